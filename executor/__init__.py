@@ -1,0 +1,1 @@
+"""Deadlock-safe bucketed executor for fan-out work on trio. (Being written.)"""

@@ -1,0 +1,1 @@
+"""Shard-aware coordinator built on :mod:`executor`. (Being written.)"""

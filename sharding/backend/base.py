@@ -1,0 +1,138 @@
+"""The backend interface: how the coordinator talks to one data source.
+
+A *data source* is one physical server (MySQL/MariaDB) or one folder of SQLite shard
+files. It owns a pool of connections shared by every shard database it hosts; shard
+SQL always uses fully qualified names (``shard_0007.t``), so one connection can serve
+any shard database on its server.
+
+Contract, shared by every backend (the MySQL and SQLite ones, and test fakes):
+
+* All methods are called from trio. A backend that drives another runtime (aiomysql
+  runs on asyncio) hides that completely: no asyncio object ever crosses this API, and
+  a backend opened under one ``trio.run`` either works or fails at once with a clear
+  error under a later one (seed 000: pooled connections outliving their runtime).
+* A borrowed connection is used by one task at a time and returned by leaving the
+  ``connection()`` / ``transaction()`` context. A task cancelled while it waits on the
+  socket makes the backend *close* that connection (never return it dirty to the pool)
+  and, where the server would keep running the statement, stop it server-side.
+* Reads are bounded: the coordinator fetches chunks (``LIMIT n``) and releases the
+  connection between chunks, so ``fetch`` returns a whole (small) ``ResultSet``.
+* Every failure is a :class:`sharding.errors.ShardgateError` whose message names the
+  data source: ``PoolTimeout`` (no connection within ``acquire_timeout``),
+  ``DataSourceUnavailable`` (connect/validation failed, breaker open),
+  ``QueryTimeout`` and ``BackendError`` (the server's own code and message).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A result column. ``type_code`` is a MySQL field type (``FIELD_TYPE.*``) or None."""
+
+    name: str
+    type_code: int | None = None
+
+
+@dataclass(slots=True)
+class ResultSet:
+    columns: list[Column]
+    rows: list[Row]
+
+
+@dataclass(slots=True)
+class ExecResult:
+    affected: int = 0
+    last_insert_id: int | None = None
+    warnings: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DataSourceStatistics:
+    """One row of ``SHOW DATASOURCES``; trio ``statistics()``-style snapshot."""
+
+    name: str
+    kind: str
+    max_size: int
+    size: int  # open connections
+    idle: int
+    in_use: int
+    waiting: int  # tasks waiting to acquire
+    acquired: int = 0  # total borrows
+    created: int = 0
+    closed: int = 0
+    validations: int = 0
+    validation_failures: int = 0
+    acquire_timeouts: int = 0
+    errors: int = 0
+    breaker: str = "closed"  # closed | open | half_open
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Connection(Protocol):
+    """A borrowed connection. Statements are complete SQL text in the backend's dialect."""
+
+    async def fetch(self, sql: str) -> ResultSet: ...
+
+    async def execute(self, sql: str) -> ExecResult: ...
+
+
+class DataSource(ABC):
+    """One physical server (or SQLite folder) with its pool."""
+
+    kind: ClassVar[str]
+    #: sqlglot dialect name used to render SQL for this backend ("mysql", "sqlite").
+    dialect: ClassVar[str]
+    #: True when the backend can take part in XA two-phase commit.
+    supports_xa: ClassVar[bool] = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect (``min_idle``), check the server is reachable. Idempotent."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close every connection; later calls fail with a clear error."""
+
+    @abstractmethod
+    def connection(
+        self, databases: Sequence[str] = ()
+    ) -> AbstractAsyncContextManager[Connection]:
+        """Borrow a connection in autocommit mode.
+
+        ``databases`` names the physical databases the statements will touch; a backend
+        that cannot reach every database from any connection (SQLite attaches files)
+        uses it, others ignore it.
+        """
+
+    @abstractmethod
+    def transaction(
+        self, databases: Sequence[str] = ()
+    ) -> AbstractAsyncContextManager[Connection]:
+        """Borrow a connection inside BEGIN … COMMIT (ROLLBACK if the block raises)."""
+
+    @abstractmethod
+    async def ensure_database(self, database: str) -> None:
+        """Create a physical database (schema / SQLite file) if it does not exist."""
+
+    @abstractmethod
+    def statistics(self) -> DataSourceStatistics: ...
+
+    async def fetch(self, sql: str, databases: Sequence[str] = ()) -> ResultSet:
+        async with self.connection(databases) as conn:
+            return await conn.fetch(sql)
+
+    async def execute(self, sql: str, databases: Sequence[str] = ()) -> ExecResult:
+        async with self.connection(databases) as conn:
+            return await conn.execute(sql)

@@ -1,0 +1,49 @@
+"""Shared test configuration.
+
+MariaDB-backed tests carry the ``mysql`` marker (or use the ``mysql_url`` fixture).
+They skip when no server answers on 127.0.0.1:3306 — unless SHARDGATE_REQUIRE_MYSQL=1
+(set by CI), in which case an unreachable server is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+MYSQL_HOST = os.environ.get("SHARDGATE_MYSQL_HOST", "127.0.0.1")
+MYSQL_PORT = int(os.environ.get("SHARDGATE_MYSQL_PORT", "3306"))
+MYSQL_URL = f"mysql://root:@{MYSQL_HOST}:{MYSQL_PORT}"
+
+
+def mysql_required() -> bool:
+    return os.environ.get("SHARDGATE_REQUIRE_MYSQL") == "1"
+
+
+def mysql_reachable(host: str = MYSQL_HOST, port: int = MYSQL_PORT) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_mysql_or_skip() -> None:
+    if mysql_reachable():
+        return
+    if mysql_required():
+        pytest.fail(f"SHARDGATE_REQUIRE_MYSQL=1 but no MariaDB at {MYSQL_HOST}:{MYSQL_PORT}")
+    pytest.skip(f"no MariaDB reachable at {MYSQL_HOST}:{MYSQL_PORT} (set SHARDGATE_REQUIRE_MYSQL=1 to fail instead)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("mysql") is not None:
+        require_mysql_or_skip()
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    require_mysql_or_skip()
+    yield MYSQL_URL
