@@ -54,10 +54,11 @@ def configure_logging(*, json: bool | None = None, level: str | int | None = Non
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: tests swap processors with structlog.testing.capture_logs().
+        cache_logger_on_first_use=False,
     )
 
 
 def get_logger(name: str) -> Any:
     """A structlog logger tagged with ``logger=name``."""
-    return structlog.get_logger(logger=name)
+    return structlog.get_logger().bind(logger=name)

@@ -1,0 +1,50 @@
+"""How a new top-level query picks its bucket (nested queries inherit their parent's).
+
+* ``least_loaded`` — the less loaded of two distinct random buckets ("power of two
+  choices"): nearly as good as scanning every bucket, O(1), and it keeps a burst of new
+  queries from all piling onto the one bucket that looked emptiest a moment ago. Load is
+  the work admitted or queued in the bucket; ties go to the bucket with fewer queries.
+* ``round_robin`` — buckets in turn.
+* ``hash`` — by session, like MySQL's ``thread_id % thread_pool_size``: a session always
+  lands in the same bucket (and shares that bucket's fate when it is saturated — the
+  head-of-line case seed 002 describes).
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from collections.abc import Sequence
+
+from executor.bucket import Bucket
+from executor.config import AssignPolicy
+
+
+class BucketAssigner:
+    def __init__(self, policy: AssignPolicy, seed: int | None = None) -> None:
+        self.policy = policy
+        self._random = random.Random(seed)
+        self._next = 0
+
+    def pick(self, buckets: Sequence[Bucket], session: object, query_id: int) -> Bucket:
+        n = len(buckets)
+        if n == 1:
+            return buckets[0]
+        if self.policy == "round_robin":
+            bucket = buckets[self._next % n]
+            self._next += 1
+            return bucket
+        if self.policy == "hash":
+            return buckets[session_hash(query_id if session is None else session) % n]
+        first, second = self._random.sample(range(n), 2)
+        a, b = buckets[first], buckets[second]
+        if (b.load, len(b.queries)) < (a.load, len(a.queries)):
+            return b
+        return a
+
+
+def session_hash(session: object) -> int:
+    """Stable across processes (unlike ``hash(str)``), so a session keeps its bucket."""
+    if isinstance(session, int) and not isinstance(session, bool):
+        return session
+    return zlib.crc32(str(session).encode())

@@ -1,0 +1,264 @@
+"""A bucket: one partition of the pool, with its slots, queues and counters.
+
+Admission works like a MariaDB thread group. A child needs a slot to run; when none is
+free it waits in one of two :class:`~executor.fairqueue.FairQueue`\\ s:
+
+* **high**: nested work (children of a query opened inside a child, whose ancestors
+  already hold merge state) and children coming back after lending their slot;
+* **low**: children of top-level queries, round-robin across those queries.
+
+A low child queued longer than ``kickup_after`` moves to the high queue (kick-up), so
+nested work can delay top-level work but never starve it.
+
+Capacity is ``slots + min(stalled, oversubscribe) + growth``: each child running longer
+than ``stall_limit`` lets one more in (up to ``oversubscribe``), and the watchdog may
+add temporary ``growth`` while it suspects a deadlock. Capacity shrinks back as stalls
+end; children already running are never preempted.
+
+Invariants (checked by the tests after every injected fault):
+
+* ``active == len(running)`` and ``waiting == len(waiting_set)``; every state change
+  happens in one synchronous method on the trio thread, and callers pair them with
+  ``try/finally`` so cancellation cannot leak a slot. The watchdog cross-checks the
+  counters against the sets anyway and repairs drift (:meth:`repair_counters`).
+* Whenever ``active < capacity`` after a public method returns, both queues are empty.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from executor.child import Child, ChildState
+from executor.fairqueue import FairQueue
+from executor.status import BucketStatus, ChildInfo
+
+if TYPE_CHECKING:
+    from executor.query import Query
+
+
+class Bucket:
+    def __init__(self, index: int, slots: int, oversubscribe: int) -> None:
+        self.index = index
+        self.slots = slots
+        self.oversubscribe = oversubscribe
+        # Gauges. ``active``/``waiting`` are plain counters on the hot path; the sets
+        # are the truth the watchdog checks them against.
+        self.active = 0
+        self.waiting = 0
+        self.stalled = 0
+        self.running: set[Child] = set()
+        self.waiting_set: set[Child] = set()
+        self.high = FairQueue()
+        self.low = FairQueue()
+        self.queries: set[Query] = set()
+        #: Extra capacity granted by the watchdog while a deadlock is suspected.
+        self.growth = 0
+        # Monotonic counters.
+        self.completed = 0
+        self.stalls = 0
+        self.kickups = 0
+        self.deadlocks_suspected = 0
+        self.drift_repairs = 0
+        # Watchdog bookkeeping.
+        self.last_completed = 0
+        self.suspect_since: float | None = None
+
+    # ------------------------------------------------------------------ capacity
+    @property
+    def capacity(self) -> int:
+        return self.slots + min(self.stalled, self.oversubscribe) + self.growth
+
+    @property
+    def queued(self) -> int:
+        return len(self.high) + len(self.low)
+
+    @property
+    def load(self) -> int:
+        """What least-loaded assignment compares: work admitted or waiting here."""
+        return self.active + len(self.high) + len(self.low)
+
+    def dispatch(self) -> None:
+        """Grant free slots to queued children: high queue first, round-robin inside."""
+        while self.active < self.capacity:
+            if self.high:
+                child = self.high.pop()
+            elif self.low:
+                child = self.low.pop()
+            else:
+                return
+            self._grant(child)
+
+    # ------------------------------------------------------------ state changes
+    async def acquire(self, child: Child) -> None:
+        """NEW → RUNNING. Waits in a queue when no slot is free. Cancellable."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self.active < self.capacity and not self.high and not self.low:
+            self._grant(child)
+            return
+        await self._wait_in_queue(child, resume_state=ChildState.NEW)
+
+    async def reacquire(self, child: Child) -> None:
+        """WAITING → RUNNING at high priority (the child lent its slot and is back)."""
+        assert child.state is ChildState.WAITING, child
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self.waiting -= 1
+        self.waiting_set.discard(child)
+        child.waiting_on = None
+        child.high = True
+        if self.active < self.capacity and not self.high and not self.low:
+            self._grant(child)
+            return
+        await self._wait_in_queue(child, resume_state=ChildState.WAITING)
+
+    def lend(self, child: Child, reason: str) -> None:
+        """RUNNING → WAITING: give the slot back while the child waits on ``reason``."""
+        assert child.state is ChildState.RUNNING, child
+        self._drop_slot(child)
+        child.state = ChildState.WAITING
+        child.state_since = trio.current_time()
+        child.waiting_on = reason
+        self.waiting += 1
+        self.waiting_set.add(child)
+        self.dispatch()
+
+    def finish(self, child: Child) -> None:
+        """Any state → DONE, releasing whatever the child holds. Idempotent."""
+        state = child.state
+        if state is ChildState.DONE:
+            return
+        if state is ChildState.RUNNING:
+            self._drop_slot(child)
+            self.completed += 1
+        elif state is ChildState.WAITING:
+            self.waiting -= 1
+            self.waiting_set.discard(child)
+            self.completed += 1
+        elif state is ChildState.QUEUED_HIGH:
+            self.high.remove(child)
+        elif state is ChildState.QUEUED_LOW:
+            self.low.remove(child)
+        child.state = ChildState.DONE
+        child.task = None
+        if state is ChildState.RUNNING:
+            self.dispatch()
+
+    # ------------------------------------------------------------------ timers
+    def tick(self, now: float, stall_limit: float, kickup_after: float) -> None:
+        """Mark stalled children, kick up aged low-priority work, admit what fits."""
+        threshold = now - stall_limit
+        for child in self.running:
+            if not child.stalled and child.state_since <= threshold:
+                child.stalled = True
+                self.stalled += 1
+                self.stalls += 1
+        if self.low:
+            aged = self.low.pop_older_than(now - kickup_after)
+            for child in aged:
+                child.state = ChildState.QUEUED_HIGH
+                child.high = True
+                self.high.push(child)
+            self.kickups += len(aged)
+        self.dispatch()
+
+    def repair_counters(self) -> dict[str, tuple[int, int]]:
+        """Set the counters from the sets of children; return what was wrong."""
+        drift: dict[str, tuple[int, int]] = {}
+        truth_active = len(self.running)
+        truth_waiting = len(self.waiting_set)
+        truth_stalled = sum(1 for c in self.running if c.stalled)
+        if self.active != truth_active:
+            drift["active"] = (self.active, truth_active)
+            self.active = truth_active
+        if self.waiting != truth_waiting:
+            drift["waiting"] = (self.waiting, truth_waiting)
+            self.waiting = truth_waiting
+        if self.stalled != truth_stalled:
+            drift["stalled"] = (self.stalled, truth_stalled)
+            self.stalled = truth_stalled
+        if drift:
+            self.drift_repairs += 1
+            self.dispatch()
+        return drift
+
+    # ------------------------------------------------------------------ views
+    def status(self) -> BucketStatus:
+        return BucketStatus(
+            bucket=self.index,
+            slots=self.slots,
+            active=self.active,
+            waiting=self.waiting,
+            queued_high=len(self.high),
+            queued_low=len(self.low),
+            stalled=self.stalled,
+            oversubscribed=max(0, self.active - self.slots),
+            completed=self.completed,
+            stalls=self.stalls,
+            kickups=self.kickups,
+            deadlocks_suspected=self.deadlocks_suspected,
+            queries=len(self.queries),
+            capacity=self.capacity,
+            deadlock_suspect=self.suspect_since is not None,
+            drift_repairs=self.drift_repairs,
+        )
+
+    def children(self) -> list[Child]:
+        return [*self.running, *self.waiting_set, *self.high, *self.low]
+
+    @staticmethod
+    def child_info(child: Child, now: float) -> ChildInfo:
+        return ChildInfo(
+            child_id=child.id,
+            label=child.label,
+            state=child.state.value,
+            age=round(now - child.submitted_at, 6),
+            in_state=round(now - child.state_since, 6),
+            stalled=child.stalled,
+            waiting_on=child.waiting_on
+            if child.state is ChildState.WAITING
+            else ("slot" if child.state in (ChildState.QUEUED_HIGH, ChildState.QUEUED_LOW) else None),
+        )
+
+    # ---------------------------------------------------------------- internals
+    def _grant(self, child: Child) -> None:
+        child.state = ChildState.RUNNING
+        child.state_since = trio.current_time()
+        self.active += 1
+        self.running.add(child)
+        task = child.task
+        if task is not None:
+            child.task = None
+            trio.lowlevel.reschedule(task)
+
+    def _drop_slot(self, child: Child) -> None:
+        self.active -= 1
+        self.running.discard(child)
+        if child.stalled:
+            child.stalled = False
+            self.stalled -= 1
+
+    async def _wait_in_queue(self, child: Child, resume_state: ChildState) -> None:
+        if child.high:
+            child.state = ChildState.QUEUED_HIGH
+            self.high.push(child)
+        else:
+            child.state = ChildState.QUEUED_LOW
+            self.low.push(child)
+        child.state_since = trio.current_time()
+        child.task = trio.lowlevel.current_task()
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            # Cancelled while queued: leave the queue, back to where we came from.
+            if child.state is ChildState.QUEUED_HIGH:
+                self.high.remove(child)
+            elif child.state is ChildState.QUEUED_LOW:
+                self.low.remove(child)
+            child.task = None
+            child.state = resume_state
+            if resume_state is ChildState.WAITING:
+                self.waiting += 1
+                self.waiting_set.add(child)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
