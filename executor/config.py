@@ -36,9 +36,12 @@ class ExecutorConfig:
     oversubscribe: int = 4
     #: A low-priority child queued longer than this moves to the high-priority queue.
     kickup_after: float = 1.0
-    #: Watchdog period: deadlock suspicion and counter cross-checks.
+    #: Watchdog period: deadlock suspicion and counter cross-checks. A saturated bucket
+    #: with work queued and no child finishing for a whole period is *suspected* (and
+    #: grown by a slot per period), so set this above the longest legitimate child.
     deadlock_check_period: float = 0.5
-    #: A bucket suspected of deadlock this long gets its youngest query cancelled.
+    #: A bucket suspected this long gets its youngest query cancelled
+    #: (``DeadlockSuspected``): keep it well above the longest legitimate child.
     deadlock_timeout: float = 10.0
     #: How a new top-level query picks its bucket.
     assign: AssignPolicy = "least_loaded"

@@ -102,6 +102,9 @@ class Query:
         self.opened_at = now
         self.total = total
         self.children_done = 0
+        #: Seconds children of this query spent queued for a slot / holding one (summed).
+        self.queued_seconds = 0.0
+        self.running_seconds = 0.0
         self._window = executor.config.window
         self._in_flight = 0
         self._window_lot = trio.lowlevel.ParkingLot()
@@ -215,6 +218,8 @@ class Query:
             children_running=running,
             children_queued=queued,
             children_waiting=waiting,
+            queued_seconds=round(self.queued_seconds, 6),
+            running_seconds=round(self.running_seconds, 6),
         )
 
     def __repr__(self) -> str:
@@ -263,9 +268,13 @@ class Query:
     async def _run_child(self, fn: ChildFn[T], args: tuple[Any, ...], label: str) -> T:
         executor = self._executor
         bucket = self._bucket
-        child = Child(executor._new_child_id(), self, label, self.nested, trio.current_time())
+        submitted = trio.current_time()
+        child = Child(executor._new_child_id(), self, label, self.nested, submitted)
+        started: float | None = None
         try:
             await bucket.acquire(child)
+            started = trio.current_time()
+            self.queued_seconds += started - submitted
             token = current_child.set(child)
             try:
                 if is_async_callable(fn):
@@ -283,6 +292,8 @@ class Query:
         finally:
             bucket.finish(child)
             self.children_done += 1
+            if started is not None:
+                self.running_seconds += trio.current_time() - started
 
     def _fail(self, failure: BaseException) -> None:
         self.cancel(failure)

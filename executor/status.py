@@ -81,6 +81,9 @@ class QueryInfo:
     children_running: int
     children_queued: int
     children_waiting: int
+    #: Summed over finished children: seconds queued for a slot, seconds holding one.
+    queued_seconds: float = 0.0
+    running_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

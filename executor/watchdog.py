@@ -83,7 +83,7 @@ class Watchdog:
                 return
             bucket.suspect_since = now
             bucket.deadlocks_suspected += 1
-            log.error(
+            log.warning(
                 "executor.deadlock_suspected",
                 bucket=bucket.index,
                 dump=self._executor.dump(bucket.index),

@@ -105,6 +105,19 @@ async def test_window_bounds_children_in_flight_per_query() -> None:
     assert inside.peak == 3
 
 
+async def test_query_accounts_time_queued_and_running(autojump_clock: trio.testing.MockClock) -> None:
+    async def second(_: int) -> None:
+        await trio.sleep(1)
+
+    # No stall allowance and no watchdog growth: exactly two children run at once.
+    config = ExecutorConfig(buckets=1, slots_per_bucket=2, stall_limit=100, deadlock_check_period=100)
+    async with BucketedExecutor(config) as ex, ex.query() as q:
+        await q.map(second, range(4))  # two children wait 1 s each
+        info = q.info(trio.current_time())
+    assert (q.queued_seconds, q.running_seconds) == (2.0, 4.0)
+    assert (info.queued_seconds, info.running_seconds) == (2.0, 4.0)
+
+
 async def test_slots_bound_children_across_queries_of_a_bucket() -> None:
     inside = Concurrency()
 
