@@ -101,6 +101,8 @@ class Query:
         self.parent_child = parent_child
         self.opened_at = now
         self.total = total
+        #: A total given when the query opened is the caller's own count; don't add to it.
+        self._total_given = total is not None
         self.children_done = 0
         #: Seconds children of this query spent queued for a slot / holding one (summed).
         self.queued_seconds = 0.0
@@ -231,7 +233,8 @@ class Query:
             raise ExecutorClosed(f"query {self.id} {self.name!r} is closed")
 
     def _add_total(self, n: int) -> None:
-        self.total = n if self.total is None else self.total + n
+        if not self._total_given:
+            self.total = n if self.total is None else self.total + n
 
     async def _drive(
         self,

@@ -105,6 +105,21 @@ async def test_window_bounds_children_in_flight_per_query() -> None:
     assert inside.peak == 3
 
 
+async def test_children_total_counts_items_unless_given_at_open() -> None:
+    async def child(_: int) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async with BucketedExecutor(ExecutorConfig(buckets=1)) as ex:
+        async with ex.query() as q:
+            await q.map(child, range(3))
+            await q.map(child, range(4))
+            assert q.info(trio.current_time()).children_total == 7
+        async with ex.query(total=16) as q:  # e.g. 16 shards, fetched in several maps
+            await q.map(child, range(10))
+            info = q.info(trio.current_time())
+            assert (info.children_total, info.children_done) == (16, 10)
+
+
 async def test_query_accounts_time_queued_and_running(autojump_clock: trio.testing.MockClock) -> None:
     async def second(_: int) -> None:
         await trio.sleep(1)
