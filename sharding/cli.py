@@ -1,0 +1,187 @@
+"""The ``shardgate`` command: ``serve``, ``explain``, ``--version``.
+
+    shardgate serve [--config FILE] [--listen 127.0.0.1:3307] [--http 127.0.0.1:8080]
+                    [--admin-listen 127.0.0.1:3308] [--data-dir .shardgate]
+    shardgate explain "SELECT ..." [--config FILE]
+    shardgate --version
+
+One TOML file configures everything: the topology sections (``[cluster]``,
+``[executor]``, ``[[datasources]]``, ``[[tables]]``, ``[[bindings]]``, see
+:mod:`sharding.topology`) and ``[server]`` (see :mod:`sharding.server.config`). Without
+``--config``, or with a file that declares no ``[[datasources]]``, the embedded default
+is used: SQLite shards under ``--data-dir`` (``./.shardgate``), database ``db``.
+
+The coordinator is imported lazily, so ``--version`` and config errors answer fast and
+the server package does not import the planner. Exit status: 0 after a clean shutdown
+(SIGTERM/SIGINT: graceful; a second signal cancels at once), 2 for a configuration
+error, 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tomllib
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import trio
+
+__all__ = ["main"]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("shardgate")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class CliError(Exception):
+    """A configuration problem, reported as one line and exit status 2."""
+
+
+def _load_toml(path: str | None) -> tuple[dict[str, Any], Path]:
+    if path is None:
+        return {}, Path(".")
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8")), p.parent
+    except OSError as exc:
+        raise CliError(f"cannot read {p}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CliError(f"{p}: invalid TOML: {exc}") from exc
+
+
+def _topology(data: dict[str, Any], base_dir: Path, data_dir: str) -> Any:
+    from sharding.topology import Topology, TopologyError
+
+    topo_data = {k: v for k, v in data.items() if k != "server"}
+    try:
+        if topo_data.get("datasources"):
+            return Topology.from_dict(topo_data, base_dir=base_dir)
+        unknown = set(topo_data) - {"cluster", "executor"}
+        if unknown:
+            raise CliError(f"{', '.join(sorted(unknown))} need [[datasources]]")
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        topo = Topology.default(data_dir, **topo_data.get("cluster", {}))
+        if topo_data.get("executor"):
+            topo = topo.with_executor(**topo_data["executor"])
+        return topo
+    except (TopologyError, TypeError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _server_config(data: dict[str, Any], args: argparse.Namespace, topology: Any) -> Any:
+    from sharding.server.config import ConfigError, ServerConfig
+
+    section = dict(data.get("server", {}))
+    overrides = {"listen": args.listen, "http": args.http, "admin_listen": args.admin_listen}
+    section.update({k: v for k, v in overrides.items() if v is not None})
+    section.setdefault("default_database", topology.cluster.database)
+    try:
+        return ServerConfig.from_mapping(section)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from executor import configure_logging
+    from sharding.coordinator import Coordinator
+    from sharding.server import CoordinatorAdmin, MySQLServer
+
+    configure_logging(
+        json=None if args.log_format == "auto" else args.log_format == "json", level=args.log_level
+    )
+    data, base = _load_toml(args.config)
+    topology = _topology(data, base, args.data_dir)
+    config = _server_config(data, args, topology)
+    async with Coordinator(topology) as coord, trio.open_nursery() as nursery:
+        if "server_version" not in data.get("server", {}):
+            config = config.with_overrides(server_version=coord.version)
+        server = MySQLServer(config, coord, admin=CoordinatorAdmin(coord))
+
+        async def run_server(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+            await server.serve(task_status=task_status)
+            nursery.cancel_scope.cancel()
+
+        async def on_signals() -> None:
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for _ in signals:
+                    if server.draining or server._shutdown.is_set():
+                        nursery.cancel_scope.cancel()  # second signal: stop now
+                        return
+                    server.shutdown()
+
+        nursery.start_soon(on_signals)
+        await nursery.start(run_server)
+        extra = ""
+        if server.admin_port:
+            extra += f", admin port {server.admin_port}"
+        if server.http_port:
+            extra += f", http port {server.http_port}"
+        host = config.listen.rsplit(":", 1)[0] or "127.0.0.1"
+        print(f"shardgate {_version()}: MySQL protocol on {host}:{server.port}{extra}", flush=True)
+    return 0
+
+
+async def _explain(args: argparse.Namespace) -> int:
+    from sharding.coordinator import Coordinator
+
+    data, base = _load_toml(args.config)
+    topology = _topology(data, base, args.data_dir)
+    async with Coordinator(topology) as coord:
+        print(await coord.explain(args.sql))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="shardgate", description="Shard-aware MySQL coordinator on a bucketed executor."
+    )
+    parser.add_argument("--version", action="version", version=f"shardgate {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the MySQL wire protocol")
+    serve.add_argument("--config", help="TOML file: topology sections and [server]")
+    serve.add_argument("--listen", help="MySQL port, host:port (default 127.0.0.1:3307)")
+    serve.add_argument("--http", help="HTTP port for /metrics, /status, /healthz")
+    serve.add_argument("--admin-listen", help="extra admin port, outside the buckets")
+    serve.add_argument(
+        "--data-dir",
+        default=".shardgate",
+        help="embedded SQLite default's directory (default ./.shardgate)",
+    )
+    serve.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
+    serve.add_argument("--log-level", default=None)
+    explain = sub.add_parser("explain", help="show how a statement would be routed and merged")
+    explain.add_argument("sql")
+    explain.add_argument("--config")
+    explain.add_argument("--data-dir", default=".shardgate")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return trio.run(_serve, args)
+        return trio.run(_explain, args)
+    except CliError as exc:
+        print(f"shardgate: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from sharding.errors import ShardgateError
+
+        if isinstance(exc, ShardgateError):
+            print(f"shardgate: ERROR {exc.code} ({exc.sqlstate}): {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""Admin SQL, answered by the server itself, outside the executor's buckets.
+
+``SHOW THREAD_POOL_STATUS`` (also ``SELECT * FROM information_schema.THREAD_POOL_STATUS``),
+``SHOW [FULL] PROCESSLIST``, ``KILL [CONNECTION | QUERY] id``, ``KILL QUERY ID qid``,
+``SHOW SHARDS`` and ``SHOW DATASOURCES`` read snapshots (executor ``status()`` /
+``queries()``, ``DataSource.statistics()``) and never open an executor query, so they
+answer while every bucket is saturated (seed 002: health checks queued behind work made
+healthy servers look dead).
+
+The server reaches the coordinator only through :class:`AdminSource`, a small protocol
+of what admin needs; :class:`CoordinatorAdmin` adapts a coordinator exposing
+``executor``, ``datasources`` and ``topology``, and tests pass fakes.
+
+Invariant: these functions only read snapshots and call ``cancel_query``/``kill``;
+they never block and never raise anything but ``ShardgateError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sharding.api import Column, Result
+from sharding.errors import ShardgateError
+from sharding.server.constants import ER_NO_SUCH_THREAD, FieldType
+
+__all__ = [
+    "AdminSource",
+    "ConnectionInfo",
+    "ConnectionRegistry",
+    "CoordinatorAdmin",
+    "NullAdmin",
+    "answer_admin",
+    "is_admin_statement",
+]
+
+
+class NoSuchThread(ShardgateError):
+    code = ER_NO_SUCH_THREAD
+    sqlstate = "HY000"
+
+
+class NoSuchQuery(ShardgateError):
+    code = 1957  # MariaDB ER_NO_SUCH_QUERY
+    sqlstate = "HY000"
+
+
+class AdminSource(Protocol):
+    """What admin SQL needs from the coordinator (snapshots and one action)."""
+
+    def thread_pool_status(self) -> Sequence[Any]:
+        """Executor ``status()`` rows (dataclasses or objects with ``as_dict()``)."""
+        ...
+
+    def queries(self) -> Sequence[Any]:
+        """Executor ``queries()``: objects with id, session, bucket, parent_id, age,
+        state, children_done, children_total, children_running, children_queued."""
+        ...
+
+    def cancel_query(self, query_id: int) -> bool: ...
+
+    def datasource_statistics(self) -> Sequence[Any]:
+        """``DataSource.statistics()`` of every data source."""
+        ...
+
+    def shards(self) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and rows of ``SHOW SHARDS``."""
+        ...
+
+
+class NullAdmin:
+    """No coordinator attached (tests, admin port of a bare server): empty answers."""
+
+    def thread_pool_status(self) -> Sequence[Any]:
+        return []
+
+    def queries(self) -> Sequence[Any]:
+        return []
+
+    def cancel_query(self, query_id: int) -> bool:
+        return False
+
+    def datasource_statistics(self) -> Sequence[Any]:
+        return []
+
+    def shards(self) -> tuple[list[str], list[tuple[Any, ...]]]:
+        return ["logical_table", "shard", "datasource", "physical_table"], []
+
+
+class CoordinatorAdmin:
+    """Adapts a coordinator (``executor``, ``datasources``, ``catalog``) to AdminSource.
+
+    Only attributes are read, each optional, so a coordinator still being built (or a
+    partial fake) degrades to empty answers rather than errors.
+    """
+
+    def __init__(self, coordinator: Any) -> None:
+        self.coordinator = coordinator
+
+    def _executor(self) -> Any:
+        return getattr(self.coordinator, "executor", None)
+
+    def thread_pool_status(self) -> Sequence[Any]:
+        ex = self._executor()
+        return list(ex.status()) if ex is not None else []
+
+    def queries(self) -> Sequence[Any]:
+        ex = self._executor()
+        return list(ex.queries()) if ex is not None else []
+
+    def cancel_query(self, query_id: int) -> bool:
+        ex = self._executor()
+        return bool(ex.cancel_query(query_id)) if ex is not None else False
+
+    def datasource_statistics(self) -> Sequence[Any]:
+        ds = getattr(self.coordinator, "datasources", None)
+        if ds is None:
+            return []
+        items = ds.values() if isinstance(ds, Mapping) else ds
+        return [d.statistics() for d in items]
+
+    def shards(self) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Every shard (or broadcast copy) of every table the catalog knows."""
+        cols = [
+            "logical_table",
+            "shard",
+            "datasource",
+            "physical_database",
+            "physical_table",
+            "algorithm",
+            "shard_key",
+        ]
+        catalog = getattr(self.coordinator, "catalog", None)
+        tables_fn = getattr(catalog, "tables", None)
+        if not callable(tables_fn):
+            return cols, []
+        rows: list[tuple[Any, ...]] = []
+        for table in tables_fn():
+            rule = table.rule
+            algorithm = "broadcast" if rule.broadcast else rule.algorithm
+            for shard, ds, pdb, ptable in table.placements():
+                rows.append((table.qualified, shard, ds, pdb, ptable, algorithm, rule.shard_key))
+        return cols, rows
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionInfo:
+    """One client connection, as SHOW PROCESSLIST shows it."""
+
+    id: int
+    user: str
+    host: str
+    db: str | None
+    command: str  # Sleep | Query | Execute | Prepare | Connect | Killed
+    time: float  # seconds in the current command
+    state: str
+    info: str | None
+    #: The coordinator session's id (to find its executor queries), if any.
+    session_id: object = None
+
+
+class ConnectionRegistry(Protocol):
+    def connection_infos(self) -> list[ConnectionInfo]: ...
+
+    def kill(self, connection_id: int, *, query_only: bool) -> bool: ...
+
+
+_ADMIN = re.compile(
+    r"\s*(?:"
+    r"SHOW\s+(?P<tps>THREAD_POOL_STATUS)"
+    r"|SELECT\s+\*\s+FROM\s+(?:`?information_schema`?\s*\.\s*)?`?(?P<tps_is>THREAD_POOL_STATUS)`?"
+    r"|SHOW\s+(?P<full>FULL\s+)?(?P<pl>PROCESSLIST)"
+    r"|SELECT\s+\*\s+FROM\s+(?:`?information_schema`?\s*\.\s*)?`?(?P<pl_is>PROCESSLIST)`?"
+    r"|SHOW\s+(?P<shards>SHARDS)"
+    r"|SHOW\s+(?P<ds>DATASOURCES)"
+    r"|KILL\s+(?:(?P<kq>QUERY)\s+(?:(?P<kqid>ID)\s+)?|CONNECTION\s+)?(?P<kid>\d+)"
+    r")\s*;?\s*\Z",
+    re.I | re.S,
+)
+
+
+def is_admin_statement(sql: str) -> bool:
+    return len(sql) < 512 and _ADMIN.match(sql) is not None
+
+
+def snapshot_dict(obj: Any) -> dict[str, Any]:
+    fn = getattr(obj, "as_dict", None)
+    if callable(fn):
+        return dict(fn())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    return dict(vars(obj))
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, dict | list | tuple):
+        return json.dumps(v, default=str, sort_keys=True)
+    return v
+
+
+def _records(rows: Sequence[Any], fallback: list[str]) -> Result:
+    dicts = [snapshot_dict(r) for r in rows]
+    names = list(dicts[0].keys()) if dicts else fallback
+    return Result(
+        columns=[Column(n) for n in names],
+        rows=[tuple(_cell(d.get(n)) for n in names) for d in dicts],
+    )
+
+
+_BUCKET_FALLBACK = [
+    "bucket",
+    "slots",
+    "active",
+    "waiting",
+    "queued_high",
+    "queued_low",
+    "stalled",
+    "oversubscribed",
+    "completed",
+    "stalls",
+    "kickups",
+    "deadlocks_suspected",
+    "queries",
+]
+_DS_FALLBACK = [
+    "name",
+    "kind",
+    "max_size",
+    "size",
+    "idle",
+    "in_use",
+    "waiting",
+    "acquired",
+    "created",
+    "closed",
+    "validations",
+    "validation_failures",
+    "acquire_timeouts",
+    "errors",
+    "breaker",
+    "extra",
+]
+_PROCESSLIST = [
+    ("Id", FieldType.LONGLONG),
+    ("User", FieldType.VAR_STRING),
+    ("Host", FieldType.VAR_STRING),
+    ("db", FieldType.VAR_STRING),
+    ("Command", FieldType.VAR_STRING),
+    ("Time", FieldType.LONGLONG),
+    ("State", FieldType.VAR_STRING),
+    ("Info", FieldType.VAR_STRING),
+    ("Time_ms", FieldType.DOUBLE),
+    ("Query_id", FieldType.LONGLONG),
+    ("Bucket", FieldType.LONGLONG),
+    ("Shards_done", FieldType.LONGLONG),
+    ("Shards_total", FieldType.LONGLONG),
+    ("Progress", FieldType.DOUBLE),
+]
+
+
+def processlist(source: AdminSource, registry: ConnectionRegistry, *, full: bool) -> Result:
+    """Connections with the logical query each runs (bucket, shards done/total)."""
+    by_session: dict[object, Any] = {}
+    for q in source.queries():
+        if getattr(q, "parent_id", None) is None:
+            key = getattr(q, "session", None)
+            if key is not None:
+                key = getattr(key, "id", key)
+                by_session.setdefault(key, q)
+    rows = []
+    for c in sorted(registry.connection_infos(), key=lambda c: c.id):
+        q = by_session.get(c.session_id) if c.session_id is not None else None
+        info = c.info
+        if info is not None and not full and len(info) > 100:
+            info = info[:100]
+        state = c.state
+        query_id = bucket = done = total = progress = None
+        if q is not None:
+            query_id, bucket = q.id, q.bucket
+            done, total = q.children_done, q.children_total
+            state = f"{q.state}: {q.children_running} running, {q.children_queued} queued"
+            if total:
+                progress = round(100.0 * done / total, 1)
+        rows.append(
+            (
+                c.id,
+                c.user,
+                c.host,
+                c.db,
+                c.command,
+                int(c.time),
+                state,
+                info,
+                round(c.time * 1000.0, 3),
+                query_id,
+                bucket,
+                done,
+                total,
+                progress,
+            )
+        )
+    return Result(columns=[Column(n, t) for n, t in _PROCESSLIST], rows=rows)
+
+
+def answer_admin(
+    sql: str,
+    source: AdminSource,
+    registry: ConnectionRegistry,
+    *,
+    on_kill: Callable[[int], None] | None = None,
+) -> Result | None:
+    """The answer to an admin statement, or None when ``sql`` is not one."""
+    m = _ADMIN.match(sql) if len(sql) < 512 else None
+    if m is None:
+        return None
+    if m.group("tps") or m.group("tps_is"):
+        return _records(source.thread_pool_status(), _BUCKET_FALLBACK)
+    if m.group("pl") or m.group("pl_is"):
+        return processlist(source, registry, full=bool(m.group("full") or m.group("pl_is")))
+    if m.group("ds"):
+        return _records(source.datasource_statistics(), _DS_FALLBACK)
+    if m.group("shards"):
+        names, rows = source.shards()
+        return Result(columns=[Column(n) for n in names], rows=[tuple(r) for r in rows])
+    target = int(m.group("kid"))
+    if m.group("kqid"):
+        if not source.cancel_query(target):
+            raise NoSuchQuery(f"Unknown query id: {target}")
+        return Result()
+    if not registry.kill(target, query_only=bool(m.group("kq"))):
+        raise NoSuchThread(f"Unknown thread id: {target}")
+    if on_kill is not None:
+        on_kill(target)
+    return Result()

@@ -1,0 +1,881 @@
+"""One client connection: handshake, authentication and the command loop over the codec.
+
+Each connection is two trio tasks and a few buffers (no thread), so thousands of idle
+clients cost little:
+
+* the **command task** handshakes, then reads one command at a time, answers it (local
+  session state, admin SQL, or ``Session.execute``) and flushes the response;
+* the **reader task** (started after authentication) moves socket bytes into the codec.
+  It keeps reading while a statement runs, so a client that disconnects mid-query is
+  noticed at once and its statement cancelled (``Session.cancel()``); to bound memory
+  it pauses when more than ``_READ_HIGH_WATER`` bytes of pipelined commands wait while
+  the command task is busy.
+
+Invariants:
+
+* Only the command task writes to the stream; only the reader task reads from it after
+  authentication (trio forbids concurrent ``send_all``/``receive_some`` callers).
+* Every statement handed to the session is either answered (result, OK or error
+  packet) or the connection is closed; a ``ShardgateError`` becomes an error packet with
+  its code and SQLSTATE, any other exception becomes 1105 and is logged.
+* On exit (QUIT, EOF, kill, idle timeout, shutdown, protocol error) the session is
+  cancelled and closed, shielded and bounded in time, and the stream closed.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+import trio
+
+from sharding.api import Result, Session, SessionFactory
+from sharding.errors import NotSupported, QueryInterrupted, ShardgateError
+from sharding.server import admin as admin_sql
+from sharding.server.auth import CACHING_SHA2, Authenticator, make_nonce
+from sharding.server.codec import (
+    ColumnDef,
+    MalformedPacket,
+    PacketCodec,
+    PayloadReader,
+    ProtocolError,
+    auth_more_data,
+    auth_switch_request,
+    column_count,
+    column_definition,
+    eof_packet,
+    err_packet,
+    handshake_v10,
+    ok_packet,
+    parse_handshake_response,
+)
+from sharding.server.config import ServerConfig
+from sharding.server.constants import (
+    ER_ACCESS_DENIED_ERROR,
+    ER_CLIENT_INTERACTION_TIMEOUT,
+    ER_CONNECTION_KILLED,
+    ER_SERVER_SHUTDOWN,
+    ER_UNKNOWN_COM_ERROR,
+    ER_UNKNOWN_ERROR,
+    ER_UNKNOWN_STMT_HANDLER,
+    SERVER_CAPABILITIES,
+    Capability,
+    Command,
+    FieldType,
+    ServerStatus,
+)
+from sharding.server.localsql import (
+    SessionVariables,
+    default_variables,
+    local_select,
+    local_set,
+    local_show,
+)
+from sharding.server.metrics import ServerMetrics
+from sharding.server.sqlscan import (
+    count_placeholders,
+    leading_words,
+    split_statements,
+    unwrap_executable_comment,
+)
+from sharding.server.types import (
+    decode_binary_params,
+    describe_columns,
+    encode_binary_row,
+    encode_text_row,
+)
+
+__all__ = ["ClientConnection", "ServerServices"]
+
+log = structlog.get_logger("shardgate.server")
+
+_RECV_SIZE = 256 * 1024
+_READ_HIGH_WATER = 4 << 20
+_FLUSH_AT = 256 * 1024
+_MAX_PREPARED = 16382
+_INFO_CHARS = 1024
+
+
+class ServerServices(Protocol):
+    """What a connection needs from its server."""
+
+    config: ServerConfig
+    authenticator: Authenticator
+    admin: admin_sql.AdminSource
+    metrics: ServerMetrics
+    ssl_context: ssl.SSLContext | None
+    draining: bool
+    port: int
+
+    def connection_infos(self) -> list[admin_sql.ConnectionInfo]: ...
+
+    def kill(self, connection_id: int, *, query_only: bool) -> bool: ...
+
+    def status_variables(self) -> dict[str, Any]: ...
+
+
+class ClientGone(Exception):
+    """The client closed the connection (EOF) during the handshake."""
+
+
+class _ReplayStream(trio.abc.Stream):
+    """A stream that first returns bytes already read (TLS ClientHello after SSLRequest)."""
+
+    def __init__(self, inner: trio.abc.Stream, prefix: bytes) -> None:
+        self.inner = inner
+        self.prefix = prefix
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        if self.prefix:
+            n = len(self.prefix) if max_bytes is None else max_bytes
+            out, self.prefix = self.prefix[:n], self.prefix[n:]
+            await trio.lowlevel.checkpoint()
+            return out
+        return await self.inner.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@dataclass(slots=True)
+class PreparedStatement:
+    id: int
+    sql: str
+    num_params: int
+    types: list[tuple[int, bool]] | None = None
+    long_data: dict[int, bytearray] = field(default_factory=dict)
+
+
+_USE = re.compile(r"\s*USE\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*\Z", re.I | re.S)
+_LOCAL_FIRST_WORDS = frozenset({"SELECT", "SET", "SHOW", "USE", "KILL"})
+
+
+class ClientConnection:
+    """Serves one client until it quits, disconnects, is killed or the server stops."""
+
+    def __init__(
+        self,
+        server: ServerServices,
+        stream: trio.abc.Stream,
+        *,
+        connection_id: int,
+        peer: str,
+        session_factory: SessionFactory | None,
+    ) -> None:
+        self.server = server
+        self.stream: trio.abc.Stream = stream
+        self.connection_id = connection_id
+        self.peer = peer
+        self.host = peer.rsplit(":", 1)[0] if ":" in peer else peer
+        #: None on the admin port: only admin and session-state statements are served.
+        self.session_factory = session_factory
+        cfg = server.config
+        self.codec = PacketCodec(max_packet_size=cfg.max_packet_size)
+        self.capabilities = 0
+        self.user = ""
+        self.session: Session | None = None
+        self._admin_database: str | None = None
+        self.variables = SessionVariables(
+            default_variables(
+                server_version=cfg.server_version,
+                max_allowed_packet=cfg.max_packet_size,
+                wait_timeout=int(cfg.wait_timeout),
+                port=server.port,
+            )
+        )
+        self.last_insert_id = 0
+        self.diagnostics: list[tuple[str, int, str]] = []
+        self.command = "Connect"
+        self.state = "login"
+        self.info: str | None = None
+        self.command_started = time.monotonic()
+        self.multi_statements = False
+        self._statements: dict[int, PreparedStatement] = {}
+        self._next_stmt_id = 1
+        self._out = bytearray()
+        self._eof = False
+        self._waiting = False  # command task is waiting for the next packet
+        self._wakeup = trio.Event()
+        self._reader_resume = trio.Event()
+        self._running = False  # a statement is inside Session.execute
+        self._killed = False
+        self._idle_scope: trio.CancelScope | None = None
+
+    # -- LocalContext / registry view -------------------------------------------------
+
+    @property
+    def database(self) -> str | None:
+        return self.session.database if self.session is not None else self._admin_database
+
+    @property
+    def autocommit(self) -> bool:
+        return self.session.autocommit if self.session is not None else True
+
+    @property
+    def killed(self) -> bool:
+        return self._killed
+
+    @property
+    def deprecate_eof(self) -> bool:
+        return bool(self.capabilities & Capability.DEPRECATE_EOF)
+
+    def info_row(self) -> admin_sql.ConnectionInfo:
+        return admin_sql.ConnectionInfo(
+            id=self.connection_id,
+            user=self.user,
+            host=self.peer,
+            db=self.database,
+            command="Killed" if self._killed else self.command,
+            time=time.monotonic() - self.command_started,
+            state=self.state,
+            info=self.info,
+            session_id=self.session.id if self.session is not None else None,
+        )
+
+    def kill(self, *, query_only: bool) -> None:
+        """``KILL QUERY`` (cancel the running statement) or ``KILL CONNECTION``."""
+        if self.session is not None and self._running:
+            self.session.cancel()
+        if not query_only:
+            self._killed = True
+            if self._idle_scope is not None:
+                self._idle_scope.cancel()
+
+    def drain(self) -> None:
+        """Graceful shutdown: close now if idle, else after the running command."""
+        if self._idle_scope is not None:
+            self._idle_scope.cancel()
+
+    def cancel_running(self) -> None:
+        if self.session is not None and self._running:
+            self.session.cancel()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            with trio.fail_after(self.server.config.connect_timeout):
+                if not await self._handshake():
+                    return
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._reader)
+                try:
+                    await self._command_loop()
+                finally:
+                    nursery.cancel_scope.cancel()
+        except trio.TooSlowError:
+            log.debug("handshake timeout", conn=self.connection_id, peer=self.peer)
+        except ProtocolError as exc:
+            await self._send_error_quietly(exc.code, exc.sqlstate, exc.message)
+        except (ClientGone, trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        finally:
+            await self._cleanup()
+
+    async def _cleanup(self) -> None:
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            session, self.session = self.session, None
+            if session is not None:
+                try:
+                    session.cancel()
+                    await session.close()
+                except Exception:
+                    log.exception("session close failed", conn=self.connection_id)
+            try:
+                await self.stream.aclose()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+
+    async def _send_error_quietly(self, code: int, sqlstate: str, message: str) -> None:
+        self.server.metrics.error(code)
+        with trio.move_on_after(1):
+            try:
+                self._queue(err_packet(code, sqlstate, message))
+                await self._flush()
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                pass
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def _read_packet_direct(self) -> bytes:
+        """Handshake phase only (the reader task is not running yet)."""
+        while True:
+            pkt = self.codec.next_packet()
+            if pkt is not None:
+                return pkt
+            data = await self.stream.receive_some(_RECV_SIZE)
+            if not data:
+                raise ClientGone
+            self.codec.receive_data(data)
+
+    async def _reader(self) -> None:
+        try:
+            while True:
+                while not self._waiting and self.codec.buffered > _READ_HIGH_WATER:
+                    self._reader_resume = trio.Event()
+                    await self._reader_resume.wait()
+                data = await self.stream.receive_some(_RECV_SIZE)
+                if not data:
+                    break
+                self.codec.receive_data(data)
+                self._wakeup.set()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+        self._eof = True
+        self._wakeup.set()
+        # The client is gone: whatever it was waiting for is not worth finishing.
+        self.cancel_running()
+
+    async def _next_packet(self) -> bytes | None:
+        while True:
+            pkt = self.codec.next_packet()
+            if pkt is not None:
+                return pkt
+            if self._eof:
+                return None
+            self._waiting = True
+            self._reader_resume.set()
+            self._wakeup = trio.Event()
+            try:
+                await self._wakeup.wait()
+            finally:
+                self._waiting = False
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _queue(self, payload: bytes) -> None:
+        self._out += self.codec.frame(payload)
+
+    async def _flush(self) -> None:
+        if self._out:
+            data = bytes(self._out)
+            self._out.clear()
+            await self.stream.send_all(data)
+
+    def _status(self, more: bool = False) -> int:
+        status = 0
+        if self.session is None:
+            status |= ServerStatus.AUTOCOMMIT
+        else:
+            if self.session.autocommit:
+                status |= ServerStatus.AUTOCOMMIT
+            if self.session.in_transaction:
+                status |= ServerStatus.IN_TRANS
+        if more:
+            status |= ServerStatus.MORE_RESULTS_EXISTS
+        return status
+
+    def _queue_ok(self, result: Result | None = None, *, more: bool = False) -> None:
+        r = result or Result()
+        self._queue(
+            ok_packet(
+                affected=r.affected,
+                last_insert_id=r.last_insert_id or 0,
+                status=self._status(more),
+                warnings=r.warnings,
+                info=r.info,
+            )
+        )
+
+    def _queue_end_of_rows(self, *, more: bool = False) -> None:
+        if self.deprecate_eof:
+            self._queue(ok_packet(status=self._status(more), header=0xFE))
+        else:
+            self._queue(eof_packet(status=self._status(more)))
+
+    def _queue_error(self, code: int, sqlstate: str, message: str) -> None:
+        self.diagnostics = [("Error", code, message)]
+        self.server.metrics.error(code)
+        self._queue(err_packet(code, sqlstate, message))
+
+    async def _send_result(self, result: Result, *, binary: bool, more: bool = False) -> None:
+        if not result.columns:
+            self._queue_ok(result, more=more)
+            return
+        cols = describe_columns(result.columns, result.rows)
+        self._queue(column_count(len(cols)))
+        for col in cols:
+            self._queue(column_definition(col.definition))
+        if not self.deprecate_eof:
+            self._queue(eof_packet(status=self._status(more)))
+        self.state = "Sending data"
+        for row in result.rows:
+            self._queue(encode_binary_row(cols, row) if binary else encode_text_row(row))
+            if len(self._out) >= _FLUSH_AT:
+                await self._flush()
+        self._queue_end_of_rows(more=more)
+
+    # -- handshake ------------------------------------------------------------------------
+
+    async def _handshake(self) -> bool:
+        cfg = self.server.config
+        nonce = make_nonce()
+        caps = SERVER_CAPABILITIES
+        if self.server.ssl_context is not None:
+            caps |= Capability.SSL
+        self._queue(
+            handshake_v10(
+                server_version=cfg.server_version,
+                connection_id=self.connection_id,
+                nonce=nonce,
+                capabilities=caps,
+            )
+        )
+        await self._flush()
+        resp = parse_handshake_response(await self._read_packet_direct())
+        if resp.ssl_request:
+            if self.server.ssl_context is None:
+                raise ProtocolError("SSL was not offered")
+            leftover = self.codec.take_unread()
+            tls = trio.SSLStream(
+                _ReplayStream(self.stream, leftover), self.server.ssl_context, server_side=True
+            )
+            await tls.do_handshake()
+            self.stream = tls
+            resp = parse_handshake_response(await self._read_packet_direct())
+            if resp.ssl_request:
+                raise ProtocolError("second SSLRequest")
+        self.capabilities = resp.capabilities & caps
+        self.multi_statements = bool(self.capabilities & Capability.MULTI_STATEMENTS)
+        self.user = resp.user
+        auth = self.server.authenticator
+        plugin = auth.plugin_for(resp.user, resp.auth_plugin)
+        response = resp.auth_response
+        client_plugin = resp.auth_plugin or "mysql_native_password"
+        if client_plugin != plugin:
+            if not resp.capabilities & Capability.PLUGIN_AUTH:
+                raise ProtocolError(f"client cannot switch to {plugin}")
+            self._queue(auth_switch_request(plugin, nonce))
+            await self._flush()
+            response = await self._read_packet_direct()
+        if auth.open_root and not _is_loopback_peer(self.host):
+            ok = False  # no users configured: root only from this machine
+        else:
+            ok = auth.verify(plugin, resp.user, nonce, response)
+        if not ok:
+            using = "YES" if response not in (b"", b"\0") else "NO"
+            self._queue_error(
+                ER_ACCESS_DENIED_ERROR,
+                "28000",
+                f"Access denied for user '{resp.user}'@'{self.host}' (using password: {using})",
+            )
+            await self._flush()
+            self.server.metrics.connections_refused.labels("auth").inc()
+            return False
+        if plugin == CACHING_SHA2 and response not in (b"", b"\0"):
+            self._queue(auth_more_data(b"\x03"))  # fast_auth_success
+        if self.session_factory is not None:
+            try:
+                self.session = self.session_factory.open_session(
+                    user=resp.user, database=resp.database or cfg.default_database
+                )
+            except ShardgateError as exc:
+                self._queue_error(exc.code, exc.sqlstate, str(exc))
+                await self._flush()
+                return False
+        else:
+            self._admin_database = resp.database
+        self._queue_ok()
+        await self._flush()
+        self.command, self.state = "Sleep", ""
+        log.debug("connected", conn=self.connection_id, peer=self.peer, user=self.user)
+        return True
+
+    # -- command loop ---------------------------------------------------------------------
+
+    async def _command_loop(self) -> None:
+        cfg = self.server.config
+        while True:
+            if self._killed or self.server.draining:
+                return
+            self.command, self.state, self.info = "Sleep", "", None
+            self.command_started = time.monotonic()
+            self.codec.reset_sequence()
+            with trio.CancelScope() as idle_scope:
+                self._idle_scope = idle_scope
+                with trio.move_on_after(cfg.wait_timeout) as timeout:
+                    try:
+                        payload = await self._next_packet()
+                    except ProtocolError as exc:
+                        self._queue_error(exc.code, exc.sqlstate, exc.message)
+                        await self._flush()
+                        return
+            self._idle_scope = None
+            if idle_scope.cancelled_caught:
+                self.codec.reset_sequence()
+                if self.killed:
+                    self._queue_error(ER_CONNECTION_KILLED, "70100", "Connection was killed")
+                else:
+                    self._queue_error(ER_SERVER_SHUTDOWN, "08S01", "Server shutdown in progress")
+                await self._flush()
+                return
+            if timeout.cancelled_caught:
+                self.codec.reset_sequence()
+                self._queue_error(
+                    ER_CLIENT_INTERACTION_TIMEOUT,
+                    "HY000",
+                    "The client was disconnected by the server because of inactivity; "
+                    "see wait_timeout",
+                )
+                await self._flush()
+                return
+            if payload is None:
+                return
+            try:
+                keep_going = await self._dispatch(payload)
+            except MalformedPacket as exc:
+                self._queue_error(exc.code, exc.sqlstate, exc.message)
+                keep_going = True
+            await self._flush()
+            if not keep_going:
+                return
+
+    async def _dispatch(self, payload: bytes) -> bool:
+        if not payload:
+            raise MalformedPacket("malformed packet: empty command")
+        cmd = payload[0]
+        self.command_started = time.monotonic()
+        if cmd == Command.QUERY:
+            await self._com_query(payload)
+        elif cmd == Command.STMT_EXECUTE:
+            await self._com_stmt_execute(payload)
+        elif cmd == Command.PING:
+            self._queue_ok()
+        elif cmd == Command.QUIT:
+            return False
+        elif cmd == Command.INIT_DB:
+            await self._com_init_db(payload)
+        elif cmd == Command.STMT_PREPARE:
+            await self._com_stmt_prepare(payload)
+        elif cmd == Command.STMT_SEND_LONG_DATA:
+            self._com_stmt_send_long_data(payload)
+        elif cmd == Command.STMT_CLOSE:
+            r = PayloadReader(payload, 1)
+            self._statements.pop(r.int4(), None)  # no response, by protocol
+        elif cmd == Command.STMT_RESET:
+            r = PayloadReader(payload, 1)
+            stmt = self._statements.get(r.int4())
+            if stmt is None:
+                self._queue_error(
+                    ER_UNKNOWN_STMT_HANDLER,
+                    "HY000",
+                    "Unknown prepared statement handler given to mysqld_stmt_reset",
+                )
+            else:
+                stmt.long_data.clear()
+                self._queue_ok()
+        elif cmd == Command.FIELD_LIST:
+            await self._com_field_list(payload)
+        elif cmd == Command.RESET_CONNECTION:
+            await self._com_reset_connection()
+        elif cmd == Command.STATISTICS:
+            self._queue(self._statistics_line().encode())
+        elif cmd == Command.PROCESS_KILL:
+            r = PayloadReader(payload, 1)
+            target = r.int4()
+            if self.server.kill(target, query_only=False):
+                self._queue_ok()
+            else:
+                self._queue_error(1094, "HY000", f"Unknown thread id: {target}")
+        elif cmd == Command.SET_OPTION:
+            r = PayloadReader(payload, 1)
+            option = r.int2()
+            if option not in (0, 1):
+                self._queue_error(ER_UNKNOWN_COM_ERROR, "08S01", "Unknown SET_OPTION value")
+            else:
+                self.multi_statements = option == 0
+                self._queue_end_of_rows()
+        elif cmd == Command.STMT_FETCH:
+            self._queue_error(
+                NotSupported.code,
+                NotSupported.sqlstate,
+                "server-side cursors (COM_STMT_FETCH) are not supported",
+            )
+        else:
+            self._queue_error(ER_UNKNOWN_COM_ERROR, "08S01", "Unknown command")
+        return True
+
+    # -- statements -----------------------------------------------------------------------
+
+    def _decode_sql(self, raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ShardgateError(
+                f"Invalid utf8mb4 character string in statement at byte {exc.start}",
+                code=1300,
+                sqlstate="HY000",
+            ) from exc
+
+    async def _com_query(self, payload: bytes) -> None:
+        try:
+            sql = self._decode_sql(payload[1:])
+        except ShardgateError as exc:
+            self._queue_error(exc.code, exc.sqlstate, str(exc))
+            return
+        statements = split_statements(sql) if self.multi_statements else [sql]
+        if not statements or not statements[0].strip():
+            self._queue_error(1065, "42000", "Query was empty")
+            return
+        self.command = "Query"
+        last = len(statements) - 1
+        for i, stmt in enumerate(statements):
+            if not await self._run_and_send(stmt, None, binary=False, more=i < last):
+                break
+
+    async def _run_and_send(
+        self, sql: str, params: Sequence[Any] | None, *, binary: bool, more: bool
+    ) -> bool:
+        """Run one statement and queue its response. False when it failed."""
+        self.info = sql[:_INFO_CHARS]
+        self.state = "executing"
+        self.command_started = time.monotonic()
+        t0 = time.perf_counter()
+        kind = "session"
+        try:
+            result, kind = await self._execute(sql, params)
+        except ShardgateError as exc:
+            self._queue_error(exc.code, exc.sqlstate, str(exc))
+            self.server.metrics.observe(kind, time.perf_counter() - t0)
+            return False
+        except Exception as exc:
+            log.exception("statement failed with an internal error", conn=self.connection_id)
+            self._queue_error(
+                ER_UNKNOWN_ERROR, "HY000", f"internal error: {type(exc).__name__}: {exc}"
+            )
+            self.server.metrics.observe(kind, time.perf_counter() - t0)
+            return False
+        if kind == "diagnostics":
+            kind = "local"
+        else:
+            self.diagnostics = []
+        if result.last_insert_id:
+            self.last_insert_id = result.last_insert_id
+        await self._send_result(result, binary=binary, more=more)
+        self.server.metrics.observe(kind, time.perf_counter() - t0)
+        return True
+
+    async def _execute(self, sql: str, params: Sequence[Any] | None) -> tuple[Result, str]:
+        """Local answer, admin answer or the session's. Returns (result, metrics kind)."""
+        if sql.lstrip().startswith("/*"):
+            sql = unwrap_executable_comment(sql)
+        words = leading_words(sql, 2)
+        first = words[0] if words else ""
+        if not params and first in _LOCAL_FIRST_WORDS:
+            answer = admin_sql.answer_admin(sql, self.server.admin, self.server)
+            if answer is not None:
+                return answer, "admin"
+            if first == "SELECT":
+                result = local_select(self, sql)
+                if result is not None:
+                    return result, "local"
+            elif first == "SHOW":
+                result = local_show(self, sql, self.server.status_variables())
+                if result is not None:
+                    kind = (
+                        "diagnostics"
+                        if len(words) > 1 and words[1] in ("WARNINGS", "ERRORS", "COUNT")
+                        else "local"
+                    )
+                    return result, kind
+            elif first == "SET":
+                outcome = local_set(self, sql)
+                if outcome is not None:
+                    result = Result()
+                    for stmt in outcome.forward:
+                        if self.session is not None:
+                            result = await self._session_execute(stmt, None)
+                    return result, "local"
+            elif first == "USE":
+                m = _USE.match(sql)
+                if m:
+                    name = m.group(1).replace("``", "`") if m.group(1) else m.group(2)
+                    await self._use(name)
+                    return Result(), "local"
+        if self.session is None:
+            raise NotSupported("only admin and session statements are served on the admin port")
+        return await self._session_execute(sql, params), "session"
+
+    async def _session_execute(self, sql: str, params: Sequence[Any] | None) -> Result:
+        assert self.session is not None
+        self._running = True
+        try:
+            if self._eof:
+                raise QueryInterrupted("Query execution was interrupted (client disconnected)")
+            return await self.session.execute(sql, params)
+        finally:
+            self._running = False
+
+    async def _use(self, name: str) -> None:
+        if self.session is None:
+            self._admin_database = name
+        else:
+            await self.session.use(name)
+
+    async def _com_init_db(self, payload: bytes) -> None:
+        try:
+            name = self._decode_sql(payload[1:]).strip()
+            await self._use(name)
+        except ShardgateError as exc:
+            self._queue_error(exc.code, exc.sqlstate, str(exc))
+            return
+        self._queue_ok()
+
+    async def _com_field_list(self, payload: bytes) -> None:
+        r = PayloadReader(payload, 1)
+        table = self._decode_sql(r.nul_bytes_or_rest())
+        if self.session is None:
+            self._queue_error(
+                NotSupported.code,
+                NotSupported.sqlstate,
+                "COM_FIELD_LIST is not served on the admin port",
+            )
+            return
+        quoted = "`" + table.replace("`", "``") + "`"
+        try:
+            result = await self._session_execute(f"SELECT * FROM {quoted} LIMIT 0", None)
+        except ShardgateError as exc:
+            self._queue_error(exc.code, exc.sqlstate, str(exc))
+            return
+        for col in describe_columns(result.columns or [], []):
+            d = col.definition
+            named = ColumnDef(
+                name=d.name,
+                type=d.type,
+                charset=d.charset,
+                length=d.length,
+                flags=d.flags,
+                decimals=d.decimals,
+                schema=self.database or "",
+                table=table,
+                org_table=table,
+            )
+            self._queue(column_definition(named) + b"\xfb")
+        self._queue_end_of_rows()
+
+    async def _com_reset_connection(self) -> None:
+        if self.session is not None and self.session_factory is not None:
+            db = self.session.database
+            old, self.session = self.session, None
+            await old.close()
+            try:
+                self.session = self.session_factory.open_session(user=self.user, database=db)
+            except ShardgateError as exc:
+                self._queue_error(exc.code, exc.sqlstate, str(exc))
+                self._killed = True  # no session to go on with
+                return
+        cfg = self.server.config
+        self.variables = SessionVariables(
+            default_variables(
+                server_version=cfg.server_version,
+                max_allowed_packet=cfg.max_packet_size,
+                wait_timeout=int(cfg.wait_timeout),
+                port=self.server.port,
+            )
+        )
+        self._statements.clear()
+        self.last_insert_id = 0
+        self.diagnostics = []
+        self._queue_ok()
+
+    def _statistics_line(self) -> str:
+        s = self.server.status_variables()
+        uptime = max(int(s.get("Uptime", 0)), 1)
+        return (
+            f"Uptime: {uptime}  Threads: {s.get('Threads_connected', 0)}  "
+            f"Questions: {s.get('Questions', 0)}  Slow queries: 0  Opens: 0  "
+            f"Open tables: 0  Queries per second avg: {s.get('Questions', 0) / uptime:.3f}"
+        )
+
+    # -- prepared statements --------------------------------------------------------------
+
+    async def _com_stmt_prepare(self, payload: bytes) -> None:
+        try:
+            sql = self._decode_sql(payload[1:])
+        except ShardgateError as exc:
+            self._queue_error(exc.code, exc.sqlstate, str(exc))
+            return
+        if len(split_statements(sql)) > 1:
+            self._queue_error(
+                1295,
+                "HY000",
+                "This command is not supported in the prepared "
+                "statement protocol yet (multiple statements)",
+            )
+            return
+        if len(self._statements) >= _MAX_PREPARED:
+            self._queue_error(
+                1461,
+                "42000",
+                "Can't create more than max_prepared_stmt_count "
+                f"statements (current value: {_MAX_PREPARED})",
+            )
+            return
+        stmt = PreparedStatement(self._next_stmt_id, sql, count_placeholders(sql))
+        self._next_stmt_id = (self._next_stmt_id % 0xFFFFFFFF) + 1
+        self._statements[stmt.id] = stmt
+        # Result columns are unknown until execution (the server does not parse SQL):
+        # report 0; every execution sends its own column definitions.
+        self._queue(
+            b"\x00"
+            + stmt.id.to_bytes(4, "little")
+            + (0).to_bytes(2, "little")
+            + stmt.num_params.to_bytes(2, "little")
+            + b"\x00\x00\x00"
+        )
+        if stmt.num_params:
+            param = column_definition(ColumnDef(name="?", type=FieldType.VAR_STRING))
+            for _ in range(stmt.num_params):
+                self._queue(param)
+            if not self.deprecate_eof:
+                self._queue(eof_packet(status=self._status()))
+
+    def _com_stmt_send_long_data(self, payload: bytes) -> None:
+        r = PayloadReader(payload, 1)
+        stmt = self._statements.get(r.int4())
+        param = r.int2()
+        if stmt is None or param >= stmt.num_params:
+            return  # no response by protocol; the error surfaces at execute
+        buf = stmt.long_data.setdefault(param, bytearray())
+        data = r.rest()
+        if len(buf) + len(data) > self.server.config.max_packet_size:
+            raise ProtocolError("long data exceeds max_allowed_packet")
+        buf += data
+
+    async def _com_stmt_execute(self, payload: bytes) -> None:
+        r = PayloadReader(payload, 1)
+        stmt_id = r.int4()
+        r.int1()  # flags: cursor types are ignored, results are always sent whole
+        r.int4()  # iteration count, always 1
+        stmt = self._statements.get(stmt_id)
+        if stmt is None:
+            self._queue_error(
+                ER_UNKNOWN_STMT_HANDLER,
+                "HY000",
+                f"Unknown prepared statement handler ({stmt_id}) given to mysqld_stmt_execute",
+            )
+            return
+        values, types = decode_binary_params(r, stmt.num_params, stmt.types, stmt.long_data)
+        stmt.types = types
+        stmt.long_data.clear()
+        self.command = "Execute"
+        await self._run_and_send(stmt.sql, values, binary=True, more=False)
+
+
+def _is_loopback_peer(host: str) -> bool:
+    return (
+        host in ("127.0.0.1", "::1", "localhost")
+        or host.startswith("127.")
+        or host.startswith("::ffff:127.")
+    )

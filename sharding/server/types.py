@@ -1,0 +1,477 @@
+"""Python values ↔ MySQL column types and their text / binary wire encodings.
+
+A :class:`sharding.api.Result` carries Python values and, per column, an optional MySQL
+type code. :func:`describe_columns` fixes each column's wire type once per result set:
+the declared ``type_code`` when every value fits it, else a type inferred from the
+values (mixed or ill-fitting columns fall back to VAR_STRING). That is what makes the
+binary protocol safe: a binary row encodes each value by its column's declared type, so
+the declared type must hold for every value of the column.
+
+Invariants:
+
+* ``encode_text_row``/``encode_binary_row`` never raise for values that
+  ``describe_columns`` accepted for that column.
+* ``decode_binary_params`` raises :class:`~sharding.server.codec.MalformedPacket`, never
+  an IndexError/struct.error, on truncated or inconsistent input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sharding.api import Column
+from sharding.server.codec import ColumnDef, MalformedPacket, PayloadReader, lenenc_bytes
+from sharding.server.constants import (
+    CHARSET_BINARY,
+    CHARSET_UTF8MB4,
+    ColumnFlag,
+    FieldType,
+)
+
+__all__ = [
+    "WireColumn",
+    "decode_binary_params",
+    "describe_columns",
+    "encode_binary_row",
+    "encode_text_row",
+    "text_value",
+]
+
+_INT_TYPES = frozenset(
+    {
+        FieldType.TINY,
+        FieldType.SHORT,
+        FieldType.LONG,
+        FieldType.INT24,
+        FieldType.LONGLONG,
+        FieldType.YEAR,
+    }
+)
+_FLOAT_TYPES = frozenset({FieldType.FLOAT, FieldType.DOUBLE})
+_DATE_TYPES = frozenset({FieldType.DATE, FieldType.NEWDATE})
+_DATETIME_TYPES = frozenset({FieldType.DATETIME, FieldType.TIMESTAMP})
+_BLOB_TYPES = frozenset(
+    {
+        FieldType.TINY_BLOB,
+        FieldType.MEDIUM_BLOB,
+        FieldType.LONG_BLOB,
+        FieldType.BLOB,
+        FieldType.GEOMETRY,
+    }
+)
+
+
+# -- text encoding -------------------------------------------------------------------
+
+
+def _fmt_timedelta(v: dt.timedelta) -> str:
+    total_us = (v.days * 86400 + v.seconds) * 1_000_000 + v.microseconds
+    sign = "-" if total_us < 0 else ""
+    total_us = abs(total_us)
+    secs, us = divmod(total_us, 1_000_000)
+    hours, rem = divmod(secs, 3600)
+    minutes, seconds = divmod(rem, 60)
+    out = f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return f"{out}.{us:06d}" if us else out
+
+
+def text_value(v: Any) -> bytes | None:
+    """The text-protocol form of one value (None → SQL NULL)."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogateescape")
+    if isinstance(v, bool):
+        return b"1" if v else b"0"
+    if isinstance(v, int):
+        return str(v).encode()
+    if isinstance(v, float):
+        return repr(v).encode()
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v)
+    if isinstance(v, Decimal):
+        return format(v, "f").encode()
+    if isinstance(v, dt.datetime):
+        s = v.strftime("%Y-%m-%d %H:%M:%S")
+        return (f"{s}.{v.microsecond:06d}" if v.microsecond else s).encode()
+    if isinstance(v, dt.date):
+        return v.isoformat().encode()
+    if isinstance(v, dt.time):
+        return v.isoformat().encode()
+    if isinstance(v, dt.timedelta):
+        return _fmt_timedelta(v).encode()
+    return str(v).encode("utf-8", "surrogateescape")
+
+
+def encode_text_row(values: Sequence[Any]) -> bytes:
+    parts: list[bytes] = []
+    for v in values:
+        b = text_value(v)
+        parts.append(b"\xfb" if b is None else lenenc_bytes(b))
+    return b"".join(parts)
+
+
+# -- column description ----------------------------------------------------------------
+
+
+def _fits(ftype: int, v: Any) -> bool:
+    if ftype in _INT_TYPES:
+        return isinstance(v, int) and -(1 << 63) <= v < (1 << 64)
+    if ftype in _FLOAT_TYPES:
+        return isinstance(v, int | float)
+    if ftype in _DATE_TYPES or ftype in _DATETIME_TYPES:
+        return isinstance(v, dt.date)
+    if ftype == FieldType.TIME:
+        return isinstance(v, dt.timedelta | dt.time)
+    return ftype != FieldType.NULL  # string-like types carry any value as text
+
+
+def _infer(values: list[Any]) -> int:
+    kinds: set[int] = set()
+    for v in values:
+        if isinstance(v, bool | int):
+            kinds.add(FieldType.LONGLONG)
+        elif isinstance(v, float):
+            kinds.add(FieldType.DOUBLE)
+        elif isinstance(v, Decimal):
+            kinds.add(FieldType.NEWDECIMAL)
+        elif isinstance(v, str):
+            kinds.add(FieldType.VAR_STRING)
+        elif isinstance(v, bytes | bytearray | memoryview):
+            kinds.add(FieldType.BLOB)
+        elif isinstance(v, dt.datetime):
+            kinds.add(FieldType.DATETIME)
+        elif isinstance(v, dt.date):
+            kinds.add(FieldType.DATE)
+        elif isinstance(v, dt.timedelta | dt.time):
+            kinds.add(FieldType.TIME)
+        else:
+            kinds.add(FieldType.VAR_STRING)
+        if len(kinds) > 1:
+            break
+    if not kinds:
+        return FieldType.NULL
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds <= {FieldType.LONGLONG, FieldType.DOUBLE}:
+        return FieldType.DOUBLE
+    if kinds <= {FieldType.LONGLONG, FieldType.NEWDECIMAL}:
+        return FieldType.NEWDECIMAL
+    if kinds <= {FieldType.DATE, FieldType.DATETIME}:
+        return FieldType.DATETIME
+    return FieldType.VAR_STRING
+
+
+class WireColumn:
+    """One column as sent: its definition and the binary encoder matching its type."""
+
+    __slots__ = ("definition", "encode_binary")
+
+    def __init__(self, definition: ColumnDef, encode_binary: Callable[[Any], bytes]) -> None:
+        self.definition = definition
+        self.encode_binary = encode_binary
+
+
+def _definition(name: str, ftype: int, values: list[Any]) -> ColumnDef:
+    flags = 0
+    charset = CHARSET_BINARY
+    decimals = 0
+    length = 0
+    if ftype in _INT_TYPES:
+        flags |= ColumnFlag.NUM
+        length = 20
+        if any(v >= 1 << 63 for v in values):
+            flags |= ColumnFlag.UNSIGNED
+    elif ftype in _FLOAT_TYPES:
+        flags |= ColumnFlag.NUM
+        length, decimals = 22, 31  # 31 = NOT_FIXED_DEC: no fixed scale
+    elif ftype in (FieldType.NEWDECIMAL, FieldType.DECIMAL):
+        flags |= ColumnFlag.NUM
+        length, decimals = 65, 30
+        charset = CHARSET_BINARY
+    elif ftype in _DATE_TYPES:
+        flags |= ColumnFlag.BINARY
+        length = 10
+    elif ftype in _DATETIME_TYPES or ftype == FieldType.TIME:
+        flags |= ColumnFlag.BINARY
+        length = 26
+        decimals = 6 if any(getattr(v, "microsecond", 0) for v in values) else 0
+    elif ftype in _BLOB_TYPES:
+        flags |= ColumnFlag.BLOB | ColumnFlag.BINARY
+        length = 0xFFFFFFFF
+    elif ftype == FieldType.NULL:
+        length = 0
+    else:
+        charset = CHARSET_UTF8MB4
+        length = 1020
+    return ColumnDef(
+        name=name, type=ftype, charset=charset, length=length, flags=flags, decimals=decimals
+    )
+
+
+def describe_columns(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> list[WireColumn]:
+    """Fix each column's wire type for this result set (see module docstring)."""
+    out: list[WireColumn] = []
+    for i, col in enumerate(columns):
+        values = [row[i] for row in rows if i < len(row) and row[i] is not None]
+        ftype: int | None = col.type_code
+        if ftype is not None:
+            try:
+                ftype = FieldType(ftype)
+            except ValueError:
+                ftype = None
+        if ftype is not None and not all(_fits(ftype, v) for v in values):
+            ftype = None
+        if ftype is None or (ftype == FieldType.NULL and values):
+            ftype = _infer(values)
+        out.append(WireColumn(_definition(col.name, ftype, values), _binary_encoder(ftype)))
+    return out
+
+
+# -- binary encoding -------------------------------------------------------------------
+
+
+def _enc_int(fmt_signed: str, fmt_unsigned: str) -> Callable[[Any], bytes]:
+    signed = struct.Struct(fmt_signed)
+    unsigned = struct.Struct(fmt_unsigned)
+    limit = 1 << (signed.size * 8 - 1)
+
+    def enc(v: Any) -> bytes:
+        n = int(v)
+        if -limit <= n < limit:
+            return signed.pack(n)
+        return unsigned.pack(n & ((1 << (unsigned.size * 8)) - 1))
+
+    return enc
+
+
+def _enc_datetime(v: Any) -> bytes:
+    if isinstance(v, dt.datetime):
+        if v.microsecond:
+            return struct.pack(
+                "<BHBBBBBI",
+                11,
+                v.year,
+                v.month,
+                v.day,
+                v.hour,
+                v.minute,
+                v.second,
+                v.microsecond,
+            )
+        if v.hour or v.minute or v.second:
+            return struct.pack("<BHBBBBB", 7, v.year, v.month, v.day, v.hour, v.minute, v.second)
+    return struct.pack("<BHBB", 4, v.year, v.month, v.day)
+
+
+def _enc_date(v: Any) -> bytes:
+    return struct.pack("<BHBB", 4, v.year, v.month, v.day)
+
+
+def _enc_time(v: Any) -> bytes:
+    if isinstance(v, dt.time):
+        v = dt.timedelta(
+            hours=v.hour, minutes=v.minute, seconds=v.second, microseconds=v.microsecond
+        )
+    total_us = (v.days * 86400 + v.seconds) * 1_000_000 + v.microseconds
+    neg = 1 if total_us < 0 else 0
+    total_us = abs(total_us)
+    secs, us = divmod(total_us, 1_000_000)
+    days, rem = divmod(secs, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, seconds = divmod(rem, 60)
+    if total_us == 0:
+        return b"\x00"
+    if us:
+        return struct.pack("<BBIBBBI", 12, neg, days, hours, minutes, seconds, us)
+    return struct.pack("<BBIBBB", 8, neg, days, hours, minutes, seconds)
+
+
+def _enc_text(v: Any) -> bytes:
+    b = text_value(v)
+    return lenenc_bytes(b if b is not None else b"")
+
+
+_F4 = struct.Struct("<f")
+_F8 = struct.Struct("<d")
+
+
+def _binary_encoder(ftype: int) -> Callable[[Any], bytes]:
+    if ftype == FieldType.TINY:
+        return _enc_int("<b", "<B")
+    if ftype in (FieldType.SHORT, FieldType.YEAR):
+        return _enc_int("<h", "<H")
+    if ftype in (FieldType.LONG, FieldType.INT24):
+        return _enc_int("<i", "<I")
+    if ftype == FieldType.LONGLONG:
+        return _enc_int("<q", "<Q")
+    if ftype == FieldType.FLOAT:
+        return lambda v: _F4.pack(float(v))
+    if ftype == FieldType.DOUBLE:
+        return lambda v: _F8.pack(float(v))
+    if ftype in _DATE_TYPES:
+        return _enc_date
+    if ftype in _DATETIME_TYPES:
+        return _enc_datetime
+    if ftype == FieldType.TIME:
+        return _enc_time
+    return _enc_text
+
+
+def encode_binary_row(columns: Sequence[WireColumn], values: Sequence[Any]) -> bytes:
+    """Protocol::BinaryResultsetRow: 0x00, NULL bitmap (offset 2), non-NULL values."""
+    n = len(columns)
+    bitmap = bytearray((n + 9) // 8)
+    parts: list[bytes] = []
+    for i, col in enumerate(columns):
+        v = values[i] if i < len(values) else None
+        if v is None:
+            bit = i + 2
+            bitmap[bit >> 3] |= 1 << (bit & 7)
+        else:
+            parts.append(col.encode_binary(v))
+    return b"\x00" + bytes(bitmap) + b"".join(parts)
+
+
+# -- binary parameters (COM_STMT_EXECUTE) --------------------------------------------------
+
+
+def _dec_datetime(r: PayloadReader, ftype: int) -> Any:
+    n = r.int1()
+    if n not in (0, 4, 7, 11):
+        raise MalformedPacket(f"malformed packet: bad DATETIME length {n}")
+    year = month = day = hour = minute = second = micro = 0
+    if n >= 4:
+        year, month, day = r.int2(), r.int1(), r.int1()
+    if n >= 7:
+        hour, minute, second = r.int1(), r.int1(), r.int1()
+    if n == 11:
+        micro = r.int4()
+    if n == 0 or year == 0 or month == 0 or day == 0:
+        # MySQL's zero date has no Python equivalent; pass it as text.
+        return f"{year:04d}-{month:02d}-{day:02d}" + (
+            "" if ftype in _DATE_TYPES else f" {hour:02d}:{minute:02d}:{second:02d}"
+        )
+    try:
+        if ftype in _DATE_TYPES and n == 4:
+            return dt.date(year, month, day)
+        return dt.datetime(year, month, day, hour, minute, second, micro)
+    except ValueError as exc:
+        raise MalformedPacket(f"malformed packet: invalid date/time parameter ({exc})") from exc
+
+
+def _dec_time(r: PayloadReader) -> dt.timedelta:
+    n = r.int1()
+    if n not in (0, 8, 12):
+        raise MalformedPacket(f"malformed packet: bad TIME length {n}")
+    if n == 0:
+        return dt.timedelta(0)
+    neg, days, hours, minutes, seconds = r.int1(), r.int4(), r.int1(), r.int1(), r.int1()
+    micro = r.int4() if n == 12 else 0
+    try:
+        td = dt.timedelta(
+            days=days, hours=hours, minutes=minutes, seconds=seconds, microseconds=micro
+        )
+    except OverflowError as exc:
+        raise MalformedPacket("malformed packet: TIME parameter out of range") from exc
+    return -td if neg else td
+
+
+def _as_text(raw: bytes) -> str | bytes:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw
+
+
+def decode_param(ftype: int, unsigned: bool, r: PayloadReader) -> Any:
+    """One binary-protocol parameter value of type ``ftype``."""
+    if ftype == FieldType.NULL:
+        return None
+    if ftype == FieldType.TINY:
+        v = r.int1()
+        return v if unsigned or v < 0x80 else v - 0x100
+    if ftype in (FieldType.SHORT, FieldType.YEAR):
+        v = r.int2()
+        return v if unsigned or v < 0x8000 else v - 0x10000
+    if ftype in (FieldType.LONG, FieldType.INT24):
+        v = r.int4()
+        return v if unsigned or v < 1 << 31 else v - (1 << 32)
+    if ftype == FieldType.LONGLONG:
+        v = r.int8()
+        return v if unsigned or v < 1 << 63 else v - (1 << 64)
+    if ftype == FieldType.FLOAT:
+        return _F4.unpack(r.fixed(4))[0]
+    if ftype == FieldType.DOUBLE:
+        return _F8.unpack(r.fixed(8))[0]
+    if ftype in _DATE_TYPES or ftype in _DATETIME_TYPES:
+        return _dec_datetime(r, ftype)
+    if ftype == FieldType.TIME:
+        return _dec_time(r)
+    raw = r.lenenc_bytes()
+    return convert_param_bytes(ftype, raw)
+
+
+def convert_param_bytes(ftype: int, raw: bytes) -> Any:
+    """A string-encoded parameter (inline or sent with COM_STMT_SEND_LONG_DATA)."""
+    if ftype in (FieldType.DECIMAL, FieldType.NEWDECIMAL):
+        try:
+            return Decimal(raw.decode("ascii"))
+        except (InvalidOperation, UnicodeDecodeError) as exc:
+            raise MalformedPacket("malformed packet: invalid DECIMAL parameter") from exc
+    if ftype in _BLOB_TYPES or ftype == FieldType.BIT:
+        return raw
+    if ftype in (
+        FieldType.VARCHAR,
+        FieldType.VAR_STRING,
+        FieldType.STRING,
+        FieldType.ENUM,
+        FieldType.SET,
+        FieldType.JSON,
+    ):
+        return _as_text(raw)
+    raise MalformedPacket(f"malformed packet: unknown parameter type {ftype}")
+
+
+def decode_binary_params(
+    r: PayloadReader,
+    num_params: int,
+    previous_types: list[tuple[int, bool]] | None,
+    long_data: dict[int, bytearray],
+) -> tuple[list[Any], list[tuple[int, bool]]]:
+    """Decode COM_STMT_EXECUTE parameters after the iteration count.
+
+    Returns the values and the types used (the client may omit types on later
+    executions, reusing the last ones bound: ``previous_types``).
+    """
+    if num_params == 0:
+        return [], previous_types or []
+    null_bitmap = r.fixed((num_params + 7) // 8)
+    bound = r.int1()
+    if bound:
+        types: list[tuple[int, bool]] = []
+        for _ in range(num_params):
+            t = r.int1()
+            flag = r.int1()
+            types.append((t, bool(flag & 0x80)))
+    elif previous_types is not None and len(previous_types) == num_params:
+        types = previous_types
+    else:
+        raise MalformedPacket("malformed packet: parameter types were never sent")
+    values: list[Any] = []
+    for i, (ftype, unsigned) in enumerate(types):
+        if i in long_data:
+            raw = bytes(long_data[i])
+            try:
+                values.append(convert_param_bytes(ftype, raw))
+            except MalformedPacket:
+                values.append(_as_text(raw))  # long data for a non-string type: as sent
+        elif null_bitmap[i >> 3] & (1 << (i & 7)):
+            values.append(None)
+        else:
+            values.append(decode_param(ftype, unsigned, r))
+    return values, types

@@ -1,0 +1,327 @@
+"""Unit tests of the sans-IO pieces: codec framing, SQL scanning, value encodings,
+authentication, config validation, local session statements."""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sharding.api import Column
+from sharding.errors import NotSupported
+from sharding.server.auth import (
+    CACHING_SHA2,
+    NATIVE,
+    Authenticator,
+    User,
+    native_hash,
+    scramble_native,
+    scramble_sha2,
+)
+from sharding.server.codec import (
+    PacketCodec,
+    PacketsOutOfOrder,
+    PacketTooLarge,
+    PayloadReader,
+    lenenc_int,
+)
+from sharding.server.config import ConfigError, ServerConfig, parse_hostport
+from sharding.server.constants import FieldType
+from sharding.server.localsql import (
+    SessionVariables,
+    UnknownSystemVariable,
+    default_variables,
+    local_select,
+    local_set,
+    local_show,
+)
+from sharding.server.sqlscan import (
+    count_placeholders,
+    leading_words,
+    split_statements,
+    unwrap_executable_comment,
+)
+from sharding.server.types import (
+    decode_param,
+    describe_columns,
+    encode_binary_row,
+    encode_text_row,
+)
+
+# -- codec -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 0xFFFFFE, 0xFFFFFF, 0xFFFFFF + 1, 2 * 0xFFFFFF + 5])
+def test_frame_and_reassemble_round_trip(size: int) -> None:
+    payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    sender = PacketCodec()
+    wire = sender.frame(payload)
+    expected_packets = size // 0xFFFFFF + 1
+    assert sender.seq == expected_packets
+    receiver = PacketCodec(max_packet_size=64 << 20)
+    for i in range(0, len(wire), 1 << 20):  # arbitrary chunking
+        receiver.receive_data(wire[i : i + (1 << 20)])
+    assert receiver.next_packet() == payload
+    assert receiver.next_packet() is None and receiver.buffered == 0
+
+
+def test_sequence_and_size_checks() -> None:
+    c = PacketCodec(max_packet_size=10)
+    c.receive_data(struct.pack("<I", 3 | (1 << 24)) + b"abc")
+    with pytest.raises(PacketsOutOfOrder):
+        c.next_packet()
+    c = PacketCodec(max_packet_size=10)
+    c.receive_data(struct.pack("<I", 11))  # refused from the header alone
+    with pytest.raises(PacketTooLarge):
+        c.next_packet()
+
+
+@given(st.integers(0, (1 << 64) - 1))
+def test_lenenc_round_trip(n: int) -> None:
+    assert PayloadReader(lenenc_int(n)).lenenc_int() == n
+
+
+# -- sqlscan ------------------------------------------------------------------------------
+
+
+def test_split_respects_quotes_and_comments() -> None:
+    sql = 'SELECT \'a;b\', "c;\\"d", `e;f`; -- x;y\nSELECT 2 /* ; */; # z;\n;  '
+    parts = split_statements(sql)
+    assert parts[0] == 'SELECT \'a;b\', "c;\\"d", `e;f`'
+    assert parts[1] == "-- x;y\nSELECT 2 /* ; */"
+    assert len(parts) == 2  # "# z;" is only a comment: dropped
+    single = "INSERT INTO t VALUES ('x;')"
+    assert split_statements(single)[0] is single  # untouched, not even copied
+
+
+def test_placeholders() -> None:
+    assert count_placeholders("SELECT ?, '?', \"?\", `?` /* ? */ -- ?\n, ? # ?") == 2
+    assert count_placeholders("INSERT INTO t VALUES (" + ",".join("?" * 20) + ")") == 20
+    assert count_placeholders("SELECT 'it''s ?', ?") == 1
+
+
+def test_leading_words_and_exec_comments() -> None:
+    assert leading_words("  /* hi */ -- c\n select  @@x", 2) == ["SELECT"]
+    assert leading_words("SHOW FULL PROCESSLIST", 3) == ["SHOW", "FULL", "PROCESSLIST"]
+    assert unwrap_executable_comment("/*!40101 SET NAMES utf8 */") == "SET NAMES utf8"
+    assert unwrap_executable_comment("SELECT 1") == "SELECT 1"
+
+
+@settings(max_examples=200)
+@given(st.lists(st.text(alphabet="ab;'\"`-#/*\\ \n?", max_size=20), max_size=5))
+def test_scanner_never_crashes(parts: list[str]) -> None:
+    sql = ";".join(parts)
+    split_statements(sql)
+    assert count_placeholders(sql) <= sql.count("?")
+
+
+# -- types -----------------------------------------------------------------------------
+
+
+def test_text_row_encoding() -> None:
+    row = (
+        1,
+        -2.5,
+        "é",
+        b"\x00",
+        None,
+        Decimal("1.50"),
+        dt.datetime(2024, 1, 2, 3, 4, 5, 6),
+        dt.date(2024, 1, 2),
+        dt.timedelta(hours=-1, seconds=1),
+        True,
+    )
+    enc = encode_text_row(row)
+    r = PayloadReader(enc)
+    values = []
+    for _ in row:
+        if r.data[r.pos] == 0xFB:
+            r.pos += 1
+            values.append(None)
+        else:
+            values.append(r.lenenc_bytes())
+    assert values == [
+        b"1",
+        b"-2.5",
+        "é".encode(),
+        b"\x00",
+        None,
+        b"1.50",
+        b"2024-01-02 03:04:05.000006",
+        b"2024-01-02",
+        b"-00:59:59",
+        b"1",
+    ]
+
+
+def test_describe_columns_infers_and_falls_back() -> None:
+    cols = describe_columns(
+        [
+            Column("i"),
+            Column("f"),
+            Column("s"),
+            Column("mixed"),
+            Column("declared", FieldType.LONG),
+            Column("lie", FieldType.LONGLONG),
+            Column("null"),
+        ],
+        [(1, 1, "a", 1, 5, "x", None), (2, 2.5, "b", "z", None, 3, None)],
+    )
+    assert [c.definition.type for c in cols] == [
+        FieldType.LONGLONG,
+        FieldType.DOUBLE,
+        FieldType.VAR_STRING,
+        FieldType.VAR_STRING,
+        FieldType.LONG,
+        FieldType.VAR_STRING,
+        FieldType.NULL,
+    ]
+
+
+values_strategy = st.one_of(
+    st.integers(-(1 << 63), (1 << 63) - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=50),
+    st.binary(max_size=50),
+    st.datetimes(min_value=dt.datetime(1, 1, 1)),
+    st.dates(),
+    st.timedeltas(min_value=dt.timedelta(days=-30), max_value=dt.timedelta(days=30)),
+)
+
+
+@settings(max_examples=300)
+@given(values_strategy)
+def test_binary_row_round_trips_through_param_decoder(value: Any) -> None:
+    (col,) = describe_columns([Column("c")], [(value,)])
+    row = encode_binary_row([col], (value,))
+    assert row[0] == 0 and row[1] == 0  # header, NULL bitmap (offset 2): not null
+    decoded = decode_param(col.definition.type, False, PayloadReader(row, 2))
+    assert decoded == value
+
+
+# -- auth / config ----------------------------------------------------------------------
+
+
+def test_native_and_sha2_verification() -> None:
+    auth = Authenticator(
+        [
+            User("app", "pw"),
+            User.from_config({"name": "h", "password_hash": "*" + native_hash("pw2").hex()}),
+        ]
+    )
+    nonce = b"n" * 20
+    assert auth.verify(NATIVE, "app", nonce, scramble_native("pw", nonce))
+    assert not auth.verify(NATIVE, "app", nonce, scramble_native("px", nonce))
+    assert auth.verify(CACHING_SHA2, "app", nonce, scramble_sha2("pw", nonce))
+    assert not auth.verify(CACHING_SHA2, "app", nonce, b"\x00" * 32)
+    assert auth.verify(NATIVE, "h", nonce, scramble_native("pw2", nonce))
+    assert auth.plugin_for("h", CACHING_SHA2) == NATIVE
+    assert not auth.verify(NATIVE, "ghost", nonce, scramble_native("pw", nonce))
+    assert not auth.verify(NATIVE, "app", nonce, b"short")
+    open_auth = Authenticator()
+    assert open_auth.open_root and open_auth.verify(NATIVE, "root", nonce, b"")
+
+
+def test_config_validation() -> None:
+    assert parse_hostport("[::1]:3307", what="x") == ("::1", 3307)
+    assert parse_hostport(":3307", what="x") == ("127.0.0.1", 3307)
+    with pytest.raises(ConfigError, match="not a loopback"):
+        ServerConfig.from_mapping({"listen": "0.0.0.0:3307"})
+    cfg = ServerConfig.from_mapping(
+        {"listen": "0.0.0.0:3307", "users": [{"name": "u", "password": "p"}]}
+    )
+    assert cfg.has_password
+    with pytest.raises(ConfigError, match="unknown keys"):
+        ServerConfig.from_mapping({"lisen": "x"})
+    with pytest.raises(ConfigError):
+        ServerConfig.from_mapping({"users": [{"name": "u", "password": "p", "x": 1}]})
+    with pytest.raises(ConfigError):
+        ServerConfig.from_mapping({"max_connections": 0})
+    with pytest.raises(ConfigError):
+        ServerConfig.from_mapping({"tls_cert": "a.pem"})
+
+
+# -- local session statements ------------------------------------------------------------
+
+
+class _Ctx:
+    def __init__(self) -> None:
+        self.connection_id = 7
+        self.user = "root"
+        self.host = "127.0.0.1"
+        self.variables = SessionVariables(
+            default_variables(
+                server_version="8.0.36-shardgate", max_allowed_packet=1024, wait_timeout=60, port=1
+            )
+        )
+        self.last_insert_id = 0
+        self.diagnostics: list[tuple[str, int, str]] = []
+        self.database: str | None = "db"
+        self.autocommit = True
+
+
+def test_local_select() -> None:
+    ctx = _Ctx()
+    r = local_select(ctx, "SELECT @@version_comment LIMIT 1")
+    assert r is not None and r.rows == [("shardgate",)]
+    r = local_select(
+        ctx,
+        "select @@session.auto_increment_increment AS auto_increment_increment, "
+        "@@character_set_client, DATABASE(), 'lit', 3, NULL",
+    )
+    assert r is not None and r.rows == [(1, "utf8mb4", "db", "lit", 3, None)]
+    assert [c.name for c in r.columns or []] == [
+        "auto_increment_increment",
+        "@@character_set_client",
+        "DATABASE()",
+        "lit",
+        "3",
+        "NULL",
+    ]
+    for not_local in (
+        "SELECT * FROM t",
+        "SELECT @@version FROM t",
+        "SELECT a",
+        "SELECT 1 + 1",
+        "SELECT @@version, id FROM t WHERE x = 1",
+    ):
+        assert local_select(ctx, not_local) is None, not_local
+    with pytest.raises(UnknownSystemVariable):
+        local_select(ctx, "SELECT @@nope")
+
+
+def test_local_set() -> None:
+    ctx = _Ctx()
+    out = local_set(
+        ctx, "SET autocommit=0, sql_mode = concat(@@sql_mode, ',STRICT_ALL_TABLES'), @u := 5"
+    )
+    assert out is not None and out.forward == ["SET autocommit=0"]
+    assert ctx.variables.system["sql_mode"].endswith(",STRICT_ALL_TABLES")
+    assert ctx.variables.user["u"] == 5
+    out = local_set(ctx, "SET character_set_results = NULL, NAMES latin1")
+    assert out is not None and ctx.variables.system["character_set_results"] == "latin1"
+    out = local_set(ctx, "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+    assert out is not None and ctx.variables.system["transaction_isolation"] == "READ-COMMITTED"
+    assert local_set(ctx, "SET @x = (SELECT MAX(id) FROM t)") is None  # not ours: forwarded
+    with pytest.raises(NotSupported):
+        local_set(ctx, "SET PASSWORD = 'x'")
+
+
+def test_local_show() -> None:
+    ctx = _Ctx()
+    r = local_show(ctx, "SHOW VARIABLES WHERE Variable_name IN ('wait_timeout', 'autocommit')")
+    assert r is not None and sorted(r.rows) == [("autocommit", "ON"), ("wait_timeout", "60")]
+    r = local_show(ctx, "SHOW COLLATION WHERE Charset = 'utf8mb4' AND Id > 3")
+    assert r is None  # a condition it cannot evaluate: not answered locally
+    r = local_show(ctx, "SHOW COLLATION WHERE Charset = 'utf8mb4' OR Collation LIKE 'latin1%'")
+    assert r is not None
+    assert {row[1] for row in r.rows} == {"utf8mb4", "latin1"} and len(r.rows) == 6
+    r = local_show(ctx, "SHOW CHARACTER SET LIKE 'utf8%'")
+    assert r is not None and {row[0] for row in r.rows} == {"utf8mb4", "utf8mb3"}
+    assert local_show(ctx, "SHOW TABLES") is None
+    assert local_show(ctx, "SHOW CREATE TABLE t") is None
