@@ -1,0 +1,1020 @@
+"""The MySQL/MariaDB data source: aiomysql (or asyncmy) on one asyncio loop, used from trio.
+
+Layers, each one concept:
+
+* :class:`MySQLConfig` — the ``[[datasources]]`` keys for ``kind = "mysql"``, validated
+  (unknown keys and bad values are rejected with the data source's name).
+* ``_Driver`` adapters — the only code that touches aiomysql/asyncmy objects. Every
+  one of their coroutines runs on the bridge's asyncio loop (:mod:`.bridge`).
+* ``_LoopSide`` — per data source, on the driver loop: the registry of statements on the
+  wire, and one *admin link* (a single extra connection) that
+  - sends ``KILL QUERY <thread id>`` for statements whose trio caller was cancelled or
+    timed out, rate-limited (token bucket, bounded queue, duplicates merged): closing a
+    socket does not stop the server's work, but a KILL per socket would be a storm;
+  - health-checks the server while a statement has been on the wire longer than
+    ``HEARTBEAT_AFTER``: if a COM_PING gets no answer within ``validation_timeout`` the
+    server is hung (SIGSTOP, dead host), so the breaker opens and every statement on
+    the wire to it fails now with :class:`DataSourceUnavailable` — instead of hanging
+    until the kernel gives up (a healthy server running a long query answers the ping);
+  - probes the server in the background while the breaker is open, closing it again
+    when the server answers (recovery without restart).
+* :class:`MySQLConnection` — a borrowed connection on the trio side: one bridge hop per
+  statement, error mapping, ``query_timeout``, cancellation → socket closed + KILL.
+* :class:`MySQLDataSource` — the :class:`~sharding.backend.base.DataSource`: a
+  :class:`~sharding.backend.pool.Pool` shared by every shard database on the server.
+
+Reads: ``fetch`` uses the driver's buffered result (the whole chunk is returned anyway,
+so an unbuffered cursor would save nothing and cost an await per row);
+:meth:`MySQLConnection.stream` uses an unbuffered cursor for results that should not be
+held in memory at once, one bridge hop per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import structlog
+import trio
+
+from sharding.backend.base import (
+    Column,
+    DataSource,
+    DataSourceStatistics,
+    ExecResult,
+    ResultSet,
+)
+from sharding.backend.bridge import Bridge, BridgeError, make_bridge
+from sharding.backend.pool import Breaker, Lease, Pool
+from sharding.backend.url import MySQLURL, parse_mysql_url
+from sharding.errors import (
+    BackendError,
+    DataSourceUnavailable,
+    QueryTimeout,
+    ShardgateError,
+)
+
+log = structlog.get_logger("shardgate.backend.mysql")
+
+#: A statement on the wire longer than this makes the admin link health-check the server.
+HEARTBEAT_AFTER = 0.2
+#: A borrow that finds its connection dead before sending anything swaps it at most
+#: this many times (more means the server closes every new connection: report it).
+STALE_RETRIES = 3
+#: How often the admin link looks at an open breaker (the probe itself is rate-limited
+#: by ``breaker_probe_interval``).
+PROBE_POLL = 0.02
+#: KILL QUERY rate limit per data source: bucket size and refill per second.
+KILL_BURST = 32
+KILL_RATE = 50.0
+#: Pending KILLs beyond this are dropped (and counted): the sockets are closed anyway.
+KILL_QUEUE_MAX = 256
+
+# SQLSTATEs for common server codes, for drivers that do not pass the packet's own on.
+_SQLSTATE = {
+    1044: "42000", 1045: "28000", 1046: "3D000", 1049: "42000", 1050: "42S01",
+    1051: "42S02", 1054: "42S22", 1062: "23000", 1064: "42000", 1146: "42S02",
+    1205: "HY000", 1213: "40001", 1216: "23000", 1217: "23000", 1264: "22003",
+    1317: "70100", 1366: "HY000", 1397: "XAE04", 1399: "XAE07", 1400: "XAE09",
+    1402: "XA100", 1440: "XAE08", 1451: "23000", 1452: "23000", 1969: "70100",
+}
+
+
+# -- configuration ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MySQLConfig:
+    """``[[datasources]]`` keys for ``kind = "mysql"`` (times in seconds)."""
+
+    url: str
+    max_connections: int = 32
+    min_idle: int = 0
+    acquire_timeout: float = 2.0
+    validate_after: float = 0.5
+    validation_timeout: float = 1.0
+    connect_timeout: float = 2.0
+    max_lifetime: float = 1800.0
+    idle_timeout: float = 600.0
+    query_timeout: float | None = None
+    driver: str = "aiomysql"
+    bridge: str = "thread"
+    breaker_threshold: int = 3
+    breaker_probe_interval: float = 1.0
+    #: Optional server-side limit (MariaDB ``max_statement_time``) set on each connection.
+    max_statement_time: float | None = None
+
+    # Keys a [[datasources]] table may carry that belong to the topology, not the pool.
+    TOPOLOGY_KEYS: ClassVar[frozenset[str]] = frozenset({"name", "kind"})
+
+    @classmethod
+    def from_mapping(cls, name: str, mapping: Mapping[str, Any]) -> MySQLConfig:
+        """Build from a TOML table; reject unknown keys and bad values, naming ``name``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - known - cls.TOPOLOGY_KEYS)
+        if unknown:
+            raise ValueError(
+                f"data source {name!r}: unknown key(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        if mapping.get("kind", "mysql") != "mysql":
+            raise ValueError(f"data source {name!r}: kind must be 'mysql'")
+        if "url" not in mapping:
+            raise ValueError(f"data source {name!r}: 'url' is required")
+        values = {k: v for k, v in mapping.items() if k in known}
+        cfg = cls(**values)
+        cfg.validate(name)
+        return cfg
+
+    def validate(self, name: str) -> None:
+        def bad(msg: str) -> ValueError:
+            return ValueError(f"data source {name!r}: {msg}")
+
+        try:
+            parse_mysql_url(self.url)
+        except ValueError as exc:
+            raise bad(str(exc)) from None
+        for key in ("max_connections", "min_idle", "breaker_threshold"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise bad(f"{key} must be an integer, got {value!r}")
+        if self.max_connections < 1:
+            raise bad("max_connections must be >= 1")
+        if not 0 <= self.min_idle <= self.max_connections:
+            raise bad("min_idle must be between 0 and max_connections")
+        if self.breaker_threshold < 1:
+            raise bad("breaker_threshold must be >= 1")
+        for key in (
+            "acquire_timeout", "validate_after", "validation_timeout", "connect_timeout",
+            "max_lifetime", "idle_timeout", "breaker_probe_interval",
+            "query_timeout", "max_statement_time",
+        ):
+            value = getattr(self, key)
+            if value is None and key in ("query_timeout", "max_statement_time"):
+                continue
+            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+                raise bad(f"{key} must be a number of seconds, got {value!r}")
+            if value < 0 or (value == 0 and key != "validate_after"):
+                raise bad(f"{key} must be > 0" if key != "validate_after" else "validate_after must be >= 0")
+        if self.driver not in _DRIVERS:
+            raise bad(f"driver must be one of {', '.join(sorted(_DRIVERS))}, got {self.driver!r}")
+        if self.bridge not in ("thread", "trio_asyncio"):
+            raise bad(f"bridge must be 'thread' or 'trio_asyncio', got {self.bridge!r}")
+
+
+# -- drivers (loop thread only) --------------------------------------------------------
+
+
+class _Stale(Exception):
+    """The connection was found dead before anything was sent: safe to retry elsewhere."""
+
+
+class _Aborted(Exception):
+    """The admin link aborted a statement because the server stopped answering."""
+
+
+@dataclass(slots=True)
+class _Reply:
+    description: Sequence[Sequence[Any]] | None
+    rows: list[tuple[Any, ...]]
+    affected: int
+    insert_id: int | None
+    warnings: int
+
+
+class _Driver:
+    name: ClassVar[str]
+
+    async def connect(self, url: MySQLURL, limit: float, init: list[str]) -> Any:
+        raise NotImplementedError
+
+    def usable(self, conn: Any) -> bool:
+        raise NotImplementedError
+
+    def thread_id(self, conn: Any) -> int:
+        return int(conn.thread_id())
+
+    async def ping(self, conn: Any) -> None:
+        await conn.ping(reconnect=False)
+
+    async def query(self, conn: Any, sql: str) -> _Reply:
+        raise NotImplementedError
+
+    def close_hard(self, conn: Any) -> None:
+        conn.close()
+
+    async def close_graceful(self, conn: Any) -> None:
+        try:
+            await asyncio.wait_for(conn.ensure_closed(), 1.0)
+        except BaseException:
+            conn.close()
+            raise
+
+    async def stream_open(self, conn: Any, sql: str) -> Any:
+        raise NotImplementedError
+
+    async def stream_next(self, cursor: Any, n: int) -> list[tuple[Any, ...]]:
+        return list(await cursor.fetchmany(n))
+
+    async def stream_close(self, cursor: Any) -> None:
+        await cursor.close()
+
+
+class _Aiomysql(_Driver):
+    name = "aiomysql"
+
+    async def connect(self, url: MySQLURL, limit: float, init: list[str]) -> Any:
+        from aiomysql.connection import Connection  # type: ignore[import-untyped]
+
+        conn = Connection(
+            host=url.host, port=url.port, user=url.user, password=url.password,
+            db=url.database, unix_socket=url.unix_socket, autocommit=True,
+            charset="utf8mb4", connect_timeout=limit,
+            init_command="; ".join(init) if init else None,
+        )
+        try:
+            # Connection._connect is what aiomysql.connect() awaits; called directly so a
+            # cancelled connect closes its half-open socket (aiomysql only cleans up on
+            # Exception, and CancelledError is not one).
+            await conn._connect()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def usable(self, conn: Any) -> bool:
+        writer, reader = conn._writer, conn._reader
+        if writer is None or reader is None or writer.transport.is_closing():
+            return False
+        # Anything readable on an idle connection (EOF, an error packet sent by a
+        # server-side KILL or wait_timeout) means the server ended it.
+        return not reader.eof_received and not reader._buffer
+
+    async def query(self, conn: Any, sql: str) -> _Reply:
+        await conn.query(sql)
+        res = conn._result
+        rows = res.rows
+        return _Reply(
+            res.description, list(rows) if rows else [], res.affected_rows,
+            res.insert_id or None, res.warning_count,
+        )
+
+    async def stream_open(self, conn: Any, sql: str) -> Any:
+        from aiomysql.cursors import SSCursor  # type: ignore[import-untyped]
+
+        cur = SSCursor(conn)
+        await cur.execute(sql)
+        return cur
+
+
+class _Asyncmy(_Driver):
+    name = "asyncmy"
+
+    async def connect(self, url: MySQLURL, limit: float, init: list[str]) -> Any:
+        from asyncmy.connection import Connection
+
+        conn = Connection(  # type: ignore[no-untyped-call]
+            host=url.host, port=url.port, user=url.user, password=url.password,
+            database=url.database, unix_socket=url.unix_socket, autocommit=True,
+            charset="utf8mb4", connect_timeout=max(1, math.ceil(limit)),
+            init_command="; ".join(init) if init else None,
+        )
+        try:
+            await conn.connect()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def usable(self, conn: Any) -> bool:
+        try:
+            return bool(conn.connected) and not conn._stream_broken  # a property
+        except Exception:
+            return False
+
+    async def query(self, conn: Any, sql: str) -> _Reply:
+        async with conn.cursor() as cur:
+            affected = await cur.execute(sql)
+            desc = cur.description
+            rows = await cur.fetchall() if desc else []
+            return _Reply(desc, list(rows), affected or 0, cur.lastrowid or None, 0)
+
+    async def stream_open(self, conn: Any, sql: str) -> Any:
+        from asyncmy.cursors import SSCursor
+
+        cur = SSCursor(conn)
+        await cur.execute(sql)
+        return cur
+
+
+_DRIVERS: dict[str, type[_Driver]] = {"aiomysql": _Aiomysql, "asyncmy": _Asyncmy}
+
+
+# -- error mapping ---------------------------------------------------------------------
+
+
+def _driver_error_code(exc: BaseException) -> tuple[int, str] | None:
+    module = type(exc).__module__ or ""
+    if not module.startswith(("pymysql", "aiomysql", "asyncmy")):
+        return None
+    args: tuple[Any, ...] = getattr(exc, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return args[0], str(args[1])
+    return 0, str(exc)
+
+
+def is_server_error(exc: BaseException) -> bool:
+    """True when the server answered with an error packet (the connection is still clean)."""
+    if isinstance(exc, BackendError):
+        return exc.code < 2000 and exc.code not in (1927,)
+    coded = _driver_error_code(exc)
+    return coded is not None and 0 < coded[0] < 2000 and coded[0] != 1927
+
+
+def map_error(ds: str, exc: BaseException) -> ShardgateError:
+    """Translate a driver/bridge/OS error into a ShardgateError naming the data source."""
+    if isinstance(exc, ShardgateError):
+        return exc
+    if isinstance(exc, _Aborted):
+        return DataSourceUnavailable(f"{ds}: {exc}")
+    if isinstance(exc, BridgeError):
+        return DataSourceUnavailable(f"{ds}: {exc}")
+    coded = _driver_error_code(exc)
+    if coded is not None:
+        code, msg = coded
+        if code == 1969:
+            return QueryTimeout(f"{ds}: {msg}")
+        if code >= 2000 or code == 1927:
+            return DataSourceUnavailable(f"{ds}: {msg} (client error {code})")
+        if code == 0:
+            return DataSourceUnavailable(f"{ds}: {type(exc).__name__}: {msg}")
+        sqlstate = getattr(exc, "sqlstate", None) or _SQLSTATE.get(code, "HY000")
+        return BackendError(f"{ds}: {msg}", code=code, sqlstate=sqlstate)
+    if isinstance(exc, OSError | EOFError | asyncio.TimeoutError):
+        return DataSourceUnavailable(f"{ds}: connection failed: {exc!r}")
+    return BackendError(f"{ds}: {type(exc).__name__}: {exc}")
+
+
+# -- loop side -------------------------------------------------------------------------
+
+
+class _Op:
+    __slots__ = ("abort_reason", "started", "task")
+
+    def __init__(self, task: asyncio.Task[Any] | None, started: float):
+        self.task = task
+        self.started = started
+        self.abort_reason: str | None = None
+
+
+class _LoopSide:
+    """Per data source state on the driver loop. Every method runs on that loop."""
+
+    def __init__(self, ds: MySQLDataSource) -> None:
+        self.ds = ds
+        self.name = ds.name
+        self.driver = ds._driver
+        self.inflight: dict[_Op, None] = {}
+        self.kill_queue: deque[int] = deque()
+        self.kill_pending: set[int] = set()
+        self.kill_tokens = float(KILL_BURST)
+        self.kill_refill_at = time.monotonic()
+        self.admin: Any = None
+        self.last_ok = 0.0
+        self.stopping = False
+        self.running = False
+        self.wake_event: asyncio.Event | None = None
+        # Counters (read from trio as plain ints).
+        self.kills_sent = 0
+        self.kills_dropped = 0
+        self.heartbeats = 0
+        self.aborted = 0
+        self.probes = 0
+
+    # statements on the wire
+
+    async def run_op(self, conn: Any, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` as a tracked statement on ``conn`` (abortable by the admin link).
+
+        Cancelled (by trio, or aborted by the health check) → ``conn`` is closed at once:
+        its protocol state is unknown.
+        """
+        op = _Op(asyncio.current_task(), time.monotonic())
+        was_idle = not self.inflight
+        self.inflight[op] = None
+        if was_idle:
+            self.wake()
+        try:
+            return await fn(*args)
+        except asyncio.CancelledError:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    self.driver.close_hard(conn)
+            if op.abort_reason is not None:
+                raise _Aborted(op.abort_reason) from None
+            raise
+        finally:
+            self.inflight.pop(op, None)
+
+    async def op_query(self, conn: Any, sql: str) -> _Reply:
+        if not self.driver.usable(conn):
+            raise _Stale()
+        reply: _Reply = await self.run_op(conn, self.driver.query, conn, sql)
+        return reply
+
+    async def op_ping(self, conn: Any) -> None:
+        if not self.driver.usable(conn):
+            raise ConnectionResetError("connection closed by the server")
+        await self.run_op(conn, self.driver.ping, conn)
+
+    async def op_connect(self) -> Any:
+        # Tracked like a statement, so a hung server (TCP accepted, no greeting) is
+        # detected by the health check instead of waiting out connect_timeout.
+        cfg = self.ds.config
+        return await self.run_op(None, self.driver.connect, self.ds.url, cfg.connect_timeout, self.ds._init_sql)
+
+    async def op_stream_open(self, conn: Any, sql: str) -> tuple[Any, Any]:
+        if not self.driver.usable(conn):
+            raise _Stale()
+        cur = await self.run_op(conn, self.driver.stream_open, conn, sql)
+        return cur, cur.description
+
+    async def op_stream_next(self, conn: Any, cur: Any, n: int) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = await self.run_op(conn, self.driver.stream_next, cur, n)
+        return rows
+
+    async def op_stream_close(self, conn: Any, cur: Any) -> None:
+        await self.run_op(conn, self.driver.stream_close, cur)
+
+    async def close_graceful(self, conn: Any) -> None:
+        with contextlib.suppress(BaseException):
+            await self.driver.close_graceful(conn)
+
+    # admin link
+
+    def wake(self) -> None:
+        if self.wake_event is not None:
+            self.wake_event.set()
+
+    def request_kill(self, thread_id: int) -> None:
+        if thread_id in self.kill_pending:
+            return
+        if len(self.kill_queue) >= KILL_QUEUE_MAX:
+            self.kill_pending.discard(self.kill_queue.popleft())
+            self.kills_dropped += 1
+        self.kill_queue.append(thread_id)
+        self.kill_pending.add(thread_id)
+        self.wake()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.wake()
+
+    async def run(self) -> None:
+        """The admin link: KILLs, health checks, breaker probes. One task per data source."""
+        if self.running:
+            return
+        self.running = True
+        self.wake_event = asyncio.Event()
+        try:
+            while not self.stopping:
+                delay = self._next_delay()
+                if delay is None or delay > 0:
+                    self.wake_event.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake_event.wait(), delay)
+                    continue
+                if not await self._step():
+                    # Nothing was due after all: never spin without yielding the loop.
+                    await asyncio.sleep(PROBE_POLL)
+        finally:
+            self.running = False
+            if self.admin is not None:
+                self.driver.close_hard(self.admin)
+                self.admin = None
+
+    def _next_delay(self) -> float | None:
+        now = time.monotonic()
+        delays: list[float] = []
+        if self.kill_queue:
+            self._refill(now)
+            delays.append(0.0 if self.kill_tokens >= 1 else (1 - self.kill_tokens) / KILL_RATE)
+        if self.ds._breaker.state != "closed":
+            delays.append(PROBE_POLL)  # the breaker says when a probe is due
+        elif self.inflight:
+            oldest = min(op.started for op in self.inflight)
+            due = max(oldest, self.last_ok) + HEARTBEAT_AFTER
+            delays.append(max(0.0, due - now))
+        return min(delays) if delays else None
+
+    def _refill(self, now: float) -> None:
+        self.kill_tokens = min(KILL_BURST, self.kill_tokens + (now - self.kill_refill_at) * KILL_RATE)
+        self.kill_refill_at = now
+
+    async def _step(self) -> bool:
+        """Do the one most urgent admin job; False if none was due."""
+        now = time.monotonic()
+        if self.kill_queue and self.kill_tokens >= 1:
+            self.kill_tokens -= 1
+            tid = self.kill_queue.popleft()
+            self.kill_pending.discard(tid)
+            await self._kill(tid)
+            return True
+        if self.ds._breaker.state != "closed":
+            if self.ds._breaker.allow():
+                await self._probe()
+                return True
+            return False
+        if self.inflight:
+            oldest = min(op.started for op in self.inflight)
+            if now - max(oldest, self.last_ok) >= HEARTBEAT_AFTER:
+                await self._heartbeat()
+                return True
+        return False
+
+    async def _admin_conn(self, limit: float) -> Any:
+        if self.admin is not None and not self.driver.usable(self.admin):
+            self.driver.close_hard(self.admin)
+            self.admin = None
+        if self.admin is None:
+            self.admin = await asyncio.wait_for(
+                self.driver.connect(self.ds.url, limit, []), limit
+            )
+        return self.admin
+
+    def _drop_admin(self) -> None:
+        if self.admin is not None:
+            with contextlib.suppress(Exception):
+                self.driver.close_hard(self.admin)
+            self.admin = None
+
+    async def _kill(self, thread_id: int) -> None:
+        timeout = self.ds.config.validation_timeout
+        try:
+            conn = await self._admin_conn(timeout)
+            await asyncio.wait_for(self.driver.query(conn, f"KILL QUERY {int(thread_id)}"), timeout)
+            self.kills_sent += 1
+        except Exception as exc:
+            coded = _driver_error_code(exc)
+            if coded is not None and coded[0] == 1094:  # unknown thread: already gone
+                self.kills_sent += 1
+                return
+            self._drop_admin()
+            log.warning("kill_query_failed", datasource=self.name, thread_id=thread_id, error=repr(exc))
+
+    async def _heartbeat(self) -> None:
+        timeout = self.ds.config.validation_timeout
+        self.heartbeats += 1
+        try:
+            conn = await self._admin_conn(timeout)
+            await asyncio.wait_for(self.driver.ping(conn), timeout)
+        except Exception as exc:
+            self._drop_admin()
+            hung = isinstance(exc, TimeoutError)
+            reason = (
+                f"server did not answer a ping within {timeout:g}s"
+                if hung
+                else f"health check failed: {map_error(self.name, exc).message}"
+            )
+            if hung:
+                self.ds._breaker.trip(reason)
+            else:
+                self.ds._breaker.failure(reason)
+            self._abort_all(reason)
+            log.warning("datasource_unhealthy", datasource=self.name, reason=reason)
+            return
+        self.last_ok = time.monotonic()
+
+    def _abort_all(self, reason: str) -> None:
+        for op in list(self.inflight):
+            if op.task is not None and not op.task.done():
+                op.abort_reason = reason
+                op.task.cancel()
+                self.aborted += 1
+
+    async def _probe(self) -> None:
+        timeout = self.ds.config.validation_timeout
+        self.probes += 1
+        try:
+            conn = await self._admin_conn(timeout)
+            await asyncio.wait_for(self.driver.ping(conn), timeout)
+        except Exception as exc:
+            self._drop_admin()
+            self.ds._breaker.failure(f"probe failed: {map_error(self.name, exc).message}")
+            return
+        self.last_ok = time.monotonic()
+        self.ds._breaker.success()
+        log.info("datasource_recovered", datasource=self.name)
+
+
+# -- trio side -------------------------------------------------------------------------
+
+
+class _RawMySQL:
+    """A driver connection as the pool sees it (see pool.RawConnection)."""
+
+    __slots__ = ("conn", "side", "thread_id")
+
+    def __init__(self, side: _LoopSide, conn: Any) -> None:
+        self.side = side
+        self.conn = conn
+        self.thread_id = side.driver.thread_id(conn)
+
+    def is_usable(self) -> bool:
+        # Reads two attributes of loop-owned objects: atomic under the GIL, and a stale
+        # "True" is caught again on the loop before anything is sent (op_query).
+        try:
+            return self.side.driver.usable(self.conn)
+        except Exception:
+            return False
+
+    async def ping(self) -> None:
+        await self.side.ds._bridge.run(self.side.op_ping, self.conn)
+
+    def close(self, *, graceful: bool) -> None:
+        bridge = self.side.ds._bridge
+        if graceful:
+            try:
+                bridge.spawn(self.side.close_graceful, self.conn)
+                return
+            except Exception:
+                pass
+        bridge.call_soon(self.side.driver.close_hard, self.conn)
+
+
+class _Connector:
+    def __init__(self, ds: MySQLDataSource) -> None:
+        self.ds = ds
+
+    async def connect(self) -> _RawMySQL:
+        side = self.ds._side
+        try:
+            conn = await self.ds._bridge.run(side.op_connect)
+        except trio.Cancelled:
+            raise
+        except Exception as exc:
+            raise map_error(self.ds.name, exc) from exc
+        return _RawMySQL(side, conn)
+
+
+class MySQLConnection:
+    """A borrowed connection (trio side). Not for concurrent use by several tasks."""
+
+    def __init__(self, ds: MySQLDataSource, lease: Lease[_RawMySQL], *, in_transaction: bool):
+        self._ds = ds
+        self._lease = lease
+        self._in_transaction = in_transaction
+        self._sent = False  # a statement went out on this borrow: no silent retry
+
+    @property
+    def thread_id(self) -> int:
+        pc = self._lease.pc
+        assert pc is not None
+        return pc.raw.thread_id
+
+    @property
+    def datasource(self) -> MySQLDataSource:
+        return self._ds
+
+    async def fetch(self, sql: str) -> ResultSet:
+        reply = await self._statement(sql)
+        desc = reply.description or ()
+        return ResultSet([Column(d[0], d[1]) for d in desc], reply.rows)
+
+    async def execute(self, sql: str) -> ExecResult:
+        reply = await self._statement(sql)
+        return ExecResult(reply.affected, reply.insert_id, reply.warnings)
+
+    async def _statement(self, sql: str) -> _Reply:
+        timeout = self._ds.config.query_timeout
+        if timeout is None:
+            return await self._call(sql)
+        with trio.move_on_after(timeout):
+            return await self._call(sql)
+        self._ds._timeouts += 1
+        raise QueryTimeout(
+            f"{self._ds.name}: statement exceeded query_timeout={timeout:g}s "
+            "(connection closed, KILL QUERY sent)"
+        )
+
+    async def _call(self, sql: str) -> _Reply:
+        ds = self._ds
+        for _attempt in range(STALE_RETRIES + 1):
+            pc = self._lease.pc
+            assert pc is not None, "connection used after a failed reconnect"
+            try:
+                reply: _Reply = await ds._bridge.run(ds._side.op_query, pc.raw.conn, sql)
+            except _Stale:
+                if self._sent or self._in_transaction or _attempt == STALE_RETRIES:
+                    pc.broken = True
+                    ds._errors += 1
+                    raise DataSourceUnavailable(
+                        f"{ds.name}: connection was closed by the server"
+                    ) from None
+                await self._lease.replace()
+                continue
+            except BaseException as exc:
+                self._sent = True
+                self._fail(pc, exc)
+                if isinstance(exc, Exception):
+                    raise map_error(ds.name, exc) from exc
+                raise
+            self._sent = True
+            return reply
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fail(self, pc: Any, exc: BaseException) -> None:
+        """Account for a failed statement: broken connections are closed, never reused."""
+        ds = self._ds
+        if isinstance(exc, Exception) and is_server_error(exc):
+            ds._errors += 1
+            return
+        pc.broken = True
+        if not isinstance(exc, Exception):
+            # Cancelled mid-statement: the loop side closed the socket; stop the server.
+            ds._request_kill(pc.raw.thread_id)
+        else:
+            ds._errors += 1
+
+    def stream(self, sql: str, batch_rows: int = 1000) -> RowStream:
+        """Read a result in batches with an unbuffered cursor (bounded memory).
+
+            async with conn.stream(sql, batch_rows=1000) as batches:
+                async for rows in batches: ...      # batches.columns is known after enter
+
+        One bridge hop per batch. Leaving early discards the rest (the cursor is closed,
+        bounded by ``validation_timeout``; if that fails the connection is dropped);
+        cancellation closes the connection.
+        """
+        if batch_rows < 1:
+            raise ValueError("batch_rows must be >= 1")
+        return RowStream(self, sql, batch_rows)
+
+
+class RowStream:
+    """See :meth:`MySQLConnection.stream`. An async context manager and iterator."""
+
+    def __init__(self, conn: MySQLConnection, sql: str, batch_rows: int) -> None:
+        self._conn = conn
+        self._sql = sql
+        self._batch_rows = batch_rows
+        self._cursor: Any = None
+        self._done = False
+        self.columns: list[Column] = []
+
+    async def __aenter__(self) -> RowStream:
+        conn, ds = self._conn, self._conn._ds
+        pc = conn._lease.pc
+        assert pc is not None
+        try:
+            self._cursor, desc = await ds._bridge.run(ds._side.op_stream_open, pc.raw.conn, self._sql)
+        except _Stale:
+            pc.broken = True
+            raise DataSourceUnavailable(f"{ds.name}: connection was closed by the server") from None
+        except BaseException as exc:
+            conn._sent = True
+            conn._fail(pc, exc)
+            if isinstance(exc, Exception):
+                raise map_error(ds.name, exc) from exc
+            raise
+        conn._sent = True
+        self.columns = [Column(d[0], d[1]) for d in (desc or ())]
+        return self
+
+    def __aiter__(self) -> RowStream:
+        return self
+
+    async def __anext__(self) -> list[tuple[Any, ...]]:
+        if self._done or self._cursor is None:
+            raise StopAsyncIteration
+        conn, ds = self._conn, self._conn._ds
+        pc = conn._lease.pc
+        assert pc is not None
+        try:
+            rows: list[tuple[Any, ...]] = await ds._bridge.run(
+                ds._side.op_stream_next, pc.raw.conn, self._cursor, self._batch_rows
+            )
+        except BaseException as exc:
+            self._done = True
+            conn._fail(pc, exc)
+            if isinstance(exc, Exception):
+                raise map_error(ds.name, exc) from exc
+            raise
+        if not rows:
+            self._done = True
+            raise StopAsyncIteration
+        return rows
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._done or self._cursor is None:
+            return
+        self._done = True
+        conn, ds = self._conn, self._conn._ds
+        pc = conn._lease.pc
+        if pc is None or pc.broken:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(ds.config.validation_timeout) as scope:
+            try:
+                await ds._bridge.run(ds._side.op_stream_close, pc.raw.conn, self._cursor)
+            except BaseException:
+                pc.broken = True
+        if scope.cancelled_caught:
+            pc.broken = True
+
+
+class MySQLDataSource(DataSource):
+    """One MySQL/MariaDB server with its pool; see the module docstring."""
+
+    kind = "mysql"
+    dialect = "mysql"
+    supports_xa = True
+
+    def __init__(self, name: str, config: MySQLConfig, *, bridge: Bridge | None = None) -> None:
+        super().__init__(name)
+        config.validate(name)
+        self.config = config
+        self.url = parse_mysql_url(config.url)
+        self._driver = _DRIVERS[config.driver]()
+        self._bridge: Bridge = bridge if bridge is not None else make_bridge(config.bridge)
+        self._breaker = Breaker(config.breaker_threshold, config.breaker_probe_interval)
+        self._init_sql: list[str] = []
+        if config.max_statement_time is not None:
+            self._init_sql.append(f"SET SESSION max_statement_time={float(config.max_statement_time)!r}")
+        self._side = _LoopSide(self)
+        self._pool: Pool[_RawMySQL] = Pool(
+            name,
+            _Connector(self),
+            max_size=config.max_connections,
+            min_idle=config.min_idle,
+            acquire_timeout=config.acquire_timeout,
+            validate_after=config.validate_after,
+            validation_timeout=config.validation_timeout,
+            connect_timeout=config.connect_timeout,
+            max_lifetime=config.max_lifetime,
+            idle_timeout=config.idle_timeout,
+            breaker=self._breaker,
+        )
+        self._opened = False
+        self._admin_started = False
+        self._closed = False
+        self._errors = 0
+        self._timeouts = 0
+
+    @classmethod
+    def from_config(cls, name: str, mapping: Mapping[str, Any], *, bridge: Bridge | None = None) -> MySQLDataSource:
+        return cls(name, MySQLConfig.from_mapping(name, mapping), bridge=bridge)
+
+    @property
+    def pool(self) -> Pool[_RawMySQL]:
+        return self._pool
+
+    @property
+    def breaker(self) -> Breaker:
+        return self._breaker
+
+    def __repr__(self) -> str:
+        return f"<MySQLDataSource {self.name} {self.url.masked()}>"
+
+    # lifecycle
+
+    async def open(self) -> None:
+        if self._closed:
+            raise DataSourceUnavailable(f"{self.name}: data source is closed")
+        try:
+            self._bridge.check()
+        except BridgeError as exc:
+            raise map_error(self.name, exc) from None
+        if self._opened:
+            return
+        self._start_admin()
+        await self._pool.fill()
+        async with self._pool.acquire():
+            pass  # reachability check; leaves one idle connection behind
+        self._opened = True
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pool.close()
+        self._bridge.call_soon(self._side.stop)
+        self._bridge.forget_loop_exit(self._on_loop_exit)
+
+    def _start_admin(self) -> None:
+        if not self._admin_started:
+            self._admin_started = True
+            self._bridge.spawn(self._side.run)
+            self._bridge.on_loop_exit(self._on_loop_exit)
+
+    def _on_loop_exit(self) -> None:
+        """The driver loop is going away: drop every connection that lives on it."""
+        self._pool.close(graceful=False)
+        self._side.stop()
+
+    def _ensure_usable(self) -> None:
+        if self._closed:
+            raise DataSourceUnavailable(f"{self.name}: data source is closed")
+        try:
+            self._bridge.check()
+        except BridgeError as exc:
+            raise map_error(self.name, exc) from None
+
+    def _request_kill(self, thread_id: int) -> None:
+        self._bridge.call_soon(self._side.request_kill, thread_id)
+
+    # borrowing
+
+    @asynccontextmanager
+    async def connection(self, databases: Sequence[str] = ()) -> AsyncIterator[MySQLConnection]:
+        self._ensure_usable()
+        self._start_admin()  # used without open(): KILLs and health checks still work
+        try:
+            async with self._pool.acquire() as lease:
+                yield MySQLConnection(self, lease, in_transaction=False)
+        except DataSourceUnavailable:
+            self._bridge.call_soon(self._side.wake)
+            raise
+
+    @asynccontextmanager
+    async def transaction(self, databases: Sequence[str] = ()) -> AsyncIterator[MySQLConnection]:
+        async with self.connection(databases) as conn:
+            conn._in_transaction = True
+            await conn.execute("BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                pc = conn._lease.pc
+                if pc is not None and not pc.broken:
+                    with trio.CancelScope(shield=True), trio.move_on_after(self.config.validation_timeout) as scope:
+                        try:
+                            await conn.execute("ROLLBACK")
+                        except Exception:
+                            pc.broken = True
+                    if scope.cancelled_caught:
+                        pc.broken = True
+                raise
+            await conn.execute("COMMIT")
+
+    async def ensure_database(self, database: str) -> None:
+        await self.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)}")
+
+    def statistics(self) -> DataSourceStatistics:
+        pool, side = self._pool, self._side
+        return DataSourceStatistics(
+            name=self.name,
+            kind=self.kind,
+            max_size=pool.max_size,
+            size=pool.size,
+            idle=pool.idle,
+            in_use=pool.in_use,
+            waiting=pool.waiting,
+            acquired=pool.acquired,
+            created=pool.created,
+            closed=pool.closed_count,
+            validations=pool.validations,
+            validation_failures=pool.validation_failures,
+            acquire_timeouts=pool.acquire_timeouts,
+            errors=self._errors,
+            breaker=self._breaker.state,
+            extra={
+                "opening": pool.opening,
+                "peak_size": pool.peak_size,
+                "connect_failures": pool.connect_failures,
+                "stale_discards": pool.stale_discards,
+                "query_timeouts": self._timeouts,
+                "inflight": len(side.inflight),
+                "kills_sent": side.kills_sent,
+                "kills_dropped": side.kills_dropped,
+                "kills_pending": len(side.kill_queue),
+                "heartbeats": side.heartbeats,
+                "aborted_by_health_check": side.aborted,
+                "probes": side.probes,
+                "breaker_opened": self._breaker.opened_count,
+                "breaker_reason": self._breaker.reason,
+                "driver": self.config.driver,
+                "bridge": self.config.bridge,
+            },
+        )
+
+
+def quote_ident(name: str) -> str:
+    """Backquote a MySQL identifier (doubling embedded backquotes)."""
+    if not name or "\x00" in name:
+        raise ValueError(f"bad identifier {name!r}")
+    return "`" + name.replace("`", "``") + "`"
+
+
+def from_config(config: Any) -> MySQLDataSource:
+    """Build from :class:`sharding.topology.DataSourceConfig` (``name``, ``url``, ``options``).
+
+    The hook ``sharding.topology`` looks for; the options are the ``[[datasources]]``
+    keys other than name/kind/url, validated by :meth:`MySQLConfig.from_mapping`.
+    """
+    return MySQLDataSource.from_config(config.name, {"url": config.url, **dict(config.options)})

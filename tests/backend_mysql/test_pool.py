@@ -1,0 +1,381 @@
+"""The pool against fake connections: behaviour, failure paths, and property tests.
+
+Time is trio's MockClock (autojump) and the pool's clock is ``trio.current_time``, so
+timeouts, idle eviction and breaker probes run instantly and deterministically.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sharding.backend.pool import Breaker, Pool
+from sharding.errors import DataSourceUnavailable, PoolTimeout
+from tests.backend_mysql.fakes import FakeRaw, FakeServerError, FakeWorld
+
+
+def make_pool(world: FakeWorld, **kw: Any) -> Pool[FakeRaw]:
+    kw.setdefault("max_size", 4)
+    kw.setdefault("acquire_timeout", 1.0)
+    kw.setdefault("validate_after", 0.5)
+    kw.setdefault("validation_timeout", 1.0)
+    kw.setdefault("connect_timeout", 1.0)
+    breaker = kw.pop("breaker", None) or Breaker(
+        kw.pop("threshold", 3), kw.pop("probe_interval", 1.0), clock=trio.current_time
+    )
+    return Pool("ds_fake", world, breaker=breaker, clock=trio.current_time, **kw)
+
+
+def run(fn: Any, *args: Any) -> Any:
+    return trio.run(fn, *args, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def assert_idle_state(pool: Pool[FakeRaw], world: FakeWorld) -> None:
+    """Counters back to idle values, and the pool's idle set is exactly what is open."""
+    assert pool.in_use == 0
+    assert pool.opening == 0
+    assert pool.waiting == 0
+    assert pool.size == pool.idle <= pool.max_size
+    assert pool._tokens.value == pool.max_size
+    assert set(pool._idle) == {pc for pc in pool._idle if pc.raw in world.open}
+    assert {pc.raw for pc in pool._idle} == world.open
+
+
+def test_lifo_reuse_and_size_bound() -> None:
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, max_size=3)
+        async with pool.acquire() as a, pool.acquire() as b:
+            first, second = a.pc.raw, b.pc.raw  # type: ignore[union-attr]
+        # ``b`` is released first, ``a`` last → ``a`` is handed out first (LIFO).
+        async with pool.acquire() as c:
+            assert c.pc.raw is first  # type: ignore[union-attr]
+        assert world.connects == 2
+        assert second in world.open
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_acquire_timeout_names_datasource() -> None:
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, max_size=1, acquire_timeout=0.5)
+        async with pool.acquire():
+            start = trio.current_time()
+            with pytest.raises(PoolTimeout, match=r"ds_fake.*within 0\.5s") as info:
+                async with pool.acquire():
+                    pass
+            assert trio.current_time() - start == pytest.approx(0.5)
+            assert info.value.code == 1040
+        assert pool.acquire_timeouts == 1
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_validation_only_after_idle_and_dead_connection_replaced() -> None:
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, validate_after=0.5)
+        async with pool.acquire() as lease:
+            raw = lease.pc.raw  # type: ignore[union-attr]
+        async with pool.acquire():
+            pass
+        assert world.pings == 0  # reused at once: no ping
+        await trio.sleep(0.6)
+        async with pool.acquire() as lease:
+            assert lease.pc.raw is raw  # type: ignore[union-attr]
+        assert world.pings == 1
+        await trio.sleep(0.6)
+        raw.silently_dead = True  # e.g. KILLed server-side, not yet seen locally
+        async with pool.acquire() as lease:
+            assert lease.pc.raw is not raw  # type: ignore[union-attr]
+        assert raw.closed and raw.graceful is False
+        assert pool.breaker.state == "closed"  # a dead connection is not a dead server
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_hung_server_fails_validation_within_timeout_and_opens_breaker() -> None:
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, validation_timeout=1.0, threshold=2, probe_interval=5.0)
+        for _ in range(2):
+            async with pool.acquire(), pool.acquire():
+                pass
+        await trio.sleep(1.0)
+        world.hang = True
+        start = trio.current_time()
+        with pytest.raises(DataSourceUnavailable, match="ds_fake: validation ping timed out"):
+            async with pool.acquire():
+                pass
+        assert trio.current_time() - start == pytest.approx(1.0)
+        with pytest.raises(DataSourceUnavailable, match="ds_fake"):
+            async with pool.acquire():
+                pass
+        assert pool.breaker.state == "open"
+        # Open: fail fast, no waiting at all.
+        start = trio.current_time()
+        with pytest.raises(DataSourceUnavailable, match="marked down"):
+            async with pool.acquire():
+                pass
+        assert trio.current_time() == start
+        # Recovers by itself after probe_interval: the trial succeeds → closed.
+        world.hang = False
+        await trio.sleep(5.01)
+        async with pool.acquire():
+            assert pool.breaker.state == "half_open" or pool.breaker.state == "closed"
+        assert pool.breaker.state == "closed"
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_connect_failures_trip_breaker_then_half_open_trial_fails_reopens() -> None:
+    async def main() -> None:
+        world = FakeWorld(fail_connect=True)
+        pool = make_pool(world, threshold=3, probe_interval=1.0)
+        for _ in range(3):
+            with pytest.raises(DataSourceUnavailable, match="ds_fake: cannot connect"):
+                async with pool.acquire():
+                    pass
+        assert pool.breaker.state == "open"
+        await trio.sleep(1.01)
+        with pytest.raises(DataSourceUnavailable, match="cannot connect"):
+            async with pool.acquire():  # the half-open trial
+                pass
+        assert pool.breaker.state == "open"
+        world.fail_connect = False
+        await trio.sleep(1.01)
+        async with pool.acquire():
+            pass
+        assert pool.breaker.state == "closed"
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_cancelled_borrower_connection_is_closed_not_returned() -> None:
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world)
+        with trio.move_on_after(0.1):
+            async with pool.acquire() as lease:
+                raw = lease.pc.raw  # type: ignore[union-attr]
+                await trio.sleep(1)
+        assert raw.closed and raw.graceful is False
+        assert_idle_state(pool, world)
+        assert pool.size == 0
+
+    run(main)
+
+
+def test_error_in_block_returns_clean_connection_broken_one_closed() -> None:
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world)
+        with pytest.raises(ValueError):
+            async with pool.acquire() as lease:
+                clean = lease.pc.raw  # type: ignore[union-attr]
+                raise ValueError("statement rejected")
+        assert clean in world.open and pool.idle == 1
+        with pytest.raises(ValueError):
+            async with pool.acquire() as lease:
+                lease.pc.broken = True  # type: ignore[union-attr]
+                raise ValueError("protocol error")
+        assert clean.closed
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_max_lifetime_and_idle_eviction_keep_min_idle() -> None:
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, max_size=4, min_idle=1, idle_timeout=10.0, max_lifetime=100.0, validate_after=1000)
+        await pool.fill()
+        assert pool.idle == 1
+        async with pool.acquire(), pool.acquire(), pool.acquire():
+            pass
+        assert pool.idle == 3
+        await trio.sleep(11)
+        async with pool.acquire():
+            pass  # release triggers eviction of the two oldest idle; min_idle kept
+        assert pool.idle == 1
+        await trio.sleep(100)
+        async with pool.acquire() as lease:
+            assert lease.pc.created_at >= 100  # type: ignore[union-attr]
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_cancel_during_connect_and_ping_leaks_nothing() -> None:
+    async def main() -> None:
+        world = FakeWorld(connect_delay=1.0)
+        pool = make_pool(world, connect_timeout=5.0)
+        with trio.move_on_after(0.5):
+            async with pool.acquire():
+                pass
+        assert_idle_state(pool, world)
+        world.connect_delay = 0.001
+        async with pool.acquire():
+            pass
+        await trio.sleep(1)
+        world.ping_delay = 0.8
+        with trio.move_on_after(0.3):
+            async with pool.acquire():
+                pass
+        assert_idle_state(pool, world)
+        assert pool.size == 0
+
+    run(main)
+
+
+def test_stale_connection_skipped_without_ping() -> None:
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world)
+        async with pool.acquire() as lease:
+            raw = lease.pc.raw  # type: ignore[union-attr]
+        raw.dead = True  # visible locally (peer closed the socket)
+        async with pool.acquire() as lease:
+            assert lease.pc.raw is not raw  # type: ignore[union-attr]
+            # And a lease can swap a dead connection before using it.
+            old = lease.pc.raw  # type: ignore[union-attr]
+            old.dead = True
+            await lease.replace()
+            assert lease.pc.raw is not old  # type: ignore[union-attr]
+        assert world.pings == 0
+        assert pool.stale_discards == 2
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_closed_pool_fails_clearly() -> None:
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world)
+        async with pool.acquire():
+            assert pool.close() == 1
+        assert world.open == set()
+        with pytest.raises(DataSourceUnavailable, match="ds_fake: data source is closed"):
+            async with pool.acquire():
+                pass
+
+    run(main)
+
+
+# -- property test -----------------------------------------------------------------------
+
+ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["use", "use", "use", "cancel", "error", "broken", "kill_idle", "kill_idle_silently", "hang", "unhang",
+                         "fail_connect", "heal", "sleep"]),
+        st.floats(min_value=0.0, max_value=1.5),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    actions=ACTIONS,
+    max_size=st.integers(min_value=1, max_value=5),
+    clients=st.integers(min_value=1, max_value=8),
+)
+def test_pool_invariants_under_random_operations(actions: list[tuple[str, float]], max_size: int, clients: int) -> None:
+    """Random acquire/release/cancel/fail sequences from concurrent clients.
+
+    Never more than ``max_size`` connections; never one connection in two hands; after
+    everything, nothing leaked and every counter is back at its idle value.
+    """
+
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(
+            world, max_size=max_size, acquire_timeout=0.7, validate_after=0.3, validation_timeout=0.4,
+            connect_timeout=0.4, threshold=2, probe_interval=0.5, idle_timeout=3.0, max_lifetime=6.0,
+        )
+        holders: set[FakeRaw] = set()
+        violations: list[str] = []
+
+        async def client(ops: list[tuple[str, float]]) -> None:
+            for kind, t in ops:
+                if kind in ("hang", "unhang", "fail_connect", "heal", "kill_idle", "kill_idle_silently", "sleep"):
+                    if kind == "hang":
+                        world.hang = True
+                    elif kind == "unhang":
+                        world.hang = False
+                    elif kind == "fail_connect":
+                        world.fail_connect = True
+                    elif kind == "heal":
+                        world.hang = world.fail_connect = False
+                    elif kind == "kill_idle":
+                        for pc in list(pool._idle):
+                            pc.raw.dead = True
+                    elif kind == "kill_idle_silently":
+                        for pc in list(pool._idle):
+                            pc.raw.silently_dead = True
+                    await trio.sleep(t)
+                    continue
+                try:
+                    with trio.move_on_after(t if kind == "cancel" else 100):
+                        async with pool.acquire() as lease:
+                            raw = lease.pc.raw  # type: ignore[union-attr]
+                            if raw.borrowed or raw in holders:
+                                violations.append(f"connection {raw.id} handed out twice")
+                            if raw.closed:
+                                violations.append(f"closed connection {raw.id} handed out")
+                            raw.borrowed = True
+                            holders.add(raw)
+                            try:
+                                if pool.size > max_size:
+                                    violations.append(f"size {pool.size} > {max_size}")
+                                await trio.sleep(t)
+                                if kind == "error":
+                                    raise FakeServerError("statement failed")
+                                if kind == "broken":
+                                    lease.pc.broken = True  # type: ignore[union-attr]
+                            finally:
+                                raw.borrowed = False
+                                holders.discard(raw)
+                except (FakeServerError, PoolTimeout, DataSourceUnavailable):
+                    pass
+
+        async def watcher() -> None:
+            while True:
+                if pool.size > max_size:
+                    violations.append(f"size {pool.size} > {max_size}")
+                live = len(world.open)
+                if live > pool.size:
+                    violations.append(f"{live} open fake connections but pool size {pool.size}")
+                await trio.sleep(0.05)
+
+        async with trio.open_nursery() as outer:
+            outer.start_soon(watcher)
+            async with trio.open_nursery() as nursery:
+                for i in range(clients):
+                    nursery.start_soon(client, actions[i::clients])
+            outer.cancel_scope.cancel()
+        world.hang = world.fail_connect = False
+        assert not violations, violations[:5]
+        assert_idle_state(pool, world)
+        # The pool still works afterwards (breaker recovers by itself).
+        await trio.sleep(1.0)
+        async with pool.acquire():
+            pass
+        assert_idle_state(pool, world)
+        pool.close()
+        assert world.open == set()
+
+    run(main)
