@@ -1,0 +1,223 @@
+"""The shard-aware coordinator: the public entry point of :mod:`sharding`.
+
+::
+
+    from sharding import Coordinator, Topology
+    async with Coordinator(Topology.load("cluster.toml")) as coord:
+        res = await coord.execute("SELECT COUNT(*) FROM t WHERE id IN (?, ?)", [1, 2])
+        async for rows in coord.stream("SELECT * FROM t ORDER BY id"): ...
+        print(await coord.explain("SELECT * FROM t ORDER BY id LIMIT 10"))
+        session = coord.open_session(database="db")   # USE, BEGIN/COMMIT, autocommit
+
+The coordinator owns a :class:`~executor.BucketedExecutor` built from the topology's
+``[executor]`` table, opens every data source, loads the catalog from the backend, and
+keeps a plan cache. It is stateless apart from caches: several coordinators may serve
+the same data sources (the catalog lives in the backend).
+
+``execute``/``stream``/``explain`` on the coordinator run in a fresh, autocommit
+session with the cluster's default database each call — safe from many tasks at once.
+Session state (``USE``, transactions, ``autocommit``) needs :meth:`open_session`.
+
+All data sources of one coordinator must share a SQL dialect: merge semantics (order,
+collation, AVG type, division) are the backend's, and one statement cannot merge two
+sets of rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+import structlog
+import trio
+
+from executor import BucketedExecutor
+from sharding.api import Result
+from sharding.backend.base import DataSource, Row
+from sharding.catalog import Catalog, TableInfo, introspect
+from sharding.errors import ShardgateError
+from sharding.exec.connector import AutocommitConnector, SessionTransaction
+from sharding.merge.semantics import Semantics, for_dialect
+from sharding.session import CoordinatorSession
+from sharding.sql.explain import render
+from sharding.sql.plan_cache import PlanCache
+from sharding.topology import Topology, TopologyError, build_datasource
+
+log = structlog.get_logger("sharding")
+
+VERSION = "8.0.35-shardgate-0.1"
+
+
+class Coordinator:
+    """See module docstring. Use as ``async with Coordinator(topology) as coord``."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        *,
+        datasources: Mapping[str, DataSource] | None = None,
+        commit_strategy: str = "local",
+        catalog_refresh: float | None = 2.0,
+    ) -> None:
+        self.topology = topology
+        self._given_datasources = dict(datasources) if datasources else None
+        self.commit_strategy = commit_strategy
+        self.catalog_refresh = catalog_refresh
+        self.version = VERSION
+        self.plan_cache = PlanCache(topology.cluster.plan_cache_size)
+        self.datasources: dict[str, DataSource] = {}
+        self._stack: AsyncExitStack | None = None
+        self._nursery: trio.Nursery | None = None
+        self.executor: BucketedExecutor
+        self.catalog: Catalog
+        self.semantics: Semantics
+        self.autocommit: AutocommitConnector
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Coordinator:
+        stack = AsyncExitStack()
+        try:
+            self.executor = await stack.enter_async_context(BucketedExecutor(self.topology.executor))
+            for cfg in self.topology.datasources:
+                ds = (self._given_datasources or {}).get(cfg.name) or build_datasource(cfg)
+                await ds.open()
+                stack.push_async_callback(ds.aclose)
+                self.datasources[cfg.name] = ds
+            dialects = {ds.dialect for ds in self.datasources.values()}
+            if len(dialects) != 1:
+                raise TopologyError(f"all data sources must share one dialect, got {sorted(dialects)}")
+            self.semantics = for_dialect(dialects.pop())
+            self.autocommit = AutocommitConnector(self.datasources)
+            first = self.datasources[self.topology.datasources[0].name]
+            self.catalog = Catalog(first, self.topology, self.semantics)
+            await self.catalog.open()
+            await self._register_declared()
+            self._nursery = await stack.enter_async_context(trio.open_nursery())
+            if self.catalog_refresh:
+                self._nursery.start_soon(self._refresh_catalog, self.catalog_refresh)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        stack, self._stack = self._stack, None
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+            self._nursery = None
+        assert stack is not None
+        return await stack.__aexit__(exc_type, exc, tb)
+
+    async def _refresh_catalog(self, period: float) -> None:
+        """Pick up other coordinators' DDL (plan caches follow the generation)."""
+        while True:
+            await trio.sleep(period)
+            try:
+                await self.catalog.reload()
+            except ShardgateError as exc:
+                log.warning("catalog refresh failed", error=str(exc))
+
+    async def _register_declared(self) -> None:
+        """Tables declared in the TOML that already exist physically join the catalog."""
+        catalog = self.catalog
+        for declared in self.topology.tables:
+            if not catalog.has_database(declared.database):
+                await catalog.add_database(declared.database, if_not_exists=True)
+            existing = catalog.get(declared.database, declared.name)
+            if existing is not None:
+                if existing.rule.as_dict() != declared.rule.as_dict():
+                    raise TopologyError(
+                        f"table {declared.qualified}: the rule in the topology differs from the "
+                        f"stored catalog ({existing.rule.as_dict()} vs {declared.rule.as_dict()})"
+                    )
+                continue
+            probe = TableInfo(declared.database, declared.name, declared.rule)
+            _, ds_name, db, table = probe.placements()[0]
+            columns = await introspect(self.datasources[ds_name], db, table)
+            if columns is None:
+                continue  # created later by CREATE TABLE (with the declared rule)
+            info = TableInfo(
+                declared.database,
+                declared.name,
+                declared.rule,
+                tuple(columns),
+                primary_key=declared.primary_key,
+                declared=True,
+                create_sql=f"CREATE TABLE {declared.name} (pre-existing)",
+            )
+            await catalog.add_table(info)
+
+    # ------------------------------------------------------------------ API
+    def open_session(self, *, user: str = "root", database: str | None = None) -> CoordinatorSession:
+        """A session (``sharding.api.Session``); ``database`` defaults to the cluster's."""
+        self._check_open()
+        return CoordinatorSession(self, user=user, database=database or self.topology.cluster.database)
+
+    def _ephemeral(self) -> CoordinatorSession:
+        self._check_open()
+        return CoordinatorSession(self, database=self.topology.cluster.database, ephemeral=True)
+
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+        """Run one statement in a fresh autocommit session (see module docstring)."""
+        return await self._ephemeral().execute(sql, params)
+
+    def stream(self, sql: str, params: Sequence[Any] | None = None) -> AsyncIterator[list[Row]]:
+        """Row batches of a SELECT with bounded memory."""
+        return self._ephemeral().stream(sql, params)
+
+    async def explain(self, sql: str) -> str:
+        """The plan as text: shards, per-shard SQL, merge tree."""
+        session = self._ephemeral()
+        rows = await session.explain_rows(sql)
+        return render([(r[0], r[1], r[2]) for r in rows])
+
+    # ------------------------------------------------------------------ helpers
+    def _check_open(self) -> None:
+        if self._stack is None:
+            raise ShardgateError("the coordinator is not open (use `async with Coordinator(...)`)")
+
+    @property
+    def default_datasource(self) -> str:
+        return self.topology.datasources[0].name
+
+    def new_transaction(self) -> SessionTransaction:
+        databases: dict[str, set[str]] = {}
+        for info in self.catalog.tables():
+            for _, ds, db, _table in info.placements():
+                databases.setdefault(ds, set()).add(db)
+        return SessionTransaction(self.datasources, {k: sorted(v) for k, v in databases.items()})
+
+    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
+        if self._nursery is None:
+            raise ShardgateError("the coordinator is not open")
+        self._nursery.start_soon(fn)
+
+    def system_variable(self, name: str, session: CoordinatorSession | None = None) -> Any:
+        name = name.lower().removeprefix("session.").removeprefix("global.")
+        if name == "version":
+            return self.version
+        if name == "version_comment":
+            return "shardgate sharding coordinator"
+        if name == "autocommit":
+            return 1 if session is None or session.autocommit else 0
+        if name in ("max_allowed_packet",):
+            return 64 * 1024 * 1024
+        if name in ("tx_isolation", "transaction_isolation"):
+            return "REPEATABLE-READ"
+        if name in ("character_set_client", "character_set_connection", "character_set_results"):
+            return "utf8mb4"
+        if name == "sql_mode":
+            return ""
+        if name == "lower_case_table_names":
+            return 0
+        if name == "time_zone":
+            return "SYSTEM"
+        raise ShardgateError(f"Unknown system variable '{name}'", code=1193, sqlstate="HY000")

@@ -1,0 +1,1 @@
+"""Running plans: shard reads and writes through the executor and the backends."""

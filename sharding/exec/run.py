@@ -1,0 +1,299 @@
+"""Run a bound plan: one executor query, children = shard statements, merge on top.
+
+:class:`Runner` turns plan nodes into merge operators over live shard streams; every
+shard statement is one child of the logical query (``q.run``), so the executor's
+bucket slots and window bound the fan-out. The runner's nursery (inside the query)
+hosts the streams' prefetch tasks and the unordered feeds; it is cancelled as soon as
+the top operator is done (a satisfied LIMIT stops every remaining read).
+
+Errors: whatever a child raised comes back wrapped by the executor
+(``ChildFailed``); :func:`client_error` unwraps it to the ``ShardgateError`` a client
+should see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from executor import ChildFailed, DeadlockSuspected, Query, QueryCancelled
+from executor.errors import ExecutorClosed
+from sharding.backend.base import Column, ResultSet
+from sharding.errors import QueryInterrupted, ShardgateError
+from sharding.exec.connector import Connector
+from sharding.exec.stream import ShardStream, StreamStats, chunk_rows, unordered_feed
+from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
+from sharding.merge.concat import Concat
+from sharding.merge.distinct import Distinct
+from sharding.merge.filter import Filter
+from sharding.merge.hash_aggregate import HashAggregate, columns_group
+from sharding.merge.limit import Limit
+from sharding.merge.merge_sort import MergeSort
+from sharding.merge.ordered_aggregate import OrderedAggregate
+from sharding.merge.project import Project
+from sharding.merge.semantics import Semantics
+from sharding.merge.sort import Sort
+from sharding.merge.sort_merge_join import SortMergeJoin
+from sharding.merge.types import Batch, Operator
+from sharding.sql.keyset import KeysetSpec
+from sharding.sql.nodes import (
+    AggregateNode,
+    ConcatNode,
+    DistinctNode,
+    FilterNode,
+    LimitNode,
+    MergeSortNode,
+    Passthrough,
+    ProjectNode,
+    ShardRead,
+    SortMergeJoinNode,
+    SortNode,
+)
+from sharding.topology import ClusterConfig
+
+
+@dataclass
+class ExecStats:
+    """Fan-out of one logical statement (logged once per statement)."""
+
+    shards: int = 0
+    children: int = 0
+    queued: float = 0.0
+    running: float = 0.0
+    streams: StreamStats = field(default_factory=StreamStats)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "shards": self.shards,
+            "children": self.children,
+            "chunks": self.streams.chunks,
+            "shard_rows": self.streams.rows,
+            "queued_s": round(self.queued, 6),
+            "running_s": round(self.running, 6),
+        }
+
+
+def client_error(exc: BaseException) -> BaseException:
+    """The error a client should see for a failure inside a plan run."""
+    seen: set[int] = set()
+    while True:
+        if id(exc) in seen:
+            break
+        seen.add(id(exc))
+        if isinstance(exc, ChildFailed):
+            exc = exc.root
+            continue
+        if isinstance(exc, BaseExceptionGroup):
+            leaves = _leaves(exc)
+            preferred = [e for e in leaves if isinstance(e, ShardgateError | ChildFailed)]
+            others = [e for e in leaves if not isinstance(e, trio.Cancelled)]
+            pick = preferred or others or leaves
+            exc = pick[0]
+            continue
+        break
+    if isinstance(exc, DeadlockSuspected):
+        return QueryInterrupted(f"Query execution was interrupted: {exc}")
+    if isinstance(exc, QueryCancelled | ExecutorClosed):
+        return QueryInterrupted(f"Query execution was interrupted ({exc})")
+    return exc
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
+
+
+class Runner:
+    """Builds operators for plan nodes inside one executor query."""
+
+    def __init__(
+        self,
+        query: Query,
+        nursery: trio.Nursery,
+        connector: Connector,
+        semantics: Semantics,
+        cluster: ClusterConfig,
+        values: Sequence[Any],
+        texts: Sequence[str],
+        window: int,
+        default_datasource: str,
+        stats: ExecStats | None = None,
+    ) -> None:
+        self.q = query
+        self.nursery = nursery
+        self.connector = connector
+        self.sem = semantics
+        self.cluster = cluster
+        self.values = values
+        self.texts = texts
+        self.window = window
+        self.default_datasource = default_datasource
+        self.stats = stats or ExecStats()
+        self.columns: list[Column] | None = None
+
+    # ------------------------------------------------------------------ children
+    async def fetch(self, target: Target, sql: str) -> ResultSet:
+        submitted = trio.current_time()
+        stats = self.stats
+        connector = self.connector
+
+        async def child() -> ResultSet:
+            started = trio.current_time()
+            stats.queued += started - submitted
+            try:
+                async with connector.connection(target.datasource, target.databases) as conn:
+                    return await conn.fetch(sql)
+            finally:
+                stats.running += trio.current_time() - started
+
+        stats.children += 1
+        result: ResultSet = await self.q.run(child, label=target.label)
+        return result
+
+    async def run_child(self, fn: Callable[..., Awaitable[Any]], *args: Any, label: str) -> Any:
+        self.stats.children += 1
+        return await self.q.run(fn, *args, label=label)
+
+    # ------------------------------------------------------------------ reads
+    def targets(self, read: ShardRead) -> list[Target]:
+        if read.leader is None:
+            return [broadcast_target(read.tables, self.sem.dialect, self.default_datasource)]
+        shards = route_shards(read, self.values, self.sem)
+        return shard_targets(read, shards, self.sem.dialect)
+
+    def _keyset(self, read: ShardRead) -> KeysetSpec | None:
+        if not read.chunked:
+            return None
+        return KeysetSpec(
+            exprs=tuple(t.bind(self.texts).fill(()) for t in read.keyset_exprs),
+            desc=read.keyset_desc,
+            nulls_first=read.keyset_nulls_first,
+            columns=read.keyset_columns,
+            null_safe_eq=self.sem.null_safe_eq,
+            dialect=self.sem.dialect,
+        )
+
+    def streams(self, read: ShardRead, *, budget_share: int = 1) -> list[Callable[[], ShardStream]]:
+        targets = self.targets(read)
+        self.stats.shards += len(targets)
+        template = read.template.bind(self.texts)
+        keyset = self._keyset(read)
+        need = read.limit.needed(self.values) if read.limit is not None else None
+        chunk = chunk_rows(
+            self.cluster.chunk_rows, self.cluster.merge_budget_rows // budget_share, len(targets)
+        )
+
+        def maker(target: Target) -> Callable[[], ShardStream]:
+            def make() -> ShardStream:
+                stream = ShardStream(
+                    self.nursery, self.fetch, target, template,
+                    keyset=keyset, chunk=chunk, need=need, guard=read.guard,
+                    stats=self.stats.streams, on_columns=self._remember_columns,
+                )
+                stream.start()
+                return stream
+
+            return make
+
+        return [maker(t) for t in targets]
+
+    def _remember_columns(self, rs: ResultSet) -> None:
+        if self.columns is None:
+            self.columns = rs.columns
+
+    # ------------------------------------------------------------------ operators
+    def operator(self, node: Any, *, budget_share: int = 1) -> Operator:
+        sem, values = self.sem, self.values
+        if isinstance(node, Passthrough):
+            return self._passthrough(node.read)
+        if isinstance(node, ConcatNode):
+            makers = self.streams(node.read, budget_share=budget_share)
+            return Concat(unordered_feed(self.nursery, makers, self.window))
+        if isinstance(node, MergeSortNode):
+            streams = [m() for m in self.streams(node.read, budget_share=budget_share)]
+            return MergeSort(streams, sem.sort_key(list(node.sort)))
+        if isinstance(node, AggregateNode):
+            child = self.operator(node.child)
+            if node.mode == "merge":
+                group = columns_group(node.group_columns)
+            else:
+                fns = node.group_fns
+                group = lambda row, p: tuple([f(row, p) for f in fns])  # noqa: E731
+            cls = OrderedAggregate if node.ordered else HashAggregate
+            return cls(child, group, node.group_collations, node.specs, sem, node.mode, values)
+        if isinstance(node, FilterNode):
+            return Filter(self.operator(node.child), node.predicate, values)
+        if isinstance(node, ProjectNode):
+            if node.columns is not None:
+                return Project(self.operator(node.child), columns=node.columns)
+            return Project(self.operator(node.child), exprs=node.exprs, params=values)
+        if isinstance(node, DistinctNode):
+            return Distinct(self.operator(node.child), sem, node.collations, len(node.collations))
+        if isinstance(node, SortNode):
+            limit = None
+            if node.limit is not None:
+                offset, count = node.limit.resolve(values)
+                limit = None if count is None else offset + count
+            return Sort(self.operator(node.child), sem.sort_key(list(node.sort)), limit)
+        if isinstance(node, LimitNode):
+            offset, count = node.limit.resolve(values)
+            return Limit(self.operator(node.child), offset, count)
+        if isinstance(node, SortMergeJoinNode):
+            return SortMergeJoin(
+                self.operator(node.left, budget_share=2),
+                self.operator(node.right, budget_share=2),
+                node.left_keys,
+                node.right_keys,
+                sem,
+                kind="left" if node.kind == "left" else "inner",
+                right_width=node.right_width,
+                left_collations=node.left_collations,
+                right_collations=node.right_collations,
+                residual=node.residual,
+                params=values,
+            )
+        raise TypeError(f"no operator for plan node {type(node).__name__}")
+
+    async def _passthrough(self, read: ShardRead) -> AsyncIterator[Batch]:
+        targets = self.targets(read)
+        if len(targets) != 1:
+            raise AssertionError("a passthrough read must have exactly one target")
+        target = targets[0]
+        self.stats.shards += 1
+        sql = read.template.bind(self.texts).fill(target.names)
+        rs = await self.fetch(target, sql)
+        self.stats.streams.chunks += 1
+        self.stats.streams.rows += len(rs.rows)
+        self._remember_columns(rs)
+        if rs.rows:
+            yield rs.rows
+
+
+async def drive(
+    op: Operator, deliver: Callable[[Batch], Awaitable[bool]]
+) -> None:
+    """Pull batches from ``op`` and hand them to ``deliver`` until it returns False."""
+    async with aclosing(op.__aiter__()) as it:  # type: ignore[type-var]
+        async for batch in it:
+            if not await deliver(batch):
+                break
+
+
+def passthrough_single(
+    plan_single: Passthrough | None, values: Sequence[Any], sem: Semantics
+) -> bool:
+    """True when the bound route of a plan selects exactly one shard (or a broadcast copy)."""
+    if plan_single is None:
+        return False
+    read = plan_single.read
+    if read.leader is None:
+        return True
+    return len(route_shards(read, values, sem)) == 1
+
+
+Datasources = Mapping[str, Any]

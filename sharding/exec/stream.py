@@ -1,0 +1,209 @@
+"""Chunked reads of one shard, and the unordered feed of many shards.
+
+:class:`ShardStream` reads one shard in chunks: ``<template> LIMIT n``, then the
+keyset continuation of the last row. Each chunk is one executor child: it takes a
+slot of the query's bucket and a place in the query's window, borrows a connection,
+runs one statement, returns the connection and the slot. Between chunks the stream
+holds nothing but its buffered rows — no connection, no slot (no hold-and-wait).
+
+Prefetch: when the merge takes a full chunk, the stream starts fetching the next one
+in the background (one ahead, never more), so the merge rarely waits for the network;
+memory stays O(2 × chunk) per shard.
+
+:func:`unordered_feed` reads many shards for ``Concat``: ``window`` workers each take
+the next shard and stream it to the end, handing chunks over as they arrive; at most
+``window`` shards are open at once, so memory is O(window × chunk) however many shards
+there are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from sharding.backend.base import ResultSet
+from sharding.errors import ShardgateError
+from sharding.exec.targets import Target
+from sharding.sql.keyset import KeysetSpec
+from sharding.sql.template import ShardTemplate
+
+Fetch = Callable[[Target, str], Awaitable[ResultSet]]
+
+
+class TooManyRows(ShardgateError):
+    """An unchunkable shard read exceeded its guard (ER_TOO_BIG_SELECT-like)."""
+
+    code = 1104
+    sqlstate = "42000"
+
+
+@dataclass
+class StreamStats:
+    chunks: int = 0
+    rows: int = 0
+
+
+class _Pending:
+    __slots__ = ("done", "error", "result")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.result: ResultSet | None = None
+        self.error: BaseException | None = None
+
+
+class ShardStream:
+    """Chunked keyset read of one shard (see module docstring)."""
+
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        fetch: Fetch,
+        target: Target,
+        template: ShardTemplate,
+        *,
+        keyset: KeysetSpec | None,
+        chunk: int,
+        need: int | None = None,
+        guard: int | None = None,
+        stats: StreamStats | None = None,
+        on_columns: Callable[[ResultSet], None] | None = None,
+    ) -> None:
+        self._nursery = nursery
+        self._fetch = fetch
+        self.target = target
+        self._template = template
+        self._keyset = keyset
+        self._chunk = max(1, chunk)
+        self._need = need  # rows this shard must return at most (pushed-down LIMIT)
+        self._guard = guard
+        self._stats = stats or StreamStats()
+        self._on_columns = on_columns
+        self._pending: _Pending | None = None
+        self._finished = False
+        self._fetched = 0
+        self._predicate = "1"
+        self._requested = 0
+
+    def start(self) -> None:
+        """Begin fetching the first chunk (idempotent)."""
+        if self._pending is None and not self._finished:
+            self._launch()
+
+    def _launch(self) -> None:
+        if self._keyset is not None:
+            n = self._chunk
+            if self._need is not None:
+                n = min(n, self._need - self._fetched)
+        else:
+            # No continuation possible: one read, guarded (guard + 1 detects overflow).
+            guard = self._guard if self._guard is not None else math.inf
+            n = self._need if self._need is not None and self._need <= guard else int(guard) + 1
+        if n <= 0:
+            self._finished = True
+            return
+        self._requested = n
+        sql = f"{self._template.fill(self.target.names, self._predicate)} LIMIT {n}"
+        pending = _Pending()
+        self._pending = pending
+        self._nursery.start_soon(self._run, sql, pending)
+
+    async def _run(self, sql: str, pending: _Pending) -> None:
+        try:
+            pending.result = await self._fetch(self.target, sql)
+        except Exception as exc:  # delivered to the consumer (the query also fails)
+            pending.error = exc
+        finally:
+            pending.done.set()
+
+    async def next_chunk(self) -> list[tuple[Any, ...]] | None:
+        if self._pending is None:
+            self.start()
+            if self._pending is None:
+                return None
+        pending = self._pending
+        await pending.done.wait()
+        self._pending = None
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        rs = pending.result
+        if self._on_columns is not None:
+            self._on_columns(rs)
+            self._on_columns = None
+        rows = rs.rows
+        self._stats.chunks += 1
+        self._stats.rows += len(rows)
+        self._fetched += len(rows)
+        if self._keyset is None:
+            if self._guard is not None and len(rows) > self._guard and (
+                self._need is None or self._need > self._guard
+            ):
+                raise TooManyRows(
+                    f"shard {self.target.label} returned more than {self._guard} rows for a "
+                    "read that cannot be chunked (no unique key to continue from); add a "
+                    "primary key or a LIMIT"
+                )
+            self._finished = True
+        elif len(rows) < self._requested or (self._need is not None and self._fetched >= self._need):
+            self._finished = True
+        else:
+            self._predicate = self._keyset.after(rows[-1])
+            self._launch()  # prefetch the next chunk while the merge consumes this one
+        if not rows:
+            return None if self._finished else await self.next_chunk()
+        return rows
+
+
+def chunk_rows(configured: int, budget: int, shards: int) -> int:
+    """Rows per chunk: the configured size, shrunk so ``shards × chunk`` fits the budget."""
+    return max(16, min(configured, budget // max(1, shards)))
+
+
+def unordered_feed(
+    nursery: trio.Nursery, streams: Sequence[Callable[[], ShardStream]], window: int
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """Chunks of many shards in arrival order, at most ``window`` shards open.
+
+    The workers run in ``nursery`` (owned by the runner, which cancels it when the
+    consumer stops early); the returned iterator holds no nursery itself, so leaving
+    it half-consumed needs no cleanup.
+    """
+    send, receive = trio.open_memory_channel[list[tuple[Any, ...]]](max(1, window))
+    iterator = iter(streams)
+    errors: list[Exception] = []
+
+    async def worker() -> None:
+        for make in iterator:
+            stream = make()
+            while True:
+                chunk = await stream.next_chunk()
+                if chunk is None:
+                    break
+                await send.send(chunk)
+
+    async def run_all() -> None:
+        try:
+            async with trio.open_nursery() as inner:
+                for _ in range(max(1, min(window, len(streams)))):
+                    inner.start_soon(worker)
+        except Exception as exc:  # re-raised to the consumer below
+            errors.append(exc)
+        finally:
+            send.close()
+
+    nursery.start_soon(run_all)
+    return _drain(receive, errors)
+
+
+async def _drain(
+    receive: trio.MemoryReceiveChannel[list[tuple[Any, ...]]], errors: list[Exception]
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    async for chunk in receive:
+        yield chunk
+    if errors:
+        raise errors[0]

@@ -1,0 +1,183 @@
+"""Aggregate accumulators, in two modes.
+
+* **merge** — the input rows carry per-shard *partials* (the shard ran
+  ``COUNT(x)``/``SUM(x)``/``MIN``/``MAX``; ``AVG(x)`` was rewritten to ``SUM(x)`` and
+  ``COUNT(x)``); the accumulator combines them.
+* **raw** — the input rows carry the argument itself (above a cross-shard join); the
+  accumulator aggregates values like the backend would.
+
+``DISTINCT`` aggregates keep the set of distinct non-NULL values (compared with the
+backend's grouping equality and collation); in merge mode the shard query groups by
+the argument, so every distinct value arrives at least once.
+
+Result types follow :class:`~sharding.merge.semantics.Semantics`: SQLite ``SUM`` of
+integers is an integer (and overflow is an error, as in SQLite), ``TOTAL`` is a REAL,
+``AVG`` a REAL (MySQL: DECIMAL), ``COUNT`` an integer; ``SUM``/``MIN``/``MAX``/``AVG``
+of no rows are NULL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from sharding.errors import BackendError
+from sharding.merge.semantics import INT64_MAX, INT64_MIN, Semantics
+
+AggFunc = Literal["count_star", "count", "sum", "total", "min", "max", "avg"]
+Mode = Literal["merge", "raw"]
+
+
+@dataclass(frozen=True, slots=True)
+class AggSpec:
+    """One aggregate of a query.
+
+    merge mode: ``columns`` are the input positions of its partial(s) (AVG: sum, count);
+    for DISTINCT, ``columns[0]`` holds the distinct argument value instead.
+    raw mode: ``arg`` computes the argument from an input row (None for COUNT(*)).
+    """
+
+    func: AggFunc
+    distinct: bool = False
+    columns: tuple[int, ...] = ()
+    arg: Callable[[Any], Any] | None = None
+    collation: str | None = None
+
+
+class Accumulator:
+    __slots__ = ("collate", "count", "distinct", "func", "real", "sem", "total", "value")
+
+    def __init__(self, spec: AggSpec, sem: Semantics) -> None:
+        self.func = spec.func
+        self.sem = sem
+        self.count = 0
+        self.total: Any = None
+        self.value: Any = None
+        self.real = False
+        self.collate = sem.collation(spec.collation)
+        self.distinct: dict[Any, Any] | None = {} if spec.distinct else None
+
+    # -------------------------------------------------------------- raw values
+    def step(self, v: Any) -> None:
+        """Add one raw argument value (COUNT(*) passes 1 for every row)."""
+        if self.distinct is not None:
+            if v is not None:
+                self.distinct.setdefault(self.sem.group_key(v, self.collate), v)
+            return
+        func = self.func
+        if func == "count_star":
+            self.count += 1
+            return
+        if v is None:
+            return
+        if func == "count":
+            self.count += 1
+        elif func in ("sum", "total", "avg"):
+            self.count += 1
+            self._add(v)
+        else:
+            self._minmax(v)
+
+    def _add(self, v: Any) -> None:
+        n = self.sem.to_number(v)
+        if n is None:
+            return
+        if type(n) is not int or (isinstance(v, str) and not isinstance(n, int)):
+            self.real = True
+        if self.total is None:
+            self.total = n
+        else:
+            self.total = self.total + n
+
+    def _minmax(self, v: Any) -> None:
+        if self.value is None:
+            self.value = v
+            return
+        kv = self.sem.value_key(v, self.collate)
+        kc = self.sem.value_key(self.value, self.collate)
+        if (self.func == "min" and kv < kc) or (self.func == "max" and kv > kc):
+            self.value = v
+
+    # -------------------------------------------------------------- partials
+    def merge(self, partial: Any, extra: Any = None) -> None:
+        """Combine one shard's partial (AVG: partial sum and ``extra`` = count)."""
+        func = self.func
+        if func in ("count_star", "count"):
+            self.count += partial or 0
+        elif func == "avg":
+            if extra:
+                self.count += extra
+                if partial is not None:
+                    if not isinstance(partial, int):
+                        self.real = True
+                    self.total = partial if self.total is None else self.total + partial
+        elif func in ("sum", "total"):
+            if partial is not None:
+                if not isinstance(partial, int):
+                    self.real = True
+                self.total = partial if self.total is None else self.total + partial
+                self.count += 1
+        else:
+            if partial is not None:
+                self._minmax(partial)
+
+    # -------------------------------------------------------------- result
+    def result(self) -> Any:
+        func = self.func
+        if self.distinct is not None:
+            values = list(self.distinct.values())
+            if func == "count":
+                return len(values)
+            if func in ("min", "max"):
+                for v in values:
+                    self._minmax(v)
+                return self.value
+            for v in values:
+                self.count += 1
+                self._add(v)
+        if func in ("count_star", "count"):
+            return self.count
+        if func == "total":
+            return float(self.total) if self.total is not None else 0.0
+        if func == "sum":
+            if self.total is None:
+                return None
+            if isinstance(self.total, int) and not self.real:
+                if not INT64_MIN <= self.total <= INT64_MAX:
+                    raise BackendError("integer overflow", code=1690, sqlstate="22003")
+                return self.total
+            if isinstance(self.total, Decimal):
+                return self.total
+            return float(self.total)
+        if func == "avg":
+            return self.sem.avg(self.total, self.count)
+        return self.value
+
+
+def new_accumulators(specs: tuple[AggSpec, ...], sem: Semantics) -> list[Accumulator]:
+    return [Accumulator(s, sem) for s in specs]
+
+
+def feed_merge(accs: list[Accumulator], specs: tuple[AggSpec, ...], row: tuple[Any, ...]) -> None:
+    """Merge one input row of partials into the accumulators (merge mode)."""
+    for acc, spec in zip(accs, specs, strict=True):
+        cols = spec.columns
+        if spec.distinct:
+            acc.step(row[cols[0]])
+        elif spec.func == "avg":
+            acc.merge(row[cols[0]], row[cols[1]])
+        else:
+            acc.merge(row[cols[0]])
+
+
+def feed_raw(
+    accs: list[Accumulator], specs: tuple[AggSpec, ...], row: tuple[Any, ...], params: Any
+) -> None:
+    """Add one input row to the accumulators (raw mode)."""
+    for acc, spec in zip(accs, specs, strict=True):
+        if spec.arg is None:
+            acc.step(1)
+        else:
+            acc.step(spec.arg(row, params))  # type: ignore[call-arg]

@@ -1,0 +1,383 @@
+"""Compile a sqlglot expression into a Python function over merged rows.
+
+Most computation is pushed down to the shards; what cannot be — expressions over
+merged aggregates (``SUM(x) / COUNT(*) + 1``), HAVING on aggregates, and everything
+above a cross-shard join — is evaluated here, with the backend's value rules
+(:class:`~sharding.merge.semantics.Semantics`: integer division, NULL logic,
+comparison affinity, collation).
+
+The supported surface is deliberately small and exact: literals, parameters, column
+and aggregate references (resolved by the caller to row positions), arithmetic
+(``+ - * / %``, unary minus), comparisons (``= <> < <= > >= <=> IS``), ``AND OR
+NOT``, ``IS [NOT] NULL``, ``BETWEEN``, ``IN (list)``, ``CASE``, ``IF/IIF``,
+``COALESCE/IFNULL``, ``NULLIF``, ``ABS``. Anything else raises
+:class:`~sharding.errors.NotSupported` naming the construct — never an approximation.
+
+A compiled expression is a :class:`Compiled`: ``fn(row, params)`` plus the affinity and
+collation SQLite would attach to the expression (a bare column keeps its column's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlglot import exp
+
+from sharding.errors import NotSupported
+from sharding.merge.semantics import Semantics
+
+Fn = Callable[[Sequence[Any], Sequence[Any]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """Where a resolved sub-expression lives in the input row."""
+
+    index: int
+    affinity: str | None = None
+    collation: str | None = None
+
+
+class Resolver(Protocol):
+    def lookup(self, node: exp.Expr) -> Ref | None:
+        """The row position holding ``node``'s value, if the input provides it."""
+        ...
+
+    def missing(self, node: exp.Expr) -> Exception:
+        """The error for a column that the input does not provide."""
+        ...
+
+    def slot(self, node: exp.Placeholder) -> int:
+        """The parameter slot of a placeholder."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    fn: Fn
+    affinity: str | None = None
+    collation: str | None = None
+    constant: bool = False
+
+
+def literal_python_value(node: exp.Literal) -> Any:
+    if node.is_string:
+        return node.this
+    text = node.this
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+class Compiler:
+    """Compiles expressions against one resolver and one semantics table."""
+
+    def __init__(self, resolver: Resolver, semantics: Semantics) -> None:
+        self.resolver = resolver
+        self.sem = semantics
+
+    def compile(self, node: exp.Expr) -> Compiled:
+        ref = self.resolver.lookup(node)
+        if ref is not None:
+            i = ref.index
+            return Compiled(lambda row, p: row[i], ref.affinity, ref.collation)
+        method = getattr(self, "_" + type(node).__name__.lower(), None)
+        if method is None:
+            raise NotSupported(
+                f"{_describe(node)} cannot be computed over merged rows of several shards"
+            )
+        result: Compiled = method(node)
+        return result
+
+    def predicate(self, node: exp.Expr) -> Callable[[Sequence[Any], Sequence[Any]], bool]:
+        """A filter: true only when the expression is true (NULL and false drop the row)."""
+        c = self.compile(node)
+        fn, truth = c.fn, self.sem.truth
+        return lambda row, p: truth(fn(row, p)) is True
+
+    # ------------------------------------------------------------------ leaves
+    def _literal(self, node: exp.Literal) -> Compiled:
+        value = literal_python_value(node)
+        return Compiled(lambda row, p: value, constant=True)
+
+    def _null(self, node: exp.Null) -> Compiled:
+        return Compiled(lambda row, p: None, constant=True)
+
+    def _boolean(self, node: exp.Boolean) -> Compiled:
+        value = 1 if node.this else 0
+        return Compiled(lambda row, p: value, constant=True)
+
+    def _placeholder(self, node: exp.Placeholder) -> Compiled:
+        i = self.resolver.slot(node)
+        return Compiled(lambda row, p: p[i], constant=True)
+
+    def _column(self, node: exp.Column) -> Compiled:
+        raise self.resolver.missing(node)
+
+    def _paren(self, node: exp.Paren) -> Compiled:
+        return self.compile(node.this)
+
+    def _alias(self, node: exp.Alias) -> Compiled:
+        return self.compile(node.this)
+
+    def _collate(self, node: exp.Collate) -> Compiled:
+        inner = self.compile(node.this)
+        name = node.expression.name if isinstance(node.expression, exp.Expr) else str(node.expression)
+        self.sem.collation(name)  # validates
+        return Compiled(inner.fn, inner.affinity, name.lower())
+
+    # ------------------------------------------------------------------ arithmetic
+    def _binary(self, node: exp.Expr, op: Callable[[Any, Any], Any]) -> Compiled:
+        a = self.compile(node.this).fn
+        b = self.compile(node.expression).fn
+        return Compiled(lambda row, p: op(a(row, p), b(row, p)))
+
+    def _add(self, node: exp.Add) -> Compiled:
+        return self._binary(node, self.sem.add)
+
+    def _sub(self, node: exp.Sub) -> Compiled:
+        return self._binary(node, self.sem.sub)
+
+    def _mul(self, node: exp.Mul) -> Compiled:
+        return self._binary(node, self.sem.mul)
+
+    def _div(self, node: exp.Div) -> Compiled:
+        return self._binary(node, self.sem.div)
+
+    def _mod(self, node: exp.Mod) -> Compiled:
+        return self._binary(node, self.sem.mod)
+
+    def _neg(self, node: exp.Neg) -> Compiled:
+        a = self.compile(node.this).fn
+        neg = self.sem.neg
+        return Compiled(lambda row, p: neg(a(row, p)))
+
+    # ------------------------------------------------------------------ comparison
+    def _comparison(self, node: exp.Expr, test: Callable[[int], bool]) -> Compiled:
+        left = self.compile(node.this)
+        right = self.compile(node.expression)
+        return Compiled(self._compare_fn(left, right, test))
+
+    def _compare_fn(
+        self, left: Compiled, right: Compiled, test: Callable[[int], bool]
+    ) -> Fn:
+        sem = self.sem
+        collate = sem.collation(left.collation or right.collation)
+        aff_a, aff_b = left.affinity, right.affinity
+        a_fn, b_fn = left.fn, right.fn
+        key = sem.value_key
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            a, b = a_fn(row, p), b_fn(row, p)
+            if a is None or b is None:
+                return None
+            a, b = sem.coerce_for_compare(a, b, aff_a, aff_b)
+            ka, kb = key(a, collate), key(b, collate)
+            return 1 if test((ka > kb) - (ka < kb)) else 0
+
+        return run
+
+    def _eq(self, node: exp.EQ) -> Compiled:
+        return self._comparison(node, lambda c: c == 0)
+
+    def _neq(self, node: exp.NEQ) -> Compiled:
+        return self._comparison(node, lambda c: c != 0)
+
+    def _lt(self, node: exp.LT) -> Compiled:
+        return self._comparison(node, lambda c: c < 0)
+
+    def _lte(self, node: exp.LTE) -> Compiled:
+        return self._comparison(node, lambda c: c <= 0)
+
+    def _gt(self, node: exp.GT) -> Compiled:
+        return self._comparison(node, lambda c: c > 0)
+
+    def _gte(self, node: exp.GTE) -> Compiled:
+        return self._comparison(node, lambda c: c >= 0)
+
+    def _nullsafeeq(self, node: exp.NullSafeEQ) -> Compiled:
+        eq = self._comparison(node, lambda c: c == 0).fn
+        a_fn = self.compile(node.this).fn
+        b_fn = self.compile(node.expression).fn
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            a, b = a_fn(row, p), b_fn(row, p)
+            if a is None or b is None:
+                return 1 if a is None and b is None else 0
+            return eq(row, p)
+
+        return Compiled(run)
+
+    def _is(self, node: exp.Is) -> Compiled:
+        if isinstance(node.expression, exp.Null):
+            a = self.compile(node.this).fn
+            return Compiled(lambda row, p: 1 if a(row, p) is None else 0)
+        return self._nullsafeeq(node)  # type: ignore[arg-type]
+
+    def _between(self, node: exp.Between) -> Compiled:
+        value = self.compile(node.this)
+        low = self.compile(node.args["low"])
+        high = self.compile(node.args["high"])
+        ge = self._compare_fn(value, low, lambda c: c >= 0)
+        le = self._compare_fn(value, high, lambda c: c <= 0)
+        return Compiled(_and(ge, le))
+
+    def _in(self, node: exp.In) -> Compiled:
+        if node.args.get("query") is not None or node.args.get("unnest") is not None:
+            raise NotSupported("IN (subquery) cannot be computed over merged rows")
+        value = self.compile(node.this)
+        tests = [
+            self._compare_fn(value, self.compile(e), lambda c: c == 0)
+            for e in node.expressions
+        ]
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            unknown = False
+            for t in tests:
+                r = t(row, p)
+                if r == 1:
+                    return 1
+                if r is None:
+                    unknown = True
+            return None if unknown else 0
+
+        return Compiled(run)
+
+    # ------------------------------------------------------------------ logic
+    def _and(self, node: exp.And) -> Compiled:
+        return Compiled(_and(self._truthy(node.this), self._truthy(node.expression)))
+
+    def _or(self, node: exp.Or) -> Compiled:
+        a = self._truthy(node.this)
+        b = self._truthy(node.expression)
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            x = a(row, p)
+            if x == 1:
+                return 1
+            y = b(row, p)
+            if y == 1:
+                return 1
+            if x is None or y is None:
+                return None
+            return 0
+
+        return Compiled(run)
+
+    def _not(self, node: exp.Not) -> Compiled:
+        a = self._truthy(node.this)
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            x = a(row, p)
+            return None if x is None else 1 - x
+
+        return Compiled(run)
+
+    def _truthy(self, node: exp.Expr) -> Fn:
+        """1 / 0 / None (SQL three-valued truth) of an expression."""
+        fn = self.compile(node).fn
+        truth = self.sem.truth
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            t = truth(fn(row, p))
+            return None if t is None else (1 if t else 0)
+
+        return run
+
+    # ------------------------------------------------------------------ functions
+    def _case(self, node: exp.Case) -> Compiled:
+        subject = node.this
+        branches = []
+        for when in node.args.get("ifs") or []:
+            cond_node = when.this
+            if subject is not None:
+                test = self._compare_fn(
+                    self.compile(subject), self.compile(cond_node), lambda c: c == 0
+                )
+            else:
+                test = self._truthy(cond_node)
+            branches.append((test, self.compile(when.args["true"]).fn))
+        default_node = node.args.get("default")
+        default = self.compile(default_node).fn if default_node is not None else None
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            for test, value in branches:
+                if test(row, p) == 1:
+                    return value(row, p)
+            return default(row, p) if default is not None else None
+
+        return Compiled(run)
+
+    def _if(self, node: exp.If) -> Compiled:
+        test = self._truthy(node.this)
+        then = self.compile(node.args["true"]).fn
+        other_node = node.args.get("false")
+        other = self.compile(other_node).fn if other_node is not None else None
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            if test(row, p) == 1:
+                return then(row, p)
+            return other(row, p) if other is not None else None
+
+        return Compiled(run)
+
+    def _coalesce(self, node: exp.Coalesce) -> Compiled:
+        parts = [self.compile(node.this).fn] + [self.compile(e).fn for e in node.expressions]
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            for part in parts:
+                v = part(row, p)
+                if v is not None:
+                    return v
+            return None
+
+        return Compiled(run)
+
+    def _nullif(self, node: exp.Nullif) -> Compiled:
+        a = self.compile(node.this)
+        eq = self._compare_fn(a, self.compile(node.expression), lambda c: c == 0)
+        a_fn = a.fn
+        return Compiled(lambda row, p: None if eq(row, p) == 1 else a_fn(row, p))
+
+    def _abs(self, node: exp.Abs) -> Compiled:
+        a = self.compile(node.this).fn
+        sem = self.sem
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            v = a(row, p)
+            if v is None:
+                return None
+            n = sem.to_number(v)
+            if isinstance(v, str) and isinstance(n, int):
+                n = float(n)  # SQLite: abs('-5') is 5.0
+            return sem.neg(n) if n is not None and n < 0 else n
+
+        return Compiled(run)
+
+
+def _and(a: Fn, b: Fn) -> Fn:
+    def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+        x = a(row, p)
+        if x == 0:
+            return 0
+        y = b(row, p)
+        if y == 0:
+            return 0
+        if x is None or y is None:
+            return None
+        return 1
+
+    return run
+
+
+def _describe(node: exp.Expr) -> str:
+    if isinstance(node, exp.Func):
+        return f"function {node.sql_name()}()"
+    if isinstance(node, exp.Subquery | exp.Select):
+        return "a subquery"
+    if isinstance(node, exp.Window):
+        return "a window function"
+    return f"expression {node.sql(dialect='mysql')[:60]!r}"

@@ -1,0 +1,450 @@
+"""Value semantics of a backend dialect: ordering, collation, arithmetic, affinity.
+
+Whatever the coordinator computes itself — merge order, grouping, MIN/MAX of partials,
+AVG from SUM/COUNT, HAVING and expressions over merged rows — must give exactly what
+the backend would have given for the whole table. So every dialect-dependent rule lives
+here, in one table per dialect, and the merge primitives and the expression evaluator
+take a :class:`Semantics` instead of hard-coding SQLite's or MySQL's behaviour.
+
+SQLite rules mirrored (https://sqlite.org/datatype3.html):
+
+* Storage-class order ``NULL < INTEGER/REAL < TEXT < BLOB``; numbers compare by value
+  (``1 = 1.0``); text by collation (BINARY = memcmp of UTF-8, which orders exactly like
+  Python's code-point comparison of ``str``).
+* NULLs first in ascending order, last in descending order (MySQL agrees).
+* ``int / int`` truncates toward zero; ``x / 0`` and ``x % 0`` are NULL; integer
+  overflow in ``+ - *`` turns the result into a REAL.
+* Comparison affinity: a column with INTEGER/REAL/NUMERIC affinity converts a TEXT
+  operand that looks like a number; a TEXT column converts a number to text.
+* ``AVG`` is always a REAL (``sum / count``), NULL over no rows.
+
+The MySQL table (:data:`MYSQL`) records the known differences (AVG → DECIMAL, a
+case-insensitive ``utf8mb4_general_ci``-like default collation, ``/`` always
+fractional, ``<=>`` for null-safe equality) so the MySQL backend plugs in without a
+rewrite; its helper refines it.
+
+Invariant: :meth:`Semantics.sort_key` is a total preorder consistent with the backend's
+``ORDER BY`` for values of the same column, and two values have equal keys exactly when
+the backend's ``GROUP BY`` puts them in one group.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+
+#: Rank of each storage class in the backend's ordering; NULL is placed per sort item.
+RANK_NUMBER = 1
+RANK_TEXT = 2
+RANK_BLOB = 3
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+_NUMERIC_PREFIX = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+_INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*\Z")
+
+
+class Desc:
+    """Wraps a value so that it orders in reverse (DESC keys of text and blobs).
+
+    Numbers are negated instead (cheaper); this wrapper is for values without a
+    negation.
+    """
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
+
+    def __lt__(self, other: Desc) -> bool:
+        return bool(other.v < self.v)
+
+    def __gt__(self, other: Desc) -> bool:
+        return bool(other.v > self.v)
+
+    def __le__(self, other: Desc) -> bool:
+        return bool(other.v <= self.v)
+
+    def __ge__(self, other: Desc) -> bool:
+        return bool(other.v >= self.v)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Desc) and bool(self.v == other.v)
+
+    def __hash__(self) -> int:
+        return hash(self.v)
+
+    def __repr__(self) -> str:
+        return f"Desc({self.v!r})"
+
+
+Collation = Callable[[str], Any]
+
+
+def _binary(s: str) -> str:
+    return s
+
+
+def _nocase(s: str) -> str:
+    return s.translate(_ASCII_LOWER)
+
+
+def _rtrim(s: str) -> str:
+    return s.rstrip(" ")
+
+
+def _general_ci(s: str) -> str:
+    # utf8mb4_general_ci: case-insensitive, accents folded per character, PAD SPACE.
+    # casefold() + trailing-space trim is the closest cheap approximation; the MySQL
+    # backend helper may replace it with an exact weight table.
+    return s.rstrip(" ").casefold()
+
+
+@dataclass(frozen=True)
+class SortItem:
+    """One ``ORDER BY`` item of a merge: which column, direction, NULL placement."""
+
+    index: int
+    desc: bool = False
+    #: None: the dialect default (NULLs first in ASC, last in DESC).
+    nulls_first: bool | None = None
+    collation: str | None = None
+
+
+@dataclass(frozen=True)
+class Semantics:
+    """The value rules of one backend dialect (see the module docstring)."""
+
+    name: str
+    #: sqlglot dialect used to render SQL for this backend.
+    dialect: str
+    default_collation: str
+    #: ``int / int`` gives an int (SQLite) rather than a fraction (MySQL).
+    integer_division: bool
+    #: SQL spelling of null-safe equality: ``a IS b`` (SQLite) / ``a <=> b`` (MySQL).
+    null_safe_eq: str
+    #: Name of an implicit unique row id usable as a keyset tiebreaker, if any.
+    implicit_row_id: str | None
+    #: AVG result from the merged SUM and COUNT.
+    avg_decimal: bool = False
+    collations: dict[str, Collation] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ collation/order
+    def collation(self, name: str | None) -> Collation:
+        key = (name or self.default_collation).lower()
+        try:
+            return self.collations[key]
+        except KeyError:
+            from sharding.errors import NotSupported
+
+            raise NotSupported(
+                f"collation {name!r} is not supported for merging results on {self.name}"
+            ) from None
+
+    def nulls_first(self, item: SortItem) -> bool:
+        if item.nulls_first is not None:
+            return item.nulls_first
+        return not item.desc
+
+    def value_key(self, value: Any, collate: Collation) -> tuple[Any, ...]:
+        """Ascending key of one non-NULL value (storage-class rank, then value)."""
+        if isinstance(value, bool):
+            return (RANK_NUMBER, int(value))
+        if isinstance(value, int | float | Decimal):
+            return (RANK_NUMBER, value)
+        if isinstance(value, str):
+            return (RANK_TEXT, collate(value))
+        if isinstance(value, bytes | bytearray | memoryview):
+            return (RANK_BLOB, bytes(value))
+        return (RANK_TEXT, collate(str(value)))
+
+    def group_key(self, value: Any, collate: Collation) -> Any:
+        """Hashable key: equal exactly when the backend would group the values together."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return (RANK_TEXT, collate(value))
+        if isinstance(value, bytes | bytearray | memoryview):
+            return (RANK_BLOB, bytes(value))
+        if isinstance(value, float) and math.isnan(value):
+            return (RANK_NUMBER, "nan")
+        return (RANK_NUMBER, value)
+
+    def sort_key(self, items: list[SortItem]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+        """A key function over rows that orders them like the backend's ``ORDER BY``.
+
+        The function is generated as one expression per sort item (the ``namedtuple``
+        technique): merge speed is dominated by computing keys, and composing closures
+        costs a Python call per item per row. Ints, floats and (binary-collated) text
+        take the inline fast path; everything else goes through :meth:`value_key`.
+        """
+        namespace: dict[str, Any] = {"Desc": Desc, "value_key": self.value_key}
+        parts = []
+        for n, item in enumerate(items):
+            collate = self.collation(item.collation)
+            namespace[f"c{n}"] = collate
+            null = "(-1,)" if self.nulls_first(item) else "(9,)"
+            v = f"row[{int(item.index)}]"
+            if not item.desc:
+                text = f"(2, t{n})" if collate is _binary else f"(2, c{n}(t{n}))"
+                part = (
+                    f"({null} if (t{n} := {v}) is None else (1, t{n}) if type(t{n}) in NUM "
+                    f"else {text} if type(t{n}) is str else value_key(t{n}, c{n}))"
+                )
+            else:
+                part = (
+                    f"({null} if (t{n} := {v}) is None else (3, -t{n}) if type(t{n}) in NUM "
+                    f"else desc_key(t{n}, c{n}))"
+                )
+            parts.append(part)
+        namespace["NUM"] = (int, float)
+        namespace["desc_key"] = self._desc_key
+        body = "(" + ", ".join(parts) + ",)"
+        code = f"def key(row):\n    return {body}\n"
+        exec(code, namespace)
+        key: Callable[[tuple[Any, ...]], tuple[Any, ...]] = namespace["key"]
+        return key
+
+    def _desc_key(self, v: Any, collate: Collation) -> tuple[Any, ...]:
+        rank, val = self.value_key(v, collate)
+        if rank == RANK_NUMBER:
+            return (4 - rank, -val)
+        return (4 - rank, Desc(val))
+
+    def compare(self, a: Any, b: Any, collate: Collation | None = None) -> int | None:
+        """Three-way comparison (None when either is NULL), no affinity applied."""
+        if a is None or b is None:
+            return None
+        c = collate or self.collation(None)
+        ka, kb = self.value_key(a, c), self.value_key(b, c)
+        return (ka > kb) - (ka < kb)
+
+    # ------------------------------------------------------------ affinity
+    def affinity(self, declared_type: str | None) -> str | None:
+        """SQLite's affinity of a declared column type (datatype3.html §3.1)."""
+        if declared_type is None:
+            return None
+        t = declared_type.upper()
+        if "INT" in t:
+            return "INTEGER"
+        if "CHAR" in t or "CLOB" in t or "TEXT" in t:
+            return "TEXT"
+        if "BLOB" in t or not t.strip():
+            return "BLOB"
+        if "REAL" in t or "FLOA" in t or "DOUB" in t:
+            return "REAL"
+        return "NUMERIC"
+
+    def apply_affinity(self, value: Any, affinity: str | None) -> Any:
+        """Convert a value the way storing it in a column of that affinity would."""
+        if value is None or affinity is None or affinity == "BLOB":
+            return value
+        if isinstance(value, bool):
+            value = int(value)
+        if affinity == "TEXT":
+            if isinstance(value, int | float | Decimal):
+                return _num_to_text(value)
+            return value
+        if isinstance(value, str):
+            parsed = _parse_exact_number(value)
+            if parsed is None:
+                return value
+            value = parsed
+        if isinstance(value, Decimal):
+            value = int(value) if value == value.to_integral_value() else float(value)
+        if affinity == "REAL":
+            return float(value) if isinstance(value, int | float) else value
+        if isinstance(value, float) and value.is_integer() and INT64_MIN <= value <= INT64_MAX:
+            return int(value)
+        return value
+
+    def coerce_for_compare(
+        self, a: Any, b: Any, aff_a: str | None, aff_b: str | None
+    ) -> tuple[Any, Any]:
+        """Apply comparison affinity (SQLite datatype3.html §4.2) to both operands."""
+        numeric = ("INTEGER", "REAL", "NUMERIC")
+        if aff_a in numeric and aff_b not in numeric:
+            if isinstance(b, str):
+                b = self.apply_affinity(b, "NUMERIC")
+        elif aff_b in numeric and aff_a not in numeric:
+            if isinstance(a, str):
+                a = self.apply_affinity(a, "NUMERIC")
+        elif aff_a == "TEXT" and aff_b is None:
+            b = _as_text(b)
+        elif aff_b == "TEXT" and aff_a is None:
+            a = _as_text(a)
+        return a, b
+
+    # ------------------------------------------------------------ arithmetic
+    def to_number(self, value: Any) -> int | float | Decimal | None:
+        """Numeric value of an operand of arithmetic (SQLite: longest numeric prefix)."""
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, int | float | Decimal):
+            return value
+        if isinstance(value, bytes | bytearray | memoryview):
+            value = bytes(value).decode("utf-8", "replace")
+        if not isinstance(value, str):
+            value = str(value)
+        m = _NUMERIC_PREFIX.match(value)
+        if not m:
+            return 0
+        text = m.group(1)
+        if _INTEGER_TEXT.match(text):
+            n = int(text)
+            return n if INT64_MIN <= n <= INT64_MAX else float(n)
+        return float(text)
+
+    def truth(self, value: Any) -> bool | None:
+        if value is None:
+            return None
+        n = self.to_number(value)
+        return bool(n)
+
+    def _int_result(self, n: int) -> int | float:
+        return n if INT64_MIN <= n <= INT64_MAX else float(n)
+
+    def add(self, a: Any, b: Any) -> Any:
+        x, y = self.to_number(a), self.to_number(b)
+        if x is None or y is None:
+            return None
+        if type(x) is int and type(y) is int:
+            return self._int_result(x + y)
+        return _f(x) + _f(y)
+
+    def sub(self, a: Any, b: Any) -> Any:
+        x, y = self.to_number(a), self.to_number(b)
+        if x is None or y is None:
+            return None
+        if type(x) is int and type(y) is int:
+            return self._int_result(x - y)
+        return _f(x) - _f(y)
+
+    def mul(self, a: Any, b: Any) -> Any:
+        x, y = self.to_number(a), self.to_number(b)
+        if x is None or y is None:
+            return None
+        if type(x) is int and type(y) is int:
+            return self._int_result(x * y)
+        return _f(x) * _f(y)
+
+    def div(self, a: Any, b: Any) -> Any:
+        x, y = self.to_number(a), self.to_number(b)
+        if x is None or y is None or y == 0:
+            return None
+        if self.integer_division and type(x) is int and type(y) is int:
+            q = abs(x) // abs(y)
+            return self._int_result(q if (x >= 0) == (y >= 0) else -q)
+        if self.avg_decimal:
+            return Decimal(x) / Decimal(y)
+        return _f(x) / _f(y)
+
+    def mod(self, a: Any, b: Any) -> Any:
+        x, y = self.to_number(a), self.to_number(b)
+        if x is None or y is None:
+            return None
+        real = type(x) is not int or type(y) is not int
+        xi, yi = int(x), int(y)
+        if yi == 0:
+            return None
+        r = abs(xi) % abs(yi)
+        r = r if xi >= 0 else -r
+        return float(r) if real else r
+
+    def neg(self, a: Any) -> Any:
+        x = self.to_number(a)
+        if x is None:
+            return None
+        if type(x) is int:
+            return self._int_result(-x)
+        return -x
+
+    def avg(self, total: Any, count: int) -> Any:
+        """AVG from a merged SUM and COUNT (SQLite: REAL; MySQL: DECIMAL)."""
+        if not count or total is None:
+            return None
+        if self.avg_decimal:
+            return (Decimal(total) / Decimal(count)).quantize(Decimal("0.0001"))
+        return float(total) / count
+
+
+def _f(x: int | float | Decimal) -> float:
+    return float(x)
+
+
+def _as_text(value: Any) -> Any:
+    """TEXT affinity applied to a comparison operand (numbers become their text)."""
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return _num_to_text(value)
+    return value
+
+
+def _num_to_text(value: int | float | Decimal) -> str:
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{value:.1f}"
+        return repr(value)
+    return str(value)
+
+
+def _parse_exact_number(text: str) -> int | float | None:
+    """A text that is exactly a number (affinity conversion), else None."""
+    s = text.strip()
+    if not s:
+        return None
+    if _INTEGER_TEXT.match(s):
+        n = int(s)
+        return n if INT64_MIN <= n <= INT64_MAX else float(n)
+    try:
+        f = float(s)
+    except ValueError:
+        return None
+    if not math.isfinite(f) and s.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+        return None
+    return f
+
+
+SQLITE = Semantics(
+    name="sqlite",
+    dialect="sqlite",
+    default_collation="binary",
+    integer_division=True,
+    null_safe_eq="IS",
+    implicit_row_id="rowid",
+    collations={"binary": _binary, "nocase": _nocase, "rtrim": _rtrim},
+)
+
+MYSQL = Semantics(
+    name="mysql",
+    dialect="mysql",
+    default_collation="utf8mb4_general_ci",
+    integer_division=False,
+    null_safe_eq="<=>",
+    implicit_row_id=None,
+    avg_decimal=True,
+    collations={
+        "utf8mb4_general_ci": _general_ci,
+        "utf8mb4_unicode_ci": _general_ci,
+        "utf8_general_ci": _general_ci,
+        "utf8mb4_bin": _binary,
+        "binary": _binary,
+    },
+)
+
+_BY_DIALECT = {"sqlite": SQLITE, "mysql": MYSQL}
+
+
+def for_dialect(dialect: str) -> Semantics:
+    """The semantics table of a backend dialect (``DataSource.dialect``)."""
+    try:
+        return _BY_DIALECT[dialect]
+    except KeyError:
+        raise ValueError(f"no value semantics defined for dialect {dialect!r}") from None

@@ -1,0 +1,133 @@
+"""EXPLAIN: the shards a statement visits, the per-shard SQL, the merge tree.
+
+Rows are ``(id, operator, detail)``: the merge tree top-down (``id`` is the depth-first
+number, indentation in ``operator`` shows nesting), each shard read followed by its
+route, chunking (or why it cannot be chunked) and the SQL of the first shards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
+from sharding.merge.semantics import Semantics
+from sharding.sql.nodes import (
+    AggregateNode,
+    ConcatNode,
+    DistinctNode,
+    FilterNode,
+    LimitNode,
+    MergeSortNode,
+    Passthrough,
+    ProjectNode,
+    SelectPlan,
+    ShardRead,
+    SortMergeJoinNode,
+    SortNode,
+)
+
+SHOWN_SHARDS = 3
+
+
+def _targets(read: ShardRead, values: Sequence[Any], sem: Semantics, default_ds: str) -> list[Target]:
+    if read.leader is None:
+        return [broadcast_target(read.tables, sem.dialect, default_ds)]
+    return shard_targets(read, route_shards(read, values, sem), sem.dialect)
+
+
+def explain_rows(
+    plan: SelectPlan | Any,
+    values: Sequence[Any],
+    texts: Sequence[str],
+    sem: Semantics,
+    default_ds: str,
+    chunk_rows: int,
+) -> list[tuple[int, str, str]]:
+    rows: list[tuple[int, str, str]] = []
+
+    def add(depth: int, op: str, detail: str) -> None:
+        rows.append((len(rows) + 1, "  " * depth + op, detail))
+
+    def read_rows(read: ShardRead, depth: int, passthrough: bool = False) -> None:
+        targets = _targets(read, values, sem, default_ds)
+        sources = sorted({t.datasource for t in targets})
+        add(depth, "ShardRead", f"{len(targets)} shard(s) on {', '.join(sources)}; route: {read.route.describe()}")
+        if passthrough:
+            add(depth + 1, "mode", "whole statement pushed down to one shard")
+        elif read.chunked:
+            add(depth + 1, "chunking", f"keyset continuation on {len(read.keyset_exprs)} key(s), chunk <= {chunk_rows} rows")
+        else:
+            add(depth + 1, "chunking", f"none: one read per shard, capped at {read.guard} rows")
+        if read.limit is not None:
+            need = read.limit.needed(values)
+            add(depth + 1, "pushed limit", f"LIMIT {need}" if need is not None else "none")
+        for note in read.notes:
+            add(depth + 1, "note", note)
+        bound = read.template.bind(texts)
+        for t in targets[:SHOWN_SHARDS]:
+            add(depth + 1, f"sql[{t.label}]", bound.fill(t.names, "1"))
+        if len(targets) > SHOWN_SHARDS:
+            add(depth + 1, "sql[...]", f"{len(targets) - SHOWN_SHARDS} more shard(s), same template")
+
+    def walk(node: Any, depth: int) -> None:
+        if isinstance(node, Passthrough):
+            add(depth, "Passthrough", "rows as the shard returns them")
+            read_rows(node.read, depth + 1, passthrough=True)
+        elif isinstance(node, ConcatNode):
+            add(depth, "Concat", "unordered, as results arrive")
+            read_rows(node.read, depth + 1)
+        elif isinstance(node, MergeSortNode):
+            keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
+            add(depth, "MergeSort", f"k-way heap merge on {keys}")
+            read_rows(node.read, depth + 1)
+        elif isinstance(node, AggregateNode):
+            kind = "OrderedAggregate" if node.ordered else "HashAggregate"
+            aggs = ", ".join(f"{s.func}{'(distinct)' if s.distinct else ''}" for s in node.specs)
+            groups = len(node.group_columns) or len(node.group_fns)
+            add(depth, kind, f"{node.mode} mode; {groups} group column(s); {aggs or 'no aggregates'}")
+            walk(node.child, depth + 1)
+        elif isinstance(node, FilterNode):
+            add(depth, "Filter", node.text)
+            walk(node.child, depth + 1)
+        elif isinstance(node, ProjectNode):
+            add(depth, "Project", node.text or "")
+            walk(node.child, depth + 1)
+        elif isinstance(node, DistinctNode):
+            add(depth, "Distinct", "")
+            walk(node.child, depth + 1)
+        elif isinstance(node, SortNode):
+            keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
+            add(depth, "Sort" if node.limit is None else "TopN", keys)
+            walk(node.child, depth + 1)
+        elif isinstance(node, LimitNode):
+            offset, count = node.limit.resolve(values)
+            add(depth, "Limit", f"offset {offset}, count {count}")
+            walk(node.child, depth + 1)
+        elif isinstance(node, SortMergeJoinNode):
+            add(depth, "SortMergeJoin", f"{node.kind.upper()} on {node.text}")
+            walk(node.left, depth + 1)
+            walk(node.right, depth + 1)
+        else:
+            add(depth, type(node).__name__, "")
+
+    if isinstance(plan, SelectPlan):
+        single = False
+        if plan.single is not None and not plan.join:
+            read = plan.single.read
+            single = read.leader is None or len(route_shards(read, values, sem)) == 1
+        if single:
+            assert plan.single is not None
+            walk(plan.single, 0)
+        elif plan.scatter is not None:
+            walk(plan.scatter, 0)
+        else:
+            add(0, "NotSupported", str(plan.scatter_error))
+        for note in plan.notes:
+            add(0, "note", note)
+    return rows
+
+
+def render(rows: Sequence[tuple[int, str, str]]) -> str:
+    width = max((len(op) for _, op, _ in rows), default=0)
+    return "\n".join(f"{op.ljust(width)}  {detail}" for _, op, detail in rows)

@@ -1,0 +1,177 @@
+"""A small MySQL lexer: statement keyword and literal normalisation for the plan cache.
+
+Parsing with sqlglot costs hundreds of microseconds; a plan-cache lookup must cost far
+less. :func:`normalize` makes one pass over the text with a single regular expression
+and replaces every number and string literal by ``?``, collecting the literals in
+order. The normalised text is the cache key; the literals are re-bound on every call.
+Why by hand: sqlglot's tokenizer builds a token object per token (slower than the
+whole lookup should be) and has no "replace literals" mode.
+
+Literals that are *not* replaced, because they are part of the syntax rather than a
+value: hex/bit/national/charset-introduced strings (``X'..'``, ``_utf8mb4'..'``),
+``0x..`` numbers, and anything inside comments (including ``/*! ... */``, kept
+verbatim). Numbers glued to identifiers (``t1``) are part of the identifier.
+
+Invariant: ``normalized.text`` parses to the same statement as the input with each
+``?`` standing for ``slots[i]`` in textual order; when it does not parse (a literal in
+a position where a placeholder is not allowed, e.g. a type length) the caller parses
+the original text instead, uncached.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<comment>--(?:[ \t][^\n]*|(?=\n)|$)|\#[^\n]*|/\*.*?(?:\*/|$))
+  | (?P<prefixed>(?:[xXbBnN]|_[A-Za-z0-9]+)'(?:[^'\\]|\\.|'')*')
+  | (?P<str>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
+  | (?P<bq>`(?:[^`]|``)*`)
+  | (?P<hex>0[xX][0-9a-fA-F]+|0[bB][01]+)
+  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w$]))
+  | (?P<ident>[A-Za-z_$@][\w$@]*|\d+[A-Za-z_$][\w$]*)
+  | (?P<param>\?)
+  | (?P<other>.)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_ESCAPES = {
+    "0": "\x00",
+    "'": "'",
+    '"': '"',
+    "b": "\b",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "Z": "\x1a",
+    "\\": "\\",
+    "%": "\\%",
+    "_": "\\_",
+}
+_ESCAPE_RE = re.compile(r"\\(.)|''|\"\"", re.DOTALL)
+
+
+def unescape_mysql_string(token: str) -> str:
+    """Value of a MySQL quoted string token (default sql_mode: backslash escapes)."""
+    quote = token[0]
+    body = token[1:-1]
+
+    def repl(m: re.Match[str]) -> str:
+        ch = m.group(1)
+        if ch is None:
+            return quote
+        return _ESCAPES.get(ch, ch)
+
+    if "\\" not in body and quote * 2 not in body:
+        return body
+    return _ESCAPE_RE.sub(repl, body)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One ``?`` of a normalised statement.
+
+    ``param`` is the index into the caller's parameters for a real ``?``; for a literal
+    it is None and ``raw``/``value`` hold the source text and its value.
+    """
+
+    position: int  # offset of the ``?`` in the normalised text
+    param: int | None = None
+    raw: str = ""
+    value: Any = None
+    is_string: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    text: str
+    slots: tuple[Slot, ...]
+    keyword: str  # first keyword, upper case ("" for an empty statement)
+    param_count: int
+
+
+def literal_value(raw: str) -> int | float:
+    if raw.isdigit():
+        return int(raw)
+    return float(raw)
+
+
+def normalize(sql: str) -> Normalized:
+    """Replace literals by ``?`` (see module docstring); one regex pass."""
+    out: list[str] = []
+    slots: list[Slot] = []
+    keyword = ""
+    params = 0
+    length = 0
+    prev_kind = ""
+    prev_text = ""
+    for m in _TOKEN.finditer(sql):
+        kind = m.lastgroup
+        text = m.group()
+        if kind == "num":
+            # A number directly after an identifier character would have been part of
+            # the identifier; a number after '.' is part of a qualified name (t.1).
+            if prev_text == "." and prev_kind == "other":
+                out.append(text)
+                length += len(text)
+            else:
+                slots.append(Slot(length, None, text, literal_value(text)))
+                out.append("?")
+                length += 1
+        elif kind == "str":
+            slots.append(Slot(length, None, text, unescape_mysql_string(text), True))
+            out.append("?")
+            length += 1
+        elif kind == "param":
+            slots.append(Slot(length, params))
+            params += 1
+            out.append("?")
+            length += 1
+        else:
+            if kind == "ident" and not keyword:
+                keyword = text.upper()
+            elif kind == "other" and not keyword and text not in "(;":
+                keyword = text
+            out.append(text)
+            length += len(text)
+        if kind not in ("ws", "comment"):
+            prev_kind, prev_text = kind or "", text
+    return Normalized("".join(out), tuple(slots), keyword, params)
+
+
+def first_keyword(sql: str) -> str:
+    """The statement's first keyword, upper case, skipping comments and parentheses."""
+    for m in _TOKEN.finditer(sql):
+        kind = m.lastgroup
+        if kind in ("ws", "comment"):
+            continue
+        if kind == "other" and m.group() == "(":
+            continue
+        return m.group().upper()
+    return ""
+
+
+def count_params(sql: str) -> int:
+    """Number of ``?`` placeholders outside strings, identifiers and comments."""
+    return sum(1 for m in _TOKEN.finditer(sql) if m.lastgroup == "param")
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a script on top-level ``;`` (strings and comments respected)."""
+    parts: list[str] = []
+    start = 0
+    for m in _TOKEN.finditer(sql):
+        if m.lastgroup == "other" and m.group() == ";":
+            piece = sql[start : m.start()].strip()
+            if piece:
+                parts.append(piece)
+            start = m.end()
+    tail = sql[start:].strip()
+    if tail:
+        parts.append(tail)
+    return parts

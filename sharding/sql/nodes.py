@@ -1,0 +1,198 @@
+"""Plan nodes: what the planner produces and the executor layer runs.
+
+A plan is a tree of small nodes mirroring the merge primitives (one per
+:mod:`sharding.merge` module) over :class:`ShardRead` leaves. Nodes are immutable and
+hold no parameter values: a plan is cached and *bound* per call (routes evaluated,
+parameter holes filled, LIMIT values read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sharding.catalog import TableInfo
+from sharding.merge.aggregates import AggSpec, Mode
+from sharding.merge.semantics import SortItem
+from sharding.sql.route import Route, ValueRef, value_of
+from sharding.sql.template import Template
+
+RowFn = Callable[[Sequence[Any], Sequence[Any]], Any]
+
+
+@dataclass(frozen=True)
+class LimitRef:
+    """``LIMIT count OFFSET offset`` with values known now or bound per call."""
+
+    count: ValueRef | None = None
+    offset: ValueRef | None = None
+
+    def resolve(self, values: Sequence[Any]) -> tuple[int, int | None]:
+        from sharding.errors import ShardgateError
+
+        def number(ref: ValueRef | None, what: str) -> int | None:
+            if ref is None:
+                return None
+            v = value_of(ref, values)
+            if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+                v = int(v)
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ShardgateError(
+                    f"Incorrect arguments to {what}: {v!r}", code=1210, sqlstate="HY000"
+                )
+            return v
+
+        offset = number(self.offset, "OFFSET") or 0
+        return offset, number(self.count, "LIMIT")
+
+    def needed(self, values: Sequence[Any]) -> int | None:
+        """Rows a shard must return at most (``offset + count``), None if unlimited."""
+        offset, count = self.resolve(values)
+        return None if count is None else offset + count
+
+
+@dataclass(frozen=True)
+class ShardRead:
+    """One statement template run on the routed shards of a table group.
+
+    ``tables[k]`` fills template hole ``k``. All sharded tables of a read share their
+    placement (co-located), so one shard number names one physical database per table.
+    """
+
+    template: Template
+    tables: tuple[TableInfo, ...]
+    route: Route
+    #: Index into ``tables`` of the table whose rule decides placement (None: broadcast
+    #: only — read one data source).
+    leader: int | None
+    #: Output columns of the shard statement (None when a ``*`` is passed through).
+    width: int | None = None
+    #: Keyset continuation key expressions (templates with parameter holes only),
+    #: their directions/NULL placement and output positions. None: no chunking.
+    keyset_exprs: tuple[Template, ...] = ()
+    keyset_desc: tuple[bool, ...] = ()
+    keyset_nulls_first: tuple[bool, ...] = ()
+    keyset_columns: tuple[int, ...] = ()
+    #: Unchunked reads: more rows than this from one shard is an error (no silent cut).
+    guard: int | None = None
+    #: Rows each shard has to return at most (pushed-down ``LIMIT offset+count``).
+    limit: LimitRef | None = None
+    notes: tuple[str, ...] = ()
+    #: The route's table infos in group order (route indexes refer to these).
+    route_tables: tuple[TableInfo, ...] = ()
+
+    @property
+    def chunked(self) -> bool:
+        return bool(self.keyset_exprs)
+
+
+@dataclass(frozen=True)
+class Passthrough:
+    """Rows of one shard (or one broadcast copy) exactly as the backend returns them."""
+
+    read: ShardRead
+
+
+@dataclass(frozen=True)
+class ConcatNode:
+    read: ShardRead
+
+
+@dataclass(frozen=True)
+class MergeSortNode:
+    read: ShardRead
+    sort: tuple[SortItem, ...]
+
+
+@dataclass(frozen=True)
+class AggregateNode:
+    child: Any
+    #: merge mode: input positions of the group values; raw mode: computed.
+    group_columns: tuple[int, ...] = ()
+    group_fns: tuple[RowFn, ...] = ()
+    group_collations: tuple[str | None, ...] = ()
+    specs: tuple[AggSpec, ...] = ()
+    ordered: bool = False
+    mode: Mode = "merge"
+
+
+@dataclass(frozen=True)
+class FilterNode:
+    child: Any
+    predicate: Callable[[Sequence[Any], Sequence[Any]], bool]
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class ProjectNode:
+    child: Any
+    columns: tuple[int, ...] | None = None
+    exprs: tuple[RowFn, ...] | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class DistinctNode:
+    child: Any
+    collations: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class SortNode:
+    child: Any
+    sort: tuple[SortItem, ...]
+    limit: LimitRef | None = None
+
+
+@dataclass(frozen=True)
+class LimitNode:
+    child: Any
+    limit: LimitRef
+
+
+@dataclass(frozen=True)
+class SortMergeJoinNode:
+    left: MergeSortNode
+    right: MergeSortNode
+    left_keys: tuple[int, ...]
+    right_keys: tuple[int, ...]
+    kind: str
+    right_width: int
+    left_collations: tuple[str | None, ...]
+    right_collations: tuple[str | None, ...]
+    residual: Callable[[Sequence[Any], Sequence[Any]], bool] | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """A result column name; ``slots`` are literal texts to substitute for ``?``."""
+
+    name: str
+    slot_positions: tuple[tuple[int, int], ...] = ()  # (offset in name, slot)
+
+
+@dataclass(frozen=True)
+class SelectPlan:
+    """A planned SELECT: a single-shard form and a multi-shard form.
+
+    Which one runs is decided per call by the bound route: one shard → ``single``
+    (the whole statement pushed down); several → ``scatter``. A scatter form that
+    cannot be built (unsupported across shards) is kept as ``scatter_error`` and
+    raised only when a call really routes to several shards.
+    """
+
+    single: Passthrough | None
+    scatter: Any | None
+    scatter_error: Exception | None
+    route: Route
+    route_tables: tuple[TableInfo, ...]
+    columns: tuple[OutputColumn, ...] | None
+    semantics_name: str
+    text: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Reads of a cross-shard join: each routed by its own predicates.
+    join: bool = False

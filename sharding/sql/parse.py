@@ -1,0 +1,127 @@
+"""Parse MySQL text with sqlglot; turn failures into MySQL's own parse error.
+
+Statements arrive in MySQL syntax (clients speak the MySQL protocol) whatever the
+backend. sqlglot's MySQL parser is used with one change: each ``?`` placeholder records
+its offset in the text, so a placeholder can be matched to its literal or parameter
+slot (:mod:`sharding.sql.lexer`) without relying on tree-walk order (``LIMIT a, b``
+stores ``b`` before ``a``).
+
+Errors: a statement sqlglot cannot parse raises :class:`~sharding.errors.ParseError`
+(1064) whose message has MySQL's shape — "... near '<text from the offending token>' at
+line N" — plus sqlglot's one-line reason. sqlglot's silent fallback to an opaque
+``Command`` for unsupported syntax is treated as an error too (its caller decides
+whether a ``Command`` is acceptable).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar, cast
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.mysql import MySQL
+from sqlglot.errors import ParseError as SqlglotParseError
+from sqlglot.errors import TokenError
+from sqlglot.tokens import TokenType
+
+from sharding.errors import ParseError
+
+# sqlglot logs a warning whenever it falls back to exp.Command; we report it ourselves.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+PLACEHOLDER_START = "sg_start"
+
+
+class ShardgateMySQL(MySQL):
+    """MySQL dialect whose placeholders remember where they are in the text."""
+
+    class Parser(MySQL.Parser):
+        PLACEHOLDER_PARSERS: ClassVar[dict[Any, Any]] = {
+            **MySQL.Parser.PLACEHOLDER_PARSERS,
+            TokenType.PLACEHOLDER: lambda self: self._sg_placeholder(),
+        }
+
+        def _sg_placeholder(self) -> exp.Expr:
+            node = self.expression(exp.Placeholder())
+            node.meta[PLACEHOLDER_START] = self._prev.start
+            return cast(exp.Expr, node)
+
+
+DIALECT = ShardgateMySQL()
+
+
+class EmptyQuery(ParseError):
+    """ER_EMPTY_QUERY."""
+
+    code = 1065
+    sqlstate = "42000"
+
+
+def mysql_syntax_error(sql: str, offset: int, reason: str = "") -> ParseError:
+    """A 1064 error in MySQL's words for a problem starting at ``offset``."""
+    offset = max(0, min(offset, len(sql)))
+    line = sql.count("\n", 0, offset) + 1
+    near = sql[offset : offset + 80]
+    why = f" ({reason})" if reason else ""
+    return ParseError(
+        "You have an error in your SQL syntax; check the manual that corresponds to your "
+        f"MySQL server version for the right syntax to use near '{near}' at line {line}{why}"
+    )
+
+
+def _offset_of(sql: str, line: int, col: int) -> int:
+    """Offset of (1-based line, 1-based column) in ``sql``."""
+    pos = 0
+    for _ in range(line - 1):
+        nl = sql.find("\n", pos)
+        if nl < 0:
+            break
+        pos = nl + 1
+    return pos + max(col - 1, 0)
+
+
+def translate(sql: str, error: Exception) -> ParseError:
+    if isinstance(error, SqlglotParseError) and error.errors:
+        first = error.errors[0]
+        line = int(first.get("line") or 1)
+        col = int(first.get("col") or 1)
+        highlight = str(first.get("highlight") or "")
+        end = _offset_of(sql, line, col)
+        start = end - len(highlight) + 1 if highlight else end
+        reason = str(first.get("description") or "").split("\n")[0]
+        return mysql_syntax_error(sql, start, reason)
+    if isinstance(error, TokenError):
+        text = str(error)
+        # "Error tokenizing '<context>'": point at the context's start in the text.
+        context = text.partition("'")[2][:-1] if "'" in text else ""
+        offset = sql.find(context[:20]) if context else -1
+        return mysql_syntax_error(sql, offset if offset >= 0 else 0, "unterminated string or bad token")
+    return mysql_syntax_error(sql, 0, str(error).split("\n")[0])
+
+
+def parse_one(sql: str) -> exp.Expr:
+    """Parse exactly one statement (MySQL syntax)."""
+    if not sql.strip().strip(";").strip():
+        raise EmptyQuery("Query was empty")
+    try:
+        statements = sqlglot.parse(sql, dialect=DIALECT)
+    except (SqlglotParseError, TokenError) as error:
+        raise translate(sql, error) from None
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+        # sqlglot occasionally fails with a plain Python error on odd input.
+        raise mysql_syntax_error(sql, 0, f"{type(error).__name__}: {error}") from None
+    statements = [s for s in statements if s is not None]
+    if not statements:
+        raise EmptyQuery("Query was empty")
+    if len(statements) > 1:
+        raise ParseError(
+            "You have an error in your SQL syntax: one statement per call "
+            "(multi-statements are split by the client or the server front end)"
+        )
+    return statements[0]
+
+
+def placeholder_offset(node: exp.Expr) -> int | None:
+    value: Any = node.meta.get(PLACEHOLDER_START) if node.meta else None
+    return value if isinstance(value, int) else None

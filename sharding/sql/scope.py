@@ -1,0 +1,234 @@
+"""Name resolution: which catalog table each table reference is, which table each
+column belongs to.
+
+The planner must know, for every column, its table (to route on shard keys, split a
+join into sides, and find collations and type affinities), so :class:`Scope` qualifies
+every column reference of the top-level query with its table alias (SQLite/MySQL
+resolution: a qualified name by alias; an unqualified name must exist in exactly one
+table of the FROM clause, else error 1052 "ambiguous").
+
+Table lookups are async (the catalog may reload), so :func:`referenced_tables` lists
+the names first and the caller resolves them before planning synchronously.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from sharding.catalog import ColumnInfo, TableInfo
+from sharding.errors import NoDatabaseSelected, NotSupported, ShardgateError, UnknownColumn
+
+
+class AmbiguousColumn(ShardgateError):
+    """ER_NON_UNIQ_ERROR."""
+
+    code = 1052
+    sqlstate = "23000"
+
+
+@dataclass(eq=False)
+class TableRef:
+    """One table reference of the top-level FROM clause."""
+
+    index: int  # template hole number
+    alias: str
+    info: TableInfo
+    node: exp.Table
+    outer: bool = False  # on the NULL-extended side of a LEFT JOIN
+    join_kind: str = ""  # "" for the first table, else "inner"/"left"/"cross"/...
+
+
+def table_name(node: exp.Table, database: str | None) -> tuple[str, str]:
+    db = node.db or database
+    if not db:
+        raise NoDatabaseSelected("No database selected")
+    return db, node.name
+
+
+def referenced_tables(tree: exp.Expr, database: str | None) -> list[tuple[str, str]]:
+    """(database, table) of every table reference in the statement, CTE names excluded."""
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    out: list[tuple[str, str]] = []
+    for node in tree.find_all(exp.Table):
+        if not node.name:
+            continue
+        if not node.db and node.name.lower() in ctes:
+            continue
+        key = table_name(node, database)
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def join_kind(join: exp.Join) -> str:
+    side = (join.side or "").lower()
+    kind = (join.kind or "").lower()
+    if side:
+        return side
+    if kind in ("cross", "inner", "straight_join"):
+        return "inner" if kind != "cross" else "cross"
+    if kind:
+        return kind
+    return "inner"
+
+
+class Scope:
+    """The top-level FROM clause of one SELECT/UPDATE/DELETE and its columns."""
+
+    def __init__(
+        self,
+        query: exp.Expr,
+        tables: dict[tuple[str, str], TableInfo],
+        database: str | None,
+    ) -> None:
+        self.query = query
+        self.refs: list[TableRef] = []
+        self._by_alias: dict[str, TableRef] = {}
+        sources: list[tuple[exp.Expr, str, exp.Join | None]] = []
+        if isinstance(query, exp.Select):
+            from_ = query.args.get("from_") or query.args.get("from")
+            if from_ is not None:
+                sources.append((from_.this, "", None))
+            for join in query.args.get("joins") or []:
+                sources.append((join.this, join_kind(join), join))
+        elif isinstance(query, exp.Update | exp.Delete):
+            target = query.this
+            if target is not None:
+                sources.append((target, "", None))
+            from_ = query.args.get("from_") or query.args.get("from")
+            if from_ is not None:
+                sources.append((from_.this, "inner", None))
+            for join in query.args.get("joins") or []:
+                sources.append((join.this, join_kind(join), join))
+        self.derived = False
+        for i, (node, kind, _join) in enumerate(sources):
+            if not isinstance(node, exp.Table):
+                self.derived = True
+                continue
+            info = tables[table_name(node, database)]
+            alias = node.alias or node.name
+            ref = TableRef(len(self.refs), alias, info, node, join_kind=kind)
+            if kind in ("left",):
+                ref.outer = True
+            if kind in ("right", "full"):
+                ref.outer = True
+                for earlier in self.refs:
+                    earlier.outer = True
+            if alias.lower() in self._by_alias:
+                raise ShardgateError(f"Not unique table/alias: '{alias}'", code=1066, sqlstate="42000")
+            self._by_alias[alias.lower()] = ref
+            self.refs.append(ref)
+            del i
+
+    # ------------------------------------------------------------------ columns
+    def ref_of_alias(self, alias: str) -> TableRef | None:
+        return self._by_alias.get(alias.lower())
+
+    def resolve(self, column: exp.Column) -> tuple[TableRef, ColumnInfo | None] | None:
+        """The table of a column reference (None when it is not a table column, e.g. an
+        alias of a select item)."""
+        name = column.name
+        if column.table:
+            ref = self.ref_of_alias(column.table)
+            if ref is None:
+                if column.args.get("db") is not None or len(self.refs) == 0:
+                    return None
+                # ``db.t.col`` style or an unknown qualifier.
+                for candidate in self.refs:
+                    if candidate.info.name.lower() == column.table.lower():
+                        return candidate, candidate.info.column(name)
+                raise UnknownColumn(f"Unknown column '{column.table}.{name}' in 'field list'")
+            col = ref.info.column(name)
+            if col is None and ref.info.columns:
+                raise UnknownColumn(f"Unknown column '{column.table}.{name}' in 'field list'")
+            return ref, col
+        matches = [r for r in self.refs if r.info.has_column(name)]
+        if len(matches) > 1:
+            raise AmbiguousColumn(f"Column '{name}' in field list is ambiguous")
+        if matches:
+            return matches[0], matches[0].info.column(name)
+        unknown = [r for r in self.refs if not r.info.columns]
+        if len(unknown) == 1 and len(self.refs) == 1:
+            return unknown[0], None
+        return None
+
+    def qualify(self, root: exp.Expr, select_aliases: set[str] | None = None) -> None:
+        """Qualify every column of the top-level query with its table alias, in place.
+
+        Columns inside subqueries are left alone (they belong to their own scope).
+        Unresolvable names that are select-list aliases stay unqualified; others raise
+        UnknownColumn.
+        """
+        aliases = {a.lower() for a in (select_aliases or set())}
+        for column in list(_top_level_columns(root)):
+            if isinstance(column.this, exp.Star):
+                continue
+            found = self.resolve(column)
+            if found is None:
+                if column.name.lower() in aliases and not column.table:
+                    continue
+                if not self.refs:
+                    raise UnknownColumn(f"Unknown column '{column.name}' in 'field list'")
+                raise UnknownColumn(f"Unknown column '{column.sql(dialect='mysql')}' in 'field list'")
+            ref, _ = found
+            column.set("table", exp.to_identifier(ref.alias))
+            column.set("db", None)
+            column.set("catalog", None)
+
+    def column_ref(self, column: exp.Column) -> tuple[TableRef, ColumnInfo | None] | None:
+        if not column.table:
+            return None
+        ref = self.ref_of_alias(column.table)
+        if ref is None:
+            return None
+        return ref, ref.info.column(column.name)
+
+    def star_columns(self, star: exp.Expr) -> list[tuple[TableRef, ColumnInfo]]:
+        """Columns a ``*`` or ``t.*`` select item stands for, in SQL order."""
+        if isinstance(star, exp.Column) and isinstance(star.this, exp.Star):
+            ref = self.ref_of_alias(star.table)
+            if ref is None:
+                raise UnknownColumn(f"Unknown table '{star.table}'")
+            refs = [ref]
+        else:
+            refs = self.refs
+        out: list[tuple[TableRef, ColumnInfo]] = []
+        for ref in refs:
+            if not ref.info.columns:
+                raise NotSupported(
+                    f"SELECT * over {ref.info.qualified} needs its columns in the catalog"
+                )
+            out.extend((ref, c) for c in ref.info.columns)
+        return out
+
+
+def _top_level_columns(root: exp.Expr) -> list[exp.Column]:
+    """Column nodes of ``root`` not inside a nested SELECT."""
+    out: list[exp.Column] = []
+    stack: list[exp.Expr] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, exp.Column):
+            out.append(node)
+            continue
+        for child in node.iter_expressions():
+            if isinstance(child, exp.Select | exp.Subquery | exp.Union) and child is not root:
+                continue
+            stack.append(child)
+    return out
+
+
+def top_level_nodes(root: exp.Expr) -> list[exp.Expr]:
+    """All nodes of ``root`` outside nested SELECTs (DFS)."""
+    out: list[exp.Expr] = []
+    stack: list[exp.Expr] = [root]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        for child in node.iter_expressions():
+            if isinstance(child, exp.Select | exp.Subquery | exp.Union) and child is not root:
+                continue
+            stack.append(child)
+    return out

@@ -1,0 +1,137 @@
+"""Acceptance 4: bad SQL → 1064 with the position; unsupported SQL → 1235 naming the
+construct; other mistakes → their MySQL codes. Never a wrong answer or a crash."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sharding import Coordinator, Topology
+from sharding.errors import ShardgateError
+
+
+@pytest.fixture
+async def c(small_topology: Topology) -> AsyncIterator[Coordinator]:
+    async with Coordinator(small_topology, catalog_refresh=None) as coord:
+        await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, k INT, a INT, b TEXT)")
+        await coord.execute("CREATE TABLE u (uid INT PRIMARY KEY, k INT, x INT)")
+        await coord.execute("CREATE TABLE w (wid INT PRIMARY KEY, k INT)")
+        await coord.execute("INSERT INTO t VALUES (1, 1, 1, 'a'), (2, 2, 2, 'b'), (5, 1, 3, 'c')")
+        yield coord
+
+
+PARSE_ERRORS = [
+    ("SELEC * FROM t", "near 'FROM t' at line 1"),
+    ("SELECT * FROM t WHERE", "near 'WHERE' at line 1"),
+    ("SELECT id FROM t\nWHERE a = = 1", "at line 2"),
+    ("SELECT 'abc FROM t", "line 1"),
+    ("SELECT (1 FROM t", "near 'FROM t'"),
+    ("INSERT INTO t (id) VALUES (1", "line 1"),
+    ("INSERT INTO t (id) (1)", "VALUES"),
+]
+
+
+@pytest.mark.parametrize("sql, fragment", PARSE_ERRORS)
+async def test_parse_errors_are_1064_with_position(c: Coordinator, sql: str, fragment: str) -> None:
+    with pytest.raises(ShardgateError) as err:
+        await c.execute(sql)
+    assert err.value.code == 1064 and err.value.sqlstate == "42000"
+    assert "You have an error in your SQL syntax" in str(err.value)
+    assert fragment in str(err.value)
+
+
+async def test_empty_query(c: Coordinator) -> None:
+    with pytest.raises(ShardgateError) as err:
+        await c.execute("   ")
+    assert err.value.code == 1065
+
+
+UNSUPPORTED = [
+    ("SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM t", "window function"),
+    ("SELECT * FROM t WHERE k IN (SELECT k FROM u)", "sharded table db.u"),
+    ("SELECT * FROM (SELECT * FROM t) x", "db.t"),
+    ("SELECT id, (SELECT COUNT(*) FROM u WHERE u.k = t.k) FROM t", "subquery"),
+    ("SELECT GROUP_CONCAT(b) FROM t", "GROUP_CONCAT"),
+    ("SELECT a, COUNT(*) FROM t", "neither grouped nor aggregated"),
+    ("SELECT * FROM t JOIN u ON t.a < u.x", "without an equality"),
+    ("SELECT * FROM t RIGHT JOIN u ON t.k = u.k", "RIGHT JOIN"),
+    ("SELECT id FROM t UNION SELECT uid FROM u", "UNION"),
+    ("SELECT * FROM t JOIN u ON t.k = u.k JOIN w ON w.k = u.k", "not co-located"),
+    ("SELECT k FROM t GROUP BY k WITH ROLLUP", "ROLLUP"),
+    ("UPDATE t SET id = 7 WHERE id = 1", "shard key"),
+    ("INSERT INTO t SELECT uid, k, x, NULL FROM u", "INSERT ... SELECT"),
+    ("INSERT INTO t (id) VALUES (9) ON DUPLICATE KEY UPDATE a = 1", "ON"),
+    ("ALTER TABLE t ADD COLUMN z INT", "ALTER"),
+    ("DELETE FROM t ORDER BY id LIMIT 1", "ORDER BY/LIMIT"),
+    ("SELECT * FROM t JOIN u USING (k)", "USING"),
+    ("SELECT DISTINCT k FROM t ORDER BY a", "SELECT DISTINCT"),
+    ("INSERT INTO t (id) VALUES (1 + 1)", "constant"),
+    ("SELECT STDDEV(a) FROM t", "STDDEV"),
+    ("GRANT ALL ON *.* TO x", "GRANT"),
+]
+
+
+@pytest.mark.parametrize("sql, fragment", UNSUPPORTED)
+async def test_unsupported_is_1235_naming_the_construct(c: Coordinator, sql: str, fragment: str) -> None:
+    with pytest.raises(ShardgateError) as err:
+        await c.execute(sql)
+    assert err.value.code == 1235, str(err.value)
+    assert fragment.lower() in str(err.value).lower()
+
+
+async def test_single_shard_statements_may_use_anything_the_backend_has(c: Coordinator) -> None:
+    """Routed to one shard, the statement is pushed down whole: no 1235."""
+    rows = (await c.execute("SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM t WHERE id = 5")).rows
+    assert rows == [(5, 1)]
+    rows = (await c.execute("SELECT GROUP_CONCAT(b) FROM t WHERE id = 2")).rows
+    assert rows == [("b",)]
+
+
+OTHER_ERRORS = [
+    ("SELECT * FROM nope", 1146),
+    ("SELECT * FROM other.t", 1146),
+    ("SELECT nope FROM t", 1054),
+    ("SELECT nope FROM t WHERE id = 1", 1054),
+    ("SELECT k FROM t JOIN u ON t.k = u.k", 1052),
+    ("INSERT INTO t (id, nope) VALUES (1, 2)", 1054),
+    ("INSERT INTO t (id, k) VALUES (1, 2, 3)", 1136),
+    ("INSERT INTO t (id, k) VALUES (1, 2)", 1062),
+    ("INSERT INTO t (id) VALUES ('x')", 1526),
+    ("SELECT * FROM t LIMIT ?", 1210),
+    ("CREATE TABLE t (id INT)", 1050),
+    ("DROP TABLE nope", 1051),
+    ("CREATE TABLE q (a INT, b INT, PRIMARY KEY (b)) PARTITION BY HASH (a) PARTITIONS 2", 1503),
+]
+
+
+@pytest.mark.parametrize("sql, code", OTHER_ERRORS)
+async def test_other_errors_have_mysql_codes(c: Coordinator, sql: str, code: int) -> None:
+    if code == 1526:
+        await c.execute("CREATE TABLE mt (id INT PRIMARY KEY) PARTITION BY HASH(id) PARTITIONS 4")
+        sql = sql.replace(" t ", " mt ")
+    with pytest.raises(ShardgateError) as err:
+        await c.execute(sql)
+    assert err.value.code == code, str(err.value)
+
+
+async def test_no_database_selected(c: Coordinator) -> None:
+    s = c.open_session(database="db")
+    await s.execute("CREATE DATABASE x2")
+    await s.execute("DROP DATABASE x2")
+    s2 = c.open_session()
+    s2._database = None  # a client that connected without a database
+    with pytest.raises(ShardgateError) as err:
+        await s2.execute("SELECT * FROM t")
+    assert err.value.code == 1046
+    assert (await s2.execute("SELECT COUNT(*) FROM db.t")).rows == [(3,)]
+
+
+async def test_errors_leave_the_executor_clean(c: Coordinator) -> None:
+    for sql, _ in UNSUPPORTED + PARSE_ERRORS:
+        try:
+            await c.execute(sql)
+        except ShardgateError:
+            pass
+    stats = c.executor.statistics()
+    assert stats.active == 0 and stats.queued == 0 and stats.queries == 0

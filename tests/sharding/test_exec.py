@@ -1,0 +1,134 @@
+"""The execution layer alone: chunked shard streams (keyset continuation, prefetch
+one ahead, guard without a tiebreaker), failure of one shard, and what EXPLAIN says
+when no unique tiebreaker exists."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+import trio
+
+from sharding import Coordinator, Topology
+from sharding.backend.base import Column, ResultSet
+from sharding.catalog import ColumnInfo, TableInfo
+from sharding.errors import UnknownTable
+from sharding.exec.stream import ShardStream, TooManyRows
+from sharding.exec.targets import Target
+from sharding.merge.semantics import MYSQL, SQLITE
+from sharding.sql.explain import explain_rows
+from sharding.sql.keyset import KeysetSpec
+from sharding.sql.parse import parse_one
+from sharding.sql.plan import PlanContext, plan_select
+from sharding.sql.template import KEYSET_MARK, compile_template
+from sharding.topology import ClusterConfig, ShardRule
+
+
+class FakeShard:
+    """A shard backed by an in-memory SQLite table; counts fetches in flight."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.conn = sqlite3.connect(":memory:")
+        self.conn.execute("CREATE TABLE t (k INT, id INT PRIMARY KEY)")
+        self.conn.executemany("INSERT INTO t VALUES (?, ?)", rows)
+        self.sql: list[str] = []
+        self.open = 0
+        self.peak = 0
+
+    async def fetch(self, target: Target, sql: str) -> ResultSet:
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+        try:
+            await trio.sleep(0.001)
+            self.sql.append(sql)
+            cur = self.conn.execute(sql.replace('"s"."t"', "t"))
+            return ResultSet([Column(d[0]) for d in cur.description], cur.fetchall())
+        finally:
+            self.open -= 1
+
+
+TEMPLATE = compile_template(f'SELECT k, id FROM "s"."t" WHERE {KEYSET_MARK} ORDER BY k DESC, id').bind([])
+KEYSET = KeysetSpec(("k", "id"), (True, False), (False, True), (0, 1))
+TARGET = Target("ds0", 0, (), ())
+
+
+async def test_stream_continues_by_keyset_and_prefetches_one_chunk() -> None:
+    rows = [(i % 4 if i % 5 else None, i) for i in range(23)]
+    shard = FakeShard(rows)
+    expected = shard.conn.execute("SELECT k, id FROM t ORDER BY k DESC, id").fetchall()
+    async with trio.open_nursery() as nursery:
+        stream = ShardStream(nursery, shard.fetch, TARGET, TEMPLATE, keyset=KEYSET, chunk=5)
+        got: list[tuple[Any, ...]] = []
+        while (chunk := await stream.next_chunk()) is not None:
+            # Between two takes at most one fetch (the prefetch) is outstanding.
+            assert shard.open <= 1
+            got += chunk
+    assert got == expected
+    assert len(shard.sql) == 5 and all(s.endswith("LIMIT 5") for s in shard.sql)
+    assert "k IS NULL" in shard.sql[-1] or "k IS" in shard.sql[-1]
+
+
+async def test_stream_respects_pushed_down_limit() -> None:
+    shard = FakeShard([(i, i) for i in range(50)])
+    async with trio.open_nursery() as nursery:
+        stream = ShardStream(nursery, shard.fetch, TARGET, TEMPLATE, keyset=KEYSET, chunk=8, need=11)
+        got = []
+        while (chunk := await stream.next_chunk()) is not None:
+            got += chunk
+    assert len(got) == 11
+    assert [s.rsplit("LIMIT", 1)[1].strip() for s in shard.sql] == ["8", "3"]
+
+
+async def test_unchunkable_read_is_guarded_not_cut() -> None:
+    shard = FakeShard([(i, i) for i in range(30)])
+    plain = compile_template('SELECT k, id FROM "s"."t" ORDER BY k').bind([])
+    async with trio.open_nursery() as nursery:
+        small = ShardStream(nursery, shard.fetch, TARGET, plain, keyset=None, chunk=8, guard=100)
+        assert len(await small.next_chunk() or []) == 30
+        big = ShardStream(nursery, shard.fetch, TARGET, plain, keyset=None, chunk=8, guard=20)
+        with pytest.raises(TooManyRows, match="more than 20 rows"):
+            await big.next_chunk()
+        limited = ShardStream(nursery, shard.fetch, TARGET, plain, keyset=None, chunk=8, guard=20, need=5)
+        assert len(await limited.next_chunk() or []) == 5
+
+
+def _ctx(sem: Any, table: TableInfo) -> PlanContext:
+    return PlanContext({("db", "t"): table}, "db", sem, ClusterConfig(unchunked_limit=777))
+
+
+def test_explain_reports_missing_tiebreaker_on_mysql_semantics() -> None:
+    """MySQL has no implicit row id: a table without a primary key cannot be chunked."""
+    rule = ShardRule("hash", 4, "k", ("ds0",))
+    table = TableInfo("db", "t", rule, (ColumnInfo("k", "INT"), ColumnInfo("v", "INT")))
+    plan = plan_select(parse_one("SELECT k, v FROM t ORDER BY v"), _ctx(MYSQL, table))
+    text = "\n".join(f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], MYSQL, "ds0", 100))
+    assert "no unique tiebreaker" in text and "777" in text and "chunking" in text
+    # With a primary key (or SQLite's rowid) the read is chunked by keyset.
+    keyed = TableInfo("db", "t", rule, table.columns, primary_key=("k",))
+    plan = plan_select(parse_one("SELECT k, v FROM t ORDER BY v"), _ctx(MYSQL, keyed))
+    text = "\n".join(f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], MYSQL, "ds0", 100))
+    assert "keyset continuation on 2 key(s)" in text
+    plan = plan_select(parse_one("SELECT k, v FROM t ORDER BY v"), _ctx(SQLITE, table))
+    text = "\n".join(f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], SQLITE, "ds0", 100))
+    assert "keyset continuation on 2 key(s)" in text and "rowid" in text
+
+
+async def test_a_failing_shard_fails_the_query_cleanly(small_topology: Topology) -> None:
+    async with Coordinator(small_topology, catalog_refresh=None) as coord:
+        await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        await coord.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, {i})" for i in range(40)))
+        path = small_topology.datasources[0].path
+        assert path is not None
+        broken = sqlite3.connect(path / "db_0002.sqlite")
+        broken.execute("DROP TABLE t")
+        broken.commit()
+        broken.close()
+        for sql in ("SELECT * FROM t ORDER BY v", "SELECT COUNT(*) FROM t", "SELECT * FROM t"):
+            with pytest.raises(UnknownTable, match="ds0"):
+                await coord.execute(sql)
+        stats = coord.executor.statistics()
+        assert stats.active == 0 and stats.queued == 0 and stats.queries == 0
+        assert coord.datasources["ds0"].statistics().in_use == 0
+        # Other shards still answer.
+        assert (await coord.execute("SELECT v FROM t WHERE id = 1")).rows == [(1,)]
