@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
-# Until the MySQL-protocol service lands, `make serve` runs the executor demo.
+# The coordinator on the embedded default (SQLite shards in ./.shardgate), MySQL
+# protocol on 127.0.0.1:3307, status page and metrics on http://127.0.0.1:8080/.
 serve: $(STAMP)
-	$(PY) examples/fanout.py $(ARGS)
+	$(VENV)/bin/shardgate serve --http 127.0.0.1:8080 $(ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

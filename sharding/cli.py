@@ -1,8 +1,10 @@
-"""The ``shardgate`` command: ``serve``, ``explain``, ``--version``.
+"""The ``shardgate`` command: ``serve``, ``explain``, ``trace``, ``replay``, ``--version``.
 
     shardgate serve [--config FILE] [--listen 127.0.0.1:3307] [--http 127.0.0.1:8080]
                     [--admin-listen 127.0.0.1:3308] [--data-dir .shardgate]
     shardgate explain "SELECT ..." [--config FILE]
+    shardgate trace gen|load|convert ...      (see sharding/trace/README.md)
+    shardgate replay TRACE --target 127.0.0.1:3307 [--speed 2.0] [--clients C]
     shardgate --version
 
 One TOML file configures everything: the topology sections (``[cluster]``,
@@ -147,7 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the MySQL wire protocol")
     serve.add_argument("--config", help="TOML file: topology sections and [server]")
     serve.add_argument("--listen", help="MySQL port, host:port (default 127.0.0.1:3307)")
-    serve.add_argument("--http", help="HTTP port for /metrics, /status, /healthz")
+    serve.add_argument(
+        "--http", help="HTTP port: live status page (/), /metrics, /status, /healthz, POST /kill"
+    )
     serve.add_argument("--admin-listen", help="extra admin port, outside the buckets")
     serve.add_argument(
         "--data-dir",
@@ -157,6 +161,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
     serve.add_argument("--log-level", default=None)
     explain = sub.add_parser("explain", help="show how a statement would be routed and merged")
+    # Listed for --help; both are dispatched to sharding.trace before argparse runs.
+    sub.add_parser("trace", help="trace gen|load|convert: make and load workload traces", add_help=False)
+    sub.add_parser("replay", help="replay a trace open-loop against a MySQL endpoint", add_help=False)
     explain.add_argument("sql")
     explain.add_argument("--config")
     explain.add_argument("--data-dir", default=".shardgate")
@@ -164,6 +171,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The trace tools own their whole argument syntax (and run on their own loop).
+    if argv and argv[0] == "trace":
+        from sharding.trace.cli import main_trace
+
+        return main_trace(argv[1:])
+    if argv and argv[0] == "replay":
+        from sharding.trace.cli import main_replay
+
+        return main_replay(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "serve":

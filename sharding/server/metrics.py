@@ -5,11 +5,21 @@ so several servers — and tests — can coexist). Bucket and pool gauges are no
 a collector reads the executor's ``status()`` and every data source's ``statistics()``
 at scrape time, through the same :class:`~sharding.server.admin.AdminSource` as admin
 SQL, so /metrics costs nothing between scrapes and never queues behind work.
+
+:class:`StatementHistory` keeps what Prometheus cannot give the status page: the last
+few minutes *per second* (statements, errors, p50/p99/max latency), so a page opened
+just now already draws its sparklines. Quantiles come from the server's own
+observations, binned on a log scale; see that class for why it is hand-written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -18,7 +28,7 @@ from prometheus_client.registry import Collector
 
 from sharding.server.admin import AdminSource, snapshot_dict
 
-__all__ = ["ServerMetrics"]
+__all__ = ["SecondSample", "ServerMetrics", "StatementHistory"]
 
 _BUCKET_COUNTERS = frozenset(
     {"completed", "stalls", "kickups", "deadlocks_suspected", "drift_repairs"}
@@ -101,10 +111,178 @@ class _SnapshotCollector(Collector):
         yield from families.values()
 
 
+# -- per-second history for the status page --------------------------------------------
+
+#: Latency bins grow by 2**(1/8) (about 9 %), so a quantile read from them is at most
+#: 9 % above the true value; 256 bins from 10 µs reach about 12 hours.
+_BIN_RATIO = 2.0**0.125
+_LOG_BIN_RATIO = math.log(_BIN_RATIO)
+_BIN_FLOOR = 1e-5
+_MAX_BIN = 256
+#: Seconds summarised in :meth:`StatementHistory.snapshot`'s ``window``.
+WINDOW_SECONDS = 60
+
+
+def _bin(seconds: float) -> int:
+    """Index of the log bin holding ``seconds``: bin i is (FLOOR·R^(i-1), FLOOR·R^i]."""
+    if not seconds > _BIN_FLOOR:  # also NaN and negative durations (clock steps)
+        return 0
+    return min(_MAX_BIN, math.ceil(math.log(seconds / _BIN_FLOOR) / _LOG_BIN_RATIO))
+
+
+def _quantile(bins: Mapping[int, int], total: int, q: float, ceiling: float) -> float | None:
+    """Upper edge of the bin holding the ``q`` quantile, never above ``ceiling`` (the
+    largest observation): a conservative estimate within one bin of the truth."""
+    if total <= 0:
+        return None
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for index in sorted(bins):
+        seen += bins[index]
+        if seen >= rank:
+            # The last bin is open-ended: only the largest observation bounds it.
+            return ceiling if index >= _MAX_BIN else min(_BIN_FLOOR * _BIN_RATIO**index, ceiling)
+    return ceiling
+
+
+@dataclass(slots=True)
+class SecondSample:
+    """Statements that finished during one wall-clock second ``t`` (Unix time)."""
+
+    t: int
+    statements: int = 0
+    errors: int = 0
+    max: float = 0.0
+    #: Latency histogram: bin index → count (sparse; see :func:`_bin`).
+    bins: dict[int, int] = field(default_factory=dict)
+
+    def add(self, seconds: float) -> None:
+        self.statements += 1
+        if seconds > self.max:
+            self.max = seconds
+        b = _bin(seconds)
+        self.bins[b] = self.bins.get(b, 0) + 1
+
+    def quantile(self, q: float) -> float | None:
+        """Latency quantile ``q`` of this second (None without statements)."""
+        return _quantile(self.bins, self.statements, q, self.max)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "t": self.t,
+            "statements": self.statements,
+            "errors": self.errors,
+            "p50": _round(self.quantile(0.50)),
+            "p99": _round(self.quantile(0.99)),
+            "max": _round(self.max) if self.statements else None,
+        }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 6)
+
+
+class StatementHistory:
+    """A ring of the last ``seconds`` per-second samples of statement latency.
+
+    Invariants: samples are consecutive seconds with no gaps (seconds without a
+    statement are zero samples, added lazily when time moves on, so an idle server costs
+    nothing); at most ``seconds`` complete samples are kept; a clock that steps back
+    adds to the current second instead of reordering the ring. Thread-safe.
+
+    Written by hand because what the page needs is a quantile *per second*: Prometheus
+    histograms are cumulative with coarse fixed buckets, and the sketch libraries
+    (HdrHistogram, DDSketch) would add a dependency to do what a sparse dict of log
+    bins does in a few lines.
+    """
+
+    def __init__(self, seconds: int = 300, clock: Callable[[], float] = time.time) -> None:
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 1:
+            raise ValueError(f"history seconds must be a positive integer, not {seconds!r}")
+        self.seconds = seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._done: deque[SecondSample] = deque(maxlen=seconds)
+        self._current = SecondSample(int(clock()))
+
+    def _roll(self) -> SecondSample:
+        """The sample of the current second, closing the ones before it (lock held)."""
+        now = int(self._clock())
+        current = self._current
+        if now <= current.t:
+            return current
+        self._done.append(current)
+        # Only the newest ``seconds`` idle seconds can still be in the ring.
+        for t in range(max(current.t + 1, now - self.seconds), now):
+            self._done.append(SecondSample(t))
+        self._current = SecondSample(now)
+        return self._current
+
+    def observe(self, seconds: float, *, error: bool = False) -> None:
+        """One statement finished after ``seconds`` (an error is counted, too)."""
+        with self._lock:
+            sample = self._roll()
+            sample.add(seconds)
+            if error:
+                sample.errors += 1
+
+    def error(self) -> None:
+        """An error sent to a client (counted in the second it happened)."""
+        with self._lock:
+            self._roll().errors += 1
+
+    def samples(self, last: int | None = None) -> list[SecondSample]:
+        """Complete seconds, oldest first (the newest ``last`` of them)."""
+        with self._lock:
+            self._roll()
+            done = list(self._done)
+        if last is not None:
+            done = done[-last:] if last > 0 else []
+        return done
+
+    def snapshot(self, last: int = 0) -> dict[str, Any]:
+        """JSON-ready: the newest ``last`` samples and a summary of the last minute."""
+        with self._lock:
+            self._roll()
+            done = list(self._done)
+        window = done[-WINDOW_SECONDS:]
+        bins: dict[int, int] = {}
+        statements = errors = 0
+        ceiling = 0.0
+        for s in window:
+            statements += s.statements
+            errors += s.errors
+            ceiling = max(ceiling, s.max)
+            for b, n in s.bins.items():
+                bins[b] = bins.get(b, 0) + n
+        return {
+            "interval": 1,
+            "capacity": self.seconds,
+            "samples": [s.as_dict() for s in (done[-last:] if last > 0 else [])],
+            "window": {
+                "seconds": len(window),
+                "statements": statements,
+                "errors": errors,
+                "rate": round(statements / len(window), 3) if window else None,
+                "p50": _round(_quantile(bins, statements, 0.50, ceiling)),
+                "p99": _round(_quantile(bins, statements, 0.99, ceiling)),
+                "max": _round(ceiling) if statements else None,
+            },
+        }
+
+
 class ServerMetrics:
-    def __init__(self, admin: AdminSource) -> None:
+    def __init__(
+        self,
+        admin: AdminSource,
+        *,
+        history_seconds: int = 300,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         #: Statements answered (``Questions`` of SHOW STATUS); a plain int, cheap to read.
         self.questions = 0
+        #: Per-second statements and latency quantiles for the status page.
+        self.history = StatementHistory(history_seconds, clock)
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.statements = Counter(
@@ -138,11 +316,13 @@ class ServerMetrics:
         self.questions += 1
         self.statements.labels(kind).inc()
         self.latency.labels(kind).observe(seconds)
+        self.history.observe(seconds, error=error_code is not None)
         if error_code is not None:
             self.errors.labels(str(error_code)).inc()
 
     def error(self, code: int) -> None:
         self.errors.labels(str(code)).inc()
+        self.history.error()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

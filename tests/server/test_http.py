@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.error
 import urllib.request
@@ -99,3 +100,33 @@ async def test_http_garbage_and_keepalive(nursery: trio.Nursery) -> None:
     assert bad == b"" or bad.startswith(b"HTTP/1.1 400")
     # and the port still works
     assert (await in_thread(_get, f"http://127.0.0.1:{port}/healthz"))[0] == 200
+
+
+async def test_http_post_body_keepalive_and_method_errors(nursery: trio.Nursery) -> None:
+    s = await start_server(nursery)
+    port = s.server.http_port
+
+    def run() -> bytes:
+        body = b'{"query_id": 424242}'
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            # A POST with a body, then a GET and a PUT on the same connection: the body is
+            # consumed, so the connection stays usable.
+            sock.sendall(
+                b"POST /kill HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"X-Requested-With: shardgate\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+                + b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                + b"PUT /status HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+                + b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            )
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+            return data
+
+    data = await in_thread(run)
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    assert statuses == [b"404", b"200", b"405", b"200"]  # unknown query id: 404
+    assert b"\r\nallow: GET, HEAD\r\n" in data
+    s.server.shutdown()
