@@ -60,5 +60,9 @@ def configure_logging(*, json: bool | None = None, level: str | int | None = Non
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger tagged with ``logger=name``."""
-    return structlog.get_logger().bind(logger=name)
+    """A structlog logger tagged with ``component=name``.
+
+    A lazy proxy: it assembles itself from the configuration current at each call (a
+    ``.bind()`` at import time would freeze whatever configuration existed then).
+    """
+    return structlog.get_logger(component=name)

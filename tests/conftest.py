@@ -12,6 +12,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 MYSQL_HOST = os.environ.get("SHARDGATE_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("SHARDGATE_MYSQL_PORT", "3306"))
@@ -41,6 +42,18 @@ def require_mysql_or_skip() -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("mysql") is not None:
         require_mysql_or_skip()
+
+
+@pytest.fixture
+def fresh_structlog() -> Iterator[None]:
+    """structlog's defaults for one test (restoring whatever was configured before), so
+    tests that capture log events do not depend on another test's configuration."""
+    saved = structlog.get_config()
+    structlog.reset_defaults()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
 
 
 @pytest.fixture

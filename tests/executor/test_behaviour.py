@@ -499,6 +499,7 @@ async def test_nested_query_stays_in_parent_bucket() -> None:
 
 
 # -------------------------------------------------------------------- logging
+@pytest.mark.usefixtures("fresh_structlog")
 async def test_log_lines_of_children_carry_the_query_id() -> None:
     log = structlog.get_logger()
 

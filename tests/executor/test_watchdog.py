@@ -35,6 +35,7 @@ def _config(**overrides: object) -> ExecutorConfig:
     return ExecutorConfig.from_mapping(values)
 
 
+@pytest.mark.usefixtures("fresh_structlog")
 async def test_stuck_children_are_detected_dumped_and_cancelled(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -140,6 +141,7 @@ async def test_correct_nested_fanout_is_never_suspected(
         assert_idle(ex)
 
 
+@pytest.mark.usefixtures("fresh_structlog")
 async def test_corrupted_counter_is_detected_and_repaired(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -19,8 +19,20 @@ import structlog
 from sharding import Coordinator, Topology
 from tests.sharding import dataset
 
-# One structured event per statement is useful in production, noise in tests.
-structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+@pytest.fixture(autouse=True)
+def _quiet_statement_logs() -> Iterator[None]:
+    """One structured event per statement is useful in production, noise in tests.
+
+    A fixture, not a module-level ``structlog.configure``: pytest imports every conftest
+    at collection, so a module-level call would change logging for the whole session.
+    """
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
 
 
 class Dataset:
