@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 import structlog
+
+# Benchmarks and the status-page test write results into $SHARDGATE_BENCH_RESULTS;
+# during test runs that is a temporary folder unless the caller chose one, so running
+# the tests never rewrites the committed files in bench/results/.
+if not os.environ.get("SHARDGATE_BENCH_RESULTS"):
+    os.environ["SHARDGATE_BENCH_RESULTS"] = tempfile.mkdtemp(prefix="shardgate-bench-results-")
 
 MYSQL_HOST = os.environ.get("SHARDGATE_MYSQL_HOST", "127.0.0.1")
 MYSQL_PORT = int(os.environ.get("SHARDGATE_MYSQL_PORT", "3306"))

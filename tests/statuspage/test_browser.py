@@ -5,7 +5,9 @@ progress moves), the page must show the bucket grid (the deadlock-suspect bucket
 as such), the query with its progress, and that progress must *advance* between
 refreshes. Killing the query from the page (two clicks) must end it in the executor,
 reach the session as a cancellation (the client gets ER_QUERY_INTERRUPTED) and drop it
-from the page. A screenshot goes to ``bench/results/status-page.png``.
+from the page. A screenshot goes to ``status-page.png`` in ``$SHARDGATE_BENCH_RESULTS``
+(a temporary folder during test runs); to refresh the committed one:
+``SHARDGATE_BENCH_RESULTS=bench/results pytest tests/statuspage/test_browser.py``.
 
 Skips with the reason when Chromium, chromedriver or selenium is missing (fails
 instead under ``SHARDGATE_REQUIRE_CHROMIUM=1``).
@@ -13,6 +15,7 @@ instead under ``SHARDGATE_REQUIRE_CHROMIUM=1``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ from tests.statuspage import browser
 from tests.statuspage.browser import chromium_or_skip, start_chromium
 from tests.statuspage.scenario import BUCKETS, busy_server, wait_for_history
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "bench" / "results" / "status-page.png"
+SCREENSHOT = Path(os.environ.get("SHARDGATE_BENCH_RESULTS") or ".") / "status-page.png"
 #: The slow query: SHARDS children of CHILD_SECONDS each, SLOTS at a time (~25 s).
 SHARDS = 400
 CHILD_SECONDS = 0.25
