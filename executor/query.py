@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sized
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import trio
 
@@ -134,6 +134,14 @@ class Query:
         return self._failure is not None
 
     # ------------------------------------------------------------------ running
+    @overload
+    async def run(
+        self, fn: Callable[..., Awaitable[T]], *args: Any, label: str | None = None
+    ) -> T: ...
+
+    @overload
+    async def run(self, fn: Callable[..., T], *args: Any, label: str | None = None) -> T: ...
+
     async def run(self, fn: ChildFn[T], *args: Any, label: str | None = None) -> T:
         """Run one child ``fn(*args)`` holding a slot; return its result.
 
@@ -147,6 +155,12 @@ class Query:
         finally:
             self._leave_window()
 
+    @overload
+    async def map(self, fn: Callable[..., Awaitable[T]], items: Iterable[Any]) -> list[T]: ...
+
+    @overload
+    async def map(self, fn: Callable[..., T], items: Iterable[Any]) -> list[T]: ...
+
     async def map(self, fn: ChildFn[T], items: Iterable[Any]) -> list[T]:
         """Run ``fn(item)`` for every item as children; results in input order."""
         self._check_usable()
@@ -159,6 +173,14 @@ class Query:
 
         await self._drive(fn, enumerate(items), store, len(items))
         return results
+
+    @overload
+    def as_completed(
+        self, fn: Callable[..., Awaitable[T]], items: Iterable[Any]
+    ) -> AsCompleted[T]: ...
+
+    @overload
+    def as_completed(self, fn: Callable[..., T], items: Iterable[Any]) -> AsCompleted[T]: ...
 
     def as_completed(self, fn: ChildFn[T], items: Iterable[Any]) -> AsCompleted[T]:
         """Run ``fn(item)`` for every item as children; yield results as they finish.
