@@ -26,6 +26,10 @@ Invariants (checked by the property tests in ``tests/backend_mysql``):
   management pool.
 * Waiting is bounded: no token within ``acquire_timeout`` → :class:`PoolTimeout`;
   connect bounded by ``connect_timeout``; every error names the data source.
+* Waiting holds no executor slot: a borrower that must wait for a token (all
+  ``max_size`` connections out) does so inside :func:`executor.slot_released` — the
+  wait is not its own work, and a slot held idle here is how pools of slots starve
+  (seed 002). A borrow that finds a token free never gives its slot up.
 
 The :class:`Breaker` is the only object touched from another thread (the backend's
 background prober on its asyncio loop), so it alone carries a lock.
@@ -36,13 +40,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 import trio
 
+from executor import slot_released
 from sharding.errors import DataSourceUnavailable, PoolTimeout, ShardgateError
 
 Clock = Callable[[], float]
@@ -204,6 +208,37 @@ class Lease(Generic[C]):
         return new
 
 
+class _Acquire(Generic[C]):
+    """The context manager of :meth:`Pool.acquire`, written out (it is on every
+    statement's path; ``@asynccontextmanager`` would add a generator per borrow).
+
+    Leaving the block by an ``Exception`` (say, the server rejected a statement) keeps
+    the connection unless its user marked it ``broken``; leaving it by any other
+    ``BaseException`` (cancellation) closes it: its protocol state is unknown.
+    """
+
+    __slots__ = ("_lease", "_pool")
+
+    def __init__(self, pool: Pool[C]) -> None:
+        self._pool = pool
+        self._lease: Lease[C] | None = None
+
+    async def __aenter__(self) -> Lease[C]:
+        self._lease = Lease(self._pool, await self._pool._checkout())
+        return self._lease
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        lease, self._lease = self._lease, None
+        assert lease is not None
+        discard = exc_type is not None and not issubclass(exc_type, Exception)
+        pc, lease.pc = lease.pc, None
+        if pc is None:  # a failed replace() already gave the connection up
+            self._pool._tokens.release()
+        else:
+            self._pool._checkin(pc, discard=discard or pc.broken)
+        return False
+
+
 class Pool(Generic[C]):
     """LIFO pool with validation, lifetimes and a breaker. All methods run on trio."""
 
@@ -301,32 +336,20 @@ class Pool(Generic[C]):
 
     # -- borrowing ---------------------------------------------------------------------
 
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[Lease[C]]:
-        """Borrow a connection for the block (``lease.pc``); see the module invariants."""
-        lease = Lease(self, await self._checkout())
-        discard = True
-        try:
-            yield lease
-            discard = False
-        except Exception:
-            # An ordinary error (e.g. the server rejected a statement) leaves the
-            # connection clean unless its user marked it ``broken``.
-            discard = False
-            raise
-        finally:
-            pc, lease.pc = lease.pc, None
-            if pc is None:  # a failed replace() already gave the connection up
-                self._tokens.release()
-            else:
-                self._checkin(pc, discard=discard or pc.broken)
+    def acquire(self) -> _Acquire[C]:
+        """Borrow a connection for an ``async with`` block (``lease.pc``); see the
+        module invariants."""
+        return _Acquire(self)
 
     async def _checkout(self) -> PooledConnection[C]:
         self._check_open()
         self._check_breaker()
-        with trio.move_on_after(self.acquire_timeout) as scope:
-            await self._tokens.acquire()
-        if scope.cancelled_caught:
+        try:
+            self._tokens.acquire_nowait()
+            timed_out = False
+        except trio.WouldBlock:
+            timed_out = await self._wait_for_token()
+        if timed_out:
             self.acquire_timeouts += 1
             raise PoolTimeout(
                 f"{self.name}: no connection free within {self.acquire_timeout:g}s "
@@ -346,6 +369,13 @@ class Pool(Generic[C]):
         self.acquired += 1
         self._note_size()
         return pc
+
+    async def _wait_for_token(self) -> bool:
+        """Wait (slot lent back to the executor) for a token; True if timed out."""
+        async with slot_released(f"waiting for a connection of {self.name}"):
+            with trio.move_on_after(self.acquire_timeout) as scope:
+                await self._tokens.acquire()
+        return scope.cancelled_caught
 
     def _check_open(self) -> None:
         if self._closed:

@@ -16,9 +16,14 @@ Protocol (presumed abort):
    :func:`recover` completes them. The log row is deleted only when every participant
    committed.
 
-:func:`recover` (start-up): ``XA RECOVER`` on each data source; for each of *our* xids
-(our ``formatID``) the log decides: a ``'commit'`` row → ``XA COMMIT``; no row → insert
-``'abort'`` (so a slow coordinator cannot commit it later) and ``XA ROLLBACK``.
+:func:`recover` (start-up, and periodically): ``XA RECOVER`` on each data source; for
+each of *our* xids (our ``formatID``) the log decides: a ``'commit'`` row → ``XA
+COMMIT``; no row → insert ``'abort'`` (so a slow coordinator cannot commit it later)
+and ``XA ROLLBACK``. Several coordinators may share the data sources: an undecided xid
+younger than ``min_age`` may belong to a live coordinator between its PREPARE and its
+decision, so it is left for a later pass (aborting it would be *safe* — the decision
+row arbitrates — but would fail that coordinator's write for nothing). A decided one is
+finished whatever its age.
 
 Crash testing: with ``SHARDGATE_XA_FAULT`` set to ``after_prepare``, ``after_decision`` or
 ``after_first_commit`` the process exits at once (``os._exit``) at that point, as a
@@ -53,6 +58,8 @@ CATALOG_DB = "shardgate_catalog"
 LOG_TABLE = f"{CATALOG_DB}.xa_log"
 FAULT_ENV = "SHARDGATE_XA_FAULT"
 FAULT_POINTS = ("after_prepare", "after_decision", "after_first_commit")
+#: Seconds a decision-log row is kept after its transaction is resolved everywhere.
+LOG_RETENTION = 3600.0
 
 
 def _fault(point: str) -> None:
@@ -301,6 +308,7 @@ class RecoveryReport:
     committed: list[tuple[str, str]] = field(default_factory=list)  # (datasource, gtrid)
     rolled_back: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # too young (min_age)
+    purged: int = 0  # decision-log rows deleted (older than log_retention, all resolved)
 
 
 def _as_bytes(value: object) -> bytes:
@@ -312,11 +320,18 @@ async def recover(
     *,
     log_ds: MySQLDataSource | None = None,
     min_age: float = 0.0,
+    log_retention: float = LOG_RETENTION,
 ) -> RecoveryReport:
     """Resolve shardgate's prepared XA transactions (see module docstring).
 
-    ``min_age`` leaves alone xids younger than that many seconds — use it when other
-    coordinators are running, so their in-flight transactions are not aborted.
+    ``min_age`` leaves alone *undecided* xids younger than that many seconds — use it
+    when other coordinators are running, so their in-flight transactions are not
+    aborted. Xids whose decision is logged as 'commit' are committed at any age.
+
+    Then the decision log is trimmed: a row older than ``log_retention`` seconds whose
+    participants are all among ``datasources`` and prepared on none of them is done
+    with. ('abort' rows are kept that long so that a coordinator stalled between its
+    PREPARE and its decision still finds them and rolls back.)
     """
     if not datasources:
         return RecoveryReport()
@@ -332,14 +347,16 @@ async def recover(
             gtrid = data[:gtrid_len].decode()
             bqual = data[gtrid_len:].decode()
             age = gtrid_age(gtrid)
-            if age is not None and age < min_age:
-                report.skipped.append((ds.name, gtrid))
-                continue
-            await log_ds.execute(
-                f"INSERT IGNORE INTO {LOG_TABLE} (gtrid, decision, participants) "
-                f"VALUES ({_hex(gtrid)}, 'abort', '')"
-            )
             decision = await log_ds.fetch(f"SELECT decision FROM {LOG_TABLE} WHERE gtrid = {_hex(gtrid)}")
+            if not decision.rows:
+                if age is not None and age < min_age:
+                    report.skipped.append((ds.name, gtrid))
+                    continue
+                await log_ds.execute(
+                    f"INSERT IGNORE INTO {LOG_TABLE} (gtrid, decision, participants) "
+                    f"VALUES ({_hex(gtrid)}, 'abort', '')"
+                )
+                decision = await log_ds.fetch(f"SELECT decision FROM {LOG_TABLE} WHERE gtrid = {_hex(gtrid)}")
             xid = xid_sql(gtrid, bqual)
             if decision.rows and decision.rows[0][0] == "commit":
                 await ds.execute(f"XA COMMIT {xid}")
@@ -349,4 +366,22 @@ async def recover(
                 report.rolled_back.append((ds.name, gtrid))
             log.info("xa_recovered", datasource=ds.name, gtrid=gtrid,
                      decision="commit" if (ds.name, gtrid) in report.committed else "abort")
+    report.purged = await _purge_log(log_ds, {d.name for d in datasources}, {g for _, g in report.skipped}, log_retention)
     return report
+
+
+async def _purge_log(log_ds: MySQLDataSource, names: set[str], prepared: set[str], retention: float) -> int:
+    rs = await log_ds.fetch(
+        f"SELECT gtrid, participants FROM {LOG_TABLE} "
+        f"WHERE created < NOW(6) - INTERVAL {float(retention)!r} SECOND"
+    )
+    done = []
+    for gtrid_raw, participants in rs.rows:
+        gtrid = _as_bytes(gtrid_raw).decode()
+        members = {p for p in str(participants or "").split(",") if p}
+        if gtrid not in prepared and members <= names:
+            done.append(gtrid)
+    for start in range(0, len(done), 500):
+        chunk = ", ".join(_hex(g) for g in done[start : start + 500])
+        await log_ds.execute(f"DELETE FROM {LOG_TABLE} WHERE gtrid IN ({chunk})")
+    return len(done)

@@ -3,7 +3,9 @@
 Children never hold a connection while waiting for anything but their own statement:
 a read child borrows, runs one chunk, returns the connection. Inside an explicit
 transaction every statement of a data source must use that transaction's connection;
-a per-data-source lock makes the children of one statement take turns on it.
+a per-data-source lock makes the children of one statement take turns on it. Waits
+for a connection — the pool's (:mod:`sharding.backend.pool`) or this lock — give the
+child's executor slot back while they last (``executor.slot_released``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Protocol
 
 import trio
 
+from executor import slot_released
 from sharding.backend.base import Connection, DataSource
 
 
@@ -29,10 +32,8 @@ class AutocommitConnector:
     def __init__(self, datasources: Mapping[str, DataSource]) -> None:
         self.datasources = datasources
 
-    @asynccontextmanager
-    async def connection(self, datasource: str, databases: Sequence[str]) -> AsyncIterator[Connection]:
-        async with self.datasources[datasource].connection(databases) as conn:
-            yield conn
+    def connection(self, datasource: str, databases: Sequence[str]) -> AbstractAsyncContextManager[Connection]:
+        return self.datasources[datasource].connection(databases)
 
 
 class SessionTransaction:
@@ -72,9 +73,18 @@ class SessionTransaction:
     @asynccontextmanager
     async def connection(self, datasource: str, databases: Sequence[str]) -> AsyncIterator[Connection]:
         lock = self._locks.setdefault(datasource, trio.Lock())
-        async with lock:
+        try:
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            # A sibling child is using the transaction's connection: wait without
+            # holding an executor slot (the wait is not this child's own work).
+            async with slot_released(f"waiting for the transaction connection of {datasource}"):
+                await lock.acquire()
+        try:
             conn = await self._open(datasource)
             yield conn
+        finally:
+            lock.release()
 
     async def finish(self, commit: bool) -> list[tuple[str, BaseException | None]]:
         """Commit (or roll back) every data source; returns (source, error) per source."""

@@ -24,8 +24,9 @@ from executor import ChildFailed, DeadlockSuspected, Query, QueryCancelled
 from executor.errors import ExecutorClosed
 from sharding.backend.base import Column, ResultSet
 from sharding.errors import QueryInterrupted, ShardgateError
+from sharding.exec.batch import Batcher, BatchPolicy, BatchStats, policy_for, split_point
 from sharding.exec.connector import Connector
-from sharding.exec.stream import ShardStream, StreamStats, chunk_rows, unordered_feed
+from sharding.exec.stream import Fetch, ShardStream, StreamStats, chunk_rows, unordered_feed
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
 from sharding.merge.concat import Concat
 from sharding.merge.distinct import Distinct
@@ -53,6 +54,7 @@ from sharding.sql.nodes import (
     SortMergeJoinNode,
     SortNode,
 )
+from sharding.sql.template import ShardTemplate
 from sharding.topology import ClusterConfig
 
 
@@ -65,6 +67,7 @@ class ExecStats:
     queued: float = 0.0
     running: float = 0.0
     streams: StreamStats = field(default_factory=StreamStats)
+    batches: BatchStats = field(default_factory=BatchStats)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +75,8 @@ class ExecStats:
             "children": self.children,
             "chunks": self.streams.chunks,
             "shard_rows": self.streams.rows,
+            "batches": self.batches.batches,
+            "batched_reads": self.batches.parts,
             "queued_s": round(self.queued, 6),
             "running_s": round(self.running, 6),
         }
@@ -123,6 +128,7 @@ class Runner:
         window: int,
         default_datasource: str,
         stats: ExecStats | None = None,
+        batching: BatchPolicy | bool | None = True,
     ) -> None:
         self.q = query
         self.nursery = nursery
@@ -135,29 +141,55 @@ class Runner:
         self.default_datasource = default_datasource
         self.stats = stats or ExecStats()
         self.columns: list[Column] | None = None
+        # Reads of one data source started together go out as one statement
+        # (sharding.exec.batch); True means the dialect's default policy.
+        if batching is True:
+            batching = policy_for(semantics.dialect)
+        self._batcher = (
+            Batcher(nursery, self.run_child, connector, batching, self.stats.batches)
+            if isinstance(batching, BatchPolicy) and batching.enabled
+            else None
+        )
 
     # ------------------------------------------------------------------ children
     async def fetch(self, target: Target, sql: str) -> ResultSet:
-        submitted = trio.current_time()
-        stats = self.stats
+        """One shard statement as one child (borrow, run, return the connection)."""
         connector = self.connector
 
         async def child() -> ResultSet:
+            async with connector.connection(target.datasource, target.databases) as conn:
+                return await conn.fetch(sql)
+
+        result: ResultSet = await self.run_child(child, label=target.label)
+        return result
+
+    def fetcher(self, template: ShardTemplate) -> Fetch:
+        """How the streams of one read fetch: batched when the statements allow it."""
+        batcher = self._batcher
+        split = split_point(template) if batcher is not None else None
+        if batcher is None or split is None:
+            return self.fetch
+
+        async def fetch(target: Target, sql: str) -> ResultSet:
+            return await batcher.fetch(target, sql, split, template)
+
+        return fetch
+
+    async def run_child(self, fn: Callable[..., Awaitable[Any]], *args: Any, label: str) -> Any:
+        """Run ``fn(*args)`` as a child of the query, timing its queue and run."""
+        stats = self.stats
+        submitted = trio.current_time()
+
+        async def timed() -> Any:
             started = trio.current_time()
             stats.queued += started - submitted
             try:
-                async with connector.connection(target.datasource, target.databases) as conn:
-                    return await conn.fetch(sql)
+                return await fn(*args)
             finally:
                 stats.running += trio.current_time() - started
 
         stats.children += 1
-        result: ResultSet = await self.q.run(child, label=target.label)
-        return result
-
-    async def run_child(self, fn: Callable[..., Awaitable[Any]], *args: Any, label: str) -> Any:
-        self.stats.children += 1
-        return await self.q.run(fn, *args, label=label)
+        return await self.q.run(timed, label=label)
 
     # ------------------------------------------------------------------ reads
     def targets(self, read: ShardRead) -> list[Target]:
@@ -188,10 +220,12 @@ class Runner:
             self.cluster.chunk_rows, self.cluster.merge_budget_rows // budget_share, len(targets)
         )
 
+        fetch = self.fetcher(template)
+
         def maker(target: Target) -> Callable[[], ShardStream]:
             def make() -> ShardStream:
                 stream = ShardStream(
-                    self.nursery, self.fetch, target, template,
+                    self.nursery, fetch, target, template,
                     keyset=keyset, chunk=chunk, need=need, guard=read.guard,
                     stats=self.stats.streams, on_columns=self._remember_columns,
                 )

@@ -25,8 +25,8 @@ from typing import Any
 
 import trio
 
+from sharding import errors
 from sharding.backend.base import ResultSet
-from sharding.errors import ShardgateError
 from sharding.exec.targets import Target
 from sharding.sql.keyset import KeysetSpec
 from sharding.sql.template import ShardTemplate
@@ -34,11 +34,8 @@ from sharding.sql.template import ShardTemplate
 Fetch = Callable[[Target, str], Awaitable[ResultSet]]
 
 
-class TooManyRows(ShardgateError):
-    """An unchunkable shard read exceeded its guard (ER_TOO_BIG_SELECT-like)."""
-
-    code = 1104
-    sqlstate = "42000"
+class TooManyRows(errors.TooManyRows):
+    """An unchunkable shard read exceeded its guard (code: :mod:`sharding.errors`)."""
 
 
 @dataclass

@@ -20,7 +20,9 @@ Across data sources the commit is a *strategy*, chosen by the coordinator:
   :class:`~sharding.errors.TransactionError` naming what committed and what was rolled
   back. SQLite additionally has the per-file window described in
   :mod:`sharding.backend.sqlite`.
-* ``"xa"``: registered by the MySQL backend (two-phase commit). A strategy is
+* ``"xa"`` and ``"auto"`` (the coordinator's default: XA when every data source of the
+  write supports it, else ``"local"``): registered by :mod:`sharding.exec.xa`
+  (two-phase commit with a durable decision log). A strategy is
   ``async fn(ops_by_source, context) -> {source: [ExecResult, …]}``; see
   :func:`register_strategy`.
 """

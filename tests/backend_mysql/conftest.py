@@ -20,7 +20,10 @@ def private_server() -> Iterator[PrivateMariaDB]:
         if mysql_required():
             pytest.fail("SHARDGATE_REQUIRE_MYSQL=1 but mariadbd/mariadb-install-db are missing")
         pytest.skip("mariadbd / mariadb-install-db not installed")
-    server = PrivateMariaDB().start()
+    # The shared server's charset (Debian configures utf8mb4; a bare mariadbd is latin1).
+    server = PrivateMariaDB(
+        extra_args=["--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"]
+    ).start()
     try:
         yield server
     finally:

@@ -379,3 +379,73 @@ def test_pool_invariants_under_random_operations(actions: list[tuple[str, float]
         assert world.open == set()
 
     run(main)
+
+
+def test_waiting_for_a_connection_gives_the_executor_slot_back() -> None:
+    """Children of one query, 2 slots, a pool of 1 connection: while A holds the
+    connection and B waits for it, B holds no slot, so C (no connection needed) runs."""
+    from executor import BucketedExecutor, ExecutorConfig
+
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, max_size=1, acquire_timeout=30.0)
+        release_a = trio.Event()
+        c_ran = trio.Event()
+        order: list[str] = []
+        cfg = ExecutorConfig(buckets=1, slots_per_bucket=2, window=8, stall_limit=100.0)
+        async with BucketedExecutor(cfg) as ex, ex.query(name="q") as q:
+
+            async def child(name: str) -> None:
+                if name == "c":
+                    order.append("c")
+                    c_ran.set()
+                    return
+                async with pool.acquire():
+                    order.append(name)
+                    if name == "a":
+                        await release_a.wait()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(q.run, child, "a")
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.start_soon(q.run, child, "b")
+                await trio.testing.wait_all_tasks_blocked()
+                status = ex.status()[0]
+                assert (status.active, status.waiting) == (1, 1)  # B lent its slot back
+                assert pool.waiting == 1
+                nursery.start_soon(q.run, child, "c")
+                with trio.fail_after(5):
+                    await c_ran.wait()  # ran on B's slot while A still holds the connection
+                assert "b" not in order and pool.size == 1
+                release_a.set()
+            assert order[-1] == "b"  # B got the connection only after A returned it
+            status = ex.status()[0]
+            assert (status.active, status.waiting) == (0, 0)
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_pool_timeout_while_lending_the_slot_leaves_counters_clean() -> None:
+    from executor import BucketedExecutor, ExecutorConfig
+
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, max_size=1, acquire_timeout=0.5)
+        cfg = ExecutorConfig(buckets=1, slots_per_bucket=2, window=8, stall_limit=100.0)
+        async with BucketedExecutor(cfg) as ex:
+            async with pool.acquire():
+                with pytest.raises(Exception) as info:
+                    async with ex.query(name="q") as q:
+
+                        async def borrow() -> None:
+                            async with pool.acquire():
+                                pass
+
+                        await q.run(borrow)
+                assert "ds_fake" in str(info.value) and "within 0.5s" in str(info.value)
+            status = ex.status()[0]
+            assert (status.active, status.waiting, status.queued_high, status.queued_low) == (0, 0, 0, 0)
+        assert_idle_state(pool, world)
+
+    run(main)

@@ -107,3 +107,29 @@ async def test_coordinator_killed_then_recovered(
         assert len(report.committed) == left and not report.rolled_back
     again = await recover([a, b], log_ds=a)
     assert not again.committed and not again.rolled_back
+
+
+async def test_decision_log_rows_are_purged_once_old_and_resolved(
+    pair: tuple[MySQLDataSource, MySQLDataSource],
+) -> None:
+    a, b = pair
+    rows = {
+        "sg-0-old-ours": ("abort", "", "- INTERVAL 2 HOUR"),
+        "sg-0-old-pair": ("commit", "xa_a,xa_b", "- INTERVAL 2 HOUR"),
+        "sg-0-old-foreign": ("commit", "xa_a,elsewhere", "- INTERVAL 2 HOUR"),  # not all known
+        "sg-0-young": ("abort", "", ""),
+    }
+    for gtrid, (decision, participants, age) in rows.items():
+        await a.execute(
+            f"INSERT INTO {LOG_TABLE} (gtrid, decision, participants, created) "
+            f"VALUES ('{gtrid}', '{decision}', '{participants}', NOW(6) {age})"
+        )
+    try:
+        report = await recover([a, b], log_ds=a, log_retention=3600)
+        assert report.purged >= 2
+        left = await a.fetch(f"SELECT gtrid FROM {LOG_TABLE} WHERE gtrid LIKE 'sg-0-%' ORDER BY gtrid")
+        assert [r[0].decode() if isinstance(r[0], bytes) else r[0] for r in left.rows] == [
+            "sg-0-old-foreign", "sg-0-young",
+        ]
+    finally:
+        await a.execute(f"DELETE FROM {LOG_TABLE} WHERE gtrid LIKE 'sg-0-%'")
