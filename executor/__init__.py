@@ -25,7 +25,7 @@ from executor.errors import (
 )
 from executor.executor import BucketedExecutor, ExecutorStatistics
 from executor.log import configure_logging
-from executor.query import AsCompleted, Query
+from executor.query import AsCompleted, Query, unwrap_group
 from executor.slot import slot_released
 from executor.status import BucketStatus, ChildInfo, QueryInfo
 
@@ -46,4 +46,5 @@ __all__ = [
     "QueryInfo",
     "configure_logging",
     "slot_released",
+    "unwrap_group",
 ]

@@ -15,17 +15,32 @@ Invariants:
   ``execute`` raises ``QueryInterrupted``. With no statement running it does nothing.
 * A ``Result`` with ``columns`` is a result set (possibly with zero rows); without
   columns it is an OK packet (``affected``, ``last_insert_id``, ``warnings``).
+* ``Session.stream`` runs a SELECT with bounded memory, for results too large to hold
+  (a front end sending a million rows to a client)::
+
+      async with session.stream(sql, params) as rs:   # errors before any row: here
+          send_header(rs.columns)                      # known before the first batch
+          async for batch in rs:                       # non-empty lists of rows
+              send_rows(batch)                         # later errors: from the loop
+
+  The statement produces a batch only when the consumer asks for it, so a slow
+  consumer slows the shard reads instead of buffering rows. Leaving the ``async
+  with`` early (``break``, an error, cancellation) stops the statement and its shard
+  reads; it returns once the session is free for its next statement. A result that
+  ends early for any reason but its own end (cancelled, the coordinator closing) is an
+  error, never a silently short result.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, Protocol
 
 from sharding.backend.base import Column, Row
 
-__all__ = ["Column", "Result", "Row", "Session", "SessionFactory"]
+__all__ = ["Column", "Result", "ResultStream", "Row", "Session", "SessionFactory"]
 
 
 @dataclass(slots=True)
@@ -42,11 +57,36 @@ class Result:
         return self.columns is not None
 
 
+class ResultStream(Protocol):
+    """The rows of one streamed SELECT (see module invariants)."""
+
+    @property
+    def columns(self) -> list[Column]:
+        """The result columns; known once the ``async with`` is entered."""
+        ...
+
+    def __aiter__(self) -> AsyncIterator[list[Row]]: ...
+
+    async def __aenter__(self) -> ResultStream: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
+
+
 class Session(Protocol):
     """One client's session: current database, autocommit, open transaction."""
 
     @property
     def id(self) -> int: ...
+
+    @property
+    def query_id(self) -> int | None:
+        """Executor query id of the running statement (``KILL QUERY``, PROCESSLIST)."""
+        ...
 
     @property
     def database(self) -> str | None: ...
@@ -61,8 +101,8 @@ class Session(Protocol):
         """Run one statement. ``params`` fill ``?`` placeholders (prepared statements)."""
         ...
 
-    def stream(self, sql: str, params: Sequence[Any] | None = None) -> AsyncIterator[list[Row]]:
-        """Run a SELECT and yield batches of rows with bounded memory."""
+    def stream(self, sql: str, params: Sequence[Any] | None = None) -> ResultStream:
+        """Run a SELECT with bounded memory: ``async with session.stream(sql) as rs``."""
         ...
 
     async def use(self, database: str) -> None:

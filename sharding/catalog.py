@@ -31,15 +31,13 @@ id at or above the allocator's next value moves the allocator past it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from sharding.backend.base import DataSource
 from sharding.errors import ShardgateError, TableExists, UnknownDatabase, UnknownTable
-from sharding.merge.semantics import Semantics
 from sharding.sql.literals import render_literal
 from sharding.topology import ShardRule, Topology
 
@@ -110,23 +108,6 @@ class TableInfo:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def affinity(self, column: str, semantics: Semantics) -> str | None:
-        col = self.column(column)
-        return semantics.affinity(col.type) if col is not None else None
-
-    def collation(self, column: str) -> str | None:
-        col = self.column(column)
-        return col.collation if col is not None else None
-
-    def shard_key_index(self) -> int | None:
-        key = self.rule.shard_key
-        if key is None:
-            return None
-        for i, c in enumerate(self.columns):
-            if c.name.lower() == key.lower():
-                return i
-        return None
-
     def physical(self, shard: int) -> tuple[str, str, str]:
         """(data source, physical database, physical table) of one shard."""
         db, table = self.rule.physical_name(shard, self.database, self.name)
@@ -183,21 +164,21 @@ class TableInfo:
 class Catalog:
     """Cached view of the catalog stored on ``datasource``; see the module docstring."""
 
-    def __init__(self, datasource: DataSource, topology: Topology, semantics: Semantics) -> None:
+    def __init__(self, datasource: DataSource, topology: Topology) -> None:
         self.datasource = datasource
         self.topology = topology
-        self.semantics = semantics
         self._tables: dict[tuple[str, str], TableInfo] = {}
         self._databases: set[str] = set()
         self._blocks: dict[tuple[str, str], tuple[int, int]] = {}
         self._lock = trio.Lock()
-        self._dialect = datasource.dialect
+        #: The stored JSON of each table, to tell whether a reload changed anything
+        #: without parsing every entry again.
         self._specs: dict[tuple[str, str], str] = {}
         #: Bumped whenever the catalog content changes (plan caches key on it).
         self.generation = 0
 
     def _lit(self, value: Any) -> str:
-        return render_literal(value, self._dialect)
+        return render_literal(value, self.datasource.dialect)
 
     def _t(self, table: str) -> str:
         return f"{CATALOG_DB}.{table}"
@@ -311,6 +292,7 @@ class Catalog:
 
     async def add_table(self, info: TableInfo) -> None:
         key = (info.database, info.name)
+        spec = info.to_json()
         async with self.datasource.transaction([CATALOG_DB]) as conn:
             rs = await conn.fetch(
                 f"SELECT spec FROM {self._t('tables')} WHERE db = {self._lit(info.database)} "
@@ -320,7 +302,7 @@ class Catalog:
                 raise TableExists(f"Table '{info.name}' already exists")
             await conn.execute(
                 f"INSERT INTO {self._t('tables')} (db, name, spec) VALUES "
-                f"({self._lit(info.database)}, {self._lit(info.name)}, {self._lit(info.to_json())})"
+                f"({self._lit(info.database)}, {self._lit(info.name)}, {self._lit(spec)})"
             )
             if info.auto_increment:
                 await conn.execute(
@@ -332,18 +314,19 @@ class Catalog:
                     f"({self._lit(info.database)}, {self._lit(info.name)}, 1)"
                 )
         self._tables[key] = info
-        self._specs[key] = info.to_json()
+        self._specs[key] = spec
         self._blocks.pop(key, None)
         self.generation += 1
 
     async def update_table(self, info: TableInfo) -> None:
+        spec = info.to_json()
         await self.datasource.execute(
-            f"UPDATE {self._t('tables')} SET spec = {self._lit(info.to_json())} WHERE "
+            f"UPDATE {self._t('tables')} SET spec = {self._lit(spec)} WHERE "
             f"db = {self._lit(info.database)} AND name = {self._lit(info.name)}",
             [CATALOG_DB],
         )
         self._tables[(info.database, info.name)] = info
-        self._specs[(info.database, info.name)] = info.to_json()
+        self._specs[(info.database, info.name)] = spec
         self.generation += 1
 
     async def remove_table(self, database: str, name: str) -> None:
@@ -411,10 +394,6 @@ def _ci_key(tables: dict[tuple[str, str], TableInfo], database: str, name: str) 
         if key[0].lower() == db and key[1].lower() == n:
             return key
     return ("", "")
-
-
-def with_columns(info: TableInfo, columns: Iterable[ColumnInfo]) -> TableInfo:
-    return replace(info, columns=tuple(columns))
 
 
 async def introspect(datasource: DataSource, database: str, table: str) -> list[ColumnInfo] | None:

@@ -6,6 +6,7 @@
     async with Coordinator(Topology.load("cluster.toml")) as coord:
         res = await coord.execute("SELECT COUNT(*) FROM t WHERE id IN (?, ?)", [1, 2])
         async for rows in coord.stream("SELECT * FROM t ORDER BY id"): ...
+        async with coord.stream("SELECT * FROM t") as rs: rs.columns; ...  # header first
         print(await coord.explain("SELECT * FROM t ORDER BY id LIMIT 10"))
         session = coord.open_session(database="db")   # USE, BEGIN/COMMIT, autocommit
 
@@ -25,7 +26,7 @@ sets of rules.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Any
@@ -34,11 +35,12 @@ import structlog
 import trio
 
 from executor import BucketedExecutor
-from sharding.api import Result
-from sharding.backend.base import DataSource, Row
+from sharding.api import Result, ResultStream
+from sharding.backend.base import DataSource
 from sharding.catalog import Catalog, TableInfo, introspect
 from sharding.errors import ShardgateError
 from sharding.exec.connector import AutocommitConnector, SessionTransaction
+from sharding.exec.xa import start_recovery
 from sharding.merge.semantics import Semantics, for_dialect
 from sharding.session import CoordinatorSession
 from sharding.sql.explain import render
@@ -58,7 +60,7 @@ class Coordinator:
         topology: Topology,
         *,
         datasources: Mapping[str, DataSource] | None = None,
-        commit_strategy: str = "local",
+        commit_strategy: str = "auto",
         catalog_refresh: float | None = 2.0,
     ) -> None:
         self.topology = topology
@@ -69,6 +71,7 @@ class Coordinator:
         self.plan_cache = PlanCache(topology.cluster.plan_cache_size)
         self.datasources: dict[str, DataSource] = {}
         self._stack: AsyncExitStack | None = None
+        self._txn_databases: tuple[int, dict[str, list[str]]] = (-1, {})
         self._nursery: trio.Nursery | None = None
         self.executor: BucketedExecutor
         self.catalog: Catalog
@@ -91,12 +94,15 @@ class Coordinator:
             self.semantics = for_dialect(dialects.pop())
             self.autocommit = AutocommitConnector(self.datasources)
             first = self.datasources[self.topology.datasources[0].name]
-            self.catalog = Catalog(first, self.topology, self.semantics)
+            self.catalog = Catalog(first, self.topology)
             await self.catalog.open()
             await self._register_declared()
             self._nursery = await stack.enter_async_context(trio.open_nursery())
             if self.catalog_refresh:
                 self._nursery.start_soon(self._refresh_catalog, self.catalog_refresh)
+            # XA transactions a crashed coordinator left prepared: resolve them now
+            # (and periodically); a no-op without MySQL data sources.
+            await start_recovery(self)
         except BaseException:
             await stack.aclose()
             raise
@@ -169,8 +175,10 @@ class Coordinator:
         """Run one statement in a fresh autocommit session (see module docstring)."""
         return await self._ephemeral().execute(sql, params)
 
-    def stream(self, sql: str, params: Sequence[Any] | None = None) -> AsyncIterator[list[Row]]:
-        """Row batches of a SELECT with bounded memory."""
+    def stream(self, sql: str, params: Sequence[Any] | None = None) -> ResultStream:
+        """Row batches of a SELECT with bounded memory: ``async for batch in
+        coord.stream(sql)``, or ``async with`` for the columns first
+        (:class:`sharding.api.ResultStream`)."""
         return self._ephemeral().stream(sql, params)
 
     async def explain(self, sql: str) -> str:
@@ -189,11 +197,18 @@ class Coordinator:
         return self.topology.datasources[0].name
 
     def new_transaction(self) -> SessionTransaction:
-        databases: dict[str, set[str]] = {}
-        for info in self.catalog.tables():
-            for _, ds, db, _table in info.placements():
-                databases.setdefault(ds, set()).add(db)
-        return SessionTransaction(self.datasources, {k: sorted(v) for k, v in databases.items()})
+        """A session transaction over every physical database of every data source."""
+        generation, databases = self._txn_databases
+        if generation != self.catalog.generation:
+            # Every table's placements: O(tables × shards), so once per catalog change,
+            # not per BEGIN (an autocommit=0 client starts one after every COMMIT).
+            found: dict[str, set[str]] = {}
+            for info in self.catalog.tables():
+                for _, ds, db, _table in info.placements():
+                    found.setdefault(ds, set()).add(db)
+            databases = {k: sorted(v) for k, v in found.items()}
+            self._txn_databases = (self.catalog.generation, databases)
+        return SessionTransaction(self.datasources, databases)
 
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         if self._nursery is None:

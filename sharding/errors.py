@@ -39,6 +39,21 @@ class ParseError(ShardgateError):
     sqlstate = "42000"
 
 
+class EmptyQuery(ParseError):
+    """ER_EMPTY_QUERY: nothing but whitespace, comments or ``;``."""
+
+    code = 1065
+    sqlstate = "42000"
+
+
+class BadArguments(ShardgateError):
+    """ER_WRONG_ARGUMENTS: parameters that do not fit the statement (count, type, a
+    negative LIMIT, a value with no SQL literal)."""
+
+    code = 1210
+    sqlstate = "HY000"
+
+
 class NotSupported(ShardgateError):
     """ER_NOT_SUPPORTED_YET: valid SQL that the coordinator cannot run correctly."""
 
@@ -79,6 +94,42 @@ class UnknownColumn(ShardgateError):
 
     code = 1054
     sqlstate = "42S22"
+
+
+class AmbiguousColumn(ShardgateError):
+    """ER_NON_UNIQ_ERROR: an unqualified column that more than one table has."""
+
+    code = 1052
+    sqlstate = "23000"
+
+
+class ColumnCountMismatch(ShardgateError):
+    """ER_WRONG_VALUE_COUNT_ON_ROW: an INSERT row with the wrong number of values."""
+
+    code = 1136
+    sqlstate = "21S01"
+
+
+class NoShardForValue(ShardgateError):
+    """ER_NO_PARTITION_FOR_GIVEN_VALUE: the shard rule cannot place this key value."""
+
+    code = 1526
+    sqlstate = "HY000"
+
+
+class PartitionKeyError(ShardgateError):
+    """ER_UNIQUE_KEY_NEED_ALL_FIELDS_IN_PF: a unique key of a sharded table without the
+    shard key (it could only be enforced per shard)."""
+
+    code = 1503
+    sqlstate = "HY000"
+
+
+class TooManyRows(ShardgateError):
+    """ER_TOO_BIG_SELECT-like: a shard read that cannot be chunked exceeded its guard."""
+
+    code = 1104
+    sqlstate = "42000"
 
 
 class AccessDenied(ShardgateError):
@@ -141,4 +192,25 @@ class TransactionError(ShardgateError):
     """A multi-shard write whose outcome must be reported exactly (see message)."""
 
     code = 1180  # ER_ERROR_DURING_COMMIT
+    sqlstate = "HY000"
+
+
+class NoSuchThread(ShardgateError):
+    """ER_NO_SUCH_THREAD: ``KILL`` of a connection id that does not exist."""
+
+    code = 1094
+    sqlstate = "HY000"
+
+
+class NoSuchQuery(ShardgateError):
+    """MariaDB's ER_NO_SUCH_QUERY: ``KILL QUERY ID`` of a query that is not running."""
+
+    code = 1957
+    sqlstate = "HY000"
+
+
+class UnknownSystemVariable(ShardgateError):
+    """ER_UNKNOWN_SYSTEM_VARIABLE."""
+
+    code = 1193
     sqlstate = "HY000"

@@ -55,13 +55,13 @@ import math
 import os
 import struct
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from executor import ExecutorConfig
-from sharding.errors import ShardgateError
+from sharding.errors import NoShardForValue
 
 Algorithm = Literal["mod", "hash", "range"]
 ALGORITHMS: tuple[str, ...] = ("mod", "hash", "range")
@@ -71,13 +71,6 @@ _MASK64 = (1 << 64) - 1
 
 class TopologyError(ValueError):
     """The topology (TOML or arguments) is invalid; the message says where."""
-
-
-class NoShardForValue(ShardgateError):
-    """ER_NO_PARTITION_FOR_GIVEN_VALUE: the rule cannot place this shard key."""
-
-    code = 1526
-    sqlstate = "HY000"
 
 
 def splitmix64(x: int) -> int:
@@ -472,12 +465,6 @@ class Topology:
                 return t
         return None
 
-    def binding_group(self, qualified: str) -> frozenset[str] | None:
-        for group in self.bindings:
-            if qualified in group:
-                return group
-        return None
-
     def with_executor(self, **overrides: Any) -> Topology:
         values = {f: getattr(self.executor, f) for f in self.executor.__dataclass_fields__}
         values.update(overrides)
@@ -485,9 +472,6 @@ class Topology:
 
     def with_cluster(self, **overrides: Any) -> Topology:
         return replace(self, cluster=replace(self.cluster, **overrides))
-
-    def with_tables(self, tables: Iterable[TableConfig]) -> Topology:
-        return replace(self, tables=tuple(tables))
 
 
 def build_datasource(config: DataSourceConfig) -> Any:

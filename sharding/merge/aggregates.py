@@ -20,11 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Literal
 
-from sharding.errors import BackendError
-from sharding.merge.semantics import INT64_MAX, INT64_MIN, Semantics
+from sharding.merge.semantics import Semantics
 
 AggFunc = Literal["count_star", "count", "sum", "total", "min", "max", "avg"]
 Mode = Literal["merge", "raw"]
@@ -42,7 +40,7 @@ class AggSpec:
     func: AggFunc
     distinct: bool = False
     columns: tuple[int, ...] = ()
-    arg: Callable[[Any], Any] | None = None
+    arg: Callable[[Any, Any], Any] | None = None
     collation: str | None = None
 
 
@@ -142,15 +140,7 @@ class Accumulator:
         if func == "total":
             return float(self.total) if self.total is not None else 0.0
         if func == "sum":
-            if self.total is None:
-                return None
-            if isinstance(self.total, int) and not self.real:
-                if not INT64_MIN <= self.total <= INT64_MAX:
-                    raise BackendError("integer overflow", code=1690, sqlstate="22003")
-                return self.total
-            if isinstance(self.total, Decimal):
-                return self.total
-            return float(self.total)
+            return self.sem.sum_result(self.total, self.real)
         if func == "avg":
             return self.sem.avg(self.total, self.count)
         return self.value
@@ -180,4 +170,4 @@ def feed_raw(
         if spec.arg is None:
             acc.step(1)
         else:
-            acc.step(spec.arg(row, params))  # type: ignore[call-arg]
+            acc.step(spec.arg(row, params))

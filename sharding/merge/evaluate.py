@@ -100,7 +100,7 @@ class Compiler:
 
     # ------------------------------------------------------------------ leaves
     def _literal(self, node: exp.Literal) -> Compiled:
-        value = literal_python_value(node)
+        value = self.sem.literal(node.this, node.is_string)
         return Compiled(lambda row, p: value, constant=True)
 
     def _null(self, node: exp.Null) -> Compiled:
@@ -149,6 +149,9 @@ class Compiler:
 
     def _mod(self, node: exp.Mod) -> Compiled:
         return self._binary(node, self.sem.mod)
+
+    def _intdiv(self, node: exp.IntDiv) -> Compiled:
+        return self._binary(node, self.sem.intdiv)
 
     def _neg(self, node: exp.Neg) -> Compiled:
         a = self.compile(node.this).fn
@@ -251,21 +254,7 @@ class Compiler:
         return Compiled(_and(self._truthy(node.this), self._truthy(node.expression)))
 
     def _or(self, node: exp.Or) -> Compiled:
-        a = self._truthy(node.this)
-        b = self._truthy(node.expression)
-
-        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
-            x = a(row, p)
-            if x == 1:
-                return 1
-            y = b(row, p)
-            if y == 1:
-                return 1
-            if x is None or y is None:
-                return None
-            return 0
-
-        return Compiled(run)
+        return Compiled(_connective(self._truthy(node.this), self._truthy(node.expression), 1))
 
     def _not(self, node: exp.Not) -> Compiled:
         a = self._truthy(node.this)
@@ -359,16 +348,25 @@ class Compiler:
 
 
 def _and(a: Fn, b: Fn) -> Fn:
+    return _connective(a, b, 0)
+
+
+def _connective(a: Fn, b: Fn, dominant: int) -> Fn:
+    """SQL three-valued AND (``dominant`` 0) / OR (1) of two truth functions: the
+    dominant value wins even against NULL; otherwise NULL if either is NULL. ``b`` is
+    not evaluated once ``a`` decides."""
+    other = 1 - dominant
+
     def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
         x = a(row, p)
-        if x == 0:
-            return 0
+        if x == dominant:
+            return dominant
         y = b(row, p)
-        if y == 0:
-            return 0
+        if y == dominant:
+            return dominant
         if x is None or y is None:
             return None
-        return 1
+        return other
 
     return run
 

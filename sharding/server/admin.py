@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sharding.api import Column, Result
-from sharding.errors import ShardgateError
-from sharding.server.constants import ER_NO_SUCH_THREAD, FieldType
+from sharding.errors import NoSuchQuery, NoSuchThread
+from sharding.server.constants import FieldType
 
 __all__ = [
     "AdminSource",
@@ -37,16 +37,6 @@ __all__ = [
     "answer_admin",
     "is_admin_statement",
 ]
-
-
-class NoSuchThread(ShardgateError):
-    code = ER_NO_SUCH_THREAD
-    sqlstate = "HY000"
-
-
-class NoSuchQuery(ShardgateError):
-    code = 1957  # MariaDB ER_NO_SUCH_QUERY
-    sqlstate = "HY000"
 
 
 class AdminSource(Protocol):

@@ -34,7 +34,8 @@ from typing import Any, Protocol
 import structlog
 import trio
 
-from sharding.api import Result, Session, SessionFactory
+from executor import unwrap_group
+from sharding.api import Column, Result, ResultStream, Row, Session, SessionFactory
 from sharding.errors import NotSupported, QueryInterrupted, ShardgateError
 from sharding.server import admin as admin_sql
 from sharding.server.auth import CACHING_SHA2, Authenticator, make_nonce
@@ -65,6 +66,7 @@ from sharding.server.constants import (
     ER_UNKNOWN_STMT_HANDLER,
     SERVER_CAPABILITIES,
     Capability,
+    ColumnFlag,
     Command,
     FieldType,
     ServerStatus,
@@ -84,6 +86,7 @@ from sharding.server.sqlscan import (
     unwrap_executable_comment,
 )
 from sharding.server.types import (
+    WireColumn,
     decode_binary_params,
     describe_columns,
     encode_binary_row,
@@ -156,6 +159,11 @@ class PreparedStatement:
     types: list[tuple[int, bool]] | None = None
     long_data: dict[int, bytearray] = field(default_factory=dict)
 
+
+#: Statements whose result sets are streamed from the session (bounded memory).
+_STREAMED_FIRST_WORDS = frozenset({"SELECT", "WITH"})
+#: Rows a streamed result is typed from (a result this small is sent as if buffered).
+_STREAM_SAMPLE_ROWS = 8192
 
 _USE = re.compile(r"\s*USE\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*\Z", re.I | re.S)
 _LOCAL_FIRST_WORDS = frozenset({"SELECT", "SET", "SHOW", "USE", "KILL"})
@@ -268,12 +276,20 @@ class ClientConnection:
             with trio.fail_after(self.server.config.connect_timeout):
                 if not await self._handshake():
                     return
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._reader)
-                try:
-                    await self._command_loop()
-                finally:
-                    nursery.cancel_scope.cancel()
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._reader)
+                    try:
+                        await self._command_loop()
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                        pass  # the client went away mid-response (e.g. a streamed result)
+                    finally:
+                        nursery.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                # The nursery wraps what the command loop raises; surface it bare so the
+                # handlers below answer a ProtocolError instead of logging a crash.
+                exc = unwrap_group(group)
+                raise exc from exc.__cause__
         except trio.TooSlowError:
             log.debug("handshake timeout", conn=self.connection_id, peer=self.peer)
         except ProtocolError as exc:
@@ -404,16 +420,57 @@ class ClientConnection:
             self._queue_ok(result, more=more)
             return
         cols = describe_columns(result.columns, result.rows)
+        self._queue_result_header(cols, more)
+        await self._queue_rows(cols, result.rows, binary)
+        self._queue_end_of_rows(more=more)
+
+    def _queue_result_header(self, cols: Sequence[WireColumn], more: bool) -> None:
         self._queue(column_count(len(cols)))
         for col in cols:
             self._queue(column_definition(col.definition))
         if not self.deprecate_eof:
             self._queue(eof_packet(status=self._status(more)))
         self.state = "Sending data"
-        for row in result.rows:
+
+    async def _queue_rows(self, cols: Sequence[WireColumn], rows: Sequence[Row], binary: bool) -> None:
+        for row in rows:
             self._queue(encode_binary_row(cols, row) if binary else encode_text_row(row))
             if len(self._out) >= _FLUSH_AT:
                 await self._flush()
+
+    async def _send_stream(self, rs: ResultStream, *, binary: bool, more: bool) -> None:
+        """A streamed result set, in bounded memory.
+
+        Wire types must be fixed before the first row. A result of at most
+        ``_STREAM_SAMPLE_ROWS`` rows is typed from all its rows, exactly like a buffered
+        one. A larger one is typed from that sample (a column without a non-NULL value
+        in it is sent as a string, which carries any value); a later value that does
+        not fit its column's type ends the result with an error packet — never a
+        misencoded value (the binary protocol encodes by the column's type).
+        """
+        batches = rs.__aiter__()
+        sample: list[Row] = []
+        while len(sample) < _STREAM_SAMPLE_ROWS:
+            try:
+                batch = await batches.__anext__()
+            except StopAsyncIteration:
+                await self._send_result(Result(columns=rs.columns, rows=sample), binary=binary, more=more)
+                return
+            sample.extend(batch)
+        typed = [
+            c
+            if c.type_code is not None or any(row[i] is not None for row in sample)
+            else Column(c.name, FieldType.VAR_STRING)
+            for i, c in enumerate(rs.columns)
+        ]
+        cols = describe_columns(typed, sample)
+        self._queue_result_header(cols, more)
+        await self._queue_rows(cols, sample, binary)
+        del sample
+        declared = [Column(c.definition.name, c.definition.type) for c in cols]
+        async for batch in batches:
+            _check_stream_types(cols, describe_columns(declared, batch))
+            await self._queue_rows(cols, batch, binary)
         self._queue_end_of_rows(more=more)
 
     # -- handshake ------------------------------------------------------------------------
@@ -644,11 +701,13 @@ class ClientConnection:
         t0 = time.perf_counter()
         kind = "session"
         try:
-            result, kind = await self._execute(sql, params)
+            result, kind = await self._execute(sql, params, binary=binary, more=more)
         except ShardgateError as exc:
             self._queue_error(exc.code, exc.sqlstate, str(exc))
             self.server.metrics.observe(kind, time.perf_counter() - t0)
             return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            raise  # the client went away while a streamed result was being sent
         except Exception as exc:
             log.exception("statement failed with an internal error", conn=self.connection_id)
             self._queue_error(
@@ -660,14 +719,18 @@ class ClientConnection:
             kind = "local"
         else:
             self.diagnostics = []
-        if result.last_insert_id:
-            self.last_insert_id = result.last_insert_id
-        await self._send_result(result, binary=binary, more=more)
+        if result is not None:
+            if result.last_insert_id:
+                self.last_insert_id = result.last_insert_id
+            await self._send_result(result, binary=binary, more=more)
         self.server.metrics.observe(kind, time.perf_counter() - t0)
         return True
 
-    async def _execute(self, sql: str, params: Sequence[Any] | None) -> tuple[Result, str]:
-        """Local answer, admin answer or the session's. Returns (result, metrics kind)."""
+    async def _execute(
+        self, sql: str, params: Sequence[Any] | None, *, binary: bool, more: bool
+    ) -> tuple[Result | None, str]:
+        """Local answer, admin answer or the session's. Returns (result, metrics kind);
+        the result is None when it was streamed (already queued)."""
         if sql.lstrip().startswith("/*"):
             sql = unwrap_executable_comment(sql)
         words = leading_words(sql, 2)
@@ -705,7 +768,25 @@ class ClientConnection:
                     return Result(), "local"
         if self.session is None:
             raise NotSupported("only admin and session statements are served on the admin port")
+        if first in _STREAMED_FIRST_WORDS:
+            await self._session_stream(sql, params, binary=binary, more=more)
+            return None, "session"
         return await self._session_execute(sql, params), "session"
+
+    async def _session_stream(
+        self, sql: str, params: Sequence[Any] | None, *, binary: bool, more: bool
+    ) -> None:
+        """Run a SELECT through ``Session.stream`` and queue its result set as it comes."""
+        assert self.session is not None
+        rs = self.session.stream(sql, params)
+        self._running = True
+        try:
+            if self._eof:
+                raise QueryInterrupted("Query execution was interrupted (client disconnected)")
+            async with rs:
+                await self._send_stream(rs, binary=binary, more=more)
+        finally:
+            self._running = False
 
     async def _session_execute(self, sql: str, params: Sequence[Any] | None) -> Result:
         assert self.session is not None
@@ -871,6 +952,20 @@ class ClientConnection:
         stmt.long_data.clear()
         self.command = "Execute"
         await self._run_and_send(stmt.sql, values, binary=True, more=False)
+
+
+def _check_stream_types(cols: Sequence[WireColumn], batch_cols: Sequence[WireColumn]) -> None:
+    """``batch_cols`` describes a later batch typed with ``cols``' types: it keeps each
+    type only when every value fits it (see ``describe_columns``)."""
+    for col, now in zip(cols, batch_cols, strict=True):
+        was, new = col.definition, now.definition
+        widened = new.flags & ColumnFlag.UNSIGNED and not was.flags & ColumnFlag.UNSIGNED
+        if new.type != was.type or widened:
+            raise NotSupported(
+                f"streaming result column '{was.name}': values after the first "
+                f"{_STREAM_SAMPLE_ROWS} rows do not fit the column type chosen from them "
+                "(mixed value types); CAST the column to one type"
+            )
 
 
 def _is_loopback_peer(host: str) -> bool:

@@ -27,8 +27,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sharding.api import Column, Result
-from sharding.errors import NotSupported, ShardgateError
-from sharding.server.constants import ER_UNKNOWN_SYSTEM_VARIABLE, ER_WRONG_ARGUMENTS, FieldType
+from sharding.errors import BadArguments, NotSupported, UnknownSystemVariable
+from sharding.server.constants import FieldType
 
 __all__ = [
     "LocalContext",
@@ -39,16 +39,6 @@ __all__ = [
     "local_set",
     "local_show",
 ]
-
-
-class UnknownSystemVariable(ShardgateError):
-    code = ER_UNKNOWN_SYSTEM_VARIABLE
-    sqlstate = "HY000"
-
-
-class WrongArguments(ShardgateError):
-    code = ER_WRONG_ARGUMENTS
-    sqlstate = "HY000"
 
 
 def default_variables(
@@ -422,7 +412,7 @@ def local_set(ctx: LocalContext, sql: str) -> SetOutcome | None:
             elif part in ("READ ONLY", "READ WRITE"):
                 system["tx_read_only"] = system["transaction_read_only"] = int(part == "READ ONLY")
             else:
-                raise WrongArguments(f"unsupported SET TRANSACTION clause: {part}")
+                raise BadArguments(f"unsupported SET TRANSACTION clause: {part}")
         return SetOutcome()
     m = _SET_BODY.match(sql)
     if not m:
@@ -467,7 +457,7 @@ def local_set(ctx: LocalContext, sql: str) -> SetOutcome | None:
             if str(value).upper() == "DEFAULT":
                 flag = 1
             if flag is None:
-                raise WrongArguments(
+                raise BadArguments(
                     f"Variable 'autocommit' can't be set to the value of '{value}'"
                 )
             outcome.forward.append(f"SET autocommit={flag}")

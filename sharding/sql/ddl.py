@@ -26,14 +26,14 @@ because SQLite index names are per schema, not per table.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlglot import exp
 
 from sharding.catalog import ColumnInfo, IndexInfo, TableInfo
-from sharding.errors import NotSupported, ShardgateError
-from sharding.sql.lexer import _TOKEN, unescape_mysql_string
+from sharding.errors import NotSupported, PartitionKeyError, ShardgateError, UnknownColumn
+from sharding.sql.lexer import TOKEN, unescape_mysql_string
 from sharding.sql.literals import quote_identifier
 from sharding.sql.parse import mysql_syntax_error
 from sharding.topology import ShardRule, Topology, TopologyError
@@ -42,13 +42,6 @@ DB_MARK = "@@SG_DB@@"
 TABLE_MARK = "@@SG_TABLE@@"  # quoted bare physical table name
 QUALIFIED_MARK = "@@SG_QTABLE@@"  # quoted db.table
 NAME_MARK = "@@SG_TNAME@@"  # unquoted physical table name (index name prefix)
-
-
-class PartitionKeyError(ShardgateError):
-    """ER_UNIQUE_KEY_NEED_ALL_FIELDS_IN_PF."""
-
-    code = 1503
-    sqlstate = "HY000"
 
 
 @dataclass
@@ -62,7 +55,7 @@ class Partitioning:
 def split_partition(sql: str) -> tuple[str, Partitioning | None]:
     """Cut a top-level ``PARTITION BY`` clause out of CREATE TABLE text."""
     depth = 0
-    tokens = [m for m in _TOKEN.finditer(sql) if m.lastgroup not in ("ws", "comment")]
+    tokens = [m for m in TOKEN.finditer(sql) if m.lastgroup not in ("ws", "comment")]
     for i, m in enumerate(tokens):
         text = m.group()
         if text == "(":
@@ -245,9 +238,6 @@ def build_table(
     if not columns:
         raise ShardgateError("A table must have at least 1 column", code=1113, sqlstate="42000")
     by_name = {c.name.lower() for c in columns}
-    for col in primary + [c for _, cs in uniques + indexes for c in cs]:
-        if col.lower() not in by_name:
-            raise ShardgateError(f"Key column '{col}' doesn't exist in table", code=1072, sqlstate="42000")
     comment = ""
     properties = create.args.get("properties")
     for prop in properties.expressions if properties is not None else []:
@@ -279,12 +269,14 @@ def build_table(
     else:
         key = primary[0] if primary else columns[0].name
         rule = topology.default_rule(_column_name(columns, key))
+    for col in primary + [c for _, cs in uniques + indexes for c in cs]:
+        if col.lower() not in by_name:
+            raise ShardgateError(f"Key column '{col}' doesn't exist in table", code=1072, sqlstate="42000")
+    _primary_key_not_null(columns, column_sql, primary)
     if not rule.broadcast:
         if rule.shard_key is None or rule.shard_key.lower() not in by_name:
-            raise ShardgateError(
-                f"shard key {rule.shard_key!r} of {database}.{name} is not a column of the table",
-                code=1054,
-                sqlstate="42S22",
+            raise UnknownColumn(
+                f"shard key {rule.shard_key!r} of {database}.{name} is not a column of the table"
             )
         if rule.shards > 1:
             for kind, cols in [("PRIMARY KEY", primary)] + [("UNIQUE INDEX", c) for _, c in uniques]:
@@ -308,6 +300,17 @@ def build_table(
         physical_ddl=tuple(ddl),
         declared=declared is not None,
     )
+
+
+def _primary_key_not_null(columns: list[ColumnInfo], column_sql: list[str], primary: list[str]) -> None:
+    """PRIMARY KEY columns are NOT NULL, as in MySQL (SQLite would accept NULLs in a
+    non-INTEGER key, and several NULL keys would break the keyset tiebreaker's
+    uniqueness). In place: the catalog entries and the physical column definitions."""
+    keys = {c.lower() for c in primary}
+    for i, col in enumerate(columns):
+        if col.name.lower() in keys and col.nullable:
+            columns[i] = replace(col, nullable=False)
+            column_sql[i] += " NOT NULL"
 
 
 def _column_name(columns: list[ColumnInfo], name: str) -> str:

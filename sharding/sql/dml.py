@@ -12,17 +12,17 @@ tables only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlglot import exp
 
 from sharding.catalog import TableInfo
 from sharding.errors import NotSupported, ShardKeyUpdate
-from sharding.sql.plan import PlanContext
+from sharding.sql.context import PlanContext
+from sharding.sql.reads import key_lookup
 from sharding.sql.rewrite import HOLE, render_template, slot_of
 from sharding.sql.route import ALL, Route, build_route
 from sharding.sql.scope import Scope
-from sharding.sql.template import Template
+from sharding.sql.template import Template, table_marker
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,9 @@ def plan_write(tree: exp.Expr, ctx: PlanContext) -> WritePlan:
     # Subqueries may only read broadcast tables.
     holes: list[TableInfo] = [info]
     ref.node.meta[HOLE] = 0
-    for node in tree.find_all(exp.Table):
-        if node is ref.node or not node.name:
-            continue
-        other = ctx.tables.get((node.db or ctx.database or "", node.name))
-        if other is None:
-            continue
+    for node, other in ctx.catalog_tables(tree, skip={id(ref.node)}):
         if not other.broadcast:
             raise NotSupported(f"a subquery over the sharded table {other.qualified} in {kind.upper()}")
-        if info.broadcast:
-            pass
         node.meta[HOLE] = len(holes)
         holes.append(other)
     if isinstance(tree, exp.Update):
@@ -86,24 +79,23 @@ def plan_write(tree: exp.Expr, ctx: PlanContext) -> WritePlan:
             scope.qualify(assignment.expression)
     if tree.args.get("order") is not None and isinstance(tree, exp.Update | exp.Delete):
         scope.qualify(tree.args["order"])
-    route = ALL if info.broadcast else build_route(where, _key_lookup(scope), slot_of)
+    route = ALL if info.broadcast else build_route(where, key_lookup(scope, [ref]), slot_of)
     single_only = tree.args.get("limit") is not None or tree.args.get("order") is not None
     if ref.node.alias is None or ref.node.alias == "":
         ref.node.set("alias", exp.TableAlias(this=exp.to_identifier(info.name)))
+    if isinstance(tree, exp.Delete) and ctx.dialect == "mysql":
+        _mysql_delete_alias(tree, ref.node)
     template = render_template(tree, ctx.dialect)
     return WritePlan(kind, template, tuple(holes), info, route, single_only)
 
 
-def _key_lookup(scope: Scope) -> Any:
-    ref = scope.refs[0]
-
-    def key_of(col: exp.Column) -> tuple[int, bool] | None:
-        found = scope.resolve(col)
-        if found is None or found[0] is not ref:
-            return None
-        key = ref.info.rule.shard_key
-        if key is None or key.lower() != col.name.lower():
-            return None
-        return 0, False
-
-    return key_of
+def _mysql_delete_alias(tree: exp.Delete, table: exp.Table) -> None:
+    """MariaDB (before 11.6) rejects an alias in a single-table DELETE, and its
+    multi-table form needs a default database: name the physical table itself, with
+    the columns qualified by it (``DELETE FROM `db`.`t` WHERE `db`.`t`.id = 1``)."""
+    alias = table.alias_or_name
+    marker = table_marker(0)
+    for column in tree.find_all(exp.Column):
+        if column.table == alias:
+            column.set("table", exp.Identifier(this=marker, quoted=False))
+    table.replace(exp.Table(this=exp.Identifier(this=marker, quoted=False)))

@@ -2,7 +2,9 @@
 
 Rows are ``(id, operator, detail)``: the merge tree top-down (``id`` is the depth-first
 number, indentation in ``operator`` shows nesting), each shard read followed by its
-route, chunking (or why it cannot be chunked) and the SQL of the first shards.
+route, chunking — the keyset keys and the chunk size the read will use, or why it
+cannot be chunked and its cap — and the SQL of the first chunk of the first shards
+(later chunks replace the ``1`` after ``AND`` by "after the last row seen").
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sharding.exec.run import passthrough_single
+from sharding.exec.stream import chunk_rows as shard_chunk_rows
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
 from sharding.merge.semantics import Semantics
 from sharding.sql.nodes import (
@@ -43,44 +47,57 @@ def explain_rows(
     sem: Semantics,
     default_ds: str,
     chunk_rows: int,
+    merge_budget_rows: int | None = None,
 ) -> list[tuple[int, str, str]]:
+    """The plan as rows (module docstring); chunk sizes as the runner computes them
+    from ``chunk_rows`` and ``merge_budget_rows`` (None: no budget)."""
     rows: list[tuple[int, str, str]] = []
 
     def add(depth: int, op: str, detail: str) -> None:
         rows.append((len(rows) + 1, "  " * depth + op, detail))
 
-    def read_rows(read: ShardRead, depth: int, passthrough: bool = False) -> None:
+    def read_rows(read: ShardRead, depth: int, passthrough: bool = False, share: int = 1) -> None:
         targets = _targets(read, values, sem, default_ds)
         sources = sorted({t.datasource for t in targets})
         add(depth, "ShardRead", f"{len(targets)} shard(s) on {', '.join(sources)}; route: {read.route.describe()}")
+        need = read.limit.needed(values) if read.limit is not None else None
+        limit = ""
         if passthrough:
             add(depth + 1, "mode", "whole statement pushed down to one shard")
         elif read.chunked:
-            add(depth + 1, "chunking", f"keyset continuation on {len(read.keyset_exprs)} key(s), chunk <= {chunk_rows} rows")
+            budget = merge_budget_rows // share if merge_budget_rows else chunk_rows * len(targets)
+            chunk = shard_chunk_rows(chunk_rows, budget, len(targets))
+            keys = ", ".join(
+                f"{k.bind(texts).fill(())}{' DESC' if desc else ''}"
+                for k, desc in zip(read.keyset_exprs, read.keyset_desc, strict=True)
+            )
+            add(depth + 1, "chunking", f"keyset continuation on ({keys}); {chunk} rows per chunk and shard")
+            limit = f" LIMIT {min(chunk, need) if need is not None else chunk}"
         else:
-            add(depth + 1, "chunking", f"none: one read per shard, capped at {read.guard} rows")
+            add(depth + 1, "chunking", f"none: one read per shard, capped at {read.guard} rows (more is an error)")
+            if read.guard is not None:
+                limit = f" LIMIT {need if need is not None and need <= read.guard else read.guard + 1}"
         if read.limit is not None:
-            need = read.limit.needed(values)
             add(depth + 1, "pushed limit", f"LIMIT {need}" if need is not None else "none")
         for note in read.notes:
             add(depth + 1, "note", note)
         bound = read.template.bind(texts)
         for t in targets[:SHOWN_SHARDS]:
-            add(depth + 1, f"sql[{t.label}]", bound.fill(t.names, "1"))
+            add(depth + 1, f"sql[{t.label}]", bound.fill(t.names, "1") + limit)
         if len(targets) > SHOWN_SHARDS:
             add(depth + 1, "sql[...]", f"{len(targets) - SHOWN_SHARDS} more shard(s), same template")
 
-    def walk(node: Any, depth: int) -> None:
+    def walk(node: Any, depth: int, share: int = 1) -> None:
         if isinstance(node, Passthrough):
             add(depth, "Passthrough", "rows as the shard returns them")
             read_rows(node.read, depth + 1, passthrough=True)
         elif isinstance(node, ConcatNode):
             add(depth, "Concat", "unordered, as results arrive")
-            read_rows(node.read, depth + 1)
+            read_rows(node.read, depth + 1, share=share)
         elif isinstance(node, MergeSortNode):
             keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
             add(depth, "MergeSort", f"k-way heap merge on {keys}")
-            read_rows(node.read, depth + 1)
+            read_rows(node.read, depth + 1, share=share)
         elif isinstance(node, AggregateNode):
             kind = "OrderedAggregate" if node.ordered else "HashAggregate"
             aggs = ", ".join(f"{s.func}{'(distinct)' if s.distinct else ''}" for s in node.specs)
@@ -106,25 +123,18 @@ def explain_rows(
             walk(node.child, depth + 1)
         elif isinstance(node, SortMergeJoinNode):
             add(depth, "SortMergeJoin", f"{node.kind.upper()} on {node.text}")
-            walk(node.left, depth + 1)
-            walk(node.right, depth + 1)
+            walk(node.left, depth + 1, share=2)  # the two sides share the merge budget
+            walk(node.right, depth + 1, share=2)
         else:
             add(depth, type(node).__name__, "")
 
     if isinstance(plan, SelectPlan):
-        single = False
-        if plan.single is not None and not plan.join:
-            read = plan.single.read
-            single = read.leader is None or len(route_shards(read, values, sem)) == 1
-        if single:
-            assert plan.single is not None
+        if not plan.join and passthrough_single(plan.single, values, sem):
             walk(plan.single, 0)
         elif plan.scatter is not None:
             walk(plan.scatter, 0)
         else:
             add(0, "NotSupported", str(plan.scatter_error))
-        for note in plan.notes:
-            add(0, "note", note)
     return rows
 
 

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sharding.errors import NotSupported, ShardgateError
-from sharding.sql.lexer import _TOKEN, unescape_mysql_string
-from sharding.sql.literals import render_literal
+from sharding.errors import BadArguments, ColumnCountMismatch, NotSupported
+from sharding.sql.lexer import TOKEN, unescape_mysql_string
+from sharding.sql.literals import literal_renderer, render_literal
 from sharding.sql.parse import mysql_syntax_error
 
 # Quoted strings as "unrolled loops" (no per-character alternation: much faster).
@@ -38,13 +38,6 @@ _ROW = re.compile(r"\([^()'\"]*(?:(?:" + _STR + r")[^()'\"]*)*\)", re.DOTALL)
 _STRING_TOKEN = re.compile(_STR, re.DOTALL)
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 _INT = re.compile(r"[+-]?\d+\Z")
-
-
-class ColumnCountMismatch(ShardgateError):
-    """ER_WRONG_VALUE_COUNT_ON_ROW."""
-
-    code = 1136
-    sqlstate = "21S01"
 
 
 @dataclass
@@ -86,7 +79,7 @@ def scan_insert(sql: str) -> ParsedInsert:
     words: list[tuple[str, str, int, int]] = []  # (kind, text, start, end)
     body_start = -1
     mode = ""
-    for m in _TOKEN.finditer(sql):
+    for m in TOKEN.finditer(sql):
         kind = m.lastgroup or ""
         if kind in ("ws", "comment"):
             continue
@@ -247,7 +240,7 @@ def _slow_row(sql: str, pos: int, parsed: ParsedInsert) -> tuple[list[str], dict
     values: list[str] = []
     params: dict[int, int] = {}
     start = pos + 1
-    for m in _TOKEN.finditer(sql, pos):
+    for m in TOKEN.finditer(sql, pos):
         text = m.group()
         kind = m.lastgroup
         if kind == "other" and text == "(":
@@ -275,7 +268,7 @@ def _scan_set(sql: str, pos: int, parsed: ParsedInsert) -> None:
     depth = 0
     expecting = "column"
     start = pos
-    for m in _TOKEN.finditer(sql, pos):
+    for m in TOKEN.finditer(sql, pos):
         kind, text = m.lastgroup, m.group()
         if kind in ("ws", "comment"):
             continue
@@ -324,7 +317,7 @@ def value_of(text: str, params: Sequence[Any] | None = None, param: int | None =
     """(is_constant, Python value) of one VALUES item's source text."""
     if param is not None:
         if params is None or param >= len(params):
-            raise ShardgateError("not enough parameters for the statement", code=1210)
+            raise BadArguments("not enough parameters for the statement")
         return True, params[param]
     t = text.strip()
     if not t:
@@ -387,7 +380,7 @@ def rerender_row(
                 out.append(render_literal(overrides[next_param], dialect))
             else:
                 if params is None or next_param >= len(params):
-                    raise ShardgateError("not enough parameters for the statement", code=1210)
+                    raise BadArguments("not enough parameters for the statement")
                 out.append(render_literal(params[next_param], dialect))
             next_param += 1
         elif first in "'\"" and dialect != "mysql":
@@ -395,6 +388,52 @@ def rerender_row(
         else:
             out.append(tok)
     return "".join(out), next_param
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRow:
+    """A row's text split at its ``?`` parameters, strings already rendered for the
+    dialect: filling it is one ``join`` (a prepared INSERT executed many times)."""
+
+    pieces: tuple[str, ...]  # len(params) + 1 constant pieces around the parameters
+    params: tuple[int, ...]  # global parameter index of each ``?``, in order
+
+    def fill(self, dialect: str, params: Sequence[Any] | None, overrides: dict[int, Any]) -> str:
+        pieces = self.pieces
+        if not overrides and params is not None and (not self.params or self.params[-1] < len(params)):
+            render = literal_renderer(dialect)
+            out = [""] * (2 * len(self.params) + 1)
+            out[::2] = pieces
+            out[1::2] = [render(params[p]) for p in self.params]
+            return "".join(out)
+        out = [pieces[0]]
+        for i, p in enumerate(self.params):
+            if p in overrides:
+                value = overrides[p]
+            elif params is None or p >= len(params):
+                raise BadArguments("not enough parameters for the statement")
+            else:
+                value = params[p]
+            out.append(render_literal(value, dialect))
+            out.append(pieces[i + 1])
+        return "".join(out)
+
+
+def compile_row(text: str, dialect: str, first_param: int) -> CompiledRow:
+    """Pre-render a row for :meth:`CompiledRow.fill` (same output as :func:`rerender_row`)."""
+    pieces: list[str] = [""]
+    params: list[int] = []
+    for m in _ROW_TOKEN.finditer(text):
+        tok = m.group()
+        first = tok[0]
+        if first == "?":
+            params.append(first_param + len(params))
+            pieces.append("")
+        elif first in "'\"" and dialect != "mysql":
+            pieces[-1] += render_literal(unescape_mysql_string(tok), dialect)
+        else:
+            pieces[-1] += tok
+    return CompiledRow(tuple(pieces), tuple(params))
 
 
 @dataclass

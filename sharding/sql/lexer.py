@@ -24,7 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_TOKEN = re.compile(
+#: One token of MySQL text; the group name (``m.lastgroup``) is its kind.
+TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
   | (?P<comment>--(?:[ \t][^\n]*|(?=\n)|$)|\#[^\n]*|/\*.*?(?:\*/|$))
@@ -110,7 +111,7 @@ def normalize(sql: str) -> Normalized:
     length = 0
     prev_kind = ""
     prev_text = ""
-    for m in _TOKEN.finditer(sql):
+    for m in TOKEN.finditer(sql):
         kind = m.lastgroup
         text = m.group()
         if kind == "num":
@@ -144,9 +145,15 @@ def normalize(sql: str) -> Normalized:
     return Normalized("".join(out), tuple(slots), keyword, params)
 
 
+_LEADING_WORD = re.compile(r"\s*([A-Za-z_]\w*)(?=[\s(;`'\"]|$)")
+
+
 def first_keyword(sql: str) -> str:
     """The statement's first keyword, upper case, skipping comments and parentheses."""
-    for m in _TOKEN.finditer(sql):
+    m = _LEADING_WORD.match(sql)
+    if m is not None:  # the common case, without tokenizing
+        return m.group(1).upper()
+    for m in TOKEN.finditer(sql):
         kind = m.lastgroup
         if kind in ("ws", "comment"):
             continue
@@ -156,22 +163,11 @@ def first_keyword(sql: str) -> str:
     return ""
 
 
-def count_params(sql: str) -> int:
-    """Number of ``?`` placeholders outside strings, identifiers and comments."""
-    return sum(1 for m in _TOKEN.finditer(sql) if m.lastgroup == "param")
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split a script on top-level ``;`` (strings and comments respected)."""
-    parts: list[str] = []
-    start = 0
-    for m in _TOKEN.finditer(sql):
-        if m.lastgroup == "other" and m.group() == ";":
-            piece = sql[start : m.start()].strip()
-            if piece:
-                parts.append(piece)
-            start = m.end()
-    tail = sql[start:].strip()
-    if tail:
-        parts.append(tail)
-    return parts
+def param_slots(sql: str) -> tuple[Slot, ...]:
+    """The ``?`` placeholders of ``sql`` as slots (positions in ``sql`` itself), for a
+    statement planned from its original text (literals not normalised)."""
+    out: list[Slot] = []
+    for m in TOKEN.finditer(sql):
+        if m.lastgroup == "param":
+            out.append(Slot(m.start(), len(out)))
+    return tuple(out)

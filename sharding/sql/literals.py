@@ -19,25 +19,19 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from sharding.errors import ShardgateError
+from sharding.errors import BadArguments
 
 _MAX_SHIFT = 62
-
-
-class BadValue(ShardgateError):
-    """A parameter value that has no SQL literal (ER_WRONG_ARGUMENTS)."""
-
-    code = 1210
-    sqlstate = "HY000"
 
 
 def exact_float_sql(f: float) -> str:
     """An SQLite expression whose value is exactly ``f`` (see module docstring)."""
     if not math.isfinite(f):
-        raise BadValue(f"cannot store the float {f!r} (SQLite has no NaN/Infinity literals)")
+        raise BadArguments(f"cannot store the float {f!r} (SQLite has no NaN/Infinity literals)")
     if f == 0.0:
         return "(-0.0)" if math.copysign(1.0, f) < 0 else "0.0"
     if f.is_integer() and abs(f) < 2**53:
@@ -62,19 +56,26 @@ def exact_float_sql(f: float) -> str:
 
 
 def sqlite_literal(value: Any) -> str:
+    kind = type(value)
+    # The two commonest parameter types first (a prepared INSERT renders every value).
+    if kind is int and -(1 << 63) <= value < (1 << 63):
+        return str(value) if value >= 0 else f"({value})"
+    if kind is str and "\x00" not in value:
+        text: str = value
+        return "'" + text.replace("'", "''") + "'"
     if value is None:
         return "NULL"
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int):
         if not -(1 << 63) <= value < (1 << 63):
-            raise BadValue(f"integer {value} does not fit in 64 bits")
+            raise BadArguments(f"integer {value} does not fit in 64 bits")
         return str(value) if value >= 0 else f"({value})"
     if isinstance(value, float):
         return exact_float_sql(value)
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise BadValue(f"cannot store the decimal {value}")
+            raise BadArguments(f"cannot store the decimal {value}")
         text = format(value, "f")
         return text if value >= 0 else f"({text})"
     if isinstance(value, str):
@@ -87,7 +88,7 @@ def sqlite_literal(value: Any) -> str:
         return "'" + value.isoformat(sep=" ") + "'" if isinstance(
             value, datetime.datetime
         ) else "'" + value.isoformat() + "'"
-    raise BadValue(f"unsupported parameter type {type(value).__name__}")
+    raise BadArguments(f"unsupported parameter type {type(value).__name__}")
 
 
 _MYSQL_ESCAPES = {
@@ -109,7 +110,7 @@ def mysql_literal(value: Any) -> str:
         return str(value) if value >= 0 else f"({value})"
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise BadValue(f"cannot store the float {value!r}")
+            raise BadArguments(f"cannot store the float {value!r}")
         text = repr(value)
         if "e" not in text and "E" not in text:
             text += "e0"
@@ -125,7 +126,7 @@ def mysql_literal(value: Any) -> str:
         return "'" + value.isoformat(sep=" ") + "'"
     if isinstance(value, datetime.date | datetime.time):
         return "'" + value.isoformat() + "'"
-    raise BadValue(f"unsupported parameter type {type(value).__name__}")
+    raise BadArguments(f"unsupported parameter type {type(value).__name__}")
 
 
 def render_literal(value: Any, dialect: str) -> str:
@@ -133,6 +134,11 @@ def render_literal(value: Any, dialect: str) -> str:
     if dialect == "sqlite":
         return sqlite_literal(value)
     return mysql_literal(value)
+
+
+def literal_renderer(dialect: str) -> Callable[[Any], str]:
+    """:func:`render_literal` for one dialect, without the per-value dispatch."""
+    return sqlite_literal if dialect == "sqlite" else mysql_literal
 
 
 def quote_identifier(name: str, dialect: str) -> str:

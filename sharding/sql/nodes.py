@@ -9,10 +9,11 @@ parameter holes filled, LIMIT values read).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sharding.catalog import TableInfo
+from sharding.errors import BadArguments
 from sharding.merge.aggregates import AggSpec, Mode
 from sharding.merge.semantics import SortItem
 from sharding.sql.route import Route, ValueRef, value_of
@@ -29,8 +30,6 @@ class LimitRef:
     offset: ValueRef | None = None
 
     def resolve(self, values: Sequence[Any]) -> tuple[int, int | None]:
-        from sharding.errors import ShardgateError
-
         def number(ref: ValueRef | None, what: str) -> int | None:
             if ref is None:
                 return None
@@ -40,9 +39,7 @@ class LimitRef:
             if isinstance(v, float) and v.is_integer():
                 v = int(v)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ShardgateError(
-                    f"Incorrect arguments to {what}: {v!r}", code=1210, sqlstate="HY000"
-                )
+                raise BadArguments(f"Incorrect arguments to {what}: {v!r}")
             return v
 
         offset = number(self.offset, "OFFSET") or 0
@@ -68,8 +65,6 @@ class ShardRead:
     #: Index into ``tables`` of the table whose rule decides placement (None: broadcast
     #: only — read one data source).
     leader: int | None
-    #: Output columns of the shard statement (None when a ``*`` is passed through).
-    width: int | None = None
     #: Keyset continuation key expressions (templates with parameter holes only),
     #: their directions/NULL placement and output positions. None: no chunking.
     keyset_exprs: tuple[Template, ...] = ()
@@ -188,11 +183,8 @@ class SelectPlan:
     single: Passthrough | None
     scatter: Any | None
     scatter_error: Exception | None
-    route: Route
-    route_tables: tuple[TableInfo, ...]
+    #: Result column names; None when only the backend knows them (``*`` over a table
+    #: without catalog columns): they come from the shard's result then.
     columns: tuple[OutputColumn, ...] | None
-    semantics_name: str
-    text: str = ""
-    notes: tuple[str, ...] = field(default_factory=tuple)
     #: Reads of a cross-shard join: each routed by its own predicates.
     join: bool = False

@@ -25,7 +25,7 @@ from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType
 
-from sharding.errors import ParseError
+from sharding.errors import EmptyQuery, ParseError
 
 # sqlglot logs a warning whenever it falls back to exp.Command; we report it ourselves.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -49,13 +49,6 @@ class ShardgateMySQL(MySQL):
 
 
 DIALECT = ShardgateMySQL()
-
-
-class EmptyQuery(ParseError):
-    """ER_EMPTY_QUERY."""
-
-    code = 1065
-    sqlstate = "42000"
 
 
 def mysql_syntax_error(sql: str, offset: int, reason: str = "") -> ParseError:

@@ -27,8 +27,8 @@ from typing import Any
 from sqlglot import exp
 
 from sharding.catalog import TableInfo
+from sharding.errors import NoShardForValue
 from sharding.merge.semantics import Semantics
-from sharding.topology import NoShardForValue
 
 #: A value known at plan time (``("const", v)``) or bound per call (``("slot", i)``).
 ValueRef = tuple[str, Any]

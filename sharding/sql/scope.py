@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from sharding.catalog import ColumnInfo, TableInfo
-from sharding.errors import NoDatabaseSelected, NotSupported, ShardgateError, UnknownColumn
-
-
-class AmbiguousColumn(ShardgateError):
-    """ER_NON_UNIQ_ERROR."""
-
-    code = 1052
-    sqlstate = "23000"
+from sharding.errors import (
+    AmbiguousColumn,
+    NoDatabaseSelected,
+    NotSupported,
+    ShardgateError,
+    UnknownColumn,
+)
 
 
 @dataclass(eq=False)

@@ -203,12 +203,8 @@ class FakeSession:
             raise QueryInterrupted("Query execution was interrupted")
         return Result(columns=[Column("SLEEP")], rows=[(0,)])
 
-    def stream(self, sql: str, params: Sequence[Any] | None = None) -> AsyncIterator[list[Row]]:
-        async def gen() -> AsyncIterator[list[Row]]:
-            result = await self.execute(sql, params)
-            yield result.rows
-
-        return gen()
+    def stream(self, sql: str, params: Sequence[Any] | None = None) -> FakeResultStream:
+        return FakeResultStream(self, sql, params)
 
     async def use(self, database: str) -> None:
         if database.lower() not in self.factory.databases:
@@ -226,6 +222,36 @@ class FakeSession:
             self._end("ROLLBACK")
         self.closed = True
         await trio.lowlevel.checkpoint()
+
+
+class FakeResultStream:
+    """The ResultStream contract over ``FakeSession.execute``: the statement runs on
+    entering (errors surface there), then its rows come as one batch."""
+
+    def __init__(self, session: FakeSession, sql: str, params: Sequence[Any] | None) -> None:
+        self._session = session
+        self._sql = sql
+        self._params = params
+        self._result: Result | None = None
+
+    @property
+    def columns(self) -> list[Column]:
+        assert self._result is not None and self._result.columns is not None
+        return self._result.columns
+
+    async def __aenter__(self) -> FakeResultStream:
+        self._result = await self._session.execute(self._sql, self._params)
+        if self._result.columns is None:
+            raise NotSupported("not a result set")  # the server streams only SELECT/WITH
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def __aiter__(self) -> AsyncIterator[list[Row]]:
+        assert self._result is not None
+        if self._result.rows:
+            yield self._result.rows
 
 
 class FakeSessionFactory:

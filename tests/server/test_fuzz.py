@@ -178,3 +178,42 @@ async def test_out_of_order_and_oversized_packets_get_error_packets(
 
     codes = await in_thread(run)
     assert codes == [1156, 1153, None, 1835, None]
+
+
+async def test_protocol_error_inside_a_command_is_answered_not_crashed(nursery: trio.Nursery) -> None:
+    """A ProtocolError raised while a command runs (here: long data beyond
+    max_allowed_packet) is answered with its error packet and the connection closed —
+    not logged as a crash (it used to escape wrapped in the connection's nursery group)."""
+    import struct
+
+    import structlog
+
+    from tests.server.rawclient import err_code
+
+    small = await start_server(nursery, max_packet_size=1024)
+
+    def run() -> tuple[int | None, bool]:
+        c = RawClient(small.port)
+        c.login()
+        c.command(b"\x16SELECT ?")  # COM_STMT_PREPARE
+        ok = c.read_packet()[1]
+        assert ok[0] == 0, ok
+        stmt_id, columns, params = struct.unpack_from("<IHH", ok, 1)
+        for _ in range(params + (1 if params else 0) + columns + (1 if columns else 0)):
+            c.read_packet()  # parameter and column definitions, with their EOFs
+        for _ in range(2):  # no response by protocol; the second one is too much
+            c.send_packet(b"\x18" + struct.pack("<IH", stmt_id, 0) + b"x" * 900, 0)
+        code = err_code(c.read_packet()[1])
+        try:
+            c.read_packet()
+            closed = False
+        except (EOFError, OSError):
+            closed = True
+        c.close()
+        return code, closed
+
+    with structlog.testing.capture_logs() as events:
+        code, closed = await in_thread(run)
+        await trio.sleep(0.05)
+    assert code is not None and closed
+    assert not [e for e in events if "crash" in e["event"]], events

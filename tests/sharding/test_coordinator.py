@@ -164,8 +164,9 @@ async def test_use_show_describe(coord: Coordinator) -> None:
     res = await s.execute("SHOW DATABASES")
     assert ("db",) in res.rows and ("other",) in res.rows
     desc = await s.execute("DESCRIBE x")
-    assert desc.rows[0][:4] == ("id", "int", "NO", "PRI") or desc.rows[0][0] == "id"
-    assert desc.rows[0][5] == "auto_increment" and desc.rows[1][3] == "MUL"
+    assert desc.rows[0][:4] == ("id", "int", "NO", "PRI")
+    assert desc.rows[1][:4] == ("name", "varchar(20)", "NO", "MUL")
+    assert desc.rows[0][5] == "auto_increment"
     create = (await s.execute("SHOW CREATE TABLE x")).rows[0][1]
     assert "CREATE TABLE" in create and "hash(id)" in create
     with pytest.raises(UnknownDatabase):
@@ -358,3 +359,92 @@ async def test_concurrent_multi_shard_inserts_do_not_deadlock(coord: Coordinator
                 nursery.start_soon(writer, w)
     assert not errors, errors[:3]
     assert (await coord.execute("SELECT COUNT(*) FROM t")).rows == [(2400,)]
+
+
+async def test_primary_key_columns_are_not_null(coord: Coordinator) -> None:
+    """MySQL: PRIMARY KEY columns are NOT NULL even when not declared so. DESCRIBE
+    says so, and the shards enforce it (SQLite alone would accept NULL keys)."""
+    await coord.execute("CREATE TABLE p (a INT, b VARCHAR(5), v INT, PRIMARY KEY (a, b))")
+    desc = await coord.execute("DESCRIBE p")
+    assert [(r[0], r[2], r[3]) for r in desc.rows] == [("a", "NO", "PRI"), ("b", "NO", "PRI"), ("v", "YES", "")]
+    with pytest.raises(ShardgateError) as err:
+        await coord.execute("INSERT INTO p VALUES (1, NULL, 1)")
+    assert err.value.code == 1048
+    await coord.execute("INSERT INTO p VALUES (1, 'x', NULL)")
+    assert (await coord.execute("SELECT a, b, v FROM p")).rows == [(1, "x", None)]
+
+
+async def test_statement_log_event_counts_the_rows_returned(coord: Coordinator) -> None:
+    import logging
+
+    import structlog
+    from structlog.testing import capture_logs
+
+    await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+    await coord.execute("INSERT INTO t VALUES " + ", ".join(f"({i}, {i % 3})" for i in range(30)))
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    with capture_logs() as logs:
+        await coord.execute("SELECT id FROM t WHERE v = 1 ORDER BY id")
+        await coord.execute("SELECT v, COUNT(*) FROM t GROUP BY v")
+        async with coord.open_session().stream("SELECT id FROM t") as rs:
+            assert sum([len(b) async for b in rs]) == 30
+        await coord.execute("SHOW TABLES")
+        await coord.execute("UPDATE t SET v = 9 WHERE v = 2")
+    events = [e for e in logs if e["event"] == "statement"]
+    assert [(e["kind"], e["rows"], e["affected"]) for e in events] == [
+        ("SELECT", 10, 0), ("SELECT", 3, 0), ("SELECT", 30, 0), ("SHOW", 1, 0), ("UPDATE", None, 10),
+    ]
+
+
+async def test_explain_states_shards_sql_merge_tree_and_chunking(coord: Coordinator) -> None:
+    await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, k INT, v INT)")
+    await coord.execute("CREATE TABLE u (uid INT PRIMARY KEY, k INT, x INT)")
+    sql = "SELECT id, v FROM t WHERE v > 3 ORDER BY v DESC, id LIMIT 5, 10"
+    text = await coord.explain(sql)
+    lines = text.splitlines()
+    # The merge tree, top-down, with the shard read under it.
+    assert [line.split()[0] for line in lines[:3]] == ["Limit", "MergeSort", "ShardRead"]
+    assert "offset 5, count 10" in lines[0] and "4 shard(s) on ds0; route: all shards" in lines[2]
+    # Chunking: the keyset keys (the primary key is the tiebreaker), chunk size (the
+    # runner's: at least 16 rows), and the pushed-down LIMIT offset + count.
+    assert "keyset continuation on (t.v DESC, t.id); 16 rows per chunk and shard" in text
+    assert "pushed limit      LIMIT 15" in text
+    # Per-shard SQL with physical names: the first chunk of each of the first shards.
+    for s in range(3):
+        assert f'sql[ds0/shard {s}]  SELECT t.id, t.v FROM "db_{s:04d}"."t" AS t WHERE (t.v > 3) AND 1 ORDER BY 2 DESC, 1 ASC LIMIT 15' in text
+    assert "1 more shard(s), same template" in text
+    # EXPLAIN through execute returns the same plan as rows.
+    res = await coord.execute("EXPLAIN " + sql)
+    assert [c.name for c in res.columns or []] == ["id", "operator", "detail"]
+    assert [r[1] for r in res.rows] == [line[: len(r[1])] for line, r in zip(lines, res.rows, strict=True)]
+    # A cross-shard join: both sides, each sorted by its key and tiebreaker.
+    join = await coord.explain("SELECT t.id, u.x FROM t JOIN u ON t.k = u.k ORDER BY t.id")
+    assert "SortMergeJoin           INNER on t.k = u.k" in join
+    assert "(t.k, t.id)" in join and "(u.k, u.uid)" in join
+    # Writes: the statements and how they commit.
+    update = await coord.explain("UPDATE t SET v = 1 WHERE id = 3")
+    assert update.startswith("Update") and "1 shard statement(s)" in update and "one statement, autocommit" in update
+    insert = await coord.explain("INSERT INTO t VALUES (1, 1, 1), (2, 2, 2), (3, 3, 3)")
+    assert "3 row(s) split by the scanner" in insert and "one transaction per data source" in insert
+
+
+async def test_a_table_dropped_by_another_coordinator(coord: Coordinator, small_topology: Topology) -> None:
+    """The catalog lives in the backend: when another coordinator drops a table, this
+    one's cached entry is stale. A shard saying the table is missing invalidates the
+    cache, and CREATE TABLE of the same name works (no stale "already exists")."""
+    await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+    await coord.execute("INSERT INTO t VALUES (1, 1), (2, 2), (3, 3)")
+    async with Coordinator(small_topology, catalog_refresh=None) as other:
+        assert (await other.execute("SELECT COUNT(*) FROM t")).rows == [(3,)]
+        await coord.execute("DROP TABLE t")
+        assert other.catalog.get("db", "t") is not None  # stale
+        with pytest.raises(UnknownTable):
+            await other.execute("SELECT * FROM t ORDER BY id")
+        assert other.catalog.get("db", "t") is None  # the shard's error invalidated it
+        with pytest.raises(UnknownTable):
+            await other.execute("SELECT * FROM t ORDER BY id")  # now from the catalog
+        await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT)")
+        await other.execute("DROP TABLE t")
+        await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, w VARCHAR(5))")  # stale cache
+        await coord.execute("INSERT INTO t VALUES (9, 'x')")
+        assert (await other.execute("SELECT id, w FROM t")).rows == [(9, "x")]

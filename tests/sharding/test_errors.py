@@ -135,3 +135,55 @@ async def test_errors_leave_the_executor_clean(c: Coordinator) -> None:
             pass
     stats = c.executor.statistics()
     assert stats.active == 0 and stats.queued == 0 and stats.queries == 0
+
+
+# ---------------------------------------------------------------------- one place for codes
+#: Error classes still defined outside sharding.errors (none left; keep it that way).
+KNOWN_ELSEWHERE: set[str] = set()
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    out = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def test_error_codes_live_in_sharding_errors() -> None:
+    """Every error class with its own MySQL code is defined in sharding.errors; a
+    class elsewhere may only re-export one of those (inheriting its code)."""
+    import importlib
+    import pkgutil
+
+    import sharding
+    from sharding import errors
+
+    for mod in pkgutil.walk_packages(sharding.__path__, "sharding."):
+        importlib.import_module(mod.name)
+    elsewhere = [c for c in _all_subclasses(ShardgateError) if c.__module__ != "sharding.errors"]
+    for cls in elsewhere:
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if name in KNOWN_ELSEWHERE:
+            continue
+        assert "code" not in vars(cls) and "sqlstate" not in vars(cls), name
+        assert any(base.__module__ == "sharding.errors" and base is not ShardgateError for base in cls.__mro__[1:]), name
+    for name, code in [
+        ("EmptyQuery", 1065), ("AmbiguousColumn", 1052), ("ColumnCountMismatch", 1136),
+        ("NoShardForValue", 1526), ("PartitionKeyError", 1503), ("TooManyRows", 1104),
+        ("BadArguments", 1210),
+    ]:
+        assert getattr(errors, name).code == code
+
+
+async def test_empty_and_bad_argument_errors_are_the_shared_classes(c: Coordinator) -> None:
+    from sharding import errors
+    from sharding.exec.stream import TooManyRows
+
+    with pytest.raises(errors.EmptyQuery):
+        await c.execute(" ; ")
+    with pytest.raises(errors.BadArguments):
+        await c.execute("SELECT * FROM t WHERE id = ?", [1, 2])
+    with pytest.raises(errors.AmbiguousColumn):
+        await c.execute("SELECT k FROM t JOIN u ON t.k = u.k")
+    assert issubclass(TooManyRows, errors.TooManyRows)

@@ -108,10 +108,11 @@ def test_explain_reports_missing_tiebreaker_on_mysql_semantics() -> None:
     keyed = TableInfo("db", "t", rule, table.columns, primary_key=("k",))
     plan = plan_select(parse_one("SELECT k, v FROM t ORDER BY v"), _ctx(MYSQL, keyed))
     text = "\n".join(f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], MYSQL, "ds0", 100))
-    assert "keyset continuation on 2 key(s)" in text
+    assert "keyset continuation on (t.v, t.k); 100 rows per chunk" in text
+    assert "ORDER BY 2 ASC, 1 ASC LIMIT 100" in text  # the pk is selected already
     plan = plan_select(parse_one("SELECT k, v FROM t ORDER BY v"), _ctx(SQLITE, table))
     text = "\n".join(f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], SQLITE, "ds0", 100))
-    assert "keyset continuation on 2 key(s)" in text and "rowid" in text
+    assert "keyset continuation on (t.v, t.rowid)" in text
 
 
 async def test_a_failing_shard_fails_the_query_cleanly(small_topology: Topology) -> None:

@@ -17,7 +17,7 @@ from sharding.errors import NotSupported, ParseError
 from sharding.merge.semantics import SQLITE
 from sharding.sql.insert import ColumnCountMismatch, scan_insert, scan_rows
 from sharding.sql.keyset import KeysetSpec
-from sharding.sql.lexer import normalize, split_statements, unescape_mysql_string
+from sharding.sql.lexer import normalize, param_slots, unescape_mysql_string
 from sharding.sql.literals import exact_float_sql, mysql_literal, sqlite_literal
 from sharding.sql.parse import parse_one
 from sharding.sql.route import build_route
@@ -51,8 +51,12 @@ def test_mysql_string_unescape(token: str, value: str) -> None:
     assert unescape_mysql_string(token) == value
 
 
-def test_split_statements_respects_strings_and_comments() -> None:
-    assert split_statements("SELECT ';'; /* ; */ SELECT 2;;") == ["SELECT ';'", "/* ; */ SELECT 2"]
+def test_param_slots_skip_strings_comments_and_identifiers() -> None:
+    sql = "SELECT '?', `a?` /* ? */ FROM t WHERE a = ? AND b IN (?, '?')"
+    slots = param_slots(sql)
+    assert [s.param for s in slots] == [0, 1]
+    assert [sql[s.position] for s in slots] == ["?", "?"]
+    assert slots[0].position == sql.index("= ?") + 2
 
 
 # ---------------------------------------------------------------------- literals

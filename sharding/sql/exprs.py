@@ -1,0 +1,80 @@
+"""Small questions the planner asks about expressions of the top-level query.
+
+"Top level" means outside nested SELECTs (:func:`sharding.sql.scope.top_level_nodes`):
+an aggregate inside a subquery belongs to that subquery, not to the statement being
+split across shards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlglot import exp
+
+from sharding.merge.semantics import Semantics
+from sharding.sql.scope import Scope, top_level_nodes
+
+
+def is_aggregate(node: exp.Expr) -> bool:
+    return isinstance(node, exp.AggFunc) or (
+        isinstance(node, exp.Anonymous) and node.name.upper() == "TOTAL"
+    )
+
+
+def contains_aggregate(node: exp.Expr) -> bool:
+    return any(is_aggregate(n) for n in top_level_nodes(node))
+
+
+def contains_window(node: exp.Expr) -> bool:
+    return any(isinstance(n, exp.Window) for n in top_level_nodes(node))
+
+
+def conjuncts(node: exp.Expr | None) -> list[exp.Expr]:
+    """The AND-ed parts of a condition (a WHERE/HAVING/ON clause or an expression)."""
+    if node is None:
+        return []
+    if isinstance(node, exp.Where | exp.Having):
+        node = node.this
+    while isinstance(node, exp.Paren) and isinstance(node.this, exp.And):
+        node = node.this
+    if isinstance(node, exp.And):
+        return conjuncts(node.this) + conjuncts(node.expression)
+    return [node]
+
+
+def and_all(parts: Sequence[exp.Expr]) -> exp.Expr | None:
+    """The conjunction of ``parts`` (copies), or None for no parts."""
+    if not parts:
+        return None
+    out = parts[0].copy()
+    for p in parts[1:]:
+        out = exp.and_(out, p.copy())
+    return out
+
+
+def column_collation(node: exp.Expr, scope: Scope) -> str | None:
+    """The collation comparisons of ``node`` use: an explicit COLLATE, else its column's."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Collate):
+        target = node.expression
+        return (target.name if isinstance(target, exp.Expr) else str(target)).lower()
+    if isinstance(node, exp.Column):
+        found = scope.column_ref(node)
+        if found is not None and found[1] is not None:
+            return found[1].collation.lower() if found[1].collation else None
+    return None
+
+
+def column_affinity(node: exp.Expr, scope: Scope, sem: Semantics) -> str | None:
+    """The type affinity of a column (or CAST) expression; None for anything else."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Column):
+        found = scope.column_ref(node)
+        if found is not None and found[1] is not None:
+            return sem.affinity(found[1].type)
+    if isinstance(node, exp.Cast):
+        to = node.args.get("to")
+        return sem.affinity(to.sql(dialect=sem.dialect)) if to is not None else None
+    return None

@@ -1,0 +1,71 @@
+"""The top of a plan computed in the coordinator: select list, DISTINCT, ORDER BY, LIMIT.
+
+Used above merged aggregates and above a cross-shard join, where the select list is an
+expression over merged values (compiled with :mod:`sharding.merge.evaluate`)::
+
+    Project(select list + hidden ORDER BY values) → Distinct → Sort/TopN → Limit
+        → Project(drop the hidden values)
+
+An ORDER BY term that is not a select item is computed as a hidden column; with
+``SELECT DISTINCT`` that is refused, as in MySQL (the order would depend on which of
+the equal rows was kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlglot import exp
+
+from sharding.errors import NotSupported
+from sharding.merge.evaluate import Compiled, Compiler
+from sharding.merge.semantics import SortItem
+from sharding.sql.clauses import Item, OrderTerm
+from sharding.sql.nodes import DistinctNode, LimitNode, LimitRef, ProjectNode, SortNode
+
+
+def finish_select(
+    node: Any,
+    tree: exp.Select,
+    items: Sequence[Item],
+    terms: Sequence[OrderTerm],
+    select: Compiler,
+    order: Compiler,
+    *,
+    sort: bool,
+    limit: LimitRef | None,
+    dedupe: bool = True,
+) -> Any:
+    """Plan nodes above ``node`` (see module docstring).
+
+    ``select``/``order`` compile the select list and the other ORDER BY terms (two
+    compilers so an error names the clause); ``sort``: the input is not already in
+    ORDER BY order; ``dedupe``: apply SELECT DISTINCT here (False when the grouping
+    below already was the DISTINCT).
+    """
+    compiled = [select.compile(it.expr) for it in items]
+    visible = len(items)
+    hidden: list[Compiled] = []
+    sort_items: list[SortItem] = []
+    distinct = tree.args.get("distinct") is not None
+    for term in terms:
+        if term.index is None:
+            if distinct:
+                raise NotSupported("ORDER BY an expression not in the SELECT DISTINCT list")
+            c = order.compile(term.expr)
+            hidden.append(c)
+            index, collation = visible + len(hidden) - 1, c.collation
+        else:
+            index, collation = term.index, compiled[term.index].collation
+        sort_items.append(SortItem(index, term.desc, term.nulls_first, collation))
+    node = ProjectNode(node, exprs=tuple(c.fn for c in compiled + hidden), text="compute select list")
+    if distinct and dedupe:
+        node = DistinctNode(node, tuple(c.collation for c in compiled))
+    if sort:
+        node = SortNode(node, tuple(sort_items), limit)
+    if limit is not None:
+        node = LimitNode(node, limit)
+    if hidden:
+        node = ProjectNode(node, columns=tuple(range(visible)), text="drop hidden columns")
+    return node

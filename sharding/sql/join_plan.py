@@ -1,0 +1,319 @@
+"""Two sharded tables that are not co-located, joined on an equality: SortMergeJoin.
+
+Each side is read from all its shards (or those its own WHERE conjuncts route to)
+``ORDER BY join key, tiebreaker`` in keyset chunks and k-way merged, so both arrive in
+key order; :class:`~sharding.merge.sort_merge_join.SortMergeJoin` pairs them. The
+conditions are split:
+
+* equalities between a column of each side → the join keys;
+* conditions on one side only → pushed into that side's shard statement (for LEFT
+  JOIN: WHERE on the left side, ON on the right side; an ON condition on the left side
+  of a LEFT JOIN must keep unmatched rows, so it stays a residual);
+* the rest → a residual of the join (LEFT JOIN ON) or a Filter above it.
+
+Everything above the join (select list, aggregates, HAVING, DISTINCT, ORDER BY, LIMIT)
+is evaluated in the coordinator over the joined rows, whose columns are the left side's
+columns then the right side's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp
+
+from sharding.catalog import TableInfo
+from sharding.errors import NotSupported
+from sharding.merge.evaluate import Compiler, Ref
+from sharding.merge.semantics import SortItem
+from sharding.sql.aggregate_plan import plan_raw
+from sharding.sql.clauses import (
+    Item,
+    expand_items,
+    having_condition,
+    is_aggregate_query,
+    limit_ref,
+    order_terms,
+)
+from sharding.sql.context import PlanContext, canon
+from sharding.sql.exprs import (
+    and_all,
+    column_affinity,
+    column_collation,
+    conjuncts,
+    contains_window,
+)
+from sharding.sql.finish import finish_select
+from sharding.sql.nodes import FilterNode, MergeSortNode, SelectPlan, SortMergeJoinNode
+from sharding.sql.reads import (
+    KeysetKey,
+    ShardOrder,
+    key_lookup,
+    order_by_positions,
+    shard_read,
+    tiebreak,
+)
+from sharding.sql.rewrite import slot_of
+from sharding.sql.route import ALL, build_route
+from sharding.sql.scope import Scope, TableRef, top_level_nodes
+
+#: Where a column of one side lives in the joined row: (position, affinity, collation).
+Position = tuple[int, str | None, str | None]
+KeyPair = tuple[exp.Column, exp.Column]
+
+
+class _JoinResolver:
+    """Columns of the joined row: left side's columns, then right side's."""
+
+    def __init__(self, positions: dict[str, Position]) -> None:
+        self.positions = positions
+
+    def lookup(self, node: exp.Expr) -> Ref | None:
+        if isinstance(node, exp.Column) and node.table:
+            hit = self.positions.get(f"{node.table.lower()}.{node.name.lower()}")
+            if hit is not None:
+                return Ref(hit[0], hit[1], hit[2])
+        return None
+
+    def missing(self, node: exp.Expr) -> Exception:
+        return NotSupported(f"column {node.sql(dialect='mysql')} is not available above a cross-shard join")
+
+    def slot(self, node: exp.Placeholder) -> int:
+        return slot_of(node)
+
+
+def _sides_of(node: exp.Expr, scope: Scope) -> set[int]:
+    """Table indexes whose columns ``node`` uses (correlated subqueries refused)."""
+    sides: set[int] = set()
+    for n in top_level_nodes(node):
+        if isinstance(n, exp.Column):
+            found = scope.column_ref(n)
+            if found is not None:
+                sides.add(found[0].index)
+        if isinstance(n, exp.Select | exp.Subquery):
+            for col in n.find_all(exp.Column):
+                if col.table and scope.ref_of_alias(col.table) is not None:
+                    inner_tables = {t.alias_or_name.lower() for t in n.find_all(exp.Table)}
+                    if col.table.lower() not in inner_tables:
+                        raise NotSupported("a correlated subquery across a cross-shard join")
+    return sides
+
+
+class _Conditions:
+    """The ON and WHERE conjuncts of the join, split (see module docstring)."""
+
+    def __init__(self, tree: exp.Select, scope: Scope, left: TableRef, right: TableRef, kind: str) -> None:
+        self.keys: list[KeyPair] = []
+        self.pushed: list[list[exp.Expr]] = [[], []]
+        self.residual: list[exp.Expr] = []
+        self.post: list[exp.Expr] = []
+        self._scope, self._left = scope, left
+        side_of = {left.index: 0, right.index: 1}
+        join = (tree.args.get("joins") or [None])[0]
+        on_conds = conjuncts(join.args.get("on")) if join is not None else []
+        inner = kind == "inner"
+        for cond in on_conds:
+            sides = {side_of[s] for s in _sides_of(cond, scope)}
+            pair = self._equi(cond)
+            if pair is not None:
+                self.keys.append(pair)
+            elif sides == {1} or (inner and sides == {0}):
+                self.pushed[sides.pop()].append(cond)
+            elif inner and not sides:
+                self.pushed[0].append(cond)
+                self.pushed[1].append(cond)
+            elif inner:
+                self.post.append(cond)
+            else:
+                self.residual.append(cond)
+        for cond in conjuncts(tree.args.get("where")):
+            sides = {side_of[s] for s in _sides_of(cond, scope)}
+            pair = self._equi(cond) if inner else None
+            if pair is not None:
+                self.keys.append(pair)
+            elif sides == {0} or (inner and sides == {1}):
+                self.pushed[sides.pop()].append(cond)
+            elif not sides and inner:
+                self.pushed[0].append(cond)
+                self.pushed[1].append(cond)
+            else:
+                self.post.append(cond)
+
+    def _equi(self, cond: exp.Expr) -> KeyPair | None:
+        """``a.x = b.y`` with one column of each side, as (left column, right column)."""
+        if isinstance(cond, exp.EQ) and isinstance(cond.this, exp.Column) and isinstance(cond.expression, exp.Column):
+            a, b = self._scope.column_ref(cond.this), self._scope.column_ref(cond.expression)
+            if a is not None and b is not None and a[0] is not b[0]:
+                return (cond.this, cond.expression) if a[0] is self._left else (cond.expression, cond.this)
+        return None
+
+
+def _check_keys(keys: list[KeyPair], scope: Scope, ctx: PlanContext) -> None:
+    """Both sides must compare keys alike: same type affinity and collation."""
+    sem = ctx.sem
+    for a, b in keys:
+        aff_a, aff_b = column_affinity(a, scope, sem), column_affinity(b, scope, sem)
+        if aff_a != aff_b:
+            raise NotSupported(
+                f"cross-shard join on columns of different types ({a.sql()} {aff_a}, {b.sql()} {aff_b})"
+            )
+        if (column_collation(a, scope) or "") != (column_collation(b, scope) or ""):
+            raise NotSupported(f"cross-shard join on columns with different collations ({a.sql()}, {b.sql()})")
+
+
+def _columns_used(nodes: list[exp.Expr], scope: Scope, side_of: dict[int, int]) -> list[list[str]]:
+    """Per side, the column names the statement uses, in first-use order."""
+    used: list[list[str]] = [[], []]
+    for n in nodes:
+        for col in ([n] if isinstance(n, exp.Column) else []) + list(n.find_all(exp.Column)):
+            found = scope.column_ref(col)
+            if found is None:
+                continue
+            s = side_of[found[0].index]
+            if col.name.lower() not in [u.lower() for u in used[s]]:
+                used[s].append(col.name)
+    return used
+
+
+def plan_join(tree: exp.Select, scope: Scope, ctx: PlanContext, holes: list[TableInfo]) -> SelectPlan:
+    left, right = scope.refs
+    kind = right.join_kind
+    if kind == "cross":
+        kind = "inner"
+    if kind not in ("inner", "left"):
+        raise NotSupported(f"{kind.upper()} JOIN between tables sharded differently")
+    if contains_window(tree):
+        raise NotSupported("window functions over several shards")
+    aliases = {e.alias for e in tree.expressions if isinstance(e, exp.Alias)}
+    scope.qualify(tree, aliases)
+    join = (tree.args.get("joins") or [None])[0]
+    if join is not None and join.args.get("using"):
+        raise NotSupported("JOIN ... USING across shards (write ON a.k = b.k)")
+    conds = _Conditions(tree, scope, left, right, kind)
+    if not conds.keys:
+        raise NotSupported(
+            f"join of {left.info.qualified} and {right.info.qualified} (sharded differently) "
+            "without an equality between their columns"
+        )
+    _check_keys(conds.keys, scope, ctx)
+    items = expand_items(tree, scope, ctx)
+    having = having_condition(tree, items, scope)
+    order = tree.args.get("order")
+    group = tree.args.get("group")
+    needed: list[exp.Expr] = [it.expr for it in items] + conds.post + conds.residual
+    if having is not None:
+        needed.append(having)
+    if order is not None:
+        needed.extend(o.this for o in order.expressions)
+    if group is not None:
+        needed.extend(group.expressions)
+    needed.extend(c for pair in conds.keys for c in pair)
+    used = _columns_used(needed, scope, {left.index: 0, right.index: 1})
+    positions: dict[str, Position] = {}
+    reads: list[MergeSortNode] = []
+    key_positions: list[tuple[int, ...]] = []
+    widths: list[int] = []
+    for s, ref in enumerate((left, right)):
+        read, kpos, width = _side_read(
+            ctx, scope, ref, used[s], [pair[s] for pair in conds.keys], conds.pushed[s],
+            holes, positions, sum(widths),
+        )
+        reads.append(read)
+        key_positions.append(kpos)
+        widths.append(width)
+    compiler = Compiler(_JoinResolver(positions), ctx.sem)
+    residual_fn = None
+    if conds.residual:
+        cond = and_all(conds.residual)
+        assert cond is not None
+        residual_fn = compiler.predicate(cond)
+    node: Any = SortMergeJoinNode(
+        reads[0],
+        reads[1],
+        key_positions[0],
+        key_positions[1],
+        kind,
+        widths[1],
+        tuple(column_collation(p[0], scope) for p in conds.keys),
+        tuple(column_collation(p[1], scope) for p in conds.keys),
+        residual_fn,
+        " AND ".join(f"{a.sql()} = {b.sql()}" for a, b in conds.keys),
+    )
+    if conds.post:
+        cond = and_all(conds.post)
+        assert cond is not None
+        node = FilterNode(node, compiler.predicate(cond), cond.sql(dialect="mysql"))
+    node = _plan_above(node, tree, scope, ctx, items, compiler, having)
+    names = tuple(it.name for it in items)
+    return SelectPlan(None, node, None, names, join=True)
+
+
+def _side_read(
+    ctx: PlanContext,
+    scope: Scope,
+    ref: TableRef,
+    used: list[str],
+    key_cols: list[exp.Column],
+    pushed: list[exp.Expr],
+    holes: list[TableInfo],
+    positions: dict[str, Position],
+    offset: int,
+) -> tuple[MergeSortNode, tuple[int, ...], int]:
+    """One side: its sorted, chunked read; the key positions in its rows; its width.
+
+    Records where each used column lands in the joined row (``positions``; this side's
+    columns start at ``offset``)."""
+    sem = ctx.sem
+    cols: list[exp.Expr] = [exp.column(c, table=ref.alias) for c in used]
+    names_lower = [c.lower() for c in used]
+    unique = tiebreak([ref], ctx)
+    tie_exprs: list[exp.Expr] = []
+    for t in unique or []:
+        if not (isinstance(t, exp.Column) and t.name.lower() in names_lower):
+            cols.append(t)
+        tie_exprs.append(t)
+    for i, c in enumerate(used):
+        info_col = ref.info.column(c)
+        positions[f"{ref.alias.lower()}.{c.lower()}"] = (
+            offset + i,
+            sem.affinity(info_col.type) if info_col else None,
+            (info_col.collation.lower() if info_col and info_col.collation else None),
+        )
+    kpos = [names_lower.index(k.name.lower()) for k in key_cols]
+    order: list[ShardOrder] = [(p, False, True) for p in kpos]
+    for t in tie_exprs:
+        order.append((next(i for i, c in enumerate(cols) if canon(c, ctx) == canon(t, ctx)), False, True))
+    where = and_all(pushed)
+    shard_sel = exp.Select(expressions=[c.copy() for c in cols])
+    shard_sel.set("from_", exp.From(this=ref.node.copy()))
+    if where is not None:
+        shard_sel.set("where", exp.Where(this=where))
+    shard_sel.set("order", order_by_positions(order))
+    route = build_route(where, key_lookup(scope, [ref]), slot_of) if where is not None else ALL
+    keys: list[KeysetKey] | None = None
+    notes: list[str] = []
+    if unique is not None:
+        keys = [(cols[p], p, d, nf) for p, d, nf in order]
+    else:
+        notes.append("no unique tiebreaker: side read unchunked (capped)")
+    read = shard_read(ctx, shard_sel, holes, route, (ref.info,), ref.index, keys, None, notes)
+    sort = tuple(SortItem(p, False, True, column_collation(cols[p], scope)) for p in kpos)
+    return MergeSortNode(read, sort), tuple(kpos), len(cols)
+
+
+def _plan_above(
+    node: Any,
+    tree: exp.Select,
+    scope: Scope,
+    ctx: PlanContext,
+    items: list[Item],
+    compiler: Compiler,
+    having: exp.Expr | None,
+) -> Any:
+    """Everything above a cross-shard join, evaluated in the coordinator."""
+    if is_aggregate_query(tree, items):
+        return plan_raw(node, tree, scope, ctx, items, compiler, having)
+    terms = order_terms(tree, items, ctx, scope)
+    return finish_select(
+        node, tree, items, terms, compiler, compiler, sort=bool(terms), limit=limit_ref(tree)
+    )
