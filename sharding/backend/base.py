@@ -85,6 +85,20 @@ class Connection(Protocol):
     async def execute(self, sql: str) -> ExecResult: ...
 
 
+async def execute_all(conn: Connection, sqls: Sequence[str]) -> list[ExecResult]:
+    """Run ``sqls`` in order on ``conn``, stopping at the first error.
+
+    A connection may offer ``execute_many(sqls)`` to send them with less per-statement
+    overhead (the MySQL backend: one bridge hop for the lot); the results must be the
+    same as executing them one by one.
+    """
+    many = getattr(conn, "execute_many", None)
+    if many is not None:
+        results: list[ExecResult] = await many(sqls)
+        return results
+    return [await conn.execute(sql) for sql in sqls]
+
+
 class DataSource(ABC):
     """One physical server (or SQLite folder) with its pool."""
 

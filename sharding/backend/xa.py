@@ -122,8 +122,7 @@ async def _phase1(branch: _Branch, gtrid: str) -> None:
     xid = xid_sql(gtrid, branch.ds.name)
     await conn.execute(f"XA START {xid}")
     branch.state = "active"
-    for sql in branch.statements:
-        branch.results.append(await conn.execute(sql))
+    branch.results.extend(await conn.execute_many(branch.statements))
     await conn.execute(f"XA END {xid}")
     branch.state = "idle"
     await conn.execute(f"XA PREPARE {xid}")

@@ -36,7 +36,7 @@ from typing import Any
 
 import trio
 
-from sharding.backend.base import DataSource, ExecResult
+from sharding.backend.base import DataSource, ExecResult, execute_all
 from sharding.errors import ShardgateError, TransactionError
 
 
@@ -161,10 +161,7 @@ async def local_write(
             stacks.append((name, stack))
 
         async def run_source(name: str) -> None:
-            out = []
-            for op in ordered(ops_by_source[name]):
-                out.append(await conns[name].execute(op.sql))
-            results[name] = out
+            results[name] = await execute_all(conns[name], [op.sql for op in ordered(ops_by_source[name])])
 
         async with trio.open_nursery() as nursery:
             for name in names:
@@ -190,11 +187,8 @@ async def session_write(
     results: dict[str, list[ExecResult]] = {}
 
     async def run_source(name: str) -> None:
-        out = []
         async with connection(name, sorted({db for op in ops_by_source[name] for db in op.databases})) as conn:
-            for op in ordered(ops_by_source[name]):
-                out.append(await conn.execute(op.sql))
-        results[name] = out
+            results[name] = await execute_all(conn, [op.sql for op in ordered(ops_by_source[name])])
 
     async with trio.open_nursery() as nursery:
         for name in sorted(ops_by_source):

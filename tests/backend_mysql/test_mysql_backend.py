@@ -112,6 +112,66 @@ async def test_transaction_commit_and_rollback() -> None:
         await ds.aclose()
 
 
+def test_multi_statement_packets_keep_order_and_size() -> None:
+    from sharding.backend.mysql import _packets
+
+    sqls = [f"INSERT INTO t VALUES ({i})" for i in range(30)] + ["X" * 500, "SELECT 1"]
+    groups = _packets(sqls, 100)
+    assert [s for g in groups for s in g] == sqls
+    assert all(sum(len(s) + 2 for s in g) <= 100 + 2 or len(g) == 1 for g in groups)
+    assert ["X" * 500] in groups and len(groups) > 5
+    assert _packets([], 100) == []
+
+
+async def test_execute_many_one_hop_same_results_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Small packets, so the batch spans several multi-statement round trips.
+    monkeypatch.setattr("sharding.backend.mysql.MULTI_STATEMENT_BYTES", 300)
+    ds = make_ds("main_many")
+    await ds.open()
+    try:
+        await ds.ensure_database(DB)
+        await ds.execute(f"CREATE TABLE IF NOT EXISTS {DB}.many (id INT PRIMARY KEY) ENGINE=InnoDB")
+        await ds.execute(f"DELETE FROM {DB}.many")
+        hops = 0  # bridge crossings
+        real_run = ds._bridge.run
+
+        async def counting_run(*args: object) -> object:
+            nonlocal hops
+            hops += 1
+            return await real_run(*args)  # type: ignore[arg-type]
+
+        ds._bridge.run = counting_run  # type: ignore[method-assign]
+        sqls = [f"INSERT INTO {DB}.many VALUES ({i}), ({i + 1000})" for i in range(49)]
+        sqls.append(f"INSERT INTO {DB}.many SELECT 2000 FROM DUAL WHERE ';' = ';' ;  ")
+        async with ds.transaction() as conn:
+            hops = 0
+            results = await conn.execute_many(sqls)
+            assert hops == 1
+        assert [r.affected for r in results] == [2] * 49 + [1]
+        assert (await ds.fetch(f"SELECT COUNT(*) FROM {DB}.many")).rows == [(99,)]
+        # The first failing statement ends the batch with the server's own error; the
+        # transaction rolls back what ran before it; the connection stays usable.
+        bad = [f"INSERT INTO {DB}.many VALUES (5000)", f"INSERT INTO {DB}.many VALUES (1)"]
+        bad += [f"INSERT INTO {DB}.many VALUES ({5001 + i})" for i in range(20)]
+        with pytest.raises(BackendError) as info:
+            async with ds.transaction() as conn:
+                await conn.execute_many(bad)
+        assert info.value.code == 1062 and str(info.value).startswith("main_many: Duplicate entry")
+        assert (await ds.fetch(f"SELECT COUNT(*) FROM {DB}.many WHERE id >= 5000")).rows == [(0,)]
+        assert ds.statistics().in_use == 0 and ds.statistics().closed == 0
+        assert (await ds.fetch("SELECT 5")).rows == [(5,)]  # nothing left unread on it
+        # Cancelled mid-batch: the connection is closed (state unknown), nothing leaks.
+        slow = [f"INSERT INTO {DB}.many VALUES (6000)", "SELECT SLEEP(5)"]
+        with trio.move_on_after(0.3):
+            async with ds.transaction() as conn:
+                await conn.execute_many(slow)
+        st = ds.statistics()
+        assert st.in_use == 0 and st.closed == 1
+        assert (await ds.fetch(f"SELECT COUNT(*) FROM {DB}.many WHERE id = 6000")).rows == [(0,)]
+    finally:
+        await ds.aclose()
+
+
 async def test_stream_batches_and_early_exit() -> None:
     ds = make_ds("main_stream", max_connections=1)
     await ds.open()
