@@ -248,8 +248,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--window", type=positive_int, default=16)
     parser.add_argument("--profile", action="store_true", help="py-spy the server at each level")
     parser.add_argument(
-        "--gc-threshold", type=positive_int, default=None, metavar="N",
-        help="experiment: run the server with gc.set_threshold(N, 50, 1000)",
+        "--gc-threshold", type=int, default=None, metavar="N",
+        help="pass --gc-threshold N to shardgate serve (0: Python's default GC; "
+        "default: serve's own default)",
     )
     parser.add_argument("--baseline-cell", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     duration = args.duration or (1.0 if args.quick else 6.0)
     rounds = 2.0 if args.quick else 4.0
     max_duration = 10.0 if args.quick else 120.0
-    name = "concurrency" + (f"_gc{args.gc_threshold}" if args.gc_threshold else "") + ("_quick" if args.quick else "")
+    name = "concurrency" + (f"_gc{args.gc_threshold}" if args.gc_threshold is not None else "") + ("_quick" if args.quick else "")
     sides = [s.strip() for s in args.sides.split(",") if s.strip()]
     if not sides or any(s not in SIDES for s in sides):
         parser.error(f"--sides: choose from {', '.join(SIDES)}")
@@ -274,8 +275,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         server={"max_connections": max(levels) + 64},
     )
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in sides}
-    prelude = f"import gc\ngc.set_threshold({args.gc_threshold}, 50, 1000)" if args.gc_threshold else None
-    with served(config, prelude=prelude) as srv:
+    serve_args = ["--gc-threshold", str(args.gc_threshold)] if args.gc_threshold is not None else []
+    with served(config, serve_args=serve_args) as srv:
         started = time.perf_counter()
         loaded = ensure_data(srv.target, workdir, args.shards, args.rows)
         load_s = time.perf_counter() - started

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,12 +176,10 @@ def served(
     *,
     start_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
-    prelude: str | None = None,
+    serve_args: Sequence[str] = (),
 ) -> Iterator[Served]:
-    """Start ``shardgate serve --config`` with ``config`` (TOML text); stop it on exit.
-
-    ``prelude`` is Python run in the server process before the CLI (experiments such
-    as ``import gc; gc.set_threshold(100_000, 50, 1000)``)."""
+    """Start ``shardgate serve --config`` with ``config`` (TOML text) and any further
+    ``serve_args`` (say ``--gc-threshold 0``); stop it on exit."""
     workdir = Path(tempfile.mkdtemp(prefix="shardgate-bench-serve-"))
     cfg = workdir / "serve.toml"
     cfg.write_text(config)
@@ -189,11 +187,9 @@ def served(
     penv = dict(os.environ, **(env or {}))
     penv.setdefault("MALLOC_ARENA_MAX", "2")
     with open(log, "wb") as out:
-        entry = ["-m", "sharding.cli"]
-        if prelude:
-            entry = ["-c", f"{prelude}\nimport sys\nfrom sharding.cli import main\nsys.exit(main())"]
         proc = subprocess.Popen(
-            [sys.executable, *entry, "serve", "--config", str(cfg), "--log-format", "json", "--log-level", "warning"],
+            [sys.executable, "-m", "sharding.cli", "serve", "--config", str(cfg), "--log-format", "json",
+             "--log-level", "warning", *serve_args],
             stdout=subprocess.PIPE, stderr=out, cwd=str(ROOT), env=penv, preexec_fn=die_with_parent,
         )
     srv: Served | None = None

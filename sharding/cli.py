@@ -22,6 +22,7 @@ error, 1 for anything else.
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 import tomllib
@@ -90,6 +91,24 @@ def _server_config(data: dict[str, Any], args: argparse.Namespace, topology: Any
         raise CliError(str(exc)) from exc
 
 
+def tune_gc(threshold: int) -> None:
+    """Make the cyclic GC cheap for a long-running server (``--gc-threshold``).
+
+    With thousands of client connections the server holds hundreds of thousands of
+    live objects (sessions, queued children, their coroutines); with Python's default
+    thresholds (700, 10, 10) full collections scan them all, more often the more the
+    server allocates, and at 1024+ clients they were most of its CPU
+    (``bench/README.md``, ``concurrency``). Freezing what start-up built (catalog,
+    plans, modules) takes it out of every scan; a larger first threshold makes
+    collections rarer. ``threshold`` 0 leaves Python's defaults alone.
+    """
+    if threshold <= 0:
+        return
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(threshold, 50, 1000)
+
+
 async def _serve(args: argparse.Namespace) -> int:
     from executor import configure_logging
     from sharding.coordinator import Coordinator
@@ -105,6 +124,7 @@ async def _serve(args: argparse.Namespace) -> int:
         if "server_version" not in data.get("server", {}):
             config = config.with_overrides(server_version=coord.version)
         server = MySQLServer(config, coord, admin=CoordinatorAdmin(coord))
+        tune_gc(args.gc_threshold)
 
         async def run_server(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
             await server.serve(task_status=task_status)
@@ -157,6 +177,14 @@ def _parser() -> argparse.ArgumentParser:
         "--data-dir",
         default=".shardgate",
         help="embedded SQLite default's directory (default ./.shardgate)",
+    )
+    serve.add_argument(
+        "--gc-threshold",
+        type=int,
+        default=100_000,
+        metavar="N",
+        help="gc.set_threshold(N, 50, 1000) and gc.freeze() after start-up "
+        "(default 100000; 0 keeps Python's defaults)",
     )
     serve.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
     serve.add_argument("--log-level", default=None)

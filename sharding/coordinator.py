@@ -40,7 +40,7 @@ from sharding.backend.base import DataSource
 from sharding.catalog import Catalog, TableInfo, introspect
 from sharding.errors import ShardgateError
 from sharding.exec.connector import AutocommitConnector, SessionTransaction
-from sharding.exec.xa import start_recovery
+from sharding.exec.xa import RECOVERY_PERIOD, start_recovery
 from sharding.merge.semantics import Semantics, for_dialect
 from sharding.session import CoordinatorSession
 from sharding.sql.explain import render
@@ -62,11 +62,13 @@ class Coordinator:
         datasources: Mapping[str, DataSource] | None = None,
         commit_strategy: str = "auto",
         catalog_refresh: float | None = 2.0,
+        xa_recovery: float | None = RECOVERY_PERIOD,
     ) -> None:
         self.topology = topology
         self._given_datasources = dict(datasources) if datasources else None
         self.commit_strategy = commit_strategy
         self.catalog_refresh = catalog_refresh
+        self.xa_recovery = xa_recovery
         self.version = VERSION
         self.plan_cache = PlanCache(topology.cluster.plan_cache_size)
         self.datasources: dict[str, DataSource] = {}
@@ -102,7 +104,7 @@ class Coordinator:
                 self._nursery.start_soon(self._refresh_catalog, self.catalog_refresh)
             # XA transactions a crashed coordinator left prepared: resolve them now
             # (and periodically); a no-op without MySQL data sources.
-            await start_recovery(self)
+            await start_recovery(self, self.xa_recovery)
         except BaseException:
             await stack.aclose()
             raise

@@ -119,8 +119,9 @@ async def recover_once(
     return report
 
 
-async def start_recovery(coordinator: Any) -> RecoveryReport | None:
-    """Run at coordinator start-up: a recovery pass now, then periodic passes.
+async def start_recovery(coordinator: Any, period: float | None = RECOVERY_PERIOD) -> RecoveryReport | None:
+    """Run at coordinator start-up: a recovery pass now, then one every ``period``
+    seconds (``None``: only the pass now).
 
     ``coordinator`` needs ``datasources`` and ``spawn(fn)`` (its nursery). A pass that
     fails (say, the user lacks the XA RECOVER privilege) is logged as an error and
@@ -134,11 +135,15 @@ async def start_recovery(coordinator: Any) -> RecoveryReport | None:
     try:
         report = await recover_once(datasources)
     except ShardgateError as exc:
-        log.error("xa_recovery_failed", error=str(exc), retry_in_s=RECOVERY_PERIOD)
+        log.error("xa_recovery_failed", error=str(exc), retry_in_s=period)
+
+    if period is None:
+        return report
 
     async def periodic() -> None:
+        assert period is not None
         while True:
-            await trio.sleep(RECOVERY_PERIOD)
+            await trio.sleep(period)
             try:
                 await recover_once(datasources)
             except ShardgateError as exc:

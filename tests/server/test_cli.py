@@ -121,3 +121,20 @@ async def test_explain(tmp_path: Path) -> None:
         )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     assert out.stdout.strip()
+
+
+def test_tune_gc_freezes_start_up_objects_and_raises_thresholds() -> None:
+    import gc
+
+    from sharding.cli import tune_gc
+
+    before = gc.get_threshold()
+    try:
+        tune_gc(0)
+        assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+        tune_gc(100_000)
+        assert gc.get_threshold() == (100_000, 50, 1000)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
