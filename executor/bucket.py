@@ -10,6 +10,10 @@ free it waits in one of two :class:`~executor.fairqueue.FairQueue`\\ s:
 A low child queued longer than ``kickup_after`` moves to the high queue (kick-up), so
 nested work can delay top-level work but never starve it.
 
+A child that lends its slot with ``admit_new=False`` (a pool wait) keeps the slot
+*reserved*: it may go to the high queue, never to a new low child, while
+``active + reserved >= capacity``.
+
 Capacity is ``slots + min(stalled, oversubscribe) + growth``: each child running longer
 than ``stall_limit`` lets one more in (up to ``oversubscribe``), and the watchdog may
 add temporary ``growth`` while it suspects a deadlock. Capacity shrinks back as stalls
@@ -21,7 +25,9 @@ Invariants (checked by the tests after every injected fault):
   happens in one synchronous method on the trio thread, and callers pair them with
   ``try/finally`` so cancellation cannot leak a slot. The watchdog cross-checks the
   counters against the sets anyway and repairs drift (:meth:`repair_counters`).
-* Whenever ``active < capacity`` after a public method returns, both queues are empty.
+* ``reserved`` counts the WAITING or QUEUED_HIGH children with ``reserved`` set.
+* Whenever ``active < capacity`` after a public method returns, the high queue is
+  empty, and the low queue is empty too unless ``active + reserved >= capacity``.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ class Bucket:
         # are the truth the watchdog checks them against.
         self.active = 0
         self.waiting = 0
+        self.reserved = 0
         self.stalled = 0
         self.running: set[Child] = set()
         self.waiting_set: set[Child] = set()
@@ -80,11 +87,12 @@ class Bucket:
         return self.active + len(self.high) + len(self.low)
 
     def dispatch(self) -> None:
-        """Grant free slots to queued children: high queue first, round-robin inside."""
+        """Grant free slots to queued children: high queue first, round-robin inside;
+        low children only to slots nobody has reserved."""
         while self.active < self.capacity:
             if self.high:
                 child = self.high.pop()
-            elif self.low:
+            elif self.low and self.active + self.reserved < self.capacity:
                 child = self.low.pop()
             else:
                 return
@@ -94,7 +102,11 @@ class Bucket:
     async def acquire(self, child: Child) -> None:
         """NEW → RUNNING. Waits in a queue when no slot is free. Cancellable."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        if self.active < self.capacity and not self.high and not self.low:
+        if child.high:
+            free = self.active < self.capacity and not self.high
+        else:
+            free = self.active + self.reserved < self.capacity and not self.high and not self.low
+        if free:
             self._grant(child)
             return
         await self._wait_in_queue(child, resume_state=ChildState.NEW)
@@ -107,15 +119,19 @@ class Bucket:
         self.waiting_set.discard(child)
         child.waiting_on = None
         child.high = True
-        if self.active < self.capacity and not self.high and not self.low:
+        if self.active < self.capacity and not self.high:
             self._grant(child)
             return
         await self._wait_in_queue(child, resume_state=ChildState.WAITING)
 
-    def lend(self, child: Child, reason: str) -> None:
-        """RUNNING → WAITING: give the slot back while the child waits on ``reason``."""
+    def lend(self, child: Child, reason: str, *, admit_new: bool = True) -> None:
+        """RUNNING → WAITING: give the slot back while the child waits on ``reason``
+        (``admit_new=False``: keep it reserved, see module docstring)."""
         assert child.state is ChildState.RUNNING, child
         self._drop_slot(child)
+        if not admit_new:
+            child.reserved = True
+            self.reserved += 1
         child.state = ChildState.WAITING
         child.state_since = trio.current_time()
         child.waiting_on = reason
@@ -128,6 +144,9 @@ class Bucket:
         state = child.state
         if state is ChildState.DONE:
             return
+        if child.reserved:
+            child.reserved = False
+            self.reserved -= 1
         if state is ChildState.RUNNING:
             self._drop_slot(child)
             self.completed += 1
@@ -141,7 +160,7 @@ class Bucket:
             self.low.remove(child)
         child.state = ChildState.DONE
         child.task = None
-        if state is ChildState.RUNNING:
+        if state in (ChildState.RUNNING, ChildState.WAITING, ChildState.QUEUED_HIGH):
             self.dispatch()
 
     # ------------------------------------------------------------------ timers
@@ -168,12 +187,16 @@ class Bucket:
         truth_active = len(self.running)
         truth_waiting = len(self.waiting_set)
         truth_stalled = sum(1 for c in self.running if c.stalled)
+        truth_reserved = sum(1 for c in (*self.waiting_set, *self.high) if c.reserved)
         if self.active != truth_active:
             drift["active"] = (self.active, truth_active)
             self.active = truth_active
         if self.waiting != truth_waiting:
             drift["waiting"] = (self.waiting, truth_waiting)
             self.waiting = truth_waiting
+        if self.reserved != truth_reserved:
+            drift["reserved"] = (self.reserved, truth_reserved)
+            self.reserved = truth_reserved
         if self.stalled != truth_stalled:
             drift["stalled"] = (self.stalled, truth_stalled)
             self.stalled = truth_stalled
@@ -222,6 +245,9 @@ class Bucket:
 
     # ---------------------------------------------------------------- internals
     def _grant(self, child: Child) -> None:
+        if child.reserved:
+            child.reserved = False
+            self.reserved -= 1
         child.state = ChildState.RUNNING
         child.state_since = trio.current_time()
         self.active += 1

@@ -44,6 +44,7 @@ class Child:
         "label",
         "lends",
         "query",
+        "reserved",
         "stalled",
         "state",
         "state_since",
@@ -64,6 +65,10 @@ class Child:
         self.stalled = False
         #: Nesting depth of slot lending (a child may open several nested queries).
         self.lends = 0
+        #: Lent its slot for a wait that must not admit new top-level work (a pool
+        #: wait, see :func:`executor.slot_released`); the bucket keeps a slot owed to it
+        #: until it runs again or finishes.
+        self.reserved = False
         self.waiting_on: str | None = None
         #: The trio task parked waiting for a slot (set only while queued).
         self.task: trio.lowlevel.Task | None = None

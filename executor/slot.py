@@ -19,10 +19,10 @@ from contextlib import asynccontextmanager
 from executor.child import Child, ChildState, current_child
 
 
-def lend(child: Child, reason: str) -> None:
+def lend(child: Child, reason: str, *, admit_new: bool = True) -> None:
     """Start a wait; the first of nested waits gives the slot back."""
     if child.lends == 0 and child.state is ChildState.RUNNING:
-        child.query._bucket.lend(child, reason)
+        child.query._bucket.lend(child, reason, admit_new=admit_new)
     child.lends += 1
 
 
@@ -38,20 +38,28 @@ async def take_back(child: Child) -> None:
 
 
 @asynccontextmanager
-async def slot_released(reason: str = "blocking call") -> AsyncIterator[None]:
+async def slot_released(reason: str = "blocking call", *, admit_new: bool = True) -> AsyncIterator[None]:
     """Inside a child: give the slot back for the duration of the block.
 
     Outside a child (parent code, plain trio code) it does nothing, so libraries can
     wrap their waits in it unconditionally::
 
-        async with slot_released("waiting for a connection of ds0"):
+        async with slot_released("waiting for a connection of ds0", admit_new=False):
             conn = await pool.acquire()
+
+    ``admit_new=False`` is for waits on a resource that new work would need too (a
+    connection pool): the lent slot serves only the high queue — nested work, children
+    back from a wait, kicked-up work — and stays owed to this child otherwise. Lending
+    it to new top-level children would start one after another that each wait on the
+    same pool and lend again, until the whole low queue sat in the pool's queue instead
+    of the bucket's (measured by ``bench.concurrency``). Work that does not need the
+    pool still gets the slot through kick-up, so no wait can deadlock on it.
     """
     child = current_child.get()
     if child is None or child.state is ChildState.DONE:
         yield
         return
-    lend(child, reason)
+    lend(child, reason, admit_new=admit_new)
     try:
         yield
     finally:

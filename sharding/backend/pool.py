@@ -29,7 +29,9 @@ Invariants (checked by the property tests in ``tests/backend_mysql``):
 * Waiting holds no executor slot: a borrower that must wait for a token (all
   ``max_size`` connections out) does so inside :func:`executor.slot_released` — the
   wait is not its own work, and a slot held idle here is how pools of slots starve
-  (seed 002). A borrow that finds a token free never gives its slot up.
+  (seed 002). The slot goes to nested or returning work only (``admit_new=False``):
+  new top-level children would just queue here as well. A borrow that finds a token
+  free never gives its slot up.
 
 The :class:`Breaker` is the only object touched from another thread (the backend's
 background prober on its asyncio loop), so it alone carries a lock.
@@ -372,10 +374,20 @@ class Pool(Generic[C]):
 
     async def _wait_for_token(self) -> bool:
         """Wait (slot lent back to the executor) for a token; True if timed out."""
-        async with slot_released(f"waiting for a connection of {self.name}"):
-            with trio.move_on_after(self.acquire_timeout) as scope:
-                await self._tokens.acquire()
-        return scope.cancelled_caught
+        # admit_new=False: new children would only queue here too (see slot_released).
+        got = False
+        try:
+            async with slot_released(f"waiting for a connection of {self.name}", admit_new=False):
+                with trio.move_on_after(self.acquire_timeout):
+                    await self._tokens.acquire()
+                    got = True
+        except BaseException:
+            # Cancelled while queued to take the slot back, with the token already
+            # ours: give it back, or the pool is one connection smaller for good.
+            if got:
+                self._tokens.release()
+            raise
+        return not got
 
     def _check_open(self) -> None:
         if self._closed:

@@ -78,8 +78,16 @@ class SessionTransaction:
         except trio.WouldBlock:
             # A sibling child is using the transaction's connection: wait without
             # holding an executor slot (the wait is not this child's own work).
-            async with slot_released(f"waiting for the transaction connection of {datasource}"):
-                await lock.acquire()
+            got = False
+            try:
+                async with slot_released(f"waiting for the transaction connection of {datasource}"):
+                    await lock.acquire()
+                    got = True
+            except BaseException:
+                # Cancelled while taking the slot back, after the lock was ours.
+                if got:
+                    lock.release()
+                raise
         try:
             conn = await self._open(datasource)
             yield conn

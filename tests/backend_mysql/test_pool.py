@@ -383,7 +383,9 @@ def test_pool_invariants_under_random_operations(actions: list[tuple[str, float]
 
 def test_waiting_for_a_connection_gives_the_executor_slot_back() -> None:
     """Children of one query, 2 slots, a pool of 1 connection: while A holds the
-    connection and B waits for it, B holds no slot, so C (no connection needed) runs."""
+    connection and B waits for it, B holds no slot, so C (no connection needed) runs
+    on it — once kicked up: a slot lent for a pool wait is not handed to new
+    top-level work at once (it would only queue on the pool too)."""
     from executor import BucketedExecutor, ExecutorConfig
 
     async def main() -> None:
@@ -414,8 +416,12 @@ def test_waiting_for_a_connection_gives_the_executor_slot_back() -> None:
                 assert (status.active, status.waiting) == (1, 1)  # B lent its slot back
                 assert pool.waiting == 1
                 nursery.start_soon(q.run, child, "c")
+                await trio.testing.wait_all_tasks_blocked()
+                status = ex.status()[0]
+                assert (status.active, status.queued_low, status.kickups) == (1, 1, 0)
                 with trio.fail_after(5):
                     await c_ran.wait()  # ran on B's slot while A still holds the connection
+                assert ex.status()[0].kickups == 1
                 assert "b" not in order and pool.size == 1
                 release_a.set()
             assert order[-1] == "b"  # B got the connection only after A returned it
@@ -446,6 +452,110 @@ def test_pool_timeout_while_lending_the_slot_leaves_counters_clean() -> None:
                 assert "ds_fake" in str(info.value) and "within 0.5s" in str(info.value)
             status = ex.status()[0]
             assert (status.active, status.waiting, status.queued_high, status.queued_low) == (0, 0, 0, 0)
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_nested_work_runs_at_once_on_a_slot_lent_for_a_pool_wait() -> None:
+    """One slot: B waits for the pool's only connection (held outside); a nested query
+    opened by a child that was itself waiting gets B's slot without any kick-up."""
+    from executor import BucketedExecutor, ExecutorConfig, slot_released
+
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, max_size=1, acquire_timeout=30.0)
+        cfg = ExecutorConfig(buckets=1, slots_per_bucket=1, window=8, stall_limit=100.0)
+        go_on = trio.Event()
+        nested_ran = trio.Event()
+        async with BucketedExecutor(cfg) as ex:
+            held = pool.acquire()
+            await held.__aenter__()
+            async with ex.query(name="q") as q:
+
+                async def borrow() -> None:
+                    async with pool.acquire():
+                        pass
+
+                async def parent() -> None:
+                    async with slot_released("test"):
+                        await go_on.wait()
+                    async def leaf() -> None:
+                        nested_ran.set()
+
+                    async with ex.query(name="nested") as inner:
+                        await inner.run(leaf)
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(q.run, parent)
+                    await trio.testing.wait_all_tasks_blocked()
+                    nursery.start_soon(q.run, borrow)
+                    await trio.testing.wait_all_tasks_blocked()
+                    assert pool.waiting == 1 and ex.status()[0].active == 0
+                    go_on.set()
+                    with trio.fail_after(0.5):  # well before any kick-up (1 s)
+                        await nested_ran.wait()
+                    assert ex.status()[0].kickups == 0
+                    await held.__aexit__(None, None, None)
+            status = ex.status()[0]
+            assert (status.active, status.waiting, status.queued_high, status.queued_low) == (0, 0, 0, 0)
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_cancelled_while_taking_the_slot_back_returns_the_token() -> None:
+    """B gets the connection's token while its slot is taken by D; B is cancelled
+    while queued for the slot: the token must come back (it leaked before: a pool of
+    32 emptied under 1024 clients that gave up on their queries)."""
+    from executor import BucketedExecutor, ExecutorConfig, slot_released
+
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, max_size=1, acquire_timeout=30.0)
+        cfg = ExecutorConfig(buckets=1, slots_per_bucket=1, window=8, stall_limit=100.0)
+        d_back = trio.Event()
+        d_done = trio.Event()
+        d_go = trio.Event()
+        async with BucketedExecutor(cfg) as ex, ex.query(name="q") as q:
+            held = pool.acquire()
+            await held.__aenter__()
+
+            async def d() -> None:
+                async with slot_released("test"):
+                    await d_go.wait()
+                d_back.set()
+                await d_done.wait()  # holds the only slot
+
+            async def borrow() -> None:
+                async with pool.acquire():
+                    raise AssertionError("B must not get to use the connection")
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(q.run, d)
+                await trio.testing.wait_all_tasks_blocked()
+                b_scope = trio.CancelScope()
+
+                async def run_b() -> None:
+                    with b_scope:
+                        await q.run(borrow)
+
+                nursery.start_soon(run_b)
+                await trio.testing.wait_all_tasks_blocked()
+                d_go.set()
+                await d_back.wait()  # D has the slot back; B still waits for the token
+                await held.__aexit__(None, None, None)  # token → B, who must queue for a slot
+                await trio.testing.wait_all_tasks_blocked()
+                assert ex.status()[0].queued_high == 1 and pool.waiting == 0
+                b_scope.cancel()
+                await trio.testing.wait_all_tasks_blocked()
+                # The token is back: a borrow outside the executor gets it at once.
+                with trio.fail_after(0.1):
+                    async with pool.acquire():
+                        pass
+                d_done.set()
+        status = ex.status()[0]
+        assert (status.active, status.waiting, status.queued_high, status.queued_low) == (0, 0, 0, 0)
         assert_idle_state(pool, world)
 
     run(main)

@@ -16,6 +16,7 @@ def assert_idle(ex: BucketedExecutor) -> None:
         assert not nonzero, f"bucket {row.bucket} not idle: {nonzero}"
     for bucket in ex.buckets:
         assert not bucket.running and not bucket.waiting_set
+        assert bucket.reserved == 0, f"bucket {bucket.index} still owes {bucket.reserved} slot(s)"
         assert len(bucket.high) == 0 and len(bucket.low) == 0
     assert ex.queries() == []
 

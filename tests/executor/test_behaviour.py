@@ -390,6 +390,64 @@ async def test_slot_released_lends_the_slot_and_takes_it_back() -> None:
         pass
 
 
+async def test_slot_lent_without_admitting_new_work(autojump_clock: trio.testing.MockClock) -> None:
+    """``admit_new=False``: the lent slot is not given to a new top-level child (it
+    would queue on the same resource) until kick-up; cancelling the waiter gives the
+    slot back for good; the counters end at zero."""
+    resource = trio.Event()
+    started: list[str] = []
+
+    async def waits() -> None:
+        started.append("waits")
+        async with slot_released("waiting for a connection of ds0", admit_new=False):
+            await resource.wait()
+
+    async def new_work() -> None:
+        started.append("new")
+
+    cfg = ExecutorConfig(buckets=1, slots_per_bucket=1, kickup_after=1.0, stall_limit=100.0)
+    async with BucketedExecutor(cfg) as ex:
+        bucket = ex.buckets[0]
+        async with ex.query() as q, trio.open_nursery() as nursery:
+            waiter = trio.CancelScope()
+
+            async def run_waiter() -> None:
+                with waiter:
+                    await q.run(waits)
+
+            nursery.start_soon(run_waiter)
+            await trio.testing.wait_all_tasks_blocked()
+            assert (bucket.active, bucket.reserved, bucket.waiting) == (0, 1, 1)
+            nursery.start_soon(functools.partial(q.run, new_work))
+            await trio.sleep(0.5)
+            assert started == ["waits"] and len(bucket.low) == 1  # not on the owed slot
+            await trio.sleep(1.0)
+            assert started == ["waits", "new"] and bucket.kickups == 1  # kicked up: runs
+            waiter.cancel()
+        assert_idle(ex)
+
+    # A waiter back from its wait takes its owed slot before any queued new work.
+    order: list[str] = []
+    gate = trio.Event()
+
+    async def waits_then_works() -> None:
+        async with slot_released("pool", admit_new=False):
+            await gate.wait()
+        order.append("back")
+
+    async def queued() -> None:
+        order.append("queued")
+
+    async with BucketedExecutor(cfg) as ex, ex.query() as q, trio.open_nursery() as nursery:
+        nursery.start_soon(functools.partial(q.run, waits_then_works))
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(functools.partial(q.run, queued))
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+    assert order == ["back", "queued"]
+    assert_idle(ex)
+
+
 # ---------------------------------------------------------- stalls / kick-up
 async def test_stalled_children_let_the_bucket_oversubscribe_then_shrink(
     autojump_clock: trio.testing.MockClock,

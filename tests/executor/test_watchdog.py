@@ -168,9 +168,18 @@ async def test_corrupted_counter_is_detected_and_repaired(
             assert ex.status()[0].drift_repairs == 2
             assert_idle(ex)
 
+            # A leaked reservation would keep new work off a slot nobody is owed.
+            bucket.reserved += bucket.slots
+            async with ex.query() as q:
+                with trio.fail_after(3 * PERIOD):
+                    await q.map(child, range(5, 8))
+            assert ex.status()[0].drift_repairs == 3
+            assert_idle(ex)
+
     drift = [e for e in events if e["event"] == "executor.counter_drift"]
     assert drift[0]["repaired"] == {"active": {"was": 2, "now": 0}}
     assert drift[1]["repaired"] == {"waiting": {"was": -1, "now": 0}}
+    assert list(drift[2]["repaired"]) == ["reserved"]
 
 
 async def test_watchdog_cancels_youngest_query_only(autojump_clock: trio.testing.MockClock) -> None:

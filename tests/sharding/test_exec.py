@@ -133,3 +133,63 @@ async def test_a_failing_shard_fails_the_query_cleanly(small_topology: Topology)
         assert coord.datasources["ds0"].statistics().in_use == 0
         # Other shards still answer.
         assert (await coord.execute("SELECT v FROM t WHERE id = 1")).rows == [(1,)]
+
+
+async def test_transaction_connection_lock_survives_cancel_while_taking_the_slot_back() -> None:
+    """Two children of one explicit transaction share its connection through a lock.
+    Y waits for it (slot lent), gets it while its slot is taken, and is cancelled while
+    queued for the slot: the lock must be released, or the transaction hangs."""
+    # X here is a plain task holding the connection; D takes the slot Y lent.
+    from contextlib import asynccontextmanager
+
+    from executor import BucketedExecutor, ExecutorConfig, slot_released
+    from sharding.exec.connector import SessionTransaction
+
+    class FakeSource:
+        @asynccontextmanager
+        async def transaction(self, databases: Any) -> Any:
+            yield object()
+
+    txn = SessionTransaction({"ds0": FakeSource()}, {})  # type: ignore[dict-item]
+    x_release, d_go, d_back, d_done = trio.Event(), trio.Event(), trio.Event(), trio.Event()
+    cfg = ExecutorConfig(buckets=1, slots_per_bucket=1, window=8, stall_limit=100.0)
+
+    async def x() -> None:  # a plain task (no slot) holding the connection
+        async with txn.connection("ds0", ()):
+            await x_release.wait()
+
+    async def y() -> None:
+        async with txn.connection("ds0", ()):
+            raise AssertionError("Y was cancelled before it could use the connection")
+
+    async def d() -> None:
+        async with slot_released("test"):
+            await d_go.wait()
+        d_back.set()
+        await d_done.wait()  # holds the only slot
+
+    async with BucketedExecutor(cfg) as ex, ex.query(name="txn") as q, trio.open_nursery() as nursery:
+        y_scope = trio.CancelScope()
+
+        async def run_y() -> None:
+            with y_scope:
+                await q.run(y)
+
+        nursery.start_soon(x)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(q.run, d)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.start_soon(run_y)
+        await trio.testing.wait_all_tasks_blocked()
+        d_go.set()
+        await d_back.wait()
+        x_release.set()  # the lock goes to Y, who must queue for its slot (D has it)
+        await trio.testing.wait_all_tasks_blocked()
+        assert ex.status()[0].queued_high == 1
+        y_scope.cancel()
+        d_done.set()
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.fail_after(1):
+            async with txn.connection("ds0", ()):
+                pass
+    assert [row.active + row.waiting + row.queued_high + row.queued_low for row in ex.status()] == [0]
