@@ -1,18 +1,22 @@
 """A bucket: one partition of the pool, with its slots, queues and counters.
 
 Admission works like a MariaDB thread group. A child needs a slot to run; when none is
-free it waits in one of two :class:`~executor.fairqueue.FairQueue`\\ s:
+free it waits in a :class:`~executor.fairqueue.FairQueue`:
 
 * **high**: nested work (children of a query opened inside a child, whose ancestors
   already hold merge state) and children coming back after lending their slot;
 * **low**: children of top-level queries, round-robin across those queries.
 
-A low child queued longer than ``kickup_after`` moves to the high queue (kick-up), so
-nested work can delay top-level work but never starve it.
+A low child queued longer than ``kickup_after`` moves up (kick-up) to a third queue,
+``kicked``, served alternately with the high queue, so nested work can delay top-level
+work but never starve it.
 
 A child that lends its slot with ``admit_new=False`` (a pool wait) keeps the slot
-*reserved*: it may go to the high queue, never to a new low child, while
-``active + reserved >= capacity``.
+*reserved*: while ``active + reserved >= capacity`` only the high queue is served —
+top-level work, kicked up or not, would just queue on the same pool and lend again,
+turning the bucket's queue into the pool's. If reservations ever block the work that
+would free them (say, a transaction pinning a connection needs a slot for its next
+statement), no child finishes, and the watchdog grows the bucket as for any deadlock.
 
 Capacity is ``slots + min(stalled, oversubscribe) + growth``: each child running longer
 than ``stall_limit`` lets one more in (up to ``oversubscribe``), and the watchdog may
@@ -27,7 +31,8 @@ Invariants (checked by the tests after every injected fault):
   counters against the sets anyway and repairs drift (:meth:`repair_counters`).
 * ``reserved`` counts the WAITING or QUEUED_HIGH children with ``reserved`` set.
 * Whenever ``active < capacity`` after a public method returns, the high queue is
-  empty, and the low queue is empty too unless ``active + reserved >= capacity``.
+  empty, and the kicked and low queues are empty too unless
+  ``active + reserved >= capacity``.
 """
 
 from __future__ import annotations
@@ -58,7 +63,9 @@ class Bucket:
         self.running: set[Child] = set()
         self.waiting_set: set[Child] = set()
         self.high = FairQueue()
+        self.kicked = FairQueue()
         self.low = FairQueue()
+        self._kicked_turn = False
         self.queries: set[Query] = set()
         #: Extra capacity granted by the watchdog while a deadlock is suspected.
         self.growth = 0
@@ -79,33 +86,53 @@ class Bucket:
 
     @property
     def queued(self) -> int:
-        return len(self.high) + len(self.low)
+        return len(self.high) + len(self.kicked) + len(self.low)
 
     @property
     def load(self) -> int:
         """What least-loaded assignment compares: work admitted or waiting here."""
-        return self.active + len(self.high) + len(self.low)
+        return self.active + self.queued
+
+    @property
+    def starving(self) -> bool:
+        """Work is queued and nothing that may run it is free (the watchdog's test)."""
+        if self.high and self.active >= self.capacity:
+            return True
+        return bool(self.kicked or self.low) and self.active + self.reserved >= self.capacity
 
     def dispatch(self) -> None:
-        """Grant free slots to queued children: high queue first, round-robin inside;
-        low children only to slots nobody has reserved."""
+        """Grant free slots to queued children: the high and kicked queues take turns,
+        then low; round-robin across queries inside each. Kicked and low children only
+        get slots nobody has reserved."""
         while self.active < self.capacity:
-            if self.high:
+            unreserved = self.active + self.reserved < self.capacity
+            if unreserved and self.kicked and (self._kicked_turn or not self.high):
+                child = self.kicked.pop()
+                self._kicked_turn = False
+            elif self.high:
                 child = self.high.pop()
-            elif self.low and self.active + self.reserved < self.capacity:
+                self._kicked_turn = True
+            elif unreserved and self.low:
                 child = self.low.pop()
             else:
                 return
             self._grant(child)
+
+    def _high_may_run_now(self) -> bool:
+        """A high child arriving now may take a free slot without queueing."""
+        if self.active >= self.capacity or self.high:
+            return False
+        # Kicked work waiting for an unreserved slot gets this one first.
+        return not (self.kicked and self.active + self.reserved < self.capacity)
 
     # ------------------------------------------------------------ state changes
     async def acquire(self, child: Child) -> None:
         """NEW → RUNNING. Waits in a queue when no slot is free. Cancellable."""
         await trio.lowlevel.checkpoint_if_cancelled()
         if child.high:
-            free = self.active < self.capacity and not self.high
+            free = self._high_may_run_now()
         else:
-            free = self.active + self.reserved < self.capacity and not self.high and not self.low
+            free = self.active + self.reserved < self.capacity and not self.queued
         if free:
             self._grant(child)
             return
@@ -119,7 +146,7 @@ class Bucket:
         self.waiting_set.discard(child)
         child.waiting_on = None
         child.high = True
-        if self.active < self.capacity and not self.high:
+        if self._high_may_run_now():
             self._grant(child)
             return
         await self._wait_in_queue(child, resume_state=ChildState.WAITING)
@@ -155,7 +182,7 @@ class Bucket:
             self.waiting_set.discard(child)
             self.completed += 1
         elif state is ChildState.QUEUED_HIGH:
-            self.high.remove(child)
+            (self.kicked if child.kicked else self.high).remove(child)
         elif state is ChildState.QUEUED_LOW:
             self.low.remove(child)
         child.state = ChildState.DONE
@@ -176,8 +203,8 @@ class Bucket:
             aged = self.low.pop_older_than(now - kickup_after)
             for child in aged:
                 child.state = ChildState.QUEUED_HIGH
-                child.high = True
-                self.high.push(child)
+                child.kicked = True
+                self.kicked.push(child)
             self.kickups += len(aged)
         self.dispatch()
 
@@ -187,7 +214,7 @@ class Bucket:
         truth_active = len(self.running)
         truth_waiting = len(self.waiting_set)
         truth_stalled = sum(1 for c in self.running if c.stalled)
-        truth_reserved = sum(1 for c in (*self.waiting_set, *self.high) if c.reserved)
+        truth_reserved = sum(1 for c in (*self.waiting_set, *self.high, *self.kicked) if c.reserved)
         if self.active != truth_active:
             drift["active"] = (self.active, truth_active)
             self.active = truth_active
@@ -212,7 +239,7 @@ class Bucket:
             slots=self.slots,
             active=self.active,
             waiting=self.waiting,
-            queued_high=len(self.high),
+            queued_high=len(self.high) + len(self.kicked),
             queued_low=len(self.low),
             stalled=self.stalled,
             oversubscribed=max(0, self.active - self.slots),
@@ -227,7 +254,7 @@ class Bucket:
         )
 
     def children(self) -> list[Child]:
-        return [*self.running, *self.waiting_set, *self.high, *self.low]
+        return [*self.running, *self.waiting_set, *self.high, *self.kicked, *self.low]
 
     @staticmethod
     def child_info(child: Child, now: float) -> ChildInfo:
@@ -245,6 +272,7 @@ class Bucket:
 
     # ---------------------------------------------------------------- internals
     def _grant(self, child: Child) -> None:
+        child.kicked = False
         if child.reserved:
             child.reserved = False
             self.reserved -= 1
@@ -268,7 +296,7 @@ class Bucket:
         if child.high:
             child.state = ChildState.QUEUED_HIGH
             self.high.push(child)
-        else:
+        else:  # kicked children are queued only by tick()
             child.state = ChildState.QUEUED_LOW
             self.low.push(child)
         child.state_since = trio.current_time()
@@ -277,7 +305,8 @@ class Bucket:
         def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
             # Cancelled while queued: leave the queue, back to where we came from.
             if child.state is ChildState.QUEUED_HIGH:
-                self.high.remove(child)
+                (self.kicked if child.kicked else self.high).remove(child)
+                child.kicked = False
             elif child.state is ChildState.QUEUED_LOW:
                 self.low.remove(child)
             child.task = None

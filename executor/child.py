@@ -41,6 +41,7 @@ class Child:
     __slots__ = (
         "high",
         "id",
+        "kicked",
         "label",
         "lends",
         "query",
@@ -59,6 +60,9 @@ class Child:
         self.label = label
         #: Queue at high priority (nested work, resumes, kicked-up work).
         self.high = high
+        #: Kicked up from the low queue: ahead of new top-level work, but like it never
+        #: given a slot another child reserved (see :mod:`executor.bucket`).
+        self.kicked = False
         self.state = ChildState.NEW
         self.submitted_at = now
         self.state_since = now

@@ -77,7 +77,7 @@ class Watchdog:
                 bucket.suspect_since = None
                 bucket.growth = 0
             return
-        starving = bucket.queued > 0 and bucket.active >= bucket.capacity
+        starving = bucket.starving
         if bucket.suspect_since is None:
             if not starving:
                 return

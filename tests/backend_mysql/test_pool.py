@@ -383,9 +383,10 @@ def test_pool_invariants_under_random_operations(actions: list[tuple[str, float]
 
 def test_waiting_for_a_connection_gives_the_executor_slot_back() -> None:
     """Children of one query, 2 slots, a pool of 1 connection: while A holds the
-    connection and B waits for it, B holds no slot, so C (no connection needed) runs
-    on it — once kicked up: a slot lent for a pool wait is not handed to new
-    top-level work at once (it would only queue on the pool too)."""
+    connection and B waits for it, B holds no slot, and C (no connection needed) still
+    runs: not on B's slot (a slot lent for a pool wait is kept from new top-level work,
+    which would only queue on the pool too), but nothing finishes while A waits for C,
+    so the watchdog grows the bucket."""
     from executor import BucketedExecutor, ExecutorConfig
 
     async def main() -> None:
@@ -418,10 +419,10 @@ def test_waiting_for_a_connection_gives_the_executor_slot_back() -> None:
                 nursery.start_soon(q.run, child, "c")
                 await trio.testing.wait_all_tasks_blocked()
                 status = ex.status()[0]
-                assert (status.active, status.queued_low, status.kickups) == (1, 1, 0)
+                assert (status.active, status.queued_low, status.deadlocks_suspected) == (1, 1, 0)
                 with trio.fail_after(5):
-                    await c_ran.wait()  # ran on B's slot while A still holds the connection
-                assert ex.status()[0].kickups == 1
+                    await c_ran.wait()  # ran while A still holds the connection
+                assert ex.status()[0].deadlocks_suspected == 1
                 assert "b" not in order and pool.size == 1
                 release_a.set()
             assert order[-1] == "b"  # B got the connection only after A returned it

@@ -391,8 +391,9 @@ async def test_slot_released_lends_the_slot_and_takes_it_back() -> None:
 
 
 async def test_slot_lent_without_admitting_new_work(autojump_clock: trio.testing.MockClock) -> None:
-    """``admit_new=False``: the lent slot is not given to a new top-level child (it
-    would queue on the same resource) until kick-up; cancelling the waiter gives the
+    """``admit_new=False``: the lent slot is given neither to a new top-level child nor
+    to one kicked up (both would queue on the same resource); if nothing finishes, the
+    watchdog grows the bucket and the new work runs; cancelling the waiter gives the
     slot back for good; the counters end at zero."""
     resource = trio.Event()
     started: list[str] = []
@@ -405,7 +406,9 @@ async def test_slot_lent_without_admitting_new_work(autojump_clock: trio.testing
     async def new_work() -> None:
         started.append("new")
 
-    cfg = ExecutorConfig(buckets=1, slots_per_bucket=1, kickup_after=1.0, stall_limit=100.0)
+    cfg = ExecutorConfig(
+        buckets=1, slots_per_bucket=1, kickup_after=1.0, stall_limit=100.0, deadlock_check_period=5.0
+    )
     async with BucketedExecutor(cfg) as ex:
         bucket = ex.buckets[0]
         async with ex.query() as q, trio.open_nursery() as nursery:
@@ -422,7 +425,10 @@ async def test_slot_lent_without_admitting_new_work(autojump_clock: trio.testing
             await trio.sleep(0.5)
             assert started == ["waits"] and len(bucket.low) == 1  # not on the owed slot
             await trio.sleep(1.0)
-            assert started == ["waits", "new"] and bucket.kickups == 1  # kicked up: runs
+            assert bucket.kickups == 1 and len(bucket.kicked) == 1 and started == ["waits"]
+            await trio.sleep(5.0)  # a watchdog period: nothing finished, work queued
+            assert started == ["waits", "new"]
+            assert bucket.deadlocks_suspected == 1 and bucket.growth == 1
             waiter.cancel()
         assert_idle(ex)
 
