@@ -49,8 +49,8 @@ def run_one(name: str, quick: bool, timeout: float) -> dict[str, Any]:
     return {"name": name, "status": status, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=(__doc__ or "").split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("mode", choices=("quick", "full"))
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"subset of: {', '.join(SIX)}")
     parser.add_argument("--timeout", type=float, default=None, help="seconds per benchmark")

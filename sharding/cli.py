@@ -160,6 +160,24 @@ async def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(argv: list[str]) -> int:
+    """``shardgate bench quick|full [NAME ...]``: the benchmark suite of a source checkout
+    (``bench/`` is not installed with the package; an editable install finds it)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "bench" / "__main__.py").is_file():
+        print(
+            "shardgate: `shardgate bench` runs the benchmarks of a source checkout; "
+            f"no bench/ next to {root / 'sharding'} (install with `pip install -e .`)",
+            file=sys.stderr,
+        )
+        return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from bench.__main__ import main as bench_main
+
+    return bench_main(argv, prog="shardgate bench")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shardgate", description="Shard-aware MySQL coordinator on a bucketed executor."
@@ -192,6 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     # Listed for --help; both are dispatched to sharding.trace before argparse runs.
     sub.add_parser("trace", help="trace gen|load|convert: make and load workload traces", add_help=False)
     sub.add_parser("replay", help="replay a trace open-loop against a MySQL endpoint", add_help=False)
+    sub.add_parser("bench", help="bench quick|full [NAME ...]: the benchmark suite (source checkout)", add_help=False)
     explain.add_argument("sql")
     explain.add_argument("--config")
     explain.add_argument("--data-dir", default=".shardgate")
@@ -205,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sharding.trace.cli import main_trace
 
         return main_trace(argv[1:])
+    if argv and argv[0] == "bench":
+        return _bench(argv[1:])
     if argv and argv[0] == "replay":
         from sharding.trace.cli import main_replay
 
