@@ -111,7 +111,29 @@ def save_plot(name: str, draw: Callable[[Any], None]) -> Path | None:
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     draw(ax)
     fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.png"
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def publish(name: str, data: dict[str, Any], draw: Callable[[Any], None]) -> dict[str, Any]:
+    """Save the plot and the results file of one benchmark run; returns ``data``."""
+    save_plot(name, draw)
+    write_results(name, data)
+    return data
+
+
+def run_json_child(cmd: list[str], *, what: str, timeout: float, **popen: Any) -> dict[str, Any]:
+    """Run a helper process whose last stdout line is a JSON object; return that object.
+
+    Fails with the child's stderr tail. ``popen`` goes to :func:`subprocess.run` (cwd,
+    env, preexec_fn)."""
+    import subprocess
+
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **popen)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{proc.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.args import command_line, int_list, positive_float, positive_int
-from bench.common import RESULTS, console, print_table, save_plot, write_results
+from bench.common import RESULTS, console, print_table, publish, run_json_child
 from bench.profile import Profiler, summarize
 from bench.serve import (
     ROOT,
@@ -221,15 +221,11 @@ def run_baseline(trace: Path, clients: int, duration: float, shards: int) -> dic
     from bench.serve import MARIADB_HOST, MARIADB_PORT
 
     spec = {"trace": str(trace), "clients": clients, "duration": duration, "shards": shards, "pool": POOL, "host": MARIADB_HOST, "port": MARIADB_PORT}
-    proc = subprocess.run(
+    return run_json_child(
         [sys.executable, "-m", "bench.concurrency", "--baseline-cell", json.dumps(spec)],
-        capture_output=True, text=True, timeout=duration + 900, cwd=str(ROOT), check=False,
+        what=f"baseline cell ({clients} clients)", timeout=duration + 900, cwd=str(ROOT),
         preexec_fn=die_with_parent,
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"baseline cell ({clients} clients) failed:\n{proc.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
 
 
 # -- driver ----------------------------------------------------------------------------------
@@ -375,10 +371,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         lines2 = ax2.get_legend_handles_labels()
         ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="lower left")
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    save_plot(name, draw)
-    write_results(name, data)
-    return data
+    return publish(name, data, draw)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.args import command_line, positive_float, positive_int
-from bench.common import RESULTS, console, print_table, save_plot, write_results
+from bench.common import console, print_table, publish
 from bench.concurrency import replay_level
 from bench.serve import config_text, db_name, drop_sharded, marker_get, marker_set, served
 from sharding.trace.format import TraceRecord, TraceWriter
@@ -288,10 +288,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ax.legend(fontsize=8)
 
     name = "hol" + (f"_slow{args.slow_shards}" if args.slow_shards != 1 else "") + ("_quick" if args.quick else "")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    save_plot(name, draw)
-    write_results(name, data)
-    return data
+    return publish(name, data, draw)
 
 
 if __name__ == "__main__":

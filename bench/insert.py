@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.args import command_line, positive_int
-from bench.common import RESULTS, console, print_table, save_plot, write_results
+from bench.common import RESULTS, console, print_table, publish
 from bench.profile import Profiler, summarize
 from bench.serve import (
     ROOT,
@@ -347,10 +347,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ax.legend(fontsize=8)
 
     name = "insert" + ("_quick" if args.quick else "")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    save_plot(name, draw)
-    write_results(name, data)
-    return data
+    return publish(name, data, draw)
 
 
 if __name__ == "__main__":

@@ -34,14 +34,13 @@ import argparse
 import concurrent.futures
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from typing import Any
 
 from bench.args import command_line, positive_int
-from bench.common import RESULTS, console, print_table, save_plot, write_results
+from bench.common import console, print_table, publish, run_json_child
 from bench.serve import (
     MARIADB_URL,
     ROOT,
@@ -251,15 +250,10 @@ def child_flat(flat: str) -> dict[str, Any]:
 
 def run_child(kind: str, arg: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ, MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"))
-    proc = subprocess.run(
+    return run_json_child(
         [sys.executable, "-m", "bench.join", f"--{kind}-child", json.dumps(arg)],
-        capture_output=True, text=True, cwd=str(ROOT), env=env, timeout=7200, check=False,
-        preexec_fn=die_with_parent,
+        what=f"{kind} join", timeout=7200, cwd=str(ROOT), env=env, preexec_fn=die_with_parent,
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} join failed:\n{proc.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -330,10 +324,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ax.set_title(f"sort-merge join of 2 × {rows:,} rows")
 
     name = "join" + ("_quick" if args.quick else "")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    save_plot(name, draw)
-    write_results(name, data)
-    return data
+    return publish(name, data, draw)
 
 
 if __name__ == "__main__":

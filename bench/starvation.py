@@ -28,7 +28,7 @@ import time
 
 import trio
 
-from bench.common import print_table, save_plot, write_results
+from bench.common import print_table, publish
 from executor import BucketedExecutor, ExecutorConfig
 
 FANOUT = 4
@@ -193,9 +193,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         ax.set_ylim(0, 1.25)  # type: ignore[attr-defined]
         ax.legend(fontsize=8, loc="upper center", ncol=3)  # type: ignore[attr-defined]
 
-    save_plot(name, draw)
-    write_results(name, data)
-    return data
+    return publish(name, data, draw)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,6 @@ from sharding.trace.format import read_jsonl
 from tests.mysqld import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVE_PRESENT = (ROOT / "sharding" / "cli.py").is_file() and (ROOT / "sharding" / "coordinator.py").is_file()
-
-pytestmark = pytest.mark.skipif(
-    not SERVE_PRESENT, reason="shardgate serve is not in the tree yet (sharding/cli.py + coordinator.py)"
-)
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
