@@ -195,6 +195,18 @@ class TransactionError(ShardgateError):
     sqlstate = "HY000"
 
 
+class XAOutcomeUnknown(TransactionError):
+    """An XA write whose commit decision was sent but could be neither confirmed nor
+    ruled out (its reply was lost and the decision log could not be read back).
+
+    Nothing was rolled back: every branch is left prepared, and XA recovery commits all
+    of them or rolls back all of them, as the decision log says. The message names the
+    XID. The client must not assume either outcome (re-read before retrying)."""
+
+    code = 1180  # ER_ERROR_DURING_COMMIT
+    sqlstate = "HY000"
+
+
 class NoSuchThread(ShardgateError):
     """ER_NO_SUCH_THREAD: ``KILL`` of a connection id that does not exist."""
 

@@ -18,14 +18,22 @@ source (where the catalog lives), shared by every coordinator of the fleet.
 
 Recovery: :func:`start_recovery` runs when a coordinator with MySQL data sources opens
 (prepared transactions a crashed coordinator left behind are committed or rolled back
-by the log) and then every :data:`RECOVERY_PERIOD` seconds in the coordinator's
-nursery. Undecided transactions younger than :data:`UNDECIDED_MIN_AGE` are left alone
-(they may belong to another live coordinator); see :func:`sharding.backend.xa.recover`.
+by the log), then keeps a loop in the coordinator's nursery that, every
+:data:`HEARTBEAT_PERIOD` seconds, refreshes this process's heartbeat in
+``shardgate_catalog.xa_owners`` (:func:`sharding.backend.xa.heartbeat`) and runs a
+recovery pass at once when another owner's heartbeat went stale (a coordinator died:
+its prepared branches hold row locks, so they are resolved within seconds) or when a
+write of this process left branches behind (outcome unknown, failed rollback); else a
+pass every :data:`RECOVERY_PERIOD` seconds. Undecided transactions of *live* foreign
+owners younger than :data:`UNDECIDED_MIN_AGE` are left alone (they may be between
+their PREPARE and their decision); see :func:`sharding.backend.xa.recover`. When the
+coordinator closes, its heartbeat row is removed.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +50,12 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("sharding.exec.xa")
 
-#: Seconds between recovery passes of a running coordinator.
+#: Seconds between full recovery passes of a running coordinator.
 RECOVERY_PERIOD = 30.0
+#: Seconds between heartbeats (and checks for dead owners) of a running coordinator.
+HEARTBEAT_PERIOD = 1.0
+#: Seconds before a dead owner whose branches were still busy is looked at again.
+STALE_RETRY = 5.0
 #: Undecided XA transactions younger than this are another coordinator's business.
 UNDECIDED_MIN_AGE = 10.0
 
@@ -108,7 +120,7 @@ async def recover_once(
         return None
     from sharding.backend.xa import recover
 
-    report = await recover(sources, log_ds=log_ds, min_age=min_age)  # type: ignore[arg-type]
+    report = await recover(sources, log_ds=log_ds, min_age=min_age)
     if report.committed or report.rolled_back:
         log.info(
             "xa_recovery",
@@ -120,18 +132,30 @@ async def recover_once(
 
 
 async def start_recovery(coordinator: Any, period: float | None = RECOVERY_PERIOD) -> RecoveryReport | None:
-    """Run at coordinator start-up: a recovery pass now, then one every ``period``
-    seconds (``None``: only the pass now).
+    """Run at coordinator start-up: a recovery pass now, then the heartbeat/recovery loop
+    (module docstring) with a full pass at least every ``period`` seconds (``None``:
+    only the pass now, no heartbeat).
 
     ``coordinator`` needs ``datasources`` and ``spawn(fn)`` (its nursery). A pass that
     fails (say, the user lacks the XA RECOVER privilege) is logged as an error and
-    retried by the periodic task: the coordinator still serves reads and single-source
-    writes, and prepared leftovers only hold their rows' locks until resolved.
+    retried by the loop with backoff: the coordinator still serves reads and
+    single-source writes, and prepared leftovers only hold their rows' locks until
+    resolved.
     """
     datasources: Mapping[str, DataSource] = coordinator.datasources
     if not _xa_sources(datasources):
         return None
     report: RecoveryReport | None = None
+    log_ds = log_datasource(datasources)
+    if period is not None and log_ds in _xa_sources(datasources):
+        # Registered before the first write can start: a coordinator that dies at
+        # once must still be recognisable as dead by its stale heartbeat.
+        from sharding.backend.xa import heartbeat
+
+        try:
+            await heartbeat(log_ds)
+        except ShardgateError as exc:
+            log.warning("xa_heartbeat_failed", datasource=log_ds.name, error=str(exc))
     try:
         report = await recover_once(datasources)
     except ShardgateError as exc:
@@ -139,15 +163,69 @@ async def start_recovery(coordinator: Any, period: float | None = RECOVERY_PERIO
 
     if period is None:
         return report
-
-    async def periodic() -> None:
-        assert period is not None
-        while True:
-            await trio.sleep(period)
-            try:
-                await recover_once(datasources)
-            except ShardgateError as exc:
-                log.warning("xa_recovery_failed", error=str(exc))
-
-    coordinator.spawn(periodic)
+    coordinator.spawn(functools.partial(_recovery_loop, datasources, period))
     return report
+
+
+async def _recovery_loop(datasources: Mapping[str, DataSource], period: float) -> None:
+    from sharding.backend.mysql import MySQLDataSource
+    from sharding.backend.xa import heartbeat, heartbeat_source, local_owner, retire_owner
+
+    log_ds = log_datasource(datasources)
+    if not isinstance(log_ds, MySQLDataSource):
+        return  # no decision log, so no XA writes to recover or owners to track
+    owner = local_owner()
+    beat_ds = heartbeat_source(log_ds)  # not behind client work in log_ds's pool
+    next_pass = trio.current_time() + period
+    backoff = HEARTBEAT_PERIOD
+    # Dead owners a successful pass already dealt with → when to look at them again:
+    # never when all their branches were resolved; every STALE_RETRY seconds when some
+    # were still attached to sessions (a frozen process, or the server has not yet seen
+    # its sockets close). Their rows stay for a while (OWNER_FORGET_AFTER).
+    retry_at: dict[str, float] = {}
+    not_before = 0.0  # after a failed pass: no new attempt before this (backoff)
+    heartbeat_ok = True
+    try:
+        while True:
+            stale: set[str] = set()
+            try:
+                with trio.fail_after(HEARTBEAT_PERIOD * 2):
+                    stale = set(await heartbeat(beat_ds, owner))
+                if not heartbeat_ok:
+                    log.info("xa_heartbeat_restored", datasource=log_ds.name)
+                heartbeat_ok = True
+            except (ShardgateError, trio.TooSlowError) as exc:
+                if heartbeat_ok:  # once per outage, not once per second
+                    log.warning("xa_heartbeat_failed", datasource=log_ds.name, error=str(exc) or "timed out")
+                heartbeat_ok = False
+            now = trio.current_time()
+            retry_at = {o: t for o, t in retry_at.items() if o in stale}
+            due = any(retry_at.get(o, now) <= now for o in stale)
+            if now >= not_before and (now >= next_pass or due or owner.wants_recovery):
+                owner.wants_recovery = False
+                try:
+                    report = await recover_once(datasources)
+                except Exception as exc:  # a background pass must never take the coordinator down
+                    owner.wants_recovery = True  # keep asking, with backoff
+                    log.warning("xa_recovery_failed", error=str(exc) or type(exc).__name__, retry_in_s=backoff)
+                    not_before = now + backoff
+                    backoff = min(backoff * 2, period)
+                else:
+                    not_before = 0.0
+                    busy = report.busy_owners if report is not None else set()
+                    retry_at.update({o: now + STALE_RETRY if o in busy else math.inf for o in stale})
+                    next_pass = now + period
+                    backoff = HEARTBEAT_PERIOD
+            await trio.sleep(HEARTBEAT_PERIOD)
+    finally:
+        # Clean shutdown: no heartbeat row left to go stale (that would make others
+        # abort this process's in-flight writes, if it keeps running XA elsewhere).
+        # Bounded, and skipped while the log is unreachable: closing must stay fast.
+        with trio.CancelScope(shield=True):
+            if heartbeat_ok:
+                with trio.move_on_after(HEARTBEAT_PERIOD / 2):
+                    try:
+                        await retire_owner(beat_ds, owner)
+                    except ShardgateError as exc:
+                        log.info("xa_owner_retire_failed", error=str(exc))
+            await beat_ds.aclose()

@@ -170,27 +170,6 @@ async def test_coordinator_killed_mid_xa_is_recovered_when_a_coordinator_opens(
         assert rows == ([(10, "x")], [(11, "y")])  # decided: committed exactly once
 
 
-async def test_recovery_leaves_a_young_undecided_transaction_to_its_owner(
-    coord: Coordinator, servers: tuple[MySQLDataSource, MySQLDataSource], topology_file: Path
-) -> None:
-    a, b = servers
-    env = {**os.environ, FAULT_ENV: "after_prepare", "PYTHONPATH": str(ROOT)}
-    with trio.fail_after(60):
-        proc = await trio.run_process(
-            [sys.executable, "-m", "tests.backend_mysql.xa_coordinator_crash_script", str(topology_file),
-             "INSERT INTO t VALUES (20, 'x'), (21, 'y')"],
-            cwd=ROOT, env=env, capture_stdout=True, capture_stderr=True, check=False,
-        )
-    assert proc.returncode == 77, proc.stderr.decode()[-2000:]
-    # Another coordinator opening now cannot tell a crash from a live peer mid-commit.
-    async with Coordinator(Topology.load(topology_file), catalog_refresh=None):
-        pass
-    assert await prepared(a) + await prepared(b) == 2
-    report = await xa_exec.recover_once(coord.datasources, min_age=0.0)
-    assert report is not None and len(report.rolled_back) == 2
-    assert await prepared(a) == 0 and await prepared(b) == 0
-
-
 async def test_catalog_lives_in_shardgate_catalog_and_is_shared(
     coord: Coordinator, servers: tuple[MySQLDataSource, MySQLDataSource], topology_file: Path
 ) -> None:
