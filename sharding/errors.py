@@ -6,6 +6,25 @@ error packet with the right code without guessing. The codes are MySQL's own
 (``include/mysqld_error.h`` / ``errmsg.h``); clients and connectors key behaviour on
 them (e.g. retry on 2013, report a syntax error on 1064).
 
+A failing *backend* must never look like a failing *client connection* (issue 12):
+client-side codes (2000-2999: 2006 "gone away", 2013 "lost connection") and SQLSTATE
+class ``08`` (connection exception) make connectors and pools drop the connection —
+SQLAlchemy's ``is_disconnect`` invalidates its whole pool on 2013, JDBC pools evict a
+connection whose SQLException has SQLSTATE ``08xxx``. The coordinator connection is
+fine when a shard's server is down or its pool is exhausted, so those errors use
+server-side codes with SQLSTATE ``HY000``:
+
+* an unreachable / failed / circuit-broken data source: 1429
+  ER_CONNECT_TO_FOREIGN_DATA_SOURCE ("Unable to connect to foreign data source"), the
+  server's own code for "a remote source this statement needs is unreachable";
+* no pooled backend connection within ``acquire_timeout``: 1205 ER_LOCK_WAIT_TIMEOUT, a
+  wait for a shared resource that timed out — the statement did nothing and may be
+  retried, the session and its transaction are intact (as after InnoDB's lock wait
+  timeout), which is what retry logic keyed on 1205 assumes.
+
+The messages name the data source and never contain the phrases connectors look for
+in messages ("already closed", "connection was killed", "Lost connection").
+
 Invariant: ``str(err)`` is the message a client sees; it never contains a traceback.
 """
 
@@ -156,18 +175,22 @@ class QueryTimeout(ShardgateError):
 class DataSourceUnavailable(ShardgateError):
     """A shard's data source cannot be reached: the message names it.
 
-    Uses CR_SERVER_LOST's code (2013) so connectors treat it as a lost backend.
+    ER_CONNECT_TO_FOREIGN_DATA_SOURCE: a backend failed, the client's connection is
+    fine (module docstring; not 2013, which clients take for their own connection).
     """
 
-    code = 2013
+    code = 1429
     sqlstate = "HY000"
 
 
 class PoolTimeout(ShardgateError):
-    """No connection of a data source's pool became free within ``acquire_timeout``."""
+    """No connection of a data source's pool became free within ``acquire_timeout``.
 
-    code = 1040  # ER_CON_COUNT_ERROR: "Too many connections"
-    sqlstate = "08004"
+    ER_LOCK_WAIT_TIMEOUT-like: a timed-out wait, retryable, session intact (module
+    docstring; not 1040/08004, which JDBC pools take for a broken connection)."""
+
+    code = 1205
+    sqlstate = "HY000"
 
 
 class DuplicateKey(ShardgateError):
@@ -212,6 +235,22 @@ class NoSuchThread(ShardgateError):
 
     code = 1094
     sqlstate = "HY000"
+
+
+class KillDenied(ShardgateError):
+    """ER_KILL_DENIED_ERROR: ``KILL`` of another user's thread without the
+    ``connection_admin`` privilege ("You are not owner of thread N")."""
+
+    code = 1095
+    sqlstate = "HY000"
+
+
+class SpecificAccessDenied(ShardgateError):
+    """ER_SPECIFIC_ACCESS_DENIED_ERROR: a statement that needs a privilege the user
+    lacks ("Access denied; you need (at least one of) the X privilege(s) ...")."""
+
+    code = 1227
+    sqlstate = "42000"
 
 
 class NoSuchQuery(ShardgateError):

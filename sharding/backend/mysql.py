@@ -25,6 +25,32 @@ Layers, each one concept:
 * :class:`MySQLDataSource` — the :class:`~sharding.backend.base.DataSource`: a
   :class:`~sharding.backend.pool.Pool` shared by every shard database on the server.
 
+Session pin (issue 12): every backend connection starts with one statement,
+:func:`session_init_sql`, that sets ``NAMES utf8mb4`` with :data:`DEFAULT_COLLATION` and
+``sql_mode`` = :data:`BACKEND_SQL_MODE`, whatever the server's own defaults. Why: SQL the
+coordinator sends is text it built itself or re-rendered with sqlglot, and how text is
+*read* depends on the session's mode — under ``NO_BACKSLASH_ESCAPES`` a backslash-escaped
+quote ends a string (values injected rows and stacked statements), under
+``ANSI_QUOTES`` ``"x"`` is a column, ``PIPES_AS_CONCAT`` turns ``||`` into CONCAT. The
+coordinator's own lexer and parser read client text in MySQL's default way, so the
+backend must read what the coordinator sends the same way: the pinned mode never
+contains :data:`PARSE_MODES`. Literals the coordinator renders
+(:mod:`sharding.sql.literals`) are correct under every mode anyway (hex for anything
+that is not plain ASCII); the pin covers sqlglot's rendering (backslash escapes) and
+client text passed through verbatim (INSERT rows). The strictness part of the pin is
+MariaDB's default (``STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO``, also valid on
+MySQL 8), identical on every data source so shards of one table behave alike. A
+session that changes ``sql_mode`` (session-variable propagation) must go through
+:func:`backend_sql_mode`, which drops the parse-changing flags, and restore
+:data:`BACKEND_SQL_MODE` before the connection goes back to the pool.
+
+Multi-statements: the drivers always ask for ``CLIENT_MULTI_STATEMENTS``; the backend
+clears that flag before the handshake, so a statement can never carry a second one
+(``;`` inside a value cannot stack anything even if some text were misread).
+``execute_many`` alone needs several statements per packet: with aiomysql it switches
+the option on for that batch (``COM_SET_OPTION``) and off again before the connection
+is used for anything else.
+
 Reads: ``fetch`` uses the driver's buffered result (the whole chunk is returned anyway,
 so an unbuffered cursor would save nothing and cost an await per row);
 :meth:`MySQLConnection.stream` uses an unbuffered cursor for results that should not be
@@ -36,6 +62,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -73,8 +100,20 @@ STALE_RETRIES = 3
 #: How often the admin link looks at an open breaker (the probe itself is rate-limited
 #: by ``breaker_probe_interval``).
 PROBE_POLL = 0.02
-#: Collation of every database the backend creates (the merge's default collation).
+#: Collation of every database the backend creates (the merge's default collation),
+#: and the connection collation every backend session is pinned to.
 DEFAULT_COLLATION = "utf8mb4_general_ci"
+#: The ``sql_mode`` every backend session runs under (module docstring, "Session pin").
+BACKEND_SQL_MODE = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
+#: sql_mode flags that change how statement text is read (or what a literal means), so a
+#: backend session must never have them: the coordinator reads text MySQL's default way.
+#: The combination modes are listed too (``ANSI`` implies ANSI_QUOTES and
+#: PIPES_AS_CONCAT; ``ORACLE``/``MSSQL``/... change the grammar).
+PARSE_MODES = frozenset({
+    "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "PIPES_AS_CONCAT", "IGNORE_SPACE",
+    "HIGH_NOT_PRECEDENCE", "EMPTY_STRING_IS_NULL", "REAL_AS_FLOAT",
+    "ANSI", "ORACLE", "MSSQL", "DB2", "POSTGRESQL", "MAXDB", "MYSQL323", "MYSQL40",
+})
 #: KILL QUERY rate limit per data source: bucket size and refill per second.
 KILL_BURST = 32
 KILL_RATE = 50.0
@@ -89,6 +128,27 @@ _SQLSTATE = {
     1317: "70100", 1366: "HY000", 1397: "XAE04", 1399: "XAE07", 1400: "XAE09",
     1402: "XA100", 1440: "XAE08", 1451: "23000", 1452: "23000", 1969: "70100",
 }
+
+
+def backend_sql_mode(requested: str) -> str:
+    """``requested`` (a session's sql_mode) without the flags in :data:`PARSE_MODES`:
+    the value to set on a backend connection for that session."""
+    flags = [f.strip().upper() for f in requested.split(",")]
+    return ",".join(f for f in flags if f and f not in PARSE_MODES)
+
+
+def session_init_sql(max_statement_time: float | None = None) -> str:
+    """The one statement that pins a new backend session (module docstring): character
+    set and collation, :data:`BACKEND_SQL_MODE`, and the optional server-side statement
+    time limit. One ``SET`` with several assignments, because the connection does not
+    accept multi-statements."""
+    assignments = [
+        f"NAMES utf8mb4 COLLATE {DEFAULT_COLLATION}",
+        f"SESSION sql_mode = '{backend_sql_mode(BACKEND_SQL_MODE)}'",
+    ]
+    if max_statement_time is not None:
+        assignments.append(f"SESSION max_statement_time = {float(max_statement_time)!r}")
+    return "SET " + ", ".join(assignments)
 
 
 # -- configuration ---------------------------------------------------------------------
@@ -176,6 +236,10 @@ class MySQLConfig:
 # -- drivers (loop thread only) --------------------------------------------------------
 
 
+#: Capability flag and command byte (MySQL protocol constants; same in every driver).
+_CLIENT_MULTI_STATEMENTS = 1 << 16
+_COM_SET_OPTION = 0x1B
+
 #: Statements of one ``execute_many`` go in COM_QUERY packets of about this size (far
 #: below the server's ``max_allowed_packet``, 16 MiB by default).
 MULTI_STATEMENT_BYTES = 1 << 20
@@ -210,6 +274,8 @@ class _Reply:
     affected: int
     insert_id: int | None
     warnings: int
+    #: The OK packet's info text ("Rows matched: 3  Changed: 1  Warnings: 0").
+    info: str = ""
 
 
 class _Driver:
@@ -266,6 +332,9 @@ class _Aiomysql(_Driver):
             charset="utf8mb4", connect_timeout=limit,
             init_command="; ".join(init) if init else None,
         )
+        # aiomysql always asks for multi-statements; one statement per COM_QUERY unless
+        # query_many switches it on (module docstring).
+        conn.client_flag &= ~_CLIENT_MULTI_STATEMENTS
         try:
             # Connection._connect is what aiomysql.connect() awaits; called directly so a
             # cancelled connect closes its half-open socket (aiomysql only cleans up on
@@ -289,25 +358,55 @@ class _Aiomysql(_Driver):
         return self._reply(conn)
 
     async def query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
-        # aiomysql always connects with CLIENT_MULTI_STATEMENTS: send the statements
-        # as few COM_QUERY packets (one round trip per packet, not per statement) and
-        # read one result per statement. The server stops at the first error, which
-        # reading its result raises; nothing is left unread after it.
+        # Send the statements as few COM_QUERY packets (one round trip per packet, not
+        # per statement) and read one result per statement. The server stops at the
+        # first error, which reading its result raises; nothing is left unread after
+        # it. Multi-statements are on only for this batch (two extra round trips, for
+        # batches of hundreds of statements), off again before anything else is sent.
+        groups = _packets(sqls, MULTI_STATEMENT_BYTES)
+        multi = any(len(group) > 1 for group in groups)
+        if multi:
+            await self._set_multi_statements(conn, True)
         replies: list[_Reply] = []
-        for group in _packets(sqls, MULTI_STATEMENT_BYTES):
-            replies.append(await self.query(conn, ";\n".join(sql.rstrip().rstrip(";") for sql in group)))
-            for _ in range(len(group) - 1):
-                await conn.next_result()
-                replies.append(self._reply(conn))
+        try:
+            for group in groups:
+                replies.append(await self.query(conn, ";\n".join(sql.rstrip().rstrip(";") for sql in group)))
+                for _ in range(len(group) - 1):
+                    await conn.next_result()
+                    replies.append(self._reply(conn))
+        except Exception as exc:
+            if multi and is_server_error(exc):
+                # The connection is clean (an error packet ended the batch); the failed
+                # result was never stored, so forget the previous one before the next
+                # command (aiomysql would otherwise wait for its announced successor).
+                conn._result = None
+                await self._multi_off_or_close(conn)
+            raise
+        if multi:
+            await self._multi_off_or_close(conn)
         return replies
+
+    async def _set_multi_statements(self, conn: Any, on: bool) -> None:
+        """COM_SET_OPTION (MYSQL_OPTION_MULTI_STATEMENTS_ON = 0, _OFF = 1)."""
+        await conn._execute_command(_COM_SET_OPTION, (0 if on else 1).to_bytes(2, "little"))
+        await conn._read_packet()  # EOF/OK; an error packet raises
+
+    async def _multi_off_or_close(self, conn: Any) -> None:
+        """Switch multi-statements off; a connection where that fails is not reused."""
+        try:
+            await self._set_multi_statements(conn, False)
+        except Exception:
+            self.close_hard(conn)
 
     @staticmethod
     def _reply(conn: Any) -> _Reply:
         res = conn._result
         rows = res.rows
+        message = getattr(res, "message", None)
         return _Reply(
             res.description, list(rows) if rows else [], res.affected_rows,
             res.insert_id or None, res.warning_count,
+            message.decode("utf-8", "replace") if isinstance(message, bytes | bytearray) else "",
         )
 
     async def stream_open(self, conn: Any, sql: str) -> Any:
@@ -330,6 +429,8 @@ class _Asyncmy(_Driver):
             charset="utf8mb4", connect_timeout=max(1, math.ceil(limit)),
             init_command="; ".join(init) if init else None,
         )
+        # One statement per COM_QUERY (asyncmy's query_many sends them one by one).
+        conn._client_flag &= ~_CLIENT_MULTI_STATEMENTS  # type: ignore[attr-defined]
         try:
             await conn.connect()
         except BaseException:
@@ -751,7 +852,7 @@ class MySQLConnection:
 
     async def execute(self, sql: str) -> ExecResult:
         reply: _Reply = await self._statement(self._ds._side.op_query, sql)
-        return ExecResult(reply.affected, reply.insert_id, reply.warnings)
+        return _exec_result(reply)
 
     async def execute_many(self, sqls: Sequence[str]) -> list[ExecResult]:
         """Run ``sqls`` in order: one bridge hop for all of them and, with aiomysql,
@@ -763,7 +864,32 @@ class MySQLConnection:
         if not sqls:
             return []
         replies: list[_Reply] = await self._statement(self._ds._side.op_query_many, list(sqls))
-        return [ExecResult(r.affected, r.insert_id, r.warnings) for r in replies]
+        return [_exec_result(r) for r in replies]
+
+    async def apply_settings(self, settings: Mapping[str, str] | None) -> None:
+        """Make the connection's session variables ``settings`` (name → SQL literal),
+        every variable not named back at its connect-time value; one ``SET``, sent only
+        when the connection's applied state differs (ProxySQL-style tracking; see
+        :mod:`sharding.exec.shard_settings`)."""
+        pc = self._lease.pc
+        assert pc is not None
+        applied: Mapping[str, str] = pc.extra.get(_APPLIED, _NONE)
+        want = settings or _NONE
+        if applied == want:
+            return
+        parts = [f"{name} = {value}" for name, value in want.items() if applied.get(name) != value]
+        baseline = self._ds.settings_baseline
+        for name in applied:
+            if name not in want:
+                parts.append(f"{name} = {baseline.get(name, 'DEFAULT')}")
+        if parts:
+            await self.execute("SET SESSION " + ", ".join(parts))
+        pc = self._lease.pc  # a stale connection may have been swapped by execute()
+        if pc is not None:
+            if want:
+                pc.extra[_APPLIED] = dict(want)
+            else:
+                pc.extra.pop(_APPLIED, None)
 
     async def _statement(self, op: Any, payload: Any) -> Any:
         timeout = self._ds.config.query_timeout
@@ -902,6 +1028,35 @@ class RowStream:
             pc.broken = True
 
 
+_APPLIED = "session_settings"
+_NONE: Mapping[str, str] = {}
+_MATCHED = re.compile(r"Rows matched:\s*(\d+)")
+_RECORDS = re.compile(r"Records:\s*(\d+)\s+Duplicates:\s*(\d+)")
+
+
+@dataclass(slots=True)
+class MySQLExecResult(ExecResult):
+    """An OK packet with what its info text says: matched rows of an UPDATE
+    (CLIENT_FOUND_ROWS answers), records and duplicates of a multi-row INSERT."""
+
+    matched: int | None = None
+    records: int | None = None
+    duplicates: int | None = None
+
+
+def _exec_result(reply: _Reply) -> ExecResult:
+    if not reply.info:
+        return ExecResult(reply.affected, reply.insert_id, reply.warnings)
+    out = MySQLExecResult(reply.affected, reply.insert_id, reply.warnings)
+    m = _MATCHED.search(reply.info)
+    if m:
+        out.matched = int(m.group(1))
+    m = _RECORDS.search(reply.info)
+    if m:
+        out.records, out.duplicates = int(m.group(1)), int(m.group(2))
+    return out
+
+
 class _Borrow:
     """``MySQLDataSource.connection()``: written out rather than generated by
     ``@asynccontextmanager`` because every shard statement passes through it (a
@@ -910,11 +1065,12 @@ class _Borrow:
     A block left by ``DataSourceUnavailable`` wakes the admin link (it probes the server
     and decides about the breaker at once)."""
 
-    __slots__ = ("_acquire", "_ds")
+    __slots__ = ("_acquire", "_ds", "_settings")
 
-    def __init__(self, ds: MySQLDataSource) -> None:
+    def __init__(self, ds: MySQLDataSource, settings: Mapping[str, str] | None = None) -> None:
         self._ds = ds
         self._acquire: Any = None
+        self._settings = settings
 
     async def __aenter__(self) -> MySQLConnection:
         ds = self._ds
@@ -927,7 +1083,16 @@ class _Borrow:
         except DataSourceUnavailable:
             ds._bridge.call_soon(ds._side.wake)
             raise
-        return MySQLConnection(ds, lease, in_transaction=False)
+        conn = MySQLConnection(ds, lease, in_transaction=False)
+        pc = lease.pc
+        if self._settings or (pc is not None and _APPLIED in pc.extra):
+            # The borrower's session variables, or the connect-time ones back.
+            try:
+                await conn.apply_settings(self._settings)
+            except BaseException as exc:
+                await self.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+        return conn
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
         if exc_type is not None and issubclass(exc_type, DataSourceUnavailable):
@@ -942,6 +1107,8 @@ class MySQLDataSource(DataSource):
     kind = "mysql"
     dialect = "mysql"
     supports_xa = True
+    #: Borrows take session settings (``connection(settings=...)``).
+    accepts_settings = True
 
     def __init__(self, name: str, config: MySQLConfig, *, bridge: Bridge | None = None) -> None:
         super().__init__(name)
@@ -951,9 +1118,10 @@ class MySQLDataSource(DataSource):
         self._driver = _DRIVERS[config.driver]()
         self._bridge: Bridge = bridge if bridge is not None else make_bridge(config.bridge)
         self._breaker = Breaker(config.breaker_threshold, config.breaker_probe_interval)
-        self._init_sql: list[str] = []
-        if config.max_statement_time is not None:
-            self._init_sql.append(f"SET SESSION max_statement_time={float(config.max_statement_time)!r}")
+        self._init_sql: list[str] = [session_init_sql(config.max_statement_time)]
+        #: Connect-time values (SQL literals) of the variables sessions may change,
+        #: filled by the coordinator; a name missing here is restored with DEFAULT.
+        self.settings_baseline: dict[str, str] = {}
         self._side = _LoopSide(self)
         self._pool: Pool[_RawMySQL] = Pool(
             name,
@@ -1038,13 +1206,17 @@ class MySQLDataSource(DataSource):
 
     # borrowing
 
-    def connection(self, databases: Sequence[str] = ()) -> _Borrow:
-        """Borrow a connection (autocommit) for an ``async with`` block."""
-        return _Borrow(self)
+    def connection(self, databases: Sequence[str] = (), *, settings: Mapping[str, str] | None = None) -> _Borrow:
+        """Borrow a connection (autocommit) for an ``async with`` block, with the
+        session variables ``settings`` applied (see
+        :mod:`sharding.exec.shard_settings`); without, at their connect-time values."""
+        return _Borrow(self, settings)
 
     @asynccontextmanager
-    async def transaction(self, databases: Sequence[str] = ()) -> AsyncIterator[MySQLConnection]:
-        async with self.connection(databases) as conn:
+    async def transaction(
+        self, databases: Sequence[str] = (), *, settings: Mapping[str, str] | None = None
+    ) -> AsyncIterator[MySQLConnection]:
+        async with self.connection(databases, settings=settings) as conn:
             conn._in_transaction = True
             await conn.execute("BEGIN")
             try:

@@ -86,7 +86,10 @@ def test_sqlite_literals_round_trip() -> None:
 
 
 def test_mysql_literals_escape() -> None:
-    assert mysql_literal("a'b\\c\x00") == "'a\\'b\\\\c\\0'"
+    # no escapes at all (issue 12): plain ASCII quoted, anything else hex with an introducer
+    assert mysql_literal("a'b\\c\x00") == "_utf8mb4 X'6127625c6300'"
+    assert mysql_literal("plain text; -- ?") == "'plain text; -- ?'"
+    assert mysql_literal(b"\xff'") == "_binary X'ff27'"
     assert mysql_literal(1.5) == "1.5e0"
     assert mysql_literal(-2) == "(-2)"
 
