@@ -37,7 +37,12 @@ def available(name: str) -> bool:
 
 def run_one(name: str, quick: bool, timeout: float) -> dict[str, Any]:
     if not available(name):
-        return {"name": name, "status": "missing", "seconds": 0.0, "note": f"bench/{name}.py does not exist yet"}
+        return {
+            "name": name,
+            "status": "missing",
+            "seconds": 0.0,
+            "note": f"bench/{name}.py does not exist yet",
+        }
     cmd = [sys.executable, "-m", f"bench.{name}"] + (["--quick"] if quick else [])
     console.rule(f"[bold]{' '.join(cmd[1:])}")
     started = time.perf_counter()
@@ -70,18 +75,30 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
     print_table(
         f"python -m bench {args.mode}: {total:g}s in total",
         ["benchmark", "status", "seconds"],
-        [(r["name"], r["status"] + (f" — {r['note']}" if r.get("note") else ""), r["seconds"]) for r in runs],
+        [
+            (r["name"], r["status"] + (f" — {r['note']}" if r.get("note") else ""), r["seconds"])
+            for r in runs
+        ],
     )
     within = None
     if quick and not args.names:
         within = total <= QUICK_BUDGET_S
-        console.print(f"quick budget {QUICK_BUDGET_S:g}s: {'met' if within else 'NOT met'} ({total:g}s)")
+        console.print(
+            f"quick budget {QUICK_BUDGET_S:g}s: {'met' if within else 'NOT met'} ({total:g}s)"
+        )
     out = RESULTS / f"{args.mode}.json"
     payload = {
-        "benchmark": args.mode, "command": " ".join(["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])]),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
-        "total_seconds": total, "budget_seconds": QUICK_BUDGET_S if quick else None,
-        "within_budget": within, "runs": runs, "load_average": os.getloadavg(),
+        "benchmark": args.mode,
+        "command": " ".join(
+            ["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "total_seconds": total,
+        "budget_seconds": QUICK_BUDGET_S if quick else None,
+        "within_budget": within,
+        "runs": runs,
+        "load_average": os.getloadavg(),
     }
     out.write_text(json.dumps(payload, indent=2) + "\n")
     console.print(f"[dim]wrote {out}[/dim]")

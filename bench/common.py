@@ -21,7 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 #: Where results go; tests point SHARDGATE_BENCH_RESULTS at a temporary directory.
-RESULTS = Path(os.environ.get("SHARDGATE_BENCH_RESULTS") or Path(__file__).resolve().parent / "results")
+RESULTS = Path(
+    os.environ.get("SHARDGATE_BENCH_RESULTS") or Path(__file__).resolve().parent / "results"
+)
 console = Console()
 
 
@@ -63,7 +65,9 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
         **data,
     }
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    console.print(f"[dim]wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}[/dim]")
+    console.print(
+        f"[dim]wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}[/dim]"
+    )
     return path
 
 
@@ -132,7 +136,9 @@ def run_json_child(cmd: list[str], *, what: str, timeout: float, **popen: Any) -
     env, preexec_fn)."""
     import subprocess
 
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **popen)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, check=False, **popen
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{what} failed:\n{proc.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])

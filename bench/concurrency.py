@@ -71,21 +71,38 @@ def shardgate_cmd(*args: str) -> list[str]:
 
 
 def run_cli(*args: str, timeout: float = 3600) -> str:
-    proc = subprocess.run(shardgate_cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), check=False)
+    proc = subprocess.run(
+        shardgate_cmd(*args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(ROOT),
+        check=False,
+    )
     if proc.returncode != 0:
-        raise RuntimeError(f"shardgate {' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"shardgate {' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc.stdout
 
 
-def gen_trace(workdir: Path, *, clients: int, queries: int, shards: int, rows: int, seed: int) -> Path:
+def gen_trace(
+    workdir: Path, *, clients: int, queries: int, shards: int, rows: int, seed: int
+) -> Path:
     """``shardgate trace gen --kind scatter-topk --rate 0 ...`` (the same code, called
     in-process: a CLI start per level would only add seconds)."""
     from sharding.trace.generate import GenOptions, write_trace
 
     out = workdir / f"scatter_c{clients}.jsonl"
     opts = GenOptions(
-        kind="scatter-topk", shards=shards, queries=queries, clients=clients, rate=0.0, rows=rows,
-        seed=seed, database=DATABASE,
+        kind="scatter-topk",
+        shards=shards,
+        queries=queries,
+        clients=clients,
+        rate=0.0,
+        rows=rows,
+        seed=seed,
+        database=DATABASE,
     )
     write_trace(opts, out)
     return out
@@ -108,15 +125,32 @@ def ensure_data(target: str, workdir: Path, shards: int, rows: int) -> bool:
 def replay_level(target: str, trace: Path, duration: float, out: Path) -> dict[str, Any]:
     """``shardgate replay`` in its own process; returns its JSON report (+ its CPU)."""
     cmd = shardgate_cmd(
-        "replay", str(trace), "--target", target, "--duration-limit", str(duration),
-        "--query-timeout", "120", "--sample-interval", "0.5", "--json", str(out),
+        "replay",
+        str(trace),
+        "--target",
+        target,
+        "--duration-limit",
+        str(duration),
+        "--query-timeout",
+        "120",
+        "--sample-interval",
+        "0.5",
+        "--json",
+        str(out),
     )
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT), preexec_fn=die_with_parent
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=str(ROOT),
+        preexec_fn=die_with_parent,
     )
     stdout, stderr = proc.communicate(timeout=duration + 900)
     if proc.returncode != 0 or not out.exists():
-        raise RuntimeError(f"shardgate replay failed ({proc.returncode}):\n{stdout[-2000:]}\n{stderr[-3000:]}")
+        raise RuntimeError(
+            f"shardgate replay failed ({proc.returncode}):\n{stdout[-2000:]}\n{stderr[-3000:]}"
+        )
     report: dict[str, Any] = json.loads(out.read_text())
     return report
 
@@ -127,7 +161,11 @@ def coordinator_peaks(samples: dict[str, Any]) -> dict[str, dict[str, float]]:
     wanted = {"active", "queued_low", "queued_high", "oversubscribed", "in_use", "waiting", "size"}
     out: dict[str, dict[str, float]] = {}
     for source in ("thread_pool_status", "datasources"):
-        cols = samples.get(source, {}).get("columns", {}) if isinstance(samples.get(source), dict) else {}
+        cols = (
+            samples.get(source, {}).get("columns", {})
+            if isinstance(samples.get(source), dict)
+            else {}
+        )
         out[source] = {c: v["peak"] for c, v in cols.items() if c in wanted}
     return out
 
@@ -145,11 +183,17 @@ def baseline_cell(spec: dict[str, Any]) -> dict[str, Any]:
     per_session: dict[Any, list[tuple[int, int]]] = {}
     for rec in read_trace(spec["trace"], "jsonl"):
         params = rec.params or {}
-        per_session.setdefault(rec.session, []).append((int(params["region"]), int(params["limit"])))
+        per_session.setdefault(rec.session, []).append(
+            (int(params["region"]), int(params["limit"]))
+        )
     work = list(per_session.values())[:clients]
     pool: queue.LifoQueue[Any] = queue.LifoQueue()
     for _ in range(int(spec["pool"])):
-        pool.put(pymysql.connect(host=spec["host"], port=int(spec["port"]), user="root", password="", autocommit=True))
+        pool.put(
+            pymysql.connect(
+                host=spec["host"], port=int(spec["port"]), user="root", password="", autocommit=True
+            )
+        )
     templates = [
         f"SELECT id, score FROM `{DATABASE}_{s:04d}`.`customer` WHERE region = {{r}} ORDER BY score DESC, id DESC LIMIT {{n}}"
         for s in range(shards)
@@ -212,18 +256,34 @@ def baseline_cell(spec: dict[str, Any]) -> dict[str, Any]:
         return done[min(n - 1, max(0, int(n * p / 100 + 0.5) - 1))] if n else 0.0
 
     return {
-        "ok": n, "throughput_qps": n / duration, "p50": pct(50), "p99": pct(99), "max": done[-1] if n else 0.0,
-        "errors": len(errors), "first_error": errors[0] if errors else None, "cpu_s": round(cpu, 2),
+        "ok": n,
+        "throughput_qps": n / duration,
+        "p50": pct(50),
+        "p99": pct(99),
+        "max": done[-1] if n else 0.0,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "cpu_s": round(cpu, 2),
     }
 
 
 def run_baseline(trace: Path, clients: int, duration: float, shards: int) -> dict[str, Any]:
     from bench.serve import MARIADB_HOST, MARIADB_PORT
 
-    spec = {"trace": str(trace), "clients": clients, "duration": duration, "shards": shards, "pool": POOL, "host": MARIADB_HOST, "port": MARIADB_PORT}
+    spec = {
+        "trace": str(trace),
+        "clients": clients,
+        "duration": duration,
+        "shards": shards,
+        "pool": POOL,
+        "host": MARIADB_HOST,
+        "port": MARIADB_PORT,
+    }
     return run_json_child(
         [sys.executable, "-m", "bench.concurrency", "--baseline-cell", json.dumps(spec)],
-        what=f"baseline cell ({clients} clients)", timeout=duration + 900, cwd=str(ROOT),
+        what=f"baseline cell ({clients} clients)",
+        timeout=duration + 900,
+        cwd=str(ROOT),
         preexec_fn=die_with_parent,
     )
 
@@ -234,17 +294,26 @@ def run_baseline(trace: Path, clients: int, duration: float, shards: int) -> dic
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer levels, shorter runs")
-    parser.add_argument("--levels", type=int_list, default=None, help="comma-separated client counts, ascending")
-    parser.add_argument("--duration", type=positive_float, default=None, help="seconds per level and side")
+    parser.add_argument(
+        "--levels", type=int_list, default=None, help="comma-separated client counts, ascending"
+    )
+    parser.add_argument(
+        "--duration", type=positive_float, default=None, help="seconds per level and side"
+    )
     parser.add_argument("--shards", type=positive_int, default=16)
-    parser.add_argument("--rows", type=positive_int, default=100_000, help="rows of the customer table")
+    parser.add_argument(
+        "--rows", type=positive_int, default=100_000, help="rows of the customer table"
+    )
     parser.add_argument("--sides", default="shardgate,thread-per-connection")
     parser.add_argument("--buckets", type=positive_int, default=2)
     parser.add_argument("--slots", type=positive_int, default=16, help="slots per bucket")
     parser.add_argument("--window", type=positive_int, default=16)
     parser.add_argument("--profile", action="store_true", help="py-spy the server at each level")
     parser.add_argument(
-        "--gc-threshold", type=int, default=None, metavar="N",
+        "--gc-threshold",
+        type=int,
+        default=None,
+        metavar="N",
         help="pass --gc-threshold N to shardgate serve (0: Python's default GC; "
         "default: serve's own default)",
     )
@@ -258,7 +327,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     duration = args.duration or (1.0 if args.quick else 6.0)
     rounds = 2.0 if args.quick else 4.0
     max_duration = 10.0 if args.quick else 120.0
-    name = "concurrency" + (f"_gc{args.gc_threshold}" if args.gc_threshold is not None else "") + ("_quick" if args.quick else "")
+    name = (
+        "concurrency"
+        + (f"_gc{args.gc_threshold}" if args.gc_threshold is not None else "")
+        + ("_quick" if args.quick else "")
+    )
     sides = [s.strip() for s in args.sides.split(",") if s.strip()]
     if not sides or any(s not in SIDES for s in sides):
         parser.error(f"--sides: choose from {', '.join(SIDES)}")
@@ -277,8 +350,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         loaded = ensure_data(srv.target, workdir, args.shards, args.rows)
         load_s = time.perf_counter() - started
         if loaded:
-            console.print(f"[dim]loaded {args.rows} rows on {args.shards} shards in {load_s:.1f}s[/dim]")
-        warm = gen_trace(workdir, clients=8, queries=400, shards=args.shards, rows=args.rows, seed=99)
+            console.print(
+                f"[dim]loaded {args.rows} rows on {args.shards} shards in {load_s:.1f}s[/dim]"
+            )
+        warm = gen_trace(
+            workdir, clients=8, queries=400, shards=args.shards, rows=args.rows, seed=99
+        )
         replay_level(srv.target, warm, 1.0, workdir / "warm.json")
         last_qps: dict[str, float] = {}
         for n in levels:
@@ -286,35 +363,62 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             # so a level runs for at least `rounds` such turns (estimated from the
             # previous level) — else a fair scheduler, which finishes the n first
             # queries together, would show zero completions in a short window.
-            spans = {s: max(duration, min(max_duration, rounds * n / last_qps[s])) if last_qps.get(s) else duration for s in sides}
+            spans = {
+                s: max(duration, min(max_duration, rounds * n / last_qps[s]))
+                if last_qps.get(s)
+                else duration
+                for s in sides
+            }
             queries = max(6 * n, int(1500 * max(spans.values())))
-            trace = gen_trace(workdir, clients=n, queries=queries, shards=args.shards, rows=args.rows, seed=n)
+            trace = gen_trace(
+                workdir, clients=n, queries=queries, shards=args.shards, rows=args.rows, seed=n
+            )
             if "shardgate" in sides:
                 span = spans["shardgate"]
                 cpu0 = process_cpu_seconds(srv.proc.pid)
                 prof_path = RESULTS / "profiles" / f"{name}_c{n}.txt"
-                with Profiler(srv.proc.pid, prof_path) if args.profile else contextlib.nullcontext() as prof:
+                with (
+                    Profiler(srv.proc.pid, prof_path)
+                    if args.profile
+                    else contextlib.nullcontext() as prof
+                ):
                     rep = replay_level(srv.target, trace, span, workdir / f"replay_{n}.json")
                 kind = rep["kinds"].get("scatter-topk", {})
                 row = {
-                    "clients": n, "throughput_qps": rep["throughput_qps"], "ok": rep["statements"]["ok"],
-                    "failed": rep["statements"]["failed"], "p50": kind.get("service", {}).get("p50", 0.0),
-                    "p99": kind.get("service", {}).get("p99", 0.0), "max": kind.get("service", {}).get("max", 0.0),
-                    "errors": rep["errors"], "elapsed_s": rep["elapsed_s"], "duration_s": span,
+                    "clients": n,
+                    "throughput_qps": rep["throughput_qps"],
+                    "ok": rep["statements"]["ok"],
+                    "failed": rep["statements"]["failed"],
+                    "p50": kind.get("service", {}).get("p50", 0.0),
+                    "p99": kind.get("service", {}).get("p99", 0.0),
+                    "max": kind.get("service", {}).get("max", 0.0),
+                    "errors": rep["errors"],
+                    "elapsed_s": rep["elapsed_s"],
+                    "duration_s": span,
                     "cpu_server_s": round(process_cpu_seconds(srv.proc.pid) - cpu0, 2),
                     "coordinator_peaks": coordinator_peaks(rep.get("coordinator", {})),
                 }
                 if prof is not None:
-                    row["profile"] = summarize(prof_path) if prof.error is None else {"error": prof.error}
+                    row["profile"] = (
+                        summarize(prof_path) if prof.error is None else {"error": prof.error}
+                    )
                 results["shardgate"].append(row)
                 last_qps["shardgate"] = row["throughput_qps"]
-                console.print(f"[dim]shardgate {n:>5} clients: {row['throughput_qps']:8.1f} q/s  p99 {row['p99'] * 1e3:8.1f} ms[/dim]")
+                console.print(
+                    f"[dim]shardgate {n:>5} clients: {row['throughput_qps']:8.1f} q/s  p99 {row['p99'] * 1e3:8.1f} ms[/dim]"
+                )
             if "thread-per-connection" in sides:
                 span = spans["thread-per-connection"]
-                row = {"clients": n, "duration_s": span, **run_baseline(trace, n, span, args.shards)}
+                row = {
+                    "clients": n,
+                    "duration_s": span,
+                    **run_baseline(trace, n, span, args.shards),
+                }
                 results["thread-per-connection"].append(row)
                 last_qps["thread-per-connection"] = row["throughput_qps"]
-                console.print(f"[dim]threads   {n:>5} clients: {row['throughput_qps']:8.1f} q/s  p99 {row['p99'] * 1e3:8.1f} ms[/dim]")
+                console.print(
+                    f"[dim]threads   {n:>5} clients: {row['throughput_qps']:8.1f} q/s  p99 {row['p99'] * 1e3:8.1f} ms[/dim]"
+                )
     table = []
     for i, n in enumerate(levels):
         line: list[Any] = [n]
@@ -326,7 +430,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for s in sides:
         short = "sg" if s == "shardgate" else "threads"
         cols += [f"{short} q/s", f"{short} p50 ms", f"{short} p99 ms"]
-    print_table(f"scatter top-10 over {args.shards} shards, closed loop, ≥ {duration:g}s per level", cols, table)
+    print_table(
+        f"scatter top-10 over {args.shards} shards, closed loop, ≥ {duration:g}s per level",
+        cols,
+        table,
+    )
     summary: dict[str, Any] = {}
     for s in sides:
         qps = [r["throughput_qps"] for r in results[s]]
@@ -346,11 +454,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     data: dict[str, Any] = {
         "command": command_line("bench.concurrency", argv),
-        "shards": args.shards, "rows": args.rows, "duration_s": duration, "levels": levels, "pool": POOL,
-        "executor": {"buckets": args.buckets, "slots_per_bucket": args.slots, "window": args.window},
+        "shards": args.shards,
+        "rows": args.rows,
+        "duration_s": duration,
+        "levels": levels,
+        "pool": POOL,
+        "executor": {
+            "buckets": args.buckets,
+            "slots_per_bucket": args.slots,
+            "window": args.window,
+        },
         "server_gc_threshold": args.gc_threshold,
-        "rlimit_nofile": nofile, "load_average": os.getloadavg(), "goal_ratio": GOAL, "goal_met": met,
-        "summary": summary, "results": results,
+        "rlimit_nofile": nofile,
+        "load_average": os.getloadavg(),
+        "goal_ratio": GOAL,
+        "goal_met": met,
+        "summary": summary,
+        "results": results,
     }
 
     def draw(ax: Any) -> None:
@@ -358,8 +478,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ax2 = ax.twinx()
         for s in sides:
             xs = [r["clients"] for r in results[s]]
-            ax.plot(xs, [r["throughput_qps"] for r in results[s]], "o-", color=colors.get(s), label=f"{s} throughput")
-            ax2.plot(xs, [r["p99"] * 1e3 for r in results[s]], "s--", color=colors.get(s), alpha=0.6, label=f"{s} p99")
+            ax.plot(
+                xs,
+                [r["throughput_qps"] for r in results[s]],
+                "o-",
+                color=colors.get(s),
+                label=f"{s} throughput",
+            )
+            ax2.plot(
+                xs,
+                [r["p99"] * 1e3 for r in results[s]],
+                "s--",
+                color=colors.get(s),
+                alpha=0.6,
+                label=f"{s} p99",
+            )
         ax.set_xscale("log", base=2)
         ax2.set_yscale("log")
         ax.set_xlabel("concurrent client connections")

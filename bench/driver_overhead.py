@@ -55,7 +55,9 @@ async def _aiomysql_conn(url: str) -> Any:
     import aiomysql
 
     u = parse_mysql_url(url)
-    return await aiomysql.connect(host=u.host, port=u.port, user=u.user, password=u.password, autocommit=True)
+    return await aiomysql.connect(
+        host=u.host, port=u.port, user=u.user, password=u.password, autocommit=True
+    )
 
 
 async def _asyncmy_conn(url: str) -> Any:
@@ -197,7 +199,9 @@ def bare_guest_mode(url: str, sql: str, n: int, conc: int) -> Cost:
             def start() -> None:
                 atask = loop.create_task(fn(*args))
                 atask.add_done_callback(
-                    lambda a: token.run_sync_soon(trio.lowlevel.reschedule, task, outcome.capture(a.result))
+                    lambda a: token.run_sync_soon(
+                        trio.lowlevel.reschedule, task, outcome.capture(a.result)
+                    )
                 )
 
             loop.call_soon(start)
@@ -236,14 +240,23 @@ def bare_guest_mode(url: str, sql: str, n: int, conc: int) -> Cost:
 # -- the backend ----------------------------------------------------------------------------
 
 
-def backend(url: str, sql: str, n: int, conc: int, *, bridge: str, driver: str = "aiomysql",
-            switchinterval: float | None = None) -> Cost:
+def backend(
+    url: str,
+    sql: str,
+    n: int,
+    conc: int,
+    *,
+    bridge: str,
+    driver: str = "aiomysql",
+    switchinterval: float | None = None,
+) -> Cost:
     if switchinterval is not None:
         sys.setswitchinterval(switchinterval)
 
     async def body() -> Cost:
         ds = MySQLDataSource.from_config(
-            f"bench_{bridge}_{driver}", {"url": url, "bridge": bridge, "driver": driver, "max_connections": conc}
+            f"bench_{bridge}_{driver}",
+            {"url": url, "bridge": bridge, "driver": driver, "max_connections": conc},
         )
         await ds.open()
 
@@ -296,10 +309,15 @@ CASES: list[tuple[str, Callable[[str, str, int, int], Cost]]] = [
     ("bare thread-bridge hop (no pool)", bare_thread_bridge),
     ("bare trio guest on asyncio (no pool)", bare_guest_mode),
     ("backend, thread bridge", lambda u, s, n, c: backend(u, s, n, c, bridge="thread")),
-    ("backend, thread bridge, switchinterval 1ms",
-     lambda u, s, n, c: backend(u, s, n, c, bridge="thread", switchinterval=0.001)),
+    (
+        "backend, thread bridge, switchinterval 1ms",
+        lambda u, s, n, c: backend(u, s, n, c, bridge="thread", switchinterval=0.001),
+    ),
     ("backend, trio-asyncio bridge", lambda u, s, n, c: backend(u, s, n, c, bridge="trio_asyncio")),
-    ("backend, thread bridge, asyncmy", lambda u, s, n, c: backend(u, s, n, c, bridge="thread", driver="asyncmy")),
+    (
+        "backend, thread bridge, asyncmy",
+        lambda u, s, n, c: backend(u, s, n, c, bridge="thread", driver="asyncmy"),
+    ),
 ]
 
 
@@ -316,7 +334,10 @@ def _run_cell(url: str, case: str, query: str, n: int, conc: int) -> Cost:
     spec = json.dumps({"url": url, "case": case, "query": query, "n": n, "conc": conc})
     out = subprocess.run(
         [sys.executable, "-m", "bench.driver_overhead", "--cell", spec],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"cell {case}/{query} failed:\n{out.stderr[-2000:]}")
@@ -328,7 +349,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer queries (smoke run)")
     parser.add_argument("--url", default="mysql://root:@127.0.0.1:3306")
-    parser.add_argument("--repeat", type=positive_int, default=None, help="repeats per cell (median kept)")
+    parser.add_argument(
+        "--repeat", type=positive_int, default=None, help="repeats per cell (median kept)"
+    )
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.cell:
@@ -340,7 +363,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.quick:
         sizes = {k: max(CONCURRENCY * 4, v // 10) for k, v in sizes.items()}
     results: dict[str, Any] = {
-        "goal_ratio_vs_raw_aiomysql": 1.10, "repeat": repeat, "load_average": os.getloadavg(), "cells": [],
+        "goal_ratio_vs_raw_aiomysql": 1.10,
+        "repeat": repeat,
+        "load_average": os.getloadavg(),
+        "cells": [],
     }
     rows = []
     for shape, conc in (("sequential", 1), ("concurrent", CONCURRENCY)):
@@ -356,10 +382,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 wall = statistics.median(w for w, _ in samples[label])
                 cpu = statistics.median(c for _, c in samples[label])
                 results["cells"].append(
-                    {"shape": shape, "query": qname, "case": label, "us_per_query": wall,
-                     "cpu_us_per_query": cpu, "samples": samples[label], "ratio": wall / base_wall,
-                     "cpu_ratio": cpu / base_cpu, "overhead_us": wall - base_wall, "queries": n,
-                     "concurrency": conc}
+                    {
+                        "shape": shape,
+                        "query": qname,
+                        "case": label,
+                        "us_per_query": wall,
+                        "cpu_us_per_query": cpu,
+                        "samples": samples[label],
+                        "ratio": wall / base_wall,
+                        "cpu_ratio": cpu / base_cpu,
+                        "overhead_us": wall - base_wall,
+                        "queries": n,
+                        "concurrency": conc,
+                    }
                 )
                 rows.append((shape, qname, label, wall, wall / base_wall, cpu, cpu / base_cpu))
     print_table(

@@ -87,7 +87,9 @@ async def measure(children: int, repeat: int) -> list[dict[str, object]]:
                 async with ex.query(name="bench") as q:
                     await q.map(noop, items)
 
-            rows.append(_row(f"async, window={window}", children, base_async, await timed(ours, repeat)))
+            rows.append(
+                _row(f"async, window={window}", children, base_async, await timed(ours, repeat))
+            )
 
     async with BucketedExecutor(ExecutorConfig(buckets=8, slots_per_bucket=16, window=16)) as ex:
 
@@ -96,7 +98,12 @@ async def measure(children: int, repeat: int) -> list[dict[str, object]]:
                 await q.map(sync_noop, items)
 
         rows.append(
-            _row("sync (threads), 16 slots", children, base_sync, await timed(ours_sync, max(3, repeat // 5)))
+            _row(
+                "sync (threads), 16 slots",
+                children,
+                base_sync,
+                await timed(ours_sync, max(3, repeat // 5)),
+            )
         )
     return rows
 
@@ -115,7 +122,9 @@ def _row(name: str, children: int, base: list[float], ours: list[float]) -> dict
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--children", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -126,13 +135,23 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f"executor overhead: {args.children} no-op children (median of {repeat})",
         ["case", "baseline µs/child", "ours µs/child", "overhead µs/child", "ratio"],
         [
-            (r["case"], r["baseline_us_per_child"], r["ours_us_per_child"], r["overhead_us_per_child"], r["ratio"])
+            (
+                r["case"],
+                r["baseline_us_per_child"],
+                r["ours_us_per_child"],
+                r["overhead_us_per_child"],
+                r["ratio"],
+            )
             for r in rows
         ],
     )
-    async_overhead = max(float(r["overhead_us_per_child"]) for r in rows if str(r["case"]).startswith("async"))  # type: ignore[arg-type]
+    async_overhead = max(
+        float(r["overhead_us_per_child"]) for r in rows if str(r["case"]).startswith("async")
+    )  # type: ignore[arg-type]
     verdict = "met" if async_overhead <= GOAL_US else "NOT met"
-    print(f"goal ≤ {GOAL_US:.0f} µs overhead per async child: {verdict} (worst {async_overhead:.1f} µs)")
+    print(
+        f"goal ≤ {GOAL_US:.0f} µs overhead per async child: {verdict} (worst {async_overhead:.1f} µs)"
+    )
     data: dict[str, object] = {
         "goal_us_per_child": GOAL_US,
         "goal_met": async_overhead <= GOAL_US,

@@ -59,13 +59,25 @@ KEYS = 100
 
 def shapes(buckets: int, slots: int, window: int) -> dict[str, dict[str, Any]]:
     return {
-        "least_loaded": {"buckets": buckets, "slots_per_bucket": slots, "window": window, "assign": "least_loaded"},
+        "least_loaded": {
+            "buckets": buckets,
+            "slots_per_bucket": slots,
+            "window": window,
+            "assign": "least_loaded",
+        },
         "hash": {"buckets": buckets, "slots_per_bucket": slots, "window": window, "assign": "hash"},
-        "global pool": {"buckets": 1, "slots_per_bucket": buckets * slots, "window": window, "assign": "least_loaded"},
+        "global pool": {
+            "buckets": 1,
+            "slots_per_bucket": buckets * slots,
+            "window": window,
+            "assign": "least_loaded",
+        },
     }
 
 
-def make_trace(path: Path, *, rate: float, duration: float, slow_shards: int, with_slow: bool, seed: int) -> dict[str, int]:
+def make_trace(
+    path: Path, *, rate: float, duration: float, slow_shards: int, with_slow: bool, seed: int
+) -> dict[str, int]:
     """Write the trace; returns counts per kind.
 
     Sessions are like an application's connection pool: any query takes the first
@@ -108,7 +120,9 @@ def make_trace(path: Path, *, rate: float, duration: float, slow_shards: int, wi
 
 def ensure_data(target_conn: Any, fast_shards: int, slow_shards: int) -> None:
     """Create and fill both tables through shardgate unless the marker says they exist."""
-    fingerprint = json.dumps({"fast_shards": fast_shards, "slow_shards": slow_shards, "rows": FAST_ROWS, "v": 1})
+    fingerprint = json.dumps(
+        {"fast_shards": fast_shards, "slow_shards": slow_shards, "rows": FAST_ROWS, "v": 1}
+    )
     if marker_get(DATABASE) == fingerprint:
         return
     marker_set(DATABASE, None)
@@ -116,27 +130,51 @@ def ensure_data(target_conn: Any, fast_shards: int, slow_shards: int) -> None:
         cur.execute(f"DROP TABLE IF EXISTS {DATABASE}.fast")
         cur.execute(f"DROP TABLE IF EXISTS {DATABASE}.slow")
         # shard rules come from the [[tables]] of the config (mod on id)
-        cur.execute(f"CREATE TABLE {DATABASE}.fast (id INT PRIMARY KEY, k INT NOT NULL, v INT NOT NULL, KEY ik (k))")
+        cur.execute(
+            f"CREATE TABLE {DATABASE}.fast (id INT PRIMARY KEY, k INT NOT NULL, v INT NOT NULL, KEY ik (k))"
+        )
         cur.execute(f"CREATE TABLE {DATABASE}.slow (id INT PRIMARY KEY)")
         for first in range(0, FAST_ROWS, 1000):
             cur.execute(
                 f"INSERT INTO {DATABASE}.fast VALUES "
                 + ",".join(f"({i}, {i % KEYS}, {i * 7 % 1000})" for i in range(first, first + 1000))
             )
-        cur.execute(f"INSERT INTO {DATABASE}.slow VALUES " + ",".join(f"({i})" for i in range(SLOW_ROWS)))
+        cur.execute(
+            f"INSERT INTO {DATABASE}.slow VALUES " + ",".join(f"({i})" for i in range(SLOW_ROWS))
+        )
     marker_set(DATABASE, fingerprint)
 
 
-def run_shape(name: str, executor: dict[str, Any], traces: dict[str, Path], duration: float, workdir: Path,
-              fast_shards: int, slow_shards: int, round_no: int) -> dict[str, Any]:
+def run_shape(
+    name: str,
+    executor: dict[str, Any],
+    traces: dict[str, Path],
+    duration: float,
+    workdir: Path,
+    fast_shards: int,
+    slow_shards: int,
+    round_no: int,
+) -> dict[str, Any]:
     """One round of one shape: a fresh server, a warm-up, the unloaded then the loaded run."""
     config = config_text(
         database=DATABASE,
         executor=executor,
         datasource={"max_connections": 96, "acquire_timeout": 30.0},
         tables=[
-            {"name": f"{DATABASE}.fast", "shard_key": "id", "algorithm": "mod", "shards": fast_shards, "datasources": ["m0"]},
-            {"name": f"{DATABASE}.slow", "shard_key": "id", "algorithm": "mod", "shards": max(slow_shards, 8), "datasources": ["m0"]},
+            {
+                "name": f"{DATABASE}.fast",
+                "shard_key": "id",
+                "algorithm": "mod",
+                "shards": fast_shards,
+                "datasources": ["m0"],
+            },
+            {
+                "name": f"{DATABASE}.slow",
+                "shard_key": "id",
+                "algorithm": "mod",
+                "shards": max(slow_shards, 8),
+                "datasources": ["m0"],
+            },
         ],
     )
     out: dict[str, Any] = {"executor": executor}
@@ -146,7 +184,9 @@ def run_shape(name: str, executor: dict[str, Any], traces: dict[str, Path], dura
         # warm the plan cache and the pool on the fast query
         replay_level(srv.target, traces["warm"], 1.0, workdir / f"warm_{name}_{round_no}.json")
         for load, trace in (("unloaded", traces["unloaded"]), ("loaded", traces["loaded"])):
-            rep = replay_level(srv.target, trace, duration + 30, workdir / f"{name}_{load}_{round_no}.json")
+            rep = replay_level(
+                srv.target, trace, duration + 30, workdir / f"{name}_{load}_{round_no}.json"
+            )
             kinds = rep["kinds"]
             fast = kinds.get("fast", {})
             out[load] = {
@@ -162,7 +202,10 @@ def run_shape(name: str, executor: dict[str, Any], traces: dict[str, Path], dura
                 "max_dispatch_lag_s": rep["dispatch"]["max_lag_s"],
                 "pool_peaks": {
                     c: v["peak"]
-                    for c, v in rep.get("coordinator", {}).get("thread_pool_status", {}).get("columns", {}).items()
+                    for c, v in rep.get("coordinator", {})
+                    .get("thread_pool_status", {})
+                    .get("columns", {})
+                    .items()
                     if c in ("active", "queued_low", "queued_high", "oversubscribed", "stalled")
                 },
             }
@@ -176,6 +219,7 @@ def run_shape(name: str, executor: dict[str, Any], traces: dict[str, Path], dura
 def aggregate(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """One shape over its rounds: medians of the per-round percentiles (the machine's
     own hiccups hit one round's p99, not the median), worst max, every round kept."""
+
     def med(load: str, group: str, key: str) -> float:
         return float(statistics.median(r[load][group].get(key, 0.0) for r in rounds))
 
@@ -211,14 +255,20 @@ def aggregate(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rate", type=positive_float, default=100.0, help="queries per second (fast + slow)")
-    parser.add_argument("--duration", type=positive_float, default=None, help="seconds of trace per run")
+    parser.add_argument(
+        "--rate", type=positive_float, default=100.0, help="queries per second (fast + slow)"
+    )
+    parser.add_argument(
+        "--duration", type=positive_float, default=None, help="seconds of trace per run"
+    )
     parser.add_argument("--buckets", type=positive_int, default=8)
     parser.add_argument("--slots", type=positive_int, default=4, help="slots per bucket")
     parser.add_argument("--window", type=positive_int, default=4)
     parser.add_argument("--fast-shards", type=positive_int, default=8)
     parser.add_argument("--slow-shards", type=positive_int, default=1)
-    parser.add_argument("--rounds", type=positive_int, default=None, help="rounds over all shapes (median kept)")
+    parser.add_argument(
+        "--rounds", type=positive_int, default=None, help="rounds over all shapes (median kept)"
+    )
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--reset", action="store_true", help="drop and reload the tables")
     args = parser.parse_args(argv)
@@ -229,48 +279,108 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.reset:
         marker_set(DATABASE, None)
         drop_sharded(DATABASE, 64)
-    traces = {"loaded": workdir / "loaded.jsonl", "unloaded": workdir / "unloaded.jsonl", "warm": workdir / "warm.jsonl"}
-    counts = make_trace(traces["loaded"], rate=args.rate, duration=duration, slow_shards=args.slow_shards, with_slow=True, seed=args.seed)
-    make_trace(traces["unloaded"], rate=args.rate, duration=duration, slow_shards=args.slow_shards, with_slow=False, seed=args.seed)
-    make_trace(traces["warm"], rate=50, duration=1.0, slow_shards=args.slow_shards, with_slow=False, seed=args.seed + 1)
+    traces = {
+        "loaded": workdir / "loaded.jsonl",
+        "unloaded": workdir / "unloaded.jsonl",
+        "warm": workdir / "warm.jsonl",
+    }
+    counts = make_trace(
+        traces["loaded"],
+        rate=args.rate,
+        duration=duration,
+        slow_shards=args.slow_shards,
+        with_slow=True,
+        seed=args.seed,
+    )
+    make_trace(
+        traces["unloaded"],
+        rate=args.rate,
+        duration=duration,
+        slow_shards=args.slow_shards,
+        with_slow=False,
+        seed=args.seed,
+    )
+    make_trace(
+        traces["warm"],
+        rate=50,
+        duration=1.0,
+        slow_shards=args.slow_shards,
+        with_slow=False,
+        seed=args.seed + 1,
+    )
     rounds = args.rounds or (1 if args.quick else 3)
     started = time.perf_counter()
     per_shape: dict[str, list[dict[str, Any]]] = {}
     for round_no in range(rounds):  # shapes interleaved: a slow minute hits all alike
         for name, executor in shapes(args.buckets, args.slots, args.window).items():
             per_shape.setdefault(name, []).append(
-                run_shape(name, executor, traces, duration, workdir, args.fast_shards, args.slow_shards, round_no)
+                run_shape(
+                    name,
+                    executor,
+                    traces,
+                    duration,
+                    workdir,
+                    args.fast_shards,
+                    args.slow_shards,
+                    round_no,
+                )
             )
     results = {name: aggregate(rs) for name, rs in per_shape.items()}
     rows = []
     for name, r in results.items():
-        rows.append((
-            name,
-            r["unloaded"]["fast_latency"].get("p50", 0) * 1e3,
-            r["unloaded"]["fast_latency"].get("p99", 0) * 1e3,
-            r["loaded"]["fast_latency"].get("p50", 0) * 1e3,
-            r["loaded"]["fast_latency"].get("p99", 0) * 1e3,
-            r["loaded"]["fast_latency"].get("max", 0) * 1e3,
-            r["loaded"]["fast_service"].get("p99", 0) * 1e3,
-            r["p99_ratio"],
-            r["loaded"]["slow_ok"],
-        ))
+        rows.append(
+            (
+                name,
+                r["unloaded"]["fast_latency"].get("p50", 0) * 1e3,
+                r["unloaded"]["fast_latency"].get("p99", 0) * 1e3,
+                r["loaded"]["fast_latency"].get("p50", 0) * 1e3,
+                r["loaded"]["fast_latency"].get("p99", 0) * 1e3,
+                r["loaded"]["fast_latency"].get("max", 0) * 1e3,
+                r["loaded"]["fast_service"].get("p99", 0) * 1e3,
+                r["p99_ratio"],
+                r["loaded"]["slow_ok"],
+            )
+        )
     print_table(
         f"fast-query latency with {SLOW_SHARE:.0%} {SLOW_SECONDS:g}s queries, {args.rate:g} q/s, {duration:g}s × {rounds} rounds (medians) "
         f"({args.buckets}×{args.slots} slots, window {args.window}, slow on {args.slow_shards} shard(s))",
-        ["shape", "unloaded p50 ms", "unloaded p99 ms", "loaded p50 ms", "loaded p99 ms", "loaded max ms", "loaded service p99 ms", "p99 ratio", "slow done"],
+        [
+            "shape",
+            "unloaded p50 ms",
+            "unloaded p99 ms",
+            "loaded p50 ms",
+            "loaded p99 ms",
+            "loaded max ms",
+            "loaded service p99 ms",
+            "p99 ratio",
+            "slow done",
+        ],
         rows,
     )
     ours = results["least_loaded"]["p99_ratio"]
     met = ours is not None and ours <= GOAL
-    console.print(f"least_loaded fast p99 loaded/unloaded = {ours}; goal ≤ {GOAL:g}×: {'[green]met' if met else '[red]not met'}[/]")
+    console.print(
+        f"least_loaded fast p99 loaded/unloaded = {ours}; goal ≤ {GOAL:g}×: {'[green]met' if met else '[red]not met'}[/]"
+    )
     data: dict[str, Any] = {
         "command": command_line("bench.hol", argv),
-        "rate": args.rate, "duration_s": duration, "rounds": rounds, "slow_share": SLOW_SHARE, "slow_seconds": SLOW_SECONDS,
-        "buckets": args.buckets, "slots_per_bucket": args.slots, "window": args.window,
-        "fast_shards": args.fast_shards, "slow_shards": args.slow_shards, "trace_counts": counts,
-        "load_average": os.getloadavg(), "wall_s": round(time.perf_counter() - started, 1),
-        "goal_ratio": GOAL, "goal_met": met, "ratio": ours, "shapes": results,
+        "rate": args.rate,
+        "duration_s": duration,
+        "rounds": rounds,
+        "slow_share": SLOW_SHARE,
+        "slow_seconds": SLOW_SECONDS,
+        "buckets": args.buckets,
+        "slots_per_bucket": args.slots,
+        "window": args.window,
+        "fast_shards": args.fast_shards,
+        "slow_shards": args.slow_shards,
+        "trace_counts": counts,
+        "load_average": os.getloadavg(),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "goal_ratio": GOAL,
+        "goal_met": met,
+        "ratio": ours,
+        "shapes": results,
     }
 
     def draw(ax: Any) -> None:
@@ -279,15 +389,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         un = [results[n]["unloaded"]["fast_latency"].get("p99", 0) * 1e3 for n in names]
         lo = [results[n]["loaded"]["fast_latency"].get("p99", 0) * 1e3 for n in names]
         ax.bar([i - 0.2 for i in x], un, 0.4, label="fast p99, unloaded", color="#9ecae1")
-        ax.bar([i + 0.2 for i in x], lo, 0.4, label=f"fast p99, with {SLOW_SHARE:.0%} slow (1 s)", color="#1f77b4")
-        ax.axhline(GOAL * un[0], color="red", linestyle="--", linewidth=1, label=f"goal: {GOAL:g}× unloaded (least_loaded)")
+        ax.bar(
+            [i + 0.2 for i in x],
+            lo,
+            0.4,
+            label=f"fast p99, with {SLOW_SHARE:.0%} slow (1 s)",
+            color="#1f77b4",
+        )
+        ax.axhline(
+            GOAL * un[0],
+            color="red",
+            linestyle="--",
+            linewidth=1,
+            label=f"goal: {GOAL:g}× unloaded (least_loaded)",
+        )
         ax.set_xticks(list(x), names)
         ax.set_yscale("log")
         ax.set_ylabel("ms")
         ax.set_title("head-of-line isolation: fast-query p99")
         ax.legend(fontsize=8)
 
-    name = "hol" + (f"_slow{args.slow_shards}" if args.slow_shards != 1 else "") + ("_quick" if args.quick else "")
+    name = (
+        "hol"
+        + (f"_slow{args.slow_shards}" if args.slow_shards != 1 else "")
+        + ("_quick" if args.quick else "")
+    )
     return publish(name, data, draw)
 
 

@@ -67,7 +67,10 @@ SEED000_SOURCE = ROOT / "tests" / "server" / "java" / "Seed000.java"
 JAR = Path("/usr/share/java/mariadb-java-client.jar")
 SHARDED_DB = db_name("sgb_insert")
 DIRECT_DB = db_name("sgb_insert_direct")
-COLUMNS = ", ".join(f"id{i} INT" for i in range(1, 17)) + ", str1 VARCHAR(64), str2 VARCHAR(64), str3 VARCHAR(64), dt TIMESTAMP NULL"
+COLUMNS = (
+    ", ".join(f"id{i} INT" for i in range(1, 17))
+    + ", str1 VARCHAR(64), str2 VARCHAR(64), str3 VARCHAR(64), dt TIMESTAMP NULL"
+)
 GOAL = 0.70
 _OK = re.compile(r"OK inserted=(\d+) seconds=([0-9.]+)")
 _COUNT = re.compile(r"COUNT (\d+)")
@@ -83,14 +86,18 @@ def compile_seed000() -> Path:
     out = Path(tempfile.gettempdir()) / f"shardgate-bench-seed000-{digest}"
     if not (out / "Seed000.class").exists():
         out.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["javac", "-cp", str(JAR), "-d", str(out), str(SEED000_SOURCE)], check=True, timeout=180)
+        subprocess.run(
+            ["javac", "-cp", str(JAR), "-d", str(out), str(SEED000_SOURCE)], check=True, timeout=180
+        )
     return out
 
 
 def mariadb_pid() -> int | None:
     """The MariaDB server's pid (to account its CPU), or None when not local."""
     for name in ("mariadbd", "mysqld"):
-        out = subprocess.run(["pidof", name], capture_output=True, text=True, check=False).stdout.split()
+        out = subprocess.run(
+            ["pidof", name], capture_output=True, text=True, check=False
+        ).stdout.split()
         if out:
             return int(out[0])
     return None
@@ -110,7 +117,10 @@ def tune_mariadb(shards: int, connections: int) -> dict[str, Any]:
     """Raise the table caches so ``connections`` connections can each keep ``shards``
     tables open; returns what was changed (old → new)."""
     changed: dict[str, Any] = {}
-    want = {"table_open_cache": min(524288, max(2000, shards * connections)), "table_definition_cache": max(400, shards * 4)}
+    want = {
+        "table_open_cache": min(524288, max(2000, shards * connections)),
+        "table_definition_cache": max(400, shards * 4),
+    }
     settings = server_settings()
     with mariadb() as conn, conn.cursor() as cur:
         for name, value in want.items():
@@ -123,13 +133,30 @@ def tune_mariadb(shards: int, connections: int) -> dict[str, Any]:
 # -- the two JDBC targets ----------------------------------------------------------------
 
 
-def run_jdbc(classes: Path, port: int, database: str, threads: int, batches: int, rows: int) -> dict[str, Any]:
+def run_jdbc(
+    classes: Path, port: int, database: str, threads: int, batches: int, rows: int
+) -> dict[str, Any]:
     """Run Seed000 in ``rewrite`` mode; returns its own timing and the verified count."""
-    cmd = ["java", "-cp", f"{JAR}:{classes}", "Seed000", str(port), "rewrite", str(threads), str(batches), str(rows), "root", "", database]
+    cmd = [
+        "java",
+        "-cp",
+        f"{JAR}:{classes}",
+        "Seed000",
+        str(port),
+        "rewrite",
+        str(threads),
+        str(batches),
+        str(rows),
+        "root",
+        "",
+        database,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=False)
     m, c = _OK.search(proc.stdout), _COUNT.search(proc.stdout)
     if proc.returncode != 0 or not m or not c:
-        raise RuntimeError(f"Seed000 against port {port} failed ({proc.returncode}):\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"Seed000 against port {port} failed ({proc.returncode}):\n{proc.stdout[-1500:]}\n{proc.stderr[-3000:]}"
+        )
     inserted, seconds = int(m.group(1)), float(m.group(2))
     return {"rows": inserted, "seconds": seconds, "count": int(c.group(1))}
 
@@ -153,16 +180,25 @@ def hand_sharded_statements(tid: int, batches: int, rows: int, shards: int) -> l
         for r in range(rows):
             i = (tid * batches + b) * rows + r
             per.setdefault(i % shards, []).append(seed_row(tid, b, r, batches, rows))
-        out.append([f"INSERT INTO `{SHARDED_DB}_{s:04d}`.`t` VALUES {','.join(per[s])}" for s in sorted(per)])
+        out.append(
+            [
+                f"INSERT INTO `{SHARDED_DB}_{s:04d}`.`t` VALUES {','.join(per[s])}"
+                for s in sorted(per)
+            ]
+        )
     return out
 
 
-def run_hand_sharded(threads: int, batches: int, rows: int, shards: int, multi: bool) -> dict[str, Any]:
+def run_hand_sharded(
+    threads: int, batches: int, rows: int, shards: int, multi: bool
+) -> dict[str, Any]:
     """10 PyMySQL threads sending the per-shard statements (prepared before the clock)."""
     from pymysql.constants import CLIENT
 
     work = [hand_sharded_statements(t, batches, rows, shards) for t in range(threads)]
-    conns = [mariadb(client_flag=CLIENT.MULTI_STATEMENTS) if multi else mariadb() for _ in range(threads)]
+    conns = [
+        mariadb(client_flag=CLIENT.MULTI_STATEMENTS) if multi else mariadb() for _ in range(threads)
+    ]
     errors: list[BaseException] = []
     barrier = threading.Barrier(threads + 1)
 
@@ -226,7 +262,15 @@ def serve_config(shards: int, max_connections: int) -> str:
         database=SHARDED_DB,
         executor={"buckets": 4, "slots_per_bucket": 16, "window": 16},
         datasource={"max_connections": max_connections},
-        tables=[{"name": f"{SHARDED_DB}.t", "shard_key": "id1", "algorithm": "mod", "shards": shards, "datasources": ["m0"]}],
+        tables=[
+            {
+                "name": f"{SHARDED_DB}.t",
+                "shard_key": "id1",
+                "algorithm": "mod",
+                "shards": shards,
+                "datasources": ["m0"],
+            }
+        ],
     )
 
 
@@ -252,16 +296,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batches", type=positive_int, default=None, help="batches per thread")
     parser.add_argument("--rows", type=positive_int, default=1000, help="rows per batch")
     parser.add_argument("--repeat", type=positive_int, default=None)
-    parser.add_argument("--max-connections", type=positive_int, default=32, help="the data source's pool size")
+    parser.add_argument(
+        "--max-connections", type=positive_int, default=32, help="the data source's pool size"
+    )
     parser.add_argument("--no-diagnostics", action="store_true", help="skip the hand-sharded rows")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during its runs")
-    parser.add_argument("--tune-mariadb", action="store_true", help="SET GLOBAL table caches if too small")
+    parser.add_argument(
+        "--tune-mariadb", action="store_true", help="SET GLOBAL table caches if too small"
+    )
     args = parser.parse_args(argv)
     shards = args.shards or (64 if args.quick else 1024)
     batches = args.batches or (1 if args.quick else 10)
     repeat = args.repeat or (1 if args.quick else 3)
     if not java_ready():
-        raise BenchSetupError("bench.insert needs java, javac and MariaDB Connector/J (apt-get install libmariadb-java)")
+        raise BenchSetupError(
+            "bench.insert needs java, javac and MariaDB Connector/J (apt-get install libmariadb-java)"
+        )
     classes = compile_seed000()
     tuned = tune_mariadb(shards, args.threads + 6) if args.tune_mariadb else {}
     settings = server_settings()
@@ -285,18 +335,45 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for case in cases:
                     if case == "direct":
                         truncate_direct()
-                        r = measured(lambda: run_jdbc(classes, 3306, DIRECT_DB, args.threads, batches, args.rows), pids)
+                        r = measured(
+                            lambda: run_jdbc(
+                                classes, 3306, DIRECT_DB, args.threads, batches, args.rows
+                            ),
+                            pids,
+                        )
                     elif case == "shardgate":
                         truncate_sharded(srv)
-                        prof_path = RESULTS / "profiles" / f"insert{'_quick' if args.quick else ''}_shardgate_{rep}.txt"
-                        with Profiler(srv.proc.pid, prof_path) if args.profile else contextlib.nullcontext() as prof:
-                            r = measured(lambda: run_jdbc(classes, srv.port, SHARDED_DB, args.threads, batches, args.rows), pids)
+                        prof_path = (
+                            RESULTS
+                            / "profiles"
+                            / f"insert{'_quick' if args.quick else ''}_shardgate_{rep}.txt"
+                        )
+                        with (
+                            Profiler(srv.proc.pid, prof_path)
+                            if args.profile
+                            else contextlib.nullcontext() as prof
+                        ):
+                            r = measured(
+                                lambda: run_jdbc(
+                                    classes, srv.port, SHARDED_DB, args.threads, batches, args.rows
+                                ),
+                                pids,
+                            )
                         if prof is not None:
-                            r["profile"] = summarize(prof_path) if prof.error is None else {"error": prof.error}
+                            r["profile"] = (
+                                summarize(prof_path)
+                                if prof.error is None
+                                else {"error": prof.error}
+                            )
                     else:
                         truncate_sharded(srv)
                         multi = "1 trip" in case
-                        r = measured(functools.partial(run_hand_sharded, args.threads, batches, args.rows, shards, multi), pids)
+                        r = measured(
+                            functools.partial(
+                                run_hand_sharded, args.threads, batches, args.rows, shards, multi
+                            ),
+                            pids,
+                        )
                         r["count"] = sharded_count(srv)
                     if r["count"] != expected:
                         raise RuntimeError(f"{case}: COUNT(*) = {r['count']}, expected {expected}")
@@ -319,29 +396,63 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
     base = summary["direct"]["rows_per_s"]
     for case in cases:
-        summary[case]["ratio_vs_direct"] = round(summary[case]["rows_per_s"] / base, 3) if base else None
+        summary[case]["ratio_vs_direct"] = (
+            round(summary[case]["rows_per_s"] / base, 3) if base else None
+        )
     ratio = summary["shardgate"]["ratio_vs_direct"]
     print_table(
         f"seed 000 insert: {args.threads} threads × {batches} batches × {args.rows} rows, {shards} shards (median of {repeat})",
         ["case", "rows/s", "ratio vs direct", "seconds", "shardgate CPU s", "MariaDB CPU s"],
-        [(c, summary[c]["rows_per_s"], summary[c]["ratio_vs_direct"], summary[c]["seconds"], summary[c]["cpu_shardgate_s"], summary[c]["cpu_mariadb_s"]) for c in cases],
+        [
+            (
+                c,
+                summary[c]["rows_per_s"],
+                summary[c]["ratio_vs_direct"],
+                summary[c]["seconds"],
+                summary[c]["cpu_shardgate_s"],
+                summary[c]["cpu_mariadb_s"],
+            )
+            for c in cases
+        ],
     )
     met = ratio is not None and ratio >= GOAL
-    console.print(f"goal shardgate ≥ {GOAL:.0%} of direct: {'[green]met' if met else '[red]not met'}[/] ({ratio})")
+    console.print(
+        f"goal shardgate ≥ {GOAL:.0%} of direct: {'[green]met' if met else '[red]not met'}[/] ({ratio})"
+    )
     data: dict[str, Any] = {
         "command": command_line("bench.insert", argv),
-        "shards": shards, "threads": args.threads, "batches": batches, "rows_per_batch": args.rows,
-        "repeat": repeat, "client": "MariaDB Connector/J (Seed000.java, rewriteBatchedStatements=true)",
-        "mariadb": settings, "mariadb_tuned": tuned, "load_average": os.getloadavg(),
-        "goal_ratio": GOAL, "ratio": ratio, "goal_met": met, "summary": summary, "runs": runs,
+        "shards": shards,
+        "threads": args.threads,
+        "batches": batches,
+        "rows_per_batch": args.rows,
+        "repeat": repeat,
+        "client": "MariaDB Connector/J (Seed000.java, rewriteBatchedStatements=true)",
+        "mariadb": settings,
+        "mariadb_tuned": tuned,
+        "load_average": os.getloadavg(),
+        "goal_ratio": GOAL,
+        "ratio": ratio,
+        "goal_met": met,
+        "summary": summary,
+        "runs": runs,
     }
 
     def draw(ax: Any) -> None:
         names = list(cases)
-        ax.barh(range(len(names)), [summary[c]["rows_per_s"] for c in names], color=["#888", "#1f77b4", "#bbb", "#bbb"][: len(names)])
+        ax.barh(
+            range(len(names)),
+            [summary[c]["rows_per_s"] for c in names],
+            color=["#888", "#1f77b4", "#bbb", "#bbb"][: len(names)],
+        )
         ax.set_yticks(range(len(names)), names, fontsize=8)
         ax.invert_yaxis()
-        ax.axvline(base * GOAL, color="red", linestyle="--", linewidth=1, label=f"goal: {GOAL:.0%} of direct")
+        ax.axvline(
+            base * GOAL,
+            color="red",
+            linestyle="--",
+            linewidth=1,
+            label=f"goal: {GOAL:.0%} of direct",
+        )
         ax.set_xlabel("rows/s")
         ax.set_title(f"seed 000 batch insert, {shards} shards")
         ax.legend(fontsize=8)

@@ -61,13 +61,19 @@ FLAT_QUERY = "SELECT c.id, c.name, o.id, o.amount FROM {db}.customer c JOIN {db}
 
 
 def names(quick: bool) -> tuple[str, str]:
-    return (db_name("sgb_join_q"), db_name("sgb_join_flat_q")) if quick else (db_name("sgb_join"), db_name("sgb_join_flat"))
+    return (
+        (db_name("sgb_join_q"), db_name("sgb_join_flat_q"))
+        if quick
+        else (db_name("sgb_join"), db_name("sgb_join_flat"))
+    )
 
 
 def spec_for(db: str, shards: int, rows: int) -> Any:
     from sharding.trace.generate import GenOptions, build_spec
 
-    return build_spec(GenOptions(kind="sort-merge-join", shards=shards, rows=rows, database=db, seed=SEED))
+    return build_spec(
+        GenOptions(kind="sort-merge-join", shards=shards, rows=rows, database=db, seed=SEED)
+    )
 
 
 # -- load once ------------------------------------------------------------------------------
@@ -79,7 +85,9 @@ def _values(rows: list[tuple[Any, ...]]) -> str:
     return ",".join("(" + ",".join(sql_literal(v) for v in r) + ")" for r in rows)
 
 
-def load(db: str, flat: str, shards: int, rows: int, *, block: int = 200_000, workers: int = 4) -> float:
+def load(
+    db: str, flat: str, shards: int, rows: int, *, block: int = 200_000, workers: int = 4
+) -> float:
     """Create both copies of the data; returns seconds. Clears the marker first and sets
     it only when everything (indexes included) is in place."""
     started = time.perf_counter()
@@ -93,7 +101,11 @@ def load(db: str, flat: str, shards: int, rows: int, *, block: int = 200_000, wo
         for t in flat_spec.tables:
             ddl = flat_spec.ddl(t)
             cur.execute(ddl[: ddl.index(" PARTITION BY")] + " ENGINE=InnoDB")
-    config = config_text(database=db, executor={"buckets": 2, "slots_per_bucket": 16, "window": 16}, datasource={"max_connections": 16})
+    config = config_text(
+        database=db,
+        executor={"buckets": 2, "slots_per_bucket": 16, "window": 16},
+        datasource={"max_connections": 16},
+    )
     with served(config, start_timeout=120) as srv, srv.connect() as conn, conn.cursor() as cur:
         for t in spec.tables:
             cur.execute(spec.ddl(t))
@@ -121,15 +133,23 @@ def load(db: str, flat: str, shards: int, rows: int, *, block: int = 200_000, wo
             per: dict[int, list[tuple[Any, ...]]] = {}
             for r in batch:
                 per.setdefault(r[key] % shards, []).append(r)  # the mod rule of HASH(id)
-            stmts = [f"INSERT INTO `{db}_{s:04d}`.`{t.name}` ({cols}) VALUES {_values(rs)}" for s, rs in sorted(per.items())]
-            flat_stmts = [f"INSERT INTO {flat}.{t.name} ({cols}) VALUES {_values(batch[k:k + 5000])}" for k in range(0, len(batch), 5000)]
+            stmts = [
+                f"INSERT INTO `{db}_{s:04d}`.`{t.name}` ({cols}) VALUES {_values(rs)}"
+                for s, rs in sorted(per.items())
+            ]
+            flat_stmts = [
+                f"INSERT INTO {flat}.{t.name} ({cols}) VALUES {_values(batch[k : k + 5000])}"
+                for k in range(0, len(batch), 5000)
+            ]
             step = max(1, len(stmts) // workers)
             for k in range(0, len(stmts), step):
-                pending.append(pool.submit(run, stmts[k:k + step]))
+                pending.append(pool.submit(run, stmts[k : k + step]))
             pending.append(pool.submit(run, flat_stmts))
             while len(pending) > 4 * workers:  # bound memory: wait for the oldest
                 pending.pop(0).result()
-            console.print(f"[dim]{t.name}: {min(t.rows, first + block):,}/{t.rows:,} rows ({time.perf_counter() - started:.0f}s)[/dim]")
+            console.print(
+                f"[dim]{t.name}: {min(t.rows, first + block):,}/{t.rows:,} rows ({time.perf_counter() - started:.0f}s)[/dim]"
+            )
     for f in pending:
         f.result()
     pool.shutdown()
@@ -146,7 +166,9 @@ def load(db: str, flat: str, shards: int, rows: int, *, block: int = 200_000, wo
 
 
 def fingerprint(shards: int, rows: int) -> str:
-    return json.dumps({"kind": "sort-merge-join", "shards": shards, "rows": rows, "seed": SEED, "v": 1})
+    return json.dumps(
+        {"kind": "sort-merge-join", "shards": shards, "rows": rows, "seed": SEED, "v": 1}
+    )
 
 
 # -- the measuring children -------------------------------------------------------------------
@@ -170,11 +192,21 @@ def child_sharded(db: str, window: int) -> dict[str, Any]:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     from sharding import Coordinator, Topology
 
-    topo = Topology.from_dict({
-        "cluster": {"database": db},
-        "executor": {"buckets": 2, "slots_per_bucket": window, "window": window},
-        "datasources": [{"name": "m0", "kind": "mysql", "url": MARIADB_URL, "max_connections": 32, "acquire_timeout": 30.0}],
-    })
+    topo = Topology.from_dict(
+        {
+            "cluster": {"database": db},
+            "executor": {"buckets": 2, "slots_per_bucket": window, "window": window},
+            "datasources": [
+                {
+                    "name": "m0",
+                    "kind": "mysql",
+                    "url": MARIADB_URL,
+                    "max_connections": 32,
+                    "acquire_timeout": 30.0,
+                }
+            ],
+        }
+    )
     out: dict[str, Any] = {"window": window}
 
     async def main() -> None:
@@ -252,17 +284,25 @@ def run_child(kind: str, arg: dict[str, Any]) -> dict[str, Any]:
     env = dict(os.environ, MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"))
     return run_json_child(
         [sys.executable, "-m", "bench.join", f"--{kind}-child", json.dumps(arg)],
-        what=f"{kind} join", timeout=7200, cwd=str(ROOT), env=env, preexec_fn=die_with_parent,
+        what=f"{kind} join",
+        timeout=7200,
+        cwd=str(ROOT),
+        env=env,
+        preexec_fn=die_with_parent,
     )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small data set (64 shards × 20,000 rows)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a small data set (64 shards × 20,000 rows)"
+    )
     parser.add_argument("--rows", type=positive_int, default=None, help="rows per table")
     parser.add_argument("--shards", type=positive_int, default=None)
     parser.add_argument("--window", type=positive_int, default=16)
-    parser.add_argument("--reload", action="store_true", help="reload even if the marker says loaded")
+    parser.add_argument(
+        "--reload", action="store_true", help="reload even if the marker says loaded"
+    )
     parser.add_argument("--sharded-child", help=argparse.SUPPRESS)
     parser.add_argument("--flat-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -278,12 +318,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     db, flat = names(args.quick)
     load_s = None
     if args.reload or marker_get(db) != fingerprint(shards, rows):
-        console.print(f"loading {rows:,} rows × 2 tables on {shards} shards and unsharded (once; a marker records it)")
+        console.print(
+            f"loading {rows:,} rows × 2 tables on {shards} shards and unsharded (once; a marker records it)"
+        )
         load_s = round(load(db, flat, shards, rows), 1)
         console.print(f"loaded in {load_s}s")
     flat_r = run_child("flat", {"flat": flat})
     sharded = run_child("sharded", {"db": db, "window": args.window})
-    correct = sharded["rows"] == flat_r["rows"] == rows and sharded["checksum"] == flat_r["checksum"]
+    correct = (
+        sharded["rows"] == flat_r["rows"] == rows and sharded["checksum"] == flat_r["checksum"]
+    )
     within = sharded["peak_rss_mb"] <= GOAL_RSS_MB
     window_ok = sharded["peak_connections_in_use"] <= args.window
     ratio = round(sharded["seconds"] / flat_r["seconds"], 2) if flat_r["seconds"] else None
@@ -291,10 +335,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"sort-merge join, 2 × {rows:,} rows, {shards} shards vs unsharded",
         ["case", "seconds", "rows/s", "peak RSS MB", "RSS before MB", "peak connections"],
         [
-            ("unsharded MariaDB (PyMySQL, unbuffered)", flat_r["seconds"], flat_r["rows"] / flat_r["seconds"] if flat_r["seconds"] else 0,
-             flat_r["peak_rss_mb"], flat_r["baseline_peak_rss_mb"], 1),
-            (f"shardgate, {shards} shards, window {args.window}", sharded["seconds"], sharded["rows"] / sharded["seconds"] if sharded["seconds"] else 0,
-             sharded["peak_rss_mb"], sharded["baseline_peak_rss_mb"], sharded["peak_connections_in_use"]),
+            (
+                "unsharded MariaDB (PyMySQL, unbuffered)",
+                flat_r["seconds"],
+                flat_r["rows"] / flat_r["seconds"] if flat_r["seconds"] else 0,
+                flat_r["peak_rss_mb"],
+                flat_r["baseline_peak_rss_mb"],
+                1,
+            ),
+            (
+                f"shardgate, {shards} shards, window {args.window}",
+                sharded["seconds"],
+                sharded["rows"] / sharded["seconds"] if sharded["seconds"] else 0,
+                sharded["peak_rss_mb"],
+                sharded["baseline_peak_rss_mb"],
+                sharded["peak_connections_in_use"],
+            ),
         ],
     )
     console.print(
@@ -304,19 +360,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     data: dict[str, Any] = {
         "command": command_line("bench.join", argv),
-        "rows_per_table": rows, "shards": shards, "window": args.window, "load_seconds": load_s,
-        "query": QUERY.format(db=db), "correct": correct, "time_ratio_vs_unsharded": ratio,
-        "rss_goal_mb": GOAL_RSS_MB, "rss_goal_met": within, "window_goal_met": window_ok,
-        "load_average": os.getloadavg(), "sharded": sharded, "unsharded": flat_r,
+        "rows_per_table": rows,
+        "shards": shards,
+        "window": args.window,
+        "load_seconds": load_s,
+        "query": QUERY.format(db=db),
+        "correct": correct,
+        "time_ratio_vs_unsharded": ratio,
+        "rss_goal_mb": GOAL_RSS_MB,
+        "rss_goal_met": within,
+        "window_goal_met": window_ok,
+        "load_average": os.getloadavg(),
+        "sharded": sharded,
+        "unsharded": flat_r,
     }
 
     def draw(ax: Any) -> None:
         labels = ["unsharded\n(MariaDB join)", f"shardgate\n{shards} shards"]
-        ax.bar([0, 1], [flat_r["seconds"], sharded["seconds"]], color=["#888", "#1f77b4"], width=0.5)
+        ax.bar(
+            [0, 1], [flat_r["seconds"], sharded["seconds"]], color=["#888", "#1f77b4"], width=0.5
+        )
         ax.set_xticks([0, 1], labels)
         ax.set_ylabel("seconds")
         ax2 = ax.twinx()
-        ax2.plot([0, 1], [flat_r["peak_rss_mb"], sharded["peak_rss_mb"]], "o", color="#d62728", label="peak RSS MB")
+        ax2.plot(
+            [0, 1],
+            [flat_r["peak_rss_mb"], sharded["peak_rss_mb"]],
+            "o",
+            color="#d62728",
+            label="peak RSS MB",
+        )
         ax2.axhline(GOAL_RSS_MB, color="#d62728", linestyle="--", linewidth=1, label="RSS goal")
         ax2.set_ylabel("peak RSS MB")
         ax2.set_ylim(0, max(GOAL_RSS_MB, sharded["peak_rss_mb"]) * 1.2)

@@ -65,7 +65,7 @@ window = {window}
 [[datasources]]
 name = "ds0"
 kind = "sqlite"
-path = "{data_dir / 'ds0'}"
+path = "{data_dir / "ds0"}"
 max_idle = 40                     # × 10 attached files × ~136 KB each: the memory/speed knob
 cache_kib = 16
 """
@@ -95,7 +95,10 @@ def build(data_dir: Path, shards: int, rows: int, window: int, seed: int = 7) ->
 
     info_a, info_b = trio.run(create)
     rng = random.Random(seed)
-    per_shard: dict[str, list[list[tuple[int, int, int]]]] = {"a": [[] for _ in range(shards)], "b": [[] for _ in range(shards)]}
+    per_shard: dict[str, list[list[tuple[int, int, int]]]] = {
+        "a": [[] for _ in range(shards)],
+        "b": [[] for _ in range(shards)],
+    }
     for i in range(rows):
         k = rng.randrange(rows)
         per_shard["a"][info_a.rule.shard_of(i)].append((i, k, i % 1000))
@@ -162,6 +165,7 @@ def run_join(data_dir: Path) -> dict[str, Any]:
             out["peak_connections_in_use"] = extra["peak_in_use"]
             out["window"] = topo.executor.window
             out["executor_completed"] = coord.executor.statistics().completed
+
     trio.run(main)
     out["peak_rss_mb"] = round(rss_mb(), 1)
     out["malloc_arena_max"] = os.environ.get("MALLOC_ARENA_MAX")
@@ -182,7 +186,9 @@ def expected_rows(data_dir: Path, shards: int) -> tuple[int, int]:
         conn.commit()
         conn.execute("DETACH s")
     conn.execute("CREATE INDEX ib ON kb (k)")
-    count, total = conn.execute("SELECT COUNT(*), TOTAL(ka.v + kb.w) FROM ka JOIN kb ON ka.k = kb.k").fetchone()
+    count, total = conn.execute(
+        "SELECT COUNT(*), TOTAL(ka.v + kb.w) FROM ka JOIN kb ON ka.k = kb.k"
+    ).fetchone()
     conn.close()
     return count, int(total)
 
@@ -204,12 +210,16 @@ def measure(data_dir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per table")
     parser.add_argument("--shards", type=int, default=1024)
     parser.add_argument("--window", type=int, default=16)
     parser.add_argument("--data", type=Path, default=None, help="data folder (default: a temp dir)")
-    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "join_memory.json")
+    parser.add_argument(
+        "--json", type=Path, default=ROOT / "bench" / "results" / "join_memory.json"
+    )
     parser.add_argument("--limit-mb", type=float, default=256.0)
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -226,7 +236,9 @@ def main() -> None:
     if not (data_dir / "cluster.toml").exists():
         started = time.perf_counter()
         build(data_dir, args.shards, args.rows, args.window)
-        console.print(f"built {args.rows} rows x 2 tables on {args.shards} shards in {time.perf_counter() - started:.1f}s ({data_dir})")
+        console.print(
+            f"built {args.rows} rows x 2 tables on {args.shards} shards in {time.perf_counter() - started:.1f}s ({data_dir})"
+        )
     # Settings may have changed since the data was built: rewrite the topology.
     (data_dir / "cluster.toml").write_text(topology_text(data_dir, args.shards, args.window))
     report = measure(data_dir)
@@ -242,16 +254,31 @@ def main() -> None:
             "within_limit": report["peak_rss_mb"] < args.limit_mb,
             "join_added_mb": round(report["peak_rss_mb"] - report["baseline_peak_rss_mb"], 1),
             "window_respected": report["peak_reads_open"] <= report["window"],
-            "rows_per_second": round(report["rows"] / report["seconds"]) if report["seconds"] else None,
+            "rows_per_second": round(report["rows"] / report["seconds"])
+            if report["seconds"]
+            else None,
         }
     )
     table = Table(title=f"sort-merge join, {args.shards} shards, {args.rows} rows per side")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in (
-        "rows", "expected_rows", "correct", "seconds", "rows_per_second", "baseline_peak_rss_mb",
-        "peak_rss_mb", "join_added_mb", "rss_limit_mb", "within_limit", "peak_reads_open", "window",
-        "window_respected", "peak_connections_in_use", "max_idle_connections", "malloc_arena_max",
+        "rows",
+        "expected_rows",
+        "correct",
+        "seconds",
+        "rows_per_second",
+        "baseline_peak_rss_mb",
+        "peak_rss_mb",
+        "join_added_mb",
+        "rss_limit_mb",
+        "within_limit",
+        "peak_reads_open",
+        "window",
+        "window_respected",
+        "peak_connections_in_use",
+        "max_idle_connections",
+        "malloc_arena_max",
     ):
         table.add_row(key, str(report[key]))
     console.print(table)

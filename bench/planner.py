@@ -83,10 +83,14 @@ def insert_sql(rows: int = 1000, cols: int = 20, seed: int = 1) -> str:
 
 async def bench(results: dict[str, Any]) -> None:
     data = Path(tempfile.mkdtemp(prefix="shardgate-planner-"))
-    topo = Topology.default(data, default_shards=1024).with_executor(buckets=2, slots_per_bucket=8, window=8)
+    topo = Topology.default(data, default_shards=1024).with_executor(
+        buckets=2, slots_per_bucket=8, window=8
+    )
     async with Coordinator(topo, catalog_refresh=None) as coord:
         await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, k INT, v VARCHAR(20), c DOUBLE)")
-        cols = ", ".join(f"c{i} {'INT' if i == 0 else 'TEXT' if i % 2 else 'DOUBLE'}" for i in range(20))
+        cols = ", ".join(
+            f"c{i} {'INT' if i == 0 else 'TEXT' if i % 2 else 'DOUBLE'}" for i in range(20)
+        )
         await coord.execute(f"CREATE TABLE wide ({cols}, PRIMARY KEY (c0))")
         session = coord.open_session()
         point = "SELECT id, k, v FROM t WHERE id = 42"
@@ -100,10 +104,14 @@ async def bench(results: dict[str, Any]) -> None:
 
         results["plan_point_cold_us"] = round(await atimeit(cold, 300) * 1e6, 1)
         results["plan_point_cached_us"] = round(await atimeit(cached, 3000) * 1e6, 1)
-        results["plan_cache_speedup"] = round(results["plan_point_cold_us"] / results["plan_point_cached_us"], 1)
+        results["plan_cache_speedup"] = round(
+            results["plan_point_cold_us"] / results["plan_point_cached_us"], 1
+        )
 
         # Per-shard SQL: template fill vs rendering the AST once per shard.
-        prepared = await session._prepare("SELECT id, v FROM t WHERE k > 5 ORDER BY v, id", None, kind="select")
+        prepared = await session._prepare(
+            "SELECT id, v FROM t WHERE k > 5 ORDER BY v, id", None, kind="select"
+        )
         plan = prepared.plan
         read = plan.scatter.child.read if hasattr(plan.scatter, "child") else plan.scatter.read
         bound = read.template.bind(prepared.texts)
@@ -134,8 +142,12 @@ async def bench(results: dict[str, Any]) -> None:
             assert rows.rows == 1000
 
         results["insert_split_ms"] = round(timeit(split, 30) * 1e3, 2)
-        results["insert_sqlglot_parse_ms"] = round(timeit(lambda: sqlglot.parse_one(sql, read="mysql"), 3, warmup=1) * 1e3, 1)
-        results["insert_speedup"] = round(results["insert_sqlglot_parse_ms"] / results["insert_split_ms"], 1)
+        results["insert_sqlglot_parse_ms"] = round(
+            timeit(lambda: sqlglot.parse_one(sql, read="mysql"), 3, warmup=1) * 1e3, 1
+        )
+        results["insert_speedup"] = round(
+            results["insert_sqlglot_parse_ms"] / results["insert_split_ms"], 1
+        )
         results["insert_goal_ms"] = 15.0
         results["insert_within_goal"] = results["insert_split_ms"] <= 15.0
 
@@ -143,7 +155,10 @@ async def bench(results: dict[str, Any]) -> None:
     rng = random.Random(3)
     k, per = 64, 4096
     key = SQLITE.sort_key([SortItem(0), SortItem(1, True)])
-    sources = [sorted([(rng.randint(0, 10_000), rng.choice("abcdefgh"), i) for i in range(per)], key=key) for _ in range(k)]
+    sources = [
+        sorted([(rng.randint(0, 10_000), rng.choice("abcdefgh"), i) for i in range(per)], key=key)
+        for _ in range(k)
+    ]
     total = k * per
 
     async def ours() -> None:
@@ -182,10 +197,30 @@ def main() -> None:
     table.add_column("baseline (same run)", justify="right")
     table.add_column("ratio", justify="right")
     table.add_row("plan point SELECT, cold", f"{results['plan_point_cold_us']} µs", "", "")
-    table.add_row("plan point SELECT, cached", f"{results['plan_point_cached_us']} µs", f"cold {results['plan_point_cold_us']} µs", f"{results['plan_cache_speedup']}x")
-    table.add_row("per-shard SQL: template fill", f"{results['template_fill_per_shard_us']} µs", f"AST render {results['ast_render_per_shard_us']} µs", f"{results['template_speedup']}x")
-    table.add_row("  … for 1024 shards", f"{results['template_1024_shards_ms']} ms", f"{results['ast_route_1024_shards_ms']} ms", "")
-    table.add_row("INSERT split 1000×20 → 1024 shards", f"{results['insert_split_ms']} ms (goal ≤ 15)", f"sqlglot parse {results['insert_sqlglot_parse_ms']} ms", f"{results['insert_speedup']}x")
+    table.add_row(
+        "plan point SELECT, cached",
+        f"{results['plan_point_cached_us']} µs",
+        f"cold {results['plan_point_cold_us']} µs",
+        f"{results['plan_cache_speedup']}x",
+    )
+    table.add_row(
+        "per-shard SQL: template fill",
+        f"{results['template_fill_per_shard_us']} µs",
+        f"AST render {results['ast_render_per_shard_us']} µs",
+        f"{results['template_speedup']}x",
+    )
+    table.add_row(
+        "  … for 1024 shards",
+        f"{results['template_1024_shards_ms']} ms",
+        f"{results['ast_route_1024_shards_ms']} ms",
+        "",
+    )
+    table.add_row(
+        "INSERT split 1000×20 → 1024 shards",
+        f"{results['insert_split_ms']} ms (goal ≤ 15)",
+        f"sqlglot parse {results['insert_sqlglot_parse_ms']} ms",
+        f"{results['insert_speedup']}x",
+    )
     table.add_row(
         f"MergeSort {results['merge_sources']}-way, {results['merge_rows']} rows",
         f"{results['merge_sort_rows_per_s']:,} rows/s",

@@ -47,14 +47,28 @@ class Profiler:
             self.error = "py-spy not installed"
             return self
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [exe, "record", "--pid", str(self.pid), "--format", "raw", "-o", str(self.out),
-               "--rate", str(self.rate), "--threads", "--nonblocking"]
+        cmd = [
+            exe,
+            "record",
+            "--pid",
+            str(self.pid),
+            "--format",
+            "raw",
+            "-o",
+            str(self.out),
+            "--rate",
+            str(self.rate),
+            "--threads",
+            "--nonblocking",
+        ]
         if self.idle:
             cmd.append("--idle")
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         proc = self._proc
         if proc is None:
             return
@@ -94,6 +108,7 @@ def summarize(path: Path, top: int = 15) -> dict[str, Any]:
         own[frames[-1]] += count
         for f in set(frames):
             incl[f] += count
+
     def share(c: Counter[str]) -> list[tuple[str, float]]:
         return [(f, round(n / total, 4)) for f, n in c.most_common(top)] if total else []
 

@@ -124,7 +124,8 @@ def ensure_data(db: str, shards: int, rows: int) -> None:
         with mariadb() as conn, conn.cursor() as cur:
             for s in part:
                 values = ", ".join(
-                    f"({i * shards + s}, {rng.randrange(10**9)}, 'pad-{i:06d}')" for i in range(rows)
+                    f"({i * shards + s}, {rng.randrange(10**9)}, 'pad-{i:06d}')"
+                    for i in range(rows)
                 )
                 cur.execute(f"INSERT INTO `{db}_{s:04d}`.t VALUES {values}")
 
@@ -196,8 +197,13 @@ def m_aiomysql_gather(db: str, shards: int, repeat: int) -> Timed:
 
     async def main() -> Timed:
         pool = await aiomysql.create_pool(
-            host=MARIADB_HOST, port=MARIADB_PORT, user="root", password="", autocommit=True,
-            minsize=THREADS, maxsize=THREADS,
+            host=MARIADB_HOST,
+            port=MARIADB_PORT,
+            user="root",
+            password="",
+            autocommit=True,
+            minsize=THREADS,
+            maxsize=THREADS,
         )
 
         async def one(s: int) -> list[tuple[Any, ...]]:
@@ -234,19 +240,28 @@ def m_sqlalchemy(db: str, shards: int, repeat: int) -> Timed:
     # A ShardedSession keeps one connection per shard for its transaction, and one
     # execute() visits every shard: it needs `shards` connections at once.
     with mariadb() as conn, conn.cursor() as cur:
-        cur.execute("SELECT @@max_connections, (SELECT COUNT(*) FROM information_schema.PROCESSLIST)")
+        cur.execute(
+            "SELECT @@max_connections, (SELECT COUNT(*) FROM information_schema.PROCESSLIST)"
+        )
         limit, used = cur.fetchone()
     if shards > int(limit) - int(used) - 8:
         raise NotApplicable(
             f"ShardedSession holds one connection per shard during a query: {shards} shards need "
             f"{shards} connections, the server allows {limit} ({used} in use)"
         )
-    table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("x", Integer), schema="shard")
+    table = Table(
+        "t",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("x", Integer),
+        schema="shard",
+    )
     engine = create_engine(
         f"mysql+pymysql://root:@{MARIADB_HOST}:{MARIADB_PORT}", pool_size=shards, max_overflow=0
     )
     engines = {
-        f"s{s}": engine.execution_options(schema_translate_map={"shard": f"{db}_{s:04d}"}) for s in range(shards)
+        f"s{s}": engine.execution_options(schema_translate_map={"shard": f"{db}_{s:04d}"})
+        for s in range(shards)
     }
     ids = list(engines)
     session = ShardedSession(
@@ -294,7 +309,10 @@ def m_embedded(db: str, shards: int, repeat: int, policy: dict[str, Any] | None)
 
 
 def m_serve(db: str, shards: int, repeat: int) -> Timed:
-    config = topology_text(db) + '\n[server]\nlisten = "127.0.0.1:0"\nhttp = "127.0.0.1:0"\nshutdown_timeout = 2.0\n'
+    config = (
+        topology_text(db)
+        + '\n[server]\nlisten = "127.0.0.1:0"\nhttp = "127.0.0.1:0"\nshutdown_timeout = 2.0\n'
+    )
     with served(config) as srv:
         conn = srv.connect(database=db)
         try:
@@ -331,8 +349,13 @@ METHODS: dict[str, tuple[Callable[..., Timed], Any]] = {
     "shardgate serve + PyMySQL (batched)": (m_serve, None),
 }
 QUICK_METHODS = [
-    CLI, "PyMySQL + ThreadPoolExecutor(16)", "asyncio.gather + aiomysql (16 conns)", "SQLAlchemy horizontal_shard",
-    "shardgate embedded (batched, default)", "shardgate embedded, no batching", "shardgate serve + PyMySQL (batched)",
+    CLI,
+    "PyMySQL + ThreadPoolExecutor(16)",
+    "asyncio.gather + aiomysql (16 conns)",
+    "SQLAlchemy horizontal_shard",
+    "shardgate embedded (batched, default)",
+    "shardgate embedded, no batching",
+    "shardgate serve + PyMySQL (batched)",
 ]
 
 
@@ -361,7 +384,10 @@ def _spawn(name: str, db: str, shards: int, repeat: int) -> Timed | str:
     spec = json.dumps({"method": name, "db": db, "shards": shards, "repeat": repeat})
     out = subprocess.run(
         [sys.executable, "-m", "bench.scatter", "--cell", spec],
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
@@ -378,13 +404,21 @@ def _p90(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="256 shards, fewer methods and samples")
+    parser.add_argument(
+        "--quick", action="store_true", help="256 shards, fewer methods and samples"
+    )
     parser.add_argument("--shards", type=positive_int, default=None)
     parser.add_argument("--rows", type=positive_int, default=None, help="rows per shard")
-    parser.add_argument("--repeat", type=positive_int, default=None, help="timed queries per method and round")
-    parser.add_argument("--rounds", type=positive_int, default=None, help="rotations over the methods")
+    parser.add_argument(
+        "--repeat", type=positive_int, default=None, help="timed queries per method and round"
+    )
+    parser.add_argument(
+        "--rounds", type=positive_int, default=None, help="rotations over the methods"
+    )
     parser.add_argument("--methods", nargs="*", help="subset of method names (default: all)")
-    parser.add_argument("--drop", action="store_true", help="drop the data set afterwards (default: keep for reuse)")
+    parser.add_argument(
+        "--drop", action="store_true", help="drop the data set afterwards (default: keep for reuse)"
+    )
     parser.add_argument("--cell", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.cell:
@@ -412,7 +446,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _measure(
-    args: argparse.Namespace, db: str, shards: int, rows: int, repeat: int, rounds: int, names: list[str]
+    args: argparse.Namespace,
+    db: str,
+    shards: int,
+    rows: int,
+    repeat: int,
+    rounds: int,
+    names: list[str],
 ) -> dict[str, Any]:
     samples: dict[str, list[float]] = {n: [] for n in names}
     found: dict[str, list[int]] = {}
@@ -437,29 +477,57 @@ def _measure(
             table.append((name, "n/a", "n/a", "n/a", skipped[name]))
             continue
         med = statistics.median(samples[name])
-        cells.append({
-            "method": name, "median_ms": med * 1e3, "p90_ms": _p90(samples[name]) * 1e3,
-            "ratio_vs_cli": med / base, "samples_ms": [t * 1e3 for t in samples[name]],
-            "same_rows_as_cli": found[name] == reference,
-        })
-        table.append((name, med * 1e3, _p90(samples[name]) * 1e3, med / base, "yes" if found[name] == reference else "NO"))
+        cells.append(
+            {
+                "method": name,
+                "median_ms": med * 1e3,
+                "p90_ms": _p90(samples[name]) * 1e3,
+                "ratio_vs_cli": med / base,
+                "samples_ms": [t * 1e3 for t in samples[name]],
+                "same_rows_as_cli": found[name] == reference,
+            }
+        )
+        table.append(
+            (
+                name,
+                med * 1e3,
+                _p90(samples[name]) * 1e3,
+                med / base,
+                "yes" if found[name] == reference else "NO",
+            )
+        )
     measured = [c for c in cells if "median_ms" in c]
-    best = min((c for c in measured if c["method"].startswith("shardgate embedded")), key=lambda c: c["median_ms"])
+    best = min(
+        (c for c in measured if c["method"].startswith("shardgate embedded")),
+        key=lambda c: c["median_ms"],
+    )
     default = next(c for c in cells if c["method"] == "shardgate embedded (batched, default)")
     print_table(
         f"Top-{LIMIT} over {shards} shards ({rows} rows each), {rounds}×{repeat} samples per method",
-        ["method", "median ms", "p90 ms", "× CLI", "same rows"], table,
+        ["method", "median ms", "p90 ms", "× CLI", "same rows"],
+        table,
     )
     results = {
-        "shards": shards, "rows_per_shard": rows, "repeat": repeat, "rounds": rounds, "query": QUERY,
-        "goal_ratio_vs_cli": GOAL, "default_ratio_vs_cli": default["ratio_vs_cli"],
-        "goal_met": default["ratio_vs_cli"] <= GOAL, "best_embedded": best["method"],
-        "load_average": os.getloadavg(), "cells": cells,
+        "shards": shards,
+        "rows_per_shard": rows,
+        "repeat": repeat,
+        "rounds": rounds,
+        "query": QUERY,
+        "goal_ratio_vs_cli": GOAL,
+        "default_ratio_vs_cli": default["ratio_vs_cli"],
+        "goal_met": default["ratio_vs_cli"] <= GOAL,
+        "best_embedded": best["method"],
+        "load_average": os.getloadavg(),
+        "cells": cells,
     }
     write_results("scatter_quick" if args.quick else "scatter", results)
 
     def draw(ax: Any) -> None:
-        ax.barh([c["method"] for c in measured][::-1], [c["median_ms"] for c in measured][::-1], color="#4a7")
+        ax.barh(
+            [c["method"] for c in measured][::-1],
+            [c["median_ms"] for c in measured][::-1],
+            color="#4a7",
+        )
         ax.axvline(base * 1e3 * GOAL, color="#c33", linestyle="--", label=f"goal: {GOAL}× CLI")
         ax.set_xlabel("median latency of one top-10 query (ms)")
         ax.set_title(f"Top-{LIMIT} over {shards} shards on one MariaDB")

@@ -86,7 +86,9 @@ def mariadb(database: str | None = None, **kw: Any) -> pymysql.connections.Conne
             **kw,
         )
     except pymysql.err.OperationalError as e:
-        raise BenchSetupError(f"MariaDB at {MARIADB_HOST}:{MARIADB_PORT} unreachable: {e}") from None
+        raise BenchSetupError(
+            f"MariaDB at {MARIADB_HOST}:{MARIADB_PORT} unreachable: {e}"
+        ) from None
 
 
 def mariadb_available() -> bool:
@@ -135,11 +137,22 @@ def config_text(
     """A ``shardgate serve`` TOML: one MySQL data source, the given tables."""
     lines = ["[cluster]", f"database = {toml_value(database)}", "", "[executor]"]
     lines += [f"{k} = {toml_value(v)}" for k, v in executor.items()]
-    lines += ["", "[[datasources]]", 'name = "m0"', 'kind = "mysql"', f"url = {toml_value(MARIADB_URL)}"]
+    lines += [
+        "",
+        "[[datasources]]",
+        'name = "m0"',
+        'kind = "mysql"',
+        f"url = {toml_value(MARIADB_URL)}",
+    ]
     lines += [f"{k} = {toml_value(v)}" for k, v in datasource.items()]
     for t in tables:
         lines += ["", "[[tables]]"] + [f"{k} = {toml_value(v)}" for k, v in t.items()]
-    srv = {"listen": "127.0.0.1:0", "http": "127.0.0.1:0", "shutdown_timeout": 2.0, **(server or {})}
+    srv = {
+        "listen": "127.0.0.1:0",
+        "http": "127.0.0.1:0",
+        "shutdown_timeout": 2.0,
+        **(server or {}),
+    }
     lines += ["", "[server]"] + [f"{k} = {toml_value(v)}" for k, v in srv.items()]
     return "\n".join(lines) + "\n"
 
@@ -159,8 +172,14 @@ class Served:
 
     def connect(self, database: str | None = None, **kw: Any) -> pymysql.connections.Connection:
         return pymysql.connect(
-            host="127.0.0.1", port=self.port, user="root", password="", database=database,
-            autocommit=True, connect_timeout=10, **kw,
+            host="127.0.0.1",
+            port=self.port,
+            user="root",
+            password="",
+            database=database,
+            autocommit=True,
+            connect_timeout=10,
+            **kw,
         )
 
     def log_tail(self, chars: int = 3000) -> str:
@@ -188,9 +207,24 @@ def served(
     penv.setdefault("MALLOC_ARENA_MAX", "2")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sharding.cli", "serve", "--config", str(cfg), "--log-format", "json",
-             "--log-level", "warning", *serve_args],
-            stdout=subprocess.PIPE, stderr=out, cwd=str(ROOT), env=penv, preexec_fn=die_with_parent,
+            [
+                sys.executable,
+                "-m",
+                "sharding.cli",
+                "serve",
+                "--config",
+                str(cfg),
+                "--log-format",
+                "json",
+                "--log-level",
+                "warning",
+                *serve_args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=out,
+            cwd=str(ROOT),
+            env=penv,
+            preexec_fn=die_with_parent,
         )
     srv: Served | None = None
     try:
@@ -208,7 +242,9 @@ def served(
                 buf += chunk
                 m = _STARTED.search(buf.decode(errors="replace"))
                 if m:
-                    srv = Served(int(m.group(2)), int(m.group(3)) if m.group(3) else None, proc, log)
+                    srv = Served(
+                        int(m.group(2)), int(m.group(3)) if m.group(3) else None, proc, log
+                    )
                     break
             time.sleep(0.05)
         yield srv
@@ -277,4 +313,7 @@ def marker_set(name: str, fingerprint: str | None) -> None:
     with mariadb() as conn, conn.cursor() as cur:
         cur.execute(f"DELETE FROM {MARKER_DB}.loaded WHERE name = %s", (name,))
         if fingerprint is not None:
-            cur.execute(f"INSERT INTO {MARKER_DB}.loaded (name, fingerprint) VALUES (%s, %s)", (name, fingerprint))
+            cur.execute(
+                f"INSERT INTO {MARKER_DB}.loaded (name, fingerprint) VALUES (%s, %s)",
+                (name, fingerprint),
+            )

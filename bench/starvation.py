@@ -148,7 +148,9 @@ POOLS = ("trio.CapacityLimiter", "ThreadPoolExecutor", "BucketedExecutor")
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--timeout", type=float, default=None)
     args = parser.parse_args(argv)
@@ -167,7 +169,18 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     print_table(
         f"nested fan-out ({FANOUT} children per node), timeout {timeout}s",
         ["pool", "depth", "concurrency", "slots", "leaves", "completion", "seconds"],
-        [(r["pool"], r["depth"], r["concurrency"], r["slots"], r["leaves"], f"{r['completion']:.0%}", r["seconds"]) for r in rows],
+        [
+            (
+                r["pool"],
+                r["depth"],
+                r["concurrency"],
+                r["slots"],
+                r["leaves"],
+                f"{r['completion']:.0%}",
+                r["seconds"],
+            )
+            for r in rows
+        ],
     )
     summary = {
         pool: {
@@ -179,7 +192,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     for pool, s in summary.items():
         print(f"{pool:22} completed {s['completed_cells']}/{s['cells']} cells")
     name = "starvation" + ("_quick" if args.quick else "")
-    data: dict[str, object] = {"timeout": timeout, "fanout": FANOUT, "rows": rows, "summary": summary}
+    data: dict[str, object] = {
+        "timeout": timeout,
+        "fanout": FANOUT,
+        "rows": rows,
+        "summary": summary,
+    }
 
     def draw(ax: object) -> None:
         labels = [f"d{d} c{c} s{s}" for d, c, s in matrix]

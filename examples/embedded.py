@@ -60,12 +60,18 @@ async def main() -> None:
         orders, lines = [], []
         for customer in range(200):
             for order in range(rng.randint(1, 4)):
-                orders.append(f"({customer}, {order}, '2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}', '{rng.choice(['new', 'paid', 'sent'])}')")
+                orders.append(
+                    f"({customer}, {order}, '2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}', '{rng.choice(['new', 'paid', 'sent'])}')"
+                )
                 for line in range(rng.randint(1, 3)):
-                    lines.append(f"({customer}, {order}, {line}, {rng.randrange(20)}, {rng.randint(1, 5)}, {rng.randint(1, 400) / 4})")
+                    lines.append(
+                        f"({customer}, {order}, {line}, {rng.randrange(20)}, {rng.randint(1, 5)}, {rng.randint(1, 400) / 4})"
+                    )
         await coord.execute("INSERT INTO orders VALUES " + ", ".join(orders))
         await coord.execute("INSERT INTO order_lines VALUES " + ", ".join(lines))
-        result = await coord.execute("INSERT INTO events (customer_id, kind) VALUES (1, 'login'), (2, 'login')")
+        result = await coord.execute(
+            "INSERT INTO events (customer_id, kind) VALUES (1, 'login'), (2, 'login')"
+        )
         print(f"events: {result.affected} rows, first generated id {result.last_insert_id}")
 
         # Many concurrent requests, as a service would issue them.
@@ -92,11 +98,17 @@ async def main() -> None:
             "ORDER BY units DESC, p.name LIMIT 3"
         )
         print("top products:", top.rows)
-        print(await coord.explain("SELECT status, COUNT(*) FROM orders GROUP BY status ORDER BY status"))
+        print(
+            await coord.explain(
+                "SELECT status, COUNT(*) FROM orders GROUP BY status ORDER BY status"
+            )
+        )
 
         # Streaming a large ordered result with bounded memory.
         streamed = 0
-        async for batch in coord.stream("SELECT customer_id, order_id, placed FROM orders ORDER BY placed, customer_id, order_id"):
+        async for batch in coord.stream(
+            "SELECT customer_id, order_id, placed FROM orders ORDER BY placed, customer_id, order_id"
+        ):
             streamed += len(batch)
         print(f"streamed {streamed} orders in date order")
 
@@ -115,7 +127,9 @@ async def main() -> None:
             except ShardgateError as exc:
                 print(f"error {exc.code}: {exc}")
         status = coord.executor.statistics()
-        print(f"executor: {status.completed} shard statements completed, {status.queries} queries open")
+        print(
+            f"executor: {status.completed} shard statements completed, {status.queries} queries open"
+        )
 
 
 if __name__ == "__main__":

@@ -41,16 +41,30 @@ async def query_region(region: int, ex: BucketedExecutor, shards: int, rng: rand
     return sum(hits)
 
 
-async def search(request: int, ex: BucketedExecutor, regions: int, shards: int, rng: random.Random) -> tuple[int, float]:
+async def search(
+    request: int, ex: BucketedExecutor, regions: int, shards: int, rng: random.Random
+) -> tuple[int, float]:
     start = trio.current_time()
     async with ex.query(name=f"search-{request}", session=request) as q:
-        per_region = await q.map(functools.partial(query_region, ex=ex, shards=shards, rng=rng), range(regions))
+        per_region = await q.map(
+            functools.partial(query_region, ex=ex, shards=shards, rng=rng), range(regions)
+        )
     return sum(per_region), trio.current_time() - start
 
 
 def status_table(ex: BucketedExecutor, elapsed: float) -> Table:
     table = Table(title=f"executor status at {elapsed:5.2f}s")
-    columns = ["bucket", "active", "waiting", "queued_high", "queued_low", "stalled", "oversubscribed", "completed", "queries"]
+    columns = [
+        "bucket",
+        "active",
+        "waiting",
+        "queued_high",
+        "queued_low",
+        "stalled",
+        "oversubscribed",
+        "completed",
+        "queries",
+    ]
     for column in columns:
         table.add_column(column, justify="right")
     for row in ex.status():
@@ -60,7 +74,9 @@ def status_table(ex: BucketedExecutor, elapsed: float) -> Table:
 
 async def main(requests: int, regions: int, shards: int, seed: int) -> None:
     rng = random.Random(seed)
-    config = ExecutorConfig(buckets=4, slots_per_bucket=8, window=8, stall_limit=0.1, oversubscribe=2)
+    config = ExecutorConfig(
+        buckets=4, slots_per_bucket=8, window=8, stall_limit=0.1, oversubscribe=2
+    )
     latencies: list[float] = []
     started = time.perf_counter()
     async with BucketedExecutor(config) as ex:
@@ -95,7 +111,9 @@ async def main(requests: int, regions: int, shards: int, seed: int) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--regions", type=int, default=4)
     parser.add_argument("--shards", type=int, default=16)

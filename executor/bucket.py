@@ -267,7 +267,9 @@ class Bucket:
             stalled=child.stalled,
             waiting_on=child.waiting_on
             if child.state is ChildState.WAITING
-            else ("slot" if child.state in (ChildState.QUEUED_HIGH, ChildState.QUEUED_LOW) else None),
+            else (
+                "slot" if child.state in (ChildState.QUEUED_HIGH, ChildState.QUEUED_LOW) else None
+            ),
         )
 
     # ---------------------------------------------------------------- internals

@@ -52,7 +52,9 @@ class ExecutorConfig:
         def positive_int(name: str, minimum: int = 1) -> None:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"ExecutorConfig.{name} must be an integer >= {minimum}, got {value!r}")
+                raise ValueError(
+                    f"ExecutorConfig.{name} must be an integer >= {minimum}, got {value!r}"
+                )
 
         def positive_float(name: str) -> None:
             value = getattr(self, name)

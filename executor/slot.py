@@ -38,7 +38,9 @@ async def take_back(child: Child) -> None:
 
 
 @asynccontextmanager
-async def slot_released(reason: str = "blocking call", *, admit_new: bool = True) -> AsyncIterator[None]:
+async def slot_released(
+    reason: str = "blocking call", *, admit_new: bool = True
+) -> AsyncIterator[None]:
     """Inside a child: give the slot back for the duration of the block.
 
     Outside a child (parent code, plain trio code) it does nothing, so libraries can

@@ -118,9 +118,7 @@ class TableInfo:
 
         A broadcast table has one copy per data source (shard number = its index)."""
         if self.rule.broadcast:
-            return [
-                (i, ds, self.database, self.name) for i, ds in enumerate(self.rule.datasources)
-            ]
+            return [(i, ds, self.database, self.name) for i, ds in enumerate(self.rule.datasources)]
         return [(s, *self.physical(s)) for s in range(self.rule.shards)]
 
     def to_json(self) -> str:

@@ -208,9 +208,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default=None)
     explain = sub.add_parser("explain", help="show how a statement would be routed and merged")
     # Listed for --help; both are dispatched to sharding.trace before argparse runs.
-    sub.add_parser("trace", help="trace gen|load|convert: make and load workload traces", add_help=False)
-    sub.add_parser("replay", help="replay a trace open-loop against a MySQL endpoint", add_help=False)
-    sub.add_parser("bench", help="bench quick|full [NAME ...]: the benchmark suite (source checkout)", add_help=False)
+    sub.add_parser(
+        "trace", help="trace gen|load|convert: make and load workload traces", add_help=False
+    )
+    sub.add_parser(
+        "replay", help="replay a trace open-loop against a MySQL endpoint", add_help=False
+    )
+    sub.add_parser(
+        "bench",
+        help="bench quick|full [NAME ...]: the benchmark suite (source checkout)",
+        add_help=False,
+    )
     explain.add_argument("sql")
     explain.add_argument("--config")
     explain.add_argument("--data-dir", default=".shardgate")

@@ -84,7 +84,9 @@ class Coordinator:
     async def __aenter__(self) -> Coordinator:
         stack = AsyncExitStack()
         try:
-            self.executor = await stack.enter_async_context(BucketedExecutor(self.topology.executor))
+            self.executor = await stack.enter_async_context(
+                BucketedExecutor(self.topology.executor)
+            )
             for cfg in self.topology.datasources:
                 ds = (self._given_datasources or {}).get(cfg.name) or build_datasource(cfg)
                 await ds.open()
@@ -92,7 +94,9 @@ class Coordinator:
                 self.datasources[cfg.name] = ds
             dialects = {ds.dialect for ds in self.datasources.values()}
             if len(dialects) != 1:
-                raise TopologyError(f"all data sources must share one dialect, got {sorted(dialects)}")
+                raise TopologyError(
+                    f"all data sources must share one dialect, got {sorted(dialects)}"
+                )
             self.semantics = for_dialect(dialects.pop())
             self.autocommit = AutocommitConnector(self.datasources)
             first = self.datasources[self.topology.datasources[0].name]
@@ -164,10 +168,14 @@ class Coordinator:
             await catalog.add_table(info)
 
     # ------------------------------------------------------------------ API
-    def open_session(self, *, user: str = "root", database: str | None = None) -> CoordinatorSession:
+    def open_session(
+        self, *, user: str = "root", database: str | None = None
+    ) -> CoordinatorSession:
         """A session (``sharding.api.Session``); ``database`` defaults to the cluster's."""
         self._check_open()
-        return CoordinatorSession(self, user=user, database=database or self.topology.cluster.database)
+        return CoordinatorSession(
+            self, user=user, database=database or self.topology.cluster.database
+        )
 
     def _ephemeral(self) -> CoordinatorSession:
         self._check_open()

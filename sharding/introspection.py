@@ -36,8 +36,13 @@ class Introspection:
         coord = self.coord
         text = sql.strip().rstrip(";").strip()
         body = re.sub(r"^\w+\s*", "", text, count=1)
-        if kind == "EXPLAIN" or (kind in ("DESCRIBE", "DESC") and first_keyword(body) in ("SELECT", "UPDATE", "DELETE", "INSERT", "REPLACE", "WITH")):
-            inner = re.sub(r"^(EXTENDED|PARTITIONS|FORMAT\s*=\s*\w+)\s+", "", body, flags=re.IGNORECASE)
+        if kind == "EXPLAIN" or (
+            kind in ("DESCRIBE", "DESC")
+            and first_keyword(body) in ("SELECT", "UPDATE", "DELETE", "INSERT", "REPLACE", "WITH")
+        ):
+            inner = re.sub(
+                r"^(EXTENDED|PARTITIONS|FORMAT\s*=\s*\w+)\s+", "", body, flags=re.IGNORECASE
+            )
             rows = await self.session.explain_rows(inner)
             return Result(columns=[Column("id"), Column("operator"), Column("detail")], rows=rows)
         if kind in ("DESCRIBE", "DESC"):
@@ -46,8 +51,14 @@ class Introspection:
                 raise mysql_syntax_error(sql, 0, "DESCRIBE needs a table")
             return await self._describe(m.group(1))
         upper = body.upper()
-        if re.match(r"(FULL\s+)?COLUMNS\s+(FROM|IN)\s+", upper) or re.match(r"(FULL\s+)?FIELDS\s+(FROM|IN)\s+", upper):
-            m = re.match(r"(?:FULL\s+)?(?:COLUMNS|FIELDS)\s+(?:FROM|IN)\s+([`\w.]+)(?:\s+(?:FROM|IN)\s+([`\w]+))?", body, re.IGNORECASE)
+        if re.match(r"(FULL\s+)?COLUMNS\s+(FROM|IN)\s+", upper) or re.match(
+            r"(FULL\s+)?FIELDS\s+(FROM|IN)\s+", upper
+        ):
+            m = re.match(
+                r"(?:FULL\s+)?(?:COLUMNS|FIELDS)\s+(?:FROM|IN)\s+([`\w.]+)(?:\s+(?:FROM|IN)\s+([`\w]+))?",
+                body,
+                re.IGNORECASE,
+            )
             assert m is not None
             name = m.group(1) if not m.group(2) else f"{m.group(2)}.{m.group(1)}"
             return await self._describe(name)
@@ -71,7 +82,10 @@ class Introspection:
         if upper.startswith("CREATE TABLE"):
             name = body[len("CREATE TABLE") :].strip()
             info = await self._lookup_name(name)
-            return Result(columns=[Column("Table"), Column("Create Table")], rows=[(info.name, _show_create(info))])
+            return Result(
+                columns=[Column("Table"), Column("Create Table")],
+                rows=[(info.name, _show_create(info))],
+            )
         if upper.startswith(("WARNINGS", "ERRORS")):
             return Result(columns=[Column("Level"), Column("Code"), Column("Message")])
         if re.match(r"(SESSION\s+|GLOBAL\s+)?(VARIABLES|STATUS)\b", upper):
@@ -80,8 +94,13 @@ class Introspection:
             for name in ("autocommit", "version", "version_comment"):
                 if m is None or _like(name, m.group(1)):
                     rows.append((name, str(coord.system_variable(name, self.session))))
-            return Result(columns=[Column("Variable_name"), Column("Value")], rows=rows if "VARIABLES" in upper else [])
-        raise NotSupported(f"SHOW {body.split()[0] if body.split() else ''} on the sharding coordinator")
+            return Result(
+                columns=[Column("Variable_name"), Column("Value")],
+                rows=rows if "VARIABLES" in upper else [],
+            )
+        raise NotSupported(
+            f"SHOW {body.split()[0] if body.split() else ''} on the sharding coordinator"
+        )
 
     async def _lookup_name(self, name: str) -> TableInfo:
         parts = [p.strip("`") for p in name.strip().split(".")]
@@ -98,23 +117,38 @@ class Introspection:
         unique = {i.columns[0].lower() for i in info.indexes if i.unique}
         multiple = {i.columns[0].lower() for i in info.indexes if not i.unique}
         for c in info.columns:
-            key = "PRI" if c.name.lower() in pk else "UNI" if c.name.lower() in unique else "MUL" if c.name.lower() in multiple else ""
+            key = (
+                "PRI"
+                if c.name.lower() in pk
+                else "UNI"
+                if c.name.lower() in unique
+                else "MUL"
+                if c.name.lower() in multiple
+                else ""
+            )
             extra = "auto_increment" if c.auto_increment else ""
             # A PRIMARY KEY column is NOT NULL in MySQL even when not declared so (tables
             # created before the catalog recorded that, and declared TOML tables).
             nullable = c.nullable and c.name.lower() not in pk
-            rows.append((c.name, c.type.lower(), "YES" if nullable else "NO", key, c.default, extra))
+            rows.append(
+                (c.name, c.type.lower(), "YES" if nullable else "NO", key, c.default, extra)
+            )
         cols = ["Field", "Type", "Null", "Key", "Default", "Extra"]
         return Result(columns=[Column(c) for c in cols], rows=rows)
+
 
 def _like(name: str, pattern: str) -> bool:
     regex = "^" + re.escape(pattern).replace("%", ".*").replace("_", ".") + "$"
     return re.match(regex, name, re.IGNORECASE) is not None
+
+
 def _like_filter(names: list[str], body: str) -> list[str]:
     m = re.search(r"LIKE\s+'([^']*)'", body, re.IGNORECASE)
     if m is None:
         return names
     return [n for n in names if _like(n, m.group(1))]
+
+
 def _show_create(info: TableInfo) -> str:
     text = info.create_sql.strip().rstrip(";")
     if info.rule.broadcast:

@@ -94,7 +94,9 @@ class ResultStream:
     iterator is garbage-collected.
     """
 
-    def __init__(self, spawn: Callable[[Callable[[], Awaitable[None]]], None], run: Statement) -> None:
+    def __init__(
+        self, spawn: Callable[[Callable[[], Awaitable[None]]], None], run: Statement
+    ) -> None:
         self._spawn = spawn
         self._run = run
         self._send, self._receive = trio.open_memory_channel[Any](0)
@@ -203,7 +205,9 @@ class ResultStream:
             self._error = exc
         except BaseException as exc:
             # The coordinator is closing (trio.Cancelled) or a bug: never a short result.
-            self._error = QueryInterrupted(f"Query execution was interrupted ({type(exc).__name__})")
+            self._error = QueryInterrupted(
+                f"Query execution was interrupted ({type(exc).__name__})"
+            )
             raise
         finally:
             self._done.set()

@@ -58,7 +58,9 @@ class SchemaChanges:
     async def run(self, kind: str, sql: str) -> Result:
         """Run one DDL statement (``kind``: its first keyword)."""
         if kind == "ALTER" or kind == "RENAME":
-            raise NotSupported(f"{kind} TABLE on a sharded coordinator (create a new table and copy)")
+            raise NotSupported(
+                f"{kind} TABLE on a sharded coordinator (create a new table and copy)"
+            )
         words = re.findall(r"[A-Za-z_]+", sql[:80].upper())
         second = words[1] if len(words) > 1 else ""
         if kind == "TRUNCATE":
@@ -67,12 +69,25 @@ class SchemaChanges:
             if table is None:
                 raise mysql_syntax_error(sql, 0, "TRUNCATE needs a table")
             info = await self._table_of(table)
-            await self._on_placements(info, lambda db, t: [fill_ddl(truncate_sql(self.coord.semantics.dialect), db, t, self.coord.semantics.dialect)], create=False)
+            await self._on_placements(
+                info,
+                lambda db, t: [
+                    fill_ddl(
+                        truncate_sql(self.coord.semantics.dialect),
+                        db,
+                        t,
+                        self.coord.semantics.dialect,
+                    )
+                ],
+                create=False,
+            )
             return Result()
         if kind == "CREATE" and second in ("DATABASE", "SCHEMA"):
             tree = parse_one(sql)
             name = _schema_name(tree)
-            created = await self.coord.catalog.add_database(name, if_not_exists=bool(tree.args.get("exists")))
+            created = await self.coord.catalog.add_database(
+                name, if_not_exists=bool(tree.args.get("exists"))
+            )
             return Result(affected=1 if created else 0, warnings=0 if created else 1)
         if kind == "DROP" and second in ("DATABASE", "SCHEMA"):
             tree = parse_one(sql)
@@ -82,7 +97,9 @@ class SchemaChanges:
             if not catalog.has_database(name):
                 if tree.args.get("exists"):
                     return Result(warnings=1)
-                raise ShardgateError(f"Can't drop database '{name}'; database doesn't exist", code=1008)
+                raise ShardgateError(
+                    f"Can't drop database '{name}'; database doesn't exist", code=1008
+                )
             tables = catalog.tables(name)
             for info in tables:
                 await self._drop_table(info)
@@ -104,12 +121,16 @@ class SchemaChanges:
                 except UnknownTable:
                     missing.append(f"{t.db or self.session.database}.{t.name}")
             if missing and not exists:
-                raise ShardgateError(f"Unknown table '{', '.join(missing)}'", code=1051, sqlstate="42S02")
+                raise ShardgateError(
+                    f"Unknown table '{', '.join(missing)}'", code=1051, sqlstate="42S02"
+                )
             for info in infos:
                 await self._drop_table(info)
             return Result(warnings=len(missing))
         if kind == "DROP" and second == "INDEX":
-            m = re.match(r"\s*DROP\s+INDEX\s+`?(\w+)`?\s+ON\s+(.+?)\s*;?\s*$", sql, re.IGNORECASE | re.DOTALL)
+            m = re.match(
+                r"\s*DROP\s+INDEX\s+`?(\w+)`?\s+ON\s+(.+?)\s*;?\s*$", sql, re.IGNORECASE | re.DOTALL
+            )
             if not m:
                 raise mysql_syntax_error(sql, 0, "DROP INDEX name ON table")
             table = parse_one(f"SELECT 1 FROM {m.group(2)}").find(exp.Table)
@@ -117,13 +138,21 @@ class SchemaChanges:
             info = await self._table_of(table)
             index = m.group(1)
             if all(i.name.lower() != index.lower() for i in info.indexes):
-                raise ShardgateError(f"Can't DROP '{index}'; check that column/key exists", code=1091)
+                raise ShardgateError(
+                    f"Can't DROP '{index}'; check that column/key exists", code=1091
+                )
             dialect = self.coord.semantics.dialect
-            await self._on_placements(info, lambda db, t: [fill_ddl(drop_index_sql(index, dialect), db, t, dialect)], create=False)
+            await self._on_placements(
+                info,
+                lambda db, t: [fill_ddl(drop_index_sql(index, dialect), db, t, dialect)],
+                create=False,
+            )
             new = replace(
                 info,
                 indexes=tuple(i for i in info.indexes if i.name.lower() != index.lower()),
-                physical_ddl=tuple(d for d in info.physical_ddl if f"__{index}" not in d and f"`{index}`" not in d),
+                physical_ddl=tuple(
+                    d for d in info.physical_ddl if f"__{index}" not in d and f"`{index}`" not in d
+                ),
             )
             await self.coord.catalog.update_table(new)
             return Result()
@@ -157,21 +186,34 @@ class SchemaChanges:
             if tree.args.get("exists"):
                 return Result(warnings=1)
             raise TableExists(f"Table '{table.name}' already exists")
-        info = build_table(tree, partitioning, coord.topology, database, sql, coord.semantics.dialect)
+        info = build_table(
+            tree, partitioning, coord.topology, database, sql, coord.semantics.dialect
+        )
         for ds in set(info.rule.datasources):
             if ds not in coord.datasources:
                 raise ShardgateError(f"table {info.qualified}: unknown data source {ds!r}")
         dialect = coord.semantics.dialect
         try:
             await self._on_placements(
-                info, lambda db, t: [fill_ddl(d, db, t, dialect) for d in info.physical_ddl], create=True
+                info,
+                lambda db, t: [fill_ddl(d, db, t, dialect) for d in info.physical_ddl],
+                create=True,
             )
         except BaseException:
             with trio.CancelScope(shield=True):
                 try:
-                    await self._on_placements(info, lambda db, t: [fill_ddl(drop_table_sql(dialect), db, t, dialect)], create=False, name="cleanup")
+                    await self._on_placements(
+                        info,
+                        lambda db, t: [fill_ddl(drop_table_sql(dialect), db, t, dialect)],
+                        create=False,
+                        name="cleanup",
+                    )
                 except Exception as cleanup_error:
-                    log.warning("create table cleanup failed", table=info.qualified, error=str(cleanup_error))
+                    log.warning(
+                        "create table cleanup failed",
+                        table=info.qualified,
+                        error=str(cleanup_error),
+                    )
             raise
         await coord.catalog.add_table(info)
         return Result()
@@ -187,14 +229,24 @@ class SchemaChanges:
             raise mysql_syntax_error(sql, 0, "CREATE INDEX needs ON table")
         info = await self._table_of(table)
         params = index.args.get("params")
-        columns = [c.name if not isinstance(c, exp.Ordered) else c.this.name for c in (params.args.get("columns") if params is not None else [])]
+        columns = [
+            c.name if not isinstance(c, exp.Ordered) else c.this.name
+            for c in (params.args.get("columns") if params is not None else [])
+        ]
         if not columns:
             raise mysql_syntax_error(sql, 0, "CREATE INDEX needs columns")
         for c in columns:
             if info.columns and not info.has_column(c):
-                raise ShardgateError(f"Key column '{c}' doesn't exist in table", code=1072, sqlstate="42000")
+                raise ShardgateError(
+                    f"Key column '{c}' doesn't exist in table", code=1072, sqlstate="42000"
+                )
         unique = bool(tree.args.get("unique"))
-        if unique and not info.broadcast and info.rule.shards > 1 and (info.rule.shard_key or "").lower() not in {c.lower() for c in columns}:
+        if (
+            unique
+            and not info.broadcast
+            and info.rule.shards > 1
+            and (info.rule.shard_key or "").lower() not in {c.lower() for c in columns}
+        ):
             raise PartitionKeyError(
                 f"A UNIQUE INDEX must include all columns in the table's partitioning function (shard key {info.rule.shard_key})"
             )
@@ -203,7 +255,9 @@ class SchemaChanges:
             raise ShardgateError(f"Duplicate key name '{name}'", code=1061, sqlstate="42000")
         dialect = coord.semantics.dialect
         template = index_sql(name, columns, unique, dialect)
-        await self._on_placements(info, lambda db, t: [fill_ddl(template, db, t, dialect)], create=False)
+        await self._on_placements(
+            info, lambda db, t: [fill_ddl(template, db, t, dialect)], create=False
+        )
         new = replace(
             info,
             indexes=(*info.indexes, IndexInfo(name, tuple(columns), unique)),
@@ -214,7 +268,9 @@ class SchemaChanges:
 
     async def _drop_table(self, info: TableInfo) -> None:
         dialect = self.coord.semantics.dialect
-        await self._on_placements(info, lambda db, t: [fill_ddl(drop_table_sql(dialect), db, t, dialect)], create=False)
+        await self._on_placements(
+            info, lambda db, t: [fill_ddl(drop_table_sql(dialect), db, t, dialect)], create=False
+        )
         await self.coord.catalog.remove_table(info.database, info.name)
 
     async def _on_placements(
@@ -238,9 +294,12 @@ class SchemaChanges:
                 for stmt in statements(db, table):
                     await conn.execute(stmt)
 
-        async with coord.executor.query(name=name, session=self.session.id, total=len(placements)) as q:
+        async with coord.executor.query(
+            name=name, session=self.session.id, total=len(placements)
+        ) as q:
             self.session.running(q.id)
             await q.map(child, placements)
+
 
 def _schema_name(tree: exp.Expr) -> str:
     """The database named by CREATE/DROP DATABASE|SCHEMA (sqlglot puts it in odd places)."""
@@ -250,6 +309,8 @@ def _schema_name(tree: exp.Expr) -> str:
             name = t.name or t.db
             if name:
                 if not re.match(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$", name):
-                    raise ShardgateError(f"Incorrect database name '{name}'", code=1102, sqlstate="42000")
+                    raise ShardgateError(
+                        f"Incorrect database name '{name}'", code=1102, sqlstate="42000"
+                    )
                 return name
     raise mysql_syntax_error(tree.sql(dialect="mysql"), 0, "database name expected")

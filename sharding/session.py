@@ -81,12 +81,16 @@ _SESSION_FUNCS = re.compile(
     r"@@|\b(DATABASE|SCHEMA|VERSION|CONNECTION_ID|USER|CURRENT_USER|SESSION_USER|SYSTEM_USER|LAST_INSERT_ID)\s*\(",
     re.IGNORECASE,
 )
+
+
 class Prepared:
     """A plan bound to one call's values."""
 
     __slots__ = ("plan", "slots", "texts", "values")
 
-    def __init__(self, plan: Any, slots: Sequence[Slot], values: list[Any], texts: list[str]) -> None:
+    def __init__(
+        self, plan: Any, slots: Sequence[Slot], values: list[Any], texts: list[str]
+    ) -> None:
         self.plan = plan
         self.slots = slots
         self.values = values
@@ -107,7 +111,14 @@ def render_name(col: OutputColumn, slots: Sequence[Slot]) -> str:
 class CoordinatorSession:
     """See module docstring; created by :meth:`Coordinator.open_session`."""
 
-    def __init__(self, coord: Coordinator, *, user: str = "root", database: str | None = None, ephemeral: bool = False) -> None:
+    def __init__(
+        self,
+        coord: Coordinator,
+        *,
+        user: str = "root",
+        database: str | None = None,
+        ephemeral: bool = False,
+    ) -> None:
         self.coord = coord
         self.user = user
         self._id = next(_ids)
@@ -220,7 +231,9 @@ class CoordinatorSession:
                     raise
                 except BaseException as exc:
                     error = client_error(exc)
-                    if isinstance(error, trio.Cancelled) or (self._cancelled and not isinstance(error, ShardgateError)):
+                    if isinstance(error, trio.Cancelled) or (
+                        self._cancelled and not isinstance(error, ShardgateError)
+                    ):
                         raise QueryInterrupted("Query execution was interrupted") from exc
                     if isinstance(error, ShardgateError):
                         if error is exc:
@@ -247,7 +260,11 @@ class CoordinatorSession:
                 kind=kind,
                 sql=sql[:300],
                 elapsed_s=round(elapsed, 6),
-                rows=(counted.count + len(result.rows) if result is not None and result.columns is not None else None),
+                rows=(
+                    counted.count + len(result.rows)
+                    if result is not None and result.columns is not None
+                    else None
+                ),
                 affected=(result.affected if result is not None else None),
                 **stats.as_dict(),
             )
@@ -328,7 +345,13 @@ class CoordinatorSession:
         return Prepared(plan, norm.slots, values, self._texts(norm.slots, values))
 
     async def _plan_uncached(
-        self, sql: str, norm: Normalized, params: Sequence[Any] | None, kind: str, *, session_funcs: bool = False
+        self,
+        sql: str,
+        norm: Normalized,
+        params: Sequence[Any] | None,
+        kind: str,
+        *,
+        session_funcs: bool = False,
     ) -> Prepared:
         tree = parse_one(sql)  # raises the user-visible parse error (positions of ``sql``)
         slots = param_slots(sql)
@@ -344,10 +367,18 @@ class CoordinatorSession:
         def repl(node: exp.Expr) -> exp.Expr:
             name = ""
             if isinstance(node, exp.Func):
-                name = node.sql_name().upper() if not isinstance(node, exp.Anonymous) else node.name.upper()
+                name = (
+                    node.sql_name().upper()
+                    if not isinstance(node, exp.Anonymous)
+                    else node.name.upper()
+                )
             if isinstance(node, exp.SessionParameter):
                 value = coord.system_variable(node.name, self)
-                return exp.Literal.string(value) if isinstance(value, str) else exp.Literal.number(value)
+                return (
+                    exp.Literal.string(value)
+                    if isinstance(value, str)
+                    else exp.Literal.number(value)
+                )
             if name in ("DATABASE", "SCHEMA", "CURRENTSCHEMA", "CURRENT_SCHEMA"):
                 return exp.Literal.string(self._database) if self._database else exp.Null()
             if name == "VERSION":
@@ -412,7 +443,9 @@ class CoordinatorSession:
         columns = await self._run_select(prepared, sink, stats)
         return Result(columns=columns)
 
-    async def _run_select(self, prepared: Prepared, sink: Counted, stats: ExecStats) -> list[Column]:
+    async def _run_select(
+        self, prepared: Prepared, sink: Counted, stats: ExecStats
+    ) -> list[Column]:
         """Run a planned SELECT into ``sink``: the header just before the first batch
         (its columns may come from the first shard result), or at the end if empty."""
         coord = self.coord
@@ -443,9 +476,16 @@ class CoordinatorSession:
             self.running(q.id)
             async with trio.open_nursery() as nursery:
                 runner = Runner(
-                    q, nursery, self.connector(), sem, coord.topology.cluster,
-                    prepared.values, prepared.texts, coord.topology.executor.window,
-                    coord.default_datasource, stats,
+                    q,
+                    nursery,
+                    self.connector(),
+                    sem,
+                    coord.topology.cluster,
+                    prepared.values,
+                    prepared.texts,
+                    coord.topology.executor.window,
+                    coord.default_datasource,
+                    stats,
                 )
                 await drive(runner.operator(root), deliver)
                 nursery.cancel_scope.cancel()
@@ -454,7 +494,9 @@ class CoordinatorSession:
         return result
 
     # ------------------------------------------------------------------ writes
-    async def _write_statement(self, sql: str, params: Sequence[Any] | None, stats: ExecStats) -> Result:
+    async def _write_statement(
+        self, sql: str, params: Sequence[Any] | None, stats: ExecStats
+    ) -> Result:
         prepared = await self._prepare(sql, params, kind="write")
         plan: WritePlan = prepared.plan
         ops = self._write_ops(plan, prepared)
@@ -482,7 +524,9 @@ class CoordinatorSession:
         bound = plan.template.bind(prepared.texts)
         ops: dict[str, list[WriteOp]] = {}
         for t in targets:
-            ops.setdefault(t.datasource, []).append(WriteOp(t.datasource, t.databases, bound.fill(t.names), t.shard))
+            ops.setdefault(t.datasource, []).append(
+                WriteOp(t.datasource, t.databases, bound.fill(t.names), t.shard)
+            )
         return ops
 
     def _commit_mode(self, ops: Mapping[str, list[WriteOp]]) -> str:
@@ -509,7 +553,9 @@ class CoordinatorSession:
             out.append(Target(ds, i, tuple(names), tuple(sorted(dbs))))
         return out
 
-    async def _write(self, ops: Mapping[str, list[WriteOp]], name: str, stats: ExecStats) -> dict[str, list[ExecResult]]:
+    async def _write(
+        self, ops: Mapping[str, list[WriteOp]], name: str, stats: ExecStats
+    ) -> dict[str, list[ExecResult]]:
         coord = self.coord
         await self._ensure_implicit_txn()
         async with coord.executor.query(name=name, session=self._id) as q:
@@ -524,7 +570,11 @@ class CoordinatorSession:
                 return await session_write(ops, ctx, self._txn.connection)
             single = _single_statement(ops)
             if single is not None:
-                return {single.datasource: [await run_child(self._write_autocommit, single, label=single.label)]}
+                return {
+                    single.datasource: [
+                        await run_child(self._write_autocommit, single, label=single.label)
+                    ]
+                }
             return await strategy(coord.commit_strategy)(ops, ctx)
 
     async def _write_autocommit(self, op: WriteOp) -> ExecResult:
@@ -590,8 +640,12 @@ class CoordinatorSession:
             prepared = await self._prepare(sql, None, kind="select")
             return list(
                 explain_rows(
-                    prepared.plan, prepared.values, prepared.texts, coord.semantics,
-                    coord.default_datasource, coord.topology.cluster.chunk_rows,
+                    prepared.plan,
+                    prepared.values,
+                    prepared.texts,
+                    coord.semantics,
+                    coord.default_datasource,
+                    coord.topology.cluster.chunk_rows,
                     coord.topology.cluster.merge_budget_rows,
                 )
             )
@@ -614,12 +668,22 @@ class CoordinatorSession:
             raise NotSupported(f"EXPLAIN {kind}")
         statements = [op for source in ops.values() for op in source]
         rows: list[tuple[Any, ...]] = [
-            (1, kind.capitalize(), f"{len(statements)} shard statement(s); {head}; {self._commit_mode(ops)}")
+            (
+                1,
+                kind.capitalize(),
+                f"{len(statements)} shard statement(s); {head}; {self._commit_mode(ops)}",
+            )
         ]
         for op in statements[:SHOWN_SHARDS]:
             rows.append((len(rows) + 1, f"  sql[{op.label}]", op.sql[:300]))
         if len(statements) > SHOWN_SHARDS:
-            rows.append((len(rows) + 1, "  sql[...]", f"{len(statements) - SHOWN_SHARDS} more shard statement(s)"))
+            rows.append(
+                (
+                    len(rows) + 1,
+                    "  sql[...]",
+                    f"{len(statements) - SHOWN_SHARDS} more shard statement(s)",
+                )
+            )
         return rows
 
     # ------------------------------------------------------------------ session statements
@@ -654,7 +718,11 @@ class CoordinatorSession:
             await self._finish_txn(commit=False)
             return Result()
         # SET
-        m = re.match(r"SET\s+(?:SESSION\s+|@@SESSION\.|@@LOCAL\.|LOCAL\s+|@@)?autocommit\s*(?:=|:=)\s*(\S+)\s*$", text, re.IGNORECASE)
+        m = re.match(
+            r"SET\s+(?:SESSION\s+|@@SESSION\.|@@LOCAL\.|LOCAL\s+|@@)?autocommit\s*(?:=|:=)\s*(\S+)\s*$",
+            text,
+            re.IGNORECASE,
+        )
         if m:
             value = m.group(1).strip("'\"").upper()
             if value in ("1", "ON", "TRUE"):
@@ -664,7 +732,11 @@ class CoordinatorSession:
             elif value in ("0", "OFF", "FALSE"):
                 self._autocommit = False
             else:
-                raise ShardgateError(f"Variable 'autocommit' can't be set to the value of '{m.group(1)}'", code=1231, sqlstate="42000")
+                raise ShardgateError(
+                    f"Variable 'autocommit' can't be set to the value of '{m.group(1)}'",
+                    code=1231,
+                    sqlstate="42000",
+                )
             return Result()
         if re.match(r"SET\s+(GLOBAL\s+|@@GLOBAL\.)", text, re.IGNORECASE):
             raise NotSupported("SET GLOBAL on the sharding coordinator")
@@ -677,8 +749,6 @@ class CoordinatorSession:
             return
         results = await txn.finish(commit)
         commit_report(results, commit)
-
-
 
 
 def _insert_ops(rows: InsertRows) -> dict[str, list[WriteOp]]:
@@ -694,9 +764,3 @@ def _single_statement(ops: Mapping[str, list[WriteOp]]) -> WriteOp | None:
         return None
     (only,) = ops.values()
     return only[0] if len(only) == 1 else None
-
-
-
-
-
-

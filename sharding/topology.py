@@ -115,7 +115,9 @@ class ShardRule:
         if self.broadcast:
             return
         if self.algorithm not in ALGORITHMS:
-            raise TopologyError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+            raise TopologyError(
+                f"algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}"
+            )
         if not isinstance(self.shards, int) or self.shards < 1:
             raise TopologyError(f"shards must be a positive integer, got {self.shards!r}")
         if self.algorithm == "range":
@@ -127,7 +129,9 @@ class ShardRule:
             kinds = {_bound_kind(b) for b in self.bounds}
             if len(kinds) > 1:
                 raise TopologyError("range bounds must be all numbers or all strings")
-            if list(self.bounds) != sorted(self.bounds) or len(set(self.bounds)) != len(self.bounds):
+            if list(self.bounds) != sorted(self.bounds) or len(set(self.bounds)) != len(
+                self.bounds
+            ):
                 raise TopologyError("range bounds must be strictly ascending")
 
     # ------------------------------------------------------------------ placement
@@ -168,7 +172,12 @@ class ShardRule:
                 last = self.shards - 1 if high is None else self.shard_of(high)
             except NoShardForValue:
                 return None
-            if high is not None and not high_inclusive and last > 0 and self.bounds[last - 1] == high:
+            if (
+                high is not None
+                and not high_inclusive
+                and last > 0
+                and self.bounds[last - 1] == high
+            ):
                 last -= 1
             return set(range(first, last + 1))
         if self.algorithm == "mod" and low is not None and high is not None:
@@ -296,8 +305,15 @@ class ClusterConfig:
 
 _CLUSTER_KEYS = set(ClusterConfig.__dataclass_fields__)
 _TABLE_KEYS = {
-    "name", "shard_key", "algorithm", "shards", "datasources", "physical",
-    "primary_key", "bounds", "broadcast",
+    "name",
+    "shard_key",
+    "algorithm",
+    "shards",
+    "datasources",
+    "physical",
+    "primary_key",
+    "bounds",
+    "broadcast",
 }
 
 
@@ -414,7 +430,7 @@ class Topology:
                 raise TopologyError(f"[[tables]] #{i + 1}: unknown keys {', '.join(sorted(bad))}")
             qualified = entry.get("name")
             if not isinstance(qualified, str):
-                raise TopologyError(f"[[tables]] #{i + 1} needs name = \"database.table\"")
+                raise TopologyError(f'[[tables]] #{i + 1} needs name = "database.table"')
             database, dot, table = qualified.partition(".")
             if not dot:
                 database, table = cluster.database, qualified
@@ -434,15 +450,15 @@ class Topology:
             if not broadcast and not rule.shard_key:
                 raise TopologyError(f"table {qualified}: shard_key is required")
             pk = entry.get("primary_key", ())
-            tables.append(TableConfig(database, table, rule, tuple([pk] if isinstance(pk, str) else pk)))
+            tables.append(
+                TableConfig(database, table, rule, tuple([pk] if isinstance(pk, str) else pk))
+            )
         bindings = []
         for entry in data.get("bindings", []):
             names = entry.get("tables") if isinstance(entry, Mapping) else entry
             if not isinstance(names, list) or len(names) < 2:
                 raise TopologyError("[[bindings]] needs tables = [at least two names]")
-            bindings.append(
-                frozenset(n if "." in n else f"{cluster.database}.{n}" for n in names)
-            )
+            bindings.append(frozenset(n if "." in n else f"{cluster.database}.{n}" for n in names))
         return cls(cluster, executor, tuple(datasources), tuple(tables), tuple(bindings))
 
     # ------------------------------------------------------------------ helpers
@@ -480,7 +496,11 @@ def build_datasource(config: DataSourceConfig) -> Any:
         from sharding.backend.sqlite import SQLiteDataSource
 
         assert config.path is not None
-        opts = {k: v for k, v in config.options.items() if k in ("max_idle", "max_threads", "busy_timeout", "cache_kib")}
+        opts = {
+            k: v
+            for k, v in config.options.items()
+            if k in ("max_idle", "max_threads", "busy_timeout", "cache_kib")
+        }
         return SQLiteDataSource(config.name, config.path, **opts)
     if config.kind == "mysql":
         try:
@@ -492,7 +512,9 @@ def build_datasource(config: DataSourceConfig) -> Any:
         factory = getattr(mysql, "from_config", None) or getattr(mysql, "MySQLDataSource", None)
         if factory is None:
             raise TopologyError("sharding.backend.mysql has no from_config/MySQLDataSource")
-        return factory(config) if factory is getattr(mysql, "from_config", None) else factory(
-            config.name, config.url, **dict(config.options)
+        return (
+            factory(config)
+            if factory is getattr(mysql, "from_config", None)
+            else factory(config.name, config.url, **dict(config.options))
         )
     raise TopologyError(f"unknown data source kind {config.kind!r}")

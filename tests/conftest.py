@@ -43,7 +43,9 @@ def require_mysql_or_skip() -> None:
         return
     if mysql_required():
         pytest.fail(f"SHARDGATE_REQUIRE_MYSQL=1 but no MariaDB at {MYSQL_HOST}:{MYSQL_PORT}")
-    pytest.skip(f"no MariaDB reachable at {MYSQL_HOST}:{MYSQL_PORT} (set SHARDGATE_REQUIRE_MYSQL=1 to fail instead)")
+    pytest.skip(
+        f"no MariaDB reachable at {MYSQL_HOST}:{MYSQL_PORT} (set SHARDGATE_REQUIRE_MYSQL=1 to fail instead)"
+    )
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -52,7 +54,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     tool the tests need, so a skip there means an acceptance test did not run."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    if report.skipped and os.environ.get("SHARDGATE_NO_SKIPS") == "1" and not hasattr(report, "wasxfail"):
+    if (
+        report.skipped
+        and os.environ.get("SHARDGATE_NO_SKIPS") == "1"
+        and not hasattr(report, "wasxfail")
+    ):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped, but SHARDGATE_NO_SKIPS=1 forbids skips: {reason}"

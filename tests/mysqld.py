@@ -74,9 +74,17 @@ class PrivateMariaDB:
         datadir = self.dir / "data"
         user = ["--user=root"] if os.geteuid() == 0 else []
         install = subprocess.run(
-            [INSTALL_DB, "--no-defaults", f"--datadir={datadir}", "--auth-root-authentication-method=normal",
-             "--skip-test-db", "--skip-name-resolve", *user],
-            capture_output=True, timeout=self.start_timeout,
+            [
+                INSTALL_DB,
+                "--no-defaults",
+                f"--datadir={datadir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+                *user,
+            ],
+            capture_output=True,
+            timeout=self.start_timeout,
         )
         if install.returncode != 0:
             out = (install.stdout + install.stderr).decode(errors="replace")[-3000:]
@@ -84,11 +92,21 @@ class PrivateMariaDB:
             raise RuntimeError(f"mariadb-install-db failed:\n{out}")
         self.port = free_port()
         args = [
-            MARIADBD, "--no-defaults", f"--datadir={datadir}", f"--port={self.port}",
-            "--bind-address=127.0.0.1", f"--socket={self.dir / 'mysqld.sock'}",
-            f"--pid-file={self.dir / 'mysqld.pid'}", f"--log-error={self.dir / 'error.log'}",
-            "--skip-name-resolve", "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M",
-            "--max-connections=300", "--skip-log-bin", *user, *self.extra_args,
+            MARIADBD,
+            "--no-defaults",
+            f"--datadir={datadir}",
+            f"--port={self.port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={self.dir / 'mysqld.sock'}",
+            f"--pid-file={self.dir / 'mysqld.pid'}",
+            f"--log-error={self.dir / 'error.log'}",
+            "--skip-name-resolve",
+            "--innodb-buffer-pool-size=64M",
+            "--innodb-log-file-size=16M",
+            "--max-connections=300",
+            "--skip-log-bin",
+            *user,
+            *self.extra_args,
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + self.start_timeout
@@ -109,9 +127,21 @@ class PrivateMariaDB:
     def sql(self, statement: str, *, timeout: float = 10.0) -> str:
         """Run SQL through the CLI (batch mode, no headers); return its stdout."""
         out = subprocess.run(
-            [CLIENT, "--no-defaults", "-uroot", "-h127.0.0.1", f"-P{self.port}", "-N", "-B",
-             f"--connect-timeout={max(1, int(timeout))}", "-e", statement],
-            capture_output=True, timeout=timeout, check=True,
+            [
+                CLIENT,
+                "--no-defaults",
+                "-uroot",
+                "-h127.0.0.1",
+                f"-P{self.port}",
+                "-N",
+                "-B",
+                f"--connect-timeout={max(1, int(timeout))}",
+                "-e",
+                statement,
+            ],
+            capture_output=True,
+            timeout=timeout,
+            check=True,
         )
         return out.stdout.decode()
 
@@ -148,6 +178,9 @@ class PrivateMariaDB:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()

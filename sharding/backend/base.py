@@ -120,9 +120,7 @@ class DataSource(ABC):
         """Close every connection; later calls fail with a clear error."""
 
     @abstractmethod
-    def connection(
-        self, databases: Sequence[str] = ()
-    ) -> AbstractAsyncContextManager[Connection]:
+    def connection(self, databases: Sequence[str] = ()) -> AbstractAsyncContextManager[Connection]:
         """Borrow a connection in autocommit mode.
 
         ``databases`` names the physical databases the statements will touch; a backend
@@ -131,9 +129,7 @@ class DataSource(ABC):
         """
 
     @abstractmethod
-    def transaction(
-        self, databases: Sequence[str] = ()
-    ) -> AbstractAsyncContextManager[Connection]:
+    def transaction(self, databases: Sequence[str] = ()) -> AbstractAsyncContextManager[Connection]:
         """Borrow a connection inside BEGIN … COMMIT (ROLLBACK if the block raises)."""
 
     @abstractmethod

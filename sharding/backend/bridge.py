@@ -88,6 +88,7 @@ import trio
 T = TypeVar("T")
 AsyncFn = Callable[..., Coroutine[Any, Any, T]]
 
+
 class BridgeError(RuntimeError):
     """The bridge cannot run the call (closed, or bound to a finished trio.run)."""
 
@@ -196,18 +197,25 @@ class _Call:
             self.inbox.post(self, None)
             return
         exc = atask.exception()
-        self.inbox.post(self, outcome.Error(exc) if exc is not None else outcome.Value(atask.result()))
+        self.inbox.post(
+            self, outcome.Error(exc) if exc is not None else outcome.Value(atask.result())
+        )
 
     def resume(self, result: outcome.Outcome[Any] | None) -> None:  # trio thread
         if self.raise_cancel is not None and (
             result is None
-            or (isinstance(result, outcome.Error) and isinstance(result.error, asyncio.CancelledError))
+            or (
+                isinstance(result, outcome.Error)
+                and isinstance(result.error, asyncio.CancelledError)
+            )
         ):
             result = outcome.capture(self.raise_cancel)
         elif result is None or (
             isinstance(result, outcome.Error) and isinstance(result.error, asyncio.CancelledError)
         ):
-            result = outcome.Error(BridgeError("the driver's loop cancelled the call (shutting down?)"))
+            result = outcome.Error(
+                BridgeError("the driver's loop cancelled the call (shutting down?)")
+            )
         trio.lowlevel.reschedule(self.task, result)
 
     def abort(self, raise_cancel: Callable[[], Any]) -> trio.lowlevel.Abort:  # trio thread

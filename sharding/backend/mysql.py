@@ -109,11 +109,25 @@ BACKEND_SQL_MODE = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUB
 #: backend session must never have them: the coordinator reads text MySQL's default way.
 #: The combination modes are listed too (``ANSI`` implies ANSI_QUOTES and
 #: PIPES_AS_CONCAT; ``ORACLE``/``MSSQL``/... change the grammar).
-PARSE_MODES = frozenset({
-    "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "PIPES_AS_CONCAT", "IGNORE_SPACE",
-    "HIGH_NOT_PRECEDENCE", "EMPTY_STRING_IS_NULL", "REAL_AS_FLOAT",
-    "ANSI", "ORACLE", "MSSQL", "DB2", "POSTGRESQL", "MAXDB", "MYSQL323", "MYSQL40",
-})
+PARSE_MODES = frozenset(
+    {
+        "NO_BACKSLASH_ESCAPES",
+        "ANSI_QUOTES",
+        "PIPES_AS_CONCAT",
+        "IGNORE_SPACE",
+        "HIGH_NOT_PRECEDENCE",
+        "EMPTY_STRING_IS_NULL",
+        "REAL_AS_FLOAT",
+        "ANSI",
+        "ORACLE",
+        "MSSQL",
+        "DB2",
+        "POSTGRESQL",
+        "MAXDB",
+        "MYSQL323",
+        "MYSQL40",
+    }
+)
 #: KILL QUERY rate limit per data source: bucket size and refill per second.
 KILL_BURST = 32
 KILL_RATE = 50.0
@@ -122,11 +136,31 @@ KILL_QUEUE_MAX = 256
 
 # SQLSTATEs for common server codes, for drivers that do not pass the packet's own on.
 _SQLSTATE = {
-    1044: "42000", 1045: "28000", 1046: "3D000", 1049: "42000", 1050: "42S01",
-    1051: "42S02", 1054: "42S22", 1062: "23000", 1064: "42000", 1146: "42S02",
-    1205: "HY000", 1213: "40001", 1216: "23000", 1217: "23000", 1264: "22003",
-    1317: "70100", 1366: "HY000", 1397: "XAE04", 1399: "XAE07", 1400: "XAE09",
-    1402: "XA100", 1440: "XAE08", 1451: "23000", 1452: "23000", 1969: "70100",
+    1044: "42000",
+    1045: "28000",
+    1046: "3D000",
+    1049: "42000",
+    1050: "42S01",
+    1051: "42S02",
+    1054: "42S22",
+    1062: "23000",
+    1064: "42000",
+    1146: "42S02",
+    1205: "HY000",
+    1213: "40001",
+    1216: "23000",
+    1217: "23000",
+    1264: "22003",
+    1317: "70100",
+    1366: "HY000",
+    1397: "XAE04",
+    1399: "XAE07",
+    1400: "XAE09",
+    1402: "XA100",
+    1440: "XAE08",
+    1451: "23000",
+    1452: "23000",
+    1969: "70100",
 }
 
 
@@ -216,17 +250,31 @@ class MySQLConfig:
         if self.breaker_threshold < 1:
             raise bad("breaker_threshold must be >= 1")
         for key in (
-            "acquire_timeout", "validate_after", "validation_timeout", "connect_timeout",
-            "max_lifetime", "idle_timeout", "breaker_probe_interval",
-            "query_timeout", "max_statement_time",
+            "acquire_timeout",
+            "validate_after",
+            "validation_timeout",
+            "connect_timeout",
+            "max_lifetime",
+            "idle_timeout",
+            "breaker_probe_interval",
+            "query_timeout",
+            "max_statement_time",
         ):
             value = getattr(self, key)
             if value is None and key in ("query_timeout", "max_statement_time"):
                 continue
-            if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+            ):
                 raise bad(f"{key} must be a number of seconds, got {value!r}")
             if value < 0 or (value == 0 and key != "validate_after"):
-                raise bad(f"{key} must be > 0" if key != "validate_after" else "validate_after must be >= 0")
+                raise bad(
+                    f"{key} must be > 0"
+                    if key != "validate_after"
+                    else "validate_after must be >= 0"
+                )
         if self.driver not in _DRIVERS:
             raise bad(f"driver must be one of {', '.join(sorted(_DRIVERS))}, got {self.driver!r}")
         if self.bridge not in ("thread", "trio_asyncio"):
@@ -327,9 +375,15 @@ class _Aiomysql(_Driver):
         from aiomysql.connection import Connection  # type: ignore[import-untyped]
 
         conn = Connection(
-            host=url.host, port=url.port, user=url.user, password=url.password,
-            db=url.database, unix_socket=url.unix_socket, autocommit=True,
-            charset="utf8mb4", connect_timeout=limit,
+            host=url.host,
+            port=url.port,
+            user=url.user,
+            password=url.password,
+            db=url.database,
+            unix_socket=url.unix_socket,
+            autocommit=True,
+            charset="utf8mb4",
+            connect_timeout=limit,
             init_command="; ".join(init) if init else None,
         )
         # aiomysql always asks for multi-statements; one statement per COM_QUERY unless
@@ -370,7 +424,9 @@ class _Aiomysql(_Driver):
         replies: list[_Reply] = []
         try:
             for group in groups:
-                replies.append(await self.query(conn, ";\n".join(sql.rstrip().rstrip(";") for sql in group)))
+                replies.append(
+                    await self.query(conn, ";\n".join(sql.rstrip().rstrip(";") for sql in group))
+                )
                 for _ in range(len(group) - 1):
                     await conn.next_result()
                     replies.append(self._reply(conn))
@@ -404,8 +460,11 @@ class _Aiomysql(_Driver):
         rows = res.rows
         message = getattr(res, "message", None)
         return _Reply(
-            res.description, list(rows) if rows else [], res.affected_rows,
-            res.insert_id or None, res.warning_count,
+            res.description,
+            list(rows) if rows else [],
+            res.affected_rows,
+            res.insert_id or None,
+            res.warning_count,
             message.decode("utf-8", "replace") if isinstance(message, bytes | bytearray) else "",
         )
 
@@ -424,9 +483,15 @@ class _Asyncmy(_Driver):
         from asyncmy.connection import Connection
 
         conn = Connection(  # type: ignore[no-untyped-call]
-            host=url.host, port=url.port, user=url.user, password=url.password,
-            database=url.database, unix_socket=url.unix_socket, autocommit=True,
-            charset="utf8mb4", connect_timeout=max(1, math.ceil(limit)),
+            host=url.host,
+            port=url.port,
+            user=url.user,
+            password=url.password,
+            database=url.database,
+            unix_socket=url.unix_socket,
+            autocommit=True,
+            charset="utf8mb4",
+            connect_timeout=max(1, math.ceil(limit)),
             init_command="; ".join(init) if init else None,
         )
         # One statement per COM_QUERY (asyncmy's query_many sends them one by one).
@@ -557,7 +622,9 @@ class _LoopSide:
         if self.heartbeat_timer is None and self.running:
             # Waking the admin task at every statement costs a task step per query;
             # one timer per HEARTBEAT_AFTER is enough to notice a long statement.
-            self.heartbeat_timer = asyncio.get_running_loop().call_later(HEARTBEAT_AFTER, self._heartbeat_due)
+            self.heartbeat_timer = asyncio.get_running_loop().call_later(
+                HEARTBEAT_AFTER, self._heartbeat_due
+            )
         try:
             return await fn(*args)
         except asyncio.CancelledError:
@@ -591,7 +658,9 @@ class _LoopSide:
         # Tracked like a statement, so a hung server (TCP accepted, no greeting) is
         # detected by the health check instead of waiting out connect_timeout.
         cfg = self.ds.config
-        return await self.run_op(None, self.driver.connect, self.ds.url, cfg.connect_timeout, self.ds._init_sql)
+        return await self.run_op(
+            None, self.driver.connect, self.ds.url, cfg.connect_timeout, self.ds._init_sql
+        )
 
     async def op_stream_open(self, conn: Any, sql: str) -> tuple[Any, Any]:
         if not self.driver.usable(conn):
@@ -677,7 +746,9 @@ class _LoopSide:
         return min(delays) if delays else None
 
     def _refill(self, now: float) -> None:
-        self.kill_tokens = min(KILL_BURST, self.kill_tokens + (now - self.kill_refill_at) * KILL_RATE)
+        self.kill_tokens = min(
+            KILL_BURST, self.kill_tokens + (now - self.kill_refill_at) * KILL_RATE
+        )
         self.kill_refill_at = now
 
     async def _step(self) -> bool:
@@ -706,9 +777,7 @@ class _LoopSide:
             self.driver.close_hard(self.admin)
             self.admin = None
         if self.admin is None:
-            self.admin = await asyncio.wait_for(
-                self.driver.connect(self.ds.url, limit, []), limit
-            )
+            self.admin = await asyncio.wait_for(self.driver.connect(self.ds.url, limit, []), limit)
         return self.admin
 
     def _drop_admin(self) -> None:
@@ -729,7 +798,9 @@ class _LoopSide:
                 self.kills_sent += 1
                 return
             self._drop_admin()
-            log.warning("kill_query_failed", datasource=self.name, thread_id=thread_id, error=repr(exc))
+            log.warning(
+                "kill_query_failed", datasource=self.name, thread_id=thread_id, error=repr(exc)
+            )
 
     async def _heartbeat(self) -> None:
         timeout = self.ds.config.validation_timeout
@@ -973,7 +1044,9 @@ class RowStream:
         pc = conn._lease.pc
         assert pc is not None
         try:
-            self._cursor, desc = await ds._bridge.run(ds._side.op_stream_open, pc.raw.conn, self._sql)
+            self._cursor, desc = await ds._bridge.run(
+                ds._side.op_stream_open, pc.raw.conn, self._sql
+            )
         except _Stale:
             pc.broken = True
             raise DataSourceUnavailable(f"{ds.name}: connection was closed by the server") from None
@@ -1019,7 +1092,10 @@ class RowStream:
         pc = conn._lease.pc
         if pc is None or pc.broken:
             return
-        with trio.CancelScope(shield=True), trio.move_on_after(ds.config.validation_timeout) as scope:
+        with (
+            trio.CancelScope(shield=True),
+            trio.move_on_after(ds.config.validation_timeout) as scope,
+        ):
             try:
                 await ds._bridge.run(ds._side.op_stream_close, pc.raw.conn, self._cursor)
             except BaseException:
@@ -1094,7 +1170,9 @@ class _Borrow:
                 raise
         return conn
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> bool:
         if exc_type is not None and issubclass(exc_type, DataSourceUnavailable):
             self._ds._bridge.call_soon(self._ds._side.wake)
         await self._acquire.__aexit__(exc_type, exc, tb)
@@ -1143,7 +1221,9 @@ class MySQLDataSource(DataSource):
         self._timeouts = 0
 
     @classmethod
-    def from_config(cls, name: str, mapping: Mapping[str, Any], *, bridge: Bridge | None = None) -> MySQLDataSource:
+    def from_config(
+        cls, name: str, mapping: Mapping[str, Any], *, bridge: Bridge | None = None
+    ) -> MySQLDataSource:
         return cls(name, MySQLConfig.from_mapping(name, mapping), bridge=bridge)
 
     @property
@@ -1206,7 +1286,9 @@ class MySQLDataSource(DataSource):
 
     # borrowing
 
-    def connection(self, databases: Sequence[str] = (), *, settings: Mapping[str, str] | None = None) -> _Borrow:
+    def connection(
+        self, databases: Sequence[str] = (), *, settings: Mapping[str, str] | None = None
+    ) -> _Borrow:
         """Borrow a connection (autocommit) for an ``async with`` block, with the
         session variables ``settings`` applied (see
         :mod:`sharding.exec.shard_settings`); without, at their connect-time values."""
@@ -1224,7 +1306,10 @@ class MySQLDataSource(DataSource):
             except BaseException:
                 pc = conn._lease.pc
                 if pc is not None and not pc.broken:
-                    with trio.CancelScope(shield=True), trio.move_on_after(self.config.validation_timeout) as scope:
+                    with (
+                        trio.CancelScope(shield=True),
+                        trio.move_on_after(self.config.validation_timeout) as scope,
+                    ):
                         try:
                             await conn.execute("ROLLBACK")
                         except Exception:

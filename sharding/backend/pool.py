@@ -97,7 +97,9 @@ class Breaker:
     re-validate connections created before the outage. Thread-safe.
     """
 
-    def __init__(self, threshold: int = 3, probe_interval: float = 1.0, clock: Clock = time.monotonic):
+    def __init__(
+        self, threshold: int = 3, probe_interval: float = 1.0, clock: Clock = time.monotonic
+    ):
         if threshold < 1:
             raise ValueError("breaker threshold must be >= 1")
         if probe_interval <= 0:
@@ -229,7 +231,9 @@ class _Acquire(Generic[C]):
         self._lease = Lease(self._pool, await self._pool._checkout())
         return self._lease
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> bool:
         lease, self._lease = self._lease, None
         assert lease is not None
         discard = exc_type is not None and not issubclass(exc_type, Exception)
@@ -480,7 +484,9 @@ class Pool(Generic[C]):
         self.created += 1
         self.breaker.success()
         now = self._clock()
-        return PooledConnection(raw, created_at=now, idle_since=now, generation=self.breaker.generation)
+        return PooledConnection(
+            raw, created_at=now, idle_since=now, generation=self.breaker.generation
+        )
 
     def _checkin(self, pc: PooledConnection[C], *, discard: bool) -> None:
         try:
@@ -509,7 +515,9 @@ class Pool(Generic[C]):
 
     def _evict_idle(self, now: float) -> None:
         """Retire the oldest idle connections past ``idle_timeout`` (keeping ``min_idle``)."""
-        while len(self._idle) > self.min_idle and now - self._idle[0].idle_since >= self.idle_timeout:
+        while (
+            len(self._idle) > self.min_idle and now - self._idle[0].idle_since >= self.idle_timeout
+        ):
             self._retire(self._idle.popleft(), graceful=True)
 
     # -- lifecycle ---------------------------------------------------------------------

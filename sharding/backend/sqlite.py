@@ -84,6 +84,8 @@ T = TypeVar("T")
 #: Schema names SQLite reserves; a physical database may not use them.
 RESERVED_SCHEMAS = frozenset({"main", "temp"})
 _VALID_DB = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,63}$")
+
+
 def _attach_limit() -> int:
     probe = sqlite3.connect(":memory:")
     try:
@@ -340,7 +342,10 @@ class SQLiteDataSource(DataSource):
             # attachments is the last resort (detaching a WAL file's last handle
             # checkpoints it), used only when the pool is at ``max_idle``.
             for candidate in reversed(self._idle):
-                if len(candidate.attached) + sum(d not in candidate.attached for d in need) <= MAX_ATTACHED:
+                if (
+                    len(candidate.attached) + sum(d not in candidate.attached for d in need)
+                    <= MAX_ATTACHED
+                ):
                     conn = candidate
                     break
             else:
@@ -354,7 +359,9 @@ class SQLiteDataSource(DataSource):
                 conn = await trio.to_thread.run_sync(self._open_raw, limiter=self._limiter)
             except sqlite3.Error as exc:
                 self._errors += 1
-                raise DataSourceUnavailable(f"data source {self.name!r}: cannot open a connection: {exc}") from exc
+                raise DataSourceUnavailable(
+                    f"data source {self.name!r}: cannot open a connection: {exc}"
+                ) from exc
             self._size += 1
             self._created += 1
         self._plan_attach(conn, need)
@@ -635,7 +642,9 @@ class _TxnConn:
     def _release_all(self) -> None:
         for key in self._order:
             conn = self._subs[key]
-            self._ds._release(conn, reusable=not conn.raw.in_transaction if not conn.closed else False)
+            self._ds._release(
+                conn, reusable=not conn.raw.in_transaction if not conn.closed else False
+            )
         self._subs.clear()
         self._order.clear()
 
@@ -668,6 +677,7 @@ def translate_error(ds: str, exc: sqlite3.Error) -> ShardgateError:
                 f"Lock wait timeout exceeded: {msg}{where}", code=1205, sqlstate="HY000"
             )
     if isinstance(exc, sqlite3.IntegrityError):
-        return BackendError(f"{msg}{where}", code=1048 if "NOT NULL" in msg else 1452, sqlstate="23000")
+        return BackendError(
+            f"{msg}{where}", code=1048 if "NOT NULL" in msg else 1452, sqlstate="23000"
+        )
     return BackendError(f"SQLite error: {msg}{where}")
-

@@ -45,9 +45,7 @@ def parse_mysql_url(url: str) -> MySQLURL:
         raise ValueError(f"MySQL url must be a non-empty string, got {url!r}")
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
-        raise ValueError(
-            f"MySQL url {_mask(url)!r}: scheme must be one of {', '.join(SCHEMES)}"
-        )
+        raise ValueError(f"MySQL url {_mask(url)!r}: scheme must be one of {', '.join(SCHEMES)}")
     try:
         port = parts.port or 3306
     except ValueError as exc:

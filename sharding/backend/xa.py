@@ -332,7 +332,12 @@ async def _rollback(branch: _Branch, gtrid: str) -> None:
                 await conn.execute(f"XA ROLLBACK {xid}")
                 branch.state = "rolled_back"
         except Exception as exc:
-            log.info("xa_rollback_retry_on_new_connection", gtrid=gtrid, datasource=branch.ds.name, error=str(exc))
+            log.info(
+                "xa_rollback_retry_on_new_connection",
+                gtrid=gtrid,
+                datasource=branch.ds.name,
+                error=str(exc),
+            )
     if branch.state in ("none", "rolled_back"):
         return
     _drop_session(branch)  # its XA state is unknown; closing it detaches/rolls back
@@ -352,18 +357,29 @@ async def _rollback(branch: _Branch, gtrid: str) -> None:
                             branch.state = "rolled_back"
                             return
                     except ShardgateError as exc2:
-                        log.info("xa_rollback_check_failed", gtrid=gtrid, datasource=branch.ds.name, error=str(exc2))
+                        log.info(
+                            "xa_rollback_check_failed",
+                            gtrid=gtrid,
+                            datasource=branch.ds.name,
+                            error=str(exc2),
+                        )
                 else:
-                    log.info("xa_rollback_retry", gtrid=gtrid, datasource=branch.ds.name, error=str(exc))
+                    log.info(
+                        "xa_rollback_retry", gtrid=gtrid, datasource=branch.ds.name, error=str(exc)
+                    )
             except ShardgateError as exc:
-                log.info("xa_rollback_retry", gtrid=gtrid, datasource=branch.ds.name, error=str(exc))
+                log.info(
+                    "xa_rollback_retry", gtrid=gtrid, datasource=branch.ds.name, error=str(exc)
+                )
             await trio.sleep(delay)
             delay = min(delay * 2, 0.5)
     # Left for recovery. A branch whose PREPARE never answered may be prepared or not:
     # either way recovery (no commit decision) or the server ends it.
     if branch.state != "prepared":
         branch.state = "unknown"
-    log.warning("xa_rollback_failed", gtrid=gtrid, datasource=branch.ds.name, left_for_recovery=True)
+    log.warning(
+        "xa_rollback_failed", gtrid=gtrid, datasource=branch.ds.name, left_for_recovery=True
+    )
 
 
 async def _rollback_all(branches: Sequence[_Branch], gtrid: str) -> tuple[list[str], list[str]]:
@@ -410,7 +426,9 @@ async def run_xa(
     """
     if not work:
         raise ValueError("run_xa needs at least one data source")
-    branches = [_Branch(ds, list(stmts)) for ds, stmts in sorted(work.items(), key=lambda kv: kv[0].name)]
+    branches = [
+        _Branch(ds, list(stmts)) for ds, stmts in sorted(work.items(), key=lambda kv: kv[0].name)
+    ]
     names = [b.ds.name for b in branches]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate data source names in XA: {names}")
@@ -470,12 +488,20 @@ async def _run_xa(
             done, left = await _rollback_all(branches, gtrid)
             if left:
                 owner.wants_recovery = True
-            raise TransactionError(f"XA {gtrid}: not committed ({reason}); {_rollback_summary(done, left)}")
+            raise TransactionError(
+                f"XA {gtrid}: not committed ({reason}); {_rollback_summary(done, left)}"
+            )
         if decision == "unknown":
             for b in branches:
                 _drop_session(b)  # detach the prepared branches: recovery finishes them
             owner.wants_recovery = True
-            log.error("xa_outcome_unknown", gtrid=gtrid, datasources=names, log_datasource=log_ds.name, error=reason)
+            log.error(
+                "xa_outcome_unknown",
+                gtrid=gtrid,
+                datasources=names,
+                log_datasource=log_ds.name,
+                error=reason,
+            )
             raise XAOutcomeUnknown(
                 f"XA {gtrid}: outcome unknown: the commit decision was sent to {log_ds.name} but "
                 f"could not be confirmed ({reason}); nothing was rolled back, the transaction is "
@@ -564,7 +590,10 @@ async def _decide(log_ds: MySQLDataSource, gtrid: str, names: Sequence[str]) -> 
         return "commit", ""
     except trio.TooSlowError:
         if not sent:
-            return "abort", f"the commit decision could not be recorded: no connection to {log_ds.name}"
+            return (
+                "abort",
+                f"the commit decision could not be recorded: no connection to {log_ds.name}",
+            )
         first = f"{log_ds.name}: the decision write got no answer within {DECISION_TIMEOUT:g}s"
     except ShardgateError as exc:
         # Not borrowed (pool timeout, data source down): the INSERT was never sent.
@@ -582,10 +611,15 @@ async def _decide(log_ds: MySQLDataSource, gtrid: str, names: Sequence[str]) -> 
             return "abort", f"the commit decision was not stored ({first}); aborted"
         return "abort", "aborted by XA recovery before the commit decision was recorded"
     log.warning("xa_decision_unreadable", gtrid=gtrid, error=detail)
-    return "unknown", f"{first}; it could not be read back from {log_ds.name} within {DECISION_RESOLVE_TIMEOUT:g}s"
+    return (
+        "unknown",
+        f"{first}; it could not be read back from {log_ds.name} within {DECISION_RESOLVE_TIMEOUT:g}s",
+    )
 
 
-async def _resolve_decision(log_ds: MySQLDataSource, gtrid: str, participants: str) -> tuple[str | None, str]:
+async def _resolve_decision(
+    log_ds: MySQLDataSource, gtrid: str, participants: str
+) -> tuple[str | None, str]:
     """Read the decision of ``gtrid`` on a fresh borrow of the log data source (the
     failed connection was discarded). No row → insert ``'abort'``: the primary key
     decides against the lost ``INSERT`` should it still land (its row lock makes this
@@ -674,7 +708,12 @@ async def recover(
     for ds in datasources:
         rs = await ds.fetch("XA RECOVER")
         for row in rs.rows:
-            format_id, gtrid_len, _bqual_len, data = int(row[0]), int(row[1]), int(row[2]), _as_bytes(row[3])
+            format_id, gtrid_len, _bqual_len, data = (
+                int(row[0]),
+                int(row[1]),
+                int(row[2]),
+                _as_bytes(row[3]),
+            )
             if format_id != FORMAT_ID:
                 continue
             gtrid = data[:gtrid_len].decode()
@@ -682,7 +721,9 @@ async def recover(
             if gtrid in me.inflight:
                 report.skipped.append((ds.name, gtrid))
                 continue
-            decision = await log_ds.fetch(f"SELECT decision FROM {LOG_TABLE} WHERE gtrid = {_hex(gtrid)}")
+            decision = await log_ds.fetch(
+                f"SELECT decision FROM {LOG_TABLE} WHERE gtrid = {_hex(gtrid)}"
+            )
             if not decision.rows:
                 if not _may_abort_now(gtrid, me, owners, stale, min_age):
                     report.skipped.append((ds.name, gtrid))
@@ -691,7 +732,9 @@ async def recover(
                     f"INSERT IGNORE INTO {LOG_TABLE} (gtrid, decision, participants) "
                     f"VALUES ({_hex(gtrid)}, 'abort', '')"
                 )
-                decision = await log_ds.fetch(f"SELECT decision FROM {LOG_TABLE} WHERE gtrid = {_hex(gtrid)}")
+                decision = await log_ds.fetch(
+                    f"SELECT decision FROM {LOG_TABLE} WHERE gtrid = {_hex(gtrid)}"
+                )
             xid = xid_sql(gtrid, bqual)
             commit = bool(decision.rows) and _as_str(decision.rows[0][0]) == "commit"
             try:
@@ -705,7 +748,12 @@ async def recover(
                 log.info("xa_recovery_busy", datasource=ds.name, gtrid=gtrid)
                 continue
             (report.committed if commit else report.rolled_back).append((ds.name, gtrid))
-            log.info("xa_recovered", datasource=ds.name, gtrid=gtrid, decision="commit" if commit else "abort")
+            log.info(
+                "xa_recovered",
+                datasource=ds.name,
+                gtrid=gtrid,
+                decision="commit" if commit else "abort",
+            )
     skipped = {g for _, g in report.skipped}
     busy = {gtrid_owner(g) for g in skipped}
     report.busy_owners = {o for o, age in owners.items() if age > stale and o in busy}
@@ -714,7 +762,9 @@ async def recover(
     return report
 
 
-def _may_abort_now(gtrid: str, me: XAOwner, owners: Mapping[str, float], stale: float, min_age: float) -> bool:
+def _may_abort_now(
+    gtrid: str, me: XAOwner, owners: Mapping[str, float], stale: float, min_age: float
+) -> bool:
     owner_id = gtrid_owner(gtrid)
     if owner_id is not None and owner_id == me.id:
         return True  # ours and not in flight (checked by the caller): a leftover
@@ -738,7 +788,9 @@ async def _retire_dead_owners(
     return len(dead)
 
 
-async def _purge_log(log_ds: MySQLDataSource, names: set[str], prepared: set[str], retention: float) -> int:
+async def _purge_log(
+    log_ds: MySQLDataSource, names: set[str], prepared: set[str], retention: float
+) -> int:
     rs = await log_ds.fetch(
         f"SELECT gtrid, participants FROM {LOG_TABLE} "
         f"WHERE created < NOW(6) - INTERVAL {float(retention)!r} SECOND"

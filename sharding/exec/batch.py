@@ -238,7 +238,8 @@ class Batcher:
             self.stats.batches += 1
             self.stats.parts += len(batch)
             sql = " UNION ALL ".join(
-                f"({r.sql[: r.split].rstrip()}, {i} {r.sql[r.split :]})" for i, r in enumerate(batch)
+                f"({r.sql[: r.split].rstrip()}, {i} {r.sql[r.split :]})"
+                for i, r in enumerate(batch)
             )
             try:
                 rs = await conn.fetch(sql)
@@ -249,7 +250,13 @@ class Batcher:
                 for r in batch:
                     r.result = await conn.fetch(r.sql)
                     r.done.set()
-                log.warning("batch_failed_parts_succeeded", datasource=datasource, parts=len(batch), error=str(exc), sql=sql[:600])
+                log.warning(
+                    "batch_failed_parts_succeeded",
+                    datasource=datasource,
+                    parts=len(batch),
+                    error=str(exc),
+                    sql=sql[:600],
+                )
                 return
         _distribute(rs, batch)
 

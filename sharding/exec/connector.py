@@ -32,7 +32,9 @@ class AutocommitConnector:
     def __init__(self, datasources: Mapping[str, DataSource]) -> None:
         self.datasources = datasources
 
-    def connection(self, datasource: str, databases: Sequence[str]) -> AbstractAsyncContextManager[Connection]:
+    def connection(
+        self, datasource: str, databases: Sequence[str]
+    ) -> AbstractAsyncContextManager[Connection]:
         return self.datasources[datasource].connection(databases)
 
 
@@ -45,7 +47,9 @@ class SessionTransaction:
     is reported as exactly that (see :mod:`sharding.exec.writes`).
     """
 
-    def __init__(self, datasources: Mapping[str, DataSource], databases: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self, datasources: Mapping[str, DataSource], databases: Mapping[str, Sequence[str]]
+    ) -> None:
         self.datasources = datasources
         self.databases = databases
         self._stacks: dict[str, AsyncExitStack] = {}
@@ -71,7 +75,9 @@ class SessionTransaction:
         return conn
 
     @asynccontextmanager
-    async def connection(self, datasource: str, databases: Sequence[str]) -> AsyncIterator[Connection]:
+    async def connection(
+        self, datasource: str, databases: Sequence[str]
+    ) -> AsyncIterator[Connection]:
         lock = self._locks.setdefault(datasource, trio.Lock())
         try:
             lock.acquire_nowait()

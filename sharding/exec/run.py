@@ -225,9 +225,16 @@ class Runner:
         def maker(target: Target) -> Callable[[], ShardStream]:
             def make() -> ShardStream:
                 stream = ShardStream(
-                    self.nursery, fetch, target, template,
-                    keyset=keyset, chunk=chunk, need=need, guard=read.guard,
-                    stats=self.stats.streams, on_columns=self._remember_columns,
+                    self.nursery,
+                    fetch,
+                    target,
+                    template,
+                    keyset=keyset,
+                    chunk=chunk,
+                    need=need,
+                    guard=read.guard,
+                    stats=self.stats.streams,
+                    on_columns=self._remember_columns,
                 )
                 stream.start()
                 return stream
@@ -308,9 +315,7 @@ class Runner:
             yield rs.rows
 
 
-async def drive(
-    op: Operator, deliver: Callable[[Batch], Awaitable[bool]]
-) -> None:
+async def drive(op: Operator, deliver: Callable[[Batch], Awaitable[bool]]) -> None:
     """Pull batches from ``op`` and hand them to ``deliver`` until it returns False."""
     async with aclosing(op.__aiter__()) as it:  # type: ignore[type-var]
         async for batch in it:

@@ -137,8 +137,10 @@ class ShardStream:
         self._stats.rows += len(rows)
         self._fetched += len(rows)
         if self._keyset is None:
-            if self._guard is not None and len(rows) > self._guard and (
-                self._need is None or self._need > self._guard
+            if (
+                self._guard is not None
+                and len(rows) > self._guard
+                and (self._need is None or self._need > self._guard)
             ):
                 raise TooManyRows(
                     f"shard {self.target.label} returned more than {self._guard} rows for a "
@@ -146,7 +148,9 @@ class ShardStream:
                     "primary key or a LIMIT"
                 )
             self._finished = True
-        elif len(rows) < self._requested or (self._need is not None and self._fetched >= self._need):
+        elif len(rows) < self._requested or (
+            self._need is not None and self._fetched >= self._need
+        ):
             self._finished = True
         else:
             self._predicate = self._keyset.after(rows[-1])

@@ -128,7 +128,9 @@ class WriteContext:
     run_child: Callable[..., Awaitable[Any]]
 
 
-Strategy = Callable[[Mapping[str, Sequence[WriteOp]], WriteContext], Awaitable[dict[str, list[ExecResult]]]]
+Strategy = Callable[
+    [Mapping[str, Sequence[WriteOp]], WriteContext], Awaitable[dict[str, list[ExecResult]]]
+]
 _STRATEGIES: dict[str, Strategy] = {}
 
 
@@ -161,7 +163,9 @@ async def local_write(
             stacks.append((name, stack))
 
         async def run_source(name: str) -> None:
-            results[name] = await execute_all(conns[name], [op.sql for op in ordered(ops_by_source[name])])
+            results[name] = await execute_all(
+                conns[name], [op.sql for op in ordered(ops_by_source[name])]
+            )
 
         async with trio.open_nursery() as nursery:
             for name in names:
@@ -187,7 +191,9 @@ async def session_write(
     results: dict[str, list[ExecResult]] = {}
 
     async def run_source(name: str) -> None:
-        async with connection(name, sorted({db for op in ops_by_source[name] for db in op.databases})) as conn:
+        async with connection(
+            name, sorted({db for op in ops_by_source[name] for db in op.databases})
+        ) as conn:
             results[name] = await execute_all(conn, [op.sql for op in ordered(ops_by_source[name])])
 
     async with trio.open_nursery() as nursery:

@@ -84,13 +84,17 @@ async def xa_write(
     for name, ops in ops_by_source.items():
         ds = ctx.datasources[name]
         if not isinstance(ds, MySQLDataSource):
-            raise NotSupported(f"data source {name!r} ({ds.kind}) cannot take part in an XA transaction")
+            raise NotSupported(
+                f"data source {name!r} ({ds.kind}) cannot take part in an XA transaction"
+            )
         work[ds] = [op.sql for op in ordered(ops)]
     log_ds = log_datasource(ctx.datasources)
     if not isinstance(log_ds, MySQLDataSource):
         raise NotSupported("the XA decision log needs a MySQL first data source")
     names = ", ".join(sorted(ops_by_source))
-    result = await ctx.run_child(functools.partial(run_xa, work, log_ds=log_ds), label=f"xa {names}")
+    result = await ctx.run_child(
+        functools.partial(run_xa, work, log_ds=log_ds), label=f"xa {names}"
+    )
     return {name: result.results.get(name, []) for name in ops_by_source}
 
 
@@ -131,7 +135,9 @@ async def recover_once(
     return report
 
 
-async def start_recovery(coordinator: Any, period: float | None = RECOVERY_PERIOD) -> RecoveryReport | None:
+async def start_recovery(
+    coordinator: Any, period: float | None = RECOVERY_PERIOD
+) -> RecoveryReport | None:
     """Run at coordinator start-up: a recovery pass now, then the heartbeat/recovery loop
     (module docstring) with a full pass at least every ``period`` seconds (``None``:
     only the pass now, no heartbeat).
@@ -196,7 +202,9 @@ async def _recovery_loop(datasources: Mapping[str, DataSource], period: float) -
                 heartbeat_ok = True
             except (ShardgateError, trio.TooSlowError) as exc:
                 if heartbeat_ok:  # once per outage, not once per second
-                    log.warning("xa_heartbeat_failed", datasource=log_ds.name, error=str(exc) or "timed out")
+                    log.warning(
+                        "xa_heartbeat_failed", datasource=log_ds.name, error=str(exc) or "timed out"
+                    )
                 heartbeat_ok = False
             now = trio.current_time()
             retry_at = {o: t for o, t in retry_at.items() if o in stale}
@@ -207,13 +215,19 @@ async def _recovery_loop(datasources: Mapping[str, DataSource], period: float) -
                     report = await recover_once(datasources)
                 except Exception as exc:  # a background pass must never take the coordinator down
                     owner.wants_recovery = True  # keep asking, with backoff
-                    log.warning("xa_recovery_failed", error=str(exc) or type(exc).__name__, retry_in_s=backoff)
+                    log.warning(
+                        "xa_recovery_failed",
+                        error=str(exc) or type(exc).__name__,
+                        retry_in_s=backoff,
+                    )
                     not_before = now + backoff
                     backoff = min(backoff * 2, period)
                 else:
                     not_before = 0.0
                     busy = report.busy_owners if report is not None else set()
-                    retry_at.update({o: now + STALE_RETRY if o in busy else math.inf for o in stale})
+                    retry_at.update(
+                        {o: now + STALE_RETRY if o in busy else math.inf for o in stale}
+                    )
                     next_pass = now + period
                     backoff = HEARTBEAT_PERIOD
             await trio.sleep(HEARTBEAT_PERIOD)

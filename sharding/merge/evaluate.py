@@ -125,7 +125,9 @@ class Compiler:
 
     def _collate(self, node: exp.Collate) -> Compiled:
         inner = self.compile(node.this)
-        name = node.expression.name if isinstance(node.expression, exp.Expr) else str(node.expression)
+        name = (
+            node.expression.name if isinstance(node.expression, exp.Expr) else str(node.expression)
+        )
         self.sem.collation(name)  # validates
         return Compiled(inner.fn, inner.affinity, name.lower())
 
@@ -164,9 +166,7 @@ class Compiler:
         right = self.compile(node.expression)
         return Compiled(self._compare_fn(left, right, test))
 
-    def _compare_fn(
-        self, left: Compiled, right: Compiled, test: Callable[[int], bool]
-    ) -> Fn:
+    def _compare_fn(self, left: Compiled, right: Compiled, test: Callable[[int], bool]) -> Fn:
         sem = self.sem
         collate = sem.collation(left.collation or right.collation)
         aff_a, aff_b = left.affinity, right.affinity
@@ -233,8 +233,7 @@ class Compiler:
             raise NotSupported("IN (subquery) cannot be computed over merged rows")
         value = self.compile(node.this)
         tests = [
-            self._compare_fn(value, self.compile(e), lambda c: c == 0)
-            for e in node.expressions
+            self._compare_fn(value, self.compile(e), lambda c: c == 0) for e in node.expressions
         ]
 
         def run(row: Sequence[Any], p: Sequence[Any]) -> Any:

@@ -134,7 +134,9 @@ def _table(name: str) -> tuple[dict[int, str], str]:
         pos += 1
         if n == 0xFF:
             continue
-        weights = "".join(chr(int.from_bytes(packed[pos + 2 * i : pos + 2 * i + 2], "big")) for i in range(n))
+        weights = "".join(
+            chr(int.from_bytes(packed[pos + 2 * i : pos + 2 * i + 2], "big")) for i in range(n)
+        )
         pos += 2 * n
         if weights != chr(cp):
             table[cp] = weights

@@ -555,7 +555,9 @@ def mysql_divide(x: int | Decimal, y: int | Decimal) -> Decimal:
 def _out_of_range(kind: str, op: str, a: Any, b: Any) -> Exception:
     from sharding.errors import BackendError
 
-    return BackendError(f"{kind} value is out of range in '{a!r} {op} {b!r}'", code=1690, sqlstate="22003")
+    return BackendError(
+        f"{kind} value is out of range in '{a!r} {op} {b!r}'", code=1690, sqlstate="22003"
+    )
 
 
 @dataclass(frozen=True)
@@ -607,12 +609,19 @@ class MySQLSemantics(Semantics):
         # numeric prefix: ``id = '7abc'`` finds id 7); an integral one as that integer.
         if isinstance(value, str) and affinity in ("INTEGER", "REAL", "NUMERIC"):
             n = self.to_number(value)
-            if isinstance(n, float) and n.is_integer() and INT64_MIN <= n <= INT64_MAX and affinity != "REAL":
+            if (
+                isinstance(n, float)
+                and n.is_integer()
+                and INT64_MIN <= n <= INT64_MAX
+                and affinity != "REAL"
+            ):
                 return int(n)
             return n
         return super().apply_affinity(value, affinity)
 
-    def coerce_for_compare(self, a: Any, b: Any, aff_a: str | None, aff_b: str | None) -> tuple[Any, Any]:
+    def coerce_for_compare(
+        self, a: Any, b: Any, aff_a: str | None, aff_b: str | None
+    ) -> tuple[Any, Any]:
         """By value type, as the server does: string vs number → both DOUBLE;
         DECIMAL vs DOUBLE → DOUBLE."""
         a_text, b_text = isinstance(a, str | bytes), isinstance(b, str | bytes)
@@ -672,8 +681,10 @@ class MySQLSemantics(Semantics):
         if x is None or y is None:
             return None
         if isinstance(x, float) or isinstance(y, float):
-            return "double", float(_inner(x)) if isinstance(x, Decimal) else float(x), (
-                float(_inner(y)) if isinstance(y, Decimal) else float(y)
+            return (
+                "double",
+                float(_inner(x)) if isinstance(x, Decimal) else float(x),
+                (float(_inner(y)) if isinstance(y, Decimal) else float(y)),
             )
         if isinstance(x, Decimal) or isinstance(y, Decimal):
             return "decimal", x, y
@@ -720,7 +731,9 @@ class MySQLSemantics(Semantics):
             return self._bigint(x * y, "*", a, b)
         if kind == "double":
             return self._double(x * y, "*", a, b)
-        return MySQLDecimal.of(_EXACT.multiply(_inner(x), _inner(y)), min(_scale(x) + _scale(y), MAX_SCALE))
+        return MySQLDecimal.of(
+            _EXACT.multiply(_inner(x), _inner(y)), min(_scale(x) + _scale(y), MAX_SCALE)
+        )
 
     def div(self, a: Any, b: Any) -> Any:
         ops = self._operands(a, b)

@@ -85,7 +85,9 @@ class SortMergeJoin:
         sem: Semantics, keys: Sequence[int], collations: Sequence[str | None] | None
     ) -> Callable[[Row], Any]:
         colls = list(collations) if collations is not None else [None] * len(keys)
-        sort_key = sem.sort_key([SortItem(k, False, None, c) for k, c in zip(keys, colls, strict=True)])
+        sort_key = sem.sort_key(
+            [SortItem(k, False, None, c) for k, c in zip(keys, colls, strict=True)]
+        )
         cols = list(keys)
 
         def key(row: Row) -> Any:

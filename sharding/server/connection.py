@@ -432,7 +432,9 @@ class ClientConnection:
             self._queue(eof_packet(status=self._status(more)))
         self.state = "Sending data"
 
-    async def _queue_rows(self, cols: Sequence[WireColumn], rows: Sequence[Row], binary: bool) -> None:
+    async def _queue_rows(
+        self, cols: Sequence[WireColumn], rows: Sequence[Row], binary: bool
+    ) -> None:
         for row in rows:
             self._queue(encode_binary_row(cols, row) if binary else encode_text_row(row))
             if len(self._out) >= _FLUSH_AT:
@@ -454,7 +456,9 @@ class ClientConnection:
             try:
                 batch = await batches.__anext__()
             except StopAsyncIteration:
-                await self._send_result(Result(columns=rs.columns, rows=sample), binary=binary, more=more)
+                await self._send_result(
+                    Result(columns=rs.columns, rows=sample), binary=binary, more=more
+                )
                 return
             sample.extend(batch)
         typed = [

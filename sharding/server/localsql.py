@@ -457,9 +457,7 @@ def local_set(ctx: LocalContext, sql: str) -> SetOutcome | None:
             if str(value).upper() == "DEFAULT":
                 flag = 1
             if flag is None:
-                raise BadArguments(
-                    f"Variable 'autocommit' can't be set to the value of '{value}'"
-                )
+                raise BadArguments(f"Variable 'autocommit' can't be set to the value of '{value}'")
             outcome.forward.append(f"SET autocommit={flag}")
             continue
         if isinstance(value, str) and value.upper() == "DEFAULT":

@@ -128,7 +128,9 @@ def _classify_aggregate(node: exp.Expr, key: str) -> _Agg:
 
 def _check_arg(arg: exp.Expr, name: str) -> None:
     if contains_aggregate(arg):
-        raise ShardgateError(f"Invalid use of group function in {name}()", code=1111, sqlstate="HY000")
+        raise ShardgateError(
+            f"Invalid use of group function in {name}()", code=1111, sqlstate="HY000"
+        )
     if contains_window(arg):
         raise NotSupported(f"window function inside {name}()")
 
@@ -210,7 +212,9 @@ def _unique(exprs: Sequence[exp.Expr], ctx: PlanContext) -> list[exp.Expr]:
     return out
 
 
-def _group_exprs(tree: exp.Select, items: list[Item], scope: Scope, ctx: PlanContext) -> list[exp.Expr]:
+def _group_exprs(
+    tree: exp.Select, items: list[Item], scope: Scope, ctx: PlanContext
+) -> list[exp.Expr]:
     """The GROUP BY expressions (positions and aliases resolved), without repeats."""
     group = tree.args.get("group")
     if group is None:
@@ -222,7 +226,9 @@ def _group_exprs(tree: exp.Select, items: list[Item], scope: Scope, ctx: PlanCon
         idx = resolve_item_ref(g, items, ctx, scope, alias_first=False)
         expr = items[idx].expr if idx is not None else g
         if contains_aggregate(expr):
-            raise ShardgateError(f"Can't group on '{expr.sql(dialect='mysql')}'", code=1056, sqlstate="42000")
+            raise ShardgateError(
+                f"Can't group on '{expr.sql(dialect='mysql')}'", code=1056, sqlstate="42000"
+            )
         exprs.append(expr)
     return _unique(exprs, ctx)
 
@@ -339,7 +345,17 @@ def plan_partials(
         mode="merge",
     )
     return _finish(
-        node, tree, scope, ctx, items, groups, aggs, residual_having, terms, needs_sort, limit,
+        node,
+        tree,
+        scope,
+        ctx,
+        items,
+        groups,
+        aggs,
+        residual_having,
+        terms,
+        needs_sort,
+        limit,
         dedupe=not distinct_only,
     )
 
@@ -371,7 +387,16 @@ def plan_raw(
         mode="raw",
     )
     return _finish(
-        node, tree, scope, ctx, items, groups, aggs, conjuncts(having), terms, bool(terms),
+        node,
+        tree,
+        scope,
+        ctx,
+        items,
+        groups,
+        aggs,
+        conjuncts(having),
+        terms,
+        bool(terms),
         limit_ref(tree),
     )
 

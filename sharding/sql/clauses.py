@@ -165,7 +165,9 @@ def resolve_item_ref(
     return None
 
 
-def order_terms(tree: exp.Select, items: list[Item], ctx: PlanContext, scope: Scope) -> list[OrderTerm]:
+def order_terms(
+    tree: exp.Select, items: list[Item], ctx: PlanContext, scope: Scope
+) -> list[OrderTerm]:
     """The ORDER BY terms, each resolved to a select item where it names one."""
     order = tree.args.get("order")
     out: list[OrderTerm] = []
@@ -175,7 +177,9 @@ def order_terms(tree: exp.Select, items: list[Item], ctx: PlanContext, scope: Sc
         idx = resolve_item_ref(o.this, items, ctx, scope, alias_first=True)
         expr = items[idx].expr if idx is not None else o.this
         # Default NULL placement (MySQL, SQLite): first ascending, last descending.
-        out.append(OrderTerm(expr, desc, bool(nulls_first) if nulls_first is not None else not desc, idx))
+        out.append(
+            OrderTerm(expr, desc, bool(nulls_first) if nulls_first is not None else not desc, idx)
+        )
     return out
 
 

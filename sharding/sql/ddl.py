@@ -201,11 +201,17 @@ def build_table(
                     default = ck.this.sql(dialect="mysql") if ck.this is not None else None
                     if default is not None:
                         rendered = ck.this.sql(dialect=dialect)
-                        parts.append(f"DEFAULT ({rendered})" if not isinstance(ck.this, exp.Literal | exp.Null) else f"DEFAULT {rendered}")
+                        parts.append(
+                            f"DEFAULT ({rendered})"
+                            if not isinstance(ck.this, exp.Literal | exp.Null)
+                            else f"DEFAULT {rendered}"
+                        )
                 elif isinstance(ck, exp.CollateColumnConstraint):
                     raw = ck.this.name if isinstance(ck.this, exp.Expr) else str(ck.this)
                     collation = _sqlite_collation(raw) if dialect == "sqlite" else raw
-                    parts.append(f"COLLATE {collation.upper() if dialect == 'sqlite' else collation}")
+                    parts.append(
+                        f"COLLATE {collation.upper() if dialect == 'sqlite' else collation}"
+                    )
                 elif isinstance(
                     ck,
                     exp.CommentColumnConstraint
@@ -214,7 +220,9 @@ def build_table(
                 ):
                     continue  # no meaning for the shards' data
                 else:
-                    raise NotSupported(f"column constraint {_constraint_sql(ck)} on a sharded table")
+                    raise NotSupported(
+                        f"column constraint {_constraint_sql(ck)} on a sharded table"
+                    )
             columns.append(ColumnInfo(col_name, type_text, nullable, default, collation, auto))
             column_sql.append(" ".join(parts))
         elif isinstance(item, exp.PrimaryKey):
@@ -271,7 +279,9 @@ def build_table(
         rule = topology.default_rule(_column_name(columns, key))
     for col in primary + [c for _, cs in uniques + indexes for c in cs]:
         if col.lower() not in by_name:
-            raise ShardgateError(f"Key column '{col}' doesn't exist in table", code=1072, sqlstate="42000")
+            raise ShardgateError(
+                f"Key column '{col}' doesn't exist in table", code=1072, sqlstate="42000"
+            )
     _primary_key_not_null(columns, column_sql, primary)
     if not rule.broadcast:
         if rule.shard_key is None or rule.shard_key.lower() not in by_name:
@@ -279,7 +289,9 @@ def build_table(
                 f"shard key {rule.shard_key!r} of {database}.{name} is not a column of the table"
             )
         if rule.shards > 1:
-            for kind, cols in [("PRIMARY KEY", primary)] + [("UNIQUE INDEX", c) for _, c in uniques]:
+            for kind, cols in [("PRIMARY KEY", primary)] + [
+                ("UNIQUE INDEX", c) for _, c in uniques
+            ]:
                 if cols and rule.shard_key.lower() not in {c.lower() for c in cols}:
                     raise PartitionKeyError(
                         f"A {kind} must include all columns in the table's partitioning function "
@@ -294,7 +306,8 @@ def build_table(
         primary_key=tuple(primary),
         auto_increment=auto_increment,
         indexes=tuple(
-            [IndexInfo(n, tuple(c), True) for n, c in uniques] + [IndexInfo(n, tuple(c), False) for n, c in indexes]
+            [IndexInfo(n, tuple(c), True) for n, c in uniques]
+            + [IndexInfo(n, tuple(c), False) for n, c in indexes]
         ),
         create_sql=create_sql,
         physical_ddl=tuple(ddl),
@@ -302,7 +315,9 @@ def build_table(
     )
 
 
-def _primary_key_not_null(columns: list[ColumnInfo], column_sql: list[str], primary: list[str]) -> None:
+def _primary_key_not_null(
+    columns: list[ColumnInfo], column_sql: list[str], primary: list[str]
+) -> None:
     """PRIMARY KEY columns are NOT NULL, as in MySQL (SQLite would accept NULLs in a
     non-INTEGER key, and several NULL keys would break the keyset tiebreaker's
     uniqueness). In place: the catalog entries and the physical column definitions."""

@@ -42,8 +42,10 @@ class WritePlan:
 
 def plan_write(tree: exp.Expr, ctx: PlanContext) -> WritePlan:
     kind = "update" if isinstance(tree, exp.Update) else "delete"
-    if tree.args.get("joins") or tree.args.get("from_") or (
-        isinstance(tree, exp.Delete) and tree.args.get("tables")
+    if (
+        tree.args.get("joins")
+        or tree.args.get("from_")
+        or (isinstance(tree, exp.Delete) and tree.args.get("tables"))
     ):
         raise NotSupported(f"multi-table {kind.upper()} on a sharded coordinator")
     if tree.args.get("returning") is not None:
@@ -58,14 +60,21 @@ def plan_write(tree: exp.Expr, ctx: PlanContext) -> WritePlan:
     ref.node.meta[HOLE] = 0
     for node, other in ctx.catalog_tables(tree, skip={id(ref.node)}):
         if not other.broadcast:
-            raise NotSupported(f"a subquery over the sharded table {other.qualified} in {kind.upper()}")
+            raise NotSupported(
+                f"a subquery over the sharded table {other.qualified} in {kind.upper()}"
+            )
         node.meta[HOLE] = len(holes)
         holes.append(other)
     if isinstance(tree, exp.Update):
         key = info.rule.shard_key
         for assignment in tree.expressions:
             target = assignment.this
-            if key and not info.broadcast and isinstance(target, exp.Column) and target.name.lower() == key.lower():
+            if (
+                key
+                and not info.broadcast
+                and isinstance(target, exp.Column)
+                and target.name.lower() == key.lower()
+            ):
                 raise ShardKeyUpdate(
                     f"UPDATE of the shard key {info.qualified}.{key} would move rows between "
                     "shards; delete and re-insert instead"

@@ -34,7 +34,9 @@ from sharding.sql.nodes import (
 SHOWN_SHARDS = 3
 
 
-def _targets(read: ShardRead, values: Sequence[Any], sem: Semantics, default_ds: str) -> list[Target]:
+def _targets(
+    read: ShardRead, values: Sequence[Any], sem: Semantics, default_ds: str
+) -> list[Target]:
     if read.leader is None:
         return [broadcast_target(read.tables, sem.dialect, default_ds)]
     return shard_targets(read, route_shards(read, values, sem), sem.dialect)
@@ -59,7 +61,11 @@ def explain_rows(
     def read_rows(read: ShardRead, depth: int, passthrough: bool = False, share: int = 1) -> None:
         targets = _targets(read, values, sem, default_ds)
         sources = sorted({t.datasource for t in targets})
-        add(depth, "ShardRead", f"{len(targets)} shard(s) on {', '.join(sources)}; route: {read.route.describe()}")
+        add(
+            depth,
+            "ShardRead",
+            f"{len(targets)} shard(s) on {', '.join(sources)}; route: {read.route.describe()}",
+        )
         need = read.limit.needed(values) if read.limit is not None else None
         limit = ""
         if passthrough:
@@ -71,12 +77,22 @@ def explain_rows(
                 f"{k.bind(texts).fill(())}{' DESC' if desc else ''}"
                 for k, desc in zip(read.keyset_exprs, read.keyset_desc, strict=True)
             )
-            add(depth + 1, "chunking", f"keyset continuation on ({keys}); {chunk} rows per chunk and shard")
+            add(
+                depth + 1,
+                "chunking",
+                f"keyset continuation on ({keys}); {chunk} rows per chunk and shard",
+            )
             limit = f" LIMIT {min(chunk, need) if need is not None else chunk}"
         else:
-            add(depth + 1, "chunking", f"none: one read per shard, capped at {read.guard} rows (more is an error)")
+            add(
+                depth + 1,
+                "chunking",
+                f"none: one read per shard, capped at {read.guard} rows (more is an error)",
+            )
             if read.guard is not None:
-                limit = f" LIMIT {need if need is not None and need <= read.guard else read.guard + 1}"
+                limit = (
+                    f" LIMIT {need if need is not None and need <= read.guard else read.guard + 1}"
+                )
         if read.limit is not None:
             add(depth + 1, "pushed limit", f"LIMIT {need}" if need is not None else "none")
         for note in read.notes:
@@ -85,7 +101,9 @@ def explain_rows(
         for t in targets[:SHOWN_SHARDS]:
             add(depth + 1, f"sql[{t.label}]", bound.fill(t.names, "1") + limit)
         if len(targets) > SHOWN_SHARDS:
-            add(depth + 1, "sql[...]", f"{len(targets) - SHOWN_SHARDS} more shard(s), same template")
+            add(
+                depth + 1, "sql[...]", f"{len(targets) - SHOWN_SHARDS} more shard(s), same template"
+            )
 
     def walk(node: Any, depth: int, share: int = 1) -> None:
         if isinstance(node, Passthrough):
@@ -102,7 +120,11 @@ def explain_rows(
             kind = "OrderedAggregate" if node.ordered else "HashAggregate"
             aggs = ", ".join(f"{s.func}{'(distinct)' if s.distinct else ''}" for s in node.specs)
             groups = len(node.group_columns) or len(node.group_fns)
-            add(depth, kind, f"{node.mode} mode; {groups} group column(s); {aggs or 'no aggregates'}")
+            add(
+                depth,
+                kind,
+                f"{node.mode} mode; {groups} group column(s); {aggs or 'no aggregates'}",
+            )
             walk(node.child, depth + 1)
         elif isinstance(node, FilterNode):
             add(depth, "Filter", node.text)

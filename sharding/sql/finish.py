@@ -59,7 +59,9 @@ def finish_select(
         else:
             index, collation = term.index, compiled[term.index].collation
         sort_items.append(SortItem(index, term.desc, term.nulls_first, collation))
-    node = ProjectNode(node, exprs=tuple(c.fn for c in compiled + hidden), text="compute select list")
+    node = ProjectNode(
+        node, exprs=tuple(c.fn for c in compiled + hidden), text="compute select list"
+    )
     if distinct and dedupe:
         node = DistinctNode(node, tuple(c.collation for c in compiled))
     if sort:

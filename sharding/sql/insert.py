@@ -103,14 +103,25 @@ def scan_insert(sql: str) -> ParsedInsert:
         raise mysql_syntax_error(sql, 0, "not an INSERT")
     i = 1
     ignore = False
-    while i < len(words) and words[i][0] == "ident" and words[i][1].upper() in (
-        "LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE", "INTO",
+    while (
+        i < len(words)
+        and words[i][0] == "ident"
+        and words[i][1].upper()
+        in (
+            "LOW_PRIORITY",
+            "DELAYED",
+            "HIGH_PRIORITY",
+            "IGNORE",
+            "INTO",
+        )
     ):
         if words[i][1].upper() == "IGNORE":
             ignore = True
         i += 1
     if i >= len(words) or words[i][0] not in ("ident", "bq"):
-        raise mysql_syntax_error(sql, words[i][2] if i < len(words) else len(sql), "table name expected")
+        raise mysql_syntax_error(
+            sql, words[i][2] if i < len(words) else len(sql), "table name expected"
+        )
     name = _ident(words[i][1])
     database = None
     i += 1
@@ -138,7 +149,7 @@ def scan_insert(sql: str) -> ParsedInsert:
 
 
 def _select_follows(sql: str, pos: int) -> bool:
-    return bool(re.match(r"\s*(SELECT|WITH)\b", sql[pos:pos + 16], re.IGNORECASE))
+    return bool(re.match(r"\s*(SELECT|WITH)\b", sql[pos : pos + 16], re.IGNORECASE))
 
 
 _VAL = r"[^,'\"()]*(?:(?:" + _STR + r")[^,'\"()]*)*"
@@ -184,7 +195,12 @@ def scan_rows(sql: str, parsed: ParsedInsert, capture: Sequence[int], width: int
             raise ColumnCountMismatch("Column count doesn't match value count at row 1")
         parsed.rows = [[values[c] for c in capture]]
         parsed.spans = [[(-1, -1) for _ in capture]]
-        parsed.params = {(0, k): p for (r, c), p in parsed.params.items() for k, cc in enumerate(capture) if cc == c}
+        parsed.params = {
+            (0, k): p
+            for (r, c), p in parsed.params.items()
+            for k, cc in enumerate(capture)
+            if cc == c
+        }
         return
     pos = parsed.body_start
     n = len(sql)
@@ -313,7 +329,9 @@ def _scan_set(sql: str, pos: int, parsed: ParsedInsert) -> None:
     parsed.has_escapes = "\\" in sql or '"' in sql
 
 
-def value_of(text: str, params: Sequence[Any] | None = None, param: int | None = None) -> tuple[bool, Any]:
+def value_of(
+    text: str, params: Sequence[Any] | None = None, param: int | None = None
+) -> tuple[bool, Any]:
     """(is_constant, Python value) of one VALUES item's source text."""
     if param is not None:
         if params is None or param >= len(params):
@@ -343,7 +361,9 @@ def value_of(text: str, params: Sequence[Any] | None = None, param: int | None =
     return False, None
 
 
-def render_value(text: str, dialect: str, params: Sequence[Any] | None, param: int | None, escapes: bool) -> str:
+def render_value(
+    text: str, dialect: str, params: Sequence[Any] | None, param: int | None, escapes: bool
+) -> str:
     """Source text of a value re-emitted for ``dialect`` (see module docstring)."""
     if param is not None:
         assert params is not None
@@ -360,14 +380,16 @@ def render_value(text: str, dialect: str, params: Sequence[Any] | None, param: i
     return _STRING_TOKEN.sub(repl, text)
 
 
-
-
 # ---------------------------------------------------------------------- splitting
 _ROW_TOKEN = re.compile(_STR + r"|\?|[^'\"?]+", re.DOTALL)
 
 
 def rerender_row(
-    text: str, dialect: str, params: Sequence[Any] | None, next_param: int, overrides: dict[int, Any]
+    text: str,
+    dialect: str,
+    params: Sequence[Any] | None,
+    next_param: int,
+    overrides: dict[int, Any],
 ) -> tuple[str, int]:
     """Re-emit a row for ``dialect``: strings re-rendered, ``?`` filled. Returns the
     text and the index of the next unused parameter."""
@@ -400,7 +422,11 @@ class CompiledRow:
 
     def fill(self, dialect: str, params: Sequence[Any] | None, overrides: dict[int, Any]) -> str:
         pieces = self.pieces
-        if not overrides and params is not None and (not self.params or self.params[-1] < len(params)):
+        if (
+            not overrides
+            and params is not None
+            and (not self.params or self.params[-1] < len(params))
+        ):
             render = literal_renderer(dialect)
             out = [""] * (2 * len(self.params) + 1)
             out[::2] = pieces

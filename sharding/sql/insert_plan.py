@@ -155,7 +155,13 @@ class PreparedInsert:
             groups.setdefault((ds, db, name, shard), []).append(text)
         largest = max(self.explicit_ids) if self.explicit_ids else None
         return InsertRows(
-            shape.prefix, shape.columns_sql, parsed.tail, groups, first_id, largest, len(parsed.row_texts)
+            shape.prefix,
+            shape.columns_sql,
+            parsed.tail,
+            groups,
+            first_id,
+            largest,
+            len(parsed.row_texts),
         )
 
 
@@ -204,7 +210,9 @@ def insert_shape(
         prefix = "INSERT OR IGNORE INTO" if dialect == "sqlite" else "INSERT IGNORE INTO"
     else:
         prefix = "INSERT INTO"
-    rerender = bool(parsed.params) or parsed.param_count > 0 or (parsed.has_escapes and dialect != "mysql")
+    rerender = (
+        bool(parsed.params) or parsed.param_count > 0 or (parsed.has_escapes and dialect != "mysql")
+    )
     compiled: list[CompiledRow] = []
     if reuse and rerender:
         first = 0

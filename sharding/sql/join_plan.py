@@ -76,7 +76,9 @@ class _JoinResolver:
         return None
 
     def missing(self, node: exp.Expr) -> Exception:
-        return NotSupported(f"column {node.sql(dialect='mysql')} is not available above a cross-shard join")
+        return NotSupported(
+            f"column {node.sql(dialect='mysql')} is not available above a cross-shard join"
+        )
 
     def slot(self, node: exp.Placeholder) -> int:
         return slot_of(node)
@@ -102,7 +104,9 @@ def _sides_of(node: exp.Expr, scope: Scope) -> set[int]:
 class _Conditions:
     """The ON and WHERE conjuncts of the join, split (see module docstring)."""
 
-    def __init__(self, tree: exp.Select, scope: Scope, left: TableRef, right: TableRef, kind: str) -> None:
+    def __init__(
+        self, tree: exp.Select, scope: Scope, left: TableRef, right: TableRef, kind: str
+    ) -> None:
         self.keys: list[KeyPair] = []
         self.pushed: list[list[exp.Expr]] = [[], []]
         self.residual: list[exp.Expr] = []
@@ -141,10 +145,18 @@ class _Conditions:
 
     def _equi(self, cond: exp.Expr) -> KeyPair | None:
         """``a.x = b.y`` with one column of each side, as (left column, right column)."""
-        if isinstance(cond, exp.EQ) and isinstance(cond.this, exp.Column) and isinstance(cond.expression, exp.Column):
+        if (
+            isinstance(cond, exp.EQ)
+            and isinstance(cond.this, exp.Column)
+            and isinstance(cond.expression, exp.Column)
+        ):
             a, b = self._scope.column_ref(cond.this), self._scope.column_ref(cond.expression)
             if a is not None and b is not None and a[0] is not b[0]:
-                return (cond.this, cond.expression) if a[0] is self._left else (cond.expression, cond.this)
+                return (
+                    (cond.this, cond.expression)
+                    if a[0] is self._left
+                    else (cond.expression, cond.this)
+                )
         return None
 
 
@@ -158,7 +170,9 @@ def _check_keys(keys: list[KeyPair], scope: Scope, ctx: PlanContext) -> None:
                 f"cross-shard join on columns of different types ({a.sql()} {aff_a}, {b.sql()} {aff_b})"
             )
         if (column_collation(a, scope) or "") != (column_collation(b, scope) or ""):
-            raise NotSupported(f"cross-shard join on columns with different collations ({a.sql()}, {b.sql()})")
+            raise NotSupported(
+                f"cross-shard join on columns with different collations ({a.sql()}, {b.sql()})"
+            )
 
 
 def _columns_used(nodes: list[exp.Expr], scope: Scope, side_of: dict[int, int]) -> list[list[str]]:
@@ -175,7 +189,9 @@ def _columns_used(nodes: list[exp.Expr], scope: Scope, side_of: dict[int, int]) 
     return used
 
 
-def plan_join(tree: exp.Select, scope: Scope, ctx: PlanContext, holes: list[TableInfo]) -> SelectPlan:
+def plan_join(
+    tree: exp.Select, scope: Scope, ctx: PlanContext, holes: list[TableInfo]
+) -> SelectPlan:
     left, right = scope.refs
     kind = right.join_kind
     if kind == "cross":
@@ -215,8 +231,15 @@ def plan_join(tree: exp.Select, scope: Scope, ctx: PlanContext, holes: list[Tabl
     widths: list[int] = []
     for s, ref in enumerate((left, right)):
         read, kpos, width = _side_read(
-            ctx, scope, ref, used[s], [pair[s] for pair in conds.keys], conds.pushed[s],
-            holes, positions, sum(widths),
+            ctx,
+            scope,
+            ref,
+            used[s],
+            [pair[s] for pair in conds.keys],
+            conds.pushed[s],
+            holes,
+            positions,
+            sum(widths),
         )
         reads.append(read)
         key_positions.append(kpos)
@@ -282,7 +305,9 @@ def _side_read(
     kpos = [names_lower.index(k.name.lower()) for k in key_cols]
     order: list[ShardOrder] = [(p, False, True) for p in kpos]
     for t in tie_exprs:
-        order.append((next(i for i, c in enumerate(cols) if canon(c, ctx) == canon(t, ctx)), False, True))
+        order.append(
+            (next(i for i, c in enumerate(cols) if canon(c, ctx) == canon(t, ctx)), False, True)
+        )
     where = and_all(pushed)
     shard_sel = exp.Select(expressions=[c.copy() for c in cols])
     shard_sel.set("from_", exp.From(this=ref.node.copy()))

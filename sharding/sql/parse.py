@@ -89,7 +89,9 @@ def translate(sql: str, error: Exception) -> ParseError:
         # "Error tokenizing '<context>'": point at the context's start in the text.
         context = text.partition("'")[2][:-1] if "'" in text else ""
         offset = sql.find(context[:20]) if context else -1
-        return mysql_syntax_error(sql, offset if offset >= 0 else 0, "unterminated string or bad token")
+        return mysql_syntax_error(
+            sql, offset if offset >= 0 else 0, "unterminated string or bad token"
+        )
     return mysql_syntax_error(sql, 0, str(error).split("\n")[0])
 
 

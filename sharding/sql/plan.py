@@ -95,7 +95,9 @@ def _plan_all_broadcast(tree: exp.Expr, ctx: PlanContext, what: str) -> SelectPl
     return SelectPlan(Passthrough(read), None, None, None)
 
 
-def _colocated_groups(tree: exp.Select, scope: Scope, sharded: list[TableRef]) -> list[list[TableRef]]:
+def _colocated_groups(
+    tree: exp.Select, scope: Scope, sharded: list[TableRef]
+) -> list[list[TableRef]]:
     """Union-find of sharded tables joined on their shard keys with the same placement."""
     root: dict[int, int] = {id(r): id(r) for r in sharded}
 
@@ -127,14 +129,21 @@ def _colocated_groups(tree: exp.Select, scope: Scope, sharded: list[TableRef]) -
 
 
 def _plan_group(
-    tree: exp.Select, scope: Scope, ctx: PlanContext, sharded: list[TableRef], holes: list[TableInfo]
+    tree: exp.Select,
+    scope: Scope,
+    ctx: PlanContext,
+    sharded: list[TableRef],
+    holes: list[TableInfo],
 ) -> SelectPlan:
     aliases = {e.alias for e in tree.expressions if isinstance(e, exp.Alias)}
     scope.qualify(tree, aliases)
     route = build_route(tree.args.get("where"), key_lookup(scope, sharded), slot_of)
     route_tables = tuple(r.info for r in sharded)
     single = ShardRead(
-        render_template(tree, ctx.dialect), tuple(holes), route, sharded[0].index,
+        render_template(tree, ctx.dialect),
+        tuple(holes),
+        route,
+        sharded[0].index,
         route_tables=route_tables,
     )
     columns = passthrough_columns(tree, scope, ctx)

@@ -23,7 +23,9 @@ MAX_VARIANTS = 8
 class PlanCache:
     def __init__(self, size: int = 2048) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[str, str | None], list[tuple[dict[int, Any], Any]]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str | None], list[tuple[dict[int, Any], Any]]] = (
+            OrderedDict()
+        )
         self.generation = -1
         self.hits = 0
         self.misses = 0
@@ -33,7 +35,9 @@ class PlanCache:
             self._entries.clear()
             self.generation = generation
 
-    def get(self, key: tuple[str, str | None], values: Sequence[Any], generation: int) -> Any | None:
+    def get(
+        self, key: tuple[str, str | None], values: Sequence[Any], generation: int
+    ) -> Any | None:
         self._check(generation)
         variants = self._entries.get(key)
         if variants is not None:
@@ -45,7 +49,9 @@ class PlanCache:
         self.misses += 1
         return None
 
-    def put(self, key: tuple[str, str | None], deps: dict[int, Any], plan: Any, generation: int) -> None:
+    def put(
+        self, key: tuple[str, str | None], deps: dict[int, Any], plan: Any, generation: int
+    ) -> None:
         self._check(generation)
         variants = self._entries.setdefault(key, [])
         variants.insert(0, (dict(deps), plan))

@@ -46,7 +46,9 @@ def shard_key_ref(scope: Scope, col: exp.Expr) -> TableRef | None:
     return ref
 
 
-def key_lookup(scope: Scope, route_refs: Sequence[TableRef]) -> Callable[[exp.Column], tuple[int, bool] | None]:
+def key_lookup(
+    scope: Scope, route_refs: Sequence[TableRef]
+) -> Callable[[exp.Column], tuple[int, bool] | None]:
     """For route building: a column → (index in ``route_refs``, on an outer side)."""
     positions = {id(r): i for i, r in enumerate(route_refs)}
 

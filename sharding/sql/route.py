@@ -64,7 +64,9 @@ def canonical_key(info: TableInfo, value: Any, sem: Semantics) -> Any:
 class Route:
     """Base: a set of shards of one placement (None means "all")."""
 
-    def shards(self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics) -> set[int] | None:
+    def shards(
+        self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics
+    ) -> set[int] | None:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -73,7 +75,9 @@ class Route:
 
 @dataclass(frozen=True)
 class AllShards(Route):
-    def shards(self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics) -> set[int] | None:
+    def shards(
+        self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics
+    ) -> set[int] | None:
         return None
 
     def describe(self) -> str:
@@ -87,7 +91,9 @@ class KeyIn(Route):
     table: int
     values: tuple[ValueRef, ...]
 
-    def shards(self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics) -> set[int] | None:
+    def shards(
+        self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics
+    ) -> set[int] | None:
         t = info[self.table]
         out: set[int] = set()
         for ref in self.values:
@@ -108,7 +114,9 @@ class KeyIn(Route):
 class KeyIsNull(Route):
     table: int
 
-    def shards(self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics) -> set[int] | None:
+    def shards(
+        self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics
+    ) -> set[int] | None:
         return {info[self.table].rule.shard_of(None)}
 
     def describe(self) -> str:
@@ -123,7 +131,9 @@ class KeyRange(Route):
     low_inclusive: bool = True
     high_inclusive: bool = True
 
-    def shards(self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics) -> set[int] | None:
+    def shards(
+        self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics
+    ) -> set[int] | None:
         t = info[self.table]
         low = value_of(self.low, values) if self.low is not None else None
         high = value_of(self.high, values) if self.high is not None else None
@@ -141,7 +151,9 @@ class KeyRange(Route):
 class AndRoute(Route):
     parts: tuple[Route, ...]
 
-    def shards(self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics) -> set[int] | None:
+    def shards(
+        self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics
+    ) -> set[int] | None:
         result: set[int] | None = None
         for part in self.parts:
             s = part.shards(info, values, sem)
@@ -158,7 +170,9 @@ class AndRoute(Route):
 class OrRoute(Route):
     parts: tuple[Route, ...]
 
-    def shards(self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics) -> set[int] | None:
+    def shards(
+        self, info: Sequence[TableInfo], values: Sequence[Any], sem: Semantics
+    ) -> set[int] | None:
         result: set[int] = set()
         for part in self.parts:
             s = part.shards(info, values, sem)

@@ -59,8 +59,16 @@ def plan_scatter(
     node: Any
     if aggregate or distinct is not None:
         node = plan_partials(
-            tree, scope, ctx, items, having_condition(tree, items, scope), holes, route,
-            route_tables, leader, distinct_only=not aggregate,
+            tree,
+            scope,
+            ctx,
+            items,
+            having_condition(tree, items, scope),
+            holes,
+            route,
+            route_tables,
+            leader,
+            distinct_only=not aggregate,
         )
     else:
         node = _plan_rows(tree, scope, ctx, items, holes, route, route_tables, leader)
@@ -79,7 +87,9 @@ def _plan_rows(
 ) -> Any:
     # ``exprs`` is what the shards select (aliases kept for the backend's ORDER BY
     # semantics), ``plain`` the same expressions without aliases (keyset keys).
-    exprs: list[exp.Expr] = [exp.alias_(it.expr.copy(), it.alias) if it.alias else it.expr for it in items]
+    exprs: list[exp.Expr] = [
+        exp.alias_(it.expr.copy(), it.alias) if it.alias else it.expr for it in items
+    ]
     plain: list[exp.Expr] = [it.expr for it in items]
     visible = len(items)
     sort: list[SortItem] = []
@@ -119,8 +129,15 @@ def _plan_rows(
     limit = limit_ref(tree)
     shard_sel = select_for_shard(tree, exprs, order=shard_order)
     read = shard_read(
-        ctx, shard_sel, holes, route, route_tables, leader, keys if unique is not None else None,
-        limit, notes,
+        ctx,
+        shard_sel,
+        holes,
+        route,
+        route_tables,
+        leader,
+        keys if unique is not None else None,
+        limit,
+        notes,
     )
     node: Any = MergeSortNode(read, tuple(sort)) if sort else ConcatNode(read)
     if limit is not None:

@@ -116,7 +116,9 @@ class Scope:
                 for earlier in self.refs:
                     earlier.outer = True
             if alias.lower() in self._by_alias:
-                raise ShardgateError(f"Not unique table/alias: '{alias}'", code=1066, sqlstate="42000")
+                raise ShardgateError(
+                    f"Not unique table/alias: '{alias}'", code=1066, sqlstate="42000"
+                )
             self._by_alias[alias.lower()] = ref
             self.refs.append(ref)
             del i
@@ -170,7 +172,9 @@ class Scope:
                     continue
                 if not self.refs:
                     raise UnknownColumn(f"Unknown column '{column.name}' in 'field list'")
-                raise UnknownColumn(f"Unknown column '{column.sql(dialect='mysql')}' in 'field list'")
+                raise UnknownColumn(
+                    f"Unknown column '{column.sql(dialect='mysql')}' in 'field list'"
+                )
             ref, _ = found
             column.set("table", exp.to_identifier(ref.alias))
             column.set("db", None)

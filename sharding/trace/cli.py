@@ -153,7 +153,9 @@ def _gen(args: argparse.Namespace, console: Console) -> int:
         **extra,
     )
     trace_path, spec_path, n = write_trace(opts, args.output)
-    console.print(f"wrote {n} statements to {trace_path} and the spec to {spec_path}", highlight=False)
+    console.print(
+        f"wrote {n} statements to {trace_path} and the spec to {spec_path}", highlight=False
+    )
     return 0
 
 
@@ -223,7 +225,9 @@ def _replay_parser() -> _Parser:
     p.add_argument("--query-timeout", type=float, default=60.0, metavar="S")
     p.add_argument("--max-outstanding", type=int, default=10_000)
     p.add_argument("--json", default=None, metavar="OUT", help="write the JSON report here")
-    p.add_argument("--http", default=None, metavar="HOST:PORT", help="sample the coordinator's /status")
+    p.add_argument(
+        "--http", default=None, metavar="HOST:PORT", help="sample the coordinator's /status"
+    )
     p.add_argument("--sample-interval", type=float, default=1.0, metavar="S")
     p.add_argument("--no-sample", action="store_true", help="do not sample coordinator stats")
     p.add_argument("--fail-on-error", action="store_true", help="exit 1 if any statement failed")
@@ -280,7 +284,9 @@ def _replay(args: argparse.Namespace, console: Console, err: Console) -> int:
         )
         spec_path = Path(args.spec) if args.spec else spec_path_for(args.trace)
         if not spec_path.is_file():
-            raise SpecError(f"--compare-direct needs the trace's spec; {spec_path} not found (use --spec)")
+            raise SpecError(
+                f"--compare-direct needs the trace's spec; {spec_path} not found (use --spec)"
+            )
         spec = WorkloadSpec.load(spec_path)
     trace = args.trace
     fmt = args.format
@@ -364,7 +370,9 @@ def _replay(args: argparse.Namespace, console: Console, err: Console) -> int:
         render_comparison(report, direct, console)
         report["direct"] = direct
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8"
+        )
         console.print(f"JSON report written to {args.json}", highlight=False)
     return status
 

@@ -180,7 +180,9 @@ class DirectExecutor:
                 for p in range(self.n)
             ]
         )
-        return heapq.nlargest(limit, (r for rows in parts for r in rows), key=lambda r: (r[1], r[0]))
+        return heapq.nlargest(
+            limit, (r for rows in parts for r in rows), key=lambda r: (r[1], r[0])
+        )
 
     async def _aggregate(self, params: dict[str, Any]) -> list[Row]:
         lo, hi = int(params["lo"]), int(params["hi"])

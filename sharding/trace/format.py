@@ -107,7 +107,9 @@ def record_from_obj(obj: Any, where: str) -> TraceRecord:
         raise TraceFormatError(f"{where}: 't' must be a finite number >= 0, not {t!r}")
     session = obj["session"]
     if isinstance(session, bool) or not isinstance(session, int | str):
-        raise TraceFormatError(f"{where}: 'session' must be an integer or a string, not {session!r}")
+        raise TraceFormatError(
+            f"{where}: 'session' must be an integer or a string, not {session!r}"
+        )
     sql = obj["sql"]
     if not isinstance(sql, str) or not sql.strip():
         raise TraceFormatError(f"{where}: 'sql' must be a non-empty string")

@@ -158,7 +158,9 @@ def _customer(rows: int) -> TableSpec:
             ColumnSpec("region", "INT NOT NULL", {"kind": "int", "lo": 0, "hi": REGIONS - 1}),
             ColumnSpec("score", "INT NOT NULL", {"kind": "int", "lo": 0, "hi": SCORE_MAX}),
             ColumnSpec(
-                "balance", "DECIMAL(12,2) NOT NULL", {"kind": "decimal", "lo": 0, "hi": 100_000, "scale": 2}
+                "balance",
+                "DECIMAL(12,2) NOT NULL",
+                {"kind": "decimal", "lo": 0, "hi": 100_000, "scale": 2},
             ),
             ColumnSpec("name", "VARCHAR(24) NOT NULL", {"kind": "str", "len": 12}),
         ),
@@ -176,7 +178,9 @@ def _orders(rows: int, customers: int) -> TableSpec:
             ColumnSpec("id", "BIGINT NOT NULL", {"kind": "seq", "start": 1}),
             ColumnSpec("customer_id", "BIGINT NOT NULL", {"kind": "int", "lo": 1, "hi": customers}),
             ColumnSpec(
-                "amount", "DECIMAL(10,2) NOT NULL", {"kind": "decimal", "lo": 0, "hi": 10_000, "scale": 2}
+                "amount",
+                "DECIMAL(10,2) NOT NULL",
+                {"kind": "decimal", "lo": 0, "hi": 10_000, "scale": 2},
             ),
             ColumnSpec("status", "INT NOT NULL", {"kind": "int", "lo": 0, "hi": 4}),
             ColumnSpec(
@@ -286,9 +290,7 @@ class _Statements:
                 lo = rng.randint(1, o.rows - span + 1)
                 hi = lo + span - 1
                 params.update(lo=lo, hi=hi)
-                where = (
-                    f" WHERE c.id BETWEEN {lo} AND {hi} AND o.customer_id BETWEEN {lo} AND {hi}"
-                )
+                where = f" WHERE c.id BETWEEN {lo} AND {hi} AND o.customer_id BETWEEN {lo} AND {hi}"
             return (
                 f"SELECT c.id, c.name, o.id, o.amount FROM {db}.customer c "
                 f"JOIN {db}.orders o ON o.customer_id = c.id{where} "

@@ -74,7 +74,9 @@ async def load(
     try:
         admin = await connect(endpoint)
     except Exception as e:
-        raise LoadError(f"cannot connect to {endpoint}: [{error_key(e)}] {error_message(e)}") from None
+        raise LoadError(
+            f"cannot connect to {endpoint}: [{error_key(e)}] {error_message(e)}"
+        ) from None
     try:
         try:
             await _exec(admin, f"CREATE DATABASE IF NOT EXISTS {spec.database}")
@@ -105,7 +107,9 @@ async def _create(admin: Any, spec: WorkloadSpec, table: TableSpec, drop: bool) 
         try:
             await _exec(admin, f"DROP TABLE IF EXISTS {name}")
         except Exception as e:
-            raise LoadError(f"DROP TABLE {name} failed: [{error_key(e)}] {error_message(e)}") from None
+            raise LoadError(
+                f"DROP TABLE {name} failed: [{error_key(e)}] {error_message(e)}"
+            ) from None
     try:
         await _exec(admin, spec.ddl(table))
     except Exception as e:
@@ -114,7 +118,9 @@ async def _create(admin: Any, spec: WorkloadSpec, table: TableSpec, drop: bool) 
                 f"table {name} already exists; pass --drop to recreate it "
                 "(loading twice would duplicate its rows)"
             ) from None
-        raise LoadError(f"CREATE TABLE {name} failed: [{error_key(e)}] {error_message(e)}") from None
+        raise LoadError(
+            f"CREATE TABLE {name} failed: [{error_key(e)}] {error_message(e)}"
+        ) from None
 
 
 async def _fill(

@@ -404,4 +404,6 @@ async def _play(
             await asyncio.wait(background)
         if on_progress is not None:
             on_progress(result.finished, result.total)
-    result.elapsed = max(0.0, (deadline if result.stopped_by_limit and deadline else last_done) - t0)
+    result.elapsed = max(
+        0.0, (deadline if result.stopped_by_limit and deadline else last_done) - t0
+    )

@@ -131,7 +131,9 @@ def _render_coordinator(samples: Mapping[str, Any], console: Console, title: str
         if not info:
             continue
         shown = True
-        t = Table(title=f"{title}: {source} ({info['rows']} rows, {samples['count']} samples; sums over rows)")
+        t = Table(
+            title=f"{title}: {source} ({info['rows']} rows, {samples['count']} samples; sums over rows)"
+        )
         t.add_column("column")
         t.add_column("peak", justify="right")
         t.add_column("last", justify="right")

@@ -251,7 +251,9 @@ class WorkloadSpec:
         if not self.database.isidentifier():
             raise SpecError(f"database name {self.database!r} must be a plain identifier")
         if not 1 <= self.shards <= 8192:
-            raise SpecError(f"shards must be in 1..8192 (MariaDB's partition limit), not {self.shards}")
+            raise SpecError(
+                f"shards must be in 1..8192 (MariaDB's partition limit), not {self.shards}"
+            )
         names = [t.name for t in self.tables]
         if len(set(names)) != len(names):
             raise SpecError("duplicate table names in spec")
@@ -292,7 +294,9 @@ class WorkloadSpec:
         if data.get("version") != 1:
             raise SpecError(f"unsupported spec version {data.get('version')!r} (expected 1)")
         if data.get("generator") != GENERATOR:
-            raise SpecError(f"unknown data generator {data.get('generator')!r} (expected {GENERATOR})")
+            raise SpecError(
+                f"unknown data generator {data.get('generator')!r} (expected {GENERATOR})"
+            )
         try:
             tables = []
             ddl: dict[str, str] = {}
@@ -302,7 +306,8 @@ class WorkloadSpec:
                     ColumnSpec(str(c["name"]), str(c["type"]), dict(c["gen"])) for c in t["columns"]
                 )
                 indexes = tuple(
-                    (str(i["name"]), tuple(str(c) for c in i["columns"])) for i in t.get("indexes", [])
+                    (str(i["name"]), tuple(str(c) for c in i["columns"]))
+                    for i in t.get("indexes", [])
                 )
                 table = TableSpec(
                     name=str(t["name"]),
@@ -372,7 +377,9 @@ def _compile(g: Mapping[str, Any]) -> Callable[[int, int], Any]:
     if kind == "str":
         n = int(g["len"])
         words = range(-(-n // 16))
-        return lambda i, u: "".join([format(splitmix64((u + j) & _MASK64), "016x") for j in words])[:n]
+        return lambda i, u: "".join([format(splitmix64((u + j) & _MASK64), "016x") for j in words])[
+            :n
+        ]
     start_ts = dt.datetime.strptime(str(g["start"]), _TS_FORMAT)
     span = int(g["span"])
     return lambda i, u: (start_ts + dt.timedelta(seconds=u % span)).strftime(_TS_FORMAT)

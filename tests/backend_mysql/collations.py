@@ -34,7 +34,12 @@ def connect(url: str = "mysql://root:@127.0.0.1:3306") -> Any:
 
     u = parse_mysql_url(url)
     return pymysql.connect(
-        host=u.host, port=u.port, user=u.user, password=u.password, autocommit=True, charset="utf8mb4"
+        host=u.host,
+        port=u.port,
+        user=u.user,
+        password=u.password,
+        autocommit=True,
+        charset="utf8mb4",
     )
 
 
@@ -92,7 +97,7 @@ def render(tables: dict[str, bytes], version: str) -> str:
         blob = base64.b85encode(lzma.compress(packed, preset=9 | lzma.PRESET_EXTREME)).decode()
         lines.append(f"{name} = (")
         for i in range(0, len(blob), 96):
-            lines.append(f"    {blob[i:i + 96]!r}")
+            lines.append(f"    {blob[i : i + 96]!r}")
         lines.append(")")
     return "\n".join(lines) + "\n"
 

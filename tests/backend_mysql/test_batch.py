@@ -84,8 +84,9 @@ def target(shard: int) -> Target:
 SPLIT = len("SELECT v ")
 
 
-async def fan_out(world: FakeWorld, shards: list[int], policy: BatchPolicy, *, read: object = "r1",
-                  limit: int = 3) -> dict[int, list[tuple[Any, ...]]]:
+async def fan_out(
+    world: FakeWorld, shards: list[int], policy: BatchPolicy, *, read: object = "r1", limit: int = 3
+) -> dict[int, list[tuple[Any, ...]]]:
     cfg = ExecutorConfig(buckets=1, slots_per_bucket=4, window=8, stall_limit=100.0)
     got: dict[int, list[tuple[Any, ...]]] = {}
     async with BucketedExecutor(cfg) as ex, ex.query(name="q") as q, trio.open_nursery() as nursery:
@@ -96,7 +97,9 @@ async def fan_out(world: FakeWorld, shards: list[int], policy: BatchPolicy, *, r
         batcher = Batcher(nursery, run_child, world, policy)  # type: ignore[arg-type]
 
         async def one(shard: int) -> None:
-            rs = await batcher.fetch(target(shard), f"SELECT v FROM shard_{shard} LIMIT {limit}", SPLIT, read)
+            rs = await batcher.fetch(
+                target(shard), f"SELECT v FROM shard_{shard} LIMIT {limit}", SPLIT, read
+            )
             got[shard] = rs.rows
 
         async with trio.open_nursery() as inner:
@@ -135,7 +138,11 @@ def test_batches_give_every_shard_its_own_rows_in_few_statements() -> None:
         # Reads of different templates are never mixed in one statement.
         world2 = FakeWorld()
         cfg = ExecutorConfig(buckets=1, slots_per_bucket=4, window=8)
-        async with BucketedExecutor(cfg) as ex, ex.query(name="q") as q, trio.open_nursery() as nursery:
+        async with (
+            BucketedExecutor(cfg) as ex,
+            ex.query(name="q") as q,
+            trio.open_nursery() as nursery,
+        ):
 
             async def run_child(fn: Any, *args: Any, label: str) -> Any:
                 return await q.run(fn, *args, label=label)
@@ -143,8 +150,12 @@ def test_batches_give_every_shard_its_own_rows_in_few_statements() -> None:
             batcher = Batcher(nursery, run_child, world2, BatchPolicy(min_parts=1))  # type: ignore[arg-type]
             async with trio.open_nursery() as inner:
                 for s in range(6):
-                    inner.start_soon(batcher.fetch, target(s), f"SELECT v FROM shard_{s} LIMIT 2", SPLIT, "a")
-                    inner.start_soon(batcher.fetch, target(s), f"SELECT v FROM shard_{s} LIMIT 2", SPLIT, "b")
+                    inner.start_soon(
+                        batcher.fetch, target(s), f"SELECT v FROM shard_{s} LIMIT 2", SPLIT, "a"
+                    )
+                    inner.start_soon(
+                        batcher.fetch, target(s), f"SELECT v FROM shard_{s} LIMIT 2", SPLIT, "b"
+                    )
         assert all(st.count("LIMIT 2") <= 6 for st in world2.statements)
         assert sum(st.count("LIMIT 2") for st in world2.statements) == 12
 
@@ -162,7 +173,9 @@ def test_rejected_batch_runs_its_parts_alone_and_reports_the_failing_shard() -> 
         world.broken_shards = {7}
         with pytest.raises(Exception) as info:
             await fan_out(world, list(range(10)), BatchPolicy(parallel=1, min_parts=1))
-        assert "shard 7 is broken" in repr(info.value) or "shard 7 is broken" in str(info.value.__cause__)
+        assert "shard 7 is broken" in repr(info.value) or "shard 7 is broken" in str(
+            info.value.__cause__
+        )
         assert world.borrowed == 0
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
@@ -183,10 +196,21 @@ def test_cancelling_the_query_mid_batch_leaves_nothing_behind() -> None:
                     batcher = Batcher(nursery, run_child, world, BatchPolicy())  # type: ignore[arg-type]
                     async with trio.open_nursery() as inner:
                         for s in range(32):
-                            inner.start_soon(batcher.fetch, target(s), f"SELECT v FROM shard_{s} LIMIT 1", SPLIT, "r")
+                            inner.start_soon(
+                                batcher.fetch,
+                                target(s),
+                                f"SELECT v FROM shard_{s} LIMIT 1",
+                                SPLIT,
+                                "r",
+                            )
             assert scope.cancelled_caught
             status = ex.status()[0]
-            assert (status.active, status.waiting, status.queued_high, status.queued_low) == (0, 0, 0, 0)
+            assert (status.active, status.waiting, status.queued_high, status.queued_low) == (
+                0,
+                0,
+                0,
+                0,
+            )
         assert world.borrowed == 0 and 0 < len(world.statements) <= 4
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
@@ -233,7 +257,9 @@ async def test_batched_and_unbatched_agree_with_far_fewer_children() -> None:
         await coord.execute(f"CREATE DATABASE {DB}")
         try:
             await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, x INT, s VARCHAR(10))")
-            values = ", ".join(f"({i}, {(i * 37) % 101}, '{'abcAB'[i % 5]}{i % 3}')" for i in range(300))
+            values = ", ".join(
+                f"({i}, {(i * 37) % 101}, '{'abcAB'[i % 5]}{i % 3}')" for i in range(300)
+            )
             await coord.execute(f"INSERT INTO t VALUES {values}")
             results: dict[bool, list[list[tuple[Any, ...]]]] = {}
             children: dict[bool, int] = {}
@@ -243,7 +269,9 @@ async def test_batched_and_unbatched_agree_with_far_fewer_children() -> None:
                     before = sum(b.completed for b in coord.executor.status())
                     results[batched] = [
                         # The last query has no ORDER BY: its rows are a multiset.
-                        sorted(tuple(r) for r in rows) if "ORDER BY" not in q else [tuple(r) for r in rows]
+                        sorted(tuple(r) for r in rows)
+                        if "ORDER BY" not in q
+                        else [tuple(r) for r in rows]
                         for q in QUERIES
                         for rows in [(await coord.execute(q)).rows]
                     ]

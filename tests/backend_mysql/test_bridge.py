@@ -24,6 +24,7 @@ async def _boom() -> None:
 def test_many_concurrent_calls_each_get_their_own_outcome() -> None:
     bridge = ThreadLoopBridge("test-bridge")
     try:
+
         async def main() -> None:
             results: dict[int, int] = {}
 
@@ -56,6 +57,7 @@ def test_cancelled_call_is_unwound_on_the_loop_before_run_returns() -> None:
             unwound.set()
 
     try:
+
         async def main() -> None:
             with trio.move_on_after(0.05) as scope:
                 await bridge.run(slow)

@@ -55,7 +55,13 @@ def test_missing_url_and_wrong_kind() -> None:
 
 def test_url_parsing() -> None:
     u = parse_mysql_url("mysql://app:p%40ss@db.example:3307/shop")
-    assert (u.host, u.port, u.user, u.password, u.database) == ("db.example", 3307, "app", "p@ss", "shop")
+    assert (u.host, u.port, u.user, u.password, u.database) == (
+        "db.example",
+        3307,
+        "app",
+        "p@ss",
+        "shop",
+    )
     assert "p@ss" not in u.masked() and "***" in u.masked()
     assert parse_mysql_url("mariadb://127.0.0.1").port == 3306
     with pytest.raises(ValueError, match="unknown option"):
@@ -70,7 +76,9 @@ def test_error_mapping() -> None:
     assert str(err) == "ds7: Table 'x.t' doesn't exist"
     lost = map_error("ds7", pymysql.err.OperationalError(2013, "Lost connection"))
     assert isinstance(lost, DataSourceUnavailable) and "ds7" in str(lost)
-    assert isinstance(map_error("ds7", pymysql.err.OperationalError(1969, "max_statement_time")), QueryTimeout)
+    assert isinstance(
+        map_error("ds7", pymysql.err.OperationalError(1969, "max_statement_time")), QueryTimeout
+    )
     assert isinstance(map_error("ds7", ConnectionResetError()), DataSourceUnavailable)
 
 
@@ -85,7 +93,9 @@ def test_topology_hook_builds_a_validated_datasource() -> None:
     from sharding.backend import mysql
     from sharding.topology import DataSourceConfig, build_datasource
 
-    cfg = DataSourceConfig("ds9", "mysql", None, "mysql://root:@127.0.0.1:3306", {"max_connections": 5})
+    cfg = DataSourceConfig(
+        "ds9", "mysql", None, "mysql://root:@127.0.0.1:3306", {"max_connections": 5}
+    )
     ds = build_datasource(cfg)
     assert isinstance(ds, mysql.MySQLDataSource) and ds.config.max_connections == 5
     with pytest.raises(ValueError, match=r"ds9.*unknown key"):

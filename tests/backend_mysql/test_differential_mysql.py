@@ -67,9 +67,47 @@ W_DDL = (
     "bs VARCHAR(20) COLLATE utf8mb4_bin, p DECIMAL(10,2), f DOUBLE)"
 )
 W_TEXT = [
-    "a", "A", "a ", "a\t", "á", "Ä", "ä", "b", "B ", "ß", "s", "ss", "SS", "Straße", "STRASSE",
-    "\U0001f600", "\U00010000", "\ufffd", "", " ", "ı", "İ", "i", "I", "Σ", "σ", "ς", "é", "e",
-    "E", "z", "Zed", "zed", "cherry", "cherry ", "x\x01", "x", "x ", "0", "10", "9",
+    "a",
+    "A",
+    "a ",
+    "a\t",
+    "á",
+    "Ä",
+    "ä",
+    "b",
+    "B ",
+    "ß",
+    "s",
+    "ss",
+    "SS",
+    "Straße",
+    "STRASSE",
+    "\U0001f600",
+    "\U00010000",
+    "\ufffd",
+    "",
+    " ",
+    "ı",
+    "İ",
+    "i",
+    "I",
+    "Σ",
+    "σ",
+    "ς",
+    "é",
+    "e",
+    "E",
+    "z",
+    "Zed",
+    "zed",
+    "cherry",
+    "cherry ",
+    "x\x01",
+    "x",
+    "x ",
+    "0",
+    "10",
+    "9",
 ]
 
 
@@ -85,23 +123,43 @@ def w_rows() -> list[tuple[Any, ...]]:
 
 #: Queries about MySQL's own semantics (types, scales, DIV, collations); mode as CORPUS.
 MYSQL_CORPUS: list[tuple[str, tuple[Any, ...], str]] = [
-    ("SELECT k, SUM(a) DIV COUNT(*), SUM(a) / COUNT(*), AVG(a) * 2, AVG(a) + 0.5 FROM t GROUP BY k ORDER BY k", (), ORD),
+    (
+        "SELECT k, SUM(a) DIV COUNT(*), SUM(a) / COUNT(*), AVG(a) * 2, AVG(a) + 0.5 FROM t GROUP BY k ORDER BY k",
+        (),
+        ORD,
+    ),
     ("SELECT d, AVG(c), AVG(a), SUM(c) / 3, SUM(a) / 7 / 3 FROM t GROUP BY d ORDER BY d", (), ORD),
     ("SELECT k, AVG(a) FROM t GROUP BY k ORDER BY AVG(a), k", (), ORD),
     ("SELECT k, AVG(a) FROM t GROUP BY k HAVING AVG(a) > 2.5 ORDER BY k", (), ORD),
-    ("SELECT k, SUM(a) % 7, SUM(c) % 7, -SUM(a), MAX(a) DIV 4 FROM t GROUP BY k ORDER BY k", (), ORD),
+    (
+        "SELECT k, SUM(a) % 7, SUM(c) % 7, -SUM(a), MAX(a) DIV 4 FROM t GROUP BY k ORDER BY k",
+        (),
+        ORD,
+    ),
     ("SELECT id, a DIV 3, a / 3, a % 3, c DIV 2, c / 2 FROM t ORDER BY id", (), ORD),
     ("SELECT id FROM t WHERE b = 'APPLE' ORDER BY id", (), ORD),
     ("SELECT id FROM t WHERE b = 'cherry' ORDER BY id", (), ORD),
     ("SELECT id FROM t WHERE id = '7abc'", (), ORD),
     ("SELECT COUNT(*), SUM(a), AVG(a), AVG(c), SUM(DISTINCT d), AVG(DISTINCT d) FROM t", (), ORD),
-    ("SELECT t.d, SUM(u.x), AVG(u.x), SUM(t.c) FROM t JOIN u ON t.k = u.k GROUP BY t.d ORDER BY t.d", (), ORD),
-    ("SELECT t.id, u.uid, t.a / u.x, t.a DIV u.x FROM t JOIN u ON t.k = u.k WHERE t.id < 40 ORDER BY 1, 2", (), ORD),
+    (
+        "SELECT t.d, SUM(u.x), AVG(u.x), SUM(t.c) FROM t JOIN u ON t.k = u.k GROUP BY t.d ORDER BY t.d",
+        (),
+        ORD,
+    ),
+    (
+        "SELECT t.id, u.uid, t.a / u.x, t.a DIV u.x FROM t JOIN u ON t.k = u.k WHERE t.id < 40 ORDER BY 1, 2",
+        (),
+        ORD,
+    ),
     ("SELECT s, COUNT(*) FROM w GROUP BY s ORDER BY s", (), ORD),
     ("SELECT id, s FROM w ORDER BY s, id", (), ORD),
     ("SELECT id, s FROM w ORDER BY s DESC, id", (), ORD),
     ("SELECT DISTINCT s FROM w ORDER BY s", (), ORD),
-    ("SELECT COUNT(DISTINCT s), COUNT(DISTINCT bs), MIN(s), MAX(s), MIN(bs), MAX(bs) FROM w", (), ORD),
+    (
+        "SELECT COUNT(DISTINCT s), COUNT(DISTINCT bs), MIN(s), MAX(s), MIN(bs), MAX(bs) FROM w",
+        (),
+        ORD,
+    ),
     ("SELECT COUNT(DISTINCT us), MIN(us), MAX(us) FROM w", (), ORD),
     ("SELECT us, COUNT(*), MIN(id) FROM w GROUP BY us ORDER BY us", (), ORD),
     ("SELECT id, us FROM w ORDER BY us, id", (), ORD),
@@ -142,7 +200,9 @@ def _run_sql(url: str, statements: Sequence[str], *, workers: int = 8) -> None:
     u = parse_mysql_url(url)
 
     def run(part: Sequence[str]) -> None:
-        conn = pymysql.connect(host=u.host, port=u.port, user=u.user, password=u.password, autocommit=True)
+        conn = pymysql.connect(
+            host=u.host, port=u.port, user=u.user, password=u.password, autocommit=True
+        )
         try:
             with conn.cursor() as cur:
                 for stmt in part:
@@ -159,7 +219,9 @@ def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
     from sharding.backend.url import parse_mysql_url
 
     u = parse_mysql_url(url)
-    conn = pymysql.connect(host=u.host, port=u.port, user=u.user, password=u.password, autocommit=True)
+    conn = pymysql.connect(
+        host=u.host, port=u.port, user=u.user, password=u.password, autocommit=True
+    )
     try:
         with conn.cursor() as cur:
             cur.execute(sql)
@@ -171,17 +233,31 @@ def _query(url: str, sql: str) -> list[tuple[Any, ...]]:
 def _drop_stale(url: str) -> None:
     """Drop databases (and catalog rows) a killed run of this module left behind."""
     names = [r[0] for r in _query(url, f"SHOW DATABASES LIKE '{PREFIX}%'")]
-    stale = [n for n in names if (m := re.match(rf"{PREFIX}(\d+)_", n)) and not _pid_alive(int(m.group(1)))]
+    stale = [
+        n
+        for n in names
+        if (m := re.match(rf"{PREFIX}(\d+)_", n)) and not _pid_alive(int(m.group(1)))
+    ]
     _run_sql(url, [f"DROP DATABASE IF EXISTS `{n}`" for n in stale])
     try:
-        rows = _query(url, f"SELECT name FROM shardgate_catalog.`databases` WHERE name LIKE '{PREFIX}%'")
+        rows = _query(
+            url, f"SELECT name FROM shardgate_catalog.`databases` WHERE name LIKE '{PREFIX}%'"
+        )
     except pymysql.MySQLError:
         return
-    dead = [r[0] for r in rows if (m := re.match(rf"{PREFIX}(\d+)_", r[0])) and not _pid_alive(int(m.group(1)))]
+    dead = [
+        r[0]
+        for r in rows
+        if (m := re.match(rf"{PREFIX}(\d+)_", r[0])) and not _pid_alive(int(m.group(1)))
+    ]
     for name in dead:
         for table, col in (("databases", "name"), ("tables", "db"), ("autoinc", "db")):
             try:
-                _run_sql(url, [f"DELETE FROM shardgate_catalog.`{table}` WHERE {col} = '{name}'"], workers=1)
+                _run_sql(
+                    url,
+                    [f"DELETE FROM shardgate_catalog.`{table}` WHERE {col} = '{name}'"],
+                    workers=1,
+                )
             except pymysql.MySQLError:
                 pass  # the catalog's layout changed: the leftover rows are harmless
 
@@ -228,9 +304,13 @@ def build_oracle(name: str, data: dict[str, list[tuple[Any, ...]]]) -> None:
     ddl = {**dataset.TABLES_DDL, "w": W_DDL}
     inserts = []
     for table, create in ddl.items():
-        inserts.append(create.replace(f"CREATE TABLE {table} ", f"CREATE TABLE `{name}`.{table} ", 1))
+        inserts.append(
+            create.replace(f"CREATE TABLE {table} ", f"CREATE TABLE `{name}`.{table} ", 1)
+        )
         rows = data[table]
-        values = ", ".join("(" + ", ".join(render_literal(v, "mysql") for v in row) + ")" for row in rows)
+        values = ", ".join(
+            "(" + ", ".join(render_literal(v, "mysql") for v in row) + ")" for row in rows
+        )
         inserts.append(f"INSERT INTO `{name}`.{table} VALUES {values}")
     _run_sql(MYSQL_URL, inserts, workers=1)
 
@@ -241,7 +321,9 @@ async def build_sharded(ds: MySQLDataset, data: dict[str, list[tuple[Any, ...]]]
         await coord.execute(f"CREATE DATABASE {ds.database}")
         await dataset.load(coord, {k: v for k, v in data.items() if k != "w"})
         await coord.execute(W_DDL)
-        values = ", ".join("(" + ", ".join(render_literal(v, "mysql") for v in row) + ")" for row in data["w"])
+        values = ", ".join(
+            "(" + ", ".join(render_literal(v, "mysql") for v in row) + ")" for row in data["w"]
+        )
         await coord.execute(f"INSERT INTO w VALUES {values}")
 
 
@@ -257,8 +339,13 @@ async def drop_sharded(ds: MySQLDataset) -> dict[str, set[str]]:
     return physical
 
 
-def make_dataset(tag: str, shards: int, servers: Sequence[tuple[str, str]], oracle: str,
-                 data: dict[str, list[tuple[Any, ...]]]) -> Iterator[MySQLDataset]:
+def make_dataset(
+    tag: str,
+    shards: int,
+    servers: Sequence[tuple[str, str]],
+    oracle: str,
+    data: dict[str, list[tuple[Any, ...]]],
+) -> Iterator[MySQLDataset]:
     database = f"{PREFIX}{PID}_{tag}"
     ds = MySQLDataset(database, topology_text(database, shards, servers), f"{MYSQL_URL}/{oracle}")
     started = time.monotonic()
@@ -269,7 +356,10 @@ def make_dataset(tag: str, shards: int, servers: Sequence[tuple[str, str]], orac
     finally:
         physical = trio.run(drop_sharded, ds)
         for url, names in physical.items():
-            _run_sql(url, [f"DROP DATABASE IF EXISTS `{n}`" for n in sorted(names) if n.startswith(PREFIX)])
+            _run_sql(
+                url,
+                [f"DROP DATABASE IF EXISTS `{n}`" for n in sorted(names) if n.startswith(PREFIX)],
+            )
 
 
 @pytest.fixture(scope="module")
@@ -314,6 +404,7 @@ def bind(sql: str, params: Sequence[Any]) -> str:
 
 def _typed(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
     """Each value tagged with its type, so 1, 1.0 and Decimal('1') all differ."""
+
     def tag(v: Any) -> tuple[str, Any]:
         return ("Decimal" if isinstance(v, Decimal) else type(v).__name__, v)
 
@@ -339,8 +430,14 @@ class Outcome:
     slowest: list[tuple[float, str]] = field(default_factory=list)
 
 
-async def check(coord: Coordinator, oracle: MySQLDataSource, sql: str, params: Sequence[Any],
-                mode: str, outcome: Outcome) -> None:
+async def check(
+    coord: Coordinator,
+    oracle: MySQLDataSource,
+    sql: str,
+    params: Sequence[Any],
+    mode: str,
+    outcome: Outcome,
+) -> None:
     outcome.checked += 1
     expected_error: ShardgateError | None = None
     try:
@@ -372,7 +469,14 @@ async def check(coord: Coordinator, oracle: MySQLDataSource, sql: str, params: S
     if _typed(got_c) == _typed(expected_c):
         outcome.representative += 1
         return
-    diff = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if _typed([a]) != _typed([b])), None)
+    diff = next(
+        (
+            i
+            for i, (a, b) in enumerate(zip(got, expected, strict=False))
+            if _typed([a]) != _typed([b])
+        ),
+        None,
+    )
     raise AssertionError(
         f"{sql} {params}\n rows: got {len(got)}, want {len(expected)}; first difference at {diff}"
         f"\n got={got[diff or 0 : (diff or 0) + 4]}\nwant={expected[diff or 0 : (diff or 0) + 4]}"
@@ -398,10 +502,14 @@ async def run_corpus(ds: MySQLDataset) -> Outcome:
                     failures.append(str(exc)[:700])
                 except ShardgateError as exc:  # the oracle answered, the coordinator failed
                     failures.append(f"{sql} {params}\n coordinator error {exc.code}: {exc}"[:700])
-                outcome.slowest = sorted([*outcome.slowest, (time.monotonic() - started, sql[:90])])[-5:]
+                outcome.slowest = sorted(
+                    [*outcome.slowest, (time.monotonic() - started, sql[:90])]
+                )[-5:]
     finally:
         await oracle.aclose()
-    assert not failures, f"{len(failures)} of {outcome.checked} differ:\n\n" + "\n\n".join(failures[:15])
+    assert not failures, f"{len(failures)} of {outcome.checked} differ:\n\n" + "\n\n".join(
+        failures[:15]
+    )
     return outcome
 
 

@@ -29,9 +29,16 @@ pytestmark = pytest.mark.mysql
 VALIDATION_TIMEOUT = 1.0
 
 
-async def test_sigstop_fails_fast_other_server_unaffected_then_recovers(private: PrivateMariaDB) -> None:
-    priv = make_ds("priv", private.url, max_connections=8, validation_timeout=VALIDATION_TIMEOUT,
-                   breaker_probe_interval=0.3)
+async def test_sigstop_fails_fast_other_server_unaffected_then_recovers(
+    private: PrivateMariaDB,
+) -> None:
+    priv = make_ds(
+        "priv",
+        private.url,
+        max_connections=8,
+        validation_timeout=VALIDATION_TIMEOUT,
+        breaker_probe_interval=0.3,
+    )
     main = make_ds("main_sig", max_connections=8)
     await priv.open()
     await main.open()
@@ -141,11 +148,18 @@ async def test_cancel_mid_query_through_executor_kills_server_side() -> None:
         async with BucketedExecutor(ExecutorConfig(buckets=2, slots_per_bucket=4, window=4)) as ex:
             with trio.move_on_after(0.3):
                 async with ex.query(name="sleepy") as q:
-                    await q.map(ds.fetch, [f"SELECT SLEEP(30) /* cancel-probe-{i} */" for i in range(3)])
+                    await q.map(
+                        ds.fetch, [f"SELECT SLEEP(30) /* cancel-probe-{i} */" for i in range(3)]
+                    )
             gone_after = await wait_gone(observer, "%cancel-probe-%", within=1.0)
             assert gone_after <= 1.0
             for bucket in ex.status():
-                assert (bucket.active, bucket.waiting, bucket.queued_high, bucket.queued_low) == (0, 0, 0, 0)
+                assert (bucket.active, bucket.waiting, bucket.queued_high, bucket.queued_low) == (
+                    0,
+                    0,
+                    0,
+                    0,
+                )
                 assert bucket.queries == 0
         st = ds.statistics()
         assert (st.in_use, st.waiting, st.extra["opening"], st.extra["inflight"]) == (0, 0, 0, 0)

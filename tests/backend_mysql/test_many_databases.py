@@ -28,6 +28,7 @@ async def test_1024_databases_one_pool_of_max_connections() -> None:
     await ds.open()
     try:
         with trio.fail_after(120):
+
             async def setup(i: int) -> None:
                 async with ds.connection() as conn:
                     await conn.execute(f"CREATE DATABASE IF NOT EXISTS {db(i)}")
@@ -53,6 +54,7 @@ async def test_1024_databases_one_pool_of_max_connections() -> None:
             assert st.acquired >= 2 * SHARDS
     finally:
         with trio.fail_after(120):
+
             async def drop(i: int) -> None:
                 await ds.execute(f"DROP DATABASE IF EXISTS {db(i)}")
 

@@ -57,8 +57,12 @@ async def test_fetch_columns_types_and_values() -> None:
         rs = await ds.fetch(f"SELECT id, price, at, raw, name, n FROM {DB}.typed ORDER BY id")
         assert [c.name for c in rs.columns] == ["id", "price", "at", "raw", "name", "n"]
         assert [c.type_code for c in rs.columns] == [
-            FIELD_TYPE.LONG, FIELD_TYPE.NEWDECIMAL, FIELD_TYPE.DATETIME, FIELD_TYPE.VAR_STRING,
-            FIELD_TYPE.VAR_STRING, FIELD_TYPE.LONGLONG,
+            FIELD_TYPE.LONG,
+            FIELD_TYPE.NEWDECIMAL,
+            FIELD_TYPE.DATETIME,
+            FIELD_TYPE.VAR_STRING,
+            FIELD_TYPE.VAR_STRING,
+            FIELD_TYPE.LONGLONG,
         ]
         first, second = rs.rows
         assert first[1] == Decimal("12.50") and first[2].microsecond == 678000
@@ -78,7 +82,9 @@ async def test_server_error_keeps_connection_and_names_datasource() -> None:
             await ds.fetch("SELEC 1")
         assert info.value.code == 1064 and info.value.sqlstate == "42000"
         assert str(info.value).startswith("main_err: You have an error in your SQL syntax")
-        with pytest.raises(BackendError, match=r"main_err: Table 'sgtest_backend\.nope' doesn't exist"):
+        with pytest.raises(
+            BackendError, match=r"main_err: Table 'sgtest_backend\.nope' doesn't exist"
+        ):
             await ds.fetch(f"SELECT * FROM {DB}.nope")
         assert (await ds.fetch("SELECT 7")).rows == [(7,)]
         st = ds.statistics()
@@ -123,7 +129,9 @@ def test_multi_statement_packets_keep_order_and_size() -> None:
     assert _packets([], 100) == []
 
 
-async def test_execute_many_one_hop_same_results_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_execute_many_one_hop_same_results_and_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Small packets, so the batch spans several multi-statement round trips.
     monkeypatch.setattr("sharding.backend.mysql.MULTI_STATEMENT_BYTES", 300)
     ds = make_ds("main_many")
@@ -231,8 +239,12 @@ async def test_acquire_timeout_names_datasource() -> None:
 
 
 async def test_unreachable_server_fails_fast_and_trips_breaker() -> None:
-    ds = make_ds("nowhere", url=f"mysql://root:@127.0.0.1:{free_port()}", breaker_threshold=2,
-                 breaker_probe_interval=30)
+    ds = make_ds(
+        "nowhere",
+        url=f"mysql://root:@127.0.0.1:{free_port()}",
+        breaker_threshold=2,
+        breaker_probe_interval=30,
+    )
     for _ in range(2):
         with pytest.raises(DataSourceUnavailable, match=r"nowhere: .*connect"):
             await ds.fetch("SELECT 1")
@@ -269,7 +281,9 @@ def test_pool_random_operations_against_real_server() -> None:
 
     async def main(seed: int) -> None:
         rnd = random.Random(seed)
-        ds = make_ds(f"main_rand{seed}", max_connections=3, acquire_timeout=2.0, validate_after=0.05)
+        ds = make_ds(
+            f"main_rand{seed}", max_connections=3, acquire_timeout=2.0, validate_after=0.05
+        )
         await ds.open()
         holders: set[int] = set()
 
@@ -377,7 +391,10 @@ async def test_asyncmy_driver_basics() -> None:
         await wait_gone(observer, "%asyncmy-probe%", within=1.0)
         st = ds.statistics()
         assert st.in_use == 0 and st.extra["kills_sent"] == 1
-        async with ds.connection() as conn, conn.stream("SELECT 1 UNION ALL SELECT 2", batch_rows=1) as batches:
+        async with (
+            ds.connection() as conn,
+            conn.stream("SELECT 1 UNION ALL SELECT 2", batch_rows=1) as batches,
+        ):
             assert [rows async for rows in batches] == [[(1,)], [(2,)]]
     finally:
         await ds.aclose()
@@ -399,6 +416,8 @@ def test_thread_bridge_works_when_trio_asyncio_is_imported() -> None:
         "    print((await ds.fetch('SELECT 41 + 1')).rows)\n"
         "trio.run(main)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[(42,)]"

@@ -199,7 +199,14 @@ def test_error_in_block_returns_clean_connection_broken_one_closed() -> None:
 def test_max_lifetime_and_idle_eviction_keep_min_idle() -> None:
     async def main() -> None:
         world = FakeWorld()
-        pool = make_pool(world, max_size=4, min_idle=1, idle_timeout=10.0, max_lifetime=100.0, validate_after=1000)
+        pool = make_pool(
+            world,
+            max_size=4,
+            min_idle=1,
+            idle_timeout=10.0,
+            max_lifetime=100.0,
+            validate_after=1000,
+        )
         await pool.fill()
         assert pool.idle == 1
         async with pool.acquire(), pool.acquire(), pool.acquire():
@@ -278,8 +285,23 @@ def test_closed_pool_fails_clearly() -> None:
 
 ACTIONS = st.lists(
     st.tuples(
-        st.sampled_from(["use", "use", "use", "cancel", "error", "broken", "kill_idle", "kill_idle_silently", "hang", "unhang",
-                         "fail_connect", "heal", "sleep"]),
+        st.sampled_from(
+            [
+                "use",
+                "use",
+                "use",
+                "cancel",
+                "error",
+                "broken",
+                "kill_idle",
+                "kill_idle_silently",
+                "hang",
+                "unhang",
+                "fail_connect",
+                "heal",
+                "sleep",
+            ]
+        ),
         st.floats(min_value=0.0, max_value=1.5),
     ),
     min_size=1,
@@ -293,7 +315,9 @@ ACTIONS = st.lists(
     max_size=st.integers(min_value=1, max_value=5),
     clients=st.integers(min_value=1, max_value=8),
 )
-def test_pool_invariants_under_random_operations(actions: list[tuple[str, float]], max_size: int, clients: int) -> None:
+def test_pool_invariants_under_random_operations(
+    actions: list[tuple[str, float]], max_size: int, clients: int
+) -> None:
     """Random acquire/release/cancel/fail sequences from concurrent clients.
 
     Never more than ``max_size`` connections; never one connection in two hands; after
@@ -303,15 +327,31 @@ def test_pool_invariants_under_random_operations(actions: list[tuple[str, float]
     async def main() -> None:
         world = FakeWorld()
         pool = make_pool(
-            world, max_size=max_size, acquire_timeout=0.7, validate_after=0.3, validation_timeout=0.4,
-            connect_timeout=0.4, threshold=2, probe_interval=0.5, idle_timeout=3.0, max_lifetime=6.0,
+            world,
+            max_size=max_size,
+            acquire_timeout=0.7,
+            validate_after=0.3,
+            validation_timeout=0.4,
+            connect_timeout=0.4,
+            threshold=2,
+            probe_interval=0.5,
+            idle_timeout=3.0,
+            max_lifetime=6.0,
         )
         holders: set[FakeRaw] = set()
         violations: list[str] = []
 
         async def client(ops: list[tuple[str, float]]) -> None:
             for kind, t in ops:
-                if kind in ("hang", "unhang", "fail_connect", "heal", "kill_idle", "kill_idle_silently", "sleep"):
+                if kind in (
+                    "hang",
+                    "unhang",
+                    "fail_connect",
+                    "heal",
+                    "kill_idle",
+                    "kill_idle_silently",
+                    "sleep",
+                ):
                     if kind == "hang":
                         world.hang = True
                     elif kind == "unhang":
@@ -452,7 +492,12 @@ def test_pool_timeout_while_lending_the_slot_leaves_counters_clean() -> None:
                         await q.run(borrow)
                 assert "ds_fake" in str(info.value) and "within 0.5s" in str(info.value)
             status = ex.status()[0]
-            assert (status.active, status.waiting, status.queued_high, status.queued_low) == (0, 0, 0, 0)
+            assert (status.active, status.waiting, status.queued_high, status.queued_low) == (
+                0,
+                0,
+                0,
+                0,
+            )
         assert_idle_state(pool, world)
 
     run(main)
@@ -481,6 +526,7 @@ def test_nested_work_runs_at_once_on_a_slot_lent_for_a_pool_wait() -> None:
                 async def parent() -> None:
                     async with slot_released("test"):
                         await go_on.wait()
+
                     async def leaf() -> None:
                         nested_ran.set()
 
@@ -499,7 +545,12 @@ def test_nested_work_runs_at_once_on_a_slot_lent_for_a_pool_wait() -> None:
                     assert ex.status()[0].kickups == 0
                     await held.__aexit__(None, None, None)
             status = ex.status()[0]
-            assert (status.active, status.waiting, status.queued_high, status.queued_low) == (0, 0, 0, 0)
+            assert (status.active, status.waiting, status.queued_high, status.queued_low) == (
+                0,
+                0,
+                0,
+                0,
+            )
         assert_idle_state(pool, world)
 
     run(main)
@@ -556,7 +607,12 @@ def test_cancelled_while_taking_the_slot_back_returns_the_token() -> None:
                         pass
                 d_done.set()
         status = ex.status()[0]
-        assert (status.active, status.waiting, status.queued_high, status.queued_low) == (0, 0, 0, 0)
+        assert (status.active, status.waiting, status.queued_high, status.queued_low) == (
+            0,
+            0,
+            0,
+            0,
+        )
         assert_idle_state(pool, world)
 
     run(main)

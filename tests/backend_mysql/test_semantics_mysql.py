@@ -55,21 +55,95 @@ def test_weight_tables_match_the_server(conn: Any, name: str) -> None:
 
 
 TRICKY = [
-    "a", "A", "a ", "a  ", "a\t", "a\x00", "á", "Ä", "ä", "æ", "b", "B ", "ß", "s", "ss", "SS", "ſ",
-    "Straße", "STRASSE", "\U0001f600", "\U00010000", "\ufffd", "", " ", "ı", "İ", "i", "I", "Σ", "σ",
-    "ς", "é", "e\u0301", "E", "ŉ", "ǆ", "Ǆ", "ǅ", "x\x01", "x", "x ", "0", "10", "9", "½", "①", "Ⅳ",
-    "ﬁ", "fi", "Å", "Å", "ø", "Ø", "ü", "ue", "ÿ", "Ÿ", "ǘ", "Ω", "Ω", "ω", "ж", "Ж", "中", "日本",
+    "a",
+    "A",
+    "a ",
+    "a  ",
+    "a\t",
+    "a\x00",
+    "á",
+    "Ä",
+    "ä",
+    "æ",
+    "b",
+    "B ",
+    "ß",
+    "s",
+    "ss",
+    "SS",
+    "ſ",
+    "Straße",
+    "STRASSE",
+    "\U0001f600",
+    "\U00010000",
+    "\ufffd",
+    "",
+    " ",
+    "ı",
+    "İ",
+    "i",
+    "I",
+    "Σ",
+    "σ",
+    "ς",
+    "é",
+    "e\u0301",
+    "E",
+    "ŉ",
+    "ǆ",
+    "Ǆ",
+    "ǅ",
+    "x\x01",
+    "x",
+    "x ",
+    "0",
+    "10",
+    "9",
+    "½",
+    "①",
+    "Ⅳ",
+    "ﬁ",
+    "fi",
+    "Å",
+    "Å",
+    "ø",
+    "Ø",
+    "ü",
+    "ue",
+    "ÿ",
+    "Ÿ",
+    "ǘ",
+    "Ω",
+    "Ω",
+    "ω",
+    "ж",
+    "Ж",
+    "中",
+    "日本",
 ]
 
 
 def random_strings(rng: random.Random, n: int) -> list[str]:
-    pool = [c for c in "".join(TRICKY) if c not in "\x00"] + [chr(rng.randrange(0x20, 0xFFFF)) for _ in range(300)]
+    pool = [c for c in "".join(TRICKY) if c not in "\x00"] + [
+        chr(rng.randrange(0x20, 0xFFFF)) for _ in range(300)
+    ]
     pool = [c for c in pool if not 0xD800 <= ord(c) <= 0xDFFF]
-    return ["".join(rng.choice(pool) for _ in range(rng.randrange(0, 4))) + rng.choice(["", " ", "  "]) for _ in range(n)]
+    return [
+        "".join(rng.choice(pool) for _ in range(rng.randrange(0, 4))) + rng.choice(["", " ", "  "])
+        for _ in range(n)
+    ]
 
 
-@pytest.mark.parametrize("collation", ["utf8mb4_general_ci", "utf8mb4_unicode_ci", "utf8mb4_bin",
-                                       "utf8mb4_general_nopad_ci", "utf8mb4_nopad_bin"])
+@pytest.mark.parametrize(
+    "collation",
+    [
+        "utf8mb4_general_ci",
+        "utf8mb4_unicode_ci",
+        "utf8mb4_bin",
+        "utf8mb4_general_nopad_ci",
+        "utf8mb4_nopad_bin",
+    ],
+)
 def test_sort_and_group_like_the_server(conn: Any, collation: str) -> None:
     rng = random.Random(collation)
     values = TRICKY + random_strings(rng, 400)
@@ -81,20 +155,31 @@ def test_sort_and_group_like_the_server(conn: Any, collation: str) -> None:
         values = [v for v in values if not v.endswith("\x00")]
     server(conn, "CREATE DATABASE IF NOT EXISTS sgtest_semantics CHARACTER SET utf8mb4")
     server(conn, "DROP TABLE IF EXISTS sgtest_semantics.s")
-    server(conn, f"CREATE TABLE sgtest_semantics.s (id INT PRIMARY KEY, v VARCHAR(20) COLLATE {collation})")
+    server(
+        conn,
+        f"CREATE TABLE sgtest_semantics.s (id INT PRIMARY KEY, v VARCHAR(20) COLLATE {collation})",
+    )
     try:
         rows = ", ".join(f"({i}, {render_literal(v, 'mysql')})" for i, v in enumerate(values))
         server(conn, f"INSERT INTO sgtest_semantics.s VALUES {rows}")
         # Read back: the server may normalise nothing, but compare what it stored.
         stored = dict(server(conn, "SELECT id, v FROM sgtest_semantics.s"))
         key = MYSQL.collation(collation)
-        want_order = [r[0] for r in server(conn, "SELECT id FROM sgtest_semantics.s ORDER BY v, id")]
+        want_order = [
+            r[0] for r in server(conn, "SELECT id FROM sgtest_semantics.s ORDER BY v, id")
+        ]
         got_order = sorted(stored, key=lambda i: (key(stored[i]), i))
         assert got_order == want_order
-        want_desc = [r[0] for r in server(conn, "SELECT id FROM sgtest_semantics.s ORDER BY v DESC, id")]
+        want_desc = [
+            r[0] for r in server(conn, "SELECT id FROM sgtest_semantics.s ORDER BY v DESC, id")
+        ]
         desc_key = MYSQL.sort_key([SortItem(0, desc=True, collation=collation), SortItem(1)])
-        assert sorted(((stored[i], i) for i in stored), key=desc_key) == [(stored[i], i) for i in want_desc]
-        groups = server(conn, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sgtest_semantics.s GROUP BY v")
+        assert sorted(((stored[i], i) for i in stored), key=desc_key) == [
+            (stored[i], i) for i in want_desc
+        ]
+        groups = server(
+            conn, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sgtest_semantics.s GROUP BY v"
+        )
         want_groups = sorted(tuple(int(x) for x in str(g[0]).split(",")) for g in groups)
         by_key: dict[Any, list[int]] = {}
         for i in sorted(stored):
@@ -105,12 +190,38 @@ def test_sort_and_group_like_the_server(conn: Any, collation: str) -> None:
 
 
 OPERANDS: list[Any] = [
-    0, 1, -1, 7, -7, 3, 1000003, 9223372036854775806,
-    Decimal("0.5"), Decimal("-2.25"), Decimal("12.50"), Decimal("3"), Decimal("0.001"), Decimal("-7.125"),
-    2.5, -0.75, 3.0, 1e-3,
-    "3x", " 7", "abc", "-2.5", "",
+    0,
+    1,
+    -1,
+    7,
+    -7,
+    3,
+    1000003,
+    9223372036854775806,
+    Decimal("0.5"),
+    Decimal("-2.25"),
+    Decimal("12.50"),
+    Decimal("3"),
+    Decimal("0.001"),
+    Decimal("-7.125"),
+    2.5,
+    -0.75,
+    3.0,
+    1e-3,
+    "3x",
+    " 7",
+    "abc",
+    "-2.5",
+    "",
 ]
-OPS = {"+": MYSQL.add, "-": MYSQL.sub, "*": MYSQL.mul, "/": MYSQL.div, "DIV": MYSQL.intdiv, "%": MYSQL.mod}
+OPS = {
+    "+": MYSQL.add,
+    "-": MYSQL.sub,
+    "*": MYSQL.mul,
+    "/": MYSQL.div,
+    "DIV": MYSQL.intdiv,
+    "%": MYSQL.mod,
+}
 
 
 def lit(v: Any) -> str:
@@ -139,10 +250,12 @@ def test_arithmetic_like_the_server(conn: Any) -> None:
     for _ in range(300):
         a, b, c = (rng.choice(numbers) for _ in range(3))
         op1, op2 = rng.choice(["/", "*", "+", "-"]), rng.choice(["*", "+", "-", "/"])
-        cases.append((
-            f"({lit(a)} {op1} {lit(b)}) {op2} {lit(c)}",
-            lambda a=a, b=b, c=c, op1=op1, op2=op2: OPS[op2](OPS[op1](a, b), c),
-        ))
+        cases.append(
+            (
+                f"({lit(a)} {op1} {lit(b)}) {op2} {lit(c)}",
+                lambda a=a, b=b, c=c, op1=op1, op2=op2: OPS[op2](OPS[op1](a, b), c),
+            )
+        )
     mismatches = []
     computed: list[tuple[str, Any]] = []
     overflows = 0
@@ -173,12 +286,24 @@ def test_avg_and_sum_like_the_server(conn: Any) -> None:
     try:
         rows = []
         for _ in range(400):
-            rows.append((rng.randrange(40), rng.randrange(-999, 999),
-                         Decimal(rng.randrange(-99999, 99999)) / 1000, rng.randrange(-800, 800) / 8))
-        server(conn, "INSERT INTO sgtest_semantics.n VALUES " + ", ".join(
-            f"({g}, {i}, {d}, {f!r}e0)" for g, i, d, f in rows))
-        want = server(conn, "SELECT g, AVG(i), AVG(d), AVG(f), SUM(i), SUM(d), SUM(f), AVG(i) * 3, "
-                            "SUM(i) / COUNT(*), SUM(d) / 7 FROM sgtest_semantics.n GROUP BY g ORDER BY g")
+            rows.append(
+                (
+                    rng.randrange(40),
+                    rng.randrange(-999, 999),
+                    Decimal(rng.randrange(-99999, 99999)) / 1000,
+                    rng.randrange(-800, 800) / 8,
+                )
+            )
+        server(
+            conn,
+            "INSERT INTO sgtest_semantics.n VALUES "
+            + ", ".join(f"({g}, {i}, {d}, {f!r}e0)" for g, i, d, f in rows),
+        )
+        want = server(
+            conn,
+            "SELECT g, AVG(i), AVG(d), AVG(f), SUM(i), SUM(d), SUM(f), AVG(i) * 3, "
+            "SUM(i) / COUNT(*), SUM(d) / 7 FROM sgtest_semantics.n GROUP BY g ORDER BY g",
+        )
         by_group: dict[int, list[tuple[Any, ...]]] = {}
         for r in rows:
             by_group.setdefault(r[0], []).append(r)
@@ -189,9 +314,16 @@ def test_avg_and_sum_like_the_server(conn: Any) -> None:
             sd = sum(r[2] for r in members)
             sf = sum(r[3] for r in members)
             mine = (
-                w[0], MYSQL.avg(si, n), MYSQL.avg(sd, n), MYSQL.avg(sf, n),
-                MYSQL.sum_result(si, True), MYSQL.sum_result(sd, True), MYSQL.sum_result(sf, True),
-                MYSQL.mul(MYSQL.avg(si, n), 3), MYSQL.div(si, n), MYSQL.div(sd, 7),
+                w[0],
+                MYSQL.avg(si, n),
+                MYSQL.avg(sd, n),
+                MYSQL.avg(sf, n),
+                MYSQL.sum_result(si, True),
+                MYSQL.sum_result(sd, True),
+                MYSQL.sum_result(sf, True),
+                MYSQL.mul(MYSQL.avg(si, n), 3),
+                MYSQL.div(si, n),
+                MYSQL.div(sd, 7),
             )
             assert [tagged(v) for v in mine] == [tagged(v) for v in w], (w, mine)
     finally:

@@ -29,7 +29,9 @@ async def pair(private: PrivateMariaDB) -> AsyncIterator[tuple[MySQLDataSource, 
     for ds in (a, b):
         await ds.open()
         await ds.ensure_database("sgtest_xa")
-        await ds.execute("CREATE TABLE IF NOT EXISTS sgtest_xa.t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB")
+        await ds.execute(
+            "CREATE TABLE IF NOT EXISTS sgtest_xa.t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB"
+        )
     await ensure_xa_log(a)
     await recover([a, b], log_ds=a)  # nothing left over from an earlier run
     for ds in (a, b):
@@ -51,8 +53,15 @@ async def prepared(ds: MySQLDataSource) -> int:
 
 async def test_xa_commits_on_both(pair: tuple[MySQLDataSource, MySQLDataSource]) -> None:
     a, b = pair
-    res = await run_xa({a: ["INSERT INTO sgtest_xa.t VALUES (1, 'a')"],
-                        b: ["INSERT INTO sgtest_xa.t VALUES (1, 'b')", "INSERT INTO sgtest_xa.t VALUES (2, 'b')"]})
+    res = await run_xa(
+        {
+            a: ["INSERT INTO sgtest_xa.t VALUES (1, 'a')"],
+            b: [
+                "INSERT INTO sgtest_xa.t VALUES (1, 'b')",
+                "INSERT INTO sgtest_xa.t VALUES (2, 'b')",
+            ],
+        }
+    )
     assert [r.affected for r in res.results["xa_b"]] == [1, 1]
     assert (await rows(a, 1), await rows(b, 1), await rows(b, 2)) == (1, 1, 1)
     assert await prepared(a) == 0 and await prepared(b) == 0
@@ -63,16 +72,28 @@ async def test_xa_commits_on_both(pair: tuple[MySQLDataSource, MySQLDataSource])
         assert st.in_use == 0 and st.closed == 0
 
 
-async def test_xa_failure_in_phase_one_rolls_back_everywhere(pair: tuple[MySQLDataSource, MySQLDataSource]) -> None:
+async def test_xa_failure_in_phase_one_rolls_back_everywhere(
+    pair: tuple[MySQLDataSource, MySQLDataSource],
+) -> None:
     a, b = pair
     await b.execute("INSERT INTO sgtest_xa.t VALUES (5, 'pre')")
     with pytest.raises(BackendError) as info:
-        await run_xa({a: ["INSERT INTO sgtest_xa.t VALUES (5, 'a')"], b: ["INSERT INTO sgtest_xa.t VALUES (5, 'b')"]})
+        await run_xa(
+            {
+                a: ["INSERT INTO sgtest_xa.t VALUES (5, 'a')"],
+                b: ["INSERT INTO sgtest_xa.t VALUES (5, 'b')"],
+            }
+        )
     assert info.value.code == 1062 and "xa_b" in str(info.value)
     assert await rows(a, 5) == 0 and await rows(b, 5) == 1
     assert await prepared(a) == 0 and await prepared(b) == 0
     # The connections were cleaned up and are reusable.
-    await run_xa({a: ["INSERT INTO sgtest_xa.t VALUES (6, 'a')"], b: ["INSERT INTO sgtest_xa.t VALUES (6, 'b')"]})
+    await run_xa(
+        {
+            a: ["INSERT INTO sgtest_xa.t VALUES (6, 'a')"],
+            b: ["INSERT INTO sgtest_xa.t VALUES (6, 'b')"],
+        }
+    )
     assert await rows(a, 6) == 1 and await rows(b, 6) == 1
 
 
@@ -85,8 +106,19 @@ async def test_coordinator_killed_then_recovered(
     env = {**os.environ, FAULT_ENV: fault, "PYTHONPATH": str(ROOT)}
     with trio.fail_after(60):
         proc = await trio.run_process(
-            [sys.executable, "-m", "tests.backend_mysql.xa_crash_script", MYSQL_URL, private.url, str(row_id)],
-            cwd=ROOT, env=env, capture_stdout=True, capture_stderr=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "tests.backend_mysql.xa_crash_script",
+                MYSQL_URL,
+                private.url,
+                str(row_id),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
         )
     assert proc.returncode == 77, proc.stderr.decode()[-2000:]
     assert b"committed" not in proc.stdout
@@ -98,8 +130,12 @@ async def test_coordinator_killed_then_recovered(
     if fault == "after_prepare":
         # No decision was logged: presumed abort, nothing lost half-way, retry works.
         assert counts == (0, 0) and len(report.rolled_back) == 2 and not report.committed
-        await run_xa({a: [f"INSERT INTO sgtest_xa.t VALUES ({row_id}, 'r')"],
-                      b: [f"INSERT INTO sgtest_xa.t VALUES ({row_id}, 'r')"]})
+        await run_xa(
+            {
+                a: [f"INSERT INTO sgtest_xa.t VALUES ({row_id}, 'r')"],
+                b: [f"INSERT INTO sgtest_xa.t VALUES ({row_id}, 'r')"],
+            }
+        )
         assert (await rows(a, row_id), await rows(b, row_id)) == (1, 1)
     else:
         # The decision was durable: every branch ends committed, exactly once.
@@ -127,9 +163,12 @@ async def test_decision_log_rows_are_purged_once_old_and_resolved(
     try:
         report = await recover([a, b], log_ds=a, log_retention=3600)
         assert report.purged >= 2
-        left = await a.fetch(f"SELECT gtrid FROM {LOG_TABLE} WHERE gtrid LIKE 'sg-0-%' ORDER BY gtrid")
+        left = await a.fetch(
+            f"SELECT gtrid FROM {LOG_TABLE} WHERE gtrid LIKE 'sg-0-%' ORDER BY gtrid"
+        )
         assert [r[0].decode() if isinstance(r[0], bytes) else r[0] for r in left.rows] == [
-            "sg-0-old-foreign", "sg-0-young",
+            "sg-0-old-foreign",
+            "sg-0-young",
         ]
     finally:
         await a.execute(f"DELETE FROM {LOG_TABLE} WHERE gtrid LIKE 'sg-0-%'")

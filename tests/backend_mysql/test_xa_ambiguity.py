@@ -83,12 +83,19 @@ class Env:
 async def env(private: PrivateMariaDB) -> AsyncIterator[Env]:
     proxy = DropProxy(MYSQL_PORT, upstream_host=MYSQL_HOST)
     fast = {"breaker_probe_interval": 0.2, "acquire_timeout": 2.0, "connect_timeout": 1.0}
-    e = Env(proxy, make_ds("sgxa_a", proxy.url, **fast), make_ds("sgxa_b", private.url), make_ds("sgxa_direct", MYSQL_URL))
+    e = Env(
+        proxy,
+        make_ds("sgxa_a", proxy.url, **fast),
+        make_ds("sgxa_b", private.url),
+        make_ds("sgxa_direct", MYSQL_URL),
+    )
     try:
         for ds in (e.direct_a, e.b):
             await ds.open()
             await ds.ensure_database(DB)
-            await ds.execute(f"CREATE TABLE IF NOT EXISTS {DB}.t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB")
+            await ds.execute(
+                f"CREATE TABLE IF NOT EXISTS {DB}.t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB"
+            )
             await ds.execute(f"DELETE FROM {DB}.t")
         await ensure_xa_log(e.direct_a)
         await e.a.open()
@@ -136,7 +143,10 @@ def assert_quiet(*sources: MySQLDataSource) -> None:
     write of this process still marked in flight."""
     for ds in sources:
         st = ds.statistics()
-        assert (st.in_use, st.waiting, st.extra["opening"], st.extra["inflight"]) == (0, 0, 0, 0), (ds.name, st)
+        assert (st.in_use, st.waiting, st.extra["opening"], st.extra["inflight"]) == (0, 0, 0, 0), (
+            ds.name,
+            st,
+        )
     assert local_owner().inflight == set()
 
 
@@ -171,7 +181,9 @@ async def test_decision_lost_before_the_server_aborts_by_the_log_and_rolls_back(
     msg = str(info.value)
     assert not isinstance(info.value, XAOutcomeUnknown)
     assert info.value.code == 1180
-    found = re.search(r"XA (sg-[0-9a-f-]+): not committed \(the commit decision was not stored", msg)
+    found = re.search(
+        r"XA (sg-[0-9a-f-]+): not committed \(the commit decision was not stored", msg
+    )
     assert found, msg
     assert msg.endswith("rolled back on sgxa_a, sgxa_b"), msg
     after = env.proxy.queries_after_drop()
@@ -252,15 +264,23 @@ async def _prepare_detached(ds: MySQLDataSource, gtrid: str) -> None:
     """A prepared branch whose session is gone (as a crashed coordinator leaves it)."""
     async with ds.connection() as conn:
         xid = xid_sql(gtrid, ds.name)
-        for sql in (f"XA START {xid}", f"INSERT INTO {DB}.t VALUES ({secrets.randbelow(10**9) + 1000}, 'p')",
-                    f"XA END {xid}", f"XA PREPARE {xid}"):
+        for sql in (
+            f"XA START {xid}",
+            f"INSERT INTO {DB}.t VALUES ({secrets.randbelow(10**9) + 1000}, 'p')",
+            f"XA END {xid}",
+            f"XA PREPARE {xid}",
+        ):
             await conn.execute(sql)
         thread_id = conn.thread_id
         pc = conn._lease.pc
         assert pc is not None
         pc.broken = True  # closed on release: the server detaches the prepared branch
     with trio.fail_after(10):
-        while (await ds.fetch(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {thread_id}")).rows[0][0]:  # noqa: ASYNC110 (server state, no event)
+        while (  # noqa: ASYNC110 (server state, no event)
+            await ds.fetch(
+                f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {thread_id}"
+            )
+        ).rows[0][0]:
             await trio.sleep(0.02)
 
 
@@ -298,7 +318,9 @@ async def test_recovery_owner_rules(env: Env) -> None:
         # A long-dead owner with nothing left is forgotten (another coordinator on the
         # shared catalog may have done it first); a recently dead one's row stays a while
         # (evidence for coordinators that know other data sources), the live one too.
-        rows = await log_ds.fetch(f"SELECT owner FROM {OWNERS_TABLE} WHERE owner IN ('{live}', '{long_dead}')")
+        rows = await log_ds.fetch(
+            f"SELECT owner FROM {OWNERS_TABLE} WHERE owner IN ('{live}', '{long_dead}')"
+        )
         assert [r[0] if isinstance(r[0], str) else r[0].decode() for r in rows.rows] == [live]
         assert await decision(log_ds, g["dead"]) == "abort"  # a late owner could not commit it
         # Once not in flight, our own is resolved whatever min_age says.
@@ -313,7 +335,9 @@ async def test_recovery_owner_rules(env: Env) -> None:
                 await env.b.execute(f"XA ROLLBACK {xid_sql(gtrid, env.b.name)}")
         hexes = ", ".join(f"'{x}'" for x in g.values())
         await log_ds.execute(f"DELETE FROM {LOG_TABLE} WHERE gtrid IN ({hexes})")
-        await log_ds.execute(f"DELETE FROM {OWNERS_TABLE} WHERE owner IN ('{live}', '{dead}', '{long_dead}')")
+        await log_ds.execute(
+            f"DELETE FROM {OWNERS_TABLE} WHERE owner IN ('{live}', '{dead}', '{long_dead}')"
+        )
         await retire_owner(log_ds)  # heartbeat() registered this process: leave no stale row
     assert_quiet(env.b, log_ds)
 
@@ -355,21 +379,37 @@ async def test_killed_coordinator_is_recovered_within_seconds_by_its_stale_heart
     await a.open()
     await b.open()
     try:
-        async with Coordinator(Topology.load(crash_topology), catalog_refresh=None, xa_recovery=3600) as coord:
+        async with Coordinator(
+            Topology.load(crash_topology), catalog_refresh=None, xa_recovery=3600
+        ) as coord:
             await coord.execute(f"DROP DATABASE IF EXISTS {CRASH_DB}")
             await coord.execute(f"CREATE DATABASE {CRASH_DB}")
-            await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) PARTITION BY HASH (id) PARTITIONS 2")
+            await coord.execute(
+                "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) PARTITION BY HASH (id) PARTITIONS 2"
+            )
             env = {**os.environ, FAULT_ENV: fault, "PYTHONPATH": str(ROOT)}
             with trio.fail_after(60):
                 proc = await trio.run_process(
-                    [sys.executable, "-m", "tests.backend_mysql.xa_coordinator_crash_script", str(crash_topology),
-                     "INSERT INTO t VALUES (10, 'x'), (11, 'y')"],
-                    cwd=ROOT, env=env, capture_stdout=True, capture_stderr=True, check=False,
+                    [
+                        sys.executable,
+                        "-m",
+                        "tests.backend_mysql.xa_coordinator_crash_script",
+                        str(crash_topology),
+                        "INSERT INTO t VALUES (10, 'x'), (11, 'y')",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
                 )
             died = time.monotonic()
             assert proc.returncode == 77, proc.stderr.decode()[-2000:]
-            theirs = {gt for gt in await prepared_gtrids(a) | await prepared_gtrids(b)
-                      if gtrid_owner(gt) not in (None, local_owner().id)}
+            theirs = {
+                gt
+                for gt in await prepared_gtrids(a) | await prepared_gtrids(b)
+                if gtrid_owner(gt) not in (None, local_owner().id)
+            }
             assert theirs, "the crash left no prepared branch"
             dead_owner = {gtrid_owner(gt) for gt in theirs}
             assert len(dead_owner) == 1
@@ -387,9 +427,13 @@ async def test_killed_coordinator_is_recovered_within_seconds_by_its_stale_heart
             got = ([int(r[0]) for r in rows[0].rows], [int(r[0]) for r in rows[1].rows])
             assert got == (([], []) if fault == "after_prepare" else ([10], [11]))
             await coord.execute(f"DROP DATABASE IF EXISTS {CRASH_DB}")
-            assert_quiet(*[ds for ds in coord.datasources.values() if isinstance(ds, MySQLDataSource)])
+            assert_quiet(
+                *[ds for ds in coord.datasources.values() if isinstance(ds, MySQLDataSource)]
+            )
         # Closed: this coordinator's own heartbeat row was removed.
-        rs = await a.fetch(f"SELECT COUNT(*) FROM {OWNERS_TABLE} WHERE owner = '{local_owner().id}'")
+        rs = await a.fetch(
+            f"SELECT COUNT(*) FROM {OWNERS_TABLE} WHERE owner = '{local_owner().id}'"
+        )
         assert rs.rows[0][0] == 0
     finally:
         for ds in (a, b):
@@ -429,27 +473,42 @@ url = "{private.url}"
         await a.open()
         await b.open()
         try:
-            async with Coordinator(Topology.load(path), catalog_refresh=None, xa_recovery=3600) as coord:
+            async with Coordinator(
+                Topology.load(path), catalog_refresh=None, xa_recovery=3600
+            ) as coord:
                 await coord.execute(f"DROP DATABASE IF EXISTS {db}")
                 await coord.execute(f"CREATE DATABASE {db}")
-                await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) PARTITION BY HASH (id) PARTITIONS 2")
+                await coord.execute(
+                    "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) PARTITION BY HASH (id) PARTITIONS 2"
+                )
                 proxy.arm("refuse")
                 with trio.fail_after(30), pytest.raises(XAOutcomeUnknown) as info:
                     await coord.execute("INSERT INTO t VALUES (20, 'x'), (21, 'y')")
-                assert info.value.code == 1180 and re.search(r"XA sg-[0-9a-f-]+: outcome unknown", str(info.value))
-                assert (await b.fetch(f"SELECT COUNT(*) FROM {db}_0001.t")).rows[0][0] == 0  # still prepared
+                assert info.value.code == 1180 and re.search(
+                    r"XA sg-[0-9a-f-]+: outcome unknown", str(info.value)
+                )
+                assert (await b.fetch(f"SELECT COUNT(*) FROM {db}_0001.t")).rows[0][
+                    0
+                ] == 0  # still prepared
                 proxy.heal()
                 started = time.monotonic()
                 with trio.fail_after(15):
                     while (await b.fetch(f"SELECT COUNT(*) FROM {db}_0001.t")).rows[0][0] == 0:  # noqa: ASYNC110
                         await trio.sleep(0.1)
-                print(f"own unknown outcome finished {time.monotonic() - started:.2f}s after the log healed")
+                print(
+                    f"own unknown outcome finished {time.monotonic() - started:.2f}s after the log healed"
+                )
                 with trio.fail_after(10):
                     while (await a.fetch(f"SELECT COUNT(*) FROM {db}_0000.t")).rows[0][0] == 0:  # noqa: ASYNC110
                         await trio.sleep(0.1)
-                assert (await coord.execute("SELECT id, v FROM t ORDER BY id")).rows == [(20, "x"), (21, "y")]
+                assert (await coord.execute("SELECT id, v FROM t ORDER BY id")).rows == [
+                    (20, "x"),
+                    (21, "y"),
+                ]
                 await coord.execute(f"DROP DATABASE IF EXISTS {db}")
-                assert_quiet(*[ds for ds in coord.datasources.values() if isinstance(ds, MySQLDataSource)])
+                assert_quiet(
+                    *[ds for ds in coord.datasources.values() if isinstance(ds, MySQLDataSource)]
+                )
         finally:
             for ds in (a, b):
                 for shard in (0, 1):

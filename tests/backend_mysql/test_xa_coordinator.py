@@ -57,7 +57,9 @@ def topology_file(private: PrivateMariaDB, tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture
-async def servers(private: PrivateMariaDB) -> AsyncIterator[tuple[MySQLDataSource, MySQLDataSource]]:
+async def servers(
+    private: PrivateMariaDB,
+) -> AsyncIterator[tuple[MySQLDataSource, MySQLDataSource]]:
     a, b = make_ds("ds0_check", MYSQL_URL), make_ds("ds1_check", private.url)
     await a.open()
     await b.open()
@@ -69,11 +71,15 @@ async def servers(private: PrivateMariaDB) -> AsyncIterator[tuple[MySQLDataSourc
 
 
 @pytest.fixture
-async def coord(topology_file: Path, servers: tuple[MySQLDataSource, MySQLDataSource]) -> AsyncIterator[Coordinator]:
+async def coord(
+    topology_file: Path, servers: tuple[MySQLDataSource, MySQLDataSource]
+) -> AsyncIterator[Coordinator]:
     async with Coordinator(Topology.load(topology_file), catalog_refresh=None) as c:
         await c.execute(f"DROP DATABASE IF EXISTS {DB}")
         await c.execute(f"CREATE DATABASE {DB}")
-        await c.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) PARTITION BY HASH (id) PARTITIONS 2")
+        await c.execute(
+            "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) PARTITION BY HASH (id) PARTITIONS 2"
+        )
         try:
             yield c
         finally:
@@ -104,7 +110,9 @@ async def test_multi_row_insert_update_delete_commit_atomically_with_xa(
     before = await xa_counters(b)
     log_rows = f"SELECT COUNT(*) FROM {LOG_TABLE} WHERE participants = 'ds0,ds1'"
     log_before = (await a.fetch(log_rows)).rows
-    res = await coord.execute("INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four')")
+    res = await coord.execute(
+        "INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'four')"
+    )
     assert res.affected == 4
     assert await physical(a, 0) == [(2, "two"), (4, "four")]
     assert await physical(b, 1) == [(1, "one"), (3, "three")]
@@ -112,7 +120,10 @@ async def test_multi_row_insert_update_delete_commit_atomically_with_xa(
     assert res.affected == 3
     res = await coord.execute("DELETE FROM t WHERE id IN (1, 4)")
     assert res.affected == 2
-    assert (await coord.execute("SELECT id, v FROM t ORDER BY id")).rows == [(2, "two!"), (3, "three!")]
+    assert (await coord.execute("SELECT id, v FROM t ORDER BY id")).rows == [
+        (2, "two!"),
+        (3, "three!"),
+    ]
     after = await xa_counters(b)
     # Three writes, each one XA branch on the private server, prepared then committed.
     assert after["com_xa_prepare"] - before["com_xa_prepare"] == 3
@@ -129,7 +140,9 @@ async def test_failing_branch_leaves_nothing_on_either_server(
     coord: Coordinator, servers: tuple[MySQLDataSource, MySQLDataSource]
 ) -> None:
     a, b = servers
-    await b.execute(f"INSERT INTO {DB}_0001.t VALUES (3, 'already')")  # behind the coordinator's back
+    await b.execute(
+        f"INSERT INTO {DB}_0001.t VALUES (3, 'already')"
+    )  # behind the coordinator's back
     before = await xa_counters(b)
     with pytest.raises(BackendError) as info:
         await coord.execute("INSERT INTO t VALUES (2, 'a'), (3, 'b'), (4, 'c'), (5, 'd')")
@@ -145,16 +158,29 @@ async def test_failing_branch_leaves_nothing_on_either_server(
 
 @pytest.mark.parametrize("fault", FAULT_POINTS)
 async def test_coordinator_killed_mid_xa_is_recovered_when_a_coordinator_opens(
-    coord: Coordinator, servers: tuple[MySQLDataSource, MySQLDataSource], topology_file: Path,
-    monkeypatch: pytest.MonkeyPatch, fault: str,
+    coord: Coordinator,
+    servers: tuple[MySQLDataSource, MySQLDataSource],
+    topology_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
 ) -> None:
     a, b = servers
     env = {**os.environ, FAULT_ENV: fault, "PYTHONPATH": str(ROOT)}
     sql = "INSERT INTO t VALUES (10, 'x'), (11, 'y')"
     with trio.fail_after(60):
         proc = await trio.run_process(
-            [sys.executable, "-m", "tests.backend_mysql.xa_coordinator_crash_script", str(topology_file), sql],
-            cwd=ROOT, env=env, capture_stdout=True, capture_stderr=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "tests.backend_mysql.xa_coordinator_crash_script",
+                str(topology_file),
+                sql,
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
         )
     assert proc.returncode == 77, proc.stderr.decode()[-2000:]
     assert await prepared(a) + await prepared(b) >= 1  # the crash left prepared branches
@@ -182,7 +208,9 @@ async def test_catalog_lives_in_shardgate_catalog_and_is_shared(
         await other.execute("DROP TABLE shared")
         with pytest.raises(Exception, match="doesn't exist"):
             await coord.execute("SELECT * FROM shared")
-    rs = await a.fetch(f"SELECT name FROM shardgate_catalog.`tables` WHERE db = '{DB}' ORDER BY name")
+    rs = await a.fetch(
+        f"SELECT name FROM shardgate_catalog.`tables` WHERE db = '{DB}' ORDER BY name"
+    )
     assert [r[0] for r in rs.rows] == ["t"]
     on_private = await b.fetch("SHOW DATABASES LIKE 'shardgate_catalog'")
     assert on_private.rows == []  # the catalog and the XA log live on the first data source only

@@ -106,8 +106,14 @@ class _Pipe:
 class DropProxy:
     """See the module docstring. ``with DropProxy(port) as proxy: proxy.url ...``"""
 
-    def __init__(self, upstream_port: int, *, upstream_host: str = "127.0.0.1", match: bytes = DECISION_INSERT,
-                 also: bytes = b"'commit'") -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        *,
+        upstream_host: str = "127.0.0.1",
+        match: bytes = DECISION_INSERT,
+        also: bytes = b"'commit'",
+    ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.match = match
         self.also = also
@@ -128,7 +134,9 @@ class DropProxy:
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(64)
         self.port = int(self._listener.getsockname()[1])
-        self._acceptor = threading.Thread(target=self._accept_loop, name="xa-drop-proxy-accept", daemon=True)
+        self._acceptor = threading.Thread(
+            target=self._accept_loop, name="xa-drop-proxy-accept", daemon=True
+        )
         self._acceptor.start()
 
     @property
@@ -165,7 +173,11 @@ class DropProxy:
             self.queries.append(sql[:200])
 
     def _should_drop(self, payload: bytes) -> bool:
-        if payload[:1] != bytes([COM_QUERY]) or self.match not in payload or self.also not in payload:
+        if (
+            payload[:1] != bytes([COM_QUERY])
+            or self.match not in payload
+            or self.also not in payload
+        ):
             return False
         with self._lock:
             if self._armed is None:
@@ -233,6 +245,10 @@ class DropProxy:
     def __enter__(self) -> DropProxy:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

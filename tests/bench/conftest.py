@@ -30,17 +30,28 @@ class BenchRun:
 
     @property
     def env(self) -> dict[str, str]:
-        return dict(os.environ, SHARDGATE_BENCH_RESULTS=str(self.results), SHARDGATE_BENCH_DB_SUFFIX=self.suffix)
+        return dict(
+            os.environ,
+            SHARDGATE_BENCH_RESULTS=str(self.results),
+            SHARDGATE_BENCH_DB_SUFFIX=self.suffix,
+        )
 
     def run(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", *args], cwd=str(ROOT), env=self.env, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            [sys.executable, "-m", *args],
+            cwd=str(ROOT),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def ok(self, *args: str, timeout: float = 240) -> None:
         proc = self.run(*args, timeout=timeout)
-        assert proc.returncode == 0, f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, (
+            f"{' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
 
     def result(self, name: str) -> dict[str, Any]:
         path = self.results / f"{name}.json"
@@ -52,7 +63,9 @@ class BenchRun:
 
 
 def _drop_suffixed(suffix: str) -> None:
-    conn = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", autocommit=True)
+    conn = pymysql.connect(
+        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", autocommit=True
+    )
     try:
         with conn.cursor() as cur:
             cur.execute("SHOW DATABASES")
@@ -66,7 +79,9 @@ def _drop_suffixed(suffix: str) -> None:
                     cur.execute(f"SELECT {col} FROM shardgate_catalog.{table}")
                     for (db,) in cur.fetchall():
                         if db.endswith(suffix):
-                            cur.execute(f"DELETE FROM shardgate_catalog.{table} WHERE {col} = %s", (db,))
+                            cur.execute(
+                                f"DELETE FROM shardgate_catalog.{table} WHERE {col} = %s", (db,)
+                            )
             if "sgb_bench_meta" in existing:
                 cur.execute("SELECT name FROM sgb_bench_meta.loaded")
                 for (name,) in cur.fetchall():

@@ -27,7 +27,10 @@ def _png(run: BenchRun, name: str) -> None:
     assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.skipif(not JAVA_READY, reason="needs java + javac and MariaDB Connector/J (apt-get install libmariadb-java)")
+@pytest.mark.skipif(
+    not JAVA_READY,
+    reason="needs java + javac and MariaDB Connector/J (apt-get install libmariadb-java)",
+)
 def test_insert_quick(bench_run: BenchRun) -> None:
     bench_run.ok("bench.insert", "--quick")
     d = bench_run.result("insert_quick")
@@ -55,7 +58,9 @@ def test_concurrency_quick(bench_run: BenchRun) -> None:
             assert 0 < r["p50"] <= r["p99"] <= r["max"]
         peak = max(r["throughput_qps"] for r in rows)
         assert d["summary"][side]["peak_qps"] == peak
-        assert d["summary"][side]["ratio_max_to_peak"] == round(rows[-1]["throughput_qps"] / peak, 3)
+        assert d["summary"][side]["ratio_max_to_peak"] == round(
+            rows[-1]["throughput_qps"] / peak, 3
+        )
     assert all(not r["errors"] and r["failed"] == 0 for r in d["results"]["shardgate"])
     assert all(r["errors"] == 0 for r in d["results"]["thread-per-connection"])
     assert d["goal_met"] == (d["summary"]["shardgate"]["ratio_max_to_peak"] >= d["goal_ratio"])
@@ -121,7 +126,9 @@ def test_bench_main_runs_a_subset_and_writes_a_summary(bench_run: BenchRun) -> N
         (("bench.insert", "--threads", "many"), "expected a whole number"),
     ],
 )
-def test_bad_arguments_get_one_clear_line(bench_run: BenchRun, args: tuple[str, ...], message: str) -> None:
+def test_bad_arguments_get_one_clear_line(
+    bench_run: BenchRun, args: tuple[str, ...], message: str
+) -> None:
     proc = bench_run.run(*args, timeout=60)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr

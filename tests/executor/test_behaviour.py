@@ -120,12 +120,16 @@ async def test_children_total_counts_items_unless_given_at_open() -> None:
             assert (info.children_total, info.children_done) == (16, 10)
 
 
-async def test_query_accounts_time_queued_and_running(autojump_clock: trio.testing.MockClock) -> None:
+async def test_query_accounts_time_queued_and_running(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def second(_: int) -> None:
         await trio.sleep(1)
 
     # No stall allowance and no watchdog growth: exactly two children run at once.
-    config = ExecutorConfig(buckets=1, slots_per_bucket=2, stall_limit=100, deadlock_check_period=100)
+    config = ExecutorConfig(
+        buckets=1, slots_per_bucket=2, stall_limit=100, deadlock_check_period=100
+    )
     async with BucketedExecutor(config) as ex, ex.query() as q:
         await q.map(second, range(4))  # two children wait 1 s each
         info = q.info(trio.current_time())
@@ -208,7 +212,9 @@ async def test_failing_child_cancels_siblings_and_names_itself() -> None:
         err = info.value
         assert isinstance(err.error, ValueError) and err.__cause__ is err.error
         assert err.root is err.error
-        assert err.child.label == "7" and err.query_name == "broken" and err.child.bucket == q.bucket
+        assert (
+            err.child.label == "7" and err.query_name == "broken" and err.child.bucket == q.bucket
+        )
         assert "child '7'" in str(err) and "shard 7 is broken" in str(err)
         assert cancelled == 7  # the other children in flight (window 8)
         assert_idle(ex)
@@ -407,7 +413,11 @@ async def test_slot_lent_without_admitting_new_work(autojump_clock: trio.testing
         started.append("new")
 
     cfg = ExecutorConfig(
-        buckets=1, slots_per_bucket=1, kickup_after=1.0, stall_limit=100.0, deadlock_check_period=5.0
+        buckets=1,
+        slots_per_bucket=1,
+        kickup_after=1.0,
+        stall_limit=100.0,
+        deadlock_check_period=5.0,
     )
     async with BucketedExecutor(cfg) as ex:
         bucket = ex.buckets[0]
@@ -495,7 +505,12 @@ async def test_low_priority_work_is_kicked_up(autojump_clock: trio.testing.MockC
     in the low queue and is kicked up after ``kickup_after``."""
     # window > slots keeps nested children queued in the high queue at all times.
     config = ExecutorConfig(
-        buckets=1, slots_per_bucket=1, window=4, kickup_after=1.0, stall_limit=1000, deadlock_timeout=1000
+        buckets=1,
+        slots_per_bucket=1,
+        window=4,
+        kickup_after=1.0,
+        stall_limit=1000,
+        deadlock_timeout=1000,
     )
     ran_at: list[float] = []
 
@@ -584,6 +599,8 @@ async def test_log_lines_of_children_carry_the_query_id() -> None:
             log.info("after")
     children = [e for e in events if e["event"].startswith("child.")]
     assert len(children) == 6
-    assert all(e["query_id"] == qid and e["query"] == "logged" and e["bucket"] == bucket for e in children)
+    assert all(
+        e["query_id"] == qid and e["query"] == "logged" and e["bucket"] == bucket for e in children
+    )
     (after,) = [e for e in events if e["event"] == "after"]
     assert "query_id" not in after

@@ -176,7 +176,9 @@ def test_random_trees_terminate_and_leave_nothing(
     trio.run(_property_run, config, trees, cancel)
 
 
-async def _property_run(config: ExecutorConfig, trees: list[Node], cancel: tuple[str, float] | None) -> None:
+async def _property_run(
+    config: ExecutorConfig, trees: list[Node], cancel: tuple[str, float] | None
+) -> None:
     h = Harness()
     before = all_tasks()
     outcomes: dict[int, object] = {}
@@ -193,7 +195,12 @@ async def _property_run(config: ExecutorConfig, trees: list[Node], cancel: tuple
                         async with ex.query(name=f"top{i}", session=i) as q:
                             ids[i] = q.id
                             outcomes[i] = await q.run(_dispatch, tree, ex, h, label=f"root{i}")
-                    except (ChildFailed, DeadlockSuspected, QueryCancelled, KeyboardInterrupt) as exc:
+                    except (
+                        ChildFailed,
+                        DeadlockSuspected,
+                        QueryCancelled,
+                        KeyboardInterrupt,
+                    ) as exc:
                         outcomes[i] = exc
 
                 ids: dict[int, int] = {}
@@ -239,4 +246,3 @@ async def _property_run(config: ExecutorConfig, trees: list[Node], cancel: tuple
             assert i in killed
         else:
             assert isinstance(outcome, DeadlockSuspected), repr(outcome)
-

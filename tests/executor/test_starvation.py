@@ -133,7 +133,12 @@ TOP_LEVEL = 64
 
 
 def _expected_tree_sum(top: int) -> int:
-    return sum(top * 100 + a * 16 + b * 4 + c for a in range(FANOUT) for b in range(FANOUT) for c in range(FANOUT))
+    return sum(
+        top * 100 + a * 16 + b * 4 + c
+        for a in range(FANOUT)
+        for b in range(FANOUT)
+        for c in range(FANOUT)
+    )
 
 
 async def test_nested_fanout_three_levels_async() -> None:
@@ -145,14 +150,18 @@ async def test_nested_fanout_three_levels_async() -> None:
             top, a, b, c = path
             return top * 100 + a * 16 + b * 4 + c
         async with ex.query(name=f"level{len(path)}") as q:
-            return sum(await q.map(functools.partial(level, ex=ex), [(*path, i) for i in range(FANOUT)]))
+            return sum(
+                await q.map(functools.partial(level, ex=ex), [(*path, i) for i in range(FANOUT)])
+            )
 
     config = ExecutorConfig(buckets=2, slots_per_bucket=2, window=4)
     sums: dict[int, int] = {}
 
     async def top_level(t: int, ex: BucketedExecutor) -> None:
         async with ex.query(name=f"top{t}") as q:
-            sums[t] = sum(await q.map(functools.partial(level, ex=ex), [(t, i) for i in range(FANOUT)]))
+            sums[t] = sum(
+                await q.map(functools.partial(level, ex=ex), [(t, i) for i in range(FANOUT)])
+            )
 
     with trio.fail_after(60):
         async with BucketedExecutor(config) as ex:
@@ -196,7 +205,9 @@ async def test_nested_fanout_three_levels_sync_children_in_threads() -> None:
 
     async def top_level(t: int, ex: BucketedExecutor) -> None:
         async with ex.query(name=f"top{t}") as q:
-            sums[t] = sum(await q.map(functools.partial(level, ex=ex), [(t, i) for i in range(FANOUT)]))
+            sums[t] = sum(
+                await q.map(functools.partial(level, ex=ex), [(t, i) for i in range(FANOUT)])
+            )
 
     with trio.fail_after(120):
         async with BucketedExecutor(config) as ex:

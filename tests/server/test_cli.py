@@ -142,8 +142,13 @@ def test_tune_gc_freezes_start_up_objects_and_raises_thresholds() -> None:
 
 async def test_bench_subcommand_runs_the_checkout_suite(tmp_path: Path) -> None:
     out = await trio.run_process([*SHARDGATE, "bench", "--help"], capture_stdout=True, check=False)
-    assert out.returncode == 0 and b"usage: shardgate bench" in out.stdout and b"quick" in out.stdout
+    assert (
+        out.returncode == 0 and b"usage: shardgate bench" in out.stdout and b"quick" in out.stdout
+    )
     bad = await trio.run_process(
-        [*SHARDGATE, "bench", "quick", "nosuch"], capture_stderr=True, check=False, cwd=str(tmp_path)
+        [*SHARDGATE, "bench", "quick", "nosuch"],
+        capture_stderr=True,
+        check=False,
+        cwd=str(tmp_path),
     )
     assert bad.returncode == 2 and b"unknown benchmark(s) nosuch" in bad.stderr

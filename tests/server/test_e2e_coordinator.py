@@ -227,7 +227,9 @@ async def test_streamed_binary_rows_of_a_prepared_select(coord_served: Served) -
     assert rows == [(i, i * 3) for i in range(5, STREAMED)]
 
 
-async def test_a_type_change_after_the_sample_ends_the_result_with_an_error(coord_served: Served) -> None:
+async def test_a_type_change_after_the_sample_ends_the_result_with_an_error(
+    coord_served: Served,
+) -> None:
     """Values after the typing sample that do not fit the column's type: an error
     packet in place of the next row, never a misencoded value."""
     await _fill_stream_table(coord_served, f"INSERT INTO st VALUES ({STREAMED}, 0, 'text')")
@@ -329,7 +331,9 @@ def _count_rows(client: RawClient, sql: str) -> int:
                 packets += 1
                 first = buf[payload_start] if n else -1
                 if first == 0xFF:
-                    raise AssertionError(f"error {err_code(bytes(buf[payload_start:pos]))}: {bytes(buf[payload_start:pos])!r}")
+                    raise AssertionError(
+                        f"error {err_code(bytes(buf[payload_start:pos]))}: {bytes(buf[payload_start:pos])!r}"
+                    )
                 if packets == 1:
                     continue  # column count
                 if first == 0xFE and n < 9:
@@ -361,8 +365,18 @@ async def test_million_row_select_streams_in_bounded_memory(tmp_path: Path) -> N
         )
     await trio.to_thread.run_sync(_fill_big, data)
     proc = subprocess.Popen(  # noqa: ASYNC220 (readline below runs in a thread)
-        [sys.executable, "-m", "sharding.cli", "serve", "--listen", "127.0.0.1:0",
-         "--data-dir", str(data), "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "sharding.cli",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(data),
+            "--log-level",
+            "warning",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -180,7 +180,9 @@ async def test_out_of_order_and_oversized_packets_get_error_packets(
     assert codes == [1156, 1153, None, 1835, None]
 
 
-async def test_protocol_error_inside_a_command_is_answered_not_crashed(nursery: trio.Nursery) -> None:
+async def test_protocol_error_inside_a_command_is_answered_not_crashed(
+    nursery: trio.Nursery,
+) -> None:
     """A ProtocolError raised while a command runs (here: long data beyond
     max_allowed_packet) is answered with its error packet and the connection closed —
     not logged as a crash (it used to escape wrapped in the connection's nursery group)."""

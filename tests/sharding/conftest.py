@@ -90,7 +90,7 @@ window = 4
 
 [[datasources]]
 name = "ds0"
-path = "{tmp_path / 'ds0'}"
+path = "{tmp_path / "ds0"}"
 """
     )
 

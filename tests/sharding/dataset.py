@@ -63,7 +63,8 @@ def generate(seed: int = 20240531) -> dict[str, list[tuple[Any, ...]]]:
         for seq in range(rng.randint(0, 3)):
             data["t2"].append((i, seq, maybe(rng.randint(0, 100)), rng.choice(["p", "q", None])))
     data["u"] = [
-        (uid, maybe(rng.randint(0, 45)), maybe(rng.randint(-20, 100)), rng.choice(WORDS)) for uid in range(1, 301)
+        (uid, maybe(rng.randint(0, 45)), maybe(rng.randint(-20, 100)), rng.choice(WORDS))
+        for uid in range(1, 301)
     ]
     data["dim"] = [(k, f"n{k % 7}" if k % 5 else f"m{k}") for k in range(0, 45, 2)]
     data["r"] = [(i, rng.randint(-1000, 1000)) for i in range(0, 400, 2)]
@@ -99,7 +100,7 @@ window = {window}
 [[datasources]]
 name = "ds0"
 kind = "sqlite"
-path = "{data_dir / 'ds0'}"
+path = "{data_dir / "ds0"}"
 max_idle = 256
 """
 

@@ -84,7 +84,7 @@ async def test_transaction_spans_files_and_rolls_back_all(tmp_path: Path) -> Non
         assert (await ds.fetch(f"SELECT COUNT(*) FROM {db}.t", [db])).rows == [(0,)]
     async with ds.transaction(["s0", "s1"]) as conn:
         await conn.execute("INSERT INTO s0.t VALUES (1, 'a')")
-        await conn.execute('INSERT INTO "s1".t VALUES (2, \'b\')')
+        await conn.execute("INSERT INTO \"s1\".t VALUES (2, 'b')")
         # Reads inside the transaction see its own writes.
         assert (await conn.fetch("SELECT COUNT(*) FROM s0.t")).rows == [(1,)]
     assert (await ds.fetch("SELECT COUNT(*) FROM s1.t", ["s1"])).rows == [(1,)]
@@ -92,7 +92,9 @@ async def test_transaction_spans_files_and_rolls_back_all(tmp_path: Path) -> Non
     await ds.aclose()
 
 
-async def test_commit_failure_after_first_commit_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_commit_failure_after_first_commit_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ds = await _setup(tmp_path, ["s0", "s1"])
     original = ds.run
     calls = {"commit": 0}
@@ -180,7 +182,11 @@ async def test_peak_reads_counts_concurrent_fetches(tmp_path: Path) -> None:
     ds.reset_peaks()
     async with trio.open_nursery() as nursery:
         for _ in range(5):
-            nursery.start_soon(ds.fetch, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) SELECT COUNT(*) FROM c", ["s0"])
+            nursery.start_soon(
+                ds.fetch,
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) SELECT COUNT(*) FROM c",
+                ["s0"],
+            )
     extra = ds.statistics().extra
     assert 2 <= extra["peak_reads_open"] <= 5
     assert extra["reads_open"] == 0

@@ -35,8 +35,12 @@ def shard_counts(topology: Topology, table: str, shards: int, db: str = "db") ->
 
 
 async def test_create_insert_select_route(coord: Coordinator, small_topology: Topology) -> None:
-    await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)) PARTITION BY HASH(id) PARTITIONS 4")
-    r = await coord.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b'), (5, 'c'), (6, 'It''s'), (9, 'e')")
+    await coord.execute(
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)) PARTITION BY HASH(id) PARTITIONS 4"
+    )
+    r = await coord.execute(
+        "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (5, 'c'), (6, 'It''s'), (9, 'e')"
+    )
     assert r.affected == 5
     # HASH(id) is MOD: 1,5,9 → shard 1; 2,6 → shard 2.
     assert shard_counts(small_topology, "t", 4) == [0, 3, 2, 0]
@@ -67,7 +71,9 @@ async def test_auto_increment_ids_are_unique_and_last_insert_id(coord: Coordinat
 
 async def test_params_strings_and_escapes(coord: Coordinator) -> None:
     await coord.execute("CREATE TABLE p (id INT PRIMARY KEY, s TEXT, f DOUBLE)")
-    await coord.execute("INSERT INTO p VALUES (?, ?, ?), (?, ?, ?)", [1, "x'y\\z", 0.1, 2, None, -2.5])
+    await coord.execute(
+        "INSERT INTO p VALUES (?, ?, ?), (?, ?, ?)", [1, "x'y\\z", 0.1, 2, None, -2.5]
+    )
     await coord.execute("INSERT INTO p VALUES (3, 'a\\nb', 1e3), (4, \"dq\", 7)")
     rows = (await coord.execute("SELECT id, s, f FROM p ORDER BY id")).rows
     assert rows == [(1, "x'y\\z", 0.1), (2, None, -2.5), (3, "a\nb", 1000.0), (4, "dq", 7.0)]
@@ -107,14 +113,16 @@ async def test_broadcast_table_written_everywhere_read_once(tmp_path: Path) -> N
 default_shards = 4
 [[datasources]]
 name = "a"
-path = "{tmp_path / 'a'}"
+path = "{tmp_path / "a"}"
 [[datasources]]
 name = "b"
-path = "{tmp_path / 'b'}"
+path = "{tmp_path / "b"}"
 """
     )
     async with Coordinator(topo, catalog_refresh=None) as coord:
-        await coord.execute("CREATE TABLE dim (k INT PRIMARY KEY, name TEXT) COMMENT 'shardgate:broadcast'")
+        await coord.execute(
+            "CREATE TABLE dim (k INT PRIMARY KEY, name TEXT) COMMENT 'shardgate:broadcast'"
+        )
         await coord.execute("CREATE TABLE f (id INT PRIMARY KEY, k INT)")
         r = await coord.execute("INSERT INTO dim VALUES (1, 'one'), (2, 'two')")
         assert r.affected == 2
@@ -122,8 +130,14 @@ path = "{tmp_path / 'b'}"
             conn = sqlite3.connect(tmp_path / ds / "db.sqlite")
             assert conn.execute("SELECT COUNT(*) FROM dim").fetchone() == (2,)
             conn.close()
-        await coord.execute("INSERT INTO f VALUES " + ", ".join(f"({i}, {i % 3})" for i in range(12)))
-        rows = (await coord.execute("SELECT dim.name, COUNT(*) FROM f JOIN dim ON f.k = dim.k GROUP BY dim.name ORDER BY 1")).rows
+        await coord.execute(
+            "INSERT INTO f VALUES " + ", ".join(f"({i}, {i % 3})" for i in range(12))
+        )
+        rows = (
+            await coord.execute(
+                "SELECT dim.name, COUNT(*) FROM f JOIN dim ON f.k = dim.k GROUP BY dim.name ORDER BY 1"
+            )
+        ).rows
         assert rows == [("one", 4), ("two", 4)]
         assert (await coord.execute("UPDATE dim SET name = 'uno' WHERE k = 1")).affected == 1
         assert (await coord.execute("SELECT name FROM dim WHERE k = 1")).rows == [("uno",)]
@@ -159,7 +173,9 @@ async def test_use_show_describe(coord: Coordinator) -> None:
     await s.execute("CREATE DATABASE other")
     await s.execute("USE other")
     assert s.database == "other"
-    await s.execute("CREATE TABLE x (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(20) NOT NULL, KEY by_name (name))")
+    await s.execute(
+        "CREATE TABLE x (id INT PRIMARY KEY AUTO_INCREMENT, name VARCHAR(20) NOT NULL, KEY by_name (name))"
+    )
     assert (await s.execute("SHOW TABLES")).rows == [("x",)]
     res = await s.execute("SHOW DATABASES")
     assert ("db",) in res.rows and ("other",) in res.rows
@@ -187,7 +203,9 @@ async def test_ddl_create_index_truncate_drop(coord: Coordinator, small_topology
         await coord.execute("CREATE UNIQUE INDEX uv ON t (v)")
     assert err.value.code == 1503
     conn = sqlite3.connect(small_topology.datasources[0].path / "db_0003.sqlite")  # type: ignore[operator]
-    assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND name = 't__iv'").fetchone()
+    assert conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 't__iv'"
+    ).fetchone()
     conn.close()
     await coord.execute("INSERT INTO t VALUES (1, 1), (2, 2)")
     await coord.execute("TRUNCATE TABLE t")
@@ -198,7 +216,9 @@ async def test_ddl_create_index_truncate_drop(coord: Coordinator, small_topology
         await coord.execute("SELECT * FROM t")
     assert (await coord.execute("DROP TABLE IF EXISTS t")).warnings == 1
     with pytest.raises(ShardgateError) as err:
-        await coord.execute("CREATE TABLE bad (a INT, b INT, PRIMARY KEY (b)) PARTITION BY HASH(a) PARTITIONS 4")
+        await coord.execute(
+            "CREATE TABLE bad (a INT, b INT, PRIMARY KEY (b)) PARTITION BY HASH(a) PARTITIONS 4"
+        )
     assert err.value.code == 1503
 
 
@@ -264,7 +284,9 @@ async def test_cancel_interrupts_a_running_statement(coord: Coordinator) -> None
 
 async def test_two_coordinators_share_the_catalog(coord: Coordinator) -> None:
     async with Coordinator(coord.topology, catalog_refresh=None) as other:
-        await other.execute("CREATE TABLE shared (id INT PRIMARY KEY, v INT) PARTITION BY KEY(id) PARTITIONS 3")
+        await other.execute(
+            "CREATE TABLE shared (id INT PRIMARY KEY, v INT) PARTITION BY KEY(id) PARTITIONS 3"
+        )
         await other.execute("INSERT INTO shared VALUES (1, 10), (2, 20)")
     # The first coordinator never saw the DDL; it finds the table in the backend.
     assert (await coord.execute("SELECT SUM(v) FROM shared")).rows == [(30,)]
@@ -315,7 +337,15 @@ async def test_unordered_scatter_goes_through_window(coord: Coordinator) -> None
 async def test_nocase_collation_matches_sqlite(coord: Coordinator, tmp_path: Path) -> None:
     """A case-insensitive shard key routes, groups and orders like one SQLite table."""
     ddl = "CREATE TABLE n (name VARCHAR(10) COLLATE NOCASE PRIMARY KEY, v INT)"
-    rows = [("apple", 1), ("Banana", 2), ("cherry", 3), ("APRICOT", 4), ("b", 5), ("Zed", 6), ("zeta", 7)]
+    rows = [
+        ("apple", 1),
+        ("Banana", 2),
+        ("cherry", 3),
+        ("APRICOT", 4),
+        ("b", 5),
+        ("Zed", 6),
+        ("zeta", 7),
+    ]
     await coord.execute(ddl)
     await coord.execute("INSERT INTO n VALUES " + ", ".join(f"('{a}', {b})" for a, b in rows))
     oracle = sqlite3.connect(":memory:")
@@ -366,7 +396,11 @@ async def test_primary_key_columns_are_not_null(coord: Coordinator) -> None:
     says so, and the shards enforce it (SQLite alone would accept NULL keys)."""
     await coord.execute("CREATE TABLE p (a INT, b VARCHAR(5), v INT, PRIMARY KEY (a, b))")
     desc = await coord.execute("DESCRIBE p")
-    assert [(r[0], r[2], r[3]) for r in desc.rows] == [("a", "NO", "PRI"), ("b", "NO", "PRI"), ("v", "YES", "")]
+    assert [(r[0], r[2], r[3]) for r in desc.rows] == [
+        ("a", "NO", "PRI"),
+        ("b", "NO", "PRI"),
+        ("v", "YES", ""),
+    ]
     with pytest.raises(ShardgateError) as err:
         await coord.execute("INSERT INTO p VALUES (1, NULL, 1)")
     assert err.value.code == 1048
@@ -392,7 +426,11 @@ async def test_statement_log_event_counts_the_rows_returned(coord: Coordinator) 
         await coord.execute("UPDATE t SET v = 9 WHERE v = 2")
     events = [e for e in logs if e["event"] == "statement"]
     assert [(e["kind"], e["rows"], e["affected"]) for e in events] == [
-        ("SELECT", 10, 0), ("SELECT", 3, 0), ("SELECT", 30, 0), ("SHOW", 1, 0), ("UPDATE", None, 10),
+        ("SELECT", 10, 0),
+        ("SELECT", 3, 0),
+        ("SELECT", 30, 0),
+        ("SHOW", 1, 0),
+        ("UPDATE", None, 10),
     ]
 
 
@@ -411,24 +449,35 @@ async def test_explain_states_shards_sql_merge_tree_and_chunking(coord: Coordina
     assert "pushed limit      LIMIT 15" in text
     # Per-shard SQL with physical names: the first chunk of each of the first shards.
     for s in range(3):
-        assert f'sql[ds0/shard {s}]  SELECT t.id, t.v FROM "db_{s:04d}"."t" AS t WHERE (t.v > 3) AND 1 ORDER BY 2 DESC, 1 ASC LIMIT 15' in text
+        assert (
+            f'sql[ds0/shard {s}]  SELECT t.id, t.v FROM "db_{s:04d}"."t" AS t WHERE (t.v > 3) AND 1 ORDER BY 2 DESC, 1 ASC LIMIT 15'
+            in text
+        )
     assert "1 more shard(s), same template" in text
     # EXPLAIN through execute returns the same plan as rows.
     res = await coord.execute("EXPLAIN " + sql)
     assert [c.name for c in res.columns or []] == ["id", "operator", "detail"]
-    assert [r[1] for r in res.rows] == [line[: len(r[1])] for line, r in zip(lines, res.rows, strict=True)]
+    assert [r[1] for r in res.rows] == [
+        line[: len(r[1])] for line, r in zip(lines, res.rows, strict=True)
+    ]
     # A cross-shard join: both sides, each sorted by its key and tiebreaker.
     join = await coord.explain("SELECT t.id, u.x FROM t JOIN u ON t.k = u.k ORDER BY t.id")
     assert "SortMergeJoin           INNER on t.k = u.k" in join
     assert "(t.k, t.id)" in join and "(u.k, u.uid)" in join
     # Writes: the statements and how they commit.
     update = await coord.explain("UPDATE t SET v = 1 WHERE id = 3")
-    assert update.startswith("Update") and "1 shard statement(s)" in update and "one statement, autocommit" in update
+    assert (
+        update.startswith("Update")
+        and "1 shard statement(s)" in update
+        and "one statement, autocommit" in update
+    )
     insert = await coord.explain("INSERT INTO t VALUES (1, 1, 1), (2, 2, 2), (3, 3, 3)")
     assert "3 row(s) split by the scanner" in insert and "one transaction per data source" in insert
 
 
-async def test_a_table_dropped_by_another_coordinator(coord: Coordinator, small_topology: Topology) -> None:
+async def test_a_table_dropped_by_another_coordinator(
+    coord: Coordinator, small_topology: Topology
+) -> None:
     """The catalog lives in the backend: when another coordinator drops a table, this
     one's cached entry is stale. A shard saying the table is missing invalidates the
     cache, and CREATE TABLE of the same name works (no stale "already exists")."""

@@ -46,7 +46,9 @@ def _nan_free(rows: list[tuple[Any, ...]]) -> None:
             assert not (isinstance(v, float) and math.isnan(v))
 
 
-async def check(coord: Coordinator, ds: Dataset, sql: str, params: tuple[Any, ...], mode: str) -> None:
+async def check(
+    coord: Coordinator, ds: Dataset, sql: str, params: tuple[Any, ...], mode: str
+) -> None:
     oracle = ds.oracle()
     try:
         cur = oracle.execute(sql, params)
@@ -66,7 +68,9 @@ async def check(coord: Coordinator, ds: Dataset, sql: str, params: tuple[Any, ..
 
 
 @pytest.mark.parametrize("sql, params, mode", CORPUS, ids=[c[0][:70] for c in CORPUS])
-async def test_corpus_16(coord16: Coordinator, dataset16: Dataset, sql: str, params: tuple[Any, ...], mode: str) -> None:
+async def test_corpus_16(
+    coord16: Coordinator, dataset16: Dataset, sql: str, params: tuple[Any, ...], mode: str
+) -> None:
     await check(coord16, dataset16, sql, params, mode)
 
 
@@ -90,7 +94,12 @@ TEXT = ["apple", "Apple", "banana", "cherry", "cherry ", "", "x", "Zed", "zz"]
 
 @st.composite
 def predicate(draw: st.DrawFn, depth: int = 0) -> str:
-    kind = draw(st.sampled_from(["cmp", "cmp", "null", "in", "between", "text"] + (["and", "or", "not"] if depth < 2 else [])))
+    kind = draw(
+        st.sampled_from(
+            ["cmp", "cmp", "null", "in", "between", "text"]
+            + (["and", "or", "not"] if depth < 2 else [])
+        )
+    )
     if kind in ("and", "or"):
         return f"({draw(predicate(depth + 1))} {kind.upper()} {draw(predicate(depth + 1))})"
     if kind == "not":
@@ -99,7 +108,9 @@ def predicate(draw: st.DrawFn, depth: int = 0) -> str:
     lo, hi = NUMERIC[col]
     if kind == "cmp":
         op = draw(st.sampled_from(["=", "<>", "<", "<=", ">", ">="]))
-        value: Any = draw(st.integers(lo, hi)) if col != "c" else draw(st.integers(lo * 4, hi * 4)) / 4
+        value: Any = (
+            draw(st.integers(lo, hi)) if col != "c" else draw(st.integers(lo * 4, hi * 4)) / 4
+        )
         return f"{col} {op} {value}"
     if kind == "null":
         return f"{draw(st.sampled_from(['k', 'a', 'b', 'c']))} IS {draw(st.sampled_from(['', 'NOT ']))}NULL"
@@ -118,8 +129,17 @@ def query(draw: st.DrawFn) -> tuple[str, str]:
     shape = draw(st.sampled_from(["rows", "rows", "group", "scalar", "join", "distinct"]))
     where = f" WHERE {draw(predicate())}" if draw(st.booleans()) else ""
     if shape == "rows":
-        cols = draw(st.lists(st.sampled_from(["id", "k", "a", "b", "c", "d", "a * 2", "a / 3", "d - k"]), min_size=1, max_size=4, unique=True))
-        order = draw(st.lists(st.sampled_from(["k", "a", "b", "c", "d", "a + d"]), max_size=3, unique=True))
+        cols = draw(
+            st.lists(
+                st.sampled_from(["id", "k", "a", "b", "c", "d", "a * 2", "a / 3", "d - k"]),
+                min_size=1,
+                max_size=4,
+                unique=True,
+            )
+        )
+        order = draw(
+            st.lists(st.sampled_from(["k", "a", "b", "c", "d", "a + d"]), max_size=3, unique=True)
+        )
         dirs = [f"{o}{draw(st.sampled_from(['', ' DESC']))}" for o in order]
         limit = ""
         if draw(st.booleans()):
@@ -127,24 +147,48 @@ def query(draw: st.DrawFn) -> tuple[str, str]:
             if draw(st.booleans()):
                 limit += f" OFFSET {draw(st.integers(0, 380))}"
         tie = draw(st.sampled_from(["id", "id DESC"]))
-        return f"SELECT {', '.join(cols)} FROM t{where} ORDER BY {', '.join([*dirs, tie])}{limit}", "ordered"
+        return (
+            f"SELECT {', '.join(cols)} FROM t{where} ORDER BY {', '.join([*dirs, tie])}{limit}",
+            "ordered",
+        )
     aggs = draw(
         st.lists(
-            st.sampled_from(["COUNT(*)", "COUNT(a)", "SUM(a)", "MIN(b)", "MAX(c)", "AVG(a)", "AVG(c)", "COUNT(DISTINCT d)", "SUM(c)", "MIN(a)", "TOTAL(a)"]),
-            min_size=1, max_size=3, unique=True,
+            st.sampled_from(
+                [
+                    "COUNT(*)",
+                    "COUNT(a)",
+                    "SUM(a)",
+                    "MIN(b)",
+                    "MAX(c)",
+                    "AVG(a)",
+                    "AVG(c)",
+                    "COUNT(DISTINCT d)",
+                    "SUM(c)",
+                    "MIN(a)",
+                    "TOTAL(a)",
+                ]
+            ),
+            min_size=1,
+            max_size=3,
+            unique=True,
         )
     )
     if shape == "scalar":
         return f"SELECT {', '.join(aggs)} FROM t{where}", "ordered"
     if shape == "group":
-        groups = draw(st.lists(st.sampled_from(["k", "b", "d", "a % 4"]), min_size=1, max_size=2, unique=True))
+        groups = draw(
+            st.lists(st.sampled_from(["k", "b", "d", "a % 4"]), min_size=1, max_size=2, unique=True)
+        )
         having = ""
         if draw(st.booleans()):
             having = f" HAVING COUNT(*) {draw(st.sampled_from(['>', '<', '>=']))} {draw(st.integers(0, 12))}"
         desc = draw(st.sampled_from(["", " DESC"]))
         order = ", ".join(f"{g}{desc}" for g in groups)
         limit = f" LIMIT {draw(st.integers(1, 10))}" if draw(st.booleans()) else ""
-        return f"SELECT {', '.join(groups)}, {', '.join(aggs)} FROM t{where} GROUP BY {', '.join(groups)}{having} ORDER BY {order}{limit}", "ordered"
+        return (
+            f"SELECT {', '.join(groups)}, {', '.join(aggs)} FROM t{where} GROUP BY {', '.join(groups)}{having} ORDER BY {order}{limit}",
+            "ordered",
+        )
     if shape == "distinct":
         col = draw(st.sampled_from(["k", "b", "d", "a % 3"]))
         return f"SELECT DISTINCT {col} FROM t{where} ORDER BY 1", "ordered"
@@ -197,7 +241,9 @@ async def _run_generated(coord: Coordinator, ds: Dataset) -> None:
             await check(coord, ds, sql, (), mode)
         except AssertionError as exc:
             failures.append(str(exc)[:500])
-    assert not failures, f"{len(failures)} of {len(queries)} failed:\n\n" + "\n\n".join(failures[:10])
+    assert not failures, f"{len(failures)} of {len(queries)} failed:\n\n" + "\n\n".join(
+        failures[:10]
+    )
 
 
 async def test_generated_16(coord16: Coordinator, dataset16: Dataset) -> None:

@@ -73,7 +73,9 @@ UNSUPPORTED = [
 
 
 @pytest.mark.parametrize("sql, fragment", UNSUPPORTED)
-async def test_unsupported_is_1235_naming_the_construct(c: Coordinator, sql: str, fragment: str) -> None:
+async def test_unsupported_is_1235_naming_the_construct(
+    c: Coordinator, sql: str, fragment: str
+) -> None:
     with pytest.raises(ShardgateError) as err:
         await c.execute(sql)
     assert err.value.code == 1235, str(err.value)
@@ -167,10 +169,17 @@ def test_error_codes_live_in_sharding_errors() -> None:
         if name in KNOWN_ELSEWHERE:
             continue
         assert "code" not in vars(cls) and "sqlstate" not in vars(cls), name
-        assert any(base.__module__ == "sharding.errors" and base is not ShardgateError for base in cls.__mro__[1:]), name
+        assert any(
+            base.__module__ == "sharding.errors" and base is not ShardgateError
+            for base in cls.__mro__[1:]
+        ), name
     for name, code in [
-        ("EmptyQuery", 1065), ("AmbiguousColumn", 1052), ("ColumnCountMismatch", 1136),
-        ("NoShardForValue", 1526), ("PartitionKeyError", 1503), ("TooManyRows", 1104),
+        ("EmptyQuery", 1065),
+        ("AmbiguousColumn", 1052),
+        ("ColumnCountMismatch", 1136),
+        ("NoShardForValue", 1526),
+        ("PartitionKeyError", 1503),
+        ("TooManyRows", 1104),
         ("BadArguments", 1210),
     ]:
         assert getattr(errors, name).code == code

@@ -48,7 +48,9 @@ class FakeShard:
             self.open -= 1
 
 
-TEMPLATE = compile_template(f'SELECT k, id FROM "s"."t" WHERE {KEYSET_MARK} ORDER BY k DESC, id').bind([])
+TEMPLATE = compile_template(
+    f'SELECT k, id FROM "s"."t" WHERE {KEYSET_MARK} ORDER BY k DESC, id'
+).bind([])
 KEYSET = KeysetSpec(("k", "id"), (True, False), (False, True), (0, 1))
 TARGET = Target("ds0", 0, (), ())
 
@@ -72,7 +74,9 @@ async def test_stream_continues_by_keyset_and_prefetches_one_chunk() -> None:
 async def test_stream_respects_pushed_down_limit() -> None:
     shard = FakeShard([(i, i) for i in range(50)])
     async with trio.open_nursery() as nursery:
-        stream = ShardStream(nursery, shard.fetch, TARGET, TEMPLATE, keyset=KEYSET, chunk=8, need=11)
+        stream = ShardStream(
+            nursery, shard.fetch, TARGET, TEMPLATE, keyset=KEYSET, chunk=8, need=11
+        )
         got = []
         while (chunk := await stream.next_chunk()) is not None:
             got += chunk
@@ -89,7 +93,9 @@ async def test_unchunkable_read_is_guarded_not_cut() -> None:
         big = ShardStream(nursery, shard.fetch, TARGET, plain, keyset=None, chunk=8, guard=20)
         with pytest.raises(TooManyRows, match="more than 20 rows"):
             await big.next_chunk()
-        limited = ShardStream(nursery, shard.fetch, TARGET, plain, keyset=None, chunk=8, guard=20, need=5)
+        limited = ShardStream(
+            nursery, shard.fetch, TARGET, plain, keyset=None, chunk=8, guard=20, need=5
+        )
         assert len(await limited.next_chunk() or []) == 5
 
 
@@ -102,16 +108,22 @@ def test_explain_reports_missing_tiebreaker_on_mysql_semantics() -> None:
     rule = ShardRule("hash", 4, "k", ("ds0",))
     table = TableInfo("db", "t", rule, (ColumnInfo("k", "INT"), ColumnInfo("v", "INT")))
     plan = plan_select(parse_one("SELECT k, v FROM t ORDER BY v"), _ctx(MYSQL, table))
-    text = "\n".join(f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], MYSQL, "ds0", 100))
+    text = "\n".join(
+        f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], MYSQL, "ds0", 100)
+    )
     assert "no unique tiebreaker" in text and "777" in text and "chunking" in text
     # With a primary key (or SQLite's rowid) the read is chunked by keyset.
     keyed = TableInfo("db", "t", rule, table.columns, primary_key=("k",))
     plan = plan_select(parse_one("SELECT k, v FROM t ORDER BY v"), _ctx(MYSQL, keyed))
-    text = "\n".join(f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], MYSQL, "ds0", 100))
+    text = "\n".join(
+        f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], MYSQL, "ds0", 100)
+    )
     assert "keyset continuation on (t.v, t.k); 100 rows per chunk" in text
     assert "ORDER BY 2 ASC, 1 ASC LIMIT 100" in text  # the pk is selected already
     plan = plan_select(parse_one("SELECT k, v FROM t ORDER BY v"), _ctx(SQLITE, table))
-    text = "\n".join(f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], SQLITE, "ds0", 100))
+    text = "\n".join(
+        f"{op} {detail}" for _, op, detail in explain_rows(plan, [], [], SQLITE, "ds0", 100)
+    )
     assert "keyset continuation on (t.v, t.rowid)" in text
 
 
@@ -168,7 +180,11 @@ async def test_transaction_connection_lock_survives_cancel_while_taking_the_slot
         d_back.set()
         await d_done.wait()  # holds the only slot
 
-    async with BucketedExecutor(cfg) as ex, ex.query(name="txn") as q, trio.open_nursery() as nursery:
+    async with (
+        BucketedExecutor(cfg) as ex,
+        ex.query(name="txn") as q,
+        trio.open_nursery() as nursery,
+    ):
         y_scope = trio.CancelScope()
 
         async def run_y() -> None:
@@ -192,4 +208,6 @@ async def test_transaction_connection_lock_survives_cancel_while_taking_the_slot
         with trio.fail_after(1):
             async with txn.connection("ds0", ()):
                 pass
-    assert [row.active + row.waiting + row.queued_high + row.queued_low for row in ex.status()] == [0]
+    assert [row.active + row.waiting + row.queued_high + row.queued_low for row in ex.status()] == [
+        0
+    ]

@@ -32,12 +32,16 @@ VALUES = st.one_of(
 )
 
 
-def sqlite_order(rows: list[tuple[Any, ...]], items: list[SortItem], width: int) -> list[tuple[Any, ...]]:
+def sqlite_order(
+    rows: list[tuple[Any, ...]], items: list[SortItem], width: int
+) -> list[tuple[Any, ...]]:
     """ORDER BY done by SQLite itself (the reference for merge order)."""
     conn = sqlite3.connect(":memory:")
     cols = ", ".join(f"c{i}" for i in range(width))
     conn.execute(f"CREATE TABLE x (pos INTEGER, {cols})")
-    conn.executemany(f"INSERT INTO x VALUES (?, {', '.join('?' * width)})", [(i, *r) for i, r in enumerate(rows)])
+    conn.executemany(
+        f"INSERT INTO x VALUES (?, {', '.join('?' * width)})", [(i, *r) for i, r in enumerate(rows)]
+    )
     order = ", ".join(
         f"c{it.index}{' DESC' if it.desc else ''}"
         + ("" if it.nulls_first is None else (" NULLS FIRST" if it.nulls_first else " NULLS LAST"))
@@ -54,7 +58,9 @@ def sqlite_order(rows: list[tuple[Any, ...]], items: list[SortItem], width: int)
     desc=st.tuples(st.booleans(), st.booleans()),
     nulls=st.tuples(st.sampled_from([None, True, False]), st.sampled_from([None, True, False])),
 )
-def test_sort_key_matches_sqlite_order_by(rows: list[tuple[Any, ...]], desc: tuple[bool, bool], nulls: tuple[Any, Any]) -> None:
+def test_sort_key_matches_sqlite_order_by(
+    rows: list[tuple[Any, ...]], desc: tuple[bool, bool], nulls: tuple[Any, Any]
+) -> None:
     items = [SortItem(0, desc[0], nulls[0]), SortItem(1, desc[1], nulls[1])]
     key = SQLITE.sort_key(items)
     ours = sorted(rows, key=key)
@@ -146,7 +152,9 @@ async def test_sort_and_topn() -> None:
     assert await collect(Sort(from_rows(rows), key, limit=0)) == []
 
 
-def _sqlite_aggregate(rows: list[tuple[Any, ...]], select: str, group: str = "") -> list[tuple[Any, ...]]:
+def _sqlite_aggregate(
+    rows: list[tuple[Any, ...]], select: str, group: str = ""
+) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE x (g, v)")
     conn.executemany("INSERT INTO x VALUES (?, ?)", rows)
@@ -173,7 +181,15 @@ def _raw_specs() -> list[AggSpec]:
 
 
 @settings(max_examples=80, deadline=None, derandomize=True)
-@given(rows=st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.one_of(st.none(), st.integers(-9, 9), st.sampled_from([0.5, 2.25]))), max_size=30))
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", None]),
+            st.one_of(st.none(), st.integers(-9, 9), st.sampled_from([0.5, 2.25])),
+        ),
+        max_size=30,
+    )
+)
 def test_raw_aggregates_match_sqlite(rows: list[tuple[Any, ...]]) -> None:
     import trio
 
@@ -184,7 +200,9 @@ def test_raw_aggregates_match_sqlite(rows: list[tuple[Any, ...]]) -> None:
         return await collect(op)
 
     got = trio.run(run)
-    assert [tuple((type(v), v) for v in r) for r in got] == [tuple((type(v), v) for v in r) for r in expected]
+    assert [tuple((type(v), v) for v in r) for r in got] == [
+        tuple((type(v), v) for v in r) for r in expected
+    ]
 
 
 async def test_merge_mode_combines_partials_like_one_database() -> None:
@@ -194,7 +212,11 @@ async def test_merge_mode_combines_partials_like_one_database() -> None:
     # Per-shard partials: g, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), SUM(v), COUNT(v), TOTAL(v)
     partials = []
     for shard in shards:
-        partials += _sqlite_aggregate(shard, "g, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), SUM(v), COUNT(v), TOTAL(v)", "GROUP BY g")
+        partials += _sqlite_aggregate(
+            shard,
+            "g, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), SUM(v), COUNT(v), TOTAL(v)",
+            "GROUP BY g",
+        )
     specs = [
         AggSpec("count_star", columns=(1,)),
         AggSpec("count", columns=(2,)),
@@ -204,19 +226,35 @@ async def test_merge_mode_combines_partials_like_one_database() -> None:
         AggSpec("avg", columns=(6, 7)),
         AggSpec("total", columns=(8,)),
     ]
-    expected = _sqlite_aggregate(rows, "g, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), AVG(v), TOTAL(v)", "GROUP BY g ORDER BY g")
-    hashed = await collect(HashAggregate(from_rows(partials), columns_group([0]), [None], specs, SQLITE))
-    assert sorted(hashed, key=lambda r: (r[0] is None, r[0] or "")) == sorted(expected, key=lambda r: (r[0] is None, r[0] or ""))
+    expected = _sqlite_aggregate(
+        rows,
+        "g, COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), AVG(v), TOTAL(v)",
+        "GROUP BY g ORDER BY g",
+    )
+    hashed = await collect(
+        HashAggregate(from_rows(partials), columns_group([0]), [None], specs, SQLITE)
+    )
+    assert sorted(hashed, key=lambda r: (r[0] is None, r[0] or "")) == sorted(
+        expected, key=lambda r: (r[0] is None, r[0] or "")
+    )
     key = SQLITE.sort_key([SortItem(0)])
     ordered_input = sorted(partials, key=key)
-    ordered = await collect(OrderedAggregate(from_rows(ordered_input, batch=4), columns_group([0]), [None], specs, SQLITE))
+    ordered = await collect(
+        OrderedAggregate(
+            from_rows(ordered_input, batch=4), columns_group([0]), [None], specs, SQLITE
+        )
+    )
     assert ordered == expected
 
 
 async def test_scalar_aggregate_of_nothing_is_one_row() -> None:
     specs = [AggSpec("count_star", columns=(0,)), AggSpec("sum", columns=(1,))]
-    assert await collect(HashAggregate(from_rows([]), columns_group([]), [], specs, SQLITE)) == [(0, None)]
-    assert await collect(OrderedAggregate(from_rows([]), columns_group([]), [], specs, SQLITE)) == [(0, None)]
+    assert await collect(HashAggregate(from_rows([]), columns_group([]), [], specs, SQLITE)) == [
+        (0, None)
+    ]
+    assert await collect(OrderedAggregate(from_rows([]), columns_group([]), [], specs, SQLITE)) == [
+        (0, None)
+    ]
     grouped = await collect(HashAggregate(from_rows([]), columns_group([0]), [None], specs, SQLITE))
     assert grouped == []
 
@@ -227,28 +265,40 @@ async def test_sum_overflow_is_an_error_like_sqlite() -> None:
     specs = [AggSpec("sum", columns=(0,))]
     big = (1 << 62,)
     with pytest.raises(BackendError, match="integer overflow"):
-        await collect(HashAggregate(from_rows([big, big, big]), columns_group([]), [], specs, SQLITE))
+        await collect(
+            HashAggregate(from_rows([big, big, big]), columns_group([]), [], specs, SQLITE)
+        )
 
 
-def _sqlite_join(left: list[tuple[Any, ...]], right: list[tuple[Any, ...]], kind: str, extra: str = "") -> list[tuple[Any, ...]]:
+def _sqlite_join(
+    left: list[tuple[Any, ...]], right: list[tuple[Any, ...]], kind: str, extra: str = ""
+) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(":memory:")
     conn.execute("CREATE TABLE l (k, v)")
     conn.execute("CREATE TABLE r (k, w)")
     conn.executemany("INSERT INTO l VALUES (?, ?)", left)
     conn.executemany("INSERT INTO r VALUES (?, ?)", right)
-    out = conn.execute(f"SELECT l.k, l.v, r.k, r.w FROM l {kind} JOIN r ON l.k = r.k {extra}").fetchall()
+    out = conn.execute(
+        f"SELECT l.k, l.v, r.k, r.w FROM l {kind} JOIN r ON l.k = r.k {extra}"
+    ).fetchall()
     conn.close()
     return out
 
 
 @settings(max_examples=80, deadline=None, derandomize=True)
 @given(
-    left=st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 6)), st.integers(0, 9)), max_size=25),
-    right=st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 6)), st.integers(0, 9)), max_size=25),
+    left=st.lists(
+        st.tuples(st.one_of(st.none(), st.integers(0, 6)), st.integers(0, 9)), max_size=25
+    ),
+    right=st.lists(
+        st.tuples(st.one_of(st.none(), st.integers(0, 6)), st.integers(0, 9)), max_size=25
+    ),
     kind=st.sampled_from(["inner", "left"]),
     residual=st.booleans(),
 )
-def test_sort_merge_join_matches_sqlite(left: list[tuple[Any, ...]], right: list[tuple[Any, ...]], kind: str, residual: bool) -> None:
+def test_sort_merge_join_matches_sqlite(
+    left: list[tuple[Any, ...]], right: list[tuple[Any, ...]], kind: str, residual: bool
+) -> None:
     import trio
 
     key = SQLITE.sort_key([SortItem(0)])
@@ -259,7 +309,11 @@ def test_sort_merge_join_matches_sqlite(left: list[tuple[Any, ...]], right: list
         op = SortMergeJoin(
             from_rows(sorted(left, key=key), batch=3),
             from_rows(sorted(right, key=key), batch=2),
-            [0], [0], SQLITE, kind=kind, right_width=2,  # type: ignore[arg-type]
+            [0],
+            [0],
+            SQLITE,
+            kind=kind,
+            right_width=2,  # type: ignore[arg-type]
             residual=(lambda r, p: r[1] < r[3]) if residual else None,
             batch_rows=5,
         )

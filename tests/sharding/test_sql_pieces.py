@@ -28,14 +28,19 @@ from sharding.topology import NoShardForValue, ShardRule, stable_hash
 
 
 def test_normalize_replaces_literals_and_keeps_structure() -> None:
-    n = normalize("SELECT a, 1.5, 'It\\'s' FROM t1 WHERE x = -3 AND s IN (?, \"q\") -- 5\nLIMIT 10, 20")
+    n = normalize(
+        "SELECT a, 1.5, 'It\\'s' FROM t1 WHERE x = -3 AND s IN (?, \"q\") -- 5\nLIMIT 10, 20"
+    )
     assert n.text == "SELECT a, ?, ? FROM t1 WHERE x = -? AND s IN (?, ?) -- 5\nLIMIT ?, ?"
     assert [s.value for s in n.slots if s.param is None] == [1.5, "It's", 3, "q", 10, 20]
     assert [s.param for s in n.slots] == [None, None, None, 0, None, None, None]
     assert n.keyword == "SELECT"
     assert n.param_count == 1
     # Same statement with other literals → same key.
-    assert normalize("SELECT a, 2, 'x' FROM t1 WHERE x = -9 AND s IN (?, 'r') -- 5\nLIMIT 1, 2").text == n.text
+    assert (
+        normalize("SELECT a, 2, 'x' FROM t1 WHERE x = -9 AND s IN (?, 'r') -- 5\nLIMIT 1, 2").text
+        == n.text
+    )
 
 
 def test_normalize_leaves_syntax_literals() -> None:
@@ -101,7 +106,10 @@ def test_template_fill() -> None:
     text = f"SELECT * FROM {table_marker(0)} AS t JOIN {table_marker(1)} AS d WHERE a = {param_marker(1)} AND {param_marker(0)}"
     t = compile_template(text)
     bound = t.bind(["'x'", "5"])
-    assert bound.fill(['"s0"."t"', '"db"."d"']) == "SELECT * FROM \"s0\".\"t\" AS t JOIN \"db\".\"d\" AS d WHERE a = 5 AND 'x'"
+    assert (
+        bound.fill(['"s0"."t"', '"db"."d"'])
+        == 'SELECT * FROM "s0"."t" AS t JOIN "db"."d" AS d WHERE a = 5 AND \'x\''
+    )
 
 
 # ---------------------------------------------------------------------- keyset
@@ -110,7 +118,11 @@ def test_template_fill() -> None:
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(
     rows=st.lists(
-        st.tuples(st.one_of(st.none(), st.integers(0, 4)), st.one_of(st.none(), st.sampled_from(["a", "B", "b", ""])), st.one_of(st.none(), st.sampled_from([0.1, 0.2, 1 / 3]))),
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 4)),
+            st.one_of(st.none(), st.sampled_from(["a", "B", "b", ""])),
+            st.one_of(st.none(), st.sampled_from([0.1, 0.2, 1 / 3])),
+        ),
         max_size=40,
     ),
     desc=st.lists(st.booleans(), min_size=3, max_size=3),
@@ -125,15 +137,21 @@ def test_keyset_chunks_cover_every_row_exactly_once(
     conn.execute("CREATE TABLE x (pk INTEGER PRIMARY KEY, a INT, b TEXT, c REAL)")
     conn.executemany("INSERT INTO x (a, b, c) VALUES (?, ?, ?)", rows)
     cols = ["a", "b", "c"]
-    order = ", ".join(
-        f"{c}{' DESC' if d else ''} NULLS {'FIRST' if n else 'LAST'}" for c, d, n in zip(cols, desc, nulls, strict=True)
-    ) + ", pk"
+    order = (
+        ", ".join(
+            f"{c}{' DESC' if d else ''} NULLS {'FIRST' if n else 'LAST'}"
+            for c, d, n in zip(cols, desc, nulls, strict=True)
+        )
+        + ", pk"
+    )
     full = conn.execute(f"SELECT a, b, c, pk FROM x ORDER BY {order}").fetchall()
     spec = KeysetSpec((*cols, "pk"), (*desc, False), (*nulls, True), (0, 1, 2, 3))
     got: list[tuple[Any, ...]] = []
     predicate = "1"
     for _ in range(len(rows) + 2):
-        part = conn.execute(f"SELECT a, b, c, pk FROM x WHERE {predicate} ORDER BY {order} LIMIT {chunk}").fetchall()
+        part = conn.execute(
+            f"SELECT a, b, c, pk FROM x WHERE {predicate} ORDER BY {order} LIMIT {chunk}"
+        ).fetchall()
         got += part
         if len(part) < chunk:
             break
@@ -145,7 +163,9 @@ def test_keyset_chunks_cover_every_row_exactly_once(
 
 
 def _info(rule: ShardRule, key_type: str = "INT", collation: str | None = None) -> TableInfo:
-    return TableInfo("db", "t", rule, (ColumnInfo("id", key_type, collation=collation), ColumnInfo("v", "TEXT")))
+    return TableInfo(
+        "db", "t", rule, (ColumnInfo("id", key_type, collation=collation), ColumnInfo("v", "TEXT"))
+    )
 
 
 def _route(where: str, info: TableInfo, params: list[Any] | None = None) -> set[int] | None:
@@ -223,7 +243,11 @@ def _scan(sql: str, capture: list[int], width: int) -> Any:
 
 
 def test_insert_scanner_rows_and_captures() -> None:
-    p = _scan("INSERT INTO db.t (a, `b`, c) VALUES (1, 'x,y', NULL), (2,'It\\'s', 3.5) ,(3, CONCAT('a', 'b'), -4);", [0, 2], 3)
+    p = _scan(
+        "INSERT INTO db.t (a, `b`, c) VALUES (1, 'x,y', NULL), (2,'It\\'s', 3.5) ,(3, CONCAT('a', 'b'), -4);",
+        [0, 2],
+        3,
+    )
     assert (p.database, p.table, p.columns) == ("db", "t", ["a", "b", "c"])
     assert [[v.strip() for v in r] for r in p.rows] == [["1", "NULL"], ["2", "3.5"], ["3", "-4"]]
     assert p.row_texts[2] == "(3, CONCAT('a', 'b'), -4)"

@@ -59,7 +59,9 @@ async def counted(small_topology: Topology) -> AsyncIterator[tuple[Coordinator, 
     async with Coordinator(topology, datasources={"ds0": ds}, catalog_refresh=None) as coord:
         await coord.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT, s VARCHAR(10))")
         for start in range(0, ROWS, 1000):
-            values = ", ".join(f"({i}, {i % 7}, 's{i}')" for i in range(start, min(ROWS, start + 1000)))
+            values = ", ".join(
+                f"({i}, {i % 7}, 's{i}')" for i in range(start, min(ROWS, start + 1000))
+            )
             await coord.execute(f"INSERT INTO t VALUES {values}")
         yield coord, ds
 
@@ -120,7 +122,9 @@ async def test_reads_ahead_only_boundedly(counted: tuple[Coordinator, CountingSQ
     assert max(ahead) <= bound < ROWS, ahead
 
 
-async def test_leaving_early_stops_the_statement(counted: tuple[Coordinator, CountingSQLite]) -> None:
+async def test_leaving_early_stops_the_statement(
+    counted: tuple[Coordinator, CountingSQLite],
+) -> None:
     coord, ds = counted
     session = coord.open_session()
     ds.fetched = 0
@@ -154,7 +158,9 @@ async def test_a_closing_coordinator_ends_a_stream_with_an_error(small_topology:
     await coord.__aenter__()
     try:
         await coord.execute("CREATE TABLE t (id INT PRIMARY KEY)")
-        await coord.execute("INSERT INTO t VALUES " + ", ".join(f"({i})" for i in range(3 * BATCH_ROWS)))
+        await coord.execute(
+            "INSERT INTO t VALUES " + ", ".join(f"({i})" for i in range(3 * BATCH_ROWS))
+        )
         rs = coord.open_session().stream("SELECT id FROM t ORDER BY id")
         await rs.__aenter__()
         first = await rs.__aiter__().__anext__()

@@ -13,7 +13,9 @@ from tests.conftest import MYSQL_HOST, MYSQL_PORT, require_mysql_or_skip
 
 
 def mariadb() -> pymysql.connections.Connection:
-    return pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", autocommit=True)
+    return pymysql.connect(
+        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", autocommit=True
+    )
 
 
 @pytest.fixture

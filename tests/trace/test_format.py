@@ -45,7 +45,9 @@ def traces(draw: st.DrawFn) -> list[TraceRecord]:
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(records=traces())
 def test_jsonl_round_trip(tmp_path: Path, records: list[TraceRecord]) -> None:
     path = tmp_path / "t.jsonl"
@@ -90,7 +92,9 @@ def test_jsonl_bad_lines_name_file_and_line(tmp_path: Path, line: str, message: 
 def test_jsonl_must_be_sorted(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     path.write_text(
-        json.dumps({"t": 2, "session": 1, "sql": "a"}) + "\n" + json.dumps({"t": 1, "session": 1, "sql": "b"})
+        json.dumps({"t": 2, "session": 1, "sql": "a"})
+        + "\n"
+        + json.dumps({"t": 1, "session": 1, "sql": "b"})
     )
     with pytest.raises(TraceFormatError, match=r":2: t=1.0 is before"):
         list(read_jsonl(path))
@@ -98,7 +102,9 @@ def test_jsonl_must_be_sorted(tmp_path: Path) -> None:
 
 def test_unknown_keys_are_ignored_and_label_falls_back_to_keyword(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    path.write_text('{"t": 0, "session": "a", "sql": "/* hi */ Insert into x values (1)", "future": 1}\n')
+    path.write_text(
+        '{"t": 0, "session": "a", "sql": "/* hi */ Insert into x values (1)", "future": 1}\n'
+    )
     [rec] = read_jsonl(path)
     assert rec.kind is None and rec.label == "insert"
 
@@ -165,7 +171,15 @@ def test_general_log_mariadb_sessions_multiline_and_spread() -> None:
     ts = [r.t for r in recs]
     # second 0 holds 4 statements spread over [0, 1); second 1 holds 2 over [1, 2)
     assert ts == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 4.0])
-    assert [r.kind for r in recs] == ["use", "select", "select", "use", "insert", "select", "select"]
+    assert [r.kind for r in recs] == [
+        "use",
+        "select",
+        "select",
+        "use",
+        "insert",
+        "select",
+        "select",
+    ]
 
 
 def test_general_log_without_spread_keeps_stamps() -> None:

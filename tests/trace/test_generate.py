@@ -112,7 +112,9 @@ def test_insert_batch_is_the_seed_000_shape() -> None:
 
 
 def test_mixed_follows_the_weights() -> None:
-    opts = GenOptions(kind="mixed", queries=4000, rows=1000, batch_rows=2, mix=parse_mix("point=3,aggregate=1"))
+    opts = GenOptions(
+        kind="mixed", queries=4000, rows=1000, batch_rows=2, mix=parse_mix("point=3,aggregate=1")
+    )
     counts = Counter(r.kind for r in generate(opts)[1])
     assert set(counts) == {"point", "aggregate"}
     assert counts["point"] / counts["aggregate"] == pytest.approx(3, rel=0.15)
@@ -215,7 +217,10 @@ def test_mariadb_partition_rule() -> None:
 
 def test_cli_gen(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "x.jsonl"
-    assert main_trace(["gen", "--kind", "point", "--shards", "4", "--queries", "7", "-o", str(out)]) == 0
+    assert (
+        main_trace(["gen", "--kind", "point", "--shards", "4", "--queries", "7", "-o", str(out)])
+        == 0
+    )
     assert len(list(read_jsonl(out))) == 7 and (tmp_path / "x.spec.json").is_file()
     assert "wrote 7 statements" in capsys.readouterr().out
     assert main_trace(["gen", "--kind", "point", "--mix", "point=1", "-o", str(out)]) == 2

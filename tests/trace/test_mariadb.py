@@ -96,7 +96,13 @@ def test_direct_per_shard_work_returns_the_logical_answer(scratch_db: str) -> No
         join_span=60,
         join_limit=25,
         database=scratch_db,
-        mix={"point": 1, "scatter-topk": 1, "aggregate": 1, "sort-merge-join": 1, "insert-batch": 1},
+        mix={
+            "point": 1,
+            "scatter-topk": 1,
+            "aggregate": 1,
+            "sort-merge-join": 1,
+            "insert-batch": 1,
+        },
     )
     spec, records = generate(opts)
     _load(spec)
@@ -165,7 +171,9 @@ def test_general_log_captured_from_mariadb(scratch_db: str) -> None:
             cur.execute(f"SET GLOBAL general_log_file = '{logfile}'")
             cur.execute("SET GLOBAL general_log = 1")
         try:
-            a = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", database=scratch_db, autocommit=True)
+            a = pymysql.connect(
+                host=MYSQL_HOST, port=MYSQL_PORT, user="root", database=scratch_db, autocommit=True
+            )
             b = pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", autocommit=True)
             try:
                 with a.cursor() as ca, b.cursor() as cb:
@@ -238,9 +246,10 @@ def test_cli_gen_load_replay_compare_direct(scratch_db: str, tmp_path: Path) -> 
     assert report["offered_qps"] == pytest.approx(120 / (report["trace"]["span_s"] / 2))
     # MariaDB is no coordinator: both admin statements were refused once, then not asked
     assert set(report["coordinator"]["unsupported"]) == {"thread_pool_status", "datasources"}
-    assert _query(f"SELECT COUNT(*) FROM {scratch_db}.t")[0][0] == 2 * sum(
-        1 for r in read_jsonl(trace) if r.kind == "insert-batch"
-    ) * 20
+    assert (
+        _query(f"SELECT COUNT(*) FROM {scratch_db}.t")[0][0]
+        == 2 * sum(1 for r in read_jsonl(trace) if r.kind == "insert-batch") * 20
+    )
 
 
 def test_open_loop_on_a_real_server(tmp_path: Path) -> None:
@@ -248,12 +257,25 @@ def test_open_loop_on_a_real_server(tmp_path: Path) -> None:
     trace = tmp_path / "sleep.jsonl"
     trace.write_text(
         "".join(
-            json.dumps({"t": k * 0.01, "session": 1, "sql": "SELECT SLEEP(0.2)", "kind": "sleep"}) + "\n"
+            json.dumps({"t": k * 0.01, "session": 1, "sql": "SELECT SLEEP(0.2)", "kind": "sleep"})
+            + "\n"
             for k in range(5)
         )
     )
     out = tmp_path / "r.json"
-    assert main_replay([str(trace), "--target", f"{MYSQL_HOST}:{MYSQL_PORT}", "--no-sample", "--json", str(out)]) == 0
+    assert (
+        main_replay(
+            [
+                str(trace),
+                "--target",
+                f"{MYSQL_HOST}:{MYSQL_PORT}",
+                "--no-sample",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     k = json.loads(out.read_text())["kinds"]["sleep"]
     assert k["ok"] == 5
     assert k["latency"]["max"] > 0.9  # the 5th was due at 40 ms and finished at ~1.0 s
@@ -264,19 +286,34 @@ def test_open_loop_on_a_real_server(tmp_path: Path) -> None:
 def test_replay_reports_server_errors_by_code(tmp_path: Path) -> None:
     trace = tmp_path / "bad.jsonl"
     trace.write_text(
-        json.dumps({"t": 0, "session": 1, "sql": "SELEC 1"}) + "\n"
-        + json.dumps({"t": 0, "session": 1, "sql": "SELECT * FROM no_such_db.no_such_table"}) + "\n"
-        + json.dumps({"t": 0, "session": 1, "sql": "SELECT 1"}) + "\n"
+        json.dumps({"t": 0, "session": 1, "sql": "SELEC 1"})
+        + "\n"
+        + json.dumps({"t": 0, "session": 1, "sql": "SELECT * FROM no_such_db.no_such_table"})
+        + "\n"
+        + json.dumps({"t": 0, "session": 1, "sql": "SELECT 1"})
+        + "\n"
     )
     out = tmp_path / "r.json"
-    rc = main_replay([str(trace), "--target", f"{MYSQL_HOST}:{MYSQL_PORT}", "--no-sample", "--json", str(out), "--fail-on-error"])
+    rc = main_replay(
+        [
+            str(trace),
+            "--target",
+            f"{MYSQL_HOST}:{MYSQL_PORT}",
+            "--no-sample",
+            "--json",
+            str(out),
+            "--fail-on-error",
+        ]
+    )
     assert rc == 1
     report = json.loads(out.read_text())
     assert {code: e["count"] for code, e in report["errors"].items()} == {"1064": 1, "1146": 1}
     assert report["statements"]["ok"] == 1  # the connection survived both errors
 
 
-def test_replay_of_unreachable_target_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_replay_of_unreachable_target_fails_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     trace = tmp_path / "t.jsonl"
     trace.write_text(json.dumps({"t": 0, "session": 1, "sql": "SELECT 1"}) + "\n")
     from tests.mysqld import free_port

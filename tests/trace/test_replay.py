@@ -199,7 +199,9 @@ def test_cancelling_the_replay_closes_every_runner() -> None:
 
 def test_connection_failure_before_start_is_a_clear_error() -> None:
     world = World(fail_prepare=True)
-    with pytest.raises(ReplayError, match=r"3 of 3 connections could not be opened.*\[1045\] Access denied"):
+    with pytest.raises(
+        ReplayError, match=r"3 of 3 connections could not be opened.*\[1045\] Access denied"
+    ):
         run_replay([TraceRecord(0.0, k, "q") for k in range(3)], world)
     assert world.closed == 3
 
@@ -211,7 +213,13 @@ def test_empty_trace() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"speed": 0}, {"clients": 0}, {"duration_limit": -1}, {"query_timeout": 0}, {"max_outstanding": 0}],
+    [
+        {"speed": 0},
+        {"clients": 0},
+        {"duration_limit": -1},
+        {"query_timeout": 0},
+        {"max_outstanding": 0},
+    ],
 )
 def test_bad_options(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):

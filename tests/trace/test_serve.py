@@ -31,7 +31,9 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             _, err = proc.communicate(timeout=5)
-            raise AssertionError(f"shardgate serve exited with {proc.returncode}: {err.decode()[-2000:]}")
+            raise AssertionError(
+                f"shardgate serve exited with {proc.returncode}: {err.decode()[-2000:]}"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -77,7 +79,9 @@ def test_gen_load_replay_through_shardgate_serve(serve: tuple[int, int], tmp_pat
         "--rate", "200", "--rows", "200", "--batch-rows", "20", "--join-span", "30",
         "-o", str(trace),
     ]) == 0  # fmt: skip
-    assert main_trace(["load", str(tmp_path / "mix.spec.json"), "--target", f"127.0.0.1:{port}"]) == 0
+    assert (
+        main_trace(["load", str(tmp_path / "mix.spec.json"), "--target", f"127.0.0.1:{port}"]) == 0
+    )
     out = tmp_path / "report.json"
     rc = main_replay([
         str(trace), "--target", f"127.0.0.1:{port}", "--http", f"127.0.0.1:{http}",

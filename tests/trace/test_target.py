@@ -17,7 +17,11 @@ from sharding.trace.target import (
 
 @pytest.mark.parametrize(
     ("text", "host", "port"),
-    [("127.0.0.1:3307", "127.0.0.1", 3307), ("localhost:1", "localhost", 1), ("[::1]:3306", "::1", 3306)],
+    [
+        ("127.0.0.1:3307", "127.0.0.1", 3307),
+        ("localhost:1", "localhost", 1),
+        ("[::1]:3306", "::1", 3306),
+    ],
 )
 def test_parse_loopback_endpoints(text: str, host: str, port: int) -> None:
     ep = parse_endpoint(text, user="u", password="p", database="d")
