@@ -33,14 +33,14 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
 
 from sharding.backend.base import Column, Row
 
-__all__ = ["Column", "Result", "ResultStream", "Row", "Session", "SessionFactory"]
+__all__ = ["ClientInfo", "Column", "Result", "ResultStream", "Row", "Session", "SessionFactory"]
 
 
 @dataclass(slots=True)
@@ -55,6 +55,29 @@ class Result:
     @property
     def is_result_set(self) -> bool:
         return self.columns is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Who is on the other end of a protocol connection, handed to a session that owns
+    its state (optional ``Session.attach_client``): ``USER()``/``CONNECTION_ID()``,
+    the server's identity variables (``@@version``, ``@@max_allowed_packet``, ...),
+    and whether the client asked for CLIENT_FOUND_ROWS (affected rows = matched rows).
+
+    Sessions may also offer ``answer_locally(sql, status) -> Result | None``: answers
+    from session state that never enter a bucket (``SELECT @@version_comment``, ``SHOW
+    VARIABLES``); None means "run it with ``execute``". And ``async describe(sql) ->
+    list[Column] | None``: the result columns of a statement without running it, for
+    ``COM_STMT_PREPARE`` (None: no result set, or known only when it runs; columns may
+    carry a derived wire definition, :class:`sharding.sql.describe.TypedColumn`). Front
+    ends use these when present (``getattr``) and keep their own minimal state otherwise."""
+
+    connection_id: int
+    host: str
+    found_rows: bool = False
+    identity: Mapping[str, Any] = field(default_factory=dict)
+    #: The character set of the handshake (character_set_client/connection/results).
+    charset: str = "utf8mb4"
 
 
 class ResultStream(Protocol):

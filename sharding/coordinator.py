@@ -40,9 +40,11 @@ from sharding.backend.base import DataSource
 from sharding.catalog import Catalog, TableInfo, introspect
 from sharding.errors import ShardgateError
 from sharding.exec.connector import AutocommitConnector, SessionTransaction
-from sharding.exec.xa import RECOVERY_PERIOD, start_recovery
+from sharding.exec.xa import RECOVERY_PERIOD, start_recovery, use_catalog
+from sharding.logging_setup import StatementLog
 from sharding.merge.semantics import Semantics, for_dialect
 from sharding.session import CoordinatorSession
+from sharding.session_state import VARIABLES, GlobalVariables, SessionState, sql_literal
 from sharding.sql.explain import render
 from sharding.sql.plan_cache import PlanCache
 from sharding.topology import Topology, TopologyError, build_datasource
@@ -79,6 +81,13 @@ class Coordinator:
         self.catalog: Catalog
         self.semantics: Semantics
         self.autocommit: AutocommitConnector
+        #: The global view of the system variables (sharding.session_state).
+        self.globals = GlobalVariables({"version": VERSION})
+        #: Slow-query log and DEBUG statement lines (the CLI sets it from [server]).
+        self.statement_log = StatementLog()
+        #: The smallest ``max_allowed_packet`` of the MySQL data sources (None: no
+        #: MySQL source); the protocol server advertises no more.
+        self.max_allowed_packet: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> Coordinator:
@@ -99,8 +108,10 @@ class Coordinator:
                 )
             self.semantics = for_dialect(dialects.pop())
             self.autocommit = AutocommitConnector(self.datasources)
+            await self._load_variables()
             first = self.datasources[self.topology.datasources[0].name]
             self.catalog = Catalog(first, self.topology)
+            use_catalog(first, self.topology.cluster.catalog)  # the XA log lives there too
             await self.catalog.open()
             await self._register_declared()
             self._nursery = await stack.enter_async_context(trio.open_nursery())
@@ -128,6 +139,39 @@ class Coordinator:
         assert stack is not None
         return await stack.__aexit__(exc_type, exc, tb)
 
+    async def _load_variables(self) -> None:
+        """A MySQL fleet's own variables: the globals of the first data source (so
+        ``@@time_zone``, ``@@max_allowed_packet``, ... answer what the servers use), and
+        the connect-time session values of the variables sessions carry to the shards
+        (what a pooled connection goes back to; see sharding.exec.shard_settings)."""
+        first = self.datasources[self.topology.datasources[0].name]
+        if first.dialect != "mysql":
+            return
+        # A client may send what the smallest server accepts, no more (a bigger
+        # statement would pass the coordinator and fail on one shard).
+        sizes = []
+        for ds in self.datasources.values():
+            rs = await ds.fetch("SELECT @@GLOBAL.max_allowed_packet")
+            if rs.rows and rs.rows[0][0] is not None:
+                sizes.append(int(rs.rows[0][0]))
+        self.max_allowed_packet = min(sizes) if sizes else None
+        names = sorted(VARIABLES)
+        quoted = ", ".join(f"'{n}'" for n in names)
+        rs = await first.fetch(f"SHOW GLOBAL VARIABLES WHERE Variable_name IN ({quoted})")
+        self.globals.load_show_rows(rs.rows)
+        shard = [n for n, v in VARIABLES.items() if v.shard]
+        rs = await first.fetch("SELECT " + ", ".join(f"@@SESSION.{n}" for n in shard))
+        if rs.rows:
+            baseline = dict(zip(shard, rs.rows[0], strict=True))
+            self.globals.shard_baseline = {
+                n: (int(v) if VARIABLES[n].kind in ("bool", "uint") and v is not None else v)
+                for n, v in baseline.items()
+            }
+            literals = {n: sql_literal(v) for n, v in self.globals.shard_baseline.items()}
+            for ds in self.datasources.values():
+                if getattr(ds, "accepts_settings", False):
+                    ds.settings_baseline = dict(literals)  # type: ignore[attr-defined]
+
     async def _refresh_catalog(self, period: float) -> None:
         """Pick up other coordinators' DDL (plan caches follow the generation)."""
         while True:
@@ -145,10 +189,16 @@ class Coordinator:
                 await catalog.add_database(declared.database, if_not_exists=True)
             existing = catalog.get(declared.database, declared.name)
             if existing is not None:
-                if existing.rule.as_dict() != declared.rule.as_dict():
+                stored, wanted = existing.rule.as_dict(), declared.rule.as_dict()
+                if stored != wanted:
+                    diff = "; ".join(
+                        f"{k}: catalog {stored.get(k)!r}, topology {wanted.get(k)!r}"
+                        for k in sorted(set(stored) | set(wanted))
+                        if stored.get(k) != wanted.get(k)
+                    )
                     raise TopologyError(
                         f"table {declared.qualified}: the rule in the topology differs from the "
-                        f"stored catalog ({existing.rule.as_dict()} vs {declared.rule.as_dict()})"
+                        f"stored catalog ({self.topology.cluster.catalog}): {diff}"
                     )
                 continue
             probe = TableInfo(declared.database, declared.name, declared.rule)
@@ -206,8 +256,9 @@ class Coordinator:
     def default_datasource(self) -> str:
         return self.topology.datasources[0].name
 
-    def new_transaction(self) -> SessionTransaction:
-        """A session transaction over every physical database of every data source."""
+    def new_transaction(self, datasources: Mapping[str, Any] | None = None) -> SessionTransaction:
+        """A session transaction over every physical database of every data source
+        (borrowed through ``datasources``: a session's view, with its settings)."""
         generation, databases = self._txn_databases
         if generation != self.catalog.generation:
             # Every table's placements: O(tables × shards), so once per catalog change,
@@ -218,7 +269,9 @@ class Coordinator:
                     found.setdefault(ds, set()).add(db)
             databases = {k: sorted(v) for k, v in found.items()}
             self._txn_databases = (self.catalog.generation, databases)
-        return SessionTransaction(self.datasources, databases)
+        return SessionTransaction(
+            datasources if datasources is not None else self.datasources, databases
+        )
 
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         if self._nursery is None:
@@ -226,23 +279,7 @@ class Coordinator:
         self._nursery.start_soon(fn)
 
     def system_variable(self, name: str, session: CoordinatorSession | None = None) -> Any:
-        name = name.lower().removeprefix("session.").removeprefix("global.")
-        if name == "version":
-            return self.version
-        if name == "version_comment":
-            return "shardgate sharding coordinator"
-        if name == "autocommit":
-            return 1 if session is None or session.autocommit else 0
-        if name in ("max_allowed_packet",):
-            return 64 * 1024 * 1024
-        if name in ("tx_isolation", "transaction_isolation"):
-            return "REPEATABLE-READ"
-        if name in ("character_set_client", "character_set_connection", "character_set_results"):
-            return "utf8mb4"
-        if name == "sql_mode":
-            return ""
-        if name == "lower_case_table_names":
-            return 0
-        if name == "time_zone":
-            return "SYSTEM"
-        raise ShardgateError(f"Unknown system variable '{name}'", code=1193, sqlstate="HY000")
+        """``@@name`` as ``session`` (or a fresh session) sees it."""
+        state = session.state if session is not None else SessionState(self.globals)
+        scope, _, bare = name.rpartition(".")
+        return state.get(bare, scope)

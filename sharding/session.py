@@ -11,8 +11,9 @@ with INSERT taking the scanner fast path (a prepared INSERT's scanned shape is c
 by its text), DDL in :mod:`sharding.schema_changes` and SHOW/DESCRIBE in
 :mod:`sharding.introspection`. Rows of a SELECT go to a sink
 (:mod:`sharding.result_stream`): collected by ``execute``, handed over batch by batch
-by ``stream``. Every failure leaves as a :class:`~sharding.errors.ShardgateError`, and
-every statement logs one ``statement`` event (kind, rows, affected, fan-out, time).
+by ``stream``. Every failure leaves as a :class:`~sharding.errors.ShardgateError`; every
+statement goes to the coordinator's :class:`~sharding.logging_setup.StatementLog` (a
+DEBUG ``statement`` event with kind, rows, fan-out, time; or the slow-query log).
 
 Writes: a single statement on one shard outside a transaction runs in autocommit (it
 is atomic by itself); anything larger uses the coordinator's commit strategy (one
@@ -26,6 +27,7 @@ an open transaction first, as in MySQL. ``close()`` rolls back.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -34,10 +36,13 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import trio
 from sqlglot import exp
+from sqlglot.optimizer.simplify import simplify
 
-from sharding.api import Result
+from sharding.api import ClientInfo, Result
 from sharding.backend.base import Column, ExecResult, Row
 from sharding.catalog import TableInfo
+from sharding.charsets_data import CHARSETS
+from sharding.dump_statements import alter_keys, keys_note, lock_statement
 from sharding.errors import (
     BadArguments,
     EmptyQuery,
@@ -48,21 +53,30 @@ from sharding.errors import (
     ShardgateError,
     UnknownTable,
 )
-from sharding.exec.connector import SessionTransaction
+from sharding.exec.connector import AutocommitConnector, SessionTransaction
 from sharding.exec.run import ExecStats, Runner, client_error, drive, passthrough_single
+from sharding.exec.shard_settings import SessionSources
 from sharding.exec.targets import Target, physical_names, route_shards, shard_targets
 from sharding.exec.writes import WriteContext, WriteOp, commit_report, session_write, strategy
+from sharding.information_schema import InformationSchema, references_information_schema
 from sharding.introspection import Introspection
+from sharding.logging_setup import log_statement_error
 from sharding.result_stream import Collect, Counted, ResultStream, RowSink
 from sharding.schema_changes import SchemaChanges
+from sharding.session_answers import answer_select, answer_show
+from sharding.session_state import SessionState, has_session_refs, parse_set_text, substitute
 from sharding.sql.context import PlanContext
+from sharding.sql.describe import UNKNOWN, TypedColumn, describe_select
 from sharding.sql.dml import WritePlan, plan_write
 from sharding.sql.explain import SHOWN_SHARDS, explain_rows
+from sharding.sql.inlist import FOLD_MIN, Folded, InList, fold_in_lists
 from sharding.sql.insert import InsertRows, scan_insert
 from sharding.sql.insert_plan import InsertShape, insert_shape, prepare_insert
 from sharding.sql.lexer import Normalized, Slot, first_keyword, normalize, param_slots
 from sharding.sql.literals import render_literal
+from sharding.sql.names import finish_name
 from sharding.sql.nodes import OutputColumn, SelectPlan, ShardRead
+from sharding.sql.offload import OFFLOAD_CHARS, cpu_bound
 from sharding.sql.parse import mysql_syntax_error, parse_one, placeholder_offset
 from sharding.sql.plan import plan_select
 from sharding.sql.rewrite import SLOT
@@ -75,12 +89,79 @@ log = structlog.get_logger("sharding")
 
 _ids = itertools.count(1)
 _SELECT_KINDS = ("SELECT", "WITH", "(")
-#: Longer parameterised INSERTs are not cached (their shape holds every row's text).
-_CACHED_INSERT_CHARS = 4096
-_SESSION_FUNCS = re.compile(
-    r"@@|\b(DATABASE|SCHEMA|VERSION|CONNECTION_ID|USER|CURRENT_USER|SESSION_USER|SYSTEM_USER|LAST_INSERT_ID)\s*\(",
+_SAVEPOINT = re.compile(
+    r"\s*(?P<verb>SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK(?:\s+WORK)?\s+TO(?:\s+SAVEPOINT)?)\s+"
+    r"(?P<name>`(?:[^`]|``)+`|[A-Za-z0-9_$]+)\s*;?\s*\Z",
     re.IGNORECASE,
 )
+#: Longer parameterised INSERTs are not cached (their shape holds every row's text).
+_CACHED_INSERT_CHARS = 4096
+_TABLE_STATEMENTS = frozenset(
+    {"INSERT", "REPLACE", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME"}
+)
+_USES_TABLE = re.compile(r"\bFROM\b(?!\s+DUAL\b)", re.IGNORECASE)
+_CALC_FOUND_ROWS = re.compile(r"\bSQL_CALC_FOUND_ROWS\b", re.IGNORECASE)
+#: First words of MySQL/MariaDB statements (anything else fails to prepare with 1064).
+_STATEMENT_WORDS = frozenset(
+    {
+        "ALTER",
+        "ANALYZE",
+        "BACKUP",
+        "BEGIN",
+        "BINLOG",
+        "CACHE",
+        "CALL",
+        "CHANGE",
+        "CHECK",
+        "CHECKSUM",
+        "COMMIT",
+        "CREATE",
+        "DEALLOCATE",
+        "DELETE",
+        "DESC",
+        "DESCRIBE",
+        "DO",
+        "DROP",
+        "EXECUTE",
+        "EXPLAIN",
+        "FLUSH",
+        "GET",
+        "GRANT",
+        "HANDLER",
+        "HELP",
+        "INSERT",
+        "INSTALL",
+        "KILL",
+        "LOAD",
+        "LOCK",
+        "OPTIMIZE",
+        "PREPARE",
+        "PURGE",
+        "RELEASE",
+        "RENAME",
+        "REPAIR",
+        "REPLACE",
+        "RESET",
+        "RESIGNAL",
+        "REVOKE",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "SET",
+        "SHOW",
+        "SHUTDOWN",
+        "SIGNAL",
+        "START",
+        "STOP",
+        "TRUNCATE",
+        "UNINSTALL",
+        "UNLOCK",
+        "UPDATE",
+        "USE",
+        "VALUES",
+        "XA",
+    }
+)
+_UPSERT = re.compile(r"\bON\s+DUPLICATE\s+KEY\s+UPDATE\b", re.IGNORECASE)
 
 
 class Prepared:
@@ -98,14 +179,31 @@ class Prepared:
 
 
 def render_name(col: OutputColumn, slots: Sequence[Slot]) -> str:
-    if not col.slot_positions:
-        return col.name
+    """The column name MySQL would send for this call (:mod:`sharding.sql.names`)."""
     out = col.name
     for offset, slot in sorted(col.slot_positions, reverse=True):
         s = slots[slot]
-        text = s.raw if s.param is None else "?"
+        if s.param is not None:
+            text = "?"
+        elif col.literal and s.is_string:
+            text = str(s.value)
+        else:
+            text = s.raw
         out = out[:offset] + text + out[offset + 1 :]
-    return out
+    return finish_name(out)
+
+
+def typed_columns(plan: SelectPlan, slots: Sequence[Slot]) -> list[Column]:
+    """The plan's result columns with their derived types (:mod:`sharding.sql.describe`);
+    a column whose type is not derived carries none (the values decide it)."""
+    assert plan.columns is not None
+    types = plan.types or (None,) * len(plan.columns)
+    return [
+        Column(render_name(c, slots))
+        if t is None or t is UNKNOWN
+        else TypedColumn(render_name(c, slots), t.type, t)
+        for c, t in zip(plan.columns, types, strict=True)
+    ]
 
 
 class CoordinatorSession:
@@ -122,8 +220,15 @@ class CoordinatorSession:
         self.coord = coord
         self.user = user
         self._id = next(_ids)
+        #: The session's variables and session functions (sharding.session_state).
+        self.state = SessionState(coord.globals, user=user, connection_id=self._id)
+        # Shard connections borrowed with the session's shard-relevant variables.
+        self._sources = SessionSources(coord.datasources, self.state)
+        self._autocommit_connector = AutocommitConnector(self._sources)
         self._database = database
         self._autocommit = True
+        self._lid_expr = False
+        self._calc_found: int | None = None
         self._txn: SessionTransaction | None = None
         self._scope: trio.CancelScope | None = None
         self._query_id: int | None = None
@@ -131,7 +236,71 @@ class CoordinatorSession:
         self._busy = False
         self._closed = False
         self._ephemeral = ephemeral
-        self.last_insert_id: int | None = None
+
+    # State kept by self.state (its one owner), under the names the session uses.
+    @property
+    def _database(self) -> str | None:
+        return self.state.database
+
+    @_database.setter
+    def _database(self, value: str | None) -> None:
+        self.state.database = value
+
+    @property
+    def _autocommit(self) -> bool:
+        return self.state.autocommit
+
+    @_autocommit.setter
+    def _autocommit(self, value: bool) -> None:
+        self.state.autocommit = value
+
+    @property
+    def last_insert_id(self) -> int:
+        return self.state.last_insert_id
+
+    @last_insert_id.setter
+    def last_insert_id(self, value: int | None) -> None:
+        if value is not None:
+            self.state.last_insert_id = value
+
+    def attach_client(self, info: ClientInfo) -> None:
+        """The protocol connection in front of this session (``sharding.api``)."""
+        state = self.state
+        state.connection_id = info.connection_id
+        state.host = info.host
+        state.client_found_rows = info.found_rows
+        state.identity.update(info.identity)
+        if info.charset != "utf8mb4" and info.charset in CHARSETS:
+            # The handshake's character set, as SET NAMES would set it (MariaDB).
+            for name in (
+                "character_set_client",
+                "character_set_connection",
+                "character_set_results",
+            ):
+                state.session[name] = info.charset
+            state.session["collation_connection"] = CHARSETS[info.charset][0]
+            state.shard_version += 1
+            state._shard_settings = None
+
+    def answer_locally(self, sql: str, status: Mapping[str, Any] | None = None) -> Result | None:
+        """A SELECT of variables/session functions or a SHOW of session state, answered
+        without entering a bucket; None when the statement must run (``execute``)."""
+        if self._closed or self._busy:
+            return None
+        word = first_keyword(sql)
+        try:
+            if word == "SELECT":
+                result = answer_select(self.state, sql)
+                if result is not None:
+                    self.state.row_count = -1
+                    self.state.found_rows = len(result.rows)
+                return result
+            if word == "SHOW":
+                return answer_show(self.state, sql, dict(status) if status is not None else None)
+        except ShardgateError as exc:
+            self.state.diagnostics = [("Error", exc.code, str(exc))]
+            raise
+        return None
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -163,6 +332,52 @@ class CoordinatorSession:
             result.rows = sink.collected
         return result
 
+    async def describe(self, sql: str) -> list[Column] | None:
+        """The result columns of ``sql`` without running it (``COM_STMT_PREPARE``):
+        names as MySQL gives them, types derived by :mod:`sharding.sql.describe`
+        (:class:`~sharding.sql.describe.TypedColumn`). None: the statement returns no
+        result set, or its columns are known only when it runs. Raises the errors
+        MySQL gives at prepare time (syntax, unknown table or column)."""
+        kind = first_keyword(sql)
+        if kind in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN") and "?" not in sql:
+            # Read-only answers: their columns are those of the answer itself. What
+            # only the protocol server answers (admin SHOWs) is left to execution.
+            try:
+                answer = answer_show(self.state, sql) if kind == "SHOW" else None
+                if answer is None:
+                    answer = await Introspection(self).run(kind, sql)
+            except ShardgateError:
+                return None
+            return list(answer.columns) if answer.columns is not None else None
+        if kind not in _SELECT_KINDS:
+            if kind not in _STATEMENT_WORDS:
+                parse_one(sql)  # not a statement at all: 1064 at prepare, as in MySQL
+            return None
+        if references_information_schema(sql) or self._database == "information_schema":
+            return None
+        sql = _CALC_FOUND_ROWS.sub(" ", sql, count=1)
+        norm = await cpu_bound(len(sql), normalize, sql)
+        if not norm.param_count:
+            local = answer_select(self.state, sql)
+            if local is not None and local.columns is not None:
+                return list(local.columns)
+        # Planned as execution would plan it (names, and the errors it would raise);
+        # types from the statement as written: the cached plan's types leave literals
+        # to the values of each call (one plan serves ``SELECT 1`` and ``SELECT 'a'``).
+        prepared = await self._prepare(sql, [None] * norm.param_count, kind="select")
+        plan: SelectPlan = prepared.plan
+        if plan.columns is None:
+            return None
+        names = [render_name(c, prepared.slots) for c in plan.columns]
+        tree = await cpu_bound(len(sql), parse_one, sql)
+        tables: dict[tuple[str, str], TableInfo] = {}
+        for db, name in referenced_tables(tree, self._database):
+            tables[(db, name)] = await self.coord.catalog.lookup(db, name)
+        types = describe_select(tree, tables, self._database)
+        if types is None or len(types) != len(names):
+            types = [UNKNOWN] * len(names)
+        return [TypedColumn(n, t.type, t) for n, t in zip(names, types, strict=True)]
+
     def stream(self, sql: str, params: Sequence[Any] | None = None) -> ResultStream:
         """A SELECT's rows with bounded memory (:class:`sharding.api.ResultStream`)."""
 
@@ -174,6 +389,9 @@ class CoordinatorSession:
         return ResultStream(self.coord.spawn, run)
 
     async def use(self, database: str) -> None:
+        if database.lower() == "information_schema":  # served by sharding/information_schema.py
+            self._database = "information_schema"
+            return
         await self.coord.catalog.check_database(database)
         self._database = database
 
@@ -216,11 +434,15 @@ class CoordinatorSession:
             )
         self._busy = True
         self._cancelled = False
+        self._lid_expr = False
+        self._calc_found = None
         counted = Counted(sink)
         stats = ExecStats()
         started = trio.current_time()
         kind = ""
         result: Result | None = None
+        failure: ShardgateError | None = None
+        error: BaseException | None = None
         try:
             with trio.CancelScope() as scope:
                 self._scope = scope
@@ -243,31 +465,37 @@ class CoordinatorSession:
                             # coordinator dropped it. Reload before the next statement.
                             self.coord.catalog.invalidate()
                         raise error from exc
-                    log.exception("internal error", session=self._id, sql=sql[:300])
+                    log_statement_error(
+                        self._id, sql, error, full_text=self.coord.statement_log.full_text
+                    )
                     raise ShardgateError(
                         f"internal error: {type(error).__name__}: {error}", code=1105
                     ) from exc
             if scope.cancelled_caught or result is None:
                 raise QueryInterrupted("Query execution was interrupted")
+            self._record(kind, sql, result, counted.count)
+        except ShardgateError as exc:
+            self.state.diagnostics = [("Error", exc.code, str(exc))]
+            failure = exc
+            raise
         finally:
             self._scope = None
             self._query_id = None
             self._busy = False
-            elapsed = trio.current_time() - started
-            log.info(
-                "statement",
-                session=self._id,
-                kind=kind,
-                sql=sql[:300],
-                elapsed_s=round(elapsed, 6),
-                rows=(
-                    counted.count + len(result.rows)
-                    if result is not None and result.columns is not None
-                    else None
-                ),
-                affected=(result.affected if result is not None else None),
-                **stats.as_dict(),
+            # Slow-query log / DEBUG statement line; builds nothing otherwise.
+            self.coord.statement_log.finished(
+                self._id,
+                kind,
+                sql,
+                trio.current_time() - started,
+                result,
+                counted.count,
+                stats,
+                failure,
             )
+            # The raised error's traceback holds this frame: locals naming the error
+            # would make a reference cycle that only the cyclic collector frees.
+            failure = error = None
         return result
 
     async def _dispatch(
@@ -279,6 +507,13 @@ class CoordinatorSession:
         stats: ExecStats,
     ) -> Result:
         if kind in _SELECT_KINDS:
+            if references_information_schema(sql) or self._database == "information_schema":
+                # Metadata of the logical tables (sharding/information_schema.py).
+                answer = await InformationSchema(self).select(sql, params)
+                if answer is not None and answer.columns is not None:
+                    await sink.header(answer.columns)
+                    await sink.rows(answer.rows)
+                    return Result(columns=answer.columns)
             return await self._select(sql, params, sink, stats)
         if kind in ("INSERT", "REPLACE"):
             return await self._insert(sql, params, stats)
@@ -286,14 +521,29 @@ class CoordinatorSession:
             return await self._write_statement(sql, params, stats)
         if params:
             raise BadArguments(f"{kind} takes no parameters")
+        if kind == "ALTER" and (keys := alter_keys(sql)) is not None:
+            # DISABLE/ENABLE KEYS around a dump's rows: nothing to do, as on InnoDB.
+            database = keys[0] or self._database
+            if not database:
+                raise NoDatabaseSelected("No database selected")
+            info = await self.coord.catalog.lookup(database, keys[1])
+            return keys_note(self.state, info.database, info.name)
         if kind in ("CREATE", "DROP", "TRUNCATE", "ALTER", "RENAME"):
             if self._ephemeral is False and self._txn is not None:
                 await self._finish_txn(commit=True)
             return await SchemaChanges(self).run(kind, sql)
+        if kind == "SHOW":
+            answer = answer_show(self.state, sql)
+            if answer is not None:
+                return answer
         if kind in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN"):
             return await Introspection(self).run(kind, sql)
+        if kind in ("LOCK", "UNLOCK", "FLUSH"):
+            return lock_statement(self.state, kind, sql)  # accepted, no lock (dumps)
         if kind in ("USE", "BEGIN", "START", "COMMIT", "ROLLBACK", "SET"):
             return await self._session_statement(kind, sql)
+        if kind in ("SAVEPOINT", "RELEASE"):
+            return await self._savepoint_statement(kind, sql)
         if not kind:
             raise EmptyQuery("Query was empty")
         parse_one(sql)  # an unknown word is a syntax error (1064), a known one 1235
@@ -313,36 +563,62 @@ class CoordinatorSession:
         dialect = self.coord.semantics.dialect
         out = []
         for s, v in zip(slots, values, strict=True):
-            if s.param is None and not s.is_string:
+            if isinstance(v, InList):  # a folded IN list: its values' texts, comma-separated
+                out.append(", ".join(self._texts(v.slots, v.values)))
+            elif s.param is None and not s.is_string:
                 out.append(s.raw)
             else:
                 out.append(render_literal(v, dialect))
         return out
 
     async def _prepare(self, sql: str, params: Sequence[Any] | None, *, kind: str) -> Prepared:
-        coord = self.coord
-        norm = normalize(sql)
+        size = len(sql)  # a big statement is lexed/parsed/planned in a thread (offload.py)
+        norm = await cpu_bound(size, normalize, sql)
         count = len(params) if params else 0
         if count != norm.param_count:
             raise BadArguments(
                 f"Incorrect arguments to mysqld_stmt_execute: statement has {norm.param_count} "
                 f"placeholder(s), {count} value(s) given"
             )
-        if kind == "select" and _SESSION_FUNCS.search(sql):
+        if await cpu_bound(size, _session_refs, sql):
             return await self._plan_uncached(sql, norm, params, kind, session_funcs=True)
-        values = self._values(norm.slots, params)
+        values = await cpu_bound(size, self._values, norm.slots, params)
+        if len(norm.slots) >= FOLD_MIN:
+            # A long IN list planned as one list-valued slot, where exact (sql/inlist.py).
+            folded = await cpu_bound(size, fold_in_lists, norm, values)
+            if folded is not None:
+                prepared = await self._prepare_normalized(
+                    folded.norm, folded.values, size, kind, folded
+                )
+                if prepared is not None:
+                    return prepared
+        prepared = await self._prepare_normalized(norm, values, size, kind, None)
+        if prepared is None:
+            return await self._plan_uncached(sql, norm, params, kind)
+        return prepared
+
+    async def _prepare_normalized(
+        self, norm: Normalized, values: list[Any], size: int, kind: str, folded: Folded | None
+    ) -> Prepared | None:
+        """The cached or new plan of a normalised statement; None when its text does not
+        parse, or when ``folded`` lists turn out not to be foldable in the tree."""
+        coord = self.coord
         key = (norm.text, self._database)
         generation = coord.catalog.generation
         plan = coord.plan_cache.get(key, values, generation)
         if plan is not None:
-            return Prepared(plan, norm.slots, values, self._texts(norm.slots, values))
+            texts = await cpu_bound(size, self._texts, norm.slots, values)
+            return Prepared(plan, norm.slots, values, texts)
         try:
-            tree = parse_one(norm.text)
+            tree = await cpu_bound(size, parse_one, norm.text)
         except ParseError:
-            return await self._plan_uncached(sql, norm, params, kind)
+            return None
+        if folded is not None and not folded.safe_in(tree):
+            return None
         plan, deps = await self._plan(tree, norm.text, norm.slots, values, kind)
         coord.plan_cache.put(key, deps, plan, generation)
-        return Prepared(plan, norm.slots, values, self._texts(norm.slots, values))
+        texts = await cpu_bound(size, self._texts, norm.slots, values)
+        return Prepared(plan, norm.slots, values, texts)
 
     async def _plan_uncached(
         self,
@@ -353,57 +629,39 @@ class CoordinatorSession:
         *,
         session_funcs: bool = False,
     ) -> Prepared:
-        tree = parse_one(sql)  # raises the user-visible parse error (positions of ``sql``)
-        slots = param_slots(sql)
+        # raises the user-visible parse error (positions of ``sql``)
+        tree = await cpu_bound(len(sql), parse_one, sql)
+        slots = await cpu_bound(len(sql), param_slots, sql)
         if session_funcs:
-            tree = self._substitute_session_functions(tree)
+            tree = self._substitute(tree)
         values = self._values(slots, params)
         plan, _ = await self._plan(tree, sql, slots, values, kind)
         return Prepared(plan, slots, values, self._texts(slots, values))
 
-    def _substitute_session_functions(self, tree: exp.Expr) -> exp.Expr:
-        coord = self.coord
-
-        def repl(node: exp.Expr) -> exp.Expr:
-            name = ""
-            if isinstance(node, exp.Func):
-                name = (
-                    node.sql_name().upper()
-                    if not isinstance(node, exp.Anonymous)
-                    else node.name.upper()
-                )
-            if isinstance(node, exp.SessionParameter):
-                value = coord.system_variable(node.name, self)
-                return (
-                    exp.Literal.string(value)
-                    if isinstance(value, str)
-                    else exp.Literal.number(value)
-                )
-            if name in ("DATABASE", "SCHEMA", "CURRENTSCHEMA", "CURRENT_SCHEMA"):
-                return exp.Literal.string(self._database) if self._database else exp.Null()
-            if name == "VERSION":
-                return exp.Literal.string(coord.version)
-            if name == "CONNECTION_ID":
-                return exp.Literal.number(self._id)
-            if name in ("USER", "CURRENTUSER", "CURRENT_USER", "SESSION_USER", "SYSTEM_USER"):
-                return exp.Literal.string(f"{self.user}@localhost")
-            if name == "LAST_INSERT_ID":
-                return exp.Literal.number(self.last_insert_id or 0)
-            return node
-
-        return tree.transform(repl)
+    def _substitute(self, tree: exp.Expr) -> exp.Expr:
+        """Variables and session functions → their values (sharding.session_state)."""
+        sub = substitute(tree, self.state)
+        if sub.last_insert_id_expr:
+            self._lid_expr = True
+        # Result column names come from the statement's text (sharding.sql.names), so
+        # the substituted literals keep the names MySQL gives the original items.
+        return sub.tree
 
     async def _plan(
         self, tree: exp.Expr, source: str, slots: Sequence[Slot], values: list[Any], kind: str
     ) -> tuple[Any, dict[int, Any]]:
         coord = self.coord
-        by_position = {s.position: i for i, s in enumerate(slots)}
-        for node in tree.find_all(exp.Placeholder):
-            offset = placeholder_offset(node)
-            if offset is None or offset not in by_position:
-                raise ShardgateError("internal error: unmatched placeholder", code=1105)
-            node.meta[SLOT] = by_position[offset]
-        names = referenced_tables(tree, self._database)
+
+        def tag_slots() -> Any:
+            by_position = {s.position: i for i, s in enumerate(slots)}
+            for node in tree.find_all(exp.Placeholder):
+                offset = placeholder_offset(node)
+                if offset is None or offset not in by_position:
+                    raise ShardgateError("internal error: unmatched placeholder", code=1105)
+                node.meta[SLOT] = by_position[offset]
+            return referenced_tables(tree, self._database)
+
+        names = await cpu_bound(len(source), tag_slots)
         tables: dict[tuple[str, str], TableInfo] = {}
         for db, name in names:
             tables[(db, name)] = await coord.catalog.lookup(db, name)
@@ -420,28 +678,134 @@ class CoordinatorSession:
         if kind == "select":
             if not isinstance(tree, exp.Select | exp.Union | exp.Intersect | exp.Except):
                 raise NotSupported(f"{type(tree).__name__} where a SELECT was expected")
-            plan: Any = plan_select(tree, ctx)
+            # Result types from the catalog / MySQL's rules, read before planning
+            # rewrites the tree (COM_STMT_PREPARE metadata, typed result headers).
+            types = describe_select(tree, tables, self._database)
+            plan: Any = await cpu_bound(len(source), plan_select, tree, ctx)
+            if (
+                isinstance(plan, SelectPlan)
+                and plan.columns is not None
+                and types is not None
+                and len(types) == len(plan.columns)
+            ):
+                plan = dataclasses.replace(plan, types=tuple(types))
         else:
             if not isinstance(tree, exp.Update | exp.Delete):
                 raise NotSupported(f"{type(tree).__name__} where UPDATE/DELETE was expected")
-            plan = plan_write(tree, ctx)
+            plan = await cpu_bound(len(source), plan_write, tree, ctx)
         return plan, ctx.deps
 
     # ------------------------------------------------------------------ SELECT
     def connector(self) -> Any:
-        return self._txn if self._txn is not None else self.coord.autocommit
+        return self._txn if self._txn is not None else self._autocommit_connector
 
     async def _ensure_implicit_txn(self) -> None:
         if not self._autocommit and self._txn is None:
-            self._txn = self.coord.new_transaction()
+            self._txn = self.coord.new_transaction(self._sources)
 
     async def _select(
         self, sql: str, params: Sequence[Any] | None, sink: Counted, stats: ExecStats
     ) -> Result:
+        calc = _CALC_FOUND_ROWS.search(sql) is not None
+        if calc:
+            # The modifier is the coordinator's business: shards run the plain SELECT.
+            sql = _CALC_FOUND_ROWS.sub(" ", sql, count=1)
+        elif not params:
+            # Variables and session functions only: answered from the session state.
+            local = answer_select(self.state, sql)
+            if local is not None and local.columns is not None:
+                await sink.header(local.columns)
+                await sink.rows(local.rows)
+                return Result(columns=local.columns)
         prepared = await self._prepare(sql, params, kind="select")
         await self._ensure_implicit_txn()
         columns = await self._run_select(prepared, sink, stats)
+        if calc:
+            self._calc_found = await self._count_without_limit(sql, params, sink.count)
         return Result(columns=columns)
+
+    async def _count_without_limit(
+        self, sql: str, params: Sequence[Any] | None, returned: int
+    ) -> int:
+        """FOUND_ROWS() after ``SELECT SQL_CALC_FOUND_ROWS``: the rows the statement
+        would return without its LIMIT, over every shard it touches — ``COUNT(*)`` over
+        the same FROM/WHERE, or for grouped/distinct selects the rows counted as they
+        stream by (never held)."""
+        tree = parse_one(sql)
+        if not isinstance(tree, exp.Select) or tree.args.get("limit") is None:
+            return returned
+        cut = [tree.args.get(k) for k in ("limit", "offset", "order")]
+        if params and any(c is not None and c.find(exp.Placeholder) for c in cut):
+            raise NotSupported("SQL_CALC_FOUND_ROWS with a placeholder in ORDER BY/LIMIT")
+        count = tree.copy()
+        for key in ("limit", "offset", "order"):
+            count.set(key, None)
+        simple = not any(count.args.get(k) for k in ("group", "having", "distinct", "windows"))
+        simple = simple and not any(
+            isinstance(n, exp.AggFunc) for e in count.expressions for n in e.walk()
+        )
+        counter = Counted(_Discard())
+        stats = ExecStats()
+        if simple:
+            count.set("expressions", [exp.Count(this=exp.Star())])
+            collect = Collect()
+            await self._run_select(
+                await self._prepare(count.sql(dialect="mysql"), params, kind="select"),
+                Counted(collect),
+                stats,
+            )
+            return int(collect.collected[0][0]) if collect.collected else 0
+        await self._run_select(
+            await self._prepare(count.sql(dialect="mysql"), params, kind="select"), counter, stats
+        )
+        return counter.count
+
+    async def _evaluate(self, node: exp.Expr) -> Any:
+        """A value of a SET (``SET @v := (SELECT ...)``, ``SET @b = @a + 1``): run as a
+        SELECT through the coordinator; MySQL's errors for more than one row/column."""
+        inner = (
+            node.this
+            if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select)
+            else None
+        )
+        sql = (
+            inner.sql(dialect="mysql")
+            if inner is not None
+            else "SELECT " + node.sql(dialect="mysql")
+        )
+        collect = Collect()
+        await self._run_select(
+            await self._prepare(sql, None, kind="select"), Counted(collect), ExecStats()
+        )
+        rows = collect.collected
+        if inner is not None:
+            if rows and len(rows[0]) != 1:
+                raise ShardgateError(
+                    "Operand should contain 1 column(s)", code=1241, sqlstate="21000"
+                )
+            if len(rows) > 1:
+                raise ShardgateError(
+                    "Subquery returns more than 1 row", code=1242, sqlstate="21000"
+                )
+        return rows[0][0] if rows else None
+
+    def _record(self, kind: str, sql: str, result: Result, streamed: int) -> None:
+        """ROW_COUNT(), FOUND_ROWS() and warnings after a statement (MariaDB's rules)."""
+        state = self.state
+        if result.columns is not None:
+            state.row_count = -1
+            found = self._calc_found
+            state.found_rows = found if found is not None else streamed + len(result.rows)
+        elif kind in ("INSERT", "REPLACE", "UPDATE", "DELETE"):
+            state.row_count = result.affected
+        else:
+            state.row_count = 0
+        self._calc_found = None
+        # MariaDB clears the diagnostics area only for statements that use tables
+        # (``SELECT @@x`` and ``SET @a = 1`` leave the last error visible to
+        # @@error_count and SHOW WARNINGS).
+        if kind in _TABLE_STATEMENTS or (kind in _SELECT_KINDS and _USES_TABLE.search(sql)):
+            state.diagnostics = []
 
     async def _run_select(
         self, prepared: Prepared, sink: Counted, stats: ExecStats
@@ -463,7 +827,7 @@ class CoordinatorSession:
 
         def columns() -> list[Column]:
             if plan.columns is not None:
-                return [Column(render_name(c, prepared.slots)) for c in plan.columns]
+                return typed_columns(plan, prepared.slots)
             if runner is not None and runner.columns is not None:
                 return list(runner.columns)
             return []
@@ -502,17 +866,50 @@ class CoordinatorSession:
         ops = self._write_ops(plan, prepared)
         stats.shards = sum(len(v) for v in ops.values())
         results = await self._write(ops, plan.kind, stats)
-        affected = sum(r.affected for rs in results.values() for r in rs)
+        count = (
+            self._matched if plan.kind == "update" and self.state.client_found_rows else _changed
+        )
+        affected = sum(count(r) for rs in results.values() for r in rs)
         if plan.broadcast:
             # Every copy changed the same rows; report one copy's count.
-            per_source = [sum(r.affected for r in rs) for rs in results.values()]
+            per_source = [sum(count(r) for r in rs) for rs in results.values()]
             affected = per_source[0] if per_source else 0
-        return Result(affected=affected)
+        last_id = None
+        if self._lid_expr:
+            # ``SET id = LAST_INSERT_ID(id + 1)``: the shard evaluated it; its OK packet
+            # carries the value (the sequence idiom), which becomes the session's.
+            ids = [r.last_insert_id for rs in results.values() for r in rs if r.last_insert_id]
+            if ids:
+                last_id = ids[-1]
+                self.state.last_insert_id = last_id
+        info = ""
+        if plan.kind == "update":
+            # MariaDB's OK info for an UPDATE (clients print it; ORMs parse "matched").
+            matched = [sum(self._matched(r) for r in rs) for rs in results.values()]
+            changed = [sum(_changed(r) for r in rs) for rs in results.values()]
+            warned = [sum(r.warnings for r in rs) for rs in results.values()]
+            if plan.broadcast:  # one copy's counts, as for affected
+                matched, changed, warned = matched[:1], changed[:1], warned[:1]
+            info = f"Rows matched: {sum(matched)}  Changed: {sum(changed)}  Warnings: {sum(warned)}"
+        return Result(affected=affected, last_insert_id=last_id, info=info)
+
+    @staticmethod
+    def _matched(r: ExecResult) -> int:
+        """CLIENT_FOUND_ROWS: rows matched by an UPDATE (MySQL shards report them in the
+        OK packet's info; SQLite's count is the matched rows already)."""
+        matched = getattr(r, "matched", None)
+        return matched if isinstance(matched, int) else r.affected
 
     def _write_ops(self, plan: WritePlan, prepared: Prepared) -> dict[str, list[WriteOp]]:
         """The statement per routed shard (every copy of a broadcast table), by source."""
         sem = self.coord.semantics
-        read = ShardRead(plan.template, plan.tables, plan.route, 0, route_tables=(plan.table,))
+        read = ShardRead(
+            plan.template,
+            plan.tables,
+            plan.route,
+            plan.leader,
+            route_tables=plan.route_tables or (plan.table,),
+        )
         if plan.broadcast:
             targets = self._broadcast_targets(plan.tables)
         else:
@@ -565,7 +962,7 @@ class CoordinatorSession:
                 stats.children += 1
                 return await q.run(fn, *args, label=label)
 
-            ctx = WriteContext(coord.datasources, run_child)
+            ctx = WriteContext(self._sources, run_child)
             if self._txn is not None:
                 return await session_write(ops, ctx, self._txn.connection)
             single = _single_statement(ops)
@@ -581,36 +978,78 @@ class CoordinatorSession:
         """One statement on one shard outside a transaction: atomic by itself on every
         backend, so it runs on an autocommit connection — one round trip instead of
         BEGIN, statement, COMMIT (the bulk of a prepared single-row INSERT's cost)."""
-        async with self.coord.datasources[op.datasource].connection(op.databases) as conn:
-            return await conn.execute(op.sql)
+        async with self._sources[op.datasource].connection(op.databases) as conn:
+            result: ExecResult = await conn.execute(op.sql)
+            return result
 
     async def _insert(self, sql: str, params: Sequence[Any] | None, stats: ExecStats) -> Result:
         coord = self.coord
+        if await cpu_bound(len(sql), _session_refs, sql):
+            sql = await cpu_bound(len(sql), self._insert_text, sql)
         shape = await self._insert_shape(sql)
         info, parsed = shape.info, shape.parsed
-        prepared = shape.bind(params)
+        prepared = await cpu_bound(len(sql), shape.bind, params)
         given = len(params) if params else 0
-        if parsed.param_count != given:
+        expected = parsed.param_count + (shape.upsert.params if shape.upsert is not None else 0)
+        if expected != given:
             raise BadArguments(
-                f"Incorrect arguments to mysqld_stmt_execute: statement has {parsed.param_count} "
+                f"Incorrect arguments to mysqld_stmt_execute: statement has {expected} "
                 f"placeholder(s), {given} value(s) given"
             )
         ids: list[int] = []
         if prepared.id_count:
             ids = await coord.catalog.next_ids(info.database, info.name, prepared.id_count)
-        rows = prepared.finish(ids)
+        rows = await cpu_bound(len(sql), prepared.finish, ids)
         if rows.largest_explicit_id is not None and info.auto_increment:
             await coord.catalog.observe_ids(info.database, info.name, rows.largest_explicit_id)
-        ops = _insert_ops(rows)
+        ops = await cpu_bound(len(sql), _insert_ops, rows)
         stats.shards = sum(len(v) for v in ops.values())
         results = await self._write(ops, "insert", stats)
-        affected = sum(r.affected for rs in results.values() for r in rs)
+        count = _changed
+        if (
+            self.state.client_found_rows
+            and coord.semantics.dialect == "mysql"
+            and _UPSERT.search(sql)
+        ):
+            count = _upsert_found_rows
+        affected = sum(count(r) for rs in results.values() for r in rs)
+        # The shards' warning counts (INSERT IGNORE's duplicates, truncations): the OK
+        # packet carries them as MariaDB's does (LOAD DATA sums them per batch).
+        warned = [sum(r.warnings for r in rs) for rs in results.values()]
         if info.broadcast:
-            per_source = [sum(r.affected for r in rs) for rs in results.values()]
+            per_source = [sum(count(r) for r in rs) for rs in results.values()]
             affected = per_source[0] if per_source else 0
+            warned = warned[:1]
         if rows.first_id is not None:
             self.last_insert_id = rows.first_id
-        return Result(affected=affected, last_insert_id=rows.first_id)
+            return Result(affected=affected, last_insert_id=rows.first_id, warnings=sum(warned))
+        # Only explicit ids: LAST_INSERT_ID() keeps its value, but the OK packet carries
+        # the row's id as MariaDB's does (the shard's own OK packet says which).
+        explicit = None
+        if info.auto_increment:
+            ids = [r.last_insert_id for rs in results.values() for r in rs if r.last_insert_id]
+            explicit = ids[0] if len(ids) == 1 else rows.largest_explicit_id
+        return Result(affected=affected, last_insert_id=explicit, warnings=sum(warned))
+
+    def _insert_text(self, sql: str) -> str:
+        """An INSERT with ``@v``/session functions in its values, with them replaced by
+        their values (the scanner then splits it like any other)."""
+        tree = parse_one(sql)
+        sub = substitute(tree, self.state)
+        if not sub.changed:
+            return sql
+        # A value that held a variable is folded to a constant (``@k + 10`` → ``13``):
+        # the scanner routes rows by constant shard-key values only.
+        before = list(tree.find_all(exp.Tuple))
+        after = list(sub.tree.find_all(exp.Tuple))
+        if len(before) == len(after):
+            for old, new in zip(before, after, strict=True):
+                values = [
+                    simplify(n.copy()) if n != o and n.find(exp.Column) is None else n
+                    for o, n in zip(old.expressions, new.expressions, strict=False)
+                ]
+                new.set("expressions", values)
+        return sub.tree.sql(dialect="mysql")
 
     async def _insert_shape(self, sql: str) -> InsertShape:
         """The scanned INSERT. A prepared statement's text (the same text with new
@@ -622,16 +1061,18 @@ class CoordinatorSession:
             shape = coord.plan_cache.get(key, (), coord.catalog.generation)
             if isinstance(shape, InsertShape):
                 return shape
-        parsed = scan_insert(sql)
+        parsed = await cpu_bound(len(sql), scan_insert, sql)
         database = parsed.database or self._database
         if not database:
             raise NoDatabaseSelected("No database selected")
         info = await coord.catalog.lookup(database, parsed.table)
         generation = coord.catalog.generation  # after a reload by lookup()
-        shape = insert_shape(sql, parsed, info, coord.semantics, reuse=cacheable)
+        built = await cpu_bound(
+            len(sql), lambda: insert_shape(sql, parsed, info, coord.semantics, reuse=cacheable)
+        )
         if cacheable:
-            coord.plan_cache.put(key, {}, shape, generation)
-        return shape
+            coord.plan_cache.put(key, {}, built, generation)
+        return built
 
     async def explain_rows(self, sql: str) -> list[tuple[Any, ...]]:
         kind = first_keyword(sql)
@@ -707,40 +1148,50 @@ class CoordinatorSession:
                 raise NotSupported(text[:40])
             if self._txn is not None:
                 await self._finish_txn(commit=True)  # MySQL: BEGIN commits the open one
-            self._txn = self.coord.new_transaction()
+            self._txn = self.coord.new_transaction(self._sources)
             return Result()
         if kind == "COMMIT":
             await self._finish_txn(commit=True)
             return Result()
         if kind == "ROLLBACK":
             if re.search(r"\bTO\b", text, re.IGNORECASE):
-                raise NotSupported("ROLLBACK TO SAVEPOINT")
+                return await self._savepoint_statement(kind, sql)
             await self._finish_txn(commit=False)
             return Result()
-        # SET
-        m = re.match(
-            r"SET\s+(?:SESSION\s+|@@SESSION\.|@@LOCAL\.|LOCAL\s+|@@)?autocommit\s*(?:=|:=)\s*(\S+)\s*$",
-            text,
-            re.IGNORECASE,
-        )
-        if m:
-            value = m.group(1).strip("'\"").upper()
-            if value in ("1", "ON", "TRUE"):
-                if self._txn is not None:
-                    await self._finish_txn(commit=True)
-                self._autocommit = True
-            elif value in ("0", "OFF", "FALSE"):
-                self._autocommit = False
-            else:
-                raise ShardgateError(
-                    f"Variable 'autocommit' can't be set to the value of '{m.group(1)}'",
-                    code=1231,
-                    sqlstate="42000",
-                )
+        # SET: parsed once, checked and applied by the session state (its one owner).
+        applied = await self.state.apply_set(parse_set_text(sql), self._evaluate)
+        if applied.get("autocommit") and self._txn is not None:
+            await self._finish_txn(commit=True)  # MySQL: autocommit=1 commits
+        return Result(warnings=len(self.state.diagnostics))
+
+    async def _savepoint_statement(self, kind: str, sql: str) -> Result:
+        """``SAVEPOINT x``, ``ROLLBACK [WORK] TO [SAVEPOINT] x``, ``RELEASE SAVEPOINT x``:
+        applied on every shard connection of the transaction (see
+        :class:`~sharding.exec.connector.SessionTransaction`). Outside a transaction
+        MySQL accepts SAVEPOINT and forgets it at once (autocommit)."""
+        m = _SAVEPOINT.match(sql)
+        if m is None:
+            raise mysql_syntax_error(sql, 0, f"{kind} needs a savepoint name")
+        name = m.group("name")
+        name = name[1:-1].replace("``", "`") if name.startswith("`") else name
+        if self.coord.semantics.dialect != "mysql":
+            # A SQLite data source writes each shard file through its own connection
+            # state; a savepoint would have to be set in each of them.
+            raise NotSupported(f"{m.group('verb').upper()} on SQLite shards")
+        if self._txn is None and not self._autocommit:
+            await self._ensure_implicit_txn()
+        txn = self._txn
+        verb = m.group("verb").upper()
+        if verb == "SAVEPOINT":
+            if txn is not None:
+                await txn.savepoint(name)
             return Result()
-        if re.match(r"SET\s+(GLOBAL\s+|@@GLOBAL\.)", text, re.IGNORECASE):
-            raise NotSupported("SET GLOBAL on the sharding coordinator")
-        # SET NAMES, character sets, sql_mode, time_zone, user variables...: accepted.
+        if txn is None:
+            raise ShardgateError(f"SAVEPOINT {name} does not exist", code=1305, sqlstate="42000")
+        if verb.startswith("RELEASE"):
+            await txn.release(name)
+        else:
+            await txn.rollback_to(name)
         return Result()
 
     async def _finish_txn(self, commit: bool) -> None:
@@ -749,6 +1200,57 @@ class CoordinatorSession:
             return
         results = await txn.finish(commit)
         commit_report(results, commit)
+
+
+def _changed(r: ExecResult) -> int:
+    return r.affected
+
+
+def _upsert_found_rows(r: ExecResult) -> int:
+    """CLIENT_FOUND_ROWS for ``INSERT ... ON DUPLICATE KEY UPDATE`` from a shard's OK
+    packet (backend connections never ask for found rows): a duplicate left as it was
+    counts 1 instead of 0. MariaDB's info text counts ``Records`` (rows) and
+    ``Duplicates`` (rows changed by the update, measured): inserted and unchanged rows
+    count 1 each, changed ones 2, so the answer is ``records + duplicates``. A one-row
+    statement has no info: affected 0 is an unchanged duplicate."""
+    records = getattr(r, "records", None)
+    duplicates = getattr(r, "duplicates", None)
+    if records is None or duplicates is None:
+        return 1 if r.affected == 0 else r.affected
+    return int(records + duplicates)
+
+
+class _Discard:
+    """A sink that drops rows (counting is done by the ``Counted`` around it)."""
+
+    async def header(self, columns: list[Column]) -> None:
+        return None
+
+    async def rows(self, batch: list[Row]) -> bool:
+        return True
+
+
+#: Words a session-function reference must contain. ``has_session_refs``' regex holds
+#: the GIL ~0.1 s per MB (a worker thread does not help); a substring test per word is
+#: ~1 ms per MB, so a big statement mentioning none of them skips it (issue 12 item 4).
+_SESSION_WORDS = (
+    "database",
+    "schema",
+    "version",
+    "connection_id",
+    "user",
+    "last_insert_id",
+    "row_count",
+    "found_rows",
+)
+
+
+def _session_refs(sql: str) -> bool:
+    if len(sql) >= OFFLOAD_CHARS and "@" not in sql:
+        lower = sql.lower()
+        if not any(w in lower for w in _SESSION_WORDS):
+            return False
+    return has_session_refs(sql)
 
 
 def _insert_ops(rows: InsertRows) -> dict[str, list[WriteOp]]:

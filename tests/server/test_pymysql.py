@@ -197,10 +197,25 @@ async def test_session_state_use_and_variables(served: Served) -> None:
             assert (db, ac, mp) == ("test", 1, 64 << 20)
             assert cid == c.thread_id()
             cur.execute("SET NAMES utf8mb4 COLLATE utf8mb4_bin, @x = 'hello'")
-            cur.execute("SET SESSION sql_mode = 'ANSI', time_zone = '+00:00'")
+            cur.execute("SET SESSION sql_mode = 'TRADITIONAL', time_zone = '+00:00'")
             cur.execute("SELECT @@collation_connection, @x, @@sql_mode, @@time_zone AS tz")
-            assert cur.fetchone() == ("utf8mb4_bin", "hello", "ANSI", "+00:00")
+            # MariaDB expands TRADITIONAL into the flags it stands for.
+            assert cur.fetchone() == (
+                "utf8mb4_bin",
+                "hello",
+                "STRICT_TRANS_TABLES,STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+                "ERROR_FOR_DIVISION_BY_ZERO,TRADITIONAL,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION",
+                "+00:00",
+            )
             assert cur.description[3][0] == "tz"
+            # Modes that change how text is read would make the coordinator answer
+            # differently from MariaDB: refused, and the session keeps its mode.
+            for mode in ("ANSI", "ANSI_QUOTES", "NO_BACKSLASH_ESCAPES", "ORACLE"):
+                with pytest.raises(pymysql.err.MySQLError) as info:
+                    cur.execute(f"SET SESSION sql_mode = '{mode}'")
+                assert info.value.args[0] == 1235
+            cur.execute("SELECT @@sql_mode")
+            assert cur.fetchone()[0].startswith("STRICT_TRANS_TABLES,STRICT_ALL_TABLES")
             cur.execute("SHOW VARIABLES LIKE 'time\\_zone'")
             assert cur.fetchall() == (("time_zone", "+00:00"),)
             cur.execute("CREATE DATABASE other")

@@ -301,7 +301,8 @@ def test_local_set() -> None:
         ctx, "SET autocommit=0, sql_mode = concat(@@sql_mode, ',STRICT_ALL_TABLES'), @u := 5"
     )
     assert out is not None and out.forward == ["SET autocommit=0"]
-    assert ctx.variables.system["sql_mode"].endswith(",STRICT_ALL_TABLES")
+    # MariaDB keeps sql_mode flags in its own fixed order, not in the order set.
+    assert "STRICT_ALL_TABLES" in ctx.variables.system["sql_mode"].split(",")
     assert ctx.variables.user["u"] == 5
     out = local_set(ctx, "SET character_set_results = NULL, NAMES latin1")
     assert out is not None and ctx.variables.system["character_set_results"] == "latin1"
@@ -320,7 +321,8 @@ def test_local_show() -> None:
     assert r is None  # a condition it cannot evaluate: not answered locally
     r = local_show(ctx, "SHOW COLLATION WHERE Charset = 'utf8mb4' OR Collation LIKE 'latin1%'")
     assert r is not None
-    assert {row[1] for row in r.rows} == {"utf8mb4", "latin1"} and len(r.rows) == 6
+    # MariaDB 10.11's whole list for these two character sets (see charsets_data.py).
+    assert {row[1] for row in r.rows} == {"utf8mb4", "latin1"} and len(r.rows) == 43
     r = local_show(ctx, "SHOW CHARACTER SET LIKE 'utf8%'")
     assert r is not None and {row[0] for row in r.rows} == {"utf8mb4", "utf8mb3"}
     assert local_show(ctx, "SHOW TABLES") is None
