@@ -11,6 +11,17 @@ The server reaches the coordinator only through :class:`AdminSource`, a small pr
 of what admin needs; :class:`CoordinatorAdmin` adapts a coordinator exposing
 ``executor``, ``datasources`` and ``topology``, and tests pass fakes.
 
+Privileges (:mod:`sharding.server.auth`), checked against a :class:`Viewer` (who asks):
+without ``process`` a user sees only its own connections in the process list (as
+MySQL shows a user without PROCESS only its own threads); ``KILL`` of another user's
+connection or query needs ``connection_admin`` (else 1095 ER_KILL_DENIED_ERROR "You are
+not owner of thread N"); the snapshots of the pool and the shards need ``admin`` (else
+1227 ER_SPECIFIC_ACCESS_DENIED_ERROR). A user is the owner of every connection logged
+in under its name, as in MySQL.
+
+:func:`redact_sql` replaces every literal of a statement by ``?``: the HTTP status
+shows statements only that way, so no value a client sent leaves the process.
+
 Invariant: these functions only read snapshots and call ``cancel_query``/``kill``;
 they never block and never raise anything but ``ShardgateError``.
 """
@@ -25,18 +36,50 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sharding.api import Column, Result
-from sharding.errors import NoSuchQuery, NoSuchThread
+from sharding.errors import KillDenied, NoSuchQuery, NoSuchThread, SpecificAccessDenied
+from sharding.server.auth import ALL_PRIVILEGES
 from sharding.server.constants import FieldType
+from sharding.sql.lexer import TOKEN
 
 __all__ = [
+    "SYSTEM",
     "AdminSource",
     "ConnectionInfo",
     "ConnectionRegistry",
     "CoordinatorAdmin",
+    "KillDenied",
     "NullAdmin",
+    "SpecificAccessDenied",
+    "Viewer",
     "answer_admin",
+    "check_kill",
     "is_admin_statement",
+    "redact_sql",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who runs an admin statement: its connection, user name and privileges."""
+
+    user: str
+    privileges: frozenset[str] = frozenset()
+    connection_id: int | None = None
+
+    def may(self, privilege: str) -> bool:
+        return privilege in self.privileges
+
+
+#: Internal callers (tests, embedding code) that are not a client: every privilege.
+SYSTEM = Viewer("", ALL_PRIVILEGES)
+
+
+def _need(viewer: Viewer, privilege: str) -> None:
+    if not viewer.may(privilege):
+        raise SpecificAccessDenied(
+            f"Access denied; you need (at least one of) the {privilege.upper()} "
+            "privilege(s) for this operation"
+        )
 
 
 class AdminSource(Protocol):
@@ -171,6 +214,9 @@ _ADMIN = re.compile(
     r")\s*;?\s*\Z",
     re.I | re.S,
 )
+#: The admin statement grammar (groups: pl/pl_is, kid, kq, kqid, ...), for forwarding
+#: across workers (sharding.server.workers).
+ADMIN_STATEMENT = _ADMIN
 
 
 def is_admin_statement(sql: str) -> bool:
@@ -256,8 +302,18 @@ _PROCESSLIST = [
 ]
 
 
-def processlist(source: AdminSource, registry: ConnectionRegistry, *, full: bool) -> Result:
-    """Connections with the logical query each runs (bucket, shards done/total)."""
+def processlist(
+    source: AdminSource,
+    registry: ConnectionRegistry,
+    *,
+    full: bool,
+    viewer: Viewer = SYSTEM,
+    redact: bool = False,
+) -> Result:
+    """Connections with the logical query each runs (bucket, shards done/total).
+
+    Without ``process``, ``viewer`` sees only the connections of its own user; with
+    ``redact`` every statement is shown with its literals replaced by ``?``."""
     by_session: dict[object, Any] = {}
     for q in source.queries():
         if getattr(q, "parent_id", None) is None:
@@ -266,9 +322,12 @@ def processlist(source: AdminSource, registry: ConnectionRegistry, *, full: bool
                 key = getattr(key, "id", key)
                 by_session.setdefault(key, q)
     rows = []
+    see_all = viewer.may("process")
     for c in sorted(registry.connection_infos(), key=lambda c: c.id):
+        if not see_all and c.user != viewer.user:
+            continue
         q = by_session.get(c.session_id) if c.session_id is not None else None
-        info = c.info
+        info = redact_sql(c.info) if redact and c.info is not None else c.info
         if info is not None and not full and len(info) > 100:
             info = info[:100]
         state = c.state
@@ -300,33 +359,107 @@ def processlist(source: AdminSource, registry: ConnectionRegistry, *, full: bool
     return Result(columns=[Column(n, t) for n, t in _PROCESSLIST], rows=rows)
 
 
+def check_kill(registry: ConnectionRegistry, viewer: Viewer, connection_id: int) -> None:
+    """Raise unless ``viewer`` may kill connection ``connection_id``: 1094 when there is
+    no such connection, 1095 when it belongs to another user and the viewer lacks
+    ``connection_admin``."""
+    info = next((c for c in registry.connection_infos() if c.id == connection_id), None)
+    if info is None:
+        raise NoSuchThread(f"Unknown thread id: {connection_id}")
+    if info.user != viewer.user and not viewer.may("connection_admin"):
+        raise KillDenied(f"You are not owner of thread {connection_id}")
+
+
+def query_owner(source: AdminSource, registry: ConnectionRegistry, query_id: int) -> str | None:
+    """The user whose connection runs executor query ``query_id`` (None: no such query,
+    or one that belongs to no client connection)."""
+    query = next((q for q in source.queries() if getattr(q, "id", None) == query_id), None)
+    session = getattr(query, "session", None)
+    if query is None or session is None:
+        return None
+    key = getattr(session, "id", session)
+    for c in registry.connection_infos():
+        if c.session_id is not None and c.session_id == key:
+            return c.user
+    return None
+
+
 def answer_admin(
     sql: str,
     source: AdminSource,
     registry: ConnectionRegistry,
     *,
     on_kill: Callable[[int], None] | None = None,
+    viewer: Viewer = SYSTEM,
 ) -> Result | None:
-    """The answer to an admin statement, or None when ``sql`` is not one."""
+    """The answer to an admin statement, or None when ``sql`` is not one; privileges
+    are those of ``viewer`` (module docstring)."""
     m = _ADMIN.match(sql) if len(sql) < 512 else None
     if m is None:
         return None
     if m.group("tps") or m.group("tps_is"):
+        _need(viewer, "admin")
         return _records(source.thread_pool_status(), _BUCKET_FALLBACK)
     if m.group("pl") or m.group("pl_is"):
-        return processlist(source, registry, full=bool(m.group("full") or m.group("pl_is")))
+        full = bool(m.group("full") or m.group("pl_is"))
+        return processlist(source, registry, full=full, viewer=viewer)
     if m.group("ds"):
+        _need(viewer, "admin")
         return _records(source.datasource_statistics(), _DS_FALLBACK)
     if m.group("shards"):
+        _need(viewer, "admin")
         names, rows = source.shards()
         return Result(columns=[Column(n) for n in names], rows=[tuple(r) for r in rows])
     target = int(m.group("kid"))
     if m.group("kqid"):
+        if not viewer.may("connection_admin"):
+            owner = query_owner(source, registry, target)
+            if owner is None and not any(
+                getattr(q, "id", None) == target for q in source.queries()
+            ):
+                raise NoSuchQuery(f"Unknown query id: {target}")
+            if owner != viewer.user:
+                raise KillDenied(f"You are not owner of query {target}")
         if not source.cancel_query(target):
             raise NoSuchQuery(f"Unknown query id: {target}")
         return Result()
+    check_kill(registry, viewer, target)
     if not registry.kill(target, query_only=bool(m.group("kq"))):
         raise NoSuchThread(f"Unknown thread id: {target}")
     if on_kill is not None:
         on_kill(target)
     return Result()
+
+
+_LITERAL_KINDS = frozenset(("str", "num", "prefixed", "hex"))
+
+
+def redact_sql(sql: str) -> str:
+    """``sql`` with every literal (strings, numbers, ``X'..'``, ``0x..``, charset-
+    introduced strings) replaced by ``?``, for display where values must not show.
+
+    Comments are dropped, except executable ones (``/*! … */``, ``/*+ … */``), whose
+    text is redacted too. An unterminated quote (a statement cut short for display)
+    hides everything after it.
+    """
+    out: list[str] = []
+    prev = ""
+    for m in TOKEN.finditer(sql):
+        kind, text = m.lastgroup, m.group()
+        if kind in _LITERAL_KINDS:
+            # ``t.1`` is a qualified name, not a number (as the lexer's normalize()).
+            out.append(text if kind == "num" and prev == "." else "?")
+        elif kind == "comment":
+            if text.startswith(("/*!", "/*+")):
+                inner = text[3:-2] if text.endswith("*/") else text[3:]
+                out.append(f"{text[:3]}{redact_sql(inner)}*/")
+            else:
+                out.append(" ")
+        elif kind == "other" and text in ("'", '"'):
+            out.append("?")
+            break
+        else:
+            out.append(text)
+        if kind not in ("ws", "comment"):
+            prev = text
+    return "".join(out)

@@ -10,6 +10,22 @@ always completes with *fast auth* (the scramble is verified directly); the RSA /
 "full auth" exchange is never needed. A user with only a native hash is switched to
 mysql_native_password with an AuthSwitchRequest.
 
+Privileges (``privileges = [...]`` in a ``[[server.users]]`` table) decide what a user
+may see and do beyond its own connections, as MySQL's dynamic privileges do:
+
+* ``process`` — see every connection (and its statement) in ``SHOW PROCESSLIST`` and
+  ``information_schema.PROCESSLIST``, and read ``/status`` from off the machine;
+* ``connection_admin`` — ``KILL`` other users' connections and queries (also ``POST
+  /kill`` on the HTTP port);
+* ``admin`` — admin SQL: ``SHOW THREAD_POOL_STATUS``, ``SHOW DATASOURCES``, ``SHOW
+  SHARDS``;
+* ``super`` or ``all`` — every privilege.
+
+``root`` has every privilege unless its entry names others; every other user has none
+unless granted (least privilege): it sees and kills only its own connections.
+``require_tls = true`` on a user refuses its logins over plain TCP (1045, as MySQL's
+``REQUIRE SSL``).
+
 Invariant: verification runs in constant time with respect to the password
 (``hmac.compare_digest``) and never raises for any byte string the client sends.
 """
@@ -23,8 +39,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "ALL_PRIVILEGES",
     "CACHING_SHA2",
     "NATIVE",
+    "PRIVILEGES",
     "Authenticator",
     "User",
     "make_nonce",
@@ -35,6 +53,31 @@ __all__ = [
 
 NATIVE = "mysql_native_password"
 CACHING_SHA2 = "caching_sha2_password"
+
+#: Privilege names a ``[[server.users]]`` entry may grant (module docstring).
+PRIVILEGES = ("process", "connection_admin", "admin")
+ALL_PRIVILEGES = frozenset(PRIVILEGES)
+#: Names that grant every privilege.
+_ALL_ALIASES = ("super", "all")
+
+
+def parse_privileges(name: str, raw: object) -> frozenset[str]:
+    """The ``privileges`` of one user entry (a list of names, case-insensitive)."""
+    if raw is None:
+        return ALL_PRIVILEGES if name == "root" else frozenset()
+    if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+        raise ValueError(f"[[server.users]] {name!r}: 'privileges' must be a list of names")
+    out: set[str] = set()
+    for p in raw:
+        key = p.strip().lower()
+        if key in _ALL_ALIASES:
+            out |= ALL_PRIVILEGES
+        elif key in ALL_PRIVILEGES:
+            out.add(key)
+        else:
+            known = ", ".join((*PRIVILEGES, *_ALL_ALIASES))
+            raise ValueError(f"[[server.users]] {name!r}: unknown privilege {p!r} (known: {known})")
+    return frozenset(out)
 
 
 def _sha1(b: bytes) -> bytes:
@@ -86,6 +129,10 @@ class User:
     password: str | None = None
     #: SHA1(SHA1(password)); derived from ``password`` when that is given.
     native_stage2: bytes | None = None
+    #: What the user may do beyond its own connections (module docstring).
+    privileges: frozenset[str] = frozenset()
+    #: Refuse this user's logins without TLS.
+    require_tls: bool = False
 
     @classmethod
     def from_config(cls, entry: dict[str, object]) -> User:
@@ -93,9 +140,13 @@ class User:
         name = entry.get("name")
         if not isinstance(name, str) or not name:
             raise ValueError("[[server.users]] entry needs a non-empty 'name'")
-        unknown = set(entry) - {"name", "password", "password_hash"}
+        unknown = set(entry) - {"name", "password", "password_hash", "privileges", "require_tls"}
         if unknown:
             raise ValueError(f"[[server.users]] {name!r}: unknown keys {sorted(unknown)}")
+        privileges = parse_privileges(name, entry.get("privileges"))
+        require_tls = entry.get("require_tls", False)
+        if not isinstance(require_tls, bool):
+            raise ValueError(f"[[server.users]] {name!r}: 'require_tls' must be true or false")
         password = entry.get("password")
         phash = entry.get("password_hash")
         if password is not None and not isinstance(password, str):
@@ -111,8 +162,12 @@ class User:
                 stage2 = bytes.fromhex(phash[1:])
             except ValueError as exc:
                 raise ValueError(f"[[server.users]] {name!r}: bad password_hash") from exc
-            return cls(name=name, native_stage2=stage2)
-        return cls(name=name, password=password or "")
+            return cls(
+                name=name, native_stage2=stage2, privileges=privileges, require_tls=require_tls
+            )
+        return cls(
+            name=name, password=password or "", privileges=privileges, require_tls=require_tls
+        )
 
     @property
     def empty_password(self) -> bool:
@@ -127,7 +182,16 @@ class Authenticator:
         #: No users configured: root with an empty password (loopback-only server).
         self.open_root = not self.users
         if self.open_root:
-            self.users = {"root": User("root", "")}
+            self.users = {"root": User("root", "", privileges=ALL_PRIVILEGES)}
+
+    def privileges_of(self, user: str) -> frozenset[str]:
+        """The privileges of a configured user (none for an unknown name)."""
+        u = self.users.get(user)
+        return u.privileges if u is not None else frozenset()
+
+    def requires_tls(self, user: str) -> bool:
+        u = self.users.get(user)
+        return u is not None and u.require_tls
 
     def plugin_for(self, user: str, requested: str | None) -> str:
         """The plugin to verify ``user`` with, given the one the client used."""

@@ -14,7 +14,9 @@ Invariants:
   arrives (:class:`PacketTooLarge`), so a hostile length never makes the codec buffer
   it. ``buffered`` never exceeds what the transport fed, and the transport bounds that.
 * Payloads of 2**24-1 bytes or more are split on send and reassembled on receive
-  (a payload of exactly 0xFFFFFF bytes is followed by an empty packet).
+  (a payload of exactly 0xFFFFFF bytes is followed by an empty packet). A split
+  payload over ``max_packet_size`` is refused at the header that crosses the limit,
+  and the error is framed with the id the client expects next.
 * Sequence ids are checked: each received packet must carry the id the codec expects
   (``reset_sequence`` at the start of every command); a mismatch is
   :class:`PacketsOutOfOrder`. Every framed packet carries the next id.
@@ -138,6 +140,10 @@ class PacketCodec:
             length = header & 0xFFFFFF
             seq = header >> 24
             if self._parts_len + length > self.max_packet_size:
+                # The answer carries the id after the refused packet's, as MySQL's does:
+                # a client that sent a split payload (ids 0, 1, …) expects exactly that
+                # one (framing it with the current id read as "packets out of order").
+                self.seq = (seq + 1) & 0xFF
                 raise PacketTooLarge(
                     "Got a packet bigger than 'max_allowed_packet' bytes "
                     f"({self._parts_len + length} > {self.max_packet_size})"
@@ -314,7 +320,9 @@ def ok_packet(
         + lenenc_int(affected)
         + lenenc_int(last_insert_id)
         + struct.pack("<HH", status & 0xFFFF, min(warnings, 0xFFFF))
-        + info.encode("utf-8")
+        # Length-encoded, as MariaDB/MySQL servers send it (libmariadb reads it so, and
+        # rejects a prepared statement's OK packet otherwise: 2027 malformed packet).
+        + (lenenc_bytes(info.encode("utf-8")) if info else b"")
     )
 
 

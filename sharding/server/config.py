@@ -7,17 +7,25 @@
     max_connections = 4096
     max_packet_size = 67108864          # max_allowed_packet
     wait_timeout = 28800                # idle timeout (seconds)
+    net_read_timeout = 30               # a packet must keep arriving (seconds)
+    net_write_timeout = 60              # a client must keep reading (seconds)
     shutdown_timeout = 30               # SIGTERM: let statements finish this long
+    long_query_time = 10                # slow-query log threshold (seconds)
+    log_statement_text = false          # true: log statements with literal values
     default_database = "db"             # for clients that name no database
     tls_cert = "server.pem"             # optional TLS
     tls_key = "server.key"
+    require_tls = false                 # true: refuse every login without TLS (3159)
 
     [[server.users]]
     name = "app"
     password = "secret"                 # or password_hash = "*<40 hex>"
+    privileges = ["process"]            # process, connection_admin, admin, super/all
+    require_tls = false                 # true: refuse this user without TLS (1045)
 
 Invariant: a config that validated never makes the server listen on a non-loopback
-address without a password-protected user.
+address (MySQL, admin or HTTP port) without a password-protected user, and never asks
+for TLS it cannot offer.
 """
 
 from __future__ import annotations
@@ -90,6 +98,12 @@ class ServerConfig:
     admin_max_connections: int = 64
     max_packet_size: int = 64 << 20
     wait_timeout: float = 28800.0
+    #: MySQL's net_read_timeout: a command packet that started arriving must keep
+    #: arriving (no byte for this long ends the connection).
+    net_read_timeout: float = 30.0
+    #: MySQL's net_write_timeout: a client that reads nothing of a response for this
+    #: long is disconnected (its statement cancelled).
+    net_write_timeout: float = 60.0
     connect_timeout: float = 10.0
     shutdown_timeout: float = 30.0
     server_version: str = DEFAULT_SERVER_VERSION
@@ -97,6 +111,12 @@ class ServerConfig:
     default_database: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: Refuse every login that did not switch to TLS (MySQL's require_secure_transport).
+    require_tls: bool = False
+    #: Statements at least this slow (seconds) go to the slow-query log (MySQL's default).
+    long_query_time: float = 10.0
+    #: Log statements with their literal values (default: literals shown as ``?``).
+    log_statement_text: bool = False
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ServerConfig:
@@ -130,12 +150,29 @@ class ServerConfig:
                 raise ConfigError(f"[server] {name} must be a positive integer, not {v!r}")
         if self.max_packet_size < 1024:
             raise ConfigError("[server] max_packet_size must be at least 1024")
-        for name in ("wait_timeout", "connect_timeout", "shutdown_timeout"):
+        for name in (
+            "wait_timeout",
+            "connect_timeout",
+            "shutdown_timeout",
+            "net_read_timeout",
+            "net_write_timeout",
+        ):
             v = getattr(self, name)
             if not isinstance(v, int | float) or isinstance(v, bool) or v <= 0:
                 raise ConfigError(f"[server] {name} must be a positive number, not {v!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("[server] tls_cert and tls_key go together")
+        if not isinstance(self.require_tls, bool):
+            raise ConfigError("[server] require_tls must be true or false")
+        if not isinstance(self.log_statement_text, bool):
+            raise ConfigError("[server] log_statement_text must be true or false")
+        lqt = self.long_query_time
+        if not isinstance(lqt, int | float) or isinstance(lqt, bool) or lqt < 0:
+            raise ConfigError(f"[server] long_query_time must be a number >= 0, not {lqt!r}")
+        tls_users = [u.name for u in self.users if u.require_tls]
+        if (self.require_tls or tls_users) and self.tls_cert is None:
+            what = "[server] require_tls" if self.require_tls else f"users {tls_users}"
+            raise ConfigError(f"{what} needs TLS: set [server] tls_cert and tls_key")
         names = [u.name for u in self.users]
         if len(names) != len(set(names)):
             raise ConfigError("[[server.users]]: duplicate user names")
@@ -146,7 +183,8 @@ class ServerConfig:
             if not isinstance(addr, str):
                 raise ConfigError(f"[server] {what} must be a 'host:port' string")
             host, _ = parse_hostport(addr, what=f"[server] {what}")
-            if what != "http" and not is_loopback(host) and not self.has_password:
+            # The HTTP port too: /status shows every connection's statement.
+            if not is_loopback(host) and not self.has_password:
                 raise ConfigError(
                     f"[server] {what} = {addr!r} is not a loopback address: configure "
                     "[[server.users]] with a password first"

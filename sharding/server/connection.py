@@ -20,10 +20,21 @@ Invariants:
   its code and SQLSTATE, any other exception becomes 1105 and is logged.
 * On exit (QUIT, EOF, kill, idle timeout, shutdown, protocol error) the session is
   cancelled and closed, shielded and bounded in time, and the stream closed.
+* A client that stops reading cannot pin the connection: every response write runs in
+  a cancel scope that ``KILL`` cancels and ``net_write_timeout`` bounds (per 64 KB
+  piece, so a slow but steady reader is served); the write is then abandoned and the
+  connection closed (:class:`WriteAborted`). A command packet that stops arriving
+  half-way is bounded by ``net_read_timeout`` (idle time between commands is
+  ``wait_timeout``'s).
+* A streamed result holds at most its type sample (``_STREAM_SAMPLE_ROWS`` rows /
+  ``_STREAM_SAMPLE_BYTES``) and one ``_FLUSH_AT`` write buffer; the next batch is
+  pulled only after the previous one was written, so a slow client slows the shard
+  reads instead of growing buffers here.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import ssl
 import time
@@ -35,7 +46,12 @@ import structlog
 import trio
 
 from executor import unwrap_group
-from sharding.api import Column, Result, ResultStream, Row, Session, SessionFactory
+from sharding.api import ClientInfo, Column, Result, ResultStream, Row, Session, SessionFactory
+from sharding.client_charset import (
+    charset_of_collation_id,
+    decode_statement,
+    result_encoder,
+)
 from sharding.errors import NotSupported, QueryInterrupted, ShardgateError
 from sharding.server import admin as admin_sql
 from sharding.server.auth import CACHING_SHA2, Authenticator, make_nonce
@@ -60,6 +76,7 @@ from sharding.server.constants import (
     ER_ACCESS_DENIED_ERROR,
     ER_CLIENT_INTERACTION_TIMEOUT,
     ER_CONNECTION_KILLED,
+    ER_NET_READ_INTERRUPTED,
     ER_SERVER_SHUTDOWN,
     ER_UNKNOWN_COM_ERROR,
     ER_UNKNOWN_ERROR,
@@ -71,6 +88,7 @@ from sharding.server.constants import (
     FieldType,
     ServerStatus,
 )
+from sharding.server.infile import load_data_local
 from sharding.server.localsql import (
     SessionVariables,
     default_variables,
@@ -81,12 +99,16 @@ from sharding.server.localsql import (
 from sharding.server.metrics import ServerMetrics
 from sharding.server.sqlscan import (
     count_placeholders,
+    expand_executable_comments,
     leading_words,
+    second_statement_offset,
     split_statements,
+    strip_comments_and_space,
     unwrap_executable_comment,
 )
 from sharding.server.types import (
     WireColumn,
+    announced_definition,
     decode_binary_params,
     describe_columns,
     encode_binary_row,
@@ -100,6 +122,12 @@ log = structlog.get_logger("shardgate.server")
 _RECV_SIZE = 256 * 1024
 _READ_HIGH_WATER = 4 << 20
 _FLUSH_AT = 256 * 1024
+#: A response is written in pieces of at most this size, each under its own
+#: net_write_timeout: a client that reads slowly but steadily is served (as MySQL's
+#: per-write timeout), one that reads nothing for net_write_timeout is dropped.
+_WRITE_PIECE = 64 * 1024
+#: How long the last packet to a killed connection (its error) may take to write.
+_KILLED_WRITE_GRACE = 1.0
 _MAX_PREPARED = 16382
 _INFO_CHARS = 1024
 
@@ -124,6 +152,17 @@ class ServerServices(Protocol):
 
 class ClientGone(Exception):
     """The client closed the connection (EOF) during the handshake."""
+
+
+class WriteAborted(trio.BrokenResourceError):
+    """A response write was abandoned (``KILL``, ``net_write_timeout``). The stream may
+    stop in the middle of a packet, so the connection can only be closed."""
+
+
+class NetReadTimeout(ProtocolError):
+    """A command packet stopped arriving half-way (``net_read_timeout``)."""
+
+    code = ER_NET_READ_INTERRUPTED
 
 
 class _ReplayStream(trio.abc.Stream):
@@ -160,10 +199,18 @@ class PreparedStatement:
     long_data: dict[int, bytearray] = field(default_factory=dict)
 
 
+#: Errors MySQL already gives at COM_STMT_PREPARE: syntax, no database, unknown
+#: database/table/column, ambiguous column; and a SELECT the coordinator cannot run
+#: whatever the values (1235): refused at prepare rather than at every execution.
+_PREPARE_ERRORS = frozenset({1046, 1049, 1052, 1054, 1064, 1146, 1235})
 #: Statements whose result sets are streamed from the session (bounded memory).
 _STREAMED_FIRST_WORDS = frozenset({"SELECT", "WITH"})
 #: Rows a streamed result is typed from (a result this small is sent as if buffered).
 _STREAM_SAMPLE_ROWS = 8192
+#: ... or from fewer rows when they are wide: the sample is held while its first bytes
+#: wait for the client, so it is bounded in bytes too (a stalled reader of 10 KB rows
+#: must not pin 80 MB). At least one batch is always sampled.
+_STREAM_SAMPLE_BYTES = 1 << 20
 
 _USE = re.compile(r"\s*USE\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*\Z", re.I | re.S)
 _LOCAL_FIRST_WORDS = frozenset({"SELECT", "SET", "SHOW", "USE", "KILL"})
@@ -191,7 +238,12 @@ class ClientConnection:
         cfg = server.config
         self.codec = PacketCodec(max_packet_size=cfg.max_packet_size)
         self.capabilities = 0
+        #: The character set the client named in its handshake response.
+        self.handshake_charset = "utf8mb4"
         self.user = ""
+        #: The logged-in user's privileges (sharding.server.auth) and transport.
+        self.privileges: frozenset[str] = frozenset()
+        self.tls = False
         self.session: Session | None = None
         self._admin_database: str | None = None
         self.variables = SessionVariables(
@@ -202,6 +254,7 @@ class ClientConnection:
                 port=server.port,
             )
         )
+        self._show_net_timeouts()
         self.last_insert_id = 0
         self.diagnostics: list[tuple[str, int, str]] = []
         self.command = "Connect"
@@ -219,6 +272,12 @@ class ClientConnection:
         self._running = False  # a statement is inside Session.execute
         self._killed = False
         self._idle_scope: trio.CancelScope | None = None
+        #: Scope of the response write in progress: KILL cancels it (a client that
+        #: stopped reading would otherwise hold the connection until it dies).
+        self._write_scope: trio.CancelScope | None = None
+        self._write_killed = False
+        #: KILL QUERY hit the running statement: stop sending its rows.
+        self._query_killed = False
 
     # -- LocalContext / registry view -------------------------------------------------
 
@@ -252,13 +311,23 @@ class ClientConnection:
         )
 
     def kill(self, *, query_only: bool) -> None:
-        """``KILL QUERY`` (cancel the running statement) or ``KILL CONNECTION``."""
+        """``KILL QUERY`` (cancel the running statement) or ``KILL CONNECTION``.
+
+        A connection blocked writing to a client that stopped reading is closed at once
+        by ``KILL CONNECTION`` (its write is abandoned). ``KILL QUERY`` cancels the
+        statement and its shard reads; the rows already encoded still wait for the
+        client (or ``net_write_timeout``), then the result ends with 1317.
+        """
         if self.session is not None and self._running:
+            self._query_killed = True
             self.session.cancel()
         if not query_only:
             self._killed = True
             if self._idle_scope is not None:
                 self._idle_scope.cancel()
+            if self._write_scope is not None:
+                self._write_killed = True
+                self._write_scope.cancel()
 
     def drain(self) -> None:
         """Graceful shutdown: close now if idle, else after the running command."""
@@ -354,19 +423,35 @@ class ClientConnection:
         self.cancel_running()
 
     async def _next_packet(self) -> bytes | None:
+        """The next command packet. Waiting for one to start is idle time (the caller
+        applies ``wait_timeout``); once part of it has arrived, the rest must keep
+        arriving: no byte for ``net_read_timeout`` raises :class:`NetReadTimeout`."""
+        read_timeout = self._net_timeout("net_read_timeout")
+        seen = 0
+        deadline = math.inf
         while True:
             pkt = self.codec.next_packet()
             if pkt is not None:
                 return pkt
             if self._eof:
                 return None
+            buffered = self.codec.buffered
+            if buffered != seen:  # progress (or a new partial packet): restart the clock
+                seen = buffered
+                deadline = trio.current_time() + read_timeout if buffered else math.inf
             self._waiting = True
             self._reader_resume.set()
             self._wakeup = trio.Event()
             try:
-                await self._wakeup.wait()
+                if deadline == math.inf:  # nothing of a packet yet: no scope to pay for
+                    await self._wakeup.wait()
+                    continue
+                with trio.CancelScope(deadline=deadline) as scope:
+                    await self._wakeup.wait()
             finally:
                 self._waiting = False
+            if scope.cancelled_caught:
+                raise NetReadTimeout("Got timeout reading communication packets")
 
     # -- writing ------------------------------------------------------------------------
 
@@ -377,7 +462,55 @@ class ClientConnection:
         if self._out:
             data = bytes(self._out)
             self._out.clear()
-            await self.stream.send_all(data)
+            await self._send(data)
+
+    async def _send(self, data: bytes) -> None:
+        """Write ``data``; a client that reads none of a piece for ``net_write_timeout``
+        (or a KILL while blocked here) raises :class:`WriteAborted`."""
+        limit = self._net_timeout("net_write_timeout")
+        if self._killed:
+            limit = min(limit, _KILLED_WRITE_GRACE)  # only the final error packet is left
+        view = memoryview(data)
+        with trio.CancelScope() as scope:
+            self._write_scope = scope
+            try:
+                for start in range(0, len(view), _WRITE_PIECE):
+                    scope.deadline = trio.current_time() + limit
+                    await self.stream.send_all(view[start : start + _WRITE_PIECE])
+            finally:
+                self._write_scope = None
+        if scope.cancelled_caught:
+            reason = "killed" if self._write_killed else "net_write_timeout"
+            log.info("response write abandoned", conn=self.connection_id, reason=reason)
+            raise WriteAborted(f"response write abandoned ({reason})")
+
+    def _net_timeout(self, name: str) -> float:
+        """``net_read_timeout`` / ``net_write_timeout`` of this session (``SET SESSION``
+        may change them, as in MySQL), else the configured value."""
+        configured = float(getattr(self.server.config, name))
+        # A session that owns its variables (``attach_client``) holds the value; else
+        # the connection's own variables do.
+        state = getattr(self.session, "state", None)
+        try:
+            if state is not None and callable(getattr(state, "get", None)):
+                value = float(state.get(name))
+            else:
+                value = float(self.variables.system.get(name, configured))
+        except (ShardgateError, TypeError, ValueError):
+            return configured
+        return value if value > 0 else configured
+
+    def _configured_net_timeouts(self) -> dict[str, int | float]:
+        cfg = self.server.config
+        out: dict[str, int | float] = {}
+        for name in ("net_read_timeout", "net_write_timeout"):
+            value = float(getattr(cfg, name))
+            out[name] = int(value) if value.is_integer() else value
+        return out
+
+    def _show_net_timeouts(self) -> None:
+        """``@@net_read_timeout`` / ``@@net_write_timeout`` start at the configured values."""
+        self.variables.system.update(self._configured_net_timeouts())
 
     def _status(self, more: bool = False) -> int:
         status = 0
@@ -435,24 +568,34 @@ class ClientConnection:
     async def _queue_rows(
         self, cols: Sequence[WireColumn], rows: Sequence[Row], binary: bool
     ) -> None:
+        encode = result_encoder(self._charset_variable("character_set_results"))
+        if encode is not None:
+            # character_set_results other than UTF-8: text goes out in it, as MySQL's.
+            rows = [tuple(encode(v) if isinstance(v, str) else v for v in row) for row in rows]
         for row in rows:
             self._queue(encode_binary_row(cols, row) if binary else encode_text_row(row))
             if len(self._out) >= _FLUSH_AT:
                 await self._flush()
+                if self._query_killed or self._killed:
+                    # KILL [QUERY] while these rows were being sent (a buffered result
+                    # or a stream's sample, which the cancelled statement no longer
+                    # controls): the result ends here with 1317, as in MySQL.
+                    raise QueryInterrupted("Query execution was interrupted")
 
     async def _send_stream(self, rs: ResultStream, *, binary: bool, more: bool) -> None:
         """A streamed result set, in bounded memory.
 
         Wire types must be fixed before the first row. A result of at most
-        ``_STREAM_SAMPLE_ROWS`` rows is typed from all its rows, exactly like a buffered
-        one. A larger one is typed from that sample (a column without a non-NULL value
+        ``_STREAM_SAMPLE_ROWS`` rows (and about ``_STREAM_SAMPLE_BYTES``) is typed from
+        all its rows, exactly like a buffered one. A larger one is typed from that sample (a column without a non-NULL value
         in it is sent as a string, which carries any value); a later value that does
         not fit its column's type ends the result with an error packet — never a
         misencoded value (the binary protocol encodes by the column's type).
         """
         batches = rs.__aiter__()
         sample: list[Row] = []
-        while len(sample) < _STREAM_SAMPLE_ROWS:
+        sample_bytes = 0
+        while len(sample) < _STREAM_SAMPLE_ROWS and sample_bytes < _STREAM_SAMPLE_BYTES:
             try:
                 batch = await batches.__anext__()
             except StopAsyncIteration:
@@ -461,6 +604,7 @@ class ClientConnection:
                 )
                 return
             sample.extend(batch)
+            sample_bytes += _approx_batch_bytes(batch)
         typed = [
             c
             if c.type_code is not None or any(row[i] is not None for row in sample)
@@ -469,11 +613,12 @@ class ClientConnection:
         ]
         cols = describe_columns(typed, sample)
         self._queue_result_header(cols, more)
+        sampled = len(sample)
         await self._queue_rows(cols, sample, binary)
         del sample
         declared = [Column(c.definition.name, c.definition.type) for c in cols]
         async for batch in batches:
-            _check_stream_types(cols, describe_columns(declared, batch))
+            _check_stream_types(cols, describe_columns(declared, batch), sampled)
             await self._queue_rows(cols, batch, binary)
         self._queue_end_of_rows(more=more)
 
@@ -482,7 +627,10 @@ class ClientConnection:
     async def _handshake(self) -> bool:
         cfg = self.server.config
         nonce = make_nonce()
-        caps = SERVER_CAPABILITIES
+        # LOCAL_FILES: LOAD DATA LOCAL INFILE (sharding.server.infile) where a session runs.
+        caps = SERVER_CAPABILITIES | (
+            Capability.LOCAL_FILES if self.session_factory is not None else 0
+        )
         if self.server.ssl_context is not None:
             caps |= Capability.SSL
         self._queue(
@@ -504,13 +652,26 @@ class ClientConnection:
             )
             await tls.do_handshake()
             self.stream = tls
+            self.tls = True
             resp = parse_handshake_response(await self._read_packet_direct())
             if resp.ssl_request:
                 raise ProtocolError("second SSLRequest")
         self.capabilities = resp.capabilities & caps
+        self.handshake_charset = charset_of_collation_id(resp.charset)
         self.multi_statements = bool(self.capabilities & Capability.MULTI_STATEMENTS)
         self.user = resp.user
         auth = self.server.authenticator
+        if cfg.require_tls and not self.tls:
+            # As MySQL's require_secure_transport: refused before any password check.
+            self._queue_error(
+                3159,  # ER_SECURE_TRANSPORT_REQUIRED
+                "HY000",
+                "Connections using insecure transport are prohibited while "
+                "--require_secure_transport=ON.",
+            )
+            await self._flush()
+            self.server.metrics.connections_refused.labels("auth").inc()
+            return False
         plugin = auth.plugin_for(resp.user, resp.auth_plugin)
         response = resp.auth_response
         client_plugin = resp.auth_plugin or "mysql_native_password"
@@ -524,6 +685,9 @@ class ClientConnection:
             ok = False  # no users configured: root only from this machine
         else:
             ok = auth.verify(plugin, resp.user, nonce, response)
+            # A user with require_tls = true (MySQL's REQUIRE SSL) over plain TCP: the
+            # same 1045 as a wrong password, so the answer reveals nothing more.
+            ok = ok and (self.tls or not auth.requires_tls(resp.user))
         if not ok:
             using = "YES" if response not in (b"", b"\0") else "NO"
             self._queue_error(
@@ -534,6 +698,7 @@ class ClientConnection:
             await self._flush()
             self.server.metrics.connections_refused.labels("auth").inc()
             return False
+        self.privileges = auth.privileges_of(resp.user)
         if plugin == CACHING_SHA2 and response not in (b"", b"\0"):
             self._queue(auth_more_data(b"\x03"))  # fast_auth_success
         if self.session_factory is not None:
@@ -541,6 +706,11 @@ class ClientConnection:
                 self.session = self.session_factory.open_session(
                     user=resp.user, database=resp.database or cfg.default_database
                 )
+                self._attach_client()
+                if resp.database:
+                    # MySQL refuses a login naming a database that does not exist
+                    # (1049 at the handshake), rather than failing every statement.
+                    await self.session.use(resp.database)
             except ShardgateError as exc:
                 self._queue_error(exc.code, exc.sqlstate, str(exc))
                 await self._flush()
@@ -552,6 +722,31 @@ class ClientConnection:
         self.command, self.state = "Sleep", ""
         log.debug("connected", conn=self.connection_id, peer=self.peer, user=self.user)
         return True
+
+    def _attach_client(self) -> None:
+        """Tell a session that owns its state who the client is (``USER()``,
+        ``CONNECTION_ID()``, ``@@version``, CLIENT_FOUND_ROWS)."""
+        attach = getattr(self.session, "attach_client", None)
+        if attach is None:
+            return
+        cfg = self.server.config
+        attach(
+            ClientInfo(
+                connection_id=self.connection_id,
+                host=self.host,
+                found_rows=bool(self.capabilities & Capability.FOUND_ROWS),
+                charset=self.handshake_charset,
+                identity={
+                    **default_variables(
+                        server_version=cfg.server_version,
+                        max_allowed_packet=cfg.max_packet_size,
+                        wait_timeout=int(cfg.wait_timeout),
+                        port=self.server.port,
+                    ),
+                    **self._configured_net_timeouts(),
+                },
+            )
+        )
 
     # -- command loop ---------------------------------------------------------------------
 
@@ -569,8 +764,9 @@ class ClientConnection:
                     try:
                         payload = await self._next_packet()
                     except ProtocolError as exc:
-                        self._queue_error(exc.code, exc.sqlstate, exc.message)
-                        await self._flush()
+                        # Bounded: a client stuck half-way through a packet (net_read_timeout)
+                        # may not read this either.
+                        await self._send_error_quietly(exc.code, exc.sqlstate, exc.message)
                         return
             self._idle_scope = None
             if idle_scope.cancelled_caught:
@@ -645,10 +841,27 @@ class ClientConnection:
         elif cmd == Command.PROCESS_KILL:
             r = PayloadReader(payload, 1)
             target = r.int4()
-            if self.server.kill(target, query_only=False):
-                self._queue_ok()
+            cluster = getattr(self.server, "cluster", None)
+            try:
+                viewer = admin_sql.Viewer(self.user, self.privileges, self.connection_id)
+                # serve --workers: a connection of another worker is killed there.
+                forwarded = (
+                    await cluster.answer_admin(f"KILL {target}", viewer)
+                    if cluster is not None
+                    else None
+                )
+                if forwarded is None:
+                    admin_sql.check_kill(self.server, viewer, target)  # 1094 / 1095
+            except ShardgateError as exc:
+                self._queue_error(exc.code, exc.sqlstate, str(exc))
             else:
-                self._queue_error(1094, "HY000", f"Unknown thread id: {target}")
+                if forwarded is not None:
+                    self._queue_ok()
+                    return True
+                if self.server.kill(target, query_only=False):
+                    self._queue_ok()
+                else:
+                    self._queue_error(1094, "HY000", f"Unknown thread id: {target}")
         elif cmd == Command.SET_OPTION:
             r = PayloadReader(payload, 1)
             option = r.int2()
@@ -669,15 +882,40 @@ class ClientConnection:
 
     # -- statements -----------------------------------------------------------------------
 
-    def _decode_sql(self, raw: bytes) -> str:
+    async def _request_infile(self, filename: bytes) -> None:
+        """LOCAL INFILE request: 0xFB + the file name; the client answers with the file."""
+        self._queue(b"\xfb" + filename)
+        await self._flush()
+        self.state = "Reading file"
+
+    async def _infile_packet(self) -> bytes:
+        """The client's next file packet (b"" ends the file). Waiting for it is not idle
+        time: net_read_timeout bounds it, as any packet of a command."""
+        with trio.move_on_after(self._net_timeout("net_read_timeout")) as scope:
+            pkt = await self._next_packet()
+        if scope.cancelled_caught:
+            raise NetReadTimeout("Got timeout reading communication packets")
+        if pkt is None:
+            raise trio.BrokenResourceError("client closed during LOAD DATA LOCAL INFILE")
+        return pkt
+
+    def _charset_variable(self, name: str) -> str | None:
+        """``character_set_client``/``_results`` of this session (the session's own
+        state when it owns it, else the connection's variables)."""
+        state = getattr(self.session, "state", None)
         try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ShardgateError(
-                f"Invalid utf8mb4 character string in statement at byte {exc.start}",
-                code=1300,
-                sqlstate="HY000",
-            ) from exc
+            if state is not None and callable(getattr(state, "get", None)):
+                value = state.get(name)
+            else:
+                value = self.variables.system.get(name, self.handshake_charset)
+        except ShardgateError:
+            return self.handshake_charset
+        return None if value is None else str(value)
+
+    def _decode_sql(self, raw: bytes) -> str:
+        # In the client's character set; bytes invalid in it travel as surrogate
+        # escapes and literals holding them become hex literals (client_charset).
+        return decode_statement(raw, self._charset_variable("character_set_client") or "utf8mb4")
 
     async def _com_query(self, payload: bytes) -> None:
         try:
@@ -685,7 +923,24 @@ class ClientConnection:
         except ShardgateError as exc:
             self._queue_error(exc.code, exc.sqlstate, str(exc))
             return
-        statements = split_statements(sql) if self.multi_statements else [sql]
+        if self.multi_statements:
+            statements = split_statements(sql)
+        else:
+            statements = [sql]
+            extra = second_statement_offset(sql)
+            if extra is not None:
+                # Without CLIENT_MULTI_STATEMENTS the text is one statement, so what
+                # follows its ';' is a syntax error (MySQL: 1064) — never silently
+                # dropped (local answers such as SET or BEGIN read only their start).
+                line = sql.count("\n", 0, extra) + 1
+                self._queue_error(
+                    1064,
+                    "42000",
+                    "You have an error in your SQL syntax; check the manual that "
+                    "corresponds to your MySQL server version for the right syntax to "
+                    f"use near '{sql[extra : extra + 80]}' at line {line}",
+                )
+                return
         if not statements or not statements[0].strip():
             self._queue_error(1065, "42000", "Query was empty")
             return
@@ -701,6 +956,7 @@ class ClientConnection:
         """Run one statement and queue its response. False when it failed."""
         self.info = sql[:_INFO_CHARS]
         self.state = "executing"
+        self._query_killed = False
         self.command_started = time.monotonic()
         t0 = time.perf_counter()
         kind = "session"
@@ -714,6 +970,10 @@ class ClientConnection:
             raise  # the client went away while a streamed result was being sent
         except Exception as exc:
             log.exception("statement failed with an internal error", conn=self.connection_id)
+            # A console renderer that shows locals snapshots this frame's locals (exc
+            # included) onto the frame, closing a cycle exc → traceback → frame → exc
+            # that would keep the whole connection alive until a full collection.
+            exc.__traceback__ = None
             self._queue_error(
                 ER_UNKNOWN_ERROR, "HY000", f"internal error: {type(exc).__name__}: {exc}"
             )
@@ -735,15 +995,51 @@ class ClientConnection:
     ) -> tuple[Result | None, str]:
         """Local answer, admin answer or the session's. Returns (result, metrics kind);
         the result is None when it was streamed (already queued)."""
+        if "/*!" in sql or "/*M!" in sql:
+            # Versioned comments anywhere in the text, as dump files have them.
+            sql = expand_executable_comments(sql).strip().rstrip(";").rstrip()
+            if not strip_comments_and_space(sql):
+                return Result(), "local"  # only skipped versions: MariaDB answers OK
         if sql.lstrip().startswith("/*"):
             sql = unwrap_executable_comment(sql)
         words = leading_words(sql, 2)
         first = words[0] if words else ""
+        if first == "LOAD" and not binary and self.session is not None:
+            # LOAD DATA LOCAL INFILE: the file exchange happens here (sharding.server.infile).
+            loaded = await load_data_local(
+                sql,
+                self.session,
+                allowed=bool(self.capabilities & Capability.LOCAL_FILES),
+                request_file=self._request_infile,
+                next_packet=self._infile_packet,
+            )
+            return loaded, "session"
         if not params and first in _LOCAL_FIRST_WORDS:
-            answer = admin_sql.answer_admin(sql, self.server.admin, self.server)
+            viewer = admin_sql.Viewer(self.user, self.privileges, self.connection_id)
+            # serve --workers: PROCESSLIST gathers from, and KILL reaches, every worker.
+            cluster = getattr(self.server, "cluster", None)
+            answer = await cluster.answer_admin(sql, viewer) if cluster is not None else None
+            if answer is None:
+                answer = admin_sql.answer_admin(sql, self.server.admin, self.server, viewer=viewer)
             if answer is not None:
                 return answer, "admin"
-            if first == "SELECT":
+            # A session that owns its state answers SELECT @@…/SHOW VARIABLES itself
+            # (and SET runs in it); the connection-held state below is only for a
+            # session without one (admin port, fakes): see sharding.server.localsql.
+            owned = getattr(self.session, "answer_locally", None)
+            if owned is not None and first in ("SELECT", "SHOW"):
+                status = self.server.status_variables() if first == "SHOW" else None
+                result = owned(sql, status)
+                if result is not None:
+                    kind = (
+                        "diagnostics"
+                        if len(words) > 1 and words[1] in ("WARNINGS", "ERRORS", "COUNT")
+                        else "local"
+                    )
+                    return result, kind
+            elif owned is not None and first == "SET":
+                pass  # the session's own SET
+            elif first == "SELECT":
                 result = local_select(self, sql)
                 if result is not None:
                     return result, "local"
@@ -775,7 +1071,11 @@ class ClientConnection:
         if first in _STREAMED_FIRST_WORDS:
             await self._session_stream(sql, params, binary=binary, more=more)
             return None, "session"
-        return await self._session_execute(sql, params), "session"
+        result = await self._session_execute(sql, params)
+        cluster = getattr(self.server, "cluster", None)
+        if cluster is not None:  # serve --workers: peers see a DDL before its OK
+            await cluster.after_statement(first)
+        return result, "session"
 
     async def _session_stream(
         self, sql: str, params: Sequence[Any] | None, *, binary: bool, more: bool
@@ -819,13 +1119,24 @@ class ClientConnection:
 
     async def _com_field_list(self, payload: bytes) -> None:
         r = PayloadReader(payload, 1)
-        table = self._decode_sql(r.nul_bytes_or_rest())
+        raw = r.nul_bytes_or_rest()
         if self.session is None:
             self._queue_error(
                 NotSupported.code,
                 NotSupported.sqlstate,
                 "COM_FIELD_LIST is not served on the admin port",
             )
+            return
+        try:
+            table = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            # No table has a name that is not UTF-8: MySQL's answers, with the bad
+            # bytes shown as '?' as MySQL shows them.
+            if self.database is None:
+                self._queue_error(1046, "3D000", "No database selected")
+            else:
+                shown = raw.decode("utf-8", "replace").replace("\ufffd", "?")
+                self._queue_error(1146, "42S02", f"Table '{self.database}.{shown}' doesn't exist")
             return
         quoted = "`" + table.replace("`", "``") + "`"
         try:
@@ -856,6 +1167,7 @@ class ClientConnection:
             await old.close()
             try:
                 self.session = self.session_factory.open_session(user=self.user, database=db)
+                self._attach_client()
             except ShardgateError as exc:
                 self._queue_error(exc.code, exc.sqlstate, str(exc))
                 self._killed = True  # no session to go on with
@@ -869,6 +1181,7 @@ class ClientConnection:
                 port=self.server.port,
             )
         )
+        self._show_net_timeouts()
         self._statements.clear()
         self.last_insert_id = 0
         self.diagnostics = []
@@ -907,15 +1220,20 @@ class ClientConnection:
                 f"statements (current value: {_MAX_PREPARED})",
             )
             return
+        # The result columns, planned now (a C API client binds its buffers from them,
+        # sysbench reads the rows only when there are some); None: known at execution.
+        try:
+            columns = await self._describe(sql)
+        except ShardgateError as exc:
+            self._queue_error(exc.code, exc.sqlstate, str(exc))
+            return
         stmt = PreparedStatement(self._next_stmt_id, sql, count_placeholders(sql))
         self._next_stmt_id = (self._next_stmt_id % 0xFFFFFFFF) + 1
         self._statements[stmt.id] = stmt
-        # Result columns are unknown until execution (the server does not parse SQL):
-        # report 0; every execution sends its own column definitions.
         self._queue(
             b"\x00"
             + stmt.id.to_bytes(4, "little")
-            + (0).to_bytes(2, "little")
+            + len(columns or ()).to_bytes(2, "little")
             + stmt.num_params.to_bytes(2, "little")
             + b"\x00\x00\x00"
         )
@@ -925,6 +1243,29 @@ class ClientConnection:
                 self._queue(param)
             if not self.deprecate_eof:
                 self._queue(eof_packet(status=self._status()))
+        if columns:
+            for col in columns:
+                self._queue(column_definition(announced_definition(col)))
+            if not self.deprecate_eof:
+                self._queue(eof_packet(status=self._status()))
+
+    async def _describe(self, sql: str) -> list[Column] | None:
+        """The session's answer to "which columns would this return" (optional API:
+        ``describe``). MySQL's prepare-time errors (syntax, unknown table/column, no
+        database) are raised; any other failure to plan now leaves it to execution."""
+        describe = getattr(self.session, "describe", None)
+        if describe is None:
+            return None
+        try:
+            columns: list[Column] | None = await describe(sql)
+        except ShardgateError as exc:
+            if exc.code in _PREPARE_ERRORS:
+                raise
+            return None
+        except Exception:
+            log.debug("prepare-time planning failed", conn=self.connection_id, exc_info=True)
+            return None
+        return columns
 
     def _com_stmt_send_long_data(self, payload: bytes) -> None:
         r = PayloadReader(payload, 1)
@@ -958,7 +1299,21 @@ class ClientConnection:
         await self._run_and_send(stmt.sql, values, binary=True, more=False)
 
 
-def _check_stream_types(cols: Sequence[WireColumn], batch_cols: Sequence[WireColumn]) -> None:
+def _approx_batch_bytes(batch: Sequence[Row]) -> int:
+    """A cheap size estimate of a batch: its first and last rows' text/binary lengths
+    (other values count 8 bytes) times its length. O(columns), not O(values)."""
+    if not batch:
+        return 0
+
+    def row_bytes(row: Row) -> int:
+        return sum(len(v) if isinstance(v, str | bytes | bytearray) else 8 for v in row)
+
+    return (row_bytes(batch[0]) + row_bytes(batch[-1])) * len(batch) // 2
+
+
+def _check_stream_types(
+    cols: Sequence[WireColumn], batch_cols: Sequence[WireColumn], sampled: int
+) -> None:
     """``batch_cols`` describes a later batch typed with ``cols``' types: it keeps each
     type only when every value fits it (see ``describe_columns``)."""
     for col, now in zip(cols, batch_cols, strict=True):
@@ -967,7 +1322,7 @@ def _check_stream_types(cols: Sequence[WireColumn], batch_cols: Sequence[WireCol
         if new.type != was.type or widened:
             raise NotSupported(
                 f"streaming result column '{was.name}': values after the first "
-                f"{_STREAM_SAMPLE_ROWS} rows do not fit the column type chosen from them "
+                f"{sampled} rows do not fit the column type chosen from them "
                 "(mixed value types); CAST the column to one type"
             )
 

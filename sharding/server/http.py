@@ -18,6 +18,12 @@ always, the newest ``N`` samples with ``?history=N``, at most the ring's capacit
 ``time`` (Unix seconds) and ``http`` (how ``/kill`` is authorised); the keys that were
 there before are unchanged.
 
+Who may read what (:mod:`sharding.server.statuspage`): ``/`` and ``/status`` answer a
+client on this machine, and any other client only with HTTP Basic credentials of a
+``[[server.users]]`` user holding ``process``; statements in ``/status`` are redacted
+(literals replaced by ``?``) for every reader. ``/metrics``, ``/healthz`` and the static
+assets hold no statement text and stay open.
+
 Invariants: one request at a time per connection (keep-alive supported); a request
 head larger than 64 KiB or a client slower than 10 s closes the connection, and so
 does a body larger than 16 KiB (after a 413); a route that raises answers 500 and the
@@ -39,6 +45,7 @@ import trio
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from sharding.server import statuspage
+from sharding.server.admin import Viewer, redact_sql
 
 if TYPE_CHECKING:
     from sharding.server.server import MySQLServer
@@ -130,9 +137,25 @@ class HttpApp:
             self.routes[path] = {"GET": self.asset}
 
     async def metrics(self, request: Request) -> Response:
-        return Response(200, self.server.metrics.render(), CONTENT_TYPE_LATEST)
+        cluster = getattr(self.server, "cluster", None)  # serve --workers: every worker's
+        body = await cluster.metrics_text() if cluster is not None else self.server.metrics.render()
+        return Response(200, body, CONTENT_TYPE_LATEST)
+
+    def _refuse_viewer(self, request: Request) -> Response | None:
+        """The refusal for a client that may not read the status, or None."""
+        try:
+            statuspage.check_view_permission(
+                request.headers, request.peer_host, self.server.authenticator
+            )
+        except statuspage.Refused as refused:
+            log.info("http status refused", status=refused.status, peer=request.peer_host)
+            return Response.json({"error": refused.message}, refused.status, refused.headers)
+        return None
 
     async def status(self, request: Request) -> Response:
+        refused = self._refuse_viewer(request)
+        if refused is not None:
+            return refused
         raw = request.param("history")
         history = self.server.metrics.history
         try:
@@ -143,6 +166,13 @@ class HttpApp:
             return Response.text("history must be a number of seconds (0 or more)\n", 400)
         last = min(last, history.seconds)
         data = self.server.status()
+        cluster = getattr(self.server, "cluster", None)
+        if cluster is not None:  # serve --workers: a ``workers`` list and all connections
+            data = await cluster.status(data)
+        for conn in data.get("connections", ()):
+            # No value a client sent leaves through this port (issue 12, item 6).
+            if isinstance(conn, dict) and isinstance(conn.get("Info"), str):
+                conn["Info"] = redact_sql(conn["Info"])
         data["history"] = history.snapshot(last)
         data["time"] = round(time.time(), 3)
         data["http"] = {"kill": statuspage.kill_auth_mode(self.server.authenticator)}
@@ -154,6 +184,10 @@ class HttpApp:
         return Response.text("ok\n")
 
     async def asset(self, request: Request) -> Response:
+        if request.path == "/":
+            refused = self._refuse_viewer(request)
+            if refused is not None:
+                return refused
         spec = statuspage.ASSETS[request.path]
         body = statuspage.asset_body(spec.file)
         return Response(200, body, spec.content_type, statuspage.PAGE_HEADERS)
@@ -164,7 +198,11 @@ class HttpApp:
                 request.headers, request.peer_host, self.server.authenticator
             )
             target = statuspage.parse_kill(request.body, request.headers.get("content-type", ""))
-            done = statuspage.perform_kill(self.server, target)
+            viewer = Viewer(user, self.server.authenticator.privileges_of(user))
+            cluster = getattr(self.server, "cluster", None)  # serve --workers: the owner
+            done = await cluster.http_kill(target, viewer) if cluster is not None else None
+            if done is None:
+                done = statuspage.perform_kill(self.server, target, viewer)
         except statuspage.KillRefused as refused:
             log.info(
                 "http kill refused",

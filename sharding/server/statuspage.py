@@ -8,10 +8,19 @@ the top of the script, and a test holds the server to that list.
 
 ``POST /kill`` cancels a query from the page with the permission of the MySQL
 ``KILL``: with ``[[server.users]]`` configured the request needs HTTP Basic
-credentials of one of those users (the MySQL port lets any authenticated user
-``KILL``); with none configured (the loopback-only default, where ``root`` has no
-password) only a client on this machine may, as only such a client can log in to the
-MySQL port. Because it is a state-changing request on an admin page, it must also be
+credentials of one of those users, and killing another user's connection or query
+needs that user's ``connection_admin`` privilege (403 otherwise, as the MySQL port
+answers 1095); with none configured (the loopback-only default, where ``root`` has no
+password and every privilege) only a client on this machine may, as only such a client
+can log in to the MySQL port.
+
+Reading the page and ``/status`` (:func:`check_view_permission`) follows the MySQL
+port too: a client on this machine, naming the server by a loopback name, reads them
+freely; any other client needs HTTP Basic credentials of a user with the ``process``
+privilege (401/403 otherwise), and a server without users refuses it (403; the config
+refuses a non-loopback HTTP listen address without users anyway). Statements in
+``/status`` are always redacted (literals replaced by ``?``). ``/metrics`` and
+``/healthz`` carry no statement text and stay open for scrapers and load balancers. Because it is a state-changing request on an admin page, it must also be
 unforgeable by another site: a JSON body, a custom ``X-Requested-With`` header (a
 cross-site form cannot send either without a CORS preflight, which this server never
 grants), a same-origin ``Origin`` / ``Sec-Fetch-Site`` when the browser sends one, and,
@@ -42,7 +51,7 @@ from importlib import resources
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sharding.server.admin import AdminSource, ConnectionInfo
+from sharding.server.admin import SYSTEM, AdminSource, ConnectionInfo, Viewer
 from sharding.server.auth import Authenticator, User, native_hash
 from sharding.server.config import is_loopback
 
@@ -52,8 +61,10 @@ __all__ = [
     "Asset",
     "KillRefused",
     "KillRequest",
+    "Refused",
     "asset_body",
     "check_kill_permission",
+    "check_view_permission",
     "kill_auth_mode",
     "parse_kill",
     "perform_kill",
@@ -100,14 +111,43 @@ def asset_body(file: str) -> bytes:
     return resources.files("sharding.server").joinpath("static", file).read_bytes()
 
 
-class KillRefused(Exception):
-    """A ``/kill`` request that is not carried out: HTTP status, message, headers."""
+class Refused(Exception):
+    """A request that is not answered: HTTP status, message, headers."""
 
     def __init__(self, status: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = tuple(headers)
+
+
+class KillRefused(Refused):
+    """A ``/kill`` request that is not carried out."""
+
+
+_CHALLENGE = (("www-authenticate", 'Basic realm="shardgate", charset="UTF-8"'),)
+
+
+def check_view_permission(
+    headers: Mapping[str, str], peer_host: str | None, authenticator: Authenticator
+) -> str | None:
+    """Who may read the page and ``/status`` (module docstring): None for a local
+    client under a loopback name, else the Basic-auth user having ``process``; else
+    :class:`Refused` (401 with a challenge, or 403)."""
+    local = peer_host is not None and is_loopback(peer_host)
+    if local and _loopback_name(_host_name(headers.get("host", ""))):
+        return None
+    if authenticator.open_root:
+        raise Refused(403, "the status is for this host only (no [[server.users]] configured)")
+    creds = _basic_credentials(headers.get("authorization", ""))
+    if creds is None:
+        raise Refused(401, "the status needs the login of a [[server.users]] user", _CHALLENGE)
+    name, password = creds
+    if not verify_password(authenticator, name, password):
+        raise Refused(401, f"access denied for user {name!r}", _CHALLENGE)
+    if "process" not in authenticator.privileges_of(name):
+        raise Refused(403, f"user {name!r} lacks the PROCESS privilege")
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +240,7 @@ def check_kill_permission(
         if not _loopback_name(_host_name(host)):
             raise KillRefused(403, "KILL without users needs a loopback Host (127.0.0.1)")
         return "root"
-    challenge = (("www-authenticate", 'Basic realm="shardgate", charset="UTF-8"'),)
+    challenge = _CHALLENGE
     creds = _basic_credentials(headers.get("authorization", ""))
     if creds is None:
         raise KillRefused(401, "KILL needs the login of a [[server.users]] user", challenge)
@@ -260,8 +300,37 @@ def _session_key(session: object) -> object:
     return getattr(session, "id", session)
 
 
-def perform_kill(target: KillTarget, request: KillRequest) -> dict[str, Any]:
-    """Carry out a permitted kill; what was killed, or KillRefused(404)."""
+def _owner_check(target: KillTarget, viewer: Viewer, request: KillRequest) -> None:
+    """KillRefused(403) when ``viewer`` lacks ``connection_admin`` and the connection
+    or query is not one of its own (404 when the connection does not exist)."""
+    if viewer.may("connection_admin"):
+        return
+    infos = target.connection_infos()
+    if request.connection_id is not None:
+        cid = request.connection_id
+        info = next((c for c in infos if c.id == cid), None)
+        if info is None:
+            raise KillRefused(404, f"Unknown thread id: {cid}")
+        if info.user != viewer.user:
+            raise KillRefused(403, f"You are not owner of thread {cid}")
+        return
+    qid = request.query_id
+    query = next((q for q in target.admin.queries() if getattr(q, "id", None) == qid), None)
+    if query is None:
+        raise KillRefused(404, f"Unknown query id: {qid}")
+    session = getattr(query, "session", None)
+    key = _session_key(session) if session is not None else None
+    owner = next((c.user for c in infos if key is not None and c.session_id == key), None)
+    if owner != viewer.user:
+        raise KillRefused(403, f"You are not owner of query {qid}")
+
+
+def perform_kill(
+    target: KillTarget, request: KillRequest, viewer: Viewer = SYSTEM
+) -> dict[str, Any]:
+    """Carry out a kill that ``viewer`` may do; what was killed, or KillRefused (404
+    unknown, 403 another user's without ``connection_admin``)."""
+    _owner_check(target, viewer, request)
     if request.connection_id is not None:
         cid = request.connection_id
         if not target.kill(cid, query_only=request.query_only):

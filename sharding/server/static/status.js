@@ -430,8 +430,9 @@ function renderHeader(data) {
   for (const b of data.buckets) { active += b.active; slots += b.slots; }
   setText("kpi-slots", `${active} / ${slots}`);
   setText("kill-auth", data.http.kill === "basic"
-    ? "KILL asks for a [[server.users]] login"
-    : "KILL allowed from this host (no users configured)");
+    ? "KILL asks for a [[server.users]] login; another user's query needs connection_admin" +
+      " · statements shown with literals as ?"
+    : "KILL allowed from this host (no users configured) · statements shown with literals as ?");
 }
 
 function showBanner(text) {
