@@ -46,14 +46,20 @@ class Template:
 
     def bind(self, params: Sequence[str]) -> ShardTemplate:
         """Fill the parameter holes (SQL literals by slot), keep table/keyset holes."""
-        parts: list[str] = [self.pieces[0]]
+        # Pieces of the current part are joined once: ``part += ...`` per parameter
+        # would copy the growing text each time (quadratic in a 100k-value IN list).
+        parts: list[str] = []
+        current: list[str] = [self.pieces[0]]
         holes: list[int] = []
         for (kind, index), piece in zip(self.holes, self.pieces[1:], strict=True):
             if kind == PARAM:
-                parts[-1] += params[index] + piece
+                current.append(params[index])
+                current.append(piece)
             else:
                 holes.append(index if kind == TABLE else -1)
-                parts.append(piece)
+                parts.append("".join(current))
+                current = [piece]
+        parts.append("".join(current))
         return ShardTemplate(tuple(parts), tuple(holes))
 
     @property
