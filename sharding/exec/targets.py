@@ -2,6 +2,11 @@
 
 Physical names are computed once per table and dialect and cached (a 1024-shard
 table would otherwise format 1024 names on every call).
+
+Only the tables a read's template names are bound: a read may carry the holes of the
+whole statement (one side of a cross-shard join carries both tables), and a table it
+does not name may have another shard count, so shard ``s`` of the leader says nothing
+about it (issue 11: ``IndexError`` on a join of tables with different shard counts).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from sharding.errors import NotSupported
 from sharding.merge.semantics import Semantics
 from sharding.sql.literals import quote_identifier
 from sharding.sql.nodes import ShardRead
+from sharding.sql.template import TABLE
 
 _NAMES: dict[tuple[int, str], tuple[TableInfo, list[tuple[str, str, str]]]] = {}
 
@@ -83,13 +89,20 @@ def route_shards(read: ShardRead, values: Sequence[Any], sem: Semantics) -> list
 def shard_targets(read: ShardRead, shards: Sequence[int], dialect: str) -> list[Target]:
     assert read.leader is not None
     leader = read.tables[read.leader]
-    per_table = [physical_names(t, dialect) for t in read.tables]
+    named = {index for kind, index in read.template.holes if kind == TABLE}
+    named.add(read.leader)
+    per_table = [
+        physical_names(t, dialect) if k in named else None for k, t in enumerate(read.tables)
+    ]
     out: list[Target] = []
     for s in shards:
         ds = leader.rule.datasource_of(s)
         names: list[str] = []
         dbs: set[str] = set()
         for info, table_names in zip(read.tables, per_table, strict=True):
+            if table_names is None:
+                names.append("")  # a hole this read's template does not have
+                continue
             if info.broadcast:
                 try:
                     index = info.rule.datasources.index(ds)
@@ -99,7 +112,7 @@ def shard_targets(read: ShardRead, shards: Sequence[int], dialect: str) -> list[
                     ) from None
                 _, db, name = table_names[index]
             else:
-                if info.rule.datasource_of(s) != ds:
+                if info.rule.shards != leader.rule.shards or info.rule.datasource_of(s) != ds:
                     raise NotSupported(
                         f"{info.qualified} and {leader.qualified} place shard {s} on different data sources"
                     )

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sharding.merge.semantics import Semantics
+from sharding.merge.semantics import _EXACT, MySQLDecimal, Semantics
 
 AggFunc = Literal["count_star", "count", "sum", "total", "min", "max", "avg"]
 Mode = Literal["merge", "raw"]
@@ -42,6 +43,9 @@ class AggSpec:
     columns: tuple[int, ...] = ()
     arg: Callable[[Any, Any], Any] | None = None
     collation: str | None = None
+    #: merge mode, SUM/AVG: the last column holds the shard's exact sum (every inner
+    #: digit of a DECIMAL, see :meth:`Accumulator.merge_exact`).
+    exact: bool = False
 
 
 class Accumulator:
@@ -87,7 +91,7 @@ class Accumulator:
         if self.total is None:
             self.total = n
         else:
-            self.total = self.total + n
+            self.total = _plus(self.total, n)
 
     def _minmax(self, v: Any) -> None:
         if self.value is None:
@@ -110,16 +114,41 @@ class Accumulator:
                 if partial is not None:
                     if not isinstance(partial, int):
                         self.real = True
-                    self.total = partial if self.total is None else self.total + partial
+                    self.total = partial if self.total is None else _plus(self.total, partial)
         elif func in ("sum", "total"):
             if partial is not None:
                 if not isinstance(partial, int):
                     self.real = True
-                self.total = partial if self.total is None else self.total + partial
+                self.total = partial if self.total is None else _plus(self.total, partial)
                 self.count += 1
         else:
             if partial is not None:
                 self._minmax(partial)
+
+    def merge_exact(self, shown: Any, exact: Any, count: Any = None) -> None:
+        """Combine one shard's SUM partial sent twice: ``shown`` as the shard sends
+        ``SUM(x)`` (its scale is the declared scale) and ``exact`` with all inner
+        digits. The total keeps the exact value and shows the declared scale, so the
+        result is rounded once, as the server rounds the whole table's sum."""
+        if self.func == "avg":
+            if not count:
+                return
+            self.count += count
+        elif shown is None:
+            return
+        else:
+            self.count += 1
+        if shown is None or exact is None:
+            return
+        if isinstance(shown, Decimal) and isinstance(exact, Decimal):
+            scale = -int(shown.as_tuple().exponent)
+            prev = self.total
+            total = exact if prev is None else _EXACT.add(_inner(prev), exact)
+            self.total = _hidden(total, max(scale, getattr(prev, "scale", scale)))
+            return
+        self.real = True
+        value = exact if isinstance(exact, float) else shown
+        self.total = value if self.total is None else self.total + value
 
     # -------------------------------------------------------------- result
     def result(self) -> Any:
@@ -150,11 +179,49 @@ def new_accumulators(specs: tuple[AggSpec, ...], sem: Semantics) -> list[Accumul
     return [Accumulator(s, sem) for s in specs]
 
 
+def _hidden(exact: Decimal, scale: int) -> Decimal:
+    """A DECIMAL shown at ``scale`` whose inner value ``exact`` has more digits.
+
+    The inner value keeps at least one digit more than shown — MySQL's inner fraction
+    of a sum over quotients is longer than its declared scale even when the trailing
+    digits are zeros, and a later division or AVG truncates at that length.
+    """
+    digits = max(scale + 1, _fraction_digits(exact.normalize()))
+    inner = exact.quantize(Decimal(1).scaleb(-digits), context=_EXACT)
+    value = MySQLDecimal(
+        inner.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP, context=_EXACT)
+    )
+    value.exact = inner
+    value.scale = scale
+    return value
+
+
+def _plus(a: Any, b: Any) -> Any:
+    """``a + b`` of partials; DECIMALs exactly (the default context keeps 28 digits)."""
+    if isinstance(a, Decimal) and isinstance(b, Decimal):
+        return _EXACT.add(a, b)
+    return a + b
+
+
+def _fraction_digits(d: Decimal) -> int:
+    exponent = d.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _inner(d: Any) -> Any:
+    return d.exact if isinstance(d, MySQLDecimal) else d
+
+
 def feed_merge(accs: list[Accumulator], specs: tuple[AggSpec, ...], row: tuple[Any, ...]) -> None:
     """Merge one input row of partials into the accumulators (merge mode)."""
     for acc, spec in zip(accs, specs, strict=True):
         cols = spec.columns
-        if spec.distinct:
+        if spec.exact:
+            if spec.func == "avg":
+                acc.merge_exact(row[cols[0]], row[cols[2]], row[cols[1]])
+            else:
+                acc.merge_exact(row[cols[0]], row[cols[1]])
+        elif spec.distinct:
             acc.step(row[cols[0]])
         elif spec.func == "avg":
             acc.merge(row[cols[0]], row[cols[1]])

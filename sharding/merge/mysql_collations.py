@@ -60,7 +60,7 @@ class PadKey:
         elif isinstance(other, str):
             b = other
         else:
-            return NotImplemented  # type: ignore[return-value]
+            return NotImplemented  # type: ignore[no-any-return]
         return pad_compare(self.k, b, self.space)
 
     def __lt__(self, other: object) -> bool:

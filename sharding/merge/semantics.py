@@ -12,7 +12,8 @@ SQLite rules mirrored (https://sqlite.org/datatype3.html):
   (``1 = 1.0``); text by collation (BINARY = memcmp of UTF-8, which orders exactly like
   Python's code-point comparison of ``str``).
 * NULLs first in ascending order, last in descending order (MySQL agrees).
-* ``int / int`` truncates toward zero; ``x / 0`` and ``x % 0`` are NULL; integer
+* ``int / int`` truncates toward zero (the embedded default renders MySQL's ``/``
+  as real division instead, and :data:`SQLITE` follows it); ``x / 0`` and ``x % 0`` are NULL; integer
   overflow in ``+ - *`` turns the result into a REAL.
 * Comparison affinity: a column with INTEGER/REAL/NUMERIC affinity converts a TEXT
   operand that looks like a number; a TEXT column converts a number to text.
@@ -138,6 +139,9 @@ class SortItem:
     #: None: the dialect default (NULLs first in ASC, last in DESC).
     nulls_first: bool | None = None
     collation: str | None = None
+    #: The labels of an ENUM column, in definition order: such a column sorts by its
+    #: index (``''``, the invalid value, first), not by its text (MySQL).
+    enum: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,8 @@ class Semantics:
         if value is None:
             return None
         if isinstance(value, str):
-            return (RANK_TEXT, collate(value))
+            key = collate(value)
+            return (RANK_TEXT, key.full if isinstance(key, mysql_collations.NoPadKey) else key)
         if isinstance(value, bytes | bytearray | memoryview):
             return (RANK_BLOB, bytes(value))
         if isinstance(value, float) and math.isnan(value):
@@ -214,6 +219,11 @@ class Semantics:
             namespace[f"c{n}"] = collate
             null = "(-1,)" if self.nulls_first(item) else "(9,)"
             v = f"row[{int(item.index)}]"
+            if item.enum is not None:
+                namespace[f"e{n}"] = enum_index(item.enum, collate)
+                sign = "-" if item.desc else ""
+                parts.append(f"({null} if (t{n} := {v}) is None else (1, {sign}e{n}(t{n})))")
+                continue
             if not item.desc:
                 text = f"(2, t{n})" if collate is _binary else f"(2, c{n}(t{n}))"
                 part = (
@@ -472,11 +482,17 @@ def _parse_exact_number(text: str) -> int | float | None:
     return f
 
 
+#: The embedded SQLite default answers like MySQL where the shards can (issue 15,
+#: :mod:`sharding.backend.sqlite_mysql`): every text column is declared with a MySQL
+#: collation, which the catalog records (so merges use the very keys registered in
+#: SQLite); an expression without a column collation compares BINARY on a shard, hence
+#: the BINARY default here. ``/`` never truncates. Other numeric rules stay SQLite's,
+#: since the shards compute with SQLite's INTEGER/REAL.
 SQLITE = Semantics(
     name="sqlite",
     dialect="sqlite",
     default_collation="binary",
-    integer_division=True,
+    integer_division=False,
     null_safe_eq="IS",
     implicit_row_id="rowid",
     collations={"binary": _binary, "nocase": _nocase, "rtrim": _rtrim},
@@ -492,6 +508,25 @@ DIG_PER_WORD = 9
 DIV_PRECISION_INCREMENT = 4
 #: Fraction digits kept inside a quotient at most (MariaDB's buffer holds 81 digits).
 MAX_INNER_FRAC = 72
+
+
+def enum_index(labels: tuple[str, ...], collate: Collation) -> Callable[[Any], int]:
+    """``value → index`` of an ENUM column's value (1-based; ``''`` and anything
+    unknown are 0, the index MySQL gives an invalid value)."""
+    exact = {label: i for i, label in enumerate(labels, 1)}
+    folded = {collate(label): i for i, label in reversed(list(enumerate(labels, 1)))}
+
+    def index(value: Any) -> int:
+        if isinstance(value, bytes | bytearray):
+            value = bytes(value).decode("utf-8", "replace")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value  # already an index
+        found = exact.get(value)
+        if found is None:
+            found = folded.get(collate(str(value)), 0)
+        return found
+
+    return index
 
 
 def _quantum(digits: int) -> Decimal:
@@ -521,7 +556,7 @@ class MySQLDecimal(Decimal):
 
 def _frac(x: int | Decimal) -> int:
     """Fraction digits of an operand as the server holds it."""
-    if type(x) is int:
+    if isinstance(x, int):
         return 0
     exp = (x.exact if isinstance(x, MySQLDecimal) else x).as_tuple().exponent
     return -exp if isinstance(exp, int) and exp < 0 else 0
@@ -529,7 +564,7 @@ def _frac(x: int | Decimal) -> int:
 
 def _scale(x: int | Decimal) -> int:
     """The declared (shown) scale of an operand."""
-    if type(x) is int:
+    if isinstance(x, int):
         return 0
     if isinstance(x, MySQLDecimal):
         return x.scale
@@ -622,9 +657,18 @@ class MySQLSemantics(Semantics):
     def coerce_for_compare(
         self, a: Any, b: Any, aff_a: str | None, aff_b: str | None
     ) -> tuple[Any, Any]:
-        """By value type, as the server does: string vs number → both DOUBLE;
+        """By value type, as the server does: a temporal value vs a string → both
+        temporal (``DATE(x) > '2024-03-08'``); string vs number → both DOUBLE;
         DECIMAL vs DOUBLE → DOUBLE."""
         a_text, b_text = isinstance(a, str | bytes), isinstance(b, str | bytes)
+        if b_text and isinstance(a, datetime.date):
+            parsed = _temporal(b)
+            if parsed is not None:
+                return _as_datetime(a), parsed
+        elif a_text and isinstance(b, datetime.date):
+            parsed = _temporal(a)
+            if parsed is not None:
+                return parsed, _as_datetime(b)
         if a_text != b_text:
             return self._to_double(a), self._to_double(b)
         if isinstance(a, float) and isinstance(b, Decimal):
@@ -832,6 +876,8 @@ MYSQL = MySQLSemantics(
     collations=_mysql_collations(),
 )
 
+SQLITE.collations.update({k: v for k, v in MYSQL.collations.items() if k != "binary"})
+
 _BY_DIALECT = {"sqlite": SQLITE, "mysql": MYSQL}
 
 
@@ -841,3 +887,38 @@ def for_dialect(dialect: str) -> Semantics:
         return _BY_DIALECT[dialect]
     except KeyError:
         raise ValueError(f"no value semantics defined for dialect {dialect!r}") from None
+
+
+_TEMPORAL_TEXT = re.compile(
+    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?\s*\Z"
+)
+
+
+def _temporal(value: str | bytes) -> datetime.datetime | None:
+    """A string compared with a DATE/DATETIME, read as MySQL reads it in that context
+    (``YYYY-MM-DD[ hh:mm[:ss[.ffffff]]]``); None when it is not such a value (then the
+    comparison falls back to MySQL's string/number rules)."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    m = _TEMPORAL_TEXT.match(text)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, fraction = m.groups()
+    try:
+        return datetime.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0").ljust(6, "0")),
+        )
+    except ValueError:
+        return None
+
+
+def _as_datetime(value: datetime.date) -> datetime.datetime:
+    """A DATE compares with a DATETIME as that day at midnight."""
+    if isinstance(value, datetime.datetime):
+        return value.replace(tzinfo=None)
+    return datetime.datetime(value.year, value.month, value.day)

@@ -35,6 +35,7 @@ from sharding.merge.evaluate import Compiler, Ref
 from sharding.merge.semantics import SortItem
 from sharding.sql.clauses import Item, OrderTerm, limit_ref, order_terms, resolve_item_ref
 from sharding.sql.context import PlanContext, canon, deps_of
+from sharding.sql.enums import column_enum, enum_index
 from sharding.sql.exprs import (
     and_all,
     column_affinity,
@@ -135,8 +136,39 @@ def _check_arg(arg: exp.Expr, name: str) -> None:
         raise NotSupported(f"window function inside {name}()")
 
 
-def _partials(agg: _Agg) -> list[exp.Expr]:
-    """What each shard computes for one aggregate (AVG: sum and count)."""
+def _hidden_digits(agg: _Agg, ctx: PlanContext) -> bool:
+    """Whether a SUM/AVG partial can hold more digits than its shard sends.
+
+    MySQL keeps a quotient with whole 9-digit words of fraction (``qty / 3`` is
+    0.333333333 inside) and SUMs those inner values, but sends the partial rounded to
+    its declared scale (0.3333): partials rounded per shard do not add up to the
+    whole table's sum. Only a division makes inner digits the declared scale does not
+    show (``+ - *`` and columns are exact at their scale).
+    """
+    if ctx.dialect != "mysql" or agg.func not in ("sum", "avg") or agg.arg is None:
+        return False
+    return any(isinstance(n, exp.Div) for n in top_level_nodes(agg.arg))
+
+
+def _exact_sum(arg: exp.Expr) -> exp.Expr:
+    """``SUM(arg) + CAST(0 AS DECIMAL(65,38))``: a DECIMAL sum sent with every inner
+    digit (scale 38; a DOUBLE sum stays a DOUBLE, unchanged)."""
+    zero = exp.Cast(
+        this=exp.Literal.number(0),
+        to=exp.DataType.build("DECIMAL(65, 38)", dialect="mysql"),
+    )
+    return exp.Add(this=exp.Sum(this=arg.copy()), expression=zero)
+
+
+def _partials(agg: _Agg, ctx: PlanContext) -> list[exp.Expr]:
+    """What each shard computes for one aggregate (AVG: sum and count; a SUM/AVG that
+    may hide digits: also the exact sum, see :func:`_hidden_digits`)."""
+    if _hidden_digits(agg, ctx):
+        assert agg.arg is not None
+        first: list[exp.Expr] = [exp.Sum(this=agg.arg.copy())]
+        if agg.func == "avg":
+            first.append(exp.Count(this=agg.arg.copy()))
+        return [*first, _exact_sum(agg.arg)]
     if agg.func == "count_star":
         return [exp.Count(this=exp.Star())]
     assert agg.arg is not None
@@ -169,7 +201,12 @@ class _PostResolver:
         self.entries: dict[str, Ref] = {}
         self.by_value: dict[str, tuple[Ref, exp.Expr]] = {}
         for i, g in enumerate(groups):
-            ref = Ref(i, column_affinity(g, scope, ctx.sem), column_collation(g, scope))
+            ref = Ref(
+                i,
+                column_affinity(g, scope, ctx.sem),
+                column_collation(g, scope),
+                column_enum(g, scope),
+            )
             self.entries.setdefault(canon(g, ctx), ref)
             self.by_value.setdefault(canon(g, ctx, by_value=True), (ref, g))
         for j, a in enumerate(aggs):
@@ -308,11 +345,21 @@ def plan_partials(
             specs.append(AggSpec(a.func, True, (pos,), collation=coll))
             continue
         cols = []
-        for p in _partials(a):
+        for p in _partials(a, ctx):
             shard_exprs.append(p)
             cols.append(len(shard_exprs) - 1)
-        specs.append(AggSpec(a.func, False, tuple(cols), collation=coll))
+        specs.append(
+            AggSpec(a.func, False, tuple(cols), collation=coll, exact=_hidden_digits(a, ctx))
+        )
     shard_order = group_order + [(n_g + k, False, True) for k in range(n_d)]
+    # An ENUM key is ordered, merged and continued on its index (sharding.sql.enums):
+    # a hidden ``col + 0`` column, grouped on too (the same groups).
+    hidden: list[exp.Expr] = []
+    for k, (i, d, nf) in enumerate(shard_order):
+        if column_enum(shard_exprs[i], scope) is not None:
+            hidden.append(enum_index(shard_exprs[i]))
+            shard_exprs.append(hidden[-1])
+            shard_order[k] = (len(shard_exprs) - 1, d, nf)
     grouped = bool(shard_order)
     limit = limit_ref(tree)
     # Pushing LIMIT down is exact when the shards' group order is the final order and
@@ -322,7 +369,7 @@ def plan_partials(
     shard_sel = select_for_shard(
         tree,
         shard_exprs,
-        group=[*groups, *distinct_args],
+        group=[*groups, *distinct_args, *hidden],
         having=and_all(pushed_having),
         order=shard_order if grouped else (),
     )

@@ -55,10 +55,10 @@ def finish_select(
                 raise NotSupported("ORDER BY an expression not in the SELECT DISTINCT list")
             c = order.compile(term.expr)
             hidden.append(c)
-            index, collation = visible + len(hidden) - 1, c.collation
+            index = visible + len(hidden) - 1
         else:
-            index, collation = term.index, compiled[term.index].collation
-        sort_items.append(SortItem(index, term.desc, term.nulls_first, collation))
+            index, c = term.index, compiled[term.index]
+        sort_items.append(SortItem(index, term.desc, term.nulls_first, c.collation, c.enum))
     node = ProjectNode(
         node, exprs=tuple(c.fn for c in compiled + hidden), text="compute select list"
     )

@@ -14,6 +14,15 @@ conditions are split:
 Everything above the join (select list, aggregates, HAVING, DISTINCT, ORDER BY, LIMIT)
 is evaluated in the coordinator over the joined rows, whose columns are the left side's
 columns then the right side's.
+
+**Outer joins whose preserved side has no sharded table** (``broadcast LEFT JOIN
+sharded``, ``sharded RIGHT JOIN broadcast``, also with a derived table or in a chain)
+cannot run per shard: each shard NULL-extends the preserved rows it has no match for, so
+every shard emits them (issue 11: 72 rows instead of 41). :func:`outer_join_hazard`
+finds them (a WHERE condition that rejects NULLs of the NULL-extended side makes the
+join an inner one, as MySQL's optimizer does, so those are safe). A two-table one
+joined on an equality is planned here as a SortMergeJoin with the broadcast table as
+the preserved side, read once; any other form is refused (1235).
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ from sharding.sql.clauses import (
     order_terms,
 )
 from sharding.sql.context import PlanContext, canon
+from sharding.sql.enums import enum_labels
 from sharding.sql.exprs import (
     and_all,
     column_affinity,
@@ -55,10 +65,11 @@ from sharding.sql.reads import (
 )
 from sharding.sql.rewrite import slot_of
 from sharding.sql.route import ALL, build_route
-from sharding.sql.scope import Scope, TableRef, top_level_nodes
+from sharding.sql.scope import Scope, TableRef, join_kind, top_level_nodes, unparen
 
 #: Where a column of one side lives in the joined row: (position, affinity, collation).
-Position = tuple[int, str | None, str | None]
+#: (index in the joined row, affinity, collation, ENUM labels) of a column.
+Position = tuple[int, str | None, str | None, tuple[str, ...] | None]
 KeyPair = tuple[exp.Column, exp.Column]
 
 
@@ -72,7 +83,7 @@ class _JoinResolver:
         if isinstance(node, exp.Column) and node.table:
             hit = self.positions.get(f"{node.table.lower()}.{node.name.lower()}")
             if hit is not None:
-                return Ref(hit[0], hit[1], hit[2])
+                return Ref(hit[0], hit[1], hit[2], hit[3])
         return None
 
     def missing(self, node: exp.Expr) -> Exception:
@@ -189,11 +200,116 @@ def _columns_used(nodes: list[exp.Expr], scope: Scope, side_of: dict[int, int]) 
     return used
 
 
+_NULL_REJECTING = (
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.RegexpLike,
+)
+
+
+def _null_rejected(tree: exp.Select, scope: Scope) -> set[str]:
+    """Aliases (lower case) of tables a WHERE conjunct rejects NULL rows of: a
+    comparison with a column of the table as a direct operand is never true when the
+    column is NULL (so neither when the row is NULL-extended)."""
+    out: set[str] = set()
+    for cond in conjuncts(tree.args.get("where")):
+        cond = unparen(cond)
+        operands: list[exp.Expr] = []
+        if isinstance(cond, exp.Not) and isinstance(unparen(cond.this), exp.Is):
+            is_ = unparen(cond.this)
+            if isinstance(is_.expression, exp.Null):
+                operands = [is_.this]
+        elif isinstance(cond, _NULL_REJECTING) and not (
+            isinstance(cond, exp.In) and cond.args.get("query")
+        ):
+            operands = [v for v in cond.args.values() if isinstance(v, exp.Expr)]
+        for op in operands:
+            op = unparen(op)
+            if isinstance(op, exp.Column) and op.table:
+                out.add(op.table.lower())
+            elif isinstance(op, exp.Column):
+                found = scope.resolve(op)
+                if found is not None:
+                    out.add(found[0].alias.lower())
+    return out
+
+
+def _sharded_aliases(node: exp.Expr, scope: Scope) -> set[str]:
+    """Aliases of the sharded tables a FROM source is. A derived table or nested join
+    holds broadcast tables only (the planner refuses a sharded table inside one)."""
+    if not isinstance(node, exp.Table):
+        return set()
+    ref = scope.ref_of_alias(node.alias_or_name)
+    if ref is not None and ref.node is node and not ref.info.broadcast:
+        return {ref.alias.lower()}
+    return set()
+
+
+def outer_join_hazard(tree: exp.Select, scope: Scope) -> str | None:
+    """Why the statement's outer joins cannot run shard by shard (module docstring),
+    or None when they can."""
+    from_ = tree.args.get("from_") or tree.args.get("from")
+    if from_ is None:
+        return None
+    sources = [from_.this] + [j.this for j in tree.args.get("joins") or []]
+    kinds = [""] + [join_kind(j) for j in tree.args.get("joins") or []]
+    sharded = [_sharded_aliases(src, scope) for src in sources]
+    rejected = _null_rejected(tree, scope)
+    for i, kind in enumerate(kinds):
+        if kind not in ("left", "right", "full"):
+            continue
+        if kind == "left":
+            kept, extended = sharded[:i], sharded[i : i + 1]
+        else:
+            kept, extended = sharded[i : i + 1], sharded[:i]
+            if kind == "full":
+                kept = extended = sharded[: i + 1]
+        if any(kept):
+            continue
+        null_side = set().union(*extended)
+        if null_side and not (null_side & rejected):
+            return (
+                f"{kind.upper()} JOIN that NULL-extends a sharded table for rows of a "
+                "broadcast table or derived table (every shard would emit them)"
+            )
+    return None
+
+
+def broadcast_outer_sides(scope: Scope) -> tuple[TableRef, TableRef] | None:
+    """(preserved broadcast table, sharded table) of a two-table outer join that
+    :func:`plan_join` can run with the broadcast table as its preserved side."""
+    if len(scope.refs) != 2 or scope.derived:
+        return None
+    first, second = scope.refs
+    if second.join_kind == "left" and first.info.broadcast and not second.info.broadcast:
+        return first, second
+    if second.join_kind == "right" and second.info.broadcast and not first.info.broadcast:
+        return second, first
+    return None
+
+
 def plan_join(
-    tree: exp.Select, scope: Scope, ctx: PlanContext, holes: list[TableInfo]
+    tree: exp.Select,
+    scope: Scope,
+    ctx: PlanContext,
+    holes: list[TableInfo],
+    sides: tuple[TableRef, TableRef] | None = None,
 ) -> SelectPlan:
-    left, right = scope.refs
-    kind = right.join_kind
+    """``sides``: (preserved, NULL-extended) of a LEFT/RIGHT join to run as a LEFT
+    join in that order; default: the FROM order and the written join kind."""
+    if sides is not None:
+        left, right = sides
+        kind = "left"
+    else:
+        left, right = scope.refs
+        kind = right.join_kind
     if kind == "cross":
         kind = "inner"
     if kind not in ("inner", "left"):
@@ -213,7 +329,7 @@ def plan_join(
         )
     _check_keys(conds.keys, scope, ctx)
     items = expand_items(tree, scope, ctx)
-    having = having_condition(tree, items, scope)
+    having = having_condition(tree, items, scope, ctx)
     order = tree.args.get("order")
     group = tree.args.get("group")
     needed: list[exp.Expr] = [it.expr for it in items] + conds.post + conds.residual
@@ -301,6 +417,8 @@ def _side_read(
             offset + i,
             sem.affinity(info_col.type) if info_col else None,
             (info_col.collation.lower() if info_col and info_col.collation else None),
+            # An ENUM sorts by its index above the join too (MySQL's ORDER BY of ENUMs).
+            enum_labels(info_col.type) if info_col else None,
         )
     kpos = [names_lower.index(k.name.lower()) for k in key_cols]
     order: list[ShardOrder] = [(p, False, True) for p in kpos]

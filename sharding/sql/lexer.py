@@ -9,7 +9,7 @@ whole lookup should be) and has no "replace literals" mode.
 
 Literals that are *not* replaced, because they are part of the syntax rather than a
 value: hex/bit/national/charset-introduced strings (``X'..'``, ``_utf8mb4'..'``),
-``0x..`` numbers, and anything inside comments (including ``/*! ... */``, kept
+``0x..`` numbers, a quoted alias after ``AS`` (``AS 'amt'``), and anything inside comments (including ``/*! ... */``, kept
 verbatim). Numbers glued to identifiers (``t1``) are part of the identifier.
 
 Invariant: ``normalized.text`` parses to the same statement as the input with each
@@ -124,6 +124,11 @@ def normalize(sql: str) -> Normalized:
                 slots.append(Slot(length, None, text, literal_value(text)))
                 out.append("?")
                 length += 1
+        elif kind == "str" and prev_kind == "ident" and prev_text.upper() == "AS":
+            # ``expr AS 'name'``: a quoted alias is a name, not a value (ORDER BY name
+            # must still find it); kept verbatim like the syntax literals above.
+            out.append(text)
+            length += len(text)
         elif kind == "str":
             slots.append(Slot(length, None, text, unescape_mysql_string(text), True))
             out.append("?")

@@ -164,10 +164,13 @@ class SortMergeJoinNode:
 
 @dataclass(frozen=True)
 class OutputColumn:
-    """A result column name; ``slots`` are literal texts to substitute for ``?``."""
+    """A result column name with holes: each ``?`` at ``slot_positions`` is replaced
+    per call by its slot's literal text (a parameter stays ``?``), or — ``literal``,
+    a name that is a string literal's value — by the slot's value for a string."""
 
     name: str
     slot_positions: tuple[tuple[int, int], ...] = ()  # (offset in name, slot)
+    literal: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,3 +191,6 @@ class SelectPlan:
     columns: tuple[OutputColumn, ...] | None
     #: Reads of a cross-shard join: each routed by its own predicates.
     join: bool = False
+    #: Result column types (:class:`sharding.sql.describe.ColumnType`, None where not
+    #: derived), parallel to ``columns``; set by the session after planning.
+    types: tuple[Any, ...] | None = None

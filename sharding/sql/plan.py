@@ -24,17 +24,20 @@ EXPLAIN says so.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sqlglot import exp
 
 from sharding.catalog import TableInfo
-from sharding.errors import NotSupported
+from sharding.errors import NotSupported, ShardgateError
 from sharding.sql.clauses import passthrough_columns
 from sharding.sql.context import PlanContext
+from sharding.sql.derived import merge_broadcast_derived
 from sharding.sql.exprs import conjuncts
-from sharding.sql.join_plan import plan_join
-from sharding.sql.nodes import Passthrough, SelectPlan, ShardRead
+from sharding.sql.join_plan import broadcast_outer_sides, outer_join_hazard, plan_join
+from sharding.sql.names import STAR, apply_names, source_names
+from sharding.sql.nodes import OutputColumn, Passthrough, SelectPlan, ShardRead
 from sharding.sql.reads import key_lookup, shard_key_ref
 from sharding.sql.rewrite import HOLE, render_template, slot_of
 from sharding.sql.route import ALL, build_route
@@ -52,7 +55,10 @@ def plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
         return _plan_all_broadcast(tree, ctx, "WITH (common table expressions)")
     if tree.args.get("into"):
         raise NotSupported("SELECT ... INTO is not supported")
+    merge_broadcast_derived(tree, ctx.tables, ctx.database)
     scope = Scope(tree, ctx.tables, ctx.database)
+    item_names = source_names(tree, ctx.source)
+    widths = _star_widths(tree, scope, item_names)
     top = {id(r.node) for r in scope.refs}
     for _node, info in ctx.catalog_tables(tree, skip=top):
         if not info.broadcast:
@@ -70,17 +76,47 @@ def plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
         holes.append(info)
     if not sharded:
         read = ShardRead(render_template(tree, ctx.dialect), tuple(holes), ALL, None)
-        return SelectPlan(Passthrough(read), None, None, passthrough_columns(tree, scope, ctx))
+        plan = SelectPlan(Passthrough(read), None, None, passthrough_columns(tree, scope, ctx))
+        return _named(plan, item_names, widths)
     groups = _colocated_groups(tree, scope, sharded)
     if len(groups) == 1:
-        return _plan_group(tree, scope, ctx, sharded, holes)
+        hazard = outer_join_hazard(tree, scope)
+        if hazard is None:
+            return _named(_plan_group(tree, scope, ctx, sharded, holes), item_names, widths)
+        sides = broadcast_outer_sides(scope)
+        if sides is not None:
+            return _named(plan_join(tree, scope, ctx, holes, sides), item_names, widths)
+        group = _plan_group(tree, scope, ctx, sharded, holes)
+        # Only a route to one shard (which sees every row) may run it as written.
+        group = SelectPlan(group.single, None, NotSupported(hazard), group.columns)
+        return _named(group, item_names, widths)
     if len(groups) == 2 and len(sharded) == 2 and len(scope.refs) == 2 and not scope.derived:
-        return plan_join(tree, scope, ctx, holes)
+        return _named(plan_join(tree, scope, ctx, holes), item_names, widths)
     names = ", ".join(r.info.qualified for r in sharded)
     raise NotSupported(
         f"join of sharded tables that are not co-located ({names}): only two tables joined "
         "on an equality, or tables sharing a rule joined on their shard keys, are supported"
     )
+
+
+def _star_widths(tree: exp.Select, scope: Scope, names: list[Any] | None) -> list[int] | None:
+    """How many columns each ``*`` item stands for (None: unknown to the catalog)."""
+    if names is None:
+        return None
+    try:
+        return [
+            len(scope.star_columns(e))
+            for e, n in zip(tree.expressions, names, strict=True)
+            if n is STAR
+        ]
+    except ShardgateError:
+        return None
+
+
+def _named(plan: SelectPlan, names: list[Any] | None, widths: list[int] | None) -> SelectPlan:
+    """``plan`` with its result columns named from the statement text, as MySQL names them."""
+    columns = apply_names(plan.columns, names, widths)
+    return plan if columns is plan.columns else replace(plan, columns=columns)
 
 
 def _plan_all_broadcast(tree: exp.Expr, ctx: PlanContext, what: str) -> SelectPlan:
@@ -92,7 +128,21 @@ def _plan_all_broadcast(tree: exp.Expr, ctx: PlanContext, what: str) -> SelectPl
         node.meta[HOLE] = len(infos)
         infos.append(info)
     read = ShardRead(render_template(tree, ctx.dialect), tuple(infos), ALL, None)
-    return SelectPlan(Passthrough(read), None, None, None)
+    return SelectPlan(Passthrough(read), None, None, _first_select_names(tree, ctx))
+
+
+def _first_select_names(tree: exp.Expr, ctx: PlanContext) -> tuple[OutputColumn, ...] | None:
+    """Names of a UNION's / WITH query's result: its first SELECT's items as typed
+    (None — the backend's names — when a ``*`` or an unreadable text is involved)."""
+    first = tree
+    while isinstance(first, exp.Union | exp.Intersect | exp.Except):
+        first = first.this
+    if not isinstance(first, exp.Select):
+        return None
+    names = source_names(first, ctx.source)
+    if names is None or any(not isinstance(n, OutputColumn) for n in names):
+        return None
+    return tuple(n for n in names if isinstance(n, OutputColumn))
 
 
 def _colocated_groups(

@@ -26,6 +26,7 @@ from sharding.sql.clauses import (
     order_terms,
 )
 from sharding.sql.context import PlanContext, canon
+from sharding.sql.enums import column_enum, enum_index
 from sharding.sql.exprs import column_collation, contains_window
 from sharding.sql.nodes import ConcatNode, LimitNode, MergeSortNode, OutputColumn, ProjectNode
 from sharding.sql.reads import KeysetKey, ShardOrder, select_for_shard, shard_read, tiebreak
@@ -63,7 +64,7 @@ def plan_scatter(
             scope,
             ctx,
             items,
-            having_condition(tree, items, scope),
+            having_condition(tree, items, scope, ctx),
             holes,
             route,
             route_tables,
@@ -100,6 +101,10 @@ def _plan_rows(
         if idx is None:
             exprs.append(term.expr)
             plain.append(term.expr)
+            idx = len(exprs) - 1
+        if column_enum(plain[idx], scope) is not None:  # sorts by index: sharding.sql.enums
+            exprs.append(enum_index(plain[idx]))
+            plain.append(exprs[-1])
             idx = len(exprs) - 1
         sort.append(SortItem(idx, term.desc, term.nulls_first, column_collation(plain[idx], scope)))
         shard_order.append((idx, term.desc, term.nulls_first))

@@ -7,6 +7,13 @@ every column reference of the top-level query with its table alias (SQLite/MySQL
 resolution: a qualified name by alias; an unqualified name must exist in exactly one
 table of the FROM clause, else error 1052 "ambiguous").
 
+A bare name in ORDER BY or HAVING that is also a select alias is *not* qualified here:
+MySQL looks such a name up in the select list first (ORDER BY ``DATE(created) AS
+created ... ORDER BY created`` sorts by the date; HAVING prefers the alias unless a
+GROUP BY column has the name). :func:`mark_alias_candidates` tags those nodes
+(``meta[ALIAS_CANDIDATE]``) and :mod:`sharding.sql.clauses` decides what each means;
+left unqualified, the statement a single shard runs means what the client wrote.
+
 Table lookups are async (the catalog may reload), so :func:`referenced_tables` lists
 the names first and the caller resolves them before planning synchronously.
 """
@@ -25,6 +32,60 @@ from sharding.errors import (
     ShardgateError,
     UnknownColumn,
 )
+
+#: Meta key of an ORDER BY / HAVING column that may name a select alias (see above).
+ALIAS_CANDIDATE = "sg_alias_candidate"
+#: Meta key of a column :meth:`Scope.qualify` qualified (the client wrote a bare name).
+WRITTEN_BARE = "sg_written_bare"
+
+
+def unparen(node: exp.Expr) -> exp.Expr:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _is_aggregate_call(node: exp.Expr) -> bool:
+    return isinstance(node, exp.AggFunc) or (
+        isinstance(node, exp.Anonymous) and node.name.upper() == "TOTAL"
+    )
+
+
+def mark_alias_candidates(select: exp.Select) -> set[int]:
+    """Tag the bare ORDER BY / HAVING names that match an explicit select alias.
+
+    ORDER BY: a term that is just a name (parentheses allowed) — inside a larger
+    expression MySQL resolves a name to the table column first. HAVING: any name
+    outside an aggregate's argument (an aggregate's argument is always columns).
+    Returns the ids of the tagged nodes."""
+    aliases = {e.alias.lower() for e in select.expressions if isinstance(e, exp.Alias) and e.alias}
+    marked: set[int] = set()
+    if not aliases:
+        return marked
+
+    def mark(node: exp.Expr) -> None:
+        if (
+            isinstance(node, exp.Column)
+            and not node.table
+            and not isinstance(node.this, exp.Star)
+            and node.name.lower() in aliases
+        ):
+            node.meta[ALIAS_CANDIDATE] = True
+            marked.add(id(node))
+
+    order = select.args.get("order")
+    for o in order.expressions if order is not None else []:
+        mark(unparen(o.this))
+    having = select.args.get("having")
+    if having is not None:
+        stack: list[exp.Expr] = [having.this]
+        while stack:
+            node = stack.pop()
+            if _is_aggregate_call(node) or isinstance(node, exp.Select | exp.Subquery | exp.Union):
+                continue
+            mark(node)
+            stack.extend(node.iter_expressions())
+    return marked
 
 
 @dataclass(eq=False)
@@ -49,9 +110,10 @@ def table_name(node: exp.Table, database: str | None) -> tuple[str, str]:
 def referenced_tables(tree: exp.Expr, database: str | None) -> list[tuple[str, str]]:
     """(database, table) of every table reference in the statement, CTE names excluded."""
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    written = delete_list_ids(tree)
     out: list[tuple[str, str]] = []
     for node in tree.find_all(exp.Table):
-        if not node.name:
+        if not node.name or id(node) in written:
             continue
         if not node.db and node.name.lower() in ctes:
             continue
@@ -59,6 +121,17 @@ def referenced_tables(tree: exp.Expr, database: str | None) -> list[tuple[str, s
         if key not in out:
             out.append(key)
     return out
+
+
+def delete_list_ids(tree: exp.Expr) -> set[int]:
+    """Node ids of a multi-table DELETE's target list (``DELETE a, b FROM …``): names
+    of table references of the FROM clause (aliases), not table references themselves."""
+    if not isinstance(tree, exp.Delete):
+        return set()
+    ids = {id(node) for node in tree.args.get("tables") or []}
+    if tree.args.get("using") and tree.this is not None:
+        ids.add(id(tree.this))  # ``DELETE FROM a USING t AS a JOIN …``: ``a`` is a name
+    return ids
 
 
 def join_kind(join: exp.Join) -> str:
@@ -96,15 +169,23 @@ class Scope:
             target = query.this
             if target is not None:
                 sources.append((target, "", None))
+                # sqlglot hangs the JOINs of a multi-table UPDATE/DELETE on the target.
+                if isinstance(target, exp.Table):
+                    for join in target.args.get("joins") or []:
+                        sources.append((join.this, join_kind(join), join))
             from_ = query.args.get("from_") or query.args.get("from")
             if from_ is not None:
                 sources.append((from_.this, "inner", None))
             for join in query.args.get("joins") or []:
                 sources.append((join.this, join_kind(join), join))
         self.derived = False
+        #: Derived tables of the FROM clause: alias → their column names (None: unknown,
+        #: e.g. ``SELECT *`` inside). Their columns are left to the backend to resolve.
+        self.derived_columns: dict[str, set[str] | None] = {}
         for i, (node, kind, _join) in enumerate(sources):
             if not isinstance(node, exp.Table):
                 self.derived = True
+                self._add_derived(node)
                 continue
             info = tables[table_name(node, database)]
             alias = node.alias or node.name
@@ -123,6 +204,30 @@ class Scope:
             self.refs.append(ref)
             del i
 
+    def _add_derived(self, node: exp.Expr) -> None:
+        alias = node.alias if isinstance(node, exp.Subquery) else ""
+        if not alias:
+            return
+        inner = node.this if isinstance(node, exp.Subquery) else None
+        names: set[str] | None = None
+        if isinstance(inner, exp.Select) and not any(
+            isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
+            for e in inner.expressions
+        ):
+            names = {e.alias_or_name.lower() for e in inner.expressions}
+        self.derived_columns[alias.lower()] = names
+
+    def _derived_of(self, column: exp.Column) -> str | None:
+        """The derived table an unqualified column can belong to (one at most)."""
+        hits = [
+            a
+            for a, names in self.derived_columns.items()
+            if names is None or column.name.lower() in names
+        ]
+        if len(hits) > 1:
+            raise AmbiguousColumn(f"Column '{column.name}' in field list is ambiguous")
+        return hits[0] if hits else None
+
     # ------------------------------------------------------------------ columns
     def ref_of_alias(self, alias: str) -> TableRef | None:
         return self._by_alias.get(alias.lower())
@@ -136,6 +241,8 @@ class Scope:
             if ref is None:
                 if column.args.get("db") is not None or len(self.refs) == 0:
                     return None
+                if column.table.lower() in self.derived_columns:
+                    return None  # a derived table's column
                 # ``db.t.col`` style or an unknown qualifier.
                 for candidate in self.refs:
                     if candidate.info.name.lower() == column.table.lower():
@@ -163,10 +270,20 @@ class Scope:
         UnknownColumn.
         """
         aliases = {a.lower() for a in (select_aliases or set())}
+        candidates = mark_alias_candidates(root) if isinstance(root, exp.Select) else set()
         for column in list(_top_level_columns(root)):
-            if isinstance(column.this, exp.Star):
+            if isinstance(column.this, exp.Star) or id(column) in candidates:
                 continue
+            if column.table and column.table.lower() in self.derived_columns:
+                continue  # a derived table's column: the backend resolves it
             found = self.resolve(column)
+            if not column.table and self.derived_columns and column.name.lower() not in aliases:
+                derived = self._derived_of(column)
+                if derived is not None and found is not None:
+                    raise AmbiguousColumn(f"Column '{column.name}' in field list is ambiguous")
+                if derived is not None:
+                    column.set("table", exp.to_identifier(derived))
+                    continue
             if found is None:
                 if column.name.lower() in aliases and not column.table:
                     continue
@@ -176,6 +293,8 @@ class Scope:
                     f"Unknown column '{column.sql(dialect='mysql')}' in 'field list'"
                 )
             ref, _ = found
+            if not column.table:
+                column.meta[WRITTEN_BARE] = True  # GROUP BY: a bare name may also be an alias
             column.set("table", exp.to_identifier(ref.alias))
             column.set("db", None)
             column.set("catalog", None)
@@ -196,6 +315,10 @@ class Scope:
                 raise UnknownColumn(f"Unknown table '{star.table}'")
             refs = [ref]
         else:
+            if self.derived:
+                # A derived table's columns are not in the catalog: the backend knows
+                # what ``*`` stands for (and a multi-shard plan cannot be built).
+                raise NotSupported("SELECT * together with a derived table in FROM")
             refs = self.refs
         out: list[tuple[TableRef, ColumnInfo]] = []
         for ref in refs:
