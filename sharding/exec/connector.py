@@ -18,6 +18,14 @@ import trio
 
 from executor import slot_released
 from sharding.backend.base import Connection, DataSource
+from sharding.errors import ShardgateError
+from sharding.sql.literals import quote_identifier
+
+
+def _savepoint_name(name: str) -> str:
+    # Both backends quote identifiers with backquotes or double quotes; MySQL's form
+    # is understood by SQLite too.
+    return quote_identifier(name, "mysql")
 
 
 class Connector(Protocol):
@@ -56,6 +64,8 @@ class SessionTransaction:
         self._conns: dict[str, Connection] = {}
         self._locks: dict[str, trio.Lock] = {}
         self.order: list[str] = []
+        #: Savepoint names in the order they were set (a name set again moves last).
+        self.savepoints: list[str] = []
 
     @property
     def active(self) -> bool:
@@ -72,7 +82,42 @@ class SessionTransaction:
         self._stacks[name] = stack
         self._conns[name] = conn
         self.order.append(name)
+        # Savepoints set before this source joined: at each of them this source had
+        # done nothing, which is exactly its state now, so set them all here too —
+        # a later ROLLBACK TO any of them then undoes this source's work as well.
+        for point in self.savepoints:
+            await conn.execute(f"SAVEPOINT {_savepoint_name(point)}")
         return conn
+
+    # ------------------------------------------------------------------ savepoints
+    async def savepoint(self, name: str) -> None:
+        """``SAVEPOINT name`` on every data source the transaction holds (and, through
+        :meth:`_open`, on every one it opens later)."""
+        await self._on_every_source(f"SAVEPOINT {_savepoint_name(name)}")
+        self.savepoints = [p for p in self.savepoints if p.lower() != name.lower()] + [name]
+
+    async def rollback_to(self, name: str) -> None:
+        """``ROLLBACK TO SAVEPOINT name`` everywhere; later savepoints are gone."""
+        index = self._index(name)
+        await self._on_every_source(f"ROLLBACK TO SAVEPOINT {_savepoint_name(name)}")
+        del self.savepoints[index + 1 :]
+
+    async def release(self, name: str) -> None:
+        """``RELEASE SAVEPOINT name`` everywhere; it and later savepoints are gone."""
+        index = self._index(name)
+        await self._on_every_source(f"RELEASE SAVEPOINT {_savepoint_name(name)}")
+        del self.savepoints[index:]
+
+    def _index(self, name: str) -> int:
+        for i, point in enumerate(self.savepoints):
+            if point.lower() == name.lower():
+                return i
+        raise ShardgateError(f"SAVEPOINT {name} does not exist", code=1305, sqlstate="42000")
+
+    async def _on_every_source(self, sql: str) -> None:
+        for name in list(self.order):
+            async with self.connection(name, ()) as conn:
+                await conn.execute(sql)
 
     @asynccontextmanager
     async def connection(
@@ -96,6 +141,12 @@ class SessionTransaction:
                 raise
         try:
             conn = await self._open(datasource)
+            # A SET inside the transaction reaches its held connection too (the
+            # session's view of the sources says what it should have applied).
+            settings_for = getattr(self.datasources, "settings_for", None)
+            apply = getattr(conn, "apply_settings", None)
+            if settings_for is not None and apply is not None:
+                await apply(settings_for(datasource))
             yield conn
         finally:
             lock.release()
@@ -108,4 +159,5 @@ class SessionTransaction:
         self._stacks.clear()
         self._conns.clear()
         self.order = []
+        self.savepoints = []
         return await finish_stacks(stacks, commit)

@@ -13,6 +13,7 @@ should see.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -113,6 +114,25 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+def _weak_run_child(runner: Runner) -> Callable[..., Awaitable[Any]]:
+    """``runner.run_child`` without a strong reference to the runner.
+
+    The runner owns its batcher; a bound method held by the batcher would make the two a
+    reference cycle, and with it the query, its nursery and tasks: garbage that only the
+    cyclic collector frees, which ``serve --gc-threshold`` makes rare (issue 12.5
+    measured ~13 KB per connection). The runner outlives every batch it starts (they
+    run in the query's nursery, inside the runner's use)."""
+    ref = weakref.ref(runner)
+
+    async def run_child(fn: Callable[..., Awaitable[Any]], *args: Any, label: str) -> Any:
+        owner = ref()
+        if owner is None:
+            raise RuntimeError("a batch outlived the runner of its query")
+        return await owner.run_child(fn, *args, label=label)
+
+    return run_child
+
+
 class Runner:
     """Builds operators for plan nodes inside one executor query."""
 
@@ -146,7 +166,7 @@ class Runner:
         if batching is True:
             batching = policy_for(semantics.dialect)
         self._batcher = (
-            Batcher(nursery, self.run_child, connector, batching, self.stats.batches)
+            Batcher(nursery, _weak_run_child(self), connector, batching, self.stats.batches)
             if isinstance(batching, BatchPolicy) and batching.enabled
             else None
         )

@@ -7,21 +7,31 @@ tables are written on every data source's copy. ``ORDER BY``/``LIMIT`` only make
 sense on one shard; across several they are refused (which rows are "first" is a
 global question the shards cannot answer alone). Subqueries may read broadcast
 tables only.
+
+Multi-table forms (``UPDATE a JOIN b ON … SET a.x = …``, ``UPDATE a, b …``, ``DELETE a
+FROM a JOIN b …``) run per shard only when every shard sees the whole join for its own
+rows: the tables joined to the written ones are broadcast (each data source has all of
+them), or sharded tables co-located with them (same placement) and joined on the shard
+keys. The written tables must be sharded then — a broadcast copy written once per shard
+with only that shard's rows joined would be wrong. Anything else is refused (1235),
+never run without its join.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
 
 from sharding.catalog import TableInfo
-from sharding.errors import NotSupported, ShardKeyUpdate
+from sharding.errors import NotSupported, ShardgateError, ShardKeyUpdate
 from sharding.sql.context import PlanContext
-from sharding.sql.reads import key_lookup
+from sharding.sql.exprs import conjuncts
+from sharding.sql.reads import key_lookup, shard_key_ref
 from sharding.sql.rewrite import HOLE, render_template, slot_of
 from sharding.sql.route import ALL, Route, build_route
-from sharding.sql.scope import Scope
+from sharding.sql.scope import Scope, TableRef, delete_list_ids
 from sharding.sql.template import Template, table_marker
 
 
@@ -34,6 +44,10 @@ class WritePlan:
     route: Route
     #: ORDER BY / LIMIT present: allowed only when one shard is routed.
     single_only: bool = False
+    #: Hole of the written table whose placement decides the targets.
+    leader: int = 0
+    #: The sharded tables the route's predicates may name (co-located in a join).
+    route_tables: tuple[TableInfo, ...] = ()
 
     @property
     def broadcast(self) -> bool:
@@ -42,23 +56,30 @@ class WritePlan:
 
 def plan_write(tree: exp.Expr, ctx: PlanContext) -> WritePlan:
     kind = "update" if isinstance(tree, exp.Update) else "delete"
-    if (
-        tree.args.get("joins")
-        or tree.args.get("from_")
-        or (isinstance(tree, exp.Delete) and tree.args.get("tables"))
-    ):
-        raise NotSupported(f"multi-table {kind.upper()} on a sharded coordinator")
+    if isinstance(tree, exp.Delete) and tree.args.get("using"):
+        _using_as_multi_delete(tree)
+    if tree.args.get("joins") or tree.args.get("from_") or tree.args.get("using"):
+        raise NotSupported(f"this multi-table {kind.upper()} form on a sharded coordinator")
     if tree.args.get("returning") is not None:
         raise NotSupported(f"{kind.upper()} ... RETURNING")
     scope = Scope(tree, ctx.tables, ctx.database)
-    if len(scope.refs) != 1:
-        raise NotSupported(f"{kind.upper()} needs exactly one table")
-    ref = scope.refs[0]
+    if not scope.refs or scope.derived:
+        raise NotSupported(f"{kind.upper()} of a derived table")
+    multi = len(scope.refs) > 1 or bool(tree.args.get("tables"))
+    targets = _written_refs(tree, scope) if multi else [scope.refs[0]]
+    ref = targets[0]
     info = ref.info
-    # Subqueries may only read broadcast tables.
-    holes: list[TableInfo] = [info]
-    ref.node.meta[HOLE] = 0
-    for node, other in ctx.catalog_tables(tree, skip={id(ref.node)}):
+    if multi:
+        if ctx.dialect != "mysql":
+            # SQLite has no UPDATE … JOIN / DELETE t FROM … JOIN syntax.
+            raise NotSupported(f"multi-table {kind.upper()} on {ctx.dialect} shards")
+        _check_multi_table(kind, scope, targets)
+    # Every top-level table gets its hole; subqueries may only read broadcast tables.
+    holes: list[TableInfo] = [r.info for r in scope.refs]
+    for r in scope.refs:
+        r.node.meta[HOLE] = r.index
+    skip = {id(r.node) for r in scope.refs} | delete_list_ids(tree)
+    for node, other in ctx.catalog_tables(tree, skip=skip):
         if not other.broadcast:
             raise NotSupported(
                 f"a subquery over the sharded table {other.qualified} in {kind.upper()}"
@@ -66,45 +87,144 @@ def plan_write(tree: exp.Expr, ctx: PlanContext) -> WritePlan:
         node.meta[HOLE] = len(holes)
         holes.append(other)
     if isinstance(tree, exp.Update):
-        key = info.rule.shard_key
         for assignment in tree.expressions:
             target = assignment.this
-            if (
-                key
-                and not info.broadcast
-                and isinstance(target, exp.Column)
-                and target.name.lower() == key.lower()
-            ):
+            if not isinstance(target, exp.Column):
+                continue
+            found = scope.resolve(target)
+            owner = found[0] if found is not None else ref
+            key = owner.info.rule.shard_key
+            if key and not owner.info.broadcast and target.name.lower() == key.lower():
                 raise ShardKeyUpdate(
-                    f"UPDATE of the shard key {info.qualified}.{key} would move rows between "
+                    f"UPDATE of the shard key {owner.info.qualified}.{key} would move rows between "
                     "shards; delete and re-insert instead"
                 )
-    # Qualify columns in WHERE and in SET values (not the SET targets).
+    # Qualify columns in WHERE, JOIN conditions and SET values (not the SET targets).
     where = tree.args.get("where")
     if where is not None:
         scope.qualify(where)
+    for r in scope.refs:
+        join = r.node.parent if isinstance(r.node.parent, exp.Join) else None
+        if join is not None and join.args.get("on") is not None:
+            scope.qualify(join.args["on"])
     if isinstance(tree, exp.Update):
         for assignment in tree.expressions:
             scope.qualify(assignment.expression)
     if tree.args.get("order") is not None and isinstance(tree, exp.Update | exp.Delete):
         scope.qualify(tree.args["order"])
-    route = ALL if info.broadcast else build_route(where, key_lookup(scope, [ref]), slot_of)
+    sharded = [r for r in scope.refs if not r.info.broadcast]
+    route = ALL if info.broadcast else build_route(where, key_lookup(scope, sharded), slot_of)
     single_only = tree.args.get("limit") is not None or tree.args.get("order") is not None
     if ref.node.alias is None or ref.node.alias == "":
         ref.node.set("alias", exp.TableAlias(this=exp.to_identifier(info.name)))
     if isinstance(tree, exp.Delete) and ctx.dialect == "mysql":
-        _mysql_delete_alias(tree, ref.node)
+        for r in targets:
+            _mysql_delete_alias(tree, r.node, r.index)
     template = render_template(tree, ctx.dialect)
-    return WritePlan(kind, template, tuple(holes), info, route, single_only)
+    # The leader (hole 0) decides placement: the written sharded table comes first.
+    route_tables = tuple(r.info for r in sharded) if sharded else (info,)
+    return WritePlan(
+        kind, template, tuple(holes), info, route, single_only, ref.index, route_tables
+    )
 
 
-def _mysql_delete_alias(tree: exp.Delete, table: exp.Table) -> None:
+def _using_as_multi_delete(tree: exp.Delete) -> None:
+    """``DELETE FROM a USING t AS a JOIN …`` is ``DELETE a FROM t AS a JOIN …``."""
+    using = tree.args["using"]
+    if len(using) != 1 or not isinstance(tree.this, exp.Table):
+        raise NotSupported("DELETE ... USING with several table lists")
+    target = tree.this
+    tree.set("using", None)
+    tree.set("tables", [target])
+    tree.set("this", using[0])
+
+
+def _written_refs(tree: exp.Expr, scope: Scope) -> list[TableRef]:
+    """The tables a multi-table statement writes: SET targets' tables, DELETE's list."""
+    refs: list[TableRef] = []
+    if isinstance(tree, exp.Update):
+        for assignment in tree.expressions:
+            target = assignment.this
+            found = scope.resolve(target) if isinstance(target, exp.Column) else None
+            if found is None:
+                raise NotSupported("an UPDATE assignment whose target is not a table column")
+            if found[0] not in refs:
+                refs.append(found[0])
+    else:
+        for node in tree.args.get("tables") or []:
+            name = node.name if isinstance(node, exp.Table) else str(node)
+            r = scope.ref_of_alias(name)
+            if r is None:
+                raise ShardgateError(
+                    f"Unknown table '{name}' in MULTI DELETE", code=1109, sqlstate="42S02"
+                )
+            if r not in refs:
+                refs.append(r)
+    if not refs:
+        raise NotSupported("a multi-table statement that writes no table")
+    return refs
+
+
+def _check_multi_table(kind: str, scope: Scope, written: Sequence[TableRef]) -> None:
+    """Refuse a multi-table write that one shard cannot compute for its own rows."""
+    verb = kind.upper()
+    sharded = [r for r in scope.refs if not r.info.broadcast]
+    if not sharded:
+        return  # every table broadcast: each copy holds everything
+    for r in written:
+        if r.info.broadcast:
+            raise NotSupported(
+                f"multi-table {verb} writing the broadcast table {r.info.qualified} joined with "
+                "sharded tables (each shard would write the copy with only its own rows joined)"
+            )
+    if len(_colocated(scope, sharded)) > 1:
+        names = ", ".join(r.info.qualified for r in sharded)
+        raise NotSupported(
+            f"multi-table {verb} joining sharded tables that are not co-located ({names}); "
+            "join them on their shard keys, or write through a SELECT of the keys first"
+        )
+
+
+def _colocated(scope: Scope, sharded: Sequence[TableRef]) -> list[set[int]]:
+    """Groups of sharded tables that one shard holds together: same placement and joined
+    by an equality of their shard keys (in an ON clause or the WHERE)."""
+    groups: list[set[int]] = [{id(r)} for r in sharded]
+    conditions: list[exp.Expr] = []
+    for r in scope.refs:
+        join = r.node.parent if isinstance(r.node.parent, exp.Join) else None
+        if join is not None:
+            conditions.extend(conjuncts(join.args.get("on")))
+    conditions.extend(conjuncts(scope.query.args.get("where")))
+    for cond in conditions:
+        if not isinstance(cond, exp.EQ):
+            continue
+        a, b = shard_key_ref(scope, cond.this), shard_key_ref(scope, cond.expression)
+        if a is None or b is None or a is b or not a.info.rule.same_placement(b.info.rule):
+            continue
+        ga = next(g for g in groups if id(a) in g)
+        gb = next(g for g in groups if id(b) in g)
+        if ga is not gb:
+            ga |= gb
+            groups.remove(gb)
+    return groups
+
+
+def _mysql_delete_alias(tree: exp.Delete, table: exp.Table, hole: int) -> None:
     """MariaDB (before 11.6) rejects an alias in a single-table DELETE, and its
-    multi-table form needs a default database: name the physical table itself, with
-    the columns qualified by it (``DELETE FROM `db`.`t` WHERE `db`.`t`.id = 1``)."""
+    multi-table form resolves the target list in the default database, which a shard
+    connection does not have: name each deleted physical table itself, in the target
+    list too, with its columns qualified by it (``DELETE `db`.`t` FROM `db`.`t` JOIN …
+    WHERE `db`.`t`.id = 1``)."""
     alias = table.alias_or_name
-    marker = table_marker(0)
+    marker = table_marker(hole)
     for column in tree.find_all(exp.Column):
-        if column.table == alias:
+        if column.table and column.table.lower() == alias.lower():
             column.set("table", exp.Identifier(this=marker, quoted=False))
-    table.replace(exp.Table(this=exp.Identifier(this=marker, quoted=False)))
+    for entry in tree.args.get("tables") or []:
+        if isinstance(entry, exp.Table) and entry.name.lower() == alias.lower():
+            entry.replace(exp.Table(this=exp.Identifier(this=marker, quoted=False)))
+    joins = table.args.get("joins")
+    replacement = exp.Table(this=exp.Identifier(this=marker, quoted=False))
+    if joins:
+        replacement.set("joins", joins)
+    table.replace(replacement)

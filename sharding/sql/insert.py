@@ -79,16 +79,19 @@ def scan_insert(sql: str) -> ParsedInsert:
     words: list[tuple[str, str, int, int]] = []  # (kind, text, start, end)
     body_start = -1
     mode = ""
+    depth = 0  # inside the column list, VALUE/VALUES/SET are column names
     for m in TOKEN.finditer(sql):
         kind = m.lastgroup or ""
         if kind in ("ws", "comment"):
             continue
         text = m.group()
         upper = text.upper() if kind == "ident" else text
-        if kind == "ident" and upper in ("VALUES", "VALUE"):
+        if kind == "other" and text in "()":
+            depth += 1 if text == "(" else -1
+        if kind == "ident" and upper in ("VALUES", "VALUE") and depth == 0:
             body_start, mode = m.end(), "values"
             break
-        if kind == "ident" and upper == "SET" and words:
+        if kind == "ident" and upper == "SET" and words and depth == 0:
             body_start, mode = m.end(), "set"
             break
         if (kind == "ident" and upper in ("SELECT", "WITH", "TABLE")) or (
@@ -358,7 +361,18 @@ def value_of(
         return True, 0
     if upper == "DEFAULT":
         return False, "DEFAULT"
+    if first == "_":
+        # ``_latin1 X'E9'``: a non-UTF-8 client's value (sharding.client_charset); its
+        # text routes as the same text from any client. ``_binary`` stays unrouted.
+        m = _INTRODUCED_HEX.fullmatch(t)
+        if m and m.group(1).lower() != "binary":
+            from sharding.client_charset import decode_bytes
+
+            return True, decode_bytes(bytes.fromhex(m.group(2)), m.group(1))
     return False, None
+
+
+_INTRODUCED_HEX = re.compile(r"_([A-Za-z0-9]+)\s*[xX]'((?:[0-9a-fA-F]{2})*)'")
 
 
 def render_value(
