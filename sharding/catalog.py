@@ -1,8 +1,8 @@
 """The catalog of logical databases and tables, stored in the backend itself.
 
 Several coordinators (processes, hosts) may serve the same data sources, so the
-catalog cannot live in coordinator memory: it is a physical database
-``shardgate_catalog`` on the first data source (SQLite:
+catalog cannot live in coordinator memory: it is a physical database, ``[cluster]
+catalog`` (default ``shardgate_catalog``), on the first data source (SQLite:
 ``<path>/shardgate_catalog.sqlite``; MySQL: the schema ``shardgate_catalog``), written
 and read through the ordinary :class:`~sharding.backend.base.DataSource` API with SQL
 that both dialects accept. Each coordinator keeps a read cache and reloads it when a
@@ -41,6 +41,7 @@ from sharding.errors import ShardgateError, TableExists, UnknownDatabase, Unknow
 from sharding.sql.literals import render_literal
 from sharding.topology import ShardRule, Topology
 
+#: The default catalog database (``[cluster] catalog``).
 CATALOG_DB = "shardgate_catalog"
 
 
@@ -72,6 +73,61 @@ class IndexInfo:
 
 
 @dataclass(frozen=True)
+class ForeignKeyInfo:
+    """A FOREIGN KEY of a logical table. ``enforced``: the shards carry it (child and
+    parent co-located, or the parent broadcast on the same data source); otherwise it
+    is metadata only (:mod:`sharding.sql.alter` explains the choice)."""
+
+    name: str
+    columns: tuple[str, ...]
+    ref_database: str
+    ref_table: str
+    ref_columns: tuple[str, ...]
+    on_delete: str = ""  # "CASCADE", "SET NULL", ... ("" = RESTRICT, MySQL's default)
+    on_update: str = ""
+    enforced: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "columns": list(self.columns),
+            "ref_database": self.ref_database,
+            "ref_table": self.ref_table,
+            "ref_columns": list(self.ref_columns),
+            "on_delete": self.on_delete,
+            "on_update": self.on_update,
+            "enforced": self.enforced,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ForeignKeyInfo:
+        return cls(
+            name=data["name"],
+            columns=tuple(data["columns"]),
+            ref_database=data["ref_database"],
+            ref_table=data["ref_table"],
+            ref_columns=tuple(data["ref_columns"]),
+            on_delete=data.get("on_delete", ""),
+            on_update=data.get("on_update", ""),
+            enforced=bool(data.get("enforced", False)),
+        )
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """An ALTER TABLE that has not reached every shard yet: the statement, the shards
+    known to have it, and the last error. While it is set the catalog keeps the old
+    definition; running the same ALTER again finishes it (:mod:`sharding.sql.alter`)."""
+
+    sql: str
+    done: tuple[int, ...] = ()
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sql": self.sql, "done": list(self.done), "error": self.error}
+
+
+@dataclass(frozen=True)
 class TableInfo:
     """Everything the planner needs about one logical table."""
 
@@ -86,6 +142,9 @@ class TableInfo:
     #: Physical DDL statements (dialect of the data sources), ``{db}``/``{table}`` holes.
     physical_ddl: tuple[str, ...] = ()
     declared: bool = False  # rule comes from the topology TOML
+    foreign_keys: tuple[ForeignKeyInfo, ...] = ()
+    #: An ALTER TABLE under way or interrupted (None: the shards agree with the catalog).
+    pending: PendingChange | None = None
     _by_name: dict[str, ColumnInfo] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -122,8 +181,15 @@ class TableInfo:
         return [(s, *self.physical(s)) for s in range(self.rule.shards)]
 
     def to_json(self) -> str:
+        extra: dict[str, Any] = {}
+        # Only when present, so the stored spec of other tables stays byte-identical.
+        if self.foreign_keys:
+            extra["foreign_keys"] = [f.as_dict() for f in self.foreign_keys]
+        if self.pending is not None:
+            extra["pending"] = self.pending.as_dict()
         return json.dumps(
             {
+                **extra,
                 "rule": self.rule.as_dict(),
                 "columns": [c.as_dict() for c in self.columns],
                 "primary_key": list(self.primary_key),
@@ -156,6 +222,16 @@ class TableInfo:
             create_sql=data.get("create_sql", ""),
             physical_ddl=tuple(data.get("physical_ddl", [])),
             declared=bool(data.get("declared", False)),
+            foreign_keys=tuple(ForeignKeyInfo.from_dict(f) for f in data.get("foreign_keys", [])),
+            pending=(
+                PendingChange(
+                    data["pending"]["sql"],
+                    tuple(data["pending"].get("done", [])),
+                    data["pending"].get("error", ""),
+                )
+                if data.get("pending")
+                else None
+            ),
         )
 
 
@@ -165,6 +241,8 @@ class Catalog:
     def __init__(self, datasource: DataSource, topology: Topology) -> None:
         self.datasource = datasource
         self.topology = topology
+        #: Physical database of the catalog (``[cluster] catalog``).
+        self.db = topology.cluster.catalog
         self._tables: dict[tuple[str, str], TableInfo] = {}
         self._databases: set[str] = set()
         self._blocks: dict[tuple[str, str], tuple[int, int]] = {}
@@ -179,13 +257,13 @@ class Catalog:
         return render_literal(value, self.datasource.dialect)
 
     def _t(self, table: str) -> str:
-        return f"{CATALOG_DB}.{table}"
+        return f"{self.db}.{table}"
 
     # ------------------------------------------------------------------ loading
     async def open(self) -> None:
         ds = self.datasource
-        await ds.ensure_database(CATALOG_DB)
-        dbs = [CATALOG_DB]
+        await ds.ensure_database(self.db)
+        dbs = [self.db]
         for stmt in (
             f"CREATE TABLE IF NOT EXISTS {self._t('databases')} "
             "(name VARCHAR(64) NOT NULL PRIMARY KEY)",
@@ -210,7 +288,7 @@ class Catalog:
         await self.reload()
 
     async def reload(self) -> None:
-        dbs = [CATALOG_DB]
+        dbs = [self.db]
         rs = await self.datasource.fetch(f"SELECT name FROM {self._t('databases')}", dbs)
         databases = {r[0] for r in rs.rows}
         rs = await self.datasource.fetch(f"SELECT db, name, spec FROM {self._t('tables')}", dbs)
@@ -271,14 +349,14 @@ class Catalog:
                 f"Can't create database '{name}'; database exists", code=1007, sqlstate="HY000"
             )
         await self.datasource.execute(
-            f"INSERT INTO {self._t('databases')} (name) VALUES ({self._lit(name)})", [CATALOG_DB]
+            f"INSERT INTO {self._t('databases')} (name) VALUES ({self._lit(name)})", [self.db]
         )
         self._databases.add(name)
         self.generation += 1
         return True
 
     async def remove_database(self, name: str) -> None:
-        async with self.datasource.transaction([CATALOG_DB]) as conn:
+        async with self.datasource.transaction([self.db]) as conn:
             await conn.execute(f"DELETE FROM {self._t('databases')} WHERE name = {self._lit(name)}")
             await conn.execute(f"DELETE FROM {self._t('tables')} WHERE db = {self._lit(name)}")
             await conn.execute(f"DELETE FROM {self._t('autoinc')} WHERE db = {self._lit(name)}")
@@ -291,7 +369,7 @@ class Catalog:
     async def add_table(self, info: TableInfo) -> None:
         key = (info.database, info.name)
         spec = info.to_json()
-        async with self.datasource.transaction([CATALOG_DB]) as conn:
+        async with self.datasource.transaction([self.db]) as conn:
             rs = await conn.fetch(
                 f"SELECT spec FROM {self._t('tables')} WHERE db = {self._lit(info.database)} "
                 f"AND name = {self._lit(info.name)}"
@@ -321,14 +399,45 @@ class Catalog:
         await self.datasource.execute(
             f"UPDATE {self._t('tables')} SET spec = {self._lit(spec)} WHERE "
             f"db = {self._lit(info.database)} AND name = {self._lit(info.name)}",
-            [CATALOG_DB],
+            [self.db],
         )
         self._tables[(info.database, info.name)] = info
         self._specs[(info.database, info.name)] = spec
         self.generation += 1
 
+    async def rename_table(self, old_database: str, old_name: str, info: TableInfo) -> None:
+        """Replace the entry of ``old_database.old_name`` by ``info`` (a new name) in one
+        transaction, the AUTO_INCREMENT allocator moving with it (ALTER ... RENAME)."""
+        old = f"db = {self._lit(old_database)} AND name = {self._lit(old_name)}"
+        spec = info.to_json()
+        async with self.datasource.transaction([self.db]) as conn:
+            rs = await conn.fetch(
+                f"SELECT spec FROM {self._t('tables')} WHERE db = {self._lit(info.database)} "
+                f"AND name = {self._lit(info.name)}"
+            )
+            if rs.rows:
+                raise TableExists(f"Table '{info.name}' already exists")
+            await conn.execute(f"DELETE FROM {self._t('tables')} WHERE {old}")
+            await conn.execute(
+                f"INSERT INTO {self._t('tables')} (db, name, spec) VALUES "
+                f"({self._lit(info.database)}, {self._lit(info.name)}, {self._lit(spec)})"
+            )
+            await conn.execute(
+                f"UPDATE {self._t('autoinc')} SET db = {self._lit(info.database)}, "
+                f"name = {self._lit(info.name)} WHERE {old}"
+            )
+        key = (old_database, old_name)
+        self._tables.pop(key, None)
+        self._specs.pop(key, None)
+        block = self._blocks.pop(key, None)
+        if block is not None:  # this coordinator's reserved ids move with the table
+            self._blocks[(info.database, info.name)] = block
+        self._tables[(info.database, info.name)] = info
+        self._specs[(info.database, info.name)] = spec
+        self.generation += 1
+
     async def remove_table(self, database: str, name: str) -> None:
-        async with self.datasource.transaction([CATALOG_DB]) as conn:
+        async with self.datasource.transaction([self.db]) as conn:
             for table in ("tables", "autoinc"):
                 await conn.execute(
                     f"DELETE FROM {self._t(table)} WHERE db = {self._lit(database)} "
@@ -353,9 +462,22 @@ class Catalog:
             self._blocks[key] = (first + count, first + size)
             return list(range(first, first + count))
 
+    async def peek_next_id(self, database: str, name: str) -> int:
+        """The id this coordinator would assign next (``AUTO_INCREMENT`` of SHOW CREATE
+        TABLE / information_schema.TABLES), without reserving anything."""
+        start, end = self._blocks.get((database, name), (0, 0))
+        if end > start:
+            return start
+        rs = await self.datasource.fetch(
+            f"SELECT next_id FROM {self._t('autoinc')} WHERE db = {self._lit(database)} "
+            f"AND name = {self._lit(name)}",
+            [self.db],
+        )
+        return int(rs.rows[0][0]) if rs.rows else 1
+
     async def _reserve(self, database: str, name: str, size: int) -> int:
         where = f"db = {self._lit(database)} AND name = {self._lit(name)}"
-        async with self.datasource.transaction([CATALOG_DB]) as conn:
+        async with self.datasource.transaction([self.db]) as conn:
             result = await conn.execute(
                 f"UPDATE {self._t('autoinc')} SET next_id = next_id + {size} WHERE {where}"
             )
@@ -382,7 +504,7 @@ class Catalog:
             await self.datasource.execute(
                 f"UPDATE {self._t('autoinc')} SET next_id = {largest + 1} WHERE "
                 f"db = {self._lit(database)} AND name = {self._lit(name)} AND next_id <= {largest}",
-                [CATALOG_DB],
+                [self.db],
             )
 
 
@@ -396,9 +518,14 @@ def _ci_key(tables: dict[tuple[str, str], TableInfo], database: str, name: str) 
 
 async def introspect(datasource: DataSource, database: str, table: str) -> list[ColumnInfo] | None:
     """Columns of an existing physical table (None if it does not exist)."""
-    lit = lambda v: render_literal(v, datasource.dialect)  # noqa: E731
+
+    def lit(value: str) -> str:
+        return render_literal(value, datasource.dialect)
+
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
     if datasource.dialect == "sqlite":
-        q = lambda n: '"' + n.replace('"', '""') + '"'  # noqa: E731
         try:
             rs = await datasource.fetch(f"PRAGMA {q(database)}.table_info({q(table)})", [database])
         except ShardgateError:

@@ -17,6 +17,7 @@ from sharding.api import Result
 from sharding.backend.base import Column
 from sharding.catalog import TableInfo
 from sharding.errors import NoDatabaseSelected, NotSupported
+from sharding.information_schema import InformationSchema
 from sharding.sql.lexer import first_keyword
 from sharding.sql.parse import mysql_syntax_error
 
@@ -36,55 +37,45 @@ class Introspection:
         coord = self.coord
         text = sql.strip().rstrip(";").strip()
         body = re.sub(r"^\w+\s*", "", text, count=1)
-        if kind == "EXPLAIN" or (
-            kind in ("DESCRIBE", "DESC")
-            and first_keyword(body) in ("SELECT", "UPDATE", "DELETE", "INSERT", "REPLACE", "WITH")
-        ):
-            inner = re.sub(
-                r"^(EXTENDED|PARTITIONS|FORMAT\s*=\s*\w+)\s+", "", body, flags=re.IGNORECASE
-            )
+        inner = re.sub(r"^(EXTENDED|PARTITIONS|FORMAT\s*=\s*\w+)\s+", "", body, flags=re.IGNORECASE)
+        statement = first_keyword(inner) in (
+            "SELECT",
+            "UPDATE",
+            "DELETE",
+            "INSERT",
+            "REPLACE",
+            "WITH",
+            "(",
+        )
+        if kind in ("EXPLAIN", "DESCRIBE", "DESC") and (statement or not inner.strip()):
             rows = await self.session.explain_rows(inner)
             return Result(columns=[Column("id"), Column("operator"), Column("detail")], rows=rows)
-        if kind in ("DESCRIBE", "DESC"):
-            m = re.match(r"([`\w.]+)", body)
-            if not m:
+        schema = InformationSchema(self.session)
+        if kind in ("DESCRIBE", "DESC", "EXPLAIN"):
+            # EXPLAIN t is DESCRIBE t in MySQL.
+            described = await schema.describe(text)
+            if described is None:
                 raise mysql_syntax_error(sql, 0, "DESCRIBE needs a table")
-            return await self._describe(m.group(1))
+            return described
         upper = body.upper()
-        if re.match(r"(FULL\s+)?COLUMNS\s+(FROM|IN)\s+", upper) or re.match(
-            r"(FULL\s+)?FIELDS\s+(FROM|IN)\s+", upper
-        ):
-            m = re.match(
-                r"(?:FULL\s+)?(?:COLUMNS|FIELDS)\s+(?:FROM|IN)\s+([`\w.]+)(?:\s+(?:FROM|IN)\s+([`\w]+))?",
-                body,
-                re.IGNORECASE,
+        # [FULL] TABLES, TABLE STATUS, [FULL] COLUMNS, INDEX: the information_schema
+        # views under SHOW's column names (sharding/information_schema.py).
+        shown = await schema.show(text)
+        if shown is None:
+            shown = await schema.show_other(text)
+        if shown is not None:
+            return shown
+        if re.match(r"(MASTER|BINARY|BINLOG|SLAVE|REPLICA)\b", upper):
+            raise NotSupported(
+                f"SHOW {body.split()[0]}: the sharding coordinator has no binary log of its own "
+                "(each data source has one; dump without --master-data, or per data source)"
             )
-            assert m is not None
-            name = m.group(1) if not m.group(2) else f"{m.group(2)}.{m.group(1)}"
-            return await self._describe(name)
-        if upper.startswith("DATABASES") or upper.startswith("SCHEMAS"):
-            await coord.catalog.reload()
-            names = coord.catalog.databases()
-            names = _like_filter(names, body)
-            return Result(columns=[Column("Database")], rows=[(n,) for n in names])
-        if re.match(r"(FULL\s+)?TABLES\b", upper):
-            m = re.search(r"\b(?:FROM|IN)\s+`?(\w+)`?", body, re.IGNORECASE)
-            database = m.group(1) if m else self.session.database
-            if not database:
-                raise NoDatabaseSelected("No database selected")
-            await coord.catalog.check_database(database)
-            await coord.catalog.reload()
-            names = _like_filter([t.name for t in coord.catalog.tables(database)], body)
-            full = upper.startswith("FULL")
-            cols = [Column(f"Tables_in_{database}")] + ([Column("Table_type")] if full else [])
-            rows = [((n, "BASE TABLE") if full else (n,)) for n in names]
-            return Result(columns=cols, rows=rows)
         if upper.startswith("CREATE TABLE"):
             name = body[len("CREATE TABLE") :].strip()
             info = await self._lookup_name(name)
+            text = await schema.show_create(info)
             return Result(
-                columns=[Column("Table"), Column("Create Table")],
-                rows=[(info.name, _show_create(info))],
+                columns=[Column("Table"), Column("Create Table")], rows=[(info.name, text)]
             )
         if upper.startswith(("WARNINGS", "ERRORS")):
             return Result(columns=[Column("Level"), Column("Code"), Column("Message")])
@@ -110,48 +101,7 @@ class Introspection:
             raise NoDatabaseSelected("No database selected")
         return await self.coord.catalog.lookup(self.session.database, parts[0])
 
-    async def _describe(self, name: str) -> Result:
-        info = await self._lookup_name(name)
-        rows = []
-        pk = {c.lower() for c in info.primary_key}
-        unique = {i.columns[0].lower() for i in info.indexes if i.unique}
-        multiple = {i.columns[0].lower() for i in info.indexes if not i.unique}
-        for c in info.columns:
-            key = (
-                "PRI"
-                if c.name.lower() in pk
-                else "UNI"
-                if c.name.lower() in unique
-                else "MUL"
-                if c.name.lower() in multiple
-                else ""
-            )
-            extra = "auto_increment" if c.auto_increment else ""
-            # A PRIMARY KEY column is NOT NULL in MySQL even when not declared so (tables
-            # created before the catalog recorded that, and declared TOML tables).
-            nullable = c.nullable and c.name.lower() not in pk
-            rows.append(
-                (c.name, c.type.lower(), "YES" if nullable else "NO", key, c.default, extra)
-            )
-        cols = ["Field", "Type", "Null", "Key", "Default", "Extra"]
-        return Result(columns=[Column(c) for c in cols], rows=rows)
-
 
 def _like(name: str, pattern: str) -> bool:
     regex = "^" + re.escape(pattern).replace("%", ".*").replace("_", ".") + "$"
     return re.match(regex, name, re.IGNORECASE) is not None
-
-
-def _like_filter(names: list[str], body: str) -> list[str]:
-    m = re.search(r"LIKE\s+'([^']*)'", body, re.IGNORECASE)
-    if m is None:
-        return names
-    return [n for n in names if _like(n, m.group(1))]
-
-
-def _show_create(info: TableInfo) -> str:
-    text = info.create_sql.strip().rstrip(";")
-    if info.rule.broadcast:
-        return text + " /* shardgate: broadcast */"
-    rule = info.rule
-    return f"{text} /* shardgate: {rule.algorithm}({rule.shard_key}) x {rule.shards} shards on {', '.join(sorted(set(rule.datasources)))} */"
