@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from typing import Any
 
 import structlog
@@ -65,6 +65,22 @@ def _peer_of(stream: trio.abc.Stream) -> str:
     return "unknown"
 
 
+async def _listen(address: str, what: str, reuse_port: bool = False) -> list[trio.SocketListener]:
+    """Listeners on ``address``; a failure (port in use, ...) says which address and
+    which setting, so start-up can report it in one line. ``reuse_port``: this worker's
+    own SO_REUSEPORT socket on a port its peers share (sharding.server.workers)."""
+    host, port = parse_hostport(address, what=what)
+    try:
+        if reuse_port:
+            from sharding.server.workers import reuseport_listeners
+
+            return reuseport_listeners(host, port)
+        return await trio.open_tcp_listeners(port, host=host)
+    except OSError as exc:
+        exc.shardgate_address = f"{host}:{port} ([server] {what})"  # type: ignore[attr-defined]
+        raise
+
+
 class MySQLServer:
     """Serves MySQL clients for a :class:`~sharding.api.SessionFactory`."""
 
@@ -98,6 +114,11 @@ class MySQLServer:
         self._max_used = 0
         self._shutdown = trio.Event()
         self._all_closed = trio.Event()
+        #: ``serve --workers N`` (sharding.server.workers) sets these three: listen with
+        #: SO_REUSEPORT, allocate global connection ids, and the peer workers' view.
+        self.reuse_port = False
+        self.allocate_id: Callable[[Container[int]], int] | None = None
+        self.cluster: Any = None
 
     @staticmethod
     def _ssl_context(config: ServerConfig) -> ssl.SSLContext | None:
@@ -162,18 +183,15 @@ class MySQLServer:
     async def serve(
         self, *, task_status: trio.TaskStatus[MySQLServer] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        host, port = parse_hostport(self.config.listen, what="listen")
-        main = await trio.open_tcp_listeners(port, host=host)
+        main = await _listen(self.config.listen, "listen", self.reuse_port)
         self.port = main[0].socket.getsockname()[1]
         admin: list[trio.SocketListener] = []
         if self.config.admin_listen:
-            ahost, aport = parse_hostport(self.config.admin_listen, what="admin_listen")
-            admin = await trio.open_tcp_listeners(aport, host=ahost)
+            admin = await _listen(self.config.admin_listen, "admin_listen", self.reuse_port)
             self.admin_port = admin[0].socket.getsockname()[1]
         http: list[trio.SocketListener] = []
         if self.config.http:
-            hhost, hport = parse_hostport(self.config.http, what="http")
-            http = await trio.open_tcp_listeners(hport, host=hhost)
+            http = await _listen(self.config.http, "http", self.reuse_port)
             self.http_port = http[0].socket.getsockname()[1]
         log.info("listening", port=self.port, admin_port=self.admin_port, http_port=self.http_port)
         async with trio.open_nursery() as connections:
@@ -272,8 +290,11 @@ class MySQLServer:
     async def _serve_connection(
         self, stream: trio.SocketStream, factory: SessionFactory | None, port_kind: str
     ) -> None:
-        cid = self._next_id
-        self._next_id = (self._next_id % 0xFFFFFFFF) + 1
+        if self.allocate_id is not None:
+            cid = self.allocate_id(self._connections)
+        else:
+            cid = self._next_id
+            self._next_id = (self._next_id % 0xFFFFFFFF) + 1
         conn = ClientConnection(
             self, stream, connection_id=cid, peer=_peer_of(stream), session_factory=factory
         )
