@@ -16,7 +16,9 @@ is used: SQLite shards under ``--data-dir`` (``./.shardgate``), database ``db``.
 The coordinator is imported lazily, so ``--version`` and config errors answer fast and
 the server package does not import the planner. Exit status: 0 after a clean shutdown
 (SIGTERM/SIGINT: graceful; a second signal cancels at once), 2 for a configuration
-error, 1 for anything else.
+error, 1 for anything else. A failed start is one line on stderr naming the cause
+(:func:`sharding.logging_setup.startup_error`); ``--log-level debug`` adds the
+traceback. Logging (slow-query log, ``--long-query-time``): :mod:`sharding.logging_setup`.
 """
 
 from __future__ import annotations
@@ -82,7 +84,12 @@ def _server_config(data: dict[str, Any], args: argparse.Namespace, topology: Any
     from sharding.server.config import ConfigError, ServerConfig
 
     section = dict(data.get("server", {}))
-    overrides = {"listen": args.listen, "http": args.http, "admin_listen": args.admin_listen}
+    overrides = {
+        "listen": args.listen,
+        "http": args.http,
+        "admin_listen": args.admin_listen,
+        "long_query_time": getattr(args, "long_query_time", None),
+    }
     section.update({k: v for k, v in overrides.items() if v is not None})
     section.setdefault("default_database", topology.cluster.database)
     try:
@@ -109,9 +116,36 @@ def tune_gc(threshold: int) -> None:
     gc.set_threshold(threshold, 50, 1000)
 
 
+#: Seconds between full collections when ``--gc-threshold`` makes them otherwise rare.
+FULL_COLLECTION_PERIOD = 60.0
+
+
+async def collect_periodically(period: float = FULL_COLLECTION_PERIOD) -> None:
+    """A full collection every ``period`` seconds, for a server tuned by :func:`tune_gc`.
+
+    With the raised thresholds a full collection would need ~5·10⁹ allocations, so
+    anything that dies only in a reference cycle would stay until then. The hot paths
+    leave no cycles (``tests/server/test_gc_cycles.py``,
+    ``tests/backend_mysql/test_gc_cycles_coordinator.py``); this bounds what a rare path
+    (a traceback kept by a third-party library, sqlglot's parent links) can pile up.
+    One collection costs milliseconds to tens of milliseconds of the loop, once a minute.
+    """
+    while True:
+        await trio.sleep(period)
+        gc.collect()
+
+
 async def _serve(args: argparse.Namespace) -> int:
+    if args.worker_index is not None or args.workers > 1:
+        # serve --workers N: this is the supervisor, or one of its workers.
+        from sharding.server import workers
+
+        if args.worker_index is not None:
+            return await workers.serve_worker(args)
+        return await workers.supervise(args, args.argv, args.workers)
     from executor import configure_logging
     from sharding.coordinator import Coordinator
+    from sharding.logging_setup import StatementLog, announce_shutdown, log
     from sharding.server import CoordinatorAdmin, MySQLServer
 
     configure_logging(
@@ -123,8 +157,22 @@ async def _serve(args: argparse.Namespace) -> int:
     async with Coordinator(topology) as coord, trio.open_nursery() as nursery:
         if "server_version" not in data.get("server", {}):
             config = config.with_overrides(server_version=coord.version)
+        if coord.max_allowed_packet and coord.max_allowed_packet < config.max_packet_size:
+            # Never advertise (or accept) more than the smallest data source takes.
+            if "max_packet_size" in data.get("server", {}):
+                log.warning(
+                    "max_packet_size lowered to the data sources' max_allowed_packet",
+                    configured=config.max_packet_size,
+                    used=coord.max_allowed_packet,
+                )
+            config = config.with_overrides(max_packet_size=max(1024, coord.max_allowed_packet))
         server = MySQLServer(config, coord, admin=CoordinatorAdmin(coord))
+        coord.statement_log = StatementLog(
+            long_query_time=float(config.long_query_time), full_text=config.log_statement_text
+        )
         tune_gc(args.gc_threshold)
+        if args.gc_threshold > 0:
+            nursery.start_soon(collect_periodically)
 
         async def run_server(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
             await server.serve(task_status=task_status)
@@ -132,10 +180,17 @@ async def _serve(args: argparse.Namespace) -> int:
 
         async def on_signals() -> None:
             with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for _ in signals:
+                async for signum in signals:
+                    name = signal.Signals(signum).name
                     if server.draining or server._shutdown.is_set():
+                        log.warning("second signal: stopping now", signal=name)
                         nursery.cancel_scope.cancel()  # second signal: stop now
                         return
+                    announce_shutdown(
+                        name,
+                        running=int(server.status_variables().get("Threads_running", 0)),
+                        timeout=config.shutdown_timeout,
+                    )
                     server.shutdown()
 
         nursery.start_soon(on_signals)
@@ -147,6 +202,10 @@ async def _serve(args: argparse.Namespace) -> int:
             extra += f", http port {server.http_port}"
         host = config.listen.rsplit(":", 1)[0] or "127.0.0.1"
         print(f"shardgate {_version()}: MySQL protocol on {host}:{server.port}{extra}", flush=True)
+        log.info(
+            "started", version=_version(), port=server.port, long_query_time=config.long_query_time
+        )
+    log.info("shutdown complete")
     return 0
 
 
@@ -204,8 +263,16 @@ def _parser() -> argparse.ArgumentParser:
         help="gc.set_threshold(N, 50, 1000) and gc.freeze() after start-up "
         "(default 100000; 0 keeps Python's defaults)",
     )
+    _worker_arguments(serve)
     serve.add_argument("--log-format", choices=("auto", "json", "console"), default="auto")
-    serve.add_argument("--log-level", default=None)
+    serve.add_argument("--log-level", default=None, help="debug, info (default), warning, error")
+    serve.add_argument(
+        "--long-query-time",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="slow-query log threshold (default [server] long_query_time, else 10)",
+    )
     explain = sub.add_parser("explain", help="show how a statement would be routed and merged")
     # Listed for --help; both are dispatched to sharding.trace before argparse runs.
     sub.add_parser(
@@ -225,6 +292,36 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _worker_arguments(serve: argparse.ArgumentParser) -> None:
+    """``--workers`` (sharding.server.workers) and the supervisor-to-worker flags."""
+    from sharding.server.workers import parse_instance, parse_workers
+
+    serve.add_argument(
+        "--workers",
+        type=parse_workers,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the MySQL port (SO_REUSEPORT), restarted when "
+        "they die; 'auto' = one per core (default 1). Every worker also listens on the "
+        "admin and HTTP ports; SHOW PROCESSLIST, KILL, /metrics (label worker) and "
+        "/status (list workers) cover all workers, whichever one answers. Connection "
+        "ids carry the worker in bits 20-25; each MySQL data source's max_connections "
+        "is split across the workers",
+    )
+    serve.add_argument(
+        "--instance-id",
+        type=parse_instance,
+        default=0,
+        metavar="I",
+        help="with --workers: this coordinator's number 0-31, in bits 26-30 of every "
+        "connection id (give each coordinator behind one load balancer its own; default 0)",
+    )
+    # Set by the supervisor for its workers only.
+    for flag in ("--worker-index", "--worker-count", "--worker-start", "--supervisor-pid"):
+        serve.add_argument(flag, type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--run-dir", default=None, help=argparse.SUPPRESS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # The trace tools own their whole argument syntax (and run on their own loop).
@@ -239,22 +336,44 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return main_replay(argv[1:])
     args = _parser().parse_args(argv)
+    args.argv = argv  # serve --workers: the supervisor starts its workers with these
     try:
         if args.command == "serve":
             return trio.run(_serve, args)
         return trio.run(_explain, args)
     except CliError as exc:
-        print(f"shardgate: {exc}", file=sys.stderr)
+        from sharding.logging_setup import where_in_config
+
+        print(
+            f"shardgate: {where_in_config(str(exc), getattr(args, 'config', None))}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from sharding.errors import ShardgateError
+        return _failed(exc, args)
 
-        if isinstance(exc, ShardgateError):
-            print(f"shardgate: ERROR {exc.code} ({exc.sqlstate}): {exc}", file=sys.stderr)
-            return 1
-        raise
+
+def _failed(exc: Exception, args: argparse.Namespace) -> int:
+    """A failed start (or run): one line naming the cause, the traceback only with
+    ``--log-level debug``; 2 for configuration problems, 1 for the rest."""
+    import os
+    import traceback
+
+    from sharding.logging_setup import startup_error
+
+    level = getattr(args, "log_level", None) or os.environ.get("SHARDGATE_LOG_LEVEL", "")
+    debug = level.lower() == "debug"
+    line, status = startup_error(exc, config_path=getattr(args, "config", None))
+    if line is None:
+        line = f"unexpected error: {type(exc).__name__}: {exc}"
+        if not debug:
+            line += " (--log-level debug shows the traceback)"
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"shardgate: {line}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ The TOML keys are a contract (issue 3)::
     default_algorithm = "hash"
     physical = "{database}_{shard:04d}.{table}"   # default physical name template
     chunk_rows = 1000            # rows per chunk of an ordered/streamed shard read
+    catalog = "shardgate_catalog"  # physical database of the catalog and XA log
 
     [executor]                   # any ExecutorConfig field
     buckets = 4
@@ -301,6 +302,9 @@ class ClusterConfig:
     autoinc_block: int = 100
     #: Memory budget of one ordered merge in rows: chunk = min(chunk_rows, budget/shards).
     merge_budget_rows: int = 65_536
+    #: Physical database (on the first data source) holding the catalog and the XA
+    #: decision log: two clusters with different names can share one server.
+    catalog: str = "shardgate_catalog"
 
 
 _CLUSTER_KEYS = set(ClusterConfig.__dataclass_fields__)
@@ -330,6 +334,17 @@ class Topology:
     def __post_init__(self) -> None:
         if not self.datasources:
             raise TopologyError("a topology needs at least one [[datasources]] entry")
+        catalog = self.cluster.catalog
+        # Spliced into SQL unquoted (catalog.py, backend/xa.py): a plain name only.
+        if (
+            not isinstance(catalog, str)
+            or not catalog
+            or len(catalog) > 64
+            or not all(c.isascii() and (c.isalnum() or c in "_$") for c in catalog)
+        ):
+            raise TopologyError(
+                f"[cluster] catalog must be a database name of letters, digits, '_' or '$', not {catalog!r}"
+            )
         names = [d.name for d in self.datasources]
         if len(set(names)) != len(names):
             raise TopologyError(f"duplicate data source names in {names}")
@@ -376,6 +391,9 @@ class Topology:
     def default(cls, data_dir: str | os.PathLike[str], **cluster: Any) -> Topology:
         """Embedded default: one SQLite source in ``<data_dir>/ds0``, database ``db``,
         16 hash shards per table."""
+        bad = set(cluster) - _CLUSTER_KEYS
+        if bad:
+            raise TopologyError(f"[cluster]: unknown keys {', '.join(sorted(bad))}")
         return cls(
             cluster=ClusterConfig(**cluster),
             datasources=(DataSourceConfig("ds0", "sqlite", Path(data_dir) / "ds0"),),
@@ -504,17 +522,10 @@ def build_datasource(config: DataSourceConfig) -> Any:
         return SQLiteDataSource(config.name, config.path, **opts)
     if config.kind == "mysql":
         try:
-            from sharding.backend import mysql  # type: ignore[attr-defined]
+            from sharding.backend import mysql
         except ImportError as exc:
             raise TopologyError(
                 f"data source {config.name!r}: the MySQL backend is not available ({exc})"
             ) from exc
-        factory = getattr(mysql, "from_config", None) or getattr(mysql, "MySQLDataSource", None)
-        if factory is None:
-            raise TopologyError("sharding.backend.mysql has no from_config/MySQLDataSource")
-        return (
-            factory(config)
-            if factory is getattr(mysql, "from_config", None)
-            else factory(config.name, config.url, **dict(config.options))
-        )
+        return mysql.from_config(config)
     raise TopologyError(f"unknown data source kind {config.kind!r}")

@@ -64,6 +64,7 @@ import os
 import secrets
 import socket
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -86,6 +87,8 @@ log = structlog.get_logger("shardgate.backend.xa")
 
 #: XA formatID marking shardgate's transactions ("SG" + 1); others are never touched.
 FORMAT_ID = 0x53470001
+#: The default catalog database (``[cluster] catalog``) and its log tables; a log data
+#: source registered with :func:`use_catalog` uses its cluster's name instead.
 CATALOG_DB = "shardgate_catalog"
 LOG_TABLE = f"{CATALOG_DB}.xa_log"
 OWNERS_TABLE = f"{CATALOG_DB}.xa_owners"
@@ -184,10 +187,36 @@ def _as_str(value: object) -> str:
     return _as_bytes(value).decode(errors="replace")
 
 
+#: The catalog database of each decision-log data source. Why keyed by the data source
+#: rather than a parameter of every function: the log data source is what every log
+#: function already receives, and a cluster's log is exactly "the catalog database on
+#: its first data source" (the coordinator registers it when it opens).
+_catalogs: weakref.WeakKeyDictionary[MySQLDataSource, str] = weakref.WeakKeyDictionary()
+
+
+def use_catalog(log_ds: MySQLDataSource, catalog: str) -> None:
+    """Keep ``log_ds``'s decision log and owners in database ``catalog``."""
+    _catalogs[log_ds] = catalog
+
+
+def catalog_of(log_ds: MySQLDataSource) -> str:
+    return _catalogs.get(log_ds, CATALOG_DB)
+
+
+def log_table(log_ds: MySQLDataSource) -> str:
+    """The decision log table on ``log_ds`` (``<catalog>.xa_log``)."""
+    return f"{catalog_of(log_ds)}.xa_log"
+
+
+def owners_table(log_ds: MySQLDataSource) -> str:
+    """The owners' heartbeat table on ``log_ds`` (``<catalog>.xa_owners``)."""
+    return f"{catalog_of(log_ds)}.xa_owners"
+
+
 async def ensure_xa_log(ds: MySQLDataSource) -> None:
-    await ds.ensure_database(CATALOG_DB)
+    await ds.ensure_database(catalog_of(ds))
     await ds.execute(
-        f"CREATE TABLE IF NOT EXISTS {LOG_TABLE} ("
+        f"CREATE TABLE IF NOT EXISTS {log_table(ds)} ("
         " gtrid VARBINARY(64) NOT NULL PRIMARY KEY,"
         " decision ENUM('commit','abort') NOT NULL,"
         " participants TEXT NOT NULL,"
@@ -195,7 +224,7 @@ async def ensure_xa_log(ds: MySQLDataSource) -> None:
         ") ENGINE=InnoDB"
     )
     await ds.execute(
-        f"CREATE TABLE IF NOT EXISTS {OWNERS_TABLE} ("
+        f"CREATE TABLE IF NOT EXISTS {owners_table(ds)} ("
         " owner VARBINARY(32) NOT NULL PRIMARY KEY,"
         " heartbeat_at TIMESTAMP(6) NOT NULL,"
         " info VARCHAR(255) NOT NULL DEFAULT ''"
@@ -212,7 +241,7 @@ async def heartbeat(
     stale = OWNER_STALE_AFTER if stale_after is None else stale_after
     info = f"{socket.gethostname()}:{owner.pid}"[:255]
     upsert = (
-        f"INSERT INTO {OWNERS_TABLE} (owner, heartbeat_at, info) VALUES ({_hex(owner.id)}, NOW(6), {_hex(info)}) "
+        f"INSERT INTO {owners_table(log_ds)} (owner, heartbeat_at, info) VALUES ({_hex(owner.id)}, NOW(6), {_hex(info)}) "
         "ON DUPLICATE KEY UPDATE heartbeat_at = NOW(6)"
     )
     try:
@@ -223,7 +252,7 @@ async def heartbeat(
         await ensure_xa_log(log_ds)
         await log_ds.execute(upsert)
     rs = await log_ds.fetch(
-        f"SELECT owner FROM {OWNERS_TABLE} "
+        f"SELECT owner FROM {owners_table(log_ds)} "
         f"WHERE heartbeat_at < NOW(6) - INTERVAL {float(stale)!r} SECOND AND owner <> {_hex(owner.id)}"
     )
     return [_as_str(r[0]) for r in rs.rows]
@@ -239,20 +268,22 @@ def heartbeat_source(log_ds: MySQLDataSource) -> MySQLDataSource:
     ``aclose()``.
     """
     config = dataclasses.replace(log_ds.config, max_connections=1, min_idle=0)
-    return MySQLDataSource(log_ds.name, config, bridge=log_ds._bridge)
+    beat = MySQLDataSource(log_ds.name, config, bridge=log_ds._bridge)
+    use_catalog(beat, catalog_of(log_ds))
+    return beat
 
 
 async def retire_owner(log_ds: MySQLDataSource, owner: XAOwner | None = None) -> None:
     """Remove ``owner``'s heartbeat row (clean shutdown). Its leftovers, if any, are then
     treated like an unregistered owner's: resolved after ``min_age``."""
     owner = owner or local_owner()
-    await log_ds.execute(f"DELETE FROM {OWNERS_TABLE} WHERE owner = {_hex(owner.id)}")
+    await log_ds.execute(f"DELETE FROM {owners_table(log_ds)} WHERE owner = {_hex(owner.id)}")
 
 
 async def _owner_ages(log_ds: MySQLDataSource) -> dict[str, float]:
     """Seconds since each registered owner's last heartbeat (server clock)."""
     rs = await log_ds.fetch(
-        f"SELECT owner, TIMESTAMPDIFF(MICROSECOND, heartbeat_at, NOW(6)) FROM {OWNERS_TABLE}"
+        f"SELECT owner, TIMESTAMPDIFF(MICROSECOND, heartbeat_at, NOW(6)) FROM {owners_table(log_ds)}"
     )
     return {_as_str(r[0]): int(r[1]) / 1e6 for r in rs.rows}
 
@@ -538,7 +569,7 @@ async def _run_xa(
                 + "; ".join(f"{k}: {v}" for k, v in sorted(errors.items()))
             )
         try:
-            await log_ds.execute(f"DELETE FROM {LOG_TABLE} WHERE gtrid = {_hex(gtrid)}")
+            await log_ds.execute(f"DELETE FROM {log_table(log_ds)} WHERE gtrid = {_hex(gtrid)}")
         except ShardgateError as exc:  # a leftover 'commit' row is harmless
             log.warning("xa_log_cleanup_failed", gtrid=gtrid, error=str(exc))
         return XAResult(gtrid, {b.ds.name: b.results for b in branches})
@@ -584,7 +615,7 @@ async def _decide(log_ds: MySQLDataSource, gtrid: str, names: Sequence[str]) -> 
             async with log_ds.connection() as conn:
                 sent = True  # from here on, a failure does not prove nothing happened
                 await conn.execute(
-                    f"INSERT INTO {LOG_TABLE} (gtrid, decision, participants) "
+                    f"INSERT INTO {log_table(log_ds)} (gtrid, decision, participants) "
                     f"VALUES ({_hex(gtrid)}, 'commit', {participants})"
                 )
         return "commit", ""
@@ -629,7 +660,7 @@ async def _resolve_decision(
     deadline = trio.current_time() + DECISION_RESOLVE_TIMEOUT
     delay = 0.05
     last = "no attempt"
-    select = f"SELECT decision FROM {LOG_TABLE} WHERE gtrid = {_hex(gtrid)}"
+    select = f"SELECT decision FROM {log_table(log_ds)} WHERE gtrid = {_hex(gtrid)}"
     while True:
         try:
             with trio.fail_after(DECISION_ATTEMPT_TIMEOUT):
@@ -638,7 +669,7 @@ async def _resolve_decision(
                     return _as_str(rs.rows[0][0]), "found"
                 try:
                     await log_ds.execute(
-                        f"INSERT INTO {LOG_TABLE} (gtrid, decision, participants) "
+                        f"INSERT INTO {log_table(log_ds)} (gtrid, decision, participants) "
                         f"VALUES ({_hex(gtrid)}, 'abort', {participants})"
                     )
                     return "abort", "ours"
@@ -722,18 +753,18 @@ async def recover(
                 report.skipped.append((ds.name, gtrid))
                 continue
             decision = await log_ds.fetch(
-                f"SELECT decision FROM {LOG_TABLE} WHERE gtrid = {_hex(gtrid)}"
+                f"SELECT decision FROM {log_table(log_ds)} WHERE gtrid = {_hex(gtrid)}"
             )
             if not decision.rows:
                 if not _may_abort_now(gtrid, me, owners, stale, min_age):
                     report.skipped.append((ds.name, gtrid))
                     continue
                 await log_ds.execute(
-                    f"INSERT IGNORE INTO {LOG_TABLE} (gtrid, decision, participants) "
+                    f"INSERT IGNORE INTO {log_table(log_ds)} (gtrid, decision, participants) "
                     f"VALUES ({_hex(gtrid)}, 'abort', '')"
                 )
                 decision = await log_ds.fetch(
-                    f"SELECT decision FROM {LOG_TABLE} WHERE gtrid = {_hex(gtrid)}"
+                    f"SELECT decision FROM {log_table(log_ds)} WHERE gtrid = {_hex(gtrid)}"
                 )
             xid = xid_sql(gtrid, bqual)
             commit = bool(decision.rows) and _as_str(decision.rows[0][0]) == "commit"
@@ -782,7 +813,7 @@ async def _retire_dead_owners(
     for owner_id in dead:
         # The age condition again, on the server: an owner that came back meanwhile stays.
         await log_ds.execute(
-            f"DELETE FROM {OWNERS_TABLE} WHERE owner = {_hex(owner_id)} "
+            f"DELETE FROM {owners_table(log_ds)} WHERE owner = {_hex(owner_id)} "
             f"AND heartbeat_at < NOW(6) - INTERVAL {float(forget)!r} SECOND"
         )
     return len(dead)
@@ -792,7 +823,7 @@ async def _purge_log(
     log_ds: MySQLDataSource, names: set[str], prepared: set[str], retention: float
 ) -> int:
     rs = await log_ds.fetch(
-        f"SELECT gtrid, participants FROM {LOG_TABLE} "
+        f"SELECT gtrid, participants FROM {log_table(log_ds)} "
         f"WHERE created < NOW(6) - INTERVAL {float(retention)!r} SECOND"
     )
     done = []
@@ -803,5 +834,5 @@ async def _purge_log(
             done.append(gtrid)
     for start in range(0, len(done), 500):
         chunk = ", ".join(_hex(g) for g in done[start : start + 500])
-        await log_ds.execute(f"DELETE FROM {LOG_TABLE} WHERE gtrid IN ({chunk})")
+        await log_ds.execute(f"DELETE FROM {log_table(log_ds)} WHERE gtrid IN ({chunk})")
     return len(done)

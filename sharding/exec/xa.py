@@ -13,14 +13,15 @@ Strategies registered with :func:`sharding.exec.writes.register_strategy`:
 * ``"auto"`` (the coordinator's default): ``"xa"`` when every data source of the write
   supports XA, else ``"local"`` (SQLite).
 
-The decision log is ``shardgate_catalog.xa_log`` on the coordinator's *first* data
-source (where the catalog lives), shared by every coordinator of the fleet.
+The decision log is ``<catalog>.xa_log`` (``[cluster] catalog``, default
+``shardgate_catalog``; :func:`use_catalog`) on the coordinator's *first* data source
+(where the catalog lives), shared by every coordinator of the fleet.
 
 Recovery: :func:`start_recovery` runs when a coordinator with MySQL data sources opens
 (prepared transactions a crashed coordinator left behind are committed or rolled back
 by the log), then keeps a loop in the coordinator's nursery that, every
 :data:`HEARTBEAT_PERIOD` seconds, refreshes this process's heartbeat in
-``shardgate_catalog.xa_owners`` (:func:`sharding.backend.xa.heartbeat`) and runs a
+``<catalog>.xa_owners`` (:func:`sharding.backend.xa.heartbeat`) and runs a
 recovery pass at once when another owner's heartbeat went stale (a coordinator died:
 its prepared branches hold row locks, so they are resolved within seconds) or when a
 write of this process left branches behind (outcome unknown, failed rollback); else a
@@ -56,6 +57,10 @@ RECOVERY_PERIOD = 30.0
 HEARTBEAT_PERIOD = 1.0
 #: Seconds before a dead owner whose branches were still busy is looked at again.
 STALE_RETRY = 5.0
+#: Lease of the periodic passes (sharding.backend.lease): one process of the fleet runs
+#: them; the others still heartbeat and still run a pass for their own leftovers. Its
+#: ttl is the owners' stale bound, so a dead holder is replaced as soon as it is seen dead.
+RECOVERY_LEASE = "xa_recovery"
 #: Undecided XA transactions younger than this are another coordinator's business.
 UNDECIDED_MIN_AGE = 10.0
 
@@ -63,6 +68,17 @@ UNDECIDED_MIN_AGE = 10.0
 def log_datasource(datasources: Mapping[str, DataSource]) -> DataSource:
     """The data source holding the decision log: the first (the catalog's)."""
     return next(iter(datasources.values()))
+
+
+def use_catalog(log_ds: DataSource, catalog: str) -> None:
+    """Keep the decision log and owners of the cluster whose log lives on ``log_ds`` in
+    database ``catalog`` (``[cluster] catalog``); a no-op for non-MySQL sources."""
+    from sharding.backend.mysql import MySQLDataSource
+
+    if isinstance(log_ds, MySQLDataSource):
+        from sharding.backend.xa import use_catalog as register
+
+        register(log_ds, catalog)
 
 
 def _xa_sources(datasources: Mapping[str, DataSource]) -> list[MySQLDataSource]:
@@ -174,8 +190,16 @@ async def start_recovery(
 
 
 async def _recovery_loop(datasources: Mapping[str, DataSource], period: float) -> None:
+    from sharding.backend.lease import hold_lease, release_lease
     from sharding.backend.mysql import MySQLDataSource
-    from sharding.backend.xa import heartbeat, heartbeat_source, local_owner, retire_owner
+    from sharding.backend.xa import (
+        OWNER_STALE_AFTER,
+        catalog_of,
+        heartbeat,
+        heartbeat_source,
+        local_owner,
+        retire_owner,
+    )
 
     log_ds = log_datasource(datasources)
     if not isinstance(log_ds, MySQLDataSource):
@@ -191,6 +215,7 @@ async def _recovery_loop(datasources: Mapping[str, DataSource], period: float) -
     retry_at: dict[str, float] = {}
     not_before = 0.0  # after a failed pass: no new attempt before this (backoff)
     heartbeat_ok = True
+    leader = False  # holds RECOVERY_LEASE: runs the periodic and dead-owner passes
     try:
         while True:
             stale: set[str] = set()
@@ -206,10 +231,19 @@ async def _recovery_loop(datasources: Mapping[str, DataSource], period: float) -
                         "xa_heartbeat_failed", datasource=log_ds.name, error=str(exc) or "timed out"
                     )
                 heartbeat_ok = False
+            try:
+                with trio.fail_after(HEARTBEAT_PERIOD * 2):
+                    leader = await hold_lease(
+                        beat_ds, catalog_of(log_ds), RECOVERY_LEASE, owner.id, OWNER_STALE_AFTER
+                    )
+            except (ShardgateError, trio.TooSlowError):
+                leader = True  # cannot tell: recover as if alone (safe: the decision log)
             now = trio.current_time()
             retry_at = {o: t for o, t in retry_at.items() if o in stale}
             due = any(retry_at.get(o, now) <= now for o in stale)
-            if now >= not_before and (now >= next_pass or due or owner.wants_recovery):
+            if now >= not_before and (
+                (leader and (now >= next_pass or due)) or owner.wants_recovery
+            ):
                 owner.wants_recovery = False
                 try:
                     report = await recover_once(datasources)
@@ -239,6 +273,10 @@ async def _recovery_loop(datasources: Mapping[str, DataSource], period: float) -
             if heartbeat_ok:
                 with trio.move_on_after(HEARTBEAT_PERIOD / 2):
                     try:
+                        if leader:  # the next process need not wait for it to expire
+                            await release_lease(
+                                beat_ds, catalog_of(log_ds), RECOVERY_LEASE, owner.id
+                            )
                         await retire_owner(beat_ds, owner)
                     except ShardgateError as exc:
                         log.info("xa_owner_retire_failed", error=str(exc))

@@ -1,0 +1,181 @@
+"""Small things tools read, compared with MariaDB itself (issue 14, item 10): the UPDATE
+OK packet's info text, ``SHOW WARNINGS`` after ``DROP TABLE IF EXISTS`` of a missing
+table (Note 1051), and ``@@max_allowed_packet`` no larger than the data source's.
+
+One ``shardgate serve`` in front of the local MariaDB; every statement runs through it
+and directly on MariaDB, and the answers must be equal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pymysql
+import pytest
+
+from tests.conftest import MYSQL_HOST, MYSQL_PORT, MYSQL_URL
+
+pytestmark = pytest.mark.mysql
+
+PID = os.getpid()
+DB = f"sgux_ok{PID}"
+REF = f"sgux_okref{PID}"
+
+
+def _direct(sql: str) -> list[tuple[Any, ...]]:
+    conn = pymysql.connect(
+        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", autocommit=True
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def _drop_ours() -> None:
+    for (name,) in _direct(f"SHOW DATABASES LIKE 'sgux\\_ok%{PID}%'"):
+        _direct(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@pytest.fixture(scope="module")
+def shardgate_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    _drop_ours()
+    tmp = tmp_path_factory.mktemp("okinfo")
+    (tmp / "c.toml").write_text(
+        f"[cluster]\ndatabase = '{DB}'\ncatalog = 'sgux_okcat{PID}'\ndefault_shards = 4\n\n"
+        f"[[datasources]]\nname = 'm0'\nkind = 'mysql'\nurl = '{MYSQL_URL}'\n\n"
+        "[server]\nlisten = '127.0.0.1:0'\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sharding.cli",
+            "serve",
+            "--config",
+            "c.toml",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=tmp,
+    )
+    try:
+        assert proc.stdout is not None
+        m = re.search(r"on 127\.0\.0\.1:(\d+)", proc.stdout.readline())
+        assert m, "shardgate serve did not start"
+        _direct(f"CREATE DATABASE {REF}")
+        yield int(m.group(1))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        _drop_ours()
+
+
+def _info(message: bytes) -> str:
+    """The OK packet's info text as PyMySQL hands it over: MariaDB sends it
+    length-prefixed when the client has CLIENT_SESSION_TRACK, as a plain string
+    otherwise; the text is what must agree."""
+    if message and message[0] == len(message) - 1:
+        message = message[1:]
+    return message.decode()
+
+
+def _run(port: int, database: str, statements: list[str]) -> list[tuple[Any, ...]]:
+    """(statement, affected, warning count, info text, rows) per statement."""
+    conn = pymysql.connect(
+        host="127.0.0.1", port=port, user="root", database=database, autocommit=True
+    )
+    out = []
+    try:
+        with conn.cursor() as cur:
+            for sql in statements:
+                affected = cur.execute(sql)
+                res = conn._result
+                assert res is not None
+                rows = cur.fetchall() if cur.description else ()
+                out.append(
+                    (sql, affected, res.warning_count, _info(res.message or b""), tuple(rows))
+                )
+    finally:
+        conn.close()
+    return out
+
+
+def _both(port: int, statements: list[str]) -> tuple[list[Any], list[Any]]:
+    got = _run(port, DB, statements)
+    want = _run(MYSQL_PORT, REF, statements)
+    for g, w in zip(got, want, strict=True):
+        print(
+            f"{g[0]!r}: affected={g[1]} warnings={g[2]} info={g[3]!r} rows={g[4]} (MariaDB info={w[3]!r})"
+        )
+    return got, want
+
+
+def test_update_ok_info_matches_mariadb(shardgate_port: int) -> None:
+    got, want = _both(
+        shardgate_port,
+        [
+            "CREATE TABLE u (id INT PRIMARY KEY, v INT)",
+            "INSERT INTO u VALUES (1, 1), (2, 1), (3, 5), (4, 7)",
+            "UPDATE u SET v = 1 WHERE id IN (1, 2)",  # matched 2, changed 0
+            "UPDATE u SET v = 1",  # matched 4 on several shards, changed 2
+            "UPDATE u SET v = 9 WHERE id = 42",  # matched 0
+            "DROP TABLE u",
+        ],
+    )
+    updates = [(g[1], g[3]) for g in got if g[0].startswith("UPDATE")]
+    assert updates == [
+        (0, "Rows matched: 2  Changed: 0  Warnings: 0"),
+        (2, "Rows matched: 4  Changed: 2  Warnings: 0"),
+        (0, "Rows matched: 0  Changed: 0  Warnings: 0"),
+    ]
+    assert [(g[0], g[1], g[3]) for g in got if g[0].startswith("UPDATE")] == [
+        (w[0], w[1], w[3]) for w in want if w[0].startswith("UPDATE")
+    ]
+
+
+def test_show_warnings_after_drop_if_exists_matches_mariadb(shardgate_port: int) -> None:
+    statements = [
+        "DROP TABLE IF EXISTS nope",
+        "SHOW WARNINGS",
+        "DROP TABLE IF EXISTS nope, nope2",
+        "SHOW WARNINGS",
+        "SELECT @@warning_count",
+    ]
+    got, want = _both(shardgate_port, statements)
+
+    def norm(rows: list[Any], db: str) -> list[Any]:
+        return [
+            (r[0], r[1], r[2], tuple(tuple(str(c).replace(db, "DB") for c in row) for row in r[4]))
+            for r in rows
+        ]
+
+    assert norm(got, DB) == norm(want, REF)
+    assert got[1][4] == (("Note", 1051, f"Unknown table '{DB}.nope'"),)
+
+
+def test_max_allowed_packet_not_above_the_data_source(shardgate_port: int) -> None:
+    (server_value,) = _direct("SELECT @@GLOBAL.max_allowed_packet")[0]
+    conn = pymysql.connect(host="127.0.0.1", port=shardgate_port, user="root", database=DB)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@max_allowed_packet")
+            (advertised,) = cur.fetchone()
+            cur.execute("SHOW VARIABLES LIKE 'max_allowed_packet'")
+            shown = cur.fetchone()
+    finally:
+        conn.close()
+    print(f"MariaDB max_allowed_packet={server_value}, shardgate advertises {advertised}")
+    assert int(advertised) <= int(server_value)
+    assert int(advertised) == int(server_value)  # the default config (64 MiB) was capped
+    assert shown == ("max_allowed_packet", str(server_value))
