@@ -5,7 +5,10 @@ type code. :func:`describe_columns` fixes each column's wire type once per resul
 the declared ``type_code`` when every value fits it, else a type inferred from the
 values (mixed or ill-fitting columns fall back to VAR_STRING). That is what makes the
 binary protocol safe: a binary row encodes each value by its column's declared type, so
-the declared type must hold for every value of the column.
+the declared type must hold for every value of the column. A column that carries the
+coordinator's derived definition (``wire``: the catalog's type of a table column,
+MySQL's type of an aggregate; :mod:`sharding.sql.describe`) is sent with that
+definition — length, flags, charset, decimals — when its type is the one kept.
 
 Invariants:
 
@@ -34,6 +37,7 @@ from sharding.server.constants import (
 
 __all__ = [
     "WireColumn",
+    "announced_definition",
     "decode_binary_params",
     "describe_columns",
     "encode_binary_row",
@@ -228,8 +232,41 @@ def describe_columns(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -
             ftype = None
         if ftype is None or (ftype == FieldType.NULL and values):
             ftype = _infer(values)
-        out.append(WireColumn(_definition(col.name, ftype, values), _binary_encoder(ftype)))
+        wire = getattr(col, "wire", None)  # derived by the coordinator (sql/describe.py)
+        if wire is not None and wire.type == ftype:
+            definition = ColumnDef(
+                name=col.name,
+                type=ftype,
+                charset=wire.charset,
+                length=wire.length,
+                flags=wire.flags,
+                decimals=wire.decimals,
+            )
+        else:
+            definition = _definition(col.name, ftype, values)
+        out.append(WireColumn(definition, _binary_encoder(ftype)))
     return out
+
+
+def announced_definition(col: Column) -> ColumnDef:
+    """A result column as announced by COM_STMT_PREPARE, before any value exists: the
+    coordinator's derived definition, else its type code, else text."""
+    wire = getattr(col, "wire", None)
+    if wire is not None:
+        return ColumnDef(
+            name=col.name,
+            type=wire.type,
+            charset=wire.charset,
+            length=wire.length,
+            flags=wire.flags,
+            decimals=wire.decimals,
+        )
+    if col.type_code is not None and col.type_code != FieldType.NULL:
+        try:
+            return _definition(col.name, FieldType(col.type_code), [])
+        except ValueError:
+            pass
+    return ColumnDef(name=col.name, type=FieldType.VAR_STRING, charset=CHARSET_UTF8MB4, length=1020)
 
 
 # -- binary encoding -------------------------------------------------------------------
