@@ -36,8 +36,25 @@ commits leaves the earlier ones committed. That window is reported exactly
 (``TransactionError`` naming what committed and what was rolled back); closing it needs
 two-phase commit, which SQLite does not offer across WAL files.
 
+A write statement's *other* databases (a broadcast table in a subquery of every
+shard's UPDATE) are attached read-only to the writing connection (``mode=ro``:
+``BEGIN IMMEDIATE`` takes no write lock on them), so one transaction can write 16 shard
+files that all read the same broadcast file; the attachments are detached at the end
+and the connection pooled again. A file the transaction wrote is never read read-only
+afterwards (it would miss the transaction's own writes): such a statement is 1235.
+
 Durability: WAL with ``synchronous=NORMAL`` — a power loss may drop the last commits,
 never corrupt a file.
+
+MySQL's meaning (issue 15). Every connection carries MySQL's collations, functions and
+read types (:mod:`sharding.backend.sqlite_mysql`), and SQLite's "no such function"
+becomes 1235 naming the function. Affected rows are MySQL's: an UPDATE counts the rows
+it changed (``matched`` keeps SQLite's count, for CLIENT_FOUND_ROWS), a REPLACE counts
+the rows it deleted as well as those it inserted (a replaced row is 2) — both measured
+by a temporary trigger inside a savepoint around the one statement. ``INSERT … ON
+DUPLICATE KEY UPDATE`` arrives as SQLite's upsert (:mod:`sharding.sql.upsert`) and
+counts 1 per insert, 2 per changed duplicate, 0 per unchanged one. A strict-mode
+violation (text into a numeric column) is 1366, an ENUM value that is no label 1265.
 
 Statistics: besides the pool counters, ``extra`` reports ``reads_open`` and
 ``peak_reads_open`` (fetches running at once) so tests can check the executor's window
@@ -53,11 +70,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
 import trio
 
+from sharding.backend import sqlite_mysql
 from sharding.backend.base import (
     Column,
     Connection,
@@ -70,6 +89,7 @@ from sharding.errors import (
     BackendError,
     DataSourceUnavailable,
     DuplicateKey,
+    NotSupported,
     QueryInterrupted,
     ShardgateError,
     TableExists,
@@ -120,7 +140,18 @@ class _RawConnection:
     the next statement (so re-attaching costs no extra thread hop).
     """
 
-    __slots__ = ("abandoned", "attached", "busy", "closed", "lock", "pending", "raw")
+    __slots__ = (
+        "abandoned",
+        "attached",
+        "busy",
+        "closed",
+        "enum_collations",
+        "enum_generation",
+        "lock",
+        "pending",
+        "raw",
+        "readonly",
+    )
 
     def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
@@ -130,6 +161,11 @@ class _RawConnection:
         self.busy = False
         self.abandoned = False
         self.closed = False
+        #: Databases attached read-only for one transaction (never pooled again).
+        self.readonly: frozenset[str] = frozenset()
+        #: ENUM collations registered on this connection (sqlite_mysql.sync_collations).
+        self.enum_collations: set[str] = set()
+        self.enum_generation = -1
 
     @property
     def databases(self) -> tuple[str, ...]:
@@ -276,13 +312,33 @@ class SQLiteDataSource(DataSource):
             (f"PRAGMA {_q(db)}.cache_size = {-self.cache_kib}", ()),
         ]
 
+    def _attach_readonly_ops(self, databases: Sequence[str]) -> list[tuple[str, tuple[str, ...]]]:
+        return [
+            (
+                "ATTACH DATABASE ? AS " + _q(db),
+                (database_file(self.path, db).resolve().as_uri() + "?mode=ro",),
+            )
+            for db in databases
+        ]
+
     def _open_raw(self) -> _RawConnection:
         """Runs in a worker thread."""
         raw = sqlite3.connect(
-            ":memory:", isolation_level=None, check_same_thread=False, cached_statements=64
+            # URI processing on, so a transaction can ATTACH a file read-only
+            # (``mode=ro``, :class:`_TxnConn`); still a private in-memory main database.
+            "file::memory:",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=64,
+            detect_types=sqlite_mysql.DETECT_TYPES,
         )
         try:
             raw.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            # MySQL's collations, functions and read types (issue 15): every shard
+            # table's text columns are declared with a MySQL collation, so no
+            # connection may open one without them.
+            sqlite_mysql.install(raw)
         except BaseException:
             raw.close()
             raise
@@ -434,10 +490,25 @@ class SQLiteDataSource(DataSource):
                     try:
                         for sql, args in ops:
                             conn.raw.execute(sql, args)
+                            if sql.startswith("ATTACH"):
+                                # ENUM columns compare with collations named in the
+                                # schema (sqlite_mysql): know them before any use.
+                                _scan_enum_collations(conn.raw, sql.rsplit(" AS ", 1)[1])
                     except BaseException:
                         conn.abandoned = True  # attachment state unknown: retire it
                         raise
-                return fn(conn.raw)
+                if conn.enum_generation != sqlite_mysql.enum_generation():
+                    sqlite_mysql.sync_collations(conn.raw, conn.enum_collations)
+                    conn.enum_generation = sqlite_mysql.enum_generation()
+                try:
+                    return fn(conn.raw)
+                except sqlite3.OperationalError as exc:
+                    # A registered MySQL function's own error (1139, 1235...), not
+                    # sqlite3's "user-defined function raised exception".
+                    raised = sqlite_mysql.raised_error(exc)
+                    if raised is None:
+                        raise
+                    raise raised from exc
             finally:
                 with conn.lock:
                     conn.busy = False
@@ -502,6 +573,15 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _scan_enum_collations(raw: sqlite3.Connection, schema: str) -> None:
+    row = raw.execute(
+        f"SELECT group_concat(sql, ' ') FROM {schema}.sqlite_master WHERE instr(sql, ?) > 0",
+        (sqlite_mysql.ENUM_COLLATION_MARK,),
+    ).fetchone()
+    if row and row[0]:
+        sqlite_mysql.register_collations_in(row[0])
+
+
 def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
     def run(raw: sqlite3.Connection) -> ResultSet:
         cur = raw.execute(sql)
@@ -512,11 +592,226 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
     return run
 
 
+_REPLACE = re.compile(
+    r'\s*(?:REPLACE|INSERT\s+OR\s+REPLACE)\s+INTO\s+((?:"(?:[^"]|"")+"|\w+)(?:\s*\.\s*(?:"(?:[^"]|"")+"|\w+))?)',
+    re.IGNORECASE,
+)
+
+
+_NAME = r'(?:"(?:[^"]|"")+"|\w+)'
+_UPDATE = re.compile(rf"\s*UPDATE\s+(?:OR\s+\w+\s+)?({_NAME})\s*\.\s*({_NAME})", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class SQLiteExecResult(ExecResult):
+    """An UPDATE's result with MySQL's two counts: ``affected`` the rows it changed,
+    ``matched`` the rows it found (what CLIENT_FOUND_ROWS asks for; SQLite's own
+    count)."""
+
+    matched: int | None = None
+    #: An upsert's rows (inserted or duplicates) and duplicates it changed, as MariaDB's
+    #: OK info says them (``Records: … Duplicates: …``): what CLIENT_FOUND_ROWS needs.
+    records: int | None = None
+    duplicates: int | None = None
+
+
+_INSERT = re.compile(rf"\s*INSERT\s+INTO\s+({_NAME})\s*\.\s*({_NAME})", re.IGNORECASE)
+#: What :meth:`sharding.sql.upsert.UpsertClause.for_sqlite` renders.
+_UPSERT = " ON CONFLICT DO UPDATE SET "
+
+
 def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
+    run = _exec_plain(sql)
+    if sqlite_mysql.SQLITE_IGNORE_MARK not in sql:
+        return run
+
+    def ignoring(raw: sqlite3.Connection) -> ExecResult:
+        # MySQL's INSERT IGNORE stores what strict mode refuses adjusted (``'zz'`` into
+        # an INT as 0, NULL into NOT NULL as the implicit default) with a warning;
+        # SQLite cannot adjust, and skipping the row would be a silent wrong answer.
+        try:
+            return run(raw)
+        except sqlite3.IntegrityError as exc:
+            msg = str(exc)
+            if _UNIQUE.search(msg):
+                raise
+            raise NotSupported(
+                f"INSERT IGNORE of a value MySQL would store adjusted ({msg}) on the "
+                "embedded SQLite default"
+            ) from exc
+
+    return ignoring
+
+
+def _exec_plain(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
+    if _UPSERT in sql:
+        insert = _INSERT.match(sql)
+        if insert is not None:
+            return _exec_upsert(sql, insert.group(1), insert.group(2))
+    replace = _REPLACE.match(sql)
+    if replace is not None:
+        return _exec_replace(sql, replace.group(1))
+    update = _UPDATE.match(sql)
+    if update is not None:
+        return _exec_update(sql, update.group(1), update.group(2))
+
     def run(raw: sqlite3.Connection) -> ExecResult:
         cur = raw.execute(sql)
         affected = cur.rowcount if cur.rowcount >= 0 else 0
         return ExecResult(affected=affected, last_insert_id=cur.lastrowid or None)
+
+    return run
+
+
+class _RowChanges:
+    """How many row updates of one statement changed the row, byte for byte, as MySQL
+    counts them (one count per update: an upsert may update a row twice).
+
+    A temporary AFTER UPDATE trigger counts each update whose old and new values differ
+    (BINARY: under a case-insensitive collation ``'abc'`` → ``'ABC'`` is a change).
+    CHAR and ENUM values are stored canonical by the DDL's own trigger (``'ab  '`` →
+    ``'ab'``, ``'SMALL'``/``1`` → ``'small'``, :mod:`sharding.sql.ddl`), which MySQL
+    never counts as a change: a CHAR column compares without trailing spaces, an ENUM
+    column under its own collation (equal exactly for the same label). So the nested
+    UPDATE that makes a value canonical never counts either (its old and new values are
+    the same then)."""
+
+    def __init__(self, raw: sqlite3.Connection, schema: str, table: str) -> None:
+        info = list(raw.execute(f"PRAGMA {schema}.table_info({table})"))
+        self.columns = [r[1] for r in info]
+        self.target = f"{schema}.{table}"
+        self.count = 0
+        differs = []
+        for _, name, decl, *_rest in info:
+            kind = str(decl).upper()
+            c = _q(name)
+            if kind.startswith(sqlite_mysql.ENUM_TYPE):
+                differs.append(f"OLD.{c} IS NOT NEW.{c}")
+            elif kind.startswith(("CHAR", "NCHAR")):
+                differs.append(f"rtrim(OLD.{c}, ' ') IS NOT rtrim(NEW.{c}, ' ') COLLATE BINARY")
+            else:
+                differs.append(f"OLD.{c} IS NOT NEW.{c} COLLATE BINARY")
+        self.differs = " OR ".join(differs)
+        raw.create_function("sg_row_changed", 0, self._changed)
+
+    def _changed(self) -> None:
+        self.count += 1
+
+    def trigger(self, name: str) -> str:
+        return (
+            f"CREATE TEMP TRIGGER {name} AFTER UPDATE ON {self.target} FOR EACH ROW "
+            f"WHEN OLD.rowid IS NOT NEW.rowid OR {self.differs} "
+            "BEGIN SELECT sg_row_changed(); END"
+        )
+
+
+def _exec_update(sql: str, schema: str, table: str) -> Callable[[sqlite3.Connection], ExecResult]:
+    """UPDATE with MySQL's affected rows: rows whose stored values changed (SQLite
+    counts every row matched), measured by :class:`_RowChanges` inside a savepoint."""
+
+    def run(raw: sqlite3.Connection) -> ExecResult:
+        changes = _RowChanges(raw, schema, table)
+        if not changes.columns:
+            cur = raw.execute(sql)  # let SQLite report the missing table
+            return ExecResult(affected=max(cur.rowcount, 0))
+        raw.execute("SAVEPOINT sg_update")
+        try:
+            raw.execute(changes.trigger("sg_update_count"))
+            cur = raw.execute(sql)
+            matched = cur.rowcount if cur.rowcount >= 0 else 0
+            raw.execute("DROP TRIGGER temp.sg_update_count")
+        except BaseException:
+            raw.execute("ROLLBACK TO sg_update")
+            raw.execute("RELEASE sg_update")
+            raise
+        raw.execute("RELEASE sg_update")
+        return SQLiteExecResult(affected=changes.count, matched=matched)
+
+    return run
+
+
+def _exec_upsert(sql: str, schema: str, table: str) -> Callable[[sqlite3.Connection], ExecResult]:
+    """INSERT … ON DUPLICATE KEY UPDATE (as SQLite's upsert) with MySQL's affected rows:
+    1 per inserted row, 2 per update that changed its row, 0 per update that left it
+    as it was (``matched`` counts that one 1, what CLIENT_FOUND_ROWS asks for). SQLite
+    counts every insert and every update once (``rowcount``); temporary triggers inside
+    a savepoint count the inserts and the changing updates (:class:`_RowChanges`)."""
+
+    def run(raw: sqlite3.Connection) -> ExecResult:
+        changes = _RowChanges(raw, schema, table)
+        if not changes.columns:
+            cur = raw.execute(sql)  # let SQLite report the missing table
+            return ExecResult(affected=max(cur.rowcount, 0))
+        inserted = 0
+
+        def count_insert() -> None:
+            nonlocal inserted
+            inserted += 1
+
+        raw.create_function("sg_upsert_inserted", 0, count_insert)
+        raw.execute("SAVEPOINT sg_upsert")
+        try:
+            raw.execute(
+                f"CREATE TEMP TRIGGER sg_upsert_ins AFTER INSERT ON {changes.target} FOR EACH ROW "
+                "BEGIN SELECT sg_upsert_inserted(); END"
+            )
+            raw.execute(changes.trigger("sg_upsert_chg"))
+            cur = raw.execute(sql)
+            rows = cur.rowcount if cur.rowcount >= 0 else 0
+            last = cur.lastrowid or None
+            raw.execute("DROP TRIGGER temp.sg_upsert_ins")
+            raw.execute("DROP TRIGGER temp.sg_upsert_chg")
+        except BaseException:
+            raw.execute("ROLLBACK TO sg_upsert")
+            raw.execute("RELEASE sg_upsert")
+            raise
+        raw.execute("RELEASE sg_upsert")
+        updates = max(rows - inserted, 0)
+        changed = min(changes.count, updates)
+        affected = inserted + 2 * changed
+        return SQLiteExecResult(
+            affected=affected,
+            last_insert_id=last if inserted else None,
+            matched=affected + updates - changed,
+            records=rows,
+            duplicates=changed,
+        )
+
+    return run
+
+
+def _exec_replace(sql: str, table: str) -> Callable[[sqlite3.Connection], ExecResult]:
+    """REPLACE with MySQL's affected rows: every row it deletes counts too (a replaced
+    row is 2). SQLite counts only the inserts, and its REPLACE deletes fire DELETE
+    triggers only with ``recursive_triggers``: so, inside a savepoint, a temporary
+    trigger counts them for this one statement."""
+
+    def run(raw: sqlite3.Connection) -> ExecResult:
+        deleted = 0
+
+        def count() -> None:
+            nonlocal deleted
+            deleted += 1
+
+        raw.create_function("sg_replace_deleted", 0, count)
+        raw.execute("SAVEPOINT sg_replace")
+        raw.execute("PRAGMA recursive_triggers = 1")
+        try:
+            raw.execute(
+                f"CREATE TEMP TRIGGER sg_replace_count AFTER DELETE ON {table} BEGIN SELECT sg_replace_deleted(); END"
+            )
+            cur = raw.execute(sql)
+            inserted = cur.rowcount if cur.rowcount >= 0 else 0
+            last = cur.lastrowid or None
+            raw.execute("DROP TRIGGER temp.sg_replace_count")
+        except BaseException:
+            raw.execute("ROLLBACK TO sg_replace")
+            raw.execute("RELEASE sg_replace")
+            raise
+        finally:
+            raw.execute("PRAGMA recursive_triggers = 0")
+        raw.execute("RELEASE sg_replace")
+        return ExecResult(affected=inserted + deleted, last_insert_id=last)
 
     return run
 
@@ -542,21 +837,33 @@ class _Conn:
 class _TxnConn:
     """A transaction spanning shard files: one sqlite3 connection per file written.
 
-    Each statement goes to the connection of the (single) physical database it names;
-    the names are the ``databases`` passed to ``transaction()``.
+    Each statement goes to the connection of the physical database it writes (the
+    names are the ``databases`` passed to ``transaction()``); the other databases it
+    names are attached to that connection read-only (:meth:`_target`).
     """
 
     def __init__(self, ds: SQLiteDataSource, databases: tuple[str, ...]) -> None:
         self._ds = ds
         self._databases = databases
         self._subs: dict[tuple[str, ...], _RawConnection] = {}
+        #: Databases this transaction wrote (never read read-only afterwards).
+        self._dirty: set[str] = set()
         self._order: list[tuple[str, ...]] = []
         alternatives = "|".join(re.escape(d) for d in sorted(databases, key=len, reverse=True))
         self._pattern = (
             re.compile(r'(?<![\w$"`])["`]?(' + alternatives + r')["`]?\s*\.') if databases else None
         )
 
-    def _target(self, sql: str) -> tuple[str, ...]:
+    def _target(self, sql: str, *, write: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(databases held through one connection, databases it reads read-only).
+
+        A write statement's other databases (a broadcast table in a subquery of every
+        shard's UPDATE) are attached read-only: ``BEGIN IMMEDIATE`` takes no write lock
+        on a read-only attachment, so every shard's connection of the transaction may
+        read the same file (issue 15, item 7). A read-only attachment sees the file's
+        committed state, which is the transaction's own view only while the
+        transaction has not written that file: a file written here is read through its
+        writing connection only (else 1235, never a stale answer)."""
         if self._pattern is None:
             raise BackendError(
                 f"data source {self._ds.name!r}: transaction() needs the physical databases"
@@ -564,19 +871,56 @@ class _TxnConn:
         names = tuple(sorted({m.group(1) for m in self._pattern.finditer(sql)}))
         if not names:
             names = self._databases[:1]
-        for key in self._subs:
-            if key != names and set(key) & set(names):
-                raise BackendError(
-                    f"data source {self._ds.name!r}: one transaction cannot write "
-                    f"{', '.join(names)} through two connections"
+        written = _written_database(sql) if write else None
+        if written is not None and written not in names:
+            written = None
+        wanted = set(names)
+        for key, conn in self._subs.items():
+            # A connection that already holds or reads every database (and holds the
+            # written one), none of them read-only once written by another connection.
+            if (
+                (written is None or written in key)
+                and wanted & set(key)
+                and wanted <= set(key) | conn.readonly
+                and not (wanted & conn.readonly & self._dirty)
+            ):
+                return key, ()
+        holder = [k for k in self._subs if written is None and wanted & set(k)]
+        if written is not None and len(names) > 1:
+            key, extras = (written,), tuple(n for n in names if n != written)
+        elif len(holder) == 1 and len(names) > 1:
+            # A read touching one held database: through that connection (its own
+            # writes), the others read-only.
+            key, extras = holder[0], tuple(n for n in names if n not in holder[0])
+        else:
+            key, extras = names, ()
+        for other in self._subs:
+            if other != key and set(other) & set(key):
+                raise NotSupported(
+                    f"a statement on {', '.join(key)} in a transaction that holds "
+                    f"{', '.join(other)} through another connection, on the embedded "
+                    "SQLite default"
                 )
-        return names
+        stale = set(extras) & self._dirty
+        if stale:
+            raise NotSupported(
+                f"a statement reading {', '.join(sorted(stale))} (written earlier in this "
+                f"transaction) together with {', '.join(key)} on the embedded SQLite default"
+            )
+        return key, extras
 
-    async def _sub(self, sql: str) -> _RawConnection:
-        key = self._target(sql)
+    async def _sub(self, sql: str, *, write: bool = False) -> _RawConnection:
+        key, extras = self._target(sql, write=write)
+        if write:
+            written = _written_database(sql)
+            self._dirty.update((written,) if written is not None and written in key else key)
         conn = self._subs.get(key)
         if conn is None:
             conn = await self._ds._acquire(key, exact=True)
+            if extras:
+                # Read-only attachments, detached again when the transaction ends.
+                conn.readonly = frozenset(extras)
+                conn.pending.extend(self._ds._attach_readonly_ops(extras))
             self._subs[key] = conn
             self._order.append(key)
             try:
@@ -586,6 +930,17 @@ class _TxnConn:
                 self._order.remove(key)
                 self._ds._release(conn, reusable=False)
                 raise
+        else:
+            more = [d for d in extras if d not in conn.readonly]
+            if more:
+                if len(key) + len(conn.readonly) + len(more) > MAX_ATTACHED:
+                    raise NotSupported(
+                        f"a transaction reading more than {MAX_ATTACHED} SQLite databases "
+                        "through one connection"
+                    )
+                # ATTACH inside the open transaction: a read-only file joins it.
+                conn.readonly = conn.readonly | frozenset(more)
+                conn.pending.extend(self._ds._attach_readonly_ops(more))
         return conn
 
     async def fetch(self, sql: str) -> ResultSet:
@@ -597,7 +952,7 @@ class _TxnConn:
             self._ds._read_finished()
 
     async def execute(self, sql: str) -> ExecResult:
-        conn = await self._sub(sql)
+        conn = await self._sub(sql, write=True)
         return await self._ds.run(conn, _exec(sql))
 
     async def commit(self) -> None:
@@ -606,7 +961,7 @@ class _TxnConn:
             for i, key in enumerate(self._order):
                 conn = self._subs[key]
                 try:
-                    await self._ds.run(conn, lambda raw: raw.execute("COMMIT"))
+                    await self._ds.run(conn, _ending("COMMIT", conn))
                 except BaseException as exc:
                     rest = self._order[i:]
                     with trio.CancelScope(shield=True):
@@ -635,18 +990,50 @@ class _TxnConn:
             if conn is None or conn.closed or conn.abandoned:
                 continue
             try:
-                await self._ds.run(conn, lambda raw: raw.rollback())
+                await self._ds.run(conn, _ending("ROLLBACK", conn))
             except (ShardgateError, sqlite3.Error):
                 conn.close()
 
     def _release_all(self) -> None:
         for key in self._order:
             conn = self._subs[key]
-            self._ds._release(
-                conn, reusable=not conn.raw.in_transaction if not conn.closed else False
-            )
+            reusable = not conn.closed and not conn.readonly and not conn.raw.in_transaction
+            self._ds._release(conn, reusable=reusable)
         self._subs.clear()
         self._order.clear()
+
+
+def _ending(verb: str, conn: _RawConnection) -> Callable[[sqlite3.Connection], None]:
+    """COMMIT / ROLLBACK, then (same worker call) DETACH the transaction's read-only
+    attachments so the connection can go back to the pool."""
+
+    # A lambda, like the other one-call steps (fault-injection tests pick them out).
+    return lambda raw: _end_transaction(raw, verb, conn)
+
+
+def _end_transaction(raw: sqlite3.Connection, verb: str, conn: _RawConnection) -> None:
+    if verb == "COMMIT":
+        raw.execute("COMMIT")
+    else:
+        raw.rollback()
+    for db in sorted(conn.readonly):
+        raw.execute(f"DETACH DATABASE {_q(db)}")
+    conn.readonly = frozenset()
+
+
+_WRITTEN = re.compile(
+    rf"\s*(?:UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM|(?:INSERT|REPLACE)(?:\s+OR\s+\w+)?\s+INTO)\s+({_NAME})\s*\.",
+    re.IGNORECASE,
+)
+
+
+def _written_database(sql: str) -> str | None:
+    """The database a single-table UPDATE / DELETE / INSERT / REPLACE writes."""
+    m = _WRITTEN.match(sql)
+    if m is None:
+        return None
+    name = m.group(1)
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
 _COUNT = re.compile(r"\d+ values for \d+ columns|has \d+ columns but \d+ values were supplied")
@@ -657,9 +1044,18 @@ def translate_error(ds: str, exc: sqlite3.Error) -> ShardgateError:
     """Map a sqlite3 error to the MySQL-coded error a client should see."""
     msg = str(exc)
     where = f" (data source {ds!r})"
+    if isinstance(exc, sqlite3.IntegrityError):
+        strict = sqlite_mysql.strict_violation(msg) or sqlite_mysql.enum_violation(msg)
+        if strict is not None:
+            return ShardgateError(
+                f"{strict.message}{where}", code=strict.code, sqlstate=strict.sqlstate
+            )
     if isinstance(exc, sqlite3.IntegrityError) and _UNIQUE.search(msg):
         return DuplicateKey(f"Duplicate entry: {msg}{where}")
     if isinstance(exc, sqlite3.OperationalError):
+        unsupported = sqlite_mysql.unknown_function(msg)
+        if unsupported is not None:
+            return NotSupported(f"{unsupported.message}{where}")
         if msg.startswith("no such table"):
             return UnknownTable(f"{msg}{where}")
         if msg.startswith("no such column"):

@@ -13,26 +13,33 @@ and ``KEY(col)`` by a hash of the value (rule ``hash``).
 Like MySQL's partitioning, every PRIMARY KEY / UNIQUE key of a sharded table must
 include the shard key (error 1503): a unique key without it could only be checked per
 shard. AUTO_INCREMENT is kept out of the physical tables (the coordinator assigns ids,
-:mod:`sharding.catalog`).
+:mod:`sharding.catalog`). FOREIGN KEY clauses are recorded in the catalog entry but not
+put in the physical DDL here: whether the shards can enforce one depends on the parent
+table, which :mod:`sharding.sql.foreign_keys` decides when the table is created.
 
 Physical DDL for SQLite keeps each column's *declared type text* as written (SQLite
 accepts any type name and derives the column's affinity from it), so a shard column
-behaves exactly like the same column in a single SQLite database; MySQL collations map
-to SQLite's (``*_bin`` → BINARY, ``*_ci`` → NOCASE). KEY/INDEX definitions become
+behaves exactly like the same column in a single SQLite database — except what MySQL
+means differently (issue 15): every text column is declared with the MySQL collation it
+would have (its own, the table's default, else ``utf8mb4_general_ci``), registered on
+every shard connection by :mod:`sharding.backend.sqlite_mysql`, and DECIMAL(p,s) gets
+the physical type whose read converter restores the declared scale. KEY/INDEX definitions become
 ``CREATE INDEX`` statements (SQLite has no inline indexes), named ``<table>__<index>``
 because SQLite index names are per schema, not per table.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlglot import exp
 
-from sharding.catalog import ColumnInfo, IndexInfo, TableInfo
+from sharding.catalog import ColumnInfo, ForeignKeyInfo, IndexInfo, TableInfo
 from sharding.errors import NotSupported, PartitionKeyError, ShardgateError, UnknownColumn
+from sharding.sql.foreign_keys import from_reference, from_table_element
 from sharding.sql.lexer import TOKEN, unescape_mysql_string
 from sharding.sql.literals import quote_identifier
 from sharding.sql.parse import mysql_syntax_error
@@ -133,17 +140,114 @@ def _bound(text: str) -> Any:
             raise mysql_syntax_error(text, 0, "partition bound must be a constant") from None
 
 
-def _sqlite_collation(name: str | None) -> str | None:
-    if name is None:
+def _sqlite_collation(name: str) -> str:
+    # The embedded default registers MySQL's collations under their own names (issue 15).
+    from sharding.backend.sqlite_mysql import sqlite_collation
+
+    return sqlite_collation(name)
+
+
+_TEXT_TYPES = frozenset(
+    {
+        exp.DataType.Type.CHAR,
+        exp.DataType.Type.VARCHAR,
+        exp.DataType.Type.NCHAR,
+        exp.DataType.Type.NVARCHAR,
+        exp.DataType.Type.TEXT,
+        exp.DataType.Type.TINYTEXT,
+        exp.DataType.Type.MEDIUMTEXT,
+        exp.DataType.Type.LONGTEXT,
+        exp.DataType.Type.ENUM,
+        exp.DataType.Type.SET,
+    }
+)
+
+
+def _sqlite_type(kind: exp.Expr | None, type_text: str) -> str:
+    """The physical SQLite type of a MySQL column type: as written, except DECIMAL,
+    whose scale the backend's read converter needs (:mod:`sharding.backend.sqlite_mysql`)."""
+    if isinstance(kind, exp.DataType) and kind.this in (
+        exp.DataType.Type.DECIMAL,
+        exp.DataType.Type.UDECIMAL,
+    ):
+        from sharding.backend.sqlite_mysql import decimal_type
+
+        params = [int(p.name) for p in kind.expressions if p.name.isdigit()]
+        return decimal_type(params[0] if params else None, params[1] if len(params) > 1 else None)
+    return type_text
+
+
+def _sqlite_enum(
+    kind: exp.Expr | None,
+    type_text: str,
+    column: str,
+    constraints: list[exp.Expr],
+    create: exp.Create,
+) -> tuple[str, tuple[str, ...]] | None:
+    """ENUM on a SQLite shard (issue 15): the label is stored as text, checked (1265 in
+    strict mode) and made canonical by triggers (:func:`_enum_triggers`), and compared
+    under a collation that knows the labels (by label with strings, by index with
+    numbers: :func:`sharding.backend.sqlite_mysql.enum_collation`). SET is refused: its
+    subsets would need their own storage."""
+    if not isinstance(kind, exp.DataType) or kind.this not in (
+        exp.DataType.Type.ENUM,
+        exp.DataType.Type.SET,
+    ):
         return None
-    n = name.lower()
-    if n in ("binary", "nocase", "rtrim"):
-        return n
-    if n.endswith("_bin") or n == "binary":
-        return "binary"
-    if n.endswith("_ci"):
-        return "nocase"
-    raise NotSupported(f"collation {name} on SQLite shards")
+    if kind.this == exp.DataType.Type.SET:
+        raise NotSupported(f"SET column '{column}' on the embedded SQLite default")
+    from sharding.backend.sqlite_mysql import ENUM_TYPE, enum_check, enum_collation
+    from sharding.sql.enums import enum_labels
+
+    labels = enum_labels(type_text)
+    if labels is None:
+        raise NotSupported(
+            f"ENUM column '{column}' of type {type_text} on the embedded SQLite default"
+        )
+    base = _table_collation(create) or "utf8mb4_general_ci"
+    for c in constraints:
+        ck = c.args.get("kind")
+        if isinstance(ck, exp.CollateColumnConstraint):
+            base = ck.this.name if isinstance(ck.this, exp.Expr) else str(ck.this)
+    _sqlite_collation(base)  # 1235 for a collation the embedded default does not have
+    collate = quote_identifier(enum_collation(labels, base), "sqlite")
+    return f"{ENUM_TYPE} {enum_check(column, labels)} COLLATE {collate}", labels
+
+
+def _enum_triggers(
+    char_columns: list[str], columns: list[tuple[str, tuple[str, ...]]]
+) -> list[str]:
+    """MySQL stores an ENUM's label as defined (``'SMALL'`` → ``'small'``, ``2`` →
+    ``'medium'``): after INSERT / UPDATE, rows whose value is not byte-for-byte a label
+    get the canonical one (the CHECK already refused what is no label). The same two
+    triggers as :func:`_char_triggers` (and their names, which ALTER TABLE rebuilds),
+    doing the CHAR columns' work too."""
+    from sharding.backend.sqlite_mysql import enum_canonical, enum_is_canonical
+
+    def q(name: str) -> str:
+        return quote_identifier(name, "sqlite")
+
+    sets = [f"{q(c)} = rtrim({q(c)}, ' ')" for c in char_columns]
+    sets += [f"{q(c)} = {enum_canonical(c, labels)}" for c, labels in columns]
+    when = [f"length(NEW.{q(c)}) <> length(rtrim(NEW.{q(c)}, ' '))" for c in char_columns]
+    when += [f"NOT {enum_is_canonical('NEW.' + q(c), labels)}" for c, labels in columns]
+    body = (
+        f"FOR EACH ROW WHEN {' OR '.join(when)} BEGIN UPDATE {TABLE_MARK} SET {', '.join(sets)} "
+        "WHERE rowid = NEW.rowid; END"
+    )
+    cols = ", ".join(q(c) for c in [*char_columns, *(c for c, _ in columns)])
+    return [
+        f"CREATE TRIGGER {DB_MARK}.{q(NAME_MARK + '$char_insert')} AFTER INSERT ON {TABLE_MARK} {body}",
+        f"CREATE TRIGGER {DB_MARK}.{q(NAME_MARK + '$char_update')} AFTER UPDATE OF {cols} ON {TABLE_MARK} {body}",
+    ]
+
+
+def _table_collation(create: exp.Create) -> str | None:
+    properties = create.args.get("properties")
+    for prop in properties.expressions if properties is not None else []:
+        if isinstance(prop, exp.CollateProperty):
+            return prop.this.name if isinstance(prop.this, exp.Expr) else str(prop.this)
+    return None
 
 
 def _constraint_sql(node: exp.Expr) -> str:
@@ -173,6 +277,9 @@ def build_table(
     indexes: list[tuple[str, list[str]]] = []
     auto_increment: str | None = None
     column_sql: list[str] = []
+    foreign_keys: list[ForeignKeyInfo] = []  # enforced or not: decided by the caller
+    char_columns: list[str] = []
+    enum_columns: list[tuple[str, tuple[str, ...]]] = []
     for item in schema.expressions:
         if isinstance(item, exp.ColumnDef):
             col_name = item.name
@@ -183,7 +290,40 @@ def build_table(
             collation: str | None = None
             auto = False
             parts = [quote_identifier(col_name, dialect), type_text]
-            for constraint in item.args.get("constraints") or []:
+            constraints = item.args.get("constraints") or []
+            enum: tuple[str, tuple[str, ...]] | None = None
+            if dialect == "sqlite":
+                # MySQL's meaning on the embedded default (issue 15): exact DECIMAL
+                # reads, and every text column compares with the collation MySQL
+                # would give it (the table's default, else utf8mb4_general_ci).
+                parts[1] = _sqlite_type(kind, type_text)
+                enum = _sqlite_enum(kind, type_text, col_name, constraints, create)
+                if enum is not None:
+                    parts[1] = enum[0]
+                    enum_columns.append((col_name, enum[1]))
+                if (
+                    isinstance(kind, exp.DataType)
+                    and kind.this in _TEXT_TYPES
+                    and not any(
+                        isinstance(c.args.get("kind"), exp.CollateColumnConstraint)
+                        for c in constraints
+                    )
+                ):
+                    collation = _sqlite_collation(_table_collation(create) or "utf8mb4_general_ci")
+                    if enum is None:  # an ENUM's collation wraps it (_sqlite_enum)
+                        parts.append(f"COLLATE {collation}")
+                if isinstance(kind, exp.DataType) and kind.this in (
+                    exp.DataType.Type.CHAR,
+                    exp.DataType.Type.NCHAR,
+                ):
+                    char_columns.append(col_name)
+                if isinstance(kind, exp.DataType) and (
+                    kind.this in exp.DataType.INTEGER_TYPES or kind.this in exp.DataType.REAL_TYPES
+                ):
+                    from sharding.backend.sqlite_mysql import strict_check
+
+                    parts.append(strict_check(col_name))
+            for constraint in constraints:
                 ck = constraint.args.get("kind")
                 if isinstance(ck, exp.NotNullColumnConstraint):
                     if ck.args.get("allow_null"):
@@ -209,8 +349,17 @@ def build_table(
                 elif isinstance(ck, exp.CollateColumnConstraint):
                     raw = ck.this.name if isinstance(ck.this, exp.Expr) else str(ck.this)
                     collation = _sqlite_collation(raw) if dialect == "sqlite" else raw
-                    parts.append(
-                        f"COLLATE {collation.upper() if dialect == 'sqlite' else collation}"
+                    if enum is None:  # an ENUM's collation wraps it (_sqlite_enum)
+                        parts.append(f"COLLATE {collation}")
+                elif isinstance(ck, exp.Reference):
+                    # MariaDB makes a column's REFERENCES a foreign key (sql/foreign_keys.py).
+                    foreign_keys.append(
+                        from_reference(
+                            f"{table.name}_ibfk_{_unnamed(foreign_keys, table.name) + 1}",
+                            (col_name,),
+                            ck,
+                            database,
+                        )
                     )
                 elif isinstance(
                     ck,
@@ -223,6 +372,9 @@ def build_table(
                     raise NotSupported(
                         f"column constraint {_constraint_sql(ck)} on a sharded table"
                     )
+            if enum is not None and not nullable and default is None:
+                # MySQL's implicit default of a NOT NULL ENUM is its first label.
+                parts.append("DEFAULT '" + enum[1][0].replace("'", "''") + "'")
             columns.append(ColumnInfo(col_name, type_text, nullable, default, collation, auto))
             column_sql.append(" ".join(parts))
         elif isinstance(item, exp.PrimaryKey):
@@ -240,7 +392,12 @@ def build_table(
             iname = item.this.name if item.this is not None else f"idx_{len(indexes)}"
             indexes.append((iname, [e.name for e in item.expressions]))
         elif isinstance(item, exp.ForeignKey | exp.Constraint):
-            raise NotSupported("FOREIGN KEY / CHECK constraints on a sharded table")
+            fk = from_table_element(
+                item, table.name, database, _unnamed(foreign_keys, table.name) + 1
+            )
+            if fk is None:
+                raise NotSupported("CHECK constraints on a sharded table")
+            foreign_keys.append(fk)
         else:
             raise NotSupported(f"table element {item.sql(dialect='mysql')[:60]} on a sharded table")
     if not columns:
@@ -277,7 +434,11 @@ def build_table(
     else:
         key = primary[0] if primary else columns[0].name
         rule = topology.default_rule(_column_name(columns, key))
-    for col in primary + [c for _, cs in uniques + indexes for c in cs]:
+    for col in (
+        primary
+        + [c for _, cs in uniques + indexes for c in cs]
+        + [c for f in foreign_keys for c in f.columns]
+    ):
         if col.lower() not in by_name:
             raise ShardgateError(
                 f"Key column '{col}' doesn't exist in table", code=1072, sqlstate="42000"
@@ -298,6 +459,10 @@ def build_table(
                         f"(shard key {rule.shard_key})"
                     )
     ddl = _physical_ddl(column_sql, primary, uniques, indexes, dialect)
+    if dialect == "sqlite" and enum_columns:
+        ddl += _enum_triggers(char_columns, enum_columns)
+    elif dialect == "sqlite" and char_columns:
+        ddl += _char_triggers(char_columns)
     return TableInfo(
         database=database,
         name=name,
@@ -312,7 +477,14 @@ def build_table(
         create_sql=create_sql,
         physical_ddl=tuple(ddl),
         declared=declared is not None,
+        # In MariaDB's order (SHOW CREATE TABLE, information_schema): by name.
+        foreign_keys=tuple(sorted(foreign_keys, key=lambda f: f.name.lower())),
     )
+
+
+def _unnamed(foreign_keys: list[ForeignKeyInfo], table: str) -> int:
+    """How many keys so far got MariaDB's generated name ``<table>_ibfk_<n>``."""
+    return sum(1 for f in foreign_keys if f.name.lower().startswith(f"{table.lower()}_ibfk_"))
 
 
 def _primary_key_not_null(
@@ -342,7 +514,7 @@ def _physical_ddl(
     indexes: list[tuple[str, list[str]]],
     dialect: str,
 ) -> list[str]:
-    q = lambda n: quote_identifier(n, dialect)  # noqa: E731
+    q = functools.partial(quote_identifier, dialect=dialect)
     parts = list(column_sql)
     if primary:
         parts.append(f"PRIMARY KEY ({', '.join(q(c) for c in primary)})")
@@ -354,9 +526,27 @@ def _physical_ddl(
     return statements
 
 
+def _char_triggers(columns: list[str]) -> list[str]:
+    """MySQL's CHAR(n) drops trailing spaces when it stores a value; on SQLite shards two
+    triggers do it after INSERT / UPDATE of those columns (only when some value ends in
+    a space: ``length`` is SQLite's own, the comparison must not be PAD SPACE)."""
+
+    def q(name: str) -> str:
+        return quote_identifier(name, "sqlite")
+
+    sets = ", ".join(f"{q(c)} = rtrim({q(c)}, ' ')" for c in columns)
+    when = " OR ".join(f"length(NEW.{q(c)}) <> length(rtrim(NEW.{q(c)}, ' '))" for c in columns)
+    body = f"FOR EACH ROW WHEN {when} BEGIN UPDATE {TABLE_MARK} SET {sets} WHERE rowid = NEW.rowid; END"
+    cols = ", ".join(q(c) for c in columns)
+    return [
+        f"CREATE TRIGGER {DB_MARK}.{q(NAME_MARK + '$char_insert')} AFTER INSERT ON {TABLE_MARK} {body}",
+        f"CREATE TRIGGER {DB_MARK}.{q(NAME_MARK + '$char_update')} AFTER UPDATE OF {cols} ON {TABLE_MARK} {body}",
+    ]
+
+
 def index_sql(name: str, columns: list[str] | tuple[str, ...], unique: bool, dialect: str) -> str:
     """CREATE INDEX template (markers for the physical names)."""
-    q = lambda n: quote_identifier(n, dialect)  # noqa: E731
+    q = functools.partial(quote_identifier, dialect=dialect)
     kw = "CREATE UNIQUE INDEX" if unique else "CREATE INDEX"
     cols = ", ".join(q(c) for c in columns)
     if dialect == "sqlite":
@@ -365,14 +555,14 @@ def index_sql(name: str, columns: list[str] | tuple[str, ...], unique: bool, dia
 
 
 def drop_index_sql(name: str, dialect: str) -> str:
-    q = lambda n: quote_identifier(n, dialect)  # noqa: E731
+    q = functools.partial(quote_identifier, dialect=dialect)
     if dialect == "sqlite":
         return f"DROP INDEX IF EXISTS {DB_MARK}.{q(NAME_MARK + '__' + name)}"
     return f"DROP INDEX {q(name)} ON {QUALIFIED_MARK}"
 
 
 def fill_ddl(template: str, db: str, table: str, dialect: str) -> str:
-    q = lambda n: quote_identifier(n, dialect)  # noqa: E731
+    q = functools.partial(quote_identifier, dialect=dialect)
     return (
         template.replace(QUALIFIED_MARK, f"{q(db)}.{q(table)}")
         .replace(DB_MARK, q(db))

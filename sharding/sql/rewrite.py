@@ -13,7 +13,10 @@ any part of the tree. The passes, small pure functions over a copy:
 * :func:`keep_backend_semantics` — sqlglot transpiles *meaning* between dialects
   (MySQL's ``/`` becomes ``CAST(a AS REAL) / b`` for SQLite). A sharding layer must
   not: the statement must mean on each shard what it means on a backend holding the
-  whole table, so division keeps the target dialect's own semantics.
+  whole table, so division keeps the target dialect's own semantics. The exception is
+  the embedded SQLite default, whose meaning *is* MySQL's (issue 15): there MySQL
+  functions are mapped to the MySQL-semantics functions registered on every shard
+  connection (:mod:`sharding.backend.sqlite_mysql`).
 * :func:`add_keyset_hole` — a chunked read gets ``AND <keyset>`` in its WHERE.
 
 :func:`render_template` renders once and splits into a
@@ -22,9 +25,12 @@ any part of the tree. The passes, small pure functions over a copy:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from sharding.sql.shard_dialect import shard_dialect
 from sharding.sql.template import (
     KEYSET_MARK,
     Template,
@@ -49,7 +55,31 @@ def hole_of(node: exp.Table) -> int | None:
     return hole if isinstance(hole, int) else None
 
 
+def replace_nodes(pairs: Iterable[tuple[exp.Expr, exp.Expr]]) -> None:
+    """Replace each ``old`` node by ``new`` in its parent, in time linear in the tree.
+
+    ``Expr.replace`` re-parents every sibling of a node that sits in a list argument,
+    so replacing the k values of an ``IN (...)`` one at a time costs O(k²): seconds on
+    the event loop for 10,000 values (issue 12, item 4). Here every list argument that
+    holds replaced nodes is rebuilt once; a single-node argument is set directly.
+    """
+    lists: dict[tuple[int, str], tuple[exp.Expr, str, dict[int, exp.Expr]]] = {}
+    for old, new in pairs:
+        parent, key = old.parent, old.arg_key
+        if parent is None or key is None:
+            raise AssertionError("cannot replace a root node in place")
+        if isinstance(parent.args.get(key), list):
+            lists.setdefault((id(parent), key), (parent, key, {}))[2][id(old)] = new
+        else:
+            parent.set(key, new)
+        old.parent = None
+    for parent, key, by_id in lists.values():
+        # By identity, not ``index``: indexes are bookkeeping that copies may not keep.
+        parent.set(key, [by_id.get(id(v), v) for v in parent.args[key]])
+
+
 def mark_tables(tree: exp.Expr) -> None:
+    pairs: list[tuple[exp.Expr, exp.Expr]] = []
     for node in list(tree.find_all(exp.Table)):
         hole = hole_of(node)
         if hole is None:
@@ -57,20 +87,38 @@ def mark_tables(tree: exp.Expr) -> None:
         alias = node.alias or node.name
         replacement = exp.Table(this=exp.Identifier(this=table_marker(hole), quoted=False))
         replacement.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+        # Everything else hanging on the table node stays: the JOINs of a multi-table
+        # UPDATE/DELETE live here, and dropping them would write rows the join excludes.
+        for arg, value in node.args.items():
+            if arg not in ("this", "db", "catalog", "alias") and value:
+                replacement.set(arg, value)
         if node is tree:
             raise AssertionError("cannot render a bare table")
-        node.replace(replacement)
+        pairs.append((node, replacement))
+    replace_nodes(pairs)
 
 
 def mark_placeholders(tree: exp.Expr) -> exp.Expr:
     if isinstance(tree, exp.Placeholder):
         return exp.Var(this=param_marker(slot_of(tree)))
-    for node in list(tree.find_all(exp.Placeholder)):
-        node.replace(exp.Var(this=param_marker(slot_of(node))))
+    replace_nodes(
+        [
+            (node, exp.Var(this=param_marker(slot_of(node))))
+            for node in tree.find_all(exp.Placeholder)
+        ]
+    )
     return tree
 
 
 def keep_backend_semantics(tree: exp.Expr, dialect: str) -> None:
+    if dialect == "sqlite":
+        # The embedded SQLite default answers with MySQL's meaning (issue 15): MySQL
+        # functions become the ones registered on every shard connection, and ``/``
+        # keeps sqlglot's MySQL→SQLite rendering (never integer division).
+        from sharding.backend.sqlite_mysql import translate_for_sqlite
+
+        translate_for_sqlite(tree)
+        return
     target = Dialect.get_or_raise(dialect)
     for node in tree.find_all(exp.Div):
         node.set("typed", target.TYPED_DIVISION)
@@ -96,7 +144,7 @@ def render_template(tree: exp.Expr, dialect: str, *, keyset: bool = False) -> Te
         if not isinstance(copied, exp.Select):
             raise AssertionError("keyset continuation needs a SELECT")
         add_keyset_hole(copied)
-    return compile_template(copied.sql(dialect=dialect))
+    return compile_template(copied.sql(dialect=shard_dialect(dialect)))
 
 
 def render_expression(node: exp.Expr, dialect: str) -> Template:
@@ -104,7 +152,7 @@ def render_expression(node: exp.Expr, dialect: str) -> Template:
     atomic, so it can be embedded in a larger predicate."""
     copied = mark_placeholders(node.copy())
     keep_backend_semantics(copied, dialect)
-    text = copied.sql(dialect=dialect)
+    text = copied.sql(dialect=shard_dialect(dialect))
     if not isinstance(node, exp.Column | exp.Literal | exp.Paren | exp.Placeholder):
         text = f"({text})"
     return compile_template(text)

@@ -1,0 +1,1736 @@
+"""MySQL's semantics inside the embedded SQLite default (issue 15).
+
+A newcomer runs ``shardgate serve`` on SQLite shard files and writes MySQL SQL; the
+answers must be MySQL's (MariaDB is the reference) or a clear 1235 naming what is not
+supported — never SQLite's own answer. Three mechanisms, all applied to every sqlite3
+connection the backend opens (:func:`install`) and to every shard statement rendered
+for SQLite (:func:`translate_for_sqlite`, called by ``rewrite.keep_backend_semantics``):
+
+* **Collations** (``create_collation``): ``utf8mb4_general_ci`` (MySQL's default: case-
+  and accent-insensitive, PAD SPACE), ``utf8mb4_unicode_ci``, ``utf8mb4_bin`` and their
+  ``_nopad_`` / ``utf8mb3`` variants, from the weights measured on MariaDB
+  (:mod:`sharding.merge.mysql_collations`, the same keys the merge layer uses, so a
+  shard and the coordinator can never disagree). The SQLite DDL path
+  (:mod:`sharding.sql.ddl`) declares every text column with the collation MySQL would
+  give it, so ``=``, ``ORDER BY``, ``GROUP BY``, ``DISTINCT``, indexes, UNIQUE and
+  PRIMARY KEY all follow it (a case-variant duplicate key is error 1062).
+* **Functions** (``create_function``) under their MySQL names with MySQL's NULL rules:
+  ``CONCAT`` (NULL if any argument is NULL), ``CONCAT_WS``, ``LPAD``/``RPAD``,
+  ``FIELD``, ``ELT``, ``MD5``, ``SHA1``/``SHA2``, ``SUBSTRING``/``LEFT``/``RIGHT``/
+  ``MID``, ``LOCATE``/``INSTR`` (case-insensitive like the default collation),
+  ``GREATEST``/``LEAST``, ``LENGTH`` in bytes vs ``CHAR_LENGTH``, ``REGEXP``, ``XOR``,
+  ``NOW``/``CURDATE``, ``YEAR``/``MONTH``/``DAY``, ``DATE_FORMAT``,
+  ``DATE_ADD``/``DATE_SUB`` with ``INTERVAL``, ``UNIX_TIMESTAMP``, ``FROM_UNIXTIME``,
+  ``TRUNCATE``, ``CAST(.. AS SIGNED/UNSIGNED)``, ``DIV``, ``LIKE`` with MySQL's
+  default ``\\`` escape and the default collation's case/accent folding. Registering
+  the MySQL names also serves text the coordinator passes through unparsed (INSERT
+  ``VALUES`` rows). sqlglot's own MySQL→SQLite translation of these is lossy (``LENGTH``
+  becomes character length, ``GREATEST`` becomes SQLite's ``MAX``, ``TRUNCATE`` drops
+  its digits, ``DATE_FORMAT`` becomes ``strftime``), so :func:`translate_for_sqlite`
+  replaces those nodes by calls to the registered functions *before* rendering.
+  Anything SQLite does not know is refused as 1235 naming the function
+  (:func:`unknown_function`), never "no such function".
+* **Types on read** (``detect_types=PARSE_DECLTYPES`` converters keyed on the physical
+  type name): ``DATE`` → ``datetime.date``, ``DATETIME``/``TIMESTAMP`` →
+  ``datetime.datetime``, and ``DECIMAL(p,s)`` → ``Decimal`` with the declared scale.
+  (MySQL's CHAR drops trailing spaces on store: the DDL path adds triggers for that; a
+  read converter cannot, as sqlite3 hands converters an empty value as NULL.)
+
+* **Strict mode**: numeric columns get a CHECK (:func:`strict_check`) so text that
+  MySQL's strict mode refuses (``'abc'`` into an INT) is error 1366, not stored.
+* **ENUM** columns store the label (TEXT), with a CHECK (:func:`enum_check`: a label
+  or an index, else 1265 as MariaDB's strict mode), a trigger that stores the canonical
+  label (``'SMALL'`` and ``1`` become ``'small'``), and a collation that knows the
+  labels (:func:`enum_collation`): with a string an ENUM compares by label under its
+  collation (``=``, ``<``, ``MIN``/``MAX``, GROUP BY equality), with a number by index
+  (``size = 2``, ``size > 1``: SQLite makes the number text before comparing). The
+  planner orders ENUMs by ``(col) + 0`` (:mod:`sharding.sql.enums`), which becomes the
+  index here (:data:`ENUM_META`). Arithmetic written on an ENUM (``size + 0``,
+  ``SUM(size)``) still sees the label (0): the shard statement does not say which
+  columns are ENUMs. SET columns are refused (1235).
+
+DECIMAL design (the choice, and why). SQLite has no decimal type and compares only its
+own numbers numerically, so whatever a DECIMAL is stored as must be an SQLite number
+for ``WHERE p > 10.5``, indexes, ``ORDER BY`` and ``MIN``/``MAX`` to be right inside the
+shard — text or scaled integers would need every expression that touches the column
+rewritten with knowledge of its type, which the shard statement does not carry. So a
+DECIMAL(p,s) column is declared ``DECIMAL_S<s>(p,s)`` (NUMERIC affinity: values are
+INTEGER/REAL) and only precisions SQLite's REAL holds exactly are accepted: SQLite keeps
+15 significant digits of a REAL, so ``p <= 15`` round-trips every value exactly
+(reading applies the declared scale: ``1.00`` comes back as ``Decimal('1.00')``); a
+wider DECIMAL is refused with 1235 at CREATE TABLE instead of silently rounding. SUM
+and AVG are replaced by aggregates that add each value's shortest decimal form exactly
+(``Decimal(repr(x))`` recovers the decimal literal a REAL was stored from), so
+``SUM(amount)`` is ``116902.25``, not ``116902.24999999996``; the partials stay SQLite
+numbers, so the coordinator's merge (and HAVING/ORDER BY on the shard) compare them as
+numbers. What this design cannot give: computed numeric results keep SQLite's types —
+``SUM``/``AVG``/``/`` return an INTEGER or REAL where MySQL returns a DECIMAL — because a
+REAL cannot say whether it came from a DOUBLE or a DECIMAL column; ``7 / 2`` is 3.5
+(MySQL: ``3.5000``), never SQLite's 3.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import math
+import re
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from sqlglot import exp
+
+from sharding.errors import NotSupported, ShardgateError
+from sharding.merge import mysql_collations
+
+#: Physical type names the DDL path gives DECIMAL columns: ``DECIMAL_S<scale>``.
+DECIMAL_TYPE_PREFIX = "DECIMAL_S"
+#: Widest DECIMAL whose every value SQLite's REAL (15 significant digits) keeps exactly.
+MAX_DECIMAL_PRECISION = 15
+MAX_DECIMAL_SCALE = 15
+
+_EXACT = Context(prec=100)
+
+# ---------------------------------------------------------------------- collations
+#: MySQL collation name → sort key (the merge layer's own keys; see module doc).
+COLLATION_KEYS: dict[str, Callable[[str], Any]] = {}
+
+
+def _build_collations() -> None:
+    general, unicode = mysql_collations.general_ci(), mysql_collations.unicode_ci()
+    general_nopad = mysql_collations.general_ci(pad=False)
+    unicode_nopad = mysql_collations.unicode_ci(pad=False)
+    binary_pad = mysql_collations.binary_pad()
+    for charset in ("utf8mb4", "utf8mb3", "utf8"):
+        COLLATION_KEYS[f"{charset}_general_ci"] = general
+        COLLATION_KEYS[f"{charset}_general_nopad_ci"] = general_nopad
+        COLLATION_KEYS[f"{charset}_unicode_ci"] = unicode
+        COLLATION_KEYS[f"{charset}_unicode_nopad_ci"] = unicode_nopad
+        COLLATION_KEYS[f"{charset}_bin"] = binary_pad
+        COLLATION_KEYS[f"{charset}_nopad_bin"] = mysql_collations.binary_nopad
+
+
+_build_collations()
+
+#: The collation MySQL gives a text column that declares none.
+DEFAULT_COLLATION = "utf8mb4_general_ci"
+
+
+def _comparator(key: Callable[[str], Any]) -> Callable[[str, str], int]:
+    # Sorting compares each string many times: cache its key (bounded).
+    cached = lru_cache(maxsize=65536)(key)
+
+    def compare(a: str, b: str) -> int:
+        ka, kb = cached(a), cached(b)
+        if ka == kb:
+            return 0
+        return -1 if ka < kb else 1
+
+    return compare
+
+
+_COMPARATORS = {name: _comparator(key) for name, key in COLLATION_KEYS.items()}
+
+
+def sqlite_collation(name: str) -> str:
+    """The collation name a SQLite column is declared with for MySQL collation ``name``
+    (1235 for one the embedded default does not have)."""
+    n = name.lower()
+    if n in ("binary", "nocase", "rtrim"):
+        return n  # SQLite's own, kept for schemas written for SQLite
+    if n in COLLATION_KEYS:
+        return n
+    raise NotSupported(f"collation '{name}' on the embedded SQLite default")
+
+
+# ---------------------------------------------------------------------- values
+_NUM_PREFIX = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+
+
+def _text(v: Any) -> str:
+    """A value as MySQL's string conversion writes it."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        r = repr(v)
+        return r.replace("e+", "e")
+    return str(v)
+
+
+def _number(v: Any) -> int | float | None:
+    """MySQL's numeric value of an operand (strings by their numeric prefix)."""
+    if v is None:
+        return None
+    if isinstance(v, int | float):
+        return v
+    s = _text(v)
+    m = _NUM_PREFIX.match(s)
+    if not m:
+        return 0
+    t = m.group(1)
+    try:
+        return int(t)
+    except ValueError:
+        return float(t)
+
+
+def _int(v: Any) -> int | None:
+    n = _number(v)
+    if n is None:
+        return None
+    if isinstance(n, float):
+        return int(Decimal(repr(n)).to_integral_value(rounding=ROUND_HALF_UP))
+    return n
+
+
+def _fold(s: str) -> str:
+    """Per-character fold of ``utf8mb4_general_ci`` (one weight per character, so
+    positions survive: LOCATE/INSTR/LIKE can work on the folded text)."""
+    if s.isascii():
+        return s.upper()
+    table = mysql_collations._table("GENERAL_CI")[0]
+    return "".join(table.get(ord(c), c)[:1] or c for c in s)
+
+
+# ---------------------------------------------------------------------- string functions
+def _concat(*args: Any) -> str | None:
+    if any(a is None for a in args):
+        return None
+    return "".join(_text(a) for a in args)
+
+
+def _concat_ws(sep: Any, *args: Any) -> str | None:
+    if sep is None:
+        return None
+    return _text(sep).join(_text(a) for a in args if a is not None)
+
+
+def _pad(left: bool) -> Callable[..., str | None]:
+    def pad(s: Any, n: Any, fill: Any = " ") -> str | None:
+        if s is None or n is None or fill is None:
+            return None
+        text, width, f = _text(s), _int(n), _text(fill)
+        if width is None or width < 0:
+            return None
+        if len(text) >= width:
+            return text[:width]
+        if not f:
+            return None
+        need = width - len(text)
+        padding = (f * (need // len(f) + 1))[:need]
+        return padding + text if left else text + padding
+
+    return pad
+
+
+def _field(x: Any, *items: Any) -> int:
+    if x is None:
+        return 0
+    if isinstance(x, str) and all(isinstance(i, str) or i is None for i in items):
+        key = COLLATION_KEYS[DEFAULT_COLLATION]
+        kx = key(x)
+        for i, item in enumerate(items, 1):
+            if item is not None and key(item) == kx:
+                return i
+        return 0
+    nx = _number(x)
+    for i, item in enumerate(items, 1):
+        if item is not None and float(_number(item) or 0) == float(nx or 0):
+            return i
+    return 0
+
+
+def _elt(n: Any, *items: Any) -> Any:
+    i = _int(n)
+    if i is None or i < 1 or i > len(items):
+        return None
+    v = items[i - 1]
+    return None if v is None else _text(v)
+
+
+def _md5(s: Any) -> str | None:
+    return None if s is None else hashlib.md5(_bytes(s)).hexdigest()
+
+
+def _sha1(s: Any) -> str | None:
+    return None if s is None else hashlib.sha1(_bytes(s)).hexdigest()
+
+
+def _sha2(s: Any, bits: Any) -> str | None:
+    if s is None or bits is None:
+        return None
+    algo = {0: "sha256", 224: "sha224", 256: "sha256", 384: "sha384", 512: "sha512"}.get(
+        _int(bits) or 0
+    )
+    if algo is None:
+        return None
+    return hashlib.new(algo, _bytes(s)).hexdigest()
+
+
+def _bytes(s: Any) -> bytes:
+    return s if isinstance(s, bytes) else _text(s).encode("utf-8")
+
+
+def _substring(s: Any, pos: Any, length: Any = ...) -> str | None:
+    if s is None or pos is None or length is None:
+        return None
+    text, p = _text(s), _int(pos)
+    assert p is not None
+    if p == 0 or abs(p) > len(text):
+        return ""
+    start = p - 1 if p > 0 else len(text) + p
+    if length is ...:
+        return text[start:]
+    n = _int(length)
+    assert n is not None
+    return text[start : start + n] if n > 0 else ""
+
+
+def _left(s: Any, n: Any) -> str | None:
+    if s is None or n is None:
+        return None
+    k = _int(n) or 0
+    return _text(s)[:k] if k > 0 else ""
+
+
+def _right(s: Any, n: Any) -> str | None:
+    if s is None or n is None:
+        return None
+    k = _int(n) or 0
+    return _text(s)[-k:] if k > 0 else ""
+
+
+def _locate(sub: Any, s: Any, pos: Any = 1) -> int | None:
+    if sub is None or s is None or pos is None:
+        return None
+    p = _int(pos) or 0
+    text, needle = _text(s), _text(sub)
+    if p < 1 or p > len(text) + 1:
+        return 0
+    if not needle:
+        return p if p <= len(text) else 0
+    if not (isinstance(s, bytes) or isinstance(sub, bytes)):
+        # MariaDB's LOCATE/INSTR under utf8mb4_general_ci are case- but not
+        # accent-insensitive (measured: LOCATE('a', 'Ä') = 0, LOCATE('A', 'abc') = 1).
+        text, needle = text.lower(), needle.lower()
+    return text.find(needle, p - 1) + 1
+
+
+def _instr(s: Any, sub: Any) -> int | None:
+    return _locate(sub, s)
+
+
+def _extreme(pick_max: bool) -> Callable[..., Any]:
+    def extreme(*args: Any) -> Any:
+        if any(a is None for a in args):
+            return None
+        if all(isinstance(a, str) for a in args):
+            key = COLLATION_KEYS[DEFAULT_COLLATION]
+            return (max if pick_max else min)(args, key=key)
+        if all(isinstance(a, int) for a in args):
+            return (max if pick_max else min)(args)
+        nums = [_number(a) for a in args]
+        if any(isinstance(a, str) for a in args):
+            nums = [float(n) for n in nums if n is not None]
+        return (max if pick_max else min)(nums)  # type: ignore[type-var]
+
+    return extreme
+
+
+def _octet_length(s: Any) -> int | None:
+    return None if s is None else len(_bytes(s))
+
+
+def _char_length(s: Any) -> int | None:
+    if s is None:
+        return None
+    return len(s) if isinstance(s, bytes) else len(_text(s))
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str, ci: bool) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern, re.IGNORECASE if ci else 0)
+    except re.error as exc:
+        from sharding.errors import BackendError
+
+        raise BackendError(f"Got error '{exc}' from regexp", code=1139, sqlstate="42000") from None
+
+
+def _regexp(pattern: Any, s: Any) -> int | None:
+    # SQLite calls regexp(pattern, value) for ``value REGEXP pattern``.
+    if pattern is None or s is None:
+        return None
+    ci = not isinstance(s, bytes) and not isinstance(pattern, bytes)
+    return 1 if _regex(_text(pattern), ci).search(_text(s)) else 0
+
+
+def _xor(a: Any, b: Any) -> int | None:
+    x, y = _number(a), _number(b)
+    if x is None or y is None:
+        return None
+    return int(bool(x) != bool(y))
+
+
+def _reverse(s: Any) -> Any:
+    if s is None:
+        return None
+    return s[::-1] if isinstance(s, bytes) else _text(s)[::-1]
+
+
+def _repeat(s: Any, n: Any) -> str | None:
+    if s is None or n is None:
+        return None
+    return _text(s) * max(0, _int(n) or 0)
+
+
+def _ascii(s: Any) -> int | None:
+    if s is None:
+        return None
+    b = _bytes(s)
+    return b[0] if b else 0
+
+
+def _ord(s: Any) -> int | None:
+    """MySQL's ORD: the leftmost character's bytes as a big-endian number."""
+    if s is None:
+        return None
+    t = _text(s)
+    return int.from_bytes(t[0].encode("utf-8"), "big") if t else 0
+
+
+def _strcmp(a: Any, b: Any) -> int | None:
+    if a is None or b is None:
+        return None
+    key = COLLATION_KEYS[DEFAULT_COLLATION]
+    ka, kb = key(_text(a)), key(_text(b))
+    return 0 if ka == kb else (-1 if ka < kb else 1)
+
+
+def _substring_index(s: Any, delim: Any, count: Any) -> str | None:
+    if s is None or delim is None or count is None:
+        return None
+    text, d, n = _text(s), _text(delim), _int(count) or 0
+    if not d or n == 0:
+        return ""
+    parts = text.split(d)
+    return d.join(parts[:n]) if n > 0 else d.join(parts[n:])
+
+
+def _find_in_set(x: Any, items: Any) -> int | None:
+    if x is None or items is None:
+        return None
+    needle = _text(x)
+    if "," in needle:
+        return 0
+    # Measured: FIND_IN_SET('B ', 'b') is 0 — case-insensitive but no PAD SPACE.
+    key = COLLATION_KEYS["utf8mb4_general_nopad_ci"]
+    k = key(needle)
+    text = _text(items)
+    if not text:
+        return 0
+    for i, item in enumerate(text.split(","), 1):
+        if key(item) == k:
+            return i
+    return 0
+
+
+def _insert(s: Any, pos: Any, length: Any, new: Any) -> str | None:
+    """MySQL's INSERT(str, pos, len, newstr) (sqlglot calls it STUFF)."""
+    if s is None or pos is None or length is None or new is None:
+        return None
+    text, p, n = _text(s), _int(pos) or 0, _int(length) or 0
+    if p < 1 or p > len(text):
+        return text
+    if n < 0 or n > len(text):
+        n = len(text)
+    return text[: p - 1] + _text(new) + text[p - 1 + n :]
+
+
+def _unhex(s: Any) -> bytes | None:
+    if s is None:
+        return None
+    try:
+        t = _text(s)
+        return bytes.fromhex(("0" + t) if len(t) % 2 else t)
+    except ValueError:
+        return None
+
+
+def _to_base64(s: Any) -> str | None:
+    import base64
+
+    return None if s is None else base64.b64encode(_bytes(s)).decode()
+
+
+def _crc32(s: Any) -> int | None:
+    import zlib
+
+    return None if s is None else zlib.crc32(_bytes(s))
+
+
+def _rand(seed: Any = ...) -> float:
+    import random
+
+    return random.random() if seed is ... else random.Random(_int(seed)).random()
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid1())
+
+
+# ---------------------------------------------------------------------- LIKE
+@lru_cache(maxsize=1024)
+def _like_regex(pattern: str, escape: str, fold: bool = True) -> re.Pattern[str]:
+    f = _fold if fold else (lambda c: c)
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == escape and i + 1 < len(pattern):
+            out.append(re.escape(f(pattern[i + 1])))
+            i += 2
+            continue
+        if c == "%":
+            out.append(".*")
+        elif c == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(f(c)))
+        i += 1
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _like(pattern: Any, s: Any, escape: Any = "\\") -> int | None:
+    # SQLite calls like(pattern, value[, escape]) for ``value LIKE pattern [ESCAPE e]``;
+    # MySQL's default escape is a backslash, and the default collation folds case/accents.
+    if pattern is None or s is None or escape is None:
+        return None
+    esc = _text(escape)
+    if len(esc) > 1:
+        from sharding.errors import BackendError
+
+        raise BackendError("Incorrect arguments to ESCAPE", code=1210, sqlstate="HY000")
+    if isinstance(pattern, bytes) or isinstance(s, bytes):  # LIKE BINARY: exact characters
+        return 1 if _like_regex(_text(pattern), esc, False).match(_text(s)) else 0
+    return 1 if _like_regex(_text(pattern), esc).match(_fold(_text(s))) else 0
+
+
+# ---------------------------------------------------------------------- numbers
+def _truncate(x: Any, d: Any) -> Any:
+    if x is None or d is None:
+        return None
+    n, digits = _number(x), _int(d)
+    assert n is not None and digits is not None
+    if isinstance(n, int):
+        if digits >= 0:
+            return n
+        q = 10 ** (-digits)
+        return (abs(n) // q) * q * (1 if n >= 0 else -1)
+    if not math.isfinite(n):
+        return n
+    exact = Decimal(repr(n))
+    out = (
+        exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_DOWN, context=_EXACT)
+        if digits >= 0
+        else (
+            (exact / Decimal(10) ** -digits).to_integral_value(rounding=ROUND_DOWN)
+            * Decimal(10) ** -digits
+        )
+    )
+    return float(out)
+
+
+def _signed(x: Any) -> int | None:
+    """``CAST(x AS SIGNED)``: numbers round half away from zero; strings take their
+    integer prefix (MySQL: ``CAST('4.6' AS SIGNED)`` is 4, ``CAST(4.6 AS SIGNED)`` 5)."""
+    if x is None:
+        return None
+    if isinstance(x, int):
+        return x
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return 0
+        return _clamp(int(Decimal(repr(x)).to_integral_value(rounding=ROUND_HALF_UP)))
+    m = re.match(r"\s*([+-]?\d+)", _text(x))
+    return _clamp(int(m.group(1))) if m else 0
+
+
+def _unsigned(x: Any) -> int | None:
+    n = _signed(x)
+    return None if n is None else n % (1 << 64)
+
+
+def _clamp(n: int) -> int:
+    return max(-(1 << 63), min((1 << 63) - 1, n))
+
+
+def _intdiv(a: Any, b: Any) -> int | None:
+    x, y = _number(a), _number(b)
+    if x is None or y is None or y == 0:
+        return None
+    if isinstance(x, int) and isinstance(y, int):
+        q = abs(x) // abs(y)
+        return q if (x >= 0) == (y >= 0) else -q
+    xd = Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
+    yd = Decimal(repr(y)) if isinstance(y, float) else Decimal(y)
+    return int(_EXACT.divide_int(xd, yd))
+
+
+def _div(a: Any, b: Any) -> float | None:
+    """MySQL's ``/``: never integer division; ``x / 0`` is NULL. The quotient of two
+    exact operands is computed in decimal and handed to SQLite as the nearest REAL."""
+    x, y = _number(a), _number(b)
+    if x is None or y is None or y == 0:
+        return None
+    if isinstance(x, int) and isinstance(y, int):
+        return float(_EXACT.divide(Decimal(x), Decimal(y)))
+    return float(x) / float(y)
+
+
+def _mod(a: Any, b: Any) -> Any:
+    x, y = _number(a), _number(b)
+    if x is None or y is None or y == 0:
+        return None
+    if isinstance(x, int) and isinstance(y, int):
+        r = abs(x) % abs(y)
+        return r if x >= 0 else -r
+    return math.fmod(float(x), float(y))
+
+
+def _round(x: Any, d: Any = 0) -> Any:
+    """MySQL's ROUND: an integer stays an integer; other numbers round half away from
+    zero on their decimal form (a REAL here is usually a DECIMAL column or literal)."""
+    if x is None or d is None:
+        return None
+    n, digits = _number(x), _int(d)
+    assert n is not None and digits is not None
+    if isinstance(n, int):
+        if digits >= 0:
+            return n
+        q = 10 ** (-digits)
+        r = (abs(n) + q // 2) // q * q
+        return r if n >= 0 else -r
+    if not math.isfinite(n):
+        return n
+    exact = Decimal(repr(n))
+    return (
+        float(exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP, context=_EXACT))
+        if digits >= 0
+        else float((exact.scaleb(digits)).to_integral_value(rounding=ROUND_HALF_UP).scaleb(-digits))
+    )
+
+
+def _log(a: Any, b: Any = ...) -> float | None:
+    """MySQL's LOG(x) is the natural logarithm (SQLite's is base 10); NULL outside the domain."""
+    if b is ...:
+        x = _number(a)
+        return None if x is None or x <= 0 else math.log(x)
+    base, x = _number(a), _number(b)
+    if base is None or x is None or base <= 0 or base == 1 or x <= 0:
+        return None
+    return math.log(x) / math.log(base)
+
+
+def _hex(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, str | bytes):
+        return _bytes(v).hex().upper()
+    n = v if isinstance(v, int) else _signed(v)
+    assert n is not None
+    return format(n % (1 << 64), "X")
+
+
+def _format(x: Any, d: Any) -> str | None:
+    if x is None or d is None:
+        return None
+    n, digits = _number(x), max(0, min(_int(d) or 0, 38))
+    assert n is not None
+    exact = Decimal(n) if isinstance(n, int) else Decimal(repr(n))
+    return format(
+        exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP, context=_EXACT),
+        f",.{digits}f",
+    )
+
+
+def _char(*codes: Any) -> bytes:
+    out = bytearray()
+    for c in codes:
+        n = _int(c)
+        if n is None:
+            continue
+        n %= 1 << 32
+        out += n.to_bytes(max(1, (n.bit_length() + 7) // 8), "big")
+    return bytes(out)
+
+
+class _ExactSum:
+    """SUM/AVG adding each value's shortest decimal form exactly (module doc).
+
+    A window function class (``inverse``/``value``), so ``SUM(x) OVER (...)`` works as
+    with SQLite's own SUM; it serves plain aggregation too."""
+
+    def __init__(self) -> None:
+        self.ints = 0  # exact sum of the integer inputs
+        self.decimals = Decimal(0)  # exact sum of the finite REAL inputs
+        self.reals = 0  # how many REAL inputs (0: the result is an integer)
+        self.count = 0
+        self.specials: Counter[float] = Counter()  # inf, -inf (nan by its own key)
+
+    def _add(self, v: Any, sign: int) -> None:
+        if v is None:
+            return
+        n = _number(v)
+        assert n is not None
+        self.count += sign
+        if isinstance(n, int):
+            self.ints += sign * n
+            return
+        self.reals += sign
+        if math.isfinite(n):
+            self.decimals = _EXACT.add(self.decimals, sign * Decimal(repr(n)))
+        else:
+            self.specials["nan" if math.isnan(n) else n] += sign  # type: ignore[index]
+
+    def step(self, v: Any) -> None:
+        self._add(v, 1)
+
+    def inverse(self, v: Any) -> None:
+        self._add(v, -1)
+
+    def _special(self) -> float | None:
+        live = {k for k, c in self.specials.items() if c > 0}
+        if not live:
+            return None
+        if "nan" in live or len(live) > 1:  # type: ignore[comparison-overlap]
+            return math.nan
+        return float(next(iter(live)))
+
+    def _exact(self) -> Decimal:
+        return _EXACT.add(Decimal(self.ints), self.decimals)
+
+    def finalize(self) -> Any:
+        return self.value()
+
+    def value(self) -> Any:
+        raise NotImplementedError
+
+
+class _Sum(_ExactSum):
+    def value(self) -> Any:
+        if not self.count:
+            return None
+        special = self._special()
+        if special is not None:
+            return special
+        if not self.reals:
+            return self.ints if -(1 << 63) <= self.ints < (1 << 63) else float(self.ints)
+        return float(self._exact())
+
+
+class _Avg(_ExactSum):
+    def value(self) -> Any:
+        if not self.count:
+            return None
+        special = self._special()
+        if special is not None:
+            return special
+        return float(_EXACT.divide(self._exact(), Decimal(self.count)))
+
+
+# ---------------------------------------------------------------------- dates
+_DATE = re.compile(
+    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?)?\s*\Z"
+)
+
+
+def _parse_temporal(v: Any) -> datetime.datetime | datetime.date | None:
+    """A DATE or DATETIME value (text as SQLite stores it), None if not one."""
+    if v is None:
+        return None
+    if isinstance(v, int):
+        s = str(v)
+        if len(s) == 8:
+            v = f"{s[:4]}-{s[4:6]}-{s[6:]}"
+        elif len(s) == 14:
+            v = f"{s[:4]}-{s[4:6]}-{s[6:8]} {s[8:10]}:{s[10:12]}:{s[12:]}"
+        else:
+            return None
+    m = _DATE.match(_text(v))
+    if not m:
+        return None
+    try:
+        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if m.group(4) is None:
+            return datetime.date(y, mo, d)
+        frac = (m.group(7) or "").ljust(6, "0")
+        return datetime.datetime(
+            y, mo, d, int(m.group(4)), int(m.group(5)), int(m.group(6)), int(frac or 0)
+        )
+    except ValueError:
+        return None
+
+
+def _as_datetime(t: datetime.date) -> datetime.datetime:
+    return t if isinstance(t, datetime.datetime) else datetime.datetime(t.year, t.month, t.day)
+
+
+def _fmt_datetime(t: datetime.datetime) -> str:
+    base = t.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{base}.{t.microsecond:06d}" if t.microsecond else base
+
+
+def _year(v: Any) -> int | None:
+    t = _parse_temporal(v)
+    return None if t is None else t.year
+
+
+def _month(v: Any) -> int | None:
+    t = _parse_temporal(v)
+    return None if t is None else t.month
+
+
+def _day(v: Any) -> int | None:
+    t = _parse_temporal(v)
+    return None if t is None else t.day
+
+
+def _hour(v: Any) -> int | None:
+    t = _parse_temporal(v)
+    if t is None:
+        m = re.match(r"\s*(-?\d+):(\d{1,2})(?::(\d{1,2}))?", _text(v)) if v is not None else None
+        return abs(int(m.group(1))) if m else None
+    return t.hour if isinstance(t, datetime.datetime) else 0
+
+
+def _minute(v: Any) -> int | None:
+    t = _parse_temporal(v)
+    return None if t is None else (t.minute if isinstance(t, datetime.datetime) else 0)
+
+
+def _second(v: Any) -> int | None:
+    t = _parse_temporal(v)
+    return None if t is None else (t.second if isinstance(t, datetime.datetime) else 0)
+
+
+def _quarter(v: Any) -> int | None:
+    t = _parse_temporal(v)
+    return None if t is None else (t.month - 1) // 3 + 1
+
+
+def _dayname(v: Any) -> str | None:
+    t = _parse_temporal(v)
+    return None if t is None else _DAY_NAMES[t.weekday()]
+
+
+def _dayofweek(v: Any) -> int | None:
+    t = _parse_temporal(v)
+    return None if t is None else (t.weekday() + 1) % 7 + 1
+
+
+def _weekday(v: Any) -> int | None:
+    t = _parse_temporal(v)
+    return None if t is None else t.weekday()
+
+
+def _dayofyear(v: Any) -> int | None:
+    t = _parse_temporal(v)
+    return None if t is None else t.timetuple().tm_yday
+
+
+def _week(v: Any, mode: Any = 0) -> int | None:
+    """WEEK(d) in mode 0 (the default): weeks start on Sunday, 0 before the first one."""
+    t = _parse_temporal(v)
+    if t is None or mode is None:
+        return None
+    if (_int(mode) or 0) != 0:
+        raise NotSupported("WEEK() with a mode other than 0 on the embedded SQLite default")
+    return int(_as_datetime(t).strftime("%U"))
+
+
+def _last_day(v: Any) -> str | None:
+    t = _parse_temporal(v)
+    if t is None:
+        return None
+    nxt = datetime.date(t.year + (t.month == 12), t.month % 12 + 1, 1)
+    return (nxt - datetime.timedelta(days=1)).isoformat()
+
+
+def _datediff(a: Any, b: Any) -> int | None:
+    x, y = _parse_temporal(a), _parse_temporal(b)
+    if x is None or y is None:
+        return None
+    dx = x.date() if isinstance(x, datetime.datetime) else x
+    dy = y.date() if isinstance(y, datetime.datetime) else y
+    return (dx - dy).days
+
+
+_DIFF_SECONDS = {
+    "MICROSECOND": 1e-6,
+    "SECOND": 1,
+    "MINUTE": 60,
+    "HOUR": 3600,
+    "DAY": 86400,
+    "WEEK": 604800,
+}
+
+
+def _timestampdiff(unit: Any, a: Any, b: Any) -> int | None:
+    x, y = _parse_temporal(a), _parse_temporal(b)
+    if x is None or y is None or unit is None:
+        return None
+    u = _text(unit).upper()
+    dx, dy = _as_datetime(x), _as_datetime(y)
+    if u in ("MONTH", "QUARTER", "YEAR"):
+        months = (dy.year - dx.year) * 12 + dy.month - dx.month
+        # A month is complete only when the day/time of the later value reaches the earlier's.
+        rest_y = (dy.day, dy.time())
+        rest_x = (dx.day, dx.time())
+        if months > 0 and rest_y < rest_x:
+            months -= 1
+        elif months < 0 and rest_y > rest_x:
+            months += 1
+        return int(months / {"MONTH": 1, "QUARTER": 3, "YEAR": 12}[u])
+    if u not in _DIFF_SECONDS:
+        return None
+    delta = dy - dx
+    if u == "MICROSECOND":
+        return delta.days * 86_400_000_000 + delta.seconds * 1_000_000 + delta.microseconds
+    total = delta.total_seconds()
+    return int(total / _DIFF_SECONDS[u])
+
+
+def _extract(unit: Any, v: Any) -> int | None:
+    u = _text(unit).upper() if unit is not None else ""
+    fn = {
+        "YEAR": _year,
+        "MONTH": _month,
+        "DAY": _day,
+        "HOUR": _hour,
+        "MINUTE": _minute,
+        "SECOND": _second,
+        "QUARTER": _quarter,
+        "WEEK": _week,
+    }.get(u)
+    if fn is None:
+        raise NotSupported(f"EXTRACT({u} FROM ...) on the embedded SQLite default")
+    result: int | None = fn(v)
+    return result
+
+
+def _now() -> str:
+    return datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _curdate() -> str:
+    return datetime.date.today().isoformat()
+
+
+def _unix_timestamp(v: Any = ...) -> int | None:
+    if v is ...:
+        return int(time.time())
+    t = _parse_temporal(v)
+    if t is None:
+        return None
+    return max(0, int(time.mktime(_as_datetime(t).timetuple())))
+
+
+def _from_unixtime(n: Any, fmt: Any = ...) -> str | None:
+    x = _number(n)
+    if x is None or x < 0:
+        return None
+    t = datetime.datetime.fromtimestamp(int(x))
+    if fmt is ...:
+        return _fmt_datetime(t)
+    return _date_format(_fmt_datetime(t), fmt)
+
+
+_DAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+_MONTH_NAMES = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+def _suffix(d: int) -> str:
+    if 10 < d % 100 < 14:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
+
+
+def _date_format(v: Any, fmt: Any) -> str | None:
+    if v is None or fmt is None:
+        return None
+    parsed = _parse_temporal(v)
+    if parsed is None:
+        return None
+    t = _as_datetime(parsed)
+    f = _text(fmt)
+    out: list[str] = []
+    i = 0
+    while i < len(f):
+        c = f[i]
+        if c != "%" or i + 1 == len(f):
+            out.append(c)
+            i += 1
+            continue
+        s = f[i + 1]
+        i += 2
+        h12 = t.hour % 12 or 12
+        week_sun = int(t.strftime("%U"))
+        week_mon = int(t.strftime("%W"))
+        iso = t.isocalendar()
+        values = {
+            "a": _DAY_NAMES[t.weekday()][:3],
+            "b": _MONTH_NAMES[t.month - 1][:3],
+            "c": str(t.month),
+            "D": f"{t.day}{_suffix(t.day)}",
+            "d": f"{t.day:02d}",
+            "e": str(t.day),
+            "f": f"{t.microsecond:06d}",
+            "H": f"{t.hour:02d}",
+            "h": f"{h12:02d}",
+            "I": f"{h12:02d}",
+            "i": f"{t.minute:02d}",
+            "j": f"{t.timetuple().tm_yday:03d}",
+            "k": str(t.hour),
+            "l": str(h12),
+            "M": _MONTH_NAMES[t.month - 1],
+            "m": f"{t.month:02d}",
+            "p": "AM" if t.hour < 12 else "PM",
+            "r": f"{h12:02d}:{t.minute:02d}:{t.second:02d} {'AM' if t.hour < 12 else 'PM'}",
+            "S": f"{t.second:02d}",
+            "s": f"{t.second:02d}",
+            "T": f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}",
+            "U": f"{week_sun:02d}",
+            "u": f"{week_mon:02d}",
+            "V": f"{_week_v(t):02d}",
+            "v": f"{iso[1]:02d}",
+            "W": _DAY_NAMES[t.weekday()],
+            "w": str((t.weekday() + 1) % 7),
+            "X": str(_year_x(t)),
+            "x": str(iso[0]),
+            "Y": f"{t.year:04d}",
+            "y": f"{t.year % 100:02d}",
+            "%": "%",
+        }
+        out.append(values.get(s, s))
+    return "".join(out)
+
+
+def _week_v(t: datetime.datetime) -> int:
+    """MySQL week mode 2 (``%V``): weeks start on Sunday, week 1 has a Sunday in it."""
+    return _sunday_week(t)[1]
+
+
+def _year_x(t: datetime.datetime) -> int:
+    return _sunday_week(t)[0]
+
+
+def _sunday_week(t: datetime.datetime) -> tuple[int, int]:
+    d = t.date()
+    year = d.year
+    while True:
+        jan1 = datetime.date(year, 1, 1)
+        first_sunday = jan1 + datetime.timedelta(days=(6 - jan1.weekday()) % 7)
+        if d >= first_sunday:
+            return year, (d - first_sunday).days // 7 + 1
+        year -= 1
+
+
+_UNITS = {"MICROSECOND", "SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR"}
+
+
+def _date_add(v: Any, amount: Any, unit: Any) -> str | None:
+    if v is None or amount is None or unit is None:
+        return None
+    t = _parse_temporal(v)
+    u = _text(unit).upper()
+    if t is None or u not in _UNITS:
+        return None
+    n = _int(amount)
+    assert n is not None
+    if u in ("MONTH", "QUARTER", "YEAR"):
+        months = n * {"MONTH": 1, "QUARTER": 3, "YEAR": 12}[u]
+        total = t.year * 12 + (t.month - 1) + months
+        y, m = divmod(total, 12)
+        if not 1 <= y <= 9999:
+            return None
+        last = (datetime.date(y + (m == 11), (m + 1) % 12 + 1, 1) - datetime.timedelta(days=1)).day
+        shifted = t.replace(year=y, month=m + 1, day=min(t.day, last))
+        return (
+            shifted.isoformat()
+            if not isinstance(shifted, datetime.datetime)
+            else _fmt_datetime(shifted)
+        )
+    if u in ("DAY", "WEEK") and not isinstance(t, datetime.datetime):
+        try:
+            return (t + datetime.timedelta(days=n * (7 if u == "WEEK" else 1))).isoformat()
+        except OverflowError:
+            return None
+    delta = {
+        "MICROSECOND": datetime.timedelta(microseconds=n),
+        "SECOND": datetime.timedelta(seconds=n),
+        "MINUTE": datetime.timedelta(minutes=n),
+        "HOUR": datetime.timedelta(hours=n),
+        "DAY": datetime.timedelta(days=n),
+        "WEEK": datetime.timedelta(weeks=n),
+    }[u]
+    try:
+        return _fmt_datetime(_as_datetime(t) + delta)
+    except OverflowError:
+        return None
+
+
+def _date_sub(v: Any, amount: Any, unit: Any) -> str | None:
+    n = _number(amount)
+    return None if n is None else _date_add(v, -int(n), unit)
+
+
+# ---------------------------------------------------------------------- registration
+#: (name, argument count (-1: any), function). Registered as deterministic where MySQL's
+#: function is, so SQLite may evaluate constant calls once and use them with indexes.
+_FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
+    ("concat", -1, _concat, True),
+    ("concat_ws", -1, _concat_ws, True),
+    ("lpad", 2, _pad(True), True),
+    ("lpad", 3, _pad(True), True),
+    ("rpad", 2, _pad(False), True),
+    ("rpad", 3, _pad(False), True),
+    ("field", -1, _field, True),
+    ("elt", -1, _elt, True),
+    ("md5", 1, _md5, True),
+    ("sha1", 1, _sha1, True),
+    ("sha", 1, _sha1, True),
+    ("sha2", 2, _sha2, True),
+    ("substring", 2, _substring, True),
+    ("substring", 3, _substring, True),
+    ("substr", 2, _substring, True),
+    ("substr", 3, _substring, True),
+    ("mid", 3, _substring, True),
+    # LEFT/RIGHT are keywords in SQLite: translated statements call sg_left/sg_right.
+    ("left", 2, _left, True),
+    ("right", 2, _right, True),
+    ("sg_left", 2, _left, True),
+    ("sg_right", 2, _right, True),
+    ("locate", 2, _locate, True),
+    ("locate", 3, _locate, True),
+    ("instr", 2, _instr, True),
+    ("greatest", -1, _extreme(True), True),
+    ("least", -1, _extreme(False), True),
+    ("octet_length", 1, _octet_length, True),
+    ("char_length", 1, _char_length, True),
+    ("character_length", 1, _char_length, True),
+    ("regexp", 2, _regexp, True),
+    ("xor", 2, _xor, True),
+    ("like", 2, _like, True),
+    ("like", 3, _like, True),
+    ("truncate", 2, _truncate, True),
+    # SQLite built-ins whose meaning differs from MySQL's same-named function.
+    ("mod", 2, _mod, True),
+    ("round", 1, _round, True),
+    ("round", 2, _round, True),
+    ("log", 1, _log, True),
+    ("log", 2, _log, True),
+    ("hex", 1, _hex, True),
+    ("format", 2, _format, True),
+    ("char", -1, _char, True),
+    ("sg_signed", 1, _signed, True),
+    ("sg_unsigned", 1, _unsigned, True),
+    ("sg_intdiv", 2, _intdiv, True),
+    ("sg_div", 2, _div, True),
+    ("year", 1, _year, True),
+    ("month", 1, _month, True),
+    ("day", 1, _day, True),
+    ("dayofmonth", 1, _day, True),
+    ("date_format", 2, _date_format, True),
+    ("date_add", 3, _date_add, True),
+    ("date_sub", 3, _date_sub, True),
+    ("unix_timestamp", 0, _unix_timestamp, False),
+    ("unix_timestamp", 1, _unix_timestamp, True),
+    ("from_unixtime", 1, _from_unixtime, True),
+    ("from_unixtime", 2, _from_unixtime, True),
+    ("reverse", 1, _reverse, True),
+    ("repeat", 2, _repeat, True),
+    ("ascii", 1, _ascii, True),
+    ("ord", 1, _ord, True),
+    ("strcmp", 2, _strcmp, True),
+    ("substring_index", 3, _substring_index, True),
+    ("find_in_set", 2, _find_in_set, True),
+    ("insert", 4, _insert, True),
+    ("stuff", 4, _insert, True),
+    ("unhex", 1, _unhex, True),
+    ("to_base64", 1, _to_base64, True),
+    ("crc32", 1, _crc32, True),
+    ("rand", 0, _rand, False),
+    ("rand", 1, _rand, True),
+    ("uuid", 0, _uuid, False),
+    ("hour", 1, _hour, True),
+    ("minute", 1, _minute, True),
+    ("second", 1, _second, True),
+    ("quarter", 1, _quarter, True),
+    ("dayname", 1, _dayname, True),
+    ("dayofweek", 1, _dayofweek, True),
+    ("weekday", 1, _weekday, True),
+    ("dayofyear", 1, _dayofyear, True),
+    ("week", 1, _week, True),
+    ("week", 2, _week, True),
+    ("last_day", 1, _last_day, True),
+    ("datediff", 2, _datediff, True),
+    ("timestampdiff", 3, _timestampdiff, True),
+    ("sg_extract", 2, _extract, True),
+    ("now", 0, _now, False),
+    ("sysdate", 0, _now, False),
+    ("curdate", 0, _curdate, False),
+    ("current_date", 0, _curdate, False),
+]
+
+
+_raised = threading.local()
+
+
+def _reporting(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` keeping the MySQL error it raises: sqlite3 reports any exception of a
+    function as "user-defined function raised exception"; :func:`raised_error` gets
+    the real one back (same worker thread) so the client sees its code and message."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except ShardgateError as exc:
+            _raised.error = exc
+            raise
+
+    return call
+
+
+def raised_error(exc: sqlite3.Error) -> ShardgateError | None:
+    """The MySQL error a registered function raised during the failed statement."""
+    error: ShardgateError | None = getattr(_raised, "error", None)
+    _raised.error = None
+    if error is not None and "user-defined function raised exception" in str(exc):
+        return error
+    return None
+
+
+def install(conn: sqlite3.Connection) -> None:
+    """Register MySQL's collations, functions and aggregates on one connection."""
+    for name, compare in _COMPARATORS.items():
+        conn.create_collation(name, compare)
+    for name, nargs, fn, deterministic in _FUNCTIONS:
+        conn.create_function(name, nargs, _reporting(fn), deterministic=deterministic)
+    conn.create_window_function("sum", 1, _Sum)
+    conn.create_window_function("avg", 1, _Avg)
+
+
+# ---------------------------------------------------------------------- converters
+def _convert_date(b: bytes) -> Any:
+    t = _parse_temporal(b.decode())
+    if isinstance(t, datetime.datetime):
+        return t.date()
+    return t if t is not None else b.decode()
+
+
+def _convert_datetime(b: bytes) -> Any:
+    t = _parse_temporal(b.decode())
+    if t is None:
+        return b.decode()
+    return _as_datetime(t)
+
+
+def _decimal_converter(scale: int) -> Callable[[bytes], Any]:
+    quantum = Decimal(1).scaleb(-scale)
+
+    def convert(b: bytes) -> Any:
+        try:
+            return Decimal(b.decode()).quantize(quantum, rounding=ROUND_HALF_UP, context=_EXACT)
+        except (InvalidOperation, ValueError):
+            return b.decode("utf-8", "replace")
+
+    return convert
+
+
+def _register_converters() -> None:
+    # Converter names are process-wide; only connections opened with detect_types
+    # (this backend's) consult them.
+    sqlite3.register_converter("DATE", _convert_date)
+    sqlite3.register_converter("DATETIME", _convert_datetime)
+    sqlite3.register_converter("TIMESTAMP", _convert_datetime)
+    for scale in range(MAX_DECIMAL_SCALE + 1):
+        sqlite3.register_converter(f"{DECIMAL_TYPE_PREFIX}{scale}", _decimal_converter(scale))
+
+
+_register_converters()
+
+#: ``detect_types`` for the backend's connections.
+DETECT_TYPES = sqlite3.PARSE_DECLTYPES
+
+
+def decimal_type(precision: int | None, scale: int | None) -> str:
+    """Physical SQLite type of MySQL's ``DECIMAL(precision, scale)`` (module doc)."""
+    p = 10 if precision is None else precision
+    s = 0 if scale is None else scale
+    if p > MAX_DECIMAL_PRECISION or s > p:
+        raise NotSupported(
+            f"DECIMAL({p},{s}) on the embedded SQLite default (at most "
+            f"{MAX_DECIMAL_PRECISION} digits are kept exactly)"
+        )
+    return f"{DECIMAL_TYPE_PREFIX}{s}({p},{s})"
+
+
+# ---------------------------------------------------------------------- strict mode
+_STRICT_PREFIX = "sg_strict$"
+
+
+def strict_check(column: str) -> str:
+    """Column constraint making a numeric column refuse text, as MySQL's strict mode
+    does (``INSERT 'abc'`` into an INT is error 1366). SQLite's affinity has already
+    turned numeric-looking text (``'12'``) into a number when the CHECK runs, so only
+    what MySQL would refuse is left as text."""
+    quoted = '"' + column.replace('"', '""') + '"'
+    name = '"' + (_STRICT_PREFIX + column).replace('"', '""') + '"'
+    return f"CONSTRAINT {name} CHECK (typeof({quoted}) NOT IN ('text', 'blob'))"
+
+
+_STRICT_FAILED = re.compile(r"CHECK constraint failed: " + re.escape(_STRICT_PREFIX) + r"(.+)$")
+
+
+def strict_violation(message: str) -> ShardgateError | None:
+    """Error 1366 for a :func:`strict_check` failure (None for other messages)."""
+    m = _STRICT_FAILED.search(message)
+    if m is None:
+        return None
+    return ShardgateError(
+        f"Incorrect value for column '{m.group(1)}' (not a number)", code=1366, sqlstate="22007"
+    )
+
+
+#: Marks an INSERT IGNORE rendered for SQLite (:mod:`sharding.sql.upsert` writes it,
+#: the backend reads it): MySQL's IGNORE also stores strict-mode violations adjusted,
+#: with a warning, which SQLite cannot — those are refused (1235), never skipped.
+SQLITE_IGNORE_MARK = "/* INSERT IGNORE */"
+
+
+# ---------------------------------------------------------------------- ENUM
+#: Physical type of an ENUM column: TEXT affinity (the label is stored; a number
+#: inserted is kept as its digits until the canonicalising trigger maps it).
+ENUM_TYPE = "SG_ENUM_TEXT"
+_ENUM_PREFIX = "sg_enum$"
+#: ``meta`` key the planner's ENUM columns carry (:func:`sharding.sql.enums.column_enum`)
+#: so ``(col) + 0`` becomes the index on SQLite shards.
+ENUM_META = "sg_enum"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def enum_check(column: str, labels: tuple[str, ...]) -> str:
+    """Column constraint accepting what MySQL's strict mode stores in an ENUM: a label
+    (under the column's collation: ``'SMALL'``, ``'large '``), or an index 1..n; NULL.
+    Anything else fails as 1265 (:func:`enum_violation`), as MariaDB's strict mode."""
+    quoted = _ident(column)
+    allowed = ", ".join(
+        [_literal(label) for label in labels]
+        + [_literal(str(i)) for i in range(1, len(labels) + 1)]
+    )
+    return (
+        f"CONSTRAINT {_ident(_ENUM_PREFIX + column)} "
+        f"CHECK ({quoted} IS NULL OR {quoted} IN ({allowed}))"
+    )
+
+
+def enum_canonical(column: str, labels: tuple[str, ...]) -> str:
+    """The stored label for the column's value: a collation-equal label, else the label
+    at an index given as digits (a label match wins, as in MySQL)."""
+    quoted = _ident(column)
+    whens = [f"WHEN {_literal(label)} THEN {_literal(label)}" for label in labels]
+    whens += [
+        f"WHEN {_literal(str(i))} THEN {_literal(label)}" for i, label in enumerate(labels, 1)
+    ]
+    return f"CASE {quoted} {' '.join(whens)} ELSE {quoted} END"
+
+
+def enum_is_canonical(ref: str, labels: tuple[str, ...]) -> str:
+    """SQL true when ``ref`` is NULL or byte-for-byte one of the labels."""
+    return f"({ref} IS NULL OR {ref} COLLATE BINARY IN ({', '.join(_literal(x) for x in labels)}))"
+
+
+# ENUM collations. An ENUM column compares with a string by label (under its
+# collation) and with a number by index: ``size = 3``, ``size > 1``. SQLite turns the
+# number into text before comparing with a TEXT column (affinity), so a collation that
+# knows the labels can give both meanings: two labels compare by the base collation's
+# key, a string of digits that is no label compares with a label by the label's index.
+# The labels are encoded in the collation's name, so any connection can rebuild it
+# from the schema text alone (:func:`register_collations_in`); names live in one
+# process-wide registry, and each connection registers what it lacks before a statement
+# (:func:`sync_collations`: one integer comparison when nothing is new).
+_ENUM_COLLATION = re.compile(r"sg_enumc\$(\w+)\$([0-9a-f]*)")
+_ENUM_COMPARATORS: dict[str, Callable[[str, str], int]] = {}
+_enum_lock = threading.Lock()
+
+
+def enum_collation(labels: tuple[str, ...], base: str) -> str:
+    """The collation name of an ENUM column with ``labels`` under MySQL collation
+    ``base`` (registered process-wide)."""
+    name = f"sg_enumc${base.lower()}$" + "\x00".join(labels).encode().hex()
+    _register_enum(name, base.lower(), labels)
+    return name
+
+
+def _register_enum(name: str, base: str, labels: tuple[str, ...]) -> None:
+    if name in _ENUM_COMPARATORS:
+        return
+    key = COLLATION_KEYS.get(base, mysql_collations.binary_nopad)
+    index: dict[Any, int] = {}
+    for i, label in enumerate(labels, 1):
+        index.setdefault(key(label), i)
+
+    def rank(s: str) -> tuple[int, Any]:
+        k = key(s)
+        if k in index:
+            return 0, k
+        digits = s.strip()
+        if digits.isdigit():
+            return 1, int(digits)
+        return 0, k
+
+    def compare(a: str, b: str) -> int:
+        (ka, va), (kb, vb) = rank(a), rank(b)
+        if ka != kb:  # a number against a label: the label's index
+            if ka == 1:
+                vb = index.get(vb, 0)
+            else:
+                va = index.get(va, 0)
+        if va == vb:
+            return 0
+        return -1 if va < vb else 1
+
+    with _enum_lock:
+        _ENUM_COMPARATORS[name] = compare
+
+
+def register_collations_in(text: str) -> None:
+    """Register the ENUM collations named in ``text`` (a schema or a DDL statement)."""
+    for m in _ENUM_COLLATION.finditer(text):
+        try:
+            labels = tuple(bytes.fromhex(m.group(2)).decode().split("\x00"))
+        except ValueError:
+            continue
+        _register_enum(m.group(0), m.group(1), labels)
+
+
+def enum_generation() -> int:
+    """Changes whenever an ENUM collation is added to the registry."""
+    return len(_ENUM_COMPARATORS)
+
+
+def sync_collations(conn: sqlite3.Connection, have: set[str]) -> None:
+    """Register on ``conn`` the ENUM collations it lacks (``have``: those it has)."""
+    with _enum_lock:
+        missing = [(n, c) for n, c in _ENUM_COMPARATORS.items() if n not in have]
+    for name, compare in missing:
+        conn.create_collation(name, compare)
+        have.add(name)
+
+
+#: Marker of an ENUM collation in SQL text (cheap test before the regex).
+ENUM_COLLATION_MARK = "sg_enumc$"
+
+
+_ENUM_FAILED = re.compile(r"CHECK constraint failed: " + re.escape(_ENUM_PREFIX) + r"(.+)$")
+
+
+def enum_violation(message: str) -> ShardgateError | None:
+    """Error 1265 for an :func:`enum_check` failure (None for other messages)."""
+    m = _ENUM_FAILED.search(message)
+    if m is None:
+        return None
+    return ShardgateError(
+        f"Data truncated for column '{m.group(1)}' at row 1", code=1265, sqlstate="01000"
+    )
+
+
+def _enum_index(node: exp.Add) -> exp.Expr | None:
+    """``(col) + 0`` on an ENUM column the planner tagged: its index (MySQL's meaning),
+    as a CASE over the stored labels (canonical, so any comparison works)."""
+    if not (isinstance(node.expression, exp.Literal) and node.expression.name == "0"):
+        return None
+    inner = node.this
+    while isinstance(inner, exp.Paren):
+        inner = inner.this
+    labels = inner.meta.get(ENUM_META) if isinstance(inner, exp.Column) and inner.meta else None
+    if not labels:
+        return None
+    return exp.Case(
+        this=inner.copy(),
+        ifs=[
+            exp.If(this=exp.Literal.string(label), true=exp.Literal.number(i))
+            for i, label in enumerate(labels, 1)
+        ],
+    )
+
+
+# ---------------------------------------------------------------------- errors
+_NO_FUNCTION = re.compile(
+    r"no such function: (\w+)|wrong number of arguments to function (\w+)\(\)"
+)
+
+
+def unknown_function(message: str) -> NotSupported | None:
+    """1235 naming the function for SQLite's "no such function" (None otherwise)."""
+    m = _NO_FUNCTION.search(message)
+    if m is None:
+        return None
+    name = (m.group(1) or m.group(2)).upper()
+    if m.group(1):
+        return NotSupported(f"function {name}() on the embedded SQLite default")
+    return NotSupported(f"this number of arguments to {name}() on the embedded SQLite default")
+
+
+# ---------------------------------------------------------------------- translation
+def _call(name: str, *args: exp.Expr | None) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=[a for a in args if a is not None])
+
+
+def _unwrap_date(node: exp.Expr | None) -> exp.Expr | None:
+    # sqlglot wraps MySQL date arguments in TsOrDsTo* casts that render as SQLite's
+    # DATE(); the registered functions parse the stored text themselves.
+    while isinstance(node, exp.TsOrDsToDate | exp.TsOrDsToTimestamp):
+        node = node.this
+    return node
+
+
+def _interval(node: exp.Expr) -> tuple[exp.Expr, str] | None:
+    if isinstance(node, exp.Interval):
+        unit = node.args.get("unit")
+        value = node.this
+        if value is None or unit is None:
+            return None
+        return value, unit.name.upper()
+    return None
+
+
+def _translate(node: exp.Expr) -> exp.Expr | None:
+    """The replacement of one node for SQLite, None to keep it."""
+    if isinstance(node, exp.Length):
+        return _call("octet_length" if node.args.get("binary") else "char_length", node.this)
+    if isinstance(node, exp.ConcatWs):  # before Concat: ConcatWs is a subclass of it
+        return _call("concat_ws", *node.expressions)
+    if isinstance(node, exp.Concat):
+        return _call("concat", *node.expressions)
+    if isinstance(node, exp.Pad):
+        return _call(
+            "lpad" if node.args.get("is_left") else "rpad",
+            node.this,
+            node.expression,
+            node.args.get("fill_pattern"),
+        )
+    if isinstance(node, exp.Elt):
+        return _call("elt", node.this, *node.expressions)
+    if isinstance(node, exp.MD5):
+        return _call("md5", node.this)
+    if isinstance(node, exp.SHA):
+        return _call("sha1", node.this)
+    if isinstance(node, exp.SHA2):
+        return _call("sha2", node.this, node.args.get("length") or exp.Literal.number(256))
+    if isinstance(node, exp.Substring):
+        return _call(
+            "substring",
+            node.this,
+            node.args.get("start") or exp.Literal.number(1),
+            node.args.get("length"),
+        )
+    if isinstance(node, exp.Left):
+        return _call("sg_left", node.this, node.expression)
+    if isinstance(node, exp.Right):
+        return _call("sg_right", node.this, node.expression)
+    if isinstance(node, exp.StrPosition):
+        return _call("locate", node.args.get("substr"), node.this, node.args.get("position"))
+    if isinstance(node, exp.Greatest | exp.Least):
+        return _call(
+            "greatest" if isinstance(node, exp.Greatest) else "least", node.this, *node.expressions
+        )
+    if isinstance(node, exp.RegexpLike):
+        if node.args.get("flag") is not None:
+            return None
+        return _call("regexp", node.expression, node.this)
+    if isinstance(node, exp.Xor):
+        return _call("xor", node.this, node.expression)
+    if isinstance(node, exp.Year | exp.Month | exp.Day | exp.DayOfMonth):
+        name = {exp.Year: "year", exp.Month: "month", exp.Day: "day", exp.DayOfMonth: "day"}[
+            type(node)
+        ]
+        return _call(name, _unwrap_date(node.this))
+    if isinstance(node, exp.TimeToStr):
+        return _call("date_format", _unwrap_date(node.this), node.args.get("format"))
+    if isinstance(node, exp.DateAdd | exp.DateSub):
+        unit = node.args.get("unit")
+        return _call(
+            "date_add" if isinstance(node, exp.DateAdd) else "date_sub",
+            node.this,
+            node.expression,
+            exp.Literal.string(unit.name.upper() if unit is not None else "DAY"),
+        )
+    if isinstance(node, exp.Add | exp.Sub):
+        if isinstance(node, exp.Add):
+            index = _enum_index(node)
+            if index is not None:
+                return index
+        iv = _interval(node.expression)
+        if iv is not None:
+            return _call(
+                "date_add" if isinstance(node, exp.Add) else "date_sub",
+                node.this,
+                iv[0],
+                exp.Literal.string(iv[1]),
+            )
+        iv = _interval(node.this)
+        if iv is not None and isinstance(node, exp.Add):
+            return _call("date_add", node.expression, iv[0], exp.Literal.string(iv[1]))
+        return None
+    if isinstance(node, exp.DateDiff):
+        return _call("datediff", node.this, node.expression)
+    if isinstance(node, exp.TimestampDiff):
+        unit = node.args.get("unit")
+        return _call(
+            "timestampdiff",
+            exp.Literal.string(unit.name.upper() if unit is not None else "DAY"),
+            node.expression,
+            node.this,
+        )
+    if isinstance(node, exp.Extract):
+        return _call(
+            "sg_extract", exp.Literal.string(node.this.name.upper()), _unwrap_date(node.expression)
+        )
+    if isinstance(node, exp.DayOfWeek | exp.DayOfYear | exp.Week):
+        name = {exp.DayOfWeek: "dayofweek", exp.DayOfYear: "dayofyear", exp.Week: "week"}[
+            type(node)
+        ]
+        return _call(name, _unwrap_date(node.this), node.args.get("mode"))
+    if isinstance(node, exp.Space):
+        return _call("repeat", exp.Literal.string(" "), node.this)
+    if isinstance(node, exp.Rand):
+        return _call("rand", node.this)
+    if isinstance(node, exp.UnixToTime):
+        return _call("from_unixtime", node.this, node.args.get("format"))
+    if isinstance(node, exp.CurrentTimestamp):
+        return _call("now")
+    if isinstance(node, exp.CurrentDate):
+        return _call("curdate")
+    if isinstance(node, exp.Trunc):
+        return _call("truncate", node.this, node.args.get("decimals") or exp.Literal.number(0))
+    if isinstance(node, exp.NumberToStr):
+        return _call("format", node.this, node.args.get("format"))
+    if isinstance(node, exp.Mod):
+        return _call("mod", node.this, node.expression)
+    if isinstance(node, exp.IntDiv):
+        return _call("sg_intdiv", node.this, node.expression)
+    if isinstance(node, exp.Cast | exp.TryCast):
+        to = node.args.get("to")
+        if isinstance(to, exp.DataType):
+            if to.this in (exp.DataType.Type.BIGINT, exp.DataType.Type.INT):
+                return _call("sg_signed", node.this)
+            if to.this in (exp.DataType.Type.UBIGINT, exp.DataType.Type.UINT):
+                return _call("sg_unsigned", node.this)
+            if to.this in (exp.DataType.Type.DECIMAL, exp.DataType.Type.UDECIMAL):
+                # CAST(x AS DECIMAL(p,s)) rounds to s digits (default 0), half away
+                # from zero; the value stays a SQLite number (module doc).
+                # The scale may be a parameter hole (literals are slots): keep its node.
+                scale = to.expressions[1].this if len(to.expressions) > 1 else exp.Literal.number(0)
+                return _call("round", node.this, scale)
+            if to.this == exp.DataType.Type.CHARACTER_SET:
+                inner: exp.Expr = node.this  # CONVERT(x USING utf8mb4): text is utf8mb4 already
+                return inner
+        return None
+    return None
+
+
+#: Every node class :func:`_translate` may replace: one ``isinstance`` per node keeps
+#: the pass cheap on huge statements (a 50,000-value IN list).
+_TRANSLATED: tuple[type[exp.Expr], ...] = (
+    exp.Length,
+    exp.Concat,
+    exp.Pad,
+    exp.Elt,
+    exp.MD5,
+    exp.SHA,
+    exp.SHA2,
+    exp.Substring,
+    exp.Left,
+    exp.Right,
+    exp.StrPosition,
+    exp.Greatest,
+    exp.Least,
+    exp.RegexpLike,
+    exp.Xor,
+    exp.Year,
+    exp.Month,
+    exp.Day,
+    exp.DayOfMonth,
+    exp.TimeToStr,
+    exp.DateAdd,
+    exp.DateSub,
+    exp.Add,
+    exp.Sub,
+    exp.DateDiff,
+    exp.TimestampDiff,
+    exp.Extract,
+    exp.DayOfWeek,
+    exp.DayOfYear,
+    exp.Week,
+    exp.Space,
+    exp.Rand,
+    exp.UnixToTime,
+    exp.CurrentTimestamp,
+    exp.CurrentDate,
+    exp.Trunc,
+    exp.NumberToStr,
+    exp.Mod,
+    exp.IntDiv,
+    exp.Cast,
+    exp.TryCast,
+)
+
+
+def translate_for_sqlite(tree: exp.Expr) -> None:
+    """Replace, in place, MySQL function nodes whose sqlglot SQLite rendering would
+    change their meaning by calls to the registered functions (module doc).
+
+    The root is kept (the caller holds it); a root function node renders with sqlglot's
+    own translation. ``/`` is left to sqlglot, whose SQLite rendering
+    (``CAST(a AS REAL) / b``) is MySQL's meaning — never integer division, NULL for
+    ``/ 0``."""
+    for node in list(tree.walk(bfs=False)):
+        if not isinstance(node, _TRANSLATED) or node is tree or node.parent is None:
+            continue  # nothing to do (most nodes), the root, or detached
+        new = _translate(node)
+        if new is not None:
+            node.replace(new)
