@@ -265,3 +265,11 @@ class UnknownSystemVariable(ShardgateError):
 
     code = 1193
     sqlstate = "HY000"
+
+
+class LocalFilesRefused(ShardgateError):
+    """``LOAD DATA LOCAL INFILE`` from a client that did not set CLIENT_LOCAL_FILES
+    (MariaDB 10.11's ER_LOAD_INFILE_CAPABILITY_DISABLED)."""
+
+    code = 4166
+    sqlstate = "HY000"

@@ -29,7 +29,7 @@ from typing import Any
 from sharding.api import Result, Session
 from sharding.charsets_data import CHARSETS
 from sharding.client_charset import decode_bytes, encode_text, python_codec
-from sharding.errors import ShardgateError
+from sharding.errors import LocalFilesRefused, ShardgateError
 from sharding.load_data import LoadSpec, Record, RecordReader, parse_load_data, shape_rows
 
 __all__ = ["BATCH_ROWS", "LocalFilesRefused", "load_data_local"]
@@ -37,13 +37,6 @@ __all__ = ["BATCH_ROWS", "LocalFilesRefused", "load_data_local"]
 #: Rows per INSERT: large enough to amortise a round trip per shard, small enough that
 #: a batch (and its statement text) stays a few hundred KB.
 BATCH_ROWS = 1000
-
-
-class LocalFilesRefused(ShardgateError):
-    """The client did not set CLIENT_LOCAL_FILES (MariaDB 10.11's error for it)."""
-
-    code = 4166
-    sqlstate = "HY000"
 
 
 def _quote(name: str) -> str:

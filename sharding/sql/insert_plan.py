@@ -15,6 +15,7 @@ of it is async:
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ from sharding.sql.insert import (
 )
 from sharding.sql.literals import quote_identifier
 from sharding.sql.route import canonical_key
+from sharding.sql.upsert import SQLITE_INSERT_IGNORE, UpsertClause, scan_upsert
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class InsertShape:
     rerender: bool
     #: Per row, its text pre-rendered (shapes built for reuse, see ``insert_shape``).
     compiled: tuple[CompiledRow, ...] = ()
+    #: The checked ``ON DUPLICATE KEY UPDATE`` clause (see :mod:`sharding.sql.upsert`).
+    upsert: UpsertClause | None = None
 
     def bind(self, params: Sequence[Any] | None) -> PreparedInsert:
         """This call's values: which rows need a generated id."""
@@ -154,14 +158,11 @@ class PreparedInsert:
             ds, db, name = names[shard]
             groups.setdefault((ds, db, name, shard), []).append(text)
         largest = max(self.explicit_ids) if self.explicit_ids else None
+        tail = (
+            shape.upsert.render(dialect, self.params) if shape.upsert is not None else parsed.tail
+        )
         return InsertRows(
-            shape.prefix,
-            shape.columns_sql,
-            parsed.tail,
-            groups,
-            first_id,
-            largest,
-            len(parsed.row_texts),
+            shape.prefix, shape.columns_sql, tail, groups, first_id, largest, len(parsed.row_texts)
         )
 
 
@@ -200,14 +201,24 @@ def insert_shape(
             capture.append(position)
     scan_rows(sql, parsed, capture, len(columns))
     dialect = sem.dialect
-    if parsed.tail and dialect == "sqlite":
-        raise NotSupported(f"INSERT ... {parsed.tail.split()[0].upper()} … on SQLite shards")
+    upsert = scan_upsert(parsed.tail, info) if parsed.tail else None
+    if upsert is not None and dialect == "sqlite":
+        # SQLite's upsert (issue 15); without a conflict target it needs SQLite 3.35.
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise NotSupported(
+                f"INSERT ... ON DUPLICATE KEY UPDATE on SQLite {sqlite3.sqlite_version} shards (needs 3.35)"
+            )
+        upsert = upsert.for_sqlite(ignore=parsed.ignore)
+    elif parsed.ignore and dialect == "sqlite" and parsed.verb != "REPLACE":
+        # MySQL's IGNORE skips duplicate keys only; SQLite's OR IGNORE would also skip
+        # the rows MySQL stores adjusted (strict-mode values): ON CONFLICT DO NOTHING.
+        upsert = SQLITE_INSERT_IGNORE
     ai_appended = bool(ai) and ai_col is None
     listed = [*columns, ai] if ai_appended and ai else columns
     if parsed.verb == "REPLACE":
         prefix = "REPLACE INTO"
     elif parsed.ignore:
-        prefix = "INSERT OR IGNORE INTO" if dialect == "sqlite" else "INSERT IGNORE INTO"
+        prefix = "INSERT INTO" if dialect == "sqlite" else "INSERT IGNORE INTO"
     else:
         prefix = "INSERT INTO"
     rerender = (
@@ -231,6 +242,7 @@ def insert_shape(
         columns_sql="(" + ", ".join(quote_identifier(c, dialect) for c in listed) + ")",
         rerender=rerender,
         compiled=tuple(compiled),
+        upsert=upsert,
     )
 
 

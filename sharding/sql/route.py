@@ -35,6 +35,7 @@ from sqlglot import exp
 from sharding.catalog import TableInfo
 from sharding.errors import NoShardForValue, NotSupported
 from sharding.merge.semantics import Semantics
+from sharding.sql.enums import enum_labels
 from sharding.sql.inlist import InList
 from sharding.sql.shard_dialect import hex_is_number_form
 
@@ -98,6 +99,9 @@ def canonical_key(info: TableInfo, value: Any, sem: Semantics) -> Any:
         value = _hex_in_context(info, value, sem)
     col = info.column(key)
     if col is not None:
+        labels = enum_labels(col.type)
+        if labels is not None:
+            value = _enum_label(labels, value)
         value = sem.apply_affinity(value, sem.affinity(col.type))
         if isinstance(value, str):
             coll = (col.collation or sem.default_collation).lower()
@@ -109,6 +113,19 @@ def canonical_key(info: TableInfo, value: Any, sem: Semantics) -> Any:
                 value = sem.collation(coll)(value)
     elif isinstance(value, str):
         value = sem.apply_affinity(value, "NUMERIC")
+    return value
+
+
+def _enum_label(labels: tuple[str, ...], value: Any) -> Any:
+    """What an ENUM column stores for ``value``: a number is the 1-based index of its
+    label (so ``2`` and ``'medium'`` are one key and route alike); a string is the label
+    it names (compared case- and trailing-space-insensitively by the collation later)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= len(labels):
+        return labels[value - 1]
+    if isinstance(value, str) and value.strip().isdigit() and value not in labels:
+        index = int(value)
+        if 1 <= index <= len(labels):
+            return labels[index - 1]
     return value
 
 

@@ -113,6 +113,12 @@ def _tables() -> list[Table]:
             {"shard_key": "name", "algorithm": "hash", "shards": 0},
         ),
         Table(
+            # An ENUM shard key: 2 and 'medium' are the same key.
+            "sizes",
+            "CREATE TABLE sizes (size ENUM('small','medium','large') PRIMARY KEY, n INT)",
+            {"shard_key": "size", "algorithm": "hash", "shards": 3},
+        ),
+        Table(
             "counters",
             "CREATE TABLE counters (name VARCHAR(16) PRIMARY KEY, value BIGINT NOT NULL)",
             {"shard_key": "name", "algorithm": "hash", "shards": 0},
@@ -190,6 +196,8 @@ def rows_of(table: str) -> list[tuple[Any, ...]]:
         ]
     if table == "tags":
         return [("abc", 1), ("ABC", 2), ("x y", 3), ("é", 4)]
+    if table == "sizes":
+        return [("small", 1), ("large", 3)]
     if table == "counters":
         return [("alpha", 10), ("beta", 20), ("gamma", 0)]
     raise KeyError(table)

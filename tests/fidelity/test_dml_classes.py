@@ -17,7 +17,16 @@ from tests.fidelity.harness import Case, Environment, Report
 
 pytestmark = pytest.mark.mysql
 
-ALL_TABLES = ("customers", "orders", "order_items", "regions", "events", "counters", "tags")
+ALL_TABLES = (
+    "customers",
+    "orders",
+    "order_items",
+    "regions",
+    "events",
+    "counters",
+    "tags",
+    "sizes",
+)
 
 
 def w(cls: str, sql: str | tuple[str, ...]) -> Case:
@@ -170,6 +179,18 @@ PAD_SPACE = [
         ("DELETE FROM tags WHERE name IN ('x y ', 'ABC')", "SELECT COUNT(*) FROM tags"),
     ),
     w("5 text key routing", "SELECT n FROM tags WHERE name = 'ABC '"),
+    # An ENUM key given by index routes like its label.
+    w(
+        "5 text key routing",
+        ("INSERT INTO sizes VALUES (2, 20)", "SELECT * FROM sizes WHERE size = 'medium'"),
+    ),
+    w("5 text key routing", "INSERT INTO sizes VALUES ('LARGE', 30)"),
+    w("5 text key routing", "INSERT INTO sizes VALUES (1, 10)"),
+    w(
+        "5 text key routing",
+        ("UPDATE sizes SET n = 9 WHERE size = 3", "SELECT * FROM sizes ORDER BY size"),
+    ),
+    w("5 text key routing", "SELECT * FROM sizes WHERE size IN ('small', 3) ORDER BY size"),
 ]
 
 TEMPORARY = [
