@@ -170,8 +170,9 @@ def _mysqlclient(c: Cluster, sharded: bool, charset: str) -> Any:
     # mysqlclient builds from source against libmariadb-dev: installed by .ci/run (the
     # `clients` extra), not by `make serve`/`make test` on a bare machine.
     MySQLdb = pytest.importorskip(
-        "MySQLdb", reason="needs mysqlclient: apt-get install libmariadb-dev pkg-config; "
-        ".venv/bin/pip install -e '.[clients]' (.ci/run does both)"
+        "MySQLdb",
+        reason="needs mysqlclient: apt-get install libmariadb-dev pkg-config; "
+        ".venv/bin/pip install -e '.[clients]' (.ci/run does both)",
     )
 
     from tests.conftest import MYSQL_HOST, MYSQL_PORT
