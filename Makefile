@@ -21,15 +21,16 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy --strict executor
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict executor sharding
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check executor
+	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict executor
+	$(VENV)/bin/mypy --strict executor sharding
 
 bench-quick: $(STAMP)
 	$(PY) -m bench quick

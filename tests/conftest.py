@@ -85,3 +85,12 @@ def fresh_structlog() -> Iterator[None]:
 def mysql_url() -> Iterator[str]:
     require_mysql_or_skip()
     yield MYSQL_URL
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-plans",
+        action="store_true",
+        default=False,
+        help="rewrite the golden plan files in tests/sharding/plans/ instead of comparing",
+    )

@@ -1,0 +1,206 @@
+"""Golden plans: what the planner decides, pinned statement by statement (issue 13.6).
+
+The differential tests prove rows; they cannot see a plan that silently became a
+1024-shard scatter, lost a pushed LIMIT, or changed its aggregate mode, chunking or
+tiebreaker — the answer stays right and only the cost changes. Each group of
+statements below has a file in ``tests/sharding/plans/`` holding, per statement, its
+EXPLAIN text on the 16-shard differential dataset (SQLite shards, chunk 64).
+
+A changed plan fails with a diff. When the change is intended, rewrite the files with
+
+    .venv/bin/python -m pytest tests/sharding/test_golden_plans.py --update-plans
+
+and review the diff in ``git diff tests/sharding/plans`` before committing it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+
+from sharding import Coordinator
+from sharding.errors import ShardgateError
+
+PLANS = Path(__file__).parent / "plans"
+
+# Tables of the dataset (tests/sharding/dataset.py): t, t2, u sharded by hash of their
+# first key over 16 shards; dim broadcast; r by range (5 shards); m by hash (7 shards).
+GROUPS: dict[str, list[str]] = {
+    "routing": [
+        "SELECT * FROM t WHERE id = 5",
+        "SELECT * FROM t WHERE id IN (1, 2, 3)",
+        "SELECT * FROM t WHERE id = 5 OR id = 6",
+        "SELECT * FROM t WHERE id = 5 AND k = 3",
+        "SELECT * FROM t WHERE id BETWEEN 1 AND 3",
+        "SELECT * FROM t WHERE k = 5",
+        "SELECT * FROM t WHERE id = 5 OR k = 6",
+        "SELECT * FROM t WHERE NOT id = 5",
+        "SELECT * FROM t WHERE id IS NULL",
+        "SELECT * FROM t WHERE id = 5 AND id = 6",
+        "SELECT * FROM r WHERE id BETWEEN 11 AND 19",
+        "SELECT * FROM r WHERE id BETWEEN 5 AND 155",
+        "SELECT * FROM r WHERE id >= 260",
+        "SELECT * FROM r WHERE id < 40",
+        "SELECT * FROM m WHERE id = 17",
+        "SELECT * FROM dim",
+        "SELECT * FROM dim WHERE k = 4",
+        "SELECT 1 + 1",
+    ],
+    "limits_and_order": [
+        "SELECT id FROM t ORDER BY id",
+        "SELECT id FROM t ORDER BY id LIMIT 5",
+        "SELECT id FROM t ORDER BY id LIMIT 5 OFFSET 10",
+        "SELECT id, a FROM t ORDER BY a DESC, id LIMIT 3",
+        "SELECT id, a FROM t ORDER BY a LIMIT 3",
+        "SELECT * FROM t LIMIT 7",
+        "SELECT id FROM t WHERE id = 5 ORDER BY a LIMIT 1",
+        "SELECT b, id FROM t ORDER BY b, id LIMIT 4",
+        "SELECT id FROM t ORDER BY c IS NULL, c, id LIMIT 2",
+        "SELECT id, a + 1 AS a1 FROM t ORDER BY a1, id LIMIT 3",
+        "SELECT id FROM t2 ORDER BY id, seq LIMIT 3",
+    ],
+    "aggregates": [
+        "SELECT COUNT(*) FROM t",
+        "SELECT COUNT(*), SUM(a), MIN(a), MAX(a) FROM t",
+        "SELECT AVG(a) FROM t",
+        "SELECT k, COUNT(*) FROM t GROUP BY k",
+        "SELECT k, COUNT(*) FROM t GROUP BY k ORDER BY k LIMIT 3",
+        "SELECT k, SUM(a) FROM t GROUP BY k HAVING SUM(a) > 10",
+        "SELECT k, COUNT(*) AS n FROM t GROUP BY k ORDER BY n DESC, k LIMIT 5",
+        "SELECT DISTINCT k FROM t",
+        "SELECT DISTINCT k FROM t ORDER BY k LIMIT 4",
+        "SELECT COUNT(DISTINCT k) FROM t",
+        "SELECT d, AVG(c) FROM t GROUP BY d ORDER BY d",
+        "SELECT k, COUNT(*) FROM t WHERE id = 3 GROUP BY k",
+        "SELECT g, COUNT(*), SUM(v) FROM m GROUP BY g ORDER BY g",
+        "SELECT COUNT(*) FROM dim",
+    ],
+    "joins": [
+        "SELECT t.id, u.x FROM t JOIN u ON t.k = u.k ORDER BY t.id",
+        "SELECT t.id, u.x FROM t JOIN u ON t.k = u.k ORDER BY t.id LIMIT 5",
+        "SELECT t.id, t2.seq FROM t JOIN t2 ON t2.id = t.id",
+        "SELECT t.id, t2.seq FROM t JOIN t2 ON t2.id = t.id WHERE t.id = 7",
+        "SELECT t.id, t2.v FROM t LEFT JOIN t2 ON t2.id = t.id ORDER BY t.id, t2.seq LIMIT 5",
+        "SELECT t.id, dim.name FROM t JOIN dim ON dim.k = t.k",
+        "SELECT t.id, dim.name FROM t LEFT JOIN dim ON dim.k = t.k WHERE t.id = 3",
+        "SELECT t.k, COUNT(*) FROM t JOIN dim ON dim.k = t.k GROUP BY t.k",
+        "SELECT COUNT(*) FROM t JOIN u ON t.k = u.k",
+        "SELECT t.id, u.uid FROM t LEFT JOIN u ON t.k = u.k ORDER BY t.id, u.uid LIMIT 4",
+    ],
+    "writes": [
+        "INSERT INTO t (id, k) VALUES (1001, 2)",
+        "INSERT INTO t (id, k) VALUES (1001, 2), (1002, 3), (1003, 4)",
+        "INSERT INTO dim (k, name) VALUES (100, 'x')",
+        "INSERT INTO t SET id = 1004, k = 1",
+        "REPLACE INTO t (id, k) VALUES (1001, 2)",
+        "UPDATE t SET a = 1 WHERE id = 3",
+        "UPDATE t SET a = 1 WHERE k = 3",
+        "UPDATE t SET a = a + 1 WHERE id IN (3, 4)",
+        "UPDATE dim SET name = 'y' WHERE k = 4",
+        "DELETE FROM t WHERE id = 3",
+        "DELETE FROM t WHERE k IS NULL",
+        "DELETE FROM r WHERE id BETWEEN 1 AND 30",
+        "UPDATE t JOIN dim ON dim.k = t.k SET t.a = 0 WHERE dim.name = 'n1'",
+        "UPDATE t JOIN t2 ON t2.id = t.id SET t.a = t2.v WHERE t.id = 9",
+        "DELETE t FROM t JOIN dim ON dim.k = t.k WHERE dim.k = 2",
+    ],
+}
+
+
+def render(statements: list[str], plans: list[str]) -> str:
+    blocks = [f"==== {sql}\n{plan.rstrip()}\n" for sql, plan in zip(statements, plans, strict=True)]
+    return "\n".join(blocks)
+
+
+async def explain_or_error(coord: Coordinator, sql: str) -> str:
+    try:
+        return await coord.explain(sql)
+    except ShardgateError as exc:  # a refusal is a planner decision too
+        return f"ERROR {exc.code}: {exc}"
+
+
+def test_enough_statements_are_pinned() -> None:
+    assert sum(len(v) for v in GROUPS.values()) + sum(len(v) for v in MYSQL_GROUPS.values()) >= 60
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+async def test_golden_plan(
+    group: str, coord16: Coordinator, request: pytest.FixtureRequest
+) -> None:
+    statements = GROUPS[group]
+    actual = render(statements, [await explain_or_error(coord16, sql) for sql in statements])
+    _compare_or_update(group, actual, request)
+
+
+# -- the MySQL dialect: plans of the fidelity fixes (issue 11), on 16 MariaDB shards ----
+
+MYSQL_GROUPS: dict[str, list[str]] = {
+    "mysql_fidelity": [
+        # Multi-table writes keep their join (class 1) or are refused.
+        "UPDATE orders o JOIN regions r ON r.code = o.status SET o.qty = 1",
+        "UPDATE orders o JOIN order_items i ON i.order_id = o.id SET o.qty = 7 WHERE o.id = 5",
+        "DELETE i FROM order_items i JOIN orders o ON o.id = i.order_id WHERE o.id = 3",
+        "DELETE FROM o USING orders o JOIN regions r ON r.code = o.status WHERE o.id < 50",
+        "UPDATE orders o JOIN customers c ON c.id = o.customer_id SET o.qty = 99",
+        # Upserts (class 2) and text keys under PAD SPACE (class 5).
+        "INSERT INTO customers (id, name) VALUES (1, 'x') ON DUPLICATE KEY UPDATE name = VALUES(name)",
+        "INSERT INTO customers (id, name) VALUES (1, 'x') ON DUPLICATE KEY UPDATE id = 2",
+        "SELECT * FROM tags WHERE name = 'abc  '",
+        # Hex literals on the shard key (class 5).
+        "SELECT * FROM orders WHERE id = 0x10",
+        "SELECT * FROM orders WHERE id IN (0x10, 17)",
+        # Broadcast table on the preserved side of an outer join (class 3).
+        "SELECT r.code, c.id FROM regions r LEFT JOIN customers c ON c.region = r.code",
+        # Different shard counts (class 8), ENUM order (7), DECIMAL partials (6).
+        "SELECT o.id, e.kind FROM orders o JOIN events e ON e.id = o.id ORDER BY o.id LIMIT 3",
+        "SELECT size, COUNT(*) FROM orders GROUP BY size ORDER BY size",
+        "SELECT SUM(qty / 3), AVG(amount) FROM orders",
+        # Session variables are values: a user variable on the key routes to one shard.
+        "SELECT id FROM orders WHERE id = @nosuch",
+    ],
+}
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("group", sorted(MYSQL_GROUPS))
+def test_golden_plan_mysql(group: str, request: pytest.FixtureRequest) -> None:
+    import trio
+
+    from tests.fidelity.harness import environment
+
+    env = environment(16, 1000)
+    coord = env.coordinator
+    assert coord is not None
+
+    async def explain_all() -> list[str]:
+        return [await explain_or_error(coord, sql) for sql in MYSQL_GROUPS[group]]
+
+    plans = trio.from_thread.run(explain_all, trio_token=env._token)
+    # Names that carry this run's process id become stable placeholders.
+    plans = [p.replace(env.physical_db, "phys").replace(env.logical_db, "db") for p in plans]
+    assert not any("sgfid_" in p for p in plans), "a plan line was cut inside a database name"
+    _compare_or_update(group, render(MYSQL_GROUPS[group], plans), request)
+
+
+def _compare_or_update(group: str, actual: str, request: pytest.FixtureRequest) -> None:
+    path = PLANS / f"{group}.txt"
+    if request.config.getoption("--update-plans"):
+        PLANS.mkdir(exist_ok=True)
+        path.write_text(actual)
+        return
+    assert path.exists(), f"{path} is missing: run with --update-plans to create it"
+    expected = path.read_text()
+    if actual != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                f"{path.name} (golden)",
+                f"{path.name} (planner now)",
+            )
+        )
+        pytest.fail(
+            f"the plans of {group!r} changed (rerun with --update-plans if intended):\n{diff}"
+        )
