@@ -25,7 +25,8 @@ from sqlglot.tokenizer_core import TokenType
 from sharding.api import Column, Result
 from sharding.charsets_data import CHARSETS, COLLATIONS
 from sharding.errors import ShardgateError
-from sharding.session_state import SessionState, substitute
+from sharding.session_state import SessionState, split_top_level, substitute
+from sharding.sql.names import SELECT_OPTIONS
 from sharding.sql.parse import parse_one
 
 __all__ = ["answer_select", "answer_show", "like_to_regex", "select_item_texts"]
@@ -56,21 +57,8 @@ _ITEM_END = frozenset(
         TokenType.INTERSECT,
     }
 )
-_MODIFIERS = frozenset(
-    {
-        "DISTINCT",
-        "ALL",
-        "DISTINCTROW",
-        "HIGH_PRIORITY",
-        "STRAIGHT_JOIN",
-        "SQL_SMALL_RESULT",
-        "SQL_BIG_RESULT",
-        "SQL_BUFFER_RESULT",
-        "SQL_CACHE",
-        "SQL_NO_CACHE",
-        "SQL_CALC_FOUND_ROWS",
-    }
-)
+#: SELECT modifiers before the select list (MySQL's select options).
+_MODIFIERS = frozenset(SELECT_OPTIONS)
 
 
 def select_item_texts(sql: str) -> list[str] | None:
@@ -250,33 +238,6 @@ def unquote(lit: str) -> str:
     q = lit[0]
     body = lit[1:-1].replace(q + q, q)
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body, flags=re.S)
-
-
-def split_top_level(text: str, sep: str = ",") -> list[str]:
-    """Split at ``sep`` outside quotes and parentheses."""
-    parts: list[str] = []
-    depth = 0
-    start = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c in "'\"`":
-            j = i + 1
-            while j < n and text[j] != c:
-                j += 2 if text[j] == "\\" and c != "`" else 1
-            i = j + 1
-            continue
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == sep and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-        i += 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts]
 
 
 _SHOW_FILTER = re.compile(

@@ -687,7 +687,7 @@ def parse_set_text(sql: str) -> list[Assignment]:
         # sqlglot gives up on some lists (a subquery before another assignment):
         # parse each top-level assignment on its own.
         body = re.sub(r"^\s*SET\s+", "", sql.strip().rstrip(";"), flags=re.IGNORECASE)
-        parts = _split_assignments(body)
+        parts = [p for p in split_top_level(body) if p]
         if len(parts) > 1:
             trees = [parse_one("SET " + part) for part in parts]
             if all(isinstance(t, exp.Set) for t in trees):
@@ -695,8 +695,8 @@ def parse_set_text(sql: str) -> list[Assignment]:
     return parse_set(tree)
 
 
-def _split_assignments(text: str) -> list[str]:
-    """``text`` split at commas outside quotes and parentheses."""
+def split_top_level(text: str, sep: str = ",") -> list[str]:
+    """``text`` split at ``sep`` outside quotes and parentheses, each part stripped."""
     parts: list[str] = []
     depth = 0
     start = 0
@@ -714,12 +714,12 @@ def _split_assignments(text: str) -> list[str]:
             depth += 1
         elif c == ")":
             depth -= 1
-        elif c == "," and depth == 0:
+        elif c == sep and depth == 0:
             parts.append(text[start:i].strip())
             start = i + 1
         i += 1
     parts.append(text[start:].strip())
-    return [p for p in parts if p]
+    return parts
 
 
 def _word(node: Any) -> str:

@@ -39,19 +39,22 @@ from sharding.sql.nodes import OutputColumn
 #: Longest name MariaDB sends, in bytes (``MAX_ALIAS_NAME - 1``).
 MAX_NAME_BYTES = 255
 
-_SELECT_OPTIONS = {
-    "ALL",
-    "DISTINCT",
-    "DISTINCTROW",
-    "HIGH_PRIORITY",
-    "STRAIGHT_JOIN",
-    "SQL_SMALL_RESULT",
-    "SQL_BIG_RESULT",
-    "SQL_BUFFER_RESULT",
-    "SQL_CACHE",
-    "SQL_NO_CACHE",
-    "SQL_CALC_FOUND_ROWS",
-}
+#: MySQL's select options: words between SELECT and the select list.
+SELECT_OPTIONS = frozenset(
+    {
+        "ALL",
+        "DISTINCT",
+        "DISTINCTROW",
+        "HIGH_PRIORITY",
+        "STRAIGHT_JOIN",
+        "SQL_SMALL_RESULT",
+        "SQL_BIG_RESULT",
+        "SQL_BUFFER_RESULT",
+        "SQL_CACHE",
+        "SQL_NO_CACHE",
+        "SQL_CALC_FOUND_ROWS",
+    }
+)
 #: Words that end the select list at parenthesis depth 0.
 _END_WORDS = {
     "FROM",
@@ -140,7 +143,7 @@ def _select_start(toks: list[_Tok]) -> int:
 def _select_list(toks: list[_Tok]) -> list[list[_Tok]]:
     """The tokens of each select item of the statement's (first) ``SELECT``."""
     i = _select_start(toks) + 1
-    while i < len(toks) and toks[i].kind == "ident" and toks[i].text.upper() in _SELECT_OPTIONS:
+    while i < len(toks) and toks[i].kind == "ident" and toks[i].text.upper() in SELECT_OPTIONS:
         i += 1
     items: list[list[_Tok]] = [[]]
     depth = 0
