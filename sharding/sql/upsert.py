@@ -125,6 +125,8 @@ def scan_upsert(tail: str, info: TableInfo) -> UpsertClause:
         for m in TOKEN.finditer(tail)
         if m.lastgroup not in ("ws", "comment")
     ]
+    if not tokens:  # only comments after the rows: nothing to append
+        return UpsertClause(("",), ())
     words = [t[1].upper() for t in tokens[: len(_HEAD)]]
     if tuple(words) != _HEAD:
         first = tokens[0][1].upper() if tokens else ""

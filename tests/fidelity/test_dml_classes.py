@@ -161,6 +161,10 @@ UPSERT = [
         "INSERT INTO regions VALUES ('eu', 'E', 1) ON DUPLICATE KEY UPDATE weight = weight + 1",
     ),
     w("2 upsert shard key", "INSERT INTO customers (id, name) VALUES (4, 'q') RETURNING id"),
+    # A comment after the rows is no clause (tools and ORMs append them).
+    w("2 upsert shard key", "INSERT INTO customers (id, name) VALUES (801, 'c') /* from app */"),
+    w("2 upsert shard key", "INSERT INTO customers (id, name) VALUES (802, 'c') -- trailing"),
+    w("2 upsert shard key", "INSERT INTO customers SET id = 803, name = 'd' /* x */"),
 ]
 
 PAD_SPACE = [
