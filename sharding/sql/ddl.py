@@ -361,13 +361,17 @@ def build_table(
                             database,
                         )
                     )
+                elif isinstance(ck, exp.OnUpdateColumnConstraint) and dialect == "mysql":
+                    # ON UPDATE CURRENT_TIMESTAMP changes the row on every UPDATE: the
+                    # shards must have it (an updated_at column would never move).
+                    parts.append(ck.sql(dialect="mysql"))
                 elif isinstance(
                     ck,
                     exp.CommentColumnConstraint
                     | exp.CharacterSetColumnConstraint
                     | exp.OnUpdateColumnConstraint,
                 ):
-                    continue  # no meaning for the shards' data
+                    continue  # not kept on the shards (see docs/refusals.md)
                 else:
                     raise NotSupported(
                         f"column constraint {_constraint_sql(ck)} on a sharded table"

@@ -279,3 +279,31 @@ def test_prepared_upsert_parameters(env: Environment) -> None:
     assert not report.wrong, "\n".join(report.wrong)
     assert report.counts["8 prepared upsert"]["same"] >= 15
     assert report.counts["8 prepared upsert"]["clear"] == 1
+
+
+def test_on_update_current_timestamp_reaches_the_shards(env: Environment) -> None:
+    """``ON UPDATE CURRENT_TIMESTAMP`` (every updated_at column) was dropped from the
+    shards' DDL, so UPDATE never moved the column there."""
+    from tests.fidelity.harness import compare, run_statement
+
+    create = (
+        "CREATE TABLE stamps (id INT PRIMARY KEY, v INT, "
+        "changed TIMESTAMP(6) NULL DEFAULT NULL ON UPDATE CURRENT_TIMESTAMP(6))"
+    )
+    statements = [
+        "INSERT INTO stamps (id, v) VALUES (1, 1), (2, 2), (3, 3)",
+        "UPDATE stamps SET v = 5 WHERE id IN (1, 3)",
+        "UPDATE stamps SET v = v WHERE id = 2",  # nothing changes: no new timestamp
+        "SELECT id, v, changed IS NOT NULL FROM stamps ORDER BY id",
+    ]
+    with env.connect_oracle() as o, env.connect_sharded() as s:
+        for conn in (o, s):
+            assert run_statement(conn, create).error is None
+        try:
+            for sql in statements:
+                verdict, why = compare(run_statement(o, sql), run_statement(s, sql), ordered=True)
+                assert verdict == "same", f"{sql}: {why}"
+            assert run_statement(s, statements[-1]).rows == ((1, 5, 1), (2, 2, 0), (3, 5, 1))
+        finally:
+            for conn in (o, s):
+                run_statement(conn, "DROP TABLE IF EXISTS stamps")
