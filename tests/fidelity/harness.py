@@ -362,6 +362,14 @@ def _insert_sql(table: str, rows: Sequence[tuple[Any, ...]]) -> str:
     return f"INSERT INTO {table} VALUES {values}"
 
 
+def connect(host: str, port: int, database: str, **kw: Any) -> pymysql.connections.Connection:
+    """A PyMySQL client as the tests use it: root, autocommit unless told otherwise."""
+    kw.setdefault("autocommit", True)
+    return pymysql.connect(
+        host=host, port=port, user="root", password="", database=database, read_timeout=60, **kw
+    )
+
+
 class Environment:
     """The oracle database and a served coordinator over ``shards`` MariaDB shards."""
 
@@ -474,28 +482,10 @@ class Environment:
 
     # -- clients --------------------------------------------------------------
     def connect_oracle(self, **kw: Any) -> pymysql.connections.Connection:
-        kw.setdefault("autocommit", True)
-        return pymysql.connect(
-            host=MYSQL_HOST,
-            port=MYSQL_PORT,
-            user="root",
-            password="",
-            database=self.oracle_db,
-            read_timeout=60,
-            **kw,
-        )
+        return connect(MYSQL_HOST, MYSQL_PORT, self.oracle_db, **kw)
 
     def connect_sharded(self, **kw: Any) -> pymysql.connections.Connection:
-        kw.setdefault("autocommit", True)
-        return pymysql.connect(
-            host="127.0.0.1",
-            port=self.port,
-            user="root",
-            password="",
-            database=self.logical_db,
-            read_timeout=60,
-            **kw,
-        )
+        return connect("127.0.0.1", self.port, self.logical_db, **kw)
 
     # -- running cases --------------------------------------------------------
     def run(self, cases: Iterable[Case], report: Report | None = None, **connect: Any) -> Report:

@@ -23,6 +23,7 @@ from sharding.coordinator import Coordinator
 from sharding.server import MySQLServer, ServerConfig
 from sharding.topology import Topology
 from tests.conftest import MYSQL_HOST, MYSQL_PORT, MYSQL_URL
+from tests.fidelity.harness import connect
 
 
 @dataclass
@@ -34,28 +35,10 @@ class Cluster:
     port: int = 0
 
     def oracle(self, **kw: Any) -> pymysql.connections.Connection:
-        kw.setdefault("autocommit", True)
-        return pymysql.connect(
-            host=MYSQL_HOST,
-            port=MYSQL_PORT,
-            user="root",
-            password="",
-            database=self.oracle_db,
-            read_timeout=60,
-            **kw,
-        )
+        return connect(MYSQL_HOST, MYSQL_PORT, self.oracle_db, **kw)
 
     def sharded(self, **kw: Any) -> pymysql.connections.Connection:
-        kw.setdefault("autocommit", True)
-        return pymysql.connect(
-            host="127.0.0.1",
-            port=self.port,
-            user="root",
-            password="",
-            database=self.logical_db,
-            read_timeout=60,
-            **kw,
-        )
+        return connect("127.0.0.1", self.port, self.logical_db, **kw)
 
     def physical(self) -> pymysql.connections.Connection:
         return pymysql.connect(

@@ -9,76 +9,30 @@ and directly on MariaDB, and the answers must be equal.
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pymysql
 import pytest
 
-from tests.conftest import MYSQL_HOST, MYSQL_PORT, MYSQL_URL
+from tests.conftest import MYSQL_PORT
+from tests.server.served import direct, serve_mariadb
 
 pytestmark = pytest.mark.mysql
 
 PID = os.getpid()
-DB = f"sgux_ok{PID}"
-REF = f"sgux_okref{PID}"
-
-
-def _direct(sql: str) -> list[tuple[Any, ...]]:
-    conn = pymysql.connect(
-        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", autocommit=True
-    )
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
-
-
-def _drop_ours() -> None:
-    for (name,) in _direct(f"SHOW DATABASES LIKE 'sgux\\_ok%{PID}%'"):
-        _direct(f"DROP DATABASE IF EXISTS `{name}`")
+PREFIX = f"sgux_ok{PID}_"
+DB = f"{PREFIX}db"
+REF = f"{PREFIX}ref"
 
 
 @pytest.fixture(scope="module")
 def shardgate_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    _drop_ours()
-    tmp = tmp_path_factory.mktemp("okinfo")
-    (tmp / "c.toml").write_text(
-        f"[cluster]\ndatabase = '{DB}'\ncatalog = 'sgux_okcat{PID}'\ndefault_shards = 4\n\n"
-        f"[[datasources]]\nname = 'm0'\nkind = 'mysql'\nurl = '{MYSQL_URL}'\n\n"
-        "[server]\nlisten = '127.0.0.1:0'\n"
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sharding.cli",
-            "serve",
-            "--config",
-            "c.toml",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp,
-    )
-    try:
-        assert proc.stdout is not None
-        m = re.search(r"on 127\.0\.0\.1:(\d+)", proc.stdout.readline())
-        assert m, "shardgate serve did not start"
-        _direct(f"CREATE DATABASE {REF}")
-        yield int(m.group(1))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        _drop_ours()
+    """One ``serve`` in front of MariaDB (databases ``sgux_ok<pid>_*``, dropped after),
+    and the reference database beside it."""
+    with serve_mariadb(PREFIX, tmp_path_factory.mktemp("okinfo"), shards=4) as port:
+        direct(f"CREATE DATABASE {REF}")
+        yield port
 
 
 def _info(message: bytes) -> str:
@@ -165,7 +119,7 @@ def test_show_warnings_after_drop_if_exists_matches_mariadb(shardgate_port: int)
 
 
 def test_max_allowed_packet_not_above_the_data_source(shardgate_port: int) -> None:
-    (server_value,) = _direct("SELECT @@GLOBAL.max_allowed_packet")[0]
+    (server_value,) = direct("SELECT @@GLOBAL.max_allowed_packet")[0]
     conn = pymysql.connect(host="127.0.0.1", port=shardgate_port, user="root", database=DB)
     try:
         with conn.cursor() as cur:
