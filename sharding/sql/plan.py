@@ -38,6 +38,7 @@ from sharding.sql.exprs import conjuncts
 from sharding.sql.join_plan import broadcast_outer_sides, outer_join_hazard, plan_join
 from sharding.sql.names import STAR, apply_names, source_names
 from sharding.sql.nodes import OutputColumn, Passthrough, SelectPlan, ShardRead
+from sharding.sql.one_shard import plan_one_shard
 from sharding.sql.reads import key_lookup, shard_key_ref
 from sharding.sql.rewrite import HOLE, render_template, slot_of
 from sharding.sql.route import ALL, build_route
@@ -46,7 +47,36 @@ from sharding.sql.scope import Scope, TableRef
 
 
 def plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
-    """Plan a SELECT (see module docstring). ``tree`` is consumed (mutated)."""
+    """Plan a SELECT (see module docstring). ``tree`` is consumed (mutated).
+
+    A statement with no multi-shard plan (subqueries, CTEs, UNION over sharded tables,
+    joins of tables that are not co-located) still runs when every query block routes
+    to one and the same shard (:mod:`sharding.sql.one_shard`)."""
+    pristine = tree.copy() if _has_blocks(tree) else None
+    try:
+        return _plan_select(tree, ctx)
+    except NotSupported as exc:
+        if pristine is None:
+            raise
+        return plan_one_shard(pristine, ctx, exc, _first_select_names(pristine, ctx))
+
+
+def _has_blocks(tree: exp.Expr) -> bool:
+    """True when ``tree`` has more than one query block or more than one table."""
+    if not isinstance(tree, exp.Select):
+        return True
+    if tree.args.get("with_") or tree.args.get("with"):
+        return True
+    tables = 0
+    for node in tree.find_all(exp.Select, exp.Table):
+        if isinstance(node, exp.Select) and node is not tree:
+            return True
+        if isinstance(node, exp.Table):
+            tables += 1
+    return tables > 1
+
+
+def _plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
     if isinstance(tree, exp.Union | exp.Intersect | exp.Except):
         return _plan_all_broadcast(tree, ctx, type(tree).__name__.upper())
     if not isinstance(tree, exp.Select):

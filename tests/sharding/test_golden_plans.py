@@ -160,6 +160,18 @@ MYSQL_GROUPS: dict[str, list[str]] = {
         # Session variables are values: a user variable on the key routes to one shard.
         "SELECT id FROM orders WHERE id = @nosuch",
     ],
+    # Issue 18.1: a statement whose every query block routes to one shard runs there.
+    "one_shard": [
+        "SELECT * FROM (SELECT id, name FROM customers WHERE id = 3) d",
+        "SELECT id FROM customers WHERE id = 3 UNION SELECT id FROM customers WHERE id = 1027",
+        "WITH d AS (SELECT id FROM orders WHERE id = 5) SELECT * FROM d",
+        "SELECT id FROM orders WHERE id = 3 AND id IN "
+        "(SELECT order_id FROM order_items WHERE order_id = 3)",
+        "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM orders WHERE id = 3",
+        "SELECT id FROM customers WHERE id = 3 UNION SELECT id FROM customers WHERE id = 4",
+        "SELECT id FROM orders WHERE id = 3 AND id IN (SELECT order_id FROM order_items)",
+        "SELECT (SELECT COUNT(*) FROM orders o2 WHERE orders.id = 3) FROM orders WHERE id = 3",
+    ],
 }
 
 
