@@ -74,6 +74,7 @@ from sharding.sql.insert import InsertRows, scan_insert
 from sharding.sql.insert_plan import InsertShape, insert_shape, prepare_insert
 from sharding.sql.lexer import Normalized, Slot, first_keyword, normalize, param_slots
 from sharding.sql.literals import render_literal
+from sharding.sql.materialize import literal_node, replace_with_values, subquery_uses
 from sharding.sql.names import finish_name
 from sharding.sql.nodes import OutputColumn, SelectPlan, ShardRead
 from sharding.sql.offload import OFFLOAD_CHARS, cpu_bound
@@ -717,12 +718,67 @@ class CoordinatorSession:
                 await sink.header(local.columns)
                 await sink.rows(local.rows)
                 return Result(columns=local.columns)
-        prepared = await self._prepare(sql, params, kind="select")
+        try:
+            prepared = await self._prepare(sql, params, kind="select")
+            _check_runnable(prepared, self.coord.semantics)
+        except NotSupported as refusal:
+            # Uncorrelated subqueries over sharded tables: their results as values.
+            prepared = await self._with_subquery_values(sql, params, refusal, stats)
+            _check_runnable(prepared, self.coord.semantics)
         await self._ensure_implicit_txn()
         columns = await self._run_select(prepared, sink, stats)
         if calc:
             self._calc_found = await self._count_without_limit(sql, params, sink.count)
         return Result(columns=columns)
+
+    async def _with_subquery_values(
+        self,
+        sql: str,
+        params: Sequence[Any] | None,
+        refusal: NotSupported,
+        stats: ExecStats,
+        kind: str = "select",
+    ) -> Prepared:
+        """The statement planned with its uncorrelated subqueries replaced by their
+        results (:mod:`sharding.sql.materialize`); ``refusal`` when it has none."""
+        tree = await cpu_bound(len(sql), parse_one, sql)
+        uses = subquery_uses(tree)
+        if not uses:
+            raise refusal
+        slots = param_slots(sql)
+        values = self._values(slots, params)
+        if await cpu_bound(len(sql), _session_refs, sql):
+            tree = self._substitute(tree)
+            uses = subquery_uses(tree)
+        by_position = {s.position: i for i, s in enumerate(slots)}
+        dialect = self.coord.semantics.dialect
+        for use in uses:
+            inner = use.select.copy()
+            for node in list(inner.find_all(exp.Placeholder)):
+                slot = by_position.get(placeholder_offset(node) or -1)
+                if slot is None:
+                    raise ShardgateError("internal error: unmatched placeholder", code=1105)
+                node.replace(literal_node(values[slot], "mysql"))
+            width, rows = await self._subquery_rows(
+                inner.sql(dialect="mysql"), 1 if use.kind == "exists" else None, refusal, stats
+            )
+            replace_with_values(use, width, rows, dialect)
+        plan, _ = await self._plan(tree, sql, slots, values, kind)
+        return Prepared(plan, slots, values, self._texts(slots, values))
+
+    async def _subquery_rows(
+        self, sql: str, first: int | None, refusal: NotSupported, stats: ExecStats
+    ) -> tuple[int, list[Row]]:
+        """Rows of an inner SELECT run on its own (``first``: stop after that many)."""
+        bound = self.coord.topology.cluster.subquery_rows
+        sink = _Bounded(first if first is not None else bound, stop=first is not None)
+        try:
+            await self._select(sql, None, Counted(sink), stats)
+        except ShardgateError as exc:
+            if exc.code == 1054:  # it names a column of the outer query: correlated
+                raise refusal from None
+            raise
+        return sink.width, sink.collected
 
     async def _count_without_limit(
         self, sql: str, params: Sequence[Any] | None, returned: int
@@ -861,7 +917,11 @@ class CoordinatorSession:
     async def _write_statement(
         self, sql: str, params: Sequence[Any] | None, stats: ExecStats
     ) -> Result:
-        prepared = await self._prepare(sql, params, kind="write")
+        try:
+            prepared = await self._prepare(sql, params, kind="write")
+        except NotSupported as refusal:
+            # ``WHERE k IN (SELECT ...)`` over sharded tables: the values, then the write.
+            prepared = await self._with_subquery_values(sql, params, refusal, stats, "write")
         plan: WritePlan = prepared.plan
         ops = self._write_ops(plan, prepared)
         stats.shards = sum(len(v) for v in ops.values())
@@ -1218,6 +1278,41 @@ def _upsert_found_rows(r: ExecResult) -> int:
     if records is None or duplicates is None:
         return 1 if r.affected == 0 else r.affected
     return int(records + duplicates)
+
+
+class _Bounded:
+    """A sink that keeps at most ``limit`` rows: more is an error naming the setting
+    (``stop``: the caller wants only the first ``limit``, so stop there instead)."""
+
+    def __init__(self, limit: int, *, stop: bool) -> None:
+        self.limit = limit
+        self.stop = stop
+        self.collected: list[Row] = []
+        self.width = 0
+
+    async def header(self, columns: list[Column]) -> None:
+        self.width = len(columns)
+
+    async def rows(self, batch: list[Row]) -> bool:
+        room = self.limit - len(self.collected)
+        if len(batch) > room and not self.stop:
+            raise NotSupported(
+                f"a subquery used as a value returned more than {self.limit} rows "
+                "(cluster.subquery_rows); join the tables instead, or raise the setting"
+            )
+        self.collected.extend(batch[:room])
+        return len(self.collected) < self.limit
+
+
+def _check_runnable(prepared: Prepared, sem: Any) -> None:
+    """Raise the plan's refusal now when this call cannot run (before any row is sent)."""
+    plan = prepared.plan
+    if not isinstance(plan, SelectPlan) or plan.scatter is not None:
+        return
+    if not plan.join and passthrough_single(plan.single, prepared.values, sem):
+        return
+    assert plan.scatter_error is not None
+    raise plan.scatter_error
 
 
 class _Discard:

@@ -302,6 +302,9 @@ class ClusterConfig:
     autoinc_block: int = 100
     #: Memory budget of one ordered merge in rows: chunk = min(chunk_rows, budget/shards).
     merge_budget_rows: int = 65_536
+    #: Rows a subquery used as a value (``x IN (SELECT ...)``, scalar) may return: its
+    #: result is held while the outer statement runs; more is an error naming this.
+    subquery_rows: int = 100_000
     #: Physical database (on the first data source) holding the catalog and the XA
     #: decision log: two clusters with different names can share one server.
     catalog: str = "shardgate_catalog"

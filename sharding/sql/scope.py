@@ -243,10 +243,8 @@ class Scope:
                     return None
                 if column.table.lower() in self.derived_columns:
                     return None  # a derived table's column
-                # ``db.t.col`` style or an unknown qualifier.
-                for candidate in self.refs:
-                    if candidate.info.name.lower() == column.table.lower():
-                        return candidate, candidate.info.column(name)
+                # An unknown qualifier — also a table's own name when it has an alias
+                # (``SELECT orders.id FROM orders o2``: MySQL knows it only as ``o2``).
                 raise UnknownColumn(f"Unknown column '{column.table}.{name}' in 'field list'")
             col = ref.info.column(name)
             if col is None and ref.info.columns:

@@ -1,0 +1,217 @@
+"""Uncorrelated subqueries as values (issue 18, item 2): the pure half.
+
+``x IN (SELECT ...)``, ``x NOT IN (SELECT ...)``, ``EXISTS (SELECT ...)`` and scalar
+subqueries over sharded tables have no merge primitive of their own. When a subquery
+does not refer to the query around it, MySQL's answer is the answer of the statement
+with the subquery replaced by its result (that is how MariaDB materialises such a
+subquery): the session runs the inner SELECT first — as a statement of its own, with
+every plan shardgate has, in the same transaction — and this module writes its
+result back into the tree:
+
+* ``x IN (subquery)`` → ``x IN (v1, v2, ...)`` with the distinct values (a NULL among
+  them kept once: ``x IN (1, NULL)`` is NULL, not FALSE, for a missing ``x``, as for the
+  subquery); an empty result → ``FALSE`` (``NULL IN (empty)`` is FALSE in MySQL, and
+  ``NOT IN (empty)`` TRUE). The outer query then routes by the values like any IN list.
+* ``EXISTS (subquery)`` → ``TRUE`` / ``FALSE``.
+* a scalar subquery → its one value (``NULL`` for no row; more than one row is 1242,
+  more than one column 1241, as in MySQL).
+
+Values become literals of their own type: integers and decimals as exact numbers,
+floats as DOUBLE (``1.5e0``), text as a string (hex with an introducer when it is not
+plain, so the reading never depends on ``sql_mode``), bytes as a binary string,
+temporal values as ``CAST('...' AS DATETIME(6))``-style typed expressions, so a
+comparison with them is the comparison MySQL made with the subquery's column.
+
+Whether a subquery is uncorrelated is decided by running it alone: MySQL resolves a
+name in the innermost block that has it, so a subquery that runs alone names nothing
+outside itself; one that does not (1054) refers to the outer query and is left to the
+refusal. Not done here: a row subquery ``(a, b) IN (SELECT ...)``, ``ANY``/``ALL``, an
+``IN`` subquery with LIMIT (MariaDB refuses it: 1235).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from sharding.errors import NotSupported, ShardgateError
+from sharding.sql.literals import mysql_text
+
+__all__ = [
+    "SubqueryUse",
+    "literal_node",
+    "replace_with_values",
+    "subquery_uses",
+]
+
+
+@dataclass(eq=False)
+class SubqueryUse:
+    """One subquery used as a value: how (``in``/``exists``/``scalar``), the SELECT to
+    run, and the node its values replace."""
+
+    kind: str
+    select: exp.Expr
+    target: exp.Expr
+
+
+def subquery_uses(tree: exp.Expr) -> list[SubqueryUse]:
+    """The outermost subqueries of ``tree`` used as values (module docstring).
+
+    Derived tables, CTE bodies and UNION branches are walked into (their own
+    conditions may hold such subqueries); a subquery's inside is not (it is planned on
+    its own when it runs, where its nested subqueries are found in turn)."""
+    out: list[SubqueryUse] = []
+    for node in _walk(tree):
+        if isinstance(node, exp.In):
+            query = node.args.get("query")
+            if query is None or isinstance(node.this, exp.Tuple):
+                continue
+            inner = query.this if isinstance(query, exp.Subquery) else query
+            if isinstance(inner, exp.Select | exp.Union) and inner.args.get("limit") is None:
+                out.append(SubqueryUse("in", inner, node))
+        elif isinstance(node, exp.Exists):
+            inner = node.this.this if isinstance(node.this, exp.Subquery) else node.this
+            if isinstance(inner, exp.Select | exp.Union):
+                out.append(SubqueryUse("exists", inner, node))
+        elif isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select | exp.Union):
+            out.append(SubqueryUse("scalar", node.this, node))
+    return out
+
+
+def _walk(tree: exp.Expr) -> Iterator[exp.Expr]:
+    """Nodes of ``tree``, not descending into a subquery used as a value; a derived
+    table (a FROM/JOIN source) and a CTE are descended into."""
+    stack: list[exp.Expr] = [tree]
+    while stack:
+        node = stack.pop()
+        if node is not tree:
+            if isinstance(node, exp.In) and node.args.get("query") is not None:
+                yield node
+                stack.append(node.this)
+                continue
+            if isinstance(node, exp.Exists | exp.Any | exp.All):
+                yield node
+                continue
+            if isinstance(node, exp.Subquery) and not _is_source(node):
+                yield node
+                continue
+        stack.extend(reversed(list(node.iter_expressions())))
+
+
+def _is_source(node: exp.Subquery) -> bool:
+    """True for a derived table (``FROM (SELECT ...) d``, a JOIN source, a CTE body)
+    or a parenthesised UNION branch."""
+    parent = node.parent
+    return (
+        isinstance(parent, exp.From | exp.Join | exp.CTE | exp.Union | exp.Lateral)
+        or node.args.get("alias") is not None
+    )
+
+
+def replace_with_values(
+    use: SubqueryUse, width: int, rows: Sequence[Sequence[Any]], dialect: str
+) -> None:
+    """Write the result ``rows`` (``width`` columns) of ``use``'s SELECT into the tree
+    (module docstring)."""
+    if use.kind == "exists":
+        use.target.replace(exp.true() if rows else exp.false())
+        return
+    if width != 1:
+        if use.kind == "in" or isinstance(use.target.parent, exp.Select):
+            raise ShardgateError("Operand should contain 1 column(s)", code=1241, sqlstate="21000")
+        # MariaDB types the comparison with a row first (4078 naming both types).
+        raise NotSupported("a subquery of several columns compared as one value")
+    if use.kind == "scalar":
+        if len(rows) > 1:
+            raise ShardgateError("Subquery returns more than 1 row", code=1242, sqlstate="21000")
+        use.target.replace(literal_node(rows[0][0] if rows else None, dialect))
+        return
+    values = _distinct(row[0] for row in rows)
+    if not values:
+        use.target.replace(exp.false())
+        return
+    host = use.target
+    host.set("query", None)
+    host.set("expressions", [literal_node(v, dialect) for v in values])
+
+
+def _distinct(values: Iterator[Any]) -> list[Any]:
+    seen: set[Any] = set()
+    out: list[Any] = []
+    for v in values:
+        key = (type(v), v)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(v)
+    return out
+
+
+def literal_node(value: Any, dialect: str) -> exp.Expr:
+    """``value`` as an expression node of its own MySQL type (module docstring)."""
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Literal.number(int(value))
+    if isinstance(value, int):
+        return _signed(exp.Literal.number(abs(value)), value < 0)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ShardgateError(f"cannot use the decimal {value} as a value", code=1105)
+        return _signed(exp.Literal.number(format(abs(value), "f")), value < 0)
+    if isinstance(value, float):
+        text = repr(abs(value))
+        if "e" not in text and "E" not in text:
+            text += "e0"
+        return _signed(exp.Literal.number(text), value < 0)
+    if isinstance(value, str):
+        if dialect != "mysql" or mysql_text(value).startswith("'"):
+            return exp.Literal.string(value)
+        return _parsed(mysql_text(value))
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        if dialect != "mysql":
+            raise ShardgateError("a binary subquery value on this backend", code=1235)
+        return _parsed("_binary X'" + data.hex() + "'")
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time | datetime.timedelta):
+        return _temporal(value, dialect)
+    raise ShardgateError(f"a subquery value of type {type(value).__name__}", code=1235)
+
+
+def _signed(node: exp.Expr, negative: bool) -> exp.Expr:
+    return exp.Paren(this=exp.Neg(this=node)) if negative else node
+
+
+def _parsed(text: str) -> exp.Expr:
+    node = sqlglot.parse_one(f"SELECT {text}", read="mysql")
+    assert isinstance(node, exp.Select)
+    item: exp.Expr = node.expressions[0]
+    return item
+
+
+def _temporal(value: Any, dialect: str) -> exp.Expr:
+    if isinstance(value, datetime.datetime):
+        text = value.isoformat(sep=" ")
+        kind = "DATETIME(6)" if value.microsecond else "DATETIME"
+    elif isinstance(value, datetime.date):
+        text, kind = value.isoformat(), "DATE"
+    elif isinstance(value, datetime.time):
+        text = value.isoformat()
+        kind = "TIME(6)" if value.microsecond else "TIME"
+    else:
+        micros = (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
+        sign = "-" if micros < 0 else ""
+        secs, us = divmod(abs(micros), 1_000_000)
+        hours, rem = divmod(secs, 3600)
+        text = f"{sign}{hours:02d}:{rem // 60:02d}:{rem % 60:02d}.{us:06d}"
+        kind = "TIME(6)" if us else "TIME"
+    if dialect != "mysql":
+        return exp.Literal.string(text)
+    return _parsed(f"CAST('{text}' AS {kind})")
