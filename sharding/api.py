@@ -69,8 +69,13 @@ class ClientInfo:
     VARIABLES``); None means "run it with ``execute``". And ``async describe(sql) ->
     list[Column] | None``: the result columns of a statement without running it, for
     ``COM_STMT_PREPARE`` (None: no result set, or known only when it runs; columns may
-    carry a derived wire definition, :class:`sharding.sql.describe.TypedColumn`). Front
-    ends use these when present (``getattr``) and keep their own minimal state otherwise."""
+    carry a derived wire definition, ``Column.wire``). Front ends use these when
+    present (``getattr``) and keep their own minimal state otherwise.
+
+    Result columns: a column with ``wire`` (every SELECT over MariaDB shards: the
+    shard's own definition, the catalog's, or MariaDB's rule for what the coordinator
+    computes) is sent with exactly that definition; its values are never inspected
+    for a type."""
 
     connection_id: int
     host: str

@@ -66,7 +66,14 @@ from sharding.schema_changes import SchemaChanges
 from sharding.session_answers import answer_select, answer_show
 from sharding.session_state import SessionState, has_session_refs, parse_set_text, substitute
 from sharding.sql.context import PlanContext
-from sharding.sql.describe import UNKNOWN, TypedColumn, describe_select
+from sharding.sql.describe import (
+    UNKNOWN,
+    TypedColumn,
+    describe_plan,
+    describe_select,
+    result_columns,
+    shard_positions,
+)
 from sharding.sql.dml import WritePlan, plan_write
 from sharding.sql.explain import SHOWN_SHARDS, explain_rows
 from sharding.sql.inlist import FOLD_MIN, Folded, InList, fold_in_lists
@@ -192,19 +199,6 @@ def render_name(col: OutputColumn, slots: Sequence[Slot]) -> str:
             text = s.raw
         out = out[:offset] + text + out[offset + 1 :]
     return finish_name(out)
-
-
-def typed_columns(plan: SelectPlan, slots: Sequence[Slot]) -> list[Column]:
-    """The plan's result columns with their derived types (:mod:`sharding.sql.describe`);
-    a column whose type is not derived carries none (the values decide it)."""
-    assert plan.columns is not None
-    types = plan.types or (None,) * len(plan.columns)
-    return [
-        Column(render_name(c, slots))
-        if t is None or t is UNKNOWN
-        else TypedColumn(render_name(c, slots), t.type, t)
-        for c, t in zip(plan.columns, types, strict=True)
-    ]
 
 
 class CoordinatorSession:
@@ -681,7 +675,7 @@ class CoordinatorSession:
                 raise NotSupported(f"{type(tree).__name__} where a SELECT was expected")
             # Result types from the catalog / MySQL's rules, read before planning
             # rewrites the tree (COM_STMT_PREPARE metadata, typed result headers).
-            types = describe_select(tree, tables, self._database)
+            types = describe_plan(tree, tables, self._database)
             plan: Any = await cpu_bound(len(source), plan_select, tree, ctx)
             if (
                 isinstance(plan, SelectPlan)
@@ -880,13 +874,24 @@ class CoordinatorSession:
                 raise plan.scatter_error
             root = plan.scatter
         runner: Runner | None = None
+        positions = shard_positions(root)
+        mysql = sem.dialect == "mysql"
 
         def columns() -> list[Column]:
+            shard = runner.columns if runner is not None else None
             if plan.columns is not None:
-                return typed_columns(plan, prepared.slots)
-            if runner is not None and runner.columns is not None:
-                return list(runner.columns)
-            return []
+                # Definitions: the shard's own where a value passes through unchanged,
+                # MariaDB's rules for what the coordinator computes (sql/describe).
+                return result_columns(
+                    [render_name(c, prepared.slots) for c in plan.columns],
+                    plan.types,
+                    positions,
+                    shard,
+                    prepared.slots,
+                    prepared.values,
+                    shard_metadata=mysql,
+                )
+            return list(shard) if shard is not None else []
 
         async def deliver(batch: list[Row]) -> bool:
             await sink.header(columns())

@@ -34,12 +34,71 @@ from typing import Any, ClassVar, Protocol
 Row = tuple[Any, ...]
 
 
+_INTEGER_TYPES = frozenset({1, 2, 3, 8, 9, 13})  # TINY SHORT LONG LONGLONG INT24 YEAR
+_INT_PRECISION = {1: 3, 2: 5, 9: 7, 3: 10, 8: 19, 13: 4}
+_STRING_TYPES = frozenset({247, 248, 252, 253, 254})  # ENUM SET BLOB VAR_STRING STRING
+_UNSIGNED_FLAG = 32
+_BINARY_CHARSET = 63
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnType:
+    """The numbers of one column definition (Protocol::ColumnDefinition41: type code,
+    display length, flags, decimals, character set) — as a MariaDB shard sent them for
+    a result column, or as the coordinator derived them (:mod:`sharding.sql.describe`).
+
+    ``table_column``: the definition is a table column's own (from the catalog or a
+    shard), not an expression's; not part of equality.
+    """
+
+    type: int
+    length: int = 0
+    flags: int = 0
+    decimals: int = 0
+    charset: int = _BINARY_CHARSET
+    table_column: bool = field(default=False, compare=False)
+
+    @property
+    def unsigned(self) -> bool:
+        return bool(self.flags & _UNSIGNED_FLAG)
+
+    @property
+    def is_integer(self) -> bool:
+        return self.type in _INTEGER_TYPES
+
+    @property
+    def is_decimal(self) -> bool:
+        return self.type in (246, 0)  # NEWDECIMAL, DECIMAL
+
+    @property
+    def is_float(self) -> bool:
+        return self.type in (4, 5)  # FLOAT, DOUBLE
+
+    @property
+    def is_string(self) -> bool:
+        return self.type in _STRING_TYPES and self.charset != _BINARY_CHARSET
+
+    @property
+    def precision(self) -> int:
+        """Decimal digits of a number type (MariaDB's ``decimal_precision()``)."""
+        if self.is_decimal:
+            return max(self.length - (1 if self.decimals else 0) - (0 if self.unsigned else 1), 1)
+        if self.is_integer:
+            return _INT_PRECISION.get(self.type, 19) + (
+                1 if self.type == 8 and self.unsigned else 0
+            )
+        return self.length
+
+
 @dataclass(frozen=True, slots=True)
 class Column:
-    """A result column. ``type_code`` is a MySQL field type (``FIELD_TYPE.*``) or None."""
+    """A result column. ``type_code`` is a MySQL field type (``FIELD_TYPE.*``) or None;
+    ``wire`` the whole column definition when known (the shard's own, or derived by the
+    coordinator): the protocol server sends it as is, whatever the values."""
 
     name: str
     type_code: int | None = None
+    wire: ColumnType | None = None
 
 
 @dataclass(slots=True)

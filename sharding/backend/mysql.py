@@ -75,6 +75,7 @@ import trio
 
 from sharding.backend.base import (
     Column,
+    ColumnType,
     DataSource,
     DataSourceStatistics,
     ExecResult,
@@ -324,6 +325,32 @@ class _Reply:
     warnings: int
     #: The OK packet's info text ("Rows matched: 3  Changed: 1  Warnings: 0").
     info: str = ""
+    #: The result's column definition packets (the driver's field descriptors).
+    fields: Sequence[Any] | None = None
+
+
+def result_columns(
+    fields: Sequence[Any] | None, description: Sequence[Sequence[Any]] | None
+) -> list[Column]:
+    """A result's columns with the server's own definitions (type, length, flags,
+    decimals, character set — what the driver read from the column definition
+    packets); from the DB-API description (type code only) if the driver kept none."""
+    if fields and description is not None and len(fields) == len(description):
+        return [
+            Column(
+                d[0],
+                f.type_code,
+                ColumnType(f.type_code, f.length, f.flags, f.scale, f.charsetnr),
+            )
+            for f, d in zip(fields, description, strict=True)
+        ]
+    return [Column(d[0], d[1]) for d in description or ()]
+
+
+def _fields_of(cursor_or_conn: Any) -> Sequence[Any] | None:
+    result = getattr(cursor_or_conn, "_result", None)
+    fields = getattr(result, "fields", None)
+    return list(fields) if fields else None
 
 
 class _Driver:
@@ -466,6 +493,7 @@ class _Aiomysql(_Driver):
             res.insert_id or None,
             res.warning_count,
             message.decode("utf-8", "replace") if isinstance(message, bytes | bytearray) else "",
+            getattr(res, "fields", None) or None,
         )
 
     async def stream_open(self, conn: Any, sql: str) -> Any:
@@ -514,7 +542,9 @@ class _Asyncmy(_Driver):
             affected = await cur.execute(sql)
             desc = cur.description
             rows = await cur.fetchall() if desc else []
-            return _Reply(desc, list(rows), affected or 0, cur.lastrowid or None, 0)
+            return _Reply(
+                desc, list(rows), affected or 0, cur.lastrowid or None, 0, "", _fields_of(cur)
+            )
 
     async def stream_open(self, conn: Any, sql: str) -> Any:
         from asyncmy.cursors import SSCursor
@@ -662,11 +692,11 @@ class _LoopSide:
             None, self.driver.connect, self.ds.url, cfg.connect_timeout, self.ds._init_sql
         )
 
-    async def op_stream_open(self, conn: Any, sql: str) -> tuple[Any, Any]:
+    async def op_stream_open(self, conn: Any, sql: str) -> tuple[Any, list[Column]]:
         if not self.driver.usable(conn):
             raise _Stale()
         cur = await self.run_op(conn, self.driver.stream_open, conn, sql)
-        return cur, cur.description
+        return cur, result_columns(_fields_of(cur), cur.description)
 
     async def op_stream_next(self, conn: Any, cur: Any, n: int) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = await self.run_op(conn, self.driver.stream_next, cur, n)
@@ -918,8 +948,7 @@ class MySQLConnection:
 
     async def fetch(self, sql: str) -> ResultSet:
         reply: _Reply = await self._statement(self._ds._side.op_query, sql)
-        desc = reply.description or ()
-        return ResultSet([Column(d[0], d[1]) for d in desc], reply.rows)
+        return ResultSet(result_columns(reply.fields, reply.description), reply.rows)
 
     async def execute(self, sql: str) -> ExecResult:
         reply: _Reply = await self._statement(self._ds._side.op_query, sql)
@@ -1044,7 +1073,7 @@ class RowStream:
         pc = conn._lease.pc
         assert pc is not None
         try:
-            self._cursor, desc = await ds._bridge.run(
+            self._cursor, columns = await ds._bridge.run(
                 ds._side.op_stream_open, pc.raw.conn, self._sql
             )
         except _Stale:
@@ -1057,7 +1086,7 @@ class RowStream:
                 raise map_error(ds.name, exc) from exc
             raise
         conn._sent = True
-        self.columns = [Column(d[0], d[1]) for d in (desc or ())]
+        self.columns = columns
         return self
 
     def __aiter__(self) -> RowStream:

@@ -113,6 +113,7 @@ from sharding.server.types import (
     describe_columns,
     encode_binary_row,
     encode_text_row,
+    in_results_charset,
 )
 
 __all__ = ["ClientConnection", "ServerServices"]
@@ -559,8 +560,9 @@ class ClientConnection:
 
     def _queue_result_header(self, cols: Sequence[WireColumn], more: bool) -> None:
         self._queue(column_count(len(cols)))
+        results = self._charset_variable("character_set_results")
         for col in cols:
-            self._queue(column_definition(col.definition))
+            self._queue(column_definition(in_results_charset(col.definition, results)))
         if not self.deprecate_eof:
             self._queue(eof_packet(status=self._status(more)))
         self.state = "Sending data"
@@ -585,7 +587,9 @@ class ClientConnection:
     async def _send_stream(self, rs: ResultStream, *, binary: bool, more: bool) -> None:
         """A streamed result set, in bounded memory.
 
-        Wire types must be fixed before the first row. A result of at most
+        Wire types must be fixed before the first row. Columns that carry their whole
+        definition (``Column.wire``: every SELECT result of MariaDB shards) are sent with
+        it at once. Otherwise (answers without definitions) a result of at most
         ``_STREAM_SAMPLE_ROWS`` rows (and about ``_STREAM_SAMPLE_BYTES``) is typed from
         all its rows, exactly like a buffered one. A larger one is typed from that sample (a column without a non-NULL value
         in it is sent as a string, which carries any value); a later value that does
@@ -593,6 +597,15 @@ class ClientConnection:
         misencoded value (the binary protocol encodes by the column's type).
         """
         batches = rs.__aiter__()
+        if rs.columns and all(c.wire is not None for c in rs.columns):
+            # Every column's definition is known (the shard's own, or derived): the
+            # header goes out now, the values are never looked at for their types.
+            cols = describe_columns(rs.columns, ())
+            self._queue_result_header(cols, more)
+            async for batch in batches:
+                await self._queue_rows(cols, batch, binary)
+            self._queue_end_of_rows(more=more)
+            return
         sample: list[Row] = []
         sample_bytes = 0
         while len(sample) < _STREAM_SAMPLE_ROWS and sample_bytes < _STREAM_SAMPLE_BYTES:
@@ -616,7 +629,10 @@ class ClientConnection:
         sampled = len(sample)
         await self._queue_rows(cols, sample, binary)
         del sample
-        declared = [Column(c.definition.name, c.definition.type) for c in cols]
+        declared = [
+            Column(c.definition.name, c.definition.type, t.wire)
+            for c, t in zip(cols, typed, strict=True)
+        ]
         async for batch in batches:
             _check_stream_types(cols, describe_columns(declared, batch), sampled)
             await self._queue_rows(cols, batch, binary)
@@ -1244,8 +1260,11 @@ class ClientConnection:
             if not self.deprecate_eof:
                 self._queue(eof_packet(status=self._status()))
         if columns:
+            results = self._charset_variable("character_set_results")
             for col in columns:
-                self._queue(column_definition(announced_definition(col)))
+                self._queue(
+                    column_definition(in_results_charset(announced_definition(col), results))
+                )
             if not self.deprecate_eof:
                 self._queue(eof_packet(status=self._status()))
 

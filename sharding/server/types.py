@@ -1,26 +1,33 @@
 """Python values ↔ MySQL column types and their text / binary wire encodings.
 
-A :class:`sharding.api.Result` carries Python values and, per column, an optional MySQL
-type code. :func:`describe_columns` fixes each column's wire type once per result set:
-the declared ``type_code`` when every value fits it, else a type inferred from the
-values (mixed or ill-fitting columns fall back to VAR_STRING). That is what makes the
-binary protocol safe: a binary row encodes each value by its column's declared type, so
-the declared type must hold for every value of the column. A column that carries the
-coordinator's derived definition (``wire``: the catalog's type of a table column,
-MySQL's type of an aggregate; :mod:`sharding.sql.describe`) is sent with that
-definition — length, flags, charset, decimals — when its type is the one kept.
+A :class:`sharding.api.Result` carries Python values and, per column, its definition.
+:func:`describe_columns` fixes each column's wire definition once per result set:
+
+* a column with a whole definition (``Column.wire``: the shard's own column definition,
+  or the one the coordinator derived — :mod:`sharding.sql.describe`) is sent with it,
+  type, length, flags, charset and decimals, without looking at a single value;
+* a column with only a type code, or none (answers the coordinator makes itself:
+  SHOW, variables, fakes in tests), keeps the older rule: the type code when every
+  value fits it, else a type inferred from the values (mixed or ill-fitting columns
+  fall back to VAR_STRING).
+
+The binary protocol encodes each value by its column's announced type. A value that
+does not fit a declared type (a zero date the driver returns as text, a number as a
+string) is converted to it (a string's leading number, else 0; the zero date; NULL
+for a NULL-typed column), never misencoded and never an exception.
 
 Invariants:
 
-* ``encode_text_row``/``encode_binary_row`` never raise for values that
-  ``describe_columns`` accepted for that column.
+* ``encode_text_row``/``encode_binary_row`` never raise, whatever the values.
 * ``decode_binary_params`` raises :class:`~sharding.server.codec.MalformedPacket`, never
   an IndexError/struct.error, on truncated or inconsistent input.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 import struct
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
@@ -42,6 +49,7 @@ __all__ = [
     "describe_columns",
     "encode_binary_row",
     "encode_text_row",
+    "in_results_charset",
     "text_value",
 ]
 
@@ -171,11 +179,12 @@ def _infer(values: list[Any]) -> int:
 
 
 class WireColumn:
-    """One column as sent: its definition and the binary encoder matching its type."""
+    """One column as sent: its definition and the binary encoder matching its type
+    (``None`` for a NULL-typed column: every value of it is sent as NULL)."""
 
     __slots__ = ("definition", "encode_binary")
 
-    def __init__(self, definition: ColumnDef, encode_binary: Callable[[Any], bytes]) -> None:
+    def __init__(self, definition: ColumnDef, encode_binary: Callable[[Any], bytes] | None) -> None:
         self.definition = definition
         self.encode_binary = encode_binary
 
@@ -221,6 +230,22 @@ def describe_columns(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -
     """Fix each column's wire type for this result set (see module docstring)."""
     out: list[WireColumn] = []
     for i, col in enumerate(columns):
+        declared = col.wire
+        if declared is not None:
+            out.append(
+                WireColumn(
+                    ColumnDef(
+                        name=col.name,
+                        type=declared.type,
+                        charset=declared.charset,
+                        length=declared.length,
+                        flags=declared.flags,
+                        decimals=declared.decimals,
+                    ),
+                    _binary_encoder(declared.type),
+                )
+            )
+            continue
         values = [row[i] for row in rows if i < len(row) and row[i] is not None]
         ftype: int | None = col.type_code
         if ftype is not None:
@@ -232,26 +257,56 @@ def describe_columns(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -
             ftype = None
         if ftype is None or (ftype == FieldType.NULL and values):
             ftype = _infer(values)
-        wire = getattr(col, "wire", None)  # derived by the coordinator (sql/describe.py)
-        if wire is not None and wire.type == ftype:
-            definition = ColumnDef(
-                name=col.name,
-                type=ftype,
-                charset=wire.charset,
-                length=wire.length,
-                flags=wire.flags,
-                decimals=wire.decimals,
-            )
-        else:
-            definition = _definition(col.name, ftype, values)
+        definition = _definition(col.name, ftype, values)
         out.append(WireColumn(definition, _binary_encoder(ftype)))
     return out
+
+
+def _charset_numbers() -> tuple[dict[str, tuple[int, int]], dict[int, int]]:
+    from sharding.charsets_data import CHARSETS, COLLATIONS
+
+    by_name = {
+        name: (COLLATIONS[collation][1], maxlen)
+        for name, (collation, maxlen, _) in CHARSETS.items()
+        if collation in COLLATIONS
+    }
+    maxlen_of_id = {
+        cid: CHARSETS[charset][1] for charset, cid in COLLATIONS.values() if charset in CHARSETS
+    }
+    return by_name, maxlen_of_id
+
+
+_CHARSET_NUMBERS: tuple[dict[str, tuple[int, int]], dict[int, int]] | None = None
+
+
+def in_results_charset(definition: ColumnDef, charset: str | None) -> ColumnDef:
+    """``definition`` as sent to a client whose ``character_set_results`` is
+    ``charset``: MariaDB announces a text column in that character set (its default
+    collation) with the display length counted in it (``CHAR(10)``: 40 in utf8mb4,
+    10 in latin1). Numbers, temporals and binary strings (charset 63) are unchanged,
+    and so is everything for utf8mb4 or no conversion (NULL)."""
+    global _CHARSET_NUMBERS
+    if charset is None or definition.charset == CHARSET_BINARY:
+        return definition
+    cs = charset.lower()
+    if cs in ("utf8mb4", "null", ""):
+        return definition
+    if _CHARSET_NUMBERS is None:
+        _CHARSET_NUMBERS = _charset_numbers()
+    by_name, maxlen_of_id = _CHARSET_NUMBERS
+    target = by_name.get("utf8mb3" if cs == "utf8" else cs)
+    source_maxlen = maxlen_of_id.get(definition.charset)
+    if target is None or source_maxlen is None:
+        return definition
+    number, maxlen = target
+    length = min(definition.length // source_maxlen * maxlen, 0xFFFFFFFF)
+    return dataclasses.replace(definition, charset=number, length=length)
 
 
 def announced_definition(col: Column) -> ColumnDef:
     """A result column as announced by COM_STMT_PREPARE, before any value exists: the
     coordinator's derived definition, else its type code, else text."""
-    wire = getattr(col, "wire", None)
+    wire = col.wire
     if wire is not None:
         return ColumnDef(
             name=col.name,
@@ -272,21 +327,83 @@ def announced_definition(col: Column) -> ColumnDef:
 # -- binary encoding -------------------------------------------------------------------
 
 
+_LEADING_NUMBER = re.compile(rb"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _number_text(v: Any) -> bytes:
+    b = text_value(v)
+    m = _LEADING_NUMBER.match(b or b"")
+    return m.group(0).strip() if m else b"0"
+
+
+def _as_int(v: Any) -> int:
+    """``v`` as an integer (a string's leading number, else 0)."""
+    if isinstance(v, int):
+        return int(v)
+    if isinstance(v, float | Decimal):
+        try:
+            return int(v)
+        except (ValueError, OverflowError, InvalidOperation):
+            return 0
+    try:
+        return int(Decimal(_number_text(v).decode()))
+    except (InvalidOperation, ValueError, OverflowError):
+        return 0
+
+
+def _as_float(v: Any) -> float:
+    if isinstance(v, int | float | Decimal):
+        try:
+            return float(v)
+        except OverflowError:
+            return 0.0
+    try:
+        return float(_number_text(v))
+    except ValueError:
+        return 0.0
+
+
 def _enc_int(fmt_signed: str, fmt_unsigned: str) -> Callable[[Any], bytes]:
     signed = struct.Struct(fmt_signed)
     unsigned = struct.Struct(fmt_unsigned)
     limit = 1 << (signed.size * 8 - 1)
+    mask = (1 << (unsigned.size * 8)) - 1
 
     def enc(v: Any) -> bytes:
-        n = int(v)
+        n = v if type(v) is int else _as_int(v)
         if -limit <= n < limit:
             return signed.pack(n)
-        return unsigned.pack(n & ((1 << (unsigned.size * 8)) - 1))
+        return unsigned.pack(n & mask)
 
     return enc
 
 
+_ZERO_TEMPORAL = b"\x00"  # length 0: the zero date / 00:00:00
+
+
+def _temporal_of(v: Any, kind: str) -> Any:
+    """A date/datetime/time value given as text (a zero date the driver left as a
+    string, a value of an expression): parsed, or None for the zero value."""
+    text = (text_value(v) or b"").decode("ascii", "replace").strip()
+    try:
+        if kind == "time":
+            neg = text.startswith("-")
+            h, _, rest = text.lstrip("-").partition(":")
+            m, _, sec = rest.partition(":")
+            td = dt.timedelta(hours=int(h or 0), minutes=int(m or 0), seconds=float(sec or 0))
+            return -td if neg else td
+        if kind == "date":
+            return dt.date.fromisoformat(text[:10])
+        return dt.datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        return None
+
+
 def _enc_datetime(v: Any) -> bytes:
+    if not isinstance(v, dt.date):
+        v = _temporal_of(v, "datetime")
+        if v is None:
+            return _ZERO_TEMPORAL
     if isinstance(v, dt.datetime):
         if v.microsecond:
             return struct.pack(
@@ -306,6 +423,10 @@ def _enc_datetime(v: Any) -> bytes:
 
 
 def _enc_date(v: Any) -> bytes:
+    if not isinstance(v, dt.date):
+        v = _temporal_of(v, "date")
+        if v is None:
+            return _ZERO_TEMPORAL
     return struct.pack("<BHBB", 4, v.year, v.month, v.day)
 
 
@@ -314,6 +435,10 @@ def _enc_time(v: Any) -> bytes:
         v = dt.timedelta(
             hours=v.hour, minutes=v.minute, seconds=v.second, microseconds=v.microsecond
         )
+    elif not isinstance(v, dt.timedelta):
+        v = _temporal_of(v, "time")
+        if v is None:
+            return _ZERO_TEMPORAL
     total_us = (v.days * 86400 + v.seconds) * 1_000_000 + v.microseconds
     neg = 1 if total_us < 0 else 0
     total_us = abs(total_us)
@@ -323,6 +448,8 @@ def _enc_time(v: Any) -> bytes:
     minutes, seconds = divmod(rem, 60)
     if total_us == 0:
         return b"\x00"
+    if days > 0xFFFFFFFF:
+        return _ZERO_TEMPORAL
     if us:
         return struct.pack("<BBIBBBI", 12, neg, days, hours, minutes, seconds, us)
     return struct.pack("<BBIBBB", 8, neg, days, hours, minutes, seconds)
@@ -337,7 +464,21 @@ _F4 = struct.Struct("<f")
 _F8 = struct.Struct("<d")
 
 
-def _binary_encoder(ftype: int) -> Callable[[Any], bytes]:
+def _enc_float(v: Any) -> bytes:
+    f = v if type(v) is float else _as_float(v)
+    try:
+        return _F4.pack(f)
+    except OverflowError:
+        return _F4.pack(float("inf") if f > 0 else float("-inf"))
+
+
+def _enc_double(v: Any) -> bytes:
+    return _F8.pack(v if type(v) is float else _as_float(v))
+
+
+def _binary_encoder(ftype: int) -> Callable[[Any], bytes] | None:
+    if ftype == FieldType.NULL:
+        return None
     if ftype == FieldType.TINY:
         return _enc_int("<b", "<B")
     if ftype in (FieldType.SHORT, FieldType.YEAR):
@@ -347,9 +488,9 @@ def _binary_encoder(ftype: int) -> Callable[[Any], bytes]:
     if ftype == FieldType.LONGLONG:
         return _enc_int("<q", "<Q")
     if ftype == FieldType.FLOAT:
-        return lambda v: _F4.pack(float(v))
+        return _enc_float
     if ftype == FieldType.DOUBLE:
-        return lambda v: _F8.pack(float(v))
+        return _enc_double
     if ftype in _DATE_TYPES:
         return _enc_date
     if ftype in _DATETIME_TYPES:
@@ -366,11 +507,12 @@ def encode_binary_row(columns: Sequence[WireColumn], values: Sequence[Any]) -> b
     parts: list[bytes] = []
     for i, col in enumerate(columns):
         v = values[i] if i < len(values) else None
-        if v is None:
+        encode = col.encode_binary
+        if v is None or encode is None:
             bit = i + 2
             bitmap[bit >> 3] |= 1 << (bit & 7)
         else:
-            parts.append(col.encode_binary(v))
+            parts.append(encode(v))
     return b"\x00" + bytes(bitmap) + b"".join(parts)
 
 

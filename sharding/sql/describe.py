@@ -10,8 +10,18 @@ here, as MariaDB derives them: table columns from the catalog's declared types,
 aggregates and expressions by MariaDB's rules (measured against MariaDB 10.11 with
 ``COM_STMT_PREPARE``; ``tests/server/test_prepared_metadata.py`` keeps the comparison).
 
-Where a rule is not modelled the column is announced as VAR_STRING (text); the result
-sent at execution always carries its own column definitions, which a client reads.
+Where a rule is not modelled the column is announced as VAR_STRING (text) at prepare.
+
+At execution (:func:`result_columns`, issue 14.6) every column of a result over MariaDB
+shards carries a whole definition and no type is ever guessed from the values: table
+columns from the catalog; what a shard computed and the coordinator passes on unchanged
+(a pushed-down expression, a group value, a merged MIN/MAX/SUM/COUNT:
+:func:`shard_positions` follows the plan) from the shard's own result metadata; what
+the coordinator computes (AVG, expressions over merged aggregates, join expressions) by
+the rules here, with literals the plan cache made slots typed per call
+(:class:`SlotTyped`); anything else as :data:`CONSERVATIVE` text. SQLite shards send no
+metadata: rules there, and a column without one is typed by the protocol server from
+its values. ``tests/server/test_column_definitions.py`` compares them with MariaDB's.
 
 This module knows no wire encoding: :class:`ColumnType` holds the numbers of a
 Protocol::ColumnDefinition41 (type code, length, flags, decimals, character set) and the
@@ -20,17 +30,44 @@ protocol server copies them.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 
-from sharding.backend.base import Column
+from sharding.backend.base import Column, ColumnType
 from sharding.catalog import ColumnInfo, TableInfo
+from sharding.merge.evaluate import Compiler, Ref
+from sharding.merge.semantics import MYSQL
+from sharding.sql.lexer import Slot
+from sharding.sql.nodes import (
+    AggregateNode,
+    ConcatNode,
+    DistinctNode,
+    FilterNode,
+    LimitNode,
+    MergeSortNode,
+    Passthrough,
+    ProjectNode,
+    SortNode,
+)
 from sharding.sql.rewrite import SLOT
 
-__all__ = ["UNKNOWN", "ColumnType", "TypedColumn", "column_type", "describe_select"]
+__all__ = [
+    "CONSERVATIVE",
+    "UNKNOWN",
+    "ColumnType",
+    "SlotTyped",
+    "TypedColumn",
+    "column_type",
+    "describe_plan",
+    "describe_select",
+    "result_columns",
+    "shard_positions",
+]
 
 # MySQL field type codes (include/mysql_com.h, enum_field_types).
 DECIMAL, TINY, SHORT, LONG, FLOAT, DOUBLE, NULL, TIMESTAMP, LONGLONG, INT24 = (
@@ -90,57 +127,10 @@ _MAX_DECIMAL_PRECISION = 65
 INTEGER_TYPES = frozenset({TINY, SHORT, LONG, INT24, LONGLONG, YEAR})
 
 
-@dataclass(frozen=True, slots=True)
-class ColumnType:
-    """The numbers of one column definition, as MariaDB would announce them."""
-
-    type: int
-    length: int = 0
-    flags: int = 0
-    decimals: int = 0
-    charset: int = BINARY_CHARSET
-
-    @property
-    def unsigned(self) -> bool:
-        return bool(self.flags & UNSIGNED)
-
-    @property
-    def is_integer(self) -> bool:
-        return self.type in INTEGER_TYPES
-
-    @property
-    def is_decimal(self) -> bool:
-        return self.type in (NEWDECIMAL, DECIMAL)
-
-    @property
-    def is_float(self) -> bool:
-        return self.type in (FLOAT, DOUBLE)
-
-    @property
-    def is_string(self) -> bool:
-        return self.type in (VAR_STRING, STRING, BLOB, ENUM, SET) and self.charset != BINARY_CHARSET
-
-    @property
-    def precision(self) -> int:
-        """Decimal digits of a number type (MariaDB's ``decimal_precision()``)."""
-        if self.is_decimal:
-            return max(self.length - (1 if self.decimals else 0) - (0 if self.unsigned else 1), 1)
-        if self.is_integer:
-            return _INT_PRECISION.get(self.type, 19) + (
-                1 if self.type == LONGLONG and self.unsigned else 0
-            )
-        return self.length
+#: A result column with the definition the coordinator derived for it (``wire``).
+TypedColumn = Column
 
 
-@dataclass(frozen=True, slots=True)
-class TypedColumn(Column):
-    """A result column with the definition the coordinator derived for it (the
-    protocol server sends it when the column's values fit its type)."""
-
-    wire: ColumnType | None = None
-
-
-_INT_PRECISION = {TINY: 3, SHORT: 5, INT24: 7, LONG: 10, LONGLONG: 19, YEAR: 4}
 _INT_CODES = {
     "tinyint": (TINY, 4),
     "smallint": (SHORT, 6),
@@ -291,6 +281,10 @@ class _Scope:
     ) -> None:
         self.by_alias: dict[str, TableInfo] = {}
         self.order: list[TableInfo] = []
+        #: The literals of one call (:class:`SlotTyped`); None: not known yet.
+        self.slots: Sequence[Slot] | None = None
+        #: The values of those slots (a client's parameters included).
+        self.values: Sequence[Any] = ()
         sources: list[exp.Expr] = []
         from_ = select.args.get("from") or select.args.get("from_")
         if from_ is not None and from_.this is not None:
@@ -325,20 +319,48 @@ def _lookup(tables: Mapping[tuple[str, str], TableInfo], db: str, name: str) -> 
     return None
 
 
+class SlotTyped:
+    """A result column whose type depends on literals the plan cache made slots
+    (``SELECT SUM(qty) * 2``: one plan serves ``* 2`` and ``* 2.5``): typed per call."""
+
+    __slots__ = ("node", "scope")
+
+    def __init__(self, node: exp.Expr, scope: _Scope) -> None:
+        self.node = node
+        self.scope = scope
+
+    def resolve(self, slots: Sequence[Slot], values: Sequence[Any]) -> ColumnType:
+        scope = copy.copy(self.scope)
+        scope.slots = slots
+        scope.values = values
+        return _expr_type(self.node, scope)
+
+
 def describe_select(
     tree: exp.Expr, tables: Mapping[tuple[str, str], TableInfo], database: str | None
 ) -> list[ColumnType] | None:
     """One :class:`ColumnType` per result column of a SELECT (the first branch of a
     UNION decides, as in MariaDB for same-typed branches); None when the columns are
     not known before running (``*`` over a table without catalog columns)."""
+    out = describe_plan(tree, tables, database)
+    if out is None:
+        return None
+    return [t if isinstance(t, ColumnType) else UNKNOWN for t in out]
+
+
+def describe_plan(
+    tree: exp.Expr, tables: Mapping[tuple[str, str], TableInfo], database: str | None
+) -> list[ColumnType | SlotTyped] | None:
+    """:func:`describe_select` of a statement whose literals are plan-cache slots: a
+    column that depends on one is a :class:`SlotTyped`, typed per call."""
     while isinstance(tree, exp.Union | exp.Intersect | exp.Except):
         tree = tree.this
     if isinstance(tree, exp.Subquery):
-        return describe_select(tree.this, tables, database)
+        return describe_plan(tree.this, tables, database)
     if not isinstance(tree, exp.Select):
         return None
     scope = _Scope(tree, tables, database)
-    out: list[ColumnType] = []
+    out: list[ColumnType | SlotTyped] = []
     for item in tree.expressions:
         if isinstance(item, exp.Star) or (
             isinstance(item, exp.Column) and isinstance(item.this, exp.Star)
@@ -354,10 +376,48 @@ def describe_select(
             )
             if not chosen or any(not t.columns for t in chosen):
                 return None
-            out.extend(column_type(c, t) for t in chosen for c in t.columns)
+            out.extend(_table_column(column_type(c, t)) for t in chosen for c in t.columns)
             continue
-        out.append(_expr_type(item, scope))
+        typed = _expr_type(item, scope)
+        if typed is UNKNOWN and any(
+            p.meta.get(SLOT) is not None for p in item.find_all(exp.Placeholder)
+        ):
+            out.append(SlotTyped(item, scope))
+        else:
+            out.append(typed)
     return out
+
+
+_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _slot_type(node: exp.Placeholder, scope: _Scope, negative: bool = False) -> ColumnType:
+    """The type of a literal the plan cache made a slot, from this call's literal."""
+    index = node.meta.get(SLOT)
+    slots = scope.slots
+    if slots is None or not isinstance(index, int) or not 0 <= index < len(slots):
+        return UNKNOWN
+    slot = slots[index]
+    if slot.param is not None:
+        # A client's parameter: MariaDB types it by the value bound (an integer bound
+        # as a 64-bit one: BIGINT(21) NOT NULL); other kinds are not modelled.
+        value = scope.values[index] if index < len(scope.values) else None
+        if isinstance(value, int) and not negative:
+            return ColumnType(LONGLONG, 21, NOT_NULL | BINARY)
+        return UNKNOWN
+    if slot.is_string:
+        if negative or not isinstance(slot.value, str):
+            return UNKNOWN
+        return _literal(exp.Literal.string(slot.value))
+    if not _NUMBER.fullmatch(slot.raw):
+        return UNKNOWN
+    number = exp.Literal.number(slot.raw)
+    return _literal(number, negative=negative) if isinstance(number, exp.Literal) else UNKNOWN
+
+
+def _table_column(t: ColumnType) -> ColumnType:
+    """``t`` marked as a table column's own definition (not an expression's)."""
+    return t if t is UNKNOWN else dataclasses.replace(t, table_column=True)
 
 
 _LITERAL_FLAGS = NOT_NULL | BINARY
@@ -400,19 +460,59 @@ def _nullable(t: ColumnType) -> ColumnType:
     return ColumnType(t.type, t.length, t.flags & ~cleared, t.decimals, t.charset)
 
 
-def _numeric_result(args: Sequence[ColumnType], *, divide: bool = False) -> ColumnType:
-    """The type of ``a + b``, ``a * b``, ``a / b`` (MariaDB's arithmetic result rules)."""
+def _precision(t: ColumnType, node: exp.Expr) -> int:
+    """Decimal digits of a number operand: an integer literal's own digits, else
+    MariaDB's ``decimal_precision()`` of its type (a narrower expression result: its
+    display length without the sign)."""
+    inner = node.this if isinstance(node, exp.Neg | exp.Paren) else node
+    if isinstance(inner, exp.Literal) and not inner.is_string and inner.this.isdigit():
+        return len(inner.this.lstrip("0") or "0")
+    if t.is_integer and not t.table_column:
+        return max(min(t.precision, t.length - (0 if t.unsigned else 1)), 1)
+    return t.precision
+
+
+def _numeric_result(
+    node: exp.Expr, args: Sequence[ColumnType], operands: Sequence[exp.Expr]
+) -> ColumnType:
+    """The type of ``a + b``, ``a - b``, ``a * b``, ``a / b`` (MariaDB's arithmetic
+    result rules, measured on 10.11: precision, scale, unsigned and NOT NULL)."""
     if any(a is UNKNOWN for a in args):
         return UNKNOWN
+    not_null = all(a.flags & NOT_NULL for a in args)
     if any(not (a.is_integer or a.is_decimal) for a in args):
-        return ColumnType(DOUBLE, 23, _NUM_RESULT, NOT_FIXED_DEC)
-    scale = max((a.decimals for a in args if a.is_decimal), default=0)
-    if divide:
-        return ColumnType(NEWDECIMAL, 16, _NUM_RESULT, min(args[0].decimals + _DIV_INCREMENT, 38))
-    if any(a.is_decimal for a in args):
-        precision = max(a.precision - a.decimals for a in args) + scale + 1
+        return ColumnType(DOUBLE, 23, _NUM_RESULT | (NOT_NULL if not_null else 0), NOT_FIXED_DEC)
+    precisions = [_precision(a, o) for a, o in zip(args, operands, strict=True)]
+    scales = [a.decimals if a.is_decimal else 0 for a in args]
+    if isinstance(node, exp.Div):
+        scale = min(scales[0] + _DIV_INCREMENT, 38)
+        precision = precisions[0] + scales[1] + _DIV_INCREMENT
         return ColumnType(NEWDECIMAL, _decimal_length(precision, scale, False), _NUM_RESULT, scale)
-    return ColumnType(LONGLONG, 21, _NUM_RESULT)
+    flags = _NUM_RESULT | (NOT_NULL if not_null else 0)
+    if isinstance(node, exp.Mul):
+        scale = min(sum(scales), 38)
+        precision = sum(precisions)
+    else:
+        scale = max(scales)
+        precision = max(p - s for p, s in zip(precisions, scales, strict=True)) + scale + 1
+    if any(a.is_decimal for a in args):
+        return ColumnType(NEWDECIMAL, _decimal_length(precision, scale, False), flags, scale)
+    unsigned = any(a.unsigned for a in args)
+    length = precision + (0 if unsigned else 1)
+    return ColumnType(
+        LONG if length <= 9 else LONGLONG, length, flags | (UNSIGNED if unsigned else 0)
+    )
+
+
+def _negated(t: ColumnType) -> ColumnType:
+    """``-x``: one more character, signed."""
+    if t is UNKNOWN or not (t.is_integer or t.is_decimal or t.is_float):
+        return UNKNOWN
+    flags = (t.flags & NOT_NULL) | BINARY
+    if t.is_float:
+        return ColumnType(DOUBLE, t.length, flags, t.decimals)
+    code = t.type if t.is_decimal else (LONG if t.length + 1 <= 9 else LONGLONG)
+    return ColumnType(code, t.length + 1, flags, t.decimals)
 
 
 def _classes(*names: str) -> tuple[type[exp.Expr], ...]:
@@ -467,20 +567,20 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         return _expr_type(node.this, scope)
     if isinstance(node, exp.Column):
         found = scope.column(node)
-        return column_type(*found) if found is not None else UNKNOWN
+        return _table_column(column_type(*found)) if found is not None else UNKNOWN
     if isinstance(node, exp.Literal):
         return _literal(node)
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
         return _literal(node.this, negative=True)
     if isinstance(node, exp.Placeholder) and node.meta.get(SLOT) is not None:
         # A literal the plan cache made a slot: its type is the value's, per call.
-        return UNKNOWN
+        return _slot_type(node, scope)
     if (
         isinstance(node, exp.Neg)
         and isinstance(node.this, exp.Placeholder)
         and node.this.meta.get(SLOT) is not None
     ):
-        return UNKNOWN
+        return _slot_type(node.this, scope, negative=True)
     if isinstance(node, exp.Null | exp.Placeholder):
         # MariaDB announces a ``?`` in the select list as NULL (its type comes with
         # the value bound at execution).
@@ -490,9 +590,7 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
     if isinstance(node, exp.Count):
         return ColumnType(LONGLONG, 21, NOT_NULL | BINARY)
     if isinstance(node, exp.Sum | exp.Avg):
-        arg = _expr_type(
-            node.this.this if isinstance(node.this, exp.Distinct) else node.this, scope
-        )
+        arg = _expr_type(_aggregate_argument(node), scope)
         if arg is UNKNOWN:
             return UNKNOWN
         if arg.is_float or arg.is_string or not (arg.is_integer or arg.is_decimal):
@@ -509,7 +607,7 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
             NEWDECIMAL, _decimal_length(arg.precision + _DIV_INCREMENT, scale, False), BINARY, scale
         )
     if isinstance(node, exp.Min | exp.Max):
-        inner = _expr_type(node.this, scope)
+        inner = _expr_type(_aggregate_argument(node), scope)
         if inner is UNKNOWN:
             return UNKNOWN
         arg = _nullable(inner)
@@ -524,12 +622,11 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         )
     if isinstance(node, exp.GroupConcat):
         return ColumnType(BLOB, 16777216, 0, 0, UTF8MB4)
-    if isinstance(node, exp.Add | exp.Sub | exp.Mul):
-        return _numeric_result([_expr_type(node.left, scope), _expr_type(node.right, scope)])
-    if isinstance(node, exp.Div):
-        return _numeric_result(
-            [_expr_type(node.left, scope), _expr_type(node.right, scope)], divide=True
-        )
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
+        operands = [node.left, node.right]
+        return _numeric_result(node, [_expr_type(o, scope) for o in operands], operands)
+    if isinstance(node, exp.Neg):
+        return _negated(_expr_type(node.this, scope))
     if isinstance(node, exp.IntDiv | exp.Mod):
         return ColumnType(LONGLONG, 21, BINARY)
     if isinstance(node, _COMPARISONS):
@@ -581,6 +678,14 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
     return UNKNOWN
 
 
+def _aggregate_argument(node: exp.Expr) -> exp.Expr:
+    """The argument of ``SUM(x)`` / ``SUM(DISTINCT x)`` (sqlglot: ``Distinct(expressions=[x])``)."""
+    arg = node.this
+    if isinstance(arg, exp.Distinct) and len(arg.expressions) == 1:
+        arg = arg.expressions[0]
+    return arg if isinstance(arg, exp.Expr) else exp.Null()
+
+
 def _common(types: Sequence[ColumnType]) -> ColumnType:
     """The result type of IF/CASE/COALESCE: strings win, then DOUBLE, DECIMAL, integer."""
     if any(t is UNKNOWN for t in types):
@@ -627,3 +732,136 @@ def _cast_type(to: exp.DataType) -> ColumnType:
         return ColumnType(DOUBLE, 22, BINARY, NOT_FIXED_DEC)
     unsigned = kind in (T.UBIGINT, T.UINT, T.UTINYINT, T.USMALLINT, T.UMEDIUMINT)
     return ColumnType(LONGLONG, 21 if not unsigned else 20, BINARY | (UNSIGNED if unsigned else 0))
+
+
+# -- result columns at execution -----------------------------------------------------------
+
+#: A value no rule types (an expression the coordinator computes, on a shard that sends
+#: no metadata it could copy): announced as LONGTEXT in utf8mb4, which every value
+#: fits as text — never a type guessed from the values.
+CONSERVATIVE = ColumnType(BLOB, 0xFFFFFFFF, BLOB_FLAG, _STRING_DEC, UTF8MB4)
+
+
+def shard_positions(node: object) -> list[int | None] | None:
+    """For each output position of plan node ``node``: the position of the shard
+    column whose values it passes on unchanged, or None for a value the coordinator
+    computes (merged aggregates, expressions, join rows). The whole result is None
+    when every output position is the shard column at the same position (a
+    passthrough read, a concatenation or merge of shard rows)."""
+    if isinstance(node, Passthrough | ConcatNode | MergeSortNode):
+        return None
+    if isinstance(node, LimitNode | SortNode | FilterNode | DistinctNode):
+        return shard_positions(node.child)
+    if isinstance(node, ProjectNode) and node.columns is not None:
+        below = shard_positions(node.child)
+        if below is None:
+            return list(node.columns)
+        return [below[c] if 0 <= c < len(below) else None for c in node.columns]
+    if isinstance(node, ProjectNode) and node.exprs is not None:
+        # The select list over merged rows: an item that is a merged value itself (a
+        # group column, an aggregate) is a plain reference to its input position.
+        below = shard_positions(node.child)
+        out: list[int | None] = []
+        for fn in node.exprs:
+            ref = _reference(fn)
+            if ref is None or (below is not None and not 0 <= ref < len(below)):
+                out.append(None)
+            else:
+                out.append(ref if below is None else below[ref])
+        return out
+    if isinstance(node, AggregateNode) and node.mode == "merge":
+        # (group values..., aggregate results...): a group value and a merged MIN, MAX,
+        # SUM or COUNT keep the type of the shard's column (MariaDB types the partial
+        # as it types the whole); AVG and DISTINCT aggregates are computed here.
+        below = shard_positions(node.child)
+        sources: list[int | None] = list(node.group_columns)
+        for spec in node.specs:
+            keeps = (
+                spec.func in ("min", "max", "sum", "count", "count_star")
+                and not spec.distinct
+                and spec.columns
+            )
+            sources.append(spec.columns[0] if keeps else None)
+        if below is None:
+            return sources
+        return [below[p] if p is not None and 0 <= p < len(below) else None for p in sources]
+    return []  # computed: every position None
+
+
+def _reference(fn: object) -> int | None:
+    """The input position a compiled select item reads unchanged (``row[i]``), if it
+    is one (:meth:`sharding.merge.evaluate.Compiler.compile` of a resolved reference)."""
+    code = getattr(fn, "__code__", None)
+    if code is None or code is not _REF_CODE:
+        return None
+    cells: tuple[Any, ...] = getattr(fn, "__closure__", None) or ()
+    value = cells[0].cell_contents if len(cells) == 1 else None
+    return value if isinstance(value, int) else None
+
+
+class _AnyRef:
+    """A resolver resolving everything to position 0 (finds the reference code)."""
+
+    def lookup(self, node: exp.Expr) -> Ref | None:
+        return Ref(0)
+
+    def missing(self, node: exp.Expr) -> Exception:
+        return LookupError(node)
+
+    def slot(self, node: exp.Placeholder) -> int:
+        return 0
+
+
+_REF_CODE = Compiler(_AnyRef(), MYSQL).compile(exp.column("x")).fn.__code__
+
+
+def result_columns(
+    names: Sequence[str],
+    derived: Sequence[ColumnType | SlotTyped | None] | None,
+    positions: list[int | None] | None,
+    shard: Sequence[Column] | None,
+    slots: Sequence[Slot],
+    values: Sequence[Any],
+    *,
+    shard_metadata: bool,
+) -> list[Column]:
+    """The definitions a result is sent with, one per output column (issue 14.6):
+
+    * a table column: the catalog's definition (``derived``, marked ``table_column``),
+      as MariaDB sends it for the logical table. Not the shard's: the physical table
+      can differ from the logical one (no AUTO_INCREMENT where the coordinator
+      assigns the ids), and over several shards the reads may be one ``UNION ALL``
+      per data source (``exec/batch``), whose metadata drops key flags and ENUM/SET;
+    * another value passed on from a shard (``positions``): the shard's own column
+      definition — MariaDB's, for an expression or aggregate the shard computed;
+    * a value the coordinator computes: the type MariaDB's rules give
+      (:func:`describe_select`; :class:`SlotTyped` ones with this call's ``slots``
+      and their ``values``);
+    * neither: :data:`CONSERVATIVE` where the shards speak MySQL (``shard_metadata``);
+      on shards without metadata (SQLite) the column carries no definition and the
+      protocol server types it from its values.
+    """
+    out: list[Column] = []
+    for i, name in enumerate(names):
+        entry = derived[i] if derived is not None and i < len(derived) else None
+        rule = entry.resolve(slots, values) if isinstance(entry, SlotTyped) else entry
+        if rule is UNKNOWN:
+            rule = None
+        pos: int | None = i if positions is None else (positions[i] if i < len(positions) else None)
+        from_shard = (
+            shard[pos].wire if shard is not None and pos is not None and pos < len(shard) else None
+        )
+        wire: ColumnType | None
+        if from_shard is not None and (rule is None or not rule.table_column):
+            wire = from_shard
+        elif rule is not None:
+            wire = rule
+        elif shard_metadata:
+            wire = CONSERVATIVE
+        else:
+            wire = None
+        if wire is None:
+            out.append(Column(name))
+        else:
+            out.append(Column(name, wire.type, wire))
+    return out
