@@ -55,6 +55,11 @@ by a temporary trigger inside a savepoint around the one statement. ``INSERT …
 DUPLICATE KEY UPDATE`` arrives as SQLite's upsert (:mod:`sharding.sql.upsert`) and
 counts 1 per insert, 2 per changed duplicate, 0 per unchanged one. A strict-mode
 violation (text into a numeric column) is 1366, an ENUM value that is no label 1265.
+Before a write, :func:`sharding.backend.sqlite_on_update.begin_statement` starts the
+statement for ``ON UPDATE CURRENT_TIMESTAMP`` (its time, its assignments); a read has
+its ENUM operands of arithmetic made their index
+(:mod:`sharding.backend.sqlite_enum_numbers`) and its computed DECIMAL values typed as
+MySQL's (:mod:`sharding.backend.sqlite_decimal_results`).
 
 Statistics: besides the pool counters, ``extra`` reports ``reads_open`` and
 ``peak_reads_open`` (fetches running at once) so tests can check the executor's window
@@ -76,7 +81,12 @@ from typing import ClassVar, TypeVar
 
 import trio
 
-from sharding.backend import sqlite_mysql
+from sharding.backend import (
+    sqlite_decimal_results,
+    sqlite_enum_numbers,
+    sqlite_mysql,
+    sqlite_on_update,
+)
 from sharding.backend.base import (
     Column,
     Connection,
@@ -580,12 +590,18 @@ def _scan_enum_collations(raw: sqlite3.Connection, schema: str) -> None:
     ).fetchone()
     if row and row[0]:
         sqlite_mysql.register_collations_in(row[0])
+        sqlite_enum_numbers.learn(row[0])
 
 
 def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
     def run(raw: sqlite3.Connection) -> ResultSet:
-        cur = raw.execute(sql)
+        # An ENUM column in arithmetic is its index, as in MySQL (sqlite_enum_numbers).
+        cur = raw.execute(sqlite_enum_numbers.rewrite(raw, sql, write=False))
         rows = cur.fetchall()
+        # Computed numbers over DECIMAL columns: MySQL's Decimal and scale.
+        how = sqlite_decimal_results.plan(raw, sql)
+        if how is not None:
+            rows = sqlite_decimal_results.convert(rows, how)
         columns = [Column(d[0]) for d in (cur.description or ())]
         return ResultSet(columns, rows)
 
@@ -615,13 +631,27 @@ class SQLiteExecResult(ExecResult):
     duplicates: int | None = None
 
 
+_DDL = re.compile(r"\s*(?:CREATE|ALTER|DROP)\s", re.IGNORECASE)
 _INSERT = re.compile(rf"\s*INSERT\s+INTO\s+({_NAME})\s*\.\s*({_NAME})", re.IGNORECASE)
 #: What :meth:`sharding.sql.upsert.UpsertClause.for_sqlite` renders.
 _UPSERT = " ON CONFLICT DO UPDATE SET "
 
 
 def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
-    run = _exec_plain(sql)
+    plain = _exec_plain(sql)
+
+    def run(raw: sqlite3.Connection) -> ExecResult:
+        # ON UPDATE CURRENT_TIMESTAMP: this statement's time and assignments only.
+        sqlite_on_update.begin_statement()
+        # An ENUM column in arithmetic: 1235, never SQLite's 0 (sqlite_enum_numbers).
+        sqlite_enum_numbers.rewrite(raw, sql, write=True)
+        result = plain(raw)
+        if sqlite_mysql.ENUM_COLLATION_MARK in sql:  # CREATE / ALTER of an ENUM column
+            sqlite_enum_numbers.learn(sql)
+        if _DDL.match(sql):
+            sqlite_decimal_results.forget()  # column types may have changed
+        return result
+
     if sqlite_mysql.SQLITE_IGNORE_MARK not in sql:
         return run
 
@@ -681,17 +711,7 @@ class _RowChanges:
         self.columns = [r[1] for r in info]
         self.target = f"{schema}.{table}"
         self.count = 0
-        differs = []
-        for _, name, decl, *_rest in info:
-            kind = str(decl).upper()
-            c = _q(name)
-            if kind.startswith(sqlite_mysql.ENUM_TYPE):
-                differs.append(f"OLD.{c} IS NOT NEW.{c}")
-            elif kind.startswith(("CHAR", "NCHAR")):
-                differs.append(f"rtrim(OLD.{c}, ' ') IS NOT rtrim(NEW.{c}, ' ') COLLATE BINARY")
-            else:
-                differs.append(f"OLD.{c} IS NOT NEW.{c} COLLATE BINARY")
-        self.differs = " OR ".join(differs)
+        self.differs = sqlite_on_update.changed_row_sql([(r[1], str(r[2])) for r in info])
         raw.create_function("sg_row_changed", 0, self._changed)
 
     def _changed(self) -> None:
@@ -700,8 +720,9 @@ class _RowChanges:
     def trigger(self, name: str) -> str:
         return (
             f"CREATE TEMP TRIGGER {name} AFTER UPDATE ON {self.target} FOR EACH ROW "
-            f"WHEN OLD.rowid IS NOT NEW.rowid OR {self.differs} "
-            "BEGIN SELECT sg_row_changed(); END"
+            f"WHEN (OLD.rowid IS NOT NEW.rowid OR {self.differs}) "
+            # not the nested UPDATE of an ON UPDATE CURRENT_TIMESTAMP column
+            "AND NOT sg_on_update_stamping() BEGIN SELECT sg_row_changed(); END"
         )
 
 

@@ -46,8 +46,9 @@ for SQLite (:func:`translate_for_sqlite`, called by ``rewrite.keep_backend_seman
   (``size = 2``, ``size > 1``: SQLite makes the number text before comparing). The
   planner orders ENUMs by ``(col) + 0`` (:mod:`sharding.sql.enums`), which becomes the
   index here (:data:`ENUM_META`). Arithmetic written on an ENUM (``size + 0``,
-  ``SUM(size)``) still sees the label (0): the shard statement does not say which
-  columns are ENUMs. SET columns are refused (1235).
+  ``SUM(size)``) is the index too: the backend reads which columns are ENUMs from the
+  shard file's schema (:mod:`sharding.backend.sqlite_enum_numbers`). SET columns are
+  refused (1235).
 
 DECIMAL design (the choice, and why). SQLite has no decimal type and compares only its
 own numbers numerically, so whatever a DECIMAL is stored as must be an SQLite number
@@ -63,10 +64,11 @@ and AVG are replaced by aggregates that add each value's shortest decimal form e
 (``Decimal(repr(x))`` recovers the decimal literal a REAL was stored from), so
 ``SUM(amount)`` is ``116902.25``, not ``116902.24999999996``; the partials stay SQLite
 numbers, so the coordinator's merge (and HAVING/ORDER BY on the shard) compare them as
-numbers. What this design cannot give: computed numeric results keep SQLite's types —
-``SUM``/``AVG``/``/`` return an INTEGER or REAL where MySQL returns a DECIMAL — because a
-REAL cannot say whether it came from a DOUBLE or a DECIMAL column; ``7 / 2`` is 3.5
-(MySQL: ``3.5000``), never SQLite's 3.
+numbers. A computed value over a DECIMAL column (``price * 1.5``, ``price / 3``,
+``SUM(price)``) gets MySQL's ``Decimal`` and scale after the fetch, typed from the shard
+file's schema (:mod:`sharding.backend.sqlite_decimal_results`); over integers only
+(``7 / 2``, ``SUM(n)``) it stays SQLite's number — ``7 / 2`` is 3.5 (MySQL:
+``3.5000``), never SQLite's 3.
 """
 
 from __future__ import annotations
@@ -931,8 +933,14 @@ def _extract(unit: Any, v: Any) -> int | None:
     return result
 
 
+def current_datetime() -> datetime.datetime:
+    """The clock of ``NOW()`` on SQLite shards (also ON UPDATE CURRENT_TIMESTAMP's,
+    :mod:`sharding.backend.sqlite_on_update`)."""
+    return datetime.datetime.now()
+
+
 def _now() -> str:
-    return datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    return current_datetime().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _curdate() -> str:
@@ -1244,6 +1252,9 @@ def install(conn: sqlite3.Connection) -> None:
         conn.create_function(name, nargs, _reporting(fn), deterministic=deterministic)
     conn.create_window_function("sum", 1, _Sum)
     conn.create_window_function("avg", 1, _Avg)
+    from sharding.backend import sqlite_on_update
+
+    sqlite_on_update.install(conn)
 
 
 # ---------------------------------------------------------------------- converters
@@ -1649,6 +1660,11 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
         return _call("truncate", node.this, node.args.get("decimals") or exp.Literal.number(0))
     if isinstance(node, exp.NumberToStr):
         return _call("format", node.this, node.args.get("format"))
+    if isinstance(node, exp.Div):
+        # MySQL's ``/`` as a call the shard's result typing recognises (a DECIMAL
+        # quotient, :mod:`sharding.backend.sqlite_decimal_results`); sqlglot's
+        # ``CAST(a AS REAL) / b`` would be indistinguishable from ``CAST(a AS DOUBLE)``.
+        return _call("sg_div", node.this, node.expression)
     if isinstance(node, exp.Mod):
         return _call("mod", node.this, node.expression)
     if isinstance(node, exp.IntDiv):
@@ -1713,6 +1729,7 @@ _TRANSLATED: tuple[type[exp.Expr], ...] = (
     exp.CurrentDate,
     exp.Trunc,
     exp.NumberToStr,
+    exp.Div,
     exp.Mod,
     exp.IntDiv,
     exp.Cast,
@@ -1725,9 +1742,8 @@ def translate_for_sqlite(tree: exp.Expr) -> None:
     change their meaning by calls to the registered functions (module doc).
 
     The root is kept (the caller holds it); a root function node renders with sqlglot's
-    own translation. ``/`` is left to sqlglot, whose SQLite rendering
-    (``CAST(a AS REAL) / b``) is MySQL's meaning — never integer division, NULL for
-    ``/ 0``."""
+    own translation. ``/`` becomes ``sg_div(a, b)``: MySQL's meaning (never integer
+    division, NULL for ``/ 0``), recognisable by the shard's result typing."""
     for node in list(tree.walk(bfs=False)):
         if not isinstance(node, _TRANSLATED) or node is tree or node.parent is None:
             continue  # nothing to do (most nodes), the root, or detached

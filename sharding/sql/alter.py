@@ -36,6 +36,8 @@ from sharding.catalog import ForeignKeyInfo, TableInfo
 from sharding.errors import NotSupported, ShardgateError, UnknownColumn
 from sharding.sql import foreign_keys as fks
 from sharding.sql.ddl import (
+    DB_MARK,
+    NAME_MARK,
     Partitioning,
     build_table,
     fill_ddl,
@@ -733,6 +735,11 @@ def _mysql_statements(
     return statements
 
 
+_TRIGGER_NAME = re.compile(
+    "CREATE TRIGGER " + re.escape(DB_MARK) + r'\."' + re.escape(NAME_MARK) + r'((?:[^"]|"")*)"'
+)
+
+
 def _sqlite_statements(
     old: TableInfo,
     new: TableInfo,
@@ -758,6 +765,11 @@ def _sqlite_statements(
         if m:
             by_column[m.group(1).replace('""', '"').lower()] = item.strip()
     triggers = [d for d in new.physical_ddl if d.startswith("CREATE TRIGGER")]
+    old_triggers = [
+        m.group(1).replace('""', '"')
+        for d in old.physical_ddl
+        if (m := _TRIGGER_NAME.match(d)) and m.group(1) not in ("$char_insert", "$char_update")
+    ]
     indexes = [d for d in new.physical_ddl if d.startswith("CREATE") and " INDEX " in d[:30]]
     renamed = (old.database, old.name) != (new.database, new.name)
     if not ops:
@@ -770,6 +782,9 @@ def _sqlite_statements(
             f"DROP TRIGGER IF EXISTS {q(db)}.{q(table + '$char_insert')}",
             f"DROP TRIGGER IF EXISTS {q(db)}.{q(table + '$char_update')}",
         ]
+        # Every other trigger the old definition made (ON UPDATE CURRENT_TIMESTAMP's):
+        # they name the columns, and the new definition makes them again below.
+        out += [f"DROP TRIGGER IF EXISTS {q(db)}.{q(table + s)}" for s in old_triggers]
         current = f"{q(db)}.{q(table)}"
         current_table = table
         for op, a, b in ops:

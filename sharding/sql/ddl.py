@@ -280,6 +280,8 @@ def build_table(
     foreign_keys: list[ForeignKeyInfo] = []  # enforced or not: decided by the caller
     char_columns: list[str] = []
     enum_columns: list[tuple[str, tuple[str, ...]]] = []
+    physical_types: list[tuple[str, str]] = []  # (column, SQLite type): ON UPDATE triggers
+    stamped: list[Any] = []  # ON UPDATE CURRENT_TIMESTAMP columns on SQLite shards
     for item in schema.expressions:
         if isinstance(item, exp.ColumnDef):
             col_name = item.name
@@ -365,6 +367,11 @@ def build_table(
                     # ON UPDATE CURRENT_TIMESTAMP changes the row on every UPDATE: the
                     # shards must have it (an updated_at column would never move).
                     parts.append(ck.sql(dialect="mysql"))
+                elif isinstance(ck, exp.OnUpdateColumnConstraint) and dialect == "sqlite":
+                    # SQLite has no such attribute: triggers (sqlite_on_update).
+                    from sharding.backend.sqlite_on_update import stamped_column
+
+                    stamped.append(stamped_column(col_name, kind, ck))
                 elif isinstance(
                     ck,
                     exp.CommentColumnConstraint
@@ -381,6 +388,7 @@ def build_table(
                 parts.append("DEFAULT '" + enum[1][0].replace("'", "''") + "'")
             columns.append(ColumnInfo(col_name, type_text, nullable, default, collation, auto))
             column_sql.append(" ".join(parts))
+            physical_types.append((col_name, parts[1]))
         elif isinstance(item, exp.PrimaryKey):
             primary = [e.name for e in item.expressions]
         elif isinstance(item, exp.UniqueColumnConstraint):
@@ -467,6 +475,17 @@ def build_table(
         ddl += _enum_triggers(char_columns, enum_columns)
     elif dialect == "sqlite" and char_columns:
         ddl += _char_triggers(char_columns)
+    if dialect == "sqlite" and stamped:
+        from sharding.backend.sqlite_on_update import on_update_triggers
+
+        ddl += on_update_triggers(
+            name,
+            physical_types,
+            stamped,
+            db_mark=DB_MARK,
+            table_mark=TABLE_MARK,
+            name_mark=NAME_MARK,
+        )
     return TableInfo(
         database=database,
         name=name,

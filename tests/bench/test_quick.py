@@ -115,6 +115,18 @@ def test_bench_main_runs_a_subset_and_writes_a_summary(bench_run: BenchRun) -> N
     assert (bench_run.results / "starvation_quick.json").is_file()
 
 
+def test_serve_startup_quick(bench_run: BenchRun) -> None:
+    """The embedded default's start-up / point-query benchmark runs and writes its
+    results (baseline: this tree itself when no --base is given)."""
+    bench_run.ok("bench.serve_startup", "--quick", "--repeat", "1", "--queries", "20")
+    d = bench_run.result("serve_startup_quick")
+    assert d["baseline_is_current"] and d["repeat"] == 1 and d["queries"] == 20
+    for tree in ("baseline", "current"):
+        assert len(d["runs"][tree]) == 1
+        assert all(d["summary"][tree][m] > 0 for m in ("startup_ms", "point_p50_us"))
+    assert d["goal_met"] == all(r <= d["goal_ratio"] for r in d["ratios"].values())
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
