@@ -656,6 +656,7 @@ class CoordinatorSession:
                 node.meta[SLOT] = by_position[offset]
             return referenced_tables(tree, self._database)
 
+        _drop_dual(tree)
         names = await cpu_bound(len(source), tag_slots)
         tables: dict[tuple[str, str], TableInfo] = {}
         for db, name in names:
@@ -1307,6 +1308,21 @@ class _Bounded:
             )
         self.collected.extend(batch[:room])
         return len(self.collected) < self.limit
+
+
+def _drop_dual(tree: exp.Expr) -> None:
+    """``FROM DUAL`` names no table (MySQL): the statement is planned without it."""
+    for select in tree.find_all(exp.Select):
+        key = "from_" if "from_" in select.args else "from"
+        source = select.args.get(key)
+        table = source.this if source is not None else None
+        if (
+            isinstance(table, exp.Table)
+            and not table.db
+            and table.name.lower() == "dual"
+            and not select.args.get("joins")
+        ):
+            select.set(key, None)
 
 
 def _check_runnable(prepared: Prepared, sem: Any) -> None:

@@ -207,11 +207,17 @@ class Compiler:
         aff_a, aff_b = left.affinity, right.affinity
         a_fn, b_fn = left.fn, right.fn
         key = sem.value_key
+        enum_a, enum_b = left.enum, right.enum
 
         def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
             a, b = a_fn(row, p), b_fn(row, p)
             if a is None or b is None:
                 return None
+            # An ENUM compared with a number is its index (MySQL), with text its label.
+            if enum_a is not None and _is_number(b):
+                a = _enum_index(enum_a, a)
+            if enum_b is not None and _is_number(a):
+                b = _enum_index(enum_b, b)
             a, b = sem.coerce_for_compare(a, b, aff_a, aff_b)
             ka, kb = key(a, collate), key(b, collate)
             return 1 if test((ka > kb) - (ka < kb)) else 0
@@ -438,3 +444,17 @@ def _describe(node: exp.Expr) -> str:
     if isinstance(node, exp.Window):
         return "a window function"
     return f"expression {node.sql(dialect='mysql')[:60]!r}"
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | Decimal) and not isinstance(v, bool)
+
+
+def _enum_index(labels: tuple[str, ...], value: Any) -> Any:
+    """An ENUM value's 1-based index (0 for the empty error value); a number as is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return labels.index(value) + 1
+    except ValueError:
+        return 0

@@ -386,6 +386,26 @@ def build_table(
             if enum is not None and not nullable and default is None:
                 # MySQL's implicit default of a NOT NULL ENUM is its first label.
                 parts.append("DEFAULT '" + enum[1][0].replace("'", "''") + "'")
+            table_collation = _table_collation(create)
+            if (
+                collation is None
+                and table_collation is not None
+                and isinstance(kind, exp.DataType)
+                and kind.this in _TEXT_TYPES
+                and enum is None
+            ):
+                # A text column without its own COLLATE compares with the table's
+                # default: the shards' column gets it written out (the table options
+                # are not part of the shard DDL) and the merge uses the same.
+                if dialect == "sqlite":
+                    collation = _sqlite_collation(table_collation)
+                else:
+                    if not re.fullmatch(r"[A-Za-z0-9_]+", table_collation):
+                        raise ShardgateError(
+                            f"Unknown collation: '{table_collation}'", code=1273, sqlstate="HY000"
+                        )
+                    collation = table_collation.lower()
+                    parts.append(f"COLLATE {collation}")
             columns.append(ColumnInfo(col_name, type_text, nullable, default, collation, auto))
             column_sql.append(" ".join(parts))
             physical_types.append((col_name, parts[1]))

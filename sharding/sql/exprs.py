@@ -7,10 +7,12 @@ split across shards.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from sqlglot import exp
 
+from sharding.errors import NotSupported
 from sharding.merge.semantics import Semantics
 from sharding.sql.scope import Scope, top_level_nodes
 
@@ -63,7 +65,47 @@ def column_collation(node: exp.Expr, scope: Scope) -> str | None:
         found = scope.column_ref(node)
         if found is not None and found[1] is not None:
             return found[1].collation.lower() if found[1].collation else None
-    return None
+        return None
+    if isinstance(node, exp.Cast | exp.Subquery | exp.Select | exp.Literal | exp.Placeholder):
+        return None  # CAST(... AS CHAR): the connection's collation
+    return _derived_collation(node, scope)
+
+
+_TEXT_TYPE = re.compile(
+    r"\s*(?:national\s+)?(?:var)?char|\s*n?(?:tiny|medium|long)?text|\s*enum|\s*set", re.I
+)
+
+
+def _derived_collation(node: exp.Expr, scope: Scope) -> str | None:
+    """The collation of a string expression over columns (``UPPER(name)``,
+    ``CONCAT(name, '-')``): MySQL derives it from its text columns' (implicit)
+    collation — the shards sort and group with it, so the merge must too. A number
+    result ignores it. Columns of different collations: MySQL's coercion rules (or
+    error 1267) are not modelled, so the statement is refused across shards."""
+    found: set[str | None] = set()
+    for col in node.find_all(exp.Column):
+        if _inside_query(col, node):
+            continue
+        ref = scope.column_ref(col)
+        if ref is None or ref[1] is None or not _TEXT_TYPE.match(ref[1].type or ""):
+            continue
+        found.add(ref[1].collation.lower() if ref[1].collation else None)
+    if len(found) > 1:
+        raise NotSupported(
+            f"an expression over text columns of different collations ({node.sql(dialect='mysql')}) "
+            "across shards"
+        )
+    return next(iter(found)) if found else None
+
+
+def _inside_query(col: exp.Expr, root: exp.Expr) -> bool:
+    """True when ``col`` is in a nested query of ``root`` (another scope)."""
+    parent = col.parent
+    while parent is not None and parent is not root:
+        if isinstance(parent, exp.Subquery | exp.Select):
+            return True
+        parent = parent.parent
+    return False
 
 
 def column_affinity(node: exp.Expr, scope: Scope, sem: Semantics) -> str | None:

@@ -344,3 +344,68 @@ def test_select_classes(env: Environment) -> None:
     assert not report.wrong, "\n".join(report.wrong)
     for cls, floor in FLOORS.items():
         assert report.counts[cls]["same"] >= floor, (cls, report.counts[cls])
+
+
+def test_table_default_collation_reaches_the_merge(env: Environment) -> None:
+    """A text column without its own COLLATE takes the table's default (``CREATE TABLE
+    … COLLATE utf8mb4_bin``); the catalog recorded none, so the merge compared case
+    variants as equal (general_ci) while every shard kept them apart."""
+    from tests.fidelity.harness import compare, run_statement
+
+    create = (
+        "CREATE TABLE binnames (id INT PRIMARY KEY, name VARCHAR(16), k INT) "
+        "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    )
+    rows = ", ".join(
+        f"({i}, '{n}', {i % 3})" for i, n in enumerate(["a", "A", "b", "B", "á", "Á", "c"] * 4)
+    )
+    statements = [
+        "SELECT DISTINCT name FROM binnames ORDER BY name",
+        "SELECT name, COUNT(*) FROM binnames GROUP BY name ORDER BY name",
+        "SELECT id, name FROM binnames ORDER BY name, id LIMIT 9",
+        "SELECT COUNT(DISTINCT name) FROM binnames",
+        "SELECT MIN(name), MAX(name) FROM binnames",
+        "SELECT id FROM binnames WHERE name = 'a' ORDER BY id",
+    ]
+    with env.connect_oracle() as o, env.connect_sharded() as s:
+        for conn in (o, s):
+            assert run_statement(conn, create).error is None
+        try:
+            for conn in (o, s):
+                assert run_statement(conn, f"INSERT INTO binnames VALUES {rows}").error is None
+            for sql in statements:
+                ordered = "ORDER BY" in sql
+                verdict, why = compare(
+                    run_statement(o, sql), run_statement(s, sql), ordered=ordered
+                )
+                assert verdict == "same", f"{sql}: {why}"
+        finally:
+            for conn in (o, s):
+                run_statement(conn, "DROP TABLE IF EXISTS binnames")
+
+
+def test_from_dual_is_no_table(env: Environment) -> None:
+    report = env.run(
+        [
+            Case("dual", sql)
+            for sql in ["SELECT 1 FROM dual", "SELECT 1 + 1 AS two FROM DUAL WHERE 1 = 1"]
+        ]
+    )
+    assert not report.wrong and not report.clear, report.wrong + report.clear
+
+
+EXPRESSION_COLLATIONS = [
+    # A string expression over a column sorts, groups and dedupes with the column's
+    # collation (tags.name is utf8mb4_bin): the merge used the default one.
+    "SELECT UPPER(name) FROM tags ORDER BY 1",
+    "SELECT LOWER(name) l, COUNT(*) FROM tags GROUP BY l ORDER BY l",
+    "SELECT DISTINCT CONCAT(name, '-') c FROM tags ORDER BY c",
+    "SELECT TRIM(name) t FROM tags ORDER BY t DESC LIMIT 3",
+    "SELECT LENGTH(name) FROM tags ORDER BY 1",
+    "SELECT UPPER(status) u, COUNT(*) FROM orders GROUP BY u ORDER BY u",
+]
+
+
+def test_expressions_keep_their_columns_collation(env: Environment) -> None:
+    report = env.run([Case("expression collation", sql) for sql in EXPRESSION_COLLATIONS])
+    env.check(report, "expression collations", answered=True)
