@@ -7,10 +7,12 @@ They skip when no server answers on 127.0.0.1:3306 — unless SHARDGATE_REQUIRE_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -94,3 +96,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite the golden plan files in tests/sharding/plans/ instead of comparing",
     )
+
+
+@contextlib.contextmanager
+def mariadb_reference(prefix: str) -> Iterator[Any]:
+    """A fresh database ``<prefix><pid>`` on the shared MariaDB, as an autocommit
+    PyMySQL connection using it; dropped afterwards (the reference side of tests that
+    compare an embedded behaviour with MariaDB's)."""
+    import pymysql
+
+    name = f"{prefix}{os.getpid()}"
+    conn = pymysql.connect(
+        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", autocommit=True
+    )
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cur.execute(f"CREATE DATABASE `{name}`")
+        cur.execute(f"USE `{name}`")
+    try:
+        yield conn
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()

@@ -9,7 +9,6 @@ or its error code, a read MariaDB's rows with MariaDB's Python types.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 
 from sharding import Coordinator
 from sharding.errors import NotSupported, ShardgateError
-from tests.conftest import MYSQL_HOST, MYSQL_PORT
+from tests.conftest import mariadb_reference
 from tests.sharding.test_sqlite_mysql_semantics import _typed, topology
 
 pytestmark = pytest.mark.mysql
@@ -200,31 +199,10 @@ TXN_SCRIPT: list[tuple[str, str]] = [
 ]
 
 
-def _mysql(database: str | None = None) -> Any:
-    return pymysql.connect(
-        host=MYSQL_HOST,
-        port=MYSQL_PORT,
-        user="root",
-        password="",
-        database=database,
-        autocommit=True,
-    )
-
-
 @pytest.fixture
 def reference() -> Iterator[Any]:
-    name = f"{PREFIX}{os.getpid()}"
-    conn = _mysql()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(f"CREATE DATABASE `{name}`")
-        cur.execute(f"USE `{name}`")
-    try:
+    with mariadb_reference(PREFIX) as conn:
         yield conn
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
 
 
 async def _run(script: list[tuple[str, str]], reference: Any, root: Path) -> None:

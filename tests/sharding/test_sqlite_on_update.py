@@ -11,7 +11,6 @@ MariaDB's, as must the affected rows and the error codes.
 from __future__ import annotations
 
 import datetime
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 from sharding import Coordinator
 from sharding.backend import sqlite_on_update
 from sharding.errors import ShardgateError
-from tests.conftest import MYSQL_HOST, MYSQL_PORT
+from tests.conftest import mariadb_reference
 from tests.sharding.test_sqlite_mysql_semantics import topology
 
 PREFIX = "sgonupd_"
@@ -91,31 +90,10 @@ SCRIPT: list[str] = [
 ]
 
 
-def _mysql(database: str | None = None) -> Any:
-    return pymysql.connect(
-        host=MYSQL_HOST,
-        port=MYSQL_PORT,
-        user="root",
-        password="",
-        database=database,
-        autocommit=True,
-    )
-
-
 @pytest.fixture
 def reference() -> Iterator[Any]:
-    name = f"{PREFIX}{os.getpid()}"
-    conn = _mysql()
-    with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cur.execute(f"CREATE DATABASE `{name}`")
-        cur.execute(f"USE `{name}`")
-    try:
+    with mariadb_reference(PREFIX) as conn:
         yield conn
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
 
 
 OLD = datetime.datetime(2000, 1, 1)
