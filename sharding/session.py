@@ -749,6 +749,8 @@ class CoordinatorSession:
         dialect = self.coord.semantics.dialect
         for use in uses:
             inner = use.select.copy()
+            if use.kind == "in" and isinstance(inner, exp.Select):
+                inner.set("distinct", exp.Distinct())  # only the set of values matters
             for node in list(inner.find_all(exp.Placeholder)):
                 slot = by_position.get(placeholder_offset(node) or -1)
                 if slot is None:
@@ -783,7 +785,8 @@ class CoordinatorSession:
         the same FROM/WHERE, or for grouped/distinct selects the rows counted as they
         stream by (never held)."""
         tree = parse_one(sql)
-        if not isinstance(tree, exp.Select) or tree.args.get("limit") is None:
+        union = isinstance(tree, exp.Union | exp.Intersect | exp.Except)
+        if not (isinstance(tree, exp.Select) or union) or tree.args.get("limit") is None:
             return returned
         cut = [tree.args.get(k) for k in ("limit", "offset", "order")]
         if params and any(c is not None and c.find(exp.Placeholder) for c in cut):
@@ -791,7 +794,11 @@ class CoordinatorSession:
         count = tree.copy()
         for key in ("limit", "offset", "order"):
             count.set(key, None)
-        simple = not any(count.args.get(k) for k in ("group", "having", "distinct", "windows"))
+        # A UNION / INTERSECT / EXCEPT: its rows without the LIMIT, counted (issue 18.4).
+        simple = not union
+        simple = simple and not any(
+            count.args.get(k) for k in ("group", "having", "distinct", "windows")
+        )
         simple = simple and not any(
             isinstance(n, exp.AggFunc) for e in count.expressions for n in e.walk()
         )
@@ -880,6 +887,10 @@ class CoordinatorSession:
 
         def columns() -> list[Column]:
             shard = runner.columns if runner is not None else None
+            if runner is not None and runner.eval_columns is not None:
+                # Values a data source computed (BackendEvalNode): their definitions are
+                # addressed from the end of the list (sql/describe.shard_positions).
+                shard = [*(shard or []), *runner.eval_columns]
             if plan.columns is not None:
                 # Definitions: the shard's own where a value passes through unchanged,
                 # MariaDB's rules for what the coordinator computes (sql/describe).
@@ -1142,9 +1153,55 @@ class CoordinatorSession:
 
     async def explain_rows(self, sql: str) -> list[tuple[Any, ...]]:
         kind = first_keyword(sql)
+        if kind in _SELECT_KINDS or kind in ("UPDATE", "DELETE"):
+            try:
+                return await self._explain_rows(kind, sql)
+            except NotSupported as refusal:
+                return await self._explain_subquery_values(kind, sql, refusal)
+        return await self._explain_rows(kind, sql)
+
+    async def _explain_subquery_values(
+        self, kind: str, sql: str, refusal: NotSupported
+    ) -> list[tuple[Any, ...]]:
+        """EXPLAIN of a statement whose subqueries run first as values (nothing runs)."""
+        uses = subquery_uses(await cpu_bound(len(sql), parse_one, sql))
+        if not uses:
+            raise refusal
+        rows: list[tuple[Any, ...]] = []
+        for use in uses:
+            select = use.select.copy()
+            if use.kind == "in" and isinstance(select, exp.Select):
+                select.set("distinct", exp.Distinct())
+            inner = select.sql(dialect="mysql")
+            rows.append(
+                (len(rows) + 1, "SubqueryValues", f"{use.kind}: runs first, as its own statement")
+            )
+            try:
+                inner_rows = await self.explain_rows(inner)
+            except ShardgateError as exc:
+                if exc.code == 1054:  # it names the outer query: correlated
+                    raise refusal from None
+                raise
+            for _, op, detail in inner_rows:
+                rows.append((len(rows) + 1, "  " + op, detail))
+        rows.append(
+            (
+                len(rows) + 1,
+                kind.capitalize(),
+                "then planned with the values in place of the subqueries (routed by them)",
+            )
+        )
+        return rows
+
+    async def _explain_rows(self, kind: str, sql: str) -> list[tuple[Any, ...]]:
         coord = self.coord
         if kind in _SELECT_KINDS:
             prepared = await self._prepare(sql, None, kind="select")
+            try:
+                _check_runnable(prepared, coord.semantics)
+            except NotSupported:
+                if subquery_uses(await cpu_bound(len(sql), parse_one, sql)):
+                    raise  # it runs with its subqueries' values: explain that
             return list(
                 explain_rows(
                     prepared.plan,

@@ -305,6 +305,10 @@ class ClusterConfig:
     #: Rows a subquery used as a value (``x IN (SELECT ...)``, scalar) may return: its
     #: result is held while the outer statement runs; more is an error naming this.
     subquery_rows: int = 100_000
+    #: Rows a set operation over several shards (UNION / INTERSECT / EXCEPT) may hold:
+    #: a parenthesised branch's ``ORDER BY ... LIMIT`` result re-sorted for the merge,
+    #: a run of equal rows of INTERSECT/EXCEPT ALL; more is an error naming this.
+    union_rows: int = 100_000
     #: Physical database (on the first data source) holding the catalog and the XA
     #: decision log: two clusters with different names can share one server.
     catalog: str = "shardgate_catalog"

@@ -25,6 +25,7 @@ from executor import ChildFailed, DeadlockSuspected, Query, QueryCancelled
 from executor.errors import ExecutorClosed
 from sharding.backend.base import Column, ResultSet
 from sharding.errors import QueryInterrupted, ShardgateError
+from sharding.exec.backend_eval import backend_eval
 from sharding.exec.batch import Batcher, BatchPolicy, BatchStats, policy_for, split_point
 from sharding.exec.connector import Connector
 from sharding.exec.stream import Fetch, ShardStream, StreamStats, chunk_rows, unordered_feed
@@ -41,6 +42,15 @@ from sharding.merge.semantics import Semantics
 from sharding.merge.sort import Sort
 from sharding.merge.sort_merge_join import SortMergeJoin
 from sharding.merge.types import Batch, Operator
+from sharding.merge.union import (
+    BoundedSort,
+    Chain,
+    OperatorSource,
+    SortedDistinct,
+    SortedSetOp,
+    row_key,
+)
+from sharding.sql.backend_eval import BackendEvalNode
 from sharding.sql.keyset import KeysetSpec
 from sharding.sql.nodes import (
     AggregateNode,
@@ -51,9 +61,11 @@ from sharding.sql.nodes import (
     MergeSortNode,
     Passthrough,
     ProjectNode,
+    SelectPlan,
     ShardRead,
     SortMergeJoinNode,
     SortNode,
+    UnionNode,
 )
 from sharding.sql.template import ShardTemplate
 from sharding.topology import ClusterConfig
@@ -161,6 +173,8 @@ class Runner:
         self.default_datasource = default_datasource
         self.stats = stats or ExecStats()
         self.columns: list[Column] | None = None
+        #: Definitions of the items a BackendEvalNode computed (its first statement's).
+        self.eval_columns: list[Column] | None = None
         # Reads of one data source started together go out as one statement
         # (sharding.exec.batch); True means the dialect's default policy.
         if batching is True:
@@ -269,7 +283,15 @@ class Runner:
 
     # ------------------------------------------------------------------ operators
     def operator(self, node: Any, *, budget_share: int = 1) -> Operator:
+        """The operator of plan node ``node``; ``budget_share``: how many ordered reads
+        share the merge budget (the sides of a join, the inputs of a set operation)."""
         sem, values = self.sem, self.values
+        share = budget_share
+        if isinstance(node, SelectPlan):
+            return self.operator(self.choose(node), budget_share=share)
+        if isinstance(node, UnionNode):
+            self._check_union(node)
+            return self._union(node, share)
         if isinstance(node, Passthrough):
             return self._passthrough(node.read)
         if isinstance(node, ConcatNode):
@@ -279,7 +301,7 @@ class Runner:
             streams = [m() for m in self.streams(node.read, budget_share=budget_share)]
             return MergeSort(streams, sem.sort_key(list(node.sort)))
         if isinstance(node, AggregateNode):
-            child = self.operator(node.child)
+            child = self.operator(node.child, budget_share=share)
             if node.mode == "merge":
                 group = columns_group(node.group_columns)
             else:
@@ -288,26 +310,29 @@ class Runner:
             cls = OrderedAggregate if node.ordered else HashAggregate
             return cls(child, group, node.group_collations, node.specs, sem, node.mode, values)
         if isinstance(node, FilterNode):
-            return Filter(self.operator(node.child), node.predicate, values)
+            return Filter(self.operator(node.child, budget_share=share), node.predicate, values)
         if isinstance(node, ProjectNode):
+            child = self.operator(node.child, budget_share=share)
             if node.columns is not None:
-                return Project(self.operator(node.child), columns=node.columns)
-            return Project(self.operator(node.child), exprs=node.exprs, params=values)
+                return Project(child, columns=node.columns)
+            return Project(child, exprs=node.exprs, params=values)
         if isinstance(node, DistinctNode):
-            return Distinct(self.operator(node.child), sem, node.collations, len(node.collations))
+            child = self.operator(node.child, budget_share=share)
+            return Distinct(child, sem, node.collations, len(node.collations))
         if isinstance(node, SortNode):
             limit = None
             if node.limit is not None:
                 offset, count = node.limit.resolve(values)
                 limit = None if count is None else offset + count
-            return Sort(self.operator(node.child), sem.sort_key(list(node.sort)), limit)
+            child = self.operator(node.child, budget_share=share)
+            return Sort(child, sem.sort_key(list(node.sort)), limit)
         if isinstance(node, LimitNode):
             offset, count = node.limit.resolve(values)
-            return Limit(self.operator(node.child), offset, count)
+            return Limit(self.operator(node.child, budget_share=share), offset, count)
         if isinstance(node, SortMergeJoinNode):
             return SortMergeJoin(
-                self.operator(node.left, budget_share=2),
-                self.operator(node.right, budget_share=2),
+                self.operator(node.left, budget_share=2 * share),
+                self.operator(node.right, budget_share=2 * share),
                 node.left_keys,
                 node.right_keys,
                 sem,
@@ -318,7 +343,66 @@ class Runner:
                 residual=node.residual,
                 params=values,
             )
+        if isinstance(node, BackendEvalNode):
+            target = broadcast_target((), sem.dialect, self.default_datasource)
+            return backend_eval(
+                self.operator(node.child),
+                node.exprs,
+                self.texts,
+                target,
+                self.fetch,
+                self._remember_eval_columns,
+            )
         raise TypeError(f"no operator for plan node {type(node).__name__}")
+
+    def choose(self, plan: SelectPlan) -> Any:
+        """The form of ``plan`` this call runs: the whole statement on the one shard its
+        route selects, else the scatter form (its refusal when it has none)."""
+        if not plan.join and passthrough_single(plan.single, self.values, self.sem):
+            return plan.single
+        if plan.scatter is None:
+            assert plan.scatter_error is not None
+            raise plan.scatter_error
+        return plan.scatter
+
+    def _check_union(self, node: UnionNode) -> None:
+        """Raise now a refusal of any input of ``node`` (before a row is sent)."""
+        for child in node.inputs:
+            while isinstance(child, LimitNode):  # a nested union with its own LIMIT
+                child = child.child
+            if isinstance(child, SelectPlan):
+                self.choose(child)
+            elif isinstance(child, UnionNode):
+                self._check_union(child)
+
+    def _union(self, node: UnionNode, share: int) -> Operator:
+        """UNION / INTERSECT / EXCEPT (:mod:`sharding.merge.union`)."""
+        sem, bound = self.sem, self.cluster.union_rows
+        inputs = node.inputs
+        if not node.sort:
+            # Concatenation: one input reads at a time, built when its turn comes.
+            def maker(child: Any) -> Callable[[], Operator]:
+                return lambda: self.operator(child, budget_share=share)
+
+            return Chain([maker(child) for child in inputs])
+        key = sem.sort_key(list(node.sort))
+        resort = node.resort or (False,) * len(inputs)
+        ops: list[Operator] = []
+        for child, again in zip(inputs, resort, strict=True):
+            op = self.operator(child, budget_share=share * len(inputs))
+            ops.append(BoundedSort(op, key, bound) if again else op)
+        same = row_key(sem, node.collations, len(node.collations))
+        if node.kind == "union":
+            merged: Operator = MergeSort([OperatorSource(op) for op in ops], key)
+            return SortedDistinct(merged, same) if node.distinct else merged
+        left, right = ops
+        return SortedSetOp(
+            left, right, key, same, node.kind, all_rows=not node.distinct, bound=bound
+        )
+
+    def _remember_eval_columns(self, columns: list[Column]) -> None:
+        if self.eval_columns is None:
+            self.eval_columns = columns
 
     async def _passthrough(self, read: ShardRead) -> AsyncIterator[Batch]:
         targets = self.targets(read)

@@ -25,7 +25,11 @@ from typing import Any, Literal
 
 from sharding.merge.semantics import _EXACT, MySQLDecimal, Semantics
 
-AggFunc = Literal["count_star", "count", "sum", "total", "min", "max", "avg"]
+AggFunc = Literal[
+    "count_star", "count", "sum", "total", "min", "max", "avg", "bit_and", "bit_or", "bit_xor"
+]
+#: BIT_AND/OR/XOR of no rows: MySQL's identity of each operation (never NULL).
+_BIT_IDENTITY = {"bit_and": (1 << 64) - 1, "bit_or": 0, "bit_xor": 0}
 Mode = Literal["merge", "raw"]
 
 
@@ -46,10 +50,23 @@ class AggSpec:
     #: merge mode, SUM/AVG: the last column holds the shard's exact sum (every inner
     #: digit of a DECIMAL, see :meth:`Accumulator.merge_exact`).
     exact: bool = False
+    #: COUNT(DISTINCT a, b, ...): the collation of each argument (``columns`` holds
+    #: their positions); a row with a NULL among them is not counted.
+    collations: tuple[str | None, ...] = ()
 
 
 class Accumulator:
-    __slots__ = ("collate", "count", "distinct", "func", "real", "sem", "total", "value")
+    __slots__ = (
+        "collate",
+        "collates",
+        "count",
+        "distinct",
+        "func",
+        "real",
+        "sem",
+        "total",
+        "value",
+    )
 
     def __init__(self, spec: AggSpec, sem: Semantics) -> None:
         self.func = spec.func
@@ -59,11 +76,18 @@ class Accumulator:
         self.value: Any = None
         self.real = False
         self.collate = sem.collation(spec.collation)
+        self.collates = tuple(sem.collation(c) for c in spec.collations)
         self.distinct: dict[Any, Any] | None = {} if spec.distinct else None
 
     # -------------------------------------------------------------- raw values
     def step(self, v: Any) -> None:
         """Add one raw argument value (COUNT(*) passes 1 for every row)."""
+        if self.collates and self.distinct is not None:
+            # COUNT(DISTINCT a, b): a tuple of values, none NULL, keyed per collation.
+            if None not in v:
+                key = tuple(self.sem.group_key(x, c) for x, c in zip(v, self.collates, strict=True))
+                self.distinct.setdefault(key, v)
+            return
         if self.distinct is not None:
             if v is not None:
                 self.distinct.setdefault(self.sem.group_key(v, self.collate), v)
@@ -121,6 +145,9 @@ class Accumulator:
                     self.real = True
                 self.total = partial if self.total is None else _plus(self.total, partial)
                 self.count += 1
+        elif func in _BIT_IDENTITY:
+            if partial is not None:
+                self.value = partial if self.value is None else _bits(func, self.value, partial)
         else:
             if partial is not None:
                 self._minmax(partial)
@@ -172,6 +199,8 @@ class Accumulator:
             return self.sem.sum_result(self.total, self.real)
         if func == "avg":
             return self.sem.avg(self.total, self.count)
+        if func in _BIT_IDENTITY:
+            return self.value if self.value is not None else _BIT_IDENTITY[func]
         return self.value
 
 
@@ -194,6 +223,15 @@ def _hidden(exact: Decimal, scale: int) -> Decimal:
     value.exact = inner
     value.scale = scale
     return value
+
+
+def _bits(func: str, a: int, b: int) -> int:
+    """Two BIT_AND/OR/XOR partials (unsigned 64-bit integers) combined."""
+    if func == "bit_and":
+        return int(a) & int(b)
+    if func == "bit_or":
+        return int(a) | int(b)
+    return int(a) ^ int(b)
 
 
 def _plus(a: Any, b: Any) -> Any:
@@ -221,6 +259,8 @@ def feed_merge(accs: list[Accumulator], specs: tuple[AggSpec, ...], row: tuple[A
                 acc.merge_exact(row[cols[0]], row[cols[2]], row[cols[1]])
             else:
                 acc.merge_exact(row[cols[0]], row[cols[1]])
+        elif spec.distinct and spec.collations:
+            acc.step(tuple(row[c] for c in cols))
         elif spec.distinct:
             acc.step(row[cols[0]])
         elif spec.func == "avg":

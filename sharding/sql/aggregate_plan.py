@@ -58,6 +58,9 @@ SUPPORTED_AGGREGATES: dict[type[exp.Expr], AggFunc] = {
     exp.Min: "min",
     exp.Max: "max",
     exp.Avg: "avg",
+    exp.BitwiseAndAgg: "bit_and",
+    exp.BitwiseOrAgg: "bit_or",
+    exp.BitwiseXorAgg: "bit_xor",
 }
 
 
@@ -106,14 +109,23 @@ def _classify_aggregate(node: exp.Expr, key: str) -> _Agg:
         return _Agg(node, "total", False, arg, key)
     name = node.sql_name() if isinstance(node, exp.Func) else type(node).__name__.upper()
     func = SUPPORTED_AGGREGATES.get(type(node))
+    if func is not None and func.startswith("bit_"):
+        name = func.upper()  # sqlglot's name is BITWISE_..._AGG
     if func is None:
         raise NotSupported(f"aggregate function {name}() over several shards")
     arg = node.this
     distinct = False
     if isinstance(arg, exp.Distinct):
+        if func.startswith("bit_"):
+            raise NotSupported(f"{name}(DISTINCT ...) over several shards")
         distinct = True
         if len(arg.expressions) != 1:
-            raise NotSupported(f"{name}(DISTINCT with several columns) over several shards")
+            if func != "count":
+                raise NotSupported(f"{name}(DISTINCT with several columns) over several shards")
+            # COUNT(DISTINCT a, b): distinct rows of (a, b) with no NULL in them.
+            for e in arg.expressions:
+                _check_arg(e, name)
+            return _Agg(node, func, True, exp.Tuple(expressions=list(arg.expressions)), key)
         arg = arg.expressions[0]
     if node.expressions and func != "count":
         raise NotSupported(f"{name}() with several arguments")
@@ -182,6 +194,10 @@ def _partials(agg: _Agg, ctx: PlanContext) -> list[exp.Expr]:
         return [exp.Min(this=agg.arg.copy())]
     if agg.func == "max":
         return [exp.Max(this=agg.arg.copy())]
+    if agg.func.startswith("bit_"):
+        # A shard's BIT_x of its rows; the same operation combines them (each shard
+        # with no rows sends the operation's identity, as MySQL answers no rows).
+        return [type(agg.node)(this=agg.arg.copy())]
     return [exp.Sum(this=agg.arg.copy()), exp.Count(this=agg.arg.copy())]  # avg
 
 
@@ -235,6 +251,11 @@ class _PostResolver:
 
     def slot(self, node: exp.Placeholder) -> int:
         return slot_of(node)
+
+
+def _elements(arg: exp.Expr) -> list[exp.Expr]:
+    """The arguments a DISTINCT aggregate groups by (several for COUNT(DISTINCT a, b))."""
+    return list(arg.expressions) if isinstance(arg, exp.Tuple) else [arg]
 
 
 def _unique(exprs: Sequence[exp.Expr], ctx: PlanContext) -> list[exp.Expr]:
@@ -331,13 +352,26 @@ def plan_partials(
     residual_having: list[exp.Expr] = []
     for c in conjuncts(having):
         (pushed_having if _pushable_having(c, groups, ctx) else residual_having).append(c)
-    distinct_args = _unique([a.arg for a in aggs if a.distinct and a.arg is not None], ctx)
+    distinct_args = _unique(
+        [e for a in aggs if a.distinct and a.arg is not None for e in _elements(a.arg)], ctx
+    )
     group_order, needs_sort = _group_order(groups, terms, ctx)
     n_g, n_d = len(groups), len(distinct_args)
     shard_exprs: list[exp.Expr] = [*groups, *distinct_args]
     distinct_keys = [canon(d, ctx) for d in distinct_args]
     specs: list[AggSpec] = []
     for a in aggs:
+        if a.distinct and isinstance(a.arg, exp.Tuple):
+            elements = _elements(a.arg)
+            specs.append(
+                AggSpec(
+                    a.func,
+                    True,
+                    tuple(n_g + distinct_keys.index(canon(e, ctx)) for e in elements),
+                    collations=tuple(column_collation(e, scope) for e in elements),
+                )
+            )
+            continue
         coll = column_collation(a.arg, scope) if a.arg is not None else None
         if a.distinct:
             assert a.arg is not None
@@ -420,6 +454,11 @@ def plan_raw(
     groups = _group_exprs(tree, items, scope, ctx)
     terms = order_terms(tree, items, ctx, scope)
     aggs = _aggregates_of(items, terms, having, ctx)
+    for a in aggs:
+        if a.func.startswith("bit_"):
+            # Raw values would need MySQL's conversion of every type to an unsigned
+            # 64-bit integer; only shard partials (already converted) are merged.
+            raise NotSupported(f"{a.func.upper()}() above a join of several shards")
     specs = []
     for a in aggs:
         arg_fn = compiler.compile(a.arg).fn if a.arg is not None else None

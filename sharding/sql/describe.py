@@ -42,6 +42,7 @@ from sharding.backend.base import Column, ColumnType
 from sharding.catalog import ColumnInfo, TableInfo
 from sharding.merge.evaluate import Compiler, Ref
 from sharding.merge.semantics import MYSQL
+from sharding.sql.backend_eval import BackendEvalNode, appended_offset
 from sharding.sql.lexer import Slot
 from sharding.sql.nodes import (
     AggregateNode,
@@ -589,6 +590,8 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         return ColumnType(LONG, 5, _LITERAL_FLAGS)
     if isinstance(node, exp.Count):
         return ColumnType(LONGLONG, 21, NOT_NULL | BINARY)
+    if isinstance(node, exp.BitwiseAndAgg | exp.BitwiseOrAgg | exp.BitwiseXorAgg):
+        return ColumnType(LONGLONG, 21, NOT_NULL | UNSIGNED | BINARY)
     if isinstance(node, exp.Sum | exp.Avg):
         arg = _expr_type(_aggregate_argument(node), scope)
         if arg is UNKNOWN:
@@ -764,11 +767,21 @@ def shard_positions(node: object) -> list[int | None] | None:
         out: list[int | None] = []
         for fn in node.exprs:
             ref = _reference(fn)
-            if ref is None or (below is not None and not 0 <= ref < len(below)):
+            if ref is None and below is not None:
+                ref = appended_offset(fn)  # a value a BackendEvalNode computed
+            if ref is None or (below is not None and not -len(below) <= ref < len(below)):
                 out.append(None)
             else:
                 out.append(ref if below is None else below[ref])
         return out
+    if isinstance(node, BackendEvalNode):
+        # The input's positions, then the appended values: the data source's own
+        # definitions, at the end of the column list the session gives (negative).
+        below = shard_positions(node.child)
+        if below is None:
+            return []
+        width = len(node.exprs)
+        return [*below, *range(-width, 0)]
     if isinstance(node, AggregateNode) and node.mode == "merge":
         # (group values..., aggregate results...): a group value and a merged MIN, MAX,
         # SUM or COUNT keep the type of the shard's column (MariaDB types the partial
@@ -777,7 +790,8 @@ def shard_positions(node: object) -> list[int | None] | None:
         sources: list[int | None] = list(node.group_columns)
         for spec in node.specs:
             keeps = (
-                spec.func in ("min", "max", "sum", "count", "count_star")
+                spec.func
+                in ("min", "max", "sum", "count", "count_star", "bit_and", "bit_or", "bit_xor")
                 and not spec.distinct
                 and spec.columns
             )

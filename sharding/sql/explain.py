@@ -16,6 +16,7 @@ from sharding.exec.run import passthrough_single
 from sharding.exec.stream import chunk_rows as shard_chunk_rows
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
 from sharding.merge.semantics import Semantics
+from sharding.sql.backend_eval import BackendEvalNode
 from sharding.sql.nodes import (
     AggregateNode,
     ConcatNode,
@@ -29,6 +30,7 @@ from sharding.sql.nodes import (
     ShardRead,
     SortMergeJoinNode,
     SortNode,
+    UnionNode,
 )
 
 SHOWN_SHARDS = 3
@@ -106,7 +108,17 @@ def explain_rows(
             )
 
     def walk(node: Any, depth: int, share: int = 1) -> None:
-        if isinstance(node, Passthrough):
+        if isinstance(node, SelectPlan):
+            # One query block of a set operation: its form for this call.
+            if not node.join and passthrough_single(node.single, values, sem):
+                walk(node.single, depth, share)
+            elif node.scatter is not None:
+                walk(node.scatter, depth, share)
+            else:
+                add(depth, "NotSupported", str(node.scatter_error))
+        elif isinstance(node, UnionNode):
+            union_rows(node, depth, share)
+        elif isinstance(node, Passthrough):
             add(depth, "Passthrough", "rows as the shard returns them")
             read_rows(node.read, depth + 1, passthrough=True)
         elif isinstance(node, ConcatNode):
@@ -125,30 +137,55 @@ def explain_rows(
                 kind,
                 f"{node.mode} mode; {groups} group column(s); {aggs or 'no aggregates'}",
             )
-            walk(node.child, depth + 1)
+            walk(node.child, depth + 1, share)
         elif isinstance(node, FilterNode):
             add(depth, "Filter", node.text)
-            walk(node.child, depth + 1)
+            walk(node.child, depth + 1, share)
         elif isinstance(node, ProjectNode):
             add(depth, "Project", node.text or "")
-            walk(node.child, depth + 1)
+            walk(node.child, depth + 1, share)
         elif isinstance(node, DistinctNode):
             add(depth, "Distinct", "")
-            walk(node.child, depth + 1)
+            walk(node.child, depth + 1, share)
         elif isinstance(node, SortNode):
             keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
             add(depth, "Sort" if node.limit is None else "TopN", keys)
-            walk(node.child, depth + 1)
+            walk(node.child, depth + 1, share)
         elif isinstance(node, LimitNode):
             offset, count = node.limit.resolve(values)
             add(depth, "Limit", f"offset {offset}, count {count}")
+            walk(node.child, depth + 1, share)
+        elif isinstance(node, BackendEvalNode):
+            items = "; ".join(e.text for e in node.exprs)
+            add(depth, "BackendEval", f"the default data source computes per merged row: {items}")
             walk(node.child, depth + 1)
         elif isinstance(node, SortMergeJoinNode):
             add(depth, "SortMergeJoin", f"{node.kind.upper()} on {node.text}")
-            walk(node.left, depth + 1, share=2)  # the two sides share the merge budget
-            walk(node.right, depth + 1, share=2)
+            walk(node.left, depth + 1, share=2 * share)  # the sides share the merge budget
+            walk(node.right, depth + 1, share=2 * share)
         else:
             add(depth, type(node).__name__, "")
+
+    def union_rows(node: UnionNode, depth: int, share: int) -> None:
+        keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
+        n = len(node.inputs)
+        what = "distinct" if node.distinct else "all"
+        if node.kind != "union":
+            detail = f"{what}; merge of 2 inputs sorted on {keys}, equal rows matched"
+        elif not node.sort:
+            detail = f"{what}; {n} inputs concatenated in order, one at a time"
+        else:
+            drop = "; equal neighbours dropped" if node.distinct else ""
+            detail = f"{what}; k-way merge of {n} inputs sorted on {keys}{drop}"
+        add(depth, node.kind.capitalize(), detail)
+        inner = share * n if node.sort else share  # sorted inputs share the merge budget
+        resort = node.resort or (False,) * n
+        for child, again in zip(node.inputs, resort, strict=True):
+            if again:
+                add(depth + 1, "Sort", f"{keys}; the branch's own LIMIT rows, held")
+                walk(child, depth + 2, inner)
+            else:
+                walk(child, depth + 1, inner)
 
     if isinstance(plan, SelectPlan):
         if not plan.join and passthrough_single(plan.single, values, sem):

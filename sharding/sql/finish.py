@@ -21,6 +21,7 @@ from sqlglot import exp
 from sharding.errors import NotSupported
 from sharding.merge.evaluate import Compiled, Compiler
 from sharding.merge.semantics import SortItem
+from sharding.sql.backend_eval import BackendEvalNode, BackendExpr, appended_value, backend_expr
 from sharding.sql.clauses import Item, OrderTerm
 from sharding.sql.nodes import DistinctNode, LimitNode, LimitRef, ProjectNode, SortNode
 
@@ -44,7 +45,7 @@ def finish_select(
     ORDER BY order; ``dedupe``: apply SELECT DISTINCT here (False when the grouping
     below already was the DISTINCT).
     """
-    compiled = [select.compile(it.expr) for it in items]
+    compiled, node = _compile_items(node, tree, items, terms, select)
     visible = len(items)
     hidden: list[Compiled] = []
     sort_items: list[SortItem] = []
@@ -71,3 +72,42 @@ def finish_select(
     if hidden:
         node = ProjectNode(node, columns=tuple(range(visible)), text="drop hidden columns")
     return node
+
+
+def _compile_items(
+    node: Any,
+    tree: exp.Select,
+    items: Sequence[Item],
+    terms: Sequence[OrderTerm],
+    select: Compiler,
+) -> tuple[list[Compiled], Any]:
+    """The select items compiled over ``node``'s rows; items only MariaDB can compute
+    (:mod:`sharding.sql.backend_eval`) read the values a :class:`BackendEvalNode`
+    appends to each row, which is then the returned node."""
+    compiled: list[Compiled | None] = []
+    deferred: list[tuple[int, BackendExpr]] = []
+    mysql = select.sem.dialect == "mysql"
+    for position, it in enumerate(items):
+        ordered = any(t.index == position for t in terms) or tree.args.get("distinct") is not None
+        # The Python rules keep each branch's own type where MySQL unifies the branches
+        # of IF / CASE / COALESCE (``IF(c, 1, 2.5)`` is 1.0): MariaDB computes those.
+        unify = mysql and not ordered and it.expr.find(exp.Case, exp.If, exp.Coalesce) is not None
+        be = backend_expr(it.expr, select) if unify else None
+        if be is None:
+            try:
+                compiled.append(select.compile(it.expr))
+                continue
+            except NotSupported:
+                be = backend_expr(it.expr, select) if mysql and not ordered else None
+                if be is None:
+                    raise
+        compiled.append(None)
+        deferred.append((position, be))
+    if not deferred:
+        return [c for c in compiled if c is not None], node
+    width = len(deferred)
+    for j, (position, _) in enumerate(deferred):
+        offset = j - width  # appended at the end of each row: row[-width + j]
+        compiled[position] = Compiled(appended_value(offset))
+    out = [c for c in compiled if c is not None]
+    return out, BackendEvalNode(node, tuple(be for _, be in deferred))

@@ -163,6 +163,27 @@ class SortMergeJoinNode:
 
 
 @dataclass(frozen=True)
+class UnionNode:
+    """A set operation over query results (issue 18.4, :mod:`sharding.merge.union`).
+
+    ``kind``: ``union`` (any number of inputs), ``intersect`` or ``except`` (two).
+    Each input is a :class:`SelectPlan` (one query block: its one-shard or scatter
+    form chosen per call) or a nested :class:`UnionNode`. ``sort`` empty: the inputs
+    concatenated in order (``UNION ALL``); else every input yields its rows in that
+    order and they are merged (``resort[i]``: input ``i`` is sorted here — a branch
+    whose own ``ORDER BY ... LIMIT`` decides its rows). ``distinct``: duplicates
+    removed (the sort then covers every column, one per ``collations`` entry).
+    """
+
+    kind: str
+    inputs: tuple[Any, ...]
+    distinct: bool
+    sort: tuple[SortItem, ...] = ()
+    resort: tuple[bool, ...] = ()
+    collations: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True)
 class OutputColumn:
     """A result column name with holes: each ``?`` at ``slot_positions`` is replaced
     per call by its slot's literal text (a parameter stays ``?``), or — ``literal``,

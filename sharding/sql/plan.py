@@ -44,6 +44,7 @@ from sharding.sql.rewrite import HOLE, render_template, slot_of
 from sharding.sql.route import ALL, build_route
 from sharding.sql.scatter import plan_scatter
 from sharding.sql.scope import Scope, TableRef
+from sharding.sql.union_plan import plan_union
 
 
 def plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
@@ -78,7 +79,14 @@ def _has_blocks(tree: exp.Expr) -> bool:
 
 def _plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
     if isinstance(tree, exp.Union | exp.Intersect | exp.Except):
-        return _plan_all_broadcast(tree, ctx, type(tree).__name__.upper())
+        # Issue 18.4: one shard when every block routes there, else merged per block.
+        return plan_union(
+            tree,
+            ctx,
+            plan_branch=plan_select,
+            names=_first_select_names,
+            all_broadcast=_plan_all_broadcast,
+        )
     if not isinstance(tree, exp.Select):
         raise NotSupported(f"{type(tree).__name__} statements are not supported here")
     if tree.args.get("with_") or tree.args.get("with"):

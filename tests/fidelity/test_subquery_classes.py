@@ -156,27 +156,26 @@ PREPARED_ONE_SHARD = [
     ("WITH d AS (SELECT id, qty FROM orders WHERE id = ?) SELECT * FROM d", (5,)),
 ]
 PREPARED_CROSS = [
-    ("SELECT id FROM customers WHERE id = ? UNION SELECT id FROM customers WHERE id = ?", (3, 4)),
+    # (A top-level UNION over several shards is answered since issue 18.4; one inside
+    # a derived table still runs only when it routes to one shard.)
+    (
+        "SELECT * FROM (SELECT id FROM customers WHERE id = ? "
+        "UNION SELECT id FROM customers WHERE id = ?) d",
+        (3, 4),
+    ),
 ]
-
-
-def _show(env: Environment, report: Report, title: str) -> None:
-    print(report.table(f"{title} on {env.shards} shards, chunk {env.chunk}"))
-    for line in report.clear:
-        print("refused:", line)
-    assert not report.wrong, "\n".join(report.wrong)
 
 
 def test_statements_routed_to_one_shard_are_answered(env: Environment) -> None:
     report = env.run(ONE_SHARD)
-    _show(env, report, "issue 18.1: one shard")
+    env.check(report, "issue 18.1: one shard")
     assert not report.clear, "refused although every block routes to one shard"
     assert report.counts["one shard"]["same"] == len(ONE_SHARD)
 
 
 def test_several_shards_are_answered_or_refused_never_wrong(env: Environment) -> None:
     report = env.run(CROSS)
-    _show(env, report, "issue 18.1: several shards and traps")
+    env.check(report, "issue 18.1: several shards and traps")
     # The traps must stay refusals in every variant (a routed answer would be partial).
     for needle in ("orders o2", "i.order_id = o.id", "o.customer_id = c.id", "events"):
         assert any(needle in line for line in report.clear), needle
@@ -185,6 +184,6 @@ def test_several_shards_are_answered_or_refused_never_wrong(env: Environment) ->
 def test_prepared_statements_route_per_call(env: Environment) -> None:
     report = env.run_params("prepared one shard", PREPARED_ONE_SHARD, Report())
     report = env.run_params("prepared several shards", PREPARED_CROSS, report)
-    _show(env, report, "issue 18.1: prepared")
+    env.check(report, "issue 18.1: prepared")
     assert report.counts["prepared one shard"]["same"] == len(PREPARED_ONE_SHARD) + 0
     assert report.counts["prepared several shards"]["clear"] == len(PREPARED_CROSS)

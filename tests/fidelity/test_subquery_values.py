@@ -110,29 +110,22 @@ STRINGS = [
 ]
 
 
-def _show(env: Environment, report: Report, title: str) -> None:
-    print(report.table(f"{title} on {env.shards} shards, chunk {env.chunk}"))
-    for line in report.clear:
-        print("refused:", line)
-    assert not report.wrong, "\n".join(report.wrong)
-
-
 def test_uncorrelated_subqueries_are_answered(env: Environment) -> None:
     report = env.run([Case("subquery values", sql) for sql in READS])
-    _show(env, report, "issue 18.2: subqueries as values")
+    env.check(report, "issue 18.2: subqueries as values")
     assert not report.clear, "an uncorrelated subquery was refused"
 
 
 def test_correlated_and_row_subqueries_are_refused(env: Environment) -> None:
     report = env.run([Case("correlated", sql) for sql in CORRELATED])
-    _show(env, report, "issue 18.2: correlated")
+    env.check(report, "issue 18.2: correlated")
     assert report.counts["correlated"]["clear"] == len(CORRELATED)
 
 
 def test_writes_with_subqueries(env: Environment) -> None:
     tables = tuple(t.name for t in TABLES)
     report = env.run([Case("writes", sql, write=True, tables=tables) for sql in WRITES])
-    _show(env, report, "issue 18.8: writes with IN (SELECT ...)")
+    env.check(report, "issue 18.8: writes with IN (SELECT ...)")
     assert not report.clear
 
 
@@ -140,13 +133,13 @@ def test_text_values_travel_exactly(env: Environment) -> None:
     tables = ("regions", "customers")
     cases = [Case("strings", sql, write=True, tables=tables) for sql in STRINGS]
     report = env.run(cases)
-    _show(env, report, "issue 18.2: text values")
+    env.check(report, "issue 18.2: text values")
     assert not report.clear
 
 
 def test_prepared_subqueries(env: Environment) -> None:
     report = env.run_params("prepared", PREPARED, Report())
-    _show(env, report, "issue 18.2: prepared")
+    env.check(report, "issue 18.2: prepared")
     assert report.counts["prepared"]["same"] == len(PREPARED)
 
 

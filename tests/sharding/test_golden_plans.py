@@ -72,6 +72,7 @@ GROUPS: dict[str, list[str]] = {
         "SELECT DISTINCT k FROM t",
         "SELECT DISTINCT k FROM t ORDER BY k LIMIT 4",
         "SELECT COUNT(DISTINCT k) FROM t",
+        "SELECT COUNT(DISTINCT k, a) FROM t",
         "SELECT d, AVG(c) FROM t GROUP BY d ORDER BY d",
         "SELECT k, COUNT(*) FROM t WHERE id = 3 GROUP BY k",
         "SELECT g, COUNT(*), SUM(v) FROM m GROUP BY g ORDER BY g",
@@ -157,6 +158,11 @@ MYSQL_GROUPS: dict[str, list[str]] = {
         "SELECT o.id, e.kind FROM orders o JOIN events e ON e.id = o.id ORDER BY o.id LIMIT 3",
         "SELECT size, COUNT(*) FROM orders GROUP BY size ORDER BY size",
         "SELECT SUM(qty / 3), AVG(amount) FROM orders",
+        # BIT_* partials combined by the same operation (issue 18.6).
+        "SELECT status, BIT_OR(qty), BIT_AND(id) FROM orders GROUP BY status",
+        # MySQL functions over merged values computed by the data source (issue 18.6).
+        "SELECT size, CONCAT(size, ':', COUNT(*)), IF(SUM(qty) > 9, 1, 2.5) FROM orders "
+        "GROUP BY size",
         # Session variables are values: a user variable on the key routes to one shard.
         "SELECT id FROM orders WHERE id = @nosuch",
     ],
@@ -171,6 +177,23 @@ MYSQL_GROUPS: dict[str, list[str]] = {
         "SELECT id FROM customers WHERE id = 3 UNION SELECT id FROM customers WHERE id = 4",
         "SELECT id FROM orders WHERE id = 3 AND id IN (SELECT order_id FROM order_items)",
         "SELECT (SELECT COUNT(*) FROM orders o2 WHERE orders.id = 3) FROM orders WHERE id = 3",
+        # Issue 18.2: uncorrelated subqueries run first; their values route the outer.
+        "SELECT id FROM orders WHERE id IN (SELECT order_id FROM order_items WHERE sku = 'x')",
+        "DELETE FROM orders WHERE qty > (SELECT AVG(qty) FROM orders)",
+    ],
+    # Issue 18.4: UNION / INTERSECT / EXCEPT over several shards, merged per block.
+    "union": [
+        "SELECT id FROM customers UNION ALL SELECT customer_id FROM orders",
+        "SELECT id FROM customers UNION SELECT customer_id FROM orders",
+        "SELECT id, name FROM customers UNION ALL SELECT customer_id, status FROM orders "
+        "ORDER BY 2 DESC, 1 LIMIT 5",
+        "SELECT customer_id FROM orders UNION ALL SELECT customer_id FROM events "
+        "UNION SELECT id FROM customers",
+        "(SELECT id FROM orders ORDER BY id DESC LIMIT 3) UNION SELECT id FROM customers "
+        "ORDER BY 1",
+        "SELECT id FROM customers WHERE id = 3 UNION SELECT id FROM customers WHERE id = 1027",
+        "SELECT id FROM customers INTERSECT SELECT customer_id FROM orders",
+        "SELECT amount FROM orders UNION SELECT price FROM order_items",
     ],
 }
 
