@@ -30,7 +30,6 @@ import argparse
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ import pymysql
 
 from bench.args import positive_int
 from bench.common import print_table, write_results
-from bench.serve import _STARTED, die_with_parent, process_cpu_seconds
+from bench.serve import _STARTED, die_with_parent, process_cpu_seconds, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_RATIO = 1.10
@@ -141,15 +140,7 @@ def measure(tree: Path, queries: int, start_timeout: float = 60.0) -> dict[str, 
             "cpu_per_query_us": cpu / queries * 1e6,
         }
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_process(proc)
         log.close()
         shutil.rmtree(data, ignore_errors=True)
 
