@@ -54,7 +54,14 @@ from sharding.errors import (
     UnknownTable,
 )
 from sharding.exec.connector import AutocommitConnector, SessionTransaction
-from sharding.exec.run import ExecStats, Runner, client_error, drive, passthrough_single
+from sharding.exec.run import (
+    ExecStats,
+    Runner,
+    check_runnable,
+    client_error,
+    drive,
+    passthrough_single,
+)
 from sharding.exec.shard_settings import SessionSources
 from sharding.exec.targets import Target, physical_names, route_shards, shard_targets
 from sharding.exec.writes import WriteContext, WriteOp, commit_report, session_write, strategy
@@ -1384,13 +1391,7 @@ def _drop_dual(tree: exp.Expr) -> None:
 
 def _check_runnable(prepared: Prepared, sem: Any) -> None:
     """Raise the plan's refusal now when this call cannot run (before any row is sent)."""
-    plan = prepared.plan
-    if not isinstance(plan, SelectPlan) or plan.scatter is not None:
-        return
-    if not plan.join and passthrough_single(plan.single, prepared.values, sem):
-        return
-    assert plan.scatter_error is not None
-    raise plan.scatter_error
+    check_runnable(prepared.plan, prepared.values, sem)
 
 
 class _Discard:

@@ -356,24 +356,11 @@ class Runner:
         raise TypeError(f"no operator for plan node {type(node).__name__}")
 
     def choose(self, plan: SelectPlan) -> Any:
-        """The form of ``plan`` this call runs: the whole statement on the one shard its
-        route selects, else the scatter form (its refusal when it has none)."""
-        if not plan.join and passthrough_single(plan.single, self.values, self.sem):
-            return plan.single
-        if plan.scatter is None:
-            assert plan.scatter_error is not None
-            raise plan.scatter_error
-        return plan.scatter
+        """The form of ``plan`` this call runs (:func:`choose_form`)."""
+        return choose_form(plan, self.values, self.sem)
 
     def _check_union(self, node: UnionNode) -> None:
-        """Raise now a refusal of any input of ``node`` (before a row is sent)."""
-        for child in node.inputs:
-            while isinstance(child, LimitNode):  # a nested union with its own LIMIT
-                child = child.child
-            if isinstance(child, SelectPlan):
-                self.choose(child)
-            elif isinstance(child, UnionNode):
-                self._check_union(child)
+        check_union_inputs(node, self.values, self.sem)
 
     def _union(self, node: UnionNode, share: int) -> Operator:
         """UNION / INTERSECT / EXCEPT (:mod:`sharding.merge.union`)."""
@@ -425,6 +412,41 @@ async def drive(op: Operator, deliver: Callable[[Batch], Awaitable[bool]]) -> No
         async for batch in it:
             if not await deliver(batch):
                 break
+
+
+def choose_form(plan: SelectPlan, values: Sequence[Any], sem: Semantics) -> Any:
+    """The form of ``plan`` a call with ``values`` runs: the whole statement on the one
+    shard its route selects, else the scatter form (its refusal when it has none)."""
+    if not plan.join and passthrough_single(plan.single, values, sem):
+        return plan.single
+    if plan.scatter is None:
+        assert plan.scatter_error is not None
+        raise plan.scatter_error
+    return plan.scatter
+
+
+def check_union_inputs(node: UnionNode, values: Sequence[Any], sem: Semantics) -> None:
+    """Raise now the refusal of any input of ``node`` (before a row is sent)."""
+    for child in node.inputs:
+        while isinstance(child, LimitNode):  # a nested union with its own LIMIT
+            child = child.child
+        if isinstance(child, SelectPlan):
+            choose_form(child, values, sem)
+        elif isinstance(child, UnionNode):
+            check_union_inputs(child, values, sem)
+
+
+def check_runnable(plan: Any, values: Sequence[Any], sem: Semantics) -> None:
+    """Raise now the refusal a call with ``values`` would meet while running ``plan``
+    (its own, or one of a set operation's query blocks): before any row is sent, so
+    the caller may still plan the statement differently."""
+    if not isinstance(plan, SelectPlan):
+        return
+    node = choose_form(plan, values, sem)
+    while isinstance(node, LimitNode | SortNode | ProjectNode | DistinctNode | FilterNode):
+        node = node.child
+    if isinstance(node, UnionNode):
+        check_union_inputs(node, values, sem)
 
 
 def passthrough_single(

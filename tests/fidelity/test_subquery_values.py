@@ -45,6 +45,9 @@ READS = [
     "(SELECT order_id FROM order_items WHERE line = 2)) ORDER BY id",
     "SELECT customer_id, COUNT(*) FROM orders WHERE customer_id IN "
     "(SELECT id FROM customers WHERE tier = 2) GROUP BY customer_id ORDER BY customer_id",
+    # Inside a block of a union over several shards (issue 18.4).
+    "SELECT id FROM orders WHERE id IN (SELECT order_id FROM order_items WHERE sku = 'sku3') "
+    "UNION SELECT id FROM orders WHERE id < 5 ORDER BY 1",
     # EXISTS / NOT EXISTS.
     "SELECT COUNT(*) FROM customers WHERE EXISTS (SELECT 1 FROM orders WHERE qty > 5)",
     "SELECT COUNT(*) FROM customers WHERE NOT EXISTS (SELECT 1 FROM orders WHERE qty > 500)",
