@@ -424,8 +424,8 @@ def _fits(a: ColumnType, b: ColumnType) -> bool:
 def _collation(node: exp.Expr, scope: Scope, ctx: PlanContext) -> str:
     """The collation a text select item compares with: an explicit COLLATE, a column's,
     :data:`_COERCIBLE` for literals. An expression over columns derives their
-    collation, but a block's own merge orders expressions by the default one
-    (:func:`sharding.sql.exprs.column_collation`): another is refused."""
+    collation — the one each block's own merge uses for it
+    (:func:`sharding.sql.exprs.column_collation`); columns of several are refused."""
     node = unparen(node)
     default = ctx.sem.default_collation.lower()
     if isinstance(node, exp.Collate):
@@ -450,12 +450,14 @@ def _collation(node: exp.Expr, scope: Scope, ctx: PlanContext) -> str:
         raise NotSupported("a subquery as a text column of a UNION over several shards")
     if isinstance(node, exp.Column) or not found:
         return next(iter(found)) if found else _COERCIBLE
-    if found != {default}:
+    if len(found) > 1:
         raise NotSupported(
             "a UNION over several shards with a text expression over columns of "
-            f"collation {', '.join(sorted(found))}"
+            f"collations {', '.join(sorted(found))}"
         )
-    return default
+    # One collation: the blocks' own merges order the expression with it too
+    # (sharding.sql.exprs.column_collation derives it from the columns).
+    return next(iter(found))
 
 
 def _pushable_limit(q: exp.Expr) -> exp.Limit | None:

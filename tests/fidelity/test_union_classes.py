@@ -224,6 +224,12 @@ ANSWERED += [
 TYPES = [
     Case("types and refusals", sql)
     for sql in [
+        # Text expressions keep their columns' collation (utf8mb4_bin for tags.name).
+        "SELECT UPPER(name) FROM tags UNION SELECT UPPER(name) FROM tags ORDER BY 1",
+        "SELECT LOWER(name) FROM tags UNION ALL SELECT name FROM tags ORDER BY 1",
+        "SELECT CONCAT(status, '-') FROM orders UNION SELECT CONCAT(name, '-') FROM customers "
+        "ORDER BY 1 LIMIT 7",
+        "SELECT UPPER(name) FROM tags UNION SELECT status FROM orders ORDER BY 1",
         "SELECT amount FROM orders UNION ALL SELECT price FROM order_items",
         "SELECT amount FROM orders UNION SELECT qty FROM orders",
         "SELECT id FROM customers UNION SELECT id FROM orders",
