@@ -27,10 +27,11 @@ an open transaction first, as in MySQL. ``close()`` rolls back.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -45,6 +46,7 @@ from sharding.charsets_data import CHARSETS
 from sharding.dump_statements import alter_keys, keys_note, lock_statement
 from sharding.errors import (
     BadArguments,
+    ColumnCountMismatch,
     EmptyQuery,
     NoDatabaseSelected,
     NotSupported,
@@ -84,9 +86,11 @@ from sharding.sql.describe import (
 from sharding.sql.dml import WritePlan, plan_write
 from sharding.sql.explain import SHOWN_SHARDS, explain_rows
 from sharding.sql.inlist import FOLD_MIN, Folded, InList, fold_in_lists
-from sharding.sql.insert import InsertRows, scan_insert
+from sharding.sql.insert import InsertRows, InsertSelectFound, scan_insert
 from sharding.sql.insert_plan import InsertShape, insert_shape, prepare_insert
+from sharding.sql.insert_select import batches, split_insert_select
 from sharding.sql.lexer import Normalized, Slot, first_keyword, normalize, param_slots
+from sharding.sql.limited_write import restricted, selection
 from sharding.sql.literals import render_literal
 from sharding.sql.materialize import literal_node, replace_with_values, subquery_uses
 from sharding.sql.names import finish_name
@@ -111,6 +115,10 @@ _SAVEPOINT = re.compile(
 )
 #: Longer parameterised INSERTs are not cached (their shape holds every row's text).
 _CACHED_INSERT_CHARS = 4096
+#: How long a statement's own rollback may take after it failed or was cancelled.
+_ROLLBACK_SECONDS = 30.0
+#: Names of the savepoints that make a statement atomic inside a transaction.
+_STATEMENT_SAVEPOINTS = itertools.count(1)
 _TABLE_STATEMENTS = frozenset(
     {"INSERT", "REPLACE", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME"}
 )
@@ -679,6 +687,11 @@ class CoordinatorSession:
             slot_literal=[s.param is None for s in slots],
         )
         if kind == "select":
+            if isinstance(tree, exp.Subquery):
+                # parse_one unwrapped every plain parenthesised level (statement_query).
+                raise NotSupported(
+                    "ORDER BY/LIMIT around a parenthesised query with its own ORDER BY/LIMIT"
+                )
             if not isinstance(tree, exp.Select | exp.Union | exp.Intersect | exp.Except):
                 raise NotSupported(f"{type(tree).__name__} where a SELECT was expected")
             # Result types from the catalog / MySQL's rules, read before planning
@@ -947,7 +960,10 @@ class CoordinatorSession:
             # ``WHERE k IN (SELECT ...)`` over sharded tables: the values, then the write.
             prepared = await self._with_subquery_values(sql, params, refusal, stats, "write")
         plan: WritePlan = prepared.plan
-        ops = self._write_ops(plan, prepared)
+        try:
+            ops = self._write_ops(plan, prepared)
+        except _SeveralShardsLimit:
+            return await self._limited_write(sql, params, plan, stats)
         stats.shards = sum(len(v) for v in ops.values())
         results = await self._write(ops, plan.kind, stats)
         count = (
@@ -977,6 +993,37 @@ class CoordinatorSession:
             info = f"Rows matched: {sum(matched)}  Changed: {sum(changed)}  Warnings: {sum(warned)}"
         return Result(affected=affected, last_insert_id=last_id, info=info)
 
+    async def _limited_write(
+        self, sql: str, params: Sequence[Any] | None, plan: WritePlan, stats: ExecStats
+    ) -> Result:
+        """``UPDATE/DELETE … LIMIT n`` routed to several shards: the keys of the rows it
+        writes (a merged, locking SELECT), then the write restricted to them, as one
+        statement (:mod:`sharding.sql.limited_write`)."""
+        tree = await cpu_bound(len(sql), parse_one, sql)
+        if await cpu_bound(len(sql), _session_refs, sql):
+            tree = self._substitute(tree)
+        slots = param_slots(sql)
+        values = self._values(slots, params)
+        by_position = {s.position: i for i, s in enumerate(slots)}
+        for node in list(tree.find_all(exp.Placeholder)):
+            slot = by_position.get(placeholder_offset(node) or -1)
+            if slot is None:
+                raise ShardgateError("internal error: unmatched placeholder", code=1105)
+            node.replace(literal_node(values[slot], "mysql"))
+        if not isinstance(tree, exp.Update | exp.Delete):
+            raise NotSupported(f"{plan.kind.upper()} with LIMIT on several shards")
+        dialect = self.coord.semantics.dialect
+        choose = selection(tree, plan.table, lock=dialect == "mysql")
+        limit = self.coord.topology.cluster.subquery_rows
+        sink = _Bounded(limit, stop=False, what=f"{plan.kind.upper()} … LIMIT on several shards")
+        async with self._statement_transaction():
+            await self._select(choose.sql(dialect="mysql"), None, Counted(sink), stats)
+            if not sink.collected:
+                info = "Rows matched: 0  Changed: 0  Warnings: 0" if plan.kind == "update" else ""
+                return Result(affected=0, info=info)
+            write = restricted(tree, plan.table, sink.collected, dialect)
+            return await self._write_statement(write.sql(dialect="mysql"), None, stats)
+
     @staticmethod
     def _matched(r: ExecResult) -> int:
         """CLIENT_FOUND_ROWS: rows matched by an UPDATE (MySQL shards report them in the
@@ -999,9 +1046,7 @@ class CoordinatorSession:
         else:
             targets = shard_targets(read, route_shards(read, prepared.values, sem), sem.dialect)
         if plan.single_only and len(targets) > 1:
-            raise NotSupported(
-                f"{plan.kind.upper()} with ORDER BY/LIMIT on several shards (route it to one shard)"
-            )
+            raise _SeveralShardsLimit(f"{plan.kind.upper()} with LIMIT on several shards")
         bound = plan.template.bind(prepared.texts)
         ops: dict[str, list[WriteOp]] = {}
         for t in targets:
@@ -1070,7 +1115,10 @@ class CoordinatorSession:
         coord = self.coord
         if await cpu_bound(len(sql), _session_refs, sql):
             sql = await cpu_bound(len(sql), self._insert_text, sql)
-        shape = await self._insert_shape(sql)
+        try:
+            shape = await self._insert_shape(sql)
+        except InsertSelectFound as found:
+            return await self._insert_select(sql, found.start, params, stats)
         info, parsed = shape.info, shape.parsed
         prepared = await cpu_bound(len(sql), shape.bind, params)
         given = len(params) if params else 0
@@ -1114,6 +1162,82 @@ class CoordinatorSession:
             ids = [r.last_insert_id for rs in results.values() for r in rs if r.last_insert_id]
             explicit = ids[0] if len(ids) == 1 else rows.largest_explicit_id
         return Result(affected=affected, last_insert_id=explicit, warnings=sum(warned))
+
+    async def _insert_select(
+        self, sql: str, start: int, params: Sequence[Any] | None, stats: ExecStats
+    ) -> Result:
+        """``INSERT/REPLACE … SELECT``: the SELECT's rows, then prepared multi-row
+        INSERTs of them, atomic as one statement (:mod:`sharding.sql.insert_select`)."""
+        parts = split_insert_select(sql, start)
+        target = scan_insert(parts.head + " VALUES ()")
+        database = target.database or self._database
+        if not database:
+            raise NoDatabaseSelected("No database selected")
+        info = await self.coord.catalog.lookup(database, target.table)
+        width = len(target.columns) if target.columns is not None else len(info.columns)
+        limit = self.coord.topology.cluster.subquery_rows
+        sink = _Bounded(limit, stop=False, what="INSERT ... SELECT")
+        affected = warnings = 0
+        first_id: int | None = None
+        explicit: int | None = None
+        async with self._statement_transaction():
+            await self._select(parts.select, params, Counted(sink), stats)
+            if sink.width != width:
+                raise ColumnCountMismatch("Column count doesn't match value count at row 1")
+            for text, values in batches(parts.head, width, sink.collected):
+                before = self.last_insert_id
+                done = await self._insert(text, values, stats)
+                affected += done.affected
+                warnings += done.warnings
+                generated = done.last_insert_id and self.last_insert_id != before
+                if generated and first_id is None:
+                    first_id = done.last_insert_id
+                elif done.last_insert_id and not generated:
+                    explicit = done.last_insert_id
+        if first_id is not None:
+            self.last_insert_id = first_id  # LAST_INSERT_ID(): the statement's first id
+        records = len(sink.collected)
+        duplicates = affected - records if target.verb == "REPLACE" else records - affected
+        return Result(
+            affected=affected,
+            last_insert_id=first_id if first_id is not None else explicit,
+            warnings=warnings,
+            info=f"Records: {records}  Duplicates: {duplicates}  Warnings: {warnings}",
+        )
+
+    @contextlib.asynccontextmanager
+    async def _statement_transaction(self) -> AsyncIterator[None]:
+        """A statement that reads and then writes (``INSERT … SELECT``, a multi-shard
+        ``UPDATE/DELETE … LIMIT``), atomic as MySQL runs it. In autocommit: a
+        transaction of its own, committed at the end, rolled back on any failure.
+        Inside a transaction: a savepoint before it, so a failure undoes this statement
+        only (MySQL's statement rollback); SQLite shards have no shared savepoint, so
+        there the statement is as atomic as its one write."""
+        if self._txn is None and self._autocommit:
+            self._txn = self.coord.new_transaction(self._sources)
+            try:
+                yield
+            except BaseException:
+                with trio.CancelScope(shield=True), trio.move_on_after(_ROLLBACK_SECONDS):
+                    await self._finish_txn(commit=False)
+                raise
+            await self._finish_txn(commit=True)
+            return
+        await self._ensure_implicit_txn()
+        txn = self._txn
+        if txn is None or self.coord.semantics.dialect != "mysql":
+            yield
+            return
+        name = f"shardgate_statement_{next(_STATEMENT_SAVEPOINTS)}"
+        await txn.savepoint(name)
+        try:
+            yield
+        except BaseException:
+            with trio.CancelScope(shield=True), trio.move_on_after(_ROLLBACK_SECONDS):
+                await txn.rollback_to(name)
+                await txn.release(name)
+            raise
+        await txn.release(name)
 
     def _insert_text(self, sql: str) -> str:
         """An INSERT with ``@v``/session functions in its values, with them replaced by
@@ -1350,13 +1474,18 @@ def _upsert_found_rows(r: ExecResult) -> int:
     return int(records + duplicates)
 
 
+class _SeveralShardsLimit(NotSupported):
+    """An UPDATE/DELETE with LIMIT routed to several shards (run in two steps)."""
+
+
 class _Bounded:
     """A sink that keeps at most ``limit`` rows: more is an error naming the setting
     (``stop``: the caller wants only the first ``limit``, so stop there instead)."""
 
-    def __init__(self, limit: int, *, stop: bool) -> None:
+    def __init__(self, limit: int, *, stop: bool, what: str = "a subquery used as a value") -> None:
         self.limit = limit
         self.stop = stop
+        self.what = what
         self.collected: list[Row] = []
         self.width = 0
 
@@ -1367,7 +1496,7 @@ class _Bounded:
         room = self.limit - len(self.collected)
         if len(batch) > room and not self.stop:
             raise NotSupported(
-                f"a subquery used as a value returned more than {self.limit} rows "
+                f"{self.what} read more than {self.limit} rows "
                 "(cluster.subquery_rows); join the tables instead, or raise the setting"
             )
         self.collected.extend(batch[:room])

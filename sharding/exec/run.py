@@ -269,6 +269,7 @@ class Runner:
                     guard=read.guard,
                     stats=self.stats.streams,
                     on_columns=self._remember_columns,
+                    lock=read.lock,
                 )
                 stream.start()
                 return stream

@@ -69,8 +69,10 @@ class ShardStream:
         guard: int | None = None,
         stats: StreamStats | None = None,
         on_columns: Callable[[ResultSet], None] | None = None,
+        lock: str = "",
     ) -> None:
         self._nursery = nursery
+        self._lock = lock  # `` FOR UPDATE``: after each chunk's LIMIT
         self._fetch = fetch
         self.target = target
         self._template = template
@@ -104,7 +106,7 @@ class ShardStream:
             self._finished = True
             return
         self._requested = n
-        sql = f"{self._template.fill(self.target.names, self._predicate)} LIMIT {n}"
+        sql = f"{self._template.fill(self.target.names, self._predicate)} LIMIT {n}{self._lock}"
         pending = _Pending()
         self._pending = pending
         self._nursery.start_soon(self._run, sql, pending)

@@ -42,7 +42,8 @@ class WritePlan:
     tables: tuple[TableInfo, ...]
     table: TableInfo
     route: Route
-    #: ORDER BY / LIMIT present: allowed only when one shard is routed.
+    #: LIMIT present: one routed shard runs it as it is; several take two steps
+    #: (:mod:`sharding.sql.limited_write`).
     single_only: bool = False
     #: Hole of the written table whose placement decides the targets.
     leader: int = 0
@@ -114,7 +115,14 @@ def plan_write(tree: exp.Expr, ctx: PlanContext) -> WritePlan:
         scope.qualify(tree.args["order"])
     sharded = [r for r in scope.refs if not r.info.broadcast]
     route = ALL if info.broadcast else build_route(where, key_lookup(scope, sharded), slot_of)
-    single_only = tree.args.get("limit") is not None or tree.args.get("order") is not None
+    # Without a LIMIT, each shard applies its rows in the ORDER BY's order (what MySQL's
+    # ORDER BY changes: the order unique-key checks see); with one, several shards need
+    # the session's two steps (sql/limited_write.py).
+    single_only = tree.args.get("limit") is not None
+    if not single_only and ctx.dialect != "mysql":
+        # SQLite takes ORDER BY on a write only with a LIMIT; without one it changes
+        # nothing but the order SQLite visits the rows in.
+        tree.set("order", None)
     if ref.node.alias is None or ref.node.alias == "":
         ref.node.set("alias", exp.TableAlias(this=exp.to_identifier(info.name)))
     if isinstance(tree, exp.Delete) and ctx.dialect == "mysql":

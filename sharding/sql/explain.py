@@ -101,7 +101,7 @@ def explain_rows(
             add(depth + 1, "note", note)
         bound = read.template.bind(texts)
         for t in targets[:SHOWN_SHARDS]:
-            add(depth + 1, f"sql[{t.label}]", bound.fill(t.names, "1") + limit)
+            add(depth + 1, f"sql[{t.label}]", bound.fill(t.names, "1") + limit + read.lock)
         if len(targets) > SHOWN_SHARDS:
             add(
                 depth + 1, "sql[...]", f"{len(targets) - SHOWN_SHARDS} more shard(s), same template"

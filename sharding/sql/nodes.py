@@ -78,6 +78,9 @@ class ShardRead:
     notes: tuple[str, ...] = ()
     #: The route's table infos in group order (route indexes refer to these).
     route_tables: tuple[TableInfo, ...] = ()
+    #: A locking clause (`` FOR UPDATE``, `` LOCK IN SHARE MODE``) each chunk ends
+    #: with, after its LIMIT: every row the read returns is locked on its shard.
+    lock: str = ""
 
     @property
     def chunked(self) -> bool:

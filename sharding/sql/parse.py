@@ -135,7 +135,30 @@ def parse_one(sql: str) -> exp.Expr:
         )
     first = statements[0]
     assert first is not None
-    return first
+    return statement_query(first)
+
+
+_QUERY_CLAUSES = ("order", "limit", "offset")
+
+
+def statement_query(tree: exp.Expr) -> exp.Expr:
+    """A parenthesised query statement, ``(SELECT …)`` or ``((SELECT …) ORDER BY x
+    LIMIT 1)``, as the query itself: sqlglot reads it as a ``Subquery``, which every
+    later step would take for a scalar subquery. The clauses of an outer level move onto
+    the query inside when it has none of its own (MySQL applies them to its rows);
+    both levels with ORDER BY/LIMIT is a derived table, left as it is (refused later)."""
+    while isinstance(tree, exp.Subquery) and isinstance(tree.this, exp.Query):
+        inner = tree.this
+        if any(v is not None and k not in ("this", *_QUERY_CLAUSES) for k, v in tree.args.items()):
+            break  # an alias, a WITH, …: not a plain parenthesised query
+        outer = {k: v for k in _QUERY_CLAUSES if (v := tree.args.get(k)) is not None}
+        if outer and any(inner.args.get(k) is not None for k in _QUERY_CLAUSES):
+            break
+        for key, value in outer.items():
+            inner.set(key, value)
+        inner.meta.update(tree.meta)
+        tree = inner
+    return tree
 
 
 def placeholder_offset(node: exp.Expr) -> int | None:

@@ -123,6 +123,7 @@ def shard_read(
     keys: Sequence[KeysetKey] | None,
     limit: LimitRef | None,
     notes: Sequence[str] = (),
+    lock: str = "",
 ) -> ShardRead:
     """A ShardRead of ``shard_sel``: chunked by keyset on ``keys``, or unchunked (and
     guarded by ``cluster.unchunked_limit``) when ``keys`` is empty or None."""
@@ -140,4 +141,5 @@ def shard_read(
         limit=limit,
         notes=tuple(notes),
         route_tables=route_tables,
+        lock=lock,
     )

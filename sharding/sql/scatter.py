@@ -32,6 +32,7 @@ from sharding.sql.nodes import ConcatNode, LimitNode, MergeSortNode, OutputColum
 from sharding.sql.reads import KeysetKey, ShardOrder, select_for_shard, shard_read, tiebreak
 from sharding.sql.route import Route
 from sharding.sql.scope import Scope, TableRef
+from sharding.sql.shard_dialect import shard_dialect
 
 
 def plan_scatter(
@@ -51,11 +52,15 @@ def plan_scatter(
     distinct = tree.args.get("distinct")
     if distinct is not None and distinct.args.get("on") is not None:
         raise NotSupported("DISTINCT ON over several shards")
-    if tree.args.get("locks"):
-        raise NotSupported("SELECT ... FOR UPDATE over several shards")
     items = expand_items(tree, scope, ctx)
     names = tuple(it.name for it in items)
     aggregate = is_aggregate_query(tree, items)
+    if tree.args.get("locks") and (aggregate or distinct is not None or len(sharded) > 1):
+        # Only the plain row read carries the clause to its shard statements.
+        raise NotSupported(
+            "SELECT ... FOR UPDATE / LOCK IN SHARE MODE with GROUP BY, DISTINCT, an "
+            "aggregate or a join over several shards"
+        )
     leader = sharded[0].index
     node: Any
     if aggregate or distinct is not None:
@@ -143,6 +148,7 @@ def _plan_rows(
         keys if unique is not None else None,
         limit,
         notes,
+        lock_clause(tree, ctx.dialect),
     )
     node: Any = MergeSortNode(read, tuple(sort)) if sort else ConcatNode(read)
     if limit is not None:
@@ -150,3 +156,12 @@ def _plan_rows(
     if len(exprs) > visible:
         node = ProjectNode(node, columns=tuple(range(visible)), text="drop hidden columns")
     return node
+
+
+def lock_clause(tree: exp.Select, dialect: str) -> str:
+    """The statement's locking clause as each shard chunk ends with it (`` FOR UPDATE``),
+    or ``""``. SQLite has none: its write lock covers the whole shard file anyway."""
+    locks = tree.args.get("locks") or []
+    if not locks or dialect != "mysql":
+        return ""
+    return "".join(" " + lock.sql(dialect=shard_dialect(dialect)) for lock in locks)

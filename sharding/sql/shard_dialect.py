@@ -10,6 +10,8 @@ mean something else on MariaDB (measured on MariaDB 10.11, issue 11):
   change (``NOT (a REGEXP b)``). A ``REGEXP_LIKE(...)`` the client wrote as a function
   call stays a function call: MariaDB must give the client the same 1305 it would give
   without shardgate, not an answer.
+* ``LOCK IN SHARE MODE`` comes out as MySQL 8's ``FOR SHARE``, a syntax error on
+  MariaDB: rendered as written.
 * ``0x10`` and ``X'10'`` both parse to ``HexString`` and come out as ``x'10'``. On
   MariaDB they differ: ``0x10`` is the number 16 in numeric context (``id = 0x10``
   finds id 16), ``X'10'`` is always a binary string (``id = X'10'`` compares with 0).
@@ -52,6 +54,18 @@ class _MariaDBGenerator(MySQLGenerator):
         **MySQLGenerator.TRANSFORMS,
         exp.RegexpLike: _regexp_sql,
     }
+
+    def lock_sql(self, expression: exp.Lock) -> str:
+        # MariaDB has no ``FOR SHARE`` (sqlglot's spelling of ``LOCK IN SHARE MODE``).
+        text = "FOR UPDATE" if expression.args.get("update") else "LOCK IN SHARE MODE"
+        wait = expression.args.get("wait")
+        if wait is True:
+            text += " NOWAIT"
+        elif wait is False:
+            text += " SKIP LOCKED"
+        elif wait is not None:
+            text += f" WAIT {self.sql(wait)}"
+        return text
 
     def hexstring_sql(
         self, expression: exp.HexString, binary_function_repr: str | None = None

@@ -60,11 +60,14 @@ UNSUPPORTED = [
     ("SELECT * FROM t JOIN u ON t.k = u.k JOIN w ON w.k = u.k", "not co-located"),
     ("SELECT k FROM t GROUP BY k WITH ROLLUP", "ROLLUP"),
     ("UPDATE t SET id = 7 WHERE id = 1", "shard key"),
-    ("INSERT INTO t SELECT uid, k, x, NULL FROM u", "INSERT ... SELECT"),
+    (
+        "INSERT INTO t SELECT uid, k, x, NULL FROM u ON DUPLICATE KEY UPDATE a = 1",
+        "INSERT ... SELECT ... ON DUPLICATE KEY UPDATE",
+    ),
     ("INSERT INTO t (id) VALUES (9) ON DUPLICATE KEY UPDATE id = 1", "shard key"),
     ("ALTER TABLE t MODIFY COLUMN k BIGINT", "MODIFY"),  # SQLite shards cannot change a type
     ("SAVEPOINT a", "SAVEPOINT"),  # SQLite shards: one savepoint per shard file would be needed
-    ("DELETE FROM t ORDER BY id LIMIT 1", "ORDER BY/LIMIT"),
+    ("SELECT k, COUNT(*) FROM t GROUP BY k FOR UPDATE", "FOR UPDATE"),
     ("SELECT * FROM t JOIN u USING (k)", "USING"),
     ("SELECT DISTINCT k FROM t ORDER BY a", "SELECT DISTINCT"),
     ("INSERT INTO t (id) VALUES (1 + 1)", "constant"),
