@@ -65,7 +65,10 @@ from sharding.api import Result
 from sharding.backend.base import Column
 from sharding.catalog import ColumnInfo, TableInfo
 from sharding.errors import NoDatabaseSelected, NotSupported, ShardgateError, UnknownTable
+from sharding.local_columns import CONSERVATIVE, parse_spec, show_columns, typed
+from sharding.local_columns_data import INFORMATION_SCHEMA
 from sharding.session_answers import select_item_texts
+from sharding.sql.describe import ColumnType, constant_type
 from sharding.sql.literals import render_literal
 
 if TYPE_CHECKING:
@@ -510,6 +513,91 @@ def evaluate(
         conn.close()
 
 
+# -- the result's column definitions ----------------------------------------------------
+
+_Source = list[tuple[str, ColumnType]]
+
+
+@functools.cache
+def _view_definitions(view: str) -> tuple[tuple[str, ColumnType], ...] | None:
+    spec = INFORMATION_SCHEMA.get(view)
+    return None if spec is None else tuple(parse_spec(spec))
+
+
+def _output_types(tree: exp.Expr) -> _Source | None:
+    """(name, definition) of each output column of a statement over the views: a view
+    column is MariaDB's definition of it (:mod:`sharding.local_columns_data`), through
+    aliases and derived tables; a constant or COUNT by MariaDB's rules; anything else
+    CONSERVATIVE text. None when the shape is not followed (the caller then sends
+    CONSERVATIVE for every column). No value is looked at."""
+    while isinstance(tree, exp.Union | exp.Intersect | exp.Except):
+        tree = tree.this
+    if isinstance(tree, exp.Subquery):
+        return _output_types(tree.this)
+    if not isinstance(tree, exp.Select):
+        return None
+    sources: list[tuple[str, _Source]] = []
+    from_ = tree.args.get("from") or tree.args.get("from_")
+    nodes = [from_.this] if from_ is not None and from_.this is not None else []
+    nodes += [j.this for j in tree.args.get("joins") or ()]
+    for node in nodes:
+        cols: _Source | None = None
+        if isinstance(node, exp.Table):
+            view = _view_name(node)
+            found = _view_definitions(view) if view is not None else None
+            cols = list(found) if found is not None else None
+        elif isinstance(node, exp.Subquery):
+            cols = _output_types(node.this)
+        if cols is None:
+            return None
+        sources.append((node.alias_or_name.lower(), cols))
+    out: _Source = []
+    for item in tree.expressions:
+        star_table = (
+            item.table.lower()
+            if isinstance(item, exp.Column) and isinstance(item.this, exp.Star)
+            else None
+        )
+        if isinstance(item, exp.Star) or star_table is not None:
+            for alias, cols in sources:
+                if star_table is None or alias == star_table:
+                    out.extend(cols)
+            continue
+        node = item.this if isinstance(item, exp.Alias) else item
+        out.append((item.alias_or_name, _item_type(node, sources)))
+    return out
+
+
+def _item_type(node: exp.Expr, sources: list[tuple[str, _Source]]) -> ColumnType:
+    if isinstance(node, exp.Paren):
+        return _item_type(node.this, sources)
+    if isinstance(node, exp.Column):
+        name = node.name.upper()
+        for alias, cols in sources:
+            if node.table and node.table.lower() != alias:
+                continue
+            for col, t in cols:
+                if col.upper() == name:
+                    return t
+        return CONSERVATIVE
+    if isinstance(node, exp.Count):
+        return ColumnType(8, 21, 1 | 128, 0, 63)  # BIGINT(21) NOT NULL
+    if isinstance(node, exp.Min | exp.Max) and isinstance(node.this, exp.Column):
+        t = _item_type(node.this, sources)
+        return ColumnType(t.type, t.length, t.flags & ~(1 | 4096), t.decimals, t.charset)
+    if node.find(exp.Column) is None:
+        return constant_type(node)
+    return CONSERVATIVE
+
+
+def result_columns(tree: exp.Expr, names: Sequence[str]) -> list[Column]:
+    """The result columns of a SELECT over the views, named ``names``."""
+    types = _output_types(tree)
+    if types is None or len(types) != len(names):
+        return [typed(n, CONSERVATIVE) for n in names]
+    return [typed(n, t) for n, (_, t) in zip(names, types, strict=True)]
+
+
 # -- transpiling the client's statement ------------------------------------------------
 
 
@@ -611,7 +699,7 @@ class InformationSchema:
             raise
         text = to_sqlite(tree, self.session.database, select_item_texts(sql))
         names, rows = evaluate(text, materialised, params, self.session.database)
-        return Result(columns=[Column(n) for n in names], rows=[tuple(r) for r in rows])
+        return Result(columns=result_columns(tree, names), rows=[tuple(r) for r in rows])
 
     # ---------------------------------------------------------------- SHOW
     async def show(self, sql: str) -> Result | None:
@@ -630,7 +718,9 @@ class InformationSchema:
                 )
             label = "Database" + (f" ({_like_text(cond)})" if cond_kind == "LIKE" else "")
             query = f"SELECT SCHEMA_NAME AS {_ident(label)} FROM information_schema.SCHEMATA WHERE 1 = 1"
-            return await self._filtered(query, "ORDER BY 1", "SCHEMA_NAME", cond_kind, cond, "")
+            return await self._filtered(
+                query, "ORDER BY 1", "SCHEMA_NAME", cond_kind, cond, "", shown="DATABASES"
+            )
         if what in ("TABLES", "TABLE"):
             database = _unquote(m.group("t1")) if m.group("t1") else self.session.database
             if m.group("t2"):
@@ -655,6 +745,7 @@ class InformationSchema:
                 )
                 order = "ORDER BY 1"
                 like_col = "TABLE_NAME"
+                shown = "TABLES"
             else:
                 query = (
                     f"SELECT {_SHOW_STATUS} FROM information_schema.TABLES "
@@ -662,7 +753,10 @@ class InformationSchema:
                 )
                 order = "ORDER BY 1"
                 like_col = "TABLE_NAME"
-            return await self._filtered(query, order, like_col, cond_kind, cond, database)
+                shown = "TABLE STATUS"
+            return await self._filtered(
+                query, order, like_col, cond_kind, cond, database, shown=shown
+            )
         db, table = self._target(m.group("t1"), m.group("t2"))
         info = await self.coord.catalog.lookup(db, table)
         where = f"WHERE TABLE_SCHEMA = {_q(info.database)} AND TABLE_NAME = {_q(info.name)}"
@@ -682,13 +776,14 @@ class InformationSchema:
                 cond,
                 info.database,
                 keep="ORDINAL_POSITION",
+                shown="COLUMNS",
             )
         query = f"SELECT {_SHOW_INDEX} FROM information_schema.STATISTICS {where}"
         if cond_kind == "LIKE":
             raise ShardgateError(
                 "You have an error in your SQL syntax", code=1064, sqlstate="42000"
             )
-        return await self._filtered(query, "", "", cond_kind, cond, info.database)
+        return await self._filtered(query, "", "", cond_kind, cond, info.database, shown="INDEX")
 
     def _show_views(self, full: bool, cond_kind: str, cond: str | None) -> Result:
         """SHOW [FULL] TABLES FROM information_schema: the views served here."""
@@ -703,7 +798,7 @@ class InformationSchema:
             raise NotSupported(
                 "SHOW TABLES FROM information_schema WHERE ... on the sharding coordinator"
             )
-        columns = [Column(label)] + ([Column("Table_type")] if full else [])
+        columns = show_columns("TABLES", [label, "Table_type"])[: 2 if full else 1]
         rows = [((n, "SYSTEM VIEW") if full else (n,)) for n in names]
         return Result(columns=columns, rows=rows)
 
@@ -713,7 +808,8 @@ class InformationSchema:
         m = _SHOW_EMPTY_RE.match(sql)
         if m is not None:
             word = m.group("what").upper().split()[0]
-            return Result(columns=[Column(n) for n in _EMPTY_SHOWS[word]], rows=[])
+            kind = "ROUTINE STATUS" if word in ("FUNCTION", "PROCEDURE") else word
+            return Result(columns=show_columns(kind, _EMPTY_SHOWS[word]), rows=[])
         m = _SHOW_CREATE_DB_RE.match(sql)
         if m is None:
             return None
@@ -725,7 +821,7 @@ class InformationSchema:
             f"CREATE DATABASE {guard}{_ident(name)} "
             f"/*!40100 DEFAULT CHARACTER SET {charset} COLLATE {collation} */"
         )
-        return Result(columns=[Column("Database"), Column("Create Database")], rows=[(name, text)])
+        return Result(columns=show_columns("CREATE DATABASE"), rows=[(name, text)])
 
     async def describe(self, sql: str) -> Result | None:
         """DESCRIBE t [column|pattern] — SHOW COLUMNS FROM t [LIKE pattern]."""
@@ -762,6 +858,8 @@ class InformationSchema:
         cond: str | None,
         database: str,
         keep: str = "",
+        *,
+        shown: str,
     ) -> Result:
         """The SHOW query with its LIKE (on the name) or WHERE (on the SHOW's own column
         names, so it wraps the query) filter."""
@@ -784,7 +882,15 @@ class InformationSchema:
             cut = names.index("sg_order_")
             names = names[:cut] + names[cut + 1 :]
             rows = [r[:cut] + r[cut + 1 :] for r in rows]
-        return Result(columns=[Column(n) for n in names], rows=[tuple(r) for r in rows])
+        # MariaDB's definitions of SHOW ``shown``'s columns (the first ones of its full
+        # form: SHOW TABLES is SHOW FULL TABLES without Table_type).
+        full = show_columns(shown)
+        columns = (
+            show_columns(shown, names)
+            if len(names) == len(full) or shown == "COLUMNS"
+            else [typed(n, c.wire or CONSERVATIVE) for n, c in zip(names, full, strict=False)]
+        )
+        return Result(columns=columns, rows=[tuple(r) for r in rows])
 
     # ---------------------------------------------------------------- SHOW CREATE TABLE
     async def show_create(self, info: TableInfo) -> str:

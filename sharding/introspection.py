@@ -14,10 +14,9 @@ import re
 from typing import TYPE_CHECKING
 
 from sharding.api import Result
-from sharding.backend.base import Column
 from sharding.catalog import TableInfo
 from sharding.errors import NoDatabaseSelected, NotSupported
-from sharding.information_schema import InformationSchema
+from sharding.local_columns import CONSERVATIVE, bigint, show_columns, typed, varchar
 from sharding.sql.lexer import first_keyword
 from sharding.sql.parse import mysql_syntax_error
 
@@ -49,7 +48,20 @@ class Introspection:
         )
         if kind in ("EXPLAIN", "DESCRIBE", "DESC") and (statement or not inner.strip()):
             rows = await self.session.explain_rows(inner)
-            return Result(columns=[Column("id"), Column("operator"), Column("detail")], rows=rows)
+            # The coordinator's own plan: a row number and two texts (MariaDB's EXPLAIN
+            # types its ``id`` BIGINT(3) and its texts VARCHAR).
+            return Result(
+                columns=[
+                    bigint("id", length=3, not_null=True),
+                    varchar("operator", 255, not_null=True),
+                    typed("detail", CONSERVATIVE),
+                ],
+                rows=rows,
+            )
+        # Imported here, not at start-up: ``shardgate serve`` need not load the views
+        # before its first DESCRIBE / SHOW.
+        from sharding.information_schema import InformationSchema
+
         schema = InformationSchema(self.session)
         if kind in ("DESCRIBE", "DESC", "EXPLAIN"):
             # EXPLAIN t is DESCRIBE t in MySQL.
@@ -74,11 +86,9 @@ class Introspection:
             name = body[len("CREATE TABLE") :].strip()
             info = await self._lookup_name(name)
             text = await schema.show_create(info)
-            return Result(
-                columns=[Column("Table"), Column("Create Table")], rows=[(info.name, text)]
-            )
+            return Result(columns=show_columns("CREATE TABLE"), rows=[(info.name, text)])
         if upper.startswith(("WARNINGS", "ERRORS")):
-            return Result(columns=[Column("Level"), Column("Code"), Column("Message")])
+            return Result(columns=show_columns("WARNINGS"))
         if re.match(r"(SESSION\s+|GLOBAL\s+)?(VARIABLES|STATUS)\b", upper):
             rows = []
             m = re.search(r"LIKE\s+'([^']*)'", body, re.IGNORECASE)
@@ -86,7 +96,7 @@ class Introspection:
                 if m is None or _like(name, m.group(1)):
                     rows.append((name, str(coord.system_variable(name, self.session))))
             return Result(
-                columns=[Column("Variable_name"), Column("Value")],
+                columns=show_columns("VARIABLES"),
                 rows=rows if "VARIABLES" in upper else [],
             )
         raise NotSupported(

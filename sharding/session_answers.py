@@ -25,17 +25,22 @@ from sqlglot.tokenizer_core import TokenType
 from sharding.api import Column, Result
 from sharding.charsets_data import CHARSETS, COLLATIONS
 from sharding.errors import ShardgateError
-from sharding.session_state import SessionState, split_top_level, substitute
+from sharding.local_columns import (
+    CONSERVATIVE,
+    SESSION_FUNCTIONS,
+    bigint,
+    show_columns,
+    typed,
+    user_variable_type,
+    variable_type,
+    version_type,
+)
+from sharding.session_state import SessionState, lookup, split_top_level, substitute
+from sharding.sql.describe import ColumnType, constant_type
 from sharding.sql.names import SELECT_OPTIONS
 from sharding.sql.parse import parse_one
 
 __all__ = ["answer_select", "answer_show", "like_to_regex", "select_item_texts"]
-
-# MySQL field types used for SHOW results (sharding.server.constants.FieldType values;
-# repeated here so the coordinator does not import the protocol server).
-_LONG = 3
-_LONGLONG = 8
-_VAR_STRING = 253
 
 _FROM = re.compile(r"\bFROM\b", re.I)
 _DIALECT = MySQL()
@@ -206,9 +211,40 @@ def answer_select(state: SessionState, sql: str) -> Result | None:
             name = str(original.this)  # MySQL names a string literal's column by its value
         else:
             name = text.strip()
-        columns.append(Column(name))
+        columns.append(typed(name, _item_type(original, value)))
         row.append(value)
     return Result(columns=columns, rows=[tuple(row)])
+
+
+def _item_type(node: exp.Expr, value: Any) -> ColumnType:
+    """MariaDB's definition of one item of a locally answered SELECT: a system variable
+    by its declared kind, a user variable by what was assigned to it, a session
+    function by its own rule, a literal by MariaDB's literal rules. ``value`` (the
+    variable's or function's current value, not a row's) sizes strings as MariaDB does
+    when it prepares the statement."""
+    if isinstance(node, exp.Alias):
+        node = node.this
+    if isinstance(node, exp.SessionParameter):
+        try:
+            kind = lookup(node.name).kind
+        except ShardgateError:
+            return CONSERVATIVE
+        return variable_type(kind, value)
+    if isinstance(node, exp.Parameter):
+        return user_variable_type(value)
+    if isinstance(node, exp.Func) and not isinstance(node, exp.Literal):
+        if isinstance(node, exp.CurrentUser | exp.SessionUser):
+            name = "USER"
+        elif isinstance(node, exp.CurrentSchema):
+            name = "DATABASE"
+        elif isinstance(node, exp.CurrentVersion):
+            name = "VERSION"
+        else:
+            name = node.name.upper() if isinstance(node, exp.Anonymous) else node.sql_name().upper()
+        if name == "VERSION":
+            return version_type("" if value is None else str(value))
+        return SESSION_FUNCTIONS.get(name, CONSERVATIVE)
+    return constant_type(node)
 
 
 # -- SHOW ------------------------------------------------------------------------------
@@ -337,7 +373,7 @@ def answer_show(
     if what == "VARIABLES":
         names = ["Variable_name", "Value"]
         rows = _filter(state.show_rows(scope), tail, names)
-        return None if rows is None else _table(names, rows)
+        return None if rows is None else _table("VARIABLES", rows)
     if what == "STATUS":
         names = ["Variable_name", "Value"]
         rows = _filter(
@@ -345,7 +381,7 @@ def answer_show(
             tail,
             names,
         )
-        return None if rows is None else _table(names, rows)
+        return None if rows is None else _table("VARIABLES", rows)
     if what in ("WARNINGS", "ERRORS"):
         diags = (
             state.diagnostics
@@ -354,7 +390,7 @@ def answer_show(
         )
         if not re.fullmatch(r"(?:\s+LIMIT\s+\d+(?:\s*,\s*\d+)?)?\s*;?\s*", tail, re.I):
             return None
-        return _table(["Level", "Code", "Message"], diags, types=[_VAR_STRING, _LONG, _VAR_STRING])
+        return _table("WARNINGS", diags)
     if what.startswith("COUNT"):
         kind = what.split()[-1]
         n = (
@@ -362,20 +398,19 @@ def answer_show(
             if kind == "WARNINGS"
             else sum(1 for d in state.diagnostics if d[0] == "Error")
         )
-        return _table([f"@@session.{kind.lower()[:-1]}_count"], [(n,)])
+        name = f"@@session.{kind.lower()[:-1]}_count"
+        return Result(columns=[bigint(name, unsigned=True)], rows=[(n,)])
     if what == "COLLATION":
         names = ["Collation", "Charset", "Id", "Default", "Compiled", "Sortlen"]
         rows = _filter(_collation_rows(), tail, names)
-        types = [_VAR_STRING, _VAR_STRING, _LONGLONG, _VAR_STRING, _VAR_STRING, _LONGLONG]
-        return None if rows is None else _table(names, rows, types=types)
+        return None if rows is None else _table("COLLATION", rows)
     if what in ("CHARACTER SET", "CHARSET"):
         names = ["Charset", "Description", "Default collation", "Maxlen"]
         rows = _filter(_charset_rows(), tail, names)
-        types = [_VAR_STRING, _VAR_STRING, _VAR_STRING, _LONGLONG]
-        return None if rows is None else _table(names, rows, types=types)
+        return None if rows is None else _table("CHARACTER SET", rows)
     if what == "ENGINES":
         return _table(
-            ["Engine", "Support", "Comment", "Transactions", "XA", "Savepoints"],
+            "ENGINES",
             [
                 (
                     "InnoDB",
@@ -390,8 +425,6 @@ def answer_show(
     return None
 
 
-def _table(
-    names: Sequence[str], rows: Iterable[Sequence[Any]], types: Sequence[int] | None = None
-) -> Result:
-    cols = [Column(n, None if types is None else types[i]) for i, n in enumerate(names)]
-    return Result(columns=cols, rows=[tuple(r) for r in rows])
+def _table(kind: str, rows: Iterable[Sequence[Any]]) -> Result:
+    """SHOW ``kind``'s rows with MariaDB's column definitions."""
+    return Result(columns=show_columns(kind), rows=[tuple(r) for r in rows])

@@ -35,10 +35,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sharding.api import Column, Result
+from executor.status import BucketStatus
+from sharding.api import Result
+from sharding.backend.base import Column, DataSourceStatistics
 from sharding.errors import KillDenied, NoSuchQuery, NoSuchThread, SpecificAccessDenied
+from sharding.local_columns import (
+    CONSERVATIVE,
+    bigint,
+    double,
+    record_columns,
+    show_columns,
+    typed,
+    varchar,
+)
 from sharding.server.auth import ALL_PRIVILEGES
-from sharding.server.constants import FieldType
 from sharding.sql.lexer import TOKEN
 
 __all__ = [
@@ -180,6 +190,19 @@ class CoordinatorAdmin:
         return cols, rows
 
 
+def _shard_columns(names: Sequence[str]) -> list[Column]:
+    """SHOW SHARDS: the shard number a BIGINT, names VARCHAR(64), the rest text."""
+    out: list[Column] = []
+    for n in names:
+        if n == "shard":
+            out.append(bigint(n, not_null=True))
+        elif n in ("logical_table", "datasource", "physical_database", "physical_table"):
+            out.append(varchar(n, 129 if n == "logical_table" else 64, not_null=True))
+        else:
+            out.append(typed(n, CONSERVATIVE))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class ConnectionInfo:
     """One client connection, as SHOW PROCESSLIST shows it."""
@@ -242,11 +265,18 @@ def _cell(v: Any) -> Any:
     return v
 
 
-def _records(rows: Sequence[Any], fallback: list[str]) -> Result:
+#: Fields a worker adds to each SHOW DATASOURCES record (``server/workers.py``: its
+#: number, the worker count and the pool budget it shares).
+_WORKER_FIELDS = {"worker": int, "workers": int, "budget_total": int}
+
+
+def _records(rows: Sequence[Any], fallback: list[str], record_type: type) -> Result:
+    """A table of records: one column per field, typed by the field's declared type
+    (``record_type``'s, and the fields workers add), never by the values."""
     dicts = [snapshot_dict(r) for r in rows]
     names = list(dicts[0].keys()) if dicts else fallback
     return Result(
-        columns=[Column(n) for n in names],
+        columns=record_columns(names, record_type, _WORKER_FIELDS),
         rows=[tuple(_cell(d.get(n)) for n in names) for d in dicts],
     )
 
@@ -284,22 +314,20 @@ _DS_FALLBACK = [
     "breaker",
     "extra",
 ]
-_PROCESSLIST = [
-    ("Id", FieldType.LONGLONG),
-    ("User", FieldType.VAR_STRING),
-    ("Host", FieldType.VAR_STRING),
-    ("db", FieldType.VAR_STRING),
-    ("Command", FieldType.VAR_STRING),
-    ("Time", FieldType.LONGLONG),
-    ("State", FieldType.VAR_STRING),
-    ("Info", FieldType.VAR_STRING),
-    ("Time_ms", FieldType.DOUBLE),
-    ("Query_id", FieldType.LONGLONG),
-    ("Bucket", FieldType.LONGLONG),
-    ("Shards_done", FieldType.LONGLONG),
-    ("Shards_total", FieldType.LONGLONG),
-    ("Progress", FieldType.DOUBLE),
-]
+
+
+def _processlist_columns(full: bool) -> list[Column]:
+    """MariaDB's SHOW [FULL] PROCESSLIST columns (Id .. Info), then the coordinator's
+    own: milliseconds, the executor query, its bucket and shard progress."""
+    return [
+        *show_columns("FULL PROCESSLIST" if full else "PROCESSLIST")[:8],
+        double("Time_ms", decimals=3),
+        bigint("Query_id"),
+        bigint("Bucket"),
+        bigint("Shards_done"),
+        bigint("Shards_total"),
+        double("Progress", decimals=1),
+    ]
 
 
 def processlist(
@@ -356,7 +384,7 @@ def processlist(
                 progress,
             )
         )
-    return Result(columns=[Column(n, t) for n, t in _PROCESSLIST], rows=rows)
+    return Result(columns=_processlist_columns(full), rows=rows)
 
 
 def check_kill(registry: ConnectionRegistry, viewer: Viewer, connection_id: int) -> None:
@@ -399,17 +427,17 @@ def answer_admin(
         return None
     if m.group("tps") or m.group("tps_is"):
         _need(viewer, "admin")
-        return _records(source.thread_pool_status(), _BUCKET_FALLBACK)
+        return _records(source.thread_pool_status(), _BUCKET_FALLBACK, BucketStatus)
     if m.group("pl") or m.group("pl_is"):
         full = bool(m.group("full") or m.group("pl_is"))
         return processlist(source, registry, full=full, viewer=viewer)
     if m.group("ds"):
         _need(viewer, "admin")
-        return _records(source.datasource_statistics(), _DS_FALLBACK)
+        return _records(source.datasource_statistics(), _DS_FALLBACK, DataSourceStatistics)
     if m.group("shards"):
         _need(viewer, "admin")
         names, rows = source.shards()
-        return Result(columns=[Column(n) for n in names], rows=[tuple(r) for r in rows])
+        return Result(columns=_shard_columns(names), rows=[tuple(r) for r in rows])
     target = int(m.group("kid"))
     if m.group("kqid"):
         if not viewer.may("connection_admin"):

@@ -26,8 +26,8 @@ Invariants:
   connection closed (:class:`WriteAborted`). A command packet that stops arriving
   half-way is bounded by ``net_read_timeout`` (idle time between commands is
   ``wait_timeout``'s).
-* A streamed result holds at most its type sample (``_STREAM_SAMPLE_ROWS`` rows /
-  ``_STREAM_SAMPLE_BYTES``) and one ``_FLUSH_AT`` write buffer; the next batch is
+* A streamed result holds at most one batch and one ``_FLUSH_AT`` write buffer (its
+  column definitions need no rows); the next batch is
   pulled only after the previous one was written, so a slow client slows the shard
   reads instead of growing buffers here.
 """
@@ -83,7 +83,6 @@ from sharding.server.constants import (
     ER_UNKNOWN_STMT_HANDLER,
     SERVER_CAPABILITIES,
     Capability,
-    ColumnFlag,
     Command,
     FieldType,
     ServerStatus,
@@ -206,12 +205,6 @@ class PreparedStatement:
 _PREPARE_ERRORS = frozenset({1046, 1049, 1052, 1054, 1064, 1146, 1235})
 #: Statements whose result sets are streamed from the session (bounded memory).
 _STREAMED_FIRST_WORDS = frozenset({"SELECT", "WITH"})
-#: Rows a streamed result is typed from (a result this small is sent as if buffered).
-_STREAM_SAMPLE_ROWS = 8192
-#: ... or from fewer rows when they are wide: the sample is held while its first bytes
-#: wait for the client, so it is bounded in bytes too (a stalled reader of 10 KB rows
-#: must not pin 80 MB). At least one batch is always sampled.
-_STREAM_SAMPLE_BYTES = 1 << 20
 
 _USE = re.compile(r"\s*USE\s+(?:`((?:[^`]|``)+)`|([A-Za-z0-9_$]+))\s*;?\s*\Z", re.I | re.S)
 _LOCAL_FIRST_WORDS = frozenset({"SELECT", "SET", "SHOW", "USE", "KILL"})
@@ -553,7 +546,7 @@ class ClientConnection:
         if not result.columns:
             self._queue_ok(result, more=more)
             return
-        cols = describe_columns(result.columns, result.rows)
+        cols = describe_columns(result.columns)
         self._queue_result_header(cols, more)
         await self._queue_rows(cols, result.rows, binary)
         self._queue_end_of_rows(more=more)
@@ -580,61 +573,24 @@ class ClientConnection:
                 await self._flush()
                 if self._query_killed or self._killed:
                     # KILL [QUERY] while these rows were being sent (a buffered result
-                    # or a stream's sample, which the cancelled statement no longer
+                    # or a stream's batch, which the cancelled statement no longer
                     # controls): the result ends here with 1317, as in MySQL.
                     raise QueryInterrupted("Query execution was interrupted")
 
     async def _send_stream(self, rs: ResultStream, *, binary: bool, more: bool) -> None:
-        """A streamed result set, in bounded memory.
-
-        Wire types must be fixed before the first row. Columns that carry their whole
-        definition (``Column.wire``: every SELECT result of MariaDB shards) are sent with
-        it at once. Otherwise (answers without definitions) a result of at most
-        ``_STREAM_SAMPLE_ROWS`` rows (and about ``_STREAM_SAMPLE_BYTES``) is typed from
-        all its rows, exactly like a buffered one. A larger one is typed from that sample (a column without a non-NULL value
-        in it is sent as a string, which carries any value); a later value that does
-        not fit its column's type ends the result with an error packet — never a
-        misencoded value (the binary protocol encodes by the column's type).
-        """
+        """A streamed result set, in bounded memory: every column's definition is known
+        from the columns alone (``describe_columns`` never looks at values), so the
+        header goes out before the first row and each batch is sent as it comes."""
         batches = rs.__aiter__()
-        if rs.columns and all(c.wire is not None for c in rs.columns):
-            # Every column's definition is known (the shard's own, or derived): the
-            # header goes out now, the values are never looked at for their types.
-            cols = describe_columns(rs.columns, ())
-            self._queue_result_header(cols, more)
-            async for batch in batches:
-                await self._queue_rows(cols, batch, binary)
-            self._queue_end_of_rows(more=more)
+        if not rs.columns:
+            # No result set after all (the session answered with none): an OK packet.
+            async for _ in batches:
+                pass
+            self._queue_ok(Result(), more=more)
             return
-        sample: list[Row] = []
-        sample_bytes = 0
-        while len(sample) < _STREAM_SAMPLE_ROWS and sample_bytes < _STREAM_SAMPLE_BYTES:
-            try:
-                batch = await batches.__anext__()
-            except StopAsyncIteration:
-                await self._send_result(
-                    Result(columns=rs.columns, rows=sample), binary=binary, more=more
-                )
-                return
-            sample.extend(batch)
-            sample_bytes += _approx_batch_bytes(batch)
-        typed = [
-            c
-            if c.type_code is not None or any(row[i] is not None for row in sample)
-            else Column(c.name, FieldType.VAR_STRING)
-            for i, c in enumerate(rs.columns)
-        ]
-        cols = describe_columns(typed, sample)
+        cols = describe_columns(rs.columns)
         self._queue_result_header(cols, more)
-        sampled = len(sample)
-        await self._queue_rows(cols, sample, binary)
-        del sample
-        declared = [
-            Column(c.definition.name, c.definition.type, t.wire)
-            for c, t in zip(cols, typed, strict=True)
-        ]
         async for batch in batches:
-            _check_stream_types(cols, describe_columns(declared, batch), sampled)
             await self._queue_rows(cols, batch, binary)
         self._queue_end_of_rows(more=more)
 
@@ -1160,7 +1116,7 @@ class ClientConnection:
         except ShardgateError as exc:
             self._queue_error(exc.code, exc.sqlstate, str(exc))
             return
-        for col in describe_columns(result.columns or [], []):
+        for col in describe_columns(result.columns or []):
             d = col.definition
             named = ColumnDef(
                 name=d.name,
@@ -1316,34 +1272,6 @@ class ClientConnection:
         stmt.long_data.clear()
         self.command = "Execute"
         await self._run_and_send(stmt.sql, values, binary=True, more=False)
-
-
-def _approx_batch_bytes(batch: Sequence[Row]) -> int:
-    """A cheap size estimate of a batch: its first and last rows' text/binary lengths
-    (other values count 8 bytes) times its length. O(columns), not O(values)."""
-    if not batch:
-        return 0
-
-    def row_bytes(row: Row) -> int:
-        return sum(len(v) if isinstance(v, str | bytes | bytearray) else 8 for v in row)
-
-    return (row_bytes(batch[0]) + row_bytes(batch[-1])) * len(batch) // 2
-
-
-def _check_stream_types(
-    cols: Sequence[WireColumn], batch_cols: Sequence[WireColumn], sampled: int
-) -> None:
-    """``batch_cols`` describes a later batch typed with ``cols``' types: it keeps each
-    type only when every value fits it (see ``describe_columns``)."""
-    for col, now in zip(cols, batch_cols, strict=True):
-        was, new = col.definition, now.definition
-        widened = new.flags & ColumnFlag.UNSIGNED and not was.flags & ColumnFlag.UNSIGNED
-        if new.type != was.type or widened:
-            raise NotSupported(
-                f"streaming result column '{was.name}': values after the first "
-                f"{sampled} rows do not fit the column type chosen from them "
-                "(mixed value types); CAST the column to one type"
-            )
 
 
 def _is_loopback_peer(host: str) -> bool:

@@ -4,12 +4,13 @@ A :class:`sharding.api.Result` carries Python values and, per column, its defini
 :func:`describe_columns` fixes each column's wire definition once per result set:
 
 * a column with a whole definition (``Column.wire``: the shard's own column definition,
-  or the one the coordinator derived — :mod:`sharding.sql.describe`) is sent with it,
-  type, length, flags, charset and decimals, without looking at a single value;
-* a column with only a type code, or none (answers the coordinator makes itself:
-  SHOW, variables, fakes in tests), keeps the older rule: the type code when every
-  value fits it, else a type inferred from the values (mixed or ill-fitting columns
-  fall back to VAR_STRING).
+  the one the coordinator derived — :mod:`sharding.sql.describe` — or MariaDB's for an
+  answer the coordinator makes itself — :mod:`sharding.local_columns`) is sent with
+  it: type, length, flags, charset and decimals;
+* a column with only a type code gets that type's widest definition, and one with
+  neither is LONGTEXT (utf8mb4), which carries any value as text.
+
+No value is ever looked at to choose a type: :func:`describe_columns` takes no rows.
 
 The binary protocol encodes each value by its column's announced type. A value that
 does not fit a declared type (a zero date the driver returns as text, a number as a
@@ -45,6 +46,7 @@ from sharding.server.constants import (
 __all__ = [
     "WireColumn",
     "announced_definition",
+    "column_definition_of",
     "decode_binary_params",
     "describe_columns",
     "encode_binary_row",
@@ -130,54 +132,6 @@ def encode_text_row(values: Sequence[Any]) -> bytes:
 # -- column description ----------------------------------------------------------------
 
 
-def _fits(ftype: int, v: Any) -> bool:
-    if ftype in _INT_TYPES:
-        return isinstance(v, int) and -(1 << 63) <= v < (1 << 64)
-    if ftype in _FLOAT_TYPES:
-        return isinstance(v, int | float)
-    if ftype in _DATE_TYPES or ftype in _DATETIME_TYPES:
-        return isinstance(v, dt.date)
-    if ftype == FieldType.TIME:
-        return isinstance(v, dt.timedelta | dt.time)
-    return ftype != FieldType.NULL  # string-like types carry any value as text
-
-
-def _infer(values: list[Any]) -> int:
-    kinds: set[int] = set()
-    for v in values:
-        if isinstance(v, bool | int):
-            kinds.add(FieldType.LONGLONG)
-        elif isinstance(v, float):
-            kinds.add(FieldType.DOUBLE)
-        elif isinstance(v, Decimal):
-            kinds.add(FieldType.NEWDECIMAL)
-        elif isinstance(v, str):
-            kinds.add(FieldType.VAR_STRING)
-        elif isinstance(v, bytes | bytearray | memoryview):
-            kinds.add(FieldType.BLOB)
-        elif isinstance(v, dt.datetime):
-            kinds.add(FieldType.DATETIME)
-        elif isinstance(v, dt.date):
-            kinds.add(FieldType.DATE)
-        elif isinstance(v, dt.timedelta | dt.time):
-            kinds.add(FieldType.TIME)
-        else:
-            kinds.add(FieldType.VAR_STRING)
-        if len(kinds) > 1:
-            break
-    if not kinds:
-        return FieldType.NULL
-    if len(kinds) == 1:
-        return kinds.pop()
-    if kinds <= {FieldType.LONGLONG, FieldType.DOUBLE}:
-        return FieldType.DOUBLE
-    if kinds <= {FieldType.LONGLONG, FieldType.NEWDECIMAL}:
-        return FieldType.NEWDECIMAL
-    if kinds <= {FieldType.DATE, FieldType.DATETIME}:
-        return FieldType.DATETIME
-    return FieldType.VAR_STRING
-
-
 class WireColumn:
     """One column as sent: its definition and the binary encoder matching its type
     (``None`` for a NULL-typed column: every value of it is sent as NULL)."""
@@ -189,35 +143,34 @@ class WireColumn:
         self.encode_binary = encode_binary
 
 
-def _definition(name: str, ftype: int, values: list[Any]) -> ColumnDef:
+def _definition(name: str, ftype: int) -> ColumnDef:
+    """A column known only by its type code: the widest definition of that type (the
+    values are never looked at)."""
     flags = 0
     charset = CHARSET_BINARY
     decimals = 0
     length = 0
     if ftype in _INT_TYPES:
-        flags |= ColumnFlag.NUM
-        length = 20
-        if any(v >= 1 << 63 for v in values):
-            flags |= ColumnFlag.UNSIGNED
+        flags |= ColumnFlag.NUM | ColumnFlag.BINARY
+        length = 20 if ftype == FieldType.LONGLONG else 11
     elif ftype in _FLOAT_TYPES:
-        flags |= ColumnFlag.NUM
+        flags |= ColumnFlag.NUM | ColumnFlag.BINARY
         length, decimals = 22, 31  # 31 = NOT_FIXED_DEC: no fixed scale
     elif ftype in (FieldType.NEWDECIMAL, FieldType.DECIMAL):
-        flags |= ColumnFlag.NUM
-        length, decimals = 65, 30
-        charset = CHARSET_BINARY
+        flags |= ColumnFlag.NUM | ColumnFlag.BINARY
+        length, decimals = 67, 30
     elif ftype in _DATE_TYPES:
         flags |= ColumnFlag.BINARY
         length = 10
     elif ftype in _DATETIME_TYPES or ftype == FieldType.TIME:
+        # Six fractional digits: a value with microseconds is sent whole.
         flags |= ColumnFlag.BINARY
-        length = 26
-        decimals = 6 if any(getattr(v, "microsecond", 0) for v in values) else 0
+        length, decimals = 26, 6
     elif ftype in _BLOB_TYPES:
         flags |= ColumnFlag.BLOB | ColumnFlag.BINARY
         length = 0xFFFFFFFF
     elif ftype == FieldType.NULL:
-        length = 0
+        flags |= ColumnFlag.BINARY
     else:
         charset = CHARSET_UTF8MB4
         length = 1020
@@ -226,39 +179,47 @@ def _definition(name: str, ftype: int, values: list[Any]) -> ColumnDef:
     )
 
 
-def describe_columns(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> list[WireColumn]:
-    """Fix each column's wire type for this result set (see module docstring)."""
+def _text_definition(name: str) -> ColumnDef:
+    """A column with no type at all: LONGTEXT in utf8mb4, which carries any value as
+    text (:data:`sharding.sql.describe.CONSERVATIVE`)."""
+    return ColumnDef(
+        name=name,
+        type=FieldType.BLOB,
+        charset=CHARSET_UTF8MB4,
+        length=0xFFFFFFFF,
+        flags=ColumnFlag.BLOB,
+        decimals=39,
+    )
+
+
+def column_definition_of(col: Column) -> ColumnDef:
+    """``col``'s definition: its whole one (``Column.wire``), else the one of its type
+    code, else LONGTEXT. Never from values."""
+    wire = col.wire
+    if wire is not None:
+        return ColumnDef(
+            name=col.name,
+            type=wire.type,
+            charset=wire.charset,
+            length=wire.length,
+            flags=wire.flags,
+            decimals=wire.decimals,
+        )
+    if col.type_code is not None:
+        try:
+            return _definition(col.name, FieldType(col.type_code))
+        except ValueError:
+            pass
+    return _text_definition(col.name)
+
+
+def describe_columns(columns: Sequence[Column]) -> list[WireColumn]:
+    """Fix each column's wire definition for a result set (see module docstring): from
+    the columns alone, before and without any row."""
     out: list[WireColumn] = []
-    for i, col in enumerate(columns):
-        declared = col.wire
-        if declared is not None:
-            out.append(
-                WireColumn(
-                    ColumnDef(
-                        name=col.name,
-                        type=declared.type,
-                        charset=declared.charset,
-                        length=declared.length,
-                        flags=declared.flags,
-                        decimals=declared.decimals,
-                    ),
-                    _binary_encoder(declared.type),
-                )
-            )
-            continue
-        values = [row[i] for row in rows if i < len(row) and row[i] is not None]
-        ftype: int | None = col.type_code
-        if ftype is not None:
-            try:
-                ftype = FieldType(ftype)
-            except ValueError:
-                ftype = None
-        if ftype is not None and not all(_fits(ftype, v) for v in values):
-            ftype = None
-        if ftype is None or (ftype == FieldType.NULL and values):
-            ftype = _infer(values)
-        definition = _definition(col.name, ftype, values)
-        out.append(WireColumn(definition, _binary_encoder(ftype)))
+    for col in columns:
+        definition = column_definition_of(col)
+        out.append(WireColumn(definition, _binary_encoder(definition.type)))
     return out
 
 
@@ -304,24 +265,9 @@ def in_results_charset(definition: ColumnDef, charset: str | None) -> ColumnDef:
 
 
 def announced_definition(col: Column) -> ColumnDef:
-    """A result column as announced by COM_STMT_PREPARE, before any value exists: the
-    coordinator's derived definition, else its type code, else text."""
-    wire = col.wire
-    if wire is not None:
-        return ColumnDef(
-            name=col.name,
-            type=wire.type,
-            charset=wire.charset,
-            length=wire.length,
-            flags=wire.flags,
-            decimals=wire.decimals,
-        )
-    if col.type_code is not None and col.type_code != FieldType.NULL:
-        try:
-            return _definition(col.name, FieldType(col.type_code), [])
-        except ValueError:
-            pass
-    return ColumnDef(name=col.name, type=FieldType.VAR_STRING, charset=CHARSET_UTF8MB4, length=1020)
+    """A result column as announced by COM_STMT_PREPARE: the same definition as at
+    execution (:func:`column_definition_of`)."""
+    return column_definition_of(col)
 
 
 # -- binary encoding -------------------------------------------------------------------

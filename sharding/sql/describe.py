@@ -20,8 +20,11 @@ columns from the catalog; what a shard computed and the coordinator passes on un
 the coordinator computes (AVG, expressions over merged aggregates, join expressions) by
 the rules here, with literals the plan cache made slots typed per call
 (:class:`SlotTyped`); anything else as :data:`CONSERVATIVE` text. SQLite shards send no
-metadata: rules there, and a column without one is typed by the protocol server from
-its values. ``tests/server/test_column_definitions.py`` compares them with MariaDB's.
+metadata: every value they compute is typed by the rules here and MySQL's function
+result types (:mod:`sharding.sql.function_types`), and what no rule knows is
+:data:`CONSERVATIVE` too. ``tests/server/test_column_definitions.py`` compares them with
+MariaDB's over MariaDB shards, ``tests/server/test_sqlite_expression_types.py`` over
+SQLite shards.
 
 This module knows no wire encoding: :class:`ColumnType` holds the numbers of a
 Protocol::ColumnDefinition41 (type code, length, flags, decimals, character set) and the
@@ -43,6 +46,7 @@ from sharding.catalog import ColumnInfo, TableInfo
 from sharding.merge.evaluate import Compiler, Ref
 from sharding.merge.semantics import MYSQL
 from sharding.sql.backend_eval import BackendEvalNode, appended_offset
+from sharding.sql.function_types import FUNCTION_TYPES, Args, function_type
 from sharding.sql.lexer import Slot
 from sharding.sql.nodes import (
     AggregateNode,
@@ -64,6 +68,7 @@ __all__ = [
     "SlotTyped",
     "TypedColumn",
     "column_type",
+    "constant_type",
     "describe_plan",
     "describe_select",
     "result_columns",
@@ -157,8 +162,8 @@ _ALIASES = {
     "int8": "bigint",
     "character": "char",
 }
-#: A type not derived (no rule for the expression): announced as text at prepare, the
-#: values decide it at execution. Compared by identity.
+#: A type not derived (no rule for the expression): announced as text at prepare, sent
+#: as :data:`CONSERVATIVE` at execution. Compared by identity.
 UNKNOWN = ColumnType(VAR_STRING, 1020, 0, _STRING_DEC, UTF8MB4)
 
 
@@ -534,7 +539,6 @@ _STRING_FUNCS = _classes(
     "Repeat",
     "Reverse",
     "Initcap",
-    "Chr",
     "Hex",
     "MD5",
     "SHA",
@@ -630,18 +634,58 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         return _numeric_result(node, [_expr_type(o, scope) for o in operands], operands)
     if isinstance(node, exp.Neg):
         return _negated(_expr_type(node.this, scope))
-    if isinstance(node, exp.IntDiv | exp.Mod):
+    if isinstance(node, exp.Mod):
+        # MOD keeps its first operand's kind (a DECIMAL remainder is a DECIMAL).
+        operands = [node.this, node.expression]
+        typed_mod = function_type(
+            "MOD",
+            Args(
+                [None if (t := _expr_type(o, scope)) is UNKNOWN else t for o in operands],
+                [None, None],
+            ),
+        )
+        return UNKNOWN if typed_mod is None else typed_mod
+    if isinstance(node, exp.IntDiv):
         return ColumnType(LONGLONG, 21, BINARY)
+    if isinstance(node, exp.Is) or (isinstance(node, exp.Not) and isinstance(node.this, exp.Is)):
+        return ColumnType(LONG, 1, NOT_NULL | BINARY)  # IS [NOT] NULL is never NULL
     if isinstance(node, _COMPARISONS):
         return ColumnType(LONG, 1, BINARY)
     if isinstance(node, exp.Cast):
-        return _cast_type(node.to)
+        if any(_unresolved_slot(p, scope) for p in node.to.find_all(exp.Placeholder)):
+            return UNKNOWN  # CAST(x AS DECIMAL(?, ?)): typed per call
+        return _cast_type(node.to, scope)
     if isinstance(node, exp.CurrentTimestamp) or (
         isinstance(node, exp.Anonymous) and node.name.upper() in ("NOW", "SYSDATE")
     ):
         return ColumnType(DATETIME, 19, NOT_NULL | BINARY)
     if isinstance(node, exp.CurrentDate):
         return ColumnType(DATE, 10, NOT_NULL | BINARY)
+    if isinstance(node, _BITWISE):
+        return ColumnType(LONGLONG, 21, UNSIGNED | BINARY)
+    if isinstance(node, exp.Nullif):
+        first = _expr_type(node.this, scope)
+        if first is UNKNOWN:
+            return UNKNOWN
+        arg = _nullable(first)
+        if arg.is_string:
+            return ColumnType(arg.type, arg.length, arg.flags & ~BINARY, _STRING_DEC, arg.charset)
+        return ColumnType(
+            arg.type,
+            arg.length,
+            arg.flags | (BINARY if arg.charset == BINARY_CHARSET else 0),
+            arg.decimals,
+            arg.charset,
+        )
+
+    if isinstance(node, exp.Extract):
+        return _extract_type(node)
+    if isinstance(node, exp.Func) and not isinstance(
+        node, exp.If | exp.Case | exp.Coalesce | exp.Abs | exp.Floor | exp.Ceil | exp.Round
+    ):
+        called = _function_call_type(node, scope)
+        if called is not None:
+            return called
     if isinstance(node, _INT_FUNCS):
         return ColumnType(LONG, 10, BINARY)
     if isinstance(node, _STRING_FUNCS):
@@ -656,29 +700,148 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
             ]
         else:
             branches = [node.this, *node.expressions]
-        return _common([_expr_type(b, scope) for b in branches])
+        types = [_expr_type(b, scope) for b in branches]
+        common = _common(types)
+        if (
+            isinstance(node, exp.Coalesce)
+            and common is not UNKNOWN
+            and common.type != NULL
+            and any(t.flags & NOT_NULL for t in types)
+        ):
+            # COALESCE/IFNULL with a NOT NULL argument is never NULL.
+            return dataclasses.replace(common, flags=common.flags | NOT_NULL)
+        return common
     if isinstance(node, exp.Abs | exp.Floor | exp.Ceil | exp.Round):
         arg = _expr_type(node.this, scope)
         if arg is UNKNOWN:
             return UNKNOWN
         if arg.is_integer:
-            return ColumnType(LONGLONG, arg.length, BINARY | (arg.flags & UNSIGNED))
+            # ABS widens to BIGINT; ROUND/FLOOR/CEIL keep an INT an INT (MariaDB 10.11).
+            code = LONGLONG if isinstance(node, exp.Abs) or arg.type == LONGLONG else LONG
+            return ColumnType(code, arg.length, BINARY | (arg.flags & UNSIGNED))
         if arg.is_decimal:
-            scale = arg.decimals
+            if isinstance(node, exp.Abs):
+                return ColumnType(NEWDECIMAL, arg.length, BINARY, arg.decimals)
+            integer_digits = max(arg.precision - arg.decimals, 1)
+            if isinstance(node, exp.Floor | exp.Ceil):
+                # An integer one digit wider than the integer part (the carry).
+                digits = integer_digits + 1
+                if digits <= 18:
+                    code = LONG if digits <= 9 else LONGLONG
+                    return ColumnType(code, digits + 1, BINARY)
+                return ColumnType(NEWDECIMAL, _decimal_length(digits, 0, False), BINARY, 0)
             places = node.args.get("decimals")
-            if isinstance(node, exp.Round | exp.Floor | exp.Ceil):
-                scale = 0
-            if (
-                isinstance(node, exp.Round)
-                and isinstance(places, exp.Literal)
-                and places.this.isdigit()
-            ):
-                scale = min(int(places.this), arg.decimals)
-            return ColumnType(NEWDECIMAL, arg.length, BINARY, scale)
+            wanted = 0
+            if isinstance(places, exp.Expr):
+                if _unresolved_slot(places, scope):
+                    return UNKNOWN  # typed per call (SlotTyped)
+                wanted = _int_argument(places, scope) or 0
+            # ROUND(d, n): n decimals (a negative n: none), a carry digit when it
+            # drops decimals (MariaDB 10.11: DECIMAL(10,2) → ROUND(x) DECIMAL(9,0)).
+            scale = min(max(wanted, 0), 38)
+            precision = integer_digits + (1 if scale < arg.decimals else 0) + scale
+            return ColumnType(NEWDECIMAL, _decimal_length(precision, scale, False), BINARY, scale)
+        if isinstance(node, exp.Round):
+            # ROUND(double[, d]): d decimals (MariaDB 10.11: DOUBLE(17 + d, d)).
+            places = node.args.get("decimals")
+            if isinstance(places, exp.Expr) and _unresolved_slot(places, scope):
+                return UNKNOWN
+            kept = _int_argument(places, scope) if isinstance(places, exp.Expr) else 0
+            if kept is not None and 0 <= kept < NOT_FIXED_DEC:
+                return ColumnType(DOUBLE, 17 + kept, BINARY, kept)
         return ColumnType(
             DOUBLE, 23, BINARY, NOT_FIXED_DEC if isinstance(node, exp.Abs | exp.Round) else 0
         )
     return UNKNOWN
+
+
+_BITWISE = _classes(
+    "BitwiseAnd",
+    "BitwiseOr",
+    "BitwiseXor",
+    "BitwiseNot",
+    "BitwiseLeftShift",
+    "BitwiseRightShift",
+)
+#: EXTRACT(unit FROM x): display lengths of the integer (MariaDB 10.11).
+_EXTRACT_LENGTH = {"YEAR": 4, "MONTH": 2, "DAY": 2, "HOUR": 2, "MINUTE": 2, "SECOND": 2}
+
+
+def _extract_type(node: exp.Extract) -> ColumnType:
+    unit = node.this.name.upper() if isinstance(node.this, exp.Expr) else ""
+    if unit in _EXTRACT_LENGTH:
+        return ColumnType(LONG, _EXTRACT_LENGTH[unit], BINARY)
+    return ColumnType(LONGLONG, 21, BINARY)
+
+
+def _function_name(node: exp.Func) -> str:
+    """The function's name as MySQL spells it (``LOCATE`` for sqlglot's StrPosition)."""
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).upper()
+    try:
+        text = node.sql(dialect="mysql")
+    except Exception:
+        return ""
+    head, paren, _ = text.partition("(")
+    return head.strip().upper() if paren else ""
+
+
+def _call_arguments(node: exp.Func) -> list[exp.Expr]:
+    if isinstance(node, exp.Anonymous):
+        return [e for e in node.expressions if isinstance(e, exp.Expr)]
+    out: list[exp.Expr] = []
+    for key in node.arg_types:
+        value = node.args.get(key)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, exp.Expr):
+                out.append(item)
+    return out
+
+
+def _int_argument(node: exp.Expr, scope: _Scope) -> int | None:
+    """An argument's value when it is an integer literal (or a slot holding one)."""
+    negative = isinstance(node, exp.Neg)
+    inner = node.this if negative else node
+    value: Any = None
+    if isinstance(inner, exp.Literal) and not inner.is_string:
+        value = inner.this
+    elif isinstance(inner, exp.Placeholder) and isinstance(inner.meta.get(SLOT), int):
+        index = inner.meta[SLOT]
+        slots = scope.slots
+        if slots is not None and 0 <= index < len(slots) and slots[index].param is None:
+            value = slots[index].raw
+    if not isinstance(value, str) or not value.isdigit():
+        return None
+    return -int(value) if negative else int(value)
+
+
+_FUNCTION_NAMES = frozenset(FUNCTION_TYPES)
+
+
+def _unresolved_slot(node: exp.Expr, scope: _Scope) -> bool:
+    """A literal the plan cache made a slot, in a scope without this call's values."""
+    inner = node.this if isinstance(node, exp.Neg) else node
+    return (
+        isinstance(inner, exp.Placeholder)
+        and inner.meta.get(SLOT) is not None
+        and scope.slots is None
+    )
+
+
+def _function_call_type(node: exp.Func, scope: _Scope) -> ColumnType | None:
+    """A function's MySQL result type from :mod:`sharding.sql.function_types` (UNKNOWN
+    while an argument is a slot without its value: typed per call, :class:`SlotTyped`)."""
+    name = _function_name(node)
+    if not name:
+        return None
+    arguments = _call_arguments(node)
+    if any(_unresolved_slot(a, scope) for a in arguments):
+        return UNKNOWN if name in _FUNCTION_NAMES else None
+    types: list[ColumnType | None] = []
+    for a in arguments:
+        t = _expr_type(a, scope)
+        types.append(None if t is UNKNOWN else t)
+    return function_type(name, Args(types, [_int_argument(a, scope) for a in arguments]))
 
 
 def _aggregate_argument(node: exp.Expr) -> exp.Expr:
@@ -711,7 +874,7 @@ def _common(types: Sequence[ColumnType]) -> ColumnType:
     return ColumnType(code, max(t.length for t in known), BINARY)
 
 
-def _cast_type(to: exp.DataType) -> ColumnType:
+def _cast_type(to: exp.DataType, scope: _Scope) -> ColumnType:
     kind = to.this
     T = exp.DataType.Type
     if kind in (T.CHAR, T.VARCHAR, T.NCHAR, T.NVARCHAR, T.TEXT):
@@ -720,7 +883,9 @@ def _cast_type(to: exp.DataType) -> ColumnType:
         return ColumnType(VAR_STRING, 255, BINARY, 0, BINARY_CHARSET)
     if kind in (T.DECIMAL,):
         params = [
-            int(p.this.name) for p in to.expressions if p.this is not None and p.this.name.isdigit()
+            n
+            for p in to.expressions
+            if isinstance(p.this, exp.Expr) and (n := _int_argument(p.this, scope)) is not None
         ]
         precision = params[0] if params else 10
         scale = params[1] if len(params) > 1 else 0
@@ -743,6 +908,14 @@ def _cast_type(to: exp.DataType) -> ColumnType:
 #: no metadata it could copy): announced as LONGTEXT in utf8mb4, which every value
 #: fits as text — never a type guessed from the values.
 CONSERVATIVE = ColumnType(BLOB, 0xFFFFFFFF, BLOB_FLAG, _STRING_DEC, UTF8MB4)
+
+
+def constant_type(node: exp.Expr) -> ColumnType:
+    """MariaDB's definition of an expression that names no column (a literal, NULL,
+    TRUE, arithmetic of literals): the rules above, :data:`CONSERVATIVE` where none
+    applies."""
+    t = _expr_type(node, _Scope(exp.Select(), {}, None))
+    return CONSERVATIVE if t is UNKNOWN else t
 
 
 def shard_positions(node: object) -> list[int | None] | None:
@@ -851,9 +1024,10 @@ def result_columns(
     * a value the coordinator computes: the type MariaDB's rules give
       (:func:`describe_select`; :class:`SlotTyped` ones with this call's ``slots``
       and their ``values``);
-    * neither: :data:`CONSERVATIVE` where the shards speak MySQL (``shard_metadata``);
-      on shards without metadata (SQLite) the column carries no definition and the
-      protocol server types it from its values.
+    * neither: :data:`CONSERVATIVE` text — never a type read from the values. On
+      shards without metadata (SQLite, ``shard_metadata`` false) the rules type every
+      expression those shards accept (:mod:`sharding.sql.function_types`), so this is
+      left for what no rule knows.
     """
     out: list[Column] = []
     for i, name in enumerate(names):
@@ -870,12 +1044,7 @@ def result_columns(
             wire = from_shard
         elif rule is not None:
             wire = rule
-        elif shard_metadata:
+        else:
             wire = CONSERVATIVE
-        else:
-            wire = None
-        if wire is None:
-            out.append(Column(name))
-        else:
-            out.append(Column(name, wire.type, wire))
+        out.append(Column(name, wire.type, wire))
     return out

@@ -24,6 +24,7 @@ from typing import Any
 import trio
 
 from sharding.api import Column, Result, Row
+from sharding.backend.base import ColumnType
 from sharding.errors import (
     BackendError,
     DuplicateKey,
@@ -163,8 +164,8 @@ class FakeSession:
         try:
             cur = db.execute(_sqlite_literals(sql), [_param(p) for p in params] if params else ())
             if cur.description is not None:
-                cols = [Column(d[0]) for d in cur.description]
-                return Result(columns=cols, rows=[tuple(r) for r in cur.fetchall()])
+                rows = [tuple(r) for r in cur.fetchall()]
+                return Result(columns=_declared(cur.description, rows), rows=rows)
             affected = max(cur.rowcount, 0)
             last = cur.lastrowid if _DML.match(sql) and affected else None
             return Result(affected=affected, last_insert_id=last)
@@ -201,7 +202,7 @@ class FakeSession:
         if scope.cancelled_caught:
             self.interrupted += 1
             raise QueryInterrupted("Query execution was interrupted")
-        return Result(columns=[Column("SLEEP")], rows=[(0,)])
+        return Result(columns=[Column("SLEEP", _LONGLONG, _BIGINT)], rows=[(0,)])
 
     def stream(self, sql: str, params: Sequence[Any] | None = None) -> FakeResultStream:
         return FakeResultStream(self, sql, params)
@@ -274,3 +275,30 @@ class FakeSessionFactory:
         s = FakeSession(self, self._next, user, database)
         self.sessions.append(s)
         return s
+
+
+_LONGLONG, _DOUBLE, _NULL, _VAR_STRING, _BLOB = 8, 5, 6, 253, 252
+_BIGINT = ColumnType(_LONGLONG, 20, 128, 0, 63)
+_KINDS = {
+    int: _BIGINT,
+    float: ColumnType(_DOUBLE, 22, 128, 31, 63),
+    str: ColumnType(_VAR_STRING, 1020, 0, 0, 45),
+    bytes: ColumnType(_BLOB, 0xFFFFFFFF, 144, 0, 63),
+}
+
+
+def _declared(description: Sequence[Any], rows: Sequence[Row]) -> list[Column]:
+    """The fake's own column metadata, as a shard would send it (the protocol server
+    never types a column from its values; this stand-in for a backend does, from the
+    SQLite values it holds: integers BIGINT, reals DOUBLE, text VARCHAR, blobs BLOB,
+    mixed or all-NULL columns text)."""
+    out: list[Column] = []
+    for i, d in enumerate(description):
+        kinds = {type(r[i]) for r in rows if r[i] is not None}
+        if kinds == {int, float}:
+            kinds = {float}
+        t = _KINDS.get(kinds.pop()) if len(kinds) == 1 else None
+        if t is None:
+            t = _KINDS[str] if kinds or rows else ColumnType(_NULL, 0, 128, 0, 63)
+        out.append(Column(d[0], t.type, t))
+    return out

@@ -1,7 +1,8 @@
 """Result columns with a declared definition (issue 14 item 6), without a server:
 
-* a column carrying ``Column.wire`` is sent with exactly that definition, whatever its
-  values (no type is inferred from rows, even when the rows would suggest another);
+* a column carrying ``Column.wire`` is sent with exactly that definition, and one
+  without it gets the definition of its type code, or LONGTEXT: ``describe_columns``
+  takes no rows at all, so no type can come from the values;
 * the binary protocol encodes every value by the announced type, and a value that
   does not fit it (a zero date the driver returns as text, a number as a string, a
   value in a NULL-typed column) is converted to that type (a string's leading number,
@@ -40,15 +41,15 @@ def _wire(
 
 def test_a_declared_definition_is_sent_whatever_the_values() -> None:
     declared = _wire(FieldType.LONG, 11, 0x5003)
-    (col,) = describe_columns([declared], [("not a number",), (2.5,), (None,)])
+    (col,) = describe_columns([declared])
     d = col.definition
     assert (d.type, d.length, d.flags, d.decimals, d.charset) == (FieldType.LONG, 11, 0x5003, 0, 63)
-    (text,) = describe_columns([_wire(FieldType.STRING, 40, 0x1001, 0, 45)], [(1,), (2,)])
+    (text,) = describe_columns([_wire(FieldType.STRING, 40, 0x1001, 0, 45)])
     assert (text.definition.type, text.definition.charset) == (FieldType.STRING, 45)
 
 
 def _decoded(ftype: int, value: Any) -> Any:
-    (col,) = describe_columns([_wire(ftype)], [])
+    (col,) = describe_columns([_wire(ftype)])
     row = encode_binary_row([col], (value,))
     assert row[:2] == b"\x00\x00"  # header, NULL bitmap: not NULL
     return decode_param(ftype, False, PayloadReader(row, 2))
@@ -77,13 +78,13 @@ def test_values_that_do_not_fit_are_converted(ftype: int, value: Any, expected: 
 
 @pytest.mark.parametrize("ftype", [FieldType.DATE, FieldType.DATETIME, FieldType.TIMESTAMP])
 def test_a_zero_date_as_text_is_the_zero_date(ftype: int) -> None:
-    (col,) = describe_columns([_wire(ftype)], [])
+    (col,) = describe_columns([_wire(ftype)])
     # MySQL's zero date in the binary protocol: length 0 (all fields zero).
     assert encode_binary_row([col], ("0000-00-00 00:00:00",)) == b"\x00\x00\x00"
 
 
 def test_a_null_typed_column_sends_null() -> None:
-    cols = describe_columns([_wire(FieldType.NULL, 0), _wire(FieldType.LONG)], [])
+    cols = describe_columns([_wire(FieldType.NULL, 0), _wire(FieldType.LONG)])
     row = encode_binary_row(cols, ("surprise", 5))
     # NULL bitmap (offset 2): bit 2 set for column 0; then column 1's 4-byte int only.
     assert row == b"\x00\x04" + struct.pack("<i", 5)
@@ -108,7 +109,7 @@ TYPES = [int(t) for t in FieldType]
 @settings(max_examples=400)
 @given(st.sampled_from(TYPES), values)
 def test_the_binary_encoder_never_raises(ftype: int, value: Any) -> None:
-    (col,) = describe_columns([_wire(ftype)], [])
+    (col,) = describe_columns([_wire(ftype)])
     row = encode_binary_row([col], (value,))
     assert row[0] == 0
 
@@ -123,3 +124,22 @@ def test_text_columns_are_announced_in_the_results_charset() -> None:
     assert in_results_charset(char10, None) == char10
     number = ColumnDef(name="n", type=FieldType.LONG, charset=63, length=11)
     assert in_results_charset(number, "latin1") == number
+
+
+def test_describe_columns_takes_no_rows() -> None:
+    """The definitions come from the columns alone: the function has no parameter a
+    row could be passed through, and a column without a definition is LONGTEXT
+    (utf8mb4), one with only a type code that type's widest definition — the same
+    whatever values the result later carries."""
+    import inspect
+
+    assert list(inspect.signature(describe_columns).parameters) == ["columns"]
+    bare, coded = describe_columns([Column("bare"), Column("coded", FieldType.LONGLONG)])
+    b = bare.definition
+    assert (b.type, b.length, b.charset, b.decimals) == (FieldType.BLOB, 0xFFFFFFFF, 45, 39)
+    c = coded.definition
+    assert (c.type, c.length, c.charset) == (FieldType.LONGLONG, 20, 63)
+    # Any value goes out in the announced type: as text for LONGTEXT, converted for BIGINT.
+    for value in (1, 2.5, "x", b"\x00", dt.date(2024, 1, 2), None, Decimal("1.50")):
+        row = encode_binary_row([bare, coded], (value, value))
+        assert row[0] == 0

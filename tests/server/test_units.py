@@ -159,26 +159,19 @@ def test_text_row_encoding() -> None:
     ]
 
 
-def test_describe_columns_infers_and_falls_back() -> None:
+def test_describe_columns_never_infers_from_values() -> None:
+    """A column without a definition is LONGTEXT and one with only a type code keeps
+    that type, whatever the values (``describe_columns`` takes no rows)."""
     cols = describe_columns(
         [
             Column("i"),
-            Column("f"),
-            Column("s"),
-            Column("mixed"),
             Column("declared", FieldType.LONG),
-            Column("lie", FieldType.LONGLONG),
-            Column("null"),
-        ],
-        [(1, 1, "a", 1, 5, "x", None), (2, 2.5, "b", "z", None, 3, None)],
+            Column("null", FieldType.NULL),
+        ]
     )
     assert [c.definition.type for c in cols] == [
-        FieldType.LONGLONG,
-        FieldType.DOUBLE,
-        FieldType.VAR_STRING,
-        FieldType.VAR_STRING,
+        FieldType.BLOB,
         FieldType.LONG,
-        FieldType.VAR_STRING,
         FieldType.NULL,
     ]
 
@@ -194,10 +187,27 @@ values_strategy = st.one_of(
 )
 
 
+def _declared_type(value: Any) -> int:
+    """The type a backend would declare for a column of such values."""
+    if isinstance(value, int):
+        return FieldType.LONGLONG
+    if isinstance(value, float):
+        return FieldType.DOUBLE
+    if isinstance(value, bytes):
+        return FieldType.BLOB
+    if isinstance(value, dt.datetime):
+        return FieldType.DATETIME
+    if isinstance(value, dt.date):
+        return FieldType.DATE
+    if isinstance(value, dt.timedelta):
+        return FieldType.TIME
+    return FieldType.VAR_STRING
+
+
 @settings(max_examples=300)
 @given(values_strategy)
 def test_binary_row_round_trips_through_param_decoder(value: Any) -> None:
-    (col,) = describe_columns([Column("c")], [(value,)])
+    (col,) = describe_columns([Column("c", _declared_type(value))])
     row = encode_binary_row([col], (value,))
     assert row[0] == 0 and row[1] == 0  # header, NULL bitmap (offset 2): not null
     decoded = decode_param(col.definition.type, False, PayloadReader(row, 2))
