@@ -46,6 +46,14 @@ calling :func:`run_xa` without a heartbeat), wait for ``min_age``: they may be b
 their PREPARE and their decision (aborting one would be *safe* — the decision row
 arbitrates — but would fail that coordinator's write for nothing).
 
+Clusters sharing a server: every gtrid ends with a tag of the catalog whose decision log
+decides it (:func:`catalog_tag`), and :func:`recover` only touches xids of its own
+catalog. Why: a cluster's log says nothing about another's transactions, so without
+the tag a coordinator of cluster B would find no decision for a branch of cluster A on
+a server both use and, once it is ``min_age`` old, abort it — while A's log may say
+``'commit'`` (its other branches committed). Xids without a tag (written before the
+tag existed) are recovered as before by any coordinator.
+
 MariaDB facts this relies on (10.5+, checked in the tests): a prepared XA transaction
 survives its client's disconnect; while its session is still connected, another
 session's ``XA COMMIT``/``XA ROLLBACK`` of it answers XAER_NOTA (1397) although ``XA
@@ -60,6 +68,7 @@ coordinator killed there would. Tests run that in a subprocess, then recover.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import secrets
 import socket
@@ -150,10 +159,17 @@ def local_owner() -> XAOwner:
     return _local_owner
 
 
-def new_gtrid(owner: str | None = None) -> str:
-    """``sg-<unix ms hex>-<owner>-<random>``: unique, sortable, its age and owner readable."""
+def catalog_tag(catalog: str) -> str:
+    """The last part of the gtrids decided in ``catalog``'s log (module docstring)."""
+    return hashlib.sha256(catalog.encode()).hexdigest()[:10]
+
+
+def new_gtrid(owner: str | None = None, catalog: str | None = None) -> str:
+    """``sg-<unix ms hex>-<owner>-<random>[-<catalog tag>]`` (at most 55 bytes of the
+    64 XA allows): unique, sortable, its age, owner and cluster readable."""
     owner_id = owner if owner is not None else local_owner().id
-    return f"sg-{int(time.time() * 1000):x}-{owner_id}-{secrets.token_hex(8)}"
+    gtrid = f"sg-{int(time.time() * 1000):x}-{owner_id}-{secrets.token_hex(8)}"
+    return gtrid if catalog is None else f"{gtrid}-{catalog_tag(catalog)}"
 
 
 def gtrid_age(gtrid: str, now: float | None = None) -> float | None:
@@ -167,7 +183,13 @@ def gtrid_age(gtrid: str, now: float | None = None) -> float | None:
 def gtrid_owner(gtrid: str) -> str | None:
     """The owner id in a gtrid (None for gtrids of the older, owner-less format)."""
     parts = gtrid.split("-")
-    return parts[2] if len(parts) == 4 and parts[0] == "sg" else None
+    return parts[2] if len(parts) in (4, 5) and parts[0] == "sg" else None
+
+
+def gtrid_catalog_tag(gtrid: str) -> str | None:
+    """The catalog tag of a gtrid (None for gtrids written before tags existed)."""
+    parts = gtrid.split("-")
+    return parts[4] if len(parts) == 5 and parts[0] == "sg" else None
 
 
 def _hex(value: str) -> str:
@@ -465,7 +487,7 @@ async def run_xa(
         raise ValueError(f"duplicate data source names in XA: {names}")
     log_ds = log_ds or branches[0].ds
     owner = owner or local_owner()
-    gtrid = new_gtrid(owner.id)
+    gtrid = new_gtrid(owner.id, catalog_of(log_ds))
     owner.inflight.add(gtrid)  # before XA START: our own recovery never races us
     try:
         return await _run_xa(branches, names, log_ds, owner, gtrid)
@@ -714,7 +736,9 @@ async def recover(
 ) -> RecoveryReport:
     """Resolve shardgate's prepared XA transactions (see module docstring).
 
-    Xids whose decision is logged are finished at any age. An undecided xid is aborted
+    Only xids of ``log_ds``'s catalog (or untagged ones) are looked at; those of other
+    clusters on the same servers are not this log's to decide. Xids whose decision is
+    logged are finished at any age. An undecided xid is aborted
     (``'abort'`` row, then ``XA ROLLBACK``) now when its owner is ``owner`` (default:
     this process) and it is not in flight here, or when its owner's heartbeat is older
     than ``stale_after`` (default :data:`OWNER_STALE_AFTER`); otherwise (a live foreign
@@ -727,6 +751,10 @@ async def recover(
     coordinator stalled between its PREPARE and its decision still finds them and rolls
     back.) Heartbeat rows of owners dead for :data:`OWNER_FORGET_AFTER` with nothing left
     prepared here are deleted.
+
+    A data source that fails (down, no privilege) does not stop the pass: the others
+    are recovered, then its error is raised (and nothing is trimmed or forgotten, since
+    what is prepared there is unknown).
     """
     if not datasources:
         return RecoveryReport()
@@ -735,8 +763,10 @@ async def recover(
     stale = OWNER_STALE_AFTER if stale_after is None else stale_after
     await ensure_xa_log(log_ds)
     owners = await _owner_ages(log_ds)
+    own_tag = catalog_tag(catalog_of(log_ds))
     report = RecoveryReport()
-    for ds in datasources:
+
+    async def one(ds: MySQLDataSource) -> None:
         rs = await ds.fetch("XA RECOVER")
         for row in rs.rows:
             format_id, gtrid_len, _bqual_len, data = (
@@ -749,6 +779,9 @@ async def recover(
                 continue
             gtrid = data[:gtrid_len].decode()
             bqual = data[gtrid_len:].decode()
+            tag = gtrid_catalog_tag(gtrid)
+            if tag is not None and tag != own_tag:
+                continue  # another cluster's: only its own decision log can decide it
             if gtrid in me.inflight:
                 report.skipped.append((ds.name, gtrid))
                 continue
@@ -785,6 +818,18 @@ async def recover(
                 gtrid=gtrid,
                 decision="commit" if commit else "abort",
             )
+
+    # One unreachable server must not hold up the others (their prepared branches hold
+    # row locks too): each is tried, then the first failure is raised.
+    failed: list[ShardgateError] = []
+    for ds in datasources:
+        try:
+            await one(ds)
+        except ShardgateError as exc:
+            log.warning("xa_recovery_source_failed", datasource=ds.name, error=str(exc))
+            failed.append(exc)
+    if failed:
+        raise failed[0]
     skipped = {g for _, g in report.skipped}
     busy = {gtrid_owner(g) for g in skipped}
     report.busy_owners = {o for o, age in owners.items() if age > stale and o in busy}

@@ -29,13 +29,34 @@ pass every :data:`RECOVERY_PERIOD` seconds. Undecided transactions of *live* for
 owners younger than :data:`UNDECIDED_MIN_AGE` are left alone (they may be between
 their PREPARE and their decision); see :func:`sharding.backend.xa.recover`. When the
 coordinator closes, its heartbeat row is removed.
+
+Who runs the periodic and dead-owner passes: one process per *server*, the holder of
+that server's lease (:func:`recovery_lease_name`, :mod:`sharding.backend.lease`), and
+it passes over exactly the data sources whose leases it holds. Why per server and not
+one lease per catalog: coordinators of different topologies may share a catalog (and
+its decision log and owners), and a coordinator can only recover the servers it knows.
+With a single lease, a holder that does not know server X would leave a dead owner's
+prepared branches on X (and their row locks) until some other process's next full
+pass; with one lease per server, only a process that reaches X can hold X's lease.
+Leases are named by what the server says it is (``@@hostname``, ``@@port``,
+``@@server_id``), not by data source names or URLs, which are per topology. A lease
+taken over from a holder that stopped renewing is passed over at once (the previous
+holder may have died mid-pass). Safety never rests on the leases: every resolution
+goes through the decision log (a ``'commit'`` row, or an ``'abort'`` row inserted
+under the gtrid's primary key before any rollback), so two processes that pass over
+the same server at once — a lease that just moved, a catalog that could not be read,
+two names for one server — resolve each branch the same way. Besides, each process
+passes over *all* its data sources for its own leftovers (a write of its own left
+branches behind), and once at start-up.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -57,9 +78,10 @@ RECOVERY_PERIOD = 30.0
 HEARTBEAT_PERIOD = 1.0
 #: Seconds before a dead owner whose branches were still busy is looked at again.
 STALE_RETRY = 5.0
-#: Lease of the periodic passes (sharding.backend.lease): one process of the fleet runs
-#: them; the others still heartbeat and still run a pass for their own leftovers. Its
-#: ttl is the owners' stale bound, so a dead holder is replaced as soon as it is seen dead.
+#: Prefix of the per-server leases of the periodic passes (sharding.backend.lease; see
+#: the module docstring): for each server, one process of the fleet runs them; the
+#: others still heartbeat and still run a pass for their own leftovers. The ttl is the
+#: owners' stale bound, so a dead holder is replaced as soon as it is seen dead.
 RECOVERY_LEASE = "xa_recovery"
 #: Undecided XA transactions younger than this are another coordinator's business.
 UNDECIDED_MIN_AGE = 10.0
@@ -128,16 +150,23 @@ register_strategy("auto", auto_write)
 
 
 async def recover_once(
-    datasources: Mapping[str, DataSource], *, min_age: float | None = None
+    datasources: Mapping[str, DataSource],
+    *,
+    min_age: float | None = None,
+    only: Sequence[MySQLDataSource] | None = None,
 ) -> RecoveryReport | None:
-    """One recovery pass over the MySQL data sources (None if there are none);
-    ``min_age`` defaults to :data:`UNDECIDED_MIN_AGE`."""
+    """One recovery pass over the MySQL data sources, or over ``only`` of them (None if
+    there are none); ``min_age`` defaults to :data:`UNDECIDED_MIN_AGE`."""
     if min_age is None:
         min_age = UNDECIDED_MIN_AGE
     sources = _xa_sources(datasources)
     log_ds = log_datasource(datasources)
     if not sources or log_ds not in sources:
         return None
+    if only is not None:
+        sources = [ds for ds in sources if ds in only]
+        if not sources:
+            return None
     from sharding.backend.xa import recover
 
     report = await recover(sources, log_ds=log_ds, min_age=min_age)
@@ -181,7 +210,17 @@ async def start_recovery(
     try:
         report = await recover_once(datasources)
     except ShardgateError as exc:
-        log.error("xa_recovery_failed", error=str(exc), retry_in_s=period)
+        log.error(
+            "xa_recovery_failed",
+            error=str(exc),
+            retry_in_s=HEARTBEAT_PERIOD if period is not None else None,
+        )
+        if period is not None:
+            from sharding.backend.xa import local_owner
+
+            # The loop retries it (every data source, with backoff), not only the
+            # servers whose leases this process gets.
+            local_owner().wants_recovery = True
 
     if period is None:
         return report
@@ -189,23 +228,136 @@ async def start_recovery(
     return report
 
 
+async def recovery_lease_name(ds: MySQLDataSource) -> str:
+    """The name of the recovery lease of ``ds``'s server (module docstring): the same
+    for every coordinator that reaches that server, whatever it calls it or whichever
+    address it uses. Too long a name is replaced by a digest of it.
+
+    Two distinct servers that report the same triple (say, containers all given one
+    hostname, all on port 3306 with the default ``server_id`` 1) would share one lease,
+    and while a holder reaching only one of them holds it, dead owners' branches on the
+    other wait (for a start-up pass, or for a process reaching it to get the lease):
+    give such servers distinct hostnames or ``server_id`` values."""
+    rs = await ds.fetch("SELECT @@hostname, @@port, @@server_id")
+    host, port, server_id = rs.rows[0]
+    host_text = host.decode(errors="replace") if isinstance(host, bytes) else str(host)
+    ident = f"{host_text}:{int(port)}/{int(server_id)}"
+    name = f"{RECOVERY_LEASE}/{ident}"
+    if len(name) > 64:
+        name = f"{RECOVERY_LEASE}/" + hashlib.sha256(ident.encode()).hexdigest()[:40]
+    return name
+
+
+@dataclass
+class _Beat:
+    """What the heartbeat task (:func:`_beat`) last learnt, for the pass loop."""
+
+    stale: set[str] = field(default_factory=set)  # other owners with a stale heartbeat
+    held: set[str] = field(default_factory=set)  # recovery leases this process holds
+    #: Each data source's lease name, once its server has said who it is (a source that
+    #: is down is asked again every round until it answers).
+    lease_of: dict[MySQLDataSource, str] = field(default_factory=dict)
+    heartbeat_ok: bool = True
+
+
 async def _recovery_loop(datasources: Mapping[str, DataSource], period: float) -> None:
-    from sharding.backend.lease import hold_lease, release_lease
+    """Heartbeats and lease renewals in one task, recovery passes in another.
+
+    Why two tasks: a pass may take seconds (many prepared branches, a server that is
+    down and times out); if it delayed the heartbeat past ``OWNER_STALE_AFTER``, other
+    coordinators would take this live one for dead and abort its in-flight writes
+    (safe, through the decision log, but those writes fail), and its leases would move
+    away in the middle of its pass."""
+    from sharding.backend.lease import release_leases
     from sharding.backend.mysql import MySQLDataSource
-    from sharding.backend.xa import (
-        OWNER_STALE_AFTER,
-        catalog_of,
-        heartbeat,
-        heartbeat_source,
-        local_owner,
-        retire_owner,
-    )
+    from sharding.backend.xa import catalog_of, heartbeat_source, local_owner, retire_owner
 
     log_ds = log_datasource(datasources)
     if not isinstance(log_ds, MySQLDataSource):
         return  # no decision log, so no XA writes to recover or owners to track
     owner = local_owner()
     beat_ds = heartbeat_source(log_ds)  # not behind client work in log_ds's pool
+    beat = _Beat()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(_beat, datasources, beat_ds, beat)
+            await _passes(datasources, beat, period)
+    finally:
+        # Clean shutdown: no heartbeat row left to go stale (that would make others
+        # abort this process's in-flight writes, if it keeps running XA elsewhere).
+        # Bounded, and skipped while the log is unreachable: closing must stay fast.
+        with trio.CancelScope(shield=True):
+            if beat.heartbeat_ok:
+                with trio.move_on_after(HEARTBEAT_PERIOD / 2):
+                    try:
+                        if beat.held:  # the next process need not wait for them to expire
+                            await release_leases(beat_ds, catalog_of(log_ds), beat.held, owner.id)
+                        await retire_owner(beat_ds, owner)
+                    except ShardgateError as exc:
+                        log.info("xa_owner_retire_failed", error=str(exc))
+            await beat_ds.aclose()
+
+
+async def _beat(
+    datasources: Mapping[str, DataSource],
+    beat_ds: MySQLDataSource,
+    beat: _Beat,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Every :data:`HEARTBEAT_PERIOD`: refresh this process's heartbeat (learning which
+    other owners went stale), learn the lease names of data sources not known yet, and
+    claim or renew their leases; started once the first round is done."""
+    from sharding.backend.lease import hold_leases
+    from sharding.backend.xa import OWNER_STALE_AFTER, catalog_of, heartbeat, local_owner
+
+    log_ds = log_datasource(datasources)
+    sources = _xa_sources(datasources)
+    owner = local_owner()
+    catalog = catalog_of(beat_ds)
+
+    async def learn(ds: MySQLDataSource) -> None:
+        try:
+            beat.lease_of[ds] = await recovery_lease_name(ds)
+        except ShardgateError:
+            pass  # down: nobody here can recover it now anyway
+
+    while True:
+        try:
+            with trio.fail_after(HEARTBEAT_PERIOD * 2):
+                beat.stale = set(await heartbeat(beat_ds, owner))
+            if not beat.heartbeat_ok:
+                log.info("xa_heartbeat_restored", datasource=log_ds.name)
+            beat.heartbeat_ok = True
+        except (ShardgateError, trio.TooSlowError) as exc:
+            if beat.heartbeat_ok:  # once per outage, not once per second
+                log.warning(
+                    "xa_heartbeat_failed", datasource=log_ds.name, error=str(exc) or "timed out"
+                )
+            beat.heartbeat_ok = False
+        unknown = [ds for ds in sources if ds not in beat.lease_of]
+        if unknown:
+            with trio.move_on_after(HEARTBEAT_PERIOD / 2):
+                async with trio.open_nursery() as nursery:
+                    for ds in unknown:
+                        nursery.start_soon(learn, ds)
+        known = set(beat.lease_of.values())
+        try:
+            with trio.fail_after(HEARTBEAT_PERIOD * 2):
+                beat.held = await hold_leases(beat_ds, catalog, known, owner.id, OWNER_STALE_AFTER)
+        except (ShardgateError, trio.TooSlowError):
+            beat.held = known  # cannot tell: recover as if alone (safe: the decision log)
+        task_status.started()
+        task_status = trio.TASK_STATUS_IGNORED
+        await trio.sleep(HEARTBEAT_PERIOD)
+
+
+async def _passes(datasources: Mapping[str, DataSource], beat: _Beat, period: float) -> None:
+    """Run a recovery pass when one is due (module docstring), every
+    :data:`HEARTBEAT_PERIOD` looking at what :func:`_beat` learnt."""
+    from sharding.backend.xa import local_owner
+
+    sources = _xa_sources(datasources)
+    owner = local_owner()
     next_pass = trio.current_time() + period
     backoff = HEARTBEAT_PERIOD
     # Dead owners a successful pass already dealt with → when to look at them again:
@@ -214,70 +366,39 @@ async def _recovery_loop(datasources: Mapping[str, DataSource], period: float) -
     # its sockets close). Their rows stay for a while (OWNER_FORGET_AFTER).
     retry_at: dict[str, float] = {}
     not_before = 0.0  # after a failed pass: no new attempt before this (backoff)
-    heartbeat_ok = True
-    leader = False  # holds RECOVERY_LEASE: runs the periodic and dead-owner passes
-    try:
-        while True:
-            stale: set[str] = set()
+    # The start-up pass just covered every source, so the first claims (made before
+    # this loop started) are not "taken over": they need no pass of their own.
+    held_before = set(beat.held)
+    while True:
+        held = set(beat.held)
+        taken_over = bool(held - held_before)
+        held_before = held
+        mine = [ds for ds in sources if beat.lease_of.get(ds) in held]
+        stale = set(beat.stale)
+        now = trio.current_time()
+        retry_at = {o: t for o, t in retry_at.items() if o in stale}
+        due = any(retry_at.get(o, now) <= now for o in stale)
+        if now >= not_before and (
+            (mine and (now >= next_pass or due or taken_over)) or owner.wants_recovery
+        ):
+            # Own leftovers may be on any data source; the rest is the leases' work.
+            targets = sources if owner.wants_recovery else mine
+            owner.wants_recovery = False
             try:
-                with trio.fail_after(HEARTBEAT_PERIOD * 2):
-                    stale = set(await heartbeat(beat_ds, owner))
-                if not heartbeat_ok:
-                    log.info("xa_heartbeat_restored", datasource=log_ds.name)
-                heartbeat_ok = True
-            except (ShardgateError, trio.TooSlowError) as exc:
-                if heartbeat_ok:  # once per outage, not once per second
-                    log.warning(
-                        "xa_heartbeat_failed", datasource=log_ds.name, error=str(exc) or "timed out"
-                    )
-                heartbeat_ok = False
-            try:
-                with trio.fail_after(HEARTBEAT_PERIOD * 2):
-                    leader = await hold_lease(
-                        beat_ds, catalog_of(log_ds), RECOVERY_LEASE, owner.id, OWNER_STALE_AFTER
-                    )
-            except (ShardgateError, trio.TooSlowError):
-                leader = True  # cannot tell: recover as if alone (safe: the decision log)
-            now = trio.current_time()
-            retry_at = {o: t for o, t in retry_at.items() if o in stale}
-            due = any(retry_at.get(o, now) <= now for o in stale)
-            if now >= not_before and (
-                (leader and (now >= next_pass or due)) or owner.wants_recovery
-            ):
-                owner.wants_recovery = False
-                try:
-                    report = await recover_once(datasources)
-                except Exception as exc:  # a background pass must never take the coordinator down
-                    owner.wants_recovery = True  # keep asking, with backoff
-                    log.warning(
-                        "xa_recovery_failed",
-                        error=str(exc) or type(exc).__name__,
-                        retry_in_s=backoff,
-                    )
-                    not_before = now + backoff
-                    backoff = min(backoff * 2, period)
-                else:
-                    not_before = 0.0
-                    busy = report.busy_owners if report is not None else set()
-                    retry_at.update(
-                        {o: now + STALE_RETRY if o in busy else math.inf for o in stale}
-                    )
-                    next_pass = now + period
-                    backoff = HEARTBEAT_PERIOD
-            await trio.sleep(HEARTBEAT_PERIOD)
-    finally:
-        # Clean shutdown: no heartbeat row left to go stale (that would make others
-        # abort this process's in-flight writes, if it keeps running XA elsewhere).
-        # Bounded, and skipped while the log is unreachable: closing must stay fast.
-        with trio.CancelScope(shield=True):
-            if heartbeat_ok:
-                with trio.move_on_after(HEARTBEAT_PERIOD / 2):
-                    try:
-                        if leader:  # the next process need not wait for it to expire
-                            await release_lease(
-                                beat_ds, catalog_of(log_ds), RECOVERY_LEASE, owner.id
-                            )
-                        await retire_owner(beat_ds, owner)
-                    except ShardgateError as exc:
-                        log.info("xa_owner_retire_failed", error=str(exc))
-            await beat_ds.aclose()
+                report = await recover_once(datasources, only=targets)
+            except Exception as exc:  # a background pass must never take the coordinator down
+                owner.wants_recovery = True  # keep asking, with backoff
+                log.warning(
+                    "xa_recovery_failed",
+                    error=str(exc) or type(exc).__name__,
+                    retry_in_s=backoff,
+                )
+                not_before = now + backoff
+                backoff = min(backoff * 2, period)
+            else:
+                not_before = 0.0
+                busy = report.busy_owners if report is not None else set()
+                retry_at.update({o: now + STALE_RETRY if o in busy else math.inf for o in stale})
+                next_pass = now + period
+                backoff = HEARTBEAT_PERIOD
+        await trio.sleep(HEARTBEAT_PERIOD)

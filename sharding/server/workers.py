@@ -39,8 +39,9 @@ Layout (decided here, documented in ``shardgate serve --help`` and the README):
   the total (``worker``, ``workers``, ``budget_total``).
 * **DDL**: after a DDL statement succeeds on a worker, every peer reloads its catalog
   (control op ``reload_catalog``) before the client gets OK, so the table is usable
-  at once from a connection on any worker. XA recovery's periodic passes run in one
-  process of the fleet (``sharding.backend.lease``, used by sharding.exec.xa).
+  at once from a connection on any worker. XA recovery's periodic passes over a
+  server run in one process of the fleet at a time (a lease per server in the catalog,
+  ``sharding.backend.lease``, used by sharding.exec.xa).
 * **Supervisor**: reserves the ports first (a bound, non-listening ``SO_REUSEPORT``
   socket per port, which also resolves ``:0`` to one port for all workers and keeps it
   while a worker restarts), starts the workers, prints the ready line once all answer

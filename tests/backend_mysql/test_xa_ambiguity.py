@@ -37,10 +37,12 @@ import sharding.exec.xa as xa_exec
 from sharding import Coordinator, Topology
 from sharding.backend.mysql import MySQLDataSource
 from sharding.backend.xa import (
+    CATALOG_DB,
     FAULT_ENV,
     FORMAT_ID,
     LOG_TABLE,
     OWNERS_TABLE,
+    catalog_tag,
     ensure_xa_log,
     gtrid_owner,
     heartbeat,
@@ -60,7 +62,7 @@ from sharding.errors import (
 from tests.backend_mysql.conftest import make_ds
 from tests.backend_mysql.xa_drop_proxy import DropProxy
 from tests.conftest import MYSQL_HOST, MYSQL_PORT, MYSQL_URL
-from tests.mysqld import PrivateMariaDB
+from tests.mysqld import PrivateMariaDB, free_port
 
 pytestmark = pytest.mark.mysql
 
@@ -208,7 +210,7 @@ async def test_unreachable_log_after_a_lost_reply_leaves_everything_prepared(
     err = info.value
     assert isinstance(err, TransactionError)
     assert (err.code, err.sqlstate) == (1180, "HY000")
-    found = re.search(r"XA (sg-[0-9a-f]+-[0-9a-f]+-[0-9a-f]+)", str(err))
+    found = re.search(r"XA (sg-[0-9a-f-]+)", str(err))
     assert found, str(err)
     gtrid = found.group(1)
     assert gtrid_owner(gtrid) == local_owner().id
@@ -342,9 +344,82 @@ async def test_recovery_owner_rules(env: Env) -> None:
     assert_quiet(env.b, log_ds)
 
 
+async def test_recovery_leaves_another_clusters_xids_alone(env: Env) -> None:
+    """Two clusters (catalogs) using one server: a branch of the other cluster has no
+    decision in this cluster's log, however old it is and however dead its owner; this
+    cluster's recovery must not abort it (the other's log may say 'commit'). Its own
+    branches, and untagged ones of the older format, are resolved as before."""
+    dead = secrets.token_hex(6)
+    log_ds = env.direct_a  # the default catalog
+    old_ms = int((time.time() - 3600) * 1000)  # an hour old: past any min_age
+
+    def gtrid(suffix: str) -> str:
+        return f"sg-{old_ms:x}-{dead}-{secrets.token_hex(8)}{suffix}"
+
+    g = {
+        "other": gtrid("-" + catalog_tag("sgxa19_other_catalog")),
+        "ours": gtrid("-" + catalog_tag(CATALOG_DB)),
+        "untagged": gtrid(""),
+    }
+    assert all(len(x) <= 64 and gtrid_owner(x) == dead for x in g.values())
+    assert new_gtrid(catalog=CATALOG_DB).endswith("-" + catalog_tag(CATALOG_DB))
+    await log_ds.execute(
+        f"INSERT INTO {OWNERS_TABLE} (owner, heartbeat_at) VALUES ('{dead}', NOW(6) - INTERVAL 30 SECOND)"
+    )
+    try:
+        for x in g.values():
+            await _prepare_detached(env.b, x)
+        # The private server holds only this test's branches: any min_age is safe here.
+        report = await recover([env.b], log_ds=log_ds, min_age=0.0)
+        assert {g["ours"], g["untagged"]} <= {x for _, x in report.rolled_back}
+        touched = report.committed + report.rolled_back + report.skipped
+        assert g["other"] not in {x for _, x in touched}
+        assert g["other"] in await prepared_gtrids(env.b)
+        assert await decision(log_ds, g["other"]) is None  # not even an 'abort' row
+    finally:
+        left = await prepared_gtrids(env.b)
+        for x in g.values():
+            if x in left:
+                await env.b.execute(f"XA ROLLBACK {xid_sql(x, env.b.name)}")
+        hexes = ", ".join(f"'{x}'" for x in g.values())
+        await log_ds.execute(f"DELETE FROM {LOG_TABLE} WHERE gtrid IN ({hexes})")
+        await log_ds.execute(f"DELETE FROM {OWNERS_TABLE} WHERE owner = '{dead}'")
+    assert_quiet(env.b, log_ds)
+
+
+async def test_a_failing_server_does_not_hold_up_recovery_of_the_others(env: Env) -> None:
+    """A recovery holder whose one server is down still frees the prepared branches
+    (and row locks) on its other servers in the same pass; the failure is raised after."""
+    dead = secrets.token_hex(6)
+    log_ds = env.direct_a
+    gtrid = new_gtrid(dead, CATALOG_DB)
+    down = make_ds("sgxa_down", f"mysql://root:@127.0.0.1:{free_port()}", connect_timeout=1.0)
+    await log_ds.execute(
+        f"INSERT INTO {OWNERS_TABLE} (owner, heartbeat_at) VALUES ('{dead}', NOW(6) - INTERVAL 30 SECOND)"
+    )
+    try:
+        await _prepare_detached(env.b, gtrid)
+        with trio.fail_after(20), pytest.raises(ShardgateError):
+            # The server that fails comes first: it used to end the pass right there.
+            await recover([down, env.b], log_ds=log_ds, min_age=NEIGHBOURLY_MIN_AGE)
+        assert gtrid not in await prepared_gtrids(env.b)
+        assert await decision(log_ds, gtrid) == "abort"
+    finally:
+        if gtrid in await prepared_gtrids(env.b):
+            await env.b.execute(f"XA ROLLBACK {xid_sql(gtrid, env.b.name)}")
+        await log_ds.execute(f"DELETE FROM {LOG_TABLE} WHERE gtrid = '{gtrid}'")
+        await log_ds.execute(f"DELETE FROM {OWNERS_TABLE} WHERE owner = '{dead}'")
+        await down.aclose()
+    assert_quiet(env.b, log_ds)
+
+
 # -- a killed coordinator, resolved by a live one through its stale heartbeat -------------
 
 CRASH_DB = f"sgxa_crash{os.getpid()}"
+#: Its own catalog (decision log, owners, recovery leases): what resolves the dead
+#: coordinator's branches is this test's coordinator, never a coordinator of another
+#: test process on the shared server that happens to hold a lease (and may stall).
+CRASH_CATALOG = f"sgxa_crashcat{os.getpid()}"
 
 
 @pytest.fixture
@@ -353,6 +428,7 @@ def crash_topology(private: PrivateMariaDB, tmp_path: Path) -> Iterator[Path]:
     path.write_text(f"""
 [cluster]
 database = "{CRASH_DB}"
+catalog = "{CRASH_CATALOG}"
 default_shards = 2
 
 [[datasources]]
@@ -432,13 +508,14 @@ async def test_killed_coordinator_is_recovered_within_seconds_by_its_stale_heart
             )
         # Closed: this coordinator's own heartbeat row was removed.
         rs = await a.fetch(
-            f"SELECT COUNT(*) FROM {OWNERS_TABLE} WHERE owner = '{local_owner().id}'"
+            f"SELECT COUNT(*) FROM {CRASH_CATALOG}.xa_owners WHERE owner = '{local_owner().id}'"
         )
         assert rs.rows[0][0] == 0
     finally:
         for ds in (a, b):
             for shard in (0, 1):
                 await ds.execute(f"DROP DATABASE IF EXISTS {CRASH_DB}_{shard:04d}")
+        await a.execute(f"DROP DATABASE IF EXISTS {CRASH_CATALOG}")
         await a.aclose()
         await b.aclose()
 

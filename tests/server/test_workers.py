@@ -533,17 +533,23 @@ def test_mariadb_budget_split_and_ddl_across_workers(tmp_path: Path) -> None:
                 conn.close()
             assert shares == {0: 3, 1: 2}  # 5 split: never more than 5 in all
 
-            # Periodic XA recovery: one lease, held by one of the two workers.
+            # Periodic XA recovery: one lease per server (the only one here is m0's),
+            # held by one of the two workers (an XA owner with a live heartbeat).
             def lease_rows() -> list[tuple[Any, ...]]:
                 with (
                     pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root") as c,
                     c.cursor() as cur,
                 ):
+                    cur.execute("SELECT @@hostname, @@port, @@server_id")
+                    ((host, port, server_id),) = cur.fetchall()
                     cur.execute(
-                        f"SELECT name, expires > NOW(6) FROM {catalog}.leases "
-                        "WHERE name = 'xa_recovery'"
+                        f"SELECT CAST(name AS CHAR), l.expires > NOW(6), o.info "
+                        f"FROM {catalog}.leases l JOIN {catalog}.xa_owners o ON o.owner = l.holder "
+                        "WHERE name LIKE 'xa\\_recovery%'"
                     )
-                    return list(cur.fetchall())
+                    rows = list(cur.fetchall())
+                    assert not rows or rows[0][0] == f"xa_recovery/{host}:{port}/{server_id}"
+                    return rows
 
             deadline = time.monotonic() + 10
             rows: list[tuple[Any, ...]] = []
@@ -553,7 +559,9 @@ def test_mariadb_budget_split_and_ddl_across_workers(tmp_path: Path) -> None:
                 if rows:
                     break
                 time.sleep(0.2)
-            assert rows == [(b"xa_recovery", 1)] or rows == [("xa_recovery", 1)]
+            assert len(rows) == 1 and rows[0][1] == 1, rows
+            holder_pid = int(rows[0][2].rsplit(":", 1)[1])
+            assert holder_pid in set(cluster.worker_pids().values()), rows
 
             on0, _ = cluster.connection_on(0)
             on1, _ = cluster.connection_on(1)
@@ -571,12 +579,87 @@ def test_mariadb_budget_split_and_ddl_across_workers(tmp_path: Path) -> None:
 
 
 @pytest.mark.mysql
+def test_mariadb_kill_query_from_the_other_worker_cancels_the_shard_reads(tmp_path: Path) -> None:
+    """In front of MariaDB: a scatter read running on worker 0 is stopped by ``KILL
+    QUERY`` sent through a connection on worker 1 — the client gets 1317 at once, and
+    every shard query it had running on MariaDB is gone too (not left to finish)."""
+    from tests.conftest import MYSQL_HOST, MYSQL_PORT
+
+    catalog, database = "sgwrk_kcatalog", "sgwrk_kdb"
+    topology = (
+        f"[cluster]\ndatabase = '{database}'\ncatalog = '{catalog}'\ndefault_shards = 4\n\n"
+        "[executor]\nbuckets = 2\n\n"
+        "[[datasources]]\nname = 'm0'\nkind = 'mysql'\n"
+        f"url = 'mysql://root:@{MYSQL_HOST}:{MYSQL_PORT}'\n"
+    )
+
+    def direct(sql: str) -> list[tuple[Any, ...]]:
+        with (
+            pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="") as c,
+            c.cursor() as cur,
+        ):
+            cur.execute(sql)
+            return list(cur.fetchall())
+
+    def drop_all() -> None:
+        for (name,) in direct("SHOW DATABASES LIKE 'sgwrk\\_k%'"):
+            direct(f"DROP DATABASE `{name}`")
+
+    # Each shard query sleeps 30 s per row: only a cancel ends it in time. The marker
+    # is split in the watcher's own text, so that it never counts itself.
+    marker = "sgwrk_kill_marker"
+    running = (
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+        "WHERE INFO LIKE CONCAT('%', 'sgwrk_kill', '_marker%')"
+    )
+    drop_all()
+    try:
+        with serve(tmp_path, topology=topology) as cluster:
+            victim, vid = cluster.connection_on(0)
+            killer, _ = cluster.connection_on(1)
+            _query(victim, "CREATE TABLE kv (k INT PRIMARY KEY, v INT)")
+            _query(victim, "INSERT INTO kv VALUES (1, 1), (2, 2), (3, 3), (4, 4)")
+            errors: list[BaseException] = []
+
+            def run_long() -> None:
+                try:
+                    _query(victim, f"SELECT k, SLEEP(30) AS {marker} FROM kv")
+                except BaseException as exc:
+                    errors.append(exc)
+
+            t = threading.Thread(target=run_long, daemon=True)
+            t.start()
+            deadline = time.monotonic() + 15
+            while not direct(running)[0][0]:  # the scatter reached the shards
+                assert time.monotonic() < deadline, "the shard reads never started"
+                time.sleep(0.05)
+            started = time.monotonic()
+            _query(killer, f"KILL QUERY {vid}")
+            t.join(10)
+            assert not t.is_alive(), "KILL QUERY from the other worker did not stop the read"
+            assert errors and isinstance(errors[0], pymysql.err.OperationalError), errors
+            assert errors[0].args[0] == 1317, errors  # ER_QUERY_INTERRUPTED
+            deadline = time.monotonic() + 5
+            while direct(running)[0][0]:
+                assert time.monotonic() < deadline, "shard reads left running on MariaDB"
+                time.sleep(0.05)
+            print(
+                f"statement and shard reads cancelled {time.monotonic() - started:.2f}s after KILL QUERY"
+            )
+            assert _query(victim, "SELECT COUNT(*) FROM kv") == [(4,)]  # the session lives on
+            victim.close()
+            killer.close()
+    finally:
+        drop_all()
+
+
+@pytest.mark.mysql
 async def test_recovery_lease_has_one_holder_and_moves_when_not_renewed(mysql_url: str) -> None:
-    """The XA recovery lease (sharding.backend.lease): one holder at a time, renewed by
-    its holder, taken over once it expires, given up at once by release."""
+    """The XA recovery leases (sharding.backend.lease): one holder at a time per name,
+    renewed by its holder, taken over once it expires, given up at once by release."""
     import trio
 
-    from sharding.backend.lease import hold_lease, release_lease
+    from sharding.backend.lease import hold_lease, hold_leases, release_lease, release_leases
     from sharding.backend.mysql import MySQLDataSource
 
     catalog = "sgwrk_lease"
@@ -597,6 +680,17 @@ async def test_recovery_lease_has_one_holder_and_moves_when_not_renewed(mysql_ur
         assert not await hold_lease(ds, catalog, "xa_recovery", "a", 1.0)
         await release_lease(ds, catalog, "xa_recovery", "b")
         assert await hold_lease(ds, catalog, "xa_recovery", "a", 1.0)
+        # A set in one round trip (XA recovery: one lease per server): each name is
+        # taken where free and kept where another holds it.
+        assert await hold_leases(ds, catalog, ["s/1", "s/2"], "a", 5.0) == {"s/1", "s/2"}
+        assert await hold_leases(ds, catalog, ["s/3", "s/2"], "b", 5.0) == {"s/3"}
+        await release_leases(ds, catalog, ["s/1", "s/2", "s/3"], "a")  # only a's go
+        assert await hold_leases(ds, catalog, ["s/1", "s/2", "s/3"], "b", 5.0) == {
+            "s/1",
+            "s/2",
+            "s/3",
+        }
+        assert await hold_leases(ds, catalog, [], "b", 5.0) == set()
     finally:
         await ds.execute(f"DROP DATABASE IF EXISTS {catalog}")
         await ds.aclose()
