@@ -13,7 +13,9 @@ connection. Compared:
   trio's I/O thread) — what each way of reaching asyncio from trio costs by itself;
 * the backend (``MySQLDataSource.fetch``: pool borrow + one statement + release) with
   the default thread-loop bridge (also with ``sys.setswitchinterval(0.001)``), with the
-  trio-asyncio bridge, and with asyncmy.
+  trio-asyncio bridge, and with asyncmy;
+* the trio-native connection (:mod:`sharding.backend.native`) raw on trio, and the
+  backend with ``driver = "native"`` (no bridge at all).
 
 Two shapes: *sequential* (one task, latency per query: the worst case for a thread
 hop) and *concurrent* (16 tasks / 16 connections, time per query at saturation: what a
@@ -147,6 +149,34 @@ def raw_trio_asyncio(url: str, sql: str, n: int, conc: int) -> Cost:
             for c in conns:
                 c.close()
             return t.per(n // conc * conc)
+
+    return trio.run(main)
+
+
+def raw_native(url: str, sql: str, n: int, conc: int) -> Cost:
+    """The trio-native connection (:mod:`sharding.backend.native`) on plain trio."""
+    from sharding.backend.native import NativeConnection, NativeConnector
+
+    u = parse_mysql_url(url)
+
+    async def main() -> Cost:
+        connector = NativeConnector(host=u.host, port=u.port, user=u.user, password=u.password)
+        conns = [await connector.connect() for _ in range(conc)]
+
+        async def worker(c: NativeConnection, k: int) -> None:
+            for _ in range(k):
+                await c.query(sql)
+
+        async with trio.open_nursery() as nursery:
+            for c in conns:
+                nursery.start_soon(worker, c, 20)
+        with _Timer() as t:
+            async with trio.open_nursery() as nursery:
+                for c in conns:
+                    nursery.start_soon(worker, c, n // conc)
+        for c in conns:
+            await c.aclose()
+        return t.per(n // conc * conc)
 
     return trio.run(main)
 
@@ -306,6 +336,7 @@ CASES: list[tuple[str, Callable[[str, str, int, int], Cost]]] = [
     ("raw aiomysql (asyncio)", lambda u, s, n, c: raw_asyncio(u, "aiomysql", s, n, c)),
     ("raw asyncmy (asyncio)", lambda u, s, n, c: raw_asyncio(u, "asyncmy", s, n, c)),
     ("raw aiomysql (trio-asyncio)", raw_trio_asyncio),
+    ("raw native (trio)", raw_native),
     ("bare thread-bridge hop (no pool)", bare_thread_bridge),
     ("bare trio guest on asyncio (no pool)", bare_guest_mode),
     ("backend, thread bridge", lambda u, s, n, c: backend(u, s, n, c, bridge="thread")),
@@ -318,6 +349,8 @@ CASES: list[tuple[str, Callable[[str, str, int, int], Cost]]] = [
         "backend, thread bridge, asyncmy",
         lambda u, s, n, c: backend(u, s, n, c, bridge="thread", driver="asyncmy"),
     ),
+    # driver = "native": no bridge at all (the bridge option is ignored).
+    ("backend, native", lambda u, s, n, c: backend(u, s, n, c, bridge="thread", driver="native")),
 ]
 
 

@@ -1,5 +1,8 @@
 """The MySQL/MariaDB data source: aiomysql (or asyncmy) on one asyncio loop, used from trio.
 
+(``driver = "native"``: trio-native connections instead, no loop and no bridge; the
+parts that differ live in :mod:`.native_backend`.)
+
 Layers, each one concept:
 
 * :class:`MySQLConfig` — the ``[[datasources]]`` keys for ``kind = "mysql"``, validated
@@ -276,8 +279,9 @@ class MySQLConfig:
                     if key != "validate_after"
                     else "validate_after must be >= 0"
                 )
-        if self.driver not in _DRIVERS:
-            raise bad(f"driver must be one of {', '.join(sorted(_DRIVERS))}, got {self.driver!r}")
+        if self.driver not in _DRIVERS and self.driver != NATIVE_DRIVER:
+            names = ", ".join(sorted([*_DRIVERS, NATIVE_DRIVER]))
+            raise bad(f"driver must be one of {names}, got {self.driver!r}")
         if self.bridge not in ("thread", "trio_asyncio"):
             raise bad(f"bridge must be 'thread' or 'trio_asyncio', got {self.bridge!r}")
 
@@ -334,7 +338,10 @@ def result_columns(
 ) -> list[Column]:
     """A result's columns with the server's own definitions (type, length, flags,
     decimals, character set — what the driver read from the column definition
-    packets); from the DB-API description (type code only) if the driver kept none."""
+    packets); from the DB-API description (type code only) if the driver kept none.
+    The native driver passes its finished columns as ``fields``."""
+    if fields and isinstance(fields[0], Column):
+        return list(fields)
     if fields and description is not None and len(fields) == len(description):
         return [
             Column(
@@ -555,6 +562,8 @@ class _Asyncmy(_Driver):
 
 
 _DRIVERS: dict[str, type[_Driver]] = {"aiomysql": _Aiomysql, "asyncmy": _Asyncmy}
+#: The trio-native driver: no asyncio loop, no bridge (:mod:`.native_backend`).
+NATIVE_DRIVER = "native"
 
 
 # -- error mapping ---------------------------------------------------------------------
@@ -1222,14 +1231,21 @@ class MySQLDataSource(DataSource):
         config.validate(name)
         self.config = config
         self.url = parse_mysql_url(config.url)
-        self._driver = _DRIVERS[config.driver]()
-        self._bridge: Bridge = bridge if bridge is not None else make_bridge(config.bridge)
+        native = config.driver == NATIVE_DRIVER
+        if native:  # trio-native connections: no loop, no bridge (.native_backend)
+            from sharding.backend import native_backend
+
+            self._driver: _Driver = native_backend.NativeDriver()
+            self._bridge: Bridge = native_backend.NativeBridge()
+        else:
+            self._driver = _DRIVERS[config.driver]()
+            self._bridge = bridge if bridge is not None else make_bridge(config.bridge)
         self._breaker = Breaker(config.breaker_threshold, config.breaker_probe_interval)
         self._init_sql: list[str] = [session_init_sql(config.max_statement_time)]
         #: Connect-time values (SQL literals) of the variables sessions may change,
         #: filled by the coordinator; a name missing here is restored with DEFAULT.
         self.settings_baseline: dict[str, str] = {}
-        self._side = _LoopSide(self)
+        self._side = native_backend.NativeSide(self) if native else _LoopSide(self)
         self._pool: Pool[_RawMySQL] = Pool(
             name,
             _Connector(self),
