@@ -1,27 +1,36 @@
 """Start-up and point-query cost of ``shardgate serve`` on the embedded default (issue 15).
 
     python -m bench.serve_startup [--quick] [--base DIR] [--current DIR] [--repeat 5]
-                                  [--queries 2000]
+                                  [--queries 2000] [--no-bytecode-cache]
 
 What ``make serve`` gives a newcomer: ``shardgate serve`` on SQLite shards in a fresh
 data directory. Measured for each tree, in fresh processes:
 
 * *start-up*: from starting the process until a MySQL connection (PyMySQL) is
   accepted — the port is read from the server's start-up line, then connects are
-  tried until one succeeds;
+  tried until one succeeds — as wall time and as the server process's CPU time
+  (user + system, from /proc: what a busy neighbour on a shared machine disturbs
+  least);
 * *point queries*: one table (``id`` primary key, 1,000 rows), then ``--queries``
   primary-key lookups ``SELECT id, v, name FROM t WHERE id = %s`` through one
   PyMySQL connection: wall time per query (median and mean) and the coordinator
   process's CPU time (user + system, from /proc) per query.
 
 Baseline: the same measurements of another checkout (``--base DIR``, e.g. the commit
-before the issue-15 work: ``git worktree add /tmp/base f155516``), run with the same
-interpreter and ``PYTHONPATH=DIR`` so only the code differs (``--current DIR``
-measures another checkout instead of this tree). Without ``--base`` the baseline is
-this tree itself (what the quick variant does: it checks the benchmark
-runs, not the goal). Repeats interleave the two trees, so a busy neighbour taxes both
+before the issue-15 work: ``mkdir /tmp/base && git archive f155516 | tar -x -C
+/tmp/base``), run with the same interpreter and ``PYTHONPATH=DIR`` so only the code
+differs (``--current DIR`` measures another checkout instead of this tree). Without
+``--base`` the baseline is this tree itself (what the quick variant does: it checks
+the benchmark runs, not the goal). Repeats interleave the two trees, so a busy neighbour taxes both
 alike; the reported value of each metric is the median over repeats. Goal (issue 15):
 every ratio current / baseline ≤ 1.10.
+
+Bytecode: by default each tree's modules are compiled once, by an unmeasured warm-up
+start, into a bytecode cache of this run (``PYTHONPYCACHEPREFIX`` in a temporary
+directory, so nothing is written into the trees) — what a second ``make serve`` finds.
+``--no-bytecode-cache`` sets ``PYTHONDONTWRITEBYTECODE=1`` instead, so every start
+compiles every module from source (what an environment with that variable set pays:
+start-up then grows with the amount of source, not only with what it runs).
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ from bench.serve import _STARTED, die_with_parent, process_cpu_seconds, stop_pro
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_RATIO = 1.10
 ROWS = 1000
-METRICS = ("startup_ms", "point_p50_us", "point_mean_us", "cpu_per_query_us")
+METRICS = ("startup_ms", "startup_cpu_ms", "point_p50_us", "point_mean_us", "cpu_per_query_us")
 
 
 def _connect(port: int) -> pymysql.connections.Connection:
@@ -55,10 +64,19 @@ def _connect(port: int) -> pymysql.connections.Connection:
     )
 
 
-def measure(tree: Path, queries: int, start_timeout: float = 60.0) -> dict[str, float]:
-    """One fresh ``shardgate serve`` of ``tree``: start-up, then point queries."""
+def measure(
+    tree: Path, queries: int, start_timeout: float = 60.0, pycache: Path | None = None
+) -> dict[str, float]:
+    """One fresh ``shardgate serve`` of ``tree``: start-up, then point queries
+    (``pycache``: the tree's bytecode cache; None: compile every module, module doc)."""
     data = Path(tempfile.mkdtemp(prefix="sg-serve-startup-"))
     env = dict(os.environ, PYTHONPATH=str(tree), MALLOC_ARENA_MAX="2")
+    if pycache is None:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     log = open(data / "serve.log", "wb")  # noqa: SIM115 - closed in finally
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -110,6 +128,7 @@ def measure(tree: Path, queries: int, start_timeout: float = 60.0) -> dict[str, 
                     raise
                 time.sleep(0.002)
         startup = time.perf_counter() - started
+        startup_cpu = process_cpu_seconds(proc.pid)
         with conn.cursor() as cur:
             cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT, name VARCHAR(20))")
             for lo in range(0, ROWS, 250):
@@ -135,6 +154,7 @@ def measure(tree: Path, queries: int, start_timeout: float = 60.0) -> dict[str, 
         conn.close()
         return {
             "startup_ms": startup * 1e3,
+            "startup_cpu_ms": startup_cpu * 1e3,
             "point_p50_us": statistics.median(times) * 1e6,
             "point_mean_us": statistics.fmean(times) * 1e6,
             "cpu_per_query_us": cpu / queries * 1e6,
@@ -156,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=positive_int, help="repeats per tree (default 5)")
     parser.add_argument("--queries", type=positive_int, help="point queries (default 2000)")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="compile every module at every start (PYTHONDONTWRITEBYTECODE=1; module doc)",
+    )
     args = parser.parse_args(argv)
     repeat = args.repeat or (2 if args.quick else 5)
     queries = args.queries or (200 if args.quick else 2000)
@@ -166,10 +191,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{option} {tree}: not a shardgate checkout")
     trees = {"baseline": base, "current": current}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
-    for i in range(repeat):
-        order = list(trees) if i % 2 == 0 else list(reversed(trees))
-        for name in order:
-            runs[name].append(measure(trees[name], queries))
+    caches = Path(tempfile.mkdtemp(prefix="sg-serve-startup-pycache-"))
+    pycache = {name: None if args.no_bytecode_cache else caches / name for name in trees}
+    try:
+        if not args.no_bytecode_cache:
+            for name in trees:  # unmeasured: fills the tree's bytecode cache
+                measure(trees[name], 10, pycache=pycache[name])
+        for i in range(repeat):
+            order = list(trees) if i % 2 == 0 else list(reversed(trees))
+            for name in order:
+                runs[name].append(measure(trees[name], queries, pycache=pycache[name]))
+    finally:
+        shutil.rmtree(caches, ignore_errors=True)
     summary: dict[str, dict[str, float]] = {
         name: {m: round(statistics.median(r[m] for r in rs), 1) for m in METRICS}
         for name, rs in runs.items()
@@ -183,18 +216,20 @@ def main(argv: list[str] | None = None) -> int:
     goal_met = all(r is not None and r <= GOAL_RATIO for r in ratios.values())
     print_table(
         f"shardgate serve on the embedded default ({repeat} repeats, {queries} point queries; "
-        f"medians)",
+        f"{'no bytecode cache' if args.no_bytecode_cache else 'bytecode cached'}; medians)",
         ["tree", *METRICS],
         [[name, *(summary[name][m] for m in METRICS)] for name in trees]
         + [["current / baseline", *(ratios[m] for m in METRICS)]],
     )
     print(f"goal: every ratio <= {GOAL_RATIO}: {'met' if goal_met else 'NOT met'}")
     write_results(
-        "serve_startup_quick" if args.quick else "serve_startup",
+        ("serve_startup_quick" if args.quick else "serve_startup")
+        + ("_no_bytecode_cache" if args.no_bytecode_cache else ""),
         {
             "trees": {name: str(path) for name, path in trees.items()},
             "baseline_is_current": base == current,
             "repeat": repeat,
+            "bytecode_cache": not args.no_bytecode_cache,
             "queries": queries,
             "rows": ROWS,
             "runs": runs,

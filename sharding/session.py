@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import trio
 from sqlglot import exp
-from sqlglot.optimizer.simplify import simplify
 
 from sharding.api import ClientInfo, Result
 from sharding.backend.base import Column, ExecResult, Row
@@ -67,7 +66,6 @@ from sharding.exec.run import (
 from sharding.exec.shard_settings import SessionSources
 from sharding.exec.targets import Target, physical_names, route_shards, shard_targets
 from sharding.exec.writes import WriteContext, WriteOp, commit_report, session_write, strategy
-from sharding.information_schema import InformationSchema, references_information_schema
 from sharding.introspection import Introspection
 from sharding.logging_setup import log_statement_error
 from sharding.result_stream import Collect, Counted, ResultStream, RowSink
@@ -363,6 +361,10 @@ class CoordinatorSession:
             if kind not in _STATEMENT_WORDS:
                 parse_one(sql)  # not a statement at all: 1064 at prepare, as in MySQL
             return None
+        # Imported here, not at start-up: the module (and the views it builds) costs
+        # ``shardgate serve`` start-up time that a first query need not wait for.
+        from sharding.information_schema import references_information_schema
+
         if references_information_schema(sql) or self._database == "information_schema":
             return None
         sql = _CALC_FOUND_ROWS.sub(" ", sql, count=1)
@@ -517,6 +519,9 @@ class CoordinatorSession:
         stats: ExecStats,
     ) -> Result:
         if kind in _SELECT_KINDS:
+            # Imported here, not at start-up (see describe above: start-up time).
+            from sharding.information_schema import InformationSchema, references_information_schema
+
             if references_information_schema(sql) or self._database == "information_schema":
                 # Metadata of the logical tables (sharding/information_schema.py).
                 answer = await InformationSchema(self).select(sql, params)
@@ -1251,6 +1256,10 @@ class CoordinatorSession:
         before = list(tree.find_all(exp.Tuple))
         after = list(sub.tree.find_all(exp.Tuple))
         if len(before) == len(after):
+            # sqlglot's optimizer (~40 ms of imports) only for such rare INSERTs, not at
+            # every ``shardgate serve`` start-up.
+            from sqlglot.optimizer.simplify import simplify
+
             for old, new in zip(before, after, strict=True):
                 values = [
                     simplify(n.copy()) if n != o and n.find(exp.Column) is None else n

@@ -594,14 +594,22 @@ def _scan_enum_collations(raw: sqlite3.Connection, schema: str) -> None:
 
 
 def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
+    record = sqlite_decimal_results.records_exact(sql)
+
     def run(raw: sqlite3.Connection) -> ResultSet:
-        # An ENUM column in arithmetic is its index, as in MySQL (sqlite_enum_numbers).
-        cur = raw.execute(sqlite_enum_numbers.rewrite(raw, sql, write=False))
-        rows = cur.fetchall()
-        # Computed numbers over DECIMAL columns: MySQL's Decimal and scale.
-        how = sqlite_decimal_results.plan(raw, sql)
-        if how is not None:
-            rows = sqlite_decimal_results.convert(rows, how)
+        # Integer quotients and AVGs keep their exact values aside (sqlite_decimal_results).
+        sqlite_mysql.record_exact(record)
+        try:
+            # An ENUM column in arithmetic is its index, as in MySQL (sqlite_enum_numbers).
+            cur = raw.execute(sqlite_enum_numbers.rewrite(raw, sql, write=False))
+            rows = cur.fetchall()
+            # Computed numbers: MySQL's Decimal and scale.
+            how = sqlite_decimal_results.plan(raw, sql)
+            if how is not None:
+                rows = sqlite_decimal_results.convert(rows, how)
+        finally:
+            if record:
+                sqlite_mysql.record_exact(False)
         columns = [Column(d[0]) for d in (cur.description or ())]
         return ResultSet(columns, rows)
 

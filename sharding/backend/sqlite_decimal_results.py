@@ -22,13 +22,23 @@ scale MySQL gives:
   ``AVG``: its scale + 4; ``MIN``/``MAX``/``ABS``/``-x``: the argument's type;
   ``ROUND``/``TRUNCATE(x, d)`` and ``CAST(x AS DECIMAL(p, d))`` of a DECIMAL: scale
   ``d``; ``FLOOR``/``CEIL`` of a DECIMAL: an integer;
+* integer operands follow the same rules (MySQL types them DECIMAL as well): ``n / 3``
+  is ``3.3333``, ``SUM(n)`` a scale-0 ``Decimal``, ``AVG(n)`` scale 4, ``SELECT 7 / 2``
+  ``3.5000``; ``+``/``-``/``*`` of integers stay integers; a ``SUM`` of anything else
+  that SQLite sums to an integer (``SUM(a > 0)``) is a scale-0 ``Decimal`` too. The
+  values are exact: ``SUM`` of integers is an exact integer, and an integer quotient
+  (``sg_div`` computes MySQL's inner value, 9 fraction digits truncated) or an AVG of
+  integers hands SQLite the nearest REAL while
+  :func:`sharding.backend.sqlite_mysql.record_exact` keeps the exact value behind it,
+  which the conversion uses for such an item (:attr:`Plan.exact`). Further arithmetic
+  on such a REAL (``n / 3 * 3``) is SQLite's, read back by its shortest decimal: exact
+  to 15 significant digits;
 * anything with a DOUBLE, a string, a function the rules do not know, a subquery or a
-  ``*`` in the select list is left as SQLite computed it, and so is an item that
-  reads no DECIMAL column (``SUM(n)``, ``n / 2`` over integers: MySQL's DECIMAL there
-  is a type the coordinator's merge and the differential oracle do not model yet).
+  ``*`` in the select list is left as SQLite computed it (MySQL has DOUBLE there, or the
+  rules cannot tell).
 
-Cheap when there is nothing to do: only a select list with an operator or a
-parenthesis is parsed, and the plan (which item gets which scale) is cached per
+Cheap when there is nothing to do: only a select list with an operator, a parenthesis
+or a decimal literal is parsed, and the plan (which item gets which scale) is cached per
 statement prefix up to its WHERE.
 """
 
@@ -39,24 +49,44 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlglot
 from sqlglot import exp
 
+from sharding.backend import sqlite_mysql
+
 #: A type as the rules see it: ("int", 0), ("dec", scale), or None (left as it is).
 Kind = tuple[str, int] | None
-#: Per select item: the scale to convert to, -1 for an integer, None to leave it.
-Plan = tuple[int | None, ...]
+
+
+class Plan(NamedTuple):
+    """How to convert a statement's rows."""
+
+    #: Per select item: the scale to convert to, -1 for an integer,
+    #: :data:`INTEGER_SUM`, or None to leave it.
+    scales: tuple[int | None, ...]
+    #: Per select item: it is an integer quotient or an AVG or SUM of integers, whose REAL
+    #: stands for the exact value :func:`sharding.backend.sqlite_mysql.exact_value`
+    #: recorded while the statement ran.
+    exact: tuple[bool, ...]
+
+
+#: A ``SUM`` of an argument the rules cannot type: an integer result (SQLite's sum of
+#: integers only: ``SUM(a > 0)``, ``SUM(LENGTH(s))``) is MySQL's scale-0 DECIMAL, a REAL
+#: stays as it is (a sum of DOUBLEs).
+INTEGER_SUM = -2
 
 _EXACT = Context(prec=100)
 DIV_PRECISION_INCREMENT = 4
 MAX_SCALE = 38
 _DECIMAL_DECL = re.compile(r"DECIMAL_S(\d+)", re.IGNORECASE)
 _INT_DECL = re.compile(r"^\s*(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?\b", re.IGNORECASE)
-_SELECT_LIST = re.compile(r"\s*SELECT\s+(.*?)\s+FROM\s", re.IGNORECASE | re.DOTALL)
-_COMPUTED = re.compile(r"[-+*/%(]")
+_SELECT_LIST = re.compile(r"\s*SELECT\s+(.*?)(?:\s+FROM\s|\Z)", re.IGNORECASE | re.DOTALL)
+#: An operator, a call, or a decimal literal (``SELECT 1.50`` is a DECIMAL in MySQL).
+_COMPUTED = re.compile(r"[-+*/%(]|\d\.")
 _WHERE = re.compile(r"\sWHERE\s", re.IGNORECASE)
+_MAY_RECORD = re.compile(r"\b(?:sg_div|avg|sum)\s*\(", re.IGNORECASE)
 
 _lock = threading.Lock()
 _plans: OrderedDict[str, Plan | None] = OrderedDict()
@@ -67,6 +97,13 @@ def forget() -> None:
     """Drop the cached plans (a table was created, altered or dropped)."""
     with _lock:
         _plans.clear()
+
+
+def records_exact(sql: str) -> bool:
+    """Whether ``sql`` may compute values whose exact form the conversion wants
+    (:attr:`Plan.exact`): then :func:`sharding.backend.sqlite_mysql.record_exact` is on
+    while it runs. A text test: the plan is made after the statement ran."""
+    return _MAY_RECORD.search(sql) is not None
 
 
 def plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
@@ -90,15 +127,22 @@ def plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
 
 def convert(rows: list[Any], how: Plan) -> list[Any]:
     """The rows with MySQL's DECIMAL (and integer) results (module doc)."""
-    quanta = [None if s is None or s < 0 else Decimal(1).scaleb(-s) for s in how]
+    scales = how.scales
+    quanta = [None if s is None or s < 0 else Decimal(1).scaleb(-s) for s in scales]
     out = []
     for row in rows:
-        if len(row) != len(how):
+        if len(row) != len(scales):
             return rows  # not the statement the plan was made for: leave it
         values = list(row)
-        for i, scale in enumerate(how):
+        for i, scale in enumerate(scales):
             v = values[i]
             if scale is None or v is None or isinstance(v, bool | str | bytes):
+                continue
+            if scale == INTEGER_SUM:
+                if isinstance(v, int):
+                    values[i] = Decimal(v)
+                elif isinstance(v, float) and how.exact[i]:
+                    values[i] = sqlite_mysql.exact_value(v) or v  # beyond BIGINT
                 continue
             if scale < 0:
                 if isinstance(v, float) and v.is_integer():
@@ -107,7 +151,11 @@ def convert(rows: list[Any], how: Plan) -> list[Any]:
             quantum = quanta[i]
             if quantum is not None and isinstance(v, int | float | Decimal):
                 try:
-                    d = Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
+                    d = (
+                        (how.exact[i] and sqlite_mysql.exact_value(v)) or Decimal(repr(v))
+                        if isinstance(v, float)
+                        else Decimal(v)
+                    )
                     values[i] = d.quantize(quantum, rounding=ROUND_HALF_UP, context=_EXACT)
                 except (InvalidOperation, ValueError):
                     pass  # inf / nan: SQLite's own value
@@ -123,8 +171,10 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
     if not isinstance(tree, exp.Select):
         return None
     items = tree.expressions
-    if any(isinstance(i, exp.Star) or i.find(exp.Star, exp.Subquery) for i in items):
-        return None
+    if any(isinstance(i, exp.Star) or i.find(exp.Subquery) for i in items) or any(
+        not isinstance(star.parent, exp.Count) for i in items for star in i.find_all(exp.Star)
+    ):
+        return None  # ``COUNT(*)`` is an integer; any other ``*`` has columns of its own
     tables: dict[str, exp.Table] = {}
     for source in [
         tree.args.get("from_") or tree.args.get("from"),
@@ -136,25 +186,45 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
         if not isinstance(t, exp.Table):
             return None  # a derived table: its columns' types are not in a schema
         tables[t.alias_or_name.lower()] = t
-    if not tables:
-        return None
+    if not tables and any(True for _ in tree.find_all(exp.Column)):
+        return None  # a column without a table (an outer reference): its type is unknown
     types: dict[str, dict[str, Kind]] = {
         key: _column_types(raw, table) for key, table in tables.items()
     }
     how: list[int | None] = []
+    exact: list[bool] = []
     for item in items:
         node = item.this if isinstance(item, exp.Alias) else item
+        exact.append(_of_integers(node, types))
         if isinstance(node, exp.Column):
             how.append(None)  # read as it is: the column's own converter
             continue
-        if not any(_dec(_kind(c, types)) for c in node.find_all(exp.Column)):
-            # Over integers only (``SUM(n)``, ``n / 2``) MySQL answers DECIMAL too; left
-            # as SQLite computes it for now (docs/refusals.md).
-            how.append(None)
-            continue
         kind = _kind(node, types)
+        if kind is None and isinstance(node, exp.Sum):
+            how.append(INTEGER_SUM)  # an integer result came from integers: DECIMAL
+            continue
         how.append(None if kind is None else (kind[1] if kind[0] == "dec" else -1))
-    return tuple(how) if any(s is not None for s in how) else None
+    return Plan(tuple(how), tuple(exact)) if any(s is not None for s in how) else None
+
+
+def _of_integers(node: exp.Expr, types: dict[str, dict[str, Kind]]) -> bool:
+    """An integer quotient (``sg_div``), an AVG or SUM of integers: a REAL whose exact value
+    :mod:`sharding.backend.sqlite_mysql` records (:attr:`Plan.exact`). Only the item
+    itself: arithmetic on such a REAL (``n / 3 * 3``) is SQLite's, exact to 15
+    significant digits."""
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "sg_div":
+        operands = node.expressions
+    elif isinstance(node, exp.Avg):
+        operands = [node.this]
+    elif isinstance(node, exp.Sum):
+        # A REAL from a SUM of integers is one beyond BIGINT (recorded).
+        kind = _kind(node.this, types)
+        return kind is None or _scale(kind) == 0
+    else:
+        return False
+    kinds = [_kind(o, types) for o in operands]
+    # Scale 0 (an integer, a SUM of integers): SQLite hands the function integers.
+    return bool(kinds) and all(k is not None and _scale(k) == 0 for k in kinds)
 
 
 def _column_types(raw: sqlite3.Connection, table: exp.Table) -> dict[str, Kind]:
@@ -214,6 +284,11 @@ def _kind(node: exp.Expr | None, types: dict[str, dict[str, Kind]]) -> Kind:
         return ("dec", len(m.group(1))) if m else None
     if isinstance(node, exp.Neg | exp.Abs):
         return _kind(node.this, types)
+    if isinstance(node, exp.Count | exp.Predicate | exp.Connector | exp.Not):
+        return ("int", 0)  # a count, a comparison, a truth value: integers
+    if isinstance(node, exp.Distinct):
+        exprs = node.expressions
+        return _kind(exprs[0], types) if len(exprs) == 1 else None  # SUM(DISTINCT x)
     if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Mod):
         a, b = _kind(node.this, types), _kind(node.expression, types)
         if a is None or b is None:

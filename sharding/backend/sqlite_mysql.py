@@ -66,9 +66,9 @@ and AVG are replaced by aggregates that add each value's shortest decimal form e
 numbers, so the coordinator's merge (and HAVING/ORDER BY on the shard) compare them as
 numbers. A computed value over a DECIMAL column (``price * 1.5``, ``price / 3``,
 ``SUM(price)``) gets MySQL's ``Decimal`` and scale after the fetch, typed from the shard
-file's schema (:mod:`sharding.backend.sqlite_decimal_results`); over integers only
-(``7 / 2``, ``SUM(n)``) it stays SQLite's number — ``7 / 2`` is 3.5 (MySQL:
-``3.5000``), never SQLite's 3.
+file's schema (:mod:`sharding.backend.sqlite_decimal_results`), and so does one over
+integers (``7 / 2`` is ``Decimal('3.5000')``, never SQLite's 3; ``SUM(n)`` a
+``Decimal``).
 """
 
 from __future__ import annotations
@@ -591,14 +591,59 @@ def _intdiv(a: Any, b: Any) -> int | None:
     return int(_EXACT.divide_int(xd, yd))
 
 
+#: The exact values behind the REALs this thread's statement computed (integer
+#: quotients, AVG of integers), by their REAL: :func:`record_exact`. Bounded, so a huge
+#: scan cannot grow it without end; a REAL two exact values share maps to None.
+_exact_values = threading.local()
+_EXACT_VALUES_MAX = 65536
+
+
+def record_exact(on: bool) -> None:
+    """Start (or stop) remembering, for this thread's next statement, the exact value
+    behind each REAL an integer quotient, an AVG of integers or a SUM of integers
+    beyond BIGINT hands SQLite — a REAL
+    carries 15 significant digits, MySQL's DECIMAL all of them
+    (:mod:`sharding.backend.sqlite_decimal_results` reads them back)."""
+    _exact_values.map = {} if on else None
+
+
+def exact_value(x: float) -> Decimal | None:
+    """The exact value recorded behind the REAL ``x`` (None: not recorded, or two)."""
+    values: dict[float, Decimal | None] | None = getattr(_exact_values, "map", None)
+    return None if values is None else values.get(x)
+
+
+def _remember(x: float, exact: Decimal) -> float:
+    values: dict[float, Decimal | None] | None = getattr(_exact_values, "map", None)
+    if values is not None:
+        known = values.get(x, exact)
+        if known is not None and known != exact:
+            values[x] = None  # two exact values behind one REAL: read neither
+        elif x not in values and len(values) < _EXACT_VALUES_MAX:
+            values[x] = exact
+    return x
+
+
+#: MySQL keeps the quotient of two integers with one 9-digit word of fraction,
+#: truncated: ``n / 3 * 3``, ``SUM(n / 3)`` and ``n / 3 + 0.5e0`` compute with it.
+_INNER_QUOTIENT = Decimal("1e-9")
+
+
 def _div(a: Any, b: Any) -> float | None:
     """MySQL's ``/``: never integer division; ``x / 0`` is NULL. The quotient of two
-    exact operands is computed in decimal and handed to SQLite as the nearest REAL."""
+    integers is MySQL's inner value (:data:`_INNER_QUOTIENT`), computed in decimal and
+    handed to SQLite as the nearest REAL (whose shortest decimal is that value while it
+    has at most 15 significant digits: what the shard's result typing reads back). A
+    DOUBLE operand divides as DOUBLEs. (An integral DECIMAL value is stored as an
+    INTEGER too; a DECIMAL of scale ≥ 5 would keep more inner digits in MySQL, which
+    its shown digits only reveal when they are more than 8.)"""
     x, y = _number(a), _number(b)
     if x is None or y is None or y == 0:
         return None
     if isinstance(x, int) and isinstance(y, int):
-        return float(_EXACT.divide(Decimal(x), Decimal(y)))
+        q = _EXACT.divide(Decimal(x), Decimal(y))
+        inner = q.quantize(_INNER_QUOTIENT, rounding=ROUND_DOWN, context=_EXACT)
+        return _remember(float(inner), inner)
     return float(x) / float(y)
 
 
@@ -739,7 +784,10 @@ class _Sum(_ExactSum):
         if special is not None:
             return special
         if not self.reals:
-            return self.ints if -(1 << 63) <= self.ints < (1 << 63) else float(self.ints)
+            if -(1 << 63) <= self.ints < (1 << 63):
+                return self.ints
+            # Beyond BIGINT: MySQL's DECIMAL sum is exact; SQLite gets the nearest REAL.
+            return _remember(float(self.ints), Decimal(self.ints))
         return float(self._exact())
 
 
@@ -750,7 +798,10 @@ class _Avg(_ExactSum):
         special = self._special()
         if special is not None:
             return special
-        return float(_EXACT.divide(self._exact(), Decimal(self.count)))
+        exact = _EXACT.divide(self._exact(), Decimal(self.count))
+        if not self.reals:
+            return _remember(float(exact), exact)  # of integers: MySQL's DECIMAL
+        return float(exact)
 
 
 # ---------------------------------------------------------------------- dates

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sharding.merge.semantics import _EXACT, MySQLDecimal, Semantics
+from sharding.merge.semantics import _EXACT, MySQLDecimal, Semantics, mysql_divide
 
 AggFunc = Literal[
     "count_star", "count", "sum", "total", "min", "max", "avg", "bit_and", "bit_or", "bit_xor"
@@ -198,6 +198,12 @@ class Accumulator:
         if func == "sum":
             return self.sem.sum_result(self.total, self.real)
         if func == "avg":
+            if self.count and (
+                isinstance(self.total, Decimal) or (type(self.total) is int and not self.real)
+            ):
+                # Exact totals (SQLite shards send SUM of integers and DECIMALs as
+                # Decimal): MySQL's DECIMAL quotient, scale + 4, on every backend.
+                return mysql_divide(self.total, self.count)
             return self.sem.avg(self.total, self.count)
         if func in _BIT_IDENTITY:
             return self.value if self.value is not None else _BIT_IDENTITY[func]

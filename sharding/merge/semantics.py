@@ -349,6 +349,8 @@ class Semantics:
         x, y = self.to_number(a), self.to_number(b)
         if x is None or y is None:
             return None
+        if _exact_decimal(x, y):
+            return MYSQL.add(x, y)
         if type(x) is int and type(y) is int:
             return self._int_result(x + y)
         return _f(x) + _f(y)
@@ -357,6 +359,8 @@ class Semantics:
         x, y = self.to_number(a), self.to_number(b)
         if x is None or y is None:
             return None
+        if _exact_decimal(x, y):
+            return MYSQL.sub(x, y)
         if type(x) is int and type(y) is int:
             return self._int_result(x - y)
         return _f(x) - _f(y)
@@ -365,6 +369,8 @@ class Semantics:
         x, y = self.to_number(a), self.to_number(b)
         if x is None or y is None:
             return None
+        if _exact_decimal(x, y):
+            return MYSQL.mul(x, y)
         if type(x) is int and type(y) is int:
             return self._int_result(x * y)
         return _f(x) * _f(y)
@@ -376,6 +382,8 @@ class Semantics:
         if self.integer_division and type(x) is int and type(y) is int:
             q = abs(x) // abs(y)
             return self._int_result(q if (x >= 0) == (y >= 0) else -q)
+        if not self.integer_division and not isinstance(x, float) and not isinstance(y, float):
+            return MYSQL.div(x, y)  # the SQLite shards' ``/`` is MySQL's exact quotient
         if self.avg_decimal:
             return Decimal(x) / Decimal(y)
         return _f(x) / _f(y)
@@ -384,6 +392,8 @@ class Semantics:
         x, y = self.to_number(a), self.to_number(b)
         if x is None or y is None:
             return None
+        if _exact_decimal(x, y):
+            return MYSQL.mod(x, y)
         real = type(x) is not int or type(y) is not int
         xi, yi = int(x), int(y)
         if yi == 0:
@@ -398,6 +408,8 @@ class Semantics:
             return None
         if type(x) is int:
             return self._int_result(-x)
+        if isinstance(x, Decimal):
+            return MYSQL.neg(x)
         return -x
 
     def intdiv(self, a: Any, b: Any) -> Any:
@@ -421,29 +433,39 @@ class Semantics:
     def sum_result(self, total: Any, real: bool) -> Any:
         """SUM's result from the merged total (``real``: some input was not an integer).
 
-        SQLite: integers stay integers (overflow is an error, as in SQLite), otherwise a
-        REAL; DECIMALs (other backends' partials) stay DECIMAL.
+        A sum of integers is MySQL's DECIMAL, as the SQLite shards send it
+        (:mod:`sharding.backend.sqlite_decimal_results`); DECIMALs stay DECIMAL;
+        anything else is a REAL.
         """
         if total is None:
             return None
         if isinstance(total, int) and not real:
-            if not INT64_MIN <= total <= INT64_MAX:
-                from sharding.errors import BackendError
-
-                raise BackendError("integer overflow", code=1690, sqlstate="22003")
-            return total
+            return Decimal(total)
         if isinstance(total, Decimal):
             return total
         return float(total)
 
     def literal(self, text: str, is_string: bool) -> Any:
-        """The value of a SQL literal evaluated by the coordinator (SQLite: int or REAL)."""
+        """The value of a SQL literal evaluated by the coordinator: an integer, ``2.5e0``
+        a REAL, ``2.5`` a DECIMAL (the SQLite shards type it so too, as MySQL does)."""
         if is_string:
             return text
         try:
             return int(text)
         except ValueError:
+            pass
+        if "e" in text.lower():
             return float(text)
+        return Decimal(text)
+
+
+def _exact_decimal(x: Any, y: Any) -> bool:
+    """A DECIMAL operand and no DOUBLE: the SQLite shards type such arithmetic as MySQL
+    does (:mod:`sharding.backend.sqlite_decimal_results`), so the coordinator computes
+    it over merged values with MySQL's DECIMAL rules too (scale, inner digits)."""
+    return (isinstance(x, Decimal) or isinstance(y, Decimal)) and not (
+        isinstance(x, float) or isinstance(y, float)
+    )
 
 
 def _f(x: int | float | Decimal) -> float:
@@ -486,8 +508,10 @@ def _parse_exact_number(text: str) -> int | float | None:
 #: :mod:`sharding.backend.sqlite_mysql`): every text column is declared with a MySQL
 #: collation, which the catalog records (so merges use the very keys registered in
 #: SQLite); an expression without a column collation compares BINARY on a shard, hence
-#: the BINARY default here. ``/`` never truncates. Other numeric rules stay SQLite's,
-#: since the shards compute with SQLite's INTEGER/REAL.
+#: the BINARY default here. ``/`` never truncates. Numbers are MySQL's where the shards
+#: type them so (:mod:`sharding.backend.sqlite_decimal_results`): ``/`` of exact operands,
+#: arithmetic with a DECIMAL, decimal literals and SUM of integers are MySQL's DECIMAL;
+#: the rest stays SQLite's INTEGER/REAL.
 SQLITE = Semantics(
     name="sqlite",
     dialect="sqlite",

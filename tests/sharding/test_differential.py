@@ -2,12 +2,14 @@
 database and in a 16- and a 1024-shard SQLite topology; every query of the corpus —
 hand-written (:mod:`corpus`) plus hypothesis-generated — must return identical rows
 (in order when its ORDER BY is total, as a multiset otherwise) and the same column
-count, with the backend's own value types (AVG a REAL, NULL order...).
+count, with the backend's own value types (AVG of integers a scale-4 Decimal, NULL order...).
 
 The reference is one *unsharded* SQLite database carrying the same MySQL layer as the
 shards (issue 15, :mod:`sharding.backend.sqlite_mysql`): text columns declared with
 ``utf8mb4_general_ci``, MySQL's functions registered, and each statement translated for
-SQLite the way the coordinator translates shard statements (``7 / 2`` is 3.5, not 3).
+SQLite the way the coordinator translates shard statements (``7 / 2`` is 3.5, not 3),
+and its computed numbers typed as the shards type them (``a / 3``, ``SUM(a)``, ``AVG(a)``
+of INT columns are MySQL's ``Decimal``, :mod:`sharding.backend.sqlite_decimal_results`).
 What this file checks is that sharding changes nothing; whether the embedded default
 answers like MySQL is checked against MariaDB in ``test_sqlite_mysql_semantics.py``.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,7 @@ import sqlglot
 from hypothesis import HealthCheck, given, settings
 
 from sharding import Coordinator
-from sharding.backend import sqlite_mysql
+from sharding.backend import sqlite_decimal_results, sqlite_mysql
 from sharding.sql.rewrite import keep_backend_semantics
 from tests.sharding import dataset
 from tests.sharding.conftest import Dataset
@@ -40,7 +43,7 @@ def _sortable(row: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     for v in row:
         if v is None:
             out.append((0,))
-        elif isinstance(v, int | float):
+        elif isinstance(v, int | float | Decimal):
             out.append((1, v))
         elif isinstance(v, str):
             out.append((2, v))
@@ -50,8 +53,12 @@ def _sortable(row: tuple[Any, ...]) -> list[tuple[Any, ...]]:
 
 
 def _typed(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Rows with each value tagged by type, so 1 and 1.0 count as different."""
-    return [tuple((type(v).__name__, v) for v in r) for r in rows]
+    """Rows with each value tagged by type, so 1 and 1.0 count as different (a DECIMAL
+    the coordinator computed may be a ``Decimal`` subclass carrying inner digits)."""
+    return [
+        tuple(("Decimal" if isinstance(v, Decimal) else type(v).__name__, v) for v in r)
+        for r in rows
+    ]
 
 
 def _nan_free(rows: list[tuple[Any, ...]]) -> None:
@@ -97,9 +104,14 @@ async def check(
 ) -> None:
     oracle = oracle_connection(ds)
     try:
-        cur = oracle.execute(for_oracle(sql), params)
+        translated = for_oracle(sql)
+        cur = oracle.execute(translated, params)
         expected = cur.fetchall()
         expected_width = len(cur.description or ())
+        # The shards' result typing too: MySQL's DECIMAL of ``a / 3``, ``SUM(a)``, ``AVG(a)``.
+        how = sqlite_decimal_results.plan(oracle, translated)
+        if how is not None:
+            expected = sqlite_decimal_results.convert(expected, how)
     finally:
         oracle.close()
     result = await coord.execute(sql, list(params) if params else None)

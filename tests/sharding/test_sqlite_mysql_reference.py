@@ -12,7 +12,7 @@ with MariaDB itself. The references:
   :mod:`sharding.backend.sqlite_mysql`), reads must carry the declared scale;
 * behaviour through the coordinator — a case- or accent- or trailing-space-variant of a
   VARCHAR primary key is a duplicate (1062); unsupported functions are 1235 naming the
-  function; ``7 / 2`` is 3.5. Expected values marked "MariaDB:" were measured on
+  function; ``7 / 2`` is ``Decimal('3.5000')``. Expected values marked "MariaDB:" were measured on
   MariaDB 10.11 (the same statements run against the server in the other file).
 """
 
@@ -354,7 +354,7 @@ async def test_reads_and_functions(coord: Coordinator) -> None:
     ).rows[0]
     # MariaDB: 3.5000, NULL, 'Abc-x', 2, 1, 2, 1, 1, 0.6, 4007, '31/01/2024', 2024, 2024-02-29
     assert tuple(row) == (
-        3.5,
+        Decimal("3.5000"),
         None,
         "Abc-x",
         2,
@@ -362,7 +362,7 @@ async def test_reads_and_functions(coord: Coordinator) -> None:
         2,
         1,
         1,
-        0.6,
+        Decimal("0.6"),
         4007,
         "31/01/2024",
         2024,
