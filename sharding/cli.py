@@ -194,6 +194,11 @@ async def _serve(args: argparse.Namespace) -> int:
                     server.shutdown()
 
         nursery.start_soon(on_signals)
+        # Coordinators sharing a MySQL catalog: a registered instance id, KILL and
+        # PROCESSLIST across them (sharding.server.instances; a no-op otherwise).
+        from sharding.server.instances import join_fleet
+
+        await nursery.start(join_fleet, server, coord, args.instance_id)
         await nursery.start(run_server)
         extra = ""
         if server.admin_port:
@@ -313,8 +318,9 @@ def _worker_arguments(serve: argparse.ArgumentParser) -> None:
         type=parse_instance,
         default=0,
         metavar="I",
-        help="with --workers: this coordinator's number 0-31, in bits 26-30 of every "
-        "connection id (give each coordinator behind one load balancer its own; default 0)",
+        help="this coordinator's number 0-31, in bits 26-30 of every connection id "
+        "(default 0). With the catalog on MySQL it is only the preferred one: ids are "
+        "claimed in <catalog>.instances, so coordinators sharing a catalog never collide",
     )
     # Set by the supervisor for its workers only.
     for flag in ("--worker-index", "--worker-count", "--worker-start", "--supervisor-pid"):

@@ -238,7 +238,8 @@ _ADMIN = re.compile(
     re.I | re.S,
 )
 #: The admin statement grammar (groups: pl/pl_is, kid, kq, kqid, ...), for forwarding
-#: across workers (sharding.server.workers).
+#: across workers (sharding.server.workers) and coordinators (sharding.server.instances:
+#: the owner of a KILL's id runs it here with the asker's Viewer, so the rule is one).
 ADMIN_STATEMENT = _ADMIN
 
 

@@ -4,6 +4,8 @@
     listen = "127.0.0.1:3307"
     admin_listen = "127.0.0.1:3308"     # optional extra port, outside the buckets
     http = "127.0.0.1:8080"             # optional /metrics, /status, /healthz
+    control_listen = "127.0.0.1:0"      # peer coordinators' KILL/PROCESSLIST (instances.py)
+    control_advertise = "10.0.0.5:3309" # the address peers use, if not the bound one
     max_connections = 4096
     max_packet_size = 67108864          # max_allowed_packet
     wait_timeout = 28800                # idle timeout (seconds)
@@ -117,6 +119,13 @@ class ServerConfig:
     long_query_time: float = 10.0
     #: Log statements with their literal values (default: literals shown as ``?``).
     log_statement_text: bool = False
+    #: Where other coordinators sharing the catalog reach this one for KILL and
+    #: PROCESSLIST (sharding.server.instances; only with a catalog on MySQL). Port 0:
+    #: any free port (it is published in the catalog's instance registry).
+    control_listen: str = "127.0.0.1:0"
+    #: The control address written to the registry, when the bound one is not what
+    #: peers can reach (a wildcard bind, NAT); default: the bound address.
+    control_advertise: str | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ServerConfig:
@@ -176,6 +185,17 @@ class ServerConfig:
         names = [u.name for u in self.users]
         if len(names) != len(set(names)):
             raise ConfigError("[[server.users]]: duplicate user names")
+        if self.control_advertise is not None:
+            if not isinstance(self.control_advertise, str):
+                raise ConfigError("[server] control_advertise must be a 'host:port' string")
+            parse_hostport(
+                self.control_advertise, what="[server] control_advertise", default_port=0
+            )
+        if not isinstance(self.control_listen, str):
+            raise ConfigError("[server] control_listen must be a 'host:port' string")
+        # Not in the password rule below: control requests are authenticated by the
+        # registry's per-instance secret, not by [[server.users]].
+        parse_hostport(self.control_listen, what="[server] control_listen")
         for what in ("listen", "admin_listen", "http"):
             addr = getattr(self, what)
             if addr is None:

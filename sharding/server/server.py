@@ -115,7 +115,9 @@ class MySQLServer:
         self._shutdown = trio.Event()
         self._all_closed = trio.Event()
         #: ``serve --workers N`` (sharding.server.workers) sets these three: listen with
-        #: SO_REUSEPORT, allocate global connection ids, and the peer workers' view.
+        #: SO_REUSEPORT, allocate global connection ids, and the peer workers' view; a
+        #: coordinator registered in its catalog (sharding.server.instances) sets the
+        #: last two, ``cluster`` then also reaching the other coordinators.
         self.reuse_port = False
         self.allocate_id: Callable[[Container[int]], int] | None = None
         self.cluster: Any = None

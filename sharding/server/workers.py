@@ -22,11 +22,18 @@ Layout (decided here, documented in ``shardgate serve --help`` and the README):
   its ids reported unknown, never waited on past ``CONTROL_TIMEOUT``).
 * **Global connection ids** (TiDB's Global Kill is the model): 32 bits, bit 31 clear
   (clients that keep the thread id in a signed int still work), then 5 bits of
-  coordinator instance (``--instance-id``, for several coordinators behind one load
-  balancer), 6 bits of worker, 20 bits of local id. The owner of any id is known from
-  the id alone, so the mysql CLI's Ctrl-C (``KILL QUERY id`` on a *new* connection,
-  which may land on any worker) reaches it. One worker and instance 0 give exactly the
-  ids a plain ``serve`` gives (1, 2, 3, ...).
+  coordinator instance, 6 bits of worker, 20 bits of local id. The owner of any id is
+  known from the id alone, so the mysql CLI's Ctrl-C (``KILL QUERY id`` on a *new*
+  connection, which may land on any worker) reaches it. One worker and instance 0 give
+  exactly the ids a plain ``serve`` gives (1, 2, 3, ...).
+* **Several coordinators** (:mod:`sharding.server.instances`): with the catalog on
+  MySQL, the supervisor claims the instance id in the catalog's registry (so
+  coordinators sharing a catalog never share an id; ``--instance-id`` is only the
+  preferred one), heartbeats it and writes it with the instance's control secret to
+  ``<run dir>/instance.json`` before any worker starts; every worker listens on the
+  shared control port (``SO_REUSEPORT``) and installs the fleet view as
+  ``server.cluster`` over its :class:`WorkerCluster`, so KILL and PROCESSLIST reach
+  other coordinators too. Without a MySQL catalog, ``--instance-id`` is used as is.
 * **Metrics**: each worker's own text exposition, gathered at scrape time, relabelled
   with ``worker="k"`` and merged by family. prometheus_client's multiprocess mode was
   not used: it covers only metrics kept in its mmap files, while the bucket and pool
@@ -561,6 +568,7 @@ async def serve_worker(args: argparse.Namespace) -> int:
     from sharding.cli import _load_toml, _server_config, _topology, tune_gc
     from sharding.coordinator import Coordinator
     from sharding.server import MySQLServer
+    from sharding.server.instances import read_instance_file, serve_worker_fleet
 
     configure_logging(
         json=None if args.log_format == "auto" else args.log_format == "json", level=args.log_level
@@ -575,7 +583,10 @@ async def serve_worker(args: argparse.Namespace) -> int:
         if "server_version" not in data.get("server", {}):
             config = config.with_overrides(server_version=coord.version)
         server = MySQLServer(config, coord, admin=WorkerAdmin(coord, worker, workers, totals))
-        ids = ConnectionIds(int(args.instance_id), worker)
+        # The instance id the supervisor claimed in the catalog's registry, if any.
+        registered = read_instance_file(args.run_dir)
+        instance = int(registered["instance"]) if registered else int(args.instance_id)
+        ids = ConnectionIds(instance, worker)
         server.reuse_port = True
         server.allocate_id = ids.allocate
         cluster = WorkerCluster(
@@ -583,11 +594,13 @@ async def serve_worker(args: argparse.Namespace) -> int:
             run_dir=args.run_dir,
             worker=worker,
             workers=workers,
-            instance=int(args.instance_id),
+            instance=instance,
             start=int(args.worker_start),
             coordinator=coord,
         )
         server.cluster = cluster
+        if registered:  # other coordinators: KILL and PROCESSLIST (server.cluster)
+            await nursery.start(serve_worker_fleet, server, coord, cluster, registered)
         from sharding.logging_setup import StatementLog  # as a plain serve (sharding.cli)
 
         coord.statement_log = StatementLog(
@@ -761,6 +774,7 @@ async def supervise(args: argparse.Namespace, argv: Sequence[str], workers: int)
     from executor import configure_logging
     from sharding.cli import _load_toml, _server_config, _topology, _version
     from sharding.server.config import parse_hostport
+    from sharding.server.instances import catalog_on_mysql
 
     configure_logging(
         json=None if args.log_format == "auto" else args.log_format == "json", level=args.log_level
@@ -799,9 +813,21 @@ async def supervise(args: argparse.Namespace, argv: Sequence[str], workers: int)
                     max_connections=total,
                     workers=workers,
                 )
+        control: tuple[str, int] | None = None
+        if catalog_on_mysql(topology):
+            # The instance's control port (sharding.server.instances), shared by the
+            # workers like the others; the supervisor registers it with the instance id.
+            host, port = parse_hostport(config.control_listen, what="control_listen")
+            try:
+                sock = reuseport_socket(host, port, listen=False)
+            except OSError as exc:
+                exc.shardgate_address = f"{host}:{port} ([server] control_listen)"  # type: ignore[attr-defined]
+                raise
+            reserved.append(sock)
+            control = (host, sock.getsockname()[1])
         sup.run_dir = tempfile.mkdtemp(prefix="shardgate-workers-")
         os.chmod(sup.run_dir, 0o700)
-        return await _supervise(sup, config, bound, _version())
+        return await _supervise(sup, config, bound, _version(), topology, control)
     finally:
         for sock in reserved:
             sock.close()
@@ -810,13 +836,38 @@ async def supervise(args: argparse.Namespace, argv: Sequence[str], workers: int)
 
 
 async def _supervise(
-    sup: Supervisor, config: Any, bound: Mapping[str, tuple[str, int]], version: str
+    sup: Supervisor,
+    config: Any,
+    bound: Mapping[str, tuple[str, int]],
+    version: str,
+    topology: Any = None,
+    control: tuple[str, int] | None = None,
 ) -> int:
     # The drain bound of one worker, plus its kill grace and some start-up slack.
     hard_limit = float(config.shutdown_timeout) + 10.0
     started = trio.Event()
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with trio.open_nursery() as nursery:
+            if control is not None:
+                # One instance id for every worker, claimed (and heartbeated) here,
+                # before any worker hands out a connection id.
+                from sharding.server.instances import hold_instance
+
+                def lost() -> None:
+                    sup.stopping = True
+                    started.set()
+                    sup.signal_all(signal.SIGTERM)
+                    nursery.start_soon(_hard_stop, sup, hard_limit)
+
+                await nursery.start(
+                    hold_instance,
+                    topology,
+                    config,
+                    control,
+                    int(sup.args.instance_id),
+                    sup.run_dir,
+                    lost,
+                )
             for slot in sup.slots:
                 nursery.start_soon(sup.run_slot, slot, started)
             nursery.start_soon(sup.wait_ready, started)
