@@ -68,7 +68,7 @@ from sharding.errors import NoDatabaseSelected, NotSupported, ShardgateError, Un
 from sharding.local_columns import CONSERVATIVE, parse_spec, show_columns, typed
 from sharding.local_columns_data import INFORMATION_SCHEMA
 from sharding.session_answers import select_item_texts
-from sharding.sql.describe import ColumnType, constant_type
+from sharding.sql.describe import UNKNOWN, ColumnType, constant_type, expression_type
 from sharding.sql.literals import render_literal
 
 if TYPE_CHECKING:
@@ -587,7 +587,15 @@ def _item_type(node: exp.Expr, sources: list[tuple[str, _Source]]) -> ColumnType
         return ColumnType(t.type, t.length, t.flags & ~(1 | 4096), t.decimals, t.charset)
     if node.find(exp.Column) is None:
         return constant_type(node)
-    return CONSERVATIVE
+    # Other expressions by MariaDB's rules (IF, CASE, CONCAT, arithmetic, …), with the
+    # views' column definitions; text where no rule applies.
+    derived = expression_type(node, lambda col: _column_of(col, sources))
+    return CONSERVATIVE if derived is UNKNOWN else derived
+
+
+def _column_of(node: exp.Column, sources: list[tuple[str, _Source]]) -> ColumnType | None:
+    found = _item_type(node, sources)
+    return None if found is CONSERVATIVE else found
 
 
 def result_columns(tree: exp.Expr, names: Sequence[str]) -> list[Column]:

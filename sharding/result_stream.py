@@ -106,6 +106,8 @@ class ResultStream:
         self._done = trio.Event()  # the producer finished
         self._error: BaseException | None = None
         self._cancel = trio.CancelScope()
+        #: The statement's warning count, once it has ended.
+        self.warnings = 0
 
     @property
     def columns(self) -> list[Column]:
@@ -197,7 +199,8 @@ class ResultStream:
         sink = _ToChannel(self._send)
         try:
             with self._cancel:
-                await self._run(sink)
+                result = await self._run(sink)
+                self.warnings = result.warnings  # the end of rows carries the count
                 if not sink.gone:
                     return  # complete: the end of the channel is the end of the result
             self._error = QueryInterrupted("Query execution was interrupted (stream closed)")

@@ -749,7 +749,7 @@ class CoordinatorSession:
         columns = await self._run_select(prepared, sink, stats)
         if calc:
             self._calc_found = await self._count_without_limit(sql, params, sink.count)
-        return Result(columns=columns)
+        return Result(columns=columns, warnings=stats.warnings)
 
     async def _with_subquery_values(
         self,
@@ -949,8 +949,12 @@ class CoordinatorSession:
                     coord.default_datasource,
                     stats,
                 )
+                runner.group_concat_max_len = int(self.state.get("group_concat_max_len"))
                 await drive(runner.operator(root), deliver)
                 nursery.cancel_scope.cancel()
+        for warning in runner.warnings:  # GROUP_CONCAT's cuts (1260)
+            self.state.warn(*warning)
+        stats.warnings += len(runner.warnings)
         result = columns()
         await sink.header(result)
         return result
@@ -1422,10 +1426,13 @@ class CoordinatorSession:
             await self._finish_txn(commit=False)
             return Result()
         # SET: parsed once, checked and applied by the session state (its one owner).
+        before = self.state.diagnostics
         applied = await self.state.apply_set(parse_set_text(sql), self._evaluate)
         if applied.get("autocommit") and self._txn is not None:
             await self._finish_txn(commit=True)  # MySQL: autocommit=1 commits
-        return Result(warnings=len(self.state.diagnostics))
+        # The OK packet counts the SET's own warnings (the last statement's stay shown).
+        after = self.state.diagnostics
+        return Result(warnings=len(after) if after is not before else 0)
 
     async def _savepoint_statement(self, kind: str, sql: str) -> Result:
         """``SAVEPOINT x``, ``ROLLBACK [WORK] TO [SAVEPOINT] x``, ``RELEASE SAVEPOINT x``:

@@ -33,6 +33,7 @@ from sharding.exec.targets import Target, broadcast_target, route_shards, shard_
 from sharding.merge.concat import Concat
 from sharding.merge.distinct import Distinct
 from sharding.merge.filter import Filter
+from sharding.merge.group_concat import ConcatRuntime
 from sharding.merge.hash_aggregate import HashAggregate, columns_group
 from sharding.merge.limit import Limit
 from sharding.merge.merge_sort import MergeSort
@@ -50,6 +51,7 @@ from sharding.merge.union import (
     SortedSetOp,
     row_key,
 )
+from sharding.merge.window import Window
 from sharding.sql.backend_eval import BackendEvalNode
 from sharding.sql.keyset import KeysetSpec
 from sharding.sql.nodes import (
@@ -66,6 +68,7 @@ from sharding.sql.nodes import (
     SortMergeJoinNode,
     SortNode,
     UnionNode,
+    WindowNode,
 )
 from sharding.sql.template import ShardTemplate
 from sharding.topology import ClusterConfig
@@ -81,6 +84,8 @@ class ExecStats:
     running: float = 0.0
     streams: StreamStats = field(default_factory=StreamStats)
     batches: BatchStats = field(default_factory=BatchStats)
+    #: Warnings the merge raised (GROUP_CONCAT cuts), recorded by the session.
+    warnings: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -175,6 +180,10 @@ class Runner:
         self.columns: list[Column] | None = None
         #: Definitions of the items a BackendEvalNode computed (its first statement's).
         self.eval_columns: list[Column] | None = None
+        #: The session's group_concat_max_len, and the warnings the merge raised
+        #: (GROUP_CONCAT's 1260), which the session records for the statement.
+        self.group_concat_max_len = 1048576
+        self.warnings: list[tuple[str, int, str]] = []
         # Reads of one data source started together go out as one statement
         # (sharding.exec.batch); True means the dialect's default policy.
         if batching is True:
@@ -309,7 +318,29 @@ class Runner:
                 fns = node.group_fns
                 group = lambda row, p: tuple([f(row, p) for f in fns])  # noqa: E731
             cls = OrderedAggregate if node.ordered else HashAggregate
-            return cls(child, group, node.group_collations, node.specs, sem, node.mode, values)
+            concat = None
+            if any(s.concat is not None for s in node.specs):
+                concat = ConcatRuntime(self.group_concat_max_len, self.warnings)
+            return cls(
+                child,
+                group,
+                node.group_collations,
+                node.specs,
+                sem,
+                node.mode,
+                values,
+                rollup=node.rollup,
+                concat=concat,
+            )
+        if isinstance(node, WindowNode):  # issue 18.5: streamed, or a partition held
+            return Window(
+                self.operator(node.child, budget_share=share),
+                node.keys,
+                node.collations,
+                node.funcs,
+                sem,
+                self.cluster.union_rows,
+            )
         if isinstance(node, FilterNode):
             return Filter(self.operator(node.child, budget_share=share), node.predicate, values)
         if isinstance(node, ProjectNode):

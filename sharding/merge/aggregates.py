@@ -18,19 +18,43 @@ of no rows are NULL.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Any, Literal
 
+from sharding.merge.group_concat import ConcatAccumulator, ConcatRuntime, ConcatSpec
 from sharding.merge.semantics import _EXACT, MySQLDecimal, Semantics, mysql_divide
 
 AggFunc = Literal[
-    "count_star", "count", "sum", "total", "min", "max", "avg", "bit_and", "bit_or", "bit_xor"
+    "count_star",
+    "count",
+    "sum",
+    "total",
+    "min",
+    "max",
+    "avg",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "var_pop",
+    "var_samp",
+    "std_pop",
+    "std_samp",
+    "group_concat",
 ]
 #: BIT_AND/OR/XOR of no rows: MySQL's identity of each operation (never NULL).
 _BIT_IDENTITY = {"bit_and": (1 << 64) - 1, "bit_or": 0, "bit_xor": 0}
 Mode = Literal["merge", "raw"]
+#: STD/STDDEV/VARIANCE: the population or sample form, and whether a square root follows.
+VARIANCES: dict[str, tuple[bool, bool]] = {
+    "var_pop": (False, False),
+    "var_samp": (True, False),
+    "std_pop": (False, True),
+    "std_samp": (True, True),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +77,13 @@ class AggSpec:
     #: COUNT(DISTINCT a, b, ...): the collation of each argument (``columns`` holds
     #: their positions); a row with a NULL among them is not counted.
     collations: tuple[str | None, ...] = ()
+    #: STD/VARIANCE: merge mode, ``columns`` are COUNT(x), SUM(x) and either the
+    #: shard's exact SUM(x * x) (``squares``) or its VAR_POP(x) (a DOUBLE argument);
+    #: ``decimals``: the scale MariaDB shows the DOUBLE result with (None: all digits).
+    squares: bool = False
+    decimals: int | None = None
+    #: GROUP_CONCAT (merge mode): where its elements are (:mod:`sharding.merge.group_concat`).
+    concat: ConcatSpec | None = None
 
 
 class Accumulator:
@@ -60,6 +91,7 @@ class Accumulator:
         "collate",
         "collates",
         "count",
+        "decimals",
         "distinct",
         "func",
         "real",
@@ -78,6 +110,7 @@ class Accumulator:
         self.collate = sem.collation(spec.collation)
         self.collates = tuple(sem.collation(c) for c in spec.collations)
         self.distinct: dict[Any, Any] | None = {} if spec.distinct else None
+        self.decimals = spec.decimals
 
     # -------------------------------------------------------------- raw values
     def step(self, v: Any) -> None:
@@ -100,6 +133,11 @@ class Accumulator:
             return
         if func == "count":
             self.count += 1
+        elif func in VARIANCES:
+            n = self.sem.to_number(v)
+            if n is not None:
+                f = _fraction(n)
+                self._moments(1, f, f * f)
         elif func in ("sum", "total", "avg"):
             self.count += 1
             self._add(v)
@@ -125,6 +163,38 @@ class Accumulator:
         kc = self.sem.value_key(self.value, self.collate)
         if (self.func == "min" and kv < kc) or (self.func == "max" and kv > kc):
             self.value = v
+
+    def _moments(self, n: int, s: Fraction, q: Fraction) -> None:
+        """Add ``n`` values with sum ``s`` and sum of squares ``q`` (exact fractions)."""
+        self.count += n
+        self.total = s if self.total is None else self.total + s
+        self.value = q if self.value is None else self.value + q
+
+    def merge_variance(self, count: Any, total: Any, third: Any, squares: bool) -> None:
+        """Combine one shard's STD/VARIANCE partials: ``COUNT(x)``, ``SUM(x)`` and its
+        exact ``SUM(x * x)`` (``squares``), or its ``VAR_POP(x)`` (a DOUBLE argument).
+
+        A shard's population variance ``v`` over ``n`` values of sum ``s`` has sum of
+        squares ``n·v + s²/n`` (Chan et al.'s parallel merge, written as moments); the
+        moments add up exactly as fractions, so the merged variance is rounded once,
+        however many shards (no cancellation in ``Σx² − (Σx)²/n``).
+        """
+        if not count or total is None or third is None:
+            return
+        s = _fraction(total)
+        q = _fraction(third) if squares else _fraction(third) * count + s * s / count
+        self._moments(int(count), s, q)
+
+    def _variance(self) -> float | None:
+        sample, root = VARIANCES[self.func]
+        n = self.count
+        if n == 0 or (sample and n < 2) or self.total is None:
+            return None
+        m2 = self.value - self.total * self.total / n
+        var = float(m2 / (n - 1 if sample else n))
+        var = max(var, 0.0)
+        out = math.sqrt(var) if root else var
+        return ShownFloat(out, self.decimals) if self.decimals is not None else out
 
     # -------------------------------------------------------------- partials
     def merge(self, partial: Any, extra: Any = None) -> None:
@@ -207,11 +277,44 @@ class Accumulator:
             return self.sem.avg(self.total, self.count)
         if func in _BIT_IDENTITY:
             return self.value if self.value is not None else _BIT_IDENTITY[func]
+        if func in VARIANCES:
+            return self._variance()
         return self.value
 
 
-def new_accumulators(specs: tuple[AggSpec, ...], sem: Semantics) -> list[Accumulator]:
-    return [Accumulator(s, sem) for s in specs]
+class ShownFloat(float):
+    """A DOUBLE MariaDB shows with a fixed scale: STD/VARIANCE of an INT/DECIMAL
+    argument (its scale + 4). The value is every digit (what arithmetic, comparisons
+    and the binary protocol use, as in MariaDB); its text — the text protocol's —
+    is rounded to ``decimals`` places, as MariaDB sends it (``0.5556``)."""
+
+    decimals: int
+
+    def __new__(cls, value: float, decimals: int) -> ShownFloat:
+        self = super().__new__(cls, value)
+        self.decimals = decimals
+        return self
+
+    def __repr__(self) -> str:
+        return f"{float(self):.{self.decimals}f}"
+
+    __str__ = __repr__
+
+
+#: One aggregate's state in a group.
+AnyAccumulator = Accumulator | ConcatAccumulator
+
+
+def new_accumulators(
+    specs: tuple[AggSpec, ...], sem: Semantics, concat: ConcatRuntime | None = None
+) -> list[AnyAccumulator]:
+    out: list[AnyAccumulator] = []
+    for i, s in enumerate(specs):
+        if s.concat is not None:
+            out.append(ConcatAccumulator(s.concat, sem, concat or ConcatRuntime(), i))
+        else:
+            out.append(Accumulator(s, sem))
+    return out
 
 
 def _hidden(exact: Decimal, scale: int) -> Decimal:
@@ -229,6 +332,11 @@ def _hidden(exact: Decimal, scale: int) -> Decimal:
     value.exact = inner
     value.scale = scale
     return value
+
+
+def _fraction(v: Any) -> Fraction:
+    """An exact fraction of a number (a DOUBLE: of its binary value)."""
+    return Fraction(v) if isinstance(v, int | Decimal) else Fraction(float(v))
 
 
 def _bits(func: str, a: int, b: int) -> int:
@@ -256,15 +364,21 @@ def _inner(d: Any) -> Any:
     return d.exact if isinstance(d, MySQLDecimal) else d
 
 
-def feed_merge(accs: list[Accumulator], specs: tuple[AggSpec, ...], row: tuple[Any, ...]) -> None:
+def feed_merge(
+    accs: list[AnyAccumulator], specs: tuple[AggSpec, ...], row: tuple[Any, ...]
+) -> None:
     """Merge one input row of partials into the accumulators (merge mode)."""
     for acc, spec in zip(accs, specs, strict=True):
         cols = spec.columns
-        if spec.exact:
+        if isinstance(acc, ConcatAccumulator):
+            acc.add(row)
+        elif spec.exact:
             if spec.func == "avg":
                 acc.merge_exact(row[cols[0]], row[cols[2]], row[cols[1]])
             else:
                 acc.merge_exact(row[cols[0]], row[cols[1]])
+        elif spec.func in VARIANCES:
+            acc.merge_variance(row[cols[0]], row[cols[1]], row[cols[2]], spec.squares)
         elif spec.distinct and spec.collations:
             acc.step(tuple(row[c] for c in cols))
         elif spec.distinct:
@@ -276,10 +390,12 @@ def feed_merge(accs: list[Accumulator], specs: tuple[AggSpec, ...], row: tuple[A
 
 
 def feed_raw(
-    accs: list[Accumulator], specs: tuple[AggSpec, ...], row: tuple[Any, ...], params: Any
+    accs: list[AnyAccumulator], specs: tuple[AggSpec, ...], row: tuple[Any, ...], params: Any
 ) -> None:
     """Add one input row to the accumulators (raw mode)."""
     for acc, spec in zip(accs, specs, strict=True):
+        if isinstance(acc, ConcatAccumulator):
+            raise TypeError("GROUP_CONCAT is merged from shard values only")
         if spec.arg is None:
             acc.step(1)
         else:

@@ -12,6 +12,11 @@ output is exactly one row, even for empty input (``SELECT COUNT(*)`` over nothin
 group is complete: :class:`~sharding.merge.hash_aggregate.HashAggregate` at the end of
 its input, :class:`~sharding.merge.ordered_aggregate.OrderedAggregate` when the key
 changes.
+
+``WITH ROLLUP`` (:class:`~sharding.merge.ordered_aggregate.OrderedAggregate` only):
+after the last group of each prefix of the group key, a super-aggregate row with
+the rest of the group values NULL, over all the prefix's rows; a grand total last
+(none for empty input) — MySQL's order.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from sharding.merge.aggregates import (
-    Accumulator,
     AggSpec,
+    AnyAccumulator,
     Mode,
     feed_merge,
     feed_raw,
     new_accumulators,
 )
+from sharding.merge.group_concat import ConcatRuntime
 from sharding.merge.semantics import Semantics
 from sharding.merge.types import BATCH_ROWS, Batch, Operator, Row
 
@@ -53,6 +59,8 @@ class GroupedAggregate:
         mode: Mode = "merge",
         params: Sequence[Any] = (),
         batch_rows: int = BATCH_ROWS,
+        rollup: bool = False,
+        concat: ConcatRuntime | None = None,
     ) -> None:
         self._child = child
         self._group = group
@@ -62,6 +70,10 @@ class GroupedAggregate:
         self._mode = mode
         self._params = params
         self._batch_rows = batch_rows
+        #: GROUP BY ... WITH ROLLUP (ordered input only): super-aggregate rows too.
+        self._rollup = rollup
+        #: GROUP_CONCAT: group_concat_max_len and the warnings of cut values.
+        self._concat = concat
 
     def __aiter__(self) -> AsyncIterator[Batch]:
         return self._run()
@@ -84,7 +96,7 @@ class GroupedAggregate:
 
         return key
 
-    def _feeder(self) -> Callable[[list[Accumulator], Row], None]:
+    def _feeder(self) -> Callable[[list[AnyAccumulator], Row], None]:
         """``(accumulators, row) → None``: add one input row to a group."""
         specs = self._specs
         if self._mode == "merge":
@@ -92,9 +104,9 @@ class GroupedAggregate:
         params = self._params
         return lambda accs, row: feed_raw(accs, specs, row, params)
 
-    def _new_group(self) -> list[Accumulator]:
-        return new_accumulators(self._specs, self._sem)
+    def _new_group(self) -> list[AnyAccumulator]:
+        return new_accumulators(self._specs, self._sem, self._concat)
 
     @staticmethod
-    def _output(values: tuple[Any, ...], accs: list[Accumulator]) -> Row:
+    def _output(values: tuple[Any, ...], accs: list[AnyAccumulator]) -> Row:
         return values + tuple([a.result() for a in accs])

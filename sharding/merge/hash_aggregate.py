@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sharding.merge.aggregates import Accumulator
+from sharding.merge.aggregates import AnyAccumulator
 from sharding.merge.grouping import GroupedAggregate, GroupFn, columns_group
 from sharding.merge.types import Batch
 
@@ -20,7 +20,7 @@ __all__ = ["GroupFn", "HashAggregate", "columns_group"]
 class HashAggregate(GroupedAggregate):
     async def _run(self) -> AsyncIterator[Batch]:
         key_of, feed, new_group = self._keyer(), self._feeder(), self._new_group
-        groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[Accumulator]]] = {}
+        groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[AnyAccumulator]]] = {}
         async for batch in self._child:
             for row in batch:
                 values, key = key_of(row)

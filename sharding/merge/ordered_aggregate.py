@@ -21,6 +21,10 @@ from sharding.merge.types import Batch
 
 class OrderedAggregate(GroupedAggregate):
     async def _run(self) -> AsyncIterator[Batch]:
+        if self._rollup:
+            async for rows in self._run_rollup():
+                yield rows
+            return
         key_of, feed, new_group = self._keyer(), self._feeder(), self._new_group
         current_key: tuple[Any, ...] | None = None
         current_values: tuple[Any, ...] = ()
@@ -41,5 +45,43 @@ class OrderedAggregate(GroupedAggregate):
                 out = []
         if seen_any or self._scalar:
             out.append(self._output(current_values, accs))
+        if out:
+            yield out
+
+    async def _run_rollup(self) -> AsyncIterator[Batch]:
+        """GROUP BY ... WITH ROLLUP: one accumulator set per prefix length of the group
+        key (``levels[k]``: the rows whose first ``k`` group values are the current
+        ones); every row feeds all of them. When the key changes at position ``p``,
+        the levels longer than ``p`` are finished, longest first, as MySQL emits them.
+        Memory: ``n + 1`` groups at a time."""
+        key_of, feed, new_group = self._keyer(), self._feeder(), self._new_group
+        n = len(self._collates)
+        levels = [new_group() for _ in range(n + 1)]
+        current_key: tuple[Any, ...] | None = None
+        current_values: tuple[Any, ...] = ()
+        out: Batch = []
+
+        def finish(down_to: int) -> None:
+            for k in range(n, down_to, -1):
+                values = current_values[:k] + (None,) * (n - k)
+                out.append(self._output(values, levels[k]))
+                levels[k] = new_group()
+
+        async for batch in self._child:
+            for row in batch:
+                values, key = key_of(row)
+                if current_key is None:
+                    current_key, current_values = key, values
+                elif key != current_key:
+                    p = next(i for i in range(n) if key[i] != current_key[i])
+                    finish(p)
+                    current_key, current_values = key, values
+                for accs in levels:
+                    feed(accs, row)
+            if len(out) >= self._batch_rows:
+                yield out
+                out = []
+        if current_key is not None:
+            finish(-1)
         if out:
             yield out

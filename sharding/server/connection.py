@@ -531,11 +531,11 @@ class ClientConnection:
             )
         )
 
-    def _queue_end_of_rows(self, *, more: bool = False) -> None:
+    def _queue_end_of_rows(self, *, more: bool = False, warnings: int = 0) -> None:
         if self.deprecate_eof:
-            self._queue(ok_packet(status=self._status(more), header=0xFE))
+            self._queue(ok_packet(status=self._status(more), header=0xFE, warnings=warnings))
         else:
-            self._queue(eof_packet(status=self._status(more)))
+            self._queue(eof_packet(status=self._status(more), warnings=warnings))
 
     def _queue_error(self, code: int, sqlstate: str, message: str) -> None:
         self.diagnostics = [("Error", code, message)]
@@ -592,7 +592,7 @@ class ClientConnection:
         self._queue_result_header(cols, more)
         async for batch in batches:
             await self._queue_rows(cols, batch, binary)
-        self._queue_end_of_rows(more=more)
+        self._queue_end_of_rows(more=more, warnings=getattr(rs, "warnings", 0))
 
     # -- handshake ------------------------------------------------------------------------
 

@@ -5,8 +5,10 @@ Two ways to aggregate:
 * **from partials** (:func:`plan_partials`) — over one table group, the shards compute
   partial aggregates grouped and ordered by the group key: ``AVG(x)`` becomes
   ``SUM(x), COUNT(x)``; the argument of a ``DISTINCT`` aggregate becomes an extra group
-  column (each distinct value then arrives at least once); HAVING conjuncts on plain
-  group columns run on the shards. A MergeSort interleaves the shards' groups and an
+  column (each distinct value then arrives at least once), and so are GROUP_CONCAT's
+  text, bytes and ORDER BY keys, with ``COUNT(*)`` as multiplicity
+  (:mod:`sharding.merge.group_concat`); HAVING conjuncts on plain group columns run on
+  the shards. A MergeSort interleaves the shards' groups and an
   OrderedAggregate combines them streaming (scalar aggregates: Concat → HashAggregate).
   ``SELECT DISTINCT`` without aggregates is the same plan with the select list as the
   group key. LIMIT is pushed down when the group order is the ORDER BY.
@@ -22,17 +24,20 @@ cannot be reproduced across shards).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlglot import exp
 
 from sharding.catalog import TableInfo
 from sharding.errors import NotSupported, ShardgateError
-from sharding.merge.aggregates import AggFunc, AggSpec
+from sharding.merge.aggregates import VARIANCES, AggFunc, AggSpec
 from sharding.merge.evaluate import Compiler, Ref
+from sharding.merge.group_concat import ConcatSpec
 from sharding.merge.semantics import SortItem
+from sharding.sql.backend_eval import BackendEvalNode, BackendExpr, backend_expr
 from sharding.sql.clauses import Item, OrderTerm, limit_ref, order_terms, resolve_item_ref
 from sharding.sql.context import PlanContext, canon, deps_of
 from sharding.sql.enums import column_enum, enum_index
@@ -61,7 +66,22 @@ SUPPORTED_AGGREGATES: dict[type[exp.Expr], AggFunc] = {
     exp.BitwiseAndAgg: "bit_and",
     exp.BitwiseOrAgg: "bit_or",
     exp.BitwiseXorAgg: "bit_xor",
+    # MySQL's STD/STDDEV/STDDEV_POP, VARIANCE/VAR_POP, STDDEV_SAMP, VAR_SAMP.
+    exp.StddevPop: "std_pop",
+    exp.StddevSamp: "std_samp",
+    exp.VariancePop: "var_pop",
+    exp.Variance: "var_samp",
 }
+_VARIANCE_NAMES = {
+    "std_pop": "STDDEV_POP",
+    "std_samp": "STDDEV_SAMP",
+    "var_pop": "VAR_POP",
+    "var_samp": "VAR_SAMP",
+}
+#: MariaDB's scale increment of a variance over an exact argument (div_precision_increment
+#: is not consulted: it is fixed at 4 for these), and its "not fixed" scale.
+_VARIANCE_INCREMENT = 4
+_NOT_FIXED_DEC = 31
 
 
 @dataclass
@@ -73,6 +93,31 @@ class _Agg:
     distinct: bool
     arg: exp.Expr | None
     key: str  # canon() of the call
+    #: GROUP_CONCAT: its arguments, ORDER BY and separator.
+    concat: _ConcatCall | None = None
+
+
+@dataclass
+class _ConcatCall:
+    """``GROUP_CONCAT([DISTINCT] args… [ORDER BY keys…] [SEPARATOR s])``."""
+
+    args: list[exp.Expr]
+    order: list[tuple[exp.Expr, bool]]  # (key, descending)
+    separator: str
+
+    def value(self) -> exp.Expr:
+        """The text of one row's arguments, as MariaDB renders them (NULL if one is)."""
+        return exp.Concat(expressions=[a.copy() for a in self.args], safe=True)
+
+    def exprs(self, distinct: bool) -> list[exp.Expr]:
+        """What the shards group by and send: the text, its bytes, the ORDER BY keys and
+        (DISTINCT) each argument."""
+        value = self.value()
+        raw = exp.Cast(this=value.copy(), to=exp.DataType.build("BINARY", dialect="mysql"))
+        out: list[exp.Expr] = [value, raw, *(k for k, _ in self.order)]
+        if distinct:
+            out += [a for a in self.args if not isinstance(a, exp.Literal)]
+        return out
 
 
 def _collect_aggregates(nodes: Sequence[exp.Expr], ctx: PlanContext) -> list[_Agg]:
@@ -86,7 +131,7 @@ def _collect_aggregates(nodes: Sequence[exp.Expr], ctx: PlanContext) -> list[_Ag
             if key in seen:
                 continue
             seen.add(key)
-            found.append(_classify_aggregate(n, key))
+            found.append(_classify_aggregate(n, key, ctx))
     return found
 
 
@@ -100,7 +145,7 @@ def _aggregates_of(
     return _collect_aggregates(sources, ctx)
 
 
-def _classify_aggregate(node: exp.Expr, key: str) -> _Agg:
+def _classify_aggregate(node: exp.Expr, key: str, ctx: PlanContext) -> _Agg:
     if isinstance(node, exp.Anonymous):  # TOTAL(x)
         if len(node.expressions) != 1:
             raise NotSupported("TOTAL() takes one argument")
@@ -111,12 +156,16 @@ def _classify_aggregate(node: exp.Expr, key: str) -> _Agg:
     func = SUPPORTED_AGGREGATES.get(type(node))
     if func is not None and func.startswith("bit_"):
         name = func.upper()  # sqlglot's name is BITWISE_..._AGG
+    if func in VARIANCES:
+        name = _VARIANCE_NAMES[func]
+    if isinstance(node, exp.GroupConcat):
+        return _classify_group_concat(node, key, ctx)
     if func is None:
         raise NotSupported(f"aggregate function {name}() over several shards")
     arg = node.this
     distinct = False
     if isinstance(arg, exp.Distinct):
-        if func.startswith("bit_"):
+        if func.startswith("bit_") or func in VARIANCES:
             raise NotSupported(f"{name}(DISTINCT ...) over several shards")
         distinct = True
         if len(arg.expressions) != 1:
@@ -137,6 +186,86 @@ def _classify_aggregate(node: exp.Expr, key: str) -> _Agg:
         raise NotSupported(f"{name}() without an argument")
     _check_arg(arg, name)
     return _Agg(node, func, distinct, arg, key)
+
+
+def _classify_group_concat(node: exp.GroupConcat, key: str, ctx: PlanContext) -> _Agg:
+    """GROUP_CONCAT's parts (sqlglot folds several arguments into one CONCAT)."""
+    body = node.this
+    order: list[tuple[exp.Expr, bool]] = []
+    ordered = []
+    if isinstance(body, exp.Order):
+        ordered = list(body.expressions)
+        body = body.this
+    distinct = isinstance(body, exp.Distinct)
+    if isinstance(body, exp.Distinct):
+        if len(body.expressions) != 1:
+            raise NotSupported("GROUP_CONCAT(DISTINCT ...) of this form over several shards")
+        body = body.expressions[0]
+    args = list(body.expressions) if isinstance(body, exp.Concat) else [body]
+    for a in args:
+        _check_arg(a, "GROUP_CONCAT")
+    for o in ordered:
+        term = o.this
+        n = _literal(term, ctx)
+        if isinstance(n, int) and not isinstance(n, bool):
+            if not 1 <= n <= len(args):
+                raise ShardgateError(
+                    f"Unknown column '{n}' in 'order clause'", code=1054, sqlstate="42S22"
+                )
+            term = args[n - 1]
+        _check_arg(term, "GROUP_CONCAT")
+        order.append((term, bool(o.args.get("desc"))))
+    sep = node.args.get("separator")
+    separator = "," if sep is None else _literal(sep, ctx)
+    if not isinstance(separator, str):
+        raise NotSupported("GROUP_CONCAT() with this SEPARATOR over several shards")
+    if distinct:
+        names = {a.sql(dialect="mysql") for a in args}
+        if any(k.sql(dialect="mysql") not in names for k, _ in order):
+            raise NotSupported(
+                "GROUP_CONCAT(DISTINCT ... ORDER BY a key that is not an argument) over "
+                "several shards"
+            )
+    return _Agg(node, "group_concat", distinct, None, key, _ConcatCall(args, order, separator))
+
+
+def _literal(node: exp.Expr | None, ctx: PlanContext) -> Any:
+    """The value of a literal (a number, a string; a placeholder's value, which the
+    plan then depends on), else None."""
+    if isinstance(node, exp.Literal):
+        return node.name if node.is_string else (int(node.name) if node.name.isdigit() else None)
+    if isinstance(node, exp.Placeholder):
+        return ctx.structural(slot_of(node))
+    return None
+
+
+def _concat_spec(
+    a: _Agg, shard_exprs: Sequence[exp.Expr], count: int | None, scope: Scope, ctx: PlanContext
+) -> ConcatSpec:
+    """Where the merged rows hold one GROUP_CONCAT's text, keys and arguments."""
+    assert a.concat is not None
+    keys = [canon(e, ctx) for e in shard_exprs]
+
+    def pos(e: exp.Expr) -> int:
+        return keys.index(canon(e, ctx))
+
+    call = a.concat
+    value = call.value()
+    coll = column_collation(value, scope)
+    return ConcatSpec(
+        value=pos(value),
+        count=count,
+        order=tuple(
+            (pos(k), d, column_collation(k, scope), column_enum(k, scope)) for k, d in call.order
+        ),
+        distinct=tuple(
+            (pos(e), column_collation(e, scope))
+            for e in call.args
+            if a.distinct and not isinstance(e, exp.Literal)
+        ),
+        separator=call.separator,
+        charset=(coll or ctx.sem.default_collation).split("_")[0],
+    )
 
 
 def _check_arg(arg: exp.Expr, name: str) -> None:
@@ -172,9 +301,62 @@ def _exact_sum(arg: exp.Expr) -> exp.Expr:
     return exp.Add(this=exp.Sum(this=arg.copy()), expression=zero)
 
 
+def _variance_kind(agg: _Agg, scope: Scope, ctx: PlanContext) -> tuple[bool, int | None, int]:
+    """STD/VARIANCE of a column: ``(squares, decimals, scale)`` — whether the shards
+    send an exact ``SUM(x * x)`` (INT and DECIMAL columns; a DOUBLE column sends its
+    ``VAR_POP(x)``), the scale MariaDB shows the DOUBLE result with (None: all
+    digits), and the column's own scale."""
+    name = _VARIANCE_NAMES[agg.func]
+    if ctx.dialect != "mysql":
+        raise NotSupported(f"{name}() over several shards on the SQLite default")
+    arg = agg.arg
+    while isinstance(arg, exp.Paren):
+        arg = arg.this
+    found = scope.column_ref(arg) if isinstance(arg, exp.Column) else None
+    info = found[1] if found is not None else None
+    if info is None:
+        raise NotSupported(f"{name}() of an expression over several shards (only of a column)")
+    affinity = ctx.sem.affinity(info.type)
+    if affinity == "REAL":
+        return False, None, 0
+    if affinity == "INTEGER":
+        return True, _VARIANCE_INCREMENT, 0
+    if affinity == "NUMERIC":
+        m = re.search(r"\(\s*\d+\s*,\s*(\d+)\s*\)", info.type)
+        scale = int(m.group(1)) if m else 0
+        decimals = scale + _VARIANCE_INCREMENT
+        return True, decimals if decimals < _NOT_FIXED_DEC else None, scale
+    raise NotSupported(f"{name}() of a {info.type} column over several shards")
+
+
+def _variance_partials(agg: _Agg, squares: bool, scale: int) -> list[exp.Expr]:
+    """COUNT(x), SUM(x) and the exact ``SUM(x * x)`` (computed in DECIMAL: an INT
+    square may overflow BIGINT) or ``VAR_POP(x)`` (see AggSpec.squares)."""
+    assert agg.arg is not None
+    x = agg.arg
+    if squares:
+        wide = exp.Cast(
+            this=x.copy(), to=exp.DataType.build(f"DECIMAL(65, {scale})", dialect="mysql")
+        )
+        third: exp.Expr = exp.Sum(this=exp.Mul(this=x.copy(), expression=wide))
+    else:
+        third = exp.VariancePop(this=x.copy())
+    return [exp.Count(this=x.copy()), exp.Sum(this=x.copy()), third]
+
+
 def _partials(agg: _Agg, ctx: PlanContext) -> list[exp.Expr]:
     """What each shard computes for one aggregate (AVG: sum and count; a SUM/AVG that
     may hide digits: also the exact sum, see :func:`_hidden_digits`)."""
+    if (
+        ctx.dialect != "mysql"
+        and agg.func in ("sum", "avg")
+        and agg.arg is not None
+        and any(isinstance(n, exp.Div) for n in top_level_nodes(agg.arg))
+    ):
+        # A SQLite shard's partial is rounded to the shown scale (see _hidden_digits).
+        raise NotSupported(
+            f"{agg.func.upper()}() of a quotient over several shards on the SQLite default"
+        )
     if _hidden_digits(agg, ctx):
         assert agg.arg is not None
         first: list[exp.Expr] = [exp.Sum(this=agg.arg.copy())]
@@ -226,12 +408,21 @@ class _PostResolver:
             self.entries.setdefault(canon(g, ctx), ref)
             self.by_value.setdefault(canon(g, ctx, by_value=True), (ref, g))
         for j, a in enumerate(aggs):
-            self.entries.setdefault(a.key, Ref(len(groups) + j))
+            # MIN/MAX of text is a value of its column: it compares with its collation.
+            text = a.func in ("min", "max") and a.arg is not None
+            coll = column_collation(a.arg, scope) if text and a.arg is not None else None
+            if a.concat is not None:  # its text compares with its arguments' collation
+                coll = column_collation(a.concat.value(), scope)
+            self.entries.setdefault(a.key, Ref(len(groups) + j, collation=coll))
+        #: Expressions a data source computed (BackendEvalNode), set by ``_finish``.
+        self.computed: dict[str, Ref] = {}
 
     def lookup(self, node: exp.Expr) -> Ref | None:
         if isinstance(node, exp.Literal | exp.Placeholder | exp.Null | exp.Boolean):
             return None
         key = canon(node, self.ctx)
+        if key in self.computed:
+            return self.computed[key]
         ref = self.entries.get(key)
         if ref is not None:
             return ref
@@ -277,8 +468,10 @@ def _group_exprs(
     group = tree.args.get("group")
     if group is None:
         return []
-    if group.args.get("rollup") or group.args.get("cube") or group.args.get("grouping_sets"):
-        raise NotSupported("GROUP BY ... WITH ROLLUP/CUBE/GROUPING SETS over several shards")
+    if group.args.get("cube") or group.args.get("grouping_sets"):
+        raise NotSupported("GROUP BY ... CUBE/GROUPING SETS over several shards")
+    if any(r.expressions for r in group.args.get("rollup") or ()):
+        raise NotSupported("GROUP BY ROLLUP(...) over several shards (write WITH ROLLUP)")
     exprs: list[exp.Expr] = []
     for g in group.expressions:
         idx = resolve_item_ref(g, items, ctx, scope, alias_first=False)
@@ -288,7 +481,47 @@ def _group_exprs(
                 f"Can't group on '{expr.sql(dialect='mysql')}'", code=1056, sqlstate="42000"
             )
         exprs.append(expr)
-    return _unique(exprs, ctx)
+    unique = _unique(exprs, ctx)
+    if group.args.get("rollup") and len(unique) != len(exprs):
+        # MariaDB makes a super-aggregate level per repeat too.
+        raise NotSupported("GROUP BY with a repeated column WITH ROLLUP over several shards")
+    return unique
+
+
+def _with_rollup(tree: exp.Select, terms: Sequence[OrderTerm]) -> bool:
+    """``GROUP BY ... WITH ROLLUP`` (MariaDB refuses it with an ORDER BY: 1221)."""
+    group = tree.args.get("group")
+    if group is None or not group.args.get("rollup"):
+        return False
+    if terms:
+        raise ShardgateError(
+            "Incorrect usage of CUBE/ROLLUP and ORDER BY", code=1221, sqlstate="HY000"
+        )
+    if tree.args.get("distinct") is not None:
+        # MariaDB keeps a super-aggregate row next to an equal-looking grouped row.
+        raise NotSupported("SELECT DISTINCT with GROUP BY ... WITH ROLLUP over several shards")
+    return True
+
+
+def _concat_checks(aggs: Sequence[_Agg], ctx: PlanContext, rollup: bool) -> Any:
+    """Plan-time refusals of GROUP_CONCAT, and ``(needs_sort, residual_having) → why``
+    a cut could not be numbered as MariaDB numbers it (see sharding.merge.group_concat):
+    MariaDB evaluates a group's GROUP_CONCAT only for the groups it sends (LIMIT/OFFSET
+    without a sort stop early) or whose HAVING reads it."""
+    concats = [a for a in aggs if a.concat is not None]
+    if concats and ctx.dialect != "mysql":
+        raise NotSupported("GROUP_CONCAT() over several shards on the SQLite default")
+    if concats and rollup:
+        raise NotSupported("GROUP_CONCAT() with WITH ROLLUP over several shards")
+
+    def refusal(tree_limit: Any, needs_sort: bool, residual: Sequence[exp.Expr]) -> str:
+        if tree_limit is not None and not needs_sort:
+            return "with LIMIT"
+        if residual and not any(c.find(exp.GroupConcat) for c in residual):
+            return "with HAVING on other aggregates"
+        return ""
+
+    return refusal
 
 
 def _pushable_having(cond: exp.Expr, groups: Sequence[exp.Expr], ctx: PlanContext) -> bool:
@@ -345,22 +578,46 @@ def plan_partials(
     else:
         groups = _group_exprs(tree, items, scope, ctx)
     terms = order_terms(tree, items, ctx, scope)
+    rollup = _with_rollup(tree, terms)
     aggs = _aggregates_of(items, terms, having, ctx)
     # HAVING: conjuncts on plain group columns run on the shards (with the backend's
-    # own comparison rules); the rest is evaluated on merged groups.
+    # own comparison rules); the rest is evaluated on merged groups. WITH ROLLUP: all
+    # on merged rows (a super-aggregate row has NULL group values of its own).
     pushed_having: list[exp.Expr] = []
     residual_having: list[exp.Expr] = []
     for c in conjuncts(having):
-        (pushed_having if _pushable_having(c, groups, ctx) else residual_having).append(c)
+        pushable = not rollup and _pushable_having(c, groups, ctx)
+        (pushed_having if pushable else residual_having).append(c)
     distinct_args = _unique(
-        [e for a in aggs if a.distinct and a.arg is not None for e in _elements(a.arg)], ctx
+        [e for a in aggs if a.distinct and a.arg is not None for e in _elements(a.arg)]
+        + [e for a in aggs if a.concat is not None for e in a.concat.exprs(a.distinct)],
+        ctx,
     )
+    concat_refusal = _concat_checks(aggs, ctx, rollup)
     group_order, needs_sort = _group_order(groups, terms, ctx)
     n_g, n_d = len(groups), len(distinct_args)
     shard_exprs: list[exp.Expr] = [*groups, *distinct_args]
     distinct_keys = [canon(d, ctx) for d in distinct_args]
     specs: list[AggSpec] = []
+    counted: int | None = None
     for a in aggs:
+        if a.concat is not None:
+            count = None
+            if not a.distinct:
+                # The multiplicity of a shard row: one COUNT(*) serves every GROUP_CONCAT.
+                if counted is None:
+                    star = exp.Count(this=exp.Star())
+                    same = [i for i, e in enumerate(shard_exprs) if e == star]
+                    if not same:
+                        shard_exprs.append(star)
+                    counted = same[0] if same else len(shard_exprs) - 1
+                count = counted
+            spec = _concat_spec(a, shard_exprs, count, scope, ctx)
+            refuse = concat_refusal(limit_ref(tree), needs_sort, residual_having)
+            if refuse:
+                spec = replace(spec, refuse_cut=refuse)
+            specs.append(AggSpec(a.func, a.distinct, (spec.value,), concat=spec))
+            continue
         if a.distinct and isinstance(a.arg, exp.Tuple):
             elements = _elements(a.arg)
             specs.append(
@@ -379,11 +636,25 @@ def plan_partials(
             specs.append(AggSpec(a.func, True, (pos,), collation=coll))
             continue
         cols = []
-        for p in _partials(a, ctx):
+        squares, decimals = False, None
+        if a.func in VARIANCES:
+            squares, decimals, scale = _variance_kind(a, scope, ctx)
+            partials = _variance_partials(a, squares, scale)
+        else:
+            partials = _partials(a, ctx)
+        for p in partials:
             shard_exprs.append(p)
             cols.append(len(shard_exprs) - 1)
         specs.append(
-            AggSpec(a.func, False, tuple(cols), collation=coll, exact=_hidden_digits(a, ctx))
+            AggSpec(
+                a.func,
+                False,
+                tuple(cols),
+                collation=coll,
+                exact=_hidden_digits(a, ctx),
+                squares=squares,
+                decimals=decimals,
+            )
         )
     shard_order = group_order + [(n_g + k, False, True) for k in range(n_d)]
     # An ENUM key is ordered, merged and continued on its index (sharding.sql.enums):
@@ -399,7 +670,9 @@ def plan_partials(
     # Pushing LIMIT down is exact when the shards' group order is the final order and
     # nothing above drops groups (HAVING) or merges several shard rows per group
     # (a DISTINCT argument is an extra group column).
-    push_limit = limit if grouped and not needs_sort and not residual_having and not n_d else None
+    # WITH ROLLUP: a super-aggregate row needs every group of its prefix.
+    pushable = grouped and not needs_sort and not residual_having and not n_d and not rollup
+    push_limit = limit if pushable else None
     shard_sel = select_for_shard(
         tree,
         shard_exprs,
@@ -424,6 +697,7 @@ def plan_partials(
         specs=tuple(specs),
         ordered=grouped,
         mode="merge",
+        rollup=rollup,
     )
     return _finish(
         node,
@@ -453,8 +727,12 @@ def plan_raw(
     """Aggregation over the rows of ``node`` (a join), each value computed by ``compiler``."""
     groups = _group_exprs(tree, items, scope, ctx)
     terms = order_terms(tree, items, ctx, scope)
+    if _with_rollup(tree, terms):
+        raise NotSupported("GROUP BY ... WITH ROLLUP above a join of several shards")
     aggs = _aggregates_of(items, terms, having, ctx)
     for a in aggs:
+        if a.concat is not None:
+            raise NotSupported("GROUP_CONCAT() above a join of several shards")
         if a.func.startswith("bit_"):
             # Raw values would need MySQL's conversion of every type to an unsigned
             # 64-bit integer; only shard partials (already converted) are merged.
@@ -463,7 +741,8 @@ def plan_raw(
     for a in aggs:
         arg_fn = compiler.compile(a.arg).fn if a.arg is not None else None
         coll = column_collation(a.arg, scope) if a.arg is not None else None
-        specs.append(AggSpec(a.func, a.distinct, (), arg_fn, coll))
+        decimals = _variance_kind(a, scope, ctx)[1] if a.func in VARIANCES else None
+        specs.append(AggSpec(a.func, a.distinct, (), arg_fn, coll, decimals=decimals))
     node = AggregateNode(
         node,
         group_fns=tuple(compiler.compile(g).fn for g in groups),
@@ -502,14 +781,132 @@ def _finish(
     *,
     dedupe: bool = True,
 ) -> Any:
-    """Above the aggregate: HAVING, then select list, DISTINCT, ORDER BY, LIMIT."""
-    if residual_having:
-        cond = and_all(residual_having)
-        assert cond is not None
-        having = Compiler(_PostResolver(ctx, scope, groups, aggs, "HAVING"), ctx.sem)
-        node = FilterNode(node, having.predicate(cond), cond.sql(dialect="mysql"))
-    select = Compiler(_PostResolver(ctx, scope, groups, aggs, "the select list"), ctx.sem)
-    order = Compiler(_PostResolver(ctx, scope, groups, aggs, "ORDER BY"), ctx.sem)
+    """Above the aggregate: HAVING, then select list, DISTINCT, ORDER BY, LIMIT.
+
+    A HAVING conjunct, ORDER BY term or select item that only MySQL can compute
+    (``HAVING CONCAT(MAX(a), 'x') = ...``, ``ORDER BY UPPER(MIN(s))``; see
+    :mod:`sharding.sql.backend_eval`) is computed by one :class:`BackendEvalNode` right
+    above the aggregate, its values appended to the merged rows; the compilers then
+    read them as columns (:attr:`_PostResolver.computed`). A sorted or deduplicated
+    value compares with its text inputs' collation (:func:`_computed_collation`).
+    """
+    resolvers = {
+        what: _PostResolver(ctx, scope, groups, aggs, what)
+        for what in ("HAVING", "the select list", "ORDER BY")
+    }
+    having = Compiler(resolvers["HAVING"], ctx.sem)
+    select = Compiler(resolvers["the select list"], ctx.sem)
+    order = Compiler(resolvers["ORDER BY"], ctx.sem)
+    deferred: list[BackendExpr] = []
+    width = len(groups) + len(aggs)
+    mysql = ctx.dialect == "mysql"
+
+    def defer(
+        expr: exp.Expr, compiler: Compiler, sorted_: bool, error: Exception | None = None
+    ) -> None:
+        """Compute ``expr`` in MariaDB when the Python rules cannot (``error``)."""
+        if _has_variance(expr):
+            # A literal of the merged value would be its shown text or all its
+            # digits; MariaDB uses one or the other depending on the context.
+            raise NotSupported(
+                f"'{expr.sql(dialect='mysql')}': a MySQL function over STD/VARIANCE "
+                "over several shards"
+            )
+        be = backend_expr(expr, compiler) if mysql else None
+        if be is None:
+            raise error or NotSupported(
+                f"'{expr.sql(dialect='mysql')}' over merged aggregates (several shards)"
+            )
+        collation = _computed_collation(expr, be, ctx) if sorted_ else None
+        ref = Ref(width + len(deferred), collation=collation)
+        deferred.append(be)
+        key = canon(expr, ctx)
+        for r in resolvers.values():
+            r.computed.setdefault(key, ref)
+
+    distinct = tree.args.get("distinct") is not None
+    for position, it in enumerate(items):
+        sorted_ = distinct or any(t.index == position for t in terms)
+        # What finish_select would hand to MariaDB (IF/CASE/COALESCE unify their
+        # branches' types there) goes into this one node instead.
+        unify = mysql and not sorted_ and it.expr.find(exp.Case, exp.If, exp.Coalesce)
+        if unify and not _has_variance(it.expr) and backend_expr(it.expr, select) is not None:
+            defer(it.expr, select, sorted_)
+            continue
+        if _has_variance(it.expr) and not is_aggregate(it.expr) and not _is_comparison(it.expr):
+            # MariaDB shows the result of arithmetic over an INT/DECIMAL variance with
+            # the variance's fixed scale; the merge's DOUBLE arithmetic shows every digit.
+            raise NotSupported(
+                f"'{it.expr.sql(dialect='mysql')}': an expression over STD/VARIANCE in the "
+                "select list over several shards"
+            )
+        try:
+            select.compile(it.expr)
+        except NotSupported as exc:
+            defer(it.expr, select, sorted_, exc)
+    for term in terms:
+        if term.index is None:
+            try:
+                order.compile(term.expr)
+            except NotSupported as exc:
+                defer(term.expr, order, True, exc)
+    predicates: list[tuple[exp.Expr, Any]] = []
+    for cond in residual_having:
+        try:
+            predicates.append((cond, having.predicate(cond)))
+        except NotSupported as exc:
+            defer(cond, having, False, exc)
+            predicates.append((cond, having.predicate(cond)))
+    if deferred:
+        node = BackendEvalNode(node, tuple(deferred))
+    if predicates:
+        whole = and_all([c for c, _ in predicates])
+        assert whole is not None
+        tests = [fn for _, fn in predicates]
+        node = FilterNode(
+            node,
+            tests[0] if len(tests) == 1 else _all_of(tests),
+            whole.sql(dialect="mysql"),
+        )
     return finish_select(
         node, tree, items, terms, select, order, sort=needs_sort, limit=limit, dedupe=dedupe
+    )
+
+
+_VARIANCE_TYPES = (exp.StddevPop, exp.StddevSamp, exp.VariancePop, exp.Variance)
+
+
+def _has_variance(expr: exp.Expr) -> bool:
+    return expr.find(*_VARIANCE_TYPES) is not None
+
+
+def _is_comparison(expr: exp.Expr) -> bool:
+    """A comparison (an integer 0/1/NULL, whatever the scale of its operands)."""
+    return isinstance(
+        expr, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE | exp.Is | exp.NullSafeEQ
+    )
+
+
+def _all_of(tests: Sequence[Any]) -> Any:
+    return lambda row, p: all(t(row, p) for t in tests)
+
+
+def _computed_collation(expr: exp.Expr, be: BackendExpr, ctx: PlanContext) -> str | None:
+    """The collation a value MariaDB computed sorts and deduplicates with.
+
+    MySQL's result of a text function takes its column inputs' collation (a column
+    outranks a literal); text from no column at all has the connection's collation,
+    the default (None). Inputs of several collations (MySQL's coercibility rules) are
+    refused; an input without one (the default collation's text, or a number) counts
+    as the default collation.
+    """
+    default = ctx.sem.default_collation.lower()
+    collations = {(c or default).lower() for c in be.collations}
+    if not collations or collations == {default}:
+        return None
+    if len(collations) == 1:
+        return collations.pop()
+    raise NotSupported(
+        f"ORDER BY or DISTINCT on '{expr.sql(dialect='mysql')}' over several shards "
+        "(its collation is not known to the merge)"
     )

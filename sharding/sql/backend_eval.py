@@ -13,8 +13,10 @@ column per (row, item), so every value is typed on its own, exactly as the one-r
 evaluation MySQL does (a ``UNION`` of rows would unify their types and change values).
 One round trip per batch of merged rows (:class:`BackendEvalNode`).
 
-Not done: such an item in ORDER BY, DISTINCT or HAVING (the merge compares its values
-with a collation it does not know), non-deterministic or session functions (``NOW``,
+Above merged aggregates, HAVING conjuncts and ORDER BY terms are computed the same way
+(:func:`sharding.sql.aggregate_plan._finish`: one node for all of them; a sorted value
+takes its text inputs' collation). Not done: such a value sorted or deduplicated when
+its collation is not known (text inputs of several collations, or none), non-deterministic or session functions (``NOW``,
 ``RAND``, ``UUID``, ``CONNECTION_ID`` ...: MySQL evaluates them in the statement, not
 later), subqueries, and the SQLite embedded default (its functions are SQLite's).
 """
@@ -103,6 +105,8 @@ def backend_expr(node: exp.Expr, compiler: Compiler) -> BackendExpr | None:
         name = f.name.upper() if isinstance(f, exp.Anonymous) else f.sql_name().upper()
         if name in _VOLATILE or type(f).__name__.upper() in _VOLATILE:
             return None
+    if compiler.resolver.lookup(node) is not None:
+        return None  # a merged (or already computed) value itself: nothing to compute
     copied = node.copy()
     inputs: list[int] = []
     collations: list[str | None] = []

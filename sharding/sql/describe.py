@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlglot import exp
@@ -58,6 +58,7 @@ from sharding.sql.nodes import (
     Passthrough,
     ProjectNode,
     SortNode,
+    WindowNode,
 )
 from sharding.sql.rewrite import SLOT
 
@@ -71,6 +72,7 @@ __all__ = [
     "constant_type",
     "describe_plan",
     "describe_select",
+    "expression_type",
     "result_columns",
     "shard_positions",
 ]
@@ -307,6 +309,10 @@ class _Scope:
             self.by_alias[(src.alias_or_name).lower()] = info
             self.order.append(info)
 
+    def column_type(self, col: exp.Column) -> ColumnType:
+        found = self.column(col)
+        return _table_column(column_type(*found)) if found is not None else UNKNOWN
+
     def column(self, col: exp.Column) -> tuple[ColumnInfo, TableInfo] | None:
         candidates = [self.by_alias.get(col.table.lower())] if col.table else self.order
         for info in candidates:
@@ -316,6 +322,33 @@ class _Scope:
             if found is not None:
                 return found, info
         return None
+
+
+class _LookupScope(_Scope):
+    """A scope whose columns are typed by a function: tables that are not in the
+    catalog, whose definitions the caller knows (the information_schema views)."""
+
+    def __init__(self, lookup: Callable[[exp.Column], ColumnType | None]) -> None:
+        self.by_alias = {}
+        self.order = []
+        self.slots = None
+        self.values = ()
+        self._types = lookup
+
+    def column_type(self, col: exp.Column) -> ColumnType:
+        found = self._types(col)
+        return found if found is not None else UNKNOWN
+
+    def column(self, col: exp.Column) -> tuple[ColumnInfo, TableInfo] | None:
+        return None
+
+
+def expression_type(
+    node: exp.Expr, lookup: Callable[[exp.Column], ColumnType | None]
+) -> ColumnType:
+    """MariaDB's type of ``node`` (its rules for functions, operators, CASE, …) when its
+    columns' definitions are what ``lookup`` gives (UNKNOWN where no rule applies)."""
+    return _expr_type(node, _LookupScope(lookup))
 
 
 def _lookup(tables: Mapping[tuple[str, str], TableInfo], db: str, name: str) -> TableInfo | None:
@@ -571,8 +604,7 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
     if isinstance(node, exp.Alias | exp.Paren):
         return _expr_type(node.this, scope)
     if isinstance(node, exp.Column):
-        found = scope.column(node)
-        return _table_column(column_type(*found)) if found is not None else UNKNOWN
+        return scope.column_type(node)
     if isinstance(node, exp.Literal):
         return _literal(node)
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
@@ -592,10 +624,20 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         return ColumnType(NULL, 0, BINARY)
     if isinstance(node, exp.Boolean):
         return ColumnType(LONG, 5, _LITERAL_FLAGS)
+    if isinstance(node, exp.Window):
+        return _window_type(node, scope)
     if isinstance(node, exp.Count):
         return ColumnType(LONGLONG, 21, NOT_NULL | BINARY)
     if isinstance(node, exp.BitwiseAndAgg | exp.BitwiseOrAgg | exp.BitwiseXorAgg):
         return ColumnType(LONGLONG, 21, NOT_NULL | UNSIGNED | BINARY)
+    if isinstance(node, exp.StddevPop | exp.StddevSamp | exp.VariancePop | exp.Variance):
+        # MariaDB: a DOUBLE, shown with the argument's scale + 4 for INT/DECIMAL.
+        arg = _expr_type(_aggregate_argument(node), scope)
+        if arg is UNKNOWN:
+            return UNKNOWN
+        exact = (arg.is_integer or arg.is_decimal) and not arg.is_float
+        dec = min(arg.decimals + 4, NOT_FIXED_DEC) if exact else NOT_FIXED_DEC
+        return ColumnType(DOUBLE, 23, BINARY, dec)
     if isinstance(node, exp.Sum | exp.Avg):
         arg = _expr_type(_aggregate_argument(node), scope)
         if arg is UNKNOWN:
@@ -628,6 +670,17 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
             arg.charset,
         )
     if isinstance(node, exp.GroupConcat):
+        # Binary when an argument is (its text is bytes), as in MariaDB.
+        body = node.this.this if isinstance(node.this, exp.Order) else node.this
+        if isinstance(body, exp.Distinct) and body.expressions:
+            body = body.expressions[0]
+        args = body.expressions if isinstance(body, exp.Concat) else [body]
+        # (numbers and temporals carry charset 63 too, but are converted to text)
+        if any(
+            t.charset == BINARY_CHARSET and t.type in (BLOB, VAR_STRING, STRING, 15, 249, 250, 251)
+            for t in (_expr_type(a, scope) for a in args)
+        ):
+            return ColumnType(BLOB, 16777216, BINARY, 0, BINARY_CHARSET)
         return ColumnType(BLOB, 16777216, 0, 0, UTF8MB4)
     if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
         operands = [node.left, node.right]
@@ -765,6 +818,38 @@ _BITWISE = _classes(
 )
 #: EXTRACT(unit FROM x): display lengths of the integer (MariaDB 10.11).
 _EXTRACT_LENGTH = {"YEAR": 4, "MONTH": 2, "DAY": 2, "HOUR": 2, "MINUTE": 2, "SECOND": 2}
+
+
+def _window_type(node: exp.Window, scope: _Scope) -> ColumnType:
+    """A window function's result (MariaDB): ranking functions BIGINT, PERCENT_RANK and
+    CUME_DIST DOUBLE, aggregates as without OVER, value functions their argument's."""
+    f = node.this
+    if isinstance(f, exp.RowNumber | exp.Rank | exp.DenseRank | exp.Ntile):
+        return ColumnType(LONGLONG, 21, NOT_NULL | BINARY)
+    if isinstance(f, exp.PercentRank | exp.CumeDist):
+        return ColumnType(DOUBLE, 17, BINARY, 10)
+    if isinstance(f, exp.Lag | exp.Lead | exp.FirstValue | exp.LastValue):
+        inner = _expr_type(f.this, scope)
+        if inner is UNKNOWN:
+            return UNKNOWN
+        arg = _nullable(inner)
+        if arg.flags & ENUM_FLAG:  # an ENUM's value: MariaDB's VAR_STRING
+            return ColumnType(VAR_STRING, arg.length, arg.flags & ~ENUM_FLAG, 0, arg.charset)
+        if arg.is_string:  # shown with MariaDB's "not fixed" decimals, as MIN/MAX
+            return ColumnType(arg.type, arg.length, arg.flags & ~BINARY, _STRING_DEC, arg.charset)
+        if arg.type == DOUBLE:  # MariaDB announces the window value 23 wide
+            return ColumnType(DOUBLE, 23, arg.flags, arg.decimals, arg.charset)
+        return arg
+    if isinstance(f, exp.Min | exp.Max):
+        t = _expr_type(f, scope)
+        if t.flags & ENUM_FLAG:  # a window MIN/MAX of an ENUM: MariaDB's VAR_STRING
+            return ColumnType(VAR_STRING, t.length, t.flags & ~ENUM_FLAG, 0, t.charset)
+        if t.type == DOUBLE:  # MariaDB announces the window value 23 wide
+            return ColumnType(DOUBLE, 23, t.flags, t.decimals, t.charset)
+        return t
+    if isinstance(f, exp.Count | exp.Sum | exp.Avg):
+        return _expr_type(f, scope)
+    return UNKNOWN
 
 
 def _extract_type(node: exp.Extract) -> ColumnType:
@@ -947,6 +1032,11 @@ def shard_positions(node: object) -> list[int | None] | None:
             else:
                 out.append(ref if below is None else below[ref])
         return out
+    if isinstance(node, WindowNode):
+        # Shard columns pass through; the window values are computed (issue 18.5).
+        below = shard_positions(node.child)
+        passed: list[int | None] = list(range(node.width)) if below is None else list(below)
+        return [*passed, *([None] * len(node.funcs))]
     if isinstance(node, BackendEvalNode):
         # The input's positions, then the appended values: the data source's own
         # definitions, at the end of the column list the session gives (negative).

@@ -16,6 +16,7 @@ from sharding.exec.run import passthrough_single
 from sharding.exec.stream import chunk_rows as shard_chunk_rows
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
 from sharding.merge.semantics import Semantics
+from sharding.merge.window import streamable
 from sharding.sql.backend_eval import BackendEvalNode
 from sharding.sql.nodes import (
     AggregateNode,
@@ -31,6 +32,7 @@ from sharding.sql.nodes import (
     SortMergeJoinNode,
     SortNode,
     UnionNode,
+    WindowNode,
 )
 
 SHOWN_SHARDS = 3
@@ -135,7 +137,22 @@ def explain_rows(
             add(
                 depth,
                 kind,
-                f"{node.mode} mode; {groups} group column(s); {aggs or 'no aggregates'}",
+                f"{node.mode} mode; {groups} group column(s)"
+                f"{' WITH ROLLUP' if node.rollup else ''}; {aggs or 'no aggregates'}",
+            )
+            walk(node.child, depth + 1, share)
+        elif isinstance(node, WindowNode):
+            funcs = ", ".join(f.describe() for f in node.funcs)
+            add(
+                depth,
+                "Window",
+                f"sorted on {', '.join(f'#{k}' for k in node.keys) or 'nothing'}; {funcs}; "
+                + (
+                    "streamed, one peer group held"
+                    if all(streamable(f) for f in node.funcs)
+                    else "one partition held"
+                )
+                + " (cluster.union_rows)",
             )
             walk(node.child, depth + 1, share)
         elif isinstance(node, FilterNode):

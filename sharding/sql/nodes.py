@@ -16,6 +16,7 @@ from sharding.catalog import TableInfo
 from sharding.errors import BadArguments
 from sharding.merge.aggregates import AggSpec, Mode
 from sharding.merge.semantics import SortItem
+from sharding.merge.window import WindowFunc
 from sharding.sql.route import Route, ValueRef, value_of
 from sharding.sql.template import Template
 
@@ -115,6 +116,22 @@ class AggregateNode:
     specs: tuple[AggSpec, ...] = ()
     ordered: bool = False
     mode: Mode = "merge"
+    #: GROUP BY ... WITH ROLLUP: super-aggregate rows (ordered input only).
+    rollup: bool = False
+
+
+@dataclass(frozen=True)
+class WindowNode:
+    """Window functions over ``child``'s rows sorted by (partition, order) (issue 18.5,
+    :mod:`sharding.merge.window`): each row gets ``funcs``' values appended after its
+    ``width`` columns; one partition is held at a time (``cluster.union_rows``)."""
+
+    child: Any
+    width: int
+    #: Input positions of the merged sort (partition, then order) and their collations.
+    keys: tuple[int, ...]
+    collations: tuple[str | None, ...]
+    funcs: tuple[WindowFunc, ...]
 
 
 @dataclass(frozen=True)

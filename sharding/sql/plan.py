@@ -13,7 +13,8 @@ Shapes (decided here, once per normalised statement; the plan cache keeps them):
   two sorted, chunked reads (:mod:`sharding.sql.join_plan`).
 
 Everything else raises :class:`~sharding.errors.NotSupported` naming the construct
-(window functions or subqueries over several shards, non-equi cross-shard joins, ...).
+(correlated subqueries over several shards, non-equi cross-shard joins, ...; window
+functions across shards: :mod:`sharding.sql.window_plan`).
 
 Keyset tiebreaker: the table's primary key, else the dialect's implicit row id
 (SQLite ``rowid``). With neither (a MySQL table without a primary key), an ordered or

@@ -33,6 +33,14 @@ from sharding.sql.reads import KeysetKey, ShardOrder, select_for_shard, shard_re
 from sharding.sql.route import Route
 from sharding.sql.scope import Scope, TableRef
 from sharding.sql.shard_dialect import shard_dialect
+from sharding.sql.window_plan import (
+    CHUNK_NOTE,
+    copy_windows,
+    plan_coordinator,
+    shard_local,
+    wrap_for_chunks,
+)
+from sharding.sql.window_plan import NOTE as WINDOW_NOTE
 
 
 def plan_scatter(
@@ -47,14 +55,17 @@ def plan_scatter(
     """The scatter plan and its result column names (NotSupported when there is none)."""
     if scope.derived:
         raise NotSupported("a derived table in FROM together with sharded tables")
-    if contains_window(tree):
-        raise NotSupported("window functions over several shards")
+    windowed = contains_window(tree)
+    # Issue 18.5 (sharding.sql.window_plan): shard-local partitions run on the shards,
+    # other windows are computed by the coordinator.
+    local = shard_local(tree, scope) if windowed else True
     distinct = tree.args.get("distinct")
     if distinct is not None and distinct.args.get("on") is not None:
         raise NotSupported("DISTINCT ON over several shards")
     items = expand_items(tree, scope, ctx)
     names = tuple(it.name for it in items)
-    aggregate = is_aggregate_query(tree, items)
+    # Aggregates under OVER are window functions (check_shard_local refused the rest).
+    aggregate = not windowed and is_aggregate_query(tree, items)
     if tree.args.get("locks") and (aggregate or distinct is not None or len(sharded) > 1):
         # Only the plain row read carries the clause to its shard statements.
         raise NotSupported(
@@ -63,7 +74,9 @@ def plan_scatter(
         )
     leader = sharded[0].index
     node: Any
-    if aggregate or distinct is not None:
+    if not local:
+        node = plan_coordinator(tree, scope, ctx, items, holes, route, route_tables, leader)
+    elif aggregate or distinct is not None:
         node = plan_partials(
             tree,
             scope,
@@ -77,7 +90,9 @@ def plan_scatter(
             distinct_only=not aggregate,
         )
     else:
-        node = _plan_rows(tree, scope, ctx, items, holes, route, route_tables, leader)
+        node = _plan_rows(
+            tree, scope, ctx, items, holes, route, route_tables, leader, windowed=windowed
+        )
     return node, names
 
 
@@ -90,6 +105,8 @@ def _plan_rows(
     route: Route,
     route_tables: tuple[TableInfo, ...],
     leader: int,
+    *,
+    windowed: bool = False,
 ) -> Any:
     # ``exprs`` is what the shards select (aliases kept for the backend's ORDER BY
     # semantics), ``plain`` the same expressions without aliases (keyset keys).
@@ -138,6 +155,13 @@ def _plan_rows(
             keys.append((plain[idx], idx, False, True))
     limit = limit_ref(tree)
     shard_sel = select_for_shard(tree, exprs, order=shard_order)
+    if windowed:
+        notes.append(WINDOW_NOTE)
+        if unique is None:
+            copy_windows(tree, shard_sel)
+        else:
+            shard_sel, keys = wrap_for_chunks(tree, shard_sel, keys)
+            notes.append(CHUNK_NOTE)
     read = shard_read(
         ctx,
         shard_sel,

@@ -77,6 +77,12 @@ GROUPS: dict[str, list[str]] = {
         "SELECT k, COUNT(*) FROM t WHERE id = 3 GROUP BY k",
         "SELECT g, COUNT(*), SUM(v) FROM m GROUP BY g ORDER BY g",
         "SELECT COUNT(*) FROM dim",
+        # Issue 18.6: super-aggregate rows from an OrderedAggregate (no LIMIT pushed);
+        # STD/VARIANCE are MariaDB-only (refused on SQLite shards).
+        "SELECT k, d, COUNT(*) FROM t GROUP BY k, d WITH ROLLUP LIMIT 5",
+        "SELECT k, SUM(a) FROM t GROUP BY k WITH ROLLUP HAVING SUM(a) > 10",
+        "SELECT k, COUNT(*) FROM t GROUP BY k WITH ROLLUP ORDER BY k",
+        "SELECT VARIANCE(a) FROM t",
     ],
     "joins": [
         "SELECT t.id, u.x FROM t JOIN u ON t.k = u.k ORDER BY t.id",
@@ -166,6 +172,34 @@ MYSQL_GROUPS: dict[str, list[str]] = {
         # Session variables are values: a user variable on the key routes to one shard.
         "SELECT id FROM orders WHERE id = @nosuch",
     ],
+    # Issue 18.6: STD/VARIANCE partials, WITH ROLLUP, MySQL functions over merged
+    # aggregates in HAVING and ORDER BY (one BackendEval under the Filter), GROUP_CONCAT
+    # (more in mysql_group_concat).
+    "mysql_aggregates": [
+        "SELECT size, STD(qty), VAR_SAMP(amount) FROM orders GROUP BY size",
+        "SELECT VARIANCE(score) FROM events",
+        "SELECT STD(qty + 1) FROM orders",
+        "SELECT size, qty, COUNT(*), AVG(amount) FROM orders GROUP BY size, qty WITH ROLLUP",
+        "SELECT o.size, COUNT(*) FROM orders o JOIN events e ON e.id = o.id "
+        "GROUP BY o.size WITH ROLLUP",
+        "SELECT size, COUNT(*) FROM orders GROUP BY size "
+        "HAVING CONCAT(MAX(status), 'x') <> 'paidx' ORDER BY UPPER(MIN(status)), size",
+        "SELECT customer_id % 5 g, AVG(qty) FROM orders GROUP BY g ORDER BY ROUND(AVG(qty), 1), g",
+        "SELECT GROUP_CONCAT(status ORDER BY id SEPARATOR '|') FROM orders",
+    ],
+    # Issue 18.6: GROUP_CONCAT merged from the shards' texts, keys and multiplicities.
+    "mysql_group_concat": [
+        "SELECT size, GROUP_CONCAT(id, '-', qty ORDER BY id DESC SEPARATOR '; ') FROM orders "
+        "GROUP BY size",
+        "SELECT GROUP_CONCAT(DISTINCT size ORDER BY size) FROM orders",
+        "SELECT qty, COUNT(*), GROUP_CONCAT(DISTINCT status ORDER BY 1), "
+        "GROUP_CONCAT(amount ORDER BY amount) FROM orders GROUP BY qty ORDER BY qty LIMIT 3",
+        "SELECT size, GROUP_CONCAT(id ORDER BY id) g FROM orders GROUP BY size "
+        "HAVING g LIKE '1%' ORDER BY g",
+        "SELECT o.size, GROUP_CONCAT(e.kind) FROM orders o JOIN events e ON e.id = o.id "
+        "GROUP BY o.size",
+        "SELECT size, GROUP_CONCAT(id) FROM orders GROUP BY size WITH ROLLUP",
+    ],
     # Issue 18.1: a statement whose every query block routes to one shard runs there.
     "one_shard": [
         "SELECT * FROM (SELECT id, name FROM customers WHERE id = 3) d",
@@ -194,6 +228,26 @@ MYSQL_GROUPS: dict[str, list[str]] = {
         "SELECT id FROM customers WHERE id = 3 UNION SELECT id FROM customers WHERE id = 1027",
         "SELECT id FROM customers INTERSECT SELECT customer_id FROM orders",
         "SELECT amount FROM orders UNION SELECT price FROM order_items",
+    ],
+    # Issue 18.5: window functions over several shards — computed by the shards when
+    # every PARTITION BY has the shard key (chunks read a derived table), else by the
+    # coordinator's Window over rows merged in (partition, order) order; refusals.
+    "windows": [
+        "SELECT order_id, line, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY line) rn "
+        "FROM order_items ORDER BY order_id, rn LIMIT 5",
+        "SELECT i.order_id, RANK() OVER (PARTITION BY o.id ORDER BY i.price) r "
+        "FROM orders o JOIN order_items i ON i.order_id = o.id",
+        "SELECT name, COUNT(*) OVER (PARTITION BY name) FROM tags",
+        "SELECT id, ROW_NUMBER() OVER (ORDER BY id) rn FROM orders",
+        "SELECT id, SUM(amount) OVER (PARTITION BY customer_id ORDER BY qty) s, "
+        "COUNT(*) OVER (PARTITION BY customer_id) n FROM orders ORDER BY customer_id, qty",
+        "SELECT id, RANK() OVER (ORDER BY size) r, NTILE(4) OVER w t, "
+        "LAG(status, 2) OVER w p, AVG(qty) OVER (w ROWS 1 PRECEDING) a FROM orders "
+        "WINDOW w AS (PARTITION BY size ORDER BY id) ORDER BY r DESC, id LIMIT 10",
+        "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM orders WHERE id IN (3, 4)",
+        "SELECT id, ROW_NUMBER() OVER (ORDER BY id), RANK() OVER (ORDER BY qty) FROM orders",
+        "SELECT customer_id, COUNT(*), ROW_NUMBER() OVER (ORDER BY customer_id) FROM orders "
+        "GROUP BY customer_id",
     ],
 }
 
