@@ -79,7 +79,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
+import sqlglot
 import trio
+from sqlglot import exp
 
 from sharding.backend import (
     sqlite_decimal_results,
@@ -599,12 +601,16 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
     def run(raw: sqlite3.Connection) -> ResultSet:
         # Integer quotients and AVGs keep their exact values aside (sqlite_decimal_results).
         sqlite_mysql.record_exact(record)
+        sqlite_mysql.unsigned_text_seen()  # afresh for this statement
         try:
             # An ENUM column in arithmetic is its index, as in MySQL (sqlite_enum_numbers).
-            cur = raw.execute(sqlite_enum_numbers.rewrite(raw, sql, write=False))
+            # DOUBLE rounding and DECIMAL/DOUBLE text as MySQL (sqlite_decimal_results).
+            text = sqlite_decimal_results.prepare(raw, sql)
+            cur = raw.execute(sqlite_enum_numbers.rewrite(raw, text, write=False))
             rows = cur.fetchall()
-            # Computed numbers: MySQL's Decimal and scale.
+            # Computed numbers: MySQL's Decimal and scale (or a 1235 when not exact).
             how = sqlite_decimal_results.plan(raw, sql)
+            sqlite_decimal_results.check(how, sql)
             if how is not None:
                 rows = sqlite_decimal_results.convert(rows, how)
         finally:
@@ -645,14 +651,54 @@ _INSERT = re.compile(rf"\s*INSERT\s+INTO\s+({_NAME})\s*\.\s*({_NAME})", re.IGNOR
 _UPSERT = " ON CONFLICT DO UPDATE SET "
 
 
+def _reads_an_earlier_assignment(sql: str) -> str | None:
+    """The column a later ``SET`` assignment of an UPDATE reads after an earlier one
+    assigned it (``SET a = a + 1, b = a``), or None. MySQL's single-table UPDATE
+    assigns left to right, so ``b`` gets the new ``a``; SQLite computes every
+    assignment from the old row."""
+    if "," not in sql:
+        return None
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return None
+    if not isinstance(tree, exp.Update):
+        return None
+    assigned: set[str] = set()
+    for assignment in tree.expressions:
+        if not isinstance(assignment, exp.EQ):
+            return None
+        value = assignment.expression
+        for column in value.find_all(exp.Column):
+            if column.name.lower() in assigned:
+                return str(column.name)
+        target = assignment.this
+        if isinstance(target, exp.Column):
+            assigned.add(target.name.lower())
+    return None
+
+
 def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
     plain = _exec_plain(sql)
+    earlier = _reads_an_earlier_assignment(sql) if _UPDATE.match(sql) else None
 
     def run(raw: sqlite3.Connection) -> ExecResult:
         # ON UPDATE CURRENT_TIMESTAMP: this statement's time and assignments only.
         sqlite_on_update.begin_statement()
+        if earlier is not None:
+            raise NotSupported(
+                f"an UPDATE assignment reading {earlier}, assigned earlier in the same SET, "
+                "on the SQLite default (MySQL assigns left to right)"
+            )
         # An ENUM column in arithmetic: 1235, never SQLite's 0 (sqlite_enum_numbers).
         sqlite_enum_numbers.rewrite(raw, sql, write=True)
+        if sqlite_decimal_results.prepare(raw, sql) != sql:
+            # A read's text is prepared (DOUBLE rounding, DECIMAL text); a write's is not
+            # re-rendered: a clear 1235, never SQLite's '0.1' for MySQL's '0.10'.
+            raise NotSupported(
+                "a DECIMAL or DOUBLE written as text, or ROUND/CAST/FORMAT of a DOUBLE, "
+                "in a write statement on the SQLite default"
+            )
         result = plain(raw)
         if sqlite_mysql.ENUM_COLLATION_MARK in sql:  # CREATE / ALTER of an ENUM column
             sqlite_enum_numbers.learn(sql)

@@ -30,12 +30,29 @@ scale MySQL gives:
   (``sg_div`` computes MySQL's inner value, 9 fraction digits truncated) or an AVG of
   integers hands SQLite the nearest REAL while
   :func:`sharding.backend.sqlite_mysql.record_exact` keeps the exact value behind it,
-  which the conversion uses for such an item (:attr:`Plan.exact`). Further arithmetic
-  on such a REAL (``n / 3 * 3``) is SQLite's, read back by its shortest decimal: exact
-  to 15 significant digits;
+  which the conversion uses for such an item (:attr:`Plan.exact`); ``SUM``/``AVG``
+  (also as windows) record theirs always. Further arithmetic on such a REAL
+  (``n / 3 * 3``) is SQLite's, read back by its shortest decimal: exact to 15
+  significant digits — a result with more at its scale is a 1235 at run time
+  (:data:`REAL_DIGITS`), never a rounded value;
+* a quotient with a DECIMAL operand summed or computed on (``SUM(price / 7)``,
+  ``price / 7 * 7000``) is refused (:attr:`Plan.refuse`): MySQL's hidden digits of it
+  depend on the operands' declared scales;
+* ``COALESCE``/``IFNULL``/``IF``/``CASE``/``GREATEST``/``LEAST`` of numbers: an integer
+  if every branch is one, else DECIMAL with the largest scale; ``NULLIF`` its first
+  argument's type; window aggregates and ``FIRST_VALUE``/``LAG``/… their argument's;
+  ``SG_DECIMAL(n)`` (a subquery's scale-0 DECIMAL, :mod:`sharding.sql.materialize`)
+  a scale-0 DECIMAL;
+* ``CAST(x AS DECIMAL(p, s))`` (``sg_cast_decimal``) has scale s, of any argument;
+  a ``COALESCE``/``IF``/``CASE``/… with a DOUBLE branch is a DOUBLE (an integer
+  branch's value becomes a float); an integer result SQLite computed past BIGINT (it
+  goes REAL) is MySQL's error 1690;
 * anything with a DOUBLE, a string, a function the rules do not know, a subquery or a
   ``*`` in the select list is left as SQLite computed it (MySQL has DOUBLE there, or the
   rules cannot tell).
+
+Before a read runs, :func:`prepare` makes the statement's DOUBLE rounding and its
+numbers written as text MySQL's (both need the schema too).
 
 Cheap when there is nothing to do: only a select list with an operator, a parenthesis
 or a decimal literal is parsed, and the plan (which item gets which scale) is cached per
@@ -55,6 +72,7 @@ import sqlglot
 from sqlglot import exp
 
 from sharding.backend import sqlite_mysql
+from sharding.errors import NotSupported, ShardgateError
 
 #: A type as the rules see it: ("int", 0), ("dec", scale), or None (left as it is).
 Kind = tuple[str, int] | None
@@ -70,12 +88,24 @@ class Plan(NamedTuple):
     #: stands for the exact value :func:`sharding.backend.sqlite_mysql.exact_value`
     #: recorded while the statement ran.
     exact: tuple[bool, ...]
+    #: Per select item: ``CAST(x AS UNSIGNED)`` itself, whose value beyond BIGINT comes
+    #: as its digits (:func:`sharding.backend.sqlite_mysql.unsigned_text_seen`).
+    unsigned: tuple[bool, ...] = ()
+    #: Why the statement cannot be answered exactly here (a 1235 when it runs), or None.
+    refuse: str | None = None
+    #: Every ``sg_unsigned`` of the statement is a select item (none inside an expression).
+    unsigned_top: bool = True
 
 
 #: A ``SUM`` of an argument the rules cannot type: an integer result (SQLite's sum of
 #: integers only: ``SUM(a > 0)``, ``SUM(LENGTH(s))``) is MySQL's scale-0 DECIMAL, a REAL
 #: stays as it is (a sum of DOUBLEs).
 INTEGER_SUM = -2
+
+#: A ``COALESCE``/``IF``/``CASE``/``GREATEST``/``LEAST`` with a DOUBLE branch: MySQL's
+#: DOUBLE, so an integer branch's value is a float too.
+DOUBLE = -4
+_BRANCHING = (exp.Coalesce, exp.If, exp.Case, exp.Greatest, exp.Least)
 
 _EXACT = Context(prec=100)
 DIV_PRECISION_INCREMENT = 4
@@ -97,6 +127,7 @@ def forget() -> None:
     """Drop the cached plans (a table was created, altered or dropped)."""
     with _lock:
         _plans.clear()
+        _doubles.clear()
 
 
 def records_exact(sql: str) -> bool:
@@ -125,9 +156,28 @@ def plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
     return made
 
 
+#: A REAL carries 15 significant decimal digits: a value computed by SQLite from REALs
+#: is MySQL's DECIMAL only while it has no more at its scale.
+REAL_DIGITS = 15
+
+
+def check(how: Plan | None, sql: str) -> None:
+    """Raise the 1235 a statement cannot avoid: a refused form (:attr:`Plan.refuse`), or a
+    ``CAST(… AS UNSIGNED)`` beyond BIGINT that was not a select item (its digits would
+    have been computed with as a string or a REAL)."""
+    if how is not None and how.refuse is not None:
+        raise NotSupported(how.refuse)
+    if sqlite_mysql.unsigned_text_seen() and (how is None or not how.unsigned_top):
+        raise NotSupported(
+            "CAST(… AS UNSIGNED) beyond 9223372036854775807 inside an expression on the "
+            "SQLite default"
+        )
+
+
 def convert(rows: list[Any], how: Plan) -> list[Any]:
     """The rows with MySQL's DECIMAL (and integer) results (module doc)."""
     scales = how.scales
+    unsigned = how.unsigned or (False,) * len(scales)
     quanta = [None if s is None or s < 0 else Decimal(1).scaleb(-s) for s in scales]
     out = []
     for row in rows:
@@ -136,31 +186,316 @@ def convert(rows: list[Any], how: Plan) -> list[Any]:
         values = list(row)
         for i, scale in enumerate(scales):
             v = values[i]
+            if unsigned[i] and isinstance(v, str) and v.isdigit():
+                values[i] = int(v)  # beyond BIGINT: its digits (sqlite_mysql._unsigned)
+                continue
             if scale is None or v is None or isinstance(v, bool | str | bytes):
                 continue
             if scale == INTEGER_SUM:
                 if isinstance(v, int):
                     values[i] = Decimal(v)
-                elif isinstance(v, float) and how.exact[i]:
+                elif isinstance(v, float) and how.exact[i] and sqlite_mysql.integer_sum(v):
                     values[i] = sqlite_mysql.exact_value(v) or v  # beyond BIGINT
                 continue
+            if scale == DOUBLE:
+                if isinstance(v, int):
+                    values[i] = float(v)
+                continue
             if scale < 0:
+                if isinstance(v, float) and not -(2.0**63) < v < 2.0**63:
+                    # SQLite's integer arithmetic went REAL past BIGINT; MySQL's errs.
+                    raise ShardgateError(
+                        "BIGINT value is out of range", code=1690, sqlstate="22003"
+                    )
                 if isinstance(v, float) and v.is_integer():
                     values[i] = int(v)
                 continue
             quantum = quanta[i]
             if quantum is not None and isinstance(v, int | float | Decimal):
+                recorded = (
+                    sqlite_mysql.exact_value(v) if how.exact[i] and isinstance(v, float) else None
+                )
                 try:
-                    d = (
-                        (how.exact[i] and sqlite_mysql.exact_value(v)) or Decimal(repr(v))
-                        if isinstance(v, float)
-                        else Decimal(v)
-                    )
+                    d = recorded or Decimal(repr(v)) if isinstance(v, float) else Decimal(v)
                     values[i] = d.quantize(quantum, rounding=ROUND_HALF_UP, context=_EXACT)
                 except (InvalidOperation, ValueError):
-                    pass  # inf / nan: SQLite's own value
+                    continue  # inf / nan: SQLite's own value
+                if recorded is None and isinstance(v, float) and _beyond_real(values[i]):
+                    raise NotSupported(
+                        "a DECIMAL result beyond 15 significant digits computed from "
+                        f"REALs on the SQLite default ({d.normalize():f} would lose digits)"
+                    )
         out.append(tuple(values))
     return out
+
+
+#: The functions whose MySQL rounding differs for a DOUBLE argument (ties to even).
+_ROUNDING = re.compile(r"\b(?:round|sg_signed|sg_unsigned|format)\s*\(", re.IGNORECASE)
+_DOUBLE_DECL = re.compile(r"^\s*(?:DOUBLE|FLOAT|REAL)\b", re.IGNORECASE)
+#: Functions MySQL computes as DOUBLE.
+_DOUBLE_FUNCTIONS = frozenset(
+    {
+        "sqrt",
+        "pow",
+        "power",
+        "exp",
+        "ln",
+        "log",
+        "log2",
+        "log10",
+        "sin",
+        "cos",
+        "tan",
+        "asin",
+        "acos",
+        "atan",
+        "atan2",
+        "cot",
+        "pi",
+        "rand",
+        "radians",
+        "degrees",
+    }
+)
+_DOUBLE_NAMES = {
+    "round": "sg_round_double",
+    "sg_signed": "sg_signed_double",
+    "sg_unsigned": "sg_unsigned_double",
+    "format": "sg_format_double",
+}
+_doubles: OrderedDict[str, str] = OrderedDict()
+
+
+def prepare(raw: sqlite3.Connection, sql: str) -> str:
+    """``sql`` as the shard runs it, where MySQL's meaning depends on column types:
+
+    * ``ROUND``, ``CAST(… AS SIGNED/UNSIGNED)`` and ``FORMAT`` of a DOUBLE argument call
+      the registered DOUBLE forms: MariaDB rounds a DOUBLE with ``rint`` (ties to even:
+      ``ROUND(2.5e0)`` is 2, ``CAST(2.5e0 AS SIGNED)`` 2), a DECIMAL half away from zero
+      (``ROUND(2.5)`` is 3) — a SQLite REAL is either, so the schema tells;
+    * a DECIMAL or DOUBLE operand of a string function, ``LIKE`` or ``CAST(… AS CHAR)``
+      is written as MySQL writes it (:func:`_as_text`).
+
+    Cheap when there is nothing to do (a text filter); the result is cached per text."""
+    if not _ROUNDING.search(sql) and not _TEXT_FILTER.search(sql):
+        return sql
+    with _lock:
+        if sql in _doubles:
+            _doubles.move_to_end(sql)
+            return _doubles[sql]
+    out = _prepare(raw, sql)
+    with _lock:
+        _doubles[sql] = out
+        while len(_doubles) > _PLANS:
+            _doubles.popitem(last=False)
+    return out
+
+
+def _prepare(raw: sqlite3.Connection, sql: str) -> str:
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return sql
+    changed = False
+    scopes: list[exp.Expr] = list(tree.find_all(exp.Select))
+    if isinstance(tree, exp.Update | exp.Delete):
+        scopes.append(tree)  # its own table (and joins): what a write's refusal checks
+    for select in scopes:
+        doubles: dict[str, set[str]] = {}
+        types: dict[str, dict[str, Kind]] = {}
+        for source in [
+            select.this if isinstance(select, exp.Update) else None,
+            select.args.get("from_") or select.args.get("from"),
+            *(select.args.get("joins") or []),
+        ]:
+            t = source if isinstance(source, exp.Table) else getattr(source, "this", None)
+            if isinstance(t, exp.Table):
+                doubles[t.alias_or_name.lower()] = _double_columns(raw, t)
+                types[t.alias_or_name.lower()] = _column_types(raw, t)
+        changed = _as_text(select, types, doubles) or changed
+        for node in list(select.find_all(exp.Round, exp.Format, exp.Anonymous)):
+            if isinstance(node, exp.Round):
+                name, args = "round", [node.this, node.args.get("decimals")]
+            elif isinstance(node, exp.Format):
+                name, args = "format", [node.this, *node.expressions]
+            else:
+                name, args = node.name.lower(), list(node.expressions)
+            if name not in _DOUBLE_NAMES or not args or not _is_double(args[0], doubles):
+                continue
+            node.replace(
+                exp.Anonymous(
+                    this=_DOUBLE_NAMES[name], expressions=[a for a in args if a is not None]
+                )
+            )
+            changed = True
+    return tree.sql(dialect="sqlite") if changed else sql
+
+
+#: SQLite-side string functions and operators (built-in or registered) whose numeric
+#: arguments MySQL converts to text first.
+_STRING_NODES = (
+    exp.Concat,
+    exp.ConcatWs,
+    exp.DPipe,
+    exp.Pad,
+    exp.GroupConcat,
+    exp.Upper,
+    exp.Lower,
+    exp.Trim,
+    exp.Substring,
+    exp.Replace,
+    exp.Like,
+    exp.ILike,
+    exp.Length,
+    exp.Left,
+    exp.Right,
+    exp.StrPosition,
+    exp.MD5,
+    exp.SHA,
+    exp.SHA2,
+)
+_STRING_FUNCTIONS = frozenset(
+    {
+        "concat",
+        "concat_ws",
+        "octet_length",
+        "char_length",
+        "character_length",
+        "lpad",
+        "rpad",
+        "substring",
+        "substr",
+        "mid",
+        "sg_left",
+        "sg_right",
+        "locate",
+        "instr",
+        "reverse",
+        "repeat",
+        "md5",
+        "sha1",
+        "sha",
+        "sha2",
+        "like",
+        "insert",
+        "replace",
+        "upper",
+        "lower",
+        "trim",
+        "ltrim",
+        "rtrim",
+        "crc32",
+        "to_base64",
+        "ascii",
+        "ord",
+    }
+)
+_TEXT_FILTER = re.compile(
+    r"\b(?:"
+    + "|".join(sorted(_STRING_FUNCTIONS | {"group_concat", "cast"}))
+    + r")\s*\(|\|\||\bLIKE\b",
+    re.IGNORECASE,
+)
+
+
+def _string_context(node: exp.Expr) -> bool:
+    if isinstance(node, _STRING_NODES):
+        return True
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower() in _STRING_FUNCTIONS
+    return False
+
+
+def _as_text(
+    select: exp.Expr, types: dict[str, dict[str, Kind]], doubles: dict[str, set[str]]
+) -> bool:
+    """A DECIMAL (or DOUBLE) operand of a string function or ``CAST(… AS CHAR)`` as MySQL
+    writes it: ``CONCAT(price)`` of 0.10 is ``'0.10'`` (SQLite's REAL says ``0.1``),
+    ``CAST(3e0 AS CHAR)`` is ``'3'`` (SQLite's ``3.0``). The operand becomes
+    ``sg_dectext(x, scale)`` (or ``concat(x)``, MySQL's number-to-text)."""
+    changed = False
+    for node in list(select.find_all(exp.Expr)):
+        parent = node.parent
+        if parent is None or isinstance(node, exp.Paren):
+            continue
+        is_cast = isinstance(parent, exp.Cast) and parent.to.is_type(*exp.DataType.TEXT_TYPES)
+        if not (is_cast or _string_context(parent)):
+            continue
+        if node.arg_key not in ("this", "expression", "expressions"):
+            continue
+        kind = _kind(node, types)
+        if kind is not None and kind[0] == "dec" and not isinstance(node, exp.Null):
+            text: exp.Expr = exp.Anonymous(
+                this="sg_dectext", expressions=[node.copy(), exp.Literal.number(kind[1])]
+            )
+        elif _is_double(node, doubles):
+            text = exp.Anonymous(this="concat", expressions=[node.copy()])
+        else:
+            continue
+        (parent if is_cast else node).replace(text)
+        changed = True
+    return changed
+
+
+def _double_columns(raw: sqlite3.Connection, table: exp.Table) -> set[str]:
+    schema = table.text("db")
+    prefix = '"' + schema.replace('"', '""') + '".' if schema else ""
+    name = table.name.replace('"', '""')
+    return {
+        str(row[1]).lower()
+        for row in raw.execute(f'PRAGMA {prefix}table_info("{name}")')
+        if _DOUBLE_DECL.match(str(row[2] or ""))
+    }
+
+
+def _is_double(node: exp.Expr, doubles: dict[str, set[str]]) -> bool:
+    """MySQL computes ``node`` as a DOUBLE: a DOUBLE/FLOAT column, a literal with an
+    exponent, a DOUBLE function, or arithmetic/aggregates with such an operand."""
+    if isinstance(node, exp.Paren | exp.Neg | exp.Abs):
+        return _is_double(node.this, doubles)
+    if isinstance(node, exp.Column):
+        q, name = node.table.lower(), node.name.lower()
+        if q:
+            return name in doubles.get(q, set())
+        owners = [cols for cols in doubles.values() if name in cols]
+        return len(owners) == 1
+    if isinstance(node, exp.Literal):
+        return not node.is_string and "e" in node.name.lower()
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
+        return _is_double(node.this, doubles) or _is_double(node.expression, doubles)
+    if isinstance(node, exp.Sum | exp.Avg | exp.Min | exp.Max) and not node.expressions:
+        return _is_double(node.this, doubles)
+    if isinstance(node, exp.Sqrt | exp.Pow | exp.Exp | exp.Ln | exp.Log):
+        return True
+    if isinstance(node, exp.Anonymous):
+        name = node.name.lower()
+        if name in _DOUBLE_FUNCTIONS:
+            return True
+        if name in ("sg_div", "mod"):
+            return any(_is_double(a, doubles) for a in node.expressions)
+    return isinstance(node, exp.Func) and node.sql_name().lower() in _DOUBLE_FUNCTIONS
+
+
+def _double_branch(node: exp.Expr, doubles: dict[str, set[str]]) -> bool:
+    """A DOUBLE among the result branches of ``node`` (:data:`_BRANCHING`), the others
+    numbers or NULL: MySQL's result is a DOUBLE."""
+    if isinstance(node, exp.If):
+        branches = [node.args.get("true"), node.args.get("false")]
+    elif isinstance(node, exp.Case):
+        branches = [i.args.get("true") for i in node.args.get("ifs") or []]
+        branches.append(node.args.get("default"))
+    else:
+        branches = [node.this, *node.expressions]
+    present = [b for b in branches if b is not None and not isinstance(b, exp.Null)]
+    if any(isinstance(b, exp.Literal) and b.is_string for b in present):
+        return False  # a string branch: MySQL's result is text
+    return any(_is_double(b, doubles) for b in present)
+
+
+def _beyond_real(d: Decimal) -> bool:
+    """More significant digits at its scale than a REAL carries: SQLite's REAL result
+    may differ from MySQL's exact DECIMAL in the last ones (``big * 1.25``)."""
+    return len(d.as_tuple().digits) > REAL_DIGITS and d != 0
 
 
 def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
@@ -193,9 +528,15 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
     }
     how: list[int | None] = []
     exact: list[bool] = []
+    unsigned: list[bool] = []
+    refuse: str | None = None
     for item in items:
         node = item.this if isinstance(item, exp.Alias) else item
         exact.append(_of_integers(node, types))
+        unsigned.append(_call_name(node) == "sg_unsigned")
+        while isinstance(node, exp.Paren):
+            node = node.this
+        refuse = refuse or _inexact_quotient(node, types)
         if isinstance(node, exp.Column):
             how.append(None)  # read as it is: the column's own converter
             continue
@@ -203,26 +544,72 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
         if kind is None and isinstance(node, exp.Sum):
             how.append(INTEGER_SUM)  # an integer result came from integers: DECIMAL
             continue
+        if kind is None and isinstance(node, _BRANCHING):
+            doubles = {key: _double_columns(raw, t) for key, t in tables.items()}
+            if _double_branch(node, doubles):
+                how.append(DOUBLE)  # IF(q > 5, d, q): MySQL's DOUBLE, 3 is 3.0
+                continue
         how.append(None if kind is None else (kind[1] if kind[0] == "dec" else -1))
-    return Plan(tuple(how), tuple(exact)) if any(s is not None for s in how) else None
+    unsigned_top = sum(1 for n in tree.find_all(exp.Anonymous) if _call_name(n) == "sg_unsigned")
+    unsigned_top = unsigned_top == sum(unsigned)
+    if any(s is not None for s in how) or any(unsigned) or refuse or not unsigned_top:
+        return Plan(tuple(how), tuple(exact), tuple(unsigned), refuse, unsigned_top)
+    return None
+
+
+def _call_name(node: exp.Expr) -> str:
+    return node.name.lower() if isinstance(node, exp.Anonymous) else ""
+
+
+def _inexact_quotient(item: exp.Expr, types: dict[str, dict[str, Kind]]) -> str | None:
+    """Why a select item cannot be MySQL's exact DECIMAL here, or None.
+
+    MySQL keeps a quotient with whole 9-digit words of fraction, truncated, whose number
+    depends on the operands' declared scales; ``sg_div`` of a DECIMAL operand hands
+    SQLite a REAL quotient with other last digits. Shown as the item itself (rounded to
+    its scale) or rounded by ROUND/TRUNCATE they agree; summed (``SUM(price / 7)``) or
+    computed with further (``price / 7 * 7000``) the hidden digits show."""
+    for div in item.find_all(exp.Anonymous):
+        if _call_name(div) != "sg_div" or len(div.expressions) != 2:
+            continue
+        kinds = [_kind(o, types) for o in div.expressions]
+        if all(k is not None and _scale(k) == 0 for k in kinds):
+            continue  # integers: the exact inner value is recorded (sg_div)
+        if not any(k is not None and k[0] == "dec" for k in kinds):
+            continue  # a DOUBLE operand: MySQL divides DOUBLEs too
+        parent = div.parent
+        while isinstance(parent, exp.Paren):
+            parent = parent.parent
+        if div is item:
+            continue  # the item itself
+        rounded = isinstance(parent, exp.Round | exp.Trunc) or (
+            parent is not None and _call_name(parent) in ("round", "truncate", "sg_cast_decimal")
+        )
+        if rounded and parent is item:
+            continue
+        if _kind(item, types) is None:
+            continue  # a DOUBLE or text result: not a DECIMAL MySQL would show
+        return (
+            "a quotient of DECIMAL values inside SUM/AVG or further arithmetic on the "
+            "SQLite default (MySQL's hidden digits of the quotient are not kept)"
+        )
+    return None
 
 
 def _of_integers(node: exp.Expr, types: dict[str, dict[str, Kind]]) -> bool:
-    """An integer quotient (``sg_div``), an AVG or SUM of integers: a REAL whose exact value
+    """An integer quotient (``sg_div``), an AVG or SUM: a REAL whose exact value
     :mod:`sharding.backend.sqlite_mysql` records (:attr:`Plan.exact`). Only the item
     itself: arithmetic on such a REAL (``n / 3 * 3``) is SQLite's, exact to 15
-    significant digits."""
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "sg_div":
-        operands = node.expressions
-    elif isinstance(node, exp.Avg):
-        operands = [node.this]
-    elif isinstance(node, exp.Sum):
-        # A REAL from a SUM of integers is one beyond BIGINT (recorded).
-        kind = _kind(node.this, types)
-        return kind is None or _scale(kind) == 0
-    else:
+    significant digits (beyond them: :func:`convert` refuses it)."""
+    if isinstance(node, exp.Window):
+        node = node.this  # SUM(p) OVER (…): the same exact window classes
+    if isinstance(node, exp.Sum | exp.Avg):
+        # SQLite's SUM/AVG here are sqlite_mysql's exact ones, which record the exact
+        # value behind the REAL they hand over (a sum beyond BIGINT, of quotients, …).
+        return True
+    if not (isinstance(node, exp.Anonymous) and node.name.lower() == "sg_div"):
         return False
-    kinds = [_kind(o, types) for o in operands]
+    kinds = [_kind(o, types) for o in node.expressions]
     # Scale 0 (an integer, a SUM of integers): SQLite hands the function integers.
     return bool(kinds) and all(k is not None and _scale(k) == 0 for k in kinds)
 
@@ -259,6 +646,24 @@ def _digits(node: exp.Expr | None) -> int | None:
     if isinstance(node, exp.Literal) and not node.is_string and node.name.isdigit():
         return int(node.name)
     return None
+
+
+#: The type of a NULL literal: any other branch decides (``COALESCE(price, NULL)``).
+_NULL: Kind = ("null", 0)
+
+
+def _common(*nodes: exp.Expr | None, types: dict[str, dict[str, Kind]]) -> Kind:
+    """MySQL's type of ``COALESCE``/``IFNULL``/``IF``/``CASE``/``GREATEST``/``LEAST``
+    over numbers: an integer if every branch is one, else DECIMAL with the largest scale
+    (``IFNULL(price, 0)`` is ``0.00``; a missing ELSE is NULL). A DOUBLE, a string or an
+    unknown branch: None (left as it is)."""
+    kinds = [_NULL if n is None else _kind(n, types) for n in nodes]
+    if any(k is None for k in kinds):
+        return None
+    known = [k for k in kinds if k is not None and k[0] != "null"]
+    if not known:
+        return None
+    return ("dec", max(_scale(k) for k in known)) if _dec(*known) else ("int", 0)
 
 
 def _kind(node: exp.Expr | None, types: dict[str, dict[str, Kind]]) -> Kind:
@@ -337,6 +742,30 @@ def _kind(node: exp.Expr | None, types: dict[str, dict[str, Kind]]) -> Kind:
         if a is None or not _dec(a) or d is None:
             return None
         return ("dec", max(0, min(d, MAX_SCALE)))
+    if isinstance(node, exp.Null):
+        return _NULL
+    if isinstance(node, exp.Window):
+        return _kind(node.this, types)  # SUM(p) OVER (…): the aggregate's own type
+    if isinstance(node, exp.FirstValue | exp.LastValue | exp.NthValue):
+        return _kind(node.this, types)
+    if isinstance(node, exp.Lag | exp.Lead):
+        default = node.args.get("default")
+        return _common(node.this, *([default] if default is not None else []), types=types)
+    if _call_name(node) == "sg_cast_decimal" and len(node.expressions) == 2:
+        # CAST(x AS DECIMAL(p, s)) of a number: scale s, an integer argument too
+        d = _digits(node.expressions[1])
+        return None if d is None else ("dec", max(0, min(d, MAX_SCALE)))
+    if _call_name(node) == "sg_decimal" and len(node.expressions) == 1:
+        return ("dec", 0)  # a scale-0 DECIMAL value (sharding.sql.materialize)
+    if isinstance(node, exp.Coalesce | exp.Greatest | exp.Least):
+        return _common(node.this, *node.expressions, types=types)
+    if isinstance(node, exp.Nullif):
+        return _kind(node.this, types)
+    if isinstance(node, exp.If):
+        return _common(node.args.get("true"), node.args.get("false"), types=types)
+    if isinstance(node, exp.Case):
+        ifs = node.args.get("ifs") or []
+        return _common(*(i.args.get("true") for i in ifs), node.args.get("default"), types=types)
     if isinstance(node, exp.Floor | exp.Ceil):
         a = _kind(node.this, types)
         return ("int", 0) if a is not None and node.args.get("decimals") is None else None

@@ -125,6 +125,7 @@ _NUMERIC_FUNCTIONS = frozenset(
         "sg_unsigned",
         "sg_intdiv",
         "sg_div",
+        "sg_cast_decimal",
         "mod",
         "truncate",
         "round",

@@ -87,6 +87,8 @@ from functools import lru_cache
 from typing import Any
 
 from sqlglot import exp
+from sqlglot.dialects.mysql import MySQL
+from sqlglot.time import format_time
 
 from sharding.errors import NotSupported, ShardgateError
 from sharding.merge import mysql_collations
@@ -570,9 +572,41 @@ def _signed(x: Any) -> int | None:
     return _clamp(int(m.group(1))) if m else 0
 
 
-def _unsigned(x: Any) -> int | None:
-    n = _signed(x)
-    return None if n is None else n % (1 << 64)
+def _unsigned(x: Any) -> int | str | None:
+    """``CAST(x AS UNSIGNED)``. A value beyond BIGINT (a negative one wraps to 2**64 - n)
+    has no SQLite integer: it is handed over as its digits, which the shard's result
+    typing reads back as an integer when the cast is a select item; anywhere else
+    :func:`unsigned_text_seen` makes the statement a clear 1235."""
+    if isinstance(x, float):
+        # A non-integer number is clamped to 0 … 2**64 - 1 (MySQL: CAST(-2.5 AS
+        # UNSIGNED) is 0); integers and strings wrap (CAST(-1 AS UNSIGNED)).
+        if math.isnan(x) or x < 0:
+            return 0
+        if x >= 2.0**64:
+            n: int | None = (1 << 64) - 1
+        else:
+            n = int(Decimal(repr(x)).to_integral_value(rounding=ROUND_HALF_UP))
+    else:
+        n = _signed(x)
+    if n is None:
+        return None
+    n %= 1 << 64
+    if n < 1 << 63:
+        return n
+    _unsigned_text.seen = True
+    return str(n)
+
+
+_unsigned_text = threading.local()
+
+
+def unsigned_text_seen(reset: bool = True) -> bool:
+    """Whether this thread's statement cast a value to UNSIGNED beyond BIGINT
+    (:func:`_unsigned`); ``reset`` starts the next statement afresh."""
+    seen = bool(getattr(_unsigned_text, "seen", False))
+    if reset:
+        _unsigned_text.seen = False
+    return seen
 
 
 def _clamp(n: int) -> int:
@@ -605,6 +639,14 @@ def record_exact(on: bool) -> None:
     carries 15 significant digits, MySQL's DECIMAL all of them
     (:mod:`sharding.backend.sqlite_decimal_results` reads them back)."""
     _exact_values.map = {} if on else None
+    _exact_values.integer_sums = set() if on else None
+
+
+def integer_sum(x: float) -> bool:
+    """Whether the REAL ``x`` is a SUM of integers beyond BIGINT (an integer in MySQL's
+    DECIMAL; a SUM of DOUBLEs stays a DOUBLE)."""
+    sums: set[float] | None = getattr(_exact_values, "integer_sums", None)
+    return sums is not None and x in sums
 
 
 def exact_value(x: float) -> Decimal | None:
@@ -680,6 +722,70 @@ def _round(x: Any, d: Any = 0) -> Any:
     )
 
 
+def _double_round(x: float, d: int) -> float:
+    """MariaDB's ``my_double_round``: a DOUBLE is scaled by 10**d, rounded to the nearest
+    integer with ties to even (``rint``), and scaled back (``ROUND(2.5e0)`` is 2,
+    ``ROUND(0.125e0, 2)`` 0.12)."""
+    scale = 10.0 ** abs(d)
+    if d < 0:
+        return 0.0 if math.isinf(scale) else float(round(x / scale)) * scale
+    product = x * scale
+    if math.isinf(product):
+        return x
+    return float(round(product)) / scale
+
+
+def _round_double(x: Any, d: Any = 0) -> Any:
+    """``ROUND(x, d)`` of a DOUBLE (the shard statement names it so: a DOUBLE column or
+    expression, :mod:`sharding.backend.sqlite_decimal_results`)."""
+    if x is None or d is None:
+        return None
+    n, digits = _number(x), _int(d)
+    assert n is not None and digits is not None
+    if not math.isfinite(n):
+        return float(n)
+    return _double_round(float(n), digits)
+
+
+def _signed_double(x: Any) -> int | None:
+    """``CAST(x AS SIGNED)`` of a DOUBLE: ``rint``, ties to even (``2.5e0`` is 2)."""
+    if x is None:
+        return None
+    n = _number(x)
+    assert n is not None
+    if isinstance(n, int):
+        return n
+    if math.isnan(n):
+        return 0
+    if math.isinf(n):
+        return _clamp(1 << 64 if n > 0 else -(1 << 64))
+    return _clamp(round(n))
+
+
+def _unsigned_double(x: Any) -> int | str | None:
+    """``CAST(x AS UNSIGNED)`` of a DOUBLE: negative is 0, ``rint`` otherwise."""
+    if x is None:
+        return None
+    n = _number(x)
+    assert n is not None
+    if isinstance(n, int):
+        return _unsigned(n)
+    if math.isnan(n) or n < 0:
+        return 0
+    return _unsigned((1 << 64) - 1 if n >= 2.0**64 else round(n))
+
+
+def _format_double(x: Any, d: Any) -> str | None:
+    """``FORMAT(x, d)`` of a DOUBLE: rounded as ``ROUND`` of a DOUBLE first."""
+    if x is None or d is None:
+        return None
+    n, digits = _number(x), max(0, min(_int(d) or 0, 38))
+    assert n is not None
+    if not math.isfinite(n):
+        return _format(n, digits)
+    return _format(_double_round(float(n), digits), digits)
+
+
 def _log(a: Any, b: Any = ...) -> float | None:
     """MySQL's LOG(x) is the natural logarithm (SQLite's is base 10); NULL outside the domain."""
     if b is ...:
@@ -689,6 +795,20 @@ def _log(a: Any, b: Any = ...) -> float | None:
     if base is None or x is None or base <= 0 or base == 1 or x <= 0:
         return None
     return math.log(x) / math.log(base)
+
+
+def _dectext(x: Any, scale: Any) -> str | None:
+    """A DECIMAL value as MySQL writes it: every digit of its scale (``0.10``)."""
+    if x is None:
+        return None
+    if isinstance(x, str | bytes):
+        return _text(x)
+    n, s = _number(x), _int(scale)
+    assert n is not None and s is not None
+    if isinstance(n, float) and not math.isfinite(n):
+        return _text(n)
+    d = Decimal(n) if isinstance(n, int) else Decimal(repr(n))
+    return format(d.quantize(Decimal(1).scaleb(-s), rounding=ROUND_HALF_UP, context=_EXACT), "f")
 
 
 def _hex(v: Any) -> str | None:
@@ -748,7 +868,9 @@ class _ExactSum:
             return
         self.reals += sign
         if math.isfinite(n):
-            self.decimals = _EXACT.add(self.decimals, sign * Decimal(repr(n)))
+            # An integer quotient's REAL stands for its exact inner value (recorded).
+            exact = exact_value(n) or Decimal(repr(n))
+            self.decimals = _EXACT.add(self.decimals, sign * exact)
         else:
             self.specials["nan" if math.isnan(n) else n] += sign  # type: ignore[index]
 
@@ -787,8 +909,13 @@ class _Sum(_ExactSum):
             if -(1 << 63) <= self.ints < (1 << 63):
                 return self.ints
             # Beyond BIGINT: MySQL's DECIMAL sum is exact; SQLite gets the nearest REAL.
-            return _remember(float(self.ints), Decimal(self.ints))
-        return float(self._exact())
+            big = float(self.ints)
+            sums: set[float] | None = getattr(_exact_values, "integer_sums", None)
+            if sums is not None and len(sums) < _EXACT_VALUES_MAX:
+                sums.add(big)
+            return _remember(big, Decimal(self.ints))
+        exact = self._exact()
+        return _remember(float(exact), exact)
 
 
 class _Avg(_ExactSum):
@@ -799,9 +926,7 @@ class _Avg(_ExactSum):
         if special is not None:
             return special
         exact = _EXACT.divide(self._exact(), Decimal(self.count))
-        if not self.reals:
-            return _remember(float(exact), exact)  # of integers: MySQL's DECIMAL
-        return float(exact)
+        return _remember(float(exact), exact)  # MySQL's DECIMAL (of a DOUBLE: not read)
 
 
 # ---------------------------------------------------------------------- dates
@@ -1214,6 +1339,7 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("round", 2, _round, True),
     ("log", 1, _log, True),
     ("log", 2, _log, True),
+    ("sg_dectext", 2, _dectext, True),
     ("hex", 1, _hex, True),
     ("format", 2, _format, True),
     ("char", -1, _char, True),
@@ -1221,6 +1347,15 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("sg_unsigned", 1, _unsigned, True),
     ("sg_intdiv", 2, _intdiv, True),
     ("sg_div", 2, _div, True),
+    ("sg_cast_decimal", 2, _round, True),
+    # Of a DOUBLE argument (sqlite_decimal_results.prepare): MariaDB's rint rules.
+    ("sg_round_double", 1, _round_double, True),
+    ("sg_round_double", 2, _round_double, True),
+    ("sg_signed_double", 1, _signed_double, True),
+    ("sg_unsigned_double", 1, _unsigned_double, True),
+    ("sg_format_double", 2, _format_double, True),
+    # A scale-0 DECIMAL value a subquery gave (sharding.sql.materialize): the number itself.
+    ("sg_decimal", 1, lambda x: x, True),
     ("year", 1, _year, True),
     ("month", 1, _month, True),
     ("day", 1, _day, True),
@@ -1582,6 +1717,17 @@ def _call(name: str, *args: exp.Expr | None) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=[a for a in args if a is not None])
 
 
+def _mysql_format(node: exp.Expr | None) -> exp.Expr | None:
+    """A format literal back in MySQL's letters: sqlglot reads ``DATE_FORMAT``'s (and
+    ``MONTHNAME``'s ``%M``) into strftime's (``%B``), which the registered
+    ``date_format`` would read as other MySQL specifiers (``%B`` printed ``B``)."""
+    if isinstance(node, exp.Literal) and node.is_string:
+        return exp.Literal.string(
+            format_time(node.name, MySQL.INVERSE_TIME_MAPPING, MySQL.INVERSE_TIME_TRIE) or ""
+        )
+    return node
+
+
 def _unwrap_date(node: exp.Expr | None) -> exp.Expr | None:
     # sqlglot wraps MySQL date arguments in TsOrDsTo* casts that render as SQLite's
     # DATE(); the registered functions parse the stored text themselves.
@@ -1652,7 +1798,7 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
         ]
         return _call(name, _unwrap_date(node.this))
     if isinstance(node, exp.TimeToStr):
-        return _call("date_format", _unwrap_date(node.this), node.args.get("format"))
+        return _call("date_format", _unwrap_date(node.this), _mysql_format(node.args.get("format")))
     if isinstance(node, exp.DateAdd | exp.DateSub):
         unit = node.args.get("unit")
         return _call(
@@ -1732,7 +1878,9 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
                 # from zero; the value stays a SQLite number (module doc).
                 # The scale may be a parameter hole (literals are slots): keep its node.
                 scale = to.expressions[1].this if len(to.expressions) > 1 else exp.Literal.number(0)
-                return _call("round", node.this, scale)
+                # Its own name: the shard's result typing gives it scale s (also of an
+                # integer), and a DOUBLE argument still rounds half up (not ROUND's rint).
+                return _call("sg_cast_decimal", node.this, scale)
             if to.this == exp.DataType.Type.CHARACTER_SET:
                 inner: exp.Expr = node.this  # CONVERT(x USING utf8mb4): text is utf8mb4 already
                 return inner

@@ -165,7 +165,12 @@ def literal_node(value: Any, dialect: str) -> exp.Expr:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ShardgateError(f"cannot use the decimal {value} as a value", code=1105)
-        return _signed(exp.Literal.number(format(abs(value), "f")), value < 0)
+        node = _signed(exp.Literal.number(format(abs(value), "f")), value < 0)
+        if dialect == "sqlite" and value.as_tuple().exponent == 0:
+            # ``12`` would be an integer there: SG_DECIMAL(12) is 12, typed DECIMAL
+            # (sharding.backend.sqlite_decimal_results).
+            return exp.Anonymous(this="SG_DECIMAL", expressions=[node])
+        return node
     if isinstance(value, float):
         text = repr(abs(value))
         if "e" not in text and "E" not in text:
