@@ -52,6 +52,7 @@ from sharding.errors import (
     ParseError,
     QueryInterrupted,
     ShardgateError,
+    ShardKeyUpdate,
     UnknownTable,
 )
 from sharding.exec.connector import AutocommitConnector, SessionTransaction
@@ -91,6 +92,13 @@ from sharding.sql.lexer import Normalized, Slot, first_keyword, normalize, param
 from sharding.sql.limited_write import restricted, selection
 from sharding.sql.literals import render_literal
 from sharding.sql.materialize import literal_node, replace_with_values, subquery_uses
+from sharding.sql.moving_update import (
+    assignments,
+    collision_probe,
+    in_place,
+    new_rows,
+    unique_keys,
+)
 from sharding.sql.names import finish_name
 from sharding.sql.nodes import OutputColumn, SelectPlan, ShardRead
 from sharding.sql.offload import OFFLOAD_CHARS, cpu_bound
@@ -113,6 +121,7 @@ _SAVEPOINT = re.compile(
 )
 #: Longer parameterised INSERTs are not cached (their shape holds every row's text).
 _CACHED_INSERT_CHARS = 4096
+_UPDATE_INFO = re.compile(r"Rows matched: (\d+)  Changed: (\d+)  Warnings: (\d+)")
 #: How long a statement's own rollback may take after it failed or was cancelled.
 _ROLLBACK_SECONDS = 30.0
 #: Names of the savepoints that make a statement atomic inside a transaction.
@@ -965,6 +974,8 @@ class CoordinatorSession:
     ) -> Result:
         try:
             prepared = await self._prepare(sql, params, kind="write")
+        except ShardKeyUpdate as moving:
+            return await self._moving_update(sql, params, moving, stats)
         except NotSupported as refusal:
             # ``WHERE k IN (SELECT ...)`` over sharded tables: the values, then the write.
             prepared = await self._with_subquery_values(sql, params, refusal, stats, "write")
@@ -1008,17 +1019,7 @@ class CoordinatorSession:
         """``UPDATE/DELETE … LIMIT n`` routed to several shards: the keys of the rows it
         writes (a merged, locking SELECT), then the write restricted to them, as one
         statement (:mod:`sharding.sql.limited_write`)."""
-        tree = await cpu_bound(len(sql), parse_one, sql)
-        if await cpu_bound(len(sql), _session_refs, sql):
-            tree = self._substitute(tree)
-        slots = param_slots(sql)
-        values = self._values(slots, params)
-        by_position = {s.position: i for i, s in enumerate(slots)}
-        for node in list(tree.find_all(exp.Placeholder)):
-            slot = by_position.get(placeholder_offset(node) or -1)
-            if slot is None:
-                raise ShardgateError("internal error: unmatched placeholder", code=1105)
-            node.replace(literal_node(values[slot], "mysql"))
+        tree = await self._literal_tree(sql, params)
         if not isinstance(tree, exp.Update | exp.Delete):
             raise NotSupported(f"{plan.kind.upper()} with LIMIT on several shards")
         dialect = self.coord.semantics.dialect
@@ -1032,6 +1033,139 @@ class CoordinatorSession:
                 return Result(affected=0, info=info)
             write = restricted(tree, plan.table, sink.collected, dialect)
             return await self._write_statement(write.sql(dialect="mysql"), None, stats)
+
+    async def _literal_tree(self, sql: str, params: Sequence[Any] | None) -> exp.Expr:
+        """``sql`` parsed, its session variables and ``?`` parameters replaced by
+        literals of their own type (for statements rewritten into others)."""
+        tree = await cpu_bound(len(sql), parse_one, sql)
+        if await cpu_bound(len(sql), _session_refs, sql):
+            tree = self._substitute(tree)
+        slots = param_slots(sql)
+        values = self._values(slots, params)
+        by_position = {s.position: i for i, s in enumerate(slots)}
+        for node in list(tree.find_all(exp.Placeholder)):
+            slot = by_position.get(placeholder_offset(node) or -1)
+            if slot is None:
+                raise ShardgateError("internal error: unmatched placeholder", code=1105)
+            node.replace(literal_node(values[slot], "mysql"))
+        return tree
+
+    async def _moving_update(
+        self, sql: str, params: Sequence[Any] | None, refusal: ShardKeyUpdate, stats: ExecStats
+    ) -> Result:
+        """``UPDATE … SET shard_key = …``: rows that keep their key are updated in place,
+        the others deleted and inserted on their new shard, as one statement
+        (:mod:`sharding.sql.moving_update`)."""
+        tree = await self._literal_tree(sql, params)
+        if not isinstance(tree, exp.Update) or not isinstance(tree.this, exp.Table):
+            raise refusal
+        if tree.args.get("joins") or tree.args.get("from_") or tree.args.get("from"):
+            raise refusal
+        table = tree.this
+        database = table.db or self._database
+        if not database:
+            raise NoDatabaseSelected("No database selected")
+        coord = self.coord
+        info = await coord.catalog.lookup(database, table.name)
+        referenced = any(
+            fk.ref_table.lower() == info.name.lower()
+            and fk.ref_database.lower() == info.database.lower()
+            for other in coord.catalog.tables()
+            for fk in other.foreign_keys
+        )
+        if info.foreign_keys or referenced or re.search(r"\bON\s+UPDATE\b", info.create_sql, re.I):
+            raise NotSupported(
+                f"UPDATE of the shard key of {info.qualified}, which has foreign keys or "
+                "ON UPDATE columns (delete and insert would not be MySQL's update)"
+            )
+        sem = coord.semantics
+        assigned = assignments(tree, info)
+        choose = new_rows(tree, info, assigned, lock=sem.dialect == "mysql")
+        width = len(info.columns)
+        pk_width = len(info.primary_key)
+        sink = _Bounded(
+            coord.topology.cluster.subquery_rows, stop=False, what="UPDATE of a shard key"
+        )
+        async with self._statement_transaction():
+            await self._select(choose.sql(dialect="mysql"), None, Counted(sink), stats)
+            key_at = next(
+                i
+                for i, c in enumerate(info.columns)
+                if c.name.lower() == info.rule.shard_key.lower()  # type: ignore[union-attr]
+            )
+            stay: list[Row] = []
+            move: list[Row] = []
+            for row in sink.collected:
+                new_key, old_key = row[key_at], row[-1]
+                same = type(new_key) is type(old_key) and new_key == old_key
+                (stay if same else move).append(row)
+            if len(sink.collected) > 1 and move:
+                await self._refuse_order_dependent(tree, info, assigned, sink.collected, stats)
+            matched = changed = warnings = 0
+            if stay:
+                keys = [row[width : width + pk_width] for row in stay]
+                statement = in_place(tree, info, keys, sem.dialect)
+                if statement is None:
+                    matched += len(stay)
+                else:
+                    done = await self._write_statement(statement.sql(dialect="mysql"), None, stats)
+                    m = _UPDATE_INFO.match(done.info or "")
+                    if m is None:
+                        raise ShardgateError("internal error: UPDATE without its counts", code=1105)
+                    matched += int(m.group(1))
+                    changed += int(m.group(2))
+                    warnings += int(m.group(3))
+            if move:
+                keys = [row[width : width + pk_width] for row in move]
+                target = table.copy()
+                target.set("alias", None)  # the keys are unqualified
+                deleted = restricted(exp.Delete(this=target), info, keys, sem.dialect)
+                await self._write_statement(deleted.sql(dialect="mysql"), None, stats)
+                columns = ", ".join(f"`{c.name.replace('`', '``')}`" for c in info.columns)
+                head = f"INSERT INTO `{info.database.replace('`', '``')}`.`{info.name.replace('`', '``')}` ({columns})"
+                for text, values in batches(head, width, [row[:width] for row in move]):
+                    await self._insert(text, values, stats)
+                matched += len(move)
+                changed += len(move)
+        affected = matched if self.state.client_found_rows else changed
+        return Result(
+            affected=affected,
+            info=f"Rows matched: {matched}  Changed: {changed}  Warnings: {warnings}",
+            warnings=warnings,
+        )
+
+    async def _refuse_order_dependent(
+        self,
+        tree: exp.Update,
+        info: TableInfo,
+        assigned: Sequence[tuple[str, exp.Expr]],
+        rows: Sequence[Row],
+        stats: ExecStats,
+    ) -> None:
+        """1235 when a new unique value of the rows a moving UPDATE writes is held by a
+        row already: MySQL's outcome would depend on its scan order
+        (:mod:`sharding.sql.moving_update`)."""
+        width, pk_width = len(info.columns), len(info.primary_key)
+        position = {c.name.lower(): i for i, c in enumerate(info.columns)}
+        old_at = {name.lower(): width + pk_width + j for j, (name, _) in enumerate(assigned)}
+        for columns in unique_keys(info, assigned):
+            fresh = []
+            for row in rows:
+                new = tuple(row[position[c.lower()]] for c in columns)
+                old = tuple(row[old_at.get(c.lower(), position[c.lower()])] for c in columns)
+                if new != old:
+                    fresh.append(new)
+            if not fresh:
+                continue
+            probe = collision_probe(tree, columns, fresh, self.coord.semantics.dialect)
+            found = _Bounded(1, stop=True)
+            await self._select(probe.sql(dialect="mysql"), None, Counted(found), stats)
+            if found.collected:
+                raise NotSupported(
+                    "UPDATE of a shard key over several rows where a new value of the unique "
+                    f"key ({', '.join(columns)}) is held by a row already (MySQL's answer "
+                    "depends on its scan order)"
+                )
 
     @staticmethod
     def _matched(r: ExecResult) -> int:

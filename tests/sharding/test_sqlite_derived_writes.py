@@ -53,6 +53,16 @@ SCRIPT: list[tuple[str, str]] = [
     (W, "DELETE FROM o WHERE id < 0 ORDER BY id LIMIT 2"),
     (W, "UPDATE o SET c = c + 1 ORDER BY id"),
     (R, "SELECT id, c, amount, s FROM o ORDER BY id"),
+    # UPDATE of the shard key: rows move between shards (c is not the shard key here;
+    # the table m below is sharded by k, its primary key (k, id))
+    (W, "CREATE TABLE m (k INT, id INT, v INT, note VARCHAR(8), PRIMARY KEY (k, id))"),
+    (W, "INSERT INTO m VALUES " + ", ".join(f"({i % 5}, {i}, {i * 2}, 'n')" for i in range(1, 31))),
+    (W, "UPDATE m SET k = k + 100, note = CONCAT('was', k) WHERE id < 12"),
+    (W, "UPDATE m SET k = k, v = v + 1 WHERE id > 20"),
+    (W, "UPDATE m SET k = 7 WHERE id = 29"),
+    (W, "UPDATE m SET k = k - 100 WHERE k >= 100 ORDER BY id LIMIT 3"),
+    (R, "SELECT k, id, v, note FROM m ORDER BY id"),
+    (R, "SELECT k, COUNT(*) FROM m GROUP BY k ORDER BY k"),
     # a parenthesised query is the query
     (R, "(SELECT id FROM o WHERE id < 9 ORDER BY id)"),
     (R, "((SELECT id, amount FROM o WHERE id < 30) ORDER BY amount DESC, id LIMIT 3)"),
