@@ -849,20 +849,24 @@ class _LoopSide:
             await asyncio.wait_for(self.driver.ping(conn), timeout)
         except Exception as exc:
             self._drop_admin()
-            hung = isinstance(exc, TimeoutError)
-            reason = (
-                f"server did not answer a ping within {timeout:g}s"
-                if hung
-                else f"health check failed: {map_error(self.name, exc).message}"
-            )
-            if hung:
-                self.ds._breaker.trip(reason)
-            else:
-                self.ds._breaker.failure(reason)
-            self._abort_all(reason)
-            log.warning("datasource_unhealthy", datasource=self.name, reason=reason)
+            self._unhealthy(exc, isinstance(exc, TimeoutError), timeout)
             return
         self.last_ok = time.monotonic()
+
+    def _unhealthy(self, exc: BaseException, hung: bool, timeout: float) -> None:
+        """A failed health check: a hung server trips the breaker at once, an error
+        counts as one failure; every statement in flight is aborted."""
+        reason = (
+            f"server did not answer a ping within {timeout:g}s"
+            if hung
+            else f"health check failed: {map_error(self.name, exc).message}"
+        )
+        if hung:
+            self.ds._breaker.trip(reason)
+        else:
+            self.ds._breaker.failure(reason)
+        self._abort_all(reason)
+        log.warning("datasource_unhealthy", datasource=self.name, reason=reason)
 
     def _abort_all(self, reason: str) -> None:
         for op in list(self.inflight):

@@ -234,18 +234,7 @@ class NativeSide(_LoopSide):
             await self._ping_admin()
         except Exception as exc:
             self._drop_admin()
-            hung = isinstance(exc, trio.TooSlowError)
-            reason = (
-                f"server did not answer a ping within {timeout:g}s"
-                if hung
-                else f"health check failed: {map_error(self.name, exc).message}"
-            )
-            if hung:
-                self.ds._breaker.trip(reason)
-            else:
-                self.ds._breaker.failure(reason)
-            self._abort_all(reason)
-            log.warning("datasource_unhealthy", datasource=self.name, reason=reason)
+            self._unhealthy(exc, isinstance(exc, trio.TooSlowError), timeout)
             return
         self.last_ok = time.monotonic()
 

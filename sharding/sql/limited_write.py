@@ -30,7 +30,7 @@ from sharding.catalog import TableInfo
 from sharding.errors import NotSupported
 from sharding.sql.materialize import literal_node
 
-__all__ = ["restricted", "selection"]
+__all__ = ["restricted", "rows_written", "selection"]
 
 
 def selection(tree: exp.Update | exp.Delete, info: TableInfo, *, lock: bool) -> exp.Select:
@@ -40,10 +40,17 @@ def selection(tree: exp.Update | exp.Delete, info: TableInfo, *, lock: bool) -> 
             f"{type(tree).__name__.upper()} … LIMIT on several shards of {info.qualified}, "
             "which has no primary key"
         )
+    items: list[exp.Expr] = [exp.column(k, quoted=True) for k in info.primary_key]
+    return rows_written(tree, items, lock=lock)
+
+
+def rows_written(tree: exp.Update | exp.Delete, items: list[exp.Expr], *, lock: bool) -> exp.Select:
+    """``SELECT items`` over the rows ``tree`` writes (its table, WHERE, ORDER BY and
+    LIMIT), ``FOR UPDATE`` when ``lock``."""
     table = tree.this if isinstance(tree.this, exp.Table) else None
     if table is None:
-        raise NotSupported(f"{type(tree).__name__.upper()} … LIMIT of this form on several shards")
-    select = exp.Select(expressions=[exp.column(k, quoted=True) for k in info.primary_key])
+        raise NotSupported(f"this {type(tree).__name__.upper()} form on several shards")
+    select = exp.Select(expressions=items)
     select.set("from_", exp.From(this=table.copy()))
     for key in ("where", "order", "limit"):
         part = tree.args.get(key)

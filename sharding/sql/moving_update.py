@@ -36,7 +36,7 @@ from sqlglot import exp
 
 from sharding.catalog import TableInfo
 from sharding.errors import NotSupported
-from sharding.sql.limited_write import restricted
+from sharding.sql.limited_write import restricted, rows_written
 from sharding.sql.materialize import literal_node
 
 __all__ = ["assignments", "collision_probe", "in_place", "new_rows", "unique_keys"]
@@ -106,9 +106,6 @@ def new_rows(
     values of the assigned columns and its old shard key (module docstring, step 1)."""
     if not info.primary_key:
         raise NotSupported(f"UPDATE of the shard key of {info.qualified}, which has no primary key")
-    table = tree.this if isinstance(tree.this, exp.Table) else None
-    if table is None:
-        raise NotSupported("this UPDATE form when it moves rows between shards")
     by_name = {name.lower(): value for name, value in assigned}
     items: list[exp.Expr] = [
         by_name[c.name.lower()].copy()
@@ -121,15 +118,7 @@ def new_rows(
     items += [exp.column(k, quoted=True) for k in info.primary_key]
     items += [exp.column(name, quoted=True) for name, _ in assigned]
     items.append(exp.column(key, quoted=True))
-    select = exp.Select(expressions=items)
-    select.set("from_", exp.From(this=table.copy()))
-    for part in ("where", "order", "limit"):
-        value = tree.args.get(part)
-        if value is not None:
-            select.set(part, value.copy())
-    if lock:
-        select.set("locks", [exp.Lock(update=True)])
-    return select
+    return rows_written(tree, items, lock=lock)
 
 
 def in_place(
