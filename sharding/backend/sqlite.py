@@ -602,12 +602,15 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
         # Integer quotients and AVGs keep their exact values aside (sqlite_decimal_results).
         sqlite_mysql.record_exact(record)
         sqlite_mysql.unsigned_text_seen()  # afresh for this statement
+        sqlite_mysql.unsigned_strict(False)  # a read: a select item shows the digits
         try:
             # An ENUM column in arithmetic is its index, as in MySQL (sqlite_enum_numbers).
             # DOUBLE rounding and DECIMAL/DOUBLE text as MySQL (sqlite_decimal_results).
             text = sqlite_decimal_results.prepare(raw, sql)
             cur = raw.execute(sqlite_enum_numbers.rewrite(raw, text, write=False))
             rows = cur.fetchall()
+            # A DOUBLE past its range: MySQL's 1690, never SQLite's infinity.
+            sqlite_decimal_results.check_double_range(rows, sql)
             # Computed numbers: MySQL's Decimal and scale (or a 1235 when not exact).
             how = sqlite_decimal_results.plan(raw, sql)
             sqlite_decimal_results.check(how, sql)
@@ -699,7 +702,19 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
                 "a DECIMAL or DOUBLE written as text, or ROUND/CAST/FORMAT of a DOUBLE, "
                 "in a write statement on the SQLite default"
             )
-        result = plain(raw)
+        column = sqlite_decimal_results.number_as_text(raw, sql)
+        if column is not None:
+            # MySQL stores a number's own text ('1.50', '1'); SQLite its REAL's ('1.5').
+            raise NotSupported(
+                f"a DECIMAL or DOUBLE value written to the text column {column} on the "
+                "SQLite default (MySQL stores its digits as written: '1.50')"
+            )
+        # An UNSIGNED value beyond BIGINT (CAST, bit operators) stops a write at once.
+        sqlite_mysql.unsigned_strict(True)
+        try:
+            result = plain(raw)
+        finally:
+            sqlite_mysql.unsigned_strict(False)
         if sqlite_mysql.ENUM_COLLATION_MARK in sql:  # CREATE / ALTER of an ENUM column
             sqlite_enum_numbers.learn(sql)
         if _DDL.match(sql):

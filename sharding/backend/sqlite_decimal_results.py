@@ -47,6 +47,12 @@ scale MySQL gives:
   a ``COALESCE``/``IF``/``CASE``/… with a DOUBLE branch is a DOUBLE (an integer
   branch's value becomes a float); an integer result SQLite computed past BIGINT (it
   goes REAL) is MySQL's error 1690;
+* arithmetic with a string operand (``s + 0``) is MySQL's DOUBLE (an integer result
+  becomes a float); ``LAST_DAY(x)``, ``DATE(x)`` and ``DATE_ADD``/``DATE_SUB`` of a
+  DATE/DATETIME column are dates (:data:`TEMPORAL`); a DOUBLE computed from ``PI()``
+  shows MySQL's decimals (``PI() * 2`` is 6.283185, :func:`_pi_shown`), other uses of
+  it in a select item are refused; an infinity in a computed select list is MySQL's
+  error 1690 (:func:`check_double_range`);
 * anything with a DOUBLE, a string, a function the rules do not know, a subquery or a
   ``*`` in the select list is left as SQLite computed it (MySQL has DOUBLE there, or the
   rules cannot tell).
@@ -71,7 +77,7 @@ from typing import Any, NamedTuple
 import sqlglot
 from sqlglot import exp
 
-from sharding.backend import sqlite_mysql
+from sharding.backend import sqlite_enum_numbers, sqlite_mysql
 from sharding.errors import NotSupported, ShardgateError
 
 #: A type as the rules see it: ("int", 0), ("dec", scale), or None (left as it is).
@@ -95,6 +101,9 @@ class Plan(NamedTuple):
     refuse: str | None = None
     #: Every ``sg_unsigned`` of the statement is a select item (none inside an expression).
     unsigned_top: bool = True
+    #: Per select item: the decimals MySQL shows of a DOUBLE computed from ``PI()``
+    #: (``PI() * 2`` is ``6.283185``), or None.
+    shown: tuple[int | None, ...] = ()
 
 
 #: A ``SUM`` of an argument the rules cannot type: an integer result (SQLite's sum of
@@ -106,6 +115,19 @@ INTEGER_SUM = -2
 #: DOUBLE, so an integer branch's value is a float too.
 DOUBLE = -4
 _BRANCHING = (exp.Coalesce, exp.If, exp.Case, exp.Greatest, exp.Least)
+
+#: ``LAST_DAY(x)``, ``DATE(x)``, or ``DATE_ADD``/``DATE_SUB`` of a DATE/DATETIME column: MySQL's DATE
+#: or DATETIME, which the registered functions hand over as text (a string argument's
+#: ``DATE_ADD`` stays text, as in MySQL).
+TEMPORAL = -5
+#: Arithmetic with a string operand (``s + 0``, ``'3' * 2``): MySQL's DOUBLE.
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.Neg)
+_TEXT_DECL = re.compile(
+    r"^\s*(?:VARCHAR|CHAR|TEXT|TINYTEXT|MEDIUMTEXT|LONGTEXT|NVARCHAR|NCHAR)\b", re.IGNORECASE
+)
+_TEMPORAL_DECL = re.compile(r"^\s*(?:DATE|DATETIME|TIMESTAMP)\b", re.IGNORECASE)
+#: What :func:`_pi_shown` cannot tell: a 1235 rather than a guess at MySQL's digits.
+_UNKNOWN = -1
 
 _EXACT = Context(prec=100)
 DIV_PRECISION_INCREMENT = 4
@@ -161,23 +183,153 @@ def plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
 REAL_DIGITS = 15
 
 
+_UNSIGNED_CALL = re.compile(r"\bsg_unsigned\s*\(", re.IGNORECASE)
+
+
 def check(how: Plan | None, sql: str) -> None:
     """Raise the 1235 a statement cannot avoid: a refused form (:attr:`Plan.refuse`), or a
     ``CAST(… AS UNSIGNED)`` beyond BIGINT that was not a select item (its digits would
     have been computed with as a string or a REAL)."""
     if how is not None and how.refuse is not None:
         raise NotSupported(how.refuse)
-    if sqlite_mysql.unsigned_text_seen() and (how is None or not how.unsigned_top):
+    # Counted in the text, not from the plan: the plan is cached per select list, and
+    # the same list may come with a WHERE that casts (``… WHERE CAST(-q AS UNSIGNED) = …``).
+    inside = len(_UNSIGNED_CALL.findall(sql)) > (sum(how.unsigned) if how is not None else 0)
+    if sqlite_mysql.unsigned_text_seen() and (how is None or not how.unsigned_top or inside):
         raise NotSupported(
             "CAST(… AS UNSIGNED) beyond 9223372036854775807 inside an expression on the "
             "SQLite default"
         )
 
 
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.|'')*'")
+#: A non-integer number, a REAL cast or a division: how a write's value may be a DECIMAL
+#: or DOUBLE (also the coordinator's rendering of a DOUBLE: ``CAST(3 AS REAL) / 2``).
+_FRACTIONAL = re.compile(r"\d\.|\.\d|\d[eE][+-]?\d|\bAS\s+REAL\b|/", re.IGNORECASE)
+_WRITE = re.compile(r"\s*(?:INSERT|REPLACE|UPDATE)\b", re.IGNORECASE)
+_NAME = r'(?:"(?:[^"]|"")+"|\w+)'
+#: The table of a shard's write (``INSERT INTO "db_0001"."t"``, ``UPDATE "db_0001"."t"``).
+_TARGET = re.compile(
+    rf"\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE)\s+({_NAME})\s*\.\s*({_NAME})",
+    re.IGNORECASE,
+)
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def number_as_text(raw: sqlite3.Connection, sql: str) -> str | None:
+    """The text column an INSERT … VALUES row or an UPDATE ``SET`` gives a DECIMAL or
+    DOUBLE value (``1.50``, ``0.10 + 1``, ``1e0``, ``CONCAT(1.50, 'x')``), or None.
+    MySQL stores such a number's own text (``'1.50'``, ``'1'``); SQLite its REAL's
+    (``'1.5'``, ``'1.0'``), and a write's text is not re-rendered. Cheap text tests
+    first: only a write with such a number outside quotes is parsed."""
+    if not _WRITE.match(sql) or not _FRACTIONAL.search(_QUOTED.sub("''", sql)):
+        return None
+    target = _TARGET.match(sql)
+    if target is not None:
+        schema, name = (_unquote(target.group(i)) for i in (1, 2))
+        declared = _declared(raw, exp.Table(this=exp.to_identifier(name), db=schema))
+        if not any(_TEXT_DECL.match(d) for d in declared.values()):
+            return None  # no text column: nothing to parse the statement for
+        simple = _simple_insert(sql, target.end(), declared)
+        if simple is not None:
+            return simple or None
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return None
+    pairs: list[tuple[str, exp.Expr]] = []
+    table: exp.Table | None = None
+    if isinstance(tree, exp.Insert) and isinstance(tree.this, exp.Schema):
+        table = tree.this.this if isinstance(tree.this.this, exp.Table) else None
+        names = [c.name for c in tree.this.expressions]
+        values = tree.expression
+        if isinstance(values, exp.Values):
+            for row in values.expressions:
+                pairs.extend(zip(names, row.expressions, strict=False))
+    elif isinstance(tree, exp.Update) and isinstance(tree.this, exp.Table):
+        table = tree.this
+        for assignment in tree.expressions:
+            if isinstance(assignment, exp.EQ) and isinstance(assignment.this, exp.Column):
+                pairs.append((assignment.this.name, assignment.expression))
+    if table is None or not pairs:
+        return None
+    declared = _declared(raw, table)
+    for name, value in pairs:
+        if not _TEXT_DECL.match(declared.get(name.lower(), "")):
+            continue
+        if _fractional(value):
+            return name
+    return None
+
+
+_COLUMN_LIST = re.compile(rf"\s*\(\s*({_NAME}(?:\s*,\s*{_NAME})*)\s*\)\s*VALUES\s*", re.I)
+#: A row without nested parentheses, and one value of it (SQLite quoting: '' inside).
+_SIMPLE_ROW = re.compile(r"\(((?:'(?:[^']|'')*'|[^'()])*)\)\s*(,\s*|$)")
+_VALUE = re.compile(r"\s*('(?:[^']|'')*'|[^,']+)\s*(?:,|$)")
+
+
+def _simple_insert(sql: str, at: int, declared: dict[str, str]) -> str | None:
+    """The fast path of :func:`number_as_text` for ``INSERT … (cols) VALUES (…), …``
+    whose rows hold plain values (the common bulk insert, which sqlglot would take
+    milliseconds to parse): the text column given a fractional number, ``""`` for
+    none, or None when the statement is not of that shape (then it is parsed)."""
+    head = _COLUMN_LIST.match(sql, at)
+    if head is None:
+        return None
+    names = [_unquote(n.strip()) for n in re.findall(_NAME, head.group(1))]
+    text = [_TEXT_DECL.match(declared.get(n.lower(), "")) is not None for n in names]
+    pos = head.end()
+    while pos < len(sql.rstrip()):
+        row = _SIMPLE_ROW.match(sql, pos)
+        if row is None:
+            return None
+        values = [m.group(1) for m in _VALUE.finditer(row.group(1)) if m.group(1)]
+        if len(values) != len(names):
+            return None
+        for name, is_text, value in zip(names, text, values, strict=True):
+            if is_text and not value.startswith("'") and _FRACTIONAL.search(value):
+                return name
+        pos = row.end()
+    return ""
+
+
+def _fractional(node: exp.Expr) -> bool:
+    """A non-integer number literal, a REAL cast or a division inside ``node``."""
+    for sub in node.walk():
+        if isinstance(sub, exp.Literal) and not sub.is_string and not sub.name.isdigit():
+            return True
+        if isinstance(sub, exp.Div) or _call_name(sub) == "sg_div":
+            return True
+        if isinstance(sub, exp.Cast) and sub.to.is_type(*exp.DataType.REAL_TYPES):
+            return True
+    return False
+
+
+def check_double_range(rows: list[Any], sql: str) -> None:
+    """MySQL's error 1690 for a DOUBLE that overflowed (``1e308 * 10``): SQLite's
+    arithmetic gives an infinity, which no MySQL value is. Only a computed select list
+    is scanned (a text test, as :func:`plan`)."""
+    m = _SELECT_LIST.match(sql)
+    if m is None or not _COMPUTED.search(m.group(1)):
+        return
+    for row in rows:
+        for v in row:
+            if type(v) is float and (v - v) != 0.0:  # inf or nan
+                raise ShardgateError(
+                    "DOUBLE value is out of range (SQLite computed an infinity)",
+                    code=1690,
+                    sqlstate="22003",
+                )
+
+
 def convert(rows: list[Any], how: Plan) -> list[Any]:
     """The rows with MySQL's DECIMAL (and integer) results (module doc)."""
     scales = how.scales
     unsigned = how.unsigned or (False,) * len(scales)
+    shown = how.shown or (None,) * len(scales)
     quanta = [None if s is None or s < 0 else Decimal(1).scaleb(-s) for s in scales]
     out = []
     for row in rows:
@@ -186,6 +338,13 @@ def convert(rows: list[Any], how: Plan) -> list[Any]:
         values = list(row)
         for i, scale in enumerate(scales):
             v = values[i]
+            if shown[i] is not None and isinstance(v, int | float) and not isinstance(v, bool):
+                values[i] = float(f"{v:.{shown[i]}f}")  # MySQL's digits of a DOUBLE
+                continue
+            if scale == TEMPORAL:
+                if isinstance(v, str):
+                    values[i] = sqlite_mysql.temporal_value(v)
+                continue
             if unsigned[i] and isinstance(v, str) and v.isdigit():
                 values[i] = int(v)  # beyond BIGINT: its digits (sqlite_mysql._unsigned)
                 continue
@@ -529,7 +688,15 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
     how: list[int | None] = []
     exact: list[bool] = []
     unsigned: list[bool] = []
+    shown: list[int | None] = []
     refuse: str | None = None
+    decls_made: dict[str, dict[str, str]] = {}
+
+    def decls() -> dict[str, dict[str, str]]:
+        if not decls_made:
+            decls_made.update({key: _declared(raw, t) for key, t in tables.items()})
+        return decls_made
+
     for item in items:
         node = item.this if isinstance(item, exp.Alias) else item
         exact.append(_of_integers(node, types))
@@ -537,10 +704,29 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
         while isinstance(node, exp.Paren):
             node = node.this
         refuse = refuse or _inexact_quotient(node, types)
+        shown.append(None)
+        if node.find(exp.Pi) is not None:
+            digits = _pi_shown(node, types, decls())
+            if digits == _UNKNOWN:
+                refuse = refuse or (
+                    "PI() inside this expression on the SQLite default (MySQL shows such a "
+                    "DOUBLE with a number of decimals the shard cannot tell)"
+                )
+            elif digits is not None and digits < _ALL_DIGITS:
+                shown[-1] = digits
         if isinstance(node, exp.Column):
             how.append(None)  # read as it is: the column's own converter
             continue
+        if isinstance(node, exp.LastDay | exp.Date) or (
+            isinstance(node, exp.DateAdd | exp.DateSub)
+            and _TEMPORAL_DECL.match(_decl(node.this, decls()))
+        ):
+            how.append(TEMPORAL)  # LAST_DAY(dt), DATE_ADD(dt, …): a DATE or DATETIME
+            continue
         kind = _kind(node, types)
+        if kind is None and isinstance(node, _ARITHMETIC) and _texty(node, decls()):
+            how.append(DOUBLE)  # s + 0: MySQL converts the string to a DOUBLE
+            continue
         if kind is None and isinstance(node, exp.Sum):
             how.append(INTEGER_SUM)  # an integer result came from integers: DECIMAL
             continue
@@ -552,9 +738,122 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
         how.append(None if kind is None else (kind[1] if kind[0] == "dec" else -1))
     unsigned_top = sum(1 for n in tree.find_all(exp.Anonymous) if _call_name(n) == "sg_unsigned")
     unsigned_top = unsigned_top == sum(unsigned)
-    if any(s is not None for s in how) or any(unsigned) or refuse or not unsigned_top:
-        return Plan(tuple(how), tuple(exact), tuple(unsigned), refuse, unsigned_top)
+    if (
+        any(s is not None for s in how)
+        or any(unsigned)
+        or refuse
+        or not unsigned_top
+        or any(d is not None for d in shown)
+    ):
+        return Plan(tuple(how), tuple(exact), tuple(unsigned), refuse, unsigned_top, tuple(shown))
     return None
+
+
+#: MySQL's "all digits" decimals of a DOUBLE (NOT_FIXED_DEC).
+_ALL_DIGITS = 31
+
+
+def _declared(raw: sqlite3.Connection, table: exp.Table) -> dict[str, str]:
+    """Each column's declared type (``ENUM`` for an ENUM column, whose arithmetic is
+    its index, :mod:`sharding.backend.sqlite_enum_numbers`)."""
+    schema = table.text("db")
+    prefix = '"' + schema.replace('"', '""') + '".' if schema else ""
+    name = table.name.replace('"', '""')
+    out = {
+        str(row[1]).lower(): str(row[2] or "")
+        for row in raw.execute(f'PRAGMA {prefix}table_info("{name}")')
+    }
+    where = prefix + "sqlite_master"
+    row = raw.execute(
+        f"SELECT sql FROM {where} WHERE type = 'table' AND name = ?", (table.name,)
+    ).fetchone()
+    if row and row[0] and sqlite_mysql.ENUM_COLLATION_MARK in row[0]:
+        for column in sqlite_enum_numbers.enum_columns(row[0]):
+            out[column.lower()] = "ENUM"
+    return out
+
+
+def _decl(node: exp.Expr | None, decls: dict[str, dict[str, str]]) -> str:
+    """The declared type of a column reference, ``""`` for anything else."""
+    if not isinstance(node, exp.Column):
+        return ""
+    q, name = node.table.lower(), node.name.lower()
+    if q:
+        return decls.get(q, {}).get(name, "")
+    owners = [cols[name] for cols in decls.values() if name in cols]
+    return owners[0] if len(owners) == 1 else ""
+
+
+def _texty(node: exp.Expr, decls: dict[str, dict[str, str]]) -> bool:
+    """Arithmetic with a string operand (a text column or a string literal)."""
+    if isinstance(node, exp.Literal):
+        return node.is_string
+    if isinstance(node, exp.Column):
+        return _TEXT_DECL.match(_decl(node, decls)) is not None
+    if isinstance(node, exp.Paren | exp.Neg):
+        return _texty(node.this, decls)
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Mod):
+        return _texty(node.this, decls) or _texty(node.expression, decls)
+    if _call_name(node) in ("sg_div", "mod"):
+        return any(_texty(a, decls) for a in node.expressions)
+    return False
+
+
+def _pi_shown(
+    node: exp.Expr, types: dict[str, dict[str, Kind]], decls: dict[str, dict[str, str]]
+) -> int | None:
+    """The decimals MySQL shows of a DOUBLE select item computed from ``PI()``: 6 of
+    ``PI()`` itself, the larger of the operands' for ``+``/``-``/``*`` (``PI() * 2`` is
+    ``6.283185``), that + 4 for ``/``, ``d`` for ``ROUND(x, d)``; None for all
+    digits (a DOUBLE column, an exponent literal, ``SIN(…)``); :data:`_UNKNOWN` where
+    these rules do not say (``CONCAT(PI())``)."""
+    if isinstance(node, exp.Pi):
+        return 6
+    if isinstance(node, exp.Paren | exp.Neg | exp.Abs):
+        return _pi_shown(node.this, types, decls)
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return _UNKNOWN
+        if "e" in node.name.lower():
+            return None
+        kind = _kind(node, types)
+        return _UNKNOWN if kind is None else _scale(kind)
+    if isinstance(node, exp.Column):
+        kind = _kind(node, types)
+        if kind is not None:
+            return _scale(kind)
+        return None if _DOUBLE_DECL.match(_decl(node, decls)) else _UNKNOWN
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul) or _call_name(node) == "sg_div":
+        a, b = (
+            (node.this, node.expression)
+            if not isinstance(node, exp.Anonymous)
+            else [*node.expressions, None, None][:2]
+        )
+        if a is None or b is None:
+            return _UNKNOWN
+        x, y = _pi_shown(a, types, decls), _pi_shown(b, types, decls)
+        if _UNKNOWN in (x, y):
+            return _UNKNOWN
+        if x is None or y is None:
+            return None
+        if isinstance(node, exp.Anonymous):
+            return min(max(x, y) + DIV_PRECISION_INCREMENT, _ALL_DIGITS)
+        return max(x, y)
+    if isinstance(node, exp.Round) or _call_name(node) in ("round", "truncate"):
+        args = (
+            [node.this, node.args.get("decimals")]
+            if isinstance(node, exp.Round)
+            else list(node.expressions)
+        )
+        d = 0 if len(args) < 2 or args[1] is None else _digits(args[1])
+        return _UNKNOWN if d is None else max(d, 0)
+    if isinstance(node, exp.AggFunc | exp.Window):
+        return _UNKNOWN  # MAX(PI() * q): not modelled
+    if _is_double(node, {}) or (
+        isinstance(node, exp.Anonymous) and node.name.lower() in _DOUBLE_FUNCTIONS
+    ):
+        return None  # SIN(PI() / 2): MySQL shows all digits
+    return _UNKNOWN
 
 
 def _call_name(node: exp.Expr) -> str:

@@ -126,6 +126,13 @@ _NUMERIC_FUNCTIONS = frozenset(
         "sg_intdiv",
         "sg_div",
         "sg_cast_decimal",
+        # MySQL's bit operators (sqlite_mysql._BIT_OPERATORS): ``size | 0`` is the index's
+        "sg_bitnot",
+        "sg_bitxor",
+        "sg_bitand",
+        "sg_bitor",
+        "sg_shl",
+        "sg_shr",
         "mod",
         "truncate",
         "round",

@@ -21,7 +21,8 @@ for SQLite (:func:`translate_for_sqlite`, called by ``rewrite.keep_backend_seman
   ``GREATEST``/``LEAST``, ``LENGTH`` in bytes vs ``CHAR_LENGTH``, ``REGEXP``, ``XOR``,
   ``NOW``/``CURDATE``, ``YEAR``/``MONTH``/``DAY``, ``DATE_FORMAT``,
   ``DATE_ADD``/``DATE_SUB`` with ``INTERVAL``, ``UNIX_TIMESTAMP``, ``FROM_UNIXTIME``,
-  ``TRUNCATE``, ``CAST(.. AS SIGNED/UNSIGNED)``, ``DIV``, ``LIKE`` with MySQL's
+  ``TRUNCATE``, ``CAST(.. AS SIGNED/UNSIGNED)``, the bit operators ``~ ^ & | << >>``
+  on unsigned 64 bits (``sg_unsigned(sg_bit…(…))``), ``DIV``, ``LIKE`` with MySQL's
   default ``\\`` escape and the default collation's case/accent folding. Registering
   the MySQL names also serves text the coordinator passes through unparsed (INSERT
   ``VALUES`` rows). sqlglot's own MySQL→SQLite translation of these is lossy (``LENGTH``
@@ -593,8 +594,17 @@ def _unsigned(x: Any) -> int | str | None:
     n %= 1 << 64
     if n < 1 << 63:
         return n
+    if getattr(_unsigned_text, "strict", False):
+        # A write statement: the digits could only be compared as text (wrongly)
+        # or stored; the statement stops here, SQLite undoes its changes.
+        raise NotSupported(
+            "an UNSIGNED value beyond 9223372036854775807 (CAST(… AS UNSIGNED) or a bit "
+            "operator) in a write statement on the SQLite default"
+        )
     _unsigned_text.seen = True
-    return str(n)
+    # Twenty digits: a shard's ORDER BY of such texts (all above any SQLite integer)
+    # is then their numeric order.
+    return f"{n:020d}"
 
 
 _unsigned_text = threading.local()
@@ -607,6 +617,67 @@ def unsigned_text_seen(reset: bool = True) -> bool:
     if reset:
         _unsigned_text.seen = False
     return seen
+
+
+def unsigned_strict(on: bool) -> None:
+    """Whether this thread's statement is a write: an UNSIGNED value beyond BIGINT is
+    then a 1235 at once (:func:`_unsigned`), never text a comparison or column sees."""
+    _unsigned_text.strict = on
+
+
+_NUMBER_PREFIX = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)")
+
+
+def _bits(x: Any) -> int | None:
+    """MySQL's 64-bit operand of a bit operator (``~``, ``^``, ``&``, ``|``, ``<<``,
+    ``>>``): a number rounded half away from zero (``~2.5`` is ``~3``), a string's
+    numeric prefix (``'1.5e2'`` is 150), as its two's-complement bits; a value outside
+    the 64 bits is refused rather than clamped differently from MySQL."""
+    if x is None:
+        return None
+    if isinstance(x, int):
+        n = x
+    else:
+        if isinstance(x, float):
+            if not math.isfinite(x):
+                raise NotSupported("a bit operator of an infinite DOUBLE on the SQLite default")
+            d = Decimal(repr(x))
+        else:
+            m = _NUMBER_PREFIX.match(_text(x))
+            d = Decimal(m.group(1)) if m else Decimal(0)
+        n = int(d.to_integral_value(rounding=ROUND_HALF_UP))
+    if not -(1 << 63) <= n < 1 << 64:
+        raise NotSupported("a bit operator of a value beyond 64 bits on the SQLite default")
+    return n % (1 << 64)
+
+
+def _as_signed(u: int) -> int:
+    """The 64 bits ``u`` as the SQLite integer holding them (``sg_unsigned`` reads it
+    back as MySQL's unsigned value)."""
+    return u - (1 << 64) if u >= 1 << 63 else u
+
+
+def _bitop(op: str) -> Callable[..., int | None]:
+    def run(a: Any, b: Any = None) -> int | None:
+        x = _bits(a)
+        if op == "~":
+            return None if x is None else _as_signed(~x % (1 << 64))
+        y = _bits(b)
+        if x is None or y is None:
+            return None
+        if op == "^":
+            r = x ^ y
+        elif op == "&":
+            r = x & y
+        elif op == "|":
+            r = x | y
+        elif op == "<<":
+            r = (x << y) % (1 << 64) if y < 64 else 0
+        else:
+            r = x >> y if y < 64 else 0
+        return _as_signed(r)
+
+    return run
 
 
 def _clamp(n: int) -> int:
@@ -960,6 +1031,13 @@ def _parse_temporal(v: Any) -> datetime.datetime | datetime.date | None:
         )
     except ValueError:
         return None
+
+
+def temporal_value(text: str) -> Any:
+    """A DATE or DATETIME a registered function handed over as text (``LAST_DAY``,
+    ``DATE_ADD``) as the value MySQL's DATE/DATETIME result reads as; other text as it is."""
+    t = _parse_temporal(text)
+    return text if t is None else t
 
 
 def _as_datetime(t: datetime.date) -> datetime.datetime:
@@ -1345,6 +1423,13 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("char", -1, _char, True),
     ("sg_signed", 1, _signed, True),
     ("sg_unsigned", 1, _unsigned, True),
+    # MySQL's bit operators on unsigned 64 bits; wrapped in sg_unsigned (translation).
+    ("sg_bitnot", 1, _bitop("~"), True),
+    ("sg_bitxor", 2, _bitop("^"), True),
+    ("sg_bitand", 2, _bitop("&"), True),
+    ("sg_bitor", 2, _bitop("|"), True),
+    ("sg_shl", 2, _bitop("<<"), True),
+    ("sg_shr", 2, _bitop(">>"), True),
     ("sg_intdiv", 2, _intdiv, True),
     ("sg_div", 2, _div, True),
     ("sg_cast_decimal", 2, _round, True),
@@ -1866,6 +1951,18 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
         return _call("mod", node.this, node.expression)
     if isinstance(node, exp.IntDiv):
         return _call("sg_intdiv", node.this, node.expression)
+    if isinstance(node, exp.BitwiseNot):
+        # MySQL's bit operators work on unsigned 64 bits (``~0`` is 18446744073709551615,
+        # ``-8 >> 1`` 9223372036854775804); SQLite's on signed ones, and it has no ``^``.
+        return _call("sg_unsigned", _call("sg_bitnot", node.this))
+    if isinstance(node, _BIT_NODES[1:]):
+        name = _BIT_OPERATORS[type(node)]
+        return _call("sg_unsigned", _call(name, node.this, node.expression))
+    if isinstance(node, exp.GroupConcat) and isinstance(node.this, exp.Order):
+        raise NotSupported(
+            "GROUP_CONCAT(… ORDER BY …) computed on one shard of the SQLite default "
+            "(SQLite before 3.44 has no ordered aggregates)"
+        )
     if isinstance(node, exp.Cast | exp.TryCast):
         to = node.args.get("to")
         if isinstance(to, exp.DataType):
@@ -1887,6 +1984,17 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
         return None
     return None
 
+
+_BIT_OPERATORS: dict[type[exp.Expr], str] = {
+    exp.BitwiseXor: "sg_bitxor",
+    exp.BitwiseAnd: "sg_bitand",
+    exp.BitwiseOr: "sg_bitor",
+    exp.BitwiseLeftShift: "sg_shl",
+    exp.BitwiseRightShift: "sg_shr",
+}
+
+_BIT_NAMES = frozenset({"sg_bitnot", *_BIT_OPERATORS.values()})
+_BIT_NODES: tuple[type[exp.Expr], ...] = (exp.BitwiseNot, *_BIT_OPERATORS)
 
 #: Every node class :func:`_translate` may replace: one ``isinstance`` per node keeps
 #: the pass cheap on huge statements (a 50,000-value IN list).
@@ -1933,6 +2041,13 @@ _TRANSLATED: tuple[type[exp.Expr], ...] = (
     exp.IntDiv,
     exp.Cast,
     exp.TryCast,
+    exp.BitwiseNot,
+    exp.BitwiseXor,
+    exp.BitwiseAnd,
+    exp.BitwiseOr,
+    exp.BitwiseLeftShift,
+    exp.BitwiseRightShift,
+    exp.GroupConcat,
 )
 
 
@@ -1943,9 +2058,27 @@ def translate_for_sqlite(tree: exp.Expr) -> None:
     The root is kept (the caller holds it); a root function node renders with sqlglot's
     own translation. ``/`` becomes ``sg_div(a, b)``: MySQL's meaning (never integer
     division, NULL for ``/ 0``), recognisable by the shard's result typing."""
+    bits = False
     for node in list(tree.walk(bfs=False)):
         if not isinstance(node, _TRANSLATED) or node is tree or node.parent is None:
             continue  # nothing to do (most nodes), the root, or detached
         new = _translate(node)
         if new is not None:
             node.replace(new)
+            bits = bits or isinstance(node, _BIT_NODES)
+    if bits:
+        # A bit operator's operand that is one itself takes its bits as they are
+        # (``(a & b) | c``): only the outermost is read back as an unsigned value.
+        for call in list(tree.find_all(exp.Anonymous)):
+            parent = call.parent
+            while isinstance(parent, exp.Paren):
+                parent = parent.parent
+            if (
+                call.name == "sg_unsigned"
+                and isinstance(parent, exp.Anonymous)
+                and parent.name in _BIT_NAMES
+                and len(call.expressions) == 1
+                and isinstance(call.expressions[0], exp.Anonymous)
+                and call.expressions[0].name in _BIT_NAMES
+            ):
+                call.replace(call.expressions[0])

@@ -320,7 +320,7 @@ GAPS: list[tuple[str, str]] = [
         R,
         "SELECT id, CONCAT(COALESCE(price, 0)), CONCAT(IF(q > 3, price, 1)), CONCAT(-price), "
         "MD5(price), CRC32(price), LEFT(price, 3), INSTR(price, '0'), FORMAT(q / 3, 2) "
-        "FROM g WHERE id IN (2, 4)",
+        "FROM g WHERE id IN (2, 4) ORDER BY id",
     ),
     # a write's text is not prepared: refused where the read would be rewritten
     (REFUSED, "UPDATE g SET s = CONCAT(price) WHERE id = 2"),

@@ -366,7 +366,7 @@ async def test_reads_and_functions(coord: Coordinator) -> None:
         4007,
         "31/01/2024",
         2024,
-        "2024-02-29",
+        datetime.date(2024, 2, 29),  # a DATE column's DATE_ADD is a DATE, as in MariaDB
     )
 
 

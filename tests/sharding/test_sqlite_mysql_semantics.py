@@ -376,20 +376,24 @@ CORPUS += [
     )
 ]
 
-#: Statements whose values are MySQL's but whose types are not yet (module doc).
-VALUE_ONLY: list[tuple[str, str, str]] = [
-    ("numbers", "SELECT id, SUM(p) OVER (ORDER BY id), AVG(n) OVER () FROM c WHERE id = 5", ORD),
+# Typed as MySQL types them now (LAST_DAY/DATE/DATE_ADD of dates: sqlite_decimal_results).
+CORPUS += [
     (
         "functions",
         "SELECT id, DATE_ADD(d, INTERVAL 1 MONTH), DATE_SUB(dt, INTERVAL 2 HOUR), d + INTERVAL 1 DAY FROM c ORDER BY id",
         ORD,
     ),
+    ("functions", "SELECT id, LAST_DAY(d), DATE(dt) FROM c ORDER BY id", ORD),
+]
+
+#: Statements whose values are MySQL's but whose types are not yet (module doc).
+VALUE_ONLY: list[tuple[str, str, str]] = [
+    ("numbers", "SELECT id, SUM(p) OVER (ORDER BY id), AVG(n) OVER () FROM c WHERE id = 5", ORD),
     (
         "functions",
         "SELECT id, FROM_UNIXTIME(n * 86400 + 1700000000) FROM c WHERE n > 0 ORDER BY id",
         ORD,
     ),
-    ("functions", "SELECT id, LAST_DAY(d), DATE(dt) FROM c ORDER BY id", ORD),
 ]
 
 
