@@ -13,7 +13,6 @@ from sharding import (
     DuplicateKey,
     NotSupported,
     QueryInterrupted,
-    ShardKeyUpdate,
     TableExists,
     Topology,
     UnknownTable,
