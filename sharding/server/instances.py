@@ -115,7 +115,7 @@ HEARTBEAT_PERIOD = 1.0
 #: frozen host) can lose its id to a coordinator starting then, and must shut down; a
 #: dead one only keeps its id from reuse (a new coordinator takes another of the 32)
 #: and is skipped by PROCESSLIST that long.
-STALE_AFTER = float(os.environ.get("SHARDGATE_INSTANCE_STALE_AFTER", "30.0"))
+STALE_AFTER = float(os.environ.get("SHARDGATE_INSTANCE_STALE_AFTER", "15.0"))
 #: One control round trip (connect, greeting, request, answer) must fit in this.
 CONTROL_TIMEOUT = 2.0
 _MAX_REQUEST = 1 << 20
