@@ -146,11 +146,23 @@ async def test_cancel_mid_query_through_executor_kills_server_side() -> None:
     await observer.open()
     try:
         async with BucketedExecutor(ExecutorConfig(buckets=2, slots_per_bucket=4, window=4)) as ex:
-            with trio.move_on_after(0.3):
-                async with ex.query(name="sleepy") as q:
-                    await q.map(
-                        ds.fetch, [f"SELECT SLEEP(30) /* cancel-probe-{i} */" for i in range(3)]
-                    )
+            async def sleepy(task_status: trio.TaskStatus[trio.CancelScope]) -> None:
+                with trio.CancelScope() as scope:
+                    task_status.started(scope)
+                    async with ex.query(name="sleepy") as q:
+                        await q.map(
+                            ds.fetch,
+                            [f"SELECT SLEEP(30) /* cancel-probe-{i} */" for i in range(3)],
+                        )
+
+            async with trio.open_nursery() as nursery:
+                scope = await nursery.start(sleepy)
+                # Cancel only once all three run server-side (a loaded machine may
+                # take longer than a fixed delay to send them): each must be KILLed.
+                with trio.fail_after(20):
+                    while await processlist_count(observer, "%cancel-probe-%") < 3:
+                        await trio.sleep(0.02)
+                scope.cancel()
             gone_after = await wait_gone(observer, "%cancel-probe-%", within=1.0)
             assert gone_after <= 1.0
             for bucket in ex.status():
