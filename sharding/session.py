@@ -1489,6 +1489,7 @@ class CoordinatorSession:
                     coord.default_datasource,
                     coord.topology.cluster.chunk_rows,
                     coord.topology.cluster.merge_budget_rows,
+                    coord.topology.cluster.pushdown,
                 )
             )
         if kind in ("UPDATE", "DELETE"):

@@ -312,6 +312,10 @@ class ClusterConfig:
     #: Physical database (on the first data source) holding the catalog and the XA
     #: decision log: two clusters with different names can share one server.
     catalog: str = "shardgate_catalog"
+    #: Issue 17: each MariaDB data source merges its own shards' rows (top-N, partial
+    #: aggregates) in the statement that reads them (:mod:`sharding.sql.source_stage`).
+    #: Off: every shard's rows come to the coordinator, as before.
+    pushdown: bool = True
 
 
 _CLUSTER_KEYS = set(ClusterConfig.__dataclass_fields__)
@@ -420,6 +424,8 @@ class Topology:
             raise TopologyError("[cluster] default_algorithm must be 'hash' or 'mod'")
         if cluster.chunk_rows < 1 or cluster.default_shards < 1:
             raise TopologyError("[cluster] chunk_rows and default_shards must be >= 1")
+        if not isinstance(cluster.pushdown, bool):
+            raise TopologyError("[cluster] pushdown must be true or false")
         try:
             executor = ExecutorConfig.from_mapping(data.get("executor", {}))
         except (TypeError, ValueError) as exc:

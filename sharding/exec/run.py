@@ -28,6 +28,7 @@ from sharding.errors import QueryInterrupted, ShardgateError
 from sharding.exec.backend_eval import backend_eval
 from sharding.exec.batch import Batcher, BatchPolicy, BatchStats, policy_for, split_point
 from sharding.exec.connector import Connector
+from sharding.exec.source import SourceStatement, source_groups
 from sharding.exec.stream import Fetch, ShardStream, StreamStats, chunk_rows, unordered_feed
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
 from sharding.merge.concat import Concat
@@ -70,6 +71,7 @@ from sharding.sql.nodes import (
     UnionNode,
     WindowNode,
 )
+from sharding.sql.source_stage import SourceStage
 from sharding.sql.template import ShardTemplate
 from sharding.topology import ClusterConfig
 
@@ -188,6 +190,10 @@ class Runner:
         # (sharding.exec.batch); True means the dialect's default policy.
         if batching is True:
             batching = policy_for(semantics.dialect)
+        policy = batching if isinstance(batching, BatchPolicy) and batching.enabled else None
+        #: Issue 17: where reads are batched, a data source merges its own shards
+        #: (sharding.exec.source); None: every shard's rows come here.
+        self._source_policy = policy if cluster.pushdown else None
         self._batcher = (
             Batcher(nursery, _weak_run_child(self), connector, batching, self.stats.batches)
             if isinstance(batching, BatchPolicy) and batching.enabled
@@ -287,6 +293,64 @@ class Runner:
 
         return [maker(t) for t in targets]
 
+    def merged_streams(
+        self, read: ShardRead, stage: Any, *, budget_share: int = 1
+    ) -> list[Callable[[], ShardStream]] | None:
+        """Streams of a read with a data-source stage (:mod:`sharding.exec.source`):
+        one per wrapped statement (plain shard streams for a data source holding one
+        shard); None when this call does not push down."""
+        if not isinstance(stage, SourceStage):
+            return None
+        targets = self.targets(read)
+        groups = source_groups(targets, self._source_policy)
+        if not groups:
+            return None
+        self.stats.shards += len(targets)
+        template = read.template.bind(self.texts)
+        keyset = self._keyset(read)
+        need = read.limit.needed(self.values) if read.limit is not None else None
+        chunk = chunk_rows(
+            self.cluster.chunk_rows, self.cluster.merge_budget_rows // budget_share, len(groups)
+        )
+
+        def maker(group: list[Target]) -> Callable[[], ShardStream]:
+            def make() -> ShardStream:
+                if len(group) == 1:
+                    fetch: Fetch = self.fetch
+                    target = group[0]
+                    render = None
+                    on_columns: Callable[[ResultSet], None] | None = self._remember_columns
+                else:
+                    statement = SourceStatement(
+                        _weak_run_child(self),
+                        self.connector,
+                        group,
+                        template,
+                        stage,
+                        self.stats.batches,
+                    )
+                    fetch, target, render = statement.fetch, statement.target, statement.render
+                    on_columns = None  # the plain first shard's definitions are the ones
+                stream = ShardStream(
+                    self.nursery,
+                    fetch,
+                    target,
+                    template,
+                    keyset=keyset,
+                    chunk=chunk,
+                    need=need,
+                    guard=read.guard,
+                    stats=self.stats.streams,
+                    on_columns=on_columns,
+                    render=render,
+                )
+                stream.start()
+                return stream
+
+            return make
+
+        return [maker(g) for g in groups]
+
     def _remember_columns(self, rs: ResultSet) -> None:
         if self.columns is None:
             self.columns = rs.columns
@@ -305,11 +369,15 @@ class Runner:
         if isinstance(node, Passthrough):
             return self._passthrough(node.read)
         if isinstance(node, ConcatNode):
-            makers = self.streams(node.read, budget_share=budget_share)
+            makers = self.merged_streams(node.read, node.source, budget_share=budget_share)
+            if makers is None:
+                makers = self.streams(node.read, budget_share=budget_share)
             return Concat(unordered_feed(self.nursery, makers, self.window))
         if isinstance(node, MergeSortNode):
-            streams = [m() for m in self.streams(node.read, budget_share=budget_share)]
-            return MergeSort(streams, sem.sort_key(list(node.sort)))
+            makers = self.merged_streams(node.read, node.source, budget_share=budget_share)
+            if makers is None:
+                makers = self.streams(node.read, budget_share=budget_share)
+            return MergeSort([m() for m in makers], sem.sort_key(list(node.sort)))
         if isinstance(node, AggregateNode):
             child = self.operator(node.child, budget_share=share)
             if node.mode == "merge":

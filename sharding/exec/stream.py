@@ -70,8 +70,12 @@ class ShardStream:
         stats: StreamStats | None = None,
         on_columns: Callable[[ResultSet], None] | None = None,
         lock: str = "",
+        render: Callable[[str, int], str] | None = None,
     ) -> None:
         self._nursery = nursery
+        #: How a chunk's statement is written from (keyset predicate, LIMIT): a data
+        #: source's wrapped statement (:mod:`sharding.exec.source`); None: the template.
+        self._render = render
         self._lock = lock  # `` FOR UPDATE``: after each chunk's LIMIT
         self._fetch = fetch
         self.target = target
@@ -106,7 +110,10 @@ class ShardStream:
             self._finished = True
             return
         self._requested = n
-        sql = f"{self._template.fill(self.target.names, self._predicate)} LIMIT {n}{self._lock}"
+        if self._render is not None:
+            sql = self._render(self._predicate, n)
+        else:
+            sql = f"{self._template.fill(self.target.names, self._predicate)} LIMIT {n}{self._lock}"
         pending = _Pending()
         self._pending = pending
         self._nursery.start_soon(self._run, sql, pending)

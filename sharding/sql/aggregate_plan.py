@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from sharding.backend.base import ColumnType
 from sharding.catalog import TableInfo
 from sharding.errors import NotSupported, ShardgateError
 from sharding.merge.aggregates import VARIANCES, AggFunc, AggSpec
@@ -40,6 +41,13 @@ from sharding.merge.semantics import SortItem
 from sharding.sql.backend_eval import BackendEvalNode, BackendExpr, backend_expr
 from sharding.sql.clauses import Item, OrderTerm, limit_ref, order_terms, resolve_item_ref
 from sharding.sql.context import PlanContext, canon, deps_of
+from sharding.sql.describe import (
+    DECIMAL,
+    INTEGER_TYPES,
+    NEWDECIMAL,
+    column_type,
+    expression_type,
+)
 from sharding.sql.enums import column_enum, enum_index
 from sharding.sql.exprs import (
     and_all,
@@ -56,6 +64,7 @@ from sharding.sql.reads import ShardOrder, select_for_shard, shard_read
 from sharding.sql.rewrite import slot_of
 from sharding.sql.route import Route
 from sharding.sql.scope import Scope, top_level_nodes
+from sharding.sql.source_stage import SourceStage, aggregate_stage
 
 SUPPORTED_AGGREGATES: dict[type[exp.Expr], AggFunc] = {
     exp.Count: "count",
@@ -683,13 +692,21 @@ def plan_partials(
     keys = [(shard_exprs[i], i, d, nf) for i, d, nf in shard_order] if grouped else None
     read = shard_read(ctx, shard_sel, holes, route, route_tables, leader, keys, push_limit)
     child: Any
+    source: SourceStage | str | None = None
+    if ctx.dialect == "mysql":
+        source = aggregate_stage(
+            shard_exprs,
+            [*groups, *distinct_args, *hidden],
+            shard_order if grouped else (),
+            lambda arg: _exact_number(arg, scope),
+        )
     if grouped:
         sort = tuple(
             SortItem(i, d, nf, column_collation(shard_exprs[i], scope)) for i, d, nf in shard_order
         )
-        child = MergeSortNode(read, sort)
+        child = MergeSortNode(read, sort, source)
     else:
-        child = ConcatNode(read)
+        child = ConcatNode(read, source)
     node = AggregateNode(
         child,
         group_columns=tuple(range(n_g)),
@@ -713,6 +730,20 @@ def plan_partials(
         limit,
         dedupe=not distinct_only,
     )
+
+
+def _exact_number(arg: exp.Expr, scope: Scope) -> bool:
+    """Whether MariaDB sums ``arg`` exactly: its type (MariaDB's rules over the
+    catalog's column definitions) is an integer or a DECIMAL."""
+
+    def lookup(col: exp.Column) -> ColumnType | None:
+        found = scope.column_ref(col)
+        if found is None or found[1] is None:
+            return None
+        return column_type(found[1], found[0].info)
+
+    code = expression_type(arg, lookup).type
+    return code in INTEGER_TYPES or code in (DECIMAL, NEWDECIMAL)
 
 
 def plan_raw(

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sharding.exec.batch import policy_for
 from sharding.exec.run import passthrough_single
+from sharding.exec.source import source_groups
 from sharding.exec.stream import chunk_rows as shard_chunk_rows
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
 from sharding.merge.semantics import Semantics
@@ -34,6 +36,7 @@ from sharding.sql.nodes import (
     UnionNode,
     WindowNode,
 )
+from sharding.sql.source_stage import SourceStage
 
 SHOWN_SHARDS = 3
 
@@ -54,6 +57,7 @@ def explain_rows(
     default_ds: str,
     chunk_rows: int,
     merge_budget_rows: int | None = None,
+    pushdown: bool = False,
 ) -> list[tuple[int, str, str]]:
     """The plan as rows (module docstring); chunk sizes as the runner computes them
     from ``chunk_rows`` and ``merge_budget_rows`` (None: no budget)."""
@@ -62,7 +66,13 @@ def explain_rows(
     def add(depth: int, op: str, detail: str) -> None:
         rows.append((len(rows) + 1, "  " * depth + op, detail))
 
-    def read_rows(read: ShardRead, depth: int, passthrough: bool = False, share: int = 1) -> None:
+    def read_rows(
+        read: ShardRead,
+        depth: int,
+        passthrough: bool = False,
+        share: int = 1,
+        streams: int | None = None,
+    ) -> None:
         targets = _targets(read, values, sem, default_ds)
         sources = sorted({t.datasource for t in targets})
         add(
@@ -75,8 +85,9 @@ def explain_rows(
         if passthrough:
             add(depth + 1, "mode", "whole statement pushed down to one shard")
         elif read.chunked:
-            budget = merge_budget_rows // share if merge_budget_rows else chunk_rows * len(targets)
-            chunk = shard_chunk_rows(chunk_rows, budget, len(targets))
+            n = streams if streams is not None else len(targets)
+            budget = merge_budget_rows // share if merge_budget_rows else chunk_rows * n
+            chunk = shard_chunk_rows(chunk_rows, budget, n)
             keys = ", ".join(
                 f"{k.bind(texts).fill(())}{' DESC' if desc else ''}"
                 for k, desc in zip(read.keyset_exprs, read.keyset_desc, strict=True)
@@ -109,6 +120,33 @@ def explain_rows(
                 depth + 1, "sql[...]", f"{len(targets) - SHOWN_SHARDS} more shard(s), same template"
             )
 
+    def merged_read(read: ShardRead, source: Any, depth: int, share: int) -> None:
+        """A read below a merge, with its data-source stage (issue 17) when it has one."""
+        if source is None:
+            read_rows(read, depth, share=share)
+            return
+        if not isinstance(source, SourceStage):
+            add(depth, "SourceMerge", f"not used: {source}")
+            read_rows(read, depth + 1, share=share)
+            return
+        policy = policy_for(sem.dialect) if pushdown else None
+        groups = source_groups(_targets(read, values, sem, default_ds), policy)
+        if not groups:
+            why = "cluster.pushdown is off" if policy is None else "no data source holds 3+ shards"
+            add(depth, "SourceMerge", f"not used for this call: {why}")
+            read_rows(read, depth + 1, share=share)
+            return
+        merged = sum(1 for g in groups if len(g) > 1)
+        plain = len(groups) - merged
+        add(
+            depth,
+            "SourceMerge",
+            f"{merged} statement(s), each one data source merging up to "
+            f"{max(len(g) for g in groups)} shards; {plain} shard(s) read alone",
+        )
+        add(depth + 1, "merge", source.describe())
+        read_rows(read, depth + 1, share=share, streams=len(groups))
+
     def walk(node: Any, depth: int, share: int = 1) -> None:
         if isinstance(node, SelectPlan):
             # One query block of a set operation: its form for this call.
@@ -125,11 +163,11 @@ def explain_rows(
             read_rows(node.read, depth + 1, passthrough=True)
         elif isinstance(node, ConcatNode):
             add(depth, "Concat", "unordered, as results arrive")
-            read_rows(node.read, depth + 1, share=share)
+            merged_read(node.read, node.source, depth + 1, share)
         elif isinstance(node, MergeSortNode):
             keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
             add(depth, "MergeSort", f"k-way heap merge on {keys}")
-            read_rows(node.read, depth + 1, share=share)
+            merged_read(node.read, node.source, depth + 1, share)
         elif isinstance(node, AggregateNode):
             kind = "OrderedAggregate" if node.ordered else "HashAggregate"
             aggs = ", ".join(f"{s.func}{'(distinct)' if s.distinct else ''}" for s in node.specs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sharding.catalog import TableInfo
 from sharding.errors import BadArguments
@@ -19,6 +19,9 @@ from sharding.merge.semantics import SortItem
 from sharding.merge.window import WindowFunc
 from sharding.sql.route import Route, ValueRef, value_of
 from sharding.sql.template import Template
+
+if TYPE_CHECKING:
+    from sharding.sql.source_stage import SourceStage
 
 RowFn = Callable[[Sequence[Any], Sequence[Any]], Any]
 
@@ -98,12 +101,17 @@ class Passthrough:
 @dataclass(frozen=True)
 class ConcatNode:
     read: ShardRead
+    #: The data-source stage (issue 17, :mod:`sharding.sql.source_stage`): how each
+    #: data source merges its shards' rows first; a text says why there is none.
+    source: SourceStage | str | None = None
 
 
 @dataclass(frozen=True)
 class MergeSortNode:
     read: ShardRead
     sort: tuple[SortItem, ...]
+    #: As :attr:`ConcatNode.source`.
+    source: SourceStage | str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,19 @@ from sharding.sql.clauses import (
 from sharding.sql.context import PlanContext, canon
 from sharding.sql.enums import column_enum, enum_index
 from sharding.sql.exprs import column_collation, contains_window
-from sharding.sql.nodes import ConcatNode, LimitNode, MergeSortNode, OutputColumn, ProjectNode
+from sharding.sql.nodes import (
+    ConcatNode,
+    LimitNode,
+    MergeSortNode,
+    OutputColumn,
+    ProjectNode,
+    ShardRead,
+)
 from sharding.sql.reads import KeysetKey, ShardOrder, select_for_shard, shard_read, tiebreak
 from sharding.sql.route import Route
 from sharding.sql.scope import Scope, TableRef
 from sharding.sql.shard_dialect import shard_dialect
+from sharding.sql.source_stage import SourceStage, order_kept, rows_stage
 from sharding.sql.window_plan import (
     CHUNK_NOTE,
     copy_windows,
@@ -174,12 +182,35 @@ def _plan_rows(
         notes,
         lock_clause(tree, ctx.dialect),
     )
-    node: Any = MergeSortNode(read, tuple(sort)) if sort else ConcatNode(read)
+    node: Any = ConcatNode(read)
+    if sort:
+        source = _rows_source(ctx, read, windowed, plain, shard_order, scope)
+        node = MergeSortNode(read, tuple(sort), source)
     if limit is not None:
         node = LimitNode(node, limit)
     if len(exprs) > visible:
         node = ProjectNode(node, columns=tuple(range(visible)), text="drop hidden columns")
     return node
+
+
+def _rows_source(
+    ctx: PlanContext,
+    read: ShardRead,
+    windowed: bool,
+    exprs: list[exp.Expr],
+    order: list[ShardOrder],
+    scope: Scope,
+) -> SourceStage | str | None:
+    """The data-source stage of an ordered row read (:mod:`sharding.sql.source_stage`)."""
+    if ctx.dialect != "mysql":
+        return None
+    if windowed:
+        return "window functions are computed above the shard rows"
+    if read.lock:
+        return "a locking read locks each shard's rows itself"
+    if not read.chunked:
+        return "no unique tiebreaker: each shard's read is guarded on its own"
+    return order_kept(exprs, order, scope) or rows_stage(len(exprs), order)
 
 
 def lock_clause(tree: exp.Select, dialect: str) -> str:

@@ -280,7 +280,9 @@ async def test_batched_and_unbatched_agree_with_far_fewer_children() -> None:
                     batch.set_policy("mysql", old or BatchPolicy())
             assert results[True] == results[False]
             assert children[False] >= 5 * 64  # one child per shard read
-            assert children[True] * 6 < children[False], children
+            # Batched: about 4 statements per read, plus the first shard read on its own
+            # where a data source merges its shards (sharding/exec/source.py).
+            assert children[True] * 5 < children[False], children
         finally:
             await coord.execute(f"DROP DATABASE IF EXISTS {DB}")
             for shard in range(64):

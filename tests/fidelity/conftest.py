@@ -19,10 +19,14 @@ def _stop_environments() -> Iterator[None]:
 #: The 1024-shard variant is the slowest (an environment of 1024 databases per table):
 #: marked ``slow``, so ``make test`` stays within its time budget and ``.ci/run`` runs
 #: it after ``make test``.
+def _id(v: tuple[int, int, bool]) -> str:
+    return f"{v[0]}shards-chunk{v[1]}{'' if v[2] else '-nopushdown'}"
+
+
 _PARAMS = [
-    pytest.param(v, marks=pytest.mark.slow, id=f"{v[0]}shards-chunk{v[1]}")
+    pytest.param(v, marks=pytest.mark.slow, id=_id(v))
     if v[0] >= 1024
-    else pytest.param(v, id=f"{v[0]}shards-chunk{v[1]}")
+    else pytest.param(v, id=_id(v))
     for v in VARIANTS
 ]
 
@@ -30,5 +34,5 @@ _PARAMS = [
 @pytest.fixture(params=_PARAMS)
 def env(request: pytest.FixtureRequest) -> Environment:
     require_mysql_or_skip()
-    shards, chunk = request.param
-    return environment(shards, chunk)
+    shards, chunk, pushdown = request.param
+    return environment(shards, chunk, pushdown)

@@ -373,10 +373,12 @@ def connect(host: str, port: int, database: str, **kw: Any) -> pymysql.connectio
 class Environment:
     """The oracle database and a served coordinator over ``shards`` MariaDB shards."""
 
-    def __init__(self, shards: int, chunk: int) -> None:
+    def __init__(self, shards: int, chunk: int, pushdown: bool = True) -> None:
         self.shards = shards
         self.chunk = chunk
-        tag = f"{PREFIX}_{os.getpid()}_{shards}_{chunk}"
+        #: Issue 17: whether each data source merges its own shards (cluster.pushdown).
+        self.pushdown = pushdown
+        tag = f"{PREFIX}_{os.getpid()}_{shards}_{chunk}{'' if pushdown else 'n'}"
         self.oracle_db = f"{tag}_o"
         self.logical_db = f"{tag}_l"
         self.physical_db = f"{tag}_p"
@@ -404,7 +406,11 @@ class Environment:
             tables.append(entry)
         return Topology.from_dict(
             {
-                "cluster": {"database": self.logical_db, "chunk_rows": self.chunk},
+                "cluster": {
+                    "database": self.logical_db,
+                    "chunk_rows": self.chunk,
+                    "pushdown": self.pushdown,
+                },
                 "datasources": [{"name": "m0", "kind": "mysql", "url": MYSQL_URL}],
                 "tables": tables,
                 "bindings": [
@@ -619,17 +625,18 @@ class Environment:
         return trio.from_thread.run(run, trio_token=self._token)
 
 
-_ENVIRONMENTS: dict[tuple[int, int], Environment] = {}
+_ENVIRONMENTS: dict[tuple[int, int, bool], Environment] = {}
 _LOCK = threading.Lock()
 
 
-def environment(shards: int, chunk: int) -> Environment:
-    """The environment for (shards, chunk), built on first use, stopped at exit."""
+def environment(shards: int, chunk: int, pushdown: bool = True) -> Environment:
+    """The environment for (shards, chunk, pushdown), built on first use, stopped at exit."""
     with _LOCK:
-        env = _ENVIRONMENTS.get((shards, chunk))
+        key = (shards, chunk, pushdown)
+        env = _ENVIRONMENTS.get(key)
         if env is None:
-            env = Environment(shards, chunk).start()
-            _ENVIRONMENTS[(shards, chunk)] = env
+            env = Environment(shards, chunk, pushdown).start()
+            _ENVIRONMENTS[key] = env
         return env
 
 
@@ -648,7 +655,14 @@ def session_environments() -> Iterator[None]:
         stop_all()
 
 
-#: (shards, chunk) variants every fidelity module runs: 16 and 1024 shards, the default
-#: chunk and tiny chunks (every keyset continuation path). The 1024-shard environment
-#: costs ~40 s to build and drop, once per test session.
-VARIANTS: list[tuple[int, int]] = [(16, 1000), (16, 2), (1024, 2)]
+#: (shards, chunk, pushdown) variants every fidelity module runs: 16 and 1024 shards,
+#: the default chunk and tiny chunks (every keyset continuation path), each data source
+#: merging its own shards (issue 17) and not. The 1024-shard environment costs ~40 s
+#: to build and drop, once per test session.
+VARIANTS: list[tuple[int, int, bool]] = [
+    (16, 1000, True),
+    (16, 2, True),
+    (16, 2, False),
+    (1024, 2, True),
+    (1024, 2, False),
+]

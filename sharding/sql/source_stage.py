@@ -1,0 +1,193 @@
+"""The data-source stage (issue 17): each data source merges its own shards' rows.
+
+A scatter over 1024 shards on one server used to pull every shard's rows (all 204,800
+of them for ``ORDER BY k LIMIT 5 OFFSET 1000``, every shard's partial groups for a
+GROUP BY) and merge them in Python. The batch layer already sends a data source's shard
+reads as one ``UNION ALL`` statement; this stage wraps that union in an outer query that
+does the *same merge* the coordinator would do next, so the server merges its own shards
+and only a few rows per statement cross the wire::
+
+    WITH _sg_parts (c1, …, ck) AS (
+        (SELECT … FROM shard_0000.t WHERE <keyset> ORDER BY … LIMIT n) UNION ALL
+        (SELECT … FROM shard_0001.t WHERE <keyset> ORDER BY … LIMIT n) UNION ALL …)
+    SELECT <merge of c1…ck> FROM _sg_parts [GROUP BY …] [ORDER BY …] LIMIT n
+
+The outer query's result has the shard statement's shape — the same columns in the same
+order — so everything above (the cross-source ``MergeSort``, the aggregate merge of
+partials, keyset continuation) is unchanged: it merges N statements' rows instead of
+1024 shards'. It is one more level of the same plan tree (:class:`SourceStage` hangs
+under a ``MergeSortNode``/``ConcatNode``), shown by EXPLAIN and pinned by golden plans.
+
+Exactness: the outer query must give MariaDB's own answer, so a stage is built only
+for merges MariaDB computes exactly the way the coordinator would:
+
+* **rows** (top-N, OFFSET, any ordered row read): ``ORDER BY`` the shard order's
+  positions (the same ORDER BY text the shard statements end with, over columns that
+  keep their types and collations), ``LIMIT n``. Keyset continuation stays exact: every
+  row of the first ``n`` in merged order is among the first ``n`` of its own shard.
+* **partial aggregates**: ``GROUP BY`` the group columns (the same groups, compared
+  under the columns' own collations), COUNT partials summed (cast back to an integer),
+  SUM/MIN/MAX/BIT_* partials combined with the same function. The same keyset argument
+  makes a grouped stage with ``LIMIT n`` return complete groups.
+
+Not pushed down (the reason is kept for EXPLAIN): a SUM/AVG whose argument is not an
+exact number (DOUBLE, FLOAT, text converted to DOUBLE: the order of additions decides
+the last digits), a DOUBLE column's ``VAR_POP`` partial, SQLite shards (one process
+already), locking reads, window functions, and any shard column the stage cannot
+classify. Whether a call really pushes down is decided when it runs
+(:mod:`sharding.exec.source`): only MariaDB data sources with several shards of the
+read, and only where the batch layer batches.
+
+Why hand-written: sqlglot could build the outer query, but the parts are the shard
+templates' own rendered text (bound per call, keyset predicate filled per chunk); the
+wrapper is a few fixed strings around them, rendered once here at plan time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from sharding.sql.reads import ShardOrder, order_by_positions
+from sharding.sql.scope import Scope
+from sharding.sql.shard_dialect import shard_dialect
+
+__all__ = ["SourceStage", "aggregate_stage", "order_kept", "rows_stage"]
+
+#: The CTE holding a data source's shard parts; its columns are ``c1``…``ck``.
+CTE = "_sg_parts"
+
+#: (position, desc, nulls_first) of a shard statement's ORDER BY.
+Order = Sequence[ShardOrder]
+
+
+@dataclass(frozen=True)
+class SourceStage:
+    """How one data source merges the parts of a read (module docstring).
+
+    ``select`` are the outer query's items over ``c1``…``ck`` (one per shard column, in
+    the shard statement's order); ``group`` its GROUP BY text (empty: none); ``order``
+    its ORDER BY text (empty: none). ``kind`` is ``rows`` or ``aggregate``.
+    """
+
+    kind: str
+    width: int
+    select: tuple[str, ...]
+    group: str = ""
+    order: str = ""
+
+    def render(self, parts: Sequence[str], limit: int) -> str:
+        """The statement one data source runs for ``parts`` (each a complete shard
+        statement ending with its own ``LIMIT``)."""
+        columns = ", ".join(f"c{i + 1}" for i in range(self.width))
+        union = " UNION ALL ".join(f"({p})" for p in parts)
+        tail = f"{self.group}{self.order} LIMIT {limit}"
+        return (
+            f"WITH {CTE} ({columns}) AS ({union}) SELECT {', '.join(self.select)} FROM {CTE}{tail}"
+        )
+
+    def describe(self) -> str:
+        """One line for EXPLAIN."""
+        what = "ORDER BY … LIMIT over its shards' rows"
+        if self.kind == "aggregate":
+            what = "partial aggregates re-aggregated" + (" per group" if self.group else "")
+        text = f"SELECT {', '.join(self.select)} FROM <UNION ALL of its shards>"
+        return f"{what}: {text}{self.group}{self.order}"
+
+
+def _order_text(order: Order) -> str:
+    if not order:
+        return ""
+    rendered = order_by_positions(order).sql(dialect=shard_dialect("mysql"))
+    return " " + rendered.strip()
+
+
+def rows_stage(width: int, order: Order) -> SourceStage:
+    """A row read's stage: the shard order, then LIMIT (module docstring)."""
+    return SourceStage("rows", width, ("*",), "", _order_text(order))
+
+
+def order_kept(exprs: Sequence[exp.Expr], order: Order, scope: Scope) -> str | None:
+    """Why ordering the shard columns at ``order`` again above a UNION would not be the
+    shards' own order, or None. A UNION's column of ENUM or SET is a VARCHAR: it sorts by
+    its text where the shard sorted by the member's number."""
+    for pos, _desc, _nulls in order:
+        node = exprs[pos]
+        while isinstance(node, exp.Paren | exp.Alias):
+            node = node.this
+        found = scope.column_ref(node) if isinstance(node, exp.Column) else None
+        declared = found[1].type if found is not None and found[1] is not None else ""
+        if declared.lstrip().lower().startswith(("enum", "set")):
+            return "an ENUM or SET sort key sorts by its text above a UNION"
+    return None
+
+
+#: How a partial combines across shards, by the partial's expression class.
+_COMBINE: dict[type[exp.Expr], str] = {
+    exp.Min: "MIN",
+    exp.Max: "MAX",
+    exp.BitwiseAndAgg: "BIT_AND",
+    exp.BitwiseOrAgg: "BIT_OR",
+    exp.BitwiseXorAgg: "BIT_XOR",
+}
+
+
+def aggregate_stage(
+    shard_exprs: Sequence[exp.Expr],
+    group: Sequence[exp.Expr],
+    order: Order,
+    exact_number: Callable[[exp.Expr], bool],
+) -> SourceStage | str:
+    """A partial aggregation's stage, or why there is none.
+
+    ``shard_exprs`` is the shard statement's select list, ``group`` its GROUP BY
+    expressions (every select item is one of them or a partial aggregate);
+    ``exact_number(arg)`` says whether MariaDB sums ``arg`` exactly (an integer or
+    DECIMAL value: the order of additions does not matter)."""
+    grouped = [any(e is g or e == g for g in group) for e in shard_exprs]
+    items: list[str] = []
+    for i, (e, is_group) in enumerate(zip(shard_exprs, grouped, strict=True)):
+        col = f"c{i + 1}"
+        if is_group:
+            items.append(col)
+            continue
+        if isinstance(e, exp.Count):
+            items.append(f"CAST(SUM({col}) AS SIGNED)")
+            continue
+        summed = _summed(e)
+        if summed is not None:
+            if not exact_number(summed):
+                return (
+                    "a SUM of a value not known to be an integer or DECIMAL (floating-point "
+                    "additions depend on their order; a literal's type is known per call)"
+                )
+            items.append(f"SUM({col})")
+            continue
+        combine = _COMBINE.get(type(e))
+        if combine is None:
+            return f"{e.sql(dialect='mysql')} has no per-data-source merge"
+        items.append(f"{combine}({col})")
+    group_text = ""
+    if any(grouped):
+        group_text = " GROUP BY " + ", ".join(
+            f"c{i + 1}" for i, is_group in enumerate(grouped) if is_group
+        )
+    return SourceStage("aggregate", len(shard_exprs), tuple(items), group_text, _order_text(order))
+
+
+def _summed(e: exp.Expr) -> exp.Expr | None:
+    """The argument of a SUM partial: ``SUM(x)``, or the exact-sum form
+    ``SUM(x) + CAST(0 AS DECIMAL(65, 38))`` (its digits survive the outer SUM)."""
+    if isinstance(e, exp.Sum):
+        inner: exp.Expr = e.this
+        return inner
+    if (
+        isinstance(e, exp.Add)
+        and isinstance(e.this, exp.Sum)
+        and isinstance(e.expression, exp.Cast)
+    ):
+        summed: exp.Expr = e.this.this
+        return summed
+    return None
