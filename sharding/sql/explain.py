@@ -88,6 +88,8 @@ def explain_rows(
             n = streams if streams is not None else len(targets)
             budget = merge_budget_rows // share if merge_budget_rows else chunk_rows * n
             chunk = shard_chunk_rows(chunk_rows, budget, n)
+            if streams is not None and need is not None and chunk < need and need * n <= budget:
+                chunk = need  # as the runner: the merged statements' LIMIT in one round
             keys = ", ".join(
                 f"{k.bind(texts).fill(())}{' DESC' if desc else ''}"
                 for k, desc in zip(read.keyset_exprs, read.keyset_desc, strict=True)
