@@ -302,11 +302,12 @@ class Runner:
         if not isinstance(stage, SourceStage):
             return None
         targets = self.targets(read)
-        groups = source_groups(targets, self._source_policy)
-        if not groups:
+        template = read.template.bind(self.texts)
+        part_bytes = len(template.fill(targets[0].names)) if targets else 0
+        groups = source_groups(targets, self._source_policy, part_bytes)
+        if not groups or all(len(g) == 1 for g in groups):
             return None
         self.stats.shards += len(targets)
-        template = read.template.bind(self.texts)
         keyset = self._keyset(read)
         need = read.limit.needed(self.values) if read.limit is not None else None
         budget = self.cluster.merge_budget_rows // budget_share

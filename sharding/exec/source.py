@@ -51,12 +51,16 @@ log = structlog.get_logger("sharding.exec.source")
 RunChild = Callable[..., Awaitable[Any]]
 
 
-def source_groups(targets: Sequence[Target], policy: BatchPolicy | None) -> list[list[Target]]:
+def source_groups(
+    targets: Sequence[Target], policy: BatchPolicy | None, part_bytes: int = 0
+) -> list[list[Target]]:
     """The read's targets cut into the statements the stage runs: the first shard
     alone (read plainly: its result carries the column definitions), then per data
     source (in first-seen order) batches of ``policy.sizes(n)`` shards; a data source
-    with one shard left is a group of one (read plainly). Empty when nothing would be
-    wrapped (no policy, or no data source holds two of the other shards)."""
+    with one shard left is a group of one (read plainly). ``part_bytes``: about how long
+    one part's text is — a statement stays within ``policy.max_bytes`` as batches do.
+    Empty when nothing would be wrapped (no policy, or no data source holds two of
+    the other shards)."""
     if policy is None or len(targets) < 3:
         return []
     # The first shard alone: its plain result carries the column definitions.
@@ -66,8 +70,9 @@ def source_groups(targets: Sequence[Target], policy: BatchPolicy | None) -> list
         by_source.setdefault(t.datasource, []).append(t)
     if all(len(ts) < 2 for ts in by_source.values()):
         return []
+    by_bytes = max(1, policy.max_bytes // max(1, part_bytes + 32))
     for ts in by_source.values():
-        size = policy.sizes(len(ts))
+        size = min(policy.sizes(len(ts)), by_bytes)
         groups.extend(ts[i : i + size] for i in range(0, len(ts), size))
     return groups
 

@@ -132,8 +132,10 @@ def explain_rows(
             read_rows(read, depth + 1, share=share)
             return
         policy = policy_for(sem.dialect) if pushdown else None
-        groups = source_groups(_targets(read, values, sem, default_ds), policy)
-        if not groups:
+        targets = _targets(read, values, sem, default_ds)
+        part = len(read.template.bind(texts).fill(targets[0].names)) if targets else 0
+        groups = source_groups(targets, policy, part)
+        if not groups or all(len(g) == 1 for g in groups):
             why = "cluster.pushdown is off" if policy is None else "no data source holds 3+ shards"
             add(depth, "SourceMerge", f"not used for this call: {why}")
             read_rows(read, depth + 1, share=share)

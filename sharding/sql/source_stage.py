@@ -27,12 +27,13 @@ for merges MariaDB computes exactly the way the coordinator would:
   row of the first ``n`` in merged order is among the first ``n`` of its own shard.
 * **partial aggregates**: ``GROUP BY`` the group columns (the same groups, compared
   under the columns' own collations), COUNT partials summed (cast back to an integer),
-  SUM/MIN/MAX/BIT_* partials combined with the same function. The same keyset argument
+  SUM/MIN/MAX/BIT_* partials combined with the same function (a SUM's outer type is
+  the same DECIMAL a shard's SUM has, or wider). The same keyset argument
   makes a grouped stage with ``LIMIT n`` return complete groups.
 
 Not pushed down (the reason is kept for EXPLAIN): a SUM/AVG whose argument is not an
 exact number (DOUBLE, FLOAT, text converted to DOUBLE: the order of additions decides
-the last digits), a DOUBLE column's ``VAR_POP`` partial, SQLite shards (one process
+the last digits), a quotient's exact-digits SUM, a DOUBLE column's ``VAR_POP`` partial, SQLite shards (one process
 already), locking reads, window functions, and any shard column the stage cannot
 classify. Whether a call really pushes down is decided when it runs
 (:mod:`sharding.exec.source`): only MariaDB data sources with several shards of the
@@ -178,16 +179,10 @@ def aggregate_stage(
 
 
 def _summed(e: exp.Expr) -> exp.Expr | None:
-    """The argument of a SUM partial: ``SUM(x)``, or the exact-sum form
-    ``SUM(x) + CAST(0 AS DECIMAL(65, 38))`` (its digits survive the outer SUM)."""
+    """The argument of a SUM partial ``SUM(x)``. Not the exact-sum form ``SUM(x) +
+    CAST(0 AS DECIMAL(65, 38))`` of a quotient: re-added as DECIMAL(65, 38) it would
+    clip above 10**27, where MariaDB's own SUM(x) has its own, wider type."""
     if isinstance(e, exp.Sum):
         inner: exp.Expr = e.this
         return inner
-    if (
-        isinstance(e, exp.Add)
-        and isinstance(e.this, exp.Sum)
-        and isinstance(e.expression, exp.Cast)
-    ):
-        summed: exp.Expr = e.this.this
-        return summed
     return None
