@@ -311,11 +311,7 @@ class Runner:
         keyset = self._keyset(read)
         need = read.limit.needed(self.values) if read.limit is not None else None
         budget = self.cluster.merge_budget_rows // budget_share
-        chunk = chunk_rows(self.cluster.chunk_rows, budget, len(groups))
-        if need is not None and chunk < need and need * len(groups) <= budget:
-            # A few merged statements: the whole pushed-down LIMIT in one round (each
-            # continuation would scan every part's shard again).
-            chunk = need
+        chunk = chunk_rows(self.cluster.chunk_rows, budget, len(groups), need)
 
         def maker(group: list[Target]) -> Callable[[], ShardStream]:
             def make() -> ShardStream:

@@ -98,14 +98,9 @@ class ShardStream:
             self._launch()
 
     def _launch(self) -> None:
-        if self._keyset is not None:
-            n = self._chunk
-            if self._need is not None:
-                n = min(n, self._need - self._fetched)
-        else:
-            # No continuation possible: one read, guarded (guard + 1 detects overflow).
-            guard = self._guard if self._guard is not None else math.inf
-            n = self._need if self._need is not None and self._need <= guard else int(guard) + 1
+        n = chunk_limit(
+            self._keyset is not None, self._chunk, self._need, self._fetched, self._guard
+        )
         if n <= 0:
             self._finished = True
             return
@@ -169,9 +164,30 @@ class ShardStream:
         return rows
 
 
-def chunk_rows(configured: int, budget: int, shards: int) -> int:
-    """Rows per chunk: the configured size, shrunk so ``shards × chunk`` fits the budget."""
-    return max(16, min(configured, budget // max(1, shards)))
+def chunk_rows(configured: int, budget: int, shards: int, need: int | None = None) -> int:
+    """Rows per chunk of a read of ``shards`` streams: the configured size, shrunk so
+    ``shards × chunk`` fits the budget. ``need`` (a pushed-down LIMIT) is given for
+    the few streams of data sources merging their shards (:mod:`sharding.exec.source`):
+    they read the whole LIMIT in one round when it fits the budget (a continuation would
+    scan every merged shard again). EXPLAIN calls this too."""
+    chunk = max(16, min(configured, budget // max(1, shards)))
+    if need is not None and chunk < need and need * shards <= budget:
+        chunk = need
+    return chunk
+
+
+def chunk_limit(
+    chunked: bool, chunk: int, need: int | None, fetched: int, guard: int | None
+) -> int:
+    """The LIMIT of a stream's next statement (0: nothing left to read). A chunked read
+    asks for a chunk, no more than the pushed-down LIMIT still needs; an unchunked one
+    reads once, ``guard + 1`` rows to detect a read over its cap. EXPLAIN calls this
+    for the first chunk."""
+    if chunked:
+        return chunk if need is None else min(chunk, need - fetched)
+    # No continuation possible: one read, guarded (guard + 1 detects overflow).
+    cap = guard if guard is not None else math.inf
+    return need if need is not None and need <= cap else int(cap) + 1
 
 
 def unordered_feed(

@@ -15,6 +15,7 @@ from typing import Any
 from sharding.exec.batch import policy_for
 from sharding.exec.run import passthrough_single
 from sharding.exec.source import source_groups
+from sharding.exec.stream import chunk_limit
 from sharding.exec.stream import chunk_rows as shard_chunk_rows
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
 from sharding.merge.semantics import Semantics
@@ -87,9 +88,7 @@ def explain_rows(
         elif read.chunked:
             n = streams if streams is not None else len(targets)
             budget = merge_budget_rows // share if merge_budget_rows else chunk_rows * n
-            chunk = shard_chunk_rows(chunk_rows, budget, n)
-            if streams is not None and need is not None and chunk < need and need * n <= budget:
-                chunk = need  # as the runner: the merged statements' LIMIT in one round
+            chunk = shard_chunk_rows(chunk_rows, budget, n, need if streams is not None else None)
             keys = ", ".join(
                 f"{k.bind(texts).fill(())}{' DESC' if desc else ''}"
                 for k, desc in zip(read.keyset_exprs, read.keyset_desc, strict=True)
@@ -99,7 +98,7 @@ def explain_rows(
                 "chunking",
                 f"keyset continuation on ({keys}); {chunk} rows per chunk and shard",
             )
-            limit = f" LIMIT {min(chunk, need) if need is not None else chunk}"
+            limit = f" LIMIT {chunk_limit(True, chunk, need, 0, read.guard)}"
         else:
             add(
                 depth + 1,
@@ -107,9 +106,7 @@ def explain_rows(
                 f"none: one read per shard, capped at {read.guard} rows (more is an error)",
             )
             if read.guard is not None:
-                limit = (
-                    f" LIMIT {need if need is not None and need <= read.guard else read.guard + 1}"
-                )
+                limit = f" LIMIT {chunk_limit(False, 0, need, 0, read.guard)}"
         if read.limit is not None:
             add(depth + 1, "pushed limit", f"LIMIT {need}" if need is not None else "none")
         for note in read.notes:
