@@ -84,9 +84,6 @@ class Connector(Protocol[C_co]):
         ...
 
 
-BREAKER_STATES = ("closed", "open", "half_open")
-
-
 class Breaker:
     """Circuit breaker: ``threshold`` consecutive failures → open (fail fast).
 

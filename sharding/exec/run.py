@@ -14,7 +14,7 @@ should see.
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -559,6 +559,3 @@ def passthrough_single(
     if read.leader is None:
         return True
     return len(route_shards(read, values, sem)) == 1
-
-
-Datasources = Mapping[str, Any]

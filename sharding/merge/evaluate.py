@@ -67,16 +67,6 @@ class Compiled:
     enum: tuple[str, ...] | None = None
 
 
-def literal_python_value(node: exp.Literal) -> Any:
-    if node.is_string:
-        return node.this
-    text = node.this
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
 class Compiler:
     """Compiles expressions against one resolver and one semantics table."""
 

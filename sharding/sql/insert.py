@@ -385,25 +385,6 @@ def value_of(
 _INTRODUCED_HEX = re.compile(r"_([A-Za-z0-9]+)\s*[xX]'((?:[0-9a-fA-F]{2})*)'")
 
 
-def render_value(
-    text: str, dialect: str, params: Sequence[Any] | None, param: int | None, escapes: bool
-) -> str:
-    """Source text of a value re-emitted for ``dialect`` (see module docstring)."""
-    if param is not None:
-        assert params is not None
-        return render_literal(params[param], dialect)
-    text = text.strip()
-    if dialect == "mysql" or not escapes:
-        return text
-    if "'" not in text and '"' not in text:
-        return text
-
-    def repl(m: re.Match[str]) -> str:
-        return render_literal(unescape_mysql_string(m.group()), dialect)
-
-    return _STRING_TOKEN.sub(repl, text)
-
-
 # ---------------------------------------------------------------------- splitting
 _ROW_TOKEN = re.compile(_STR + r"|\?|[^'\"?]+", re.DOTALL)
 
