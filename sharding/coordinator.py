@@ -40,12 +40,12 @@ from sharding.backend.base import DataSource
 from sharding.catalog import Catalog, TableInfo, introspect
 from sharding.errors import ShardgateError
 from sharding.exec.connector import AutocommitConnector, SessionTransaction
+from sharding.exec.explain import render
 from sharding.exec.xa import RECOVERY_PERIOD, start_recovery, use_catalog
 from sharding.logging_setup import StatementLog
 from sharding.merge.semantics import Semantics, for_dialect
 from sharding.session import CoordinatorSession
 from sharding.session_state import VARIABLES, GlobalVariables, SessionState, sql_literal
-from sharding.sql.explain import render
 from sharding.sql.plan_cache import PlanCache
 from sharding.topology import Topology, TopologyError, build_datasource
 

@@ -3,7 +3,7 @@
 The logical view: databases and tables of the catalog (``SHOW DATABASES/TABLES``),
 each table's columns and keys as MySQL shows them (``DESCRIBE``, ``SHOW COLUMNS``,
 ``SHOW CREATE TABLE`` with the sharding rule as a comment), and the plan of a
-statement (``EXPLAIN``, ``DESCRIBE SELECT …``: see :mod:`sharding.sql.explain`).
+statement (``EXPLAIN``, ``DESCRIBE SELECT …``: see :mod:`sharding.exec.explain`).
 Server-wide SHOW statements (thread pool, processlist, shards, data sources) belong
 to the protocol server's admin SQL.
 """

@@ -56,6 +56,7 @@ from sharding.errors import (
     UnknownTable,
 )
 from sharding.exec.connector import AutocommitConnector, SessionTransaction
+from sharding.exec.explain import SHOWN_SHARDS, explain_rows
 from sharding.exec.run import (
     ExecStats,
     Runner,
@@ -83,7 +84,6 @@ from sharding.sql.describe import (
     shard_positions,
 )
 from sharding.sql.dml import WritePlan, plan_write
-from sharding.sql.explain import SHOWN_SHARDS, explain_rows
 from sharding.sql.inlist import FOLD_MIN, Folded, InList, fold_in_lists
 from sharding.sql.insert import InsertRows, InsertSelectFound, scan_insert
 from sharding.sql.insert_plan import InsertShape, insert_shape, prepare_insert

@@ -1,7 +1,7 @@
 """Binding a shard read to concrete targets: data source, physical names, databases.
 
-Physical names are computed once per table and dialect and cached (a 1024-shard
-table would otherwise format 1024 names on every call).
+Physical names come from :func:`sharding.sql.physical.physical_names` (computed
+once per table and dialect).
 
 Only the tables a read's template names are bound: a read may carry the holes of the
 whole statement (one side of a cross-shard join carries both tables), and a table it
@@ -20,24 +20,16 @@ from sharding.errors import NotSupported
 from sharding.merge.semantics import Semantics
 from sharding.sql.literals import quote_identifier
 from sharding.sql.nodes import ShardRead
+from sharding.sql.physical import physical_names
 from sharding.sql.template import TABLE
 
-_NAMES: dict[tuple[int, str], tuple[TableInfo, list[tuple[str, str, str]]]] = {}
-
-
-def physical_names(info: TableInfo, dialect: str) -> list[tuple[str, str, str]]:
-    """Per shard (or per broadcast copy): (data source, physical db, quoted db.table)."""
-    key = (id(info), dialect)
-    hit = _NAMES.get(key)
-    if hit is not None and hit[0] is info:
-        return hit[1]
-    out = []
-    for _shard, ds, db, table in info.placements():
-        out.append((ds, db, f"{quote_identifier(db, dialect)}.{quote_identifier(table, dialect)}"))
-    if len(_NAMES) > 4096:
-        _NAMES.clear()
-    _NAMES[key] = (info, out)
-    return out
+__all__ = [
+    "Target",
+    "broadcast_target",
+    "physical_names",
+    "route_shards",
+    "shard_targets",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,6 @@ from typing import Any
 
 from sharding.catalog import TableInfo
 from sharding.errors import NotSupported, ShardgateError, UnknownColumn
-from sharding.exec.targets import physical_names
 from sharding.merge.semantics import Semantics
 from sharding.sql.insert import (
     CompiledRow,
@@ -34,6 +33,7 @@ from sharding.sql.insert import (
     value_of,
 )
 from sharding.sql.literals import quote_identifier
+from sharding.sql.physical import physical_names
 from sharding.sql.route import canonical_key
 from sharding.sql.upsert import SQLITE_INSERT_IGNORE, UpsertClause, scan_upsert
 

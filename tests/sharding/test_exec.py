@@ -14,10 +14,10 @@ from sharding import Coordinator, Topology
 from sharding.backend.base import Column, ResultSet
 from sharding.catalog import ColumnInfo, TableInfo
 from sharding.errors import UnknownTable
+from sharding.exec.explain import explain_rows
 from sharding.exec.stream import ShardStream, TooManyRows
 from sharding.exec.targets import Target
 from sharding.merge.semantics import MYSQL, SQLITE
-from sharding.sql.explain import explain_rows
 from sharding.sql.keyset import KeysetSpec
 from sharding.sql.parse import parse_one
 from sharding.sql.plan import PlanContext, plan_select
