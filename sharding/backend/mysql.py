@@ -5,10 +5,13 @@ parts that differ live in :mod:`.native_backend`.)
 
 Layers, each one concept:
 
-* :class:`MySQLConfig` — the ``[[datasources]]`` keys for ``kind = "mysql"``, validated
-  (unknown keys and bad values are rejected with the data source's name).
-* ``_Driver`` adapters — the only code that touches aiomysql/asyncmy objects. Every
-  one of their coroutines runs on the bridge's asyncio loop (:mod:`.bridge`).
+* :class:`MySQLConfig` (:mod:`.mysql_config`) — the ``[[datasources]]`` keys for
+  ``kind = "mysql"``, validated (unknown keys and bad values are rejected with the data
+  source's name).
+* ``_Driver`` adapters (:mod:`.mysql_drivers`) — the only code that touches
+  aiomysql/asyncmy objects. Every one of their coroutines runs on the bridge's asyncio
+  loop (:mod:`.bridge`). Error mapping: :mod:`.mysql_errors`; the session pin below:
+  :mod:`.mysql_session`. This module re-exports their names.
 * ``_LoopSide`` — per data source, on the driver loop: the registry of statements on the
   wire, and one *admin link* (a single extra connection) that
   - sends ``KILL QUERY <thread id>`` for statements whose trio caller was cancelled or
@@ -64,35 +67,86 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 import trio
 
 from sharding.backend.base import (
     Column,
-    ColumnType,
     DataSource,
     DataSourceStatistics,
     ExecResult,
     ResultSet,
 )
 from sharding.backend.bridge import Bridge, BridgeError, make_bridge
+from sharding.backend.mysql_config import MySQLConfig
+from sharding.backend.mysql_drivers import (
+    _DRIVERS,
+    MULTI_STATEMENT_BYTES,
+    NATIVE_DRIVER,
+    _Aborted,
+    _Driver,
+    _driver_error_code,
+    _fields_of,
+    _packets,
+    _Reply,
+    _Stale,
+    is_server_error,
+    result_columns,
+)
+from sharding.backend.mysql_errors import map_error
+from sharding.backend.mysql_session import (
+    BACKEND_SQL_MODE,
+    DEFAULT_COLLATION,
+    PARSE_MODES,
+    backend_sql_mode,
+    session_init_sql,
+)
 from sharding.backend.pool import Breaker, Lease, Pool
-from sharding.backend.url import MySQLURL, parse_mysql_url
+from sharding.backend.url import parse_mysql_url
 from sharding.errors import (
-    BackendError,
     DataSourceUnavailable,
     QueryTimeout,
-    ShardgateError,
 )
+
+__all__ = [
+    "BACKEND_SQL_MODE",
+    "DEFAULT_COLLATION",
+    "HEARTBEAT_AFTER",
+    "KILL_BURST",
+    "KILL_QUEUE_MAX",
+    "KILL_RATE",
+    "MULTI_STATEMENT_BYTES",
+    "NATIVE_DRIVER",
+    "PARSE_MODES",
+    "PROBE_POLL",
+    "STALE_RETRIES",
+    "MySQLConfig",
+    "MySQLConnection",
+    "MySQLDataSource",
+    "MySQLExecResult",
+    "RowStream",
+    "_Aborted",
+    "_Driver",
+    "_LoopSide",
+    "_Reply",
+    "_Stale",
+    "_packets",
+    "backend_sql_mode",
+    "from_config",
+    "is_server_error",
+    "map_error",
+    "quote_ident",
+    "result_columns",
+    "session_init_sql",
+]
 
 log = structlog.get_logger("shardgate.backend.mysql")
 
@@ -104,512 +158,11 @@ STALE_RETRIES = 3
 #: How often the admin link looks at an open breaker (the probe itself is rate-limited
 #: by ``breaker_probe_interval``).
 PROBE_POLL = 0.02
-#: Collation of every database the backend creates (the merge's default collation),
-#: and the connection collation every backend session is pinned to.
-DEFAULT_COLLATION = "utf8mb4_general_ci"
-#: The ``sql_mode`` every backend session runs under (module docstring, "Session pin").
-BACKEND_SQL_MODE = "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION"
-#: sql_mode flags that change how statement text is read (or what a literal means), so a
-#: backend session must never have them: the coordinator reads text MySQL's default way.
-#: The combination modes are listed too (``ANSI`` implies ANSI_QUOTES and
-#: PIPES_AS_CONCAT; ``ORACLE``/``MSSQL``/... change the grammar).
-PARSE_MODES = frozenset(
-    {
-        "NO_BACKSLASH_ESCAPES",
-        "ANSI_QUOTES",
-        "PIPES_AS_CONCAT",
-        "IGNORE_SPACE",
-        "HIGH_NOT_PRECEDENCE",
-        "EMPTY_STRING_IS_NULL",
-        "REAL_AS_FLOAT",
-        "ANSI",
-        "ORACLE",
-        "MSSQL",
-        "DB2",
-        "POSTGRESQL",
-        "MAXDB",
-        "MYSQL323",
-        "MYSQL40",
-    }
-)
 #: KILL QUERY rate limit per data source: bucket size and refill per second.
 KILL_BURST = 32
 KILL_RATE = 50.0
 #: Pending KILLs beyond this are dropped (and counted): the sockets are closed anyway.
 KILL_QUEUE_MAX = 256
-
-# SQLSTATEs for common server codes, for drivers that do not pass the packet's own on.
-_SQLSTATE = {
-    1044: "42000",
-    1045: "28000",
-    1046: "3D000",
-    1049: "42000",
-    1050: "42S01",
-    1051: "42S02",
-    1054: "42S22",
-    1062: "23000",
-    1064: "42000",
-    1146: "42S02",
-    1205: "HY000",
-    1213: "40001",
-    1216: "23000",
-    1217: "23000",
-    1264: "22003",
-    1317: "70100",
-    1366: "HY000",
-    1397: "XAE04",
-    1399: "XAE07",
-    1400: "XAE09",
-    1402: "XA100",
-    1440: "XAE08",
-    1451: "23000",
-    1452: "23000",
-    1969: "70100",
-}
-
-
-def backend_sql_mode(requested: str) -> str:
-    """``requested`` (a session's sql_mode) without the flags in :data:`PARSE_MODES`:
-    the value to set on a backend connection for that session."""
-    flags = [f.strip().upper() for f in requested.split(",")]
-    return ",".join(f for f in flags if f and f not in PARSE_MODES)
-
-
-def session_init_sql(max_statement_time: float | None = None) -> str:
-    """The one statement that pins a new backend session (module docstring): character
-    set and collation, :data:`BACKEND_SQL_MODE`, and the optional server-side statement
-    time limit. One ``SET`` with several assignments, because the connection does not
-    accept multi-statements."""
-    assignments = [
-        f"NAMES utf8mb4 COLLATE {DEFAULT_COLLATION}",
-        f"SESSION sql_mode = '{backend_sql_mode(BACKEND_SQL_MODE)}'",
-    ]
-    if max_statement_time is not None:
-        assignments.append(f"SESSION max_statement_time = {float(max_statement_time)!r}")
-    return "SET " + ", ".join(assignments)
-
-
-# -- configuration ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class MySQLConfig:
-    """``[[datasources]]`` keys for ``kind = "mysql"`` (times in seconds)."""
-
-    url: str
-    max_connections: int = 32
-    min_idle: int = 0
-    acquire_timeout: float = 2.0
-    validate_after: float = 0.5
-    validation_timeout: float = 1.0
-    connect_timeout: float = 2.0
-    max_lifetime: float = 1800.0
-    idle_timeout: float = 600.0
-    query_timeout: float | None = None
-    driver: str = "aiomysql"
-    bridge: str = "thread"
-    breaker_threshold: int = 3
-    breaker_probe_interval: float = 1.0
-    #: Optional server-side limit (MariaDB ``max_statement_time``) set on each connection.
-    max_statement_time: float | None = None
-
-    # Keys a [[datasources]] table may carry that belong to the topology, not the pool.
-    TOPOLOGY_KEYS: ClassVar[frozenset[str]] = frozenset({"name", "kind"})
-
-    @classmethod
-    def from_mapping(cls, name: str, mapping: Mapping[str, Any]) -> MySQLConfig:
-        """Build from a TOML table; reject unknown keys and bad values, naming ``name``."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(mapping) - known - cls.TOPOLOGY_KEYS)
-        if unknown:
-            raise ValueError(
-                f"data source {name!r}: unknown key(s) {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(known))})"
-            )
-        if mapping.get("kind", "mysql") != "mysql":
-            raise ValueError(f"data source {name!r}: kind must be 'mysql'")
-        if "url" not in mapping:
-            raise ValueError(f"data source {name!r}: 'url' is required")
-        values = {k: v for k, v in mapping.items() if k in known}
-        cfg = cls(**values)
-        cfg.validate(name)
-        return cfg
-
-    def validate(self, name: str) -> None:
-        def bad(msg: str) -> ValueError:
-            return ValueError(f"data source {name!r}: {msg}")
-
-        try:
-            parse_mysql_url(self.url)
-        except ValueError as exc:
-            raise bad(str(exc)) from None
-        for key in ("max_connections", "min_idle", "breaker_threshold"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise bad(f"{key} must be an integer, got {value!r}")
-        if self.max_connections < 1:
-            raise bad("max_connections must be >= 1")
-        if not 0 <= self.min_idle <= self.max_connections:
-            raise bad("min_idle must be between 0 and max_connections")
-        if self.breaker_threshold < 1:
-            raise bad("breaker_threshold must be >= 1")
-        for key in (
-            "acquire_timeout",
-            "validate_after",
-            "validation_timeout",
-            "connect_timeout",
-            "max_lifetime",
-            "idle_timeout",
-            "breaker_probe_interval",
-            "query_timeout",
-            "max_statement_time",
-        ):
-            value = getattr(self, key)
-            if value is None and key in ("query_timeout", "max_statement_time"):
-                continue
-            if (
-                not isinstance(value, int | float)
-                or isinstance(value, bool)
-                or not math.isfinite(value)
-            ):
-                raise bad(f"{key} must be a number of seconds, got {value!r}")
-            if value < 0 or (value == 0 and key != "validate_after"):
-                raise bad(
-                    f"{key} must be > 0"
-                    if key != "validate_after"
-                    else "validate_after must be >= 0"
-                )
-        if self.driver not in _DRIVERS and self.driver != NATIVE_DRIVER:
-            names = ", ".join(sorted([*_DRIVERS, NATIVE_DRIVER]))
-            raise bad(f"driver must be one of {names}, got {self.driver!r}")
-        if self.bridge not in ("thread", "trio_asyncio"):
-            raise bad(f"bridge must be 'thread' or 'trio_asyncio', got {self.bridge!r}")
-
-
-# -- drivers (loop thread only) --------------------------------------------------------
-
-
-#: Capability flag and command byte (MySQL protocol constants; same in every driver).
-_CLIENT_MULTI_STATEMENTS = 1 << 16
-_COM_SET_OPTION = 0x1B
-
-#: Statements of one ``execute_many`` go in COM_QUERY packets of about this size (far
-#: below the server's ``max_allowed_packet``, 16 MiB by default).
-MULTI_STATEMENT_BYTES = 1 << 20
-
-
-def _packets(sqls: Sequence[str], limit: int) -> list[list[str]]:
-    """Group statements, in order, into lists of at most ``limit`` characters (a
-    statement longer than that goes alone)."""
-    groups: list[list[str]] = []
-    size = limit
-    for sql in sqls:
-        if size + len(sql) > limit or not groups:
-            groups.append([])
-            size = 0
-        groups[-1].append(sql)
-        size += len(sql) + 2
-    return groups
-
-
-class _Stale(Exception):
-    """The connection was found dead before anything was sent: safe to retry elsewhere."""
-
-
-class _Aborted(Exception):
-    """The admin link aborted a statement because the server stopped answering."""
-
-
-@dataclass(slots=True)
-class _Reply:
-    description: Sequence[Sequence[Any]] | None
-    rows: list[tuple[Any, ...]]
-    affected: int
-    insert_id: int | None
-    warnings: int
-    #: The OK packet's info text ("Rows matched: 3  Changed: 1  Warnings: 0").
-    info: str = ""
-    #: The result's column definition packets (the driver's field descriptors).
-    fields: Sequence[Any] | None = None
-
-
-def result_columns(
-    fields: Sequence[Any] | None, description: Sequence[Sequence[Any]] | None
-) -> list[Column]:
-    """A result's columns with the server's own definitions (type, length, flags,
-    decimals, character set — what the driver read from the column definition
-    packets); from the DB-API description (type code only) if the driver kept none.
-    The native driver passes its finished columns as ``fields``."""
-    if fields and isinstance(fields[0], Column):
-        return list(fields)
-    if fields and description is not None and len(fields) == len(description):
-        return [
-            Column(
-                d[0],
-                f.type_code,
-                ColumnType(f.type_code, f.length, f.flags, f.scale, f.charsetnr),
-            )
-            for f, d in zip(fields, description, strict=True)
-        ]
-    return [Column(d[0], d[1]) for d in description or ()]
-
-
-def _fields_of(cursor_or_conn: Any) -> Sequence[Any] | None:
-    result = getattr(cursor_or_conn, "_result", None)
-    fields = getattr(result, "fields", None)
-    return list(fields) if fields else None
-
-
-class _Driver:
-    name: ClassVar[str]
-
-    async def connect(self, url: MySQLURL, limit: float, init: list[str]) -> Any:
-        raise NotImplementedError
-
-    def usable(self, conn: Any) -> bool:
-        raise NotImplementedError
-
-    def thread_id(self, conn: Any) -> int:
-        return int(conn.thread_id())
-
-    async def ping(self, conn: Any) -> None:
-        await conn.ping(reconnect=False)
-
-    async def query(self, conn: Any, sql: str) -> _Reply:
-        raise NotImplementedError
-
-    async def query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
-        """``sqls`` in order, stopping at the first error; one round trip each."""
-        return [await self.query(conn, sql) for sql in sqls]
-
-    def close_hard(self, conn: Any) -> None:
-        conn.close()
-
-    async def close_graceful(self, conn: Any) -> None:
-        try:
-            await asyncio.wait_for(conn.ensure_closed(), 1.0)
-        except BaseException:
-            conn.close()
-            raise
-
-    async def stream_open(self, conn: Any, sql: str) -> Any:
-        raise NotImplementedError
-
-    async def stream_next(self, cursor: Any, n: int) -> list[tuple[Any, ...]]:
-        return list(await cursor.fetchmany(n))
-
-    async def stream_close(self, cursor: Any) -> None:
-        await cursor.close()
-
-
-class _Aiomysql(_Driver):
-    name = "aiomysql"
-
-    async def connect(self, url: MySQLURL, limit: float, init: list[str]) -> Any:
-        from aiomysql.connection import Connection  # type: ignore[import-untyped]
-
-        conn = Connection(
-            host=url.host,
-            port=url.port,
-            user=url.user,
-            password=url.password,
-            db=url.database,
-            unix_socket=url.unix_socket,
-            autocommit=True,
-            charset="utf8mb4",
-            connect_timeout=limit,
-            init_command="; ".join(init) if init else None,
-        )
-        # aiomysql always asks for multi-statements; one statement per COM_QUERY unless
-        # query_many switches it on (module docstring).
-        conn.client_flag &= ~_CLIENT_MULTI_STATEMENTS
-        try:
-            # Connection._connect is what aiomysql.connect() awaits; called directly so a
-            # cancelled connect closes its half-open socket (aiomysql only cleans up on
-            # Exception, and CancelledError is not one).
-            await conn._connect()
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def usable(self, conn: Any) -> bool:
-        writer, reader = conn._writer, conn._reader
-        if writer is None or reader is None or writer.transport.is_closing():
-            return False
-        # Anything readable on an idle connection (EOF, an error packet sent by a
-        # server-side KILL or wait_timeout) means the server ended it.
-        return not reader.eof_received and not reader._buffer
-
-    async def query(self, conn: Any, sql: str) -> _Reply:
-        await conn.query(sql)
-        return self._reply(conn)
-
-    async def query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
-        # Send the statements as few COM_QUERY packets (one round trip per packet, not
-        # per statement) and read one result per statement. The server stops at the
-        # first error, which reading its result raises; nothing is left unread after
-        # it. Multi-statements are on only for this batch (two extra round trips, for
-        # batches of hundreds of statements), off again before anything else is sent.
-        groups = _packets(sqls, MULTI_STATEMENT_BYTES)
-        multi = any(len(group) > 1 for group in groups)
-        if multi:
-            await self._set_multi_statements(conn, True)
-        replies: list[_Reply] = []
-        try:
-            for group in groups:
-                replies.append(
-                    await self.query(conn, ";\n".join(sql.rstrip().rstrip(";") for sql in group))
-                )
-                for _ in range(len(group) - 1):
-                    await conn.next_result()
-                    replies.append(self._reply(conn))
-        except Exception as exc:
-            if multi and is_server_error(exc):
-                # The connection is clean (an error packet ended the batch); the failed
-                # result was never stored, so forget the previous one before the next
-                # command (aiomysql would otherwise wait for its announced successor).
-                conn._result = None
-                await self._multi_off_or_close(conn)
-            raise
-        if multi:
-            await self._multi_off_or_close(conn)
-        return replies
-
-    async def _set_multi_statements(self, conn: Any, on: bool) -> None:
-        """COM_SET_OPTION (MYSQL_OPTION_MULTI_STATEMENTS_ON = 0, _OFF = 1)."""
-        await conn._execute_command(_COM_SET_OPTION, (0 if on else 1).to_bytes(2, "little"))
-        await conn._read_packet()  # EOF/OK; an error packet raises
-
-    async def _multi_off_or_close(self, conn: Any) -> None:
-        """Switch multi-statements off; a connection where that fails is not reused."""
-        try:
-            await self._set_multi_statements(conn, False)
-        except Exception:
-            self.close_hard(conn)
-
-    @staticmethod
-    def _reply(conn: Any) -> _Reply:
-        res = conn._result
-        rows = res.rows
-        message = getattr(res, "message", None)
-        return _Reply(
-            res.description,
-            list(rows) if rows else [],
-            res.affected_rows,
-            res.insert_id or None,
-            res.warning_count,
-            message.decode("utf-8", "replace") if isinstance(message, bytes | bytearray) else "",
-            getattr(res, "fields", None) or None,
-        )
-
-    async def stream_open(self, conn: Any, sql: str) -> Any:
-        from aiomysql.cursors import SSCursor  # type: ignore[import-untyped]
-
-        cur = SSCursor(conn)
-        await cur.execute(sql)
-        return cur
-
-
-class _Asyncmy(_Driver):
-    name = "asyncmy"
-
-    async def connect(self, url: MySQLURL, limit: float, init: list[str]) -> Any:
-        from asyncmy.connection import Connection
-
-        conn = Connection(  # type: ignore[no-untyped-call]
-            host=url.host,
-            port=url.port,
-            user=url.user,
-            password=url.password,
-            database=url.database,
-            unix_socket=url.unix_socket,
-            autocommit=True,
-            charset="utf8mb4",
-            connect_timeout=max(1, math.ceil(limit)),
-            init_command="; ".join(init) if init else None,
-        )
-        # One statement per COM_QUERY (asyncmy's query_many sends them one by one).
-        conn._client_flag &= ~_CLIENT_MULTI_STATEMENTS  # type: ignore[attr-defined]
-        try:
-            await conn.connect()
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def usable(self, conn: Any) -> bool:
-        try:
-            return bool(conn.connected) and not conn._stream_broken  # a property
-        except Exception:
-            return False
-
-    async def query(self, conn: Any, sql: str) -> _Reply:
-        async with conn.cursor() as cur:
-            affected = await cur.execute(sql)
-            desc = cur.description
-            rows = await cur.fetchall() if desc else []
-            return _Reply(
-                desc, list(rows), affected or 0, cur.lastrowid or None, 0, "", _fields_of(cur)
-            )
-
-    async def stream_open(self, conn: Any, sql: str) -> Any:
-        from asyncmy.cursors import SSCursor
-
-        cur = SSCursor(conn)
-        await cur.execute(sql)
-        return cur
-
-
-_DRIVERS: dict[str, type[_Driver]] = {"aiomysql": _Aiomysql, "asyncmy": _Asyncmy}
-#: The trio-native driver: no asyncio loop, no bridge (:mod:`.native_backend`).
-NATIVE_DRIVER = "native"
-
-
-# -- error mapping ---------------------------------------------------------------------
-
-
-def _driver_error_code(exc: BaseException) -> tuple[int, str] | None:
-    module = type(exc).__module__ or ""
-    if not module.startswith(("pymysql", "aiomysql", "asyncmy")):
-        return None
-    args: tuple[Any, ...] = getattr(exc, "args", ())
-    if len(args) >= 2 and isinstance(args[0], int):
-        return args[0], str(args[1])
-    return 0, str(exc)
-
-
-def is_server_error(exc: BaseException) -> bool:
-    """True when the server answered with an error packet (the connection is still clean)."""
-    if isinstance(exc, BackendError):
-        return exc.code < 2000 and exc.code not in (1927,)
-    coded = _driver_error_code(exc)
-    return coded is not None and 0 < coded[0] < 2000 and coded[0] != 1927
-
-
-def map_error(ds: str, exc: BaseException) -> ShardgateError:
-    """Translate a driver/bridge/OS error into a ShardgateError naming the data source."""
-    if isinstance(exc, ShardgateError):
-        return exc
-    if isinstance(exc, _Aborted):
-        return DataSourceUnavailable(f"{ds}: {exc}")
-    if isinstance(exc, BridgeError):
-        return DataSourceUnavailable(f"{ds}: {exc}")
-    coded = _driver_error_code(exc)
-    if coded is not None:
-        code, msg = coded
-        if code == 1969:
-            return QueryTimeout(f"{ds}: {msg}")
-        if code >= 2000 or code == 1927:
-            return DataSourceUnavailable(f"{ds}: {msg} (client error {code})")
-        if code == 0:
-            return DataSourceUnavailable(f"{ds}: {type(exc).__name__}: {msg}")
-        sqlstate = getattr(exc, "sqlstate", None) or _SQLSTATE.get(code, "HY000")
-        return BackendError(f"{ds}: {msg}", code=code, sqlstate=sqlstate)
-    if isinstance(exc, OSError | EOFError | asyncio.TimeoutError):
-        return DataSourceUnavailable(f"{ds}: connection failed: {exc!r}")
-    return BackendError(f"{ds}: {type(exc).__name__}: {exc}")
-
 
 # -- loop side -------------------------------------------------------------------------
 

@@ -133,7 +133,7 @@ async def test_execute_many_one_hop_same_results_and_errors(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Small packets, so the batch spans several multi-statement round trips.
-    monkeypatch.setattr("sharding.backend.mysql.MULTI_STATEMENT_BYTES", 300)
+    monkeypatch.setattr("sharding.backend.mysql_drivers.MULTI_STATEMENT_BYTES", 300)
     ds = make_ds("main_many")
     await ds.open()
     try:
