@@ -29,6 +29,16 @@ async def processlist_count(observer: MySQLDataSource, pattern: str) -> int:
     return int(rs.rows[0][0])
 
 
+async def wait_running(observer: MySQLDataSource, pattern: str, within: float = 20.0) -> None:
+    """Until a statement matching ``pattern`` runs on the server (a fixed delay is too
+    short on a loaded machine); fails after ``within`` seconds."""
+    with trio.fail_after(within):
+        while True:  # polling the server: there is no event to wait on
+            if await processlist_count(observer, pattern):
+                return
+            await trio.sleep(0.02)
+
+
 async def wait_gone(observer: MySQLDataSource, pattern: str, within: float) -> float:
     """Seconds until no statement matching ``pattern`` runs; fails after ``within``."""
     start = trio.current_time()
@@ -169,10 +179,21 @@ async def test_execute_many_one_hop_same_results_and_errors(
         assert ds.statistics().in_use == 0 and ds.statistics().closed == 0
         assert (await ds.fetch("SELECT 5")).rows == [(5,)]  # nothing left unread on it
         # Cancelled mid-batch: the connection is closed (state unknown), nothing leaks.
-        slow = [f"INSERT INTO {DB}.many VALUES (6000)", "SELECT SLEEP(5)"]
-        with trio.move_on_after(0.3):
+        slow = [f"INSERT INTO {DB}.many VALUES (6000)", "SELECT SLEEP(5) /* many-probe */"]
+
+        async def run_slow() -> None:
             async with ds.transaction() as conn:
                 await conn.execute_many(slow)
+
+        observer = make_ds("observer_many", max_connections=1)
+        await observer.open()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_slow)
+                await wait_running(observer, "%many-probe%")  # cancelled mid-batch
+                nursery.cancel_scope.cancel()
+        finally:
+            await observer.aclose()
         st = ds.statistics()
         assert st.in_use == 0 and st.closed == 1
         assert (await ds.fetch(f"SELECT COUNT(*) FROM {DB}.many WHERE id = 6000")).rows == [(0,)]
@@ -386,8 +407,10 @@ async def test_asyncmy_driver_basics() -> None:
         with pytest.raises(BackendError) as info:
             await ds.fetch("SELECT * FROM no_such_db.t")
         assert info.value.code == 1146 and str(info.value).startswith("main_asyncmy: ")
-        with trio.move_on_after(0.2):
-            await ds.fetch("SELECT SLEEP(20) /* asyncmy-probe */")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ds.fetch, "SELECT SLEEP(20) /* asyncmy-probe */")
+            await wait_running(observer, "%asyncmy-probe%")  # then it needs a KILL
+            nursery.cancel_scope.cancel()
         await wait_gone(observer, "%asyncmy-probe%", within=1.0)
         st = ds.statistics()
         assert st.in_use == 0 and st.extra["kills_sent"] == 1
