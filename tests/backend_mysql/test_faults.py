@@ -21,7 +21,7 @@ from sharding.backend import mysql as mysql_backend
 from sharding.backend.mysql import MySQLDataSource
 from sharding.errors import DataSourceUnavailable
 from tests.backend_mysql.conftest import make_ds
-from tests.backend_mysql.test_mysql_backend import processlist_count, wait_gone
+from tests.backend_mysql.test_mysql_backend import processlist_count, wait_gone, wait_running
 from tests.mysqld import PrivateMariaDB
 
 pytestmark = pytest.mark.mysql
@@ -146,6 +146,7 @@ async def test_cancel_mid_query_through_executor_kills_server_side() -> None:
     await observer.open()
     try:
         async with BucketedExecutor(ExecutorConfig(buckets=2, slots_per_bucket=4, window=4)) as ex:
+
             async def sleepy(task_status: trio.TaskStatus[trio.CancelScope]) -> None:
                 with trio.CancelScope() as scope:
                     task_status.started(scope)
@@ -159,9 +160,7 @@ async def test_cancel_mid_query_through_executor_kills_server_side() -> None:
                 scope = await nursery.start(sleepy)
                 # Cancel only once all three run server-side (a loaded machine may
                 # take longer than a fixed delay to send them): each must be KILLed.
-                with trio.fail_after(20):
-                    while await processlist_count(observer, "%cancel-probe-%") < 3:
-                        await trio.sleep(0.02)
+                await wait_running(observer, "%cancel-probe-%", at_least=3)
                 scope.cancel()
             gone_after = await wait_gone(observer, "%cancel-probe-%", within=1.0)
             assert gone_after <= 1.0
@@ -196,9 +195,7 @@ async def test_kill_burst_is_rate_limited(monkeypatch: pytest.MonkeyPatch) -> No
                 nursery.start_soon(ds.fetch, f"SELECT SLEEP(30) /* burst-probe-{i} */")
             # Cancel once all twelve run server-side (a fixed delay is too short on a
             # loaded machine, and a statement never sent needs no KILL).
-            with trio.fail_after(20):
-                while await processlist_count(observer, "%burst-probe-%") < 12:
-                    await trio.sleep(0.02)
+            await wait_running(observer, "%burst-probe-%", at_least=12)
             nursery.cancel_scope.cancel()
         cancelled_at = trio.current_time()
         await trio.sleep(0.2)

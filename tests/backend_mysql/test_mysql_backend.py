@@ -29,12 +29,14 @@ async def processlist_count(observer: MySQLDataSource, pattern: str) -> int:
     return int(rs.rows[0][0])
 
 
-async def wait_running(observer: MySQLDataSource, pattern: str, within: float = 20.0) -> None:
-    """Until a statement matching ``pattern`` runs on the server (a fixed delay is too
-    short on a loaded machine); fails after ``within`` seconds."""
+async def wait_running(
+    observer: MySQLDataSource, pattern: str, at_least: int = 1, within: float = 20.0
+) -> None:
+    """Until ``at_least`` statements matching ``pattern`` run on the server (a fixed
+    delay is too short on a loaded machine); fails after ``within`` seconds."""
     with trio.fail_after(within):
         while True:  # polling the server: there is no event to wait on
-            if await processlist_count(observer, pattern):
+            if await processlist_count(observer, pattern) >= at_least:
                 return
             await trio.sleep(0.02)
 
