@@ -59,7 +59,12 @@ Before a write, :func:`sharding.backend.sqlite_on_update.begin_statement` starts
 statement for ``ON UPDATE CURRENT_TIMESTAMP`` (its time, its assignments); a read has
 its ENUM operands of arithmetic made their index
 (:mod:`sharding.backend.sqlite_enum_numbers`) and its computed DECIMAL values typed as
-MySQL's (:mod:`sharding.backend.sqlite_decimal_results`).
+MySQL's (:mod:`sharding.backend.sqlite_decimal_results`). Every statement has its
+DOUBLE arithmetic range-checked (MySQL's 1690, never an infinity) and its DATE operands
+of arithmetic made MySQL's numbers (:mod:`sharding.backend.sqlite_arithmetic`); a
+write's ``VALUES`` rows and upsert clause, which arrive as the client's MySQL text, have
+their expressions translated first (:mod:`sharding.backend.sqlite_passthrough`), and a
+division by zero in an INSERT, REPLACE or UPDATE is MySQL's strict-mode 1365.
 
 Statistics: besides the pool counters, ``extra`` reports ``reads_open`` and
 ``peak_reads_open`` (fetches running at once) so tests can check the executor's window
@@ -84,10 +89,12 @@ import trio
 from sqlglot import exp
 
 from sharding.backend import (
+    sqlite_arithmetic,
     sqlite_decimal_results,
     sqlite_enum_numbers,
     sqlite_mysql,
     sqlite_on_update,
+    sqlite_passthrough,
 )
 from sharding.backend.base import (
     Column,
@@ -607,7 +614,9 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
             # An ENUM column in arithmetic is its index, as in MySQL (sqlite_enum_numbers).
             # DOUBLE rounding and DECIMAL/DOUBLE text as MySQL (sqlite_decimal_results).
             text = sqlite_decimal_results.prepare(raw, sql)
-            cur = raw.execute(sqlite_enum_numbers.rewrite(raw, text, write=False))
+            text = sqlite_enum_numbers.rewrite(raw, text, write=False)
+            # A DOUBLE past its range anywhere (WHERE, ORDER BY, …): MySQL's 1690.
+            cur = raw.execute(sqlite_arithmetic.guard(raw, text))
             rows = cur.fetchall()
             # A DOUBLE past its range: MySQL's 1690, never SQLite's infinity.
             sqlite_decimal_results.check_double_range(rows, sql)
@@ -649,6 +658,13 @@ class SQLiteExecResult(ExecResult):
 
 
 _DDL = re.compile(r"\s*(?:CREATE|ALTER|DROP)\s", re.IGNORECASE)
+#: An INSERT, REPLACE or UPDATE without IGNORE: a division by zero is MySQL's error 1365
+#: there (a DELETE's condition only warns, as a read's NULL).
+_STRICT_WRITE = re.compile(
+    r"\s*(?:INSERT(?:\s+OR\s+(?:REPLACE|ABORT|FAIL|ROLLBACK))?\s+INTO|REPLACE\s+INTO|"
+    r"UPDATE(?:\s+OR\s+(?:REPLACE|ABORT|FAIL|ROLLBACK))?\s)",
+    re.IGNORECASE,
+)
 _INSERT = re.compile(rf"\s*INSERT\s+INTO\s+({_NAME})\s*\.\s*({_NAME})", re.IGNORECASE)
 #: What :meth:`sharding.sql.upsert.UpsertClause.for_sqlite` renders.
 _UPSERT = " ON CONFLICT DO UPDATE SET "
@@ -682,10 +698,26 @@ def _reads_an_earlier_assignment(sql: str) -> str | None:
 
 
 def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
+    # VALUES rows and the upsert's clause arrive as the client's MySQL text: their
+    # expressions with MySQL's meaning (``7 / 2``, ``DIV``, ``LEFT``, ``INTERVAL``).
+    sql = sqlite_passthrough.translate(sql)
     plain = _exec_plain(sql)
     earlier = _reads_an_earlier_assignment(sql) if _UPDATE.match(sql) else None
+    strict_division = (
+        _STRICT_WRITE.match(sql) is not None and sqlite_mysql.SQLITE_IGNORE_MARK not in sql
+    )
 
     def run(raw: sqlite3.Connection) -> ExecResult:
+        # A DOUBLE past its range (SET, VALUES, WHERE, the upsert's clause): MySQL's
+        # 1690, checked by the statement itself (sqlite_arithmetic); 1367 for 1e309.
+        guarded = sqlite_arithmetic.guard(raw, sql)
+        runner = plain if guarded == sql else _exec_plain(guarded)
+        if guarded != sql and (
+            (_UPSERT in sql) != (_UPSERT in guarded)
+            or (sqlite_mysql.SQLITE_IGNORE_MARK in sql)
+            != (sqlite_mysql.SQLITE_IGNORE_MARK in guarded)
+        ):
+            runner = plain  # never: the guard only inserts calls; keep the statement
         # ON UPDATE CURRENT_TIMESTAMP: this statement's time and assignments only.
         sqlite_on_update.begin_statement()
         if earlier is not None:
@@ -709,16 +741,20 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
                 f"a DECIMAL or DOUBLE value written to the text column {column} on the "
                 "SQLite default (MySQL stores its digits as written: '1.50')"
             )
-        # An UNSIGNED value beyond BIGINT (CAST, bit operators) stops a write at once.
+        # An UNSIGNED value beyond BIGINT (CAST, bit operators) stops a write at once;
+        # so does a division by zero in an INSERT/REPLACE/UPDATE (MySQL's strict mode).
         sqlite_mysql.unsigned_strict(True)
+        sqlite_mysql.division_strict(strict_division)
         try:
-            result = plain(raw)
+            result = runner(raw)
         finally:
             sqlite_mysql.unsigned_strict(False)
+            sqlite_mysql.division_strict(False)
         if sqlite_mysql.ENUM_COLLATION_MARK in sql:  # CREATE / ALTER of an ENUM column
             sqlite_enum_numbers.learn(sql)
         if _DDL.match(sql):
             sqlite_decimal_results.forget()  # column types may have changed
+            sqlite_arithmetic.forget()
         return result
 
     if sqlite_mysql.SQLITE_IGNORE_MARK not in sql:

@@ -205,7 +205,7 @@ def check(how: Plan | None, sql: str) -> None:
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.|'')*'")
 #: A non-integer number, a REAL cast or a division: how a write's value may be a DECIMAL
 #: or DOUBLE (also the coordinator's rendering of a DOUBLE: ``CAST(3 AS REAL) / 2``).
-_FRACTIONAL = re.compile(r"\d\.|\.\d|\d[eE][+-]?\d|\bAS\s+REAL\b|/", re.IGNORECASE)
+_FRACTIONAL = re.compile(r"\d\.|\.\d|\d[eE][+-]?\d|\bAS\s+REAL\b|/|\bsg_div\s*\(", re.IGNORECASE)
 _WRITE = re.compile(r"\s*(?:INSERT|REPLACE|UPDATE)\b", re.IGNORECASE)
 _NAME = r'(?:"(?:[^"]|"")+"|\w+)'
 #: The table of a shard's write (``INSERT INTO "db_0001"."t"``, ``UPDATE "db_0001"."t"``).
@@ -220,22 +220,30 @@ def _unquote(name: str) -> str:
 
 
 def number_as_text(raw: sqlite3.Connection, sql: str) -> str | None:
-    """The text column an INSERT … VALUES row or an UPDATE ``SET`` gives a DECIMAL or
-    DOUBLE value (``1.50``, ``0.10 + 1``, ``1e0``, ``CONCAT(1.50, 'x')``), or None.
-    MySQL stores such a number's own text (``'1.50'``, ``'1'``); SQLite its REAL's
-    (``'1.5'``, ``'1.0'``), and a write's text is not re-rendered. Cheap text tests
-    first: only a write with such a number outside quotes is parsed."""
-    if not _WRITE.match(sql) or not _FRACTIONAL.search(_QUOTED.sub("''", sql)):
+    """The text column an INSERT … VALUES row, an UPDATE ``SET`` or an upsert's ``ON
+    DUPLICATE KEY UPDATE`` (SQLite's ``ON CONFLICT DO UPDATE SET``) gives a DECIMAL or
+    DOUBLE value (``1.50``, ``0.10 + 1``, ``1e0``, ``CONCAT(1.50, 'x')``, a DECIMAL or
+    DOUBLE column, ``VALUES(price)``), or None. MySQL stores such a number's own text
+    (``'1.50'``, ``'1'``); SQLite its REAL's (``'1.5'``, ``'1.0'``), and a write's text
+    is not re-rendered. Cheap text tests first: only a write with such a number outside
+    quotes (or a DECIMAL/DOUBLE column of the written table named in it) is parsed."""
+    if not _WRITE.match(sql):
         return None
     target = _TARGET.match(sql)
+    fractional = _FRACTIONAL.search(_QUOTED.sub("''", sql)) is not None
+    declared: dict[str, str] = {}
     if target is not None:
         schema, name = (_unquote(target.group(i)) for i in (1, 2))
         declared = _declared(raw, exp.Table(this=exp.to_identifier(name), db=schema))
         if not any(_TEXT_DECL.match(d) for d in declared.values()):
             return None  # no text column: nothing to parse the statement for
+        if not fractional and not _names_inexact_column(sql, declared):
+            return None
         simple = _simple_insert(sql, target.end(), declared)
         if simple is not None:
             return simple or None
+    elif not fractional:
+        return None
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
     except sqlglot.errors.ParseError:
@@ -249,20 +257,65 @@ def number_as_text(raw: sqlite3.Connection, sql: str) -> str | None:
         if isinstance(values, exp.Values):
             for row in values.expressions:
                 pairs.extend(zip(names, row.expressions, strict=False))
+        conflict = tree.args.get("conflict")
+        if isinstance(conflict, exp.OnConflict):
+            pairs.extend(_assignments(conflict.expressions))
     elif isinstance(tree, exp.Update) and isinstance(tree.this, exp.Table):
         table = tree.this
-        for assignment in tree.expressions:
-            if isinstance(assignment, exp.EQ) and isinstance(assignment.this, exp.Column):
-                pairs.append((assignment.this.name, assignment.expression))
+        pairs.extend(_assignments(tree.expressions))
     if table is None or not pairs:
         return None
     declared = _declared(raw, table)
+    # The written table's columns (the upsert's ``excluded.c`` is its row's ``c``).
+    alias = table.alias_or_name.lower()
+    types = {alias: _column_types(raw, table)}
+    doubles = {alias: _double_columns(raw, table)}
     for name, value in pairs:
         if not _TEXT_DECL.match(declared.get(name.lower(), "")):
             continue
         if _fractional(value):
             return name
+        value = value.copy()
+        for column in value.find_all(exp.Column):
+            if column.table.lower() in ("excluded", table.name.lower()):
+                column.set("table", exp.to_identifier(alias))
+        if _inexact_text(value, types, doubles):
+            return name
     return None
+
+
+def _assignments(expressions: list[exp.Expr]) -> list[tuple[str, exp.Expr]]:
+    """``(column, value)`` of ``SET a = x, t.b = y``."""
+    return [
+        (a.this.name, a.expression)
+        for a in expressions
+        if isinstance(a, exp.EQ) and isinstance(a.this, exp.Column)
+    ]
+
+
+def _names_inexact_column(sql: str, declared: dict[str, str]) -> bool:
+    """A DECIMAL column with a scale or a DOUBLE column of the written table named in
+    the statement (outside quotes): its value written as text is not MySQL's."""
+    masked = _QUOTED.sub("''", sql)
+    for name, decl in declared.items():
+        m = _DECIMAL_DECL.match(decl)
+        inexact = (m is not None and int(m.group(1)) > 0) or _DOUBLE_DECL.match(decl)
+        pattern = r'(?<![\w$"])"?' + re.escape(name) + r'"?(?![\w$"])'
+        if inexact and re.search(pattern, masked, re.IGNORECASE):
+            return True
+    return False
+
+
+def _inexact_text(
+    value: exp.Expr, types: dict[str, dict[str, Kind]], doubles: dict[str, set[str]]
+) -> bool:
+    """A DECIMAL with a scale (``price``, ``VALUES(price)``, ``price * 2``) or a DOUBLE
+    (``d``, ``d * 2``) value: written to a text column SQLite writes its REAL's digits
+    (``'0.1'``, ``'-2.0'``), MySQL ``'0.10'``, ``'-2'``."""
+    kind = _kind(value, types)
+    if kind is not None and kind[0] == "dec" and kind[1] > 0:
+        return True
+    return _is_double(value, doubles)
 
 
 _COLUMN_LIST = re.compile(rf"\s*\(\s*({_NAME}(?:\s*,\s*{_NAME})*)\s*\)\s*VALUES\s*", re.I)
@@ -925,6 +978,10 @@ def _column_types(raw: sqlite3.Connection, table: exp.Table) -> dict[str, Kind]:
             out[str(row[1]).lower()] = ("dec", int(m.group(1)))
         elif _INT_DECL.match(decl):
             out[str(row[1]).lower()] = ("int", 0)
+        elif _TEMPORAL_DECL.match(decl) or re.match(r"^\s*TIME\b", decl, re.IGNORECASE):
+            # A DATE/DATETIME/TIME in arithmetic is its integer (``dt + 0`` is
+            # 20240115: sharding.backend.sqlite_arithmetic); read alone, its converter.
+            out[str(row[1]).lower()] = _TEMPORAL_NUMBER
         else:
             out[str(row[1]).lower()] = None
     return out
@@ -946,6 +1003,10 @@ def _digits(node: exp.Expr | None) -> int | None:
         return int(node.name)
     return None
 
+
+#: A DATE/DATETIME/TIME column's number in arithmetic: an integer (``dt + 0``), whose
+#: negation MySQL types DECIMAL.
+_TEMPORAL_NUMBER: Kind = ("tmp", 0)
 
 #: The type of a NULL literal: any other branch decides (``COALESCE(price, NULL)``).
 _NULL: Kind = ("null", 0)
@@ -987,7 +1048,9 @@ def _kind(node: exp.Expr | None, types: dict[str, dict[str, Kind]]) -> Kind:
         m = re.fullmatch(r"\d*\.(\d*)", text)
         return ("dec", len(m.group(1))) if m else None
     if isinstance(node, exp.Neg | exp.Abs):
-        return _kind(node.this, types)
+        inner = _kind(node.this, types)
+        # MySQL's ``-dt`` of a DATE/DATETIME is a DECIMAL (``Decimal('-20240115')``).
+        return ("dec", 0) if inner == _TEMPORAL_NUMBER and isinstance(node, exp.Neg) else inner
     if isinstance(node, exp.Count | exp.Predicate | exp.Connector | exp.Not):
         return ("int", 0)  # a count, a comparison, a truth value: integers
     if isinstance(node, exp.Distinct):

@@ -91,6 +91,7 @@ from sqlglot import exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.time import format_time
 
+from sharding.backend import sqlite_arithmetic
 from sharding.errors import NotSupported, ShardgateError
 from sharding.merge import mysql_collations
 
@@ -625,6 +626,23 @@ def unsigned_strict(on: bool) -> None:
     _unsigned_text.strict = on
 
 
+_division = threading.local()
+
+
+def division_strict(on: bool) -> None:
+    """Whether this thread's statement is an INSERT, REPLACE or UPDATE (not IGNORE):
+    MySQL's default ``sql_mode`` (``STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO``)
+    makes a division by zero there — ``/``, ``DIV``, ``MOD`` by 0, a logarithm outside
+    its domain — error 1365 (measured on MariaDB 10.11), where a read gets NULL."""
+    _division.strict = on
+
+
+def _by_zero() -> None:
+    """Error 1365 in a strict write (:func:`division_strict`); a read's NULL otherwise."""
+    if getattr(_division, "strict", False):
+        raise ShardgateError("Division by 0", code=1365, sqlstate="22012")
+
+
 _NUMBER_PREFIX = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)")
 
 
@@ -686,7 +704,10 @@ def _clamp(n: int) -> int:
 
 def _intdiv(a: Any, b: Any) -> int | None:
     x, y = _number(a), _number(b)
-    if x is None or y is None or y == 0:
+    if x is None or y is None:
+        return None
+    if y == 0:
+        _by_zero()
         return None
     if isinstance(x, int) and isinstance(y, int):
         q = abs(x) // abs(y)
@@ -751,7 +772,10 @@ def _div(a: Any, b: Any) -> float | None:
     INTEGER too; a DECIMAL of scale ≥ 5 would keep more inner digits in MySQL, which
     its shown digits only reveal when they are more than 8.)"""
     x, y = _number(a), _number(b)
-    if x is None or y is None or y == 0:
+    if x is None or y is None:
+        return None
+    if y == 0:
+        _by_zero()
         return None
     if isinstance(x, int) and isinstance(y, int):
         q = _EXACT.divide(Decimal(x), Decimal(y))
@@ -762,7 +786,10 @@ def _div(a: Any, b: Any) -> float | None:
 
 def _mod(a: Any, b: Any) -> Any:
     x, y = _number(a), _number(b)
-    if x is None or y is None or y == 0:
+    if x is None or y is None:
+        return None
+    if y == 0:
+        _by_zero()
         return None
     if isinstance(x, int) and isinstance(y, int):
         r = abs(x) % abs(y)
@@ -861,11 +888,73 @@ def _log(a: Any, b: Any = ...) -> float | None:
     """MySQL's LOG(x) is the natural logarithm (SQLite's is base 10); NULL outside the domain."""
     if b is ...:
         x = _number(a)
-        return None if x is None or x <= 0 else math.log(x)
+        if x is None:
+            return None
+        if x <= 0:
+            _by_zero()
+            return None
+        return math.log(x)
     base, x = _number(a), _number(b)
-    if base is None or x is None or base <= 0 or base == 1 or x <= 0:
+    if base is None or x is None:
+        return None
+    if base <= 0 or base == 1 or x <= 0:
+        _by_zero()
         return None
     return math.log(x) / math.log(base)
+
+
+def _log10(a: Any) -> float | None:
+    """MySQL's ``LOG10(x)``: C's ``log10`` of the DOUBLE (Python's ``math.log10`` is
+    that), not ``LOG(10, x)``'s ``ln(x) / ln(10)``, which differs in the last binary
+    digit (``LOG10(1000)`` is 3, ``LOG(10, 1000)`` 2.9999999999999996). NULL outside
+    the domain."""
+    x = _number(a)
+    if x is None:
+        return None
+    if x <= 0:
+        _by_zero()
+        return None
+    return math.log10(float(x))
+
+
+def _log2(a: Any) -> float | None:
+    """MySQL's ``LOG2(x)``: MariaDB computes ``ln(x) / M_LN2`` (``LOG2(3)`` is
+    1.5849625007211563, where C's ``log2`` gives 1.584962500721156)."""
+    x = _number(a)
+    if x is None:
+        return None
+    if x <= 0:
+        _by_zero()
+        return None
+    return math.log(float(x)) / _LN2
+
+
+_LN2 = math.log(2.0)
+
+
+_TEMPORAL_TEXT = re.compile(
+    r"\s*(?:(\d{4})-(\d{2})-(\d{2}))?(?:[ T]?(\d{2}):(\d{2}):(\d{2})(\.\d+)?)?\s*$"
+)
+
+
+def _temporal_number(v: Any) -> Any:
+    """A DATE/DATETIME/TIME value as MySQL's number in arithmetic (``sg_temporal_number``,
+    :mod:`sharding.backend.sqlite_arithmetic`): ``'2024-01-15'`` is 20240115,
+    ``'2024-01-15 10:20:30'`` 20240115102030, ``'10:20:30'`` 102030. Fractional seconds
+    (MySQL: a DECIMAL) are refused."""
+    if not isinstance(v, str):
+        return v
+    m = _TEMPORAL_TEXT.match(v)
+    if m is None or not any(m.groups()):
+        return _number(v)
+    year, month, day, hour, minute, second, fraction = m.groups()
+    if fraction and fraction.strip(".0"):
+        raise NotSupported(
+            "a DATETIME/TIME with fractional seconds in arithmetic on the SQLite default"
+        )
+    date = f"{year}{month}{day}" if year else ""
+    time_ = f"{hour}{minute}{second}" if hour else ""
+    return int(date + time_)
 
 
 def _dectext(x: Any, scale: Any) -> str | None:
@@ -1417,6 +1506,15 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("round", 2, _round, True),
     ("log", 1, _log, True),
     ("log", 2, _log, True),
+    ("ln", 1, _log, True),
+    ("sg_log10", 1, _log10, True),
+    ("sg_log2", 1, _log2, True),
+    # SQLite's own log10/log2 under MySQL's names (VALUES rows pass through as text).
+    ("log10", 1, _log10, True),
+    ("log2", 1, _log2, True),
+    # A DOUBLE past its range: MySQL's 1690 (sharding.backend.sqlite_arithmetic).
+    ("sg_finite", 2, sqlite_arithmetic.finite, True),
+    ("sg_temporal_number", 1, _temporal_number, True),
     ("sg_dectext", 2, _dectext, True),
     ("hex", 1, _hex, True),
     ("format", 2, _format, True),
@@ -1942,6 +2040,9 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
         return _call("truncate", node.this, node.args.get("decimals") or exp.Literal.number(0))
     if isinstance(node, exp.NumberToStr):
         return _call("format", node.this, node.args.get("format"))
+    if isinstance(node, exp.Log):
+        log_name = _log_name(node)
+        return None if log_name is None else _call(log_name, node.expression)
     if isinstance(node, exp.Div):
         # MySQL's ``/`` as a call the shard's result typing recognises (a DECIMAL
         # quotient, :mod:`sharding.backend.sqlite_decimal_results`); sqlglot's
@@ -1982,6 +2083,29 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
                 inner: exp.Expr = node.this  # CONVERT(x USING utf8mb4): text is utf8mb4 already
                 return inner
         return None
+    return None
+
+
+def _log_name(node: exp.Log) -> str | None:
+    """``sg_log10``/``sg_log2`` for ``LOG10(x)``/``LOG2(x)``, None for ``LOG(b, x)``.
+
+    sqlglot parses ``LOG10(x)`` as ``LOG(10, x)``; MySQL's ``LOG10`` is not
+    ``LOG(10, x)`` (:data:`_log10`). They differ in the text: the base of ``LOG10`` is a
+    literal sqlglot made (no offset in the text) and the function's name token is
+    ``LOG10``/``LOG2`` long (the parser's offsets of it)."""
+    base, x = node.this, node.expression
+    if x is None or not isinstance(base, exp.Literal) or base.is_string:
+        return None
+    if "start" in base.meta:
+        return None  # the base is written in the text: LOG(10, x)
+    start, end = node.meta.get("start"), node.meta.get("end")
+    if start is None or end is None:
+        return None
+    length = int(end) - int(start) + 1
+    if base.name == "10" and length == len("LOG10"):
+        return "sg_log10"
+    if base.name == "2" and length == len("LOG2"):
+        return "sg_log2"
     return None
 
 
@@ -2036,6 +2160,7 @@ _TRANSLATED: tuple[type[exp.Expr], ...] = (
     exp.CurrentDate,
     exp.Trunc,
     exp.NumberToStr,
+    exp.Log,
     exp.Div,
     exp.Mod,
     exp.IntDiv,

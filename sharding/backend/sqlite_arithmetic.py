@@ -1,0 +1,638 @@
+"""MySQL's arithmetic on SQLite shards (issue 15): the DOUBLE range (error 1690, never
+an infinity) and DATE/DATETIME operands as MySQL's numbers.
+
+MySQL computes ``+ - * /``, ``POW`` and ``EXP`` with a DOUBLE operand under a range
+check: a result past ±1.7976931348623157e308 is error 1690, ``DOUBLE value is out of
+range in '<the expression>'``, wherever the expression is evaluated — a select item, a
+``WHERE``, an ``ORDER BY``/``GROUP BY``, a write's ``SET``, ``VALUES`` or ``ON DUPLICATE
+KEY UPDATE`` (measured on MariaDB 10.11). SQLite computes an infinity and goes on:
+``WHERE d * 1e308 > 0`` compared it, ``SET d = d * 1e308`` stored it. A literal past the
+range (``1e309``) is MySQL's parse error 1367, where SQLite reads an infinity.
+
+Its own module because, like :mod:`sharding.backend.sqlite_enum_numbers`, it needs the
+shard file's schema when the statement runs (which operands are DOUBLE, FLOAT or text
+columns). Before a statement runs, the backend asks :func:`guard`:
+
+* cheap text tests first: only a statement with binary arithmetic (or ``POW``/``EXP``)
+  whose operands may be DOUBLE — an exponent literal, a string literal, a DOUBLE/FLOAT
+  column of its tables named anywhere, a text column next to an operator — is parsed;
+* every arithmetic node MySQL may compute as a DOUBLE becomes
+  ``sg_finite(<node>, '<its MySQL text>')``, which hands the value on unchanged, or
+  raises 1690 with MariaDB's message for an infinity (the innermost node first, as
+  MySQL evaluates). The text is *edited* at the parser's offsets (completed with the
+  tokens: ``CAST``, ``CASE … END``, parentheses), never re-rendered: sqlglot's SQLite
+  rendering of the registered MySQL functions is lossy (:mod:`sharding.backend.
+  sqlite_mysql`). A node whose text cannot be found exactly is left as it was.
+
+A DATE/DATETIME/TIME column that is an operand of arithmetic (``dt + 0``, ``dt % 100``,
+``SUM(dt)``) is MySQL's number of it — 20240115, 20240115102030, 102030 — where SQLite
+reads the text's numeric prefix (2024): it becomes ``sg_temporal_number(col)`` in the
+same pass (:func:`sharding.backend.sqlite_mysql._temporal_number`; the shard's result
+typing gives ``SUM``/``AVG``/``-dt`` MySQL's DECIMAL). A parenthesised operand
+(``(dt) + 0``) is not recognised by the text test and keeps SQLite's value.
+
+The message names columns ``schema.table.column`` with the shard's own (physical)
+schema, as a MariaDB data source names them; MariaDB's own prints the client's
+database. Results are cached per statement text (shard statements repeat).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.sqlite import SQLite
+from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
+
+from sharding.errors import ShardgateError
+
+_DIALECT = SQLite()
+
+#: A string literal (SQLite quoting) or a comment: masked before the text tests.
+_STRING_OR_COMMENT = re.compile(r"'[^']*(?:''[^']*)*'|/\*.*?\*/|--[^\n]*", re.DOTALL)
+_EXPONENT = re.compile(r"(?<![\w.$\"])(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+_CALL = re.compile(r"\b(?:pow|power|exp|sg_div|sg_intdiv|mod|sum|avg)\s*\(", re.IGNORECASE)
+_CALL_WORDS = ("pow", "exp", "sg_div", "sg_intdiv", "mod", "sum", "avg")
+_STRING_OPERAND = re.compile(
+    r"''\s*[-+*/%]|[-+*/%]\s*''|\bsg_div\s*\(\s*''|,\s*''\s*\)", re.IGNORECASE
+)
+_TABLE = re.compile(r'("(?:[^"]|"")+"|\w+)\s*\.\s*("(?:[^"]|"")+"|\w+)')
+_DOUBLE_DECL = re.compile(r"^\s*(?:DOUBLE|FLOAT|REAL)\b", re.IGNORECASE)
+_TEMPORAL_DECL = re.compile(r"^\s*(?:DATE|DATETIME|TIMESTAMP|TIME)\b", re.IGNORECASE)
+_TEXT_DECL = re.compile(
+    r"^\s*(?:VARCHAR|CHAR|TEXT|TINYTEXT|MEDIUMTEXT|LONGTEXT|NVARCHAR|NCHAR)\b", re.IGNORECASE
+)
+
+_lock = threading.Lock()
+_cache: OrderedDict[str, str] = OrderedDict()
+_CACHE_SIZE = 1024
+
+
+def forget() -> None:
+    """Drop the cached statements (a table was created, altered or dropped)."""
+    with _lock:
+        _cache.clear()
+
+
+# ---------------------------------------------------------------------- run time
+def out_of_range(text: str) -> ShardgateError:
+    """MySQL's error for a DOUBLE past its range, computing ``text``."""
+    return ShardgateError(f"DOUBLE value is out of range in '{text}'", code=1690, sqlstate="22003")
+
+
+def finite(value: Any, text: Any) -> Any:
+    """``sg_finite(x, text)``: ``x`` unchanged, or 1690 for an infinity (SQLite has no
+    NaN: it makes one NULL)."""
+    if type(value) is float and math.isinf(value):
+        raise out_of_range(str(text))
+    return value
+
+
+#: An exponent mark and a digit: the cheap test before any masking.
+_EXPONENT_MARKS = (re.compile(r"e[+-]?[0-9]"), re.compile(r"E[+-]?[0-9]"))
+
+
+def check_literals(masked: str) -> None:
+    """MySQL's parse error 1367 for a number literal past the DOUBLE range (``1e309``;
+    SQLite reads an infinity). ``masked``: the statement with its strings masked."""
+    for m in _EXPONENT.finditer(masked):
+        if math.isinf(float(m.group())):
+            raise ShardgateError(
+                f"Illegal double '{m.group()}' value found during parsing",
+                code=1367,
+                sqlstate="22007",
+            )
+
+
+# ---------------------------------------------------------------------- the guard
+def _masked(sql: str) -> str:
+    """``sql`` with each string literal as ``''`` and its comments removed."""
+    if "/*" in sql or "--" in sql:
+        return _STRING_OR_COMMENT.sub("''", sql)
+    if "'" not in sql:
+        return sql
+    # SQLite's only quote escape is a doubled quote: the pieces between quotes
+    # alternate outside/inside (an escape's empty piece counts as outside, harmlessly).
+    return "''".join(sql.split("'")[0::2])
+
+
+def guard(raw: sqlite3.Connection, sql: str) -> str:
+    """``sql`` with each arithmetic node MySQL may compute as a DOUBLE range-checked
+    (module doc); 1367 for a literal past the range."""
+    # Literal-led searches (fast in ``re``) before any masking of the strings.
+    exponent = any(r.search(sql) is not None for r in _EXPONENT_MARKS)
+    if not exponent and not any(op in sql for op in "+-*/%"):
+        low = sql.lower()
+        if not any(word in low for word in _CALL_WORDS):
+            return sql  # most statements: no arithmetic, no exponent
+    masked = _masked(sql)
+    if exponent:
+        check_literals(masked)
+    if not _might_overflow(masked):
+        return sql
+    with _lock:
+        cached = _cache.get(sql)
+        if cached is not None:
+            _cache.move_to_end(sql)
+            return cached
+    decls = _declared(raw, masked)
+    out = _guard(sql, decls) if _worth_parsing(masked, decls) else sql
+    with _lock:
+        _cache[sql] = out
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return out
+
+
+def _might_overflow(masked: str) -> bool:
+    """Binary arithmetic (or a call that may overflow) in the statement's text.
+    Substring searches and a look at each operator's left neighbour: a bulk INSERT's
+    negative numbers cost a few microseconds each, no regular expression over it."""
+    low = masked.lower()
+    if any(word in low for word in _CALL_WORDS) and _CALL.search(masked):
+        return True
+    for op in "+-*/%":
+        i = masked.find(op)
+        while i >= 0:
+            if _after_operand(masked, i, op):
+                return True
+            i = masked.find(op, i + 1)
+    return False
+
+
+_OPERAND_END = frozenset("0123456789)'\"`]_$") | frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+#: Words after which ``*`` is a star, not a multiplication.
+_STAR_WORDS = frozenset({"SELECT", "DISTINCT", "ALL"})
+
+
+def _after_operand(text: str, i: int, op: str) -> bool:
+    """Whether the operator at ``i`` follows an operand (so it is binary): not a sign
+    (``, -2``), not an exponent's sign (``1e-5``), not ``SELECT *``/``t.*``."""
+    j = i - 1
+    while j >= 0 and text[j] in " \t\r\n":
+        j -= 1
+    if j < 0 or text[j] not in _OPERAND_END:
+        return False
+    if text[j] in "eE" and op in "+-":
+        k = j - 1
+        while k >= 0 and (text[k].isdigit() or text[k] == "."):
+            k -= 1
+        if k < j - 1 and (k < 0 or not (text[k].isalnum() or text[k] == "_")):
+            return False  # ``1e-5``: the sign of an exponent
+    if op == "*" and (text[j].isalpha() or text[j] == "_"):
+        k = j
+        while k >= 0 and (text[k].isalnum() or text[k] == "_"):
+            k -= 1
+        if text[k + 1 : j + 1].upper() in _STAR_WORDS:
+            return False
+    return True
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+#: Declared column types per (schema, table) alias key: ``{(schema, table): {col: decl}}``.
+Decls = dict[tuple[str, str], dict[str, str]]
+
+
+def _declared(raw: sqlite3.Connection, masked: str) -> Decls:
+    """The declared column types of every ``schema.table`` the text names."""
+    pairs = {(_unquote(a), _unquote(b)) for a, b in _TABLE.findall(masked)}
+    if not pairs:
+        return {}
+    schemas = {str(row[1]).lower() for row in raw.execute("PRAGMA database_list")}
+    out: Decls = {}
+    for schema, table in pairs:
+        if schema.lower() not in schemas:
+            continue  # an alias.column pair
+        s, t = schema.replace('"', '""'), table.replace('"', '""')
+        cols = {
+            str(r[1]).lower(): str(r[2] or "")
+            for r in raw.execute(f'PRAGMA "{s}".table_info("{t}")')
+        }
+        if cols:
+            out[(schema.lower(), table.lower())] = cols
+    return out
+
+
+def _name_pattern(name: str) -> str:
+    return r'(?<![\w$"])"?' + re.escape(name) + r'"?(?![\w$"])'
+
+
+def _worth_parsing(masked: str, decls: Decls) -> bool:
+    """An operand that may be a DOUBLE: an exponent literal, a string literal next to an
+    operator, ``POW``/``EXP``, a DOUBLE column named anywhere, a text column next to an
+    operator (or inside a division); or a DATE/DATETIME/TIME column next to one."""
+    if _EXPONENT.search(masked) or _STRING_OPERAND.search(masked):
+        return True
+    if re.search(r"\b(?:pow|power|exp)\s*\(", masked, re.IGNORECASE):
+        return True
+    division = re.search(r"\b(?:sg_div|sg_intdiv|mod)\s*\(", masked, re.IGNORECASE) is not None
+    summed = re.search(r"\b(?:sum|avg)\s*\(", masked, re.IGNORECASE) is not None
+    for cols in decls.values():
+        for name, decl in cols.items():
+            if _DOUBLE_DECL.match(decl):
+                if re.search(_name_pattern(name), masked, re.IGNORECASE):
+                    return True
+            elif _TEXT_DECL.match(decl) or _TEMPORAL_DECL.match(decl):
+                pattern = _name_pattern(name)
+                inside = division or (summed and _TEMPORAL_DECL.match(decl) is not None)
+                if inside and re.search(pattern, masked, re.IGNORECASE):
+                    return True
+                if re.search(
+                    r"[-+*/%]\s*(?:\w+\s*\.\s*)?" + pattern + "|" + pattern + r"\s*[-+*/%]",
+                    masked,
+                    re.IGNORECASE,
+                ):
+                    return True
+    return False
+
+
+class _Columns:
+    """The declared type of a column reference of one statement."""
+
+    def __init__(self, tree: exp.Expr, decls: Decls) -> None:
+        #: alias (lower) → (schema, table, decls)
+        self.tables: dict[str, tuple[str, str, dict[str, str]]] = {}
+        self.target: tuple[str, str, dict[str, str]] | None = None
+        for table in tree.find_all(exp.Table):
+            schema, name = table.text("db"), table.name
+            cols = decls.get((schema.lower(), name.lower()))
+            if cols is None:
+                continue
+            entry = (schema, name, cols)
+            self.tables[table.alias_or_name.lower()] = entry
+            if isinstance(tree, exp.Insert | exp.Update) and self.target is None:
+                self.target = entry
+        if isinstance(tree, exp.Insert):
+            this = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+            if isinstance(this, exp.Table):
+                found = decls.get((this.text("db").lower(), this.name.lower()))
+                if found is not None:
+                    self.target = (this.text("db"), this.name, found)
+
+    def owner(self, column: exp.Column) -> tuple[str, str, str, dict[str, str]] | None:
+        """(schema, alias, table, decls) of the column's table, or None (unknown)."""
+        q, name = column.table.lower(), column.name.lower()
+        if q == "excluded" and self.target is not None:
+            schema, table, cols = self.target
+            return (schema, table, table, cols) if name in cols else None
+        if q:
+            found = self.tables.get(q)
+            if found is None or name not in found[2]:
+                return None
+            return (found[0], column.table, found[1], found[2])
+        owners = [(k, v) for k, v in self.tables.items() if name in v[2]]
+        if len(owners) != 1:
+            return None
+        alias, (schema, table, cols) = owners[0]
+        return (schema, alias if alias != table.lower() else table, table, cols)
+
+    def decl(self, column: exp.Column) -> str | None:
+        found = self.owner(column)
+        return None if found is None else found[3][column.name.lower()]
+
+
+#: Functions whose result is an integer or a DECIMAL (never a DOUBLE past its range).
+_EXACT_FUNCTIONS = frozenset(
+    {
+        "sg_signed",
+        "sg_unsigned",
+        "sg_signed_double",
+        "sg_unsigned_double",
+        "sg_intdiv",
+        "sg_bitnot",
+        "sg_bitxor",
+        "sg_bitand",
+        "sg_bitor",
+        "sg_shl",
+        "sg_shr",
+        "sg_cast_decimal",
+        "sg_decimal",
+        "char_length",
+        "character_length",
+        "octet_length",
+        "length",
+        "year",
+        "month",
+        "day",
+        "dayofmonth",
+        "hour",
+        "minute",
+        "second",
+        "quarter",
+        "dayofweek",
+        "weekday",
+        "dayofyear",
+        "week",
+        "datediff",
+        "timestampdiff",
+        "sg_extract",
+        "unix_timestamp",
+        "locate",
+        "instr",
+        "field",
+        "find_in_set",
+        "ascii",
+        "ord",
+        "crc32",
+        "strcmp",
+        "xor",
+        "regexp",
+        "like",
+    }
+)
+
+
+def _call_name(node: exp.Expr) -> str:
+    return node.name.lower() if isinstance(node, exp.Anonymous) else ""
+
+
+def _maybe_double(node: exp.Expr | None, cols: _Columns) -> bool:
+    """Whether MySQL may compute ``node`` as a DOUBLE (conservative: an unknown column
+    or function may be one; wrapping an exact value only costs a call)."""
+    if node is None or isinstance(node, exp.Null | exp.Boolean):
+        return False
+    if isinstance(node, exp.Paren | exp.Neg | exp.Abs):
+        return _maybe_double(node.this, cols)
+    if isinstance(node, exp.Column):
+        decl = cols.decl(node)
+        if decl is None:
+            return True
+        return bool(_DOUBLE_DECL.match(decl) or _TEXT_DECL.match(decl))
+    if isinstance(node, exp.Literal):
+        return node.is_string or "e" in node.name.lower()
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
+        return _maybe_double(node.this, cols) or _maybe_double(node.expression, cols)
+    if isinstance(node, exp.Count | exp.Predicate | exp.Connector | exp.Not):
+        return False
+    if isinstance(node, exp.Sum | exp.Avg | exp.Min | exp.Max) and not node.expressions:
+        return _maybe_double(node.this, cols)
+    name = _call_name(node)
+    if name in _EXACT_FUNCTIONS:
+        return False
+    if name in ("sg_div", "mod", "round", "truncate"):
+        return any(_maybe_double(a, cols) for a in node.expressions[:2])
+    if isinstance(node, exp.Cast):
+        to = node.args.get("to")
+        return not (isinstance(to, exp.DataType) and to.is_type(*exp.DataType.INTEGER_TYPES))
+    return True
+
+
+def _targets(tree: exp.Expr, cols: _Columns) -> list[exp.Expr]:
+    """The nodes to range-check, outermost first (pre-order)."""
+    out: list[exp.Expr] = []
+    for node in tree.walk(bfs=False):
+        if isinstance(node, exp.Pow | exp.Exp) or _call_name(node) in ("pow", "power", "exp"):
+            out.append(node)
+        elif isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
+            if _maybe_double(node.this, cols) or _maybe_double(node.expression, cols):
+                out.append(node)
+        elif (
+            _call_name(node) == "sg_div"
+            and len(node.expressions) == 2
+            and any(_maybe_double(a, cols) for a in node.expressions)
+        ):
+            out.append(node)
+    return out
+
+
+#: Where MySQL reads a DATE/DATETIME/TIME as its number (``dt + 0`` is 20240115).
+_NUMERIC_PARENTS = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.Sum, exp.Avg)
+
+
+def _temporal_operands(tree: exp.Expr, cols: _Columns) -> list[exp.Column]:
+    """DATE/DATETIME/TIME columns that are operands of arithmetic: MySQL computes with
+    their number (``'2024-01-15'`` is 20240115, ``'2024-01-15 10:20:30'``
+    20240115102030, ``'10:20:30'`` 102030), SQLite with the text's numeric prefix
+    (2024). They become ``sg_temporal_number(col)``."""
+    out: list[exp.Column] = []
+    for column in tree.find_all(exp.Column):
+        decl = cols.decl(column)
+        if decl is None or not _TEMPORAL_DECL.match(decl):
+            continue
+        parent = column.parent
+        while isinstance(parent, exp.Paren):
+            parent = parent.parent
+        if parent is None:
+            continue
+        if isinstance(parent, _NUMERIC_PARENTS) or _call_name(parent) in (
+            "sg_div",
+            "sg_intdiv",
+            "mod",
+        ):
+            out.append(column)
+    return out
+
+
+_REPLACE_HEAD = re.compile(r"\s*REPLACE\b", re.IGNORECASE)
+
+
+def _guard(sql: str, decls: Decls) -> str:
+    # sqlglot's SQLite reads ``INSERT OR REPLACE`` (SQLite's own name of the same
+    # statement), not ``REPLACE``: the edited text keeps that spelling.
+    head = _REPLACE_HEAD.match(sql)
+    text = sql if head is None else "INSERT OR REPLACE" + sql[head.end() :]
+    try:
+        tree = sqlglot.parse_one(text, read="sqlite")
+        tokens = _DIALECT.tokenize(text)
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+        return sql
+    if isinstance(tree, exp.Command):
+        return sql
+    cols = _Columns(tree, decls)
+    targets = _targets(tree, cols)
+    temporal = _temporal_operands(tree, cols)
+    if not targets and not temporal:
+        return sql
+    depth = {id(n): i for i, n in enumerate(targets)}  # pre-order: ancestors first
+    edits: list[tuple[int, int, int, str]] = []
+    for column in temporal:
+        span = _span(text, tokens, column)
+        if span is not None:  # innermost of all: a column
+            edits.append((span[0], 1, len(targets) + 1, "sg_temporal_number("))
+            edits.append((span[1] + 1, 0, -(len(targets) + 1), ")"))
+    for node in targets:
+        span = _span(text, tokens, node)
+        if span is None:
+            continue  # its text not found exactly: left as SQLite computes it
+        start, end = span
+        message = _mysql_text(node, cols).replace("'", "''")
+        # Applied right to left; at one offset a start goes right of an end, an
+        # outer start left of an inner one, an inner end left of an outer one.
+        edits.append((start, 1, depth[id(node)], "sg_finite("))
+        edits.append((end + 1, 0, -depth[id(node)], f", '{message}')"))
+    if not edits:
+        return sql
+    for pos, _kind, _depth, piece in sorted(edits, reverse=True):
+        text = text[:pos] + piece + text[pos:]
+    return text
+
+
+# ---------------------------------------------------------------------- spans
+_OPEN = TokenType.L_PAREN
+_CLOSE = TokenType.R_PAREN
+
+
+def _leaf_range(node: exp.Expr) -> tuple[int, int] | None:
+    starts, ends = [], []
+    for sub in node.walk():
+        meta = sub.meta
+        if "start" in meta and "end" in meta:
+            starts.append(int(meta["start"]))
+            ends.append(int(meta["end"]))
+    if not starts:
+        return None
+    return min(starts), max(ends)
+
+
+def _span(text: str, tokens: list[Any], node: exp.Expr) -> tuple[int, int] | None:
+    """The offsets (inclusive) of ``node``'s own text: its leaves' positions, widened
+    over the tokens around them (parentheses, ``CAST``, ``CASE … END``) until the text
+    parses to the same tree."""
+    leaves = _leaf_range(node)
+    if leaves is None:
+        return None
+    first = next((i for i, t in enumerate(tokens) if t.end >= leaves[0]), None)
+    last = next((i for i in range(len(tokens) - 1, -1, -1) if tokens[i].start <= leaves[1]), None)
+    if first is None or last is None or first > last:
+        return None
+    # Balance the parentheses inside the range first.
+    depth, low = 0, 0
+    for i in range(first, last + 1):
+        kind = tokens[i].token_type
+        depth += 1 if kind == _OPEN else -1 if kind == _CLOSE else 0
+        low = min(low, depth)
+    while low < 0 and first > 0:
+        first -= 1
+        kind = tokens[first].token_type
+        low += 1 if kind == _OPEN else -1 if kind == _CLOSE else 0
+        depth += 1 if kind == _OPEN else -1 if kind == _CLOSE else 0
+    while depth > 0 and last + 1 < len(tokens):
+        last += 1
+        kind = tokens[last].token_type
+        depth += 1 if kind == _OPEN else -1 if kind == _CLOSE else 0
+    for back in range(4):
+        for ahead in range(4):
+            i, j = first - back, last + ahead
+            if i < 0 or j >= len(tokens):
+                continue
+            start, end = tokens[i].start, tokens[j].end
+            if _same(text[start : end + 1], node):
+                return start, end
+    return None
+
+
+def _same(candidate: str, node: exp.Expr) -> bool:
+    try:
+        parsed = sqlglot.parse_one(candidate, read="sqlite")
+    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
+        return False
+    return parsed == node
+
+
+# ---------------------------------------------------------------------- MySQL's text
+_ADD, _MUL, _NEG, _ATOM = 1, 2, 3, 4
+_OPERATORS: dict[type[exp.Expr], tuple[str, int]] = {
+    exp.Add: ("+", _ADD),
+    exp.Sub: ("-", _ADD),
+    exp.Mul: ("*", _MUL),
+    exp.Div: ("/", _MUL),
+    exp.Mod: ("%", _MUL),
+}
+_CALL_OPERATORS = {"sg_div": ("/", _MUL), "mod": ("%", _MUL), "sg_intdiv": ("DIV", _MUL)}
+_CALL_NAMES = {
+    "power": "pow",
+    "sg_round_double": "round",
+    "sg_left": "left",
+    "sg_right": "right",
+    "sg_format_double": "format",
+}
+
+
+def _operator(node: exp.Expr) -> tuple[str, int, exp.Expr, exp.Expr] | None:
+    found = _OPERATORS.get(type(node))
+    if found is not None and isinstance(node, exp.Binary):
+        return found[0], found[1], node.this, node.expression
+    name = _call_name(node)
+    if name in _CALL_OPERATORS and len(node.expressions) == 2:
+        symbol, precedence = _CALL_OPERATORS[name]
+        return symbol, precedence, node.expressions[0], node.expressions[1]
+    return None
+
+
+def _precedence(node: exp.Expr) -> int:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    op = _operator(node)
+    if op is not None:
+        return op[1]
+    if isinstance(node, exp.Neg) and not isinstance(node.this, exp.Literal):
+        return _NEG
+    return _ATOM
+
+
+def _mysql_text(node: exp.Expr, cols: _Columns) -> str:
+    """``node`` as MariaDB prints an expression in its messages (``Item::print``):
+    columns ``schema.table.column`` in backquotes, operators spaced, parentheses only
+    where precedence needs them, function names in lower case, arguments by commas."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    op = _operator(node)
+    if op is not None:
+        symbol, precedence, left, right = op
+        a = _mysql_text(left, cols)
+        b = _mysql_text(right, cols)
+        if _precedence(left) < precedence:
+            a = f"({a})"
+        if _precedence(right) <= precedence:
+            b = f"({b})"
+        return f"{a} {symbol} {b}"
+    if isinstance(node, exp.Neg):
+        inner = _mysql_text(node.this, cols)
+        return f"-({inner})" if _precedence(node.this) < _NEG else f"-{inner}"
+    if isinstance(node, exp.Column):
+        owner = cols.owner(node)
+        if owner is None:
+            return _quote(node.name)
+        schema, alias, _table, _cols = owner
+        name = f"{_quote(schema)}.{_quote(alias)}.{_quote(node.name)}"
+        return f"value({name})" if node.table.lower() == "excluded" else name
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return "'" + node.name.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return node.name
+    if isinstance(node, exp.Null):
+        return "NULL"
+    if isinstance(node, exp.Pow):
+        return f"pow({_mysql_text(node.this, cols)},{_mysql_text(node.expression, cols)})"
+    if isinstance(node, exp.Exp | exp.Abs | exp.Sqrt | exp.Ln):
+        name = type(node).__name__.lower()
+        return f"{name}({_mysql_text(node.this, cols)})"
+    if isinstance(node, exp.Cast):
+        to = node.args.get("to")
+        kind = (
+            "double"
+            if isinstance(to, exp.DataType) and to.is_type(*exp.DataType.REAL_TYPES)
+            else (to.sql(dialect="mysql").lower() if to is not None else "")
+        )
+        return f"cast({_mysql_text(node.this, cols)} as {kind})"
+    if isinstance(node, exp.Anonymous):
+        name = _CALL_NAMES.get(node.name.lower(), node.name.lower())
+        return f"{name}({','.join(_mysql_text(a, cols) for a in node.expressions)})"
+    if isinstance(node, exp.Subquery):
+        return "(subquery)"
+    return node.sql(dialect="mysql")
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
