@@ -58,6 +58,13 @@ class ParseError(ShardgateError):
     sqlstate = "42000"
 
 
+class IllegalDouble(ShardgateError):
+    """ER_ILLEGAL_VALUE_FOR_TYPE: a number literal past the DOUBLE range (``1e309``)."""
+
+    code = 1367
+    sqlstate = "22007"
+
+
 class EmptyQuery(ParseError):
     """ER_EMPTY_QUERY: nothing but whitespace, comments or ``;``."""
 

@@ -13,6 +13,7 @@ else returns None ("not mine") and runs through the coordinator.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
@@ -24,7 +25,7 @@ from sqlglot.tokenizer_core import TokenType
 
 from sharding.api import Column, Result
 from sharding.charsets_data import CHARSETS, COLLATIONS
-from sharding.errors import ShardgateError
+from sharding.errors import IllegalDouble, ShardgateError
 from sharding.local_columns import (
     CONSERVATIVE,
     SESSION_FUNCTIONS,
@@ -128,7 +129,10 @@ def _literal_value(node: exp.Expr) -> tuple[bool, Any]:
         if re.fullmatch(r"[-+]?\d+", text):
             return True, int(text)
         if "e" in text.lower() or "inf" in text.lower() or "nan" in text.lower():
-            return True, float(text)
+            value = float(text)
+            if math.isinf(value):
+                raise IllegalDouble(f"Illegal double '{text}' value found during parsing")
+            return True, value
         return True, Decimal(text)
     if isinstance(node, exp.Neg):
         ok, v = _literal_value(node.this)

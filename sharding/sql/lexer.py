@@ -20,9 +20,12 @@ the original text instead, uncached.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from sharding.errors import IllegalDouble
 
 #: One token of MySQL text; the group name (``m.lastgroup``) is its kind.
 TOKEN = re.compile(
@@ -97,9 +100,14 @@ class Normalized:
 
 
 def literal_value(raw: str) -> int | float:
+    """The value of a number literal; one past the DOUBLE range (``1e309``) is MySQL's
+    parse error 1367, never an infinity."""
     if raw.isdigit():
         return int(raw)
-    return float(raw)
+    value = float(raw)
+    if math.isinf(value):
+        raise IllegalDouble(f"Illegal double '{raw}' value found during parsing")
+    return value
 
 
 def normalize(sql: str) -> Normalized:

@@ -12,6 +12,8 @@ mean something else on MariaDB (measured on MariaDB 10.11, issue 11):
   without shardgate, not an answer.
 * ``LOCK IN SHARE MODE`` comes out as MySQL 8's ``FOR SHARE``, a syntax error on
   MariaDB: rendered as written.
+* ``LOG10(x)`` parses to ``LOG(10, x)``, which MariaDB computes differently
+  (``ln(x) / ln(10)``, not ``log10``: :func:`log_function_name`): rendered as written.
 * ``0x10`` and ``X'10'`` both parse to ``HexString`` and come out as ``x'10'``. On
   MariaDB they differ: ``0x10`` is the number 16 in numeric context (``id = 0x10``
   finds id 16), ``X'10'`` is always a binary string (``id = X'10'`` compares with 0).
@@ -40,6 +42,30 @@ def hex_is_number_form(node: exp.HexString) -> bool:
     return end - start + 1 == len(str(node.this)) + 2
 
 
+def log_function_name(node: exp.Log) -> str | None:
+    """``LOG10``/``LOG2`` when ``node`` was written so, None for ``LOG(b, x)``.
+
+    sqlglot parses ``LOG10(x)`` as ``LOG(10, x)``, but MariaDB's ``LOG10`` is C's
+    ``log10`` and its ``LOG(10, x)`` is ``ln(x) / ln(10)``: ``LOG10(1000)`` is 3,
+    ``LOG(10, 1000)`` 2.9999999999999996. The text tells them apart: the base of
+    ``LOG10`` is a literal sqlglot made (no offset in the text) and the function's
+    name token is ``LOG10``/``LOG2`` long (the parser's offsets of it)."""
+    base, x = node.this, node.expression
+    if x is None or not isinstance(base, exp.Literal) or base.is_string:
+        return None
+    if "start" in base.meta:
+        return None  # the base is written in the text: LOG(10, x)
+    start, end = node.meta.get("start"), node.meta.get("end")
+    if start is None or end is None:
+        return None
+    length = int(end) - int(start) + 1
+    if base.name == "10" and length == len("LOG10"):
+        return "LOG10"
+    if base.name == "2" and length == len("LOG2"):
+        return "LOG2"
+    return None
+
+
 def _regexp_sql(self: MySQLGenerator, node: exp.RegexpLike) -> str:
     written_as_call = bool(node.meta) and "start" in node.meta
     if node.args.get("flag") is not None or written_as_call:
@@ -54,6 +80,12 @@ class _MariaDBGenerator(MySQLGenerator):
         **MySQLGenerator.TRANSFORMS,
         exp.RegexpLike: _regexp_sql,
     }
+
+    def log_sql(self, expression: exp.Log) -> str:
+        name = log_function_name(expression)
+        if name is not None:
+            return f"{name}({self.sql(expression, 'expression')})"
+        return str(super().log_sql(expression))
 
     def lock_sql(self, expression: exp.Lock) -> str:
         # MariaDB has no ``FOR SHARE`` (sqlglot's spelling of ``LOCK IN SHARE MODE``).
