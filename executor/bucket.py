@@ -86,12 +86,13 @@ class Bucket:
 
     @property
     def queued(self) -> int:
-        return len(self.high) + len(self.kicked) + len(self.low)
+        # FairQueue's own counters, read directly: this runs for every query (pick).
+        return self.high._len + self.kicked._len + self.low._len
 
     @property
     def load(self) -> int:
         """What least-loaded assignment compares: work admitted or waiting here."""
-        return self.active + self.queued
+        return self.active + self.high._len + self.kicked._len + self.low._len
 
     @property
     def starving(self) -> bool:
@@ -104,6 +105,8 @@ class Bucket:
         """Grant free slots to queued children: the high and kicked queues take turns,
         then low; round-robin across queries inside each. Kicked and low children only
         get slots nobody has reserved."""
+        if not (self.high._len or self.kicked._len or self.low._len):
+            return  # nobody waits (the common case, checked first)
         while self.active < self.capacity:
             unreserved = self.active + self.reserved < self.capacity
             if unreserved and self.kicked and (self._kicked_turn or not self.high):
@@ -126,17 +129,24 @@ class Bucket:
         return not (self.kicked and self.active + self.reserved < self.capacity)
 
     # ------------------------------------------------------------ state changes
-    async def acquire(self, child: Child) -> None:
-        """NEW → RUNNING. Waits in a queue when no slot is free. Cancellable."""
+    async def acquire(self, child: Child, now: float | None = None) -> bool:
+        """NEW → RUNNING. Waits in a queue when no slot is free. Cancellable. True when
+        a slot was free at once (``now``: the current time, if the caller has it)."""
         await trio.lowlevel.checkpoint_if_cancelled()
         if child.high:
             free = self._high_may_run_now()
         else:
-            free = self.active + self.reserved < self.capacity and not self.queued
+            free = (
+                self.active + self.reserved < self.capacity
+                and not self.high._len
+                and not self.kicked._len
+                and not self.low._len
+            )
         if free:
-            self._grant(child)
-            return
+            self._grant(child, now)
+            return True
         await self._wait_in_queue(child, resume_state=ChildState.NEW)
+        return False
 
     async def reacquire(self, child: Child) -> None:
         """WAITING → RUNNING at high priority (the child lent its slot and is back)."""
@@ -273,13 +283,13 @@ class Bucket:
         )
 
     # ---------------------------------------------------------------- internals
-    def _grant(self, child: Child) -> None:
+    def _grant(self, child: Child, now: float | None = None) -> None:
         child.kicked = False
         if child.reserved:
             child.reserved = False
             self.reserved -= 1
         child.state = ChildState.RUNNING
-        child.state_since = trio.current_time()
+        child.state_since = trio.current_time() if now is None else now
         self.active += 1
         self.running.add(child)
         task = child.task

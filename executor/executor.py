@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 import trio
@@ -41,6 +42,8 @@ from executor.status import BucketStatus, QueryInfo
 from executor.watchdog import Watchdog
 
 log = get_logger("executor")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +189,87 @@ class BucketedExecutor:
             if parent is not None:
                 await take_back(parent)
 
+    async def run_one(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        *args: Any,
+        name: str = "query",
+        session: object = None,
+        label: str | None = None,
+        opened: Callable[[Query], None] | None = None,
+        scope: trio.CancelScope | None = None,
+    ) -> T:
+        """A query of exactly one child: ``async with self.query(name, session) as q:
+        return await q.run(fn, *args, label=label)``, at a fraction of the cost.
+
+        The child is admitted exactly like any other — pinned to one bucket, holding
+        one of its slots (queued for it when none is free, lending it back in a pool
+        wait), seen by the watchdog and ``status()``, cancelled by :meth:`cancel_query`,
+        its failure surfacing as the query's :class:`ChildFailed` — but it runs in the
+        calling task: a query with one child has nothing for a nursery to supervise
+        and no window to fill (``window >= 1``). ``opened`` gets the query once it is
+        registered, before the child is admitted (``KILL QUERY`` needs its id). Inside
+        a child of this executor (a nested query) this is the general path, which
+        lends the parent's slot.
+
+        ``scope``: an open cancel scope of the caller around this call that
+        :meth:`cancel_query` may cancel instead of one of the query's own (a scope
+        costs more than the rest of a one-child query): the caller's whole block is
+        then cancelled, and this call raises the query's failure (never
+        ``Cancelled``). Only for a caller whose scope cancels nothing that must
+        outlive the query (a statement whose one query this is).
+        """
+        if not self._open:
+            raise ExecutorClosed("BucketedExecutor is not open (use `async with`)")
+        parent = current_child.get()
+        if parent is not None and parent.query._executor is self:
+            async with self.query(name, session, total=1) as q:
+                if opened is not None:
+                    opened(q)
+                return await q.run(fn, *args, label=label)
+        query_id = next(self._query_ids)
+        buckets = self._buckets
+        bucket = (
+            buckets[0] if len(buckets) == 1 else self._assigner.pick(buckets, session, query_id)
+        )
+        now = trio.current_time()
+        query = Query(self, query_id, name, session, bucket, None, 1, now)
+        bucket.queries.add(query)
+        self._queries[query_id] = query
+        # What bound_contextvars does (log lines of the child carry the query), on
+        # structlog's own context variables, without its generator and context scan.
+        v_id, v_name, v_bucket = _log_vars()
+        t_id, t_name, t_bucket = v_id.set(query_id), v_name.set(name), v_bucket.set(bucket.index)
+        child_label: str = label or getattr(fn, "__name__", None) or "child"
+        try:
+            if scope is not None:
+                query._scope = scope
+                if opened is not None:
+                    opened(query)
+                # A Cancelled from cancel() leaves as the failure (below).
+                return await query._run_child(fn, args, child_label, now)
+            with trio.CancelScope() as own:
+                query._scope = own
+                if opened is not None:
+                    opened(query)
+                return await query._run_child(fn, args, child_label, now)
+            # Only cancel() cancels this scope, and it records why first.
+            failure = query._failure
+            assert failure is not None
+            raise failure
+        except BaseException as exc:
+            failure = query._failure
+            if failure is not None and exc is not failure and _is_consequence(exc):
+                raise failure from failure.__cause__
+            raise
+        finally:
+            query._closing = True
+            v_bucket.reset(t_bucket)
+            v_name.reset(t_name)
+            v_id.reset(t_id)
+            bucket.queries.discard(query)
+            del self._queries[query_id]
+
     def cancel_query(self, query_id: int, reason: BaseException | None = None) -> bool:
         """Cancel an open query (``KILL QUERY``); its ``async with`` raises ``reason``."""
         query = self._queries.get(query_id)
@@ -244,6 +328,20 @@ class BucketedExecutor:
     def buckets(self) -> tuple[Bucket, ...]:
         """The buckets themselves (for tests and admin tooling; treat as read-only)."""
         return tuple(self._buckets)
+
+
+_LOG_VARS: tuple[ContextVar[Any], ContextVar[Any], ContextVar[Any]] | None = None
+
+
+def _log_vars() -> tuple[ContextVar[Any], ContextVar[Any], ContextVar[Any]]:
+    """The context variables behind structlog's ``query_id``, ``query`` and ``bucket``
+    keys (what ``bind_contextvars`` sets), found once through the tokens it returns."""
+    global _LOG_VARS
+    if _LOG_VARS is None:
+        tokens = structlog.contextvars.bind_contextvars(query_id=None, query=None, bucket=None)
+        structlog.contextvars.reset_contextvars(**tokens)
+        _LOG_VARS = (tokens["query_id"].var, tokens["query"].var, tokens["bucket"].var)
+    return _LOG_VARS
 
 
 def _is_consequence(exc: BaseException) -> bool:

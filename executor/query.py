@@ -19,6 +19,8 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sized
+from inspect import CO_COROUTINE
+from types import FunctionType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import trio
@@ -37,6 +39,8 @@ ChildFn = Callable[..., Awaitable[T]] | Callable[..., T]
 
 def is_async_callable(fn: object) -> bool:
     """True for ``async def`` functions, also behind ``functools.partial``."""
+    if type(fn) is FunctionType:  # the common case: its code's flag says it
+        return bool(fn.__code__.co_flags & CO_COROUTINE)
     while isinstance(fn, functools.partial):
         fn = fn.func
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
@@ -109,7 +113,8 @@ class Query:
         self.running_seconds = 0.0
         self._window = executor.config.window
         self._in_flight = 0
-        self._window_lot = trio.lowlevel.ParkingLot()
+        #: Children waiting for the window; made when the first one has to wait.
+        self._window_lot: trio.lowlevel.ParkingLot | None = None
         self._scope: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self._failure: BaseException | None = None
@@ -290,16 +295,22 @@ class Query:
             exc = unwrap_group(group, self._failure)
             raise exc from exc.__cause__
 
-    async def _run_child(self, fn: ChildFn[T], args: tuple[Any, ...], label: str) -> T:
+    async def _run_child(
+        self, fn: ChildFn[T], args: tuple[Any, ...], label: str, now: float | None = None
+    ) -> T:
         executor = self._executor
         bucket = self._bucket
-        submitted = trio.current_time()
-        child = Child(executor._new_child_id(), self, label, self.nested, submitted)
+        submitted = trio.current_time() if now is None else now
+        child = Child(
+            next(executor._child_ids), self, label, self.parent_child is not None, submitted
+        )
         started: float | None = None
         try:
-            await bucket.acquire(child)
-            started = trio.current_time()
-            self.queued_seconds += started - submitted
+            if await bucket.acquire(child, submitted):
+                started = submitted  # a free slot at once: no time passed queued
+            else:
+                started = trio.current_time()
+                self.queued_seconds += started - submitted
             token = current_child.set(child)
             try:
                 if is_async_callable(fn):
@@ -324,15 +335,19 @@ class Query:
         self.cancel(failure)
 
     async def _enter_window(self) -> None:
-        if self._in_flight < self._window and not self._window_lot:
+        lot = self._window_lot
+        if self._in_flight < self._window and not lot:
             self._in_flight += 1
             return
+        if lot is None:
+            lot = self._window_lot = trio.lowlevel.ParkingLot()
         # The releasing child hands its window token straight to us (no barging).
-        await self._window_lot.park()
+        await lot.park()
 
     def _leave_window(self) -> None:
-        if self._window_lot:
-            self._window_lot.unpark()
+        lot = self._window_lot
+        if lot:
+            lot.unpark()
         else:
             self._in_flight -= 1
 

@@ -15,6 +15,19 @@ by ``stream``. Every failure leaves as a :class:`~sharding.errors.ShardgateError
 statement goes to the coordinator's :class:`~sharding.logging_setup.StatementLog` (a
 DEBUG ``statement`` event with kind, rows, fan-out, time; or the slow-query log).
 
+The lean path of a point query (issue 16): a SELECT whose cached plan runs whole on
+one shard for this call's values is routed once (:func:`_one_shard`), its shard
+statement is the read's template with that shard's names already in place (cached per
+read and shard) joined with the call's literals, and it runs as a one-child executor
+query (:meth:`~executor.BucketedExecutor.run_one`: same bucket, slot, watchdog and
+``KILL QUERY`` as any child, no nursery, the statement's own cancel scope); its rows go
+to the sink as one batch, with result columns cached per plan where they do not depend
+on the call. The one scan of a text is :func:`~sharding.sql.fast_normalize.fast_normalize`
+(or the lexer's ``normalize``), remembered by text for statements with ``?``
+placeholders (a prepared statement's text repeats). ``stream_into`` runs a SELECT in
+the caller's task into the caller's sink (what the protocol server uses: no producer
+task, no channel). Numbers: :mod:`sharding.server.connection`.
+
 Writes: a single statement on one shard outside a transaction runs in autocommit (it
 is atomic by itself); anything larger uses the coordinator's commit strategy (one
 transaction per data source, XA across sources where available).
@@ -31,6 +44,7 @@ import contextlib
 import dataclasses
 import itertools
 import re
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +53,7 @@ import trio
 from sqlglot import exp
 
 from sharding.api import ClientInfo, Result
-from sharding.backend.base import Column, ExecResult, Row
+from sharding.backend.base import Column, ExecResult, ResultSet, Row
 from sharding.catalog import TableInfo
 from sharding.charsets_data import CHARSETS
 from sharding.dump_statements import alter_keys, keys_note, lock_statement
@@ -66,7 +80,13 @@ from sharding.exec.run import (
     passthrough_single,
 )
 from sharding.exec.shard_settings import SessionSources
-from sharding.exec.targets import Target, physical_names, route_shards, shard_targets
+from sharding.exec.targets import (
+    Target,
+    broadcast_target,
+    physical_names,
+    route_shards,
+    shard_targets,
+)
 from sharding.exec.writes import WriteContext, WriteOp, commit_report, session_write, strategy
 from sharding.introspection import Introspection
 from sharding.logging_setup import log_statement_error
@@ -77,6 +97,7 @@ from sharding.session_state import SessionState, has_session_refs, parse_set_tex
 from sharding.sql.context import PlanContext
 from sharding.sql.describe import (
     UNKNOWN,
+    SlotTyped,
     TypedColumn,
     describe_plan,
     describe_select,
@@ -84,6 +105,7 @@ from sharding.sql.describe import (
     shard_positions,
 )
 from sharding.sql.dml import WritePlan, plan_write
+from sharding.sql.fast_normalize import fast_normalize
 from sharding.sql.inlist import FOLD_MIN, Folded, InList, fold_in_lists
 from sharding.sql.insert import InsertRows, InsertSelectFound, scan_insert
 from sharding.sql.insert_plan import InsertShape, insert_shape, prepare_insert
@@ -101,11 +123,12 @@ from sharding.sql.moving_update import (
 )
 from sharding.sql.names import finish_name
 from sharding.sql.nodes import OutputColumn, SelectPlan, ShardRead
-from sharding.sql.offload import OFFLOAD_CHARS, cpu_bound
+from sharding.sql.offload import cpu_bound, is_big
 from sharding.sql.parse import mysql_syntax_error, parse_one, placeholder_offset
 from sharding.sql.plan import plan_select
 from sharding.sql.rewrite import SLOT
 from sharding.sql.scope import referenced_tables
+from sharding.sql.template import PARAM, TABLE
 
 if TYPE_CHECKING:
     from sharding.coordinator import Coordinator
@@ -253,6 +276,8 @@ class CoordinatorSession:
         self._busy = False
         self._closed = False
         self._ephemeral = ephemeral
+        #: The one-child query of a one-shard statement, once opened (its timings).
+        self._opened_query: Any = None
 
     # State kept by self.state (its one owner), under the names the session uses.
     @property
@@ -409,6 +434,18 @@ class CoordinatorSession:
 
         return ResultStream(self.coord.spawn, run)
 
+    async def stream_into(self, sql: str, params: Sequence[Any] | None, sink: RowSink) -> Result:
+        """What :meth:`stream` does, in the calling task: the SELECT's header and
+        batches go to ``sink`` as they come (the protocol server's result writer), with
+        no producer task and no channel. The next batch is read only once ``sink``
+        has taken the previous one, so memory stays bounded the same way; a sink that
+        writes to a client must protect its writes from this statement's cancellation
+        (``KILL QUERY`` stops the statement, not a packet half-written)."""
+        kind = first_keyword(sql)
+        if kind not in _SELECT_KINDS:
+            raise NotSupported("stream() runs SELECT statements only")
+        return await self._statement(sql, params, sink, kind)
+
     async def use(self, database: str) -> None:
         if database.lower() == "information_schema":  # served by sharding/information_schema.py
             self._database = "information_schema"
@@ -444,7 +481,9 @@ class CoordinatorSession:
             await txn.finish(commit=False)
 
     # ------------------------------------------------------------------ statement
-    async def _statement(self, sql: str, params: Sequence[Any] | None, sink: RowSink) -> Result:
+    async def _statement(
+        self, sql: str, params: Sequence[Any] | None, sink: RowSink, kind: str | None = None
+    ) -> Result:
         if self._closed:
             raise ShardgateError("session is closed", code=2006, sqlstate="HY000")
         if self._busy:
@@ -460,7 +499,7 @@ class CoordinatorSession:
         counted = Counted(sink)
         stats = ExecStats()
         started = trio.current_time()
-        kind = ""
+        known_kind, kind = kind, ""
         result: Result | None = None
         failure: ShardgateError | None = None
         error: BaseException | None = None
@@ -468,7 +507,7 @@ class CoordinatorSession:
             with trio.CancelScope() as scope:
                 self._scope = scope
                 try:
-                    kind = first_keyword(sql)
+                    kind = first_keyword(sql) if known_kind is None else known_kind
                     result = await self._dispatch(kind, sql, params, counted, stats)
                 except (trio.Cancelled, KeyboardInterrupt, SystemExit):
                     raise
@@ -597,16 +636,36 @@ class CoordinatorSession:
 
     async def _prepare(self, sql: str, params: Sequence[Any] | None, *, kind: str) -> Prepared:
         size = len(sql)  # a big statement is lexed/parsed/planned in a thread (offload.py)
-        norm = await cpu_bound(size, normalize, sql)
+        big = is_big(size)
+        scanned = _SCANNED.get(sql)
+        if scanned is None:
+            if big:
+                norm = await cpu_bound(size, normalize, sql)
+                refs = await cpu_bound(size, _session_refs, sql)
+            else:
+                norm = fast_normalize(sql) or normalize(sql)
+                refs = _session_refs(sql)
+            if norm.param_count and not big:
+                # A statement with placeholders comes back with the same text (a
+                # prepared statement): its one scan is remembered.
+                if len(_SCANNED) >= _SCANNED_SIZE:
+                    _SCANNED.clear()
+                _SCANNED[sql] = (norm, refs)
+        else:
+            norm, refs = scanned
         count = len(params) if params else 0
         if count != norm.param_count:
             raise BadArguments(
                 f"Incorrect arguments to mysqld_stmt_execute: statement has {norm.param_count} "
                 f"placeholder(s), {count} value(s) given"
             )
-        if await cpu_bound(size, _session_refs, sql):
+        if refs:
             return await self._plan_uncached(sql, norm, params, kind, session_funcs=True)
-        values = await cpu_bound(size, self._values, norm.slots, params)
+        values = (
+            await cpu_bound(size, self._values, norm.slots, params)
+            if big
+            else self._values(norm.slots, params)
+        )
         if len(norm.slots) >= FOLD_MIN:
             # A long IN list planned as one list-valued slot, where exact (sql/inlist.py).
             folded = await cpu_bound(size, fold_in_lists, norm, values)
@@ -631,7 +690,11 @@ class CoordinatorSession:
         generation = coord.catalog.generation
         plan = coord.plan_cache.get(key, values, generation)
         if plan is not None:
-            texts = await cpu_bound(size, self._texts, norm.slots, values)
+            texts = (
+                await cpu_bound(size, self._texts, norm.slots, values)
+                if is_big(size)
+                else self._texts(norm.slots, values)
+            )
             return Prepared(plan, norm.slots, values, texts)
         try:
             tree = await cpu_bound(size, parse_one, norm.text)
@@ -747,15 +810,22 @@ class CoordinatorSession:
                 await sink.header(local.columns)
                 await sink.rows(local.rows)
                 return Result(columns=local.columns)
+        one: _OneShard | None = None
         try:
             prepared = await self._prepare(sql, params, kind="select")
-            _check_runnable(prepared, self.coord.semantics)
+            # The whole statement on one shard needs no further check (check_runnable
+            # would route it again to find just that); anything else is checked now.
+            one = _one_shard(prepared, self.coord.semantics)
+            if one is None:
+                _check_runnable(prepared, self.coord.semantics)
         except NotSupported as refusal:
             # Uncorrelated subqueries over sharded tables: their results as values.
             prepared = await self._with_subquery_values(sql, params, refusal, stats)
             _check_runnable(prepared, self.coord.semantics)
-        await self._ensure_implicit_txn()
-        columns = await self._run_select(prepared, sink, stats)
+            one = None
+        if not self._autocommit and self._txn is None:
+            await self._ensure_implicit_txn()
+        columns = await self._run_select(prepared, sink, stats, one)
         if calc:
             self._calc_found = await self._count_without_limit(sql, params, sink.count)
         return Result(columns=columns, warnings=stats.warnings)
@@ -900,13 +970,23 @@ class CoordinatorSession:
             state.diagnostics = []
 
     async def _run_select(
-        self, prepared: Prepared, sink: Counted, stats: ExecStats
+        self,
+        prepared: Prepared,
+        sink: Counted,
+        stats: ExecStats,
+        one: _OneShard | None = None,
     ) -> list[Column]:
         """Run a planned SELECT into ``sink``: the header just before the first batch
-        (its columns may come from the first shard result), or at the end if empty."""
+        (its columns may come from the first shard result), or at the end if empty.
+        ``one``: the statement's route when it runs whole on one shard (routed once,
+        by the caller), else None."""
         coord = self.coord
         plan: SelectPlan = prepared.plan
         sem = coord.semantics
+        if one is None:
+            one = _one_shard(prepared, sem)
+        if one is not None:
+            return await self._run_one_shard(prepared, one, sink, stats)
         single = False if plan.join else passthrough_single(plan.single, prepared.values, sem)
         if single:
             root: Any = plan.single
@@ -967,6 +1047,67 @@ class CoordinatorSession:
         result = columns()
         await sink.header(result)
         return result
+
+    async def _run_one_shard(
+        self, prepared: Prepared, one: _OneShard, sink: Counted, stats: ExecStats
+    ) -> list[Column]:
+        """The lean path of a statement that runs whole on one shard (a point query):
+        one executor query of one child (:meth:`BucketedExecutor.run_one`: the same
+        bucket, slot and watchdog as any child, no nursery), the shard's rows handed on
+        as one batch — what the Runner's passthrough does, without building a Runner,
+        a nursery and an operator for a single fetch. The rows are delivered after the
+        child has returned its connection."""
+        coord = self.coord
+        plan: SelectPlan = prepared.plan
+        read, shards = one
+        sem = coord.semantics
+        target, pieces, params = _one_shard_statement(
+            read, shards, sem.dialect, coord.default_datasource
+        )
+        stats.shards += 1
+        if params:
+            texts = prepared.texts
+            out = [pieces[0]]
+            for index, piece in zip(params, pieces[1:], strict=True):
+                out.append(texts[index])
+                out.append(piece)
+            sql = "".join(out)
+        else:
+            sql = pieces[0]
+        connector = self.connector()
+
+        async def child() -> ResultSet:
+            async with connector.connection(target.datasource, target.databases) as conn:
+                fetched: ResultSet = await conn.fetch(sql)
+                return fetched
+
+        stats.children += 1
+        try:
+            rs: ResultSet = await coord.executor.run_one(
+                child,
+                name="select",
+                session=self._id,
+                label=target.label,
+                opened=self._opened,
+                scope=self._scope,  # the statement's own: KILL QUERY cancels it anyway
+            )
+        finally:
+            # Seconds queued for a slot / holding it: the executor timed its one child.
+            query, self._opened_query = self._opened_query, None
+            if query is not None:
+                stats.queued += query.queued_seconds
+                stats.running += query.running_seconds
+        stats.streams.chunks += 1
+        stats.streams.rows += len(rs.rows)
+        columns = _passthrough_columns(plan, prepared, rs.columns, sem.dialect == "mysql")
+        await sink.header(columns)
+        if rs.rows:
+            await sink.rows(rs.rows)
+        return columns
+
+    def _opened(self, query: Any) -> None:
+        self.running(query.id)
+        self._opened_query = query
 
     # ------------------------------------------------------------------ writes
     async def _write_statement(
@@ -1669,6 +1810,132 @@ def _drop_dual(tree: exp.Expr) -> None:
             select.set(key, None)
 
 
+#: A statement that runs whole on one shard: its read and the shard (a one-element
+#: list), or None for a read of broadcast tables only (one data source's copy).
+_OneShard = tuple[ShardRead, list[int] | None]
+
+
+def _one_shard(prepared: Prepared, sem: Any) -> _OneShard | None:
+    """The read of a plan that runs whole on one shard for this call's values (what
+    :func:`~sharding.exec.run.passthrough_single` decides, routed once), else None."""
+    plan = prepared.plan
+    if not isinstance(plan, SelectPlan) or plan.join or plan.single is None:
+        return None
+    read = plan.single.read
+    if read.leader is None:
+        return read, None
+    shards = route_shards(read, prepared.values, sem)
+    return (read, shards) if len(shards) == 1 else None
+
+
+#: What a one-shard read sends, by read and then shard: the target, and the read's
+#: template with the table names of that shard already in place — its pieces between
+#: the parameter holes, and the slot of each hole. A plan is cached, so the same reads
+#: come back call after call. Entries hold their read weakly (gone with it) and the
+#: dict is bounded.
+_ONE_SHARD_SQL: dict[
+    int,
+    tuple[weakref.ref[ShardRead], dict[int, tuple[Target, tuple[str, ...], tuple[int, ...]]]],
+] = {}
+_ONE_SHARD_SQL_SIZE = 1024
+
+
+def _one_shard_statement(
+    read: ShardRead, shards: list[int] | None, dialect: str, default_ds: str
+) -> tuple[Target, tuple[str, ...], tuple[int, ...]]:
+    """The target of a one-shard read and its statement as pieces around the parameter
+    slots: ``read.template.bind(texts).fill(target.names)`` is the pieces joined with
+    each slot's text (cached per read and shard)."""
+    shard = -1 if shards is None else shards[0]
+    key = id(read)
+    entry = _ONE_SHARD_SQL.get(key)
+    if entry is not None and entry[0]() is read:
+        per_shard = entry[1]
+        hit = per_shard.get(shard)
+        if hit is not None:
+            return hit
+    else:
+        if len(_ONE_SHARD_SQL) >= _ONE_SHARD_SQL_SIZE:
+            _ONE_SHARD_SQL.clear()
+        per_shard = {}
+        _ONE_SHARD_SQL[key] = (weakref.ref(read, _forget(_ONE_SHARD_SQL, key)), per_shard)
+    if shards is None:
+        target = broadcast_target(read.tables, dialect, default_ds)
+    else:
+        target = shard_targets(read, shards, dialect)[0]
+    template = read.template
+    pieces: list[str] = []
+    params: list[int] = []
+    current = [template.pieces[0]]
+    for (kind, index), piece in zip(template.holes, template.pieces[1:], strict=True):
+        if kind == PARAM:
+            pieces.append("".join(current))
+            params.append(index)
+            current = [piece]
+        else:
+            # A table hole gets this shard's name; a keyset hole what fill() puts
+            # there by default (a passthrough read is never continued).
+            current.append(target.names[index] if kind == TABLE else "1")
+            current.append(piece)
+    pieces.append("".join(current))
+    out = (target, tuple(pieces), tuple(params))
+    if len(per_shard) < 64:
+        per_shard[shard] = out
+    return out
+
+
+#: The result columns of a passthrough plan whose names and types do not depend on
+#: the call (no literal in a name, no type decided by a literal's value), by plan, with
+#: the shard's columns they were built from. Held like _ONE_SHARD_SQL.
+_PASSTHROUGH_COLUMNS: dict[
+    int, tuple[weakref.ref[SelectPlan], tuple[Column, ...], tuple[Column, ...]]
+] = {}
+_PASSTHROUGH_COLUMNS_SIZE = 1024
+
+
+def _forget(cache: dict[int, Any], key: int) -> Callable[[Any], None]:
+    """A weakref callback dropping ``cache[key]`` when its object goes."""
+
+    def drop(ref: Any) -> None:
+        entry = cache.get(key)
+        if entry is not None and entry[0] is ref:
+            del cache[key]
+
+    return drop
+
+
+def _passthrough_columns(
+    plan: SelectPlan, prepared: Prepared, shard: Sequence[Column] | None, mysql: bool
+) -> list[Column]:
+    """The definitions a one-shard result is sent with (what ``_run_select`` builds for
+    a passthrough: :func:`~sharding.sql.describe.result_columns`)."""
+    if plan.columns is None:
+        return list(shard) if shard is not None else []
+    key = id(plan)
+    hit = _PASSTHROUGH_COLUMNS.get(key)
+    if hit is not None and hit[0]() is plan and shard is not None and hit[1] == tuple(shard):
+        return list(hit[2])
+    columns = result_columns(
+        [render_name(c, prepared.slots) for c in plan.columns],
+        plan.types,
+        None,  # a passthrough: every output column is the shard's own
+        shard,
+        prepared.slots,
+        prepared.values,
+        shard_metadata=mysql,
+    )
+    if (
+        shard is not None
+        and not any(c.slot_positions for c in plan.columns)
+        and not any(isinstance(t, SlotTyped) for t in plan.types or ())
+    ):
+        if len(_PASSTHROUGH_COLUMNS) >= _PASSTHROUGH_COLUMNS_SIZE:
+            _PASSTHROUGH_COLUMNS.clear()
+        ref = weakref.ref(plan, _forget(_PASSTHROUGH_COLUMNS, key))
+        _PASSTHROUGH_COLUMNS[key] = (ref, tuple(shard), tuple(columns))
+    return columns
+
+
 def _check_runnable(prepared: Prepared, sem: Any) -> None:
     """Raise the plan's refusal now when this call cannot run (before any row is sent)."""
     check_runnable(prepared.plan, prepared.values, sem)
@@ -1684,9 +1951,16 @@ class _Discard:
         return True
 
 
+#: The one scan of a statement text with placeholders (normalised form, session
+#: references), by its text: a prepared statement's text comes back at every execution.
+#: Both are functions of the text alone. Bounded; cleared when full.
+_SCANNED: dict[str, tuple[Normalized, bool]] = {}
+_SCANNED_SIZE = 1024
+
 #: Words a session-function reference must contain. ``has_session_refs``' regex holds
 #: the GIL ~0.1 s per MB (a worker thread does not help); a substring test per word is
-#: ~1 ms per MB, so a big statement mentioning none of them skips it (issue 12 item 4).
+#: ~1 ms per MB, so a statement mentioning none of them skips it (issue 12 item 4; a
+#: short one saves ~2 µs per statement the same way, issue 16).
 _SESSION_WORDS = (
     "database",
     "schema",
@@ -1700,7 +1974,9 @@ _SESSION_WORDS = (
 
 
 def _session_refs(sql: str) -> bool:
-    if len(sql) >= OFFLOAD_CHARS and "@" not in sql:
+    # The substring test first at every size: on a short statement too it costs a
+    # fraction of the regex, which scans the whole text at every position.
+    if "@" not in sql:
         lower = sql.lower()
         if not any(w in lower for w in _SESSION_WORDS):
             return False

@@ -417,7 +417,14 @@ class NativeResult:
     info: str = ""
 
 
+_OK_TAIL = struct.Struct("<HH")
+
+
 def _parse_ok(payload: bytes) -> NativeResult:
+    if len(payload) == 7 and payload[1] < 0xFB and payload[2] < 0xFB:
+        # The common end of a result or statement: one-byte counts, no info text.
+        status, warnings = _OK_TAIL.unpack_from(payload, 3)
+        return NativeResult(None, [], payload[1], payload[2], warnings, status, "")
     r = PayloadReader(payload, 1)
     affected = r.lenenc_int() or 0
     insert_id = r.lenenc_int() or 0
@@ -502,6 +509,10 @@ class NativeConnection:
         self._codec = PacketCodec(max_packet_size=MAX_RECEIVE_PACKET)
         self._stream: trio.abc.Stream | None = None
         self._sock: trio.socket.SocketType | None = None
+        #: A poll object watching the socket (usable(): half of select()'s cost).
+        self._poller: select.poll | None = None
+        #: Authenticated on a plain socket: commands are written with os.write.
+        self._direct = False
         self._token: trio.lowlevel.TrioToken | None = None
         self._busy = False
         self.broken = False
@@ -545,11 +556,19 @@ class NativeConnection:
             return False
         if self._codec.buffered:
             return False
+        poller = self._poller
+        if poller is None:
+            try:
+                poller = select.poll()
+                poller.register(self._sock.fileno(), select.POLLIN)
+            except (OSError, ValueError):
+                return False
+            self._poller = poller
         try:
-            readable, _, _ = select.select([self._sock.fileno()], [], [], 0)
+            # Readable, hung up or in error: any event means the server ended it.
+            return not poller.poll(0)
         except (OSError, ValueError):
             return False
-        return not readable
 
     # -- I/O ------------------------------------------------------------------------------
 
@@ -562,19 +581,61 @@ class NativeConnection:
                 raise _malformed(exc.message) from None
             if packet is not None:
                 return packet
-            assert self._stream is not None
             try:
-                data = await self._stream.receive_some(RECEIVE_SIZE)
+                data = await self._receive()
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
                 raise _lost() from exc
             if not data:
                 raise _lost()
             codec.receive_data(data)
 
-    async def _send(self, payload: bytes) -> None:
-        assert self._stream is not None
+    async def _receive(self) -> bytes | bytearray:
+        """The next bytes from the server. On a plain socket: a non-blocking ``read``
+        (after a wait for the socket to become readable when nothing is there) — what
+        trio's ``receive_some`` does, with fewer layers. Every call is a checkpoint: a
+        read that found bytes at once still yields (a long result neither ignores a
+        cancellation nor starves other tasks). TLS: the stream's own ``receive_some``."""
+        sock = self._sock
+        if sock is None or self._stream is None:
+            raise trio.ClosedResourceError("connection closed")
+        if self.tls:
+            return await self._stream.receive_some(RECEIVE_SIZE)
+        fd = sock.fileno()
         try:
-            await self._stream.send_all(self._codec.frame(payload))
+            data = os.read(fd, RECEIVE_SIZE)
+        except BlockingIOError:
+            pass
+        else:
+            await trio.lowlevel.checkpoint()
+            return data
+        while True:
+            # close() notifies this wait (ClosedResourceError) before the fd goes away.
+            await trio.lowlevel.wait_readable(fd)
+            try:
+                return os.read(fd, RECEIVE_SIZE)
+            except BlockingIOError:
+                continue
+
+    async def _send(self, payload: bytes) -> None:
+        """One framed payload. Once authenticated on a plain socket, whatever the socket
+        takes at once is written directly (a command nearly always fits its buffer);
+        only the rest, if any, goes through ``send_all`` (which waits until the socket
+        is writable). The handshake writes through ``send_all``."""
+        stream = self._stream
+        sock = self._sock
+        if stream is None or sock is None:
+            raise _lost()
+        data: bytes | memoryview = self._codec.frame(payload)
+        try:
+            if self._direct and not self.tls:
+                try:
+                    sent = os.write(sock.fileno(), data)
+                except BlockingIOError:
+                    sent = 0
+                if sent == len(data):
+                    return
+                data = memoryview(data)[sent:]
+            await stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             raise _lost() from exc
 
@@ -616,6 +677,10 @@ class NativeConnection:
             raise err.exc from None
         finally:
             self._busy = False
+        # From here on commands write straight to the socket (_send). The handshake
+        # kept send_all's checkpoint: a scripted server that reads the SSLRequest with
+        # the bytes after it would otherwise see the TLS ClientHello arrive with it.
+        self._direct = True
         for sql in c.init:
             await self.query(sql)
         if not self.status & ServerStatus.AUTOCOMMIT:
@@ -756,9 +821,18 @@ class NativeConnection:
     async def query(self, sql: str) -> NativeResult:
         """``COM_QUERY``: the first result; every further result is read too (``more``
         results of a multi-statement packet are in :meth:`query_all`)."""
-        results: list[NativeResult] = await self._command(
-            lambda: self._query(sql, all_results=False)
-        )
+        # What _command does, written out: a point query comes through here.
+        self._enter()
+        try:
+            results = await self._query(sql, all_results=False)
+        except _ServerError as err:
+            raise err.exc from None
+        except BaseException:
+            self.broken = True
+            self.close()
+            raise
+        finally:
+            self._busy = False
         return results[0]
 
     async def query_all(self, sql: str) -> list[NativeResult]:
@@ -810,10 +884,13 @@ class NativeConnection:
             raise _ServerError(server_error(first))
         if head == 0xFB:
             raise _malformed("LOAD DATA LOCAL was not asked for")
-        try:
-            count = PayloadReader(first).lenenc_int()
-        except ProtocolError:
-            count = None
+        if len(first) == 1 and head < 0xFB:
+            count: int | None = head  # a one-byte column count (fewer than 251)
+        else:
+            try:
+                count = PayloadReader(first).lenenc_int()
+            except ProtocolError:
+                count = None
         if not count:
             raise _malformed("bad column count")
         columns: list[Column] = []
@@ -916,6 +993,7 @@ class NativeConnection:
         """Drop the socket now (synchronous, idempotent, any thread or runtime)."""
         self.closed = True
         sock, self._sock = self._sock, None
+        self._poller = None
         self._stream = None
         if sock is None:
             return

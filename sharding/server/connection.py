@@ -20,21 +20,66 @@ Invariants:
   its code and SQLSTATE, any other exception becomes 1105 and is logged.
 * On exit (QUIT, EOF, kill, idle timeout, shutdown, protocol error) the session is
   cancelled and closed, shielded and bounded in time, and the stream closed.
-* A client that stops reading cannot pin the connection: every response write runs in
-  a cancel scope that ``KILL`` cancels and ``net_write_timeout`` bounds (per 64 KB
-  piece, so a slow but steady reader is served); the write is then abandoned and the
-  connection closed (:class:`WriteAborted`). A command packet that stops arriving
-  half-way is bounded by ``net_read_timeout`` (idle time between commands is
-  ``wait_timeout``'s).
+* A client that stops reading cannot pin the connection: a response write that would
+  block runs in a cancel scope that ``KILL`` cancels and ``net_write_timeout`` bounds
+  (per 64 KB piece, so a slow but steady reader is served); the write is then abandoned
+  and the connection closed (:class:`WriteAborted`). (What the socket takes at once is
+  written directly, with no scope: nothing there can block.) A command packet that
+  stops arriving half-way is bounded by ``net_read_timeout`` (idle time between
+  commands is ``wait_timeout``'s).
 * A streamed result holds at most one batch and one ``_FLUSH_AT`` write buffer (its
   column definitions need no rows); the next batch is
   pulled only after the previous one was written, so a slow client slows the shard
   reads instead of growing buffers here.
+* A SELECT runs in the command task (``Session.stream_into`` with a
+  :class:`_ResultWriter` as its sink): no producer task, no channel. The writer's
+  flushes happen inside the statement and are shielded from its cancellation, so
+  ``KILL QUERY`` (or the watchdog) never cuts a packet in half: the bytes already
+  encoded go out, then the result ends with 1317, as MySQL does. What may end such a
+  write is what ends any write: ``KILL CONNECTION``, ``net_write_timeout``, and
+  :meth:`ClientConnection.cancel_running` (the client gone, the shutdown deadline).
+
+Cost of a cached single-shard point query (issue 16; ``SELECT c FROM sbtest1 WHERE
+id = ?`` through ``shardgate serve``, one data source, 16 shards). User-space
+instructions per query counted by valgrind (``python -m bench.point_instructions``,
+PyMySQL text queries; exact, unlike CPU time on this shared machine), against the bare
+trio relay of ``bench/relay.py`` (276 k):
+
+=====================  ==================  ==================  =========
+driver                 before (3747d76)    after               change
+=====================  ==================  ==================  =========
+``native``             2,508 k (9.1×)      878 k (3.2×)        −65 %
+``aiomysql``           2,755 k (10.0×)     1,219 k (4.4×)      −56 %
+=====================  ==================  ==================  =========
+
+Under sysbench (``python -m bench.oltp``, same run as the relay, 1/8/32 threads,
+prepared and text): 238–398 µs of coordinator CPU per point select with ``native``
+(2.8–3.9× the relay's), 321–555 µs with aiomysql (3.8–5.8×); the tree before, measured
+right after in the same way, spent 632–1,330 µs and 674–1,666 µs (4.7–11.5×); the
+tables are in ``bench/README.md``. Issue 16's goal, 1.6× the relay, is not met.
+
+Where the remaining ~880 k go, measured layer by layer in process: the protocol loop of
+this module with a session that answers at once, ~245 k (the relay's two directions:
+276 k), the statement's processing here ~75 k, the Prometheus metrics of each
+statement ~70 k (``ServerMetrics.observe``: two ``labels()`` lookups, a histogram and
+the per-second history, each under a lock), the session's statement ~150 k, the
+one-child executor query ~90 k, and the data source's borrow and round trip ~225 k.
+What this module does per statement to stay near the relay:
+
+* one wake-up per command for the command task (a reusable :class:`_Signal`, not a
+  ``trio.Event`` per wait), one cancel scope (the idle wait's, with ``wait_timeout`` as
+  its deadline), the first word read with one regular expression, a statement without
+  ``;`` not scanned for more;
+* socket reads and writes that do not block are plain ``read``/``write`` calls
+  (:func:`_receive`, :func:`_write_now`), not a trip through trio's scheduler each;
+* result headers described and encoded once per set of columns (:func:`_header_of`);
+  status flags and capabilities as plain ints (``IntFlag`` arithmetic builds objects).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
 import ssl
 import time
@@ -261,17 +306,23 @@ class ClientConnection:
         self._out = bytearray()
         self._eof = False
         self._waiting = False  # command task is waiting for the next packet
-        self._wakeup = trio.Event()
+        self._wakeup = _Signal()
         self._reader_resume = trio.Event()
         self._running = False  # a statement is inside Session.execute
         self._killed = False
         self._idle_scope: trio.CancelScope | None = None
+        #: drain() ended the idle wait (not its wait_timeout deadline).
+        self._idle_interrupted = False
         #: Scope of the response write in progress: KILL cancels it (a client that
         #: stopped reading would otherwise hold the connection until it dies).
         self._write_scope: trio.CancelScope | None = None
         self._write_killed = False
+        #: Why cancel_running() abandoned a write inside a statement (see _ResultWriter).
+        self._write_abandoned: str | None = None
         #: KILL QUERY hit the running statement: stop sending its rows.
         self._query_killed = False
+        #: The result writer of the running statement while it flushes rows.
+        self._writer: _ResultWriter | None = None
 
     # -- LocalContext / registry view -------------------------------------------------
 
@@ -289,7 +340,7 @@ class ClientConnection:
 
     @property
     def deprecate_eof(self) -> bool:
-        return bool(self.capabilities & Capability.DEPRECATE_EOF)
+        return bool(self.capabilities & _DEPRECATE_EOF)
 
     def info_row(self) -> admin_sql.ConnectionInfo:
         return admin_sql.ConnectionInfo(
@@ -326,11 +377,18 @@ class ClientConnection:
     def drain(self) -> None:
         """Graceful shutdown: close now if idle, else after the running command."""
         if self._idle_scope is not None:
+            self._idle_interrupted = True
             self._idle_scope.cancel()
 
     def cancel_running(self) -> None:
+        """The client is gone (EOF) or the server's shutdown deadline passed: cancel the
+        running statement, and abandon a result write the statement is blocked in
+        (shielded from the statement's cancellation, see :class:`_ResultWriter`)."""
         if self.session is not None and self._running:
             self.session.cancel()
+            if self._writer is not None and self._write_scope is not None:
+                self._write_abandoned = "client gone" if self._eof else "cancelled"
+                self._write_scope.cancel()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -404,7 +462,7 @@ class ClientConnection:
                 while not self._waiting and self.codec.buffered > _READ_HIGH_WATER:
                     self._reader_resume = trio.Event()
                     await self._reader_resume.wait()
-                data = await self.stream.receive_some(_RECV_SIZE)
+                data = await _receive(self.stream)
                 if not data:
                     break
                 self.codec.receive_data(data)
@@ -420,7 +478,6 @@ class ClientConnection:
         """The next command packet. Waiting for one to start is idle time (the caller
         applies ``wait_timeout``); once part of it has arrived, the rest must keep
         arriving: no byte for ``net_read_timeout`` raises :class:`NetReadTimeout`."""
-        read_timeout = self._net_timeout("net_read_timeout")
         seen = 0
         deadline = math.inf
         while True:
@@ -432,10 +489,14 @@ class ClientConnection:
             buffered = self.codec.buffered
             if buffered != seen:  # progress (or a new partial packet): restart the clock
                 seen = buffered
-                deadline = trio.current_time() + read_timeout if buffered else math.inf
+                deadline = (
+                    trio.current_time() + self._net_timeout("net_read_timeout")
+                    if buffered
+                    else math.inf
+                )
             self._waiting = True
             self._reader_resume.set()
-            self._wakeup = trio.Event()
+            self._wakeup.clear()
             try:
                 if deadline == math.inf:  # nothing of a packet yet: no scope to pay for
                     await self._wakeup.wait()
@@ -460,11 +521,24 @@ class ClientConnection:
 
     async def _send(self, data: bytes) -> None:
         """Write ``data``; a client that reads none of a piece for ``net_write_timeout``
-        (or a KILL while blocked here) raises :class:`WriteAborted`."""
+        (or a KILL while blocked here) raises :class:`WriteAborted`.
+
+        The end of a response (less than ``_FLUSH_AT``: a point query's whole answer)
+        is written directly as far as the socket takes it (:func:`_write_now`): one
+        ``write``, no timeout scope, no trip through trio's scheduler. Only what would
+        block waits, bounded as above. The flushes in the middle of a big result
+        (``_FLUSH_AT`` and more) keep ``send_all``'s checkpoint, so a long result
+        neither starves other connections nor ignores a cancellation."""
+        view = memoryview(data)
+        if len(view) < _FLUSH_AT:
+            sent = _write_now(self.stream, view)
+            if sent == len(view):
+                return
+            if sent:
+                view = view[sent:]
         limit = self._net_timeout("net_write_timeout")
         if self._killed:
             limit = min(limit, _KILLED_WRITE_GRACE)  # only the final error packet is left
-        view = memoryview(data)
         with trio.CancelScope() as scope:
             self._write_scope = scope
             try:
@@ -474,7 +548,9 @@ class ClientConnection:
             finally:
                 self._write_scope = None
         if scope.cancelled_caught:
-            reason = "killed" if self._write_killed else "net_write_timeout"
+            reason = self._write_abandoned or (
+                "killed" if self._write_killed else "net_write_timeout"
+            )
             log.info("response write abandoned", conn=self.connection_id, reason=reason)
             raise WriteAborted(f"response write abandoned ({reason})")
 
@@ -507,16 +583,18 @@ class ClientConnection:
         self.variables.system.update(self._configured_net_timeouts())
 
     def _status(self, more: bool = False) -> int:
+        # Plain ints: IntFlag arithmetic builds enum members (µs per statement).
         status = 0
-        if self.session is None:
-            status |= ServerStatus.AUTOCOMMIT
+        session = self.session
+        if session is None:
+            status = _AUTOCOMMIT
         else:
-            if self.session.autocommit:
-                status |= ServerStatus.AUTOCOMMIT
-            if self.session.in_transaction:
-                status |= ServerStatus.IN_TRANS
+            if session.autocommit:
+                status = _AUTOCOMMIT
+            if session.in_transaction:
+                status |= _IN_TRANS
         if more:
-            status |= ServerStatus.MORE_RESULTS_EXISTS
+            status |= _MORE_RESULTS
         return status
 
     def _queue_ok(self, result: Result | None = None, *, more: bool = False) -> None:
@@ -551,26 +629,52 @@ class ClientConnection:
         await self._queue_rows(cols, result.rows, binary)
         self._queue_end_of_rows(more=more)
 
-    def _queue_result_header(self, cols: Sequence[WireColumn], more: bool) -> None:
+    def _queue_result_header(
+        self, cols: Sequence[WireColumn], more: bool, payloads: Sequence[bytes] | None = None
+    ) -> None:
+        """Column count, definitions (``payloads``: already encoded, from
+        :func:`_header_of`), and the EOF packet clients without DEPRECATE_EOF expect."""
         self._queue(column_count(len(cols)))
-        results = self._charset_variable("character_set_results")
-        for col in cols:
-            self._queue(column_definition(in_results_charset(col.definition, results)))
+        if payloads is None:
+            results = self._charset_variable("character_set_results")
+            payloads = [column_definition(in_results_charset(c.definition, results)) for c in cols]
+        for payload in payloads:
+            self._queue(payload)
         if not self.deprecate_eof:
             self._queue(eof_packet(status=self._status(more)))
         self.state = "Sending data"
 
     async def _queue_rows(
-        self, cols: Sequence[WireColumn], rows: Sequence[Row], binary: bool
+        self,
+        cols: Sequence[WireColumn],
+        rows: Sequence[Row],
+        binary: bool,
+        *,
+        shielded: bool = False,
+        results: str | bool | None = False,
     ) -> None:
-        encode = result_encoder(self._charset_variable("character_set_results"))
+        """Encode ``rows`` into the write buffer, flushing every ``_FLUSH_AT`` bytes.
+        ``shielded``: called from inside the running statement (:class:`_ResultWriter`),
+        whose cancellation (``KILL QUERY``, the watchdog) must not cut a packet in
+        half; the write keeps its own bounds (``net_write_timeout``, ``KILL
+        CONNECTION``, shutdown: :meth:`_send`, :meth:`cancel_running`). ``results``:
+        ``character_set_results`` when the caller has read it already."""
+        if results is False:
+            results = self._charset_variable("character_set_results")
+        encode = result_encoder(results) if isinstance(results, str) else None
         if encode is not None:
             # character_set_results other than UTF-8: text goes out in it, as MySQL's.
             rows = [tuple(encode(v) if isinstance(v, str) else v for v in row) for row in rows]
+        out = self._out
+        frame = self.codec.frame
         for row in rows:
-            self._queue(encode_binary_row(cols, row) if binary else encode_text_row(row))
-            if len(self._out) >= _FLUSH_AT:
-                await self._flush()
+            out += frame(encode_binary_row(cols, row) if binary else encode_text_row(row))
+            if len(out) >= _FLUSH_AT:
+                if shielded:
+                    with trio.CancelScope(shield=True):
+                        await self._flush()
+                else:
+                    await self._flush()
                 if self._query_killed or self._killed:
                     # KILL [QUERY] while these rows were being sent (a buffered result
                     # or a stream's batch, which the cancelled statement no longer
@@ -628,7 +732,7 @@ class ClientConnection:
             resp = parse_handshake_response(await self._read_packet_direct())
             if resp.ssl_request:
                 raise ProtocolError("second SSLRequest")
-        self.capabilities = resp.capabilities & caps
+        self.capabilities = int(resp.capabilities & caps)  # a plain int: tested per result
         self.handshake_charset = charset_of_collation_id(resp.charset)
         self.multi_statements = bool(self.capabilities & Capability.MULTI_STATEMENTS)
         self.user = resp.user
@@ -730,18 +834,19 @@ class ClientConnection:
             self.command, self.state, self.info = "Sleep", "", None
             self.command_started = time.monotonic()
             self.codec.reset_sequence()
-            with trio.CancelScope() as idle_scope:
+            # One scope for the idle wait: its deadline is wait_timeout; KILL and drain()
+            # cancel it (and say so in _idle_interrupted).
+            with trio.CancelScope(deadline=trio.current_time() + cfg.wait_timeout) as idle_scope:
                 self._idle_scope = idle_scope
-                with trio.move_on_after(cfg.wait_timeout) as timeout:
-                    try:
-                        payload = await self._next_packet()
-                    except ProtocolError as exc:
-                        # Bounded: a client stuck half-way through a packet (net_read_timeout)
-                        # may not read this either.
-                        await self._send_error_quietly(exc.code, exc.sqlstate, exc.message)
-                        return
+                try:
+                    payload = await self._next_packet()
+                except ProtocolError as exc:
+                    # Bounded: a client stuck half-way through a packet (net_read_timeout)
+                    # may not read this either.
+                    await self._send_error_quietly(exc.code, exc.sqlstate, exc.message)
+                    return
             self._idle_scope = None
-            if idle_scope.cancelled_caught:
+            if idle_scope.cancelled_caught and (self._killed or self._idle_interrupted):
                 self.codec.reset_sequence()
                 if self.killed:
                     self._queue_error(ER_CONNECTION_KILLED, "70100", "Connection was killed")
@@ -749,7 +854,7 @@ class ClientConnection:
                     self._queue_error(ER_SERVER_SHUTDOWN, "08S01", "Server shutdown in progress")
                 await self._flush()
                 return
-            if timeout.cancelled_caught:
+            if idle_scope.cancelled_caught:
                 self.codec.reset_sequence()
                 self._queue_error(
                     ER_CLIENT_INTERACTION_TIMEOUT,
@@ -896,7 +1001,8 @@ class ClientConnection:
             self._queue_error(exc.code, exc.sqlstate, str(exc))
             return
         if self.multi_statements:
-            statements = split_statements(sql)
+            # No ';' at all: one statement, without a scan.
+            statements = split_statements(sql) if ";" in sql else [sql]
         else:
             statements = [sql]
             extra = second_statement_offset(sql)
@@ -974,8 +1080,13 @@ class ClientConnection:
                 return Result(), "local"  # only skipped versions: MariaDB answers OK
         if sql.lstrip().startswith("/*"):
             sql = unwrap_executable_comment(sql)
-        words = leading_words(sql, 2)
-        first = words[0] if words else ""
+        m = _FIRST_WORD.match(sql)
+        if m is not None:  # a word first (no comment): what leading_words gives first
+            first = m.group(1).upper()
+            words: list[str] | None = None
+        else:
+            words = leading_words(sql, 2)
+            first = words[0] if words else ""
         if first == "LOAD" and not binary and self.session is not None:
             # LOAD DATA LOCAL INFILE: the file exchange happens here (sharding.server.infile).
             loaded = await load_data_local(
@@ -1005,7 +1116,7 @@ class ClientConnection:
                 if result is not None:
                     kind = (
                         "diagnostics"
-                        if len(words) > 1 and words[1] in ("WARNINGS", "ERRORS", "COUNT")
+                        if _second_word(sql, words) in ("WARNINGS", "ERRORS", "COUNT")
                         else "local"
                     )
                     return result, kind
@@ -1020,7 +1131,7 @@ class ClientConnection:
                 if result is not None:
                     kind = (
                         "diagnostics"
-                        if len(words) > 1 and words[1] in ("WARNINGS", "ERRORS", "COUNT")
+                        if _second_word(sql, words) in ("WARNINGS", "ERRORS", "COUNT")
                         else "local"
                     )
                     return result, kind
@@ -1052,17 +1163,43 @@ class ClientConnection:
     async def _session_stream(
         self, sql: str, params: Sequence[Any] | None, *, binary: bool, more: bool
     ) -> None:
-        """Run a SELECT through ``Session.stream`` and queue its result set as it comes."""
+        """Run a SELECT and queue its result set as it comes: in this task through
+        ``Session.stream_into`` (:class:`_ResultWriter`) where the session has it, else
+        through ``Session.stream``."""
         assert self.session is not None
-        rs = self.session.stream(sql, params)
+        into = getattr(self.session, "stream_into", None)
+        if into is None:
+            rs = self.session.stream(sql, params)
+            self._running = True
+            try:
+                if self._eof:
+                    raise QueryInterrupted("Query execution was interrupted (client disconnected)")
+                async with rs:
+                    await self._send_stream(rs, binary=binary, more=more)
+            finally:
+                self._running = False
+            return
+        writer = _ResultWriter(self, binary, more)
         self._running = True
         try:
             if self._eof:
                 raise QueryInterrupted("Query execution was interrupted (client disconnected)")
-            async with rs:
-                await self._send_stream(rs, binary=binary, more=more)
+            try:
+                result: Result = await into(sql, params, writer)
+            except ShardgateError:
+                if writer.write_failed is not None:
+                    # The client is gone or the write was abandoned: close, send nothing.
+                    raise writer.write_failed from None
+                raise
         finally:
             self._running = False
+            self._writer = None
+        if writer.cols is None and not writer.no_result:
+            raise QueryInterrupted("Query execution was interrupted (no result set)")
+        if writer.no_result:
+            self._queue_ok(Result(), more=more)
+        else:
+            self._queue_end_of_rows(more=more, warnings=result.warnings)
 
     async def _session_execute(self, sql: str, params: Sequence[Any] | None) -> Result:
         assert self.session is not None
@@ -1272,6 +1409,182 @@ class ClientConnection:
         stmt.long_data.clear()
         self.command = "Execute"
         await self._run_and_send(stmt.sql, values, binary=True, more=False)
+
+
+#: The statement's first word when it starts with one (after white space): exactly
+#: what ``leading_words`` finds first there, without its comment handling.
+_FIRST_WORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _second_word(sql: str, words: list[str] | None) -> str | None:
+    if words is None:
+        words = leading_words(sql, 2)
+    return words[1] if len(words) > 1 else None
+
+
+_DEPRECATE_EOF = int(Capability.DEPRECATE_EOF)
+_AUTOCOMMIT = int(ServerStatus.AUTOCOMMIT)
+_IN_TRANS = int(ServerStatus.IN_TRANS)
+_MORE_RESULTS = int(ServerStatus.MORE_RESULTS_EXISTS)
+
+#: Result headers already described and encoded, by their columns and
+#: character_set_results: a point query sends the same few headers again and again,
+#: and a header is a function of the columns alone (never of the rows). Bounded.
+_HEADERS: dict[tuple[tuple[Column, ...], str | None], tuple[list[WireColumn], tuple[bytes, ...]]]
+_HEADERS = {}
+_HEADERS_SIZE = 512
+
+
+def _header_of(
+    columns: Sequence[Column], results: str | None
+) -> tuple[list[WireColumn], tuple[bytes, ...]]:
+    """The wire columns of a result and their encoded definitions (cached)."""
+    try:
+        key = (tuple(columns), results)
+        hit = _HEADERS.get(key)
+    except TypeError:  # a column that cannot be hashed: described every time
+        key, hit = None, None
+    if hit is not None:
+        return hit
+    cols = describe_columns(columns)
+    payloads = tuple(column_definition(in_results_charset(c.definition, results)) for c in cols)
+    if key is not None:
+        if len(_HEADERS) >= _HEADERS_SIZE:
+            _HEADERS.clear()
+        _HEADERS[key] = (cols, payloads)
+    return cols, payloads
+
+
+class _Signal:
+    """The command task's wake-up: set by the reader task when bytes (or the end)
+    arrived. What a new ``trio.Event`` per wait would do, without making one per
+    command: ``clear()`` before checking for a packet, then ``wait()``. One waiter."""
+
+    __slots__ = ("_is_set", "_task")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._task: trio.lowlevel.Task | None = None
+
+    def set(self) -> None:
+        self._is_set = True
+        task, self._task = self._task, None
+        if task is not None:
+            trio.lowlevel.reschedule(task)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    async def wait(self) -> None:
+        if self._is_set:
+            await trio.lowlevel.checkpoint()
+            return
+        self._task = trio.lowlevel.current_task()
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            self._task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+
+async def _receive(stream: trio.abc.Stream) -> bytes | bytearray:
+    """``stream.receive_some``; on a plain TCP stream a non-blocking ``read``, after a
+    wait for the socket to become readable when nothing is there — the same, with
+    fewer layers. A read that found bytes at once still passes a checkpoint."""
+    if type(stream) is not trio.SocketStream:
+        return await stream.receive_some(_RECV_SIZE)
+    fd = stream.socket.fileno()
+    if fd < 0:
+        raise trio.ClosedResourceError("the connection was closed")
+    try:
+        data = os.read(fd, _RECV_SIZE)
+    except BlockingIOError:
+        pass
+    else:
+        await trio.lowlevel.checkpoint()
+        return data
+    while True:
+        # aclose() notifies this wait (ClosedResourceError) before the fd goes away.
+        await trio.lowlevel.wait_readable(fd)
+        try:
+            return os.read(fd, _RECV_SIZE)
+        except BlockingIOError:
+            continue
+
+
+def _write_now(stream: trio.abc.Stream, view: memoryview) -> int:
+    """Bytes of ``view`` a plain TCP stream's socket took at once (non-blocking
+    ``write``); 0 for any other stream (TLS, tests' memory streams) or a full buffer.
+    A broken socket raises ``trio.BrokenResourceError`` as ``send_all`` would."""
+    if type(stream) is not trio.SocketStream:
+        return 0
+    fd = stream.socket.fileno()
+    if fd < 0:
+        return 0  # closed: send_all raises ClosedResourceError
+    try:
+        return os.write(fd, view)
+    except BlockingIOError:
+        return 0
+    except OSError as exc:
+        raise trio.BrokenResourceError(f"socket connection broken: {exc}") from exc
+
+
+class _WriteFailed(QueryInterrupted):
+    """Ends the statement whose result could not be written (the connection closes)."""
+
+
+class _ResultWriter:
+    """The row sink of a SELECT run in the command task (``Session.stream_into``):
+    the header is queued when the columns are known (never looked at rows: see
+    :func:`describe_columns`), each batch is encoded as it comes and flushed every
+    ``_FLUSH_AT`` bytes (so a result holds at most one batch and one write buffer),
+    the end of rows after the statement has returned.
+
+    Its flushes run inside the statement, so they are shielded from the statement's
+    cancellation (``KILL QUERY`` lets the bytes already encoded go out, then the result
+    ends with 1317, as when the result was handed over by a producer task); a failed or
+    abandoned write ends the statement with :class:`_WriteFailed` and is re-raised by
+    the connection, which then closes (nothing more may be written)."""
+
+    __slots__ = ("binary", "cols", "conn", "more", "no_result", "results", "write_failed")
+
+    def __init__(self, conn: ClientConnection, binary: bool, more: bool) -> None:
+        self.conn = conn
+        self.binary = binary
+        self.more = more
+        self.cols: list[WireColumn] | None = None
+        self.results: str | None = None  # character_set_results, read with the header
+        #: The statement answered with no columns after all: an OK packet, as MySQL.
+        self.no_result = False
+        self.write_failed: BaseException | None = None
+
+    async def header(self, columns: list[Column]) -> None:
+        if self.cols is not None or self.no_result:
+            return
+        if not columns:
+            self.no_result = True
+            return
+        conn = self.conn
+        self.results = conn._charset_variable("character_set_results")
+        self.cols, payloads = _header_of(columns, self.results)
+        conn._queue_result_header(self.cols, self.more, payloads)
+
+    async def rows(self, batch: list[Row]) -> bool:
+        if self.cols is None or not batch:
+            return not self.no_result
+        conn = self.conn
+        conn._writer = self
+        try:
+            await conn._queue_rows(
+                self.cols, batch, self.binary, shielded=True, results=self.results
+            )
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.write_failed = exc
+            raise _WriteFailed("Query execution was interrupted (client connection lost)") from exc
+        finally:
+            conn._writer = None
+        return True
 
 
 def _is_loopback_peer(host: str) -> bool:
