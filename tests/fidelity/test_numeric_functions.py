@@ -24,8 +24,13 @@ CASES = [
     Case("log", "SELECT LOG10(qty * 10), LOG2(qty + 1) FROM orders WHERE id = 5"),
     Case("log", "SELECT id, LOG10(ABS(qty) * 10 + 1) FROM orders ORDER BY id LIMIT 12"),
     Case("log", "SELECT id FROM orders WHERE LOG10(ABS(qty) * 100 + 100) = 3 ORDER BY id"),
-    Case("log", "SELECT id, LOG(10, ABS(qty) + 1) FROM orders ORDER BY LOG10(ABS(qty) + 2), id LIMIT 8"),
-    Case("log", "SELECT customer_id, MAX(LOG10(ABS(qty) * 10 + 1)) FROM orders GROUP BY customer_id"),
+    Case(
+        "log",
+        "SELECT id, LOG(10, ABS(qty) + 1) FROM orders ORDER BY LOG10(ABS(qty) + 2), id LIMIT 8",
+    ),
+    Case(
+        "log", "SELECT customer_id, MAX(LOG10(ABS(qty) * 10 + 1)) FROM orders GROUP BY customer_id"
+    ),
     Case("literal", "SELECT 1e309"),
     Case("literal", "SELECT -1e309 AS x"),
     Case("literal", "SELECT id FROM orders WHERE amount < 1e309"),
