@@ -94,6 +94,7 @@ from sqlglot.time import format_time
 from sharding.backend import sqlite_arithmetic
 from sharding.errors import NotSupported, ShardgateError
 from sharding.merge import mysql_collations
+from sharding.sql.shard_dialect import log_function_name
 
 #: Physical type names the DDL path gives DECIMAL columns: ``DECIMAL_S<scale>``.
 DECIMAL_TYPE_PREFIX = "DECIMAL_S"
@@ -2087,26 +2088,10 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
 
 
 def _log_name(node: exp.Log) -> str | None:
-    """``sg_log10``/``sg_log2`` for ``LOG10(x)``/``LOG2(x)``, None for ``LOG(b, x)``.
-
-    sqlglot parses ``LOG10(x)`` as ``LOG(10, x)``; MySQL's ``LOG10`` is not
-    ``LOG(10, x)`` (:data:`_log10`). They differ in the text: the base of ``LOG10`` is a
-    literal sqlglot made (no offset in the text) and the function's name token is
-    ``LOG10``/``LOG2`` long (the parser's offsets of it)."""
-    base, x = node.this, node.expression
-    if x is None or not isinstance(base, exp.Literal) or base.is_string:
-        return None
-    if "start" in base.meta:
-        return None  # the base is written in the text: LOG(10, x)
-    start, end = node.meta.get("start"), node.meta.get("end")
-    if start is None or end is None:
-        return None
-    length = int(end) - int(start) + 1
-    if base.name == "10" and length == len("LOG10"):
-        return "sg_log10"
-    if base.name == "2" and length == len("LOG2"):
-        return "sg_log2"
-    return None
+    """``sg_log10``/``sg_log2`` for ``LOG10(x)``/``LOG2(x)``, None for ``LOG(b, x)``
+    (told apart by :func:`sharding.sql.shard_dialect.log_function_name`)."""
+    name = log_function_name(node)
+    return None if name is None else f"sg_{name.lower()}"
 
 
 _BIT_OPERATORS: dict[type[exp.Expr], str] = {
