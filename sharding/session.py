@@ -95,6 +95,7 @@ from sharding.schema_changes import SchemaChanges
 from sharding.session_answers import answer_select, answer_show
 from sharding.session_state import SessionState, has_session_refs, parse_set_text, substitute
 from sharding.sql.context import PlanContext
+from sharding.sql.derived_columns import cte_map
 from sharding.sql.describe import (
     UNKNOWN,
     SlotTyped,
@@ -113,7 +114,13 @@ from sharding.sql.insert_select import batches, split_insert_select
 from sharding.sql.lexer import Normalized, Slot, first_keyword, normalize, param_slots
 from sharding.sql.limited_write import restricted, selection
 from sharding.sql.literals import render_literal
-from sharding.sql.materialize import literal_node, replace_with_values, subquery_uses
+from sharding.sql.materialize import (
+    drop_materialized_ctes,
+    literal_node,
+    replace_with_values,
+    runnable_select,
+    subquery_uses,
+)
 from sharding.sql.moving_update import (
     assignments,
     collision_probe,
@@ -851,8 +858,10 @@ class CoordinatorSession:
             uses = subquery_uses(tree)
         by_position = {s.position: i for i, s in enumerate(slots)}
         dialect = self.coord.semantics.dialect
+        ran: set[str] = set()
         for use in uses:
-            inner = use.select.copy()
+            inner = runnable_select(use)
+            ran |= set(cte_map(inner))
             if use.kind == "in" and isinstance(inner, exp.Select):
                 inner.set("distinct", exp.Distinct())  # only the set of values matters
             for node in list(inner.find_all(exp.Placeholder)):
@@ -864,6 +873,7 @@ class CoordinatorSession:
                 inner.sql(dialect="mysql"), 1 if use.kind == "exists" else None, refusal, stats
             )
             replace_with_values(use, width, rows, dialect)
+        drop_materialized_ctes(tree, ran)
         plan, _ = await self._plan(tree, sql, slots, values, kind)
         return Prepared(plan, slots, values, self._texts(slots, values))
 
@@ -1637,7 +1647,7 @@ class CoordinatorSession:
             prepared = await self._prepare(sql, None, kind="write")
             plan: WritePlan = prepared.plan
             ops = self._write_ops(plan, prepared)
-            head = f"route: {plan.route.describe()}"
+            head = f"route: {plan.route.describe(prepared.values)}"
         elif kind in ("INSERT", "REPLACE"):
             parsed = scan_insert(sql)
             database = parsed.database or self._database

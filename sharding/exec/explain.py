@@ -26,6 +26,7 @@ from sharding.sql.nodes import (
     ConcatNode,
     DistinctNode,
     FilterNode,
+    HeldNode,
     LimitNode,
     MergeSortNode,
     Passthrough,
@@ -79,7 +80,7 @@ def explain_rows(
         add(
             depth,
             "ShardRead",
-            f"{len(targets)} shard(s) on {', '.join(sources)}; route: {read.route.describe()}",
+            f"{len(targets)} shard(s) on {', '.join(sources)}; route: {read.route.describe(values)}",
         )
         need = read.limit.needed(values) if read.limit is not None else None
         limit = ""
@@ -210,6 +211,9 @@ def explain_rows(
         elif isinstance(node, LimitNode):
             offset, count = node.limit.resolve(values)
             add(depth, "Limit", f"offset {offset}, count {count}")
+            walk(node.child, depth + 1, share)
+        elif isinstance(node, HeldNode):  # issue 18.3
+            add(depth, "Bounded", f"{node.what}: at most cluster.union_rows rows held")
             walk(node.child, depth + 1, share)
         elif isinstance(node, BackendEvalNode):
             items = "; ".join(e.text for e in node.exprs)

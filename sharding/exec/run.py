@@ -28,6 +28,7 @@ from sharding.errors import QueryInterrupted, ShardgateError
 from sharding.exec.backend_eval import backend_eval
 from sharding.exec.batch import Batcher, BatchPolicy, BatchStats, policy_for, split_point
 from sharding.exec.connector import Connector
+from sharding.exec.held import held_operator
 from sharding.exec.source import SourceStatement, source_groups
 from sharding.exec.stream import Fetch, ShardStream, StreamStats, chunk_rows, unordered_feed
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
@@ -60,6 +61,7 @@ from sharding.sql.nodes import (
     ConcatNode,
     DistinctNode,
     FilterNode,
+    HeldNode,
     LimitNode,
     MergeSortNode,
     Passthrough,
@@ -443,6 +445,8 @@ class Runner:
                 residual=node.residual,
                 params=values,
             )
+        if isinstance(node, HeldNode):  # issue 18.3: bounded Sort/Distinct/Aggregate
+            return held_operator(self, node, share)
         if isinstance(node, BackendEvalNode):
             target = broadcast_target((), sem.dialect, self.default_datasource)
             return backend_eval(

@@ -43,9 +43,11 @@ from sqlglot import exp
 
 from sharding.backend.base import Column, ColumnType
 from sharding.catalog import ColumnInfo, TableInfo
+from sharding.errors import ShardgateError
 from sharding.merge.evaluate import Compiler, Ref
 from sharding.merge.semantics import MYSQL
 from sharding.sql.backend_eval import BackendEvalNode, appended_offset
+from sharding.sql.derived_columns import cte_map, derived_body, derived_table
 from sharding.sql.function_types import FUNCTION_TYPES, Args, function_type
 from sharding.sql.lexer import Slot
 from sharding.sql.nodes import (
@@ -53,10 +55,12 @@ from sharding.sql.nodes import (
     ConcatNode,
     DistinctNode,
     FilterNode,
+    HeldNode,
     LimitNode,
     MergeSortNode,
     Passthrough,
     ProjectNode,
+    SelectPlan,
     SortNode,
     WindowNode,
 )
@@ -70,6 +74,7 @@ __all__ = [
     "TypedColumn",
     "column_type",
     "constant_type",
+    "describe_block",
     "describe_plan",
     "describe_select",
     "expression_type",
@@ -285,7 +290,11 @@ class _Scope:
     """The tables a select list can name: by alias (or table name), in FROM order."""
 
     def __init__(
-        self, select: exp.Select, tables: Mapping[tuple[str, str], TableInfo], database: str | None
+        self,
+        select: exp.Select,
+        tables: Mapping[tuple[str, str], TableInfo],
+        database: str | None,
+        ctes: Mapping[str, exp.CTE] | None = None,
     ) -> None:
         self.by_alias: dict[str, TableInfo] = {}
         self.order: list[TableInfo] = []
@@ -293,13 +302,20 @@ class _Scope:
         self.slots: Sequence[Slot] | None = None
         #: The values of those slots (a client's parameters included).
         self.values: Sequence[Any] = ()
+        #: Issue 18.3: derived tables and CTEs of the FROM clause, by the id of the
+        #: TableInfo standing for them: their columns' types (lower-case names).
+        self.derived: dict[int, dict[str, ColumnType | SlotTyped]] = {}
         sources: list[exp.Expr] = []
         from_ = select.args.get("from") or select.args.get("from_")
         if from_ is not None and from_.this is not None:
             sources.append(from_.this)
         for join in select.args.get("joins") or ():
             sources.append(join.this)
+        visible = cte_map(select, ctes)
         for src in sources:
+            if derived_body(src, visible) is not None:
+                self._add_derived(src, tables, database, visible)
+                continue
             if not isinstance(src, exp.Table):
                 continue
             db = src.db or database or ""
@@ -309,9 +325,57 @@ class _Scope:
             self.by_alias[(src.alias_or_name).lower()] = info
             self.order.append(info)
 
+    def _add_derived(
+        self,
+        src: exp.Expr,
+        tables: Mapping[tuple[str, str], TableInfo],
+        database: str | None,
+        ctes: Mapping[str, exp.CTE],
+    ) -> None:
+        """A derived table or CTE reference: its columns typed by its query
+        (:mod:`sharding.sql.derived_columns`); left out when they cannot be told."""
+        try:
+            table = derived_table(src, tables, database, ctes)
+        except ShardgateError:
+            return
+        if table is None:
+            return
+        self.by_alias[table.alias.lower()] = table.info
+        self.order.append(table.info)
+        self.derived[id(table.info)] = {
+            c.name.lower(): t for c, t in zip(table.info.columns, table.types, strict=True)
+        }
+
     def column_type(self, col: exp.Column) -> ColumnType:
         found = self.column(col)
-        return _table_column(column_type(*found)) if found is not None else UNKNOWN
+        if found is None:
+            return UNKNOWN
+        derived = self.derived.get(id(found[1]))
+        if derived is not None:
+            return self._derived_type(derived.get(found[0].name.lower(), UNKNOWN))
+        return _table_column(column_type(*found))
+
+    def star_type(self, col: ColumnInfo, table: TableInfo) -> ColumnType | SlotTyped:
+        """The type a ``*`` gives column ``col`` of ``table``."""
+        derived = self.derived.get(id(table))
+        if derived is not None:
+            return derived.get(col.name.lower(), UNKNOWN)
+        return _table_column(column_type(col, table))
+
+    def _derived_type(self, typed: ColumnType | SlotTyped) -> ColumnType:
+        if isinstance(typed, SlotTyped):
+            return typed.resolve(self.slots, self.values) if self.slots is not None else UNKNOWN
+        return typed
+
+    def slot_dependent(self, node: exp.Expr) -> bool:
+        """Whether ``node`` reads a derived table's column typed per call."""
+        for col in [node] if isinstance(node, exp.Column) else node.find_all(exp.Column):
+            found = self.column(col)
+            if found is None or id(found[1]) not in self.derived:
+                continue
+            if isinstance(self.derived[id(found[1])].get(found[0].name.lower()), SlotTyped):
+                return True
+        return False
 
     def column(self, col: exp.Column) -> tuple[ColumnInfo, TableInfo] | None:
         candidates = [self.by_alias.get(col.table.lower())] if col.table else self.order
@@ -388,17 +452,28 @@ def describe_select(
 
 
 def describe_plan(
-    tree: exp.Expr, tables: Mapping[tuple[str, str], TableInfo], database: str | None
+    tree: exp.Expr,
+    tables: Mapping[tuple[str, str], TableInfo],
+    database: str | None,
+    *,
+    ctes: Mapping[str, exp.CTE] | None = None,
 ) -> list[ColumnType | SlotTyped] | None:
     """:func:`describe_select` of a statement whose literals are plan-cache slots: a
-    column that depends on one is a :class:`SlotTyped`, typed per call."""
+    column that depends on one is a :class:`SlotTyped`, typed per call. ``ctes``: the
+    CTEs of enclosing queries (a derived table's or CTE's body, issue 18.3)."""
+    ctes = cte_map(tree, ctes)
     while isinstance(tree, exp.Union | exp.Intersect | exp.Except):
         tree = tree.this
+        ctes = cte_map(tree, ctes)
     if isinstance(tree, exp.Subquery):
-        return describe_plan(tree.this, tables, database)
+        return describe_plan(tree.this, tables, database, ctes=ctes)
     if not isinstance(tree, exp.Select):
         return None
-    scope = _Scope(tree, tables, database)
+    return describe_block(tree, _Scope(tree, tables, database, ctes))
+
+
+def describe_block(tree: exp.Select, scope: _Scope) -> list[ColumnType | SlotTyped] | None:
+    """:func:`describe_plan` of one SELECT whose FROM clause ``scope`` holds."""
     out: list[ColumnType | SlotTyped] = []
     for item in tree.expressions:
         if isinstance(item, exp.Star) or (
@@ -415,11 +490,12 @@ def describe_plan(
             )
             if not chosen or any(not t.columns for t in chosen):
                 return None
-            out.extend(_table_column(column_type(c, t)) for t in chosen for c in t.columns)
+            out.extend(scope.star_type(c, t) for t in chosen for c in t.columns)
             continue
         typed = _expr_type(item, scope)
-        if typed is UNKNOWN and any(
-            p.meta.get(SLOT) is not None for p in item.find_all(exp.Placeholder)
+        if typed is UNKNOWN and (
+            any(p.meta.get(SLOT) is not None for p in item.find_all(exp.Placeholder))
+            or scope.slot_dependent(item)
         ):
             out.append(SlotTyped(item, scope))
         else:
@@ -1011,8 +1087,11 @@ def shard_positions(node: object) -> list[int | None] | None:
     passthrough read, a concatenation or merge of shard rows)."""
     if isinstance(node, Passthrough | ConcatNode | MergeSortNode):
         return None
-    if isinstance(node, LimitNode | SortNode | FilterNode | DistinctNode):
+    if isinstance(node, LimitNode | SortNode | FilterNode | DistinctNode | HeldNode):
         return shard_positions(node.child)
+    if isinstance(node, SelectPlan):
+        # Issue 18.3: a derived table's rows, computed by a plan of their own.
+        return [None] * len(node.columns) if node.columns is not None else []
     if isinstance(node, ProjectNode) and node.columns is not None:
         below = shard_positions(node.child)
         if below is None:

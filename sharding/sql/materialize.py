@@ -41,12 +41,15 @@ import sqlglot
 from sqlglot import exp
 
 from sharding.errors import NotSupported, ShardgateError
+from sharding.sql.derived_columns import cte_map, needed_ctes
 from sharding.sql.literals import mysql_text
 
 __all__ = [
     "SubqueryUse",
+    "drop_materialized_ctes",
     "literal_node",
     "replace_with_values",
+    "runnable_select",
     "subquery_uses",
 ]
 
@@ -83,6 +86,69 @@ def subquery_uses(tree: exp.Expr) -> list[SubqueryUse]:
         elif isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select | exp.Union):
             out.append(SubqueryUse("scalar", node.this, node))
     return out
+
+
+def runnable_select(use: SubqueryUse) -> exp.Expr:
+    """A copy of the subquery's SELECT that runs alone: the CTEs of the statement
+    around it that it names (directly or through another CTE) attached to its own
+    ``WITH`` — ``WITH t AS (…) SELECT … WHERE id IN (SELECT k FROM t)`` runs
+    ``WITH t AS (…) SELECT k FROM t``. A CTE of the subquery's own shadows an outer one."""
+    inner = use.select.copy()
+    chain: list[exp.Expr] = []
+    node: exp.Expr | None = use.target
+    while node is not None:
+        chain.append(node)
+        node = node.parent
+    visible: dict[str, exp.CTE] = {}
+    recursive = False
+    for ancestor in reversed(chain):
+        with_ = ancestor.args.get("with_") or ancestor.args.get("with")
+        if isinstance(with_, exp.With):
+            recursive = recursive or bool(with_.args.get("recursive"))
+            visible = cte_map(ancestor, visible)
+    own = cte_map(inner)
+    needed = [c.copy() for c in needed_ctes(inner, visible) if c.alias_or_name.lower() not in own]
+    if not needed:
+        return inner
+    with_ = inner.args.get("with_") or inner.args.get("with")
+    if isinstance(with_, exp.With):
+        with_.set("expressions", needed + list(with_.expressions))
+        with_.set("recursive", bool(with_.args.get("recursive")) or recursive)
+    else:
+        inner.set("with_", exp.With(expressions=needed, recursive=recursive))
+    return inner
+
+
+def drop_materialized_ctes(tree: exp.Expr, ran: set[str]) -> None:
+    """Remove from ``tree``'s own ``WITH`` the CTEs named in ``ran`` (each ran inside a
+    materialised subquery, so it resolved) that nothing in the statement names any
+    longer; the ``WITH`` goes when it is empty. A CTE nothing ever named stays: MariaDB
+    still resolves its tables (1146 for a missing one)."""
+    with_ = tree.args.get("with_") or tree.args.get("with")
+    if not isinstance(with_, exp.With) or not ran:
+        return
+    while True:
+        named = {
+            t.name.lower()
+            for cte in with_.expressions
+            for t in cte.this.find_all(exp.Table)
+            if not t.db
+        }
+        body = tree.copy()
+        body.set("with_", None)
+        body.set("with", None)
+        named |= {t.name.lower() for t in body.find_all(exp.Table) if not t.db}
+        unused = [
+            c
+            for c in with_.expressions
+            if c.alias_or_name.lower() in ran and c.alias_or_name.lower() not in named
+        ]
+        if not unused:
+            break
+        with_.set("expressions", [c for c in with_.expressions if c not in unused])
+    if not with_.expressions:
+        tree.set("with_", None)
+        tree.set("with", None)
 
 
 def _walk(tree: exp.Expr) -> Iterator[exp.Expr]:

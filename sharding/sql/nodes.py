@@ -212,6 +212,17 @@ class UnionNode:
 
 
 @dataclass(frozen=True)
+class HeldNode:
+    """Issue 18.3 (:mod:`sharding.merge.held`): ``child`` — a :class:`SortNode`,
+    :class:`DistinctNode` or raw :class:`AggregateNode` over rows the coordinator
+    computed (a derived table's) — holding at most ``cluster.union_rows`` rows, keys
+    or groups; more is a 1235 naming the setting. ``what`` names the clause."""
+
+    child: Any
+    what: str
+
+
+@dataclass(frozen=True)
 class OutputColumn:
     """A result column name with holes: each ``?`` at ``slot_positions`` is replaced
     per call by its slot's literal text (a parameter stays ``?``), or — ``literal``,

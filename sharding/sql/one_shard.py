@@ -72,8 +72,8 @@ class OneShardRoute(Route):
                 return None
         return chosen
 
-    def describe(self) -> str:
-        inner = " = ".join(r.describe() for r, _ in self.parts)
+    def describe(self, values: Sequence[Any] = ()) -> str:
+        inner = " = ".join(r.describe(values) for r, _ in self.parts)
         return f"one shard: {inner}"
 
 

@@ -137,7 +137,9 @@ class Route:
     ) -> set[int] | None:
         raise NotImplementedError
 
-    def describe(self) -> str:
+    def describe(self, values: Sequence[Any] = ()) -> str:
+        """One line for EXPLAIN; ``values`` are the call's bound values (a folded IN
+        list counts as its values)."""
         raise NotImplementedError
 
 
@@ -148,7 +150,7 @@ class AllShards(Route):
     ) -> set[int] | None:
         return None
 
-    def describe(self) -> str:
+    def describe(self, values: Sequence[Any] = ()) -> str:
         return "all shards"
 
 
@@ -191,8 +193,12 @@ class KeyIn(Route):
                 return out
         return out
 
-    def describe(self) -> str:
-        return f"key of table#{self.table} IN {len(self.values)} value(s)"
+    def describe(self, values: Sequence[Any] = ()) -> str:
+        try:
+            count = sum(1 for _ in _expand(self.values, values))
+        except IndexError:  # no values bound (a plan described alone)
+            count = len(self.values)
+        return f"key of table#{self.table} IN {count} value(s)"
 
 
 @dataclass(frozen=True)
@@ -204,7 +210,7 @@ class KeyIsNull(Route):
     ) -> set[int] | None:
         return {info[self.table].rule.shard_of(None)}
 
-    def describe(self) -> str:
+    def describe(self, values: Sequence[Any] = ()) -> str:
         return f"key of table#{self.table} IS NULL"
 
 
@@ -231,7 +237,7 @@ class KeyRange(Route):
             return None
         return t.rule.shards_between(low, high, self.low_inclusive, self.high_inclusive)
 
-    def describe(self) -> str:
+    def describe(self, values: Sequence[Any] = ()) -> str:
         return f"key of table#{self.table} in a range"
 
 
@@ -250,8 +256,8 @@ class AndRoute(Route):
             result = s if result is None else result & s
         return result
 
-    def describe(self) -> str:
-        return "(" + " AND ".join(p.describe() for p in self.parts) + ")"
+    def describe(self, values: Sequence[Any] = ()) -> str:
+        return "(" + " AND ".join(p.describe(values) for p in self.parts) + ")"
 
 
 @dataclass(frozen=True)
@@ -269,8 +275,8 @@ class OrRoute(Route):
             result |= s
         return result
 
-    def describe(self) -> str:
-        return "(" + " OR ".join(p.describe() for p in self.parts) + ")"
+    def describe(self, values: Sequence[Any] = ()) -> str:
+        return "(" + " OR ".join(p.describe(values) for p in self.parts) + ")"
 
 
 ALL = AllShards()

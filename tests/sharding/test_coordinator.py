@@ -477,6 +477,12 @@ async def test_explain_states_shards_sql_merge_tree_and_chunking(coord: Coordina
     )
     insert = await coord.explain("INSERT INTO t VALUES (1, 1, 1), (2, 2, 2), (3, 3, 3)")
     assert "3 row(s) split by the scanner" in insert and "one transaction per data source" in insert
+    # A long IN list is folded into one slot: EXPLAIN still counts its values.
+    many = ", ".join(str(i) for i in range(300))
+    folded = await coord.explain(f"SELECT id FROM t WHERE id IN ({many})")
+    assert "route: key of table#0 IN 300 value(s)" in folded
+    deleted = await coord.explain(f"DELETE FROM t WHERE id IN ({many})")
+    assert "route: key of table#0 IN 300 value(s)" in deleted
 
 
 async def test_a_table_dropped_by_another_coordinator(

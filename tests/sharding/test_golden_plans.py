@@ -96,6 +96,17 @@ GROUPS: dict[str, list[str]] = {
         "SELECT COUNT(*) FROM t JOIN u ON t.k = u.k",
         "SELECT t.id, u.uid FROM t LEFT JOIN u ON t.k = u.k ORDER BY t.id, u.uid LIMIT 4",
     ],
+    # Issue 18.3: a derived table or CTE read by the coordinator's primitives; WHERE
+    # conjuncts pushed into the body; held rows bounded (cluster.union_rows).
+    "derived": [
+        "SELECT * FROM (SELECT id, k, a FROM t) d WHERE k = 3",
+        "SELECT * FROM (SELECT id, k, a FROM t) d WHERE id = 3",
+        "SELECT n, COUNT(*) FROM (SELECT k, COUNT(*) n FROM t GROUP BY k) d GROUP BY n ORDER BY n",
+        "WITH x AS (SELECT id, a FROM t WHERE a > 10) SELECT COUNT(*), MAX(a) FROM x",
+        "SELECT id, a FROM (SELECT id, a FROM t) d ORDER BY a DESC, id LIMIT 7",
+        "SELECT * FROM (SELECT t.id, u.x FROM t JOIN u ON t.k = u.k) d WHERE x > 10",
+        "SELECT * FROM (SELECT id FROM t WHERE id = 5) d",
+    ],
     "writes": [
         "INSERT INTO t (id, k) VALUES (1001, 2)",
         "INSERT INTO t (id, k) VALUES (1001, 2), (1002, 3), (1003, 4)",
@@ -228,6 +239,28 @@ MYSQL_GROUPS: dict[str, list[str]] = {
         "SELECT id FROM customers WHERE id = 3 UNION SELECT id FROM customers WHERE id = 1027",
         "SELECT id FROM customers INTERSECT SELECT customer_id FROM orders",
         "SELECT amount FROM orders UNION SELECT price FROM order_items",
+    ],
+    # Issue 18.3: derived tables and CTEs over several shards — the body planned as any
+    # SELECT, the outer query computed over its rows; WHERE conjuncts pushed into the
+    # body (its WHERE, or a grouped body's HAVING); held state bounded; refusals.
+    "mysql_derived": [
+        "SELECT * FROM (SELECT id, name, region FROM customers) d "
+        "WHERE region = 'us' AND name LIKE 'c%'",
+        "SELECT * FROM (SELECT id, name FROM customers) d WHERE id = 7",
+        "SELECT n, COUNT(*) FROM (SELECT customer_id, COUNT(*) n FROM orders "
+        "GROUP BY customer_id) d GROUP BY n ORDER BY n",
+        "SELECT * FROM (SELECT status, COUNT(*) c FROM orders GROUP BY status) d "
+        "WHERE status LIKE 'p%' AND c > 5",
+        "SELECT id, amount FROM (SELECT id, amount FROM orders ORDER BY amount DESC, id "
+        "LIMIT 20) d WHERE amount > 100 ORDER BY id LIMIT 5",
+        "WITH d (cid, total) AS (SELECT customer_id, SUM(amount) FROM orders "
+        "GROUP BY customer_id) SELECT cid, total FROM d WHERE total > 2000 ORDER BY cid",
+        "SELECT DISTINCT qty FROM (SELECT qty FROM orders) d",
+        "SELECT COUNT(*) FROM (SELECT id FROM customers UNION SELECT customer_id FROM orders) d",
+        "SELECT * FROM (SELECT id FROM orders ORDER BY id DESC) d",
+        "SELECT * FROM (SELECT id, name FROM customers WHERE id = 3) d",
+        "SELECT ROW_NUMBER() OVER (ORDER BY id) FROM (SELECT id FROM orders) d",
+        "SELECT d.id FROM (SELECT id FROM customers) d JOIN orders o ON o.customer_id = d.id",
     ],
     # Issue 18.5: window functions over several shards — computed by the shards when
     # every PARTITION BY has the shard key (chunks read a derived table), else by the
