@@ -66,7 +66,7 @@ from sharding.sql.reads import (
 from sharding.sql.rewrite import slot_of
 from sharding.sql.route import ALL, build_route
 from sharding.sql.scope import Scope, TableRef, join_kind, top_level_nodes, unparen
-from sharding.sql.source_stage import SourceStage, order_kept, rows_stage
+from sharding.sql.source_stage import UNBOUNDED, SourceStage
 
 #: Where a column of one side lives in the joined row: (position, affinity, collation).
 #: (index in the joined row, affinity, collation, ENUM labels) of a column.
@@ -442,14 +442,11 @@ def _side_read(
         notes.append("no unique tiebreaker: side read unchunked (capped)")
     read = shard_read(ctx, shard_sel, holes, route, (ref.info,), ref.index, keys, None, notes)
     sort = tuple(SortItem(p, False, True, column_collation(cols[p], scope)) for p in kpos)
-    # Issue 17: each data source merges its shards' sorted rows, so the join's k-way
-    # merge has a few inputs per data source instead of one per shard.
+    # Issue 17: a join input is read whole, so a data-source stage would re-read every
+    # shard's chunk per continuation (module docstring of sharding.sql.source_stage).
     source: SourceStage | str | None = None
     if ctx.dialect == "mysql":
-        if unique is None:
-            source = "no unique tiebreaker: each shard's read is guarded on its own"
-        else:
-            source = order_kept(cols, order, scope) or rows_stage(len(cols), order)
+        source = UNBOUNDED
     return MergeSortNode(read, sort, source), tuple(kpos), len(cols)
 
 

@@ -40,7 +40,7 @@ from sharding.sql.reads import KeysetKey, ShardOrder, select_for_shard, shard_re
 from sharding.sql.route import Route
 from sharding.sql.scope import Scope, TableRef
 from sharding.sql.shard_dialect import shard_dialect
-from sharding.sql.source_stage import SourceStage, order_kept, rows_stage
+from sharding.sql.source_stage import UNBOUNDED, SourceStage, order_kept, rows_stage
 from sharding.sql.window_plan import (
     CHUNK_NOTE,
     copy_windows,
@@ -184,7 +184,7 @@ def _plan_rows(
     )
     node: Any = ConcatNode(read)
     if sort:
-        source = _rows_source(ctx, read, windowed, plain, shard_order, scope)
+        source = _rows_source(ctx, read, windowed, plain, shard_order, scope, limit is not None)
         node = MergeSortNode(read, tuple(sort), source)
     if limit is not None:
         node = LimitNode(node, limit)
@@ -200,10 +200,13 @@ def _rows_source(
     exprs: list[exp.Expr],
     order: list[ShardOrder],
     scope: Scope,
+    bounded: bool,
 ) -> SourceStage | str | None:
     """The data-source stage of an ordered row read (:mod:`sharding.sql.source_stage`)."""
     if ctx.dialect != "mysql":
         return None
+    if not bounded:
+        return UNBOUNDED
     if windowed:
         return "window functions are computed above the shard rows"
     if read.lock:

@@ -182,6 +182,11 @@ MYSQL_GROUPS: dict[str, list[str]] = {
         "GROUP BY size",
         # Session variables are values: a user variable on the key routes to one shard.
         "SELECT id FROM orders WHERE id = @nosuch",
+        # The data-source stage (issue 17): with a LIMIT each data source merges its
+        # shards' top rows; without one the rows stream keyset-chunked (no stage).
+        "SELECT id, qty FROM orders ORDER BY qty DESC, id LIMIT 5",
+        "SELECT id, qty FROM orders ORDER BY qty, id LIMIT 3 OFFSET 20",
+        "SELECT id, qty FROM orders ORDER BY qty, id",
     ],
     # Issue 18.6: STD/VARIANCE partials, WITH ROLLUP, MySQL functions over merged
     # aggregates in HAVING and ORDER BY (one BackendEval under the Filter), GROUP_CONCAT
