@@ -113,7 +113,7 @@ from sharding.sql.insert_plan import InsertShape, insert_shape, prepare_insert
 from sharding.sql.insert_select import batches, split_insert_select
 from sharding.sql.lexer import Normalized, Slot, first_keyword, normalize, param_slots
 from sharding.sql.limited_write import restricted, selection
-from sharding.sql.literals import render_literal
+from sharding.sql.literals import slot_text
 from sharding.sql.materialize import (
     drop_materialized_ctes,
     literal_node,
@@ -635,10 +635,8 @@ class CoordinatorSession:
         for s, v in zip(slots, values, strict=True):
             if isinstance(v, InList):  # a folded IN list: its values' texts, comma-separated
                 out.append(", ".join(self._texts(v.slots, v.values)))
-            elif s.param is None and not s.is_string:
-                out.append(s.raw)
             else:
-                out.append(render_literal(v, dialect))
+                out.append(slot_text(s, v, dialect))
         return out
 
     async def _prepare(self, sql: str, params: Sequence[Any] | None, *, kind: str) -> Prepared:

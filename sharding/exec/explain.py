@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sharding.exec.batch import policy_for
+from sharding.exec.key_lists import shard_lists
 from sharding.exec.run import passthrough_single
 from sharding.exec.source import source_groups
 from sharding.exec.stream import chunk_limit
@@ -39,6 +40,7 @@ from sharding.sql.nodes import (
     WindowNode,
 )
 from sharding.sql.source_stage import SourceStage
+from sharding.sql.template import ShardTemplate
 
 SHOWN_SHARDS = 3
 
@@ -48,7 +50,17 @@ def _targets(
 ) -> list[Target]:
     if read.leader is None:
         return [broadcast_target(read.tables, sem.dialect, default_ds)]
-    return shard_targets(read, route_shards(read, values, sem), sem.dialect)
+    targets = shard_targets(read, route_shards(read, values, sem), sem.dialect)
+    lists = shard_lists(read, values, sem)
+    return lists.targets(targets) if lists is not None else targets
+
+
+def _bound(
+    read: ShardRead, values: Sequence[Any], texts: Sequence[str], sem: Semantics
+) -> ShardTemplate:
+    """The read's template bound as the runner binds it (a cut IN list a hole)."""
+    lists = shard_lists(read, values, sem) if read.leader is not None else None
+    return lists.bind(read, texts) if lists is not None else read.template.bind(texts)
 
 
 def explain_rows(
@@ -112,7 +124,7 @@ def explain_rows(
             add(depth + 1, "pushed limit", f"LIMIT {need}" if need is not None else "none")
         for note in read.notes:
             add(depth + 1, "note", note)
-        bound = read.template.bind(texts)
+        bound = _bound(read, values, texts, sem)
         for t in targets[:SHOWN_SHARDS]:
             add(depth + 1, f"sql[{t.label}]", bound.fill(t.names, "1") + limit + read.lock)
         if len(targets) > SHOWN_SHARDS:
@@ -131,7 +143,7 @@ def explain_rows(
             return
         policy = policy_for(sem.dialect) if pushdown else None
         targets = _targets(read, values, sem, default_ds)
-        part = len(read.template.bind(texts).fill(targets[0].names)) if targets else 0
+        part = len(_bound(read, values, texts, sem).fill(targets[0].names)) if targets else 0
         groups = source_groups(targets, policy, part)
         if not groups or all(len(g) == 1 for g in groups):
             why = "cluster.pushdown is off" if policy is None else "no data source holds 3+ shards"

@@ -29,6 +29,7 @@ from sharding.exec.backend_eval import backend_eval
 from sharding.exec.batch import Batcher, BatchPolicy, BatchStats, policy_for, split_point
 from sharding.exec.connector import Connector
 from sharding.exec.held import held_operator
+from sharding.exec.key_lists import ShardLists, shard_lists
 from sharding.exec.source import SourceStatement, source_groups
 from sharding.exec.stream import Fetch, ShardStream, StreamStats, chunk_rows, unordered_feed
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
@@ -188,6 +189,8 @@ class Runner:
         #: (GROUP_CONCAT's 1260), which the session records for the statement.
         self.group_concat_max_len = 1048576
         self.warnings: list[tuple[str, int, str]] = []
+        #: Per read (by id): its folded shard-key IN lists cut per shard, or None.
+        self._key_lists: dict[int, ShardLists | None] = {}
         # Reads of one data source started together go out as one statement
         # (sharding.exec.batch); True means the dialect's default policy.
         if batching is True:
@@ -247,7 +250,22 @@ class Runner:
         if read.leader is None:
             return [broadcast_target(read.tables, self.sem.dialect, self.default_datasource)]
         shards = route_shards(read, self.values, self.sem)
-        return shard_targets(read, shards, self.sem.dialect)
+        targets = shard_targets(read, shards, self.sem.dialect)
+        lists = self._lists(read)
+        return lists.targets(targets) if lists is not None else targets
+
+    def _lists(self, read: ShardRead) -> ShardLists | None:
+        """The read's long shard-key IN lists cut per shard (sharding.exec.key_lists)."""
+        key = id(read)
+        if key not in self._key_lists:
+            self._key_lists[key] = shard_lists(read, self.values, self.sem)
+        return self._key_lists[key]
+
+    def bound(self, read: ShardRead) -> ShardTemplate:
+        """The read's template with this call's values; a cut IN list stays a hole
+        that each target's names fill (:meth:`targets`)."""
+        lists = self._lists(read) if read.leader is not None else None
+        return lists.bind(read, self.texts) if lists is not None else read.template.bind(self.texts)
 
     def _keyset(self, read: ShardRead) -> KeysetSpec | None:
         if not read.chunked:
@@ -264,7 +282,7 @@ class Runner:
     def streams(self, read: ShardRead, *, budget_share: int = 1) -> list[Callable[[], ShardStream]]:
         targets = self.targets(read)
         self.stats.shards += len(targets)
-        template = read.template.bind(self.texts)
+        template = self.bound(read)
         keyset = self._keyset(read)
         need = read.limit.needed(self.values) if read.limit is not None else None
         chunk = chunk_rows(
@@ -304,7 +322,7 @@ class Runner:
         if not isinstance(stage, SourceStage):
             return None
         targets = self.targets(read)
-        template = read.template.bind(self.texts)
+        template = self.bound(read)
         part_bytes = len(template.fill(targets[0].names)) if targets else 0
         groups = source_groups(targets, self._source_policy, part_bytes)
         if not groups or all(len(g) == 1 for g in groups):
@@ -501,7 +519,7 @@ class Runner:
             raise AssertionError("a passthrough read must have exactly one target")
         target = targets[0]
         self.stats.shards += 1
-        sql = read.template.bind(self.texts).fill(target.names)
+        sql = self.bound(read).fill(target.names)
         rs = await self.fetch(target, sql)
         self.stats.streams.chunks += 1
         self.stats.streams.rows += len(rs.rows)

@@ -57,9 +57,12 @@ import math
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sharding.errors import BadArguments, ShardgateError
+
+if TYPE_CHECKING:
+    from sharding.sql.lexer import Slot
 
 _MAX_SHIFT = 62
 
@@ -225,3 +228,12 @@ def quote_identifier(name: str, dialect: str) -> str:
     if dialect == "mysql":
         return "`" + name.replace("`", "``") + "`"
     return '"' + name.replace('"', '""') + '"'
+
+
+def slot_text(slot: Slot, value: Any, dialect: str) -> str:
+    """A slot's SQL text in a shard statement: a number written in the statement as
+    it was written (its digits are its value), anything else rendered from the value
+    (a string, a parameter)."""
+    if slot.param is None and not slot.is_string:
+        return slot.raw
+    return render_literal(value, dialect)

@@ -201,6 +201,31 @@ class KeyIn(Route):
         return f"key of table#{self.table} IN {count} value(s)"
 
 
+def value_shard(info: TableInfo, value: Any, sem: Semantics) -> int | None:
+    """The one shard a non-NULL shard-key value of ``info`` can live on, or None when
+    that is not exact (no stored row can have it, or it may be on any shard)."""
+    try:
+        return info.rule.shard_of(canonical_key(info, value, sem))
+    except (NoShardForValue, _AnyShard):
+        return None
+
+
+def key_list_slots(route: Route) -> dict[int, int]:
+    """The slots a :class:`KeyIn` of ``route`` reads (``key IN (?)`` of a folded list,
+    or ``key = ?``), each with the index of the table whose shard key it is compared
+    with; through AND and OR (where every row a value can match lives on that value's
+    shard too)."""
+    out: dict[int, int] = {}
+    if isinstance(route, KeyIn):
+        for kind, x in route.values:
+            if kind == "slot":
+                out[x] = route.table
+    elif isinstance(route, AndRoute | OrRoute):
+        for part in route.parts:
+            out.update(key_list_slots(part))
+    return out
+
+
 @dataclass(frozen=True)
 class KeyIsNull(Route):
     table: int

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 TAG = secrets.token_hex(4)
@@ -44,19 +44,28 @@ class Template:
     pieces: tuple[str, ...]
     holes: tuple[tuple[int, int], ...]  # (kind, index)
 
-    def bind(self, params: Sequence[str]) -> ShardTemplate:
-        """Fill the parameter holes (SQL literals by slot), keep table/keyset holes."""
+    def bind(
+        self, params: Sequence[str], per_shard: Mapping[int, int] | None = None
+    ) -> ShardTemplate:
+        """Fill the parameter holes (SQL literals by slot), keep table/keyset holes.
+        A slot of ``per_shard`` stays a hole too, filled like a table name from the
+        target's ``names`` at the index given (a folded IN list cut per shard:
+        :mod:`sharding.exec.key_lists`)."""
         # Pieces of the current part are joined once: ``part += ...`` per parameter
         # would copy the growing text each time (quadratic in a 100k-value IN list).
         parts: list[str] = []
         current: list[str] = [self.pieces[0]]
         holes: list[int] = []
         for (kind, index), piece in zip(self.holes, self.pieces[1:], strict=True):
-            if kind == PARAM:
+            if kind == PARAM and (per_shard is None or index not in per_shard):
                 current.append(params[index])
                 current.append(piece)
             else:
-                holes.append(index if kind == TABLE else -1)
+                if kind == PARAM:
+                    assert per_shard is not None
+                    holes.append(per_shard[index])
+                else:
+                    holes.append(index if kind == TABLE else -1)
                 parts.append("".join(current))
                 current = [piece]
         parts.append("".join(current))
