@@ -107,7 +107,7 @@ from sharding.sql.describe import (
 )
 from sharding.sql.dml import WritePlan, plan_write
 from sharding.sql.fast_normalize import fast_normalize
-from sharding.sql.inlist import FOLD_MIN, Folded, InList, fold_in_lists
+from sharding.sql.inlist import FOLD_MIN, Folded, InList, fold_in_lists, foldable_in
 from sharding.sql.insert import InsertRows, InsertSelectFound, scan_insert
 from sharding.sql.insert_plan import InsertShape, insert_shape, prepare_insert
 from sharding.sql.insert_select import batches, split_insert_select
@@ -116,6 +116,7 @@ from sharding.sql.limited_write import restricted, selection
 from sharding.sql.literals import slot_text
 from sharding.sql.materialize import (
     drop_materialized_ctes,
+    folded_values,
     literal_node,
     replace_with_values,
     runnable_select,
@@ -131,7 +132,8 @@ from sharding.sql.moving_update import (
 from sharding.sql.names import finish_name
 from sharding.sql.nodes import OutputColumn, SelectPlan, ShardRead
 from sharding.sql.offload import cpu_bound, is_big
-from sharding.sql.parse import mysql_syntax_error, parse_one, placeholder_offset
+from sharding.sql.paged_in import page_query, paged_in
+from sharding.sql.parse import PLACEHOLDER_START, mysql_syntax_error, parse_one, placeholder_offset
 from sharding.sql.plan import plan_select
 from sharding.sql.rewrite import SLOT
 from sharding.sql.scope import referenced_tables
@@ -825,7 +827,11 @@ class CoordinatorSession:
                 _check_runnable(prepared, self.coord.semantics)
         except NotSupported as refusal:
             # Uncorrelated subqueries over sharded tables: their results as values.
-            prepared = await self._with_subquery_values(sql, params, refusal, stats)
+            try:
+                prepared = await self._with_subquery_values(sql, params, refusal, stats)
+            except _PastBound as past:
+                # More values than cluster.subquery_rows: in pages where exact.
+                return await self._select_in_pages(sql, params, past, sink, stats)
             _check_runnable(prepared, self.coord.semantics)
             one = None
         if not self._autocommit and self._txn is None:
@@ -849,7 +855,7 @@ class CoordinatorSession:
         uses = subquery_uses(tree)
         if not uses:
             raise refusal
-        slots = param_slots(sql)
+        slots = list(param_slots(sql))
         values = self._values(slots, params)
         if await cpu_bound(len(sql), _session_refs, sql):
             tree = self._substitute(tree)
@@ -857,6 +863,7 @@ class CoordinatorSession:
         by_position = {s.position: i for i, s in enumerate(slots)}
         dialect = self.coord.semantics.dialect
         ran: set[str] = set()
+        folded: list[tuple[exp.In, exp.Placeholder, list[Any]]] = []
         for use in uses:
             inner = runnable_select(use)
             ran |= set(cte_map(inner))
@@ -870,10 +877,96 @@ class CoordinatorSession:
             width, rows = await self._subquery_rows(
                 inner.sql(dialect="mysql"), 1 if use.kind == "exists" else None, refusal, stats
             )
-            replace_with_values(use, width, rows, dialect)
+            fold = folded_values(use, width, rows)
+            if fold is not None and isinstance(use.target, exp.In):
+                mark = exp.Placeholder()
+                use.target.set("query", None)
+                use.target.set("expressions", [mark])
+                folded.append((use.target, mark, fold))
+            else:
+                replace_with_values(use, width, rows, dialect)
         drop_materialized_ctes(tree, ran)
+        # A long list of integers or strings in the WHERE of a plain statement becomes
+        # one folded slot, as a long IN list of the text does (sql/inlist.py): never
+        # rendered by sqlglot, and cut per shard on the shard key (exec/key_lists.py).
+        offset = len(sql) + 1  # past the text: no slot of the statement is there
+        for host, mark, fold in folded:
+            if not foldable_in(host, tree):
+                host.set("expressions", [literal_node(v, dialect) for v in fold])
+                continue
+            mark.meta[PLACEHOLDER_START] = offset
+            slots.append(Slot(offset, None, f"IN-list of {len(fold)}", None, True))
+            values.append(InList(tuple(_value_slot(v) for v in fold), tuple(fold)))
+            offset += 1
         plan, _ = await self._plan(tree, sql, slots, values, kind)
         return Prepared(plan, slots, values, self._texts(slots, values))
+
+    async def _select_in_pages(
+        self,
+        sql: str,
+        params: Sequence[Any] | None,
+        past: _PastBound,
+        sink: Counted,
+        stats: ExecStats,
+    ) -> Result:
+        """A SELECT whose ``IN`` subquery has more values than ``cluster.subquery_rows``,
+        run once per page of them (:mod:`sharding.sql.paged_in`); ``past`` where that
+        is not exact."""
+        coord = self.coord
+        tree = await cpu_bound(len(sql), parse_one, sql)
+        slots = list(param_slots(sql))
+        values = self._values(slots, params)
+        if await cpu_bound(len(sql), _session_refs, sql):
+            tree = self._substitute(tree)
+        paged = paged_in(tree)
+        if paged is None:
+            raise past
+        by_position = {s.position: i for i, s in enumerate(slots)}
+        for node in list(paged.use.select.find_all(exp.Placeholder)):
+            slot = by_position.get(placeholder_offset(node) or -1)
+            if slot is None:
+                raise ShardgateError("internal error: unmatched placeholder", code=1105)
+            node.replace(literal_node(values[slot], "mysql"))
+        paged = paged_in(tree)
+        assert paged is not None
+        if not self._autocommit and self._txn is None:
+            await self._ensure_implicit_txn()
+        size = coord.topology.cluster.subquery_rows
+        after: int | None = None
+        columns: list[Column] = []
+        while True:
+            page = page_query(paged, after, size).sql(dialect="mysql")
+            _width, rows = await self._subquery_rows(page, None, past, stats)
+            keys = [row[0] for row in rows]
+            if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
+                raise past  # only integers page exactly (module docstring)
+            outer = tree.copy()
+            found = paged_in(outer)
+            assert found is not None
+            host = found.use.target
+            page_slots, page_values = list(slots), list(values)
+            if keys:
+                mark = exp.Placeholder()
+                mark.meta[PLACEHOLDER_START] = len(sql) + 1  # past the text
+                host.set("query", None)
+                host.set("expressions", [mark])
+                distinct = list(dict.fromkeys(keys))
+                page_slots.append(
+                    Slot(len(sql) + 1, None, f"IN-list of {len(distinct)}", None, True)
+                )
+                page_values.append(InList(tuple(_value_slot(k) for k in distinct), tuple(distinct)))
+            else:
+                host.replace(exp.false())
+            plan, _ = await self._plan(outer, sql, page_slots, page_values, "select")
+            prepared = Prepared(plan, page_slots, page_values, self._texts(page_slots, page_values))
+            one = _one_shard(prepared, coord.semantics)
+            if one is None:
+                _check_runnable(prepared, coord.semantics)
+            columns = await self._run_select(prepared, sink, stats, one)
+            if len(rows) < size:
+                break
+            after = keys[-1]  # the page is in ascending order
+        return Result(columns=columns, warnings=stats.warnings)
 
     async def _subquery_rows(
         self, sql: str, first: int | None, refusal: NotSupported, stats: ExecStats
@@ -1778,6 +1871,10 @@ class _SeveralShardsLimit(NotSupported):
     """An UPDATE/DELETE with LIMIT routed to several shards (run in two steps)."""
 
 
+class _PastBound(NotSupported):
+    """A sink of :class:`_Bounded` was offered more rows than its bound."""
+
+
 class _Bounded:
     """A sink that keeps at most ``limit`` rows: more is an error naming the setting
     (``stop``: the caller wants only the first ``limit``, so stop there instead)."""
@@ -1795,12 +1892,20 @@ class _Bounded:
     async def rows(self, batch: list[Row]) -> bool:
         room = self.limit - len(self.collected)
         if len(batch) > room and not self.stop:
-            raise NotSupported(
+            raise _PastBound(
                 f"{self.what} read more than {self.limit} rows "
                 "(cluster.subquery_rows); join the tables instead, or raise the setting"
             )
         self.collected.extend(batch[:room])
         return len(self.collected) < self.limit
+
+
+def _value_slot(value: int | str) -> Slot:
+    """The slot of one value of a folded subquery result: an integer written as its
+    digits, a string rendered as a literal (``slot_text``)."""
+    if isinstance(value, str):
+        return Slot(-1, None, "", value, True)
+    return Slot(-1, None, str(value), value, False)
 
 
 def _drop_dual(tree: exp.Expr) -> None:

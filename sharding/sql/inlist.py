@@ -30,7 +30,7 @@ from sqlglot import exp
 from sharding.sql.lexer import Normalized, Slot
 from sharding.sql.parse import placeholder_offset
 
-__all__ = ["FOLD_MIN", "Folded", "InList", "fold_in_lists"]
+__all__ = ["FOLD_MIN", "Folded", "InList", "fold_in_lists", "foldable_in"]
 
 #: Lists shorter than this are left alone (planning them is cheap; fewer surprises).
 FOLD_MIN = 256
@@ -77,6 +77,15 @@ class Folded:
             ):
                 return False
         return seen == len(self.positions)
+
+
+def foldable_in(node: exp.In, tree: exp.Expr) -> bool:
+    """Whether ``node`` (``column IN (…)`` in ``tree``) is where a folded list is exact
+    (module docstring) — for a list that is not in the text (a materialised subquery's
+    values: :mod:`sharding.sql.materialize`)."""
+    return (
+        _plain_statement(tree) and isinstance(node.this, exp.Column) and _reaches_where(node, tree)
+    )
 
 
 def _plain_statement(tree: exp.Expr) -> bool:

@@ -42,11 +42,13 @@ from sqlglot import exp
 
 from sharding.errors import NotSupported, ShardgateError
 from sharding.sql.derived_columns import cte_map, needed_ctes
+from sharding.sql.inlist import FOLD_MIN
 from sharding.sql.literals import mysql_text
 
 __all__ = [
     "SubqueryUse",
     "drop_materialized_ctes",
+    "folded_values",
     "literal_node",
     "replace_with_values",
     "runnable_select",
@@ -206,6 +208,25 @@ def replace_with_values(
     host = use.target
     host.set("query", None)
     host.set("expressions", [literal_node(v, dialect) for v in values])
+
+
+def folded_values(use: SubqueryUse, width: int, rows: Sequence[Sequence[Any]]) -> list[Any] | None:
+    """The distinct values of an ``IN`` subquery's result when they may go to the shards
+    as one folded list slot (:mod:`sharding.sql.inlist`) instead of literal nodes: at
+    least ``FOLD_MIN`` of them, all integers or all strings (no NULL: the list means
+    what the subquery meant for IN and NOT IN alike, and its text is the value's own).
+    A 100,000-value result is then neither rendered by sqlglot nor, on the shard key,
+    sent whole to every shard (:mod:`sharding.exec.key_lists`). None otherwise."""
+    if use.kind != "in" or width != 1 or len(rows) < FOLD_MIN:
+        return None
+    values = _distinct(row[0] for row in rows)
+    if len(values) < FOLD_MIN:
+        return None
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return values
+    if all(isinstance(v, str) for v in values):
+        return values
+    return None
 
 
 def _distinct(values: Iterator[Any]) -> list[Any]:

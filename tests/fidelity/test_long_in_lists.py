@@ -5,7 +5,7 @@ shard key of the table read, cut per shard (``sharding/exec/key_lists.py``): eac
 is sent only its own values. The answers must be the whole list's: IN, NOT IN, OR,
 NULL in the list, text keys under their collation (``counters.name`` general_ci,
 ``tags.name`` utf8mb4_bin with PAD SPACE), an ENUM key, strings against an integer key
-(not cut), writes, and prepared statements.
+(not cut), writes, prepared statements, and a subquery's result of that many values.
 """
 
 from __future__ import annotations
@@ -42,6 +42,28 @@ READS = [
     Case("text key", f"SELECT name FROM counters WHERE name IN ({_texts('K{}')}) ORDER BY name"),
     Case("text key", f"SELECT name FROM tags WHERE name IN ({_texts('a{} ')}, 'abc ') ORDER BY n"),
     Case("other kinds", f"SELECT COUNT(*) FROM orders WHERE id IN ({_texts('{}')})"),
+    # A subquery's result of 256+ values is folded (and cut on the key) the same way.
+    Case(
+        "subquery",
+        "SELECT COUNT(*), SUM(amount) FROM orders WHERE id IN "
+        "(SELECT id FROM orders UNION ALL SELECT id + 1000 FROM orders)",
+    ),
+    Case(
+        "subquery",
+        "SELECT id FROM customers WHERE id NOT IN "
+        "(SELECT customer_id + 1 FROM orders UNION ALL SELECT id + 500 FROM orders) ORDER BY id",
+    ),
+    Case(
+        "subquery",
+        "SELECT name FROM counters WHERE name IN "
+        "(SELECT CONCAT('k', id) FROM orders UNION ALL SELECT UPPER(name) FROM counters) "
+        "ORDER BY name",
+    ),
+    Case(
+        "subquery",
+        "SELECT id, id IN (SELECT id * 2 FROM orders UNION ALL SELECT id + 999 FROM orders) h "
+        "FROM orders WHERE id < 9 ORDER BY id",
+    ),
     Case("other kinds", f"SELECT COUNT(*) FROM sizes WHERE size IN ({_texts('x{}')}, 'small')"),
 ]
 
@@ -73,7 +95,7 @@ def test_long_in_lists_answer_as_the_whole_list(env: Environment) -> None:
     print(report.table(f"long IN lists on {env.shards} shards, chunk {env.chunk}"))
     assert not report.wrong, "\n".join(report.wrong)
     assert not report.clear, "\n".join(report.clear)
-    reads = sum(report.counts[k]["same"] for k in ("in", "text key", "other kinds"))
+    reads = sum(report.counts[k]["same"] for k in ("in", "text key", "other kinds", "subquery"))
     assert reads == len(READS)
 
 

@@ -147,3 +147,56 @@ async def test_explain_shows_each_shard_its_own_values(coord: Coordinator) -> No
     listed = line.split(" IN (", 1)[1].split(")", 1)[0]
     assert listed == sent[1].split(" IN (", 1)[1].split(")", 1)[0]
     assert len(listed.split(", ")) < len(wanted) // 8  # about 1/16 of the list
+
+
+async def test_a_long_subquery_result_is_folded_and_cut(
+    coord: Coordinator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``id IN (SELECT …)`` of 1000 values: one folded slot, cut per shard — not 1000
+    literal nodes sent to every shard — with the subquery's answer."""
+    import sharding.exec.run as run_module
+    import sharding.session as session_module
+
+    literal_lists: list[int] = []
+    cut: list[int] = []
+    real_replace = session_module.replace_with_values
+    real_lists = run_module.shard_lists
+
+    def replace_spy(use: Any, width: int, rows: Any, dialect: str) -> None:
+        literal_lists.append(len(rows))
+        real_replace(use, width, rows, dialect)
+
+    def lists_spy(read: ShardRead, values: Any, sem: Any) -> Any:
+        lists = real_lists(read, values, sem)
+        if lists is not None:
+            cut.append(sum(lists.sizes().values()))
+        return lists
+
+    monkeypatch.setattr(session_module, "replace_with_values", replace_spy)
+    monkeypatch.setattr(run_module, "shard_lists", lists_spy)
+    s = coord.open_session(database="db")
+    r = await s.execute(
+        "SELECT COUNT(*), SUM(id) FROM t WHERE id IN (SELECT k FROM n WHERE k < 1000)"
+    )
+    assert r.rows == [(1000, sum(range(1000)))]
+    assert literal_lists == [] and cut == [1000]
+    r = await s.execute("SELECT COUNT(*) FROM t WHERE id NOT IN (SELECT k * 2 FROM n)")
+    assert r.rows == [(ROWS // 2,)]
+    r = await s.execute(
+        "SELECT COUNT(*) FROM n WHERE name IN (SELECT CONCAT('N', id) FROM t WHERE id < 600)"
+    )
+    assert r.rows == [(600,)]
+    assert literal_lists == []
+    # Short results and other contexts keep literal values.
+    r = await s.execute("SELECT COUNT(*) FROM t WHERE id IN (SELECT k FROM n WHERE k < 10)")
+    assert r.rows == [(10,)]
+    r = await s.execute(
+        "SELECT id IN (SELECT k FROM n WHERE k < 1000) AS hit FROM t WHERE id IN (3, 2000) "
+        "ORDER BY id"
+    )
+    assert r.rows == [(1,), (0,)]
+    assert literal_lists == [10]  # (a select item's list is written back as literals)
+    # Cut: the IN on the integer key and the 600 names; NOT IN does not route, so its
+    # folded list goes whole to every shard.
+    assert cut == [1000, 600]
+    await s.close()
