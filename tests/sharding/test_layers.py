@@ -29,3 +29,37 @@ def test_sql_does_not_import_exec() -> None:
     offenders = {k: v for k, v in offenders.items() if v}
     assert len(list(SQL.glob("*.py"))) > 20  # the directory really was scanned
     assert not offenders, offenders
+
+
+SERVER = SQL.parent / "server"
+#: What the wire-protocol server may import from the coordinator side (issue 13).
+SERVER_MAY_IMPORT = ("sharding.api", "sharding.errors", "sharding.server")
+#: Imports of the server that still reach past the contract: issue 13's remaining debt
+#: (charset and LOAD DATA helpers, the admin's and the workers' wiring). The list may
+#: only shrink: a new import past the contract fails here.
+SERVER_DEBT = {
+    "admin.py": {"sharding.backend.base", "sharding.local_columns", "sharding.sql.lexer"},
+    "connection.py": {"sharding.client_charset"},
+    "infile.py": {"sharding.charsets_data", "sharding.client_charset", "sharding.load_data"},
+    "instances.py": {"sharding.backend.mysql", "sharding.topology"},
+    "localsql.py": {"sharding.session_answers", "sharding.session_state"},
+    "types.py": {"sharding.charsets_data"},
+    "workers.py": {"sharding.cli", "sharding.coordinator", "sharding.logging_setup"},
+}
+
+
+def test_server_imports_only_the_api_and_errors_of_the_coordinator() -> None:
+    past = {
+        p.name: {
+            m
+            for m in _imports(p)
+            if m.startswith("sharding") and not m.startswith(SERVER_MAY_IMPORT)
+        }
+        for p in sorted(SERVER.glob("*.py"))
+    }
+    past = {k: v for k, v in past.items() if v}
+    assert len(list(SERVER.glob("*.py"))) > 10
+    new = {k: sorted(v - SERVER_DEBT.get(k, set())) for k, v in past.items()}
+    assert not {k: v for k, v in new.items() if v}, new
+    paid = {k: sorted(v - past.get(k, set())) for k, v in SERVER_DEBT.items()}
+    assert not {k: v for k, v in paid.items() if v}, f"paid off, remove from SERVER_DEBT: {paid}"
