@@ -95,6 +95,7 @@ from sharding.schema_changes import SchemaChanges
 from sharding.session_answers import answer_select, answer_show
 from sharding.session_state import SessionState, has_session_refs, parse_set_text, substitute
 from sharding.sql.context import PlanContext
+from sharding.sql.decorrelate import decorrelate_exists
 from sharding.sql.derived_columns import cte_map
 from sharding.sql.describe import (
     UNKNOWN,
@@ -852,6 +853,7 @@ class CoordinatorSession:
         """The statement planned with its uncorrelated subqueries replaced by their
         results (:mod:`sharding.sql.materialize`); ``refusal`` when it has none."""
         tree = await cpu_bound(len(sql), parse_one, sql)
+        decorrelate_exists(tree)  # EXISTS with one equality correlation → IN
         uses = subquery_uses(tree)
         if not uses:
             raise refusal
@@ -918,6 +920,7 @@ class CoordinatorSession:
         values = self._values(slots, params)
         if await cpu_bound(len(sql), _session_refs, sql):
             tree = self._substitute(tree)
+        decorrelate_exists(tree)
         paged = paged_in(tree)
         if paged is None:
             raise past

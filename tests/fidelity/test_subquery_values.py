@@ -72,7 +72,9 @@ READS = [
 CORRELATED = [
     # Not correlated, but MariaDB types the comparison with a row first (4078).
     "SELECT id FROM customers WHERE id = (SELECT id, name FROM customers WHERE id = 1)",
-    "SELECT id FROM orders o WHERE EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id)",
+    # (A correlated EXISTS with one equality is answered since issue 18.7; two are not.)
+    "SELECT id FROM orders o WHERE EXISTS (SELECT 1 FROM order_items i "
+    "WHERE i.order_id = o.id AND i.line > o.qty)",
     "SELECT id FROM customers c WHERE 2 < (SELECT COUNT(*) FROM orders o "
     "WHERE o.customer_id = c.id)",
     "SELECT id, (SELECT MAX(qty) FROM orders WHERE customer_id = customers.id) FROM customers",
