@@ -189,6 +189,8 @@ class Runner:
         #: (GROUP_CONCAT's 1260), which the session records for the statement.
         self.group_concat_max_len = 1048576
         self.warnings: list[tuple[str, int, str]] = []
+        #: Whether ``columns`` are a shard's own (not a batched UNION's).
+        self._shard_columns = False
         #: Per read (by id): its folded shard-key IN lists cut per shard, or None.
         self._key_lists: dict[int, ShardLists | None] = {}
         # Reads of one data source started together go out as one statement
@@ -290,12 +292,17 @@ class Runner:
         )
 
         fetch = self.fetcher(template)
+        # Batched reads come back as one UNION ALL, whose column definitions are the
+        # union's (lengths, decimals), not a shard's: the first shard is read alone and
+        # its definitions win (as for a data-source stage: merged_streams).
+        first = targets[0] if fetch is not self.fetch and len(targets) > 1 else None
 
         def maker(target: Target) -> Callable[[], ShardStream]:
             def make() -> ShardStream:
+                alone = target is first
                 stream = ShardStream(
                     self.nursery,
-                    fetch,
+                    self.fetch if alone else fetch,
                     target,
                     template,
                     keyset=keyset,
@@ -303,7 +310,7 @@ class Runner:
                     need=need,
                     guard=read.guard,
                     stats=self.stats.streams,
-                    on_columns=self._remember_columns,
+                    on_columns=self._remember_shard_columns if alone else self._remember_columns,
                     lock=read.lock,
                 )
                 stream.start()
@@ -373,6 +380,12 @@ class Runner:
 
     def _remember_columns(self, rs: ResultSet) -> None:
         if self.columns is None:
+            self.columns = rs.columns
+
+    def _remember_shard_columns(self, rs: ResultSet) -> None:
+        """A shard's own definitions (a read not batched) replace a batch's."""
+        if not self._shard_columns:
+            self._shard_columns = True
             self.columns = rs.columns
 
     # ------------------------------------------------------------------ operators
