@@ -80,6 +80,7 @@ from sharding.exec.run import (
     passthrough_single,
 )
 from sharding.exec.shard_settings import SessionSources
+from sharding.exec.shard_warnings import ShardWarnings
 from sharding.exec.targets import (
     Target,
     broadcast_target,
@@ -838,6 +839,7 @@ class CoordinatorSession:
         if not self._autocommit and self._txn is None:
             await self._ensure_implicit_txn()
         columns = await self._run_select(prepared, sink, stats, one)
+        self._record_shard_warnings(stats)
         if calc:
             self._calc_found = await self._count_without_limit(sql, params, sink.count)
         return Result(columns=columns, warnings=stats.warnings)
@@ -969,6 +971,7 @@ class CoordinatorSession:
             if len(rows) < size:
                 break
             after = keys[-1]  # the page is in ascending order
+        self._record_shard_warnings(stats)
         return Result(columns=columns, warnings=stats.warnings)
 
     async def _subquery_rows(
@@ -1070,8 +1073,23 @@ class CoordinatorSession:
         # MariaDB clears the diagnostics area only for statements that use tables
         # (``SELECT @@x`` and ``SET @a = 1`` leave the last error visible to
         # @@error_count and SHOW WARNINGS).
-        if kind in _TABLE_STATEMENTS or (kind in _SELECT_KINDS and _USES_TABLE.search(sql)):
+        # A statement that raised warnings leaves them (``SELECT 1/0``: MariaDB's too).
+        if (
+            kind in _TABLE_STATEMENTS
+            or (kind in _SELECT_KINDS and _USES_TABLE.search(sql))
+            or state.statement_warned
+        ):
             state.diagnostics = []
+
+    def _record_shard_warnings(self, stats: ExecStats) -> None:
+        """The warnings the shards raised in a SELECT's reads become the statement's
+        (SHOW WARNINGS, @@warning_count) and count in its final packet; taken once, so
+        an inner SELECT run for the statement (a subquery's values) adds its own."""
+        shard = stats.shard_warnings
+        if not shard.count:
+            return
+        stats.warnings += self.state.warn_counted(shard.count, shard.notes())
+        stats.shard_warnings = ShardWarnings()
 
     async def _run_select(
         self,
@@ -1203,6 +1221,8 @@ class CoordinatorSession:
                 stats.running += query.running_seconds
         stats.streams.chunks += 1
         stats.streams.rows += len(rs.rows)
+        if rs.warnings:
+            stats.shard_warnings.add(target.shard, rs)
         columns = _passthrough_columns(plan, prepared, rs.columns, sem.dialect == "mysql")
         await sink.header(columns)
         if rs.rows:

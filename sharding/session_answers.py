@@ -392,13 +392,18 @@ def answer_show(
             if what == "WARNINGS"
             else [d for d in state.diagnostics if d[0] == "Error"]
         )
-        if not re.fullmatch(r"(?:\s+LIMIT\s+\d+(?:\s*,\s*\d+)?)?\s*;?\s*", tail, re.I):
+        limit = re.fullmatch(r"(?:\s+LIMIT\s+(\d+)(?:\s*,\s*(\d+))?)?\s*;?\s*", tail, re.I)
+        if not limit:
             return None
+        if limit.group(1) is not None:  # LIMIT [offset,] count, as MariaDB applies it
+            first, second = limit.group(1), limit.group(2)
+            offset, count = (int(first), int(second)) if second is not None else (0, int(first))
+            diags = diags[offset : offset + count]
         return _table("WARNINGS", diags)
     if what.startswith("COUNT"):
         kind = what.split()[-1]
         n = (
-            len(state.diagnostics)
+            len(state.diagnostics) + state.unlisted
             if kind == "WARNINGS"
             else sum(1 for d in state.diagnostics if d[0] == "Error")
         )

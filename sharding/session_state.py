@@ -230,6 +230,9 @@ VARIABLES: dict[str, Variable] = {
         _v("sql_log_bin", 1, "bool"),
         _v("sql_log_off", 0, "bool"),
         _v("sql_notes", 1, "bool"),
+        # SHOW WARNINGS lists at most this many; @@warning_count counts them all. On
+        # the shards too: each lists its own warnings of a read (sharding.exec.shard_warnings).
+        _v("max_error_count", 64, "uint", low=0, high=65535, shard=True),
         _v("sql_warnings", 0, "bool"),
         _v("sql_quote_show_create", 1, "bool"),
         _v("sql_safe_updates", 0, "bool", shard=True),
@@ -774,8 +777,12 @@ class SessionState:
         self.last_insert_id = 0
         self.row_count = -1
         self.found_rows = 0
-        #: Warnings/notes the running statement raised (see ``warn``).
+        #: Warnings/notes the running statement raised (see ``warn``), and how many
+        #: more it raised than ``max_error_count`` lets SHOW WARNINGS list.
         self._statement_notes: list[tuple[str, int, str]] = []
+        self._statement_unlisted = 0
+        #: Warnings of the last statement counted by @@warning_count but not listed.
+        self._unlisted = 0
         #: (level, code, message) of the last statement (SHOW WARNINGS, @@warning_count).
         self.diagnostics = []
         #: Client asked for CLIENT_FOUND_ROWS: affected rows are matched rows.
@@ -796,14 +803,47 @@ class SessionState:
         # warnings that statement raised (``warn``) are what it leaves there. An error
         # replaces them.
         notes, self._statement_notes = self._statement_notes, []
-        self._diagnostics = value if value or not notes else notes
+        unlisted, self._statement_unlisted = self._statement_unlisted, 0
+        if value or not (notes or unlisted):
+            self._diagnostics, self._unlisted = value, 0
+        else:
+            self._diagnostics, self._unlisted = notes, unlisted
+
+    @property
+    def statement_warned(self) -> bool:
+        """Whether the running statement has raised a warning or note so far."""
+        return bool(self._statement_notes or self._statement_unlisted)
+
+    @property
+    def unlisted(self) -> int:
+        """Warnings of the last statement beyond ``max_error_count`` (counted by
+        @@warning_count and SHOW COUNT(*) WARNINGS, not listed by SHOW WARNINGS)."""
+        return self._unlisted
 
     def warn(self, level: str, code: int, message: str) -> None:
         """Record a warning/note of the running statement for ``SHOW WARNINGS``
         (DDL: a foreign key kept as metadata only, ``IF [NOT] EXISTS`` no-ops)."""
         if level == "Note" and not self.get("sql_notes"):
             return
+        if len(self._statement_notes) >= int(self.get("max_error_count")):
+            self._statement_unlisted += 1
+            return
         self._statement_notes.append((level, code, message))
+
+    def warn_counted(self, count: int, notes: Sequence[tuple[str, int, str]]) -> int:
+        """Record ``count`` warnings of the running statement of which ``notes`` are
+        the listed ones (a shard lists at most its ``max_error_count``): SHOW WARNINGS
+        lists up to this session's ``max_error_count``, @@warning_count counts all.
+        Returns how many were recorded (notes dropped by ``sql_notes = 0`` are not)."""
+        if not self.get("sql_notes"):
+            kept = [n for n in notes if n[0] != "Note"]
+            count -= len(notes) - len(kept)
+            notes = kept
+        room = max(0, int(self.get("max_error_count")) - len(self._statement_notes))
+        listed = list(notes[:room])
+        self._statement_notes.extend(listed)
+        self._statement_unlisted += count - len(listed)
+        return count
 
     # -- reading -------------------------------------------------------------------
 
@@ -834,7 +874,8 @@ class SessionState:
         if key in ("last_insert_id", "identity"):
             return self.last_insert_id
         if key == "warning_count":
-            return sum(1 for d in self.diagnostics if d[0] in ("Warning", "Note", "Error"))
+            listed = sum(1 for d in self.diagnostics if d[0] in ("Warning", "Note", "Error"))
+            return listed + self._unlisted
         if key == "error_count":
             return sum(1 for d in self.diagnostics if d[0] == "Error")
         if key == "in_transaction":

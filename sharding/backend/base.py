@@ -103,8 +103,16 @@ class Column:
 
 @dataclass(slots=True)
 class ResultSet:
+    """A read's rows. ``warnings``: the warning count of the result's final packet
+    (MariaDB counts every warning the statement raised); ``notes``: their (level, code,
+    message) as ``SHOW WARNINGS`` listed them right after, read only when the count is
+    not zero (at most the server's ``max_error_count``). Backends that cannot report a
+    read's warnings (SQLite) leave both empty."""
+
     columns: list[Column]
     rows: list[Row]
+    warnings: int = 0
+    notes: list[tuple[str, int, str]] | None = None
 
 
 @dataclass(slots=True)

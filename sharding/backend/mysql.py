@@ -235,6 +235,13 @@ class _LoopSide:
         reply: _Reply = await self.run_op(conn, self.driver.query, conn, sql)
         return reply
 
+    async def op_fetch(self, conn: Any, sql: str) -> _Reply:
+        """A read and, when it counted warnings, their texts (``_Driver.fetch``)."""
+        if not self.driver.usable(conn):
+            raise _Stale()
+        reply: _Reply = await self.run_op(conn, self.driver.fetch, conn, sql)
+        return reply
+
     async def op_query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
         if not self.driver.usable(conn):
             raise _Stale()
@@ -513,8 +520,13 @@ class MySQLConnection:
         return self._ds
 
     async def fetch(self, sql: str) -> ResultSet:
-        reply: _Reply = await self._statement(self._ds._side.op_query, sql)
-        return ResultSet(result_columns(reply.fields, reply.description), reply.rows)
+        reply: _Reply = await self._statement(self._ds._side.op_fetch, sql)
+        return ResultSet(
+            result_columns(reply.fields, reply.description),
+            reply.rows,
+            reply.warnings,
+            reply.notes,
+        )
 
     async def execute(self, sql: str) -> ExecResult:
         reply: _Reply = await self._statement(self._ds._side.op_query, sql)

@@ -59,6 +59,15 @@ class _Reply:
     info: str = ""
     #: The result's column definition packets (the driver's field descriptors).
     fields: Sequence[Any] | None = None
+    #: SHOW WARNINGS of a result set with warnings (:meth:`_Driver.fetch`), else None.
+    notes: list[tuple[str, int, str]] | None = None
+
+
+def _text(value: Any) -> str:
+    """A SHOW WARNINGS text column's value (a driver may hand bytes)."""
+    if isinstance(value, bytes | bytearray):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 def result_columns(
@@ -109,6 +118,16 @@ class _Driver:
     async def query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
         """``sqls`` in order, stopping at the first error; one round trip each."""
         return [await self.query(conn, sql) for sql in sqls]
+
+    async def fetch(self, conn: Any, sql: str) -> _Reply:
+        """A read: :meth:`query`, then — only when its final packet counted warnings —
+        ``SHOW WARNINGS`` on the same connection, right after, for their texts (the
+        next statement would clear them). A read without warnings costs nothing more."""
+        reply = await self.query(conn, sql)
+        if reply.warnings and (reply.description is not None or reply.fields):
+            shown = await self.query(conn, "SHOW WARNINGS")
+            reply.notes = [(_text(r[0]), int(r[1]), _text(r[2])) for r in shown.rows]
+        return reply
 
     def close_hard(self, conn: Any) -> None:
         conn.close()
@@ -277,8 +296,16 @@ class _Asyncmy(_Driver):
             affected = await cur.execute(sql)
             desc = cur.description
             rows = await cur.fetchall() if desc else []
+            # The final packet's warning count, where the driver kept it.
+            warned = getattr(getattr(cur, "_result", None), "warning_count", 0) or 0
             return _Reply(
-                desc, list(rows), affected or 0, cur.lastrowid or None, 0, "", _fields_of(cur)
+                desc,
+                list(rows),
+                affected or 0,
+                cur.lastrowid or None,
+                int(warned),
+                "",
+                _fields_of(cur),
             )
 
     async def stream_open(self, conn: Any, sql: str) -> Any:

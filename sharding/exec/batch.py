@@ -262,11 +262,14 @@ class Batcher:
 
 
 def _distribute(rs: ResultSet, batch: Sequence[_Request]) -> None:
-    """Give each request its rows (tag column dropped), in the server's order."""
+    """Give each request its rows (tag column dropped), in the server's order. The
+    statement's warnings are its parts' together: the first request carries them."""
     columns = rs.columns[:-1]
     per: list[list[tuple[Any, ...]]] = [[] for _ in batch]
     for row in rs.rows:
         per[int(row[-1])].append(row[:-1])
-    for r, rows in zip(batch, per, strict=True):
-        r.result = ResultSet(columns, rows)
+    for i, (r, rows) in enumerate(zip(batch, per, strict=True)):
+        r.result = (
+            ResultSet(columns, rows, rs.warnings, rs.notes) if i == 0 else ResultSet(columns, rows)
+        )
         r.done.set()

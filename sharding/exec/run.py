@@ -30,6 +30,7 @@ from sharding.exec.batch import Batcher, BatchPolicy, BatchStats, policy_for, sp
 from sharding.exec.connector import Connector
 from sharding.exec.held import held_operator
 from sharding.exec.key_lists import ShardLists, shard_lists
+from sharding.exec.shard_warnings import ShardWarnings
 from sharding.exec.source import SourceStatement, source_groups
 from sharding.exec.stream import Fetch, ShardStream, StreamStats, chunk_rows, unordered_feed
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
@@ -91,6 +92,8 @@ class ExecStats:
     batches: BatchStats = field(default_factory=BatchStats)
     #: Warnings the merge raised (GROUP_CONCAT cuts), recorded by the session.
     warnings: int = 0
+    #: Warnings the shards raised in the statement's reads (recorded by the session).
+    shard_warnings: ShardWarnings = field(default_factory=ShardWarnings)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -217,6 +220,8 @@ class Runner:
                 return await conn.fetch(sql)
 
         result: ResultSet = await self.run_child(child, label=target.label)
+        if result.warnings:
+            self.stats.shard_warnings.add(target.shard, result)
         return result
 
     def fetcher(self, template: ShardTemplate) -> Fetch:
@@ -226,8 +231,13 @@ class Runner:
         if batcher is None or split is None:
             return self.fetch
 
+        notes = self.stats.shard_warnings
+
         async def fetch(target: Target, sql: str) -> ResultSet:
-            return await batcher.fetch(target, sql, split, template)
+            rs = await batcher.fetch(target, sql, split, template)
+            if rs.warnings:  # a batch's warnings come with its first part's rows
+                notes.add(target.shard, rs)
+            return rs
 
         return fetch
 
@@ -356,7 +366,8 @@ class Runner:
                         stage,
                         self.stats.batches,
                     )
-                    fetch, target, render = statement.fetch, statement.target, statement.render
+                    fetch = self._noting(statement.fetch, group[0].shard)
+                    target, render = statement.target, statement.render
                     on_columns = None  # the plain first shard's definitions are the ones
                 stream = ShardStream(
                     self.nursery,
@@ -377,6 +388,18 @@ class Runner:
             return make
 
         return [maker(g) for g in groups]
+
+    def _noting(self, fetch: Fetch, shard: int) -> Fetch:
+        """``fetch`` recording its results' warnings as raised by shard ``shard``."""
+        notes = self.stats.shard_warnings
+
+        async def noted(target: Target, sql: str) -> ResultSet:
+            rs = await fetch(target, sql)
+            if rs.warnings:
+                notes.add(shard, rs)
+            return rs
+
+        return noted
 
     def _remember_columns(self, rs: ResultSet) -> None:
         if self.columns is None:

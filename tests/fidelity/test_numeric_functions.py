@@ -5,8 +5,6 @@ differently, against one unsharded MariaDB.
   and ``LOG(10, x)`` as ``ln(x) / ln(10)`` (``LOG10(1000)`` is 3, ``LOG(10, 1000)``
   2.9999999999999996): shard statements keep the function the client wrote
   (``sharding/sql/shard_dialect.py``), on one shard, over many, in WHERE and ORDER BY.
-  (Arguments stay positive: a shard's "Invalid argument for logarithm" warnings are not
-  counted over several shards yet.)
 * A number literal past the DOUBLE range (``1e309``) is MariaDB's parse error 1367,
   also where the coordinator answers a constant SELECT itself.
 """
