@@ -675,6 +675,15 @@ def plan_partials(
             shard_exprs.append(hidden[-1])
             shard_order[k] = (len(shard_exprs) - 1, d, nf)
     grouped = bool(shard_order)
+    # Which of several equal text values ('paid', 'Paid', 'paid ') shows for a group:
+    # MariaDB the group's first row in its scan order (primary-key order); each shard
+    # does the same for its rows, so partials carry MIN(pk) and the merge meets equal
+    # groups in that order (see _first_row).
+    first = _first_row(groups, scope, ctx) if grouped else None
+    first_pos: int | None = None
+    if first is not None:
+        shard_exprs.append(exp.Min(this=first.copy()))
+        first_pos = len(shard_exprs) - 1
     limit = limit_ref(tree)
     # Pushing LIMIT down is exact when the shards' group order is the final order and
     # nothing above drops groups (HAVING) or merges several shard rows per group
@@ -693,7 +702,9 @@ def plan_partials(
     read = shard_read(ctx, shard_sel, holes, route, route_tables, leader, keys, push_limit)
     child: Any
     source: SourceStage | str | None = None
-    if ctx.dialect == "mysql":
+    if first_pos is not None:
+        source = "a text group shows its first row's value: partials merged by MIN(primary key)"
+    elif ctx.dialect == "mysql":
         source = aggregate_stage(
             shard_exprs,
             [*groups, *distinct_args, *hidden],
@@ -704,6 +715,10 @@ def plan_partials(
         sort = tuple(
             SortItem(i, d, nf, column_collation(shard_exprs[i], scope)) for i, d, nf in shard_order
         )
+        if first_pos is not None and first is not None:
+            # Equal groups of several shards meet in MIN(pk) order (each shard's stream
+            # has a group once, so it is sorted by this longer key too).
+            sort += (SortItem(first_pos, False, True, column_collation(first, scope)),)
         child = MergeSortNode(read, sort, source)
     else:
         child = ConcatNode(read, source)
@@ -730,6 +745,42 @@ def plan_partials(
         limit,
         dedupe=not distinct_only,
     )
+
+
+_TEXT = re.compile(r"\s*(?:national\s+)?(?:var)?char|\s*n?(?:tiny|medium|long)?text", re.I)
+
+
+def _first_row(groups: Sequence[exp.Expr], scope: Scope, ctx: PlanContext) -> exp.Expr | None:
+    """The primary-key column whose smallest value picks a group's shown values, when
+    a group value can be one of several equal texts ('paid' = 'Paid' = 'paid ' under
+    ``utf8mb4_general_ci``; trailing spaces under any PAD SPACE collation) — MariaDB
+    shows the group's first row in its scan order, primary-key order for a table or
+    primary-key range scan (a secondary index scan, or a join, may meet rows in another
+    order: docs/refusals.md). None otherwise: no text group value, a composite or no
+    primary key, several tables, or SQLite shards (their choice is not the first row)."""
+    if ctx.dialect != "mysql" or len(scope.refs) != 1:
+        return None
+    ref = scope.refs[0]
+    if len(ref.info.primary_key) != 1:
+        return None
+    text = False
+    for g in groups:
+        node = g
+        while isinstance(node, exp.Paren):
+            node = node.this
+        if isinstance(node, exp.Column):
+            found = scope.column_ref(node)
+            column = found[1] if found is not None else None
+            if column is None:
+                return None
+            declared = column.type or ""
+            if _TEXT.match(declared) and (column.collation or "").lower() != "binary":
+                text = True
+        elif column_collation(node, scope) is not None:
+            text = True
+    if not text:
+        return None
+    return exp.column(ref.info.primary_key[0], table=ref.alias)
 
 
 def _exact_number(arg: exp.Expr, scope: Scope) -> bool:
