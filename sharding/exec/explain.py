@@ -10,7 +10,7 @@ cannot be chunked and its cap — and the SQL of the first chunk of the first sh
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from sharding.exec.batch import policy_for
 from sharding.exec.key_lists import shard_lists
@@ -31,6 +31,7 @@ from sharding.sql.nodes import (
     LimitNode,
     MergeSortNode,
     Passthrough,
+    PlanNode,
     ProjectNode,
     SelectPlan,
     ShardRead,
@@ -161,82 +162,92 @@ def explain_rows(
         add(depth + 1, "merge", source.describe())
         read_rows(read, depth + 1, share=share, streams=len(groups))
 
-    def walk(node: Any, depth: int, share: int = 1) -> None:
-        if isinstance(node, SelectPlan):
-            # One query block of a set operation: its form for this call.
-            if not node.join and passthrough_single(node.single, values, sem):
-                walk(node.single, depth, share)
-            elif node.scatter is not None:
-                walk(node.scatter, depth, share)
-            else:
-                add(depth, "NotSupported", str(node.scatter_error))
-        elif isinstance(node, UnionNode):
-            union_rows(node, depth, share)
-        elif isinstance(node, Passthrough):
-            add(depth, "Passthrough", "rows as the shard returns them")
-            read_rows(node.read, depth + 1, passthrough=True)
-        elif isinstance(node, ConcatNode):
-            add(depth, "Concat", "unordered, as results arrive")
-            merged_read(node.read, node.source, depth + 1, share)
-        elif isinstance(node, MergeSortNode):
-            keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
-            add(depth, "MergeSort", f"k-way heap merge on {keys}")
-            merged_read(node.read, node.source, depth + 1, share)
-        elif isinstance(node, AggregateNode):
-            kind = "OrderedAggregate" if node.ordered else "HashAggregate"
-            aggs = ", ".join(f"{s.func}{'(distinct)' if s.distinct else ''}" for s in node.specs)
-            groups = len(node.group_columns) or len(node.group_fns)
-            add(
-                depth,
-                kind,
-                f"{node.mode} mode; {groups} group column(s)"
-                f"{' WITH ROLLUP' if node.rollup else ''}; {aggs or 'no aggregates'}",
-            )
-            walk(node.child, depth + 1, share)
-        elif isinstance(node, WindowNode):
-            funcs = ", ".join(f.describe() for f in node.funcs)
-            add(
-                depth,
-                "Window",
-                f"sorted on {', '.join(f'#{k}' for k in node.keys) or 'nothing'}; {funcs}; "
-                + (
-                    "streamed, one peer group held"
-                    if all(streamable(f) for f in node.funcs)
-                    else "one partition held"
+    def walk(node: PlanNode, depth: int, share: int = 1) -> None:
+        # One arm per PlanNode member, ending in assert_never: mypy reports a node type
+        # without an arm (as for Runner.operator).
+        match node:
+            case SelectPlan():
+                # One query block of a set operation: its form for this call.
+                single = node.single
+                if not node.join and single is not None and passthrough_single(single, values, sem):
+                    walk(single, depth, share)
+                elif node.scatter is not None:
+                    walk(node.scatter, depth, share)
+                else:
+                    add(depth, "NotSupported", str(node.scatter_error))
+            case UnionNode():
+                union_rows(node, depth, share)
+            case Passthrough():
+                add(depth, "Passthrough", "rows as the shard returns them")
+                read_rows(node.read, depth + 1, passthrough=True)
+            case ConcatNode():
+                add(depth, "Concat", "unordered, as results arrive")
+                merged_read(node.read, node.source, depth + 1, share)
+            case MergeSortNode():
+                keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
+                add(depth, "MergeSort", f"k-way heap merge on {keys}")
+                merged_read(node.read, node.source, depth + 1, share)
+            case AggregateNode():
+                kind = "OrderedAggregate" if node.ordered else "HashAggregate"
+                aggs = ", ".join(
+                    f"{s.func}{'(distinct)' if s.distinct else ''}" for s in node.specs
                 )
-                + " (cluster.union_rows)",
-            )
-            walk(node.child, depth + 1, share)
-        elif isinstance(node, FilterNode):
-            add(depth, "Filter", node.text)
-            walk(node.child, depth + 1, share)
-        elif isinstance(node, ProjectNode):
-            add(depth, "Project", node.text or "")
-            walk(node.child, depth + 1, share)
-        elif isinstance(node, DistinctNode):
-            add(depth, "Distinct", "")
-            walk(node.child, depth + 1, share)
-        elif isinstance(node, SortNode):
-            keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
-            add(depth, "Sort" if node.limit is None else "TopN", keys)
-            walk(node.child, depth + 1, share)
-        elif isinstance(node, LimitNode):
-            offset, count = node.limit.resolve(values)
-            add(depth, "Limit", f"offset {offset}, count {count}")
-            walk(node.child, depth + 1, share)
-        elif isinstance(node, HeldNode):  # issue 18.3
-            add(depth, "Bounded", f"{node.what}: at most cluster.union_rows rows held")
-            walk(node.child, depth + 1, share)
-        elif isinstance(node, BackendEvalNode):
-            items = "; ".join(e.text for e in node.exprs)
-            add(depth, "BackendEval", f"the default data source computes per merged row: {items}")
-            walk(node.child, depth + 1)
-        elif isinstance(node, SortMergeJoinNode):
-            add(depth, "SortMergeJoin", f"{node.kind.upper()} on {node.text}")
-            walk(node.left, depth + 1, share=2 * share)  # the sides share the merge budget
-            walk(node.right, depth + 1, share=2 * share)
-        else:
-            add(depth, type(node).__name__, "")
+                groups = len(node.group_columns) or len(node.group_fns)
+                add(
+                    depth,
+                    kind,
+                    f"{node.mode} mode; {groups} group column(s)"
+                    f"{' WITH ROLLUP' if node.rollup else ''}; {aggs or 'no aggregates'}",
+                )
+                walk(node.child, depth + 1, share)
+            case WindowNode():
+                funcs = ", ".join(f.describe() for f in node.funcs)
+                add(
+                    depth,
+                    "Window",
+                    f"sorted on {', '.join(f'#{k}' for k in node.keys) or 'nothing'}; {funcs}; "
+                    + (
+                        "streamed, one peer group held"
+                        if all(streamable(f) for f in node.funcs)
+                        else "one partition held"
+                    )
+                    + " (cluster.union_rows)",
+                )
+                walk(node.child, depth + 1, share)
+            case FilterNode():
+                add(depth, "Filter", node.text)
+                walk(node.child, depth + 1, share)
+            case ProjectNode():
+                add(depth, "Project", node.text or "")
+                walk(node.child, depth + 1, share)
+            case DistinctNode():
+                add(depth, "Distinct", "")
+                walk(node.child, depth + 1, share)
+            case SortNode():
+                keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
+                add(depth, "Sort" if node.limit is None else "TopN", keys)
+                walk(node.child, depth + 1, share)
+            case LimitNode():
+                offset, count = node.limit.resolve(values)
+                add(depth, "Limit", f"offset {offset}, count {count}")
+                walk(node.child, depth + 1, share)
+            case HeldNode():  # issue 18.3
+                add(depth, "Bounded", f"{node.what}: at most cluster.union_rows rows held")
+                walk(node.child, depth + 1, share)
+            case BackendEvalNode():
+                items = "; ".join(e.text for e in node.exprs)
+                add(
+                    depth,
+                    "BackendEval",
+                    f"the default data source computes per merged row: {items}",
+                )
+                walk(node.child, depth + 1)
+            case SortMergeJoinNode():
+                add(depth, "SortMergeJoin", f"{node.kind.upper()} on {node.text}")
+                walk(node.left, depth + 1, share=2 * share)  # the sides share the merge budget
+                walk(node.right, depth + 1, share=2 * share)
+            case _:
+                assert_never(node)
 
     def union_rows(node: UnionNode, depth: int, share: int) -> None:
         keys = ", ".join(f"#{s.index}{' DESC' if s.desc else ''}" for s in node.sort)
@@ -260,12 +271,7 @@ def explain_rows(
                 walk(child, depth + 1, inner)
 
     if isinstance(plan, SelectPlan):
-        if not plan.join and passthrough_single(plan.single, values, sem):
-            walk(plan.single, 0)
-        elif plan.scatter is not None:
-            walk(plan.scatter, 0)
-        else:
-            add(0, "NotSupported", str(plan.scatter_error))
+        walk(plan, 0)  # its form for this call (the SelectPlan arm)
     return rows
 
 

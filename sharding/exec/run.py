@@ -17,7 +17,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 import trio
 
@@ -67,6 +67,7 @@ from sharding.sql.nodes import (
     LimitNode,
     MergeSortNode,
     Passthrough,
+    PlanNode,
     ProjectNode,
     SelectPlan,
     ShardRead,
@@ -412,106 +413,111 @@ class Runner:
             self.columns = rs.columns
 
     # ------------------------------------------------------------------ operators
-    def operator(self, node: Any, *, budget_share: int = 1) -> Operator:
+    def operator(self, node: PlanNode, *, budget_share: int = 1) -> Operator:
         """The operator of plan node ``node``; ``budget_share``: how many ordered reads
-        share the merge budget (the sides of a join, the inputs of a set operation)."""
+        share the merge budget (the sides of a join, the inputs of a set operation).
+
+        One ``match`` arm per :data:`~sharding.sql.nodes.PlanNode` member, ending in
+        ``assert_never``: mypy reports a node type without an arm."""
         sem, values = self.sem, self.values
         share = budget_share
-        if isinstance(node, SelectPlan):
-            return self.operator(self.choose(node), budget_share=share)
-        if isinstance(node, UnionNode):
-            self._check_union(node)
-            return self._union(node, share)
-        if isinstance(node, Passthrough):
-            return self._passthrough(node.read)
-        if isinstance(node, ConcatNode):
-            makers = self.merged_streams(node.read, node.source, budget_share=budget_share)
-            if makers is None:
-                makers = self.streams(node.read, budget_share=budget_share)
-            return Concat(unordered_feed(self.nursery, makers, self.window))
-        if isinstance(node, MergeSortNode):
-            makers = self.merged_streams(node.read, node.source, budget_share=budget_share)
-            if makers is None:
-                makers = self.streams(node.read, budget_share=budget_share)
-            return MergeSort([m() for m in makers], sem.sort_key(list(node.sort)))
-        if isinstance(node, AggregateNode):
-            child = self.operator(node.child, budget_share=share)
-            if node.mode == "merge":
-                group = columns_group(node.group_columns)
-            else:
-                fns = node.group_fns
-                group = lambda row, p: tuple([f(row, p) for f in fns])  # noqa: E731
-            cls = OrderedAggregate if node.ordered else HashAggregate
-            concat = None
-            if any(s.concat is not None for s in node.specs):
-                concat = ConcatRuntime(self.group_concat_max_len, self.warnings)
-            return cls(
-                child,
-                group,
-                node.group_collations,
-                node.specs,
-                sem,
-                node.mode,
-                values,
-                rollup=node.rollup,
-                concat=concat,
-            )
-        if isinstance(node, WindowNode):  # issue 18.5: streamed, or a partition held
-            return Window(
-                self.operator(node.child, budget_share=share),
-                node.keys,
-                node.collations,
-                node.funcs,
-                sem,
-                self.cluster.union_rows,
-            )
-        if isinstance(node, FilterNode):
-            return Filter(self.operator(node.child, budget_share=share), node.predicate, values)
-        if isinstance(node, ProjectNode):
-            child = self.operator(node.child, budget_share=share)
-            if node.columns is not None:
-                return Project(child, columns=node.columns)
-            return Project(child, exprs=node.exprs, params=values)
-        if isinstance(node, DistinctNode):
-            child = self.operator(node.child, budget_share=share)
-            return Distinct(child, sem, node.collations, len(node.collations))
-        if isinstance(node, SortNode):
-            limit = None
-            if node.limit is not None:
+        match node:
+            case SelectPlan():
+                return self.operator(self.choose(node), budget_share=share)
+            case UnionNode():
+                self._check_union(node)
+                return self._union(node, share)
+            case Passthrough():
+                return self._passthrough(node.read)
+            case ConcatNode():
+                makers = self.merged_streams(node.read, node.source, budget_share=budget_share)
+                if makers is None:
+                    makers = self.streams(node.read, budget_share=budget_share)
+                return Concat(unordered_feed(self.nursery, makers, self.window))
+            case MergeSortNode():
+                makers = self.merged_streams(node.read, node.source, budget_share=budget_share)
+                if makers is None:
+                    makers = self.streams(node.read, budget_share=budget_share)
+                return MergeSort([m() for m in makers], sem.sort_key(list(node.sort)))
+            case AggregateNode():
+                child = self.operator(node.child, budget_share=share)
+                if node.mode == "merge":
+                    group = columns_group(node.group_columns)
+                else:
+                    fns = node.group_fns
+                    group = lambda row, p: tuple([f(row, p) for f in fns])  # noqa: E731
+                cls = OrderedAggregate if node.ordered else HashAggregate
+                concat = None
+                if any(s.concat is not None for s in node.specs):
+                    concat = ConcatRuntime(self.group_concat_max_len, self.warnings)
+                return cls(
+                    child,
+                    group,
+                    node.group_collations,
+                    node.specs,
+                    sem,
+                    node.mode,
+                    values,
+                    rollup=node.rollup,
+                    concat=concat,
+                )
+            case WindowNode():  # issue 18.5: streamed, or a partition held
+                return Window(
+                    self.operator(node.child, budget_share=share),
+                    node.keys,
+                    node.collations,
+                    node.funcs,
+                    sem,
+                    self.cluster.union_rows,
+                )
+            case FilterNode():
+                return Filter(self.operator(node.child, budget_share=share), node.predicate, values)
+            case ProjectNode():
+                child = self.operator(node.child, budget_share=share)
+                if node.columns is not None:
+                    return Project(child, columns=node.columns)
+                return Project(child, exprs=node.exprs, params=values)
+            case DistinctNode():
+                child = self.operator(node.child, budget_share=share)
+                return Distinct(child, sem, node.collations, len(node.collations))
+            case SortNode():
+                limit = None
+                if node.limit is not None:
+                    offset, count = node.limit.resolve(values)
+                    limit = None if count is None else offset + count
+                child = self.operator(node.child, budget_share=share)
+                return Sort(child, sem.sort_key(list(node.sort)), limit)
+            case LimitNode():
                 offset, count = node.limit.resolve(values)
-                limit = None if count is None else offset + count
-            child = self.operator(node.child, budget_share=share)
-            return Sort(child, sem.sort_key(list(node.sort)), limit)
-        if isinstance(node, LimitNode):
-            offset, count = node.limit.resolve(values)
-            return Limit(self.operator(node.child, budget_share=share), offset, count)
-        if isinstance(node, SortMergeJoinNode):
-            return SortMergeJoin(
-                self.operator(node.left, budget_share=2 * share),
-                self.operator(node.right, budget_share=2 * share),
-                node.left_keys,
-                node.right_keys,
-                sem,
-                kind="left" if node.kind == "left" else "inner",
-                right_width=node.right_width,
-                left_collations=node.left_collations,
-                right_collations=node.right_collations,
-                residual=node.residual,
-                params=values,
-            )
-        if isinstance(node, HeldNode):  # issue 18.3: bounded Sort/Distinct/Aggregate
-            return held_operator(self, node, share)
-        if isinstance(node, BackendEvalNode):
-            target = broadcast_target((), sem.dialect, self.default_datasource)
-            return backend_eval(
-                self.operator(node.child),
-                node.exprs,
-                self.texts,
-                target,
-                self.fetch,
-                self._remember_eval_columns,
-            )
-        raise TypeError(f"no operator for plan node {type(node).__name__}")
+                return Limit(self.operator(node.child, budget_share=share), offset, count)
+            case SortMergeJoinNode():
+                return SortMergeJoin(
+                    self.operator(node.left, budget_share=2 * share),
+                    self.operator(node.right, budget_share=2 * share),
+                    node.left_keys,
+                    node.right_keys,
+                    sem,
+                    kind="left" if node.kind == "left" else "inner",
+                    right_width=node.right_width,
+                    left_collations=node.left_collations,
+                    right_collations=node.right_collations,
+                    residual=node.residual,
+                    params=values,
+                )
+            case HeldNode():  # issue 18.3: bounded Sort/Distinct/Aggregate
+                return held_operator(self, node, share)
+            case BackendEvalNode():
+                target = broadcast_target((), sem.dialect, self.default_datasource)
+                return backend_eval(
+                    self.operator(node.child),
+                    node.exprs,
+                    self.texts,
+                    target,
+                    self.fetch,
+                    self._remember_eval_columns,
+                )
+            case _:
+                assert_never(node)
 
     def choose(self, plan: SelectPlan) -> Any:
         """The form of ``plan`` this call runs (:func:`choose_form`)."""

@@ -24,13 +24,16 @@ later), subqueries, and the SQLite embedded default (its functions are SQLite's)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from sharding.merge.evaluate import Compiler
 from sharding.sql.rewrite import render_expression
 from sharding.sql.template import Template, table_marker
+
+if TYPE_CHECKING:
+    from sharding.sql.nodes import PlanNode
 
 __all__ = ["BackendEvalNode", "BackendExpr", "appended_offset", "appended_value", "backend_expr"]
 
@@ -92,7 +95,7 @@ class BackendExpr:
 class BackendEvalNode:
     """Input rows with each ``exprs`` item's value appended, computed by a data source."""
 
-    child: Any
+    child: PlanNode
     exprs: tuple[BackendExpr, ...]
 
 

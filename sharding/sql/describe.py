@@ -37,7 +37,7 @@ import copy
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from sqlglot import exp
 
@@ -59,9 +59,12 @@ from sharding.sql.nodes import (
     LimitNode,
     MergeSortNode,
     Passthrough,
+    PlanNode,
     ProjectNode,
     SelectPlan,
+    SortMergeJoinNode,
     SortNode,
+    UnionNode,
     WindowNode,
 )
 from sharding.sql.rewrite import SLOT
@@ -1079,69 +1082,80 @@ def constant_type(node: exp.Expr) -> ColumnType:
     return CONSERVATIVE if t is UNKNOWN else t
 
 
-def shard_positions(node: object) -> list[int | None] | None:
+def shard_positions(node: PlanNode) -> list[int | None] | None:
     """For each output position of plan node ``node``: the position of the shard
     column whose values it passes on unchanged, or None for a value the coordinator
     computes (merged aggregates, expressions, join rows). The whole result is None
     when every output position is the shard column at the same position (a
-    passthrough read, a concatenation or merge of shard rows)."""
-    if isinstance(node, Passthrough | ConcatNode | MergeSortNode):
-        return None
-    if isinstance(node, LimitNode | SortNode | FilterNode | DistinctNode | HeldNode):
-        return shard_positions(node.child)
-    if isinstance(node, SelectPlan):
-        # Issue 18.3: a derived table's rows, computed by a plan of their own.
-        return [None] * len(node.columns) if node.columns is not None else []
-    if isinstance(node, ProjectNode) and node.columns is not None:
-        below = shard_positions(node.child)
-        if below is None:
-            return list(node.columns)
-        return [below[c] if 0 <= c < len(below) else None for c in node.columns]
-    if isinstance(node, ProjectNode) and node.exprs is not None:
-        # The select list over merged rows: an item that is a merged value itself (a
-        # group column, an aggregate) is a plain reference to its input position.
-        below = shard_positions(node.child)
-        out: list[int | None] = []
-        for fn in node.exprs:
-            ref = _reference(fn)
-            if ref is None and below is not None:
-                ref = appended_offset(fn)  # a value a BackendEvalNode computed
-            if ref is None or (below is not None and not -len(below) <= ref < len(below)):
-                out.append(None)
-            else:
-                out.append(ref if below is None else below[ref])
-        return out
-    if isinstance(node, WindowNode):
-        # Shard columns pass through; the window values are computed (issue 18.5).
-        below = shard_positions(node.child)
-        passed: list[int | None] = list(range(node.width)) if below is None else list(below)
-        return [*passed, *([None] * len(node.funcs))]
-    if isinstance(node, BackendEvalNode):
-        # The input's positions, then the appended values: the data source's own
-        # definitions, at the end of the column list the session gives (negative).
-        below = shard_positions(node.child)
-        if below is None:
-            return []
-        width = len(node.exprs)
-        return [*below, *range(-width, 0)]
-    if isinstance(node, AggregateNode) and node.mode == "merge":
-        # (group values..., aggregate results...): a group value and a merged MIN, MAX,
-        # SUM or COUNT keep the type of the shard's column (MariaDB types the partial
-        # as it types the whole); AVG and DISTINCT aggregates are computed here.
-        below = shard_positions(node.child)
-        sources: list[int | None] = list(node.group_columns)
-        for spec in node.specs:
-            keeps = (
-                spec.func
-                in ("min", "max", "sum", "count", "count_star", "bit_and", "bit_or", "bit_xor")
-                and not spec.distinct
-                and spec.columns
-            )
-            sources.append(spec.columns[0] if keeps else None)
-        if below is None:
-            return sources
-        return [below[p] if p is not None and 0 <= p < len(below) else None for p in sources]
-    return []  # computed: every position None
+    passthrough read, a concatenation or merge of shard rows).
+
+    One ``match`` arm per :data:`~sharding.sql.nodes.PlanNode` member, ending in
+    ``assert_never``: mypy reports a node type without an arm."""
+    match node:
+        case Passthrough() | ConcatNode() | MergeSortNode():
+            return None
+        case LimitNode() | SortNode() | FilterNode() | DistinctNode() | HeldNode():
+            return shard_positions(node.child)
+        case SelectPlan():
+            # Issue 18.3: a derived table's rows, computed by a plan of their own.
+            return [None] * len(node.columns) if node.columns is not None else []
+        case ProjectNode():
+            if node.columns is not None:
+                below = shard_positions(node.child)
+                if below is None:
+                    return list(node.columns)
+                return [below[c] if 0 <= c < len(below) else None for c in node.columns]
+            if node.exprs is not None:
+                # The select list over merged rows: an item that is a merged value itself
+                # (a group column, an aggregate) is a plain reference to its input position.
+                below = shard_positions(node.child)
+                out: list[int | None] = []
+                for fn in node.exprs:
+                    ref = _reference(fn)
+                    if ref is None and below is not None:
+                        ref = appended_offset(fn)  # a value a BackendEvalNode computed
+                    if ref is None or (below is not None and not -len(below) <= ref < len(below)):
+                        out.append(None)
+                    else:
+                        out.append(ref if below is None else below[ref])
+                return out
+            return []  # computed: every position None
+        case WindowNode():
+            # Shard columns pass through; the window values are computed (issue 18.5).
+            below = shard_positions(node.child)
+            passed: list[int | None] = list(range(node.width)) if below is None else list(below)
+            return [*passed, *([None] * len(node.funcs))]
+        case BackendEvalNode():
+            # The input's positions, then the appended values: the data source's own
+            # definitions, at the end of the column list the session gives (negative).
+            below = shard_positions(node.child)
+            if below is None:
+                return []
+            width = len(node.exprs)
+            return [*below, *range(-width, 0)]
+        case AggregateNode():
+            if node.mode != "merge":
+                return []  # computed: every position None
+            # (group values..., aggregate results...): a group value and a merged MIN,
+            # MAX, SUM or COUNT keep the type of the shard's column (MariaDB types the
+            # partial as it types the whole); AVG and DISTINCT aggregates are computed here.
+            below = shard_positions(node.child)
+            sources: list[int | None] = list(node.group_columns)
+            for spec in node.specs:
+                keeps = (
+                    spec.func
+                    in ("min", "max", "sum", "count", "count_star", "bit_and", "bit_or", "bit_xor")
+                    and not spec.distinct
+                    and spec.columns
+                )
+                sources.append(spec.columns[0] if keeps else None)
+            if below is None:
+                return sources
+            return [below[p] if p is not None and 0 <= p < len(below) else None for p in sources]
+        case UnionNode() | SortMergeJoinNode():
+            return []  # computed: every position None
+        case _:
+            assert_never(node)
 
 
 def _reference(fn: object) -> int | None:

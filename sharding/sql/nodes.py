@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sharding.catalog import TableInfo
 from sharding.errors import BadArguments
 from sharding.merge.aggregates import AggSpec, Mode
 from sharding.merge.semantics import SortItem
 from sharding.merge.window import WindowFunc
+from sharding.sql.backend_eval import BackendEvalNode
 from sharding.sql.route import Route, ValueRef, value_of
 from sharding.sql.template import Template
 
@@ -116,7 +117,7 @@ class MergeSortNode:
 
 @dataclass(frozen=True)
 class AggregateNode:
-    child: Any
+    child: PlanNode
     #: merge mode: input positions of the group values; raw mode: computed.
     group_columns: tuple[int, ...] = ()
     group_fns: tuple[RowFn, ...] = ()
@@ -134,7 +135,7 @@ class WindowNode:
     :mod:`sharding.merge.window`): each row gets ``funcs``' values appended after its
     ``width`` columns; one partition is held at a time (``cluster.union_rows``)."""
 
-    child: Any
+    child: PlanNode
     width: int
     #: Input positions of the merged sort (partition, then order) and their collations.
     keys: tuple[int, ...]
@@ -144,14 +145,14 @@ class WindowNode:
 
 @dataclass(frozen=True)
 class FilterNode:
-    child: Any
+    child: PlanNode
     predicate: Callable[[Sequence[Any], Sequence[Any]], bool]
     text: str = ""
 
 
 @dataclass(frozen=True)
 class ProjectNode:
-    child: Any
+    child: PlanNode
     columns: tuple[int, ...] | None = None
     exprs: tuple[RowFn, ...] | None = None
     text: str = ""
@@ -159,20 +160,20 @@ class ProjectNode:
 
 @dataclass(frozen=True)
 class DistinctNode:
-    child: Any
+    child: PlanNode
     collations: tuple[str | None, ...]
 
 
 @dataclass(frozen=True)
 class SortNode:
-    child: Any
+    child: PlanNode
     sort: tuple[SortItem, ...]
     limit: LimitRef | None = None
 
 
 @dataclass(frozen=True)
 class LimitNode:
-    child: Any
+    child: PlanNode
     limit: LimitRef
 
 
@@ -204,7 +205,7 @@ class UnionNode:
     """
 
     kind: str
-    inputs: tuple[Any, ...]
+    inputs: tuple[PlanNode, ...]
     distinct: bool
     sort: tuple[SortItem, ...] = ()
     resort: tuple[bool, ...] = ()
@@ -218,7 +219,7 @@ class HeldNode:
     computed (a derived table's) — holding at most ``cluster.union_rows`` rows, keys
     or groups; more is a 1235 naming the setting. ``what`` names the clause."""
 
-    child: Any
+    child: SortNode | DistinctNode | AggregateNode
     what: str
 
 
@@ -244,7 +245,7 @@ class SelectPlan:
     """
 
     single: Passthrough | None
-    scatter: Any | None
+    scatter: PlanNode | None
     scatter_error: Exception | None
     #: Result column names; None when only the backend knows them (``*`` over a table
     #: without catalog columns): they come from the shard's result then.
@@ -254,3 +255,28 @@ class SelectPlan:
     #: Result column types (:class:`sharding.sql.describe.ColumnType`, None where not
     #: derived), parallel to ``columns``; set by the session after planning.
     types: tuple[Any, ...] | None = None
+
+
+#: Every node a plan tree holds as its root or a child (:class:`ShardRead` is a leaf's
+#: data, not a node). The dispatches over plan nodes (:meth:`sharding.exec.run.Runner.
+#: operator`, :func:`sharding.exec.explain.explain_rows`,
+#: :func:`sharding.sql.describe.shard_positions`) are ``match`` statements ending in
+#: ``assert_never``: mypy names a node type one of them forgets, and
+#: ``tests/sharding/test_plan_nodes.py`` checks the same without mypy.
+PlanNode: TypeAlias = (
+    SelectPlan
+    | UnionNode
+    | Passthrough
+    | ConcatNode
+    | MergeSortNode
+    | AggregateNode
+    | WindowNode
+    | FilterNode
+    | ProjectNode
+    | DistinctNode
+    | SortNode
+    | LimitNode
+    | SortMergeJoinNode
+    | HeldNode
+    | BackendEvalNode
+)
