@@ -73,6 +73,7 @@ from sharding.exec.connector import AutocommitConnector, SessionTransaction
 from sharding.exec.explain import SHOWN_SHARDS, explain_rows
 from sharding.exec.run import (
     ExecStats,
+    RunContext,
     Runner,
     check_runnable,
     client_error,
@@ -1149,18 +1150,20 @@ class CoordinatorSession:
             self.running(q.id)
             async with trio.open_nursery() as nursery:
                 runner = Runner(
-                    q,
-                    nursery,
-                    self.connector(),
-                    sem,
-                    coord.topology.cluster,
-                    prepared.values,
-                    prepared.texts,
-                    coord.topology.executor.window,
-                    coord.default_datasource,
-                    stats,
+                    RunContext(
+                        query=q,
+                        nursery=nursery,
+                        connector=self.connector(),
+                        semantics=sem,
+                        cluster=coord.topology.cluster,
+                        values=prepared.values,
+                        texts=prepared.texts,
+                        window=coord.topology.executor.window,
+                        default_datasource=coord.default_datasource,
+                        stats=stats,
+                        group_concat_max_len=int(self.state.get("group_concat_max_len")),
+                    )
                 )
-                runner.group_concat_max_len = int(self.state.get("group_concat_max_len"))
                 await drive(runner.operator(root), deliver)
                 nursery.cancel_scope.cancel()
         for warning in runner.warnings:  # GROUP_CONCAT's cuts (1260)

@@ -159,39 +159,49 @@ def _weak_run_child(runner: Runner) -> Callable[..., Awaitable[Any]]:
     return run_child
 
 
-class Runner:
-    """Builds operators for plan nodes inside one executor query."""
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What one statement's run needs: the executor query and nursery its children run
+    in, how to reach the shards, the backend's semantics, the cluster settings, this
+    call's values (and their SQL texts), the stream window, the default data source,
+    where statistics go, whether reads of one data source are batched (True: the
+    dialect's default policy), and the session's ``group_concat_max_len``."""
 
-    def __init__(
-        self,
-        query: Query,
-        nursery: trio.Nursery,
-        connector: Connector,
-        semantics: Semantics,
-        cluster: ClusterConfig,
-        values: Sequence[Any],
-        texts: Sequence[str],
-        window: int,
-        default_datasource: str,
-        stats: ExecStats | None = None,
-        batching: BatchPolicy | bool | None = True,
-    ) -> None:
-        self.q = query
-        self.nursery = nursery
-        self.connector = connector
-        self.sem = semantics
-        self.cluster = cluster
-        self.values = values
-        self.texts = texts
-        self.window = window
-        self.default_datasource = default_datasource
-        self.stats = stats or ExecStats()
+    query: Query
+    nursery: trio.Nursery
+    connector: Connector
+    semantics: Semantics
+    cluster: ClusterConfig
+    values: Sequence[Any]
+    texts: Sequence[str]
+    window: int
+    default_datasource: str
+    stats: ExecStats = field(default_factory=ExecStats)
+    batching: BatchPolicy | bool | None = True
+    group_concat_max_len: int = 1048576
+
+
+class Runner:
+    """Builds operators for plan nodes inside one executor query (:class:`RunContext`)."""
+
+    def __init__(self, context: RunContext) -> None:
+        self.q = context.query
+        self.nursery = context.nursery
+        self.connector = context.connector
+        self.sem = semantics = context.semantics
+        self.cluster = context.cluster
+        self.values = context.values
+        self.texts = context.texts
+        self.window = context.window
+        self.default_datasource = context.default_datasource
+        self.stats = context.stats
+        batching = context.batching
         self.columns: list[Column] | None = None
         #: Definitions of the items a BackendEvalNode computed (its first statement's).
         self.eval_columns: list[Column] | None = None
         #: The session's group_concat_max_len, and the warnings the merge raised
         #: (GROUP_CONCAT's 1260), which the session records for the statement.
-        self.group_concat_max_len = 1048576
+        self.group_concat_max_len = context.group_concat_max_len
         self.warnings: list[tuple[str, int, str]] = []
         #: Whether ``columns`` are a shard's own (not a batched UNION's).
         self._shard_columns = False
@@ -204,9 +214,11 @@ class Runner:
         policy = batching if isinstance(batching, BatchPolicy) and batching.enabled else None
         #: Issue 17: where reads are batched, a data source merges its own shards
         #: (sharding.exec.source); None: every shard's rows come here.
-        self._source_policy = policy if cluster.pushdown else None
+        self._source_policy = policy if self.cluster.pushdown else None
         self._batcher = (
-            Batcher(nursery, _weak_run_child(self), connector, batching, self.stats.batches)
+            Batcher(
+                self.nursery, _weak_run_child(self), self.connector, batching, self.stats.batches
+            )
             if isinstance(batching, BatchPolicy) and batching.enabled
             else None
         )
