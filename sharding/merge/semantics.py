@@ -3,8 +3,20 @@
 Whatever the coordinator computes itself — merge order, grouping, MIN/MAX of partials,
 AVG from SUM/COUNT, HAVING and expressions over merged rows — must give exactly what
 the backend would have given for the whole table. So every dialect-dependent rule lives
-here, in one table per dialect, and the merge primitives and the expression evaluator
+in one table per dialect, and the merge primitives and the expression evaluator
 take a :class:`Semantics` instead of hard-coding SQLite's or MySQL's behaviour.
+
+This module holds the interface — :class:`Semantics`, whose methods implement SQLite's
+rules, and :data:`SQLITE`, the table of the embedded SQLite backend — with what every
+dialect shares (:class:`SortItem`, :class:`Desc`, collation and number helpers), and
+:func:`for_dialect`. The other concepts live in their own modules (issue 13) and are
+re-exported here, so ``from sharding.merge.semantics import X`` keeps working:
+
+* :mod:`sharding.merge.mysql_semantics`: :class:`MySQLSemantics` and :data:`MYSQL`,
+  MySQL's rules as measured against MariaDB (it subclasses :class:`Semantics`, so it is
+  imported lazily here, on first use of a re-exported name);
+* :mod:`sharding.merge.mysql_decimal`: MySQL's DECIMAL arithmetic
+  (:class:`MySQLDecimal`, :func:`mysql_divide`), which :data:`SQLITE` uses too.
 
 SQLite rules mirrored (https://sqlite.org/datatype3.html):
 
@@ -19,30 +31,6 @@ SQLite rules mirrored (https://sqlite.org/datatype3.html):
   operand that looks like a number; a TEXT column converts a number to text.
 * ``AVG`` is always a REAL (``sum / count``), NULL over no rows.
 
-The MySQL table (:data:`MYSQL`, a :class:`MySQLSemantics`) was measured against
-MariaDB 10.11 (``tests/backend_mysql/test_semantics_mysql.py`` and the differential
-corpus compare with the server itself), not transcribed from documentation:
-
-* Collations: ``utf8mb4_general_ci`` (the default), ``utf8mb4_unicode_ci``, the
-  ``_bin`` and ``_nopad_`` variants, from weights measured with ``WEIGHT_STRING``
-  (:mod:`sharding.merge.mysql_collations`), PAD SPACE included (``'a' = 'a '``,
-  ``'a\t' < 'a'``). An unknown collation is refused (NotSupported), never guessed.
-* Numbers keep MySQL's types: ``int ⊕ int`` is an integer (out of BIGINT range: error
-  1690), anything with a DECIMAL is a DECIMAL, anything with a DOUBLE or a string is a
-  DOUBLE (strings convert by their numeric prefix: ``'3x' + 1 = 4.0``). Scales follow
-  the server: ``+ - %`` keep the larger, ``*`` adds them, ``/`` adds
-  ``div_precision_increment`` (4) to the dividend's; ``int / int`` is a DECIMAL.
-* Division is computed the server's way: the quotient is *truncated* to whole 9-digit
-  words of fraction (``1/3`` is 0.333333333 inside), and only the value sent to the
-  client is rounded half up to the declared scale (0.3333) — so ``AVG(i) * 2`` is
-  ``-0.6667``, not ``-0.3333 * 2``. Such values are :class:`MySQLDecimal`: a
-  ``Decimal`` holding the client's rounded value, carrying the exact inner value for
-  further arithmetic and comparison.
-* ``AVG`` of integers/decimals is a DECIMAL (scale + 4) computed as above, of doubles a
-  DOUBLE; ``SUM`` of integers/decimals is a DECIMAL, of doubles a DOUBLE; ``DIV``
-  truncates to an integer; ``x / 0``, ``x % 0``, ``x DIV 0`` are NULL.
-* Comparisons: a string against a number compares both as DOUBLE; NULLs sort first
-  ascending (as SQLite).
 
 Invariant: :meth:`Semantics.sort_key` is a total preorder consistent with the backend's
 ``ORDER BY`` for values of the same column, and two values have equal keys exactly when
@@ -51,15 +39,51 @@ the backend's ``GROUP BY`` puts them in one group.
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from sharding.merge import mysql_collations
+from sharding.merge.mysql_decimal import (
+    _EXACT,
+    DIG_PER_WORD,
+    DIV_PRECISION_INCREMENT,
+    MAX_INNER_FRAC,
+    MAX_SCALE,
+    MySQLDecimal,
+    mysql_divide,
+)
+
+if TYPE_CHECKING:
+    from sharding.merge.mysql_semantics import MYSQL, MySQLSemantics
+
+__all__ = [
+    "DIG_PER_WORD",
+    "DIV_PRECISION_INCREMENT",
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_INNER_FRAC",
+    "MAX_SCALE",
+    "MYSQL",
+    "RANK_BLOB",
+    "RANK_NUMBER",
+    "RANK_TEXT",
+    "SQLITE",
+    # Private, but imported by sharding.merge.aggregates and sharding.merge.evaluate.
+    "_EXACT",
+    "Collation",
+    "Desc",
+    "MySQLDecimal",
+    "MySQLSemantics",
+    "Semantics",
+    "SortItem",
+    "enum_index",
+    "for_dialect",
+    "mysql_divide",
+]
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -350,7 +374,7 @@ class Semantics:
         if x is None or y is None:
             return None
         if _exact_decimal(x, y):
-            return MYSQL.add(x, y)
+            return _mysql().add(x, y)
         if type(x) is int and type(y) is int:
             return self._int_result(x + y)
         return _f(x) + _f(y)
@@ -360,7 +384,7 @@ class Semantics:
         if x is None or y is None:
             return None
         if _exact_decimal(x, y):
-            return MYSQL.sub(x, y)
+            return _mysql().sub(x, y)
         if type(x) is int and type(y) is int:
             return self._int_result(x - y)
         return _f(x) - _f(y)
@@ -370,7 +394,7 @@ class Semantics:
         if x is None or y is None:
             return None
         if _exact_decimal(x, y):
-            return MYSQL.mul(x, y)
+            return _mysql().mul(x, y)
         if type(x) is int and type(y) is int:
             return self._int_result(x * y)
         return _f(x) * _f(y)
@@ -383,7 +407,7 @@ class Semantics:
             q = abs(x) // abs(y)
             return self._int_result(q if (x >= 0) == (y >= 0) else -q)
         if not self.integer_division and not isinstance(x, float) and not isinstance(y, float):
-            return MYSQL.div(x, y)  # the SQLite shards' ``/`` is MySQL's exact quotient
+            return _mysql().div(x, y)  # the SQLite shards' ``/`` is MySQL's exact quotient
         if self.avg_decimal:
             return Decimal(x) / Decimal(y)
         return _f(x) / _f(y)
@@ -393,7 +417,7 @@ class Semantics:
         if x is None or y is None:
             return None
         if _exact_decimal(x, y):
-            return MYSQL.mod(x, y)
+            return _mysql().mod(x, y)
         real = type(x) is not int or type(y) is not int
         xi, yi = int(x), int(y)
         if yi == 0:
@@ -409,7 +433,7 @@ class Semantics:
         if type(x) is int:
             return self._int_result(-x)
         if isinstance(x, Decimal):
-            return MYSQL.neg(x)
+            return _mysql().neg(x)
         return -x
 
     def intdiv(self, a: Any, b: Any) -> Any:
@@ -504,36 +528,6 @@ def _parse_exact_number(text: str) -> int | float | None:
     return f
 
 
-#: The embedded SQLite default answers like MySQL where the shards can (issue 15,
-#: :mod:`sharding.backend.sqlite_mysql`): every text column is declared with a MySQL
-#: collation, which the catalog records (so merges use the very keys registered in
-#: SQLite); an expression without a column collation compares BINARY on a shard, hence
-#: the BINARY default here. ``/`` never truncates. Numbers are MySQL's where the shards
-#: type them so (:mod:`sharding.backend.sqlite_decimal_results`): ``/`` of exact operands,
-#: arithmetic with a DECIMAL, decimal literals and SUM of integers are MySQL's DECIMAL;
-#: the rest stays SQLite's INTEGER/REAL.
-SQLITE = Semantics(
-    name="sqlite",
-    dialect="sqlite",
-    default_collation="binary",
-    integer_division=False,
-    null_safe_eq="IS",
-    implicit_row_id="rowid",
-    collations={"binary": _binary, "nocase": _nocase, "rtrim": _rtrim},
-)
-
-#: Exact decimal arithmetic (MySQL's DECIMAL has at most 65 digits; this never rounds
-#: what the server would keep).
-_EXACT = Context(prec=200)
-#: MariaDB's decimals: scale cap, fraction digits per word, the default
-#: ``div_precision_increment``.
-MAX_SCALE = 38
-DIG_PER_WORD = 9
-DIV_PRECISION_INCREMENT = 4
-#: Fraction digits kept inside a quotient at most (MariaDB's buffer holds 81 digits).
-MAX_INNER_FRAC = 72
-
-
 def enum_index(labels: tuple[str, ...], collate: Collation) -> Callable[[Any], int]:
     """``value → index`` of an ENUM column's value (1-based; ``''`` and anything
     unknown are 0, the index MySQL gives an invalid value)."""
@@ -553,322 +547,18 @@ def enum_index(labels: tuple[str, ...], collate: Collation) -> Callable[[Any], i
     return index
 
 
-def _quantum(digits: int) -> Decimal:
-    return Decimal(1).scaleb(-digits)
+_MYSQL: list[Semantics] = []
 
 
-class MySQLDecimal(Decimal):
-    """A DECIMAL computed by the coordinator whose inner value has more digits than it
-    shows (a quotient, an AVG): the ``Decimal`` value is what the server would *send*
-    (rounded half up to ``scale``); ``exact`` is what it would keep computing with."""
+def _mysql() -> Semantics:
+    """:data:`MYSQL`, whose DECIMAL arithmetic :data:`SQLITE` shares; imported on first
+    use (kept: this runs per value) because :mod:`sharding.merge.mysql_semantics`
+    subclasses :class:`Semantics`."""
+    if not _MYSQL:
+        from sharding.merge.mysql_semantics import MYSQL
 
-    __slots__ = ("exact", "scale")
-    exact: Decimal
-    scale: int
-
-    @classmethod
-    def of(cls, exact: Decimal, scale: int) -> Decimal:
-        """``exact`` shown at ``scale``; a plain Decimal when nothing is hidden."""
-        shown = exact.quantize(_quantum(scale), rounding=ROUND_HALF_UP, context=_EXACT)
-        if shown == exact:
-            return shown
-        value = cls(shown)
-        value.exact = exact
-        value.scale = scale
-        return value
-
-
-def _frac(x: int | Decimal) -> int:
-    """Fraction digits of an operand as the server holds it."""
-    if isinstance(x, int):
-        return 0
-    exp = (x.exact if isinstance(x, MySQLDecimal) else x).as_tuple().exponent
-    return -exp if isinstance(exp, int) and exp < 0 else 0
-
-
-def _scale(x: int | Decimal) -> int:
-    """The declared (shown) scale of an operand."""
-    if isinstance(x, int):
-        return 0
-    if isinstance(x, MySQLDecimal):
-        return x.scale
-    exp = x.as_tuple().exponent
-    return -exp if isinstance(exp, int) and exp < 0 else 0
-
-
-def _inner(x: int | Decimal) -> Decimal:
-    if isinstance(x, MySQLDecimal):
-        return x.exact
-    return x if isinstance(x, Decimal) else Decimal(x)
-
-
-def mysql_divide(x: int | Decimal, y: int | Decimal) -> Decimal:
-    """Exact-type division as MariaDB's ``decimal_div`` does it (see module doc)."""
-    words = -(-(_frac(x) + _frac(y) + DIV_PRECISION_INCREMENT) // DIG_PER_WORD)
-    digits = min(words * DIG_PER_WORD, MAX_INNER_FRAC)
-    q = _EXACT.divide(_inner(x), _inner(y))
-    inner = q.quantize(_quantum(digits), rounding=ROUND_DOWN, context=_EXACT)
-    return MySQLDecimal.of(inner, min(_scale(x) + DIV_PRECISION_INCREMENT, MAX_SCALE))
-
-
-def _out_of_range(kind: str, op: str, a: Any, b: Any) -> Exception:
-    from sharding.errors import BackendError
-
-    return BackendError(
-        f"{kind} value is out of range in '{a!r} {op} {b!r}'", code=1690, sqlstate="22003"
-    )
-
-
-@dataclass(frozen=True)
-class MySQLSemantics(Semantics):
-    """MySQL/MariaDB value rules (module docstring); measured against MariaDB 10.11."""
-
-    # ------------------------------------------------------------ order and groups
-    def value_key(self, value: Any, collate: Collation) -> tuple[Any, ...]:
-        if isinstance(value, MySQLDecimal):
-            return (RANK_NUMBER, value.exact)
-        if isinstance(value, datetime.date | datetime.time | datetime.timedelta):
-            # DATE/DATETIME/TIME columns: the driver's objects order like the server's
-            # values (their text would not: str(timedelta(-1)) is '-1 day, 0:00:00').
-            return (RANK_TEXT, value)
-        return super().value_key(value, collate)
-
-    def group_key(self, value: Any, collate: Collation) -> Any:
-        if isinstance(value, MySQLDecimal):
-            return (RANK_NUMBER, value.exact)
-        if isinstance(value, str):
-            key = collate(value)
-            return (RANK_TEXT, key.full if isinstance(key, mysql_collations.NoPadKey) else key)
-        return super().group_key(value, collate)
-
-    # ------------------------------------------------------------ affinity
-    def affinity(self, declared_type: str | None) -> str | None:
-        """How a literal compared with (or stored into) a column of this type converts.
-
-        Temporal types keep their literal as is (a date string must not become a
-        number); ENUM/SET are text.
-        """
-        if declared_type is None:
-            return None
-        t = declared_type.upper().split("(")[0].strip()
-        if t.endswith(("INT", "INTEGER")) or t in ("BIT", "BOOL", "BOOLEAN", "SERIAL"):
-            return "INTEGER"
-        if t in ("DECIMAL", "DEC", "NUMERIC", "FIXED"):
-            return "NUMERIC"
-        if t in ("FLOAT", "DOUBLE", "REAL", "DOUBLE PRECISION"):
-            return "REAL"
-        if "BINARY" in t or "BLOB" in t:
-            return "BLOB"
-        if "CHAR" in t or "TEXT" in t or t in ("ENUM", "SET", "JSON"):
-            return "TEXT"
-        return None
-
-    def apply_affinity(self, value: Any, affinity: str | None) -> Any:
-        # A string compared with a numeric column is compared as a DOUBLE (its
-        # numeric prefix: ``id = '7abc'`` finds id 7); an integral one as that integer.
-        if isinstance(value, str) and affinity in ("INTEGER", "REAL", "NUMERIC"):
-            n = self.to_number(value)
-            if (
-                isinstance(n, float)
-                and n.is_integer()
-                and INT64_MIN <= n <= INT64_MAX
-                and affinity != "REAL"
-            ):
-                return int(n)
-            return n
-        return super().apply_affinity(value, affinity)
-
-    def coerce_for_compare(
-        self, a: Any, b: Any, aff_a: str | None, aff_b: str | None
-    ) -> tuple[Any, Any]:
-        """By value type, as the server does: a temporal value vs a string → both
-        temporal (``DATE(x) > '2024-03-08'``); string vs number → both DOUBLE;
-        DECIMAL vs DOUBLE → DOUBLE."""
-        a_text, b_text = isinstance(a, str | bytes), isinstance(b, str | bytes)
-        if b_text and isinstance(a, datetime.date):
-            parsed = _temporal(b)
-            if parsed is not None:
-                return _as_datetime(a), parsed
-        elif a_text and isinstance(b, datetime.date):
-            parsed = _temporal(a)
-            if parsed is not None:
-                return parsed, _as_datetime(b)
-        if a_text != b_text:
-            return self._to_double(a), self._to_double(b)
-        if isinstance(a, float) and isinstance(b, Decimal):
-            return a, float(_inner(b))
-        if isinstance(b, float) and isinstance(a, Decimal):
-            return float(_inner(a)), b
-        return a, b
-
-    def _to_double(self, v: Any) -> Any:
-        n = self.to_number(v)
-        if isinstance(n, Decimal):
-            return float(_inner(n))
-        return float(n) if isinstance(n, int) and not isinstance(v, int) else n
-
-    # ------------------------------------------------------------ values
-    def literal(self, text: str, is_string: bool) -> Any:
-        """``2.5`` is a DECIMAL, ``2.5e0`` a DOUBLE, ``25`` an integer."""
-        if is_string:
-            return text
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        if "e" in text.lower():
-            return float(text)
-        return Decimal(text)
-
-    def to_number(self, value: Any) -> int | float | Decimal | None:
-        """Strings (and bytes) convert to a DOUBLE by their numeric prefix (``'3x'`` →
-        3.0, ``'abc'`` → 0.0); numbers stay what they are."""
-        if value is None:
-            return None
-        if isinstance(value, bool):
-            return int(value)
-        if isinstance(value, int | float | Decimal):
-            return value
-        if isinstance(value, bytes | bytearray | memoryview):
-            value = bytes(value).decode("utf-8", "replace")
-        if not isinstance(value, str):
-            value = str(value)
-        m = _NUMERIC_PREFIX.match(value)
-        return float(m.group(1)) if m else 0.0
-
-    def truth(self, value: Any) -> bool | None:
-        if value is None:
-            return None
-        n = self.to_number(value)
-        return bool(_inner(n) if isinstance(n, MySQLDecimal) else n)
-
-    # ------------------------------------------------------------ arithmetic
-    def _operands(self, a: Any, b: Any) -> tuple[str, Any, Any] | None:
-        """(kind, x, y) with kind "int", "decimal" or "double"; None if a NULL is involved."""
-        x, y = self.to_number(a), self.to_number(b)
-        if x is None or y is None:
-            return None
-        if isinstance(x, float) or isinstance(y, float):
-            return (
-                "double",
-                float(_inner(x)) if isinstance(x, Decimal) else float(x),
-                (float(_inner(y)) if isinstance(y, Decimal) else float(y)),
-            )
-        if isinstance(x, Decimal) or isinstance(y, Decimal):
-            return "decimal", x, y
-        return "int", x, y
-
-    def _double(self, r: float, op: str, a: Any, b: Any) -> float:
-        if math.isinf(r):
-            raise _out_of_range("DOUBLE", op, a, b)
-        return r
-
-    def _bigint(self, r: int, op: str, a: Any, b: Any) -> int:
-        if not INT64_MIN <= r <= INT64_MAX:
-            raise _out_of_range("BIGINT", op, a, b)
-        return r
-
-    def add(self, a: Any, b: Any) -> Any:
-        ops = self._operands(a, b)
-        if ops is None:
-            return None
-        kind, x, y = ops
-        if kind == "int":
-            return self._bigint(x + y, "+", a, b)
-        if kind == "double":
-            return self._double(x + y, "+", a, b)
-        return MySQLDecimal.of(_EXACT.add(_inner(x), _inner(y)), max(_scale(x), _scale(y)))
-
-    def sub(self, a: Any, b: Any) -> Any:
-        ops = self._operands(a, b)
-        if ops is None:
-            return None
-        kind, x, y = ops
-        if kind == "int":
-            return self._bigint(x - y, "-", a, b)
-        if kind == "double":
-            return self._double(x - y, "-", a, b)
-        return MySQLDecimal.of(_EXACT.subtract(_inner(x), _inner(y)), max(_scale(x), _scale(y)))
-
-    def mul(self, a: Any, b: Any) -> Any:
-        ops = self._operands(a, b)
-        if ops is None:
-            return None
-        kind, x, y = ops
-        if kind == "int":
-            return self._bigint(x * y, "*", a, b)
-        if kind == "double":
-            return self._double(x * y, "*", a, b)
-        return MySQLDecimal.of(
-            _EXACT.multiply(_inner(x), _inner(y)), min(_scale(x) + _scale(y), MAX_SCALE)
-        )
-
-    def div(self, a: Any, b: Any) -> Any:
-        ops = self._operands(a, b)
-        if ops is None:
-            return None
-        kind, x, y = ops
-        if y == 0:
-            return None
-        if kind == "double":
-            return self._double(x / y, "/", a, b)
-        return mysql_divide(x, y)
-
-    def intdiv(self, a: Any, b: Any) -> Any:
-        """``DIV``: integers exactly; otherwise both operands as DECIMALs — a DOUBLE by
-        its shortest decimal form, as the server converts it (``1 DIV 0.001e0`` is 1000)."""
-        x, y = self.to_number(a), self.to_number(b)
-        if x is None or y is None:
-            return None
-        if y == 0:
-            return None
-        if type(x) is int and type(y) is int:
-            q = abs(x) // abs(y)
-            return self._bigint(q if (x >= 0) == (y >= 0) else -q, "DIV", a, b)
-        xd = Decimal(repr(x)) if isinstance(x, float) else _inner(x)
-        yd = Decimal(repr(y)) if isinstance(y, float) else _inner(y)
-        return self._bigint(int(_EXACT.divide_int(xd, yd)), "DIV", a, b)
-
-    def mod(self, a: Any, b: Any) -> Any:
-        ops = self._operands(a, b)
-        if ops is None:
-            return None
-        kind, x, y = ops
-        if y == 0:
-            return None
-        if kind == "int":
-            r = abs(x) % abs(y)
-            return r if x >= 0 else -r
-        if kind == "double":
-            return math.fmod(x, y)
-        return MySQLDecimal.of(_EXACT.remainder(_inner(x), _inner(y)), max(_scale(x), _scale(y)))
-
-    def neg(self, a: Any) -> Any:
-        x = self.to_number(a)
-        if x is None:
-            return None
-        if type(x) is int:
-            return self._bigint(-x, "-", 0, a)
-        if isinstance(x, MySQLDecimal):
-            return MySQLDecimal.of(-x.exact, x.scale)
-        return -x
-
-    # ------------------------------------------------------------ aggregates
-    def avg(self, total: Any, count: int) -> Any:
-        """DOUBLE for doubles; otherwise the DECIMAL quotient (scale + 4), as the server."""
-        if not count or total is None:
-            return None
-        if isinstance(total, float):
-            return total / count
-        return mysql_divide(total if isinstance(total, Decimal) else int(total), count)
-
-    def sum_result(self, total: Any, real: bool) -> Any:
-        """SUM of integers or decimals is a DECIMAL; of doubles a DOUBLE."""
-        if total is None:
-            return None
-        if isinstance(total, float):
-            return total
-        return total if isinstance(total, Decimal) else Decimal(total)
+        _MYSQL.append(MYSQL)
+    return _MYSQL[0]
 
 
 def _mysql_collations() -> dict[str, Collation]:
@@ -889,60 +579,51 @@ def _mysql_collations() -> dict[str, Collation]:
     return out
 
 
-MYSQL = MySQLSemantics(
-    name="mysql",
-    dialect="mysql",
-    default_collation="utf8mb4_general_ci",
+#: MySQL's collations, built once: :data:`MYSQL` merges with them and :data:`SQLITE`
+#: registers the same keys (below).
+_MYSQL_COLLATIONS = _mysql_collations()
+
+#: The embedded SQLite default answers like MySQL where the shards can (issue 15,
+#: :mod:`sharding.backend.sqlite_mysql`): every text column is declared with a MySQL
+#: collation, which the catalog records (so merges use the very keys registered in
+#: SQLite); an expression without a column collation compares BINARY on a shard, hence
+#: the BINARY default here. ``/`` never truncates. Numbers are MySQL's where the shards
+#: type them so (:mod:`sharding.backend.sqlite_decimal_results`): ``/`` of exact operands,
+#: arithmetic with a DECIMAL, decimal literals and SUM of integers are MySQL's DECIMAL;
+#: the rest stays SQLite's INTEGER/REAL.
+SQLITE = Semantics(
+    name="sqlite",
+    dialect="sqlite",
+    default_collation="binary",
     integer_division=False,
-    null_safe_eq="<=>",
-    implicit_row_id=None,
-    avg_decimal=True,
-    collations=_mysql_collations(),
+    null_safe_eq="IS",
+    implicit_row_id="rowid",
+    collations={"binary": _binary, "nocase": _nocase, "rtrim": _rtrim},
 )
 
-SQLITE.collations.update({k: v for k, v in MYSQL.collations.items() if k != "binary"})
-
-_BY_DIALECT = {"sqlite": SQLITE, "mysql": MYSQL}
+SQLITE.collations.update({k: v for k, v in _MYSQL_COLLATIONS.items() if k != "binary"})
 
 
 def for_dialect(dialect: str) -> Semantics:
     """The semantics table of a backend dialect (``DataSource.dialect``)."""
+    from sharding.merge.mysql_semantics import MYSQL
+
+    by_dialect: dict[str, Semantics] = {"sqlite": SQLITE, "mysql": MYSQL}
     try:
-        return _BY_DIALECT[dialect]
+        return by_dialect[dialect]
     except KeyError:
         raise ValueError(f"no value semantics defined for dialect {dialect!r}") from None
 
 
-_TEMPORAL_TEXT = re.compile(
-    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?\s*\Z"
-)
+#: Names that moved to their own modules (issue 13), resolved on first access so that
+#: ``from sharding.merge.semantics import MYSQL`` works in any import order.
+_MOVED = {"MYSQL": "mysql_semantics", "MySQLSemantics": "mysql_semantics"}
 
 
-def _temporal(value: str | bytes) -> datetime.datetime | None:
-    """A string compared with a DATE/DATETIME, read as MySQL reads it in that context
-    (``YYYY-MM-DD[ hh:mm[:ss[.ffffff]]]``); None when it is not such a value (then the
-    comparison falls back to MySQL's string/number rules)."""
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    m = _TEMPORAL_TEXT.match(text)
-    if m is None:
-        return None
-    year, month, day, hour, minute, second, fraction = m.groups()
-    try:
-        return datetime.datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            int((fraction or "0").ljust(6, "0")),
-        )
-    except ValueError:
-        return None
+def __getattr__(name: str) -> Any:
+    module = _MOVED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-
-def _as_datetime(value: datetime.date) -> datetime.datetime:
-    """A DATE compares with a DATETIME as that day at midnight."""
-    if isinstance(value, datetime.datetime):
-        return value.replace(tzinfo=None)
-    return datetime.datetime(value.year, value.month, value.day)
+    return getattr(importlib.import_module(f"sharding.merge.{module}"), name)
