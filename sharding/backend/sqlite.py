@@ -54,7 +54,10 @@ the rows it deleted as well as those it inserted (a replaced row is 2) — both 
 by a temporary trigger inside a savepoint around the one statement. ``INSERT … ON
 DUPLICATE KEY UPDATE`` arrives as SQLite's upsert (:mod:`sharding.sql.upsert`) and
 counts 1 per insert, 2 per changed duplicate, 0 per unchanged one. A strict-mode
-violation (text into a numeric column) is 1366, an ENUM value that is no label 1265.
+violation (text into a numeric column) is 1366, an ENUM value that is no label 1265, a
+value past an integer or FLOAT column's range 1264 (the shard file's own constraints
+and triggers store MySQL's rounded integers and single-precision FLOATs:
+:mod:`sharding.backend.sqlite_numeric_store`).
 Before a write, :func:`sharding.backend.sqlite_on_update.begin_statement` starts the
 statement for ``ON UPDATE CURRENT_TIMESTAMP`` (its time, its assignments); a read has
 its ENUM operands of arithmetic made their index
@@ -93,6 +96,7 @@ from sharding.backend import (
     sqlite_decimal_results,
     sqlite_enum_numbers,
     sqlite_mysql,
+    sqlite_numeric_store,
     sqlite_on_update,
     sqlite_passthrough,
 )
@@ -666,6 +670,10 @@ _STRICT_WRITE = re.compile(
     re.IGNORECASE,
 )
 _INSERT = re.compile(rf"\s*INSERT\s+INTO\s+({_NAME})\s*\.\s*({_NAME})", re.IGNORECASE)
+#: An INSERT/REPLACE … SELECT (its SELECT's conversions only warn in MySQL).
+_INSERT_SELECT = re.compile(
+    r"\s*(?:INSERT|REPLACE)\b(?:(?!\bVALUES\b).)*?\bSELECT\b", re.IGNORECASE | re.DOTALL
+)
 #: What :meth:`sharding.sql.upsert.UpsertClause.for_sqlite` renders.
 _UPSERT = " ON CONFLICT DO UPDATE SET "
 
@@ -706,6 +714,7 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
     strict_division = (
         _STRICT_WRITE.match(sql) is not None and sqlite_mysql.SQLITE_IGNORE_MARK not in sql
     )
+    strict_conversion = strict_division and _INSERT_SELECT.match(sql) is None
 
     def run(raw: sqlite3.Connection) -> ExecResult:
         # A DOUBLE past its range (SET, VALUES, WHERE, the upsert's clause): MySQL's
@@ -745,11 +754,15 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         # so does a division by zero in an INSERT/REPLACE/UPDATE (MySQL's strict mode).
         sqlite_mysql.unsigned_strict(True)
         sqlite_mysql.division_strict(strict_division)
+        # ... and a string that is no number in its arithmetic or CAST (1292; not in an
+        # INSERT's SELECT, which MySQL's strict mode only warns about).
+        sqlite_arithmetic.strict_numbers(strict_conversion)
         try:
             result = runner(raw)
         finally:
             sqlite_mysql.unsigned_strict(False)
             sqlite_mysql.division_strict(False)
+            sqlite_arithmetic.strict_numbers(False)
         if sqlite_mysql.ENUM_COLLATION_MARK in sql:  # CREATE / ALTER of an ENUM column
             sqlite_enum_numbers.learn(sql)
         if _DDL.match(sql):
@@ -1171,7 +1184,10 @@ def translate_error(ds: str, exc: sqlite3.Error) -> ShardgateError:
     msg = str(exc)
     where = f" (data source {ds!r})"
     if isinstance(exc, sqlite3.IntegrityError):
-        strict = sqlite_mysql.strict_violation(msg) or sqlite_mysql.enum_violation(msg)
+        numeric = sqlite_numeric_store.violation(msg)
+        if isinstance(numeric, NotSupported):
+            return NotSupported(f"{numeric.message}{where}")
+        strict = sqlite_mysql.strict_violation(msg) or sqlite_mysql.enum_violation(msg) or numeric
         if strict is not None:
             return ShardgateError(
                 f"{strict.message}{where}", code=strict.code, sqlstate=strict.sqlstate

@@ -31,9 +31,22 @@ same pass (:func:`sharding.backend.sqlite_mysql._temporal_number`; the shard's r
 typing gives ``SUM``/``AVG``/``-dt`` MySQL's DECIMAL). A parenthesised operand
 (``(dt) + 0``) is not recognised by the text test and keeps SQLite's value.
 
+Integer arithmetic has MySQL's range too (the same pass): a ``+ - *`` whose operands are
+all integers (integer columns, integer literals) becomes ``sg_bigint(<node>, '<its
+MySQL text>', unsigned)`` where a BIGINT or UNSIGNED column or a literal of 10 digits or
+more is an operand — 1690 ``BIGINT value is out of range in '…'`` where SQLite would go
+on with a REAL (``9223372036854775807 + n``), ``BIGINT UNSIGNED value …`` for a negative
+result of UNSIGNED arithmetic (``u - 10``). And in an INSERT, REPLACE or UPDATE (not
+IGNORE, not an INSERT's SELECT) a string operand of arithmetic (a string literal, a text
+column) becomes ``sg_strict_number(x, 'DOUBLE')`` (``'DECIMAL'`` for ``DIV``): MySQL's
+strict mode makes a string that is not a whole number (``'a'``, ``'12abc'``, ``''``)
+error 1292 there, where a read or a DELETE only warns and uses its numeric prefix, as
+SQLite does.
+
 The message names columns ``schema.table.column`` with the shard's own (physical)
 schema, as a MariaDB data source names them; MariaDB's own prints the client's
-database. Results are cached per statement text (shard statements repeat).
+database. Results are cached per statement text (shard statements repeat); a table's
+definition (CREATE/ALTER/DROP) is never edited.
 """
 
 from __future__ import annotations
@@ -50,7 +63,7 @@ from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
-from sharding.errors import ShardgateError
+from sharding.errors import NotSupported, ShardgateError
 
 _DIALECT = SQLite()
 
@@ -68,6 +81,19 @@ _TEMPORAL_DECL = re.compile(r"^\s*(?:DATE|DATETIME|TIMESTAMP|TIME)\b", re.IGNORE
 _TEXT_DECL = re.compile(
     r"^\s*(?:VARCHAR|CHAR|TEXT|TINYTEXT|MEDIUMTEXT|LONGTEXT|NVARCHAR|NCHAR)\b", re.IGNORECASE
 )
+_INT_DECL = re.compile(r"^\s*(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?\b", re.IGNORECASE)
+#: An integer column whose arithmetic may leave MySQL's range: BIGINT, or UNSIGNED.
+_WIDE_DECL = re.compile(
+    r"^\s*(?:BIGINT\b|(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?\b.*\bUNSIGNED\b)", re.IGNORECASE
+)
+#: An integer literal of 10 digits or more next to an operator (``9223372036854775807 + n``).
+_BIG_LITERAL = re.compile(
+    r"(?<![\w.$\"])\d{10,}(?![\w.])\s*[-+*]|[-+*]\s*\d{10,}(?![\w.])", re.IGNORECASE
+)
+_WRITE_HEAD = re.compile(r"\s*(?:INSERT|REPLACE|UPDATE)\b", re.IGNORECASE)
+_DDL_HEAD = re.compile(r"\s*(?:CREATE|ALTER|DROP)\s", re.IGNORECASE)
+#: A negated operand (``SET n = -s``): a write's string operand may be one.
+_NEGATED = re.compile(r"[=(,]\s*-\s*[\"A-Za-z_]")
 
 _lock = threading.Lock()
 _cache: OrderedDict[str, str] = OrderedDict()
@@ -91,6 +117,62 @@ def finite(value: Any, text: Any) -> Any:
     NaN: it makes one NULL)."""
     if type(value) is float and math.isinf(value):
         raise out_of_range(str(text))
+    return value
+
+
+def bigint(value: Any, text: Any, unsigned: Any) -> Any:
+    """``sg_bigint(x, text, unsigned)``: an integer ``+ - *`` result unchanged, or
+    MySQL's 1690 where it left BIGINT's range (SQLite goes on with a REAL) — or, for an
+    UNSIGNED operand's arithmetic, BIGINT UNSIGNED's (a negative result: ``u - 10``).
+    An UNSIGNED result beyond 2**63 - 1 has no SQLite integer: 1235."""
+    if value is None:
+        return None
+    if unsigned:
+        if value < 0:
+            raise ShardgateError(
+                f"BIGINT UNSIGNED value is out of range in '{text}'", code=1690, sqlstate="22003"
+            )
+        if type(value) is float:
+            if value < 2.0**64:
+                raise NotSupported(
+                    f"an UNSIGNED result beyond 9223372036854775807 ({text}) on the SQLite default"
+                )
+            raise ShardgateError(
+                f"BIGINT UNSIGNED value is out of range in '{text}'", code=1690, sqlstate="22003"
+            )
+        return value
+    if type(value) is float:
+        raise ShardgateError(
+            f"BIGINT value is out of range in '{text}'", code=1690, sqlstate="22003"
+        )
+    return value
+
+
+#: A string MySQL reads as a number without truncating it: spaces around, a sign,
+#: digits with a point and an exponent (``' 12 '``, ``'.5'``, ``'1.'``, ``'1e2'``).
+_DOUBLE_TEXT = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
+_strict = threading.local()
+
+
+def strict_numbers(on: bool) -> None:
+    """Whether this thread's statement is an INSERT, REPLACE or UPDATE (not IGNORE, not
+    INSERT … SELECT): MySQL's strict mode makes a string truncated to a number there
+    error 1292 (measured on MariaDB 10.11), where a read (and a DELETE) only warns."""
+    _strict.on = on
+
+
+def strict_number(value: Any, kind: Any) -> Any:
+    """``sg_strict_number(x, kind)``: ``x`` unchanged, or in a strict write MySQL's 1292
+    for a string that is not a whole number (``'a'``, ``'12abc'``, ``''``): ``kind`` is
+    the type MySQL converts it to (DOUBLE for arithmetic, DECIMAL for ``DIV``)."""
+    if (
+        isinstance(value, str)
+        and getattr(_strict, "on", False)
+        and _DOUBLE_TEXT.match(value) is None
+    ):
+        raise ShardgateError(
+            f"Truncated incorrect {kind} value: '{value}'", code=1292, sqlstate="22007"
+        )
     return value
 
 
@@ -125,6 +207,8 @@ def _masked(sql: str) -> str:
 def guard(raw: sqlite3.Connection, sql: str) -> str:
     """``sql`` with each arithmetic node MySQL may compute as a DOUBLE range-checked
     (module doc); 1367 for a literal past the range."""
+    if _DDL_HEAD.match(sql):
+        return sql  # a table's definition (CHECK, triggers) is the shard file's own SQL
     # Literal-led searches (fast in ``re``) before any masking of the strings.
     exponent = any(r.search(sql) is not None for r in _EXPONENT_MARKS)
     if not exponent and not any(op in sql for op in "+-*/%"):
@@ -134,7 +218,7 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
     masked = _masked(sql)
     if exponent:
         check_literals(masked)
-    if not _might_overflow(masked):
+    if not _might_overflow(masked) and not (_WRITE_HEAD.match(sql) and _NEGATED.search(masked)):
         return sql
     with _lock:
         cached = _cache.get(sql)
@@ -236,12 +320,23 @@ def _worth_parsing(masked: str, decls: Decls) -> bool:
         return True
     if re.search(r"\b(?:pow|power|exp)\s*\(", masked, re.IGNORECASE):
         return True
+    if _BIG_LITERAL.search(masked):
+        return True
     division = re.search(r"\b(?:sg_div|sg_intdiv|mod)\s*\(", masked, re.IGNORECASE) is not None
     summed = re.search(r"\b(?:sum|avg)\s*\(", masked, re.IGNORECASE) is not None
     for cols in decls.values():
         for name, decl in cols.items():
             if _DOUBLE_DECL.match(decl):
                 if re.search(_name_pattern(name), masked, re.IGNORECASE):
+                    return True
+            elif _WIDE_DECL.match(decl):
+                # A BIGINT or UNSIGNED operand: MySQL's integer range is checked.
+                pattern = _name_pattern(name)
+                if re.search(
+                    r"[-+*]\s*(?:\w+\s*\.\s*)?" + pattern + "|" + pattern + r"\s*[-+*]",
+                    masked,
+                    re.IGNORECASE,
+                ):
                     return True
             elif _TEXT_DECL.match(decl) or _TEMPORAL_DECL.match(decl):
                 pattern = _name_pattern(name)
@@ -388,6 +483,63 @@ def _maybe_double(node: exp.Expr | None, cols: _Columns) -> bool:
     return True
 
 
+def _integer_kind(node: exp.Expr | None, cols: _Columns) -> str | None:
+    """``"signed"``/``"unsigned"`` when MySQL computes ``node`` as a BIGINT (an integer
+    column, an integer literal, ``+ - *`` of those), else None."""
+    if node is None:
+        return None
+    if isinstance(node, exp.Paren):
+        return _integer_kind(node.this, cols)
+    if isinstance(node, exp.Neg):
+        return "signed" if _integer_kind(node.this, cols) is not None else None
+    if isinstance(node, exp.Column):
+        decl = cols.decl(node)
+        if decl is None or not _INT_DECL.match(decl):
+            return None
+        return "unsigned" if re.search(r"\bUNSIGNED\b", decl, re.IGNORECASE) else "signed"
+    if isinstance(node, exp.Literal):
+        if node.is_string or not node.name.isdigit() or int(node.name) >= 2**63:
+            return None
+        return "signed"
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul):
+        a, b = _integer_kind(node.this, cols), _integer_kind(node.expression, cols)
+        if a is None or b is None:
+            return None
+        return "unsigned" if "unsigned" in (a, b) else "signed"
+    return None
+
+
+def _strict_operands(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, str]]:
+    """The string operands (a string literal, a text column) of arithmetic in a write:
+    MySQL's strict mode refuses one that is no number (1292), with the type it converts
+    to. Not in an INSERT's SELECT (MySQL only warns there)."""
+    out: list[tuple[exp.Expr, str]] = []
+    for node in tree.walk(bfs=False):
+        operands: list[exp.Expr] = []
+        kind = "DOUBLE"
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Mod):
+            operands = [node.this, node.expression]
+        elif isinstance(node, exp.Neg):
+            operands = [node.this]
+        elif _call_name(node) in ("sg_div", "mod", "sg_intdiv"):
+            operands = list(node.expressions[:2])
+            kind = "DECIMAL" if _call_name(node) == "sg_intdiv" else "DOUBLE"
+        for operand in operands:
+            inner = operand
+            while isinstance(inner, exp.Paren):
+                inner = inner.this
+            if isinstance(inner, exp.Literal) and inner.is_string:
+                out.append((inner, kind))
+            elif isinstance(inner, exp.Column):
+                decl = cols.decl(inner)
+                if decl is not None and _TEXT_DECL.match(decl):
+                    out.append((inner, kind))
+    if isinstance(tree, exp.Insert) and tree.find(exp.Select) is not None:
+        inside = {id(n) for n in tree.expression.walk()} if tree.expression else set()
+        out = [(n, k) for n, k in out if id(n) not in inside]
+    return out
+
+
 def _targets(tree: exp.Expr, cols: _Columns) -> list[exp.Expr]:
     """The nodes to range-check, outermost first (pre-order)."""
     out: list[exp.Expr] = []
@@ -452,7 +604,13 @@ def _guard(sql: str, decls: Decls) -> str:
     cols = _Columns(tree, decls)
     targets = _targets(tree, cols)
     temporal = _temporal_operands(tree, cols)
-    if not targets and not temporal:
+    integers = [
+        n
+        for n in tree.walk(bfs=False)
+        if isinstance(n, exp.Add | exp.Sub | exp.Mul) and _integer_kind(n, cols) is not None
+    ]
+    strict = _strict_operands(tree, cols) if _WRITE_HEAD.match(sql) else []
+    if not targets and not temporal and not integers and not strict:
         return sql
     depth = {id(n): i for i, n in enumerate(targets)}  # pre-order: ancestors first
     edits: list[tuple[int, int, int, str]] = []
@@ -461,6 +619,11 @@ def _guard(sql: str, decls: Decls) -> str:
         if span is not None:  # innermost of all: a column
             edits.append((span[0], 1, len(targets) + 1, "sg_temporal_number("))
             edits.append((span[1] + 1, 0, -(len(targets) + 1), ")"))
+    for node, kind in strict:
+        span = _span(text, tokens, node)
+        if span is not None:  # innermost: a string operand
+            edits.append((span[0], 1, len(targets) + len(integers) + 2, "sg_strict_number("))
+            edits.append((span[1] + 1, 0, -(len(targets) + len(integers) + 2), f", '{kind}')"))
     for node in targets:
         span = _span(text, tokens, node)
         if span is None:
@@ -471,6 +634,17 @@ def _guard(sql: str, decls: Decls) -> str:
         # outer start left of an inner one, an inner end left of an outer one.
         edits.append((start, 1, depth[id(node)], "sg_finite("))
         edits.append((end + 1, 0, -depth[id(node)], f", '{message}')"))
+    # BIGINT arithmetic (``9223372036854775807 + n``, ``u - 10``): MySQL's 1690 where
+    # SQLite would go on with a REAL (or a negative UNSIGNED).
+    for i, node in enumerate(integers):  # pre-order: ancestors first
+        span = _span(text, tokens, node)
+        if span is None:
+            continue
+        start, end = span
+        message = _mysql_text(node, cols).replace("'", "''")
+        unsigned = 1 if _integer_kind(node, cols) == "unsigned" else 0
+        edits.append((start, 1, len(targets) + 1 + i, "sg_bigint("))
+        edits.append((end + 1, 0, -(len(targets) + 1 + i), f", '{message}', {unsigned})"))
     if not edits:
         return sql
     for pos, _kind, _depth, piece in sorted(edits, reverse=True):

@@ -77,7 +77,7 @@ from typing import Any, NamedTuple
 import sqlglot
 from sqlglot import exp
 
-from sharding.backend import sqlite_enum_numbers, sqlite_mysql
+from sharding.backend import sqlite_enum_numbers, sqlite_mysql, sqlite_numeric_store
 from sharding.errors import NotSupported, ShardgateError
 
 #: A type as the rules see it: ("int", 0), ("dec", scale), or None (left as it is).
@@ -136,7 +136,7 @@ _DECIMAL_DECL = re.compile(r"DECIMAL_S(\d+)", re.IGNORECASE)
 _INT_DECL = re.compile(r"^\s*(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?\b", re.IGNORECASE)
 _SELECT_LIST = re.compile(r"\s*SELECT\s+(.*?)(?:\s+FROM\s|\Z)", re.IGNORECASE | re.DOTALL)
 #: An operator, a call, or a decimal literal (``SELECT 1.50`` is a DECIMAL in MySQL).
-_COMPUTED = re.compile(r"[-+*/%(]|\d\.")
+_COMPUTED = re.compile(r"[-+*/%(]|\d\.|\bCASE\b", re.IGNORECASE)
 _WHERE = re.compile(r"\sWHERE\s", re.IGNORECASE)
 _MAY_RECORD = re.compile(r"\b(?:sg_div|avg|sum)\s*\(", re.IGNORECASE)
 
@@ -391,6 +391,9 @@ def convert(rows: list[Any], how: Plan) -> list[Any]:
         values = list(row)
         for i, scale in enumerate(scales):
             v = values[i]
+            if shown[i] == FLOAT_SHOWN:
+                values[i] = sqlite_numeric_store.float_shown(v)  # MySQL's FLOAT digits
+                continue
             if shown[i] is not None and isinstance(v, int | float) and not isinstance(v, bool):
                 values[i] = float(f"{v:.{shown[i]}f}")  # MySQL's digits of a DOUBLE
                 continue
@@ -514,6 +517,7 @@ def _prepare(raw: sqlite3.Connection, sql: str) -> str:
         scopes.append(tree)  # its own table (and joins): what a write's refusal checks
     for select in scopes:
         doubles: dict[str, set[str]] = {}
+        floats: dict[str, set[str]] = {}
         types: dict[str, dict[str, Kind]] = {}
         for source in [
             select.this if isinstance(select, exp.Update) else None,
@@ -523,8 +527,9 @@ def _prepare(raw: sqlite3.Connection, sql: str) -> str:
             t = source if isinstance(source, exp.Table) else getattr(source, "this", None)
             if isinstance(t, exp.Table):
                 doubles[t.alias_or_name.lower()] = _double_columns(raw, t)
+                floats[t.alias_or_name.lower()] = _float_columns(raw, t)
                 types[t.alias_or_name.lower()] = _column_types(raw, t)
-        changed = _as_text(select, types, doubles) or changed
+        changed = _as_text(select, types, doubles, floats) or changed
         for node in list(select.find_all(exp.Round, exp.Format, exp.Anonymous)):
             if isinstance(node, exp.Round):
                 name, args = "round", [node.this, node.args.get("decimals")]
@@ -619,7 +624,10 @@ def _string_context(node: exp.Expr) -> bool:
 
 
 def _as_text(
-    select: exp.Expr, types: dict[str, dict[str, Kind]], doubles: dict[str, set[str]]
+    select: exp.Expr,
+    types: dict[str, dict[str, Kind]],
+    doubles: dict[str, set[str]],
+    floats: dict[str, set[str]],
 ) -> bool:
     """A DECIMAL (or DOUBLE) operand of a string function or ``CAST(… AS CHAR)`` as MySQL
     writes it: ``CONCAT(price)`` of 0.10 is ``'0.10'`` (SQLite's REAL says ``0.1``),
@@ -640,6 +648,9 @@ def _as_text(
             text: exp.Expr = exp.Anonymous(
                 this="sg_dectext", expressions=[node.copy(), exp.Literal.number(kind[1])]
             )
+        elif _is_float(node, floats):
+            # A FLOAT's text is its 6 significant digits, written as MySQL writes a number.
+            text = exp.Anonymous(this="sg_float_text", expressions=[node.copy()])
         elif _is_double(node, doubles):
             text = exp.Anonymous(this="concat", expressions=[node.copy()])
         else:
@@ -750,6 +761,13 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
             decls_made.update({key: _declared(raw, t) for key, t in tables.items()})
         return decls_made
 
+    floats_made: dict[str, set[str]] = {}
+
+    def floats() -> dict[str, set[str]]:
+        if not floats_made:
+            floats_made.update({key: _float_columns(raw, t) for key, t in tables.items()})
+        return floats_made
+
     for item in items:
         node = item.this if isinstance(item, exp.Alias) else item
         exact.append(_of_integers(node, types))
@@ -769,6 +787,10 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
                 shown[-1] = digits
         if isinstance(node, exp.Column):
             how.append(None)  # read as it is: the column's own converter
+            continue
+        if not isinstance(node, exp.Column) and _is_float(node, floats()):
+            shown[-1] = FLOAT_SHOWN  # MIN(f), CASE … THEN f END: MySQL's FLOAT
+            how.append(None)
             continue
         if isinstance(node, exp.LastDay | exp.Date) or (
             isinstance(node, exp.DateAdd | exp.DateSub)
@@ -804,6 +826,51 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
 
 #: MySQL's "all digits" decimals of a DOUBLE (NOT_FIXED_DEC).
 _ALL_DIGITS = 31
+#: :attr:`Plan.shown` of a select item MySQL types FLOAT (``MIN(f)``, ``CASE … THEN f``):
+#: its 6 significant digits (:func:`sharding.backend.sqlite_numeric_store.float_shown`).
+FLOAT_SHOWN = -6
+_FLOAT_DECL = re.compile(r"^\s*FLOAT\s*$", re.IGNORECASE)
+
+
+def _float_columns(raw: sqlite3.Connection, table: exp.Table) -> set[str]:
+    """The FLOAT columns of a shard table (a FLOAT(p) of more than 24 bits, or MySQL's
+    REAL, is declared DOUBLE by :mod:`sharding.sql.ddl`)."""
+    schema = table.text("db")
+    prefix = '"' + schema.replace('"', '""') + '".' if schema else ""
+    name = table.name.replace('"', '""')
+    return {
+        str(row[1]).lower()
+        for row in raw.execute(f'PRAGMA {prefix}table_info("{name}")')
+        if _FLOAT_DECL.match(str(row[2] or ""))
+    }
+
+
+def _is_float(node: exp.Expr | None, floats: dict[str, set[str]]) -> bool:
+    """MySQL types ``node`` FLOAT (shown with 6 significant digits): a FLOAT column,
+    ``MIN``/``MAX`` of one, an ``IF``/``CASE``/``COALESCE``/``IFNULL`` whose every
+    non-NULL branch is one."""
+    if node is None:
+        return False
+    if isinstance(node, exp.Paren):
+        return _is_float(node.this, floats)
+    if isinstance(node, exp.Column):
+        q, name = node.table.lower(), node.name.lower()
+        if q:
+            return name in floats.get(q, set())
+        return len([cols for cols in floats.values() if name in cols]) == 1
+    if isinstance(node, exp.Min | exp.Max) and not node.expressions:
+        return _is_float(node.this, floats)
+    if isinstance(node, exp.If | exp.Case | exp.Coalesce):
+        if isinstance(node, exp.If):
+            branches = [node.args.get("true"), node.args.get("false")]
+        elif isinstance(node, exp.Case):
+            branches = [i.args.get("true") for i in node.args.get("ifs") or []]
+            branches.append(node.args.get("default"))
+        else:
+            branches = [node.this, *node.expressions]
+        present = [b for b in branches if b is not None and not isinstance(b, exp.Null)]
+        return bool(present) and all(_is_float(b, floats) for b in present)
+    return False
 
 
 def _declared(raw: sqlite3.Connection, table: exp.Table) -> dict[str, str]:

@@ -571,7 +571,15 @@ def _signed(x: Any) -> int | None:
         if not math.isfinite(x):
             return 0
         return _clamp(int(Decimal(repr(x)).to_integral_value(rounding=ROUND_HALF_UP)))
-    m = re.match(r"\s*([+-]?\d+)", _text(x))
+    text = _text(x)
+    m = re.match(r"\s*([+-]?\d+)", text)
+    if getattr(_division, "strict", False) and (m is None or text[m.end() :].strip()):
+        # MySQL's strict mode in an INSERT/REPLACE/UPDATE (an INSERT's SELECT too): a
+        # string that is not a whole integer ('12abc', '12.5', '') is error 1292 (a read
+        # or a DELETE warns and uses the prefix).
+        raise ShardgateError(
+            f"Truncated incorrect INTEGER value: '{text}'", code=1292, sqlstate="22007"
+        )
     return _clamp(int(m.group(1))) if m else 0
 
 
@@ -1515,6 +1523,8 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("log2", 1, _log2, True),
     # A DOUBLE past its range: MySQL's 1690 (sharding.backend.sqlite_arithmetic).
     ("sg_finite", 2, sqlite_arithmetic.finite, True),
+    ("sg_bigint", 3, sqlite_arithmetic.bigint, True),
+    ("sg_strict_number", 2, sqlite_arithmetic.strict_number, True),
     ("sg_temporal_number", 1, _temporal_number, True),
     ("sg_dectext", 2, _dectext, True),
     ("hex", 1, _hex, True),
@@ -1622,9 +1632,11 @@ def install(conn: sqlite3.Connection) -> None:
         conn.create_function(name, nargs, _reporting(fn), deterministic=deterministic)
     conn.create_window_function("sum", 1, _Sum)
     conn.create_window_function("avg", 1, _Avg)
-    from sharding.backend import sqlite_on_update
+    from sharding.backend import sqlite_numeric_store, sqlite_on_update
 
     sqlite_on_update.install(conn)
+    for name, nargs, fn in sqlite_numeric_store.functions():
+        conn.create_function(name, nargs, _reporting(fn), deterministic=True)
 
 
 # ---------------------------------------------------------------------- converters
@@ -1640,6 +1652,13 @@ def _convert_datetime(b: bytes) -> Any:
     if t is None:
         return b.decode()
     return _as_datetime(t)
+
+
+def _convert_float(b: bytes) -> Any:
+    try:
+        return float(f"{float(b):.6g}")
+    except ValueError:
+        return b.decode("utf-8", "replace")
 
 
 def _decimal_converter(scale: int) -> Callable[[bytes], Any]:
@@ -1660,6 +1679,9 @@ def _register_converters() -> None:
     sqlite3.register_converter("DATE", _convert_date)
     sqlite3.register_converter("DATETIME", _convert_datetime)
     sqlite3.register_converter("TIMESTAMP", _convert_datetime)
+    # A FLOAT column shows its single-precision value with 6 significant digits, as
+    # MySQL's text protocol does (0.10000000149011612 is 0.1, 123456792 is 123457000).
+    sqlite3.register_converter("FLOAT", _convert_float)
     for scale in range(MAX_DECIMAL_SCALE + 1):
         sqlite3.register_converter(f"{DECIMAL_TYPE_PREFIX}{scale}", _decimal_converter(scale))
 

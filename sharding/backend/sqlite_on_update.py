@@ -118,15 +118,21 @@ def changed_row_sql(columns: Sequence[tuple[str, str]]) -> str:
     byte (``'abc'`` → ``'ABC'`` is a change under a case-insensitive collation), except
     that a CHAR value compares without trailing spaces and an ENUM under its own
     collation (both are stored canonical by the DDL's triggers, so the nested update
-    that makes a value canonical is never a change). ``columns``: (name, declared
-    SQLite type)."""
+    that makes a value canonical is never a change), and an integer or FLOAT column
+    compares the values MySQL stores (:mod:`sharding.backend.sqlite_numeric_store`:
+    ``4`` → ``3.7`` is no change, and neither is the nested UPDATE that stores 4).
+    ``columns``: (name, declared SQLite type)."""
     from sharding.backend.sqlite_mysql import ENUM_TYPE
+    from sharding.backend.sqlite_numeric_store import changed_sql
 
     differs = []
     for name, decl in columns:
         kind = decl.strip().upper()
         c = _ident(name)
-        if kind.startswith(ENUM_TYPE):
+        stored = changed_sql(name, decl)
+        if stored is not None:
+            differs.append(stored)
+        elif kind.startswith(ENUM_TYPE):
             differs.append(f"OLD.{c} IS NOT NEW.{c}")
         elif kind.startswith(("CHAR", "NCHAR")):
             differs.append(f"rtrim(OLD.{c}, ' ') IS NOT rtrim(NEW.{c}, ' ') COLLATE BINARY")

@@ -282,10 +282,17 @@ def build_table(
     enum_columns: list[tuple[str, tuple[str, ...]]] = []
     physical_types: list[tuple[str, str]] = []  # (column, SQLite type): ON UPDATE triggers
     stamped: list[Any] = []  # ON UPDATE CURRENT_TIMESTAMP columns on SQLite shards
+    stored: list[tuple[int, Any]] = []  # (index, integer/FLOAT column): SQLite shards
     for item in schema.expressions:
         if isinstance(item, exp.ColumnDef):
             col_name = item.name
             kind = item.args.get("kind")
+            if _declared_real(col_name, kind, create_sql):
+                # MySQL's REAL is a DOUBLE; sqlglot reads it as FLOAT, so it is written
+                # DOUBLE (the catalog's text too, which ALTER TABLE parses again).
+                kind = exp.DataType.build("DOUBLE")
+                item.set("kind", kind)
+                create_sql = _real_as_double(col_name, create_sql)
             type_text = kind.sql(dialect="mysql") if kind is not None else ""
             nullable = True
             default: str | None = None
@@ -325,6 +332,14 @@ def build_table(
                     from sharding.backend.sqlite_mysql import strict_check
 
                     parts.append(strict_check(col_name))
+                from sharding.backend.sqlite_numeric_store import stored_column
+
+                store = stored_column(col_name, kind)
+                if store is not None:
+                    stored.append((len(column_sql), store))
+                elif isinstance(kind, exp.DataType) and kind.this == exp.DataType.Type.FLOAT:
+                    # FLOAT(25..53) is a DOUBLE: no FLOAT read converter on the shard.
+                    parts[1] = "DOUBLE"
             for constraint in constraints:
                 ck = constraint.args.get("kind")
                 if isinstance(ck, exp.NotNullColumnConstraint):
@@ -490,11 +505,15 @@ def build_table(
                         f"A {kind} must include all columns in the table's partitioning function "
                         f"(shard key {rule.shard_key})"
                     )
+    triggers: list[str] = []
+    if stored:
+        triggers = _store_constraints(stored, column_sql, primary, uniques, rule)
     ddl = _physical_ddl(column_sql, primary, uniques, indexes, dialect)
     if dialect == "sqlite" and enum_columns:
         ddl += _enum_triggers(char_columns, enum_columns)
     elif dialect == "sqlite" and char_columns:
         ddl += _char_triggers(char_columns)
+    ddl += triggers  # MySQL's stored integers and FLOATs (SQLite shards)
     if dialect == "sqlite" and stamped:
         from sharding.backend.sqlite_on_update import on_update_triggers
 
@@ -567,6 +586,52 @@ def _physical_ddl(
     for iname, cols in indexes:
         statements.append(index_sql(iname, cols, False, dialect))
     return statements
+
+
+def _real_pattern(column: str) -> str:
+    return r"((?:^|[,(])\s*`?" + re.escape(column) + r"`?\s+)REAL\b"
+
+
+def _declared_real(column: str, kind: exp.Expr | None, create_sql: str) -> bool:
+    """The column was written ``REAL`` (MySQL's DOUBLE), which sqlglot reads as FLOAT:
+    the statement's own text tells them apart."""
+    return (
+        isinstance(kind, exp.DataType)
+        and kind.this == exp.DataType.Type.FLOAT
+        and not kind.expressions
+        and re.search(_real_pattern(column), create_sql, re.IGNORECASE) is not None
+    )
+
+
+def _real_as_double(column: str, create_sql: str) -> str:
+    """``create_sql`` with the column's ``REAL`` written ``DOUBLE`` (the same type)."""
+    return re.sub(_real_pattern(column), r"\1DOUBLE", create_sql, count=1, flags=re.IGNORECASE)
+
+
+def _store_constraints(
+    stored: list[tuple[int, Any]],
+    column_sql: list[str],
+    primary: list[str],
+    uniques: list[tuple[str, list[str]]],
+    rule: ShardRule,
+) -> list[str]:
+    """MySQL's stored integers and FLOATs on SQLite shards
+    (:mod:`sharding.backend.sqlite_numeric_store`): each column's CHECK constraints
+    (added to its definition in ``column_sql``, in place) and the table's triggers. A
+    key column (PRIMARY KEY, UNIQUE, the shard key) refuses a non-integer: the row is
+    placed and checked before MySQL would round it."""
+    from sharding.backend.sqlite_numeric_store import column_checks, store_triggers
+
+    keys = {c.lower() for c in primary}
+    keys |= {c.lower() for _, cols in uniques for c in cols}
+    if rule.shard_key is not None:
+        keys.add(rule.shard_key.lower())
+    columns = []
+    for index, column in stored:
+        column = replace(column, key=column.name.lower() in keys)
+        column_sql[index] += " " + column_checks(column)
+        columns.append(column)
+    return store_triggers(columns, db_mark=DB_MARK, table_mark=TABLE_MARK, name_mark=NAME_MARK)
 
 
 def _char_triggers(columns: list[str]) -> list[str]:
