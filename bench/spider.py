@@ -66,14 +66,17 @@ batch). For ``flat`` it is 0 by construction (a sanity check of the counting).
 Reported per query: ms for flat, Spider, shardgate, hand limit, and each one's ratio to
 Spider's time in the same run. Results: ``bench/results/spider.json`` and
 ``spider.png`` (``spider_quick.*`` for ``--quick``; ``_sources4`` appended for
-``--sources 4``). ``--quick`` (64 shards × 50 rows, 3 rounds; well under a minute) is
-what ``tests/bench/test_spider_quick.py`` runs.
+``--sources 4``); a full run without differences also writes its table into
+``bench/README.md`` (between the ``<!-- bench.spider:NAME -->`` markers). ``--quick``
+(64 shards × 50 rows, 3 rounds; well under a minute) is what
+``tests/bench/test_spider_quick.py`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -872,6 +875,62 @@ def print_report(rows: list[dict[str, Any]], title: str) -> None:
     )
 
 
+README = Path(__file__).resolve().parent / "README.md"
+
+
+def readme_table(rows: list[dict[str, Any]], data: dict[str, Any]) -> str:
+    """The run as a Markdown table with its circumstances (what :func:`main` writes
+    into ``bench/README.md``)."""
+    load = ", ".join(f"{x:.1f}" for x in data["load_average_before"])
+    lines = [
+        f"Run {data['when']} on `{data['machine'].get('git', '?')}`, "
+        f"{data['shards']} shards × {data['rows_per_shard']} rows, "
+        f"{data['sources']} data source(s), median of {data['rounds']} interleaved rounds; "
+        f"load average before: {load}. Written by `{data['command']}`.",
+        "",
+        "| query | flat | Spider | shardgate (× Spider) | hand-written limit (× Spider) "
+        "| rows from shards: Spider / shardgate / hand | same rows |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    one_source = data["sources"] == 1
+    for r in rows:
+        c, ratio = r["cells"], r["ratio_vs_spider"]
+        goal = r.get("goal")
+        mark = ""
+        if goal is not None and one_source:
+            mark = " ✓" if goal["met"] else " ✗"
+        elif goal is not None:  # several data sources: the goal is to be ahead of Spider
+            mark = " ✓" if ratio["shardgate"] is not None and ratio["shardgate"] < 1 else " ✗"
+        lines.append(
+            f"| `{r['label']}` | {_cell_ms(c['flat'])} ms | {_cell_ms(c['spider'])} ms "
+            f"| {_cell_ms(c['shardgate'])} ms ({ratio['shardgate']}×{mark}) "
+            f"| {_cell_ms(c['hand'])} ms ({ratio['hand']}×) "
+            f"| {' / '.join(_cell_wire(c[t]) for t in ('spider', 'shardgate', 'hand'))} "
+            f"| {'yes' if r['same_rows'] else 'NO'} |"
+        )
+    lines.append("")
+    goal = (
+        f"shardgate ≤ {data['goal_ratio_vs_spider']} × Spider"
+        if one_source
+        else "shardgate ahead of Spider (< 1×)"
+    )
+    lines.append(f"✓/✗: the goal ({goal}) for top-N, GROUP BY, OFFSET and COUNT.")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(path: Path, name: str, table: str) -> None:
+    """Replace the text between ``<!-- bench.spider:NAME -->`` and
+    ``<!-- /bench.spider:NAME -->`` in ``path`` with ``table`` (the markers stay;
+    nothing is written when they are missing)."""
+    begin, end = f"<!-- bench.spider:{name} -->", f"<!-- /bench.spider:{name} -->"
+    text = path.read_text()
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        console.print(f"[yellow]{path.name}: no {begin} … {end} block; not updated[/yellow]")
+        return
+    path.write_text(text[: i + len(begin)] + "\n" + table + text[j:])
+
+
 def draw_plot(name: str, rows: list[dict[str, Any]], title: str) -> None:
     colors = {"flat": "#999", "spider": "#c62", "shardgate": "#37b", "hand": "#4a7"}
 
@@ -992,7 +1051,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "(global Rows_sent delta, client rows excluded).",
     }
     draw_plot(name, result_rows, f"bench.spider: {title}")
-    write_results(name, data_out)
+    written = json.loads(write_results(name, data_out).read_text())
+    if not args.quick and not mismatches and not errors:
+        update_readme(README, name, readme_table(result_rows, written))
     if mismatches or errors:
         raise SystemExit(
             f"bench.spider: {len(mismatches)} answer(s) differ from the flat table's and "
