@@ -71,6 +71,7 @@ from sharding.errors import (
 )
 from sharding.exec.connector import AutocommitConnector, SessionTransaction
 from sharding.exec.explain import SHOWN_SHARDS, explain_rows
+from sharding.exec.key_lists import cut_lists, list_values
 from sharding.exec.run import (
     ExecStats,
     RunContext,
@@ -1146,6 +1147,12 @@ class CoordinatorSession:
             await sink.header(columns())
             return await sink.rows(batch)
 
+        # Long IN lists are cut per shard before the run, in a thread when long
+        # (placing 100,000 values is seconds of CPU: not on the event loop).
+        listed = list_values(prepared.values)
+        key_lists = (
+            await cpu_bound(listed * 64, cut_lists, root, prepared.values, sem) if listed else {}
+        )
         async with coord.executor.query(name="select", session=self._id) as q:
             self.running(q.id)
             async with trio.open_nursery() as nursery:
@@ -1162,6 +1169,7 @@ class CoordinatorSession:
                         default_datasource=coord.default_datasource,
                         stats=stats,
                         group_concat_max_len=int(self.state.get("group_concat_max_len")),
+                        key_lists=key_lists,
                     )
                 )
                 await drive(runner.operator(root), deliver)

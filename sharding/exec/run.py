@@ -179,6 +179,9 @@ class RunContext:
     stats: ExecStats = field(default_factory=ExecStats)
     batching: BatchPolicy | bool | None = True
     group_concat_max_len: int = 1048576
+    #: Long shard-key IN lists already cut per shard, by ``id(read)``
+    #: (:func:`sharding.exec.key_lists.cut_lists`); a read not in it is cut on use.
+    key_lists: dict[int, ShardLists | None] = field(default_factory=dict)
 
 
 class Runner:
@@ -206,7 +209,7 @@ class Runner:
         #: Whether ``columns`` are a shard's own (not a batched UNION's).
         self._shard_columns = False
         #: Per read (by id): its folded shard-key IN lists cut per shard, or None.
-        self._key_lists: dict[int, ShardLists | None] = {}
+        self._key_lists: dict[int, ShardLists | None] = dict(context.key_lists)
         # Reads of one data source started together go out as one statement
         # (sharding.exec.batch); True means the dialect's default policy.
         if batching is True:

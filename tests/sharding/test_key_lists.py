@@ -154,13 +154,13 @@ async def test_a_long_subquery_result_is_folded_and_cut(
 ) -> None:
     """``id IN (SELECT …)`` of 1000 values: one folded slot, cut per shard — not 1000
     literal nodes sent to every shard — with the subquery's answer."""
-    import sharding.exec.run as run_module
+    import sharding.exec.key_lists as lists_module
     import sharding.session as session_module
 
     literal_lists: list[int] = []
     cut: list[int] = []
     real_replace = session_module.replace_with_values
-    real_lists = run_module.shard_lists
+    real_lists = lists_module.shard_lists
 
     def replace_spy(use: Any, width: int, rows: Any, dialect: str) -> None:
         literal_lists.append(len(rows))
@@ -173,7 +173,7 @@ async def test_a_long_subquery_result_is_folded_and_cut(
         return lists
 
     monkeypatch.setattr(session_module, "replace_with_values", replace_spy)
-    monkeypatch.setattr(run_module, "shard_lists", lists_spy)
+    monkeypatch.setattr(lists_module, "shard_lists", lists_spy)  # cut before the run
     s = coord.open_session(database="db")
     r = await s.execute(
         "SELECT COUNT(*), SUM(id) FROM t WHERE id IN (SELECT k FROM n WHERE k < 1000)"
