@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict executor sharding
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow" --durations=25 $(PYTEST_ARGS)
 
 # The tests marked ``slow`` (the 1024-shard fidelity variants, long integration
 # runs); .ci/run runs them after ``make test``.
