@@ -41,7 +41,7 @@ from sharding.sql.nodes import ShardRead
 from sharding.sql.route import key_list_slots, value_shard
 from sharding.sql.template import ShardTemplate
 
-__all__ = ["ShardLists", "cut_lists", "list_values", "shard_lists"]
+__all__ = ["ShardLists", "cut_lists", "list_values", "plan_reads", "shard_lists"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +154,16 @@ def list_values(values: Sequence[Any]) -> int:
     return sum(len(v) for v in values if isinstance(v, InList))
 
 
-def _reads(node: Any) -> Iterator[ShardRead]:
+def plan_reads(node: Any) -> Iterator[ShardRead]:
+    """Every shard read of a plan tree (any dataclass nesting)."""
     if isinstance(node, ShardRead):
         yield node
     elif dataclasses.is_dataclass(node) and not isinstance(node, type):
         for f in dataclasses.fields(node):
-            yield from _reads(getattr(node, f.name))
+            yield from plan_reads(getattr(node, f.name))
     elif isinstance(node, tuple | list):
         for item in node:
-            yield from _reads(item)
+            yield from plan_reads(item)
 
 
 def cut_lists(plan: Any, values: Sequence[Any], sem: Semantics) -> dict[int, ShardLists | None]:
@@ -170,4 +171,4 @@ def cut_lists(plan: Any, values: Sequence[Any], sem: Semantics) -> dict[int, Sha
     for a list of 100,000 values placing each one takes a second, which the session
     spends in a worker thread rather than on the event loop (other clients' queries
     must not wait)."""
-    return {id(read): shard_lists(read, values, sem) for read in _reads(plan)}
+    return {id(read): shard_lists(read, values, sem) for read in plan_reads(plan)}

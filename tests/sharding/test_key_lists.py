@@ -5,8 +5,7 @@ compared under their collation)."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 
 from sharding.catalog import TableInfo
 from sharding.coordinator import Coordinator
-from sharding.exec.key_lists import shard_lists
+from sharding.exec.key_lists import plan_reads, shard_lists
 from sharding.exec.targets import route_shards, shard_targets
 from sharding.sql.inlist import FOLD_MIN
 from sharding.sql.nodes import ShardRead
@@ -50,17 +49,6 @@ async def coord(tmp_path: Path) -> AsyncIterator[Coordinator]:
         yield c
 
 
-def _reads(node: Any) -> Iterator[ShardRead]:
-    if isinstance(node, ShardRead):
-        yield node
-    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
-        for f in dataclasses.fields(node):
-            yield from _reads(getattr(node, f.name))
-    elif isinstance(node, tuple | list):
-        for item in node:
-            yield from _reads(item)
-
-
 def _ints(values: range | list[int]) -> str:
     return ", ".join(map(str, values))
 
@@ -70,7 +58,7 @@ async def _shard_sql(c: Coordinator, sql: str) -> tuple[TableInfo, dict[int, str
     s = c.open_session(database="db")
     prepared = await s._prepare(sql, None, kind="select")
     await s.close()
-    (read,) = [r for r in _reads(prepared.plan.scatter) if r.leader is not None]
+    (read,) = [r for r in plan_reads(prepared.plan.scatter) if r.leader is not None]
     sem = c.semantics
     lists = shard_lists(read, prepared.values, sem)
     assert lists is not None, "the list was not cut"
@@ -131,7 +119,7 @@ async def test_values_of_another_kind_keep_the_whole_list(coord: Coordinator) ->
     s = coord.open_session(database="db")
     mixed = ", ".join(f"'{i}'" for i in range(0, 600))
     prepared = await s._prepare(f"SELECT id FROM t WHERE id IN ({mixed})", None, kind="select")
-    (read,) = [r for r in _reads(prepared.plan.scatter) if r.leader is not None]
+    (read,) = [r for r in plan_reads(prepared.plan.scatter) if r.leader is not None]
     assert shard_lists(read, prepared.values, coord.semantics) is None
     r = await s.execute(f"SELECT COUNT(*) FROM t WHERE id IN ({mixed})")
     assert r.rows == [(600,)]
