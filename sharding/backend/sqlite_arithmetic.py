@@ -63,6 +63,7 @@ from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
+from sharding.backend.sqlite_scan import mask_strings, shrink_lists
 from sharding.errors import NotSupported, ShardgateError
 
 _DIALECT = SQLite()
@@ -197,11 +198,7 @@ def _masked(sql: str) -> str:
     """``sql`` with each string literal as ``''`` and its comments removed."""
     if "/*" in sql or "--" in sql:
         return _STRING_OR_COMMENT.sub("''", sql)
-    if "'" not in sql:
-        return sql
-    # SQLite's only quote escape is a doubled quote: the pieces between quotes
-    # alternate outside/inside (an escape's empty piece counts as outside, harmlessly).
-    return "''".join(sql.split("'")[0::2])
+    return mask_strings(sql)
 
 
 def guard(raw: sqlite3.Connection, sql: str) -> str:
@@ -215,7 +212,9 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
         low = sql.lower()
         if not any(word in low for word in _CALL_WORDS):
             return sql  # most statements: no arithmetic, no exponent
-    masked = _masked(sql)
+    # The text filters below see long IN lists of plain values cut to one (they hold
+    # no arithmetic); a statement that needs the guard is rewritten from its whole text.
+    masked = _masked(shrink_lists(sql))
     if exponent:
         check_literals(masked)
     if not _might_overflow(masked) and not (_WRITE_HEAD.match(sql) and _NEGATED.search(masked)):
