@@ -71,7 +71,7 @@ from sharding.errors import (
 )
 from sharding.exec.connector import AutocommitConnector, SessionTransaction
 from sharding.exec.explain import SHOWN_SHARDS, explain_rows
-from sharding.exec.key_lists import cut_lists, list_values
+from sharding.exec.key_lists import list_values, plan_ahead
 from sharding.exec.run import (
     ExecStats,
     RunContext,
@@ -1147,11 +1147,14 @@ class CoordinatorSession:
             await sink.header(columns())
             return await sink.rows(batch)
 
-        # Long IN lists are cut per shard before the run, in a thread when long
-        # (placing 100,000 values is seconds of CPU: not on the event loop).
-        listed = list_values(prepared.values)
-        key_lists = (
-            await cpu_bound(listed * 64, cut_lists, root, prepared.values, sem) if listed else {}
+        # Long IN lists are cut per shard and the reads routed before the run, in a
+        # thread when long (placing 100,000 values is seconds of CPU: not on the event
+        # loop; an unfolded list's values are as many slots).
+        many = list_values(prepared.values) + len(prepared.values)
+        ahead = (
+            await cpu_bound(many * 64, plan_ahead, root, prepared.values, sem)
+            if many >= FOLD_MIN
+            else None
         )
         async with coord.executor.query(name="select", session=self._id) as q:
             self.running(q.id)
@@ -1169,7 +1172,7 @@ class CoordinatorSession:
                         default_datasource=coord.default_datasource,
                         stats=stats,
                         group_concat_max_len=int(self.state.get("group_concat_max_len")),
-                        key_lists=key_lists,
+                        ahead=ahead,
                     )
                 )
                 await drive(runner.operator(root), deliver)

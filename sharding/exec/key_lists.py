@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sharding.catalog import TableInfo
-from sharding.exec.targets import Target
+from sharding.exec.targets import Target, route_shards
 from sharding.merge.semantics import Semantics
 from sharding.sql.inlist import FOLD_MIN, InList
 from sharding.sql.literals import slot_text
@@ -41,7 +41,7 @@ from sharding.sql.nodes import ShardRead
 from sharding.sql.route import key_list_slots, value_shard
 from sharding.sql.template import ShardTemplate
 
-__all__ = ["ShardLists", "cut_lists", "list_values", "plan_reads", "shard_lists"]
+__all__ = ["Ahead", "ShardLists", "list_values", "plan_ahead", "plan_reads", "shard_lists"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +166,22 @@ def plan_reads(node: Any) -> Iterator[ShardRead]:
             yield from plan_reads(item)
 
 
-def cut_lists(plan: Any, values: Sequence[Any], sem: Semantics) -> dict[int, ShardLists | None]:
-    """:func:`shard_lists` of every read of ``plan`` (by ``id(read)``), computed ahead:
-    for a list of 100,000 values placing each one takes a second, which the session
-    spends in a worker thread rather than on the event loop (other clients' queries
-    must not wait)."""
-    return {id(read): shard_lists(read, values, sem) for read in plan_reads(plan)}
+@dataclass(frozen=True, slots=True)
+class Ahead:
+    """Per read of a plan (by ``id(read)``): its cut lists and the shards it visits,
+    computed before the run (:func:`plan_ahead`)."""
+
+    key_lists: dict[int, ShardLists | None]
+    shards: dict[int, list[int]]
+
+
+def plan_ahead(plan: Any, values: Sequence[Any], sem: Semantics) -> Ahead:
+    """:func:`shard_lists` and :func:`sharding.exec.targets.route_shards` of every read of
+    ``plan``, computed ahead: for a statement of 100,000 values placing each one takes
+    a second, which the session spends in a worker thread rather than on the event
+    loop (other clients' queries must not wait)."""
+    reads = list(plan_reads(plan))
+    return Ahead(
+        {id(read): shard_lists(read, values, sem) for read in reads},
+        {id(read): route_shards(read, values, sem) for read in reads if read.leader is not None},
+    )

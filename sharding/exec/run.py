@@ -29,7 +29,7 @@ from sharding.exec.backend_eval import backend_eval
 from sharding.exec.batch import Batcher, BatchPolicy, BatchStats, policy_for, split_point
 from sharding.exec.connector import Connector
 from sharding.exec.held import held_operator
-from sharding.exec.key_lists import ShardLists, shard_lists
+from sharding.exec.key_lists import Ahead, ShardLists, shard_lists
 from sharding.exec.shard_warnings import ShardWarnings
 from sharding.exec.source import SourceStatement, source_groups
 from sharding.exec.stream import Fetch, ShardStream, StreamStats, chunk_rows, unordered_feed
@@ -179,9 +179,10 @@ class RunContext:
     stats: ExecStats = field(default_factory=ExecStats)
     batching: BatchPolicy | bool | None = True
     group_concat_max_len: int = 1048576
-    #: Long shard-key IN lists already cut per shard, by ``id(read)``
-    #: (:func:`sharding.exec.key_lists.cut_lists`); a read not in it is cut on use.
-    key_lists: dict[int, ShardLists | None] = field(default_factory=dict)
+    #: Long shard-key IN lists already cut per shard, and the shards of reads, by
+    #: ``id(read)`` (:func:`sharding.exec.key_lists.plan_ahead`); a read not in it is
+    #: cut and routed on use.
+    ahead: Ahead | None = None
 
 
 class Runner:
@@ -209,7 +210,11 @@ class Runner:
         #: Whether ``columns`` are a shard's own (not a batched UNION's).
         self._shard_columns = False
         #: Per read (by id): its folded shard-key IN lists cut per shard, or None.
-        self._key_lists: dict[int, ShardLists | None] = dict(context.key_lists)
+        self._key_lists: dict[int, ShardLists | None] = (
+            dict(context.ahead.key_lists) if context.ahead is not None else {}
+        )
+        #: Per read (by id): the shards it visits, when routed ahead.
+        self._shards = context.ahead.shards if context.ahead is not None else {}
         # Reads of one data source started together go out as one statement
         # (sharding.exec.batch); True means the dialect's default policy.
         if batching is True:
@@ -277,7 +282,9 @@ class Runner:
     def targets(self, read: ShardRead) -> list[Target]:
         if read.leader is None:
             return [broadcast_target(read.tables, self.sem.dialect, self.default_datasource)]
-        shards = route_shards(read, self.values, self.sem)
+        shards = self._shards.get(id(read))
+        if shards is None:
+            shards = route_shards(read, self.values, self.sem)
         targets = shard_targets(read, shards, self.sem.dialect)
         lists = self._lists(read)
         return lists.targets(targets) if lists is not None else targets
