@@ -110,8 +110,11 @@ def literal_value(raw: str) -> int | float:
     return value
 
 
-def normalize(sql: str) -> Normalized:
-    """Replace literals by ``?`` (see module docstring); one regex pass."""
+def normalize(sql: str, limit: int | None = None) -> Normalized:
+    """Replace literals by ``?`` (see module docstring); one regex pass.
+
+    ``limit``: stop once the text has that many characters (a log line's prefix of a
+    10 MB statement, without the pass over all of it); the slots are then incomplete."""
     out: list[str] = []
     slots: list[Slot] = []
     keyword = ""
@@ -120,6 +123,8 @@ def normalize(sql: str) -> Normalized:
     prev_kind = ""
     prev_text = ""
     for m in TOKEN.finditer(sql):
+        if limit is not None and length >= limit:
+            break
         kind = m.lastgroup
         text = m.group()
         if kind == "num":
