@@ -29,18 +29,113 @@ Invariants:
   reads; it returns once the session is free for its next statement. A result that
   ends early for any reason but its own end (cancelled, the coordinator closing) is an
   error, never a silently short result.
+
+Beyond sessions, this module is the whole of what the protocol server
+(``sharding/server``) takes from the coordinator side; it imports nothing else of
+``sharding`` but :mod:`sharding.errors` (``tests/sharding/test_layers.py``). The rest
+of this module re-exports, or wraps in thin functions, the shared pieces:
+
+* character sets: MariaDB's tables (``CHARSETS``, ``COLLATIONS``) and the client
+  character set's codecs (``decode_statement``, ``result_encoder``, ...);
+* ``LOAD DATA [LOCAL] INFILE``: the statement's parser and the record reader;
+* answers the server gives itself: column definitions (``typed``, ``varchar``,
+  ``show_columns``, ...), session state (``SessionState``) with its ``SELECT``/``SHOW``
+  answers (``answer_select``, ``answer_show``), the SQL scanner's ``TOKEN``;
+* running a server: the coordinator built from a config file (``load_config``,
+  ``config_topology``, ``server_config``, ``open_coordinator``), its statement log,
+  and the catalog's data source for the instance registry.
+
+Modules that import this one (``session_answers``, ``coordinator``) and the ``serve``
+wiring (``cli``) are imported by the functions that need them, never at import time:
+this module is imported first (``sharding/__init__``) and must import without them.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sharding.backend.base import Column, Row
+from sharding.backend.base import Column, DataSource, DataSourceStatistics, Row
+from sharding.charsets_data import CHARSETS, COLLATIONS
+from sharding.client_charset import (
+    charset_of_collation_id,
+    decode_bytes,
+    decode_statement,
+    encode_text,
+    python_codec,
+    result_encoder,
+)
+from sharding.load_data import LoadSpec, Record, RecordReader, parse_load_data, shape_rows
+from sharding.local_columns import (
+    CONSERVATIVE,
+    bigint,
+    double,
+    record_columns,
+    show_columns,
+    typed,
+    varchar,
+)
+from sharding.logging_setup import StatementLog
+from sharding.session_state import GlobalVariables, SessionState, parse_set_text
+from sharding.sql.lexer import TOKEN
 
-__all__ = ["ClientInfo", "Column", "Result", "ResultStream", "Row", "Session", "SessionFactory"]
+if TYPE_CHECKING:
+    from sharding.coordinator import Coordinator
+    from sharding.topology import Topology
+
+__all__ = [
+    "CHARSETS",
+    "COLLATIONS",
+    "CONSERVATIVE",
+    "TOKEN",
+    "ClientInfo",
+    "Column",
+    "DataSource",
+    "DataSourceStatistics",
+    "GlobalVariables",
+    "LoadSpec",
+    "Record",
+    "RecordReader",
+    "Result",
+    "ResultStream",
+    "Row",
+    "Session",
+    "SessionFactory",
+    "SessionState",
+    "StatementLog",
+    "answer_select",
+    "answer_show",
+    "bigint",
+    "catalog_source",
+    "charset_of_collation_id",
+    "config_topology",
+    "decode_bytes",
+    "decode_statement",
+    "double",
+    "encode_text",
+    "like_to_regex",
+    "load_config",
+    "open_coordinator",
+    "parse_load_data",
+    "parse_set_text",
+    "python_codec",
+    "record_columns",
+    "registry_source",
+    "result_encoder",
+    "server_config",
+    "shape_rows",
+    "show_columns",
+    "tune_gc",
+    "typed",
+    "varchar",
+    "version",
+]
 
 
 @dataclass(slots=True)
@@ -148,3 +243,104 @@ class Session(Protocol):
 
 class SessionFactory(Protocol):
     def open_session(self, *, user: str = "root", database: str | None = None) -> Session: ...
+
+
+# -- session answers (sharding.session_answers imports Result from here) --------------------
+
+
+def answer_select(state: SessionState, sql: str) -> Result | None:
+    """A FROM-less SELECT of variables, session functions and literals; else None."""
+    from sharding.session_answers import answer_select
+
+    return answer_select(state, sql)
+
+
+def answer_show(
+    state: SessionState, sql: str, status: dict[str, Any] | None = None
+) -> Result | None:
+    """SHOW VARIABLES/STATUS/WARNINGS/ERRORS/COLLATION/CHARSET/ENGINES; None otherwise."""
+    from sharding.session_answers import answer_show
+
+    return answer_show(state, sql, status)
+
+
+def like_to_regex(pattern: str) -> re.Pattern[str]:
+    """A LIKE pattern as a regular expression (``SHOW ... LIKE``)."""
+    from sharding.session_answers import like_to_regex
+
+    return like_to_regex(pattern)
+
+
+# -- serving: the coordinator built from a config file (as ``sharding.cli`` does) ----------
+
+
+def load_config(path: str | None) -> tuple[dict[str, Any], Path]:
+    """The ``--config`` TOML file and its directory (no file: empty, ``.``)."""
+    from sharding.cli import _load_toml
+
+    return _load_toml(path)
+
+
+def config_topology(data: dict[str, Any], base_dir: Path, data_dir: str) -> Topology:
+    """The topology of a config file (the embedded SQLite default without datasources)."""
+    from sharding.cli import _topology
+
+    topology: Topology = _topology(data, base_dir, data_dir)
+    return topology
+
+
+def server_config(data: dict[str, Any], args: argparse.Namespace, topology: Any) -> Any:
+    """The ``[server]`` section with the command line's overrides (a ``ServerConfig``)."""
+    from sharding.cli import _server_config
+
+    return _server_config(data, args, topology)
+
+
+def tune_gc(threshold: int) -> None:
+    """``--gc-threshold``: see :func:`sharding.cli.tune_gc`."""
+    from sharding.cli import tune_gc
+
+    tune_gc(threshold)
+
+
+def version() -> str:
+    """The installed shardgate's version."""
+    from sharding.cli import _version
+
+    return _version()
+
+
+def open_coordinator(topology: Topology) -> Coordinator:
+    """A coordinator over ``topology``, opened and closed by ``async with``."""
+    from sharding.coordinator import Coordinator
+
+    return Coordinator(topology)
+
+
+# -- the catalog's data source (coordinator instances' registry) ----------------------------
+
+
+def registry_source(coordinator: Any) -> DataSource | None:
+    """A two-connection data source to the catalog's server (the coordinator's first
+    data source), or None when the catalog does not live on MySQL (embedded SQLite:
+    one process, nothing to coordinate)."""
+    from sharding.backend.mysql import MySQLDataSource
+
+    names = [d.name for d in coordinator.topology.datasources]
+    first = coordinator.datasources.get(names[0]) if names else None
+    if not isinstance(first, MySQLDataSource):
+        return None
+    config = dataclasses.replace(first.config, max_connections=2, min_idle=0)
+    return MySQLDataSource(first.name, config, bridge=first._bridge)
+
+
+def catalog_source(topology: Topology, **options: Any) -> DataSource:
+    """A data source of its own to the catalog's server (``topology``'s first data
+    source), its ``[[datasources]]`` options overridden by ``options``."""
+    from sharding.topology import build_datasource
+
+    first = topology.datasources[0]
+    ds: DataSource = build_datasource(
+        dataclasses.replace(first, options={**first.options, **options})
+    )
+    return ds

@@ -36,11 +36,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from executor.status import BucketStatus
-from sharding.api import Result
-from sharding.backend.base import Column, DataSourceStatistics
-from sharding.errors import KillDenied, NoSuchQuery, NoSuchThread, SpecificAccessDenied
-from sharding.local_columns import (
+from sharding.api import (
     CONSERVATIVE,
+    TOKEN,
+    Column,
+    DataSourceStatistics,
+    Result,
     bigint,
     double,
     record_columns,
@@ -48,8 +49,8 @@ from sharding.local_columns import (
     typed,
     varchar,
 )
+from sharding.errors import KillDenied, NoSuchQuery, NoSuchThread, SpecificAccessDenied
 from sharding.server.auth import ALL_PRIVILEGES
-from sharding.sql.lexer import TOKEN
 
 __all__ = [
     "SYSTEM",

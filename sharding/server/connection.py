@@ -91,8 +91,14 @@ import structlog
 import trio
 
 from executor import unwrap_group
-from sharding.api import ClientInfo, Column, Result, ResultStream, Row, Session, SessionFactory
-from sharding.client_charset import (
+from sharding.api import (
+    ClientInfo,
+    Column,
+    Result,
+    ResultStream,
+    Row,
+    Session,
+    SessionFactory,
     charset_of_collation_id,
     decode_statement,
     result_encoder,

@@ -26,11 +26,20 @@ import codecs
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sharding.api import Result, Session
-from sharding.charsets_data import CHARSETS
-from sharding.client_charset import decode_bytes, encode_text, python_codec
+from sharding.api import (
+    CHARSETS,
+    LoadSpec,
+    Record,
+    RecordReader,
+    Result,
+    Session,
+    decode_bytes,
+    encode_text,
+    parse_load_data,
+    python_codec,
+    shape_rows,
+)
 from sharding.errors import LocalFilesRefused, ShardgateError
-from sharding.load_data import LoadSpec, Record, RecordReader, parse_load_data, shape_rows
 
 __all__ = ["BATCH_ROWS", "LocalFilesRefused", "load_data_local"]
 

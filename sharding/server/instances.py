@@ -56,7 +56,6 @@ control request acts only after its MAC checked out against this instance's secr
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -71,7 +70,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import trio
 
-from sharding.api import Result
+from sharding.api import DataSource, Result, catalog_source, registry_source
 from sharding.errors import BackendError, NoSuchThread, ShardgateError
 from sharding.server import admin as admin_sql
 from sharding.server.config import parse_hostport
@@ -83,7 +82,6 @@ from sharding.server.workers import (
 )
 
 if TYPE_CHECKING:
-    from sharding.backend.mysql import MySQLDataSource
     from sharding.server.server import MySQLServer
 
 __all__ = [
@@ -155,7 +153,7 @@ class InstanceRegistry:
 
     def __init__(
         self,
-        ds: MySQLDataSource,
+        ds: DataSource,
         catalog: str,
         *,
         holder: str | None = None,
@@ -261,20 +259,6 @@ class InstanceRegistry:
             f"DELETE FROM {self.table} "
             f"WHERE instance = {self.instance} AND holder = {_bin(self.holder)}"
         )
-
-
-def registry_source(coordinator: Any) -> MySQLDataSource | None:
-    """A two-connection data source to the catalog's server (the coordinator's first
-    data source), or None when the catalog does not live on MySQL (embedded SQLite:
-    one process, nothing to coordinate)."""
-    from sharding.backend.mysql import MySQLDataSource
-
-    names = [d.name for d in coordinator.topology.datasources]
-    first = coordinator.datasources.get(names[0]) if names else None
-    if not isinstance(first, MySQLDataSource):
-        return None
-    config = dataclasses.replace(first.config, max_connections=2, min_idle=0)
-    return MySQLDataSource(first.name, config, bridge=first._bridge)
 
 
 # -- control protocol ---------------------------------------------------------------------
@@ -697,12 +681,7 @@ async def hold_instance(
     """The supervisor of ``serve --workers N``: claim the instance id (the control port
     ``bound`` is reserved and shared by the workers), write it with the secret to
     ``<run_dir>/instance.json`` for the workers, heartbeat until cancelled, retire."""
-    from sharding.topology import build_datasource
-
-    first = topology.datasources[0]
-    ds = build_datasource(
-        dataclasses.replace(first, options={**first.options, "max_connections": 1, "min_idle": 0})
-    )
+    ds = catalog_source(topology, max_connections=1, min_idle=0)
     registry = InstanceRegistry(ds, topology.cluster.catalog)
     secret = secrets.token_hex(32)
     try:

@@ -22,10 +22,16 @@ from typing import Any, Protocol
 
 from sqlglot import exp
 
-from sharding.api import Result
+from sharding.api import (
+    GlobalVariables,
+    Result,
+    SessionState,
+    answer_select,
+    answer_show,
+    like_to_regex,
+    parse_set_text,
+)
 from sharding.errors import ParseError, ShardgateError, UnknownSystemVariable
-from sharding.session_answers import answer_select, answer_show, like_to_regex
-from sharding.session_state import GlobalVariables, SessionState, parse_set_text
 
 __all__ = [
     "LocalContext",

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sharding.api import Column
+from sharding.api import CHARSETS, COLLATIONS, Column
 from sharding.server.codec import ColumnDef, MalformedPacket, PayloadReader, lenenc_bytes
 from sharding.server.constants import (
     CHARSET_BINARY,
@@ -224,8 +224,6 @@ def describe_columns(columns: Sequence[Column]) -> list[WireColumn]:
 
 
 def _charset_numbers() -> tuple[dict[str, tuple[int, int]], dict[int, int]]:
-    from sharding.charsets_data import CHARSETS, COLLATIONS
-
     by_name = {
         name: (COLLATIONS[collation][1], maxlen)
         for name, (collation, maxlen, _) in CHARSETS.items()

@@ -565,8 +565,14 @@ async def _watch_parent(parent: int, server: MySQLServer) -> None:
 async def serve_worker(args: argparse.Namespace) -> int:
     """One worker process (``--worker-index`` set by the supervisor)."""
     from executor import configure_logging
-    from sharding.cli import _load_toml, _server_config, _topology, tune_gc
-    from sharding.coordinator import Coordinator
+    from sharding.api import (
+        StatementLog,
+        config_topology,
+        load_config,
+        open_coordinator,
+        server_config,
+        tune_gc,
+    )
     from sharding.server import MySQLServer
     from sharding.server.instances import read_instance_file, serve_worker_fleet
 
@@ -575,11 +581,11 @@ async def serve_worker(args: argparse.Namespace) -> int:
     )
     structlog.contextvars.bind_contextvars(worker=args.worker_index)
     worker, workers = int(args.worker_index), int(args.worker_count)
-    data, base = _load_toml(args.config)
-    topology = _topology(data, base, args.data_dir)
+    data, base = load_config(args.config)
+    topology = config_topology(data, base, args.data_dir)
     topology, totals = budget_topology(topology, worker, workers)
-    config = _server_config(data, args, topology)
-    async with Coordinator(topology) as coord, trio.open_nursery() as nursery:
+    config = server_config(data, args, topology)
+    async with open_coordinator(topology) as coord, trio.open_nursery() as nursery:
         if "server_version" not in data.get("server", {}):
             config = config.with_overrides(server_version=coord.version)
         server = MySQLServer(config, coord, admin=WorkerAdmin(coord, worker, workers, totals))
@@ -601,8 +607,7 @@ async def serve_worker(args: argparse.Namespace) -> int:
         server.cluster = cluster
         if registered:  # other coordinators: KILL and PROCESSLIST (server.cluster)
             await nursery.start(serve_worker_fleet, server, coord, cluster, registered)
-        from sharding.logging_setup import StatementLog  # as a plain serve (sharding.cli)
-
+        # The statement log, as a plain serve sets it (sharding.cli).
         coord.statement_log = StatementLog(
             long_query_time=float(config.long_query_time), full_text=config.log_statement_text
         )
@@ -772,16 +777,16 @@ class Supervisor:
 async def supervise(args: argparse.Namespace, argv: Sequence[str], workers: int) -> int:
     """The parent process of ``serve --workers N`` (module docstring)."""
     from executor import configure_logging
-    from sharding.cli import _load_toml, _server_config, _topology, _version
+    from sharding.api import config_topology, load_config, server_config, version
     from sharding.server.config import parse_hostport
     from sharding.server.instances import catalog_on_mysql
 
     configure_logging(
         json=None if args.log_format == "auto" else args.log_format == "json", level=args.log_level
     )
-    data, base = _load_toml(args.config)
-    topology = _topology(data, base, args.data_dir)
-    config = _server_config(data, args, topology)
+    data, base = load_config(args.config)
+    topology = config_topology(data, base, args.data_dir)
+    config = server_config(data, args, topology)
     sup = Supervisor(args, argv, workers)
     reserved: list[socket.socket] = []
     bound: dict[str, tuple[str, int]] = {}
@@ -827,7 +832,7 @@ async def supervise(args: argparse.Namespace, argv: Sequence[str], workers: int)
             control = (host, sock.getsockname()[1])
         sup.run_dir = tempfile.mkdtemp(prefix="shardgate-workers-")
         os.chmod(sup.run_dir, 0o700)
-        return await _supervise(sup, config, bound, _version(), topology, control)
+        return await _supervise(sup, config, bound, version(), topology, control)
     finally:
         for sock in reserved:
             sock.close()
