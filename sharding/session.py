@@ -98,7 +98,7 @@ from sharding.schema_changes import SchemaChanges
 from sharding.session_answers import answer_select, answer_show
 from sharding.session_state import SessionState, has_session_refs, parse_set_text, substitute
 from sharding.sql.context import PlanContext
-from sharding.sql.decorrelate import decorrelate_exists
+from sharding.sql.decorrelate import decorrelate, decorrelate_exists
 from sharding.sql.derived_columns import cte_map
 from sharding.sql.describe import (
     UNKNOWN,
@@ -119,9 +119,11 @@ from sharding.sql.lexer import Normalized, Slot, first_keyword, normalize, param
 from sharding.sql.limited_write import restricted, selection
 from sharding.sql.literals import slot_text
 from sharding.sql.materialize import (
+    SubqueryUse,
     drop_materialized_ctes,
     folded_values,
     literal_node,
+    lookup_probe,
     replace_with_values,
     runnable_select,
     subquery_uses,
@@ -857,7 +859,9 @@ class CoordinatorSession:
         """The statement planned with its uncorrelated subqueries replaced by their
         results (:mod:`sharding.sql.materialize`); ``refusal`` when it has none."""
         tree = await cpu_bound(len(sql), parse_one, sql)
-        decorrelate_exists(tree)  # EXISTS with one equality correlation → IN
+        # Correlated EXISTS / IN / scalar aggregates of one equality correlation →
+        # uncorrelated subqueries and grouped lookups (sql/decorrelate.py).
+        decorrelate(tree, lookups=self.coord.semantics.dialect == "mysql")
         uses = subquery_uses(tree)
         if not uses:
             raise refusal
@@ -890,7 +894,8 @@ class CoordinatorSession:
                 use.target.set("expressions", [mark])
                 folded.append((use.target, mark, fold))
             else:
-                replace_with_values(use, width, rows, dialect)
+                collation = await self._lookup_collation(use, rows, refusal, stats)
+                replace_with_values(use, width, rows, dialect, collation)
         drop_materialized_ctes(tree, ran)
         # A long list of integers or strings in the WHERE of a plain statement becomes
         # one folded slot, as a long IN list of the text does (sql/inlist.py): never
@@ -906,6 +911,19 @@ class CoordinatorSession:
             offset += 1
         plan, _ = await self._plan(tree, sql, slots, values, kind)
         return Prepared(plan, slots, values, self._texts(slots, values))
+
+    async def _lookup_collation(
+        self, use: SubqueryUse, rows: list[Row], refusal: NotSupported, stats: ExecStats
+    ) -> str | None:
+        """The collation of a grouped lookup's outer column when its keys are text
+        (``''``: that table has no row), read by its probe (sql/materialize.py:
+        lookup_probe); None when not needed."""
+        probe = lookup_probe(use, rows)
+        if probe is None:
+            return None
+        sql = runnable_select(probe).sql(dialect="mysql")
+        _width, found = await self._subquery_rows(sql, 1, refusal, stats)
+        return str(found[0][0]) if found else ""
 
     async def _select_in_pages(
         self,
@@ -1721,7 +1739,9 @@ class CoordinatorSession:
         self, kind: str, sql: str, refusal: NotSupported
     ) -> list[tuple[Any, ...]]:
         """EXPLAIN of a statement whose subqueries run first as values (nothing runs)."""
-        uses = subquery_uses(await cpu_bound(len(sql), parse_one, sql))
+        tree = await cpu_bound(len(sql), parse_one, sql)
+        decorrelate(tree, lookups=self.coord.semantics.dialect == "mysql")  # as it runs
+        uses = subquery_uses(tree)
         if not uses:
             raise refusal
         rows: list[tuple[Any, ...]] = []

@@ -25,8 +25,10 @@ comparison with them is the comparison MySQL made with the subquery's column.
 Whether a subquery is uncorrelated is decided by running it alone: MySQL resolves a
 name in the innermost block that has it, so a subquery that runs alone names nothing
 outside itself; one that does not (1054) refers to the outer query and is left to the
-refusal. Not done here: a row subquery ``(a, b) IN (SELECT ...)``, ``ANY``/``ALL``, an
-``IN`` subquery with LIMIT (MariaDB refuses it: 1235).
+refusal. A row ``(a, b) IN (SELECT x, y ...)`` becomes ``(a, b) IN ((v1, w1), ...)``; a
+grouped lookup (``SG_LOOKUP``, :mod:`sharding.sql.decorrelate`) a ``CASE`` over its
+groups (:func:`lookup_node`). Not done here: ``ANY``/``ALL``, an ``IN`` subquery with
+LIMIT (MariaDB refuses it: 1235).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import sqlglot
 from sqlglot import exp
 
 from sharding.errors import NotSupported, ShardgateError
+from sharding.sql.decorrelate import LOOKUP
 from sharding.sql.derived_columns import cte_map, needed_ctes
 from sharding.sql.inlist import FOLD_MIN
 from sharding.sql.literals import mysql_text
@@ -50,6 +53,8 @@ __all__ = [
     "drop_materialized_ctes",
     "folded_values",
     "literal_node",
+    "lookup_node",
+    "lookup_probe",
     "replace_with_values",
     "runnable_select",
     "subquery_uses",
@@ -76,7 +81,7 @@ def subquery_uses(tree: exp.Expr) -> list[SubqueryUse]:
     for node in _walk(tree):
         if isinstance(node, exp.In):
             query = node.args.get("query")
-            if query is None or isinstance(node.this, exp.Tuple):
+            if query is None:
                 continue
             inner = query.this if isinstance(query, exp.Subquery) else query
             if isinstance(inner, exp.Select | exp.Union) and inner.args.get("limit") is None:
@@ -86,7 +91,12 @@ def subquery_uses(tree: exp.Expr) -> list[SubqueryUse]:
             if isinstance(inner, exp.Select | exp.Union):
                 out.append(SubqueryUse("exists", inner, node))
         elif isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select | exp.Union):
-            out.append(SubqueryUse("scalar", node.this, node))
+            host = node.parent
+            if isinstance(host, exp.Anonymous) and host.name.upper() == LOOKUP:
+                if node is host.expressions[1]:  # not the probe: lookup_probe
+                    out.append(SubqueryUse("lookup", node.this, host))
+            else:
+                out.append(SubqueryUse("scalar", node.this, node))
     return out
 
 
@@ -184,12 +194,23 @@ def _is_source(node: exp.Subquery) -> bool:
 
 
 def replace_with_values(
-    use: SubqueryUse, width: int, rows: Sequence[Sequence[Any]], dialect: str
+    use: SubqueryUse,
+    width: int,
+    rows: Sequence[Sequence[Any]],
+    dialect: str,
+    collation: str | None = None,
 ) -> None:
     """Write the result ``rows`` (``width`` columns) of ``use``'s SELECT into the tree
-    (module docstring)."""
+    (module docstring); ``collation``: a lookup's, :func:`lookup_probe`."""
     if use.kind == "exists":
         use.target.replace(exp.true() if rows else exp.false())
+        return
+    if use.kind == "lookup":
+        use.target.replace(lookup_node(use.target, rows, dialect, collation))
+        return
+    left = use.target.this if use.kind == "in" else None
+    if isinstance(left, exp.Tuple):
+        _replace_with_rows(use, left, width, rows, dialect)
         return
     if width != 1:
         if use.kind == "in" or isinstance(use.target.parent, exp.Select):
@@ -208,6 +229,110 @@ def replace_with_values(
     host = use.target
     host.set("query", None)
     host.set("expressions", [literal_node(v, dialect) for v in values])
+
+
+def _replace_with_rows(
+    use: SubqueryUse, left: exp.Tuple, width: int, rows: Sequence[Sequence[Any]], dialect: str
+) -> None:
+    """``(a, b) IN (subquery)`` → ``(a, b) IN ((v1, w1), …)``: a row ``IN`` compares
+    row by row as the list of row constructors does (a NULL part makes that comparison
+    NULL, in both); an empty result → ``FALSE``. Another width is MySQL's 1241."""
+    if width != len(left.expressions):
+        raise ShardgateError(
+            f"Operand should contain {len(left.expressions)} column(s)",
+            code=1241,
+            sqlstate="21000",
+        )
+    seen: set[tuple[Any, ...]] = set()
+    values: list[exp.Expr] = []
+    for row in rows:
+        key = tuple((type(v), v) for v in row)
+        if key in seen:
+            continue
+        seen.add(key)
+        values.append(exp.Tuple(expressions=[literal_node(v, dialect) for v in row]))
+    if not values:
+        use.target.replace(exp.false())
+        return
+    use.target.set("query", None)
+    use.target.set("expressions", values)
+
+
+#: Integers and decimals of at most this many digits are distinct as DOUBLEs too.
+_EXACT_DIGITS = 15
+
+
+def _lookup_key(value: Any, collation: str, outer: str | None) -> bool:
+    """Whether ``value`` (of a column of ``collation``) may be a key of a grouped
+    lookup whose outer column has the collation ``outer``: compared with any outer
+    value it may equal that value only when no other key does, and then exactly when
+    MySQL's comparison of the two columns does.
+
+    * Integers below 2**53 and decimals of at most 15 digits: MySQL compares them with
+      an integer or DECIMAL column exactly, with a DOUBLE or a string both as DOUBLE,
+      and distinct ones stay distinct as DOUBLEs.
+    * Text: only with an outer text column of the same collation (``''``: the outer
+      table has no row, so no value is ever compared). The groups are then distinct
+      under that collation ('a' and 'A' one group under ``utf8mb4_general_ci``), and
+      ``x = 'v'`` compares in ``x``'s collation (a literal yields to a column). Another
+      collation or a number would compare otherwise (or fail: 1267)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) < 2**53
+    if isinstance(value, Decimal):
+        return value.is_finite() and len(value.as_tuple().digits) <= _EXACT_DIGITS
+    if isinstance(value, str):
+        return collation != "binary" and outer in (collation, "")
+    return False
+
+
+def lookup_probe(use: SubqueryUse, rows: Sequence[Sequence[Any]]) -> SubqueryUse | None:
+    """The query telling the collation of a lookup's outer column (``SELECT
+    COLLATION(x) FROM t LIMIT 1``), when ``rows`` of the grouped query have text keys;
+    None when no such question is needed."""
+    if use.kind != "lookup" or not rows or not all(isinstance(r[0], str) for r in rows):
+        return None
+    probe = use.target.expressions[3]
+    return SubqueryUse("scalar", probe.this, probe)
+
+
+def lookup_node(
+    marker: exp.Expr, rows: Sequence[Sequence[Any]], dialect: str, outer: str | None = None
+) -> exp.Expr:
+    """The value of a ``SG_LOOKUP(x, (grouped query), empty, probe)`` marker
+    (:mod:`sharding.sql.decorrelate`) once the grouped query gave ``rows`` of ``(key,
+    aggregate, COLLATION(key))`` (``outer``: the collation of ``x``, :func:`lookup_probe`):
+    ``CASE WHEN x = k1 THEN r1 … ELSE empty END``. Every key is a :func:`_lookup_key`,
+    so at most one branch holds for a row and it is the group MySQL aggregates for it;
+    a NULL ``x`` takes no branch. DECIMAL aggregates (``SUM``, ``AVG``) keep their type
+    and scale: the ``CASE`` is cast to ``DECIMAL(65, s)``."""
+    x: exp.Expr = marker.expressions[0]
+    empty: exp.Expr = marker.expressions[2]
+    if not rows:
+        return empty.copy()
+    if any(len(row) != 3 for row in rows):
+        raise ShardgateError("internal error: a lookup of another width", code=1105)
+    if not all(_lookup_key(row[0], str(row[2]), outer) for row in rows):
+        raise NotSupported(
+            "a correlated aggregate subquery whose correlation columns are not integers "
+            "or DECIMALs, or text of one collation"
+        )
+    results = [row[1] for row in rows if row[1] is not None]
+    ifs = [
+        exp.If(
+            this=exp.EQ(this=x.copy(), expression=literal_node(key, dialect)),
+            true=literal_node(value, dialect),
+        )
+        for key, value, _ in rows
+    ]
+    case: exp.Expr = exp.Case(ifs=ifs, default=empty.copy())
+    if results and all(isinstance(v, Decimal) for v in results):
+        scale = max(max(0, -int(v.as_tuple().exponent)) for v in results)
+        if scale > 38 or dialect != "mysql":
+            raise NotSupported("a correlated DECIMAL aggregate of this scale")
+        case = exp.Cast(this=case, to=exp.DataType.build(f"DECIMAL(65, {scale})"))
+    return case
 
 
 def folded_values(use: SubqueryUse, width: int, rows: Sequence[Sequence[Any]]) -> list[Any] | None:

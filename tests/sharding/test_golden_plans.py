@@ -230,6 +230,15 @@ MYSQL_GROUPS: dict[str, list[str]] = {
         # Issue 18.2: uncorrelated subqueries run first; their values route the outer.
         "SELECT id FROM orders WHERE id IN (SELECT order_id FROM order_items WHERE sku = 'x')",
         "DELETE FROM orders WHERE qty > (SELECT AVG(qty) FROM orders)",
+        # Issue 18.7: correlated IN / scalar aggregates of one equality correlation run
+        # decorrelated (sql/decorrelate.py), and EXPLAIN shows them so.
+        "SELECT id FROM customers c WHERE tier IN "
+        "(SELECT o.qty FROM orders o WHERE o.customer_id = c.id)",
+        "SELECT id FROM customers c WHERE tier NOT IN "
+        "(SELECT o.qty FROM orders o WHERE o.customer_id = c.id AND o.status = 'new')",
+        "SELECT id, (SELECT COUNT(*) FROM orders o WHERE o.customer_id = c.id) FROM customers c",
+        "SELECT id FROM customers c WHERE "
+        "(SELECT SUM(qty) FROM orders o WHERE o.customer_id = c.id) > 10",
     ],
     # Issue 18.4: UNION / INTERSECT / EXCEPT over several shards, merged per block.
     "union": [
