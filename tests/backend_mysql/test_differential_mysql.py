@@ -513,6 +513,7 @@ async def run_corpus(ds: MySQLDataset) -> Outcome:
     return outcome
 
 
+@pytest.mark.slow  # 1024 databases: ~40 s
 async def test_corpus_1024_databases(sharded_1024: MySQLDataset) -> None:
     started = time.monotonic()
     outcome = await run_corpus(sharded_1024)

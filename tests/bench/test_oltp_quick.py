@@ -38,6 +38,7 @@ def oltp_run(bench_run: BenchRun) -> Iterator[BenchRun]:
         conn.close()
 
 
+@pytest.mark.slow  # sysbench in three modes: ~50 s
 def test_oltp_quick_has_every_cell(oltp_run: BenchRun) -> None:
     assert shutil.which("sysbench"), "sysbench is installed by .ci/run (apt-get install sysbench)"
     oltp_run.ok("bench.oltp", "--quick", timeout=180)

@@ -45,6 +45,7 @@ def test_insert_quick(bench_run: BenchRun) -> None:
     _png(bench_run, "insert_quick")
 
 
+@pytest.mark.slow  # a benchmark's quick run: 20-50 s
 def test_concurrency_quick(bench_run: BenchRun) -> None:
     bench_run.ok("bench.concurrency", "--quick")
     d = bench_run.result("concurrency_quick")
@@ -67,6 +68,7 @@ def test_concurrency_quick(bench_run: BenchRun) -> None:
     _png(bench_run, "concurrency_quick")
 
 
+@pytest.mark.slow  # a benchmark's quick run: 20-50 s
 def test_hol_quick(bench_run: BenchRun) -> None:
     bench_run.ok("bench.hol", "--quick")
     d = bench_run.result("hol_quick")
@@ -87,6 +89,7 @@ def test_hol_quick(bench_run: BenchRun) -> None:
     _png(bench_run, "hol_quick")
 
 
+@pytest.mark.slow  # a benchmark's quick run: 20-50 s
 def test_join_quick(bench_run: BenchRun) -> None:
     bench_run.ok("bench.join", "--quick")
     d = bench_run.result("join_quick")

@@ -146,6 +146,7 @@ needs_java = pytest.mark.skipif(
 
 
 @needs_java
+@pytest.mark.slow  # the seed's JDBC program through the coordinator: ~3 min
 async def test_seed000_server_prepared_through_coordinator(
     coord_served: Served,
     compiled: Path,

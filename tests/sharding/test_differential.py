@@ -150,6 +150,7 @@ async def test_corpus_16(
     await check(coord16, dataset16, sql, params, mode)
 
 
+@pytest.mark.slow  # 1024 shards: ~2 min each (run by .ci/run after make test)
 async def test_corpus_1024(dataset1024: Dataset) -> None:
     """The whole hand-written corpus on 1024 shards (one coordinator, one test: the
     per-test setup of 1024 connections would dominate otherwise)."""
@@ -326,6 +327,7 @@ async def test_generated_16(coord16: Coordinator, dataset16: Dataset) -> None:
     await _run_generated(coord16, dataset16)
 
 
+@pytest.mark.slow  # 1024 shards: ~2 min each (run by .ci/run after make test)
 async def test_generated_1024(dataset1024: Dataset) -> None:
     async with Coordinator(dataset1024.topology(), catalog_refresh=None) as coord:
         await _run_generated(coord, dataset1024)
