@@ -114,7 +114,7 @@ from sharding.sql.fast_normalize import fast_normalize
 from sharding.sql.inlist import FOLD_MIN, Folded, InList, fold_in_lists, foldable_in
 from sharding.sql.insert import InsertRows, InsertSelectFound, scan_insert
 from sharding.sql.insert_plan import InsertShape, insert_shape, prepare_insert
-from sharding.sql.insert_select import batches, split_insert_select
+from sharding.sql.insert_select import batches, split_insert_select, strict_select
 from sharding.sql.lexer import Normalized, Slot, first_keyword, normalize, param_slots
 from sharding.sql.limited_write import restricted, selection
 from sharding.sql.literals import slot_text
@@ -1621,7 +1621,10 @@ class CoordinatorSession:
         first_id: int | None = None
         explicit: int | None = None
         async with self._statement_transaction():
-            await self._select(parts.select, params, Counted(sink), stats)
+            # Strict mode's errors for the SELECT's conversions (CAST of a string that
+            # is no integer: 1292), where a plain read only warns (sql/insert_select.py).
+            with strict_select(parts.head):
+                await self._select(parts.select, params, Counted(sink), stats)
             if sink.width != width:
                 raise ColumnCountMismatch("Column count doesn't match value count at row 1")
             for text, values in batches(parts.head, width, sink.collected):

@@ -121,6 +121,7 @@ from sharding.errors import (
     UnknownDatabase,
     UnknownTable,
 )
+from sharding.sql import insert_select
 
 T = TypeVar("T")
 
@@ -608,12 +609,18 @@ def _scan_enum_collations(raw: sqlite3.Connection, schema: str) -> None:
 
 def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
     record = sqlite_decimal_results.records_exact(sql)
+    # The SELECT of an INSERT … SELECT (not IGNORE): strict mode's 1292/1365 for its
+    # CAST(… AS SIGNED), divisions by zero and text compared with numbers in its
+    # condition (sharding.sql.insert_select), read in the statement's own task.
+    strict = insert_select.STRICT_SELECT.get()
 
     def run(raw: sqlite3.Connection) -> ResultSet:
         # Integer quotients and AVGs keep their exact values aside (sqlite_decimal_results).
         sqlite_mysql.record_exact(record)
         sqlite_mysql.unsigned_text_seen()  # afresh for this statement
         sqlite_mysql.unsigned_strict(False)  # a read: a select item shows the digits
+        sqlite_mysql.division_strict(strict)
+        sqlite_arithmetic.strict_comparisons(strict)
         try:
             # An ENUM column in arithmetic is its index, as in MySQL (sqlite_enum_numbers).
             # DOUBLE rounding and DECIMAL/DOUBLE text as MySQL (sqlite_decimal_results).
@@ -632,6 +639,9 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
         finally:
             if record:
                 sqlite_mysql.record_exact(False)
+            if strict:
+                sqlite_mysql.division_strict(False)
+                sqlite_arithmetic.strict_comparisons(False)
         columns = [Column(d[0]) for d in (cur.description or ())]
         return ResultSet(columns, rows)
 
@@ -669,6 +679,8 @@ _STRICT_WRITE = re.compile(
     r"UPDATE(?:\s+OR\s+(?:REPLACE|ABORT|FAIL|ROLLBACK))?\s)",
     re.IGNORECASE,
 )
+#: An INSERT, REPLACE or UPDATE (IGNORE too): what a literal may be written by.
+_WRITE_STATEMENT = re.compile(r"\s*(?:INSERT|REPLACE|UPDATE)\b", re.IGNORECASE)
 _INSERT = re.compile(rf"\s*INSERT\s+INTO\s+({_NAME})\s*\.\s*({_NAME})", re.IGNORECASE)
 #: An INSERT/REPLACE … SELECT (its SELECT's conversions only warn in MySQL).
 _INSERT_SELECT = re.compile(
@@ -715,6 +727,9 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         _STRICT_WRITE.match(sql) is not None and sqlite_mysql.SQLITE_IGNORE_MARK not in sql
     )
     strict_conversion = strict_division and _INSERT_SELECT.match(sql) is None
+    # A DECIMAL literal of 16+ digits a REAL cannot hold (``9007199254740993.4``): MySQL
+    # stores the exact value's rounding, SQLite the nearest REAL's (sqlite_arithmetic).
+    wide = sqlite_arithmetic.wide_fraction_literal(sql) if _WRITE_STATEMENT.match(sql) else None
 
     def run(raw: sqlite3.Connection) -> ExecResult:
         # A DOUBLE past its range (SET, VALUES, WHERE, the upsert's clause): MySQL's
@@ -727,6 +742,12 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
             != (sqlite_mysql.SQLITE_IGNORE_MARK in guarded)
         ):
             runner = plain  # never: the guard only inserts calls; keep the statement
+        if wide is not None:
+            raise NotSupported(
+                f"the number {wide} in a write statement on the SQLite default (MySQL "
+                "keeps its exact DECIMAL, a REAL loses its last digits); an integer, or a "
+                "value of at most 15 digits"
+            )
         # ON UPDATE CURRENT_TIMESTAMP: this statement's time and assignments only.
         sqlite_on_update.begin_statement()
         if earlier is not None:
@@ -757,12 +778,16 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         # ... and a string that is no number in its arithmetic or CAST (1292; not in an
         # INSERT's SELECT, which MySQL's strict mode only warns about).
         sqlite_arithmetic.strict_numbers(strict_conversion)
+        # ... and in an INSERT … SELECT's condition, a string that is no number compared
+        # with a number (1292, as in the coordinator's INSERT … SELECT: insert_select).
+        sqlite_arithmetic.strict_comparisons(strict_division and not strict_conversion)
         try:
             result = runner(raw)
         finally:
             sqlite_mysql.unsigned_strict(False)
             sqlite_mysql.division_strict(False)
             sqlite_arithmetic.strict_numbers(False)
+            sqlite_arithmetic.strict_comparisons(False)
         if sqlite_mysql.ENUM_COLLATION_MARK in sql:  # CREATE / ALTER of an ENUM column
             sqlite_enum_numbers.learn(sql)
         if _DDL.match(sql):

@@ -43,6 +43,23 @@ strict mode makes a string that is not a whole number (``'a'``, ``'12abc'``, ``'
 error 1292 there, where a read or a DELETE only warns and uses its numeric prefix, as
 SQLite does.
 
+A text column compared with a number (``WHERE s = 0``, ``s > n``, ``s IN (1, 2)``,
+``s BETWEEN 1 AND 5``, a select item ``s = 5``) becomes ``sg_text_number(s, kind,
+filtering)``: MySQL compares the string's number (``' 5.0' = 5``, ``'a' = 0``), SQLite
+the number's text. ``kind`` is MySQL's conversion (DECIMAL against an integer, DOUBLE
+against another number, as its 1292 message names it): in an UPDATE a string that is no
+number is that 1292, in an ``INSERT … SELECT``'s condition too (:func:`strict_comparisons`),
+a read and a DELETE use its prefix. The filter finds the names next to comparison
+operators first: a point query (``WHERE "id" = 5``) whose names were only ever seen as
+no text columns needs neither the schema nor a parse.
+
+An integer column as a factor of ``*`` (``n * n * n``) or three integer literals
+multiplied make a statement worth parsing for BIGINT's range (1690), as a BIGINT column
+does. In an INSERT/UPDATE the value written to a BIGINT column that may be a REAL
+(``b * 1.5``) becomes ``sg_exact_integer(value, 'b')``: a REAL from 2**52 on has lost
+the last digits MySQL's exact DECIMAL keeps, a 1235; :func:`wide_fraction_literal`
+finds a write's DECIMAL literal of 16 or more integer digits that no REAL holds.
+
 The message names columns ``schema.table.column`` with the shard's own (physical)
 schema, as a MariaDB data source names them; MariaDB's own prints the client's
 database. Results are cached per statement text (shard statements repeat); a table's
@@ -56,6 +73,7 @@ import re
 import sqlite3
 import threading
 from collections import OrderedDict
+from decimal import Decimal
 from typing import Any
 
 import sqlglot
@@ -91,6 +109,12 @@ _WIDE_DECL = re.compile(
 _BIG_LITERAL = re.compile(
     r"(?<![\w.$\"])\d{10,}(?![\w.])\s*[-+*]|[-+*]\s*\d{10,}(?![\w.])", re.IGNORECASE
 )
+#: A BIGINT column (signed or UNSIGNED): a REAL written to it may have lost digits.
+_BIGINT_DECL = re.compile(r"^\s*BIGINT\b", re.IGNORECASE)
+#: A fraction, a division or a DECIMAL/DOUBLE cast: a written value may be a REAL.
+_FRACTION = re.compile(r"\d\.|\.\d|\bsg_div\s*\(|/|\bAS\s+REAL\b", re.IGNORECASE)
+#: Three integer literals multiplied (``3000000 * 3000000 * 3000000``): past BIGINT.
+_LITERAL_PRODUCT = re.compile(r"(?<![\w.])\d+\s*\*\s*\d+\s*\*\s*\d")
 _WRITE_HEAD = re.compile(r"\s*(?:INSERT|REPLACE|UPDATE)\b", re.IGNORECASE)
 _DDL_HEAD = re.compile(r"\s*(?:CREATE|ALTER|DROP)\s", re.IGNORECASE)
 #: A negated operand (``SET n = -s``): a write's string operand may be one.
@@ -103,8 +127,12 @@ _CACHE_SIZE = 1024
 
 def forget() -> None:
     """Drop the cached statements (a table was created, altered or dropped)."""
+    global _decl_generation
     with _lock:
         _cache.clear()
+        _decl_generation += 1
+        _text_names.clear()
+        _other_names.clear()
 
 
 # ---------------------------------------------------------------------- run time
@@ -177,6 +205,107 @@ def strict_number(value: Any, kind: Any) -> Any:
     return value
 
 
+#: The numeric prefix MySQL reads of a string (``' 12abc'`` is 12, ``'.5e1'`` 5).
+_NUMBER_PREFIX = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def strict_comparisons(on: bool) -> None:
+    """Whether this thread's statement is the ``SELECT`` of an ``INSERT … SELECT`` (not
+    IGNORE) read by the coordinator (:func:`sharding.sql.insert_select.strict_select`):
+    MySQL's strict mode makes a string that is no number compared with a number in its
+    ``WHERE`` error 1292 there (not in its select list, not in its arithmetic)."""
+    _strict.compare = on
+
+
+def text_number(value: Any, kind: Any, filtering: Any = 1) -> Any:
+    """``sg_text_number(s, kind, filtering)``: a text column compared with a number
+    (``WHERE s = 0``), as MySQL compares it — the string's number (its numeric prefix,
+    0 for none; ``kind`` DECIMAL against an integer, DOUBLE against another number),
+    where SQLite compares the number's text with the string (``'a' = 0`` false, ``' 5'
+    = 5`` false). In a strict write (an UPDATE, anywhere) and in an ``INSERT …
+    SELECT``'s condition (``filtering``: not a select item) a string that is no whole
+    number is MySQL's 1292 (:func:`strict_number`); a read or a DELETE uses its prefix,
+    as MySQL does."""
+    if not isinstance(value, str):
+        return value
+    strict_number(value, kind)
+    if filtering and getattr(_strict, "compare", False) and _DOUBLE_TEXT.match(value) is None:
+        raise ShardgateError(
+            f"Truncated incorrect {kind} value: '{value}'", code=1292, sqlstate="22007"
+        )
+    m = _NUMBER_PREFIX.match(value)
+    if m is None:
+        return 0
+    text = m.group().strip()
+    if kind == "DECIMAL":
+        number = Decimal(text)
+        if number.adjusted() < 18 and number == number.to_integral_value():
+            return int(number)
+    return float(text)
+
+
+#: A REAL beyond which an integer column's value may have lost its last digits (REALs
+#: are integers from 2**52 on; MySQL rounds the exact DECIMAL).
+_EXACT_LIMIT = 2.0**52
+
+
+def exact_integer(value: Any, column: Any) -> Any:
+    """``sg_exact_integer(x, 'column')``: the value an INSERT/UPDATE computes for a
+    BIGINT column unchanged — or, for a REAL from 2**52 up to BIGINT's range, a 1235:
+    MySQL rounds the exact DECIMAL (``b * 1.5`` of 9007199254740993 is
+    13510798882111490), SQLite's REAL has other last digits (…488). Past the range it
+    goes on to the column's own 1264."""
+    number = value
+    if isinstance(value, str):
+        m = _NUMBER_PREFIX.match(value)
+        if m is None or not any(c in m.group() for c in ".eE"):
+            return value
+        number = float(m.group())
+    if type(number) is float and _EXACT_LIMIT <= abs(number) < 2.0**63:
+        raise NotSupported(
+            f"a non-integer value beyond 2**52 computed for the BIGINT column '{column}' "
+            "on the SQLite default (its REAL loses the last digits MySQL's exact DECIMAL "
+            "keeps); integer arithmetic, or ROUND in a SELECT first"
+        )
+    return value
+
+
+_DIGIT_RUNS = str.maketrans("123456789", "000000000")
+#: A DECIMAL literal of 16 or more integer digits (with a point, no exponent).
+_WIDE_NUMBER = re.compile(r"(\d+)\.(\d*)(?![\deE])")
+
+
+def wide_fraction_literal(sql: str) -> str | None:
+    """The first number literal outside quotes with a point and 16 or more integer
+    digits whose REAL is not its exact value (``9007199254740993.4``), or None. MySQL
+    reads it as an exact DECIMAL (an integer column stores it rounded: …993), SQLite as
+    the nearest REAL (…994). Only a write is checked (a read's select item shows the
+    literal's own digits). C-speed substring tests first: a bulk INSERT of megabytes
+    costs a translation and one search."""
+    if "." not in sql:
+        return None
+    runs = sql.translate(_DIGIT_RUNS)
+    at = runs.find("0" * 16)
+    while at >= 0:
+        start = at
+        while start > 0 and runs[start - 1] == "0":
+            start -= 1
+        m = _WIDE_NUMBER.match(sql, start)
+        if (
+            m is not None
+            and (start == 0 or not (sql[start - 1].isalnum() or sql[start - 1] in "_.$"))
+            and sql.count("'", 0, start) % 2 == 0
+        ):
+            exact = Decimal(m.group())
+            if Decimal(float(m.group())) != exact and abs(exact) >= Decimal(2**52):
+                return m.group()
+        end = start
+        while end < len(runs) and runs[end] == "0":
+            end += 1
+        at = runs.find("0" * 16, end)
+    return None
+
+
 #: An exponent mark and a digit: the cheap test before any masking.
 _EXPONENT_MARKS = (re.compile(r"e[+-]?[0-9]"), re.compile(r"E[+-]?[0-9]"))
 
@@ -208,29 +337,150 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
         return sql  # a table's definition (CHECK, triggers) is the shard file's own SQL
     # Literal-led searches (fast in ``re``) before any masking of the strings.
     exponent = any(r.search(sql) is not None for r in _EXPONENT_MARKS)
-    if not exponent and not any(op in sql for op in "+-*/%"):
+    arithmetic = exponent or any(op in sql for op in "+-*/%")
+    if not arithmetic:
         low = sql.lower()
-        if not any(word in low for word in _CALL_WORDS):
-            return sql  # most statements: no arithmetic, no exponent
+        arithmetic = any(word in low for word in _CALL_WORDS)
+    compares = _may_compare(sql)
+    if not arithmetic and not compares:
+        return sql  # most statements: no arithmetic, no exponent, no comparison
     # The text filters below see long IN lists of plain values cut to one (they hold
     # no arithmetic); a statement that needs the guard is rewritten from its whole text.
     masked = _masked(shrink_lists(sql))
     if exponent:
         check_literals(masked)
-    if not _might_overflow(masked) and not (_WRITE_HEAD.match(sql) and _NEGATED.search(masked)):
-        return sql
+    overflow = arithmetic and (
+        _might_overflow(masked) or bool(_WRITE_HEAD.match(sql) and _NEGATED.search(masked))
+    )
+    if not overflow:
+        if not compares:
+            return sql
+        # A comparison (a point query: ``WHERE id = 5``): parsed only when a text column
+        # of its tables is compared with something that is no string (the declared
+        # types are cached per connection: no PRAGMA, no parse, no cache entry here).
+        if not _compares_text(raw, masked):
+            return sql
     with _lock:
         cached = _cache.get(sql)
         if cached is not None:
             _cache.move_to_end(sql)
             return cached
     decls = _declared(raw, masked)
-    out = _guard(sql, decls) if _worth_parsing(masked, decls) else sql
+    worth = (overflow and _worth_parsing(masked, decls, _WRITE_HEAD.match(sql) is not None)) or (
+        compares and _compares_text(raw, masked)
+    )
+    out = _guard(sql, decls) if worth else sql
     with _lock:
         _cache[sql] = out
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return out
+
+
+#: A comparison operator (``=``, ``<``, ``>`` and their pairs, ``<=>``), ``IN``, ``BETWEEN``.
+_COMPARISON_WORDS = (" IN ", " IN(", " in ", " in(", "BETWEEN", "between")
+
+
+def _may_compare(sql: str) -> bool:
+    """Whether the statement may hold a comparison (substring tests). An INSERT's
+    VALUES rows hold none: only its upsert clause or its SELECT may."""
+    head = sql.lstrip()[:7].upper()
+    if head.startswith(("INSERT", "REPLACE")) and (
+        " ON CONFLICT " not in sql and "SELECT" not in sql and "select" not in sql
+    ):
+        return False
+    return any(c in sql for c in "=<>") or any(w in sql for w in _COMPARISON_WORDS)
+
+
+#: ``IS [NOT]``, ``[NOT] IN``, ``[NOT] BETWEEN``: comparisons by a word.
+_COMPARE_WORD = re.compile(r"\b(?:IS(?:\s+NOT)?|(?:NOT\s+)?(?:IN|BETWEEN))\b", re.IGNORECASE)
+#: The name (last part of a qualified one) right before / right after an operator.
+_NAME_AFTER = re.compile(
+    r'\s*(?:(?:"(?:[^"]|"")+"|\w+)\s*\.\s*)?(?:"((?:[^"]|"")+)"|([A-Za-z_]\w*))(?!\s*[.(])'
+)
+_WORDS = frozenset({"NULL", "TRUE", "FALSE", "NOT", "SELECT", "CASE", "WHEN", "THEN"})
+
+
+def _name_before(text: str, end: int) -> str | None:
+    """The name (a quoted ``"s"`` or a bare word) ending right before ``end`` (spaces
+    skipped), lower case, or None."""
+    j = end - 1
+    while j >= 0 and text[j] in " \t\r\n":
+        j -= 1
+    if j < 0:
+        return None
+    if text[j] == '"':
+        k = text.rfind('"', 0, j)
+        return text[k + 1 : j].lower() if k >= 0 else None
+    k = j
+    while k >= 0 and (text[k].isalnum() or text[k] == "_"):
+        k -= 1
+    word = text[k + 1 : j + 1]
+    if not word or word[0].isdigit() or word.upper() in _WORDS:
+        return None
+    return word.lower()
+
+
+def _compared_names(masked: str) -> set[str]:
+    """Names (lower case) next to a comparison whose other side is not a string (``''``
+    once masked) or NULL: ``"id" = 5`` gives ``id``, ``"s" = ''`` nothing. A scan of
+    the operators with ``str.find`` (a point query has one), words by regex only when
+    the text has them."""
+    out: set[str] = set()
+    spots: list[tuple[int, int, bool]] = []  # (start, end, both sides compared)
+    for ch in "=<>":
+        i = masked.find(ch)
+        while i >= 0:
+            j = i + 1
+            while j < len(masked) and masked[j] in "=<>":
+                j += 1
+            k = i
+            while k > 0 and masked[k - 1] in "=<>!":
+                k -= 1
+            spots.append((k, j, True))
+            i = masked.find(ch, j)
+    up = masked.upper()
+    if " IN" in up or "BETWEEN" in up or " IS " in up:
+        spots.extend((m.start(), m.end(), False) for m in _COMPARE_WORD.finditer(masked))
+    for start, end, both in set(spots):
+        after = masked[end : end + 80].lstrip()
+        if not both:
+            after = after.lstrip("(").lstrip()
+        left = _name_before(masked, start)
+        if left is not None and _not_a_string(after):
+            out.add(left)
+        if not both:
+            continue  # only a name before ``IN``/``BETWEEN``/``IS`` is compared
+        right = _NAME_AFTER.match(masked, end)
+        before = masked[max(0, start - 8) : start].rstrip()
+        if right is not None and not before.endswith("''") and not before.upper().endswith("NULL"):
+            name = right.group(1) or right.group(2)
+            if name.upper() not in _WORDS:
+                out.add(name.replace('""', '"').lower())
+    return out
+
+
+#: Column names seen as text / as no text in some shard table (:func:`_declared`): a
+#: comparison whose names were only ever seen as no text needs no schema look-up.
+_text_names: set[str] = set()
+_other_names: set[str] = set()
+
+
+def _compares_text(raw: sqlite3.Connection, masked: str) -> bool:
+    """A text column of the statement's tables next to a comparison whose other side is
+    not a string or NULL: the statement is parsed to compare as MySQL does (a number)."""
+    names = _compared_names(masked)
+    if not names:
+        return False
+    if not (names & _text_names) and names <= _other_names:
+        return False  # ``WHERE "id" = 5``: no look-up of the tables
+    decls = _declared(raw, masked)
+    return any(_TEXT_DECL.match(cols.get(name, "")) for cols in decls.values() for name in names)
+
+
+def _not_a_string(rest: str) -> bool:
+    rest = rest.lstrip()
+    return bool(rest) and not rest.startswith("''") and rest[:4].upper() != "NULL"
 
 
 def _might_overflow(masked: str) -> bool:
@@ -287,14 +537,41 @@ def _unquote(name: str) -> str:
 Decls = dict[tuple[str, str], dict[str, str]]
 
 
+#: Declared column types per connection (``id(raw)`` → (the connection, generation,
+#: ``{(schema, table): {col: decl}}``)): a point query's filter needs no PRAGMA. The
+#: connection is kept to tell a reused id; :func:`forget` (DDL) starts a new generation.
+_decl_cache: OrderedDict[int, tuple[sqlite3.Connection, int, Decls]] = OrderedDict()
+_decl_generation = 0
+_DECL_CONNECTIONS = 256
+
+
 def _declared(raw: sqlite3.Connection, masked: str) -> Decls:
     """The declared column types of every ``schema.table`` the text names."""
     pairs = {(_unquote(a), _unquote(b)) for a, b in _TABLE.findall(masked)}
     if not pairs:
         return {}
-    schemas = {str(row[1]).lower() for row in raw.execute("PRAGMA database_list")}
+    with _lock:
+        entry = _decl_cache.get(id(raw))
+        if entry is None or entry[0] is not raw or entry[1] != _decl_generation:
+            entry = (raw, _decl_generation, {})
+            _decl_cache[id(raw)] = entry
+            while len(_decl_cache) > _DECL_CONNECTIONS:
+                _decl_cache.popitem(last=False)
+        else:
+            _decl_cache.move_to_end(id(raw))
+    known = entry[2]
     out: Decls = {}
+    missing = []
     for schema, table in pairs:
+        found = known.get((schema.lower(), table.lower()))
+        if found is not None:
+            out[(schema.lower(), table.lower())] = found
+        else:
+            missing.append((schema, table))
+    if not missing:
+        return out
+    schemas = {str(row[1]).lower() for row in raw.execute("PRAGMA database_list")}
+    for schema, table in missing:
         if schema.lower() not in schemas:
             continue  # an alias.column pair
         s, t = schema.replace('"', '""'), table.replace('"', '""')
@@ -304,6 +581,10 @@ def _declared(raw: sqlite3.Connection, masked: str) -> Decls:
         }
         if cols:
             out[(schema.lower(), table.lower())] = cols
+            known[(schema.lower(), table.lower())] = cols
+            with _lock:
+                for name, decl in cols.items():
+                    (_text_names if _TEXT_DECL.match(decl) else _other_names).add(name)
     return out
 
 
@@ -311,20 +592,35 @@ def _name_pattern(name: str) -> str:
     return r'(?<![\w$"])"?' + re.escape(name) + r'"?(?![\w$"])'
 
 
-def _worth_parsing(masked: str, decls: Decls) -> bool:
+def _worth_parsing(masked: str, decls: Decls, write: bool = False) -> bool:
     """An operand that may be a DOUBLE: an exponent literal, a string literal next to an
     operator, ``POW``/``EXP``, a DOUBLE column named anywhere, a text column next to an
-    operator (or inside a division); or a DATE/DATETIME/TIME column next to one."""
+    operator (or inside a division); or a DATE/DATETIME/TIME column next to one; an
+    integer column as a factor of ``*`` (``n * n * n`` leaves BIGINT's range); in a
+    write, a fraction where a BIGINT column is written (``SET b = b * 1.5``)."""
     if _EXPONENT.search(masked) or _STRING_OPERAND.search(masked):
         return True
     if re.search(r"\b(?:pow|power|exp)\s*\(", masked, re.IGNORECASE):
         return True
-    if _BIG_LITERAL.search(masked):
+    if _BIG_LITERAL.search(masked) or ("*" in masked and _LITERAL_PRODUCT.search(masked)):
         return True
     division = re.search(r"\b(?:sg_div|sg_intdiv|mod)\s*\(", masked, re.IGNORECASE) is not None
     summed = re.search(r"\b(?:sum|avg)\s*\(", masked, re.IGNORECASE) is not None
+    if write and _FRACTION.search(masked):
+        for cols in decls.values():
+            if any(_BIGINT_DECL.match(d) for d in cols.values()):
+                return True
     for cols in decls.values():
         for name, decl in cols.items():
+            if _INT_DECL.match(decl) and not _WIDE_DECL.match(decl):
+                # An INT factor of ``*``: a product of INTs may leave BIGINT (1690).
+                pattern = _name_pattern(name)
+                if re.search(
+                    r"\*\s*(?:\w+\s*\.\s*)?" + pattern + "|" + pattern + r"\s*\*",
+                    masked,
+                    re.IGNORECASE,
+                ):
+                    return True
             if _DOUBLE_DECL.match(decl):
                 if re.search(_name_pattern(name), masked, re.IGNORECASE):
                     return True
@@ -539,6 +835,148 @@ def _strict_operands(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, str
     return out
 
 
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.Is)
+
+
+def _assignment_ids(tree: exp.Expr) -> set[int]:
+    """The ``a = x`` nodes of an UPDATE's SET and an upsert's clause (no comparisons)."""
+    out: set[int] = set()
+    if isinstance(tree, exp.Update):
+        out.update(id(a) for a in tree.expressions)
+    conflict = tree.args.get("conflict") if isinstance(tree, exp.Insert) else None
+    if isinstance(conflict, exp.OnConflict):
+        out.update(id(a) for a in conflict.expressions)
+    return out
+
+
+def _number_kind(node: exp.Expr | None, cols: _Columns) -> str | None:
+    """How MySQL converts a string compared with ``node``: ``"DECIMAL"`` for an integer
+    (a literal, an integer column, ``+ - *`` of those), ``"DOUBLE"`` for another number
+    (a decimal or exponent literal, a DECIMAL/DOUBLE column, a quotient); None for what
+    is no number or not known (left as SQLite compares)."""
+    while isinstance(node, exp.Paren | exp.Neg):
+        node = node.this
+    if node is None:
+        return None
+    if _integer_kind(node, cols) is not None:
+        return "DECIMAL"
+    if isinstance(node, exp.Literal):
+        return None if node.is_string else "DOUBLE"
+    if isinstance(node, exp.Column):
+        decl = cols.decl(node)
+        if decl is not None and _NUMBER_DECL.match(decl):
+            return "DOUBLE"
+        return None
+    if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
+        a, b = _number_kind(node.this, cols), _number_kind(node.expression, cols)
+        return "DOUBLE" if a is not None and b is not None else None
+    if (
+        _call_name(node) == "sg_div"
+        and len(node.expressions) == 2
+        and all(_number_kind(a, cols) is not None for a in node.expressions)
+    ):
+        return "DOUBLE"
+    return None
+
+
+_NUMBER_DECL = re.compile(
+    r"^\s*(?:(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?\b|DECIMAL|NUMERIC|DOUBLE|FLOAT|REAL)",
+    re.IGNORECASE,
+)
+
+
+def _text_column(node: exp.Expr, cols: _Columns) -> exp.Column | None:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Column):
+        decl = cols.decl(node)
+        if decl is not None and _TEXT_DECL.match(decl):
+            return node
+    return None
+
+
+def _compared_texts(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, str]]:
+    """Text columns compared with a number (``s = 0``, ``s > n``, ``s IN (1, 2)``,
+    ``s BETWEEN 1 AND 2``) and how MySQL converts them: it compares the string's number
+    (1292 for one that is no number in a strict write), SQLite the number's text."""
+    assignments = _assignment_ids(tree)
+    out: list[tuple[exp.Expr, str]] = []
+    seen: set[int] = set()
+    for node in tree.walk(bfs=False):
+        pairs: list[tuple[exp.Expr, list[exp.Expr]]] = []
+        if isinstance(node, _COMPARISONS) and id(node) not in assignments:
+            if isinstance(node.expression, exp.Null):
+                continue
+            pairs = [(node.this, [node.expression]), (node.expression, [node.this])]
+        elif isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
+            pairs = [(node.this, list(node.expressions))]
+        elif isinstance(node, exp.Between):
+            pairs = [(node.this, [node.args["low"], node.args["high"]])]
+        for side, others in pairs:
+            column = _text_column(side, cols)
+            if column is None or id(column) in seen:
+                continue
+            kinds = [_number_kind(o, cols) for o in others]
+            # ``s IN (5, 'x')``: MySQL compares every element as a number then.
+            strings = [o for o in others if isinstance(o, exp.Literal) and o.is_string]
+            if any(k is None for k in kinds) and not (
+                len(strings) == kinds.count(None) and len(strings) < len(kinds)
+            ):
+                continue
+            kind = "DOUBLE" if "DOUBLE" in kinds else "DECIMAL"
+            seen.add(id(column))
+            out.append((column, kind))
+            out.extend((string, kind) for string in strings)
+    return out
+
+
+def _in_select_list(node: exp.Expr) -> bool:
+    """Whether ``node`` is inside an item of a SELECT's list (not its WHERE, …)."""
+    while node.parent is not None:
+        if isinstance(node.parent, exp.Select) and node.arg_key == "expressions":
+            return True
+        node = node.parent
+    return False
+
+
+def _wide_assignments(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, str]]:
+    """Values an INSERT/UPDATE writes to a BIGINT column that may be a REAL (not an
+    integer, not NULL): SQLite's REAL beyond 2**52 has lost digits MySQL keeps."""
+    pairs: list[tuple[str, exp.Expr]] = []
+    if isinstance(tree, exp.Update):
+        pairs.extend(
+            (a.this.name, a.expression)
+            for a in tree.expressions
+            if isinstance(a, exp.EQ) and isinstance(a.this, exp.Column)
+        )
+    elif isinstance(tree, exp.Insert):
+        if isinstance(tree.this, exp.Schema) and isinstance(tree.expression, exp.Values):
+            names = [c.name for c in tree.this.expressions]
+            for row in tree.expression.expressions:
+                pairs.extend(zip(names, row.expressions, strict=False))
+        conflict = tree.args.get("conflict")
+        if isinstance(conflict, exp.OnConflict):
+            pairs.extend(
+                (a.this.name, a.expression)
+                for a in conflict.expressions
+                if isinstance(a, exp.EQ) and isinstance(a.this, exp.Column)
+            )
+    if cols.target is None:
+        return []
+    declared = cols.target[2]
+    out: list[tuple[exp.Expr, str]] = []
+    for name, value in pairs:
+        if not _BIGINT_DECL.match(declared.get(name.lower(), "")):
+            continue
+        inner = value
+        while isinstance(inner, exp.Paren):
+            inner = inner.this
+        if isinstance(inner, exp.Null | exp.Literal) or _integer_kind(inner, cols) is not None:
+            continue  # a literal is checked as text (wide_fraction_literal)
+        out.append((value, name))
+    return out
+
+
 def _targets(tree: exp.Expr, cols: _Columns) -> list[exp.Expr]:
     """The nodes to range-check, outermost first (pre-order)."""
     out: list[exp.Expr] = []
@@ -609,7 +1047,9 @@ def _guard(sql: str, decls: Decls) -> str:
         if isinstance(n, exp.Add | exp.Sub | exp.Mul) and _integer_kind(n, cols) is not None
     ]
     strict = _strict_operands(tree, cols) if _WRITE_HEAD.match(sql) else []
-    if not targets and not temporal and not integers and not strict:
+    compared = _compared_texts(tree, cols)
+    written = _wide_assignments(tree, cols) if _WRITE_HEAD.match(sql) else []
+    if not (targets or temporal or integers or strict or compared or written):
         return sql
     depth = {id(n): i for i, n in enumerate(targets)}  # pre-order: ancestors first
     edits: list[tuple[int, int, int, str]] = []
@@ -644,6 +1084,21 @@ def _guard(sql: str, decls: Decls) -> str:
         unsigned = 1 if _integer_kind(node, cols) == "unsigned" else 0
         edits.append((start, 1, len(targets) + 1 + i, "sg_bigint("))
         edits.append((end + 1, 0, -(len(targets) + 1 + i), f", '{message}', {unsigned})"))
+    # A text column compared with a number: MySQL compares the string's number.
+    inner = len(targets) + len(integers) + 2
+    for node, kind in compared:
+        span = _span(text, tokens, node)
+        if span is not None:  # innermost: a column
+            filtering = 0 if _in_select_list(node) else 1
+            edits.append((span[0], 1, inner, "sg_text_number("))
+            edits.append((span[1] + 1, 0, -inner, f", '{kind}', {filtering})"))
+    # The value written to a BIGINT column, outermost: a REAL past 2**52 is a 1235.
+    for value, target in written:
+        span = _span(text, tokens, value)
+        if span is not None:
+            name = target.replace("'", "''")
+            edits.append((span[0], 1, -1, "sg_exact_integer("))
+            edits.append((span[1] + 1, 0, 1, f", '{name}')"))
     if not edits:
         return sql
     for pos, _kind, _depth, piece in sorted(edits, reverse=True):

@@ -20,18 +20,38 @@ _insert_select`):
 
 Refused (1235): ``ON DUPLICATE KEY UPDATE`` after a SELECT (its expressions may name
 the SELECT's columns, which a VALUES rewrite would read as the target row's).
+
+Strict mode. MySQL's strict mode makes some conversions of an ``INSERT … SELECT``'s
+``SELECT`` errors where a read only warns (measured on MariaDB 10.11): ``CAST(s AS
+SIGNED/UNSIGNED)`` of a string that is no integer (1292 ``Truncated incorrect INTEGER
+value``), a division by zero (1365), a string that is no number compared with a number
+in its condition (1292 ``… DECIMAL value``/``… DOUBLE value``; not in its select list,
+and arithmetic, ``s + 1``, only warns); ``INSERT IGNORE`` only warns. Step 1 runs the
+SELECT as a read: inside :func:`strict_select` the SQLite shards read it with those
+errors (:data:`STRICT_SELECT`, read by :mod:`sharding.backend.sqlite` when a shard
+statement starts).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 from sharding.errors import NotSupported
 from sharding.sql.lexer import TOKEN
 
-__all__ = ["BATCH_VALUES", "InsertSelectParts", "batches", "split_insert_select"]
+__all__ = [
+    "BATCH_VALUES",
+    "STRICT_SELECT",
+    "InsertSelectParts",
+    "batches",
+    "split_insert_select",
+    "strict_select",
+]
 
 #: Values per INSERT statement (rows × columns): small enough that one statement stays
 #: far below ``max_allowed_packet`` for ordinary rows, large enough to amortise the
@@ -83,3 +103,21 @@ def batches(
         chunk = rows[first : first + per]
         params = [v for row in chunk for v in row]
         yield head + " VALUES " + ", ".join([row_text] * len(chunk)), params
+
+
+#: True while the coordinator reads the SELECT of an ``INSERT … SELECT`` without IGNORE
+#: (module doc, "Strict mode"): a context variable, so the shard reads the statement
+#: starts (child tasks and worker threads copy the context) see it, no other session's.
+STRICT_SELECT: ContextVar[bool] = ContextVar("shardgate_strict_select", default=False)
+_IGNORE = re.compile(r"^\s*INSERT\s+IGNORE\b", re.IGNORECASE)
+
+
+@contextmanager
+def strict_select(head: str) -> Iterator[None]:
+    """Around step 1 (reading the SELECT) of the statement whose head is ``head``:
+    strict mode's errors for its conversions (module doc), unless it is INSERT IGNORE."""
+    token = STRICT_SELECT.set(_IGNORE.match(head) is None)
+    try:
+        yield
+    finally:
+        STRICT_SELECT.reset(token)
