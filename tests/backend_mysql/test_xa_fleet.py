@@ -173,6 +173,7 @@ def _crash(topology: Path, sql: str, fault: str) -> None:
 
 
 @pytest.mark.parametrize("fault", ["after_prepare", "after_decision"])
+@pytest.mark.slow  # two coordinator processes killed and recovered: ~8 s per case
 def test_dead_owner_on_a_server_the_other_lease_holder_cannot_reach_is_recovered(
     servers: tuple[Any, Any], private: PrivateMariaDB, tmp_path: Path, fault: str
 ) -> None:
@@ -248,6 +249,7 @@ def test_dead_owner_on_a_server_the_other_lease_holder_cannot_reach_is_recovered
 
 
 @pytest.mark.parametrize("fault", FAULT_POINTS)
+@pytest.mark.slow  # two coordinator processes killed and recovered: ~8 s per case
 def test_coordinator_crashed_mid_commit_is_recovered_by_its_peer_exactly_once(
     servers: tuple[Any, Any], private: PrivateMariaDB, tmp_path: Path, fault: str
 ) -> None:

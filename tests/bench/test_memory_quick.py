@@ -47,6 +47,7 @@ def memory_run(bench_run: BenchRun) -> Iterator[BenchRun]:
         conn.close()
 
 
+@pytest.mark.slow  # a benchmark's quick run: ~20 s
 def test_memory_quick_has_every_cell(memory_run: BenchRun) -> None:
     memory_run.ok("bench.memory", "--quick", timeout=180)
     d = memory_run.result("memory_quick")

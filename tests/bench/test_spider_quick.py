@@ -77,6 +77,7 @@ def check_result(d: dict[str, Any], *, shards: int, sources: int) -> None:
     assert counts["count"]["cells"]["hand"]["rows_from_shards"] == sources
 
 
+@pytest.mark.slow  # private Spider servers: ~15 s
 def test_spider_quick_has_every_cell(bench_run: BenchRun) -> None:
     require_spider()
     bench_run.ok("bench.spider", "--quick", timeout=180)
@@ -86,7 +87,7 @@ def test_spider_quick_has_every_cell(bench_run: BenchRun) -> None:
     assert not (bench_run.results / "spider.json").exists()  # the full result is kept
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # private Spider servers, four data servers
 def test_spider_quick_four_sources(bench_run: BenchRun) -> None:
     """The multi-source variant: a Spider head with ``CREATE SERVER`` links to four
     data servers, shardgate with four data sources."""
