@@ -377,11 +377,17 @@ def literal_node(value: Any, dialect: str) -> exp.Expr:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ShardgateError(f"cannot use the decimal {value} as a value", code=1105)
-        node = _signed(exp.Literal.number(format(abs(value), "f")), value < 0)
+        text = format(abs(value), "f")
+        node = _signed(exp.Literal.number(text), value < 0)
         if dialect == "sqlite" and value.as_tuple().exponent == 0:
             # ``12`` would be an integer there: SG_DECIMAL(12) is 12, typed DECIMAL
             # (sharding.backend.sqlite_decimal_results).
             return exp.Anonymous(this="SG_DECIMAL", expressions=[node])
+        if dialect == "mysql" and "." not in text:
+            # ``849`` would be an integer (a BIGINT column): the DECIMAL a SUM of
+            # integers is (``SELECT (SELECT SUM(qty) …)`` gives Decimal('849')).
+            digits = min(max(len(text), 1), 65)
+            return exp.Cast(this=node, to=exp.DataType.build(f"DECIMAL({digits}, 0)"))
         return node
     if isinstance(value, float):
         text = repr(abs(value))

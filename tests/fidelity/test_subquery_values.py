@@ -75,9 +75,6 @@ CORRELATED = [
     # (A correlated EXISTS with one equality is answered since issue 18.7; two are not.)
     "SELECT id FROM orders o WHERE EXISTS (SELECT 1 FROM order_items i "
     "WHERE i.order_id = o.id AND i.line > o.qty)",
-    "SELECT id FROM customers c WHERE 2 < (SELECT COUNT(*) FROM orders o "
-    "WHERE o.customer_id = c.id)",
-    "SELECT id, (SELECT MAX(qty) FROM orders WHERE customer_id = customers.id) FROM customers",
 ]
 
 WRITES = [
@@ -102,6 +99,19 @@ PREPARED = [
         "SELECT id FROM customers WHERE name = (SELECT name FROM customers WHERE id = ?)",
         (7,),
     ),
+    # Correlated scalar aggregates of one equality: grouped lookups since issue 18.7.
+    (
+        "SELECT id FROM customers c WHERE 2 < (SELECT COUNT(*) FROM orders o "
+        "WHERE o.customer_id = c.id) ORDER BY id",
+        (),
+    ),
+    (
+        "SELECT id, (SELECT MAX(qty) FROM orders WHERE customer_id = customers.id) FROM customers "
+        "ORDER BY id",
+        (),
+    ),
+    # An uncorrelated SUM of integers is a DECIMAL (it came back as an int).
+    ("SELECT id, (SELECT SUM(qty) FROM orders) AS s FROM customers WHERE id < ? ORDER BY id", (3,)),
 ]
 
 STRINGS = [

@@ -150,9 +150,9 @@ async def test_a_long_subquery_result_is_folded_and_cut(
     real_replace = session_module.replace_with_values
     real_lists = lists_module.shard_lists
 
-    def replace_spy(use: Any, width: int, rows: Any, dialect: str) -> None:
+    def replace_spy(use: Any, width: int, rows: Any, *rest: Any) -> None:
         literal_lists.append(len(rows))
-        real_replace(use, width, rows, dialect)
+        real_replace(use, width, rows, *rest)
 
     def lists_spy(read: ShardRead, values: Any, sem: Any) -> Any:
         lists = real_lists(read, values, sem)
