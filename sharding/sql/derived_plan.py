@@ -59,8 +59,21 @@ types (:mod:`sharding.sql.describe` types a derived table's columns by its body)
 result column whose type is not known before running is refused (1235) rather than
 sent with a guessed type.
 
-Refused (1235, naming the form) over several shards: a derived table joined with other
-tables (``derived.py`` still merges a simple broadcast one), a derived column list
+**Joined with a table** (:func:`plan_derived_join`). ``t [LEFT|RIGHT] JOIN (SELECT …) d
+ON t.a = d.x [AND …]`` — either order, also ``WITH d AS (…)`` — with one sharded or
+broadcast table, on equalities between a column of each: a
+:class:`~sharding.sql.nodes.SortMergeJoinNode` (:mod:`sharding.sql.join_plan`). The
+derived side is its body's plan (conditions on the derived table alone moved into the
+body as above, the others filtered over its rows) sorted by the join key in the
+coordinator — a Sort holding at most ``cluster.union_rows`` rows (a
+:class:`~sharding.sql.nodes.HeldNode`) —; the table side is read as any cross-shard
+join side (ordered by the key, keyset-chunked); everything above the join is computed
+as over a cross-shard join. Keys must compare alike (same type affinity and
+collation); an ENUM/SET key is refused (the shards sort it by its index).
+
+Refused (1235, naming the form) over several shards: a derived table joined with more
+than one table, with another derived table, or without an equality (``derived.py``
+still merges a simple broadcast one), a derived column list
 ``AS d(a, b)`` (MariaDB 10.11 rejects the syntax itself), ``WITH RECURSIVE``, a CTE
 named again elsewhere in the statement, window functions or a locking clause in the
 outer query, ``GROUP_CONCAT``/``BIT_*``/``WITH ROLLUP`` over a derived table's rows,
@@ -81,6 +94,7 @@ from sharding.backend.base import ColumnType
 from sharding.catalog import TableInfo
 from sharding.errors import NotSupported, ShardgateError, UnknownColumn
 from sharding.merge.evaluate import Compiler, Ref
+from sharding.merge.semantics import SortItem
 from sharding.sql.aggregate_plan import plan_raw
 from sharding.sql.backend_eval import _VOLATILE
 from sharding.sql.clauses import (
@@ -105,6 +119,7 @@ from sharding.sql.describe import UNKNOWN, SlotTyped, describe_plan
 from sharding.sql.enums import enum_labels
 from sharding.sql.exprs import and_all, conjuncts, contains_aggregate, contains_window
 from sharding.sql.finish import finish_select
+from sharding.sql.join_plan import Position, plan_join
 from sharding.sql.lexer import Slot
 from sharding.sql.names import STAR, apply_names, finish_name, source_names
 from sharding.sql.nodes import (
@@ -118,10 +133,10 @@ from sharding.sql.nodes import (
     SortNode,
 )
 from sharding.sql.one_shard import plan_one_shard
-from sharding.sql.rewrite import SLOT, slot_of
-from sharding.sql.scope import Scope, top_level_nodes
+from sharding.sql.rewrite import HOLE, SLOT, slot_of
+from sharding.sql.scope import Scope, TableRef, top_level_nodes
 
-__all__ = ["plan_derived"]
+__all__ = ["plan_derived", "plan_derived_join"]
 
 PlanSelect = Callable[[exp.Expr, PlanContext], SelectPlan]
 
@@ -201,6 +216,232 @@ def plan_derived(tree: exp.Select, ctx: PlanContext, plan_select: PlanSelect) ->
             why += " (it runs when every query block routes by its shard key to one shard)"
         return SelectPlan(single, None, NotSupported(why), names)
     return SelectPlan(single, scatter, None, names)
+
+
+# ---------------------------------------------------------------------------- joined
+
+
+def plan_derived_join(
+    tree: exp.Select, ctx: PlanContext, plan_select: PlanSelect
+) -> SelectPlan | None:
+    """The plan of ``tree`` when it joins one table (sharded or broadcast) with one
+    derived table or CTE over a sharded table — ``INNER``/``LEFT``/``RIGHT``, either
+    order, on equalities between a column of each — as a SortMergeJoin (module
+    docstring, *Joined with a table*); None when it is not that form (the caller plans
+    it as before). ``tree`` is consumed."""
+    found = _join_shape(tree, ctx)
+    if found is None:
+        return None
+    shape, other = found
+    if shape.cte is None and shape.columns is not None:
+        raise NotSupported(
+            "a derived column list `(SELECT ...) AS d(a, b)` (MariaDB 10.11 does not accept "
+            "it; name the columns in the derived table's select list)"
+        )
+    if tree.args.get("into"):
+        raise NotSupported("SELECT ... INTO is not supported")
+    pristine = tree.copy()
+    table = derived_table(
+        shape.source,
+        ctx.tables,
+        ctx.database,
+        shape.ctes,
+        name_of=lambda item: _item_name(item, ctx),
+        resolve=lambda typed: _resolve(typed, ctx),
+    )
+    if table is None:
+        raise NotSupported(
+            f"the derived table {shape.alias}: its columns are not known before running "
+            "(a * over a table without catalog columns)"
+        )
+    inner = _inner_statement(shape)
+    stand_in = exp.Table(
+        this=exp.to_identifier(table.info.name),
+        db=exp.to_identifier(SYNTHETIC_DB),
+        alias=exp.TableAlias(this=exp.to_identifier(shape.alias)),
+    )
+    shape.source.replace(stand_in)
+    tree.set("with_", None)
+    tree.set("with", None)
+    tables = {**ctx.tables, (SYNTHETIC_DB, table.info.name): table.info}
+    scope = Scope(tree, tables, ctx.database)
+    refusal = NotSupported(
+        f"a derived table or CTE ({shape.alias}) over a sharded table joined with {other}"
+    )
+    single = None
+    try:
+        single = plan_one_shard(pristine.copy(), ctx, refusal, None).single
+    except NotSupported:
+        pass
+    names: tuple[OutputColumn, ...] | None
+    try:
+        scatter, names = _plan_joined(tree, scope, ctx, table, shape.alias, inner, plan_select)
+        _check_types(pristine, ctx, names)
+    except NotSupported as exc:
+        if single is None:
+            raise
+        why = str(exc)
+        if "(it runs when" not in why:
+            why += " (it runs when every query block routes by its shard key to one shard)"
+        names = _fallback_names(pristine, ctx)
+        return SelectPlan(single, None, NotSupported(why), names)
+    return SelectPlan(single, scatter, None, names)
+
+
+def _fallback_names(pristine: exp.Select, ctx: PlanContext) -> tuple[OutputColumn, ...] | None:
+    """The result's names when only the one-shard form runs (the shard's own names
+    where the statement's text cannot be read)."""
+    written = source_names(pristine, ctx.source)
+    if written is None or any(not isinstance(n, OutputColumn) for n in written):
+        return None
+    return tuple(n for n in written if isinstance(n, OutputColumn))
+
+
+def _join_shape(tree: exp.Select, ctx: PlanContext) -> tuple[_Shape, str] | None:
+    """(the derived table / CTE, the other table's name) of a two-source join of a
+    catalog table with a derived table or CTE over a sharded table; None otherwise."""
+    from_ = tree.args.get("from_") or tree.args.get("from")
+    joins = tree.args.get("joins") or []
+    if from_ is None or len(joins) != 1 or tree.args.get("laterals"):
+        return None
+    with_ = tree.args.get("with_") or tree.args.get("with")
+    if isinstance(with_, exp.With) and with_.args.get("recursive"):
+        return None
+    ctes = cte_map(tree)
+    sources = [from_.this, joins[0].this]
+    bodies = [derived_body(src, ctes) for src in sources]
+    derived = [i for i, b in enumerate(bodies) if b is not None]
+    if len(derived) != 1:
+        return None
+    index = derived[0]
+    other = sources[1 - index]
+    if not isinstance(other, exp.Table) or not other.name or other.args.get("joins"):
+        return None
+    if (other.db or ctx.database or "", other.name) not in ctx.tables:
+        return None
+    found = bodies[index]
+    assert found is not None
+    alias, body, columns, cte = found
+    if not alias:
+        return None
+    if cte is not None and any(
+        not t.db and t.name.lower() == cte.alias_or_name.lower() for t in body.find_all(exp.Table)
+    ):
+        raise NotSupported(
+            f"the CTE {cte.alias_or_name} reads a table of its own name (name the CTE differently)"
+        )
+    shape = _Shape(sources[index], alias, body, columns, cte, ctes)
+    if ctes and _cte_named_elsewhere(tree, shape):
+        return None
+    if not any(not info.broadcast for _, info in ctx.catalog_tables(_inner_statement(shape))):
+        return None  # a derived table over broadcast tables: planned as before
+    return shape, other.sql(dialect="mysql")
+
+
+def _plan_joined(
+    tree: exp.Select,
+    scope: Scope,
+    ctx: PlanContext,
+    table: DerivedTable,
+    alias: str,
+    inner: exp.Expr,
+    plan_select: PlanSelect,
+) -> tuple[Any, tuple[OutputColumn, ...]]:
+    """The multi-shard form of a join with a derived table, and the result's names."""
+    _check_outer(tree, table, ctx)
+    _check_hidden_digits(tree, table, inner, [], ctx)
+    derived_ref = scope.ref_of_alias(alias)
+    if derived_ref is None or len(scope.refs) != 2:
+        raise NotSupported(f"a join with the derived table {alias} over several shards")
+    first, second = scope.refs
+    kind = second.join_kind
+    if kind == "cross":
+        kind = "inner"
+    if kind not in ("inner", "left", "right"):
+        raise NotSupported(f"{kind.upper()} JOIN with a derived table over several shards")
+    sides = (second, first) if kind == "right" else None
+    other = first if derived_ref is second else second
+
+    def build(
+        _used: list[str],
+        keys: list[exp.Column],
+        pushed: list[exp.Expr],
+        positions: dict[str, Position],
+        offset: int,
+    ) -> tuple[Any, tuple[int, ...], int]:
+        return _derived_side(
+            table, alias, inner, ctx, plan_select, keys, pushed, positions, offset, other
+        )
+
+    holes: list[TableInfo] = [r.info for r in scope.refs]
+    for ref in scope.refs:
+        ref.node.meta[HOLE] = ref.index
+    plan = plan_join(tree, scope, ctx, holes, sides, inputs={derived_ref.index: build})
+    columns = plan.columns or ()
+    return plan.scatter, _names(tree, scope, ctx, columns)
+
+
+def _derived_side(
+    table: DerivedTable,
+    alias: str,
+    inner: exp.Expr,
+    ctx: PlanContext,
+    plan_select: PlanSelect,
+    keys: list[exp.Column],
+    pushed: list[exp.Expr],
+    positions: dict[str, Position],
+    offset: int,
+    other: TableRef,
+) -> tuple[Any, tuple[int, ...], int]:
+    """The derived table's side of the join: its body's rows (conditions on it moved
+    into the body where they can, else filtered here), sorted by the join key in the
+    coordinator, holding at most ``cluster.union_rows`` rows."""
+    kept = _push_conditions(pushed, table, alias, inner, ctx)
+    body = plan_select(inner, ctx)
+    if body.scatter is None and body.scatter_error is not None:
+        raise body.scatter_error
+    width = len(table.info.columns)
+    if body.columns is not None and len(body.columns) != width:
+        raise NotSupported(f"the derived table {alias}: its body's columns do not line up")
+    body = replace(body, columns=tuple(OutputColumn(c.name) for c in table.info.columns))
+    node: Any = body
+    if kept:
+        resolver = _Resolver(alias, table.info, ctx)
+        compiler = Compiler(resolver, ctx.sem)
+        whole = and_all(kept)
+        assert whole is not None
+        node = FilterNode(node, compiler.predicate(whole), whole.sql(dialect="mysql"))
+    names = [c.name.lower() for c in table.info.columns]
+    for i, c in enumerate(table.info.columns):
+        positions[f"{alias.lower()}.{c.name.lower()}"] = (
+            offset + i,
+            ctx.sem.affinity(c.type) if c.type else None,
+            c.collation.lower() if c.collation else None,
+            enum_labels(c.type),
+        )
+    kpos = tuple(names.index(k.name.lower()) for k in keys)
+    collations = [table.info.columns[p].collation for p in kpos]
+    sort = tuple(
+        SortItem(p, False, True, c.lower() if c else None)
+        for p, c in zip(kpos, collations, strict=True)
+    )
+    what = (
+        f"the rows of the derived table {alias} sorted by the key of its join with "
+        f"{other.info.qualified}"
+    )
+    return HeldNode(SortNode(node, sort), what), kpos, width
+
+
+def _push_conditions(
+    parts: list[exp.Expr], table: DerivedTable, alias: str, inner: exp.Expr, ctx: PlanContext
+) -> list[exp.Expr]:
+    """Move the conditions on the derived table alone into its body, as
+    :func:`_push_down` does for the outer WHERE; returns those that stay."""
+    if not parts:
+        return []
+    holder = exp.Select()
+    holder.set("where", exp.Where(this=and_all([p.copy() for p in parts])))
+    return _push_down(holder, table, alias, inner, ctx)
 
 
 # ---------------------------------------------------------------------------- shape

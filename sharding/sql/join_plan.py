@@ -27,6 +27,7 @@ the preserved side, read once; any other form is refused (1235).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlglot import exp
@@ -54,7 +55,7 @@ from sharding.sql.exprs import (
     contains_window,
 )
 from sharding.sql.finish import finish_select
-from sharding.sql.nodes import FilterNode, MergeSortNode, SelectPlan, SortMergeJoinNode
+from sharding.sql.nodes import FilterNode, MergeSortNode, PlanNode, SelectPlan, SortMergeJoinNode
 from sharding.sql.reads import (
     KeysetKey,
     ShardOrder,
@@ -72,6 +73,14 @@ from sharding.sql.source_stage import UNBOUNDED, SourceStage
 #: (index in the joined row, affinity, collation, ENUM labels) of a column.
 Position = tuple[int, str | None, str | None, tuple[str, ...] | None]
 KeyPair = tuple[exp.Column, exp.Column]
+#: The input of a side that is not a catalog table read (a derived table, issue 18.3:
+#: :func:`sharding.sql.derived_plan.plan_derived_join`), built from (its used column
+#: names, its key columns, the conditions pushed to it, ``positions`` to fill, its
+#: offset in the joined row) → (its rows in key order, the key positions, its width).
+SideInput = Callable[
+    [list[str], list[exp.Column], list[exp.Expr], dict[str, "Position"], int],
+    tuple[PlanNode, tuple[int, ...], int],
+]
 
 
 class _JoinResolver:
@@ -185,6 +194,20 @@ def _check_keys(keys: list[KeyPair], scope: Scope, ctx: PlanContext) -> None:
             raise NotSupported(
                 f"cross-shard join on columns with different collations ({a.sql()}, {b.sql()})"
             )
+
+
+def _check_sortable_keys(keys: list[KeyPair], scope: Scope) -> None:
+    """A side sorted by the coordinator must meet the other side's shard order: an
+    ENUM/SET key sorts by its index on the shards, so it is refused there."""
+    for pair in keys:
+        for col in pair:
+            found = scope.column_ref(col)
+            declared = (found[1].type or "") if found is not None and found[1] else ""
+            if declared.strip().lower().startswith(("enum", "set")):
+                raise NotSupported(
+                    f"a join with a derived table on the ENUM/SET column {col.sql()} "
+                    "(CAST it to CHAR in the derived table)"
+                )
 
 
 def _columns_used(nodes: list[exp.Expr], scope: Scope, side_of: dict[int, int]) -> list[list[str]]:
@@ -302,9 +325,12 @@ def plan_join(
     ctx: PlanContext,
     holes: list[TableInfo],
     sides: tuple[TableRef, TableRef] | None = None,
+    inputs: Mapping[int, SideInput] | None = None,
 ) -> SelectPlan:
     """``sides``: (preserved, NULL-extended) of a LEFT/RIGHT join to run as a LEFT
-    join in that order; default: the FROM order and the written join kind."""
+    join in that order; default: the FROM order and the written join kind.
+    ``inputs``: by table index, the builder of a side that is not read from the
+    shards as a table (a derived table's rows, :data:`SideInput`)."""
     if sides is not None:
         left, right = sides
         kind = "left"
@@ -323,12 +349,19 @@ def plan_join(
     if join is not None and join.args.get("using"):
         raise NotSupported("JOIN ... USING across shards (write ON a.k = b.k)")
     conds = _Conditions(tree, scope, left, right, kind)
+    if not conds.keys and inputs:
+        raise NotSupported(
+            "a join with a derived table over several shards without an equality between "
+            "a column of each side"
+        )
     if not conds.keys:
         raise NotSupported(
             f"join of {left.info.qualified} and {right.info.qualified} (sharded differently) "
             "without an equality between their columns"
         )
     _check_keys(conds.keys, scope, ctx)
+    if inputs:
+        _check_sortable_keys(conds.keys, scope)
     items = expand_items(tree, scope, ctx)
     having = having_condition(tree, items, scope, ctx)
     order = tree.args.get("order")
@@ -343,10 +376,19 @@ def plan_join(
     needed.extend(c for pair in conds.keys for c in pair)
     used = _columns_used(needed, scope, {left.index: 0, right.index: 1})
     positions: dict[str, Position] = {}
-    reads: list[MergeSortNode] = []
+    reads: list[PlanNode] = []
     key_positions: list[tuple[int, ...]] = []
     widths: list[int] = []
     for s, ref in enumerate((left, right)):
+        build = (inputs or {}).get(ref.index)
+        if build is not None:
+            side, kpos, width = build(
+                used[s], [pair[s] for pair in conds.keys], conds.pushed[s], positions, sum(widths)
+            )
+            reads.append(side)
+            key_positions.append(kpos)
+            widths.append(width)
+            continue
         read, kpos, width = _side_read(
             ctx,
             scope,

@@ -179,8 +179,11 @@ class LimitNode:
 
 @dataclass(frozen=True)
 class SortMergeJoinNode:
-    left: MergeSortNode
-    right: MergeSortNode
+    #: Each side yields its rows in join-key order: a table's sorted read
+    #: (:class:`MergeSortNode`), or a derived table's rows sorted by the key (a
+    #: :class:`HeldNode` over a :class:`SortNode` of its body's plan, issue 18.3).
+    left: PlanNode
+    right: PlanNode
     left_keys: tuple[int, ...]
     right_keys: tuple[int, ...]
     kind: str

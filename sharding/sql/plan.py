@@ -35,7 +35,7 @@ from sharding.errors import NotSupported, ShardgateError
 from sharding.sql.clauses import passthrough_columns
 from sharding.sql.context import PlanContext
 from sharding.sql.derived import merge_broadcast_derived
-from sharding.sql.derived_plan import plan_derived
+from sharding.sql.derived_plan import plan_derived, plan_derived_join
 from sharding.sql.exprs import conjuncts
 from sharding.sql.join_plan import broadcast_outer_sides, outer_join_hazard, plan_join
 from sharding.sql.names import STAR, apply_names, source_names
@@ -95,6 +95,10 @@ def _plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
     derived = plan_derived(tree, ctx, plan_select)
     if derived is not None:
         return derived
+    # Issue 18.3: one such derived table or CTE joined with one table: a SortMergeJoin.
+    joined = plan_derived_join(tree, ctx, plan_select)
+    if joined is not None:
+        return joined
     if tree.args.get("with_") or tree.args.get("with"):
         return _plan_all_broadcast(tree, ctx, "WITH (common table expressions)")
     if tree.args.get("into"):

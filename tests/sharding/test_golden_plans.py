@@ -106,6 +106,10 @@ GROUPS: dict[str, list[str]] = {
         "SELECT id, a FROM (SELECT id, a FROM t) d ORDER BY a DESC, id LIMIT 7",
         "SELECT * FROM (SELECT t.id, u.x FROM t JOIN u ON t.k = u.k) d WHERE x > 10",
         "SELECT * FROM (SELECT id FROM t WHERE id = 5) d",
+        # Joined with one table: the body's rows sorted by the key, a SortMergeJoin.
+        "SELECT t.id, d.n FROM t JOIN (SELECT k, COUNT(*) n FROM u GROUP BY k) d ON d.k = t.k",
+        "SELECT d.k, d.n, dim.name FROM (SELECT k, COUNT(*) n FROM u GROUP BY k) d "
+        "LEFT JOIN dim ON dim.k = d.k WHERE d.n > 2 ORDER BY d.k LIMIT 5",
     ],
     "writes": [
         "INSERT INTO t (id, k) VALUES (1001, 2)",
@@ -275,6 +279,13 @@ MYSQL_GROUPS: dict[str, list[str]] = {
         "SELECT * FROM (SELECT id, name FROM customers WHERE id = 3) d",
         "SELECT ROW_NUMBER() OVER (ORDER BY id) FROM (SELECT id FROM orders) d",
         "SELECT d.id FROM (SELECT id FROM customers) d JOIN orders o ON o.customer_id = d.id",
+        "SELECT c.id, d.n FROM customers c LEFT JOIN (SELECT customer_id, COUNT(*) n FROM orders "
+        "GROUP BY customer_id) d ON d.customer_id = c.id AND d.n > 3 ORDER BY c.id",
+        "WITH d AS (SELECT customer_id, SUM(amount) s FROM orders GROUP BY customer_id) "
+        "SELECT c.region, SUM(d.s) FROM customers c JOIN d ON d.customer_id = c.id "
+        "GROUP BY c.region",
+        "SELECT COUNT(*) FROM customers c JOIN (SELECT customer_id, COUNT(*) n FROM orders "
+        "GROUP BY customer_id) d ON d.n > c.tier",
     ],
     # Issue 18.5: window functions over several shards — computed by the shards when
     # every PARTITION BY has the shard key (chunks read a derived table), else by the
