@@ -742,6 +742,14 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
             != (sqlite_mysql.SQLITE_IGNORE_MARK in guarded)
         ):
             runner = plain  # never: the guard only inserts calls; keep the statement
+        if wide is None and "'" in sql and _WRITE_STATEMENT.match(sql):
+            quoted = sqlite_arithmetic.wide_string_written(raw, sql)
+            if quoted is not None:
+                raise NotSupported(
+                    f"the string '{quoted}' written to a table with a BIGINT column on the "
+                    "SQLite default (SQLite reads it through a REAL, MySQL rounds its exact "
+                    "value); an integer, or a value of at most 15 digits"
+                )
         if wide is not None:
             raise NotSupported(
                 f"the number {wide} in a write statement on the SQLite default (MySQL "

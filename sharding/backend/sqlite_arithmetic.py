@@ -244,6 +244,39 @@ def text_number(value: Any, kind: Any, filtering: Any = 1) -> Any:
     return float(text)
 
 
+def string_number(value: Any, kind: Any) -> Any:
+    """``sg_string_number('5x', kind)``: a string literal that is no clean number,
+    compared with a numeric column (``WHERE n = '5x'``), as MySQL compares it — its
+    numeric prefix (``'5x'`` is 5, ``'abc'`` and ``''`` are 0), where SQLite's affinity
+    leaves such a literal TEXT and orders every number before it. A read and a DELETE
+    only warn in MySQL (1292); a strict write (an UPDATE) and an ``INSERT … SELECT``'s
+    condition may be MySQL's 1292 or only a warning by the column's type and the form
+    (measured on MariaDB 10.11: an INT column errs, a BIGINT one warns, an ``IN`` list
+    of two or more warns): a 1235 there. A prefix a REAL cannot hold exactly
+    (``'9007199254740993.5'``, compared exactly by MySQL) is a 1235 too."""
+    if not isinstance(value, str):
+        return value
+    if getattr(_strict, "on", False) or getattr(_strict, "compare", False):
+        raise NotSupported(
+            f"a numeric column compared with the string '{value}' (no clean number) in a "
+            "write statement on the SQLite default (MySQL's strict mode errs or warns by "
+            "the column's type); a number literal"
+        )
+    m = _NUMBER_PREFIX.match(value)
+    if m is None:
+        return 0
+    text = m.group().strip()
+    number = Decimal(text)
+    if number == number.to_integral_value() and abs(number) < 2**63:
+        return int(number)
+    if Decimal(float(text)) != number and abs(number) >= 2**52:
+        raise NotSupported(
+            f"a numeric column compared with the string '{value}' on the SQLite default "
+            "(MySQL compares its exact DECIMAL, a REAL loses its last digits)"
+        )
+    return float(text)
+
+
 #: A REAL beyond which an integer column's value may have lost its last digits (REALs
 #: are integers from 2**52 on; MySQL rounds the exact DECIMAL).
 _EXACT_LIMIT = 2.0**52
@@ -275,13 +308,16 @@ _DIGIT_RUNS = str.maketrans("123456789", "000000000")
 _WIDE_NUMBER = re.compile(r"(\d+)\.(\d*)(?![\deE])")
 
 
-def wide_fraction_literal(sql: str) -> str | None:
+def wide_fraction_literal(sql: str, compared: bool = False, quoted: bool = False) -> str | None:
     """The first number literal outside quotes with a point and 16 or more integer
     digits whose REAL is not its exact value (``9007199254740993.4``), or None. MySQL
     reads it as an exact DECIMAL (an integer column stores it rounded: …993), SQLite as
     the nearest REAL (…994). Only a write is checked (a read's select item shows the
     literal's own digits). C-speed substring tests first: a bulk INSERT of megabytes
-    costs a translation and one search."""
+    costs a translation and one search. ``compared``: only a literal next to a
+    comparison (``b = 9007199254740993.0``, ``b IN (…)``, ``BETWEEN … AND …``) — a
+    read's or a DELETE's, which SQLite compares as a REAL, MySQL exactly. ``quoted``:
+    only a number inside a string (``'9007199254740993.4'``, :func:`wide_string_written`)."""
     if "." not in sql:
         return None
     runs = sql.translate(_DIGIT_RUNS)
@@ -294,16 +330,63 @@ def wide_fraction_literal(sql: str) -> str | None:
         if (
             m is not None
             and (start == 0 or not (sql[start - 1].isalnum() or sql[start - 1] in "_.$"))
-            and sql.count("'", 0, start) % 2 == 0
+            and (sql.count("'", 0, start) % 2 == 1) == quoted
         ):
             exact = Decimal(m.group())
-            if Decimal(float(m.group())) != exact and abs(exact) >= Decimal(2**52):
+            if (
+                Decimal(float(m.group())) != exact
+                and abs(exact) >= Decimal(2**52)
+                and (not compared or _next_to_comparison(sql, start, m.end()))
+            ):
                 return m.group()
         end = start
         while end < len(runs) and runs[end] == "0":
             end += 1
         at = runs.find("0" * 16, end)
     return None
+
+
+def wide_string_written(raw: sqlite3.Connection, sql: str) -> str | None:
+    """A string of a number of 16 or more integer digits that no REAL holds
+    (``SET b = '9007199254740993.4'``) in a write to a table with a BIGINT column, or
+    None: SQLite's integer affinity reads it through a REAL (…994 or …992), MySQL
+    rounds the exact value (…993). A text column of the same table is refused too
+    (cheaper than telling which column it is written to)."""
+    if "'" not in sql or "." not in sql:
+        return None
+    wide = wide_fraction_literal(sql, quoted=True)
+    if wide is None:
+        return None
+    head = _TABLE.search(sql, 0, min(len(sql), 1000))
+    if head is None:
+        return wide
+    decls = _declared(raw, head.group())
+    if not decls:
+        return wide
+    return wide if any(_BIGINT_DECL.match(d) for c in decls.values() for d in c.values()) else None
+
+
+def _next_to_comparison(sql: str, start: int, end: int) -> bool:
+    """Whether the number ``sql[start:end]`` is an operand of a comparison: an
+    operator on either side (a sign skipped), ``BETWEEN``/``AND``/``IS`` before it, or an
+    ``IN (`` list around it."""
+    k = start - 1
+    while k >= 0 and sql[k] in " \t\r\n+-":
+        k -= 1
+    r = end
+    while r < len(sql) and sql[r] in " \t\r\n":
+        r += 1
+    if (k >= 0 and sql[k] in _OPERATOR_CHARS) or (r < len(sql) and sql[r] in _OPERATOR_CHARS):
+        return True
+    word = sql[max(0, k - 6) : k + 1].upper()
+    if word.endswith(("BETWEEN", " AND", " IS", " NOT")):
+        return True
+    if k >= 0 and sql[k] in "(,":
+        window = sql[max(0, k - 4096) : k + 1]
+        opened = window.rfind("(")
+        if opened >= 0 and ")" not in window[opened:]:
+            return window[:opened].rstrip().upper().endswith("IN")
+    return False
 
 
 #: An exponent mark and a digit: the cheap test before any masking.
@@ -335,6 +418,16 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
     (module doc); 1367 for a literal past the range."""
     if _DDL_HEAD.match(sql):
         return sql  # a table's definition (CHECK, triggers) is the shard file's own SQL
+    if "." in sql and not _WRITE_HEAD.match(sql):
+        # A DECIMAL literal no REAL holds, compared in a read or a DELETE: MySQL
+        # compares it exactly, SQLite as the nearest REAL (a write's: the backend).
+        wide = wide_fraction_literal(sql, compared=True)
+        if wide is not None:
+            raise NotSupported(
+                f"the number {wide} compared in a statement on the SQLite default (MySQL "
+                "compares its exact DECIMAL, a REAL loses its last digits); an integer, "
+                "or a value of at most 15 digits"
+            )
     # Literal-led searches (fast in ``re``) before any masking of the strings.
     exponent = any(r.search(sql) is not None for r in _EXPONENT_MARKS)
     arithmetic = exponent or any(op in sql for op in "+-*/%")
@@ -358,7 +451,7 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
         # A comparison (a point query: ``WHERE id = 5``): parsed only when a text column
         # of its tables is compared with something that is no string (the declared
         # types are cached per connection: no PRAGMA, no parse, no cache entry here).
-        if not _compares_text(raw, masked):
+        if not _compares_text(raw, masked) and not _compares_string(raw, sql, masked):
             return sql
     with _lock:
         cached = _cache.get(sql)
@@ -367,7 +460,7 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
             return cached
     decls = _declared(raw, masked)
     worth = (overflow and _worth_parsing(masked, decls, _WRITE_HEAD.match(sql) is not None)) or (
-        compares and _compares_text(raw, masked)
+        compares and (_compares_text(raw, masked) or _compares_string(raw, sql, masked))
     )
     out = _guard(sql, decls) if worth else sql
     with _lock:
@@ -378,7 +471,7 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
 
 
 #: A comparison operator (``=``, ``<``, ``>`` and their pairs, ``<=>``), ``IN``, ``BETWEEN``.
-_COMPARISON_WORDS = (" IN ", " IN(", " in ", " in(", "BETWEEN", "between")
+_COMPARISON_WORDS = (" IN ", " IN(", " in ", " in(", "BETWEEN", "between", " IS '", " is '")
 
 
 def _may_compare(sql: str) -> bool:
@@ -476,6 +569,157 @@ def _compares_text(raw: sqlite3.Connection, masked: str) -> bool:
         return False  # ``WHERE "id" = 5``: no look-up of the tables
     decls = _declared(raw, masked)
     return any(_TEXT_DECL.match(cols.get(name, "")) for cols in decls.values() for name in names)
+
+
+#: A number literal with SQLite's spaces around: its affinity converts it.
+_CLEAN_TEXT = re.compile(r"[ \t\n\r]*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[ \t\n\r]*\Z")
+
+
+def _clean_number(text: str) -> bool:
+    """Whether SQLite's numeric affinity makes the string literal ``text`` the number
+    MySQL reads of it: a whole number literal with spaces around (``' 5'``, ``'5.0'``,
+    ``'1e2'``) — not ``'5x'``, ``''``, ``'0x10'``; nor one of 16 or more digits whose
+    REAL is not its exact value (``'9007199254740993.5'``: MySQL compares exactly)."""
+    if text.isdigit() and len(text) < 16:
+        return True
+    if _CLEAN_TEXT.match(text) is None:
+        return False
+    digits = sum(c.isdigit() for c in text)
+    if digits < 16:
+        return True
+    number = Decimal(text.strip())
+    if not any(c in text for c in ".eE") and abs(number) < 2**63:
+        return True  # SQLite's affinity makes it an exact INTEGER
+    return Decimal(float(text)) == number
+
+
+#: ``BETWEEN x AND`` right before a string: the name before ``BETWEEN``.
+_BETWEEN_AND = re.compile(
+    r'("(?:[^"]|"")+"|\w+)\s+(?:NOT\s+)?BETWEEN\s+(?:\'[^\']*\'|[^\s\']+)\s+AND\s*\Z',
+    re.IGNORECASE,
+)
+#: ``n IS`` / ``n IS NOT`` right before a string (SQLite's ``<=>``).
+_IS_BEFORE = re.compile(r'("(?:[^"]|"")+"|\w+)\s+IS(?:\s+NOT)?\s*\Z', re.IGNORECASE)
+#: Where a string's comparisons start: an INSERT's VALUES hold none.
+_COMPARED_PART = (" ON CONFLICT ", "SELECT ", "select ")
+
+
+def _string_compared_names(sql: str) -> set[str]:
+    """Names (lower case) compared with a string literal that is no clean number
+    (:func:`_clean_number`): ``"n" = '5x'``, ``'5x' = n``, ``n IN ('7', '5x')``,
+    ``n BETWEEN '1x' AND 5``. One forward scan of the raw text's quotes with
+    ``str.find`` (a point query has one or two), the parentheses between them counted
+    for ``IN`` lists; a string next to no comparison costs a look at its neighbours."""
+    start = 0
+    if _WRITE_HEAD.match(sql) and sql.lstrip()[:6].upper() != "UPDATE":
+        found = [i for i in (sql.find(w) for w in _COMPARED_PART) if i >= 0]
+        if not found:
+            return set()
+        start = min(found)
+    out: set[str] = set()
+    lists: list[str | None] = []  # per open parenthesis: the name of its IN list
+    pos = start
+    i = sql.find("'", pos)
+    while i >= 0:
+        if "(" in sql[pos:i] or ")" in sql[pos:i]:
+            _count_parens(sql, pos, i, lists)
+        j = sql.find("'", i + 1)
+        while j >= 0 and sql.startswith("''", j):
+            j = sql.find("'", j + 2)
+        if j < 0:
+            break
+        if not _clean_number(sql[i + 1 : j].replace("''", "'")):
+            name = _string_partner(sql, i, j, lists)
+            if name is not None:
+                out.add(name)
+        pos = j + 1
+        i = sql.find("'", pos)
+    return out
+
+
+def _count_parens(sql: str, pos: int, end: int, lists: list[str | None]) -> None:
+    """Open and close the parentheses of ``sql[pos:end]`` (no strings in it) on
+    ``lists``: an ``IN (`` opens its name, any other one None."""
+    k = pos
+    while True:
+        a, b = sql.find("(", k, end), sql.find(")", k, end)
+        if a < 0 and b < 0:
+            return
+        if b < 0 or 0 <= a < b:
+            word_end = a
+            while word_end > 0 and sql[word_end - 1] in " \t\r\n":
+                word_end -= 1
+            name = None
+            if sql[max(0, word_end - 2) : word_end].upper() == "IN" and (
+                word_end < 3 or not (sql[word_end - 3].isalnum() or sql[word_end - 3] == "_")
+            ):
+                before = word_end - 2
+                probe = sql[max(0, before - 5) : before].rstrip()
+                if probe.upper().endswith("NOT"):
+                    before = max(0, before - 5) + len(probe) - 3
+                name = _name_before(sql, before)
+            lists.append(name)
+            k = a + 1
+        else:
+            if lists:
+                lists.pop()
+            k = b + 1
+
+
+_OPERATOR_CHARS = "=<>!"
+
+
+def _string_partner(sql: str, i: int, j: int, lists: list[str | None]) -> str | None:
+    """The name compared with the string ``sql[i : j + 1]``, or None."""
+    k = i - 1
+    while k >= 0 and sql[k] in " \t\r\n":
+        k -= 1
+    if k >= 0 and sql[k] in _OPERATOR_CHARS:
+        while k > 0 and sql[k - 1] in _OPERATOR_CHARS:
+            k -= 1
+        return _name_before(sql, k)
+    if k >= 0 and sql[k] in "(," and lists and lists[-1] is not None:
+        return lists[-1]
+    if k >= 1 and sql[k - 1 : k + 1].upper() in ("IS", "OT"):  # ``n IS '5x'``, ``IS NOT``
+        m = _IS_BEFORE.search(sql[max(0, k - 160) : k + 1])
+        if m is not None:
+            return _unquote(m.group(1)).lower()
+    if k >= 2 and sql[k - 2 : k + 1].upper() == "AND":
+        m = _BETWEEN_AND.search(sql[max(0, k - 160) : k + 1])
+        if m is not None:
+            return _unquote(m.group(1)).lower()
+    elif k >= 6 and sql[k - 6 : k + 1].upper() == "BETWEEN":
+        name = _name_before(sql, k - 6)
+        if name == "not":
+            probe = sql[: k - 6].rstrip()
+            return _name_before(probe, len(probe) - 3)
+        return name
+    r = j + 1
+    while r < len(sql) and sql[r] in " \t\r\n":
+        r += 1
+    if r < len(sql) and sql[r] in _OPERATOR_CHARS:
+        while r < len(sql) and sql[r] in _OPERATOR_CHARS:
+            r += 1
+        m = _NAME_AFTER.match(sql, r)
+        if m is not None:
+            name = m.group(1) or m.group(2)
+            if name.upper() not in _WORDS:
+                return name.replace('""', '"').lower()
+    return None
+
+
+def _compares_string(raw: sqlite3.Connection, sql: str, masked: str) -> bool:
+    """A numeric column of the statement's tables compared with a string literal that
+    is no clean number (``WHERE n = '5x'``): parsed to compare the string's number as
+    MySQL does. ``name = 'bob'`` of a name only ever seen as text, and ``id = '5'``,
+    need no look-up."""
+    if "'" not in sql:
+        return False
+    names = _string_compared_names(sql)
+    if not names or (names <= _text_names and not (names & _other_names)):
+        return False
+    decls = _declared(raw, masked)
+    return any(_NUMBER_DECL.match(cols.get(name, "")) for cols in decls.values() for name in names)
 
 
 def _not_a_string(rest: str) -> bool:
@@ -930,6 +1174,51 @@ def _compared_texts(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, str]
     return out
 
 
+def _numeric_column(node: exp.Expr, cols: _Columns) -> str | None:
+    """How MySQL converts a string compared with ``node`` when it is a numeric column:
+    ``"DOUBLE"`` for DOUBLE/FLOAT, ``"DECIMAL"`` for an integer or DECIMAL (MariaDB's
+    1292 names them so), else None."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if not isinstance(node, exp.Column):
+        return None
+    decl = cols.decl(node)
+    if decl is None or not _NUMBER_DECL.match(decl):
+        return None
+    return "DOUBLE" if _DOUBLE_DECL.match(decl) else "DECIMAL"
+
+
+def _compared_strings(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, str]]:
+    """String literals that are no clean number (``'5x'``, ``''``) compared with a
+    numeric column (``n = '5x'``, ``'5x' = n``, ``n IN ('5x', '7')``, ``n BETWEEN '1x'
+    AND 6``): MySQL compares the string's number, SQLite the TEXT (after every number)."""
+    assignments = _assignment_ids(tree)
+    out: list[tuple[exp.Expr, str]] = []
+    for node in tree.walk(bfs=False):
+        pairs: list[tuple[exp.Expr, list[exp.Expr]]] = []
+        if isinstance(node, _COMPARISONS) and id(node) not in assignments:
+            pairs = [(node.this, [node.expression]), (node.expression, [node.this])]
+        elif isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
+            pairs = [(node.this, list(node.expressions))]
+        elif isinstance(node, exp.Between):
+            pairs = [(node.this, [node.args["low"], node.args["high"]])]
+        for side, others in pairs:
+            kind = _numeric_column(side, cols)
+            if kind is None:
+                continue
+            for other in others:
+                inner = other
+                while isinstance(inner, exp.Paren):
+                    inner = inner.this
+                if (
+                    isinstance(inner, exp.Literal)
+                    and inner.is_string
+                    and not _clean_number(inner.name)
+                ):
+                    out.append((inner, kind))
+    return out
+
+
 def _in_select_list(node: exp.Expr) -> bool:
     """Whether ``node`` is inside an item of a SELECT's list (not its WHERE, …)."""
     while node.parent is not None:
@@ -1048,8 +1337,9 @@ def _guard(sql: str, decls: Decls) -> str:
     ]
     strict = _strict_operands(tree, cols) if _WRITE_HEAD.match(sql) else []
     compared = _compared_texts(tree, cols)
+    strings = _compared_strings(tree, cols)
     written = _wide_assignments(tree, cols) if _WRITE_HEAD.match(sql) else []
-    if not (targets or temporal or integers or strict or compared or written):
+    if not (targets or temporal or integers or strict or compared or strings or written):
         return sql
     depth = {id(n): i for i, n in enumerate(targets)}  # pre-order: ancestors first
     edits: list[tuple[int, int, int, str]] = []
@@ -1092,6 +1382,12 @@ def _guard(sql: str, decls: Decls) -> str:
             filtering = 0 if _in_select_list(node) else 1
             edits.append((span[0], 1, inner, "sg_text_number("))
             edits.append((span[1] + 1, 0, -inner, f", '{kind}', {filtering})"))
+    # A string that is no clean number compared with a numeric column: its number.
+    for node, kind in strings:
+        span = _span(text, tokens, node)
+        if span is not None:  # innermost: a literal
+            edits.append((span[0], 1, inner, "sg_string_number("))
+            edits.append((span[1] + 1, 0, -inner, f", '{kind}')"))
     # The value written to a BIGINT column, outermost: a REAL past 2**52 is a 1235.
     for value, target in written:
         span = _span(text, tokens, value)

@@ -1526,6 +1526,7 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("sg_bigint", 3, sqlite_arithmetic.bigint, True),
     ("sg_strict_number", 2, sqlite_arithmetic.strict_number, True),
     ("sg_text_number", 3, sqlite_arithmetic.text_number, True),
+    ("sg_string_number", 2, sqlite_arithmetic.string_number, True),
     ("sg_exact_integer", 2, sqlite_arithmetic.exact_integer, True),
     ("sg_temporal_number", 1, _temporal_number, True),
     ("sg_dectext", 2, _dectext, True),

@@ -219,6 +219,74 @@ async def test_insert_select_cast_is_strict_end_to_end(reference: Any, tmp_path:
     await _run(STRICT_SELECT[:3], reference, tmp_path)
 
 
+STRINGS: list[tuple[str, str]] = [
+    (
+        W,
+        "CREATE TABLE g (id INT PRIMARY KEY, n INT, b BIGINT, p DECIMAL(8,2), d DOUBLE, s VARCHAR(10))",
+    ),
+    (
+        W,
+        "INSERT INTO g VALUES (0, 0, 0, 0, 0, 'a'), (1, 5, 5, 5, 5, 'bob'), "
+        "(2, 100, 100, 100, 100, 'x'), (3, 7, 7, 2.5, 2.5, '7'), (4, -1, -1, -1, -1, NULL)",
+    ),
+    # a numeric column with a string that is no clean number: its numeric prefix
+    (R, "SELECT id FROM g WHERE n = '5x' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n > 'abc' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n IN ('5x', '7') ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n IN (7, '5x') ORDER BY id"),
+    (R, "SELECT id FROM g WHERE '5x' = n ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n = '' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n <> '' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n = '0x10' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n <=> '5x' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n NOT BETWEEN '1x' AND 6 ORDER BY id"),
+    (R, "SELECT id FROM g WHERE b = '5x' OR p = '2.5x' OR d = '100abc' ORDER BY id"),
+    (R, "SELECT id, n = '5x' FROM g ORDER BY id"),
+    (W, "DELETE FROM g WHERE n IN ('7x', '100')"),
+    (REFUSED, "UPDATE g SET s = 'q' WHERE n = '5x'"),
+    # the neighbours: clean numbers (SQLite's affinity converts them), text with text
+    (R, "SELECT id FROM g WHERE n = ' 5' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n = '5 ' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n = '5.0' OR n = '1e2' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE '5' = n ORDER BY id"),
+    (R, "SELECT id FROM g WHERE s = 'bob' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE n = 5 ORDER BY id"),
+    (R, "SELECT id FROM g WHERE id = '1'"),
+    (W, "UPDATE g SET s = 'q' WHERE n = ' 5'"),
+    (R, "SELECT * FROM g ORDER BY id"),
+]
+
+
+async def test_numeric_columns_compared_with_strings(reference: Any, tmp_path: Path) -> None:
+    await _run(STRINGS, reference, tmp_path)
+
+
+WIDE_READS: list[tuple[str, str]] = [
+    (W, "CREATE TABLE v (id INT PRIMARY KEY, b BIGINT)"),
+    (W, f"INSERT INTO v VALUES (1, {BIG}), (2, {BIG - 1}), (3, 5)"),
+    (REFUSED, "SELECT id FROM v WHERE b = 9007199254740993.0"),
+    (REFUSED, "SELECT id FROM v WHERE b > 9007199254740992.5"),
+    (REFUSED, "SELECT id FROM v WHERE b IN (1, 9007199254740992.5)"),
+    (REFUSED, "DELETE FROM v WHERE b = 9007199254740992.5"),
+    (REFUSED, "SELECT id FROM v WHERE b = '9007199254740992.5'"),
+    (REFUSED, "UPDATE v SET b = '9007199254740993.4' WHERE id = 3"),
+    (REFUSED, "INSERT INTO v VALUES (4, '9007199254740993.4')"),
+    # exact values, and a select item's own digits: MariaDB's answers
+    (R, "SELECT 9007199254740993.4"),
+    (R, "SELECT id FROM v WHERE b = 9007199254740993 ORDER BY id"),
+    (R, "SELECT id FROM v WHERE b = '9007199254740993.0' ORDER BY id"),
+    (R, "SELECT id FROM v WHERE b = '9007199254740993' ORDER BY id"),
+    (W, "INSERT INTO v VALUES (5, '9007199254740993')"),
+    (R, "SELECT * FROM v ORDER BY id"),
+]
+
+
+async def test_wide_decimals_compared_and_written_as_strings(
+    reference: Any, tmp_path: Path
+) -> None:
+    await _run(WIDE_READS, reference, tmp_path)
+
+
 def test_wide_fraction_literals() -> None:
     find = sqlite_arithmetic.wide_fraction_literal
     assert find("INSERT INTO t VALUES (1, 9007199254740993.4)") == "9007199254740993.4"
@@ -262,9 +330,15 @@ def test_point_queries_are_not_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
         'SELECT "id" FROM "db_0001"."t" WHERE "s" IN (\'a\', \'b\')',
         'UPDATE "db_0001"."t" SET "n" = 1 WHERE "s" = \'x\'',
         'DELETE FROM "db_0001"."t" WHERE "id" = 7',
+        'SELECT * FROM "db_0001"."t" WHERE "id" = \'5\'',
+        'SELECT * FROM "db_0001"."t" WHERE "s" = \'bob\'',
+        'SELECT * FROM "db_0001"."t" WHERE "id" = 5 AND "s" = \'bob\'',
+        'SELECT * FROM "db_0001"."t" WHERE "n" = \' 5\' AND "s" IN (\'a\', \'5x\')',
     ):
         assert sqlite_arithmetic.guard(raw, sql) == sql
     monkeypatch.undo()
     out = sqlite_arithmetic.guard(raw, 'SELECT * FROM "db_0001"."t" WHERE "s" = 0')
     assert "sg_text_number" in out
+    out = sqlite_arithmetic.guard(raw, 'SELECT * FROM "db_0001"."t" WHERE "n" = \'5x\'')
+    assert "sg_string_number('5x', 'DECIMAL')" in out
     raw.close()
