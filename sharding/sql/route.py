@@ -102,7 +102,13 @@ def canonical_key(info: TableInfo, value: Any, sem: Semantics) -> Any:
         labels = enum_labels(col.type)
         if labels is not None:
             value = _enum_label(labels, value)
-        value = sem.apply_affinity(value, sem.affinity(col.type))
+        affinity = sem.affinity(col.type)
+        value = sem.apply_affinity(value, affinity)
+        if isinstance(value, str) and affinity in ("INTEGER", "REAL", "NUMERIC"):
+            # A string that is no clean number against a numeric key (``id = '5x'``,
+            # SQLite semantics): the shard compares its numeric prefix as MySQL does
+            # (sqlite_arithmetic), which the string's own hash does not place.
+            raise _AnyShard
         if isinstance(value, str):
             coll = (col.collation or sem.default_collation).lower()
             if coll == "utf8mb4_bin":

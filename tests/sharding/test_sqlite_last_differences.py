@@ -243,6 +243,10 @@ STRINGS: list[tuple[str, str]] = [
     (R, "SELECT id FROM g WHERE b = '5x' OR p = '2.5x' OR d = '100abc' ORDER BY id"),
     (R, "SELECT id, n = '5x' FROM g ORDER BY id"),
     (W, "DELETE FROM g WHERE n IN ('7x', '100')"),
+    # ... also on the shard key: routed to every shard (the string's hash places nothing)
+    (R, "SELECT id, n FROM g WHERE id = '1x' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE id IN ('3abc', '0') ORDER BY id"),
+    (W, "DELETE FROM g WHERE id = '4 rows'"),
     (REFUSED, "UPDATE g SET s = 'q' WHERE n = '5x'"),
     # the neighbours: clean numbers (SQLite's affinity converts them), text with text
     (R, "SELECT id FROM g WHERE n = ' 5' ORDER BY id"),
