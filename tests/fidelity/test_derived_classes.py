@@ -11,8 +11,9 @@ on 16 and 1024 shards and with tiny chunks:
   leaves to its scan order (which of several collation-equal texts a group shows, ties
   under LIMIT, DOUBLE sums added in another order);
 * ``OTHERS`` — forms that stay refused (window functions, GROUP_CONCAT over derived
-  rows, joins with a derived table, quotients MySQL keeps with hidden digits) and
-  MariaDB's own errors: the same answer or a clear 1235, never wrong;
+  rows, quotients MySQL keeps with hidden digits) or are answered elsewhere (a derived
+  table joined with a table: ``test_derived_joins.py``) and MariaDB's own errors: the
+  same answer or a clear 1235, never wrong;
 * held state (a full ORDER BY sort, DISTINCT keys, GROUP BY groups) above the body is
   bounded by ``cluster.union_rows``: past it a 1235 naming the setting.
 """
