@@ -167,6 +167,13 @@ _STATEMENT_SAVEPOINTS = itertools.count(1)
 _TABLE_STATEMENTS = frozenset(
     {"INSERT", "REPLACE", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME"}
 )
+#: ``UPDATE``/``DELETE`` modifiers the planner does not take (``IGNORE``: errors as
+#: warnings; ``LOW_PRIORITY``/``QUICK``: scheduling hints).
+_WRITE_MODIFIER = re.compile(
+    r"\s*(?:UPDATE\s+((?:LOW_PRIORITY\s+)?IGNORE|LOW_PRIORITY)"
+    r"|DELETE\s+((?:(?:LOW_PRIORITY|QUICK|IGNORE)\s+)*(?:LOW_PRIORITY|QUICK|IGNORE)))\b",
+    re.IGNORECASE,
+)
 _USES_TABLE = re.compile(r"\bFROM\b(?!\s+DUAL\b)", re.IGNORECASE)
 _CALC_FOUND_ROWS = re.compile(r"\bSQL_CALC_FOUND_ROWS\b", re.IGNORECASE)
 #: First words of MySQL/MariaDB statements (anything else fails to prepare with 1064).
@@ -596,6 +603,14 @@ class CoordinatorSession:
         if kind in ("INSERT", "REPLACE"):
             return await self._insert(sql, params, stats)
         if kind in ("UPDATE", "DELETE"):
+            modifier = _WRITE_MODIFIER.match(sql)
+            if modifier is not None:
+                # MySQL syntax sqlglot does not read (its 1064 named a parser token).
+                words = " ".join((modifier.group(1) or modifier.group(2)).upper().split())
+                raise NotSupported(
+                    f"{kind} {words} through the sharding coordinator "
+                    f"(write the statement without {words})"
+                )
             return await self._write_statement(sql, params, stats)
         if params:
             raise BadArguments(f"{kind} takes no parameters")
