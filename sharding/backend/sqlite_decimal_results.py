@@ -832,11 +832,20 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
             shown[-1] = FLOAT_SHOWN  # MIN(f), CASE … THEN f END: MySQL's FLOAT
             how.append(None)
             continue
-        if isinstance(node, exp.LastDay | exp.Date) or (
-            isinstance(node, exp.DateAdd | exp.DateSub)
-            and _TEMPORAL_DECL.match(_decl(node.this, decls()))
+        if (
+            isinstance(node, exp.LastDay | exp.Date)
+            or (isinstance(node, exp.UnixToTime) and node.args.get("format") is None)
+            or (
+                isinstance(node, exp.Anonymous)
+                and str(node.this).lower() == "from_unixtime"
+                and len(node.expressions) == 1
+            )
+            or (
+                isinstance(node, exp.DateAdd | exp.DateSub)
+                and _TEMPORAL_DECL.match(_decl(node.this, decls()))
+            )
         ):
-            how.append(TEMPORAL)  # LAST_DAY(dt), DATE_ADD(dt, …): a DATE or DATETIME
+            how.append(TEMPORAL)  # LAST_DAY(dt), DATE_ADD(dt, …), FROM_UNIXTIME(n): dates
             continue
         kind = _kind(node, types)
         if kind is None and isinstance(node, _ARITHMETIC) and _texty(node, decls()):

@@ -1308,13 +1308,32 @@ def _unix_timestamp(v: Any = ...) -> int | None:
     return max(0, int(time.mktime(_as_datetime(t).timetuple())))
 
 
+#: MariaDB's last FROM_UNIXTIME second (a signed 32-bit time_t): past it, NULL.
+_UNIXTIME_MAX = 2**31 - 1
+
+
 def _from_unixtime(n: Any, fmt: Any = ...) -> str | None:
+    """MySQL's ``FROM_UNIXTIME``: a DATETIME with the argument's decimals (a string's:
+    6), truncated to microseconds; NULL before 0 and past :data:`_UNIXTIME_MAX`."""
     x = _number(n)
-    if x is None or x < 0:
+    if x is None or x < 0 or x >= _UNIXTIME_MAX + 1:
         return None
-    t = datetime.datetime.fromtimestamp(int(x))
+    if isinstance(n, str):
+        decimals = 6
+    elif isinstance(x, float):
+        text = repr(x)
+        decimals = 0 if "e" in text or "E" in text else min(len(text.split(".")[1].rstrip("0")), 6)
+    else:
+        decimals = 0
+    exact = Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
+    whole = int(exact)
+    micro = int((exact - whole) * 1_000_000)  # truncated, as MariaDB does
+    t = datetime.datetime.fromtimestamp(whole).replace(microsecond=micro)
+    text = t.strftime("%Y-%m-%d %H:%M:%S")
+    if decimals:
+        text += "." + f"{micro:06d}"[:decimals]
     if fmt is ...:
-        return _fmt_datetime(t)
+        return text
     return _date_format(_fmt_datetime(t), fmt)
 
 

@@ -12,11 +12,9 @@ continuations). Every statement of :data:`CORPUS` runs on all three and is class
   coordinator refuses with 1235 naming what the embedded default does not support;
 * **wrong** — anything else. A wrong answer fails the test.
 
-Per-class counts are printed. :data:`VALUE_ONLY` holds statements whose *values* are
-MySQL's but whose result types are not yet (a window aggregate comes back as a REAL, a
-computed DATE as text — see :mod:`sharding.backend.sqlite_mysql`); they are checked by
-value (a Decimal at the reference's scale, a date by its text) and counted apart, so the
-gap stays visible and cannot widen into wrong values.
+Per-class counts are printed. Values *and* types are compared for every statement (the
+last ones checked by value only — window aggregates, FROM_UNIXTIME — are typed as MySQL
+types them now).
 
 Without a reachable MariaDB these tests skip (CI sets SHARDGATE_REQUIRE_MYSQL=1, so
 there they fail instead); the reference-model tests in ``test_sqlite_mysql_reference.py``
@@ -31,7 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -386,12 +384,20 @@ CORPUS += [
     ("functions", "SELECT id, LAST_DAY(d), DATE(dt) FROM c ORDER BY id", ORD),
 ]
 
-#: Statements whose values are MySQL's but whose types are not yet (module doc).
-VALUE_ONLY: list[tuple[str, str, str]] = [
+# Typed as MySQL types them now: window aggregates of DECIMALs, FROM_UNIXTIME's
+# DATETIME with the argument's decimals (they were checked by value only).
+CORPUS += [
     ("numbers", "SELECT id, SUM(p) OVER (ORDER BY id), AVG(n) OVER () FROM c WHERE id = 5", ORD),
     (
         "functions",
         "SELECT id, FROM_UNIXTIME(n * 86400 + 1700000000) FROM c WHERE n > 0 ORDER BY id",
+        ORD,
+    ),
+    (
+        "functions",
+        "SELECT id, FROM_UNIXTIME(1.1234567), FROM_UNIXTIME(2147483647), "
+        "FROM_UNIXTIME(2147483648), FROM_UNIXTIME(-1), FROM_UNIXTIME('12.5'), "
+        "CONCAT(FROM_UNIXTIME(1.5), '|'), FROM_UNIXTIME(n, '%Y') FROM c WHERE id < 3 ORDER BY id",
         ORD,
     ),
 ]
@@ -473,45 +479,9 @@ def _typed(rs: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
     ]
 
 
-def _value(v: Any, like: Any) -> Any:
-    """``v`` as the reference value ``like`` would show it (VALUE_ONLY comparison)."""
-    if (
-        isinstance(like, Decimal)
-        and isinstance(v, int | float | Decimal)
-        and not isinstance(v, bool)
-    ):
-        exp_ = like.as_tuple().exponent
-        assert isinstance(exp_, int)
-        return (
-            "num",
-            Decimal(repr(v) if isinstance(v, float) else v).quantize(
-                Decimal(1).scaleb(exp_), rounding=ROUND_HALF_UP
-            ),
-        )
-    if isinstance(like, Decimal):
-        return ("num", v)
-    if isinstance(like, datetime.date | datetime.datetime) and isinstance(v, str):
-        return ("temporal", v)
-    if isinstance(like, int | float) and not isinstance(like, bool) and isinstance(v, int | float):
-        return ("num", float(v))
-    return (type(v).__name__, v)
-
-
-def _ref_value(v: Any) -> Any:
-    if isinstance(v, Decimal):
-        return ("num", v)
-    if isinstance(v, datetime.datetime):
-        return ("temporal", v.strftime("%Y-%m-%d %H:%M:%S"))
-    if isinstance(v, datetime.date):
-        return ("temporal", v.isoformat())
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        return ("num", float(v))
-    return (type(v).__name__, v)
-
-
 @dataclass
 class Verdict:
-    kind: str  # same | value | error | wrong
+    kind: str  # same | error | wrong
     detail: str = ""
 
 
@@ -524,8 +494,6 @@ def judge(
     mode: str,
     ref: tuple[list[tuple[Any, ...]], int] | pymysql.MySQLError,
     got: list[tuple[Any, ...]] | ShardgateError,
-    *,
-    value_only: bool = False,
 ) -> Verdict:
     if isinstance(ref, pymysql.MySQLError):
         code = ref.args[0]
@@ -539,14 +507,6 @@ def judge(
     expected, _width = ref
     if mode == BAG:
         expected, got = _sorted(expected), _sorted(got)
-    if value_only:
-        if len(got) == len(expected) and all(
-            len(g) == len(e)
-            and [_value(a, b) for a, b in zip(g, e, strict=True)] == [_ref_value(b) for b in e]
-            for g, e in zip(got, expected, strict=True)
-        ):
-            return Verdict("value")
-        return Verdict("wrong", f"got={got[:4]}\nwant={expected[:4]}")
     if _typed(got) == _typed(expected):
         return Verdict("same")
     key = _key_for(sql)
@@ -597,18 +557,15 @@ async def run_corpus(root: Path, chunk_rows: int, db: str) -> None:
     counts: dict[str, Counter[str]] = {}
     failures: list[str] = []
     async with Coordinator(topology(root, chunk_rows), catalog_refresh=None) as coord:
-        for entries, value_only in ((CORPUS, False), (VALUE_ONLY, True)):
-            for cls, sql, mode in entries:
-                verdict = judge(
-                    sql, mode, reference(db, sql), await ours(coord, sql), value_only=value_only
-                )
-                counts.setdefault(cls, Counter())[verdict.kind] += 1
-                if verdict.kind == "wrong":
-                    failures.append(f"[{cls}] {sql}\n  {verdict.detail}")
+        for cls, sql, mode in CORPUS:
+            verdict = judge(sql, mode, reference(db, sql), await ours(coord, sql))
+            counts.setdefault(cls, Counter())[verdict.kind] += 1
+            if verdict.kind == "wrong":
+                failures.append(f"[{cls}] {sql}\n  {verdict.detail}")
     print(f"\nembedded SQLite vs MariaDB, chunk_rows={chunk_rows}:")
     for cls, c in counts.items():
         print(
-            f"  {cls:10s} same {c['same']:3d} / clear error {c['error']:3d} / value-only {c['value']:3d} / wrong {c['wrong']:3d}"
+            f"  {cls:10s} same {c['same']:3d} / clear error {c['error']:3d} / wrong {c['wrong']:3d}"
         )
     assert not failures, f"{len(failures)} wrong answers:\n" + "\n".join(failures)
 
