@@ -154,7 +154,7 @@ class PreparedInsert:
                         f"the shard key {info.rule.shard_key} must be a constant in INSERT "
                         f"(row {r + 1}: {captured[key_index].strip()[:40]})"
                     )
-            shard = rule.shard_of(canonical_key(info, key, sem))
+            shard = rule.shard_of(canonical_key(info, key, sem, stored=True))
             ds, db, name = names[shard]
             groups.setdefault((ds, db, name, shard), []).append(text)
         largest = max(self.explicit_ids) if self.explicit_ids else None

@@ -90,8 +90,9 @@ def _hex_in_context(info: TableInfo, value: HexLiteral, sem: Semantics) -> Any:
     raise _AnyShard
 
 
-def canonical_key(info: TableInfo, value: Any, sem: Semantics) -> Any:
-    """The shard-key value as the backend will store/compare it (see module doc)."""
+def canonical_key(info: TableInfo, value: Any, sem: Semantics, *, stored: bool = False) -> Any:
+    """The shard-key value as the backend will store/compare it (see module doc);
+    ``stored``: a value written to the key (placed as it is stored), not compared."""
     key = info.rule.shard_key
     if value is None or key is None:
         return value
@@ -104,7 +105,7 @@ def canonical_key(info: TableInfo, value: Any, sem: Semantics) -> Any:
             value = _enum_label(labels, value)
         affinity = sem.affinity(col.type)
         value = sem.apply_affinity(value, affinity)
-        if isinstance(value, str) and affinity in ("INTEGER", "REAL", "NUMERIC"):
+        if not stored and isinstance(value, str) and affinity in ("INTEGER", "REAL", "NUMERIC"):
             # A string that is no clean number against a numeric key (``id = '5x'``,
             # SQLite semantics): the shard compares its numeric prefix as MySQL does
             # (sqlite_arithmetic), which the string's own hash does not place.
