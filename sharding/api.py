@@ -40,7 +40,8 @@ of this module re-exports, or wraps in thin functions, the shared pieces:
 * ``LOAD DATA [LOCAL] INFILE``: the statement's parser and the record reader;
 * answers the server gives itself: column definitions (``typed``, ``varchar``,
   ``show_columns``, ...), session state (``SessionState``) with its ``SELECT``/``SHOW``
-  answers (``answer_select``, ``answer_show``), the SQL scanner's ``TOKEN``;
+  answers (``answer_select``, ``answer_show``), the MySQL lexer's ``TOKEN``
+  and ``SCAN`` (``sharding.sql.lexer``);
 * running a server: the coordinator built from a config file (``load_config``,
   ``config_topology``, ``server_config``, ``open_coordinator``), its statement log,
   and the catalog's data source for the instance registry.
@@ -83,7 +84,7 @@ from sharding.local_columns import (
 )
 from sharding.logging_setup import StatementLog
 from sharding.session_state import GlobalVariables, SessionState, parse_set_text
-from sharding.sql.lexer import TOKEN
+from sharding.sql.lexer import SCAN, SPACE_AND_COMMENTS, TOKEN
 
 if TYPE_CHECKING:
     from sharding.coordinator import Coordinator
@@ -93,6 +94,8 @@ __all__ = [
     "CHARSETS",
     "COLLATIONS",
     "CONSERVATIVE",
+    "SCAN",
+    "SPACE_AND_COMMENTS",
     "TOKEN",
     "ClientInfo",
     "Column",
@@ -264,11 +267,11 @@ def answer_show(
     return answer_show(state, sql, status)
 
 
-def like_to_regex(pattern: str) -> re.Pattern[str]:
+def like_to_regex(pattern: str, escape: str = "\\") -> re.Pattern[str]:
     """A LIKE pattern as a regular expression (``SHOW ... LIKE``)."""
     from sharding.session_answers import like_to_regex
 
-    return like_to_regex(pattern)
+    return like_to_regex(pattern, escape)
 
 
 # -- serving: the coordinator built from a config file (as ``sharding.cli`` does) ----------

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlglot import exp
@@ -38,6 +39,7 @@ from sharding.local_columns import (
 )
 from sharding.session_state import SessionState, lookup, split_top_level, substitute
 from sharding.sql.describe import ColumnType, constant_type
+from sharding.sql.lexer import STRING, unescape_mysql_string
 from sharding.sql.names import SELECT_OPTIONS
 from sharding.sql.parse import parse_one
 
@@ -254,13 +256,23 @@ def _item_type(node: exp.Expr, value: Any) -> ColumnType:
 # -- SHOW ------------------------------------------------------------------------------
 
 
-def like_to_regex(pattern: str) -> re.Pattern[str]:
-    """SQL LIKE pattern (``%``, ``_``, backslash escape) → case-insensitive regex."""
+@lru_cache(maxsize=256)
+def like_to_regex(pattern: str, escape: str = "\\") -> re.Pattern[str]:
+    """MySQL's ``LIKE`` pattern → a case-insensitive regex (``rx.match``; anchored at
+    the end): ``%`` any run, ``_`` any one character, the escape character (backslash
+    unless an ``ESCAPE`` clause names another) makes the next one literal (``\\_``,
+    ``\\%``, ``\\\\``); an escape character at the end is itself (MariaDB:
+    ``'a\\' LIKE 'a\\'`` is 1).
+
+    ``pattern`` is the string's value (:func:`unquote` of the literal: ``'a\\_b'`` is
+    ``a\\_b``, whose ``\\_`` is then a literal ``_``). The one LIKE of the
+    coordinator's local answers (SHOW … LIKE, the server's SHOW answers)."""
     out = []
     i = 0
-    while i < len(pattern):
+    n = len(pattern)
+    while i < n:
         c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
+        if c == escape and escape and i + 1 < n:
             out.append(re.escape(pattern[i + 1]))
             i += 2
             continue
@@ -269,15 +281,14 @@ def like_to_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.I | re.S)
 
 
-_STR = r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\""
+_STR = STRING  # the lexer's string literal
 _IDENT = r"[A-Za-z_][A-Za-z0-9_$]*"
-_ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "b": "\b", "Z": "\x1a"}
 
 
 def unquote(lit: str) -> str:
-    q = lit[0]
-    body = lit[1:-1].replace(q + q, q)
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body, flags=re.S)
+    """The value of a quoted string literal (MySQL's escapes: ``\\_`` and ``\\%`` keep
+    their backslash, for LIKE)."""
+    return unescape_mysql_string(lit)
 
 
 _SHOW_FILTER = re.compile(

@@ -5,40 +5,33 @@ untouched; parsing is the coordinator's job). It only needs to: split a
 multi-statement COM_QUERY at top-level ``;`` (or, without CLIENT_MULTI_STATEMENTS, find
 where a second statement would start, a 1064), count ``?`` placeholders for
 COM_STMT_PREPARE, and read the first keywords to recognise the few statements it answers
-itself. All three must skip quoted strings/identifiers and comments, which is what the
-single regular expression below does (one C-speed pass, no per-character Python loop).
+itself. All three must skip quoted strings/identifiers and comments.
 
-MySQL specifics honoured: backslash escapes and doubled quotes inside '…' and "…";
-doubled backquotes inside `…`; ``--`` starts a comment only before whitespace; ``#``
-comments; ``/* … */`` comments, except that ``/*! … */`` and ``/*M! … */`` (executable
-comments, as in mysqldump output) are SQL to run.
+The MySQL lexical rules are the coordinator's lexer's (:mod:`sharding.sql.lexer`,
+through :mod:`sharding.api`): ``SCAN`` finds only the tokens that delimit statements
+(strings, quoted names, comments, ``;``, ``?``) in one C-speed ``finditer`` pass, no
+per-character Python loop. Its rules: backslash escapes and doubled quotes inside '…'
+and "…"; doubled backquotes inside `…`; ``--`` starts a comment only before white
+space or a control character; ``#`` comments; ``/* … */`` comments, except that
+``/*! … */`` and ``/*M! … */`` (executable comments, as in mysqldump output) are SQL
+to run.
 """
 
 from __future__ import annotations
 
 import re
 
+from sharding.api import SCAN, SPACE_AND_COMMENTS
+
 __all__ = [
     "count_placeholders",
+    "expand_executable_comments",
     "leading_words",
     "second_statement_offset",
     "split_statements",
     "strip_comments_and_space",
     "unwrap_executable_comment",
 ]
-
-_TOKEN = re.compile(
-    r"""
-      '(?:[^'\\]+|\\.|'')*'?
-    | "(?:[^"\\]+|\\.|"")*"?
-    | `(?:[^`]+|``)*`?
-    | --(?=[\s]|$)[^\n]*
-    | \#[^\n]*
-    | /\*(?![M]?!).*?(?:\*/|\Z)
-    | [;?]
-    """,
-    re.S | re.X,
-)
 
 
 def split_statements(sql: str) -> list[str]:
@@ -47,7 +40,7 @@ def split_statements(sql: str) -> list[str]:
     A text without a top-level ``;`` (the common case) is returned as the one element
     list ``[sql]``, the very same string object, stripped of nothing.
     """
-    cuts: list[int] = [m.start() for m in _TOKEN.finditer(sql) if m.group() == ";"]
+    cuts: list[int] = [m.start() for m in SCAN.finditer(sql) if m.group() == ";"]
     if not cuts:
         return [sql]
     out: list[str] = []
@@ -66,7 +59,7 @@ def second_statement_offset(sql: str) -> int | None:
     and comments allowed). A text without ``;`` (but a trailing one) is not scanned."""
     if ";" not in sql.rstrip().rstrip(";"):
         return None
-    for m in _TOKEN.finditer(sql):
+    for m in SCAN.finditer(sql):
         if m.group() != ";":
             continue
         junk = _LEADING_JUNK.match(sql, m.end())
@@ -77,10 +70,10 @@ def second_statement_offset(sql: str) -> int | None:
 
 
 def count_placeholders(sql: str) -> int:
-    return sum(1 for m in _TOKEN.finditer(sql) if m.group() == "?")
+    return sum(1 for m in SCAN.finditer(sql) if m.group() == "?")
 
 
-_LEADING_JUNK = re.compile(r"(?:\s+|--(?=\s|$)[^\n]*|\#[^\n]*|/\*(?![M]?!).*?(?:\*/|\Z))*", re.S)
+_LEADING_JUNK = SPACE_AND_COMMENTS
 _EXEC_COMMENT = re.compile(r"\s*/\*M?!\d*\s?(.*?)\*/\s*;?\s*\Z", re.S)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -130,41 +123,23 @@ def expand_executable_comments(sql: str) -> str:
     if "/*!" not in sql and "/*M!" not in sql:
         return sql
     out: list[str] = []
-    i, n = 0, len(sql)
-    start = 0
-    while i < n:
-        ch = sql[i]
-        if ch in "'\"`":
-            j = i + 1
-            while j < n:
-                if sql[j] == "\\" and ch != "`":
-                    j += 2
-                    continue
-                if sql[j] == ch:
-                    if j + 1 < n and sql[j + 1] == ch:  # doubled quote
-                        j += 2
-                        continue
-                    break
-                j += 1
-            i = j + 1
-        elif ch == "#" or (sql.startswith("--", i) and (i + 2 >= n or sql[i + 2] in " \t\r\n")):
-            end = sql.find("\n", i)
-            i = n if end < 0 else end + 1
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            mariadb = sql.startswith("/*M!", i)
-            if mariadb or sql.startswith("/*!", i):
-                body_start = i + (4 if mariadb else 3)
-                m = _VERSION.match(sql, body_start)
-                limit = MARIADB_VERSION_ID if mariadb else MYSQL_VERSION_ID
-                run = m is None or int(m.group()) <= limit
-                body = sql[m.end() if m else body_start : max(end - 2, body_start)]
-                out.append(sql[start:i])
-                out.append(f" {body} " if run else " ")
-                start = end
-            i = end
-        else:
-            i += 1
+    n = len(sql)
+    start = pos = 0
+    search = SCAN.search
+    while (m := search(sql, pos)) is not None:
+        pos = m.end()
+        if m.group() not in ("/*!", "/*M!"):
+            continue  # strings and other comments are kept as they are
+        i = m.start()
+        end = sql.find("*/", pos)
+        end = n if end < 0 else end + 2
+        body_start = pos
+        v = _VERSION.match(sql, body_start)
+        limit = MARIADB_VERSION_ID if sql[i + 2] == "M" else MYSQL_VERSION_ID
+        run = v is None or int(v.group()) <= limit
+        body = sql[v.end() if v else body_start : max(end - 2, body_start)]
+        out.append(sql[start:i])
+        out.append(f" {body} " if run else " ")
+        start = pos = end
     out.append(sql[start:])
     return "".join(out)

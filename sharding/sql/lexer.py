@@ -27,14 +27,43 @@ from typing import Any
 
 from sharding.errors import IllegalDouble
 
-#: One token of MySQL text; the group name (``m.lastgroup``) is its kind.
+# -- MySQL's lexical rules (default sql_mode), one pattern each ---------------------------
+# TOKEN (every token, for the coordinator) and SCAN (only what delimits statements, for
+# the protocol server) are both built from these, so the two agree on where strings,
+# quoted names and comments start and end.
+
+#: The inside of '…' and "…": backslash escapes a character, a doubled quote is one
+#: quote. (Possessive runs: a string without its closing quote fails in linear time.)
+_SQ_BODY = r"(?:[^'\\]++|\\.|'')*"
+_DQ_BODY = r'(?:[^"\\]++|\\.|"")*'
+#: The inside of `…`: a doubled backquote is one; no escapes.
+_BQ_BODY = r"(?:[^`]++|``)*"
+#: ``--`` starts a comment only before a space or control character, or at the end
+#: (MariaDB: ``--1`` is minus minus one, ``--\r``, ``--\x01`` are comments, ``--\xa0``
+#: is not); ``#`` always does. Both run to the end of the line.
+LINE_COMMENT = r"--(?=[\x00-\x20\x7f]|\Z)[^\n]*|\#[^\n]*"
+#: ``/* … */`` (to the end of the text when unclosed), but not ``/*! … */`` or
+#: ``/*M! … */``: those are executable comments, SQL to run.
+BLOCK_COMMENT = r"/\*(?!M?!).*?(?:\*/|\Z)"
+#: An executable comment's opening ``/*!`` or ``/*M!`` (its version digits follow).
+EXECUTABLE_OPEN = r"/\*M?!"
+#: A whole executable comment, to its first ``*/``.
+EXECUTABLE_COMMENT = EXECUTABLE_OPEN + r".*?(?:\*/|\Z)"
+STRING = rf"'{_SQ_BODY}'|\"{_DQ_BODY}\""
+QUOTED_NAME = rf"`{_BQ_BODY}`"
+
+#: One token of MySQL text; the group name (``m.lastgroup``) is its kind. For the
+#: coordinator's passes over a statement the server has already expanded, an
+#: executable comment is one ``comment`` token (kept verbatim by :func:`normalize`),
+#: and a quote without its closing quote is an ``other`` token (a statement cut
+#: short; the rest of the text is in the string).
 TOKEN = re.compile(
-    r"""
+    rf"""
     (?P<ws>\s+)
-  | (?P<comment>--(?:[ \t][^\n]*|(?=\n)|$)|\#[^\n]*|/\*.*?(?:\*/|$))
-  | (?P<prefixed>(?:[xXbBnN]|_[A-Za-z0-9]+)'(?:[^'\\]|\\.|'')*')
-  | (?P<str>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
-  | (?P<bq>`(?:[^`]|``)*`)
+  | (?P<comment>{LINE_COMMENT}|{BLOCK_COMMENT}|{EXECUTABLE_COMMENT})
+  | (?P<prefixed>(?:[xXbBnN]|_[A-Za-z0-9]+)'{_SQ_BODY}')
+  | (?P<str>{STRING})
+  | (?P<bq>{QUOTED_NAME})
   | (?P<hex>0[xX][0-9a-fA-F]+|0[bB][01]+)
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?![\w$]))
   | (?P<ident>[A-Za-z_$@][\w$@]*|\d+[A-Za-z_$][\w$]*)
@@ -43,6 +72,29 @@ TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+
+#: The tokens that delimit statements, for a scan that skips everything else at C
+#: speed (``finditer``): strings and quoted names (an unclosed one runs to the end of
+#: the text, as in MySQL), comments, an executable comment's opening ``/*!`` or
+#: ``/*M!`` (a token of its own: its text is scanned as SQL), ``;`` and ``?``. Text
+#: between these tokens holds none of them: an identifier, number or operator never
+#: contains a quote, ``;``, ``?``, ``#``, ``--`` before a space, or ``/*``. The tokens
+#: are told apart by their text (``m.group() == ";"``, ``== "?"``, ``in ("/*!",
+#: "/*M!")``); no named groups, which would make the scan half as fast again.
+SCAN = re.compile(
+    rf"""
+    '{_SQ_BODY}'?|"{_DQ_BODY}"?
+  | `{_BQ_BODY}`?
+  | {LINE_COMMENT}|{BLOCK_COMMENT}
+  | {EXECUTABLE_OPEN}
+  | [;?]
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+#: Leading white space and comments (not executable ones): what precedes a statement's
+#: first word.
+SPACE_AND_COMMENTS = re.compile(rf"(?:\s+|{LINE_COMMENT}|{BLOCK_COMMENT})*", re.DOTALL)
 
 _ESCAPES = {
     "0": "\x00",
