@@ -290,6 +290,7 @@ async def sqlite_port(nursery: trio.Nursery, tmp_path: Path) -> AsyncIterator[in
             direct(f"DROP DATABASE IF EXISTS {REF}")
 
 
+@pytest.mark.slow  # every expression type against MariaDB's: ~50 s
 async def test_sqlite_expression_types_equal_mariadbs(sqlite_port: int) -> None:
     def compare() -> tuple[dict[tuple[str, str], tuple[str, ...]], dict[str, tuple[str, str]]]:
         found: dict[tuple[str, str], tuple[str, ...]] = {}

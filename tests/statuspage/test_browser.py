@@ -90,10 +90,12 @@ def _page_checks(
     }
     out["rate_now"] = driver.find_element(By.ID, "spark-rate-now").text
     out["p99_now"] = driver.find_element(By.ID, "spark-p99-now").text
-    out["breakers"] = [
-        e.get_attribute("textContent")
-        for e in driver.find_elements(By.CSS_SELECTOR, "#ds-table .breaker")
-    ]
+    # One script call: the table is re-rendered every refresh, so elements found first
+    # and read one by one after may be stale.
+    out["breakers"] = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#ds-table .breaker'))"
+        ".map(e => e.textContent)"
+    )
     out["live"] = driver.find_element(By.ID, "live").get_attribute("class")
     out["banner_hidden"] = driver.find_element(By.ID, "banner").get_attribute("hidden")
     # Screenshot of the whole page while everything is going on.
