@@ -93,8 +93,7 @@ def _page_checks(
     # One script call: the table is re-rendered every refresh, so elements found first
     # and read one by one after may be stale.
     out["breakers"] = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#ds-table .breaker'))"
-        ".map(e => e.textContent)"
+        "return Array.from(document.querySelectorAll('#ds-table .breaker')).map(e => e.textContent)"
     )
     out["live"] = driver.find_element(By.ID, "live").get_attribute("class")
     out["banner_hidden"] = driver.find_element(By.ID, "banner").get_attribute("hidden")
