@@ -57,7 +57,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from sharding.sql.exprs import conjuncts, contains_aggregate
+from sharding.sql.exprs import ancestors, conjuncts, contains_aggregate
 
 __all__ = [
     "LOOKUP",
@@ -325,21 +325,12 @@ def _scalar_position(node: exp.Subquery, root: exp.Expr) -> bool:
     if not _in_block(node, root):
         return False
     where = root.args.get("where")
-    if where is not None and any(a is where for a in _ancestors(node, root)):
+    if where is not None and any(a is where for a in ancestors(node, root)):
         return True
     if not isinstance(root, exp.Select):
         return False
     grouped = root.args.get("group") or root.args.get("having")
     return not grouped and not any(contains_aggregate(e) for e in root.expressions)
-
-
-def _ancestors(node: exp.Expr, root: exp.Expr) -> list[exp.Expr]:
-    out: list[exp.Expr] = []
-    parent = node.parent
-    while parent is not None and parent is not root:
-        out.append(parent)
-        parent = parent.parent
-    return out
 
 
 def decorrelate_scalar(tree: exp.Expr) -> bool:

@@ -162,39 +162,7 @@ def plan_derived(tree: exp.Select, ctx: PlanContext, plan_select: PlanSelect) ->
     shape = _shape(tree, ctx)
     if shape is None:
         return None
-    if shape.cte is None and shape.columns is not None:
-        raise NotSupported(
-            "a derived column list `(SELECT ...) AS d(a, b)` (MariaDB 10.11 does not accept "
-            "it; name the columns in the derived table's select list)"
-        )
-    if tree.args.get("into"):
-        raise NotSupported("SELECT ... INTO is not supported")
-    pristine = tree.copy()
-    table = derived_table(
-        shape.source,
-        ctx.tables,
-        ctx.database,
-        shape.ctes,
-        name_of=lambda item: _item_name(item, ctx),
-        resolve=lambda typed: _resolve(typed, ctx),
-    )
-    if table is None:
-        raise NotSupported(
-            f"the derived table {shape.alias}: its columns are not known before running "
-            "(a * over a table without catalog columns)"
-        )
-    inner = _inner_statement(shape)
-    # The outer query reads a stand-in table of the derived table's columns.
-    stand_in = exp.Table(
-        this=exp.to_identifier(table.info.name),
-        db=exp.to_identifier(SYNTHETIC_DB),
-        alias=exp.TableAlias(this=exp.to_identifier(shape.alias)),
-    )
-    shape.source.replace(stand_in)
-    tree.set("with_", None)
-    tree.set("with", None)
-    tables = {**ctx.tables, (SYNTHETIC_DB, table.info.name): table.info}
-    scope = Scope(tree, tables, ctx.database)
+    pristine, table, inner, scope = _stand_in(tree, shape, ctx)
     aliases = {e.alias for e in tree.expressions if isinstance(e, exp.Alias)}
     scope.qualify(tree, aliases)
     items = expand_items(tree, scope, ctx)
@@ -233,38 +201,7 @@ def plan_derived_join(
     if found is None:
         return None
     shape, other = found
-    if shape.cte is None and shape.columns is not None:
-        raise NotSupported(
-            "a derived column list `(SELECT ...) AS d(a, b)` (MariaDB 10.11 does not accept "
-            "it; name the columns in the derived table's select list)"
-        )
-    if tree.args.get("into"):
-        raise NotSupported("SELECT ... INTO is not supported")
-    pristine = tree.copy()
-    table = derived_table(
-        shape.source,
-        ctx.tables,
-        ctx.database,
-        shape.ctes,
-        name_of=lambda item: _item_name(item, ctx),
-        resolve=lambda typed: _resolve(typed, ctx),
-    )
-    if table is None:
-        raise NotSupported(
-            f"the derived table {shape.alias}: its columns are not known before running "
-            "(a * over a table without catalog columns)"
-        )
-    inner = _inner_statement(shape)
-    stand_in = exp.Table(
-        this=exp.to_identifier(table.info.name),
-        db=exp.to_identifier(SYNTHETIC_DB),
-        alias=exp.TableAlias(this=exp.to_identifier(shape.alias)),
-    )
-    shape.source.replace(stand_in)
-    tree.set("with_", None)
-    tree.set("with", None)
-    tables = {**ctx.tables, (SYNTHETIC_DB, table.info.name): table.info}
-    scope = Scope(tree, tables, ctx.database)
+    pristine, table, inner, scope = _stand_in(tree, shape, ctx)
     refusal = NotSupported(
         f"a derived table or CTE ({shape.alias}) over a sharded table joined with {other}"
     )
@@ -492,6 +429,46 @@ def _cte_named_elsewhere(tree: exp.Select, shape: _Shape) -> bool:
         if parent is None:
             return True
     return False
+
+
+def _stand_in(
+    tree: exp.Select, shape: _Shape, ctx: PlanContext
+) -> tuple[exp.Select, DerivedTable, exp.Expr, Scope]:
+    """Replace ``shape``'s source in ``tree`` by a stand-in table of the derived
+    table's columns (the outer query reads that): the statement as it was, the derived
+    table, its body runnable alone, and the outer query's scope."""
+    if shape.cte is None and shape.columns is not None:
+        raise NotSupported(
+            "a derived column list `(SELECT ...) AS d(a, b)` (MariaDB 10.11 does not accept "
+            "it; name the columns in the derived table's select list)"
+        )
+    if tree.args.get("into"):
+        raise NotSupported("SELECT ... INTO is not supported")
+    pristine = tree.copy()
+    table = derived_table(
+        shape.source,
+        ctx.tables,
+        ctx.database,
+        shape.ctes,
+        name_of=lambda item: _item_name(item, ctx),
+        resolve=lambda typed: _resolve(typed, ctx),
+    )
+    if table is None:
+        raise NotSupported(
+            f"the derived table {shape.alias}: its columns are not known before running "
+            "(a * over a table without catalog columns)"
+        )
+    inner = _inner_statement(shape)
+    stand_in = exp.Table(
+        this=exp.to_identifier(table.info.name),
+        db=exp.to_identifier(SYNTHETIC_DB),
+        alias=exp.TableAlias(this=exp.to_identifier(shape.alias)),
+    )
+    shape.source.replace(stand_in)
+    tree.set("with_", None)
+    tree.set("with", None)
+    tables = {**ctx.tables, (SYNTHETIC_DB, table.info.name): table.info}
+    return pristine, table, inner, Scope(tree, tables, ctx.database)
 
 
 def _inner_statement(shape: _Shape) -> exp.Expr:

@@ -54,6 +54,16 @@ def and_all(parts: Sequence[exp.Expr]) -> exp.Expr | None:
     return out
 
 
+def ancestors(node: exp.Expr, root: exp.Expr) -> list[exp.Expr]:
+    """The nodes between ``node`` and ``root`` (both excluded), nearest first."""
+    out: list[exp.Expr] = []
+    parent = node.parent
+    while parent is not None and parent is not root:
+        out.append(parent)
+        parent = parent.parent
+    return out
+
+
 def column_collation(node: exp.Expr, scope: Scope) -> str | None:
     """The collation comparisons of ``node`` use: an explicit COLLATE, else its column's."""
     while isinstance(node, exp.Paren):

@@ -62,7 +62,7 @@ from sharding.merge.window import DEFAULT_FRAME, Frame, WindowFunc
 from sharding.sql.clauses import Item, limit_ref, order_terms
 from sharding.sql.context import PlanContext, canon
 from sharding.sql.enums import column_enum, enum_index
-from sharding.sql.exprs import column_collation, contains_window, is_aggregate
+from sharding.sql.exprs import ancestors, column_collation, contains_window, is_aggregate
 from sharding.sql.nodes import (
     ConcatNode,
     LimitNode,
@@ -105,18 +105,9 @@ def windows_of(tree: exp.Select) -> list[exp.Window]:
         if (
             isinstance(node, exp.Window)
             and id(node) not in definitions
-            and not any(id(a) in definitions for a in _ancestors(node, tree))
+            and not any(id(a) in definitions for a in ancestors(node, tree))
         ):
             out.append(node)
-    return out
-
-
-def _ancestors(node: exp.Expr, root: exp.Expr) -> list[exp.Expr]:
-    out: list[exp.Expr] = []
-    parent = node.parent
-    while parent is not None and parent is not root:
-        out.append(parent)
-        parent = parent.parent
     return out
 
 
