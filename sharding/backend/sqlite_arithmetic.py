@@ -856,39 +856,37 @@ def _worth_parsing(masked: str, decls: Decls, write: bool = False) -> bool:
                 return True
     for cols in decls.values():
         for name, decl in cols.items():
-            if _INT_DECL.match(decl) and not _WIDE_DECL.match(decl):
-                # An INT factor of ``*``: a product of INTs may leave BIGINT (1690).
-                pattern = _name_pattern(name)
-                if re.search(
-                    r"\*\s*(?:\w+\s*\.\s*)?" + pattern + "|" + pattern + r"\s*\*",
-                    masked,
-                    re.IGNORECASE,
-                ):
-                    return True
+            # An INT factor of ``*``: a product of INTs may leave BIGINT (1690).
+            narrow = _INT_DECL.match(decl) and not _WIDE_DECL.match(decl)
+            if narrow and _operand_of("*", name, masked):
+                return True
             if _DOUBLE_DECL.match(decl):
                 if re.search(_name_pattern(name), masked, re.IGNORECASE):
                     return True
             elif _WIDE_DECL.match(decl):
                 # A BIGINT or UNSIGNED operand: MySQL's integer range is checked.
-                pattern = _name_pattern(name)
-                if re.search(
-                    r"[-+*]\s*(?:\w+\s*\.\s*)?" + pattern + "|" + pattern + r"\s*[-+*]",
-                    masked,
-                    re.IGNORECASE,
-                ):
+                if _operand_of("-+*", name, masked):
                     return True
             elif _TEXT_DECL.match(decl) or _TEMPORAL_DECL.match(decl):
                 pattern = _name_pattern(name)
                 inside = division or (summed and _TEMPORAL_DECL.match(decl) is not None)
                 if inside and re.search(pattern, masked, re.IGNORECASE):
                     return True
-                if re.search(
-                    r"[-+*/%]\s*(?:\w+\s*\.\s*)?" + pattern + "|" + pattern + r"\s*[-+*/%]",
-                    masked,
-                    re.IGNORECASE,
-                ):
+                if _operand_of("-+*/%", name, masked):
                     return True
     return False
+
+
+def _operand_of(operators: str, name: str, masked: str) -> bool:
+    """Column ``name`` (qualified or not) next to one of ``operators`` in ``masked``."""
+    ops = "[" + "".join(re.escape(c) for c in operators) + "]"
+    pattern = _name_pattern(name)
+    found = re.search(
+        ops + r"\s*(?:\w+\s*\.\s*)?" + pattern + "|" + pattern + r"\s*" + ops,
+        masked,
+        re.IGNORECASE,
+    )
+    return found is not None
 
 
 class _Columns:
