@@ -67,7 +67,7 @@ from sharding.catalog import ColumnInfo, TableInfo
 from sharding.errors import NoDatabaseSelected, NotSupported, ShardgateError, UnknownTable
 from sharding.local_columns import CONSERVATIVE, parse_spec, show_columns, typed
 from sharding.local_columns_data import INFORMATION_SCHEMA
-from sharding.session_answers import select_item_texts
+from sharding.session_answers import like_to_regex, select_item_texts
 from sharding.sql.describe import UNKNOWN, ColumnType, constant_type, expression_type
 from sharding.sql.literals import render_literal
 
@@ -371,18 +371,7 @@ def mysql_like(pattern: Any, value: Any, escape: Any = "\\") -> int | None:
     if pattern is None or value is None:
         return None
     esc = escape if isinstance(escape, str) and escape else "\\"
-    regex = []
-    chars = str(pattern)
-    i = 0
-    while i < len(chars):
-        ch = chars[i]
-        if ch == esc and i + 1 < len(chars):
-            regex.append(re.escape(chars[i + 1]))
-            i += 2
-            continue
-        regex.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-        i += 1
-    return 1 if re.fullmatch("".join(regex), str(value), re.IGNORECASE | re.DOTALL) else 0
+    return 1 if like_to_regex(str(pattern), esc).match(str(value)) else 0
 
 
 def _locate(sub: Any, s: Any, pos: Any = 1) -> int | None:
