@@ -667,6 +667,9 @@ def _count_parens(sql: str, pos: int, end: int, lists: list[str | None]) -> None
 
 
 _OPERATOR_CHARS = "=<>!"
+#: :func:`_string_partner`'s answer for a string compared with something that is not a
+#: plain name (no column is named so: it has no letters).
+EXPRESSION = "?"
 
 
 def _string_partner(sql: str, i: int, j: int, lists: list[str | None]) -> str | None:
@@ -677,7 +680,9 @@ def _string_partner(sql: str, i: int, j: int, lists: list[str | None]) -> str | 
     if k >= 0 and sql[k] in _OPERATOR_CHARS:
         while k > 0 and sql[k - 1] in _OPERATOR_CHARS:
             k -= 1
-        return _name_before(sql, k)
+        name = _name_before(sql, k)
+        # ``n + 0 = '5x'``, ``ABS(n) = '5x'``: an expression; the parse tells its type.
+        return EXPRESSION if name is None else name
     if k >= 0 and sql[k] in "(," and lists and lists[-1] is not None:
         return lists[-1]
     if k >= 1 and sql[k - 1 : k + 1].upper() in ("IS", "OT"):  # ``n IS '5x'``, ``IS NOT``
@@ -701,10 +706,11 @@ def _string_partner(sql: str, i: int, j: int, lists: list[str | None]) -> str | 
         while r < len(sql) and sql[r] in _OPERATOR_CHARS:
             r += 1
         m = _NAME_AFTER.match(sql, r)
-        if m is not None:
-            name = m.group(1) or m.group(2)
-            if name.upper() not in _WORDS:
-                return name.replace('""', '"').lower()
+        if m is None:
+            return EXPRESSION  # ``'5x' = n + 0``, ``'5x' = ABS(n)``, ``'5x' = 5``
+        name = m.group(1) or m.group(2)
+        if name.upper() not in _WORDS:
+            return name.replace('""', '"').lower()
     return None
 
 
@@ -716,6 +722,8 @@ def _compares_string(raw: sqlite3.Connection, sql: str, masked: str) -> bool:
     if "'" not in sql:
         return False
     names = _string_compared_names(sql)
+    if EXPRESSION in names:
+        return True  # the parse tells whether that expression is a number
     if not names or (names <= _text_names and not (names & _other_names)):
         return False
     decls = _declared(raw, masked)
@@ -1202,6 +1210,12 @@ def _compared_strings(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, st
             pairs = [(node.this, [node.args["low"], node.args["high"]])]
         for side, others in pairs:
             kind = _numeric_column(side, cols)
+            bare = side
+            while isinstance(bare, exp.Paren):
+                bare = bare.this
+            if kind is None and not isinstance(bare, exp.Column):
+                # A number that is no column: ``n + 0``, ``5``, ``ABS(n)`` of a number.
+                kind = _number_kind(side, cols)
             if kind is None:
                 continue
             for other in others:

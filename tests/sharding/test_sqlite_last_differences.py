@@ -243,6 +243,11 @@ STRINGS: list[tuple[str, str]] = [
     (R, "SELECT id FROM g WHERE b = '5x' OR p = '2.5x' OR d = '100abc' ORDER BY id"),
     (R, "SELECT id, n = '5x' FROM g ORDER BY id"),
     (W, "DELETE FROM g WHERE n IN ('7x', '100')"),
+    # ... also against a number that is no column (an expression, a literal)
+    (R, "SELECT id FROM g WHERE n + 0 = '5x' ORDER BY id"),
+    (R, "SELECT id FROM g WHERE '5x' = n * 1 ORDER BY id"),
+    (R, "SELECT id FROM g WHERE (n - 1) < 'abc' ORDER BY id"),
+    (R, "SELECT id, 5 = '5x', 1 + 1 = '2abc', '0' = 'a' FROM g WHERE id = 1"),
     # ... also on the shard key: routed to every shard (the string's hash places nothing)
     (R, "SELECT id, n FROM g WHERE id = '1x' ORDER BY id"),
     (R, "SELECT id FROM g WHERE id IN ('3abc', '0') ORDER BY id"),
