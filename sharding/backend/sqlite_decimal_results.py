@@ -121,6 +121,8 @@ _BRANCHING = (exp.Coalesce, exp.If, exp.Case, exp.Greatest, exp.Least)
 #: or DATETIME, which the registered functions hand over as text (a string argument's
 #: ``DATE_ADD`` stays text, as in MySQL).
 TEMPORAL = -5
+#: ``TIME(x)`` / ``CAST(x AS TIME)`` (SQLite's ``TIME()``): MySQL's TIME, a ``timedelta``.
+TIME_OF_DAY = -9
 #: Arithmetic with a string operand (``s + 0``, ``'3' * 2``): MySQL's DOUBLE.
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.Neg)
 _TEXT_DECL = re.compile(
@@ -418,6 +420,10 @@ def convert(rows: list[Any], how: Plan) -> list[Any]:
             if scale == TEMPORAL:
                 if isinstance(v, str):
                     values[i] = sqlite_mysql.temporal_value(v)
+                continue
+            if scale == TIME_OF_DAY:
+                if isinstance(v, str):
+                    values[i] = sqlite_mysql.time_value(v)
                 continue
             if unsigned[i] and isinstance(v, str) and v.isdigit():
                 values[i] = int(v)  # beyond BIGINT: its digits (sqlite_mysql._unsigned)
@@ -837,7 +843,7 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
             or (isinstance(node, exp.UnixToTime) and node.args.get("format") is None)
             or (
                 isinstance(node, exp.Anonymous)
-                and str(node.this).lower() == "from_unixtime"
+                and str(node.this).lower() in ("from_unixtime", "datetime")
                 and len(node.expressions) == 1
             )
             or (
@@ -846,6 +852,13 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
             )
         ):
             how.append(TEMPORAL)  # LAST_DAY(dt), DATE_ADD(dt, …), FROM_UNIXTIME(n): dates
+            continue
+        if (
+            isinstance(node, exp.Anonymous)
+            and str(node.this).lower() == "time"
+            and len(node.expressions) == 1
+        ):
+            how.append(TIME_OF_DAY)  # TIME(dt), CAST(dt AS TIME)
             continue
         kind = _kind(node, types)
         if kind is None and isinstance(node, _ARITHMETIC) and _texty(node, decls()):

@@ -1138,6 +1138,24 @@ def temporal_value(text: str) -> Any:
     return text if t is None else t
 
 
+_TIME_TEXT = re.compile(r"(-)?(\d+):(\d\d):(\d\d)(?:\.(\d{1,6}))?\Z")
+
+
+def time_value(text: str) -> Any:
+    """A TIME a function handed over as text (``TIME(dt)``) as the ``timedelta`` MySQL's
+    TIME reads as; other text as it is."""
+    m = _TIME_TEXT.match(text)
+    if m is None:
+        return text
+    delta = datetime.timedelta(
+        hours=int(m.group(2)),
+        minutes=int(m.group(3)),
+        seconds=int(m.group(4)),
+        microseconds=int((m.group(5) or "").ljust(6, "0") or 0),
+    )
+    return -delta if m.group(1) else delta
+
+
 def _as_datetime(t: datetime.date) -> datetime.datetime:
     return t if isinstance(t, datetime.datetime) else datetime.datetime(t.year, t.month, t.day)
 

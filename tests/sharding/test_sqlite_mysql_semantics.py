@@ -400,6 +400,13 @@ CORPUS += [
         "CONCAT(FROM_UNIXTIME(1.5), '|'), FROM_UNIXTIME(n, '%Y') FROM c WHERE id < 3 ORDER BY id",
         ORD,
     ),
+    # CAST to DATETIME / TIME and TIME(): a datetime and a timedelta, as MariaDB's
+    (
+        "functions",
+        "SELECT id, CAST(d AS DATETIME), TIME(dt), CAST(dt AS TIME), CAST(dt AS DATE) FROM c "
+        "ORDER BY id",
+        ORD,
+    ),
 ]
 
 
