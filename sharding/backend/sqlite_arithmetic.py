@@ -73,6 +73,7 @@ import re
 import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -1145,6 +1146,23 @@ def _text_column(node: exp.Expr, cols: _Columns) -> exp.Column | None:
     return None
 
 
+def _comparison_sides(
+    tree: exp.Expr, assignments: set[int]
+) -> Iterator[tuple[exp.Expr, list[exp.Expr]]]:
+    """Each compared operand with what it is compared with: both sides of ``=``, ``<``,
+    … (not an UPDATE's assignments, not ``= NULL``), ``x IN (list)``, ``x BETWEEN a AND
+    b``."""
+    for node in tree.walk(bfs=False):
+        if isinstance(node, _COMPARISONS) and id(node) not in assignments:
+            if not isinstance(node.expression, exp.Null):
+                yield node.this, [node.expression]
+                yield node.expression, [node.this]
+        elif isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
+            yield node.this, list(node.expressions)
+        elif isinstance(node, exp.Between):
+            yield node.this, [node.args["low"], node.args["high"]]
+
+
 def _compared_texts(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, str]]:
     """Text columns compared with a number (``s = 0``, ``s > n``, ``s IN (1, 2)``,
     ``s BETWEEN 1 AND 2``) and how MySQL converts them: it compares the string's number
@@ -1152,31 +1170,21 @@ def _compared_texts(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, str]
     assignments = _assignment_ids(tree)
     out: list[tuple[exp.Expr, str]] = []
     seen: set[int] = set()
-    for node in tree.walk(bfs=False):
-        pairs: list[tuple[exp.Expr, list[exp.Expr]]] = []
-        if isinstance(node, _COMPARISONS) and id(node) not in assignments:
-            if isinstance(node.expression, exp.Null):
-                continue
-            pairs = [(node.this, [node.expression]), (node.expression, [node.this])]
-        elif isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
-            pairs = [(node.this, list(node.expressions))]
-        elif isinstance(node, exp.Between):
-            pairs = [(node.this, [node.args["low"], node.args["high"]])]
-        for side, others in pairs:
-            column = _text_column(side, cols)
-            if column is None or id(column) in seen:
-                continue
-            kinds = [_number_kind(o, cols) for o in others]
-            # ``s IN (5, 'x')``: MySQL compares every element as a number then.
-            strings = [o for o in others if isinstance(o, exp.Literal) and o.is_string]
-            if any(k is None for k in kinds) and not (
-                len(strings) == kinds.count(None) and len(strings) < len(kinds)
-            ):
-                continue
-            kind = "DOUBLE" if "DOUBLE" in kinds else "DECIMAL"
-            seen.add(id(column))
-            out.append((column, kind))
-            out.extend((string, kind) for string in strings)
+    for side, others in _comparison_sides(tree, assignments):
+        column = _text_column(side, cols)
+        if column is None or id(column) in seen:
+            continue
+        kinds = [_number_kind(o, cols) for o in others]
+        # ``s IN (5, 'x')``: MySQL compares every element as a number then.
+        strings = [o for o in others if isinstance(o, exp.Literal) and o.is_string]
+        if any(k is None for k in kinds) and not (
+            len(strings) == kinds.count(None) and len(strings) < len(kinds)
+        ):
+            continue
+        kind = "DOUBLE" if "DOUBLE" in kinds else "DECIMAL"
+        seen.add(id(column))
+        out.append((column, kind))
+        out.extend((string, kind) for string in strings)
     return out
 
 
@@ -1200,34 +1208,22 @@ def _compared_strings(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, st
     AND 6``): MySQL compares the string's number, SQLite the TEXT (after every number)."""
     assignments = _assignment_ids(tree)
     out: list[tuple[exp.Expr, str]] = []
-    for node in tree.walk(bfs=False):
-        pairs: list[tuple[exp.Expr, list[exp.Expr]]] = []
-        if isinstance(node, _COMPARISONS) and id(node) not in assignments:
-            pairs = [(node.this, [node.expression]), (node.expression, [node.this])]
-        elif isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
-            pairs = [(node.this, list(node.expressions))]
-        elif isinstance(node, exp.Between):
-            pairs = [(node.this, [node.args["low"], node.args["high"]])]
-        for side, others in pairs:
-            kind = _numeric_column(side, cols)
-            bare = side
-            while isinstance(bare, exp.Paren):
-                bare = bare.this
-            if kind is None and not isinstance(bare, exp.Column):
-                # A number that is no column: ``n + 0``, ``5``, ``ABS(n)`` of a number.
-                kind = _number_kind(side, cols)
-            if kind is None:
-                continue
-            for other in others:
-                inner = other
-                while isinstance(inner, exp.Paren):
-                    inner = inner.this
-                if (
-                    isinstance(inner, exp.Literal)
-                    and inner.is_string
-                    and not _clean_number(inner.name)
-                ):
-                    out.append((inner, kind))
+    for side, others in _comparison_sides(tree, assignments):
+        kind = _numeric_column(side, cols)
+        bare = side
+        while isinstance(bare, exp.Paren):
+            bare = bare.this
+        if kind is None and not isinstance(bare, exp.Column):
+            # A number that is no column: ``n + 0``, ``5``, ``ABS(n)`` of a number.
+            kind = _number_kind(side, cols)
+        if kind is None:
+            continue
+        for other in others:
+            inner = other
+            while isinstance(inner, exp.Paren):
+                inner = inner.this
+            if isinstance(inner, exp.Literal) and inner.is_string and not _clean_number(inner.name):
+                out.append((inner, kind))
     return out
 
 

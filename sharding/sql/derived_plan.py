@@ -261,12 +261,7 @@ def _join_shape(tree: exp.Select, ctx: PlanContext) -> tuple[_Shape, str] | None
     alias, body, columns, cte = found
     if not alias:
         return None
-    if cte is not None and any(
-        not t.db and t.name.lower() == cte.alias_or_name.lower() for t in body.find_all(exp.Table)
-    ):
-        raise NotSupported(
-            f"the CTE {cte.alias_or_name} reads a table of its own name (name the CTE differently)"
-        )
+    _check_cte_name(cte, body)
     shape = _Shape(sources[index], alias, body, columns, cte, ctes)
     if ctes and _cte_named_elsewhere(tree, shape):
         return None
@@ -400,12 +395,7 @@ def _shape(tree: exp.Select, ctx: PlanContext) -> _Shape | None:
     alias, body, columns, cte = found
     if not alias:
         return None
-    if cte is not None and any(
-        not t.db and t.name.lower() == cte.alias_or_name.lower() for t in body.find_all(exp.Table)
-    ):
-        raise NotSupported(
-            f"the CTE {cte.alias_or_name} reads a table of its own name (name the CTE differently)"
-        )
+    _check_cte_name(cte, body)
     shape = _Shape(from_.this, alias, body, columns, cte, ctes)
     if ctes and _cte_named_elsewhere(tree, shape):
         return None
@@ -429,6 +419,17 @@ def _cte_named_elsewhere(tree: exp.Select, shape: _Shape) -> bool:
         if parent is None:
             return True
     return False
+
+
+def _check_cte_name(cte: exp.CTE | None, body: exp.Expr) -> None:
+    """1235 for a CTE whose body reads a table of the CTE's own name (which one MariaDB
+    reads there is not what a stand-in table would give)."""
+    if cte is not None and any(
+        not t.db and t.name.lower() == cte.alias_or_name.lower() for t in body.find_all(exp.Table)
+    ):
+        raise NotSupported(
+            f"the CTE {cte.alias_or_name} reads a table of its own name (name the CTE differently)"
+        )
 
 
 def _stand_in(
