@@ -62,6 +62,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sharding.admin_view import CoordinatorAdmin
 from sharding.backend.base import Column, DataSource, DataSourceStatistics, Row
 from sharding.charsets_data import CHARSETS, COLLATIONS
 from sharding.client_charset import (
@@ -87,7 +88,8 @@ from sharding.session_state import GlobalVariables, SessionState, parse_set_text
 from sharding.sql.lexer import SCAN, SPACE_AND_COMMENTS, TOKEN
 
 if TYPE_CHECKING:
-    from sharding.coordinator import Coordinator
+    # Re-exported for the server's annotations (it may import only sharding.api).
+    from sharding.coordinator import Coordinator as Coordinator
     from sharding.topology import Topology
 
 __all__ = [
@@ -99,6 +101,7 @@ __all__ = [
     "TOKEN",
     "ClientInfo",
     "Column",
+    "CoordinatorAdmin",
     "DataSource",
     "DataSourceStatistics",
     "GlobalVariables",
@@ -323,7 +326,7 @@ def open_coordinator(topology: Topology) -> Coordinator:
 # -- the catalog's data source (coordinator instances' registry) ----------------------------
 
 
-def registry_source(coordinator: Any) -> DataSource | None:
+def registry_source(coordinator: Coordinator) -> DataSource | None:
     """A two-connection data source to the catalog's server (the coordinator's first
     data source), or None when the catalog does not live on MySQL (embedded SQLite:
     one process, nothing to coordinate)."""

@@ -7,7 +7,8 @@ encodings), :mod:`.auth`, :mod:`.sqlscan` (lexical scanning, no parsing),
 limits, shutdown), :mod:`.http` (/metrics, /status, /healthz), :mod:`.metrics`.
 """
 
-from sharding.server.admin import AdminSource, CoordinatorAdmin, NullAdmin
+from sharding.api import CoordinatorAdmin
+from sharding.server.admin import AdminSource, NullAdmin
 from sharding.server.config import ConfigError, ServerConfig
 from sharding.server.server import MySQLServer
 

@@ -8,8 +8,9 @@ answer while every bucket is saturated (seed 002: health checks queued behind wo
 healthy servers look dead).
 
 The server reaches the coordinator only through :class:`AdminSource`, a small protocol
-of what admin needs; :class:`CoordinatorAdmin` adapts a coordinator exposing
-``executor``, ``datasources`` and ``topology``, and tests pass fakes.
+of what admin needs; the coordinator's implementation is
+:class:`sharding.admin_view.CoordinatorAdmin` (reached through :mod:`sharding.api`),
+and tests pass fakes.
 
 Privileges (:mod:`sharding.server.auth`), checked against a :class:`Viewer` (who asks):
 without ``process`` a user sees only its own connections in the process list (as
@@ -57,7 +58,6 @@ __all__ = [
     "AdminSource",
     "ConnectionInfo",
     "ConnectionRegistry",
-    "CoordinatorAdmin",
     "KillDenied",
     "NullAdmin",
     "SpecificAccessDenied",
@@ -133,62 +133,6 @@ class NullAdmin:
 
     def shards(self) -> tuple[list[str], list[tuple[Any, ...]]]:
         return ["logical_table", "shard", "datasource", "physical_table"], []
-
-
-class CoordinatorAdmin:
-    """Adapts a coordinator (``executor``, ``datasources``, ``catalog``) to AdminSource.
-
-    Only attributes are read, each optional, so a coordinator still being built (or a
-    partial fake) degrades to empty answers rather than errors.
-    """
-
-    def __init__(self, coordinator: Any) -> None:
-        self.coordinator = coordinator
-
-    def _executor(self) -> Any:
-        return getattr(self.coordinator, "executor", None)
-
-    def thread_pool_status(self) -> Sequence[Any]:
-        ex = self._executor()
-        return list(ex.status()) if ex is not None else []
-
-    def queries(self) -> Sequence[Any]:
-        ex = self._executor()
-        return list(ex.queries()) if ex is not None else []
-
-    def cancel_query(self, query_id: int) -> bool:
-        ex = self._executor()
-        return bool(ex.cancel_query(query_id)) if ex is not None else False
-
-    def datasource_statistics(self) -> Sequence[Any]:
-        ds = getattr(self.coordinator, "datasources", None)
-        if ds is None:
-            return []
-        items = ds.values() if isinstance(ds, Mapping) else ds
-        return [d.statistics() for d in items]
-
-    def shards(self) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Every shard (or broadcast copy) of every table the catalog knows."""
-        cols = [
-            "logical_table",
-            "shard",
-            "datasource",
-            "physical_database",
-            "physical_table",
-            "algorithm",
-            "shard_key",
-        ]
-        catalog = getattr(self.coordinator, "catalog", None)
-        tables_fn = getattr(catalog, "tables", None)
-        if not callable(tables_fn):
-            return cols, []
-        rows: list[tuple[Any, ...]] = []
-        for table in tables_fn():
-            rule = table.rule
-            algorithm = "broadcast" if rule.broadcast else rule.algorithm
-            for shard, ds, pdb, ptable in table.placements():
-                rows.append((table.qualified, shard, ds, pdb, ptable, algorithm, rule.shard_key))
-        return cols, rows
 
 
 def _shard_columns(names: Sequence[str]) -> list[Column]:

@@ -82,7 +82,9 @@ from sharding.server.workers import (
 )
 
 if TYPE_CHECKING:
+    from sharding.api import Coordinator
     from sharding.server.server import MySQLServer
+    from sharding.server.workers import WorkerCluster
 
 __all__ = [
     "CONTROL_TIMEOUT",
@@ -576,7 +578,7 @@ def advertised(bound: tuple[str, int], advertise: str | None) -> str:
 
 async def join_fleet(
     server: MySQLServer,
-    coordinator: Any,
+    coordinator: Coordinator,
     preferred: int = 0,
     *,
     task_status: trio.TaskStatus[InstanceFleet | None] = trio.TASK_STATUS_IGNORED,
@@ -712,8 +714,8 @@ def read_instance_file(run_dir: str) -> dict[str, Any] | None:
 
 async def serve_worker_fleet(
     server: MySQLServer,
-    coordinator: Any,
-    cluster: Any,
+    coordinator: Coordinator,
+    cluster: WorkerCluster,
     info: Mapping[str, Any],
     *,
     task_status: trio.TaskStatus[InstanceFleet] = trio.TASK_STATUS_IGNORED,

@@ -81,11 +81,12 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import trio
 
-from sharding.api import Column, Result
+from sharding.api import Column, CoordinatorAdmin, Result
 from sharding.errors import NoSuchThread, ShardgateError
 from sharding.server import admin as admin_sql
 
 if TYPE_CHECKING:
+    from sharding.api import Coordinator
     from sharding.server.server import MySQLServer
 
 __all__ = [
@@ -223,10 +224,12 @@ def budget_topology(topology: Any, worker: int, workers: int) -> tuple[Any, dict
     return replace(topology, datasources=tuple(sources)), totals
 
 
-class WorkerAdmin(admin_sql.CoordinatorAdmin):
+class WorkerAdmin(CoordinatorAdmin):
     """The coordinator's admin view plus this worker's share of each pool budget."""
 
-    def __init__(self, coordinator: Any, worker: int, workers: int, totals: Mapping[str, int]):
+    def __init__(
+        self, coordinator: Coordinator, worker: int, workers: int, totals: Mapping[str, int]
+    ) -> None:
         super().__init__(coordinator)
         self.worker = worker
         self.workers = workers
@@ -298,7 +301,7 @@ class WorkerCluster:
         workers: int,
         instance: int = 0,
         start: int = 1,
-        coordinator: Any = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.server = server
         self.coordinator = coordinator
@@ -347,9 +350,9 @@ class WorkerCluster:
                 log.info("control request failed", error=repr(exc))
 
     async def _reload_catalog(self) -> dict[str, Any]:
-        catalog = getattr(self.coordinator, "catalog", None)
-        if catalog is None:
+        if self.coordinator is None:  # a bare cluster view (no coordinator to reload)
             return {"generation": None}
+        catalog = self.coordinator.catalog
         try:
             await catalog.reload()
         except ShardgateError as exc:
