@@ -154,7 +154,7 @@ def list_values(values: Sequence[Any]) -> int:
     return sum(len(v) for v in values if isinstance(v, InList))
 
 
-def plan_reads(node: Any) -> Iterator[ShardRead]:
+def plan_reads(node: object) -> Iterator[ShardRead]:
     """Every shard read of a plan tree (any dataclass nesting)."""
     if isinstance(node, ShardRead):
         yield node
@@ -175,7 +175,7 @@ class Ahead:
     shards: dict[int, list[int]]
 
 
-def plan_ahead(plan: Any, values: Sequence[Any], sem: Semantics) -> Ahead:
+def plan_ahead(plan: object, values: Sequence[Any], sem: Semantics) -> Ahead:
     """:func:`shard_lists` and :func:`sharding.exec.targets.route_shards` of every read of
     ``plan``, computed ahead: for a statement of 100,000 values placing each one takes
     a second, which the session spends in a worker thread rather than on the event

@@ -622,7 +622,7 @@ def check_union_inputs(node: UnionNode, values: Sequence[Any], sem: Semantics) -
             check_union_inputs(child, values, sem)
 
 
-def check_runnable(plan: Any, values: Sequence[Any], sem: Semantics) -> None:
+def check_runnable(plan: object, values: Sequence[Any], sem: Semantics) -> None:
     """Raise now the refusal a call with ``values`` would meet while running ``plan``
     (its own, or one of a set operation's query blocks): before any row is sent, so
     the caller may still plan the statement differently."""

@@ -57,7 +57,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 import trio
@@ -69,6 +69,7 @@ from sharding.exec.writes import WriteContext, WriteOp, local_write, ordered, re
 if TYPE_CHECKING:
     from sharding.backend.mysql import MySQLDataSource
     from sharding.backend.xa import RecoveryReport
+    from sharding.coordinator import Coordinator
 
 log = structlog.get_logger("sharding.exec.xa")
 
@@ -181,7 +182,7 @@ async def recover_once(
 
 
 async def start_recovery(
-    coordinator: Any, period: float | None = RECOVERY_PERIOD
+    coordinator: Coordinator, period: float | None = RECOVERY_PERIOD
 ) -> RecoveryReport | None:
     """Run at coordinator start-up: a recovery pass now, then the heartbeat/recovery loop
     (module docstring) with a full pass at least every ``period`` seconds (``None``:

@@ -39,7 +39,7 @@ from sharding.sql.derived_plan import plan_derived, plan_derived_join
 from sharding.sql.exprs import conjuncts
 from sharding.sql.join_plan import broadcast_outer_sides, outer_join_hazard, plan_join
 from sharding.sql.names import STAR, apply_names, source_names
-from sharding.sql.nodes import OutputColumn, Passthrough, SelectPlan, ShardRead
+from sharding.sql.nodes import OutputColumn, Passthrough, PlanNode, SelectPlan, ShardRead
 from sharding.sql.one_shard import plan_one_shard
 from sharding.sql.reads import key_lookup, shard_key_ref
 from sharding.sql.rewrite import HOLE, render_template, slot_of
@@ -245,7 +245,7 @@ def _plan_group(
         route_tables=route_tables,
     )
     columns = passthrough_columns(tree, scope, ctx)
-    scatter: Any = None
+    scatter: PlanNode | None = None
     error: Exception | None = None
     try:
         scatter, columns = plan_scatter(tree, scope, ctx, sharded, holes, route, route_tables)
