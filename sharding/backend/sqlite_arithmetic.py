@@ -53,6 +53,13 @@ a read and a DELETE use its prefix. The filter finds the names next to compariso
 operators first: a point query (``WHERE "id" = 5``) whose names were only ever seen as
 no text columns needs neither the schema nor a parse.
 
+A function both MySQL and the shard compute as a number (``ABS(n)``, ``ROUND(n)``,
+``LENGTH(s)``, ``YEAR(d)``, ``COUNT(*)``: :func:`_function_kind`) is typed as a number
+there (``ABS(n) = '5x'`` compares 5). A comparison with an operand whose type only its
+value tells (a subquery, ``COALESCE``, a string function) is decided at run time by
+:mod:`sharding.backend.sqlite_compare`, in the same pass (a call, a subquery or a
+``CASE`` next to a comparison makes the statement worth parsing: :func:`_compares_call`).
+
 An integer column as a factor of ``*`` (``n * n * n``) or three integer literals
 multiplied make a statement worth parsing for BIGINT's range (1690), as a BIGINT column
 does. In an INSERT/UPDATE the value written to a BIGINT column that may be a REAL
@@ -82,6 +89,7 @@ from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
+from sharding.backend import sqlite_compare
 from sharding.backend.sqlite_scan import mask_strings, shrink_lists
 from sharding.errors import NotSupported, ShardgateError
 
@@ -452,7 +460,11 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
         # A comparison (a point query: ``WHERE id = 5``): parsed only when a text column
         # of its tables is compared with something that is no string (the declared
         # types are cached per connection: no PRAGMA, no parse, no cache entry here).
-        if not _compares_text(raw, masked) and not _compares_string(raw, sql, masked):
+        if (
+            not _compares_text(raw, masked)
+            and not _compares_string(raw, sql, masked)
+            and not _compares_call(masked)
+        ):
             return sql
     with _lock:
         cached = _cache.get(sql)
@@ -461,7 +473,12 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
             return cached
     decls = _declared(raw, masked)
     worth = (overflow and _worth_parsing(masked, decls, _WRITE_HEAD.match(sql) is not None)) or (
-        compares and (_compares_text(raw, masked) or _compares_string(raw, sql, masked))
+        compares
+        and (
+            _compares_text(raw, masked)
+            or _compares_string(raw, sql, masked)
+            or _compares_call(masked)
+        )
     )
     out = _guard(sql, decls) if worth else sql
     with _lock:
@@ -731,6 +748,55 @@ def _compares_string(raw: sqlite3.Connection, sql: str, masked: str) -> bool:
     return any(_NUMBER_DECL.match(cols.get(name, "")) for cols in decls.values() for name in names)
 
 
+#: A ``)`` right before a comparison: it may close a call or a subquery.
+_CLOSE_COMPARED = re.compile(r"\)\s*(?:[=<>!]|(?:NOT\s+)?(?:IN|BETWEEN)\b|IS\b)", re.IGNORECASE)
+#: A call, a subquery or a CASE right after a comparison (or in an IN list).
+_CALL_COMPARED = re.compile(
+    r"(?:[=<>]|\bIS(?:\s+NOT)?|\bBETWEEN|\bBETWEEN\s[^()]*?\sAND)\s*"
+    r"(?:[A-Za-z_]\w*\s*\(|\(\s*SELECT\b|CASE\b)"
+    r"|\bIN\s*\([^()]*?[A-Za-z_]\w*\s*\(|\bEND\s*(?:[=<>!]|IS\b|(?:NOT\s+)?(?:IN|BETWEEN)\b)",
+    re.IGNORECASE,
+)
+#: Words before ``(`` that make it no call (a parenthesised condition, a row value).
+_NOT_CALLS = frozenset(
+    {"AND", "OR", "NOT", "WHERE", "ON", "WHEN", "THEN", "ELSE", "HAVING", "IN", "SELECT"}
+    | {"BY", "AS", "IS", "BETWEEN", "EXISTS", "VALUES", "SET", "LIMIT", "OFFSET", "FROM"}
+)
+
+
+def _compares_call(masked: str) -> bool:
+    """A call, a subquery or a CASE as an operand of a comparison (``ABS(n) = ''``,
+    ``n = (SELECT '')``, ``UPPER(s) IN ('')``): parsed, as its type may be only its
+    value's (:mod:`sharding.backend.sqlite_compare`). A parenthesised condition or a
+    row value (``(id, k) > (5, 7)``, a keyset continuation) is none."""
+    if "(" not in masked:
+        return False
+    if _CALL_COMPARED.search(masked):
+        return True
+    for m in _CLOSE_COMPARED.finditer(masked):
+        depth, k = 0, m.start()
+        while k >= 0:
+            ch = masked[k]
+            depth += 1 if ch == ")" else -1 if ch == "(" else 0
+            if depth == 0:
+                break
+            k -= 1
+        if k < 0:
+            continue
+        if masked[k + 1 : k + 40].lstrip().upper().startswith("SELECT"):
+            return True
+        j = k
+        while j > 0 and masked[j - 1] in " \t\r\n":
+            j -= 1
+        e = j
+        while j > 0 and (masked[j - 1].isalnum() or masked[j - 1] in "_$"):
+            j -= 1
+        word = masked[j:e]
+        if word and not word[0].isdigit() and word.upper() not in _NOT_CALLS:
+            return True
+    return False
+
+
 def _not_a_string(rest: str) -> bool:
     rest = rest.lstrip()
     return bool(rest) and not rest.startswith("''") and rest[:4].upper() != "NULL"
@@ -832,6 +898,8 @@ def _declared(raw: sqlite3.Connection, masked: str) -> Decls:
             str(r[1]).lower(): str(r[2] or "")
             for r in raw.execute(f'PRAGMA "{s}".table_info("{t}")')
         }
+        if any(_TEXT_DECL.match(d) for d in cols.values()):
+            _add_collations(raw, s, t, cols)
         if cols:
             out[(schema.lower(), table.lower())] = cols
             known[(schema.lower(), table.lower())] = cols
@@ -839,6 +907,30 @@ def _declared(raw: sqlite3.Connection, masked: str) -> Decls:
                 for name, decl in cols.items():
                     (_text_names if _TEXT_DECL.match(decl) else _other_names).add(name)
     return out
+
+
+def _add_collations(raw: sqlite3.Connection, schema: str, table: str, cols: dict[str, str]) -> None:
+    """A text column's declared type with its ``COLLATE`` clause (PRAGMA table_info
+    gives the type only): ``VARCHAR(20) COLLATE utf8mb4_bin``. The DDL path writes the
+    clause right after the type (:mod:`sharding.sql.ddl`)."""
+    row = raw.execute(
+        f"SELECT sql FROM \"{schema}\".sqlite_master WHERE type = 'table' AND name = ?",
+        (table.replace('""', '"'),),
+    ).fetchone()
+    if not row or not row[0]:
+        return
+    ddl = str(row[0])
+    for name, decl in cols.items():
+        if not _TEXT_DECL.match(decl):
+            continue
+        quoted = re.escape('"' + name.replace('"', '""') + '"') + "|" + re.escape(name)
+        m = re.search(
+            r"(?:^|[(,])\s*(?:" + quoted + r")\s+" + re.escape(decl) + r"\s+COLLATE\s+\"?(\w+)",
+            ddl,
+            re.IGNORECASE,
+        )
+        if m is not None:
+            cols[name] = f"{decl} COLLATE {m.group(1)}"
 
 
 def _name_pattern(name: str) -> str:
@@ -1127,7 +1219,66 @@ def _number_kind(node: exp.Expr | None, cols: _Columns) -> str | None:
         and all(_number_kind(a, cols) is not None for a in node.expressions)
     ):
         return "DOUBLE"
-    return None
+    return _function_kind(node, cols)
+
+
+#: Functions giving an integer whatever their arguments (in MySQL and on the shard).
+_INTEGER_RESULTS = (exp.Length, exp.Count)
+#: Functions giving a number of their number arguments (of a string: the value tells).
+_NUMBER_OF_NUMBERS = (
+    exp.Abs,
+    exp.Round,
+    exp.Floor,
+    exp.Ceil,
+    exp.Sign,
+    exp.Trunc,
+    exp.Mod,
+    exp.Sqrt,
+    exp.Ln,
+    exp.Exp,
+    exp.Pow,
+    exp.Sum,
+    exp.Avg,
+    exp.Min,
+    exp.Max,
+)
+_NUMBER_CALLS = frozenset(
+    {"round", "truncate", "mod", "log", "sg_log10", "sg_log2", "sg_round_double"}
+)
+#: Of :data:`_EXACT_FUNCTIONS`: those whose value may be text (an UNSIGNED beyond BIGINT).
+_MAYBE_TEXT = frozenset(
+    {"sg_unsigned", "sg_unsigned_double", "sg_bitnot", "sg_bitxor", "sg_bitand", "sg_bitor"}
+    | {"sg_shl", "sg_shr"}
+)
+
+
+def _function_kind(node: exp.Expr, cols: _Columns) -> str | None:
+    """``"DECIMAL"``/``"DOUBLE"`` for a function MySQL and the shard both compute as a
+    number (``ABS(n)``, ``ROUND(n)``, ``LENGTH(s)``, ``COUNT(*)``, ``SUM(p)``), else None
+    (its value tells: :mod:`sharding.backend.sqlite_compare`)."""
+    if isinstance(node, _INTEGER_RESULTS):
+        return "DECIMAL"
+    name = _call_name(node)
+    if not name and isinstance(node, exp.Func) and type(node).__name__.lower() in _EXACT_FUNCTIONS:
+        return "DECIMAL"  # ``YEAR(d)``, ``DATEDIFF(a, b)``: sqlglot's own nodes
+    if name:
+        if name in _EXACT_FUNCTIONS and name not in _MAYBE_TEXT:
+            return "DECIMAL"
+        if name not in _NUMBER_CALLS or not node.expressions:
+            return None
+        args = list(node.expressions)
+    elif isinstance(node, _NUMBER_OF_NUMBERS):
+        if isinstance(node, exp.Sum | exp.Avg | exp.Min | exp.Max) and node.expressions:
+            return None  # a window's or an ordered aggregate's extra arguments
+        args = [node.this]
+    else:
+        return None
+    kinds = [_number_kind(a, cols) for a in args]
+    if any(k is None for k in kinds):
+        return None
+    if isinstance(node, exp.Sqrt | exp.Ln | exp.Exp | exp.Pow | exp.Avg) or name == "log":
+        return "DOUBLE"
+    return kinds[0]
 
 
 _NUMBER_DECL = re.compile(
@@ -1347,66 +1498,61 @@ def _guard(sql: str, decls: Decls) -> str:
     compared = _compared_texts(tree, cols)
     strings = _compared_strings(tree, cols)
     written = _wide_assignments(tree, cols) if _WRITE_HEAD.match(sql) else []
-    if not (targets or temporal or integers or strict or compared or strings or written):
+    levels: dict[int, int] = {}
+    for node in tree.walk(bfs=False):  # pre-order: a parent before its children
+        levels[id(node)] = 0 if node.parent is None else levels.get(id(node.parent), 0) + 8
+
+    def level(node: exp.Expr) -> int:
+        return levels.get(id(node), 0)
+
+    # A comparison with an operand whose type only its value tells (a subquery, a
+    # string function, COALESCE): MySQL's rule at run time (sqlite_compare).
+    runtime = sqlite_compare.edits(tree, cols, text, tokens, level)
+    if not (targets or temporal or integers or strict or compared or strings or written or runtime):
         return sql
-    depth = {id(n): i for i, n in enumerate(targets)}  # pre-order: ancestors first
-    edits: list[tuple[int, int, int, str]] = []
-    for column in temporal:
-        span = _span(text, tokens, column)
-        if span is not None:  # innermost of all: a column
-            edits.append((span[0], 1, len(targets) + 1, "sg_temporal_number("))
-            edits.append((span[1] + 1, 0, -(len(targets) + 1), ")"))
-    for node, kind in strict:
-        span = _span(text, tokens, node)
-        if span is not None:  # innermost: a string operand
-            edits.append((span[0], 1, len(targets) + len(integers) + 2, "sg_strict_number("))
-            edits.append((span[1] + 1, 0, -(len(targets) + len(integers) + 2), f", '{kind}')"))
-    for node in targets:
+    # (position, kind, depth, piece, characters replaced), applied right to left. At one
+    # offset a replacement first, then an end (kind 0) right of a start (kind 1); an
+    # outer start left of an inner one, an inner end left of an outer one: ``depth`` is
+    # the node's level in the tree (8 a level) plus its wrapper's rank, for one node
+    # wrapped twice (the written value outermost).
+    edits: list[tuple[int, int, int, str, int]] = list(runtime)
+
+    def wrap(node: exp.Expr, rank: int, head: str, tail: str) -> None:
         span = _span(text, tokens, node)
         if span is None:
-            continue  # its text not found exactly: left as SQLite computes it
-        start, end = span
+            return  # its text not found exactly: left as SQLite computes it
+        depth = level(node) + rank
+        edits.append((span[0], 1, depth, head, 0))
+        edits.append((span[1] + 1, 0, -depth, tail, 0))
+
+    for column in temporal:
+        wrap(column, 5, "sg_temporal_number(", ")")
+    for node, kind in strict:
+        wrap(node, 4, "sg_strict_number(", f", '{kind}')")
+    for node in targets:
         message = _mysql_text(node, cols).replace("'", "''")
-        # Applied right to left; at one offset a start goes right of an end, an
-        # outer start left of an inner one, an inner end left of an outer one.
-        edits.append((start, 1, depth[id(node)], "sg_finite("))
-        edits.append((end + 1, 0, -depth[id(node)], f", '{message}')"))
+        wrap(node, 1, "sg_finite(", f", '{message}')")
     # BIGINT arithmetic (``9223372036854775807 + n``, ``u - 10``): MySQL's 1690 where
     # SQLite would go on with a REAL (or a negative UNSIGNED).
-    for i, node in enumerate(integers):  # pre-order: ancestors first
-        span = _span(text, tokens, node)
-        if span is None:
-            continue
-        start, end = span
+    for node in integers:
         message = _mysql_text(node, cols).replace("'", "''")
         unsigned = 1 if _integer_kind(node, cols) == "unsigned" else 0
-        edits.append((start, 1, len(targets) + 1 + i, "sg_bigint("))
-        edits.append((end + 1, 0, -(len(targets) + 1 + i), f", '{message}', {unsigned})"))
+        wrap(node, 2, "sg_bigint(", f", '{message}', {unsigned})")
     # A text column compared with a number: MySQL compares the string's number.
-    inner = len(targets) + len(integers) + 2
     for node, kind in compared:
-        span = _span(text, tokens, node)
-        if span is not None:  # innermost: a column
-            filtering = 0 if _in_select_list(node) else 1
-            edits.append((span[0], 1, inner, "sg_text_number("))
-            edits.append((span[1] + 1, 0, -inner, f", '{kind}', {filtering})"))
+        filtering = 0 if _in_select_list(node) else 1
+        wrap(node, 6, "sg_text_number(", f", '{kind}', {filtering})")
     # A string that is no clean number compared with a numeric column: its number.
     for node, kind in strings:
-        span = _span(text, tokens, node)
-        if span is not None:  # innermost: a literal
-            edits.append((span[0], 1, inner, "sg_string_number("))
-            edits.append((span[1] + 1, 0, -inner, f", '{kind}')"))
+        wrap(node, 6, "sg_string_number(", f", '{kind}')")
     # The value written to a BIGINT column, outermost: a REAL past 2**52 is a 1235.
     for value, target in written:
-        span = _span(text, tokens, value)
-        if span is not None:
-            name = target.replace("'", "''")
-            edits.append((span[0], 1, -1, "sg_exact_integer("))
-            edits.append((span[1] + 1, 0, 1, f", '{name}')"))
+        name = target.replace("'", "''")
+        wrap(value, 0, "sg_exact_integer(", f", '{name}')")
     if not edits:
         return sql
-    for pos, _kind, _depth, piece in sorted(edits, reverse=True):
-        text = text[:pos] + piece + text[pos:]
+    for pos, _kind, _depth, piece, replaced in sorted(edits, reverse=True):
+        text = text[:pos] + piece + text[pos + replaced :]
     return text
 
 
@@ -1458,10 +1604,23 @@ def _span(text: str, tokens: list[Any], node: exp.Expr) -> tuple[int, int] | Non
             i, j = first - back, last + ahead
             if i < 0 or j >= len(tokens):
                 continue
+            if not _balanced(tokens, i, j):
+                continue  # ``TRIM(c.s`` parses (leniently) as ``TRIM(c.s)``
             start, end = tokens[i].start, tokens[j].end
             if _same(text[start : end + 1], node):
                 return start, end
     return None
+
+
+def _balanced(tokens: list[Any], i: int, j: int) -> bool:
+    """Whether the parentheses of ``tokens[i..j]`` pair up."""
+    depth = 0
+    for k in range(i, j + 1):
+        kind = tokens[k].token_type
+        depth += 1 if kind == _OPEN else -1 if kind == _CLOSE else 0
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def _same(candidate: str, node: exp.Expr) -> bool:

@@ -91,7 +91,7 @@ from sqlglot import exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.time import format_time
 
-from sharding.backend import sqlite_arithmetic
+from sharding.backend import sqlite_arithmetic, sqlite_compare
 from sharding.errors import NotSupported, ShardgateError
 from sharding.merge import mysql_collations
 from sharding.sql.shard_dialect import log_function_name
@@ -143,6 +143,8 @@ def _comparator(key: Callable[[str], Any]) -> Callable[[str, str], int]:
 
 
 _COMPARATORS = {name: _comparator(key) for name, key in COLLATION_KEYS.items()}
+# A comparison decided by its values' types compares strings as the collations do.
+sqlite_compare.COMPARATORS.update(_COMPARATORS)
 
 
 def sqlite_collation(name: str) -> str:
@@ -1565,6 +1567,10 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("sg_text_number", 3, sqlite_arithmetic.text_number, True),
     ("sg_string_number", 2, sqlite_arithmetic.string_number, True),
     ("sg_exact_integer", 2, sqlite_arithmetic.exact_integer, True),
+    # An operand whose type only its value tells: MySQL's comparison (sqlite_compare).
+    ("sg_compare", 5, sqlite_compare.compare, True),
+    ("sg_in", -1, sqlite_compare.in_list, True),
+    ("sg_between", 5, sqlite_compare.between, True),
     ("sg_temporal_number", 1, _temporal_number, True),
     ("sg_dectext", 2, _dectext, True),
     ("hex", 1, _hex, True),

@@ -409,6 +409,51 @@ CORPUS += [
     ),
 ]
 
+# A string compared with an operand whose type only its value tells (a function the
+# shard types as a number, a subquery, COALESCE, a string function keeping its
+# column's collation): MySQL's comparison (sqlite_compare), or a clear 1235.
+CORPUS += [
+    ("compare", sql, ORD)
+    for sql in (
+        "SELECT id FROM c WHERE ABS(n) = '5x' ORDER BY id",
+        "SELECT id FROM c WHERE ROUND(n) > '3abc' ORDER BY id",
+        "SELECT id FROM c WHERE LENGTH(s) = '3x' ORDER BY id",
+        "SELECT id FROM c WHERE n = (SELECT '5x') ORDER BY id",
+        "SELECT id FROM c WHERE (SELECT '5x') = n ORDER BY id",
+        "SELECT id FROM c WHERE (SELECT n FROM c WHERE id = 6) = '5x' ORDER BY id",
+        "SELECT id FROM c WHERE n = (SELECT MAX(y.n) FROM c y WHERE y.id < 5) ORDER BY id",
+        "SELECT id FROM c WHERE COALESCE(n, 0) IN ('5x', '7') ORDER BY id",
+        "SELECT id FROM c WHERE COALESCE(n, 0) NOT IN ('5x', '7') ORDER BY id",
+        "SELECT id FROM c WHERE CONCAT(n, '') = '5x' ORDER BY id",
+        "SELECT id FROM c WHERE CONCAT(n, '') = 5 ORDER BY id",
+        "SELECT id FROM c WHERE UPPER(s) = 'ABC ' ORDER BY id",
+        "SELECT id FROM c WHERE UPPER(s) = 'APPLE' ORDER BY id",
+        "SELECT id FROM c WHERE UPPER(s) = 0 ORDER BY id",
+        "SELECT id FROM c WHERE UPPER(bs) = 'APPLE' ORDER BY id",
+        "SELECT id FROM c WHERE LOWER(us) = 'strasse' ORDER BY id",
+        "SELECT id FROM c WHERE TRIM(s) = 'apple' OR LEFT(s, 2) = 'AP' ORDER BY id",
+        "SELECT id FROM c WHERE UPPER(s) NOT IN ('APPLE', 'B') ORDER BY id",
+        "SELECT id FROM c WHERE UPPER(s) BETWEEN 'A' AND 'B' ORDER BY id",
+        "SELECT id FROM c WHERE ABS(n) NOT BETWEEN '2x' AND 7 ORDER BY id",
+        "SELECT id FROM c WHERE COALESCE(n, 0) BETWEEN '2x' AND '7' ORDER BY id",
+        "SELECT id FROM c WHERE UPPER(s) <=> 'APPLE' ORDER BY id",
+        "SELECT id FROM c WHERE NOT (UPPER(s) <=> 'APPLE') ORDER BY id",
+        "SELECT id FROM c WHERE IFNULL(s, 'z') = 'Z' OR IF(n > 0, s, 'q') = 'Q' ORDER BY id",
+        "SELECT id FROM c WHERE CASE WHEN n > 0 THEN n ELSE 0 END = '5x' ORDER BY id",
+        "SELECT id FROM c WHERE s = COALESCE(n, 0) OR s = ABS(n) ORDER BY id",
+        "SELECT id FROM c WHERE CAST(n AS CHAR) = '5x' OR YEAR(d) = '2024x' ORDER BY id",
+        "SELECT id FROM c WHERE CHAR_LENGTH(s) IN ('5x', 2) ORDER BY id",
+        "SELECT id FROM c WHERE SUBSTRING(s, 1, 1) IN ('a', n) ORDER BY id",
+        "SELECT id FROM c WHERE ABS(f) > '3.5x' OR ROUND(p) = '5x' ORDER BY id",
+        "SELECT id FROM c WHERE COALESCE(s, n) = '5x' ORDER BY id",
+        "SELECT id FROM c WHERE UPPER(s) = UPPER(bs) ORDER BY id",
+        "SELECT id, ABS(n) = '5x', ROUND(n) > '3abc', LENGTH(s) = '3x', "
+        "CONCAT(n, '') = '5x', UPPER(s) = 'ABC ', UPPER(s) = 'APPLE' FROM c ORDER BY id",
+        "SELECT id, n = (SELECT '5x'), COALESCE(n, 0) IN ('5x', '7'), "
+        "UPPER(s) <=> NULL, CONCAT(n, '') <=> '5x', ABS(n) BETWEEN '2x' AND 7 FROM c ORDER BY id",
+    )
+]
+
 
 # ---------------------------------------------------------------------- fixtures
 def _mysql(database: str | None = None) -> Any:
@@ -612,6 +657,11 @@ WRITES: list[str] = [
     "UPDATE wr SET s = UPPER(s) WHERE n > 0",
     "UPDATE wr SET p = 3.25 WHERE p = 3.25",
     "UPDATE wr SET p = p + 1, ch = ch WHERE code IN ('abc', 'DEF', 'nothing')",
+    # A string compared with an operand whose type only its value tells: MySQL's
+    # comparison in a DELETE (the numeric prefix) and an UPDATE (strings by collation).
+    "UPDATE wr SET s = 'k' WHERE UPPER(code) = 'ABC '",
+    "DELETE FROM wr WHERE ABS(n) = '8x' OR CONCAT(n, '') = '9x'",
+    "DELETE FROM wr WHERE n = (SELECT '4x') OR COALESCE(n, 0) IN ('3x', '99')",
     "CREATE TABLE ai (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(10) NOT NULL, qty INT NOT NULL DEFAULT 3, "
     "note VARCHAR(10) DEFAULT 'none', born DATE)",
     "INSERT INTO ai (name) VALUES ('a'), ('b')",
