@@ -11,6 +11,15 @@ in the same run:
   ordering keys, async batches) vs ``heapq.merge`` and ``sorted()`` on the same rows.
 
     python bench/planner.py            # prints a table, writes bench/results/planner.json
+    python -m bench.planner --against d995bd1 --rounds 5
+        # "no regression" (issue 13): this file's measurements of this tree's code and
+        # of an older commit's code (extracted with git archive into a temporary
+        # directory, put first on sys.path of the child: same measuring code, other
+        # code measured), run as alternating subprocesses so machine load hits both
+        # alike; prints medians and ratios, writes bench/results/planner_ab.json
+
+Times are CPU seconds of this process (``time.process_time``), not wall time: on a
+shared 2-core machine wall time swings by 2× with other load, CPU time by ~5%.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import os
 import random
 import statistics
 import sys
@@ -30,6 +40,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from bench.args import positive_int  # noqa: E402  (this tree's, before CODE may move sys.path)
+
+#: A/B runs (``--against``): the tree whose ``sharding``/``executor`` code is measured,
+#: first on sys.path of the child process; unset: this tree.
+CODE = os.environ.get("SHARDGATE_PLANNER_CODE")
+if CODE:
+    sys.path.insert(0, CODE)
 
 import sqlglot  # noqa: E402
 import structlog  # noqa: E402
@@ -47,14 +64,14 @@ structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.
 
 
 def timeit(fn: Callable[[], Any], repeat: int, warmup: int = 3) -> float:
-    """Median seconds per call."""
+    """Median CPU seconds per call."""
     for _ in range(warmup):
         fn()
     samples = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = time.process_time()
         fn()
-        samples.append(time.perf_counter() - t)
+        samples.append(time.process_time() - t)
     return statistics.median(samples)
 
 
@@ -63,9 +80,9 @@ async def atimeit(fn: Callable[[], Any], repeat: int, warmup: int = 3) -> float:
         await fn()
     samples = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = time.process_time()
         await fn()
-        samples.append(time.perf_counter() - t)
+        samples.append(time.process_time() - t)
     return statistics.median(samples)
 
 
@@ -185,11 +202,122 @@ async def bench(results: dict[str, Any]) -> None:
     results["merge_vs_sorted"] = round(t_sorted / t_ours, 2)
 
 
-def main() -> None:
+# What the A/B run compares: result key, label, whether a larger value is better.
+AB_MEASURES: list[tuple[str, str, bool]] = [
+    ("plan_point_cold_us", "plan point SELECT, cold (µs)", False),
+    ("plan_point_cached_us", "plan point SELECT, cached (µs)", False),
+    ("template_fill_per_shard_us", "per-shard SQL, template fill (µs)", False),
+    ("insert_split_ms", "INSERT split 1000×20 → 1024 shards (ms)", False),
+    ("merge_sort_rows_per_s", "MergeSort 64-way (rows/s)", True),
+    ("merge_vs_heapq", "MergeSort / heapq.merge in its own run", True),
+]
+# A measure regresses when this tree's median is worse than the old one's by more than
+# this fraction (the run-to-run spread of one tree on a 2-core machine is ~10%).
+AB_TOLERANCE = 0.15
+
+
+def _one_run(code: Path | None, out: Path) -> dict[str, Any]:
+    """One run of this file's measurements in a fresh interpreter, over ``code``'s
+    sharding/executor (None: this tree's)."""
+    import subprocess
+
+    env = dict(os.environ)
+    env.pop("SHARDGATE_PLANNER_CODE", None)
+    if code is not None:
+        env["SHARDGATE_PLANNER_CODE"] = str(code)
+    command = [sys.executable, str(ROOT / "bench" / "planner.py"), "--out", str(out)]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
+def against(revision: str, rounds: int) -> None:
+    """Alternate runs of this tree and ``revision``; compare medians (see module doc)."""
+    import subprocess
+
     from rich.console import Console
     from rich.table import Table
 
+    with tempfile.TemporaryDirectory(prefix="planner-ab-") as tmp:
+        old_tree = Path(tmp) / "old"
+        old_tree.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", revision], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive, check=True)
+        ours: list[dict[str, Any]] = []
+        theirs: list[dict[str, Any]] = []
+        for round_no in range(rounds):
+            # Alternate which tree goes first so a drifting load does not favour one.
+            order: list[tuple[str, Path | None]] = [("ours", None), ("old", old_tree)]
+            if round_no % 2:
+                order.reverse()
+            for name, code in order:
+                out = Path(tmp) / f"{name}-{round_no}.json"
+                (ours if name == "ours" else theirs).append(_one_run(code, out))
+    rows = []
+    for key, label, higher_better in AB_MEASURES:
+        mine = statistics.median(r[key] for r in ours)
+        old = statistics.median(r[key] for r in theirs)
+        speed = (mine / old) if higher_better else (old / mine)  # > 1: this tree is faster
+        rows.append(
+            {
+                "measure": key,
+                "label": label,
+                "this_tree": mine,
+                "old": old,
+                "this_tree_runs": [r[key] for r in ours],
+                "old_runs": [r[key] for r in theirs],
+                "speed_vs_old": round(speed, 3),
+                "regression": speed < 1 - AB_TOLERANCE,
+            }
+        )
+    table = Table(title=f"planner: this tree vs {revision} ({rounds} alternating runs, median)")
+    for column in ("measure", "this tree", revision, "speed vs old", "verdict"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for row in rows:
+        verdict = "REGRESSION" if row["regression"] else "no regression"
+        table.add_row(
+            row["label"],
+            f"{row['this_tree']:,}",
+            f"{row['old']:,}",
+            f"{row['speed_vs_old']}x",
+            verdict,
+        )
+    Console().print(table)
+    result = {
+        "against": revision,
+        "rounds": rounds,
+        "tolerance": AB_TOLERANCE,
+        "measures": rows,
+        "regressions": [r["measure"] for r in rows if r["regression"]],
+    }
+    out = ROOT / "bench" / "results" / "planner_ab.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def main() -> None:
+    import argparse
+
+    from rich.console import Console
+    from rich.table import Table
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--against", metavar="REV", help="compare with this git revision")
+    parser.add_argument("--rounds", type=positive_int, default=5, help="runs per tree (A/B)")
+    parser.add_argument("--out", type=Path, help="write the results JSON here instead")
+    args = parser.parse_args()
+    if args.against:
+        against(args.against, args.rounds)
+        return
     results: dict[str, Any] = {}
+    # Which code was measured (an A/B child must not silently measure this tree).
+    import sharding
+
+    results["code"] = str(Path(sharding.__file__).resolve().parent.parent)
+    if CODE:
+        assert Path(results["code"]) == Path(CODE).resolve(), results["code"]
     trio.run(bench, results)
     table = Table(title="shardgate planner benchmarks (median)")
     table.add_column("measure")
@@ -228,7 +356,7 @@ def main() -> None:
         f"{results['merge_vs_heapq']}x / {results['merge_vs_sorted']}x",
     )
     Console().print(table)
-    out = ROOT / "bench" / "results" / "planner.json"
+    out = args.out or ROOT / "bench" / "results" / "planner.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
 
