@@ -106,8 +106,9 @@ class ResultSet:
     """A read's rows. ``warnings``: the warning count of the result's final packet
     (MariaDB counts every warning the statement raised); ``notes``: their (level, code,
     message) as ``SHOW WARNINGS`` listed them right after, read only when the count is
-    not zero (at most the server's ``max_error_count``). Backends that cannot report a
-    read's warnings (SQLite) leave both empty."""
+    not zero (at most the server's ``max_error_count``). SQLite shards report the
+    warnings of the registered functions that decide them (``sqlite_arithmetic``'s
+    collector; docs/refusals.md lists what stays silent)."""
 
     columns: list[Column]
     rows: list[Row]

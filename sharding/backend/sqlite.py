@@ -67,7 +67,12 @@ DOUBLE arithmetic range-checked (MySQL's 1690, never an infinity) and its DATE o
 of arithmetic made MySQL's numbers (:mod:`sharding.backend.sqlite_arithmetic`); a
 write's ``VALUES`` rows and upsert clause, which arrive as the client's MySQL text, have
 their expressions translated first (:mod:`sharding.backend.sqlite_passthrough`), and a
-division by zero in an INSERT, REPLACE or UPDATE is MySQL's strict-mode 1365.
+division by zero in an INSERT, REPLACE or UPDATE is MySQL's strict-mode 1365. A read
+reports the warnings its registered functions raise while its rows are read (a division
+by zero's 1365, a string truncated to a number's 1292: collected per statement on the
+worker thread, :func:`sharding.backend.sqlite_arithmetic.warnings_start`) as the
+``ResultSet``'s count and first 64 notes, as a MariaDB shard's final packet and ``SHOW
+WARNINGS`` do.
 
 Statistics: besides the pool counters, ``extra`` reports ``reads_open`` and
 ``peak_reads_open`` (fetches running at once) so tests can check the executor's window
@@ -631,8 +636,14 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
             text = sqlite_decimal_results.prepare(raw, sql)
             text = sqlite_enum_numbers.rewrite(raw, text, write=False)
             # A DOUBLE past its range anywhere (WHERE, ORDER BY, …): MySQL's 1690.
-            cur = raw.execute(sqlite_arithmetic.guard(raw, text))
-            rows = cur.fetchall()
+            text = sqlite_arithmetic.guard(raw, text)
+            # The registered functions' warnings (1365, 1292) while the rows are read.
+            sqlite_arithmetic.warnings_start()
+            try:
+                cur = raw.execute(text)
+                rows = cur.fetchall()
+            finally:
+                warnings, notes = sqlite_arithmetic.warnings_taken()
             # A DOUBLE past its range: MySQL's 1690, never SQLite's infinity.
             sqlite_decimal_results.check_double_range(rows, sql)
             # Computed numbers: MySQL's Decimal and scale (or a 1235 when not exact).
@@ -647,7 +658,7 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
                 sqlite_mysql.division_strict(False)
                 sqlite_arithmetic.strict_comparisons(False)
         columns = [Column(d[0]) for d in (cur.description or ())]
-        return ResultSet(columns, rows)
+        return ResultSet(columns, rows, warnings, notes or None)
 
     return run
 

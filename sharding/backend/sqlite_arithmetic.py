@@ -192,6 +192,99 @@ _DOUBLE_TEXT = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
 _strict = threading.local()
 
 
+# ---------------------------------------------------------------------- read warnings
+#: At most this many warnings of one shard statement keep their text (MariaDB's default
+#: ``max_error_count``); all are counted. The session lists at most its own
+#: ``max_error_count`` of the statement's (:mod:`sharding.exec.shard_warnings`).
+MAX_NOTES = 64
+#: (level, code, message), as ``SHOW WARNINGS`` lists them.
+Note = tuple[str, int, str]
+
+#: The warnings of the statement this worker thread runs (:func:`warnings_start`):
+#: ``count`` and the first :data:`MAX_NOTES` ``notes``. Registered functions run on the
+#: thread that steps the statement, so a thread-local is the statement's own.
+_warnings = threading.local()
+
+
+def warnings_start() -> None:
+    """Start collecting the warnings of this thread's next statement (a read)."""
+    _warnings.count = 0
+    _warnings.notes = []
+
+
+def warnings_taken() -> tuple[int, list[Note]]:
+    """The warnings collected since :func:`warnings_start` (count, listed notes), and
+    collecting stops: a function evaluated outside a read (a write's, a probe's) adds
+    to nothing."""
+    count: int = getattr(_warnings, "count", 0)
+    notes: list[Note] = getattr(_warnings, "notes", None) or []
+    _warnings.count = 0
+    _warnings.notes = None
+    return count, notes
+
+
+def warn(level: str, code: int, message: str) -> None:
+    """Record one warning of the running read (none is collecting: nothing)."""
+    notes: list[Note] | None = getattr(_warnings, "notes", None)
+    if notes is None:
+        return
+    _warnings.count += 1
+    if len(notes) < MAX_NOTES:
+        notes.append((level, code, message))
+
+
+#: MySQL's spaces around a number (``my_isspace`` of utf8mb4: ASCII only; U+00A0 is no
+#: space), and its number prefixes: an integer for ``CAST(… AS SIGNED/UNSIGNED)``, a
+#: DOUBLE/DECIMAL literal otherwise (digits are ASCII only).
+_MYSQL_SPACES = " \t\n\v\f\r"
+_INTEGER_PREFIX = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
+_REAL_PREFIX = re.compile(r"[ \t\n\v\f\r]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: ErrConvString's budget: a value of more bytes shows 125 of them and ``...``.
+_SHOWN_BYTES = 128
+_CUT_BYTES = 125
+
+
+def _printable(value: str) -> str:
+    """``value`` as MariaDB's messages quote it (ErrConvString, measured on 10.11):
+    control characters other than tab, newline and carriage return as ``\\XXXX`` (hex
+    code point), characters beyond the BMP as ``?``, and a value of more than 128
+    bytes cut to whole characters within 125 bytes followed by ``...``."""
+    if value.isascii() and value.isprintable() and len(value) <= _SHOWN_BYTES:
+        return value
+    parts: list[str] = []
+    for ch in value:
+        code = ord(ch)
+        if (code < 0x20 and ch not in "\t\n\r") or code == 0x7F:
+            parts.append(f"\\{code:04X}")
+        elif code > 0xFFFF:
+            parts.append("?")
+        else:
+            parts.append(ch)
+    if sum(len(p.encode()) for p in parts) <= _SHOWN_BYTES:
+        return "".join(parts)
+    out, size = [], 0
+    for p in parts:
+        size += len(p.encode())
+        if size > _CUT_BYTES:
+            break
+        out.append(p)
+    return "".join(out) + "..."
+
+
+def truncation(value: str, kind: str) -> None:
+    """Warn as MySQL converting the string ``value`` to a number of ``kind``
+    (``INTEGER`` for ``CAST(… AS SIGNED/UNSIGNED)``, ``DECIMAL``, ``DOUBLE``) does
+    (1292, measured on MariaDB 10.11): nothing for a clean number (leading spaces
+    allowed; INTEGER takes no point or exponent); a Note when only spaces follow the
+    number; a Warning for anything else (no number, ``''``, ``'12abc'``, ``'1e'``)."""
+    m = (_INTEGER_PREFIX if kind == "INTEGER" else _REAL_PREFIX).match(value)
+    end = m.end() if m is not None else 0
+    if m is not None and end == len(value):
+        return  # the common case: a clean number, one regex and no more
+    level = "Note" if m is not None and not value[end:].strip(_MYSQL_SPACES) else "Warning"
+    warn(level, 1292, f"Truncated incorrect {kind} value: '{_printable(value)}'")
+
+
 def strict_numbers(on: bool) -> None:
     """Whether this thread's statement is an INSERT, REPLACE or UPDATE (not IGNORE, not
     INSERT … SELECT): MySQL's strict mode makes a string truncated to a number there
@@ -234,7 +327,7 @@ def text_number(value: Any, kind: Any, filtering: Any = 1) -> Any:
     = 5`` false). In a strict write (an UPDATE, anywhere) and in an ``INSERT …
     SELECT``'s condition (``filtering``: not a select item) a string that is no whole
     number is MySQL's 1292 (:func:`strict_number`); a read or a DELETE uses its prefix,
-    as MySQL does."""
+    as MySQL does, and a read warns 1292 as MySQL (:func:`truncation`)."""
     if not isinstance(value, str):
         return value
     strict_number(value, kind)
@@ -242,6 +335,7 @@ def text_number(value: Any, kind: Any, filtering: Any = 1) -> Any:
         raise ShardgateError(
             f"Truncated incorrect {kind} value: '{value}'", code=1292, sqlstate="22007"
         )
+    truncation(value, str(kind))  # a read's 1292 Warning/Note, as MySQL's per row
     m = _NUMBER_PREFIX.match(value)
     if m is None:
         return 0

@@ -582,6 +582,7 @@ def _signed(x: Any) -> int | None:
         raise ShardgateError(
             f"Truncated incorrect INTEGER value: '{text}'", code=1292, sqlstate="22007"
         )
+    sqlite_arithmetic.truncation(text, "INTEGER")  # a read's 1292 Warning/Note
     return _clamp(int(m.group(1))) if m else 0
 
 
@@ -649,9 +650,11 @@ def division_strict(on: bool) -> None:
 
 
 def _by_zero() -> None:
-    """Error 1365 in a strict write (:func:`division_strict`); a read's NULL otherwise."""
+    """Error 1365 in a strict write (:func:`division_strict`); otherwise a read's NULL
+    with MySQL's warning 1365 (one per evaluation, as MariaDB counts them)."""
     if getattr(_division, "strict", False):
         raise ShardgateError("Division by 0", code=1365, sqlstate="22012")
+    sqlite_arithmetic.warn("Warning", 1365, "Division by 0")
 
 
 _NUMBER_PREFIX = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)")
@@ -713,7 +716,18 @@ def _clamp(n: int) -> int:
     return max(-(1 << 63), min((1 << 63) - 1, n))
 
 
+def _string_operands(a: Any, b: Any, kind: str) -> None:
+    """MySQL's 1292 warning for each string operand of a division that is no clean
+    number, left then right (``/`` and ``MOD`` convert a string to DOUBLE, ``DIV`` to
+    DECIMAL: measured on MariaDB 10.11)."""
+    if isinstance(a, str):
+        sqlite_arithmetic.truncation(a, kind)
+    if isinstance(b, str):
+        sqlite_arithmetic.truncation(b, kind)
+
+
 def _intdiv(a: Any, b: Any) -> int | None:
+    _string_operands(a, b, "DECIMAL")
     x, y = _number(a), _number(b)
     if x is None or y is None:
         return None
@@ -782,6 +796,7 @@ def _div(a: Any, b: Any) -> float | None:
     DOUBLE operand divides as DOUBLEs. (An integral DECIMAL value is stored as an
     INTEGER too; a DECIMAL of scale ≥ 5 would keep more inner digits in MySQL, which
     its shown digits only reveal when they are more than 8.)"""
+    _string_operands(a, b, "DOUBLE")
     x, y = _number(a), _number(b)
     if x is None or y is None:
         return None
@@ -796,6 +811,7 @@ def _div(a: Any, b: Any) -> float | None:
 
 
 def _mod(a: Any, b: Any) -> Any:
+    _string_operands(a, b, "DOUBLE")
     x, y = _number(a), _number(b)
     if x is None or y is None:
         return None
@@ -829,6 +845,14 @@ def _round(x: Any, d: Any = 0) -> Any:
         if digits >= 0
         else float((exact.scaleb(digits)).to_integral_value(rounding=ROUND_HALF_UP).scaleb(-digits))
     )
+
+
+def _cast_decimal(x: Any, d: Any) -> Any:
+    """``CAST(x AS DECIMAL(p, d))``: :func:`_round` to ``d`` digits, a string by its
+    numeric prefix with MySQL's 1292 warning for one that is no clean number."""
+    if isinstance(x, str):
+        sqlite_arithmetic.truncation(x, "DECIMAL")
+    return _round(x, d)
 
 
 def _double_round(x: float, d: int) -> float:
@@ -1587,7 +1611,7 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("sg_shr", 2, _bitop(">>"), True),
     ("sg_intdiv", 2, _intdiv, True),
     ("sg_div", 2, _div, True),
-    ("sg_cast_decimal", 2, _round, True),
+    ("sg_cast_decimal", 2, _cast_decimal, True),
     # Of a DOUBLE argument (sqlite_decimal_results.prepare): MariaDB's rint rules.
     ("sg_round_double", 1, _round_double, True),
     ("sg_round_double", 2, _round_double, True),
