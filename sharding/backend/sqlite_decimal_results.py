@@ -864,6 +864,9 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
         if kind is None and isinstance(node, _ARITHMETIC) and _texty(node, decls()):
             how.append(DOUBLE)  # s + 0: MySQL converts the string to a DOUBLE
             continue
+        if kind is None and isinstance(node, exp.Sum) and _texty(node.this, decls()):
+            how.append(DOUBLE)  # SUM(s) of strings: MySQL's DOUBLE, also when each is 2
+            continue
         if kind is None and isinstance(node, exp.Sum):
             how.append(INTEGER_SUM)  # an integer result came from integers: DECIMAL
             continue
@@ -978,7 +981,26 @@ def _texty(node: exp.Expr, decls: dict[str, dict[str, str]]) -> bool:
         return _texty(node.this, decls) or _texty(node.expression, decls)
     if _call_name(node) in ("sg_div", "mod"):
         return any(_texty(a, decls) for a in node.expressions)
-    return False
+    return isinstance(node, _STRING_FUNCTIONS)
+
+
+#: Functions whose MySQL result is a string whatever their arguments (``SUM(CONCAT(n))``
+#: sums strings: a DOUBLE).
+_STRING_FUNCTIONS = (
+    exp.Concat,
+    exp.ConcatWs,
+    exp.Upper,
+    exp.Lower,
+    exp.Substring,
+    exp.Trim,
+    exp.Pad,
+    exp.Left,
+    exp.Right,
+    exp.Replace,
+    exp.Repeat,
+    exp.Reverse,
+    exp.Hex,
+)
 
 
 def _pi_shown(
