@@ -981,12 +981,12 @@ def _texty(node: exp.Expr, decls: dict[str, dict[str, str]]) -> bool:
         return _texty(node.this, decls) or _texty(node.expression, decls)
     if _call_name(node) in ("sg_div", "mod"):
         return any(_texty(a, decls) for a in node.expressions)
-    return isinstance(node, _STRING_FUNCTIONS)
+    return isinstance(node, _STRING_VALUED)
 
 
 #: Functions whose MySQL result is a string whatever their arguments (``SUM(CONCAT(n))``
 #: sums strings: a DOUBLE).
-_STRING_FUNCTIONS = (
+_STRING_VALUED = (
     exp.Concat,
     exp.ConcatWs,
     exp.Upper,
