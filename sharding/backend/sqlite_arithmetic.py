@@ -89,7 +89,7 @@ from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
-from sharding.backend import sqlite_compare
+from sharding.backend import sqlite_compare, sqlite_temporal
 from sharding.backend.sqlite_scan import mask_strings, shrink_lists
 from sharding.errors import NotSupported, ShardgateError
 
@@ -558,6 +558,7 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
             not _compares_text(raw, masked)
             and not _compares_string(raw, sql, masked)
             and not _compares_call(masked)
+            and not _compares_temporal(raw, masked)
         ):
             return sql
     with _lock:
@@ -572,6 +573,7 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
             _compares_text(raw, masked)
             or _compares_string(raw, sql, masked)
             or _compares_call(masked)
+            or _compares_temporal(raw, masked)
         )
     )
     out = _guard(sql, decls) if worth else sql
@@ -586,6 +588,9 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
 _COMPARISON_WORDS = (" IN ", " IN(", " in ", " in(", "BETWEEN", "between", " IS '", " is '")
 
 
+_IS_VALUE = re.compile(r"\sIS\s+(?:NOT\s+)?(?!(?:NULL|TRUE|FALSE|UNKNOWN)\b)\S", re.IGNORECASE)
+
+
 def _may_compare(sql: str) -> bool:
     """Whether the statement may hold a comparison (substring tests). An INSERT's
     VALUES rows hold none: only its upsert clause or its SELECT may."""
@@ -594,7 +599,10 @@ def _may_compare(sql: str) -> bool:
         " ON CONFLICT " not in sql and "SELECT" not in sql and "select" not in sql
     ):
         return False
-    return any(c in sql for c in "=<>") or any(w in sql for w in _COMPARISON_WORDS)
+    if any(c in sql for c in "=<>") or any(w in sql for w in _COMPARISON_WORDS):
+        return True
+    # ``d IS 20240105`` (SQLite's ``<=>``): compared as MySQL compares (not ``IS NULL``).
+    return (" IS " in sql or " is " in sql) and _IS_VALUE.search(sql) is not None
 
 
 #: ``IS [NOT]``, ``[NOT] IN``, ``[NOT] BETWEEN``: comparisons by a word.
@@ -669,6 +677,8 @@ def _compared_names(masked: str) -> set[str]:
 #: comparison whose names were only ever seen as no text needs no schema look-up.
 _text_names: set[str] = set()
 _other_names: set[str] = set()
+#: Column names seen as DATE/DATETIME/TIMESTAMP/TIME in some shard table.
+_temporal_names: set[str] = set()
 
 
 def _compares_text(raw: sqlite3.Connection, masked: str) -> bool:
@@ -681,6 +691,26 @@ def _compares_text(raw: sqlite3.Connection, masked: str) -> bool:
         return False  # ``WHERE "id" = 5``: no look-up of the tables
     decls = _declared(raw, masked)
     return any(_TEXT_DECL.match(cols.get(name, "")) for cols in decls.values() for name in names)
+
+
+def _compares_temporal(raw: sqlite3.Connection, masked: str) -> bool:
+    """A DATE/DATETIME/TIMESTAMP column of the statement's tables named in a statement
+    that compares: parsed, as MySQL compares it with a number or string as a date
+    (:mod:`sharding.backend.sqlite_temporal`). Names never seen as such cost a
+    substring test each."""
+    if not _temporal_names:
+        return False
+    low = masked.lower()
+    names = {n for n in _temporal_names if n in low}
+    if not names:
+        return False
+    decls = _declared(raw, masked)
+    return any(
+        _TEMPORAL_DECL.match(cols.get(name, ""))
+        and re.search(_name_pattern(name), masked, re.IGNORECASE) is not None
+        for cols in decls.values()
+        for name in names
+    )
 
 
 #: A number literal with SQLite's spaces around: its affinity converts it.
@@ -1000,6 +1030,8 @@ def _declared(raw: sqlite3.Connection, masked: str) -> Decls:
             with _lock:
                 for name, decl in cols.items():
                     (_text_names if _TEXT_DECL.match(decl) else _other_names).add(name)
+                    if _TEMPORAL_DECL.match(decl):
+                        _temporal_names.add(name)
     return out
 
 
@@ -1472,6 +1504,44 @@ def _compared_strings(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, st
     return out
 
 
+def _clean_strings(
+    tree: exp.Expr, cols: _Columns, text: str, tokens: list[Any]
+) -> list[tuple[int, int, int, str, int]]:
+    """Edits making each clean-number string literal (``'2024'``, ``' 5 '``) compared
+    with a number that is no column (``YEAR(d) = '2024'``, ``ABS(n) IN ('1', '2x')``)
+    the number literal: MySQL compares the string's number, SQLite a number with TEXT
+    (never equal) where no column affinity converts the string."""
+    assignments = _assignment_ids(tree)
+    out: list[tuple[int, int, int, str, int]] = []
+    seen: set[int] = set()
+    for side, others in _comparison_sides(tree, assignments):
+        bare = side
+        while isinstance(bare, exp.Paren):
+            bare = bare.this
+        if isinstance(bare, exp.Column | exp.Literal) or _number_kind(side, cols) is None:
+            continue
+        for other in others:
+            inner = other
+            while isinstance(inner, exp.Paren):
+                inner = inner.this
+            if (
+                isinstance(inner, exp.Literal)
+                and inner.is_string
+                and id(inner) not in seen
+                and _clean_number(inner.name)
+            ):
+                span = _span(text, tokens, inner)
+                if span is None:
+                    raise NotSupported(
+                        f"the comparison of {side.sql(dialect='mysql')[:100]} with the "
+                        f"string '{inner.name}' on the SQLite default (a form the shard "
+                        "cannot rewrite)"
+                    )
+                seen.add(id(inner))
+                out.append((span[0], 2, 0, inner.name.strip(), span[1] - span[0] + 1))
+    return out
+
+
 def _in_select_list(node: exp.Expr) -> bool:
     """Whether ``node`` is inside an item of a SELECT's list (not its WHERE, …)."""
     while node.parent is not None:
@@ -1602,6 +1672,11 @@ def _guard(sql: str, decls: Decls) -> str:
     # A comparison with an operand whose type only its value tells (a subquery, a
     # string function, COALESCE): MySQL's rule at run time (sqlite_compare).
     runtime = sqlite_compare.edits(tree, cols, text, tokens, level)
+    # A comparison with a DATE/DATETIME operand: MySQL compares dates (sqlite_temporal).
+    runtime += sqlite_temporal.edits(tree, cols, text, tokens, level)
+    # A clean-number string compared with a number that is no column (no affinity
+    # converts it: ``YEAR(d) = '2024'``): the number literal itself.
+    runtime += _clean_strings(tree, cols, text, tokens)
     if not (targets or temporal or integers or strict or compared or strings or written or runtime):
         return sql
     # (position, kind, depth, piece, characters replaced), applied right to left. At one

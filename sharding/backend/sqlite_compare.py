@@ -36,8 +36,8 @@ of :func:`sharding.backend.sqlite_arithmetic.string_number`: its prefix in a rea
 a ``DELETE``; a 1235 in an ``UPDATE`` and in an ``INSERT … SELECT``'s condition, where
 MySQL's strict mode errs or warns by the form.
 
-A side that is temporal (``DATE(dt)``, ``NOW()``, a DATE column: MySQL compares dates)
-or of a type the shard does not know (an ENUM column, a row value) leaves the
+A side that is temporal (``DATE(dt)``, ``NOW()``, a DATE column: MySQL compares dates,
+:mod:`sharding.backend.sqlite_temporal`) or of a type the shard does not know (an ENUM column, a row value) leaves the
 comparison as SQLite makes it; so does one whose both sides are typed (columns,
 literals, arithmetic, number-valued functions): those keep their SQL (and indexes).
 """

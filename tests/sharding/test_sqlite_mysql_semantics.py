@@ -460,6 +460,44 @@ CORPUS += [
 ]
 
 
+# A DATE/DATETIME operand compared with a number, a string or the other temporal type:
+# MySQL compares dates (sqlite_temporal), or a clear 1235.
+CORPUS += [
+    ("temporal", sql, ORD)
+    for sql in (
+        "SELECT id FROM c WHERE DATE(dt) > 20240101 ORDER BY id",
+        "SELECT id FROM c WHERE DATE(dt) > 20240301 ORDER BY id",
+        "SELECT id FROM c WHERE d > 20240101 ORDER BY id",
+        "SELECT id FROM c WHERE dt > 20240205 ORDER BY id",
+        "SELECT id FROM c WHERE dt > 20240205103000 ORDER BY id",
+        "SELECT id FROM c WHERE DATE(dt) > '2024-2-2' ORDER BY id",
+        "SELECT id FROM c WHERE d < '2024/01/02' OR d = '20240127' ORDER BY id",
+        "SELECT id FROM c WHERE DATE(dt) BETWEEN 20240101 AND 20240210 ORDER BY id",
+        "SELECT id FROM c WHERE d NOT BETWEEN 20240101 AND '2025-1-1' ORDER BY id",
+        "SELECT id FROM c WHERE d = '2024-01-05 00:00:00' OR d = '2023-05-13 00:00:00' ORDER BY id",
+        "SELECT id FROM c WHERE d < '2023-05-13 00:00:01' ORDER BY id",
+        "SELECT id FROM c WHERE d >= '2023-05-13 10:00:00' ORDER BY id",
+        "SELECT id FROM c WHERE dt >= '2024-01-05' ORDER BY id",
+        "SELECT id FROM c WHERE dt <= '2024-02-08' ORDER BY id",
+        "SELECT id FROM c WHERE d IN (20240105, '2024-1-1', '2023-5-13') ORDER BY id",
+        "SELECT id FROM c WHERE d NOT IN (20230124, '2023-2-16') ORDER BY id",
+        "SELECT id FROM c WHERE dt BETWEEN '2024-01-01' AND '2024-02-05' ORDER BY id",
+        "SELECT id FROM c WHERE DATE(dt) = 20240205 ORDER BY id",
+        "SELECT id FROM c WHERE NOW() > d ORDER BY id",
+        "SELECT id FROM c WHERE d > DATE_SUB(dt, INTERVAL 1 DAY) ORDER BY id",
+        "SELECT id FROM c WHERE d <= dt ORDER BY id",
+        "SELECT id FROM c WHERE d = (SELECT MAX(y.d) FROM c y) ORDER BY id",
+        "SELECT id FROM c WHERE YEAR(d) = '2024' ORDER BY id",
+        "SELECT id FROM c WHERE MONTH(dt) IN ('1', '2x') ORDER BY id",
+        "SELECT id FROM c WHERE d > 5 ORDER BY id",
+        "SELECT id FROM c WHERE d = 'abc' ORDER BY id",
+        "SELECT id FROM c WHERE d = n ORDER BY id",
+        "SELECT id, DATE(dt) > 20240101, d < 20240103, d = '2024-1-5', dt <= '2024-02-08', "
+        "d IN (20240105, '2023-5-13'), YEAR(d) = '2024' FROM c ORDER BY id",
+    )
+]
+
+
 # ---------------------------------------------------------------------- fixtures
 def _mysql(database: str | None = None) -> Any:
     return pymysql.connect(
@@ -667,6 +705,11 @@ WRITES: list[str] = [
     "UPDATE wr SET s = 'k' WHERE UPPER(code) = 'ABC '",
     "DELETE FROM wr WHERE ABS(n) = '8x' OR CONCAT(n, '') = '9x'",
     "DELETE FROM wr WHERE n = (SELECT '4x') OR COALESCE(n, 0) IN ('3x', '99')",
+    "CREATE TABLE wd (id INT PRIMARY KEY, d DATE, dt DATETIME)",
+    "INSERT INTO wd VALUES (1, '2024-01-05', '2024-01-05 10:00:00'), "
+    "(2, '2024-01-01', '2024-01-01 00:00:00'), (3, '2023-05-01', NULL)",
+    "DELETE FROM wd WHERE d > 20240101 AND dt < '2024-1-5 10:00:01'",
+    "UPDATE wd SET d = '2022-02-02' WHERE dt = '2024-01-01' OR d IN (20230501)",
     "CREATE TABLE ai (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(10) NOT NULL, qty INT NOT NULL DEFAULT 3, "
     "note VARCHAR(10) DEFAULT 'none', born DATE)",
     "INSERT INTO ai (name) VALUES ('a'), ('b')",
@@ -718,6 +761,7 @@ async def test_writes_match_mariadb(tmp_path: Path) -> None:
                 for query in (
                     "SELECT code, n, p, ch, CHAR_LENGTH(ch), s FROM wr ORDER BY code",
                     "SELECT id, name, qty, note, born FROM ai ORDER BY id",
+                    "SELECT id, d, dt FROM wd ORDER BY id",
                 ):
                     cur.execute(query)
                     expected = [tuple(r) for r in cur.fetchall()]
