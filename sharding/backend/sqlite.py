@@ -104,6 +104,7 @@ from sharding.backend import (
     sqlite_numeric_store,
     sqlite_on_update,
     sqlite_passthrough,
+    sqlite_temporal,
 )
 from sharding.backend.base import (
     Column,
@@ -749,14 +750,19 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
     def run(raw: sqlite3.Connection) -> ExecResult:
         # A DOUBLE past its range (SET, VALUES, WHERE, the upsert's clause): MySQL's
         # 1690, checked by the statement itself (sqlite_arithmetic); 1367 for 1e309.
-        guarded = sqlite_arithmetic.guard(raw, sql)
+        # A value written to a DATE/DATETIME column: MySQL's stored text (sqlite_temporal).
+        text, dated = (
+            sqlite_temporal.store_rewrite(raw, sql) if _WRITE_STATEMENT.match(sql) else (sql, None)
+        )
+        guarded = sqlite_arithmetic.guard(raw, text)
         runner = plain if guarded == sql else _exec_plain(guarded)
-        if guarded != sql and (
-            (_UPSERT in sql) != (_UPSERT in guarded)
-            or (sqlite_mysql.SQLITE_IGNORE_MARK in sql)
+        if guarded != text and (
+            (_UPSERT in text) != (_UPSERT in guarded)
+            or (sqlite_mysql.SQLITE_IGNORE_MARK in text)
             != (sqlite_mysql.SQLITE_IGNORE_MARK in guarded)
         ):
-            runner = plain  # never: the guard only inserts calls; keep the statement
+            # never: the guard only inserts calls; keep the statement
+            runner = plain if text == sql else _exec_plain(text)
         if wide is None and "'" in sql and _WRITE_STATEMENT.match(sql):
             quoted = sqlite_arithmetic.wide_string_written(raw, sql)
             if quoted is not None:
@@ -805,7 +811,19 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         # with a number (1292, as in the coordinator's INSERT … SELECT: insert_select).
         sqlite_arithmetic.strict_comparisons(strict_division and not strict_conversion)
         try:
-            result = runner(raw)
+            if dated is None:
+                result = runner(raw)
+            else:
+                # values known only as rows are written (INSERT … SELECT, DEFAULT)
+                raw.execute("SAVEPOINT sg_date_store")
+                try:
+                    result = runner(raw)
+                    raw.execute(dated)
+                except BaseException:
+                    raw.execute("ROLLBACK TO sg_date_store")
+                    raw.execute("RELEASE sg_date_store")
+                    raise
+                raw.execute("RELEASE sg_date_store")
         finally:
             sqlite_mysql.unsigned_strict(False)
             sqlite_mysql.division_strict(False)

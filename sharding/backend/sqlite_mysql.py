@@ -1707,6 +1707,12 @@ def install(conn: sqlite3.Connection) -> None:
     sqlite_on_update.install(conn)
     for name, nargs, fn in sqlite_numeric_store.functions():
         conn.create_function(name, nargs, _reporting(fn), deterministic=True)
+    from sharding.backend.sqlite_temporal import STORE_FUNCTION
+
+    # MySQL's store of a value into a DATE/DATETIME column (sqlite_temporal).
+    conn.create_function(
+        STORE_FUNCTION[0], STORE_FUNCTION[1], _reporting(STORE_FUNCTION[2]), deterministic=True
+    )
 
 
 # ---------------------------------------------------------------------- converters

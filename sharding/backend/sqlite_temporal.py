@@ -40,7 +40,7 @@ from typing import Any
 from sqlglot import exp
 
 from sharding.backend import sqlite_arithmetic as arith
-from sharding.errors import NotSupported
+from sharding.errors import NotSupported, ShardgateError
 
 DATE = "date"
 DATETIME = "datetime"
@@ -319,3 +319,362 @@ def _unrewritable(shown: str) -> NotSupported:
         f"the comparison {shown} on the SQLite default (a date compared in a form the "
         "shard cannot rewrite)"
     )
+
+
+# -------------------------------------------------------------------------- store
+# MySQL stores a value written to a DATE/DATETIME/TIMESTAMP column converted to the
+# column's type; SQLite keeps what the statement gave. Measured on MariaDB 10.11
+# (default strict sql_mode): a DATE keeps the date of a DATETIME value, a DATETIME(fsp)
+# keeps ``fsp`` fraction digits, TRUNCATED (``10:00:00.5`` is ``10:00:00``; no
+# TIME_ROUND_FRACTIONAL), ``'2024-01-05 10'``/``'… 10:11'`` are 10:00:00/10:11:00,
+# numbers and digit strings are ``YYMMDD``/``YYYYMMDD``/``…HHMMSS`` (3 to 5 digits are
+# ``YYMMDD`` padded: 101 is 2000-01-01), and ``'abc'``, ``''``, ``5``, ``19``,
+# ``'2024-02-30'``, ``'2024-01-05x'``, ``'2024-01-05 25:00:00'`` are error 1292
+# ``Incorrect date value: 'abc' for column `db`.`t`.`d` at row 1`` (``datetime`` for
+# DATETIME/TIMESTAMP). The row number is always 1 (the shard does not know the
+# client's row). Forms not measured (a fraction of a number, the zero date, a
+# TIMESTAMP outside 1970-01-02 … 2038-01-18, other punctuation) are 1235, never
+# stored raw. TIME columns are stored as given.
+
+_STORE_TEXT = re.compile(
+    r"(\d{2}|\d{4})" + _DELIM + r"(\d{1,2})" + _DELIM + r"(\d{1,2})"
+    r"(?:(?:\s+|T)(\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.(\d+))?)?)?)?\Z"
+)
+_DATE_PREFIX = re.compile(r"(\d{2}|\d{4})" + _DELIM + r"\d{1,2}" + _DELIM + r"\d{1,2}")
+_FSP = re.compile(r"\(\s*(\d)\s*\)")
+_TIMESTAMP_DECL = re.compile(r"^\s*TIMESTAMP\b", re.IGNORECASE)
+
+
+def store_kind(decl: str) -> tuple[str, int, bool] | None:
+    """(``DATE``/``DATETIME``, fraction digits, whether TIMESTAMP) of a declared
+    column type MySQL converts on store, None for any other (TIME too)."""
+    if _DATE_DECL.match(decl):
+        return DATE, 0, False
+    if _DATETIME_DECL.match(decl):
+        m = _FSP.search(decl)
+        return DATETIME, int(m.group(1)) if m else 0, _TIMESTAMP_DECL.match(decl) is not None
+    return None
+
+
+def _incorrect(shown: str, target: str, label: str) -> ShardgateError:
+    return ShardgateError(
+        f"Incorrect {target} value: '{shown}' for column {label} at row 1",
+        code=1292,
+        sqlstate="22007",
+    )
+
+
+def _unmeasured(shown: str, label: str, why: str) -> NotSupported:
+    return NotSupported(
+        f"the value '{shown[:80]}' written to the date column {label} on the SQLite "
+        f"default ({why}); a date literal 'YYYY-MM-DD[ HH:MM:SS]'"
+    )
+
+
+def store_value(value: Any, target: str, fsp: int, label: str, timestamp: bool = False) -> Any:
+    """The canonical text MySQL stores for ``value`` in a ``target`` (``DATE`` or
+    ``DATETIME``) column of ``fsp`` fraction digits; None for NULL. 1292 for what
+    strict mode refuses, 1235 for a form not measured (section comment)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    parts: tuple[int, ...] | None = None
+    fraction = ""
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise _unmeasured(repr(value), label, "a number with a fraction")
+        value = int(value)
+    if isinstance(value, int):
+        shown = str(value)
+        if value == 0:
+            raise _unmeasured(shown, label, "the zero date")
+        if value < 0 or len(shown) <= 2:
+            raise _incorrect(shown, target, label)
+        digits = shown.zfill(6) if len(shown) < 6 else shown
+        parts = _digits(digits)
+        if parts is None:
+            raise _unmeasured(shown, label, "a number MySQL may read otherwise")
+    else:
+        shown = str(value)
+        text = shown.strip()
+        if not any(c.isdigit() for c in text):
+            raise _incorrect(shown, target, label)
+        if text.isdigit():
+            parts = _digits(text)
+            if parts is None:
+                raise _unmeasured(shown, label, "a digit string MySQL may read otherwise")
+        else:
+            m = _STORE_TEXT.match(text)
+            if m is None:
+                if _DATE_PREFIX.match(text):
+                    raise _incorrect(shown, target, label)
+                raise _unmeasured(shown, label, "a form MySQL may read otherwise")
+            parts = (_year(m.group(1)), *(int(g) for g in m.groups()[1:6] if g is not None))
+            fraction = m.group(7) or ""
+    if all(p == 0 for p in parts[:3]):
+        raise _unmeasured(shown, label, "the zero date")
+    try:
+        h, mi, sec = (*parts[3:], 0, 0, 0)[:3]
+        moment = datetime.datetime(parts[0], parts[1], parts[2], h, mi, sec)
+    except ValueError:
+        raise _incorrect(shown, target, label) from None
+    if target == DATE:
+        return moment.date().isoformat()
+    if timestamp and not (datetime.datetime(1970, 1, 2) <= moment < datetime.datetime(2038, 1, 19)):
+        raise _unmeasured(shown, label, "a TIMESTAMP near or outside its range")
+    out = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if fsp:
+        out += "." + fraction[:fsp].ljust(fsp, "0")
+    return out
+
+
+def _sg_store(value: Any, target: str, fsp: int, label: str, timestamp: int) -> Any:
+    return store_value(value, target, fsp, label, bool(timestamp))
+
+
+#: The registered function wrapping a non-constant value written to a date column.
+STORE_FUNCTION = ("sg_date_store", 5, _sg_store)
+
+_NAME = r'(?:"(?:[^"]|"")+"|\w+)'
+_STORE_HEAD = re.compile(
+    rf"\s*(?:INSERT(?:\s+OR\s+\w+)?|REPLACE)\s+INTO\s+({_NAME})\s*\.\s*({_NAME})\s*"
+    rf"(\(\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\))?\s*(VALUES\b|SELECT\b|WITH\b|\()?",
+    re.IGNORECASE,
+)
+_UPDATE_HEAD = re.compile(
+    rf"\s*UPDATE\s+(?:OR\s+\w+\s+)?({_NAME})\s*\.\s*({_NAME})\s+(?:AS\s+{_NAME}\s+)?SET\s",
+    re.IGNORECASE,
+)
+_SHARD_SUFFIX = re.compile(r"_\d{4}\Z")
+_SET_END = re.compile(r"\b(?:WHERE|FROM|ORDER|LIMIT|RETURNING)\b", re.IGNORECASE)
+_PLAIN_STRING = re.compile(r"\s*'((?:[^']|'')*)'\s*\Z")
+_PLAIN_NUMBER = re.compile(r"\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*\Z")
+
+
+def _unq(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+#: A date column of a written table: (name, DATE/DATETIME, fsp, TIMESTAMP, label).
+StoreColumn = tuple[str, str, int, bool, str]
+
+
+def _store_columns(raw: Any, schema: str, table: str) -> list[StoreColumn] | None:
+    """The table's columns in order with their store conversion (None: not date),
+    or None when it has no date column."""
+    decls = arith._declared(raw, f'"{schema}"."{table}"'.replace("\n", ""))
+    cols = decls.get((schema.lower(), table.lower()))
+    if not cols:
+        return None
+    out = []
+    found = False
+    for name, decl in cols.items():
+        k = store_kind(decl)
+        # the client's database: a shard's schema is ``<database>_<NNNN>``
+        label = f"`{_SHARD_SUFFIX.sub('', schema)}`.`{table}`.`{name}`"
+        if k is None:
+            out.append((name, "", 0, False, label))
+        else:
+            found = True
+            out.append((name, k[0], k[1], k[2], label))
+    return out if found else None
+
+
+def _stored(text: str, col: StoreColumn) -> str:
+    """One written value's text: a constant as its canonical literal (or its error),
+    NULL/DEFAULT as written, an expression wrapped in the store function."""
+    _, target, fsp, ts, label = col
+    bare = text.strip()
+    if not bare or bare.upper() in ("NULL", "DEFAULT"):
+        return text
+    value: Any
+    m = _PLAIN_STRING.match(text)
+    if m is not None:
+        value = m.group(1).replace("''", "'")
+    else:
+        n = _PLAIN_NUMBER.match(text)
+        if n is not None:
+            num = n.group(1)
+            value = int(num) if re.fullmatch(r"[-+]?\d+", num) else float(num)
+        else:
+            return f"sg_date_store({text}, '{target}', {fsp}, {_quote(label)}, {int(ts)})"
+    stored = store_value(value, target, fsp, label, ts)
+    return "NULL" if stored is None else _quote(stored)
+
+
+def store_rewrite(raw: Any, sql: str) -> tuple[str, str | None]:
+    """``sql`` with each value written to a DATE/DATETIME/TIMESTAMP column made what
+    MySQL stores (section comment), and, when some value is known only as rows are
+    written (an INSERT … SELECT, a DEFAULT, an omitted column), the temporary trigger
+    (:func:`store_fixup`) the caller runs after the statement."""
+    head = _STORE_HEAD.match(sql)
+    if head is not None:
+        schema, table = _unq(head.group(1)), _unq(head.group(2))
+        columns = _store_columns(raw, schema, table)
+        if columns is None:
+            return sql, None
+        by_name = {c[0].lower(): c for c in columns}
+        if head.group(3):
+            names = [_unq(n.strip()) for n in head.group(3).strip()[1:-1].split(",")]
+            targets = [by_name.get(n.lower(), ("", "", 0, False, "")) for n in names]
+        else:
+            targets = list(columns)
+        omitted = any(
+            c[1] and _default_unstored(raw, schema, table, c) for c in columns if c not in targets
+        )
+        if (head.group(4) or "").upper() != "VALUES":
+            # INSERT … SELECT: converted as rows are written
+            return sql, store_fixup(schema, table, columns)
+        from sharding.backend.sqlite_passthrough import _CLAUSE
+
+        clause = sql.find(_CLAUSE, head.end())
+        out = [sql[: head.end()]]
+        end, defaulted = _store_rows(sql, head.end(), targets, out)
+        if clause >= 0 and end <= clause:
+            out.append(sql[end : clause + len(_CLAUSE)])
+            out.append(_store_assignments(sql[clause + len(_CLAUSE) :], by_name, None))
+        else:
+            out.append(sql[end:])
+        trigger = store_fixup(schema, table, columns) if omitted or defaulted else None
+        return "".join(out), trigger
+    update = _UPDATE_HEAD.match(sql)
+    if update is not None:
+        columns = _store_columns(raw, _unq(update.group(1)), _unq(update.group(2)))
+        if columns is None:
+            return sql, None
+        by_name = {c[0].lower(): c for c in columns}
+        return sql[: update.end()] + _store_assignments(
+            sql[update.end() :], by_name, _SET_END
+        ), None
+    return sql, None
+
+
+def _store_rows(
+    sql: str, start: int, targets: list[StoreColumn], out: list[str]
+) -> tuple[int, bool]:
+    """Append the VALUES rows from ``start`` converted; return where they end and
+    whether some date column got DEFAULT."""
+    from sharding.backend.sqlite_passthrough import _TOKEN
+
+    depth = 0
+    index = 0
+    value: list[str] = []
+    defaulted = False
+
+    def emit() -> None:
+        nonlocal defaulted
+        text = "".join(value)
+        col = targets[index] if index < len(targets) else None
+        if col is None or not col[1]:
+            out.append(text)
+            return
+        if text.strip().upper() == "DEFAULT":
+            defaulted = True
+        out.append(_stored(text, col))
+
+    for m in _TOKEN.finditer(sql, start):
+        tok = m.group()
+        if depth == 0:
+            if tok == "(":
+                depth, index, value = 1, 0, []
+                out.append(tok)
+            elif tok == "," or tok.isspace():
+                out.append(tok)
+            else:
+                return m.start(), defaulted
+            continue
+        if tok == "(":
+            depth += 1
+        elif tok == ")":
+            depth -= 1
+        if depth == 1 and tok == ",":
+            emit()
+            out.append(",")
+            value = []
+            index += 1
+        elif depth == 0:
+            emit()
+            out.append(")")
+        else:
+            value.append(tok)
+    return len(sql), defaulted
+
+
+def _store_assignments(
+    text: str, by_name: dict[str, StoreColumn], end: re.Pattern[str] | None
+) -> str:
+    """``col = expr, …`` (up to ``end``'s keyword at depth 0) with each date column's
+    value converted."""
+    from sharding.backend.sqlite_passthrough import _TOKEN, _split_assignment
+
+    pieces: list[str] = []
+    current: list[str] = []
+    depth = 0
+    rest = ""
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        if depth == 0 and end is not None and not tok.startswith(("'", '"')):
+            k = end.search(tok)
+            if k is not None:
+                current.append(tok[: k.start()])
+                rest = tok[k.start() :] + text[m.end() :]
+                break
+        depth += 1 if tok == "(" else -1 if tok == ")" else 0
+        if depth == 0 and tok == ",":
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(tok)
+    pieces.append("".join(current))
+    out = []
+    for piece in pieces:
+        target, eq, value = _split_assignment(piece)
+        col = by_name.get(_unq(target.strip().split(".")[-1].strip()).lower()) if eq else None
+        if col is None or not col[1]:
+            out.append(piece)
+            continue
+        lead = value[: len(value) - len(value.lstrip())]
+        tail = value[len(value.rstrip()) :]
+        out.append(f"{target}{eq}{lead}{_stored(value.strip(), col)}{tail}")
+    return ",".join(out) + rest
+
+
+def _default_unstored(raw: Any, schema: str, table: str, col: StoreColumn) -> bool:
+    """Whether an omitted column's DEFAULT may store something MySQL would not: then
+    the statement needs :func:`store_fixup` (a scan of the table). A NULL default, or
+    one whose value (evaluated once here: a constant, ``CURRENT_TIMESTAMP``) is already
+    the stored form, needs none — the common ``created_at DEFAULT CURRENT_TIMESTAMP``
+    and nullable date columns cost an INSERT nothing."""
+    q = '"' + schema.replace('"', '""') + '"'
+    rows = raw.execute(f"PRAGMA {q}.table_info({_quote(table)})").fetchall()
+    default = next((r[4] for r in rows if str(r[1]).lower() == col[0].lower()), None)
+    if default is None or str(default).strip().upper() == "NULL":
+        return False
+    try:
+        value = raw.execute(f"SELECT {default}").fetchone()[0]
+        return bool(
+            value is not None and store_value(value, col[1], col[2], col[4], col[3]) != value
+        )
+    except Exception:  # an expression the check cannot evaluate alone: fix up after
+        return True
+
+
+def store_fixup(schema: str, table: str, columns: list[StoreColumn]) -> str:
+    """The UPDATE, run right after the write, making each date value of the table
+    that is not yet what MySQL stores canonical (for values known only as rows are
+    written: every other stored value is canonical already, so only the statement's
+    rows change). A temporary trigger cannot: its UPDATE may not name the schema."""
+    dated = [c for c in columns if c[1]]
+
+    def conv(ref: str, c: StoreColumn) -> str:
+        return f"sg_date_store({ref}, '{c[1]}', {c[2]}, {_quote(c[4])}, {int(c[3])})"
+
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    when = " OR ".join(f"{conv(q(c[0]), c)} IS NOT {q(c[0])}" for c in dated)
+    sets = ", ".join(f"{q(c[0])} = {conv(q(c[0]), c)}" for c in dated)
+    return f"UPDATE {q(schema)}.{q(table)} SET {sets} WHERE {when}"

@@ -1,0 +1,142 @@
+"""MySQL's store of a value into a DATE/DATETIME/TIMESTAMP column on SQLite shards
+(:mod:`sharding.backend.sqlite_temporal`, section "store").
+
+Each write form (INSERT … VALUES with literals and expressions, REPLACE, ON DUPLICATE
+KEY UPDATE, UPDATE … SET, INSERT … SELECT, a column's DEFAULT) runs on the SQLite
+default (4 shards) and on unsharded MariaDB; the stored rows, comparisons with
+constants, ORDER BY, MIN/MAX and the error of a value strict mode refuses must agree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+import trio
+
+from sharding import Coordinator, Topology
+from sharding.errors import ShardgateError
+from tests.conftest import MYSQL_HOST, MYSQL_PORT
+
+DDL = (
+    "CREATE TABLE t (id INT PRIMARY KEY, d DATE, dt DATETIME, d3 DATETIME(3), "
+    "ts TIMESTAMP NULL, e DATE DEFAULT '2024-1-1', n INT)"
+)
+WRITES = [
+    "INSERT INTO t (id, d, dt, d3) VALUES (1,'2024-1-5','2024-01-05 10:00','2024-1-5 1:2:3.45678'),"
+    "(2,20240105,20240105103000,'2024-01-05T10:11:12.9'),"
+    "(3,'2024-01-05','2024-01-05 10:00:00.5',20240105103000),"
+    "(4,'2023-12-31','2023-12-31 23:59:59','23-12-31 23:59:59'),(5,'24/1/6','2024-01-06 10',NULL)",
+    "INSERT INTO t (id, d, dt, ts, n) VALUES (6, DATE_ADD('2024-1-5', INTERVAL 1 DAY), "
+    "CONCAT('2024-1-', 7), '2024-1-8 9:10:11.7', 6), (7, CAST(240109 AS CHAR), 101, 20240110, 7)",
+    "REPLACE INTO t (id, d, dt) VALUES (4, '2023-12-30', 20231230123456), (8, '2024-2-1', '2024-2-1')",
+    "INSERT INTO t (id, d, dt) VALUES (1, '2024-3-1', '2024-3-1 1:1:1') "
+    "ON DUPLICATE KEY UPDATE d = '2024-3-2', dt = VALUES(dt), d3 = '2024-03-02 00:00:00.123456'",
+    "UPDATE t SET d = 20240401, e = '24-4-2' WHERE id = 2",
+    "UPDATE t SET dt = DATE_ADD(dt, INTERVAL 1 DAY), d = CONCAT('2024-5-', id) WHERE id IN (3, 5)",
+    "INSERT INTO t (id, d) VALUES (9, NULL)",
+    "INSERT INTO t (id, d, dt, d3) SELECT id + 100, CONCAT(dt, ''), d, d FROM t WHERE id < 3",
+    "UPDATE t SET d = d WHERE id = 1",
+    "UPDATE t SET d = '2024-3-2' WHERE id = 1",
+]
+QUERIES = [
+    "SELECT * FROM t ORDER BY id",
+    "SELECT id FROM t WHERE d = 20240105 ORDER BY id",
+    "SELECT id FROM t WHERE dt > '2024-1-5' ORDER BY id",
+    "SELECT id FROM t WHERE e = '2024-01-01' ORDER BY id",
+    "SELECT id FROM t ORDER BY d, id",
+    "SELECT id FROM t ORDER BY dt DESC, id",
+    "SELECT id, CAST(d3 AS CHAR) FROM t ORDER BY id",
+    "SELECT COUNT(*) FROM t WHERE d = (SELECT MIN(d) FROM t)",
+]
+INVALID = ["'abc'", "5", "'2024-02-30'", "''", "'2024-01-05x'", "'2024-01-05 25:00:00'"]
+
+
+def _mysql(database: str | None = None) -> Any:
+    return pymysql.connect(
+        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", database=database
+    )
+
+
+@pytest.mark.mysql
+def test_stores_as_mariadb(tmp_path: Path) -> None:
+    name = f"sgdatestore_{os.getpid()}"
+    conn = _mysql()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE `{name}`")
+            cur.execute(f"USE `{name}`")
+            cur.execute(DDL)
+
+            async def main() -> None:
+                topo = Topology.default(tmp_path, default_shards=4)
+                async with Coordinator(topo, catalog_refresh=None) as coord:
+                    s = coord.open_session()
+                    await s.execute(f"CREATE DATABASE `{name}`")
+                    await s.execute(f"USE `{name}`")
+                    await s.execute(DDL)
+                    for w in WRITES:
+                        want_affected = cur.execute(w)
+                        got = await s.execute(w)
+                        assert got.affected == want_affected, (w, got, want_affected)
+                        for q in QUERIES:
+                            cur.execute(q)
+                            want = [tuple(r) for r in cur.fetchall()]
+                            rows = [tuple(r) for r in (await s.execute(q)).rows]
+                            assert rows == want, (w, q, rows, want)
+                    for value in INVALID:
+                        for column in ("d", "dt", "d3"):
+                            for w in (
+                                f"INSERT INTO t (id, {column}) VALUES (50, {value})",
+                                f"UPDATE t SET {column} = {value} WHERE id = 1",
+                                f"INSERT INTO t (id, {column}) VALUES (1, NULL) "
+                                f"ON DUPLICATE KEY UPDATE {column} = {value}",
+                            ):
+                                with pytest.raises(pymysql.MySQLError) as mine:
+                                    cur.execute(w)
+                                with pytest.raises(ShardgateError) as ours:
+                                    await s.execute(w)
+                                assert ours.value.code == mine.value.args[0], (w, ours.value)
+                                assert mine.value.args[1] in ours.value.message, (
+                                    w,
+                                    ours.value.message,
+                                    mine.value.args[1],
+                                )
+                    cur.execute(QUERIES[0])
+                    want = [tuple(r) for r in cur.fetchall()]
+                    assert [tuple(r) for r in (await s.execute(QUERIES[0])).rows] == want
+
+            trio.run(main)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
+
+
+def test_fixup_scan_only_when_a_default_is_not_stored_form() -> None:
+    """An INSERT that omits a date column rescans the table (store_fixup) only when the
+    column's default may store something MySQL would not; a NULL default, a canonical
+    constant and CURRENT_TIMESTAMP cost an INSERT no scan."""
+    import sqlite3
+
+    from sharding.backend import sqlite_mysql
+    from sharding.backend.sqlite_temporal import store_rewrite
+
+    raw = sqlite3.connect(":memory:")
+    sqlite_mysql.install(raw)
+    raw.execute("ATTACH ':memory:' AS db_0001")
+    raw.execute(
+        'CREATE TABLE "db_0001"."t" (id INTEGER PRIMARY KEY, d DATE, '
+        "c DATETIME DEFAULT CURRENT_TIMESTAMP, k DATE DEFAULT '2024-01-05', "
+        "odd DATE DEFAULT '2024-1-5')"
+    )
+    ok = 'INSERT INTO "db_0001"."t" (id, d, odd) VALUES (1, 20240105, \'2024-02-03\')'
+    text, fixup = store_rewrite(raw, ok)
+    assert fixup is None, text
+    assert "'2024-01-05'" in text and "'2024-02-03'" in text
+    odd = 'INSERT INTO "db_0001"."t" (id, d) VALUES (2, NULL)'
+    assert store_rewrite(raw, odd)[1] is not None  # the default '2024-1-5' is not stored form
