@@ -5,7 +5,7 @@ Why not a plan primitive of its own: the SELECT can be anything the coordinator 
 to another shard of the target. MySQL itself reads the whole SELECT before it writes a
 row when the target is one of the sources (it goes through a temporary table), so the
 answer is "the rows of the SELECT, then an INSERT of them". The session does exactly
-that, inside one transaction for the statement (:meth:`sharding.session.Session.
+that, inside one transaction for the statement (:func:`sharding.session_writes.
 _insert_select`):
 
 1. the SELECT runs as a statement of its own (every plan shardgate has), its rows

@@ -3,7 +3,7 @@ pure half.
 
 MySQL writes the first ``n`` rows that match, in the ORDER BY's order. Each shard can
 only know its own first ``n``; which of them are the statement's first ``n`` is a merge
-question. So the session (:meth:`sharding.session.Session._limited_write`) runs it in
+question. So the session (:func:`sharding.session_writes._limited_write`) runs it in
 two steps inside one transaction for the statement:
 
 1. :func:`selection` — ``SELECT <primary key> FROM t WHERE … ORDER BY … LIMIT n FOR

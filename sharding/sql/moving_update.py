@@ -2,7 +2,7 @@
 the pure half.
 
 A row whose new shard key belongs to another shard must leave its shard and arrive on
-the new one in one step, so the session (:meth:`sharding.session.CoordinatorSession.
+the new one in one step, so the session (:func:`sharding.session_writes.
 _moving_update`) runs the statement inside one transaction for it (XA across data
 sources, like any multi-source write):
 

@@ -20,7 +20,7 @@ pages are separate statements: in autocommit, writes committed between them can 
 seen by later pages (inside a transaction the snapshot covers them all).
 
 This module is the pure half (which statements qualify, the page queries); the session
-runs them (``CoordinatorSession._select_in_pages``).
+runs them (``sharding.session_reads._select_in_pages``).
 """
 
 from __future__ import annotations

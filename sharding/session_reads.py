@@ -1,0 +1,621 @@
+"""SELECT execution of a session: a prepared SELECT run into a row sink.
+
+:func:`select_statement` is a SELECT statement from its text: answered from the session
+state when it reads only variables, else prepared (:meth:`CoordinatorSession._prepare`),
+with uncorrelated subqueries first run as values when the plan refuses them
+(:meth:`CoordinatorSession._with_subquery_values`) and, past ``cluster.subquery_rows``
+values of an ``IN`` subquery, in pages of them (:mod:`sharding.sql.paged_in`);
+``SQL_CALC_FOUND_ROWS`` counts the rows without the LIMIT afterwards.
+:func:`run_select` runs a prepared SELECT: through a Runner over the plan tree, or on
+the lean path of a statement that runs whole on one shard (:func:`one_shard`, routed
+once): one executor child (:meth:`~executor.BucketedExecutor.run_one`), its statement
+the read's template with the shard's names already in place (cached per read and
+shard), its result columns cached per plan where they do not depend on the call.
+:class:`Bounded` is the sink of the inner SELECTs a statement runs for its own use
+(subquery values, the keys of a limited or moving write).
+
+Invariants: the header goes to the sink once, before the first batch, or at the end
+when there are no rows; the shards' warnings become the statement's once
+(:func:`record_shard_warnings`); the one-shard path does what the Runner's passthrough
+does (same statement text, same column definitions) and allocates nothing more per
+call than that path's own work. Functions take the session (the collaborator's owner)
+as their first parameter; its state stays on it.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+from sqlglot import exp
+
+from sharding.api import Result
+from sharding.backend.base import Column, ResultSet, Row
+from sharding.errors import NotSupported, ShardgateError
+from sharding.exec.key_lists import list_values, plan_ahead
+from sharding.exec.run import (
+    ExecStats,
+    RunContext,
+    Runner,
+    check_runnable,
+    drive,
+    passthrough_single,
+)
+from sharding.exec.shard_warnings import ShardWarnings
+from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
+from sharding.merge.semantics import Semantics
+from sharding.result_stream import Collect, Counted
+from sharding.session_answers import answer_select
+from sharding.session_prepared import Prepared, render_name, session_refs
+from sharding.sql.decorrelate import decorrelate_exists
+from sharding.sql.describe import SlotTyped, result_columns, shard_positions
+from sharding.sql.inlist import FOLD_MIN, InList
+from sharding.sql.lexer import Slot, param_slots
+from sharding.sql.materialize import SubqueryUse, literal_node, lookup_probe, runnable_select
+from sharding.sql.nodes import PlanNode, SelectPlan, ShardRead
+from sharding.sql.offload import cpu_bound
+from sharding.sql.paged_in import page_query, paged_in
+from sharding.sql.parse import PLACEHOLDER_START, parse_one, placeholder_offset
+from sharding.sql.template import PARAM, TABLE
+
+if TYPE_CHECKING:
+    from sharding.session import CoordinatorSession
+
+#: First words of a SELECT statement (``(`` a parenthesised one).
+SELECT_KINDS = ("SELECT", "WITH", "(")
+
+#: The modifier the coordinator handles itself (the shards run the plain SELECT).
+CALC_FOUND_ROWS = re.compile(r"\bSQL_CALC_FOUND_ROWS\b", re.IGNORECASE)
+
+
+async def select_statement(
+    session: CoordinatorSession,
+    sql: str,
+    params: Sequence[Any] | None,
+    sink: Counted,
+    stats: ExecStats,
+) -> Result:
+    """A SELECT statement from its text into ``sink`` (module docstring)."""
+    calc = CALC_FOUND_ROWS.search(sql) is not None
+    if calc:
+        # The modifier is the coordinator's business: shards run the plain SELECT.
+        sql = CALC_FOUND_ROWS.sub(" ", sql, count=1)
+    elif not params:
+        # Variables and session functions only: answered from the session state.
+        local = answer_select(session.state, sql)
+        if local is not None and local.columns is not None:
+            await sink.header(local.columns)
+            await sink.rows(local.rows)
+            return Result(columns=local.columns)
+    one: OneShard | None = None
+    try:
+        prepared = await session._prepare(sql, params, kind="select")
+        # The whole statement on one shard needs no further check (check_runnable
+        # would route it again to find just that); anything else is checked now.
+        one = one_shard(prepared, session.coord.semantics)
+        if one is None:
+            check_prepared(prepared, session.coord.semantics)
+    except NotSupported as refusal:
+        # Uncorrelated subqueries over sharded tables: their results as values.
+        try:
+            prepared = await session._with_subquery_values(sql, params, refusal, stats)
+        except PastBound as past:
+            # More values than cluster.subquery_rows: in pages where exact.
+            return await _select_in_pages(session, sql, params, past, sink, stats)
+        check_prepared(prepared, session.coord.semantics)
+        one = None
+    if not session._autocommit and session._txn is None:
+        await session._ensure_implicit_txn()
+    columns = await run_select(session, prepared, sink, stats, one)
+    record_shard_warnings(session, stats)
+    if calc:
+        session._calc_found = await _count_without_limit(session, sql, params, sink.count)
+    return Result(columns=columns, warnings=stats.warnings)
+
+
+async def lookup_collation(
+    session: CoordinatorSession,
+    use: SubqueryUse,
+    rows: list[Row],
+    refusal: NotSupported,
+    stats: ExecStats,
+) -> str | None:
+    """The collation of a grouped lookup's outer column when its keys are text
+    (``''``: that table has no row), read by its probe (sql/materialize.py:
+    lookup_probe); None when not needed."""
+    probe = lookup_probe(use, rows)
+    if probe is None:
+        return None
+    sql = runnable_select(probe).sql(dialect="mysql")
+    _width, found, _ = await subquery_rows(session, sql, 1, refusal, stats)
+    return str(found[0][0]) if found else ""
+
+
+async def _select_in_pages(
+    session: CoordinatorSession,
+    sql: str,
+    params: Sequence[Any] | None,
+    past: PastBound,
+    sink: Counted,
+    stats: ExecStats,
+) -> Result:
+    """A SELECT whose ``IN`` subquery has more values than ``cluster.subquery_rows``,
+    run once per page of them (:mod:`sharding.sql.paged_in`); ``past`` where that
+    is not exact."""
+    coord = session.coord
+    tree = await cpu_bound(len(sql), parse_one, sql)
+    slots = list(param_slots(sql))
+    values = session._values(slots, params)
+    if await cpu_bound(len(sql), session_refs, sql):
+        tree = session._substitute(tree)
+    decorrelate_exists(tree)
+    paged = paged_in(tree)
+    if paged is None:
+        raise past
+    by_position = {s.position: i for i, s in enumerate(slots)}
+    for node in list(paged.use.select.find_all(exp.Placeholder)):
+        slot = by_position.get(placeholder_offset(node) or -1)
+        if slot is None:
+            raise ShardgateError("internal error: unmatched placeholder", code=1105)
+        node.replace(literal_node(values[slot], "mysql"))
+    paged = paged_in(tree)
+    assert paged is not None
+    if not session._autocommit and session._txn is None:
+        await session._ensure_implicit_txn()
+    size = coord.topology.cluster.subquery_rows
+    after: int | None = None
+    columns: list[Column] = []
+    while True:
+        page = page_query(paged, after, size).sql(dialect="mysql")
+        _width, rows, _ = await subquery_rows(session, page, None, past, stats)
+        keys = [row[0] for row in rows]
+        if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
+            raise past  # only integers page exactly (module docstring)
+        outer = tree.copy()
+        found = paged_in(outer)
+        assert found is not None
+        host = found.use.target
+        page_slots, page_values = list(slots), list(values)
+        if keys:
+            mark = exp.Placeholder()
+            mark.meta[PLACEHOLDER_START] = len(sql) + 1  # past the text
+            host.set("query", None)
+            host.set("expressions", [mark])
+            distinct = list(dict.fromkeys(keys))
+            page_slots.append(Slot(len(sql) + 1, None, f"IN-list of {len(distinct)}", None, True))
+            page_values.append(InList(tuple(value_slot(k) for k in distinct), tuple(distinct)))
+        else:
+            host.replace(exp.false())
+        plan, _ = await session._plan(outer, sql, page_slots, page_values, "select")
+        prepared = Prepared(plan, page_slots, page_values, session._texts(page_slots, page_values))
+        one = one_shard(prepared, coord.semantics)
+        if one is None:
+            check_prepared(prepared, coord.semantics)
+        columns = await run_select(session, prepared, sink, stats, one)
+        if len(rows) < size:
+            break
+        after = keys[-1]  # the page is in ascending order
+    record_shard_warnings(session, stats)
+    return Result(columns=columns, warnings=stats.warnings)
+
+
+async def subquery_rows(
+    session: CoordinatorSession,
+    sql: str,
+    first: int | None,
+    refusal: NotSupported,
+    stats: ExecStats,
+) -> tuple[int, list[Row], list[Column]]:
+    """Rows of an inner SELECT run on its own (``first``: stop after that many), and
+    its result's column definitions (a scalar subquery is sent with them)."""
+    bound = session.coord.topology.cluster.subquery_rows
+    sink = Bounded(first if first is not None else bound, stop=first is not None)
+    try:
+        await select_statement(session, sql, None, Counted(sink), stats)
+    except ShardgateError as exc:
+        if exc.code == 1054:  # it names a column of the outer query: correlated
+            raise refusal from None
+        raise
+    return sink.width, sink.collected, sink.columns
+
+
+async def _count_without_limit(
+    session: CoordinatorSession, sql: str, params: Sequence[Any] | None, returned: int
+) -> int:
+    """FOUND_ROWS() after ``SELECT SQL_CALC_FOUND_ROWS``: the rows the statement
+    would return without its LIMIT, over every shard it touches — ``COUNT(*)`` over
+    the same FROM/WHERE, or for grouped/distinct selects the rows counted as they
+    stream by (never held)."""
+    tree = parse_one(sql)
+    union = isinstance(tree, exp.Union | exp.Intersect | exp.Except)
+    if not (isinstance(tree, exp.Select) or union) or tree.args.get("limit") is None:
+        return returned
+    cut = [tree.args.get(k) for k in ("limit", "offset", "order")]
+    if params and any(c is not None and c.find(exp.Placeholder) for c in cut):
+        raise NotSupported("SQL_CALC_FOUND_ROWS with a placeholder in ORDER BY/LIMIT")
+    count = tree.copy()
+    for key in ("limit", "offset", "order"):
+        count.set(key, None)
+    # A UNION / INTERSECT / EXCEPT: its rows without the LIMIT, counted (issue 18.4).
+    simple = not union
+    simple = simple and not any(
+        count.args.get(k) for k in ("group", "having", "distinct", "windows")
+    )
+    simple = simple and not any(
+        isinstance(n, exp.AggFunc) for e in count.expressions for n in e.walk()
+    )
+    counter = Counted(_Discard())
+    stats = ExecStats()
+    if simple:
+        count.set("expressions", [exp.Count(this=exp.Star())])
+        collect = Collect()
+        await run_select(
+            session,
+            await session._prepare(count.sql(dialect="mysql"), params, kind="select"),
+            Counted(collect),
+            stats,
+        )
+        return int(collect.collected[0][0]) if collect.collected else 0
+    await run_select(
+        session,
+        await session._prepare(count.sql(dialect="mysql"), params, kind="select"),
+        counter,
+        stats,
+    )
+    return counter.count
+
+
+def record_shard_warnings(session: CoordinatorSession, stats: ExecStats) -> None:
+    """The warnings the shards raised in a SELECT's reads become the statement's
+    (SHOW WARNINGS, @@warning_count) and count in its final packet; taken once, so
+    an inner SELECT run for the statement (a subquery's values) adds its own."""
+    shard = stats.shard_warnings
+    if not shard.count:
+        return
+    stats.warnings += session.state.warn_counted(shard.count, shard.notes())
+    stats.shard_warnings = ShardWarnings()
+
+
+async def run_select(
+    session: CoordinatorSession,
+    prepared: Prepared[SelectPlan],
+    sink: Counted,
+    stats: ExecStats,
+    one: OneShard | None = None,
+) -> list[Column]:
+    """Run a planned SELECT into ``sink``: the header just before the first batch
+    (its columns may come from the first shard result), or at the end if empty.
+    ``one``: the statement's route when it runs whole on one shard (routed once,
+    by the caller), else None."""
+    coord = session.coord
+    plan: SelectPlan = prepared.plan
+    sem = coord.semantics
+    if one is None:
+        one = one_shard(prepared, sem)
+    if one is not None:
+        return await _run_one_shard(session, prepared, one, sink, stats)
+    single = False if plan.join else passthrough_single(plan.single, prepared.values, sem)
+    root: PlanNode
+    if single and plan.single is not None:  # (passthrough_single: never single without it)
+        root = plan.single
+    else:
+        if plan.scatter is None:
+            assert plan.scatter_error is not None
+            raise plan.scatter_error
+        root = plan.scatter
+    runner: Runner | None = None
+    positions = shard_positions(root)
+    mysql = sem.dialect == "mysql"
+
+    def columns() -> list[Column]:
+        shard = runner.columns if runner is not None else None
+        if runner is not None and runner.eval_columns is not None:
+            # Values a data source computed (BackendEvalNode): their definitions are
+            # addressed from the end of the list (sql/describe.shard_positions).
+            shard = [*(shard or []), *runner.eval_columns]
+        if plan.columns is not None:
+            # Definitions: the shard's own where a value passes through unchanged,
+            # MariaDB's rules for what the coordinator computes (sql/describe).
+            return result_columns(
+                [render_name(c, prepared.slots) for c in plan.columns],
+                plan.types,
+                positions,
+                shard,
+                prepared.slots,
+                prepared.values,
+                shard_metadata=mysql,
+            )
+        return list(shard) if shard is not None else []
+
+    async def deliver(batch: list[Row]) -> bool:
+        await sink.header(columns())
+        return await sink.rows(batch)
+
+    # Long IN lists are cut per shard and the reads routed before the run, in a
+    # thread when long (placing 100,000 values is seconds of CPU: not on the event
+    # loop; an unfolded list's values are as many slots).
+    many = list_values(prepared.values) + len(prepared.values)
+    ahead = (
+        await cpu_bound(many * 64, plan_ahead, root, prepared.values, sem)
+        if many >= FOLD_MIN
+        else None
+    )
+    async with coord.executor.query(name="select", session=session._id) as q:
+        session.running(q.id)
+        async with trio.open_nursery() as nursery:
+            runner = Runner(
+                RunContext(
+                    query=q,
+                    nursery=nursery,
+                    connector=session.connector(),
+                    semantics=sem,
+                    cluster=coord.topology.cluster,
+                    values=prepared.values,
+                    texts=prepared.texts,
+                    window=coord.topology.executor.window,
+                    default_datasource=coord.default_datasource,
+                    stats=stats,
+                    group_concat_max_len=int(session.state.get("group_concat_max_len")),
+                    ahead=ahead,
+                )
+            )
+            await drive(runner.operator(root), deliver)
+            nursery.cancel_scope.cancel()
+    for warning in runner.warnings:  # GROUP_CONCAT's cuts (1260)
+        session.state.warn(*warning)
+    stats.warnings += len(runner.warnings)
+    result = columns()
+    await sink.header(result)
+    return result
+
+
+async def _run_one_shard(
+    session: CoordinatorSession,
+    prepared: Prepared[SelectPlan],
+    one: OneShard,
+    sink: Counted,
+    stats: ExecStats,
+) -> list[Column]:
+    """The lean path of a statement that runs whole on one shard (a point query):
+    one executor query of one child (:meth:`BucketedExecutor.run_one`: the same
+    bucket, slot and watchdog as any child, no nursery), the shard's rows handed on
+    as one batch — what the Runner's passthrough does, without building a Runner,
+    a nursery and an operator for a single fetch. The rows are delivered after the
+    child has returned its connection."""
+    coord = session.coord
+    plan: SelectPlan = prepared.plan
+    read, shards = one
+    sem = coord.semantics
+    target, pieces, params = _one_shard_statement(
+        read, shards, sem.dialect, coord.default_datasource
+    )
+    stats.shards += 1
+    if params:
+        texts = prepared.texts
+        out = [pieces[0]]
+        for index, piece in zip(params, pieces[1:], strict=True):
+            out.append(texts[index])
+            out.append(piece)
+        sql = "".join(out)
+    else:
+        sql = pieces[0]
+    connector = session.connector()
+
+    async def child() -> ResultSet:
+        async with connector.connection(target.datasource, target.databases) as conn:
+            fetched: ResultSet = await conn.fetch(sql)
+            return fetched
+
+    stats.children += 1
+    try:
+        rs: ResultSet = await coord.executor.run_one(
+            child,
+            name="select",
+            session=session._id,
+            label=target.label,
+            opened=session._opened,
+            scope=session._scope,  # the statement's own: KILL QUERY cancels it anyway
+        )
+    finally:
+        # Seconds queued for a slot / holding it: the executor timed its one child.
+        query, session._opened_query = session._opened_query, None
+        if query is not None:
+            stats.queued += query.queued_seconds
+            stats.running += query.running_seconds
+    stats.streams.chunks += 1
+    stats.streams.rows += len(rs.rows)
+    if rs.warnings:
+        stats.shard_warnings.add(target.shard, rs)
+    columns = _passthrough_columns(plan, prepared, rs.columns, sem.dialect == "mysql")
+    await sink.header(columns)
+    if rs.rows:
+        await sink.rows(rs.rows)
+    return columns
+
+
+class PastBound(NotSupported):
+    """A sink of :class:`Bounded` was offered more rows than its bound."""
+
+
+class Bounded:
+    """A sink that keeps at most ``limit`` rows: more is an error naming the setting
+    (``stop``: the caller wants only the first ``limit``, so stop there instead)."""
+
+    def __init__(self, limit: int, *, stop: bool, what: str = "a subquery used as a value") -> None:
+        self.limit = limit
+        self.stop = stop
+        self.what = what
+        self.collected: list[Row] = []
+        self.width = 0
+        self.columns: list[Column] = []
+
+    async def header(self, columns: list[Column]) -> None:
+        self.width = len(columns)
+        self.columns = columns
+
+    async def rows(self, batch: list[Row]) -> bool:
+        room = self.limit - len(self.collected)
+        if len(batch) > room and not self.stop:
+            raise PastBound(
+                f"{self.what} read more than {self.limit} rows "
+                "(cluster.subquery_rows); join the tables instead, or raise the setting"
+            )
+        self.collected.extend(batch[:room])
+        return len(self.collected) < self.limit
+
+
+class _Discard:
+    """A sink that drops rows (counting is done by the ``Counted`` around it)."""
+
+    async def header(self, columns: list[Column]) -> None:
+        return None
+
+    async def rows(self, batch: list[Row]) -> bool:
+        return True
+
+
+def value_slot(value: int | str) -> Slot:
+    """The slot of one value of a folded subquery result: an integer written as its
+    digits, a string rendered as a literal (``slot_text``)."""
+    if isinstance(value, str):
+        return Slot(-1, None, "", value, True)
+    return Slot(-1, None, str(value), value, False)
+
+
+#: A statement that runs whole on one shard: its read and the shard (a one-element
+#: list), or None for a read of broadcast tables only (one data source's copy).
+OneShard = tuple[ShardRead, list[int] | None]
+
+
+def one_shard(prepared: Prepared[SelectPlan], sem: Semantics) -> OneShard | None:
+    """The read of a plan that runs whole on one shard for this call's values (what
+    :func:`~sharding.exec.run.passthrough_single` decides, routed once), else None."""
+    plan = prepared.plan
+    if not isinstance(plan, SelectPlan) or plan.join or plan.single is None:
+        return None
+    read = plan.single.read
+    if read.leader is None:
+        return read, None
+    shards = route_shards(read, prepared.values, sem)
+    return (read, shards) if len(shards) == 1 else None
+
+
+#: What a one-shard read sends, by read and then shard: the target, and the read's
+#: template with the table names of that shard already in place — its pieces between
+#: the parameter holes, and the slot of each hole. A plan is cached, so the same reads
+#: come back call after call. Entries hold their read weakly (gone with it) and the
+#: dict is bounded.
+_ONE_SHARD_SQL: dict[
+    int,
+    tuple[weakref.ref[ShardRead], dict[int, tuple[Target, tuple[str, ...], tuple[int, ...]]]],
+] = {}
+_ONE_SHARD_SQL_SIZE = 1024
+
+
+def _one_shard_statement(
+    read: ShardRead, shards: list[int] | None, dialect: str, default_ds: str
+) -> tuple[Target, tuple[str, ...], tuple[int, ...]]:
+    """The target of a one-shard read and its statement as pieces around the parameter
+    slots: ``read.template.bind(texts).fill(target.names)`` is the pieces joined with
+    each slot's text (cached per read and shard)."""
+    shard = -1 if shards is None else shards[0]
+    key = id(read)
+    entry = _ONE_SHARD_SQL.get(key)
+    if entry is not None and entry[0]() is read:
+        per_shard = entry[1]
+        hit = per_shard.get(shard)
+        if hit is not None:
+            return hit
+    else:
+        if len(_ONE_SHARD_SQL) >= _ONE_SHARD_SQL_SIZE:
+            _ONE_SHARD_SQL.clear()
+        per_shard = {}
+        _ONE_SHARD_SQL[key] = (weakref.ref(read, _forget(_ONE_SHARD_SQL, key)), per_shard)
+    if shards is None:
+        target = broadcast_target(read.tables, dialect, default_ds)
+    else:
+        target = shard_targets(read, shards, dialect)[0]
+    template = read.template
+    pieces: list[str] = []
+    params: list[int] = []
+    current = [template.pieces[0]]
+    for (kind, index), piece in zip(template.holes, template.pieces[1:], strict=True):
+        if kind == PARAM:
+            pieces.append("".join(current))
+            params.append(index)
+            current = [piece]
+        else:
+            # A table hole gets this shard's name; a keyset hole what fill() puts
+            # there by default (a passthrough read is never continued).
+            current.append(target.names[index] if kind == TABLE else "1")
+            current.append(piece)
+    pieces.append("".join(current))
+    out = (target, tuple(pieces), tuple(params))
+    if len(per_shard) < 64:
+        per_shard[shard] = out
+    return out
+
+
+#: The result columns of a passthrough plan whose names and types do not depend on
+#: the call (no literal in a name, no type decided by a literal's value), by plan, with
+#: the shard's columns they were built from. Held like _ONE_SHARD_SQL.
+_PASSTHROUGH_COLUMNS: dict[
+    int, tuple[weakref.ref[SelectPlan], tuple[Column, ...], tuple[Column, ...]]
+] = {}
+_PASSTHROUGH_COLUMNS_SIZE = 1024
+
+
+#: An entry of a cache held by weak reference: the reference first.
+_Entry = TypeVar("_Entry", bound=tuple[object, ...])
+
+
+def _forget(cache: dict[int, _Entry], key: int) -> Callable[[object], None]:
+    """A weakref callback dropping ``cache[key]`` when its object goes (if the entry is
+    still the one holding that reference: an id may have been reused since)."""
+
+    def drop(ref: object) -> None:
+        entry = cache.get(key)
+        if entry is not None and entry[0] is ref:
+            del cache[key]
+
+    return drop
+
+
+def _passthrough_columns(
+    plan: SelectPlan, prepared: Prepared[SelectPlan], shard: Sequence[Column] | None, mysql: bool
+) -> list[Column]:
+    """The definitions a one-shard result is sent with (what :func:`run_select` builds for
+    a passthrough: :func:`~sharding.sql.describe.result_columns`)."""
+    if plan.columns is None:
+        return list(shard) if shard is not None else []
+    key = id(plan)
+    hit = _PASSTHROUGH_COLUMNS.get(key)
+    if hit is not None and hit[0]() is plan and shard is not None and hit[1] == tuple(shard):
+        return list(hit[2])
+    columns = result_columns(
+        [render_name(c, prepared.slots) for c in plan.columns],
+        plan.types,
+        None,  # a passthrough: every output column is the shard's own
+        shard,
+        prepared.slots,
+        prepared.values,
+        shard_metadata=mysql,
+    )
+    if (
+        shard is not None
+        and not any(c.slot_positions for c in plan.columns)
+        and not any(isinstance(t, SlotTyped) for t in plan.types or ())
+    ):
+        if len(_PASSTHROUGH_COLUMNS) >= _PASSTHROUGH_COLUMNS_SIZE:
+            _PASSTHROUGH_COLUMNS.clear()
+        ref = weakref.ref(plan, _forget(_PASSTHROUGH_COLUMNS, key))
+        _PASSTHROUGH_COLUMNS[key] = (ref, tuple(shard), tuple(columns))
+    return columns
+
+
+def check_prepared(prepared: Prepared[SelectPlan], sem: Semantics) -> None:
+    """Raise the plan's refusal now when this call cannot run (before any row is sent)."""
+    check_runnable(prepared.plan, prepared.values, sem)

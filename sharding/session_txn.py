@@ -1,0 +1,191 @@
+"""Session statements: USE, transactions, savepoints, SET, and statement atomicity.
+
+:func:`session_statement` runs ``USE``, ``BEGIN``/``START TRANSACTION``, ``COMMIT``,
+``ROLLBACK`` and ``SET`` (parsed once and applied by the session state, its one owner;
+a SET's value that needs a query is run as a SELECT by :func:`evaluate`);
+:func:`savepoint_statement` ``SAVEPOINT``/``ROLLBACK TO``/``RELEASE SAVEPOINT`` on every
+shard connection of the transaction; :func:`finish_txn` commits or rolls back the
+session's transaction and reports a partial commit exactly
+(:func:`sharding.exec.writes.commit_report`); :func:`statement_transaction` makes a
+statement that reads and then writes atomic as MySQL runs it.
+
+Invariants (MySQL's): ``BEGIN`` commits an open transaction, ``autocommit = 1``
+commits, DDL commits first (:mod:`sharding.session`); the session holds at most one
+transaction (``CoordinatorSession._txn``), opened per data source on first use; a
+statement's own rollback is shielded from cancellation and bounded in time.
+Functions take the session (the collaborator's owner) as their first parameter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import trio
+from sqlglot import exp
+
+from sharding.api import Result
+from sharding.errors import NotSupported, ShardgateError
+from sharding.exec.run import ExecStats
+from sharding.exec.writes import commit_report
+from sharding.result_stream import Collect, Counted
+from sharding.session_reads import run_select
+from sharding.session_state import parse_set_text
+from sharding.sql.parse import mysql_syntax_error
+
+if TYPE_CHECKING:
+    from sharding.session import CoordinatorSession
+
+#: ``SAVEPOINT x``, ``RELEASE SAVEPOINT x``, ``ROLLBACK [WORK] TO [SAVEPOINT] x``.
+_SAVEPOINT = re.compile(
+    r"\s*(?P<verb>SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK(?:\s+WORK)?\s+TO(?:\s+SAVEPOINT)?)\s+"
+    r"(?P<name>`(?:[^`]|``)+`|[A-Za-z0-9_$]+)\s*;?\s*\Z",
+    re.IGNORECASE,
+)
+#: How long a statement's own rollback may take after it failed or was cancelled.
+_ROLLBACK_SECONDS = 30.0
+#: Names of the savepoints that make a statement atomic inside a transaction.
+_STATEMENT_SAVEPOINTS = itertools.count(1)
+
+
+async def evaluate(session: CoordinatorSession, node: exp.Expr) -> Any:
+    """A value of a SET (``SET @v := (SELECT ...)``, ``SET @b = @a + 1``): run as a
+    SELECT through the coordinator; MySQL's errors for more than one row/column."""
+    inner = (
+        node.this if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) else None
+    )
+    sql = inner.sql(dialect="mysql") if inner is not None else "SELECT " + node.sql(dialect="mysql")
+    collect = Collect()
+    await run_select(
+        session, await session._prepare(sql, None, kind="select"), Counted(collect), ExecStats()
+    )
+    rows = collect.collected
+    if inner is not None:
+        if rows and len(rows[0]) != 1:
+            raise ShardgateError("Operand should contain 1 column(s)", code=1241, sqlstate="21000")
+        if len(rows) > 1:
+            raise ShardgateError("Subquery returns more than 1 row", code=1242, sqlstate="21000")
+    return rows[0][0] if rows else None
+
+
+@contextlib.asynccontextmanager
+async def statement_transaction(session: CoordinatorSession) -> AsyncIterator[None]:
+    """A statement that reads and then writes (``INSERT … SELECT``, a multi-shard
+    ``UPDATE/DELETE … LIMIT``), atomic as MySQL runs it. In autocommit: a
+    transaction of its own, committed at the end, rolled back on any failure.
+    Inside a transaction: a savepoint before it, so a failure undoes this statement
+    only (MySQL's statement rollback); SQLite shards have no shared savepoint, so
+    there the statement is as atomic as its one write."""
+    if session._txn is None and session._autocommit:
+        session._txn = session.coord.new_transaction(session._sources)
+        try:
+            yield
+        except BaseException:
+            with trio.CancelScope(shield=True), trio.move_on_after(_ROLLBACK_SECONDS):
+                await finish_txn(session, commit=False)
+            raise
+        await finish_txn(session, commit=True)
+        return
+    await session._ensure_implicit_txn()
+    txn = session._txn
+    if txn is None or session.coord.semantics.dialect != "mysql":
+        yield
+        return
+    name = f"shardgate_statement_{next(_STATEMENT_SAVEPOINTS)}"
+    await txn.savepoint(name)
+    try:
+        yield
+    except BaseException:
+        with trio.CancelScope(shield=True), trio.move_on_after(_ROLLBACK_SECONDS):
+            await txn.rollback_to(name)
+            await txn.release(name)
+        raise
+    await txn.release(name)
+
+
+async def session_statement(session: CoordinatorSession, kind: str, sql: str) -> Result:
+    """``USE``, ``BEGIN``/``START TRANSACTION``, ``COMMIT``, ``ROLLBACK`` or ``SET``."""
+    if (session._ephemeral and kind in ("USE", "BEGIN", "START", "COMMIT", "ROLLBACK")) or (
+        session._ephemeral and kind == "SET" and re.search(r"autocommit", sql, re.IGNORECASE)
+    ):
+        raise NotSupported(
+            f"{kind} through Coordinator.execute(): open a session (coord.open_session()) "
+            "for USE, transactions and autocommit"
+        )
+    text = sql.strip().rstrip(";").strip()
+    if kind == "USE":
+        name = text[3:].strip().strip("`")
+        if not name:
+            raise mysql_syntax_error(sql, 3, "USE needs a database")
+        await session.use(name)
+        return Result()
+    if kind in ("BEGIN", "START"):
+        if kind == "START" and not re.match(r"START\s+TRANSACTION\b", text, re.IGNORECASE):
+            raise NotSupported(text[:40])
+        if session._txn is not None:
+            await finish_txn(session, commit=True)  # MySQL: BEGIN commits the open one
+        session._txn = session.coord.new_transaction(session._sources)
+        return Result()
+    if kind == "COMMIT":
+        await finish_txn(session, commit=True)
+        return Result()
+    if kind == "ROLLBACK":
+        if re.search(r"\bTO\b", text, re.IGNORECASE):
+            return await savepoint_statement(session, kind, sql)
+        await finish_txn(session, commit=False)
+        return Result()
+    # SET: parsed once, checked and applied by the session state (its one owner).
+    before = session.state.diagnostics
+
+    async def value(node: exp.Expr) -> Any:
+        return await evaluate(session, node)
+
+    applied = await session.state.apply_set(parse_set_text(sql), value)
+    if applied.get("autocommit") and session._txn is not None:
+        await finish_txn(session, commit=True)  # MySQL: autocommit=1 commits
+    # The OK packet counts the SET's own warnings (the last statement's stay shown).
+    after = session.state.diagnostics
+    return Result(warnings=len(after) if after is not before else 0)
+
+
+async def savepoint_statement(session: CoordinatorSession, kind: str, sql: str) -> Result:
+    """``SAVEPOINT x``, ``ROLLBACK [WORK] TO [SAVEPOINT] x``, ``RELEASE SAVEPOINT x``:
+    applied on every shard connection of the transaction (see
+    :class:`~sharding.exec.connector.SessionTransaction`). Outside a transaction
+    MySQL accepts SAVEPOINT and forgets it at once (autocommit)."""
+    m = _SAVEPOINT.match(sql)
+    if m is None:
+        raise mysql_syntax_error(sql, 0, f"{kind} needs a savepoint name")
+    name = m.group("name")
+    name = name[1:-1].replace("``", "`") if name.startswith("`") else name
+    if session.coord.semantics.dialect != "mysql":
+        # A SQLite data source writes each shard file through its own connection
+        # state; a savepoint would have to be set in each of them.
+        raise NotSupported(f"{m.group('verb').upper()} on SQLite shards")
+    if session._txn is None and not session._autocommit:
+        await session._ensure_implicit_txn()
+    txn = session._txn
+    verb = m.group("verb").upper()
+    if verb == "SAVEPOINT":
+        if txn is not None:
+            await txn.savepoint(name)
+        return Result()
+    if txn is None:
+        raise ShardgateError(f"SAVEPOINT {name} does not exist", code=1305, sqlstate="42000")
+    if verb.startswith("RELEASE"):
+        await txn.release(name)
+    else:
+        await txn.rollback_to(name)
+    return Result()
+
+
+async def finish_txn(session: CoordinatorSession, commit: bool) -> None:
+    """End the session's transaction, if any (``commit``: COMMIT, else ROLLBACK)."""
+    txn, session._txn = session._txn, None
+    if txn is None:
+        return
+    results = await txn.finish(commit)
+    commit_report(results, commit)

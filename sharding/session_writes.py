@@ -1,0 +1,574 @@
+"""Writes of a session: UPDATE/DELETE routing and execution, INSERT paths, upserts.
+
+:func:`write_statement` runs an UPDATE or DELETE: planned (:mod:`sharding.sql.dml`),
+with ``IN (SELECT …)`` subqueries first run as values, one statement per routed shard
+(every copy of a broadcast table) by :func:`write_ops`; an ``UPDATE … SET shard_key``
+moves rows between shards (delete and insert, :mod:`sharding.sql.moving_update`) and
+an ``UPDATE/DELETE … LIMIT`` on several shards writes the keys a merged locking SELECT
+chose (:mod:`sharding.sql.limited_write`). :func:`insert_statement` runs an INSERT or
+REPLACE through the scanner's fast path (a prepared text's shape is cached in the plan
+cache), ``INSERT … SELECT`` as the SELECT's rows in batches of multi-row INSERTs.
+
+Invariants: a single statement on one shard outside a transaction runs on an
+autocommit connection (atomic by itself); anything larger uses the session's
+transaction or the coordinator's commit strategy (:func:`commit_mode` says which, for
+EXPLAIN); a statement that reads and then writes is atomic as one statement
+(:func:`sharding.session_txn.statement_transaction`). Counts follow MariaDB: a broadcast
+write reports one copy's rows, CLIENT_FOUND_ROWS counts matched rows (and an upsert's
+unchanged duplicates), an UPDATE's OK info is ``Rows matched/Changed/Warnings``.
+Functions take the session (the collaborator's owner) as their first parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from sharding.api import Result
+from sharding.backend.base import ExecResult, Row
+from sharding.catalog import TableInfo
+from sharding.errors import (
+    BadArguments,
+    ColumnCountMismatch,
+    NoDatabaseSelected,
+    NotSupported,
+    ShardgateError,
+    ShardKeyUpdate,
+)
+from sharding.exec.run import ExecStats
+from sharding.exec.shard_settings import SessionSources
+from sharding.exec.targets import Target, physical_names, route_shards, shard_targets
+from sharding.exec.writes import WriteContext, WriteOp, session_write, strategy
+from sharding.merge.semantics import Semantics
+from sharding.result_stream import Counted
+from sharding.session_prepared import Prepared, session_refs
+from sharding.session_reads import Bounded, select_statement
+from sharding.session_state import SessionState, substitute
+from sharding.session_txn import statement_transaction
+from sharding.sql.dml import WritePlan
+from sharding.sql.insert import InsertRows, InsertSelectFound, scan_insert
+from sharding.sql.insert_plan import InsertShape, insert_shape
+from sharding.sql.insert_select import batches, split_insert_select, strict_select
+from sharding.sql.lexer import param_slots
+from sharding.sql.limited_write import restricted, selection
+from sharding.sql.materialize import literal_node
+from sharding.sql.moving_update import (
+    assignments,
+    collision_probe,
+    in_place,
+    new_rows,
+    unique_keys,
+)
+from sharding.sql.nodes import ShardRead
+from sharding.sql.offload import cpu_bound
+from sharding.sql.parse import parse_one, placeholder_offset
+
+if TYPE_CHECKING:
+    from sharding.session import CoordinatorSession
+
+#: Longer parameterised INSERTs are not cached (their shape holds every row's text).
+_CACHED_INSERT_CHARS = 4096
+#: An UPDATE's OK info (MariaDB's text; a moving UPDATE adds up its parts' counts).
+_UPDATE_INFO = re.compile(r"Rows matched: (\d+)  Changed: (\d+)  Warnings: (\d+)")
+_UPSERT = re.compile(r"\bON\s+DUPLICATE\s+KEY\s+UPDATE\b", re.IGNORECASE)
+
+
+async def write_statement(
+    session: CoordinatorSession, sql: str, params: Sequence[Any] | None, stats: ExecStats
+) -> Result:
+    """An UPDATE or DELETE statement (module docstring)."""
+    try:
+        prepared = await session._prepare(sql, params, kind="write")
+    except ShardKeyUpdate as moving:
+        return await _moving_update(session, sql, params, moving, stats)
+    except NotSupported as refusal:
+        # ``WHERE k IN (SELECT ...)`` over sharded tables: the values, then the write.
+        prepared = await session._with_subquery_values(sql, params, refusal, stats, "write")
+    plan: WritePlan = prepared.plan
+    try:
+        ops = write_ops(plan, prepared, session.coord.semantics)
+    except _SeveralShardsLimit:
+        return await _limited_write(session, sql, params, plan, stats)
+    stats.shards = sum(len(v) for v in ops.values())
+    results = await _write(session, ops, plan.kind, stats)
+    count = _matched if plan.kind == "update" and session.state.client_found_rows else _changed
+    affected = sum(count(r) for rs in results.values() for r in rs)
+    if plan.broadcast:
+        # Every copy changed the same rows; report one copy's count.
+        per_source = [sum(count(r) for r in rs) for rs in results.values()]
+        affected = per_source[0] if per_source else 0
+    last_id = None
+    if session._lid_expr:
+        # ``SET id = LAST_INSERT_ID(id + 1)``: the shard evaluated it; its OK packet
+        # carries the value (the sequence idiom), which becomes the session's.
+        ids = [r.last_insert_id for rs in results.values() for r in rs if r.last_insert_id]
+        if ids:
+            last_id = ids[-1]
+            session.state.last_insert_id = last_id
+    info = ""
+    if plan.kind == "update":
+        # MariaDB's OK info for an UPDATE (clients print it; ORMs parse "matched").
+        matched = [sum(_matched(r) for r in rs) for rs in results.values()]
+        changed = [sum(_changed(r) for r in rs) for rs in results.values()]
+        warned = [sum(r.warnings for r in rs) for rs in results.values()]
+        if plan.broadcast:  # one copy's counts, as for affected
+            matched, changed, warned = matched[:1], changed[:1], warned[:1]
+        info = f"Rows matched: {sum(matched)}  Changed: {sum(changed)}  Warnings: {sum(warned)}"
+    return Result(affected=affected, last_insert_id=last_id, info=info)
+
+
+async def _limited_write(
+    session: CoordinatorSession,
+    sql: str,
+    params: Sequence[Any] | None,
+    plan: WritePlan,
+    stats: ExecStats,
+) -> Result:
+    """``UPDATE/DELETE … LIMIT n`` routed to several shards: the keys of the rows it
+    writes (a merged, locking SELECT), then the write restricted to them, as one
+    statement (:mod:`sharding.sql.limited_write`)."""
+    tree = await _literal_tree(session, sql, params)
+    if not isinstance(tree, exp.Update | exp.Delete):
+        raise NotSupported(f"{plan.kind.upper()} with LIMIT on several shards")
+    dialect = session.coord.semantics.dialect
+    choose = selection(tree, plan.table, lock=dialect == "mysql")
+    limit = session.coord.topology.cluster.subquery_rows
+    sink = Bounded(limit, stop=False, what=f"{plan.kind.upper()} … LIMIT on several shards")
+    async with statement_transaction(session):
+        await select_statement(session, choose.sql(dialect="mysql"), None, Counted(sink), stats)
+        if not sink.collected:
+            info = "Rows matched: 0  Changed: 0  Warnings: 0" if plan.kind == "update" else ""
+            return Result(affected=0, info=info)
+        write = restricted(tree, plan.table, sink.collected, dialect)
+        return await write_statement(session, write.sql(dialect="mysql"), None, stats)
+
+
+async def _literal_tree(
+    session: CoordinatorSession, sql: str, params: Sequence[Any] | None
+) -> exp.Expr:
+    """``sql`` parsed, its session variables and ``?`` parameters replaced by
+    literals of their own type (for statements rewritten into others)."""
+    tree = await cpu_bound(len(sql), parse_one, sql)
+    if await cpu_bound(len(sql), session_refs, sql):
+        tree = session._substitute(tree)
+    slots = param_slots(sql)
+    values = session._values(slots, params)
+    by_position = {s.position: i for i, s in enumerate(slots)}
+    for node in list(tree.find_all(exp.Placeholder)):
+        slot = by_position.get(placeholder_offset(node) or -1)
+        if slot is None:
+            raise ShardgateError("internal error: unmatched placeholder", code=1105)
+        node.replace(literal_node(values[slot], "mysql"))
+    return tree
+
+
+async def _moving_update(
+    session: CoordinatorSession,
+    sql: str,
+    params: Sequence[Any] | None,
+    refusal: ShardKeyUpdate,
+    stats: ExecStats,
+) -> Result:
+    """``UPDATE … SET shard_key = …``: rows that keep their key are updated in place,
+    the others deleted and inserted on their new shard, as one statement
+    (:mod:`sharding.sql.moving_update`)."""
+    tree = await _literal_tree(session, sql, params)
+    if not isinstance(tree, exp.Update) or not isinstance(tree.this, exp.Table):
+        raise refusal
+    if tree.args.get("joins") or tree.args.get("from_") or tree.args.get("from"):
+        raise refusal
+    table = tree.this
+    database = table.db or session._database
+    if not database:
+        raise NoDatabaseSelected("No database selected")
+    coord = session.coord
+    info = await coord.catalog.lookup(database, table.name)
+    referenced = any(
+        fk.ref_table.lower() == info.name.lower()
+        and fk.ref_database.lower() == info.database.lower()
+        for other in coord.catalog.tables()
+        for fk in other.foreign_keys
+    )
+    if info.foreign_keys or referenced or re.search(r"\bON\s+UPDATE\b", info.create_sql, re.I):
+        raise NotSupported(
+            f"UPDATE of the shard key of {info.qualified}, which has foreign keys or "
+            "ON UPDATE columns (delete and insert would not be MySQL's update)"
+        )
+    sem = coord.semantics
+    assigned = assignments(tree, info)
+    choose = new_rows(tree, info, assigned, lock=sem.dialect == "mysql")
+    width = len(info.columns)
+    pk_width = len(info.primary_key)
+    sink = Bounded(coord.topology.cluster.subquery_rows, stop=False, what="UPDATE of a shard key")
+    async with statement_transaction(session):
+        await select_statement(session, choose.sql(dialect="mysql"), None, Counted(sink), stats)
+        key_at = next(
+            i
+            for i, c in enumerate(info.columns)
+            if c.name.lower() == info.rule.shard_key.lower()  # type: ignore[union-attr]
+        )
+        stay: list[Row] = []
+        move: list[Row] = []
+        for row in sink.collected:
+            new_key, old_key = row[key_at], row[-1]
+            same = type(new_key) is type(old_key) and new_key == old_key
+            (stay if same else move).append(row)
+        if len(sink.collected) > 1 and move:
+            await _refuse_order_dependent(session, tree, info, assigned, sink.collected, stats)
+        matched = changed = warnings = 0
+        if stay:
+            keys = [row[width : width + pk_width] for row in stay]
+            statement = in_place(tree, info, keys, sem.dialect)
+            if statement is None:
+                matched += len(stay)
+            else:
+                done = await write_statement(session, statement.sql(dialect="mysql"), None, stats)
+                m = _UPDATE_INFO.match(done.info or "")
+                if m is None:
+                    raise ShardgateError("internal error: UPDATE without its counts", code=1105)
+                matched += int(m.group(1))
+                changed += int(m.group(2))
+                warnings += int(m.group(3))
+        if move:
+            keys = [row[width : width + pk_width] for row in move]
+            target = table.copy()
+            target.set("alias", None)  # the keys are unqualified
+            deleted = restricted(exp.Delete(this=target), info, keys, sem.dialect)
+            await write_statement(session, deleted.sql(dialect="mysql"), None, stats)
+            columns = ", ".join(f"`{c.name.replace('`', '``')}`" for c in info.columns)
+            head = f"INSERT INTO `{info.database.replace('`', '``')}`.`{info.name.replace('`', '``')}` ({columns})"
+            for text, values in batches(head, width, [row[:width] for row in move]):
+                await insert_statement(session, text, values, stats)
+            matched += len(move)
+            changed += len(move)
+    affected = matched if session.state.client_found_rows else changed
+    return Result(
+        affected=affected,
+        info=f"Rows matched: {matched}  Changed: {changed}  Warnings: {warnings}",
+        warnings=warnings,
+    )
+
+
+async def _refuse_order_dependent(
+    session: CoordinatorSession,
+    tree: exp.Update,
+    info: TableInfo,
+    assigned: Sequence[tuple[str, exp.Expr]],
+    rows: Sequence[Row],
+    stats: ExecStats,
+) -> None:
+    """1235 when a new unique value of the rows a moving UPDATE writes is held by a
+    row already: MySQL's outcome would depend on its scan order
+    (:mod:`sharding.sql.moving_update`)."""
+    width, pk_width = len(info.columns), len(info.primary_key)
+    position = {c.name.lower(): i for i, c in enumerate(info.columns)}
+    old_at = {name.lower(): width + pk_width + j for j, (name, _) in enumerate(assigned)}
+    for columns in unique_keys(info, assigned):
+        fresh = []
+        for row in rows:
+            new = tuple(row[position[c.lower()]] for c in columns)
+            old = tuple(row[old_at.get(c.lower(), position[c.lower()])] for c in columns)
+            if new != old:
+                fresh.append(new)
+        if not fresh:
+            continue
+        probe = collision_probe(tree, columns, fresh, session.coord.semantics.dialect)
+        found = Bounded(1, stop=True)
+        await select_statement(session, probe.sql(dialect="mysql"), None, Counted(found), stats)
+        if found.collected:
+            raise NotSupported(
+                "UPDATE of a shard key over several rows where a new value of the unique "
+                f"key ({', '.join(columns)}) is held by a row already (MySQL's answer "
+                "depends on its scan order)"
+            )
+
+
+def _matched(r: ExecResult) -> int:
+    """CLIENT_FOUND_ROWS: rows matched by an UPDATE (MySQL shards report them in the
+    OK packet's info; SQLite's count is the matched rows already)."""
+    matched = getattr(r, "matched", None)
+    return matched if isinstance(matched, int) else r.affected
+
+
+def write_ops(
+    plan: WritePlan, prepared: Prepared[WritePlan], sem: Semantics
+) -> dict[str, list[WriteOp]]:
+    """The statement per routed shard (every copy of a broadcast table), by source."""
+    read = ShardRead(
+        plan.template,
+        plan.tables,
+        plan.route,
+        plan.leader,
+        route_tables=plan.route_tables or (plan.table,),
+    )
+    if plan.broadcast:
+        targets = _broadcast_targets(plan.tables, sem.dialect)
+    else:
+        targets = shard_targets(read, route_shards(read, prepared.values, sem), sem.dialect)
+    if plan.single_only and len(targets) > 1:
+        raise _SeveralShardsLimit(f"{plan.kind.upper()} with LIMIT on several shards")
+    bound = plan.template.bind(prepared.texts)
+    ops: dict[str, list[WriteOp]] = {}
+    for t in targets:
+        ops.setdefault(t.datasource, []).append(
+            WriteOp(t.datasource, t.databases, bound.fill(t.names), t.shard)
+        )
+    return ops
+
+
+def commit_mode(session: CoordinatorSession, ops: Mapping[str, list[WriteOp]]) -> str:
+    """How a write will commit (EXPLAIN); mirrors :func:`_write`."""
+    if session._txn is not None or not session._autocommit:
+        return "in the session's transaction (COMMIT ends it)"
+    if _single_statement(ops) is not None:
+        return "one statement, autocommit"
+    return f"one transaction per data source, commit strategy {session.coord.commit_strategy!r}"
+
+
+def _broadcast_targets(tables: Sequence[TableInfo], dialect: str) -> list[Target]:
+    """One target per data source holding a copy of every table in ``tables``."""
+    first = tables[0]
+    out = []
+    for i, ds in enumerate(first.rule.datasources):
+        names = []
+        dbs = set()
+        for info in tables:
+            if ds not in info.rule.datasources:
+                raise NotSupported(f"broadcast table {info.qualified} has no copy on {ds!r}")
+            _, db, name = physical_names(info, dialect)[info.rule.datasources.index(ds)]
+            names.append(name)
+            dbs.add(db)
+        out.append(Target(ds, i, tuple(names), tuple(sorted(dbs))))
+    return out
+
+
+async def _write(
+    session: CoordinatorSession, ops: Mapping[str, list[WriteOp]], name: str, stats: ExecStats
+) -> dict[str, list[ExecResult]]:
+    """Run ``ops`` as one executor query: in the session's transaction, as one
+    autocommit statement, or by the coordinator's commit strategy."""
+    coord = session.coord
+    await session._ensure_implicit_txn()
+    async with coord.executor.query(name=name, session=session._id) as q:
+        session.running(q.id)
+
+        async def run_child(fn: Callable[..., Awaitable[Any]], *args: Any, label: str) -> Any:
+            stats.children += 1
+            return await q.run(fn, *args, label=label)
+
+        ctx = WriteContext(session._sources, run_child)
+        if session._txn is not None:
+            return await session_write(ops, ctx, session._txn.connection)
+        single = _single_statement(ops)
+        if single is not None:
+            return {
+                single.datasource: [
+                    await run_child(_write_autocommit, session._sources, single, label=single.label)
+                ]
+            }
+        return await strategy(coord.commit_strategy)(ops, ctx)
+
+
+async def _write_autocommit(sources: SessionSources, op: WriteOp) -> ExecResult:
+    """One statement on one shard outside a transaction: atomic by itself on every
+    backend, so it runs on an autocommit connection — one round trip instead of
+    BEGIN, statement, COMMIT (the bulk of a prepared single-row INSERT's cost)."""
+    async with sources[op.datasource].connection(op.databases) as conn:
+        result: ExecResult = await conn.execute(op.sql)
+        return result
+
+
+async def insert_statement(
+    session: CoordinatorSession, sql: str, params: Sequence[Any] | None, stats: ExecStats
+) -> Result:
+    """An INSERT or REPLACE statement (module docstring)."""
+    coord = session.coord
+    if await cpu_bound(len(sql), session_refs, sql):
+        sql = await cpu_bound(len(sql), _insert_text, session.state, sql)
+    try:
+        shape = await _insert_shape(session, sql)
+    except InsertSelectFound as found:
+        return await _insert_select(session, sql, found.start, params, stats)
+    info, parsed = shape.info, shape.parsed
+    prepared = await cpu_bound(len(sql), shape.bind, params)
+    given = len(params) if params else 0
+    expected = parsed.param_count + (shape.upsert.params if shape.upsert is not None else 0)
+    if expected != given:
+        raise BadArguments(
+            f"Incorrect arguments to mysqld_stmt_execute: statement has {expected} "
+            f"placeholder(s), {given} value(s) given"
+        )
+    ids: list[int] = []
+    if prepared.id_count:
+        ids = await coord.catalog.next_ids(info.database, info.name, prepared.id_count)
+    rows = await cpu_bound(len(sql), prepared.finish, ids)
+    if rows.largest_explicit_id is not None and info.auto_increment:
+        await coord.catalog.observe_ids(info.database, info.name, rows.largest_explicit_id)
+    ops = await cpu_bound(len(sql), insert_ops, rows)
+    stats.shards = sum(len(v) for v in ops.values())
+    results = await _write(session, ops, "insert", stats)
+    count = _changed
+    if (
+        session.state.client_found_rows
+        and coord.semantics.dialect == "mysql"
+        and _UPSERT.search(sql)
+    ):
+        count = _upsert_found_rows
+    affected = sum(count(r) for rs in results.values() for r in rs)
+    # The shards' warning counts (INSERT IGNORE's duplicates, truncations): the OK
+    # packet carries them as MariaDB's does (LOAD DATA sums them per batch).
+    warned = [sum(r.warnings for r in rs) for rs in results.values()]
+    if info.broadcast:
+        per_source = [sum(count(r) for r in rs) for rs in results.values()]
+        affected = per_source[0] if per_source else 0
+        warned = warned[:1]
+    if rows.first_id is not None:
+        session.last_insert_id = rows.first_id
+        return Result(affected=affected, last_insert_id=rows.first_id, warnings=sum(warned))
+    # Only explicit ids: LAST_INSERT_ID() keeps its value, but the OK packet carries
+    # the row's id as MariaDB's does (the shard's own OK packet says which).
+    explicit = None
+    if info.auto_increment:
+        ids = [r.last_insert_id for rs in results.values() for r in rs if r.last_insert_id]
+        explicit = ids[0] if len(ids) == 1 else rows.largest_explicit_id
+    return Result(affected=affected, last_insert_id=explicit, warnings=sum(warned))
+
+
+async def _insert_select(
+    session: CoordinatorSession,
+    sql: str,
+    start: int,
+    params: Sequence[Any] | None,
+    stats: ExecStats,
+) -> Result:
+    """``INSERT/REPLACE … SELECT``: the SELECT's rows, then prepared multi-row
+    INSERTs of them, atomic as one statement (:mod:`sharding.sql.insert_select`)."""
+    parts = split_insert_select(sql, start)
+    target = scan_insert(parts.head + " VALUES ()")
+    database = target.database or session._database
+    if not database:
+        raise NoDatabaseSelected("No database selected")
+    info = await session.coord.catalog.lookup(database, target.table)
+    width = len(target.columns) if target.columns is not None else len(info.columns)
+    limit = session.coord.topology.cluster.subquery_rows
+    sink = Bounded(limit, stop=False, what="INSERT ... SELECT")
+    affected = warnings = 0
+    first_id: int | None = None
+    explicit: int | None = None
+    async with statement_transaction(session):
+        # Strict mode's errors for the SELECT's conversions (CAST of a string that
+        # is no integer: 1292), where a plain read only warns (sql/insert_select.py).
+        with strict_select(parts.head):
+            await select_statement(session, parts.select, params, Counted(sink), stats)
+        if sink.width != width:
+            raise ColumnCountMismatch("Column count doesn't match value count at row 1")
+        for text, values in batches(parts.head, width, sink.collected):
+            before = session.last_insert_id
+            done = await insert_statement(session, text, values, stats)
+            affected += done.affected
+            warnings += done.warnings
+            generated = done.last_insert_id and session.last_insert_id != before
+            if generated and first_id is None:
+                first_id = done.last_insert_id
+            elif done.last_insert_id and not generated:
+                explicit = done.last_insert_id
+    if first_id is not None:
+        session.last_insert_id = first_id  # LAST_INSERT_ID(): the statement's first id
+    records = len(sink.collected)
+    duplicates = affected - records if target.verb == "REPLACE" else records - affected
+    return Result(
+        affected=affected,
+        last_insert_id=first_id if first_id is not None else explicit,
+        warnings=warnings,
+        info=f"Records: {records}  Duplicates: {duplicates}  Warnings: {warnings}",
+    )
+
+
+def _insert_text(state: SessionState, sql: str) -> str:
+    """An INSERT with ``@v``/session functions in its values, with them replaced by
+    their values (the scanner then splits it like any other)."""
+    tree = parse_one(sql)
+    sub = substitute(tree, state)
+    if not sub.changed:
+        return sql
+    # A value that held a variable is folded to a constant (``@k + 10`` → ``13``):
+    # the scanner routes rows by constant shard-key values only.
+    before = list(tree.find_all(exp.Tuple))
+    after = list(sub.tree.find_all(exp.Tuple))
+    if len(before) == len(after):
+        # sqlglot's optimizer (~40 ms of imports) only for such rare INSERTs, not at
+        # every ``shardgate serve`` start-up.
+        from sqlglot.optimizer.simplify import simplify
+
+        for old, new in zip(before, after, strict=True):
+            values = [
+                simplify(n.copy()) if n != o and n.find(exp.Column) is None else n
+                for o, n in zip(old.expressions, new.expressions, strict=False)
+            ]
+            new.set("expressions", values)
+    return sub.tree.sql(dialect="mysql")
+
+
+async def _insert_shape(session: CoordinatorSession, sql: str) -> InsertShape:
+    """The scanned INSERT. A prepared statement's text (the same text with new
+    parameters on every execution) is scanned once and kept in the plan cache."""
+    coord = session.coord
+    cacheable = "?" in sql and len(sql) <= _CACHED_INSERT_CHARS
+    key = (sql, session._database)
+    if cacheable:
+        shape = coord.plan_cache.get(key, (), coord.catalog.generation)
+        if isinstance(shape, InsertShape):
+            return shape
+    parsed = await cpu_bound(len(sql), scan_insert, sql)
+    database = parsed.database or session._database
+    if not database:
+        raise NoDatabaseSelected("No database selected")
+    info = await coord.catalog.lookup(database, parsed.table)
+    generation = coord.catalog.generation  # after a reload by lookup()
+    built = await cpu_bound(
+        len(sql), lambda: insert_shape(sql, parsed, info, coord.semantics, reuse=cacheable)
+    )
+    if cacheable:
+        coord.plan_cache.put(key, {}, built, generation)
+    return built
+
+
+def _changed(r: ExecResult) -> int:
+    return r.affected
+
+
+def _upsert_found_rows(r: ExecResult) -> int:
+    """CLIENT_FOUND_ROWS for ``INSERT ... ON DUPLICATE KEY UPDATE`` from a shard's OK
+    packet (backend connections never ask for found rows): a duplicate left as it was
+    counts 1 instead of 0. MariaDB's info text counts ``Records`` (rows) and
+    ``Duplicates`` (rows changed by the update, measured): inserted and unchanged rows
+    count 1 each, changed ones 2, so the answer is ``records + duplicates``. A one-row
+    statement has no info: affected 0 is an unchanged duplicate."""
+    records = getattr(r, "records", None)
+    duplicates = getattr(r, "duplicates", None)
+    if records is None or duplicates is None:
+        return 1 if r.affected == 0 else r.affected
+    return int(records + duplicates)
+
+
+class _SeveralShardsLimit(NotSupported):
+    """An UPDATE/DELETE with LIMIT routed to several shards (run in two steps)."""
+
+
+def insert_ops(rows: InsertRows) -> dict[str, list[WriteOp]]:
+    """The scanner's per-shard INSERT statements, by data source."""
+    ops: dict[str, list[WriteOp]] = {}
+    for ds, db, shard, text in rows.statements():
+        ops.setdefault(ds, []).append(WriteOp(ds, (db,), text, shard))
+    return ops
+
+
+def _single_statement(ops: Mapping[str, list[WriteOp]]) -> WriteOp | None:
+    """The write's only statement, if it has exactly one."""
+    if len(ops) != 1:
+        return None
+    (only,) = ops.values()
+    return only[0] if len(only) == 1 else None
