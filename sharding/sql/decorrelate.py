@@ -51,12 +51,18 @@ query ran (only for keys whose comparisons with ``t.x`` pick at most one group, 
 MySQL aggregates: :func:`sharding.sql.materialize.lookup_node`; the last argument, run
 only for text keys, tells ``t.x``'s collation). Only in the ``WHERE``, or in a SELECT
 that neither groups nor aggregates.
+
+A rewritten select item keeps the column definition of what it replaced: the ``CASE``
+of an ``IN`` and the condition of an ``EXISTS`` carry MariaDB's (``meta``,
+:data:`sharding.sql.describe.CARRIED`); a lookup gets its aggregate's when it is
+materialised.
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
 
+from sharding.sql.describe import CARRIED, EXISTS_SUBQUERY, IN_SUBQUERY
 from sharding.sql.exprs import ancestors, conjuncts, contains_aggregate
 
 __all__ = [
@@ -183,7 +189,9 @@ def decorrelate_exists(tree: exp.Expr) -> bool:
             node.replace(found_in)
         else:
             known = exp.Not(this=exp.Is(this=outer_col.copy(), expression=exp.Null()))
-            node.replace(exp.Paren(this=exp.And(this=known, expression=found_in)))
+            value = exp.Paren(this=exp.And(this=known, expression=found_in))
+            value.meta[CARRIED] = EXISTS_SUBQUERY  # sent as EXISTS is (sql/describe)
+            node.replace(value)
         changed = True
     return changed
 
@@ -297,8 +305,9 @@ def decorrelate_in(tree: exp.Expr) -> bool:
             pairs = exp.Tuple(expressions=[outer_col.copy(), left.copy()])
             node.replace(exp.In(this=pairs, query=_inner_query(inner, [inner_col, item], rest)))
         else:
-            case = _in_case(left, outer_col, inner_col, item, inner, rest)
-            node.replace(exp.Paren(this=case))
+            case = exp.Paren(this=_in_case(left, outer_col, inner_col, item, inner, rest))
+            case.meta[CARRIED] = IN_SUBQUERY  # sent as the IN is (sql/describe)
+            node.replace(case)
         changed = True
     return changed
 

@@ -70,7 +70,11 @@ from sharding.sql.nodes import (
 from sharding.sql.rewrite import SLOT
 
 __all__ = [
+    "CARRIED",
     "CONSERVATIVE",
+    "COUNT_SUBQUERY",
+    "EXISTS_SUBQUERY",
+    "IN_SUBQUERY",
     "UNKNOWN",
     "ColumnType",
     "SlotTyped",
@@ -83,6 +87,7 @@ __all__ = [
     "expression_type",
     "result_columns",
     "shard_positions",
+    "subquery_definition",
 ]
 
 # MySQL field type codes (include/mysql_com.h, enum_field_types).
@@ -496,6 +501,12 @@ def describe_block(tree: exp.Select, scope: _Scope) -> list[ColumnType | SlotTyp
             out.extend(scope.star_type(c, t) for t in chosen for c in t.columns)
             continue
         typed = _expr_type(item, scope)
+        carried = _carried_item(item)
+        if carried is not None:
+            # A materialised subquery's own definition: sent instead of the shard's
+            # typing of the literals that replaced it (:data:`CARRIED`).
+            out.append(_table_column(carried))
+            continue
         if typed is UNKNOWN and (
             any(p.meta.get(SLOT) is not None for p in item.find_all(exp.Placeholder))
             or scope.slot_dependent(item)
@@ -680,6 +691,9 @@ _COMPARISONS = _classes(
 
 
 def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
+    carried = _carried(node)
+    if carried is not None:
+        return carried
     if isinstance(node, exp.Alias | exp.Paren):
         return _expr_type(node.this, scope)
     if isinstance(node, exp.Column):
@@ -1066,6 +1080,72 @@ def _cast_type(to: exp.DataType, scope: _Scope) -> ColumnType:
     return ColumnType(LONGLONG, 21 if not unsigned else 20, BINARY | (UNSIGNED if unsigned else 0))
 
 
+# -- materialised subqueries (issue 18) -------------------------------------------------------
+
+#: The ``meta`` key of a node that stands for a subquery the coordinator ran first
+#: (:mod:`sharding.sql.materialize`, :mod:`sharding.sql.decorrelate`): its value is the
+#: :class:`ColumnType` MariaDB gives the subquery where it was written. The node itself
+#: (literals, a ``CASE`` over them) is typed otherwise by the shard — ``INT(1)`` for a
+#: count of 7, the literal's length for a string, NOT NULL — so a select item that is
+#: such a node is sent with this definition (:func:`describe_block` marks it
+#: ``table_column``: :func:`result_columns` prefers it to the shard's).
+CARRIED = "sg_wire"
+
+#: The definition of ``x IN (subquery)`` (and of ``(a, b) IN (subquery)``): MariaDB
+#: announces it 21 wide and nullable, whatever its operands (10.11, measured).
+IN_SUBQUERY = ColumnType(LONG, 21, BINARY)
+#: The definition of ``EXISTS (subquery)``: one digit, never NULL.
+EXISTS_SUBQUERY = ColumnType(LONG, 1, NOT_NULL | BINARY)
+#: The definition of a scalar ``(SELECT COUNT(…) …)``: COUNT's, nullable.
+COUNT_SUBQUERY = ColumnType(LONGLONG, 21, BINARY)
+
+
+def _carried(node: exp.Expr) -> ColumnType | None:
+    meta = node._meta  # not ``node.meta``: that would give every node a dict
+    found = meta.get(CARRIED) if meta else None
+    return found if isinstance(found, ColumnType) else None
+
+
+def _carried_item(item: exp.Expr) -> ColumnType | None:
+    """The carried definition of a select item that is a materialised subquery (under
+    an alias or parentheses); None for anything else — a carried node inside an
+    expression is only an operand's type there (:func:`_expr_type`)."""
+    node: exp.Expr | None = item
+    while node is not None:
+        carried = _carried(node)
+        if carried is not None:
+            return carried
+        node = node.this if isinstance(node, exp.Alias | exp.Paren) else None
+    return None
+
+
+def subquery_definition(inner: ColumnType) -> ColumnType:
+    """MariaDB's definition of a scalar subquery whose one result column has the
+    definition ``inner`` (``SELECT (SELECT MAX(status) FROM orders) FROM t`` vs
+    ``SELECT MAX(status) FROM orders``; 10.11, measured):
+
+    * nullable (a subquery may find no row), no key, default or ZEROFILL flags; UNSIGNED
+      and BINARY kept, BINARY added for a value of the binary character set (numbers,
+      temporal values: ``FLOAT`` and ``YEAR`` columns have none of their own);
+    * an ENUM or SET value becomes a VARCHAR of the same length;
+    * other strings show MariaDB's "not fixed" decimals (39), as an aggregate's do;
+    * type code, length and the rest as they were: ``COUNT`` stays ``BIGINT(21)``,
+      ``SUM`` of a ``DECIMAL(10,2)`` ``DECIMAL(34,2)``, ``MIN`` of a ``VARCHAR(16)`` 64
+      wide.
+
+    Not modelled: a TEXT or JSON column read as such (MariaDB widens the length of a
+    text BLOB again and announces JSON as LONGBLOB); their aggregates are."""
+    flags = inner.flags & (UNSIGNED | BINARY)
+    if inner.charset == BINARY_CHARSET:
+        flags |= BINARY
+    code, decimals = inner.type, inner.decimals
+    if inner.flags & (ENUM_FLAG | SET_FLAG):
+        code = VAR_STRING
+    elif code in (VAR_STRING, STRING, BLOB):
+        decimals = _STRING_DEC
+    return ColumnType(code, inner.length, flags, decimals, inner.charset)
+
+
 # -- result columns at execution -----------------------------------------------------------
 
 #: A value no rule types (an expression the coordinator computes, on a shard that sends
@@ -1202,6 +1282,8 @@ def result_columns(
       can differ from the logical one (no AUTO_INCREMENT where the coordinator
       assigns the ids), and over several shards the reads may be one ``UNION ALL``
       per data source (``exec/batch``), whose metadata drops key flags and ENUM/SET;
+    * a materialised subquery (:data:`CARRIED`, marked ``table_column`` too): its own
+      definition, not the shard's typing of the literals that replaced it;
     * another value passed on from a shard (``positions``): the shard's own column
       definition — MariaDB's, for an expression or aggregate the shard computed;
     * a value the coordinator computes: the type MariaDB's rules give

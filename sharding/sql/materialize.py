@@ -22,6 +22,14 @@ plain, so the reading never depends on ``sql_mode``), bytes as a binary string,
 temporal values as ``CAST('...' AS DATETIME(6))``-style typed expressions, so a
 comparison with them is the comparison MySQL made with the subquery's column.
 
+The node that replaces a subquery carries the definition MariaDB gives the subquery
+(``meta[CARRIED]``, :mod:`sharding.sql.describe`): a select item that is one is sent with
+it, not with the shard's typing of the literals (``INT(1)`` NOT NULL for a count of 7,
+where MariaDB sends ``BIGINT(21)``, nullable). A scalar's and a lookup's come from the
+inner result's own column definitions (``columns``: MariaDB's, as the coordinator sent
+them) by :func:`sharding.sql.describe.subquery_definition`; without them only a
+``COUNT``'s is known. ``IN`` and ``EXISTS`` have fixed ones.
+
 Whether a subquery is uncorrelated is decided by running it alone: MySQL resolves a
 name in the innermost block that has it, so a subquery that runs alone names nothing
 outside itself; one that does not (1054) refers to the outer query and is left to the
@@ -42,9 +50,17 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from sharding.backend.base import Column, ColumnType
 from sharding.errors import NotSupported, ShardgateError
 from sharding.sql.decorrelate import LOOKUP
 from sharding.sql.derived_columns import cte_map, needed_ctes
+from sharding.sql.describe import (
+    CARRIED,
+    COUNT_SUBQUERY,
+    EXISTS_SUBQUERY,
+    IN_SUBQUERY,
+    subquery_definition,
+)
 from sharding.sql.inlist import FOLD_MIN
 from sharding.sql.literals import mysql_text
 
@@ -193,20 +209,46 @@ def _is_source(node: exp.Subquery) -> bool:
     )
 
 
+def _carry(node: exp.Expr, definition: ColumnType | None) -> exp.Expr:
+    """``node`` marked with the definition of the subquery it replaced (if known)."""
+    if definition is not None:
+        node.meta[CARRIED] = definition
+    return node
+
+
+def _scalar_definition(
+    select: exp.Expr, columns: Sequence[Column] | None, index: int
+) -> ColumnType | None:
+    """MariaDB's definition of a scalar subquery: from the inner result's column
+    ``index`` when its definition is known, else only a plain ``COUNT``'s."""
+    wire = columns[index].wire if columns is not None and index < len(columns) else None
+    if wire is not None:
+        return subquery_definition(wire)
+    items = select.expressions if isinstance(select, exp.Select) else []
+    item = items[index] if index < len(items) else None
+    if isinstance(item, exp.Alias):
+        item = item.this
+    return COUNT_SUBQUERY if isinstance(item, exp.Count) else None
+
+
 def replace_with_values(
     use: SubqueryUse,
     width: int,
     rows: Sequence[Sequence[Any]],
     dialect: str,
     collation: str | None = None,
+    columns: Sequence[Column] | None = None,
 ) -> None:
     """Write the result ``rows`` (``width`` columns) of ``use``'s SELECT into the tree
-    (module docstring); ``collation``: a lookup's, :func:`lookup_probe`."""
+    (module docstring); ``collation``: a lookup's, :func:`lookup_probe`; ``columns``:
+    the result's column definitions (a scalar's or lookup's own, module docstring)."""
     if use.kind == "exists":
-        use.target.replace(exp.true() if rows else exp.false())
+        use.target.replace(_carry(exp.true() if rows else exp.false(), EXISTS_SUBQUERY))
         return
     if use.kind == "lookup":
-        use.target.replace(lookup_node(use.target, rows, dialect, collation))
+        # The grouped query's second column is the aggregate (decorrelate_scalar).
+        node = lookup_node(use.target, rows, dialect, collation)
+        use.target.replace(_carry(node, _scalar_definition(use.select, columns, 1)))
         return
     left = use.target.this if use.kind == "in" else None
     if isinstance(left, exp.Tuple):
@@ -220,13 +262,14 @@ def replace_with_values(
     if use.kind == "scalar":
         if len(rows) > 1:
             raise ShardgateError("Subquery returns more than 1 row", code=1242, sqlstate="21000")
-        use.target.replace(literal_node(rows[0][0] if rows else None, dialect))
+        node = literal_node(rows[0][0] if rows else None, dialect)
+        use.target.replace(_carry(node, _scalar_definition(use.select, columns, 0)))
         return
     values = _distinct(row[0] for row in rows)
     if not values:
-        use.target.replace(exp.false())
+        use.target.replace(_carry(exp.false(), IN_SUBQUERY))
         return
-    host = use.target
+    host = _carry(use.target, IN_SUBQUERY)
     host.set("query", None)
     host.set("expressions", [literal_node(v, dialect) for v in values])
 
@@ -243,6 +286,7 @@ def _replace_with_rows(
             code=1241,
             sqlstate="21000",
         )
+    _carry(use.target, IN_SUBQUERY)
     seen: set[tuple[Any, ...]] = set()
     values: list[exp.Expr] = []
     for row in rows:
@@ -252,7 +296,7 @@ def _replace_with_rows(
         seen.add(key)
         values.append(exp.Tuple(expressions=[literal_node(v, dialect) for v in row]))
     if not values:
-        use.target.replace(exp.false())
+        use.target.replace(_carry(exp.false(), IN_SUBQUERY))
         return
     use.target.set("query", None)
     use.target.set("expressions", values)
@@ -341,15 +385,17 @@ def folded_values(use: SubqueryUse, width: int, rows: Sequence[Sequence[Any]]) -
     least ``FOLD_MIN`` of them, all integers or all strings (no NULL: the list means
     what the subquery meant for IN and NOT IN alike, and its text is the value's own).
     A 100,000-value result is then neither rendered by sqlglot nor, on the shard key,
-    sent whole to every shard (:mod:`sharding.exec.key_lists`). None otherwise."""
+    sent whole to every shard (:mod:`sharding.exec.key_lists`). None otherwise. The
+    ``IN`` keeps its node: it is marked with its definition here (module docstring)."""
     if use.kind != "in" or width != 1 or len(rows) < FOLD_MIN:
         return None
     values = _distinct(row[0] for row in rows)
     if len(values) < FOLD_MIN:
         return None
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return values
-    if all(isinstance(v, str) for v in values):
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values) or all(
+        isinstance(v, str) for v in values
+    ):
+        _carry(use.target, IN_SUBQUERY)
         return values
     return None
 
