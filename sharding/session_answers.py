@@ -40,6 +40,7 @@ from sharding.local_columns import (
 from sharding.session_state import SessionState, lookup, split_top_level, substitute
 from sharding.sql.describe import ColumnType, constant_type
 from sharding.sql.lexer import STRING, unescape_mysql_string
+from sharding.sql.like import like_source
 from sharding.sql.names import SELECT_OPTIONS
 from sharding.sql.parse import parse_one
 
@@ -266,19 +267,9 @@ def like_to_regex(pattern: str, escape: str = "\\") -> re.Pattern[str]:
 
     ``pattern`` is the string's value (:func:`unquote` of the literal: ``'a\\_b'`` is
     ``a\\_b``, whose ``\\_`` is then a literal ``_``). The one LIKE of the
-    coordinator's local answers (SHOW … LIKE, the server's SHOW answers)."""
-    out = []
-    i = 0
-    n = len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == escape and escape and i + 1 < n:
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
-        i += 1
-    return re.compile("".join(out) + r"\Z", re.I | re.S)
+    coordinator's local answers (SHOW … LIKE, the server's SHOW answers); the pattern
+    language is :func:`sharding.sql.like.like_source`'s, shared with the SQLite shards."""
+    return re.compile(like_source(pattern, escape), re.I | re.S)
 
 
 _STR = STRING  # the lexer's string literal

@@ -59,10 +59,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from executor import ExecutorConfig
 from sharding.errors import NoShardForValue
+
+if TYPE_CHECKING:
+    from sharding.backend.base import DataSource
 
 Algorithm = Literal["mod", "hash", "range"]
 ALGORITHMS: tuple[str, ...] = ("mod", "hash", "range")
@@ -521,7 +524,7 @@ class Topology:
         return replace(self, cluster=replace(self.cluster, **overrides))
 
 
-def build_datasource(config: DataSourceConfig) -> Any:
+def build_datasource(config: DataSourceConfig) -> DataSource:
     """Instantiate the backend of one data source config."""
     if config.kind == "sqlite":
         from sharding.backend.sqlite import SQLiteDataSource

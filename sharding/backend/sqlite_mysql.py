@@ -94,6 +94,7 @@ from sqlglot.time import format_time
 from sharding.backend import sqlite_arithmetic, sqlite_compare
 from sharding.errors import NotSupported, ShardgateError
 from sharding.merge import mysql_collations
+from sharding.sql.like import like_source
 from sharding.sql.shard_dialect import log_function_name
 
 #: Physical type names the DDL path gives DECIMAL columns: ``DECIMAL_S<scale>``.
@@ -503,23 +504,9 @@ def _uuid() -> str:
 # ---------------------------------------------------------------------- LIKE
 @lru_cache(maxsize=1024)
 def _like_regex(pattern: str, escape: str, fold: bool = True) -> re.Pattern[str]:
-    f = _fold if fold else (lambda c: c)
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == escape and i + 1 < len(pattern):
-            out.append(re.escape(f(pattern[i + 1])))
-            i += 2
-            continue
-        if c == "%":
-            out.append(".*")
-        elif c == "_":
-            out.append(".")
-        else:
-            out.append(re.escape(f(c)))
-        i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
+    """The pattern (:func:`sharding.sql.like.like_source`, the coordinator's one LIKE)
+    with each literal character folded as the collation folds the matched text."""
+    return re.compile(like_source(pattern, escape, _fold if fold else None), re.DOTALL)
 
 
 def _like(pattern: Any, s: Any, escape: Any = "\\") -> int | None:
