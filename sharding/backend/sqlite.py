@@ -751,8 +751,12 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         # A DOUBLE past its range (SET, VALUES, WHERE, the upsert's clause): MySQL's
         # 1690, checked by the statement itself (sqlite_arithmetic); 1367 for 1e309.
         # A value written to a DATE/DATETIME column: MySQL's stored text (sqlite_temporal).
+        # DEFAULT as a written value: the column's declared default (sqlite_passthrough).
+        source = sqlite_passthrough.defaults(raw, sql) if _WRITE_STATEMENT.match(sql) else sql
         text, dated = (
-            sqlite_temporal.store_rewrite(raw, sql) if _WRITE_STATEMENT.match(sql) else (sql, None)
+            sqlite_temporal.store_rewrite(raw, source)
+            if _WRITE_STATEMENT.match(sql)
+            else (sql, None)
         )
         guarded = sqlite_arithmetic.guard(raw, text)
         runner = plain if guarded == sql else _exec_plain(guarded)

@@ -129,6 +129,7 @@ _TEXT_DECL = re.compile(
     r"^\s*(?:VARCHAR|CHAR|TEXT|TINYTEXT|MEDIUMTEXT|LONGTEXT|NVARCHAR|NCHAR)\b", re.IGNORECASE
 )
 _TEMPORAL_DECL = re.compile(r"^\s*(?:DATE|DATETIME|TIMESTAMP)\b", re.IGNORECASE)
+_TIME_DECL = re.compile(r"^\s*TIME\b", re.IGNORECASE)
 #: What :func:`_pi_shown` cannot tell: a 1235 rather than a guess at MySQL's digits.
 _UNKNOWN = -1
 
@@ -834,6 +835,15 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
         if isinstance(node, exp.Column):
             how.append(None)  # read as it is: the column's own converter
             continue
+        if isinstance(node, exp.Min | exp.Max) and not node.expressions:
+            # MIN(d)/MAX(tm): SQLite's aggregate has no declared type (no converter)
+            declared = _decl(node.this, decls())
+            if _TEMPORAL_DECL.match(declared):
+                how.append(TEMPORAL)
+                continue
+            if _TIME_DECL.match(declared):
+                how.append(TIME_OF_DAY)  # MIN(tm): MySQL's TIME, a timedelta
+                continue
         if not isinstance(node, exp.Column) and _is_float(node, floats()):
             shown[-1] = FLOAT_SHOWN  # MIN(f), CASE … THEN f END: MySQL's FLOAT
             how.append(None)

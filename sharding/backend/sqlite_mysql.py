@@ -1717,6 +1717,11 @@ def _convert_datetime(b: bytes) -> Any:
     return _as_datetime(t)
 
 
+def _convert_time(b: bytes) -> Any:
+    # a TIME column's stored text (sqlite_temporal's canonical form): MySQL's timedelta
+    return time_value(b.decode("utf-8", "replace"))
+
+
 def _convert_float(b: bytes) -> Any:
     try:
         return float(f"{float(b):.6g}")
@@ -1742,6 +1747,7 @@ def _register_converters() -> None:
     sqlite3.register_converter("DATE", _convert_date)
     sqlite3.register_converter("DATETIME", _convert_datetime)
     sqlite3.register_converter("TIMESTAMP", _convert_datetime)
+    sqlite3.register_converter("TIME", _convert_time)
     # A FLOAT column shows its single-precision value with 6 significant digits, as
     # MySQL's text protocol does (0.10000000149011612 is 0.1, 123456792 is 123457000).
     sqlite3.register_converter("FLOAT", _convert_float)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -139,18 +140,7 @@ def _rows(sql: str, start: int, out: list[str]) -> int:
 
 def _assignments(text: str) -> str:
     """The clause's ``col = expr, …`` with each ``expr`` translated (the targets kept)."""
-    pieces: list[str] = []
-    depth = 0
-    current: list[str] = []
-    for m in _TOKEN.finditer(text):
-        tok = m.group()
-        depth += 1 if tok == "(" else -1 if tok == ")" else 0
-        if depth == 0 and tok == ",":
-            pieces.append("".join(current))
-            current = []
-        else:
-            current.append(tok)
-    pieces.append("".join(current))
+    pieces, _ = split_assignments(text)
     out = []
     for piece in pieces:
         target, eq, value = _split_assignment(piece)
@@ -166,6 +156,32 @@ def _split_assignment(piece: str) -> tuple[str, str, str]:
     if m is None or piece[m.end() : m.end() + 1] == "=":
         return piece, "", ""
     return m.group(1), "=", piece[m.end() :]
+
+
+def split_assignments(text: str, end: re.Pattern[str] | None = None) -> tuple[list[str], str]:
+    """``col = expr, …`` split at its top-level commas (the one splitter of SET lists
+    and upsert clauses here and in :mod:`sharding.backend.sqlite_temporal`): the pieces,
+    and the text from ``end``'s keyword on (a keyword at depth 0 outside quotes: an
+    UPDATE's ``WHERE``), or ``""`` when the list runs to the end."""
+    pieces: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        if depth == 0 and end is not None and not tok.startswith(("'", '"')):
+            stop = end.search(tok)
+            if stop is not None:
+                current.append(tok[: stop.start()])
+                pieces.append("".join(current))
+                return pieces, tok[stop.start() :] + text[m.end() :]
+        depth += 1 if tok == "(" else -1 if tok == ")" else 0
+        if depth == 0 and tok == ",":
+            pieces.append("".join(current))
+            current = []
+        else:
+            current.append(tok)
+    pieces.append("".join(current))
+    return pieces, ""
 
 
 def _value(text: str) -> str:
@@ -190,8 +206,10 @@ def _translated(text: str) -> str:
 
     if re.search(r"\bSELECT\b", text, re.IGNORECASE):
         return text  # a subquery: its names are the coordinator's business
+    # DEFAULT(col): a call sqlglot keeps as it is, replaced by :func:`defaults`
+    mysql = _DEFAULT_CALL.sub(lambda m: f"{_DEFAULT_STAND_IN}({m[1]})", text)
     try:
-        tree = sqlglot.parse_one("SELECT " + _as_mysql(text), read="mysql")
+        tree = sqlglot.parse_one("SELECT " + _as_mysql(mysql), read="mysql")
     except (sqlglot.errors.ParseError, sqlglot.errors.TokenError):
         return text  # SQLite reports its own error
     if not isinstance(tree, exp.Select) or len(tree.expressions) != 1:
@@ -217,3 +235,180 @@ def _as_mysql(text: str) -> str:
         else:
             out.append(tok)
     return "".join(out)
+
+
+# ------------------------------------------------------------------------ DEFAULT
+# ``DEFAULT`` as a written value (``VALUES (1, DEFAULT)``, ``ON DUPLICATE KEY UPDATE
+# n = DEFAULT``) and ``DEFAULT(col)`` are MySQL's, not SQLite's (a syntax error there).
+# :func:`defaults` puts the column's declared default in their place — PRAGMA
+# table_info's ``dflt_value``, SQLite syntax already (the DDL wrote it) — in
+# parentheses, so the value is what omitting the column stores. A column without a
+# default is NULL when nullable; a NOT NULL one is MySQL's strict-mode error 1364
+# (measured on MariaDB 10.11; ``INSERT IGNORE`` would store the type's implicit default
+# with a warning: 1235 there). An AUTO_INCREMENT column's DEFAULT never reaches the
+# shard: the coordinator puts the generated id in its place.
+_DEFAULT_HEAD = re.compile(
+    rf"\s*(?:INSERT(?:\s+OR\s+(\w+))?|REPLACE)\s+INTO\s+({_NAME})\s*\.\s*({_NAME})\s*"
+    rf"(\(\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\))?\s*VALUES\s*",
+    re.IGNORECASE,
+)
+_DEFAULT_WORD = re.compile(r"DEFAULT", re.IGNORECASE)
+_UPDATE_DEFAULT_HEAD = re.compile(
+    rf"\s*UPDATE\s+(?:OR\s+(\w+)\s+)?({_NAME})\s*\.\s*({_NAME})\s+(?:AS\s+{_NAME}\s+)?SET\s",
+    re.IGNORECASE,
+)
+#: Where an UPDATE's SET list ends (a top-level keyword).
+_SET_LIST_END = re.compile(r"\b(?:WHERE|FROM|ORDER|LIMIT|RETURNING)\b", re.IGNORECASE)
+_DEFAULT_STAND_IN = "sg_default"
+_DEFAULT_CALL = re.compile(rf"\b(?:DEFAULT|sg_default)\s*\(\s*({_NAME})\s*\)", re.IGNORECASE)
+_DEFAULT_VALUE = re.compile(r"\s*DEFAULT\s*\Z", re.IGNORECASE)
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+
+def defaults(raw: Any, sql: str) -> str:
+    """``sql`` (an INSERT/REPLACE … VALUES, as :func:`translate` leaves it) with each
+    ``DEFAULT`` value and ``DEFAULT(col)`` replaced by the column's default (section
+    comment); any other statement as it is."""
+    if _DEFAULT_WORD.search(sql) is None:
+        return sql
+    head = _DEFAULT_HEAD.match(sql)
+    if head is None:
+        update = _UPDATE_DEFAULT_HEAD.match(sql)
+        return sql if update is None else _update_defaults(raw, sql, update)
+    schema, table = _unquote(head.group(2)), _unquote(head.group(3))
+    q = '"' + schema.replace('"', '""') + '"'
+    info = raw.execute(f"PRAGMA {q}.table_info('{table.replace(chr(39), chr(39) * 2)}')")
+    found: dict[str, tuple[str, str | None, bool]] = {
+        str(r[1]).lower(): (str(r[1]), r[4], bool(r[3])) for r in info.fetchall()
+    }
+    ignore = (head.group(1) or "").upper() == "IGNORE"
+    label = re.sub(r"_\d{4}\Z", "", schema)
+
+    def default(column: str) -> str:
+        entry = found.get(column.lower())
+        if entry is None:
+            return "DEFAULT"  # not a column: SQLite reports its own error
+        name, value, notnull = entry
+        if value is not None:
+            return f"({value})"
+        if not notnull:
+            return "NULL"
+        if ignore:
+            from sharding.errors import NotSupported
+
+            raise NotSupported(
+                f"DEFAULT of the NOT NULL column `{label}`.`{table}`.`{name}` without a "
+                "default in INSERT IGNORE on the SQLite default (MySQL stores the type's "
+                "implicit default with a warning)"
+            )
+        from sharding.errors import ShardgateError
+
+        raise ShardgateError(f"Field '{name}' doesn't have a default value", code=1364)
+
+    def calls(text: str) -> str:
+        if "(" not in text:
+            return text
+        # DEFAULT(col) outside string literals: rewrite the unquoted stretches only
+        pieces = re.split(r"('[^']*(?:''[^']*)*')", text)
+        return "".join(
+            p if p.startswith("'") else _DEFAULT_CALL.sub(lambda c: default(_unquote(c[1])), p)
+            for p in pieces
+        )
+
+    if head.group(4):
+        targets = [_unquote(n.strip()) for n in head.group(4).strip()[1:-1].split(",")]
+    else:
+        targets = [v[0] for v in found.values()]
+    out = [sql[: head.end()]]
+    depth = 0
+    index = 0
+    value: list[str] = []
+    end = len(sql)
+
+    def emit() -> None:
+        text = "".join(value)
+        if _DEFAULT_VALUE.match(text) and index < len(targets):
+            lead = text[: len(text) - len(text.lstrip())]
+            out.append(lead + default(targets[index]))
+        else:
+            out.append(calls(text))
+
+    for m in _TOKEN.finditer(sql, head.end()):
+        tok = m.group()
+        if depth == 0:
+            if tok == "(":
+                depth, index, value = 1, 0, []
+                out.append(tok)
+            elif tok == "," or tok.isspace():
+                out.append(tok)
+            else:
+                end = m.start()
+                break
+            continue
+        if tok == "(":
+            depth += 1
+        elif tok == ")":
+            depth -= 1
+        if depth == 1 and tok == ",":
+            emit()
+            out.append(",")
+            value = []
+            index += 1
+        elif depth == 0:
+            emit()
+            out.append(")")
+        else:
+            value.append(tok)
+    rest = sql[end:]
+    clause = rest.find(_CLAUSE)
+    if clause >= 0:
+        pieces, _ = split_assignments(rest[clause + len(_CLAUSE) :])
+        done = []
+        for piece in pieces:
+            target, eq, val = _split_assignment(piece)
+            if eq and _DEFAULT_VALUE.match(val):
+                column = _unquote(target.strip().split(".")[-1].strip())
+                done.append(f"{target}{eq} {default(column)}")
+            else:
+                done.append(calls(piece))
+        rest = rest[: clause + len(_CLAUSE)] + ",".join(done)
+    out.append(rest)
+    return "".join(out)
+
+
+def _update_defaults(raw: Any, sql: str, head: re.Match[str]) -> str:
+    """An UPDATE's ``SET col = DEFAULT`` (SQLite has no such value) as the column's
+    default: the declared expression, NULL for a nullable column without one, 1364
+    for a NOT NULL column without one (MariaDB's strict mode)."""
+    schema, table = _unquote(head.group(2)), _unquote(head.group(3))
+    q = '"' + schema.replace('"', '""') + '"'
+    info = raw.execute(f"PRAGMA {q}.table_info('{table.replace(chr(39), chr(39) * 2)}')")
+    found = {str(r[1]).lower(): (str(r[1]), r[4], bool(r[3])) for r in info.fetchall()}
+
+    def default(column: str) -> str:
+        entry = found.get(column.lower())
+        if entry is None:
+            return "DEFAULT"  # not a column: SQLite reports its own error
+        name, value, notnull = entry
+        if value is not None:
+            return f"({value})"
+        if not notnull:
+            return "NULL"
+        from sharding.errors import ShardgateError
+
+        raise ShardgateError(f"Field '{name}' doesn't have a default value", code=1364)
+
+    pieces, rest = split_assignments(sql[head.end() :], _SET_LIST_END)
+    done = []
+    for piece in pieces:
+        target, eq, val = _split_assignment(piece)
+        if eq and _DEFAULT_VALUE.match(val):
+            column = _unquote(target.strip().split(".")[-1].strip())
+            tail = val[len(val.rstrip()) :]
+            done.append(f"{target}{eq} {default(column)}{tail}")
+        else:
+            done.append(piece)
+    return sql[: head.end()] + ",".join(done) + rest

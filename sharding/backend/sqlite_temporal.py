@@ -25,9 +25,11 @@ statement, each comparison (``=``, ``<>``, ``<``, ``<=``, ``>``, ``>=``, ``<=>``
   DATETIME type only its value tells (``DATE_ADD`` of a string, ``COALESCE`` of
   both) are a 1235 naming the form — never SQLite's text comparison.
 
+A comparison with a TIME operand and no date (section "TIME") has each constant
+made the canonical TIME text, so SQLite's text comparison is MySQL's.
+
 Invariant: the rewrite is exact when the stored values are canonical text (the form
-the INSERT path is meant to store). TIME operands are not handled here (left as
-SQLite compares them).
+the store path below writes).
 """
 
 from __future__ import annotations
@@ -268,6 +270,8 @@ def edits(
             continue
         kinds = [kind(o, cols) for o in operands]
         if not any(k in (DATE, DATETIME, VARIES) for k in kinds):
+            if TIME in kinds:
+                out += _time_edits(node, operands, kinds, cols, text, tokens)
             continue
         shown = node.sql(dialect="mysql")[:200]
         if TIME in kinds:
@@ -314,6 +318,61 @@ def edits(
     return out
 
 
+def _time_fsp(node: exp.Expr, cols: arith._Columns) -> int | None:
+    """The fraction digits of a TIME column's stored text; None for another TIME
+    operand (a function's result: SQLite's ``TIME()`` text, whole seconds)."""
+    node = _bare(node)
+    decl = cols.decl(node) if isinstance(node, exp.Column) else None
+    if decl is None:
+        return None
+    m = _FSP.search(decl)
+    return int(m.group(1)) if m else 0
+
+
+def _time_edits(
+    node: exp.Expr,
+    operands: list[exp.Expr],
+    kinds: list[str | None],
+    cols: arith._Columns,
+    text: str,
+    tokens: list[Any],
+) -> list[Edit]:
+    """A comparison with a TIME operand (and no date): each constant becomes the text
+    comparing with the stored TIME text as MySQL compares TIMEs (section "TIME").
+    Two TIME columns of different precisions (``'10:00:00'`` against
+    ``'10:00:00.000'``), a constant subject of ``IN``/``BETWEEN``, and an operand
+    that is no TIME and no constant are a 1235."""
+    shown = node.sql(dialect="mysql")[:200]
+    timed = [_time_fsp(o, cols) for o, k in zip(operands, kinds, strict=True) if k == TIME]
+    if len({0 if f is None else f for f in timed}) > 1:
+        raise NotSupported(
+            f"the comparison {shown} of TIME values of different precisions on the SQLite default"
+        )
+    if isinstance(node, exp.In | exp.Between) and kinds[0] != TIME:
+        raise NotSupported(
+            f"the comparison {shown} on the SQLite default (a constant compared with "
+            "TIME values); compare the TIME with the constant"
+        )
+    fsp = timed[0] or 0
+    out: list[Edit] = []
+    for operand, k in zip(operands, kinds, strict=True):
+        bare = _bare(operand)
+        if k == TIME or isinstance(bare, exp.Null | exp.Placeholder | exp.Parameter):
+            continue
+        constant = time_constant(bare)
+        if constant is None:
+            raise NotSupported(
+                f"the comparison {shown} on the SQLite default (a TIME compared with a "
+                "value that is no TIME and no constant); compare with a time literal"
+            )
+        span = arith._span(text, tokens, bare)
+        if span is None:
+            raise _unrewritable(shown)
+        piece = _quote(time_compared(constant, fsp))
+        out.append((span[0], 2, 0, piece, span[1] - span[0] + 1))
+    return out
+
+
 def _unrewritable(shown: str) -> NotSupported:
     return NotSupported(
         f"the comparison {shown} on the SQLite default (a date compared in a form the "
@@ -334,7 +393,7 @@ def _unrewritable(shown: str) -> NotSupported:
 # DATETIME/TIMESTAMP). The row number is always 1 (the shard does not know the
 # client's row). Forms not measured (a fraction of a number, the zero date, a
 # TIMESTAMP outside 1970-01-02 … 2038-01-18, other punctuation) are 1235, never
-# stored raw. TIME columns are stored as given.
+# stored raw. TIME columns: section "TIME" below.
 
 _STORE_TEXT = re.compile(
     r"(\d{2}|\d{4})" + _DELIM + r"(\d{1,2})" + _DELIM + r"(\d{1,2})"
@@ -346,10 +405,13 @@ _TIMESTAMP_DECL = re.compile(r"^\s*TIMESTAMP\b", re.IGNORECASE)
 
 
 def store_kind(decl: str) -> tuple[str, int, bool] | None:
-    """(``DATE``/``DATETIME``, fraction digits, whether TIMESTAMP) of a declared
-    column type MySQL converts on store, None for any other (TIME too)."""
+    """(``DATE``/``DATETIME``/``TIME``, fraction digits, whether TIMESTAMP) of a
+    declared column type MySQL converts on store, None for any other."""
     if _DATE_DECL.match(decl):
         return DATE, 0, False
+    if _TIME_DECL.match(decl):
+        m = _FSP.search(decl)
+        return TIME, int(m.group(1)) if m else 0, False
     if _DATETIME_DECL.match(decl):
         m = _FSP.search(decl)
         return DATETIME, int(m.group(1)) if m else 0, _TIMESTAMP_DECL.match(decl) is not None
@@ -379,6 +441,8 @@ def store_value(value: Any, target: str, fsp: int, label: str, timestamp: bool =
         return None
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
+    if target == TIME:
+        return time_text(value, fsp, label)
     parts: tuple[int, ...] | None = None
     fraction = ""
     if isinstance(value, bool):
@@ -608,27 +672,9 @@ def _store_assignments(
 ) -> str:
     """``col = expr, …`` (up to ``end``'s keyword at depth 0) with each date column's
     value converted."""
-    from sharding.backend.sqlite_passthrough import _TOKEN, _split_assignment
+    from sharding.backend.sqlite_passthrough import _split_assignment, split_assignments
 
-    pieces: list[str] = []
-    current: list[str] = []
-    depth = 0
-    rest = ""
-    for m in _TOKEN.finditer(text):
-        tok = m.group()
-        if depth == 0 and end is not None and not tok.startswith(("'", '"')):
-            k = end.search(tok)
-            if k is not None:
-                current.append(tok[: k.start()])
-                rest = tok[k.start() :] + text[m.end() :]
-                break
-        depth += 1 if tok == "(" else -1 if tok == ")" else 0
-        if depth == 0 and tok == ",":
-            pieces.append("".join(current))
-            current = []
-        else:
-            current.append(tok)
-    pieces.append("".join(current))
+    pieces, rest = split_assignments(text, end)
     out = []
     for piece in pieces:
         target, eq, value = _split_assignment(piece)
@@ -678,3 +724,122 @@ def store_fixup(schema: str, table: str, columns: list[StoreColumn]) -> str:
     when = " OR ".join(f"{conv(q(c[0]), c)} IS NOT {q(c[0])}" for c in dated)
     sets = ", ".join(f"{q(c[0])} = {conv(q(c[0]), c)}" for c in dated)
     return f"UPDATE {q(schema)}.{q(table)} SET {sets} WHERE {when}"
+
+
+# --------------------------------------------------------------------------- TIME
+# MySQL reads a TIME from ``'[D ]H[:M[:S[.frac]]]'`` (``'1:2'`` is 01:02:00, ``'1 10'``
+# is 34:00:00: D is days, at most 34) and from digits, as a string or a number, read
+# from the right as ``[[H]HMM]SS[.frac]`` (``1000`` is 00:10:00, ``'10'`` 00:00:10);
+# a fraction beyond the column's precision is TRUNCATED (``'10:00:00.9999'`` in a
+# TIME(0) is 10:00:00, in a TIME(3) 10:00:00.999). Minutes or seconds past 59
+# (``'10:60:00'``, ``126000``), ``'abc'``, ``''``, ``'10:00:00x'``, ``'1:2:3:4'``, more
+# than 34 days are strict mode's error 1292 ``Incorrect time value`` (measured on
+# MariaDB 10.11). The stored form is the canonical text ``HH:MM:SS[.f…]`` with exactly
+# the column's fraction digits: for 0 ≤ hours < 100 its text order is the TIME order,
+# so SQLite's comparison, ORDER BY, MIN and MAX are MySQL's. A negative TIME or one of
+# 100 hours or more (MySQL's range is ±838:59:59) would not sort as text: a 1235, as
+# are forms not measured (a date-and-time, an exponent, other punctuation).
+_TIME_FORM = re.compile(r"(?:(\d+)\s+)?(\d+)(?::(\d+)(?::(\d+)(?:\.(\d*))?)?)?\Z")
+_TIME_DIGITS = re.compile(r"(\d+)(?:\.(\d*))?\Z")
+_TIME_BROKEN = re.compile(r"\d+:\d+:\d+[^\d.]")
+#: Hours of the largest TIME the stored text orders correctly.
+_TIME_HOURS = 100
+
+
+def _time_parts(value: Any) -> tuple[int, int, int, str] | str:
+    """(hours, minutes, seconds, fraction digits) MySQL reads ``value`` as, or why it
+    is not one: ``"invalid"`` (1292) or a 1235 reason."""
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text or "E" in text or "n" in text:
+            return "a number in exponent form"
+        value = text
+    text = str(value).strip()
+    if text.startswith("-"):
+        return "a negative TIME"
+    if not text:
+        return "invalid"
+    days = 0
+    if isinstance(value, int) or _TIME_DIGITS.match(text):
+        m = _TIME_DIGITS.match(text)
+        if m is None:
+            return "invalid"
+        digits, fraction = m.group(1), m.group(2) or ""
+        if len(digits) > 6:
+            return "a date-and-time number"
+        digits = digits.zfill(6)
+        h, mi, sec = int(digits[:2]), int(digits[2:4]), int(digits[4:])
+    else:
+        m = _TIME_FORM.match(text)
+        if m is None:
+            if not any(c.isdigit() for c in text) or _TIME_BROKEN.match(text):
+                return "invalid"
+            return "a form MySQL may read otherwise"
+        days = int(m.group(1) or 0)
+        h = int(m.group(2))
+        mi = int(m.group(3) or 0)
+        sec = int(m.group(4) or 0)
+        fraction = m.group(5) or ""
+    if days > 34 or mi > 59 or sec > 59:
+        return "invalid"
+    h += days * 24
+    if h >= _TIME_HOURS:
+        return "a TIME of 100 hours or more"
+    return h, mi, sec, fraction
+
+
+def time_text(value: Any, fsp: int, label: str) -> str | None:
+    """The canonical text MySQL stores for ``value`` in a TIME(``fsp``) column; None
+    for NULL. 1292 for what strict mode refuses, 1235 for what the stored text cannot
+    order or was not measured (section comment)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    parts = _time_parts(value)
+    shown = str(value)
+    if parts == "invalid":
+        raise _incorrect(shown, TIME, label)
+    if isinstance(parts, str):
+        raise NotSupported(
+            f"the value '{shown[:80]}' written to the TIME column {label} on the SQLite "
+            f"default ({parts}); a time 'HH:MM:SS' from 00:00:00 to 99:59:59"
+        )
+    h, mi, sec, fraction = parts
+    out = f"{h:02d}:{mi:02d}:{sec:02d}"
+    return out + "." + fraction[:fsp].ljust(fsp, "0") if fsp else out
+
+
+def time_constant(node: exp.Expr) -> str | None:
+    """A constant compared with a TIME operand as the text that compares with stored
+    TIME text as MySQL compares the two TIMEs (its fraction without trailing zeros:
+    ``'10:00:00.5'`` is below a TIME(3)'s ``'10:00:00.500'`` only as a prefix is, and
+    equal after padding — see :func:`time_compared`); None when ``node`` is no constant.
+    A constant MySQL does not read as a TIME in the stored range is a 1235."""
+    node = _bare(node)
+    if not isinstance(node, exp.Literal | exp.Neg):
+        return None
+    shown = node.sql(dialect="mysql")
+    parts = None if isinstance(node, exp.Neg) else _time_parts(node.name)
+    if not isinstance(parts, tuple):
+        raise NotSupported(
+            f"a TIME compared with {shown[:80]} on the SQLite default (not a TIME from "
+            "00:00:00 to 99:59:59 as MySQL reads it); a time literal 'HH:MM:SS'"
+        )
+    h, mi, sec, fraction = parts
+    return f"{h:02d}:{mi:02d}:{sec:02d}" + (
+        "." + fraction.rstrip("0") if fraction.rstrip("0") else ""
+    )
+
+
+def time_compared(text: str, fsp: int) -> str:
+    """``text`` (:func:`time_constant`) made comparable with a TIME(``fsp``) value's
+    stored text: its fraction padded to ``fsp`` digits. A longer fraction is kept:
+    the stored value, ``fsp`` digits, is then below it exactly when their first
+    ``fsp`` digits are not above (as MySQL compares)."""
+    base, _, fraction = text.partition(".")
+    if len(fraction) >= fsp:
+        return text
+    return base + "." + fraction.ljust(fsp, "0")

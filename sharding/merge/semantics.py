@@ -39,6 +39,7 @@ the backend's ``GROUP BY`` puts them in one group.
 
 from __future__ import annotations
 
+import datetime
 import math
 import re
 from collections.abc import Callable
@@ -213,6 +214,11 @@ class Semantics:
             return (RANK_TEXT, collate(value))
         if isinstance(value, bytes | bytearray | memoryview):
             return (RANK_BLOB, bytes(value))
+        if isinstance(value, datetime.timedelta):
+            # A TIME read from a SQLite shard: ordered as its stored text (zero-padded
+            # ``HH:MM:SS[.ffffff]``, non-negative, under 100 hours: the shard refuses
+            # other values), never str(timedelta) ('1:02:03' would sort after '10:…').
+            return (RANK_TEXT, collate(_time_text(value)))
         return (RANK_TEXT, collate(str(value)))
 
     def group_key(self, value: Any, collate: Collation) -> Any:
@@ -627,3 +633,11 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     return getattr(importlib.import_module(f"sharding.merge.{module}"), name)
+
+
+def _time_text(value: datetime.timedelta) -> str:
+    """``HH:MM:SS[.ffffff]`` of a non-negative TIME value, as SQLite shards store it."""
+    micros = (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
+    seconds, fraction = divmod(micros, 1_000_000)
+    text = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    return f"{text}.{fraction:06d}" if fraction else text

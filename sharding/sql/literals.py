@@ -129,6 +129,8 @@ def sqlite_literal(value: Any) -> str:
             if isinstance(value, datetime.datetime)
             else "'" + value.isoformat() + "'"
         )
+    if isinstance(value, datetime.timedelta):
+        return _mysql_time(value)  # a TIME (the shard stores its canonical text)
     raise BadArguments(f"unsupported parameter type {type(value).__name__}")
 
 

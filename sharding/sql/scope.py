@@ -274,6 +274,11 @@ class Scope:
                 continue
             if column.table and column.table.lower() in self.derived_columns:
                 continue  # a derived table's column: the backend resolves it
+            if _is_default_keyword(column):
+                # SET n = DEFAULT: the keyword (reserved: never a column name), rendered
+                # as a word, not as a quoted identifier
+                column.replace(exp.var("DEFAULT"))
+                continue
             found = self.resolve(column)
             if not column.table and self.derived_columns and column.name.lower() not in aliases:
                 derived = self._derived_of(column)
@@ -356,3 +361,14 @@ def top_level_nodes(root: exp.Expr) -> list[exp.Expr]:
                 continue
             stack.append(child)
     return out
+
+
+def _is_default_keyword(column: exp.Column) -> bool:
+    """An unquoted, unqualified ``DEFAULT`` (sqlglot reads the keyword as a column)."""
+    ident = column.this
+    return (
+        not column.table
+        and isinstance(ident, exp.Identifier)
+        and not ident.quoted
+        and ident.name.upper() == "DEFAULT"
+    )

@@ -197,6 +197,15 @@ PAD_SPACE = [
     w("5 text key routing", "SELECT * FROM sizes WHERE size IN ('small', 3) ORDER BY size"),
 ]
 
+DEFAULTS = [
+    # SET col = DEFAULT: the keyword (sqlglot reads it as a column named DEFAULT, which
+    # the coordinator once refused 1054 and then sent quoted, `DEFAULT`).
+    w("11 DEFAULT value", "UPDATE orders SET note = DEFAULT WHERE id = 3"),
+    w("11 DEFAULT value", "UPDATE orders SET status = DEFAULT, qty = qty + 1 WHERE id < 10"),
+    w("11 DEFAULT value", "UPDATE orders SET customer_id = DEFAULT WHERE id = 5"),
+    w("11 DEFAULT value", "UPDATE orders SET note = DEFAULT"),
+]
+
 TEMPORARY = [
     # A temporary table is the session's own; the coordinator has no per-session shard
     # connection to keep one on, so it refuses (never creates a permanent table).
@@ -210,7 +219,7 @@ TEMPORARY = [
 
 
 def test_write_classes(env: Environment) -> None:
-    report = env.run(MULTI_UPDATE + MULTI_DELETE + UPSERT + PAD_SPACE + TEMPORARY)
+    report = env.run(MULTI_UPDATE + MULTI_DELETE + UPSERT + PAD_SPACE + DEFAULTS + TEMPORARY)
     print(report.table(f"write classes on {env.shards} shards, chunk {env.chunk}"))
     assert not report.wrong, "\n".join(report.wrong)
     # Exactly the documented forms are refused; every other one ran and agreed.

@@ -135,3 +135,85 @@ def test_against_mariadb(tmp_path: Path) -> None:
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         conn.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "string", "fsp", "want"),
+    [
+        ("10:00:00", True, 0, "10:00:00"),
+        ("100000", False, 0, "10:00:00"),
+        ("1:2:3", True, 0, "01:02:03"),
+        ("10:00", True, 0, "10:00:00"),
+        ("1000", False, 0, "00:10:00"),
+        ("1 10:00:00", True, 0, "34:00:00"),
+        ("10:00:00.5", True, 3, "10:00:00.500"),
+        ("10:00:00.5000", True, 0, "10:00:00.5"),
+        ("10:00:00.1234", True, 2, "10:00:00.1234"),
+    ],
+)
+def test_time_constant(text: str, string: bool, fsp: int, want: str) -> None:
+    found = sqlite_temporal.time_constant(_literal(text, string))
+    assert found is not None and sqlite_temporal.time_compared(found, fsp) == want
+
+
+@pytest.mark.parametrize("text", ["abc", "100:00:00", "-1:00:00", "10:60:00", "20240105101112"])
+def test_time_constant_refused(text: str) -> None:
+    with pytest.raises(NotSupported):
+        sqlite_temporal.time_constant(_literal(text, True))
+
+
+TIME_DDL = "CREATE TABLE tm (id INT PRIMARY KEY, a TIME, b TIME(2), s VARCHAR(10))"
+TIME_ROWS = (
+    "(1, '10:00:00', '10:00:00.5', 'x'), (2, '09:59:59', '10:00:00', 'y'), (3, NULL, NULL, NULL)"
+)
+TIME_QUERIES = [
+    "SELECT id FROM tm WHERE a >= '10:00' ORDER BY id",
+    "SELECT id FROM tm WHERE a < 100000 ORDER BY id",
+    "SELECT id FROM tm WHERE b = '10:00:00.50' ORDER BY id",
+    "SELECT id FROM tm WHERE b > '10:00:00.4999' ORDER BY id",
+    "SELECT id FROM tm WHERE a <=> '9:59:59' ORDER BY id",
+    "SELECT id FROM tm WHERE a NOT IN ('10:00:00', 95959) ORDER BY id",
+    "SELECT id FROM tm WHERE b BETWEEN 95959 AND '10:00:00.1' ORDER BY id",
+    "SELECT id, a, b FROM tm ORDER BY id",
+]
+TIME_REFUSED = [
+    "SELECT id FROM tm WHERE a = s",
+    "SELECT id FROM tm WHERE a = b",
+    "SELECT id FROM tm WHERE a > '100:00:00'",
+    "SELECT id FROM tm WHERE '10:00:00' IN (a, b)",
+]
+
+
+@pytest.mark.mysql
+def test_time_against_mariadb(tmp_path: Path) -> None:
+    name = f"sgtemporaltime_{os.getpid()}"
+    conn = _mysql()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE `{name}`")
+            cur.execute(f"USE `{name}`")
+            cur.execute(TIME_DDL)
+            cur.execute("INSERT INTO tm VALUES " + TIME_ROWS)
+
+            async def main() -> None:
+                topo = Topology.default(tmp_path, default_shards=4)
+                async with Coordinator(topo, catalog_refresh=None) as coord:
+                    s = coord.open_session(database="db")
+                    await s.execute(TIME_DDL)
+                    await s.execute("INSERT INTO tm VALUES " + TIME_ROWS)
+                    for q in TIME_QUERIES:
+                        cur.execute(q)
+                        want = [tuple(r) for r in cur.fetchall()]
+                        got = [tuple(r) for r in (await s.execute(q)).rows]
+                        assert got == want, (q, got, want)
+                    for q in TIME_REFUSED:
+                        with pytest.raises(ShardgateError) as info:
+                            await s.execute(q)
+                        assert info.value.code == 1235, (q, info.value)
+
+            trio.run(main)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()

@@ -140,3 +140,98 @@ def test_fixup_scan_only_when_a_default_is_not_stored_form() -> None:
     assert "'2024-01-05'" in text and "'2024-02-03'" in text
     odd = 'INSERT INTO "db_0001"."t" (id, d) VALUES (2, NULL)'
     assert store_rewrite(raw, odd)[1] is not None  # the default '2024-1-5' is not stored form
+
+
+TIME_DDL = (
+    "CREATE TABLE tt (id INT PRIMARY KEY, a TIME, b TIME(3), n INT DEFAULT 7, m INT NOT NULL, "
+    "k INT, e DATE DEFAULT '2024-1-1', c DATETIME DEFAULT CURRENT_TIMESTAMP)"
+)
+TIME_WRITES = [
+    "INSERT INTO tt (id, a, b, m) VALUES (1, '10:00:00', '10:00:00.123456', 1), "
+    "(2, 100000, 100000.5, 1), (3, '1:2:3', '10:00:00.9999', 1), (4, '10:00', 1000, 1), "
+    "(5, '1 10:00:00', '10.5', 1), (6, 10, '10', 1), (7, ' 10:00:00 ', '12:5', 1), "
+    "(8, '24:00:00', '99:59:59', 1), (9, '10:00:00.', '0', 1), (10, NULL, '1:2', 1)",
+    "INSERT INTO tt VALUES (11, '09:00:00', DEFAULT, DEFAULT, 2, DEFAULT, DEFAULT, DEFAULT)",
+    "INSERT INTO tt (id, a, n, m, k) VALUES (12, CONCAT('8:', '00'), DEFAULT(n), 3, DEFAULT(k))",
+    "INSERT INTO tt (id, a, m) VALUES (1, '11:00', 1) ON DUPLICATE KEY UPDATE a = VALUES(a), "
+    "n = DEFAULT, b = '1:2:3.4'",
+    "UPDATE tt SET a = 123456, b = '2 1:00:00' WHERE id = 2",
+    "UPDATE tt SET n = DEFAULT, k = DEFAULT, e = DEFAULT WHERE id = 2",
+    "UPDATE tt SET n = DEFAULT",
+    # the coordinator reads the SELECT and writes its TIME values (timedelta) back
+    "INSERT INTO tt (id, a, b, m) SELECT id + 100, a, b, m FROM tt WHERE id <= 3",
+]
+TIME_QUERIES = [
+    "SELECT id, a, b, n, m, k, e, c IS NOT NULL FROM tt ORDER BY id",
+    "SELECT id FROM tt WHERE a > '09:00:00' ORDER BY id",
+    "SELECT id FROM tt WHERE a = 100000 OR b = '10:00:00.5' ORDER BY id",
+    "SELECT id FROM tt WHERE a IN ('10:00', 1000, '1:2:3') ORDER BY id",
+    "SELECT id FROM tt WHERE b BETWEEN '10:00' AND '10:00:00.999' ORDER BY id",
+    "SELECT MIN(e), MAX(e) FROM tt",
+    # merged over shards: TIME values order as times, not as str(timedelta)
+    "SELECT id, a FROM tt ORDER BY a, id",
+    "SELECT MIN(a), MAX(a), MIN(b), MAX(b) FROM tt",
+]
+TIME_INVALID = ["'abc'", "''", "'10:60:00'", "126000", "'10:00:00x'", "'1:2:3:4'", "'35 00:00:00'"]
+TIME_REFUSED = ["'100:00:00'", "'-01:00:00'", "-100", "20240105101112"]
+
+
+@pytest.mark.mysql
+def test_time_and_default_as_mariadb(tmp_path: Path) -> None:
+    """TIME values stored as MariaDB stores them (canonical text, read as timedelta),
+    compared, ordered, aggregated; DEFAULT and DEFAULT(col) as written values."""
+    name = f"sgtimestore_{os.getpid()}"
+    conn = _mysql()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+            cur.execute(f"CREATE DATABASE `{name}`")
+            cur.execute(f"USE `{name}`")
+            cur.execute(TIME_DDL)
+
+            async def main() -> None:
+                topo = Topology.default(tmp_path, default_shards=4)
+                async with Coordinator(topo, catalog_refresh=None) as coord:
+                    s = coord.open_session()
+                    await s.execute(f"CREATE DATABASE `{name}`")
+                    await s.execute(f"USE `{name}`")
+                    await s.execute(TIME_DDL)
+                    for w in TIME_WRITES:
+                        want_affected = cur.execute(w)
+                        got = await s.execute(w)
+                        assert got.affected == want_affected, (w, got, want_affected)
+                        for q in TIME_QUERIES:
+                            cur.execute(q)
+                            want = [tuple(r) for r in cur.fetchall()]
+                            rows = [tuple(r) for r in (await s.execute(q)).rows]
+                            assert rows == want, (w, q, rows, want)
+                    failing = [
+                        *(f"INSERT INTO tt (id, a, m) VALUES (50, {v}, 1)" for v in TIME_INVALID),
+                        *(f"UPDATE tt SET b = {v} WHERE id = 1" for v in TIME_INVALID),
+                        "INSERT INTO tt (id, a, m) VALUES (51, '10:00', DEFAULT)",
+                        "UPDATE tt SET m = DEFAULT WHERE id = 1",
+                    ]
+                    for w in failing:
+                        with pytest.raises(pymysql.MySQLError) as mine:
+                            cur.execute(w)
+                        with pytest.raises(ShardgateError) as ours:
+                            await s.execute(w)
+                        assert ours.value.code == mine.value.args[0], (w, ours.value)
+                        assert mine.value.args[1] in ours.value.message, (w, ours.value.message)
+                    for v in TIME_REFUSED:
+                        with pytest.raises(ShardgateError) as ours:
+                            await s.execute(f"INSERT INTO tt (id, a, m) VALUES (52, {v}, 1)")
+                        assert ours.value.code == 1235, (v, ours.value)
+                    for q in (
+                        "SELECT id FROM tt WHERE a > '100:00:00'",
+                        "SELECT id FROM tt WHERE a = 'abc'",
+                    ):
+                        with pytest.raises(ShardgateError) as ours:
+                            await s.execute(q)
+                        assert ours.value.code == 1235, (q, ours.value)
+
+            trio.run(main)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
