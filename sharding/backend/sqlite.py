@@ -521,6 +521,7 @@ class SQLiteDataSource(DataSource):
             try:
                 if conn.pending:
                     ops, conn.pending = conn.pending, []
+                    sqlite_arithmetic.schemas_changed(conn.raw)
                     try:
                         for sql, args in ops:
                             conn.raw.execute(sql, args)
@@ -1227,6 +1228,8 @@ def _end_transaction(raw: sqlite3.Connection, verb: str, conn: _RawConnection) -
         raw.rollback()
     for db in sorted(conn.readonly):
         raw.execute(f"DETACH DATABASE {_q(db)}")
+    if conn.readonly:
+        sqlite_arithmetic.schemas_changed(raw)
     conn.readonly = frozenset()
 
 
