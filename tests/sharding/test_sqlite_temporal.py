@@ -10,11 +10,8 @@ MariaDB, and the 1235 for what is refused.
 from __future__ import annotations
 
 import datetime
-import os
 from pathlib import Path
-from typing import Any
 
-import pymysql
 import pytest
 import trio
 from sqlglot import exp
@@ -22,7 +19,7 @@ from sqlglot import exp
 from sharding import Coordinator, Topology
 from sharding.backend import sqlite_temporal
 from sharding.errors import NotSupported, ShardgateError
-from tests.conftest import MYSQL_HOST, MYSQL_PORT
+from tests.sharding.mariadb_reference import reference_database
 
 
 def _literal(sql: str, string: bool) -> exp.Literal:
@@ -96,45 +93,34 @@ REFUSED = [
 ]
 
 
-def _mysql(database: str | None = None) -> Any:
-    return pymysql.connect(
-        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", database=database
-    )
+def _differential(
+    tmp_path: Path, prefix: str, setup: list[str], queries: list[str], refused: list[str]
+) -> None:
+    """``queries`` answer as MariaDB's on 4 SQLite shards; ``refused`` are 1235."""
+    with reference_database(prefix, *setup) as (_, cur):
+
+        async def main() -> None:
+            topo = Topology.default(tmp_path, default_shards=4)
+            async with Coordinator(topo, catalog_refresh=None) as coord:
+                s = coord.open_session(database="db")
+                for sql in setup:
+                    await s.execute(sql)
+                for q in queries:
+                    cur.execute(q)
+                    want = [tuple(r) for r in cur.fetchall()]
+                    got = [tuple(r) for r in (await s.execute(q)).rows]
+                    assert got == want, (q, got, want)
+                for q in refused:
+                    with pytest.raises(ShardgateError) as info:
+                        await s.execute(q)
+                    assert info.value.code == 1235, (q, info.value)
+
+        trio.run(main)
 
 
 @pytest.mark.mysql
 def test_against_mariadb(tmp_path: Path) -> None:
-    name = f"sgtemporal_{os.getpid()}"
-    conn = _mysql()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cur.execute(f"CREATE DATABASE `{name}`")
-            cur.execute(f"USE `{name}`")
-            cur.execute(DDL)
-            cur.execute("INSERT INTO t VALUES " + ROWS)
-
-            async def main() -> None:
-                topo = Topology.default(tmp_path, default_shards=4)
-                async with Coordinator(topo, catalog_refresh=None) as coord:
-                    s = coord.open_session(database="db")
-                    await s.execute(DDL)
-                    await s.execute("INSERT INTO t VALUES " + ROWS)
-                    for q in QUERIES:
-                        cur.execute(q)
-                        want = [tuple(r) for r in cur.fetchall()]
-                        got = [tuple(r) for r in (await s.execute(q)).rows]
-                        assert got == want, (q, got, want)
-                    for q in REFUSED:
-                        with pytest.raises(ShardgateError) as info:
-                            await s.execute(q)
-                        assert info.value.code == 1235, (q, info.value)
-
-            trio.run(main)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+    _differential(tmp_path, "sgtemporal", [DDL, "INSERT INTO t VALUES " + ROWS], QUERIES, REFUSED)
 
 
 @pytest.mark.parametrize(
@@ -186,34 +172,5 @@ TIME_REFUSED = [
 
 @pytest.mark.mysql
 def test_time_against_mariadb(tmp_path: Path) -> None:
-    name = f"sgtemporaltime_{os.getpid()}"
-    conn = _mysql()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cur.execute(f"CREATE DATABASE `{name}`")
-            cur.execute(f"USE `{name}`")
-            cur.execute(TIME_DDL)
-            cur.execute("INSERT INTO tm VALUES " + TIME_ROWS)
-
-            async def main() -> None:
-                topo = Topology.default(tmp_path, default_shards=4)
-                async with Coordinator(topo, catalog_refresh=None) as coord:
-                    s = coord.open_session(database="db")
-                    await s.execute(TIME_DDL)
-                    await s.execute("INSERT INTO tm VALUES " + TIME_ROWS)
-                    for q in TIME_QUERIES:
-                        cur.execute(q)
-                        want = [tuple(r) for r in cur.fetchall()]
-                        got = [tuple(r) for r in (await s.execute(q)).rows]
-                        assert got == want, (q, got, want)
-                    for q in TIME_REFUSED:
-                        with pytest.raises(ShardgateError) as info:
-                            await s.execute(q)
-                        assert info.value.code == 1235, (q, info.value)
-
-            trio.run(main)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+    setup = [TIME_DDL, "INSERT INTO tm VALUES " + TIME_ROWS]
+    _differential(tmp_path, "sgtemporaltime", setup, TIME_QUERIES, TIME_REFUSED)

@@ -9,9 +9,7 @@ constants, ORDER BY, MIN/MAX and the error of a value strict mode refuses must a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import pymysql
 import pytest
@@ -19,7 +17,7 @@ import trio
 
 from sharding import Coordinator, Topology
 from sharding.errors import ShardgateError
-from tests.conftest import MYSQL_HOST, MYSQL_PORT
+from tests.sharding.mariadb_reference import reference_database
 
 DDL = (
     "CREATE TABLE t (id INT PRIMARY KEY, d DATE, dt DATETIME, d3 DATETIME(3), "
@@ -55,66 +53,49 @@ QUERIES = [
 INVALID = ["'abc'", "5", "'2024-02-30'", "''", "'2024-01-05x'", "'2024-01-05 25:00:00'"]
 
 
-def _mysql(database: str | None = None) -> Any:
-    return pymysql.connect(
-        host=MYSQL_HOST, port=MYSQL_PORT, user="root", password="", database=database
-    )
-
-
 @pytest.mark.mysql
 def test_stores_as_mariadb(tmp_path: Path) -> None:
-    name = f"sgdatestore_{os.getpid()}"
-    conn = _mysql()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cur.execute(f"CREATE DATABASE `{name}`")
-            cur.execute(f"USE `{name}`")
-            cur.execute(DDL)
+    with reference_database("sgdatestore", DDL) as (name, cur):
 
-            async def main() -> None:
-                topo = Topology.default(tmp_path, default_shards=4)
-                async with Coordinator(topo, catalog_refresh=None) as coord:
-                    s = coord.open_session()
-                    await s.execute(f"CREATE DATABASE `{name}`")
-                    await s.execute(f"USE `{name}`")
-                    await s.execute(DDL)
-                    for w in WRITES:
-                        want_affected = cur.execute(w)
-                        got = await s.execute(w)
-                        assert got.affected == want_affected, (w, got, want_affected)
-                        for q in QUERIES:
-                            cur.execute(q)
-                            want = [tuple(r) for r in cur.fetchall()]
-                            rows = [tuple(r) for r in (await s.execute(q)).rows]
-                            assert rows == want, (w, q, rows, want)
-                    for value in INVALID:
-                        for column in ("d", "dt", "d3"):
-                            for w in (
-                                f"INSERT INTO t (id, {column}) VALUES (50, {value})",
-                                f"UPDATE t SET {column} = {value} WHERE id = 1",
-                                f"INSERT INTO t (id, {column}) VALUES (1, NULL) "
-                                f"ON DUPLICATE KEY UPDATE {column} = {value}",
-                            ):
-                                with pytest.raises(pymysql.MySQLError) as mine:
-                                    cur.execute(w)
-                                with pytest.raises(ShardgateError) as ours:
-                                    await s.execute(w)
-                                assert ours.value.code == mine.value.args[0], (w, ours.value)
-                                assert mine.value.args[1] in ours.value.message, (
-                                    w,
-                                    ours.value.message,
-                                    mine.value.args[1],
-                                )
-                    cur.execute(QUERIES[0])
-                    want = [tuple(r) for r in cur.fetchall()]
-                    assert [tuple(r) for r in (await s.execute(QUERIES[0])).rows] == want
+        async def main() -> None:
+            topo = Topology.default(tmp_path, default_shards=4)
+            async with Coordinator(topo, catalog_refresh=None) as coord:
+                s = coord.open_session()
+                await s.execute(f"CREATE DATABASE `{name}`")
+                await s.execute(f"USE `{name}`")
+                await s.execute(DDL)
+                for w in WRITES:
+                    want_affected = cur.execute(w)
+                    got = await s.execute(w)
+                    assert got.affected == want_affected, (w, got, want_affected)
+                    for q in QUERIES:
+                        cur.execute(q)
+                        want = [tuple(r) for r in cur.fetchall()]
+                        rows = [tuple(r) for r in (await s.execute(q)).rows]
+                        assert rows == want, (w, q, rows, want)
+                for value in INVALID:
+                    for column in ("d", "dt", "d3"):
+                        for w in (
+                            f"INSERT INTO t (id, {column}) VALUES (50, {value})",
+                            f"UPDATE t SET {column} = {value} WHERE id = 1",
+                            f"INSERT INTO t (id, {column}) VALUES (1, NULL) "
+                            f"ON DUPLICATE KEY UPDATE {column} = {value}",
+                        ):
+                            with pytest.raises(pymysql.MySQLError) as mine:
+                                cur.execute(w)
+                            with pytest.raises(ShardgateError) as ours:
+                                await s.execute(w)
+                            assert ours.value.code == mine.value.args[0], (w, ours.value)
+                            assert mine.value.args[1] in ours.value.message, (
+                                w,
+                                ours.value.message,
+                                mine.value.args[1],
+                            )
+                cur.execute(QUERIES[0])
+                want = [tuple(r) for r in cur.fetchall()]
+                assert [tuple(r) for r in (await s.execute(QUERIES[0])).rows] == want
 
-            trio.run(main)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+        trio.run(main)
 
 
 def test_fixup_scan_only_when_a_default_is_not_stored_form() -> None:
@@ -180,58 +161,47 @@ TIME_REFUSED = ["'100:00:00'", "'-01:00:00'", "-100", "20240105101112"]
 def test_time_and_default_as_mariadb(tmp_path: Path) -> None:
     """TIME values stored as MariaDB stores them (canonical text, read as timedelta),
     compared, ordered, aggregated; DEFAULT and DEFAULT(col) as written values."""
-    name = f"sgtimestore_{os.getpid()}"
-    conn = _mysql()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-            cur.execute(f"CREATE DATABASE `{name}`")
-            cur.execute(f"USE `{name}`")
-            cur.execute(TIME_DDL)
+    with reference_database("sgtimestore", TIME_DDL) as (name, cur):
 
-            async def main() -> None:
-                topo = Topology.default(tmp_path, default_shards=4)
-                async with Coordinator(topo, catalog_refresh=None) as coord:
-                    s = coord.open_session()
-                    await s.execute(f"CREATE DATABASE `{name}`")
-                    await s.execute(f"USE `{name}`")
-                    await s.execute(TIME_DDL)
-                    for w in TIME_WRITES:
-                        want_affected = cur.execute(w)
-                        got = await s.execute(w)
-                        assert got.affected == want_affected, (w, got, want_affected)
-                        for q in TIME_QUERIES:
-                            cur.execute(q)
-                            want = [tuple(r) for r in cur.fetchall()]
-                            rows = [tuple(r) for r in (await s.execute(q)).rows]
-                            assert rows == want, (w, q, rows, want)
-                    failing = [
-                        *(f"INSERT INTO tt (id, a, m) VALUES (50, {v}, 1)" for v in TIME_INVALID),
-                        *(f"UPDATE tt SET b = {v} WHERE id = 1" for v in TIME_INVALID),
-                        "INSERT INTO tt (id, a, m) VALUES (51, '10:00', DEFAULT)",
-                        "UPDATE tt SET m = DEFAULT WHERE id = 1",
-                    ]
-                    for w in failing:
-                        with pytest.raises(pymysql.MySQLError) as mine:
-                            cur.execute(w)
-                        with pytest.raises(ShardgateError) as ours:
-                            await s.execute(w)
-                        assert ours.value.code == mine.value.args[0], (w, ours.value)
-                        assert mine.value.args[1] in ours.value.message, (w, ours.value.message)
-                    for v in TIME_REFUSED:
-                        with pytest.raises(ShardgateError) as ours:
-                            await s.execute(f"INSERT INTO tt (id, a, m) VALUES (52, {v}, 1)")
-                        assert ours.value.code == 1235, (v, ours.value)
-                    for q in (
-                        "SELECT id FROM tt WHERE a > '100:00:00'",
-                        "SELECT id FROM tt WHERE a = 'abc'",
-                    ):
-                        with pytest.raises(ShardgateError) as ours:
-                            await s.execute(q)
-                        assert ours.value.code == 1235, (q, ours.value)
+        async def main() -> None:
+            topo = Topology.default(tmp_path, default_shards=4)
+            async with Coordinator(topo, catalog_refresh=None) as coord:
+                s = coord.open_session()
+                await s.execute(f"CREATE DATABASE `{name}`")
+                await s.execute(f"USE `{name}`")
+                await s.execute(TIME_DDL)
+                for w in TIME_WRITES:
+                    want_affected = cur.execute(w)
+                    got = await s.execute(w)
+                    assert got.affected == want_affected, (w, got, want_affected)
+                    for q in TIME_QUERIES:
+                        cur.execute(q)
+                        want = [tuple(r) for r in cur.fetchall()]
+                        rows = [tuple(r) for r in (await s.execute(q)).rows]
+                        assert rows == want, (w, q, rows, want)
+                failing = [
+                    *(f"INSERT INTO tt (id, a, m) VALUES (50, {v}, 1)" for v in TIME_INVALID),
+                    *(f"UPDATE tt SET b = {v} WHERE id = 1" for v in TIME_INVALID),
+                    "INSERT INTO tt (id, a, m) VALUES (51, '10:00', DEFAULT)",
+                    "UPDATE tt SET m = DEFAULT WHERE id = 1",
+                ]
+                for w in failing:
+                    with pytest.raises(pymysql.MySQLError) as mine:
+                        cur.execute(w)
+                    with pytest.raises(ShardgateError) as ours:
+                        await s.execute(w)
+                    assert ours.value.code == mine.value.args[0], (w, ours.value)
+                    assert mine.value.args[1] in ours.value.message, (w, ours.value.message)
+                for v in TIME_REFUSED:
+                    with pytest.raises(ShardgateError) as ours:
+                        await s.execute(f"INSERT INTO tt (id, a, m) VALUES (52, {v}, 1)")
+                    assert ours.value.code == 1235, (v, ours.value)
+                for q in (
+                    "SELECT id FROM tt WHERE a > '100:00:00'",
+                    "SELECT id FROM tt WHERE a = 'abc'",
+                ):
+                    with pytest.raises(ShardgateError) as ours:
+                        await s.execute(q)
+                    assert ours.value.code == 1235, (q, ours.value)
 
-            trio.run(main)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        conn.close()
+        trio.run(main)
