@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import sqlglot
@@ -279,34 +280,9 @@ def defaults(raw: Any, sql: str) -> str:
         update = _UPDATE_DEFAULT_HEAD.match(sql)
         return sql if update is None else _update_defaults(raw, sql, update)
     schema, table = _unquote(head.group(2)), _unquote(head.group(3))
-    q = '"' + schema.replace('"', '""') + '"'
-    info = raw.execute(f"PRAGMA {q}.table_info('{table.replace(chr(39), chr(39) * 2)}')")
-    found: dict[str, tuple[str, str | None, bool]] = {
-        str(r[1]).lower(): (str(r[1]), r[4], bool(r[3])) for r in info.fetchall()
-    }
-    ignore = (head.group(1) or "").upper() == "IGNORE"
-    label = re.sub(r"_\d{4}\Z", "", schema)
-
-    def default(column: str) -> str:
-        entry = found.get(column.lower())
-        if entry is None:
-            return "DEFAULT"  # not a column: SQLite reports its own error
-        name, value, notnull = entry
-        if value is not None:
-            return f"({value})"
-        if not notnull:
-            return "NULL"
-        if ignore:
-            from sharding.errors import NotSupported
-
-            raise NotSupported(
-                f"DEFAULT of the NOT NULL column `{label}`.`{table}`.`{name}` without a "
-                "default in INSERT IGNORE on the SQLite default (MySQL stores the type's "
-                "implicit default with a warning)"
-            )
-        from sharding.errors import ShardgateError
-
-        raise ShardgateError(f"Field '{name}' doesn't have a default value", code=1364)
+    default, columns = _column_defaults(
+        raw, schema, table, (head.group(1) or "").upper() == "IGNORE"
+    )
 
     def calls(text: str) -> str:
         if "(" not in text:
@@ -321,7 +297,7 @@ def defaults(raw: Any, sql: str) -> str:
     if head.group(4):
         targets = [_unquote(n.strip()) for n in head.group(4).strip()[1:-1].split(",")]
     else:
-        targets = [v[0] for v in found.values()]
+        targets = columns
     out = [sql[: head.end()]]
     depth = 0
     index = 0
@@ -383,24 +359,7 @@ def _update_defaults(raw: Any, sql: str, head: re.Match[str]) -> str:
     """An UPDATE's ``SET col = DEFAULT`` (SQLite has no such value) as the column's
     default: the declared expression, NULL for a nullable column without one, 1364
     for a NOT NULL column without one (MariaDB's strict mode)."""
-    schema, table = _unquote(head.group(2)), _unquote(head.group(3))
-    q = '"' + schema.replace('"', '""') + '"'
-    info = raw.execute(f"PRAGMA {q}.table_info('{table.replace(chr(39), chr(39) * 2)}')")
-    found = {str(r[1]).lower(): (str(r[1]), r[4], bool(r[3])) for r in info.fetchall()}
-
-    def default(column: str) -> str:
-        entry = found.get(column.lower())
-        if entry is None:
-            return "DEFAULT"  # not a column: SQLite reports its own error
-        name, value, notnull = entry
-        if value is not None:
-            return f"({value})"
-        if not notnull:
-            return "NULL"
-        from sharding.errors import ShardgateError
-
-        raise ShardgateError(f"Field '{name}' doesn't have a default value", code=1364)
-
+    default, _ = _column_defaults(raw, _unquote(head.group(2)), _unquote(head.group(3)), False)
     pieces, rest = split_assignments(sql[head.end() :], _SET_LIST_END)
     done = []
     for piece in pieces:
@@ -412,3 +371,40 @@ def _update_defaults(raw: Any, sql: str, head: re.Match[str]) -> str:
         else:
             done.append(piece)
     return sql[: head.end()] + ",".join(done) + rest
+
+
+def _column_defaults(
+    raw: Any, schema: str, table: str, ignore: bool
+) -> tuple[Callable[[str], str], list[str]]:
+    """What ``DEFAULT`` stands for in a column of ``schema.table``: the declared default
+    expression, NULL for a nullable column without one; for a NOT NULL column without
+    one MariaDB's strict-mode 1364 (a 1235 under ``INSERT IGNORE``, where MySQL stores
+    the type's implicit default with a warning). Not a column: the word as it is.
+    Also the table's column names in order."""
+    q = '"' + schema.replace('"', '""') + '"'
+    info = raw.execute(f"PRAGMA {q}.table_info('{table.replace(chr(39), chr(39) * 2)}')")
+    found = {str(r[1]).lower(): (str(r[1]), r[4], bool(r[3])) for r in info.fetchall()}
+    label = re.sub(r"_\d{4}\Z", "", schema)
+
+    def default(column: str) -> str:
+        entry = found.get(column.lower())
+        if entry is None:
+            return "DEFAULT"  # not a column: SQLite reports its own error
+        name, value, notnull = entry
+        if value is not None:
+            return f"({value})"
+        if not notnull:
+            return "NULL"
+        if ignore:
+            from sharding.errors import NotSupported
+
+            raise NotSupported(
+                f"DEFAULT of the NOT NULL column `{label}`.`{table}`.`{name}` without a "
+                "default in INSERT IGNORE on the SQLite default (MySQL stores the type's "
+                "implicit default with a warning)"
+            )
+        from sharding.errors import ShardgateError
+
+        raise ShardgateError(f"Field '{name}' doesn't have a default value", code=1364)
+
+    return default, [v[0] for v in found.values()]
