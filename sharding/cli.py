@@ -143,6 +143,20 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.worker_index is not None:
             return await workers.serve_worker(args)
         return await workers.supervise(args, args.argv, args.workers)
+    # No cyclic collection while start-up builds long-lived objects (server modules,
+    # catalog, topology): it frees nothing then; tune_gc's full collection below, just
+    # before the server accepts connections, reclaims whatever start-up left behind.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return await _serve_one(args, collecting)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+async def _serve_one(args: argparse.Namespace, collecting: bool) -> int:
+    """``serve`` of one process, the cyclic GC off until start-up is done."""
     from executor import configure_logging
     from sharding.coordinator import Coordinator
     from sharding.logging_setup import StatementLog, announce_shutdown, log
@@ -171,6 +185,8 @@ async def _serve(args: argparse.Namespace) -> int:
             long_query_time=float(config.long_query_time), full_text=config.log_statement_text
         )
         tune_gc(args.gc_threshold)
+        if collecting:
+            gc.enable()
         if args.gc_threshold > 0:
             nursery.start_soon(collect_periodically)
 
