@@ -36,7 +36,6 @@ under ``NO_BACKSLASH_ESCAPES`` that contains a backslash is read with escapes.
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Callable
 
 from sharding.errors import ShardgateError
@@ -268,8 +267,3 @@ def result_encoder(charset: str | None) -> Callable[[str], bytes] | None:
     if cs in _UTF8 or cs == "binary" or (cs not in _CODECS and cs != "latin1"):
         return None
     return lambda s: encode_text(s, cs, "replace")
-
-
-# Make sure the codec table only names codecs this Python has (fails at import, in tests).
-for _codec in set(_CODECS.values()):
-    codecs.lookup(_codec)

@@ -66,7 +66,6 @@ from sharding.api import ClientInfo, Result
 from sharding.backend.base import Column
 from sharding.catalog import TableInfo
 from sharding.charsets_data import CHARSETS
-from sharding.dump_statements import alter_keys, keys_note, lock_statement
 from sharding.errors import (
     BadArguments,
     EmptyQuery,
@@ -83,12 +82,9 @@ from sharding.exec.run import (
     client_error,
 )
 from sharding.exec.shard_settings import SessionSources
-from sharding.introspection import Introspection
 from sharding.logging_setup import log_statement_error
 from sharding.result_stream import Collect, Counted, ResultStream, RowSink
-from sharding.schema_changes import SchemaChanges
 from sharding.session_answers import answer_select, answer_show
-from sharding.session_explain import explain_statement
 from sharding.session_prepared import Prepared, render_name, session_refs
 from sharding.session_reads import (
     CALC_FOUND_ROWS,
@@ -352,6 +348,8 @@ class CoordinatorSession:
             try:
                 answer = answer_show(self.state, sql) if kind == "SHOW" else None
                 if answer is None:
+                    from sharding.introspection import Introspection
+
                     answer = await Introspection(self).run(kind, sql)
             except ShardgateError:
                 return None
@@ -557,6 +555,10 @@ class CoordinatorSession:
             return await write_statement(self, sql, params, stats)
         if params:
             raise BadArguments(f"{kind} takes no parameters")
+        # The modules of schema changes, SHOW/DESCRIBE and dump statements are imported
+        # when first used: a session of reads and writes never loads them (start-up).
+        from sharding.dump_statements import alter_keys, keys_note, lock_statement
+
         if kind == "ALTER" and (keys := alter_keys(sql)) is not None:
             # DISABLE/ENABLE KEYS around a dump's rows: nothing to do, as on InnoDB.
             database = keys[0] or self._database
@@ -567,12 +569,16 @@ class CoordinatorSession:
         if kind in ("CREATE", "DROP", "TRUNCATE", "ALTER", "RENAME"):
             if self._ephemeral is False and self._txn is not None:
                 await finish_txn(self, commit=True)
+            from sharding.schema_changes import SchemaChanges
+
             return await SchemaChanges(self).run(kind, sql)
         if kind == "SHOW":
             answer = answer_show(self.state, sql)
             if answer is not None:
                 return answer
         if kind in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN"):
+            from sharding.introspection import Introspection
+
             return await Introspection(self).run(kind, sql)
         if kind in ("LOCK", "UNLOCK", "FLUSH"):
             return lock_statement(self.state, kind, sql)  # accepted, no lock (dumps)
@@ -921,6 +927,8 @@ class CoordinatorSession:
 
     async def explain_rows(self, sql: str) -> list[tuple[Any, ...]]:
         """The rows of ``EXPLAIN sql`` (:mod:`sharding.session_explain`)."""
+        from sharding.session_explain import explain_statement
+
         return await explain_statement(self, sql)
 
 

@@ -35,7 +35,6 @@ from sharding.errors import NotSupported, ShardgateError
 from sharding.sql.clauses import passthrough_columns
 from sharding.sql.context import PlanContext
 from sharding.sql.derived import merge_broadcast_derived
-from sharding.sql.derived_plan import plan_derived, plan_derived_join
 from sharding.sql.exprs import conjuncts
 from sharding.sql.join_plan import broadcast_outer_sides, outer_join_hazard, plan_join
 from sharding.sql.names import STAR, apply_names, source_names
@@ -46,7 +45,6 @@ from sharding.sql.rewrite import HOLE, render_template, slot_of
 from sharding.sql.route import ALL, build_route
 from sharding.sql.scatter import plan_scatter
 from sharding.sql.scope import Scope, TableRef
-from sharding.sql.union_plan import plan_union
 
 
 def plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
@@ -79,8 +77,26 @@ def _has_blocks(tree: exp.Expr) -> bool:
     return tables > 1
 
 
+def _may_read_derived(tree: exp.Select) -> bool:
+    """Whether :mod:`sharding.sql.derived_plan` may plan ``tree``: it reads a derived
+    table or a CTE only through a ``WITH`` or a subquery as a FROM/JOIN source
+    (``derived_columns.derived_body``); anything else it returns None for."""
+    if tree.args.get("with_") or tree.args.get("with"):
+        return True
+    from_ = tree.args.get("from_") or tree.args.get("from")
+    if from_ is None:
+        return False
+    joins = tree.args.get("joins") or []
+    return isinstance(from_.this, exp.Subquery) or any(
+        isinstance(j.this, exp.Subquery) for j in joins
+    )
+
+
 def _plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
     if isinstance(tree, exp.Union | exp.Intersect | exp.Except):
+        # Imported here: most sessions never plan a UNION (start-up loads less).
+        from sharding.sql.union_plan import plan_union
+
         # Issue 18.4: one shard when every block routes there, else merged per block.
         return plan_union(
             tree,
@@ -91,14 +107,18 @@ def _plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
         )
     if not isinstance(tree, exp.Select):
         raise NotSupported(f"{type(tree).__name__} statements are not supported here")
-    # Issue 18.3: a derived table or CTE over a sharded table as the only FROM source.
-    derived = plan_derived(tree, ctx, plan_select)
-    if derived is not None:
-        return derived
-    # Issue 18.3: one such derived table or CTE joined with one table: a SortMergeJoin.
-    joined = plan_derived_join(tree, ctx, plan_select)
-    if joined is not None:
-        return joined
+    if _may_read_derived(tree):
+        # Imported here: only a statement with a derived table or a CTE needs it.
+        from sharding.sql.derived_plan import plan_derived, plan_derived_join
+
+        # Issue 18.3: a derived table or CTE over a sharded table as the only FROM source.
+        derived = plan_derived(tree, ctx, plan_select)
+        if derived is not None:
+            return derived
+        # Issue 18.3: one such derived table or CTE joined with one table: a SortMergeJoin.
+        joined = plan_derived_join(tree, ctx, plan_select)
+        if joined is not None:
+            return joined
     if tree.args.get("with_") or tree.args.get("with"):
         return _plan_all_broadcast(tree, ctx, "WITH (common table expressions)")
     if tree.args.get("into"):
