@@ -330,6 +330,10 @@ class SQLiteDataSource(DataSource):
                     pass
 
         await trio.to_thread.run_sync(remove, limiter=self._limiter)
+        # A file made again under this name holds other tables: drop what was derived
+        # from the old one's definitions (sqlite_table_identity keys by file).
+        sqlite_decimal_results.forget()
+        sqlite_arithmetic.forget()
 
     def database_exists(self, database: str) -> bool:
         return database in self._known_dbs or database_file(self.path, database).exists()

@@ -89,8 +89,9 @@ from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
-from sharding.backend import sqlite_compare, sqlite_temporal
+from sharding.backend import sqlite_compare, sqlite_table_identity, sqlite_temporal
 from sharding.backend.sqlite_scan import mask_strings, shrink_lists
+from sharding.backend.sqlite_table_identity import NEUTRAL_KEY_CHARS, neutral_key
 from sharding.errors import NotSupported, ShardgateError
 
 _DIALECT = SQLite()
@@ -103,7 +104,7 @@ _CALL_WORDS = ("pow", "exp", "sg_div", "sg_intdiv", "mod", "sum", "avg")
 _STRING_OPERAND = re.compile(
     r"''\s*[-+*/%]|[-+*/%]\s*''|\bsg_div\s*\(\s*''|,\s*''\s*\)", re.IGNORECASE
 )
-_TABLE = re.compile(r'("(?:[^"]|"")+"|\w+)\s*\.\s*("(?:[^"]|"")+"|\w+)')
+_TABLE = sqlite_table_identity.TABLE
 _DOUBLE_DECL = re.compile(r"^\s*(?:DOUBLE|FLOAT|REAL)\b", re.IGNORECASE)
 _TEMPORAL_DECL = re.compile(r"^\s*(?:DATE|DATETIME|TIMESTAMP|TIME)\b", re.IGNORECASE)
 _TEXT_DECL = re.compile(
@@ -131,6 +132,8 @@ _NEGATED = re.compile(r"[=(,]\s*-\s*[\"A-Za-z_]")
 
 _lock = threading.Lock()
 _cache: OrderedDict[str, str] = OrderedDict()
+#: A :data:`_cache` entry: the statement runs as it is written (:func:`guard`).
+_UNCHANGED = "\x00unchanged"
 _CACHE_SIZE = 1024
 
 
@@ -561,11 +564,16 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
             and not _compares_temporal(raw, masked)
         ):
             return sql
+    # "Nothing to wrap" is decided once for every shard of a logical statement (it
+    # depends on the tables' definitions only: sqlite_table_identity); a rewritten
+    # text names its shard's schema, so it is kept under its own text.
+    neutral = neutral_key(raw, sql) if len(sql) <= NEUTRAL_KEY_CHARS else sql
     with _lock:
-        cached = _cache.get(sql)
-        if cached is not None:
-            _cache.move_to_end(sql)
-            return cached
+        for key in (neutral, sql):
+            cached = _cache.get(key)
+            if cached is not None:
+                _cache.move_to_end(key)
+                return sql if cached is _UNCHANGED else cached
     decls = _declared(raw, masked)
     worth = (overflow and _worth_parsing(masked, decls, _WRITE_HEAD.match(sql) is not None)) or (
         compares
@@ -578,7 +586,10 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
     )
     out = _guard(sql, decls) if worth else sql
     with _lock:
-        _cache[sql] = out
+        if out == sql:
+            _cache[neutral] = _UNCHANGED
+        else:
+            _cache[sql] = out
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return out
@@ -972,8 +983,7 @@ def _after_operand(text: str, i: int, op: str) -> bool:
     return True
 
 
-def _unquote(name: str) -> str:
-    return name[1:-1].replace('""', '"') if name.startswith('"') else name
+_unquote = sqlite_table_identity.unquote
 
 
 #: Declared column types per (schema, table) alias key: ``{(schema, table): {col: decl}}``.
@@ -986,15 +996,11 @@ Decls = dict[tuple[str, str], dict[str, str]]
 _decl_cache: OrderedDict[int, tuple[sqlite3.Connection, int, Decls]] = OrderedDict()
 _decl_generation = 0
 _DECL_CONNECTIONS = 256
-#: ``id(raw)`` → (the connection, its attached schema names), dropped by
-#: :func:`schemas_changed` when the backend attaches or detaches a database.
-_attached: OrderedDict[int, tuple[sqlite3.Connection, frozenset[str]]] = OrderedDict()
 
 
 def schemas_changed(raw: sqlite3.Connection) -> None:
     """``raw`` attached or detached a database: read its schema list again."""
-    with _lock:
-        _attached.pop(id(raw), None)
+    sqlite_table_identity.schemas_changed(raw)
 
 
 def _declared(raw: sqlite3.Connection, masked: str) -> Decls:
@@ -1025,15 +1031,7 @@ def _declared(raw: sqlite3.Connection, masked: str) -> Decls:
     # The attached schemas, read once per connection until an ATTACH/DETACH
     # (schemas_changed): most missing pairs are alias.column, never tables, and a
     # PRAGMA per statement per shard was a third of a 1024-shard scatter's CPU.
-    seen = _attached.get(id(raw))
-    if seen is None or seen[0] is not raw:
-        names = frozenset(str(row[1]).lower() for row in raw.execute("PRAGMA database_list"))
-        seen = (raw, names)
-        with _lock:
-            _attached[id(raw)] = seen
-            while len(_attached) > _DECL_CONNECTIONS:
-                _attached.popitem(last=False)
-    schemas = seen[1]
+    schemas = sqlite_table_identity.attached(raw)
     for schema, table in missing:
         if schema.lower() not in schemas:
             continue  # an alias.column pair

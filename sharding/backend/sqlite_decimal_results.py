@@ -77,8 +77,15 @@ from typing import Any, NamedTuple
 import sqlglot
 from sqlglot import exp
 
-from sharding.backend import sqlite_enum_numbers, sqlite_mysql, sqlite_numeric_store, sqlite_scan
+from sharding.backend import (
+    sqlite_enum_numbers,
+    sqlite_mysql,
+    sqlite_numeric_store,
+    sqlite_scan,
+    sqlite_table_identity,
+)
 from sharding.backend.sqlite_scan import shrink_lists
+from sharding.backend.sqlite_table_identity import NEUTRAL_KEY_CHARS, neutral_key
 from sharding.errors import NotSupported, ShardgateError
 
 #: A type as the rules see it: ("int", 0), ("dec", scale), or None (left as it is).
@@ -154,6 +161,7 @@ def forget() -> None:
     with _lock:
         _plans.clear()
         _doubles.clear()
+    sqlite_table_identity.forget()
 
 
 def records_exact(sql: str) -> bool:
@@ -169,14 +177,17 @@ def plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
     if m is None or not _COMPUTED.search(m.group(1)):
         return None
     w = _WHERE.search(sql)
-    key = sql[: w.start()] if w else sql
+    head = sql[: w.start()] if w else sql
+    # One plan for every shard of a logical statement: the plan depends on the tables'
+    # definitions, not on the schema naming each shard's file (sqlite_table_identity).
+    key = neutral_key(raw, head) if len(head) <= NEUTRAL_KEY_CHARS else head
     with _lock:
         if key in _plans:
             _plans.move_to_end(key)
             return _plans[key]
     # The plan is of the select list: a long IN list after WHERE is cut to its first
     # value before the parse (parsing 25,000 values per shard took seconds of CPU).
-    made = _make_plan(raw, key + shrink_lists(sql[len(key) :]))
+    made = _make_plan(raw, head + shrink_lists(sql[len(head) :]))
     with _lock:
         _plans[key] = made
         while len(_plans) > _PLANS:
@@ -519,16 +530,29 @@ def prepare(raw: sqlite3.Connection, sql: str) -> str:
     Cheap when there is nothing to do (a text filter); the result is cached per text."""
     if not _may_prepare(sql):
         return sql
+    # "Nothing to rewrite" is decided once for every shard of a logical statement (it
+    # depends on the tables' definitions only); a rewritten text names its shard's
+    # schema, so it is kept under its own text.
+    neutral = neutral_key(raw, sql) if len(sql) <= NEUTRAL_KEY_CHARS else sql
     with _lock:
-        if sql in _doubles:
-            _doubles.move_to_end(sql)
-            return _doubles[sql]
+        for key in (neutral, sql):
+            if key in _doubles:
+                _doubles.move_to_end(key)
+                found = _doubles[key]
+                return sql if found is _UNCHANGED else found
     out = _prepare(raw, sql)
     with _lock:
-        _doubles[sql] = out
+        if out == sql:
+            _doubles[neutral] = _UNCHANGED
+        else:
+            _doubles[sql] = out
         while len(_doubles) > _PLANS:
             _doubles.popitem(last=False)
     return out
+
+
+#: A :data:`_doubles` entry: the statement runs as it is written (:func:`prepare`).
+_UNCHANGED = "\x00unchanged"
 
 
 _CALL_NAME = re.compile(r"([A-Za-z_]\w*)\s*\(")
