@@ -1,4 +1,4 @@
-"""MySQL's store of a number into an integer or FLOAT column on SQLite shards (issue 15).
+"""MySQL's store of a number into an integer, DECIMAL or FLOAT column on SQLite shards (issue 15).
 
 MySQL converts a value to the column's type when it stores it; SQLite keeps what the
 statement computed (its affinity only turns an integral REAL into an integer):
@@ -8,6 +8,15 @@ statement computed (its affinity only turns an integral REAL into an integer):
   DOUBLE column's 3.7 is 4) and refuses a value past the column's range in strict
   mode: ``Out of range value for column 'n' at row 1`` (1264; ``-0.4`` into an
   UNSIGNED too);
+* a DECIMAL(p,s) column stores the value rounded to ``s`` decimals half away from
+  zero — an exact value's and a DOUBLE's alike (MySQL converts a DOUBLE to DECIMAL
+  through its shortest decimal form: ``2.675e0`` is 2.68, ``2.5e0`` into DECIMAL(10,0)
+  is 3), which SQLite's ``round(x, s)`` computes for the 15 significant digits a
+  DECIMAL column holds here — and refuses a value whose rounding has more than
+  ``p - s`` integer digits (1264; any negative value in an UNSIGNED one). Was stored
+  unrounded: ``1.25`` into DECIMAL(10,1) read back as 1.3 but computed as 1.25
+  (``a * 2`` was 2.5, MySQL's 2.6). MySQL's note 1265 ("Data truncated") for a
+  rounded value is not given (a trigger cannot warn);
 * a FLOAT column stores the single-precision value (``0.1`` is 0.10000000149011612,
   which arithmetic, comparisons and ``SUM`` then compute with) and refuses a value
   past ±3.402823466e38 (1264); it is shown with 6 significant digits (the read
@@ -85,13 +94,18 @@ FLT_MIN = 1.1754943508222875e-38
 
 @dataclass(frozen=True, slots=True)
 class StoredColumn:
-    """A column whose stored value MySQL converts: an integer range, or FLOAT."""
+    """A column whose stored value MySQL converts: an integer range, a DECIMAL's scale
+    and integer digits, or FLOAT."""
 
     name: str
     low: int = 0
     high: int = 0
     is_float: bool = False
     key: bool = False
+    #: DECIMAL(p,s): ``s``, and ``p - s`` (the integer digits); None for other types.
+    scale: int | None = None
+    whole_digits: int = 0
+    unsigned: bool = False
 
 
 def stored_column(name: str, kind: exp.Expr | None) -> StoredColumn | None:
@@ -103,6 +117,16 @@ def stored_column(name: str, kind: exp.Expr | None) -> StoredColumn | None:
     if kind.this in _RANGES:
         low, high = _RANGES[kind.this]
         return StoredColumn(name, low, high)
+    if kind.this in (_T.DECIMAL, _T.UDECIMAL):
+        params = [p.name for p in kind.expressions]
+        precision = int(params[0]) if params and params[0].isdigit() else 10
+        scale = int(params[1]) if len(params) > 1 and params[1].isdigit() else 0
+        return StoredColumn(
+            name,
+            scale=scale,
+            whole_digits=precision - scale,
+            unsigned=kind.this == _T.UDECIMAL,
+        )
     if kind.this == _T.FLOAT:
         params = [p.name for p in kind.expressions]
         if len(params) >= 2:
@@ -164,6 +188,19 @@ def column_checks(column: StoredColumn) -> str:
     """The column's CHECK constraints (module doc), in the order SQLite tests them
     (after the column's strict CHECK, which refuses text: 1366). NULL passes them."""
     c = _ident(column.name)
+    if column.scale is not None:
+        decimal_checks = []
+        if column.key:
+            # The row was placed and checked by the unrounded value.
+            decimal_checks.append(
+                f"CONSTRAINT {_name(_KEY, column.name)} CHECK ({c} = round({c}, {column.scale}))"
+            )
+        low = f"{c} >= 0 AND " if column.unsigned else ""
+        decimal_checks.append(
+            f"CONSTRAINT {_name(_RANGE, column.name)} CHECK ({low}abs(round({c}, "
+            f"{column.scale})) < {10**column.whole_digits})"
+        )
+        return " ".join(decimal_checks)
     if column.is_float:
         return (
             f"CONSTRAINT {_name(_RANGE, column.name)} CHECK (abs({c}) <= {_real(FLT_MAX)}) "
@@ -199,6 +236,8 @@ def _stored_sql(column: StoredColumn) -> str:
     c = _ident(column.name)
     if column.is_float:
         return f"CASE WHEN typeof({c}) = 'real' THEN {single_sql(c)} ELSE {c} END"
+    if column.scale is not None:
+        return f"CASE WHEN typeof({c}) = 'real' THEN round({c}, {column.scale}) ELSE {c} END"
     tie = _literal(f"{_PREFIX}_{_TIE}${column.name}")
     return (
         f"CASE WHEN typeof({c}) <> 'real' THEN {c} WHEN {_tie_sql(c)} THEN "
@@ -211,6 +250,8 @@ def _needs_store(column: StoredColumn) -> str:
     c = "NEW." + _ident(column.name)
     if column.is_float:
         return f"{c} <> {single_sql(c)}"
+    if column.scale is not None:
+        return f"(typeof({c}) = 'real' AND {c} <> round({c}, {column.scale}))"
     return f"typeof({c}) = 'real'"
 
 
@@ -241,11 +282,13 @@ def store_triggers(
 # ---------------------------------------------------------------------- comparisons
 _INT_DECL = re.compile(r"^\s*(?:TINY|SMALL|MEDIUM|BIG)?INT(?:EGER)?\b|^\s*BOOLEAN\b", re.I)
 _FLOAT_DECL = re.compile(r"^\s*FLOAT\s*$", re.IGNORECASE)
+_DECIMAL_DECL = re.compile(r"^\s*DECIMAL_S(\d+)\b", re.IGNORECASE)
 
 
 def changed_sql(column: str, decl: str) -> str | None:
-    """SQL true when an update of an integer or FLOAT column changed its stored value
-    (``4`` → ``3.7`` is no change: MySQL stores 4), or None for other columns."""
+    """SQL true when an update of an integer, DECIMAL or FLOAT column changed its stored
+    value (``4`` → ``3.7`` is no change: MySQL stores 4; ``1.25`` → ``1.251`` of a
+    DECIMAL(10,2) neither), or None for other columns."""
     c = _ident(column)
     old, new = f"OLD.{c}", f"NEW.{c}"
     if _INT_DECL.match(decl):
@@ -256,6 +299,12 @@ def changed_sql(column: str, decl: str) -> str | None:
         )
     if _FLOAT_DECL.match(decl):
         return f"({old} IS NOT {new} AND {single_sql(old)} IS NOT {single_sql(new)})"
+    decimal = _DECIMAL_DECL.match(decl)
+    if decimal is not None:
+        # Both as they are stored: the nested UPDATE that rounds NEW sees the value
+        # the statement wrote as OLD (no change to count).
+        scale = decimal.group(1)
+        return f"({old} IS NOT {new} AND round({old}, {scale}) IS NOT round({new}, {scale}))"
     return None
 
 
@@ -278,8 +327,9 @@ def violation(message: str) -> ShardgateError | None:
         )
     why = {
         _WIDE: "a value beyond 9223372036854775807, which SQLite holds as a REAL",
-        _KEY: "a non-integer value in a key column (the row is placed by it before MySQL "
-        "rounds it); ROUND(x) in the statement",
+        _KEY: "a value a key column stores rounded (a non-integer into an integer column, "
+        "more decimals than a DECIMAL's scale: the row is placed by it before MySQL "
+        "rounds it); ROUND(x) or ROUND(x, scale) in the statement",
         _TINY: "a FLOAT below 1.175494e-38 (MySQL stores it with fewer bits)",
         _TIE: "an x.5 value whose rounding depends on whether MySQL computed it as a "
         "DECIMAL (away from zero) or a DOUBLE (to even); ROUND(x) in the statement",
