@@ -100,6 +100,7 @@ from sharding.backend import (
     sqlite_arithmetic,
     sqlite_decimal_results,
     sqlite_enum_numbers,
+    sqlite_length_store,
     sqlite_mysql,
     sqlite_numeric_store,
     sqlite_on_update,
@@ -1264,7 +1265,12 @@ def translate_error(ds: str, exc: sqlite3.Error) -> ShardgateError:
         numeric = sqlite_numeric_store.violation(msg)
         if isinstance(numeric, NotSupported):
             return NotSupported(f"{numeric.message}{where}")
-        strict = sqlite_mysql.strict_violation(msg) or sqlite_mysql.enum_violation(msg) or numeric
+        strict = (
+            sqlite_mysql.strict_violation(msg)
+            or sqlite_mysql.enum_violation(msg)
+            or sqlite_length_store.violation(msg)
+            or numeric
+        )
         if strict is not None:
             return ShardgateError(
                 f"{strict.message}{where}", code=strict.code, sqlstate=strict.sqlstate

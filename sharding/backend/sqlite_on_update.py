@@ -42,6 +42,7 @@ parent with an ``updated_at`` column to a child with one never mixes their marks
 from __future__ import annotations
 
 import datetime
+import re
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -113,6 +114,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_VARCHAR_LENGTH = re.compile(r"N?VARCHAR\s*\(\s*(\d+)\s*\)")
+
+
 def changed_row_sql(columns: Sequence[tuple[str, str]]) -> str:
     """SQL true when a row update changed the row as MySQL compares records: byte for
     byte (``'abc'`` → ``'ABC'`` is a change under a case-insensitive collation), except
@@ -136,6 +140,11 @@ def changed_row_sql(columns: Sequence[tuple[str, str]]) -> str:
             differs.append(f"OLD.{c} IS NOT NEW.{c}")
         elif kind.startswith(("CHAR", "NCHAR")):
             differs.append(f"rtrim(OLD.{c}, ' ') IS NOT rtrim(NEW.{c}, ' ') COLLATE BINARY")
+        elif (cut := _VARCHAR_LENGTH.match(kind)) is not None:
+            # Trailing spaces past the length are cut when stored
+            # (sharding.backend.sqlite_length_store): compared as stored.
+            n = cut.group(1)
+            differs.append(f"substr(OLD.{c}, 1, {n}) IS NOT substr(NEW.{c}, 1, {n}) COLLATE BINARY")
         else:
             differs.append(f"OLD.{c} IS NOT NEW.{c} COLLATE BINARY")
     return " OR ".join(differs) if differs else "0"

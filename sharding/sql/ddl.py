@@ -283,6 +283,7 @@ def build_table(
     physical_types: list[tuple[str, str]] = []  # (column, SQLite type): ON UPDATE triggers
     stamped: list[Any] = []  # ON UPDATE CURRENT_TIMESTAMP columns on SQLite shards
     stored: list[tuple[int, Any]] = []  # (index, integer/FLOAT column): SQLite shards
+    cut_spaces: list[tuple[str, int]] = []  # VARCHAR(n) columns: SQLite shards
     for item in schema.expressions:
         if isinstance(item, exp.ColumnDef):
             col_name = item.name
@@ -301,11 +302,22 @@ def build_table(
             parts = [quote_identifier(col_name, dialect), type_text]
             constraints = item.args.get("constraints") or []
             enum: tuple[str, tuple[str, ...]] | None = None
+            length_limit: tuple[int, bool] | None = None
             if dialect == "sqlite":
                 # MySQL's meaning on the embedded default (issue 15): exact DECIMAL
                 # reads, and every text column compares with the collation MySQL
                 # would give it (the table's default, else utf8mb4_general_ci).
                 parts[1] = _sqlite_type(kind, type_text)
+                from sharding.backend import sqlite_length_store as lengths
+
+                lengths.refuse_type(col_name, kind)  # BINARY(n), BIT, YEAR: 1235
+                length_limit = lengths.length_limit(kind)
+                if (
+                    length_limit is not None
+                    and isinstance(kind, exp.DataType)
+                    and kind.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.NVARCHAR)
+                ):
+                    cut_spaces.append((col_name, length_limit[0]))
                 enum = _sqlite_enum(kind, type_text, col_name, constraints, create)
                 if enum is not None:
                     parts[1] = enum[0]
@@ -422,6 +434,12 @@ def build_table(
                     collation = table_collation.lower()
                     parts.append(f"COLLATE {collation}")
             columns.append(ColumnInfo(col_name, type_text, nullable, default, collation, auto))
+            if dialect == "sqlite" and length_limit is not None:
+                # MySQL's 1406 past the column's length. Last: the backend reads a
+                # column's COLLATE right after its type (sqlite_arithmetic._add_collations).
+                from sharding.backend.sqlite_length_store import length_check
+
+                parts.append(length_check(col_name, *length_limit))
             column_sql.append(" ".join(parts))
             physical_types.append((col_name, parts[1]))
         elif isinstance(item, exp.PrimaryKey):
@@ -514,6 +532,12 @@ def build_table(
     elif dialect == "sqlite" and char_columns:
         ddl += _char_triggers(char_columns)
     ddl += triggers  # MySQL's stored integers and FLOATs (SQLite shards)
+    if dialect == "sqlite" and cut_spaces:
+        from sharding.backend.sqlite_length_store import space_cut_triggers
+
+        ddl += space_cut_triggers(
+            cut_spaces, db_mark=DB_MARK, table_mark=TABLE_MARK, name_mark=NAME_MARK
+        )
     if dialect == "sqlite" and stamped:
         from sharding.backend.sqlite_on_update import on_update_triggers
 
