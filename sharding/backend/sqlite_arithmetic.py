@@ -43,6 +43,17 @@ strict mode makes a string that is not a whole number (``'a'``, ``'12abc'``, ``'
 error 1292 there, where a read or a DELETE only warns and uses its numeric prefix, as
 SQLite does.
 
+In a read (SELECT, DELETE) a string operand of ``+ - *``, unary ``-``, ``SUM``/``AVG``,
+``CAST(… AS DOUBLE)`` or a numeric function (``ABS``, ``ROUND``, ``FLOOR``, ``POW``,
+``LN``, …: :data:`_DOUBLE_WORDS`) — a text column, or a string literal MySQL converts
+per row (in the select list, or next to a column) — becomes ``sg_double(x)``
+(``sg_double_row`` for a literal: not deterministic, so SQLite converts it per row as
+MySQL does): MySQL's DOUBLE of it with a 1292 per converted value that is no clean
+number (:func:`double_operand`). SQLite's own conversion warns nothing, and its
+registered functions read ``'5x'`` as no number (``ROUND('5x')`` was 0). The cheap
+filter: a ``(`` and one of those words before it (no regex; a point query has none),
+then a text column or a string inside such a call's parentheses.
+
 A text column compared with a number (``WHERE s = 0``, ``s > n``, ``s IN (1, 2)``,
 ``s BETWEEN 1 AND 5``, a select item ``s = 5``) becomes ``sg_text_number(s, kind,
 filtering)``: MySQL compares the string's number (``' 5.0' = 5``, ``'a' = 0``), SQLite
@@ -286,6 +297,33 @@ def truncation(value: str, kind: str) -> None:
         return  # the common case: a clean number, one regex and no more
     level = "Note" if m is not None and not value[end:].strip(_MYSQL_SPACES) else "Warning"
     warn(level, 1292, f"Truncated incorrect {kind} value: '{_printable(value)}'")
+
+
+def double_operand(value: Any) -> Any:
+    """``sg_double(x)``: a string operand of arithmetic or of a numeric function in a
+    read (``s + 1``, ``ABS(s)``, ``SUM(s)``, ``-s``, ``CAST(s AS DOUBLE)``) as MySQL
+    converts it: its DOUBLE (the numeric prefix, 0 for none; ``' 7 '`` is 7.0), with
+    MySQL's 1292 ``Truncated incorrect DOUBLE value`` per converted value that is no
+    clean number (a Note for trailing spaces: :func:`truncation`). SQLite's own
+    conversion warns nothing (and its registered functions read ``'5x'`` as no number).
+    Any other value is handed on unchanged."""
+    if not isinstance(value, str):
+        return value
+    m = _REAL_PREFIX.match(value)
+    if m is None:
+        truncation(value, "DOUBLE")
+        return 0.0
+    number = float(m.group())
+    if math.isinf(number):
+        # ``'1e400'``: MySQL's DOUBLE stops at its range, with the Warning.
+        warn("Warning", 1292, f"Truncated incorrect DOUBLE value: '{_printable(value)}'")
+        return math.copysign(_DOUBLE_MAX, number)
+    if m.end() != len(value):
+        truncation(value, "DOUBLE")
+    return number
+
+
+_DOUBLE_MAX = 1.7976931348623157e308
 
 
 def strict_numbers(on: bool) -> None:
@@ -541,15 +579,19 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
         low = sql.lower()
         arithmetic = any(word in low for word in _CALL_WORDS)
     compares = _may_compare(sql)
-    if not arithmetic and not compares:
+    # A read's numeric function (``ABS(s)``, ``ROUND(s)``, ``SUM(s)``) of a string:
+    # MySQL's DOUBLE and its 1292 (a ``(`` and the word before it: no regex).
+    numeric = "(" in sql and _double_call(sql) and not _WRITE_HEAD.match(sql)
+    if not arithmetic and not compares and not numeric:
         return sql  # most statements: no arithmetic, no exponent, no comparison
     # The text filters below see long IN lists of plain values cut to one (they hold
     # no arithmetic); a statement that needs the guard is rewritten from its whole text.
     masked = _masked(shrink_lists(sql))
     if exponent:
         check_literals(masked)
-    overflow = arithmetic and (
-        _might_overflow(masked) or bool(_WRITE_HEAD.match(sql) and _NEGATED.search(masked))
+    overflow = numeric or (
+        arithmetic
+        and (_might_overflow(masked) or bool(_WRITE_HEAD.match(sql) and _NEGATED.search(masked)))
     )
     if not overflow:
         if not compares:
@@ -575,7 +617,8 @@ def guard(raw: sqlite3.Connection, sql: str) -> str:
                 _cache.move_to_end(key)
                 return sql if cached is _UNCHANGED else cached
     decls = _declared(raw, masked)
-    worth = (overflow and _worth_parsing(masked, decls, _WRITE_HEAD.match(sql) is not None)) or (
+    write = _WRITE_HEAD.match(sql) is not None
+    worth = (overflow and _worth_parsing(masked, decls, write, numeric)) or (
         compares
         and (
             _compares_text(raw, masked)
@@ -1081,14 +1124,20 @@ def _name_pattern(name: str) -> str:
     return r'(?<![\w$"])"?' + re.escape(name) + r'"?(?![\w$"])'
 
 
-def _worth_parsing(masked: str, decls: Decls, write: bool = False) -> bool:
+def _worth_parsing(masked: str, decls: Decls, write: bool = False, numeric: bool = False) -> bool:
     """An operand that may be a DOUBLE: an exponent literal, a string literal next to an
     operator, ``POW``/``EXP``, a DOUBLE column named anywhere, a text column next to an
-    operator (or inside a division); or a DATE/DATETIME/TIME column next to one; an
-    integer column as a factor of ``*`` (``n * n * n`` leaves BIGINT's range); in a
-    write, a fraction where a BIGINT column is written (``SET b = b * 1.5``)."""
+    operator (or inside a division; in a read, inside ``SUM``/``AVG`` or a numeric
+    function: ``numeric``, :func:`_double_call`); or a DATE/DATETIME/TIME column next to
+    one; an integer column as a factor of ``*`` (``n * n * n`` leaves BIGINT's range);
+    in a write, a fraction where a BIGINT column is written (``SET b = b * 1.5``)."""
     if _EXPONENT.search(masked) or _STRING_OPERAND.search(masked):
         return True
+    # A read's numeric calls (``ABS(…)``, ``SUM(…)``): their argument text, where a
+    # string literal or a text column would be MySQL's DOUBLE (``sg_double``).
+    arguments = _double_call_arguments(masked) if numeric else ""
+    if "''" in arguments:
+        return True  # ``ABS('5x')``: the parse tells whether it is an argument
     if re.search(r"\b(?:pow|power|exp)\s*\(", masked, re.IGNORECASE):
         return True
     if _BIG_LITERAL.search(masked) or ("*" in masked and _LITERAL_PRODUCT.search(masked)):
@@ -1116,6 +1165,8 @@ def _worth_parsing(masked: str, decls: Decls, write: bool = False) -> bool:
                 pattern = _name_pattern(name)
                 inside = division or (summed and _TEMPORAL_DECL.match(decl) is not None)
                 if inside and re.search(pattern, masked, re.IGNORECASE):
+                    return True
+                if arguments and re.search(pattern, arguments, re.IGNORECASE):
                     return True
                 if _operand_of("-+*/%", name, masked):
                     return True
@@ -1653,6 +1704,147 @@ def _temporal_operands(tree: exp.Expr, cols: _Columns) -> list[exp.Column]:
     return out
 
 
+#: Numeric functions SQLite (or a registered function) computes of a string operand
+#: without MySQL's 1292: each argument a string may be (sqlglot's nodes).
+_DOUBLE_ARGUMENTS: tuple[type[exp.Expr], ...] = (
+    exp.Abs,
+    exp.Floor,
+    exp.Ceil,
+    exp.Sign,
+    exp.Sqrt,
+    exp.Exp,
+    exp.Ln,
+    exp.Log,
+    exp.Pow,
+    exp.Sin,
+    exp.Cos,
+    exp.Tan,
+    exp.Asin,
+    exp.Acos,
+    exp.Atan,
+    exp.Atan2,
+    exp.Cot,
+    exp.Degrees,
+    exp.Radians,
+)
+#: Of these only the first argument (the second is an integer count of digits).
+_DOUBLE_FIRST: tuple[type[exp.Expr], ...] = (exp.Round, exp.Trunc)
+#: Called names (not sqlglot nodes): the numeric argument's position (None: every one).
+_DOUBLE_CALLS: dict[str, int | None] = {
+    "sg_log10": None,
+    "sg_log2": None,
+    "log10": None,
+    "log2": None,
+    "sg_round_double": 0,
+    "truncate": 0,
+    "total": None,
+}
+#: The words before ``(`` of those calls in a shard statement's text (the cheap test).
+_DOUBLE_WORDS = frozenset(
+    {"abs", "floor", "ceil", "ceiling", "sign", "sqrt", "exp", "ln", "log", "pow", "power"}
+    | {"sin", "cos", "tan", "asin", "acos", "atan", "atan2", "cot", "degrees", "radians"}
+    | {"round", "truncate", "trunc", "sum", "avg", "total", "cast"}
+    | set(_DOUBLE_CALLS)
+)
+
+
+def _double_call(sql: str) -> bool:
+    """Whether the text calls a numeric function (:data:`_DOUBLE_WORDS`): the word
+    before each ``(``, no regular expression (a point query has none or a few)."""
+    i = sql.find("(")
+    while i >= 0:
+        j = i
+        while j > 0 and sql[j - 1] in " \t\r\n":
+            j -= 1
+        k = j
+        while k > 0 and (sql[k - 1].isalnum() or sql[k - 1] == "_"):
+            k -= 1
+        if j - k >= 2 and sql[k:j].lower() in _DOUBLE_WORDS:
+            return True
+        i = sql.find("(", i + 1)
+    return False
+
+
+def _double_call_arguments(masked: str) -> str:
+    """The argument texts (parentheses included) of the numeric calls of ``masked``
+    (:data:`_DOUBLE_WORDS`), joined: where a text column would be converted."""
+    parts: list[str] = []
+    i = masked.find("(")
+    while i >= 0:
+        j = i
+        while j > 0 and masked[j - 1] in " \t\r\n":
+            j -= 1
+        k = j
+        while k > 0 and (masked[k - 1].isalnum() or masked[k - 1] == "_"):
+            k -= 1
+        if j - k >= 2 and masked[k:j].lower() in _DOUBLE_WORDS:
+            depth, end = 0, i
+            while end < len(masked):
+                depth += 1 if masked[end] == "(" else -1 if masked[end] == ")" else 0
+                if depth == 0:
+                    break
+                end += 1
+            parts.append(masked[i : end + 1])
+        i = masked.find("(", i + 1)
+    return " ".join(parts)
+
+
+def _double_operands(tree: exp.Expr, cols: _Columns) -> list[exp.Expr]:
+    """The string operands (a text column, a string literal) of arithmetic and of
+    numeric functions in a read, which MySQL converts to a DOUBLE with a 1292 for each
+    value that is no clean number: they become ``sg_double(x)`` (:func:`double_operand`).
+    Not the operands of ``/``, ``%``, ``MOD``, ``DIV`` (their registered functions warn),
+    not a string literal of a constant expression outside the select list (MySQL
+    converts that once per statement, each shard would once)."""
+    out: list[exp.Expr] = []
+    for node in tree.walk(bfs=False):
+        operands: list[exp.Expr | None] = []
+        if isinstance(node, exp.Add | exp.Sub | exp.Mul):
+            operands = [node.this, node.expression]
+        elif isinstance(node, exp.Neg):
+            operands = [node.this]
+        elif isinstance(node, exp.Sum | exp.Avg):
+            if not node.expressions:
+                operands = [node.this]
+        elif isinstance(node, _DOUBLE_ARGUMENTS):
+            operands = list(node.iter_expressions())
+        elif isinstance(node, _DOUBLE_FIRST):
+            operands = [node.this]
+        elif isinstance(node, exp.Cast):
+            to = node.args.get("to")
+            if isinstance(to, exp.DataType) and to.is_type(*exp.DataType.REAL_TYPES):
+                operands = [node.this]
+        else:
+            name = _call_name(node)
+            if name in _DOUBLE_CALLS:
+                at = _DOUBLE_CALLS[name]
+                args = list(node.expressions)
+                operands = args if at is None else args[at : at + 1]
+        for operand in operands:
+            inner = operand
+            while isinstance(inner, exp.Paren):
+                inner = inner.this
+            if isinstance(inner, exp.Literal) and inner.is_string:
+                if _in_select_list(inner) or _per_row(inner):
+                    out.append(inner)
+            elif isinstance(inner, exp.Column):
+                decl = cols.decl(inner)
+                if decl is not None and _TEXT_DECL.match(decl):
+                    out.append(inner)
+    return out
+
+
+def _per_row(literal: exp.Expr) -> bool:
+    """Whether the numeric expression holding ``literal`` (up through arithmetic and
+    numeric functions) names a column: MySQL converts the literal per row then."""
+    node = literal
+    while isinstance(node.parent, exp.Paren | exp.Add | exp.Sub | exp.Mul | exp.Div | exp.Neg) or (
+        isinstance(node.parent, exp.Func) and not isinstance(node.parent, exp.AggFunc)
+    ):
+        node = node.parent
+    return node.find(exp.Column) is not None
+
+
 _REPLACE_HEAD = re.compile(r"\s*REPLACE\b", re.IGNORECASE)
 
 
@@ -1677,6 +1869,7 @@ def _guard(sql: str, decls: Decls) -> str:
         if isinstance(n, exp.Add | exp.Sub | exp.Mul) and _integer_kind(n, cols) is not None
     ]
     strict = _strict_operands(tree, cols) if _WRITE_HEAD.match(sql) else []
+    doubles = [] if _WRITE_HEAD.match(sql) else _double_operands(tree, cols)
     compared = _compared_texts(tree, cols)
     strings = _compared_strings(tree, cols)
     written = _wide_assignments(tree, cols) if _WRITE_HEAD.match(sql) else []
@@ -1695,7 +1888,17 @@ def _guard(sql: str, decls: Decls) -> str:
     # A clean-number string compared with a number that is no column (no affinity
     # converts it: ``YEAR(d) = '2024'``): the number literal itself.
     runtime += _clean_strings(tree, cols, text, tokens)
-    if not (targets or temporal or integers or strict or compared or strings or written or runtime):
+    if not (
+        targets
+        or temporal
+        or integers
+        or strict
+        or doubles
+        or compared
+        or strings
+        or written
+        or runtime
+    ):
         return sql
     # (position, kind, depth, piece, characters replaced), applied right to left. At one
     # offset a replacement first, then an end (kind 0) right of a start (kind 1); an
@@ -1716,6 +1919,20 @@ def _guard(sql: str, decls: Decls) -> str:
         wrap(column, 5, "sg_temporal_number(", ")")
     for node, kind in strict:
         wrap(node, 4, "sg_strict_number(", f", '{kind}')")
+    # A read's string operand of arithmetic or a numeric function: MySQL's DOUBLE, 1292.
+    for node in doubles:
+        # A literal's call is no deterministic function: SQLite would factor it out of
+        # the row loop, where MySQL converts it per row.
+        call = "sg_double_row(" if isinstance(node, exp.Literal) else "sg_double("
+        wrap(node, 4, call, ")")
+        # ``ROUND`` of a string rounds MySQL's DOUBLE: ties to even (``ROUND('2.5')`` 2).
+        parent = node.parent
+        while isinstance(parent, exp.Paren):
+            parent = parent.parent
+        if isinstance(parent, exp.Round) and parent.this is not None:
+            span = _span(text, tokens, parent)
+            if span is not None and text[span[0] : span[0] + 6].upper() == "ROUND(":
+                edits.append((span[0], 2, 0, "sg_round_double", 5))
     for node in targets:
         message = _mysql_text(node, cols).replace("'", "''")
         wrap(node, 1, "sg_finite(", f", '{message}')")

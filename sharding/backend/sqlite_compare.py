@@ -36,6 +36,15 @@ of :func:`sharding.backend.sqlite_arithmetic.string_number`: its prefix in a rea
 a ``DELETE``; a 1235 in an ``UPDATE`` and in an ``INSERT … SELECT``'s condition, where
 MySQL's strict mode errs or warns by the form.
 
+Warnings (a read's, :func:`sharding.backend.sqlite_arithmetic.warn`): a string
+converted to a number warns 1292 as MySQL (``Truncated incorrect DECIMAL value``
+against an integer, ``… DOUBLE value`` against another number) where MySQL converts it
+per row — an operand naming a column outside a subquery (``sg_compare``'s
+``filtering`` bits 1 and 2 mark them; ``IN``'s and ``BETWEEN``'s first operand) —
+once per comparison type in a row (``IN`` stops at the first equal element);
+constants (literals, subqueries, a constant ``IN`` list, ``BETWEEN`` bounds) MySQL converts
+once per statement, and stay silent here (each shard would warn once).
+
 A side that is temporal (``DATE(dt)``, ``NOW()``, a DATE column: MySQL compares dates,
 :mod:`sharding.backend.sqlite_temporal`) or of a type the shard does not know (an ENUM column, a row value) leaves the
 comparison as SQLite makes it; so does one whose both sides are typed (columns,
@@ -62,19 +71,39 @@ DEFAULT_COLLATION = "utf8mb4_general_ci"
 
 
 # ---------------------------------------------------------------------- run time
+#: ``sg_compare``'s ``filtering`` argument: bit 0 whether the comparison filters rows
+#: (not a select item); bits 1 and 2 whether its left / right operand is evaluated per
+#: row (names a column, no subquery) and may be a string: MySQL converts such a string
+#: to a number per row, with its 1292, a constant once per statement (no warning here).
+_FILTERING, _WARN_LEFT, _WARN_RIGHT = 1, 2, 4
+
+
 def _strict(filtering: Any) -> bool:
     state = arith._strict
-    return bool(getattr(state, "on", False) or (filtering and getattr(state, "compare", False)))
+    return bool(
+        getattr(state, "on", False)
+        or (int(filtering) & _FILTERING and getattr(state, "compare", False))
+    )
 
 
-def _number(value: Any, filtering: Any) -> Any:
+def _kind(other: Any) -> str:
+    """The type MySQL converts a string to when comparing it with ``other`` (as its
+    1292 names it, measured on MariaDB 10.11): DECIMAL against an integer, DOUBLE
+    against any other number (a DECIMAL or DOUBLE value) or a string."""
+    return "DECIMAL" if isinstance(other, int) else "DOUBLE"
+
+
+def _number(value: Any, filtering: Any, kind: str | None = None) -> Any:
     """MySQL's number of a string compared with a number: its numeric prefix (0 for
     none); a 1235 for one that is no clean number in a strict statement, or whose
-    prefix a REAL does not hold exactly."""
+    prefix a REAL does not hold exactly. ``kind``: warn as MySQL converting the string
+    to that type does (1292, :func:`sharding.backend.sqlite_arithmetic.truncation`)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
         return value
+    if kind is not None:
+        arith.truncation(value, kind)
     if _strict(filtering) and arith._DOUBLE_TEXT.match(value) is None:
         raise NotSupported(
             f"a string that is no clean number ('{value}') compared with a number in a "
@@ -100,11 +129,23 @@ def _is_text(value: Any) -> bool:
     return isinstance(value, str | bytes)
 
 
-def _order(a: Any, b: Any, collation: Any, numeric: bool, filtering: Any) -> int:
-    """-1, 0 or 1: ``a`` against ``b`` (neither NULL) as MySQL compares them."""
+def _order(
+    a: Any,
+    b: Any,
+    collation: Any,
+    numeric: bool,
+    filtering: Any,
+    warn_a: bool = False,
+    warn_b: bool = False,
+) -> int:
+    """-1, 0 or 1: ``a`` against ``b`` (neither NULL) as MySQL compares them; a string
+    converted to a number warns as MySQL's does where ``warn_a``/``warn_b``."""
     if numeric or not (_is_text(a) and _is_text(b)):
         if _is_text(a) or _is_text(b) or numeric:
-            a, b = _number(a, filtering), _number(b, filtering)
+            a, b = (
+                _number(a, filtering, _kind(b) if warn_a else None),
+                _number(b, filtering, _kind(a) if warn_b else None),
+            )
         return 0 if a == b else (-1 if a < b else 1)
     if isinstance(a, bytes) or isinstance(b, bytes):
         x = a if isinstance(a, bytes) else a.encode()
@@ -129,15 +170,17 @@ _TESTS: dict[str, Callable[[int], bool]] = {
 def compare(op: Any, collation: Any, filtering: Any, a: Any, b: Any) -> int | None:
     """``sg_compare(op, collation, filtering, a, b)``: ``a <op> b`` as MySQL compares
     (module doc); NULL with a NULL operand, except ``<=>`` (``IS NOT``: its negation)."""
+    bits = int(filtering)
+    warn_a, warn_b = bool(bits & _WARN_LEFT), bool(bits & _WARN_RIGHT)
     if op == "<=>" or op == "IS NOT":
         if a is None or b is None:
             same = a is None and b is None
         else:
-            same = _order(a, b, collation, False, filtering) == 0
+            same = _order(a, b, collation, False, filtering, warn_a, warn_b) == 0
         return int(same if op == "<=>" else not same)
     if a is None or b is None:
         return None
-    return int(_TESTS[str(op)](_order(a, b, collation, False, filtering)))
+    return int(_TESTS[str(op)](_order(a, b, collation, False, filtering, warn_a, warn_b)))
 
 
 def in_list(collation: Any, filtering: Any, consts: Any, x: Any, *items: Any) -> int | None:
@@ -151,10 +194,19 @@ def in_list(collation: Any, filtering: Any, consts: Any, x: Any, *items: Any) ->
         values = [v for v in (x, *items) if v is not None]
         numeric = any(_is_text(v) for v in values) and not all(_is_text(v) for v in values)
     unknown = False
+    # MySQL converts ``x`` once per comparison type (DECIMAL against integers, DOUBLE
+    # against other numbers), in the list's order until an element is equal; constant
+    # elements once per statement (no warning here), others per row.
+    warned: set[str] = set()
     for item in items:
         if item is None:
             unknown = True
-        elif _order(x, item, collation, numeric, filtering) == 0:
+            continue
+        kind = _kind(item)
+        fresh = kind not in warned
+        if fresh and _is_text(x) and (numeric or not _is_text(item)):
+            warned.add(kind)
+        if _order(x, item, collation, numeric, filtering, fresh, not consts) == 0:
             return 1
     return None if unknown else 0
 
@@ -166,6 +218,13 @@ def between(collation: Any, filtering: Any, x: Any, low: Any, high: Any) -> int 
     numeric = any(_is_text(v) for v in values) and not all(_is_text(v) for v in values)
     if x is None:
         return None
+    if _is_text(x) and any(not _is_text(v) for v in (low, high) if v is not None):
+        # MySQL compares the three as one type: ``x`` converted once per row (1292),
+        # DOUBLE if a bound is no integer; the bounds are constants (no warning here).
+        bounds = [v for v in (low, high) if v is not None]
+        x = _number(
+            x, filtering, "DECIMAL" if all(isinstance(v, int) for v in bounds) else "DOUBLE"
+        )
     above = None if low is None else _order(x, low, collation, numeric, filtering) >= 0
     below = None if high is None else _order(x, high, collation, numeric, filtering) <= 0
     if above is False or below is False:
@@ -467,7 +526,31 @@ def comparisons(tree: exp.Expr, cols: arith._Columns) -> Iterator[Found]:
             yield node, operands, "sg_between", f"'{collation}', {filtering}"
         else:
             op = _BINARY[type(node)]
+            if _per_row_string(operands[0], cols):
+                filtering |= _WARN_LEFT
+            if _per_row_string(operands[1], cols):
+                filtering |= _WARN_RIGHT
             yield node, operands, "sg_compare", f"'{op}', '{collation}', {filtering}"
+
+
+def _per_row_string(node: exp.Expr, cols: arith._Columns) -> bool:
+    """Whether ``node`` is evaluated per row (names a column outside any subquery) and
+    may give a string: MySQL converts it per row then (a 1292 for each string that is
+    no clean number), a constant (a literal, a subquery) once per statement."""
+    bare = _bare(node)
+    if isinstance(bare, exp.Subquery) or arith._number_kind(bare, cols) is not None:
+        return False
+    if isinstance(bare, exp.Column):
+        decl = cols.decl(bare)
+        return decl is not None and arith._TEXT_DECL.match(decl) is not None
+    subqueries = {id(q) for q in bare.find_all(exp.Subquery)}
+    for column in bare.find_all(exp.Column):
+        parent = column.parent
+        while parent is not None and id(parent) not in subqueries and parent is not bare:
+            parent = parent.parent
+        if parent is None or id(parent) not in subqueries:
+            return True
+    return False
 
 
 def edits(

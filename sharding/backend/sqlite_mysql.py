@@ -1577,6 +1577,10 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("sg_strict_number", 2, sqlite_arithmetic.strict_number, True),
     ("sg_text_number", 3, sqlite_arithmetic.text_number, True),
     ("sg_string_number", 2, sqlite_arithmetic.string_number, True),
+    # A read's string operand of arithmetic: MySQL's DOUBLE with its 1292 per row; of
+    # a string literal not deterministic (SQLite would convert it once per statement).
+    ("sg_double", 1, sqlite_arithmetic.double_operand, True),
+    ("sg_double_row", 1, sqlite_arithmetic.double_operand, False),
     ("sg_exact_integer", 2, sqlite_arithmetic.exact_integer, True),
     # An operand whose type only its value tells: MySQL's comparison (sqlite_compare).
     ("sg_compare", 5, sqlite_compare.compare, True),

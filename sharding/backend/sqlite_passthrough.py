@@ -261,7 +261,9 @@ _UPDATE_DEFAULT_HEAD = re.compile(
 #: Where an UPDATE's SET list ends (a top-level keyword).
 _SET_LIST_END = re.compile(r"\b(?:WHERE|FROM|ORDER|LIMIT|RETURNING)\b", re.IGNORECASE)
 _DEFAULT_STAND_IN = "sg_default"
-_DEFAULT_CALL = re.compile(rf"\b(?:DEFAULT|sg_default)\s*\(\s*({_NAME})\s*\)", re.IGNORECASE)
+_DEFAULT_CALL = re.compile(
+    rf"\b(?:DEFAULT|sg_default)\s*\(\s*(?:{_NAME}\s*\.\s*)*({_NAME})\s*\)", re.IGNORECASE
+)
 _DEFAULT_VALUE = re.compile(r"\s*DEFAULT\s*\Z", re.IGNORECASE)
 
 
@@ -285,14 +287,7 @@ def defaults(raw: Any, sql: str) -> str:
     )
 
     def calls(text: str) -> str:
-        if "(" not in text:
-            return text
-        # DEFAULT(col) outside string literals: rewrite the unquoted stretches only
-        pieces = re.split(r"('[^']*(?:''[^']*)*')", text)
-        return "".join(
-            p if p.startswith("'") else _DEFAULT_CALL.sub(lambda c: default(_unquote(c[1])), p)
-            for p in pieces
-        )
+        return _default_calls(text, default)
 
     if head.group(4):
         targets = [_unquote(n.strip()) for n in head.group(4).strip()[1:-1].split(",")]
@@ -355,10 +350,23 @@ def defaults(raw: Any, sql: str) -> str:
     return "".join(out)
 
 
+def _default_calls(text: str, default: Callable[[str], str]) -> str:
+    """``text`` with each ``DEFAULT(col)`` (or its stand-in ``sg_default(col)``, the
+    column possibly qualified) outside string literals as the column's default."""
+    if "(" not in text:
+        return text
+    pieces = re.split(r"('[^']*(?:''[^']*)*')", text)
+    return "".join(
+        p if p.startswith("'") else _DEFAULT_CALL.sub(lambda c: default(_unquote(c[1])), p)
+        for p in pieces
+    )
+
+
 def _update_defaults(raw: Any, sql: str, head: re.Match[str]) -> str:
     """An UPDATE's ``SET col = DEFAULT`` (SQLite has no such value) as the column's
     default: the declared expression, NULL for a nullable column without one, 1364
-    for a NOT NULL column without one (MariaDB's strict mode)."""
+    for a NOT NULL column without one (MariaDB's strict mode); ``DEFAULT(col)`` inside
+    a SET value (``SET n = DEFAULT(n) + 1``) the same way."""
     default, _ = _column_defaults(raw, _unquote(head.group(2)), _unquote(head.group(3)), False)
     pieces, rest = split_assignments(sql[head.end() :], _SET_LIST_END)
     done = []
@@ -368,6 +376,8 @@ def _update_defaults(raw: Any, sql: str, head: re.Match[str]) -> str:
             column = _unquote(target.strip().split(".")[-1].strip())
             tail = val[len(val.rstrip()) :]
             done.append(f"{target}{eq} {default(column)}{tail}")
+        elif eq:
+            done.append(f"{target}{eq}{_default_calls(val, default)}")
         else:
             done.append(piece)
     return sql[: head.end()] + ",".join(done) + rest
