@@ -5,7 +5,10 @@
 sizes (:func:`sharding.exec.explain.explain_rows`); an UPDATE/DELETE/INSERT/REPLACE's
 shard statements (the first :data:`~sharding.exec.explain.SHOWN_SHARDS`) with its route
 and commit mode; a statement whose subqueries would run first as values, those
-subqueries' own EXPLAIN followed by the outer statement.
+subqueries' own EXPLAIN followed by the outer statement — and, for an ``IN`` / ``NOT IN``
+subquery that runs as a semi/anti join past ``cluster.subquery_rows`` values
+(:mod:`sharding.sql.semi_join`; not a paged filter), a ``PastBound`` step with that
+join's plan (EXPLAIN cannot know how many values there will be: it shows both).
 
 Invariant: nothing runs on a shard — statements are planned and routed exactly as
 :mod:`sharding.session_reads` / :mod:`sharding.session_writes` would, then described.
@@ -19,16 +22,18 @@ from sqlglot import exp
 
 from sharding.errors import NoDatabaseSelected, NotSupported, ShardgateError
 from sharding.exec.explain import SHOWN_SHARDS, explain_rows
-from sharding.session_reads import SELECT_KINDS, check_prepared
+from sharding.session_reads import SELECT_KINDS, check_prepared, result_types
 from sharding.session_writes import commit_mode, insert_ops, write_ops
-from sharding.sql.decorrelate import decorrelate
+from sharding.sql.decorrelate import decorrelate, decorrelate_exists
 from sharding.sql.dml import WritePlan
 from sharding.sql.insert import scan_insert
 from sharding.sql.insert_plan import prepare_insert
 from sharding.sql.lexer import first_keyword
 from sharding.sql.materialize import subquery_uses
 from sharding.sql.offload import cpu_bound
+from sharding.sql.paged_in import paged_in
 from sharding.sql.parse import parse_one
+from sharding.sql.semi_join import join_statement, semi_join
 
 if TYPE_CHECKING:
     from sharding.session import CoordinatorSession
@@ -78,6 +83,57 @@ async def _explain_subquery_values(
             "then planned with the values in place of the subqueries (routed by them)",
         )
     )
+    if kind in SELECT_KINDS:
+        rows.extend(await _explain_semi_join(session, sql, tree, len(rows)))
+    return rows
+
+
+#: What runs past cluster.subquery_rows values, by the form of the IN (sql/semi_join.py).
+_PAST = {
+    "semi": "a semi-join instead",
+    "anti": "NOT IN as an anti-join instead (after two LIMIT 1 probes: a NULL value? none at all?)",
+    "not_exists": "NOT EXISTS as an anti-join instead",
+}
+
+
+async def _explain_semi_join(
+    session: CoordinatorSession, sql: str, tree: exp.Expr, done: int
+) -> list[tuple[Any, ...]]:
+    """The plan a SELECT runs with when its ``IN`` subquery has more values than
+    ``cluster.subquery_rows`` and cannot be paged (not a plain row filter, or values
+    that are not integers): its semi/anti join (:mod:`sharding.sql.semi_join`), after
+    the values plan; nothing for other shapes."""
+    found = semi_join(tree)
+    if found is None:
+        return []
+    plain = await cpu_bound(len(sql), parse_one, sql)
+    decorrelate_exists(plain)
+    paged = paged_in(plain)
+    if paged is not None:
+        # Past the bound in pages when the values are integers (sql/paged_in.py).
+        types = await result_types(session, paged.use.select)
+        if types and types[0].is_integer:
+            return []
+    assert isinstance(tree, exp.Select)
+    joined = tree.copy()
+    again = semi_join(joined)
+    assert again is not None
+    join_statement(joined, again)
+    bound = session.coord.topology.cluster.subquery_rows
+    rows: list[tuple[Any, ...]] = [
+        (
+            done + 1,
+            "PastBound",
+            f"more than {bound} values (cluster.subquery_rows): {_PAST[found.kind]}",
+        )
+    ]
+    try:
+        inner = await explain_statement(session, joined.sql(dialect="mysql"))
+    except NotSupported as refusal:
+        rows.append((len(rows) + done + 1, "  Refused", f"1235: {refusal}"))
+        return rows
+    for _, op, detail in inner:
+        rows.append((len(rows) + done + 1, "  " + op, detail))
     return rows
 
 

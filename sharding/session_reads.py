@@ -4,7 +4,8 @@
 state when it reads only variables, else prepared (:meth:`CoordinatorSession._prepare`),
 with uncorrelated subqueries first run as values when the plan refuses them
 (:meth:`CoordinatorSession._with_subquery_values`) and, past ``cluster.subquery_rows``
-values of an ``IN`` subquery, in pages of them (:mod:`sharding.sql.paged_in`);
+values of an ``IN`` subquery, in pages of them (:mod:`sharding.sql.paged_in`) or as a
+semi/anti join with the subquery as a derived table (:mod:`sharding.sql.semi_join`);
 ``SQL_CALC_FOUND_ROWS`` counts the rows without the LIMIT afterwards.
 :func:`run_select` runs a prepared SELECT: through a Runner over the plan tree, or on
 the lean path of a statement that runs whole on one shard (:func:`one_shard`, routed
@@ -33,7 +34,8 @@ import trio
 from sqlglot import exp
 
 from sharding.api import Result
-from sharding.backend.base import Column, ResultSet, Row
+from sharding.backend.base import Column, ColumnType, ResultSet, Row
+from sharding.catalog import TableInfo
 from sharding.errors import NotSupported, ShardgateError
 from sharding.exec.key_lists import list_values, plan_ahead
 from sharding.exec.run import (
@@ -50,8 +52,8 @@ from sharding.merge.semantics import Semantics
 from sharding.result_stream import Collect, Counted
 from sharding.session_answers import answer_select
 from sharding.session_prepared import Prepared, render_name, session_refs
-from sharding.sql.decorrelate import decorrelate_exists
-from sharding.sql.describe import SlotTyped, result_columns, shard_positions
+from sharding.sql.decorrelate import decorrelate, decorrelate_exists
+from sharding.sql.describe import SlotTyped, describe_plan, result_columns, shard_positions
 from sharding.sql.inlist import FOLD_MIN, InList
 from sharding.sql.lexer import Slot, param_slots
 from sharding.sql.materialize import SubqueryUse, literal_node, lookup_probe, runnable_select
@@ -59,6 +61,16 @@ from sharding.sql.nodes import PlanNode, SelectPlan, ShardRead
 from sharding.sql.offload import cpu_bound
 from sharding.sql.paged_in import page_query, paged_in
 from sharding.sql.parse import PLACEHOLDER_START, parse_one, placeholder_offset
+from sharding.sql.scope import referenced_tables
+from sharding.sql.semi_join import (
+    empty_probe,
+    join_statement,
+    key_probe,
+    key_refusal,
+    null_probe,
+    semi_join,
+    with_condition,
+)
 from sharding.sql.template import PARAM, TABLE
 
 if TYPE_CHECKING:
@@ -103,8 +115,14 @@ async def select_statement(
         try:
             prepared = await session._with_subquery_values(sql, params, refusal, stats)
         except PastBound as past:
-            # More values than cluster.subquery_rows: in pages where exact.
-            return await _select_in_pages(session, sql, params, past, sink, stats)
+            # More values than cluster.subquery_rows: in pages, or as a semi/anti join,
+            # where exact (a paged filter has no LIMIT: FOUND_ROWS() is its row count).
+            paged = await _select_in_pages(session, sql, params, past, sink, stats)
+            if paged is not None:
+                return paged
+            if calc:
+                raise  # FOUND_ROWS() would need the join run again without its LIMIT
+            return await _select_semi_join(session, sql, params, past, sink, stats)
         check_prepared(prepared, session.coord.semantics)
         one = None
     if not session._autocommit and session._txn is None:
@@ -141,10 +159,10 @@ async def _select_in_pages(
     past: PastBound,
     sink: Counted,
     stats: ExecStats,
-) -> Result:
+) -> Result | None:
     """A SELECT whose ``IN`` subquery has more values than ``cluster.subquery_rows``,
-    run once per page of them (:mod:`sharding.sql.paged_in`); ``past`` where that
-    is not exact."""
+    run once per page of them (:mod:`sharding.sql.paged_in`); None (nothing sent) where
+    that is not exact."""
     coord = session.coord
     tree = await cpu_bound(len(sql), parse_one, sql)
     slots = list(param_slots(sql))
@@ -154,7 +172,7 @@ async def _select_in_pages(
     decorrelate_exists(tree)
     paged = paged_in(tree)
     if paged is None:
-        raise past
+        return None
     by_position = {s.position: i for i, s in enumerate(slots)}
     for node in list(paged.use.select.find_all(exp.Placeholder)):
         slot = by_position.get(placeholder_offset(node) or -1)
@@ -173,7 +191,9 @@ async def _select_in_pages(
         _width, rows, _ = await subquery_rows(session, page, None, past, stats)
         keys = [row[0] for row in rows]
         if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
-            raise past  # only integers page exactly (module docstring)
+            if after is None:
+                return None  # only integers page exactly (module docstring); nothing sent
+            raise past
         outer = tree.copy()
         found = paged_in(outer)
         assert found is not None
@@ -200,6 +220,119 @@ async def _select_in_pages(
         after = keys[-1]  # the page is in ascending order
     record_shard_warnings(session, stats)
     return Result(columns=columns, warnings=stats.warnings)
+
+
+async def _select_semi_join(
+    session: CoordinatorSession,
+    sql: str,
+    params: Sequence[Any] | None,
+    past: PastBound,
+    sink: Counted,
+    stats: ExecStats,
+) -> Result:
+    """A SELECT whose ``IN`` / ``NOT IN`` subquery has more values than
+    ``cluster.subquery_rows``, run as a semi/anti join with the subquery as a derived
+    table (:mod:`sharding.sql.semi_join`); ``past`` where that form does not apply, a
+    1235 naming the bound and the join's refusal where the join cannot be exact."""
+    coord = session.coord
+    tree = await cpu_bound(len(sql), parse_one, sql)
+    slots = list(param_slots(sql))
+    values = session._values(slots, params)
+    decorrelate(tree, lookups=coord.semantics.dialect == "mysql")  # as it ran
+    if await cpu_bound(len(sql), session_refs, sql):
+        tree = session._substitute(tree)
+    found = semi_join(tree)
+    if found is None:
+        raise past
+    assert isinstance(tree, exp.Select)
+    if not session._autocommit and session._txn is None:
+        await session._ensure_implicit_txn()
+    constant: bool | None = None
+    if found.kind == "anti":
+        # MySQL's NOT IN: TRUE for all when the subquery is empty, never with a NULL.
+        by_position = {s.position: i for i, s in enumerate(slots)}
+
+        def probe_sql(probe: exp.Expr) -> str:
+            for node in list(probe.find_all(exp.Placeholder)):
+                slot = by_position.get(placeholder_offset(node) or -1)
+                if slot is None:
+                    raise ShardgateError("internal error: unmatched placeholder", code=1105)
+                node.replace(literal_node(values[slot], "mysql"))
+            return probe.sql(dialect="mysql")
+
+        try:
+            _w, nulls, _c = await subquery_rows(
+                session, probe_sql(null_probe(found)), 1, past, stats
+            )
+            if nulls:
+                constant = False
+            else:
+                _w, any_row, _c = await subquery_rows(
+                    session, probe_sql(empty_probe(found)), 1, past, stats
+                )
+                constant = None if any_row else True
+        except NotSupported as refusal:
+            raise _join_refused(coord.topology.cluster.subquery_rows, refusal) from None
+    probe: exp.Select | None = None
+    if constant is not None:
+        with_condition(tree, found, constant)
+    else:
+        join_statement(tree, found)
+        probe = key_probe(tree)  # before planning rewrites the tree
+    bound = coord.topology.cluster.subquery_rows
+    try:
+        plan, _ = await session._plan(tree, sql, slots, values, "select")
+        prepared = Prepared(plan, slots, values, session._texts(slots, values))
+        one = one_shard(prepared, coord.semantics)
+        if one is None:
+            check_prepared(prepared, coord.semantics)
+        if probe is not None:
+            why = key_refusal(*await _key_types(session, probe, slots, values))
+            if why is not None:
+                raise NotSupported(why)
+    except NotSupported as refusal:
+        raise _join_refused(bound, refusal) from None
+    columns = await run_select(session, prepared, sink, stats, one)
+    record_shard_warnings(session, stats)
+    return Result(columns=columns, warnings=stats.warnings)
+
+
+def _join_refused(bound: int, refusal: NotSupported) -> PastBound:
+    """The 1235 of an ``IN`` subquery past the bound whose join is not exact: naming the
+    setting and the join's own reason."""
+    if str(refusal).startswith("an IN subquery of more than"):
+        return PastBound(str(refusal))
+    return PastBound(
+        f"an IN subquery of more than {bound} values (cluster.subquery_rows) as a join: {refusal}"
+    )
+
+
+async def _key_types(
+    session: CoordinatorSession, probe: exp.Select, slots: Sequence[Slot], values: list[Any]
+) -> tuple[ColumnType | None, ColumnType | None]:
+    """The types of the two result columns of a semi-join's key probe
+    (:func:`~sharding.sql.semi_join.key_probe`): MariaDB's typing of its keys."""
+    types = await result_types(session, probe, slots, values)
+    if types is None or len(types) != 2:
+        return None, None
+    return types[0], types[1]
+
+
+async def result_types(
+    session: CoordinatorSession,
+    select: exp.Expr,
+    slots: Sequence[Slot] = (),
+    values: Sequence[Any] = (),
+) -> list[ColumnType] | None:
+    """MariaDB's types of the result columns of ``select`` (a parsed SELECT of the
+    session's database; its placeholders typed by ``values``), None when not known."""
+    tables: dict[tuple[str, str], TableInfo] = {}
+    for db, name in referenced_tables(select, session._database):
+        tables[(db, name)] = await session.coord.catalog.lookup(db, name)
+    types = describe_plan(select, tables, session._database)
+    if types is None:
+        return None
+    return [t.resolve(slots, values) if isinstance(t, SlotTyped) else t for t in types]
 
 
 async def subquery_rows(

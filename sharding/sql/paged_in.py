@@ -19,6 +19,9 @@ strings equal under one collation and not under another could lose a match). The
 pages are separate statements: in autocommit, writes committed between them can be
 seen by later pages (inside a transaction the snapshot covers them all).
 
+Other statements past the bound (``NOT IN``, aggregates, ``ORDER BY``/``LIMIT``,
+``DISTINCT``, text keys) run as a semi/anti join instead (:mod:`sharding.sql.semi_join`).
+
 This module is the pure half (which statements qualify, the page queries); the session
 runs them (``sharding.session_reads._select_in_pages``).
 """

@@ -287,6 +287,29 @@ MYSQL_GROUPS: dict[str, list[str]] = {
         "SELECT COUNT(*) FROM customers c JOIN (SELECT customer_id, COUNT(*) n FROM orders "
         "GROUP BY customer_id) d ON d.n > c.tier",
     ],
+    # Issue 18: an IN / NOT IN subquery past cluster.subquery_rows values that is not a
+    # pageable row filter runs as a semi/anti join with its distinct values (sorted and
+    # held, cluster.union_rows): EXPLAIN shows that plan after the values plan.
+    "mysql_semi_join": [
+        "SELECT COUNT(*), SUM(amount) FROM orders WHERE id IN (SELECT order_id FROM order_items)",
+        "SELECT status, COUNT(*) FROM orders WHERE qty > 2 AND id IN "
+        "(SELECT order_id FROM order_items WHERE line > 1) GROUP BY status ORDER BY status",
+        "SELECT id, qty FROM orders WHERE id IN (SELECT order_id FROM order_items) "
+        "ORDER BY qty DESC, id LIMIT 7",
+        "SELECT DISTINCT qty FROM orders WHERE id IN (SELECT order_id FROM order_items)",
+        "SELECT status, COUNT(*) FROM orders WHERE status IN "
+        "(SELECT status FROM orders WHERE id < 30) GROUP BY status",
+        "SELECT * FROM regions WHERE code IN (SELECT region FROM customers)",
+        "SELECT COUNT(*) FROM customers WHERE id NOT IN (SELECT customer_id FROM orders)",
+        "SELECT COUNT(*) FROM customers c WHERE NOT EXISTS "
+        "(SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.qty > 4)",
+        "SELECT COUNT(*) FROM customers c WHERE EXISTS "
+        "(SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.qty > 4)",
+        # Keys that do not compare alike: the values plan, then the join's refusal.
+        "SELECT COUNT(*) FROM orders WHERE note IN (SELECT id FROM customers)",
+        # A plain row filter of integer keys pages instead: no join shown.
+        "SELECT id FROM orders WHERE id IN (SELECT order_id FROM order_items WHERE line > 2)",
+    ],
     # Issue 18.5: window functions over several shards — computed by the shards when
     # every PARTITION BY has the shard key (chunks read a derived table), else by the
     # coordinator's Window over rows merged in (partition, order) order; refusals.

@@ -1,6 +1,6 @@
 """``x IN (SELECT k …)`` with more values than ``cluster.subquery_rows``: a plain row
 filter runs once per page of the values (:mod:`sharding.sql.paged_in`); other shapes
-keep the clear refusal."""
+run as a semi/anti join (:mod:`sharding.sql.semi_join`), or keep the clear refusal."""
 
 from __future__ import annotations
 
@@ -63,22 +63,60 @@ async def test_a_row_filter_past_the_bound_runs_in_pages(coord: Coordinator) -> 
     await s.close()
 
 
+def _keys() -> set[int]:
+    """The distinct non-NULL ``k`` of ``n`` (the fixture's rows)."""
+    ks = {(i // 2) * 3 for i in range(2 * ROWS // 3) if i % 7}
+    return ks | {ROWS + i for i in range(50)}
+
+
 @pytest.mark.parametrize(
-    "sql",
+    ("sql", "expected"),
     [
-        "SELECT COUNT(*) FROM t WHERE id IN (SELECT k FROM n)",
-        "SELECT id FROM t WHERE id IN (SELECT k FROM n) ORDER BY id",
-        "SELECT id FROM t WHERE id NOT IN (SELECT k FROM n)",
-        "SELECT id FROM t WHERE id IN (SELECT k FROM n) OR v = 'v1'",
-        "SELECT DISTINCT v FROM t WHERE id IN (SELECT k FROM n)",
-        "SELECT id FROM t WHERE v IN (SELECT name FROM n)",
+        (
+            "SELECT COUNT(*) FROM t WHERE id IN (SELECT k FROM n)",
+            [(len({k for k in _keys() if k < ROWS}),)],
+        ),
+        (
+            "SELECT id FROM t WHERE id IN (SELECT k FROM n) ORDER BY id LIMIT 5",
+            [(k,) for k in sorted(_keys())[:5]],
+        ),
+        ("SELECT id FROM t WHERE id NOT IN (SELECT k FROM n)", []),  # n has a NULL k
+        (
+            "SELECT COUNT(*) FROM t WHERE id NOT IN (SELECT k FROM n WHERE k IS NOT NULL)",
+            [(ROWS - len({k for k in _keys() if k < ROWS}),)],
+        ),
+        (
+            "SELECT COUNT(DISTINCT v) FROM t WHERE id IN (SELECT k FROM n)",
+            [(len({k for k in _keys() if k < ROWS}),)],
+        ),
+        ("SELECT id FROM t WHERE v IN (SELECT name FROM n)", []),
+        ("SELECT COUNT(*) FROM n WHERE name IN (SELECT v FROM t WHERE id < 500)", [(0,)]),
     ],
 )
-async def test_other_shapes_past_the_bound_stay_refused(coord: Coordinator, sql: str) -> None:
+async def test_other_shapes_past_the_bound_run_as_a_join(
+    coord: Coordinator, sql: str, expected: list[tuple[object, ...]]
+) -> None:
+    """Not a plain row filter of integer keys: a semi/anti join (sql/semi_join.py)."""
     s = coord.open_session(database="db")
-    with pytest.raises(ShardgateError) as err:
-        await s.execute(sql)
-    assert err.value.code == 1235 and "cluster.subquery_rows" in str(err.value)
+    r = await s.execute(sql)
+    assert [tuple(row) for row in r.rows] == expected
+    await s.close()
+
+
+async def test_no_exact_form_past_the_bound_stays_refused(coord: Coordinator) -> None:
+    s = coord.open_session(database="db")
+    for sql in [
+        "SELECT id FROM t WHERE id IN (SELECT k FROM n) OR v = 'v1'",
+        # FOUND_ROWS() of a join would need it run again without its LIMIT.
+        "SELECT SQL_CALC_FOUND_ROWS id FROM t WHERE id IN (SELECT k FROM n) ORDER BY id LIMIT 3",
+    ]:
+        with pytest.raises(ShardgateError) as err:
+            await s.execute(sql)
+        assert err.value.code == 1235 and "cluster.subquery_rows" in str(err.value)
+    # A paged filter has no LIMIT: FOUND_ROWS() is its row count.
+    r = await s.execute("SELECT SQL_CALC_FOUND_ROWS id FROM t WHERE id IN (SELECT k FROM n)")
+    found = await s.execute("SELECT FOUND_ROWS()")
+    assert found.rows[0][0] == len(r.rows) == len({k for k in _keys() if k < ROWS})
     await s.close()
 
 
