@@ -434,17 +434,25 @@ class SlotTyped:
     """A result column whose type depends on literals the plan cache made slots
     (``SELECT SUM(qty) * 2``: one plan serves ``* 2`` and ``* 2.5``): typed per call."""
 
-    __slots__ = ("node", "scope")
+    __slots__ = ("grouped", "node", "preferred", "scope")
 
-    def __init__(self, node: exp.Expr, scope: _Scope) -> None:
+    def __init__(
+        self, node: exp.Expr, scope: _Scope, *, preferred: bool = False, grouped: bool = False
+    ) -> None:
         self.node = node
         self.scope = scope
+        #: Sent instead of the shard's definition (an expression over a materialised
+        #: subquery, :data:`CARRIED`): resolved marked ``table_column``.
+        self.preferred = preferred
+        #: A select item of a block grouped through a temporary table (_groups_to_fields).
+        self.grouped = grouped
 
     def resolve(self, slots: Sequence[Slot], values: Sequence[Any]) -> ColumnType:
         scope = copy.copy(self.scope)
         scope.slots = slots
         scope.values = values
-        return _expr_type(self.node, scope)
+        typed = _item_type(self.node, scope, self.grouped)
+        return _table_column(typed) if self.preferred else typed
 
 
 def describe_select(
@@ -453,7 +461,7 @@ def describe_select(
     """One :class:`ColumnType` per result column of a SELECT (the first branch of a
     UNION decides, as in MariaDB for same-typed branches); None when the columns are
     not known before running (``*`` over a table without catalog columns)."""
-    out = describe_plan(tree, tables, database)
+    out = describe_plan(tree, tables, database, fields=False)
     if out is None:
         return None
     return [t if isinstance(t, ColumnType) else UNKNOWN for t in out]
@@ -465,23 +473,31 @@ def describe_plan(
     database: str | None,
     *,
     ctes: Mapping[str, exp.CTE] | None = None,
+    fields: bool = True,
 ) -> list[ColumnType | SlotTyped] | None:
     """:func:`describe_select` of a statement whose literals are plan-cache slots: a
     column that depends on one is a :class:`SlotTyped`, typed per call. ``ctes``: the
-    CTEs of enclosing queries (a derived table's or CTE's body, issue 18.3)."""
+    CTEs of enclosing queries (a derived table's or CTE's body, issue 18.3); ``fields``:
+    as :func:`describe_block`."""
     ctes = cte_map(tree, ctes)
     while isinstance(tree, exp.Union | exp.Intersect | exp.Except):
         tree = tree.this
         ctes = cte_map(tree, ctes)
+        fields = False  # a UNION's columns are typed from its blocks' select items
     if isinstance(tree, exp.Subquery):
-        return describe_plan(tree.this, tables, database, ctes=ctes)
+        return describe_plan(tree.this, tables, database, ctes=ctes, fields=fields)
     if not isinstance(tree, exp.Select):
         return None
-    return describe_block(tree, _Scope(tree, tables, database, ctes))
+    return describe_block(tree, _Scope(tree, tables, database, ctes), fields=fields)
 
 
-def describe_block(tree: exp.Select, scope: _Scope) -> list[ColumnType | SlotTyped] | None:
-    """:func:`describe_plan` of one SELECT whose FROM clause ``scope`` holds."""
+def describe_block(
+    tree: exp.Select, scope: _Scope, *, fields: bool = True
+) -> list[ColumnType | SlotTyped] | None:
+    """:func:`describe_plan` of one SELECT whose FROM clause ``scope`` holds. ``fields``:
+    the definitions it is *sent* with after running (:func:`_groups_to_fields`); false:
+    the ones a prepare announces and a UNION takes from its first block."""
+    grouped = fields and _groups_to_fields(tree)
     out: list[ColumnType | SlotTyped] = []
     for item in tree.expressions:
         if isinstance(item, exp.Star) or (
@@ -500,21 +516,81 @@ def describe_block(tree: exp.Select, scope: _Scope) -> list[ColumnType | SlotTyp
                 return None
             out.extend(scope.star_type(c, t) for t in chosen for c in t.columns)
             continue
-        typed = _expr_type(item, scope)
+        typed = _item_type(item, scope, grouped)
         carried = _carried_item(item)
         if carried is not None:
             # A materialised subquery's own definition: sent instead of the shard's
             # typing of the literals that replaced it (:data:`CARRIED`).
             out.append(_table_column(carried))
             continue
+        # An expression over a materialised subquery (``(SELECT COUNT(*) …) + 1``): typed
+        # from the subquery's definition, preferred to the shard's typing of the literal.
+        preferred = _holds_carried(item)
         if typed is UNKNOWN and (
             any(p.meta.get(SLOT) is not None for p in item.find_all(exp.Placeholder))
             or scope.slot_dependent(item)
         ):
-            out.append(SlotTyped(item, scope))
+            out.append(SlotTyped(item, scope, preferred=preferred, grouped=grouped))
         else:
-            out.append(typed)
+            out.append(_table_column(typed) if preferred else typed)
     return out
+
+
+#: Aggregates whose presence makes MariaDB group without storing the aggregates in its
+#: temporary table (they are sent as computed, :func:`_groups_to_fields`).
+_UNSTORED_AGGREGATES = (exp.GroupConcat,)
+
+
+def _groups_to_fields(tree: exp.Select) -> bool:
+    """Whether MariaDB groups ``tree`` through a temporary table that holds its
+    aggregates, and so sends a top-level ``MIN``/``MAX``/``SUM``/``COUNT`` with that
+    table's field's definition, not the aggregate's (10.11, measured: ``SELECT k,
+    MAX(dbl) … GROUP BY k`` DOUBLE(22) without the BINARY flag, ``COUNT(*)`` NOT NULL
+    without it, ``MAX(varchar)`` decimals 0; ungrouped, or WITH ROLLUP, or with a
+    DISTINCT aggregate or GROUP_CONCAT in the block, 23 wide and BINARY). Not modelled:
+    a GROUP BY MariaDB resolves by an index or a constant table (sent as computed);
+    over MariaDB shards those pass the shard's own definitions on."""
+    group = tree.args.get("group")
+    if group is None or group.args.get("rollup") or group.find(exp.Rollup) is not None:
+        return False
+    for node in tree.find_all(exp.AggFunc):
+        if isinstance(node, _UNSTORED_AGGREGATES) or isinstance(node.this, exp.Distinct):
+            return False
+    return True
+
+
+def _item_type(item: exp.Expr, scope: _Scope, grouped: bool) -> ColumnType:
+    """A select item's type: :func:`_expr_type`, as the temporary table's field when the
+    block is ``grouped`` (:func:`_groups_to_fields`)."""
+    typed = _expr_type(item, scope)
+    if not grouped or typed is UNKNOWN or _carried_item(item) is not None:
+        return typed
+    node = item
+    while isinstance(node, exp.Alias | exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Count):
+        return ColumnType(LONGLONG, 21, NOT_NULL)
+    if isinstance(node, exp.Min | exp.Max):
+        arg = _aggregate_argument(node)
+        if isinstance(arg, exp.Column) and not scope.slot_dependent(arg):
+            own = scope.column_type(arg)
+            if own is not UNKNOWN and not own.flags & (ENUM_FLAG | SET_FLAG):
+                return _nullable(own)  # the column's own definition, nullable
+            return typed
+        return _as_field(typed)
+    if isinstance(node, exp.Sum):
+        return _as_field(typed)
+    return typed
+
+
+def _as_field(t: ColumnType) -> ColumnType:
+    """An aggregate's value as a temporary table's field: a number without the BINARY
+    flag, a string without the "not fixed" decimals."""
+    if t.is_integer or t.is_decimal or t.is_float:
+        return dataclasses.replace(t, flags=t.flags & ~BINARY)
+    if t.is_string:
+        return dataclasses.replace(t, decimals=0)
+    return t
 
 
 _NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -576,6 +652,12 @@ def _literal(node: exp.Literal, negative: bool = False) -> ColumnType:
     return ColumnType(NEWDECIMAL, len(text) + (1 if not negative else 0), _LITERAL_FLAGS, scale)
 
 
+def _float_length(decimals: int) -> int:
+    """MariaDB's ``float_length()``: the display length of a DOUBLE/FLOAT value computed
+    from one (an aggregate's): 23 without fixed decimals, else ``DBL_DIG + 2 + d``."""
+    return 23 if decimals >= NOT_FIXED_DEC else 17 + decimals
+
+
 def _nullable(t: ColumnType) -> ColumnType:
     cleared = (
         NOT_NULL
@@ -591,13 +673,19 @@ def _nullable(t: ColumnType) -> ColumnType:
 
 def _precision(t: ColumnType, node: exp.Expr) -> int:
     """Decimal digits of a number operand: an integer literal's own digits, else
-    MariaDB's ``decimal_precision()`` of its type (a narrower expression result: its
-    display length without the sign)."""
+    MariaDB's ``decimal_precision()`` of its type (an expression result, a subquery's
+    value: its display length without the sign)."""
     inner = node.this if isinstance(node, exp.Neg | exp.Paren) else node
-    if isinstance(inner, exp.Literal) and not inner.is_string and inner.this.isdigit():
+    if (
+        isinstance(inner, exp.Literal)
+        and not inner.is_string
+        and inner.this.isdigit()
+        and _carried(inner) is None  # a subquery's value: typed as the subquery
+    ):
         return len(inner.this.lstrip("0") or "0")
     if t.is_integer and not t.table_column:
-        return max(min(t.precision, t.length - (0 if t.unsigned else 1)), 1)
+        # (``COUNT(*) + 1``: BIGINT(22), 20 digits; an unsigned ``BIT_OR`` 21)
+        return max(t.length - (0 if t.unsigned else 1), 1)
     return t.precision
 
 
@@ -700,7 +788,12 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         return scope.column_type(node)
     if isinstance(node, exp.Literal):
         return _literal(node)
-    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+    if (
+        isinstance(node, exp.Neg)
+        and isinstance(node.this, exp.Literal)
+        and not node.this.is_string
+        and _carried(node.this) is None
+    ):
         return _literal(node.this, negative=True)
     if isinstance(node, exp.Placeholder) and node.meta.get(SLOT) is not None:
         # A literal the plan cache made a slot: its type is the value's, per call.
@@ -755,6 +848,13 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         arg = _nullable(inner)
         if arg.is_string:
             return ColumnType(arg.type, arg.length, arg.flags & ~BINARY, _STRING_DEC, arg.charset)
+        if arg.is_float:
+            # MariaDB sizes the value by its decimals, not the column's width: MAX of a
+            # DOUBLE 23 wide (the column 22), of a FLOAT(7,3) 20 (issue 18; grouped
+            # through a temporary table it is that table's field: _item_type).
+            return ColumnType(
+                arg.type, _float_length(arg.decimals), (arg.flags & UNSIGNED) | BINARY, arg.decimals
+            )
         return ColumnType(
             arg.type,
             arg.length,
@@ -795,6 +895,8 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         return ColumnType(LONGLONG, 21, BINARY)
     if isinstance(node, exp.Is) or (isinstance(node, exp.Not) and isinstance(node.this, exp.Is)):
         return ColumnType(LONG, 1, NOT_NULL | BINARY)  # IS [NOT] NULL is never NULL
+    if isinstance(node, exp.Not) and _expr_type(node.this, scope).flags & NOT_NULL:
+        return ColumnType(LONG, 1, NOT_NULL | BINARY)  # NOT EXISTS (…): never NULL
     if isinstance(node, _COMPARISONS):
         return ColumnType(LONG, 1, BINARY)
     if isinstance(node, exp.Cast):
@@ -847,7 +949,18 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         else:
             branches = [node.this, *node.expressions]
         types = [_expr_type(b, scope) for b in branches]
-        common = _common(types)
+        if (
+            isinstance(node, exp.If)
+            and [isinstance(b, exp.Null) for b in branches].count(True) == 1
+        ):
+            # IF(c, x, NULL) / IF(c, NULL, x): x's own attributes, nullable (MariaDB's
+            # Item_func_if copies them rather than aggregating: IF(c, 5, NULL) INT(1)).
+            other = types[1] if isinstance(branches[0], exp.Null) else types[0]
+            if other is not UNKNOWN and (other.is_integer or other.is_decimal or other.is_float):
+                return ColumnType(
+                    other.type, other.length, (other.flags & UNSIGNED) | BINARY, other.decimals
+                )
+        common = _common(types, branches)
         if (
             isinstance(node, exp.Coalesce)
             and common is not UNKNOWN
@@ -1030,11 +1143,19 @@ def _aggregate_argument(node: exp.Expr) -> exp.Expr:
     return arg if isinstance(arg, exp.Expr) else exp.Null()
 
 
-def _common(types: Sequence[ColumnType]) -> ColumnType:
-    """The result type of IF/CASE/COALESCE: strings win, then DOUBLE, DECIMAL, integer."""
+def _common(types: Sequence[ColumnType], nodes: Sequence[exp.Expr] | None = None) -> ColumnType:
+    """The result type of IF/CASE/COALESCE: strings win, then DOUBLE, DECIMAL, integer.
+    A number's size is MariaDB's aggregate of the operands' digits (``nodes``, when
+    given, for a literal's own): the widest integer part and the largest scale, with a
+    sign (``IF(c, 1, 0)`` INT(2), ``IFNULL((SELECT COUNT(*) …), 0)`` BIGINT(21))."""
     if any(t is UNKNOWN for t in types):
         return UNKNOWN
-    known = [t for t in types if t.type != NULL]
+    pairs = [
+        (t, nodes[i] if nodes is not None and i < len(nodes) else None)
+        for i, t in enumerate(types)
+        if t.type != NULL
+    ]
+    known = [t for t, _ in pairs]
     if not known:
         return ColumnType(NULL, 0, BINARY)
     if any(t.is_string or not (t.is_integer or t.is_decimal or t.is_float) for t in known):
@@ -1044,12 +1165,34 @@ def _common(types: Sequence[ColumnType]) -> ColumnType:
             return _nullable(known[0])
         return ColumnType(VAR_STRING, max(t.length for t in known), 0, _STRING_DEC, UTF8MB4)
     if any(t.is_float for t in known):
-        return ColumnType(DOUBLE, 23, BINARY, NOT_FIXED_DEC)
+        # MariaDB's count_real_length(): the widest operand when the decimals are not
+        # fixed (IFNULL(double, 0): 22), else the widest integer part and scale.
+        decimals = integer_width = 0
+        for t in known:
+            if decimals < NOT_FIXED_DEC:
+                decimals = max(decimals, t.decimals)
+                integer_width = max(integer_width, t.length - t.decimals)
+        widest = max(t.length for t in known)
+        if decimals < NOT_FIXED_DEC:
+            widest = integer_width + decimals
+        return ColumnType(DOUBLE, min(widest, 255), BINARY, decimals)
+    digits = [_precision(t, n) if n is not None else t.precision for t, n in pairs]
+    scales = [t.decimals if t.is_decimal else 0 for t in known]
+    integer_part = max(d - sc for d, sc in zip(digits, scales, strict=True))
     if any(t.is_decimal for t in known):
-        scale = max(t.decimals for t in known)
-        return ColumnType(NEWDECIMAL, max(t.length for t in known), BINARY, scale)
+        scale = max(scales)
+        return ColumnType(
+            NEWDECIMAL, _decimal_length(integer_part + scale, scale, False), BINARY, scale
+        )
+    unsigned = [t.unsigned for t in known]
+    if all(unsigned):
+        code = LONGLONG if any(t.type == LONGLONG for t in known) else LONG
+        return ColumnType(code, integer_part, BINARY | UNSIGNED)
+    if any(u and t.type == LONGLONG for u, t in zip(unsigned, known, strict=True)):
+        # An unsigned BIGINT with a signed integer: a DECIMAL holds both (MariaDB 10.11).
+        return ColumnType(NEWDECIMAL, _decimal_length(integer_part, 0, False), BINARY, 0)
     code = LONGLONG if any(t.type == LONGLONG for t in known) else LONG
-    return ColumnType(code, max(t.length for t in known), BINARY)
+    return ColumnType(code, integer_part + 1, BINARY)
 
 
 def _cast_type(to: exp.DataType, scope: _Scope) -> ColumnType:
@@ -1117,6 +1260,11 @@ def _carried_item(item: exp.Expr) -> ColumnType | None:
             return carried
         node = node.this if isinstance(node, exp.Alias | exp.Paren) else None
     return None
+
+
+def _holds_carried(item: exp.Expr) -> bool:
+    """Whether a node of ``item`` stands for a materialised subquery."""
+    return any(_carried(node) is not None for node in item.walk())
 
 
 def subquery_definition(inner: ColumnType) -> ColumnType:
@@ -1219,14 +1367,23 @@ def shard_positions(node: PlanNode) -> list[int | None] | None:
             # (group values..., aggregate results...): a group value and a merged MIN,
             # MAX, SUM or COUNT keep the type of the shard's column (MariaDB types the
             # partial as it types the whole); AVG and DISTINCT aggregates are computed here.
+            # Not when the shards group and the statement does not (a DISTINCT aggregate
+            # without GROUP BY: the shards group by its argument) or not as it does (WITH
+            # ROLLUP): MariaDB defines a value it groups through a temporary table by that
+            # table's field (MAX of a DOUBLE 22 wide, no BINARY flag), one it does not by
+            # the aggregate (23, BINARY): those are computed by the rules.
             below = shard_positions(node.child)
             sources: list[int | None] = list(node.group_columns)
+            regrouped = node.rollup or (
+                not node.group_columns and any(s.distinct for s in node.specs)
+            )
             for spec in node.specs:
                 keeps = (
                     spec.func
                     in ("min", "max", "sum", "count", "count_star", "bit_and", "bit_or", "bit_xor")
                     and not spec.distinct
                     and spec.columns
+                    and not regrouped
                 )
                 sources.append(spec.columns[0] if keeps else None)
             if below is None:

@@ -86,15 +86,23 @@ def _prefix(a: Args) -> ColumnType:
 
 
 def _substring(a: Args) -> ColumnType:
-    """SUBSTRING(s, pos[, len]): the string's length from pos, or len."""
-    n = a.int(2) if len(a.types) > 2 else None
+    """SUBSTRING(s, pos[, len]) as MariaDB 10.11 sizes it: from the argument's display
+    length in *bytes*, taken as characters (``SUBSTRING(varchar64, 2)``: 255 characters,
+    ``SUBSTRING(varchar16, 2)`` 63), less ``pos - 1``; ``-n`` characters for a
+    negative ``pos`` (none when longer than the argument), none for ``pos`` 0; at most
+    ``len`` characters (none for ``len <= 0``)."""
+    first = a.types[0] if a.types else None
+    size = 255 if first is None else first.length
     pos = a.int(1)
-    chars = a.chars(0)
+    if pos is not None:
+        if pos < 0:
+            size = -pos if -pos <= size else 0
+        else:
+            size = 0 if pos == 0 else size - min(pos - 1, size)
+    n = a.int(2) if len(a.types) > 2 else None
     if n is not None:
-        return _varchar(min(max(n, 0), chars))
-    if pos is not None and pos > 0:
-        return _varchar(max(chars - pos + 1, 0))
-    return _varchar(chars)
+        size = 0 if n <= 0 else min(size, n)
+    return _varchar(size)
 
 
 def _concat(a: Args) -> ColumnType:

@@ -78,8 +78,8 @@ def prepare(client: RawClient, sql: str) -> tuple[int, list[Announced]]:
     return nparams, columns
 
 
-def connect(port: int, database: str | None = None) -> RawClient:
-    client = RawClient(port)
+def connect(port: int, database: str | None = None, timeout: float = 5.0) -> RawClient:
+    client = RawClient(port, timeout=timeout)
     out = client.login(database=database)
     if out[-1][0] != 0x00:
         raise PrepareError(err_code(out[-1]), "login failed")

@@ -220,14 +220,11 @@ def _lengths(*exprs: str) -> dict[str, tuple[str, ...]]:
 #: expression → fields that differ from MariaDB's (both forms), by reason.
 EXPECTED: dict[str, tuple[str, ...]] = {
     # Display lengths MariaDB derives from its operands in ways not modelled (DIV and
-    # CAST AS SIGNED of an INT(11) keep 10/11 characters, IFNULL of a DOUBLE column
-    # keeps its 22, CASE of two one-digit
-    # literals gets 2, CAST AS CHAR of an INT 11 characters): type, scale, flags and
-    # character set are MariaDB's, and every value fits the announced length.
+    # CAST AS SIGNED of an INT(11) keep 10/11 characters, CAST AS CHAR of an INT 11
+    # characters): type, scale, flags and character set are MariaDB's, and every value
+    # fits the announced length.
     **_lengths(
         "qty DIV 2",
-        "IFNULL(f, 0)",
-        "CASE WHEN qty > 1 THEN 1 ELSE 2 END",
         "CAST(qty AS SIGNED)",
         "CAST(qty AS CHAR)",
     ),
