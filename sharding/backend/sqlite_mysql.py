@@ -306,6 +306,31 @@ def _substring(s: Any, pos: Any, length: Any = ...) -> str | None:
     return text[start : start + n] if n > 0 else ""
 
 
+#: Where MySQL's one-character case mapping differs from Python's (which may give two:
+#: ``'İ'.lower()`` is ``'i̇'``; ``'ß'.upper()`` is ``'SS'``, MySQL keeps ``ß``).
+_LOWER_SPECIAL = {"\u0130": "i"}
+
+
+def _case(upper: bool) -> Callable[[Any], Any]:
+    """``UPPER``/``LOWER`` (``UCASE``/``LCASE``) as MySQL: every letter mapped one to
+    one (SQLite's own change only ASCII letters: ``UPPER('é')`` stayed ``'é'``, and a
+    comparison or GROUP BY of it was wrong); a binary string is as it is."""
+
+    def convert(s: Any) -> Any:
+        if s is None or isinstance(s, bytes):
+            return s
+        text = _text(s)
+        if text.isascii():
+            return text.upper() if upper else text.lower()
+        out = []
+        for c in text:
+            mapped = c.upper() if upper else _LOWER_SPECIAL.get(c, c.lower())
+            out.append(mapped if len(mapped) == 1 else c)
+        return "".join(out)
+
+    return convert
+
+
 def _left(s: Any, n: Any) -> str | None:
     if s is None or n is None:
         return None
@@ -1525,6 +1550,10 @@ def _date_sub(v: Any, amount: Any, unit: Any) -> str | None:
 #: function is, so SQLite may evaluate constant calls once and use them with indexes.
 _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("concat", -1, _concat, True),
+    ("upper", 1, _case(True), True),
+    ("lower", 1, _case(False), True),
+    ("ucase", 1, _case(True), True),
+    ("lcase", 1, _case(False), True),
     ("concat_ws", -1, _concat_ws, True),
     ("lpad", 2, _pad(True), True),
     ("lpad", 3, _pad(True), True),

@@ -1,0 +1,46 @@
+"""``UPPER``/``LOWER`` on SQLite shards map every letter as MySQL does (SQLite's own
+change only ASCII letters: ``UPPER('é')`` stayed ``'é'``). Compared with MariaDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from sharding import Coordinator, Topology
+from tests.sharding.mariadb_reference import reference_database
+
+DDL = "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(20), b VARBINARY(20))"
+ROWS = (
+    "INSERT INTO t VALUES (1, 'éa', 'éa'), (2, 'ÉA', 'x'), (3, 'straße', NULL), (4, NULL, NULL),"
+    " (5, 'İxΣ', 'İ'), (6, 'ǆ ÿ œ', 'ab'), (7, 'ascii Mixed', 'Q')"
+)
+QUERIES = [
+    "SELECT id, UPPER(s), LOWER(s), UCASE(s), LCASE(s) FROM t ORDER BY id",
+    "SELECT id FROM t WHERE UPPER(s) = 'ÉA' ORDER BY id",
+    "SELECT id FROM t WHERE LOWER(s) LIKE '%σ' ORDER BY id",
+    "SELECT CONCAT(UPPER(s), '-', LOWER(s)) FROM t WHERE id = 6",
+]
+
+
+@pytest.mark.mysql
+def test_case_mapping_as_mariadb(tmp_path: Path) -> None:
+    with reference_database("sgcasemap", DDL, ROWS) as (name, cur):
+        cur.execute("SET NAMES utf8mb4")
+
+        async def main() -> None:
+            topo = Topology.default(tmp_path, default_shards=4)
+            async with Coordinator(topo, catalog_refresh=None) as coord:
+                s = coord.open_session()
+                await s.execute(f"CREATE DATABASE `{name}`")
+                await s.execute(f"USE `{name}`")
+                await s.execute(DDL)
+                await s.execute(ROWS)
+                for q in QUERIES:
+                    cur.execute(q)
+                    want = [tuple(r) for r in cur.fetchall()]
+                    got = [tuple(r) for r in (await s.execute(q)).rows]
+                    assert got == want, (q, got, want)
+
+        trio.run(main)
