@@ -1278,6 +1278,12 @@ def translate_error(ds: str, exc: sqlite3.Error) -> ShardgateError:
     if isinstance(exc, sqlite3.IntegrityError) and _UNIQUE.search(msg):
         return DuplicateKey(f"Duplicate entry: {msg}{where}")
     if isinstance(exc, sqlite3.OperationalError):
+        if 'near "DEFAULT": syntax error' in msg:
+            # DEFAULT(col) where the shard statement is not rewritten (a SELECT's items).
+            return NotSupported(
+                "DEFAULT(col) outside INSERT … VALUES, an upsert clause or UPDATE … SET "
+                f"on the embedded SQLite default{where}"
+            )
         unsupported = sqlite_mysql.unknown_function(msg)
         if unsupported is not None:
             return NotSupported(f"{unsupported.message}{where}")

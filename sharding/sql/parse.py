@@ -48,6 +48,11 @@ class ShardgateMySQL(MySQL):
     """MySQL dialect whose placeholders remember where they are in the text."""
 
     class Parser(MySQL.Parser):  # type: ignore[valid-type,misc]
+        # ``DEFAULT(col)``, MySQL's function (the column's default), anywhere an
+        # expression may be (``SET n = DEFAULT(n) + 1``): sqlglot read it as a syntax
+        # error or an alias. A bare ``DEFAULT`` is read as before.
+        FUNC_TOKENS: ClassVar[set[Any]] = {*MySQL.Parser.FUNC_TOKENS, TokenType.DEFAULT}
+
         PLACEHOLDER_PARSERS: ClassVar[dict[Any, Any]] = {
             **MySQL.Parser.PLACEHOLDER_PARSERS,
             TokenType.PLACEHOLDER: lambda self: self._sg_placeholder(),

@@ -10,9 +10,9 @@ different affected-row count, fails.
 from __future__ import annotations
 
 import pytest
-import sqlglot
 from sqlglot import exp
 
+from sharding.sql.parse import parse_one
 from tests.fidelity.harness import Case, Environment, Report
 
 pytestmark = pytest.mark.mysql
@@ -35,7 +35,7 @@ def w(cls: str, sql: str | tuple[str, ...]) -> Case:
     named = {
         t.name.lower()
         for text in texts
-        for t in sqlglot.parse_one(text, dialect="mysql").find_all(exp.Table)
+        for t in parse_one(text).find_all(exp.Table)  # the coordinator's dialect: DEFAULT(col)
     }
     return Case(cls, sql, write=True, tables=tuple(t for t in ALL_TABLES if t in named))
 
@@ -204,6 +204,13 @@ DEFAULTS = [
     w("11 DEFAULT value", "UPDATE orders SET status = DEFAULT, qty = qty + 1 WHERE id < 10"),
     w("11 DEFAULT value", "UPDATE orders SET customer_id = DEFAULT WHERE id = 5"),
     w("11 DEFAULT value", "UPDATE orders SET note = DEFAULT"),
+    # DEFAULT(col) inside an expression (the coordinator's parser once gave 1064).
+    w("11 DEFAULT value", "UPDATE orders SET qty = DEFAULT(qty) WHERE id = 7"),
+    w("11 DEFAULT value", "UPDATE orders SET note = CONCAT(DEFAULT(note), '-', id) WHERE id < 4"),
+    Case(
+        "11 DEFAULT value",
+        "SELECT id, DEFAULT(note), DEFAULT(qty) FROM orders WHERE id < 3 ORDER BY id",
+    ),
 ]
 
 TEMPORARY = [
