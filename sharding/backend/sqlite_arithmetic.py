@@ -1046,6 +1046,12 @@ def schemas_changed(raw: sqlite3.Connection) -> None:
     sqlite_table_identity.schemas_changed(raw)
 
 
+def declared_columns(raw: sqlite3.Connection, text: str) -> Decls:
+    """The declared column types (a text column's with its ``COLLATE`` clause) of every
+    ``schema.table`` ``text`` names, cached per connection until a DDL."""
+    return _declared(raw, text)
+
+
 def _declared(raw: sqlite3.Connection, masked: str) -> Decls:
     """The declared column types of every ``schema.table`` the text names."""
     pairs = {(_unquote(a), _unquote(b)) for a, b in _TABLE.findall(masked)}

@@ -78,6 +78,7 @@ import sqlglot
 from sqlglot import exp
 
 from sharding.backend import (
+    sqlite_arithmetic,
     sqlite_enum_numbers,
     sqlite_mysql,
     sqlite_numeric_store,
@@ -595,6 +596,8 @@ def _prepare(raw: sqlite3.Connection, sql: str) -> str:
                 floats[t.alias_or_name.lower()] = _float_columns(raw, t)
                 types[t.alias_or_name.lower()] = _column_types(raw, t)
         changed = _as_text(select, types, doubles, floats) or changed
+        if isinstance(select, exp.Select):
+            changed = _grouped_collations(raw, select) or changed
         for node in list(select.find_all(exp.Round, exp.Format, exp.Anonymous)):
             if isinstance(node, exp.Round):
                 name, args = "round", [node.this, node.args.get("decimals")]
@@ -611,6 +614,77 @@ def _prepare(raw: sqlite3.Connection, sql: str) -> str:
             )
             changed = True
     return tree.sql(dialect="sqlite") if changed else sql
+
+
+_COLLATE_CLAUSE = re.compile(r"\bCOLLATE\s+\"?(\w+)", re.IGNORECASE)
+
+
+def _grouped_collations(raw: sqlite3.Connection, select: exp.Select) -> bool:
+    """``GROUP BY`` / ``ORDER BY`` terms that are expressions over text columns (also by
+    ordinal or select alias: ``GROUP BY TRIM(s)``, ``ORDER BY 1`` of ``CONCAT(s, '')``)
+    get their columns' collation: SQLite groups and sorts a function's result BINARY,
+    so ``'éa'``, ``'Éa'`` and ``'ÉA'`` were three groups where MySQL's
+    ``utf8mb4_general_ci`` makes one, and a shard's order was not the merge's. A bare
+    column keeps its own (declared) collation; terms over columns of several collations
+    are left as they are (the coordinator refuses those). Numbers ignore a collation."""
+    groups = select.args.get("group")
+    order = select.args.get("order")
+    terms: list[exp.Expr] = list(groups.expressions) if groups is not None else []
+    if order is not None:
+        terms += [o.this if isinstance(o, exp.Ordered) else o for o in order.expressions]
+    if not terms:
+        return False
+    sources: dict[str, tuple[str, str]] = {}
+    for source in [
+        select.args.get("from_") or select.args.get("from"),
+        *(select.args.get("joins") or []),
+    ]:
+        t = source.this if source is not None else None
+        if isinstance(t, exp.Table) and t.db:
+            sources[t.alias_or_name.lower()] = (t.db.lower(), t.name.lower())
+    if not sources:
+        return False
+    text = " ".join(
+        '"' + s.replace('"', '""') + '"."' + t.replace('"', '""') + '"' for s, t in sources.values()
+    )
+    decls = sqlite_arithmetic.declared_columns(raw, text)
+
+    def collation_of(node: exp.Expr) -> str | None:
+        found: set[str] = set()
+        for col in node.find_all(exp.Column):
+            keys = (
+                [sources[col.table.lower()]]
+                if col.table.lower() in sources
+                else list(sources.values())
+            )
+            for key in keys:
+                decl = decls.get(key, {}).get(col.name.lower())
+                if decl is None:
+                    continue
+                m = _COLLATE_CLAUSE.search(decl)
+                if m is not None and _TEXT_DECL.match(decl):
+                    found.add(m.group(1))
+                break
+        return found.pop() if len(found) == 1 else None
+
+    items = select.expressions
+    aliases = {e.alias.lower(): e.this for e in items if isinstance(e, exp.Alias)}
+    changed = False
+    for term in terms:
+        target: exp.Expr | None = term
+        if isinstance(term, exp.Literal) and term.is_int:
+            index = int(term.name) - 1
+            target = items[index].unalias() if 0 <= index < len(items) else None
+        elif isinstance(term, exp.Column) and not term.table:
+            target = aliases.get(term.name.lower(), term)
+        if target is None or isinstance(target, exp.Column | exp.Collate | exp.Literal):
+            continue
+        collation = collation_of(target)
+        if collation is None:
+            continue
+        term.replace(exp.Collate(this=term.copy(), expression=exp.Var(this=collation)))
+        changed = True
+    return changed
 
 
 #: SQLite-side string functions and operators (built-in or registered) whose numeric
