@@ -62,15 +62,6 @@ from sharding.sql.offload import cpu_bound
 from sharding.sql.paged_in import page_query, paged_in
 from sharding.sql.parse import PLACEHOLDER_START, parse_one, placeholder_offset
 from sharding.sql.scope import referenced_tables
-from sharding.sql.semi_join import (
-    empty_probe,
-    join_statement,
-    key_probe,
-    key_refusal,
-    null_probe,
-    semi_join,
-    with_condition,
-)
 from sharding.sql.template import PARAM, TABLE
 
 if TYPE_CHECKING:
@@ -234,6 +225,17 @@ async def _select_semi_join(
     ``cluster.subquery_rows``, run as a semi/anti join with the subquery as a derived
     table (:mod:`sharding.sql.semi_join`); ``past`` where that form does not apply, a
     1235 naming the bound and the join's refusal where the join cannot be exact."""
+    # Imported here: only a subquery past the bound needs it (start-up loads less).
+    from sharding.sql.semi_join import (
+        empty_probe,
+        join_statement,
+        key_probe,
+        key_refusal,
+        null_probe,
+        semi_join,
+        with_condition,
+    )
+
     coord = session.coord
     tree = await cpu_bound(len(sql), parse_one, sql)
     slots = list(param_slots(sql))
