@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pymysql
+import pytest
 
 from tests.conftest import MYSQL_HOST, MYSQL_PORT
 
@@ -43,3 +44,40 @@ def reference_database(prefix: str, *statements: str) -> Iterator[tuple[str, Any
         with conn.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         conn.close()
+
+
+async def same_rows(session: Any, cur: Any, queries: Sequence[str], after: str = "") -> None:
+    """Every query gives the same rows on ``session`` (shardgate) and ``cur`` (MariaDB)."""
+    for q in queries:
+        cur.execute(q)
+        want = [tuple(r) for r in cur.fetchall()]
+        rows = [tuple(r) for r in (await session.execute(q)).rows]
+        assert rows == want, (after, q, rows, want)
+
+
+async def same_writes(
+    session: Any, cur: Any, writes: Sequence[str], queries: Sequence[str]
+) -> None:
+    """Each write on both: the same affected rows, then the same rows of every query."""
+    for w in writes:
+        want_affected = cur.execute(w)
+        got = await session.execute(w)
+        assert got.affected == want_affected, (w, got, want_affected)
+        await same_rows(session, cur, queries, after=w)
+
+
+async def same_errors(
+    session: Any, cur: Any, statements: Sequence[str], code: int | None = None
+) -> None:
+    """Each statement fails on both with MariaDB's code (``code`` when given) and a
+    message containing MariaDB's."""
+    from sharding.errors import ShardgateError
+
+    for w in statements:
+        with pytest.raises(pymysql.MySQLError) as mine:
+            cur.execute(w)
+        with pytest.raises(ShardgateError) as ours:
+            await session.execute(w)
+        assert ours.value.code == mine.value.args[0], (w, ours.value)
+        assert code is None or ours.value.code == code, (w, ours.value)
+        assert mine.value.args[1] in ours.value.message, (w, ours.value.message)

@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from sharding import Coordinator, Topology
-from tests.sharding.mariadb_reference import reference_database
+from tests.sharding.mariadb_reference import reference_database, same_rows
 
 DDL = "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(20), b VARBINARY(20))"
 ROWS = (
@@ -46,10 +46,6 @@ def test_case_mapping_as_mariadb(tmp_path: Path) -> None:
                 await s.execute(f"USE `{name}`")
                 await s.execute(DDL)
                 await s.execute(ROWS)
-                for q in QUERIES:
-                    cur.execute(q)
-                    want = [tuple(r) for r in cur.fetchall()]
-                    got = [tuple(r) for r in (await s.execute(q)).rows]
-                    assert got == want, (q, got, want)
+                await same_rows(s, cur, QUERIES)
 
         trio.run(main)

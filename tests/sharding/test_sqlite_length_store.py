@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pymysql
 import pytest
 import trio
 
 from sharding import Coordinator, Topology
 from sharding.errors import ShardgateError
-from tests.sharding.mariadb_reference import reference_database
+from tests.sharding.mariadb_reference import (
+    reference_database,
+    same_errors,
+    same_rows,
+    same_writes,
+)
 
 DDL = (
     "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(3), c CHAR(2), vb VARBINARY(4), "
@@ -58,31 +62,23 @@ def test_lengths_as_mariadb(tmp_path: Path) -> None:
                 await s.execute(f"CREATE DATABASE `{name}`")
                 await s.execute(f"USE `{name}`")
                 await s.execute(DDL)
-                for w in WRITES:
-                    want_affected = cur.execute(w)
-                    got = await s.execute(w)
-                    assert got.affected == want_affected, (w, got, want_affected)
-                    for q in QUERIES:
-                        cur.execute(q)
-                        want = [tuple(r) for r in cur.fetchall()]
-                        rows = [tuple(r) for r in (await s.execute(q)).rows]
-                        assert rows == want, (w, q, rows, want)
-                for column, value in TOO_LONG:
-                    for w in (
-                        f"INSERT INTO t (id, {column}) VALUES (50, {value})",
-                        f"UPDATE t SET {column} = {value} WHERE id = 1",
-                        f"INSERT INTO t (id, {column}) VALUES (1, NULL) "
-                        f"ON DUPLICATE KEY UPDATE {column} = {value}",
-                    ):
-                        with pytest.raises(pymysql.MySQLError) as mine:
-                            cur.execute(w)
-                        with pytest.raises(ShardgateError) as ours:
-                            await s.execute(w)
-                        assert ours.value.code == mine.value.args[0] == 1406, (w, ours.value)
-                        assert mine.value.args[1] in ours.value.message, (w, ours.value.message)
-                cur.execute(QUERIES[0])
-                want = [tuple(r) for r in cur.fetchall()]
-                assert [tuple(r) for r in (await s.execute(QUERIES[0])).rows] == want
+                await same_writes(s, cur, WRITES, QUERIES)
+                await same_errors(
+                    s,
+                    cur,
+                    [
+                        stmt
+                        for column, value in TOO_LONG
+                        for stmt in (
+                            f"INSERT INTO t (id, {column}) VALUES (50, {value})",
+                            f"UPDATE t SET {column} = {value} WHERE id = 1",
+                            f"INSERT INTO t (id, {column}) VALUES (1, NULL) "
+                            f"ON DUPLICATE KEY UPDATE {column} = {value}",
+                        )
+                    ],
+                    code=1406,
+                )
+                await same_rows(s, cur, QUERIES[:1], after="the refused writes")
 
         trio.run(main)
 
