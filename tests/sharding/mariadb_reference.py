@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -81,3 +82,19 @@ async def same_errors(
         assert ours.value.code == mine.value.args[0], (w, ours.value)
         assert code is None or ours.value.code == code, (w, ours.value)
         assert mine.value.args[1] in ours.value.message, (w, ours.value.message)
+
+
+@contextlib.asynccontextmanager
+async def sqlite_twin(tmp_path: Path, name: str, *statements: str) -> AsyncIterator[Any]:
+    """A session on the SQLite default (4 shards) using a database ``name`` (the
+    reference's own name) after running ``statements`` in it."""
+    from sharding import Coordinator, Topology
+
+    topo = Topology.default(tmp_path, default_shards=4)
+    async with Coordinator(topo, catalog_refresh=None) as coord:
+        session = coord.open_session()
+        await session.execute(f"CREATE DATABASE `{name}`")
+        await session.execute(f"USE `{name}`")
+        for sql in statements:
+            await session.execute(sql)
+        yield session

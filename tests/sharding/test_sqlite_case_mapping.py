@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from sharding import Coordinator, Topology
-from tests.sharding.mariadb_reference import reference_database, same_rows
+from tests.sharding.mariadb_reference import reference_database, same_rows, sqlite_twin
 
 DDL = "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(20), b VARBINARY(20))"
 ROWS = (
@@ -39,13 +38,7 @@ def test_case_mapping_as_mariadb(tmp_path: Path) -> None:
         cur.execute("SET NAMES utf8mb4")
 
         async def main() -> None:
-            topo = Topology.default(tmp_path, default_shards=4)
-            async with Coordinator(topo, catalog_refresh=None) as coord:
-                s = coord.open_session()
-                await s.execute(f"CREATE DATABASE `{name}`")
-                await s.execute(f"USE `{name}`")
-                await s.execute(DDL)
-                await s.execute(ROWS)
+            async with sqlite_twin(tmp_path, name, DDL, ROWS) as s:
                 await same_rows(s, cur, QUERIES)
 
         trio.run(main)

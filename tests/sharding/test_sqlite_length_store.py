@@ -21,6 +21,7 @@ from tests.sharding.mariadb_reference import (
     same_errors,
     same_rows,
     same_writes,
+    sqlite_twin,
 )
 
 DDL = (
@@ -56,12 +57,7 @@ def test_lengths_as_mariadb(tmp_path: Path) -> None:
     with reference_database("sglenstore", DDL) as (name, cur):
 
         async def main() -> None:
-            topo = Topology.default(tmp_path, default_shards=4)
-            async with Coordinator(topo, catalog_refresh=None) as coord:
-                s = coord.open_session()
-                await s.execute(f"CREATE DATABASE `{name}`")
-                await s.execute(f"USE `{name}`")
-                await s.execute(DDL)
+            async with sqlite_twin(tmp_path, name, DDL) as s:
                 await same_writes(s, cur, WRITES, QUERIES)
                 await same_errors(
                     s,

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 import trio
 
-from sharding import Coordinator, Topology
 from sharding.errors import ShardgateError
 from tests.sharding.mariadb_reference import (
     reference_database,
     same_errors,
     same_rows,
     same_writes,
+    sqlite_twin,
 )
 
 DDL = (
@@ -62,12 +62,7 @@ def test_stores_as_mariadb(tmp_path: Path) -> None:
     with reference_database("sgdatestore", DDL) as (name, cur):
 
         async def main() -> None:
-            topo = Topology.default(tmp_path, default_shards=4)
-            async with Coordinator(topo, catalog_refresh=None) as coord:
-                s = coord.open_session()
-                await s.execute(f"CREATE DATABASE `{name}`")
-                await s.execute(f"USE `{name}`")
-                await s.execute(DDL)
+            async with sqlite_twin(tmp_path, name, DDL) as s:
                 await same_writes(s, cur, WRITES, QUERIES)
                 await same_errors(
                     s,
@@ -155,12 +150,7 @@ def test_time_and_default_as_mariadb(tmp_path: Path) -> None:
     with reference_database("sgtimestore", TIME_DDL) as (name, cur):
 
         async def main() -> None:
-            topo = Topology.default(tmp_path, default_shards=4)
-            async with Coordinator(topo, catalog_refresh=None) as coord:
-                s = coord.open_session()
-                await s.execute(f"CREATE DATABASE `{name}`")
-                await s.execute(f"USE `{name}`")
-                await s.execute(TIME_DDL)
+            async with sqlite_twin(tmp_path, name, TIME_DDL) as s:
                 await same_writes(s, cur, TIME_WRITES, TIME_QUERIES)
                 failing = [
                     *(f"INSERT INTO tt (id, a, m) VALUES (50, {v}, 1)" for v in TIME_INVALID),
