@@ -98,3 +98,18 @@ async def sqlite_twin(tmp_path: Path, name: str, *statements: str) -> AsyncItera
         for sql in statements:
             await session.execute(sql)
         yield session
+
+
+def value_writes(pairs: Sequence[tuple[str, str]], *, upsert: bool = True) -> list[str]:
+    """For each (column, value) of table ``t``: an INSERT of a new row (id 50), an
+    UPDATE of row 1 and (``upsert``) an upsert of row 1 writing the value."""
+    out: list[str] = []
+    for column, value in pairs:
+        out.append(f"INSERT INTO t (id, {column}) VALUES (50, {value})")
+        out.append(f"UPDATE t SET {column} = {value} WHERE id = 1")
+        if upsert:
+            out.append(
+                f"INSERT INTO t (id, {column}) VALUES (1, NULL) "
+                f"ON DUPLICATE KEY UPDATE {column} = {value}"
+            )
+    return out

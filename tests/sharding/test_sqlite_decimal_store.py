@@ -24,6 +24,7 @@ from tests.sharding.mariadb_reference import (
     same_rows,
     same_writes,
     sqlite_twin,
+    value_writes,
 )
 
 DDL = (
@@ -70,14 +71,7 @@ def test_decimal_stores_as_mariadb(tmp_path: Path) -> None:
                 await same_errors(
                     s,
                     cur,
-                    [
-                        stmt
-                        for column, value in OUT_OF_RANGE
-                        for stmt in (
-                            f"INSERT INTO t (id, {column}) VALUES (50, {value})",
-                            f"UPDATE t SET {column} = {value} WHERE id = 1",
-                        )
-                    ],
+                    value_writes(OUT_OF_RANGE, upsert=False),
                     code=1264,
                 )
                 await same_rows(s, cur, QUERIES[:1], after="the refused writes")

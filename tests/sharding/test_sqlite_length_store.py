@@ -22,6 +22,7 @@ from tests.sharding.mariadb_reference import (
     same_rows,
     same_writes,
     sqlite_twin,
+    value_writes,
 )
 
 DDL = (
@@ -62,16 +63,7 @@ def test_lengths_as_mariadb(tmp_path: Path) -> None:
                 await same_errors(
                     s,
                     cur,
-                    [
-                        stmt
-                        for column, value in TOO_LONG
-                        for stmt in (
-                            f"INSERT INTO t (id, {column}) VALUES (50, {value})",
-                            f"UPDATE t SET {column} = {value} WHERE id = 1",
-                            f"INSERT INTO t (id, {column}) VALUES (1, NULL) "
-                            f"ON DUPLICATE KEY UPDATE {column} = {value}",
-                        )
-                    ],
+                    value_writes(TOO_LONG),
                     code=1406,
                 )
                 await same_rows(s, cur, QUERIES[:1], after="the refused writes")

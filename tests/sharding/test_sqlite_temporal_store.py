@@ -21,6 +21,7 @@ from tests.sharding.mariadb_reference import (
     same_rows,
     same_writes,
     sqlite_twin,
+    value_writes,
 )
 
 DDL = (
@@ -67,17 +68,7 @@ def test_stores_as_mariadb(tmp_path: Path) -> None:
                 await same_errors(
                     s,
                     cur,
-                    [
-                        stmt
-                        for value in INVALID
-                        for column in ("d", "dt", "d3")
-                        for stmt in (
-                            f"INSERT INTO t (id, {column}) VALUES (50, {value})",
-                            f"UPDATE t SET {column} = {value} WHERE id = 1",
-                            f"INSERT INTO t (id, {column}) VALUES (1, NULL) "
-                            f"ON DUPLICATE KEY UPDATE {column} = {value}",
-                        )
-                    ],
+                    value_writes([(c, v) for v in INVALID for c in ("d", "dt", "d3")]),
                 )
                 await same_rows(s, cur, QUERIES[:1], after="the refused writes")
 
