@@ -118,7 +118,9 @@ async def _seed000(
             cur.execute(CREATE.replace("String", "VARCHAR(64)"))
 
     await in_thread(setup)
-    with trio.fail_after(240):
+    # 60,000 single-row statements: ~3 min on a quiet 2-core machine, more on a busy
+    # one (each INSERT also checks the VARCHAR columns' lengths: MySQL's 1406).
+    with trio.fail_after(480):
         out = await trio.run_process(
             [
                 str(JAVA),
