@@ -87,6 +87,18 @@ class SubqueryUse:
     target: exp.Expr
 
 
+def single_column_in(tree: exp.Expr) -> SubqueryUse | None:
+    """The statement's only subquery when it is ``column IN (SELECT …)``; None
+    otherwise (what paging and the semi-join both start from)."""
+    uses = subquery_uses(tree)
+    if len(uses) != 1 or uses[0].kind != "in":
+        return None
+    target = uses[0].target
+    if not isinstance(target, exp.In) or not isinstance(target.this, exp.Column):
+        return None
+    return uses[0]
+
+
 def subquery_uses(tree: exp.Expr) -> list[SubqueryUse]:
     """The outermost subqueries of ``tree`` used as values (module docstring).
 

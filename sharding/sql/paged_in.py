@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from sharding.sql.materialize import SubqueryUse, subquery_uses
+from sharding.sql.materialize import SubqueryUse, single_column_in
 
 __all__ = ["PagedIn", "page_query", "paged_in"]
 
@@ -88,13 +88,11 @@ def paged_in(tree: exp.Expr) -> PagedIn | None:
     None. ``tree`` is the parsed statement (before any value replaced a subquery)."""
     if not isinstance(tree, exp.Select) or not _plain_rows(tree):
         return None
-    uses = subquery_uses(tree)
-    if len(uses) != 1 or uses[0].kind != "in":
+    use = single_column_in(tree)
+    if use is None:
         return None
-    use = uses[0]
     target = use.target
-    if not isinstance(target, exp.In) or not isinstance(target.this, exp.Column):
-        return None
+    assert isinstance(target, exp.In) and isinstance(target.this, exp.Column)
     if not _conjunct_of_where(target, tree):
         return None
     inner = use.select

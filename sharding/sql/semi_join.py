@@ -54,7 +54,7 @@ from sqlglot import exp
 
 from sharding.backend.base import ColumnType
 from sharding.sql.exprs import and_all, conjuncts
-from sharding.sql.materialize import SubqueryUse, subquery_uses
+from sharding.sql.materialize import SubqueryUse, single_column_in
 
 __all__ = [
     "ALIAS",
@@ -160,13 +160,11 @@ def semi_join(tree: exp.Expr) -> SemiJoin | None:
     source = tree.args.get("from_") or tree.args.get("from")
     if source is None or not isinstance(source.this, exp.Table):
         return None
-    uses = subquery_uses(tree)
-    if len(uses) != 1 or uses[0].kind != "in":
+    use = single_column_in(tree)
+    if use is None:
         return None
-    use = uses[0]
     target = use.target
-    if not isinstance(target, exp.In) or not isinstance(target.this, exp.Column):
-        return None
+    assert isinstance(target, exp.In) and isinstance(target.this, exp.Column)
     if isinstance(target.this.this, exp.Star) or not _one_item(use.select):
         return None
     for part in conjuncts(tree.args.get("where")):
