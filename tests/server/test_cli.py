@@ -50,6 +50,7 @@ async def test_serve_embedded_default_then_sigterm(tmp_path: Path) -> None:
         "[[server.users]]\nname = 'root'\npassword = ''\n"
     )
     # Popen + a thread for readline: the ready line must be read as it comes.
+    log_file = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(  # noqa: ASYNC220
         [
             *SHARDGATE,
@@ -66,8 +67,10 @@ async def test_serve_embedded_default_then_sigterm(tmp_path: Path) -> None:
             "warning",
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        # a file, not a pipe nobody reads: a full pipe would block the server's log
+        stderr=log_file,
     )
+    log_file.close()  # the server holds its own copy
     try:
         assert proc.stdout is not None
         line = await trio.to_thread.run_sync(proc.stdout.readline)

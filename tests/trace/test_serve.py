@@ -26,14 +26,14 @@ from tests.mysqld import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def _wait_for_port(
+    port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            _, err = proc.communicate(timeout=5)
-            raise AssertionError(
-                f"shardgate serve exited with {proc.returncode}: {err.decode()[-2000:]}"
-            )
+            err = log.read_text(errors="replace")
+            raise AssertionError(f"shardgate serve exited with {proc.returncode}: {err[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -49,15 +49,21 @@ def serve(tmp_path: Path) -> Iterator[tuple[int, int]]:
     workdir.mkdir()
     argv = [sys.executable, "-c", "import sys; from sharding.cli import main; sys.exit(main())"]
     argv += ["serve", "--listen", f"127.0.0.1:{port}", "--http", f"127.0.0.1:{http}"]
-    proc = subprocess.Popen(
-        argv,
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    # The server's log goes to a file, not a pipe: nobody reads a pipe while the test
+    # runs, and on a busy machine the server logs more (slow statements) — once the
+    # pipe's 64 KiB filled, the server blocked writing its log and the replay waited
+    # for it until the test's timeout.
+    log = workdir / "serve.log"
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            argv,
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
     try:
-        _wait_for_port(port, proc)
+        _wait_for_port(port, proc, log)
         yield port, http
     finally:
         if proc.poll() is None:
@@ -67,8 +73,6 @@ def serve(tmp_path: Path) -> Iterator[tuple[int, int]]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-        if proc.stderr is not None:
-            proc.stderr.close()
 
 
 def test_gen_load_replay_through_shardgate_serve(serve: tuple[int, int], tmp_path: Path) -> None:
