@@ -14,6 +14,7 @@ follow MariaDB's thread pool (seed 004) and the bucketed pool of seed 002.
 This package knows nothing of SQL or drivers.
 """
 
+import executor._structlog_import  # noqa: F401  # first: the first import of structlog (see there)
 from executor.config import ExecutorConfig
 from executor.errors import (
     ChildFailed,

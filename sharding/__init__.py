@@ -11,6 +11,8 @@ See :mod:`sharding.coordinator` for the API and DESIGN.md for the architecture.
 
 import gc as _gc
 
+import executor._structlog_import  # noqa: F401  # before structlog is imported (see there)
+
 # Importing the package builds ~60,000 long-lived objects (modules, classes, sqlglot's
 # tables, compiled patterns); the cyclic collector's passes over them while they are
 # built free nothing and were ~12 % of `shardgate serve`'s start-up CPU (bench
