@@ -2,7 +2,7 @@
 
 ``sharding/__init__.py`` turns the cyclic collector off while its modules are imported
 (start-up CPU, bench ``serve_startup``); it must be back as the importer had it, also
-when an import fails part-way.
+when an import fails part-way. And structlog is imported without rich (start-up).
 """
 
 from __future__ import annotations
@@ -38,3 +38,22 @@ def test_failed_import_restores_the_collector() -> None:
         "    print('failed', gc.isenabled())\n"
     )
     assert _run(code) == "failed True"
+
+
+@pytest.mark.parametrize("package", ["sharding", "executor"])
+def test_structlog_is_imported_without_rich(package: str) -> None:
+    # executor/_structlog_import.py: rich cost ~90 ms of serve start-up; it must not be
+    # loaded by importing the package, and must stay importable afterwards.
+    code = (
+        f"import sys, {package}, structlog.dev\n"
+        "print('rich' in sys.modules, structlog.dev.default_exception_formatter.__name__)\n"
+        "import rich.console\n"
+        "print(rich.console.Console.__name__)\n"
+    )
+    assert _run(code).split() == ["False", "plain_traceback", "Console"]
+
+
+def test_structlog_imported_first_keeps_rich() -> None:
+    # An application that imported structlog (and so rich) first is left as it was.
+    code = "import structlog.dev, sharding\nprint(type(structlog.dev.default_exception_formatter).__name__)"
+    assert _run(code) == "RichTracebackFormatter"
