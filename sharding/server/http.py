@@ -42,7 +42,6 @@ from urllib.parse import parse_qs
 import h11
 import structlog
 import trio
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from sharding.server import statuspage
 from sharding.server.admin import Viewer, redact_sql
@@ -139,6 +138,9 @@ class HttpApp:
     async def metrics(self, request: Request) -> Response:
         cluster = getattr(self.server, "cluster", None)  # serve --workers: every worker's
         body = await cluster.metrics_text() if cluster is not None else self.server.metrics.render()
+        # imported here: the library is loaded at the first scrape (metrics.py, start-up)
+        from prometheus_client import CONTENT_TYPE_LATEST
+
         return Response(200, body, CONTENT_TYPE_LATEST)
 
     def _refuse_viewer(self, request: Request) -> Response | None:

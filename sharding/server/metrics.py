@@ -10,6 +10,17 @@ SQL, so /metrics costs nothing between scrapes and never queues behind work.
 few minutes *per second* (statements, errors, p50/p99/max latency), so a page opened
 just now already draws its sparklines. Quantiles come from the server's own
 observations, binned on a log scale; see that class for why it is hand-written.
+
+The per-statement counters and the latency histogram are plain Python numbers
+(:class:`LabeledCounter`, :class:`LabeledGauge`, :class:`LatencyHistogram`), turned
+into Prometheus families only when /metrics is scraped. prometheus_client's own
+``Counter``/``Histogram`` take a lock and build label tuples on every observation —
+~70 k instructions per point query through ``serve`` (issue 16's measurement) — and
+importing the library costs ~100 ms of start-up; here an observation is a few dict
+and list updates, and the library is imported at the first scrape. Every update comes
+from the server's one trio thread (connections, listener, HTTP handler), so no lock
+is needed; a scrape reads the values in that thread too. The exposition is
+prometheus_client's (``generate_latest``), so the text format is the library's.
 """
 
 from __future__ import annotations
@@ -17,18 +28,25 @@ from __future__ import annotations
 import math
 import threading
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from typing import TYPE_CHECKING, Any
 
 from sharding.server.admin import AdminSource, snapshot_dict
 
-__all__ = ["SecondSample", "ServerMetrics", "StatementHistory"]
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
+
+__all__ = [
+    "LabeledCounter",
+    "LabeledGauge",
+    "LatencyHistogram",
+    "SecondSample",
+    "ServerMetrics",
+    "StatementHistory",
+]
 
 _BUCKET_COUNTERS = frozenset(
     {"completed", "stalls", "kickups", "deadlocks_suspected", "drift_repairs"}
@@ -64,51 +82,148 @@ _LATENCY_BUCKETS = (
 )
 
 
-class _SnapshotCollector(Collector):
-    def __init__(self, admin: AdminSource) -> None:
-        self.admin = admin
+def _snapshot_families(admin: AdminSource) -> Iterator[Metric]:
+    """Bucket, pool and open-query families, read from ``admin`` at scrape time."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-    def collect(self) -> Iterator[Metric]:
-        families: dict[str, Metric] = {}
+    families: dict[str, Metric] = {}
 
-        def family(name: str, doc: str, counter: bool, labels: list[str]) -> Metric:
-            if name not in families:
-                cls = CounterMetricFamily if counter else GaugeMetricFamily
-                families[name] = cls(name, doc, labels=labels)
-            return families[name]
+    def family(name: str, doc: str, counter: bool, labels: list[str]) -> Metric:
+        if name not in families:
+            cls = CounterMetricFamily if counter else GaugeMetricFamily
+            families[name] = cls(name, doc, labels=labels)
+        return families[name]
 
-        for row in self.admin.thread_pool_status():
-            d = snapshot_dict(row)
-            bucket = str(d.get("bucket", "?"))
-            for key, value in d.items():
-                if key == "bucket" or not isinstance(value, int | float):
-                    continue
-                counter = key in _BUCKET_COUNTERS
-                fam = family(
-                    f"shardgate_bucket_{key}", f"executor bucket {key}", counter, ["bucket"]
-                )
-                fam.add_metric([bucket], float(value))  # type: ignore[attr-defined]
-        for stats in self.admin.datasource_statistics():
-            d = snapshot_dict(stats)
-            name = str(d.get("name", "?"))
-            for key, value in d.items():
-                if key in ("name", "kind") or not isinstance(value, int | float):
-                    continue
-                counter = key in _POOL_COUNTERS
-                fam = family(
-                    f"shardgate_pool_{key}", f"data source pool {key}", counter, ["datasource"]
-                )
-                fam.add_metric([name], float(value))  # type: ignore[attr-defined]
-            breaker = family(
-                "shardgate_pool_breaker_open",
-                "1 while the breaker is not closed",
-                False,
-                ["datasource"],
+    for row in admin.thread_pool_status():
+        d = snapshot_dict(row)
+        bucket = str(d.get("bucket", "?"))
+        for key, value in d.items():
+            if key == "bucket" or not isinstance(value, int | float):
+                continue
+            counter = key in _BUCKET_COUNTERS
+            fam = family(f"shardgate_bucket_{key}", f"executor bucket {key}", counter, ["bucket"])
+            fam.add_metric([bucket], float(value))  # type: ignore[attr-defined]
+    for stats in admin.datasource_statistics():
+        d = snapshot_dict(stats)
+        name = str(d.get("name", "?"))
+        for key, value in d.items():
+            if key in ("name", "kind") or not isinstance(value, int | float):
+                continue
+            counter = key in _POOL_COUNTERS
+            fam = family(
+                f"shardgate_pool_{key}", f"data source pool {key}", counter, ["datasource"]
             )
-            breaker.add_metric([name], 0.0 if d.get("breaker", "closed") == "closed" else 1.0)  # type: ignore[attr-defined]
-        queries = family("shardgate_queries_open", "open logical queries", False, [])
-        queries.add_metric([], float(len(self.admin.queries())))  # type: ignore[attr-defined]
-        yield from families.values()
+            fam.add_metric([name], float(value))  # type: ignore[attr-defined]
+        breaker = family(
+            "shardgate_pool_breaker_open",
+            "1 while the breaker is not closed",
+            False,
+            ["datasource"],
+        )
+        breaker.add_metric([name], 0.0 if d.get("breaker", "closed") == "closed" else 1.0)  # type: ignore[attr-defined]
+    queries = family("shardgate_queries_open", "open logical queries", False, [])
+    queries.add_metric([], float(len(admin.queries())))  # type: ignore[attr-defined]
+    yield from families.values()
+
+
+# -- the server's own counters ---------------------------------------------------------
+
+
+class _Child:
+    """One label value's number: what ``labels(...)`` returns (inc/dec/set/get)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+    def dec(self, amount: float = 1.0) -> None:
+        self.value -= amount
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+    def get(self) -> float:
+        return self.value
+
+
+class LabeledCounter:
+    """A counter with one label: ``labels(v).inc()``; exported as ``<name>_total``.
+
+    Invariant: a label value, once seen, stays (at 0 until counted), as with
+    prometheus_client; values only grow (:meth:`_Child.dec` is for gauges)."""
+
+    kind = "counter"
+
+    def __init__(self, name: str, documentation: str, label: str) -> None:
+        self.name, self.documentation, self.label = name, documentation, label
+        self.children: dict[str, _Child] = {}
+
+    def labels(self, value: str) -> _Child:
+        child = self.children.get(value)
+        if child is None:
+            child = self.children[value] = _Child()
+        return child
+
+    def value(self, label: str) -> float:
+        """The number counted under ``label`` (0 if never seen)."""
+        child = self.children.get(label)
+        return 0.0 if child is None else child.value
+
+    def family(self) -> Metric:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        cls = CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily
+        fam = cls(self.name, self.documentation, labels=[self.label])
+        for value, child in self.children.items():
+            fam.add_metric([value], child.value)
+        return fam
+
+
+class LabeledGauge(LabeledCounter):
+    """A gauge with one label: ``labels(v).inc()/.dec()/.set()``."""
+
+    kind = "gauge"
+
+
+class LatencyHistogram:
+    """A Prometheus histogram of seconds per label value, kept as plain lists.
+
+    ``counts[i]`` counts observations in (buckets[i-1], buckets[i]] (the last slot is
+    +Inf), made cumulative only at export."""
+
+    def __init__(
+        self, name: str, documentation: str, label: str, buckets: tuple[float, ...]
+    ) -> None:
+        self.name, self.documentation, self.label = name, documentation, label
+        self.buckets = buckets
+        #: label value → [per-bucket counts..., +Inf count]; sum of observations.
+        self.counts: dict[str, list[int]] = {}
+        self.sums: dict[str, float] = {}
+
+    def observe(self, label: str, seconds: float) -> None:
+        counts = self.counts.get(label)
+        if counts is None:
+            counts = self.counts[label] = [0] * (len(self.buckets) + 1)
+            self.sums[label] = 0.0
+        counts[bisect_left(self.buckets, seconds)] += 1
+        self.sums[label] += seconds
+
+    def family(self) -> Metric:
+        from prometheus_client.core import HistogramMetricFamily
+
+        fam = HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
+        for label, counts in self.counts.items():
+            running = 0
+            cumulative: list[tuple[str, float]] = []
+            for bound, n in zip((*self.buckets, math.inf), counts, strict=True):
+                running += n
+                cumulative.append(("+Inf" if bound == math.inf else repr(bound), running))
+            fam.add_metric([label], cumulative, self.sums[label])
+        return fam
 
 
 # -- per-second history for the status page --------------------------------------------
@@ -272,6 +387,12 @@ class StatementHistory:
 
 
 class ServerMetrics:
+    """The server's counters, latency histogram and per-second history.
+
+    Observations are plain number updates (module docstring); :meth:`render` builds the
+    Prometheus exposition at scrape time, with the executor's buckets and the data
+    sources' pools read through ``admin`` then."""
+
     def __init__(
         self,
         admin: AdminSource,
@@ -279,63 +400,82 @@ class ServerMetrics:
         history_seconds: int = 300,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._admin = admin
         #: Statements answered (``Questions`` of SHOW STATUS); a plain int, cheap to read.
         self.questions = 0
         #: Per-second statements and latency quantiles for the status page.
         self.history = StatementHistory(history_seconds, clock)
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.statements = Counter(
-            "shardgate_statements", "statements answered", ["kind"], registry=r
-        )
-        self.latency = Histogram(
+        self.statements = LabeledCounter("shardgate_statements", "statements answered", "kind")
+        self.latency = LatencyHistogram(
             "shardgate_statement_seconds",
             "statement latency, request to last byte queued",
-            ["kind"],
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            "kind",
+            _LATENCY_BUCKETS,
         )
-        self.errors = Counter(
-            "shardgate_errors", "error packets sent, by MySQL error code", ["code"], registry=r
+        self.errors = LabeledCounter(
+            "shardgate_errors", "error packets sent, by MySQL error code", "code"
         )
-        self.connections = Gauge(
-            "shardgate_connections", "open client connections", ["port"], registry=r
+        self.connections = LabeledGauge("shardgate_connections", "open client connections", "port")
+        self.connections_accepted = LabeledCounter(
+            "shardgate_connections_accepted", "client connections accepted", "port"
         )
-        self.connections_accepted = Counter(
-            "shardgate_connections_accepted",
-            "client connections accepted",
-            ["port"],
-            registry=r,
+        self.connections_refused = LabeledCounter(
+            "shardgate_connections_refused", "connections refused", "reason"
         )
-        self.connections_refused = Counter(
-            "shardgate_connections_refused", "connections refused", ["reason"], registry=r
-        )
-        r.register(_SnapshotCollector(admin))
 
     def observe(self, kind: str, seconds: float, error_code: int | None = None) -> None:
         self.questions += 1
-        self.statements.labels(kind).inc()
-        self.latency.labels(kind).observe(seconds)
+        self.statements.labels(kind).value += 1.0
+        self.latency.observe(kind, seconds)
         self.history.observe(seconds, error=error_code is not None)
         if error_code is not None:
-            self.errors.labels(str(error_code)).inc()
+            self.errors.labels(str(error_code)).value += 1.0
 
     def error(self, code: int) -> None:
-        self.errors.labels(str(code)).inc()
+        self.errors.labels(str(code)).value += 1.0
         self.history.error()
 
+    def _families(self) -> Iterator[Metric]:
+        yield self.statements.family()
+        yield self.latency.family()
+        yield self.errors.family()
+        yield self.connections.family()
+        yield self.connections_accepted.family()
+        yield self.connections_refused.family()
+        yield from _snapshot_families(self._admin)
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of every family (prometheus_client's format)."""
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        metrics = list(self._families())
+
+        class _Now:
+            def collect(self) -> Iterator[Metric]:
+                return iter(metrics)
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Now())
+        return generate_latest(registry)
 
     def snapshot(self) -> dict[str, Any]:
-        """Counters for /status (JSON)."""
+        """Counters for /status (JSON): the server's own families, flattened."""
         out: dict[str, Any] = {}
-        for metric in self.registry.collect():
-            if metric.name.startswith(("shardgate_bucket_", "shardgate_pool_")):
-                continue
-            for sample in metric.samples:
-                if sample.name.endswith(("_bucket", "_created")):
-                    continue
-                label = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                out[f"{sample.name}{{{label}}}" if label else sample.name] = sample.value
+        families = (
+            self.statements,
+            self.errors,
+            self.connections,
+            self.connections_accepted,
+            self.connections_refused,
+        )
+        for fam in families:
+            suffix = "_total" if fam.kind == "counter" else ""
+            for value, child in fam.children.items():
+                out[f"{fam.name}{suffix}{{{fam.label}={value}}}"] = child.value
+        for label, counts in self.latency.counts.items():
+            out[f"{self.latency.name}_count{{{self.latency.label}={label}}}"] = float(sum(counts))
+            out[f"{self.latency.name}_sum{{{self.latency.label}={label}}}"] = self.latency.sums[
+                label
+            ]
+        out["shardgate_queries_open"] = float(len(self._admin.queries()))
         return out

@@ -30,7 +30,7 @@ async def test_max_connections_refuses_extra_client_but_admin_port_works(
         return info.value.args[0]
 
     assert await in_thread(run) == 1040
-    assert s.server.metrics.connections_refused.labels("max_connections")._value.get() == 1
+    assert s.server.metrics.connections_refused.value("max_connections") == 1
 
 
 async def test_idle_timeout_disconnects_with_4031(nursery: trio.Nursery) -> None:
