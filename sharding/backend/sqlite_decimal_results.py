@@ -564,9 +564,15 @@ def _may_prepare(sql: str) -> bool:
     Over megabytes the names of the calls are collected (one cheap scan) rather than
     searched for one by one (an alternation at every position held the GIL for 0.3 s)."""
     if len(sql) < sqlite_scan.SMALL:
-        return _ROUNDING.search(sql) is not None or _TEXT_FILTER.search(sql) is not None
+        return (
+            _ROUNDING.search(sql) is not None
+            or _TEXT_FILTER.search(sql) is not None
+            or _GROUP_BY.search(sql) is not None
+        )
     masked = sqlite_scan.mask_strings(sql)  # a call or LIKE inside a string is none
     if "||" in masked or ("like" in masked.lower() and _LIKE.search(masked) is not None):
+        return True
+    if _GROUP_BY.search(masked) is not None:
         return True
     names = {m.group(1).lower() for m in _CALL_NAME.finditer(masked)}
     return not names.isdisjoint(_PREPARED_CALLS)
@@ -598,6 +604,7 @@ def _prepare(raw: sqlite3.Connection, sql: str) -> str:
         changed = _as_text(select, types, doubles, floats) or changed
         if isinstance(select, exp.Select):
             changed = _grouped_collations(raw, select) or changed
+            changed = _first_row_by_key(raw, select) or changed
         for node in list(select.find_all(exp.Round, exp.Format, exp.Anonymous)):
             if isinstance(node, exp.Round):
                 name, args = "round", [node.this, node.args.get("decimals")]
@@ -617,6 +624,88 @@ def _prepare(raw: sqlite3.Connection, sql: str) -> str:
 
 
 _COLLATE_CLAUSE = re.compile(r"\bCOLLATE\s+\"?(\w+)", re.IGNORECASE)
+_GROUP_BY = re.compile(r"\bGROUP\s+BY\b", re.IGNORECASE)
+
+
+def _single_key(raw: sqlite3.Connection, schema: str, table: str) -> str | None:
+    """The one primary-key column of ``schema.table`` (None: none, or several)."""
+    try:
+        info = raw.execute(
+            f'PRAGMA "{schema.replace(chr(34), chr(34) * 2)}".table_info'
+            f'("{table.replace(chr(34), chr(34) * 2)}")'
+        ).fetchall()
+    except sqlite3.Error:
+        return None
+    keys = [row[1] for row in info if row[5]]
+    return str(keys[0]) if len(keys) == 1 else None
+
+
+def _first_row_by_key(raw: sqlite3.Connection, select: exp.Select) -> bool:
+    """A group of equal texts shows its first row's value, as MariaDB does.
+
+    ``'paid'``, ``'Paid'`` and ``'paid '`` are one group under ``utf8mb4_general_ci``
+    (and any PAD SPACE collation); MariaDB shows the value of the group's first row in
+    its scan order — primary-key order for one table — where SQLite shows the last
+    row it met. SQLite's own rule gives the first row's: in a query with exactly one
+    ``min()`` aggregate, bare columns come from the row holding the minimum. So a
+    grouped query over one table with a one-column primary key and a text group term
+    gets ``MIN(pk) IS NOT NULL`` in its HAVING (true for every group: a key is never
+    NULL) when it has no ``min()``/``max()`` of its own; when its one such aggregate is
+    already ``MIN(pk)`` (the coordinator's partials carry it:
+    :mod:`sharding.sql.aggregate_plan`) nothing is needed. A query with other
+    ``min()``/``max()`` aggregates keeps SQLite's choice (docs/refusals.md)."""
+    groups = select.args.get("group")
+    if groups is None or select.args.get("joins"):
+        return False
+    source = select.args.get("from_") or select.args.get("from")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table) or not table.db:
+        return False
+    schema, name = table.db, table.name
+    decls = sqlite_arithmetic.declared_columns(
+        raw, '"' + schema.replace('"', '""') + '"."' + name.replace('"', '""') + '"'
+    ).get((schema.lower(), name.lower()), {})
+    items = select.expressions
+    aliases = {e.alias.lower(): e.this for e in items if isinstance(e, exp.Alias)}
+
+    def text_term(term: exp.Expr) -> bool:
+        target: exp.Expr | None = term
+        if isinstance(term, exp.Literal) and term.is_int:
+            index = int(term.name) - 1
+            target = items[index].unalias() if 0 <= index < len(items) else None
+        elif isinstance(term, exp.Column) and not term.table:
+            target = aliases.get(term.name.lower(), term)
+        if target is None:
+            return False
+        for col in target.find_all(exp.Column):
+            decl = decls.get(col.name.lower())
+            if decl is not None and _TEXT_DECL.match(decl):
+                return True
+        return False
+
+    if not any(text_term(t) for t in groups.expressions):
+        return False
+    key = _single_key(raw, schema, name)
+    if key is None:
+        return False
+    extremes = [
+        node
+        for node in select.find_all(exp.Min, exp.Max)
+        if node.find_ancestor(exp.Select) is select
+    ]
+    if extremes:
+        # one MIN(pk) already picks the first row; any other min/max: SQLite's choice
+        return False
+    first = exp.Min(this=exp.column(key, table=table.alias_or_name))
+    condition = exp.Not(this=exp.Is(this=first, expression=exp.Null()))
+    having = select.args.get("having")
+    select.set(
+        "having",
+        exp.Having(
+            this=condition if having is None else exp.and_(having.this, condition, copy=False)
+        ),
+    )
+    return True
 
 
 def _grouped_collations(raw: sqlite3.Connection, select: exp.Select) -> bool:

@@ -757,8 +757,10 @@ def _first_row(groups: Sequence[exp.Expr], scope: Scope, ctx: PlanContext) -> ex
     shows the group's first row in its scan order, primary-key order for a table or
     primary-key range scan (a secondary index scan, or a join, may meet rows in another
     order: docs/refusals.md). None otherwise: no text group value, a composite or no
-    primary key, several tables, or SQLite shards (their choice is not the first row)."""
-    if ctx.dialect != "mysql" or len(scope.refs) != 1:
+    primary key, several tables. SQLite shards show the first row's value when the
+    partial's one ``min()`` is this ``MIN(pk)``
+    (:func:`sharding.backend.sqlite_decimal_results._first_row_by_key`)."""
+    if ctx.dialect not in ("mysql", "sqlite") or len(scope.refs) != 1:
         return None
     ref = scope.refs[0]
     if len(ref.info.primary_key) != 1:

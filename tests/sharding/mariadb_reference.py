@@ -85,12 +85,14 @@ async def same_errors(
 
 
 @contextlib.asynccontextmanager
-async def sqlite_twin(tmp_path: Path, name: str, *statements: str) -> AsyncIterator[Any]:
-    """A session on the SQLite default (4 shards) using a database ``name`` (the
-    reference's own name) after running ``statements`` in it."""
+async def sqlite_twin(
+    tmp_path: Path, name: str, *statements: str, shards: int = 4
+) -> AsyncIterator[Any]:
+    """A session on the SQLite default (``shards`` shards) using a database ``name``
+    (the reference's own name) after running ``statements`` in it."""
     from sharding import Coordinator, Topology
 
-    topo = Topology.default(tmp_path, default_shards=4)
+    topo = Topology.default(tmp_path, default_shards=shards)
     async with Coordinator(topo, catalog_refresh=None) as coord:
         session = coord.open_session()
         await session.execute(f"CREATE DATABASE `{name}`")
