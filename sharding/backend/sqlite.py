@@ -98,8 +98,10 @@ from sqlglot import exp
 
 from sharding.backend import (
     sqlite_arithmetic,
+    sqlite_binary_store,
     sqlite_decimal_results,
     sqlite_enum_numbers,
+    sqlite_json_store,
     sqlite_length_store,
     sqlite_mysql,
     sqlite_numeric_store,
@@ -621,6 +623,8 @@ def _scan_enum_collations(raw: sqlite3.Connection, schema: str) -> None:
     if row and row[0]:
         sqlite_mysql.register_collations_in(row[0])
         sqlite_enum_numbers.learn(row[0])
+    # Binary columns hold BLOBs: their comparisons and writes (sqlite_binary_store).
+    sqlite_binary_store.schema_sql(raw, schema)
 
 
 def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
@@ -642,6 +646,8 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
             # DOUBLE rounding and DECIMAL/DOUBLE text as MySQL (sqlite_decimal_results).
             text = sqlite_decimal_results.prepare(raw, sql)
             text = sqlite_enum_numbers.rewrite(raw, text, write=False)
+            # A binary column compared with a string: bytes with bytes (sqlite_binary_store).
+            text = sqlite_binary_store.rewrite(raw, text)
             # A DOUBLE past its range anywhere (WHERE, ORDER BY, …): MySQL's 1690.
             text = sqlite_arithmetic.guard(raw, text)
             # The registered functions' warnings (1365, 1292) while the rows are read.
@@ -764,6 +770,8 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
             if _WRITE_STATEMENT.match(sql)
             else (sql, None)
         )
+        # A value written to / compared with a binary column: its bytes (sqlite_binary_store).
+        text = sqlite_binary_store.rewrite(raw, text)
         guarded = sqlite_arithmetic.guard(raw, text)
         runner = plain if guarded == sql else _exec_plain(guarded)
         if guarded != text and (
@@ -842,6 +850,7 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         if sqlite_mysql.ENUM_COLLATION_MARK in sql:  # CREATE / ALTER of an ENUM column
             sqlite_enum_numbers.learn(sql)
         if _DDL.match(sql):
+            sqlite_binary_store.learn(sql)
             sqlite_decimal_results.forget()  # column types may have changed
             sqlite_arithmetic.forget()
         return result
@@ -1269,6 +1278,7 @@ def translate_error(ds: str, exc: sqlite3.Error) -> ShardgateError:
             sqlite_mysql.strict_violation(msg)
             or sqlite_mysql.enum_violation(msg)
             or sqlite_length_store.violation(msg)
+            or sqlite_json_store.violation(msg)
             or numeric
         )
         if strict is not None:

@@ -213,23 +213,40 @@ def _fold(s: str) -> str:
 
 
 # ---------------------------------------------------------------------- string functions
-def _concat(*args: Any) -> str | None:
+def _binary_operand(*args: Any) -> bool:
+    """Whether a string function's operands include a binary string (``bytes``: a
+    binary column's BLOB, ``X'…'``): MySQL computes it on bytes then, and its result
+    is binary (:mod:`sharding.backend.sqlite_binary_store`)."""
+    return any(isinstance(a, bytes) for a in args)
+
+
+def _str(v: Any, binary: bool) -> Any:
+    """A string operand as the function computes on it: its bytes or its text."""
+    return _bytes(v) if binary else _text(v)
+
+
+def _concat(*args: Any) -> str | bytes | None:
     if any(a is None for a in args):
         return None
+    if _binary_operand(*args):
+        return b"".join(_bytes(a) for a in args)
     return "".join(_text(a) for a in args)
 
 
-def _concat_ws(sep: Any, *args: Any) -> str | None:
+def _concat_ws(sep: Any, *args: Any) -> str | bytes | None:
     if sep is None:
         return None
+    if _binary_operand(sep, *args):
+        return _bytes(sep).join(_bytes(a) for a in args if a is not None)
     return _text(sep).join(_text(a) for a in args if a is not None)
 
 
-def _pad(left: bool) -> Callable[..., str | None]:
-    def pad(s: Any, n: Any, fill: Any = " ") -> str | None:
+def _pad(left: bool) -> Callable[..., Any]:
+    def pad(s: Any, n: Any, fill: Any = " ") -> Any:
         if s is None or n is None or fill is None:
             return None
-        text, width, f = _text(s), _int(n), _text(fill)
+        binary = _binary_operand(s, fill)
+        text, width, f = _str(s, binary), _int(n), _str(fill, binary)
         if width is None or width < 0:
             return None
         if len(text) >= width:
@@ -291,19 +308,19 @@ def _bytes(s: Any) -> bytes:
     return s if isinstance(s, bytes) else _text(s).encode("utf-8")
 
 
-def _substring(s: Any, pos: Any, length: Any = ...) -> str | None:
+def _substring(s: Any, pos: Any, length: Any = ...) -> Any:
     if s is None or pos is None or length is None:
         return None
-    text, p = _text(s), _int(pos)
+    text, p = _str(s, isinstance(s, bytes)), _int(pos)
     assert p is not None
     if p == 0 or abs(p) > len(text):
-        return ""
+        return text[:0]
     start = p - 1 if p > 0 else len(text) + p
     if length is ...:
         return text[start:]
     n = _int(length)
     assert n is not None
-    return text[start : start + n] if n > 0 else ""
+    return text[start : start + n] if n > 0 else text[:0]
 
 
 #: Where MySQL's one-character case mapping differs from Python's (which may give two:
@@ -331,34 +348,67 @@ def _case(upper: bool) -> Callable[[Any], Any]:
     return convert
 
 
-def _left(s: Any, n: Any) -> str | None:
+def _left(s: Any, n: Any) -> Any:
     if s is None or n is None:
         return None
     k = _int(n) or 0
-    return _text(s)[:k] if k > 0 else ""
+    text = _str(s, isinstance(s, bytes))
+    return text[:k] if k > 0 else text[:0]
 
 
-def _right(s: Any, n: Any) -> str | None:
+def _right(s: Any, n: Any) -> Any:
     if s is None or n is None:
         return None
     k = _int(n) or 0
-    return _text(s)[-k:] if k > 0 else ""
+    text = _str(s, isinstance(s, bytes))
+    return text[-k:] if k > 0 else text[:0]
+
+
+def _trim(how: str) -> Callable[..., Any]:
+    """SQLite's ``trim``/``ltrim``/``rtrim`` (the characters of the second argument,
+    spaces by default), also on bytes: a binary string's trim is binary in MySQL, and
+    SQLite's own made a BLOB text (its bytes read back as UTF-8, or an error)."""
+
+    def trim(s: Any, chars: Any = " ") -> Any:
+        if s is None or chars is None:
+            return None
+        binary = _binary_operand(s, chars)
+        text = _str(s, binary) if binary or not isinstance(s, float) else repr(s)
+        cut = _str(chars, binary)
+        if how == "l":
+            return text.lstrip(cut)
+        return text.rstrip(cut) if how == "r" else text.strip(cut)
+
+    return trim
+
+
+def _replace(s: Any, old: Any, new: Any) -> Any:
+    """SQLite's ``replace`` (MySQL's REPLACE), also on bytes (module doc of
+    :mod:`sharding.backend.sqlite_binary_store`)."""
+    if s is None or old is None or new is None:
+        return None
+    binary = _binary_operand(s, old, new)
+    text, find = _str(s, binary), _str(old, binary)
+    if not find:
+        return text
+    return text.replace(find, _str(new, binary))
 
 
 def _locate(sub: Any, s: Any, pos: Any = 1) -> int | None:
     if sub is None or s is None or pos is None:
         return None
     p = _int(pos) or 0
-    text, needle = _text(s), _text(sub)
+    binary = _binary_operand(s, sub)
+    text, needle = _str(s, binary), _str(sub, binary)
     if p < 1 or p > len(text) + 1:
         return 0
     if not needle:
         return p if p <= len(text) else 0
-    if not (isinstance(s, bytes) or isinstance(sub, bytes)):
+    if not binary:
         # MariaDB's LOCATE/INSTR under utf8mb4_general_ci are case- but not
         # accent-insensitive (measured: LOCATE('a', 'Ä') = 0, LOCATE('A', 'abc') = 1).
         text, needle = text.lower(), needle.lower()
-    return text.find(needle, p - 1) + 1
+    return int(text.find(needle, p - 1)) + 1
 
 
 def _instr(s: Any, sub: Any) -> int | None:
@@ -423,10 +473,10 @@ def _reverse(s: Any) -> Any:
     return s[::-1] if isinstance(s, bytes) else _text(s)[::-1]
 
 
-def _repeat(s: Any, n: Any) -> str | None:
+def _repeat(s: Any, n: Any) -> Any:
     if s is None or n is None:
         return None
-    return _text(s) * max(0, _int(n) or 0)
+    return _str(s, isinstance(s, bytes)) * max(0, _int(n) or 0)
 
 
 def _ascii(s: Any) -> int | None:
@@ -1545,11 +1595,35 @@ def _date_sub(v: Any, amount: Any, unit: Any) -> str | None:
     return None if n is None else _date_add(v, -int(n), unit)
 
 
+def _text_value(v: Any) -> Any:
+    """``CONVERT(x USING <a character set>)``: a binary string's bytes as text (a byte
+    that is no UTF-8 as MySQL's ``?``); any other value as it is."""
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace").replace("\ufffd", "?")
+    return v
+
+
+def _binary_value(v: Any) -> bytes | None:
+    from sharding.backend.sqlite_binary_store import binary_value
+
+    return binary_value(v)
+
+
 # ---------------------------------------------------------------------- registration
 #: (name, argument count (-1: any), function). Registered as deterministic where MySQL's
 #: function is, so SQLite may evaluate constant calls once and use them with indexes.
 _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("concat", -1, _concat, True),
+    # A value written to a binary column: its bytes (sqlite_binary_store).
+    ("sg_binary", 1, _binary_value, True),
+    ("sg_text", 1, _text_value, True),
+    ("trim", 1, _trim("b"), True),
+    ("trim", 2, _trim("b"), True),
+    ("ltrim", 1, _trim("l"), True),
+    ("ltrim", 2, _trim("l"), True),
+    ("rtrim", 1, _trim("r"), True),
+    ("rtrim", 2, _trim("r"), True),
+    ("replace", 3, _replace, True),
     ("upper", 1, _case(True), True),
     ("lower", 1, _case(False), True),
     ("ucase", 1, _case(True), True),
@@ -2205,8 +2279,12 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
                 # integer), and a DOUBLE argument still rounds half up (not ROUND's rint).
                 return _call("sg_cast_decimal", node.this, scale)
             if to.this == exp.DataType.Type.CHARACTER_SET:
-                inner: exp.Expr = node.this  # CONVERT(x USING utf8mb4): text is utf8mb4 already
-                return inner
+                # CONVERT(x USING utf8mb4): text is utf8mb4 already, a binary string's
+                # bytes become text; USING binary: the bytes (sqlite_binary_store).
+                charset = to.args.get("kind")
+                if isinstance(charset, exp.Expr) and charset.name.lower() == "binary":
+                    return _call("sg_binary", node.this)
+                return _call("sg_text", node.this)
         return None
     return None
 

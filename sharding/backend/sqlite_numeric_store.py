@@ -365,6 +365,10 @@ def float_text(x: Any) -> Any:
 
 
 def functions() -> list[tuple[str, int, Any]]:
-    """The functions every shard connection registers (reads): (name, arguments,
-    function). The shard file's own constraints and triggers need none."""
-    return [("sg_float_text", 1, float_text)]
+    """The functions every shard connection registers: (name, arguments, function) —
+    reads' ``sg_float_text``, and those the shard file's JSON triggers call
+    (:mod:`sharding.backend.sqlite_json_store`; registered from here, the one list
+    :mod:`sharding.backend.sqlite_mysql` installs)."""
+    from sharding.backend import sqlite_json_store
+
+    return [("sg_float_text", 1, float_text), *sqlite_json_store.functions()]

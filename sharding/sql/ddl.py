@@ -284,6 +284,8 @@ def build_table(
     stamped: list[Any] = []  # ON UPDATE CURRENT_TIMESTAMP columns on SQLite shards
     stored: list[tuple[int, Any]] = []  # (index, integer/FLOAT column): SQLite shards
     cut_spaces: list[tuple[str, int]] = []  # VARCHAR(n) columns: SQLite shards
+    binary_columns: list[str] = []  # VARBINARY/BLOB columns: SQLite shards
+    json_columns: list[str] = []  # JSON columns: SQLite shards (sqlite_json_store)
     for item in schema.expressions:
         if isinstance(item, exp.ColumnDef):
             col_name = item.name
@@ -318,6 +320,16 @@ def build_table(
                     and kind.this in (exp.DataType.Type.VARCHAR, exp.DataType.Type.NVARCHAR)
                 ):
                     cut_spaces.append((col_name, length_limit[0]))
+                from sharding.backend import sqlite_binary_store as binary
+
+                if binary.is_binary(kind):  # stored as BLOBs (sqlite_binary_store)
+                    parts[1] = binary.physical_type(type_text)
+                    binary_columns.append(col_name)
+                if isinstance(kind, exp.DataType) and kind.this == exp.DataType.Type.JSON:
+                    # MariaDB's JSON is LONGTEXT: the text as written (SQLite's NUMERIC
+                    # affinity of "JSON" made ' 1 ' the integer 1), checked by triggers.
+                    parts[1] = "LONGTEXT"
+                    json_columns.append(col_name)
                 enum = _sqlite_enum(kind, type_text, col_name, constraints, create)
                 if enum is not None:
                     parts[1] = enum[0]
@@ -370,6 +382,10 @@ def build_table(
                     default = ck.this.sql(dialect="mysql") if ck.this is not None else None
                     if default is not None:
                         rendered = ck.this.sql(dialect=dialect)
+                        if dialect == "sqlite" and col_name in binary_columns:
+                            from sharding.backend.sqlite_binary_store import default_sql
+
+                            rendered = default_sql(ck.this) or rendered
                         parts.append(
                             f"DEFAULT ({rendered})"
                             if not isinstance(ck.this, exp.Literal | exp.Null)
@@ -537,6 +553,23 @@ def build_table(
 
         ddl += space_cut_triggers(
             cut_spaces, db_mark=DB_MARK, table_mark=TABLE_MARK, name_mark=NAME_MARK
+        )
+    if dialect == "sqlite" and binary_columns:
+        from sharding.backend.sqlite_binary_store import store_triggers
+
+        ddl += store_triggers(
+            binary_columns, db_mark=DB_MARK, table_mark=TABLE_MARK, name_mark=NAME_MARK
+        )
+    if dialect == "sqlite" and json_columns:
+        from sharding.backend.sqlite_json_store import json_triggers
+
+        ddl += json_triggers(
+            json_columns,
+            database=database,
+            table=name,
+            db_mark=DB_MARK,
+            table_mark=TABLE_MARK,
+            name_mark=NAME_MARK,
         )
     if dialect == "sqlite" and stamped:
         from sharding.backend.sqlite_on_update import on_update_triggers

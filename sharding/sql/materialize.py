@@ -458,6 +458,10 @@ def literal_node(value: Any, dialect: str) -> exp.Expr:
         return _parsed(mysql_text(value))
     if isinstance(value, bytes | bytearray | memoryview):
         data = bytes(value)
+        if dialect == "sqlite":
+            # A blob literal: binary columns hold BLOBs there (sqlite_binary_store),
+            # and SQLite compares a BLOB with a BLOB bytewise, as MySQL binary strings.
+            return exp.HexString(this=data.hex())
         if dialect != "mysql":
             raise ShardgateError("a binary subquery value on this backend", code=1235)
         return _parsed("_binary X'" + data.hex() + "'")
