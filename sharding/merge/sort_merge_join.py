@@ -10,10 +10,16 @@ right row of its key passes the residual ``ON`` condition.
 Keys are :meth:`Semantics.sort_key` values of the key columns (ascending, each side
 with its column's collation), so "equal" means equal in the backend's comparison.
 ``residual(left, right, params)`` holds the non-equality parts of ``ON``.
+
+Temporal keys of two kinds (a DATE with a DATETIME/TIMESTAMP, or fractions of
+different digits) are first made one comparable form by :func:`compared_temporal`,
+as MySQL compares them; the planner appends that form as a column of each side
+(:func:`sharding.sql.join_plan.plan_join`).
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
@@ -21,6 +27,41 @@ from sharding.merge.semantics import Semantics, SortItem
 from sharding.merge.types import BATCH_ROWS, Batch, Operator, Row
 
 JoinKind = Literal["inner", "left"]
+
+#: The temporal kinds :func:`compared_temporal` reads (a TIMESTAMP is a ``datetime``).
+TemporalKind = Literal["date", "datetime", "time"]
+
+
+def _date_at_midnight(value: Any) -> Any:
+    # MariaDB's driver: a DATE is a ``date``; the SQLite store: 'YYYY-MM-DD' text.
+    if type(value) is datetime.date:
+        return datetime.datetime(value.year, value.month, value.day)
+    if type(value) is str:
+        return value + " 00:00:00"
+    return value
+
+
+def _no_trailing_fraction_zeros(value: Any) -> Any:
+    # The SQLite store writes a DATETIME(fsp)/TIME(fsp) with exactly fsp fraction
+    # digits ('10:00:00.500'); the driver's datetime/timedelta objects need nothing.
+    if type(value) is str and "." in value:
+        return value.rstrip("0").rstrip(".")
+    return value
+
+
+def compared_temporal(kind: TemporalKind) -> Callable[[Any], Any]:
+    """The form a join key of temporal ``kind`` is compared in, as MySQL compares a
+    DATE with a DATETIME (the DATE at 00:00:00) and fractions of different digits
+    (``10:00:00.5`` equals ``10:00:00.500000``): a DATE becomes the DATETIME at
+    midnight, a DATETIME/TIMESTAMP/TIME text loses its fraction's trailing zeros.
+
+    Invariant: each form is strictly increasing over the values of its kind (text in
+    the store's canonical form, or the driver's objects), so a side read in its own
+    key order is also in the order of the compared form, and two values compare
+    equal exactly when MySQL's comparison of them does. NULL stays NULL."""
+    if kind == "date":
+        return _date_at_midnight
+    return _no_trailing_fraction_zeros
 
 
 class _Cursor:

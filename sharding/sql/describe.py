@@ -480,15 +480,111 @@ def describe_plan(
     CTEs of enclosing queries (a derived table's or CTE's body, issue 18.3); ``fields``:
     as :func:`describe_block`."""
     ctes = cte_map(tree, ctes)
-    while isinstance(tree, exp.Union | exp.Intersect | exp.Except):
-        tree = tree.this
-        ctes = cte_map(tree, ctes)
-        fields = False  # a UNION's columns are typed from its blocks' select items
+    if isinstance(tree, exp.Union | exp.Intersect | exp.Except):
+        # A UNION's columns are typed from its blocks' select items: the first block's,
+        # or the DECIMAL exact numbers of different types unify to (union_decimal).
+        blocks = _set_blocks(tree, ctes)
+        typed = [describe_plan(b, tables, database, ctes=c, fields=False) for b, c in blocks]
+        first = typed[0]
+        if first is None or any(t is None or len(t) != len(first) for t in typed):
+            return first
+        out = list(first)
+        for pos in range(len(first)):
+            column = [t[pos] for t in typed if t is not None]
+            if all(isinstance(c, ColumnType) for c in column) and all(
+                unifiable_item(b, pos) for b, _ in blocks
+            ):
+                unified = union_decimal(
+                    [c for c in column if isinstance(c, ColumnType)], union_all=_all_union_all(tree)
+                )
+                if unified is not None:
+                    out[pos] = unified
+        return out
     if isinstance(tree, exp.Subquery):
         return describe_plan(tree.this, tables, database, ctes=ctes, fields=fields)
     if not isinstance(tree, exp.Select):
         return None
     return describe_block(tree, _Scope(tree, tables, database, ctes), fields=fields)
+
+
+def _set_blocks(
+    tree: exp.Expr, ctes: Mapping[str, exp.CTE] | None
+) -> list[tuple[exp.Expr, Mapping[str, exp.CTE] | None]]:
+    """The query blocks of a set operation in order, each with the CTEs it sees."""
+    if isinstance(tree, exp.Union | exp.Intersect | exp.Except):
+        inner = cte_map(tree, ctes)
+        return _set_blocks(tree.this, inner) + _set_blocks(tree.expression, inner)
+    return [(tree, ctes)]
+
+
+def _all_union_all(tree: exp.Expr) -> bool:
+    """Whether every set operation of ``tree``'s own structure is a UNION ALL."""
+    while isinstance(tree, exp.Subquery):
+        tree = tree.this
+    if isinstance(tree, exp.Intersect | exp.Except) or (
+        isinstance(tree, exp.Union) and tree.args.get("distinct")
+    ):
+        return False
+    if isinstance(tree, exp.Union):
+        return _all_union_all(tree.this) and _all_union_all(tree.expression)
+    return True
+
+
+def unifiable_item(block: exp.Expr, pos: int) -> bool:
+    """Whether :func:`union_decimal` reads select item ``pos`` of a UNION's query block
+    exactly from its type: not a literal or a parameter (MariaDB counts a literal's
+    digits, not its type's length), and the block's items are its written ones (no
+    ``*``)."""
+    while isinstance(block, exp.Subquery):
+        block = block.this
+    if not isinstance(block, exp.Select):
+        return False
+    items = block.expressions
+    stars = any(
+        isinstance(i, exp.Star) or (isinstance(i, exp.Column) and isinstance(i.this, exp.Star))
+        for i in items
+    )
+    if stars or pos >= len(items):
+        return False
+    node = items[pos].unalias()
+    while isinstance(node, exp.Paren | exp.Neg):
+        node = node.this
+    return not isinstance(node, exp.Literal | exp.Null) and node.find(exp.Placeholder) is None
+
+
+def _integer_part(t: ColumnType) -> int:
+    """MariaDB's ``decimal_int_part`` of an exact number typed ``t``: its precision
+    (``my_decimal_length_to_precision`` of its length) less its scale."""
+    precision = t.length - (1 if t.decimals else 0) - (0 if t.unsigned or not t.length else 1)
+    return precision - t.decimals
+
+
+def union_decimal(types: Sequence[ColumnType], *, union_all: bool = False) -> ColumnType | None:
+    """MariaDB's type of a UNION column whose blocks give exact numbers (integers,
+    DECIMALs) of different types, at least one DECIMAL (measured on MariaDB 10.11):
+    DECIMAL of the largest scale and the largest integer part, UNSIGNED when every
+    block is, NOT NULL when every block is, BINARY when every set operation is a
+    UNION ALL (``union_all``; MariaDB's result of a DISTINCT union, INTERSECT or
+    EXCEPT drops it), no other flag. None for any other column
+    (the same type in every block, other types, ZEROFILL, a NULL block, more than 65
+    digits: MariaDB then cuts digits, which no value conversion here reproduces)."""
+    exact = [t for t in types if t.is_decimal or (t.is_integer and t.type != YEAR)]
+    if len(exact) != len(types) or not any(t.is_decimal for t in exact):
+        return None
+    if all(t == exact[0] for t in exact) or any(t.flags & ZEROFILL for t in exact):
+        return None
+    scale = max(t.decimals for t in exact)
+    precision = max(_integer_part(t) for t in exact) + scale
+    if precision > _MAX_DECIMAL_PRECISION:
+        return None
+    unsigned = all(t.unsigned for t in exact)
+    flags = (NOT_NULL if all(t.flags & NOT_NULL for t in exact) else 0) | (
+        UNSIGNED if unsigned else 0
+    )
+    if union_all:
+        flags |= BINARY
+    length = _decimal_length(precision, scale, unsigned)
+    return ColumnType(NEWDECIMAL, length, flags, scale, BINARY_CHARSET)
 
 
 def describe_block(

@@ -27,8 +27,9 @@ the preserved side, read once; any other form is refused (1235).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlglot import exp
 
@@ -36,6 +37,7 @@ from sharding.catalog import TableInfo
 from sharding.errors import NotSupported
 from sharding.merge.evaluate import Compiler, Ref
 from sharding.merge.semantics import SortItem
+from sharding.merge.sort_merge_join import TemporalKind, compared_temporal
 from sharding.sql.aggregate_plan import plan_raw
 from sharding.sql.clauses import (
     Item,
@@ -55,7 +57,15 @@ from sharding.sql.exprs import (
     contains_window,
 )
 from sharding.sql.finish import finish_select
-from sharding.sql.nodes import FilterNode, MergeSortNode, PlanNode, SelectPlan, SortMergeJoinNode
+from sharding.sql.nodes import (
+    FilterNode,
+    MergeSortNode,
+    PlanNode,
+    ProjectNode,
+    RowFn,
+    SelectPlan,
+    SortMergeJoinNode,
+)
 from sharding.sql.reads import (
     KeysetKey,
     ShardOrder,
@@ -181,12 +191,62 @@ class _Conditions:
         return None
 
 
-def _check_keys(keys: list[KeyPair], scope: Scope, ctx: PlanContext) -> None:
-    """Both sides must compare keys alike: same type affinity and collation."""
+_TEMPORAL_DECL = re.compile(
+    r"\s*(datetime|timestamp|date|time|year)\b\s*(?:\(\s*(\d+)\s*\))?", re.IGNORECASE
+)
+
+#: How a join key is compared: None as read, else the temporal kind whose compared form
+#: (:func:`sharding.merge.sort_merge_join.compared_temporal`) is joined on.
+KeyForm = TemporalKind | None
+
+
+def _temporal(col: exp.Column, scope: Scope) -> tuple[str, int] | None:
+    """(kind, fraction digits) of a DATE/DATETIME/TIMESTAMP/TIME/YEAR column (a
+    TIMESTAMP is of kind ``datetime``); None for any other or an unknown type."""
+    found = scope.column_ref(col)
+    declared = (found[1].type or "") if found is not None and found[1] is not None else ""
+    m = _TEMPORAL_DECL.match(declared)
+    if m is None:
+        return None
+    kind = m.group(1).lower()
+    return ("datetime" if kind == "timestamp" else kind), int(m.group(2) or 0)
+
+
+def _declared(col: exp.Column, scope: Scope) -> str:
+    found = scope.column_ref(col)
+    declared = (found[1].type or "") if found is not None and found[1] is not None else ""
+    return declared.split()[0].upper() if declared.strip() else "of an unknown type"
+
+
+def _check_keys(
+    keys: list[KeyPair], scope: Scope, ctx: PlanContext
+) -> list[tuple[KeyForm, KeyForm]]:
+    """Both sides must compare keys alike: same type affinity and collation. Returns,
+    per key, each side's :data:`KeyForm`.
+
+    Temporal keys: MySQL compares a DATE with a DATETIME/TIMESTAMP as the DATE at
+    00:00:00, and fractions of different digits as numbers; both sides are then joined
+    on their compared form (a DATE on the SQLite store is 'YYYY-MM-DD' text, which the
+    other side's text would never equal). A temporal key with a key of another kind
+    (a string, a number, TIME with a date, YEAR with a date) is compared by MySQL after
+    a conversion of one side whose order differs from the shards' order: 1235."""
     sem = ctx.sem
+    forms: list[tuple[KeyForm, KeyForm]] = []
     for a, b in keys:
-        aff_a, aff_b = column_affinity(a, scope, sem), column_affinity(b, scope, sem)
-        if aff_a != aff_b:
+        ta, tb = _temporal(a, scope), _temporal(b, scope)
+        form: tuple[KeyForm, KeyForm] = (None, None)
+        if ta is not None or tb is not None:
+            kinds = {ta[0] if ta else None, tb[0] if tb else None}
+            if ta is None or tb is None or (len(kinds) > 1 and kinds != {"date", "datetime"}):
+                raise NotSupported(
+                    f"cross-shard join on columns of different types ({a.sql()} "
+                    f"{_declared(a, scope)}, {b.sql()} {_declared(b, scope)}; of temporal "
+                    "keys only DATE with DATETIME/TIMESTAMP)"
+                )
+            if ta != tb:
+                # A DATE with a DATETIME, or fraction digits that differ (never YEAR).
+                form = (_kind(ta[0]), _kind(tb[0]))
+        elif (aff_a := column_affinity(a, scope, sem)) != (aff_b := column_affinity(b, scope, sem)):
             raise NotSupported(
                 f"cross-shard join on columns of different types ({a.sql()} {aff_a}, {b.sql()} {aff_b})"
             )
@@ -194,6 +254,42 @@ def _check_keys(keys: list[KeyPair], scope: Scope, ctx: PlanContext) -> None:
             raise NotSupported(
                 f"cross-shard join on columns with different collations ({a.sql()}, {b.sql()})"
             )
+        forms.append(form)
+    return forms
+
+
+def _kind(kind: str) -> TemporalKind:
+    assert kind in ("date", "datetime", "time")
+    return cast(TemporalKind, kind)
+
+
+def _compared_keys(
+    side: PlanNode, kpos: tuple[int, ...], width: int, forms: list[KeyForm]
+) -> tuple[PlanNode, tuple[int, ...], int]:
+    """``side`` with the compared form of each key that needs one appended to its rows
+    (the key positions then name the appended columns; the joined row keeps every
+    original column where :data:`Position` says, so nothing above the join sees them).
+    Unchanged when no key needs one."""
+    if not any(forms):
+        return side, kpos, width
+
+    def column(i: int) -> RowFn:
+        return lambda row, params: row[i]
+
+    def compared(i: int, kind: TemporalKind) -> RowFn:
+        form = compared_temporal(kind)
+        return lambda row, params: form(row[i])
+
+    exprs = [column(i) for i in range(width)]
+    out: list[int] = []
+    for p, kind in zip(kpos, forms, strict=True):
+        if kind is None:
+            out.append(p)
+        else:
+            out.append(len(exprs))
+            exprs.append(compared(p, kind))
+    node = ProjectNode(side, exprs=tuple(exprs), text="temporal join keys as MySQL compares them")
+    return node, tuple(out), len(exprs)
 
 
 def _check_sortable_keys(keys: list[KeyPair], scope: Scope) -> None:
@@ -359,7 +455,7 @@ def plan_join(
             f"join of {left.info.qualified} and {right.info.qualified} (sharded differently) "
             "without an equality between their columns"
         )
-    _check_keys(conds.keys, scope, ctx)
+    forms = _check_keys(conds.keys, scope, ctx)
     if inputs:
         _check_sortable_keys(conds.keys, scope)
     items = expand_items(tree, scope, ctx)
@@ -385,11 +481,12 @@ def plan_join(
             side, kpos, width = build(
                 used[s], [pair[s] for pair in conds.keys], conds.pushed[s], positions, sum(widths)
             )
+            side, kpos, width = _compared_keys(side, kpos, width, [f[s] for f in forms])
             reads.append(side)
             key_positions.append(kpos)
             widths.append(width)
             continue
-        read, kpos, width = _side_read(
+        table_read, kpos, width = _side_read(
             ctx,
             scope,
             ref,
@@ -400,6 +497,7 @@ def plan_join(
             positions,
             sum(widths),
         )
+        read, kpos, width = _compared_keys(table_read, kpos, width, [f[s] for f in forms])
         reads.append(read)
         key_positions.append(kpos)
         widths.append(width)

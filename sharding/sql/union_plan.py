@@ -28,8 +28,13 @@ Types: MySQL unifies each column's type across the blocks and converts the value
 convert, so a multi-shard union needs, per column, the same type in every block (type
 code; scale, unsigned and zerofill for numbers; character set and collation for
 text; the same labels for ENUM), as :mod:`sharding.sql.describe` derives them; a NULL
-literal fits any column but the first block's. Other unions are refused (1235) naming
-the column, unless they route to one shard. The result's names are the first block's.
+literal fits any column but the first block's. Exact numbers of different types with a
+DECIMAL among them (a ``COUNT(*)`` block with a ``DECIMAL(10,2)`` column) are the one
+conversion done: MariaDB's DECIMAL type of the union
+(:func:`~sharding.sql.describe.union_decimal`), each block of another scale read as
+``CAST(item AS DECIMAL(p, s))`` (only zero digits added: exact). Other unions are
+refused (1235) naming the column, unless they route to one shard. The result's names
+are the first block's.
 
 Refused (1235) over several shards: a union with WITH, ORDER BY over the union by an
 expression or by an ENUM/SET column (MySQL sorts the union's ENUM as text), SET
@@ -65,6 +70,8 @@ from sharding.sql.describe import (
     ZEROFILL,
     SlotTyped,
     describe_plan,
+    unifiable_item,
+    union_decimal,
 )
 from sharding.sql.enums import column_enum
 from sharding.sql.lexer import Slot
@@ -310,6 +317,10 @@ class _Planner:
                 raise NotSupported(
                     f"a UNION over several shards whose first block gives NULL as column {name}"
                 )
+            unified = self._unified(leaves, [d[pos][0] for d in described], pos)
+            if unified is not None:
+                self.columns.append(_Column(unified, None, None, name, output))
+                continue
             collations: set[str] = set()
             enums: set[tuple[str, ...] | None] = set()
             for leaf in described:
@@ -341,6 +352,36 @@ class _Planner:
             enum = next(iter(enums)) if enums else None
             self.columns.append(_Column(first_type, collation, enum, name, output))
         self.names = tuple(c.output for c in self.columns)
+
+    def _unified(
+        self, leaves: list[exp.Select], types: list[ColumnType], pos: int
+    ) -> ColumnType | None:
+        """The DECIMAL type MariaDB gives column ``pos`` when its blocks give exact
+        numbers of different types (:func:`~sharding.sql.describe.union_decimal`), None
+        otherwise. Each block whose scale differs has its select item rewritten to
+        ``CAST(item AS DECIMAL(precision, scale))`` (keeping its name), so every block
+        yields the union's values: MariaDB converts them so, and the conversion only
+        adds zero digits (the union's scale and integer part are the largest), exact
+        on the shards and over merged aggregates alike."""
+        if not all(unifiable_item(leaf, pos) for leaf in leaves):
+            return None
+        unified = union_decimal(types)
+        if unified is None:
+            return None
+        precision = unified.length - (1 if unified.decimals else 0) - (0 if unified.unsigned else 1)
+        for leaf, t in zip(leaves, types, strict=True):
+            if t.is_decimal and t.decimals == unified.decimals:
+                continue  # the same values at any precision
+            item = leaf.expressions[pos]
+            inner = item.unalias()
+            cast = exp.Cast(
+                this=inner.copy(),
+                to=exp.DataType.build(f"DECIMAL({precision}, {unified.decimals})"),
+            )
+            name = item.alias if isinstance(item, exp.Alias) else inner.sql(dialect="mysql")
+            named = exp.alias_(cast, exp.to_identifier(name, quoted=True))
+            leaf.expressions[pos].replace(named)
+        return unified
 
     def _describe(
         self, leaf: exp.Select
