@@ -101,6 +101,7 @@ from sharding.backend import (
     sqlite_binary_store,
     sqlite_decimal_results,
     sqlite_enum_numbers,
+    sqlite_hex_literals,
     sqlite_json_store,
     sqlite_length_store,
     sqlite_mysql,
@@ -644,7 +645,10 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
         try:
             # An ENUM column in arithmetic is its index, as in MySQL (sqlite_enum_numbers).
             # DOUBLE rounding and DECIMAL/DOUBLE text as MySQL (sqlite_decimal_results).
-            text = sqlite_decimal_results.prepare(raw, sql)
+            # 0x.. compared with a column: a number or a string by its type (first: the
+            # rewrites below see the literal MySQL means).
+            text = sqlite_hex_literals.rewrite(raw, sql)
+            text = sqlite_decimal_results.prepare(raw, text)
             text = sqlite_enum_numbers.rewrite(raw, text, write=False)
             # A binary column compared with a string: bytes with bytes (sqlite_binary_store).
             text = sqlite_binary_store.rewrite(raw, text)
@@ -764,11 +768,12 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         # 1690, checked by the statement itself (sqlite_arithmetic); 1367 for 1e309.
         # A value written to a DATE/DATETIME column: MySQL's stored text (sqlite_temporal).
         # DEFAULT as a written value: the column's declared default (sqlite_passthrough).
-        source = sqlite_passthrough.defaults(raw, sql) if _WRITE_STATEMENT.match(sql) else sql
+        hexed = sqlite_hex_literals.rewrite(raw, sql)  # 0x.. by a compared column's type
+        source = sqlite_passthrough.defaults(raw, hexed) if _WRITE_STATEMENT.match(sql) else hexed
         text, dated = (
             sqlite_temporal.store_rewrite(raw, source)
             if _WRITE_STATEMENT.match(sql)
-            else (sql, None)
+            else (source, None)
         )
         # A value written to / compared with a binary column: its bytes (sqlite_binary_store).
         text = sqlite_binary_store.rewrite(raw, text)
@@ -851,6 +856,7 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
             sqlite_enum_numbers.learn(sql)
         if _DDL.match(sql):
             sqlite_binary_store.learn(sql)
+            sqlite_hex_literals.forget()
             sqlite_decimal_results.forget()  # column types may have changed
             sqlite_arithmetic.forget()
         return result

@@ -1603,6 +1603,10 @@ def _text_value(v: Any) -> Any:
     return v
 
 
+def _hexnum(v: Any, string_form: Any = None) -> Any:
+    return v
+
+
 def _binary_value(v: Any) -> bytes | None:
     from sharding.backend.sqlite_binary_store import binary_value
 
@@ -1614,6 +1618,9 @@ def _binary_value(v: Any) -> bytes | None:
 #: function is, so SQLite may evaluate constant calls once and use them with indexes.
 _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("concat", -1, _concat, True),
+    # A 0x.. literal the shard did not resolve by a column's type (sqlite_hex_literals).
+    ("sg_hexnum", 1, _hexnum, True),
+    ("sg_hexnum", 2, _hexnum, True),
     # A value written to a binary column: its bytes (sqlite_binary_store).
     ("sg_binary", 1, _binary_value, True),
     ("sg_text", 1, _text_value, True),
@@ -2363,6 +2370,28 @@ _TRANSLATED: tuple[type[exp.Expr], ...] = (
 )
 
 
+def _hex_numbers(tree: exp.Expr) -> None:
+    """``0x..`` literals where MySQL reads them as numbers: integers, or marked for the
+    shard to decide by a compared column's type (:mod:`sharding.backend.sqlite_hex_literals`)."""
+    hexes = [h for h in tree.find_all(exp.HexString) if h is not tree and h.this]
+    if not hexes:
+        return
+    from sharding.backend.sqlite_hex_literals import number_or_marked
+    from sharding.sql.shard_dialect import hex_is_number_form
+
+    for node in hexes:
+        digits = str(node.this)
+        number = hex_is_number_form(node)
+        if len(digits) % 2:
+            # 0xe is the byte 0x0e (SQLite's x'e' is a syntax error; MySQL's X'e' too)
+            node.set("this", "0" + digits)
+        if number and len(digits) > 16:
+            continue
+        new = number_or_marked(node, int(digits, 16) if number else None)
+        if new is not None:
+            node.replace(new)
+
+
 def translate_for_sqlite(tree: exp.Expr) -> None:
     """Replace, in place, MySQL function nodes whose sqlglot SQLite rendering would
     change their meaning by calls to the registered functions (module doc).
@@ -2370,6 +2399,7 @@ def translate_for_sqlite(tree: exp.Expr) -> None:
     The root is kept (the caller holds it); a root function node renders with sqlglot's
     own translation. ``/`` becomes ``sg_div(a, b)``: MySQL's meaning (never integer
     division, NULL for ``/ 0``), recognisable by the shard's result typing."""
+    _hex_numbers(tree)
     bits = False
     for node in list(tree.walk(bfs=False)):
         if not isinstance(node, _TRANSLATED) or node is tree or node.parent is None:

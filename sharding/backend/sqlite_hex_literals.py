@@ -1,0 +1,214 @@
+"""MySQL's ``0x..`` literals on SQLite shards: a number in numeric context (issue 15).
+
+MySQL reads ``0x10`` as a binary string that becomes the number 16 wherever a number
+is wanted: ``0x10 + 0`` is 16, ``id = 0x10`` finds id 16, ``id > 0xe9`` compares with
+233 — while ``name = 0x62657461`` compares the string ``'beta'`` (and ``X'10'``, the
+other spelling, is a string everywhere). sqlglot renders both spellings as SQLite's
+blob ``x'10'``, which compares with no number: on the embedded default ``id = 0x10``
+found nothing and ``0x10 + 0`` was 0 (the fidelity suite's hex/bit class, run on
+SQLite shards).
+
+Two steps, because which meaning applies depends on a column's type:
+
+* the coordinator's translation (:func:`number_or_marked`, from
+  :func:`sharding.backend.sqlite_mysql.translate_for_sqlite`) makes a ``0x..`` an
+  integer literal where the context is numeric without looking at a column (an
+  operand of arithmetic, compared with a number), and marks it ``sg_hexnum(x'..')``
+  where it is compared with a column (``=``, ``<>``, ``<``…, ``<=>``, ``IN``,
+  ``BETWEEN``);
+* the shard (:func:`rewrite`, with the shard file's declared column types) makes a
+  marked literal the integer against a numeric column, the string against a text
+  column (its bytes as UTF-8), and leaves the blob otherwise; ``sg_hexnum`` itself
+  (registered) returns the blob, so an unmarked leftover means what it meant before.
+
+Values of 2**63 and more stay blobs (SQLite's INTEGER ends there; MySQL's BIGINT
+UNSIGNED does not). Written by hand: text edits specific to the statements this
+coordinator renders; no library maps MySQL's hexadecimal literals onto SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections import OrderedDict
+
+import sqlglot
+from sqlglot import exp
+
+from sharding.backend import sqlite_arithmetic as arith
+
+__all__ = ["MARK", "hexnum", "number_or_marked", "rewrite"]
+
+#: The registered marker function's name.
+MARK = "sg_hexnum"
+_UPPER_MARK = MARK.upper()
+_COMPARISONS = (
+    exp.EQ,
+    exp.NEQ,
+    exp.LT,
+    exp.LTE,
+    exp.GT,
+    exp.GTE,
+    exp.NullSafeEQ,
+    exp.NullSafeNEQ,
+)
+_ARITHMETIC = (
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.IntDiv,
+    exp.Mod,
+    exp.Neg,
+    exp.BitwiseAnd,
+    exp.BitwiseOr,
+    exp.BitwiseXor,
+    exp.BitwiseLeftShift,
+    exp.BitwiseRightShift,
+    exp.BitwiseNot,
+)
+_NUMERIC_DECL = re.compile(
+    r"\s*(?:(?:tiny|small|medium|big)?int(?:eger)?|decimal\w*|numeric|dec|fixed|double|float"
+    r"|real|bool(?:ean)?)\b",
+    re.IGNORECASE,
+)
+_TEXT_DECL = re.compile(
+    r"\s*(?:national\s+)?(?:var)?char|\s*n?(?:tiny|medium|long)?text|\s*nvarchar|\s*nchar",
+    re.IGNORECASE,
+)
+
+
+def hexnum(value: bytes | None) -> bytes | None:
+    """``sg_hexnum(x)``: the blob, unchanged (a mark :func:`rewrite` did not resolve)."""
+    return value
+
+
+def _bare(node: exp.Expr) -> exp.Expr:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _numeric(node: exp.Expr) -> bool:
+    node = _bare(node)
+    if isinstance(node, exp.Literal):
+        return not node.is_string
+    return isinstance(node, _ARITHMETIC)
+
+
+def number_or_marked(node: exp.HexString, value: int | None) -> exp.Expr | None:
+    """What a ``0x..`` literal of ``value`` becomes for SQLite (module doc): an integer
+    literal, a marked blob, or None (left as the blob). ``value`` None: an ``X'..'``
+    literal, a string everywhere — marked only where a text column is compared with it
+    (``sg_hexnum(x'..', 0)``: then the string under the column's collation, as MySQL's
+    coercion rules make it)."""
+    if value is None:
+        parent = node.parent
+        while isinstance(parent, exp.Paren):
+            parent = parent.parent
+        compared = parent.expression if isinstance(parent, _COMPARISONS) else None
+        if isinstance(parent, _COMPARISONS) and compared is node:
+            compared = parent.this
+        if isinstance(parent, exp.In | exp.Between):
+            compared = parent.this
+        if compared is not None and isinstance(_bare(compared), exp.Column):
+            return exp.Anonymous(this=MARK, expressions=[node.copy(), exp.Literal.number(0)])
+        return None
+    if value >= 1 << 63:
+        return None
+    child: exp.Expr = node
+    parent = node.parent
+    while isinstance(parent, exp.Paren):
+        child, parent = parent, parent.parent
+    if isinstance(parent, _ARITHMETIC):
+        return exp.Literal.number(value)
+    others: list[exp.Expr] = []
+    if isinstance(parent, _COMPARISONS):
+        others = [parent.expression if child is parent.this else parent.this]
+    elif isinstance(parent, exp.In | exp.Between) and child is not parent.this:
+        others = [parent.this]
+    elif isinstance(parent, exp.Between):
+        others = [parent.args["low"], parent.args["high"]]
+    if not others:
+        return None
+    if all(_numeric(o) for o in others):
+        return exp.Literal.number(value)
+    if len(others) == 1 and isinstance(_bare(others[0]), exp.Column):
+        return exp.Anonymous(this=MARK, expressions=[node.copy()])
+    return None
+
+
+_lock = threading.Lock()
+_cache: OrderedDict[str, str] = OrderedDict()
+_CACHE_SIZE = 512
+
+
+def forget() -> None:
+    """Drop the rewritten statements (a table's definition may have changed)."""
+    with _lock:
+        _cache.clear()
+
+
+def rewrite(raw: sqlite3.Connection, sql: str) -> str:
+    """``sql`` with each ``sg_hexnum(x'..')`` resolved by the compared column's declared
+    type (module doc); unchanged (no parse) when it has none."""
+    if MARK not in sql and _UPPER_MARK not in sql:  # sqlglot writes calls upper-case
+        return sql
+    with _lock:
+        cached = _cache.get(sql)
+        if cached is not None:
+            _cache.move_to_end(sql)
+            return cached
+    out = _resolve(raw, sql)
+    with _lock:
+        _cache[sql] = out
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return out
+
+
+def _resolve(raw: sqlite3.Connection, sql: str) -> str:
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return sql
+    columns = arith._Columns(tree, arith.declared_columns(raw, sql))
+    changed = False
+    for call in list(tree.find_all(exp.Anonymous)):
+        if call.name.lower() != MARK or len(call.expressions) not in (1, 2):
+            continue
+        number_form = len(call.expressions) == 1
+        blob = call.expressions[0]
+        if not isinstance(blob, exp.HexString):
+            continue
+        child: exp.Expr = call
+        parent = call.parent
+        while isinstance(parent, exp.Paren):
+            child, parent = parent, parent.parent
+        if isinstance(parent, _COMPARISONS):
+            other = parent.expression if child is parent.this else parent.this
+        elif isinstance(parent, exp.In | exp.Between):
+            other = parent.this
+        else:
+            continue
+        other = _bare(other)
+        if not isinstance(other, exp.Column):
+            continue
+        decl = columns.decl(other) or ""
+        data = bytes.fromhex(
+            str(blob.this).rjust(len(str(blob.this)) + len(str(blob.this)) % 2, "0")
+        )
+        if _NUMERIC_DECL.match(decl):
+            # X'..' against a number: MySQL converts the string (a 1235 on the shard key,
+            # docs/refusals.md); left the blob here, as before
+            call.replace(exp.Literal.number(int.from_bytes(data, "big")) if number_form else blob)
+            changed = True
+        elif _TEXT_DECL.match(decl):
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            call.replace(exp.Literal.string(text))
+            changed = True
+    return tree.sql(dialect="sqlite") if changed else sql
