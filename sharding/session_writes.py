@@ -41,7 +41,7 @@ from sharding.errors import (
 from sharding.exec.run import ExecStats
 from sharding.exec.shard_settings import SessionSources
 from sharding.exec.targets import Target, physical_names, route_shards, shard_targets
-from sharding.exec.writes import WriteContext, WriteOp, session_write, strategy
+from sharding.exec.writes import WriteContext, WriteOp, ordered, session_write, strategy
 from sharding.merge.semantics import Semantics
 from sharding.result_stream import Counted
 from sharding.session_prepared import Prepared, session_refs
@@ -108,16 +108,16 @@ async def write_statement(
         if ids:
             last_id = ids[-1]
             session.state.last_insert_id = last_id
+    warned = _record_write_warnings(session, ops, results, plan.broadcast, _scan_rows)
     info = ""
     if plan.kind == "update":
         # MariaDB's OK info for an UPDATE (clients print it; ORMs parse "matched").
         matched = [sum(_matched(r) for r in rs) for rs in results.values()]
         changed = [sum(_changed(r) for r in rs) for rs in results.values()]
-        warned = [sum(r.warnings for r in rs) for rs in results.values()]
         if plan.broadcast:  # one copy's counts, as for affected
-            matched, changed, warned = matched[:1], changed[:1], warned[:1]
-        info = f"Rows matched: {sum(matched)}  Changed: {sum(changed)}  Warnings: {sum(warned)}"
-    return Result(affected=affected, last_insert_id=last_id, info=info)
+            matched, changed = matched[:1], changed[:1]
+        info = f"Rows matched: {sum(matched)}  Changed: {sum(changed)}  Warnings: {warned}"
+    return Result(affected=affected, last_insert_id=last_id, info=info, warnings=warned)
 
 
 async def _limited_write(
@@ -382,9 +382,14 @@ async def _write_autocommit(sources: SessionSources, op: WriteOp) -> ExecResult:
 
 
 async def insert_statement(
-    session: CoordinatorSession, sql: str, params: Sequence[Any] | None, stats: ExecStats
+    session: CoordinatorSession,
+    sql: str,
+    params: Sequence[Any] | None,
+    stats: ExecStats,
+    first_row: int = 1,
 ) -> Result:
-    """An INSERT or REPLACE statement (module docstring)."""
+    """An INSERT or REPLACE statement (module docstring). ``first_row``: the number
+    MariaDB gives its first row in warnings (a batch of an ``INSERT … SELECT``)."""
     coord = session.coord
     if await cpu_bound(len(sql), session_refs, sql):
         sql = await cpu_bound(len(sql), _insert_text, session.state, sql)
@@ -418,23 +423,25 @@ async def insert_statement(
     ):
         count = _upsert_found_rows
     affected = sum(count(r) for rs in results.values() for r in rs)
-    # The shards' warning counts (INSERT IGNORE's duplicates, truncations): the OK
-    # packet carries them as MariaDB's does (LOAD DATA sums them per batch).
-    warned = [sum(r.warnings for r in rs) for rs in results.values()]
+    # The shards' warnings (INSERT IGNORE's duplicates, truncations): SHOW WARNINGS
+    # lists them, the OK packet counts them, as MariaDB's (LOAD DATA sums them per
+    # batch); "at row n" of a shard statement is the client's row.
+    warned = _record_write_warnings(
+        session, ops, results, info.broadcast, _client_rows(rows, first_row)
+    )
     if info.broadcast:
         per_source = [sum(count(r) for r in rs) for rs in results.values()]
         affected = per_source[0] if per_source else 0
-        warned = warned[:1]
     if rows.first_id is not None:
         session.last_insert_id = rows.first_id
-        return Result(affected=affected, last_insert_id=rows.first_id, warnings=sum(warned))
+        return Result(affected=affected, last_insert_id=rows.first_id, warnings=warned)
     # Only explicit ids: LAST_INSERT_ID() keeps its value, but the OK packet carries
     # the row's id as MariaDB's does (the shard's own OK packet says which).
     explicit = None
     if info.auto_increment:
         ids = [r.last_insert_id for rs in results.values() for r in rs if r.last_insert_id]
         explicit = ids[0] if len(ids) == 1 else rows.largest_explicit_id
-    return Result(affected=affected, last_insert_id=explicit, warnings=sum(warned))
+    return Result(affected=affected, last_insert_id=explicit, warnings=warned)
 
 
 async def _insert_select(
@@ -465,9 +472,11 @@ async def _insert_select(
             await select_statement(session, parts.select, params, Counted(sink), stats)
         if sink.width != width:
             raise ColumnCountMismatch("Column count doesn't match value count at row 1")
+        first_row = 1
         for text, values in batches(parts.head, width, sink.collected):
             before = session.last_insert_id
-            done = await insert_statement(session, text, values, stats)
+            done = await insert_statement(session, text, values, stats, first_row)
+            first_row += len(values) // width
             affected += done.affected
             warnings += done.warnings
             generated = done.last_insert_id and session.last_insert_id != before
@@ -572,3 +581,74 @@ def _single_statement(ops: Mapping[str, list[WriteOp]]) -> WriteOp | None:
         return None
     (only,) = ops.values()
     return only[0] if len(only) == 1 else None
+
+
+#: A shard's warning text ends with the number MariaDB gave the row it concerns.
+_AT_ROW = re.compile(r" at row (\d+)$")
+#: ``number(op, n, before)``: the client's row number of row ``n`` of ``op``'s
+#: statement, ``before`` the rows the statements of lower shards matched.
+RowNumber = Callable[[WriteOp, int, int], int]
+
+
+def _record_write_warnings(
+    session: CoordinatorSession,
+    ops: Mapping[str, list[WriteOp]],
+    results: Mapping[str, list[ExecResult]],
+    broadcast: bool,
+    number: RowNumber,
+) -> int:
+    """Record the warnings the shard statements of one write raised (SHOW WARNINGS,
+    @@warning_count); returns their count for the OK packet (MariaDB's: every
+    warning, listed or not, less the notes ``sql_notes = 0`` drops).
+
+    A write without warnings costs one integer test per statement. A broadcast
+    write lists one copy's (every copy raised the same). The texts are ordered by
+    the client's row they concern ("at row n", renumbered by ``number``), then by
+    shard: a statement on one shard keeps the shard's order and numbers exactly; a
+    text without a row number (1062 of ``INSERT IGNORE``) sorts with the row of the
+    one before it in its shard, or the shard statement's first row (docs/refusals.md:
+    what stays approximate across shards)."""
+    if not any(r.warnings for rs in results.values() for r in rs):
+        return 0
+    names = list(results)[:1] if broadcast else sorted(results)
+    pairs = [
+        (op, r) for name in names for op, r in zip(ordered(ops[name]), results[name], strict=True)
+    ]
+    pairs.sort(key=lambda p: p[0].shard)  # stable: one source's order for equal shards
+    count = before = 0
+    keyed: list[tuple[int, int, tuple[str, int, str]]] = []
+    for op, r in pairs:
+        if r.warnings:
+            count += r.warnings
+            row = number(op, 1, before)  # until a text names its row: the first one's
+            for level, code, message in r.notes or ():
+                m = _AT_ROW.search(message)
+                if m is not None:
+                    row = number(op, int(m.group(1)), before)
+                    message = f"{message[: m.start()]} at row {row}"
+                keyed.append((row, len(keyed), (level, code, message)))
+        before += _matched(r)
+    keyed.sort(key=lambda k: (k[0], k[1]))
+    return session.state.warn_counted(count, [note for _, _, note in keyed])
+
+
+def _client_rows(rows: InsertRows, first_row: int) -> RowNumber:
+    """INSERT … VALUES: a shard statement's row n is the client's row the coordinator
+    put there (:attr:`InsertRows.numbers`), counted from ``first_row``."""
+    numbers = {(ds, db, shard): n for (ds, db, _name, shard), n in rows.numbers.items()}
+
+    def number(op: WriteOp, n: int, before: int) -> int:
+        mine = numbers.get((op.datasource, op.databases[0] if op.databases else "", op.shard))
+        if mine is None or not 0 < n <= len(mine):
+            return n + first_row - 1
+        return mine[n - 1] + first_row - 1
+
+    return number
+
+
+def _scan_rows(op: WriteOp, n: int, before: int) -> int:
+    """UPDATE/DELETE: MariaDB numbers rows in its scan order, which no shard sees; a
+    shard's rows are numbered after those the lower shards matched — exact on one
+    shard, MariaDB's numbers across shards only when its scan meets the shards' rows
+    shard by shard (docs/refusals.md)."""
+    return n + before

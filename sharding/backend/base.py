@@ -118,9 +118,15 @@ class ResultSet:
 
 @dataclass(slots=True)
 class ExecResult:
+    """A write's OK packet. ``warnings``: its warning count (every warning the
+    statement raised); ``notes``: their (level, code, message) as ``SHOW WARNINGS``
+    listed them right after, read only when the count is not zero (as
+    :attr:`ResultSet.notes`), None when not read."""
+
     affected: int = 0
     last_insert_id: int | None = None
     warnings: int = 0
+    notes: list[tuple[str, int, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -232,7 +232,9 @@ class _LoopSide:
     async def op_query(self, conn: Any, sql: str) -> _Reply:
         if not self.driver.usable(conn):
             raise _Stale()
-        reply: _Reply = await self.run_op(conn, self.driver.query, conn, sql)
+        # A write (or any statement run for its count): its warnings' texts are read
+        # right after it when its OK packet counted some (``_Driver.execute``).
+        reply: _Reply = await self.run_op(conn, self.driver.execute, conn, sql)
         return reply
 
     async def op_fetch(self, conn: Any, sql: str) -> _Reply:
@@ -729,8 +731,8 @@ class MySQLExecResult(ExecResult):
 
 def _exec_result(reply: _Reply) -> ExecResult:
     if not reply.info:
-        return ExecResult(reply.affected, reply.insert_id, reply.warnings)
-    out = MySQLExecResult(reply.affected, reply.insert_id, reply.warnings)
+        return ExecResult(reply.affected, reply.insert_id, reply.warnings, reply.notes)
+    out = MySQLExecResult(reply.affected, reply.insert_id, reply.warnings, reply.notes)
     m = _MATCHED.search(reply.info)
     if m:
         out.matched = int(m.group(1))

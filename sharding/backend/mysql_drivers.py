@@ -24,6 +24,9 @@ _COM_SET_OPTION = 0x1B
 #: Statements of one ``execute_many`` go in COM_QUERY packets of about this size (far
 #: below the server's ``max_allowed_packet``, 16 MiB by default).
 MULTI_STATEMENT_BYTES = 1 << 20
+#: Follows each statement of a packet of several (``_batched``): a statement's warnings
+#: can be listed only until the next statement runs.
+_SHOW_WARNINGS = "SHOW WARNINGS"
 
 
 def _packets(sqls: Sequence[str], limit: int) -> list[list[str]]:
@@ -116,8 +119,80 @@ class _Driver:
         raise NotImplementedError
 
     async def query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
-        """``sqls`` in order, stopping at the first error; one round trip each."""
-        return [await self.query(conn, sql) for sql in sqls]
+        """``sqls`` in order, stopping at the first error; one round trip each (and
+        ``SHOW WARNINGS`` after one with warnings, :meth:`execute`)."""
+        return [await self.execute(conn, sql) for sql in sqls]
+
+    async def execute(self, conn: Any, sql: str) -> _Reply:
+        """A write: :meth:`query`, then — only when its OK packet counted warnings —
+        their texts (:meth:`_list_notes`). A write without warnings costs nothing more."""
+        reply = await self.query(conn, sql)
+        if reply.warnings:
+            await self._list_notes(conn, reply)
+        return reply
+
+    async def _list_notes(self, conn: Any, reply: _Reply) -> None:
+        """``SHOW WARNINGS`` on ``conn`` right after ``reply``'s statement (the next
+        statement clears them) as ``reply.notes``."""
+        shown = await self.query(conn, "SHOW WARNINGS")
+        reply.notes = [(_text(r[0]), int(r[1]), _text(r[2])) for r in shown.rows]
+
+    # Batches of several statements per COM_QUERY (drivers that override _query_group).
+
+    async def _query_group(self, conn: Any, group: Sequence[str]) -> list[_Reply]:
+        """``group`` as one multi-statement COM_QUERY: one reply per statement."""
+        raise NotImplementedError
+
+    async def _set_multi_statements(self, conn: Any, on: bool) -> None:
+        raise NotImplementedError
+
+    def _forget_failed(self, conn: Any) -> None:
+        """After an error packet ended a batch: what the driver must drop."""
+
+    async def _multi_off_or_close(self, conn: Any) -> None:
+        """Switch multi-statements off; a connection where that fails is not reused."""
+        try:
+            await self._set_multi_statements(conn, False)
+        except Exception:
+            self.close_hard(conn)
+
+    async def _batched(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
+        """``sqls`` as few COM_QUERY packets (one round trip per packet, not per
+        statement), one reply per statement; the server stops at the first error,
+        which reading its result raises, and nothing is left unread after it.
+        Multi-statements are on only for this batch (two extra round trips, for
+        batches of hundreds of statements), off again before anything else is sent.
+
+        Warnings: a statement's texts are listed by ``SHOW WARNINGS`` only until the
+        next statement runs, so in a packet of several statements each is followed by a
+        ``SHOW WARNINGS`` (same packet, no round trip; an empty result when the
+        statement did not warn), whose rows become that statement's ``notes`` when its
+        OK packet counted warnings. Nothing is run twice.
+        """
+        groups = _packets(sqls, MULTI_STATEMENT_BYTES)
+        multi = any(len(group) > 1 for group in groups)
+        if multi:
+            await self._set_multi_statements(conn, True)
+        replies: list[_Reply] = []
+        try:
+            for group in groups:
+                if len(group) == 1:
+                    replies.append(await self.execute(conn, group[0]))
+                    continue
+                interleaved = [part for sql in group for part in (sql, _SHOW_WARNINGS)]
+                got = await self._query_group(conn, interleaved)
+                for reply, shown in zip(got[0::2], got[1::2], strict=True):
+                    if reply.warnings:
+                        reply.notes = [(_text(r[0]), int(r[1]), _text(r[2])) for r in shown.rows]
+                    replies.append(reply)
+        except Exception as exc:
+            if multi and is_server_error(exc):
+                self._forget_failed(conn)
+                await self._multi_off_or_close(conn)
+            raise
+        if multi:
+            await self._multi_off_or_close(conn)
+        return replies
 
     async def fetch(self, conn: Any, sql: str) -> _Reply:
         """A read: :meth:`query`, then — only when its final packet counted warnings —
@@ -193,47 +268,24 @@ class _Aiomysql(_Driver):
         return self._reply(conn)
 
     async def query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
-        # Send the statements as few COM_QUERY packets (one round trip per packet, not
-        # per statement) and read one result per statement. The server stops at the
-        # first error, which reading its result raises; nothing is left unread after
-        # it. Multi-statements are on only for this batch (two extra round trips, for
-        # batches of hundreds of statements), off again before anything else is sent.
-        groups = _packets(sqls, MULTI_STATEMENT_BYTES)
-        multi = any(len(group) > 1 for group in groups)
-        if multi:
-            await self._set_multi_statements(conn, True)
-        replies: list[_Reply] = []
-        try:
-            for group in groups:
-                replies.append(
-                    await self.query(conn, ";\n".join(sql.rstrip().rstrip(";") for sql in group))
-                )
-                for _ in range(len(group) - 1):
-                    await conn.next_result()
-                    replies.append(self._reply(conn))
-        except Exception as exc:
-            if multi and is_server_error(exc):
-                # The connection is clean (an error packet ended the batch); the failed
-                # result was never stored, so forget the previous one before the next
-                # command (aiomysql would otherwise wait for its announced successor).
-                conn._result = None
-                await self._multi_off_or_close(conn)
-            raise
-        if multi:
-            await self._multi_off_or_close(conn)
+        return await self._batched(conn, sqls)
+
+    async def _query_group(self, conn: Any, group: Sequence[str]) -> list[_Reply]:
+        replies = [await self.query(conn, ";\n".join(sql.rstrip().rstrip(";") for sql in group))]
+        for _ in range(len(group) - 1):
+            await conn.next_result()
+            replies.append(self._reply(conn))
         return replies
+
+    def _forget_failed(self, conn: Any) -> None:
+        # The failed result was never stored: forget the previous one before the next
+        # command (aiomysql would otherwise wait for its announced successor).
+        conn._result = None
 
     async def _set_multi_statements(self, conn: Any, on: bool) -> None:
         """COM_SET_OPTION (MYSQL_OPTION_MULTI_STATEMENTS_ON = 0, _OFF = 1)."""
         await conn._execute_command(_COM_SET_OPTION, (0 if on else 1).to_bytes(2, "little"))
         await conn._read_packet()  # EOF/OK; an error packet raises
-
-    async def _multi_off_or_close(self, conn: Any) -> None:
-        """Switch multi-statements off; a connection where that fails is not reused."""
-        try:
-            await self._set_multi_statements(conn, False)
-        except Exception:
-            self.close_hard(conn)
 
     @staticmethod
     def _reply(conn: Any) -> _Reply:

@@ -40,15 +40,12 @@ from sharding.backend.base import Column
 from sharding.backend.bridge import AsyncFn, BridgeError, T
 from sharding.backend.mysql import (
     HEARTBEAT_AFTER,
-    MULTI_STATEMENT_BYTES,
     PROBE_POLL,
     _Aborted,
     _Driver,
     _LoopSide,
-    _packets,
     _Reply,
     _Stale,
-    is_server_error,
     map_error,
 )
 from sharding.backend.native import (
@@ -305,34 +302,16 @@ class NativeDriver(_Driver):
         return _reply(await conn.query(sql))
 
     async def query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
-        # As the aiomysql adapter: few COM_QUERY packets, multi-statements on only for
-        # the batch; the first error ends it and nothing is left unread after it.
-        groups = _packets(sqls, MULTI_STATEMENT_BYTES)
-        multi = any(len(group) > 1 for group in groups)
-        if multi:
-            await conn.set_multi_statements(True)
-        replies: list[_Reply] = []
-        try:
-            for group in groups:
-                if len(group) == 1:
-                    replies.append(_reply(await conn.query(group[0])))
-                    continue
-                joined = ";\n".join(sql.rstrip().rstrip(";") for sql in group)
-                replies.extend(_reply(r) for r in await conn.query_all(joined))
-        except Exception as exc:
-            if multi and is_server_error(exc):
-                await self._multi_off_or_close(conn)
-            raise
-        if multi:
-            await self._multi_off_or_close(conn)
-        return replies
+        # As the aiomysql adapter (``_Driver._batched``): few COM_QUERY packets,
+        # multi-statements on only for the batch, warnings listed per statement.
+        return await self._batched(conn, sqls)
 
-    @staticmethod
-    async def _multi_off_or_close(conn: NativeConnection) -> None:
-        try:
-            await conn.set_multi_statements(False)
-        except Exception:
-            conn.close()
+    async def _query_group(self, conn: Any, group: Sequence[str]) -> list[_Reply]:
+        joined = ";\n".join(sql.rstrip().rstrip(";") for sql in group)
+        return [_reply(r) for r in await conn.query_all(joined)]
+
+    async def _set_multi_statements(self, conn: Any, on: bool) -> None:
+        await conn.set_multi_statements(on)
 
     def close_hard(self, conn: Any) -> None:
         conn.close()

@@ -478,6 +478,9 @@ class InsertRows:
     first_id: int | None
     largest_explicit_id: int | None
     rows: int
+    #: Per key of ``groups``, the client's row number (from 1) of each of its rows:
+    #: a shard statement's warning "at row n" is the client's row ``numbers[key][n-1]``.
+    numbers: dict[tuple[str, str, str, int], list[int]] = field(default_factory=dict)
 
     def statements(self) -> list[tuple[str, str, int, str]]:
         """(data source, physical db, shard, SQL) per shard touched."""

@@ -106,6 +106,7 @@ class PreparedInsert:
         dialect = sem.dialect
         names = physical_names(info, dialect)
         groups: dict[tuple[str, str, str, int], list[str]] = {}
+        numbers: dict[tuple[str, str, str, int], list[int]] = {}
         next_id = iter(ids)
         first_id: int | None = None
         next_param = 0
@@ -139,6 +140,7 @@ class PreparedInsert:
             if broadcast:
                 for ds, db, name in names:
                     groups.setdefault((ds, db, name, -1), []).append(text)
+                    numbers.setdefault((ds, db, name, -1), []).append(r + 1)
                 continue
             if shape.key_is_id:
                 key = generated
@@ -157,12 +159,20 @@ class PreparedInsert:
             shard = rule.shard_of(canonical_key(info, key, sem, stored=True))
             ds, db, name = names[shard]
             groups.setdefault((ds, db, name, shard), []).append(text)
+            numbers.setdefault((ds, db, name, shard), []).append(r + 1)
         largest = max(self.explicit_ids) if self.explicit_ids else None
         tail = (
             shape.upsert.render(dialect, self.params) if shape.upsert is not None else parsed.tail
         )
         return InsertRows(
-            shape.prefix, shape.columns_sql, tail, groups, first_id, largest, len(parsed.row_texts)
+            shape.prefix,
+            shape.columns_sql,
+            tail,
+            groups,
+            first_id,
+            largest,
+            len(parsed.row_texts),
+            numbers,
         )
 
 
