@@ -108,6 +108,7 @@ from sharding.backend import (
     sqlite_numeric_store,
     sqlite_on_update,
     sqlite_passthrough,
+    sqlite_store_notes,
     sqlite_temporal,
 )
 from sharding.backend.base import (
@@ -852,6 +853,12 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
             sqlite_mysql.division_strict(False)
             sqlite_arithmetic.strict_numbers(False)
             sqlite_arithmetic.strict_comparisons(False)
+        if _WRITE_STATEMENT.match(sql):
+            # MariaDB's note 1265 for literals stored rounded or cut (sqlite_store_notes).
+            notes = sqlite_store_notes.insert_notes(raw, sql)
+            if notes:
+                result.warnings += len(notes)
+                result.notes = [*(result.notes or []), *notes]
         if sqlite_mysql.ENUM_COLLATION_MARK in sql:  # CREATE / ALTER of an ENUM column
             sqlite_enum_numbers.learn(sql)
         if _DDL.match(sql):

@@ -1,0 +1,57 @@
+"""MariaDB's note 1265 for values an INSERT stores rounded or cut, on SQLite shards
+(:mod:`sharding.backend.sqlite_store_notes`), against MariaDB: the write's warning
+count, ``SHOW WARNINGS`` and ``@@warning_count``. Was: the values were stored as
+MariaDB stores them, silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.sharding.mariadb_reference import reference_database, sqlite_twin
+
+DDL = (
+    "CREATE TABLE t (id INT PRIMARY KEY, d DECIMAL(10,1), s VARCHAR(3), c CHAR(3), e DECIMAL(8,3))"
+)
+WRITES = [
+    "INSERT INTO t VALUES (1, 1.50, 'ab', 'ab', 1)",
+    "INSERT INTO t VALUES (2, 1.25, 'ab ', 'ab  ', 2.5)",
+    "INSERT INTO t VALUES (3, '1.25', 'abc ', 'abc ', 1.0005), (4, 1.25e0, 'a', 'a', 2),"
+    " (5, -2.25, 'a  ', 'a', -0.0001)",
+    "INSERT INTO t (id, s, d) VALUES (6, 'xy   ', 7), (7, 'q', 7.77), (8, 'r', 8)",
+    "INSERT INTO t VALUES (9, 1.5e0, 'a', 'a', 1e-4)",
+    "REPLACE INTO t VALUES (1, 9.99, 'z  ', 'z', 3.14159)",
+    "INSERT INTO t VALUES (10, 3, 'ok', 'ok', 3)",
+    "INSERT INTO t VALUES (11, 2, 'a', 'a', 1), (12, 3.14, 'b', 'b', 2), (13, 4, 'c', 'c', 3),"
+    " (14, 5.55, 'd   ', 'd', 4), (15, 6, 'e', 'e', 5)",
+]
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("shards", [1, 4])
+def test_store_notes_as_mariadb(tmp_path: Path, shards: int) -> None:
+    with reference_database("sgnotes", DDL) as (name, cur):
+
+        async def main() -> None:
+            async with sqlite_twin(tmp_path, name, DDL, shards=shards) as s:
+                for w in WRITES:
+                    cur.execute(w)
+                    cur.execute("SHOW WARNINGS")
+                    want = [tuple(r) for r in cur.fetchall()]
+                    cur.execute("SELECT @@warning_count")
+                    (want_count,) = cur.fetchone()
+                    got = await s.execute(w)
+                    shown = await s.execute("SHOW WARNINGS")
+                    rows = [tuple(r) for r in shown.rows]
+                    assert rows == want, (w, rows, want)
+                    assert got.warnings == want_count == len(want), (w, got.warnings, want)
+                    count = await s.execute("SELECT @@warning_count")
+                    assert list(count.rows[0]) == [want_count], (w, count.rows)
+                cur.execute("SELECT * FROM t ORDER BY id")
+                want_rows = [tuple(r) for r in cur.fetchall()]
+                got_rows = [tuple(r) for r in (await s.execute("SELECT * FROM t ORDER BY id")).rows]
+                assert got_rows == want_rows
+
+        trio.run(main)
