@@ -217,7 +217,10 @@ def scan_rows(sql: str, parsed: ParsedInsert, capture: Sequence[int], width: int
         return
     pos = parsed.body_start
     n = len(sql)
-    fast = "?" not in sql
+    # The fast regex takes a value's text as it is: rows with comments (or what may
+    # start one) go through the token loop, which drops them (_value_text).
+    body = sql[pos:]
+    fast = "?" not in sql and "/*" not in body and "--" not in body and "#" not in body
     rows, spans, texts = parsed.rows, parsed.spans, parsed.row_texts
     row_match = _row_pattern(cap).match
     ws = re.compile(r"\s*")
@@ -259,8 +262,29 @@ def scan_rows(sql: str, parsed: ParsedInsert, capture: Sequence[int], width: int
             continue
         break
     parsed.params = params
-    parsed.tail = sql[pos:].strip().rstrip(";").strip()
+    parsed.tail = _without_only_comments(sql[pos:].strip().rstrip(";").strip())
     parsed.has_escapes = "\\" in sql or '"' in sql
+
+
+def _value_text(text: str) -> str:
+    """A VALUES item's text without its comments (``/* id */ 806`` is the constant 806
+    to the router, as to MySQL)."""
+    if "/*" not in text and "--" not in text and "#" not in text:
+        return text.strip()
+    kept = [m.group() for m in TOKEN.finditer(text) if m.lastgroup != "comment"]
+    return "".join(kept).strip()
+
+
+def _without_only_comments(tail: str) -> str:
+    """``tail``, or '' when it is only comments (``/* from app */``, ``-- x``): a tail
+    is read as the statement's ``ON DUPLICATE KEY UPDATE``/``RETURNING`` clause, and
+    a comment alone made the SQLite shards' statement end inside it (1105)."""
+    if not tail or ("/*" not in tail and "--" not in tail and "#" not in tail):
+        return tail
+    for m in TOKEN.finditer(tail):
+        if m.lastgroup not in ("ws", "comment"):
+            return tail
+    return ""
 
 
 def _slow_row(sql: str, pos: int, parsed: ParsedInsert) -> tuple[list[str], dict[int, int], int]:
@@ -277,12 +301,12 @@ def _slow_row(sql: str, pos: int, parsed: ParsedInsert) -> tuple[list[str], dict
         elif kind == "other" and text == ")":
             depth -= 1
             if depth == 0:
-                values.append(sql[start : m.start()].strip())
+                values.append(_value_text(sql[start : m.start()]))
                 if values == [""]:
                     values = []
                 return values, params, m.end()
         elif kind == "other" and text == "," and depth == 1:
-            values.append(sql[start : m.start()].strip())
+            values.append(_value_text(sql[start : m.start()]))
             start = m.end()
         elif kind == "param":
             if depth == 1 and sql[start : m.start()].strip() == "":
