@@ -2176,6 +2176,10 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
             "greatest" if isinstance(node, exp.Greatest) else "least", node.this, *node.expressions
         )
     if isinstance(node, exp.RegexpLike):
+        if bool(node.meta) and "start" in node.meta:
+            # REGEXP_LIKE(...) written as a call: MariaDB has no such function
+            # (sharding.sql.shard_dialect), so its answer is error 1305, not a value.
+            raise ShardgateError("FUNCTION REGEXP_LIKE does not exist", code=1305, sqlstate="42000")
         if node.args.get("flag") is not None:
             return None
         return _call("regexp", node.expression, node.this)
@@ -2370,6 +2374,25 @@ _TRANSLATED: tuple[type[exp.Expr], ...] = (
 )
 
 
+def _string_introducers(tree: exp.Expr) -> None:
+    """``_utf8mb4'z'``, ``_latin1 'q'``, ``N'n'``: the string (SQLite has no character
+    set introducers: ``_utf8mb4`` was read as a column, 1054); ``_binary'x'`` the blob
+    of its UTF-8 bytes, as MySQL's binary string."""
+    for node in list(tree.find_all(exp.Introducer, exp.National)):
+        if node is tree or node.parent is None:
+            continue
+        if isinstance(node, exp.National):
+            node.replace(exp.Literal.string(str(node.this)))
+            continue
+        value = node.expression
+        if not isinstance(value, exp.Literal) or not value.is_string:
+            continue
+        if str(node.this).lower() == "_binary":
+            node.replace(exp.HexString(this=value.name.encode("utf-8").hex()))
+        else:
+            node.replace(value.copy())
+
+
 def _hex_numbers(tree: exp.Expr) -> None:
     """``0x..`` literals where MySQL reads them as numbers: integers, or marked for the
     shard to decide by a compared column's type (:mod:`sharding.backend.sqlite_hex_literals`)."""
@@ -2400,6 +2423,7 @@ def translate_for_sqlite(tree: exp.Expr) -> None:
     own translation. ``/`` becomes ``sg_div(a, b)``: MySQL's meaning (never integer
     division, NULL for ``/ 0``), recognisable by the shard's result typing."""
     _hex_numbers(tree)
+    _string_introducers(tree)
     bits = False
     for node in list(tree.walk(bfs=False)):
         if not isinstance(node, _TRANSLATED) or node is tree or node.parent is None:
