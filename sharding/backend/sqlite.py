@@ -104,6 +104,7 @@ from sharding.backend import (
     sqlite_hex_literals,
     sqlite_json_store,
     sqlite_length_store,
+    sqlite_like_collation,
     sqlite_mysql,
     sqlite_numeric_store,
     sqlite_on_update,
@@ -649,6 +650,8 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
             # 0x.. compared with a column: a number or a string by its type (first: the
             # rewrites below see the literal MySQL means).
             text = sqlite_hex_literals.rewrite(raw, sql)
+            # LIKE on a utf8mb4_bin column: its exact characters (sqlite_like_collation).
+            text = sqlite_like_collation.rewrite(raw, text)
             text = sqlite_decimal_results.prepare(raw, text)
             text = sqlite_enum_numbers.rewrite(raw, text, write=False)
             # A binary column compared with a string: bytes with bytes (sqlite_binary_store).
@@ -770,6 +773,7 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         # A value written to a DATE/DATETIME column: MySQL's stored text (sqlite_temporal).
         # DEFAULT as a written value: the column's declared default (sqlite_passthrough).
         hexed = sqlite_hex_literals.rewrite(raw, sql)  # 0x.. by a compared column's type
+        hexed = sqlite_like_collation.rewrite(raw, hexed)  # LIKE on a _bin column: exact
         source = sqlite_passthrough.defaults(raw, hexed) if _WRITE_STATEMENT.match(sql) else hexed
         text, dated = (
             sqlite_temporal.store_rewrite(raw, source)
@@ -864,6 +868,7 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         if _DDL.match(sql):
             sqlite_binary_store.learn(sql)
             sqlite_hex_literals.forget()
+            sqlite_like_collation.forget()
             sqlite_decimal_results.forget()  # column types may have changed
             sqlite_arithmetic.forget()
         return result

@@ -1,0 +1,85 @@
+"""``LIKE`` on a column of a binary collation (``utf8mb4_bin``) on SQLite shards.
+
+MySQL matches ``name LIKE 'a%'`` with the column's collation: under ``utf8mb4_bin``
+exactly (``'ABC'`` does not match), under the default ``utf8mb4_general_ci`` folding
+case and accents. SQLite calls the registered ``like`` for the operator, which folds
+as the default collation unless a side is binary
+(:func:`sharding.backend.sqlite_mysql._like`) — it cannot see the column's collation,
+so on the embedded default ``name LIKE 'a%'`` of a ``utf8mb4_bin`` column matched
+``'ABC'`` too (a read showed, a ``DELETE`` removed, rows MySQL does not match). Here,
+with the shard file's declared types, such a column's side of ``LIKE`` is read as
+``CAST(col AS BLOB)``: its exact characters.
+
+Written by hand: a rewrite specific to the statements this coordinator renders. Cheap
+when there is nothing to do: a text without ``LIKE`` or whose tables have no such
+column is not parsed; rewritten texts are cached.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections import OrderedDict
+
+import sqlglot
+from sqlglot import exp
+
+from sharding.backend import sqlite_arithmetic as arith
+
+__all__ = ["forget", "rewrite"]
+
+_LIKE = re.compile(r"\bLIKE\b", re.IGNORECASE)
+#: A declared text column of a binary collation (``utf8mb4_bin``, ``latin1_bin``, …).
+_BINARY_COLLATION = re.compile(r"\bCOLLATE\s+\"?\w*_bin\b", re.IGNORECASE)
+
+_lock = threading.Lock()
+_cache: OrderedDict[str, str] = OrderedDict()
+_CACHE_SIZE = 512
+
+
+def forget() -> None:
+    """Drop the rewritten statements (a table's definition may have changed)."""
+    with _lock:
+        _cache.clear()
+
+
+def rewrite(raw: sqlite3.Connection, sql: str) -> str:
+    """``sql`` with the binary-collation column of each ``LIKE`` read as its exact
+    characters (module doc); unchanged when there is none."""
+    if _LIKE.search(sql) is None:
+        return sql
+    decls = arith.declared_columns(raw, sql)
+    if not any(_BINARY_COLLATION.search(d) for cols in decls.values() for d in cols.values()):
+        return sql
+    with _lock:
+        cached = _cache.get(sql)
+        if cached is not None:
+            _cache.move_to_end(sql)
+            return cached
+    out = _rewrite(sql, decls)
+    with _lock:
+        _cache[sql] = out
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return out
+
+
+def _rewrite(sql: str, decls: arith.Decls) -> str:
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return sql
+    columns = arith._Columns(tree, decls)
+    changed = False
+    for like in list(tree.find_all(exp.Like)):
+        side = like.this
+        while isinstance(side, exp.Paren):
+            side = side.this
+        if not isinstance(side, exp.Column):
+            continue
+        if _BINARY_COLLATION.search(columns.decl(side) or "") is None:
+            continue
+        like.set("this", exp.Cast(this=side.copy(), to=exp.DataType.build("BLOB")))
+        changed = True
+    return tree.sql(dialect="sqlite") if changed else sql
