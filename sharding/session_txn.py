@@ -77,8 +77,9 @@ async def statement_transaction(session: CoordinatorSession) -> AsyncIterator[No
     ``UPDATE/DELETE … LIMIT``), atomic as MySQL runs it. In autocommit: a
     transaction of its own, committed at the end, rolled back on any failure.
     Inside a transaction: a savepoint before it, so a failure undoes this statement
-    only (MySQL's statement rollback); SQLite shards have no shared savepoint, so
-    there the statement is as atomic as its one write."""
+    only (MySQL's statement rollback); on SQLite shards the savepoint is set on every
+    shard file's connection of the transaction (``sqlite._TxnConn``): a moving UPDATE
+    whose insert fails no longer leaves its delete behind."""
     if session._txn is None and session._autocommit:
         session._txn = session.coord.new_transaction(session._sources)
         try:
@@ -91,7 +92,7 @@ async def statement_transaction(session: CoordinatorSession) -> AsyncIterator[No
         return
     await session._ensure_implicit_txn()
     txn = session._txn
-    if txn is None or session.coord.semantics.dialect != "mysql":
+    if txn is None:
         yield
         return
     name = f"shardgate_statement_{next(_STATEMENT_SAVEPOINTS)}"
@@ -161,10 +162,6 @@ async def savepoint_statement(session: CoordinatorSession, kind: str, sql: str) 
         raise mysql_syntax_error(sql, 0, f"{kind} needs a savepoint name")
     name = m.group("name")
     name = name[1:-1].replace("``", "`") if name.startswith("`") else name
-    if session.coord.semantics.dialect != "mysql":
-        # A SQLite data source writes each shard file through its own connection
-        # state; a savepoint would have to be set in each of them.
-        raise NotSupported(f"{m.group('verb').upper()} on SQLite shards")
     if session._txn is None and not session._autocommit:
         await session._ensure_implicit_txn()
     txn = session._txn

@@ -1091,6 +1091,9 @@ class _TxnConn:
         #: Databases this transaction wrote (never read read-only afterwards).
         self._dirty: set[str] = set()
         self._order: list[tuple[str, ...]] = []
+        #: Savepoints set, oldest first (their SQL names): each connection opened later
+        #: sets them all right after its BEGIN (its state then is its state at each).
+        self._savepoints: list[str] = []
         alternatives = "|".join(re.escape(d) for d in sorted(databases, key=len, reverse=True))
         self._pattern = (
             re.compile(r'(?<![\w$"`])["`]?(' + alternatives + r')["`]?\s*\.') if databases else None
@@ -1165,8 +1168,9 @@ class _TxnConn:
                 conn.pending.extend(self._ds._attach_readonly_ops(extras))
             self._subs[key] = conn
             self._order.append(key)
+            points = [f"SAVEPOINT {p}" for p in self._savepoints]
             try:
-                await self._ds.run(conn, lambda raw: raw.execute("BEGIN IMMEDIATE"))
+                await self._ds.run(conn, lambda raw: _begin(raw, points))
             except BaseException:
                 del self._subs[key]
                 self._order.remove(key)
@@ -1194,8 +1198,35 @@ class _TxnConn:
             self._ds._read_finished()
 
     async def execute(self, sql: str) -> ExecResult:
+        point = _SAVEPOINT_STATEMENT.match(sql)
+        if point is not None:
+            await self._savepoint(point.group(1).upper(), point.group(2), sql)
+            return ExecResult()
         conn = await self._sub(sql, write=True)
         return await self._ds.run(conn, _exec(sql))
+
+    async def _savepoint(self, verb: str, name: str, sql: str) -> None:
+        """``SAVEPOINT`` / ``ROLLBACK TO`` / ``RELEASE`` on every connection of the
+        transaction: the files it spans roll back together (a statement's atomicity,
+        :func:`sharding.session_txn.statement_transaction`, and the client's
+        savepoints). A name set again moves last, as in SQLite and MySQL."""
+        key = name.lower()
+        index = next((i for i, p in enumerate(self._savepoints) if p.lower() == key), None)
+        if verb != "SAVEPOINT" and index is None:
+            raise ShardgateError(f"SAVEPOINT {name} does not exist", code=1305, sqlstate="42000")
+        for sub in self._order:
+            conn = self._subs[sub]
+            await self._ds.run(conn, lambda raw: raw.execute(sql))
+        if verb == "SAVEPOINT":
+            if index is not None:
+                del self._savepoints[index]
+            self._savepoints.append(name)
+        elif verb.startswith("ROLLBACK"):
+            assert index is not None
+            del self._savepoints[index + 1 :]
+        else:
+            assert index is not None
+            del self._savepoints[index:]
 
     async def commit(self) -> None:
         committed: list[str] = []
@@ -1243,6 +1274,21 @@ class _TxnConn:
             self._ds._release(conn, reusable=reusable)
         self._subs.clear()
         self._order.clear()
+
+
+#: ``SAVEPOINT x`` / ``ROLLBACK TO SAVEPOINT x`` / ``RELEASE SAVEPOINT x`` as the
+#: coordinator writes them (:mod:`sharding.exec.connector`): x a quoted identifier.
+_SAVEPOINT_STATEMENT = re.compile(
+    r"\s*(SAVEPOINT|ROLLBACK\s+TO\s+SAVEPOINT|RELEASE\s+SAVEPOINT)\s+(`(?:[^`]|``)+`|\"(?:[^\"]|\"\")+\"|\w+)\s*;?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _begin(raw: sqlite3.Connection, points: list[str]) -> None:
+    """BEGIN IMMEDIATE, then the transaction's savepoints (same worker call)."""
+    raw.execute("BEGIN IMMEDIATE")
+    for point in points:
+        raw.execute(point)
 
 
 def _ending(verb: str, conn: _RawConnection) -> Callable[[sqlite3.Connection], None]:

@@ -66,7 +66,6 @@ UNSUPPORTED = [
     ),
     ("INSERT INTO t (id) VALUES (9) ON DUPLICATE KEY UPDATE id = 1", "shard key"),
     ("ALTER TABLE t MODIFY COLUMN k BIGINT", "MODIFY"),  # SQLite shards cannot change a type
-    ("SAVEPOINT a", "SAVEPOINT"),  # SQLite shards: one savepoint per shard file would be needed
     ("SELECT k, COUNT(*) FROM t GROUP BY k FOR UPDATE", "FOR UPDATE"),
     ("SELECT * FROM t JOIN u USING (k)", "USING"),
     ("SELECT DISTINCT k FROM t ORDER BY a", "in order by is neither grouped nor aggregated"),
