@@ -2374,6 +2374,16 @@ _TRANSLATED: tuple[type[exp.Expr], ...] = (
 )
 
 
+def _unqualified_set_targets(tree: exp.Expr) -> None:
+    """``UPDATE t SET t.qty = 1`` (ORMs qualify the column): SQLite's SET names a
+    column of the one table without a qualifier (a qualified one is its syntax error)."""
+    for update in tree.find_all(exp.Update):
+        for assignment in update.expressions:
+            target = assignment.this if isinstance(assignment, exp.EQ) else None
+            if isinstance(target, exp.Column) and target.table:
+                target.replace(exp.column(target.this.copy()))
+
+
 def _string_introducers(tree: exp.Expr) -> None:
     """``_utf8mb4'z'``, ``_latin1 'q'``, ``N'n'``: the string (SQLite has no character
     set introducers: ``_utf8mb4`` was read as a column, 1054); ``_binary'x'`` the blob
@@ -2424,6 +2434,7 @@ def translate_for_sqlite(tree: exp.Expr) -> None:
     division, NULL for ``/ 0``), recognisable by the shard's result typing."""
     _hex_numbers(tree)
     _string_introducers(tree)
+    _unqualified_set_targets(tree)
     bits = False
     for node in list(tree.walk(bfs=False)):
         if not isinstance(node, _TRANSLATED) or node is tree or node.parent is None:
