@@ -45,7 +45,6 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +53,7 @@ from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
 
 from sharding.backend import sqlite_arithmetic as arith
+from sharding.backend.sqlite_text_cache import TextCache
 
 __all__ = [
     "MARK",
@@ -149,8 +149,7 @@ _lock = threading.Lock()
 #: Lower-case names of the binary columns seen (a schema scanned, a DDL run): a
 #: statement naming none of them is left as it is without a parse.
 _names: set[str] = set()
-_cache: OrderedDict[str, str] = OrderedDict()
-_CACHE_SIZE = 512
+_cache = TextCache()
 
 
 def learn(text: str) -> None:
@@ -209,20 +208,14 @@ def rewrite(raw: sqlite3.Connection, sql: str) -> str:
     low = sql.lower()
     if not any(name in low for name in _names):
         return sql
-    with _lock:
-        cached = _cache.get(sql)
-        if cached is not None:
-            _cache.move_to_end(sql)
-            return cached
+    return _cache.get_or_make(sql, lambda: _edited(raw, sql))
+
+
+def _edited(raw: sqlite3.Connection, sql: str) -> str:
     decls = arith.declared_columns(raw, sql)
-    out = sql
     if any(_DECL.match(d) for cols in decls.values() for d in cols.values()):
-        out = _edit(sql, decls)
-    with _lock:
-        _cache[sql] = out
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return out
+        return _edit(sql, decls)
+    return sql
 
 
 _COMPARISONS = (

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
-from collections import OrderedDict
 
 import sqlglot
 from sqlglot import exp
 
 from sharding.backend import sqlite_arithmetic as arith
+from sharding.backend.sqlite_text_cache import TextCache
 
 __all__ = ["MARK", "hexnum", "number_or_marked", "rewrite"]
 
@@ -139,15 +138,12 @@ def number_or_marked(node: exp.HexString, value: int | None) -> exp.Expr | None:
     return None
 
 
-_lock = threading.Lock()
-_cache: OrderedDict[str, str] = OrderedDict()
-_CACHE_SIZE = 512
+_cache = TextCache()
 
 
 def forget() -> None:
     """Drop the rewritten statements (a table's definition may have changed)."""
-    with _lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def rewrite(raw: sqlite3.Connection, sql: str) -> str:
@@ -155,17 +151,7 @@ def rewrite(raw: sqlite3.Connection, sql: str) -> str:
     type (module doc); unchanged (no parse) when it has none."""
     if MARK not in sql and _UPPER_MARK not in sql:  # sqlglot writes calls upper-case
         return sql
-    with _lock:
-        cached = _cache.get(sql)
-        if cached is not None:
-            _cache.move_to_end(sql)
-            return cached
-    out = _resolve(raw, sql)
-    with _lock:
-        _cache[sql] = out
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return out
+    return _cache.get_or_make(sql, lambda: _resolve(raw, sql))
 
 
 def _resolve(raw: sqlite3.Connection, sql: str) -> str:

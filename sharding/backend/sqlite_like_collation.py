@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import threading
-from collections import OrderedDict
 
 import sqlglot
 from sqlglot import exp
 
 from sharding.backend import sqlite_arithmetic as arith
+from sharding.backend.sqlite_text_cache import TextCache
 
 __all__ = ["forget", "rewrite"]
 
@@ -33,15 +32,12 @@ _LIKE = re.compile(r"\bLIKE\b", re.IGNORECASE)
 #: A declared text column of a binary collation (``utf8mb4_bin``, ``latin1_bin``, …).
 _BINARY_COLLATION = re.compile(r"\bCOLLATE\s+\"?\w*_bin\b", re.IGNORECASE)
 
-_lock = threading.Lock()
-_cache: OrderedDict[str, str] = OrderedDict()
-_CACHE_SIZE = 512
+_cache = TextCache()
 
 
 def forget() -> None:
     """Drop the rewritten statements (a table's definition may have changed)."""
-    with _lock:
-        _cache.clear()
+    _cache.clear()
 
 
 def rewrite(raw: sqlite3.Connection, sql: str) -> str:
@@ -52,17 +48,7 @@ def rewrite(raw: sqlite3.Connection, sql: str) -> str:
     decls = arith.declared_columns(raw, sql)
     if not any(_BINARY_COLLATION.search(d) for cols in decls.values() for d in cols.values()):
         return sql
-    with _lock:
-        cached = _cache.get(sql)
-        if cached is not None:
-            _cache.move_to_end(sql)
-            return cached
-    out = _rewrite(sql, decls)
-    with _lock:
-        _cache[sql] = out
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return out
+    return _cache.get_or_make(sql, lambda: _rewrite(sql, decls))
 
 
 def _rewrite(sql: str, decls: arith.Decls) -> str:
