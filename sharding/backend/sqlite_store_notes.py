@@ -17,7 +17,8 @@ values (the coordinator renders parameters as literals) have, measured on MariaD
 
 ``N`` is the row of the statement's VALUES list (the coordinator makes it the client's
 row when it split an INSERT over shards: :mod:`sharding.session_writes`). Values that are
-expressions, ``INSERT … SELECT`` and ``UPDATE`` give no note (docs/refusals.md). Cheap
+expressions, ``INSERT … SELECT``, ``UPDATE`` and shard statements longer than
+:data:`MAX_CHARS` give no note (docs/refusals.md). Cheap
 when there is nothing to note: a table without such columns, or a text without a long
 fraction or a space before a closing quote, is not parsed.
 
@@ -43,7 +44,12 @@ _INSERT = re.compile(r"\s*(?:INSERT|REPLACE)\b", re.IGNORECASE)
 _REPLACE_HEAD = re.compile(r"\s*REPLACE\b", re.IGNORECASE)
 _DECIMAL = re.compile(r"\s*DECIMAL_S(\d+)\b", re.IGNORECASE)
 _VARCHAR = re.compile(r"\s*(?:NATIONAL\s+)?N?VARCHAR\s*\(\s*(\d+)\s*\)", re.IGNORECASE)
-_SPACE_BEFORE_QUOTE = re.compile(r" '(?!')")
+#: A space right before a closing quote (one followed by ``,`` or ``)``): a string
+#: literal that ends with a space. (``, 'abc'`` has a space before an opening one.)
+_SPACE_BEFORE_QUOTE = re.compile(r" '(?!')(?=\s*[,)])")
+#: Statements longer than this give no notes: parsing a multi-megabyte INSERT to find
+#: them would cost seconds (docs/refusals.md).
+MAX_CHARS = 100_000
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
 
 
@@ -97,7 +103,7 @@ def _rounded(node: exp.Expr, scale: int) -> bool:
 
 def insert_notes(raw: sqlite3.Connection, sql: str) -> list[Note]:
     """The 1265 notes MariaDB gives for ``sql`` (module doc); [] for any other."""
-    if not _INSERT.match(sql) or "VALUES" not in sql.upper():
+    if len(sql) > MAX_CHARS or not _INSERT.match(sql) or "VALUES" not in sql.upper():
         return []
     found = _limits(raw, sql)
     if found is None or not _may_note(sql, found[1]):
