@@ -149,6 +149,8 @@ needs_java = pytest.mark.skipif(
 
 @needs_java
 @pytest.mark.slow  # the seed's JDBC program through the coordinator: ~3 min
+# 243–265 s here alone, past the default 300 s while other slow tests ran alongside
+@pytest.mark.timeout(600)
 async def test_seed000_server_prepared_through_coordinator(
     coord_served: Served,
     compiled: Path,
