@@ -48,6 +48,7 @@ from sharding.exec.run import (
 )
 from sharding.exec.shard_warnings import ShardWarnings
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
+from sharding.merge.mysql_decimal import shown_at_scale
 from sharding.merge.semantics import Semantics
 from sharding.result_stream import Collect, Counted
 from sharding.session_answers import answer_select
@@ -465,8 +466,19 @@ async def run_select(
             )
         return list(shard) if shard is not None else []
 
+    # Over SQLite shards: the DECIMAL values the coordinator computes, at their
+    # column's scale (MySQL's, as the definitions say: merge/mysql_decimal). MariaDB
+    # shards and the data source's own evaluation (BackendEvalNode) send them so.
+    scales: list[int | None] | None = None
+
     async def deliver(batch: list[Row]) -> bool:
-        await sink.header(columns())
+        nonlocal scales
+        header = columns()
+        await sink.header(header)
+        if not mysql:
+            if scales is None:
+                scales = _decimal_scales(header)
+            batch = shown_at_scale(batch, scales)
         return await sink.rows(batch)
 
     # Long IN lists are cut per shard and the reads routed before the run, in a
@@ -505,6 +517,28 @@ async def run_select(
     result = columns()
     await sink.header(result)
     return result
+
+
+#: The largest ``decimals`` of a DECIMAL definition with a fixed scale (31: none).
+_FIXED_SCALE_MAX = 30
+
+
+def _decimal_scales(columns: Sequence[Column]) -> list[int | None]:
+    """Per result column: the scale of a DECIMAL value the coordinator may compute (its
+    definition's ``decimals``), or None (another type, a table column's own value, no
+    fixed scale). Only digits are added (:func:`shown_at_scale`): a DOUBLE's value is
+    left as it is (the rules type some exact values DOUBLE, ``date + 0``)."""
+    out: list[int | None] = []
+    for c in columns:
+        t = c.wire
+        fixed = (
+            t is not None
+            and t.is_decimal
+            and not t.table_column
+            and 0 <= t.decimals <= _FIXED_SCALE_MAX
+        )
+        out.append(t.decimals if fixed and t is not None else None)
+    return out
 
 
 async def _run_one_shard(
@@ -567,7 +601,12 @@ async def _run_one_shard(
     columns = _passthrough_columns(plan, prepared, rs.columns, sem.dialect == "mysql")
     await sink.header(columns)
     if rs.rows:
-        await sink.rows(rs.rows)
+        # SQLite: a DECIMAL the shard computed where its rules could not (a scalar
+        # subquery's aggregate) came back a REAL: at its column's scale, as run_select.
+        rows = (
+            rs.rows if sem.dialect == "mysql" else shown_at_scale(rs.rows, _decimal_scales(columns))
+        )
+        await sink.rows(rows)
     return columns
 
 

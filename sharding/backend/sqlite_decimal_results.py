@@ -55,7 +55,10 @@ scale MySQL gives:
   error 1690 (:func:`check_double_range`);
 * anything with a DOUBLE, a string, a function the rules do not know, a subquery or a
   ``*`` in the select list is left as SQLite computed it (MySQL has DOUBLE there, or the
-  rules cannot tell).
+  rules cannot tell) — except the chunked read of windows each shard computes,
+  ``SELECT * FROM (<windowed select>) AS sgw …`` (:mod:`sharding.sql.window_plan`),
+  whose rows are its inner select's: that select list is planned
+  (``SUM(amount) OVER (PARTITION BY id)`` is ``984.90``, not the REAL ``984.9``).
 
 Before a read runs, :func:`prepare` makes the statement's DOUBLE rounding and its
 numbers written as text MySQL's (both need the schema too).
@@ -172,8 +175,50 @@ def records_exact(sql: str) -> bool:
     return _MAY_RECORD.search(sql) is not None
 
 
+#: The chunked read of windows computed by each shard (:mod:`sharding.sql.window_plan`):
+#: ``SELECT * FROM (<the windowed select>) AS sgw WHERE <keyset> ORDER BY … LIMIT n``.
+_WINDOWED = re.compile(r"\s*SELECT\s+\*\s+FROM\s*\(", re.IGNORECASE)
+_WINDOWED_TAIL = re.compile(
+    r'\)\s*AS\s+(?:sgw|"sgw")(?:\s+(?:WHERE|ORDER|LIMIT)\b|\s*\Z)', re.IGNORECASE
+)
+
+
+def _windowed_body(sql: str) -> str | None:
+    """The inner select of a chunked windowed read (:data:`_WINDOWED`), whose rows the
+    read passes on unchanged (``*``; its WHERE/ORDER BY/LIMIT only pick rows), or None."""
+    m = _WINDOWED.match(sql)
+    if m is None:
+        return None
+    depth, i, n = 1, m.end(), len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"`":
+            close = sql.find(c, i + 1)
+            while close != -1 and sql[close + 1 : close + 2] == c:  # a doubled quote
+                close = sql.find(c, close + 2)
+            if close == -1:
+                return None
+            i = close + 1
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                if _WINDOWED_TAIL.match(sql, i) is None:
+                    return None
+                return sql[m.end() : i]
+        i += 1
+    return None
+
+
 def plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
-    """How to convert the rows of ``sql`` (None: nothing to convert)."""
+    """How to convert the rows of ``sql`` (None: nothing to convert). A chunked
+    windowed read is planned by its inner select (:func:`_windowed_body`): its window
+    values are the shard's ``SUM(price) OVER (…)``, MySQL's DECIMAL as anywhere else."""
+    inner = _windowed_body(sql)
+    if inner is not None:
+        return plan(raw, inner)
     m = _SELECT_LIST.match(sql)
     if m is None or not _COMPUTED.search(m.group(1)):
         return None
@@ -398,7 +443,7 @@ def check_double_range(rows: list[Any], sql: str) -> None:
     """MySQL's error 1690 for a DOUBLE that overflowed (``1e308 * 10``): SQLite's
     arithmetic gives an infinity, which no MySQL value is. Only a computed select list
     is scanned (a text test, as :func:`plan`)."""
-    m = _SELECT_LIST.match(sql)
+    m = _SELECT_LIST.match(_windowed_body(sql) or sql)
     if m is None or not _COMPUTED.search(m.group(1)):
         return
     for row in rows:

@@ -16,7 +16,10 @@ for arithmetic with a DECIMAL, which the SQLite shards type as MySQL does.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal
+from typing import Any
 
 #: Exact decimal arithmetic (MySQL's DECIMAL has at most 65 digits; this never rounds
 #: what the server would keep).
@@ -86,3 +89,43 @@ def mysql_divide(x: int | Decimal, y: int | Decimal) -> Decimal:
     q = _EXACT.divide(_inner(x), _inner(y))
     inner = q.quantize(_quantum(digits), rounding=ROUND_DOWN, context=_EXACT)
     return MySQLDecimal.of(inner, min(_scale(x) + DIV_PRECISION_INCREMENT, MAX_SCALE))
+
+
+def shown_at_scale(rows: list[tuple[Any, ...]], scales: Sequence[int | None]) -> list[Any]:
+    """``rows`` with each exact number of a DECIMAL result column shown at the column's
+    scale (``scales``: per column, the ``decimals`` of its definition, or None to leave
+    it), as MySQL sends a DECIMAL: ``CASE WHEN … THEN 1 ELSE 0.5 END`` is ``1.0``,
+    ``IFNULL(SUM(amount), 0)`` over no rows ``0.00``. MySQL converts the branch it
+    takes to the expression's type; the coordinator's evaluator
+    (:mod:`sharding.merge.evaluate`) hands the branch's own value on. Digits are only
+    added, never rounded away: a value with more (which MySQL would not send) is left
+    as it is. A ``float`` there is SQLite's REAL for what MySQL computes exactly (a
+    scalar subquery's ``SUM(amount)`` on one shard: ``188.5``): its shortest text,
+    rounded half up at the scale (``188.50``), MySQL's value whenever the REAL's error
+    is below half a unit of the scale, as it is for sums and averages of DECIMALs."""
+    todo = [(i, s, _quantum(s)) for i, s in enumerate(scales) if s is not None]
+    if not todo:
+        return rows
+    out: list[Any] = []
+    for row in rows:
+        values: list[Any] | None = None
+        for i, scale, quantum in todo:
+            v = row[i] if i < len(row) else None
+            if type(v) is int or (isinstance(v, Decimal) and v.is_finite() and _shown(v) < scale):
+                if values is None:
+                    values = list(row)
+                values[i] = Decimal(v).quantize(quantum, context=_EXACT)
+            elif type(v) is float and math.isfinite(v):
+                if values is None:
+                    values = list(row)
+                values[i] = Decimal(repr(v)).quantize(
+                    quantum, rounding=ROUND_HALF_UP, context=_EXACT
+                )
+        out.append(tuple(values) if values is not None else row)
+    return out
+
+
+def _shown(x: Decimal) -> int:
+    """The fraction digits a ``Decimal`` is written with."""
+    exp = x.as_tuple().exponent
+    return -exp if isinstance(exp, int) and exp < 0 else 0
