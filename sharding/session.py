@@ -89,6 +89,8 @@ from sharding.session_prepared import Prepared, render_name, session_refs
 from sharding.session_reads import (
     CALC_FOUND_ROWS,
     SELECT_KINDS,
+    backend_collations,
+    item_collations,
     lookup_collation,
     select_statement,
     subquery_rows,
@@ -830,7 +832,7 @@ class CoordinatorSession:
         tree = await cpu_bound(len(sql), parse_one, sql)
         # Correlated EXISTS / IN / scalar aggregates of one equality correlation →
         # uncorrelated subqueries and grouped lookups (sql/decorrelate.py).
-        decorrelate(tree, lookups=self.coord.semantics.dialect == "mysql")
+        decorrelate(tree)
         uses = subquery_uses(tree)
         if not uses:
             raise refusal
@@ -853,6 +855,14 @@ class CoordinatorSession:
                 if slot is None:
                     raise ShardgateError("internal error: unmatched placeholder", code=1105)
                 node.replace(literal_node(values[slot], "mysql"))
+            # SQLite: a lookup's COLLATION(col) from the catalog; the collations of
+            # an IN's columns, kept by its text values (sql/materialize.py).
+            await backend_collations(self, inner)
+            collations = (
+                await item_collations(self, inner)
+                if dialect != "mysql" and use.kind == "in"
+                else None
+            )
             width, rows, inner_columns = await subquery_rows(
                 self,
                 inner.sql(dialect="mysql"),
@@ -868,7 +878,7 @@ class CoordinatorSession:
                 folded.append((use.target, mark, fold))
             else:
                 collation = await lookup_collation(self, use, rows, refusal, stats)
-                replace_with_values(use, width, rows, dialect, collation, inner_columns)
+                replace_with_values(use, width, rows, dialect, collation, inner_columns, collations)
         drop_materialized_ctes(tree, ran)
         # A long list of integers or strings in the WHERE of a plain statement becomes
         # one folded slot, as a long IN list of the text does (sql/inlist.py): never

@@ -22,7 +22,12 @@ from sqlglot import exp
 
 from sharding.errors import NoDatabaseSelected, NotSupported, ShardgateError
 from sharding.exec.explain import SHOWN_SHARDS, explain_rows
-from sharding.session_reads import SELECT_KINDS, check_prepared, result_types
+from sharding.session_reads import (
+    SELECT_KINDS,
+    backend_collations,
+    check_prepared,
+    result_types,
+)
 from sharding.session_writes import commit_mode, insert_ops, write_ops
 from sharding.sql.decorrelate import decorrelate, decorrelate_exists
 from sharding.sql.dml import WritePlan
@@ -55,7 +60,7 @@ async def _explain_subquery_values(
 ) -> list[tuple[Any, ...]]:
     """EXPLAIN of a statement whose subqueries run first as values (nothing runs)."""
     tree = await cpu_bound(len(sql), parse_one, sql)
-    decorrelate(tree, lookups=session.coord.semantics.dialect == "mysql")  # as it runs
+    decorrelate(tree)  # as it runs
     uses = subquery_uses(tree)
     if not uses:
         raise refusal
@@ -64,6 +69,7 @@ async def _explain_subquery_values(
         select = use.select.copy()
         if use.kind == "in" and isinstance(select, exp.Select):
             select.set("distinct", exp.Distinct())
+        await backend_collations(session, select)  # as it runs (SQLite)
         inner = select.sql(dialect="mysql")
         rows.append(
             (len(rows) + 1, "SubqueryValues", f"{use.kind}: runs first, as its own statement")

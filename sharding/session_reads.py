@@ -126,6 +126,80 @@ async def select_statement(
     return Result(columns=columns, warnings=stats.warnings)
 
 
+async def item_collations(session: CoordinatorSession, select: exp.Expr) -> list[str | None] | None:
+    """The catalog's collation of each select item of ``select`` that is a column of the
+    one table of its FROM clause (``'binary'`` for a column that is no text), None for
+    another item; None when ``select`` is no such one-table SELECT. What a backend that
+    has no ``COLLATION()`` and compares two literals bytewise (SQLite) is told of the
+    columns a materialised subquery read (sql/materialize.py)."""
+    if not isinstance(select, exp.Select) or select.args.get("joins"):
+        return None
+    source = select.args.get("from_") or select.args.get("from")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table) or not table.name:
+        return None
+    database = table.db or session._database
+    if not database:
+        return None
+    try:
+        info = await session.coord.catalog.lookup(database, table.name)
+    except ShardgateError:
+        return None  # a CTE's name, a missing table: its own statement tells
+    out: list[str | None] = []
+    for item in select.expressions:
+        node = item.this if isinstance(item, exp.Alias) else item
+        column = info.column(node.name) if isinstance(node, exp.Column) else None
+        named = isinstance(node, exp.Column) and (
+            not node.table or node.table.lower() == table.alias_or_name.lower()
+        )
+        out.append((column.collation or "binary") if column is not None and named else None)
+    return out
+
+
+def collation_calls(select: exp.Expr, collations: Sequence[str | None]) -> None:
+    """``COLLATION(item)`` calls among ``select``'s items (a grouped lookup's, its
+    probe's: sql/decorrelate.py) replaced by the collation ``collations`` gives that
+    item's column, in place: ``COLLATION(col)`` of a backend that has no such function
+    (SQLite), from the catalog (:func:`item_collations`). Others stay (refused there)."""
+    if not isinstance(select, exp.Select):
+        return
+    for item, collation in zip(select.expressions, collations, strict=False):
+        call = item.this if isinstance(item, exp.Alias) else item
+        if (
+            collation is None
+            or not isinstance(call, exp.Anonymous)
+            or call.name.upper() != "COLLATION"
+            or len(call.expressions) != 1
+        ):
+            continue
+        call.replace(exp.Literal.string(collation))
+
+
+async def backend_collations(session: CoordinatorSession, select: exp.Expr) -> None:
+    """On a backend without MySQL's ``COLLATION()`` (SQLite): a lookup's or probe's
+    ``COLLATION(col)`` items (sql/decorrelate.py) as the catalog's collations of their
+    columns, in place; nothing on MySQL."""
+    if session.coord.semantics.dialect == "mysql" or not isinstance(select, exp.Select):
+        return
+    columns = select.copy()
+    columns.set(
+        "expressions",
+        [
+            (
+                call.expressions[0]
+                if isinstance(call, exp.Anonymous)
+                and call.name.upper() == "COLLATION"
+                and len(call.expressions) == 1
+                else call
+            ).copy()
+            for call in (i.this if isinstance(i, exp.Alias) else i for i in select.expressions)
+        ],
+    )
+    found = await item_collations(session, columns)
+    if found is not None:
+        collation_calls(select, found)
+
+
 async def lookup_collation(
     session: CoordinatorSession,
     use: SubqueryUse,
@@ -139,7 +213,9 @@ async def lookup_collation(
     probe = lookup_probe(use, rows)
     if probe is None:
         return None
-    sql = runnable_select(probe).sql(dialect="mysql")
+    select = runnable_select(probe)
+    await backend_collations(session, select)
+    sql = select.sql(dialect="mysql")
     _width, found, _ = await subquery_rows(session, sql, 1, refusal, stats)
     return str(found[0][0]) if found else ""
 
@@ -241,7 +317,7 @@ async def _select_semi_join(
     tree = await cpu_bound(len(sql), parse_one, sql)
     slots = list(param_slots(sql))
     values = session._values(slots, params)
-    decorrelate(tree, lookups=coord.semantics.dialect == "mysql")  # as it ran
+    decorrelate(tree)  # as it ran
     if await cpu_bound(len(sql), session_refs, sql):
         tree = session._substitute(tree)
     found = semi_join(tree)

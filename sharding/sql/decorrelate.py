@@ -198,7 +198,9 @@ def decorrelate_exists(tree: exp.Expr) -> bool:
 
 def decorrelate(tree: exp.Expr, *, lookups: bool = True) -> bool:
     """Every rewrite of this module over ``tree`` (``lookups``: also the grouped
-    lookups, which ask MySQL's ``COLLATION()``); whether any applied."""
+    lookups, which ask MySQL's ``COLLATION()`` — on SQLite shards the session reads
+    it from the catalog, :func:`sharding.session_reads.backend_collations`); whether
+    any applied."""
     changed = decorrelate_exists(tree)
     changed = decorrelate_in(tree) or changed
     return (lookups and decorrelate_scalar(tree)) or changed

@@ -306,6 +306,10 @@ class _Scope:
     ) -> None:
         self.by_alias: dict[str, TableInfo] = {}
         self.order: list[TableInfo] = []
+        #: What a scalar subquery of the block is typed with (:func:`_subquery_type`).
+        self.tables: Mapping[tuple[str, str], TableInfo] = tables
+        self.database = database
+        self.ctes: Mapping[str, exp.CTE] | None = ctes
         #: The literals of one call (:class:`SlotTyped`); None: not known yet.
         self.slots: Sequence[Slot] | None = None
         #: The values of those slots (a client's parameters included).
@@ -403,6 +407,9 @@ class _LookupScope(_Scope):
     def __init__(self, lookup: Callable[[exp.Column], ColumnType | None]) -> None:
         self.by_alias = {}
         self.order = []
+        self.tables = {}
+        self.database = None
+        self.ctes = None
         self.slots = None
         self.values = ()
         self._types = lookup
@@ -908,6 +915,8 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         return ColumnType(LONG, 5, _LITERAL_FLAGS)
     if isinstance(node, exp.Window):
         return _window_type(node, scope)
+    if isinstance(node, exp.Subquery):
+        return _subquery_type(node, scope)
     if isinstance(node, exp.Count):
         return ColumnType(LONGLONG, 21, NOT_NULL | BINARY)
     if isinstance(node, exp.BitwiseAndAgg | exp.BitwiseOrAgg | exp.BitwiseXorAgg):
@@ -1337,6 +1346,33 @@ IN_SUBQUERY = ColumnType(LONG, 21, BINARY)
 EXISTS_SUBQUERY = ColumnType(LONG, 1, NOT_NULL | BINARY)
 #: The definition of a scalar ``(SELECT COUNT(…) …)``: COUNT's, nullable.
 COUNT_SUBQUERY = ColumnType(LONGLONG, 21, BINARY)
+
+
+def _subquery_type(node: exp.Subquery, scope: _Scope) -> ColumnType:
+    """A scalar subquery's definition (:func:`subquery_definition`) from its one select
+    item's, typed in the subquery's own FROM clause: ``(SELECT MAX(weight) FROM regions
+    r WHERE r.code = c.region)`` as ``MAX(weight)`` of ``regions`` is, nullable. UNKNOWN
+    for anything else (a UNION, a grouped block, several items, an item naming the
+    outer query). A literal of the item that a plan-cache slot stands for is typed per
+    call, as the block's own are (:class:`SlotTyped`)."""
+    inner = node.this
+    if not isinstance(inner, exp.Select) or len(inner.expressions) != 1:
+        return UNKNOWN
+    if inner.args.get("group") or inner.args.get("with_") or inner.args.get("with"):
+        return UNKNOWN
+    item = inner.expressions[0]
+    if node.args.get("alias") is not None:
+        return UNKNOWN
+    if isinstance(item, exp.Star) or (
+        isinstance(item, exp.Column) and isinstance(item.this, exp.Star)
+    ):
+        return UNKNOWN
+    own = _Scope(inner, scope.tables, scope.database, scope.ctes)
+    own.slots, own.values = scope.slots, scope.values  # a slot of the item: this call's
+    if not own.order:
+        return UNKNOWN  # no table of the catalog: nothing is typed from it
+    typed = _expr_type(item, own)
+    return UNKNOWN if typed is UNKNOWN else subquery_definition(typed)
 
 
 def _carried(node: exp.Expr) -> ColumnType | None:

@@ -250,10 +250,14 @@ def replace_with_values(
     dialect: str,
     collation: str | None = None,
     columns: Sequence[Column] | None = None,
+    collations: Sequence[str | None] | None = None,
 ) -> None:
     """Write the result ``rows`` (``width`` columns) of ``use``'s SELECT into the tree
     (module docstring); ``collation``: a lookup's, :func:`lookup_probe`; ``columns``:
-    the result's column definitions (a scalar's or lookup's own, module docstring)."""
+    the result's column definitions (a scalar's or lookup's own, module docstring);
+    ``collations``: an ``IN``'s, per column of the result, on a backend where a text
+    literal compares bytewise (SQLite): each text value carries its column's
+    (:func:`_collated`)."""
     if use.kind == "exists":
         use.target.replace(_carry(exp.true() if rows else exp.false(), EXISTS_SUBQUERY))
         return
@@ -264,7 +268,7 @@ def replace_with_values(
         return
     left = use.target.this if use.kind == "in" else None
     if isinstance(left, exp.Tuple):
-        _replace_with_rows(use, left, width, rows, dialect)
+        _replace_with_rows(use, left, width, rows, dialect, collations)
         return
     if width != 1:
         if use.kind == "in" or isinstance(use.target.parent, exp.Select):
@@ -283,11 +287,35 @@ def replace_with_values(
         return
     host = _carry(use.target, IN_SUBQUERY)
     host.set("query", None)
-    host.set("expressions", [literal_node(v, dialect) for v in values])
+    own = collations[0] if collations else None
+    host.set("expressions", [_collated(literal_node(v, dialect), v, own) for v in values])
+    left = host.this
+    if isinstance(left, exp.Literal) and left.is_string:
+        # SQLite's IN compares with its left operand's collation only.
+        host.set("this", _collated(left, left.name, own))
+
+
+def _collated(node: exp.Expr, value: Any, collation: str | None) -> exp.Expr:
+    """``node`` (the literal of ``value``) as ``node COLLATE collation`` when ``value``
+    is text read from a column of ``collation``. MySQL compares ``'PAID' IN (SELECT
+    status …)`` in ``status``'s collation (a column's wins over a literal's); once the
+    values are literals, SQLite would compare two literals bytewise (``'PAID'`` is not
+    ``'paid'``), so each value carries its column's collation (SQLite's registered
+    ones have MySQL's names: :mod:`sharding.backend.sqlite_mysql`). Explicit there, it
+    wins over a column on the other side too, whose collation MySQL's 1267 required
+    to be the same."""
+    if collation is None or collation == "binary" or not isinstance(value, str):
+        return node
+    return exp.Collate(this=node, expression=exp.Var(this=collation))
 
 
 def _replace_with_rows(
-    use: SubqueryUse, left: exp.Tuple, width: int, rows: Sequence[Sequence[Any]], dialect: str
+    use: SubqueryUse,
+    left: exp.Tuple,
+    width: int,
+    rows: Sequence[Sequence[Any]],
+    dialect: str,
+    collations: Sequence[str | None] | None = None,
 ) -> None:
     """``(a, b) IN (subquery)`` → ``(a, b) IN ((v1, w1), …)``: a row ``IN`` compares
     row by row as the list of row constructors does (a NULL part makes that comparison
@@ -306,7 +334,15 @@ def _replace_with_rows(
         if key in seen:
             continue
         seen.add(key)
-        values.append(exp.Tuple(expressions=[literal_node(v, dialect) for v in row]))
+        own = collations if collations is not None and len(collations) == width else ()
+        values.append(
+            exp.Tuple(
+                expressions=[
+                    _collated(literal_node(v, dialect), v, own[i] if own else None)
+                    for i, v in enumerate(row)
+                ]
+            )
+        )
     if not values:
         use.target.replace(_carry(exp.false(), IN_SUBQUERY))
         return
@@ -385,7 +421,11 @@ def lookup_node(
     case: exp.Expr = exp.Case(ifs=ifs, default=empty.copy())
     if results and all(isinstance(v, Decimal) for v in results):
         scale = max(max(0, -int(v.as_tuple().exponent)) for v in results)
-        if scale > 38 or dialect != "mysql":
+        if dialect != "mysql":
+            # SQLite: its literals are REALs, which a client embedding the coordinator
+            # would get as floats where MySQL gives a DECIMAL.
+            raise NotSupported("a correlated DECIMAL aggregate on SQLite shards")
+        if scale > 38:
             raise NotSupported("a correlated DECIMAL aggregate of this scale")
         case = exp.Cast(this=case, to=exp.DataType.build(f"DECIMAL(65, {scale})"))
     return case
