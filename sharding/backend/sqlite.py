@@ -101,6 +101,7 @@ from sharding.backend import (
     sqlite_binary_store,
     sqlite_decimal_results,
     sqlite_enum_numbers,
+    sqlite_expression_collation,
     sqlite_hex_literals,
     sqlite_json_store,
     sqlite_length_store,
@@ -652,6 +653,9 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
             text = sqlite_hex_literals.rewrite(raw, sql)
             # LIKE on a utf8mb4_bin column: its exact characters (sqlite_like_collation).
             text = sqlite_like_collation.rewrite(raw, text)
+            # A string expression that is no column: MySQL's derived collation, not
+            # SQLite's BINARY (sqlite_expression_collation).
+            text = sqlite_expression_collation.rewrite(raw, text)
             text = sqlite_decimal_results.prepare(raw, text)
             text = sqlite_enum_numbers.rewrite(raw, text, write=False)
             # A binary column compared with a string: bytes with bytes (sqlite_binary_store).
@@ -774,6 +778,8 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         # DEFAULT as a written value: the column's declared default (sqlite_passthrough).
         hexed = sqlite_hex_literals.rewrite(raw, sql)  # 0x.. by a compared column's type
         hexed = sqlite_like_collation.rewrite(raw, hexed)  # LIKE on a _bin column: exact
+        # A string expression that is no column: MySQL's collation (sqlite_expression_collation).
+        hexed = sqlite_expression_collation.rewrite(raw, hexed)
         source = sqlite_passthrough.defaults(raw, hexed) if _WRITE_STATEMENT.match(sql) else hexed
         text, dated = (
             sqlite_temporal.store_rewrite(raw, source)
@@ -869,6 +875,7 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
             sqlite_binary_store.learn(sql)
             sqlite_hex_literals.forget()
             sqlite_like_collation.forget()
+            sqlite_expression_collation.forget()
             sqlite_decimal_results.forget()  # column types may have changed
             sqlite_arithmetic.forget()
         return result

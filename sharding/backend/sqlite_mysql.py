@@ -1803,9 +1803,11 @@ def install(conn: sqlite3.Connection) -> None:
         conn.create_function(name, nargs, _reporting(fn), deterministic=deterministic)
     conn.create_window_function("sum", 1, _Sum)
     conn.create_window_function("avg", 1, _Avg)
-    from sharding.backend import sqlite_numeric_store, sqlite_on_update
+    from sharding.backend import sqlite_expression_collation, sqlite_numeric_store, sqlite_on_update
 
     sqlite_on_update.install(conn)
+    for name, nargs, fn in sqlite_expression_collation.functions():
+        conn.create_function(name, nargs, _reporting(fn), deterministic=True)
     for name, nargs, fn in sqlite_numeric_store.functions():
         conn.create_function(name, nargs, _reporting(fn), deterministic=True)
     from sharding.backend.sqlite_temporal import STORE_FUNCTION
