@@ -790,10 +790,11 @@ class CoordinatorSession:
             plan: SelectPlan | WritePlan = await cpu_bound(len(source), plan_select, tree, ctx)
             if (
                 isinstance(plan, SelectPlan)
-                and plan.columns is not None
                 and types is not None
-                and len(types) == len(plan.columns)
+                and (plan.columns is None or len(types) == len(plan.columns))
             ):
+                # Without names (``*`` over a derived table: the shard names the
+                # columns), the types still define them on shards without metadata.
                 plan = dataclasses.replace(plan, types=tuple(types))
         else:
             if not isinstance(tree, exp.Update | exp.Delete):

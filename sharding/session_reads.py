@@ -540,7 +540,7 @@ async def run_select(
                 prepared.values,
                 shard_metadata=mysql,
             )
-        return list(shard) if shard is not None else []
+        return _shard_named_columns(plan, prepared, shard, mysql)
 
     # Over SQLite shards: the DECIMAL values the coordinator computes, at their
     # column's scale (MySQL's, as the definitions say: merge/mysql_decimal). MariaDB
@@ -834,13 +834,38 @@ def _forget(cache: dict[int, _Entry], key: int) -> Callable[[object], None]:
     return drop
 
 
+def _shard_named_columns(
+    plan: SelectPlan, prepared: Prepared[SelectPlan], shard: Sequence[Column] | None, mysql: bool
+) -> list[Column]:
+    """The definitions of a result whose columns only the shard names (``SELECT *``
+    over a derived table or CTE: ``plan.columns`` None). A MariaDB shard's are sent as
+    they are; a SQLite shard sends none, so there the statement's types
+    (``plan.types``, :func:`~sharding.sql.describe.describe_plan`: the catalog's for a
+    table's columns, a derived table's body's for its own) define them when they line
+    up with the shard's columns — else its values would go out as LONGTEXT, ``3`` as
+    the text ``'3'``."""
+    if shard is None:
+        return []
+    if mysql or plan.types is None or len(plan.types) != len(shard):
+        return list(shard)
+    return result_columns(
+        [c.name for c in shard],
+        plan.types,
+        None,
+        shard,
+        prepared.slots,
+        prepared.values,
+        shard_metadata=False,
+    )
+
+
 def _passthrough_columns(
     plan: SelectPlan, prepared: Prepared[SelectPlan], shard: Sequence[Column] | None, mysql: bool
 ) -> list[Column]:
     """The definitions a one-shard result is sent with (what :func:`run_select` builds for
     a passthrough: :func:`~sharding.sql.describe.result_columns`)."""
     if plan.columns is None:
-        return list(shard) if shard is not None else []
+        return _shard_named_columns(plan, prepared, shard, mysql)
     key = id(plan)
     hit = _PASSTHROUGH_COLUMNS.get(key)
     if hit is not None and hit[0]() is plan and shard is not None and hit[1] == tuple(shard):

@@ -176,7 +176,7 @@ def derived_table(
     :class:`~sharding.sql.describe.SlotTyped` column for this call (default: left
     unresolved, its declared type empty). Raises MariaDB's errors for duplicate names
     (1060) and a CTE column list of another length (4002)."""
-    from sharding.sql.describe import SlotTyped, _Scope, describe_block
+    from sharding.sql.describe import SlotTyped, _Scope, describe_block, recursive_field
 
     found = derived_body(src, ctes)
     if found is None:
@@ -235,6 +235,10 @@ def derived_table(
         infos.append(hit[0] if hit is not None else None)
     if len(names) != len(types):
         return None
+    recursive = cte is not None and _recursive(cte)
+    if recursive:
+        # Its columns: the anchor's items as a temporary table's fields.
+        types = [recursive_field(t, e) for t, e in zip(types, exprs, strict=True)]
     if column_list is not None:
         if len(column_list) != len(names):
             raise ShardgateError(
@@ -257,6 +261,8 @@ def derived_table(
     for name, typed, expr, known in zip(names, types, exprs, infos, strict=True):
         if known is not None:
             column = replace(known, name=name, auto_increment=False, default=None)
+            if recursive:
+                column = replace(column, nullable=True)
         else:
             ct: ColumnType | None = typed if isinstance(typed, ColumnType) else None
             if isinstance(typed, SlotTyped) and resolve is not None:
@@ -275,6 +281,15 @@ def derived_table(
         columns.append(column)
     table = TableInfo(SYNTHETIC_DB, alias, ShardRule(broadcast=True), tuple(columns))
     return DerivedTable(alias, body, table, tuple(types), tuple(exprs), tuple(mixed), cte)
+
+
+def _recursive(cte: exp.CTE) -> bool:
+    """Whether ``cte`` of a ``WITH RECURSIVE`` names itself in its body."""
+    with_ = cte.parent
+    if not isinstance(with_, exp.With) or not with_.args.get("recursive"):
+        return False
+    name = cte.alias_or_name.lower()
+    return any(not t.db and t.name.lower() == name for t in cte.this.find_all(exp.Table))
 
 
 def _sources(block: exp.Select) -> list[exp.Expr]:

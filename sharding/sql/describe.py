@@ -68,6 +68,7 @@ from sharding.sql.nodes import (
     WindowNode,
 )
 from sharding.sql.rewrite import SLOT
+from sharding.sql.shard_dialect import hex_is_number_form
 
 __all__ = [
     "CARRIED",
@@ -85,6 +86,7 @@ __all__ = [
     "describe_plan",
     "describe_select",
     "expression_type",
+    "recursive_field",
     "result_columns",
     "shard_positions",
     "subquery_definition",
@@ -441,10 +443,16 @@ class SlotTyped:
     """A result column whose type depends on literals the plan cache made slots
     (``SELECT SUM(qty) * 2``: one plan serves ``* 2`` and ``* 2.5``): typed per call."""
 
-    __slots__ = ("grouped", "node", "preferred", "scope")
+    __slots__ = ("grouped", "node", "post", "preferred", "scope")
 
     def __init__(
-        self, node: exp.Expr, scope: _Scope, *, preferred: bool = False, grouped: bool = False
+        self,
+        node: exp.Expr,
+        scope: _Scope,
+        *,
+        preferred: bool = False,
+        grouped: bool = False,
+        post: Callable[[ColumnType, Sequence[Slot]], ColumnType] | None = None,
     ) -> None:
         self.node = node
         self.scope = scope
@@ -453,13 +461,69 @@ class SlotTyped:
         self.preferred = preferred
         #: A select item of a block grouped through a temporary table (_groups_to_fields).
         self.grouped = grouped
+        #: What the resolved type becomes where it is stored (a recursive CTE's column,
+        #: :func:`recursive_field`).
+        self.post = post
 
     def resolve(self, slots: Sequence[Slot], values: Sequence[Any]) -> ColumnType:
         scope = copy.copy(self.scope)
         scope.slots = slots
         scope.values = values
         typed = _item_type(self.node, scope, self.grouped)
-        return _table_column(typed) if self.preferred else typed
+        typed = _table_column(typed) if self.preferred else typed
+        return self.post(typed, slots) if self.post is not None else typed
+
+
+def recursive_field(typed: ColumnType | SlotTyped, node: exp.Expr) -> ColumnType | SlotTyped:
+    """The definition of a recursive CTE's column whose anchor (first) block's item is
+    ``node``, typed ``typed`` there: the field of the temporary table MariaDB builds from
+    the anchor alone (the recursive blocks do not widen it; 10.11, measured) —
+
+    * nullable, without the key, default or BINARY flags (UNSIGNED, ENUM and SET kept;
+      a string of the binary character set, a NULL, BINARY as every such field);
+    * a string's decimals 0 (not an expression's "not fixed" 39);
+    * an integer literal one wider (its sign: ``SELECT 1 AS n`` INT(2), ``-1`` INT(2));
+    * otherwise as typed: ``id`` INT(11), ``id * 2`` BIGINT(12), ``1.5`` DECIMAL(4,1).
+
+    Never marked ``table_column``: over MariaDB shards their own definition is sent."""
+    bare = node
+    while isinstance(bare, exp.Alias | exp.Paren):
+        bare = bare.this
+    if isinstance(typed, SlotTyped):
+        post = typed.post
+
+        def stored(t: ColumnType, slots: Sequence[Slot]) -> ColumnType:
+            if post is not None:
+                t = post(t, slots)
+            literal = False
+            if isinstance(bare, exp.Placeholder):
+                index = bare.meta.get(SLOT)
+                literal = (
+                    isinstance(index, int)
+                    and 0 <= index < len(slots)
+                    and slots[index].param is None
+                    and not slots[index].is_string
+                )
+            return _stored(t, literal)
+
+        return SlotTyped(
+            typed.node, typed.scope, preferred=typed.preferred, grouped=typed.grouped, post=stored
+        )
+    literal = isinstance(bare, exp.Literal) and not bare.is_string
+    return _stored(typed, literal)
+
+
+def _stored(t: ColumnType, int_literal: bool) -> ColumnType:
+    """:func:`recursive_field` of a resolved type (``int_literal``: a non-negative
+    integer literal's)."""
+    if t is UNKNOWN:
+        return t
+    flags = t.flags & (UNSIGNED | ENUM_FLAG | SET_FLAG)
+    if t.type in (VAR_STRING, STRING, BLOB) and t.charset == BINARY_CHARSET:
+        flags |= BINARY
+    decimals = 0 if t.type in (VAR_STRING, STRING, BLOB) else t.decimals
+    length = t.length + 1 if int_literal and t.is_integer else t.length
+    return ColumnType(t.type, length, flags, decimals, t.charset)
 
 
 def describe_select(
@@ -824,6 +888,22 @@ def _numeric_result(
     )
 
 
+def _operand_type(node: exp.Expr, scope: _Scope) -> ColumnType:
+    """An arithmetic operand's type: a ``0x..`` literal is the unsigned number of its
+    bytes there, as wide as the largest one (``0x4142 + 0``: INT(6) UNSIGNED; 10.11,
+    measured); an ``X'..'`` one is not modelled (UNKNOWN)."""
+    bare = node
+    while isinstance(bare, exp.Paren):
+        bare = bare.this
+    if isinstance(bare, exp.HexString):
+        size = (len(str(bare.this or "")) + 1) // 2
+        if not hex_is_number_form(bare) or not 0 < size <= 8:
+            return UNKNOWN
+        digits = len(str(256**size - 1))
+        return ColumnType(LONG if digits <= 9 else LONGLONG, digits, _LITERAL_FLAGS | UNSIGNED)
+    return _expr_type(node, scope)
+
+
 def _negated(t: ColumnType) -> ColumnType:
     """``-x``: one more character, signed."""
     if t is UNKNOWN or not (t.is_integer or t.is_decimal or t.is_float):
@@ -913,6 +993,11 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         return ColumnType(NULL, 0, BINARY)
     if isinstance(node, exp.Boolean):
         return ColumnType(LONG, 5, _LITERAL_FLAGS)
+    if isinstance(node, exp.HexString):
+        # ``0x41``, ``X'41'``: a binary string of (digits + 1) // 2 bytes, announced
+        # UNSIGNED as well (10.11, measured: VARBINARY(1), flags 161).
+        size = (len(str(node.this or "")) + 1) // 2
+        return ColumnType(VAR_STRING, size, _LITERAL_FLAGS | UNSIGNED, 0, BINARY_CHARSET)
     if isinstance(node, exp.Window):
         return _window_type(node, scope)
     if isinstance(node, exp.Subquery):
@@ -982,7 +1067,7 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         return ColumnType(BLOB, 16777216, 0, 0, UTF8MB4)
     if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
         operands = [node.left, node.right]
-        return _numeric_result(node, [_expr_type(o, scope) for o in operands], operands)
+        return _numeric_result(node, [_operand_type(o, scope) for o in operands], operands)
     if isinstance(node, exp.Neg):
         return _negated(_expr_type(node.this, scope))
     if isinstance(node, exp.Mod):

@@ -256,7 +256,8 @@ class SelectPlan:
     #: Reads of a cross-shard join: each routed by its own predicates.
     join: bool = False
     #: Result column types (:class:`sharding.sql.describe.ColumnType`, None where not
-    #: derived), parallel to ``columns``; set by the session after planning.
+    #: derived), parallel to ``columns`` (or to the shard's columns when ``columns``
+    #: is None: a ``*`` over a derived table); set by the session after planning.
     types: tuple[Any, ...] | None = None
 
 
