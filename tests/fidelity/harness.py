@@ -447,8 +447,10 @@ class Environment:
 
     async def _serve_async(self) -> None:
         topology = self.topology()
+        # 8 connections: the statements are sequential, and make test-slow's two workers
+        # each keep up to five environments open on the shared server.
         ds = MySQLDataSource(
-            "m0", MySQLConfig.from_mapping("m0", {"url": MYSQL_URL, "max_connections": 16})
+            "m0", MySQLConfig.from_mapping("m0", {"url": MYSQL_URL, "max_connections": 8})
         )
         async with (
             Coordinator(topology, datasources={"m0": ds}) as coord,
