@@ -51,7 +51,8 @@ UNSUPPORTED = [
     ("SELECT id, ROW_NUMBER() OVER (ORDER BY id), RANK() OVER (ORDER BY a) FROM t", "window"),
     ("SELECT * FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k = t.k AND u.x > t.a)", "db.u"),
     ("SELECT ROW_NUMBER() OVER (ORDER BY id) FROM (SELECT id FROM t) x", "window"),
-    ("SELECT id, (SELECT COUNT(*) FROM u WHERE u.k = t.k) FROM t", "subquery"),
+    # One equality correlation runs as a grouped lookup (test below); another does not.
+    ("SELECT id, (SELECT COUNT(*) FROM u WHERE u.k > t.k) FROM t", "subquery"),
     ("SELECT GROUP_CONCAT(b) FROM t", "GROUP_CONCAT"),
     ("SELECT a, COUNT(*) FROM t", "neither grouped nor aggregated"),
     ("SELECT * FROM t JOIN u ON t.a < u.x", "without an equality"),
@@ -91,6 +92,13 @@ async def test_single_shard_statements_may_use_anything_the_backend_has(c: Coord
     assert rows == [(5, 1)]
     rows = (await c.execute("SELECT GROUP_CONCAT(b) FROM t WHERE id = 2")).rows
     assert rows == [("b",)]
+
+
+async def test_a_correlated_count_of_one_equality_is_answered(c: Coordinator) -> None:
+    """Was 1235 on SQLite shards; the grouped lookup reads COLLATION() from the catalog."""
+    await c.execute("INSERT INTO u VALUES (1, 1, 1), (2, 1, 2)")
+    sql = "SELECT id, (SELECT COUNT(*) FROM u WHERE u.k = t.k) FROM t ORDER BY id"
+    assert (await c.execute(sql)).rows == [(1, 2), (2, 0), (5, 2)]
 
 
 OTHER_ERRORS = [
