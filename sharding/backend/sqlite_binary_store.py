@@ -53,6 +53,7 @@ from sqlglot import exp
 from sqlglot.dialects.sqlite import SQLite
 
 from sharding.backend import sqlite_arithmetic as arith
+from sharding.backend import sqlite_compare
 from sharding.backend.sqlite_text_cache import TextCache
 
 __all__ = [
@@ -218,17 +219,8 @@ def _edited(raw: sqlite3.Connection, sql: str) -> str:
     return sql
 
 
-_COMPARISONS = (
-    exp.EQ,
-    exp.NEQ,
-    exp.LT,
-    exp.LTE,
-    exp.GT,
-    exp.GTE,
-    exp.NullSafeEQ,
-    exp.NullSafeNEQ,
-    exp.Is,
-)
+#: The comparisons of two operands, ``IS`` with them.
+_COMPARISONS = (*sqlite_compare.COMPARISONS, exp.Is)
 
 
 def _edit(sql: str, decls: arith.Decls) -> str:
@@ -272,13 +264,8 @@ def _edit(sql: str, decls: arith.Decls) -> str:
                 written(value)
     assignments = arith._assignment_ids(tree)
     for node in tree.walk(bfs=False):
-        if isinstance(node, _COMPARISONS) and id(node) not in assignments:
-            operands = [node.this, node.expression]
-        elif isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
-            operands = [node.this, *node.expressions]
-        elif isinstance(node, exp.Between):
-            operands = [node.this, node.args["low"], node.args["high"]]
-        else:
+        operands = sqlite_compare.compared_operands(node, assignments, _COMPARISONS)
+        if operands is None:
             continue
         if not any(binary(o) for o in operands):
             continue

@@ -329,6 +329,8 @@ _BINARY: dict[type[exp.Expr], str] = {
     exp.NullSafeEQ: "<=>",
     exp.NullSafeNEQ: "IS NOT",
 }
+#: sqlglot's classes of a comparison of two operands (``=``, ``<>``, ``<``, …, ``<=>``).
+COMPARISONS: tuple[type[exp.Expr], ...] = tuple(_BINARY)
 #: What may stand between two rewritten operands (their text is replaced by a comma).
 _GAPS = {
     "binary": re.compile(r"\s*(?:=|==|<>|!=|<|<=|>|>=|IS|IS\s+NOT)\s*\Z", re.IGNORECASE),
@@ -484,6 +486,21 @@ def _check_chosen(node: exp.Expr, cols: arith._Columns) -> None:
                 )
 
 
+def compared_operands(
+    node: exp.Expr, assignments: set[int], binary: tuple[type[exp.Expr], ...] = COMPARISONS
+) -> list[exp.Expr] | None:
+    """The operands of ``node`` if it is a comparison: one of the ``binary`` classes
+    (not an assignment, whose id is in ``assignments``), ``x IN (list)`` or ``x BETWEEN
+    a AND b``; None for another node."""
+    if isinstance(node, binary) and id(node) not in assignments:
+        return [node.this, node.expression]
+    if isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
+        return [node.this, *node.expressions]
+    if isinstance(node, exp.Between):
+        return [node.this, node.args["low"], node.args["high"]]
+    return None
+
+
 #: One comparison to rewrite: (the node, its operands, the call's name, its leading
 #: arguments, the kind of each gap between operands, whether it is negated).
 Found = tuple[exp.Expr, list[exp.Expr], str, str]
@@ -494,14 +511,8 @@ def comparisons(tree: exp.Expr, cols: arith._Columns) -> Iterator[Found]:
     operands, the registered call and its leading arguments."""
     assignments = arith._assignment_ids(tree)
     for node in tree.walk(bfs=False):
-        operands: list[exp.Expr]
-        if isinstance(node, tuple(_BINARY)) and id(node) not in assignments:
-            operands = [node.this, node.expression]
-        elif isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
-            operands = [node.this, *node.expressions]
-        elif isinstance(node, exp.Between):
-            operands = [node.this, node.args["low"], node.args["high"]]
-        else:
+        operands = compared_operands(node, assignments)
+        if operands is None:
             continue
         sides = [_side(o, cols) for o in operands]
         if "runtime" not in sides or "skip" in sides:

@@ -73,16 +73,6 @@ _SELECT = re.compile(r"\bSELECT\b", re.IGNORECASE)
 _CALL_HEAD = re.compile(r"(\w+)\s*\(")
 _COLLATE = re.compile(r"\bCOLLATE\s+\"?(\w+)\"?", re.IGNORECASE)
 
-_COMPARISONS = (
-    exp.EQ,
-    exp.NEQ,
-    exp.LT,
-    exp.LTE,
-    exp.GT,
-    exp.GTE,
-    exp.NullSafeEQ,
-    exp.NullSafeNEQ,
-)
 #: Registered calls taking their strings' collation first (:func:`functions`).
 _COLLATED_CALLS = {
     "greatest": "sg_collated_greatest",
@@ -210,13 +200,8 @@ def _collation(nodes: list[exp.Expr], cols: arith._Columns) -> str | None:
 # ---------------------------------------------------------------------- what to edit
 def _literal_comparison(node: exp.Expr, assignments: set[int]) -> list[exp.Expr] | None:
     """The operands of a comparison of string literals only (None: another node)."""
-    if isinstance(node, _COMPARISONS) and id(node) not in assignments:
-        operands = [node.this, node.expression]
-    elif isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
-        operands = [node.this, *node.expressions]
-    elif isinstance(node, exp.Between):
-        operands = [node.this, node.args["low"], node.args["high"]]
-    else:
+    operands = sqlite_compare.compared_operands(node, assignments)
+    if operands is None:
         return None
     for operand in operands:
         bare = _bare(operand)

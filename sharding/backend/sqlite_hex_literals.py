@@ -35,6 +35,7 @@ import sqlglot
 from sqlglot import exp
 
 from sharding.backend import sqlite_arithmetic as arith
+from sharding.backend.sqlite_compare import COMPARISONS
 from sharding.backend.sqlite_text_cache import TextCache
 
 __all__ = ["MARK", "hexnum", "number_or_marked", "rewrite"]
@@ -42,16 +43,6 @@ __all__ = ["MARK", "hexnum", "number_or_marked", "rewrite"]
 #: The registered marker function's name.
 MARK = "sg_hexnum"
 _UPPER_MARK = MARK.upper()
-_COMPARISONS = (
-    exp.EQ,
-    exp.NEQ,
-    exp.LT,
-    exp.LTE,
-    exp.GT,
-    exp.GTE,
-    exp.NullSafeEQ,
-    exp.NullSafeNEQ,
-)
 _ARITHMETIC = (
     exp.Add,
     exp.Sub,
@@ -106,8 +97,8 @@ def number_or_marked(node: exp.HexString, value: int | None) -> exp.Expr | None:
         parent = node.parent
         while isinstance(parent, exp.Paren):
             parent = parent.parent
-        compared = parent.expression if isinstance(parent, _COMPARISONS) else None
-        if isinstance(parent, _COMPARISONS) and compared is node:
+        compared = parent.expression if isinstance(parent, COMPARISONS) else None
+        if isinstance(parent, COMPARISONS) and compared is node:
             compared = parent.this
         if isinstance(parent, exp.In | exp.Between):
             compared = parent.this
@@ -123,7 +114,7 @@ def number_or_marked(node: exp.HexString, value: int | None) -> exp.Expr | None:
     if isinstance(parent, _ARITHMETIC):
         return exp.Literal.number(value)
     others: list[exp.Expr] = []
-    if isinstance(parent, _COMPARISONS):
+    if isinstance(parent, COMPARISONS):
         others = [parent.expression if child is parent.this else parent.this]
     elif isinstance(parent, exp.In | exp.Between) and child is not parent.this:
         others = [parent.this]
@@ -172,7 +163,7 @@ def _resolve(raw: sqlite3.Connection, sql: str) -> str:
         parent = call.parent
         while isinstance(parent, exp.Paren):
             child, parent = parent, parent.parent
-        if isinstance(parent, _COMPARISONS):
+        if isinstance(parent, COMPARISONS):
             other = parent.expression if child is parent.this else parent.this
         elif isinstance(parent, exp.In | exp.Between):
             other = parent.this

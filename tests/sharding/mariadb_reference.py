@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
+import trio
 
 from tests.conftest import MYSQL_HOST, MYSQL_PORT
 
@@ -100,6 +102,67 @@ async def sqlite_twin(
         for sql in statements:
             await session.execute(sql)
         yield session
+
+
+def typed_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """Rows with each value's Python type (``5`` is not ``'5'`` nor ``Decimal(5)``);
+    a Decimal's text keeps its scale."""
+    return [
+        tuple((type(v).__name__, str(v) if isinstance(v, Decimal) else v) for v in row)
+        for row in rows
+    ]
+
+
+def column_definitions(fields: Sequence[Any], lengths: bool) -> list[tuple[int, int, int, int]]:
+    """(type code, length, decimals, NOT NULL) of MariaDB's column definitions; the
+    length 0 unless ``lengths`` (an ``IN``'s: MariaDB sends 21 for one, 1 for another)."""
+    return [(f.type_code, f.length if lengths else 0, f.scale, f.flags & 1) for f in fields]
+
+
+async def same_typed(
+    session: Any, cur: Any, sql: str, params: Sequence[Any] = (), *, lengths: bool = True
+) -> None:
+    """``sql`` (``?`` for each of ``params``) gives the same typed rows
+    (:func:`typed_rows`) and column definitions (:func:`column_definitions`) on
+    ``session`` (shardgate) and ``cur`` (MariaDB)."""
+    cur.execute(sql.replace("?", "%s"), tuple(params) if params else None)
+    want = typed_rows(cur.fetchall())
+    fields = cur._result.fields  # MariaDB's column definitions, as PyMySQL read them
+    got = await session.execute(sql, list(params) if params else None)
+    assert typed_rows(got.rows) == want, (sql, params, got.rows[:5])
+    assert got.columns is not None
+    mine = [
+        (c.wire.type, c.wire.length if lengths else 0, c.wire.decimals, c.wire.flags & 1)
+        for c in got.columns
+        if c.wire is not None
+    ]
+    want_definitions = column_definitions(fields, lengths)
+    assert mine == want_definitions, (sql, mine, want_definitions)
+
+
+def same_typed_results(
+    tmp_path: Path,
+    prefix: str,
+    setup: Sequence[str],
+    cases: Sequence[str | tuple[str, Sequence[Any]]],
+    *,
+    shards: int = 4,
+    lengths: bool = True,
+) -> None:
+    """Each case (a statement, or one with its parameters) gives the same typed rows
+    and column definitions (:func:`same_typed`) on a SQLite twin of ``shards`` shards
+    as on MariaDB, both after ``setup``, in a reference database ``<prefix>_<pid>``
+    (``SET NAMES utf8mb4``)."""
+    with reference_database(prefix, *setup) as (name, cur):
+        cur.execute("SET NAMES utf8mb4")
+
+        async def main() -> None:
+            async with sqlite_twin(tmp_path, name, *setup, shards=shards) as session:
+                for case in cases:
+                    sql, params = (case, ()) if isinstance(case, str) else case
+                    await same_typed(session, cur, sql, params, lengths=lengths)
+
+        trio.run(main)
 
 
 def value_writes(pairs: Sequence[tuple[str, str]], *, upsert: bool = True) -> list[str]:

@@ -21,15 +21,17 @@ Were:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
 
-from tests.sharding.mariadb_reference import reference_database, sqlite_twin
+from tests.sharding.mariadb_reference import (
+    reference_database,
+    same_typed_results,
+    sqlite_twin,
+    typed_rows,
+)
 
 DDL = [
     "CREATE TABLE customers (id INT PRIMARY KEY, region VARCHAR(8), tier INT)",
@@ -57,6 +59,7 @@ ROWS = [
     "INSERT INTO tags VALUES ('abc', 1), ('ABC', 2), ('Abc', 3), ('x', 0)",
     "INSERT INTO regions VALUES ('eu', 3, 1.50), ('us', 5, 2.25), ('as', 1, NULL)",
 ]
+SETUP = [*DDL, *ROWS]
 
 IN_QUERIES = [
     # The literal on the left, a text column of the subquery: the column's collation.
@@ -147,93 +150,37 @@ WRITES = [
 ]
 
 
-def _typed(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-    """Rows with each value's Python type (``5`` is not ``'5'`` nor ``Decimal(5)``);
-    a Decimal's text keeps its scale."""
-    return [
-        tuple((type(v).__name__, str(v) if isinstance(v, Decimal) else v) for v in row)
-        for row in rows
-    ]
-
-
-def _definitions(fields: Sequence[Any], lengths: bool) -> list[tuple[int, int, int, int]]:
-    """(type code, length, decimals, NOT NULL) of MariaDB's column definitions; the
-    length 0 unless ``lengths`` (an ``IN``'s: MariaDB sends 21 for one, 1 for another)."""
-    return [(f.type_code, f.length if lengths else 0, f.scale, f.flags & 1) for f in fields]
-
-
-async def _same(
-    session: Any, cur: Any, sql: str, params: Sequence[Any] = (), *, lengths: bool = True
-) -> None:
-    cur.execute(sql.replace("?", "%s"), tuple(params) if params else None)
-    want = _typed(cur.fetchall())
-    fields = cur._result.fields  # MariaDB's column definitions, as PyMySQL read them
-    got = await session.execute(sql, list(params) if params else None)
-    assert _typed(got.rows) == want, (sql, params, got.rows[:5])
-    assert got.columns is not None
-    mine = [
-        (c.wire.type, c.wire.length if lengths else 0, c.wire.decimals, c.wire.flags & 1)
-        for c in got.columns
-        if c.wire is not None
-    ]
-    assert mine == _definitions(fields, lengths), (sql, mine, _definitions(fields, lengths))
-
-
 @pytest.mark.mysql
 @pytest.mark.parametrize("shards", [1, 4])
 def test_correlated_in_with_the_column_collation(tmp_path: Path, shards: int) -> None:
-    with reference_database("sgsqlcorrin", *DDL, *ROWS) as (name, cur):
-        cur.execute("SET NAMES utf8mb4")
-
-        async def main() -> None:
-            async with sqlite_twin(tmp_path, name, *DDL, *ROWS, shards=shards) as s:
-                for sql in IN_QUERIES:
-                    await _same(s, cur, sql, lengths=False)
-
-        trio.run(main)
+    same_typed_results(tmp_path, "sgsqlcorrin", SETUP, IN_QUERIES, shards=shards, lengths=False)
 
 
 @pytest.mark.mysql
 @pytest.mark.parametrize("shards", [1, 4])
 def test_correlated_scalars_typed_as_mariadb(tmp_path: Path, shards: int) -> None:
-    with reference_database("sgsqlcorrsc", *DDL, *ROWS) as (name, cur):
-        cur.execute("SET NAMES utf8mb4")
-
-        async def main() -> None:
-            async with sqlite_twin(tmp_path, name, *DDL, *ROWS, shards=shards) as s:
-                for sql in SCALAR_QUERIES:
-                    await _same(s, cur, sql)
-
-        trio.run(main)
+    same_typed_results(tmp_path, "sgsqlcorrsc", SETUP, SCALAR_QUERIES, shards=shards)
 
 
 @pytest.mark.mysql
 def test_prepared_correlated(tmp_path: Path) -> None:
-    with reference_database("sgsqlcorrpr", *DDL, *ROWS) as (name, cur):
-        cur.execute("SET NAMES utf8mb4")
-
-        async def main() -> None:
-            async with sqlite_twin(tmp_path, name, *DDL, *ROWS, shards=4) as s:
-                for sql, params in PREPARED:
-                    await _same(s, cur, sql, params, lengths=False)
-
-        trio.run(main)
+    same_typed_results(tmp_path, "sgsqlcorrpr", SETUP, PREPARED, lengths=False)
 
 
 @pytest.mark.mysql
 def test_correlated_writes(tmp_path: Path) -> None:
-    with reference_database("sgsqlcorrwr", *DDL, *ROWS) as (name, cur):
+    with reference_database("sgsqlcorrwr", *SETUP) as (name, cur):
         cur.execute("SET NAMES utf8mb4")
 
         async def main() -> None:
-            async with sqlite_twin(tmp_path, name, *DDL, *ROWS, shards=4) as s:
+            async with sqlite_twin(tmp_path, name, *SETUP, shards=4) as s:
                 for sql in WRITES:
                     want = cur.execute(sql)
                     got = await s.execute(sql)
                     assert got.affected == want, (sql, got.affected, want)
                     check = "SELECT id, region, tier FROM customers ORDER BY id"
                     cur.execute(check)
-                    assert _typed((await s.execute(check)).rows) == _typed(cur.fetchall())
+                    assert typed_rows((await s.execute(check)).rows) == typed_rows(cur.fetchall())
 
         trio.run(main)
 
@@ -242,22 +189,14 @@ def test_correlated_writes(tmp_path: Path) -> None:
 def test_decimal_lookups_on_one_shard_as_mariadb(tmp_path: Path) -> None:
     """One shard runs the whole statement: the REAL SQLite computed for the DECIMAL
     aggregate comes back at its column's scale (was the float ``188.5``)."""
-    with reference_database("sgsqlcorrdec", *DDL, *ROWS) as (name, cur):
-        cur.execute("SET NAMES utf8mb4")
-
-        async def main() -> None:
-            async with sqlite_twin(tmp_path, name, *DDL, *ROWS, shards=1) as s:
-                for sql, params in DECIMAL_LOOKUPS:
-                    await _same(s, cur, sql, params)
-
-        trio.run(main)
+    same_typed_results(tmp_path, "sgsqlcorrdec", SETUP, DECIMAL_LOOKUPS, shards=1)
 
 
 def test_decimal_lookups_over_shards_are_refused(tmp_path: Path) -> None:
     from sharding.errors import ShardgateError
 
     async def main() -> None:
-        async with sqlite_twin(tmp_path, "sgsqlcorrdec", *DDL, *ROWS, shards=4) as s:
+        async with sqlite_twin(tmp_path, "sgsqlcorrdec", *SETUP, shards=4) as s:
             for sql, params in DECIMAL_LOOKUPS:
                 with pytest.raises(ShardgateError) as caught:
                     await s.execute(sql, list(params) if params else None)

@@ -24,10 +24,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import trio
 
-from tests.sharding.mariadb_reference import reference_database, sqlite_twin
-from tests.sharding.test_sqlite_correlated import _same
+from tests.sharding.mariadb_reference import same_typed_results
 
 DDL = [
     "CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(32), region VARCHAR(8), "
@@ -48,6 +46,7 @@ ROWS = [
     + ", ".join(f"({i}, {1 + i % 30}, 'paid', {i % 5})" for i in range(1, 61)),
     "INSERT INTO regions VALUES ('eu', 3, 1.50), ('us', 5, 2.25), ('as', 1, NULL)",
 ]
+SETUP = [*DDL, *ROWS]
 
 #: ``*`` over a derived table (with a table, a broadcast table, alone), routed to one
 #: shard: the definitions from the catalog and the derived table's body.
@@ -98,37 +97,27 @@ SCALARS = [
 @pytest.mark.mysql
 @pytest.mark.parametrize("shards", [1, 4])
 def test_result_types_as_mariadb(tmp_path: Path, shards: int) -> None:
-    with reference_database("sgsqlrestypes", *DDL, *ROWS) as (name, cur):
-        cur.execute("SET NAMES utf8mb4")
+    same_typed_results(
+        tmp_path, "sgsqlrestypes", SETUP, [*STARS, *RECURSIVE, *LITERALS, *SCALARS], shards=shards
+    )
 
-        async def main() -> None:
-            async with sqlite_twin(tmp_path, name, *DDL, *ROWS, shards=shards) as s:
-                for sql in [*STARS, *RECURSIVE, *LITERALS, *SCALARS]:
-                    await _same(s, cur, sql)
 
-        trio.run(main)
+#: The same shapes with a client's parameter (one plan, typed per call).
+PREPARED = [
+    (
+        "SELECT * FROM customers c JOIN (SELECT code, weight FROM regions) r "
+        "ON r.code = c.region WHERE c.id = ?",
+        (5,),
+    ),
+    (
+        "WITH RECURSIVE r AS (SELECT id, name FROM customers WHERE id = ? "
+        "UNION ALL SELECT id + 1, name FROM r WHERE id < 3) SELECT * FROM r",
+        (1,),
+    ),
+]
 
 
 @pytest.mark.mysql
 def test_prepared_result_types_as_mariadb(tmp_path: Path) -> None:
     """The same shapes with a client's parameter (one plan, typed per call)."""
-    with reference_database("sgsqlrestypespr", *DDL, *ROWS) as (name, cur):
-        cur.execute("SET NAMES utf8mb4")
-
-        async def main() -> None:
-            async with sqlite_twin(tmp_path, name, *DDL, *ROWS, shards=4) as s:
-                for sql, params in [
-                    (
-                        "SELECT * FROM customers c JOIN (SELECT code, weight FROM regions) r "
-                        "ON r.code = c.region WHERE c.id = ?",
-                        (5,),
-                    ),
-                    (
-                        "WITH RECURSIVE r AS (SELECT id, name FROM customers WHERE id = ? "
-                        "UNION ALL SELECT id + 1, name FROM r WHERE id < 3) SELECT * FROM r",
-                        (1,),
-                    ),
-                ]:
-                    await _same(s, cur, sql, params)
-
-        trio.run(main)
+    same_typed_results(tmp_path, "sgsqlrestypespr", SETUP, PREPARED)
