@@ -37,8 +37,17 @@ from sqlglot import exp
 from sharding.backend import sqlite_arithmetic as arith
 from sharding.backend.sqlite_compare import COMPARISONS
 from sharding.backend.sqlite_text_cache import TextCache
+from sharding.sql.template import PARAM_PREFIX
 
-__all__ = ["MARK", "hexnum", "number_or_marked", "rewrite"]
+__all__ = [
+    "MARK",
+    "bit_literal",
+    "hexnum",
+    "mark_written",
+    "number_or_marked",
+    "numeric_literal",
+    "rewrite",
+]
 
 #: The registered marker function's name.
 MARK = "sg_hexnum"
@@ -85,6 +94,59 @@ def _numeric(node: exp.Expr) -> bool:
     if isinstance(node, exp.Literal):
         return not node.is_string
     return isinstance(node, _ARITHMETIC)
+
+
+def numeric_literal(node: exp.Expr) -> bool:
+    """Whether ``node`` is a ``0x..`` or ``b'..'`` literal below 2**63 (a number where
+    one is wanted)."""
+    from sharding.sql.shard_dialect import hex_is_number_form
+
+    node = _bare(node)
+    if isinstance(node, exp.BitString):
+        return int(str(node.this) or "0", 2) < 1 << 63
+    if not isinstance(node, exp.HexString) or not node.this:
+        return False
+    return hex_is_number_form(node) and int(str(node.this), 16) < 1 << 63
+
+
+def mark_written(item: exp.Expr) -> exp.Expr:
+    """A VALUES row's lone value, translated (``sqlite_passthrough`` translates each
+    alone), that was a :func:`numeric_literal`: marked, for the shard to make it what
+    the written column's type wants (:func:`rewrite`); anything else as it is."""
+    if isinstance(item, exp.HexString):
+        return exp.Anonymous(this=MARK, expressions=[item.copy()])
+    return item
+
+
+def bit_literal(node: exp.BitString) -> exp.Expr:
+    """What a ``b'..'`` / ``0b..`` literal becomes for SQLite: MySQL's binary string of
+    its bits (right-aligned in whole bytes: ``b'1000001'`` is ``'A'``, ``b''`` the empty
+    string) that is a number where one is wanted — the ``0x..`` rules
+    (:func:`number_or_marked`), except that one compared with a parameter stays the
+    number (sqlglot's rendering before: ``b'1' = ?``)."""
+    bits = str(node.this or "")
+    value = int(bits or "0", 2)
+    blob = exp.HexString(this=value.to_bytes((len(bits) + 7) // 8, "big").hex())
+    node.replace(blob)
+    new = number_or_marked(blob, value)
+    if new is None and value < 1 << 63:
+        parent = blob.parent
+        while isinstance(parent, exp.Paren):
+            parent = parent.parent
+        operands = [parent.this, parent.expression] if isinstance(parent, COMPARISONS) else []
+        if any(_parameter(o) for o in operands):
+            new = exp.Literal.number(value)
+    if new is None:
+        return blob
+    blob.replace(new)
+    return new
+
+
+def _parameter(node: exp.Expr) -> bool:
+    node = _bare(node)
+    return isinstance(node, exp.Placeholder) or (
+        isinstance(node, exp.Var) and str(node.this).startswith(PARAM_PREFIX)
+    )
 
 
 def number_or_marked(node: exp.HexString, value: int | None) -> exp.Expr | None:
@@ -145,6 +207,13 @@ def rewrite(raw: sqlite3.Connection, sql: str) -> str:
     return _cache.get_or_make(sql, lambda: _resolve(raw, sql))
 
 
+def written(tree: exp.Expr, columns: arith._Columns) -> dict[int, exp.Expr]:
+    """id of each value an INSERT's VALUES rows write → the column it is written to."""
+    from sharding.backend.sqlite_binary_store import _assignments
+
+    return {id(value): target for target, value in _assignments(tree, columns)}
+
+
 def _resolve(raw: sqlite3.Connection, sql: str) -> str:
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
@@ -167,6 +236,11 @@ def _resolve(raw: sqlite3.Connection, sql: str) -> str:
             other = parent.expression if child is parent.this else parent.this
         elif isinstance(parent, exp.In | exp.Between):
             other = parent.this
+        elif isinstance(parent, exp.Tuple) and number_form:
+            found = written(tree, columns).get(id(child))
+            if found is None:
+                continue
+            other = found
         else:
             continue
         other = _bare(other)

@@ -2408,10 +2408,13 @@ def _string_introducers(tree: exp.Expr) -> None:
 def _hex_numbers(tree: exp.Expr) -> None:
     """``0x..`` literals where MySQL reads them as numbers: integers, or marked for the
     shard to decide by a compared column's type (:mod:`sharding.backend.sqlite_hex_literals`)."""
+    from sharding.backend.sqlite_hex_literals import bit_literal, number_or_marked
+
     hexes = [h for h in tree.find_all(exp.HexString) if h is not tree and h.this]
-    if not hexes:
-        return
-    from sharding.backend.sqlite_hex_literals import number_or_marked
+    for bit in list(tree.find_all(exp.BitString)):
+        if bit is not tree:
+            # b'..', 0b..: the same, from the bytes of its bits (sqlglot made it an integer)
+            bit_literal(bit)
     from sharding.sql.shard_dialect import hex_is_number_form
 
     for node in hexes:

@@ -215,10 +215,17 @@ def _translated(text: str) -> str:
         return text  # SQLite reports its own error
     if not isinstance(tree, exp.Select) or len(tree.expressions) != 1:
         return text
+    from sharding.backend import sqlite_hex_literals
+
+    # 0x.., b'..': a number or a string by the written column's type (on the shard)
+    number = sqlite_hex_literals.numeric_literal(tree.expressions[0])
     translate_for_sqlite(tree)
+    item = tree.expressions[0]
+    if number:
+        item = sqlite_hex_literals.mark_written(item)
     lead = text[: len(text) - len(text.lstrip())]
     trail = text[len(text.rstrip()) :]
-    rendered: str = tree.expressions[0].sql(dialect="sqlite")
+    rendered: str = item.sql(dialect="sqlite")
     return lead + rendered + trail
 
 

@@ -889,16 +889,22 @@ def _numeric_result(
 
 
 def _operand_type(node: exp.Expr, scope: _Scope) -> ColumnType:
-    """An arithmetic operand's type: a ``0x..`` literal is the unsigned number of its
-    bytes there, as wide as the largest one (``0x4142 + 0``: INT(6) UNSIGNED; 10.11,
-    measured); an ``X'..'`` one is not modelled (UNKNOWN)."""
+    """An arithmetic operand's type: a ``0x..`` or ``b'..'`` literal is the unsigned
+    number of its bytes there, as wide as the largest one (``0x4142 + 0``: INT(6)
+    UNSIGNED; 10.11, measured); an ``X'..'`` one is not modelled (UNKNOWN)."""
     bare = node
     while isinstance(bare, exp.Paren):
         bare = bare.this
-    if isinstance(bare, exp.HexString):
+    if isinstance(bare, exp.BitString):
+        # ``b'1' + 0``: the same, at least one byte wide (``b'' + 0``: INT(4), measured)
+        size = max(1, (len(str(bare.this or "")) + 7) // 8)
+        if size > 8:
+            return UNKNOWN
+    elif isinstance(bare, exp.HexString):
         size = (len(str(bare.this or "")) + 1) // 2
         if not hex_is_number_form(bare) or not 0 < size <= 8:
             return UNKNOWN
+    if isinstance(bare, exp.HexString | exp.BitString):
         digits = len(str(256**size - 1))
         return ColumnType(LONG if digits <= 9 else LONGLONG, digits, _LITERAL_FLAGS | UNSIGNED)
     return _expr_type(node, scope)
@@ -997,6 +1003,11 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         # ``0x41``, ``X'41'``: a binary string of (digits + 1) // 2 bytes, announced
         # UNSIGNED as well (10.11, measured: VARBINARY(1), flags 161).
         size = (len(str(node.this or "")) + 1) // 2
+        return ColumnType(VAR_STRING, size, _LITERAL_FLAGS | UNSIGNED, 0, BINARY_CHARSET)
+    if isinstance(node, exp.BitString):
+        # ``b'1000001'``, ``0b101``: the same, of its bits' whole bytes (10.11, measured:
+        # ``b''`` VARBINARY(0), ``b'000000000'`` VARBINARY(2), flags 161).
+        size = (len(str(node.this or "")) + 7) // 8
         return ColumnType(VAR_STRING, size, _LITERAL_FLAGS | UNSIGNED, 0, BINARY_CHARSET)
     if isinstance(node, exp.Window):
         return _window_type(node, scope)
