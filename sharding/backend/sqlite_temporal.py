@@ -42,6 +42,7 @@ from typing import Any
 from sqlglot import exp
 
 from sharding.backend import sqlite_arithmetic as arith
+from sharding.backend import sqlite_compare
 from sharding.errors import NotSupported, ShardgateError
 
 DATE = "date"
@@ -72,7 +73,6 @@ _DATE_DECL = re.compile(r"^\s*DATE\b(?!TIME)", re.IGNORECASE)
 _TIME_DECL = re.compile(r"^\s*TIME\b(?!STAMP)", re.IGNORECASE)
 
 #: SQLite's parse spells ``<=>`` as ``IS`` (``IS NOT`` for its negation).
-_BINARY = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE, exp.NullSafeEQ, exp.NullSafeNEQ)
 _IS = exp.Is
 
 
@@ -242,15 +242,11 @@ Edit = tuple[int, int, int, str, int]
 
 
 def _operands(node: exp.Expr, assignments: set[int]) -> list[exp.Expr] | None:
-    if isinstance(node, _BINARY) and id(node) not in assignments:
-        return [node.this, node.expression]
+    """A comparison's operands (:func:`sqlite_compare.compared_operands`), ``IS`` of a
+    value (SQLite's ``<=>``) too."""
     if isinstance(node, _IS) and not isinstance(node.expression, exp.Null | exp.Boolean):
         return [node.this, node.expression]
-    if isinstance(node, exp.In) and not node.args.get("query") and node.expressions:
-        return [node.this, *node.expressions]
-    if isinstance(node, exp.Between):
-        return [node.this, node.args["low"], node.args["high"]]
-    return None
+    return sqlite_compare.compared_operands(node, assignments)
 
 
 def edits(
