@@ -110,9 +110,10 @@ def test_correlated_scalar_is_answered(env: Environment) -> None:
     report = env.run(ANSWERED)
     print(report.table(f"correlated scalar aggregates on {env.shards} shards, chunk {env.chunk}"))
     assert not report.wrong, "\n".join(report.wrong)
-    assert not report.clear, "\n".join(report.clear)
-    reads = len([c for c in ANSWERED if not c.write])
-    assert report.counts["scalar"]["same"] == reads
+    if env.answers_all:
+        assert not report.clear, "\n".join(report.clear)
+        reads = len([c for c in ANSWERED if not c.write])
+        assert report.counts["scalar"]["same"] == reads
 
 
 def test_other_correlated_scalars_stay_refused(env: Environment) -> None:
@@ -133,4 +134,5 @@ PREPARED = [
 def test_prepared_correlated_scalar(env: Environment) -> None:
     report = env.run_params("prepared", PREPARED, Report())
     assert not report.wrong, "\n".join(report.wrong)
-    assert report.counts["prepared"]["same"] == len(PREPARED)
+    if env.answers_all:
+        assert report.counts["prepared"]["same"] == len(PREPARED)

@@ -94,9 +94,10 @@ def test_long_in_lists_answer_as_the_whole_list(env: Environment) -> None:
     report = env.run(READS + WRITES)
     print(report.table(f"long IN lists on {env.shards} shards, chunk {env.chunk}"))
     assert not report.wrong, "\n".join(report.wrong)
-    assert not report.clear, "\n".join(report.clear)
-    reads = sum(report.counts[k]["same"] for k in ("in", "text key", "other kinds", "subquery"))
-    assert reads == len(READS)
+    if env.answers_all:
+        assert not report.clear, "\n".join(report.clear)
+        reads = sum(report.counts[k]["same"] for k in ("in", "text key", "other kinds", "subquery"))
+        assert reads == len(READS)
 
 
 def test_prepared_long_in_lists(env: Environment) -> None:
