@@ -16,7 +16,9 @@ whether a ``Command`` is acceptable).
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import Iterator
 from typing import Any, ClassVar, cast
 
 import sqlglot
@@ -140,7 +142,68 @@ def parse_one(sql: str) -> exp.Expr:
         )
     first = statements[0]
     assert first is not None
+    if _LAG_LEAD.search(sql):
+        _refuse_lag_lead_default(sql, first)
     return statement_query(first)
+
+
+#: ``LAG(`` / ``LEAD(`` in the text: only then is the tree searched (a regex scan of
+#: the text costs far less than a walk of every statement's tree).
+_LAG_LEAD = re.compile(r"\b(?:LAG|LEAD)\s*\(", re.IGNORECASE)
+
+
+def _refuse_lag_lead_default(sql: str, tree: exp.Expr) -> None:
+    """MariaDB's 1064 for ``LAG(x, n, default)`` / ``LEAD(…)``: its grammar has no
+    third argument (MySQL 8's has), so the reference answers a syntax error. Without
+    this the SQLite default answered the statement and a plan over several MariaDB
+    shards refused it with 1235; both now answer as MariaDB does."""
+    for node in tree.find_all(exp.Lag, exp.Lead):
+        if node.args.get("default") is None:
+            continue
+        offsets = (_third_argument(sql, start) for start in _calls(sql))
+        raise mysql_syntax_error(sql, next((o for o in offsets if o), 0))
+
+
+def _calls(sql: str) -> Iterator[int]:
+    """Where the arguments of each ``LAG(``/``LEAD(`` outside quotes start."""
+    i = 0
+    while i < len(sql):
+        ch = sql[i]
+        if ch in "'\"`":
+            end = sql.find(ch, i + 1)
+            i = len(sql) if end < 0 else end + 1
+            continue
+        match = _LAG_LEAD.match(sql, i)
+        if match is not None and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            yield match.end()
+            i = match.end()
+            continue
+        i += 1
+
+
+def _third_argument(sql: str, start: int) -> int:
+    """The offset just after the second top-level comma of the call whose arguments
+    start at ``start`` (where MariaDB's parser stops), or 0. Quotes are skipped."""
+    depth = commas = 0
+    i = start
+    while i < len(sql):
+        ch = sql[i]
+        if ch in "'\"`":
+            end = sql.find(ch, i + 1)
+            i = len(sql) if end < 0 else end + 1
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                return 0
+            depth -= 1
+        elif ch == "," and depth == 0:
+            commas += 1
+            if commas == 2:
+                return i + 1
+        i += 1
+    return 0
 
 
 _QUERY_CLAUSES = ("order", "limit", "offset")
