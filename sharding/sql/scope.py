@@ -156,6 +156,7 @@ class Scope:
         database: str | None,
     ) -> None:
         self.query = query
+        self.database = database
         self.refs: list[TableRef] = []
         self._by_alias: dict[str, TableRef] = {}
         sources: list[tuple[exp.Expr, str, exp.Join | None]] = []
@@ -314,8 +315,18 @@ class Scope:
         """Columns a ``*`` or ``t.*`` select item stands for, in SQL order."""
         if isinstance(star, exp.Column) and isinstance(star.this, exp.Star):
             ref = self.ref_of_alias(star.table)
+            if ref is None and star.table.lower() in self.derived_columns:
+                # ``d.*`` of a derived table: as ``*`` with one, only the backend knows
+                # its columns (it is not an unknown table: MariaDB answers).
+                raise NotSupported("SELECT d.* of a derived table where its plan needs the columns")
             if ref is None:
-                raise UnknownColumn(f"Unknown table '{star.table}'")
+                # MariaDB's ER_BAD_TABLE_ERROR names the table with its database.
+                db = star.text("db") or self.database
+                if not db:
+                    raise NoDatabaseSelected("No database selected")
+                raise ShardgateError(
+                    f"Unknown table '{db}.{star.table}'", code=1051, sqlstate="42S02"
+                )
             refs = [ref]
         else:
             if self.derived:

@@ -385,6 +385,9 @@ ANSWERED = [
         ("errors", "WITH d(a) AS (SELECT id, name FROM customers) SELECT * FROM d"),
         ("errors", "SELECT x FROM (SELECT id FROM customers) d WHERE x = 1"),
         ("errors", "SELECT id AS k FROM (SELECT id FROM customers) d WHERE k = 1"),
+        # An unknown ``x.*``: MariaDB's 1051 (was 1054).
+        ("errors", "SELECT x.* FROM (SELECT id FROM customers) d"),
+        ("errors", "SELECT x.* FROM customers WHERE id < 3"),
     ]
 ]
 
@@ -392,6 +395,9 @@ OTHERS = [
     Case("refused or same", sql)
     for sql in [
         "SELECT * FROM (SELECT id, name FROM customers) AS d(a, b)",  # MariaDB: 1064
+        # ``d.*`` of a derived table in a UNION block (was 1054 "Unknown table 'd'").
+        "SELECT d.* FROM (SELECT id, name FROM customers WHERE id < 4) d "
+        "UNION ALL SELECT id, name FROM customers WHERE id > 57",
         "SELECT ROW_NUMBER() OVER (ORDER BY id) FROM (SELECT id FROM orders) d",
         "SELECT GROUP_CONCAT(id) FROM (SELECT id FROM customers WHERE id < 5) d",
         "SELECT d.id FROM (SELECT id FROM customers) d JOIN orders o ON o.customer_id = d.id",
