@@ -328,7 +328,8 @@ class Compiler:
                     return value(row, p)
             return default(row, p) if default is not None else None
 
-        return Compiled(run)
+        results = [when.args["true"] for when in node.args.get("ifs") or []]
+        return Compiled(self._unified(run, [*results, default_node]))
 
     def _if(self, node: exp.If) -> Compiled:
         test = self._truthy(node.this)
@@ -341,7 +342,7 @@ class Compiler:
                 return then(row, p)
             return other(row, p) if other is not None else None
 
-        return Compiled(run)
+        return Compiled(self._unified(run, [node.args["true"], other_node]))
 
     def _coalesce(self, node: exp.Coalesce) -> Compiled:
         parts = [self.compile(node.this).fn] + [self.compile(e).fn for e in node.expressions]
@@ -353,7 +354,49 @@ class Compiler:
                     return v
             return None
 
-        return Compiled(run)
+        return Compiled(self._unified(run, [node.this, *node.expressions]))
+
+    def _unified(self, run: Fn, results: Sequence[exp.Expr | None]) -> Fn:
+        """MySQL types ``CASE``/``IF``/``COALESCE`` by all their result branches: with
+        an integer and a DECIMAL among them the value is a DECIMAL at the largest
+        scale (``CASE WHEN c THEN 1 ELSE 0.5 END`` is ``1.0``, and ``1.0 / 3`` is
+        ``0.33333`` where ``1 / 3`` is ``0.3333``); with a DOUBLE among them, a DOUBLE.
+
+        A branch's type is read from its value: literals reach here as parameters of
+        the cached plan (a ``Decimal`` keeps its scale), merged column and aggregate
+        values arrive typed by their column (INT as ``int``, DECIMAL as ``Decimal`` at
+        its scale, DOUBLE as ``float``), so every branch is evaluated. A branch that is
+        NULL in this row tells nothing (its declared type is not known here); a text
+        branch makes the result text, left as it is."""
+        parts: list[Fn] = []
+        for node in results:
+            while isinstance(node, exp.Paren | exp.Neg):
+                node = node.this
+            if node is None or isinstance(node, exp.Null):
+                continue
+            parts.append(self.compile(node).fn)
+
+        def unified(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            v = run(row, p)
+            if not isinstance(v, int | Decimal) or isinstance(v, bool):
+                return v
+            scale = 0
+            double = False
+            for part in parts:
+                branch = part(row, p)
+                if isinstance(branch, float):
+                    double = True
+                elif isinstance(branch, Decimal):
+                    scale = max(scale, -int(branch.as_tuple().exponent))
+                elif branch is not None and not isinstance(branch, int):
+                    return v  # a text branch: not a number result
+            if double:
+                return float(v)
+            if scale > 0:
+                return Decimal(v).quantize(Decimal(1).scaleb(-scale))
+            return v
+
+        return unified
 
     def _nullif(self, node: exp.Nullif) -> Compiled:
         a = self.compile(node.this)

@@ -1,6 +1,7 @@
-"""Ad-hoc differential check: ``python -m tests.fidelity.probe "SQL" ...``.
+"""Ad-hoc differential check: ``python -m tests.fidelity.probe [--sqlite] "SQL" ...``.
 
-Each statement runs against the oracle and the coordinator (16 shards, chunk 1000); a
+Each statement runs against the oracle and the coordinator (16 shards, chunk 1000; on
+SQLite shard files with ``--sqlite``); a
 statement that is not a SELECT runs inside BEGIN ... ROLLBACK with every table compared
 afterwards, so probes never change the shared rows. Prints same/clear/wrong.
 """
@@ -13,7 +14,10 @@ from tests.fidelity.harness import TABLES, Case, environment, stop_all
 
 
 def main(statements: list[str]) -> None:
-    env = environment(16, 1000)
+    backend = "mysql"
+    if statements and statements[0] == "--sqlite":
+        backend, statements = "sqlite", statements[1:]
+    env = environment(16, 1000, True, backend)
     cases = []
     for sql in statements:
         read = sql.lstrip().upper().startswith(("SELECT", "WITH", "(", "SHOW"))

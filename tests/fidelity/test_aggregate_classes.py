@@ -116,3 +116,25 @@ def test_volatile_or_ordered_functions_are_refused(env: Environment) -> None:
 def test_count_distinct_of_several_columns(env: Environment) -> None:
     report = env.run([Case("count distinct a, b", sql) for sql in COUNT_DISTINCT])
     env.check(report, "issue 18.6: COUNT(DISTINCT a, b)", answered=True)
+
+
+#: IF/CASE/COALESCE over merged aggregates whose branches are an integer and a DECIMAL
+#: or DOUBLE literal: MySQL types the result by all branches (``1`` is ``1.0`` next to
+#: ``0.5``, so ``… / 3`` is ``0.33333``, not ``0.3333``), ordered (computed by the
+#: coordinator) and not.
+UNIFIED_BRANCHES = [
+    "SELECT CASE WHEN COUNT(*) > 100 THEN 1 ELSE 0.5 END / 3 FROM orders",
+    "SELECT IF(COUNT(*) > 100, 2, 0.25) / 3, IF(COUNT(*) > 1, 2, 1e0) FROM orders",
+    "SELECT status, CASE WHEN COUNT(*) > 20 THEN 1 ELSE 0.50 END * 1 / 3 c FROM orders "
+    "GROUP BY status ORDER BY c, status",
+    "SELECT CASE WHEN COUNT(*) > 1 THEN -1 ELSE NULL END / 3, "
+    "CASE WHEN COUNT(*) > 1 THEN 1 ELSE 1e0 END / 3 FROM orders",
+    "SELECT CASE COUNT(*) WHEN 1 THEN 2 WHEN 2 THEN 3.5 ELSE 1 END c FROM orders "
+    "GROUP BY customer_id ORDER BY c LIMIT 3",
+    "SELECT COALESCE(MAX(qty), 2.5) / 3 c FROM orders GROUP BY size ORDER BY c",
+]
+
+
+def test_case_branches_unify_their_types(env: Environment) -> None:
+    report = env.run([Case("unified branches", sql) for sql in UNIFIED_BRANCHES])
+    env.check(report, "IF/CASE/COALESCE branch types over merged aggregates", answered=True)
