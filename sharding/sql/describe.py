@@ -570,6 +570,11 @@ def describe_plan(
                 )
                 if unified is not None:
                     out[pos] = unified
+                    continue
+            kind = _set_kind(first[pos])
+            if kind is not None and all(_set_kind(c) == kind for c in column):
+                streamed = _all_union_all(tree) and tree.args.get("order") is None
+                out[pos] = set_column([c for c in column if isinstance(c, ColumnType)], streamed)
         return out
     if isinstance(tree, exp.Subquery):
         return describe_plan(tree.this, tables, database, ctes=ctes, fields=fields)
@@ -586,6 +591,52 @@ def _set_blocks(
         inner = cte_map(tree, ctes)
         return _set_blocks(tree.this, inner) + _set_blocks(tree.expression, inner)
     return [(tree, ctes)]
+
+
+_SET_TYPES = frozenset({VAR_STRING, STRING, DATE, TIME, DATETIME, 7})  # 7: TIMESTAMP
+
+
+def _set_kind(t: ColumnType | SlotTyped) -> tuple[Any, ...] | None:
+    """What must agree between a UNION column's blocks for :func:`set_column`: the
+    integers' signedness (the widest integer is the column), a VARCHAR's character set
+    and BINARY flag (the longest is the column), else the whole type;
+    None for types whose UNION definitions are not derived here (TEXT/BLOB lengths,
+    YEAR, BIT, SET, ZEROFILL, a signed with an unsigned integer: DECIMAL)."""
+    if not isinstance(t, ColumnType) or t.flags & (SET_FLAG | ZEROFILL):
+        return None
+    if t.is_integer and t.type != YEAR:
+        return ("integer", t.unsigned)
+    if t.type == VAR_STRING and not t.flags & ENUM_FLAG:
+        return ("varchar", t.charset, t.flags & BINARY)  # the longest is the column
+    if t.is_decimal or t.is_float or t.type in _SET_TYPES:
+        return (t.type, t.length, t.decimals, t.charset)
+    return None
+
+
+def set_column(types: Sequence[ColumnType], union_all: bool) -> ColumnType:
+    """MariaDB's definition of a set operation's result column whose blocks agree by
+    :func:`_set_kind` (measured on MariaDB 10.11): a temporary table's column, so no
+    key, AUTO_INCREMENT or NO_DEFAULT flag; NOT NULL when every block is; the widest
+    integer; an ENUM is a VARCHAR. After a UNION ALL without ORDER BY (``union_all``,
+    rows streamed) a number is BINARY and a string's decimals are 39; a DISTINCT union,
+    INTERSECT, EXCEPT or an ORDER BY over the union keeps neither. A temporal column
+    and a binary-collated or binary string keep their BINARY flag."""
+    first = types[0]
+    if first.is_integer:
+        first = max(types, key=lambda t: (t.precision, t.length))
+    elif first.type == VAR_STRING and not first.flags & ENUM_FLAG:
+        first = max(types, key=lambda t: t.length)
+    type_code = VAR_STRING if first.flags & ENUM_FLAG else first.type
+    flags = NOT_NULL if all(t.flags & NOT_NULL for t in types) else 0
+    flags |= first.flags & UNSIGNED
+    decimals = first.decimals
+    if first.is_integer or first.is_decimal or first.is_float:
+        flags |= BINARY if union_all else 0
+    else:
+        flags |= first.flags & BINARY
+        if type_code in (VAR_STRING, STRING):
+            decimals = _STRING_DEC if union_all else 0
+    return ColumnType(type_code, first.length, flags, decimals, first.charset)
 
 
 def _all_union_all(tree: exp.Expr) -> bool:

@@ -17,6 +17,8 @@ sorted by the shards; LIMIT / OFFSET on top. Against one unsharded MariaDB, on 1
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 
@@ -313,3 +315,43 @@ def test_a_branch_limit_over_the_bound_is_a_clear_error(env: Environment) -> Non
 
     message = trio.from_thread.run(run, trio_token=env._token)
     assert "cluster.union_rows" in message
+
+
+#: Set operations whose blocks give one type per column (or integers, or VARCHARs of
+#: several lengths): MariaDB's definitions are a temporary table's columns, which
+#: depend on the operation (UNION ALL streamed, or DISTINCT/INTERSECT/EXCEPT/ORDER BY).
+DEFINITIONS = [
+    "SELECT id FROM orders UNION ALL SELECT customer_id FROM orders",
+    "SELECT id, qty, status, size, created, amount, note FROM orders "
+    "UNION ALL SELECT id, qty, status, size, created, amount, note FROM orders",
+    "SELECT id, qty, status, size, created, amount, note FROM orders "
+    "UNION SELECT id, qty, status, size, created, amount, note FROM orders",
+    "SELECT id, name FROM customers UNION ALL SELECT id, name FROM customers ORDER BY id LIMIT 3",
+    "SELECT id, name FROM customers UNION ALL SELECT id, name FROM customers LIMIT 3",
+    "SELECT score, kind FROM events UNION ALL SELECT score, kind FROM events",
+    "SELECT score, kind FROM events UNION SELECT score, kind FROM events",
+    "SELECT name FROM tags UNION ALL SELECT name FROM tags",
+    "SELECT name, region FROM customers INTERSECT SELECT name, region FROM customers",
+    "SELECT name, region, tier FROM customers EXCEPT "
+    "SELECT name, region, tier FROM customers WHERE id < 5",
+    "SELECT size FROM sizes UNION ALL SELECT size FROM orders",
+    "SELECT code, weight FROM regions UNION ALL SELECT status, qty FROM orders",
+    "SELECT status FROM orders UNION SELECT code FROM regions",
+]
+
+
+@pytest.mark.parametrize("sql", DEFINITIONS)
+def test_set_operation_column_definitions(env: Environment, sql: str) -> None:
+    """Type, length, decimals, flags and character set of every column as MariaDB
+    announces them (issue 18: the first block's key flags were sent before)."""
+
+    def definitions(conn: Any) -> list[tuple[Any, ...]]:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql)
+            cur.fetchall()
+            return [
+                (f.name, f.type_code, f.length, f.scale, f.flags, f.charsetnr)
+                for f in cur._result.fields
+            ]
+
+    assert definitions(env.connect_sharded()) == definitions(env.connect_oracle())
