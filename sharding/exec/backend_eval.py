@@ -28,7 +28,7 @@ _COLLATION_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
 Batch = list[tuple[Any, ...]]
 
 
-def _literal(value: Any, collation: str | None) -> str:
+def _literal(value: Any, collation: str | None, dialect: str = "mysql") -> str:
     exact = getattr(value, "exact", None)
     if isinstance(exact, Decimal) and exact != value:
         # A sum of quotients keeps inner digits its shown scale hides (merge/aggregates):
@@ -37,7 +37,7 @@ def _literal(value: Any, collation: str | None) -> str:
             "a MySQL function over a merged SUM/AVG of a division (its inner digits); "
             "CAST the aggregate to a DECIMAL first"
         )
-    text = literal_node(value, "mysql").sql(dialect="mysql")
+    text = literal_node(value, dialect).sql(dialect=dialect)
     if isinstance(value, str) and collation and _COLLATION_NAME.match(collation):
         return f"{text} COLLATE {collation}"
     return text
@@ -64,7 +64,7 @@ async def backend_eval(
             for row in chunk:
                 for e, template in zip(exprs, bound, strict=True):
                     names = [
-                        _literal(row[i], coll)
+                        _literal(row[i], coll, e.dialect)
                         for i, coll in zip(e.inputs, e.collations, strict=True)
                     ]
                     items.append(template.fill(names))

@@ -896,7 +896,7 @@ def _finish(
                 f"'{expr.sql(dialect='mysql')}': a MySQL function over STD/VARIANCE "
                 "over several shards"
             )
-        be = backend_expr(expr, compiler) if mysql else None
+        be = backend_expr(expr, compiler) if mysql or ctx.dialect == "sqlite" else None
         if be is None:
             raise error or NotSupported(
                 f"'{expr.sql(dialect='mysql')}' over merged aggregates (several shards)"

@@ -18,7 +18,16 @@ Above merged aggregates, HAVING conjuncts and ORDER BY terms are computed the sa
 takes its text inputs' collation). Not done: such a value sorted or deduplicated when
 its collation is not known (text inputs of several collations, or none), non-deterministic or session functions (``NOW``,
 ``RAND``, ``UUID``, ``CONNECTION_ID`` ...: MySQL evaluates them in the statement, not
-later), subqueries, and the SQLite embedded default (its functions are SQLite's).
+later) and subqueries.
+
+On the SQLite embedded default the same statement runs on a shard connection,
+rendered for SQLite: its functions are the MySQL layer registered there (the one every
+SQLite shard read uses, :mod:`sharding.backend.sqlite_mysql`) and the merged values
+are SQLite literals of their MySQL type (:func:`sharding.sql.materialize.literal_node`),
+so a value is computed as a one-shard read of the same expression would compute it.
+The fidelity suite's SQLite variants compare them with MariaDB. The IF/CASE/COALESCE
+branch typing stays with the Python rules there (:meth:`sharding.merge.evaluate.
+Compiler._unified`).
 """
 
 from __future__ import annotations
@@ -89,6 +98,8 @@ class BackendExpr:
     inputs: tuple[int, ...]
     collations: tuple[str | None, ...]
     text: str
+    #: The data sources' dialect the template is rendered for (its literals too).
+    dialect: str = "mysql"
 
 
 @dataclass(frozen=True)
@@ -136,8 +147,13 @@ def backend_expr(node: exp.Expr, compiler: Compiler) -> BackendExpr | None:
             copied = new
         else:
             old.replace(new)
-    template = render_expression(copied, "mysql")
-    return BackendExpr(template, tuple(inputs), tuple(collations), node.sql(dialect="mysql"))
+    dialect = compiler.sem.dialect
+    # In parentheses: the SQLite translation replaces function nodes below the root
+    # only (``LEFT(…)`` alone would stay SQLite's keyword, ``DATEDIFF`` sqlglot's).
+    template = render_expression(exp.Paren(this=copied), dialect)
+    return BackendExpr(
+        template, tuple(inputs), tuple(collations), node.sql(dialect="mysql"), dialect
+    )
 
 
 def appended_value(offset: int) -> Any:

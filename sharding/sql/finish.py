@@ -87,6 +87,9 @@ def _compile_items(
     compiled: list[Compiled | None] = []
     deferred: list[tuple[int, BackendExpr]] = []
     mysql = select.sem.dialect == "mysql"
+    # The SQLite default computes a function the Python rules do not know the same way
+    # (one statement on a shard connection, with the MySQL layer of its functions).
+    evaluates = mysql or select.sem.dialect == "sqlite"
     for position, it in enumerate(items):
         ordered = any(t.index == position for t in terms) or tree.args.get("distinct") is not None
         # The Python rules keep each branch's own type where MySQL unifies the branches
@@ -98,7 +101,7 @@ def _compile_items(
                 compiled.append(select.compile(it.expr))
                 continue
             except NotSupported:
-                be = backend_expr(it.expr, select) if mysql and not ordered else None
+                be = backend_expr(it.expr, select) if evaluates and not ordered else None
                 if be is None:
                     raise
         compiled.append(None)
