@@ -792,8 +792,10 @@ def _item_type(item: exp.Expr, scope: _Scope, grouped: bool) -> ColumnType:
         arg = _aggregate_argument(node)
         if isinstance(arg, exp.Column) and not scope.slot_dependent(arg):
             own = scope.column_type(arg)
-            if own is not UNKNOWN and not own.flags & (ENUM_FLAG | SET_FLAG):
-                return _nullable(own)  # the column's own definition, nullable
+            if own is not UNKNOWN:
+                # The column's own definition, nullable (an ENUM's or SET's too: STRING
+                # with its flag, where the ungrouped value is a VARCHAR).
+                return _nullable(own)
             return typed
         return _as_field(typed)
     if isinstance(node, exp.Sum):
@@ -1098,6 +1100,11 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         if inner is UNKNOWN:
             return UNKNOWN
         arg = _nullable(inner)
+        if arg.flags & (ENUM_FLAG | SET_FLAG):
+            # An ENUM's or SET's value: a VARCHAR of its width, decimals 0 (10.11,
+            # measured; grouped through a temporary table it is the column: _item_type).
+            flags = arg.flags & ~(ENUM_FLAG | SET_FLAG | BINARY)
+            return ColumnType(VAR_STRING, arg.length, flags, 0, arg.charset)
         if arg.is_string:
             return ColumnType(arg.type, arg.length, arg.flags & ~BINARY, _STRING_DEC, arg.charset)
         if arg.is_float:
@@ -1519,7 +1526,7 @@ def _subquery_type(node: exp.Subquery, scope: _Scope) -> ColumnType:
     if not own.order:
         return UNKNOWN  # no table of the catalog: nothing is typed from it
     typed = _expr_type(item, own)
-    return UNKNOWN if typed is UNKNOWN else subquery_definition(typed)
+    return UNKNOWN if typed is UNKNOWN else subquery_definition(typed, inner)
 
 
 def _carried(node: exp.Expr) -> ColumnType | None:
@@ -1546,7 +1553,23 @@ def _holds_carried(item: exp.Expr) -> bool:
     return any(_carried(node) is not None for node in item.walk())
 
 
-def subquery_definition(inner: ColumnType) -> ColumnType:
+def _enum_value(inner: ColumnType, block: exp.Expr | None, index: int) -> bool:
+    """Whether ``inner``, the definition of item ``index`` of the subquery's ``block``,
+    is an ENUM's or SET's value: a VARCHAR of decimals 0 from a ``MIN``/``MAX`` the
+    block does not group through a temporary table (:func:`_expr_type`; another
+    string's is 39 there, and grouped through one an ENUM's keeps its flag)."""
+    if not isinstance(block, exp.Select) or inner.type != VAR_STRING or inner.decimals:
+        return False
+    items = block.expressions
+    node = items[index] if 0 <= index < len(items) else None
+    while isinstance(node, exp.Alias | exp.Paren):
+        node = node.this
+    return isinstance(node, exp.Min | exp.Max) and not _groups_to_fields(block)
+
+
+def subquery_definition(
+    inner: ColumnType, block: exp.Expr | None = None, index: int = 0
+) -> ColumnType:
     """MariaDB's definition of a scalar subquery whose one result column has the
     definition ``inner`` (``SELECT (SELECT MAX(status) FROM orders) FROM t`` vs
     ``SELECT MAX(status) FROM orders``; 10.11, measured):
@@ -1554,7 +1577,9 @@ def subquery_definition(inner: ColumnType) -> ColumnType:
     * nullable (a subquery may find no row), no key, default or ZEROFILL flags; UNSIGNED
       and BINARY kept, BINARY added for a value of the binary character set (numbers,
       temporal values: ``FLOAT`` and ``YEAR`` columns have none of their own);
-    * an ENUM or SET value becomes a VARCHAR of the same length;
+    * an ENUM or SET value becomes a VARCHAR of the same length, decimals 0 (a column,
+      or a ``MIN``/``MAX`` of one: the subquery's ``block`` and the item's ``index``
+      tell, :func:`_enum_value`);
     * other strings show MariaDB's "not fixed" decimals (39), as an aggregate's do;
     * type code, length and the rest as they were: ``COUNT`` stays ``BIGINT(21)``,
       ``SUM`` of a ``DECIMAL(10,2)`` ``DECIMAL(34,2)``, ``MIN`` of a ``VARCHAR(16)`` 64
@@ -1568,7 +1593,7 @@ def subquery_definition(inner: ColumnType) -> ColumnType:
     code, decimals = inner.type, inner.decimals
     if inner.flags & (ENUM_FLAG | SET_FLAG):
         code = VAR_STRING
-    elif code in (VAR_STRING, STRING, BLOB):
+    elif code in (VAR_STRING, STRING, BLOB) and not _enum_value(inner, block, index):
         decimals = _STRING_DEC
     return ColumnType(code, inner.length, flags, decimals, inner.charset)
 

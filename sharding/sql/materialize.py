@@ -235,7 +235,7 @@ def _scalar_definition(
     ``index`` when its definition is known, else only a plain ``COUNT``'s."""
     wire = columns[index].wire if columns is not None and index < len(columns) else None
     if wire is not None:
-        return subquery_definition(wire)
+        return subquery_definition(wire, select, index)
     items = select.expressions if isinstance(select, exp.Select) else []
     item = items[index] if index < len(items) else None
     if isinstance(item, exp.Alias):

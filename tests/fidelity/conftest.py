@@ -63,15 +63,6 @@ SQLITE_GAPS: dict[str, str] = {
     "test_write_classes.py::test_write_classes": (
         "INSERT IGNORE … SELECT's duplicate-key warnings are not produced by SQLite shards"
     ),
-    "test_expression_wire_types.py::test_expression_definitions_equal_mariadbs": (
-        "column definitions of some expressions differ on SQLite shards"
-    ),
-    "test_subquery_wire_types.py::test_materialized_subquery_definitions_equal_mariadbs": (
-        "a correlated MAX of a text column is announced with decimals 39"
-    ),
-    "test_union_grouped_decimal.py::test_union_decimal_column_definitions": (
-        "the UNION of a grouped block and a DECIMAL column is refused on SQLite shards"
-    ),
 }
 
 
