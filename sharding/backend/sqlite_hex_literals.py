@@ -14,11 +14,12 @@ Two steps, because which meaning applies depends on a column's type:
   :func:`sharding.backend.sqlite_mysql.translate_for_sqlite`) makes a ``0x..`` an
   integer literal where the context is numeric without looking at a column (an
   operand of arithmetic, compared with a number), and marks it ``sg_hexnum(x'..')``
-  where it is compared with a column (``=``, ``<>``, ``<``…, ``<=>``, ``IN``,
-  ``BETWEEN``);
+  where it is compared with a column or a parameter (``=``, ``<>``, ``<``…, ``<=>``,
+  ``IN``, ``BETWEEN``; the plan cache makes every literal a parameter);
 * the shard (:func:`rewrite`, with the shard file's declared column types) makes a
-  marked literal the integer against a numeric column, the string against a text
-  column (its bytes as UTF-8), and leaves the blob otherwise; ``sg_hexnum`` itself
+  marked literal the integer against a numeric column or a number (a parameter's
+  value), the string against a text column (its bytes as UTF-8), and leaves the blob
+  otherwise (against a string: compared bytewise); ``sg_hexnum`` itself
   (registered) returns the blob, so an unmarked leftover means what it meant before.
 
 Values of 2**63 and more stay blobs (SQLite's INTEGER ends there; MySQL's BIGINT
@@ -129,13 +130,6 @@ def bit_literal(node: exp.BitString) -> exp.Expr:
     blob = exp.HexString(this=value.to_bytes((len(bits) + 7) // 8, "big").hex())
     node.replace(blob)
     new = number_or_marked(blob, value)
-    if new is None and value < 1 << 63:
-        parent = blob.parent
-        while isinstance(parent, exp.Paren):
-            parent = parent.parent
-        operands = [parent.this, parent.expression] if isinstance(parent, COMPARISONS) else []
-        if any(_parameter(o) for o in operands):
-            new = exp.Literal.number(value)
     if new is None:
         return blob
     blob.replace(new)
@@ -182,11 +176,15 @@ def number_or_marked(node: exp.HexString, value: int | None) -> exp.Expr | None:
         others = [parent.this]
     elif isinstance(parent, exp.Between):
         others = [parent.args["low"], parent.args["high"]]
+    elif isinstance(parent, exp.In) and not parent.args.get("query"):
+        others = list(parent.expressions)
     if not others:
         return None
     if all(_numeric(o) for o in others):
         return exp.Literal.number(value)
-    if len(others) == 1 and isinstance(_bare(others[0]), exp.Column):
+    if all(_parameter(o) or _numeric(o) or isinstance(_bare(o), exp.Column) for o in others):
+        # A parameter (also a literal the plan cache made one) is a number or a string
+        # only at run time: the shard decides by the literal it becomes (:func:`_resolve`).
         return exp.Anonymous(this=MARK, expressions=[node.copy()])
     return None
 
@@ -214,6 +212,22 @@ def written(tree: exp.Expr, columns: arith._Columns) -> dict[int, exp.Expr]:
     return {id(value): target for target, value in _assignments(tree, columns)}
 
 
+def _operand_kind(node: exp.Expr | None, columns: arith._Columns) -> str | None:
+    """``number`` or ``string``: a literal's (a signed number too) or a column's by its
+    declared type; None for anything else."""
+    node = _bare(node) if node is not None else None
+    if isinstance(node, exp.Neg):
+        node = _bare(node.this)
+    if isinstance(node, exp.Column):
+        decl = columns.decl(node) or ""
+        if _NUMERIC_DECL.match(decl):
+            return "number"
+        return "string" if _TEXT_DECL.match(decl) else None
+    if not isinstance(node, exp.Literal):
+        return None
+    return "string" if node.is_string else "number"
+
+
 def _resolve(raw: sqlite3.Connection, sql: str) -> str:
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
@@ -234,6 +248,23 @@ def _resolve(raw: sqlite3.Connection, sql: str) -> str:
             child, parent = parent, parent.parent
         if isinstance(parent, COMPARISONS):
             other = parent.expression if child is parent.this else parent.this
+        elif isinstance(parent, exp.In | exp.Between) and child is parent.this and number_form:
+            # ``0x41 IN (…)`` / ``BETWEEN … AND …`` of parameters' values: numbers make
+            # it its number, strings leave the binary string; a mix is left as it is.
+            bounds = [parent.args.get("low"), parent.args.get("high")]
+            listed = parent.expressions if isinstance(parent, exp.In) else bounds
+            kinds = {_operand_kind(o, columns) for o in listed}
+            if kinds == {"number"}:
+                call.replace(exp.Literal.number(int(str(blob.this) or "0", 16)))
+                changed = True
+            elif kinds == {"string"}:
+                try:
+                    text = bytes.fromhex(str(blob.this)).decode("utf-8")
+                except (ValueError, UnicodeDecodeError):
+                    continue
+                call.replace(exp.Literal.string(text))  # compared bytewise, as MySQL
+                changed = True
+            continue
         elif isinstance(parent, exp.In | exp.Between):
             other = parent.this
         elif isinstance(parent, exp.Tuple) and number_form:
@@ -244,6 +275,15 @@ def _resolve(raw: sqlite3.Connection, sql: str) -> str:
         else:
             continue
         other = _bare(other)
+        if isinstance(other, exp.Neg):
+            other = _bare(other.this)
+        if isinstance(other, exp.Literal) and number_form:
+            # A parameter's value (module doc): a number makes the literal its number,
+            # a string leaves the binary string (compared bytewise, as MySQL's).
+            value = int(str(blob.this) or "0", 16)
+            call.replace(blob if other.is_string else exp.Literal.number(value))
+            changed = True
+            continue
         if not isinstance(other, exp.Column):
             continue
         decl = columns.decl(other) or ""

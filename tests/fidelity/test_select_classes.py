@@ -207,6 +207,25 @@ CASES = [
         tables=("counters",),
     ),
     Case(HEX, "DELETE FROM orders WHERE id BETWEEN 0x20 AND 0x22", write=True, tables=("orders",)),
+    # Compared with literals (parameters of the cached plan: a number or a string only
+    # at run time), and as the first operand of IN / BETWEEN.
+    Case(
+        HEX,
+        "SELECT 0x41 = 'A', 0x41 = 'a', b'1000001' = 'A', b'1000001' = 65, 0x41 = 65, "
+        "0x41 = 66, b'1000001' = 'a', 0x41 < 'B', b'1000001' > 64",
+    ),
+    Case(
+        HEX,
+        "SELECT 0x41 IN ('A', 'x'), b'1000001' BETWEEN 60 AND 70, 0x41 IN (65, 66), "
+        "0x41 BETWEEN 'A' AND 'B', 0x41 NOT IN (65), -0x41 = -65",
+    ),
+    Case(
+        HEX,
+        "SELECT id FROM customers WHERE id = 0x05 OR id = b'110' OR 0x07 IN (id, 9) ORDER BY id",
+    ),
+    Case(HEX, "SELECT id FROM customers WHERE 0x05 BETWEEN id AND 6 ORDER BY id"),
+    Case(HEX, "SELECT id FROM customers WHERE 0x616c696365 IN (name, email) ORDER BY id"),
+    Case(HEX, "SELECT code FROM regions WHERE 0x6575 BETWEEN code AND 'zz' ORDER BY code"),
     # --- class 8: different shard counts --------------------------------------------
     Case(
         JOIN, "SELECT o.id, e.kind FROM orders o JOIN events e ON e.id = o.id ORDER BY o.id LIMIT 5"
