@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from sharding.api import Result
-from sharding.backend.base import ExecResult, Row
+from sharding.backend.base import Column, ExecResult, Row
 from sharding.catalog import TableInfo
 from sharding.errors import (
     BadArguments,
@@ -51,7 +51,14 @@ from sharding.session_txn import statement_transaction
 from sharding.sql.dml import WritePlan
 from sharding.sql.insert import InsertRows, InsertSelectFound, scan_insert
 from sharding.sql.insert_plan import InsertShape, insert_shape
-from sharding.sql.insert_select import batches, split_insert_select, strict_select
+from sharding.sql.insert_select import (
+    STRICT_SELECT,
+    batches,
+    reads_table,
+    rows_per_batch,
+    split_insert_select,
+    strict_select,
+)
 from sharding.sql.lexer import param_slots
 from sharding.sql.limited_write import restricted, selection
 from sharding.sql.materialize import literal_node
@@ -451,8 +458,28 @@ async def _insert_select(
     params: Sequence[Any] | None,
     stats: ExecStats,
 ) -> Result:
-    """``INSERT/REPLACE … SELECT``: the SELECT's rows, then prepared multi-row
-    INSERTs of them, atomic as one statement (:mod:`sharding.sql.insert_select`)."""
+    """``INSERT/REPLACE … SELECT``: the SELECT's rows as prepared multi-row INSERTs,
+    atomic as one statement (:mod:`sharding.sql.insert_select`).
+
+    Streamed when the SELECT does not read the target (:func:`_reads_target`): the
+    SELECT's sink (:class:`_StreamedRows`) writes each full batch before it takes more
+    rows, so the reads wait while a batch is written and memory stays O(batch).
+    Held otherwise (MySQL's temporary table): every row read first, bounded by
+    ``cluster.subquery_rows``, then written.
+
+    Connections: reads and writes both go through the statement's transaction
+    (:func:`statement_transaction` opens one in autocommit), whose connection of a
+    data source is lent to one statement at a time (``SessionTransaction``'s lock).
+    No read holds it while its rows are handed on: a shard read borrows it, fetches a
+    whole (chunk's) result and returns it before the rows reach the merge and the
+    sink (:mod:`sharding.exec.stream`, ``_run_one_shard``), so a write never meets a
+    half-read result on a connection, and a read chunk prefetched meanwhile only waits
+    for the write's turn (no hold-and-wait, no deadlock). The producer makes no task
+    of its own: the write runs in the statement's task, inside the SELECT's sink, and
+    a cancellation or failure there leaves through the SELECT's nursery (its prefetch
+    tasks cancelled) and rolls the statement back. Without a transaction inside
+    :func:`statement_transaction` (none such state today) the batches could not be
+    made atomic: the held form runs then."""
     parts = split_insert_select(sql, start)
     target = scan_insert(parts.head + " VALUES ()")
     database = target.database or session._database
@@ -460,40 +487,134 @@ async def _insert_select(
         raise NoDatabaseSelected("No database selected")
     info = await session.coord.catalog.lookup(database, target.table)
     width = len(target.columns) if target.columns is not None else len(info.columns)
-    limit = session.coord.topology.cluster.subquery_rows
-    sink = Bounded(limit, stop=False, what="INSERT ... SELECT")
-    affected = warnings = 0
-    first_id: int | None = None
-    explicit: int | None = None
+    reads = await _reads_target(session, parts.select, database, target.table)
+    written = _Written(session, parts.head, width, stats)
     async with statement_transaction(session):
-        # Strict mode's errors for the SELECT's conversions (CAST of a string that
-        # is no integer: 1292), where a plain read only warns (sql/insert_select.py).
-        with strict_select(parts.head):
-            await select_statement(session, parts.select, params, Counted(sink), stats)
-        if sink.width != width:
-            raise ColumnCountMismatch("Column count doesn't match value count at row 1")
-        first_row = 1
-        for text, values in batches(parts.head, width, sink.collected):
-            before = session.last_insert_id
-            done = await insert_statement(session, text, values, stats, first_row)
-            first_row += len(values) // width
-            affected += done.affected
-            warnings += done.warnings
-            generated = done.last_insert_id and session.last_insert_id != before
-            if generated and first_id is None:
-                first_id = done.last_insert_id
-            elif done.last_insert_id and not generated:
-                explicit = done.last_insert_id
-    if first_id is not None:
-        session.last_insert_id = first_id  # LAST_INSERT_ID(): the statement's first id
-    records = len(sink.collected)
+        if not reads and session._txn is not None:
+            streamed = _StreamedRows(written, width, rows_per_batch(width))
+            # Strict mode's errors for the SELECT's conversions (CAST of a string that
+            # is no integer: 1292), where a plain read only warns (sql/insert_select.py).
+            with strict_select(parts.head):
+                await select_statement(session, parts.select, params, Counted(streamed), stats)
+            await streamed.flush()
+            records = streamed.records
+        else:
+            limit = session.coord.topology.cluster.subquery_rows
+            sink = Bounded(limit, stop=False, what="INSERT ... SELECT")
+            with strict_select(parts.head):
+                await select_statement(session, parts.select, params, Counted(sink), stats)
+            if sink.width != width:
+                raise ColumnCountMismatch("Column count doesn't match value count at row 1")
+            await written.write(sink.collected)
+            records = len(sink.collected)
+    if written.first_id is not None:
+        session.last_insert_id = written.first_id  # LAST_INSERT_ID(): the statement's first id
+    affected, warnings = written.affected, written.warnings
     duplicates = affected - records if target.verb == "REPLACE" else records - affected
     return Result(
         affected=affected,
-        last_insert_id=first_id if first_id is not None else explicit,
+        last_insert_id=written.first_id if written.first_id is not None else written.explicit,
         warnings=warnings,
         info=f"Records: {records}  Duplicates: {duplicates}  Warnings: {warnings}",
     )
+
+
+async def _reads_target(
+    session: CoordinatorSession, select: str, database: str, table: str
+) -> bool:
+    """Whether the SELECT of an ``INSERT … SELECT`` may read its target table
+    (:func:`sharding.sql.insert_select.reads_table`); a text that does not parse is
+    answered True (the held form then reports the parser's error, as before). A text
+    that does not contain the table's name at all names no such table (no parse)."""
+    if not any(q in table for q in "`\"'") and table.lower() not in select.lower():
+        return False
+    try:
+        tree = await cpu_bound(len(select), parse_one, select)
+    except ShardgateError:
+        return True
+    return reads_table(tree, database, table, session._database)
+
+
+class _Written:
+    """The batches of one ``INSERT … SELECT`` written so far: its affected rows and
+    warnings, the first generated id (LAST_INSERT_ID) or an explicit one (the OK
+    packet's), and the number MariaDB gives the next row in warnings ("at row n")."""
+
+    def __init__(self, session: CoordinatorSession, head: str, width: int, stats: ExecStats):
+        self.session = session
+        self.head = head
+        self.width = width
+        self.stats = stats
+        self.affected = 0
+        self.warnings = 0
+        self.first_id: int | None = None
+        self.explicit: int | None = None
+        self.first_row = 1
+
+    async def write(self, rows: Sequence[Row]) -> None:
+        """Write ``rows`` (the SELECT's next ones) in batches of prepared INSERTs."""
+        session = self.session
+        # The writes are no read of the SELECT: never strict_select's shard reads (a
+        # streamed batch is written while the SELECT's reading is under way).
+        strict = STRICT_SELECT.set(False)
+        running = session._query_id  # the SELECT's executor query (KILL QUERY)
+        try:
+            for text, values in batches(self.head, self.width, rows):
+                before = session.last_insert_id
+                done = await insert_statement(session, text, values, self.stats, self.first_row)
+                self.first_row += len(values) // max(1, self.width)
+                self.affected += done.affected
+                self.warnings += done.warnings
+                generated = done.last_insert_id and session.last_insert_id != before
+                if generated and self.first_id is None:
+                    self.first_id = done.last_insert_id
+                elif done.last_insert_id and not generated:
+                    self.explicit = done.last_insert_id
+        finally:
+            STRICT_SELECT.reset(strict)
+            if running is not None:
+                session.running(running)
+
+
+class _StreamedRows:
+    """The sink of a streamed ``INSERT … SELECT``: rows gathered up to one batch,
+    each full batch written (awaited: the SELECT's reads wait meanwhile) before more
+    are taken; the column count checked at the header, before any row is written
+    (the header comes before the first rows, or at the end of an empty SELECT)."""
+
+    def __init__(self, written: _Written, width: int, per: int) -> None:
+        self.written = written
+        self.width = width
+        self.per = per
+        self.pending: list[Row] = []
+        self.records = 0
+        self.checked = False
+
+    async def header(self, columns: list[Column]) -> None:
+        if len(columns) != self.width:
+            raise ColumnCountMismatch("Column count doesn't match value count at row 1")
+        self.checked = True
+
+    async def rows(self, batch: list[Row]) -> bool:
+        if not self.checked:
+            raise ShardgateError("internal error: INSERT ... SELECT rows before their header")
+        self.records += len(batch)
+        pending = self.pending
+        taken = 0
+        while len(pending) + len(batch) - taken >= self.per:
+            need = self.per - len(pending)
+            full = pending + batch[taken : taken + need]
+            taken += need
+            pending = self.pending = []
+            await self.written.write(full)
+        pending.extend(batch[taken:])
+        return True
+
+    async def flush(self) -> None:
+        """Write the last, partial batch."""
+        rest, self.pending = self.pending, []
+        if rest:
+            await self.written.write(rest)
 
 
 def _insert_text(state: SessionState, sql: str) -> str:

@@ -2,21 +2,27 @@
 
 Why not a plan primitive of its own: the SELECT can be anything the coordinator answers
 (a scatter, a join, a union, a subquery with values) and each row it yields may belong
-to another shard of the target. MySQL itself reads the whole SELECT before it writes a
-row when the target is one of the sources (it goes through a temporary table), so the
-answer is "the rows of the SELECT, then an INSERT of them". The session does exactly
-that, inside one transaction for the statement (:func:`sharding.session_writes.
-_insert_select`):
+to another shard of the target. The session runs "the rows of the SELECT, as
+INSERTs of them", inside one transaction for the statement (:func:`sharding.
+session_writes._insert_select`):
 
-1. the SELECT runs as a statement of its own (every plan shardgate has), its rows
-   held up to ``cluster.subquery_rows`` (beyond: a 1235 that names the setting);
-2. the rows are written as multi-row INSERTs with ``?`` parameters — the values
+1. the SELECT runs as a statement of its own (every plan shardgate has);
+2. its rows are written as multi-row INSERTs with ``?`` parameters — the values
    travel as the parameters of a prepared statement and are rendered by the same code
    as ``COM_STMT_EXECUTE``'s, never spliced into text, so nothing depends on
    ``sql_mode`` — in batches of at most :data:`BATCH_VALUES` values;
 3. in autocommit the statement's own transaction commits at the end (all rows or
    none); inside a transaction a failure rolls the statement back to a savepoint
    set before it (MySQL's statement atomicity), where the data source has savepoints.
+
+Streamed or held. When the SELECT does not read the target table
+(:func:`reads_table`), each batch is written as soon as it is full, while the SELECT
+is still producing: the SELECT's sink awaits the write, so the reads wait for it
+(memory O(batch), however many rows; no ``cluster.subquery_rows`` bound). When the
+SELECT reads the target, streaming would let it see rows the statement inserted:
+MySQL reads the whole SELECT first then (a temporary table), and so does the session —
+the rows held up to ``cluster.subquery_rows`` (beyond: a 1235 that names the setting),
+then written. The count of columns is checked before the first row is written (1136).
 
 Refused (1235): ``ON DUPLICATE KEY UPDATE`` after a SELECT (its expressions may name
 the SELECT's columns, which a VALUES rewrite would read as the target row's).
@@ -41,6 +47,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from sqlglot import exp
+
 from sharding.errors import NotSupported
 from sharding.sql.lexer import TOKEN
 
@@ -49,6 +57,8 @@ __all__ = [
     "STRICT_SELECT",
     "InsertSelectParts",
     "batches",
+    "reads_table",
+    "rows_per_batch",
     "split_insert_select",
     "strict_select",
 ]
@@ -92,17 +102,50 @@ def split_insert_select(sql: str, start: int) -> InsertSelectParts:
     return InsertSelectParts(sql[:start].rstrip(), select)
 
 
+def rows_per_batch(width: int, limit: int | None = None) -> int:
+    """Rows of ``width`` values per batch: at most ``limit`` values (default: the
+    module's :data:`BATCH_VALUES` as it is at the call), at least one row."""
+    values = BATCH_VALUES if limit is None else limit
+    return max(1, values // max(1, width))
+
+
 def batches(
-    head: str, width: int, rows: Sequence[Sequence[Any]], limit: int = BATCH_VALUES
+    head: str, width: int, rows: Sequence[Sequence[Any]], limit: int | None = None
 ) -> Iterator[tuple[str, list[Any]]]:
     """``(statement, parameters)`` per batch: ``head VALUES (?, …), …`` with the rows'
     values flattened, in the SELECT's order."""
-    per = max(1, limit // max(1, width))
+    per = rows_per_batch(width, limit)
     row_text = "(" + ", ".join("?" * width) + ")" if width else "()"
     for first in range(0, len(rows), per):
         chunk = rows[first : first + per]
         params = [v for row in chunk for v in row]
         yield head + " VALUES " + ", ".join([row_text] * len(chunk)), params
+
+
+def reads_table(select: exp.Expr, database: str, table: str, default_database: str | None) -> bool:
+    """Whether the query ``select`` may read the table ``database.table``: some table
+    reference of it — in its FROM or a JOIN, a derived table, a subquery anywhere (the
+    select list, WHERE, HAVING), a CTE's body, any block of a set operation — names
+    it, written with its database or without one (then ``default_database``, the
+    session's). Why: an ``INSERT … SELECT`` that reads its own target must read every
+    row before it writes one (module doc, "Streamed or held"); one that does not may
+    write while it reads.
+
+    Conservative, never the other way round: names are compared without regard to
+    case (``lower_case_table_names`` may fold them), an unqualified reference without
+    a default database counts, and so does a reference to a CTE that has the target's
+    name (``WITH t AS (…) SELECT … FROM t`` reads the CTE, but telling the scopes apart
+    is not worth the risk: such a statement is held, as before)."""
+    want_db, want = database.lower(), table.lower()
+    default = default_database.lower() if default_database else None
+    for node in select.find_all(exp.Table):
+        if node.name.lower() != want:
+            continue
+        db = node.args.get("db")
+        named = db.name.lower() if isinstance(db, exp.Expr) and db.name else default
+        if named is None or named == want_db:
+            return True
+    return False
 
 
 #: True while the coordinator reads the SELECT of an ``INSERT … SELECT`` without IGNORE
