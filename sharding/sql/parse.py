@@ -168,10 +168,8 @@ def _calls(sql: str) -> Iterator[int]:
     """Where the arguments of each ``LAG(``/``LEAD(`` outside quotes start."""
     i = 0
     while i < len(sql):
-        ch = sql[i]
-        if ch in "'\"`":
-            end = sql.find(ch, i + 1)
-            i = len(sql) if end < 0 else end + 1
+        if sql[i] in "'\"`":
+            i = _after_quoted(sql, i)
             continue
         match = _LAG_LEAD.match(sql, i)
         if match is not None and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
@@ -179,6 +177,13 @@ def _calls(sql: str) -> Iterator[int]:
             i = match.end()
             continue
         i += 1
+
+
+def _after_quoted(sql: str, i: int) -> int:
+    """The offset after the quoted string or name starting at ``i`` (a doubled or
+    escaped quote ends it early: harmless for the error position it serves)."""
+    end = sql.find(sql[i], i + 1)
+    return len(sql) if end < 0 else end + 1
 
 
 def _third_argument(sql: str, start: int) -> int:
@@ -189,8 +194,7 @@ def _third_argument(sql: str, start: int) -> int:
     while i < len(sql):
         ch = sql[i]
         if ch in "'\"`":
-            end = sql.find(ch, i + 1)
-            i = len(sql) if end < 0 else end + 1
+            i = _after_quoted(sql, i)
             continue
         if ch == "(":
             depth += 1

@@ -467,10 +467,13 @@ class Environment:
         ds = MySQLDataSource(
             "m0", MySQLConfig.from_mapping("m0", {"url": MYSQL_URL, "max_connections": 8})
         )
-        async with (
-            Coordinator(topology, datasources={"m0": ds}) as coord,
-            trio.open_nursery() as nursery,
-        ):
+        async with Coordinator(topology, datasources={"m0": ds}) as coord:
+            await self._serve_coordinator(coord)
+
+    async def _serve_coordinator(self, coord: Coordinator) -> None:
+        """Serve ``coord`` on an ephemeral port until :meth:`stop` (the port, token and
+        server set for the clients and :meth:`stop`)."""
+        async with trio.open_nursery() as nursery:
             cfg = ServerConfig(
                 listen="127.0.0.1:0", default_database=self.logical_db, shutdown_timeout=2.0
             )
@@ -703,17 +706,8 @@ class SQLiteEnvironment(Environment):
         shutil.rmtree(self.directory, ignore_errors=True)
 
     async def _serve_async(self) -> None:
-        async with Coordinator(self.topology()) as coord, trio.open_nursery() as nursery:
-            cfg = ServerConfig(
-                listen="127.0.0.1:0", default_database=self.logical_db, shutdown_timeout=2.0
-            )
-            server = MySQLServer(cfg, coord, admin=CoordinatorAdmin(coord))
-            await nursery.start(server.serve)
-            self.coordinator = coord
-            self._server = server
-            self._token = trio.lowlevel.current_trio_token()
-            self.port = server.port
-            self._ready.set()
+        async with Coordinator(self.topology()) as coord:
+            await self._serve_coordinator(coord)
 
 
 _ENVIRONMENTS: dict[tuple[int, int, bool, str], Environment] = {}

@@ -29,11 +29,9 @@ from typing import Any
 
 import pymysql
 import pytest
-import trio
 
 from sharding.backend.mysql import MySQLConfig, MySQLDataSource
 from sharding.coordinator import Coordinator
-from sharding.server import CoordinatorAdmin, MySQLServer, ServerConfig
 from tests.conftest import MYSQL_URL, require_mysql_or_skip
 from tests.fidelity.harness import PREFIX, Environment, environment
 
@@ -182,20 +180,8 @@ class NativeEnvironment(Environment):
         # Few connections: the MariaDB server is shared (max_connections 151).
         config = {"url": MYSQL_URL, "max_connections": 6, "driver": "native"}
         ds = MySQLDataSource("m0", MySQLConfig.from_mapping("m0", config))
-        async with (
-            Coordinator(topology, datasources={"m0": ds}) as coord,
-            trio.open_nursery() as nursery,
-        ):
-            cfg = ServerConfig(
-                listen="127.0.0.1:0", default_database=self.logical_db, shutdown_timeout=2.0
-            )
-            server = MySQLServer(cfg, coord, admin=CoordinatorAdmin(coord))
-            await nursery.start(server.serve)
-            self.coordinator = coord
-            self._server = server
-            self._token = trio.lowlevel.current_trio_token()
-            self.port = server.port
-            self._ready.set()
+        async with Coordinator(topology, datasources={"m0": ds}) as coord:
+            await self._serve_coordinator(coord)
 
 
 _NATIVE: dict[int, NativeEnvironment] = {}
