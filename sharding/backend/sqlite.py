@@ -72,7 +72,12 @@ reports the warnings its registered functions raise while its rows are read (a d
 by zero's 1365, a string truncated to a number's 1292: collected per statement on the
 worker thread, :func:`sharding.backend.sqlite_arithmetic.warnings_start`) as the
 ``ResultSet``'s count and first 64 notes, as a MariaDB shard's final packet and ``SHOW
-WARNINGS`` do.
+WARNINGS`` do. A write's warnings that its rows decide (an UPDATE's 1265 for a
+DECIMAL stored rounded, ``INSERT IGNORE``'s 1062 per skipped row, a DELETE condition's
+1292) are collected around the one statement
+(:mod:`sharding.backend.sqlite_write_warnings`), an INSERT's from its literal values
+(:mod:`sharding.backend.sqlite_store_notes`, which also writes ``INSERT IGNORE``'s
+``'12x'`` into a numeric column as 12).
 
 Statistics: besides the pool counters, ``extra`` reports ``reads_open`` and
 ``peak_reads_open`` (fetches running at once) so tests can check the executor's window
@@ -112,6 +117,7 @@ from sharding.backend import (
     sqlite_passthrough,
     sqlite_store_notes,
     sqlite_temporal,
+    sqlite_write_warnings,
 )
 from sharding.backend.base import (
     Column,
@@ -384,6 +390,8 @@ class SQLiteDataSource(DataSource):
             # table's text columns are declared with a MySQL collation, so no
             # connection may open one without them.
             sqlite_mysql.install(raw)
+            # A DELETE's 1292 for a string compared with a number (sqlite_write_warnings).
+            sqlite_write_warnings.install(raw)
         except BaseException:
             raw.close()
             raise
@@ -757,10 +765,14 @@ def _reads_an_earlier_assignment(sql: str) -> str | None:
     return None
 
 
-def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
+def _exec(sql: str, *, noted: str | None = None) -> Callable[[sqlite3.Connection], ExecResult]:
+    """The shard write ``sql``; ``noted``: the INSERT IGNORE it was adjusted from
+    (:func:`sharding.backend.sqlite_store_notes.ignore_adjusted`), whose text the
+    notes are derived from."""
     # VALUES rows and the upsert's clause arrive as the client's MySQL text: their
     # expressions with MySQL's meaning (``7 / 2``, ``DIV``, ``LEFT``, ``INTERVAL``).
-    sql = sqlite_passthrough.translate(sql)
+    if noted is None:
+        sql = sqlite_passthrough.translate(sql)
     plain = _exec_plain(sql)
     earlier = _reads_an_earlier_assignment(sql) if _UPDATE.match(sql) else None
     strict_division = (
@@ -844,7 +856,18 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
         # ... and in an INSERT … SELECT's condition, a string that is no number compared
         # with a number (1292, as in the coordinator's INSERT … SELECT: insert_select).
         sqlite_arithmetic.strict_comparisons(strict_division and not strict_conversion)
+        # A DELETE's condition warns as a read's (1292: sqlite_write_warnings).
+        deleting = sqlite_write_warnings.deleting(sql)
+        read_count: int = 0
+        read_notes: list[tuple[str, int, str]] = []
+        collector = None
         try:
+            if deleting:
+                sqlite_write_warnings.delete_start(guarded)
+            # What the rows decide: an UPDATE's 1265, INSERT IGNORE's 1062
+            # (sqlite_write_warnings).
+            if _WRITE_STATEMENT.match(sql):
+                collector = sqlite_write_warnings.start(raw, sql)
             if dated is None:
                 result = runner(raw)
             else:
@@ -859,16 +882,25 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
                     raise
                 raw.execute("RELEASE sg_date_store")
         finally:
+            if deleting:
+                read_count, read_notes = sqlite_write_warnings.delete_taken()
+            sqlite_write_warnings.finish(raw, collector)
             sqlite_mysql.unsigned_strict(False)
             sqlite_mysql.division_strict(False)
             sqlite_arithmetic.strict_numbers(False)
             sqlite_arithmetic.strict_comparisons(False)
         if _WRITE_STATEMENT.match(sql):
             # MariaDB's note 1265 for literals stored rounded or cut (sqlite_store_notes).
-            notes = sqlite_store_notes.insert_notes(raw, sql)
-            if notes:
-                result.warnings += len(notes)
+            # ... and what its rows raised (sqlite_write_warnings), in MariaDB's order.
+            count, notes = sqlite_write_warnings.merged(
+                collector, sqlite_store_notes.insert_notes(raw, noted or sql)
+            )
+            if count:
+                result.warnings += count
                 result.notes = [*(result.notes or []), *notes]
+        if deleting and read_count:
+            result.warnings += read_count
+            result.notes = [*(result.notes or []), *read_notes]
         if sqlite_mysql.ENUM_COLLATION_MARK in sql:  # CREATE / ALTER of an ENUM column
             sqlite_enum_numbers.learn(sql)
         if _DDL.match(sql):
@@ -880,15 +912,18 @@ def _exec(sql: str) -> Callable[[sqlite3.Connection], ExecResult]:
             sqlite_arithmetic.forget()
         return result
 
-    if sqlite_mysql.SQLITE_IGNORE_MARK not in sql:
+    if sqlite_mysql.SQLITE_IGNORE_MARK not in sql or noted is not None:
         return run
 
     def ignoring(raw: sqlite3.Connection) -> ExecResult:
         # MySQL's INSERT IGNORE stores what strict mode refuses adjusted (``'zz'`` into
         # an INT as 0, NULL into NOT NULL as the implicit default) with a warning;
         # SQLite cannot adjust, and skipping the row would be a silent wrong answer.
+        # What it can: ``'12x'`` into a numeric column is 12 (sqlite_store_notes).
+        adjusted = sqlite_store_notes.ignore_adjusted(raw, sql)
+        step = run if adjusted == sql else _exec(adjusted, noted=sql)
         try:
-            return run(raw)
+            return step(raw)
         except sqlite3.IntegrityError as exc:
             msg = str(exc)
             if _UNIQUE.search(msg):

@@ -55,15 +55,7 @@ def env(request: pytest.FixtureRequest) -> Environment:
 #: that still differ from MariaDB's (issue 15, open). Not a skip: the variant is not
 #: collected (pytest reports it as deselected), and each entry leaves this list with
 #: the fix that makes it pass.
-SQLITE_GAPS: dict[str, str] = {
-    "test_write_warnings.py::test_write_warnings": (
-        "UPDATE's 1265 notes, a DELETE condition's 1292 and INSERT IGNORE's 1062 "
-        "warnings are not produced by SQLite shards"
-    ),
-    "test_write_classes.py::test_write_classes": (
-        "INSERT IGNORE … SELECT's duplicate-key warnings are not produced by SQLite shards"
-    ),
-}
+SQLITE_GAPS: dict[str, str] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
