@@ -518,8 +518,6 @@ def _concat_checks(aggs: Sequence[_Agg], ctx: PlanContext, rollup: bool) -> Any:
     MariaDB evaluates a group's GROUP_CONCAT only for the groups it sends (LIMIT/OFFSET
     without a sort stop early) or whose HAVING reads it."""
     concats = [a for a in aggs if a.concat is not None]
-    if concats and ctx.dialect != "mysql":
-        raise NotSupported("GROUP_CONCAT() over several shards on the SQLite default")
     if concats and rollup:
         raise NotSupported("GROUP_CONCAT() with WITH ROLLUP over several shards")
 

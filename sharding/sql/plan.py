@@ -257,18 +257,30 @@ def _plan_group(
     scope.qualify(tree, aliases)
     route = build_route(tree.args.get("where"), key_lookup(scope, sharded), slot_of)
     route_tables = tuple(r.info for r in sharded)
-    single = ShardRead(
-        render_template(tree, ctx.dialect),
-        tuple(holes),
-        route,
-        sharded[0].index,
-        route_tables=route_tables,
-    )
+    single: Passthrough | None = None
+    try:
+        single = Passthrough(
+            ShardRead(
+                render_template(tree, ctx.dialect),
+                tuple(holes),
+                route,
+                sharded[0].index,
+                route_tables=route_tables,
+            )
+        )
+    except NotSupported:
+        # The backend cannot run the whole statement (an ordered GROUP_CONCAT on a
+        # SQLite shard): a call routed to one shard runs the scatter form there too.
+        single_error = True
+    else:
+        single_error = False
     columns = passthrough_columns(tree, scope, ctx)
     scatter: PlanNode | None = None
     error: Exception | None = None
     try:
         scatter, columns = plan_scatter(tree, scope, ctx, sharded, holes, route, route_tables)
     except NotSupported as exc:
+        if single_error:
+            raise
         error = exc
-    return SelectPlan(Passthrough(single), scatter, error, columns)
+    return SelectPlan(single, scatter, error, columns)

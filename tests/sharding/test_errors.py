@@ -53,7 +53,9 @@ UNSUPPORTED = [
     ("SELECT ROW_NUMBER() OVER (ORDER BY id) FROM (SELECT id FROM t) x", "window"),
     # One equality correlation runs as a grouped lookup (test below); another does not.
     ("SELECT id, (SELECT COUNT(*) FROM u WHERE u.k > t.k) FROM t", "subquery"),
-    ("SELECT GROUP_CONCAT(b) FROM t", "GROUP_CONCAT"),
+    # GROUP_CONCAT over several shards is answered (the fidelity suite's SQLite variant
+    # compares it with MariaDB); with ROLLUP it is not.
+    ("SELECT k, GROUP_CONCAT(b) FROM t GROUP BY k WITH ROLLUP", "GROUP_CONCAT"),
     ("SELECT a, COUNT(*) FROM t", "neither grouped nor aggregated"),
     ("SELECT * FROM t JOIN u ON t.a < u.x", "without an equality"),
     ("SELECT * FROM t RIGHT JOIN u ON t.k = u.k", "RIGHT JOIN"),
