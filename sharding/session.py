@@ -139,6 +139,8 @@ _ids = itertools.count(1)
 _TABLE_STATEMENTS = frozenset(
     {"INSERT", "REPLACE", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME"}
 )
+#: What ``information_schema.references_information_schema`` looks for.
+_MENTIONS_INFORMATION_SCHEMA = re.compile(r"information_schema", re.IGNORECASE)
 #: ``UPDATE``/``DELETE`` modifiers the planner does not take (``IGNORE``: errors as
 #: warnings; ``LOW_PRIORITY``/``QUICK``: scheduling hints).
 _WRITE_MODIFIER = re.compile(
@@ -532,10 +534,11 @@ class CoordinatorSession:
         stats: ExecStats,
     ) -> Result:
         if kind in SELECT_KINDS:
-            # Imported here, not at start-up (see describe above: start-up time).
-            from sharding.information_schema import InformationSchema, references_information_schema
+            # information_schema.references_information_schema, without importing the
+            # module for every SELECT (it is imported when used: start-up time).
+            if _MENTIONS_INFORMATION_SCHEMA.search(sql) or self._database == "information_schema":
+                from sharding.information_schema import InformationSchema
 
-            if references_information_schema(sql) or self._database == "information_schema":
                 # Metadata of the logical tables (sharding/information_schema.py).
                 answer = await InformationSchema(self).select(sql, params)
                 if answer is not None and answer.columns is not None:

@@ -119,7 +119,11 @@ async def select_statement(
         one = None
     if not session._autocommit and session._txn is None:
         await session._ensure_implicit_txn()
-    columns = await run_select(session, prepared, sink, stats, one)
+    columns = await (
+        _run_one_shard(session, prepared, one, sink, stats)
+        if one is not None
+        else run_select(session, prepared, sink, stats)
+    )
     record_shard_warnings(session, stats)
     if calc:
         session._calc_found = await _count_without_limit(session, sql, params, sink.count)

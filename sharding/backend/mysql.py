@@ -522,7 +522,13 @@ class MySQLConnection:
         return self._ds
 
     async def fetch(self, sql: str) -> ResultSet:
-        reply: _Reply = await self._statement(self._ds._side.op_fetch, sql)
+        op = self._ds._side.op_fetch
+        # Without a query_timeout, _statement is _call (one coroutine layer less).
+        reply: _Reply = await (
+            self._call(op, sql)
+            if self._ds.config.query_timeout is None
+            else self._statement(op, sql)
+        )
         return ResultSet(
             result_columns(reply.fields, reply.description),
             reply.rows,

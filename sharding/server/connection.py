@@ -58,7 +58,11 @@ prepared and text): 238–398 µs of coordinator CPU per point select with ``nat
 right after in the same way, spent 632–1,330 µs and 674–1,666 µs (4.7–11.5×); the
 tables are in ``bench/README.md``. Issue 16's goal, 1.6× the relay, is not met. Since
 then the metrics of each statement are plain numbers (``sharding/server/metrics.py``):
-815 k instructions per point select with ``native`` (2.95× the relay).
+815 k instructions per point select with ``native`` (2.95× the relay). Later the idle
+wait lost its cancel scope (``wait_timeout`` is the server's idle reaper's), result
+headers are kept framed, and the one-shard SELECT passes two coroutine layers fewer:
+~750 k against ~830 k for the tree before in the same runs (``--queries 1000``; relay
+259 k: 2.9×).
 
 Where the remaining ~880 k go, measured layer by layer in process: the protocol loop of
 this module with a session that answers at once, ~245 k (the relay's two directions:
@@ -70,12 +74,15 @@ one-child executor query ~90 k, and the data source's borrow and round trip ~225
 What this module does per statement to stay near the relay:
 
 * one wake-up per command for the command task (a reusable :class:`_Signal`, not a
-  ``trio.Event`` per wait), one cancel scope (the idle wait's, with ``wait_timeout`` as
-  its deadline), the first word read with one regular expression, a statement without
-  ``;`` not scanned for more;
+  ``trio.Event`` per wait), no cancel scope for the idle wait (a scope with a deadline
+  is ~55 k instructions: ``wait_timeout`` is the server's idle reaper's,
+  ``MySQLServer._reap_idle``, and ``KILL``/``drain()`` end the wait with a wake-up,
+  :meth:`ClientConnection._end_idle_wait`), the first word read with one regular
+  expression, a statement without ``;`` not scanned for more;
 * socket reads and writes that do not block are plain ``read``/``write`` calls
   (:func:`_receive`, :func:`_write_now`), not a trip through trio's scheduler each;
-* result headers described and encoded once per set of columns (:func:`_header_of`);
+* result headers described and encoded once per set of columns (:func:`_header_of`),
+  and kept framed (column count, definitions, EOF) per first sequence id and status;
   status flags and capabilities as plain ints (``IntFlag`` arithmetic builds objects).
 """
 
@@ -319,7 +326,13 @@ class ClientConnection:
         self._reader_resume = trio.Event()
         self._running = False  # a statement is inside Session.execute
         self._killed = False
-        self._idle_scope: trio.CancelScope | None = None
+        #: When the idle wait for the next command began (trio time), None outside it.
+        #: Its wait_timeout is enforced by the server's idle reaper
+        #: (:meth:`idle_deadline`, :meth:`idle_expired`), not by a cancel scope here.
+        self._idle_since: float | None = None
+        #: Why the idle wait was ended from outside (``"killed"``, ``"drain"``,
+        #: ``"timeout"``), or None.
+        self._idle_end: str | None = None
         #: drain() ended the idle wait (not its wait_timeout deadline).
         self._idle_interrupted = False
         #: Scope of the response write in progress: KILL cancels it (a client that
@@ -377,17 +390,36 @@ class ClientConnection:
             self.session.cancel()
         if not query_only:
             self._killed = True
-            if self._idle_scope is not None:
-                self._idle_scope.cancel()
+            self._end_idle_wait("killed")
             if self._write_scope is not None:
                 self._write_killed = True
                 self._write_scope.cancel()
 
     def drain(self) -> None:
         """Graceful shutdown: close now if idle, else after the running command."""
-        if self._idle_scope is not None:
+        if self._idle_since is not None:
             self._idle_interrupted = True
-            self._idle_scope.cancel()
+            self._end_idle_wait("drain")
+
+    def idle_deadline(self) -> float | None:
+        """When this connection's idle wait reaches ``wait_timeout`` (trio time), or
+        None when it is not waiting for a command."""
+        since = self._idle_since
+        if since is None or self._idle_end is not None:
+            return None
+        return since + self.server.config.wait_timeout
+
+    def idle_expired(self) -> None:
+        """The server's idle reaper: ``wait_timeout`` passed in the idle wait."""
+        self._end_idle_wait("timeout")
+
+    def _end_idle_wait(self, why: str) -> None:
+        """End the idle wait for the next command (if the command task is in it): it
+        returns at once and the command loop answers why. One wake-up instead of a
+        cancel scope per command (a scope costs ~50 k instructions)."""
+        if self._idle_since is not None and self._idle_end is None:
+            self._idle_end = why
+            self._wakeup.set()
 
     def cancel_running(self) -> None:
         """The client is gone (EOF) or the server's shutdown deadline passed: cancel the
@@ -483,10 +515,12 @@ class ClientConnection:
         # The client is gone: whatever it was waiting for is not worth finishing.
         self.cancel_running()
 
-    async def _next_packet(self) -> bytes | None:
-        """The next command packet. Waiting for one to start is idle time (the caller
-        applies ``wait_timeout``); once part of it has arrived, the rest must keep
-        arriving: no byte for ``net_read_timeout`` raises :class:`NetReadTimeout`."""
+    async def _next_packet(self, *, idle: bool = False) -> bytes | None:
+        """The next command packet. Waiting for one to start is idle time (``idle``:
+        the command loop's wait, which ``wait_timeout``, ``KILL`` and ``drain()`` end
+        from outside — then None, with the reason in ``_idle_end``); once part of it
+        has arrived, the rest must keep arriving: no byte for ``net_read_timeout``
+        raises :class:`NetReadTimeout`."""
         seen = 0
         deadline = math.inf
         while True:
@@ -509,11 +543,15 @@ class ClientConnection:
             try:
                 if deadline == math.inf:  # nothing of a packet yet: no scope to pay for
                     await self._wakeup.wait()
+                    if idle and self._idle_end is not None:
+                        return None
                     continue
                 with trio.CancelScope(deadline=deadline) as scope:
                     await self._wakeup.wait()
             finally:
                 self._waiting = False
+            if idle and self._idle_end is not None:
+                return None
             if scope.cancelled_caught:
                 raise NetReadTimeout("Got timeout reading communication packets")
 
@@ -639,10 +677,32 @@ class ClientConnection:
         self._queue_end_of_rows(more=more)
 
     def _queue_result_header(
-        self, cols: Sequence[WireColumn], more: bool, payloads: Sequence[bytes] | None = None
+        self,
+        cols: Sequence[WireColumn],
+        more: bool,
+        payloads: Sequence[bytes] | None = None,
+        framed: _Framed | None = None,
     ) -> None:
         """Column count, definitions (``payloads``: already encoded, from
-        :func:`_header_of`), and the EOF packet clients without DEPRECATE_EOF expect."""
+        :func:`_header_of`), and the EOF packet clients without DEPRECATE_EOF expect.
+        ``framed``: the header's framed forms (from :func:`_header_of`), reused when one
+        starts at the same sequence id with the same status flags and EOF."""
+        if framed is not None and payloads is not None:
+            eof = not self.deprecate_eof
+            codec = self.codec
+            key = (codec.seq, self._status(more) if eof else 0, eof)
+            hit = framed.get(key)
+            if hit is None:
+                start = len(self._out)
+                self._queue_result_header(cols, more, payloads)
+                if len(framed) >= _FRAMED_SIZE:
+                    framed.clear()
+                framed[key] = (bytes(self._out[start:]), codec.seq)
+                return
+            self._out += hit[0]
+            codec.seq = hit[1]
+            self.state = "Sending data"
+            return
         self._queue(column_count(len(cols)))
         if payloads is None:
             results = self._charset_variable("character_set_results")
@@ -836,26 +896,28 @@ class ClientConnection:
     # -- command loop ---------------------------------------------------------------------
 
     async def _command_loop(self) -> None:
-        cfg = self.server.config
         while True:
             if self._killed or self.server.draining:
                 return
             self.command, self.state, self.info = "Sleep", "", None
             self.command_started = time.monotonic()
             self.codec.reset_sequence()
-            # One scope for the idle wait: its deadline is wait_timeout; KILL and drain()
-            # cancel it (and say so in _idle_interrupted).
-            with trio.CancelScope(deadline=trio.current_time() + cfg.wait_timeout) as idle_scope:
-                self._idle_scope = idle_scope
-                try:
-                    payload = await self._next_packet()
-                except ProtocolError as exc:
-                    # Bounded: a client stuck half-way through a packet (net_read_timeout)
-                    # may not read this either.
-                    await self._send_error_quietly(exc.code, exc.sqlstate, exc.message)
-                    return
-            self._idle_scope = None
-            if idle_scope.cancelled_caught and (self._killed or self._idle_interrupted):
+            # The idle wait: the server's reaper ends it at wait_timeout, KILL and drain()
+            # at once (idle_expired, kill, drain: _idle_end says which; no cancel scope).
+            self._idle_end = None
+            self._idle_since = trio.current_time()
+            try:
+                payload = await self._next_packet(idle=True)
+            except ProtocolError as exc:
+                self._idle_since = None
+                # Bounded: a client stuck half-way through a packet (net_read_timeout)
+                # may not read this either.
+                await self._send_error_quietly(exc.code, exc.sqlstate, exc.message)
+                return
+            finally:
+                self._idle_since = None
+            ended = self._idle_end is not None
+            if ended and (self._killed or self._idle_interrupted):
                 self.codec.reset_sequence()
                 if self.killed:
                     self._queue_error(ER_CONNECTION_KILLED, "70100", "Connection was killed")
@@ -863,7 +925,7 @@ class ClientConnection:
                     self._queue_error(ER_SERVER_SHUTDOWN, "08S01", "Server shutdown in progress")
                 await self._flush()
                 return
-            if idle_scope.cancelled_caught:
+            if ended:
                 self.codec.reset_sequence()
                 self._queue_error(
                     ER_CLIENT_INTERACTION_TIMEOUT,
@@ -1439,15 +1501,24 @@ _MORE_RESULTS = int(ServerStatus.MORE_RESULTS_EXISTS)
 #: Result headers already described and encoded, by their columns and
 #: character_set_results: a point query sends the same few headers again and again,
 #: and a header is a function of the columns alone (never of the rows). Bounded.
-_HEADERS: dict[tuple[tuple[Column, ...], str | None], tuple[list[WireColumn], tuple[bytes, ...]]]
+#: Each entry also keeps the header as framed on the wire (column count, definitions
+#: and the EOF clients without DEPRECATE_EOF expect) by the first sequence id, status
+#: flags and EOF-or-not it was framed with, and the sequence id after it: the same
+#: bytes for the same three (see :meth:`ClientConnection._queue_result_header`).
+_Framed = dict[tuple[int, int, bool], tuple[bytes, int]]
+_HEADERS: dict[
+    tuple[tuple[Column, ...], str | None], tuple[list[WireColumn], tuple[bytes, ...], _Framed]
+]
 _HEADERS = {}
 _HEADERS_SIZE = 512
+_FRAMED_SIZE = 16
 
 
 def _header_of(
     columns: Sequence[Column], results: str | None
-) -> tuple[list[WireColumn], tuple[bytes, ...]]:
-    """The wire columns of a result and their encoded definitions (cached)."""
+) -> tuple[list[WireColumn], tuple[bytes, ...], _Framed | None]:
+    """The wire columns of a result, their encoded definitions and the header's framed
+    forms (cached; None when the columns cannot be a key)."""
     try:
         key = (tuple(columns), results)
         hit = _HEADERS.get(key)
@@ -1457,11 +1528,12 @@ def _header_of(
         return hit
     cols = describe_columns(columns)
     payloads = tuple(column_definition(in_results_charset(c.definition, results)) for c in cols)
-    if key is not None:
-        if len(_HEADERS) >= _HEADERS_SIZE:
-            _HEADERS.clear()
-        _HEADERS[key] = (cols, payloads)
-    return cols, payloads
+    if key is None:
+        return cols, payloads, None
+    if len(_HEADERS) >= _HEADERS_SIZE:
+        _HEADERS.clear()
+    entry = _HEADERS[key] = (cols, payloads, {})
+    return entry
 
 
 class _Signal:
@@ -1576,8 +1648,8 @@ class _ResultWriter:
             return
         conn = self.conn
         self.results = conn._charset_variable("character_set_results")
-        self.cols, payloads = _header_of(columns, self.results)
-        conn._queue_result_header(self.cols, self.more, payloads)
+        self.cols, payloads, framed = _header_of(columns, self.results)
+        conn._queue_result_header(self.cols, self.more, payloads, framed)
 
     async def rows(self, batch: list[Row]) -> bool:
         if self.cols is None or not batch:

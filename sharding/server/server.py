@@ -199,6 +199,7 @@ class MySQLServer:
         async with trio.open_nursery() as connections:
             async with trio.open_nursery() as acceptors:
                 acceptors.start_soon(self._accept, main, self._handle_main, connections)
+                acceptors.start_soon(self._reap_idle)
                 if admin:
                     acceptors.start_soon(self._accept, admin, self._handle_admin, connections)
                 if http:
@@ -212,6 +213,25 @@ class MySQLServer:
             for listener in (*main, *admin, *http):
                 await listener.aclose()
             await self._drain(connections)
+
+    async def _reap_idle(self) -> None:
+        """``wait_timeout``: ends the idle wait of every connection that has waited that
+        long for its next command (:meth:`ClientConnection.idle_deadline`). One task for
+        the server instead of a deadline scope per connection and command. It sleeps
+        until the earliest deadline it saw: a wait that begins later ends later (the
+        timeout is the server's, the same for every connection), so none is missed."""
+        while True:
+            now = trio.current_time()
+            wake = now + self.config.wait_timeout
+            for conn in list(self._connections.values()):
+                deadline = conn.idle_deadline()
+                if deadline is None:
+                    continue
+                if deadline <= now:
+                    conn.idle_expired()
+                elif deadline < wake:
+                    wake = deadline
+            await trio.sleep_until(wake)
 
     async def _accept(
         self,
