@@ -97,7 +97,14 @@ from sharding.session_reads import (
     value_slot,
 )
 from sharding.session_state import SessionState, substitute
-from sharding.session_txn import finish_txn, savepoint_statement, session_statement
+from sharding.session_txn import (
+    doom_transaction,
+    doomed_statement,
+    finish_txn,
+    savepoint_statement,
+    session_statement,
+    transaction_lost,
+)
 from sharding.session_writes import insert_statement, write_statement
 from sharding.sql.context import PlanContext
 from sharding.sql.decorrelate import decorrelate
@@ -235,6 +242,12 @@ class CoordinatorSession:
         self._lid_expr = False
         self._calc_found: int | None = None
         self._txn: SessionTransaction | None = None
+        #: A statement inside ``_txn`` could not be undone (why): the transaction is
+        #: lost (sharding.session_txn.transaction_lost).
+        self._txn_unsound: str | None = None
+        #: The transaction was rolled back because part of it was lost: the error of
+        #: every statement until ROLLBACK (sharding.session_txn.doom_transaction).
+        self._doomed: ShardgateError | None = None
         self._scope: trio.CancelScope | None = None
         self._query_id: int | None = None
         self._cancelled = False
@@ -320,7 +333,9 @@ class CoordinatorSession:
 
     @property
     def in_transaction(self) -> bool:
-        return self._txn is not None
+        # A transaction rolled back by the coordinator stays open for the client
+        # until its ROLLBACK (sharding.session_txn.doomed_statement).
+        return self._txn is not None or self._doomed is not None
 
     @property
     def autocommit(self) -> bool:
@@ -443,6 +458,8 @@ class CoordinatorSession:
         if self._closed:
             return
         self._closed = True
+        self._doomed = None
+        self._txn_unsound = None
         if self._txn is not None:
             txn, self._txn = self._txn, None
             await txn.finish(commit=False)
@@ -502,8 +519,19 @@ class CoordinatorSession:
                 raise QueryInterrupted("Query execution was interrupted")
             self._record(kind, sql, result, counted.count)
         except ShardgateError as exc:
-            self.state.diagnostics = [("Error", exc.code, str(exc))]
             failure = exc
+            if transaction_lost(self):
+                # A connection holding transaction work is gone (the statement was
+                # cancelled mid-shard-statement): never a half commit.
+                failure = await doom_transaction(self, exc) or exc
+            self.state.diagnostics = [("Error", failure.code, str(failure))]
+            if failure is not exc:
+                raise failure from exc
+            raise
+        except BaseException:
+            # Cancelled from outside (the client went away, a caller's timeout).
+            if transaction_lost(self):
+                await doom_transaction(self, None)
             raise
         finally:
             self._scope = None
@@ -533,6 +561,8 @@ class CoordinatorSession:
         sink: Counted,
         stats: ExecStats,
     ) -> Result:
+        if self._doomed is not None:
+            return await doomed_statement(self, kind, sql)
         if kind in SELECT_KINDS:
             # information_schema.references_information_schema, without importing the
             # module for every SELECT (it is imported when used: start-up time).

@@ -9,16 +9,25 @@ session's transaction and reports a partial commit exactly
 (:func:`sharding.exec.writes.commit_report`); :func:`statement_transaction` makes a
 statement that reads and then writes atomic as MySQL runs it.
 
+A transaction that loses part of its work — a statement cancelled while a shard
+statement ran (KILL QUERY, the client gone, a timeout) closes that connection, and its
+server rolls the transaction's work there back — is rolled back on every data source
+(:func:`doom_transaction`): the statement keeps its own error (1317 for KILL QUERY),
+every later statement but ROLLBACK fails with 1402 (:data:`TXN_ROLLED_BACK`), COMMIT
+commits nothing; ROLLBACK ends it. Never a COMMIT of the other shards' part alone.
+
 Invariants (MySQL's): ``BEGIN`` commits an open transaction, ``autocommit = 1``
 commits, DDL commits first (:mod:`sharding.session`); the session holds at most one
 transaction (``CoordinatorSession._txn``), opened per data source on first use; a
-statement's own rollback is shielded from cancellation and bounded in time.
+statement's own rollback is shielded from cancellation and bounded in time; a
+transaction that lost a connection never commits.
 Functions take the session (the collaborator's owner) as their first parameter.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import re
 from collections.abc import AsyncIterator
@@ -28,6 +37,7 @@ import trio
 from sqlglot import exp
 
 from sharding.api import Result
+from sharding.backend.base import connection_lost
 from sharding.errors import NotSupported, ShardgateError
 from sharding.exec.run import ExecStats
 from sharding.exec.writes import commit_report
@@ -37,6 +47,7 @@ from sharding.session_state import parse_set_text
 from sharding.sql.parse import mysql_syntax_error
 
 if TYPE_CHECKING:
+    from sharding.exec.connector import SessionTransaction
     from sharding.session import CoordinatorSession
 
 #: ``SAVEPOINT x``, ``RELEASE SAVEPOINT x``, ``ROLLBACK [WORK] TO [SAVEPOINT] x``.
@@ -100,11 +111,115 @@ async def statement_transaction(session: CoordinatorSession) -> AsyncIterator[No
     try:
         yield
     except BaseException:
+        if lost_sources(txn):
+            # A connection of the transaction was closed mid-statement (cancelled):
+            # its savepoint went with it, and so did the transaction's work there.
+            # The statement keeps its own error; the session rolls the rest back
+            # (doom_transaction) — a ROLLBACK TO here would only fail (1429 / 1105)
+            # and hide the cancellation.
+            raise
+        undone = False
         with trio.CancelScope(shield=True), trio.move_on_after(_ROLLBACK_SECONDS):
-            await txn.rollback_to(name)
-            await txn.release(name)
+            try:
+                await txn.rollback_to(name)
+                await txn.release(name)
+                undone = True
+            except Exception as exc:
+                session._txn_unsound = f"the statement could not be undone ({exc})"
+        if not undone and session._txn_unsound is None:
+            session._txn_unsound = (
+                f"the statement could not be undone within {_ROLLBACK_SECONDS:g}s"
+            )
         raise
     await txn.release(name)
+
+
+#: The transaction of a session was rolled back by the coordinator because part of
+#: it was lost; every statement until ROLLBACK fails with this code.
+#: ER_XA_RBROLLBACK (1402, SQLSTATE XA100, "XA_RBROLLBACK: Transaction branch was
+#: rolled back"): a session transaction spanning shards is a distributed transaction
+#: whose branch on one shard connection was rolled back by its server (the connection
+#: closed), and the coordinator then rolled back every other branch — MySQL's own
+#: code for exactly that, and the only one that says "rolled back" without claiming a
+#: cause that did not happen (1213 says deadlock, 1205 a lock wait timeout, 1180 an
+#: error during COMMIT; none took place). Clients that retry on 1213/40001 do not
+#: retry on it: the transaction's statements must be run again by the application.
+TXN_ROLLED_BACK = 1402
+_TXN_ROLLED_BACK_STATE = "XA100"
+
+
+def lost_sources(txn: SessionTransaction) -> list[str]:
+    """The data sources whose connection of ``txn`` is gone, and with it the
+    transaction's work there (:func:`sharding.backend.base.connection_lost`)."""
+    return [name for name in txn.order if connection_lost(txn._conns.get(name))]
+
+
+def transaction_lost(session: CoordinatorSession) -> bool:
+    """The session's transaction cannot commit as a whole any more: a connection of
+    it is gone, or a statement inside it could not be undone (its statement
+    savepoint's rollback failed)."""
+    txn = session._txn
+    return txn is not None and (session._txn_unsound is not None or bool(lost_sources(txn)))
+
+
+async def doom_transaction(
+    session: CoordinatorSession, error: ShardgateError | None
+) -> ShardgateError | None:
+    """Roll back what is left of a transaction that lost part of its work
+    (:func:`transaction_lost`), so that no COMMIT can ever commit the other shards'
+    part alone; every later statement but ROLLBACK fails with :data:`TXN_ROLLED_BACK`
+    (:func:`doomed_statement`). Returns ``error`` (the failed statement's own error:
+    1317 for a cancelled one, as MariaDB's KILL QUERY gives) with what happened to the
+    transaction added to its message; same class, code and SQLSTATE. Shielded: it
+    runs while the statement is being cancelled."""
+    txn, session._txn = session._txn, None
+    lost = lost_sources(txn) if txn is not None else []
+    unsound, session._txn_unsound = session._txn_unsound, None
+    if lost:
+        why = (
+            f"its connection to data source {', '.join(lost)} was closed mid-statement, "
+            "and the transaction's work there with it"
+        )
+    else:
+        why = unsound or "part of it was lost"
+    reason = f"the transaction was rolled back on every data source ({why})"
+    if txn is not None:
+        with trio.CancelScope(shield=True):
+            await txn.finish(commit=False)
+    session._doomed = ShardgateError(
+        f"XA_RBROLLBACK: Transaction branch was rolled back: {reason}; ROLLBACK ends it",
+        code=TXN_ROLLED_BACK,
+        sqlstate=_TXN_ROLLED_BACK_STATE,
+    )
+    if error is None:
+        return None
+    message = f"{error.message}; {reason}"
+    try:
+        told = copy.copy(error)  # its class too (QueryInterrupted, QueryTimeout...)
+    except Exception:
+        told = ShardgateError(message)
+    told.message = message
+    told.args = (message,)
+    told.code, told.sqlstate = error.code, error.sqlstate  # type: ignore[misc]
+    return told
+
+
+async def doomed_statement(session: CoordinatorSession, kind: str, sql: str) -> Result:
+    """A statement after the transaction was rolled back by :func:`doom_transaction`:
+    ``ROLLBACK`` ends the transaction (OK, the session is clean again); anything
+    else — COMMIT, ``ROLLBACK TO``, BEGIN and DDL (which would commit), reads and
+    writes — fails with :data:`TXN_ROLLED_BACK`, so an application never goes on as
+    if its earlier statements were still part of a transaction (nor commits them)."""
+    if kind == "ROLLBACK" and not re.search(r"\bTO\b", sql, re.IGNORECASE):
+        session._doomed = None
+        return Result()
+    raise _doomed_error(session)
+
+
+def _doomed_error(session: CoordinatorSession) -> ShardgateError:
+    doomed = session._doomed
+    assert doomed is not None
+    return ShardgateError(doomed.message, code=doomed.code, sqlstate=doomed.sqlstate)
 
 
 async def session_statement(session: CoordinatorSession, kind: str, sql: str) -> Result:
@@ -180,7 +295,16 @@ async def savepoint_statement(session: CoordinatorSession, kind: str, sql: str) 
 
 
 async def finish_txn(session: CoordinatorSession, commit: bool) -> None:
-    """End the session's transaction, if any (``commit``: COMMIT, else ROLLBACK)."""
+    """End the session's transaction, if any (``commit``: COMMIT, else ROLLBACK).
+
+    A COMMIT of a transaction that lost part of its work (:func:`transaction_lost`)
+    commits nothing: every data source is rolled back and the COMMIT fails with
+    :data:`TXN_ROLLED_BACK` (the session stays in the failed transaction until
+    ROLLBACK)."""
+    if commit and transaction_lost(session):
+        await doom_transaction(session, None)
+        raise _doomed_error(session)
+    session._txn_unsound = None
     txn, session._txn = session._txn, None
     if txn is None:
         return

@@ -173,6 +173,29 @@ async def execute_all(conn: Connection, sqls: Sequence[str]) -> list[ExecResult]
     return [await conn.execute(sql) for sql in sqls]
 
 
+def connection_lost(conn: object) -> bool:
+    """True when a borrowed connection is gone: closed because a statement on it was
+    cancelled or its socket failed (the contract above: never reused dirty). The work
+    of a transaction held on it is gone with it — the server rolls a transaction back
+    when its connection closes — so a session transaction that lost one must not commit
+    the others (:func:`sharding.session_txn.doom_transaction`).
+
+    A connection says so with a ``lost`` attribute (the MySQL backend's). The SQLite
+    backend's transaction holds one sqlite3 connection per shard file (``_subs``), each
+    ``closed`` or ``abandoned`` (interrupted mid-statement) when lost: read here until
+    that backend grows a ``lost`` attribute of its own."""
+    lost = getattr(conn, "lost", None)
+    if lost is not None:
+        return bool(lost)
+    subs = getattr(conn, "_subs", None)
+    if isinstance(subs, dict):
+        return any(
+            getattr(sub, "closed", False) or getattr(sub, "abandoned", False)
+            for sub in subs.values()
+        )
+    return False
+
+
 class DataSource(ABC):
     """One physical server (or SQLite folder) with its pool."""
 

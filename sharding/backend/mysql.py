@@ -521,6 +521,14 @@ class MySQLConnection:
     def datasource(self) -> MySQLDataSource:
         return self._ds
 
+    @property
+    def lost(self) -> bool:
+        """The connection is gone (closed after a cancelled or failed statement, or
+        swapped out by a failed reconnect): inside a transaction, so is its work
+        (:func:`sharding.backend.base.connection_lost`)."""
+        pc = self._lease.pc
+        return pc is None or pc.broken
+
     async def fetch(self, sql: str) -> ResultSet:
         op = self._ds._side.op_fetch
         # Without a query_timeout, _statement is _call (one coroutine layer less).

@@ -353,36 +353,36 @@ async def test_cancelled_in_the_middle(
     kept, and no connection, executor query or task is left behind.
 
     Inside a transaction, a cancellation that lands while a shard statement runs
-    closes that connection (sharding/backend/base.py: never returned dirty), so the
-    statement's ROLLBACK TO its savepoint fails (MariaDB shards: 1429; SQLite: 1105,
-    closed database) and the whole transaction is gone — as for any statement
-    cancelled inside a transaction, streamed or not (a known gap, reported: not
-    MariaDB's KILL QUERY, which keeps the transaction)."""
+    closes that connection (sharding/backend/base.py: never returned dirty), and with
+    it the transaction's work there: the session rolls the whole transaction back
+    (sharding.session_txn.doom_transaction), so COMMIT fails with 1402 and commits
+    nothing, and ROLLBACK ends it (not MariaDB's KILL QUERY, which keeps the
+    transaction; was: the savepoint's 1429 / 1105 replaced the cancellation)."""
     if in_transaction:
         await pair.both("BEGIN", "INSERT INTO dst VALUES (9999, 9, 'kept')")
-    lost = False
-    try:
-        with trio.move_on_after(30) as scope:
-            async with trio.open_nursery() as nursery:
+    with trio.move_on_after(30) as scope:
+        async with trio.open_nursery() as nursery:
 
-                async def cancel_after_batches() -> None:
-                    while len(small_batches) < 5:
-                        await trio.lowlevel.checkpoint()
-                    scope.cancel()
+            async def cancel_after_batches() -> None:
+                while len(small_batches) < 5:
+                    await trio.lowlevel.checkpoint()
+                scope.cancel()
 
-                nursery.start_soon(cancel_after_batches)
-                await pair.session.execute(
-                    "INSERT INTO dst SELECT id, k, LEFT(v, 8) FROM src ORDER BY id"
-                )
-        assert scope.cancelled_caught
-    except* ShardgateError as group:
-        (error,) = group.exceptions
-        assert isinstance(error, ShardgateError) and in_transaction, error
-        assert error.code == (1429 if pair.backend == "mariadb" else 1105), error
-        lost = True
+            nursery.start_soon(cancel_after_batches)
+            await pair.session.execute(
+                "INSERT INTO dst SELECT id, k, LEFT(v, 8) FROM src ORDER BY id"
+            )
+    assert scope.cancelled_caught
     assert 5 <= len(small_batches) < ROWS // 10
+    lost = False
     if in_transaction:
-        await pair.session.execute("ROLLBACK" if lost else "COMMIT")
+        try:
+            await pair.session.execute("COMMIT")
+        except ShardgateError as error:
+            assert (error.code, error.sqlstate) == (1402, "XA100"), error
+            lost = True
+            await pair.session.execute("ROLLBACK")
+        assert not pair.session.in_transaction
     await quiet(pair.coord)
     fresh = pair.coord.open_session()
     await fresh.execute(f"USE `{pair.session._database}`")
