@@ -122,6 +122,7 @@ def test_binary_strings_as_mariadb(tmp_path: Path) -> None:
 
 
 @pytest.mark.mysql
+@pytest.mark.slow  # 1024 shard files: ~75 s
 def test_binary_strings_on_many_shards(tmp_path: Path) -> None:
     """1024 shards: the merge of every shard's BLOBs (ORDER BY, GROUP BY, MIN/MAX)
     orders bytes as MariaDB."""
