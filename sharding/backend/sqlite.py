@@ -91,7 +91,7 @@ import re
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +187,7 @@ class _RawConnection:
         "abandoned",
         "attached",
         "busy",
+        "busy_ms",
         "closed",
         "enum_collations",
         "enum_generation",
@@ -194,10 +195,16 @@ class _RawConnection:
         "pending",
         "raw",
         "readonly",
+        "want_busy_ms",
     )
 
-    def __init__(self, raw: sqlite3.Connection) -> None:
+    def __init__(self, raw: sqlite3.Connection, busy_ms: int) -> None:
         self.raw = raw
+        #: The lock wait in force on ``raw`` (``PRAGMA busy_timeout``), and the one the
+        #: current borrower's session asks for (``innodb_lock_wait_timeout``); the
+        #: worker thread applies the latter before the next statement.
+        self.busy_ms = busy_ms
+        self.want_busy_ms = busy_ms
         self.attached: OrderedDict[str, None] = OrderedDict()
         self.pending: list[tuple[str, tuple[str, ...]]] = []
         self.lock = threading.Lock()
@@ -229,6 +236,10 @@ class SQLiteDataSource(DataSource):
     kind: ClassVar[str] = "sqlite"
     dialect: ClassVar[str] = "sqlite"
     supports_xa: ClassVar[bool] = False
+    #: Borrows take the session's shard settings (``connection(settings=...)``); of
+    #: them only ``innodb_lock_wait_timeout`` means something here: how long a write
+    #: waits for a shard file another writer holds (``PRAGMA busy_timeout``).
+    accepts_settings: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -248,6 +259,7 @@ class SQLiteDataSource(DataSource):
         # files, so writers of different rows queue where InnoDB's would not; 10 s
         # failed ten concurrent batched INSERTs over 16 files on a loaded machine.
         self.busy_timeout = busy_timeout
+        self.busy_ms = int(busy_timeout * 1000)
         self.cache_kib = cache_kib
         self._limiter = trio.CapacityLimiter(max_threads)
         # Idle connections, least recently used first; and, per database, the idle
@@ -266,6 +278,19 @@ class SQLiteDataSource(DataSource):
         self._peak_reads_open = 0
         self._peak_in_use = 0
         self._known_dbs: set[str] = set()
+
+    def lock_wait_ms(self, settings: Mapping[str, str] | None) -> int:
+        """The busy timeout a borrow with these session settings runs with: the
+        session's ``innodb_lock_wait_timeout`` (whole seconds, as InnoDB) or, without
+        one, the data source's own."""
+        if settings:
+            literal = settings.get("innodb_lock_wait_timeout")
+            if literal is not None:
+                try:
+                    return max(0, int(float(literal.strip("'")))) * 1000
+                except ValueError:
+                    pass
+        return self.busy_ms
 
     # ----------------------------------------------------------------- lifecycle
     async def open(self) -> None:
@@ -385,7 +410,7 @@ class SQLiteDataSource(DataSource):
             detect_types=sqlite_mysql.DETECT_TYPES,
         )
         try:
-            raw.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            raw.execute(f"PRAGMA busy_timeout = {self.busy_ms}")
             # MySQL's collations, functions and read types (issue 15): every shard
             # table's text columns are declared with a MySQL collation, so no
             # connection may open one without them.
@@ -395,7 +420,7 @@ class SQLiteDataSource(DataSource):
         except BaseException:
             raw.close()
             raise
-        return _RawConnection(raw)
+        return _RawConnection(raw, self.busy_ms)
 
     def _forget_idle(self, conn: _RawConnection) -> None:
         self._idle.pop(conn, None)
@@ -474,6 +499,7 @@ class SQLiteDataSource(DataSource):
             self._size += 1
             self._created += 1
         self._plan_attach(conn, need)
+        conn.want_busy_ms = self.busy_ms  # a borrower with settings says otherwise
         self._in_use += 1
         self._acquired += 1
         self._peak_in_use = max(self._peak_in_use, self._in_use)
@@ -505,8 +531,11 @@ class SQLiteDataSource(DataSource):
             old.close()
 
     @asynccontextmanager
-    async def connection(self, databases: Sequence[str] = ()) -> AsyncIterator[Connection]:
+    async def connection(
+        self, databases: Sequence[str] = (), settings: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Connection]:
         conn = await self._acquire(databases)
+        conn.want_busy_ms = self.lock_wait_ms(settings)
         reusable = False
         try:
             yield _Conn(self, conn)
@@ -520,9 +549,11 @@ class SQLiteDataSource(DataSource):
             self._release(conn, reusable=reusable)
 
     @asynccontextmanager
-    async def transaction(self, databases: Sequence[str] = ()) -> AsyncIterator[Connection]:
+    async def transaction(
+        self, databases: Sequence[str] = (), settings: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Connection]:
         self._check_open()
-        txn = _TxnConn(self, tuple(sorted(set(databases))))
+        txn = _TxnConn(self, tuple(sorted(set(databases))), self.lock_wait_ms(settings))
         try:
             yield txn
         except BaseException:
@@ -551,6 +582,9 @@ class SQLiteDataSource(DataSource):
                     except BaseException:
                         conn.abandoned = True  # attachment state unknown: retire it
                         raise
+                if conn.want_busy_ms != conn.busy_ms:
+                    conn.raw.execute(f"PRAGMA busy_timeout = {int(conn.want_busy_ms)}")
+                    conn.busy_ms = conn.want_busy_ms
                 if conn.enum_generation != sqlite_mysql.enum_generation():
                     sqlite_mysql.sync_collations(conn.raw, conn.enum_collations)
                     conn.enum_generation = sqlite_mysql.enum_generation()
@@ -1126,9 +1160,10 @@ class _TxnConn:
     names are attached to that connection read-only (:meth:`_target`).
     """
 
-    def __init__(self, ds: SQLiteDataSource, databases: tuple[str, ...]) -> None:
+    def __init__(self, ds: SQLiteDataSource, databases: tuple[str, ...], busy_ms: int) -> None:
         self._ds = ds
         self._databases = databases
+        self._busy_ms = busy_ms
         self._subs: dict[tuple[str, ...], _RawConnection] = {}
         #: Databases this transaction wrote (never read read-only afterwards).
         self._dirty: set[str] = set()
@@ -1204,6 +1239,7 @@ class _TxnConn:
         conn = self._subs.get(key)
         if conn is None:
             conn = await self._ds._acquire(key, exact=True)
+            conn.want_busy_ms = self._busy_ms
             if extras:
                 # Read-only attachments, detached again when the transaction ends.
                 conn.readonly = frozenset(extras)
@@ -1269,6 +1305,12 @@ class _TxnConn:
         else:
             assert index is not None
             del self._savepoints[index:]
+
+    async def apply_settings(self, settings: Mapping[str, str] | None) -> None:
+        """A SET inside the transaction: its later statements wait as it says."""
+        self._busy_ms = self._ds.lock_wait_ms(settings)
+        for conn in self._subs.values():
+            conn.want_busy_ms = self._busy_ms
 
     async def commit(self) -> None:
         committed: list[str] = []

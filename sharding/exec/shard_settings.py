@@ -6,7 +6,7 @@ connection the session's statements use, and must not leak to the next borrower 
 pooled connection (ProxySQL calls this multiplexing with session tracking). The
 session hands the coordinator's executor this view instead of the raw data sources:
 
-* a data source that tracks settings (``accepts_settings``: the MySQL backend) is
+* a data source that tracks settings (``accepts_settings``) is
   borrowed with the session's ``name → SQL literal`` map; the backend compares it with
   what the pooled connection has applied and sends one ``SET SESSION`` only when they
   differ — and a borrow without settings (another session, the catalog) restores the
@@ -14,8 +14,9 @@ session hands the coordinator's executor this view instead of the raw data sourc
   settings past its borrow;
 * a session whose values equal the connect-time ones (the common case) gets the raw
   data sources: nothing to compare, nothing to send;
-* SQLite shards have no such variables (their SQL semantics are the coordinator's
-  emulation), so they are borrowed unchanged.
+* SQLite shards take the same map but use only ``innodb_lock_wait_timeout`` (their
+  lock wait, ``PRAGMA busy_timeout``); their SQL semantics are the coordinator's
+  emulation, so the other variables mean nothing there.
 """
 
 from __future__ import annotations

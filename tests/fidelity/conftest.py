@@ -59,12 +59,7 @@ SQLITE_GAPS: dict[str, str] = {}
 
 
 #: Tests whose SQLite variant runs among the slow ones, and why.
-SQLITE_SLOW: dict[str, str] = {
-    "test_write_classes.py::test_locking_read_over_shards_holds_its_locks": (
-        "the waiting UPDATE gives up after 50 s on SQLite shards: the session's "
-        "innodb_lock_wait_timeout is not applied to their busy timeout (issue 15, left)"
-    ),
-}
+SQLITE_SLOW: dict[str, str] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

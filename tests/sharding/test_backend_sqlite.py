@@ -191,3 +191,29 @@ async def test_peak_reads_counts_concurrent_fetches(tmp_path: Path) -> None:
     assert 2 <= extra["peak_reads_open"] <= 5
     assert extra["reads_open"] == 0
     await ds.aclose()
+
+
+async def test_session_lock_wait_applies_to_its_borrows_only(tmp_path: Path) -> None:
+    """``innodb_lock_wait_timeout`` in a borrow's settings is that borrow's busy
+    timeout: a write waiting for a file another transaction holds gives up after it
+    (1205), and the pooled connection goes back to the data source's own wait."""
+    ds = await _setup(tmp_path, ["s0"])
+    short = {"innodb_lock_wait_timeout": "1"}
+
+    async def busy_ms(settings: dict[str, str] | None) -> int:
+        async with ds.connection(["s0"], settings=settings) as conn:  # type: ignore[call-arg]
+            rs = await conn.fetch("PRAGMA busy_timeout")
+            return int(rs.rows[0][0])
+
+    assert await busy_ms(short) == 1000
+    assert await busy_ms(None) == 50000  # not carried to the next borrower
+    async with ds.transaction(["s0"]) as holder:
+        await holder.execute("INSERT INTO s0.t VALUES (1, 'a')")
+        async with ds.transaction(["s0"], settings=short) as waiter:  # type: ignore[call-arg]
+            started = trio.current_time()
+            with pytest.raises(BackendError) as waited:
+                await waiter.execute("INSERT INTO s0.t VALUES (2, 'b')")
+            assert getattr(waited.value, "code", None) == 1205
+            assert 0.9 <= trio.current_time() - started < 10
+            await waiter.rollback()
+    await ds.aclose()
