@@ -1385,13 +1385,23 @@ def _function_call_type(node: exp.Func, scope: _Scope) -> ColumnType | None:
     if not name:
         return None
     arguments = _call_arguments(node)
-    if any(_unresolved_slot(a, scope) for a in arguments):
+    if any(_unresolved_slot(a, scope) for a in arguments) or (
+        # A slot further in (``UPPER(CONCAT(0x61, 'b'))``): the argument's type, and
+        # so this one's, is known per call only.
+        scope.slots is None
+        and name in _FUNCTION_NAMES
+        and any(
+            p.meta.get(SLOT) is not None for a in arguments for p in a.find_all(exp.Placeholder)
+        )
+    ):
         return UNKNOWN if name in _FUNCTION_NAMES else None
     types: list[ColumnType | None] = []
     for a in arguments:
         t = _expr_type(a, scope)
         types.append(None if t is UNKNOWN else t)
-    return function_type(name, Args(types, [_int_argument(a, scope) for a in arguments]))
+    ints = [_int_argument(a, scope) for a in arguments]
+    coercible = [a.find(exp.Column, exp.Subquery) is None for a in arguments]
+    return function_type(name, Args(types, ints, coercible))
 
 
 def _aggregate_argument(node: exp.Expr) -> exp.Expr:

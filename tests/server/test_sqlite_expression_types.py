@@ -42,12 +42,13 @@ COMPARED_FLAGS = NOT_NULL | UNSIGNED | BINARY
 
 TABLE = (
     "CREATE TABLE t (id INT PRIMARY KEY, qty INT, amount DECIMAL(10,2), name VARCHAR(20),"
-    " created DATETIME, d DATE, f DOUBLE)"
+    " created DATETIME, d DATE, f DOUBLE,"
+    " b VARBINARY(5))"
 )
 ROWS = (
-    "INSERT INTO t VALUES (1, 3, 2.50, 'ab', '2024-01-02 03:04:05', '2024-01-02', 1.5),"
-    " (2, NULL, NULL, NULL, NULL, NULL, NULL),"
-    " (3, -4, 7.25, 'xyz', '2023-05-06 00:00:00', '2020-02-29', -2.25)"
+    "INSERT INTO t VALUES (1, 3, 2.50, 'ab', '2024-01-02 03:04:05', '2024-01-02', 1.5, 'y'),"
+    " (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL),"
+    " (3, -4, 7.25, 'xyz', '2023-05-06 00:00:00', '2020-02-29', -2.25, 'aBc')"
 )
 
 #: Expressions SQLite shards accept: the functions sqlite_mysql registers or translates,
@@ -128,6 +129,25 @@ EXPRESSIONS = [
     "ORD(name)",
     "CRC32(name)",
     "INSTR(name, 'b')",
+    # Binary strings: a column wins over a literal, binary wins among equals.
+    "b",
+    "CONCAT(0x41, 'b')",
+    "LOWER(0x41)",
+    "UPPER(CONCAT(0x61, 'b'))",
+    "CONCAT(name, b)",
+    "CONCAT(name, 0x41)",
+    "LEFT(b, 2)",
+    "REPEAT(0x41, 3)",
+    "LPAD(b, 4, 'x')",
+    "RPAD(name, 3, 0x41)",
+    "REPLACE(b, 'a', 'b')",
+    "UPPER(b)",
+    "TRIM(b)",
+    "SUBSTRING(b, 2)",
+    "CONCAT_WS(',', b, name)",
+    "INSERT(b, 1, 1, 'z')",
+    "ELT(1, b, name)",
+    "REVERSE(b)",
     "LOCATE('b', name)",
     "STRCMP(name, 'b')",
     "FIELD(name, 'ab', 'x')",
