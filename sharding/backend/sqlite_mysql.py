@@ -1549,15 +1549,69 @@ def _sunday_week(t: datetime.datetime) -> tuple[int, int]:
 _UNITS = {"MICROSECOND", "SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR"}
 
 
+#: Compound interval units: their fields, largest first (MySQL's ``INTERVAL '1 2'
+#: DAY_HOUR``); the ``*_MICROSECOND`` ones end in a fraction of a second.
+_COMPOUND_UNITS: dict[str, tuple[str, ...]] = {
+    "YEAR_MONTH": ("YEAR", "MONTH"),
+    "DAY_HOUR": ("DAY", "HOUR"),
+    "DAY_MINUTE": ("DAY", "HOUR", "MINUTE"),
+    "DAY_SECOND": ("DAY", "HOUR", "MINUTE", "SECOND"),
+    "DAY_MICROSECOND": ("DAY", "HOUR", "MINUTE", "SECOND", "MICROSECOND"),
+    "HOUR_MINUTE": ("HOUR", "MINUTE"),
+    "HOUR_SECOND": ("HOUR", "MINUTE", "SECOND"),
+    "HOUR_MICROSECOND": ("HOUR", "MINUTE", "SECOND", "MICROSECOND"),
+    "MINUTE_SECOND": ("MINUTE", "SECOND"),
+    "MINUTE_MICROSECOND": ("MINUTE", "SECOND", "MICROSECOND"),
+    "SECOND_MICROSECOND": ("SECOND", "MICROSECOND"),
+}
+_FIELD_SECONDS = {"DAY": 86400, "HOUR": 3600, "MINUTE": 60, "SECOND": 1}
+
+
+def _compound_amount(amount: Any, unit: str) -> tuple[int, datetime.timedelta] | None:
+    """MySQL's reading of ``INTERVAL 'text' unit`` for a compound unit: (months,
+    time) — the numbers of the text fill the unit's fields from the right (``'1:2'``
+    DAY_MINUTE is 1 hour 2 minutes), a leading ``-`` negates the whole interval, a
+    microsecond field is its digits padded to six (``'1.5'`` SECOND_MICROSECOND is
+    1.5 s); None for a text with more numbers than fields (MySQL's NULL)."""
+    fields = _COMPOUND_UNITS[unit]
+    text = _text(amount).strip()
+    negative = text.startswith("-")
+    numbers = re.findall(r"\d+", text)
+    if not numbers or len(numbers) > len(fields):
+        return None
+    values = dict(zip(fields[len(fields) - len(numbers) :], numbers, strict=True))
+    months = 12 * int(values.get("YEAR", 0)) + int(values.get("MONTH", 0))
+    micro = int(values["MICROSECOND"].ljust(6, "0")[:6]) if "MICROSECOND" in values else 0
+    seconds = sum(int(values.get(f, 0)) * n for f, n in _FIELD_SECONDS.items())
+    delta = datetime.timedelta(seconds=seconds, microseconds=micro)
+    return (-months, -delta) if negative else (months, delta)
+
+
 def _date_add(v: Any, amount: Any, unit: Any) -> str | None:
     if v is None or amount is None or unit is None:
         return None
     t = _parse_temporal(v)
     u = _text(unit).upper()
-    if t is None or u not in _UNITS:
+    if t is None:
+        return None
+    if u in _COMPOUND_UNITS:
+        compound = _compound_amount(amount, u)
+        if compound is None:
+            return None
+        months, delta = compound
+        if months:
+            return _date_add(v, months, "MONTH")
+        if not isinstance(t, datetime.datetime) and u == "YEAR_MONTH":
+            return t.isoformat()
+        try:
+            return _fmt_datetime(_as_datetime(t) + delta)
+        except OverflowError:
+            return None
+    if u not in _UNITS:
         return None
     n = _int(amount)
-    assert n is not None
+    if n is None:
+        return None
     if u in ("MONTH", "QUARTER", "YEAR"):
         months = n * {"MONTH": 1, "QUARTER": 3, "YEAR": 12}[u]
         total = t.year * 12 + (t.month - 1) + months
@@ -1591,8 +1645,11 @@ def _date_add(v: Any, amount: Any, unit: Any) -> str | None:
 
 
 def _date_sub(v: Any, amount: Any, unit: Any) -> str | None:
-    n = _number(amount)
-    return None if n is None else _date_add(v, -int(n), unit)
+    if unit is not None and _text(unit).upper() in _COMPOUND_UNITS and amount is not None:
+        text = _text(amount).strip()
+        return _date_add(v, text[1:] if text.startswith("-") else "-" + text, unit)
+    n = _int(amount)
+    return None if n is None else _date_add(v, -n, unit)
 
 
 def _text_value(v: Any) -> Any:
@@ -2194,6 +2251,24 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
         return _call(name, _unwrap_date(node.this))
     if isinstance(node, exp.TimeToStr):
         return _call("date_format", _unwrap_date(node.this), _mysql_format(node.args.get("format")))
+    if isinstance(node, exp.Anonymous) and node.name.upper() in ("ADDDATE", "SUBDATE"):
+        # ADDDATE(d, INTERVAL n unit) is DATE_ADD; ADDDATE(d, n) adds n days.
+        if len(node.expressions) != 2:
+            return None
+        name = "date_add" if node.name.upper() == "ADDDATE" else "date_sub"
+        first, second = node.expressions
+        iv = _interval(second)
+        if iv is not None:
+            return _call(name, first, iv[0], exp.Literal.string(iv[1]))
+        return _call(name, first, second, exp.Literal.string("DAY"))
+    if isinstance(node, exp.TimestampAdd):
+        unit = node.args.get("unit")
+        return _call(
+            "date_add",
+            node.this,
+            node.expression,
+            exp.Literal.string(unit.name.upper() if unit is not None else "DAY"),
+        )
     if isinstance(node, exp.DateAdd | exp.DateSub):
         unit = node.args.get("unit")
         return _call(
@@ -2345,6 +2420,8 @@ _TRANSLATED: tuple[type[exp.Expr], ...] = (
     exp.TimeToStr,
     exp.DateAdd,
     exp.DateSub,
+    exp.TimestampAdd,
+    exp.Anonymous,
     exp.Add,
     exp.Sub,
     exp.DateDiff,

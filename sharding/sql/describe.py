@@ -1134,6 +1134,9 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         ):
             return ColumnType(BLOB, 16777216, BINARY, 0, BINARY_CHARSET)
         return ColumnType(BLOB, 16777216, 0, 0, UTF8MB4)
+    interval = _interval_operands(node)
+    if interval is not None:
+        return _interval_type(interval[0], interval[1], scope)
     if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
         operands = [node.left, node.right]
         return _numeric_result(node, [_operand_type(o, scope) for o in operands], operands)
@@ -1322,6 +1325,63 @@ def _extract_type(node: exp.Extract) -> ColumnType:
     if unit in _EXTRACT_LENGTH:
         return ColumnType(LONG, _EXTRACT_LENGTH[unit], BINARY)
     return ColumnType(LONGLONG, 21, BINARY)
+
+
+#: Interval units that keep a DATE a DATE (the others make it a DATETIME).
+_DATE_UNITS = frozenset({"YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "YEAR_MONTH"})
+
+
+def _interval_operands(node: exp.Expr) -> tuple[exp.Expr, str] | None:
+    """``(temporal operand, unit)`` of date arithmetic: ``x + INTERVAL n unit``,
+    ``INTERVAL n unit + x``, ``x - INTERVAL …``, ``DATE_ADD``/``DATE_SUB``/``ADDDATE``/
+    ``SUBDATE``/``TIMESTAMPADD``; None for anything else."""
+    if isinstance(node, exp.Add | exp.Sub):
+        for temporal, other in ((node.this, node.expression), (node.expression, node.this)):
+            if isinstance(other, exp.Interval) and not isinstance(temporal, exp.Interval):
+                unit = other.args.get("unit")
+                return temporal, unit.name.upper() if isinstance(unit, exp.Expr) else "DAY"
+        return None
+    if isinstance(node, exp.DateAdd | exp.DateSub | exp.TimestampAdd):
+        unit = node.args.get("unit")
+        return node.this, unit.name.upper() if isinstance(unit, exp.Expr) else "DAY"
+    if (
+        isinstance(node, exp.Anonymous)
+        and node.name.upper() in ("ADDDATE", "SUBDATE")
+        and len(node.expressions) == 2
+    ):
+        second = node.expressions[1]
+        if isinstance(second, exp.Interval):
+            unit = second.args.get("unit")
+            return node.expressions[0], unit.name.upper() if isinstance(unit, exp.Expr) else "DAY"
+        return node.expressions[0], "DAY"  # ADDDATE(d, 5): days
+    return None
+
+
+def _interval_type(operand: exp.Expr, unit: str, scope: _Scope) -> ColumnType:
+    """The result of date arithmetic as MariaDB 10.11 defines it (measured): a DATE
+    stays a DATE for units of days or more and becomes a DATETIME otherwise, a
+    DATETIME/TIMESTAMP is a DATETIME, a TIME a TIME, anything else (a string, NULL) a
+    CHAR of a DATETIME's characters; fractional digits are the operand's, 6 for a
+    MICROSECOND unit or a string column."""
+    base = _expr_type(operand, scope)
+    micro = 6 if "MICROSECOND" in unit else 0
+    if base is not UNKNOWN and base.type == DATE:
+        if unit in _DATE_UNITS:
+            return ColumnType(DATE, 10, BINARY)
+        return ColumnType(DATETIME, 19 + (micro + 1 if micro else 0), BINARY, micro)
+    if base is not UNKNOWN and base.type in (DATETIME, TIMESTAMP, TIME):
+        dec = max(base.decimals if base.decimals <= 6 else 0, micro)
+        width = 10 if base.type == TIME else 19
+        code = TIME if base.type == TIME else DATETIME
+        return ColumnType(code, width + (dec + 1 if dec else 0), BINARY, dec)
+    bare = operand.this if isinstance(operand, exp.Paren) else operand
+    if isinstance(bare, exp.Null) or (
+        isinstance(bare, exp.Literal) and bare.is_string and "." not in bare.name
+    ):
+        dec = micro
+    else:
+        dec = 6
+    return ColumnType(STRING, 4 * (19 + (dec + 1 if dec else 0)), 0, dec, UTF8MB4)
 
 
 def _function_name(node: exp.Func) -> str:
