@@ -1410,6 +1410,7 @@ def _written_database(sql: str) -> str | None:
     return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
+_SYNTAX = re.compile(r'near "(.*)": syntax error')
 _COUNT = re.compile(r"\d+ values for \d+ columns|has \d+ columns but \d+ values were supplied")
 _UNIQUE = re.compile(r"UNIQUE constraint failed|PRIMARY KEY must be unique|is not unique")
 
@@ -1445,6 +1446,14 @@ def translate_error(ds: str, exc: sqlite3.Error) -> ShardgateError:
         unsupported = sqlite_mysql.unknown_function(msg)
         if unsupported is not None:
             return NotSupported(f"{unsupported.message}{where}")
+        near = _SYNTAX.search(msg)
+        if near is not None:
+            # The coordinator parsed the statement as MySQL: a shard's syntax error is
+            # a form the translation to SQLite does not cover (a clear 1235, not 1105).
+            return NotSupported(
+                "this MySQL syntax on the embedded SQLite default (its translation stops "
+                f"near {near.group(1)!r}){where}"
+            )
         if msg.startswith("no such table"):
             return UnknownTable(f"{msg}{where}")
         if msg.startswith("no such column"):

@@ -217,3 +217,17 @@ async def test_session_lock_wait_applies_to_its_borrows_only(tmp_path: Path) -> 
             assert 0.9 <= trio.current_time() - started < 10
             await waiter.rollback()
     await ds.aclose()
+
+
+def test_shard_syntax_error_is_a_clear_refusal() -> None:
+    """The coordinator has parsed the statement as MySQL: a SQLite syntax error on the
+    shard is a form its translation does not cover — 1235 naming where it stops, not
+    1105 with SQLite's words only."""
+    import sqlite3
+
+    from sharding.backend.sqlite import translate_error
+
+    err = translate_error("ds0", sqlite3.OperationalError('near "WEEK": syntax error'))
+    assert err.code == 1235 and "'WEEK'" in str(err) and "SQLite default" in str(err)
+    other = translate_error("ds0", sqlite3.OperationalError("disk I/O error"))
+    assert other.code != 1235
