@@ -117,6 +117,7 @@ from sharding.backend import (
     sqlite_passthrough,
     sqlite_store_notes,
     sqlite_temporal,
+    sqlite_time_arithmetic,
     sqlite_write_warnings,
 )
 from sharding.backend.base import (
@@ -700,6 +701,8 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
             text = sqlite_expression_collation.rewrite(raw, text)
             text = sqlite_decimal_results.prepare(raw, text)
             text = sqlite_enum_numbers.rewrite(raw, text, write=False)
+            # DATE_ADD/DATE_SUB of a TIME: MySQL's TIME arithmetic (sqlite_time_arithmetic).
+            text, time_items = sqlite_time_arithmetic.rewrite(raw, text)
             # A binary column compared with a string: bytes with bytes (sqlite_binary_store).
             text = sqlite_binary_store.rewrite(raw, text)
             # A DOUBLE past its range anywhere (WHERE, ORDER BY, …): MySQL's 1690.
@@ -718,6 +721,8 @@ def _fetch(sql: str) -> Callable[[sqlite3.Connection], ResultSet]:
             sqlite_decimal_results.check(how, sql)
             if how is not None:
                 rows = sqlite_decimal_results.convert(rows, how)
+            # A TIME's date arithmetic read as MySQL's TIME (sqlite_time_arithmetic).
+            rows = sqlite_time_arithmetic.convert(rows, time_items)
         finally:
             if record:
                 sqlite_mysql.record_exact(False)
@@ -834,6 +839,8 @@ def _exec(sql: str, *, noted: str | None = None) -> Callable[[sqlite3.Connection
         )
         # A value written to / compared with a binary column: its bytes (sqlite_binary_store).
         text = sqlite_binary_store.rewrite(raw, text)
+        # DATE_ADD/DATE_SUB of a TIME: MySQL's TIME arithmetic (sqlite_time_arithmetic).
+        text = sqlite_time_arithmetic.rewrite(raw, text)[0]
         guarded = sqlite_arithmetic.guard(raw, text)
         runner = plain if guarded == sql else _exec_plain(guarded)
         if guarded != text and (

@@ -1867,6 +1867,11 @@ def install(conn: sqlite3.Connection) -> None:
         conn.create_function(name, nargs, _reporting(fn), deterministic=True)
     for name, nargs, fn in sqlite_numeric_store.functions():
         conn.create_function(name, nargs, _reporting(fn), deterministic=True)
+    from sharding.backend import sqlite_time_arithmetic
+
+    # MySQL's date arithmetic on a TIME (sqlite_time_arithmetic); warns per row.
+    for name, nargs, fn in sqlite_time_arithmetic.functions():
+        conn.create_function(name, nargs, _reporting(fn), deterministic=False)
     from sharding.backend.sqlite_temporal import STORE_FUNCTION
 
     # MySQL's store of a value into a DATE/DATETIME column (sqlite_temporal).

@@ -1360,7 +1360,8 @@ def _interval_operands(node: exp.Expr) -> tuple[exp.Expr, str] | None:
 def _interval_type(operand: exp.Expr, unit: str, scope: _Scope) -> ColumnType:
     """The result of date arithmetic as MariaDB 10.11 defines it (measured): a DATE
     stays a DATE for units of days or more and becomes a DATETIME otherwise, a
-    DATETIME/TIMESTAMP is a DATETIME, a TIME a TIME, anything else (a string, NULL) a
+    DATETIME/TIMESTAMP is a DATETIME, a TIME a TIME (a DATETIME for units of weeks or
+    more, whose value is NULL), anything else (a string, NULL) a
     CHAR of a DATETIME's characters; fractional digits are the operand's, 6 for a
     MICROSECOND unit or a string column."""
     base = _expr_type(operand, scope)
@@ -1369,6 +1370,10 @@ def _interval_type(operand: exp.Expr, unit: str, scope: _Scope) -> ColumnType:
         if unit in _DATE_UNITS:
             return ColumnType(DATE, 10, BINARY)
         return ColumnType(DATETIME, 19 + (micro + 1 if micro else 0), BINARY, micro)
+    if base is not UNKNOWN and base.type == TIME and unit in _DATE_UNITS - {"DAY"}:
+        # A TIME plus weeks or more: NULL (1441), typed as a DATETIME of its digits.
+        dec = base.decimals if base.decimals <= 6 else 0
+        return ColumnType(DATETIME, 19 + (dec + 1 if dec else 0), BINARY, dec)
     if base is not UNKNOWN and base.type in (DATETIME, TIMESTAMP, TIME):
         dec = max(base.decimals if base.decimals <= 6 else 0, micro)
         width = 10 if base.type == TIME else 19
