@@ -1609,6 +1609,15 @@ def _date_add(v: Any, amount: Any, unit: Any) -> str | None:
             return None
     if u not in _UNITS:
         return None
+    if u == "SECOND":
+        # ``INTERVAL 1.5 SECOND`` keeps its fraction (other units round their amount).
+        exact = _number(amount)
+        if isinstance(exact, float | Decimal) and exact != int(exact):
+            micro = int((Decimal(str(exact)) * 1_000_000).to_integral_value(ROUND_HALF_UP))
+            try:
+                return _fmt_datetime(_as_datetime(t) + datetime.timedelta(microseconds=micro))
+            except OverflowError:
+                return None
     n = _int(amount)
     if n is None:
         return None
@@ -1648,6 +1657,9 @@ def _date_sub(v: Any, amount: Any, unit: Any) -> str | None:
     if unit is not None and _text(unit).upper() in _COMPOUND_UNITS and amount is not None:
         text = _text(amount).strip()
         return _date_add(v, text[1:] if text.startswith("-") else "-" + text, unit)
+    exact = _number(amount)
+    if isinstance(exact, float) and exact != int(exact) and _text(unit).upper() == "SECOND":
+        return _date_add(v, -exact, unit)  # a fraction of a second is kept
     n = _int(amount)
     return None if n is None else _date_add(v, -n, unit)
 

@@ -1136,7 +1136,7 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         return ColumnType(BLOB, 16777216, 0, 0, UTF8MB4)
     interval = _interval_operands(node)
     if interval is not None:
-        return _interval_type(interval[0], interval[1], scope)
+        return _interval_type(interval[0], interval[1], scope, interval[2])
     if isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Div):
         operands = [node.left, node.right]
         return _numeric_result(node, [_operand_type(o, scope) for o in operands], operands)
@@ -1331,19 +1331,22 @@ def _extract_type(node: exp.Extract) -> ColumnType:
 _DATE_UNITS = frozenset({"YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "YEAR_MONTH"})
 
 
-def _interval_operands(node: exp.Expr) -> tuple[exp.Expr, str] | None:
-    """``(temporal operand, unit)`` of date arithmetic: ``x + INTERVAL n unit``,
+def _interval_operands(node: exp.Expr) -> tuple[exp.Expr, str, exp.Expr | None] | None:
+    """``(temporal operand, unit, amount)`` of date arithmetic: ``x + INTERVAL n unit``,
     ``INTERVAL n unit + x``, ``x - INTERVAL …``, ``DATE_ADD``/``DATE_SUB``/``ADDDATE``/
     ``SUBDATE``/``TIMESTAMPADD``; None for anything else."""
+
+    def unit_of(holder: exp.Expr) -> str:
+        unit = holder.args.get("unit")
+        return unit.name.upper() if isinstance(unit, exp.Expr) else "DAY"
+
     if isinstance(node, exp.Add | exp.Sub):
         for temporal, other in ((node.this, node.expression), (node.expression, node.this)):
             if isinstance(other, exp.Interval) and not isinstance(temporal, exp.Interval):
-                unit = other.args.get("unit")
-                return temporal, unit.name.upper() if isinstance(unit, exp.Expr) else "DAY"
+                return temporal, unit_of(other), other.this
         return None
     if isinstance(node, exp.DateAdd | exp.DateSub | exp.TimestampAdd):
-        unit = node.args.get("unit")
-        return node.this, unit.name.upper() if isinstance(unit, exp.Expr) else "DAY"
+        return node.this, unit_of(node), node.expression
     if (
         isinstance(node, exp.Anonymous)
         and node.name.upper() in ("ADDDATE", "SUBDATE")
@@ -1351,21 +1354,50 @@ def _interval_operands(node: exp.Expr) -> tuple[exp.Expr, str] | None:
     ):
         second = node.expressions[1]
         if isinstance(second, exp.Interval):
-            unit = second.args.get("unit")
-            return node.expressions[0], unit.name.upper() if isinstance(unit, exp.Expr) else "DAY"
-        return node.expressions[0], "DAY"  # ADDDATE(d, 5): days
+            return node.expressions[0], unit_of(second), second.this
+        return node.expressions[0], "DAY", second  # ADDDATE(d, 5): days
     return None
 
 
-def _interval_type(operand: exp.Expr, unit: str, scope: _Scope) -> ColumnType:
+def _fraction_digits(unit: str, amount: exp.Expr | None, scope: _Scope) -> int | None:
+    """The fractional digits an interval brings: 6 for a MICROSECOND unit, a SECOND
+    amount's own (``INTERVAL 1.25 SECOND``: 2; MariaDB 10.11, measured), else 0; None
+    for a SECOND amount held by a plan-cache slot without its value (typed per call)."""
+    if "MICROSECOND" in unit:
+        return 6
+    if unit != "SECOND":
+        return 0
+    inner = amount.this if isinstance(amount, exp.Neg) else amount
+    text: Any = None
+    if isinstance(inner, exp.Literal):
+        text = inner.name
+    elif isinstance(inner, exp.Placeholder) and isinstance(inner.meta.get(SLOT), int):
+        slots = scope.slots
+        if slots is None:
+            return None
+        index = inner.meta[SLOT]
+        if 0 <= index < len(slots) and slots[index].param is None:
+            text = slots[index].raw
+    if not isinstance(text, str):
+        return 0
+    _, dot, fraction = text.strip().strip("'").partition(".")
+    return min(len(fraction), 6) if dot and fraction.isdigit() else 0
+
+
+def _interval_type(
+    operand: exp.Expr, unit: str, scope: _Scope, amount: exp.Expr | None = None
+) -> ColumnType:
     """The result of date arithmetic as MariaDB 10.11 defines it (measured): a DATE
     stays a DATE for units of days or more and becomes a DATETIME otherwise, a
     DATETIME/TIMESTAMP is a DATETIME, a TIME a TIME (a DATETIME for units of weeks or
     more, whose value is NULL), anything else (a string, NULL) a
     CHAR of a DATETIME's characters; fractional digits are the operand's, 6 for a
-    MICROSECOND unit or a string column."""
+    MICROSECOND unit or a string column, a SECOND amount's own."""
     base = _expr_type(operand, scope)
-    micro = 6 if "MICROSECOND" in unit else 0
+    digits = _fraction_digits(unit, amount, scope)
+    if digits is None:
+        return UNKNOWN
+    micro = digits
     if base is not UNKNOWN and base.type == DATE:
         if unit in _DATE_UNITS:
             return ColumnType(DATE, 10, BINARY)

@@ -51,6 +51,8 @@ TIME_CASES = [
     # A string holding a time is read as a DATETIME: NULL, as MariaDB.
     "SELECT id, ts + INTERVAL 1 HOUR, DATE_ADD(ts, INTERVAL 1 DAY) FROM t WHERE id <> 3"
     " ORDER BY id",
+    "SELECT id, dt + INTERVAL 1.5 SECOND, d + INTERVAL 1.25 SECOND, dt - INTERVAL 1.5 SECOND,"
+    " dt + INTERVAL 1.5 MINUTE, dt3 + INTERVAL 0.5 SECOND FROM t ORDER BY id",
 ]
 CASES = [
     "SELECT id, d + INTERVAL 1 DAY, d + INTERVAL 1 MONTH, d - INTERVAL 1 YEAR FROM t ORDER BY id",
