@@ -1685,7 +1685,49 @@ def _binary_value(v: Any) -> bytes | None:
 # ---------------------------------------------------------------------- registration
 #: (name, argument count (-1: any), function). Registered as deterministic where MySQL's
 #: function is, so SQLite may evaluate constant calls once and use them with indexes.
+_JSON_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
+def _json_text(text: Any) -> Any:
+    """``sg_json_text(j)``: the JSON text SQLite's ``json_object``/``json_array`` made
+    (compact: ``{"a":1,"b":[1,2]}``) as MariaDB writes it (``{"a": 1, "b": [1, 2]}``:
+    a space after each ``,`` and ``:`` outside strings). A number with a fraction or
+    an exponent is a 1235: MariaDB writes a DECIMAL with its scale (``2.50``,
+    ``1.0000``) and a DOUBLE by its own rules, where the shard holds a REAL."""
+    if not isinstance(text, str):
+        return text
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i : j + 1])
+            i = j + 1
+            continue
+        if ch in ",:":
+            out.append(ch + " ")
+            i += 1
+            continue
+        m = _JSON_NUMBER.match(text, i) if ch == "-" or ch.isdigit() else None
+        if m is not None:
+            if any(c in m.group() for c in ".eE"):
+                raise NotSupported(
+                    "JSON_OBJECT/JSON_ARRAY of a DECIMAL or DOUBLE value on the embedded "
+                    "SQLite default (MariaDB writes its scale); CAST it AS CHAR"
+                )
+            out.append(m.group())
+            i = m.end()
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
+    ("sg_json_text", 1, _json_text, True),
     ("concat", -1, _concat, True),
     # A 0x.. literal the shard did not resolve by a column's type (sqlite_hex_literals).
     ("sg_hexnum", 1, _hexnum, True),
@@ -2524,6 +2566,45 @@ def _hex_numbers(tree: exp.Expr) -> None:
             node.replace(new)
 
 
+def _is_json_constructor(node: exp.Expr) -> bool:
+    return isinstance(node, exp.JSONObject) or (
+        isinstance(node, exp.Anonymous) and node.name.upper() == "JSON_ARRAY"
+    )
+
+
+def _json_texts(tree: exp.Expr) -> None:
+    """Each outermost ``JSON_OBJECT``/``JSON_ARRAY`` read through ``sg_json_text``
+    (MariaDB's spacing, :func:`_json_text`); a nested one stays SQLite's JSON value
+    (so it is not quoted as a string). ``TRUE``/``FALSE`` among their values are JSON's
+    ``true``/``false`` (SQLite's are 1 and 0)."""
+    for node in list(tree.find_all(exp.JSONObject, exp.Anonymous)):
+        if not _is_json_constructor(node):
+            continue
+        values = (
+            [kv.expression for kv in node.expressions if isinstance(kv, exp.JSONKeyValue)]
+            if isinstance(node, exp.JSONObject)
+            else list(node.expressions)
+        )
+        for value in values:
+            if isinstance(value, exp.Boolean):
+                value.replace(
+                    exp.Anonymous(
+                        this="json",
+                        expressions=[exp.Literal.string("true" if value.this else "false")],
+                    )
+                )
+        if node is tree:
+            continue
+        parent = node.parent
+        while isinstance(parent, exp.Paren | exp.JSONKeyValue):
+            parent = parent.parent
+        if parent is None or _is_json_constructor(parent):
+            continue
+        wrapper = exp.Anonymous(this="sg_json_text", expressions=[])
+        node.replace(wrapper)
+        wrapper.set("expressions", [node])
+
+
 def translate_for_sqlite(tree: exp.Expr) -> None:
     """Replace, in place, MySQL function nodes whose sqlglot SQLite rendering would
     change their meaning by calls to the registered functions (module doc).
@@ -2534,6 +2615,7 @@ def translate_for_sqlite(tree: exp.Expr) -> None:
     _hex_numbers(tree)
     _string_introducers(tree)
     _unqualified_set_targets(tree)
+    _json_texts(tree)
     bits = False
     for node in list(tree.walk(bfs=False)):
         if not isinstance(node, _TRANSLATED) or node is tree or node.parent is None:
