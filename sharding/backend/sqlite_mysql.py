@@ -1726,8 +1726,40 @@ def _json_text(text: Any) -> Any:
     return "".join(out)
 
 
+#: MySQL's JSON_TYPE names of SQLite's json_type() answers.
+_JSON_TYPE_NAMES = {
+    "object": "OBJECT",
+    "array": "ARRAY",
+    "integer": "INTEGER",
+    "real": "DOUBLE",
+    "text": "STRING",
+    "true": "BOOLEAN",
+    "false": "BOOLEAN",
+    "null": "NULL",
+}
+
+
+def _json_object_path(path: Any) -> Any:
+    """``sg_json_object_path(p)``: the path of a ``JSON_SET``/``JSON_INSERT``, refused
+    (1235) when it indexes an array: past the array's end MySQL appends, SQLite's
+    ``json_set``/``json_insert`` change nothing."""
+    if isinstance(path, str) and "[" in path:
+        raise NotSupported(
+            f"JSON_SET/JSON_INSERT with an array index path ({path}) on the embedded "
+            "SQLite default (MySQL appends past the array's end)"
+        )
+    return path
+
+
+def _json_type_name(name: Any) -> Any:
+    """``sg_json_type_name(json_type(j))``: MySQL's name of a JSON value's type."""
+    return _JSON_TYPE_NAMES.get(name, name) if isinstance(name, str) else name
+
+
 _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("sg_json_text", 1, _json_text, True),
+    ("sg_json_type_name", 1, _json_type_name, True),
+    ("sg_json_object_path", 1, _json_object_path, True),
     ("concat", -1, _concat, True),
     # A 0x.. literal the shard did not resolve by a column's type (sqlite_hex_literals).
     ("sg_hexnum", 1, _hexnum, True),
@@ -2572,6 +2604,26 @@ def _is_json_constructor(node: exp.Expr) -> bool:
     )
 
 
+#: Functions returning a JSON document SQLite writes compact (MariaDB: spaced).
+_JSON_DOCUMENT_CALLS = frozenset({"JSON_SET", "JSON_INSERT", "JSON_REPLACE", "JSON_REMOVE"})
+
+
+def _select_item(node: exp.Expr) -> bool:
+    """Whether ``node`` is (under an alias or parentheses) an item of a select list."""
+    child, parent = node, node.parent
+    while isinstance(parent, exp.Alias | exp.Paren):
+        child, parent = parent, parent.parent
+    return isinstance(parent, exp.Select) and child.arg_key == "expressions"
+
+
+def _wrap(node: exp.Expr, name: str) -> None:
+    """``node`` becomes ``name(node)``, keeping the node itself (and its children,
+    still to be translated) in the tree."""
+    wrapper = exp.Anonymous(this=name, expressions=[])
+    node.replace(wrapper)
+    wrapper.set("expressions", [node])
+
+
 def _json_texts(tree: exp.Expr) -> None:
     """Each outermost ``JSON_OBJECT``/``JSON_ARRAY`` read through ``sg_json_text``
     (MariaDB's spacing, :func:`_json_text`); a nested one stays SQLite's JSON value
@@ -2600,9 +2652,28 @@ def _json_texts(tree: exp.Expr) -> None:
             parent = parent.parent
         if parent is None or _is_json_constructor(parent):
             continue
-        wrapper = exp.Anonymous(this="sg_json_text", expressions=[])
-        node.replace(wrapper)
-        wrapper.set("expressions", [node])
+        _wrap(node, "sg_json_text")
+    for node in list(tree.find_all(exp.JSONType)):
+        if node is not tree:
+            _wrap(node, "sg_json_type_name")
+    # A JSON document a select item returns: MariaDB's spacing (in a condition the
+    # text is left as SQLite's, compared as before).
+    for node in list(tree.find_all(exp.JSONExtract, exp.JSONSet, exp.JSONRemove, exp.Anonymous)):
+        named = node.name.upper() if isinstance(node, exp.Anonymous) else ""
+        if isinstance(node, exp.JSONSet) or named == "JSON_INSERT":
+            # Past an array's end MySQL appends, SQLite's json_set/json_insert do
+            # nothing: each path is checked when the statement runs (a literal may be a
+            # plan-cache slot here).
+            args = list(node.expressions)
+            paths = args[0::2] if isinstance(node, exp.JSONSet) else args[1::2]
+            for path in paths:
+                _wrap(path, "sg_json_object_path")
+        if node is tree or not _select_item(node):
+            continue
+        if isinstance(node, exp.JSONExtract | exp.JSONSet | exp.JSONRemove) or (
+            named in _JSON_DOCUMENT_CALLS
+        ):
+            _wrap(node, "sg_json_text")
 
 
 def translate_for_sqlite(tree: exp.Expr) -> None:
