@@ -296,7 +296,14 @@ class ShownFloat(float):
         return self
 
     def __repr__(self) -> str:
-        return f"{float(self):.{self.decimals}f}"
+        value = float(self)
+        if math.isfinite(value) and len(str(int(abs(value)))) + self.decimals > 17:
+            # More digits than a DOUBLE holds: MariaDB writes the shortest digits that
+            # read back as the DOUBLE, then zeros (``3897114316019611000.0000``,
+            # ``41824119523.02995000``; measured on 10.11), not the binary value's
+            # exact expansion (``…611136.0000``).
+            return f"{Decimal(repr(value)):.{self.decimals}f}"
+        return f"{value:.{self.decimals}f}"
 
     __str__ = __repr__
 

@@ -73,7 +73,9 @@ UNSUPPORTED = [
     ("SELECT * FROM t JOIN u USING (k)", "USING"),
     ("SELECT DISTINCT k FROM t ORDER BY a", "in order by is neither grouped nor aggregated"),
     ("INSERT INTO t (id) VALUES (1 + 1)", "constant"),
-    ("SELECT STDDEV(a) FROM t", "STDDEV"),
+    # STD of an INT/DECIMAL column over several SQLite shards is answered (exact
+    # partials, tests/sharding/test_sqlite_variance.py); of a text column it is not.
+    ("SELECT STDDEV(b) FROM t", "STDDEV"),
     ("GRANT ALL ON *.* TO x", "GRANT"),
 ]
 
