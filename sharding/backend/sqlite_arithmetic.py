@@ -64,6 +64,20 @@ a read and a DELETE use its prefix. The filter finds the names next to compariso
 operators first: a point query (``WHERE "id" = 5``) whose names were only ever seen as
 no text columns needs neither the schema nor a parse.
 
+A string literal compared with a number is MySQL's number of it. A clean one
+(``'65' = 65``, ``tier + 0 = '2'``, ``1 IN ('1', 2)``, ``'3' BETWEEN 1 AND 5``) that no
+column affinity converts becomes the number literal (:func:`_clean_strings`); one that
+is no clean number, or that MySQL converts with a Note (``'5 '``), becomes
+``sg_string_number('5x', kind)`` (:func:`_compared_strings`), which in a read warns
+MySQL's 1292 (:func:`string_number`): once per statement for a constant (the call is
+deterministic: SQLite converts it once, when a row first reaches it; on several shards
+each shard reaching it warns once, MariaDB once), per row for an element of an ``IN``
+list mixing integers and strings (``sg_string_number_row``, not for a NULL operand) and
+for a ``BETWEEN`` bound (``sg_number_warns`` on the lower bound, which SQLite always
+evaluates), as measured on MariaDB 10.11. The text filter parses a statement with a
+clean string only when it is compared with something that is no plain name
+(:func:`_string_compared_names`: an expression, a number, an ``IN`` list of one).
+
 A function both MySQL and the shard compute as a number (``ABS(n)``, ``ROUND(n)``,
 ``LENGTH(s)``, ``YEAR(d)``, ``COUNT(*)``: :func:`_function_kind`) is typed as a number
 there (``ABS(n) = '5x'`` compares 5). A comparison with an operand whose type only its
@@ -306,7 +320,10 @@ def double_operand(value: Any) -> Any:
     MySQL's 1292 ``Truncated incorrect DOUBLE value`` per converted value that is no
     clean number (a Note for trailing spaces: :func:`truncation`). SQLite's own
     conversion warns nothing (and its registered functions read ``'5x'`` as no number).
-    Any other value is handed on unchanged."""
+    A BLOB (``X'41'``, MySQL's binary string) is its bytes' string. Any other value is
+    handed on unchanged."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
         return value
     m = _REAL_PREFIX.match(value)
@@ -388,8 +405,20 @@ def text_number(value: Any, kind: Any, filtering: Any = 1) -> Any:
     return float(text)
 
 
-def string_number(value: Any, kind: Any) -> Any:
-    """``sg_string_number('5x', kind)``: a string literal that is no clean number,
+def number_warns(value: Any, kind: Any, operand: Any, *strings: Any) -> Any:
+    """``sg_number_warns(low, kind, x, s, …)``: ``low`` (a ``BETWEEN``'s lower bound)
+    unchanged, and MySQL's 1292 for each string ``s`` that is no clean number, per row
+    whose ``x`` is not NULL: MySQL converts a string bound per row, both bounds always,
+    where SQLite's ``BETWEEN`` stops at a failed lower bound."""
+    if operand is not None:
+        for text in strings:
+            if isinstance(text, str):
+                truncation(text, str(kind))
+    return value
+
+
+def string_number(value: Any, kind: Any, warns: Any = None, operand: Any = 0) -> Any:
+    """``sg_string_number('5x', kind[, warns])``: a string literal that is no clean number,
     compared with a numeric column (``WHERE n = '5x'``), as MySQL compares it — its
     numeric prefix (``'5x'`` is 5, ``'abc'`` and ``''`` are 0), where SQLite's affinity
     leaves such a literal TEXT and orders every number before it. A read and a DELETE
@@ -397,9 +426,27 @@ def string_number(value: Any, kind: Any) -> Any:
     condition may be MySQL's 1292 or only a warning by the column's type and the form
     (measured on MariaDB 10.11: an INT column errs, a BIGINT one warns, an ``IN`` list
     of two or more warns): a 1235 there. A prefix a REAL cannot hold exactly
-    (``'9007199254740993.5'``, compared exactly by MySQL) is a 1235 too."""
+    (``'9007199254740993.5'``, compared exactly by MySQL) is a 1235 too.
+
+    ``warns``: MySQL's 1292 for the conversion (:func:`truncation`: a Warning, a Note
+    for trailing spaces) — by default in a read (a SELECT: :func:`guard` tells the
+    thread; a DELETE's 1292 is :mod:`sharding.backend.sqlite_write_warnings`'). The
+    two-argument ``sg_string_number`` is deterministic, so SQLite converts the
+    constant once per statement, when a row first reaches it, as MySQL does;
+    ``sg_string_number_row`` (not deterministic) per evaluation, as MySQL converts a
+    string of an ``IN`` list of mixed elements per row (``operand``: the compared
+    value; none for a NULL one). A ``BETWEEN`` bound's per row 1292 is
+    :func:`number_warns`' (its conversion ``sg_string_number(x, kind, 0)``)."""
     if not isinstance(value, str):
         return value
+    if warns is None:
+        warns = getattr(_strict, "read", False)
+    if (
+        warns
+        and operand is not None
+        and not (getattr(_strict, "on", False) or getattr(_strict, "compare", False))
+    ):
+        truncation(value, str(kind))  # per row: not for a NULL operand (``sg_string_number_row``)
     if getattr(_strict, "on", False) or getattr(_strict, "compare", False):
         raise NotSupported(
             f"a numeric column compared with the string '{value}' (no clean number) in a "
@@ -559,7 +606,16 @@ def _masked(sql: str) -> str:
 
 def guard(raw: sqlite3.Connection, sql: str) -> str:
     """``sql`` with each arithmetic node MySQL may compute as a DOUBLE range-checked
-    (module doc); 1367 for a literal past the range."""
+    (module doc); 1367 for a literal past the range. A statement converting a string
+    compared with a number (``sg_string_number``) tells this thread whether it is a
+    read (a SELECT), where the conversion warns as MySQL's (:func:`string_number`)."""
+    out = _guarded(raw, sql)
+    if out is not sql and "sg_string_number(" in out:
+        _strict.read = not (_WRITE_HEAD.match(sql) or _DELETE_HEAD.match(sql))
+    return out
+
+
+def _guarded(raw: sqlite3.Connection, sql: str) -> str:
     if _DDL_HEAD.match(sql):
         return sql  # a table's definition (CHECK, triggers) is the shard file's own SQL
     if "." in sql and not _WRITE_HEAD.match(sql):
@@ -789,6 +845,12 @@ def _clean_number(text: str) -> bool:
     return Decimal(float(text)) == number
 
 
+def _quiet_number(text: str) -> bool:
+    """Whether the string literal ``text`` is a clean number (:func:`_clean_number`)
+    MySQL converts without a 1292: no trailing spaces (``'5 '`` is a Note)."""
+    return _clean_number(text) and not (text and text[-1] in _MYSQL_SPACES)
+
+
 #: ``BETWEEN x AND`` right before a string: the name before ``BETWEEN``.
 _BETWEEN_AND = re.compile(
     r'("(?:[^"]|"")+"|\w+)\s+(?:NOT\s+)?BETWEEN\s+(?:\'[^\']*\'|[^\s\']+)\s+AND\s*\Z',
@@ -824,10 +886,13 @@ def _string_compared_names(sql: str) -> set[str]:
             j = sql.find("'", j + 2)
         if j < 0:
             break
-        if not _clean_number(sql[i + 1 : j].replace("''", "'")):
-            name = _string_partner(sql, i, j, lists)
-            if name is not None:
-                out.add(name)
+        name = _string_partner(sql, i, j, lists)
+        if name is not None and not _quiet_number(sql[i + 1 : j].replace("''", "'")):
+            out.add(name)
+        elif name == EXPRESSION:
+            # ``n + 0 = '2'``, ``'65' = 65``, ``1 IN ('1', 2)``: no affinity converts
+            # the string; the parse tells whether the other side is a number.
+            out.add(name)
         pos = j + 1
         i = sql.find("'", pos)
     return out
@@ -853,7 +918,7 @@ def _count_parens(sql: str, pos: int, end: int, lists: list[str | None]) -> None
                 probe = sql[max(0, before - 5) : before].rstrip()
                 if probe.upper().endswith("NOT"):
                     before = max(0, before - 5) + len(probe) - 3
-                name = _name_before(sql, before)
+                name = _name_before(sql, before) or EXPRESSION  # ``n + 0 IN (``
             lists.append(name)
             k = a + 1
         else:
@@ -878,23 +943,30 @@ def _string_partner(sql: str, i: int, j: int, lists: list[str | None]) -> str | 
             k -= 1
         name = _name_before(sql, k)
         # ``n + 0 = '5x'``, ``ABS(n) = '5x'``: an expression; the parse tells its type.
-        return EXPRESSION if name is None else name
+        if name is None or _after_arithmetic(sql, k):
+            return EXPRESSION  # ``0 + n = '2'`` too
+        return name
     if k >= 0 and sql[k] in "(," and lists and lists[-1] is not None:
         return lists[-1]
     if k >= 1 and sql[k - 1 : k + 1].upper() in ("IS", "OT"):  # ``n IS '5x'``, ``IS NOT``
         m = _IS_BEFORE.search(sql[max(0, k - 160) : k + 1])
-        if m is not None:
-            return _unquote(m.group(1)).lower()
+        if m is None:
+            return EXPRESSION  # ``ABS(n) IS '2'``: the parse tells
+        found = _unquote(m.group(1)).lower()
+        return EXPRESSION if found[:1].isdigit() else found  # ``5 IS '5'``
     if k >= 2 and sql[k - 2 : k + 1].upper() == "AND":
         m = _BETWEEN_AND.search(sql[max(0, k - 160) : k + 1])
         if m is not None:
-            return _unquote(m.group(1)).lower()
+            found = _unquote(m.group(1)).lower()
+            return EXPRESSION if found[:1].isdigit() else found
+        if re.search(r"\bBETWEEN\b", sql[max(0, k - 160) : k + 1], re.IGNORECASE):
+            return EXPRESSION  # ``n + 0 BETWEEN 1 AND '2'``: the parse tells
     elif k >= 6 and sql[k - 6 : k + 1].upper() == "BETWEEN":
         name = _name_before(sql, k - 6)
         if name == "not":
             probe = sql[: k - 6].rstrip()
-            return _name_before(probe, len(probe) - 3)
-        return name
+            name = _name_before(probe, len(probe) - 3)
+        return EXPRESSION if name is None else name
     r = j + 1
     while r < len(sql) and sql[r] in " \t\r\n":
         r += 1
@@ -906,8 +978,47 @@ def _string_partner(sql: str, i: int, j: int, lists: list[str | None]) -> str | 
             return EXPRESSION  # ``'5x' = n + 0``, ``'5x' = ABS(n)``, ``'5x' = 5``
         name = m.group(1) or m.group(2)
         if name.upper() not in _WORDS:
+            rest = sql[m.end() : m.end() + 8].lstrip()
+            if rest[:1] in _ARITHMETIC_CHARS or rest[:4].upper() in ("DIV ", "MOD "):
+                return EXPRESSION  # ``'2' = n + 0``
             return name.replace('""', '"').lower()
+    elif _LEADS_COMPARISON.match(sql, r) is not None:
+        return EXPRESSION  # ``'3' BETWEEN 1 AND 5``, ``'5x' IN (1, 2)``, ``'5x' IS 5``
     return None
+
+
+_ARITHMETIC_CHARS = frozenset("+-*/%|&^")
+
+
+def _after_arithmetic(sql: str, end: int) -> bool:
+    """Whether the name ending right before ``end`` (spaces skipped) follows an
+    arithmetic operator (``0 + n = '2'``): the compared operand is an expression."""
+    j = end - 1
+    while j >= 0 and sql[j] in " \t\r\n":
+        j -= 1
+    if j >= 0 and sql[j] == '"':
+        j = sql.rfind('"', 0, j) - 1
+    else:
+        while j >= 0 and (sql[j].isalnum() or sql[j] in "_$"):
+            j -= 1
+    if j >= 0 and sql[j] == ".":  # a qualified name: ``t.n``
+        j -= 1
+        if j >= 0 and sql[j] == '"':
+            j = sql.rfind('"', 0, j) - 1
+        else:
+            while j >= 0 and (sql[j].isalnum() or sql[j] in "_$"):
+                j -= 1
+    while j >= 0 and sql[j] in " \t\r\n":
+        j -= 1
+    return j >= 0 and sql[j] in _ARITHMETIC_CHARS
+
+
+#: ``[NOT] BETWEEN``/``[NOT] IN (``/``IS [NOT]`` (a value) right after a string: it is
+#: the compared operand.
+_LEADS_COMPARISON = re.compile(
+    r"(?:NOT\s+)?(?:BETWEEN\b|IN\s*\()|IS\s+(?:NOT\s+)?(?!(?:NULL|TRUE|FALSE|UNKNOWN)\b)",
+    re.IGNORECASE,
+)
 
 
 def _compares_string(raw: sqlite3.Connection, sql: str, masked: str) -> bool:
@@ -1554,66 +1665,142 @@ def _numeric_column(node: exp.Expr, cols: _Columns) -> str | None:
     return "DOUBLE" if _DOUBLE_DECL.match(decl) else "DECIMAL"
 
 
-def _compared_strings(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, str]]:
-    """String literals that are no clean number (``'5x'``, ``''``) compared with a
-    numeric column (``n = '5x'``, ``'5x' = n``, ``n IN ('5x', '7')``, ``n BETWEEN '1x'
-    AND 6``): MySQL compares the string's number, SQLite the TEXT (after every number)."""
+#: A string :func:`_compared_strings` found: (the literal, its kind, the compared
+#: operand when MySQL converts it per row, else None).
+_Compared = tuple[exp.Expr, str, "exp.Expr | None"]
+
+
+def _compared_strings(tree: exp.Expr, cols: _Columns) -> list[_Compared]:
+    """String literals that are no clean number (``'5x'``, ``''``; ``'5 '``, which MySQL
+    converts with a Note) compared with a number — a numeric column, a number
+    expression or literal (``n = '5x'``, ``'5x' = n``, ``n IN ('5x', '7')``, ``n BETWEEN
+    '1x' AND 6``, ``'abc' = 0``, ``'abc' IN (1, 2)``): MySQL compares the string's number,
+    SQLite the TEXT (after every number). With how MySQL converts it (DECIMAL against
+    an integer, DOUBLE against another number or two string bounds of ``BETWEEN``)
+    and whether MySQL converts it per row (measured on MariaDB 10.11): a ``BETWEEN``
+    bound, and an element of an ``IN`` list mixing strings and numbers (not of a
+    DOUBLE column's), when the compared operand names a column."""
     assignments = _assignment_ids(tree)
-    out: list[tuple[exp.Expr, str]] = []
+    out: list[_Compared] = []
+    seen: set[int] = set()
     for side, others in _comparison_sides(tree, assignments):
         kind = _numeric_column(side, cols)
-        bare = side
-        while isinstance(bare, exp.Paren):
-            bare = bare.this
+        bare = _unparen(side)
         if kind is None and not isinstance(bare, exp.Column):
             # A number that is no column: ``n + 0``, ``5``, ``ABS(n)`` of a number.
             kind = _number_kind(side, cols)
+        parent = side.parent
+        listed = isinstance(parent, exp.In | exp.Between) and parent.this is side
         if kind is None:
+            # ``'abc' IN (1, 2)``, ``'3x' BETWEEN 1 AND 5``: the string is the operand.
+            if listed and _noisy_string(bare) and id(bare) not in seen and _numbers(others, cols):
+                kinds = [_number_kind(o, cols) for o in others]
+                seen.add(id(bare))
+                out.append((bare, "DOUBLE" if "DOUBLE" in kinds else "DECIMAL", None))
             continue
-        for other in others:
-            inner = other
-            while isinstance(inner, exp.Paren):
-                inner = inner.this
-            if isinstance(inner, exp.Literal) and inner.is_string and not _clean_number(inner.name):
-                out.append((inner, kind))
+        strings = [_unparen(o) for o in others]
+        strings = [o for o in strings if isinstance(o, exp.Literal) and o.is_string]
+        numbers = [
+            o
+            for o in others
+            if _integer_kind(o, cols) is None
+            and not isinstance(_unparen(o), exp.Null)
+            and _unparen(o) not in strings
+        ]
+        row = listed and bare.find(exp.Column) is not None
+        if row and isinstance(parent, exp.In):
+            # Integers and strings mixed (not against a DOUBLE column): per row.
+            row = (
+                len(strings) < len(others)
+                and not numbers
+                and _numeric_column(side, cols) != "DOUBLE"
+            )
+        if listed and (
+            _number_kind(side, cols) != "DECIMAL"  # no integer (``_number_kind``)
+            or (isinstance(parent, exp.Between) and len(strings) == 2)
+        ):
+            # One comparison type for all: DECIMAL for an integer (measured: ``d IN
+            # ('2x', 3)``, ``n BETWEEN '1' AND '2x'`` are DOUBLE, ``n IN ('2x', 3.0)``
+            # DECIMAL; not modelled: ``n BETWEEN 1.0 AND '2x'``, DOUBLE).
+            kind = "DOUBLE"
+        for inner in strings:
+            if id(inner) not in seen and _noisy_string(inner):
+                seen.add(id(inner))
+                out.append((inner, kind, side if row else None))
     return out
+
+
+def _numbers(nodes: list[exp.Expr], cols: _Columns) -> bool:
+    """Whether ``nodes`` are numbers (:func:`_number_kind`) or NULLs, one a number at
+    least (``'2' IN (NULL, 1, 2)``: a subquery's values, materialised)."""
+    found = False
+    for node in nodes:
+        if isinstance(_unparen(node), exp.Null):
+            continue
+        if _number_kind(node, cols) is None:
+            return False
+        found = True
+    return found
+
+
+def _unparen(node: exp.Expr) -> exp.Expr:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _noisy_string(node: exp.Expr) -> bool:
+    """A string literal MySQL does not convert to a number silently (:func:`_quiet_number`)."""
+    return isinstance(node, exp.Literal) and node.is_string and not _quiet_number(node.name)
 
 
 def _clean_strings(
     tree: exp.Expr, cols: _Columns, text: str, tokens: list[Any]
 ) -> list[tuple[int, int, int, str, int]]:
-    """Edits making each clean-number string literal (``'2024'``, ``' 5 '``) compared
-    with a number that is no column (``YEAR(d) = '2024'``, ``ABS(n) IN ('1', '2x')``)
-    the number literal: MySQL compares the string's number, SQLite a number with TEXT
-    (never equal) where no column affinity converts the string."""
+    """Edits making each clean-number string literal (``'2024'``, ``' 5'``) compared
+    with a number that is no column (``YEAR(d) = '2024'``, ``ABS(n) IN ('1', '2x')``,
+    ``'65' = 65``, ``1 IN ('1', 2)``, ``'3' BETWEEN 1 AND 5``) the number literal: MySQL
+    compares the string's number, SQLite a number with TEXT (never equal) where no
+    column affinity converts the string. One MySQL converts with a Note (``'5 '``) is
+    :func:`_compared_strings`' (its 1292)."""
     assignments = _assignment_ids(tree)
     out: list[tuple[int, int, int, str, int]] = []
     seen: set[int] = set()
+
+    def replace(side: exp.Expr, inner: exp.Expr) -> None:
+        span = _span(text, tokens, inner)
+        if span is None:
+            raise NotSupported(
+                f"the comparison of {side.sql(dialect='mysql')[:100]} with the "
+                f"string '{inner.name}' on the SQLite default (a form the shard "
+                "cannot rewrite)"
+            )
+        seen.add(id(inner))
+        out.append((span[0], 2, 0, inner.name.strip(), span[1] - span[0] + 1))
+
     for side, others in _comparison_sides(tree, assignments):
-        bare = side
-        while isinstance(bare, exp.Paren):
-            bare = bare.this
-        if isinstance(bare, exp.Column | exp.Literal) or _number_kind(side, cols) is None:
+        bare = _unparen(side)
+        quiet = isinstance(bare, exp.Literal) and bare.is_string and _quiet_number(bare.name)
+        if quiet and id(bare) not in seen:
+            parent = side.parent
+            if (
+                isinstance(parent, exp.In | exp.Between)
+                and parent.this is side
+                and _numbers(others, cols)
+            ):
+                replace(side, bare)  # ``'3' BETWEEN 1 AND 5``, ``'1' IN (1, 2)``
+            continue
+        if isinstance(bare, exp.Column) or _number_kind(side, cols) is None:
             continue
         for other in others:
-            inner = other
-            while isinstance(inner, exp.Paren):
-                inner = inner.this
+            inner = _unparen(other)
             if (
                 isinstance(inner, exp.Literal)
                 and inner.is_string
                 and id(inner) not in seen
-                and _clean_number(inner.name)
+                and _quiet_number(inner.name)
             ):
-                span = _span(text, tokens, inner)
-                if span is None:
-                    raise NotSupported(
-                        f"the comparison of {side.sql(dialect='mysql')[:100]} with the "
-                        f"string '{inner.name}' on the SQLite default (a form the shard "
-                        "cannot rewrite)"
-                    )
-                seen.add(id(inner))
-                out.append((span[0], 2, 0, inner.name.strip(), span[1] - span[0] + 1))
+                replace(side, inner)
     return out
 
 
@@ -1833,6 +2020,15 @@ def _double_operands(tree: exp.Expr, cols: _Columns) -> list[exp.Expr]:
             if isinstance(inner, exp.Literal) and inner.is_string:
                 if _in_select_list(inner) or _per_row(inner):
                     out.append(inner)
+            elif isinstance(inner, exp.HexString):
+                # ``ABS(X'41')``: MySQL's binary string 'A', a DOUBLE with its 1292. Not
+                # a select item's operand of arithmetic: the coordinator types
+                # ``X'41' + 0`` as a BLOB column, whose text would show the DOUBLE
+                # (``0.0``, MySQL ``0``).
+                shown = _in_select_list(inner)
+                arithmetic = isinstance(node, exp.Add | exp.Sub | exp.Mul | exp.Neg)
+                if (shown or _per_row(inner)) and not (shown and arithmetic):
+                    out.append(inner)
             elif isinstance(inner, exp.Column):
                 decl = cols.decl(inner)
                 if decl is not None and _TEXT_DECL.match(decl):
@@ -1852,6 +2048,7 @@ def _per_row(literal: exp.Expr) -> bool:
 
 
 _REPLACE_HEAD = re.compile(r"\s*REPLACE\b", re.IGNORECASE)
+_DELETE_HEAD = re.compile(r"\s*DELETE\b", re.IGNORECASE)
 
 
 def _guard(sql: str, decls: Decls) -> str:
@@ -1929,7 +2126,8 @@ def _guard(sql: str, decls: Decls) -> str:
     for node in doubles:
         # A literal's call is no deterministic function: SQLite would factor it out of
         # the row loop, where MySQL converts it per row.
-        call = "sg_double_row(" if isinstance(node, exp.Literal) else "sg_double("
+        constant = isinstance(node, exp.Literal | exp.HexString)
+        call = "sg_double_row(" if constant else "sg_double("
         wrap(node, 4, call, ")")
         # ``ROUND`` of a string rounds MySQL's DOUBLE: ties to even (``ROUND('2.5')`` 2).
         parent = node.parent
@@ -1952,9 +2150,28 @@ def _guard(sql: str, decls: Decls) -> str:
     for node, kind in compared:
         filtering = 0 if _in_select_list(node) else 1
         wrap(node, 6, "sg_text_number(", f", '{kind}', {filtering})")
-    # A string that is no clean number compared with a numeric column: its number.
-    for node, kind in strings:
-        wrap(node, 6, "sg_string_number(", f", '{kind}')")
+    # A string that is no clean number compared with a numeric column: its number
+    # (a read's with MySQL's 1292: once per statement, or per row).
+    read = not _WRITE_HEAD.match(sql)  # a SELECT or a DELETE: per row forms too
+    # A BETWEEN's: (its lower bound, kind, the compared operand's text, its strings).
+    bounds: dict[int, tuple[exp.Expr, str, str, list[str]]] = {}
+    for node, kind, operand in strings:
+        span = None if operand is None or not read else _span(text, tokens, operand)
+        if span is None or operand is None:
+            # Once per statement (a read's 1292: string_number), or a write's.
+            wrap(node, 6, "sg_string_number(", f", '{kind}')")
+            continue
+        copy = text[span[0] : span[1] + 1]
+        parent = operand.parent
+        if isinstance(parent, exp.Between):
+            # Its 1292s with the lower bound, which SQLite always evaluates.
+            wrap(node, 6, "sg_string_number(", f", '{kind}', 0)")
+            entry = bounds.setdefault(id(parent), (parent.args["low"], kind, copy, []))
+            entry[3].append("'" + node.name.replace("'", "''") + "'")
+        else:
+            wrap(node, 6, "sg_string_number_row(", f", '{kind}', 1, {copy})")
+    for low, kind, copy, texts in bounds.values():
+        wrap(low, 5, "sg_number_warns(", f", '{kind}', {copy}, {', '.join(texts)})")
     # The value written to a BIGINT column, outermost: a REAL past 2**52 is a 1235.
     for value, target in written:
         name = target.replace("'", "''")

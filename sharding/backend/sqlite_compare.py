@@ -43,7 +43,9 @@ per row — an operand naming a column outside a subquery (``sg_compare``'s
 ``filtering`` bits 1 and 2 mark them; ``IN``'s and ``BETWEEN``'s first operand) —
 once per comparison type in a row (``IN`` stops at the first equal element);
 constants (literals, subqueries, a constant ``IN`` list, ``BETWEEN`` bounds) MySQL converts
-once per statement, and stay silent here (each shard would warn once).
+once per statement, and stay silent here (each shard would warn once) — except a
+comparison of two constants without a subquery (``X'41' = 65``: bit 3), whose
+deterministic call SQLite evaluates once per statement: it warns as MySQL's.
 
 A side that is temporal (``DATE(dt)``, ``NOW()``, a DATE column: MySQL compares dates,
 :mod:`sharding.backend.sqlite_temporal`) or of a type the shard does not know (an ENUM column, a row value) leaves the
@@ -76,6 +78,10 @@ DEFAULT_COLLATION = "utf8mb4_general_ci"
 #: row (names a column, no subquery) and may be a string: MySQL converts such a string
 #: to a number per row, with its 1292, a constant once per statement (no warning here).
 _FILTERING, _WARN_LEFT, _WARN_RIGHT = 1, 2, 4
+#: Bit 3: both operands are constants (no column, no subquery: ``X'41' = 65``). SQLite
+#: evaluates the deterministic call once per statement, as MySQL converts a constant:
+#: a string converted to a number warns then (1292).
+_CONSTANT = 8
 
 
 def _strict(filtering: Any) -> bool:
@@ -171,6 +177,8 @@ def compare(op: Any, collation: Any, filtering: Any, a: Any, b: Any) -> int | No
     """``sg_compare(op, collation, filtering, a, b)``: ``a <op> b`` as MySQL compares
     (module doc); NULL with a NULL operand, except ``<=>`` (``IS NOT``: its negation)."""
     bits = int(filtering)
+    if bits & _CONSTANT:
+        bits |= _WARN_LEFT | _WARN_RIGHT
     warn_a, warn_b = bool(bits & _WARN_LEFT), bool(bits & _WARN_RIGHT)
     if op == "<=>" or op == "IS NOT":
         if a is None or b is None:
@@ -541,6 +549,8 @@ def comparisons(tree: exp.Expr, cols: arith._Columns) -> Iterator[Found]:
                 filtering |= _WARN_LEFT
             if _per_row_string(operands[1], cols):
                 filtering |= _WARN_RIGHT
+            if not any(o.find(exp.Column, exp.Subquery) for o in operands):
+                filtering |= _CONSTANT
             yield node, operands, "sg_compare", f"'{op}', '{collation}', {filtering}"
 
 

@@ -1830,6 +1830,12 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("sg_strict_number", 2, sqlite_arithmetic.strict_number, True),
     ("sg_text_number", 3, sqlite_arithmetic.text_number, True),
     ("sg_string_number", 2, sqlite_arithmetic.string_number, True),
+    # Its 1292 told (3 arguments: a BETWEEN bound's conversion, silent), or per
+    # evaluation for a row's operand (an IN list mixing integers and strings), and a
+    # BETWEEN bound's per row 1292 (sharding.backend.sqlite_arithmetic.string_number).
+    ("sg_string_number", 3, sqlite_arithmetic.string_number, True),
+    ("sg_string_number_row", 4, sqlite_arithmetic.string_number, False),
+    ("sg_number_warns", -1, sqlite_arithmetic.number_warns, False),
     # A read's string operand of arithmetic: MySQL's DOUBLE with its 1292 per row; of
     # a string literal not deterministic (SQLite would convert it once per statement).
     ("sg_double", 1, sqlite_arithmetic.double_operand, True),
