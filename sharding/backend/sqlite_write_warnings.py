@@ -38,9 +38,11 @@ the texts and order measured on MariaDB 10.11:
   ``sg_string_number('x', kind)`` exactly so (once, lazily), so :func:`string_number`
   (registered in its place on every shard connection: :func:`install`) warns when it
   is called during a DELETE. In an ``IN`` list or ``BETWEEN`` MariaDB warns for such a
-  string as a DOUBLE (``BETWEEN`` per row): a DELETE with one gives none of these
-  1292s (as before; refusing would refuse DELETEs that answer right). Not in a read
-  (MariaDB's reads warn so too, but the IN/BETWEEN forms differ the same way).
+  string as a DOUBLE (per row for ``BETWEEN`` and for an ``IN`` list mixing integers
+  and strings): the shard statement carries the row forms of
+  :mod:`sharding.backend.sqlite_arithmetic` (``sg_string_number_row``,
+  ``sg_number_warns``), which warn per row, so this once-per-statement warning is off
+  for it (:func:`delete_start`). Not in a read (its 1292s are sqlite_arithmetic's).
 
 The triggers are temporary (``temp`` schema) and made only for these statements: an
 UPDATE or upsert that assigns no DECIMAL column creates none, a plain INSERT none. An
@@ -345,9 +347,8 @@ def deleting(sql: str) -> bool:
 def delete_start(text: str) -> None:
     """Collect the warnings of the DELETE ``text`` (as the shard runs it). A string
     that is no clean number in an ``IN`` list or ``BETWEEN`` against a numeric column
-    keeps the statement's strings without their 1292: MariaDB warns for such a string
-    as a DOUBLE, per row for ``BETWEEN`` (measured), which this does not reproduce
-    (docs/refusals.md); refusing would refuse DELETEs that answer right."""
+    warns through the per-row forms of :mod:`sharding.backend.sqlite_arithmetic`
+    (MariaDB warns for it as a DOUBLE, per row for ``BETWEEN``: measured), not here."""
     _delete.on = not _in_list_or_between(text)
     sqlite_arithmetic.warnings_start()
 

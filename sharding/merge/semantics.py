@@ -597,7 +597,18 @@ _MYSQL_COLLATIONS = _mysql_collations()
 #: type them so (:mod:`sharding.backend.sqlite_decimal_results`): ``/`` of exact operands,
 #: arithmetic with a DECIMAL, decimal literals and SUM of integers are MySQL's DECIMAL;
 #: the rest stays SQLite's INTEGER/REAL.
-SQLITE = Semantics(
+class _EmbeddedSemantics(Semantics):
+    """:data:`SQLITE`: merged values compare as MySQL compares them (issue 15:
+    ``COUNT(*) = '60'`` and ``HAVING COUNT(*) > '10'`` compare numbers, where SQLite's
+    affinity left the string a string and the answer was wrong)."""
+
+    def coerce_for_compare(
+        self, a: Any, b: Any, aff_a: str | None, aff_b: str | None
+    ) -> tuple[Any, Any]:
+        return _mysql().coerce_for_compare(a, b, aff_a, aff_b)
+
+
+SQLITE = _EmbeddedSemantics(
     name="sqlite",
     dialect="sqlite",
     default_collation="binary",

@@ -243,3 +243,17 @@ def test_deletes_as_mariadb(tmp_path: Path, shards: int) -> None:
                     assert [tuple(r) for r in rows] == want, (sql, rows, want)
 
         trio.run(main)
+
+
+#: Merged values (aggregates over several shards) compared with a string by the
+#: coordinator: MySQL's number of the string, as on the shards.
+MERGED = [
+    "SELECT COUNT(*) = '8' FROM c",
+    "SELECT COUNT(*) IN ('8', 2), SUM(tier) > '3', MAX(d) = '5.00' FROM c",
+    "SELECT tier, COUNT(*) FROM c GROUP BY tier HAVING COUNT(*) >= '1' ORDER BY tier",
+    "SELECT tier, SUM(d) s FROM c GROUP BY tier HAVING s > '1' ORDER BY tier",
+]
+
+
+def test_merged_values_compare_as_mariadb(tmp_path: Path) -> None:
+    _run(tmp_path, 4, MERGED, warnings=False)
