@@ -1487,8 +1487,10 @@ def mysql_type(type_text: str) -> MySQLType:
         longest = (
             max((len(i) for i in items), default=0) if base == "enum" else len(",".join(items))
         )
+        # MariaDB's own spelling: labels in their case, quoted, no spaces between.
+        labels = ",".join(f"'{i}'" for i in items)
         return MySQLType(
-            base, f"{base}({args})", char_length=longest, octet_length=4 * longest, textual=True
+            base, f"{base}({labels})", char_length=longest, octet_length=4 * longest, textual=True
         )
     if base in ("datetime", "timestamp", "time"):
         p = int(args or 0)

@@ -589,6 +589,7 @@ def _mysql_collations() -> dict[str, Collation]:
 #: registers the same keys (below).
 _MYSQL_COLLATIONS = _mysql_collations()
 
+
 #: The embedded SQLite default answers like MySQL where the shards can (issue 15,
 #: :mod:`sharding.backend.sqlite_mysql`): every text column is declared with a MySQL
 #: collation, which the catalog records (so merges use the very keys registered in
