@@ -996,21 +996,21 @@ def _after_arithmetic(sql: str, end: int) -> bool:
     j = end - 1
     while j >= 0 and sql[j] in " \t\r\n":
         j -= 1
-    if j >= 0 and sql[j] == '"':
-        j = sql.rfind('"', 0, j) - 1
-    else:
-        while j >= 0 and (sql[j].isalnum() or sql[j] in "_$"):
-            j -= 1
+    j = _before_identifier(sql, j)
     if j >= 0 and sql[j] == ".":  # a qualified name: ``t.n``
-        j -= 1
-        if j >= 0 and sql[j] == '"':
-            j = sql.rfind('"', 0, j) - 1
-        else:
-            while j >= 0 and (sql[j].isalnum() or sql[j] in "_$"):
-                j -= 1
+        j = _before_identifier(sql, j - 1)
     while j >= 0 and sql[j] in " \t\r\n":
         j -= 1
     return j >= 0 and sql[j] in _ARITHMETIC_CHARS
+
+
+def _before_identifier(sql: str, j: int) -> int:
+    """The index right before the identifier (quoted or bare) that ends at ``j``."""
+    if j >= 0 and sql[j] == '"':
+        return sql.rfind('"', 0, j) - 1
+    while j >= 0 and (sql[j].isalnum() or sql[j] in "_$"):
+        j -= 1
+    return j
 
 
 #: ``[NOT] BETWEEN``/``[NOT] IN (``/``IS [NOT]`` (a value) right after a string: it is

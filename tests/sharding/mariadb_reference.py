@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,25 @@ async def sqlite_twin(
         for sql in statements:
             await session.execute(sql)
         yield session
+
+
+def run_twin(
+    tmp_path: Path,
+    prefix: str,
+    setup: Sequence[str],
+    check: Callable[[Any, Any, str], Awaitable[None]],
+    *,
+    shards: int = 4,
+) -> None:
+    """``check(session, cur, name)`` with a SQLite twin (``shards`` shards) and a
+    MariaDB reference database ``<prefix>_<pid>`` (its ``name``), both after ``setup``."""
+    with reference_database(prefix, *setup) as (name, cur):
+
+        async def main() -> None:
+            async with sqlite_twin(tmp_path, name, *setup, shards=shards) as session:
+                await check(session, cur, name)
+
+        trio.run(main)
 
 
 def typed_rows(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 from sharding.errors import ShardgateError
 from tests.sharding.mariadb_reference import (
-    reference_database,
+    run_twin,
     same_errors,
     same_typed_results,
     same_writes,
@@ -99,22 +100,19 @@ WARNING_CASES = [
 
 @pytest.mark.mysql
 def test_time_arithmetic_warnings_as_mariadb(tmp_path: Path) -> None:
-    with reference_database("sgtime_warn", *SETUP) as (name, cur):
+    async def check(session: Any, cur: Any, _name: str) -> None:
+        for sql in WARNING_CASES:
+            cur.execute(sql)
+            want_rows = [tuple(r) for r in cur.fetchall()]
+            cur.execute("SHOW WARNINGS")
+            want = sorted(tuple(r) for r in cur.fetchall())
+            got = await session.execute(sql)
+            assert [tuple(r) for r in got.rows] == want_rows, sql
+            assert got.warnings == len(want), (sql, got.warnings, want)
+            shown = (await session.execute("SHOW WARNINGS")).rows
+            assert sorted(tuple(r) for r in shown) == want, (sql, shown)
 
-        async def main() -> None:
-            async with sqlite_twin(tmp_path, name, *SETUP) as session:
-                for sql in WARNING_CASES:
-                    cur.execute(sql)
-                    want_rows = [tuple(r) for r in cur.fetchall()]
-                    cur.execute("SHOW WARNINGS")
-                    want = sorted(tuple(r) for r in cur.fetchall())
-                    got = await session.execute(sql)
-                    assert [tuple(r) for r in got.rows] == want_rows, sql
-                    assert got.warnings == len(want), (sql, got.warnings, want)
-                    shown = (await session.execute("SHOW WARNINGS")).rows
-                    assert sorted(tuple(r) for r in shown) == want, (sql, shown)
-
-        trio.run(main)
+    run_twin(tmp_path, "sgtime_warn", SETUP, check)
 
 
 TIME_WRITES = [
@@ -131,16 +129,13 @@ TIME_WRITE_ERRORS = [
 
 @pytest.mark.mysql
 def test_time_arithmetic_writes_as_mariadb(tmp_path: Path) -> None:
-    with reference_database("sgtime_write", *SETUP) as (name, cur):
+    async def check(session: Any, cur: Any, _name: str) -> None:
+        queries = ["SELECT id, tm, tm3 FROM t ORDER BY id"]
+        await same_writes(session, cur, TIME_WRITES, queries)
+        await same_errors(session, cur, TIME_WRITE_ERRORS, 1441)
+        await same_writes(session, cur, [], queries)  # nothing stored
 
-        async def main() -> None:
-            async with sqlite_twin(tmp_path, name, *SETUP) as session:
-                queries = ["SELECT id, tm, tm3 FROM t ORDER BY id"]
-                await same_writes(session, cur, TIME_WRITES, queries)
-                await same_errors(session, cur, TIME_WRITE_ERRORS, 1441)
-                await same_writes(session, cur, [], queries)  # nothing stored
-
-        trio.run(main)
+    run_twin(tmp_path, "sgtime_write", SETUP, check)
 
 
 #: SQLite would order a TIME's text, MySQL's order only from 00:00:00 to 99:59:59:

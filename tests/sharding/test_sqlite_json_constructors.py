@@ -11,12 +11,12 @@ with unsharded MariaDB on the same rows."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-import trio
 
 from sharding.errors import ShardgateError
-from tests.sharding.mariadb_reference import reference_database, same_rows, sqlite_twin
+from tests.sharding.mariadb_reference import run_twin, same_rows
 
 SETUP = [
     "CREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20), n INT, amount DECIMAL(8,2))",
@@ -51,15 +51,12 @@ REFUSED = [
 
 @pytest.mark.mysql
 def test_json_constructors_as_mariadb(tmp_path: Path) -> None:
-    with reference_database("sgjsonc", *SETUP) as (name, cur):
+    async def check(session: Any, cur: Any, _name: str) -> None:
+        await same_rows(session, cur, SAME)
+        for sql in REFUSED:
+            with pytest.raises(ShardgateError) as refused:
+                await session.execute(sql)
+            assert refused.value.code == 1235, (sql, refused.value)
+            assert "JSON_" in str(refused.value), (sql, refused.value)
 
-        async def main() -> None:
-            async with sqlite_twin(tmp_path, name, *SETUP) as session:
-                await same_rows(session, cur, SAME)
-                for sql in REFUSED:
-                    with pytest.raises(ShardgateError) as refused:
-                        await session.execute(sql)
-                    assert refused.value.code == 1235, (sql, refused.value)
-                    assert "JSON_" in str(refused.value), (sql, refused.value)
-
-        trio.run(main)
+    run_twin(tmp_path, "sgjsonc", SETUP, check)

@@ -9,16 +9,16 @@ VAR_POP, which SQLite has not)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pymysql
 import pytest
-import trio
 from pymysql.converters import conversions
 
 from sharding.errors import ShardgateError
 from sharding.server.types import text_value
 from tests.conftest import MYSQL_HOST, MYSQL_PORT
-from tests.sharding.mariadb_reference import reference_database, sqlite_twin
+from tests.sharding.mariadb_reference import run_twin
 
 SETUP = [
     "CREATE TABLE t (id INT PRIMARY KEY, g INT, n INT, v BIGINT, d DECIMAL(10,2), f DOUBLE)",
@@ -40,34 +40,31 @@ SAME = [
 
 @pytest.mark.mysql
 def test_variance_over_sqlite_shards_as_mariadb(tmp_path: Path) -> None:
-    with reference_database("sgvariance", *SETUP) as (name, cur):
+    async def check(session: Any, cur: Any, name: str) -> None:
+        cur.connection.commit()  # the rows, for a second connection
+        # MariaDB's text of each value, as its clients read it (no conversions).
+        raw = pymysql.connect(
+            host=MYSQL_HOST,
+            port=MYSQL_PORT,
+            user="root",
+            database=name,
+            conv={k: v for k, v in conversions.items() if not isinstance(k, int)},
+        )
+        try:
+            for sql in SAME:
+                with raw.cursor() as text_cur:
+                    text_cur.execute(sql)
+                    want = [
+                        tuple(None if v is None else str(v).encode() for v in r)
+                        for r in text_cur.fetchall()
+                    ]
+                rows = (await session.execute(sql)).rows
+                got = [tuple(None if v is None else text_value(v) for v in r) for r in rows]
+                assert got == want, (sql, got, want)
+            with pytest.raises(ShardgateError) as refused:
+                await session.execute("SELECT STD(f) FROM t")
+            assert refused.value.code == 1235 and "DOUBLE" in str(refused.value)
+        finally:
+            raw.close()
 
-        async def main() -> None:
-            cur.connection.commit()  # the rows, for a second connection
-            # MariaDB's text of each value, as its clients read it (no conversions).
-            raw = pymysql.connect(
-                host=MYSQL_HOST,
-                port=MYSQL_PORT,
-                user="root",
-                database=name,
-                conv={k: v for k, v in conversions.items() if not isinstance(k, int)},
-            )
-            try:
-                async with sqlite_twin(tmp_path, name, *SETUP) as session:
-                    for sql in SAME:
-                        with raw.cursor() as text_cur:
-                            text_cur.execute(sql)
-                            want = [
-                                tuple(None if v is None else str(v).encode() for v in r)
-                                for r in text_cur.fetchall()
-                            ]
-                        rows = (await session.execute(sql)).rows
-                        got = [tuple(None if v is None else text_value(v) for v in r) for r in rows]
-                        assert got == want, (sql, got, want)
-                    with pytest.raises(ShardgateError) as refused:
-                        await session.execute("SELECT STD(f) FROM t")
-                    assert refused.value.code == 1235 and "DOUBLE" in str(refused.value)
-            finally:
-                raw.close()
-
-        trio.run(main)
+    run_twin(tmp_path, "sgvariance", SETUP, check)
