@@ -356,9 +356,21 @@ async def _write(
     session: CoordinatorSession, ops: Mapping[str, list[WriteOp]], name: str, stats: ExecStats
 ) -> dict[str, list[ExecResult]]:
     """Run ``ops`` as one executor query: in the session's transaction, as one
-    autocommit statement, or by the coordinator's commit strategy."""
-    coord = session.coord
+    autocommit statement, or by the coordinator's commit strategy. In a transaction,
+    several statements (shards, data sources) run under a savepoint: one that fails
+    undoes the others (MySQL's statement rollback; a row of a multi-row INSERT that
+    failed on one shard stayed inserted on another)."""
     await session._ensure_implicit_txn()
+    if session._txn is not None and _single_statement(ops) is None:
+        async with statement_transaction(session):
+            return await _run_write(session, ops, name, stats)
+    return await _run_write(session, ops, name, stats)
+
+
+async def _run_write(
+    session: CoordinatorSession, ops: Mapping[str, list[WriteOp]], name: str, stats: ExecStats
+) -> dict[str, list[ExecResult]]:
+    coord = session.coord
     async with coord.executor.query(name=name, session=session._id) as q:
         session.running(q.id)
 

@@ -79,3 +79,29 @@ def test_savepoints_match_mariadb(env: Environment) -> None:
     print(report.table(f"savepoints on {env.shards} shards, chunk {env.chunk}"))
     assert not report.wrong, "\n".join(report.wrong)
     assert not report.clear, "\n".join(report.clear)
+
+
+#: A statement that fails on one shard inside a transaction is undone on every shard
+#: (MySQL's statement rollback), the transaction's earlier work kept: a multi-row
+#: INSERT whose second row is out of range left its first row on another shard.
+FAILED_STATEMENTS = [
+    tx(
+        "UPDATE orders SET qty = 7 WHERE id = 1",
+        "INSERT INTO orders (id, customer_id, amount) VALUES (5000, 1, 1.5), (5001, 2, 99999999.999)",
+        "SELECT id FROM orders WHERE id >= 5000 ORDER BY id",
+        "INSERT INTO orders (id, customer_id, amount) VALUES (5002, 1, 1.5), (5003, 2, 2)",
+        "SELECT id, qty FROM orders WHERE id = 1 OR id >= 5000 ORDER BY id",
+    ),
+    tx(
+        "UPDATE orders SET amount = amount * 1000000 WHERE id IN (1, 2, 3, 4, 5)",
+        "SELECT id, amount FROM orders WHERE id <= 5 ORDER BY id",
+        "INSERT INTO customers (id, name) VALUES (950, 'a'), (951, NULL)",
+        "SELECT id FROM customers WHERE id >= 950",
+    ),
+]
+
+
+def test_a_failed_statement_is_undone_on_every_shard(env: Environment) -> None:
+    report = env.run(FAILED_STATEMENTS)
+    print(report.table(f"failed statements on {env.shards} shards, chunk {env.chunk}"))
+    assert not report.wrong, "\n".join(report.wrong)
