@@ -1939,7 +1939,11 @@ def raised_error(exc: sqlite3.Error) -> ShardgateError | None:
     """The MySQL error a registered function raised during the failed statement."""
     error: ShardgateError | None = getattr(_raised, "error", None)
     _raised.error = None
-    if error is not None and "user-defined function raised exception" in str(exc):
+    message = str(exc)
+    if error is not None and (
+        "user-defined function raised exception" in message
+        or "user-defined aggregate's" in message  # sqlite_bit_aggregates
+    ):
         return error
     return None
 
@@ -1952,8 +1956,14 @@ def install(conn: sqlite3.Connection) -> None:
         conn.create_function(name, nargs, _reporting(fn), deterministic=deterministic)
     conn.create_window_function("sum", 1, _Sum)
     conn.create_window_function("avg", 1, _Avg)
-    from sharding.backend import sqlite_expression_collation, sqlite_numeric_store, sqlite_on_update
+    from sharding.backend import (
+        sqlite_bit_aggregates,
+        sqlite_expression_collation,
+        sqlite_numeric_store,
+        sqlite_on_update,
+    )
 
+    sqlite_bit_aggregates.install(conn, _reporting)  # BIT_AND/OR/XOR
     sqlite_on_update.install(conn)
     for name, nargs, fn in sqlite_expression_collation.functions():
         conn.create_function(name, nargs, _reporting(fn), deterministic=True)
@@ -2450,6 +2460,15 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
     if isinstance(node, _BIT_NODES[1:]):
         name = _BIT_OPERATORS[type(node)]
         return _call("sg_unsigned", _call(name, node.this, node.expression))
+    if isinstance(node, _BIT_AGGREGATES_NODES) and isinstance(node.parent, exp.Window):
+        name = _BIT_AGGREGATES[type(node)][3:].upper()
+        raise NotSupported(f"{name}() as a window function on the SQLite default")
+    if isinstance(node, _BIT_AGGREGATES_NODES) and not isinstance(node.this, exp.Distinct):
+        # MySQL's BIT_AND/OR/XOR (sqlite_bit_aggregates): their bits read back unsigned.
+        # sg_bit_rows: the operation's identity where SQLite's aggregate of no rows is NULL.
+        name = _BIT_AGGREGATES[type(node)]
+        ones = exp.Literal.number(int(name == "sg_bit_and"))
+        return _call("sg_unsigned", _call("sg_bit_rows", _call(name, node.this), ones))
     if isinstance(node, exp.GroupConcat) and isinstance(node.this, exp.Order):
         raise NotSupported(
             "GROUP_CONCAT(… ORDER BY …) computed on one shard of the SQLite default "
@@ -2496,7 +2515,16 @@ _BIT_OPERATORS: dict[type[exp.Expr], str] = {
     exp.BitwiseRightShift: "sg_shr",
 }
 
-_BIT_NAMES = frozenset({"sg_bitnot", *_BIT_OPERATORS.values()})
+_BIT_AGGREGATES: dict[type[exp.Expr], str] = {
+    exp.BitwiseAndAgg: "sg_bit_and",
+    exp.BitwiseOrAgg: "sg_bit_or",
+    exp.BitwiseXorAgg: "sg_bit_xor",
+}
+_BIT_AGGREGATES_NODES = tuple(_BIT_AGGREGATES)
+
+_BIT_NAMES = frozenset({"sg_bitnot", "sg_bit_rows", *_BIT_OPERATORS.values()})
+#: Calls whose argument takes its bits as they are (no sg_unsigned around them).
+_BITS_TAKEN = _BIT_NAMES | frozenset(_BIT_AGGREGATES.values())
 _BIT_NODES: tuple[type[exp.Expr], ...] = (exp.BitwiseNot, *_BIT_OPERATORS)
 
 #: Every node class :func:`_translate` may replace: one ``isinstance`` per node keeps
@@ -2558,6 +2586,7 @@ _TRANSLATED: tuple[type[exp.Expr], ...] = (
     exp.BitwiseOr,
     exp.BitwiseLeftShift,
     exp.BitwiseRightShift,
+    *_BIT_AGGREGATES,
     exp.GroupConcat,
 )
 
@@ -2712,7 +2741,7 @@ def translate_for_sqlite(tree: exp.Expr) -> None:
         new = _translate(node)
         if new is not None:
             node.replace(new)
-            bits = bits or isinstance(node, _BIT_NODES)
+            bits = bits or isinstance(node, _BIT_NODES + _BIT_AGGREGATES_NODES)
     if bits:
         # A bit operator's operand that is one itself takes its bits as they are
         # (``(a & b) | c``): only the outermost is read back as an unsigned value.
@@ -2723,7 +2752,7 @@ def translate_for_sqlite(tree: exp.Expr) -> None:
             if (
                 call.name == "sg_unsigned"
                 and isinstance(parent, exp.Anonymous)
-                and parent.name in _BIT_NAMES
+                and parent.name in _BITS_TAKEN
                 and len(call.expressions) == 1
                 and isinstance(call.expressions[0], exp.Anonymous)
                 and call.expressions[0].name in _BIT_NAMES

@@ -12,7 +12,7 @@ decimals, the NOT_NULL / UNSIGNED / BINARY flags and the character set (and the 
 over the text protocol (PyMySQL's view of the column definition packets) and the binary
 one (COM_STMT_EXECUTE, read from the raw packets), on every shard-count variant of the
 fidelity suite (16 and 1024 shards) and on the embedded SQLite default, where a
-statement it refuses (1235: ``BIT_OR``, a correlated DECIMAL aggregate) is its documented
+statement it refuses (1235: a correlated DECIMAL aggregate) is its documented
 answer (``Environment.answers_all``)."""
 
 from __future__ import annotations
