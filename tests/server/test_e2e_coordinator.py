@@ -253,6 +253,8 @@ async def test_a_streamed_result_is_typed_before_its_first_row(coord_served: Ser
     assert last == b"text"
 
 
+# Slow (~30 s: a long statement is started and abandoned): among the slow tests.
+@pytest.mark.slow
 async def test_a_client_leaving_mid_stream_stops_the_statement(coord_served: Served) -> None:
     """The client disconnects while a large result streams to it: the statement and
     its shard reads stop, the session is released, nothing is logged as a bug."""

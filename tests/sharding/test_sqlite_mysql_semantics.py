@@ -669,6 +669,8 @@ async def test_corpus_16_shards(sqlite_root: Path, reference_db: str) -> None:
     await run_corpus(sqlite_root, 64, reference_db)
 
 
+# Slow (~17 s; the 16-shard corpus runs in make test): among the slow tests.
+@pytest.mark.slow
 async def test_corpus_tiny_chunks(sqlite_root: Path, reference_db: str) -> None:
     await run_corpus(sqlite_root, 2, reference_db)
 
