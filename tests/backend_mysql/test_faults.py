@@ -162,8 +162,10 @@ async def test_cancel_mid_query_through_executor_kills_server_side() -> None:
                 # take longer than a fixed delay to send them): each must be KILLed.
                 await wait_running(observer, "%cancel-probe-%", at_least=3)
                 scope.cancel()
-            gone_after = await wait_gone(observer, "%cancel-probe-%", within=1.0)
-            assert gone_after <= 1.0
+            # Killed, not run out (each would sleep 30 s): gone within seconds even when
+            # a loaded machine delays the KILL connections (1 s failed once under load).
+            gone_after = await wait_gone(observer, "%cancel-probe-%", within=5.0)
+            assert gone_after <= 5.0
             for bucket in ex.status():
                 assert (bucket.active, bucket.waiting, bucket.queued_high, bucket.queued_low) == (
                     0,
