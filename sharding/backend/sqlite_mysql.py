@@ -2671,56 +2671,67 @@ def _wrap(node: exp.Expr, name: str) -> None:
     wrapper.set("expressions", [node])
 
 
+_JSON_NODES = (exp.JSONObject, exp.JSONType, exp.JSONExtract, exp.JSONSet, exp.JSONRemove)
+
+
 def _json_texts(tree: exp.Expr) -> None:
-    """Each outermost ``JSON_OBJECT``/``JSON_ARRAY`` read through ``sg_json_text``
-    (MariaDB's spacing, :func:`_json_text`); a nested one stays SQLite's JSON value
-    (so it is not quoted as a string). ``TRUE``/``FALSE`` among their values are JSON's
-    ``true``/``false`` (SQLite's are 1 and 0)."""
-    for node in list(tree.find_all(exp.JSONObject, exp.Anonymous)):
-        if not _is_json_constructor(node):
+    """JSON as MariaDB writes it, in one pass over the tree:
+
+    * each outermost ``JSON_OBJECT``/``JSON_ARRAY`` read through ``sg_json_text``
+      (MariaDB's spacing, :func:`_json_text`); a nested one stays SQLite's JSON value
+      (so it is not quoted as a string); ``TRUE``/``FALSE`` among their values are
+      JSON's ``true``/``false`` (SQLite's are 1 and 0);
+    * ``JSON_TYPE`` through ``sg_json_type_name`` (MySQL's names);
+    * a document a select item returns (``JSON_EXTRACT``, ``JSON_SET``, …) through
+      ``sg_json_text`` (in a condition the text is left as SQLite's, compared as
+      before); each path of a ``JSON_SET``/``JSON_INSERT`` checked when the statement
+      runs (a literal may be a plan-cache slot here): past an array's end MySQL
+      appends, SQLite's ``json_set``/``json_insert`` do nothing."""
+    for node in list(tree.find_all(*_JSON_NODES, exp.Anonymous)):
+        named = node.name.upper() if isinstance(node, exp.Anonymous) else ""
+        if isinstance(node, exp.Anonymous) and named not in _JSON_CALLS:
             continue
-        values = (
-            [kv.expression for kv in node.expressions if isinstance(kv, exp.JSONKeyValue)]
-            if isinstance(node, exp.JSONObject)
-            else list(node.expressions)
-        )
-        for value in values:
-            if isinstance(value, exp.Boolean):
-                value.replace(
-                    exp.Anonymous(
-                        this="json",
-                        expressions=[exp.Literal.string("true" if value.this else "false")],
-                    )
-                )
+        if _is_json_constructor(node):
+            _json_constructor(node, tree)
+            continue
         if node is tree:
             continue
-        parent = node.parent
-        while isinstance(parent, exp.Paren | exp.JSONKeyValue):
-            parent = parent.parent
-        if parent is None or _is_json_constructor(parent):
-            continue
-        _wrap(node, "sg_json_text")
-    for node in list(tree.find_all(exp.JSONType)):
-        if node is not tree:
+        if isinstance(node, exp.JSONType):
             _wrap(node, "sg_json_type_name")
-    # A JSON document a select item returns: MariaDB's spacing (in a condition the
-    # text is left as SQLite's, compared as before).
-    for node in list(tree.find_all(exp.JSONExtract, exp.JSONSet, exp.JSONRemove, exp.Anonymous)):
-        named = node.name.upper() if isinstance(node, exp.Anonymous) else ""
-        if isinstance(node, exp.JSONSet) or named == "JSON_INSERT":
-            # Past an array's end MySQL appends, SQLite's json_set/json_insert do
-            # nothing: each path is checked when the statement runs (a literal may be a
-            # plan-cache slot here).
-            args = list(node.expressions)
-            paths = args[0::2] if isinstance(node, exp.JSONSet) else args[1::2]
-            for path in paths:
-                _wrap(path, "sg_json_object_path")
-        if node is tree or not _select_item(node):
             continue
-        if isinstance(node, exp.JSONExtract | exp.JSONSet | exp.JSONRemove) or (
-            named in _JSON_DOCUMENT_CALLS
-        ):
+        if isinstance(node, exp.JSONSet) or named == "JSON_INSERT":
+            args = list(node.expressions)
+            for path in args[0::2] if isinstance(node, exp.JSONSet) else args[1::2]:
+                _wrap(path, "sg_json_object_path")
+        if _select_item(node):
             _wrap(node, "sg_json_text")
+
+
+#: The JSON functions sqlglot leaves anonymous that :func:`_json_texts` handles.
+_JSON_CALLS = _JSON_DOCUMENT_CALLS | {"JSON_ARRAY"}
+
+
+def _json_constructor(node: exp.Expr, tree: exp.Expr) -> None:
+    values = (
+        [kv.expression for kv in node.expressions if isinstance(kv, exp.JSONKeyValue)]
+        if isinstance(node, exp.JSONObject)
+        else list(node.expressions)
+    )
+    for value in values:
+        if isinstance(value, exp.Boolean):
+            value.replace(
+                exp.Anonymous(
+                    this="json",
+                    expressions=[exp.Literal.string("true" if value.this else "false")],
+                )
+            )
+    if node is tree:
+        return
+    parent = node.parent
+    while isinstance(parent, exp.Paren | exp.JSONKeyValue):
+        parent = parent.parent
+    if parent is not None and not _is_json_constructor(parent):
+        _wrap(node, "sg_json_text")
 
 
 def translate_for_sqlite(tree: exp.Expr) -> None:

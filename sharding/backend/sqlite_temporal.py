@@ -44,6 +44,7 @@ from sqlglot import exp
 from sharding.backend import sqlite_arithmetic as arith
 from sharding.backend import sqlite_compare
 from sharding.errors import NotSupported, ShardgateError
+from sharding.sql.function_types import DATE_UNITS
 
 DATE = "date"
 DATETIME = "datetime"
@@ -66,8 +67,6 @@ _TIME_CALLS = frozenset(
     {"time", "curtime", "currenttime", "current_time", "maketime", "sec_to_time", "timediff"}
     | {"utc_time"}
 )
-#: ``DATE_ADD``/``DATE_SUB`` units that keep a DATE a DATE (MySQL and ``_date_add``).
-_DATE_UNITS = frozenset({"DAY", "WEEK", "MONTH", "QUARTER", "YEAR"})
 _DATETIME_DECL = re.compile(r"^\s*(?:DATETIME|TIMESTAMP)\b", re.IGNORECASE)
 _DATE_DECL = re.compile(r"^\s*DATE\b(?!TIME)", re.IGNORECASE)
 _TIME_DECL = re.compile(r"^\s*TIME\b(?!STAMP)", re.IGNORECASE)
@@ -126,7 +125,7 @@ def kind(node: exp.Expr, cols: arith._Columns) -> str | None:
         if base == DATETIME:
             return DATETIME
         if base == DATE:
-            return DATE if unit in _DATE_UNITS else DATETIME
+            return DATE if unit in DATE_UNITS else DATETIME
         return VARIES
     name = _name(node)
     if name in _DATE_CALLS:

@@ -213,20 +213,13 @@ def _rewrite(sql: str, decls: arith.Decls) -> tuple[str, tuple[int, ...]]:
 #: Where a value is ordered or compared: SQLite orders the TIME text, which is
 #: MySQL's order only from 00:00:00 to 99:59:59.
 _ORDERING: tuple[type[exp.Expr], ...] = (
+    *arith._COMPARISONS,  # = <> < <= > >= <=> IS
+    exp.NullSafeNEQ,
+    exp.Between,
+    exp.In,
     exp.Min,
     exp.Max,
     exp.Ordered,
-    exp.EQ,
-    exp.NEQ,
-    exp.GT,
-    exp.GTE,
-    exp.LT,
-    exp.LTE,
-    exp.NullSafeEQ,
-    exp.NullSafeNEQ,
-    exp.Is,
-    exp.Between,
-    exp.In,
     exp.Greatest,
     exp.Least,
 )

@@ -48,7 +48,7 @@ from sharding.merge.evaluate import Compiler, Ref
 from sharding.merge.semantics import MYSQL
 from sharding.sql.backend_eval import BackendEvalNode, appended_offset
 from sharding.sql.derived_columns import cte_map, derived_body, derived_table
-from sharding.sql.function_types import FUNCTION_TYPES, Args, function_type
+from sharding.sql.function_types import DATE_UNITS, FUNCTION_TYPES, Args, function_type
 from sharding.sql.lexer import Slot
 from sharding.sql.nodes import (
     AggregateNode,
@@ -1327,10 +1327,6 @@ def _extract_type(node: exp.Extract) -> ColumnType:
     return ColumnType(LONGLONG, 21, BINARY)
 
 
-#: Interval units that keep a DATE a DATE (the others make it a DATETIME).
-_DATE_UNITS = frozenset({"YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "YEAR_MONTH"})
-
-
 def _interval_operands(node: exp.Expr) -> tuple[exp.Expr, str, exp.Expr | None] | None:
     """``(temporal operand, unit, amount)`` of date arithmetic: ``x + INTERVAL n unit``,
     ``INTERVAL n unit + x``, ``x - INTERVAL …``, ``DATE_ADD``/``DATE_SUB``/``ADDDATE``/
@@ -1399,10 +1395,10 @@ def _interval_type(
         return UNKNOWN
     micro = digits
     if base is not UNKNOWN and base.type == DATE:
-        if unit in _DATE_UNITS:
+        if unit in DATE_UNITS:
             return ColumnType(DATE, 10, BINARY)
         return ColumnType(DATETIME, 19 + (micro + 1 if micro else 0), BINARY, micro)
-    if base is not UNKNOWN and base.type == TIME and unit in _DATE_UNITS - {"DAY"}:
+    if base is not UNKNOWN and base.type == TIME and unit in DATE_UNITS - {"DAY"}:
         # A TIME plus weeks or more: NULL (1441), typed as a DATETIME of its digits.
         dec = base.decimals if base.decimals <= 6 else 0
         return ColumnType(DATETIME, 19 + (dec + 1 if dec else 0), BINARY, dec)

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 
 from sharding.backend.base import ColumnType
 
-__all__ = ["FUNCTION_TYPES", "Args", "function_type"]
+__all__ = ["DATE_UNITS", "FUNCTION_TYPES", "Args", "function_type"]
+
+#: Interval units that keep a DATE a DATE in date arithmetic (``d + INTERVAL 1 MONTH``);
+#: the others make it a DATETIME (MariaDB 10.11). The result typing
+#: (:mod:`sharding.sql.describe`) and the SQLite shards' comparison of such a value
+#: (:mod:`sharding.backend.sqlite_temporal`) read this one set.
+DATE_UNITS = frozenset({"YEAR", "QUARTER", "MONTH", "WEEK", "DAY", "YEAR_MONTH"})
 
 _LONG, _DOUBLE, _LONGLONG, _DATE, _TIME, _DATETIME = 3, 5, 8, 10, 11, 12
 _NEWDECIMAL, _VAR_STRING, _STRING = 246, 253, 254

@@ -74,6 +74,8 @@ CASES = [
     "SELECT id, dt - INTERVAL '-1 2' DAY_HOUR, DATE_SUB(d, INTERVAL '1-1' YEAR_MONTH),"
     " s + INTERVAL 1 DAY FROM t ORDER BY id",
     "SELECT id FROM t WHERE d + INTERVAL 1 DAY = '2024-02-01' ORDER BY id",
+    # A DATE plus a YEAR_MONTH interval is a DATE, compared as one.
+    "SELECT id FROM t WHERE d + INTERVAL '0-1' YEAR_MONTH = '2024-02-29' ORDER BY id",
     "SELECT id FROM t WHERE dt > CAST('2024-01-01' AS DATE) - INTERVAL 1 YEAR ORDER BY id",
 ]
 
