@@ -737,7 +737,7 @@ class ClientConnection:
         out = self._out
         frame = self.codec.frame
         for row in rows:
-            out += frame(encode_binary_row(cols, row) if binary else encode_text_row(row))
+            out += frame(encode_binary_row(cols, row) if binary else encode_text_row(row, cols))
             if len(out) >= _FLUSH_AT:
                 if shielded:
                     with trio.CancelScope(shield=True):

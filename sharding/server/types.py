@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import re
 import struct
 from collections.abc import Callable, Sequence
@@ -82,7 +83,9 @@ _BLOB_TYPES = frozenset(
 # -- text encoding -------------------------------------------------------------------
 
 
-def _fmt_timedelta(v: dt.timedelta) -> str:
+def _fmt_timedelta(v: dt.timedelta, decimals: int | None = None) -> str:
+    """``[-]HH:MM:SS[.ffffff]``: the fraction when there is one (``decimals`` None), or
+    exactly ``decimals`` digits of it (a ``TIME(decimals)`` column)."""
     total_us = (v.days * 86400 + v.seconds) * 1_000_000 + v.microseconds
     sign = "-" if total_us < 0 else ""
     total_us = abs(total_us)
@@ -90,6 +93,8 @@ def _fmt_timedelta(v: dt.timedelta) -> str:
     hours, rem = divmod(secs, 3600)
     minutes, seconds = divmod(rem, 60)
     out = f"{sign}{hours:02d}:{minutes:02d}:{seconds:02d}"
+    if decimals is not None:
+        return f"{out}.{us:06d}"[: len(out) + 1 + decimals] if decimals else out
     return f"{out}.{us:06d}" if us else out
 
 
@@ -121,10 +126,109 @@ def text_value(v: Any) -> bytes | None:
     return str(v).encode("utf-8", "surrogateescape")
 
 
-def encode_text_row(values: Sequence[Any]) -> bytes:
+#: ``decimals`` of a FLOAT/DOUBLE definition without a fixed scale (NOT_FIXED_DEC).
+_NOT_FIXED_DEC = 31
+
+
+def _double_text(v: float, single: bool) -> bytes:
+    """MariaDB's text of a DOUBLE without a fixed scale (FLOAT: 6 significant digits,
+    as ``%g``): the shortest digits that read back as the value, written out in full
+    from 1e-15 up to below 1e15 (``0.0000000000000030000000000000002``,
+    ``100000000000000.5``, and ``1234567890123456.8``: 17 digits, one of them after the
+    point), else as ``<digits>e<exponent>`` (``1e15``,
+    ``1.2345678901234568e16``, ``2.9999999999999997e-20``); zero is ``0``, never ``-0``
+    (measured on MariaDB 10.11; Python's ``repr`` writes ``1e+16``, ``3e-16``
+    alike but ``1e-05``, ``100000.0``)."""
+    if v != v or v in (math.inf, -math.inf):
+        return repr(v).encode()  # (MariaDB has no such DOUBLE: NULL instead)
+    if v == 0:
+        return b"0"
+    d = Decimal(format(v, ".6g") if single else repr(v)).normalize()
+    e = d.adjusted()
+    sign, digits, _ = d.as_tuple()
+    if -15 <= e <= 14 or (e == 15 and len(digits) == 17):
+        # (17 digits with one of them after the point are still written out in full:
+        # 1234567890123456.8, but 1.234567890123456e15.)
+        return format(d, "f").encode()
+    head = str(digits[0])
+    tail = "".join(map(str, digits[1:]))
+    return f"{'-' if sign else ''}{head}{'.' + tail if tail else ''}e{e}".encode()
+
+
+def _fixed_double_text(v: float, decimals: int) -> bytes:
+    """A DOUBLE with a fixed scale (``ROUND(x, 3)``: ``2.500``): every place written;
+    past the 17 digits a DOUBLE holds, its shortest digits then zeros (as
+    ``ShownFloat``)."""
+    if v != v or v in (math.inf, -math.inf):
+        return repr(v).encode()
+    if v == 0:
+        v = 0.0  # not -0.000
+    if len(str(int(abs(v)))) + decimals > 17:
+        return f"{Decimal(repr(v)):.{decimals}f}".encode()
+    return f"{v:.{decimals}f}".encode()
+
+
+def _text_encoder(definition: ColumnDef) -> Callable[[Any], bytes | None] | None:
+    """How one column's values are written in the text protocol where that depends on
+    its definition, as MariaDB writes them (None: :func:`text_value`):
+
+    * FLOAT/DOUBLE: without a fixed scale as :func:`_double_text`, with one at exactly
+      that many places;
+    * DATETIME/TIMESTAMP/TIME of ``decimals`` 1–6: exactly that many fractional digits
+      (``05:03:01.5`` for ``DATETIME(1)``, ``00:00:00.000`` for ``(3)``), none for 0.
+
+    Only the value type the column holds is formatted so (``type(v) is float``, a
+    datetime, a timedelta); anything else — a zero date the driver kept as text, a
+    ``ShownFloat`` that carries its own scale — is written by :func:`text_value`."""
+    ftype, decimals = definition.type, definition.decimals
+    if ftype in _FLOAT_TYPES:
+        single = ftype == FieldType.FLOAT
+        if decimals >= _NOT_FIXED_DEC:
+
+            def double(v: Any) -> bytes | None:
+                return _double_text(v, single) if type(v) is float else text_value(v)
+
+            return double
+
+        def fixed(v: Any) -> bytes | None:
+            return _fixed_double_text(v, decimals) if type(v) is float else text_value(v)
+
+        return fixed
+    if decimals > 6:
+        return None
+    if ftype in _DATETIME_TYPES:
+
+        def stamp(v: Any) -> bytes | None:
+            if type(v) is not dt.datetime:
+                return text_value(v)
+            s = v.strftime("%Y-%m-%d %H:%M:%S")
+            return (f"{s}.{v.microsecond:06d}"[: len(s) + 1 + decimals] if decimals else s).encode()
+
+        return stamp
+    if ftype == FieldType.TIME:
+
+        def time_(v: Any) -> bytes | None:
+            if type(v) is not dt.timedelta:
+                return text_value(v)
+            s = _fmt_timedelta(v, decimals)
+            return s.encode()
+
+        return time_
+    return None
+
+
+def encode_text_row(values: Sequence[Any], cols: Sequence[WireColumn] | None = None) -> bytes:
+    """One text-protocol row: each value as :func:`text_value` writes it, or as its
+    column's definition asks (:attr:`WireColumn.encode_text`)."""
     parts: list[bytes] = []
-    for v in values:
-        b = text_value(v)
+    if cols is None:
+        for v in values:
+            b = text_value(v)
+            parts.append(b"\xfb" if b is None else lenenc_bytes(b))
+        return b"".join(parts)
+    for v, col in zip(values, cols):  # noqa: B905 - never raises (module invariant)
+        enc = col.encode_text
+        b = text_value(v) if enc is None or v is None else enc(v)
         parts.append(b"\xfb" if b is None else lenenc_bytes(b))
     return b"".join(parts)
 
@@ -136,11 +240,13 @@ class WireColumn:
     """One column as sent: its definition and the binary encoder matching its type
     (``None`` for a NULL-typed column: every value of it is sent as NULL)."""
 
-    __slots__ = ("definition", "encode_binary")
+    __slots__ = ("definition", "encode_binary", "encode_text")
 
     def __init__(self, definition: ColumnDef, encode_binary: Callable[[Any], bytes] | None) -> None:
         self.definition = definition
         self.encode_binary = encode_binary
+        #: The text form of a value where the definition decides it (:func:`_text_encoder`).
+        self.encode_text = _text_encoder(definition)
 
 
 def _definition(name: str, ftype: int) -> ColumnDef:
