@@ -41,6 +41,19 @@ class RowSink(Protocol):
     async def rows(self, batch: list[Row]) -> bool: ...
 
 
+class RelaySink(RowSink, Protocol):
+    """A sink that can also take rows as a MariaDB shard sent them (text protocol row
+    packets' payloads, unparsed): the protocol server's result writer, which sends
+    them on unchanged when its client reads text results in UTF-8."""
+
+    def relays(self) -> bool:
+        """Whether :meth:`relayed` may be called for this result (asked before the
+        header)."""
+        ...
+
+    async def relayed(self, payloads: list[bytes]) -> bool: ...
+
+
 class Collect:
     """A sink keeping everything (``Session.execute``)."""
 
@@ -72,6 +85,17 @@ class Counted:
     async def rows(self, batch: list[Row]) -> bool:
         self.count += len(batch)
         return await self.sink.rows(batch)
+
+    def relays(self) -> bool:
+        """The sink takes relayed rows (:class:`RelaySink`) for this result."""
+        relays = getattr(self.sink, "relays", None)
+        return relays is not None and bool(relays())
+
+    async def relayed(self, payloads: list[bytes]) -> bool:
+        """Rows as the shard sent them; only where :meth:`relays` said so."""
+        sink: Any = self.sink
+        self.count += len(payloads)
+        return bool(await sink.relayed(payloads))
 
 
 class _Header:

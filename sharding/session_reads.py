@@ -652,10 +652,17 @@ async def _run_one_shard(
     else:
         sql = pieces[0]
     connector = session.connector()
+    # A MariaDB shard's rows go to a client that reads them as the shard wrote them
+    # (text protocol, UTF-8) unparsed: the payload of each row packet, relayed.
+    relay = sem.dialect == "mysql" and sink.relays()
 
     async def child() -> ResultSet:
         async with connector.connection(target.datasource, target.databases) as conn:
-            fetched: ResultSet = await conn.fetch(sql)
+            fetched: ResultSet
+            if relay and getattr(conn, "relays", False):
+                fetched = await conn.fetch_relayed(sql)  # type: ignore[attr-defined]
+            else:
+                fetched = await conn.fetch(sql)
             return fetched
 
     stats.children += 1
@@ -675,10 +682,21 @@ async def _run_one_shard(
             stats.queued += query.queued_seconds
             stats.running += query.running_seconds
     stats.streams.chunks += 1
-    stats.streams.rows += len(rs.rows)
+    payloads = rs.payloads
+    stats.streams.rows += len(rs.rows) if payloads is None else len(payloads)
     if rs.warnings:
         stats.shard_warnings.add(target.shard, rs)
     columns = _passthrough_columns(plan, prepared, rs.columns, sem.dialect == "mysql")
+    if payloads is not None:
+        if len(columns) == len(rs.columns):
+            await sink.header(columns)
+            if payloads:
+                await sink.relayed(payloads)
+            return columns
+        # Not one output column per shard column (never for a passthrough so far).
+        from sharding.backend.native import parse_payloads
+
+        rs.rows = parse_payloads(payloads, rs.columns)
     await sink.header(columns)
     if rs.rows:
         # SQLite: a DECIMAL the shard computed where its rules could not (a scalar

@@ -114,6 +114,9 @@ class ResultSet:
     rows: list[Row]
     warnings: int = 0
     notes: list[tuple[str, int, str]] | None = None
+    #: The rows as the shard sent them, one row packet's payload each, instead of
+    #: ``rows`` (``MySQLConnection.fetch_relayed``); None for parsed rows.
+    payloads: list[bytes] | None = None
 
 
 @dataclass(slots=True)

@@ -244,6 +244,13 @@ class _LoopSide:
         reply: _Reply = await self.run_op(conn, self.driver.fetch, conn, sql)
         return reply
 
+    async def op_fetch_raw(self, conn: Any, sql: str) -> _Reply:
+        """:meth:`op_fetch` with each row as its packet's payload (``_Driver.relays``)."""
+        if not self.driver.usable(conn):
+            raise _Stale()
+        reply: _Reply = await self.run_op(conn, self.driver.fetch, conn, sql, True)
+        return reply
+
     async def op_query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
         if not self.driver.usable(conn):
             raise _Stale()
@@ -542,6 +549,28 @@ class MySQLConnection:
             reply.rows,
             reply.warnings,
             reply.notes,
+        )
+
+    @property
+    def relays(self) -> bool:
+        """:meth:`fetch_relayed` hands the rows over unparsed (``driver = "native"``)."""
+        return self._ds._driver.relays
+
+    async def fetch_relayed(self, sql: str) -> ResultSet:
+        """:meth:`fetch` with the rows as the shard sent them: ``payloads`` holds each
+        row packet's payload, ``rows`` is empty. Only where :attr:`relays`."""
+        op = self._ds._side.op_fetch_raw
+        reply: _Reply = await (
+            self._call(op, sql)
+            if self._ds.config.query_timeout is None
+            else self._statement(op, sql)
+        )
+        return ResultSet(
+            result_columns(reply.fields, reply.description),
+            [],
+            reply.warnings,
+            reply.notes,
+            payloads=reply.rows,
         )
 
     async def execute(self, sql: str) -> ExecResult:

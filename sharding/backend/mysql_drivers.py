@@ -54,7 +54,8 @@ class _Aborted(Exception):
 @dataclass(slots=True)
 class _Reply:
     description: Sequence[Sequence[Any]] | None
-    rows: list[tuple[Any, ...]]
+    #: Tuples of values; each row's payload (bytes) from :meth:`_Driver.query_raw`.
+    rows: list[Any]
     affected: int
     insert_id: int | None
     warnings: int
@@ -102,6 +103,9 @@ def _fields_of(cursor_or_conn: Any) -> Sequence[Any] | None:
 
 class _Driver:
     name: ClassVar[str]
+    #: :meth:`fetch` can hand a result's rows over as the server sent them (``raw``):
+    #: the payload of each row packet, for a caller that relays them unchanged.
+    relays: ClassVar[bool] = False
 
     async def connect(self, url: MySQLURL, limit: float, init: list[str]) -> Any:
         raise NotImplementedError
@@ -116,6 +120,10 @@ class _Driver:
         await conn.ping(reconnect=False)
 
     async def query(self, conn: Any, sql: str) -> _Reply:
+        raise NotImplementedError
+
+    async def query_raw(self, conn: Any, sql: str) -> _Reply:
+        """:meth:`query` with the rows of its result as their payloads (``relays``)."""
         raise NotImplementedError
 
     async def query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
@@ -194,11 +202,12 @@ class _Driver:
             await self._multi_off_or_close(conn)
         return replies
 
-    async def fetch(self, conn: Any, sql: str) -> _Reply:
-        """A read: :meth:`query`, then — only when its final packet counted warnings —
-        ``SHOW WARNINGS`` on the same connection, right after, for their texts (the
-        next statement would clear them). A read without warnings costs nothing more."""
-        reply = await self.query(conn, sql)
+    async def fetch(self, conn: Any, sql: str, raw: bool = False) -> _Reply:
+        """A read: :meth:`query` (:meth:`query_raw` when ``raw``), then — only when its
+        final packet counted warnings — ``SHOW WARNINGS`` on the same connection, right
+        after, for their texts (the next statement would clear them). A read without
+        warnings costs nothing more."""
+        reply = await (self.query_raw(conn, sql) if raw else self.query(conn, sql))
         if reply.warnings and (reply.description is not None or reply.fields):
             shown = await self.query(conn, "SHOW WARNINGS")
             reply.notes = [(_text(r[0]), int(r[1]), _text(r[2])) for r in shown.rows]

@@ -114,6 +114,7 @@ __all__ = [
     "NativeResult",
     "NativeStream",
     "WrongRuntime",
+    "parse_payloads",
     "parse_rsa_public_key",
     "rsa_oaep_encrypt",
     "scramble_caching_sha2",
@@ -375,6 +376,16 @@ def _parse_row(data: bytes, converters: Sequence[Converter]) -> tuple[Any, ...]:
     return tuple(row)
 
 
+def parse_payloads(payloads: Sequence[bytes], columns: Sequence[Column]) -> list[tuple[Any, ...]]:
+    """Rows read unparsed (``query(raw=True)``) as :meth:`NativeConnection.query`
+    would have parsed them, by the columns' definitions."""
+    converters = [
+        value_converter(c.wire.type, c.wire.charset) if c.wire is not None else None
+        for c in columns
+    ]
+    return [parse_row(p, converters) for p in payloads]
+
+
 def parse_column(payload: bytes) -> tuple[Column, Converter]:
     """Protocol::ColumnDefinition41 → the backend's :class:`Column` (with the shard's
     own definition in ``wire``, as ``mysql.result_columns`` builds it) and its converter.
@@ -406,10 +417,12 @@ def _parse_column(payload: bytes) -> tuple[Column, Converter]:
 class NativeResult:
     """One result of a command: columns and rows (a result set), or an OK packet.
 
-    ``affected`` is the row count for a result set, as PyMySQL reports it."""
+    ``rows``: a tuple of values per row, or the row's payload (bytes, unparsed) when
+    the result was read with ``query(raw=True)``. ``affected`` is the row count for a
+    result set, as PyMySQL reports it."""
 
     columns: list[Column] | None = None
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)
     affected: int = 0
     insert_id: int = 0
     warnings: int = 0
@@ -818,13 +831,18 @@ class NativeConnection:
 
     # -- commands ----------------------------------------------------------------------------
 
-    async def query(self, sql: str) -> NativeResult:
+    async def query(self, sql: str, *, raw: bool = False) -> NativeResult:
         """``COM_QUERY``: the first result; every further result is read too (``more``
-        results of a multi-statement packet are in :meth:`query_all`)."""
+        results of a multi-statement packet are in :meth:`query_all`).
+
+        ``raw``: the first result's rows are kept as the server sent them, one payload
+        (bytes, the packet's body without its header) per row, for a caller that relays
+        them unchanged (:meth:`NativeResult.payloads`); nothing in them is parsed or
+        checked, so only a caller that sends them on as they are may ask for it."""
         # What _command does, written out: a point query comes through here.
         self._enter()
         try:
-            results = await self._query(sql, all_results=False)
+            results = await self._query(sql, all_results=False, raw=raw)
         except _ServerError as err:
             raise err.exc from None
         except BaseException:
@@ -843,10 +861,10 @@ class NativeConnection:
         )
         return results
 
-    async def _query(self, sql: str, *, all_results: bool) -> list[NativeResult]:
+    async def _query(self, sql: str, *, all_results: bool, raw: bool = False) -> list[NativeResult]:
         self._codec.reset_sequence()
         await self._send(b"\x03" + sql.encode("utf-8", "surrogateescape"))
-        results = [await self._read_result()]
+        results = [await self._read_result(raw)]
         while results[-1].status & _MORE_RESULTS:
             nxt = await self._read_result()
             if all_results:
@@ -863,11 +881,11 @@ class NativeConnection:
                 )
         return results
 
-    async def _read_result(self) -> NativeResult:
+    async def _read_result(self, raw: bool = False) -> NativeResult:
         head, converters = await self._read_header()
         if head.columns is None:
             return head
-        rows, end = await self._read_rows(converters, None)
+        rows, end = await self._read_rows(None if raw else converters, None)
         assert end is not None
         return NativeResult(head.columns, rows, len(rows), 0, end.warnings, end.status, end.info)
 
@@ -909,11 +927,12 @@ class NativeConnection:
         return NativeResult(columns), converters
 
     async def _read_rows(
-        self, converters: list[Converter], limit: int | None
-    ) -> tuple[list[tuple[Any, ...]], NativeResult | None]:
+        self, converters: list[Converter] | None, limit: int | None
+    ) -> tuple[list[Any], NativeResult | None]:
         """Rows of the current result, at most ``limit``; the end-of-result packet's
-        numbers once it has been read (else None: more rows follow)."""
-        rows: list[tuple[Any, ...]] = []
+        numbers once it has been read (else None: more rows follow). ``converters``
+        None: each row is its payload, unparsed (``query(raw=True)``)."""
+        rows: list[Any] = []
         append = rows.append
         read = self._read
         while limit is None or len(rows) < limit:
@@ -931,7 +950,7 @@ class NativeConnection:
                 # An error mid-result (KILL, a runtime error after some rows): the
                 # command is over, the connection clean; the rows so far are dropped.
                 raise _ServerError(server_error(packet))
-            append(parse_row(packet, converters))
+            append(packet if converters is None else parse_row(packet, converters))
         return rows, None
 
     async def stream(self, sql: str) -> NativeStream:

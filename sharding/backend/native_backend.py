@@ -275,6 +275,7 @@ def _reply(result: NativeResult) -> _Reply:
 
 class NativeDriver(_Driver):
     name = "native"
+    relays = True
 
     async def connect(self, url: MySQLURL, limit: float, init: list[str]) -> NativeConnection:
         connector = NativeConnector(
@@ -300,6 +301,9 @@ class NativeDriver(_Driver):
 
     async def query(self, conn: Any, sql: str) -> _Reply:
         return _reply(await conn.query(sql))
+
+    async def query_raw(self, conn: Any, sql: str) -> _Reply:
+        return _reply(await conn.query(sql, raw=True))
 
     async def query_many(self, conn: Any, sqls: Sequence[str]) -> list[_Reply]:
         # As the aiomysql adapter (``_Driver._batched``): few COM_QUERY packets,

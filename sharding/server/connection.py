@@ -83,7 +83,16 @@ What this module does per statement to stay near the relay:
   (:func:`_receive`, :func:`_write_now`), not a trip through trio's scheduler each;
 * result headers described and encoded once per set of columns (:func:`_header_of`),
   and kept framed (column count, definitions, EOF) per first sequence id and status;
-  status flags and capabilities as plain ints (``IntFlag`` arithmetic builds objects).
+  status flags and capabilities as plain ints (``IntFlag`` arithmetic builds objects);
+* rows relayed, not re-encoded: a statement that runs whole on one MariaDB shard
+  through ``driver = "native"``, for a client reading text results in UTF-8 (or
+  unconverted), gets the shard's row packets as the shard wrote them, framed with this
+  result's sequence ids (:meth:`_ResultWriter.relayed`; the header is still the
+  coordinator's, with the logical names). No value is parsed or written again, so the
+  text is MariaDB's own byte for byte (``tests/fidelity/test_relay.py`` compares with a
+  raw client on both sides); the server's ``shardgate_rows_relayed`` counts them. A
+  prepared statement's binary rows and other ``character_set_results`` are encoded
+  from the parsed values as before.
 """
 
 from __future__ import annotations
@@ -748,6 +757,20 @@ class ClientConnection:
                     # KILL [QUERY] while these rows were being sent (a buffered result
                     # or a stream's batch, which the cancelled statement no longer
                     # controls): the result ends here with 1317, as in MySQL.
+                    raise QueryInterrupted("Query execution was interrupted")
+
+    async def _queue_payloads(self, payloads: list[bytes]) -> None:
+        """Row packets relayed from a shard (:meth:`_ResultWriter.relayed`) into the
+        write buffer, flushed as :meth:`_queue_rows` flushes (shielded: they are
+        written from inside the running statement)."""
+        out = self._out
+        frame = self.codec.frame
+        for payload in payloads:
+            out += frame(payload)
+            if len(out) >= _FLUSH_AT:
+                with trio.CancelScope(shield=True):
+                    await self._flush()
+                if self._query_killed or self._killed:
                     raise QueryInterrupted("Query execution was interrupted")
 
     async def _send_stream(self, rs: ResultStream, *, binary: bool, more: bool) -> None:
@@ -1640,6 +1663,16 @@ class _ResultWriter:
         self.no_result = False
         self.write_failed: BaseException | None = None
 
+    def relays(self) -> bool:
+        """Rows may come as a MariaDB shard sent them (:meth:`relayed`): the client reads
+        text results (not a prepared statement's binary rows) in UTF-8 or unconverted
+        (``character_set_results`` NULL or binary), which is what the shard wrote."""
+        if self.binary:
+            return False
+        if self.results is None:
+            self.results = self.conn._charset_variable("character_set_results")
+        return result_encoder(self.results) is None
+
     async def header(self, columns: list[Column]) -> None:
         if self.cols is not None or self.no_result:
             return
@@ -1647,7 +1680,8 @@ class _ResultWriter:
             self.no_result = True
             return
         conn = self.conn
-        self.results = conn._charset_variable("character_set_results")
+        if self.results is None:
+            self.results = conn._charset_variable("character_set_results")
         self.cols, payloads, framed = _header_of(columns, self.results)
         conn._queue_result_header(self.cols, self.more, payloads, framed)
 
@@ -1660,6 +1694,23 @@ class _ResultWriter:
             await conn._queue_rows(
                 self.cols, batch, self.binary, shielded=True, results=self.results
             )
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.write_failed = exc
+            raise _WriteFailed("Query execution was interrupted (client connection lost)") from exc
+        finally:
+            conn._writer = None
+        return True
+
+    async def relayed(self, payloads: list[bytes]) -> bool:
+        """Rows as the shard sent them (only where :meth:`relays`): each payload framed
+        with this result's sequence ids, bytes unchanged."""
+        if self.cols is None or not payloads:
+            return not self.no_result
+        conn = self.conn
+        conn.server.metrics.rows_relayed.labels("text").value += len(payloads)
+        conn._writer = self
+        try:
+            await conn._queue_payloads(payloads)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             self.write_failed = exc
             raise _WriteFailed("Query execution was interrupted (client connection lost)") from exc

@@ -422,6 +422,12 @@ class ServerMetrics:
         self.connections_refused = LabeledCounter(
             "shardgate_connections_refused", "connections refused", "reason"
         )
+        #: Rows of one-shard text results sent as the shard wrote them, never parsed.
+        self.rows_relayed = LabeledCounter(
+            "shardgate_rows_relayed",
+            "result rows relayed from a shard unparsed (one-shard text results)",
+            "protocol",
+        )
 
     def observe(self, kind: str, seconds: float, error_code: int | None = None) -> None:
         self.questions += 1
@@ -442,6 +448,7 @@ class ServerMetrics:
         yield self.connections.family()
         yield self.connections_accepted.family()
         yield self.connections_refused.family()
+        yield self.rows_relayed.family()
         yield from _snapshot_families(self._admin)
 
     def render(self) -> bytes:
@@ -467,6 +474,7 @@ class ServerMetrics:
             self.connections,
             self.connections_accepted,
             self.connections_refused,
+            self.rows_relayed,
         )
         for fam in families:
             suffix = "_total" if fam.kind == "counter" else ""

@@ -13,7 +13,14 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import require_mysql_or_skip
-from tests.fidelity.harness import SUMMARY, VARIANTS, Environment, environment, stop_all
+from tests.fidelity.harness import (
+    NATIVE_VARIANTS,
+    SUMMARY,
+    VARIANTS,
+    Environment,
+    environment,
+    stop_all,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,7 +40,8 @@ SQLITE = [(16, 1000, True, "sqlite"), (16, 2, True, "sqlite")]
 #: ``make test`` stays within its time budget and ``.ci/run`` runs them after it.
 def _id(v: tuple[int, int, bool, str]) -> str:
     kind = "" if v[3] == "mysql" else f"{v[3]}-"
-    return f"{kind}{v[0]}shards-chunk{v[1]}{'' if v[2] else '-nopushdown'}"
+    native = "-native" if v[3] == "mysql" and v[:3] in NATIVE_VARIANTS else ""
+    return f"{kind}{v[0]}shards-chunk{v[1]}{'' if v[2] else '-nopushdown'}{native}"
 
 
 _PARAMS = [

@@ -393,6 +393,8 @@ class Environment:
         self.chunk = chunk
         #: Issue 17: whether each data source merges its own shards (cluster.pushdown).
         self.pushdown = pushdown
+        #: The data source's driver (``NATIVE_VARIANTS``: the trio-native one, issue 16).
+        self.driver = "native" if (shards, chunk, pushdown) in NATIVE_VARIANTS else "aiomysql"
         tag = f"{PREFIX}_{os.getpid()}_{shards}_{chunk}{'' if pushdown else 'n'}"
         self.oracle_db = f"{tag}_o"
         self.logical_db = f"{tag}_l"
@@ -464,9 +466,10 @@ class Environment:
         topology = self.topology()
         # 8 connections: the statements are sequential, and make test-slow's two workers
         # each keep up to five environments open on the shared server.
-        ds = MySQLDataSource(
-            "m0", MySQLConfig.from_mapping("m0", {"url": MYSQL_URL, "max_connections": 8})
-        )
+        config: dict[str, Any] = {"url": MYSQL_URL, "max_connections": 8}
+        if self.driver != "aiomysql":
+            config["driver"] = self.driver
+        ds = MySQLDataSource("m0", MySQLConfig.from_mapping("m0", config))
         async with Coordinator(topology, datasources={"m0": ds}) as coord:
             await self._serve_coordinator(coord)
 
@@ -759,3 +762,8 @@ VARIANTS: list[tuple[int, int, bool]] = [
     (1024, 2, True),
     (1024, 2, False),
 ]
+
+#: Variants whose data source uses ``driver = "native"`` (issue 16: the trio-native
+#: connection, one-shard results relayed to the client unparsed), the others aiomysql
+#: (the default): tiny chunks, so its streamed keyset reads are exercised too.
+NATIVE_VARIANTS = {(16, 2, True)}

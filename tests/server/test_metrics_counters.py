@@ -63,6 +63,12 @@ def test_exposition_matches_prometheus_client() -> None:
     refused = Counter(
         "shardgate_connections_refused", "connections refused", ["reason"], registry=reg
     )
+    relayed = Counter(
+        "shardgate_rows_relayed",
+        "result rows relayed from a shard unparsed (one-shard text results)",
+        ["protocol"],
+        registry=reg,
+    )
     Gauge("shardgate_queries_open", "open logical queries", registry=reg).set(0)
 
     rng = random.Random(7)
@@ -89,6 +95,8 @@ def test_exposition_matches_prometheus_client() -> None:
     connections.labels("main").dec()
     ours.connections_refused.labels("max_connections").inc()
     refused.labels("max_connections").inc()
+    ours.rows_relayed.labels("text").value += 3
+    relayed.labels("text").inc(3)
 
     assert _samples(ours.render()) == _samples(generate_latest(reg))
     assert ours.questions == 2000
