@@ -287,11 +287,15 @@ def load_config(path: str | None) -> tuple[dict[str, Any], Path]:
     return _load_toml(path)
 
 
-def config_topology(data: dict[str, Any], base_dir: Path, data_dir: str) -> Topology:
-    """The topology of a config file (the embedded SQLite default without datasources)."""
+def config_topology(
+    data: dict[str, Any], base_dir: Path, data_dir: str, *, service: bool = False
+) -> Topology:
+    """The topology of a config file (the embedded SQLite default without datasources);
+    ``service``: for a server process, whose MySQL data sources default to the native
+    driver (``sharding.cli.SERVICE_DRIVER``)."""
     from sharding.cli import _topology
 
-    topology: Topology = _topology(data, base_dir, data_dir)
+    topology: Topology = _topology(data, base_dir, data_dir, service=service)
     return topology
 
 

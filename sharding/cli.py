@@ -61,10 +61,27 @@ def _load_toml(path: str | None) -> tuple[dict[str, Any], Path]:
         raise CliError(f"{p}: invalid TOML: {exc}") from exc
 
 
-def _topology(data: dict[str, Any], base_dir: Path, data_dir: str) -> Any:
+#: The MySQL driver of ``shardgate serve``'s data sources when their entry names none:
+#: the trio-native connection (issue 16). Measured (``bench/README.md``, ``oltp`` and
+#: ``point_instructions``): 0.64–0.94× aiomysql's coordinator CPU per point select
+#: under sysbench, 1.2–1.7× its queries per second, ~750 k instructions per PyMySQL
+#: point select against ~1,120 k, and one-shard text results relayed unparsed. An
+#: embedding program keeps aiomysql (``MySQLConfig``'s default): its connections
+#: outlive one ``trio.run``; a service has one run.
+SERVICE_DRIVER = "native"
+
+
+def _topology(data: dict[str, Any], base_dir: Path, data_dir: str, *, service: bool = False) -> Any:
+    """The topology of a config file; ``service``: for ``shardgate serve``, whose
+    MySQL data sources default to :data:`SERVICE_DRIVER`."""
     from sharding.topology import Topology, TopologyError
 
     topo_data = {k: v for k, v in data.items() if k != "server"}
+    if service and topo_data.get("datasources"):
+        topo_data["datasources"] = [
+            {"driver": SERVICE_DRIVER, **entry} if entry.get("kind") == "mysql" else entry
+            for entry in topo_data["datasources"]
+        ]
     try:
         if topo_data.get("datasources"):
             return Topology.from_dict(topo_data, base_dir=base_dir)
@@ -166,7 +183,7 @@ async def _serve_one(args: argparse.Namespace, collecting: bool) -> int:
         json=None if args.log_format == "auto" else args.log_format == "json", level=args.log_level
     )
     data, base = _load_toml(args.config)
-    topology = _topology(data, base, args.data_dir)
+    topology = _topology(data, base, args.data_dir, service=True)
     config = _server_config(data, args, topology)
     async with Coordinator(topology) as coord, trio.open_nursery() as nursery:
         if "server_version" not in data.get("server", {}):

@@ -585,7 +585,7 @@ async def serve_worker(args: argparse.Namespace) -> int:
     structlog.contextvars.bind_contextvars(worker=args.worker_index)
     worker, workers = int(args.worker_index), int(args.worker_count)
     data, base = load_config(args.config)
-    topology = config_topology(data, base, args.data_dir)
+    topology = config_topology(data, base, args.data_dir, service=True)
     topology, totals = budget_topology(topology, worker, workers)
     config = server_config(data, args, topology)
     async with open_coordinator(topology) as coord, trio.open_nursery() as nursery:
@@ -788,7 +788,7 @@ async def supervise(args: argparse.Namespace, argv: Sequence[str], workers: int)
         json=None if args.log_format == "auto" else args.log_format == "json", level=args.log_level
     )
     data, base = load_config(args.config)
-    topology = config_topology(data, base, args.data_dir)
+    topology = config_topology(data, base, args.data_dir, service=True)
     config = server_config(data, args, topology)
     sup = Supervisor(args, argv, workers)
     reserved: list[socket.socket] = []
