@@ -70,7 +70,7 @@ import contextlib
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -536,20 +536,16 @@ class MySQLConnection:
         pc = self._lease.pc
         return pc is None or pc.broken
 
-    async def fetch(self, sql: str) -> ResultSet:
-        op = self._ds._side.op_fetch
+    def _read(self, op: Any, sql: str) -> Awaitable[_Reply]:
         # Without a query_timeout, _statement is _call (one coroutine layer less).
-        reply: _Reply = await (
-            self._call(op, sql)
-            if self._ds.config.query_timeout is None
-            else self._statement(op, sql)
-        )
-        return ResultSet(
-            result_columns(reply.fields, reply.description),
-            reply.rows,
-            reply.warnings,
-            reply.notes,
-        )
+        if self._ds.config.query_timeout is None:
+            return self._call(op, sql)
+        return self._statement(op, sql)
+
+    async def fetch(self, sql: str) -> ResultSet:
+        reply = await self._read(self._ds._side.op_fetch, sql)
+        columns = result_columns(reply.fields, reply.description)
+        return ResultSet(columns, reply.rows, reply.warnings, reply.notes)
 
     @property
     def relays(self) -> bool:
@@ -559,19 +555,9 @@ class MySQLConnection:
     async def fetch_relayed(self, sql: str) -> ResultSet:
         """:meth:`fetch` with the rows as the shard sent them: ``payloads`` holds each
         row packet's payload, ``rows`` is empty. Only where :attr:`relays`."""
-        op = self._ds._side.op_fetch_raw
-        reply: _Reply = await (
-            self._call(op, sql)
-            if self._ds.config.query_timeout is None
-            else self._statement(op, sql)
-        )
-        return ResultSet(
-            result_columns(reply.fields, reply.description),
-            [],
-            reply.warnings,
-            reply.notes,
-            payloads=reply.rows,
-        )
+        reply = await self._read(self._ds._side.op_fetch_raw, sql)
+        columns = result_columns(reply.fields, reply.description)
+        return ResultSet(columns, [], reply.warnings, reply.notes, payloads=reply.rows)
 
     async def execute(self, sql: str) -> ExecResult:
         reply: _Reply = await self._statement(self._ds._side.op_query, sql)

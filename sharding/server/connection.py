@@ -1686,31 +1686,28 @@ class _ResultWriter:
         conn._queue_result_header(self.cols, self.more, payloads, framed)
 
     async def rows(self, batch: list[Row]) -> bool:
-        if self.cols is None or not batch:
-            return not self.no_result
-        conn = self.conn
-        conn._writer = self
-        try:
-            await conn._queue_rows(
-                self.cols, batch, self.binary, shielded=True, results=self.results
-            )
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self.write_failed = exc
-            raise _WriteFailed("Query execution was interrupted (client connection lost)") from exc
-        finally:
-            conn._writer = None
-        return True
+        return await self._write(batch, None)
 
     async def relayed(self, payloads: list[bytes]) -> bool:
         """Rows as the shard sent them (only where :meth:`relays`): each payload framed
         with this result's sequence ids, bytes unchanged."""
-        if self.cols is None or not payloads:
+        return await self._write(None, payloads)
+
+    async def _write(self, batch: list[Row] | None, payloads: list[bytes] | None) -> bool:
+        """Queue (and flush as it fills) a batch of rows, or of relayed payloads."""
+        if self.cols is None or not (batch or payloads):
             return not self.no_result
         conn = self.conn
-        conn.server.metrics.rows_relayed.labels("text").value += len(payloads)
         conn._writer = self
         try:
-            await conn._queue_payloads(payloads)
+            if payloads is not None:
+                conn.server.metrics.rows_relayed.labels("text").value += len(payloads)
+                await conn._queue_payloads(payloads)
+            else:
+                assert batch is not None
+                await conn._queue_rows(
+                    self.cols, batch, self.binary, shielded=True, results=self.results
+                )
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             self.write_failed = exc
             raise _WriteFailed("Query execution was interrupted (client connection lost)") from exc
