@@ -92,6 +92,29 @@ SCAN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
+#: ``->`` outside strings, quoted names and comments (an executable comment's text is
+#: SQL, so it is scanned), for :func:`json_arrow_offset`.
+_ARROW_SCAN = re.compile(
+    rf"""
+    '{_SQ_BODY}'?|"{_DQ_BODY}"?
+  | `{_BQ_BODY}`?
+  | {LINE_COMMENT}|{BLOCK_COMMENT}
+  | ->
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def json_arrow_offset(sql: str) -> int | None:
+    """Where the first ``->`` (or ``->>``) outside strings, quoted names and comments
+    starts, else None. MySQL's JSON operators; MariaDB has neither, its lexer reads
+    ``-`` then ``>``/``>>``, a syntax error wherever they stand."""
+    for m in _ARROW_SCAN.finditer(sql):
+        if m.group() == "->":
+            return m.start()
+    return None
+
+
 #: Leading white space and comments (not executable ones): what precedes a statement's
 #: first word.
 SPACE_AND_COMMENTS = re.compile(rf"(?:\s+|{LINE_COMMENT}|{BLOCK_COMMENT})*", re.DOTALL)

@@ -29,6 +29,7 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
 from sharding.errors import EmptyQuery, ParseError, ShardgateError
+from sharding.sql.lexer import json_arrow_offset
 
 # sqlglot logs a warning whenever it falls back to exp.Command; we report it ourselves.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -117,6 +118,12 @@ def parse_one(sql: str) -> exp.Expr:
     """Parse exactly one statement (MySQL syntax)."""
     if not sql.strip().strip(";").strip():
         raise EmptyQuery("Query was empty")
+    if "->" in sql:
+        # sqlglot reads MySQL's JSON operators ``->``/``->>``; MariaDB has none (its
+        # parser stops at the ``>``): answered, such a statement was not MariaDB's.
+        arrow = json_arrow_offset(sql)
+        if arrow is not None:
+            raise mysql_syntax_error(sql, arrow + 1)
     try:
         statements = sqlglot.parse(sql, dialect=DIALECT)
     except (SqlglotParseError, TokenError) as error:
