@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import trio
 
@@ -93,9 +93,9 @@ class Counted:
 
     async def relayed(self, payloads: list[bytes]) -> bool:
         """Rows as the shard sent them; only where :meth:`relays` said so."""
-        sink: Any = self.sink
+        sink = cast(RelaySink, self.sink)
         self.count += len(payloads)
-        return bool(await sink.relayed(payloads))
+        return await sink.relayed(payloads)
 
 
 class _Header:

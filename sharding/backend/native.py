@@ -837,7 +837,7 @@ class NativeConnection:
 
         ``raw``: the first result's rows are kept as the server sent them, one payload
         (bytes, the packet's body without its header) per row, for a caller that relays
-        them unchanged (:meth:`NativeResult.payloads`); nothing in them is parsed or
+        them unchanged (``ResultSet.payloads``); nothing in them is parsed or
         checked, so only a caller that sends them on as they are may ask for it."""
         # What _command does, written out: a point query comes through here.
         self._enter()
