@@ -26,6 +26,7 @@ import pytest
 
 from tests.conftest import MYSQL_URL
 from tests.mysqld import free_port
+from tests.server.served import drop_prefixed
 
 pytestmark = [pytest.mark.mysql, pytest.mark.slow]
 
@@ -140,3 +141,7 @@ listen = "127.0.0.1:{port}"
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        # DROP DATABASE through the coordinator drops the tables and the catalog entry;
+        # the per-shard physical databases stay (made on demand, possibly shared:
+        # sharding/schema_changes.py). This test's are its own: drop them.
+        drop_prefixed(f"{DB}_")
