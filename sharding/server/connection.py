@@ -748,16 +748,7 @@ class ClientConnection:
         for row in rows:
             out += frame(encode_binary_row(cols, row) if binary else encode_text_row(row, cols))
             if len(out) >= _FLUSH_AT:
-                if shielded:
-                    with trio.CancelScope(shield=True):
-                        await self._flush()
-                else:
-                    await self._flush()
-                if self._query_killed or self._killed:
-                    # KILL [QUERY] while these rows were being sent (a buffered result
-                    # or a stream's batch, which the cancelled statement no longer
-                    # controls): the result ends here with 1317, as in MySQL.
-                    raise QueryInterrupted("Query execution was interrupted")
+                await self._flush_rows(shielded)
 
     async def _queue_payloads(self, payloads: list[bytes]) -> None:
         """Row packets relayed from a shard (:meth:`_ResultWriter.relayed`) into the
@@ -768,10 +759,20 @@ class ClientConnection:
         for payload in payloads:
             out += frame(payload)
             if len(out) >= _FLUSH_AT:
-                with trio.CancelScope(shield=True):
-                    await self._flush()
-                if self._query_killed or self._killed:
-                    raise QueryInterrupted("Query execution was interrupted")
+                await self._flush_rows(True)
+
+    async def _flush_rows(self, shielded: bool) -> None:
+        """Flush a full write buffer in the middle of a result's rows."""
+        if shielded:
+            with trio.CancelScope(shield=True):
+                await self._flush()
+        else:
+            await self._flush()
+        if self._query_killed or self._killed:
+            # KILL [QUERY] while these rows were being sent (a buffered result or a
+            # stream's batch, which the cancelled statement no longer controls): the
+            # result ends here with 1317, as in MySQL.
+            raise QueryInterrupted("Query execution was interrupted")
 
     async def _send_stream(self, rs: ResultStream, *, binary: bool, more: bool) -> None:
         """A streamed result set, in bounded memory: every column's definition is known

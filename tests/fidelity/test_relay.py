@@ -173,3 +173,31 @@ def test_text_rows_are_mariadbs_bytes(driver: str) -> None:
     finally:
         sharded.close()
         oracle.close()
+
+
+def test_mariadb_cli_shows_mariadbs_text() -> None:
+    """The ``mariadb`` command-line client (text protocol, batch mode) prints what it
+    prints for the unsharded MariaDB: DOUBLE, FLOAT, DECIMAL and fractional temporals,
+    over one shard and merged, on both drivers."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import MYSQL_PORT
+
+    require_mysql_or_skip()
+    cli = shutil.which("mariadb")
+    assert cli is not None, "needs the mariadb client (apt-get install mariadb-client)"
+    (native,) = NATIVE_VARIANTS
+    for env in (environment(16, 1000, True), environment(*native)):
+
+        def run(port: int, database: str, sql: str) -> bytes:
+            argv = [cli, "-h127.0.0.1", f"-P{port}", "-uroot", "-N", "-B", "-D", database]
+            argv.append("--default-character-set=utf8mb4")
+            done = subprocess.run([*argv, "-e", sql], capture_output=True, timeout=60, check=False)
+            assert done.returncode == 0, (port, sql, done.stderr)
+            return done.stdout
+
+        for sql in DIFFERENTIAL:
+            want = run(MYSQL_PORT, env.oracle_db, sql)
+            assert want.strip(), sql
+            assert run(env.port, env.logical_db, sql) == want, (env.driver, sql)
