@@ -17,6 +17,7 @@ from typing import Any
 from sharding.backend.base import Column, ResultSet
 from sharding.errors import NotSupported
 from sharding.exec.targets import Target
+from sharding.merge.types import child_batches
 from sharding.sql.backend_eval import BackendExpr
 from sharding.sql.materialize import literal_node
 
@@ -56,23 +57,24 @@ async def backend_eval(
     per_row = len(exprs)
     rows_per_statement = max(1, COLUMNS_PER_STATEMENT // per_row)
     first = True
-    async for batch in child:
-        out: Batch = []
-        for start in range(0, len(batch), rows_per_statement):
-            chunk = batch[start : start + rows_per_statement]
-            items: list[str] = []
-            for row in chunk:
-                for e, template in zip(exprs, bound, strict=True):
-                    names = [
-                        _literal(row[i], coll, e.dialect)
-                        for i, coll in zip(e.inputs, e.collations, strict=True)
-                    ]
-                    items.append(template.fill(names))
-            rs = await fetch(target, "SELECT " + ", ".join(items))
-            if first:
-                first = False
-                on_columns(list(rs.columns[:per_row]))
-            values = rs.rows[0]
-            for k, row in enumerate(chunk):
-                out.append(tuple(row) + tuple(values[k * per_row : (k + 1) * per_row]))
-        yield out
+    async with child_batches(child) as batches:
+        async for batch in batches:
+            out: Batch = []
+            for start in range(0, len(batch), rows_per_statement):
+                chunk = batch[start : start + rows_per_statement]
+                items: list[str] = []
+                for row in chunk:
+                    for e, template in zip(exprs, bound, strict=True):
+                        names = [
+                            _literal(row[i], coll, e.dialect)
+                            for i, coll in zip(e.inputs, e.collations, strict=True)
+                        ]
+                        items.append(template.fill(names))
+                rs = await fetch(target, "SELECT " + ", ".join(items))
+                if first:
+                    first = False
+                    on_columns(list(rs.columns[:per_row]))
+                values = rs.rows[0]
+                for k, row in enumerate(chunk):
+                    out.append(tuple(row) + tuple(values[k * per_row : (k + 1) * per_row]))
+            yield out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
 
-from sharding.merge.types import BATCH_ROWS, Batch
+from sharding.merge.types import BATCH_ROWS, Batch, child_batches
 
 
 class Concat:
@@ -23,15 +23,16 @@ class Concat:
 
     async def _run(self) -> AsyncIterator[Batch]:
         out: Batch = []
-        async for chunk in self._feed:
-            if not chunk:
-                continue
-            if not out and len(chunk) >= self._batch_rows:
-                yield chunk
-                continue
-            out.extend(chunk)
-            if len(out) >= self._batch_rows:
-                yield out
-                out = []
+        async with child_batches(self._feed) as batches:
+            async for chunk in batches:
+                if not chunk:
+                    continue
+                if not out and len(chunk) >= self._batch_rows:
+                    yield chunk
+                    continue
+                out.extend(chunk)
+                if len(out) >= self._batch_rows:
+                    yield out
+                    out = []
         if out:
             yield out

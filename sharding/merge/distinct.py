@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 
 from sharding.merge.semantics import Semantics
-from sharding.merge.types import Batch, Operator
+from sharding.merge.types import Batch, Operator, child_batches
 
 
 class Distinct:
@@ -33,17 +33,18 @@ class Distinct:
         sem = self._sem
         seen: set[tuple[object, ...]] = set()
         collates = None
-        async for batch in self._child:
-            if collates is None:
-                width = self._width if self._width is not None else len(batch[0])
-                names = self._collations or [None] * width
-                collates = [sem.collation(n) for n in names]
-            out = []
-            gk = sem.group_key
-            for row in batch:
-                key = tuple([gk(v, c) for v, c in zip(row, collates, strict=False)])
-                if key not in seen:
-                    seen.add(key)
-                    out.append(row)
-            if out:
-                yield out
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                if collates is None:
+                    width = self._width if self._width is not None else len(batch[0])
+                    names = self._collations or [None] * width
+                    collates = [sem.collation(n) for n in names]
+                out = []
+                gk = sem.group_key
+                for row in batch:
+                    key = tuple([gk(v, c) for v, c in zip(row, collates, strict=False)])
+                    if key not in seen:
+                        seen.add(key)
+                        out.append(row)
+                if out:
+                    yield out

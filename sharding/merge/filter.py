@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from sharding.merge.types import Batch, Operator, Row
+from sharding.merge.types import Batch, Operator, Row, child_batches
 
 
 class Filter:
@@ -28,7 +28,8 @@ class Filter:
 
     async def _run(self) -> AsyncIterator[Batch]:
         test, params = self._predicate, self._params
-        async for batch in self._child:
-            kept = [r for r in batch if test(r, params)]
-            if kept:
-                yield kept
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                kept = [r for r in batch if test(r, params)]
+                if kept:
+                    yield kept

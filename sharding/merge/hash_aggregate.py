@@ -12,7 +12,7 @@ from typing import Any
 
 from sharding.merge.aggregates import AnyAccumulator
 from sharding.merge.grouping import GroupedAggregate, GroupFn, columns_group
-from sharding.merge.types import Batch
+from sharding.merge.types import Batch, child_batches
 
 __all__ = ["GroupFn", "HashAggregate", "columns_group"]
 
@@ -21,13 +21,14 @@ class HashAggregate(GroupedAggregate):
     async def _run(self) -> AsyncIterator[Batch]:
         key_of, feed, new_group = self._keyer(), self._feeder(), self._new_group
         groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[AnyAccumulator]]] = {}
-        async for batch in self._child:
-            for row in batch:
-                values, key = key_of(row)
-                entry = groups.get(key)
-                if entry is None:
-                    entry = groups[key] = (values, new_group())
-                feed(entry[1], row)
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                for row in batch:
+                    values, key = key_of(row)
+                    entry = groups.get(key)
+                    if entry is None:
+                        entry = groups[key] = (values, new_group())
+                    feed(entry[1], row)
         if not groups and self._scalar:
             groups[()] = ((), new_group())
         out: Batch = []

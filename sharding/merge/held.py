@@ -20,7 +20,7 @@ from sharding.errors import NotSupported
 from sharding.merge.aggregates import AnyAccumulator
 from sharding.merge.grouping import GroupedAggregate
 from sharding.merge.semantics import Semantics
-from sharding.merge.types import BATCH_ROWS, Batch, Operator, Row
+from sharding.merge.types import BATCH_ROWS, Batch, Operator, Row, child_batches
 
 __all__ = ["HeldDistinct", "HeldHashAggregate", "HeldSort", "over_bound"]
 
@@ -62,14 +62,15 @@ class HeldSort:
         if limit == 0:
             return
         rows: list[Row] = []
-        async for batch in self._child:
-            rows.extend(batch)
-            over = len(rows) > 2 * limit + self._batch_rows if limit is not None else False
-            if limit is not None and len(rows) > limit and (over or len(rows) > bound):
-                rows.sort(key=key)
-                del rows[limit:]
-            if len(rows) > bound:
-                raise over_bound(self._what, bound, self._setting)
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                rows.extend(batch)
+                over = len(rows) > 2 * limit + self._batch_rows if limit is not None else False
+                if limit is not None and len(rows) > limit and (over or len(rows) > bound):
+                    rows.sort(key=key)
+                    del rows[limit:]
+                if len(rows) > bound:
+                    raise over_bound(self._what, bound, self._setting)
         rows.sort(key=key)
         if limit is not None:
             del rows[limit:]
@@ -105,17 +106,18 @@ class HeldDistinct:
         collates = [sem.collation(n) for n in self._collations]
         gk = sem.group_key
         seen: set[tuple[object, ...]] = set()
-        async for batch in self._child:
-            out = []
-            for row in batch:
-                key = tuple([gk(v, c) for v, c in zip(row, collates, strict=False)])
-                if key not in seen:
-                    seen.add(key)
-                    out.append(row)
-            if len(seen) > self._bound:
-                raise over_bound(self._what, self._bound, self._setting)
-            if out:
-                yield out
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                out = []
+                for row in batch:
+                    key = tuple([gk(v, c) for v, c in zip(row, collates, strict=False)])
+                    if key not in seen:
+                        seen.add(key)
+                        out.append(row)
+                if len(seen) > self._bound:
+                    raise over_bound(self._what, self._bound, self._setting)
+                if out:
+                    yield out
 
 
 class HeldHashAggregate(GroupedAggregate):
@@ -130,15 +132,16 @@ class HeldHashAggregate(GroupedAggregate):
         key_of, feed, new_group = self._keyer(), self._feeder(), self._new_group
         groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[AnyAccumulator]]] = {}
         bound = self.bound
-        async for batch in self._child:
-            for row in batch:
-                values, key = key_of(row)
-                entry = groups.get(key)
-                if entry is None:
-                    if len(groups) >= bound:
-                        raise over_bound(self.what, bound, self.setting)
-                    entry = groups[key] = (values, new_group())
-                feed(entry[1], row)
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                for row in batch:
+                    values, key = key_of(row)
+                    entry = groups.get(key)
+                    if entry is None:
+                        if len(groups) >= bound:
+                            raise over_bound(self.what, bound, self.setting)
+                        entry = groups[key] = (values, new_group())
+                    feed(entry[1], row)
         if not groups and self._scalar:
             groups[()] = ((), new_group())
         out: Batch = []

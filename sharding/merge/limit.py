@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from sharding.merge.types import Batch, Operator
+from sharding.merge.types import Batch, Operator, child_batches
 
 
 class Limit:
@@ -27,16 +27,17 @@ class Limit:
         left = self._count
         if left == 0:
             return
-        async for batch in self._child:
-            if skip:
-                if len(batch) <= skip:
-                    skip -= len(batch)
-                    continue
-                batch = batch[skip:]
-                skip = 0
-            if left is not None:
-                if len(batch) >= left:
-                    yield batch[:left]
-                    return
-                left -= len(batch)
-            yield batch
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                if skip:
+                    if len(batch) <= skip:
+                        skip -= len(batch)
+                        continue
+                    batch = batch[skip:]
+                    skip = 0
+                if left is not None:
+                    if len(batch) >= left:
+                        yield batch[:left]
+                        return
+                    left -= len(batch)
+                yield batch

@@ -16,7 +16,7 @@ import heapq
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from sharding.merge.types import BATCH_ROWS, Batch, ChunkSource, Row
+from sharding.merge.types import BATCH_ROWS, Batch, ChunkSource, Row, close_source
 
 
 class MergeSort:
@@ -40,54 +40,58 @@ class MergeSort:
         # Entries compare on (key, source) only — the source index is unique — so rows
         # are never compared, ties keep source order, and the hot loop allocates
         # nothing per row (the entry is updated in place and sifted with heapreplace).
-        heap: list[list[Any]] = []
-        for i, source in enumerate(sources):
-            chunk = await source.next_chunk()
-            if chunk:
-                keys = [key(r) for r in chunk]
-                heap.append([keys[0], i, 0, chunk, keys, len(chunk)])
-        heapq.heapify(heap)
-        out: Batch = []
-        append = out.append
-        limit = self._batch_rows
-        heapreplace, heappop = heapq.heapreplace, heapq.heappop
-        while heap:
-            if len(heap) == 1:
-                # One source left: hand over the rest of its rows without the heap.
+        try:
+            heap: list[list[Any]] = []
+            for i, source in enumerate(sources):
+                chunk = await source.next_chunk()
+                if chunk:
+                    keys = [key(r) for r in chunk]
+                    heap.append([keys[0], i, 0, chunk, keys, len(chunk)])
+            heapq.heapify(heap)
+            out: Batch = []
+            append = out.append
+            limit = self._batch_rows
+            heapreplace, heappop = heapq.heapreplace, heapq.heappop
+            while heap:
+                if len(heap) == 1:
+                    # One source left: hand over the rest of its rows without the heap.
+                    top = heap[0]
+                    out.extend(top[3][top[2] :])
+                    if out:
+                        yield out
+                    source = sources[top[1]]
+                    while True:
+                        chunk = await source.next_chunk()
+                        if not chunk:
+                            return
+                        yield chunk
                 top = heap[0]
-                out.extend(top[3][top[2] :])
-                if out:
-                    yield out
-                source = sources[top[1]]
-                while True:
-                    chunk = await source.next_chunk()
-                    if not chunk:
-                        return
-                    yield chunk
-            top = heap[0]
-            p = top[2]
-            append(top[3][p])
-            p += 1
-            if p < top[5]:
-                top[2] = p
-                top[0] = top[4][p]
-                heapreplace(heap, top)
-            else:
+                p = top[2]
+                append(top[3][p])
+                p += 1
+                if p < top[5]:
+                    top[2] = p
+                    top[0] = top[4][p]
+                    heapreplace(heap, top)
+                else:
+                    if len(out) >= limit:
+                        # Yield before waiting on the network so downstream keeps moving.
+                        yield out
+                        out = []
+                        append = out.append
+                    chunk = await sources[top[1]].next_chunk()
+                    if chunk:
+                        keys = [key(r) for r in chunk]
+                        top[0], top[2], top[3], top[4], top[5] = keys[0], 0, chunk, keys, len(chunk)
+                        heapreplace(heap, top)
+                    else:
+                        heappop(heap)
                 if len(out) >= limit:
-                    # Yield before waiting on the network so downstream keeps moving.
                     yield out
                     out = []
                     append = out.append
-                chunk = await sources[top[1]].next_chunk()
-                if chunk:
-                    keys = [key(r) for r in chunk]
-                    top[0], top[2], top[3], top[4], top[5] = keys[0], 0, chunk, keys, len(chunk)
-                    heapreplace(heap, top)
-                else:
-                    heappop(heap)
-            if len(out) >= limit:
+            if out:
                 yield out
-                out = []
-                append = out.append
-        if out:
-            yield out
+        finally:
+            for source in sources:
+                await close_source(source)

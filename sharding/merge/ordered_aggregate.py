@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sharding.merge.grouping import GroupedAggregate
-from sharding.merge.types import Batch
+from sharding.merge.types import Batch, child_batches
 
 
 class OrderedAggregate(GroupedAggregate):
@@ -31,18 +31,19 @@ class OrderedAggregate(GroupedAggregate):
         accs = new_group()
         seen_any = False
         out: Batch = []
-        async for batch in self._child:
-            for row in batch:
-                values, key = key_of(row)
-                if key != current_key:
-                    if seen_any:
-                        out.append(self._output(current_values, accs))
-                        accs = new_group()
-                    current_key, current_values, seen_any = key, values, True
-                feed(accs, row)
-            if len(out) >= self._batch_rows:
-                yield out
-                out = []
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                for row in batch:
+                    values, key = key_of(row)
+                    if key != current_key:
+                        if seen_any:
+                            out.append(self._output(current_values, accs))
+                            accs = new_group()
+                        current_key, current_values, seen_any = key, values, True
+                    feed(accs, row)
+                if len(out) >= self._batch_rows:
+                    yield out
+                    out = []
         if seen_any or self._scalar:
             out.append(self._output(current_values, accs))
         if out:
@@ -67,20 +68,21 @@ class OrderedAggregate(GroupedAggregate):
                 out.append(self._output(values, levels[k]))
                 levels[k] = new_group()
 
-        async for batch in self._child:
-            for row in batch:
-                values, key = key_of(row)
-                if current_key is None:
-                    current_key, current_values = key, values
-                elif key != current_key:
-                    p = next(i for i in range(n) if key[i] != current_key[i])
-                    finish(p)
-                    current_key, current_values = key, values
-                for accs in levels:
-                    feed(accs, row)
-            if len(out) >= self._batch_rows:
-                yield out
-                out = []
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                for row in batch:
+                    values, key = key_of(row)
+                    if current_key is None:
+                        current_key, current_values = key, values
+                    elif key != current_key:
+                        p = next(i for i in range(n) if key[i] != current_key[i])
+                        finish(p)
+                        current_key, current_values = key, values
+                    for accs in levels:
+                        feed(accs, row)
+                if len(out) >= self._batch_rows:
+                    yield out
+                    out = []
         if current_key is not None:
             finish(-1)
         if out:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
-from sharding.merge.types import Batch, Operator, Row
+from sharding.merge.types import Batch, Operator, Row, child_batches
 
 
 class Project:
@@ -43,10 +43,12 @@ class Project:
                 pick = lambda row: ()  # noqa: E731
             else:
                 pick = itemgetter(*cols)
-            async for batch in self._child:
-                yield [pick(r) for r in batch]
+            async with child_batches(self._child) as batches:
+                async for batch in batches:
+                    yield [pick(r) for r in batch]
             return
         exprs = self._exprs or []
         params = self._params
-        async for batch in self._child:
-            yield [tuple([e(r, params) for e in exprs]) for r in batch]
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                yield [tuple([e(r, params) for e in exprs]) for r in batch]

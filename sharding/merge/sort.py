@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from sharding.merge.types import BATCH_ROWS, Batch, Operator, Row
+from sharding.merge.types import BATCH_ROWS, Batch, Operator, Row, child_batches
 
 
 class Sort:
@@ -35,11 +35,12 @@ class Sort:
         rows: list[Row] = []
         if limit == 0:
             return
-        async for batch in self._child:
-            rows.extend(batch)
-            if limit is not None and len(rows) > 2 * limit + self._batch_rows:
-                rows.sort(key=key)
-                del rows[limit:]
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                rows.extend(batch)
+                if limit is not None and len(rows) > 2 * limit + self._batch_rows:
+                    rows.sort(key=key)
+                    del rows[limit:]
         rows.sort(key=key)
         if limit is not None:
             del rows[limit:]

@@ -26,7 +26,7 @@ from typing import Any
 
 from sharding.errors import NotSupported
 from sharding.merge.semantics import Semantics
-from sharding.merge.types import BATCH_ROWS, Batch, Operator, Row
+from sharding.merge.types import BATCH_ROWS, Batch, Operator, Row, child_batches
 
 
 class Chain:
@@ -40,9 +40,10 @@ class Chain:
 
     async def _run(self) -> AsyncIterator[Batch]:
         for make in self._makers:
-            async for batch in make():
-                if batch:
-                    yield batch
+            async with child_batches(make()) as batches:
+                async for batch in batches:
+                    if batch:
+                        yield batch
 
 
 class OperatorSource:
@@ -63,6 +64,13 @@ class OperatorSource:
             if batch:
                 return batch
         return None
+
+    async def aclose(self) -> None:
+        """Close the operator's iterator (a merge that stopped early)."""
+        self._done = True
+        aclose = getattr(self._it, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def row_key(
@@ -97,13 +105,14 @@ class BoundedSort:
 
     async def _run(self) -> AsyncIterator[Batch]:
         rows: list[Row] = []
-        async for batch in self._child:
-            rows.extend(batch)
-            if len(rows) > self._bound:
-                raise NotSupported(
-                    f"a UNION branch with its own LIMIT returned more than {self._bound} "
-                    "rows to re-sort (cluster.union_rows); raise the setting"
-                )
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                rows.extend(batch)
+                if len(rows) > self._bound:
+                    raise NotSupported(
+                        f"a UNION branch with its own LIMIT returned more than {self._bound} "
+                        "rows to re-sort (cluster.union_rows); raise the setting"
+                    )
         rows.sort(key=self._key)
         step = self._batch_rows
         for i in range(0, len(rows), step):
@@ -124,15 +133,16 @@ class SortedDistinct:
     async def _run(self) -> AsyncIterator[Batch]:
         key = self._key
         last: tuple[Any, ...] | None = None
-        async for batch in self._child:
-            out: Batch = []
-            for row in batch:
-                k = key(row)
-                if k != last:
-                    out.append(row)
-                    last = k
-            if out:
-                yield out
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                out: Batch = []
+                for row in batch:
+                    k = key(row)
+                    if k != last:
+                        out.append(row)
+                        last = k
+                if out:
+                    yield out
 
 
 class SortedSetOp:
@@ -172,34 +182,38 @@ class SortedSetOp:
         return self._run()
 
     async def _run(self) -> AsyncIterator[Batch]:
-        left = _Runs(self._left, self._sort_key, self._key, self._bound if self._all else 0)
-        right = _Runs(self._right, self._sort_key, self._key, 0)
-        intersect = self._kind == "intersect"
-        out: Batch = []
-        lrun = await left.next_run()
-        rrun = await right.next_run()
-        while lrun is not None:
-            if intersect and rrun is None:
-                break
-            if rrun is None or lrun[0] < rrun[0]:
-                if not intersect:
-                    out.extend(lrun[2])
-                lrun = await left.next_run()
-            elif rrun[0] < lrun[0]:
-                rrun = await right.next_run()
-            else:
-                m, n = lrun[3], rrun[3]
-                if intersect:
-                    out.extend(lrun[2][: min(m, n)])
-                elif self._all and m > n:
-                    out.extend(lrun[2][: m - n])
-                lrun = await left.next_run()
-                rrun = await right.next_run()
-            if len(out) >= self._batch_rows:
+        try:
+            left = _Runs(self._left, self._sort_key, self._key, self._bound if self._all else 0)
+            right = _Runs(self._right, self._sort_key, self._key, 0)
+            intersect = self._kind == "intersect"
+            out: Batch = []
+            lrun = await left.next_run()
+            rrun = await right.next_run()
+            while lrun is not None:
+                if intersect and rrun is None:
+                    break
+                if rrun is None or lrun[0] < rrun[0]:
+                    if not intersect:
+                        out.extend(lrun[2])
+                    lrun = await left.next_run()
+                elif rrun[0] < lrun[0]:
+                    rrun = await right.next_run()
+                else:
+                    m, n = lrun[3], rrun[3]
+                    if intersect:
+                        out.extend(lrun[2][: min(m, n)])
+                    elif self._all and m > n:
+                        out.extend(lrun[2][: m - n])
+                    lrun = await left.next_run()
+                    rrun = await right.next_run()
+                if len(out) >= self._batch_rows:
+                    yield out
+                    out = []
+            if out:
                 yield out
-                out = []
-        if out:
-            yield out
+        finally:
+            await self._left.aclose()
+            await self._right.aclose()
 
 
 class _Runs:

@@ -42,7 +42,7 @@ from typing import Any
 from sharding.errors import NotSupported
 from sharding.merge.aggregates import Accumulator, AggFunc, AggSpec, ShownFloat
 from sharding.merge.semantics import Semantics
-from sharding.merge.types import Batch, Operator, Row
+from sharding.merge.types import Batch, Operator, Row, child_batches
 
 #: Function kinds computed here (``agg``: an aggregate function used with OVER).
 KINDS = (
@@ -144,22 +144,23 @@ class Window:
         keys = self._keys[: self._hold]
         part: list[Row] = []
         current: tuple[Any, ...] | None = None
-        async for batch in self._child:
-            out: Batch = []
-            for row in batch:
-                key = tuple(group_key(row[i], c) for i, c in keys)
-                if part and key != current:
-                    out.extend(self._stream(part) if self._streaming else self.compute(part))
-                    part = []
-                current = key
-                part.append(row)
-                if len(part) > self._max_rows:
-                    raise NotSupported(
-                        f"a window partition of more than {self._max_rows} rows over several "
-                        f"shards ({self._setting}); raise the setting"
-                    )
-            if out:
-                yield out
+        async with child_batches(self._child) as batches:
+            async for batch in batches:
+                out: Batch = []
+                for row in batch:
+                    key = tuple(group_key(row[i], c) for i, c in keys)
+                    if part and key != current:
+                        out.extend(self._stream(part) if self._streaming else self.compute(part))
+                        part = []
+                    current = key
+                    part.append(row)
+                    if len(part) > self._max_rows:
+                        raise NotSupported(
+                            f"a window partition of more than {self._max_rows} rows over several "
+                            f"shards ({self._setting}); raise the setting"
+                        )
+                if out:
+                    yield out
         if part:
             yield self._stream(part) if self._streaming else self.compute(part)
 
