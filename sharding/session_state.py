@@ -868,6 +868,18 @@ class SessionState:
             return self.identity[key]
         return self.globals.values[key]
 
+    def session_value(self, key: str) -> Any:
+        """The session value of variable ``key``, named exactly as in
+        :data:`VARIABLES` and not computed (``character_set_client``, …): what
+        :meth:`get` returns, without its name lookup and scope checks (read on every
+        statement by the protocol server)."""
+        session = self.session
+        if key in session:
+            return session[key]
+        if key in self.identity:
+            return self.identity[key]
+        return self.globals.values[key]
+
     def _computed(self, key: str) -> Any:
         if key == "autocommit":
             return int(self.autocommit)

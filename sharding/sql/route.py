@@ -96,6 +96,12 @@ def canonical_key(info: TableInfo, value: Any, sem: Semantics, *, stored: bool =
     key = info.rule.shard_key
     if value is None or key is None:
         return value
+    if type(value) is int:
+        # The point-query case (``id = 42`` against an integer key), decided once per
+        # column type: an int is stored and compared as itself.
+        col = info.column(key)
+        if col is not None and _int_is_itself(sem, col.type):
+            return value
     if isinstance(value, HexLiteral):
         value = _hex_in_context(info, value, sem)
     col = info.column(key)
@@ -121,6 +127,26 @@ def canonical_key(info: TableInfo, value: Any, sem: Semantics, *, stored: bool =
     elif isinstance(value, str):
         value = sem.apply_affinity(value, "NUMERIC")
     return value
+
+
+#: (dialect, column type) → whether an int key value is placed as itself.
+_INT_IS_ITSELF: dict[tuple[str, str | None], bool] = {}
+
+
+def _int_is_itself(sem: Semantics, type_text: str | None) -> bool:
+    """An int compared with or stored into a column of ``type_text`` keeps its value:
+    not an ENUM (an int names a label there) and an INTEGER/NUMERIC affinity (REAL
+    makes it a float, TEXT a string)."""
+    memo = (sem.name, type_text)
+    known = _INT_IS_ITSELF.get(memo)
+    if known is None:
+        known = enum_labels(type_text) is None and sem.affinity(type_text) in (
+            "INTEGER",
+            "NUMERIC",
+        )
+        if len(_INT_IS_ITSELF) < 4096:
+            _INT_IS_ITSELF[memo] = known
+    return known
 
 
 def _enum_label(labels: tuple[str, ...], value: Any) -> Any:

@@ -270,3 +270,40 @@ def test_insert_scanner_errors() -> None:
         scan_insert("INSERT INTO t (a) (1)")
     with pytest.raises(ParseError):
         _scan("INSERT INTO t (a) VALUES (1", [0], 1)
+
+
+@pytest.mark.parametrize(
+    "column_type",
+    ["INT", "BIGINT UNSIGNED", "DECIMAL(10,2)", "DOUBLE", "FLOAT", "VARCHAR(20)", "CHAR(3)",
+     "ENUM('a','b','c')", "BIT(8)", "DATE", "BINARY(4)", "TINYINT(1)"],
+)  # fmt: skip
+def test_int_key_fast_path_places_like_the_general_rules(
+    column_type: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``canonical_key`` takes a shortcut for an int against an integer key (the point
+    query); for every column type it gives what the general rules give."""
+    from sharding.merge.mysql_semantics import MYSQL
+    from sharding.sql import route
+
+    info = TableInfo(
+        "db", "t", ShardRule("hash", 16, "k", ("ds0",)), (ColumnInfo("k", column_type),)
+    )
+    values = [0, 1, 2, 3, -7, 255, 2**31, -(2**63), 2**64 - 1, 10**30]
+
+    def placed(sem: Any) -> list[Any]:
+        out: list[Any] = []
+        for v in values:
+            try:
+                key = route.canonical_key(info, v, sem)
+            except Exception as exc:  # any shard (_AnyShard): the same either way
+                out.append(type(exc).__name__)
+            else:
+                out.append((type(key), key))
+        return out
+
+    for sem in (MYSQL, SQLITE):
+        fast = placed(sem)
+        with monkeypatch.context() as m:
+            m.setattr(route, "_int_is_itself", lambda sem, type_text: False)
+            general = placed(sem)
+        assert fast == general, (sem.name, column_type)
