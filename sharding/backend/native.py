@@ -585,6 +585,14 @@ class NativeConnection:
 
     # -- I/O ------------------------------------------------------------------------------
 
+    def _buffered(self) -> bytes | None:
+        """The next packet if it is already here (no await: the rest of a result
+        usually arrives with its first packet), else None."""
+        try:
+            return self._codec.next_packet()
+        except ProtocolError as exc:
+            raise _malformed(exc.message) from None
+
     async def _read(self) -> bytes:
         codec = self._codec
         while True:
@@ -915,13 +923,18 @@ class NativeConnection:
         converters: list[Converter] = []
         for _ in range(count):
             try:
-                col, conv = parse_column(await self._read())
+                packet = self._buffered()
+                if packet is None:
+                    packet = await self._read()
+                col, conv = parse_column(packet)
             except (ProtocolError, UnicodeDecodeError, struct.error) as exc:
                 raise _malformed(f"column definition: {exc}") from None
             columns.append(col)
             converters.append(conv)
         if not self.capabilities & _DEPRECATE_EOF:
-            eof = await self._read()
+            eof = self._buffered()
+            if eof is None:
+                eof = await self._read()
             if eof[:1] != b"\xfe":
                 raise _malformed("expected EOF after column definitions")
         return NativeResult(columns), converters
@@ -935,8 +948,11 @@ class NativeConnection:
         rows: list[Any] = []
         append = rows.append
         read = self._read
+        buffered = self._buffered
         while limit is None or len(rows) < limit:
-            packet = await read()
+            packet = buffered()
+            if packet is None:
+                packet = await read()
             head = packet[0] if packet else -1
             if head == 0xFE and len(packet) < MAX_PACKET_PAYLOAD:
                 if self.capabilities & _DEPRECATE_EOF:

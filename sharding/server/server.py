@@ -43,7 +43,7 @@ from sharding.server.admin import (
 from sharding.server.auth import Authenticator
 from sharding.server.codec import PacketCodec, err_packet
 from sharding.server.config import ServerConfig, parse_hostport
-from sharding.server.connection import ClientConnection
+from sharding.server.connection import WATCH_CLIENT_AFTER, ClientConnection
 from sharding.server.constants import ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN
 from sharding.server.metrics import ServerMetrics
 
@@ -216,14 +216,20 @@ class MySQLServer:
 
     async def _reap_idle(self) -> None:
         """``wait_timeout``: ends the idle wait of every connection that has waited that
-        long for its next command (:meth:`ClientConnection.idle_deadline`). One task for
+        long for its next command (:meth:`ClientConnection.idle_deadline`); and arms
+        the reader of a connection whose statement runs long
+        (:meth:`ClientConnection.watch_client`). One task for
         the server instead of a deadline scope per connection and command. It sleeps
         until the earliest deadline it saw: a wait that begins later ends later (the
         timeout is the server's, the same for every connection), so none is missed."""
         while True:
             now = trio.current_time()
-            wake = now + self.config.wait_timeout
+            # Also every WATCH_CLIENT_AFTER seconds: a statement running that long gets
+            # its client watched (ClientConnection.watch_client).
+            wake = now + min(self.config.wait_timeout, WATCH_CLIENT_AFTER)
+            clock = time.monotonic()
             for conn in list(self._connections.values()):
+                conn.watch_client(clock)
                 deadline = conn.idle_deadline()
                 if deadline is None:
                     continue

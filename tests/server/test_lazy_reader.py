@@ -1,0 +1,140 @@
+"""The reader task is armed lazily on plain TCP (``sharding/server/connection.py``):
+the command task reads its next command itself; a statement that runs longer than
+``WATCH_CLIENT_AFTER`` gets its client watched, and the command task reads again once
+it is over. What the reader did before still holds: pipelined commands, a client gone
+mid-statement, KILL / drain / wait_timeout of an idle connection."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import pymysql
+import trio
+
+from sharding.server.connection import WATCH_CLIENT_AFTER, ClientConnection
+from tests.server.conftest import Served, in_thread, start_server, wait_until
+
+
+def _only_connection(served: Served) -> ClientConnection:
+    (conn,) = served.server._connections.values()
+    return conn
+
+
+def _query_packet(sql: str) -> bytes:
+    payload = b"\x03" + sql.encode()
+    return struct.pack("<I", len(payload))[:3] + b"\x00" + payload
+
+
+async def test_short_statements_never_arm_the_reader(served: Served) -> None:
+    client = await in_thread(lambda: served.pymysql(autocommit=True))
+    conn = _only_connection(served)
+    assert conn._direct_reads
+    for _ in range(20):
+        await in_thread(lambda: client.cursor().execute("SELECT 1"))
+        assert not conn._reader_armed
+    assert conn._arm._task is not None  # the reader is parked on its arming signal
+    await in_thread(client.close)
+
+
+async def test_a_long_statement_arms_the_reader_and_the_next_command_disarms_it(
+    served: Served,
+) -> None:
+    client = await in_thread(lambda: served.pymysql(autocommit=True, read_timeout=30))
+    conn = _only_connection(served)
+    started = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(in_thread, lambda: client.cursor().execute("SELECT SLEEP(2)"))
+        await wait_until(lambda: conn._reader_armed, limit=5)
+        armed_after = trio.current_time() - started
+        assert served.factory.sleeping == 1  # still inside the statement
+    assert WATCH_CLIENT_AFTER <= armed_after < 2
+    # The reader stays armed until it has read the next command; then the command
+    # task reads again.
+    await in_thread(lambda: client.cursor().execute("SELECT 1"))
+    await wait_until(lambda: not conn._reader_armed)
+    with client.cursor() as cur:
+        await in_thread(cur.execute, "SELECT 2")
+        assert await in_thread(cur.fetchall) == ((2,),)
+    assert not conn._reader_armed
+    await in_thread(client.close)
+
+
+async def test_pipelined_commands_are_answered_in_order(served: Served) -> None:
+    def run() -> list[bytes]:
+        c = pymysql.connect(host="127.0.0.1", port=served.port, user="root", password="")
+        try:
+            # Two queries in one write, before reading anything: the second one's
+            # bytes arrive with the first (the command task's own read takes both).
+            c._sock.sendall(_query_packet("SELECT 41") + _query_packet("SELECT 42"))
+            out = []
+            for _ in range(2):
+                c._next_seq_id = 1
+                r = pymysql.connections.MySQLResult(c)
+                r.read()
+                out.append(r.rows)
+            return out
+        finally:
+            c.close()
+
+    assert await in_thread(run) == [((41,),), ((42,),)]
+
+
+async def test_a_client_gone_during_a_long_statement_cancels_it(served: Served) -> None:
+    def run_and_vanish() -> None:
+        c = pymysql.connect(host="127.0.0.1", port=served.port, user="root", password="")
+        c._execute_command(pymysql.constants.COMMAND.COM_QUERY, "SELECT SLEEP(60)")
+        time.sleep(0.1)
+        c._sock.close()
+
+    started = trio.current_time()
+    await in_thread(run_and_vanish)
+    await wait_until(lambda: any(s.interrupted for s in served.factory.sessions), limit=10)
+    # Noticed once the reaper armed the reader: within about a second, not 60.
+    assert trio.current_time() - started < 3 * WATCH_CLIENT_AFTER + 1
+
+
+async def test_idle_ends_wake_the_command_tasks_own_read(nursery: trio.Nursery) -> None:
+    """KILL, wait_timeout and drain() end an idle wait that is the command task's own
+    socket read (``notify_closing``): each answers as before and closes."""
+    served = await start_server(nursery, wait_timeout=1)
+    try:
+        victim = await in_thread(lambda: served.pymysql(autocommit=True))
+        sleeper = await in_thread(lambda: served.pymysql(autocommit=True))
+        conns = list(served.server._connections.values())
+        await wait_until(lambda: all(c._reading for c in conns))
+        assert not any(c._reader_armed for c in conns)
+
+        def kill() -> None:
+            with served.pymysql() as c, c.cursor() as cur:
+                cur.execute(f"KILL CONNECTION {victim.thread_id()}")
+
+        await in_thread(kill)
+
+        def first_error(c: pymysql.connections.Connection) -> int:
+            try:
+                with c.cursor() as cur:
+                    cur.execute("SELECT 1")
+            except pymysql.MySQLError as exc:
+                return int(exc.args[0])
+            return 0
+
+        assert await in_thread(first_error, victim) in (1927, 2013)
+        # wait_timeout (1 s): the server says why (4031) and closes.
+        await trio.sleep(1.5)
+        assert await in_thread(first_error, sleeper) in (4031, 2013)
+        await wait_until(lambda: len(served.server._connections) == 0)
+    finally:
+        served.server.shutdown()
+
+
+async def test_drain_closes_an_idle_connection_at_once(nursery: trio.Nursery) -> None:
+    served = await start_server(nursery)
+    client = await in_thread(lambda: served.pymysql(autocommit=True))
+    conn = _only_connection(served)
+    await wait_until(lambda: conn._reading)
+    started = trio.current_time()
+    served.server.shutdown()
+    await wait_until(lambda: len(served.server._connections) == 0, limit=5)
+    assert trio.current_time() - started < 1.5
+    client.close()
