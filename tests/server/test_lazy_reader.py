@@ -92,6 +92,9 @@ async def test_a_client_gone_during_a_long_statement_cancels_it(served: Served) 
     await wait_until(lambda: any(s.interrupted for s in served.factory.sessions), limit=10)
     # Noticed once the reaper armed the reader: within about a second, not 60.
     assert trio.current_time() - started < 3 * WATCH_CLIENT_AFTER + 1
+    # ... and the connection is gone with both its tasks (the nursery closed).
+    await wait_until(lambda: len(served.server._connections) == 0)
+    assert served.factory.sleeping == 0
 
 
 async def test_idle_ends_wake_the_command_tasks_own_read(nursery: trio.Nursery) -> None:
