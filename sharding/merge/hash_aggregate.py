@@ -18,15 +18,26 @@ __all__ = ["GroupFn", "HashAggregate", "columns_group"]
 
 
 class HashAggregate(GroupedAggregate):
+    #: At most this many groups (None: no bound); over it, the error names
+    #: :attr:`what` and :attr:`setting` (:class:`~sharding.merge.held.HeldHashAggregate`).
+    bound: int | None = None
+    what: str = "GROUP BY"
+    setting: str = "cluster.union_rows"
+
     async def _run(self) -> AsyncIterator[Batch]:
         key_of, feed, new_group = self._keyer(), self._feeder(), self._new_group
         groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[AnyAccumulator]]] = {}
+        bound = self.bound
         async with child_batches(self._child) as batches:
             async for batch in batches:
                 for row in batch:
                     values, key = key_of(row)
                     entry = groups.get(key)
                     if entry is None:
+                        if bound is not None and len(groups) >= bound:
+                            from sharding.merge.held import over_bound
+
+                            raise over_bound(self.what, bound, self.setting)
                         entry = groups[key] = (values, new_group())
                     feed(entry[1], row)
         if not groups and self._scalar:

@@ -17,8 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from sharding.errors import NotSupported
-from sharding.merge.aggregates import AnyAccumulator
-from sharding.merge.grouping import GroupedAggregate
+from sharding.merge.hash_aggregate import HashAggregate
 from sharding.merge.semantics import Semantics
 from sharding.merge.types import BATCH_ROWS, Batch, Operator, Row, child_batches
 
@@ -120,35 +119,8 @@ class HeldDistinct:
                     yield out
 
 
-class HeldHashAggregate(GroupedAggregate):
+class HeldHashAggregate(HashAggregate):
     """HashAggregate holding at most ``bound`` groups (set :attr:`bound` and
     :attr:`what` after construction; the base takes the aggregate's arguments)."""
 
-    bound: int = 100_000
-    what: str = "GROUP BY"
-    setting: str = "cluster.union_rows"
-
-    async def _run(self) -> AsyncIterator[Batch]:
-        key_of, feed, new_group = self._keyer(), self._feeder(), self._new_group
-        groups: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[AnyAccumulator]]] = {}
-        bound = self.bound
-        async with child_batches(self._child) as batches:
-            async for batch in batches:
-                for row in batch:
-                    values, key = key_of(row)
-                    entry = groups.get(key)
-                    if entry is None:
-                        if len(groups) >= bound:
-                            raise over_bound(self.what, bound, self.setting)
-                        entry = groups[key] = (values, new_group())
-                    feed(entry[1], row)
-        if not groups and self._scalar:
-            groups[()] = ((), new_group())
-        out: Batch = []
-        for values, accs in groups.values():
-            out.append(self._output(values, accs))
-            if len(out) >= self._batch_rows:
-                yield out
-                out = []
-        if out:
-            yield out
+    bound: int | None = 100_000

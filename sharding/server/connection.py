@@ -622,12 +622,10 @@ class ClientConnection:
             if fd < 0:
                 raise trio.ClosedResourceError("the connection was closed")
             try:
-                data = os.read(fd, _RECV_SIZE)
-            except BlockingIOError:
-                pass
+                data = _read_now(fd)
             except OSError:
                 data = b""  # reset by the peer: the client is gone
-            else:
+            if data is not None:
                 if not data:
                     self._eof = True
                     return True
@@ -1702,20 +1700,25 @@ async def _receive(stream: trio.abc.Stream) -> bytes | bytearray:
     fd = stream.socket.fileno()
     if fd < 0:
         raise trio.ClosedResourceError("the connection was closed")
-    try:
-        data = os.read(fd, _RECV_SIZE)
-    except BlockingIOError:
-        pass
-    else:
+    data = _read_now(fd)
+    if data is not None:
         await trio.lowlevel.checkpoint()
         return data
     while True:
         # aclose() notifies this wait (ClosedResourceError) before the fd goes away.
         await trio.lowlevel.wait_readable(fd)
-        try:
-            return os.read(fd, _RECV_SIZE)
-        except BlockingIOError:
-            continue
+        data = _read_now(fd)
+        if data is not None:
+            return data
+
+
+def _read_now(fd: int) -> bytes | None:
+    """What a non-blocking read of ``fd`` gets at once (b"" at the end), None when
+    nothing is there yet."""
+    try:
+        return os.read(fd, _RECV_SIZE)
+    except BlockingIOError:
+        return None
 
 
 def _write_now(stream: trio.abc.Stream, view: memoryview) -> int:
