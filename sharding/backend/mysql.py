@@ -995,6 +995,7 @@ class MySQLDataSource(DataSource):
                 "opening": pool.opening,
                 "peak_size": pool.peak_size,
                 "connect_failures": pool.connect_failures,
+                "connect_retries": pool.connect_retries,
                 "stale_discards": pool.stale_discards,
                 "query_timeouts": self._timeouts,
                 "inflight": len(side.inflight),

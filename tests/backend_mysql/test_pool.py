@@ -616,3 +616,75 @@ def test_cancelled_while_taking_the_slot_back_returns_the_token() -> None:
         assert_idle_state(pool, world)
 
     run(main)
+
+
+def test_a_connect_timeout_is_retried_once_while_the_server_was_answering_a_moment_ago() -> None:
+    """A burst can make one connect miss ``connect_timeout`` against a healthy server
+    (each of its round trips waits for a turn of the scheduler): a server that
+    answered within ALIVE_WINDOW gets a second try; a silent one fails at once."""
+    from sharding.backend.pool import ALIVE_WINDOW
+
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, connect_timeout=1.0)
+        async with pool.acquire(), pool.acquire():
+            pass  # two open connections came back usable: the server is answering
+        for pc in list(pool._idle):  # both dropped (as after a cancelled statement)
+            pool._idle.remove(pc)
+            pool._retire(pc, graceful=False)
+        slow_once = [3.0]  # the first connect takes 3 s (over connect_timeout)
+        fast = world.connect
+
+        async def connect() -> FakeRaw:
+            if slow_once:
+                await trio.sleep(slow_once.pop())
+            return await fast()
+
+        world.connect = connect  # type: ignore[method-assign]
+        start = trio.current_time()
+        async with pool.acquire():
+            pass
+        assert pool.connect_retries == 1
+        assert pool.connect_failures == 0
+        assert pool.breaker.state == "closed"
+        assert trio.current_time() - start == pytest.approx(1.0 + world.connect_delay)
+        assert_idle_state(pool, world)
+
+        # Silent for longer than ALIVE_WINDOW: the first timeout fails the borrow.
+        for pc in list(pool._idle):
+            pool._idle.remove(pc)
+            pool._retire(pc, graceful=False)
+        await trio.sleep(ALIVE_WINDOW + 1)
+        world.hang = True
+        start = trio.current_time()
+        with pytest.raises(DataSourceUnavailable, match="connect timed out after 1s"):
+            async with pool.acquire():
+                pass
+        assert trio.current_time() - start == pytest.approx(1.0)
+        assert pool.connect_retries == 1
+        world.hang = False
+        assert_idle_state(pool, world)
+
+    run(main)
+
+
+def test_a_hung_server_that_answered_a_moment_ago_fails_after_two_timeouts() -> None:
+    async def main() -> None:
+        world = FakeWorld()
+        pool = make_pool(world, connect_timeout=1.0, max_size=1)
+        async with pool.acquire():
+            pass
+        pc = pool._idle.pop()
+        pool._retire(pc, graceful=False)
+        world.hang = True
+        start = trio.current_time()
+        with pytest.raises(DataSourceUnavailable, match="connect timed out"):
+            async with pool.acquire():
+                pass
+        assert trio.current_time() - start == pytest.approx(2.0)
+        assert pool.connect_retries == 1
+        assert pool.connect_failures == 1  # the breaker counts the final timeout only
+        world.hang = False
+        assert_idle_state(pool, world)
+
+    run(main)
