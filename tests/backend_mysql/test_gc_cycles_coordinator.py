@@ -16,10 +16,12 @@ from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
+import trio
 
 from sharding import Coordinator, Topology
 from sharding.backend.mysql import MySQLDataSource
 from tests.backend_mysql.conftest import make_ds
+from tests.server.served import drop_prefixed
 
 pytestmark = pytest.mark.mysql
 
@@ -57,6 +59,9 @@ async def coord(mysql_url: str) -> AsyncIterator[Coordinator]:
             yield c
         finally:
             await c.execute("DROP DATABASE " + DB)
+            # The per-shard physical databases stay (sharding/schema_changes.py);
+            # this test's are its own: drop them.
+            await trio.to_thread.run_sync(drop_prefixed, f"{DB}_")
 
 
 def _ours(objects: list[object]) -> Counter[str]:
