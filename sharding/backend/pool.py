@@ -77,10 +77,11 @@ class RawConnection(Protocol):
 
 C = TypeVar("C", bound=RawConnection)
 
+C_co = TypeVar("C_co", bound=RawConnection, covariant=True)
+
 #: Seconds after the server last answered during which a connect that timed out is
 #: tried once more (:meth:`Pool._connect`).
 ALIVE_WINDOW = 10.0
-C_co = TypeVar("C_co", bound=RawConnection, covariant=True)
 
 
 class Connector(Protocol[C_co]):
@@ -488,9 +489,8 @@ class Pool(Generic[C]):
         finally:
             self._opening -= 1
         self.created += 1
-        self._last_alive = self._clock()
         self.breaker.success()
-        now = self._clock()
+        now = self._last_alive = self._clock()
         return PooledConnection(
             raw, created_at=now, idle_since=now, generation=self.breaker.generation
         )

@@ -57,13 +57,11 @@ class child_batches:
         return self._it
 
     async def __aexit__(self, *exc: object) -> None:
-        aclose = getattr(self._it, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close_source(self._it)
 
 
 async def close_source(source: object) -> None:
-    """Close a chunk source that holds an iterator (:class:`OperatorSource`)."""
+    """Close what has an ``aclose`` (an async generator, an :class:`OperatorSource`)."""
     aclose = getattr(source, "aclose", None)
     if aclose is not None:
         await aclose()
