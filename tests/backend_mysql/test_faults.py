@@ -140,7 +140,9 @@ async def test_server_side_kill_is_invisible_to_new_queries(private: PrivateMari
 
 
 async def test_cancel_mid_query_through_executor_kills_server_side() -> None:
-    ds = make_ds("main_cancel", max_connections=4)
+    # Each KILL must answer within validation_timeout to be counted: under load the
+    # admin connection's connect alone took over the default 1 s (kills_sent was 2).
+    ds = make_ds("main_cancel", max_connections=4, validation_timeout=10.0)
     observer = make_ds("observer_cancel", max_connections=1)
     await ds.open()
     await observer.open()
