@@ -23,6 +23,22 @@ than ``stall_limit`` lets one more in (up to ``oversubscribe``), and the watchdo
 add temporary ``growth`` while it suspects a deadlock. Capacity shrinks back as stalls
 end; children already running are never preempted.
 
+The **door** keeps the bucket's working set bounded. A new top-level query opened with
+:meth:`~executor.BucketedExecutor.query` (the kind that fans out) waits before it opens —
+holding no slot, no child and no registration — while ``door_limit`` such queries are
+open in the bucket, or while earlier ones wait at the door (first come, first served).
+Without it, thousands of concurrent fan-out queries would all be open at once, each
+with its children, tasks and merge state, served round-robin a child at a time: every
+one finishes late, and the memory they hold makes every step slower
+(``bench.concurrency`` at 4096 clients). Open queries are counted rather than queued
+children because a burst of arrivals passes the door before any of them has queued a
+child. Each query that closes lets the next one in. The door delays, it never blocks:
+when no query of the bucket has closed for ``kickup_after`` (the open ones wait on
+something else — slow clients, locks), the timer lets in everyone who has waited that
+long; while a deadlock is suspected everyone goes in at once, so the door is never what
+keeps a slot from the work that would free it. One-child queries (``run_one``) and
+nested queries neither wait at the door nor count.
+
 Invariants (checked by the tests after every injected fault):
 
 * ``active == len(running)`` and ``waiting == len(waiting_set)``; every state change
@@ -33,10 +49,15 @@ Invariants (checked by the tests after every injected fault):
 * Whenever ``active < capacity`` after a public method returns, the high queue is
   empty, and the kicked and low queues are empty too unless
   ``active + reserved >= capacity``.
+* ``open_top_level`` and ``at_door`` are zero when the executor is idle; nobody waits
+  at the door while fewer than ``door_limit`` top-level queries are open, nor longer
+  than ``kickup_after`` plus a timer tick once the open ones stop closing.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from typing import TYPE_CHECKING
 
 import trio
@@ -49,11 +70,28 @@ if TYPE_CHECKING:
     from executor.query import Query
 
 
+class _DoorWaiter:
+    __slots__ = ("event", "since")
+
+    def __init__(self, since: float) -> None:
+        self.since = since
+        self.event = trio.Event()
+
+
 class Bucket:
-    def __init__(self, index: int, slots: int, oversubscribe: int) -> None:
+    def __init__(self, index: int, slots: int, oversubscribe: int, door_limit: int = 0) -> None:
         self.index = index
         self.slots = slots
         self.oversubscribe = oversubscribe
+        #: Open top-level queries at which new ones wait at the door (0: no door).
+        self.door_limit = door_limit
+        self._door: deque[_DoorWaiter] = deque()
+        #: Top-level queries open (let in at the door or not) and not closed yet.
+        self.open_top_level = 0
+        #: When a top-level query of this bucket last closed (the door's aging).
+        self.last_close = 0.0
+        #: Times a query waited at the door (monotonic).
+        self.door_waits = 0
         # Gauges. ``active``/``waiting`` are plain counters on the hot path; the sets
         # are the truth the watchdog checks them against.
         self.active = 0
@@ -120,6 +158,57 @@ class Bucket:
             else:
                 return
             self._grant(child)
+
+    # ------------------------------------------------------------------ door
+    @property
+    def at_door(self) -> int:
+        return len(self._door)
+
+    async def enter(self) -> None:
+        """A top-level query opens: at once, or after its turn at the door. Cancellable;
+        a cancelled wait leaves nothing behind. Pair with :meth:`leave`."""
+        limit = self.door_limit
+        if (
+            limit > 0
+            and (self._door or self.open_top_level >= limit)
+            and self.suspect_since is None
+        ):
+            waiter = _DoorWaiter(trio.current_time())
+            self._door.append(waiter)
+            self.door_waits += 1
+            try:
+                await waiter.event.wait()
+            except BaseException:
+                if waiter.event.is_set():  # let in, then cancelled: its place is free
+                    self.leave(trio.current_time())
+                else:
+                    self._door.remove(waiter)
+                raise
+            return  # open_door counted it
+        self.open_top_level += 1
+
+    def leave(self, now: float) -> None:
+        """A top-level query closed: the next one at the door goes in."""
+        self.open_top_level -= 1
+        self.last_close = now
+        if self._door:
+            self.open_door(now)
+
+    def open_door(self, now: float, kickup_after: float = math.inf) -> None:
+        """Let queries in from the front of the door while fewer than ``door_limit``
+        are open; everyone while a deadlock is suspected; with ``kickup_after``, when
+        none closed for that long, everyone who waited that long."""
+        door = self._door
+        stuck = now - self.last_close >= kickup_after
+        while door:
+            if not (
+                self.open_top_level < self.door_limit
+                or self.suspect_since is not None
+                or (stuck and door[0].since <= now - kickup_after)
+            ):
+                return
+            door.popleft().event.set()
+            self.open_top_level += 1
 
     def _high_may_run_now(self) -> bool:
         """A high child arriving now may take a free slot without queueing."""
@@ -217,6 +306,8 @@ class Bucket:
                 self.kicked.push(child)
             self.kickups += len(aged)
         self.dispatch()
+        if self._door:
+            self.open_door(now, kickup_after)
 
     def repair_counters(self) -> dict[str, tuple[int, int]]:
         """Set the counters from the sets of children; return what was wrong."""
@@ -258,6 +349,8 @@ class Bucket:
             kickups=self.kickups,
             deadlocks_suspected=self.deadlocks_suspected,
             queries=len(self.queries),
+            at_door=self.at_door,
+            door_waits=self.door_waits,
             capacity=self.capacity,
             deadlock_suspect=self.suspect_since is not None,
             drift_repairs=self.drift_repairs,

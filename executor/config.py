@@ -43,6 +43,9 @@ class ExecutorConfig:
     #: A bucket suspected this long gets its youngest query cancelled
     #: (``DeadlockSuspected``): keep it well above the longest legitimate child.
     deadlock_timeout: float = 10.0
+    #: The bucket's door: a new top-level fan-out query waits before it opens while
+    #: this many are open in its bucket (0: no door). See :mod:`executor.bucket`.
+    door_limit: int = 32
     #: How a new top-level query picks its bucket.
     assign: AssignPolicy = "least_loaded"
     #: Seed for the least_loaded random choices (None: from the OS).
@@ -65,6 +68,7 @@ class ExecutorConfig:
         positive_int("slots_per_bucket")
         positive_int("window")
         positive_int("oversubscribe", minimum=0)
+        positive_int("door_limit", minimum=0)
         for name in ("stall_limit", "kickup_after", "deadlock_check_period", "deadlock_timeout"):
             positive_float(name)
         if self.assign not in ASSIGN_POLICIES:

@@ -74,7 +74,13 @@ class BucketedExecutor:
             )
         self.config = config
         self._buckets = [
-            Bucket(i, config.slots_per_bucket, config.oversubscribe) for i in range(config.buckets)
+            Bucket(
+                i,
+                config.slots_per_bucket,
+                config.oversubscribe,
+                config.door_limit,
+            )
+            for i in range(config.buckets)
         ]
         self._assigner = BucketAssigner(config.assign, config.seed)
         self._queries: dict[int, Query] = {}
@@ -152,6 +158,9 @@ class BucketedExecutor:
             bucket = parent.query._bucket
         else:
             bucket = self._assigner.pick(self._buckets, session, query_id)
+            # Perhaps a wait at the bucket's door, holding nothing yet: no slot, no
+            # child, no registered query.
+            await bucket.enter()
         query = Query(self, query_id, name, session, bucket, parent, total, trio.current_time())
         bucket.queries.add(query)
         self._queries[query_id] = query
@@ -186,7 +195,9 @@ class BucketedExecutor:
             query._closing = True
             bucket.queries.discard(query)
             del self._queries[query_id]
-            if parent is not None:
+            if parent is None:
+                bucket.leave(trio.current_time())
+            else:
                 await take_back(parent)
 
     async def run_one(

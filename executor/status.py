@@ -38,6 +38,10 @@ class BucketStatus:
     deadlocks_suspected: int
     #: Open queries pinned to this bucket (nested ones included).
     queries: int
+    #: Top-level queries waiting at the bucket's door (not yet open).
+    at_door: int = 0
+    #: Times a query waited at the door.
+    door_waits: int = 0
     #: Current admission limit: slots + stall allowance + deadlock growth.
     capacity: int = 0
     #: True while the watchdog suspects this bucket of a deadlock.

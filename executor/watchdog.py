@@ -83,6 +83,8 @@ class Watchdog:
                 return
             bucket.suspect_since = now
             bucket.deadlocks_suspected += 1
+            # The door must not keep out a query whose work would free a slot.
+            bucket.open_door(now)
             log.warning(
                 "executor.deadlock_suspected",
                 bucket=bucket.index,

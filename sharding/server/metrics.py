@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 _BUCKET_COUNTERS = frozenset(
-    {"completed", "stalls", "kickups", "deadlocks_suspected", "drift_repairs"}
+    {"completed", "stalls", "kickups", "deadlocks_suspected", "drift_repairs", "door_waits"}
 )
 _POOL_COUNTERS = frozenset(
     {

@@ -6,7 +6,16 @@ import trio
 
 from executor import BucketedExecutor
 
-GAUGES = ("active", "waiting", "queued_high", "queued_low", "stalled", "oversubscribed", "queries")
+GAUGES = (
+    "active",
+    "waiting",
+    "queued_high",
+    "queued_low",
+    "stalled",
+    "oversubscribed",
+    "queries",
+    "at_door",
+)
 
 
 def assert_idle(ex: BucketedExecutor) -> None:
@@ -18,6 +27,7 @@ def assert_idle(ex: BucketedExecutor) -> None:
         assert not bucket.running and not bucket.waiting_set
         assert bucket.reserved == 0, f"bucket {bucket.index} still owes {bucket.reserved} slot(s)"
         assert len(bucket.high) == 0 and len(bucket.low) == 0
+        assert bucket.open_top_level == 0, f"bucket {bucket.index} door count leaked"
     assert ex.queries() == []
 
 
