@@ -2,8 +2,10 @@
 
 * ``least_loaded`` — the less loaded of two distinct random buckets ("power of two
   choices"): nearly as good as scanning every bucket, O(1), and it keeps a burst of new
-  queries from all piling onto the one bucket that looked emptiest a moment ago. Load is
-  the work admitted or queued in the bucket; ties go to the bucket with fewer queries.
+  queries from all piling onto the one bucket that looked emptiest a moment ago. The
+  bucket with fewer queries waiting at its door wins (see :mod:`executor.bucket`); then
+  the one with less load, the work admitted or queued in it; then the one with fewer
+  queries.
 * ``round_robin`` — buckets in turn.
 * ``hash`` — by session, like MySQL's ``thread_id % thread_pool_size``: a session always
   lands in the same bucket (and shares that bucket's fate when it is saturated — the
@@ -44,7 +46,9 @@ class BucketAssigner:
         if second >= first:
             second += 1
         a, b = buckets[first], buckets[second]
-        if (b.load, len(b.queries)) < (a.load, len(a.queries)):
+        # Queries waiting at a bucket's door come first: each is a fan-out query's work
+        # still to come, which ``load`` (children admitted or queued) does not count yet.
+        if (b.at_door, b.load, len(b.queries)) < (a.at_door, a.load, len(a.queries)):
             return b
         return a
 

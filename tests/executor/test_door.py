@@ -240,3 +240,32 @@ async def test_a_suspected_deadlock_opens_the_door(
         (row,) = ex.status()
         assert row.deadlocks_suspected >= 1 and row.door_waits == 1
         assert_idle(ex)
+
+
+async def test_least_loaded_sends_new_queries_to_the_shorter_door() -> None:
+    release = trio.Event()
+    async with BucketedExecutor(_config(buckets=2, slots_per_bucket=1, door_limit=1)) as ex:
+
+        async def wait(_: int) -> None:
+            await release.wait()
+
+        async def query(children: int) -> None:
+            async with ex.query() as q:
+                await q.map(wait, range(children))
+
+        async with trio.open_nursery() as nursery:
+            # One bucket holds a query with 4 children (load 4), the other one with 1.
+            nursery.start_soon(query, 4)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(query, 1)
+            await trio.testing.wait_all_tasks_blocked()
+            assert sorted(b.load for b in ex.buckets) == [1, 4]
+            # Both doors are full. The first newcomer waits at the less loaded bucket's
+            # door; the second at the other one's, whose load is higher but whose door
+            # is empty.
+            for _ in range(2):
+                nursery.start_soon(query, 1)
+                await trio.testing.wait_all_tasks_blocked()
+            assert [b.at_door for b in ex.buckets] == [1, 1]
+            release.set()
+        assert_idle(ex)
