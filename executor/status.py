@@ -2,9 +2,9 @@
 
 :class:`BucketStatus` mirrors MariaDB's ``information_schema.THREAD_POOL_GROUPS`` /
 ``THREAD_POOL_STATS``: gauges (``active``, ``waiting``, ``queued_*``, ``stalled``,
-``oversubscribed``, ``queries``) that return to zero when the executor is idle, and
-monotonic counters (``completed``, ``stalls``, ``kickups``, ``deadlocks_suspected``,
-``drift_repairs``).
+``oversubscribed``, ``queries``, ``at_door``) that return to zero when the executor is
+idle, and monotonic counters (``completed``, ``stalls``, ``kickups``,
+``deadlocks_suspected``, ``drift_repairs``, ``door_waits``).
 """
 
 from __future__ import annotations
