@@ -618,12 +618,7 @@ class MySQLConnection:
             pc = self._lease.pc
             assert pc is not None, "connection used after a failed reconnect"
             try:
-                if ds._inline:
-                    # Native: the op runs in this task (the borrow checked the runtime
-                    # and the connection checks it again); no bridge frame.
-                    reply = await op(pc.raw.conn, payload)
-                else:
-                    reply = await ds._bridge.run(op, pc.raw.conn, payload)
+                reply = await ds._bridge.run(op, pc.raw.conn, payload)
             except _Stale:
                 if self._sent or self._in_transaction or _attempt == STALE_RETRIES:
                     pc.broken = True
@@ -845,8 +840,6 @@ class MySQLDataSource(DataSource):
         else:
             self._driver = _DRIVERS[config.driver]()
             self._bridge = bridge if bridge is not None else make_bridge(config.bridge)
-        #: Ops are awaited directly in the caller's task (no bridge hop).
-        self._inline = native
         self._breaker = Breaker(config.breaker_threshold, config.breaker_probe_interval)
         self._init_sql: list[str] = [session_init_sql(config.max_statement_time)]
         #: Connect-time values (SQL literals) of the variables sessions may change,

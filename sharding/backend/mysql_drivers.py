@@ -209,13 +209,9 @@ class _Driver:
         warnings costs nothing more."""
         reply = await (self.query_raw(conn, sql) if raw else self.query(conn, sql))
         if reply.warnings and (reply.description is not None or reply.fields):
-            await self.read_notes(conn, reply)
+            shown = await self.query(conn, "SHOW WARNINGS")
+            reply.notes = [(_text(r[0]), int(r[1]), _text(r[2])) for r in shown.rows]
         return reply
-
-    async def read_notes(self, conn: Any, reply: _Reply) -> None:
-        """``reply.notes``: the texts of the warnings a read counted (``SHOW WARNINGS``)."""
-        shown = await self.query(conn, "SHOW WARNINGS")
-        reply.notes = [(_text(r[0]), int(r[1]), _text(r[2])) for r in shown.rows]
 
     def close_hard(self, conn: Any) -> None:
         conn.close()

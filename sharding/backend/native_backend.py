@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -158,31 +158,6 @@ class NativeSide(_LoopSide):
             raise
         finally:
             self.inflight.pop(op, None)  # type: ignore[call-overload]
-
-    async def op_fetch(self, conn: Any, sql: str, raw: bool = False) -> _Reply:
-        """:meth:`_LoopSide.op_fetch` in one coroutine instead of four (``run_op``,
-        ``_Driver.fetch``, ``NativeDriver.query``): every shard read passes through
-        here, and each layer is a coroutine made, resumed and finished per statement."""
-        if not conn.usable():
-            raise _Stale()
-        op = _NativeOp(time.monotonic(), conn)
-        inflight = self.inflight
-        inflight[op] = None  # type: ignore[index]
-        try:
-            reply = _reply(await conn.query(sql, raw=raw))
-            if reply.warnings and (reply.description is not None or reply.fields):
-                await self.driver.read_notes(conn, reply)
-            return reply
-        except Exception:
-            if op.abort_reason is not None:
-                raise _Aborted(op.abort_reason) from None
-            raise
-        finally:
-            inflight.pop(op, None)  # type: ignore[call-overload]
-
-    def op_fetch_raw(self, conn: Any, sql: str) -> Coroutine[Any, Any, _Reply]:
-        # Not a coroutine of its own: op_fetch's, with the rows left as payloads.
-        return self.op_fetch(conn, sql, True)
 
     async def op_stream_open(self, conn: Any, sql: str) -> tuple[Any, list[Column]]:
         if not self.driver.usable(conn):
