@@ -53,13 +53,16 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def write_results(name: str, data: dict[str, Any]) -> Path:
-    """Write ``bench/results/<name>.json`` with the command line and machine."""
+def write_results(name: str, data: dict[str, Any], module: str | None = None) -> Path:
+    """Write ``bench/results/<name>.json`` with the command line (of ``bench.<module>``,
+    by default ``bench.<name>``) and machine."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {
         "benchmark": name,
-        "command": " ".join([Path(sys.executable).name, "-m", f"bench.{name}", *sys.argv[1:]]),
+        "command": " ".join(
+            [Path(sys.executable).name, "-m", f"bench.{module or name}", *sys.argv[1:]]
+        ),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
         **data,

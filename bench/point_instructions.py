@@ -1,13 +1,17 @@
 """Instructions per point query, counted by valgrind (issue 16): relay vs ``serve``.
 
     python -m bench.point_instructions [--queries 500] [--targets relay,native,aiomysql]
+                                       [--workload point|ranges]
 
 CPU time per query on a shared 2-core machine moves by 2–3× with the other tenants'
 load; an instruction count does not. Each target runs under ``valgrind
 --tool=callgrind`` with instrumentation off, is warmed by 200 point selects, and is
 then counted over ``--queries`` more (``callgrind_control -i on/off``): PyMySQL,
 ``SELECT c FROM sbtest1 WHERE id = %s`` (a text query with a literal, the PyMySQL way;
-ids random in 1..1000).
+ids random in 1..1000). ``--workload ranges``: sysbench's four range statements of
+``oltp_read_only`` in turn (``id BETWEEN x AND x + 99``: plain, ``SUM(k)``, ``ORDER BY
+c``, ``DISTINCT c ORDER BY c``), which scatter to all 16 shards under ``mod``;
+results in ``point_instructions_ranges.json``.
 
 * ``relay``: :mod:`bench.relay` in front of MariaDB (a plain table of 1000 rows);
 * ``native`` / ``aiomysql``: the protocol server and coordinator of ``shardgate serve``
@@ -84,8 +88,25 @@ def _totals(path: str) -> int:
     return 0
 
 
-def count(target: str, queries: int, workdir: Path) -> dict[str, Any]:
-    """Instructions of ``target`` over ``queries`` point selects (and an idle window)."""
+#: sysbench oltp_read_only's range statements (range size 100).
+RANGE_STATEMENTS = (
+    "SELECT c FROM sbtest1 WHERE id BETWEEN %s AND %s",
+    "SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN %s AND %s",
+    "SELECT c FROM sbtest1 WHERE id BETWEEN %s AND %s ORDER BY c",
+    "SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN %s AND %s ORDER BY c",
+)
+
+
+def _statement(workload: str, rnd: random.Random, i: int) -> tuple[str, tuple[int, ...]]:
+    if workload == "ranges":
+        low = rnd.randint(1, ROWS - 99)
+        return RANGE_STATEMENTS[i % len(RANGE_STATEMENTS)], (low, low + 99)
+    return "SELECT c FROM sbtest1 WHERE id = %s", (rnd.randint(1, ROWS),)
+
+
+def count(target: str, queries: int, workdir: Path, workload: str = "point") -> dict[str, Any]:
+    """Instructions of ``target`` over ``queries`` statements of ``workload`` (and an
+    idle window)."""
     import pymysql
 
     out = workdir / f"callgrind.{target}"
@@ -149,8 +170,8 @@ def count(target: str, queries: int, workdir: Path) -> dict[str, Any]:
         if target != "relay":
             _create_table(cur)
         rnd = random.Random(7)
-        for _ in range(200):
-            cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (rnd.randint(1, ROWS),))
+        for i in range(200):
+            cur.execute(*_statement(workload, rnd, i))
             cur.fetchall()
         control("-i", "on")
         time.sleep(IDLE_SECONDS)
@@ -158,8 +179,8 @@ def count(target: str, queries: int, workdir: Path) -> dict[str, Any]:
         control("-d")
         control("-i", "on")
         started = time.perf_counter()
-        for _ in range(queries):
-            cur.execute("SELECT c FROM sbtest1 WHERE id = %s", (rnd.randint(1, ROWS),))
+        for i in range(queries):
+            cur.execute(*_statement(workload, rnd, i))
             cur.fetchall()
         elapsed = time.perf_counter() - started
         control("-i", "off")
@@ -219,6 +240,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--targets", default=",".join(TARGETS))
+    p.add_argument("--workload", choices=("point", "ranges"), default="point")
     p.add_argument("--serve-quiet", metavar="CONFIG", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve_quiet:
@@ -241,7 +263,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         try:
             for target in targets:
                 drop_sharded(SHARDED_DB, 16)
-                results[target] = count(target, args.queries, Path(tmp))
+                results[target] = count(target, args.queries, Path(tmp), args.workload)
                 print(f"{target}: {results[target]}", flush=True)
         finally:
             drop_sharded(SHARDED_DB, 16)
@@ -251,8 +273,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if relay:
         for r in results.values():
             r["vs_relay"] = round(r["net_k_per_query"] / relay, 2)
-    data = {"queries": args.queries, "results": results}
-    write_results("point_instructions", data)
+    data = {"queries": args.queries, "workload": args.workload, "results": results}
+    name = "point_instructions" if args.workload == "point" else "point_instructions_ranges"
+    write_results(name, data, module="point_instructions")
     return data
 
 

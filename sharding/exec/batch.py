@@ -133,7 +133,7 @@ def split_point(template: ShardTemplate) -> int | None:
 
 
 class _Request:
-    __slots__ = ("done", "error", "result", "split", "sql", "target")
+    __slots__ = ("done", "error", "in_union", "result", "split", "sql", "target")
 
     def __init__(self, target: Target, sql: str, split: int) -> None:
         self.target = target
@@ -142,6 +142,8 @@ class _Request:
         self.done = trio.Event()
         self.result: ResultSet | None = None
         self.error: BaseException | None = None
+        #: The result came from a UNION ALL (its column definitions are the union's).
+        self.in_union = False
 
 
 RunChild = Callable[..., Awaitable[Any]]
@@ -180,6 +182,14 @@ class Batcher:
         """One shard read, sent with the others of this round of the same ``read``
         (statements of one template: the union's parts must have the same columns);
         ``split``: see :func:`split_point`."""
+        rs, _ = await self.fetch_part(target, sql, split, read)
+        return rs
+
+    async def fetch_part(
+        self, target: Target, sql: str, split: int, read: object
+    ) -> tuple[ResultSet, bool]:
+        """:meth:`fetch`, and whether the result came from a UNION ALL (its column
+        definitions are then the union's, not the shard's: :mod:`sharding.exec.shard_columns`)."""
         request = _Request(target, sql, split)
         key = (target.datasource, id(read))
         queue = self._queues.get(key)
@@ -191,7 +201,7 @@ class Batcher:
         if request.error is not None:
             raise request.error
         assert request.result is not None
-        return request.result
+        return request.result, request.in_union
 
     async def _flush(self, key: tuple[str, int]) -> None:
         # Reads started in this scheduling round (e.g. every stream of a merge) are
@@ -272,4 +282,5 @@ def _distribute(rs: ResultSet, batch: Sequence[_Request]) -> None:
         r.result = (
             ResultSet(columns, rows, rs.warnings, rs.notes) if i == 0 else ResultSet(columns, rows)
         )
+        r.in_union = True
         r.done.set()

@@ -157,7 +157,8 @@ def explain_rows(
             depth,
             "SourceMerge",
             f"{merged} statement(s), each one data source merging up to "
-            f"{max(len(g) for g in groups)} shards; {plain} shard(s) read alone",
+            f"{max(len(g) for g in groups)} shards"
+            + (f"; {plain} shard(s) read plainly" if plain else ""),
         )
         add(depth + 1, "merge", source.describe())
         read_rows(read, depth + 1, share=share, streams=len(groups))

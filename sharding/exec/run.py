@@ -30,9 +30,17 @@ from sharding.exec.batch import Batcher, BatchPolicy, BatchStats, policy_for, sp
 from sharding.exec.connector import Connector
 from sharding.exec.held import held_operator
 from sharding.exec.key_lists import Ahead, ShardLists, shard_lists
+from sharding.exec.shard_columns import OwnColumns
 from sharding.exec.shard_warnings import ShardWarnings
 from sharding.exec.source import SourceStatement, source_groups
-from sharding.exec.stream import Fetch, ShardStream, StreamStats, chunk_rows, unordered_feed
+from sharding.exec.stream import (
+    Fetch,
+    ShardStream,
+    StreamStats,
+    chunk_limit,
+    chunk_rows,
+    unordered_feed,
+)
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
 from sharding.merge.concat import Concat
 from sharding.merge.distinct import Distinct
@@ -207,8 +215,6 @@ class Runner:
         #: (GROUP_CONCAT's 1260), which the session records for the statement.
         self.group_concat_max_len = context.group_concat_max_len
         self.warnings: list[tuple[str, int, str]] = []
-        #: Whether ``columns`` are a shard's own (not a batched UNION's).
-        self._shard_columns = False
         #: Per read (by id): its folded shard-key IN lists cut per shard, or None.
         self._key_lists: dict[int, ShardLists | None] = (
             dict(context.ahead.key_lists) if context.ahead is not None else {}
@@ -245,8 +251,10 @@ class Runner:
             self.stats.shard_warnings.add(target.shard, result)
         return result
 
-    def fetcher(self, template: ShardTemplate) -> Fetch:
-        """How the streams of one read fetch: batched when the statements allow it."""
+    def fetcher(self, read: ShardRead, template: ShardTemplate, own: OwnColumns) -> Fetch:
+        """How the streams of one read fetch: batched when the statements allow it, each
+        result with the first shard's column definitions (``own``:
+        :mod:`sharding.exec.shard_columns`)."""
         batcher = self._batcher
         split = split_point(template) if batcher is not None else None
         if batcher is None or split is None:
@@ -255,12 +263,39 @@ class Runner:
         notes = self.stats.shard_warnings
 
         async def fetch(target: Target, sql: str) -> ResultSet:
-            rs = await batcher.fetch(target, sql, split, template)
+            rs, in_union = await batcher.fetch_part(target, sql, split, template)
             if rs.warnings:  # a batch's warnings come with its first part's rows
                 notes.add(target.shard, rs)
-            return rs
+            return await own.apply(rs, target, plain=not in_union)
 
         return fetch
+
+    def _own_columns(
+        self,
+        read: ShardRead,
+        template: ShardTemplate,
+        first: Target,
+        keyset: KeysetSpec | None,
+        chunk: int,
+        need: int | None,
+    ) -> OwnColumns:
+        """The read's column definitions for this call: ``first``'s own, read alone by
+        its first chunk's statement when not known (:mod:`sharding.exec.shard_columns`)."""
+        n = max(1, chunk_limit(keyset is not None, chunk, need, 0, read.guard))
+        sql = f"{template.fill(first.names, '1')} LIMIT {n}{read.lock}"
+        return OwnColumns(read, first, sql, self._read_alone)
+
+    async def _read_alone(self, target: Target, sql: str) -> ResultSet:
+        """``sql`` on its shard alone, for its column definitions (OwnColumns): its rows
+        and warnings are the batch's already, so they are not noted again."""
+        connector = self.connector
+
+        async def child() -> ResultSet:
+            async with connector.connection(target.datasource, target.databases) as conn:
+                return await conn.fetch(sql)
+
+        result: ResultSet = await self.run_child(child, label=target.label)
+        return result
 
     async def run_child(self, fn: Callable[..., Awaitable[Any]], *args: Any, label: str) -> Any:
         """Run ``fn(*args)`` as a child of the query, timing its queue and run."""
@@ -324,18 +359,22 @@ class Runner:
             self.cluster.chunk_rows, self.cluster.merge_budget_rows // budget_share, len(targets)
         )
 
-        fetch = self.fetcher(template)
-        # Batched reads come back as one UNION ALL, whose column definitions are the
-        # union's (lengths, decimals), not a shard's: the first shard is read alone and
-        # its definitions win (as for a data-source stage: merged_streams).
-        first = targets[0] if fetch is not self.fetch and len(targets) > 1 else None
+        # Batched reads come back as one UNION ALL; the fetcher gives every part the
+        # first shard's own column definitions, not the union's
+        # (sharding.exec.shard_columns).
+        fetch = (
+            self.fetcher(
+                read, template, self._own_columns(read, template, targets[0], keyset, chunk, need)
+            )
+            if targets
+            else self.fetch
+        )
 
         def maker(target: Target) -> Callable[[], ShardStream]:
             def make() -> ShardStream:
-                alone = target is first
                 stream = ShardStream(
                     self.nursery,
-                    self.fetch if alone else fetch,
+                    fetch,
                     target,
                     template,
                     keyset=keyset,
@@ -343,7 +382,7 @@ class Runner:
                     need=need,
                     guard=read.guard,
                     stats=self.stats.streams,
-                    on_columns=self._remember_shard_columns if alone else self._remember_columns,
+                    on_columns=self._remember_columns,
                     lock=read.lock,
                 )
                 stream.start()
@@ -373,13 +412,16 @@ class Runner:
         budget = self.cluster.merge_budget_rows // budget_share
         chunk = chunk_rows(self.cluster.chunk_rows, budget, len(groups), need)
 
+        # A merged statement's columns are the outer query's: each result gets the first
+        # shard's own (sharding.exec.shard_columns), read alone where not known yet.
+        own = self._own_columns(read, template, targets[0], keyset, chunk, need)
+
         def maker(group: list[Target]) -> Callable[[], ShardStream]:
             def make() -> ShardStream:
                 if len(group) == 1:
-                    fetch: Fetch = self.fetch
+                    fetch: Fetch = self._owned(self.fetch, own, plain=True)
                     target = group[0]
                     render = None
-                    on_columns: Callable[[ResultSet], None] | None = self._remember_columns
                 else:
                     statement = SourceStatement(
                         _weak_run_child(self),
@@ -389,9 +431,9 @@ class Runner:
                         stage,
                         self.stats.batches,
                     )
-                    fetch = self._noting(statement.fetch, group[0].shard)
+                    noted = self._noting(statement.fetch, group[0].shard)
+                    fetch = self._owned(noted, own, plain=False)
                     target, render = statement.target, statement.render
-                    on_columns = None  # the plain first shard's definitions are the ones
                 stream = ShardStream(
                     self.nursery,
                     fetch,
@@ -402,7 +444,7 @@ class Runner:
                     need=need,
                     guard=read.guard,
                     stats=self.stats.streams,
-                    on_columns=on_columns,
+                    on_columns=self._remember_columns,
                     render=render,
                 )
                 stream.start()
@@ -424,14 +466,18 @@ class Runner:
 
         return noted
 
+    @staticmethod
+    def _owned(fetch: Fetch, own: OwnColumns, *, plain: bool) -> Fetch:
+        """``fetch`` with the read's column definitions (``plain``: a shard's own
+        statement, not a merged one)."""
+
+        async def owned(target: Target, sql: str) -> ResultSet:
+            return await own.apply(await fetch(target, sql), target, plain=plain)
+
+        return owned
+
     def _remember_columns(self, rs: ResultSet) -> None:
         if self.columns is None:
-            self.columns = rs.columns
-
-    def _remember_shard_columns(self, rs: ResultSet) -> None:
-        """A shard's own definitions (a read not batched) replace a batch's."""
-        if not self._shard_columns:
-            self._shard_columns = True
             self.columns = rs.columns
 
     # ------------------------------------------------------------------ operators

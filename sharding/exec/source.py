@@ -16,10 +16,12 @@ source with one shard reads it plainly), and only when ``cluster.pushdown`` is o
 Column definitions: the outer query's columns are not the shard statement's (a SUM
 of partial SUMs has a larger DECIMAL precision, names are ``c1``…), and the session
 sends the shard's own definitions for values it passes on. MariaDB's definitions for a
-statement it did not execute (``LIMIT 0``) differ too (flags, ENUM as VARCHAR). So the
-read's first shard is read plainly, on its own, as without the stage: its result
-carries the definitions (the only stream that reports columns), at the price of one
-more small statement per query.
+statement it did not execute (``LIMIT 0``) differ too (flags, ENUM as VARCHAR). So
+each wrapped statement's result is given the shard's own definitions, remembered per
+read from one shard's plain result, which is read alone (``LIMIT 1``) only when the
+wrapped statement reports definitions not seen with that read before
+(:mod:`sharding.exec.shard_columns`). Until then the first shard was read alone in every
+query: one more statement per query.
 
 Errors: a wrapped statement that fails runs its parts alone on the same connection, so
 the client sees the failing shard's own error, as without the stage; if every part
@@ -54,19 +56,17 @@ RunChild = Callable[..., Awaitable[Any]]
 def source_groups(
     targets: Sequence[Target], policy: BatchPolicy | None, part_bytes: int = 0
 ) -> list[list[Target]]:
-    """The read's targets cut into the statements the stage runs: the first shard
-    alone (read plainly: its result carries the column definitions), then per data
-    source (in first-seen order) batches of ``policy.sizes(n)`` shards; a data source
-    with one shard left is a group of one (read plainly). ``part_bytes``: about how long
-    one part's text is — a statement stays within ``policy.max_bytes`` as batches do.
+    """The read's targets cut into the statements the stage runs: per data source (in
+    first-seen order) batches of ``policy.sizes(n)`` shards; a data source with one
+    shard left is a group of one (read plainly). ``part_bytes``: about how long one
+    part's text is — a statement stays within ``policy.max_bytes`` as batches do.
     Empty when nothing would be wrapped (no policy, or no data source holds two of
-    the other shards)."""
-    if policy is None or len(targets) < 3:
+    the shards)."""
+    if policy is None or len(targets) < 2:
         return []
-    # The first shard alone: its plain result carries the column definitions.
-    groups: list[list[Target]] = [[targets[0]]]
+    groups: list[list[Target]] = []
     by_source: dict[str, list[Target]] = {}
-    for t in targets[1:]:
+    for t in targets:
         by_source.setdefault(t.datasource, []).append(t)
     if all(len(ts) < 2 for ts in by_source.values()):
         return []

@@ -84,26 +84,27 @@ def _targets(spec: list[tuple[str, int]]) -> list[Target]:
     return [Target(ds, shard, (), (f"db_{shard}",)) for ds, shard in spec]
 
 
-def test_source_groups_reads_the_first_shard_alone_and_cuts_per_data_source() -> None:
+def test_source_groups_cut_per_data_source() -> None:
     policy = BatchPolicy(parallel=2, min_parts=2, max_parts=4)
     targets = _targets([("a", i) for i in range(9)] + [("b", 100 + i) for i in range(3)])
     groups = source_groups(targets, policy)
+    # No shard read alone for its column definitions (sharding.exec.shard_columns).
     assert [[t.shard for t in g] for g in groups] == [
-        [0],
-        [1, 2, 3, 4],
-        [5, 6, 7, 8],
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8],
         [100, 101],
         [102],
     ]
     assert source_groups(targets, None) == []
-    assert source_groups(targets[:2], policy) == []  # nothing worth wrapping
+    assert source_groups(targets[:1], policy) == []  # nothing worth wrapping
     one_each = _targets([("a", 0), ("b", 1), ("c", 2)])
     assert source_groups(one_each, policy) == []
     # Long parts (a big IN list in every shard's text): a statement stays under
     # max_bytes, as the batch layer's do.
     wide = BatchPolicy(parallel=1, min_parts=2, max_parts=256, max_bytes=1000)
     cut = source_groups(targets[:9], wide, part_bytes=300)
-    assert [len(g) for g in cut] == [1, 3, 3, 2]
+    assert [len(g) for g in cut] == [3, 3, 3]
 
 
 # ---------------------------------------------------------------------- on MariaDB
@@ -223,8 +224,7 @@ async def test_pushdown_on_and_off_give_the_same_rows_with_far_fewer_crossing(
             await _drop(coord)
         raise
     assert on == off
-    # Top-10 over 64 shards: one shard alone (≤ 10 rows) and 4 merged statements
-    # (≤ 10 rows each) instead of up to 10 rows from every shard.
+    # Top-10 over 64 shards: 4 merged statements (≤ 10 rows each) instead of up to 10 rows from every shard.
     assert rows_on[0] <= 5 * 10 < rows_off[0], (rows_on[0], rows_off[0])
     # OFFSET 100: the merged statements return at most 105 rows each.
     assert rows_on[1] <= 5 * 105 < rows_off[1]

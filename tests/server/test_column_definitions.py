@@ -185,9 +185,10 @@ _GROUPED = "SELECT customer_id, {} FROM orders GROUP BY customer_id"
 
 #: (form, statement, column) → the fields that differ from MariaDB's, by reason.
 #: Over several shards of one data source the reads are merged by the data source
-#: (issue 17, sharding/exec/source.py) and the first shard is read on its own: its
-#: result's definitions are the ones sent, so expressions keep MariaDB's own (a UNION
-#: of the shards would type them anew).
+#: (issue 17, sharding/exec/source.py) or batched in a UNION ALL; the first shard's own
+#: definitions are the ones sent (read alone once per plan and remembered:
+#: sharding/exec/shard_columns.py), so expressions keep MariaDB's own (a UNION of the
+#: shards would type them anew).
 EXPECTED: dict[tuple[str, str, str], tuple[str, ...]] = {
     # The oracle sorts the joined rows through a temporary table (BINARY dropped); a
     # co-located shard's own statement keeps it.
@@ -282,10 +283,15 @@ def _compare(env: Environment, protocol: str) -> dict[tuple[str, str, str], tupl
         if protocol == "text":
             want = _text_definitions(MYSQL_HOST, MYSQL_PORT, env.oracle_db, sql)
             got = _text_definitions("127.0.0.1", env.port, env.logical_db, sql)
+            # Again: a batched read now takes the shard's definitions remembered from
+            # the first run (sharding.exec.shard_columns), not a shard read alone.
+            again = _text_definitions("127.0.0.1", env.port, env.logical_db, sql)
         else:
             text, params = _as_prepared(form, sql)
             want = _binary_definitions(MYSQL_PORT, env.oracle_db, text, params)
             got = _binary_definitions(env.port, env.logical_db, text, params)
+            again = _binary_definitions(env.port, env.logical_db, text, params)
+        assert again == got, f"{sql}: the definitions changed on a second run"
         assert len(got) == len(want), f"{sql}: {len(got)} columns, MariaDB {len(want)}"
         for w, g in zip(want, got, strict=True):
             diff = _differences(w, g)
