@@ -315,6 +315,49 @@ def test_column_definitions_equal_mariadbs(env: Environment, protocol: str) -> N
     assert not gone, f"listed differences that no longer occur (update EXPECTED): {gone}"
 
 
+def _session_definitions(
+    host: str, port: int, database: str, steps: list[str]
+) -> list[list[Definition]]:
+    """The result definitions of each SELECT of ``steps``, run in order on one connection
+    (the ``SET`` steps change the session)."""
+    conn = pymysql.connect(host=host, port=port, user="root", password="", database=database)
+    out: list[list[Definition]] = []
+    with conn, conn.cursor() as cur:
+        for step in steps:
+            cur.execute(step)
+            if step.startswith("SET"):
+                continue
+            cur.fetchall()
+            out.append(
+                [
+                    _definition(f.name, f.type_code, f.length, f.scale, f.flags, f.charsetnr)
+                    for f in cur._result.fields
+                ]
+            )
+    return out
+
+
+def test_remembered_definitions_follow_the_sessions_collation(env: Environment) -> None:
+    """A scatter read's definitions are remembered per plan (sharding/exec/shard_columns):
+    a session that changes ``collation_connection`` changes a literal's (``BINARY`` under
+    ``utf8mb4_bin``), and the same statement's next runs must show it, and show it no
+    more once changed back — as MariaDB does."""
+    sql = "SELECT 'x' AS lit, CONCAT(status, 'y') AS c2, id FROM orders WHERE id < 40 ORDER BY id"
+    steps = [
+        sql,
+        sql,
+        "SET collation_connection = utf8mb4_bin",
+        sql,
+        sql,
+        "SET collation_connection = utf8mb4_general_ci",
+        sql,
+    ]
+    want = _session_definitions(MYSQL_HOST, MYSQL_PORT, env.oracle_db, steps)
+    got = _session_definitions("127.0.0.1", env.port, env.logical_db, steps)
+    assert got == want
+    assert want[2][0].flags & BINARY and not want[0][0].flags & BINARY
+
+
 #: Statements Connector/J runs as server-side prepared statements: (param, statement).
 JDBC_STATEMENTS = [
     (7, "SELECT * FROM orders WHERE id = ?"),
