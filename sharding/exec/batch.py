@@ -132,7 +132,10 @@ def split_point(template: ShardTemplate) -> int | None:
     return select_list_end(template.parts[0])
 
 
-class _Request:
+class PartRequest:
+    """One shard read waiting for its batch: ``done`` is set once ``result`` (and
+    ``in_union``) or ``error`` is."""
+
     __slots__ = ("done", "error", "in_union", "result", "split", "sql", "target")
 
     def __init__(self, target: Target, sql: str, split: int) -> None:
@@ -175,33 +178,33 @@ class Batcher:
         self._run_child = run_child
         self._connector = connector
         self._policy = policy
-        self._queues: dict[tuple[str, int], list[_Request]] = {}
+        self._queues: dict[tuple[str, int], list[PartRequest]] = {}
         self.stats = stats or BatchStats()
 
     async def fetch(self, target: Target, sql: str, split: int, read: object) -> ResultSet:
         """One shard read, sent with the others of this round of the same ``read``
         (statements of one template: the union's parts must have the same columns);
         ``split``: see :func:`split_point`."""
-        rs, _ = await self.fetch_part(target, sql, split, read)
-        return rs
+        request = self.submit(target, sql, split, read)
+        await request.done.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.result is not None
+        return request.result
 
-    async def fetch_part(
-        self, target: Target, sql: str, split: int, read: object
-    ) -> tuple[ResultSet, bool]:
-        """:meth:`fetch`, and whether the result came from a UNION ALL (its column
-        definitions are then the union's, not the shard's: :mod:`sharding.exec.shard_columns`)."""
-        request = _Request(target, sql, split)
+    def submit(self, target: Target, sql: str, split: int, read: object) -> PartRequest:
+        """:meth:`fetch` without waiting: the request is answered when its batch is
+        (``in_union``: the result came from a UNION ALL, whose column definitions are
+        the union's, not the shard's: :mod:`sharding.exec.shard_columns`). A stream
+        submits its chunks so, with no task of its own waiting for each."""
+        request = PartRequest(target, sql, split)
         key = (target.datasource, id(read))
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = []
             self._nursery.start_soon(self._flush, key)
         queue.append(request)
-        await request.done.wait()
-        if request.error is not None:
-            raise request.error
-        assert request.result is not None
-        return request.result, request.in_union
+        return request
 
     async def _flush(self, key: tuple[str, int]) -> None:
         # Reads started in this scheduling round (e.g. every stream of a merge) are
@@ -210,8 +213,8 @@ class Batcher:
         requests = self._queues.pop(key)
         datasource = key[0]
         size = self._policy.sizes(len(requests))
-        batches: list[list[_Request]] = []
-        current: list[_Request] = []
+        batches: list[list[PartRequest]] = []
+        current: list[PartRequest] = []
         nbytes = 0
         for r in requests:
             if current and (len(current) >= size or nbytes + len(r.sql) > self._policy.max_bytes):
@@ -225,7 +228,7 @@ class Batcher:
             for batch in batches:
                 nursery.start_soon(self._send, datasource, batch)
 
-    async def _send(self, datasource: str, batch: list[_Request]) -> None:
+    async def _send(self, datasource: str, batch: list[PartRequest]) -> None:
         label = f"{datasource}/{len(batch)} shards" if len(batch) > 1 else batch[0].target.label
         try:
             await self._run_child(self._run, datasource, batch, label=label)
@@ -237,7 +240,7 @@ class Batcher:
             if not isinstance(exc, Exception):
                 raise
 
-    async def _run(self, datasource: str, batch: list[_Request]) -> None:
+    async def _run(self, datasource: str, batch: list[PartRequest]) -> None:
         databases = sorted({db for r in batch for db in r.target.databases})
         async with self._connector.connection(datasource, databases) as conn:
             if len(batch) == 1:
@@ -271,7 +274,7 @@ class Batcher:
         _distribute(rs, batch)
 
 
-def _distribute(rs: ResultSet, batch: Sequence[_Request]) -> None:
+def _distribute(rs: ResultSet, batch: Sequence[PartRequest]) -> None:
     """Give each request its rows (tag column dropped), in the server's order. The
     statement's warnings are its parts' together: the first request carries them."""
     columns = rs.columns[:-1]

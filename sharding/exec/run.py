@@ -26,7 +26,14 @@ from executor.errors import ExecutorClosed
 from sharding.backend.base import Column, ResultSet
 from sharding.errors import QueryInterrupted, ShardgateError
 from sharding.exec.backend_eval import backend_eval
-from sharding.exec.batch import Batcher, BatchPolicy, BatchStats, policy_for, split_point
+from sharding.exec.batch import (
+    Batcher,
+    BatchPolicy,
+    BatchStats,
+    PartRequest,
+    policy_for,
+    split_point,
+)
 from sharding.exec.connector import Connector
 from sharding.exec.held import held_operator
 from sharding.exec.key_lists import Ahead, ShardLists, shard_lists
@@ -35,8 +42,11 @@ from sharding.exec.shard_warnings import ShardWarnings
 from sharding.exec.source import SourceStatement, source_groups
 from sharding.exec.stream import (
     Fetch,
+    Finish,
     ShardStream,
     StreamStats,
+    Submit,
+    Submitted,
     chunk_limit,
     chunk_rows,
     unordered_feed,
@@ -251,24 +261,29 @@ class Runner:
             self.stats.shard_warnings.add(target.shard, result)
         return result
 
-    def fetcher(self, read: ShardRead, template: ShardTemplate, own: OwnColumns) -> Fetch:
-        """How the streams of one read fetch: batched when the statements allow it, each
-        result with the first shard's column definitions (``own``:
-        :mod:`sharding.exec.shard_columns`)."""
+    def batched(
+        self, read: ShardRead, template: ShardTemplate, own: OwnColumns
+    ) -> tuple[Submit, Finish] | None:
+        """How the streams of one read submit their chunks to the batch layer (no task
+        per chunk), each result handed on with the first shard's column definitions
+        (``own``: :mod:`sharding.exec.shard_columns`); None where reads are not batched."""
         batcher = self._batcher
         split = split_point(template) if batcher is not None else None
         if batcher is None or split is None:
-            return self.fetch
-
+            return None
         notes = self.stats.shard_warnings
 
-        async def fetch(target: Target, sql: str) -> ResultSet:
-            rs, in_union = await batcher.fetch_part(target, sql, split, template)
+        def submit(target: Target, sql: str) -> Submitted:
+            return batcher.submit(target, sql, split, template)
+
+        async def finish(target: Target, request: PartRequest) -> ResultSet:
+            rs = request.result
+            assert rs is not None
             if rs.warnings:  # a batch's warnings come with its first part's rows
                 notes.add(target.shard, rs)
-            return await own.apply(rs, target, plain=not in_union)
+            return await own.apply(rs, target, plain=not request.in_union)
 
-        return fetch
+        return submit, finish
 
     def _own_columns(
         self,
@@ -359,22 +374,22 @@ class Runner:
             self.cluster.chunk_rows, self.cluster.merge_budget_rows // budget_share, len(targets)
         )
 
-        # Batched reads come back as one UNION ALL; the fetcher gives every part the
-        # first shard's own column definitions, not the union's
-        # (sharding.exec.shard_columns).
-        fetch = (
-            self.fetcher(
+        # Batched reads: each stream submits its chunks to the batch layer, which answers
+        # them in one UNION ALL per batch; every part is handed on with the first shard's
+        # own column definitions, not the union's (sharding.exec.shard_columns).
+        batched = (
+            self.batched(
                 read, template, self._own_columns(read, template, targets[0], keyset, chunk, need)
             )
             if targets
-            else self.fetch
+            else None
         )
 
         def maker(target: Target) -> Callable[[], ShardStream]:
             def make() -> ShardStream:
                 stream = ShardStream(
                     self.nursery,
-                    fetch,
+                    self.fetch,
                     target,
                     template,
                     keyset=keyset,
@@ -384,6 +399,7 @@ class Runner:
                     stats=self.stats.streams,
                     on_columns=self._remember_columns,
                     lock=read.lock,
+                    submit=batched,
                 )
                 stream.start()
                 return stream

@@ -71,6 +71,126 @@ async def test_stream_continues_by_keyset_and_prefetches_one_chunk() -> None:
     assert "k IS NULL" in shard.sql[-1] or "k IS" in shard.sql[-1]
 
 
+class _Submitted:
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.result: ResultSet | None = None
+        self.error: BaseException | None = None
+
+
+class FakeBatch:
+    """Answers submitted chunks from another task, as the batch layer does."""
+
+    def __init__(self, shard: FakeShard, nursery: trio.Nursery) -> None:
+        self.shard = shard
+        self.nursery = nursery
+        self.finished: list[int] = []
+        self.fail: BaseException | None = None
+
+    def submit(self, target: Target, sql: str) -> _Submitted:
+        request = _Submitted()
+
+        async def answer() -> None:
+            try:
+                if self.fail is not None:
+                    raise self.fail
+                request.result = await self.shard.fetch(target, sql)
+            except BaseException as exc:  # as Batcher._send does
+                request.error = exc
+            request.done.set()
+
+        self.nursery.start_soon(answer)
+        return request
+
+    async def finish(self, target: Target, request: _Submitted) -> ResultSet:
+        await trio.lowlevel.checkpoint()
+        assert request.result is not None
+        self.finished.append(len(request.result.rows))
+        return ResultSet([Column("renamed_k"), Column("renamed_id")], request.result.rows)
+
+
+async def test_submitted_chunks_continue_by_keyset_and_are_finished_on_arrival() -> None:
+    rows = [(i % 4, i) for i in range(23)]
+    shard = FakeShard(rows)
+    expected = shard.conn.execute("SELECT k, id FROM t ORDER BY k DESC, id").fetchall()
+    seen: list[list[Column]] = []
+    async with trio.open_nursery() as nursery:
+        batch = FakeBatch(shard, nursery)
+        stream = ShardStream(
+            nursery,
+            shard.fetch,
+            TARGET,
+            TEMPLATE,
+            keyset=KEYSET,
+            chunk=5,
+            on_columns=lambda rs: seen.append(rs.columns),
+            submit=(batch.submit, batch.finish),
+        )
+        got: list[tuple[Any, ...]] = []
+        while (chunk := await stream.next_chunk()) is not None:
+            assert shard.open <= 1  # still one prefetch ahead at most
+            got += chunk
+    assert got == expected
+    # Every chunk went through the finish hook; the columns are the finished ones.
+    assert batch.finished == [5, 5, 5, 5, 3]
+    assert [c.name for c in seen[0]] == ["renamed_k", "renamed_id"]
+
+
+async def test_a_submitted_chunks_error_is_raised_by_the_consumer() -> None:
+    shard = FakeShard([(1, 1)])
+    async with trio.open_nursery() as nursery:
+        batch = FakeBatch(shard, nursery)
+        batch.fail = ValueError("shard 0 failed")
+        stream = ShardStream(
+            nursery,
+            shard.fetch,
+            TARGET,
+            TEMPLATE,
+            keyset=KEYSET,
+            chunk=5,
+            submit=(batch.submit, batch.finish),
+        )
+        with pytest.raises(ValueError, match="shard 0 failed"):
+            await stream.next_chunk()
+    assert batch.finished == []
+
+
+async def test_an_abandoned_batch_never_raises_another_tasks_cancellation() -> None:
+    # The batch's task was cancelled (its Cancelled lands in the request): the stream
+    # must not re-raise that foreign Cancelled; it raises a plain error, after a
+    # checkpoint that delivers its own cancellation when it has one.
+    shard = FakeShard([(1, 1)])
+    async with trio.open_nursery() as nursery:
+        request = _Submitted()
+
+        async def cancelled_batch() -> None:
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                try:
+                    await trio.sleep(1)
+                except trio.Cancelled as exc:
+                    request.error = exc
+                    request.done.set()
+                    raise
+
+        nursery.start_soon(cancelled_batch)
+
+        async def finish(target: Target, submitted: _Submitted) -> ResultSet:
+            raise AssertionError("not finished")
+
+        stream = ShardStream(
+            nursery,
+            shard.fetch,
+            TARGET,
+            TEMPLATE,
+            keyset=KEYSET,
+            chunk=5,
+            submit=(lambda target, sql: request, finish),
+        )
+        with pytest.raises(RuntimeError, match="batch was abandoned"):
+            await stream.next_chunk()
+
+
 async def test_stream_respects_pushed_down_limit() -> None:
     shard = FakeShard([(i, i) for i in range(50)])
     async with trio.open_nursery() as nursery:
