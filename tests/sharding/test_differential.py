@@ -329,6 +329,7 @@ async def test_generated_16(coord16: Coordinator, dataset16: Dataset) -> None:
 
 
 @pytest.mark.slow  # 1024 shards: ~2 min each (run by .ci/run after make test)
+@pytest.mark.timeout(900)  # 300 s default hit under make test-slow's two workers (268 s alone)
 async def test_generated_1024(dataset1024: Dataset) -> None:
     async with Coordinator(dataset1024.topology(), catalog_refresh=None) as coord:
         await _run_generated(coord, dataset1024)
