@@ -250,27 +250,28 @@ class Runner:
     # ------------------------------------------------------------------ children
     async def fetch(self, target: Target, sql: str) -> ResultSet:
         """One shard statement as one child (borrow, run, return the connection)."""
-        connector = self.connector
-
-        async def child() -> ResultSet:
-            async with connector.connection(target.datasource, target.databases) as conn:
-                return await conn.fetch(sql)
-
-        result: ResultSet = await self.run_child(child, label=target.label)
+        result = await self._read_alone(target, sql)
         if result.warnings:
             self.stats.shard_warnings.add(target.shard, result)
         return result
 
     def batched(
-        self, read: ShardRead, template: ShardTemplate, own: OwnColumns
+        self,
+        read: ShardRead,
+        template: ShardTemplate,
+        targets: Sequence[Target],
+        keyset: KeysetSpec | None,
+        chunk: int,
+        need: int | None,
     ) -> tuple[Submit, Finish] | None:
         """How the streams of one read submit their chunks to the batch layer (no task
         per chunk), each result handed on with the first shard's column definitions
-        (``own``: :mod:`sharding.exec.shard_columns`); None where reads are not batched."""
+        (:mod:`sharding.exec.shard_columns`); None where reads are not batched."""
         batcher = self._batcher
         split = split_point(template) if batcher is not None else None
-        if batcher is None or split is None:
+        if batcher is None or split is None or not targets:
             return None
+        own = self._own_columns(read, template, targets[0], keyset, chunk, need)
         notes = self.stats.shard_warnings
 
         def submit(target: Target, sql: str) -> Submitted:
@@ -301,8 +302,8 @@ class Runner:
         return OwnColumns(read, first, sql, self._read_alone)
 
     async def _read_alone(self, target: Target, sql: str) -> ResultSet:
-        """``sql`` on its shard alone, for its column definitions (OwnColumns): its rows
-        and warnings are the batch's already, so they are not noted again."""
+        """``sql`` on its shard alone as one child, its warnings not noted (:meth:`fetch`
+        notes them; for OwnColumns the rows and warnings are the batch's already)."""
         connector = self.connector
 
         async def child() -> ResultSet:
@@ -377,13 +378,7 @@ class Runner:
         # Batched reads: each stream submits its chunks to the batch layer, which answers
         # them in one UNION ALL per batch; every part is handed on with the first shard's
         # own column definitions, not the union's (sharding.exec.shard_columns).
-        batched = (
-            self.batched(
-                read, template, self._own_columns(read, template, targets[0], keyset, chunk, need)
-            )
-            if targets
-            else None
-        )
+        batched = self.batched(read, template, targets, keyset, chunk, need)
 
         def maker(target: Target) -> Callable[[], ShardStream]:
             def make() -> ShardStream:
