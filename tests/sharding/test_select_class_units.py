@@ -172,6 +172,47 @@ def test_a_read_binds_only_the_tables_its_template_names() -> None:
     assert targets[0].names[0].endswith("`big_15`") and targets[0].names[1] == ""
 
 
+def test_targets_are_remembered_per_read_and_let_go_with_it() -> None:
+    """A cached plan's read scatters to the same shards call after call: the second call
+    builds nothing (the same Target objects), other shards or another dialect get their
+    own, a refusal is not remembered, and the entry goes with its read."""
+    import gc
+
+    from sharding.exec import targets as targets_module
+
+    rule = ShardRule("mod", 4, "id", ("ds0", "ds1"), physical="p.t_{shard}")
+    read = ShardRead(
+        compile_template(f"SELECT * FROM {table_marker(0)}"), (TableInfo("db", "t", rule),), ALL, 0
+    )
+    first = shard_targets(read, [0, 1, 2, 3], "mysql")
+    again = shard_targets(read, [0, 1, 2, 3], "mysql")
+    assert again == first and all(a is b for a, b in zip(again, first, strict=True))
+    again.pop()  # the caller's list is its own
+    assert len(shard_targets(read, [0, 1, 2, 3], "mysql")) == 4
+    assert [t.datasource for t in first] == ["ds0", "ds1", "ds0", "ds1"]
+    two = shard_targets(read, [2], "mysql")
+    assert two == [first[2]] and shard_targets(read, [2], "mysql")[0] is two[0]
+    sqlite = shard_targets(read, [0], "sqlite")
+    assert sqlite[0] is not first[0] and "`" not in sqlite[0].names[0]
+    assert id(read) in targets_module._TARGETS
+    key = id(read)
+    del read, first, again, sqlite, two
+    gc.collect()
+    assert key not in targets_module._TARGETS
+
+    broadcast = TableInfo("db", "b", ShardRule(broadcast=True, datasources=("ds0",)))
+    mixed = ShardRead(
+        compile_template(f"SELECT * FROM {table_marker(0)} JOIN {table_marker(1)}"),
+        (TableInfo("db", "t", rule), broadcast),
+        ALL,
+        0,
+    )
+    for _ in range(2):  # shard 1 is on ds1, where the broadcast table has no copy
+        with pytest.raises(NotSupported, match="no copy on data source 'ds1'"):
+            shard_targets(mixed, [1], "mysql")
+    assert shard_targets(mixed, [0], "mysql")[0].datasource == "ds0"
+
+
 # ---------------------------------------------------------------------- derived tables
 
 
