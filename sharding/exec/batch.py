@@ -52,6 +52,7 @@ import trio
 from sharding.backend.base import ResultSet
 from sharding.errors import BackendError
 from sharding.exec.connector import Connector
+from sharding.exec.stream import Done
 from sharding.exec.targets import Target
 from sharding.sql.lexer import TOKEN
 from sharding.sql.template import ShardTemplate
@@ -142,7 +143,7 @@ class PartRequest:
         self.target = target
         self.sql = sql
         self.split = split
-        self.done = trio.Event()
+        self.done = Done()
         self.result: ResultSet | None = None
         self.error: BaseException | None = None
         #: The result came from a UNION ALL (its column definitions are the union's).
@@ -224,6 +225,9 @@ class Batcher:
             nbytes += len(r.sql) + 32
         if current:
             batches.append(current)
+        if len(batches) == 1:
+            await self._send(datasource, batches[0])  # no nursery and task for one
+            return
         async with trio.open_nursery() as nursery:
             for batch in batches:
                 nursery.start_soon(self._send, datasource, batch)

@@ -512,7 +512,7 @@ class Runner:
                 makers = self.merged_streams(node.read, node.source, budget_share=budget_share)
                 if makers is None:
                     makers = self.streams(node.read, budget_share=budget_share)
-                return Concat(unordered_feed(self.nursery, makers, self.window))
+                return Concat(unordered_feed(makers, self.window))
             case MergeSortNode():
                 makers = self.merged_streams(node.read, node.source, budget_share=budget_share)
                 if makers is None:

@@ -17,16 +17,20 @@ tasks that only wait (measured: ~10 % of the instructions of a 16-shard range re
 ``python -m bench.point_instructions --workload ranges``). The consumer finishes a
 submitted chunk when it takes it (warnings noted, column definitions set).
 
-:func:`unordered_feed` reads many shards for ``Concat``: ``window`` workers each take
-the next shard and stream it to the end, handing chunks over as they arrive; at most
-``window`` shards are open at once, so memory is O(window × chunk) however many shards
-there are.
+:func:`unordered_feed` reads many shards for ``Concat``: at most ``window`` shards are
+open at once, each with one chunk fetched or on its way, and their chunks are handed on
+in the order they arrive; a finished shard's place goes to the next one. Memory is
+O(window × chunk) however many shards there are. It runs no task of its own: every
+chunk is already fetched by its stream's task or its batch's, and its :class:`Done`
+tells the feed when it has come (a worker task per open shard that only waited cost
+~17 tasks per 16-shard read).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,12 +45,35 @@ from sharding.sql.template import ShardTemplate
 Fetch = Callable[[Target, str], Awaitable[ResultSet]]
 
 
+class Done:
+    """When a chunk's result (or error) has come: a :class:`trio.Event` that also tells
+    one listener (the unordered feed, waiting for whichever open shard answers first)."""
+
+    __slots__ = ("_event", "listener")
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self.listener: Callable[[], None] | None = None
+
+    def set(self) -> None:
+        self._event.set()
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            listener()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 class Submitted(Protocol):
     """A chunk's read submitted without a task of the stream's own (a batch part,
     :meth:`sharding.exec.batch.Batcher.submit`): ``done`` is set once ``result`` or
     ``error`` is."""
 
-    done: trio.Event
+    done: Done
     result: ResultSet | None
     error: BaseException | None
 
@@ -71,7 +98,7 @@ class _Pending:
     __slots__ = ("done", "error", "result")
 
     def __init__(self) -> None:
-        self.done = trio.Event()
+        self.done = Done()
         self.result: ResultSet | None = None
         self.error: BaseException | None = None
 
@@ -118,6 +145,29 @@ class ShardStream:
         self._fetched = 0
         self._predicate = "1"
         self._requested = 0
+        #: Told (with this stream) each time a chunk has come: :func:`unordered_feed`.
+        self._on_arrival: Callable[[ShardStream], None] | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Nothing more to read and nothing on its way."""
+        return self._finished and self._pending is None
+
+    def on_arrival(self, listener: Callable[[ShardStream], None]) -> None:
+        """Call ``listener(self)`` when the chunk on its way has come (at once if it has
+        already) and so for every later chunk."""
+        self._on_arrival = listener
+        if self._pending is not None:
+            self._listen(self._pending)
+
+    def _listen(self, pending: _Pending | Submitted) -> None:
+        listener = self._on_arrival
+        if listener is None:
+            return
+        if pending.done.is_set():
+            listener(self)
+        else:
+            pending.done.listener = lambda: listener(self)
 
     def start(self) -> None:
         """Begin fetching the first chunk (idempotent)."""
@@ -137,11 +187,13 @@ class ShardStream:
         else:
             sql = f"{self._template.fill(self.target.names, self._predicate)} LIMIT {n}{self._lock}"
         if self._submit is not None:
-            self._pending = self._submit[0](self.target, sql)
+            submitted = self._pending = self._submit[0](self.target, sql)
+            self._listen(submitted)
             return
         pending = _Pending()
         self._pending = pending
         self._nursery.start_soon(self._run, sql, pending)
+        self._listen(pending)
 
     async def _run(self, sql: str, pending: _Pending) -> None:
         try:
@@ -229,45 +281,49 @@ def chunk_limit(
 
 
 def unordered_feed(
-    nursery: trio.Nursery, streams: Sequence[Callable[[], ShardStream]], window: int
+    streams: Sequence[Callable[[], ShardStream]], window: int
 ) -> AsyncIterator[list[tuple[Any, ...]]]:
-    """Chunks of many shards in arrival order, at most ``window`` shards open.
+    """Chunks of many shards in arrival order, at most ``window`` shards open (module
+    docstring). Each chunk is fetched by its stream's task or its batch's, in the
+    runner's nursery (which the runner cancels when the consumer stops early); the
+    iterator itself holds no task and no nursery, so leaving it half-consumed needs
+    no cleanup."""
+    return _arrivals(iter(streams), max(1, window))
 
-    The workers run in ``nursery`` (owned by the runner, which cancels it when the
-    consumer stops early); the returned iterator holds no nursery itself, so leaving
-    it half-consumed needs no cleanup.
-    """
-    send, receive = trio.open_memory_channel[list[tuple[Any, ...]]](max(1, window))
-    iterator = iter(streams)
-    errors: list[Exception] = []
 
-    async def worker() -> None:
-        for make in iterator:
+async def _arrivals(
+    makers: Iterator[Callable[[], ShardStream]], window: int
+) -> AsyncIterator[list[tuple[Any, ...]]]:
+    arrived: deque[ShardStream] = deque()
+    wake = trio.Event()
+
+    def arrival(stream: ShardStream) -> None:
+        arrived.append(stream)
+        wake.set()
+
+    open_streams: set[ShardStream] = set()
+    while True:
+        # Fill the window: a stream starts its first chunk when made.
+        while len(open_streams) < window:
+            make = next(makers, None)
+            if make is None:
+                break
             stream = make()
-            while True:
-                chunk = await stream.next_chunk()
-                if chunk is None:
-                    break
-                await send.send(chunk)
-
-    async def run_all() -> None:
-        try:
-            async with trio.open_nursery() as inner:
-                for _ in range(max(1, min(window, len(streams)))):
-                    inner.start_soon(worker)
-        except Exception as exc:  # re-raised to the consumer below
-            errors.append(exc)
-        finally:
-            send.close()
-
-    nursery.start_soon(run_all)
-    return _drain(receive, errors)
-
-
-async def _drain(
-    receive: trio.MemoryReceiveChannel[list[tuple[Any, ...]]], errors: list[Exception]
-) -> AsyncIterator[list[tuple[Any, ...]]]:
-    async for chunk in receive:
-        yield chunk
-    if errors:
-        raise errors[0]
+            if stream.finished:
+                continue  # nothing to read (a pushed-down LIMIT 0)
+            open_streams.add(stream)
+            stream.on_arrival(arrival)
+        if not arrived:
+            if not open_streams:
+                return
+            wake = trio.Event()
+            await wake.wait()
+            continue
+        stream = arrived.popleft()
+        # The chunk has come: this takes it without waiting and sends for the next
+        # (the stream's prefetch, whose arrival is told again).
+        chunk = await stream.next_chunk()
+        if stream.finished:
+            open_streams.discard(stream)
+        if chunk is not None:
+            yield chunk

@@ -15,7 +15,7 @@ from sharding.backend.base import Column, ResultSet
 from sharding.catalog import ColumnInfo, TableInfo
 from sharding.errors import UnknownTable
 from sharding.exec.explain import explain_rows
-from sharding.exec.stream import ShardStream, TooManyRows
+from sharding.exec.stream import Done, ShardStream, TooManyRows
 from sharding.exec.targets import Target
 from sharding.merge.semantics import MYSQL, SQLITE
 from sharding.sql.keyset import KeysetSpec
@@ -73,7 +73,7 @@ async def test_stream_continues_by_keyset_and_prefetches_one_chunk() -> None:
 
 class _Submitted:
     def __init__(self) -> None:
-        self.done = trio.Event()
+        self.done = Done()
         self.result: ResultSet | None = None
         self.error: BaseException | None = None
 
@@ -221,6 +221,134 @@ async def test_unchunkable_read_is_guarded_not_cut() -> None:
 
 def _ctx(sem: Any, table: TableInfo) -> PlanContext:
     return PlanContext({("db", "t"): table}, "db", sem, ClusterConfig(unchunked_limit=777))
+
+
+class TimedShards:
+    """Shards ``0..n-1`` of one SQLite table ``t``, each answering after its own delay;
+    counts the fetches in flight over all of them."""
+
+    def __init__(self, rows: list[list[tuple[Any, ...]]], delays: list[float]) -> None:
+        self.shards = [FakeShard(r) for r in rows]
+        self.delays = delays
+        self.open = 0
+        self.peak = 0
+
+    async def fetch(self, target: Target, sql: str) -> ResultSet:
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+        try:
+            await trio.sleep(self.delays[target.shard])
+            shard = self.shards[target.shard]
+            if shard.sql is None:
+                raise ValueError(f"shard {target.shard} failed")
+            cur = shard.conn.execute(sql.replace('"s"."t"', "t"))
+            return ResultSet([Column(d[0]) for d in cur.description], cur.fetchall())
+        finally:
+            self.open -= 1
+
+    def makers(
+        self, nursery: trio.Nursery, *, chunk: int = 5, need: int | None = None, submit: Any = None
+    ) -> list[Any]:
+        def maker(shard: int) -> Any:
+            def make() -> ShardStream:
+                stream = ShardStream(
+                    nursery,
+                    self.fetch,
+                    Target("ds0", shard, (), ()),
+                    TEMPLATE,
+                    keyset=KEYSET,
+                    chunk=chunk,
+                    need=need,
+                    submit=submit,
+                )
+                stream.start()
+                return stream
+
+            return make
+
+        return [maker(i) for i in range(len(self.shards))]
+
+
+async def test_unordered_feed_hands_chunks_on_as_they_arrive() -> None:
+    """A later shard that answers first is handed on first; no task of the feed's own."""
+    from sharding.exec.stream import unordered_feed
+
+    shards = TimedShards([[(0, 1)], [(1, 2)], [(2, 3)]], [0.06, 0.0, 0.02])
+    async with trio.open_nursery() as nursery:
+        feed = unordered_feed(shards.makers(nursery), window=3)
+        got = [chunk async for chunk in feed]
+        assert len(nursery.child_tasks) == 0  # the stream tasks are done, none other
+    assert got == [[(1, 2)], [(2, 3)], [(0, 1)]]
+    assert shards.peak == 3
+
+
+@pytest.mark.parametrize("batched", [False, True])
+async def test_unordered_feed_keeps_window_shards_open_and_reads_them_all(batched: bool) -> None:
+    """Five shards of 12 rows in chunks of 5, window 2: every row once, each shard's in
+    its own order; never more than two shards with a fetch on its way, and both progress
+    (not one shard after the other). Batched: chunks answered by another task."""
+    from sharding.exec.stream import unordered_feed
+
+    rows = [[(k, s * 100 + k) for k in range(12)] for s in range(5)]
+    shards = TimedShards(rows, [0.002, 0.001, 0.003, 0.0, 0.001])
+    got: list[tuple[Any, ...]] = []
+    async with trio.open_nursery() as nursery:
+        submit = None
+        if batched:
+            batch = FakeBatch(FakeShard([]), nursery)
+            batch.shard = shards  # type: ignore[assignment]
+            submit = (batch.submit, batch.finish)
+        order: list[int] = []
+        async for chunk in unordered_feed(shards.makers(nursery, submit=submit), window=2):
+            assert shards.open <= 2
+            order.append(chunk[0][1] // 100)
+            got += chunk
+    assert sorted(got) == sorted(r for part in rows for r in part)
+    for s in range(5):
+        mine = [r for r in got if r[1] // 100 == s]
+        assert mine == sorted(rows[s], key=lambda r: (-r[0], r[1]))
+    assert shards.peak == 2
+    # The first two shards' chunks interleave: both stay open and fetch side by side.
+    first_two = [s for s in order if s in (0, 1)]
+    assert first_two != sorted(first_two)
+
+
+async def test_unordered_feed_skips_empty_shards_and_raises_a_shards_error() -> None:
+    from sharding.exec.stream import unordered_feed
+
+    shards = TimedShards([[(0, 1)], [], [(2, 3)]], [0.0, 0.0, 0.0])
+    async with trio.open_nursery() as nursery:
+        assert [c async for c in unordered_feed(shards.makers(nursery), window=1)] == [
+            [(0, 1)],
+            [(2, 3)],
+        ]
+        # A pushed-down LIMIT 0: no stream has anything to read, no fetch is made.
+        assert [c async for c in unordered_feed(shards.makers(nursery, need=0), window=2)] == []
+    assert shards.peak == 1
+    shards.shards[1].sql = None  # type: ignore[assignment]
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(ValueError, match="shard 1 failed"):
+            async for _ in unordered_feed(shards.makers(nursery), window=3):
+                pass
+
+
+async def test_unordered_feed_left_early_leaves_nothing_running() -> None:
+    """The consumer stops after one chunk (a LIMIT): cancelling the runner's nursery
+    ends the fetches on their way; the feed holds nothing to clean up."""
+    from sharding.exec.stream import unordered_feed
+
+    rows = [[(k, s * 100 + k) for k in range(30)] for s in range(4)]
+    shards = TimedShards(rows, [0.001, 0.5, 0.5, 0.5])
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            feed = unordered_feed(shards.makers(nursery), window=4)
+            async for chunk in feed:
+                assert chunk[0][1] // 100 == 0
+                break
+            # The three slow shards' fetches and shard 0's prefetch, nothing else.
+            assert len(nursery.child_tasks) == 4
+            nursery.cancel_scope.cancel()
+    assert shards.open == 0
 
 
 def test_explain_reports_missing_tiebreaker_on_mysql_semantics() -> None:
