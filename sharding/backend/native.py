@@ -370,9 +370,14 @@ def _parse_row(data: bytes, converters: Sequence[Converter]) -> tuple[Any, ...]:
         end = pos + n
         if end > size:
             raise _malformed("row value runs past the packet")
-        raw = data[pos:end]
+        # Text is the usual value: decoded here rather than by a call to its converter.
+        if conv is _decode_utf8:
+            append(data[pos:end].decode("utf-8"))
+        elif conv is None:
+            append(data[pos:end])
+        else:
+            append(conv(data[pos:end]))
         pos = end
-        append(raw if conv is None else conv(raw))
     return tuple(row)
 
 
@@ -948,9 +953,13 @@ class NativeConnection:
         rows: list[Any] = []
         append = rows.append
         read = self._read
-        buffered = self._buffered
+        next_packet = self._codec.next_packet
         while limit is None or len(rows) < limit:
-            packet = buffered()
+            # What _buffered() does, without a call per row (most rows are buffered).
+            try:
+                packet = next_packet()
+            except ProtocolError as exc:
+                raise _malformed(exc.message) from None
             if packet is None:
                 packet = await read()
             head = packet[0] if packet else -1
@@ -966,7 +975,13 @@ class NativeConnection:
                 # An error mid-result (KILL, a runtime error after some rows): the
                 # command is over, the connection clean; the rows so far are dropped.
                 raise _ServerError(server_error(packet))
-            append(packet if converters is None else parse_row(packet, converters))
+            if converters is None:
+                append(packet)
+                continue
+            try:
+                append(_parse_row(packet, converters))
+            except (ValueError, ArithmeticError) as exc:  # as parse_row
+                raise _malformed(f"bad value in a row: {exc}") from None
         return rows, None
 
     async def stream(self, sql: str) -> NativeStream:

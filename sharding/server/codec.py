@@ -173,6 +173,17 @@ class PacketCodec:
 
     # -- sending -----------------------------------------------------------------
 
+    def frame_into(self, out: bytearray, payload: bytes) -> None:
+        """``out += self.frame(payload)``, without building the framed copy first (a
+        result's rows: one call per row)."""
+        n = len(payload)
+        if n < MAX_PACKET_PAYLOAD:
+            out += _HEADER.pack(n | (self.seq << 24))
+            out += payload
+            self.seq = (self.seq + 1) & 0xFF
+        else:
+            out += self.frame(payload)
+
     def frame(self, payload: bytes | bytearray | memoryview) -> bytes:
         """Frame one logical payload (split at 16 MB) with the next sequence ids."""
         n = len(payload)

@@ -839,9 +839,9 @@ class ClientConnection:
             # character_set_results other than UTF-8: text goes out in it, as MySQL's.
             rows = [tuple(encode(v) if isinstance(v, str) else v for v in row) for row in rows]
         out = self._out
-        frame = self.codec.frame
+        frame_into = self.codec.frame_into
         for row in rows:
-            out += frame(encode_binary_row(cols, row) if binary else encode_text_row(row, cols))
+            frame_into(out, encode_binary_row(cols, row) if binary else encode_text_row(row, cols))
             if len(out) >= _FLUSH_AT:
                 await self._flush_rows(shielded)
 
@@ -850,9 +850,9 @@ class ClientConnection:
         write buffer, flushed as :meth:`_queue_rows` flushes (shielded: they are
         written from inside the running statement)."""
         out = self._out
-        frame = self.codec.frame
+        frame_into = self.codec.frame_into
         for payload in payloads:
-            out += frame(payload)
+            frame_into(out, payload)
             if len(out) >= _FLUSH_AT:
                 await self._flush_rows(True)
 

@@ -226,11 +226,30 @@ def encode_text_row(values: Sequence[Any], cols: Sequence[WireColumn] | None = N
             b = text_value(v)
             parts.append(b"\xfb" if b is None else lenenc_bytes(b))
         return b"".join(parts)
+    append = parts.append
     for v, col in zip(values, cols):  # noqa: B905 - never raises (module invariant)
+        if v is None:
+            append(b"\xfb")
+            continue
         enc = col.encode_text
-        b = text_value(v) if enc is None or v is None else enc(v)
-        parts.append(b"\xfb" if b is None else lenenc_bytes(b))
+        if enc is not None:
+            b = enc(v)
+        elif type(v) is str:  # the usual value: what text_value does, without its call
+            b = v.encode("utf-8", "surrogateescape")
+        else:
+            b = text_value(v)
+        if b is None:
+            append(b"\xfb")
+        elif len(b) < 0xFB:  # what lenenc_bytes writes, without its two calls
+            append(_LENGTH_BYTE[len(b)])
+            append(b)
+        else:
+            append(lenenc_bytes(b))
     return b"".join(parts)
+
+
+#: The one-byte length prefix of a value shorter than 251 bytes, by length.
+_LENGTH_BYTE = tuple(bytes((n,)) for n in range(0xFB))
 
 
 # -- column description ----------------------------------------------------------------

@@ -686,6 +686,41 @@ def test_bad_rows_are_client_errors_not_crashes() -> None:
         assert info.value.args[0] == 2027
 
 
+async def test_buffered_rows_parse_as_parse_row_and_bad_ones_are_2027() -> None:
+    """The result loop parses buffered rows inline (no call per row): the same values as
+    parse_row, raw payloads when asked, and a malformed row or a text value that is no
+    UTF-8 is OperationalError(2027), as parse_row's."""
+    import struct
+
+    from sharding.backend.native import NativeConnection, parse_row, value_converter
+    from sharding.server.codec import PacketCodec
+
+    convs = [value_converter(3, 63), value_converter(253, 45), value_converter(252, 63)]
+    rows = [b"\x0242\x03abc\x02\x00\xff", b"\xfb\x02\xc3\xa9\xfb", b"\x011\x00\x00"]
+    eof = b"\xfe\x00\x00\x02\x00"  # EOF: no warnings, autocommit
+
+    def connection(payloads: list[bytes]) -> NativeConnection:
+        conn = NativeConnection.__new__(NativeConnection)
+        conn._codec = PacketCodec()
+        conn.capabilities = 0
+        conn.status = 0
+        data = b"".join(struct.pack("<I", len(p) | (i << 24)) + p for i, p in enumerate(payloads))
+        conn._codec.receive_data(data)
+        return conn
+
+    got, end = await connection([*rows, eof])._read_rows(convs, None)
+    assert got == [parse_row(r, convs) for r in rows] and end is not None
+    assert got[1] == (None, "é", None)
+    raw, _ = await connection([*rows, eof])._read_rows(None, None)
+    assert raw == rows
+    some, end = await connection([*rows, eof])._read_rows(convs, 2)
+    assert len(some) == 2 and end is None
+    for bad in (b"\x0242\x02\xff\xfe\x00", b"\x0242", b"\x0242\x09abc\x00"):
+        with pytest.raises(pe.OperationalError) as info:
+            await connection([bad, eof])._read_rows(convs, None)
+        assert info.value.args[0] == 2027
+
+
 def test_tls_refused_by_a_server_without_it() -> None:
     with _root() as c, c.cursor() as cur:
         cur.execute("SHOW VARIABLES LIKE 'have_ssl'")

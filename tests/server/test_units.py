@@ -28,6 +28,7 @@ from sharding.server.codec import (
     PacketsOutOfOrder,
     PacketTooLarge,
     PayloadReader,
+    lenenc_bytes,
     lenenc_int,
 )
 from sharding.server.config import ConfigError, ServerConfig, parse_hostport
@@ -47,10 +48,12 @@ from sharding.server.sqlscan import (
     unwrap_executable_comment,
 )
 from sharding.server.types import (
+    WireColumn,
     decode_param,
     describe_columns,
     encode_binary_row,
     encode_text_row,
+    text_value,
 )
 
 # -- codec -------------------------------------------------------------------------------
@@ -68,6 +71,18 @@ def test_frame_and_reassemble_round_trip(size: int) -> None:
         receiver.receive_data(wire[i : i + (1 << 20)])
     assert receiver.next_packet() == payload
     assert receiver.next_packet() is None and receiver.buffered == 0
+
+
+@pytest.mark.parametrize("size", [0, 250, 251, 0xFFFFFE, 0xFFFFFF, 0xFFFFFF + 3])
+def test_frame_into_appends_what_frame_returns(size: int) -> None:
+    payload = b"y" * size
+    by_frame, into = PacketCodec(), PacketCodec()
+    by_frame.seq = into.seq = 254  # and the ids wrap the same way
+    out = bytearray(b"before")
+    into.frame_into(out, payload)
+    into.frame_into(out, b"next")
+    assert bytes(out) == b"before" + by_frame.frame(payload) + by_frame.frame(b"next")
+    assert into.seq == by_frame.seq
 
 
 def test_sequence_and_size_checks() -> None:
@@ -121,6 +136,37 @@ def test_scanner_never_crashes(parts: list[str]) -> None:
 
 
 # -- types -----------------------------------------------------------------------------
+
+
+_TEXT_ROW_VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=300),
+    st.sampled_from(["\udcff", "a\udc80b", "x" * 250, "é" * 126, "z" * 70000]),
+    st.binary(max_size=300),
+    st.integers(),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.decimals(allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_TEXT_ROW_VALUES, max_size=5), st.data())
+def test_text_rows_are_each_value_length_encoded(row: list[Any], data: Any) -> None:
+    """encode_text_row's inlined paths write what text_value and lenenc_bytes write (or
+    a column's own encoder): NULL as 0xFB, short and long values alike."""
+    expected = b"".join(b"\xfb" if (b := text_value(v)) is None else lenenc_bytes(b) for v in row)
+    assert encode_text_row(row) == expected
+    # Columns with and without an encoder of their own (a DOUBLE's text is its own).
+    types = [FieldType.VAR_STRING, FieldType.LONGLONG, FieldType.DOUBLE, FieldType.BLOB]
+    cols: list[WireColumn] = describe_columns(
+        [Column(f"c{i}", data.draw(st.sampled_from(types))) for i in range(len(row))]
+    )
+    with_cols = []
+    for v, c in zip(row, cols, strict=True):
+        b = None if v is None else (c.encode_text or text_value)(v)
+        with_cols.append(b"\xfb" if b is None else lenenc_bytes(b))
+    assert encode_text_row(row, cols) == b"".join(with_cols)
 
 
 def test_text_row_encoding() -> None:
