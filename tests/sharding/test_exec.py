@@ -269,6 +269,27 @@ class TimedShards:
         return [maker(i) for i in range(len(self.shards))]
 
 
+async def test_a_chunk_that_has_come_is_taken_without_a_checkpoint() -> None:
+    """Taking an arrived chunk passes no checkpoint (each is a scheduler pass: 16 for the
+    first chunks of a 16-shard merge): it is returned even inside a cancelled scope.
+    A chunk still on its way is waited for, and that wait is cancellable."""
+    shards = TimedShards([[(0, 1)], [(1, 2)]], [0.0, 10.0])
+    async with trio.open_nursery() as nursery:
+        ready, slow = (make() for make in shards.makers(nursery))
+        with trio.fail_after(5):
+            await ready._pending.done.wait()  # type: ignore[union-attr]
+        got = None
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            got = await ready.next_chunk()
+        assert got == [(0, 1)] and not scope.cancelled_caught
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await slow.next_chunk()
+        assert scope.cancelled_caught
+        nursery.cancel_scope.cancel()
+
+
 async def test_unordered_feed_hands_chunks_on_as_they_arrive() -> None:
     """A later shard that answers first is handed on first; no task of the feed's own."""
     from sharding.exec.stream import unordered_feed
