@@ -217,15 +217,16 @@ class ShardStream:
         # for the client, so cancellation still reaches it.
         self._pending = None
         error = pending.error
-        if error is not None:
-            if not isinstance(error, Exception):
-                # A submitted read's batch task was cancelled: so is this statement
-                # (same nursery); raise our own Cancelled, never the other task's.
-                await trio.lowlevel.checkpoint()
-                raise RuntimeError(f"shard {self.target.label}: its batch was abandoned")
-            raise error
-        assert pending.result is not None
         rs = pending.result
+        if error is not None and isinstance(error, Exception):
+            raise error
+        if rs is None:
+            # The task reading this chunk was cancelled (the stream's own task: no error
+            # kept; a batch's: its Cancelled kept): so is this statement, whose nursery
+            # it is. Raise our own Cancelled at this checkpoint, never the other task's
+            # — and, since an arrived chunk is taken without waiting, never get past it.
+            await trio.lowlevel.checkpoint()
+            raise RuntimeError(f"shard {self.target.label}: its read was abandoned")
         if self._submit is not None:
             rs = await self._submit[1](self.target, pending)
         if self._on_columns is not None:

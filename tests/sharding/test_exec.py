@@ -187,7 +187,7 @@ async def test_an_abandoned_batch_never_raises_another_tasks_cancellation() -> N
             chunk=5,
             submit=(lambda target, sql: request, finish),
         )
-        with pytest.raises(RuntimeError, match="batch was abandoned"):
+        with pytest.raises(RuntimeError, match="read was abandoned"):
             await stream.next_chunk()
 
 
@@ -288,6 +288,28 @@ async def test_a_chunk_that_has_come_is_taken_without_a_checkpoint() -> None:
             await slow.next_chunk()
         assert scope.cancelled_caught
         nursery.cancel_scope.cancel()
+
+
+async def test_a_chunk_whose_task_was_cancelled_raises_the_consumers_cancellation() -> None:
+    """A shard failed and the runner's nursery is being cancelled: another stream's
+    fetch task ends cancelled, keeping no result and no error. Taking that chunk (it
+    has come, so without a wait) raises the consumer's own Cancelled, not an internal
+    error (seen as 1105 instead of a shard's 1235 before this was handled)."""
+    shards = TimedShards([[(0, 1)]], [10.0])
+    with trio.CancelScope() as outer:
+        async with trio.open_nursery() as nursery:
+            (stream,) = (make() for make in shards.makers(nursery))
+            nursery.cancel_scope.cancel()
+            with trio.CancelScope(shield=True):
+                await stream._pending.done.wait()  # type: ignore[union-attr]
+            assert stream._pending.result is None and stream._pending.error is None  # type: ignore[union-attr]
+            try:
+                await stream.next_chunk()
+            except trio.Cancelled:
+                outer.cancel()  # taken as expected; leave through the outer scope
+                raise
+            raise AssertionError("next_chunk returned")
+    assert outer.cancelled_caught
 
 
 async def test_unordered_feed_hands_chunks_on_as_they_arrive() -> None:
