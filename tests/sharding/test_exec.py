@@ -26,21 +26,26 @@ from sharding.topology import ClusterConfig, ShardRule
 
 
 class FakeShard:
-    """A shard backed by an in-memory SQLite table; counts fetches in flight."""
+    """A shard backed by an in-memory SQLite table, answering after ``delay`` (or
+    failing when ``failed``); counts fetches in flight."""
 
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+    def __init__(self, rows: list[tuple[Any, ...]], delay: float = 0.001) -> None:
         self.conn = sqlite3.connect(":memory:")
         self.conn.execute("CREATE TABLE t (k INT, id INT PRIMARY KEY)")
         self.conn.executemany("INSERT INTO t VALUES (?, ?)", rows)
         self.sql: list[str] = []
         self.open = 0
         self.peak = 0
+        self.delay = delay
+        self.failed = False
 
     async def fetch(self, target: Target, sql: str) -> ResultSet:
         self.open += 1
         self.peak = max(self.peak, self.open)
         try:
-            await trio.sleep(0.001)
+            await trio.sleep(self.delay)
+            if self.failed:
+                raise ValueError(f"shard {target.shard} failed")
             self.sql.append(sql)
             cur = self.conn.execute(sql.replace('"s"."t"', "t"))
             return ResultSet([Column(d[0]) for d in cur.description], cur.fetchall())
@@ -228,8 +233,7 @@ class TimedShards:
     counts the fetches in flight over all of them."""
 
     def __init__(self, rows: list[list[tuple[Any, ...]]], delays: list[float]) -> None:
-        self.shards = [FakeShard(r) for r in rows]
-        self.delays = delays
+        self.shards = [FakeShard(r, delay) for r, delay in zip(rows, delays, strict=True)]
         self.open = 0
         self.peak = 0
 
@@ -237,12 +241,7 @@ class TimedShards:
         self.open += 1
         self.peak = max(self.peak, self.open)
         try:
-            await trio.sleep(self.delays[target.shard])
-            shard = self.shards[target.shard]
-            if shard.sql is None:
-                raise ValueError(f"shard {target.shard} failed")
-            cur = shard.conn.execute(sql.replace('"s"."t"', "t"))
-            return ResultSet([Column(d[0]) for d in cur.description], cur.fetchall())
+            return await self.shards[target.shard].fetch(target, sql)
         finally:
             self.open -= 1
 
@@ -368,7 +367,7 @@ async def test_unordered_feed_skips_empty_shards_and_raises_a_shards_error() -> 
         # A pushed-down LIMIT 0: no stream has anything to read, no fetch is made.
         assert [c async for c in unordered_feed(shards.makers(nursery, need=0), window=2)] == []
     assert shards.peak == 1
-    shards.shards[1].sql = None  # type: ignore[assignment]
+    shards.shards[1].failed = True
     async with trio.open_nursery() as nursery:
         with pytest.raises(ValueError, match="shard 1 failed"):
             async for _ in unordered_feed(shards.makers(nursery), window=3):
