@@ -26,9 +26,8 @@ as their first parameter; its state stays on it.
 from __future__ import annotations
 
 import re
-import weakref
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import trio
 from sqlglot import exp
@@ -64,6 +63,7 @@ from sharding.sql.paged_in import page_query, paged_in
 from sharding.sql.parse import PLACEHOLDER_START, parse_one, placeholder_offset
 from sharding.sql.scope import referenced_tables
 from sharding.sql.template import PARAM, TABLE
+from sharding.weak_memo import WeakMemo
 
 if TYPE_CHECKING:
     from sharding.session import CoordinatorSession
@@ -778,13 +778,10 @@ def one_shard(prepared: Prepared[SelectPlan], sem: Semantics) -> OneShard | None
 #: What a one-shard read sends, by read and then shard: the target, and the read's
 #: template with the table names of that shard already in place — its pieces between
 #: the parameter holes, and the slot of each hole. A plan is cached, so the same reads
-#: come back call after call. Entries hold their read weakly (gone with it) and the
-#: dict is bounded.
-_ONE_SHARD_SQL: dict[
-    int,
-    tuple[weakref.ref[ShardRead], dict[int, tuple[Target, tuple[str, ...], tuple[int, ...]]]],
-] = {}
-_ONE_SHARD_SQL_SIZE = 1024
+#: come back call after call (:class:`~sharding.weak_memo.WeakMemo`).
+_ONE_SHARD_SQL: WeakMemo[tuple[Target, tuple[str, ...], tuple[int, ...]]] = WeakMemo(
+    size=1024, per_object=64
+)
 
 
 def _one_shard_statement(
@@ -794,18 +791,9 @@ def _one_shard_statement(
     slots: ``read.template.bind(texts).fill(target.names)`` is the pieces joined with
     each slot's text (cached per read and shard)."""
     shard = -1 if shards is None else shards[0]
-    key = id(read)
-    entry = _ONE_SHARD_SQL.get(key)
-    if entry is not None and entry[0]() is read:
-        per_shard = entry[1]
-        hit = per_shard.get(shard)
-        if hit is not None:
-            return hit
-    else:
-        if len(_ONE_SHARD_SQL) >= _ONE_SHARD_SQL_SIZE:
-            _ONE_SHARD_SQL.clear()
-        per_shard = {}
-        _ONE_SHARD_SQL[key] = (weakref.ref(read, _forget(_ONE_SHARD_SQL, key)), per_shard)
+    hit = _ONE_SHARD_SQL.get(read, shard)
+    if hit is not None:
+        return hit
     if shards is None:
         target = broadcast_target(read.tables, dialect, default_ds)
     else:
@@ -826,34 +814,14 @@ def _one_shard_statement(
             current.append(piece)
     pieces.append("".join(current))
     out = (target, tuple(pieces), tuple(params))
-    if len(per_shard) < 64:
-        per_shard[shard] = out
+    _ONE_SHARD_SQL.put(read, shard, out)
     return out
 
 
 #: The result columns of a passthrough plan whose names and types do not depend on
-#: the call (no literal in a name, no type decided by a literal's value), by plan, with
-#: the shard's columns they were built from. Held like _ONE_SHARD_SQL.
-_PASSTHROUGH_COLUMNS: dict[
-    int, tuple[weakref.ref[SelectPlan], tuple[Column, ...], tuple[Column, ...]]
-] = {}
-_PASSTHROUGH_COLUMNS_SIZE = 1024
-
-
-#: An entry of a cache held by weak reference: the reference first.
-_Entry = TypeVar("_Entry", bound=tuple[object, ...])
-
-
-def _forget(cache: dict[int, _Entry], key: int) -> Callable[[object], None]:
-    """A weakref callback dropping ``cache[key]`` when its object goes (if the entry is
-    still the one holding that reference: an id may have been reused since)."""
-
-    def drop(ref: object) -> None:
-        entry = cache.get(key)
-        if entry is not None and entry[0] is ref:
-            del cache[key]
-
-    return drop
+#: the call (no literal in a name, no type decided by a literal's value), by plan and
+#: the shard's columns they were built from (one pair per plan).
+_PASSTHROUGH_COLUMNS: WeakMemo[tuple[Column, ...]] = WeakMemo(size=1024, per_object=1, evict=True)
 
 
 def _shard_named_columns(
@@ -888,10 +856,10 @@ def _passthrough_columns(
     a passthrough: :func:`~sharding.sql.describe.result_columns`)."""
     if plan.columns is None:
         return _shard_named_columns(plan, prepared, shard, mysql)
-    key = id(plan)
-    hit = _PASSTHROUGH_COLUMNS.get(key)
-    if hit is not None and hit[0]() is plan and shard is not None and hit[1] == tuple(shard):
-        return list(hit[2])
+    reported = tuple(shard) if shard is not None else None
+    hit = _PASSTHROUGH_COLUMNS.get(plan, reported) if reported is not None else None
+    if hit is not None:
+        return list(hit)
     columns = result_columns(
         [render_name(c, prepared.slots) for c in plan.columns],
         plan.types,
@@ -902,14 +870,11 @@ def _passthrough_columns(
         shard_metadata=mysql,
     )
     if (
-        shard is not None
+        reported is not None
         and not any(c.slot_positions for c in plan.columns)
         and not any(isinstance(t, SlotTyped) for t in plan.types or ())
     ):
-        if len(_PASSTHROUGH_COLUMNS) >= _PASSTHROUGH_COLUMNS_SIZE:
-            _PASSTHROUGH_COLUMNS.clear()
-        ref = weakref.ref(plan, _forget(_PASSTHROUGH_COLUMNS, key))
-        _PASSTHROUGH_COLUMNS[key] = (ref, tuple(shard), tuple(columns))
+        _PASSTHROUGH_COLUMNS.put(plan, reported, tuple(columns))
     return columns
 
 

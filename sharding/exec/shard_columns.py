@@ -32,13 +32,13 @@ memo holds no read alive (weak references) and stays bounded (``pairs`` per read
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 
 from sharding.backend.base import Column, ResultSet
 from sharding.exec.targets import Target
+from sharding.weak_memo import WeakMemo
 
 __all__ = ["MEMO", "OwnColumns", "ShardColumnsMemo"]
 
@@ -51,50 +51,28 @@ class ShardColumnsMemo:
     docstring."""
 
     def __init__(self, size: int = 4096, pairs: int = 4) -> None:
-        self.size = size
-        self.pairs = pairs
-        self._entries: dict[
-            int, tuple[weakref.ref[object], dict[tuple[Column, ...], tuple[Column, ...]]]
-        ] = {}
+        self._memo: WeakMemo[tuple[Column, ...]] = WeakMemo(size, pairs, evict=True)
         self.hits = 0
         self.misses = 0
 
     def own(self, read: object, reported: Sequence[Column]) -> tuple[Column, ...] | None:
         """The first shard's definitions for a result of ``read`` that reported
         ``reported``; None when not known for that report."""
-        entry = self._entries.get(id(read))
-        if entry is not None and entry[0]() is read:
-            own = entry[1].get(tuple(reported))
-            if own is not None:
-                self.hits += 1
-                return own
+        own = self._memo.get(read, tuple(reported))
+        if own is not None:
+            self.hits += 1
+            return own
         self.misses += 1
         return None
 
     def remember(self, read: object, reported: Sequence[Column], own: Sequence[Column]) -> None:
-        key = id(read)
-        entries = self._entries
-        entry = entries.get(key)
-        if entry is None or entry[0]() is not read:
-            if len(entries) >= self.size:
-                entries.clear()
-
-            def forget(ref: weakref.ref[object]) -> None:
-                found = entries.get(key)
-                if found is not None and found[0] is ref:
-                    del entries[key]
-
-            entry = entries[key] = (weakref.ref(read, forget), {})
-        pairs = entry[1]
-        if len(pairs) >= self.pairs:
-            pairs.clear()
-        pairs[tuple(reported)] = tuple(own)
+        self._memo.put(read, tuple(reported), tuple(own))
 
     def forget_all(self) -> None:
-        self._entries.clear()
+        self._memo.clear()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._memo)
 
 
 #: The process's memo (plans are shared by the sessions of a coordinator).

@@ -11,7 +11,6 @@ about it (issue 11: ``IndexError`` on a join of tables with different shard coun
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from sharding.sql.literals import quote_identifier
 from sharding.sql.nodes import ShardRead
 from sharding.sql.physical import physical_names
 from sharding.sql.template import TABLE
+from sharding.weak_memo import WeakMemo
 
 __all__ = [
     "Target",
@@ -79,39 +79,20 @@ def route_shards(read: ShardRead, values: Sequence[Any], sem: Semantics) -> list
     return sorted(shards)
 
 
-#: :func:`shard_targets` by read (held weakly: gone with its plan), then by dialect and
-#: shards. A cached plan's reads come back call after call, a scatter with the same
-#: shards each time; a target depends on nothing else (the read's tables carry their
-#: rules), and it is immutable, so one list of them serves every call. Bounded: at most
-#: ``_TARGETS_SIZE`` reads of ``_TARGETS_PER_READ`` shard sets each.
-_TARGETS: dict[
-    int, tuple[weakref.ref[ShardRead], dict[tuple[str, tuple[int, ...]], tuple[Target, ...]]]
-] = {}
-_TARGETS_SIZE = 1024
-_TARGETS_PER_READ = 16
+#: :func:`shard_targets` by read, then by dialect and shards. A cached plan's reads
+#: come back call after call, a scatter with the same shards each time; a target depends
+#: on nothing else (the read's tables carry their rules) and is immutable, so one tuple
+#: of them serves every call.
+_TARGETS: WeakMemo[tuple[Target, ...]] = WeakMemo(size=1024, per_object=16)
 
 
 def shard_targets(read: ShardRead, shards: Sequence[int], dialect: str) -> list[Target]:
     """The targets of ``read`` on ``shards`` (in that order); see :data:`_TARGETS`."""
-    key = id(read)
-    entry = _TARGETS.get(key)
-    if entry is None or entry[0]() is not read:
-        if len(_TARGETS) >= _TARGETS_SIZE:
-            _TARGETS.clear()
-
-        def forget(ref: weakref.ref[ShardRead], key: int = key) -> None:
-            held = _TARGETS.get(key)
-            if held is not None and held[0] is ref:
-                del _TARGETS[key]
-
-        entry = _TARGETS[key] = (weakref.ref(read, forget), {})
-    per_read = entry[1]
     which = (dialect, tuple(shards))
-    hit = per_read.get(which)
+    hit = _TARGETS.get(read, which)
     if hit is None:
         hit = tuple(_shard_targets(read, which[1], dialect))
-        if len(per_read) < _TARGETS_PER_READ:
-            per_read[which] = hit
+        _TARGETS.put(read, which, hit)
     return list(hit)
 
 
