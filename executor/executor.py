@@ -166,25 +166,28 @@ class BucketedExecutor:
         self._queries[query_id] = query
         if parent is not None:
             lend(parent, f"nested query {query_id} {name!r}")
+        # What bound_contextvars does (log lines carry the query), on structlog's own
+        # context variables, without its generator and context scan (as run_one).
+        v_id, v_name, v_bucket = _log_vars()
+        t_id, t_name, t_bucket = v_id.set(query_id), v_name.set(name), v_bucket.set(bucket.index)
         try:
-            with structlog.contextvars.bound_contextvars(
-                query_id=query_id, query=name, bucket=bucket.index
-            ):
-                with trio.CancelScope() as scope:
-                    query._scope = scope
+            try:
+                async with trio.open_nursery() as nursery:
+                    # The nursery's own scope is the query's: cancel() stops the body
+                    # and the children, and the nursery absorbs that cancellation
+                    # (one cancel scope fewer than a scope around the nursery).
+                    query._scope = nursery.cancel_scope
+                    query._nursery = nursery
                     try:
-                        async with trio.open_nursery() as nursery:
-                            query._nursery = nursery
-                            try:
-                                yield query
-                            finally:
-                                query._closing = True
-                                nursery.cancel_scope.cancel()
-                    except BaseExceptionGroup as group:
-                        exc = unwrap_group(group, query._failure)
-                        raise exc from exc.__cause__
-                if query._failure is not None:
-                    raise query._failure
+                        yield query
+                    finally:
+                        query._closing = True
+                        nursery.cancel_scope.cancel()
+            except BaseExceptionGroup as group:
+                exc = unwrap_group(group, query._failure)
+                raise exc from exc.__cause__
+            if query._failure is not None:
+                raise query._failure
         except BaseException as exc:
             failure = query._failure
             if failure is not None and exc is not failure and _is_consequence(exc):
@@ -193,6 +196,9 @@ class BucketedExecutor:
             raise
         finally:
             query._closing = True
+            v_bucket.reset(t_bucket)
+            v_name.reset(t_name)
+            v_id.reset(t_id)
             bucket.queries.discard(query)
             del self._queries[query_id]
             if parent is None:
