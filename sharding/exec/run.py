@@ -75,6 +75,7 @@ from sharding.merge.union import (
 )
 from sharding.merge.window import Window
 from sharding.sql.backend_eval import BackendEvalNode
+from sharding.sql.describe import plain_reference
 from sharding.sql.keyset import KeysetSpec
 from sharding.sql.nodes import (
     AggregateNode,
@@ -97,6 +98,7 @@ from sharding.sql.nodes import (
 from sharding.sql.source_stage import SourceStage
 from sharding.sql.template import ShardTemplate
 from sharding.topology import ClusterConfig
+from sharding.weak_memo import WeakMemo
 
 
 @dataclass
@@ -555,6 +557,9 @@ class Runner:
                 child = self.operator(node.child, budget_share=share)
                 if node.columns is not None:
                     return Project(child, columns=node.columns)
+                refs = _project_references(node)
+                if refs:  # every item reads an input value unchanged
+                    return Project(child, columns=refs)
                 return Project(child, exprs=node.exprs, params=values)
             case DistinctNode():
                 child = self.operator(node.child, budget_share=share)
@@ -647,6 +652,23 @@ class Runner:
         self._remember_columns(rs)
         if rs.rows:
             yield rs.rows
+
+
+#: Per select-list ProjectNode of a cached plan: its items as input positions when
+#: every item is a plain reference (``row[i]``), else ``()`` — a slice or an itemgetter
+#: per row instead of a call per item and row (``SELECT DISTINCT c``, a group column).
+_PROJECT_REFERENCES: WeakMemo[tuple[int, ...]] = WeakMemo(1024, 1)
+
+
+def _project_references(node: ProjectNode) -> tuple[int, ...]:
+    refs = _PROJECT_REFERENCES.get(node, None)
+    if refs is None:
+        found = [plain_reference(fn) for fn in node.exprs or ()]
+        refs = tuple(r for r in found if r is not None)
+        if len(refs) != len(found):
+            refs = ()
+        _PROJECT_REFERENCES.put(node, None, refs)
+    return refs
 
 
 async def drive(op: Operator, deliver: Callable[[Batch], Awaitable[bool]]) -> None:

@@ -43,6 +43,9 @@ GroupFn = Callable[[Row, Sequence[Any]], tuple[Any, ...]]
 def columns_group(columns: Sequence[int]) -> GroupFn:
     """Group values taken from input positions (merge mode)."""
     cols = list(columns)
+    if len(cols) == 1:  # the common case, without a list per row
+        (col,) = cols
+        return lambda row, params: (row[col],)
     return lambda row, params: tuple([row[i] for i in cols])
 
 
@@ -89,6 +92,14 @@ class GroupedAggregate:
     def _keyer(self) -> Callable[[Row], tuple[tuple[Any, ...], tuple[Any, ...]]]:
         """``row → (group values, group key)``."""
         group, params, collates, gk = self._group, self._params, self._collates, self._sem.group_key
+        if len(collates) == 1:  # one group column: no zip and list per row
+            (collate,) = collates
+
+            def key_one(row: Row) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+                values = group(row, params)
+                return values, (gk(values[0], collate),)
+
+            return key_one
 
         def key(row: Row) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
             values = group(row, params)
@@ -96,9 +107,12 @@ class GroupedAggregate:
 
         return key
 
-    def _feeder(self) -> Callable[[list[AnyAccumulator], Row], None]:
-        """``(accumulators, row) → None``: add one input row to a group."""
+    def _feeder(self) -> Callable[[list[AnyAccumulator], Row], None] | None:
+        """``(accumulators, row) → None``: add one input row to a group; None when
+        there is nothing to add (no aggregates: ``DISTINCT``, a bare ``GROUP BY``)."""
         specs = self._specs
+        if not specs:
+            return None
         if self._mode == "merge":
             return lambda accs, row: feed_merge(accs, specs, row)
         params = self._params

@@ -39,7 +39,8 @@ class HashAggregate(GroupedAggregate):
 
                             raise over_bound(self.what, bound, self.setting)
                         entry = groups[key] = (values, new_group())
-                    feed(entry[1], row)
+                    if feed is not None:
+                        feed(entry[1], row)
         if not groups and self._scalar:
             groups[()] = ((), new_group())
         out: Batch = []

@@ -33,14 +33,23 @@ class OrderedAggregate(GroupedAggregate):
         out: Batch = []
         async with child_batches(self._child) as batches:
             async for batch in batches:
-                for row in batch:
-                    values, key = key_of(row)
-                    if key != current_key:
-                        if seen_any:
-                            out.append(self._output(current_values, accs))
-                            accs = new_group()
-                        current_key, current_values, seen_any = key, values, True
-                    feed(accs, row)
+                if feed is None:
+                    # No aggregates (DISTINCT, a bare GROUP BY): a group is its values.
+                    for row in batch:
+                        values, key = key_of(row)
+                        if key != current_key:
+                            if seen_any:
+                                out.append(current_values)
+                            current_key, current_values, seen_any = key, values, True
+                else:
+                    for row in batch:
+                        values, key = key_of(row)
+                        if key != current_key:
+                            if seen_any:
+                                out.append(self._output(current_values, accs))
+                                accs = new_group()
+                            current_key, current_values, seen_any = key, values, True
+                        feed(accs, row)
                 if len(out) >= self._batch_rows:
                     yield out
                     out = []
@@ -78,8 +87,9 @@ class OrderedAggregate(GroupedAggregate):
                         p = next(i for i in range(n) if key[i] != current_key[i])
                         finish(p)
                         current_key, current_values = key, values
-                    for accs in levels:
-                        feed(accs, row)
+                    if feed is not None:
+                        for accs in levels:
+                            feed(accs, row)
                 if len(out) >= self._batch_rows:
                     yield out
                     out = []

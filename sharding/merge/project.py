@@ -36,6 +36,14 @@ class Project:
     async def _run(self) -> AsyncIterator[Batch]:
         if self._columns is not None:
             cols = self._columns
+            if cols and cols == list(range(len(cols))):
+                # Leading columns kept, hidden ones after them dropped (the usual
+                # case): a slice per row, no call per row.
+                width = len(cols)
+                async with child_batches(self._child) as batches:
+                    async for batch in batches:
+                        yield [r[:width] for r in batch]
+                return
             if len(cols) == 1:
                 only = cols[0]
                 pick: Callable[[Row], Row] = lambda row: (row[only],)  # noqa: E731

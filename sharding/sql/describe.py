@@ -1746,7 +1746,7 @@ def shard_positions(node: PlanNode) -> list[int | None] | None:
                 below = shard_positions(node.child)
                 out: list[int | None] = []
                 for fn in node.exprs:
-                    ref = _reference(fn)
+                    ref = plain_reference(fn)
                     if ref is None and below is not None:
                         ref = appended_offset(fn)  # a value a BackendEvalNode computed
                     if ref is None or (below is not None and not -len(below) <= ref < len(below)):
@@ -1802,7 +1802,7 @@ def shard_positions(node: PlanNode) -> list[int | None] | None:
             assert_never(node)
 
 
-def _reference(fn: object) -> int | None:
+def plain_reference(fn: object) -> int | None:
     """The input position a compiled select item reads unchanged (``row[i]``), if it
     is one (:meth:`sharding.merge.evaluate.Compiler.compile` of a resolved reference)."""
     code = getattr(fn, "__code__", None)

@@ -122,6 +122,10 @@ async def test_project_columns_and_expressions() -> None:
     rows = [(1, 2, 3), (4, 5, 6)]
     assert await collect(Project(from_rows(rows), columns=[2, 0])) == [(3, 1), (6, 4)]
     assert await collect(Project(from_rows(rows), columns=[1])) == [(2,), (5,)]
+    # Leading columns (hidden ones after them dropped): sliced, the same rows.
+    assert await collect(Project(from_rows(rows), columns=[0, 1])) == [(1, 2), (4, 5)]
+    assert await collect(Project(from_rows(rows), columns=[0])) == [(1,), (4,)]
+    assert await collect(Project(from_rows(rows), columns=[])) == [(), ()]
     exprs = [lambda r, p: r[0] + p[0]]
     assert await collect(Project(from_rows(rows), exprs=exprs, params=[10])) == [(11,), (14,)]
     with pytest.raises(ValueError):
@@ -272,6 +276,21 @@ async def test_merge_mode_combines_partials_like_one_database() -> None:
         )
     )
     assert ordered == expected
+
+
+@pytest.mark.parametrize("width", [1, 2])
+async def test_groups_without_aggregates_are_their_first_values(width: int) -> None:
+    """DISTINCT / a bare GROUP BY (no aggregate: nothing is fed per row): one row per
+    group with its first row's values, by the group collation, in both operators and
+    for one group column and two (each has its own key path)."""
+    rows = [("a", 1, "x"), ("A", 1, "y"), ("a", 1, "z"), ("b", 2, "w"), ("B", 2, "v")]
+    group = columns_group(list(range(width)))
+    collations = ["nocase"] + [None] * (width - 1)
+    expected = [("a", 1)[:width], ("b", 2)[:width]]
+    ordered = OrderedAggregate(from_rows(rows, batch=2), group, collations, [], SQLITE)
+    assert await collect(ordered) == expected
+    hashed = HashAggregate(from_rows(rows, batch=2), group, collations, [], SQLITE)
+    assert await collect(hashed) == expected
 
 
 async def test_scalar_aggregate_of_nothing_is_one_row() -> None:

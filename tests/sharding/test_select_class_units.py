@@ -207,6 +207,43 @@ def test_targets_are_remembered_per_read_and_let_go_with_it() -> None:
     assert shard_targets(mixed, [0], "mysql")[0].datasource == "ds0"
 
 
+def test_a_select_list_of_plain_references_runs_as_a_column_selection() -> None:
+    """``SELECT DISTINCT c``, a group column: a select list whose items only read input
+    values runs as a column selection (no call per item and row); one computed item
+    keeps the expressions. Remembered per node of the cached plan, and let go with it."""
+    import gc
+
+    from sharding.exec import run as run_module
+    from sharding.merge.evaluate import Compiled, Compiler
+    from sharding.sql.nodes import ProjectNode
+
+    class Positions:
+        def lookup(self, node: exp.Expr) -> Any:
+            from sharding.merge.evaluate import Ref
+
+            return Ref(int(node.name[1:])) if isinstance(node, exp.Column) else None
+
+        def missing(self, node: exp.Expr) -> Exception:
+            return LookupError(node)
+
+        def slot(self, node: exp.Placeholder) -> int:
+            return 0
+
+    compiler = Compiler(Positions(), MYSQL)  # type: ignore[arg-type]
+    c2, c0 = compiler.compile(exp.column("c2")), compiler.compile(exp.column("c0"))
+    computed = Compiled(lambda row, p: row[0] + 1)
+    refs = ProjectNode(None, exprs=(c2.fn, c0.fn))  # type: ignore[arg-type]
+    assert run_module._project_references(refs) == (2, 0)
+    assert run_module._PROJECT_REFERENCES.holds(refs)
+    mixed = ProjectNode(None, exprs=(c0.fn, computed.fn))  # type: ignore[arg-type]
+    assert run_module._project_references(mixed) == ()
+    held = len(run_module._PROJECT_REFERENCES)
+    del refs
+    gc.collect()
+    assert len(run_module._PROJECT_REFERENCES) == held - 1
+    assert run_module._PROJECT_REFERENCES.holds(mixed)
+
+
 # ---------------------------------------------------------------------- derived tables
 
 
