@@ -953,35 +953,44 @@ class NativeConnection:
         rows: list[Any] = []
         append = rows.append
         read = self._read
-        next_packet = self._codec.next_packet
+        codec = self._codec
+        next_packets = codec.next_packets
         while limit is None or len(rows) < limit:
-            # What _buffered() does, without a call per row (most rows are buffered).
-            try:
-                packet = next_packet()
-            except ProtocolError as exc:
-                raise _malformed(exc.message) from None
-            if packet is None:
-                packet = await read()
-            head = packet[0] if packet else -1
-            if head == 0xFE and len(packet) < MAX_PACKET_PAYLOAD:
-                if self.capabilities & _DEPRECATE_EOF:
-                    end = _parse_ok(packet)
-                else:
-                    r = PayloadReader(packet, 1)
-                    end = NativeResult(warnings=r.int2(), status=r.int2())
-                self.status = end.status
-                return rows, end
+            # The rows already here in one call (most rows are buffered), not a call
+            # per row; only the last packet of such a run can end the result.
+            packets = next_packets(1 << 30 if limit is None else limit - len(rows))
+            if not packets:
+                try:
+                    packet = codec.next_packet()  # what next_packets leaves to it
+                except ProtocolError as exc:
+                    raise _malformed(exc.message) from None
+                packets = [packet if packet is not None else await read()]
+            last = packets[-1]
+            head = last[0] if last else -1
+            ended = (head == 0xFE and len(last) < MAX_PACKET_PAYLOAD) or head == 0xFF
+            if ended:
+                del packets[-1]
+            if converters is None:
+                rows += packets
+            else:
+                try:
+                    for packet in packets:
+                        append(_parse_row(packet, converters))
+                except (ValueError, ArithmeticError) as exc:  # as parse_row
+                    raise _malformed(f"bad value in a row: {exc}") from None
+            if not ended:
+                continue
             if head == 0xFF:
                 # An error mid-result (KILL, a runtime error after some rows): the
                 # command is over, the connection clean; the rows so far are dropped.
-                raise _ServerError(server_error(packet))
-            if converters is None:
-                append(packet)
-                continue
-            try:
-                append(_parse_row(packet, converters))
-            except (ValueError, ArithmeticError) as exc:  # as parse_row
-                raise _malformed(f"bad value in a row: {exc}") from None
+                raise _ServerError(server_error(last))
+            if self.capabilities & _DEPRECATE_EOF:
+                end = _parse_ok(last)
+            else:
+                r = PayloadReader(last, 1)
+                end = NativeResult(warnings=r.int2(), status=r.int2())
+            self.status = end.status
+            return rows, end
         return rows, None
 
     async def stream(self, sql: str) -> NativeStream:

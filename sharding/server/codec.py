@@ -27,7 +27,9 @@ Invariants:
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sharding.server.constants import (
     CHARSET_UTF8MB4,
@@ -91,6 +93,10 @@ class PacketsOutOfOrder(ProtocolError):
 
 
 _HEADER = struct.Struct("<I")
+
+#: A row and what its encoder needs besides it (:meth:`PacketCodec.frame_rows_into`).
+R = TypeVar("R")
+A = TypeVar("A")
 
 
 class PacketCodec:
@@ -171,6 +177,42 @@ class PacketCodec:
                 self._parts_len = 0
             return payload
 
+    def next_packets(self, limit: int) -> list[bytes]:
+        """Up to ``limit`` complete payloads at once, as :meth:`next_packet` would
+        return them one by one (a result's rows: no call per row), ending early after
+        a payload that starts with ``0xFE`` or ``0xFF`` (the end of a result, an
+        error: the caller looks at the last one only). Stops *before* whatever
+        :meth:`next_packet` must handle itself — a split payload, one too large, one
+        out of order — and before an incomplete one; ``[]`` then (call
+        :meth:`next_packet`)."""
+        out: list[bytes] = []
+        if self._parts:
+            return out
+        buf = self._buf
+        pos = self._pos
+        seq = self.seq
+        size = len(buf)
+        unpack = _HEADER.unpack_from
+        biggest = min(self.max_packet_size, MAX_PACKET_PAYLOAD - 1)
+        append = out.append
+        while len(out) < limit and size - pos >= 4:
+            (header,) = unpack(buf, pos)
+            length = header & 0xFFFFFF
+            if length > biggest or size - pos < 4 + length or header >> 24 != seq:
+                break
+            payload = bytes(buf[pos + 4 : pos + 4 + length])
+            pos += 4 + length
+            seq = (seq + 1) & 0xFF
+            append(payload)
+            if length and payload[0] >= 0xFE:
+                break
+        self.seq = seq
+        self._pos = pos
+        if pos > 1 << 16 and pos * 2 > size:
+            del buf[:pos]
+            self._pos = 0
+        return out
+
     # -- sending -----------------------------------------------------------------
 
     def frame_into(self, out: bytearray, payload: bytes) -> None:
@@ -183,6 +225,41 @@ class PacketCodec:
             self.seq = (self.seq + 1) & 0xFF
         else:
             out += self.frame(payload)
+
+    def frame_rows_into(
+        self,
+        out: bytearray,
+        rows: Sequence[R],
+        start: int,
+        encode: Callable[[R, A], bytes],
+        arg: A,
+        stop_at: int,
+    ) -> int:
+        """:meth:`frame_into` of ``encode(row, arg)`` for ``rows[start:]``, in one call (a
+        result's rows: no call per row to frame it); stops after the row that makes
+        ``out`` reach ``stop_at`` bytes. Returns the index of the next row to frame."""
+        seq = self.seq
+        pack = _HEADER.pack
+        end = len(rows)
+        i = start
+        try:
+            while i < end:
+                payload = encode(rows[i], arg)
+                i += 1
+                n = len(payload)
+                if n < MAX_PACKET_PAYLOAD:
+                    out += pack(n | (seq << 24))
+                    out += payload
+                    seq = (seq + 1) & 0xFF
+                else:
+                    self.seq = seq
+                    out += self.frame(payload)
+                    seq = self.seq
+                if len(out) >= stop_at:
+                    break
+        finally:
+            self.seq = seq
+        return i
 
     def frame(self, payload: bytes | bytearray | memoryview) -> bytes:
         """Frame one logical payload (split at 16 MB) with the next sequence ids."""

@@ -839,9 +839,18 @@ class ClientConnection:
             # character_set_results other than UTF-8: text goes out in it, as MySQL's.
             rows = [tuple(encode(v) if isinstance(v, str) else v for v in row) for row in rows]
         out = self._out
+        if not binary:
+            # Encoded and framed in one call per buffer-full, not two calls per row.
+            frame_rows_into = self.codec.frame_rows_into
+            i, end = 0, len(rows)
+            while i < end:
+                i = frame_rows_into(out, rows, i, encode_text_row, cols, _FLUSH_AT)
+                if len(out) >= _FLUSH_AT:
+                    await self._flush_rows(shielded)
+            return
         frame_into = self.codec.frame_into
         for row in rows:
-            frame_into(out, encode_binary_row(cols, row) if binary else encode_text_row(row, cols))
+            frame_into(out, encode_binary_row(cols, row))
             if len(out) >= _FLUSH_AT:
                 await self._flush_rows(shielded)
 

@@ -85,6 +85,82 @@ def test_frame_into_appends_what_frame_returns(size: int) -> None:
     assert into.seq == by_frame.seq
 
 
+@pytest.mark.parametrize("stop_at", [1, 40, 1 << 30])
+def test_frame_rows_into_frames_what_frame_into_does(stop_at: int) -> None:
+    """Rows framed in one call: the same bytes and ids as one frame_into per row
+    (wrapping ids, a payload split at 16 MiB), stopping after the row that fills
+    ``out`` to ``stop_at`` and resuming from the index it returns."""
+    rows = [b"a" * 10, b"", b"z" * 0xFFFFFF, b"b" * 300, b"tail"]
+    by_row, batched = PacketCodec(), PacketCodec()
+    by_row.seq = batched.seq = 253
+    expected = bytearray()
+    for r in rows:
+        by_row.frame_into(expected, r)
+    out = bytearray()
+    i, calls = 0, 0
+    while i < len(rows):
+        before = len(out)
+        i = batched.frame_rows_into(out, rows, i, lambda row, suffix: row + suffix, b"", stop_at)
+        calls += 1
+        assert len(out) > before  # every call frames at least one row
+        if i < len(rows):
+            assert len(out) >= stop_at  # it stopped only because out is full
+    assert bytes(out) == bytes(expected)
+    assert batched.seq == by_row.seq
+    assert calls == {1: 5, 40: 3, 1 << 30: 1}[stop_at]
+    assert batched.frame_rows_into(out, rows, len(rows), lambda r, a: r, None, 1) == len(rows)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    payloads=st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.sampled_from([b"\xfe\x00\x00\x02\x00", b"\xff\x10\x04#HY000x", b""]),
+        ),
+        max_size=12,
+    ),
+    cut=st.integers(1, 64),
+    limit=st.integers(1, 5),
+    max_packet=st.sampled_from([1 << 20, 30]),
+)
+def test_next_packets_returns_what_next_packet_would(
+    payloads: list[bytes], cut: int, limit: int, max_packet: int
+) -> None:
+    """A run of payloads taken at once is exactly what next_packet returns one by one
+    (same order, same sequence ids, the same errors), at most ``limit``, ending after
+    one that starts with 0xFE or 0xFF; whatever it leaves (too large, incomplete) is
+    next_packet's, which then raises or waits as before."""
+    sender = PacketCodec()
+    wire = b"".join(sender.frame(p) for p in payloads)
+    one, batched = PacketCodec(max_packet_size=max_packet), PacketCodec(max_packet_size=max_packet)
+
+    def drain(codec: PacketCodec, many: bool) -> list[Any]:
+        got: list[Any] = []
+        for i in range(0, len(wire), cut):
+            codec.receive_data(wire[i : i + cut])
+            while True:
+                try:
+                    run = codec.next_packets(limit) if many else []
+                    if many:
+                        assert len(run) <= limit
+                        assert all(p[:1] < b"\xfe" for p in run[:-1])
+                    if not run:
+                        packet = codec.next_packet()
+                        run = [] if packet is None else [packet]
+                except PacketTooLarge:
+                    got.append("too large")
+                    return got
+                if not run:
+                    break
+                got += run
+        return got
+
+    expected = drain(one, False)
+    assert drain(batched, True) == expected
+    assert batched.seq == one.seq and batched.buffered == one.buffered
+
+
 def test_sequence_and_size_checks() -> None:
     c = PacketCodec(max_packet_size=10)
     c.receive_data(struct.pack("<I", 3 | (1 << 24)) + b"abc")
