@@ -78,6 +78,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import pymysql.err as pe  # type: ignore[import-untyped]
@@ -302,9 +303,12 @@ _FAST: dict[Any, Callable[[bytes], Any]] = {
 }
 
 
+@cache
 def value_converter(type_code: int, charset: int) -> Converter:
     """bytes → Python value for one column, as aiomysql's ``_get_descriptions`` (with
-    ``use_unicode``, a utf8mb4 connection) chooses it; None keeps the bytes."""
+    ``use_unicode``, a utf8mb4 connection) chooses it; None keeps the bytes. Kept per
+    (type, charset): the same converter object every time, so that a result's
+    converter list finds its row parser (:func:`row_parser`) again."""
     if type_code == FieldType.JSON:
         encoding: str | None = "utf-8"
     elif type_code in TEXT_TYPES:
@@ -379,6 +383,96 @@ def _parse_row(data: bytes, converters: Sequence[Converter]) -> tuple[Any, ...]:
             append(conv(data[pos:end]))
         pos = end
     return tuple(row)
+
+
+def _long_value(data: bytes, pos: int, size: int, conv: Converter) -> tuple[Any, int]:
+    """A value whose length takes more than one byte (or a bad length byte): what
+    :func:`_parse_row` does for it; the value and the position after it."""
+    n = data[pos]
+    if n == 0xFC:
+        n = int.from_bytes(data[pos + 1 : pos + 3], "little")
+        pos += 3
+    elif n == 0xFD:
+        n = int.from_bytes(data[pos + 1 : pos + 4], "little")
+        pos += 4
+    elif n == 0xFE:
+        n = int.from_bytes(data[pos + 1 : pos + 9], "little")
+        pos += 9
+    else:
+        raise _malformed("bad length in a row")
+    end = pos + n
+    if end > size:
+        raise _malformed("row value runs past the packet")
+    raw = data[pos:end]
+    return (raw if conv is None else conv(raw)), end
+
+
+def _fewer() -> pe.OperationalError:
+    return _malformed("row has fewer values than columns")
+
+
+def _past() -> pe.OperationalError:
+    return _malformed("row value runs past the packet")
+
+
+#: Row parsers made by :func:`row_parser`, by converter list (bounded: emptied when full).
+_ROW_PARSERS: dict[tuple[Converter, ...], Callable[[bytes], tuple[Any, ...]]] = {}
+_ROW_PARSERS_SIZE = 256
+#: Wider rows are parsed by the loop of :func:`_parse_row` (the generated code grows
+#: with the column count).
+_ROW_PARSER_COLUMNS = 64
+
+
+def row_parser(converters: Sequence[Converter]) -> Callable[[bytes], tuple[Any, ...]]:
+    """``payload → row``: exactly :func:`_parse_row` with these converters (the same
+    values and the same errors), generated as straight-line code per column (the
+    ``namedtuple`` technique, as :meth:`Semantics.sort_key`) — no loop, no list and no
+    test of the converter per value. Made once per converter list and kept."""
+    key = tuple(converters)
+    parser = _ROW_PARSERS.get(key)
+    if parser is not None:
+        return parser
+    if not key or len(key) > _ROW_PARSER_COLUMNS:
+
+        def looped(data: bytes) -> tuple[Any, ...]:
+            return _parse_row(data, key)
+
+        parser = looped
+    else:
+        namespace: dict[str, Any] = {"_long_value": _long_value, "_fewer": _fewer, "_past": _past}
+        lines = ["def parse(data):", "    size = len(data)", "    pos = 0"]
+        for i, conv in enumerate(key):
+            namespace[f"c{i}"] = conv
+            if conv is _decode_utf8:
+                value = 'data[pos:end].decode("utf-8")'
+            elif conv is None:
+                value = "data[pos:end]"
+            else:
+                value = f"c{i}(data[pos:end])"
+            lines += [
+                "    if pos >= size:",
+                "        raise _fewer()",
+                "    n = data[pos]",
+                "    if n < 0xFB:",
+                "        end = pos + 1 + n",
+                "        if end > size:",
+                "            raise _past()",
+                "        pos += 1",
+                f"        v{i} = {value}",
+                "        pos = end",
+                "    elif n == 0xFB:",
+                f"        v{i} = None",
+                "        pos += 1",
+                "    else:",
+                f"        v{i}, pos = _long_value(data, pos, size, c{i})",
+            ]
+        lines.append(f"    return ({''.join(f'v{i}, ' for i in range(len(key)))})")
+        exec("\n".join(lines), namespace)  # the code is built here from fixed text
+        parser = namespace["parse"]
+    if len(_ROW_PARSERS) >= _ROW_PARSERS_SIZE:
+        _ROW_PARSERS.clear()
+    _ROW_PARSERS[key] = parser
+    return parser
 
 
 def parse_payloads(payloads: Sequence[bytes], columns: Sequence[Column]) -> list[tuple[Any, ...]]:
@@ -955,6 +1049,7 @@ class NativeConnection:
         read = self._read
         codec = self._codec
         next_packets = codec.next_packets
+        parse = row_parser(converters) if converters is not None else None
         while limit is None or len(rows) < limit:
             # The rows already here in one call (most rows are buffered), not a call
             # per row; only the last packet of such a run can end the result.
@@ -970,12 +1065,12 @@ class NativeConnection:
             ended = (head == 0xFE and len(last) < MAX_PACKET_PAYLOAD) or head == 0xFF
             if ended:
                 del packets[-1]
-            if converters is None:
+            if parse is None:
                 rows += packets
             else:
                 try:
                     for packet in packets:
-                        append(_parse_row(packet, converters))
+                        append(parse(packet))
                 except (ValueError, ArithmeticError) as exc:  # as parse_row
                     raise _malformed(f"bad value in a row: {exc}") from None
             if not ended:

@@ -686,6 +686,47 @@ def test_bad_rows_are_client_errors_not_crashes() -> None:
         assert info.value.args[0] == 2027
 
 
+_ROW_TYPES = [(3, 63), (253, 45), (252, 63), (246, 63), (10, 63), (12, 63), (5, 63), (245, 45)]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    types=st.lists(st.sampled_from(_ROW_TYPES), min_size=1, max_size=5),
+    data=st.one_of(
+        st.binary(max_size=30),
+        st.lists(
+            st.one_of(
+                st.just(b"\xfb"),
+                st.sampled_from([b"42", b"-7", b"1.5", b"2024-01-02", b"12:00:01", b"x"]).map(
+                    lambda v: bytes([len(v)]) + v
+                ),
+                st.binary(max_size=300).map(lambda v: b"\xfc" + len(v).to_bytes(2, "little") + v),
+                st.sampled_from([b"\xfd\x01\x00\x00a", b"\xfe\x01" + b"\x00" * 7 + b"z"]),
+            ),
+            max_size=6,
+        ).map(b"".join),
+    ),
+)
+def test_generated_row_parsers_answer_as_the_loop(
+    types: list[tuple[int, int]], data: bytes
+) -> None:
+    """row_parser's straight-line code gives exactly what _parse_row's loop gives — the
+    same values, or the same error (type and message) — for any payload, well formed
+    or not, over every kind of converter; and it is made once per converter list."""
+    from sharding.backend.native import _parse_row, row_parser, value_converter
+
+    convs = [value_converter(t, c) for t, c in types]
+
+    def outcome(fn: Any) -> Any:
+        try:
+            return ("ok", fn(data))
+        except Exception as exc:  # the comparison is the point: any error, both sides
+            return ("error", type(exc), str(exc))
+
+    assert outcome(row_parser(convs)) == outcome(lambda d: _parse_row(d, convs))
+    assert row_parser(list(convs)) is row_parser(convs)
+
+
 async def test_buffered_rows_parse_as_parse_row_and_bad_ones_are_2027() -> None:
     """The result loop parses buffered rows inline (no call per row): the same values as
     parse_row, raw payloads when asked, and a malformed row or a text value that is no
