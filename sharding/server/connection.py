@@ -195,8 +195,8 @@ from sharding.server.types import (
     decode_binary_params,
     describe_columns,
     encode_binary_row,
-    encode_text_row,
     in_results_charset,
+    text_row_encoder,
 )
 
 __all__ = ["ClientConnection", "ServerServices"]
@@ -842,9 +842,10 @@ class ClientConnection:
         if not binary:
             # Encoded and framed in one call per buffer-full, not two calls per row.
             frame_rows_into = self.codec.frame_rows_into
+            encode_row = text_row_encoder(cols)
             i, end = 0, len(rows)
             while i < end:
-                i = frame_rows_into(out, rows, i, encode_text_row, cols, _FLUSH_AT)
+                i = frame_rows_into(out, rows, i, encode_row, None, _FLUSH_AT)
                 if len(out) >= _FLUSH_AT:
                     await self._flush_rows(shielded)
             return

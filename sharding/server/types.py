@@ -251,6 +251,85 @@ def encode_text_row(values: Sequence[Any], cols: Sequence[WireColumn] | None = N
 #: The one-byte length prefix of a value shorter than 251 bytes, by length.
 _LENGTH_BYTE = tuple(bytes((n,)) for n in range(0xFB))
 
+#: Row encoders made by :func:`text_row_encoder`, by column list (bounded).
+_ROW_ENCODERS: dict[tuple[WireColumn, ...], Callable[[Sequence[Any], Any], bytes]] = {}
+_ROW_ENCODERS_SIZE = 256
+#: Wider rows are encoded by the loop of :func:`encode_text_row`.
+_ROW_ENCODER_COLUMNS = 64
+
+
+def text_row_encoder(cols: Sequence[WireColumn]) -> Callable[[Sequence[Any], Any], bytes]:
+    """``(row, _) → payload``: exactly :func:`encode_text_row` of ``row`` with these
+    columns, generated as straight-line code per column (as the native connection's
+    row parsers): no loop, no list of parts grown per value, no test of the column's
+    encoder per value. The ignored second argument fits
+    :meth:`~sharding.server.codec.PacketCodec.frame_rows_into`. A row whose width is
+    not the column count goes through :func:`encode_text_row` (whose ``zip`` decides).
+    Made once per column list and kept."""
+    key = tuple(cols)
+    encoder = _ROW_ENCODERS.get(key)
+    if encoder is not None:
+        return encoder
+    if not key or len(key) > _ROW_ENCODER_COLUMNS:
+
+        def looped(row: Sequence[Any], _: Any = None) -> bytes:
+            return encode_text_row(row, key)
+
+        encoder = looped
+    else:
+        n = len(key)
+        namespace: dict[str, Any] = {
+            "encode_text_row": encode_text_row,
+            "text_value": text_value,
+            "lenenc_bytes": lenenc_bytes,
+            "LB": _LENGTH_BYTE,
+            "NULL": b"\xfb",
+            "cols": key,
+        }
+        lines = [
+            "def encode(row, _=None):",
+            f"    if len(row) != {n}:",
+            "        return encode_text_row(row, cols)",
+        ]
+        parts = []
+        for i, col in enumerate(key):
+            enc = col.encode_text
+            if enc is not None:
+                namespace[f"e{i}"] = enc
+                convert = [f"        b = e{i}(v)"]
+            else:
+                convert = [
+                    "        if type(v) is str:",
+                    '            b = v.encode("utf-8", "surrogateescape")',
+                    "        else:",
+                    "            b = text_value(v)",
+                ]
+            lines += [
+                f"    v = row[{i}]",
+                "    if v is None:",
+                f"        l{i} = NULL",
+                f'        b{i} = b""',
+                "    else:",
+                *convert,
+                "        if b is None:",
+                f"            l{i} = NULL",
+                f'            b{i} = b""',
+                "        elif len(b) < 0xFB:",
+                f"            l{i} = LB[len(b)]",
+                f"            b{i} = b",
+                "        else:",
+                f"            l{i} = lenenc_bytes(b)",
+                f'            b{i} = b""',
+            ]
+            parts += [f"l{i}", f"b{i}"]
+        lines.append(f"    return b''.join(({', '.join(parts)},))")
+        exec("\n".join(lines), namespace)  # the code is built here from fixed text
+        encoder = namespace["encode"]
+    if len(_ROW_ENCODERS) >= _ROW_ENCODERS_SIZE:
+        _ROW_ENCODERS.clear()
+    _ROW_ENCODERS[key] = encoder
+    return encoder
+
 
 # -- column description ----------------------------------------------------------------
 

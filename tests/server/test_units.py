@@ -53,6 +53,7 @@ from sharding.server.types import (
     describe_columns,
     encode_binary_row,
     encode_text_row,
+    text_row_encoder,
     text_value,
 )
 
@@ -243,6 +244,12 @@ def test_text_rows_are_each_value_length_encoded(row: list[Any], data: Any) -> N
         b = None if v is None else (c.encode_text or text_value)(v)
         with_cols.append(b"\xfb" if b is None else lenenc_bytes(b))
     assert encode_text_row(row, cols) == b"".join(with_cols)
+    # The generated encoder of these columns writes the same bytes (and hands a row of
+    # another width to encode_text_row); it is made once per column list.
+    encoder = text_row_encoder(cols)
+    assert encoder(row, None) == b"".join(with_cols)
+    assert encoder((*row, "extra"), None) == encode_text_row((*row, "extra"), cols)
+    assert text_row_encoder(list(cols)) is encoder
 
 
 def test_text_row_encoding() -> None:
