@@ -195,7 +195,7 @@ class PacketCodec:
         unpack = _HEADER.unpack_from
         biggest = min(self.max_packet_size, MAX_PACKET_PAYLOAD - 1)
         append = out.append
-        while len(out) < limit and size - pos >= 4:
+        while limit > 0 and size - pos >= 4:
             (header,) = unpack(buf, pos)
             length = header & 0xFFFFFF
             if length > biggest or size - pos < 4 + length or header >> 24 != seq:
@@ -204,6 +204,7 @@ class PacketCodec:
             pos += 4 + length
             seq = (seq + 1) & 0xFF
             append(payload)
+            limit -= 1
             if length and payload[0] >= 0xFE:
                 break
         self.seq = seq
