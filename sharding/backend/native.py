@@ -94,6 +94,7 @@ from pymysql.converters import (  # type: ignore[import-untyped]
 
 from sharding.backend.base import Column, ColumnType
 from sharding.backend.bridge import BridgeError
+from sharding.generated import GeneratedFunctions, compile_function
 from sharding.server.codec import (
     PacketCodec,
     PayloadReader,
@@ -354,23 +355,15 @@ def _parse_row(data: bytes, converters: Sequence[Converter]) -> tuple[Any, ...]:
         if pos >= size:
             raise _malformed("row has fewer values than columns")
         n = data[pos]
-        if n < 0xFB:
-            pos += 1
-        elif n == 0xFB:
+        if n == 0xFB:
             append(None)
             pos += 1
             continue
-        elif n == 0xFC:
-            n = int.from_bytes(data[pos + 1 : pos + 3], "little")
-            pos += 3
-        elif n == 0xFD:
-            n = int.from_bytes(data[pos + 1 : pos + 4], "little")
-            pos += 4
-        elif n == 0xFE:
-            n = int.from_bytes(data[pos + 1 : pos + 9], "little")
-            pos += 9
-        else:
-            raise _malformed("bad length in a row")
+        if n > 0xFB:
+            value, pos = _long_value(data, pos, size, conv)
+            append(value)
+            continue
+        pos += 1
         end = pos + n
         if end > size:
             raise _malformed("row value runs past the packet")
@@ -415,9 +408,10 @@ def _past() -> pe.OperationalError:
     return _malformed("row value runs past the packet")
 
 
-#: Row parsers made by :func:`row_parser`, by converter list (bounded: emptied when full).
-_ROW_PARSERS: dict[tuple[Converter, ...], Callable[[bytes], tuple[Any, ...]]] = {}
-_ROW_PARSERS_SIZE = 256
+#: Row parsers made by :func:`row_parser`, by converter list.
+_ROW_PARSERS: GeneratedFunctions[tuple[Converter, ...], Callable[[bytes], tuple[Any, ...]]] = (
+    GeneratedFunctions(256)
+)
 #: Wider rows are parsed by the loop of :func:`_parse_row` (the generated code grows
 #: with the column count).
 _ROW_PARSER_COLUMNS = 64
@@ -467,12 +461,8 @@ def row_parser(converters: Sequence[Converter]) -> Callable[[bytes], tuple[Any, 
                 f"        v{i}, pos = _long_value(data, pos, size, c{i})",
             ]
         lines.append(f"    return ({''.join(f'v{i}, ' for i in range(len(key)))})")
-        exec("\n".join(lines), namespace)  # the code is built here from fixed text
-        parser = namespace["parse"]
-    if len(_ROW_PARSERS) >= _ROW_PARSERS_SIZE:
-        _ROW_PARSERS.clear()
-    _ROW_PARSERS[key] = parser
-    return parser
+        parser = compile_function(lines, namespace, "parse")
+    return _ROW_PARSERS.put(key, parser)
 
 
 def parse_payloads(payloads: Sequence[bytes], columns: Sequence[Column]) -> list[tuple[Any, ...]]:

@@ -36,6 +36,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sharding.api import CHARSETS, COLLATIONS, Column
+from sharding.generated import GeneratedFunctions, compile_function
 from sharding.server.codec import ColumnDef, MalformedPacket, PayloadReader, lenenc_bytes
 from sharding.server.constants import (
     CHARSET_BINARY,
@@ -251,9 +252,10 @@ def encode_text_row(values: Sequence[Any], cols: Sequence[WireColumn] | None = N
 #: The one-byte length prefix of a value shorter than 251 bytes, by length.
 _LENGTH_BYTE = tuple(bytes((n,)) for n in range(0xFB))
 
-#: Row encoders made by :func:`text_row_encoder`, by column list (bounded).
-_ROW_ENCODERS: dict[tuple[WireColumn, ...], Callable[[Sequence[Any], Any], bytes]] = {}
-_ROW_ENCODERS_SIZE = 256
+#: Row encoders made by :func:`text_row_encoder`, by column list.
+_ROW_ENCODERS: GeneratedFunctions[tuple[WireColumn, ...], Callable[[Sequence[Any], Any], bytes]] = (
+    GeneratedFunctions(256)
+)
 #: Wider rows are encoded by the loop of :func:`encode_text_row`.
 _ROW_ENCODER_COLUMNS = 64
 
@@ -323,12 +325,8 @@ def text_row_encoder(cols: Sequence[WireColumn]) -> Callable[[Sequence[Any], Any
             ]
             parts += [f"l{i}", f"b{i}"]
         lines.append(f"    return b''.join(({', '.join(parts)},))")
-        exec("\n".join(lines), namespace)  # the code is built here from fixed text
-        encoder = namespace["encode"]
-    if len(_ROW_ENCODERS) >= _ROW_ENCODERS_SIZE:
-        _ROW_ENCODERS.clear()
-    _ROW_ENCODERS[key] = encoder
-    return encoder
+        encoder = compile_function(lines, namespace, "encode")
+    return _ROW_ENCODERS.put(key, encoder)
 
 
 # -- column description ----------------------------------------------------------------
