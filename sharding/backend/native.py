@@ -94,7 +94,6 @@ from pymysql.converters import (  # type: ignore[import-untyped]
 
 from sharding.backend.base import Column, ColumnType
 from sharding.backend.bridge import BridgeError
-from sharding.generated import GeneratedFunctions, compile_function
 from sharding.server.codec import (
     PacketCodec,
     PayloadReader,
@@ -109,6 +108,7 @@ from sharding.server.constants import (
     FieldType,
     ServerStatus,
 )
+from sharding.server.generated import GeneratedFunctions, compile_function
 
 __all__ = [
     "NativeConnection",

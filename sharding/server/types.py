@@ -36,7 +36,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sharding.api import CHARSETS, COLLATIONS, Column
-from sharding.generated import GeneratedFunctions, compile_function
 from sharding.server.codec import ColumnDef, MalformedPacket, PayloadReader, lenenc_bytes
 from sharding.server.constants import (
     CHARSET_BINARY,
@@ -44,6 +43,7 @@ from sharding.server.constants import (
     ColumnFlag,
     FieldType,
 )
+from sharding.server.generated import GeneratedFunctions, compile_function
 
 __all__ = [
     "WireColumn",

@@ -1,8 +1,8 @@
-"""sharding/generated.py: generated functions kept per shape, bounded."""
+"""sharding/server/generated.py: generated functions kept per shape, bounded."""
 
 from __future__ import annotations
 
-from sharding.generated import GeneratedFunctions, compile_function
+from sharding.server.generated import GeneratedFunctions, compile_function
 
 
 def test_functions_are_kept_per_shape_and_forgotten_together_when_full() -> None:

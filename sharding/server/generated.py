@@ -7,6 +7,8 @@ code made for its shape: the ``namedtuple`` technique. The caller builds the sou
 from fixed fragments (never from values), it is compiled once per shape and kept. The
 cache is a plain dict emptied when full: shapes come from plans and result definitions,
 so the working set is small and stable, and a full cache only costs compiling again.
+It lives with the server's codec because both of its users may import from there (the
+server imports nothing from the coordinator side: ``tests/sharding/test_layers.py``).
 """
 
 from __future__ import annotations
