@@ -94,9 +94,8 @@ class PacketsOutOfOrder(ProtocolError):
 
 _HEADER = struct.Struct("<I")
 
-#: A row and what its encoder needs besides it (:meth:`PacketCodec.frame_rows_into`).
+#: A row of :meth:`PacketCodec.frame_rows_into`.
 R = TypeVar("R")
-A = TypeVar("A")
 
 
 class PacketCodec:
@@ -232,11 +231,10 @@ class PacketCodec:
         out: bytearray,
         rows: Sequence[R],
         start: int,
-        encode: Callable[[R, A], bytes],
-        arg: A,
+        encode: Callable[[R], bytes],
         stop_at: int,
     ) -> int:
-        """:meth:`frame_into` of ``encode(row, arg)`` for ``rows[start:]``, in one call (a
+        """:meth:`frame_into` of ``encode(row)`` for ``rows[start:]``, in one call (a
         result's rows: no call per row to frame it); stops after the row that makes
         ``out`` reach ``stop_at`` bytes. Returns the index of the next row to frame."""
         seq = self.seq
@@ -245,7 +243,7 @@ class PacketCodec:
         i = start
         try:
             while i < end:
-                payload = encode(rows[i], arg)
+                payload = encode(rows[i])
                 i += 1
                 n = len(payload)
                 if n < MAX_PACKET_PAYLOAD:

@@ -845,7 +845,7 @@ class ClientConnection:
             encode_row = text_row_encoder(cols)
             i, end = 0, len(rows)
             while i < end:
-                i = frame_rows_into(out, rows, i, encode_row, None, _FLUSH_AT)
+                i = frame_rows_into(out, rows, i, encode_row, _FLUSH_AT)
                 if len(out) >= _FLUSH_AT:
                     await self._flush_rows(shielded)
             return

@@ -253,19 +253,18 @@ def encode_text_row(values: Sequence[Any], cols: Sequence[WireColumn] | None = N
 _LENGTH_BYTE = tuple(bytes((n,)) for n in range(0xFB))
 
 #: Row encoders made by :func:`text_row_encoder`, by column list.
-_ROW_ENCODERS: GeneratedFunctions[tuple[WireColumn, ...], Callable[[Sequence[Any], Any], bytes]] = (
+_ROW_ENCODERS: GeneratedFunctions[tuple[WireColumn, ...], Callable[[Sequence[Any]], bytes]] = (
     GeneratedFunctions(256)
 )
 #: Wider rows are encoded by the loop of :func:`encode_text_row`.
 _ROW_ENCODER_COLUMNS = 64
 
 
-def text_row_encoder(cols: Sequence[WireColumn]) -> Callable[[Sequence[Any], Any], bytes]:
-    """``(row, _) → payload``: exactly :func:`encode_text_row` of ``row`` with these
+def text_row_encoder(cols: Sequence[WireColumn]) -> Callable[[Sequence[Any]], bytes]:
+    """``row → payload``: exactly :func:`encode_text_row` of ``row`` with these
     columns, generated as straight-line code per column (as the native connection's
     row parsers): no loop, no list of parts grown per value, no test of the column's
-    encoder per value. The ignored second argument fits
-    :meth:`~sharding.server.codec.PacketCodec.frame_rows_into`. A row whose width is
+    encoder per value. A row whose width is
     not the column count goes through :func:`encode_text_row` (whose ``zip`` decides).
     Made once per column list and kept."""
     key = tuple(cols)
@@ -274,7 +273,7 @@ def text_row_encoder(cols: Sequence[WireColumn]) -> Callable[[Sequence[Any], Any
         return encoder
     if not key or len(key) > _ROW_ENCODER_COLUMNS:
 
-        def looped(row: Sequence[Any], _: Any = None) -> bytes:
+        def looped(row: Sequence[Any]) -> bytes:
             return encode_text_row(row, key)
 
         encoder = looped
@@ -289,7 +288,7 @@ def text_row_encoder(cols: Sequence[WireColumn]) -> Callable[[Sequence[Any], Any
             "cols": key,
         }
         lines = [
-            "def encode(row, _=None):",
+            "def encode(row):",
             f"    if len(row) != {n}:",
             "        return encode_text_row(row, cols)",
         ]

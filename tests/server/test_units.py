@@ -101,7 +101,7 @@ def test_frame_rows_into_frames_what_frame_into_does(stop_at: int) -> None:
     i, calls = 0, 0
     while i < len(rows):
         before = len(out)
-        i = batched.frame_rows_into(out, rows, i, lambda row, suffix: row + suffix, b"", stop_at)
+        i = batched.frame_rows_into(out, rows, i, bytes, stop_at)
         calls += 1
         assert len(out) > before  # every call frames at least one row
         if i < len(rows):
@@ -109,7 +109,7 @@ def test_frame_rows_into_frames_what_frame_into_does(stop_at: int) -> None:
     assert bytes(out) == bytes(expected)
     assert batched.seq == by_row.seq
     assert calls == {1: 5, 40: 3, 1 << 30: 1}[stop_at]
-    assert batched.frame_rows_into(out, rows, len(rows), lambda r, a: r, None, 1) == len(rows)
+    assert batched.frame_rows_into(out, rows, len(rows), bytes, 1) == len(rows)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -247,8 +247,8 @@ def test_text_rows_are_each_value_length_encoded(row: list[Any], data: Any) -> N
     # The generated encoder of these columns writes the same bytes (and hands a row of
     # another width to encode_text_row); it is made once per column list.
     encoder = text_row_encoder(cols)
-    assert encoder(row, None) == b"".join(with_cols)
-    assert encoder((*row, "extra"), None) == encode_text_row((*row, "extra"), cols)
+    assert encoder(row) == b"".join(with_cols)
+    assert encoder((*row, "extra")) == encode_text_row((*row, "extra"), cols)
     assert text_row_encoder(list(cols)) is encoder
 
 
