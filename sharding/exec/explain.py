@@ -161,7 +161,9 @@ def explain_rows(
             + (f"; {plain} shard(s) read plainly" if plain else ""),
         )
         add(depth + 1, "merge", source.describe())
-        read_rows(read, depth + 1, share=share, streams=len(groups))
+        # A first round's chunk is sized as each shard's (sharding.exec.first_round).
+        streams = None if source.first_round else len(groups)
+        read_rows(read, depth + 1, share=share, streams=streams)
 
     def walk(node: PlanNode, depth: int, share: int = 1) -> None:
         # One arm per PlanNode member, ending in assert_never: mypy reports a node type

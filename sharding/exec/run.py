@@ -35,6 +35,7 @@ from sharding.exec.batch import (
     split_point,
 )
 from sharding.exec.connector import Connector
+from sharding.exec.first_round import FirstRound, FirstRoundSource, first_round_feed
 from sharding.exec.held import held_operator
 from sharding.exec.key_lists import Ahead, ShardLists, shard_lists
 from sharding.exec.shard_columns import OwnColumns
@@ -376,7 +377,18 @@ class Runner:
         chunk = chunk_rows(
             self.cluster.chunk_rows, self.cluster.merge_budget_rows // budget_share, len(targets)
         )
+        return self._stream_makers(read, template, targets, keyset, chunk, need)
 
+    def _stream_makers(
+        self,
+        read: ShardRead,
+        template: ShardTemplate,
+        targets: Sequence[Target],
+        keyset: KeysetSpec | None,
+        chunk: int,
+        need: int | None,
+    ) -> list[Callable[[], ShardStream]]:
+        """One stream maker per target."""
         # Batched reads: each stream submits its chunks to the batch layer, which answers
         # them in one UNION ALL per batch; every part is handed on with the first shard's
         # own column definitions, not the union's (sharding.exec.shard_columns).
@@ -405,13 +417,78 @@ class Runner:
 
         return [maker(t) for t in targets]
 
+    def first_rounds(
+        self, read: ShardRead, stage: Any, *, budget_share: int = 1
+    ) -> tuple[list[FirstRound], list[ShardStream]] | None:
+        """A read without a LIMIT whose first chunk each data source merges
+        (:mod:`sharding.exec.first_round`): one started first round per data source
+        holding several of its shards, and the started streams of the others; None
+        when this call does not push down."""
+        if not isinstance(stage, SourceStage) or not stage.first_round:
+            return None
+        targets = self.targets(read)
+        template = self.bound(read)
+        part_bytes = len(template.fill(targets[0].names)) if targets else 0
+        groups = source_groups(targets, self._source_policy, part_bytes)
+        keyset = self._keyset(read)
+        if not groups or all(len(g) == 1 for g in groups) or keyset is None:
+            return None
+        self.stats.shards += len(targets)
+        chunk = chunk_rows(
+            self.cluster.chunk_rows, self.cluster.merge_budget_rows // budget_share, len(targets)
+        )
+        own = self._own_columns(read, template, targets[0], keyset, chunk, None)
+        notes = self.stats.shard_warnings
+        rounds: list[FirstRound] = []
+        plain: list[ShardStream] = []
+        for group in groups:
+            if len(group) == 1:
+                plain.extend(
+                    m() for m in self._stream_makers(read, template, group, keyset, chunk, None)
+                )
+                continue
+            statement = SourceStatement(
+                _weak_run_child(self),
+                self.connector,
+                group,
+                template,
+                stage,
+                self.stats.batches,
+            )
+            # Its warnings count only if its chunk is the whole read (first_round).
+            fetched: list[ResultSet] = []
+            fetch = self._owned(self._kept(statement.fetch, fetched), own, plain=False)
+            first = ShardStream(
+                self.nursery,
+                fetch,
+                statement.target,
+                template,
+                keyset=None,  # one read: a full chunk is read again per shard
+                chunk=chunk,
+                need=chunk,
+                stats=self.stats.streams,
+                on_columns=self._remember_columns,
+                render=statement.render,
+            )
+            first.start()
+
+            def continuation(group: list[Target] = group) -> list[Callable[[], ShardStream]]:
+                return self._stream_makers(read, template, group, keyset, chunk, None)
+
+            def whole(fetched: list[ResultSet] = fetched, shard: int = group[0].shard) -> None:
+                for rs in fetched:
+                    notes.add(shard, rs)
+
+            rounds.append(FirstRound(first, chunk, continuation, whole))
+        return rounds, plain
+
     def merged_streams(
         self, read: ShardRead, stage: Any, *, budget_share: int = 1
     ) -> list[Callable[[], ShardStream]] | None:
         """Streams of a read with a data-source stage (:mod:`sharding.exec.source`):
         one per wrapped statement (plain shard streams for a data source holding one
         shard); None when this call does not push down."""
-        if not isinstance(stage, SourceStage):
+        if not isinstance(stage, SourceStage) or stage.first_round:
             return None
         targets = self.targets(read)
         template = self.bound(read)
@@ -480,6 +557,17 @@ class Runner:
         return noted
 
     @staticmethod
+    def _kept(fetch: Fetch, results: list[ResultSet]) -> Fetch:
+        """``fetch`` keeping each result in ``results`` (its warnings noted later, or not)."""
+
+        async def kept(target: Target, sql: str) -> ResultSet:
+            rs = await fetch(target, sql)
+            results.append(rs)
+            return rs
+
+        return kept
+
+    @staticmethod
     def _owned(fetch: Fetch, own: OwnColumns, *, plain: bool) -> Fetch:
         """``fetch`` with the read's column definitions (``plain``: a shard's own
         statement, not a merged one)."""
@@ -511,15 +599,26 @@ class Runner:
             case Passthrough():
                 return self._passthrough(node.read)
             case ConcatNode():
+                first = self.first_rounds(node.read, node.source, budget_share=budget_share)
+                if first is not None:
+                    rounds, plain = first
+                    started = [lambda s=s: s for s in plain]
+                    return Concat(first_round_feed(rounds, started, self.window))
                 makers = self.merged_streams(node.read, node.source, budget_share=budget_share)
                 if makers is None:
                     makers = self.streams(node.read, budget_share=budget_share)
                 return Concat(unordered_feed(makers, self.window))
             case MergeSortNode():
+                key = sem.sort_key(list(node.sort))
+                first = self.first_rounds(node.read, node.source, budget_share=budget_share)
+                if first is not None:
+                    rounds, plain = first
+                    inputs = [FirstRoundSource(r, key) for r in rounds]
+                    return MergeSort([*inputs, *plain], key)
                 makers = self.merged_streams(node.read, node.source, budget_share=budget_share)
                 if makers is None:
                     makers = self.streams(node.read, budget_share=budget_share)
-                return MergeSort([m() for m in makers], sem.sort_key(list(node.sort)))
+                return MergeSort([m() for m in makers], key)
             case AggregateNode():
                 child = self.operator(node.child, budget_share=share)
                 if node.mode == "merge":

@@ -40,7 +40,7 @@ from sharding.sql.reads import KeysetKey, ShardOrder, select_for_shard, shard_re
 from sharding.sql.route import Route
 from sharding.sql.scope import Scope, TableRef
 from sharding.sql.shard_dialect import shard_dialect
-from sharding.sql.source_stage import UNBOUNDED, SourceStage, order_kept, rows_stage
+from sharding.sql.source_stage import SourceStage, order_kept, rows_stage
 from sharding.sql.window_plan import (
     CHUNK_NOTE,
     copy_windows,
@@ -182,7 +182,9 @@ def _plan_rows(
         notes,
         lock_clause(tree, ctx.dialect),
     )
-    node: Any = ConcatNode(read)
+    # Unordered and without a LIMIT: a first round needs no order (a full one is dropped).
+    unordered = _rows_source(ctx, read, windowed, plain, [], scope, False)
+    node: Any = ConcatNode(read, unordered if limit is None else None)
     if sort:
         source = _rows_source(ctx, read, windowed, plain, shard_order, scope, limit is not None)
         node = MergeSortNode(read, tuple(sort), source)
@@ -202,18 +204,17 @@ def _rows_source(
     scope: Scope,
     bounded: bool,
 ) -> SourceStage | str | None:
-    """The data-source stage of an ordered row read (:mod:`sharding.sql.source_stage`)."""
+    """The data-source stage of a row read (:mod:`sharding.sql.source_stage`): of its
+    first chunk only when it has no LIMIT (``bounded`` False)."""
     if ctx.dialect != "mysql":
         return None
-    if not bounded:
-        return UNBOUNDED
     if windowed:
         return "window functions are computed above the shard rows"
     if read.lock:
         return "a locking read locks each shard's rows itself"
     if not read.chunked:
         return "no unique tiebreaker: each shard's read is guarded on its own"
-    return order_kept(exprs, order, scope) or rows_stage(len(exprs), order)
+    return order_kept(exprs, order, scope) or rows_stage(len(exprs), order, first_round=not bounded)
 
 
 def lock_clause(tree: exp.Select, dialect: str) -> str:

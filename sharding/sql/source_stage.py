@@ -31,11 +31,19 @@ for merges MariaDB computes exactly the way the coordinator would:
   the same DECIMAL a shard's SUM has, or wider). The same keyset argument
   makes a grouped stage with ``LIMIT n`` return complete groups.
 
-Not pushed down (the reason is kept for EXPLAIN): an ordered read without a LIMIT (a
-scan or a sort-merge join input — measured by ``bench.memory``: a 1024-shard ordered
-scan took 5× longer with the stage, because every continuation makes each data source
-read ``chunk`` rows from each of its shards again to return ``chunk`` of them; bounded
-by a LIMIT the read is one round), a SUM/AVG whose argument is not an
+* **first round** of a row read without a LIMIT (a scan, ordered or not): a stage for
+  every chunk would make each continuation read ``chunk`` rows from each shard again to
+  return ``chunk`` of them (``bench.memory``: a 1024-shard ordered scan took 5× longer
+  so). So only the *first* chunk is merged by the data source: ``ORDER BY`` the shard
+  order (none for an unordered read), ``LIMIT chunk``. Fewer rows than that
+  means the data source's shards are exhausted — the common small scatter (sysbench's
+  ranges) is one statement per data source. A full chunk is dropped (the server
+  evaluated more rows than it returned: continuing after it would repeat warnings) and
+  each shard is read as without a stage (:mod:`sharding.exec.first_round`): one
+  dropped round at most.
+
+Not pushed down (the reason is kept for EXPLAIN): a sort-merge join input (read whole,
+so a stage would re-read every shard's chunk per continuation), a SUM/AVG whose argument is not an
 exact number (DOUBLE, FLOAT, text converted to DOUBLE: the order of additions decides
 the last digits), a quotient's exact-digits SUM, a DOUBLE column's ``VAR_POP`` partial, SQLite shards (one process
 already), locking reads, window functions, and any shard column the stage cannot
@@ -61,7 +69,7 @@ from sharding.sql.shard_dialect import shard_dialect
 
 __all__ = ["UNBOUNDED", "SourceStage", "aggregate_stage", "order_kept", "rows_stage"]
 
-#: Why an unbounded row read (no LIMIT: a scan, a join input) has no rows stage.
+#: Why a join input (read whole, sorted by its join key) has no rows stage.
 UNBOUNDED = (
     "no LIMIT: a stage would re-read every shard's chunk on each continuation; "
     "the shards' rows stream keyset-chunked"
@@ -81,6 +89,9 @@ class SourceStage:
     ``select`` are the outer query's items over ``c1``…``ck`` (one per shard column, in
     the shard statement's order); ``group`` its GROUP BY text (empty: none); ``order``
     its ORDER BY text (empty: none). ``kind`` is ``rows`` or ``aggregate``.
+    ``first_round``: a row read without a LIMIT — only its first chunk is merged by the
+    data source; a full one is dropped and each shard read on its own
+    (:mod:`sharding.exec.first_round`).
     """
 
     kind: str
@@ -88,6 +99,7 @@ class SourceStage:
     select: tuple[str, ...]
     group: str = ""
     order: str = ""
+    first_round: bool = False
 
     def render(self, parts: Sequence[str], limit: int) -> str:
         """The statement one data source runs for ``parts`` (each a complete shard
@@ -102,6 +114,8 @@ class SourceStage:
     def describe(self) -> str:
         """One line for EXPLAIN."""
         what = "ORDER BY … LIMIT over its shards' rows"
+        if self.first_round:
+            what = "first chunk only (a full one is dropped and each shard read on its own)"
         if self.kind == "aggregate":
             what = "partial aggregates re-aggregated" + (" per group" if self.group else "")
         text = f"SELECT {', '.join(self.select)} FROM <UNION ALL of its shards>"
@@ -115,9 +129,10 @@ def _order_text(order: Order) -> str:
     return " " + rendered.strip()
 
 
-def rows_stage(width: int, order: Order) -> SourceStage:
-    """A row read's stage: the shard order, then LIMIT (module docstring)."""
-    return SourceStage("rows", width, ("*",), "", _order_text(order))
+def rows_stage(width: int, order: Order, *, first_round: bool = False) -> SourceStage:
+    """A row read's stage: the shard order, then LIMIT (module docstring); ``first_round``:
+    of a read without a LIMIT, for its first chunk only."""
+    return SourceStage("rows", width, ("*",), "", _order_text(order), first_round)
 
 
 def order_kept(exprs: Sequence[exp.Expr], order: Order, scope: Scope) -> str | None:

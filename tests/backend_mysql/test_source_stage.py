@@ -2,8 +2,9 @@
 
 Units check what the stage renders and when it refuses (pure, no server); on MariaDB,
 a coordinator over 64 shards answers the same rows with the stage on and off for
-top-N, OFFSET, grouped and scalar aggregates, DISTINCT and collation-sensitive groups,
-while far fewer rows cross the wire; a failing shard's own error comes back, and a
+top-N, OFFSET, grouped and scalar aggregates, DISTINCT and collation-sensitive groups
+and reads without a LIMIT (first round merged, then each shard on its own), while far
+fewer rows cross the wire; a failing shard's own error comes back, and a
 cancelled query leaves nothing running or borrowed. The whole differential corpus runs
 with the stage on and off against one unsharded MariaDB (tests/fidelity, VARIANTS).
 """
@@ -149,6 +150,12 @@ QUERIES = [
     "SELECT x % 3, GROUP_CONCAT(s ORDER BY id SEPARATOR ',') FROM t WHERE id < 40 GROUP BY x % 3",
     "SELECT n, COUNT(*) FROM t GROUP BY n ORDER BY n LIMIT 3",
     "SELECT s, SUM(d) FROM t GROUP BY s",
+    # No LIMIT: only the first chunk is merged per data source (sharding.exec.first_round).
+    "SELECT id, x FROM t WHERE id < 40 AND id % 2 = 0",  # fewer rows than a chunk per statement
+    "SELECT id, x, s FROM t",  # full first chunks: each shard continues on its own
+    "SELECT id, x FROM t ORDER BY x, id",
+    "SELECT id, n FROM t WHERE id >= 100 ORDER BY n DESC, id",
+    "SELECT id, s FROM t WHERE id < 30 ORDER BY s, id",
 ]
 
 
@@ -231,7 +238,13 @@ async def test_pushdown_on_and_off_give_the_same_rows_with_far_fewer_crossing(
     # GROUP BY x % 7: 7 groups per merged statement instead of 7 per shard.
     assert rows_on[5] <= 5 * 7 < rows_off[5]
     # The DOUBLE sum is not pushed down (the additions' order decides its digits).
-    assert rows_on[-1] == rows_off[-1]
+    assert rows_on[14] == rows_off[14]
+    # First rounds: a chunk that is the whole read of its data source is all that
+    # crosses; a full one is dropped (4 statements of 16 parts, 16-row chunks: 64 rows)
+    # and its shards are read as without it.
+    first = QUERIES.index("SELECT id, x FROM t WHERE id < 40 AND id % 2 = 0")
+    assert rows_off[first : first + 5] == [20, 640, 640, 540, 30]
+    assert rows_on[first : first + 5] == [20, 640 + 64, 640 + 64, 540 + 64, 30]
 
 
 @pytest.mark.mysql
