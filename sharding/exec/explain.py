@@ -15,7 +15,7 @@ from typing import Any, assert_never
 from sharding.exec.batch import policy_for
 from sharding.exec.key_lists import shard_lists
 from sharding.exec.run import passthrough_single
-from sharding.exec.source import source_groups
+from sharding.exec.source import stage_groups
 from sharding.exec.stream import chunk_limit
 from sharding.exec.stream import chunk_rows as shard_chunk_rows
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
@@ -145,7 +145,7 @@ def explain_rows(
         policy = policy_for(sem.dialect) if pushdown else None
         targets = _targets(read, values, sem, default_ds)
         part = len(_bound(read, values, texts, sem).fill(targets[0].names)) if targets else 0
-        groups = source_groups(targets, policy, part)
+        groups = stage_groups(targets, policy, part, source)
         if not groups or all(len(g) == 1 for g in groups):
             why = "cluster.pushdown is off" if policy is None else "no data source holds 3+ shards"
             add(depth, "SourceMerge", f"not used for this call: {why}")

@@ -40,7 +40,7 @@ from sharding.exec.held import held_operator
 from sharding.exec.key_lists import Ahead, ShardLists, shard_lists
 from sharding.exec.shard_columns import OwnColumns
 from sharding.exec.shard_warnings import ShardWarnings
-from sharding.exec.source import SourceStatement, source_groups
+from sharding.exec.source import SourceStatement, stage_groups
 from sharding.exec.stream import (
     Fetch,
     Finish,
@@ -429,14 +429,16 @@ class Runner:
         targets = self.targets(read)
         template = self.bound(read)
         part_bytes = len(template.fill(targets[0].names)) if targets else 0
-        groups = source_groups(targets, self._source_policy, part_bytes)
+        groups = stage_groups(targets, self._source_policy, part_bytes, stage)
         keyset = self._keyset(read)
         if not groups or all(len(g) == 1 for g in groups) or keyset is None:
             return None
         self.stats.shards += len(targets)
-        chunk = chunk_rows(
-            self.cluster.chunk_rows, self.cluster.merge_budget_rows // budget_share, len(targets)
-        )
+        budget = self.cluster.merge_budget_rows // budget_share
+        chunk = chunk_rows(self.cluster.chunk_rows, budget, len(targets))
+        # A first round's chunk is a statement's share of the budget (a dropped one is
+        # let go before its shards' streams fill theirs).
+        first_chunk = chunk_rows(self.cluster.chunk_rows, budget, len(groups))
         own = self._own_columns(read, template, targets[0], keyset, chunk, None)
         notes = self.stats.shard_warnings
         rounds: list[FirstRound] = []
@@ -464,8 +466,8 @@ class Runner:
                 statement.target,
                 template,
                 keyset=None,  # one read: a full chunk is read again per shard
-                chunk=chunk,
-                need=chunk,
+                chunk=first_chunk,
+                need=first_chunk,
                 stats=self.stats.streams,
                 on_columns=self._remember_columns,
                 render=statement.render,
@@ -479,7 +481,7 @@ class Runner:
                 for rs in fetched:
                     notes.add(shard, rs)
 
-            rounds.append(FirstRound(first, chunk, continuation, whole))
+            rounds.append(FirstRound(first, first_chunk, continuation, whole))
         return rounds, plain
 
     def merged_streams(
@@ -493,7 +495,7 @@ class Runner:
         targets = self.targets(read)
         template = self.bound(read)
         part_bytes = len(template.fill(targets[0].names)) if targets else 0
-        groups = source_groups(targets, self._source_policy, part_bytes)
+        groups = stage_groups(targets, self._source_policy, part_bytes, stage)
         if not groups or all(len(g) == 1 for g in groups):
             return None
         self.stats.shards += len(targets)

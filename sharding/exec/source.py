@@ -36,6 +36,7 @@ shape, in the shard statement's order.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -75,6 +76,17 @@ def source_groups(
         size = min(policy.sizes(len(ts)), by_bytes)
         groups.extend(ts[i : i + size] for i in range(0, len(ts), size))
     return groups
+
+
+def stage_groups(
+    targets: Sequence[Target], policy: BatchPolicy | None, part_bytes: int, stage: SourceStage
+) -> list[list[Target]]:
+    """:func:`source_groups` for ``stage``: a first round (:mod:`sharding.exec.first_round`)
+    is one statement per data source (up to ``policy.max_parts`` shards) — it is small,
+    or dropped, so spreading it over connections buys nothing."""
+    if stage.first_round and policy is not None:
+        policy = replace(policy, parallel=1)
+    return source_groups(targets, policy, part_bytes)
 
 
 class SourceStatement:

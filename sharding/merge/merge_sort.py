@@ -41,12 +41,24 @@ class MergeSort:
         # are never compared, ties keep source order, and the hot loop allocates
         # nothing per row (the entry is updated in place and sifted with heapreplace).
         try:
-            heap: list[list[Any]] = []
+            firsts: list[tuple[int, Batch]] = []
             for i, source in enumerate(sources):
                 chunk = await source.next_chunk()
                 if chunk:
-                    keys = [key(r) for r in chunk]
-                    heap.append([keys[0], i, 0, chunk, keys, len(chunk)])
+                    firsts.append((i, chunk))
+            if len(firsts) == 1:
+                # One source with rows (a data source that merged all its shards): its
+                # rows are in order already; no key is computed.
+                i, chunk = firsts[0]
+                source = sources[i]
+                while chunk:
+                    yield chunk
+                    chunk = await source.next_chunk()
+                return
+            heap: list[list[Any]] = []
+            for i, chunk in firsts:
+                keys = [key(r) for r in chunk]
+                heap.append([keys[0], i, 0, chunk, keys, len(chunk)])
             heapq.heapify(heap)
             out: Batch = []
             append = out.append

@@ -151,11 +151,11 @@ QUERIES = [
     "SELECT n, COUNT(*) FROM t GROUP BY n ORDER BY n LIMIT 3",
     "SELECT s, SUM(d) FROM t GROUP BY s",
     # No LIMIT: only the first chunk is merged per data source (sharding.exec.first_round).
-    "SELECT id, x FROM t WHERE id < 40 AND id % 2 = 0",  # fewer rows than a chunk per statement
+    "SELECT id, x FROM t WHERE id < 40 AND id % 4 = 0",  # fewer rows than a chunk
     "SELECT id, x, s FROM t",  # full first chunks: each shard continues on its own
     "SELECT id, x FROM t ORDER BY x, id",
     "SELECT id, n FROM t WHERE id >= 100 ORDER BY n DESC, id",
-    "SELECT id, s FROM t WHERE id < 30 ORDER BY s, id",
+    "SELECT id, s FROM t WHERE id < 12 ORDER BY s, id",
 ]
 
 
@@ -240,11 +240,11 @@ async def test_pushdown_on_and_off_give_the_same_rows_with_far_fewer_crossing(
     # The DOUBLE sum is not pushed down (the additions' order decides its digits).
     assert rows_on[14] == rows_off[14]
     # First rounds: a chunk that is the whole read of its data source is all that
-    # crosses; a full one is dropped (4 statements of 16 parts, 16-row chunks: 64 rows)
-    # and its shards are read as without it.
-    first = QUERIES.index("SELECT id, x FROM t WHERE id < 40 AND id % 2 = 0")
-    assert rows_off[first : first + 5] == [20, 640, 640, 540, 30]
-    assert rows_on[first : first + 5] == [20, 640 + 64, 640 + 64, 540 + 64, 30]
+    # crosses; a full one is dropped (one statement of 64 parts, a 16-row chunk) and its
+    # shards are read as without it.
+    first = QUERIES.index("SELECT id, x FROM t WHERE id < 40 AND id % 4 = 0")
+    assert rows_off[first : first + 5] == [10, 640, 640, 540, 12]
+    assert rows_on[first : first + 5] == [10, 640 + 16, 640 + 16, 540 + 16, 12]
 
 
 @pytest.mark.mysql

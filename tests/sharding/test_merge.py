@@ -96,6 +96,18 @@ async def test_merge_sort_handles_empty_and_single_sources() -> None:
     assert out == [(1,), (3,)]
 
 
+async def test_merge_sort_of_one_source_with_rows_computes_no_key() -> None:
+    def key(row: tuple[Any, ...]) -> Any:
+        raise AssertionError("a key was computed")
+
+    rows = [(i,) for i in range(25)]
+    sources = [ListSource([]), ListSource(rows, chunk=10), ListSource([])]
+    assert await collect(MergeSort(sources, key)) == rows
+    # Two sources with rows: keys are needed (and used).
+    with pytest.raises(AssertionError, match="a key was computed"):
+        await collect(MergeSort([ListSource(rows), ListSource(rows)], key))
+
+
 async def test_concat_rebatches_without_losing_rows() -> None:
     async def feed():
         for chunk in ([(1,)], [], [(2,), (3,)], [(i,) for i in range(4, 10)]):
