@@ -161,7 +161,8 @@ def explain_rows(
             + (f"; {plain} shard(s) read plainly" if plain else ""),
         )
         add(depth + 1, "merge", source.describe())
-        # A first round's chunk is sized as each shard's (sharding.exec.first_round).
+        # A first round shows each shard's chunk: what its shards read after a full one
+        # (its own LIMIT is a statement's share, sharding.exec.first_round).
         streams = None if source.first_round else len(groups)
         read_rows(read, depth + 1, share=share, streams=streams)
 
