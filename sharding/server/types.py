@@ -252,10 +252,13 @@ def encode_text_row(values: Sequence[Any], cols: Sequence[WireColumn] | None = N
 #: The one-byte length prefix of a value shorter than 251 bytes, by length.
 _LENGTH_BYTE = tuple(bytes((n,)) for n in range(0xFB))
 
-#: Row encoders made by :func:`text_row_encoder`, by column list.
-_ROW_ENCODERS: GeneratedFunctions[tuple[WireColumn, ...], Callable[[Sequence[Any]], bytes]] = (
-    GeneratedFunctions(256)
-)
+#: Row encoders made by :func:`text_row_encoder`, by the columns' text forms — not by
+#: the columns themselves: each connection describes its results with columns of its
+#: own, and 4096 connections thrashed a cache keyed by them (``bench.concurrency
+#: --profile``: the encoder compiled again and again).
+_ROW_ENCODERS: GeneratedFunctions[
+    tuple[tuple[int, int] | None, ...], Callable[[Sequence[Any]], bytes]
+] = GeneratedFunctions(256)
 #: Wider rows are encoded by the loop of :func:`encode_text_row`.
 _ROW_ENCODER_COLUMNS = 64
 
@@ -266,15 +269,17 @@ def text_row_encoder(cols: Sequence[WireColumn]) -> Callable[[Sequence[Any]], by
     row parsers): no loop, no list of parts grown per value, no test of the column's
     encoder per value. A row whose width is
     not the column count goes through :func:`encode_text_row` (whose ``zip`` decides).
-    Made once per column list and kept."""
-    key = tuple(cols)
+    Made once per list of text forms (:attr:`WireColumn.text_form`: columns of the
+    same forms encode alike) and kept."""
+    key = tuple([c.text_form for c in cols])
     encoder = _ROW_ENCODERS.get(key)
     if encoder is not None:
         return encoder
+    columns = tuple(cols)
     if not key or len(key) > _ROW_ENCODER_COLUMNS:
 
         def looped(row: Sequence[Any]) -> bytes:
-            return encode_text_row(row, key)
+            return encode_text_row(row, columns)
 
         encoder = looped
     else:
@@ -285,7 +290,7 @@ def text_row_encoder(cols: Sequence[WireColumn]) -> Callable[[Sequence[Any]], by
             "lenenc_bytes": lenenc_bytes,
             "LB": _LENGTH_BYTE,
             "NULL": b"\xfb",
-            "cols": key,
+            "cols": columns,
         }
         lines = [
             "def encode(row):",
@@ -293,7 +298,7 @@ def text_row_encoder(cols: Sequence[WireColumn]) -> Callable[[Sequence[Any]], by
             "        return encode_text_row(row, cols)",
         ]
         parts = []
-        for i, col in enumerate(key):
+        for i, col in enumerate(columns):
             enc = col.encode_text
             if enc is not None:
                 namespace[f"e{i}"] = enc
@@ -335,13 +340,18 @@ class WireColumn:
     """One column as sent: its definition and the binary encoder matching its type
     (``None`` for a NULL-typed column: every value of it is sent as NULL)."""
 
-    __slots__ = ("definition", "encode_binary", "encode_text")
+    __slots__ = ("definition", "encode_binary", "encode_text", "text_form")
 
     def __init__(self, definition: ColumnDef, encode_binary: Callable[[Any], bytes] | None) -> None:
         self.definition = definition
         self.encode_binary = encode_binary
         #: The text form of a value where the definition decides it (:func:`_text_encoder`).
         self.encode_text = _text_encoder(definition)
+        #: What ``encode_text`` depends on (None: there is none): equal for columns
+        #: whose text forms are the same, whichever connection described them.
+        self.text_form = (
+            None if self.encode_text is None else (definition.type, definition.decimals)
+        )
 
 
 def _definition(name: str, ftype: int) -> ColumnDef:

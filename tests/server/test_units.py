@@ -3,6 +3,7 @@ authentication, config validation, local session statements."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import struct
 from decimal import Decimal
@@ -250,6 +251,29 @@ def test_text_rows_are_each_value_length_encoded(row: list[Any], data: Any) -> N
     assert encoder(row) == b"".join(with_cols)
     assert encoder((*row, "extra")) == encode_text_row((*row, "extra"), cols)
     assert text_row_encoder(list(cols)) is encoder
+    # Another connection's description of the same columns finds it too (the cache is
+    # keyed by text forms, not by the column objects: many connections thrashed it).
+    again = describe_columns([Column(f"c{i}", c.definition.type) for i, c in enumerate(cols)])
+    assert text_row_encoder(again) is encoder
+
+
+def test_text_row_encoders_differ_by_text_form() -> None:
+    """Columns whose text forms differ (a DOUBLE's digits, a DATETIME(n)'s fraction) get
+    encoders of their own; one of each form is shared."""
+
+    def column(ftype: int, decimals: int) -> list[WireColumn]:
+        (widest,) = describe_columns([Column("c", ftype)])
+        return [WireColumn(dataclasses.replace(widest.definition, decimals=decimals), None)]
+
+    double, fixed = column(FieldType.DOUBLE, 31), column(FieldType.DOUBLE, 2)
+    stamp3, stamp6 = column(FieldType.DATETIME, 3), column(FieldType.DATETIME, 6)
+    encoders = [text_row_encoder(cols) for cols in (double, fixed, stamp3, stamp6)]
+    assert len({id(e) for e in encoders}) == 4
+    assert text_row_encoder(column(FieldType.DOUBLE, 2)) is encoders[1]
+    assert encoders[1]((1.5,)) == lenenc_bytes(b"1.50")
+    value = dt.datetime(2024, 1, 2, 3, 4, 5, 123456)
+    assert encoders[2]((value,)) == lenenc_bytes(b"2024-01-02 03:04:05.123")
+    assert encoders[3]((value,)) == lenenc_bytes(b"2024-01-02 03:04:05.123456")
 
 
 def test_text_row_encoding() -> None:
