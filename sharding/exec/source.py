@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -85,8 +86,15 @@ def stage_groups(
     is one statement per data source (up to ``policy.max_parts`` shards) — it is small,
     or dropped, so spreading it over connections buys nothing."""
     if stage.first_round and policy is not None:
-        policy = replace(policy, parallel=1)
+        policy = _one_statement(policy)
     return source_groups(targets, policy, part_bytes)
+
+
+@lru_cache(maxsize=8)
+def _one_statement(policy: BatchPolicy) -> BatchPolicy:
+    """``policy`` cutting a data source's reads into as few statements as it allows
+    (made once per policy, not per query)."""
+    return replace(policy, parallel=1)
 
 
 class SourceStatement:
