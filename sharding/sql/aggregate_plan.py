@@ -703,15 +703,16 @@ def plan_partials(
     read = shard_read(ctx, shard_sel, holes, route, route_tables, leader, keys, push_limit)
     child: Any
     source: SourceStage | str | None = None
-    if first_pos is not None:
-        source = "a text group shows its first row's value: partials merged by MIN(primary key)"
-    elif ctx.dialect == "mysql":
+    if ctx.dialect == "mysql":
         source = aggregate_stage(
             shard_exprs,
             [*groups, *distinct_args, *hidden],
             shard_order if grouped else (),
             lambda arg: _exact_number(arg, scope),
+            first=first_pos,
         )
+    elif first_pos is not None:
+        source = "a text group shows its first row's value: partials merged by MIN(primary key)"
     if grouped:
         sort = tuple(
             SortItem(i, d, nf, column_collation(shard_exprs[i], scope)) for i, d, nf in shard_order

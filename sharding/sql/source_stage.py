@@ -30,6 +30,14 @@ for merges MariaDB computes exactly the way the coordinator would:
   SUM/MIN/MAX/BIT_* partials combined with the same function (a SUM's outer type is
   the same DECIMAL a shard's SUM has, or wider). The same keyset argument
   makes a grouped stage with ``LIMIT n`` return complete groups.
+* **a text group's first row**: where equal texts ('paid', 'Paid', 'paid ') make one
+  group, MariaDB shows the group's first row in primary-key order, and every partial
+  carries ``MIN(pk)`` (``sharding.sql.aggregate_plan._first_row``). ``GROUP BY`` over
+  the union would show whichever part it met first, so the stage numbers each group's
+  parts by that column instead (``ROW_NUMBER() OVER (PARTITION BY <groups> ORDER BY
+  <MIN(pk)>)``), keeps the first, and combines the other partials over the same
+  partition (``SUM(c) OVER (…)``: MariaDB's window aggregates are its aggregate
+  functions, with the same result types). Only COUNT, exact SUM, MIN and MAX partials.
 
 * **first round** of a row read without a LIMIT (a scan, ordered or not): a stage for
   every chunk would make each continuation read ``chunk`` rows from each shard again to
@@ -78,6 +86,10 @@ UNBOUNDED = (
 #: The CTE holding a data source's shard parts; its columns are ``c1``…``ck``.
 CTE = "_sg_parts"
 
+#: The window column numbering a group's parts, and the derived table holding it.
+FIRST = "_sg_first"
+GROUPS = "_sg_groups"
+
 #: (position, desc, nulls_first) of a shard statement's ORDER BY.
 Order = Sequence[ShardOrder]
 
@@ -100,6 +112,11 @@ class SourceStage:
     group: str = ""
     order: str = ""
     first_round: bool = False
+    #: A text group's first row (module docstring): the ``PARTITION BY`` list and the
+    #: ``MIN(pk)`` column that orders each partition; ``select`` is then the window
+    #: items (each ``… AS c<i>``). Empty: a plain ``GROUP BY`` (``group``).
+    partition: str = ""
+    first_by: str = ""
 
     def render(self, parts: Sequence[str], limit: int) -> str:
         """The statement one data source runs for ``parts`` (each a complete shard
@@ -107,6 +124,15 @@ class SourceStage:
         columns = ", ".join(f"c{i + 1}" for i in range(self.width))
         union = " UNION ALL ".join(f"({p})" for p in parts)
         tail = f"{self.group}{self.order} LIMIT {limit}"
+        if self.first_by:
+            numbered = (
+                f"SELECT {', '.join(self.select)}, ROW_NUMBER() OVER (PARTITION BY "
+                f"{self.partition} ORDER BY {self.first_by}) AS {FIRST} FROM {CTE}"
+            )
+            return (
+                f"WITH {CTE} ({columns}) AS ({union}) SELECT {columns} FROM ({numbered}) "
+                f"AS {GROUPS} WHERE {FIRST} = 1{tail}"
+            )
         return (
             f"WITH {CTE} ({columns}) AS ({union}) SELECT {', '.join(self.select)} FROM {CTE}{tail}"
         )
@@ -119,6 +145,15 @@ class SourceStage:
         if self.kind == "aggregate":
             what = "partial aggregates re-aggregated" + (" per group" if self.group else "")
         text = f"SELECT {', '.join(self.select)} FROM <UNION ALL of its shards>"
+        if self.first_by:
+            what = (
+                "partial aggregates re-aggregated per group, showing its part of least primary key"
+            )
+            text = (
+                f"SELECT {', '.join(self.select)} FROM <UNION ALL of its shards> "
+                f"WHERE ROW_NUMBER() OVER (PARTITION BY {self.partition} ORDER BY "
+                f"{self.first_by}) = 1"
+            )
         return f"{what}: {text}{self.group}{self.order}"
 
 
@@ -165,22 +200,31 @@ def aggregate_stage(
     group: Sequence[exp.Expr],
     order: Order,
     exact_number: Callable[[exp.Expr], bool],
+    first: int | None = None,
 ) -> SourceStage | str:
     """A partial aggregation's stage, or why there is none.
 
     ``shard_exprs`` is the shard statement's select list, ``group`` its GROUP BY
     expressions (every select item is one of them or a partial aggregate);
     ``exact_number(arg)`` says whether MariaDB sums ``arg`` exactly (an integer or
-    DECIMAL value: the order of additions does not matter)."""
+    DECIMAL value: the order of additions does not matter). ``first``: the position of
+    the ``MIN(pk)`` partial whose least value picks a text group's shown row (module
+    docstring); the stage is then a window over each group's parts."""
     grouped = [any(e is g or e == g for g in group) for e in shard_exprs]
+    partition = ", ".join(f"c{i + 1}" for i, is_group in enumerate(grouped) if is_group)
+    over = f" OVER (PARTITION BY {partition})"
     items: list[str] = []
     for i, (e, is_group) in enumerate(zip(shard_exprs, grouped, strict=True)):
         col = f"c{i + 1}"
-        if is_group:
+        if is_group or i == first:
             items.append(col)
             continue
         if isinstance(e, exp.Count):
-            items.append(f"CAST(SUM({col}) AS SIGNED)")
+            items.append(
+                f"CAST(SUM({col}){over} AS SIGNED) AS {col}"
+                if first is not None
+                else f"CAST(SUM({col}) AS SIGNED)"
+            )
             continue
         summed = _summed(e)
         if summed is not None:
@@ -189,17 +233,26 @@ def aggregate_stage(
                     "a SUM of a value not known to be an integer or DECIMAL (floating-point "
                     "additions depend on their order; a literal's type is known per call)"
                 )
-            items.append(f"SUM({col})")
+            items.append(f"SUM({col}){over} AS {col}" if first is not None else f"SUM({col})")
             continue
         combine = _COMBINE.get(type(e))
-        if combine is None:
+        if combine is None or (first is not None and combine not in ("MIN", "MAX")):
             return f"{e.sql(dialect='mysql')} has no per-data-source merge"
-        items.append(f"{combine}({col})")
-    group_text = ""
-    if any(grouped):
-        group_text = " GROUP BY " + ", ".join(
-            f"c{i + 1}" for i, is_group in enumerate(grouped) if is_group
+        items.append(
+            f"{combine}({col}){over} AS {col}" if first is not None else f"{combine}({col})"
         )
+    if first is not None:
+        if not partition:
+            return "a text group's first row without group columns"
+        return SourceStage(
+            "aggregate",
+            len(shard_exprs),
+            tuple(items),
+            order=_order_text(order),
+            partition=partition,
+            first_by=f"c{first + 1}",
+        )
+    group_text = f" GROUP BY {partition}" if partition else ""
     return SourceStage("aggregate", len(shard_exprs), tuple(items), group_text, _order_text(order))
 
 

@@ -81,6 +81,43 @@ def test_aggregate_stage_refuses_inexact_and_unknown_partials() -> None:
     assert isinstance(refused, str) and "no per-data-source merge" in refused
 
 
+def test_a_text_groups_first_row_stage_numbers_each_groups_parts() -> None:
+    """Equal texts make one group whose shown value is its part of least ``MIN(pk)``:
+    a window keeps that part and combines the other partials over the group."""
+    g, first = _col("g"), exp.Min(this=_col("id"))
+    exprs: list[exp.Expr] = [
+        g,
+        exp.Count(this=exp.Star()),
+        exp.Sum(this=_col("k")),
+        exp.Max(this=_col("s")),
+        first,
+    ]
+    stage = aggregate_stage(exprs, [g], [(0, False, True)], lambda arg: True, first=4)
+    assert not isinstance(stage, str)
+    sql = stage.render(["SELECT a LIMIT 5", "SELECT b LIMIT 5"], 5)
+    over = "OVER (PARTITION BY c1)"
+    assert sql == (
+        "WITH _sg_parts (c1, c2, c3, c4, c5) AS ((SELECT a LIMIT 5) UNION ALL "
+        "(SELECT b LIMIT 5)) SELECT c1, c2, c3, c4, c5 FROM (SELECT c1, "
+        f"CAST(SUM(c2) {over} AS SIGNED) AS c2, SUM(c3) {over} AS c3, MAX(c4) {over} AS c4, "
+        "c5, ROW_NUMBER() OVER (PARTITION BY c1 ORDER BY c5) AS _sg_first FROM _sg_parts) "
+        "AS _sg_groups WHERE _sg_first = 1 ORDER BY 1 ASC LIMIT 5"
+    )
+    assert "least primary key" in stage.describe()
+    # DISTINCT: the group columns and MIN(pk) only.
+    distinct = aggregate_stage([g, first], [g], [(0, False, True)], lambda arg: True, first=1)
+    assert not isinstance(distinct, str) and distinct.select == ("c1", "c2")
+    # Only partials with a window form that is the aggregate's own.
+    xor = aggregate_stage(
+        [g, exp.BitwiseXorAgg(this=_col("k")), first], [g], [], lambda arg: True, first=2
+    )
+    assert isinstance(xor, str) and "no per-data-source merge" in xor
+    inexact = aggregate_stage(
+        [g, exp.Sum(this=_col("d")), first], [g], [], lambda arg: False, first=2
+    )
+    assert isinstance(inexact, str) and "floating-point" in inexact
+
+
 def _targets(spec: list[tuple[str, int]]) -> list[Target]:
     return [Target(ds, shard, (), (f"db_{shard}",)) for ds, shard in spec]
 
@@ -239,6 +276,12 @@ async def test_pushdown_on_and_off_give_the_same_rows_with_far_fewer_crossing(
     assert rows_on[5] <= 5 * 7 < rows_off[5]
     # The DOUBLE sum is not pushed down (the additions' order decides its digits).
     assert rows_on[14] == rows_off[14]
+    # Text groups ('a', 'A', 'a ' are one): each data source's statement numbers a
+    # group's parts by MIN(id) and keeps the first — 3 groups per merged statement.
+    for q in ("SELECT s, COUNT(*), SUM(amount), AVG(amount) FROM t GROUP BY s",
+              "SELECT DISTINCT s FROM t ORDER BY s"):  # fmt: skip
+        i = QUERIES.index(q)
+        assert rows_on[i] <= 5 * 3 < rows_off[i], (q, rows_on[i], rows_off[i])
     # First rounds: a chunk that is the whole read of its data source is all that
     # crosses; a full one is dropped (one statement of 64 parts, a 16-row chunk) and its
     # shards are read as without it.
