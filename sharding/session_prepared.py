@@ -47,7 +47,7 @@ class Prepared(Generic[PlanT]):
     """A plan bound to one call's values (``Generic`` adds nothing to construction:
     no ``__new__`` of its own)."""
 
-    __slots__ = ("plan", "slots", "texts", "values")
+    __slots__ = ("plan", "routes", "slots", "texts", "values")
 
     def __init__(
         self, plan: PlanT, slots: Sequence[Slot], values: list[Any], texts: list[str]
@@ -56,6 +56,10 @@ class Prepared(Generic[PlanT]):
         self.slots = slots
         self.values = values
         self.texts = texts
+        #: The shards each read of the plan visits for these values, by ``id(read)``:
+        #: routed once per call (the lean-path check, the refusal check and the run
+        #: each asked again), filled by :func:`~sharding.exec.targets.route_shards`.
+        self.routes: dict[int, list[int]] = {}
 
 
 def render_name(col: OutputColumn, slots: Sequence[Slot]) -> str:

@@ -513,7 +513,11 @@ async def run_select(
         one = one_shard(prepared, sem)
     if one is not None:
         return await _run_one_shard(session, prepared, one, sink, stats)
-    single = False if plan.join else passthrough_single(plan.single, prepared.values, sem)
+    single = (
+        False
+        if plan.join
+        else passthrough_single(plan.single, prepared.values, sem, prepared.routes)
+    )
     root: PlanNode
     if single and plan.single is not None:  # (passthrough_single: never single without it)
         root = plan.single
@@ -587,6 +591,7 @@ async def run_select(
                     stats=stats,
                     group_concat_max_len=int(session.state.get("group_concat_max_len")),
                     ahead=ahead,
+                    routes=prepared.routes,
                 )
             )
             await drive(runner.operator(root), deliver)
@@ -771,7 +776,7 @@ def one_shard(prepared: Prepared[SelectPlan], sem: Semantics) -> OneShard | None
     read = plan.single.read
     if read.leader is None:
         return read, None
-    shards = route_shards(read, prepared.values, sem)
+    shards = route_shards(read, prepared.values, sem, prepared.routes)
     return (read, shards) if len(shards) == 1 else None
 
 
@@ -880,4 +885,4 @@ def _passthrough_columns(
 
 def check_prepared(prepared: Prepared[SelectPlan], sem: Semantics) -> None:
     """Raise the plan's refusal now when this call cannot run (before any row is sent)."""
-    check_runnable(prepared.plan, prepared.values, sem)
+    check_runnable(prepared.plan, prepared.values, sem, prepared.routes)

@@ -101,6 +101,9 @@ from sharding.sql.template import ShardTemplate
 from sharding.topology import ClusterConfig
 from sharding.weak_memo import WeakMemo
 
+#: A call's routes by ``id(read)`` (``Prepared.routes``; :func:`route_shards`).
+Routes = dict[int, list[int]]
+
 
 @dataclass
 class ExecStats:
@@ -204,6 +207,9 @@ class RunContext:
     #: ``id(read)`` (:func:`sharding.exec.key_lists.plan_ahead`); a read not in it is
     #: cut and routed on use.
     ahead: Ahead | None = None
+    #: The call's routes by ``id(read)`` (``Prepared.routes``), shared with the checks
+    #: that routed before the run.
+    routes: Routes | None = None
 
 
 class Runner:
@@ -234,6 +240,7 @@ class Runner:
         )
         #: Per read (by id): the shards it visits, when routed ahead.
         self._shards = context.ahead.shards if context.ahead is not None else {}
+        self._routes = context.routes
         # Reads of one data source started together go out as one statement
         # (sharding.exec.batch); True means the dialect's default policy.
         if batching is True:
@@ -338,7 +345,7 @@ class Runner:
             return [broadcast_target(read.tables, self.sem.dialect, self.default_datasource)]
         shards = self._shards.get(id(read))
         if shards is None:
-            shards = route_shards(read, self.values, self.sem)
+            shards = route_shards(read, self.values, self.sem, self._routes)
         targets = shard_targets(read, shards, self.sem.dialect)
         lists = self._lists(read)
         return lists.targets(targets) if lists is not None else targets
@@ -780,10 +787,12 @@ async def drive(op: Operator, deliver: Callable[[Batch], Awaitable[bool]]) -> No
                 break
 
 
-def choose_form(plan: SelectPlan, values: Sequence[Any], sem: Semantics) -> Any:
+def choose_form(
+    plan: SelectPlan, values: Sequence[Any], sem: Semantics, memo: Routes | None = None
+) -> Any:
     """The form of ``plan`` a call with ``values`` runs: the whole statement on the one
     shard its route selects, else the scatter form (its refusal when it has none)."""
-    if not plan.join and passthrough_single(plan.single, values, sem):
+    if not plan.join and passthrough_single(plan.single, values, sem, memo):
         return plan.single
     if plan.scatter is None:
         assert plan.scatter_error is not None
@@ -791,32 +800,39 @@ def choose_form(plan: SelectPlan, values: Sequence[Any], sem: Semantics) -> Any:
     return plan.scatter
 
 
-def check_union_inputs(node: UnionNode, values: Sequence[Any], sem: Semantics) -> None:
+def check_union_inputs(
+    node: UnionNode, values: Sequence[Any], sem: Semantics, memo: Routes | None = None
+) -> None:
     """Raise now the refusal of any input of ``node`` (before a row is sent)."""
     for child in node.inputs:
         while isinstance(child, LimitNode):  # a nested union with its own LIMIT
             child = child.child
         if isinstance(child, SelectPlan):
-            choose_form(child, values, sem)
+            choose_form(child, values, sem, memo)
         elif isinstance(child, UnionNode):
-            check_union_inputs(child, values, sem)
+            check_union_inputs(child, values, sem, memo)
 
 
-def check_runnable(plan: object, values: Sequence[Any], sem: Semantics) -> None:
+def check_runnable(
+    plan: object, values: Sequence[Any], sem: Semantics, memo: Routes | None = None
+) -> None:
     """Raise now the refusal a call with ``values`` would meet while running ``plan``
     (its own, or one of a set operation's query blocks): before any row is sent, so
     the caller may still plan the statement differently."""
     if not isinstance(plan, SelectPlan):
         return
-    node = choose_form(plan, values, sem)
+    node = choose_form(plan, values, sem, memo)
     while isinstance(node, LimitNode | SortNode | ProjectNode | DistinctNode | FilterNode):
         node = node.child
     if isinstance(node, UnionNode):
-        check_union_inputs(node, values, sem)
+        check_union_inputs(node, values, sem, memo)
 
 
 def passthrough_single(
-    plan_single: Passthrough | None, values: Sequence[Any], sem: Semantics
+    plan_single: Passthrough | None,
+    values: Sequence[Any],
+    sem: Semantics,
+    memo: Routes | None = None,
 ) -> bool:
     """True when the bound route of a plan selects exactly one shard (or a broadcast copy)."""
     if plan_single is None:
@@ -824,4 +840,4 @@ def passthrough_single(
     read = plan_single.read
     if read.leader is None:
         return True
-    return len(route_shards(read, values, sem)) == 1
+    return len(route_shards(read, values, sem, memo)) == 1

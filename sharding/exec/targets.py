@@ -67,8 +67,20 @@ def broadcast_target(tables: Sequence[TableInfo], dialect: str, default_ds: str)
     return Target(ds, -1, tuple(names), tuple(sorted(dbs)))
 
 
-def route_shards(read: ShardRead, values: Sequence[Any], sem: Semantics) -> list[int]:
-    """Shard numbers a read visits for these parameter values (never empty)."""
+def route_shards(
+    read: ShardRead,
+    values: Sequence[Any],
+    sem: Semantics,
+    memo: dict[int, list[int]] | None = None,
+) -> list[int]:
+    """Shard numbers a read visits for these parameter values (never empty).
+    ``memo``: the call's routes by ``id(read)`` (``Prepared.routes``: the same values,
+    plans that outlive the call), consulted and filled."""
+    if memo is not None:
+        hit = memo.get(id(read))
+        if hit is None:
+            hit = memo[id(read)] = route_shards(read, values, sem)
+        return list(hit)
     assert read.leader is not None
     rule = read.tables[read.leader].rule
     shards = read.route.shards(read.route_tables, values, sem)
