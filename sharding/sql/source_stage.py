@@ -37,7 +37,9 @@ for merges MariaDB computes exactly the way the coordinator would:
   parts by that column instead (``ROW_NUMBER() OVER (PARTITION BY <groups> ORDER BY
   <MIN(pk)>)``), keeps the first, and combines the other partials over the same
   partition (``SUM(c) OVER (…)``: MariaDB's window aggregates are its aggregate
-  functions, with the same result types). Only COUNT, exact SUM, MIN and MAX partials.
+  functions, with the same result types). Only COUNT, and SUM, MIN and MAX of an
+  integer or DECIMAL (a text MIN among equal texts shows the one its parts meet first,
+  which the window's own sort would decide).
 
 * **first round** of a row read without a LIMIT (a scan, ordered or not): a stage for
   every chunk would make each continuation read ``chunk`` rows from each shard again to
@@ -238,6 +240,10 @@ def aggregate_stage(
         combine = _COMBINE.get(type(e))
         if combine is None or (first is not None and combine not in ("MIN", "MAX")):
             return f"{e.sql(dialect='mysql')} has no per-data-source merge"
+        if first is not None and not exact_number(e.this):
+            # Equal texts ('a', 'A'): which one MIN shows follows the order the parts
+            # meet in — the coordinator's merge, not the window's partition sort.
+            return f"{e.sql(dialect='mysql')} of a value that is not a number, over a window"
         items.append(
             f"{combine}({col}){over} AS {col}" if first is not None else f"{combine}({col})"
         )

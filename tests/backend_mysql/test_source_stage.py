@@ -116,6 +116,15 @@ def test_a_text_groups_first_row_stage_numbers_each_groups_parts() -> None:
         [g, exp.Sum(this=_col("d")), first], [g], [], lambda arg: False, first=2
     )
     assert isinstance(inexact, str) and "floating-point" in inexact
+    # MIN of a text: which of equal texts it shows is the order the parts meet in.
+    text_min = aggregate_stage(
+        [g, exp.Min(this=_col("s")), first],
+        [g],
+        [],
+        lambda arg: arg != _col("s"),
+        first=2,
+    )
+    assert isinstance(text_min, str) and "not a number" in text_min
 
 
 def _targets(spec: list[tuple[str, int]]) -> list[Target]:
