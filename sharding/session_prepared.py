@@ -15,13 +15,16 @@ Invariants: ``Prepared.values`` and ``Prepared.texts`` are parallel to ``slots``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sharding.session_state import has_session_refs
 from sharding.sql.dml import WritePlan
 from sharding.sql.lexer import Slot
 from sharding.sql.names import finish_name
 from sharding.sql.nodes import OutputColumn, SelectPlan
+
+if TYPE_CHECKING:
+    from sharding.exec.targets import Routes
 
 #: The plan a :class:`Prepared` holds: a SELECT's or an UPDATE/DELETE's.
 PlanT = TypeVar("PlanT", bound=SelectPlan | WritePlan)
@@ -59,7 +62,7 @@ class Prepared(Generic[PlanT]):
         #: The shards each read of the plan visits for these values, by ``id(read)``:
         #: routed once per call (the lean-path check, the refusal check and the run
         #: each asked again), filled by :func:`~sharding.exec.targets.route_shards`.
-        self.routes: dict[int, list[int]] = {}
+        self.routes: Routes = {}
 
 
 def render_name(col: OutputColumn, slots: Sequence[Slot]) -> str:

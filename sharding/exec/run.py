@@ -52,7 +52,7 @@ from sharding.exec.stream import (
     chunk_rows,
     unordered_feed,
 )
-from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
+from sharding.exec.targets import Routes, Target, broadcast_target, route_shards, shard_targets
 from sharding.merge.concat import Concat
 from sharding.merge.distinct import Distinct
 from sharding.merge.filter import Filter
@@ -100,9 +100,6 @@ from sharding.sql.source_stage import SourceStage
 from sharding.sql.template import ShardTemplate
 from sharding.topology import ClusterConfig
 from sharding.weak_memo import WeakMemo
-
-#: A call's routes by ``id(read)`` (``Prepared.routes``; :func:`route_shards`).
-Routes = dict[int, list[int]]
 
 
 @dataclass

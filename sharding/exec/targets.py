@@ -67,11 +67,16 @@ def broadcast_target(tables: Sequence[TableInfo], dialect: str, default_ds: str)
     return Target(ds, -1, tuple(names), tuple(sorted(dbs)))
 
 
+#: A call's routes by ``id(read)`` (``Prepared.routes``): what :func:`route_shards`
+#: consults and fills.
+Routes = dict[int, list[int]]
+
+
 def route_shards(
     read: ShardRead,
     values: Sequence[Any],
     sem: Semantics,
-    memo: dict[int, list[int]] | None = None,
+    memo: Routes | None = None,
 ) -> list[int]:
     """Shard numbers a read visits for these parameter values (never empty).
     ``memo``: the call's routes by ``id(read)`` (``Prepared.routes``: the same values,

@@ -214,7 +214,16 @@ def aggregate_stage(
     docstring); the stage is then a window over each group's parts."""
     grouped = [any(e is g or e == g for g in group) for e in shard_exprs]
     partition = ", ".join(f"c{i + 1}" for i, is_group in enumerate(grouped) if is_group)
-    over = f" OVER (PARTITION BY {partition})"
+    window = first is not None
+
+    def over(aggregate: str) -> str:
+        """``aggregate`` per group, or over the group's window."""
+        return f"{aggregate} OVER (PARTITION BY {partition})" if window else aggregate
+
+    def named(item: str, col: str) -> str:
+        """A window item is named as its part column (the outer ``SELECT c1, …``)."""
+        return f"{item} AS {col}" if window else item
+
     items: list[str] = []
     for i, (e, is_group) in enumerate(zip(shard_exprs, grouped, strict=True)):
         col = f"c{i + 1}"
@@ -222,11 +231,7 @@ def aggregate_stage(
             items.append(col)
             continue
         if isinstance(e, exp.Count):
-            items.append(
-                f"CAST(SUM({col}){over} AS SIGNED) AS {col}"
-                if first is not None
-                else f"CAST(SUM({col}) AS SIGNED)"
-            )
+            items.append(named(f"CAST({over(f'SUM({col})')} AS SIGNED)", col))
             continue
         summed = _summed(e)
         if summed is not None:
@@ -235,18 +240,16 @@ def aggregate_stage(
                     "a SUM of a value not known to be an integer or DECIMAL (floating-point "
                     "additions depend on their order; a literal's type is known per call)"
                 )
-            items.append(f"SUM({col}){over} AS {col}" if first is not None else f"SUM({col})")
+            items.append(named(over(f"SUM({col})"), col))
             continue
         combine = _COMBINE.get(type(e))
-        if combine is None or (first is not None and combine not in ("MIN", "MAX")):
+        if combine is None or (window and combine not in ("MIN", "MAX")):
             return f"{e.sql(dialect='mysql')} has no per-data-source merge"
-        if first is not None and not exact_number(e.this):
+        if window and not exact_number(e.this):
             # Equal texts ('a', 'A'): which one MIN shows follows the order the parts
             # meet in — the coordinator's merge, not the window's partition sort.
             return f"{e.sql(dialect='mysql')} of a value that is not a number, over a window"
-        items.append(
-            f"{combine}({col}){over} AS {col}" if first is not None else f"{combine}({col})"
-        )
+        items.append(named(over(f"{combine}({col})"), col))
     if first is not None:
         if not partition:
             return "a text group's first row without group columns"
