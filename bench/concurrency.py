@@ -51,6 +51,7 @@ from bench.serve import (
     config_text,
     db_name,
     die_with_parent,
+    mariadbd_pid,
     marker_get,
     marker_set,
     process_cpu_seconds,
@@ -138,6 +139,7 @@ def replay_level(target: str, trace: Path, duration: float, out: Path) -> dict[s
         "--json",
         str(out),
     )
+    children0 = _children_cpu()
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -147,12 +149,21 @@ def replay_level(target: str, trace: Path, duration: float, out: Path) -> dict[s
         preexec_fn=die_with_parent,
     )
     stdout, stderr = proc.communicate(timeout=duration + 900)
+    # The replay client's own CPU (it shares the two cores with the server and MariaDB).
+    client_cpu = _children_cpu() - children0
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(
             f"shardgate replay failed ({proc.returncode}):\n{stdout[-2000:]}\n{stderr[-3000:]}"
         )
     report: dict[str, Any] = json.loads(out.read_text())
+    report["cpu_client_s"] = round(client_cpu, 2)
     return report
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's waited-for children so far."""
+    t = os.times()
+    return t.children_user + t.children_system
 
 
 def coordinator_peaks(samples: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -376,6 +387,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if "shardgate" in sides:
                 span = spans["shardgate"]
                 cpu0 = process_cpu_seconds(srv.proc.pid)
+                db_pid = mariadbd_pid()
+                db0 = process_cpu_seconds(db_pid) if db_pid is not None else 0.0
                 prof_path = RESULTS / "profiles" / f"{name}_c{n}.txt"
                 with (
                     Profiler(srv.proc.pid, prof_path)
@@ -396,6 +409,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "elapsed_s": rep["elapsed_s"],
                     "duration_s": span,
                     "cpu_server_s": round(process_cpu_seconds(srv.proc.pid) - cpu0, 2),
+                    # The other two processes on the cores (MariaDB: shared with any
+                    # other work on the server during the level).
+                    "cpu_client_s": rep.get("cpu_client_s"),
+                    "cpu_mariadb_s": (
+                        round(process_cpu_seconds(db_pid) - db0, 2) if db_pid is not None else None
+                    ),
                     "coordinator_peaks": coordinator_peaks(rep.get("coordinator", {})),
                 }
                 if prof is not None:

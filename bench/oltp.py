@@ -75,6 +75,7 @@ from bench.serve import (
     drop_sharded,
     mariadb,
     mariadb_available,
+    mariadbd_pid,
     process_cpu_seconds,
     served,
     stop_process,
@@ -96,20 +97,6 @@ GOALS = {
     "oltp_read_only_ratio": 0.25,  # serve ≥ 0.25 × direct, 1 thread
     "cpu_vs_relay": 1.6,  # coordinator CPU per point query ≤ 1.6 × the relay's
 }
-
-
-def mariadbd_pid() -> int | None:
-    """The local MariaDB server's pid (None when it runs elsewhere: no CPU split then)."""
-    if MARIADB_HOST not in ("127.0.0.1", "localhost"):
-        return None
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in ("mariadbd", "mysqld"):
-                    return int(entry.name)
-            except OSError:
-                continue
-    return None
 
 
 def _loadavg() -> float | None:

@@ -280,6 +280,20 @@ def process_rss_mb(pid: int) -> tuple[float, float]:
     return cur, peak
 
 
+def mariadbd_pid() -> int | None:
+    """The local MariaDB server's pid (None when it runs elsewhere: no CPU split then)."""
+    if MARIADB_HOST not in ("127.0.0.1", "localhost"):
+        return None
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in ("mariadbd", "mysqld"):
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far."""
     try:

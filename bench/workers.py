@@ -46,6 +46,7 @@ from bench.serve import (
     db_name,
     drop_sharded,
     mariadb_available,
+    mariadbd_pid,
     process_cpu_seconds,
     served,
 )
@@ -76,17 +77,6 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _mariadbd_pid() -> int | None:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in ("mariadbd", "mysqld"):
-                    return int(entry.name)
-            except OSError:
-                continue
-    return None
-
-
 def _slap(port: int, database: str, query_file: Path, clients: int, queries: int) -> float:
     """Seconds ``mariadb-slap`` took to send ``queries`` statements over ``clients``."""
     cmd = [
@@ -115,7 +105,7 @@ def _run(workers: int, config: str, load: Any, args: Any) -> dict[str, Any]:
     with served(config, serve_args=["--workers", str(workers)]) as srv:
         pids = _children(srv.proc.pid) if workers > 1 else [srv.proc.pid]
         load(srv, True)
-        db_pid = _mariadbd_pid()
+        db_pid = mariadbd_pid()
         cpu0 = {p: process_cpu_seconds(p) for p in pids}
         db0 = process_cpu_seconds(db_pid) if db_pid else 0.0
         self0 = os.times()
