@@ -1,7 +1,8 @@
 """The reader task is armed lazily on plain TCP (``sharding/server/connection.py``):
 the command task reads its next command itself; a statement that runs longer than
-``WATCH_CLIENT_AFTER`` gets its client watched, and the command task reads again once
-it is over. What the reader did before still holds: pipelined commands, a client gone
+``WATCH_CLIENT_AFTER`` gets its client watched by the reader once the client's socket
+is readable (EOF, a pipelined command), and the command task reads again once it is
+over. What the reader did before still holds: pipelined commands, a client gone
 mid-statement, KILL / drain / wait_timeout of an idle connection."""
 
 from __future__ import annotations
@@ -37,26 +38,69 @@ async def test_short_statements_never_arm_the_reader(served: Served) -> None:
     await in_thread(client.close)
 
 
-async def test_a_long_statement_arms_the_reader_and_the_next_command_disarms_it(
+async def test_a_long_statement_whose_client_waits_leaves_the_reader_parked(
     served: Served,
 ) -> None:
+    """The reaper polls the client of a long statement: a client that just waits for
+    its answer is not watched by a reader (no wake-up, no hand-over of its next
+    command); the statement and the next ones are answered as before."""
     client = await in_thread(lambda: served.pymysql(autocommit=True, read_timeout=30))
     conn = _only_connection(served)
-    started = trio.current_time()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(in_thread, lambda: client.cursor().execute("SELECT SLEEP(2)"))
-        await wait_until(lambda: conn._reader_armed, limit=5)
-        armed_after = trio.current_time() - started
-        assert served.factory.sleeping == 1  # still inside the statement
-    assert WATCH_CLIENT_AFTER <= armed_after < 2
-    # The reader stays armed until it has read the next command; then the command
-    # task reads again.
-    await in_thread(lambda: client.cursor().execute("SELECT 1"))
-    await wait_until(lambda: not conn._reader_armed)
+        await wait_until(lambda: served.factory.sleeping == 1)
+        # Three reaper periods into the statement, the client silent all along.
+        await trio.sleep(3 * WATCH_CLIENT_AFTER + 0.1)
+        assert served.factory.sleeping == 1
+        assert not conn._reader_armed
     with client.cursor() as cur:
         await in_thread(cur.execute, "SELECT 2")
         assert await in_thread(cur.fetchall) == ((2,),)
     assert not conn._reader_armed
+    await in_thread(client.close)
+
+
+async def test_a_client_that_sends_during_a_long_statement_arms_the_reader(
+    served: Served,
+) -> None:
+    """A command pipelined while a long statement runs makes the client's socket
+    readable: the reaper arms the reader, which takes it; both are answered in order,
+    and once the next command is read the command task reads again."""
+    sock_holder: list[pymysql.connections.Connection] = []
+
+    def start() -> None:
+        c = pymysql.connect(host="127.0.0.1", port=served.port, user="root", password="")
+        sock_holder.append(c)
+        c._sock.sendall(_query_packet("SELECT SLEEP(2)"))
+
+    await in_thread(start)
+    (client,) = sock_holder
+    conn = _only_connection(served)
+    await wait_until(lambda: served.factory.sleeping == 1)
+    started = trio.current_time()
+    await in_thread(client._sock.sendall, _query_packet("SELECT 42"))
+    await wait_until(lambda: conn._reader_armed, limit=5)
+    assert trio.current_time() - started < 2 * WATCH_CLIENT_AFTER + 0.5
+    assert served.factory.sleeping == 1  # still inside the statement
+
+    def read_two() -> list[object]:
+        out = []
+        for _ in range(2):
+            client._next_seq_id = 1
+            r = pymysql.connections.MySQLResult(client)
+            r.read()
+            out.append(r.rows)
+        return out
+
+    rows = await in_thread(read_two)
+    assert rows[1] == ((42,),)
+    # The reader reads the command after those (the statements are over): from then
+    # on the command task reads again.
+    for n in (2, 3):
+        with client.cursor() as cur:
+            await in_thread(cur.execute, f"SELECT {n}")
+            assert await in_thread(cur.fetchall) == ((n,),)
+    await wait_until(lambda: not conn._reader_armed)
     await in_thread(client.close)
 
 
