@@ -75,6 +75,7 @@ import os
 import select
 import ssl
 import struct
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -129,6 +130,9 @@ BASE_CAPABILITIES = int(CLIENT.CAPABILITIES)
 MAX_RECEIVE_PACKET = 1 << 30
 #: Bytes asked from the socket per read.
 RECEIVE_SIZE = 1 << 18
+#: Seconds a clean usable() poll is reused by the next usable() with no command in
+#: between (the pool's checkout, then the statement's own check).
+POLL_REUSE = 0.005
 
 #: Plain ints for the per-query tests (IntFlag arithmetic costs a microsecond each).
 _MORE_RESULTS = int(ServerStatus.MORE_RESULTS_EXISTS)
@@ -613,6 +617,10 @@ class NativeConnection:
         self._sock: trio.socket.SocketType | None = None
         #: A poll object watching the socket (usable(): half of select()'s cost).
         self._poller: select.poll | None = None
+        #: When usable() last polled the idle socket and found nothing (0.0: a command
+        #: ran since): a second usable() within POLL_REUSE seconds (the statement's
+        #: own check right after the pool's checkout) answers without another poll.
+        self._polled_clean = 0.0
         #: Authenticated on a plain socket: commands are written with os.write.
         self._direct = False
         self._token: trio.lowlevel.TrioToken | None = None
@@ -631,6 +639,7 @@ class NativeConnection:
 
     def _enter(self) -> None:
         """Every command starts here: right runtime, usable, not already on the wire."""
+        self._polled_clean = 0.0
         self._check_runtime()
         if self.closed or self.broken or self._stream is None:
             raise pe.OperationalError(
@@ -653,11 +662,17 @@ class NativeConnection:
     def usable(self) -> bool:
         """Cheap local check (no round trip): False once closed, broken, or when the
         idle socket is readable (EOF, or an error packet from a server-side KILL or
-        ``wait_timeout``: either way the server ended the session)."""
+        ``wait_timeout``: either way the server ended the session). Asked again before
+        any command ran and within :data:`POLL_REUSE`, a clean answer is reused without
+        polling (the pool's checkout and the statement ask one after the other; a close
+        in between is found by the send, as one right after the poll would be)."""
         if self.closed or self.broken or self._sock is None or self._busy:
             return False
         if self._codec.buffered:
             return False
+        polled = self._polled_clean
+        if polled and time.monotonic() - polled < POLL_REUSE:
+            return True
         poller = self._poller
         if poller is None:
             try:
@@ -668,9 +683,12 @@ class NativeConnection:
             self._poller = poller
         try:
             # Readable, hung up or in error: any event means the server ended it.
-            return not poller.poll(0)
+            if poller.poll(0):
+                return False
         except (OSError, ValueError):
             return False
+        self._polled_clean = time.monotonic()
+        return True
 
     # -- I/O ------------------------------------------------------------------------------
 

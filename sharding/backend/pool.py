@@ -516,12 +516,9 @@ class Pool(Generic[C]):
         try:
             self._in_use.remove(pc)
             now = self._clock()
-            if (
-                discard
-                or self._closed
-                or now - pc.created_at >= self.max_lifetime
-                or not pc.raw.is_usable()
-            ):
+            # Not checked for staleness here (a poll): the next checkout does that,
+            # before anything is sent on it.
+            if discard or self._closed or now - pc.created_at >= self.max_lifetime:
                 self._retire(pc, graceful=not discard)
             else:
                 pc.idle_since = now

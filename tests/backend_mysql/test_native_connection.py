@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import select
 import shutil
 import ssl
 import subprocess
@@ -34,6 +35,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sharding.backend.native as native_module
 from sharding.backend.mysql import HEARTBEAT_AFTER, map_error, session_init_sql
 from sharding.backend.native import (
     NativeConnection,
@@ -441,6 +443,48 @@ async def test_values_over_16_mib(tls_server: PrivateMariaDB, keys: Keys, tls: b
     assert res.rows == [(big, "after")]
     assert (await conn.query("SELECT 1")).rows == [(1,)]
     await conn.aclose()
+
+
+async def test_usable_polls_once_per_check_pair_and_still_finds_a_killed_session(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``usable()`` asked twice with no command between (the pool's checkout, then the
+    statement's own check) polls the socket once; any command, or ``POLL_REUSE``
+    seconds, makes the next one poll again — so a session the server ended while the
+    connection was idle is still found before anything is sent on it."""
+    conn = await shared().connect()
+    polls = 0
+    real = select.poll
+
+    class CountingPoll:
+        def __init__(self) -> None:
+            self._inner = real()
+
+        def register(self, *args: Any) -> None:
+            self._inner.register(*args)
+
+        def poll(self, *args: Any) -> Any:
+            nonlocal polls
+            polls += 1
+            return self._inner.poll(*args)
+
+    monkeypatch.setattr(select, "poll", CountingPoll)
+    conn._poller = None
+    assert conn.usable() and conn.usable()
+    assert polls == 1
+    await conn.query("SELECT 1")
+    assert conn.usable() and conn.usable()
+    assert polls == 2
+    await trio.sleep(native_module.POLL_REUSE * 2)
+    assert conn.usable()
+    assert polls == 3
+    with _root() as root, root.cursor() as cur:
+        cur.execute(f"KILL CONNECTION {conn.thread_id}")
+    with trio.fail_after(5):
+        while conn.usable():  # noqa: ASYNC110 - polling a socket the server closes
+            await trio.sleep(native_module.POLL_REUSE * 2)
+    assert not conn.usable()
+    conn.close()
 
 
 # -- errors, KILL, cancellation -----------------------------------------------------------
