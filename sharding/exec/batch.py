@@ -67,11 +67,24 @@ class BatchPolicy:
     ``parallel``: a data source's pending reads are cut into about this many
     statements (run concurrently, each on its own connection); ``min_parts`` and
     ``max_parts`` bound the parts per statement, ``max_bytes`` its text.
+
+    ``min_parts`` is 16: a data source holding up to 16 of a read's shards gets one
+    statement, not two of 8 (more shards: statements of 16, and from 64 shards on
+    ``parallel`` statements). Most reads over few shards are small, and a statement
+    more is a connection, an executor child, a stream and a result to merge: with 8,
+    ``bench.concurrency``'s top-10 over 16 shards cost the server 0.68 ms of CPU per
+    query, with 16 0.49 ms (1,151–1,190 → 1,467–1,484 q/s at 64 clients, 958–978 →
+    1,238–1,244 at 4096); sysbench's four range statements 3,942 k → 3,410 k
+    instructions (``bench.point_instructions --workload ranges``) and
+    ``oltp_read_only`` 0.17–0.18 → 0.18–0.20 of direct MariaDB. The price is one core
+    of MariaDB instead of two for one big read over ≤ 16 shards while nothing else
+    runs: a ``SUM`` over 16 × 100,000 rows, alone on an idle two-core server, took
+    470 ms as two statements and 692 ms as one (``bench/README.md``, ``oltp``).
     """
 
     enabled: bool = True
     parallel: int = 4
-    min_parts: int = 8
+    min_parts: int = 16
     max_parts: int = 256
     max_bytes: int = 1 << 20
 
