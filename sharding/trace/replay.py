@@ -173,6 +173,10 @@ class KindStats:
         return sum(self.errors.values())
 
 
+#: Width in seconds of the buckets of :attr:`ReplayResult.completions`.
+COMPLETION_BUCKET = 0.25
+
+
 @dataclass
 class ReplayResult:
     """What happened; :mod:`sharding.trace.report` turns it into tables and JSON."""
@@ -191,6 +195,19 @@ class ReplayResult:
     kinds: dict[str, KindStats] = field(default_factory=dict)
     error_messages: dict[str, str] = field(default_factory=dict)
     samples: dict[str, Any] = field(default_factory=dict)
+    #: Statements answered ok per COMPLETION_BUCKET seconds from the start of play:
+    #: a closed loop of N clients answers nothing for about one turn (N / rate) at its
+    #: start, so the whole window's rate understates the sustained one
+    #: (:func:`sharding.trace.report.steady_qps` reads the later part).
+    completions: list[int] = field(default_factory=list)
+
+    def completed(self, since_start: float) -> None:
+        """Count one statement answered ok ``since_start`` seconds into the play."""
+        i = max(0, int(since_start / COMPLETION_BUCKET))
+        counts = self.completions
+        if i >= len(counts):
+            counts.extend([0] * (i + 1 - len(counts)))
+        counts[i] += 1
 
     def kind(self, label: str) -> KindStats:
         ks = self.kinds.get(label)
@@ -347,6 +364,7 @@ async def _play(
             else:
                 end = loop.time()
                 ks.ok += 1
+                result.completed(end - t0)
                 ks.latency.record(max(0.0, end - due))
                 ks.service.record(end - start)
                 ks.queue.record(max(0.0, start - due))

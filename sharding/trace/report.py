@@ -3,7 +3,8 @@
 Latencies are in seconds in the JSON and in milliseconds in the tables; ``latency``
 counts from each statement's due time (open loop), ``service`` from when it was sent,
 ``queue`` is the difference (time waiting for its session's connection or for the
-outstanding cap). Throughput is successful statements per second of replay.
+outstanding cap). Throughput is successful statements per second of replay; the
+steady throughput (:func:`steady_qps`) leaves out the closed loop's first turn.
 
 The tables are rendered from the JSON document only, so a saved ``--json`` file can be
 printed again or compared later with the same functions.
@@ -12,16 +13,16 @@ printed again or compared later with the same functions.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from sharding.trace.replay import ReplayResult
+from sharding.trace.replay import COMPLETION_BUCKET, ReplayResult
 from sharding.trace.stats import LatencyHistogram
 
-__all__ = ["render_comparison", "render_report", "result_to_dict"]
+__all__ = ["render_comparison", "render_report", "result_to_dict", "steady_qps"]
 
 
 def result_to_dict(r: ReplayResult, **meta: Any) -> dict[str, Any]:
@@ -64,6 +65,8 @@ def result_to_dict(r: ReplayResult, **meta: Any) -> dict[str, Any]:
             "not_dispatched": r.not_dispatched,
         },
         "throughput_qps": r.ok / r.elapsed if r.elapsed > 0 else 0.0,
+        "steady_qps": steady_qps(r.completions, COMPLETION_BUCKET, r.elapsed, r.lanes),
+        "completions": {"bucket_s": COMPLETION_BUCKET, "counts": list(r.completions)},
         "offered_qps": r.total / span if span > 0 else None,
         "dispatch": {"capped": r.capped, "max_lag_s": r.max_dispatch_lag},
         "latency": overall.summary(),
@@ -71,6 +74,25 @@ def result_to_dict(r: ReplayResult, **meta: Any) -> dict[str, Any]:
         "errors": errors,
         "coordinator": r.samples,
     }
+
+
+def steady_qps(counts: Sequence[int], bucket: float, elapsed: float, lanes: int) -> float | None:
+    """Statements answered per second once every connection has had one answer, on
+    average: ``counts`` per ``bucket`` seconds are skipped until they add up to
+    ``lanes`` (the closed loop's first turn, in which nothing can be answered yet
+    but the first statements: N clients over a server answering X per second wait
+    about N / X seconds for their first answers), and the rest of the ``elapsed``
+    window is read. None when that first turn took more than half the window (the
+    window is too short to tell a sustained rate)."""
+    seen = 0
+    start = 0
+    while start < len(counts) and seen < lanes:
+        seen += counts[start]
+        start += 1
+    window = elapsed - start * bucket
+    if lanes <= 0 or window <= 0 or window < elapsed / 2:
+        return None
+    return sum(counts[start:]) / window
 
 
 def _ms(seconds: float) -> str:

@@ -15,7 +15,15 @@ import pymysql
 import pytest
 
 from sharding.trace.format import TraceRecord
-from sharding.trace.replay import NotRenderable, ReplayError, ReplayOptions, ReplayResult, replay
+from sharding.trace.replay import (
+    COMPLETION_BUCKET,
+    NotRenderable,
+    ReplayError,
+    ReplayOptions,
+    ReplayResult,
+    replay,
+)
+from sharding.trace.report import steady_qps
 
 
 @dataclass
@@ -224,3 +232,28 @@ def test_empty_trace() -> None:
 def test_bad_options(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must be"):
         ReplayOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_completions_are_counted_per_bucket_from_the_start_of_play() -> None:
+    """Answers are counted per COMPLETION_BUCKET from the start (ok ones only): a
+    session of statements of 0.3 s answers nothing in the first buckets."""
+    world = World(service=0.3)
+    recs = [TraceRecord(0.0, 1, f"q{k}") for k in range(3)] + [TraceRecord(0.0, 2, "error x")]
+    r, _ = run_replay(recs, world)
+    assert sum(r.completions) == r.ok == 3
+    first = next(i for i, n in enumerate(r.completions) if n)
+    assert first * COMPLETION_BUCKET >= 0.25  # the first answer came after ~0.3 s
+    assert r.elapsed >= (len(r.completions) - 1) * COMPLETION_BUCKET
+
+
+def test_steady_rate_leaves_out_the_closed_loops_first_turn() -> None:
+    """1000 clients over a server answering 100/s: nothing for the first 10 s, then
+    100/s. The whole window (40 s) reads 75/s; the steady rate is the server's."""
+    counts = [0] * 40 + [25] * 120  # 0.25-s buckets: 10 s of nothing, 30 s of 100/s
+    assert sum(counts) / 40.0 == 75.0
+    assert steady_qps(counts, 0.25, 40.0, 1000) == pytest.approx(100.0, rel=0.02)
+    # A first turn longer than half the window: too short to tell.
+    assert steady_qps([0] * 100 + [25] * 60, 0.25, 40.0, 1000) is None
+    # Few clients: their first turn is a bucket or two, the rate is the whole one's.
+    assert steady_qps([25] * 160, 0.25, 40.0, 4) == pytest.approx(100.0, rel=0.01)
+    assert steady_qps([], 0.25, 0.0, 4) is None
