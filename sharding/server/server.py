@@ -43,7 +43,7 @@ from sharding.server.admin import (
 from sharding.server.auth import Authenticator
 from sharding.server.codec import PacketCodec, err_packet
 from sharding.server.config import ServerConfig, parse_hostport
-from sharding.server.connection import WATCH_CLIENT_AFTER, ClientConnection, watch_clients
+from sharding.server.connection import WATCH_CLIENT_AFTER, ClientConnection, ClientWatch
 from sharding.server.constants import ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN
 from sharding.server.metrics import ServerMetrics
 
@@ -218,30 +218,33 @@ class MySQLServer:
         """``wait_timeout``: ends the idle wait of every connection that has waited that
         long for its next command (:meth:`ClientConnection.idle_deadline`); and arms
         the reader of a connection whose statement runs long and whose client socket
-        is readable (:func:`watch_clients`). One task for
+        is readable (:class:`ClientWatch`). One task for
         the server instead of a deadline scope per connection and command. It sleeps
         until the earliest deadline it saw: a wait that begins later ends later (the
         timeout is the server's, the same for every connection), so none is missed."""
-        while True:
-            now = trio.current_time()
-            # Also every WATCH_CLIENT_AFTER seconds: a statement running that long gets
-            # its client watched (watch_clients).
-            wake = now + min(self.config.wait_timeout, WATCH_CLIENT_AFTER)
-            clock = time.monotonic()
-            watched: list[ClientConnection] = []
-            for conn in list(self._connections.values()):
-                if conn.watch_due(clock):
-                    watched.append(conn)
-                deadline = conn.idle_deadline()
-                if deadline is None:
-                    continue
-                if deadline <= now:
-                    conn.idle_expired()
-                elif deadline < wake:
-                    wake = deadline
-            if watched:
-                watch_clients(watched)
-            await trio.sleep_until(wake)
+        watch = ClientWatch()
+        try:
+            while True:
+                now = trio.current_time()
+                # Also every WATCH_CLIENT_AFTER seconds: a statement running that long
+                # gets its client watched (ClientWatch).
+                wake = now + min(self.config.wait_timeout, WATCH_CLIENT_AFTER)
+                clock = time.monotonic()
+                due: list[ClientConnection] = []
+                for conn in list(self._connections.values()):
+                    if conn.watch_due(clock):
+                        due.append(conn)
+                    deadline = conn.idle_deadline()
+                    if deadline is None:
+                        continue
+                    if deadline <= now:
+                        conn.idle_expired()
+                    elif deadline < wake:
+                        wake = deadline
+                watch.update(due)
+                await trio.sleep_until(wake)
+        finally:
+            watch.close()
 
     async def _accept(
         self,
