@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import heapq
+import itertools
 import json
 import os
 import queue
@@ -170,6 +171,67 @@ def _children_cpu() -> float:
     """User + system CPU seconds of this process's waited-for children so far."""
     t = os.times()
     return t.children_user + t.children_system
+
+
+class CpuTrace:
+    """CPU seconds of some processes sampled every ``interval`` s with the wall clock,
+    in a thread, while the block runs; :meth:`between` reads a span of it."""
+
+    def __init__(self, pids: dict[str, int], interval: float = 0.1) -> None:
+        self.pids = pids
+        self.interval = interval
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        self.samples.append(
+            (time.time(), {k: process_cpu_seconds(pid) for k, pid in self.pids.items()})
+        )
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> CpuTrace:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def between(self, name: str, start: float, end: float) -> float | None:
+        """CPU seconds of ``name`` from ``start`` to ``end`` (wall clock), read off the
+        samples around them (linear in between); None outside the samples."""
+
+        def at(t: float) -> float | None:
+            for (t0, c0), (t1, c1) in itertools.pairwise(self.samples):
+                if t0 <= t <= t1:
+                    f = (t - t0) / (t1 - t0) if t1 > t0 else 0.0
+                    return c0[name] + f * (c1[name] - c0[name])
+            return None
+
+        a, b = at(start), at(end)
+        return None if a is None or b is None else b - a
+
+
+def play_cpu_per_query(report: dict[str, Any], trace: CpuTrace) -> dict[str, float | None]:
+    """ms of CPU per answered query over the replay's play, per process."""
+    play = report.get("play") or {}
+    start = play.get("started_unix") or 0.0
+    end = start + report["elapsed_s"]
+    ok = report["statements"]["ok"]
+    out: dict[str, float | None] = {"client": None}
+    if not ok or not start:
+        return out
+    out["client"] = round(play.get("client_cpu_s", 0.0) / ok * 1e3, 3)
+    for name in trace.pids:
+        cpu = trace.between(name, start, end)
+        out[name] = round(cpu / ok * 1e3, 3) if cpu is not None else None
+    return out
 
 
 def coordinator_peaks(samples: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -404,10 +466,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 db_pid = mariadbd_pid()
                 db0 = process_cpu_seconds(db_pid) if db_pid is not None else 0.0
                 prof_path = RESULTS / "profiles" / f"{name}_c{n}.txt"
+                watched = {"server": srv.proc.pid}
+                if db_pid is not None:
+                    watched["mariadb"] = db_pid
                 with (
                     Profiler(srv.proc.pid, prof_path)
                     if args.profile
-                    else contextlib.nullcontext() as prof
+                    else contextlib.nullcontext() as prof,
+                    CpuTrace(watched) as cpu_trace,
                 ):
                     rep = replay_level(srv.target, trace, span, workdir / f"replay_{n}.json")
                 kind = rep["kinds"].get("scatter-topk", {})
@@ -431,6 +497,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         round(process_cpu_seconds(db_pid) - db0, 2) if db_pid is not None else None
                     ),
                     "coordinator_peaks": coordinator_peaks(rep.get("coordinator", {})),
+                    # CPU per answered query over the play alone (the connections'
+                    # set-up before it left out), ms.
+                    "play_cpu_ms_per_query": play_cpu_per_query(rep, cpu_trace),
                 }
                 if prof is not None:
                     row["profile"] = (

@@ -52,6 +52,7 @@ same 2 cores): 4,000 statements/s offered and met with the client using 0.6 core
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -200,6 +201,10 @@ class ReplayResult:
     #: start, so the whole window's rate understates the sustained one
     #: (:func:`sharding.trace.report.steady_qps` reads the later part).
     completions: list[int] = field(default_factory=list)
+    #: The play's start on the wall clock (``time.time()``; it ends ``elapsed`` later)
+    #: and this process's CPU seconds over the play.
+    play_started_unix: float = 0.0
+    play_cpu_s: float = 0.0
 
     def completed(self, since_start: float) -> None:
         """Count one statement answered ok ``since_start`` seconds into the play."""
@@ -338,6 +343,11 @@ async def _play(
     t0 = loop.time() + options.lead_time
     deadline = t0 + options.duration_limit if options.duration_limit else None
     last_done = t0
+    # Where the play sits on the wall clock, and this process's CPU over it: a
+    # benchmark reads the other processes' CPU over the same span (not the
+    # connections' set-up before it).
+    result.play_started_unix = time.time() + options.lead_time
+    cpu0 = time.process_time()
 
     async def lane(i: int) -> None:
         nonlocal last_done
@@ -425,3 +435,4 @@ async def _play(
     result.elapsed = max(
         0.0, (deadline if result.stopped_by_limit and deadline else last_done) - t0
     )
+    result.play_cpu_s = time.process_time() - cpu0

@@ -67,6 +67,7 @@ def result_to_dict(r: ReplayResult, **meta: Any) -> dict[str, Any]:
         "throughput_qps": r.ok / r.elapsed if r.elapsed > 0 else 0.0,
         "steady_qps": steady_qps(r.completions, COMPLETION_BUCKET, r.elapsed, r.lanes),
         "completions": {"bucket_s": COMPLETION_BUCKET, "counts": list(r.completions)},
+        "play": {"started_unix": r.play_started_unix, "client_cpu_s": round(r.play_cpu_s, 3)},
         "offered_qps": r.total / span if span > 0 else None,
         "dispatch": {"capped": r.capped, "max_lag_s": r.max_dispatch_lag},
         "latency": overall.summary(),

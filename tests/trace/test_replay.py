@@ -8,6 +8,7 @@ that differ by far more than the tolerance between open- and closed-loop behavio
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -244,6 +245,8 @@ def test_completions_are_counted_per_bucket_from_the_start_of_play() -> None:
     first = next(i for i, n in enumerate(r.completions) if n)
     assert first * COMPLETION_BUCKET >= 0.25  # the first answer came after ~0.3 s
     assert r.elapsed >= (len(r.completions) - 1) * COMPLETION_BUCKET
+    # Where the play sits on the wall clock, and the replay's own CPU over it.
+    assert abs(r.play_started_unix - time.time()) < 60 and r.play_cpu_s >= 0
 
 
 def test_steady_rate_leaves_out_the_closed_loops_first_turn() -> None:
