@@ -83,7 +83,7 @@ from sharding.local_columns import (
     typed,
     varchar,
 )
-from sharding.logging_setup import StatementLog
+from sharding.logging_setup import StatementLog, debug_enabled
 from sharding.session_state import GlobalVariables, SessionState, parse_set_text
 from sharding.sql.lexer import SCAN, SPACE_AND_COMMENTS, TOKEN
 
@@ -121,6 +121,7 @@ __all__ = [
     "catalog_source",
     "charset_of_collation_id",
     "config_topology",
+    "debug_enabled",
     "decode_bytes",
     "decode_statement",
     "double",

@@ -135,11 +135,11 @@ from sharding.api import (
     Session,
     SessionFactory,
     charset_of_collation_id,
+    debug_enabled,
     decode_statement,
     result_encoder,
 )
 from sharding.errors import NotSupported, QueryInterrupted, ShardgateError
-from sharding.logging_setup import debug_enabled
 from sharding.server import admin as admin_sql
 from sharding.server.auth import CACHING_SHA2, Authenticator, make_nonce
 from sharding.server.codec import (
