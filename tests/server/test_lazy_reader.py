@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 import time
+from typing import Any
 
 import pymysql
 import trio
@@ -20,6 +21,17 @@ from tests.server.conftest import Served, in_thread, start_server, wait_until
 def _only_connection(served: Served) -> ClientConnection:
     (conn,) = served.server._connections.values()
     return conn
+
+
+def _read_results(conn: pymysql.connections.Connection, n: int) -> list[Any]:
+    """The rows of the next ``n`` results on ``conn`` (commands sent raw, unanswered)."""
+    out = []
+    for _ in range(n):
+        conn._next_seq_id = 1
+        r = pymysql.connections.MySQLResult(conn)
+        r.read()
+        out.append(r.rows)
+    return out
 
 
 def _query_packet(sql: str) -> bytes:
@@ -83,16 +95,7 @@ async def test_a_client_that_sends_during_a_long_statement_arms_the_reader(
     assert trio.current_time() - started < 2 * WATCH_CLIENT_AFTER + 0.5
     assert served.factory.sleeping == 1  # still inside the statement
 
-    def read_two() -> list[object]:
-        out = []
-        for _ in range(2):
-            client._next_seq_id = 1
-            r = pymysql.connections.MySQLResult(client)
-            r.read()
-            out.append(r.rows)
-        return out
-
-    rows = await in_thread(read_two)
+    rows = await in_thread(_read_results, client, 2)
     assert rows[1] == ((42,),)
     # The reader reads the command after those (the statements are over): from then
     # on the command task reads again.
@@ -105,19 +108,13 @@ async def test_a_client_that_sends_during_a_long_statement_arms_the_reader(
 
 
 async def test_pipelined_commands_are_answered_in_order(served: Served) -> None:
-    def run() -> list[bytes]:
+    def run() -> list[Any]:
         c = pymysql.connect(host="127.0.0.1", port=served.port, user="root", password="")
         try:
             # Two queries in one write, before reading anything: the second one's
             # bytes arrive with the first (the command task's own read takes both).
             c._sock.sendall(_query_packet("SELECT 41") + _query_packet("SELECT 42"))
-            out = []
-            for _ in range(2):
-                c._next_seq_id = 1
-                r = pymysql.connections.MySQLResult(c)
-                r.read()
-                out.append(r.rows)
-            return out
+            return _read_results(c, 2)
         finally:
             c.close()
 
