@@ -162,6 +162,7 @@ async def _explain_rows(session: CoordinatorSession, kind: str, sql: str) -> lis
                 coord.topology.cluster.chunk_rows,
                 coord.topology.cluster.merge_budget_rows,
                 coord.topology.cluster.pushdown,
+                coord.topology.cluster.shards_per_statement,
             )
         )
     if kind in ("UPDATE", "DELETE"):

@@ -319,6 +319,13 @@ class ClusterConfig:
     #: aggregates) in the statement that reads them (:mod:`sharding.sql.source_stage`).
     #: Off: every shard's rows come to the coordinator, as before.
     pushdown: bool = True
+    #: A data source's shard reads of one query go out as statements of at least this
+    #: many of its shards (``BatchPolicy.min_parts``; from 4 × this many on, spread
+    #: over 4 statements). 16: a read over up to 16 shards of a data source is one
+    #: statement — cheapest for the small reads most queries are; lower it (8, 4) for
+    #: big reads over few shards on an idle many-core server, where MariaDB's one core
+    #: per statement is the limit (``sharding/exec/batch.py``).
+    shards_per_statement: int = 16
 
 
 _CLUSTER_KEYS = set(ClusterConfig.__dataclass_fields__)
@@ -427,6 +434,8 @@ class Topology:
             raise TopologyError("[cluster] default_algorithm must be 'hash' or 'mod'")
         if cluster.chunk_rows < 1 or cluster.default_shards < 1:
             raise TopologyError("[cluster] chunk_rows and default_shards must be >= 1")
+        if not isinstance(cluster.shards_per_statement, int) or cluster.shards_per_statement < 1:
+            raise TopologyError("[cluster] shards_per_statement must be an integer >= 1")
         if not isinstance(cluster.pushdown, bool):
             raise TopologyError("[cluster] pushdown must be true or false")
         try:

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -68,7 +68,8 @@ class BatchPolicy:
     statements (run concurrently, each on its own connection); ``min_parts`` and
     ``max_parts`` bound the parts per statement, ``max_bytes`` its text.
 
-    ``min_parts`` is 16: a data source holding up to 16 of a read's shards gets one
+    ``min_parts`` is 16 (``cluster.shards_per_statement``, :func:`policy_for`): a data
+    source holding up to 16 of a read's shards gets one
     statement, not two of 8 (more shards: statements of 16, and from 64 shards on
     ``parallel`` statements). Most reads over few shards are small, and a statement
     more is a connection, an executor child, a stream and a result to merge: with 8,
@@ -98,9 +99,20 @@ class BatchPolicy:
 _POLICIES: dict[str, BatchPolicy] = {"mysql": BatchPolicy()}
 
 
-def policy_for(dialect: str) -> BatchPolicy | None:
+def policy_for(dialect: str, min_parts: int | None = None) -> BatchPolicy | None:
+    """The dialect's policy (None: it does not batch), with ``min_parts`` when given
+    (``cluster.shards_per_statement``)."""
     policy = _POLICIES.get(dialect)
-    return policy if policy is not None and policy.enabled else None
+    if policy is None or not policy.enabled:
+        return None
+    if min_parts is None or min_parts == policy.min_parts:
+        return policy
+    return _with_min_parts(policy, min_parts)
+
+
+@lru_cache(maxsize=16)
+def _with_min_parts(policy: BatchPolicy, min_parts: int) -> BatchPolicy:
+    return replace(policy, min_parts=min_parts, max_parts=max(policy.max_parts, min_parts))
 
 
 def set_policy(dialect: str, policy: BatchPolicy) -> BatchPolicy | None:

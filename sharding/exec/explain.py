@@ -73,6 +73,7 @@ def explain_rows(
     chunk_rows: int,
     merge_budget_rows: int | None = None,
     pushdown: bool = False,
+    shards_per_statement: int | None = None,
 ) -> list[tuple[int, str, str]]:
     """The plan as rows (module docstring); chunk sizes as the runner computes them
     from ``chunk_rows`` and ``merge_budget_rows`` (None: no budget)."""
@@ -142,7 +143,7 @@ def explain_rows(
             add(depth, "SourceMerge", f"not used: {source}")
             read_rows(read, depth + 1, share=share)
             return
-        policy = policy_for(sem.dialect) if pushdown else None
+        policy = policy_for(sem.dialect, shards_per_statement) if pushdown else None
         targets = _targets(read, values, sem, default_ds)
         part = len(_bound(read, values, texts, sem).fill(targets[0].names)) if targets else 0
         groups = stage_groups(targets, policy, part, source)

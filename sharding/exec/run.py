@@ -241,7 +241,7 @@ class Runner:
         # Reads of one data source started together go out as one statement
         # (sharding.exec.batch); True means the dialect's default policy.
         if batching is True:
-            batching = policy_for(semantics.dialect)
+            batching = policy_for(semantics.dialect, self.cluster.shards_per_statement)
         policy = batching if isinstance(batching, BatchPolicy) and batching.enabled else None
         #: Issue 17: where reads are batched, a data source merges its own shards
         #: (sharding.exec.source); None: every shard's rows come here.

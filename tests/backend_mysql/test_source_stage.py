@@ -160,13 +160,14 @@ DB = "sgsource"
 SHARDS = 64
 
 
-def topology(pushdown: bool, chunk: int = 16) -> Topology:
+def topology(pushdown: bool, chunk: int = 16, shards_per_statement: int = 16) -> Topology:
     return Topology.loads(f"""
 [cluster]
 database = "{DB}"
 default_shards = {SHARDS}
 chunk_rows = {chunk}
 pushdown = {"true" if pushdown else "false"}
+shards_per_statement = {shards_per_statement}
 
 [executor]
 buckets = 1
@@ -323,3 +324,29 @@ async def test_failing_shard_gives_its_own_error_and_cancel_leaves_nothing() -> 
             assert rs.rows[0][0] == 640
         finally:
             await _drop(coord)
+
+
+@pytest.mark.mysql
+async def test_shards_per_statement_sets_the_statements_that_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``cluster.shards_per_statement``: the top-10 over 64 shards runs as 4 statements
+    of 16 (10 rows each cross) or as one of 64 (10 rows cross), same answer."""
+    monkeypatch.setattr(session_module, "ExecStats", _Recorded)
+    answers = []
+    crossing = []
+    try:
+        for per in (16, 64):
+            async with Coordinator(
+                topology(True, shards_per_statement=per), catalog_refresh=None
+            ) as coord:
+                if per == 16:
+                    await _load(coord)
+                _Recorded.seen.clear()
+                answers.append((await coord.execute(QUERIES[0])).rows)
+                crossing.append(sum(s.streams.rows for s in _Recorded.seen))
+    finally:
+        async with Coordinator(topology(False), catalog_refresh=None) as coord:
+            await _drop(coord)
+    assert answers[0] == answers[1] and len(answers[0]) == 10
+    assert crossing == [4 * 10, 10]

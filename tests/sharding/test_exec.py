@@ -5,6 +5,7 @@ when no unique tiebreaker exists."""
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ from sharding.sql.keyset import KeysetSpec
 from sharding.sql.parse import parse_one
 from sharding.sql.plan import PlanContext, plan_select
 from sharding.sql.template import KEYSET_MARK, compile_template
-from sharding.topology import ClusterConfig, ShardRule
+from sharding.topology import ClusterConfig, ShardRule, TopologyError
 
 
 class FakeShard:
@@ -501,3 +502,38 @@ async def test_transaction_connection_lock_survives_cancel_while_taking_the_slot
     assert [row.active + row.waiting + row.queued_high + row.queued_low for row in ex.status()] == [
         0
     ]
+
+
+@pytest.mark.parametrize(
+    ("shards_per_statement", "expected"),
+    [(None, "1 statement(s), each one data source merging up to 16 shards"),
+     (16, "1 statement(s), each one data source merging up to 16 shards"),
+     (8, "2 statement(s), each one data source merging up to 8 shards"),
+     (4, "4 statement(s), each one data source merging up to 4 shards")],
+)  # fmt: skip
+def test_shards_per_statement_sets_the_data_source_statements(
+    shards_per_statement: int | None, expected: str
+) -> None:
+    """``cluster.shards_per_statement`` (default 16): a data source's 16 shards of a read
+    are one statement, or statements of the set size (EXPLAIN shows what runs)."""
+    rule = ShardRule("hash", 16, "k", ("ds0",))
+    table = TableInfo(
+        "db", "t", rule, (ColumnInfo("k", "INT"), ColumnInfo("v", "INT")), primary_key=("k",)
+    )
+    plan = plan_select(parse_one("SELECT v, COUNT(*) FROM t GROUP BY v"), _ctx(MYSQL, table))
+    text = "\n".join(
+        f"{op} {detail}"
+        for _, op, detail in explain_rows(
+            plan, [], [], MYSQL, "ds0", 100, None, True, shards_per_statement
+        )
+    )
+    assert f"SourceMerge {expected}" in " ".join(text.split()), text
+
+
+def test_shards_per_statement_is_checked(tmp_path: Path) -> None:
+    source = {"name": "ds0", "path": str(tmp_path / "ds0")}
+    for bad in (0, -1, "8"):
+        with pytest.raises(TopologyError, match="shards_per_statement"):
+            Topology.from_dict({"cluster": {"shards_per_statement": bad}, "datasources": [source]})
+    four = Topology.from_dict({"cluster": {"shards_per_statement": 4}, "datasources": [source]})
+    assert four.cluster.shards_per_statement == 4
