@@ -309,7 +309,7 @@ class Pool(Generic[C]):
         self.connect_failures = 0
         self.connect_retries = 0
         self.stale_discards = 0
-        #: When a connection last came back usable, or was opened or validated: the
+        #: When a connection last came back unbroken, or was opened or validated: the
         #: server answered then (``_connect``'s retry).
         self._last_alive = -math.inf
         self.peak_size = 0

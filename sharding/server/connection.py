@@ -352,6 +352,8 @@ class ClientWatch:
 
     def _forget(self, conn: ClientConnection) -> None:
         fd = self._fds.pop(conn)
+        # A closed client's descriptor may already serve a newer connection (its
+        # registration went with the socket): that one's entry stays.
         if self._by_fd.get(fd) is conn:
             del self._by_fd[fd]
         try:
