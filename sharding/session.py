@@ -87,7 +87,6 @@ from sharding.result_stream import Collect, Counted, ResultStream, RowSink
 from sharding.session_answers import answer_select, answer_show
 from sharding.session_prepared import Prepared, render_name, session_refs
 from sharding.session_reads import (
-    CALC_FOUND_ROWS,
     SELECT_KINDS,
     backend_collations,
     item_collations,
@@ -118,7 +117,14 @@ from sharding.sql.describe import (
 from sharding.sql.dml import WritePlan, plan_write
 from sharding.sql.fast_normalize import fast_normalize
 from sharding.sql.inlist import FOLD_MIN, Folded, InList, fold_in_lists, foldable_in
-from sharding.sql.lexer import Normalized, Slot, first_keyword, normalize, param_slots
+from sharding.sql.lexer import (
+    Normalized,
+    Slot,
+    first_keyword,
+    normalize,
+    param_slots,
+    without_calc_found_rows,
+)
 from sharding.sql.literals import slot_text
 from sharding.sql.materialize import (
     drop_materialized_ctes,
@@ -383,7 +389,7 @@ class CoordinatorSession:
 
         if references_information_schema(sql) or self._database == "information_schema":
             return None
-        sql = CALC_FOUND_ROWS.sub(" ", sql, count=1)
+        sql = without_calc_found_rows(sql) or sql
         norm = await cpu_bound(len(sql), normalize, sql)
         if not norm.param_count:
             local = answer_select(self.state, sql)

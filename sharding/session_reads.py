@@ -25,7 +25,6 @@ as their first parameter; its state stays on it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +54,7 @@ from sharding.session_prepared import Prepared, render_name, session_refs
 from sharding.sql.decorrelate import decorrelate, decorrelate_exists
 from sharding.sql.describe import SlotTyped, describe_plan, result_columns, shard_positions
 from sharding.sql.inlist import FOLD_MIN, InList
-from sharding.sql.lexer import Slot, param_slots
+from sharding.sql.lexer import Slot, param_slots, without_calc_found_rows
 from sharding.sql.materialize import SubqueryUse, literal_node, lookup_probe, runnable_select
 from sharding.sql.nodes import PlanNode, SelectPlan, ShardRead
 from sharding.sql.offload import cpu_bound
@@ -71,9 +70,6 @@ if TYPE_CHECKING:
 #: First words of a SELECT statement (``(`` a parenthesised one).
 SELECT_KINDS = ("SELECT", "WITH", "(")
 
-#: The modifier the coordinator handles itself (the shards run the plain SELECT).
-CALC_FOUND_ROWS = re.compile(r"\bSQL_CALC_FOUND_ROWS\b", re.IGNORECASE)
-
 
 async def select_statement(
     session: CoordinatorSession,
@@ -83,10 +79,11 @@ async def select_statement(
     stats: ExecStats,
 ) -> Result:
     """A SELECT statement from its text into ``sink`` (module docstring)."""
-    calc = CALC_FOUND_ROWS.search(sql) is not None
-    if calc:
+    plain = without_calc_found_rows(sql)
+    calc = plain is not None
+    if plain is not None:
         # The modifier is the coordinator's business: shards run the plain SELECT.
-        sql = CALC_FOUND_ROWS.sub(" ", sql, count=1)
+        sql = plain
     elif not params:
         # Variables and session functions only: answered from the session state.
         local = answer_select(session.state, sql)

@@ -238,6 +238,24 @@ def normalize(sql: str, limit: int | None = None) -> Normalized:
     return Normalized("".join(out), tuple(slots), keyword, params)
 
 
+#: The SELECT modifier the coordinator answers itself (sharding.session_reads).
+_CALC_FOUND_ROWS = re.compile(r"\bSQL_CALC_FOUND_ROWS\b", re.IGNORECASE)
+
+
+def without_calc_found_rows(sql: str) -> str | None:
+    """``sql`` with its ``SQL_CALC_FOUND_ROWS`` modifier replaced by a space, or None
+    when it has none. Only the word as a token counts: inside a string, a quoted name
+    or a comment it is text (``WHERE c = 'SQL_CALC_FOUND_ROWS'`` is no modifier, and
+    its literal is never touched). The first such token is the modifier (MariaDB
+    allows it only after the first SELECT)."""
+    if _CALC_FOUND_ROWS.search(sql) is None:  # the common case, at C speed
+        return None
+    for m in TOKEN.finditer(sql):
+        if m.lastgroup == "ident" and m.group().upper() == "SQL_CALC_FOUND_ROWS":
+            return f"{sql[: m.start()]} {sql[m.end() :]}"
+    return None
+
+
 _LEADING_WORD = re.compile(r"\s*([A-Za-z_]\w*)(?=[\s(;`'\"]|$)")
 
 

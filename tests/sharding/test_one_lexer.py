@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from sharding.server import sqlscan
 from sharding.session_answers import like_to_regex, unquote
-from sharding.sql.lexer import TOKEN, normalize
+from sharding.sql.lexer import TOKEN, normalize, without_calc_found_rows
 from tests.conftest import mariadb_reference, require_mysql_or_skip
 
 # -- the reference: sqlscan as it was, with its own regular expression ------------------
@@ -414,3 +414,28 @@ async def test_introspection_reads_tokens(coord: Any) -> None:
     rows = (await s.execute("EXPLAIN FORMAT=TRADITIONAL SELECT id FROM plain")).rows
     assert rows and rows == (await s.execute("EXPLAIN SELECT id FROM plain")).rows
     assert (await s.execute("EXPLAIN EXTENDED SELECT id FROM plain")).rows == rows
+
+
+@pytest.mark.parametrize(
+    ("sql", "plain"),
+    [
+        ("SELECT SQL_CALC_FOUND_ROWS id FROM t LIMIT 1", "SELECT   id FROM t LIMIT 1"),
+        ("select sql_calc_found_rows id from t", "select   id from t"),
+        # Text, not the modifier: a string, a quoted name, a comment.
+        ("SELECT id FROM t WHERE c = 'x SQL_CALC_FOUND_ROWS y'", None),
+        ('SELECT "SQL_CALC_FOUND_ROWS" FROM t', None),
+        ("SELECT `SQL_CALC_FOUND_ROWS` FROM t", None),
+        ("SELECT /* SQL_CALC_FOUND_ROWS */ id FROM t", None),
+        ("SELECT id FROM t -- SQL_CALC_FOUND_ROWS", None),
+        # The modifier after a string that names it: only the token goes.
+        (
+            "SELECT SQL_CALC_FOUND_ROWS 'SQL_CALC_FOUND_ROWS' FROM t",
+            "SELECT   'SQL_CALC_FOUND_ROWS' FROM t",
+        ),
+        ("SELECT id FROM t", None),
+    ],
+)
+def test_calc_found_rows_is_a_token_never_text(sql: str, plain: str | None) -> None:
+    """The modifier is removed as a token; a literal that spells it is never touched
+    (the regular expression's substitution emptied such a literal: a wrong answer)."""
+    assert without_calc_found_rows(sql) == plain

@@ -233,6 +233,12 @@ SCRIPTS: dict[str, list[str]] = {
         "SELECT FOUND_ROWS()",
         "SELECT SQL_CALC_FOUND_ROWS id FROM t WHERE id > 100 LIMIT 1",
         "SELECT FOUND_ROWS()",
+        # The modifier spelled in a literal or a comment is text (was emptied: no row).
+        "SELECT id, 'SQL_CALC_FOUND_ROWS' FROM t WHERE id = 3",
+        "SELECT id FROM t WHERE 'a SQL_CALC_FOUND_ROWS' <> v ORDER BY id LIMIT 1",
+        "SELECT FOUND_ROWS()",
+        "SELECT /* SQL_CALC_FOUND_ROWS */ id FROM t ORDER BY id LIMIT 1",
+        "SELECT FOUND_ROWS()",
         "SET @e := (SELECT v FROM t WHERE id > 0)",
         "SET @e := (SELECT id, v FROM t WHERE id = 1)",
     ],
