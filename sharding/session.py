@@ -121,6 +121,7 @@ from sharding.sql.lexer import (
     Normalized,
     Slot,
     first_keyword,
+    names_a_table,
     normalize,
     param_slots,
     without_calc_found_rows,
@@ -161,7 +162,6 @@ _WRITE_MODIFIER = re.compile(
     r"|DELETE\s+((?:(?:LOW_PRIORITY|QUICK|IGNORE)\s+)*(?:LOW_PRIORITY|QUICK|IGNORE)))\b",
     re.IGNORECASE,
 )
-_USES_TABLE = re.compile(r"\bFROM\b(?!\s+DUAL\b)", re.IGNORECASE)
 #: First words of MySQL/MariaDB statements (anything else fails to prepare with 1064).
 _STATEMENT_WORDS = frozenset(
     {
@@ -953,7 +953,7 @@ class CoordinatorSession:
         # A statement that raised warnings leaves them (``SELECT 1/0``: MariaDB's too).
         if (
             kind in _TABLE_STATEMENTS
-            or (kind in SELECT_KINDS and _USES_TABLE.search(sql))
+            or (kind in SELECT_KINDS and names_a_table(sql))
             or state.statement_warned
         ):
             state.diagnostics = []

@@ -256,6 +256,28 @@ def without_calc_found_rows(sql: str) -> str | None:
     return None
 
 
+#: ``FROM`` not before ``DUAL``, anywhere in the text (the cheap first look).
+_FROM_TABLE = re.compile(r"\bFROM\b(?!\s+DUAL\b)", re.IGNORECASE)
+
+
+def names_a_table(sql: str) -> bool:
+    """Whether the statement has a ``FROM`` clause other than ``FROM DUAL``: a
+    ``FROM`` token (not inside a string, quoted name or comment) followed by anything
+    but ``DUAL``. MariaDB clears the warnings of the statement before only for a
+    statement that uses tables (``SELECT 'FROM x'`` keeps them)."""
+    if _FROM_TABLE.search(sql) is None:  # the common answer, at C speed
+        return False
+    after_from = False
+    for m in TOKEN.finditer(sql):
+        kind = m.lastgroup
+        if kind in ("ws", "comment"):
+            continue
+        if after_from and not (kind == "ident" and m.group().upper() == "DUAL"):
+            return True
+        after_from = kind == "ident" and m.group().upper() == "FROM"
+    return after_from
+
+
 _LEADING_WORD = re.compile(r"\s*([A-Za-z_]\w*)(?=[\s(;`'\"]|$)")
 
 

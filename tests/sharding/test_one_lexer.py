@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from sharding.server import sqlscan
 from sharding.session_answers import like_to_regex, unquote
-from sharding.sql.lexer import TOKEN, normalize, without_calc_found_rows
+from sharding.sql.lexer import TOKEN, names_a_table, normalize, without_calc_found_rows
 from tests.conftest import mariadb_reference, require_mysql_or_skip
 
 # -- the reference: sqlscan as it was, with its own regular expression ------------------
@@ -439,3 +439,23 @@ def test_calc_found_rows_is_a_token_never_text(sql: str, plain: str | None) -> N
     """The modifier is removed as a token; a literal that spells it is never touched
     (the regular expression's substitution emptied such a literal: a wrong answer)."""
     assert without_calc_found_rows(sql) == plain
+
+
+@pytest.mark.parametrize(
+    ("sql", "uses"),
+    [
+        ("SELECT v FROM t WHERE id = 3", True),
+        ("select v from\n  `t`", True),
+        ("SELECT 1 FROM dual", False),
+        ("SELECT 1 FROM /* c */ DUAL", False),
+        ("SELECT 'FROM x'", False),
+        ("SELECT 'a' AS `from t`, 2", False),
+        ("SELECT 1 -- FROM t", False),
+        ("SELECT (SELECT 1 FROM dual), v FROM t", True),
+        ("SELECT 1", False),
+    ],
+)
+def test_names_a_table_reads_tokens(sql: str, uses: bool) -> None:
+    """A FROM inside a literal, quoted name or comment names no table (MariaDB keeps
+    the warnings of the statement before such a SELECT)."""
+    assert names_a_table(sql) is uses
