@@ -59,7 +59,7 @@ from sharding.sql.insert_select import (
     split_insert_select,
     strict_select,
 )
-from sharding.sql.lexer import param_slots
+from sharding.sql.lexer import has_words, param_slots
 from sharding.sql.limited_write import restricted, selection
 from sharding.sql.materialize import literal_node
 from sharding.sql.moving_update import (
@@ -80,7 +80,10 @@ if TYPE_CHECKING:
 _CACHED_INSERT_CHARS = 4096
 #: An UPDATE's OK info (MariaDB's text; a moving UPDATE adds up its parts' counts).
 _UPDATE_INFO = re.compile(r"Rows matched: (\d+)  Changed: (\d+)  Warnings: (\d+)")
-_UPSERT = re.compile(r"\bON\s+DUPLICATE\s+KEY\s+UPDATE\b", re.IGNORECASE)
+#: ``ON DUPLICATE KEY UPDATE`` as tokens (a literal spelling it is text, a comment
+#: may stand between the words: sql/lexer.has_words), and the raw text's hint.
+_UPSERT_WORDS = ("ON", "DUPLICATE", "KEY", "UPDATE")
+_UPSERT = re.compile(r"\bDUPLICATE\b", re.IGNORECASE)
 
 
 async def write_statement(
@@ -438,7 +441,7 @@ async def insert_statement(
     if (
         session.state.client_found_rows
         and coord.semantics.dialect == "mysql"
-        and _UPSERT.search(sql)
+        and has_words(sql, _UPSERT_WORDS, _UPSERT)
     ):
         count = _upsert_found_rows
     affected = sum(count(r) for rs in results.values() for r in rs)

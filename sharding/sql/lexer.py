@@ -278,6 +278,28 @@ def names_a_table(sql: str) -> bool:
     return after_from
 
 
+def has_words(sql: str, words: tuple[str, ...], hint: re.Pattern[str]) -> bool:
+    """Whether ``words`` (upper case) follow one another as tokens of ``sql`` (spaces
+    and comments between them allowed), never inside a string, quoted name or
+    comment. ``hint``: a pattern that finds them in the raw text, checked first at C
+    speed — a text it does not match has no such tokens."""
+    if hint.search(sql) is None:
+        return False
+    matched = 0
+    for m in TOKEN.finditer(sql):
+        kind = m.lastgroup
+        if kind in ("ws", "comment"):
+            continue
+        word = m.group().upper() if kind == "ident" else None
+        if word == words[matched]:
+            matched += 1
+            if matched == len(words):
+                return True
+        else:
+            matched = 1 if word == words[0] else 0
+    return False
+
+
 _LEADING_WORD = re.compile(r"\s*([A-Za-z_]\w*)(?=[\s(;`'\"]|$)")
 
 

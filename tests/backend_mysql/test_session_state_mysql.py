@@ -46,6 +46,11 @@ MYSQL_SCRIPTS: dict[str, list[str]] = {
         "INSERT INTO t (id, v) VALUES (1, 21), (2, 22), (3, 20), (10, 5) "
         "ON DUPLICATE KEY UPDATE v = VALUES(v)",
         "SELECT ROW_COUNT()",
+        # The clause spelled in a literal is text: a plain INSERT IGNORE's counts.
+        "INSERT IGNORE INTO t (id, v) VALUES (1, LENGTH('ON DUPLICATE KEY UPDATE'))",
+        "INSERT IGNORE INTO t (id, v) VALUES (2, 1), (11, LENGTH('on duplicate key update'))",
+        "SELECT ROW_COUNT()",
+        "INSERT INTO t (id, v) VALUES (2, 1) ON /* c */ DUPLICATE KEY UPDATE v = v",
     ],
     "sequence": [
         "INSERT INTO seq (k, id) VALUES (1, 10)",

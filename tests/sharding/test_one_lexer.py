@@ -23,7 +23,13 @@ from hypothesis import strategies as st
 
 from sharding.server import sqlscan
 from sharding.session_answers import like_to_regex, unquote
-from sharding.sql.lexer import TOKEN, names_a_table, normalize, without_calc_found_rows
+from sharding.sql.lexer import (
+    TOKEN,
+    has_words,
+    names_a_table,
+    normalize,
+    without_calc_found_rows,
+)
 from tests.conftest import mariadb_reference, require_mysql_or_skip
 
 # -- the reference: sqlscan as it was, with its own regular expression ------------------
@@ -459,3 +465,23 @@ def test_names_a_table_reads_tokens(sql: str, uses: bool) -> None:
     """A FROM inside a literal, quoted name or comment names no table (MariaDB keeps
     the warnings of the statement before such a SELECT)."""
     assert names_a_table(sql) is uses
+
+
+_DUPLICATE = re.compile(r"\bDUPLICATE\b", re.IGNORECASE)
+_UPSERT_WORDS = ("ON", "DUPLICATE", "KEY", "UPDATE")
+
+
+@pytest.mark.parametrize(
+    ("sql", "found"),
+    [
+        ("INSERT INTO t VALUES (1) ON DUPLICATE KEY UPDATE v = 1", True),
+        ("insert into t values (1) on\n duplicate /* c */ key update v = 1", True),
+        ("INSERT INTO t VALUES ('ON DUPLICATE KEY UPDATE')", False),
+        ("INSERT INTO t VALUES (1) -- ON DUPLICATE KEY UPDATE", False),
+        ("INSERT INTO `ON DUPLICATE KEY UPDATE` VALUES (1)", False),
+        ("INSERT INTO t VALUES (1) ON ON DUPLICATE KEY UPDATE", True),
+        ("INSERT INTO t VALUES (1) ON DUPLICATE 'KEY' UPDATE", False),
+    ],
+)
+def test_has_words_reads_tokens(sql: str, found: bool) -> None:
+    assert has_words(sql, _UPSERT_WORDS, _DUPLICATE) is found
