@@ -543,6 +543,9 @@ class CoordinatorSession:
             self._scope = None
             self._query_id = None
             self._busy = False
+            # @@in_transaction: a transaction opened (BEGIN, autocommit = 0's first
+            # read or write) or doomed and not yet rolled back by the client.
+            self.state.in_transaction = self._txn is not None or self._doomed is not None
             # Slow-query log / DEBUG statement line; builds nothing otherwise.
             self.coord.statement_log.finished(
                 self._id,
