@@ -256,6 +256,9 @@ def without_calc_found_rows(sql: str) -> str | None:
     return None
 
 
+#: What starts a string, a quoted name or a comment: a text without any of them is
+#: tokens a regular expression reads exactly.
+_TEXT_MARKS = ("'", '"', "`", "#", "--", "/*")
 #: ``FROM`` not before ``DUAL``, anywhere in the text (the cheap first look).
 _FROM_TABLE = re.compile(r"\bFROM\b(?!\s+DUAL\b)", re.IGNORECASE)
 
@@ -267,6 +270,8 @@ def names_a_table(sql: str) -> bool:
     statement that uses tables (``SELECT 'FROM x'`` keeps them)."""
     if _FROM_TABLE.search(sql) is None:  # the common answer, at C speed
         return False
+    if not any(mark in sql for mark in _TEXT_MARKS):
+        return True  # no string, quoted name or comment: the match is a token
     after_from = False
     for m in TOKEN.finditer(sql):
         kind = m.lastgroup
