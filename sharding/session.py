@@ -85,6 +85,7 @@ from sharding.exec.shard_settings import SessionSources
 from sharding.logging_setup import log_statement_error
 from sharding.result_stream import Collect, Counted, ResultStream, RowSink
 from sharding.session_answers import answer_select, answer_show
+from sharding.session_lean import LeanSelect, lean_select, run_lean_select
 from sharding.session_prepared import Prepared, render_name, session_refs
 from sharding.session_reads import (
     SELECT_KINDS,
@@ -259,6 +260,8 @@ class CoordinatorSession:
         self._cancelled = False
         self._busy = False
         self._closed = False
+        #: Statements run by the lean path (sharding.session_lean), for tests and status.
+        self.lean_statements = 0
         self._ephemeral = ephemeral
         #: The one-child query of a one-shard statement, once opened (its timings).
         self._opened_query: Query | None = None
@@ -434,6 +437,17 @@ class CoordinatorSession:
             raise NotSupported("stream() runs SELECT statements only")
         return await self._statement(sql, params, sink, kind)
 
+    def lean_select(self, sql: str) -> LeanSelect | None:
+        """``sql`` as a cached one-shard SELECT for :meth:`run_lean`, or None when it
+        takes the full path (:mod:`sharding.session_lean`). Changes nothing."""
+        return lean_select(self, sql)
+
+    async def run_lean(self, sql: str, lean: LeanSelect, sink: RowSink) -> Result:
+        """:meth:`stream_into` for a statement :meth:`lean_select` took, right after it
+        (nothing awaited in between: the session is as it was checked)."""
+        self.lean_statements += 1
+        return await self._statement(sql, None, sink, "SELECT", lean)
+
     async def use(self, database: str) -> None:
         if database.lower() == "information_schema":  # served by sharding/information_schema.py
             self._database = "information_schema"
@@ -472,7 +486,12 @@ class CoordinatorSession:
 
     # ------------------------------------------------------------------ statement
     async def _statement(
-        self, sql: str, params: Sequence[Any] | None, sink: RowSink, kind: str | None = None
+        self,
+        sql: str,
+        params: Sequence[Any] | None,
+        sink: RowSink,
+        kind: str | None = None,
+        lean: LeanSelect | None = None,
     ) -> Result:
         if self._closed:
             raise ShardgateError("session is closed", code=2006, sqlstate="HY000")
@@ -498,7 +517,11 @@ class CoordinatorSession:
                 self._scope = scope
                 try:
                     kind = first_keyword(sql) if known_kind is None else known_kind
-                    result = await self._dispatch(kind, sql, params, counted, stats)
+                    result = await (
+                        self._dispatch(kind, sql, params, counted, stats)
+                        if lean is None
+                        else run_lean_select(self, lean, counted, stats)
+                    )
                 except (trio.Cancelled, KeyboardInterrupt, SystemExit):
                     raise
                 except BaseException as exc:

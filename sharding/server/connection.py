@@ -1288,6 +1288,16 @@ class ClientConnection:
         except ShardgateError as exc:
             self._queue_error(exc.code, exc.sqlstate, str(exc))
             return
+        # A cached one-shard SELECT goes straight to the session's lean path
+        # (sharding.session_lean): one statement (no ';'), not an admin statement;
+        # the session checks the rest (no comment, first word SELECT, ...).
+        lean_select = getattr(self.session, "lean_select", None)
+        if lean_select is not None and ";" not in sql and not admin_sql.is_admin_statement(sql):
+            lean = lean_select(sql)
+            if lean is not None:
+                self.command = "Query"
+                await self._run_and_send(sql, None, binary=False, more=False, lean=lean)
+                return
         if self.multi_statements:
             # No ';' at all: one statement, without a scan.
             statements = split_statements(sql) if ";" in sql else [sql]
@@ -1317,9 +1327,17 @@ class ClientConnection:
                 break
 
     async def _run_and_send(
-        self, sql: str, params: Sequence[Any] | None, *, binary: bool, more: bool
+        self,
+        sql: str,
+        params: Sequence[Any] | None,
+        *,
+        binary: bool,
+        more: bool,
+        lean: object | None = None,
     ) -> bool:
-        """Run one statement and queue its response. False when it failed."""
+        """Run one statement and queue its response. False when it failed. ``lean``:
+        what the session's ``lean_select`` returned for ``sql`` (a text SELECT that
+        skips the local and admin answers: it is none of them)."""
         self.info = sql[:_INFO_CHARS]
         self.state = "executing"
         self._query_killed = False
@@ -1327,7 +1345,11 @@ class ClientConnection:
         t0 = time.perf_counter()
         kind = "session"
         try:
-            result, kind = await self._execute(sql, params, binary=binary, more=more)
+            if lean is None:
+                result, kind = await self._execute(sql, params, binary=binary, more=more)
+            else:
+                await self._session_stream(sql, None, binary=False, more=more, lean=lean)
+                result = None
         except ShardgateError as exc:
             self._queue_error(exc.code, exc.sqlstate, str(exc))
             self.server.metrics.observe(kind, time.perf_counter() - t0)
@@ -1449,11 +1471,17 @@ class ClientConnection:
         return result, "session"
 
     async def _session_stream(
-        self, sql: str, params: Sequence[Any] | None, *, binary: bool, more: bool
+        self,
+        sql: str,
+        params: Sequence[Any] | None,
+        *,
+        binary: bool,
+        more: bool,
+        lean: object | None = None,
     ) -> None:
         """Run a SELECT and queue its result set as it comes: in this task through
         ``Session.stream_into`` (:class:`_ResultWriter`) where the session has it, else
-        through ``Session.stream``."""
+        through ``Session.stream``; ``lean``: through ``Session.run_lean``."""
         assert self.session is not None
         into = getattr(self.session, "stream_into", None)
         if into is None:
@@ -1473,7 +1501,11 @@ class ClientConnection:
             if self._eof:
                 raise QueryInterrupted("Query execution was interrupted (client disconnected)")
             try:
-                result: Result = await into(sql, params, writer)
+                result: Result = await (
+                    into(sql, params, writer)
+                    if lean is None
+                    else self.session.run_lean(sql, lean, writer)  # type: ignore[attr-defined]
+                )
             except ShardgateError:
                 if writer.write_failed is not None:
                     # The client is gone or the write was abandoned: close, send nothing.

@@ -36,8 +36,16 @@ class PlanCache:
             self.generation = generation
 
     def get(
-        self, key: tuple[str, str | None], values: Sequence[Any], generation: int
+        self,
+        key: tuple[str, str | None],
+        values: Sequence[Any],
+        generation: int,
+        *,
+        count_miss: bool = True,
     ) -> Any | None:
+        """The plan cached for ``key`` whose dependencies these ``values`` meet.
+        ``count_miss=False``: a look that the caller follows with its own lookup when
+        it misses (the lean path's, sharding/session_lean.py): one miss is counted."""
         self._check(generation)
         variants = self._entries.get(key)
         if variants is not None:
@@ -46,7 +54,8 @@ class PlanCache:
                     self._entries.move_to_end(key)
                     self.hits += 1
                     return plan
-        self.misses += 1
+        if count_miss:
+            self.misses += 1
         return None
 
     def put(
