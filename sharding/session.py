@@ -125,6 +125,7 @@ from sharding.sql.lexer import (
     names_a_table,
     normalize,
     param_slots,
+    select_into,
     without_calc_found_rows,
 )
 from sharding.sql.literals import slot_text
@@ -248,6 +249,8 @@ class CoordinatorSession:
         self._autocommit = True
         self._lid_expr = False
         self._calc_found: int | None = None
+        #: Rows a ``SELECT ... INTO @v`` selected (0 or 1), for ROW_COUNT()/FOUND_ROWS().
+        self._into_rows: int | None = None
         self._txn: SessionTransaction | None = None
         #: A statement inside ``_txn`` could not be undone (why): the transaction is
         #: lost (sharding.session_txn.transaction_lost).
@@ -392,6 +395,8 @@ class CoordinatorSession:
 
         if references_information_schema(sql) or self._database == "information_schema":
             return None
+        if select_into(sql) is not None:
+            return None  # SELECT ... INTO @v answers with an OK, no result set
         sql = without_calc_found_rows(sql) or sql
         norm = await cpu_bound(len(sql), normalize, sql)
         if not norm.param_count:
@@ -505,6 +510,7 @@ class CoordinatorSession:
         self._cancelled = False
         self._lid_expr = False
         self._calc_found = None
+        self._into_rows = None
         counted = Counted(sink)
         stats = ExecStats()
         started = trio.current_time()
@@ -968,6 +974,10 @@ class CoordinatorSession:
             state.row_count = -1
             found = self._calc_found
             state.found_rows = found if found is not None else streamed + len(result.rows)
+        elif self._into_rows is not None:
+            # SELECT ... INTO @v (session_reads._select_into): MariaDB's counts.
+            state.row_count = self._into_rows
+            state.found_rows = self._into_rows
         elif kind in ("INSERT", "REPLACE", "UPDATE", "DELETE"):
             state.row_count = result.affected
         else:

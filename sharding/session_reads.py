@@ -54,7 +54,13 @@ from sharding.session_prepared import Prepared, render_name, session_refs
 from sharding.sql.decorrelate import decorrelate, decorrelate_exists
 from sharding.sql.describe import SlotTyped, describe_plan, result_columns, shard_positions
 from sharding.sql.inlist import FOLD_MIN, InList
-from sharding.sql.lexer import Slot, param_slots, without_calc_found_rows
+from sharding.sql.lexer import (
+    SelectInto,
+    Slot,
+    param_slots,
+    select_into,
+    without_calc_found_rows,
+)
 from sharding.sql.materialize import SubqueryUse, literal_node, lookup_probe, runnable_select
 from sharding.sql.nodes import PlanNode, SelectPlan, ShardRead
 from sharding.sql.offload import cpu_bound
@@ -79,6 +85,9 @@ async def select_statement(
     stats: ExecStats,
 ) -> Result:
     """A SELECT statement from its text into ``sink`` (module docstring)."""
+    into = select_into(sql)
+    if into is not None:
+        return await _select_into(session, into, params, sink, stats)
     plain = without_calc_found_rows(sql)
     calc = plain is not None
     if plain is not None:
@@ -125,6 +134,42 @@ async def select_statement(
     if calc:
         session._calc_found = await _count_without_limit(session, sql, params, sink.count)
     return Result(columns=columns, warnings=stats.warnings)
+
+
+async def _select_into(
+    session: CoordinatorSession,
+    into: SelectInto,
+    params: Sequence[Any] | None,
+    sink: Counted,
+    stats: ExecStats,
+) -> Result:
+    """``SELECT ... INTO @a, @b``: the SELECT without its INTO clause, its one row's
+    values stored in the user variables; no result set (an OK packet counting the
+    row). MariaDB's rules: 1222 when the columns are not as many as the variables,
+    1172 for more than one row (the first row stored all the same: which one is first
+    is the merge's order, MariaDB's where the SELECT orders its rows), and for none
+    warning 1329 with the variables left as they were; ROW_COUNT() and FOUND_ROWS() count the rows (``CoordinatorSession.
+    _record``)."""
+    collect = Bounded(2, stop=True)
+    await select_statement(session, into.select, params, Counted(collect), stats)
+    if collect.width != len(into.variables):
+        raise ShardgateError(
+            "The used SELECT statements have a different number of columns",
+            code=1222,
+            sqlstate="21000",
+        )
+    rows = collect.collected
+    if rows:
+        # Before the check: MariaDB has stored the first row when it finds a second.
+        session.state.assign_user_variables(dict(zip(into.variables, rows[0], strict=True)))
+    if len(rows) > 1:
+        raise ShardgateError("Result consisted of more than one row", code=1172, sqlstate="42000")
+    if not rows:
+        session.state.warn("Warning", 1329, "No data - zero rows fetched, selected, or processed")
+        stats.warnings += 1
+    session._into_rows = len(rows)
+    await sink.header([])
+    return Result(affected=len(rows), warnings=stats.warnings)
 
 
 async def item_collations(session: CoordinatorSession, select: exp.Expr) -> list[str | None] | None:

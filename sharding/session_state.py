@@ -861,6 +861,10 @@ class SessionState:
         @@warning_count and SHOW COUNT(*) WARNINGS, not listed by SHOW WARNINGS)."""
         return self._unlisted
 
+    def assign_user_variables(self, values: Mapping[str, Any]) -> None:
+        """``SELECT ... INTO @a, @b``: the row's values (names lower case, no ``@``)."""
+        self.user_vars.update(values)
+
     def warn(self, level: str, code: int, message: str) -> None:
         """Record a warning/note of the running statement for ``SHOW WARNINGS``
         (DDL: a foreign key kept as metadata only, ``IF [NOT] EXISTS`` no-ops)."""

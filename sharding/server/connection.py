@@ -1517,7 +1517,8 @@ class ClientConnection:
         if writer.cols is None and not writer.no_result:
             raise QueryInterrupted("Query execution was interrupted (no result set)")
         if writer.no_result:
-            self._queue_ok(Result(), more=more)
+            # No result set after all (SELECT ... INTO @v): its OK counts the row.
+            self._queue_ok(Result(affected=result.affected, warnings=result.warnings), more=more)
         else:
             self._queue_end_of_rows(more=more, warnings=result.warnings)
 

@@ -305,6 +305,69 @@ def has_words(sql: str, words: tuple[str, ...], hint: re.Pattern[str]) -> bool:
     return False
 
 
+_INTO = re.compile(r"\bINTO\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SelectInto:
+    """A SELECT's ``INTO @a, @b`` clause taken out: the SELECT without it, and the
+    user variables it names (lower case, without ``@``), in order."""
+
+    select: str
+    variables: tuple[str, ...]
+
+
+def _is_user_variable(text: str, kind: str | None) -> bool:
+    return kind == "ident" and text.startswith("@") and not text.startswith("@@")
+
+
+def select_into(sql: str) -> SelectInto | None:
+    """The ``INTO`` clause of a SELECT at parenthesis depth 0 (MariaDB takes it before
+    ``FROM`` or at the end, also after a UNION's last SELECT), or None when there is
+    none. A target other than user variables (``OUTFILE``, ``DUMPFILE``, a local
+    variable) raises :class:`~sharding.errors.NotSupported`; an ``INTO`` inside a
+    string, quoted name or comment is text."""
+    if _INTO.search(sql) is None:  # the common case, at C speed
+        return None
+    from sharding.errors import NotSupported, ParseError
+
+    depth = 0
+    tokens = [m for m in TOKEN.finditer(sql) if m.lastgroup not in ("ws", "comment")]
+    for i, m in enumerate(tokens):
+        text = m.group()
+        if m.lastgroup == "other":
+            depth += text == "("
+            depth -= text == ")"
+            continue
+        if depth or m.lastgroup != "ident" or text.upper() != "INTO":
+            continue
+        names: list[str] = []
+        j = i + 1
+        while j < len(tokens) and _is_user_variable(tokens[j].group(), tokens[j].lastgroup):
+            names.append(tokens[j].group()[1:].lower())
+            j += 1
+            if j + 1 < len(tokens) and tokens[j].group() == ",":
+                if not _is_user_variable(tokens[j + 1].group(), tokens[j + 1].lastgroup):
+                    raise ParseError(
+                        "You have an error in your SQL syntax; check the manual that "
+                        "corresponds to your MariaDB server version for the right syntax "
+                        f"to use near '{sql[tokens[j + 1].start() :][:80]}'"
+                    )
+                j += 1
+        if not names:
+            what = tokens[i + 1].group().upper() if i + 1 < len(tokens) else ""
+            raise NotSupported(
+                f"SELECT ... INTO {what} through the sharding coordinator (only INTO "
+                "@user_variable is; run it on a data source)"
+                if what in ("OUTFILE", "DUMPFILE")
+                else "SELECT ... INTO through the sharding coordinator takes user "
+                "variables only (INTO @a, @b)"
+            )
+        end = tokens[j - 1].end()
+        return SelectInto(f"{sql[: m.start()]} {sql[end:]}", tuple(names))
+    return None
+
+
 _LEADING_WORD = re.compile(r"\s*([A-Za-z_]\w*)(?=[\s(;`'\"]|$)")
 
 

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from sharding.errors import NotSupported, ParseError
 from sharding.server import sqlscan
 from sharding.session_answers import like_to_regex, unquote
 from sharding.sql.lexer import (
@@ -28,6 +29,7 @@ from sharding.sql.lexer import (
     has_words,
     names_a_table,
     normalize,
+    select_into,
     without_calc_found_rows,
 )
 from tests.conftest import mariadb_reference, require_mysql_or_skip
@@ -485,3 +487,58 @@ _UPSERT_WORDS = ("ON", "DUPLICATE", "KEY", "UPDATE")
 )
 def test_has_words_reads_tokens(sql: str, found: bool) -> None:
     assert has_words(sql, _UPSERT_WORDS, _DUPLICATE) is found
+
+
+@pytest.mark.parametrize(
+    ("sql", "select", "variables"),
+    [
+        ("SELECT c INTO @v FROM t WHERE id = 1", "SELECT c   FROM t WHERE id = 1", ("v",)),
+        ("SELECT c, n INTO @A, @b FROM t", "SELECT c, n   FROM t", ("a", "b")),
+        ("SELECT c FROM t LIMIT 1 INTO @z", "SELECT c FROM t LIMIT 1  ", ("z",)),
+        (
+            "SELECT a FROM t UNION SELECT b FROM u INTO @v",
+            "SELECT a FROM t UNION SELECT b FROM u  ",
+            ("v",),
+        ),
+        ("SELECT 1 INTO @a FOR UPDATE", "SELECT 1   FOR UPDATE", ("a",)),
+    ],
+)
+def test_select_into_takes_the_clause_out(
+    sql: str, select: str, variables: tuple[str, ...]
+) -> None:
+    into = select_into(sql)
+    assert into is not None
+    assert (into.select, into.variables) == (select, variables)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT c FROM t WHERE c = 'INTO @x'",
+        "SELECT `into` FROM t",
+        "SELECT c FROM t /* INTO @x */",
+        "SELECT c FROM t WHERE id IN (SELECT id FROM u)",
+        "INSERT INTO t SELECT 1",  # not a SELECT's INTO: the caller asks for SELECTs only
+    ],
+)
+def test_select_into_is_a_token_at_depth_zero(sql: str) -> None:
+    if sql.startswith("INSERT"):
+        with pytest.raises(NotSupported):
+            select_into(sql)
+    else:
+        assert select_into(sql) is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "error"),
+    [
+        ("SELECT c INTO OUTFILE '/tmp/x' FROM t", NotSupported),
+        ("SELECT c INTO DUMPFILE '/tmp/x' FROM t", NotSupported),
+        ("SELECT c INTO x FROM t", NotSupported),
+        ("SELECT c INTO @a, FROM t", ParseError),
+        ("SELECT c INTO @a, @@b FROM t", ParseError),
+    ],
+)
+def test_select_into_refuses_other_targets(sql: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        select_into(sql)
