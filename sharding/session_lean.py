@@ -90,7 +90,14 @@ def lean_select(session: CoordinatorSession, sql: str) -> LeanSelect | None:
         or session._database == "information_schema"
     ):
         return None
-    norm = fast_normalize(sql)
+    try:
+        return _lean(session, sql)
+    except Exception:  # the full path raises it, as the statement's error (1367, ...)
+        return None
+
+
+def _lean(session: CoordinatorSession, sql: str) -> LeanSelect | None:
+    norm = fast_normalize(sql)  # raises for a number past DOUBLE (1e309)
     if (
         norm is None
         or norm.keyword != "SELECT"
@@ -103,17 +110,14 @@ def lean_select(session: CoordinatorSession, sql: str) -> LeanSelect | None:
     ):
         return None
     coord = session.coord
-    try:
-        values = session._values(norm.slots, None)
-        plan = coord.plan_cache.get(
-            (norm.text, session._database), values, coord.catalog.generation, count_miss=False
-        )
-        if not isinstance(plan, SelectPlan):
-            return None
-        prepared = Prepared(plan, norm.slots, values, session._texts(norm.slots, values))
-        one = one_shard(prepared, coord.semantics)
-    except Exception:  # the full path raises it, as the statement's error
+    values = session._values(norm.slots, None)
+    plan = coord.plan_cache.get(
+        (norm.text, session._database), values, coord.catalog.generation, count_miss=False
+    )
+    if not isinstance(plan, SelectPlan):
         return None
+    prepared = Prepared(plan, norm.slots, values, session._texts(norm.slots, values))
+    one = one_shard(prepared, coord.semantics)
     return None if one is None else LeanSelect(prepared, one)
 
 
