@@ -171,8 +171,11 @@ class ClientInfo:
     VARIABLES``); None means "run it with ``execute``". And ``async describe(sql) ->
     list[Column] | None``: the result columns of a statement without running it, for
     ``COM_STMT_PREPARE`` (None: no result set, or known only when it runs; columns may
-    carry a derived wire definition, ``Column.wire``). Front ends use these when
-    present (``getattr``) and keep their own minimal state otherwise.
+    carry a derived wire definition, ``Column.wire``). And ``lean_select(sql)`` /
+    ``async run_lean(sql, lean, sink)``: a text SELECT the session knows to be a
+    cached one-shard read, run without the front end's local and admin answers (it is
+    none of them; ``sharding/session_lean.py``). Front ends use these when present
+    (``getattr``) and keep their own minimal state otherwise.
 
     Result columns: a column with ``wire`` (every SELECT over MariaDB shards: the
     shard's own definition, the catalog's, or MariaDB's rule for what the coordinator

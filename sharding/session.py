@@ -40,7 +40,11 @@ The point query's path (issue 16) is ``_statement`` → ``_dispatch`` →
 :func:`~sharding.session_reads.select_statement` → ``_prepare`` →
 :func:`~sharding.session_reads.run_select` (routed once) → the one-shard run: module
 functions called directly, no extra object or attribute hop per call
-(``bench/point_instructions.py`` counts it).
+(``bench/point_instructions.py`` counts it). A text SELECT whose plan is cached and
+runs whole on one shard takes a shorter way: :meth:`lean_select` (one scan, one
+plan-cache lookup, no other check of the text) and :meth:`run_lean` → ``_statement``
+→ the same one-shard run (:mod:`sharding.session_lean` argues why it answers as the
+full path does).
 
 Invariants: one statement at a time (``_busy``); the session holds at most one
 transaction (``_txn``: opened by ``BEGIN``/``autocommit = 0`` per data source on first
