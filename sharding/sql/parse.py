@@ -70,6 +70,34 @@ class ShardgateMySQL(MySQL):
 DIALECT = ShardgateMySQL()
 
 
+class JsonArrayAgg(exp.Expression, exp.AggFunc):
+    """MariaDB's ``JSON_ARRAYAGG``, which sqlglot reads as an unknown function: an
+    ``AggFunc`` for every pass (the planner refuses it over several shards by name;
+    one shard runs it), written back as it was written (``DISTINCT``, ``ORDER BY``,
+    ``LIMIT`` inside it included)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"expressions": True}
+    is_var_len_args = True
+
+    @classmethod
+    def sql_name(cls) -> str:
+        return "JSON_ARRAYAGG"
+
+
+#: Aggregates of MariaDB that sqlglot parses as ``Anonymous``, by name.
+_ANONYMOUS_AGGREGATES: dict[str, type[exp.Expression]] = {"JSON_ARRAYAGG": JsonArrayAgg}
+_ANONYMOUS_AGGREGATE_HINT = re.compile(r"JSON_ARRAYAGG\s*\(", re.IGNORECASE)
+
+
+def _mark_anonymous_aggregates(tree: exp.Expr) -> None:
+    """Read as aggregates, in place: a ``JSON_ARRAYAGG`` taken for a plain function
+    was sent to every shard as it stood and answered one row per shard."""
+    for node in list(tree.find_all(exp.Anonymous)):
+        kind = _ANONYMOUS_AGGREGATES.get(node.name.upper())
+        if kind is not None:
+            node.replace(kind(expressions=list(node.expressions)))
+
+
 def mysql_syntax_error(sql: str, offset: int, reason: str = "") -> ParseError:
     """A 1064 error in MySQL's words for a problem starting at ``offset``."""
     offset = max(0, min(offset, len(sql)))
@@ -151,6 +179,8 @@ def parse_one(sql: str) -> exp.Expr:
     assert first is not None
     if _LAG_LEAD.search(sql):
         _refuse_lag_lead_default(sql, first)
+    if _ANONYMOUS_AGGREGATE_HINT.search(sql):
+        _mark_anonymous_aggregates(first)
     return statement_query(first)
 
 

@@ -138,3 +138,28 @@ UNIFIED_BRANCHES = [
 def test_case_branches_unify_their_types(env: Environment) -> None:
     report = env.run([Case("unified branches", sql) for sql in UNIFIED_BRANCHES])
     env.check(report, "IF/CASE/COALESCE branch types over merged aggregates", answered=True)
+
+
+#: JSON_ARRAYAGG, which sqlglot reads as a plain function: on one shard it runs there;
+#: over several it is refused (each shard's array is no part of MariaDB's one array in
+#: its order). It was sent to every shard as a plain function: one row per shard.
+JSON_ARRAYAGG_ONE_SHARD = [
+    "SELECT JSON_ARRAYAGG(qty) FROM orders WHERE id = 17",
+    "SELECT customer_id, JSON_ARRAYAGG(DISTINCT status ORDER BY status) FROM orders "
+    "WHERE id = 33 GROUP BY customer_id",
+]
+JSON_ARRAYAGG_SEVERAL_SHARDS = [
+    "SELECT JSON_ARRAYAGG(id) FROM orders WHERE id < 4",
+    "SELECT customer_id, JSON_ARRAYAGG(id ORDER BY id) FROM orders GROUP BY customer_id",
+    "SELECT id, (SELECT JSON_ARRAYAGG(qty) FROM orders) FROM customers WHERE id = 1",
+]
+
+
+def test_json_arrayagg_is_an_aggregate(env: Environment) -> None:
+    cases = [Case("JSON_ARRAYAGG one shard", sql) for sql in JSON_ARRAYAGG_ONE_SHARD]
+    cases += [Case("JSON_ARRAYAGG shards", sql) for sql in JSON_ARRAYAGG_SEVERAL_SHARDS]
+    report = env.run(cases)
+    env.check(report, "JSON_ARRAYAGG")
+    if env.answers_all:
+        assert report.counts["JSON_ARRAYAGG one shard"]["same"] == len(JSON_ARRAYAGG_ONE_SHARD)
+    assert report.counts["JSON_ARRAYAGG shards"]["clear"] == len(JSON_ARRAYAGG_SEVERAL_SHARDS)
