@@ -241,7 +241,9 @@ class SchemaChanges:
         existing = coord.catalog.get(database, table.name)
         if existing is not None:
             if tree.args.get("exists"):
-                return Result(warnings=1)
+                # MariaDB's note (SHOW WARNINGS lists it; sql_notes = 0 drops it).
+                self._warn(("Note", 1050, f"Table '{table.name}' already exists"))
+                return Result(warnings=self._warned)
             raise TableExists(f"Table '{table.name}' already exists")
         info = build_table(
             tree, partitioning, coord.topology, database, sql, coord.semantics.dialect

@@ -133,3 +133,18 @@ def test_max_allowed_packet_not_above_the_data_source(shardgate_port: int) -> No
     assert int(advertised) <= int(server_value)
     assert int(advertised) == int(server_value)  # the default config (64 MiB) was capped
     assert shown == ("max_allowed_packet", str(server_value))
+
+
+def test_show_warnings_after_create_if_not_exists_matches_mariadb(shardgate_port: int) -> None:
+    """``CREATE TABLE IF NOT EXISTS`` of a table that exists: MariaDB's Note 1050, counted
+    in the OK packet and @@warning_count (the coordinator sent none)."""
+    statements = [
+        "CREATE TABLE IF NOT EXISTS ne (id INT PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS ne (id INT PRIMARY KEY)",
+        "SHOW WARNINGS",
+        "SELECT @@warning_count",
+        "DROP TABLE ne",
+    ]
+    got, want = _both(shardgate_port, statements)
+    assert [(r[0], r[1], r[2], r[4]) for r in got] == [(r[0], r[1], r[2], r[4]) for r in want]
+    assert got[2][4] == (("Note", 1050, "Table 'ne' already exists"),)
