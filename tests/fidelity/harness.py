@@ -767,3 +767,15 @@ VARIANTS: list[tuple[int, int, bool]] = [
 #: connection, one-shard results relayed to the client unparsed), the others aiomysql
 #: (the default): tiny chunks, so its streamed keyset reads are exercised too.
 NATIVE_VARIANTS = {(16, 2, True)}
+
+
+def native_environment() -> Environment:
+    """The one environment whose data source uses the native driver (MariaDB needed:
+    skipped without it, a failure under ``SHARDGATE_NO_SKIPS``)."""
+    from tests.conftest import require_mysql_or_skip
+
+    require_mysql_or_skip()
+    (variant,) = NATIVE_VARIANTS
+    env = environment(*variant)
+    assert env.driver == "native"
+    return env

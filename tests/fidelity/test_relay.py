@@ -23,7 +23,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import require_mysql_or_skip
-from tests.fidelity.harness import NATIVE_VARIANTS, Environment, environment
+from tests.fidelity.harness import NATIVE_VARIANTS, Environment, environment, native_environment
 from tests.server import stmtclient
 from tests.server.rawclient import RawClient
 
@@ -41,11 +41,7 @@ EVENTS_SELECT = "SELECT id, kind, score, score * 1e-7, -score FROM {table} WHERE
 
 @pytest.fixture(scope="module")
 def native_env() -> Environment:
-    require_mysql_or_skip()
-    (variant,) = NATIVE_VARIANTS
-    env = environment(*variant)
-    assert env.driver == "native"
-    return env
+    return native_environment()
 
 
 def _rows(packets: list[bytes]) -> list[bytes]:

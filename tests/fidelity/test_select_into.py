@@ -11,8 +11,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from tests.conftest import require_mysql_or_skip
-from tests.fidelity.harness import NATIVE_VARIANTS, Environment, environment
+from tests.fidelity.harness import Environment, native_environment
 from tests.server import stmtclient
 
 pytestmark = pytest.mark.mysql
@@ -20,9 +19,7 @@ pytestmark = pytest.mark.mysql
 
 @pytest.fixture(scope="module")
 def env() -> Environment:
-    require_mysql_or_skip()
-    (variant,) = NATIVE_VARIANTS
-    return environment(*variant)
+    return native_environment()
 
 
 def _outcome(conn: Any, sql: str) -> tuple[Any, ...]:
