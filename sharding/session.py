@@ -92,6 +92,7 @@ from sharding.session_answers import answer_select, answer_show
 from sharding.session_lean import LeanSelect, lean_select, run_lean_select
 from sharding.session_prepared import Prepared, render_name, session_refs
 from sharding.session_reads import (
+    MENTIONS_INFORMATION_SCHEMA,
     SELECT_KINDS,
     backend_collations,
     item_collations,
@@ -159,8 +160,6 @@ _ids = itertools.count(1)
 _TABLE_STATEMENTS = frozenset(
     {"INSERT", "REPLACE", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "TRUNCATE", "RENAME"}
 )
-#: What ``information_schema.references_information_schema`` looks for.
-_MENTIONS_INFORMATION_SCHEMA = re.compile(r"information_schema", re.IGNORECASE)
 #: ``UPDATE``/``DELETE`` modifiers the planner does not take (``IGNORE``: errors as
 #: warnings; ``LOW_PRIORITY``/``QUICK``: scheduling hints).
 _WRITE_MODIFIER = re.compile(
@@ -608,7 +607,7 @@ class CoordinatorSession:
         if kind in SELECT_KINDS:
             # information_schema.references_information_schema, without importing the
             # module for every SELECT (it is imported when used: start-up time).
-            if _MENTIONS_INFORMATION_SCHEMA.search(sql) or self._database == "information_schema":
+            if MENTIONS_INFORMATION_SCHEMA.search(sql) or self._database == "information_schema":
                 from sharding.information_schema import InformationSchema
 
                 # Metadata of the logical tables (sharding/information_schema.py).

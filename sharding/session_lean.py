@@ -37,13 +37,11 @@ here, on this text:
   :func:`~sharding.session_reads.one_shard` for these values.
 
 Equivalence is checked by running statements both ways and comparing what the client
-receives and the session state after them (``tests/sharding/test_session_lean.py``,
-``tests/server/test_lean_select.py``).
+receives and the session state after them (``tests/fidelity/test_lean_select.py``).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,6 +50,7 @@ from sharding.exec.run import ExecStats
 from sharding.result_stream import Counted
 from sharding.session_prepared import Prepared, session_refs
 from sharding.session_reads import (
+    MENTIONS_INFORMATION_SCHEMA,
     OneShard,
     _run_one_shard,
     one_shard,
@@ -67,8 +66,6 @@ if TYPE_CHECKING:
     from sharding.session import CoordinatorSession
 
 __all__ = ["LeanSelect", "lean_select", "run_lean_select"]
-
-_MENTIONS_INFORMATION_SCHEMA = re.compile(r"information_schema", re.IGNORECASE)
 
 
 @dataclass(slots=True, frozen=True)
@@ -104,7 +101,7 @@ def _lean(session: CoordinatorSession, sql: str) -> LeanSelect | None:
         or norm.param_count
         or len(norm.slots) >= FOLD_MIN
         or is_big(len(sql))
-        or _MENTIONS_INFORMATION_SCHEMA.search(sql) is not None
+        or MENTIONS_INFORMATION_SCHEMA.search(sql) is not None
         or without_calc_found_rows(sql) is not None
         or session_refs(sql)
     ):
@@ -112,13 +109,16 @@ def _lean(session: CoordinatorSession, sql: str) -> LeanSelect | None:
     coord = session.coord
     values = session._values(norm.slots, None)
     plan = coord.plan_cache.get(
-        (norm.text, session._database), values, coord.catalog.generation, count_miss=False
+        (norm.text, session._database), values, coord.catalog.generation, counted=False
     )
     if not isinstance(plan, SelectPlan):
         return None
     prepared = Prepared(plan, norm.slots, values, session._texts(norm.slots, values))
     one = one_shard(prepared, coord.semantics)
-    return None if one is None else LeanSelect(prepared, one)
+    if one is None:
+        return None
+    coord.plan_cache.count_hit()
+    return LeanSelect(prepared, one)
 
 
 async def run_lean_select(

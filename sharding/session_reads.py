@@ -25,6 +25,7 @@ as their first parameter; its state stays on it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,11 @@ if TYPE_CHECKING:
 
 #: First words of a SELECT statement (``(`` a parenthesised one).
 SELECT_KINDS = ("SELECT", "WITH", "(")
+
+#: ``information_schema`` anywhere in the text: what ``information_schema.
+#: references_information_schema`` looks for, without importing that module for every
+#: SELECT (it is imported when used: start-up time).
+MENTIONS_INFORMATION_SCHEMA = re.compile(r"information_schema", re.IGNORECASE)
 
 
 async def select_statement(
@@ -148,8 +154,8 @@ async def _select_into(
     row). MariaDB's rules: 1222 when the columns are not as many as the variables,
     1172 for more than one row (the first row stored all the same: which one is first
     is the merge's order, MariaDB's where the SELECT orders its rows), and for none
-    warning 1329 with the variables left as they were; ROW_COUNT() and FOUND_ROWS() count the rows (``CoordinatorSession.
-    _record``)."""
+    warning 1329 with the variables left as they were; ROW_COUNT() and FOUND_ROWS()
+    count the rows (``CoordinatorSession._record``)."""
     collect = Bounded(2, stop=True)
     await select_statement(session, into.select, params, Counted(collect), stats)
     if collect.width != len(into.variables):

@@ -41,22 +41,27 @@ class PlanCache:
         values: Sequence[Any],
         generation: int,
         *,
-        count_miss: bool = True,
+        counted: bool = True,
     ) -> Any | None:
         """The plan cached for ``key`` whose dependencies these ``values`` meet.
-        ``count_miss=False``: a look that the caller follows with its own lookup when
-        it misses (the lean path's, sharding/session_lean.py): one miss is counted."""
+        ``counted=False``: a look that counts neither a hit nor a miss, made by a
+        caller that either takes the plan (then :meth:`count_hit`) or leaves the
+        statement to a lookup of its own (the lean path: sharding/session_lean.py),
+        so each statement counts once."""
         self._check(generation)
         variants = self._entries.get(key)
         if variants is not None:
             for deps, plan in variants:
                 if all(i < len(values) and _same(values[i], v) for i, v in deps.items()):
                     self._entries.move_to_end(key)
-                    self.hits += 1
+                    self.hits += counted
                     return plan
-        if count_miss:
-            self.misses += 1
+        self.misses += counted
         return None
+
+    def count_hit(self) -> None:
+        """A plan looked up with ``get(counted=False)`` was taken."""
+        self.hits += 1
 
     def put(
         self, key: tuple[str, str | None], deps: dict[int, Any], plan: Any, generation: int

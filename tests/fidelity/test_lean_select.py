@@ -243,3 +243,28 @@ def test_an_error_of_a_lean_read_is_the_full_paths(env: Environment) -> None:
     finally:
         sharded.close()
         oracle.close()
+
+
+def test_each_statement_counts_once_in_the_plan_cache(env: Environment) -> None:
+    """The lean look counts nothing unless it takes the plan: a lean statement is one
+    hit, a cached scatter read (which the lean look leaves to the full path) one hit,
+    a new text one miss — not two of each."""
+    coord = env.coordinator
+    assert coord is not None
+    cache = coord.plan_cache
+    sharded, oracle = _clients(env)
+    try:
+        for template in (
+            "SELECT id, qty FROM orders WHERE id = {}",  # one shard: lean
+            "SELECT COUNT(*) FROM orders WHERE qty > {}",  # every shard: the full path
+        ):
+            sharded.query(template.format(70))  # planned
+            hits, misses = cache.hits, cache.misses
+            sharded.query(template.format(71))
+            assert (cache.hits, cache.misses) == (hits + 1, misses), template
+        hits, misses = cache.hits, cache.misses
+        sharded.query("SELECT id, customer_id, qty FROM orders WHERE id = 72")
+        assert (cache.hits, cache.misses) == (hits, misses + 1)
+    finally:
+        sharded.close()
+        oracle.close()
