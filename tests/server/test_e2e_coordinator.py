@@ -414,7 +414,10 @@ async def test_million_row_select_streams_in_bounded_memory(tmp_path: Path) -> N
             rows, before, after = await trio.to_thread.run_sync(client)
         assert rows == BIG_ROWS + 300_000
         growth_mib = (after - before) / 1024
-        assert growth_mib < 48, f"peak RSS grew by {growth_mib:.0f} MiB while streaming"
+        # Streamed, the peak grows 7-50 MiB from run to run (allocator and GC timing:
+        # measured on 2026-12-05 on two trees, 48 failed once in five); buffered, it
+        # would grow by well over 100 MiB.
+        assert growth_mib < 80, f"peak RSS grew by {growth_mib:.0f} MiB while streaming"
     finally:
         proc.terminate()
         await trio.to_thread.run_sync(proc.wait)
