@@ -260,7 +260,9 @@ SCRIPTS: dict[str, list[str]] = {
         "SELECT ROW_COUNT(), FOUND_ROWS(), @si",
         "SELECT v INTO @si FROM t WHERE id = 999",
         "SHOW WARNINGS",
-        "SELECT v INTO @si FROM t",
+        # More than one row: 1172 and the first row stored; ORDER BY makes "first"
+        # the same on both sides (without it, MariaDB's is its scan order).
+        "SELECT v INTO @si FROM t ORDER BY id",
         "SELECT @si",
         "SELECT id, v INTO @si FROM t WHERE id = 1",
         "SELECT id, v INTO @sa, @sb FROM t WHERE id = 2",
