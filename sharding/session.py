@@ -124,6 +124,7 @@ from sharding.sql.dml import WritePlan, plan_write
 from sharding.sql.fast_normalize import fast_normalize
 from sharding.sql.inlist import FOLD_MIN, Folded, InList, fold_in_lists, foldable_in
 from sharding.sql.lexer import (
+    SPACE_AND_COMMENTS,
     Normalized,
     Slot,
     first_keyword,
@@ -144,7 +145,12 @@ from sharding.sql.materialize import (
 )
 from sharding.sql.nodes import SelectPlan
 from sharding.sql.offload import cpu_bound, is_big
-from sharding.sql.parse import PLACEHOLDER_START, parse_one, placeholder_offset
+from sharding.sql.parse import (
+    PLACEHOLDER_START,
+    mysql_syntax_error,
+    parse_one,
+    placeholder_offset,
+)
 from sharding.sql.plan import plan_select
 from sharding.sql.rewrite import SLOT
 from sharding.sql.scope import referenced_tables
@@ -664,6 +670,10 @@ class CoordinatorSession:
             return await savepoint_statement(self, kind, sql)
         if not kind:
             raise EmptyQuery("Query was empty")
+        if not (kind[0].isalpha() or kind[0] == "_"):
+            # No statement starts with a sign (``--c`` is not a comment): 1064, as MariaDB.
+            lead = SPACE_AND_COMMENTS.match(sql)
+            raise mysql_syntax_error(sql, lead.end() if lead else 0)
         parse_one(sql)  # an unknown word is a syntax error (1064), a known one 1235
         raise NotSupported(f"the statement {kind} is not supported by the sharding coordinator")
 

@@ -184,10 +184,11 @@ from sharding.server.localsql import (
 )
 from sharding.server.metrics import ServerMetrics
 from sharding.server.sqlscan import (
+    EmptyStatement,
     count_placeholders,
     expand_executable_comments,
     leading_words,
-    second_statement_offset,
+    script,
     split_statements,
     strip_comments_and_space,
     unwrap_executable_comment,
@@ -1298,33 +1299,24 @@ class ClientConnection:
                 self.command = "Query"
                 await self._run_and_send(sql, None, binary=False, more=False, lean=lean)
                 return
-        if self.multi_statements:
-            # No ';' at all: one statement, without a scan.
-            statements = split_statements(sql) if ";" in sql else [sql]
-        else:
-            statements = [sql]
-            extra = second_statement_offset(sql)
-            if extra is not None:
-                # Without CLIENT_MULTI_STATEMENTS the text is one statement, so what
-                # follows its ';' is a syntax error (MySQL: 1064) — never silently
-                # dropped (local answers such as SET or BEGIN read only their start).
-                line = sql.count("\n", 0, extra) + 1
-                self._queue_error(
-                    1064,
-                    "42000",
-                    "You have an error in your SQL syntax; check the manual that "
-                    "corresponds to your MySQL server version for the right syntax to "
-                    f"use near '{sql[extra : extra + 80]}' at line {line}",
-                )
-                return
-        if not statements or not statements[0].strip():
+        # MariaDB's statements of the text: its trimming, its empty statements (a
+        # comment after the last ';' answers OK) and its 1064s (sharding.server.sqlscan).
+        # Without CLIENT_MULTI_STATEMENTS a second statement is a 1064, never silently
+        # dropped (local answers such as SET or BEGIN read only their start).
+        statements = script(sql, multi_statements=self.multi_statements)
+        if not statements:
             self._queue_error(1065, "42000", "Query was empty")
             return
         self.command = "Query"
         last = len(statements) - 1
         for i, stmt in enumerate(statements):
-            if not await self._run_and_send(stmt, None, binary=False, more=i < last):
-                break
+            if isinstance(stmt, str):
+                if not await self._run_and_send(stmt, None, binary=False, more=i < last):
+                    break
+            elif isinstance(stmt, EmptyStatement):
+                self._queue_ok(more=i < last)
+            else:
+                self._queue_error(1064, "42000", stmt.message())
 
     async def _run_and_send(
         self,

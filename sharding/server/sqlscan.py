@@ -20,14 +20,17 @@ to run.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sharding.api import SCAN, SPACE_AND_COMMENTS
 
 __all__ = [
+    "EmptyStatement",
+    "ScriptSyntaxError",
     "count_placeholders",
     "expand_executable_comments",
     "leading_words",
-    "second_statement_offset",
+    "script",
     "split_statements",
     "strip_comments_and_space",
     "unwrap_executable_comment",
@@ -53,20 +56,78 @@ def split_statements(sql: str) -> list[str]:
     return out
 
 
-def second_statement_offset(sql: str) -> int | None:
-    """Where a second statement starts (the first non-space, non-comment text after a
-    top-level ``;``), or None when ``sql`` holds one statement (trailing ``;``, spaces
-    and comments allowed). A text without ``;`` (but a trailing one) is not scanned."""
-    if ";" not in sql.rstrip().rstrip(";"):
-        return None
-    for m in SCAN.finditer(sql):
-        if m.group() != ";":
+@dataclass(frozen=True, slots=True)
+class EmptyStatement:
+    """A statement of comments only (``SELECT 1; -- done``): MariaDB answers an OK."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptSyntaxError:
+    """Where MariaDB's parser stops a COM_QUERY text: error 1064 ``near`` this text ``at
+    line`` this number (counted from the statement's start)."""
+
+    near: str
+    line: int
+
+    def message(self) -> str:
+        return (
+            "You have an error in your SQL syntax; check the manual that corresponds to "
+            "your MySQL server version for the right syntax to use near "
+            f"'{self.near[:80]}' at line {self.line}"
+        )
+
+
+#: What MariaDB's ``my_isspace`` calls space (``\s`` would take Unicode spaces too).
+_SPACE = " \t\n\r\v\f"
+
+
+def script(sql: str, *, multi_statements: bool) -> list[str | EmptyStatement | ScriptSyntaxError]:
+    """The statements of one COM_QUERY text as MariaDB runs them, in order; a
+    :class:`ScriptSyntaxError` is the last item when there is one (nothing after it runs).
+
+    MariaDB's rules (``alloc_query`` and the ``query`` rule of its grammar), checked
+    against the server in ``tests/server/test_protocol_edges.py``: the text loses leading
+    space and trailing space and ``;``; a statement ends at a top-level ``;``. With
+    CLIENT_MULTI_STATEMENTS what follows, less leading space, is the next statement — a
+    statement of comments only answers OK, one that starts with ``;`` (or comments then
+    ``;`` with more text after) is 1064 near that ``;``. Without it, only comments may
+    follow the ``;``; anything else is 1064 near it. An empty text is the caller's 1065.
+    """
+    text = sql.strip(_SPACE).rstrip(_SPACE + ";")
+    if ";" not in text:
+        if text[:1] in ("-", "/", "#") and not strip_comments_and_space(text):
+            return [EmptyStatement()]
+        return [text] if text else []
+    cuts = [m.start() for m in SCAN.finditer(text) if m.group() == ";"]
+    cuts.append(len(text))
+    out: list[str | EmptyStatement | ScriptSyntaxError] = []
+    start = 0
+    for cut in cuts:
+        if cut < start:
             continue
-        junk = _LEADING_JUNK.match(sql, m.end())
-        pos = junk.end() if junk else m.end()
-        if pos < len(sql) and sql[pos] != ";":
-            return pos
-    return None
+        piece = text[start:cut]
+        if not strip_comments_and_space(piece):
+            if cut == len(text):
+                out.append(EmptyStatement())
+            else:  # ';' where a statement should start
+                out.append(ScriptSyntaxError(text[cut:], 1 + text.count("\n", start, cut)))
+            return out
+        out.append(piece.rstrip(_SPACE))
+        if cut == len(text):
+            return out
+        if not multi_statements:
+            junk = _LEADING_JUNK.match(text, cut + 1)
+            pos = junk.end() if junk else cut + 1
+            if pos < len(text):
+                out[-1] = ScriptSyntaxError(text[pos:], 1 + text.count("\n", 0, pos))
+            return out
+        start = cut + 1
+        while start < len(text) and text[start] in _SPACE:
+            start += 1
+        if text[start] == ";":
+            out.append(ScriptSyntaxError(text[start:], 1))
+            return out
+    return out
 
 
 def count_placeholders(sql: str) -> int:

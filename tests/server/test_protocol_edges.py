@@ -274,17 +274,75 @@ async def test_statements_after_a_semicolon_are_1064_without_multi_statements(
     assert ours[-1] == (None, "fb")  # NULL
 
 
-def test_second_statement_offset() -> None:
-    from sharding.server.sqlscan import second_statement_offset
+#: Texts whose statements MariaDB's parser cuts in ways a plain split at ';' does not:
+#: trailing ';' and space dropped, a comment after the last ';' is a statement of its own
+#: (an OK), a ';' where a statement should start is 1064 near it.
+SCRIPTS = [
+    "SELECT 1; -- done",
+    "SELECT 1;-- done",
+    "SELECT 1; /* done */",
+    "SELECT 1; # done",
+    "SELECT 1; -- a\n-- b\n",
+    "SELECT 1; SELECT 2; -- done",
+    "SELECT 1;;",
+    "SELECT 1; ;",
+    "SELECT 1 ;\n;\n",
+    "SELECT 1;;SELECT 2",
+    "SELECT 1; ;SELECT 2",
+    "SELECT 1 ; ;  -- trailing\n",
+    "SELECT 1;\n\n;\nSELECT 2",
+    "SELECT 1; /* c */ ; SELECT 2",
+    "SELECT 1; /* c */ SELECT 2",
+    "SELECT 1; /* c */;;",
+    "SELECT 1; --c",
+    "/* c */;",
+    "/* c */ ; SELECT 2",
+    "; SELECT 2",
+    "-- c",
+    ";",
+    "SET @a = 1; /* c */",
+    "SELECT ';' AS x; -- done",
+]
 
-    cases: dict[str, int | None] = {
-        "SELECT 1": None,
-        "SELECT 1;": None,
-        "SELECT 1 ; ;  -- trailing\n": None,
-        "SELECT ';' ; # x": None,
-        "SELECT 1; SELECT 2": 10,
-        "SET @a=1;;BEGIN": 10,
-        "SELECT `a;b`;\n/*!40101 SET x=1 */": 14,
-    }
-    found: dict[str, int | None] = {sql: second_statement_offset(sql) for sql in cases}
-    assert found == cases
+
+def _scripts(port: int, database: str | None, multi: bool) -> list[list[object]]:
+    flags = pymysql.constants.CLIENT.MULTI_STATEMENTS if multi else 0
+    c = pymysql.connect(
+        host=MYSQL_HOST, port=port, user="root", database=database, client_flag=flags
+    )
+    out: list[list[object]] = []
+    try:
+        for sql in SCRIPTS:
+            got: list[object] = []
+            cur = c.cursor()
+            try:
+                cur.execute(sql)
+                while True:
+                    got.append(cur.fetchall() if cur.description else "OK")
+                    if not cur.nextset():
+                        break
+            except pymysql.MySQLError as exc:
+                code, message = exc.args
+                got.append((code, message.replace("MariaDB server", "MySQL server")))
+            out.append(got)
+    finally:
+        c.close()
+    return out
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("multi", [True, False], ids=["multi", "single"])
+async def test_statements_of_a_text_are_mariadbs(
+    maria_coordinator: MySQLServer, maria_db: str, multi: bool
+) -> None:
+    ours = await in_thread(_scripts, maria_coordinator.port, None, multi)
+    theirs = await in_thread(_scripts, MYSQL_PORT, maria_db, multi)
+    assert dict(zip(SCRIPTS, ours, strict=True)) == dict(zip(SCRIPTS, theirs, strict=True))
+    # The shapes that matter, so this cannot pass by both sides failing alike.
+    answers = dict(zip(SCRIPTS, theirs, strict=True))
+    assert answers["SELECT 1;;"] == [((1,),)]
+    if multi:
+        assert answers["SELECT 1; -- done"] == [((1,),), "OK"]
+        assert answers["SELECT 1;;SELECT 2"][1][0] == 1064  # type: ignore[index]
+    else:
+        assert answers["SELECT 1; -- done"] == [((1,),)]

@@ -74,19 +74,6 @@ def old_split_statements(sql: str) -> list[str]:
     return out
 
 
-def old_second_statement_offset(sql: str) -> int | None:
-    if ";" not in sql.rstrip().rstrip(";"):
-        return None
-    for m in _OLD_TOKEN.finditer(sql):
-        if m.group() != ";":
-            continue
-        junk = _OLD_LEADING_JUNK.match(sql, m.end())
-        pos = junk.end() if junk else m.end()
-        if pos < len(sql) and sql[pos] != ";":
-            return pos
-    return None
-
-
 def old_count_placeholders(sql: str) -> int:
     return sum(1 for m in _OLD_TOKEN.finditer(sql) if m.group() == "?")
 
@@ -203,7 +190,6 @@ statements = st.lists(st.sampled_from(_PIECES), max_size=24).map("".join)
 
 def _same_as_before(sql: str) -> None:
     assert sqlscan.split_statements(sql) == old_split_statements(sql), sql
-    assert sqlscan.second_statement_offset(sql) == old_second_statement_offset(sql), sql
     assert sqlscan.count_placeholders(sql) == old_count_placeholders(sql), sql
     assert sqlscan.strip_comments_and_space(sql) == old_strip_comments_and_space(sql), sql
     assert sqlscan.leading_words(sql, 3) == old_leading_words(sql, 3), sql
@@ -279,7 +265,7 @@ def test_expand_on_control_characters_after_dashes() -> None:
 def test_unterminated_strings_run_to_the_end() -> None:
     assert sqlscan.count_placeholders("SELECT ?, 'abc ? ; ?") == 1
     assert sqlscan.split_statements("SELECT 'a; SELECT 2") == ["SELECT 'a; SELECT 2"]
-    assert sqlscan.second_statement_offset("SELECT `a; SELECT 2") is None
+    assert sqlscan.script("SELECT `a; SELECT 2", multi_statements=False) == ["SELECT `a; SELECT 2"]
 
 
 # -- one LIKE ---------------------------------------------------------------------------------
