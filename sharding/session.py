@@ -235,6 +235,11 @@ _STATEMENT_WORDS = frozenset(
 )
 
 
+#: ``SHOW WARNINGS`` / ``SHOW ERRORS`` (not their ``COUNT(*)``): MariaDB leaves
+#: FOUND_ROWS() as it was after them (ROW_COUNT() is -1, as after any result set).
+_SHOW_DIAGNOSTICS = re.compile(r"\s*SHOW\s+(?:WARNINGS|ERRORS)\b", re.IGNORECASE)
+
+
 class CoordinatorSession:
     """See module docstring; created by :meth:`Coordinator.open_session`."""
 
@@ -332,16 +337,18 @@ class CoordinatorSession:
         try:
             if word == "SELECT":
                 result = answer_select(self.state, sql)
-                if result is not None:
-                    self.state.row_count = -1
+            elif word == "SHOW":
+                result = answer_show(self.state, sql, dict(status) if status is not None else None)
+            else:
+                return None
+            if result is not None:  # a result set: MariaDB's ROW_COUNT() and FOUND_ROWS()
+                self.state.row_count = -1
+                if not _SHOW_DIAGNOSTICS.match(sql):
                     self.state.found_rows = len(result.rows)
-                return result
-            if word == "SHOW":
-                return answer_show(self.state, sql, dict(status) if status is not None else None)
+            return result
         except ShardgateError as exc:
             self.state.diagnostics = [("Error", exc.code, str(exc))]
             raise
-        return None
 
     # ------------------------------------------------------------------ protocol
     @property
@@ -986,7 +993,10 @@ class CoordinatorSession:
         if result.columns is not None:
             state.row_count = -1
             found = self._calc_found
-            state.found_rows = found if found is not None else streamed + len(result.rows)
+            if found is not None:
+                state.found_rows = found
+            elif kind != "SHOW" or not _SHOW_DIAGNOSTICS.match(sql):
+                state.found_rows = streamed + len(result.rows)
         elif self._into_rows is not None:
             # SELECT ... INTO @v (session_reads._select_into): MariaDB's counts.
             state.row_count = self._into_rows

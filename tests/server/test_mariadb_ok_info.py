@@ -148,3 +148,29 @@ def test_show_warnings_after_create_if_not_exists_matches_mariadb(shardgate_port
     got, want = _both(shardgate_port, statements)
     assert [(r[0], r[1], r[2], r[4]) for r in got] == [(r[0], r[1], r[2], r[4]) for r in want]
     assert got[2][4] == (("Note", 1050, "Table 'ne' already exists"),)
+
+
+def test_row_count_and_found_rows_after_a_show_match_mariadb(shardgate_port: int) -> None:
+    """A SHOW answered from session state is a result set: ROW_COUNT() -1 and
+    FOUND_ROWS() its rows after it; SHOW WARNINGS/ERRORS leave FOUND_ROWS() as it was."""
+    statements = [
+        "CREATE TABLE rc (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO rc VALUES (1, 1), (2, 2), (3, 3)",
+        "UPDATE rc SET v = v + 1 WHERE id < 3",
+        "SHOW VARIABLES LIKE 'autocommit'",
+        "SELECT ROW_COUNT(), FOUND_ROWS()",
+        "UPDATE rc SET v = v + 1 WHERE id < 3",
+        "SHOW SESSION STATUS LIKE 'Threads_connected'",
+        "SELECT ROW_COUNT(), FOUND_ROWS()",
+        "SELECT id FROM rc",
+        "SHOW WARNINGS",
+        "SELECT ROW_COUNT(), FOUND_ROWS()",
+        "SELECT id FROM rc",
+        "SHOW COUNT(*) WARNINGS",
+        "SELECT ROW_COUNT(), FOUND_ROWS()",
+        "DROP TABLE rc",
+    ]
+    got, want = _both(shardgate_port, statements)
+    counts = [(g[0], g[4]) for g in got if g[0].startswith("SELECT ROW_COUNT")]
+    assert [c[1] for c in counts] == [((-1, 1),), ((-1, 1),), ((-1, 3),), ((-1, 1),)]
+    assert counts == [(w[0], w[4]) for w in want if w[0].startswith("SELECT ROW_COUNT")]

@@ -277,6 +277,21 @@ SCRIPTS: dict[str, list[str]] = {
         "SELECT v INTO @sa, FROM t",
         "SELECT id, 'INTO @x' FROM t WHERE id = 1",
     ],
+    "show counts": [
+        # A SHOW answered from session state is a result set like any other:
+        # ROW_COUNT() -1, FOUND_ROWS() its rows.
+        "UPDATE t SET v = v + 0 WHERE id < 3",
+        "SHOW VARIABLES LIKE 'autocommit'",
+        "SELECT ROW_COUNT(), FOUND_ROWS()",
+        "SELECT id FROM t",
+        "SHOW COUNT(*) WARNINGS",
+        "SELECT ROW_COUNT(), FOUND_ROWS()",
+        "UPDATE t SET v = v + 0 WHERE id < 3",
+        "SHOW WARNINGS",
+        "SELECT ROW_COUNT(), FOUND_ROWS()",
+        "SHOW SESSION VARIABLES LIKE 'auto\\_increment%'",
+        "SELECT FOUND_ROWS()",
+    ],
     "in transaction": [
         "SELECT @@in_transaction",
         "BEGIN",
