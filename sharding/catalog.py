@@ -293,6 +293,8 @@ class Catalog:
         databases = {r[0] for r in rs.rows}
         rs = await self.datasource.fetch(f"SELECT db, name, spec FROM {self._t('tables')}", dbs)
         specs = {(r[0], r[1]): r[2] for r in rs.rows}
+        if self._blocks:
+            await self._drop_stale_blocks()
         if specs != self._specs or databases != self._databases:
             self._tables = {k: TableInfo.from_json(k[0], k[1], v) for k, v in specs.items()}
             self._specs = specs
@@ -449,6 +451,34 @@ class Catalog:
         self.generation += 1
 
     # ------------------------------------------------------------------ ids
+    async def reset_ids(self, database: str, name: str) -> None:
+        """TRUNCATE: the next AUTO_INCREMENT id is 1 again, as in MariaDB. The shared
+        counter is removed and this coordinator's block dropped; other coordinators
+        drop theirs when they next reload (:meth:`_drop_stale_blocks`; the workers of
+        ``serve --workers`` reload before the TRUNCATE's OK)."""
+        async with self._lock:
+            self._blocks.pop((database, name), None)
+            await self.datasource.execute(
+                f"DELETE FROM {self._t('autoinc')} WHERE db = {self._lit(database)} "
+                f"AND name = {self._lit(name)}",
+                [self.db],
+            )
+
+    async def _drop_stale_blocks(self) -> None:
+        """Drop the reserved blocks whose shared counter went back below the block's
+        end (another coordinator's TRUNCATE, DROP TABLE or rename): a reservation only
+        ever moves the counter past the blocks it hands out, so a counter below a
+        block's end (or gone) means it was reset and the block's ids may be given
+        again from 1."""
+        async with self._lock:
+            rs = await self.datasource.fetch(
+                f"SELECT db, name, next_id FROM {self._t('autoinc')}", [self.db]
+            )
+            counters = {(r[0], r[1]): int(r[2]) for r in rs.rows}
+            for key, (_start, end) in list(self._blocks.items()):
+                if counters.get(key, 0) < end:
+                    del self._blocks[key]
+
     async def next_ids(self, database: str, name: str, count: int) -> list[int]:
         """``count`` fresh AUTO_INCREMENT ids (consecutive when possible)."""
         key = (database, name)

@@ -118,6 +118,7 @@ class SchemaChanges:
                 ],
                 create=False,
             )
+            await self.coord.catalog.reset_ids(info.database, info.name)
             return Result()
         if kind == "CREATE" and second in ("DATABASE", "SCHEMA"):
             tree = parse_one(sql)

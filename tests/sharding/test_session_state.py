@@ -321,6 +321,11 @@ SCRIPTS: dict[str, list[str]] = {
         "SELECT LAST_INSERT_ID(), ROW_COUNT()",
         "INSERT INTO ai (v) VALUES (4)",
         "SELECT LAST_INSERT_ID() > 100",
+        # TRUNCATE starts the ids at 1 again (InnoDB's counter is reset).
+        "TRUNCATE TABLE ai",
+        "INSERT INTO ai (v) VALUES (5), (6)",
+        "SELECT id, v FROM ai ORDER BY id",
+        "SELECT LAST_INSERT_ID()",
     ],
 }
 
