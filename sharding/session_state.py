@@ -37,7 +37,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from sqlglot import exp
@@ -1299,9 +1299,12 @@ def substitute(tree: exp.Expr, state: SessionState) -> Substituted:
                         "LAST_INSERT_ID(expr) in a SELECT with a non-constant argument on the "
                         "sharding coordinator"
                     )
-                state.last_insert_id = int(value)
-                fn.replace(value_node(int(value)))
-                out.changed = True
+                # MariaDB's value: rounded half away from zero, as unsigned 64 bits. The
+                # call stays in the statement: the shard answers the same value, with
+                # MariaDB's type (BIGINT UNSIGNED) and name.
+                state.last_insert_id = int(Decimal(value).to_integral_value(ROUND_HALF_UP)) % (
+                    1 << 64
+                )
 
     def repl(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.SessionParameter):

@@ -1756,7 +1756,24 @@ def _json_type_name(name: Any) -> Any:
     return _JSON_TYPE_NAMES.get(name, name) if isinstance(name, str) else name
 
 
+def _last_insert_id(x: Any) -> int | None:
+    """``LAST_INSERT_ID(expr)`` of a SELECT: its value (the session keeps the same one,
+    sharding.session_state.substitute) — rounded half away from zero, unsigned 64 bits.
+    A value beyond SQLite's signed integer (``LAST_INSERT_ID(-1)``) is a 1235."""
+    if x is None:
+        return None
+    number = Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
+    value = int(number.to_integral_value(rounding=ROUND_HALF_UP)) % (1 << 64)
+    if value >= 1 << 63:
+        raise NotSupported(
+            "LAST_INSERT_ID(expr) of a value beyond 9223372036854775807 on the embedded "
+            "SQLite default"
+        )
+    return value
+
+
 _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
+    ("last_insert_id", 1, _last_insert_id, True),
     ("sg_json_text", 1, _json_text, True),
     ("sg_json_type_name", 1, _json_type_name, True),
     ("sg_json_object_path", 1, _json_object_path, True),

@@ -195,6 +195,15 @@ def _mod(a: Args) -> ColumnType | None:
     return _DOUBLE_RESULT
 
 
+def _last_insert_id(a: Args) -> ColumnType | None:
+    """LAST_INSERT_ID(expr): BIGINT UNSIGNED as long as its argument (MariaDB)."""
+    first = a.types[0] if a.types else None
+    if first is None:
+        return None
+    flags = _BINARY | _UNSIGNED | (first.flags & _NOT_NULL)
+    return ColumnType(_LONGLONG, first.length, flags, 0, _BINARY_CHARSET)
+
+
 def _truncate(a: Args) -> ColumnType | None:
     """TRUNCATE(x, d): DOUBLE or DECIMAL with d decimals, integer for an integer."""
     first = a.types[0] if a.types else None
@@ -248,6 +257,7 @@ FUNCTION_TYPES: dict[str, Rule] = {
     "OCTET_LENGTH": _int(10),
     "BIT_LENGTH": _bigint(11),
     "CRC32": _int(10, _UNSIGNED),
+    "LAST_INSERT_ID": _last_insert_id,
     "DATEDIFF": _int(8),
     "DAY": _int(2),
     "DAYOFMONTH": _int(2),

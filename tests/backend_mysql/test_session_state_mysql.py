@@ -96,6 +96,13 @@ MYSQL_SCRIPTS: dict[str, list[str]] = {
     ],
 }
 
+#: Beyond SQLite's integers (the embedded default refuses it: 1235).
+MYSQL_SCRIPTS["last insert id beyond bigint"] = [
+    "SELECT LAST_INSERT_ID(-1)",
+    "SELECT LAST_INSERT_ID()",
+    "SELECT LAST_INSERT_ID(18446744073709551615), LAST_INSERT_ID()",
+]
+
 MYSQL_SCRIPTS["settings in a transaction"] = [
     "BEGIN",
     "INSERT INTO s (id, c) VALUES (1, 'ab')",

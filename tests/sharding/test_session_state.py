@@ -326,6 +326,12 @@ SCRIPTS: dict[str, list[str]] = {
         "INSERT INTO ai (v) VALUES (5), (6)",
         "SELECT id, v FROM ai ORDER BY id",
         "SELECT LAST_INSERT_ID()",
+        # LAST_INSERT_ID(expr) sets it: rounded half away from zero, unsigned 64 bits.
+        "SELECT LAST_INSERT_ID(55)",
+        "SELECT LAST_INSERT_ID()",
+        "SELECT LAST_INSERT_ID(2.5), LAST_INSERT_ID()",
+        "SELECT id, LAST_INSERT_ID(7) FROM ai ORDER BY id",
+        "SELECT LAST_INSERT_ID()",
     ],
 }
 
