@@ -235,6 +235,14 @@ _STATEMENT_WORDS = frozenset(
 )
 
 
+#: The SHOW statements that leave the diagnostics area as it was (MariaDB answers
+#: them without a table); every other SHOW, and DESCRIBE, reads information_schema
+#: tables and clears it, as a SELECT from a table does.
+_SHOW_KEEPS_DIAGNOSTICS = re.compile(
+    r"\s*SHOW\s+(?:FULL\s+)?(?:PROCESSLIST|GRANTS|CREATE\s+(?:DATABASE|SCHEMA|USER)|MASTER|"
+    r"SLAVE|REPLICA|BINLOG|BINARY|WARNINGS|ERRORS|COUNT)\b",
+    re.IGNORECASE,
+)
 #: ``SHOW WARNINGS`` / ``SHOW ERRORS`` (not their ``COUNT(*)``): MariaDB leaves
 #: FOUND_ROWS() as it was after them (ROW_COUNT() is -1, as after any result set).
 _SHOW_DIAGNOSTICS = re.compile(r"\s*SHOW\s+(?:WARNINGS|ERRORS)\b", re.IGNORECASE)
@@ -345,6 +353,8 @@ class CoordinatorSession:
                 self.state.row_count = -1
                 if not _SHOW_DIAGNOSTICS.match(sql):
                     self.state.found_rows = len(result.rows)
+                if word == "SHOW" and not _SHOW_KEEPS_DIAGNOSTICS.match(sql):
+                    self.state.diagnostics = []
             return result
         except ShardgateError as exc:
             self.state.diagnostics = [("Error", exc.code, str(exc))]
@@ -1013,6 +1023,8 @@ class CoordinatorSession:
         if (
             kind in _TABLE_STATEMENTS
             or (kind in SELECT_KINDS and names_a_table(sql))
+            or kind in ("DESCRIBE", "DESC")
+            or (kind == "SHOW" and not _SHOW_KEEPS_DIAGNOSTICS.match(sql))
             or state.statement_warned
         ):
             state.diagnostics = []

@@ -174,3 +174,21 @@ def test_row_count_and_found_rows_after_a_show_match_mariadb(shardgate_port: int
     counts = [(g[0], g[4]) for g in got if g[0].startswith("SELECT ROW_COUNT")]
     assert [c[1] for c in counts] == [((-1, 1),), ((-1, 1),), ((-1, 3),), ((-1, 1),)]
     assert counts == [(w[0], w[4]) for w in want if w[0].startswith("SELECT ROW_COUNT")]
+
+
+def test_a_show_clears_warnings_as_mariadb(shardgate_port: int) -> None:
+    """Over the wire, where SHOW VARIABLES/STATUS are answered from session state: a
+    SHOW that reads information_schema clears the warnings; SHOW WARNINGS does not."""
+    statements = []
+    for show in (
+        "SHOW VARIABLES LIKE 'autocommit'",
+        "SHOW SESSION STATUS LIKE 'Threads_connected'",
+        "SHOW TABLES",
+        "SHOW COLLATION LIKE 'utf8mb4_bin'",
+        "SHOW COUNT(*) WARNINGS",
+    ):
+        statements += ["SELECT 1 / 0", show, "SELECT @@warning_count"]
+    got, want = _both(shardgate_port, statements)
+    counts = [g[4] for g in got if g[0] == "SELECT @@warning_count"]
+    assert counts == [((0,),), ((0,),), ((0,),), ((0,),), ((1,),)]
+    assert counts == [w[4] for w in want if w[0] == "SELECT @@warning_count"]

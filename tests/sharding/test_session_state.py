@@ -292,6 +292,24 @@ SCRIPTS: dict[str, list[str]] = {
         "SHOW SESSION VARIABLES LIKE 'auto\\_increment%'",
         "SELECT FOUND_ROWS()",
     ],
+    "show clears warnings": [
+        # A SHOW that reads information_schema (most of them) and DESCRIBE clear the
+        # warnings, as a SELECT from a table; SHOW WARNINGS and its COUNT(*) do not.
+        "SELECT 1 / 0",
+        "SHOW TABLES",
+        "SHOW WARNINGS",
+        "SELECT 1 / 0",
+        "SHOW VARIABLES LIKE 'autocommit'",
+        "SELECT @@warning_count",
+        "SELECT 1 / 0",
+        "DESCRIBE t",
+        "SHOW WARNINGS",
+        "SELECT 1 / 0",
+        "SHOW COUNT(*) WARNINGS",
+        "SHOW WARNINGS",
+        "SHOW COLUMNS FROM t",
+        "SELECT @@warning_count",
+    ],
     "in transaction": [
         "SELECT @@in_transaction",
         "BEGIN",
