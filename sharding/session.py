@@ -687,7 +687,7 @@ class CoordinatorSession:
             return await savepoint_statement(self, kind, sql)
         if not kind:
             raise EmptyQuery("Query was empty")
-        if not (kind[0].isalpha() or kind[0] == "_"):
+        if not (kind[0].isalpha() or kind[0] in "_;"):
             # No statement starts with a sign (``--c`` is not a comment): 1064, as MariaDB.
             lead = SPACE_AND_COMMENTS.match(sql)
             raise mysql_syntax_error(sql, lead.end() if lead else 0)

@@ -55,6 +55,10 @@ def plan_select(tree: exp.Expr, ctx: PlanContext) -> SelectPlan:
     to one and the same shard (:mod:`sharding.sql.one_shard`)."""
     pristine = tree.copy() if _has_blocks(tree) else None
     try:
+        if any(j.args.get("method") == "NATURAL" for j in tree.find_all(exp.Join)):
+            # Its columns are the common ones once, coalesced: the coordinator's scopes
+            # would read them twice (1052 for ``ORDER BY id``, a wrong ``SELECT *``).
+            raise NotSupported("NATURAL JOIN (write JOIN ... ON a.k = b.k)")
         return _plan_select(tree, ctx)
     except NotSupported as exc:
         if pristine is None:

@@ -71,6 +71,9 @@ UNSUPPORTED = [
     ("ALTER TABLE t MODIFY COLUMN k BIGINT", "MODIFY"),  # SQLite shards cannot change a type
     ("SELECT k, COUNT(*) FROM t GROUP BY k FOR UPDATE", "FOR UPDATE"),
     ("SELECT * FROM t JOIN u USING (k)", "USING"),
+    # Not 1052 "ambiguous": NATURAL's columns are the common ones once.
+    ("SELECT * FROM t NATURAL JOIN t t2 ORDER BY id", "NATURAL JOIN"),
+    ("SELECT * FROM t NATURAL LEFT JOIN u", "NATURAL JOIN"),
     ("SELECT DISTINCT k FROM t ORDER BY a", "in order by is neither grouped nor aggregated"),
     ("INSERT INTO t (id) VALUES (1 + 1)", "constant"),
     # STD of an INT/DECIMAL column over several SQLite shards is answered (exact
