@@ -235,6 +235,20 @@ _STATEMENT_WORDS = frozenset(
 )
 
 
+#: First words of MariaDB statements the coordinator does not run (those it runs are
+#: dispatched before): a clear 1235, not the 1064 "syntax error" a tool would report
+#: as a bug in its SQL (``XA START``, ``CHECK TABLE``, ``DO 1``, ``SIGNAL ...``). Any
+#: other first word is MariaDB's 1064.
+_MARIADB_STATEMENT_WORDS = frozenset(
+    {
+        "XA", "HANDLER", "CHECK", "CHECKSUM", "REPAIR", "CACHE", "LOAD", "DO", "PURGE",
+        "RESET", "SIGNAL", "RESIGNAL", "GET", "DEALLOCATE", "BACKUP", "INSTALL",
+        "UNINSTALL", "BINLOG", "HELP", "SHUTDOWN", "CALL", "PREPARE", "EXECUTE", "ANALYZE",
+        "OPTIMIZE", "GRANT", "REVOKE", "CHANGE", "STOP", "DECLARE", "KILL", "IF", "CASE",
+        "LOOP", "REPEAT", "WHILE", "RETURN", "LEAVE", "ITERATE", "FETCH", "OPEN", "CLOSE",
+        "VALUES",
+    }
+)  # fmt: skip
 #: The SHOW statements that leave the diagnostics area as it was (MariaDB answers
 #: them without a table); every other SHOW, and DESCRIBE, reads information_schema
 #: tables and clears it, as a SELECT from a table does.
@@ -691,7 +705,11 @@ class CoordinatorSession:
             # No statement starts with a sign (``--c`` is not a comment): 1064, as MariaDB.
             lead = SPACE_AND_COMMENTS.match(sql)
             raise mysql_syntax_error(sql, lead.end() if lead else 0)
-        parse_one(sql)  # an unknown word is a syntax error (1064), a known one 1235
+        if kind not in _MARIADB_STATEMENT_WORDS:
+            # No MariaDB statement starts so (``FOO BAR``, ``SELEC 1``): 1064 as MariaDB.
+            lead = SPACE_AND_COMMENTS.match(sql)
+            parse_one(sql)  # its own message where sqlglot has one
+            raise mysql_syntax_error(sql, lead.end() if lead else 0)
         raise NotSupported(f"the statement {kind} is not supported by the sharding coordinator")
 
     # ------------------------------------------------------------------ prepare
