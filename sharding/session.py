@@ -291,6 +291,9 @@ class CoordinatorSession:
         #: A statement inside ``_txn`` could not be undone (why): the transaction is
         #: lost (sharding.session_txn.transaction_lost).
         self._txn_unsound: str | None = None
+        #: ``START TRANSACTION READ ONLY`` (True) / ``READ WRITE`` (False) of the open
+        #: transaction; None: ``@@tx_read_only`` decides (sharding.session_txn).
+        self._txn_read_only: bool | None = None
         #: The transaction was rolled back because part of it was lost: the error of
         #: every statement until ROLLBACK (sharding.session_txn.doom_transaction).
         self._doomed: ShardgateError | None = None

@@ -50,6 +50,26 @@ if TYPE_CHECKING:
     from sharding.exec.connector import SessionTransaction
     from sharding.session import CoordinatorSession
 
+#: ``START TRANSACTION``'s access mode characteristic.
+_ACCESS_MODE = re.compile(r"\bREAD\s+(?:ONLY|WRITE)\b", re.IGNORECASE)
+
+#: MariaDB's error for a write in a read-only transaction.
+READ_ONLY_TRANSACTION = (1792, "25006", "Cannot execute statement in a READ ONLY transaction")
+
+
+def refuse_read_only_write(session: CoordinatorSession) -> None:
+    """A write (INSERT, REPLACE, UPDATE, DELETE, LOAD DATA) in a read-only transaction
+    — ``START TRANSACTION READ ONLY``, or ``@@tx_read_only`` without ``READ WRITE`` —
+    is MariaDB's 1792, checked here so that no shard (SQLite has no such mode) and no
+    part of a multi-shard write runs it."""
+    read_only = session._txn_read_only if session._txn is not None else None
+    if read_only is None:
+        read_only = bool(session.state.get("tx_read_only"))
+    if read_only:
+        code, sqlstate, message = READ_ONLY_TRANSACTION
+        raise ShardgateError(message, code=code, sqlstate=sqlstate)
+
+
 #: ``SAVEPOINT x``, ``RELEASE SAVEPOINT x``, ``ROLLBACK [WORK] TO [SAVEPOINT] x``.
 _SAVEPOINT = re.compile(
     r"\s*(?P<verb>SAVEPOINT|RELEASE\s+SAVEPOINT|ROLLBACK(?:\s+WORK)?\s+TO(?:\s+SAVEPOINT)?)\s+"
@@ -241,9 +261,13 @@ async def session_statement(session: CoordinatorSession, kind: str, sql: str) ->
     if kind in ("BEGIN", "START"):
         if kind == "START" and not re.match(r"START\s+TRANSACTION\b", text, re.IGNORECASE):
             raise NotSupported(text[:40])
+        access = _ACCESS_MODE.findall(text) if kind == "START" else []
+        if len(set(access)) > 1:
+            raise mysql_syntax_error(sql, len(sql), "READ ONLY and READ WRITE")
         if session._txn is not None:
             await finish_txn(session, commit=True)  # MySQL: BEGIN commits the open one
         session._txn = session.coord.new_transaction(session._sources)
+        session._txn_read_only = (access[0].upper().split()[-1] == "ONLY") if access else None
         return Result()
     if kind == "COMMIT":
         await finish_txn(session, commit=True)
@@ -305,6 +329,7 @@ async def finish_txn(session: CoordinatorSession, commit: bool) -> None:
         await doom_transaction(session, None)
         raise _doomed_error(session)
     session._txn_unsound = None
+    session._txn_read_only = None
     txn, session._txn = session._txn, None
     if txn is None:
         return

@@ -47,7 +47,7 @@ from sharding.result_stream import Counted
 from sharding.session_prepared import Prepared, session_refs
 from sharding.session_reads import Bounded, select_statement
 from sharding.session_state import SessionState, substitute
-from sharding.session_txn import statement_transaction
+from sharding.session_txn import refuse_read_only_write, statement_transaction
 from sharding.sql.dml import WritePlan
 from sharding.sql.insert import InsertRows, InsertSelectFound, scan_insert
 from sharding.sql.insert_plan import InsertShape, insert_shape
@@ -90,6 +90,7 @@ async def write_statement(
     session: CoordinatorSession, sql: str, params: Sequence[Any] | None, stats: ExecStats
 ) -> Result:
     """An UPDATE or DELETE statement (module docstring)."""
+    refuse_read_only_write(session)
     try:
         prepared = await session._prepare(sql, params, kind="write")
     except ShardKeyUpdate as moving:
@@ -412,6 +413,7 @@ async def insert_statement(
 ) -> Result:
     """An INSERT or REPLACE statement (module docstring). ``first_row``: the number
     MariaDB gives its first row in warnings (a batch of an ``INSERT … SELECT``)."""
+    refuse_read_only_write(session)
     coord = session.coord
     if await cpu_bound(len(sql), session_refs, sql):
         sql = await cpu_bound(len(sql), _insert_text, session.state, sql)
