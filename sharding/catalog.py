@@ -31,6 +31,7 @@ id at or above the allocator's next value moves the allocator past it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,6 +236,10 @@ class TableInfo:
         )
 
 
+#: ```db`.`table``` in a server's message.
+_QUALIFIED_NAME = re.compile(r"`([^`]+)`\.`([^`]+)`")
+
+
 class Catalog:
     """Cached view of the catalog stored on ``datasource``; see the module docstring."""
 
@@ -252,6 +257,30 @@ class Catalog:
         self._specs: dict[tuple[str, str], str] = {}
         #: Bumped whenever the catalog content changes (plan caches key on it).
         self.generation = 0
+        #: (generation, physical (db, table) -> logical (db, table)) for logical_text.
+        self._logical: tuple[int, dict[tuple[str, str], tuple[str, str]]] = (-1, {})
+
+    def logical_text(self, text: str) -> str:
+        """A shard's error or warning text with each ```physical_db`.`physical_table```
+        of a catalog table written as its logical ```db`.`table``` — MariaDB's text for
+        the unsharded table (``Incorrect integer value: 'x' for column `shop`.`t`.`n```)."""
+        if "`.`" not in text:
+            return text
+        generation, names = self._logical
+        if generation != self.generation:
+            names = {}
+            for info in self._tables.values():
+                if info.broadcast:
+                    continue  # its copies have the logical names already
+                for _shard, _ds, db, table in info.placements():
+                    names[(db, table)] = (info.database, info.name)
+            self._logical = (self.generation, names)
+
+        def logical(m: re.Match[str]) -> str:
+            found = names.get((m.group(1), m.group(2)))
+            return m.group() if found is None else f"`{found[0]}`.`{found[1]}`"
+
+        return _QUALIFIED_NAME.sub(logical, text)
 
     def _lit(self, value: Any) -> str:
         return render_literal(value, self.datasource.dialect)

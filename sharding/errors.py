@@ -217,6 +217,9 @@ class ShardKeyUpdate(ShardgateError):
 class BackendError(ShardgateError):
     """An error reported by a shard's server, passed through with its own code."""
 
+    #: The data source that reported it (None: not known here).
+    datasource: str | None = None
+
 
 class TransactionError(ShardgateError):
     """A multi-shard write whose outcome must be reported exactly (see message)."""

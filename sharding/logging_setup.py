@@ -164,6 +164,7 @@ class StatementLog:
                     sql=statement_text(sql, full=self.full_text),
                     error_code=getattr(error, "code", None),
                     error=str(error),
+                    datasource=getattr(error, "datasource", None),
                 )
             return
         fields: dict[str, Any] = {
@@ -181,6 +182,7 @@ class StatementLog:
         if error is not None:
             fields["error_code"] = getattr(error, "code", None)
             fields["error"] = str(error)
+            fields["datasource"] = getattr(error, "datasource", None)
         fields.update(stats.as_dict())
         if slow:
             fields["long_query_time"] = self.long_query_time

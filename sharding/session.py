@@ -71,6 +71,7 @@ from sharding.backend.base import Column
 from sharding.catalog import TableInfo
 from sharding.charsets_data import CHARSETS
 from sharding.errors import (
+    BackendError,
     BadArguments,
     EmptyQuery,
     NoDatabaseSelected,
@@ -278,6 +279,7 @@ class CoordinatorSession:
         self._id = next(_ids)
         #: The session's variables and session functions (sharding.session_state).
         self.state = SessionState(coord.globals, user=user, connection_id=self._id)
+        self.state.shard_text = coord.catalog.logical_text
         # Shard connections borrowed with the session's shard-relevant variables.
         self._sources = SessionSources(coord.datasources, self.state)
         self._autocommit_connector = AutocommitConnector(self._sources)
@@ -579,6 +581,9 @@ class CoordinatorSession:
                         self._cancelled and not isinstance(error, ShardgateError)
                     ):
                         raise QueryInterrupted("Query execution was interrupted") from exc
+                    if isinstance(error, BackendError):
+                        # The shard's text names its physical table: the logical one.
+                        error.message = self.coord.catalog.logical_text(error.message)
                     if isinstance(error, ShardgateError):
                         if error is exc:
                             raise

@@ -822,6 +822,9 @@ class SessionState:
         #: more it raised than ``max_error_count`` lets SHOW WARNINGS list.
         self._statement_notes: list[tuple[str, int, str]] = []
         self._statement_unlisted = 0
+        #: A shard's warning text as the client sees it (the session sets the
+        #: catalog's physical -> logical names: Catalog.logical_text).
+        self.shard_text: Callable[[str], str] | None = None
         #: Warnings of the last statement counted by @@warning_count but not listed.
         self._unlisted = 0
         #: (level, code, message) of the last statement (SHOW WARNINGS, @@warning_count).
@@ -886,6 +889,9 @@ class SessionState:
             notes = kept
         room = max(0, int(self.get("max_error_count")) - len(self._statement_notes))
         listed = list(notes[:room])
+        rename = self.shard_text
+        if rename is not None:
+            listed = [(level, code, rename(text)) for level, code, text in listed]
         self._statement_notes.extend(listed)
         self._statement_unlisted += count - len(listed)
         return count

@@ -1,5 +1,7 @@
 """Mapping driver, bridge and OS errors of the MySQL data source to ShardgateErrors
-that name the data source (:mod:`.mysql`)."""
+(:mod:`.mysql`). Connection failures name the data source in their text; an error the
+server reported for the statement keeps the server's text (what MariaDB tells a
+client) and carries the data source as ``BackendError.datasource``."""
 
 from __future__ import annotations
 
@@ -60,7 +62,12 @@ def map_error(ds: str, exc: BaseException) -> ShardgateError:
         if code == 0:
             return DataSourceUnavailable(f"{ds}: {type(exc).__name__}: {msg}")
         sqlstate = getattr(exc, "sqlstate", None) or _SQLSTATE.get(code, "HY000")
-        return BackendError(f"{ds}: {msg}", code=code, sqlstate=sqlstate)
+        # The server's own error for the statement: its text as MariaDB gives it to a
+        # client (``Duplicate entry '1' for key 'PRIMARY'``); the data source is kept
+        # on the error for logs, not put in front of the text.
+        error = BackendError(msg, code=code, sqlstate=sqlstate)
+        error.datasource = ds
+        return error
     if isinstance(exc, OSError | EOFError | asyncio.TimeoutError):
         return DataSourceUnavailable(f"{ds}: connection failed: {exc!r}")
     return BackendError(f"{ds}: {type(exc).__name__}: {exc}")

@@ -192,3 +192,45 @@ def test_a_show_clears_warnings_as_mariadb(shardgate_port: int) -> None:
     counts = [g[4] for g in got if g[0] == "SELECT @@warning_count"]
     assert counts == [((0,),), ((0,),), ((0,),), ((0,),), ((1,),)]
     assert counts == [w[4] for w in want if w[0] == "SELECT @@warning_count"]
+
+
+def _errors(port: int, database: str, statements: list[str]) -> list[Any]:
+    """Per statement: its error (code, text) or its warnings, as a client sees them."""
+    conn = pymysql.connect(
+        host="127.0.0.1", port=port, user="root", database=database, autocommit=True
+    )
+    out: list[Any] = []
+    try:
+        with conn.cursor() as cur:
+            for sql in statements:
+                try:
+                    cur.execute(sql)
+                except pymysql.MySQLError as exc:
+                    out.append(tuple(exc.args))
+                    continue
+                cur.execute("SHOW WARNINGS")
+                out.append(cur.fetchall())
+    finally:
+        conn.close()
+    return out
+
+
+def test_shard_errors_and_warnings_read_as_mariadbs(shardgate_port: int) -> None:
+    """A shard's error reaches the client with MariaDB's text — no data source in front,
+    the logical database and table where the shard named its physical ones."""
+    statements = [
+        "CREATE TABLE ew (id INT PRIMARY KEY, n INT NOT NULL, c VARCHAR(3))",
+        "INSERT INTO ew VALUES (1, 1, 'a'), (2, 2, 'b'), (3, 3, 'c')",
+        "INSERT INTO ew VALUES (2, 5, 'x')",
+        "INSERT INTO ew (id, n) VALUES (7, NULL)",
+        "INSERT INTO ew (id, n) VALUES (8, 'zz')",
+        "UPDATE ew SET n = 'q' WHERE id = 3",
+        "INSERT INTO ew (id, n, c) VALUES (9, 1, 'toolong')",
+        "INSERT IGNORE INTO ew (id, n) VALUES (10, 'zz'), (11, 'yy'), (1, 4)",
+        "DROP TABLE ew",
+    ]
+    got = _errors(shardgate_port, DB, statements)
+    want = _errors(MYSQL_PORT, REF, statements)
+    assert str(got).replace(DB, "X") == str(want).replace(REF, "X")
+    assert got[2] == (1062, "Duplicate entry '2' for key 'PRIMARY'")
+    assert got[4] == (1366, f"Incorrect integer value: 'zz' for column `{DB}`.`ew`.`n` at row 1")
