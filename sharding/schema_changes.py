@@ -219,6 +219,28 @@ class SchemaChanges:
             raise NoDatabaseSelected("No database selected")
         return await self.coord.catalog.lookup(database, table.name)
 
+    async def _create_like(self, database: str, name: str, like: exp.LikeProperty) -> Result:
+        """``CREATE TABLE new LIKE old``: the definition SHOW CREATE TABLE gives for
+        ``old`` — columns, keys, table options and the sharding rule (its partitioning
+        trailer) — created under the new name, as MariaDB copies a definition; the
+        AUTO_INCREMENT counter is not copied (the new table starts at 1). A table
+        declared in the topology (``[[tables]]``) keeps its declared rule."""
+        source = like.this
+        if not isinstance(source, exp.Table):
+            raise NotSupported("this CREATE TABLE ... LIKE form")
+        from sharding.information_schema import InformationSchema
+
+        info = await self._table_of(source)
+        text = await InformationSchema(self.session).show_create(info)
+        head = re.match(r"CREATE TABLE `(?:[^`]|``)+`", text)
+        if head is None:
+            raise NotSupported("CREATE TABLE ... LIKE of this table")
+        target = ".".join(quote_identifier(n, "mysql") for n in (database, name))
+        body = re.sub(r" AUTO_INCREMENT=\d+", "", text[head.end() :], count=1)
+        if self.coord.topology.declared(database, name) is not None:
+            body, _ = split_partition(body)  # the declared rule, not the source's
+        return await self._create_table(f"CREATE TABLE {target}{body}")
+
     async def _create_table(self, sql: str) -> Result:
         coord = self.coord
         text, partitioning = split_partition(sql)
@@ -246,6 +268,9 @@ class SchemaChanges:
                 self._warn(("Note", 1050, f"Table '{table.name}' already exists"))
                 return Result(warnings=self._warned)
             raise TableExists(f"Table '{table.name}' already exists")
+        like = tree.find(exp.LikeProperty)
+        if like is not None and not isinstance(schema, exp.Schema):
+            return await self._create_like(database, table.name, like)
         info = build_table(
             tree, partitioning, coord.topology, database, sql, coord.semantics.dialect
         )

@@ -265,7 +265,7 @@ def build_table(
     """The catalog entry (rule, columns, keys, physical DDL) of a CREATE TABLE."""
     schema = create.this
     if not isinstance(schema, exp.Schema):
-        raise NotSupported("CREATE TABLE without a column list (LIKE / AS SELECT)")
+        raise NotSupported("CREATE TABLE without a column list (AS SELECT)")
     if create.args.get("expression") is not None:
         raise NotSupported("CREATE TABLE ... AS SELECT on a sharded coordinator")
     table = schema.this

@@ -261,6 +261,31 @@ def test_rename_table_and_rename_to(env: AlterEnvironment) -> None:
         assert _shard_columns(env, shard, "r2") == []
 
 
+def test_create_table_like_copies_the_definition(env: AlterEnvironment) -> None:
+    """``CREATE TABLE b LIKE a`` as MariaDB: the same columns, keys and options, empty,
+    ids from 1 again; the rule of ``a`` (its shards) — and the errors of a name taken
+    or a source missing."""
+    _both(
+        env,
+        "CREATE TABLE l1 (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(8) NOT NULL "
+        "DEFAULT 'z', amt DECIMAL(9,2), KEY k_v (v)) COMMENT 'liked'",
+    )
+    _both(env, "INSERT INTO l1 (v, amt) VALUES ('a', 1.5), ('b', 2.5)")
+    _both(env, "CREATE TABLE l2 LIKE l1")
+    _agree(env, "l2", "INSERT INTO l2 (v) VALUES ('c'), ('d')")
+    with env.connect_oracle() as o, env.connect_sharded() as s:
+        for sql in ("SHOW INDEX FROM l2", "SELECT LAST_INSERT_ID()"):
+            assert [r[:5] for r in _run(s, sql)] == [r[:5] for r in _run(o, sql)], sql
+        assert _run(s, "SELECT id FROM l2 ORDER BY id") == [(1,), (2,)]
+        for sql in ("CREATE TABLE l2 LIKE l1", "CREATE TABLE l3 LIKE nope"):
+            assert _error(s, sql)[0] == _error(o, sql)[0], sql
+        _run(s, "CREATE TABLE IF NOT EXISTS l2 LIKE l1")
+        created = _run(s, "SHOW CREATE TABLE l2")[0][1]
+        assert f"PARTITIONS {SHARDS}" in created
+    for shard in range(SHARDS):
+        assert _shard_columns(env, shard, "l2") == ["id", "v", "amt"]
+
+
 @pytest.mark.parametrize(
     "alter, code",
     [
