@@ -81,10 +81,17 @@ def plan_write(tree: exp.Expr, ctx: PlanContext) -> WritePlan:
         r.node.meta[HOLE] = r.index
     skip = {id(r.node) for r in scope.refs} | delete_list_ids(tree)
     for node, other in ctx.catalog_tables(tree, skip=skip):
-        if not other.broadcast:
+        if not other.broadcast and not (
+            not multi and _correlated_on_the_shard_key(node, other, ref)
+        ):
             raise NotSupported(
-                f"a subquery over the sharded table {other.qualified} in {kind.upper()}"
+                f"a subquery over the sharded table {other.qualified} in {kind.upper()} "
+                f"(one that reads only the written row's shard: WHERE "
+                f"{other.name}.<shard key> = {info.name}.<shard key>, runs)"
             )
+        if not other.broadcast and not node.alias:
+            # Its columns are written with the logical name; the hole is the physical.
+            node.set("alias", exp.TableAlias(this=exp.to_identifier(other.name)))
         node.meta[HOLE] = len(holes)
         holes.append(other)
     if isinstance(tree, exp.Update):
@@ -171,6 +178,45 @@ def _written_refs(tree: exp.Expr, scope: Scope) -> list[TableRef]:
     if not refs:
         raise NotSupported("a multi-table statement that writes no table")
     return refs
+
+
+def _correlated_on_the_shard_key(node: exp.Table, other: TableInfo, written: TableRef) -> bool:
+    """Whether a subquery's sharded table ``node`` reads only rows of the shard that
+    holds the written row — so each shard computes the subquery for its own rows, the
+    whole statement runs per shard unchanged (MariaDB's answer). So: the two tables
+    are placed alike, the subquery reads ``node`` alone (no join), and its WHERE has
+    ``node.<shard key> = written.<shard key>`` as a conjunct (``UPDATE p SET total =
+    (SELECT SUM(amt) FROM ch WHERE ch.pid = p.id)`` with ``ch`` sharded by ``pid``
+    as ``p`` by ``id``)."""
+    info = written.info
+    inner_key, outer_key = other.rule.shard_key, info.rule.shard_key
+    if info.broadcast or not inner_key or not outer_key:
+        return False
+    if not other.rule.same_placement(info.rule):
+        return False
+    select = node.find_ancestor(exp.Select)
+    if select is None or select.args.get("joins"):
+        return False
+    from_ = select.args.get("from_") or select.args.get("from")
+    if from_ is None or from_.this is not node:
+        return False
+    inner_names = {other.name.lower(), (node.alias or "").lower()} - {""}
+    outer_names = {info.name.lower(), (written.node.alias or "").lower()} - {""}
+
+    def names(col: exp.Expr, table_names: set[str], key: str, bare: bool) -> bool:
+        if not isinstance(col, exp.Column) or col.name.lower() != key.lower():
+            return False
+        return col.table.lower() in table_names if col.table else bare
+
+    for cond in conjuncts(select.args.get("where")):
+        if not isinstance(cond, exp.EQ):
+            continue
+        for a, b in ((cond.this, cond.expression), (cond.expression, cond.this)):
+            # The inner side may be bare (it resolves to the inner table first); the
+            # outer side must name the written table.
+            if names(a, inner_names, inner_key, True) and names(b, outer_names, outer_key, False):
+                return True
+    return False
 
 
 def _check_multi_table(kind: str, scope: Scope, written: Sequence[TableRef]) -> None:

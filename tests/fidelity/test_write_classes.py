@@ -140,6 +140,37 @@ MOVING = [
     w("shard key update order-dependent", "UPDATE counters SET name = UPPER(name) WHERE value > 0"),
 ]
 
+#: A subquery over a sharded table in UPDATE/DELETE runs per shard when it reads only
+#: the written row's shard (co-located, correlated on both shard keys).
+CORRELATED = [
+    w(
+        "correlated write",
+        "UPDATE orders SET qty = (SELECT COUNT(*) FROM order_items "
+        "WHERE order_items.order_id = orders.id)",
+    ),
+    w(
+        "correlated write",
+        "UPDATE orders o SET amount = (SELECT COALESCE(SUM(i.price), -1) FROM order_items i "
+        "WHERE i.order_id = o.id) WHERE o.id < 30",
+    ),
+    w(
+        "correlated write",
+        "UPDATE orders SET note = 'big' WHERE EXISTS (SELECT 1 FROM order_items "
+        "WHERE order_id = orders.id AND price > 5) AND id = 7",
+    ),
+    w(
+        "correlated write",
+        "DELETE FROM orders WHERE (SELECT COUNT(*) FROM order_items "
+        "WHERE order_items.order_id = orders.id) = 0",
+    ),
+    # Refused: customers is not placed by orders.id (its shard is not the row's).
+    w(
+        "correlated write not co-located",
+        "UPDATE orders SET qty = (SELECT COUNT(*) FROM customers "
+        "WHERE customers.id = orders.customer_id)",
+    ),
+]
+
 READS = [
     Case("parenthesised", "(SELECT id FROM orders WHERE id < 3 ORDER BY id)"),
     Case("parenthesised", "((SELECT id FROM orders WHERE id < 3) ORDER BY id DESC LIMIT 1)"),
@@ -171,7 +202,7 @@ READS = [
 # the 300 s default on a machine running other tests): a longer bound of its own.
 @pytest.mark.timeout(900)
 def test_write_classes(env: Environment) -> None:
-    report = env.run(INSERT_SELECT + LIMITED + MOVING + READS)
+    report = env.run(INSERT_SELECT + LIMITED + MOVING + CORRELATED + READS)
     print(report.table(f"read-then-write classes on {env.shards} shards, chunk {env.chunk}"))
     assert not report.wrong, "\n".join(report.wrong)
     refused = {cls: c["clear"] for cls, c in report.counts.items() if c["clear"]}
@@ -180,6 +211,7 @@ def test_write_classes(env: Environment) -> None:
         "parenthesised twice limited": 1,
         "locking aggregate": 1,
         "shard key update order-dependent": 2,
+        "correlated write not co-located": 1,
     }, "\n".join(report.clear)
 
 
