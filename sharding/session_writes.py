@@ -456,16 +456,72 @@ async def insert_statement(
     if info.broadcast:
         per_source = [sum(count(r) for r in rs) for rs in results.values()]
         affected = per_source[0] if per_source else 0
+    text = ""
+    if rows.rows > 1:
+        upsert = has_words(sql, _UPSERT_WORDS, _UPSERT)  # ON DUPLICATE KEY UPDATE
+        found_rows = upsert and session.state.client_found_rows
+        text = _insert_info(
+            parsed.verb, parsed.ignore, upsert, rows, ops, results, warned, info.broadcast,
+            found_rows,
+        )  # fmt: skip
     if rows.first_id is not None:
         session.last_insert_id = rows.first_id
-        return Result(affected=affected, last_insert_id=rows.first_id, warnings=warned)
+        return Result(affected=affected, last_insert_id=rows.first_id, warnings=warned, info=text)
     # Only explicit ids: LAST_INSERT_ID() keeps its value, but the OK packet carries
     # the row's id as MariaDB's does (the shard's own OK packet says which).
     explicit = None
     if info.auto_increment:
         ids = [r.last_insert_id for rs in results.values() for r in rs if r.last_insert_id]
         explicit = ids[0] if len(ids) == 1 else rows.largest_explicit_id
-    return Result(affected=affected, last_insert_id=explicit, warnings=warned)
+    return Result(affected=affected, last_insert_id=explicit, warnings=warned, info=text)
+
+
+def _insert_info(
+    verb: str,
+    ignore: bool,
+    upsert: bool,
+    rows: InsertRows,
+    ops: Mapping[str, list[WriteOp]],
+    results: Mapping[str, list[ExecResult]],
+    warned: int,
+    broadcast: bool,
+    found_rows: bool = False,
+) -> str:
+    """MariaDB's OK info of an INSERT/REPLACE of several rows: ``Records: r  Duplicates:
+    d  Warnings: w`` (measured on MariaDB 10.11: d counts the rows IGNORE skipped, the
+    rows REPLACE replaced, the rows an upsert changed). Each shard statement's own
+    info gives its duplicates; a one-row shard statement has none, so its count comes
+    from its affected rows. "" where some part cannot be told (a multi-row upsert on
+    SQLite shards), as before. A broadcast table counts one copy. ``found_rows``
+    (CLIENT_FOUND_ROWS, an upsert): MariaDB counts every row that met a duplicate,
+    changed or not — the shards' (asked without the flag) counts the changed ones, so
+    the others are the part's records less its inserts (affected less twice those)."""
+    sizes = {(ds, db, shard): len(n) for (ds, db, _name, shard), n in rows.numbers.items()}
+    duplicates = 0
+    for name in list(results)[:1] if broadcast else sorted(results):  # one copy's count
+        for op, r in zip(ordered(ops[name]), results[name], strict=True):
+            found = getattr(r, "duplicates", None)
+            records = getattr(r, "records", None)
+            if found is not None and found_rows and records is not None:
+                found = records - (r.affected - 2 * found)  # every row but the inserts
+            elif found is not None and found_rows:
+                return ""
+            if found is None:
+                n = sizes.get((op.datasource, op.databases[0] if op.databases else "", op.shard))
+                if n is None:
+                    return ""
+                if upsert:
+                    if n != 1:
+                        return ""
+                    found = 1 if r.affected == 2 or (found_rows and r.affected == 0) else 0
+                elif verb == "REPLACE":
+                    found = r.affected - n
+                elif ignore:
+                    found = n - r.affected
+                else:
+                    found = 0
+            duplicates += found
+    return f"Records: {rows.rows}  Duplicates: {duplicates}  Warnings: {warned}"
 
 
 async def _insert_select(

@@ -234,3 +234,97 @@ def test_shard_errors_and_warnings_read_as_mariadbs(shardgate_port: int) -> None
     assert str(got).replace(DB, "X") == str(want).replace(REF, "X")
     assert got[2] == (1062, "Duplicate entry '2' for key 'PRIMARY'")
     assert got[4] == (1366, f"Incorrect integer value: 'zz' for column `{DB}`.`ew`.`n` at row 1")
+
+
+INSERTS = [
+    "CREATE TABLE mi (id INT PRIMARY KEY, k INT, s VARCHAR(4))",
+    "INSERT INTO mi VALUES (1, 1, 'a')",
+    "INSERT INTO mi VALUES (2, 1, 'a'), (3, 1, 'b')",
+    "INSERT IGNORE INTO mi VALUES (1, 1, 'a'), (2, 1, 'b'), (5, 1, 'c'), (6, 1, 'd')",
+    "INSERT IGNORE INTO mi VALUES (5, 1, 'a')",
+    "REPLACE INTO mi VALUES (1, 2, 'a'), (2, 1, 'b'), (3, 1, 'z'), (40, 1, 'b')",
+    "INSERT INTO mi VALUES (8, 1, 'a'), (9, 1, 'a') ON DUPLICATE KEY UPDATE k = 5",
+    "INSERT INTO mi VALUES (8, 1, 'a'), (9, 1, 'a') ON DUPLICATE KEY UPDATE k = 5",
+    "INSERT INTO mi VALUES (1, 1, 'a'), (2, 1, 'a'), (3, 9, 'a'), (50, 1, 'a') "
+    "ON DUPLICATE KEY UPDATE k = k + (id % 2)",
+    "INSERT INTO mi (id, k) VALUES (60, 'x'), (61, 2)",
+    "INSERT INTO mi (id, k) SELECT id + 100, k FROM mi WHERE id < 10",
+    "DROP TABLE mi",
+]
+
+
+@pytest.mark.parametrize("found_rows", [False, True], ids=["changed", "found"])
+def test_multi_row_insert_ok_info_matches_mariadb(shardgate_port: int, found_rows: bool) -> None:
+    """An INSERT/REPLACE of several rows over several shards: MariaDB's OK info text
+    (``Records: 4  Duplicates: 2  Warnings: 0``), the duplicates counted per shard
+    statement — skipped by IGNORE, replaced, changed (or, with CLIENT_FOUND_ROWS, met)
+    by an upsert — and affected rows alike; a one-row INSERT has no info."""
+    flags = pymysql.constants.CLIENT.FOUND_ROWS if found_rows else 0
+
+    def run(port: int, database: str) -> list[tuple[Any, ...]]:
+        conn = pymysql.connect(
+            host="127.0.0.1", port=port, user="root", database=database,
+            autocommit=True, client_flag=flags,
+        )  # fmt: skip
+        out = []
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET sql_mode = ''")  # the 'x' into INT: a warning
+                for sql in INSERTS:
+                    affected = cur.execute(sql)
+                    res = conn._result
+                    assert res is not None
+                    out.append((sql, affected, res.warning_count, _info(res.message or b"")))
+        finally:
+            conn.close()
+        return out
+
+    got, want = run(shardgate_port, DB), run(MYSQL_PORT, REF)
+    assert got == want
+    infos = [g[3] for g in got]
+    assert infos[1] == "" and infos[2] == "Records: 2  Duplicates: 0  Warnings: 0"
+    assert infos[5].startswith("Records: 4  Duplicates: 3")  # REPLACE of three
+
+
+async def test_multi_row_insert_info_on_sqlite_shards_matches_mariadb(
+    tmp_path: Any, shardgate_port: int
+) -> None:
+    """The same info texts from the embedded SQLite default (4 shards), whose shard
+    statements carry no info of their own: every count comes from affected rows."""
+    import trio
+
+    from sharding.coordinator import Coordinator
+    from sharding.topology import Topology
+
+    statements = [s for s in INSERTS if "'x'" not in s]  # non-strict conversion: MariaDB only
+    topology = Topology.from_dict(
+        {
+            "cluster": {"database": "db", "default_shards": 4},
+            "datasources": [{"name": "s0", "kind": "sqlite", "path": str(tmp_path)}],
+        }
+    )
+    got = []
+    async with Coordinator(topology, catalog_refresh=None) as coord:
+        session = coord.open_session()
+        for sql in statements:
+            r = await session.execute(sql)
+            got.append((sql, r.affected, r.warnings, r.info))
+        await session.close()
+
+    def reference() -> list[tuple[Any, ...]]:
+        conn = pymysql.connect(host="127.0.0.1", port=MYSQL_PORT, user="root", database=REF)
+        out = []
+        try:
+            with conn.cursor() as cur:
+                for sql in statements:
+                    affected = cur.execute(sql)
+                    res = conn._result
+                    assert res is not None
+                    out.append((sql, affected, res.warning_count, _info(res.message or b"")))
+            conn.commit()
+        finally:
+            conn.close()
+        return out
+
+    want = await trio.to_thread.run_sync(reference)
+    assert got == want
