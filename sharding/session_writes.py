@@ -58,9 +58,11 @@ from sharding.sql.insert_select import (
     rows_per_batch,
     split_insert_select,
     strict_select,
+    upsert_refusal,
 )
 from sharding.sql.lexer import has_words, param_slots
 from sharding.sql.limited_write import restricted, selection
+from sharding.sql.literals import quote_identifier
 from sharding.sql.materialize import literal_node
 from sharding.sql.moving_update import (
     assignments,
@@ -83,6 +85,7 @@ _UPDATE_INFO = re.compile(r"Rows matched: (\d+)  Changed: (\d+)  Warnings: (\d+)
 #: ``ON DUPLICATE KEY UPDATE`` as tokens (a literal spelling it is text, a comment
 #: may stand between the words: sql/lexer.has_words), and the raw text's hint.
 _UPSERT_WORDS = ("ON", "DUPLICATE", "KEY", "UPDATE")
+_DUPLICATES = re.compile(r"Duplicates: (\d+)")
 _UPSERT = re.compile(r"\bDUPLICATE\b", re.IGNORECASE)
 
 
@@ -410,9 +413,12 @@ async def insert_statement(
     params: Sequence[Any] | None,
     stats: ExecStats,
     first_row: int = 1,
+    always_info: bool = False,
 ) -> Result:
     """An INSERT or REPLACE statement (module docstring). ``first_row``: the number
-    MariaDB gives its first row in warnings (a batch of an ``INSERT … SELECT``)."""
+    MariaDB gives its first row in warnings (a batch of an ``INSERT … SELECT``);
+    ``always_info``: the OK info text (Records, Duplicates) even for one row (such a
+    batch's duplicates count in its statement's)."""
     refuse_read_only_write(session)
     coord = session.coord
     if await cpu_bound(len(sql), session_refs, sql):
@@ -457,9 +463,12 @@ async def insert_statement(
         per_source = [sum(count(r) for r in rs) for rs in results.values()]
         affected = per_source[0] if per_source else 0
     text = ""
-    if rows.rows > 1:
+    if rows.rows > 1 or always_info:
         upsert = has_words(sql, _UPSERT_WORDS, _UPSERT)  # ON DUPLICATE KEY UPDATE
-        found_rows = upsert and session.state.client_found_rows
+        # CLIENT_FOUND_ROWS: MariaDB's Duplicates of an upsert count the rows that met
+        # a duplicate — except in INSERT … SELECT (the batches: always_info), where
+        # they stay the changed ones (measured on MariaDB 10.11).
+        found_rows = upsert and session.state.client_found_rows and not always_info
         text = _insert_info(
             parsed.verb, parsed.ignore, upsert, rows, ops, results, warned, info.broadcast,
             found_rows,
@@ -560,8 +569,17 @@ async def _insert_select(
         raise NoDatabaseSelected("No database selected")
     info = await session.coord.catalog.lookup(database, target.table)
     width = len(target.columns) if target.columns is not None else len(info.columns)
+    if parts.upsert:
+        why = upsert_refusal(
+            parts.upsert,
+            quote_identifier(info.name, "mysql"),
+            info.column_names(),
+            *await _select_names(session, parts.select),
+        )
+        if why is not None:
+            raise NotSupported(why)
     reads = await _reads_target(session, parts.select, database, target.table)
-    written = _Written(session, parts.head, width, stats)
+    written = _Written(session, parts.head, width, stats, parts.upsert)
     async with statement_transaction(session):
         if not reads and session._txn is not None:
             streamed = _StreamedRows(written, width, rows_per_batch(width))
@@ -583,13 +601,39 @@ async def _insert_select(
     if written.first_id is not None:
         session.last_insert_id = written.first_id  # LAST_INSERT_ID(): the statement's first id
     affected, warnings = written.affected, written.warnings
-    duplicates = affected - records if target.verb == "REPLACE" else records - affected
+    if parts.upsert:
+        duplicates = written.duplicates  # the batches' own counts (changed or met rows)
+    elif target.verb == "REPLACE":
+        duplicates = affected - records
+    else:
+        duplicates = records - affected
     return Result(
         affected=affected,
         last_insert_id=written.first_id if written.first_id is not None else written.explicit,
         warnings=warnings,
         info=f"Records: {records}  Duplicates: {duplicates}  Warnings: {warnings}",
     )
+
+
+async def _select_names(session: CoordinatorSession, select: str) -> tuple[set[str], set[str]]:
+    """Every name an ``ON DUPLICATE KEY UPDATE`` after ``select`` could mean as the
+    SELECT's (lower case): the columns of the catalog tables it reads and the names of
+    every select list (derived tables, CTEs); and the names its tables go by (alias,
+    else name). A table the catalog does not know adds no column: the SELECT itself
+    fails on it (1146) before any row is written."""
+    tree = await cpu_bound(len(select), parse_one, select)
+    names: set[str] = set()
+    tables: set[str] = set()
+    catalog = session.coord.catalog
+    for table in tree.find_all(exp.Table):
+        tables.add((table.alias or table.name).lower())
+        database = table.db or session._database
+        found = catalog.get(database, table.name) if database else None
+        if found is not None:
+            names.update(c.lower() for c in found.column_names())
+    for block in tree.find_all(exp.Select):
+        names.update(e.alias_or_name.lower() for e in block.expressions if e.alias_or_name)
+    return names, tables
 
 
 async def _reads_target(
@@ -613,11 +657,22 @@ class _Written:
     warnings, the first generated id (LAST_INSERT_ID) or an explicit one (the OK
     packet's), and the number MariaDB gives the next row in warnings ("at row n")."""
 
-    def __init__(self, session: CoordinatorSession, head: str, width: int, stats: ExecStats):
+    def __init__(
+        self,
+        session: CoordinatorSession,
+        head: str,
+        width: int,
+        stats: ExecStats,
+        upsert: str = "",
+    ):
         self.session = session
         self.head = head
         self.width = width
         self.stats = stats
+        #: The statement's ON DUPLICATE KEY UPDATE clause, after every batch's VALUES.
+        self.upsert = upsert
+        #: Duplicates of an upsert's batches (their OK info's count).
+        self.duplicates = 0
         self.affected = 0
         self.warnings = 0
         self.first_id: int | None = None
@@ -634,7 +689,19 @@ class _Written:
         try:
             for text, values in batches(self.head, self.width, rows):
                 before = session.last_insert_id
-                done = await insert_statement(session, text, values, self.stats, self.first_row)
+                if self.upsert:
+                    text = f"{text} {self.upsert}"
+                done = await insert_statement(
+                    session, text, values, self.stats, self.first_row, bool(self.upsert)
+                )
+                if self.upsert:
+                    found = _DUPLICATES.search(done.info or "")
+                    if found is None:
+                        raise NotSupported(
+                            "INSERT ... SELECT ... ON DUPLICATE KEY UPDATE whose duplicates "
+                            "cannot be counted on these shards"
+                        )
+                    self.duplicates += int(found.group(1))
                 self.first_row += len(values) // max(1, self.width)
                 self.affected += done.affected
                 self.warnings += done.warnings

@@ -24,8 +24,10 @@ MySQL reads the whole SELECT first then (a temporary table), and so does the ses
 the rows held up to ``cluster.subquery_rows`` (beyond: a 1235 that names the setting),
 then written. The count of columns is checked before the first row is written (1136).
 
-Refused (1235): ``ON DUPLICATE KEY UPDATE`` after a SELECT (its expressions may name
-the SELECT's columns, which a VALUES rewrite would read as the target row's).
+``ON DUPLICATE KEY UPDATE`` after the SELECT goes with every batch (``INSERT … VALUES
+(…) ON DUPLICATE KEY UPDATE …``) when it names only the target's columns and
+``VALUES(c)`` (:func:`upsert_refusal`); one naming the SELECT's columns (which the
+batches would read as the target row's) is refused (1235).
 
 Strict mode. MySQL's strict mode makes some conversions of an ``INSERT … SELECT``'s
 ``SELECT`` errors where a read only warns (measured on MariaDB 10.11): ``CAST(s AS
@@ -49,7 +51,6 @@ from typing import Any
 
 from sqlglot import exp
 
-from sharding.errors import NotSupported
 from sharding.sql.lexer import TOKEN
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "rows_per_batch",
     "split_insert_select",
     "strict_select",
+    "upsert_refusal",
 ]
 
 #: Values per INSERT statement (rows × columns): small enough that one statement stays
@@ -71,18 +73,21 @@ BATCH_VALUES = 20_000
 
 @dataclass(frozen=True)
 class InsertSelectParts:
-    """``head``: ``INSERT [IGNORE] INTO t [(cols)]``; ``select``: the query that feeds it."""
+    """``head``: ``INSERT [IGNORE] INTO t [(cols)]``; ``select``: the query that feeds it;
+    ``upsert``: its ``ON DUPLICATE KEY UPDATE …`` clause ("" without one)."""
 
     head: str
     select: str
+    upsert: str = ""
 
 
 def split_insert_select(sql: str, start: int) -> InsertSelectParts:
-    """Split at ``start`` (where the scanner found the SELECT / WITH / ``(``); refuse a
-    trailing ``ON DUPLICATE KEY UPDATE``."""
+    """Split at ``start`` (where the scanner found the SELECT / WITH / ``(``), the
+    trailing ``ON DUPLICATE KEY UPDATE`` clause apart."""
     body = sql[start:]
     depth = 0
-    previous = ""
+    previous: re.Match[str] | None = None
+    upsert_at: int | None = None
     for m in TOKEN.finditer(body):
         kind = m.lastgroup or ""
         if kind in ("ws", "comment"):
@@ -91,15 +96,67 @@ def split_insert_select(sql: str, start: int) -> InsertSelectParts:
         if kind == "other" and text in "()":
             depth += 1 if text == "(" else -1
         word = text.upper() if kind == "ident" else ""
-        if depth == 0 and previous == "ON" and word == "DUPLICATE":
-            raise NotSupported(
-                "INSERT ... SELECT ... ON DUPLICATE KEY UPDATE on a sharded coordinator"
+        if depth == 0 and previous is not None and word == "DUPLICATE":
+            upsert_at = previous.start()
+            break
+        previous = m if word == "ON" else None
+    select, upsert = (body, "") if upsert_at is None else (body[:upsert_at], body[upsert_at:])
+    select, upsert = _without_semicolons(select), _without_semicolons(upsert)
+    return InsertSelectParts(sql[:start].rstrip(), select, upsert)
+
+
+def _without_semicolons(text: str) -> str:
+    text = text.strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    return text
+
+
+def upsert_refusal(
+    upsert: str,
+    target: str,
+    target_columns: Sequence[str],
+    source_columns: set[str],
+    source_tables: frozenset[str] | set[str] = frozenset(),
+) -> str | None:
+    """Why the ``ON DUPLICATE KEY UPDATE`` clause of an ``INSERT … SELECT`` cannot be
+    written after each batch's ``VALUES`` (None: it can, with MariaDB's meaning).
+
+    The batches are ``INSERT … VALUES (…) <clause>``, where a bare name is the target's
+    column and ``VALUES(c)`` the value the row would have inserted — as in MariaDB's
+    ``INSERT … SELECT``, as long as the clause does not name the SELECT's columns:
+    every column it names outside ``VALUES()`` must be the target's, written bare
+    (and no column of the SELECT's tables has that name: MariaDB's 1052 then) or
+    qualified with the target's name (which no table of the SELECT is called without
+    an alias: MariaDB's 1052 then); no subquery (``source_columns``: the names of the
+    columns of every table the SELECT reads, ``source_tables``: the names its tables
+    go by, lower case)."""
+    from sharding.sql.parse import parse_one
+
+    tree = parse_one(f"INSERT INTO {target} VALUES (1) {upsert}")
+    conflict = tree.args.get("conflict")
+    if not isinstance(conflict, exp.OnConflict) or not conflict.args.get("duplicate"):
+        return "this ON DUPLICATE KEY UPDATE clause"
+    if conflict.find(exp.Select) is not None:
+        return "a subquery in ON DUPLICATE KEY UPDATE of INSERT ... SELECT"
+    own = {c.lower() for c in target_columns}
+    name = target.rsplit(".", 1)[-1].strip("`").lower()
+    targets = {id(a.this) for a in conflict.expressions if isinstance(a, exp.EQ)}
+    for col in conflict.find_all(exp.Column):
+        column = col.name.lower()
+        if id(col) in targets:
+            if column not in own:
+                return f"ON DUPLICATE KEY UPDATE of {col.name}, not a column of {target}"
+            continue  # what is set is the target's column, whatever the SELECT reads
+        if col.table:
+            if col.table.lower() != name or column not in own or name in source_tables:
+                return f"ON DUPLICATE KEY UPDATE naming {col.sql(dialect='mysql')} of the SELECT"
+        elif column not in own or column in source_columns:
+            return (
+                f"ON DUPLICATE KEY UPDATE naming {col.name} (a column of the SELECT's "
+                "tables; write it as the target's, or VALUES(column))"
             )
-        previous = word
-    select = body.strip()
-    while select.endswith(";"):
-        select = select[:-1].rstrip()
-    return InsertSelectParts(sql[:start].rstrip(), select)
+    return None
 
 
 def rows_per_batch(width: int, limit: int | None = None) -> int:

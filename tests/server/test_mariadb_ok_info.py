@@ -249,6 +249,15 @@ INSERTS = [
     "ON DUPLICATE KEY UPDATE k = k + (id % 2)",
     "INSERT INTO mi (id, k) VALUES (60, 'x'), (61, 2)",
     "INSERT INTO mi (id, k) SELECT id + 100, k FROM mi WHERE id < 10",
+    # INSERT … SELECT … ON DUPLICATE KEY UPDATE: the clause after every batch.
+    "INSERT INTO mi (id, k) SELECT x.id, x.k + 5 FROM mi x WHERE x.id < 10 "
+    "ON DUPLICATE KEY UPDATE k = VALUES(k)",
+    "INSERT INTO mi (id, k) SELECT x.id, x.k FROM mi x WHERE x.id < 200 "
+    "ON DUPLICATE KEY UPDATE k = mi.k + (mi.id % 2)",
+    "INSERT INTO mi (id, k) SELECT x.id + 300, 1 FROM mi x WHERE x.id = 1 "
+    "ON DUPLICATE KEY UPDATE k = 1",
+    "INSERT INTO mi (id, k) SELECT x.id, 1 FROM mi x WHERE x.id = 301 "
+    "ON DUPLICATE KEY UPDATE k = 1",
     "DROP TABLE mi",
 ]
 
