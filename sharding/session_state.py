@@ -324,10 +324,22 @@ def charset_name(raw: str) -> str:
     return name
 
 
+#: MySQL 8's utf8mb4 collations, which a client that takes the coordinator for MySQL
+#: 8.0 (its handshake says so) sets at connect time — Connector/Python's ``SET NAMES
+#: 'utf8mb4' COLLATE 'utf8mb4_0900_ai_ci'`` — as the MariaDB 10.11 collation that
+#: compares the same way: UCA accent- and case-insensitive, or by code point.
+#: MariaDB 11.4 accepts these names too (as its uca1400 collations).
+_MYSQL8_COLLATIONS = {
+    "utf8mb4_0900_ai_ci": "utf8mb4_unicode_520_ci",
+    "utf8mb4_0900_bin": "utf8mb4_bin",
+}
+
+
 def collation_name(raw: str) -> str:
     name = raw.lower()
     if name.startswith("utf8_"):
         name = "utf8mb3_" + name[5:]
+    name = _MYSQL8_COLLATIONS.get(name, name)
     if name not in COLLATIONS:
         raise _err(1273, "HY000", f"Unknown collation: '{raw}'")
     return name
@@ -477,8 +489,9 @@ def coerce(var: Variable, value: Any, warnings: list[tuple[str, int, str]]) -> A
         if value is None:
             raise _wrong_value(name, None)
         if isinstance(value, int) and not isinstance(value, bool):
+            value = {255: "utf8mb4_unicode_520_ci", 309: "utf8mb4_bin"}.get(value, value)
             for coll, (_cs, cid) in COLLATIONS.items():
-                if cid == value:
+                if cid == value or coll == value:
                     return coll
             raise _err(1273, "HY000", f"Unknown collation: '{value}'")
         return collation_name(_text(value))

@@ -73,7 +73,7 @@ def test_error_mapping() -> None:
 
     err = map_error("ds7", pymysql.err.ProgrammingError(1146, "Table 'x.t' doesn't exist"))
     assert isinstance(err, BackendError) and err.code == 1146 and err.sqlstate == "42S02"
-    assert str(err) == "ds7: Table 'x.t' doesn't exist"
+    assert str(err) == "Table 'x.t' doesn't exist" and err.datasource == "ds7"
     lost = map_error("ds7", pymysql.err.OperationalError(2013, "Lost connection"))
     assert isinstance(lost, DataSourceUnavailable) and "ds7" in str(lost)
     assert isinstance(

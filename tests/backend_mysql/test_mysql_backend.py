@@ -93,7 +93,8 @@ async def test_server_error_keeps_connection_and_names_datasource() -> None:
         with pytest.raises(BackendError) as info:
             await ds.fetch("SELEC 1")
         assert info.value.code == 1064 and info.value.sqlstate == "42000"
-        assert str(info.value).startswith("main_err: You have an error in your SQL syntax")
+        assert str(info.value).startswith("You have an error in your SQL syntax")
+        assert getattr(info.value, "datasource", None) == "main_err"
         with pytest.raises(
             BackendError, match=r"main_err: Table 'sgtest_backend\.nope' doesn't exist"
         ):
@@ -176,7 +177,8 @@ async def test_execute_many_one_hop_same_results_and_errors(
         with pytest.raises(BackendError) as info:
             async with ds.transaction() as conn:
                 await conn.execute_many(bad)
-        assert info.value.code == 1062 and str(info.value).startswith("main_many: Duplicate entry")
+        assert info.value.code == 1062 and str(info.value).startswith("Duplicate entry")
+        assert getattr(info.value, "datasource", None) == "main_many"
         assert (await ds.fetch(f"SELECT COUNT(*) FROM {DB}.many WHERE id >= 5000")).rows == [(0,)]
         assert ds.statistics().in_use == 0 and ds.statistics().closed == 0
         assert (await ds.fetch("SELECT 5")).rows == [(5,)]  # nothing left unread on it
@@ -408,7 +410,7 @@ async def test_asyncmy_driver_basics() -> None:
         assert rs.rows == [(1, Decimal("2.50"), "x")]
         with pytest.raises(BackendError) as info:
             await ds.fetch("SELECT * FROM no_such_db.t")
-        assert info.value.code == 1146 and str(info.value).startswith("main_asyncmy: ")
+        assert info.value.code == 1146 and getattr(info.value, "datasource", None) == "main_asyncmy"
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ds.fetch, "SELECT SLEEP(20) /* asyncmy-probe */")
             await wait_running(observer, "%asyncmy-probe%")  # then it needs a KILL

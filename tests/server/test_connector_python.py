@@ -1,0 +1,102 @@
+"""MySQL Connector/Python (Oracle's own driver) through ``shardgate serve``, as an
+application uses it: its defaults at connect time (the coordinator says MySQL 8.0, so
+the driver sets ``utf8mb4_0900_ai_ci``), server-side prepared statements (binary
+protocol), and the text protocol — every answer compared with MariaDB's own.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import MYSQL_PORT
+from tests.server.served import direct, serve_mariadb
+
+mysql_connector = pytest.importorskip("mysql.connector")
+
+pytestmark = pytest.mark.mysql
+
+PREFIX = f"sgcpy{os.getpid()}_"
+DB = f"{PREFIX}db"
+REF = f"{PREFIX}ref"
+
+SETUP = [
+    "CREATE TABLE t (id INT PRIMARY KEY, c VARCHAR(20), n INT, d DECIMAL(8,2), dt DATETIME)",
+    "INSERT INTO t VALUES (1, 'a', 10, 1.50, '2024-01-01 10:00:00'), "
+    "(2, 'b', 20, 2.25, '2024-02-01 00:00:00'), (3, 'c', NULL, NULL, NULL), "
+    "(4, 'A', 10, 0.10, '2023-12-31 23:59:59')",
+]
+
+CASES: list[tuple[str, tuple[Any, ...]]] = [
+    ("SELECT id, c, n, d, dt FROM t WHERE id = %s", (1,)),
+    ("SELECT id, c FROM t WHERE id IN (%s, %s) ORDER BY id", (1, 2)),
+    ("SELECT COUNT(*), SUM(d), AVG(n), MAX(dt) FROM t WHERE n > %s", (5,)),
+    ("SELECT n, COUNT(*) FROM t GROUP BY n ORDER BY n", ()),
+    ("SELECT CONCAT(c, %s) FROM t WHERE id = %s", ("!", 3)),
+    ("SELECT id FROM t WHERE dt > %s ORDER BY id", (datetime.datetime(2024, 1, 15),)),
+    ("SELECT id FROM t WHERE d = %s", (decimal.Decimal("2.25"),)),
+    ("SELECT id FROM t WHERE c = %s ORDER BY id", ("a",)),
+    ("SELECT id FROM t WHERE n IS NULL OR n = %s ORDER BY id", (None,)),
+    ("SELECT id, c FROM t ORDER BY id LIMIT %s, %s", (1, 2)),
+    ("SELECT dt, DATE(dt), TIME(dt) FROM t WHERE id = %s", (1,)),
+    ("SELECT CAST(%s AS DECIMAL(10,3)), CAST(%s AS DATE)", ("1.23456", "2024-02-03")),
+    ("UPDATE t SET n = n + %s WHERE id = %s", (1, 2)),
+    ("INSERT INTO t (id, c) VALUES (%s, %s), (%s, %s)", (10, "x", 11, "y")),
+    ("DELETE FROM t WHERE id >= %s", (10,)),
+    ("SELECT @@collation_connection, @@character_set_client", ()),
+]
+
+
+@pytest.fixture(scope="module")
+def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with serve_mariadb(PREFIX, tmp_path_factory.mktemp("cpy")) as serving:
+        direct(f"CREATE DATABASE {REF}")
+        for sql in SETUP:
+            direct(sql, REF)
+        conn = mysql_connector.connect(host="127.0.0.1", port=serving, user="root", database=DB)
+        cur = conn.cursor()
+        for sql in SETUP:
+            cur.execute(sql)
+        conn.commit()
+        conn.close()
+        yield serving
+
+
+def _run(port: int, database: str, prepared: bool) -> list[Any]:
+    conn = mysql_connector.connect(
+        host="127.0.0.1", port=port, user="root", database=database, autocommit=True
+    )
+    out: list[Any] = []
+    try:
+        for sql, params in CASES:
+            cur = conn.cursor(prepared=prepared)
+            try:
+                cur.execute(sql, params)
+                rows = cur.fetchall() if cur.description else None
+                types = [(d[0], d[1]) for d in cur.description] if cur.description else None
+                out.append((sql, rows, types, cur.rowcount))
+            except mysql_connector.Error as exc:
+                out.append((sql, "error", exc.errno))
+            finally:
+                cur.close()
+    finally:
+        conn.close()
+    return out
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["binary", "text"])
+def test_connector_python_answers_as_mariadb(port: int, prepared: bool) -> None:
+    ours = _run(port, DB, prepared)
+    theirs = _run(MYSQL_PORT, REF, prepared)
+    # The collation the driver set: MySQL 8's name is taken (MariaDB 10.11 does not
+    # know it, the driver sends it only to a server it takes for MySQL 8).
+    assert ours[-1][1] == [("utf8mb4_0900_ai_ci", "utf8mb4")] or ours[-1][1] == [
+        ("utf8mb4_unicode_520_ci", "utf8mb4")
+    ]
+    assert ours[:-1] == theirs[:-1]
+    assert ours[0][1] and ours[0][1][0][0] == 1  # rows came back
