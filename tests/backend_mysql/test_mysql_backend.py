@@ -96,9 +96,10 @@ async def test_server_error_keeps_connection_and_names_datasource() -> None:
         assert str(info.value).startswith("You have an error in your SQL syntax")
         assert getattr(info.value, "datasource", None) == "main_err"
         with pytest.raises(
-            BackendError, match=r"main_err: Table 'sgtest_backend\.nope' doesn't exist"
-        ):
+            BackendError, match=r"^Table 'sgtest_backend\.nope' doesn't exist"
+        ) as missing:
             await ds.fetch(f"SELECT * FROM {DB}.nope")
+        assert getattr(missing.value, "datasource", None) == "main_err"
         assert (await ds.fetch("SELECT 7")).rows == [(7,)]
         st = ds.statistics()
         assert st.created == 1 and st.closed == 0 and st.errors == 2

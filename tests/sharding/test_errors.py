@@ -66,9 +66,9 @@ UNSUPPORTED = [
     ("SELECT * FROM t JOIN u ON t.k = u.k JOIN w ON w.k = u.k", "not co-located"),
     ("SELECT DISTINCT k FROM t GROUP BY k WITH ROLLUP", "ROLLUP"),
     ("UPDATE t SET id = id + 1 WHERE id < 3", "shard key over several rows"),
-    (
-        "INSERT INTO t SELECT uid, k, x, NULL FROM u ON DUPLICATE KEY UPDATE a = 1",
-        "INSERT ... SELECT ... ON DUPLICATE KEY UPDATE",
+    (  # x is the SELECT's column: the batches would read the target's
+        "INSERT INTO t SELECT uid, k, x, NULL FROM u ON DUPLICATE KEY UPDATE a = x",
+        "ON DUPLICATE KEY UPDATE naming x",
     ),
     ("INSERT INTO t (id) VALUES (9) ON DUPLICATE KEY UPDATE id = 1", "shard key"),
     ("ALTER TABLE t MODIFY COLUMN k BIGINT", "MODIFY"),  # SQLite shards cannot change a type
