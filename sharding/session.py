@@ -155,6 +155,7 @@ from sharding.sql.parse import (
 from sharding.sql.plan import plan_select
 from sharding.sql.rewrite import SLOT
 from sharding.sql.scope import referenced_tables
+from sharding.user_locks import TAKING_LOCK, UserLocks, mentions_lock, user_lock_statement
 
 if TYPE_CHECKING:
     from sharding.coordinator import Coordinator
@@ -293,6 +294,9 @@ class CoordinatorSession:
         #: A statement inside ``_txn`` could not be undone (why): the transaction is
         #: lost (sharding.session_txn.transaction_lost).
         self._txn_unsound: str | None = None
+        #: User-level locks (GET_LOCK ...) and the connection that holds them
+        #: (sharding.user_locks); None until the first lock statement.
+        self._user_locks: UserLocks | None = None
         #: ``START TRANSACTION READ ONLY`` (True) / ``READ WRITE`` (False) of the open
         #: transaction; None: ``@@tx_read_only`` decides (sharding.session_txn).
         self._txn_read_only: bool | None = None
@@ -430,6 +434,8 @@ class CoordinatorSession:
             except ShardgateError:
                 return None
             return list(answer.columns) if answer.columns is not None else None
+        if mentions_lock(sql):
+            return None  # GET_LOCK ...: its columns are the lock connection's answer
         if kind not in SELECT_KINDS:
             if kind not in _STATEMENT_WORDS:
                 parse_one(sql)  # not a statement at all: 1064 at prepare, as in MySQL
@@ -530,9 +536,15 @@ class CoordinatorSession:
         self._closed = True
         self._doomed = None
         self._txn_unsound = None
-        if self._txn is not None:
-            txn, self._txn = self._txn, None
-            await txn.finish(commit=False)
+        try:
+            if self._txn is not None:
+                txn, self._txn = self._txn, None
+                await txn.finish(commit=False)
+        finally:
+            if self._user_locks is not None:
+                # The client left: its locks are released, as MariaDB's connection's.
+                locks, self._user_locks = self._user_locks, None
+                await locks.release()
 
     # ------------------------------------------------------------------ statement
     async def _statement(
@@ -639,6 +651,17 @@ class CoordinatorSession:
             failure = error = None
         return result
 
+    async def _lock_statement(
+        self, kind: str, sql: str, params: Sequence[Any] | None, sink: Counted
+    ) -> Result:
+        """A SELECT/DO of user-level lock functions (sharding.user_locks)."""
+        locked = await user_lock_statement(self, kind, sql, params)
+        if locked.columns is None:
+            return locked
+        await sink.header(locked.columns)
+        await sink.rows(locked.rows)
+        return Result(columns=locked.columns)
+
     async def _dispatch(
         self,
         kind: str,
@@ -649,6 +672,15 @@ class CoordinatorSession:
     ) -> Result:
         if self._doomed is not None:
             return await doomed_statement(self, kind, sql)
+        if mentions_lock(sql):
+            if kind not in SELECT_KINDS and kind != "DO":
+                if TAKING_LOCK.search(sql) is not None:
+                    raise NotSupported(
+                        "GET_LOCK/RELEASE_LOCK in a statement other than a FROM-less "
+                        "SELECT or DO (sharding/user_locks.py)"
+                    )
+            else:
+                return await self._lock_statement(kind, sql, params, sink)
         if kind in SELECT_KINDS:
             # information_schema.references_information_schema, without importing the
             # module for every SELECT (it is imported when used: start-up time).
