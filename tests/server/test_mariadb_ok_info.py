@@ -44,11 +44,12 @@ def _info(message: bytes) -> str:
     return message.decode()
 
 
-def _run(port: int, database: str, statements: list[str]) -> list[tuple[Any, ...]]:
+def _run(port: int, database: str, statements: list[str], flags: int = 0) -> list[tuple[Any, ...]]:
     """(statement, affected, warning count, info text, rows) per statement."""
     conn = pymysql.connect(
-        host="127.0.0.1", port=port, user="root", database=database, autocommit=True
-    )
+        host="127.0.0.1", port=port, user="root", database=database, autocommit=True,
+        client_flag=flags,
+    )  # fmt: skip
     out = []
     try:
         with conn.cursor() as cur:
@@ -269,24 +270,11 @@ def test_multi_row_insert_ok_info_matches_mariadb(shardgate_port: int, found_row
     statement — skipped by IGNORE, replaced, changed (or, with CLIENT_FOUND_ROWS, met)
     by an upsert — and affected rows alike; a one-row INSERT has no info."""
     flags = pymysql.constants.CLIENT.FOUND_ROWS if found_rows else 0
+    # The 'x' into an INT column warns in non-strict mode.
+    statements = ["SET sql_mode = ''", *INSERTS]
 
     def run(port: int, database: str) -> list[tuple[Any, ...]]:
-        conn = pymysql.connect(
-            host="127.0.0.1", port=port, user="root", database=database,
-            autocommit=True, client_flag=flags,
-        )  # fmt: skip
-        out = []
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SET sql_mode = ''")  # the 'x' into INT: a warning
-                for sql in INSERTS:
-                    affected = cur.execute(sql)
-                    res = conn._result
-                    assert res is not None
-                    out.append((sql, affected, res.warning_count, _info(res.message or b"")))
-        finally:
-            conn.close()
-        return out
+        return [r[:4] for r in _run(port, database, statements, flags)][1:]
 
     got, want = run(shardgate_port, DB), run(MYSQL_PORT, REF)
     assert got == want
@@ -321,19 +309,7 @@ async def test_multi_row_insert_info_on_sqlite_shards_matches_mariadb(
         await session.close()
 
     def reference() -> list[tuple[Any, ...]]:
-        conn = pymysql.connect(host="127.0.0.1", port=MYSQL_PORT, user="root", database=REF)
-        out = []
-        try:
-            with conn.cursor() as cur:
-                for sql in statements:
-                    affected = cur.execute(sql)
-                    res = conn._result
-                    assert res is not None
-                    out.append((sql, affected, res.warning_count, _info(res.message or b"")))
-            conn.commit()
-        finally:
-            conn.close()
-        return out
+        return [r[:4] for r in _run(MYSQL_PORT, REF, statements)]
 
     want = await trio.to_thread.run_sync(reference)
     assert got == want
