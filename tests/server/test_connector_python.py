@@ -100,3 +100,29 @@ def test_connector_python_answers_as_mariadb(port: int, prepared: bool) -> None:
     ]
     assert ours[:-1] == theirs[:-1]
     assert ours[0][1] and ours[0][1][0][0] == 1  # rows came back
+
+
+def test_user_locks_over_prepared_statements(port: int) -> None:
+    """``SELECT GET_LOCK(?, ?)`` as a server-side prepared statement (Flyway's way):
+    the second client does not get the lock the first holds."""
+    name = f"{PREFIX}lock"
+    a = mysql_connector.connect(host="127.0.0.1", port=port, user="root", database=DB)
+    b = mysql_connector.connect(host="127.0.0.1", port=port, user="root", database=DB)
+
+    def one(conn: Any, sql: str, params: tuple[Any, ...]) -> Any:
+        cur = conn.cursor(prepared=True)
+        try:
+            cur.execute(sql, params)
+            return cur.fetchall()[0][0]
+        finally:
+            cur.close()
+
+    try:
+        assert one(a, "SELECT GET_LOCK(?, ?)", (name, 0)) == 1
+        assert one(b, "SELECT GET_LOCK(?, ?)", (name, 0)) == 0
+        assert one(a, "SELECT RELEASE_LOCK(?)", (name,)) == 1
+        assert one(b, "SELECT GET_LOCK(?, ?)", (name, 0)) == 1
+        assert one(b, "SELECT RELEASE_LOCK(?)", (name,)) == 1
+    finally:
+        a.close()
+        b.close()
