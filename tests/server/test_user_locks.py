@@ -134,3 +134,51 @@ def test_lock_forms_answer_as_mariadb_or_1235(port: int) -> None:
     finally:
         ours.close()
         mine.close()
+
+
+def test_a_killed_lock_wait_leaves_nothing_held(port: int) -> None:
+    """KILL QUERY of a ``GET_LOCK`` waiting for another holder: the waiter gets 1317, its
+    lock connection is discarded (it held nothing), the session goes on, and once the
+    holder releases every pooled connection is back and the lock is free."""
+    import threading
+
+    name = f"{LOCK}k"
+    holder, waiter, admin = _connect(port), _connect(port), _connect(port)
+    try:
+        assert _one(holder, f"SELECT GET_LOCK('{name}', 0)") == 1
+        waiter_id = _one(waiter, "SELECT CONNECTION_ID()")
+        outcome: list[Any] = []
+
+        def wait() -> None:
+            try:
+                outcome.append(_one(waiter, f"SELECT GET_LOCK('{name}', 30)"))
+            except pymysql.err.MySQLError as exc:
+                outcome.append(exc.args[0])
+
+        thread = threading.Thread(target=wait)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not direct(  # the waiter is inside GET_LOCK on the server
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+            f"WHERE INFO LIKE 'SELECT GET_LOCK(%{name}%, 30)%'"
+        )[0][0]:
+            assert time.monotonic() < deadline, "GET_LOCK never reached the server"
+            time.sleep(0.02)
+        _one(admin, f"KILL QUERY {waiter_id}")
+        thread.join(10)
+        assert not thread.is_alive() and outcome == [1317]
+        assert _one(waiter, "SELECT COUNT(*) FROM t") == 3  # the session goes on
+        assert _one(waiter, f"SELECT GET_LOCK('{name}', 0)") == 0  # still the holder's
+        assert _one(holder, f"SELECT RELEASE_LOCK('{name}')") == 1
+        assert _one(waiter, f"SELECT GET_LOCK('{name}', 0)") == 1
+        assert _one(waiter, f"SELECT RELEASE_LOCK('{name}')") == 1
+        assert _free_on_mariadb(name) == 1
+        with admin.cursor() as cur:
+            cur.execute("SHOW DATASOURCES")
+            names = [d[0].lower() for d in cur.description]
+            rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        assert rows and all(int(r["in_use"]) == 0 for r in rows), rows
+    finally:
+        holder.close()
+        waiter.close()
+        admin.close()
