@@ -13,6 +13,7 @@ else returns None ("not mine") and runs through the coordinator.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -25,6 +26,7 @@ from sqlglot.dialects.mysql import MySQL
 from sqlglot.tokenizer_core import TokenType
 
 from sharding.api import Column, Result
+from sharding.backend.base import EXPRESSION_ORIGIN
 from sharding.charsets_data import CHARSETS, COLLATIONS
 from sharding.errors import IllegalDouble, ShardgateError
 from sharding.local_columns import (
@@ -218,7 +220,9 @@ def answer_select(state: SessionState, sql: str) -> Result | None:
             name = str(original.this)  # MySQL names a string literal's column by its value
         else:
             name = text.strip()
-        columns.append(typed(name, _item_type(original, value)))
+        # An expression of no table: MariaDB names no origin (org_name empty too).
+        item_type = dataclasses.replace(_item_type(original, value), origin=EXPRESSION_ORIGIN)
+        columns.append(typed(name, item_type))
         row.append(value)
     return Result(columns=columns, rows=[tuple(row)])
 

@@ -41,6 +41,12 @@ _UNSIGNED_FLAG = 32
 _BINARY_CHARSET = 63
 
 
+#: (schema, table, org_table, org_name) of a result column: see :attr:`ColumnType.origin`.
+ColumnOrigin = tuple[str, str, str, str | None]
+#: The origin MariaDB sends for an expression, aggregate or literal: all empty.
+EXPRESSION_ORIGIN: ColumnOrigin = ("", "", "", "")
+
+
 @dataclass(frozen=True, slots=True)
 class ColumnType:
     """The numbers of one column definition (Protocol::ColumnDefinition41: type code,
@@ -49,6 +55,13 @@ class ColumnType:
 
     ``table_column``: the definition is a table column's own (from the catalog or a
     shard), not an expression's; not part of equality.
+
+    ``origin``: where the result column comes from, as MariaDB names it in the
+    definition's ``schema``, ``table``, ``org_table`` and ``org_name`` (logical names;
+    :func:`sharding.sql.describe.describe_block` decides them for a select item).
+    ``org_name`` None means the column's own name (a set operation's temporary
+    table); the whole of it None means not known (the name is sent as ``org_name``,
+    the rest empty). Not part of equality: it labels a definition, it is not one.
     """
 
     type: int
@@ -57,6 +70,7 @@ class ColumnType:
     decimals: int = 0
     charset: int = _BINARY_CHARSET
     table_column: bool = field(default=False, compare=False)
+    origin: ColumnOrigin | None = field(default=None, compare=False)
 
     @property
     def unsigned(self) -> bool:

@@ -440,6 +440,9 @@ class ColumnDef:
     table: str = ""
     org_table: str = ""
     org_name: str = ""
+    #: ``org_name`` is sent as it is, even empty (an expression's); otherwise an empty
+    #: one is sent as ``name``.
+    named: bool = False
 
 
 def column_definition(col: ColumnDef) -> bytes:
@@ -450,7 +453,7 @@ def column_definition(col: ColumnDef) -> bytes:
             lenenc_bytes(col.table.encode()),
             lenenc_bytes(col.org_table.encode()),
             lenenc_bytes(col.name.encode()),
-            lenenc_bytes((col.org_name or col.name).encode()),
+            lenenc_bytes((col.org_name if col.named else col.org_name or col.name).encode()),
             b"\x0c",
             struct.pack(
                 "<HIBHB",

@@ -1749,7 +1749,8 @@ _MORE_RESULTS = int(ServerStatus.MORE_RESULTS_EXISTS)
 #: bytes for the same three (see :meth:`ClientConnection._queue_result_header`).
 _Framed = dict[tuple[int, int, bool], tuple[bytes, int]]
 _HEADERS: dict[
-    tuple[tuple[Column, ...], str | None], tuple[list[WireColumn], tuple[bytes, ...], _Framed]
+    tuple[tuple[Column, ...], str | None, tuple[Any, ...]],
+    tuple[list[WireColumn], tuple[bytes, ...], _Framed],
 ]
 _HEADERS = {}
 _HEADERS_SIZE = 512
@@ -1762,7 +1763,13 @@ def _header_of(
     """The wire columns of a result, their encoded definitions and the header's framed
     forms (cached; None when the columns cannot be a key)."""
     try:
-        key = (tuple(columns), results)
+        # A definition's origin (table and column names) is not part of its equality
+        # (ColumnType.origin), but it is sent: part of the key.
+        key = (
+            tuple(columns),
+            results,
+            tuple([None if c.wire is None else c.wire.origin for c in columns]),
+        )
         hit = _HEADERS.get(key)
     except TypeError:  # a column that cannot be hashed: described every time
         key, hit = None, None

@@ -408,6 +408,17 @@ def column_definition_of(col: Column) -> ColumnDef:
     code, else LONGTEXT. Never from values."""
     wire = col.wire
     if wire is not None:
+        origin = wire.origin
+        if origin is None:
+            return ColumnDef(
+                name=col.name,
+                type=wire.type,
+                charset=wire.charset,
+                length=wire.length,
+                flags=wire.flags,
+                decimals=wire.decimals,
+            )
+        schema, table, org_table, org_name = origin
         return ColumnDef(
             name=col.name,
             type=wire.type,
@@ -415,6 +426,11 @@ def column_definition_of(col: Column) -> ColumnDef:
             length=wire.length,
             flags=wire.flags,
             decimals=wire.decimals,
+            schema=schema,
+            table=table,
+            org_table=org_table,
+            org_name=col.name if org_name is None else org_name,
+            named=True,
         )
     if col.type_code is not None:
         try:

@@ -37,11 +37,11 @@ import copy
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, assert_never
+from typing import Any, assert_never, overload
 
 from sqlglot import exp
 
-from sharding.backend.base import Column, ColumnType
+from sharding.backend.base import EXPRESSION_ORIGIN, Column, ColumnOrigin, ColumnType
 from sharding.catalog import ColumnInfo, TableInfo
 from sharding.errors import ShardgateError
 from sharding.merge.evaluate import Compiler, Ref
@@ -308,6 +308,9 @@ class _Scope:
     ) -> None:
         self.by_alias: dict[str, TableInfo] = {}
         self.order: list[TableInfo] = []
+        #: The FROM clause's names as written, parallel to ``order``: (alias or table
+        #: name, database) — what a column's origin names (:meth:`origin_of`).
+        self.written: list[tuple[str, str]] = []
         #: What a scalar subquery of the block is typed with (:func:`_subquery_type`).
         self.tables: Mapping[tuple[str, str], TableInfo] = tables
         self.database = database
@@ -319,6 +322,11 @@ class _Scope:
         #: Issue 18.3: derived tables and CTEs of the FROM clause, by the id of the
         #: TableInfo standing for them: their columns' types (lower-case names).
         self.derived: dict[int, dict[str, ColumnType | SlotTyped]] = {}
+        #: The derived tables and CTEs MariaDB merges into this block (their columns'
+        #: origins are modelled, :meth:`origin_of`), by the id of their TableInfo.
+        self.merged: set[int] = set()
+        #: Those whose body is a set operation (a recursive CTE's too).
+        self.set_bodies: set[int] = set()
         sources: list[exp.Expr] = []
         from_ = select.args.get("from") or select.args.get("from_")
         if from_ is not None and from_.this is not None:
@@ -338,6 +346,7 @@ class _Scope:
                 continue
             self.by_alias[(src.alias_or_name).lower()] = info
             self.order.append(info)
+            self.written.append((src.alias_or_name, info.database))
 
     def _add_derived(
         self,
@@ -356,6 +365,14 @@ class _Scope:
             return
         self.by_alias[table.alias.lower()] = table.info
         self.order.append(table.info)
+        self.written.append((table.alias, ""))
+        body = table.body
+        while isinstance(body, exp.Subquery):
+            body = body.this
+        if isinstance(body, exp.Union | exp.Intersect | exp.Except):
+            self.set_bodies.add(id(table.info))
+        elif _merged_body(body) and (table.cte is None or not _recursive_cte(table.cte)):
+            self.merged.add(id(table.info))
         self.derived[id(table.info)] = {
             c.name.lower(): t for c, t in zip(table.info.columns, table.types, strict=True)
         }
@@ -391,6 +408,65 @@ class _Scope:
                 return True
         return False
 
+    def origin_of(self, item: exp.Expr) -> ColumnOrigin | None:
+        """What MariaDB names as the origin of select item ``item`` (10.11, measured):
+        a column of a catalog table (under an alias or parentheses too) its database,
+        the table's alias as written, the table and the column's declared name; an
+        expression, aggregate, literal or subquery nothing (:data:`EXPRESSION_ORIGIN`).
+        None where it is not modelled: a derived table's or CTE's column (MariaDB's
+        answer there depends on how it merges the body), a column not found."""
+        node = item
+        while isinstance(node, exp.Alias | exp.Paren):
+            if _carried(node) is not None:
+                return EXPRESSION_ORIGIN
+            node = node.this
+        if not isinstance(node, exp.Column):
+            return EXPRESSION_ORIGIN
+        if _carried(node) is not None:
+            return EXPRESSION_ORIGIN
+        if isinstance(node.this, exp.Star):
+            return None
+        wanted = node.table.lower() if node.table else None
+        for (alias, db), info in zip(self.written, self.order, strict=True):
+            if wanted is not None and alias.lower() != wanted:
+                continue
+            found = info.column(node.name)
+            if found is None:
+                continue
+            if id(info) in self.derived:
+                return self._derived_origin(info, alias, found.name)
+            return (db, alias, info.name, found.name)
+        return None
+
+    def _derived_origin(self, info: TableInfo, alias: str, name: str) -> ColumnOrigin | None:
+        """A merged derived table's or CTE's column: the alias as table and org_table,
+        its own name, and the database of the table column it stands for (none for an
+        expression); a materialised one's (grouped, DISTINCT, LIMIT, a set operation, a
+        recursive CTE) names the alias, the body's table (MariaDB's temporary table
+        keeps it) and no database — none when the body is a set operation (10.11,
+        measured)."""
+        if id(info) in self.set_bodies:
+            return ("", alias, "", name)
+        inner = self.derived[id(info)].get(name.lower())
+        inner_origin = inner.origin if inner is not None else None
+        if inner_origin is None:
+            return None
+        if id(info) not in self.merged:
+            return ("", alias, inner_origin[2], name)
+        return (inner_origin[0] if inner_origin[2] else "", alias, alias, name)
+
+    def star_origins(self, qualifier: str | None) -> list[ColumnOrigin | None]:
+        """The origins of the columns a ``*`` (``qualifier.*``) expands to, in order."""
+        out: list[ColumnOrigin | None] = []
+        for (alias, db), info in zip(self.written, self.order, strict=True):
+            if qualifier is not None and alias.lower() != qualifier:
+                continue
+            if id(info) in self.derived:
+                out.extend(self._derived_origin(info, alias, c.name) for c in info.columns)
+            else:
+                out.extend((db, alias, info.name, c.name) for c in info.columns)
+        return out
+
     def column(self, col: exp.Column) -> tuple[ColumnInfo, TableInfo] | None:
         candidates = [self.by_alias.get(col.table.lower())] if col.table else self.order
         for info in candidates:
@@ -409,6 +485,9 @@ class _LookupScope(_Scope):
     def __init__(self, lookup: Callable[[exp.Column], ColumnType | None]) -> None:
         self.by_alias = {}
         self.order = []
+        self.written = []
+        self.merged = set()
+        self.set_bodies = set()
         self.tables = {}
         self.database = None
         self.ctes = None
@@ -443,7 +522,7 @@ class SlotTyped:
     """A result column whose type depends on literals the plan cache made slots
     (``SELECT SUM(qty) * 2``: one plan serves ``* 2`` and ``* 2.5``): typed per call."""
 
-    __slots__ = ("grouped", "node", "post", "preferred", "scope")
+    __slots__ = ("grouped", "node", "origin", "post", "preferred", "scope")
 
     def __init__(
         self,
@@ -464,6 +543,8 @@ class SlotTyped:
         #: What the resolved type becomes where it is stored (a recursive CTE's column,
         #: :func:`recursive_field`).
         self.post = post
+        #: The resolved type's :attr:`~sharding.backend.base.ColumnType.origin`.
+        self.origin: ColumnOrigin | None = None
 
     def resolve(self, slots: Sequence[Slot], values: Sequence[Any]) -> ColumnType:
         scope = copy.copy(self.scope)
@@ -471,7 +552,8 @@ class SlotTyped:
         scope.values = values
         typed = _item_type(self.node, scope, self.grouped)
         typed = _table_column(typed) if self.preferred else typed
-        return self.post(typed, slots) if self.post is not None else typed
+        typed = self.post(typed, slots) if self.post is not None else typed
+        return _with_origin(typed, self.origin)
 
 
 def recursive_field(typed: ColumnType | SlotTyped, node: exp.Expr) -> ColumnType | SlotTyped:
@@ -557,8 +639,17 @@ def describe_plan(
         blocks = _set_blocks(tree, ctes)
         typed = [describe_plan(b, tables, database, ctes=c, fields=False) for b, c in blocks]
         first = typed[0]
+        # MariaDB names no table for a set operation's column; through its temporary
+        # table (DISTINCT, INTERSECT, EXCEPT, an ORDER BY) the column's own name is its
+        # org_name, a streamed UNION ALL sends none — once it ran: a prepare announces
+        # the name in every case (10.11, measured).
+        origin: ColumnOrigin = (
+            EXPRESSION_ORIGIN
+            if fields and _all_union_all(tree) and tree.args.get("order") is None
+            else ("", "", "", None)
+        )
         if first is None or any(t is None or len(t) != len(first) for t in typed):
-            return first
+            return None if first is None else [_with_origin(t, origin) for t in first]
         out = list(first)
         for pos in range(len(first)):
             column = [t[pos] for t in typed if t is not None]
@@ -575,7 +666,7 @@ def describe_plan(
             if kind is not None and all(_set_kind(c) == kind for c in column):
                 streamed = _all_union_all(tree) and tree.args.get("order") is None
                 out[pos] = set_column([c for c in column if isinstance(c, ColumnType)], streamed)
-        return out
+        return [_with_origin(t, origin) for t in out]
     if isinstance(tree, exp.Subquery):
         return describe_plan(tree.this, tables, database, ctes=ctes, fields=fields)
     if not isinstance(tree, exp.Select):
@@ -716,6 +807,7 @@ def describe_block(
     the definitions it is *sent* with after running (:func:`_groups_to_fields`); false:
     the ones a prepare announces and a UNION takes from its first block."""
     grouped = fields and _groups_to_fields(tree)
+    windowed = fields and _stores_expressions(tree)
     out: list[ColumnType | SlotTyped] = []
     for item in tree.expressions:
         if isinstance(item, exp.Star) or (
@@ -732,14 +824,27 @@ def describe_block(
             )
             if not chosen or any(not t.columns for t in chosen):
                 return None
-            out.extend(scope.star_type(c, t) for t in chosen for c in t.columns)
+            qualifier = item.args["table"].name.lower() if item.args.get("table") else None
+            origins = scope.star_origins(qualifier)
+            typed_star = [scope.star_type(c, t) for t in chosen for c in t.columns]
+            if len(origins) != len(typed_star):  # an alias named twice: not modelled
+                origins = [None] * len(typed_star)
+            out.extend(_with_origin(t, o) for t, o in zip(typed_star, origins, strict=True))
             continue
+        origin = scope.origin_of(item)
+        if (
+            windowed
+            and origin == EXPRESSION_ORIGIN
+            and item.find(exp.Window, exp.Subquery) is None
+            and item.find(exp.Column) is not None
+        ):
+            origin = ("", "", "", None)  # a field of the window's temporary table
         typed = _item_type(item, scope, grouped)
         carried = _carried_item(item)
         if carried is not None:
             # A materialised subquery's own definition: sent instead of the shard's
             # typing of the literals that replaced it (:data:`CARRIED`).
-            out.append(_table_column(carried))
+            out.append(_with_origin(_table_column(carried), origin))
             continue
         # An expression over a materialised subquery (``(SELECT COUNT(*) …) + 1``): typed
         # from the subquery's definition, preferred to the shard's typing of the literal.
@@ -748,10 +853,69 @@ def describe_block(
             any(p.meta.get(SLOT) is not None for p in item.find_all(exp.Placeholder))
             or scope.slot_dependent(item)
         ):
-            out.append(SlotTyped(item, scope, preferred=preferred, grouped=grouped))
+            out.append(
+                _with_origin(SlotTyped(item, scope, preferred=preferred, grouped=grouped), origin)
+            )
         else:
-            out.append(_table_column(typed) if preferred else typed)
+            out.append(_with_origin(_table_column(typed) if preferred else typed, origin))
     return out
+
+
+def _stores_expressions(tree: exp.Select) -> bool:
+    """Whether MariaDB computes ``tree``'s expressions over columns into the temporary
+    table of its window functions, which names them (their org_name is their name;
+    10.11, measured): a block with a window function and no grouping."""
+    if tree.args.get("group") is not None:
+        return False
+    windows = False
+    for item in tree.expressions:
+        for node in item.walk():
+            if isinstance(node, exp.Window):
+                windows = True
+            elif isinstance(node, exp.AggFunc) and node.find_ancestor(exp.Window) is None:
+                return False
+    return windows
+
+
+def _merged_body(body: exp.Expr) -> bool:
+    """Whether MariaDB merges a derived table or CTE with this body into the query
+    that reads it (``derived_merge``): one block without grouping, aggregates,
+    DISTINCT, window functions or LIMIT."""
+    while isinstance(body, exp.Subquery):
+        body = body.this
+    if not isinstance(body, exp.Select):
+        return False
+    if any(body.args.get(k) for k in ("group", "having", "distinct", "limit", "with_", "with")):
+        return False
+    return not any(
+        isinstance(node, exp.AggFunc | exp.Window | exp.Subquery)
+        for node in body.expressions
+        for node in node.walk()
+    )
+
+
+def _recursive_cte(cte: exp.CTE) -> bool:
+    with_ = cte.parent
+    return isinstance(with_, exp.With) and bool(with_.args.get("recursive"))
+
+
+@overload
+def _with_origin(t: ColumnType, origin: ColumnOrigin | None) -> ColumnType: ...
+@overload
+def _with_origin(
+    t: ColumnType | SlotTyped, origin: ColumnOrigin | None
+) -> ColumnType | SlotTyped: ...
+
+
+def _with_origin(t: ColumnType | SlotTyped, origin: ColumnOrigin | None) -> ColumnType | SlotTyped:
+    """``t`` labelled with ``origin`` (a new definition, or the SlotTyped resolving to
+    one). :data:`UNKNOWN` stays itself: callers test it by identity."""
+    if isinstance(t, SlotTyped):
+        t.origin = origin
+        return t
+    if t is UNKNOWN or t.origin == origin:
+        return t
+    return dataclasses.replace(t, origin=origin)
 
 
 #: Aggregates whose presence makes MariaDB group without storing the aggregates in its
@@ -1871,6 +2035,8 @@ def result_columns(
         wire: ColumnType | None
         if from_shard is not None and (rule is None or not rule.table_column):
             wire = from_shard
+            if rule is not None and rule.origin != wire.origin:
+                wire = dataclasses.replace(wire, origin=rule.origin)
         elif rule is not None:
             wire = rule
         else:

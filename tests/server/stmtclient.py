@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tests.server.rawclient import RawClient, err_code
 
@@ -23,6 +23,9 @@ class Announced:
     flags: int
     decimals: int
     charset: int
+    #: (schema, table, org_table, org_name): where the column comes from; not compared
+    #: with the numbers above (tests of origins compare it on its own).
+    origin: tuple[str, ...] = field(default=("", "", "", ""), compare=False)
 
 
 def _lenenc(pkt: bytes, pos: int) -> tuple[bytes, int]:
@@ -48,7 +51,10 @@ def parse_column(pkt: bytes) -> Announced:
         fields.append(value)
     pos += 1  # length of the fixed fields (0x0c)
     charset, length, ftype, flags, decimals = struct.unpack_from("<HIBHB", pkt, pos)
-    return Announced(fields[4].decode("utf-8", "replace"), ftype, length, flags, decimals, charset)
+    origin = tuple(fields[i].decode("utf-8", "replace") for i in (1, 2, 3, 5))
+    return Announced(
+        fields[4].decode("utf-8", "replace"), ftype, length, flags, decimals, charset, origin
+    )
 
 
 class PrepareError(Exception):

@@ -347,3 +347,55 @@ async def test_sqlite_expression_types_equal_mariadbs(sqlite_port: int) -> None:
     assert not gone, f"listed differences that no longer occur (update EXPECTED): {gone}"
     assert not kinds, f"values of another class than MariaDB's: {kinds}"
     print(f"{len(_corpus())} statements over SQLite shards typed as MariaDB types them")
+
+
+#: Statements whose column origins (``db``, ``table``, ``org_table``, ``org_name``)
+#: MariaDB decides by their shape: SQLite shards send no metadata, so the catalog's
+#: (``sharding/sql/describe.py``, ``_Scope.origin_of``) is all there is.
+ORIGIN_STATEMENTS = [
+    "SELECT id, name AS n, qty + 1, SUM(qty) OVER () FROM t WHERE id = 1",
+    "SELECT x.name, (x.qty) FROM t AS x ORDER BY x.id",
+    "SELECT * FROM t ORDER BY id",
+    "SELECT name, COUNT(*), MAX(qty) FROM t GROUP BY name ORDER BY name",
+    "SELECT d.n, d.q FROM (SELECT name AS n, qty * 2 AS q FROM t) AS d ORDER BY 1",
+    "WITH w AS (SELECT id FROM t GROUP BY id) SELECT id FROM w ORDER BY id",
+    "SELECT name FROM t UNION SELECT 'z' ORDER BY 1",
+    "SELECT id FROM t UNION ALL SELECT id FROM t",
+]
+
+
+async def test_sqlite_column_origins_equal_mariadbs(sqlite_port: int) -> None:
+    """Over SQLite shards result columns name their table and column as MariaDB's do
+    (the logical database, the alias, the column under an alias; nothing for an
+    expression)."""
+
+    def origins(port: int, database: str, sql: str) -> list[tuple[str, ...]]:
+        conn = pymysql.connect(
+            host="127.0.0.1", port=port, user="root", password="", database=database
+        )
+        with conn, conn.cursor() as cur:
+            cur.execute(sql)
+            cur.fetchall()
+            return [
+                (
+                    f.name,
+                    "<db>" if f.db in (database, database.encode()) else f.db,
+                    f.table_name,
+                    f.org_table,
+                    f.org_name,
+                )
+                for f in cur._result.fields
+            ]
+
+    def compare() -> list[tuple[str, Any, Any]]:
+        out = []
+        for sql in ORIGIN_STATEMENTS:
+            want, got = origins(MYSQL_PORT, REF, sql), origins(sqlite_port, "db", sql)
+            if want != got:
+                out.append((sql, want, got))
+        return out
+
+    differences = await in_thread(compare)
+    for sql, want, got in differences:
+        print(f"{sql}\n  MariaDB   {want}\n  shardgate {got}")
+    assert not differences
