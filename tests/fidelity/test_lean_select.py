@@ -128,12 +128,16 @@ def _run(conn: Any, sql: str) -> tuple[Any, ...]:
 
 def test_session_state_after_a_lean_read_is_mariadbs(env: Environment) -> None:
     sharded, oracle = env.connect_sharded(), env.connect_oracle()
+    # Both reads planned first (a plan may be cached already or not, depending on the
+    # tests that ran before against this environment): the script's reads are lean.
+    for sql in ("SELECT id / 0 FROM orders WHERE id = 30", "SELECT id FROM orders WHERE id = 29"):
+        _run(sharded, sql)
     script = [
-        "SELECT id / 0 FROM orders WHERE id = 30",  # plans it
+        "SELECT id / 0 FROM orders WHERE id = 30",
         "SELECT id / 0 FROM orders WHERE id = 31",  # lean, one warning
         "SHOW WARNINGS",
         "SELECT ROW_COUNT()",
-        "SELECT id FROM orders WHERE id = 32",  # lean: planned by the test above
+        "SELECT id FROM orders WHERE id = 32",
         "SELECT id FROM orders WHERE id = 33",
         "SELECT FOUND_ROWS()",
         "SHOW WARNINGS",
@@ -144,7 +148,7 @@ def test_session_state_after_a_lean_read_is_mariadbs(env: Environment) -> None:
         before = _lean_count(env)
         for sql in script:
             assert _run(sharded, sql) == _run(oracle, sql), sql
-        assert _lean_count(env) == before + 4
+        assert _lean_count(env) == before + 5
     finally:
         sharded.close()
         oracle.close()
