@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from sharding.catalog import TableInfo
-from sharding.errors import NotSupported, ShardgateError, ShardKeyUpdate
+from sharding.errors import NotSupported, ShardgateError, ShardKeyUpdate, UnknownColumn
 from sharding.sql.context import PlanContext
 from sharding.sql.exprs import conjuncts
 from sharding.sql.reads import key_lookup, shard_key_ref
@@ -116,6 +116,15 @@ def plan_write(tree: exp.Expr, ctx: PlanContext) -> WritePlan:
         if join is not None and join.args.get("on") is not None:
             scope.qualify(join.args["on"])
     if isinstance(tree, exp.Update):
+        # MariaDB's order: WHERE, then each SET target, then the values.
+        for assignment in tree.expressions:
+            target = assignment.this
+            if (
+                isinstance(target, exp.Column)
+                and scope.resolve(target) is None
+                and all(r.info.columns for r in scope.refs)
+            ):
+                raise UnknownColumn(f"Unknown column '{target.sql(dialect='mysql')}' in 'SET'")
         for assignment in tree.expressions:
             scope.qualify(assignment.expression)
     if tree.args.get("order") is not None and isinstance(tree, exp.Update | exp.Delete):

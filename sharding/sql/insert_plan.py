@@ -189,7 +189,7 @@ def insert_shape(
     if info.columns:
         for c in columns:
             if not info.has_column(c):
-                raise UnknownColumn(f"Unknown column '{c}' in 'field list'")
+                raise UnknownColumn(f"Unknown column '{c}' in 'INSERT INTO'")
     lower = [c.lower() for c in columns]
     if len(set(lower)) != len(lower):
         raise ShardgateError("Column specified twice", code=1110, sqlstate="42000")

@@ -88,6 +88,54 @@ def mark_alias_candidates(select: exp.Select) -> set[int]:
     return marked
 
 
+def bind_names_to_select_items(select: exp.Select) -> None:
+    """Give a bare name of ORDER BY or GROUP BY (a whole term) or of HAVING (outside an
+    aggregate) the qualifier of the one unaliased select item that is that column:
+    ``SELECT t.id FROM t JOIN u … ORDER BY id`` sorts by ``t.id`` in MariaDB, which
+    looks a name up in the select list — it is not ambiguous between ``t.id`` and
+    ``u.id`` there. In place; a name that is an alias, or matches no item or several,
+    is left as written."""
+    items: dict[str, list[exp.Column]] = {}
+    aliases: set[str] = set()
+    for item in select.expressions:
+        if isinstance(item, exp.Alias):
+            aliases.add(item.alias.lower())
+            continue
+        bare = unparen(item)
+        if isinstance(bare, exp.Column) and bare.table and not isinstance(bare.this, exp.Star):
+            items.setdefault(bare.name.lower(), []).append(bare)
+    if not items:
+        return
+
+    def bind(node: exp.Expr) -> None:
+        if (
+            isinstance(node, exp.Column)
+            and not node.table
+            and not isinstance(node.this, exp.Star)
+            and node.name.lower() not in aliases
+        ):
+            found = items.get(node.name.lower())
+            if found is not None and len(found) == 1:
+                node.set("table", found[0].args["table"].copy())
+                db = found[0].args.get("db")
+                if db is not None:
+                    node.set("db", db.copy())
+
+    for clause in ("order", "group"):
+        holder = select.args.get(clause)
+        for term in holder.expressions if holder is not None else []:
+            bind(unparen(term.this if isinstance(term, exp.Ordered) else term))
+    having = select.args.get("having")
+    if having is not None:
+        stack: list[exp.Expr] = [having.this]
+        while stack:
+            node = stack.pop()
+            if _is_aggregate_call(node) or isinstance(node, exp.Select | exp.Subquery | exp.Union):
+                continue
+            bind(node)
+            stack.extend(node.iter_expressions())
+
+
 @dataclass(eq=False)
 class TableRef:
     """One table reference of the top-level FROM clause."""
@@ -226,7 +274,7 @@ class Scope:
             if names is None or column.name.lower() in names
         ]
         if len(hits) > 1:
-            raise AmbiguousColumn(f"Column '{column.name}' in field list is ambiguous")
+            raise AmbiguousColumn(f"Column '{column.name}' in {clause_of(column)} is ambiguous")
         return hits[0] if hits else None
 
     # ------------------------------------------------------------------ columns
@@ -246,14 +294,18 @@ class Scope:
                     return None  # a derived table's column
                 # An unknown qualifier — also a table's own name when it has an alias
                 # (``SELECT orders.id FROM orders o2``: MySQL knows it only as ``o2``).
-                raise UnknownColumn(f"Unknown column '{column.table}.{name}' in 'field list'")
+                raise UnknownColumn(
+                    f"Unknown column '{column.table}.{name}' in '{clause_of(column)}'"
+                )
             col = ref.info.column(name)
             if col is None and ref.info.columns:
-                raise UnknownColumn(f"Unknown column '{column.table}.{name}' in 'field list'")
+                raise UnknownColumn(
+                    f"Unknown column '{column.table}.{name}' in '{clause_of(column)}'"
+                )
             return ref, col
         matches = [r for r in self.refs if r.info.has_column(name)]
         if len(matches) > 1:
-            raise AmbiguousColumn(f"Column '{name}' in field list is ambiguous")
+            raise AmbiguousColumn(f"Column '{name}' in {clause_of(column)} is ambiguous")
         if matches:
             return matches[0], matches[0].info.column(name)
         unknown = [r for r in self.refs if not r.info.columns]
@@ -269,6 +321,8 @@ class Scope:
         UnknownColumn.
         """
         aliases = {a.lower() for a in (select_aliases or set())}
+        if isinstance(root, exp.Select):
+            bind_names_to_select_items(root)
         candidates = mark_alias_candidates(root) if isinstance(root, exp.Select) else set()
         for column in list(_top_level_columns(root)):
             if isinstance(column.this, exp.Star) or id(column) in candidates:
@@ -284,7 +338,9 @@ class Scope:
             if not column.table and self.derived_columns and column.name.lower() not in aliases:
                 derived = self._derived_of(column)
                 if derived is not None and found is not None:
-                    raise AmbiguousColumn(f"Column '{column.name}' in field list is ambiguous")
+                    raise AmbiguousColumn(
+                        f"Column '{column.name}' in {clause_of(column)} is ambiguous"
+                    )
                 if derived is not None:
                     column.set("table", exp.to_identifier(derived))
                     continue
@@ -292,9 +348,9 @@ class Scope:
                 if column.name.lower() in aliases and not column.table:
                     continue
                 if not self.refs:
-                    raise UnknownColumn(f"Unknown column '{column.name}' in 'field list'")
+                    raise UnknownColumn(f"Unknown column '{column.name}' in '{clause_of(column)}'")
                 raise UnknownColumn(
-                    f"Unknown column '{column.sql(dialect='mysql')}' in 'field list'"
+                    f"Unknown column '{column.sql(dialect='mysql')}' in '{clause_of(column)}'"
                 )
             ref, _ = found
             if not column.table:
@@ -383,3 +439,38 @@ def _is_default_keyword(column: exp.Column) -> bool:
         and not ident.quoted
         and ident.name.upper() == "DEFAULT"
     )
+
+
+#: The clause MariaDB 10.11 names in an unknown or ambiguous column's error, by the
+#: argument of the statement that holds the column.
+_SELECT_CLAUSES = {
+    "expressions": "SELECT",
+    "where": "WHERE",
+    "group": "GROUP BY",
+    "having": "HAVING",
+    "order": "ORDER BY",
+}
+_UPDATE_CLAUSES = {"expressions": "SET", "where": "WHERE", "order": "ORDER BY"}
+_DELETE_CLAUSES = {"where": "WHERE", "order": "ORDER BY"}
+
+
+def clause_of(node: exp.Expr) -> str:
+    """The clause of its statement ``node`` stands in, as MariaDB 10.11 names it in
+    1054/1052 (``Unknown column 'x' in 'WHERE'``; earlier servers said 'field list',
+    'where clause'); 'field list' where none is known."""
+    child: exp.Expr = node
+    parent = node.parent
+    while parent is not None:
+        key = child.arg_key or ""
+        if isinstance(parent, exp.Join) and key == "on":
+            return "ON"
+        if isinstance(parent, exp.Select):
+            return _SELECT_CLAUSES.get(key, "field list")
+        if isinstance(parent, exp.Update):
+            return _UPDATE_CLAUSES.get(key, "field list")
+        if isinstance(parent, exp.Delete):
+            return _DELETE_CLAUSES.get(key, "field list")
+        if isinstance(parent, exp.Values):
+            return "VALUES"
+        child, parent = parent, parent.parent
+    return "field list"
