@@ -85,6 +85,9 @@ class SchemaChanges:
         self.session = session
         self.coord = session.coord
         self._warned = 0  # warnings this statement recorded (the OK packet's count)
+        #: Rows the shards' ALTER statements copied (MariaDB's affected rows of a
+        #: copying ALTER; 0 for one done in place).
+        self._copied = 0
 
     def _warn(self, warning: tuple[str, int, str]) -> None:
         self.session.state.warn(*warning)
@@ -549,7 +552,18 @@ class SchemaChanges:
         log.info(
             "alter table", table=info.qualified, shards=len(info.placements()), resumed=resuming
         )
-        return Result(warnings=self._warned)
+        return self._alter_result()
+
+    def _alter_result(self) -> Result:
+        """MariaDB's OK of an ALTER TABLE: the rows copied as affected rows, and the
+        info text ``Records: n  Duplicates: 0  Warnings: w``. Over MariaDB shards the
+        rows are the sum of the shards' own counts (each decides copy or in place as
+        the reference would); SQLite shards report none."""
+        return Result(
+            affected=self._copied,
+            warnings=self._warned,
+            info=f"Records: {self._copied}  Duplicates: 0  Warnings: {self._warned}",
+        )
 
     async def _alter_parents(
         self, tree: exp.Alter, info: TableInfo
@@ -628,7 +642,7 @@ class SchemaChanges:
             else:
                 async with ds.connection([db]) as conn:
                     for stmt in statements:
-                        await conn.execute(stmt)
+                        self._copied += (await conn.execute(stmt)).affected
         except ShardgateError as exc:
             if isinstance(exc, QueryInterrupted):
                 raise

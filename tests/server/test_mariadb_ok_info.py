@@ -313,3 +313,22 @@ async def test_multi_row_insert_info_on_sqlite_shards_matches_mariadb(
 
     want = await trio.to_thread.run_sync(reference)
     assert got == want
+
+
+def test_alter_table_ok_matches_mariadb(shardgate_port: int) -> None:
+    """An ALTER TABLE's OK: the rows a copying ALTER copied as affected rows (summed over
+    the shards), 0 for one done in place, and ``Records: n  Duplicates: 0  Warnings: w``
+    — as MariaDB's own (it was 0 rows and no info)."""
+    statements = [
+        "CREATE TABLE al (id INT PRIMARY KEY, v INT, d DECIMAL(6,2))",
+        "INSERT INTO al VALUES (1, 1, 1.5), (2, 2, 2.5), (3, 3, 3.5), (4, 4, 4.5), (5, 5, 5.5)",
+        "ALTER TABLE al ADD INDEX ix_v (v)",  # in place
+        "ALTER TABLE al MODIFY d DECIMAL(8,2)",  # copies every row
+        "ALTER TABLE al ADD COLUMN e INT",  # instant
+        "ALTER TABLE al MODIFY v BIGINT, DROP COLUMN e",
+        "DROP TABLE al",
+    ]
+    got, want = _both(shardgate_port, statements)
+    alters = [(g[1], g[2], g[3]) for g in got if g[0].startswith("ALTER")]
+    assert alters == [(w[1], w[2], w[3]) for w in want if w[0].startswith("ALTER")]
+    assert [a[0] for a in alters] == [0, 5, 0, 5]
