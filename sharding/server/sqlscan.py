@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 
 from sharding.api import SCAN, SPACE_AND_COMMENTS
+from sharding.sql.parse import syntax_error_message
 
 __all__ = [
     "EmptyStatement",
@@ -70,11 +71,7 @@ class ScriptSyntaxError:
     line: int
 
     def message(self) -> str:
-        return (
-            "You have an error in your SQL syntax; check the manual that corresponds to "
-            "your MySQL server version for the right syntax to use near "
-            f"'{self.near[:80]}' at line {self.line}"
-        )
+        return syntax_error_message(self.near, self.line)
 
 
 #: What MariaDB's ``my_isspace`` calls space (``\s`` would take Unicode spaces too).

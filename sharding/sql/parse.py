@@ -98,16 +98,32 @@ def _mark_anonymous_aggregates(tree: exp.Expr) -> None:
             node.replace(kind(expressions=list(node.expressions)))
 
 
+def near_text(rest: str) -> str:
+    """The ``near '...'`` part of a 1064 as MariaDB prints it (``%-.80T``): the text
+    from the error on, at most 80 bytes (UTF-8), a longer one cut to 77 bytes at a
+    character boundary and ``...``."""
+    raw = rest.encode("utf-8", "surrogatepass")
+    if len(raw) <= 80:
+        return rest
+    return raw[:77].decode("utf-8", "ignore") + "..."
+
+
+def syntax_error_message(near: str, line: int) -> str:
+    """MariaDB's 1064 text for the statement text from the error on, at ``line``."""
+    return (
+        "You have an error in your SQL syntax; check the manual that corresponds to your "
+        f"MariaDB server version for the right syntax to use near '{near_text(near)}' "
+        f"at line {line}"
+    )
+
+
 def mysql_syntax_error(sql: str, offset: int, reason: str = "") -> ParseError:
-    """A 1064 error in MySQL's words for a problem starting at ``offset``."""
+    """A 1064 error in MariaDB's words for a problem starting at ``offset`` (``reason``,
+    when given, follows in parentheses: what the coordinator's parser saw)."""
     offset = max(0, min(offset, len(sql)))
     line = sql.count("\n", 0, offset) + 1
-    near = sql[offset : offset + 80]
     why = f" ({reason})" if reason else ""
-    return ParseError(
-        "You have an error in your SQL syntax; check the manual that corresponds to your "
-        f"MySQL server version for the right syntax to use near '{near}' at line {line}{why}"
-    )
+    return ParseError(syntax_error_message(sql[offset:], line) + why)
 
 
 def _offset_of(sql: str, line: int, col: int) -> int:
