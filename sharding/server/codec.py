@@ -521,6 +521,32 @@ class HandshakeResponse:
     ssl_request: bool = False
 
 
+def parse_change_user(payload: bytes, capabilities: int) -> HandshakeResponse:
+    """COM_CHANGE_USER (the command byte included), read with the capabilities agreed at
+    the handshake: user, auth response, database, then — when sent — character set, auth
+    plugin and connection attributes."""
+    r = PayloadReader(payload, 1)
+    resp = HandshakeResponse(capabilities=capabilities, max_packet=0, charset=0)
+    resp.user = decode_text(r.nul_bytes_or_rest(), "user name")
+    if capabilities & Capability.SECURE_CONNECTION:
+        resp.auth_response = r.fixed(r.int1()) if r.remaining() else b""
+    elif r.remaining():
+        resp.auth_response = r.nul_bytes_or_rest()
+    if r.remaining():
+        resp.database = decode_text(r.nul_bytes_or_rest(), "database name") or None
+    if r.remaining() >= 2:
+        resp.charset = r.int2()
+    if capabilities & Capability.PLUGIN_AUTH and r.remaining():
+        resp.auth_plugin = decode_text(r.nul_bytes_or_rest(), "auth plugin") or None
+    if capabilities & Capability.CONNECT_ATTRS and r.remaining():
+        total = r.lenenc_int() or 0
+        attrs = PayloadReader(r.fixed(total))
+        while attrs.remaining():
+            key = attrs.lenenc_bytes().decode("utf-8", "replace")
+            resp.attributes[key] = attrs.lenenc_bytes().decode("utf-8", "replace")
+    return resp
+
+
 def parse_handshake_response(payload: bytes) -> HandshakeResponse:
     """Protocol::HandshakeResponse41 or SSLRequest. Pre-4.1 clients are refused."""
     r = PayloadReader(payload)

@@ -156,6 +156,7 @@ from sharding.server.codec import (
     err_packet,
     handshake_v10,
     ok_packet,
+    parse_change_user,
     parse_handshake_response,
 )
 from sharding.server.config import ServerConfig
@@ -431,6 +432,8 @@ class ClientConnection:
         self._reading = False
         self._running = False  # a statement is inside Session.execute
         self._killed = False
+        #: The handshake's nonce: COM_CHANGE_USER answers it again (no auth switch).
+        self._nonce = b""
         #: When the idle wait for the next command began (trio time), None outside it.
         #: Its wait_timeout is enforced by the server's idle reaper
         #: (:meth:`idle_deadline`, :meth:`idle_expired`), not by a cancel scope here.
@@ -1031,6 +1034,7 @@ class ClientConnection:
             await self._flush()
             self.server.metrics.connections_refused.labels("auth").inc()
             return False
+        self._nonce = nonce
         plugin = auth.plugin_for(resp.user, resp.auth_plugin)
         response = resp.auth_response
         client_plugin = resp.auth_plugin or "mysql_native_password"
@@ -1040,22 +1044,8 @@ class ClientConnection:
             self._queue(auth_switch_request(plugin, nonce))
             await self._flush()
             response = await self._read_packet_direct()
-        if auth.open_root and not _is_loopback_peer(self.host):
-            ok = False  # no users configured: root only from this machine
-        else:
-            ok = auth.verify(plugin, resp.user, nonce, response)
-            # A user with require_tls = true (MySQL's REQUIRE SSL) over plain TCP: the
-            # same 1045 as a wrong password, so the answer reveals nothing more.
-            ok = ok and (self.tls or not auth.requires_tls(resp.user))
-        if not ok:
-            using = "YES" if response not in (b"", b"\0") else "NO"
-            self._queue_error(
-                ER_ACCESS_DENIED_ERROR,
-                "28000",
-                f"Access denied for user '{resp.user}'@'{self.host}' (using password: {using})",
-            )
+        if not self._credentials_ok(plugin, resp.user, nonce, response):
             await self._flush()
-            self.server.metrics.connections_refused.labels("auth").inc()
             return False
         self.privileges = auth.privileges_of(resp.user)
         if plugin == CACHING_SHA2 and response not in (b"", b"\0"):
@@ -1082,6 +1072,65 @@ class ClientConnection:
         if debug_enabled():  # a disabled level still assembles a logger per call
             log.debug("connected", conn=self.connection_id, peer=self.peer, user=self.user)
         return True
+
+    def _credentials_ok(self, plugin: str, user: str, nonce: bytes, response: bytes) -> bool:
+        """Whether ``user`` proved its password (``response`` to ``nonce`` by ``plugin``)
+        and may connect from here; if not, the 1045 is queued (and counted)."""
+        auth = self.server.authenticator
+        if auth.open_root and not _is_loopback_peer(self.host):
+            ok = False  # no users configured: root only from this machine
+        else:
+            ok = auth.verify(plugin, user, nonce, response)
+            # A user with require_tls = true (MySQL's REQUIRE SSL) over plain TCP: the
+            # same 1045 as a wrong password, so the answer reveals nothing more.
+            ok = ok and (self.tls or not auth.requires_tls(user))
+        if not ok:
+            using = "YES" if response not in (b"", b"\0") else "NO"
+            self._queue_error(
+                ER_ACCESS_DENIED_ERROR,
+                "28000",
+                f"Access denied for user '{user}'@'{self.host}' (using password: {using})",
+            )
+            self.server.metrics.connections_refused.labels("auth").inc()
+        return ok
+
+    async def _com_change_user(self, payload: bytes) -> None:
+        """COM_CHANGE_USER (``mysql_change_user``; mysql2's ``changeUser``, connection
+        pools resetting a connection): authenticate again — against the handshake's
+        nonce, or a new one after an auth switch — and start a fresh session as the
+        user, in the database named (when empty, the one a login without a database
+        gets: ``default_database``), as a new connection would be.
+        A refused change ends the connection (MariaDB's answer: the old user is not
+        kept)."""
+        resp = parse_change_user(payload, self.capabilities)
+        auth = self.server.authenticator
+        plugin = auth.plugin_for(resp.user, resp.auth_plugin)
+        nonce = self._nonce
+        response = resp.auth_response
+        if (resp.auth_plugin or "mysql_native_password") != plugin:
+            if not self.capabilities & Capability.PLUGIN_AUTH:
+                raise ProtocolError(f"client cannot switch to {plugin}")
+            nonce = make_nonce()
+            self._queue(auth_switch_request(plugin, nonce))
+            await self._flush()
+            response = await self._command_packet("COM_CHANGE_USER")
+        if not self._credentials_ok(plugin, resp.user, nonce, response):
+            self._killed = True
+            return
+        self.user = resp.user
+        self.privileges = auth.privileges_of(resp.user)
+        if resp.charset:
+            self.handshake_charset = charset_of_collation_id(resp.charset)
+        if plugin == CACHING_SHA2 and response not in (b"", b"\0"):
+            self._queue(auth_more_data(b"\x03"))  # fast_auth_success
+        if self.session_factory is None:
+            self._admin_database = resp.database
+        elif not await self._fresh_session(
+            resp.database or self.server.config.default_database, check_database=True
+        ):
+            return
+        self._reset_connection_state()
+        self._queue_ok()
 
     def _attach_client(self) -> None:
         """Tell a session that owns its state who the client is (``USER()``,
@@ -1199,6 +1248,8 @@ class ClientConnection:
             await self._com_field_list(payload)
         elif cmd == Command.RESET_CONNECTION:
             await self._com_reset_connection()
+        elif cmd == Command.CHANGE_USER:
+            await self._com_change_user(payload)
         elif cmd == Command.STATISTICS:
             self._queue(self._statistics_line().encode())
         elif cmd == Command.PROCESS_KILL:
@@ -1252,14 +1303,18 @@ class ClientConnection:
         self.state = "Reading file"
 
     async def _infile_packet(self) -> bytes:
-        """The client's next file packet (b"" ends the file). Waiting for it is not idle
-        time: net_read_timeout bounds it, as any packet of a command."""
+        """The client's next file packet (b"" ends the file)."""
+        return await self._command_packet("LOAD DATA LOCAL INFILE")
+
+    async def _command_packet(self, during: str) -> bytes:
+        """The client's next packet within a command (a file, an auth switch answer).
+        Waiting for it is not idle time: net_read_timeout bounds it."""
         with trio.move_on_after(self._net_timeout("net_read_timeout")) as scope:
             pkt = await self._next_packet()
         if scope.cancelled_caught:
             raise NetReadTimeout("Got timeout reading communication packets")
         if pkt is None:
-            raise trio.BrokenResourceError("client closed during LOAD DATA LOCAL INFILE")
+            raise trio.BrokenResourceError(f"client closed during {during}")
         return pkt
 
     def _charset_variable(self, name: str) -> str | None:
@@ -1583,17 +1638,37 @@ class ClientConnection:
         self._queue_end_of_rows()
 
     async def _com_reset_connection(self) -> None:
-        if self.session is not None and self.session_factory is not None:
-            db = self.session.database
-            old, self.session = self.session, None
+        if (
+            self.session is not None
+            and self.session_factory is not None
+            and not await self._fresh_session(self.session.database, check_database=False)
+        ):
+            return
+        self._reset_connection_state()
+        self._queue_ok()
+
+    async def _fresh_session(self, database: str | None, *, check_database: bool) -> bool:
+        """Replace the session by a new one of ``self.user`` in ``database`` (the old one
+        closed: its transaction rolled back, its locks and temporary tables gone).
+        ``check_database``: a database that does not exist is 1049, as at login. On
+        failure the error is queued and the connection ends (no session to go on with)."""
+        assert self.session_factory is not None
+        old, self.session = self.session, None
+        if old is not None:
             await old.close()
-            try:
-                self.session = self.session_factory.open_session(user=self.user, database=db)
-                self._attach_client()
-            except ShardgateError as exc:
-                self._queue_error(exc.code, exc.sqlstate, str(exc))
-                self._killed = True  # no session to go on with
-                return
+        try:
+            self.session = self.session_factory.open_session(user=self.user, database=database)
+            self._attach_client()
+            if check_database and database:
+                await self.session.use(database)
+        except ShardgateError as exc:
+            self._queue_error(exc.code, exc.sqlstate, str(exc))
+            self._killed = True
+            return False
+        return True
+
+    def _reset_connection_state(self) -> None:
+        """The protocol-side state of a fresh connection (variables, statements, ids)."""
         cfg = self.server.config
         self.variables = SessionVariables(
             default_variables(
@@ -1607,7 +1682,6 @@ class ClientConnection:
         self._statements.clear()
         self.last_insert_id = 0
         self.diagnostics = []
-        self._queue_ok()
 
     def _statistics_line(self) -> str:
         s = self.server.status_variables()

@@ -127,6 +127,37 @@ class RawClient:
             if pkt[0] in (0x00, 0xFF):
                 return out
 
+    def change_user(
+        self,
+        user: str,
+        password: str = "",
+        *,
+        plugin: str = "mysql_native_password",
+        database: str = "",
+    ) -> list[bytes]:
+        """COM_CHANGE_USER, answered against the handshake's nonce (an auth switch to
+        mysql_native_password is followed); every packet the server sent back."""
+        if plugin == "caching_sha2_password":
+            auth = sha2_scramble(password, self.nonce)
+        elif plugin == "mysql_native_password":
+            auth = native_scramble(password, self.nonce)
+        else:
+            auth = password.encode() + b"\0"
+        payload = b"\x11" + user.encode() + b"\0" + bytes((len(auth),)) + auth
+        payload += database.encode() + b"\0" + struct.pack("<H", 45) + plugin.encode() + b"\0"
+        self.send_packet(payload, 0)
+        out = []
+        while True:
+            seq, pkt = self.read_packet()
+            out.append(pkt)
+            if pkt[0] == 0xFE and len(pkt) > 1:  # AuthSwitchRequest
+                name, _, rest = pkt[1:].partition(b"\0")
+                assert name == b"mysql_native_password"
+                self.send_packet(native_scramble(password, rest.rstrip(b"\0")), seq + 1)
+                continue
+            if pkt[0] in (0x00, 0xFF):
+                return out
+
     def command(self, payload: bytes) -> None:
         self.send_packet(payload, 0)
 

@@ -126,3 +126,56 @@ def test_user_locks_over_prepared_statements(port: int) -> None:
     finally:
         a.close()
         b.close()
+
+
+def _change_user_steps(port: int, database: str) -> list[Any]:
+    """COM_CHANGE_USER as a pool resets a connection (``cmd_change_user``): the session
+    after it is a fresh one — user variables gone, the open transaction rolled back, the
+    database the one named — then a database that does not exist (1049, which ends the
+    connection) and, on a new connection, a wrong password (1045)."""
+    conn = mysql_connector.connect(
+        host="127.0.0.1", port=port, user="root", database=database, use_pure=True
+    )
+    out: list[Any] = []
+
+    def query(sql: str) -> Any:
+        cur = conn.cursor()
+        cur.execute(sql)
+        return cur.fetchall() if cur.description else cur.rowcount
+
+    query("SET @v = 5")
+    query("START TRANSACTION")
+    out.append(query("INSERT INTO t (id, c) VALUES (90, 'cu')"))
+    conn.cmd_change_user(username="root", password="", database=database)
+    out.append(query(f"SELECT @v, DATABASE() = '{database}', @@in_transaction"))
+    out.append(query("SELECT COUNT(*) FROM t WHERE id = 90"))
+    conn.cmd_change_user(username="root", password="", database="")
+    # No database named: the one a login without a database gets (none on MariaDB,
+    # the configured default_database on the coordinator).
+    login = mysql_connector.connect(host="127.0.0.1", port=port, user="root", use_pure=True)
+    cur = login.cursor()
+    cur.execute("SELECT DATABASE()")
+    out.append(query("SELECT DATABASE()") == cur.fetchall())
+    login.close()
+    try:
+        conn.cmd_change_user(username="root", password="", database=f"{database}_nope")
+        out.append("changed")
+    except mysql_connector.Error as exc:
+        out.append(("error", exc.errno))
+    conn.close()
+    other = mysql_connector.connect(host="127.0.0.1", port=port, user="root", use_pure=True)
+    try:
+        other.cmd_change_user(username="root", password="wrong", database=database)
+        out.append("changed")
+    except mysql_connector.Error as exc:
+        out.append(("error", exc.errno))
+    other.close()
+    return out
+
+
+def test_change_user_resets_the_session_as_mariadb(port: int) -> None:
+    got = _change_user_steps(port, DB)
+    want = _change_user_steps(MYSQL_PORT, REF)
+    assert got == want
+    assert want[1] == [(None, 1, 0)] and want[2] == [(0,)] and want[3] is True
+    assert want[4:] == [("error", 1049), ("error", 1045)]

@@ -197,3 +197,41 @@ async def test_deprecate_eof_both_ways(nursery: trio.Nursery) -> None:
     modern = await in_thread(run, DEFAULT_CAPS | CLIENT_DEPRECATE_EOF)
     assert modern[0] == b"\x02" and modern[3] == b"\x011\x01x"
     assert modern[4][0] == 0xFE and len(modern[4]) >= 7  # OK packet with the EOF header
+
+
+async def test_change_user_authenticates_and_starts_a_fresh_session(
+    nursery: trio.Nursery,
+) -> None:
+    """COM_CHANGE_USER: the new user's password is checked against the handshake's
+    nonce (caching_sha2 fast auth, or an auth switch to native), the old session is
+    closed and a new one opened as that user in the database named; a wrong password
+    is 1045 and ends the connection (it was 1047 Unknown command)."""
+    s = await start_server(
+        nursery,
+        users=[{"name": "app", "password": "pw"}, {"name": "other", "password": "o"}],
+    )
+
+    def run() -> None:
+        c = RawClient(s.port)
+        assert c.login("app", "pw")[-1][0] == 0x00
+        first = s.factory.sessions[-1]
+        packets = c.change_user("other", "o", plugin="caching_sha2_password", database="test")
+        assert packets[0] == b"\x01\x03" and packets[-1][0] == 0x00  # fast auth, OK
+        second = s.factory.sessions[-1]
+        assert second is not first and first.closed
+        assert (second.user, second.database) == ("other", "test")
+        # An unknown client plugin: switched to mysql_native_password, then OK.
+        packets = c.change_user("app", "pw", plugin="mysql_clear_password")
+        assert packets[0][0] == 0xFE and packets[-1][0] == 0x00
+        assert s.factory.sessions[-1].user == "app"
+        assert c.query("SELECT 1")[-1][0] == 0xFE  # still serving
+        assert err_code(c.change_user("app", "nope")[-1]) == 1045
+        with pytest.raises((EOFError, OSError)):
+            c.read_packet()  # the connection ended
+        c.close()
+        c = RawClient(s.port)
+        assert c.login("app", "pw")[-1][0] == 0x00
+        assert err_code(c.change_user("app", "pw", database="nope")[-1]) == 1049
+        c.close()
+
+    await in_thread(run)
