@@ -2026,6 +2026,9 @@ def result_columns(
     for i, name in enumerate(names):
         entry = derived[i] if derived is not None and i < len(derived) else None
         rule = entry.resolve(slots, values) if isinstance(entry, SlotTyped) else entry
+        # The origin holds even where the type is not known (a parameter's: UNKNOWN,
+        # which carries none, and the shard's definition is sent).
+        origin = entry.origin if entry is not None else None
         if rule is UNKNOWN:
             rule = None
         pos: int | None = i if positions is None else (positions[i] if i < len(positions) else None)
@@ -2035,11 +2038,11 @@ def result_columns(
         wire: ColumnType | None
         if from_shard is not None and (rule is None or not rule.table_column):
             wire = from_shard
-            if rule is not None and rule.origin != wire.origin:
-                wire = dataclasses.replace(wire, origin=rule.origin)
         elif rule is not None:
             wire = rule
         else:
             wire = CONSERVATIVE
+        if origin is not None and wire.origin != origin:
+            wire = dataclasses.replace(wire, origin=origin)
         out.append(Column(name, wire.type, wire))
     return out

@@ -93,10 +93,11 @@ def connect(port: int, database: str | None = None, timeout: float = 5.0) -> Raw
 
 
 def execute(
-    client: RawClient, sql: str, params: Sequence[int] = ()
+    client: RawClient, sql: str, params: Sequence[int | str] = ()
 ) -> tuple[list[Announced], list[Announced], int]:
-    """Prepare ``sql``, execute it once with integer ``params`` (binary protocol, EOF
-    mode): (announced columns, the execution's column definitions, rows received)."""
+    """Prepare ``sql``, execute it once with ``params`` (integers as BIGINT, strings as
+    VAR_STRING; binary protocol, EOF mode): (announced columns, the execution's column
+    definitions, rows received)."""
     client.command(b"\x16" + sql.encode())
     _, first = client.read_packet()
     if first[0] == 0xFF:
@@ -112,8 +113,14 @@ def execute(
     payload = b"\x17" + struct.pack("<IBI", stmt_id, 0, 1)
     if params:
         payload += bytes((len(params) + 7) // 8) + b"\x01"
-        payload += b"".join(b"\x08\x00" for _ in params)
-        payload += b"".join(struct.pack("<q", p) for p in params)
+        payload += b"".join(b"\xfd\x00" if isinstance(p, str) else b"\x08\x00" for p in params)
+        for p in params:
+            if isinstance(p, str):
+                raw = p.encode()
+                assert len(raw) < 251
+                payload += bytes((len(raw),)) + raw
+            else:
+                payload += struct.pack("<q", p)
     client.command(payload)
     _, head = client.read_packet()
     if head[0] == 0xFF:
