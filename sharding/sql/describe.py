@@ -551,9 +551,24 @@ class SlotTyped:
         scope.slots = slots
         scope.values = values
         typed = _item_type(self.node, scope, self.grouped)
-        typed = _table_column(typed) if self.preferred else typed
+        if self.preferred or (typed is not UNKNOWN and _is_parameter(self.node, slots)):
+            # A client's parameter as the item is typed by the value bound (BIGINT(21)
+            # for an integer); the shard saw a literal in its place (INT(1) for 5).
+            # Expressions over one keep the shard's typing (closer than the rules').
+            typed = _table_column(typed)
         typed = self.post(typed, slots) if self.post is not None else typed
         return _with_origin(typed, self.origin)
+
+
+def _is_parameter(node: exp.Expr, slots: Sequence[Slot]) -> bool:
+    """Whether ``node`` (under an alias or parentheses) is a client's parameter: a slot
+    with a bound value."""
+    while isinstance(node, exp.Alias | exp.Paren):
+        node = node.this
+    if not isinstance(node, exp.Placeholder):
+        return False
+    index = node.meta.get(SLOT)
+    return isinstance(index, int) and 0 <= index < len(slots) and slots[index].param is not None
 
 
 def recursive_field(typed: ColumnType | SlotTyped, node: exp.Expr) -> ColumnType | SlotTyped:

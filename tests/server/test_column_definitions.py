@@ -257,7 +257,7 @@ def _text_definitions(host: str, port: int, database: str, sql: str) -> list[Def
 
 
 def _binary_definitions(
-    port: int, database: str, sql: str, params: tuple[int, ...]
+    port: int, database: str, sql: str, params: tuple[int | str, ...]
 ) -> list[Definition]:
     client = connect(port, database)
     try:
@@ -574,3 +574,24 @@ def test_column_origins_equal_mariadbs(env: Environment, protocol: str) -> None:
     print(
         f"{protocol}: {len(statements)} statements, {named} columns naming a table, same origins but the listed ones"
     )
+
+
+#: Prepared statements whose select items are client parameters, and their values.
+BARE_PARAMETERS: list[tuple[str, tuple[int | str, ...]]] = [
+    ("SELECT ?", (5,)),
+    ("SELECT ?", (-9223372036854775808,)),
+    ("SELECT (?) AS q, ?", (0, "text")),
+    ("SELECT ? AS x, id FROM orders WHERE id = ?", (7, 7)),
+    ("SELECT status, ? FROM orders WHERE id < ? ORDER BY id", (3, 20)),
+]
+
+
+def test_parameter_items_are_typed_by_their_values(env: Environment) -> None:
+    """A parameter as a select item is defined by the value bound — BIGINT(21) NOT NULL
+    for an integer, as MariaDB — not by the shard's typing of the literal that stood in
+    its place (INT(1) for 5: Connector/J's getObject gave an Integer, not a Long)."""
+    for sql, params in BARE_PARAMETERS:
+        want = _binary_definitions(MYSQL_PORT, env.oracle_db, sql, params)
+        got = _binary_definitions(env.port, env.logical_db, sql, params)
+        assert got == want, sql
+        assert any(d.type == 8 and d.length == 21 for d in want), sql
