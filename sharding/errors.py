@@ -283,3 +283,22 @@ class LocalFilesRefused(ShardgateError):
 
     code = 4166
     sqlstate = "HY000"
+
+
+def near_text(rest: str) -> str:
+    """The ``near '...'`` part of a 1064 as MariaDB prints it (``%-.80T``): the text
+    from the error on, at most 80 bytes (UTF-8), a longer one cut to 77 bytes at a
+    character boundary and ``...``."""
+    raw = rest.encode("utf-8", "surrogatepass")
+    if len(raw) <= 80:
+        return rest
+    return raw[:77].decode("utf-8", "ignore") + "..."
+
+
+def syntax_error_message(near: str, line: int) -> str:
+    """MariaDB's 1064 text for the statement text from the error on, at ``line``."""
+    return (
+        "You have an error in your SQL syntax; check the manual that corresponds to your "
+        f"MariaDB server version for the right syntax to use near '{near_text(near)}' "
+        f"at line {line}"
+    )

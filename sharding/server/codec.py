@@ -539,11 +539,7 @@ def parse_change_user(payload: bytes, capabilities: int) -> HandshakeResponse:
     if capabilities & Capability.PLUGIN_AUTH and r.remaining():
         resp.auth_plugin = decode_text(r.nul_bytes_or_rest(), "auth plugin") or None
     if capabilities & Capability.CONNECT_ATTRS and r.remaining():
-        total = r.lenenc_int() or 0
-        attrs = PayloadReader(r.fixed(total))
-        while attrs.remaining():
-            key = attrs.lenenc_bytes().decode("utf-8", "replace")
-            resp.attributes[key] = attrs.lenenc_bytes().decode("utf-8", "replace")
+        _read_attributes(r, resp)
     return resp
 
 
@@ -573,9 +569,14 @@ def parse_handshake_response(payload: bytes) -> HandshakeResponse:
     if caps & Capability.PLUGIN_AUTH and r.remaining():
         resp.auth_plugin = decode_text(r.nul_bytes_or_rest(), "auth plugin")
     if caps & Capability.CONNECT_ATTRS and r.remaining():
-        total = r.lenenc_int() or 0
-        attrs = PayloadReader(r.fixed(total))
-        while attrs.remaining():
-            key = attrs.lenenc_bytes().decode("utf-8", "replace")
-            resp.attributes[key] = attrs.lenenc_bytes().decode("utf-8", "replace")
+        _read_attributes(r, resp)
     return resp
+
+
+def _read_attributes(r: PayloadReader, resp: HandshakeResponse) -> None:
+    """The connection attributes (length-encoded key/value pairs) into ``resp``."""
+    total = r.lenenc_int() or 0
+    attrs = PayloadReader(r.fixed(total))
+    while attrs.remaining():
+        key = attrs.lenenc_bytes().decode("utf-8", "replace")
+        resp.attributes[key] = attrs.lenenc_bytes().decode("utf-8", "replace")

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from sharding.api import SCAN, SPACE_AND_COMMENTS
-from sharding.sql.parse import syntax_error_message
+from sharding.errors import syntax_error_message
 
 __all__ = [
     "EmptyStatement",

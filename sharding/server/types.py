@@ -408,17 +408,8 @@ def column_definition_of(col: Column) -> ColumnDef:
     code, else LONGTEXT. Never from values."""
     wire = col.wire
     if wire is not None:
-        origin = wire.origin
-        if origin is None:
-            return ColumnDef(
-                name=col.name,
-                type=wire.type,
-                charset=wire.charset,
-                length=wire.length,
-                flags=wire.flags,
-                decimals=wire.decimals,
-            )
-        schema, table, org_table, org_name = origin
+        # Without an origin: the name as org_name, no table (not known).
+        schema, table, org_table, org_name = wire.origin or ("", "", "", None)
         return ColumnDef(
             name=col.name,
             type=wire.type,

@@ -28,7 +28,7 @@ from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
-from sharding.errors import EmptyQuery, ParseError, ShardgateError
+from sharding.errors import EmptyQuery, ParseError, ShardgateError, syntax_error_message
 from sharding.sql.lexer import json_arrow_offset
 
 # sqlglot logs a warning whenever it falls back to exp.Command; we report it ourselves.
@@ -96,25 +96,6 @@ def _mark_anonymous_aggregates(tree: exp.Expr) -> None:
         kind = _ANONYMOUS_AGGREGATES.get(node.name.upper())
         if kind is not None:
             node.replace(kind(expressions=list(node.expressions)))
-
-
-def near_text(rest: str) -> str:
-    """The ``near '...'`` part of a 1064 as MariaDB prints it (``%-.80T``): the text
-    from the error on, at most 80 bytes (UTF-8), a longer one cut to 77 bytes at a
-    character boundary and ``...``."""
-    raw = rest.encode("utf-8", "surrogatepass")
-    if len(raw) <= 80:
-        return rest
-    return raw[:77].decode("utf-8", "ignore") + "..."
-
-
-def syntax_error_message(near: str, line: int) -> str:
-    """MariaDB's 1064 text for the statement text from the error on, at ``line``."""
-    return (
-        "You have an error in your SQL syntax; check the manual that corresponds to your "
-        f"MariaDB server version for the right syntax to use near '{near_text(near)}' "
-        f"at line {line}"
-    )
 
 
 def mysql_syntax_error(sql: str, offset: int, reason: str = "") -> ParseError:

@@ -20,6 +20,7 @@ the names first and the caller resolves them before planning synchronously.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -76,16 +77,24 @@ def mark_alias_candidates(select: exp.Select) -> set[int]:
     order = select.args.get("order")
     for o in order.expressions if order is not None else []:
         mark(unparen(o.this))
-    having = select.args.get("having")
-    if having is not None:
-        stack: list[exp.Expr] = [having.this]
-        while stack:
-            node = stack.pop()
-            if _is_aggregate_call(node) or isinstance(node, exp.Select | exp.Subquery | exp.Union):
-                continue
-            mark(node)
-            stack.extend(node.iter_expressions())
+    for node in _having_names(select):
+        mark(node)
     return marked
+
+
+def _having_names(select: exp.Select) -> Iterator[exp.Expr]:
+    """The nodes of ``select``'s HAVING outside an aggregate's argument and outside
+    subqueries (where a name can be a select item's)."""
+    having = select.args.get("having")
+    if having is None:
+        return
+    stack: list[exp.Expr] = [having.this]
+    while stack:
+        node = stack.pop()
+        if _is_aggregate_call(node) or isinstance(node, exp.Select | exp.Subquery | exp.Union):
+            continue
+        yield node
+        stack.extend(node.iter_expressions())
 
 
 def bind_names_to_select_items(select: exp.Select) -> None:
@@ -125,15 +134,8 @@ def bind_names_to_select_items(select: exp.Select) -> None:
         holder = select.args.get(clause)
         for term in holder.expressions if holder is not None else []:
             bind(unparen(term.this if isinstance(term, exp.Ordered) else term))
-    having = select.args.get("having")
-    if having is not None:
-        stack: list[exp.Expr] = [having.this]
-        while stack:
-            node = stack.pop()
-            if _is_aggregate_call(node) or isinstance(node, exp.Select | exp.Subquery | exp.Union):
-                continue
-            bind(node)
-            stack.extend(node.iter_expressions())
+    for node in list(_having_names(select)):
+        bind(node)
 
 
 @dataclass(eq=False)

@@ -102,27 +102,32 @@ class RawClient:
             return [hs]
         if database:
             caps |= CLIENT_CONNECT_WITH_DB
-        if plugin == "caching_sha2_password":
-            auth = sha2_scramble(password, self.nonce)
-        elif plugin == "mysql_native_password":
-            auth = native_scramble(password, self.nonce)
-        else:
-            auth = password.encode() + b"\0"
+        auth = self._scramble(plugin, password)
         payload = struct.pack("<IIB", caps, 1 << 24, 45) + b"\0" * 23 + user.encode() + b"\0"
         payload += bytes((len(auth),)) + auth
         if database:
             payload += database.encode() + b"\0"
         payload += plugin.encode() + b"\0"
         self.send_packet(payload, 1)
+        return self._auth_replies(password)
+
+    def _scramble(self, plugin: str, password: str) -> bytes:
+        if plugin == "caching_sha2_password":
+            return sha2_scramble(password, self.nonce)
+        if plugin == "mysql_native_password":
+            return native_scramble(password, self.nonce)
+        return password.encode() + b"\0"
+
+    def _auth_replies(self, password: str) -> list[bytes]:
+        """The server's packets up to OK or ERR, answering an auth switch (to native)."""
         out = []
         while True:
             seq, pkt = self.read_packet()
             out.append(pkt)
             if pkt[0] == 0xFE and len(pkt) > 1:  # AuthSwitchRequest
                 name, _, rest = pkt[1:].partition(b"\0")
-                nonce = rest.rstrip(b"\0")
                 assert name == b"mysql_native_password"
-                self.send_packet(native_scramble(password, nonce), seq + 1)
+                self.send_packet(native_scramble(password, rest.rstrip(b"\0")), seq + 1)
                 continue
             if pkt[0] in (0x00, 0xFF):
                 return out
@@ -137,26 +142,11 @@ class RawClient:
     ) -> list[bytes]:
         """COM_CHANGE_USER, answered against the handshake's nonce (an auth switch to
         mysql_native_password is followed); every packet the server sent back."""
-        if plugin == "caching_sha2_password":
-            auth = sha2_scramble(password, self.nonce)
-        elif plugin == "mysql_native_password":
-            auth = native_scramble(password, self.nonce)
-        else:
-            auth = password.encode() + b"\0"
+        auth = self._scramble(plugin, password)
         payload = b"\x11" + user.encode() + b"\0" + bytes((len(auth),)) + auth
         payload += database.encode() + b"\0" + struct.pack("<H", 45) + plugin.encode() + b"\0"
         self.send_packet(payload, 0)
-        out = []
-        while True:
-            seq, pkt = self.read_packet()
-            out.append(pkt)
-            if pkt[0] == 0xFE and len(pkt) > 1:  # AuthSwitchRequest
-                name, _, rest = pkt[1:].partition(b"\0")
-                assert name == b"mysql_native_password"
-                self.send_packet(native_scramble(password, rest.rstrip(b"\0")), seq + 1)
-                continue
-            if pkt[0] in (0x00, 0xFF):
-                return out
+        return self._auth_replies(password)
 
     def command(self, payload: bytes) -> None:
         self.send_packet(payload, 0)
