@@ -412,9 +412,9 @@ class _Scope:
         """What MariaDB names as the origin of select item ``item`` (10.11, measured):
         a column of a catalog table (under an alias or parentheses too) its database,
         the table's alias as written, the table and the column's declared name; an
-        expression, aggregate, literal or subquery nothing (:data:`EXPRESSION_ORIGIN`).
-        None where it is not modelled: a derived table's or CTE's column (MariaDB's
-        answer there depends on how it merges the body), a column not found."""
+        expression, aggregate, literal or subquery nothing (:data:`EXPRESSION_ORIGIN`);
+        a derived table's or CTE's column as :meth:`_derived_origin` says. None where
+        it is not known: a column not found, a derived column of unknown origin."""
         node = item
         while isinstance(node, exp.Alias | exp.Paren):
             if _carried(node) is not None:
@@ -926,8 +926,13 @@ def _with_origin(t: ColumnType | SlotTyped, origin: ColumnOrigin | None) -> Colu
     """``t`` labelled with ``origin`` (a new definition, or the SlotTyped resolving to
     one). :data:`UNKNOWN` stays itself: callers test it by identity."""
     if isinstance(t, SlotTyped):
-        t.origin = origin
-        return t
+        if t.origin == origin:
+            return t
+        # A copy: the same SlotTyped may stand for a derived table's column in its
+        # scope (read again by _derived_origin) and for the item of a ``*`` here.
+        labelled = copy.copy(t)
+        labelled.origin = origin
+        return labelled
     if t is UNKNOWN or t.origin == origin:
         return t
     return dataclasses.replace(t, origin=origin)
