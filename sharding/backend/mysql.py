@@ -618,7 +618,11 @@ class MySQLConnection:
             pc = self._lease.pc
             assert pc is not None, "connection used after a failed reconnect"
             try:
-                reply = await ds._bridge.run(op, pc.raw.conn, payload)
+                reply = await (
+                    op(pc.raw.conn, payload)
+                    if ds._runs_in_caller
+                    else ds._bridge.run(op, pc.raw.conn, payload)
+                )
             except _Stale:
                 if self._sent or self._in_transaction or _attempt == STALE_RETRIES:
                     pc.broken = True
@@ -840,6 +844,10 @@ class MySQLDataSource(DataSource):
         else:
             self._driver = _DRIVERS[config.driver]()
             self._bridge = bridge if bridge is not None else make_bridge(config.bridge)
+        #: Statements run in the calling task, not through the bridge: the native
+        #: bridge's ``run`` only checks the runtime, which the borrow checked
+        #: (``_ensure_usable``) and the connection checks at every command.
+        self._runs_in_caller = native
         self._breaker = Breaker(config.breaker_threshold, config.breaker_probe_interval)
         self._init_sql: list[str] = [session_init_sql(config.max_statement_time)]
         #: Connect-time values (SQL literals) of the variables sessions may change,

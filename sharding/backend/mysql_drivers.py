@@ -74,6 +74,11 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def warning_notes(rows: Sequence[Sequence[Any]]) -> list[tuple[str, int, str]]:
+    """``SHOW WARNINGS`` rows as ``_Reply.notes``: (level, code, message)."""
+    return [(_text(r[0]), int(r[1]), _text(r[2])) for r in rows]
+
+
 def result_columns(
     fields: Sequence[Any] | None, description: Sequence[Sequence[Any]] | None
 ) -> list[Column]:
@@ -143,7 +148,7 @@ class _Driver:
         """``SHOW WARNINGS`` on ``conn`` right after ``reply``'s statement (the next
         statement clears them) as ``reply.notes``."""
         shown = await self.query(conn, "SHOW WARNINGS")
-        reply.notes = [(_text(r[0]), int(r[1]), _text(r[2])) for r in shown.rows]
+        reply.notes = warning_notes(shown.rows)
 
     # Batches of several statements per COM_QUERY (drivers that override _query_group).
 
@@ -191,7 +196,7 @@ class _Driver:
                 got = await self._query_group(conn, interleaved)
                 for reply, shown in zip(got[0::2], got[1::2], strict=True):
                     if reply.warnings:
-                        reply.notes = [(_text(r[0]), int(r[1]), _text(r[2])) for r in shown.rows]
+                        reply.notes = warning_notes(shown.rows)
                     replies.append(reply)
         except Exception as exc:
             if multi and is_server_error(exc):
@@ -210,7 +215,7 @@ class _Driver:
         reply = await (self.query_raw(conn, sql) if raw else self.query(conn, sql))
         if reply.warnings and (reply.description is not None or reply.fields):
             shown = await self.query(conn, "SHOW WARNINGS")
-            reply.notes = [(_text(r[0]), int(r[1]), _text(r[2])) for r in shown.rows]
+            reply.notes = warning_notes(shown.rows)
         return reply
 
     def close_hard(self, conn: Any) -> None:

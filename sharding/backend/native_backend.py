@@ -48,6 +48,7 @@ from sharding.backend.mysql import (
     _Stale,
     map_error,
 )
+from sharding.backend.mysql_drivers import warning_notes
 from sharding.backend.native import (
     NativeConnection,
     NativeConnector,
@@ -152,6 +153,27 @@ class NativeSide(_LoopSide):
             # A statement is aborted by closing its socket (cheaper than a cancel
             # scope per statement): the blocked read fails, the connection is broken.
             return await fn(*args)
+        except Exception:
+            if op.abort_reason is not None:
+                raise _Aborted(op.abort_reason) from None
+            raise
+        finally:
+            self.inflight.pop(op, None)  # type: ignore[call-overload]
+
+    async def op_fetch_raw(self, conn: Any, sql: str) -> _Reply:
+        """What the loop side's ``op_fetch_raw`` does through ``run_op`` and the
+        driver's ``fetch``, in one frame: a one-shard read relayed to the client (a
+        point query) passes here, and each coroutine layer costs every call."""
+        if not conn.usable():
+            raise _Stale()
+        op = _NativeOp(time.monotonic(), conn)
+        self.inflight[op] = None  # type: ignore[index]
+        try:
+            reply = _reply(await conn.query(sql, raw=True))
+            if reply.warnings and reply.fields:
+                shown = await conn.query("SHOW WARNINGS")
+                reply.notes = warning_notes(shown.rows)
+            return reply
         except Exception:
             if op.abort_reason is not None:
                 raise _Aborted(op.abort_reason) from None

@@ -36,11 +36,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sharding.backend.native as native_module
-from sharding.backend.mysql import HEARTBEAT_AFTER, map_error, session_init_sql
+from sharding.backend.mysql import (
+    HEARTBEAT_AFTER,
+    MySQLDataSource,
+    map_error,
+    session_init_sql,
+)
 from sharding.backend.native import (
     NativeConnection,
     NativeConnector,
     WrongRuntime,
+    parse_payloads,
     parse_rsa_public_key,
     rsa_oaep_encrypt,
     scramble_caching_sha2,
@@ -879,12 +885,39 @@ async def test_datasource_native_driver_same_results_as_aiomysql(corpus: None) -
         await aio.aclose()
 
 
-async def test_datasource_native_cancel_closes_and_kills() -> None:
+async def test_datasource_native_relayed_read_is_the_fetch(corpus: None) -> None:
+    """A relayed read (the one-shard point path's own op) answers as ``fetch``: the same
+    columns, the rows in their payloads, the warnings' count and texts."""
+    ds = make_ds("sgnative_relay", driver="native", max_connections=2)
+    await ds.open()
+    try:
+        for sql in (
+            f"SELECT * FROM {DB}.t ORDER BY id",
+            "SELECT CAST('1x' AS SIGNED) AS a, CAST('2y' AS SIGNED) AS b",
+            "SELECT 1 FROM DUAL WHERE 0",
+        ):
+            want = await ds.fetch(sql)
+            async with ds.connection() as conn:
+                got = await conn.fetch_relayed(sql)
+            assert got.columns == want.columns, sql
+            assert got.payloads is not None and not got.rows
+            assert parse_payloads(got.payloads, got.columns) == want.rows, sql
+            assert (got.warnings, got.notes) == (want.warnings, want.notes), sql
+        assert want.warnings == 0
+        warned = await ds.fetch("SELECT CAST('1x' AS SIGNED)")
+        assert warned.warnings == 1 and warned.notes and warned.notes[0][1] == 1292
+    finally:
+        await ds.aclose()
+
+
+@pytest.mark.parametrize("relayed", [False, True], ids=["fetch", "fetch_relayed"])
+async def test_datasource_native_cancel_closes_and_kills(relayed: bool) -> None:
     ds = make_ds("sgnative_cancel", driver="native", max_connections=2)
     await ds.open()
     try:
+        sql = "SELECT SUM(seq * 2) FROM mysql.seq_1_to_1000000000000 /* sgnative-c */"
         with trio.move_on_after(0.3) as scope:
-            await ds.fetch("SELECT SUM(seq * 2) FROM mysql.seq_1_to_1000000000000 /* sgnative-c */")
+            await (_relayed_rows(ds, sql) if relayed else ds.fetch(sql))
         assert scope.cancelled_caught
         with trio.fail_after(5):
             while await _processlist(ds, "%sgnative-c%"):  # noqa: ASYNC110 - the server's state
@@ -929,11 +962,25 @@ def test_datasource_native_refuses_another_run() -> None:
     trio.run(second)
 
 
+async def _relayed_rows(ds: MySQLDataSource, sql: str) -> list[tuple[Any, ...]]:
+    """``sql`` through ``fetch_relayed`` (the one-shard point path), rows parsed."""
+    async with ds.connection() as conn:
+        rs = await conn.fetch_relayed(sql)
+    assert rs.payloads is not None and not rs.rows
+    return parse_payloads(rs.payloads, rs.columns)
+
+
+@pytest.mark.parametrize("relayed", [False, True], ids=["fetch", "fetch_relayed"])
 async def test_datasource_native_hung_server_fails_fast_then_recovers(
-    private: PrivateMariaDB,
+    private: PrivateMariaDB, relayed: bool
 ) -> None:
     """SIGSTOP: a statement on the wire is aborted by the health check (its socket is
-    closed) within about ``validation_timeout``; the breaker opens, then closes again."""
+    closed) within about ``validation_timeout``; the breaker opens, then closes again.
+    The same for a relayed read, which takes its own one-frame op."""
+
+    async def rows(sql: str) -> list[tuple[Any, ...]]:
+        return await _relayed_rows(ds, sql) if relayed else (await ds.fetch(sql)).rows
+
     ds = make_ds(
         "sgnative_hung",
         private.url,
@@ -943,18 +990,18 @@ async def test_datasource_native_hung_server_fails_fast_then_recovers(
     )
     await ds.open()
     try:
-        assert (await ds.fetch("SELECT 1")).rows == [(1,)]
+        assert await rows("SELECT 1") == [(1,)]
         private.pause()
         start = trio.current_time()
         with pytest.raises(DataSourceUnavailable, match="sgnative_hung"):
-            await ds.fetch("SELECT 1 + 0 * SLEEP(0.01)")
+            await rows("SELECT 1 + 0 * SLEEP(0.01)")
         assert trio.current_time() - start <= 0.5 + HEARTBEAT_AFTER + 0.5
         assert ds.statistics().extra["aborted_by_health_check"] >= 1
         private.resume()
         with trio.fail_after(10):
             while True:
                 try:
-                    assert (await ds.fetch("SELECT 2")).rows == [(2,)]
+                    assert await rows("SELECT 2") == [(2,)]
                     break
                 except DataSourceUnavailable:
                     await trio.sleep(0.1)
