@@ -85,6 +85,7 @@ from collections import Counter
 from collections.abc import Callable
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from sqlglot import exp
@@ -275,6 +276,54 @@ def _field(x: Any, *items: Any) -> int:
         if item is not None and float(_number(item) or 0) == float(nx or 0):
             return i
     return 0
+
+
+def _interval_operand(v: Any) -> int | float | Decimal | None:
+    """An ``INTERVAL()`` operand as MariaDB compares it: integers and decimal texts
+    exactly, REALs as doubles."""
+    if v is None or isinstance(v, int | float):
+        return v
+    m = _NUM_PREFIX.match(_text(v))
+    if not m:
+        return 0
+    t = m.group(1)
+    try:
+        return int(t)
+    except ValueError:
+        return float(t) if "e" in t.lower() else Decimal(t)
+
+
+def _interval_less(a: int | float | Decimal, b: int | float | Decimal) -> bool:
+    # MariaDB compares two exact values exactly and anything else as doubles.
+    if isinstance(a, float) or isinstance(b, float):
+        return float(a) < float(b)
+    return a < b
+
+
+def _interval_index(n: Any, *bounds: Any) -> int:
+    """MariaDB's ``INTERVAL(N, N1, N2, …)``: -1 for a NULL ``N``; else the position
+    before the first bound greater than ``N``, NULL bounds skipped (MariaDB's scan
+    of a list of up to seven bounds, or of any list holding a column). MariaDB
+    binary-searches a list of eight or more constants instead (a NULL counting as
+    0), which answers the same for a list in ascending order without NULLs — the
+    order its manual requires; for any other such list a function cannot tell
+    constants from columns, so it is refused rather than answered differently."""
+    value = _interval_operand(n)
+    if value is None:
+        return -1
+    items = [_interval_operand(b) for b in bounds]
+    if len(items) >= 8:
+        present = [i for i in items if i is not None]
+        if len(present) < len(items) or any(_interval_less(b, a) for a, b in pairwise(present)):
+            raise NotSupported(
+                "INTERVAL() with eight or more bounds that are not in ascending order "
+                "or include NULL, on the embedded SQLite default (MariaDB searches "
+                "such a constant list by halves)"
+            )
+    for i, bound in enumerate(items):
+        if bound is not None and _interval_less(value, bound):
+            return i
+    return len(items)
 
 
 def _elt(n: Any, *items: Any) -> Any:
@@ -1802,6 +1851,7 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("rpad", 3, _pad(False), True),
     ("field", -1, _field, True),
     ("elt", -1, _elt, True),
+    ("interval", -1, _interval_index, True),
     ("md5", 1, _md5, True),
     ("sha1", 1, _sha1, True),
     ("sha", 1, _sha1, True),

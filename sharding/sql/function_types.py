@@ -272,6 +272,7 @@ FUNCTION_TYPES: dict[str, Rule] = {
     "QUARTER": _int(1),
     "YEAR": _int(4),
     "FIELD": ColumnType(_LONG, 3, _NOT_NULL | _BINARY, 0, _BINARY_CHARSET),
+    "INTERVAL": ColumnType(_LONG, 2, _NOT_NULL | _BINARY, 0, _BINARY_CHARSET),
     "FIND_IN_SET": _int(3),
     "INSTR": _int(11),
     "LOCATE": _int(11),

@@ -388,3 +388,24 @@ async def test_function_errors_keep_their_mysql_code(
         await coord.execute(f"SELECT {call} FROM fe WHERE id = 1")
     assert info.value.code == code
     assert words in str(info.value)
+
+
+async def test_interval_function_searches_like_mariadb_or_refuses(coord: Coordinator) -> None:
+    """``INTERVAL(N, …)`` on SQLite: MariaDB's scan (NULL bounds skipped) for any list it
+    scans; a list of eight or more bounds is answered only where MariaDB's search by
+    halves gives the same (ascending, no NULL), else refused (a function cannot tell
+    constants, which MariaDB searches, from columns, which it scans)."""
+    await coord.execute("CREATE TABLE iv (id INT PRIMARY KEY, n INT)")
+    await coord.execute("INSERT INTO iv VALUES (1, 5), (2, NULL)")
+    rows = (
+        await coord.execute(
+            "SELECT INTERVAL(n, 1, NULL, 7), INTERVAL(n, 10, 1, 2), "
+            "INTERVAL(n, 1, 2, 3, 4, 5, 6, 7, 8) FROM iv ORDER BY id"
+        )
+    ).rows
+    # MariaDB 10.11: 2, 0, 5 for n = 5 (a NULL bound keeps its position); -1 for NULL.
+    assert rows == [(2, 0, 5), (-1, -1, -1)]
+    with pytest.raises(NotSupported, match="INTERVAL"):
+        await coord.execute("SELECT INTERVAL(n, 8, 7, 6, 5, 4, 3, 2, 1) FROM iv WHERE id = 1")
+    with pytest.raises(NotSupported, match="INTERVAL"):
+        await coord.execute("SELECT INTERVAL(n, 1, 2, 3, NULL, 5, 6, 7, 8) FROM iv WHERE id = 1")
