@@ -15,13 +15,14 @@ of it is async:
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sharding.catalog import TableInfo
-from sharding.errors import NotSupported, ShardgateError, UnknownColumn
+from sharding.errors import ColumnCountMismatch, NotSupported, ShardgateError, UnknownColumn
 from sharding.merge.semantics import Semantics
 from sharding.sql.insert import (
     CompiledRow,
@@ -122,7 +123,10 @@ class PreparedInsert:
                 if first_id is None:
                     first_id = generated
                 if shape.ai_appended:
-                    text = text[:-1].rstrip() + f", {generated})"
+                    if text[1:-1].strip():
+                        text = text[:-1].rstrip() + f", {generated})"
+                    else:  # ``()``: the row's only value is its id
+                        text = f"({generated})"
                 else:
                     assert ai_index is not None
                     param = parsed.params.get((r, ai_index))
@@ -176,6 +180,10 @@ class PreparedInsert:
         )
 
 
+#: A VALUES row without values, ``()``, first in the rows.
+_EMPTY_ROW = re.compile(r"\s*\(\s*\)")
+
+
 def insert_shape(
     sql: str, parsed: ParsedInsert, info: TableInfo, sem: Semantics, *, reuse: bool = False
 ) -> InsertShape:
@@ -183,9 +191,18 @@ def insert_shape(
 
     ``reuse``: the shape will serve many calls, so its rows are pre-rendered once
     (a one-off INSERT is cheaper re-rendered directly)."""
-    columns = parsed.columns if parsed.columns is not None else info.column_names()
-    if not columns:
-        raise NotSupported(f"INSERT without a column list into {info.qualified} (columns unknown)")
+    if parsed.columns is not None:
+        columns = parsed.columns
+    elif parsed.mode != "set" and _EMPTY_ROW.match(sql, parsed.body_start):
+        # ``INSERT INTO t VALUES ()``: MariaDB fills every column with its default,
+        # as for an empty column list (a row with values after it is then 1136).
+        columns = []
+    else:
+        columns = info.column_names()
+        if not columns:
+            raise NotSupported(
+                f"INSERT without a column list into {info.qualified} (columns unknown)"
+            )
     if info.columns:
         for c in columns:
             if not info.has_column(c):
@@ -210,6 +227,12 @@ def insert_shape(
         if position is not None and position not in capture:
             capture.append(position)
     scan_rows(sql, parsed, capture, len(columns))
+    if not columns:
+        # No column list, or an empty one: only rows without values (the fast scan
+        # does not count values; the count is checked before any id is taken).
+        for r, text in enumerate(parsed.row_texts):
+            if text[1:-1].strip():
+                raise ColumnCountMismatch(f"Column count doesn't match value count at row {r + 1}")
     dialect = sem.dialect
     upsert = scan_upsert(parsed.tail, info) if parsed.tail else None
     if upsert is not None and dialect == "sqlite":

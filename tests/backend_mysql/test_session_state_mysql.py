@@ -103,6 +103,24 @@ MYSQL_SCRIPTS["last insert id beyond bigint"] = [
     "SELECT LAST_INSERT_ID(18446744073709551615), LAST_INSERT_ID()",
 ]
 
+#: Rows without values: every column its default, the AUTO_INCREMENT id generated
+#: (the sequence-table idiom); a row with values after them is 1136 at its own row,
+#: counted before any id is taken.
+MYSQL_SCRIPTS["empty values rows"] = [
+    "INSERT INTO ai () VALUES ()",
+    "SELECT LAST_INSERT_ID(), ROW_COUNT()",
+    "INSERT INTO ai VALUES (), ( ), ()",
+    "SELECT LAST_INSERT_ID(), ROW_COUNT()",
+    "INSERT INTO ai VALUES (), (50, 1)",
+    "INSERT INTO ai () VALUES (7)",
+    "INSERT IGNORE INTO ai () VALUES ()",
+    "REPLACE INTO ai () VALUES ()",
+    "INSERT INTO ai () VALUES () ON DUPLICATE KEY UPDATE v = 9",
+    "SELECT LAST_INSERT_ID()",
+    "SELECT id, v FROM ai ORDER BY id",
+    "INSERT INTO t () VALUES ()",
+]
+
 MYSQL_SCRIPTS["settings in a transaction"] = [
     "BEGIN",
     "INSERT INTO s (id, c) VALUES (1, 'ab')",
