@@ -38,6 +38,9 @@ class ShardgateError(Exception):
 
     code: ClassVar[int] = 1105  # ER_UNKNOWN_ERROR
     sqlstate: ClassVar[str] = "HY000"
+    #: Which statement of a batch run on one connection raised it (0-based; None: not
+    #: known or not a batch): a shard's "at row n" is then named in the client's rows.
+    statement_index: int | None = None
 
     def __init__(self, message: str, *, code: int | None = None, sqlstate: str | None = None):
         super().__init__(message)

@@ -38,7 +38,7 @@ from sharding.errors import (
     ShardgateError,
     ShardKeyUpdate,
 )
-from sharding.exec.run import ExecStats
+from sharding.exec.run import ExecStats, client_error
 from sharding.exec.shard_settings import SessionSources
 from sharding.exec.targets import Target, physical_names, route_shards, shard_targets
 from sharding.exec.writes import WriteContext, WriteOp, ordered, session_write, strategy
@@ -444,7 +444,11 @@ async def insert_statement(
         await coord.catalog.observe_ids(info.database, info.name, rows.largest_explicit_id)
     ops = await cpu_bound(len(sql), insert_ops, rows)
     stats.shards = sum(len(v) for v in ops.values())
-    results = await _write(session, ops, "insert", stats)
+    try:
+        results = await _write(session, ops, "insert", stats)
+    except BaseException as exc:
+        _name_client_row(exc, ops, rows, first_row)
+        raise
     count = _changed
     if (
         session.state.client_found_rows
@@ -891,6 +895,31 @@ def _record_write_warnings(
         before += _matched(r)
     keyed.sort(key=lambda k: (k[0], k[1]))
     return session.state.warn_counted(count, [note for _, _, note in keyed])
+
+
+def _name_client_row(
+    exc: BaseException, ops: Mapping[str, Sequence[WriteOp]], rows: InsertRows, first_row: int
+) -> None:
+    """A shard's error "… at row n" (a strict-mode value, a column count) names the
+    n-th row of *its* statement, which holds only that shard's rows: renumbered in
+    place to the client's row, as MariaDB names it. Only where the failed statement is
+    known — its data source, and its place in that source's batch when it ran more than
+    one (``ShardgateError.statement_index``); otherwise the text stays as it is."""
+    error = client_error(exc)
+    if not isinstance(error, ShardgateError):
+        return
+    m = _AT_ROW.search(error.message)
+    if m is None:
+        return
+    source: str | None = getattr(error, "datasource", None)
+    if source is None and len(ops) == 1:
+        source = next(iter(ops))
+    batch = ordered(ops[source]) if source is not None and source in ops else []
+    index = 0 if len(batch) == 1 else error.statement_index
+    if index is None or not 0 <= index < len(batch):
+        return
+    row = _client_rows(rows, first_row)(batch[index], int(m.group(1)), 0)
+    error.message = f"{error.message[: m.start()]} at row {row}"
 
 
 def _client_rows(rows: InsertRows, first_row: int) -> RowNumber:

@@ -31,6 +31,8 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from sharding.errors import ShardgateError
+
 Row = tuple[Any, ...]
 
 
@@ -187,7 +189,15 @@ async def execute_all(conn: Connection, sqls: Sequence[str]) -> list[ExecResult]
     if many is not None:
         results: list[ExecResult] = await many(sqls)
         return results
-    return [await conn.execute(sql) for sql in sqls]
+    results = []
+    for sql in sqls:
+        try:
+            results.append(await conn.execute(sql))
+        except ShardgateError as exc:
+            if exc.statement_index is None:
+                exc.statement_index = len(results)
+            raise
+    return results
 
 
 def connection_lost(conn: object) -> bool:

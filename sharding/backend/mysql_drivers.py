@@ -190,10 +190,20 @@ class _Driver:
         try:
             for group in groups:
                 if len(group) == 1:
-                    replies.append(await self.execute(conn, group[0]))
+                    try:
+                        replies.append(await self.execute(conn, group[0]))
+                    except Exception as exc:
+                        exc.sg_statement_index = len(replies)  # type: ignore[attr-defined]
+                        raise
                     continue
                 interleaved = [part for sql in group for part in (sql, _SHOW_WARNINGS)]
-                got = await self._query_group(conn, interleaved)
+                try:
+                    got = await self._query_group(conn, interleaved)
+                except Exception as exc:
+                    # Results before the failed one: each statement and its SHOW WARNINGS.
+                    before = getattr(exc, "sg_results_before", 0)
+                    exc.sg_statement_index = len(replies) + before // 2  # type: ignore[attr-defined]
+                    raise
                 for reply, shown in zip(got[0::2], got[1::2], strict=True):
                     if reply.warnings:
                         reply.notes = warning_notes(shown.rows)
@@ -287,7 +297,11 @@ class _Aiomysql(_Driver):
     async def _query_group(self, conn: Any, group: Sequence[str]) -> list[_Reply]:
         replies = [await self.query(conn, ";\n".join(sql.rstrip().rstrip(";") for sql in group))]
         for _ in range(len(group) - 1):
-            await conn.next_result()
+            try:
+                await conn.next_result()
+            except Exception as exc:
+                exc.sg_results_before = len(replies)  # type: ignore[attr-defined]
+                raise
             replies.append(self._reply(conn))
         return replies
 

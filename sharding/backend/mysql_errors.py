@@ -67,6 +67,8 @@ def map_error(ds: str, exc: BaseException) -> ShardgateError:
         # on the error for logs, not put in front of the text.
         error = BackendError(msg, code=code, sqlstate=sqlstate)
         error.datasource = ds
+        # Set by the drivers' batches (``_Driver._batched``): which statement failed.
+        error.statement_index = getattr(exc, "sg_statement_index", None)
         return error
     if isinstance(exc, OSError | EOFError | asyncio.TimeoutError):
         return DataSourceUnavailable(f"{ds}: connection failed: {exc!r}")

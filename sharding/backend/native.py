@@ -981,7 +981,13 @@ class NativeConnection:
         await self._send(b"\x03" + sql.encode("utf-8", "surrogateescape"))
         results = [await self._read_result(raw)]
         while results[-1].status & _MORE_RESULTS:
-            nxt = await self._read_result()
+            try:
+                nxt = await self._read_result()
+            except _ServerError as err:
+                # Which statement of a multi-statement packet failed (the batch's caller
+                # names the client's row of a shard's "at row n" with it).
+                err.exc.sg_results_before = len(results)
+                raise
             if all_results:
                 results.append(nxt)
             else:

@@ -195,7 +195,7 @@ class Wire:
 
 
 async def _serve(
-    nursery: trio.Nursery, mysql_url: str, max_connections: int
+    nursery: trio.Nursery, mysql_url: str, max_connections: int, driver: str = "aiomysql"
 ) -> AsyncIterator[Wire]:
     db = f"sgsess_{secrets.token_hex(3)}"
     topology = Topology.from_dict(
@@ -205,7 +205,10 @@ async def _serve(
         }
     )
     ds = MySQLDataSource(
-        "m0", MySQLConfig.from_mapping("m0", {"url": mysql_url, "max_connections": max_connections})
+        "m0",
+        MySQLConfig.from_mapping(
+            "m0", {"url": mysql_url, "max_connections": max_connections, "driver": driver}
+        ),
     )
     await in_thread(_cleanup, db)
     await in_thread(_create_reference, db)
@@ -237,8 +240,9 @@ async def wire_pool1(nursery: trio.Nursery, mysql_url: str) -> AsyncIterator[Wir
         yield w
 
 
-def run(conn: Any, sql: str, database: str) -> tuple[Any, ...]:
-    """One statement's outcome as a client sees it (the database name normalised)."""
+def run(conn: Any, sql: str, database: str, *, messages: bool = False) -> tuple[Any, ...]:
+    """One statement's outcome as a client sees it (the database name normalised);
+    ``messages``: an error's text too."""
     try:
         with conn.cursor() as cur:
             cur.execute(sql)
@@ -250,6 +254,8 @@ def run(conn: Any, sql: str, database: str) -> tuple[Any, ...]:
                 tuple(tuple(kind("db" if v == database else v) for v in r) for r in rows),
             )
     except pymysql.MySQLError as exc:
+        if messages:
+            return ("error", exc.args[0], str(exc.args[1]).replace(f"`{database}`", "`db`"))
         return ("error", exc.args[0])
 
 
@@ -258,7 +264,9 @@ def _create_reference(db: str) -> None:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}_ref`")
 
 
-def compare(w: Wire, statements: Sequence[str], *, client_flag: int = 0) -> None:
+def compare(
+    w: Wire, statements: Sequence[str], *, client_flag: int = 0, messages: bool = False
+) -> None:
     """Run ``statements`` in a fresh session on both sides; every outcome must match."""
     ours, ref = w.ours(client_flag=client_flag), w.reference(client_flag=client_flag)
     try:
@@ -270,14 +278,44 @@ def compare(w: Wire, statements: Sequence[str], *, client_flag: int = 0) -> None
                     cur.execute(ddl)
         mismatches = []
         for sql in statements:
-            expected = run(ref, sql, f"{w.db}_ref")
-            got = run(ours, sql, w.db)
+            expected = run(ref, sql, f"{w.db}_ref", messages=messages)
+            got = run(ours, sql, w.db, messages=messages)
             if got != expected:
                 mismatches.append(f"{sql}: shardgate {got} != MariaDB {expected}")
         assert not mismatches, "\n".join(mismatches)
     finally:
         ours.close()
         ref.close()
+
+
+#: Multi-row INSERTs whose rows land on several shards, one failing in strict mode: a
+#: shard's "at row n" counts the rows of its own statement; MariaDB names the client's
+#: row. Rows on four shards of one data source: several statements in one batch.
+ROW_ERRORS = [
+    "INSERT INTO t (id, v) VALUES (1, 1), (2, 'x')",
+    "INSERT INTO t (id, v) VALUES (1, 1), (2, 2), (3, 3), (4, 4), (5, 'bad'), (6, 6)",
+    "INSERT INTO s (id, c) VALUES (2, 'a'), (1, 'b'), (5, 'ccc'), (3, 'd')",
+    "INSERT INTO ai (v) VALUES (1), (2), (3), (4), (5), ('x')",
+    "INSERT INTO t (id, v) VALUES (1, 1), (2)",
+    "BEGIN",
+    "INSERT INTO t (id, v) VALUES (7, 1), (8, 2), (11, 'y')",
+    "ROLLBACK",
+    "INSERT INTO t (id, v) VALUES (1, 1), (2, 2), (3, 3), (4, 4), (5, 5)",
+    "INSERT INTO t (id, v) SELECT id + 100, IF(id = 3, 'z', 1) FROM t ORDER BY id",
+    "SELECT COUNT(*) FROM t",
+]
+
+
+@pytest.fixture(params=["aiomysql", "native"])
+async def wire_driver(
+    request: pytest.FixtureRequest, nursery: trio.Nursery, mysql_url: str
+) -> AsyncIterator[Wire]:
+    async for w in _serve(nursery, mysql_url, max_connections=8, driver=request.param):
+        yield w
+
+
+async def test_insert_errors_name_the_clients_row(wire_driver: Wire) -> None:
+    await in_thread(lambda: compare(wire_driver, ROW_ERRORS, messages=True))
 
 
 async def test_variables_match_mariadb(wire: Wire) -> None:
