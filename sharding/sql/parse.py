@@ -28,13 +28,21 @@ from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.errors import TokenError
 from sqlglot.tokens import TokenType  # type: ignore[attr-defined]
 
-from sharding.errors import EmptyQuery, ParseError, ShardgateError, syntax_error_message
+from sharding.errors import (
+    EmptyQuery,
+    NotSupported,
+    ParseError,
+    ShardgateError,
+    syntax_error_message,
+)
 from sharding.sql.lexer import json_arrow_offset
 
 # sqlglot logs a warning whenever it falls back to exp.Command; we report it ourselves.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 PLACEHOLDER_START = "sg_start"
+#: Meta key of a GROUP BY element written with ASC (False) or DESC (True).
+GROUP_ORDER = "sg_group_desc"
 
 #: sqlglot parses by recursive descent, ~25 Python frames per nesting level, so
 #: Python's default limit (1000) refused ``SELECT ((((…1…))))`` past ~38 levels with a
@@ -90,6 +98,31 @@ class ShardgateMySQL(MySQL):
             return cast(
                 "exp.Expr | None", super()._parse_interval(require_interval, parse_function_unit)
             )
+
+        # ``GROUP BY a DESC, b``: MariaDB's grouping with a direction per column (its
+        # implicit sort of the groups, descending where asked). sqlglot has no such
+        # grammar (1064): each top-level element of a GROUP BY may be followed by ASC
+        # or DESC, recorded on the element (``GROUP_ORDER``) for :func:`_group_order`.
+        _sg_group_element = False
+
+        def _parse_group(self, skip_group_by_token: bool = False) -> exp.Group | None:
+            self._sg_group_element = True
+            try:
+                return cast("exp.Group | None", super()._parse_group(skip_group_by_token))
+            finally:
+                self._sg_group_element = False
+
+        def _parse_disjunction(self) -> exp.Expr | None:
+            if not self._sg_group_element:
+                return cast("exp.Expr | None", super()._parse_disjunction())
+            self._sg_group_element = False  # what the element holds parses as usual
+            try:
+                node = cast("exp.Expr | None", super()._parse_disjunction())
+            finally:
+                self._sg_group_element = True
+            if node is not None and self._match_set((TokenType.ASC, TokenType.DESC)):
+                node.meta[GROUP_ORDER] = self._prev.token_type == TokenType.DESC
+            return node
 
         def _sg_placeholder(self) -> exp.Expr:
             node = self.expression(exp.Placeholder())
@@ -206,9 +239,49 @@ def parse_one(sql: str) -> exp.Expr:
     assert first is not None
     if _LAG_LEAD.search(sql):
         _refuse_lag_lead_default(sql, first)
+    if _GROUP_DIRECTION.search(sql):
+        _group_order(first)
     if _ANONYMOUS_AGGREGATE_HINT.search(sql):
         _mark_anonymous_aggregates(first)
     return statement_query(first)
+
+
+#: ``ASC`` / ``DESC`` anywhere in the text: only then are GROUP BYs looked at.
+_GROUP_DIRECTION = re.compile(r"\b(?:ASC|DESC)\b", re.IGNORECASE)
+
+
+def _group_order(tree: exp.Expr) -> None:
+    """``GROUP BY a DESC, b ASC`` as MariaDB answers it, in place: the statement's own
+    SELECT without an ORDER BY sorts its groups so (``ORDER BY a DESC, b``, which is
+    MariaDB's implicit sort of a GROUP BY with the directions written); with an ORDER BY,
+    and in any other SELECT of the statement (a subquery, a derived table, a branch of
+    a UNION), the directions change nothing. With ``WITH ROLLUP`` an ORDER BY is
+    MariaDB's 1221, so that combination is refused."""
+    for select in tree.find_all(exp.Select):
+        group = select.args.get("group")
+        if group is None:
+            continue
+        directions = [e.meta.get(GROUP_ORDER) for e in group.expressions]
+        if all(d is None for d in directions):
+            continue
+        for e in group.expressions:
+            e.meta.pop(GROUP_ORDER, None)
+        if select is not tree or select.args.get("order") is not None:
+            continue
+        if group.args.get("rollup"):
+            raise NotSupported(
+                "GROUP BY with ASC or DESC and WITH ROLLUP on the sharding coordinator "
+                "(write the order of the groups in an ORDER BY without ROLLUP)"
+            )
+        select.set(
+            "order",
+            exp.Order(
+                expressions=[
+                    exp.Ordered(this=e.copy(), desc=bool(d), nulls_first=not d)
+                    for e, d in zip(group.expressions, directions, strict=True)
+                ]
+            ),
+        )
 
 
 #: ``LAG(`` / ``LEAD(`` in the text: only then is the tree searched (a regex scan of
