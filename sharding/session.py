@@ -102,10 +102,12 @@ from sharding.session_reads import (
     subquery_rows,
     value_slot,
 )
+from sharding.session_set_statement import SetStatement, set_statement_parts, statement_kind
 from sharding.session_state import SessionState, substitute
 from sharding.session_txn import (
     doom_transaction,
     doomed_statement,
+    evaluate,
     finish_txn,
     savepoint_statement,
     session_statement,
@@ -489,9 +491,18 @@ class CoordinatorSession:
         writes to a client must protect its writes from this statement's cancellation
         (``KILL QUERY`` stops the statement, not a packet half-written)."""
         kind = first_keyword(sql)
+        if kind == "SET" and statement_kind(sql) in SELECT_KINDS:
+            # SET STATEMENT … FOR SELECT: _statement applies the values around it.
+            return await self._statement(sql, params, sink)
         if kind not in SELECT_KINDS:
             raise NotSupported("stream() runs SELECT statements only")
         return await self._statement(sql, params, sink, kind)
+
+    def streams(self, sql: str) -> bool:
+        """Whether :meth:`stream_into` runs ``sql``: a SELECT, or ``SET STATEMENT … FOR``
+        one (the protocol server streams its result set instead of collecting it)."""
+        kind = first_keyword(sql)
+        return kind in SELECT_KINDS or (kind == "SET" and statement_kind(sql) in SELECT_KINDS)
 
     def lean_select(self, sql: str) -> LeanSelect | None:
         """``sql`` as a cached one-shard SELECT for :meth:`run_lean`, or None when it
@@ -575,11 +586,21 @@ class CoordinatorSession:
         result: Result | None = None
         failure: ShardgateError | None = None
         error: BaseException | None = None
+        #: SET STATEMENT … FOR: the values applied around the inner statement.
+        set_statements: list[SetStatement] = []
         try:
             with trio.CancelScope() as scope:
                 self._scope = scope
                 try:
                     kind = first_keyword(sql) if known_kind is None else known_kind
+                    while kind == "SET" and (parts := set_statement_parts(sql)) is not None:
+                        # Nested: only the innermost one's values apply (MariaDB's).
+                        outer = set_statement_parts(parts[2]) is not None
+                        applied = SetStatement(self.state)
+                        await applied.apply(sql, parts[0], parts[1], self._evaluate, outer=outer)
+                        set_statements.append(applied)
+                        sql = parts[2]
+                        kind = first_keyword(sql)
                     result = await (
                         self._dispatch(kind, sql, params, counted, stats)
                         if lean is None
@@ -629,6 +650,8 @@ class CoordinatorSession:
                 await doom_transaction(self, None)
             raise
         finally:
+            for applied in reversed(set_statements):
+                applied.restore()
             self._scope = None
             self._query_id = None
             self._busy = False
@@ -650,6 +673,10 @@ class CoordinatorSession:
             # would make a reference cycle that only the cyclic collector frees.
             failure = error = None
         return result
+
+    async def _evaluate(self, node: exp.Expr) -> Any:
+        """A SET value that needs a query (``sharding.session_txn.evaluate``)."""
+        return await evaluate(self, node)
 
     async def _lock_statement(
         self, kind: str, sql: str, params: Sequence[Any] | None, sink: Counted

@@ -572,6 +572,11 @@ _DEFAULT_ONLY = {
     "sql_log_bin": "binary logging is each data source's business",
     "sql_log_off": "logging is each data source's business",
     "binlog_format": "binary logging is each data source's business",
+    # A quotient the coordinator computes — AVG or SUM(x) / COUNT(x) merged from several
+    # shards, the types it announces, the embedded SQLite default's — keeps MariaDB's
+    # default 4 digits more: another value would answer 22.7143 where MariaDB says
+    # 22.71428571.
+    "div_precision_increment": "the coordinator's merged quotients and averages use 4",
 }
 
 #: Variables describing shardgate itself, never copied from a data source.
@@ -1093,6 +1098,18 @@ class SessionState:
             self.diagnostics = warnings
         self._changed(system)
         return system
+
+    def restore_variables(self, before: Mapping[str, Any], names: Iterable[str]) -> None:
+        """Put the session variables ``names`` back as they were in ``before`` (a copy
+        of :attr:`session` taken earlier; a name missing there takes its default again):
+        the end of a ``SET STATEMENT … FOR`` (``sharding.session_set_statement``)."""
+        names = list(names)
+        for name in names:
+            if name in before:
+                self.session[name] = before[name]
+            else:
+                self.session.pop(name, None)
+        self._changed(names)
 
     def _check_honoured(self, var: Variable, value: Any) -> None:
         """Refuse a value the coordinator would store but not act on (a wrong answer

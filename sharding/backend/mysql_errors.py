@@ -56,7 +56,11 @@ def map_error(ds: str, exc: BaseException) -> ShardgateError:
     if coded is not None:
         code, msg = coded
         if code == 1969:
-            return QueryTimeout(f"{ds}: {msg}")
+            # The server's own text, as MariaDB gives it to a client (max_statement_time
+            # is the client's setting, not the data source's); the source kept for logs.
+            timeout = QueryTimeout(msg)
+            timeout.datasource = ds  # type: ignore[attr-defined]
+            return timeout
         if code >= 2000 or code == 1927:
             return DataSourceUnavailable(f"{ds}: {msg} (client error {code})")
         if code == 0:

@@ -1508,7 +1508,7 @@ class ClientConnection:
                     return Result(), "local"
         if self.session is None:
             raise NotSupported("only admin and session statements are served on the admin port")
-        if first in _STREAMED_FIRST_WORDS:
+        if first in _STREAMED_FIRST_WORDS or (first == "SET" and self._session_streams(sql)):
             await self._session_stream(sql, params, binary=binary, more=more)
             return None, "session"
         result = await self._session_execute(sql, params)
@@ -1516,6 +1516,12 @@ class ClientConnection:
         if cluster is not None:  # serve --workers: peers see a DDL before its OK
             await cluster.after_statement(first)
         return result, "session"
+
+    def _session_streams(self, sql: str) -> bool:
+        """Whether the session streams ``sql``'s result set (``SET STATEMENT … FOR
+        SELECT``: the session says; a plain SET has none)."""
+        streams = getattr(self.session, "streams", None)
+        return streams is not None and bool(streams(sql))
 
     async def _session_stream(
         self,
