@@ -252,6 +252,17 @@ class Coordinator:
         if self._stack is None:
             raise ShardgateError("the coordinator is not open (use `async with Coordinator(...)`)")
 
+    def unhonoured_setting(self, name: str, value: Any) -> str | None:
+        """Why some data source would not act on session variable ``name`` at ``value``
+        (:meth:`~sharding.backend.base.DataSource.unhonoured_setting`), naming it; None
+        when every one does. Sessions refuse such a SET."""
+        for ds in self.datasources.values():
+            reason = ds.unhonoured_setting(name, value)
+            if reason is not None:
+                where = "the embedded SQLite default" if ds.kind == "sqlite" else ds.kind
+                return f"{where} (data source '{ds.name}') does not follow it: {reason}"
+        return None
+
     @property
     def default_datasource(self) -> str:
         return self.topology.datasources[0].name

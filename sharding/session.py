@@ -283,6 +283,7 @@ class CoordinatorSession:
         #: The session's variables and session functions (sharding.session_state).
         self.state = SessionState(coord.globals, user=user, connection_id=self._id)
         self.state.shard_text = coord.catalog.logical_text
+        self.state.unhonoured = coord.unhonoured_setting
         # Shard connections borrowed with the session's shard-relevant variables.
         self._sources = SessionSources(coord.datasources, self.state)
         self._autocommit_connector = AutocommitConnector(self._sources)

@@ -849,6 +849,9 @@ class SessionState:
         self.diagnostics = []
         #: Client asked for CLIENT_FOUND_ROWS: affected rows are matched rows.
         self.client_found_rows = False
+        #: Why a data source would not act on a variable at a value (the coordinator's
+        #: ``unhonoured_setting``; None: every value is acted on): such a SET is refused.
+        self.unhonoured: Callable[[str, Any], str | None] | None = None
         #: Changes whenever a shard-relevant variable changes (connections compare it).
         self.shard_version = 0
         self._shard_settings: dict[str, str] | None = None
@@ -1120,6 +1123,13 @@ class SessionState:
                 f"{_DEFAULT_ONLY[var.name]}; only the default "
                 f"({_text(self.globals.values[var.name])}) is accepted"
             )
+        if self.unhonoured is not None and value != self.globals.values[var.name]:
+            reason = self.unhonoured(var.name, value)
+            if reason is not None:
+                raise NotSupported(
+                    f"SET {var.name} = {_text(value)}: {reason}; only the default "
+                    f"({_text(self.globals.values[var.name])}) is accepted"
+                )
 
     def _settable(self, name: str, scope: str) -> Variable:
         var = lookup(name)

@@ -235,6 +235,13 @@ class DataSource(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
 
+    def unhonoured_setting(self, name: str, value: Any) -> str | None:
+        """Why the session variable ``name`` at ``value`` would not change what this
+        data source answers although MariaDB's answer changes with it (None: it
+        does change, or needs not). The session refuses such a SET (1235) rather
+        than answer as if it had not been made."""
+        return None
+
     @abstractmethod
     async def open(self) -> None:
         """Connect (``min_idle``), check the server is reachable. Idempotent."""

@@ -90,12 +90,13 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import sqlglot
 import trio
@@ -241,6 +242,25 @@ class SQLiteDataSource(DataSource):
     #: them only ``innodb_lock_wait_timeout`` means something here: how long a write
     #: waits for a shard file another writer holds (``PRAGMA busy_timeout``).
     accepts_settings: ClassVar[bool] = True
+
+    def unhonoured_setting(self, name: str, value: Any) -> str | None:
+        """The session variables the MySQL layer does not follow (it computes as
+        MariaDB does at their defaults): ``SET time_zone = '+05:00'`` here would leave
+        ``FROM_UNIXTIME(0)`` at midnight, ``lc_time_names`` every day name English,
+        ``default_week_format`` ``WEEK(d)`` in mode 0."""
+        if name == "time_zone" and value != "SYSTEM":
+            # The layer's dates are the coordinator's local time, which is this offset
+            # only in a zone without daylight saving time.
+            here = -time.timezone if not time.daylight else None
+            sign, hours, minutes = str(value)[0], int(str(value)[1:3]), int(str(value)[4:6])
+            offset = (hours * 3600 + minutes * 60) * (-1 if sign == "-" else 1)
+            if offset != here:
+                return "its date and time functions use the coordinator's system time zone"
+        if name == "lc_time_names" and str(value) != "en_US":
+            return "its day and month names are English (en_US)"
+        if name == "default_week_format" and value != 0:
+            return "WEEK() without a mode uses mode 0"
+        return None
 
     def __init__(
         self,

@@ -100,6 +100,20 @@ MYSQL_SCRIPTS["last insert id beyond bigint"] = [
     "SELECT LAST_INSERT_ID(18446744073709551615), LAST_INSERT_ID()",
 ]
 
+#: Time zones as MariaDB reads and shows them (on MariaDB shards: the embedded SQLite
+#: default refuses a zone other than the system's, tests/sharding/test_session_state.py).
+MYSQL_SCRIPTS["time zones"] = [
+    "SET time_zone = '-12:59'",
+    "SELECT @@time_zone",
+    "SET time_zone = '+1:00'",
+    "SELECT @@time_zone",
+    "SET time_zone = 'system'",
+    "SELECT @@time_zone",
+    "SET time_zone = '-00:00'",
+    "SELECT @@time_zone",
+    "SET time_zone = '+13:01'",
+]
+
 #: Rows without values: every column its default, the AUTO_INCREMENT id generated
 #: (the sequence-table idiom); a row with values after them is 1136 at its own row,
 #: counted before any id is taken.

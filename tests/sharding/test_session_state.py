@@ -163,17 +163,6 @@ SCRIPTS: dict[str, list[str]] = {
         "SET STATEMENT max_statement_time = 2 FOR SELECT nope FROM t",
         "SELECT @@max_statement_time",
     ],
-    "time zones": [
-        "SET time_zone = '-12:59'",
-        "SELECT @@time_zone",
-        "SET time_zone = '+1:00'",
-        "SELECT @@time_zone",
-        "SET time_zone = 'system'",
-        "SELECT @@time_zone",
-        "SET time_zone = '-00:00'",
-        "SELECT @@time_zone",
-        "SET time_zone = '+13:01'",
-    ],
     "character sets": [
         "SET NAMES latin1",
         "SELECT @@character_set_client, @@character_set_connection, "
@@ -554,6 +543,34 @@ async def test_deviations(coord: Coordinator) -> None:
         assert info.value.code == 1235, sql
     await s.execute("SET sql_select_limit = DEFAULT, auto_increment_increment = 1")
     await s.execute("SET div_precision_increment = 4")
+    await s.close()
+
+
+async def test_settings_the_sqlite_default_does_not_follow_are_refused(
+    coord: Coordinator,
+) -> None:
+    """On the embedded SQLite default a time zone other than the system's, day names
+    other than English and a default WEEK() mode other than 0 would change nothing in
+    its answers (MariaDB's change): refused (1235) naming the data source, the defaults
+    still accepted; a value MariaDB itself rejects keeps MariaDB's error."""
+    s = coord.open_session()
+    for sql in (
+        "SET time_zone = '+05:00'",
+        "SET lc_time_names = 'de_DE'",
+        "SET default_week_format = 1",
+        "SET STATEMENT time_zone = '-03:00' FOR SELECT FROM_UNIXTIME(0)",
+    ):
+        with pytest.raises(ShardgateError) as info:
+            await s.execute(sql)
+        assert info.value.code == 1235, sql
+        assert "embedded SQLite default" in str(info.value), sql
+    with pytest.raises(ShardgateError) as info:
+        await s.execute("SET time_zone = '+99:00'")
+    assert info.value.code == 1298
+    await s.execute("SET time_zone = 'SYSTEM', lc_time_names = 'en_US', default_week_format = 0")
+    await s.execute("SET time_zone = DEFAULT, lc_time_names = DEFAULT")
+    r = await s.execute("SELECT @@time_zone, @@lc_time_names, @@default_week_format")
+    assert r.rows == [("SYSTEM", "en_US", 0)]
     await s.close()
 
 
