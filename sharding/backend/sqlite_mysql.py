@@ -178,21 +178,35 @@ def _text(v: Any) -> str:
     return str(v)
 
 
+def _numeric_prefix(v: Any) -> str:
+    """The numeric prefix of a value's text, as MySQL reads a string as a number
+    (``'0'`` when it has none)."""
+    m = _NUM_PREFIX.match(_text(v))
+    return m.group(1) if m else "0"
+
+
 def _number(v: Any) -> int | float | None:
     """MySQL's numeric value of an operand (strings by their numeric prefix)."""
     if v is None:
         return None
     if isinstance(v, int | float):
         return v
-    s = _text(v)
-    m = _NUM_PREFIX.match(s)
-    if not m:
-        return 0
-    t = m.group(1)
+    t = _numeric_prefix(v)
     try:
         return int(t)
     except ValueError:
         return float(t)
+
+
+def _exact_number(v: Any) -> int | float | Decimal | None:
+    """:func:`_number` with a string's fraction (no exponent) as a Decimal: compared
+    exactly, as MariaDB compares two exact values."""
+    if v is None or isinstance(v, int | float):
+        return v
+    t = _numeric_prefix(v)
+    if "e" in t.lower():
+        return float(t)
+    return Decimal(t) if "." in t else int(t)
 
 
 def _int(v: Any) -> int | None:
@@ -278,21 +292,6 @@ def _field(x: Any, *items: Any) -> int:
     return 0
 
 
-def _interval_operand(v: Any) -> int | float | Decimal | None:
-    """An ``INTERVAL()`` operand as MariaDB compares it: integers and decimal texts
-    exactly, REALs as doubles."""
-    if v is None or isinstance(v, int | float):
-        return v
-    m = _NUM_PREFIX.match(_text(v))
-    if not m:
-        return 0
-    t = m.group(1)
-    try:
-        return int(t)
-    except ValueError:
-        return float(t) if "e" in t.lower() else Decimal(t)
-
-
 def _interval_less(a: int | float | Decimal, b: int | float | Decimal) -> bool:
     # MariaDB compares two exact values exactly and anything else as doubles.
     if isinstance(a, float) or isinstance(b, float):
@@ -301,17 +300,18 @@ def _interval_less(a: int | float | Decimal, b: int | float | Decimal) -> bool:
 
 
 def _interval_index(n: Any, *bounds: Any) -> int:
-    """MariaDB's ``INTERVAL(N, N1, N2, …)``: -1 for a NULL ``N``; else the position
+    """MariaDB's ``INTERVAL(N, N1, N2, …)`` (integers and decimal texts compared exactly,
+    REALs as doubles): -1 for a NULL ``N``; else the position
     before the first bound greater than ``N``, NULL bounds skipped (MariaDB's scan
     of a list of up to seven bounds, or of any list holding a column). MariaDB
     binary-searches a list of eight or more constants instead (a NULL counting as
     0), which answers the same for a list in ascending order without NULLs — the
     order its manual requires; for any other such list a function cannot tell
     constants from columns, so it is refused rather than answered differently."""
-    value = _interval_operand(n)
+    value = _exact_number(n)
     if value is None:
         return -1
-    items = [_interval_operand(b) for b in bounds]
+    items = [_exact_number(b) for b in bounds]
     if len(items) >= 8:
         present = [i for i in items if i is not None]
         if len(present) < len(items) or any(_interval_less(b, a) for a, b in pairwise(present)):
