@@ -190,6 +190,34 @@ def _decimal_length(precision: int, scale: int, unsigned: bool) -> int:
     return precision + (1 if scale else 0) + (0 if unsigned else 1)
 
 
+#: Digits of a temporal value read as a number (``20240102``, ``100000``,
+#: ``20240101100000``): DATE / NEWDATE, TIME, TIMESTAMP / DATETIME (fractional digits
+#: come on top).
+_TEMPORAL_DIGITS = {10: 8, 14: 8, 11: 7, 7: 14, 12: 14}
+
+
+def _summed_as_decimal(arg: ColumnType) -> tuple[int, int] | None:
+    """``(precision, decimals)`` of ``arg`` as MariaDB sums and averages it — a DECIMAL
+    — or None for a DOUBLE (floats, strings). Integers and DECIMALs as they are;
+    temporal values as their numbers (``AVG(time_col)`` is DECIMAL(11,4), measured on
+    10.11); BIT(n) with n digits; ENUM and SET with as many digits as the column has
+    characters."""
+    if arg.is_float:
+        return None
+    if arg.is_integer or arg.is_decimal:
+        return arg.precision, arg.decimals
+    digits = _TEMPORAL_DIGITS.get(arg.type)
+    if digits is not None:
+        fsp = arg.decimals if 0 < arg.decimals <= 6 else 0
+        return digits + fsp, fsp
+    if arg.type == 16:  # BIT
+        return arg.length, 0
+    if arg.flags & (ENUM_FLAG | SET_FLAG):
+        per_char = 4 if arg.charset == UTF8MB4 else 1
+        return max(arg.length // per_char, 1), 0
+    return None
+
+
 def column_type(info: ColumnInfo, table: TableInfo | None = None) -> ColumnType:
     """A table column's definition from its declared type (``int(11) unsigned``, ...)."""
     m = _DECLARED.match(info.type.lower())
@@ -1266,18 +1294,17 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         arg = _expr_type(_aggregate_argument(node), scope)
         if arg is UNKNOWN:
             return UNKNOWN
-        if arg.is_float or arg.is_string or not (arg.is_integer or arg.is_decimal):
+        summed = _summed_as_decimal(arg)
+        if summed is None:
             return ColumnType(DOUBLE, 23, BINARY, NOT_FIXED_DEC)
+        precision, decimals = summed
         if isinstance(node, exp.Sum):
             return ColumnType(
-                NEWDECIMAL,
-                _decimal_length(arg.precision + 22, arg.decimals, False),
-                BINARY,
-                arg.decimals,
+                NEWDECIMAL, _decimal_length(precision + 22, decimals, False), BINARY, decimals
             )
-        scale = min(arg.decimals + _DIV_INCREMENT, 38)
+        scale = min(decimals + _DIV_INCREMENT, 38)
         return ColumnType(
-            NEWDECIMAL, _decimal_length(arg.precision + _DIV_INCREMENT, scale, False), BINARY, scale
+            NEWDECIMAL, _decimal_length(precision + _DIV_INCREMENT, scale, False), BINARY, scale
         )
     if isinstance(node, exp.Min | exp.Max):
         inner = _expr_type(_aggregate_argument(node), scope)
