@@ -172,6 +172,7 @@ def _cleanup(db: str) -> None:
         if cur.fetchone():
             cur.execute("DELETE FROM shardgate_catalog.tables WHERE db = %s", (db,))
             cur.execute("DELETE FROM shardgate_catalog.databases WHERE name = %s", (db,))
+            cur.execute("DELETE FROM shardgate_catalog.autoinc WHERE db = %s", (db,))
 
 
 @dataclass
