@@ -491,13 +491,11 @@ class CoordinatorSession:
         has taken the previous one, so memory stays bounded the same way; a sink that
         writes to a client must protect its writes from this statement's cancellation
         (``KILL QUERY`` stops the statement, not a packet half-written)."""
-        kind = first_keyword(sql)
-        if kind == "SET" and statement_kind(sql) in SELECT_KINDS:
-            # SET STATEMENT … FOR SELECT: _statement applies the values around it.
-            return await self._statement(sql, params, sink)
-        if kind not in SELECT_KINDS:
+        if not self.streams(sql):
             raise NotSupported("stream() runs SELECT statements only")
-        return await self._statement(sql, params, sink, kind)
+        kind = first_keyword(sql)
+        # SET STATEMENT … FOR SELECT: _statement finds the SELECT and applies the values.
+        return await self._statement(sql, params, sink, None if kind == "SET" else kind)
 
     def streams(self, sql: str) -> bool:
         """Whether :meth:`stream_into` runs ``sql``: a SELECT, or ``SET STATEMENT … FOR``
@@ -594,14 +592,17 @@ class CoordinatorSession:
                 self._scope = scope
                 try:
                     kind = first_keyword(sql) if known_kind is None else known_kind
+                    chain: list[tuple[str, int, int]] = []
                     while kind == "SET" and (parts := set_statement_parts(sql)) is not None:
-                        # Nested: only the innermost one's values apply (MariaDB's).
-                        outer = set_statement_parts(parts[2]) is not None
-                        applied = SetStatement(self.state)
-                        await applied.apply(sql, parts[0], parts[1], self._evaluate, outer=outer)
-                        set_statements.append(applied)
+                        chain.append((sql, parts[0], parts[1]))
                         sql = parts[2]
                         kind = first_keyword(sql)
+                    for i, (text, start, end) in enumerate(chain):
+                        # Nested: only the innermost one's values apply (MariaDB's).
+                        set_statements.append(SetStatement(self.state))
+                        await set_statements[-1].apply(
+                            text, start, end, self._evaluate, outer=i < len(chain) - 1
+                        )
                     result = await (
                         self._dispatch(kind, sql, params, counted, stats)
                         if lean is None

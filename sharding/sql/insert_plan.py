@@ -123,7 +123,7 @@ class PreparedInsert:
                 if first_id is None:
                     first_id = generated
                 if shape.ai_appended:
-                    if text[1:-1].strip():
+                    if _has_values(text):
                         text = text[:-1].rstrip() + f", {generated})"
                     else:  # ``()``: the row's only value is its id
                         text = f"({generated})"
@@ -184,6 +184,11 @@ class PreparedInsert:
 _EMPTY_ROW = re.compile(r"\s*\(\s*\)")
 
 
+def _has_values(row_text: str) -> bool:
+    """Whether a VALUES row's text (``(…)``) holds any value (``()`` does not)."""
+    return bool(row_text[1:-1].strip())
+
+
 def insert_shape(
     sql: str, parsed: ParsedInsert, info: TableInfo, sem: Semantics, *, reuse: bool = False
 ) -> InsertShape:
@@ -231,7 +236,7 @@ def insert_shape(
         # No column list, or an empty one: only rows without values (the fast scan
         # does not count values; the count is checked before any id is taken).
         for r, text in enumerate(parsed.row_texts):
-            if text[1:-1].strip():
+            if _has_values(text):
                 raise ColumnCountMismatch(f"Column count doesn't match value count at row {r + 1}")
     dialect = sem.dialect
     upsert = scan_upsert(parsed.tail, info) if parsed.tail else None
