@@ -24,12 +24,14 @@ columns). Before a statement runs, the backend asks :func:`guard`:
   rendering of the registered MySQL functions is lossy (:mod:`sharding.backend.
   sqlite_mysql`). A node whose text cannot be found exactly is left as it was.
 
-A DATE/DATETIME/TIME column that is an operand of arithmetic (``dt + 0``, ``dt % 100``,
-``SUM(dt)``) is MySQL's number of it — 20240115, 20240115102030, 102030 — where SQLite
-reads the text's numeric prefix (2024): it becomes ``sg_temporal_number(col)`` in the
-same pass (:func:`sharding.backend.sqlite_mysql._temporal_number`; the shard's result
-typing gives ``SUM``/``AVG``/``-dt`` MySQL's DECIMAL). A parenthesised operand
-(``(dt) + 0``) is not recognised by the text test and keeps SQLite's value.
+A DATE/DATETIME/TIME value that is an operand of arithmetic (``dt + 0``, ``dt % 100``,
+``SUM(dt)``, ``DATE(dt) + 0``, ``MAX(d) + 0``, ``COALESCE(d, dt) + 0``) is MySQL's
+number of it — 20240115, 20240115102030, 102030 — where SQLite reads the text's
+numeric prefix (2024): it becomes ``sg_temporal_number(x, kind)`` in the same pass
+(:func:`sharding.backend.sqlite_mysql._temporal_number`, the kind from
+:func:`sharding.backend.sqlite_temporal.number_kind`; the shard's result typing gives
+``SUM``/``AVG``/``-dt`` MySQL's DECIMAL). A parenthesised column (``(dt) + 0``) is not
+recognised by the text test and keeps SQLite's value.
 
 Integer arithmetic has MySQL's range too (the same pass): a ``+ - *`` whose operands are
 all integers (integer columns, integer literals) becomes ``sg_bigint(<node>, '<its
@@ -1265,6 +1267,14 @@ def _worth_parsing(masked: str, decls: Decls, write: bool = False, numeric: bool
         for cols in decls.values():
             if any(_BIGINT_DECL.match(d) for d in cols.values()):
                 return True
+    if (summed or division or _CALL_OPERAND.search(masked) is not None) and (
+        sqlite_temporal.TEMPORAL_CALL.search(masked) is not None
+        or (
+            sqlite_temporal.ARGUMENT_TYPED_CALL.search(masked) is not None
+            and any(_TEMPORAL_DECL.match(d) for cols in decls.values() for d in cols.values())
+        )
+    ):
+        return True  # ``DATE(dt) + 0``, ``SUM(MAX(d))``: MySQL's number of the result
     for cols in decls.values():
         for name, decl in cols.items():
             # An INT factor of ``*``: a product of INTs may leave BIGINT (1690).
@@ -1288,6 +1298,10 @@ def _worth_parsing(masked: str, decls: Decls, write: bool = False, numeric: bool
                 if _operand_of("-+*/%", name, masked):
                     return True
     return False
+
+
+#: A call's result (``)``, ``END``) next to an operator, or an operator before one.
+_CALL_OPERAND = re.compile(r"(?:\)|\bEND)\s*[-+*/%]|[-+*/%]\s*[\w.]*\s*\(", re.IGNORECASE)
 
 
 def _operand_of(operators: str, name: str, masked: str) -> bool:
@@ -1873,27 +1887,33 @@ def _targets(tree: exp.Expr, cols: _Columns) -> list[exp.Expr]:
 _NUMERIC_PARENTS = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.Sum, exp.Avg)
 
 
-def _temporal_operands(tree: exp.Expr, cols: _Columns) -> list[exp.Column]:
-    """DATE/DATETIME/TIME columns that are operands of arithmetic: MySQL computes with
-    their number (``'2024-01-15'`` is 20240115, ``'2024-01-15 10:20:30'``
-    20240115102030, ``'10:20:30'`` 102030), SQLite with the text's numeric prefix
-    (2024). They become ``sg_temporal_number(col)``."""
-    out: list[exp.Column] = []
-    for column in tree.find_all(exp.Column):
-        decl = cols.decl(column)
-        if decl is None or not _TEMPORAL_DECL.match(decl):
+def _temporal_operands(tree: exp.Expr, cols: _Columns) -> list[tuple[exp.Expr, str]]:
+    """Temporal operands of arithmetic, each with the MySQL type it has there: a
+    DATE/DATETIME/TIME column, a temporal function's result (``DATE(dt)``, ``NOW()``,
+    ``DATE_ADD(d, …)``, ``MAX(d)``, ``CAST(… AS DATE)``): MySQL computes with their number
+    (``'2024-01-15'`` is 20240115, ``'2024-01-15 10:20:30'`` 20240115102030,
+    ``'10:20:30'`` 102030), SQLite with the text's numeric prefix (2024). They become
+    ``sg_temporal_number(x, kind)``. A ``COALESCE``/``IF``/``CASE`` mixing DATE and
+    DATETIME results is MySQL's DATETIME (its DATE branch widened to midnight); one
+    mixing a temporal result with anything else is a string in MySQL (its number the
+    text's prefix, with a 1292 the shard cannot give): 1235."""
+    out: list[tuple[exp.Expr, str]] = []
+    for node in tree.walk(bfs=False):
+        if isinstance(node, exp.Paren | exp.Literal | exp.Star):
             continue
-        parent = column.parent
+        parent = node.parent
         while isinstance(parent, exp.Paren):
             parent = parent.parent
         if parent is None:
             continue
-        if isinstance(parent, _NUMERIC_PARENTS) or _call_name(parent) in (
-            "sg_div",
-            "sg_intdiv",
-            "mod",
+        if not (
+            isinstance(parent, _NUMERIC_PARENTS)
+            or _call_name(parent) in ("sg_div", "sg_intdiv", "mod")
         ):
-            out.append(column)
+            continue
+        kind = sqlite_temporal.number_kind(node, cols)
+        if kind is not None:
+            out.append((node, kind))
     return out
 
 
@@ -2118,8 +2138,8 @@ def _guard(sql: str, decls: Decls) -> str:
         edits.append((span[0], 1, depth, head, 0))
         edits.append((span[1] + 1, 0, -depth, tail, 0))
 
-    for column in temporal:
-        wrap(column, 5, "sg_temporal_number(", ")")
+    for node, kind in temporal:
+        wrap(node, 5, "sg_temporal_number(", f", '{kind}')")
     for node, kind in strict:
         wrap(node, 4, "sg_strict_number(", f", '{kind}')")
     # A read's string operand of arithmetic or a numeric function: MySQL's DOUBLE, 1292.

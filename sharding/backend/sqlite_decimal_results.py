@@ -70,6 +70,7 @@ statement prefix up to its WHERE.
 
 from __future__ import annotations
 
+import datetime
 import re
 import sqlite3
 import threading
@@ -82,6 +83,7 @@ from sqlglot import exp
 
 from sharding.backend import (
     sqlite_arithmetic,
+    sqlite_compare,
     sqlite_enum_numbers,
     sqlite_mysql,
     sqlite_numeric_store,
@@ -134,6 +136,10 @@ _BRANCHING = (exp.Coalesce, exp.If, exp.Case, exp.Greatest, exp.Least)
 TEMPORAL = -5
 #: ``TIME(x)`` / ``CAST(x AS TIME)`` (SQLite's ``TIME()``): MySQL's TIME, a ``timedelta``.
 TIME_OF_DAY = -9
+#: ``COALESCE``/``IF``/``CASE``/``GREATEST``/``LEAST`` of DATE and DATETIME columns:
+#: MySQL's DATETIME, a DATE branch's value at midnight (``COALESCE(d, dt)`` is
+#: ``2024-01-15 00:00:00`` where SQLite hands over the DATE's text).
+WIDE_DATETIME = -10
 #: Arithmetic with a string operand (``s + 0``, ``'3' * 2``): MySQL's DOUBLE.
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.Neg)
 _TEXT_DECL = re.compile(
@@ -482,6 +488,12 @@ def convert(rows: list[Any], how: Plan) -> list[Any]:
             if scale == TIME_OF_DAY:
                 if isinstance(v, str):
                     values[i] = sqlite_mysql.time_value(v)
+                continue
+            if scale == WIDE_DATETIME:
+                t = sqlite_mysql.temporal_value(v) if isinstance(v, str) else v
+                if isinstance(t, datetime.date) and not isinstance(t, datetime.datetime):
+                    t = datetime.datetime(t.year, t.month, t.day)
+                values[i] = t
                 continue
             if unsigned[i] and isinstance(v, str) and v.isdigit():
                 values[i] = int(v)  # beyond BIGINT: its digits (sqlite_mysql._unsigned)
@@ -1102,6 +1114,17 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
         ):
             how.append(TIME_OF_DAY)  # TIME(dt), CAST(dt AS TIME)
             continue
+        if isinstance(node, _BRANCHING):
+            mixed = _temporal_branches(node, decls())
+            if mixed == "datetime":
+                how.append(WIDE_DATETIME)
+                continue
+            if mixed == "time":
+                refuse = refuse or (
+                    f"{type(node).__name__.upper()} of a TIME and a DATE/DATETIME on the "
+                    "SQLite default (MySQL's DATETIME of today's date at that time); CAST "
+                    "each branch to one type"
+                )
         kind = _kind(node, types)
         if kind is None and isinstance(node, _ARITHMETIC) and _texty(node, decls()):
             how.append(DOUBLE)  # s + 0: MySQL converts the string to a DOUBLE
@@ -1209,6 +1232,32 @@ def _decl(node: exp.Expr | None, decls: dict[str, dict[str, str]]) -> str:
         return decls.get(q, {}).get(name, "")
     owners = [cols[name] for cols in decls.values() if name in cols]
     return owners[0] if len(owners) == 1 else ""
+
+
+def _temporal_branches(node: exp.Expr, decls: dict[str, dict[str, str]]) -> str | None:
+    """``"datetime"`` for a ``COALESCE``/``IF``/``CASE``/``GREATEST``/``LEAST`` whose
+    branches are DATE and DATETIME/TIMESTAMP columns (NULLs aside), ``"time"`` for one
+    mixing a TIME column with a DATE/DATETIME one; None otherwise."""
+    kinds: set[str] = set()
+    for branch in sqlite_compare._branches(node):
+        while isinstance(branch, exp.Paren):
+            branch = branch.this
+        if isinstance(branch, exp.Null):
+            continue
+        declared = _decl(branch, decls)
+        if _TIME_DECL.match(declared):
+            kinds.add("time")
+        elif re.match(r"^\s*DATE\b(?!TIME)", declared, re.IGNORECASE):
+            kinds.add("date")
+        elif _TEMPORAL_DECL.match(declared):
+            kinds.add("datetime")
+        else:
+            return None
+    if kinds == {"date", "datetime"}:
+        return "datetime"
+    if "time" in kinds and len(kinds) > 1:
+        return "time"
+    return None
 
 
 def _texty(node: exp.Expr, decls: dict[str, dict[str, str]]) -> bool:

@@ -1079,28 +1079,33 @@ _LN2 = math.log(2.0)
 
 
 _TEMPORAL_TEXT = re.compile(
-    r"\s*(?:(\d{4})-(\d{2})-(\d{2}))?(?:[ T]?(\d{2}):(\d{2}):(\d{2})(\.\d+)?)?\s*$"
+    r"\s*(?:(\d{4})-(\d{2})-(\d{2}))?(?:[ T]?(-?)(\d{2,3}):(\d{2}):(\d{2})(\.\d+)?)?\s*$"
 )
 
 
-def _temporal_number(v: Any) -> Any:
+def _temporal_number(v: Any, kind: Any = None) -> Any:
     """A DATE/DATETIME/TIME value as MySQL's number in arithmetic (``sg_temporal_number``,
     :mod:`sharding.backend.sqlite_arithmetic`): ``'2024-01-15'`` is 20240115,
-    ``'2024-01-15 10:20:30'`` 20240115102030, ``'10:20:30'`` 102030. Fractional seconds
-    (MySQL: a DECIMAL) are refused."""
+    ``'2024-01-15 10:20:30'`` 20240115102030, ``'10:20:30'`` 102030, ``'-111:06:40'``
+    -1110640. ``kind`` is the operand's MySQL type (:func:`sharding.backend.
+    sqlite_temporal.number_kind`): a DATE text where MySQL has a DATETIME (a
+    ``COALESCE`` of both) is that date's midnight. Fractional seconds (MySQL: a DECIMAL)
+    are refused."""
     if not isinstance(v, str):
         return v
     m = _TEMPORAL_TEXT.match(v)
     if m is None or not any(m.groups()):
         return _number(v)
-    year, month, day, hour, minute, second, fraction = m.groups()
+    year, month, day, sign, hour, minute, second, fraction = m.groups()
     if fraction and fraction.strip(".0"):
         raise NotSupported(
             "a DATETIME/TIME with fractional seconds in arithmetic on the SQLite default"
         )
+    if year and sign:
+        return _number(v)  # no temporal text MySQL writes
     date = f"{year}{month}{day}" if year else ""
-    time_ = f"{hour}{minute}{second}" if hour else ""
-    return int(date + time_)
+    time_ = f"{hour}{minute}{second}" if hour else ("000000" if kind == "datetime" else "")
+    return -int(date + time_) if sign else int(date + time_)
 
 
 def _dectext(x: Any, scale: Any) -> str | None:
@@ -1913,6 +1918,7 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("sg_in", -1, sqlite_compare.in_list, True),
     ("sg_between", 5, sqlite_compare.between, True),
     ("sg_temporal_number", 1, _temporal_number, True),
+    ("sg_temporal_number", 2, _temporal_number, True),
     ("sg_dectext", 2, _dectext, True),
     ("hex", 1, _hex, True),
     ("format", 2, _format, True),

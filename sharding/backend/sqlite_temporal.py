@@ -67,6 +67,27 @@ _TIME_CALLS = frozenset(
     {"time", "curtime", "currenttime", "current_time", "maketime", "sec_to_time", "timediff"}
     | {"utc_time"}
 )
+#: A temporal function's call, and a call whose result is its argument's type (a
+#: temporal one when a temporal column is its argument): the cheap text tests before a
+#: parse for temporal operands of arithmetic (:func:`sharding.backend.
+#: sqlite_arithmetic._worth_parsing`).
+TEMPORAL_CALL = re.compile(
+    r"\b(?:"
+    + "|".join(
+        sorted(
+            _DATE_CALLS
+            | _DATETIME_CALLS
+            | _VARYING_CALLS
+            | _TIME_CALLS
+            | {"date_add", "date_sub", "adddate", "subdate"}
+        )
+    )
+    + r")\s*\(",
+    re.IGNORECASE,
+)
+ARGUMENT_TYPED_CALL = re.compile(
+    r"\b(?:max|min|cast|coalesce|ifnull|nullif|if|iif|greatest|least|case)\b", re.IGNORECASE
+)
 _DATETIME_DECL = re.compile(r"^\s*(?:DATETIME|TIMESTAMP)\b", re.IGNORECASE)
 _DATE_DECL = re.compile(r"^\s*DATE\b(?!TIME)", re.IGNORECASE)
 _TIME_DECL = re.compile(r"^\s*TIME\b(?!STAMP)", re.IGNORECASE)
@@ -144,6 +165,38 @@ def kind(node: exp.Expr, cols: arith._Columns) -> str | None:
             return kinds.pop()
         return VARIES if kinds - {None} else None
     return None
+
+
+def number_kind(node: exp.Expr, cols: arith._Columns) -> str | None:
+    """The MySQL type of a temporal operand of arithmetic (``DATE(dt) + 0``,
+    ``SUM(MAX(d))``), whose number MySQL computes with (:func:`sharding.backend.
+    sqlite_mysql._temporal_number`); None for an operand that is no temporal value.
+    ``COALESCE``/``IF``/``CASE``/``GREATEST``/``LEAST`` of DATE and DATETIME results is
+    MySQL's DATETIME (measured on MariaDB 10.11: ``GREATEST(DATE'2024-01-01',
+    TIMESTAMP'2024-01-01 10:00:00') + 0`` is 20240101100000); one mixing a temporal
+    result with a TIME, a string or a number is refused (1235): MySQL's type is then a
+    DATETIME of today's date, or a string whose number is its prefix with a 1292."""
+    bare = _bare(node)
+    if isinstance(bare, exp.Greatest | exp.Least):
+        branches = [bare.this, *bare.expressions]
+    elif isinstance(bare, exp.Coalesce | exp.If | exp.Case | exp.Nullif):
+        from sharding.backend.sqlite_compare import _branches
+
+        branches = _branches(bare)
+    else:
+        return kind(node, cols)
+    kinds = {number_kind(b, cols) for b in branches if not isinstance(_bare(b), exp.Null)}
+    if kinds <= {None}:
+        return None
+    if len(kinds) == 1:
+        return kinds.pop()
+    if kinds == {DATE, DATETIME}:
+        return DATETIME
+    raise NotSupported(
+        f"{type(bare).__name__.upper()} mixing a temporal value with another type in "
+        "arithmetic on the SQLite default (MySQL's result type is a DATETIME of today "
+        "or a string); CAST each branch to one type"
+    )
 
 
 # ---------------------------------------------------------------------- constants

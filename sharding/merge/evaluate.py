@@ -27,9 +27,11 @@ from typing import Any, Protocol
 from sqlglot import exp
 
 from sharding.errors import NotSupported
+from sharding.merge.mysql_semantics import out_of_range, temporal_text_number
 from sharding.merge.semantics import _EXACT, MySQLDecimal, Semantics
 
 Fn = Callable[[Sequence[Any], Sequence[Any]], Any]
+UINT64_MAX = 2**64 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,13 @@ class Ref:
     collation: str | None = None
     #: ENUM labels of the column the value comes from (it sorts by index).
     enum: tuple[str, ...] | None = None
+    #: The value is a DATE/DATETIME/TIME (MySQL's type) with this many fractional
+    #: digits, whatever Python type it has: arithmetic computes with its number
+    #: (``MAX(d) + 0`` is 20240115, ``MAX(dt3) + 0`` 20240115102030.125). None: no
+    #: temporal value.
+    temporal: int | None = None
+    #: An UNSIGNED integer: arithmetic with it is unsigned (a negative result is 1690).
+    unsigned: bool = False
 
 
 class Resolver(Protocol):
@@ -65,6 +74,10 @@ class Compiled:
     constant: bool = False
     #: A bare ENUM column's labels (ORDER BY sorts it by index).
     enum: tuple[str, ...] | None = None
+    #: A DATE/DATETIME/TIME value's fractional digits (:attr:`Ref.temporal`).
+    temporal: int | None = None
+    #: An UNSIGNED integer (:attr:`Ref.unsigned`).
+    unsigned: bool = False
 
 
 class Compiler:
@@ -78,7 +91,14 @@ class Compiler:
         ref = self.resolver.lookup(node)
         if ref is not None:
             i = ref.index
-            return Compiled(lambda row, p: row[i], ref.affinity, ref.collation, enum=ref.enum)
+            return Compiled(
+                lambda row, p: row[i],
+                ref.affinity,
+                ref.collation,
+                enum=ref.enum,
+                temporal=ref.temporal,
+                unsigned=ref.unsigned,
+            )
         method = getattr(self, "_" + type(node).__name__.lower(), None)
         if method is None:
             raise NotSupported(
@@ -127,19 +147,51 @@ class Compiler:
         return Compiled(inner.fn, inner.affinity, name.lower())
 
     # ------------------------------------------------------------------ arithmetic
-    def _binary(self, node: exp.Expr, op: Callable[[Any, Any], Any]) -> Compiled:
-        a = self.compile(node.this).fn
-        b = self.compile(node.expression).fn
-        return Compiled(lambda row, p: op(a(row, p), b(row, p)))
+    def _operand(self, node: exp.Expr) -> Compiled:
+        """An arithmetic operand as MySQL computes with it: a temporal value as its
+        number (a DATE's text from a SQLite shard is ``'2024-01-15'``, a driver's a
+        ``datetime.date``; MySQL computes with 20240115), an ENUM as its index."""
+        c = self.compile(node)
+        fn = c.fn
+        if c.temporal is not None:
+            fsp = c.temporal
+            return Compiled(lambda row, p: temporal_text_number(fn(row, p), fsp))
+        if c.enum is not None:
+            labels = c.enum
+            return Compiled(lambda row, p: _enum_index(labels, fn(row, p)))
+        return c
+
+    def _binary(
+        self, node: exp.Expr, op: Callable[[Any, Any], Any], symbol: str | None = None
+    ) -> Compiled:
+        """``op`` over both operands. ``symbol`` (``+ - *``): with an UNSIGNED integer
+        operand the integer result is unsigned — negative or past 2^64 - 1 it is error
+        1690, ``BIGINT UNSIGNED value is out of range`` (MySQL's unsigned arithmetic)."""
+        left, right = self._operand(node.this), self._operand(node.expression)
+        a, b = left.fn, right.fn
+        if symbol is None or not (left.unsigned or right.unsigned):
+            return Compiled(lambda row, p: op(a(row, p), b(row, p)))
+        exact = {"+": int.__add__, "-": int.__sub__, "*": int.__mul__}[symbol]
+
+        def unsigned(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            x, y = a(row, p), b(row, p)
+            if type(x) is int and type(y) is int:
+                r = exact(x, y)
+                if not 0 <= r <= UINT64_MAX:
+                    raise out_of_range("BIGINT UNSIGNED", symbol, x, y)
+                return r
+            return op(x, y)
+
+        return Compiled(unsigned, unsigned=True)
 
     def _add(self, node: exp.Add) -> Compiled:
-        return self._binary(node, self.sem.add)
+        return self._binary(node, self.sem.add, "+")
 
     def _sub(self, node: exp.Sub) -> Compiled:
-        return self._binary(node, self.sem.sub)
+        return self._binary(node, self.sem.sub, "-")
 
     def _mul(self, node: exp.Mul) -> Compiled:
-        return self._binary(node, self.sem.mul)
+        return self._binary(node, self.sem.mul, "*")
 
     def _div(self, node: exp.Div) -> Compiled:
         return self._binary(node, self.sem.div)
@@ -181,7 +233,7 @@ class Compiler:
         return Compiled(run)
 
     def _neg(self, node: exp.Neg) -> Compiled:
-        a = self.compile(node.this).fn
+        a = self._operand(node.this).fn
         neg = self.sem.neg
         return Compiled(lambda row, p: neg(a(row, p)))
 
@@ -485,6 +537,8 @@ def _is_number(v: Any) -> bool:
 
 def _enum_index(labels: tuple[str, ...], value: Any) -> Any:
     """An ENUM value's 1-based index (0 for the empty error value); a number as is."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
         return value
     try:

@@ -55,7 +55,7 @@ from sharding.merge.semantics import (
 )
 
 
-def _out_of_range(kind: str, op: str, a: Any, b: Any) -> Exception:
+def out_of_range(kind: str, op: str, a: Any, b: Any) -> Exception:
     from sharding.errors import BackendError
 
     return BackendError(
@@ -173,6 +173,8 @@ class MySQLSemantics(Semantics):
             return int(value)
         if isinstance(value, int | float | Decimal):
             return value
+        if isinstance(value, datetime.date | datetime.timedelta):
+            return temporal_number(value)
         if isinstance(value, bytes | bytearray | memoryview):
             value = bytes(value).decode("utf-8", "replace")
         if not isinstance(value, str):
@@ -204,12 +206,12 @@ class MySQLSemantics(Semantics):
 
     def _double(self, r: float, op: str, a: Any, b: Any) -> float:
         if math.isinf(r):
-            raise _out_of_range("DOUBLE", op, a, b)
+            raise out_of_range("DOUBLE", op, a, b)
         return r
 
     def _bigint(self, r: int, op: str, a: Any, b: Any) -> int:
         if not INT64_MIN <= r <= INT64_MAX:
-            raise _out_of_range("BIGINT", op, a, b)
+            raise out_of_range("BIGINT", op, a, b)
         return r
 
     def add(self, a: Any, b: Any) -> Any:
@@ -353,6 +355,71 @@ def _temporal(value: str | bytes) -> datetime.datetime | None:
         )
     except ValueError:
         return None
+
+
+def temporal_number(value: datetime.date | datetime.timedelta) -> int | Decimal:
+    """A DATE, DATETIME or TIME value as MySQL computes with it in arithmetic and sums:
+    the number of its digits (``2024-01-15`` is 20240115, ``2024-01-15 10:20:30``
+    20240115102030, ``-01:02:03`` -10203), a DECIMAL of six places when it has a
+    fraction of a second (the value does not tell the column's precision)."""
+    if isinstance(value, datetime.timedelta):
+        micros = abs(value) // datetime.timedelta(microseconds=1)
+        seconds, fraction = divmod(micros, 1_000_000)
+        hours, rest = divmod(seconds, 3600)
+        digits = hours * 10000 + (rest // 60) * 100 + rest % 60
+        sign = -1 if value < datetime.timedelta(0) else 1
+    elif isinstance(value, datetime.datetime):
+        digits = (
+            value.year * 10**10
+            + value.month * 10**8
+            + value.day * 10**6
+            + value.hour * 10**4
+            + value.minute * 100
+            + value.second
+        )
+        fraction, sign = value.microsecond, 1
+    else:
+        return value.year * 10000 + value.month * 100 + value.day
+    if fraction:
+        return sign * (Decimal(digits) + Decimal(fraction).scaleb(-6))
+    return sign * digits
+
+
+_TEMPORAL_NUMBER_TEXT = re.compile(
+    r"\s*(?:(\d{4})-(\d{2})-(\d{2}))?(?:[ T]?(-?)(\d{2,3}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?)?\s*\Z"
+)
+
+
+def temporal_text_number(value: Any, fsp: int = 0) -> Any:
+    """A DATE/DATETIME/TIME value — a driver's ``datetime``/``timedelta``, or its text
+    as a SQLite shard sends it (``'2024-01-15'``, ``'-01:02:03'``) — as MySQL's number
+    of it (:func:`temporal_number`) at its type's ``fsp`` fractional digits; any other
+    value (NULL, a text of no temporal form) is handed on as it is."""
+    if isinstance(value, datetime.date | datetime.timedelta):
+        return _at_scale(temporal_number(value), fsp)
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if not isinstance(value, str):
+        return value
+    m = _TEMPORAL_NUMBER_TEXT.match(value)
+    if m is None or not any(m.groups()):
+        return value
+    year, month, day, sign, hour, minute, second, fraction = m.groups()
+    if year and sign:
+        return value
+    digits = int((year + month + day if year else "") + (hour + minute + second if hour else ""))
+    number: int | Decimal = digits
+    if fraction:
+        number = Decimal(digits) + Decimal(int(fraction)).scaleb(-len(fraction))
+    return _at_scale(-number if sign else number, fsp)
+
+
+def _at_scale(number: int | Decimal, fsp: int) -> int | Decimal:
+    """A temporal value's number with its column's fractional digits: MySQL's DECIMAL of
+    that scale (``dt3 + 0`` is 20240115102030.000), an integer without."""
+    if not fsp:
+        return int(number) if isinstance(number, Decimal) and number == int(number) else number
+    return Decimal(number).quantize(Decimal(1).scaleb(-fsp))
 
 
 def _as_datetime(value: datetime.date) -> datetime.datetime:

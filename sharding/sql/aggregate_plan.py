@@ -47,6 +47,7 @@ from sharding.sql.describe import (
     NEWDECIMAL,
     column_type,
     expression_type,
+    temporal_digits,
 )
 from sharding.sql.enums import column_enum, enum_index
 from sharding.sql.exprs import (
@@ -411,11 +412,14 @@ class _PostResolver:
         self.entries: dict[str, Ref] = {}
         self.by_value: dict[str, tuple[Ref, exp.Expr]] = {}
         for i, g in enumerate(groups):
+            typed = _mysql_type(g, scope)
             ref = Ref(
                 i,
                 column_affinity(g, scope, ctx.sem),
                 column_collation(g, scope),
                 column_enum(g, scope),
+                temporal_digits(typed),
+                typed.is_integer and typed.unsigned,
             )
             self.entries.setdefault(canon(g, ctx), ref)
             self.by_value.setdefault(canon(g, ctx, by_value=True), (ref, g))
@@ -425,7 +429,18 @@ class _PostResolver:
             coll = column_collation(a.arg, scope) if text and a.arg is not None else None
             if a.concat is not None:  # its text compares with its arguments' collation
                 coll = column_collation(a.concat.value(), scope)
-            self.entries.setdefault(a.key, Ref(len(groups) + j, collation=coll))
+            ref = Ref(len(groups) + j, collation=coll)
+            if a.func in ("min", "max") and a.arg is not None:
+                # MIN/MAX of a DATE is a DATE, of an ENUM a label, of an UNSIGNED an
+                # UNSIGNED: arithmetic on it computes with its number.
+                typed = _mysql_type(a.arg, scope)
+                ref = replace(
+                    ref,
+                    enum=column_enum(a.arg, scope),
+                    temporal=temporal_digits(typed),
+                    unsigned=typed.is_integer and typed.unsigned,
+                )
+            self.entries.setdefault(a.key, ref)
         #: Expressions a data source computed (BackendEvalNode), set by ``_finish``.
         self.computed: dict[str, Ref] = {}
 
@@ -787,9 +802,8 @@ def _first_row(groups: Sequence[exp.Expr], scope: Scope, ctx: PlanContext) -> ex
     return exp.column(ref.info.primary_key[0], table=ref.alias)
 
 
-def _exact_number(arg: exp.Expr, scope: Scope) -> bool:
-    """Whether MariaDB sums ``arg`` exactly: its type (MariaDB's rules over the
-    catalog's column definitions) is an integer or a DECIMAL."""
+def _mysql_type(arg: exp.Expr, scope: Scope) -> ColumnType:
+    """MariaDB's type of ``arg`` (its rules over the catalog's column definitions)."""
 
     def lookup(col: exp.Column) -> ColumnType | None:
         found = scope.column_ref(col)
@@ -797,7 +811,12 @@ def _exact_number(arg: exp.Expr, scope: Scope) -> bool:
             return None
         return column_type(found[1], found[0].info)
 
-    code = expression_type(arg, lookup).type
+    return expression_type(arg, lookup)
+
+
+def _exact_number(arg: exp.Expr, scope: Scope) -> bool:
+    """Whether MariaDB sums ``arg`` exactly: its type is an integer or a DECIMAL."""
+    code = _mysql_type(arg, scope).type
     return code in INTEGER_TYPES or code in (DECIMAL, NEWDECIMAL)
 
 

@@ -117,7 +117,14 @@ from sharding.sql.derived_columns import (
 )
 from sharding.sql.describe import UNKNOWN, SlotTyped, describe_plan
 from sharding.sql.enums import enum_labels
-from sharding.sql.exprs import and_all, conjuncts, contains_aggregate, contains_window
+from sharding.sql.exprs import (
+    and_all,
+    conjuncts,
+    contains_aggregate,
+    contains_window,
+    temporal_declared,
+    unsigned_declared,
+)
 from sharding.sql.finish import finish_select
 from sharding.sql.join_plan import Position, plan_join
 from sharding.sql.lexer import Slot
@@ -350,6 +357,8 @@ def _derived_side(
             ctx.sem.affinity(c.type) if c.type else None,
             c.collation.lower() if c.collation else None,
             enum_labels(c.type),
+            temporal_declared(c.type),
+            unsigned_declared(c.type),
         )
     kpos = tuple(names.index(k.name.lower()) for k in keys)
     collations = [table.info.columns[p].collation for p in kpos]
@@ -599,6 +608,8 @@ class _Resolver:
                 ctx.sem.affinity(c.type) if c.type else None,
                 c.collation.lower() if c.collation else None,
                 enum_labels(c.type),
+                temporal_declared(c.type),
+                unsigned_declared(c.type),
             )
 
     def lookup(self, node: exp.Expr) -> Ref | None:

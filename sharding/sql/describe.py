@@ -196,6 +196,13 @@ def _decimal_length(precision: int, scale: int, unsigned: bool) -> int:
 _TEMPORAL_DIGITS = {10: 8, 14: 8, 11: 7, 7: 14, 12: 14}
 
 
+def temporal_digits(t: ColumnType) -> int | None:
+    """A DATE/DATETIME/TIMESTAMP/TIME type's fractional digits; None for another type."""
+    if t is UNKNOWN or t.type not in _TEMPORAL_DIGITS:
+        return None
+    return t.decimals if 0 < t.decimals <= 6 else 0
+
+
 def _summed_as_decimal(arg: ColumnType) -> tuple[int, int] | None:
     """``(precision, decimals)`` of ``arg`` as MariaDB sums and averages it — a DECIMAL
     — or None for a DOUBLE (floats, strings). Integers and DECIMALs as they are;
@@ -204,6 +211,10 @@ def _summed_as_decimal(arg: ColumnType) -> tuple[int, int] | None:
     characters."""
     if arg.is_float:
         return None
+    if arg.is_integer and not arg.table_column:
+        # An expression's digits are its length (``SUM(id + 0)``: BIGINT(12), 11 digits,
+        # DECIMAL(34,0); ``AVG(id + 0)`` DECIMAL(17,4); measured), as in _precision.
+        return max(arg.length - (0 if arg.unsigned else 1), 1), 0
     if arg.is_integer or arg.is_decimal:
         return arg.precision, arg.decimals
     digits = _TEMPORAL_DIGITS.get(arg.type)
@@ -1172,11 +1183,58 @@ def _operand_type(node: exp.Expr, scope: _Scope) -> ColumnType:
     if isinstance(bare, exp.HexString | exp.BitString):
         digits = len(str(256**size - 1))
         return ColumnType(LONG if digits <= 9 else LONGLONG, digits, _LITERAL_FLAGS | UNSIGNED)
-    return _expr_type(node, scope)
+    if isinstance(bare, exp.Min | exp.Max) and not bare.expressions:
+        # MIN/MAX of an ENUM is a VARCHAR, yet computes with the index (``MIN(e) + 0``
+        # is INT(3) for one-letter labels; measured).
+        arg = _expr_type(_aggregate_argument(bare), scope)
+        if arg is not UNKNOWN and arg.flags & (ENUM_FLAG | SET_FLAG):
+            return _as_number(arg)
+    return _as_number(_expr_type(node, scope))
+
+
+def _as_number(t: ColumnType) -> ColumnType:
+    """An ENUM/SET operand of arithmetic as its index, and a DATE/DATETIME/TIMESTAMP/TIME
+    one as MariaDB computes with it:
+    the number of its digits (``d + 0`` is BIGINT(10), ``tm + 0`` INT(9), ``dt / 2``
+    DECIMAL(20,4)); with fractional seconds a DECIMAL of that scale (``NOW(6) + 0`` is
+    DECIMAL(23,6)). Measured on MariaDB 10.11. Any other type as it is."""
+    if t is not UNKNOWN and t.flags & (ENUM_FLAG | SET_FLAG):
+        # An ENUM/SET is its index: as many digits as the column has characters
+        # (``enum_col + 0`` INT(3) for one-letter labels; measured), as it is summed.
+        summed = _summed_as_decimal(t)
+        if summed is not None:
+            return ColumnType(LONGLONG, summed[0] + 1, t.flags & NOT_NULL)
+    digits = _TEMPORAL_DIGITS.get(t.type)
+    if digits is None or t is UNKNOWN:
+        return t
+    flags = t.flags & NOT_NULL
+    fsp = t.decimals if 0 < t.decimals <= 6 else 0
+    if fsp:
+        return ColumnType(NEWDECIMAL, _decimal_length(digits + fsp, fsp, False), flags, fsp)
+    return ColumnType(LONGLONG, digits + 1, flags)
+
+
+def _int_div_type(node: exp.IntDiv, scope: _Scope) -> ColumnType:
+    """``a DIV b``: as many digits as ``a``'s integer part (at most 19), INT up to 9 of
+    them (``int_col DIV 7`` BIGINT(10), ``date_col DIV 7`` INT(8), ``decimal(10,2)_col
+    DIV 7`` INT(8); MariaDB 10.11, measured); unsigned if an operand is. An operand of
+    another kind (a DOUBLE, a string) keeps BIGINT(21)."""
+    first = _operand_type(node.this, scope)
+    second = _operand_type(node.expression, scope)
+    if first is UNKNOWN or not (first.is_integer or first.is_decimal):
+        return ColumnType(LONGLONG, 21, BINARY)
+    digits = max(min(_precision(first, node.this) - first.decimals, 19), 1)
+    unsigned = first.unsigned or (second is not UNKNOWN and second.unsigned)
+    flags = BINARY | (UNSIGNED if unsigned else 0)
+    return ColumnType(LONG if digits <= 9 else LONGLONG, digits, flags)
 
 
 def _negated(t: ColumnType) -> ColumnType:
-    """``-x``: one more character, signed."""
+    """``-x``: one more character, signed. A temporal value's negation is a DECIMAL one
+    character longer than its text (``-d`` DECIMAL(11,0), ``-dt`` (20,0), measured)."""
+    if t is not UNKNOWN and t.type in _TEMPORAL_DIGITS:
+        fsp = t.decimals if 0 < t.decimals <= 6 else 0
+        return ColumnType(NEWDECIMAL, t.length + 1, (t.flags & NOT_NULL) | BINARY, fsp)
     if t is UNKNOWN or not (t.is_integer or t.is_decimal or t.is_float):
         return UNKNOWN
     flags = (t.flags & NOT_NULL) | BINARY
@@ -1359,13 +1417,13 @@ def _expr_type(node: exp.Expr, scope: _Scope) -> ColumnType:
         typed_mod = function_type(
             "MOD",
             Args(
-                [None if (t := _expr_type(o, scope)) is UNKNOWN else t for o in operands],
+                [None if (t := _operand_type(o, scope)) is UNKNOWN else t for o in operands],
                 [None, None],
             ),
         )
         return UNKNOWN if typed_mod is None else typed_mod
     if isinstance(node, exp.IntDiv):
-        return ColumnType(LONGLONG, 21, BINARY)
+        return _int_div_type(node, scope)
     if isinstance(node, exp.Is) or (isinstance(node, exp.Not) and isinstance(node.this, exp.Is)):
         return ColumnType(LONG, 1, NOT_NULL | BINARY)  # IS [NOT] NULL is never NULL
     if isinstance(node, exp.Not) and _expr_type(node.this, scope).flags & NOT_NULL:
@@ -1736,6 +1794,8 @@ def _common(types: Sequence[ColumnType], nodes: Sequence[exp.Expr] | None = None
             t.type in (DATE, DATETIME, TIMESTAMP, TIME) and t.type == known[0].type for t in known
         ):
             return _nullable(known[0])
+        if all(t.type in (DATE, DATETIME, TIMESTAMP, TIME) for t in known):
+            return _mixed_temporal(known)
         return ColumnType(VAR_STRING, max(t.length for t in known), 0, _STRING_DEC, UTF8MB4)
     if any(t.is_float for t in known):
         # MariaDB's count_real_length(): the widest operand when the decimals are not
@@ -1766,6 +1826,14 @@ def _common(types: Sequence[ColumnType], nodes: Sequence[exp.Expr] | None = None
         return ColumnType(NEWDECIMAL, _decimal_length(integer_part, 0, False), BINARY, 0)
     code = LONGLONG if any(t.type == LONGLONG for t in known) else LONG
     return ColumnType(code, integer_part + 1, BINARY)
+
+
+def _mixed_temporal(types: Sequence[ColumnType]) -> ColumnType:
+    """IF/CASE/COALESCE/GREATEST of temporal values of different types (``COALESCE(d,
+    dt)``, ``IF(c, d, tm)``): a DATETIME with the largest fraction (MariaDB 10.11,
+    measured: a DATE is its midnight, a TIME today's date at that time)."""
+    fsp = max((t.decimals for t in types if 0 < t.decimals <= 6), default=0)
+    return ColumnType(DATETIME, 19 + (fsp + 1 if fsp else 0), BINARY, fsp, BINARY_CHARSET)
 
 
 def _cast_type(to: exp.DataType, scope: _Scope) -> ColumnType:

@@ -118,6 +118,29 @@ def _inside_query(col: exp.Expr, root: exp.Expr) -> bool:
     return False
 
 
+_TEMPORAL_DECLARED = re.compile(
+    r"\s*(?:date|datetime|timestamp|time)\b(?:\s*\(\s*(\d)\s*\))?", re.IGNORECASE
+)
+_UNSIGNED_DECLARED = re.compile(
+    r"\s*(?:tinyint|smallint|mediumint|int|integer|bigint)\b[^,]*\bunsigned\b", re.IGNORECASE
+)
+
+
+def temporal_declared(declared: str | None) -> int | None:
+    """The fractional digits of a column declared ``declared`` when it holds
+    DATE/DATETIME/TIMESTAMP/TIME values (``datetime(3)``: 3, ``date``: 0); None for a
+    column of another type."""
+    m = _TEMPORAL_DECLARED.match(declared or "")
+    if m is None:
+        return None
+    return int(m.group(1) or 0)
+
+
+def unsigned_declared(declared: str | None) -> bool:
+    """Whether a column declared ``declared`` is an UNSIGNED integer."""
+    return _UNSIGNED_DECLARED.match(declared or "") is not None
+
+
 def column_affinity(node: exp.Expr, scope: Scope, sem: Semantics) -> str | None:
     """The type affinity of a column (or CAST) expression; None for anything else."""
     while isinstance(node, exp.Paren):

@@ -55,6 +55,8 @@ from sharding.sql.exprs import (
     column_collation,
     conjuncts,
     contains_window,
+    temporal_declared,
+    unsigned_declared,
 )
 from sharding.sql.finish import finish_select
 from sharding.sql.nodes import (
@@ -79,9 +81,10 @@ from sharding.sql.route import ALL, build_route
 from sharding.sql.scope import Scope, TableRef, join_kind, top_level_nodes, unparen
 from sharding.sql.source_stage import UNBOUNDED, SourceStage
 
-#: Where a column of one side lives in the joined row: (position, affinity, collation).
-#: (index in the joined row, affinity, collation, ENUM labels) of a column.
-Position = tuple[int, str | None, str | None, tuple[str, ...] | None]
+#: Where a column of one side lives in the joined row: (index in the joined row,
+#: affinity, collation, ENUM labels, fractional digits of a DATE/DATETIME/TIME or
+#: None, whether it is an UNSIGNED integer).
+Position = tuple[int, str | None, str | None, tuple[str, ...] | None, int | None, bool]
 KeyPair = tuple[exp.Column, exp.Column]
 #: The input of a side that is not a catalog table read (a derived table, issue 18.3:
 #: :func:`sharding.sql.derived_plan.plan_derived_join`), built from (its used column
@@ -103,7 +106,7 @@ class _JoinResolver:
         if isinstance(node, exp.Column) and node.table:
             hit = self.positions.get(f"{node.table.lower()}.{node.name.lower()}")
             if hit is not None:
-                return Ref(hit[0], hit[1], hit[2], hit[3])
+                return Ref(hit[0], hit[1], hit[2], hit[3], hit[4], hit[5])
         return None
 
     def missing(self, node: exp.Expr) -> Exception:
@@ -560,6 +563,8 @@ def _side_read(
             (info_col.collation.lower() if info_col and info_col.collation else None),
             # An ENUM sorts by its index above the join too (MySQL's ORDER BY of ENUMs).
             enum_labels(info_col.type) if info_col else None,
+            temporal_declared(info_col.type) if info_col else None,
+            unsigned_declared(info_col.type) if info_col else False,
         )
     kpos = [names_lower.index(k.name.lower()) for k in key_cols]
     order: list[ShardOrder] = [(p, False, True) for p in kpos]
