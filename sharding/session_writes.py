@@ -50,7 +50,7 @@ from sharding.session_state import SessionState, substitute
 from sharding.session_txn import refuse_read_only_write, statement_transaction
 from sharding.sql.dml import WritePlan
 from sharding.sql.insert import InsertRows, InsertSelectFound, scan_insert
-from sharding.sql.insert_plan import InsertShape, insert_shape
+from sharding.sql.insert_plan import InsertShape, PreparedInsert, insert_shape
 from sharding.sql.insert_select import (
     STRICT_SELECT,
     batches,
@@ -438,7 +438,7 @@ async def insert_statement(
         )
     ids: list[int] = []
     if prepared.id_count:
-        ids = await coord.catalog.next_ids(info.database, info.name, prepared.id_count)
+        ids = await _generated_ids(coord, info, prepared)
     rows = await cpu_bound(len(sql), prepared.finish, ids)
     if rows.largest_explicit_id is not None and info.auto_increment:
         await coord.catalog.observe_ids(info.database, info.name, rows.largest_explicit_id)
@@ -481,12 +481,35 @@ async def insert_statement(
         session.last_insert_id = rows.first_id
         return Result(affected=affected, last_insert_id=rows.first_id, warnings=warned, info=text)
     # Only explicit ids: LAST_INSERT_ID() keeps its value, but the OK packet carries
-    # the row's id as MariaDB's does (the shard's own OK packet says which).
+    # MariaDB's id: the last row's AUTO_INCREMENT value when the statement inserted or
+    # changed a row, else 0 (an upsert that changed nothing, INSERT IGNORE of
+    # duplicates only; measured on 10.11). An id the coordinator cannot read from the
+    # statement (an expression): the shard's own OK packet says which.
     explicit = None
-    if info.auto_increment:
+    if info.auto_increment and rows.last_explicit_id is not None:
+        copied = any(_changed(r) for rs in results.values() for r in rs)
+        explicit = rows.last_explicit_id if copied else 0
+    elif info.auto_increment:
         ids = [r.last_insert_id for rs in results.values() for r in rs if r.last_insert_id]
         explicit = ids[0] if len(ids) == 1 else rows.largest_explicit_id
     return Result(affected=affected, last_insert_id=explicit, warnings=warned, info=text)
+
+
+async def _generated_ids(coord: Any, info: TableInfo, prepared: PreparedInsert) -> list[int]:
+    """The ids of the rows that need one, in MySQL's order: an explicit id before a
+    generated one moves the counter past it first (``VALUES (20, …), (NULL, …)`` gives
+    21 when the counter was below), so a statement mixing both asks the catalog per
+    run of generated rows."""
+    catalog = coord.catalog
+    if not prepared.explicit_at:
+        return list(await catalog.next_ids(info.database, info.name, prepared.id_count))
+    ids: list[int] = []
+    for run in prepared.id_runs():
+        if isinstance(run, tuple):
+            await catalog.observe_ids(info.database, info.name, run[0])
+        else:
+            ids += await catalog.next_ids(info.database, info.name, run)
+    return ids
 
 
 def _insert_info(

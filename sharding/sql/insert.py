@@ -505,6 +505,9 @@ class InsertRows:
     #: Per key of ``groups``, the client's row number (from 1) of each of its rows:
     #: a shard statement's warning "at row n" is the client's row ``numbers[key][n-1]``.
     numbers: dict[tuple[str, str, str, int], list[int]] = field(default_factory=dict)
+    #: The last row's explicit AUTO_INCREMENT value (a constant integer), else None:
+    #: the OK packet's id of a statement without generated ids (MariaDB's).
+    last_explicit_id: int | None = None
 
     def statements(self) -> list[tuple[str, str, int, str]]:
         """(data source, physical db, shard, SQL) per shard touched."""

@@ -84,6 +84,7 @@ class InsertShape:
             elif constant and isinstance(value, int):
                 needs.append(False)
                 prepared.explicit_ids.append(value)
+                prepared.explicit_at[r] = value
             else:
                 needs.append(False)
         prepared.needs_id = needs
@@ -96,6 +97,26 @@ class PreparedInsert:
     params: Sequence[Any] | None
     needs_id: list[bool] = field(default_factory=list)
     explicit_ids: list[int] = field(default_factory=list)
+    #: Row index → its explicit AUTO_INCREMENT value (a constant integer).
+    explicit_at: dict[int, int] = field(default_factory=dict)
+
+    def id_runs(self) -> list[int | tuple[int]]:
+        """The rows in order as MySQL assigns their ids: a count of consecutive rows
+        that need a generated id, or ``(v,)`` for an explicit id ``v`` that comes
+        before a later generated one (MySQL's counter moves past it first: ``(20),
+        (NULL), (30)`` gives the NULL row 21). Explicit ids after the last generated
+        row do not matter here (the caller observes the largest)."""
+        out: list[int | tuple[int]] = []
+        last_needed = max((r for r, need in enumerate(self.needs_id) if need), default=-1)
+        for r, need in enumerate(self.needs_id):
+            if need:
+                if out and isinstance(out[-1], int):
+                    out[-1] += 1
+                else:
+                    out.append(1)
+            elif r < last_needed and r in self.explicit_at:
+                out.append((self.explicit_at[r],))
+        return out
 
     @property
     def id_count(self) -> int:
@@ -165,6 +186,7 @@ class PreparedInsert:
             groups.setdefault((ds, db, name, shard), []).append(text)
             numbers.setdefault((ds, db, name, shard), []).append(r + 1)
         largest = max(self.explicit_ids) if self.explicit_ids else None
+        last_row = len(parsed.row_texts) - 1
         tail = (
             shape.upsert.render(dialect, self.params) if shape.upsert is not None else parsed.tail
         )
@@ -177,6 +199,7 @@ class PreparedInsert:
             largest,
             len(parsed.row_texts),
             numbers,
+            self.explicit_at.get(last_row),
         )
 
 
