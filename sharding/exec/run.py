@@ -275,6 +275,8 @@ class Runner:
         per chunk), each result handed on with the first shard's column definitions
         (:mod:`sharding.exec.shard_columns`); None where reads are not batched."""
         batcher = self._batcher
+        if read.no_union:
+            return None  # a UNION ALL would change a value (ShardRead.no_union)
         split = split_point(template) if batcher is not None else None
         if batcher is None or split is None or not targets:
             return None

@@ -718,7 +718,9 @@ def plan_partials(
     read = shard_read(ctx, shard_sel, holes, route, route_tables, leader, keys, push_limit)
     child: Any
     source: SourceStage | str | None = None
-    if ctx.dialect == "mysql":
+    if ctx.dialect == "mysql" and read.no_union:
+        source = read.no_union
+    elif ctx.dialect == "mysql":
         source = aggregate_stage(
             shard_exprs,
             [*groups, *distinct_args, *hidden],

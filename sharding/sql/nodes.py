@@ -86,6 +86,10 @@ class ShardRead:
     #: A locking clause (`` FOR UPDATE``, `` LOCK IN SHARE MODE``) each chunk ends
     #: with, after its LIMIT: every row the read returns is locked on its shard.
     lock: str = ""
+    #: Why the shards' statements may not be sent as one ``UNION ALL`` (batched, or
+    #: merged by their data source): a UNION would change a value
+    #: (:func:`sharding.sql.union_values.union_changes`). Empty: they may.
+    no_union: str = ""
 
     @property
     def chunked(self) -> bool:

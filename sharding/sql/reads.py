@@ -25,6 +25,7 @@ from sharding.sql.nodes import LimitRef, ShardRead
 from sharding.sql.rewrite import render_expression, render_template
 from sharding.sql.route import Route
 from sharding.sql.scope import Scope, TableRef
+from sharding.sql.union_values import union_changes
 
 #: A keyset key: (expression, output position, descending, NULLs first).
 KeysetKey = tuple[exp.Expr, int, bool, bool]
@@ -142,4 +143,5 @@ def shard_read(
         notes=tuple(notes),
         route_tables=route_tables,
         lock=lock,
+        no_union=union_changes(shard_sel.expressions),
     )

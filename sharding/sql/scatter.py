@@ -212,6 +212,8 @@ def _rows_source(
         return "window functions are computed above the shard rows"
     if read.lock:
         return "a locking read locks each shard's rows itself"
+    if read.no_union:
+        return read.no_union
     if not read.chunked:
         return "no unique tiebreaker: each shard's read is guarded on its own"
     return order_kept(exprs, order, scope) or rows_stage(len(exprs), order, first_round=not bounded)
