@@ -1570,6 +1570,7 @@ _NUMBER_OF_NUMBERS = (
 )
 _NUMBER_CALLS = frozenset(
     {"round", "truncate", "mod", "log", "sg_log10", "sg_log2", "sg_round_double"}
+    | {"sg_truncate_double"}
 )
 #: Of :data:`_EXACT_FUNCTIONS`: those whose value may be text (an UNSIGNED beyond BIGINT).
 _MAYBE_TEXT = frozenset(
@@ -1949,6 +1950,7 @@ _DOUBLE_CALLS: dict[str, int | None] = {
     "log10": None,
     "log2": None,
     "sg_round_double": 0,
+    "sg_truncate_double": 0,
     "truncate": 0,
     "total": None,
 }
@@ -2291,6 +2293,7 @@ _CALL_OPERATORS = {"sg_div": ("/", _MUL), "mod": ("%", _MUL), "sg_intdiv": ("DIV
 _CALL_NAMES = {
     "power": "pow",
     "sg_round_double": "round",
+    "sg_truncate_double": "truncate",
     "sg_left": "left",
     "sg_right": "right",
     "sg_format_double": "format",

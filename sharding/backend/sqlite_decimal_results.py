@@ -87,6 +87,7 @@ from sharding.backend import (
     sqlite_enum_numbers,
     sqlite_mysql,
     sqlite_numeric_store,
+    sqlite_reparse,
     sqlite_scan,
     sqlite_table_identity,
 )
@@ -539,7 +540,7 @@ def convert(rows: list[Any], how: Plan) -> list[Any]:
 
 
 #: The functions whose MySQL rounding differs for a DOUBLE argument (ties to even).
-_ROUNDING = re.compile(r"\b(?:round|sg_signed|sg_unsigned|format)\s*\(", re.IGNORECASE)
+_ROUNDING = re.compile(r"\b(?:round|truncate|sg_signed|sg_unsigned|format)\s*\(", re.IGNORECASE)
 _DOUBLE_DECL = re.compile(r"^\s*(?:DOUBLE|FLOAT|REAL)\b", re.IGNORECASE)
 #: Functions MySQL computes as DOUBLE.
 _DOUBLE_FUNCTIONS = frozenset(
@@ -568,6 +569,7 @@ _DOUBLE_FUNCTIONS = frozenset(
 )
 _DOUBLE_NAMES = {
     "round": "sg_round_double",
+    "truncate": "sg_truncate_double",
     "sg_signed": "sg_signed_double",
     "sg_unsigned": "sg_unsigned_double",
     "format": "sg_format_double",
@@ -637,7 +639,7 @@ def _may_prepare(sql: str) -> bool:
 
 def _prepare(raw: sqlite3.Connection, sql: str) -> str:
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
+        tree = sqlite_reparse.parse(sql)
     except sqlglot.errors.ParseError:
         return sql
     changed = False
@@ -890,6 +892,8 @@ _STRING_FUNCTIONS = frozenset(
         "to_base64",
         "ascii",
         "ord",
+        "ucase",
+        "lcase",
     }
 )
 _TEXT_FILTER = re.compile(
@@ -901,7 +905,7 @@ _TEXT_FILTER = re.compile(
 _LIKE = re.compile(r"\bLIKE\b", re.IGNORECASE)
 #: The calls :data:`_ROUNDING` and :data:`_TEXT_FILTER` look for.
 _PREPARED_CALLS = frozenset(
-    {"round", "sg_signed", "sg_unsigned", "format", "group_concat", "cast"}
+    {"round", "truncate", "sg_signed", "sg_unsigned", "format", "group_concat", "cast"}
     | {name.lower() for name in _STRING_FUNCTIONS}
 )
 

@@ -36,6 +36,7 @@ import sqlglot
 from sqlglot import exp
 
 from sharding.backend import sqlite_arithmetic as arith
+from sharding.backend import sqlite_reparse
 from sharding.backend.sqlite_compare import COMPARISONS
 from sharding.backend.sqlite_text_cache import TextCache
 from sharding.sql.template import PARAM_PREFIX
@@ -230,7 +231,7 @@ def _operand_kind(node: exp.Expr | None, columns: arith._Columns) -> str | None:
 
 def _resolve(raw: sqlite3.Connection, sql: str) -> str:
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
+        tree = sqlite_reparse.parse(sql)
     except sqlglot.errors.ParseError:
         return sql
     columns = arith._Columns(tree, arith.declared_columns(raw, sql))

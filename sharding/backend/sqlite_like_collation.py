@@ -24,6 +24,7 @@ import sqlglot
 from sqlglot import exp
 
 from sharding.backend import sqlite_arithmetic as arith
+from sharding.backend import sqlite_reparse
 from sharding.backend.sqlite_text_cache import TextCache
 
 __all__ = ["forget", "rewrite"]
@@ -53,7 +54,7 @@ def rewrite(raw: sqlite3.Connection, sql: str) -> str:
 
 def _rewrite(sql: str, decls: arith.Decls) -> str:
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
+        tree = sqlite_reparse.parse(sql)
     except sqlglot.errors.ParseError:
         return sql
     columns = arith._Columns(tree, decls)

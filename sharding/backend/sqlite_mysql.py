@@ -991,6 +991,27 @@ def _round_double(x: Any, d: Any = 0) -> Any:
     return _double_round(float(n), digits)
 
 
+def _truncate_double(x: Any, d: Any) -> Any:
+    """``TRUNCATE(x, d)`` of a DOUBLE as MariaDB's ``my_double_round`` truncates: scaled by
+    10**d, cut toward zero, scaled back in floating point (``TRUNCATE(9.9414e20, 2)`` is
+    9.941400000000001e20 there, where the exact decimal cut keeps 9.9414e20)."""
+    if x is None or d is None:
+        return None
+    n, digits = _number(x), _int(d)
+    assert n is not None and digits is not None
+    v = float(n)
+    if not math.isfinite(v):
+        return v
+    cut = math.floor if v >= 0 else math.ceil
+    scale = 10.0 ** abs(digits)
+    if digits < 0:
+        return 0.0 if math.isinf(scale) else float(cut(v / scale)) * scale
+    product = v * scale
+    if math.isinf(product):
+        return v
+    return float(cut(product)) / scale
+
+
 def _signed_double(x: Any) -> int | None:
     """``CAST(x AS SIGNED)`` of a DOUBLE: ``rint``, ties to even (``2.5e0`` is 2)."""
     if x is None:
@@ -1938,6 +1959,7 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     # Of a DOUBLE argument (sqlite_decimal_results.prepare): MariaDB's rint rules.
     ("sg_round_double", 1, _round_double, True),
     ("sg_round_double", 2, _round_double, True),
+    ("sg_truncate_double", 2, _truncate_double, True),
     ("sg_signed_double", 1, _signed_double, True),
     ("sg_unsigned_double", 1, _unsigned_double, True),
     ("sg_format_double", 2, _format_double, True),

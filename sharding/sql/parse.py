@@ -55,10 +55,45 @@ if sys.getrecursionlimit() < RECURSION_LIMIT:
     sys.setrecursionlimit(RECURSION_LIMIT)
 
 
+class IntervalCall:
+    """A sqlglot parser mixin: MariaDB's ``INTERVAL(N, N1, …)`` read as a call (used by
+    :class:`ShardgateMySQL` and by the SQLite shard statements' re-parse,
+    :mod:`sharding.backend.sqlite_reparse`)."""
+
+    def _parse_interval(
+        self: Any, require_interval: bool = True, parse_function_unit: bool = True
+    ) -> exp.Expr | None:
+        """MariaDB's ``INTERVAL(N, N1, N2, …)`` function (the index of the last
+        ``Ni <= N``) as a call: sqlglot read it as an ``INTERVAL <value> <unit>``
+        literal whose value was the list — taking the alias, or ``+ 1 x``, for its
+        unit — and wrote it back as ``INTERVAL ((n, 5, 10)) K``, which no server
+        parses. ``INTERVAL`` right before a parenthesised list of two or more
+        expressions is the function (an interval's value is one expression:
+        ``INTERVAL (1) DAY`` stays an interval)."""
+        if (
+            require_interval
+            and self._curr is not None
+            and self._curr.token_type == TokenType.INTERVAL
+            and self._next is not None
+            and self._next.token_type == TokenType.L_PAREN
+        ):
+            index = self._index
+            self._advance(2)
+            args = self._parse_csv(self._parse_assignment)
+            if len(args) >= 2 and self._match(TokenType.R_PAREN):
+                return cast(
+                    exp.Expr,
+                    self.expression(exp.Anonymous(this="INTERVAL", expressions=args)),
+                )
+            self._retreat(index)
+        parent = super()._parse_interval  # type: ignore[misc]
+        return cast("exp.Expr | None", parent(require_interval, parse_function_unit))
+
+
 class ShardgateMySQL(MySQL):
     """MySQL dialect whose placeholders remember where they are in the text."""
 
-    class Parser(MySQL.Parser):  # type: ignore[valid-type,misc]
+    class Parser(IntervalCall, MySQL.Parser):  # type: ignore[valid-type,misc]
         # ``DEFAULT(col)``, MySQL's function (the column's default), anywhere an
         # expression may be (``SET n = DEFAULT(n) + 1``): sqlglot read it as a syntax
         # error or an alias. A bare ``DEFAULT`` is read as before.
@@ -68,36 +103,6 @@ class ShardgateMySQL(MySQL):
             **MySQL.Parser.PLACEHOLDER_PARSERS,
             TokenType.PLACEHOLDER: lambda self: self._sg_placeholder(),
         }
-
-        def _parse_interval(
-            self, require_interval: bool = True, parse_function_unit: bool = True
-        ) -> exp.Expr | None:
-            """MariaDB's ``INTERVAL(N, N1, N2, …)`` function (the index of the last
-            ``Ni <= N``) as a call: sqlglot read it as an ``INTERVAL <value> <unit>``
-            literal whose value was the list — taking the alias, or ``+ 1 x``, for its
-            unit — and wrote it back as ``INTERVAL ((n, 5, 10)) K``, which no server
-            parses. ``INTERVAL`` right before a parenthesised list of two or more
-            expressions is the function (an interval's value is one expression:
-            ``INTERVAL (1) DAY`` stays an interval)."""
-            if (
-                require_interval
-                and self._curr is not None
-                and self._curr.token_type == TokenType.INTERVAL
-                and self._next is not None
-                and self._next.token_type == TokenType.L_PAREN
-            ):
-                index = self._index
-                self._advance(2)
-                args = self._parse_csv(self._parse_assignment)
-                if len(args) >= 2 and self._match(TokenType.R_PAREN):
-                    return cast(
-                        exp.Expr,
-                        self.expression(exp.Anonymous(this="INTERVAL", expressions=args)),
-                    )
-                self._retreat(index)
-            return cast(
-                "exp.Expr | None", super()._parse_interval(require_interval, parse_function_unit)
-            )
 
         # ``GROUP BY a DESC, b``: MariaDB's grouping with a direction per column (its
         # implicit sort of the groups, descending where asked). sqlglot has no such
