@@ -19,21 +19,27 @@ rewrites ``GREATEST``/``LOCATE``) with the collation MySQL derives:
 
 * a comparison (``=``, ``<>``, ``<``, …, ``<=>``, ``IN``, ``BETWEEN``) whose operands are
   all string literals: ``('PAID') COLLATE utf8mb4_general_ci = 'paid'``;
+* a comparison of two text columns of different collations (``a = b``, ``a < b``,
+  ``a IN (b)``, ``a LIKE b``): MySQL's coercion — the binary collation of the two, on
+  the left operand (SQLite compares with the left column's); any other pair is MySQL's
+  error 1267 (``Illegal mix of collations``). Such a statement is parsed when its
+  tables declare two collations and it compares something;
 * a simple ``CASE x WHEN …`` whose operand is no column: ``CASE (x) COLLATE c WHEN``;
 * ``MIN``/``MAX`` of an expression, ``COUNT(DISTINCT …)`` and ``SELECT DISTINCT`` items:
   the expression gets ``COLLATE c`` (SQLite's aggregates and DISTINCT use it);
 * ``LIKE`` whose matched side is a function of a binary-collation column: its exact
   characters, ``CAST((x) AS BLOB)`` (:mod:`sharding.backend.sqlite_like_collation` does
   the bare column);
-* ``GREATEST``/``LEAST``/``FIELD``/``LOCATE``/``INSTR`` whose strings have another
-  collation than the default: ``sg_collated_<name>('c', …)`` (:func:`functions`).
+* ``GREATEST``/``LEAST``/``FIELD``/``LOCATE``/``INSTR``/``STRCMP`` whose strings have
+  another collation than the default: ``sg_collated_<name>('c', …)`` (:func:`functions`).
 
 The collation is the one MySQL derives statically: a text column's, through the
 functions that keep it (:data:`sharding.backend.sqlite_compare._KEEPS_COLLATION`), over a
 literal's; an expression whose type the shard does not know (a subquery, a function not
-listed, an ENUM) is left as it is. Two column collations in one of these places is a
-1235 (MySQL's coercion of two implicit collations), and so is ``LOCATE``/``INSTR`` under
-a collation other than the default's and the binary ones (not measured). An
+listed, an ENUM) is left as it is. Two column collations in one of these places are
+MySQL's coercion: the binary one of the two; any other pair is a 1235 (MySQL's 1267),
+and so is ``LOCATE``/``INSTR`` under a collation other than the default's and the
+binary ones (not measured). An
 ``INSERT … VALUES`` (no ``SELECT``) is not looked at: its text may be megabytes, and a
 comparison of literals in a written row is no query's filter.
 
@@ -55,7 +61,7 @@ from sqlglot import exp
 from sharding.backend import sqlite_arithmetic as arith
 from sharding.backend import sqlite_compare, sqlite_mysql
 from sharding.backend.sqlite_text_cache import TextCache
-from sharding.errors import NotSupported
+from sharding.errors import NotSupported, ShardgateError
 
 __all__ = ["forget", "functions", "rewrite"]
 
@@ -64,7 +70,7 @@ DEFAULT_COLLATION = sqlite_compare.DEFAULT_COLLATION
 #: A statement that may have something to rewrite (the words, or a string literal
 #: followed by a comparison operator).
 _MAY = re.compile(
-    r"\b(?:MIN|MAX|DISTINCT|CASE|LIKE|GREATEST|LEAST|FIELD|LOCATE|INSTR)\b"
+    r"\b(?:MIN|MAX|DISTINCT|CASE|LIKE|GREATEST|LEAST|FIELD|LOCATE|INSTR|STRCMP)\b"
     r"|'\s*(?:=|<|>|!=|IN\b|IS\b|NOT\b|BETWEEN\b)",
     re.IGNORECASE,
 )
@@ -81,6 +87,7 @@ _COLLATED_CALLS = {
     "locate": "sg_collated_locate",
     "instr": "sg_collated_instr",
     "position": "sg_collated_locate",
+    "strcmp": "sg_collated_strcmp",
 }
 
 _cache = TextCache()
@@ -97,11 +104,25 @@ def forget() -> None:
 def rewrite(raw: sqlite3.Connection, sql: str) -> str:
     """``sql`` with MySQL's collation given to the string expressions SQLite would
     compare BINARY (module doc); unchanged when there is none."""
-    if _MAY.search(sql) is None:
-        return sql
     if _INSERT_VALUES.match(sql) is not None and _SELECT.search(sql) is None:
         return sql
+    if _MAY.search(sql) is None and not _mixed_collations(raw, sql):
+        return sql
     return _cache.get_or_make(sql, lambda: _rewrite(sql, arith.declared_columns(raw, sql)))
+
+
+def _mixed_collations(raw: sqlite3.Connection, sql: str) -> bool:
+    """Whether the statement's tables declare text columns of two collations (and the
+    statement compares something): two of its columns may be compared with each other."""
+    if not any(op in sql for op in "=<>") and " IN " not in sql.upper():
+        return False
+    found: set[str] = set()
+    for columns in arith.declared_columns(raw, sql).values():
+        for decl in columns.values():
+            if arith._TEXT_DECL.match(decl) is not None:
+                m = _COLLATE.search(decl)
+                found.add(m.group(1).lower() if m else DEFAULT_COLLATION)
+    return len(found) > 1
 
 
 def _rewrite(sql: str, decls: arith.Decls) -> str:
@@ -189,6 +210,9 @@ def _collation(nodes: list[exp.Expr], cols: arith._Columns) -> str | None:
     for node in nodes:
         if not _string_collations(node, cols, found):
             return None
+    binary = [c for c in found if c.endswith("_bin")]
+    if len(found) == 2 and len(binary) == 1:
+        return binary[0]  # MySQL's coercion of two implicit collations: the binary one
     if len(found) > 1:
         raise NotSupported(
             f"strings of the collations {', '.join(sorted(found))} compared on the SQLite "
@@ -219,6 +243,61 @@ def _distinct_items(node: exp.Expr) -> list[exp.Expr]:
     return []
 
 
+def _column_comparison(
+    node: exp.Expr, cols: arith._Columns, assignments: set[int]
+) -> tuple[exp.Expr, str] | None:
+    """A comparison of text columns of two collations: the operand to give ``COLLATE``
+    and MySQL's collation for it — the binary one of the two (MySQL's coercion of two
+    implicit collations of one character set: ``general_ci_col = bin_col`` compares
+    binary, measured on MariaDB 10.11); any other pair is MySQL's error 1267. SQLite
+    compares with the left column's collation."""
+    operands = sqlite_compare.compared_operands(node, assignments)
+    if operands is None or len(operands) < 2:
+        return None
+    found: dict[str, None] = {}
+    for operand in operands:
+        bare = _bare(operand)
+        if not isinstance(bare, exp.Column):
+            return None
+        collation = _column_collation(bare, cols)
+        if collation is None:
+            return None
+        found[collation] = None
+    if len(found) < 2:
+        return None
+    names = list(found)
+    binary = [c for c in names if c.endswith("_bin") or c == "binary"]
+    if len(names) == 2 and len(binary) == 1 and all(c.startswith("utf8mb4") for c in names):
+        return operands[0], binary[0]
+    raise ShardgateError(
+        f"Illegal mix of collations ({names[0]},IMPLICIT) and ({names[1]},IMPLICIT) for "
+        f"operation '{_operation(node)}'",
+        code=1267,
+        sqlstate="HY000",
+    )
+
+
+def _operation(node: exp.Expr) -> str:
+    """MySQL's name of a comparison in its error 1267."""
+    symbols = {
+        exp.EQ: "=",
+        exp.NEQ: "<>",
+        exp.LT: "<",
+        exp.LTE: "<=",
+        exp.GT: ">",
+        exp.GTE: ">=",
+        exp.NullSafeEQ: "<=>",
+        exp.Is: "<=>",
+        exp.In: "in",
+        exp.Between: "between",
+        exp.Like: "like",
+    }
+    for cls, symbol in symbols.items():
+        if isinstance(node, cls):
+            return symbol
+    return "="
+
+
 def _collated(tree: exp.Expr, cols: arith._Columns) -> Iterator[tuple[exp.Expr, str]]:
     """Each expression to give ``COLLATE`` and the collation (module doc)."""
     assignments = arith._assignment_ids(tree)
@@ -226,6 +305,10 @@ def _collated(tree: exp.Expr, cols: arith._Columns) -> Iterator[tuple[exp.Expr, 
         operands = _literal_comparison(node, assignments)
         if operands is not None:
             yield operands[0], DEFAULT_COLLATION
+            continue
+        mixed = _column_comparison(node, cols, assignments)
+        if mixed is not None:
+            yield mixed
             continue
         if isinstance(node, exp.Case) and node.this is not None:
             operand = _bare(node.this)
@@ -267,7 +350,7 @@ def _call_strings(node: exp.Expr) -> list[exp.Expr] | None:
         return [node.this, *node.expressions]
     if isinstance(node, exp.StrPosition):
         return [node.this, node.args["substr"]]
-    if isinstance(node, exp.Anonymous) and node.name.lower() == "field":
+    if isinstance(node, exp.Anonymous) and node.name.lower() in ("field", "strcmp"):
         return list(node.expressions)
     return None
 
@@ -392,6 +475,16 @@ def _instr(collation: Any, s: Any, sub: Any) -> int | None:
     return _locate(collation, sub, s)
 
 
+def _strcmp(collation: Any, a: Any, b: Any) -> int | None:
+    """``STRCMP`` under the strings' collation (``STRCMP(bin_col, 'apple')`` of
+    ``'Apple'`` is -1: exact characters)."""
+    if not _texts(a, b):
+        return sqlite_mysql._strcmp(a, b)
+    key = _key(collation)
+    ka, kb = key(a), key(b)
+    return 0 if ka == kb else (-1 if ka < kb else 1)
+
+
 def functions() -> list[tuple[str, int, Callable[..., Any]]]:
     """The collated calls (name, number of arguments, function) to register."""
     return [
@@ -401,4 +494,5 @@ def functions() -> list[tuple[str, int, Callable[..., Any]]]:
         ("sg_collated_locate", 3, _locate),
         ("sg_collated_locate", 4, _locate),
         ("sg_collated_instr", 3, _instr),
+        ("sg_collated_strcmp", 3, _strcmp),
     ]

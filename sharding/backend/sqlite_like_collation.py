@@ -8,7 +8,8 @@ as the default collation unless a side is binary
 so on the embedded default ``name LIKE 'a%'`` of a ``utf8mb4_bin`` column matched
 ``'ABC'`` too (a read showed, a ``DELETE`` removed, rows MySQL does not match). Here,
 with the shard file's declared types, such a column's side of ``LIKE`` is read as
-``CAST(col AS BLOB)``: its exact characters.
+``CAST(col AS BLOB)``: its exact characters. So is a binary-collation column that is
+the pattern (``ci_col LIKE bin_col``: MySQL's coercion picks the binary collation).
 
 Written by hand: a rewrite specific to the statements this coordinator renders. Cheap
 when there is nothing to do: a text without ``LIKE`` or whose tables have no such
@@ -60,13 +61,17 @@ def _rewrite(sql: str, decls: arith.Decls) -> str:
     columns = arith._Columns(tree, decls)
     changed = False
     for like in list(tree.find_all(exp.Like)):
-        side = like.this
-        while isinstance(side, exp.Paren):
-            side = side.this
-        if not isinstance(side, exp.Column):
-            continue
-        if _BINARY_COLLATION.search(columns.decl(side) or "") is None:
-            continue
-        like.set("this", exp.Cast(this=side.copy(), to=exp.DataType.build("BLOB")))
-        changed = True
+        # Either side a binary-collation column: MySQL's coercion matches exactly (an
+        # implicit collation beats a literal's, a binary one another column's).
+        for arg in ("this", "expression"):
+            side = like.args.get(arg)
+            while isinstance(side, exp.Paren):
+                side = side.this
+            if not isinstance(side, exp.Column):
+                continue
+            if _BINARY_COLLATION.search(columns.decl(side) or "") is None:
+                continue
+            like.set(arg, exp.Cast(this=side.copy(), to=exp.DataType.build("BLOB")))
+            changed = True
+            break
     return tree.sql(dialect="sqlite") if changed else sql
