@@ -37,6 +37,7 @@ import copy
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, assert_never, overload
 
 from sqlglot import exp
@@ -1050,8 +1051,22 @@ def _slot_type(node: exp.Placeholder, scope: _Scope, negative: bool = False) -> 
         # A client's parameter: MariaDB types it by the value bound (an integer bound
         # as a 64-bit one: BIGINT(21) NOT NULL); other kinds are not modelled.
         value = scope.values[index] if index < len(scope.values) else None
+        if isinstance(value, bool):
+            return UNKNOWN
         if isinstance(value, int) and not negative:
             return ColumnType(LONGLONG, 21, NOT_NULL | BINARY)
+        # A DECIMAL bound is typed as its digits (``amt + ?`` of 1.5: DECIMAL of scale
+        # 2 for a DECIMAL(10,2) amt), a DOUBLE as a DOUBLE, a string as a string
+        # literal (measured with Connector/Python's prepared statements on 10.11).
+        if isinstance(value, Decimal) and value.is_finite():
+            text = format(abs(value) if negative else value, "f")
+            number = exp.Literal.number(text.lstrip("-"))
+            if isinstance(number, exp.Literal):
+                return _literal(number, negative=negative or value < 0)
+        if isinstance(value, float):
+            return ColumnType(DOUBLE, 23, NOT_NULL | BINARY, NOT_FIXED_DEC)
+        if isinstance(value, str) and not negative:
+            return _literal(exp.Literal.string(value))
         return UNKNOWN
     if slot.is_string:
         if negative or not isinstance(slot.value, str):
