@@ -1498,7 +1498,17 @@ def translate_error(ds: str, exc: sqlite3.Error) -> ShardgateError:
                 f"Lock wait timeout exceeded: {msg}{where}", code=1205, sqlstate="HY000"
             )
     if isinstance(exc, sqlite3.IntegrityError):
+        column = _NOT_NULL.match(msg)
+        if column is not None:
+            # MySQL's text: clients show it, some parse the column name from it.
+            return BackendError(
+                f"Column '{column.group(1)}' cannot be null", code=1048, sqlstate="23000"
+            )
         return BackendError(
             f"{msg}{where}", code=1048 if "NOT NULL" in msg else 1452, sqlstate="23000"
         )
     return BackendError(f"SQLite error: {msg}{where}")
+
+
+#: SQLite's NOT NULL violation names ``table.column`` (the shard's table).
+_NOT_NULL = re.compile(r"NOT NULL constraint failed: (?:[^.\s]+\.)*([^.\s]+)\Z")
