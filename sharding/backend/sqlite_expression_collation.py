@@ -279,23 +279,11 @@ def _column_comparison(
 
 def _operation(node: exp.Expr) -> str:
     """MySQL's name of a comparison in its error 1267."""
-    symbols = {
-        exp.EQ: "=",
-        exp.NEQ: "<>",
-        exp.LT: "<",
-        exp.LTE: "<=",
-        exp.GT: ">",
-        exp.GTE: ">=",
-        exp.NullSafeEQ: "<=>",
-        exp.Is: "<=>",
-        exp.In: "in",
-        exp.Between: "between",
-        exp.Like: "like",
-    }
-    for cls, symbol in symbols.items():
-        if isinstance(node, cls):
-            return symbol
-    return "="
+    if isinstance(node, exp.Is):
+        return "<=>"  # SQLite's parse of ``<=>``
+    if isinstance(node, exp.In | exp.Between):
+        return type(node).__name__.lower()
+    return sqlite_compare._BINARY.get(type(node), "=")
 
 
 def _collated(tree: exp.Expr, cols: arith._Columns) -> Iterator[tuple[exp.Expr, str]]:

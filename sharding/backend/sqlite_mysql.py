@@ -966,17 +966,18 @@ def _cast_decimal(x: Any, d: Any) -> Any:
     return _round(x, d)
 
 
-def _double_round(x: float, d: int) -> float:
-    """MariaDB's ``my_double_round``: a DOUBLE is scaled by 10**d, rounded to the nearest
-    integer with ties to even (``rint``), and scaled back (``ROUND(2.5e0)`` is 2,
-    ``ROUND(0.125e0, 2)`` 0.12)."""
+def _double_round(x: float, d: int, to_integer: Callable[[float], Any] = round) -> float:
+    """MariaDB's ``my_double_round``: a DOUBLE is scaled by 10**d, made an integer —
+    rounded with ties to even (``rint``), or cut toward zero for ``TRUNCATE`` — and
+    scaled back in floating point (``ROUND(2.5e0)`` is 2, ``ROUND(0.125e0, 2)`` 0.12,
+    ``TRUNCATE(9.9414e20, 2)`` 9.941400000000001e20)."""
     scale = 10.0 ** abs(d)
     if d < 0:
-        return 0.0 if math.isinf(scale) else float(round(x / scale)) * scale
+        return 0.0 if math.isinf(scale) else float(to_integer(x / scale)) * scale
     product = x * scale
     if math.isinf(product):
         return x
-    return float(round(product)) / scale
+    return float(to_integer(product)) / scale
 
 
 def _round_double(x: Any, d: Any = 0) -> Any:
@@ -992,9 +993,7 @@ def _round_double(x: Any, d: Any = 0) -> Any:
 
 
 def _truncate_double(x: Any, d: Any) -> Any:
-    """``TRUNCATE(x, d)`` of a DOUBLE as MariaDB's ``my_double_round`` truncates: scaled by
-    10**d, cut toward zero, scaled back in floating point (``TRUNCATE(9.9414e20, 2)`` is
-    9.941400000000001e20 there, where the exact decimal cut keeps 9.9414e20)."""
+    """``TRUNCATE(x, d)`` of a DOUBLE as MariaDB's ``my_double_round`` truncates."""
     if x is None or d is None:
         return None
     n, digits = _number(x), _int(d)
@@ -1002,14 +1001,7 @@ def _truncate_double(x: Any, d: Any) -> Any:
     v = float(n)
     if not math.isfinite(v):
         return v
-    cut = math.floor if v >= 0 else math.ceil
-    scale = 10.0 ** abs(digits)
-    if digits < 0:
-        return 0.0 if math.isinf(scale) else float(cut(v / scale)) * scale
-    product = v * scale
-    if math.isinf(product):
-        return v
-    return float(cut(product)) / scale
+    return _double_round(v, digits, math.floor if v >= 0 else math.ceil)
 
 
 def _signed_double(x: Any) -> int | None:

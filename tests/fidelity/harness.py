@@ -235,6 +235,25 @@ def _row_key(row: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(_value_key(v) for v in row)
 
 
+@contextlib.contextmanager
+def tables_on_both_sides(
+    env: Environment, setup: Sequence[str], drop: Sequence[str]
+) -> Iterator[Environment]:
+    """``env`` with a test's own tables: ``drop`` then ``setup`` run on the oracle and
+    through the coordinator (each statement must succeed), ``drop`` again afterwards."""
+    with env.connect_oracle() as o, env.connect_sharded() as s:
+        for conn in (o, s):
+            for sql in [*drop, *setup]:
+                outcome = run_statement(conn, sql)
+                assert outcome.error is None, (sql, outcome)
+        try:
+            yield env
+        finally:
+            for conn in (o, s):
+                for sql in drop:
+                    run_statement(conn, sql)
+
+
 def run_statement(conn: pymysql.connections.Connection, sql: str) -> Outcome:
     with conn.cursor() as cur:
         try:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fidelity.harness import Case, Environment, run_statement
+from tests.fidelity.harness import Case, Environment, run_statement, tables_on_both_sides
 
 pytestmark = pytest.mark.mysql
 
@@ -64,17 +64,8 @@ SQLITE_MIXES = ["SELECT x.id, x.g = y.u FROM tcoll x JOIN tcoll y ON x.n = y.id 
 @pytest.fixture
 def collated(env: Environment) -> Iterator[Environment]:
     """``env`` with ``tcoll`` on both sides, dropped afterwards."""
-    with env.connect_oracle() as o, env.connect_sharded() as s:
-        for conn in (o, s):
-            for sql in DROP + DDL + ROWS:
-                outcome = run_statement(conn, sql)
-                assert outcome.error is None, (sql, outcome)
-        try:
-            yield env
-        finally:
-            for conn in (o, s):
-                for sql in DROP:
-                    run_statement(conn, sql)
+    with tables_on_both_sides(env, DDL + ROWS, DROP) as ready:
+        yield ready
 
 
 def test_column_collations_are_coerced_as_mysql(collated: Environment) -> None:

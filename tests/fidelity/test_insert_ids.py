@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fidelity.harness import Case, Environment, run_statement
+from tests.fidelity.harness import Case, Environment, tables_on_both_sides
 
 pytestmark = pytest.mark.mysql
 
@@ -69,17 +69,8 @@ STATEMENTS = (
 @pytest.fixture
 def fresh_table(env: Environment) -> Iterator[Environment]:
     """``env`` with an empty ``tids`` on both sides (its counter at 1), dropped after."""
-    with env.connect_oracle() as o, env.connect_sharded() as s:
-        for conn in (o, s):
-            for sql in DROP + DDL:
-                outcome = run_statement(conn, sql)
-                assert outcome.error is None, (sql, outcome)
-        try:
-            yield env
-        finally:
-            for conn in (o, s):
-                for sql in DROP:
-                    run_statement(conn, sql)
+    with tables_on_both_sides(env, DDL, DROP) as ready:
+        yield ready
 
 
 def test_insert_ids_are_mariadbs(fresh_table: Environment) -> None:

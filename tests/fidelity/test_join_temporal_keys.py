@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.fidelity.harness import Case, Environment, run_statement
+from tests.fidelity.harness import Case, Environment, tables_on_both_sides
 from tests.sharding.mariadb_reference import reference_database, same_rows, sqlite_twin
 
 pytestmark = pytest.mark.mysql
@@ -157,17 +157,8 @@ DEFINITION_STATEMENTS = [
 @pytest.fixture
 def dated(env: Environment) -> Iterator[Environment]:
     """``env`` with the two tables on both sides, dropped afterwards."""
-    with env.connect_oracle() as o, env.connect_sharded() as s:
-        for conn in (o, s):
-            for sql in DROP + DDL + ROWS:
-                outcome = run_statement(conn, sql)
-                assert outcome.error is None, (sql, outcome)
-        try:
-            yield env
-        finally:
-            for conn in (o, s):
-                for sql in DROP:
-                    run_statement(conn, sql)
+    with tables_on_both_sides(env, DDL + ROWS, DROP) as ready:
+        yield ready
 
 
 def test_temporal_keys_are_answered(dated: Environment) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fidelity.harness import Case, Environment, run_statement
+from tests.fidelity.harness import Case, Environment, run_statement, tables_on_both_sides
 
 pytestmark = pytest.mark.mysql
 
@@ -109,17 +109,8 @@ TIME_WITH_DATE = "SELECT id, COALESCE(d, tm) FROM tnum ORDER BY id"
 @pytest.fixture
 def numbered(env: Environment) -> Iterator[Environment]:
     """``env`` with the two tables on both sides, dropped afterwards."""
-    with env.connect_oracle() as o, env.connect_sharded() as s:
-        for conn in (o, s):
-            for sql in DROP + DDL + ROWS:
-                outcome = run_statement(conn, sql)
-                assert outcome.error is None, (sql, outcome)
-        try:
-            yield env
-        finally:
-            for conn in (o, s):
-                for sql in DROP:
-                    run_statement(conn, sql)
+    with tables_on_both_sides(env, DDL + ROWS, DROP) as ready:
+        yield ready
 
 
 def test_temporal_values_as_numbers(numbered: Environment) -> None:
