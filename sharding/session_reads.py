@@ -47,6 +47,7 @@ from sharding.exec.run import (
 )
 from sharding.exec.shard_warnings import ShardWarnings
 from sharding.exec.targets import Target, broadcast_target, route_shards, shard_targets
+from sharding.merge import conversion_notes
 from sharding.merge.mysql_decimal import shown_at_scale
 from sharding.merge.semantics import Semantics
 from sharding.result_stream import Collect, Counted
@@ -642,11 +643,15 @@ async def run_select(
                     routes=prepared.routes,
                 )
             )
-            await drive(runner.operator(root), deliver)
+            # The coordinator's own evaluation warns as MySQL (1292, 1365).
+            with conversion_notes.collected(conversion_notes.Notes()) as evaluated:
+                await drive(runner.operator(root), deliver)
             nursery.cancel_scope.cancel()
     for warning in runner.warnings:  # GROUP_CONCAT's cuts (1260)
         session.state.warn(*warning)
     stats.warnings += len(runner.warnings)
+    if evaluated.count:
+        stats.warnings += session.state.warn_counted(evaluated.count, evaluated.listed)
     result = columns()
     await sink.header(result)
     return result

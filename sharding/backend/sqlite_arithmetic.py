@@ -120,6 +120,7 @@ from sharding.backend import sqlite_compare, sqlite_table_identity, sqlite_tempo
 from sharding.backend.sqlite_scan import mask_strings, shrink_lists
 from sharding.backend.sqlite_table_identity import NEUTRAL_KEY_CHARS, neutral_key
 from sharding.errors import NotSupported, ShardgateError
+from sharding.merge import conversion_notes
 
 _DIALECT = SQLite()
 
@@ -266,53 +267,18 @@ def warn(level: str, code: int, message: str) -> None:
 #: MySQL's spaces around a number (``my_isspace`` of utf8mb4: ASCII only; U+00A0 is no
 #: space), and its number prefixes: an integer for ``CAST(… AS SIGNED/UNSIGNED)``, a
 #: DOUBLE/DECIMAL literal otherwise (digits are ASCII only).
-_MYSQL_SPACES = " \t\n\v\f\r"
-_INTEGER_PREFIX = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
-_REAL_PREFIX = re.compile(r"[ \t\n\v\f\r]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-#: ErrConvString's budget: a value of more bytes shows 125 of them and ``...``.
-_SHOWN_BYTES = 128
-_CUT_BYTES = 125
-
-
-def _printable(value: str) -> str:
-    """``value`` as MariaDB's messages quote it (ErrConvString, measured on 10.11):
-    control characters other than tab, newline and carriage return as ``\\XXXX`` (hex
-    code point), characters beyond the BMP as ``?``, and a value of more than 128
-    bytes cut to whole characters within 125 bytes followed by ``...``."""
-    if value.isascii() and value.isprintable() and len(value) <= _SHOWN_BYTES:
-        return value
-    parts: list[str] = []
-    for ch in value:
-        code = ord(ch)
-        if (code < 0x20 and ch not in "\t\n\r") or code == 0x7F:
-            parts.append(f"\\{code:04X}")
-        elif code > 0xFFFF:
-            parts.append("?")
-        else:
-            parts.append(ch)
-    if sum(len(p.encode()) for p in parts) <= _SHOWN_BYTES:
-        return "".join(parts)
-    out, size = [], 0
-    for p in parts:
-        size += len(p.encode())
-        if size > _CUT_BYTES:
-            break
-        out.append(p)
-    return "".join(out) + "..."
+_MYSQL_SPACES = conversion_notes.MYSQL_SPACES
+_INTEGER_PREFIX = conversion_notes.INTEGER_PREFIX
+_REAL_PREFIX = conversion_notes.REAL_PREFIX
+_printable = conversion_notes.printable
 
 
 def truncation(value: str, kind: str) -> None:
-    """Warn as MySQL converting the string ``value`` to a number of ``kind``
-    (``INTEGER`` for ``CAST(… AS SIGNED/UNSIGNED)``, ``DECIMAL``, ``DOUBLE``) does
-    (1292, measured on MariaDB 10.11): nothing for a clean number (leading spaces
-    allowed; INTEGER takes no point or exponent); a Note when only spaces follow the
-    number; a Warning for anything else (no number, ``''``, ``'12abc'``, ``'1e'``)."""
-    m = (_INTEGER_PREFIX if kind == "INTEGER" else _REAL_PREFIX).match(value)
-    end = m.end() if m is not None else 0
-    if m is not None and end == len(value):
-        return  # the common case: a clean number, one regex and no more
-    level = "Note" if m is not None and not value[end:].strip(_MYSQL_SPACES) else "Warning"
-    warn(level, 1292, f"Truncated incorrect {kind} value: '{_printable(value)}'")
+    """Warn as MySQL converting the string ``value`` to a number of ``kind`` does
+    (:func:`sharding.merge.conversion_notes.truncation`)."""
+    note = conversion_notes.truncation(value, kind)
+    if note is not None:
+        warn(*note)
 
 
 def double_operand(value: Any) -> Any:

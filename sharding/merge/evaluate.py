@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from sqlglot import exp
 
 from sharding.errors import NotSupported
+from sharding.merge import conversion_notes
 from sharding.merge.mysql_semantics import out_of_range, temporal_text_number
 from sharding.merge.semantics import _EXACT, MySQLDecimal, Semantics
 
@@ -150,7 +151,9 @@ class Compiler:
     def _operand(self, node: exp.Expr) -> Compiled:
         """An arithmetic operand as MySQL computes with it: a temporal value as its
         number (a DATE's text from a SQLite shard is ``'2024-01-15'``, a driver's a
-        ``datetime.date``; MySQL computes with 20240115), an ENUM as its index."""
+        ``datetime.date``; MySQL computes with 20240115), an ENUM as its index, and a
+        string with MySQL's 1292 when it is no clean number (``'10x' + 0``: the
+        warning, and 10 by the semantics' conversion)."""
         c = self.compile(node)
         fn = c.fn
         if c.temporal is not None:
@@ -159,7 +162,34 @@ class Compiler:
         if c.enum is not None:
             labels = c.enum
             return Compiled(lambda row, p: _enum_index(labels, fn(row, p)))
-        return c
+        if c.constant and not (isinstance(node, exp.Literal) and node.is_string):
+            return c
+
+        def converted(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            value = fn(row, p)
+            if isinstance(value, str | bytes):
+                text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+                note = conversion_notes.truncation(text, "DOUBLE")
+                if note is not None:
+                    conversion_notes.warn(*note)
+            return value
+
+        return Compiled(converted, c.affinity, c.collation, c.constant, unsigned=c.unsigned)
+
+    def _division(self, node: exp.Expr, op: Callable[[Any, Any], Any]) -> Compiled:
+        """``/``, ``DIV``, ``MOD``: NULL for a zero divisor, with MySQL's 1365 warning
+        per evaluation (``SUM(n) / 0`` over three groups warns three times)."""
+        a, b = self._operand(node.this).fn, self._operand(node.expression).fn
+        to_number = self.sem.to_number
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            x, y = a(row, p), b(row, p)
+            result = op(x, y)
+            if result is None and x is not None and y is not None and to_number(y) == 0:
+                conversion_notes.warn(*conversion_notes.DIVISION_BY_ZERO)
+            return result
+
+        return Compiled(run)
 
     def _binary(
         self, node: exp.Expr, op: Callable[[Any, Any], Any], symbol: str | None = None
@@ -194,13 +224,13 @@ class Compiler:
         return self._binary(node, self.sem.mul, "*")
 
     def _div(self, node: exp.Div) -> Compiled:
-        return self._binary(node, self.sem.div)
+        return self._division(node, self.sem.div)
 
     def _mod(self, node: exp.Mod) -> Compiled:
-        return self._binary(node, self.sem.mod)
+        return self._division(node, self.sem.mod)
 
     def _intdiv(self, node: exp.IntDiv) -> Compiled:
-        return self._binary(node, self.sem.intdiv)
+        return self._division(node, self.sem.intdiv)
 
     def _round(self, node: exp.Round) -> Compiled:
         """``ROUND(x[, d])`` of exact numbers as MySQL (MariaDB 10.11 measured): a

@@ -1250,6 +1250,10 @@ def _negated(t: ColumnType) -> ColumnType:
     if t is not UNKNOWN and t.type in _TEMPORAL_DIGITS:
         fsp = t.decimals if 0 < t.decimals <= 6 else 0
         return ColumnType(NEWDECIMAL, t.length + 1, (t.flags & NOT_NULL) | BINARY, fsp)
+    t = _as_number(t)  # an ENUM's index
+    if t is not UNKNOWN and t.is_string:
+        # ``-MIN(s)``: a string negated is MySQL's DOUBLE of it (measured).
+        return ColumnType(DOUBLE, 23, (t.flags & NOT_NULL) | BINARY, NOT_FIXED_DEC)
     if t is UNKNOWN or not (t.is_integer or t.is_decimal or t.is_float):
         return UNKNOWN
     flags = (t.flags & NOT_NULL) | BINARY

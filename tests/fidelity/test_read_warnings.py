@@ -8,8 +8,10 @@ WARNINGS``, ``SHOW COUNT(*) WARNINGS`` and ``@@warning_count`` answer as MariaDB
 on one shard (the point-query fast path), over 16 shards (batched, keyset-chunked, a
 data source merging its shards, unbatched), for aggregates, within
 ``max_error_count`` (SHOW WARNINGS lists at most that many, the count counts all),
-and with the coordinator's own GROUP_CONCAT cut warnings (1260), on the aiomysql and
-the native driver.
+and with the coordinator's own warnings — GROUP_CONCAT's cuts (1260), and its
+evaluation over merged rows: a division by zero (1365), a string read as a number
+(1292; ``sharding/merge/conversion_notes.py``) — on the aiomysql and the native
+driver.
 
 Listings are compared in order where MariaDB's order is the only one possible (one
 shard, or identical messages); as multisets where rows of several shards warn with
@@ -100,6 +102,14 @@ CASES = [
     Case(
         "SELECT customer_id, MAX(1/qty) FROM orders GROUP BY customer_id ORDER BY customer_id",
         rechunked=True,
+    ),
+    # The coordinator's own evaluation over merged aggregates: a division by zero per
+    # group (1365), a string read as a number (1292) — raised where it computes.
+    Case("SELECT customer_id % 3 g, SUM(qty) / 0 FROM orders GROUP BY g ORDER BY g"),
+    Case("SELECT SUM(qty) DIV 0, MAX(qty) % 0, SUM(amount) / 0 FROM orders"),
+    Case(
+        "SELECT customer_id % 4 g, MAX(status) + 0, -MIN(status) FROM orders GROUP BY g ORDER BY g",
+        MULTISET,
     ),
     # The coordinator's own GROUP_CONCAT cut (1260) together with the shards' 1292s
     # (raised by the WHERE: evaluated once per row on both sides).
