@@ -60,6 +60,7 @@ from sqlglot import exp
 
 from sharding.backend import sqlite_arithmetic as arith
 from sharding.backend import sqlite_compare, sqlite_mysql
+from sharding.backend.sqlite_scan import SMALL, shrink_lists
 from sharding.backend.sqlite_text_cache import TextCache
 from sharding.errors import NotSupported, ShardgateError
 
@@ -116,8 +117,11 @@ def _mixed_collations(raw: sqlite3.Connection, sql: str) -> bool:
     statement compares something): two of its columns may be compared with each other."""
     if not any(op in sql for op in "=<>") and " IN " not in sql.upper():
         return False
+    # A long IN list of plain values names no table: cut to one value first (a table
+    # scan of a 100,000-value list held the GIL ~50 ms per shard statement).
+    text = shrink_lists(sql) if len(sql) > SMALL else sql
     found: set[str] = set()
-    for columns in arith.declared_columns(raw, sql).values():
+    for columns in arith.declared_columns(raw, text).values():
         for decl in columns.values():
             if arith._TEXT_DECL.match(decl) is not None:
                 m = _COLLATE.search(decl)

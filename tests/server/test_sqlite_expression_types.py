@@ -252,12 +252,12 @@ def _lengths(*exprs: str) -> dict[str, tuple[str, ...]]:
 
 #: expression → fields that differ from MariaDB's (both forms), by reason.
 EXPECTED: dict[str, tuple[str, ...]] = {
-    # Display lengths MariaDB derives from its operands in ways not modelled (DIV and
-    # CAST AS SIGNED of an INT(11) keep 10/11 characters, CAST AS CHAR of an INT 11
-    # characters): type, scale, flags and character set are MariaDB's, and every value
-    # fits the announced length.
+    # Display lengths MariaDB derives from its operands in ways not modelled (CAST AS
+    # SIGNED of an INT(11) keeps 11 characters, CAST AS CHAR of an INT 11 characters):
+    # type, scale, flags and character set are MariaDB's, and every value fits the
+    # announced length. (DIV's length, its dividend's digits, is modelled since
+    # 2026-12-06.)
     **_lengths(
-        "qty DIV 2",
         "CAST(qty AS SIGNED)",
         "CAST(qty AS CHAR)",
     ),
