@@ -62,7 +62,8 @@ from sharding.backend import sqlite_arithmetic as arith
 from sharding.backend import sqlite_compare, sqlite_mysql
 from sharding.backend.sqlite_scan import SMALL, shrink_lists
 from sharding.backend.sqlite_text_cache import TextCache
-from sharding.errors import NotSupported, ShardgateError
+from sharding.errors import NotSupported
+from sharding.merge import mysql_collations
 
 __all__ = ["forget", "functions", "rewrite"]
 
@@ -214,10 +215,10 @@ def _collation(nodes: list[exp.Expr], cols: arith._Columns) -> str | None:
     for node in nodes:
         if not _string_collations(node, cols, found):
             return None
-    binary = [c for c in found if c.endswith("_bin")]
-    if len(found) == 2 and len(binary) == 1:
-        return binary[0]  # MySQL's coercion of two implicit collations: the binary one
     if len(found) > 1:
+        coerced = mysql_collations.implicit_coercion(found)  # the binary one of two
+        if coerced is not None:
+            return coerced
         raise NotSupported(
             f"strings of the collations {', '.join(sorted(found))} compared on the SQLite "
             "default (MySQL's coercion of two column collations); COLLATE one side"
@@ -270,15 +271,10 @@ def _column_comparison(
     if len(found) < 2:
         return None
     names = list(found)
-    binary = [c for c in names if c.endswith("_bin") or c == "binary"]
-    if len(names) == 2 and len(binary) == 1 and all(c.startswith("utf8mb4") for c in names):
-        return operands[0], binary[0]
-    raise ShardgateError(
-        f"Illegal mix of collations ({names[0]},IMPLICIT) and ({names[1]},IMPLICIT) for "
-        f"operation '{_operation(node)}'",
-        code=1267,
-        sqlstate="HY000",
-    )
+    coerced = mysql_collations.implicit_coercion(names)
+    if coerced is not None and all(c.startswith("utf8mb4") for c in names):
+        return operands[0], coerced
+    raise mysql_collations.illegal_mix(names[0], names[1], _operation(node))
 
 
 def _operation(node: exp.Expr) -> str:

@@ -95,6 +95,7 @@ from sqlglot.time import format_time
 from sharding.backend import sqlite_arithmetic, sqlite_compare
 from sharding.errors import NotSupported, ShardgateError
 from sharding.merge import mysql_collations
+from sharding.merge.mysql_semantics import temporal_text_number
 from sharding.sql.like import like_source
 from sharding.sql.shard_dialect import log_function_name
 
@@ -1091,34 +1092,26 @@ def _log2(a: Any) -> float | None:
 _LN2 = math.log(2.0)
 
 
-_TEMPORAL_TEXT = re.compile(
-    r"\s*(?:(\d{4})-(\d{2})-(\d{2}))?(?:[ T]?(-?)(\d{2,3}):(\d{2}):(\d{2})(\.\d+)?)?\s*$"
-)
-
-
 def _temporal_number(v: Any, kind: Any = None) -> Any:
     """A DATE/DATETIME/TIME value as MySQL's number in arithmetic (``sg_temporal_number``,
-    :mod:`sharding.backend.sqlite_arithmetic`): ``'2024-01-15'`` is 20240115,
-    ``'2024-01-15 10:20:30'`` 20240115102030, ``'10:20:30'`` 102030, ``'-111:06:40'``
-    -1110640. ``kind`` is the operand's MySQL type (:func:`sharding.backend.
-    sqlite_temporal.number_kind`): a DATE text where MySQL has a DATETIME (a
-    ``COALESCE`` of both) is that date's midnight. Fractional seconds (MySQL: a DECIMAL)
-    are refused."""
+    :mod:`sharding.backend.sqlite_arithmetic`; the reading is the coordinator's own,
+    :func:`sharding.merge.mysql_semantics.temporal_text_number`): ``'2024-01-15'`` is
+    20240115, ``'2024-01-15 10:20:30'`` 20240115102030, ``'-111:06:40'`` -1110640.
+    ``kind`` is the operand's MySQL type (:func:`sharding.backend.sqlite_temporal.
+    number_kind`): a DATE text where MySQL has a DATETIME (a ``COALESCE`` of both) is
+    that date's midnight. Fractional seconds (MySQL: a DECIMAL) are refused."""
     if not isinstance(v, str):
         return v
-    m = _TEMPORAL_TEXT.match(v)
-    if m is None or not any(m.groups()):
-        return _number(v)
-    year, month, day, sign, hour, minute, second, fraction = m.groups()
-    if fraction and fraction.strip(".0"):
+    number = temporal_text_number(v)
+    if number is v:
+        return _number(v)  # no temporal text: its numeric prefix
+    if number != int(number):
         raise NotSupported(
             "a DATETIME/TIME with fractional seconds in arithmetic on the SQLite default"
         )
-    if year and sign:
-        return _number(v)  # no temporal text MySQL writes
-    date = f"{year}{month}{day}" if year else ""
-    time_ = f"{hour}{minute}{second}" if hour else ("000000" if kind == "datetime" else "")
-    return -int(date + time_) if sign else int(date + time_)
+    if kind == "datetime" and ":" not in v:
+        return int(number) * 1_000_000
+    return int(number)
 
 
 def _dectext(x: Any, scale: Any) -> str | None:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from sqlglot import exp
 
 from sharding.errors import NotSupported
-from sharding.merge import conversion_notes
+from sharding.merge import conversion_notes, mysql_collations
 from sharding.merge.mysql_semantics import out_of_range, temporal_text_number
 from sharding.merge.semantics import _EXACT, MySQLDecimal, Semantics
 
@@ -573,16 +573,10 @@ def coerced_collation(left: str | None, right: str | None) -> str | None:
     binary ones)."""
     if left is None or right is None or left == right:
         return left or right
-    binary = [c for c in (left, right) if c.endswith("_bin") or c == "binary"]
-    if len(binary) == 1:
-        return binary[0]
-    from sharding.errors import ShardgateError
-
-    raise ShardgateError(
-        f"Illegal mix of collations ({left},IMPLICIT) and ({right},IMPLICIT) for operation '='",
-        code=1267,
-        sqlstate="HY000",
-    )
+    coerced = mysql_collations.implicit_coercion((left, right))
+    if coerced is None:
+        raise mysql_collations.illegal_mix(left, right)
+    return coerced
 
 
 def _enum_index(labels: tuple[str, ...], value: Any) -> Any:

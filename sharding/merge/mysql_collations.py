@@ -38,7 +38,7 @@ from __future__ import annotations
 import base64
 import lzma
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import cache
 from typing import Any
 
@@ -195,3 +195,27 @@ def binary_pad() -> Callable[[str], Any]:
 def binary_nopad(s: str) -> str:
     """``utf8mb4_nopad_bin``: code point order (trailing NULs: see :class:`NoPadKey`)."""
     return _nopad_key(s)
+
+
+def implicit_coercion(collations: Collection[str]) -> str | None:
+    """The collation MySQL compares strings of these column collations (implicit
+    derivation, one character set) with: the one, or of two the binary one
+    (``general_ci_col = bin_col`` compares exactly, measured on MariaDB 10.11); None
+    for any other set — MySQL's error 1267 (:func:`illegal_mix`)."""
+    names = set(collations)
+    if len(names) == 1:
+        return next(iter(names))
+    binary = [c for c in names if c.endswith("_bin") or c == "binary"]
+    return binary[0] if len(names) == 2 and len(binary) == 1 else None
+
+
+def illegal_mix(left: str, right: str, operation: str = "=") -> Exception:
+    """MySQL's error 1267 for two implicit collations it cannot coerce."""
+    from sharding.errors import ShardgateError
+
+    return ShardgateError(
+        f"Illegal mix of collations ({left},IMPLICIT) and ({right},IMPLICIT) for operation "
+        f"'{operation}'",
+        code=1267,
+        sqlstate="HY000",
+    )
