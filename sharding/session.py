@@ -941,6 +941,7 @@ class CoordinatorSession:
         coord = self.coord
 
         def tag_slots() -> list[tuple[str, str]]:
+            _drop_dual(tree)
             by_position = {s.position: i for i, s in enumerate(slots)}
             for node in tree.find_all(exp.Placeholder):
                 offset = placeholder_offset(node)
@@ -949,7 +950,6 @@ class CoordinatorSession:
                 node.meta[SLOT] = by_position[offset]
             return referenced_tables(tree, self._database)
 
-        _drop_dual(tree)
         names = await cpu_bound(len(source), tag_slots)
         tables: dict[tuple[str, str], TableInfo] = {}
         for db, name in names:
@@ -974,7 +974,7 @@ class CoordinatorSession:
                 raise NotSupported(f"{type(tree).__name__} where a SELECT was expected")
             # Result types from the catalog / MySQL's rules, read before planning
             # rewrites the tree (COM_STMT_PREPARE metadata, typed result headers).
-            types = describe_plan(tree, tables, self._database)
+            types = await cpu_bound(len(source), describe_plan, tree, tables, self._database)
             plan: SelectPlan | WritePlan = await cpu_bound(len(source), plan_select, tree, ctx)
             if (
                 isinstance(plan, SelectPlan)

@@ -92,10 +92,11 @@ async def select_statement(
     stats: ExecStats,
 ) -> Result:
     """A SELECT statement from its text into ``sink`` (module docstring)."""
-    into = select_into(sql)
+    # Both scan the whole text: ~70 ms of the event loop for a 50,000-value IN list.
+    into = await cpu_bound(len(sql), select_into, sql)
     if into is not None:
         return await _select_into(session, into, params, sink, stats)
-    plain = without_calc_found_rows(sql)
+    plain = await cpu_bound(len(sql), without_calc_found_rows, sql)
     calc = plain is not None
     if plain is not None:
         # The modifier is the coordinator's business: shards run the plain SELECT.

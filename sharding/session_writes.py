@@ -450,11 +450,10 @@ async def insert_statement(
         _name_client_row(exc, ops, rows, first_row)
         raise
     count = _changed
-    if (
-        session.state.client_found_rows
-        and coord.semantics.dialect == "mysql"
-        and has_words(sql, _UPSERT_WORDS, _UPSERT)
-    ):
+    # ON DUPLICATE KEY UPDATE can only follow the rows (or the SET list): read the
+    # tail, not the statement — a 10 MB INSERT's text took 0.2 s of the event loop.
+    upsert = has_words(parsed.tail, _UPSERT_WORDS, _UPSERT)
+    if session.state.client_found_rows and coord.semantics.dialect == "mysql" and upsert:
         count = _upsert_found_rows
     affected = sum(count(r) for rs in results.values() for r in rs)
     # The shards' warnings (INSERT IGNORE's duplicates, truncations): SHOW WARNINGS
@@ -468,7 +467,6 @@ async def insert_statement(
         affected = per_source[0] if per_source else 0
     text = ""
     if rows.rows > 1 or always_info:
-        upsert = has_words(sql, _UPSERT_WORDS, _UPSERT)  # ON DUPLICATE KEY UPDATE
         # CLIENT_FOUND_ROWS: MariaDB's Duplicates of an upsert count the rows that met
         # a duplicate — except in INSERT … SELECT (the batches: always_info), where
         # they stay the changed ones (measured on MariaDB 10.11).

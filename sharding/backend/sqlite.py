@@ -143,6 +143,7 @@ from sharding.errors import (
     UnknownTable,
 )
 from sharding.sql import insert_select
+from sharding.sql.offload import cpu_bound
 
 T = TypeVar("T")
 
@@ -1246,16 +1247,10 @@ class _TxnConn:
             re.compile(r'(?<![\w$"`])["`]?(' + alternatives + r')["`]?\s*\.') if databases else None
         )
 
-    def _target(self, sql: str, *, write: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(databases held through one connection, databases it reads read-only).
-
-        A write statement's other databases (a broadcast table in a subquery of every
-        shard's UPDATE) are attached read-only: ``BEGIN IMMEDIATE`` takes no write lock
-        on a read-only attachment, so every shard's connection of the transaction may
-        read the same file (issue 15, item 7). A read-only attachment sees the file's
-        committed state, which is the transaction's own view only while the
-        transaction has not written that file: a file written here is read through its
-        writing connection only (else 1235, never a stale answer)."""
+    def _names(self, sql: str, write: bool) -> tuple[tuple[str, ...], str | None]:
+        """The databases ``sql`` names, and the one it writes (None: a read, or a write
+        naming none of them). Pure, and linear in the text: a big statement's scan
+        runs in a worker thread (:meth:`_sub`)."""
         if self._pattern is None:
             raise BackendError(
                 f"data source {self._ds.name!r}: transaction() needs the physical databases"
@@ -1266,6 +1261,21 @@ class _TxnConn:
         written = _written_database(sql) if write else None
         if written is not None and written not in names:
             written = None
+        return names, written
+
+    def _target(
+        self, names: tuple[str, ...], written: str | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(databases held through one connection, databases it reads read-only), for a
+        statement naming ``names`` and writing ``written`` (:meth:`_names`).
+
+        A write statement's other databases (a broadcast table in a subquery of every
+        shard's UPDATE) are attached read-only: ``BEGIN IMMEDIATE`` takes no write lock
+        on a read-only attachment, so every shard's connection of the transaction may
+        read the same file (issue 15, item 7). A read-only attachment sees the file's
+        committed state, which is the transaction's own view only while the
+        transaction has not written that file: a file written here is read through its
+        writing connection only (else 1235, never a stale answer)."""
         wanted = set(names)
         for key, conn in self._subs.items():
             # A connection that already holds or reads every database (and holds the
@@ -1302,9 +1312,12 @@ class _TxnConn:
         return key, extras
 
     async def _sub(self, sql: str, *, write: bool = False) -> _RawConnection:
-        key, extras = self._target(sql, write=write)
+        # A shard's part of a 10 MB INSERT took ~70 ms of the event loop to scan.
+        names, written = await cpu_bound(len(sql), self._names, sql, write)
+        key, extras = self._target(names, written)
         if write:
-            written = _written_database(sql)
+            if written is None:
+                written = _written_database(sql)
             self._dirty.update((written,) if written is not None and written in key else key)
         conn = self._subs.get(key)
         if conn is None:

@@ -9,8 +9,11 @@ the process waited. Two properties are checked here:
   fraction of a second (the quadratic version took minutes), with a generous bound that
   only a complexity regression can cross on a loaded 2-core CI machine;
 * while a 50,000-value IN-list SELECT and a ~10 MB multi-row INSERT are planned and
-  run, a concurrent point query on another session keeps answering quickly (its worst
-  latency is far below the multi-second freeze), and every answer is correct.
+  run, a concurrent point query on another session keeps answering, every answer
+  correct, and no step of the event loop holds it for long (its CPU time per task
+  step is measured by a trio instrument: far below the multi-second freeze of
+  planning on the loop, and, unlike a point query's wall-clock latency, not inflated
+  by a loaded machine).
 
 The latency test runs under the cyclic-GC settings ``shardgate serve`` uses by default
 (``--gc-threshold``, :func:`sharding.cli.tune_gc`): with Python's default thresholds a
@@ -41,13 +44,16 @@ from sharding.sql.rewrite import SLOT, render_template
 from sharding.sql.template import PARAM
 
 IN_VALUES = 50_000
-#: Worst point-query latency allowed while the big statements run. Alone on the
-#: 2-core machine the worst is 0.7-0.9 s (measured at d6acc93, 29ca511 and 1a67568
-#: alike); under ``make test-slow``'s two workers it reached 1.6 s, and 2.6-3.0 s once
-#: the other worker ran the 1024-shard fidelity variants beside it (CPU starvation
-#: alone): so it runs in ``make test``, one process. Planning the same statements on
-#: the event loop froze it for 4+ s (idle) — the regression this catches.
-PROBE_BUDGET_S = 2.5
+#: Most CPU time one task step may spend on the event loop while the big statements
+#: run. A step is the loop's unit of work: while one runs, no other client is served.
+#: Planning the statements below on the loop took one step of 4+ s of CPU (the
+#: regression this catches); offloaded, the longest step measured 0.12 s (freeing the
+#: 10 MB INSERT's rows), the others under 40 ms. CPU time of the loop's thread
+#: (``time.thread_time``), not wall time: under load the wall time of every step grows
+#: with the machine's CPU starvation and the worker threads' GIL turns (a point query
+#: waited 0.6-0.9 s alone and up to 3.0 s beside another busy pytest worker), its CPU
+#: time does not.
+STEP_CPU_BUDGET_S = 0.4
 #: Planning 100,000 folded IN values takes ~0.3 s idle (3.3 s at load 23 on 2 cores);
 #: unfolded ~4 s idle; quadratic, hours. Folding itself is asserted exactly.
 PLAN_BUDGET_S = 10.0
@@ -147,6 +153,28 @@ async def test_cpu_bound_runs_big_work_in_a_thread() -> None:
     assert await cpu_bound(OFFLOAD_CHARS, threading.get_ident) != main
 
 
+class _LongestStep(trio.abc.Instrument):
+    """The most CPU time (of the loop's thread) any one task step took, and its task."""
+
+    def __init__(self) -> None:
+        #: When the current step started; None between steps (the step that adds the
+        #: instrument ends without having begun under it).
+        self.started: float | None = None
+        self.longest = 0.0
+        self.task_name = ""
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.started = time.thread_time()
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if self.started is None:
+            return
+        spent = time.thread_time() - self.started
+        self.started = None
+        if spent > self.longest:
+            self.longest, self.task_name = spent, task.name
+
+
 async def test_point_queries_stay_fast_while_big_statements_run(
     big_coord: Coordinator, server_gc: None
 ) -> None:
@@ -206,12 +234,17 @@ async def test_point_queries_stay_fast_while_big_statements_run(
         assert check.rows == [(n, n * (n - 1) // 2, f"row-{n - 1:07d}-padding")]
         await s.close()
 
+    steps = _LongestStep()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(probe)
         await trio.sleep(0.2)  # warm up: the probe's plan is cached
         warm = len(latencies)
-        await big_in_list()
-        await big_insert()
+        trio.lowlevel.add_instrument(steps)
+        try:
+            await big_in_list()
+            await big_insert()
+        finally:
+            trio.lowlevel.remove_instrument(steps)
         done.set()
     during = latencies[warm:]
     worst = max(during)
@@ -219,10 +252,13 @@ async def test_point_queries_stay_fast_while_big_statements_run(
         f"IN list of {IN_VALUES}: {outcome['in_list_s']:.2f} s folded; of {2 * IN_VALUES} "
         f"unfolded: {outcome['unfolded_s']:.2f} s; INSERT of "
         f"{outcome['insert_bytes']} bytes: {outcome['insert_s']:.2f} s; "
-        f"{len(during)} point queries meanwhile, worst {worst * 1000:.1f} ms"
+        f"{len(during)} point queries meanwhile, worst {worst * 1000:.1f} ms; longest "
+        f"step on the loop {steps.longest * 1000:.1f} ms of CPU ({steps.task_name})"
     )
+    # The loop kept serving: the probe answered (correctly, asserted per answer) all
+    # along, and no step held the loop for long.
     assert len(during) >= 20
-    assert worst < PROBE_BUDGET_S, sorted(during)[-5:]
+    assert steps.longest < STEP_CPU_BUDGET_S, (steps.longest, steps.task_name)
 
 
 def _ints(values: range | list[int]) -> str:
