@@ -141,6 +141,9 @@ TIME_OF_DAY = -9
 #: MySQL's DATETIME, a DATE branch's value at midnight (``COALESCE(d, dt)`` is
 #: ``2024-01-15 00:00:00`` where SQLite hands over the DATE's text).
 WIDE_DATETIME = -10
+#: ``GREATEST``/``LEAST`` of DATE columns and date literals: MySQL's DATE, a literal
+#: with a time read as its date (``GREATEST(d, '2024-01-02 10:00:00')`` is 2024-01-02).
+NARROW_DATE = -11
 #: Arithmetic with a string operand (``s + 0``, ``'3' * 2``): MySQL's DOUBLE.
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.Neg)
 _TEXT_DECL = re.compile(
@@ -489,6 +492,10 @@ def convert(rows: list[Any], how: Plan) -> list[Any]:
             if scale == TIME_OF_DAY:
                 if isinstance(v, str):
                     values[i] = sqlite_mysql.time_value(v)
+                continue
+            if scale == NARROW_DATE:
+                t = sqlite_mysql.temporal_value(v) if isinstance(v, str) else v
+                values[i] = t.date() if isinstance(t, datetime.datetime) else t
                 continue
             if scale == WIDE_DATETIME:
                 t = sqlite_mysql.temporal_value(v) if isinstance(v, str) else v
@@ -1123,6 +1130,15 @@ def _make_plan(raw: sqlite3.Connection, sql: str) -> Plan | None:
             if mixed == "datetime":
                 how.append(WIDE_DATETIME)
                 continue
+            if mixed == "date":
+                how.append(NARROW_DATE)  # GREATEST(d, '2024-02-01'): MySQL's DATE
+                continue
+            if mixed == "literal":
+                refuse = refuse or (
+                    f"{type(node).__name__.upper()} of a date and a value not written as "
+                    "'YYYY-MM-DD [HH:MM:SS]' on the SQLite default (MySQL compares them as "
+                    "dates); write the value so"
+                )
             if mixed == "time":
                 refuse = refuse or (
                     f"{type(node).__name__.upper()} of a TIME and a DATE/DATETIME on the "
@@ -1241,12 +1257,22 @@ def _decl(node: exp.Expr | None, decls: dict[str, dict[str, str]]) -> str:
 def _temporal_branches(node: exp.Expr, decls: dict[str, dict[str, str]]) -> str | None:
     """``"datetime"`` for a ``COALESCE``/``IF``/``CASE``/``GREATEST``/``LEAST`` whose
     branches are DATE and DATETIME/TIMESTAMP columns (NULLs aside), ``"time"`` for one
-    mixing a TIME column with a DATE/DATETIME one; None otherwise."""
+    mixing a TIME column with a DATE/DATETIME one; None otherwise.
+
+    ``GREATEST``/``LEAST`` of such columns and string literals is MySQL's DATE (all
+    columns DATEs: ``"date"``) or DATETIME, the literals read as that type. A literal
+    written as MySQL writes the type (``'2024-02-01'``, ``'2024-02-01 10:00:00'``)
+    orders as its value among the columns' texts, and the value picked is read as the
+    result's type; any other literal is refused (its text would order as text)."""
     kinds: set[str] = set()
     for branch in sqlite_compare._branches(node):
         while isinstance(branch, exp.Paren):
             branch = branch.this
         if isinstance(branch, exp.Null):
+            continue
+        if isinstance(node, exp.Greatest | exp.Least) and isinstance(branch, exp.Literal):
+            written = branch.is_string and _CANONICAL_TEMPORAL.fullmatch(branch.name)
+            kinds.add("literal" if written else "other")
             continue
         declared = _decl(branch, decls)
         if _TIME_DECL.match(declared):
@@ -1257,11 +1283,20 @@ def _temporal_branches(node: exp.Expr, decls: dict[str, dict[str, str]]) -> str 
             kinds.add("datetime")
         else:
             return None
-    if kinds == {"date", "datetime"}:
-        return "datetime"
     if "time" in kinds and len(kinds) > 1:
         return "time"
+    columns = kinds & {"date", "datetime"}
+    if columns and "other" in kinds:
+        return "literal"
+    if columns and "literal" in kinds:
+        return "datetime" if "datetime" in kinds else "date"
+    if kinds == {"date", "datetime"}:
+        return "datetime"
     return None
+
+
+#: A DATE or DATETIME literal as MySQL writes the value (:func:`_temporal_branches`).
+_CANONICAL_TEMPORAL = re.compile(r"\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}:\d{2})?")
 
 
 def _texty(node: exp.Expr, decls: dict[str, dict[str, str]]) -> bool:
@@ -1559,7 +1594,7 @@ def _kind(node: exp.Expr | None, types: dict[str, dict[str, Kind]]) -> Kind:
     if isinstance(node, exp.Lag | exp.Lead):
         default = node.args.get("default")
         return _common(node.this, *([default] if default is not None else []), types=types)
-    if _call_name(node) == "sg_cast_decimal" and len(node.expressions) == 2:
+    if _call_name(node) == "sg_cast_decimal" and len(node.expressions) in (2, 4):
         # CAST(x AS DECIMAL(p, s)) of a number: scale s, an integer argument too
         d = _digits(node.expressions[1])
         return None if d is None else ("dec", max(0, min(d, MAX_SCALE)))

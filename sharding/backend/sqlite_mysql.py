@@ -94,7 +94,7 @@ from sqlglot.time import format_time
 
 from sharding.backend import sqlite_arithmetic, sqlite_compare
 from sharding.errors import NotSupported, ShardgateError
-from sharding.merge import mysql_collations
+from sharding.merge import conversion_notes, mysql_collations
 from sharding.merge.mysql_semantics import temporal_text_number
 from sharding.sql.like import like_source
 from sharding.sql.shard_dialect import log_function_name
@@ -959,12 +959,61 @@ def _round(x: Any, d: Any = 0) -> Any:
     )
 
 
-def _cast_decimal(x: Any, d: Any) -> Any:
+def _cast_decimal(x: Any, d: Any, p: Any = None, name: str = "(null)") -> Any:
     """``CAST(x AS DECIMAL(p, d))``: :func:`_round` to ``d`` digits, a string by its
-    numeric prefix with MySQL's 1292 warning for one that is no clean number."""
+    numeric prefix with MySQL's 1292 warning for one that is no clean number. A value
+    of more than ``p`` digits is the largest of ``p`` digits (its sign kept), with
+    MySQL's 1264 naming the select item ``name`` ('(null)' when it is part of one)."""
     if isinstance(x, str):
         sqlite_arithmetic.truncation(x, "DECIMAL")
-    return _round(x, d)
+    rounded = _round(x, d)
+    digits, scale = _int(p), _int(d)
+    if rounded is None or digits is None or scale is None:
+        return rounded
+    scale = max(0, scale)
+    limit = Decimal(10) ** (digits - scale) - Decimal(1).scaleb(-scale)
+    exact = Decimal(rounded) if isinstance(rounded, int) else Decimal(repr(rounded))
+    if exact.copy_abs() <= limit:
+        return rounded
+    sqlite_arithmetic.warn("Warning", 1264, f"Out of range value for column '{name}' at row 1")
+    cut = limit if exact > 0 else -limit
+    return int(cut) if scale == 0 else float(cut)
+
+
+def _cut_text(x: Any, n: Any, kind: str) -> Any:
+    """``CAST(x AS CHAR(n))`` of ``x`` (already MySQL's text, :func:`_char_lengths`):
+    its first ``n`` characters, with MySQL's 1292 when more were cut."""
+    length = _int(n)
+    if not isinstance(x, str) or length is None or len(x) <= max(0, length):
+        return x
+    shown = conversion_notes.printable(x)
+    sqlite_arithmetic.warn(
+        "Warning", 1292, f"Truncated incorrect {kind}({length}) value: '{shown}'"
+    )
+    return x[: max(0, length)]
+
+
+def _cut_binary(x: Any, n: Any) -> Any:
+    """``CAST(x AS BINARY(n))`` as MariaDB computes it: a text's first ``n``
+    *characters* (``'é€xyz'`` gives the 6 bytes of ``'é€x'``), a binary string's first
+    ``n`` bytes — MySQL's 1292 when more were cut, a binary string's bytes shown as
+    ``\\xHH`` — and a shorter value padded with zero bytes to ``n`` bytes."""
+    length = _int(n)
+    if x is None or length is None:
+        return x
+    length = max(0, length)
+    units: str | bytes = x if isinstance(x, bytes) else str(x)
+    if len(units) > length:
+        if isinstance(units, bytes):
+            shown = "".join(chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02X}" for b in units)
+        else:
+            shown = conversion_notes.printable(units)
+        sqlite_arithmetic.warn(
+            "Warning", 1292, f"Truncated incorrect BINARY({length}) value: '{shown}'"
+        )
+        units = units[:length]
+    data = units if isinstance(units, bytes) else units.encode()
+    return data + b"\0" * (length - len(data))
 
 
 def _double_round(x: float, d: int, to_integer: Callable[[float], Any] = round) -> float:
@@ -1941,6 +1990,9 @@ _FUNCTIONS: list[tuple[str, int, Callable[..., Any], bool]] = [
     ("sg_intdiv", 2, _intdiv, True),
     ("sg_div", 2, _div, True),
     ("sg_cast_decimal", 2, _cast_decimal, True),
+    ("sg_cast_decimal", 4, _cast_decimal, True),
+    ("sg_cut_text", 3, _cut_text, True),
+    ("sg_cut_binary", 2, _cut_binary, True),
     # Of a DOUBLE argument (sqlite_decimal_results.prepare): MariaDB's rint rules.
     ("sg_round_double", 1, _round_double, True),
     ("sg_round_double", 2, _round_double, True),
@@ -2566,9 +2618,18 @@ def _translate(node: exp.Expr) -> exp.Expr | None:
                 # from zero; the value stays a SQLite number (module doc).
                 # The scale may be a parameter hole (literals are slots): keep its node.
                 scale = to.expressions[1].this if len(to.expressions) > 1 else exp.Literal.number(0)
+                # MySQL's default precision: DECIMAL is DECIMAL(10, 0).
+                digits = to.expressions[0].this if to.expressions else exp.Literal.number(10)
                 # Its own name: the shard's result typing gives it scale s (also of an
                 # integer), and a DOUBLE argument still rounds half up (not ROUND's rint).
-                return _call("sg_cast_decimal", node.this, scale)
+                # A value past p digits is cut to the largest one, with MySQL's 1264.
+                return _call(
+                    "sg_cast_decimal",
+                    node.this,
+                    scale,
+                    digits,
+                    exp.Literal.string(_item_name(node)),
+                )
             if to.this == exp.DataType.Type.CHARACTER_SET:
                 # CONVERT(x USING utf8mb4): text is utf8mb4 already, a binary string's
                 # bytes become text; USING binary: the bytes (sqlite_binary_store).
@@ -2743,6 +2804,68 @@ def _select_item(node: exp.Expr) -> bool:
     return isinstance(parent, exp.Select) and child.arg_key == "expressions"
 
 
+#: Text types a CAST may name with a length (``CAST(x AS CHAR(3))``), and the name
+#: MySQL's 1292 gives them (``VARCHAR(3)`` is told as ``CHAR(3)``).
+_CUT_TEXT_TYPES = {
+    exp.DataType.Type.CHAR: "CHAR",
+    exp.DataType.Type.NCHAR: "CHAR",
+    exp.DataType.Type.VARCHAR: "CHAR",
+    exp.DataType.Type.NVARCHAR: "CHAR",
+    exp.DataType.Type.CHARACTER_SET: "CHAR",
+}
+
+
+def _char_lengths(tree: exp.Expr) -> None:
+    """``CAST(x AS CHAR(n))`` / ``BINARY(n)`` (and ``CONVERT(x, CHAR(n))``): SQLite's
+    CAST ignores the length. The cast loses it and is read through ``sg_cut_text`` /
+    ``sg_cut_binary`` (MySQL's first n characters or bytes, a BINARY padded with zero
+    bytes, 1292 for a cut value); the cast itself stays, so its text is MySQL's."""
+    for cast in list(tree.find_all(exp.Cast)):
+        to = cast.args.get("to")
+        if cast is tree or not isinstance(to, exp.DataType) or not to.expressions:
+            continue
+        length = to.expressions[0]
+        if not isinstance(length, exp.DataTypeParam):
+            continue
+        if to.this in _CUT_TEXT_TYPES:
+            name, args = "sg_cut_text", [length.this, exp.Literal.string(_CUT_TEXT_TYPES[to.this])]
+            to.set("expressions", [])
+        elif to.this in (exp.DataType.Type.BINARY, exp.DataType.Type.VARBINARY):
+            name, args = "sg_cut_binary", [length.this]
+            if _bytes_written(cast.this):
+                to.set("expressions", [])  # X'…', _binary'…': cut by bytes
+            else:
+                # MariaDB keeps n characters of a text: cut MySQL's text of the value.
+                # A BLOB/BINARY column's bytes are read as UTF-8 text here (the shard
+                # statement's template knows no column types): docs/refusals.md.
+                cast.set("to", exp.DataType.build("CHAR"))
+        else:
+            continue
+        wrapper = exp.Anonymous(this=name, expressions=[])
+        cast.replace(wrapper)
+        wrapper.set("expressions", [cast, *args])
+
+
+def _bytes_written(node: exp.Expr) -> bool:
+    """A binary string as the statement writes it: ``X'…'``, ``0x…``, ``_binary'…'``."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.HexString):
+        return True
+    return isinstance(node, exp.Introducer) and node.name.lower() == "_binary"
+
+
+def _item_name(node: exp.Expr) -> str:
+    """The name MySQL's 1264 of ``node`` gives: its alias when it is a select item
+    named by one, '(null)' when it is part of an expression (MariaDB's own text). An
+    unnamed select item's name is the client's text of it, which this template does
+    not hold (its literals are plan-cache holes): '(null)' too (docs/refusals.md)."""
+    parent = node.parent
+    if isinstance(parent, exp.Alias) and "?" not in parent.alias:
+        return parent.alias
+    return "(null)"
+
+
 def _wrap(node: exp.Expr, name: str) -> None:
     """``node`` becomes ``name(node)``, keeping the node itself (and its children,
     still to be translated) in the tree."""
@@ -2821,6 +2944,7 @@ def translate_for_sqlite(tree: exp.Expr) -> None:
     The root is kept (the caller holds it); a root function node renders with sqlglot's
     own translation. ``/`` becomes ``sg_div(a, b)``: MySQL's meaning (never integer
     division, NULL for ``/ 0``), recognisable by the shard's result typing."""
+    _char_lengths(tree)  # first: it reads a binary string as written (X'…', _binary'…')
     _hex_numbers(tree)
     _string_introducers(tree)
     _unqualified_set_targets(tree)

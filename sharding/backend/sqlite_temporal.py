@@ -201,9 +201,11 @@ def number_kind(node: exp.Expr, cols: arith._Columns) -> str | None:
 
 # ---------------------------------------------------------------------- constants
 _DELIM = r"[^\w\s]"
+#: MySQL's date text, with a time of hours, hours and minutes, or all three (MariaDB
+#: reads '2024-03-01 12' and '2024-03-01 12:30' as 12:00:00 and 12:30:00, silently).
 _TEMPORAL_TEXT = re.compile(
     r"\s*(\d{2}|\d{4})" + _DELIM + r"(\d{1,2})" + _DELIM + r"(\d{1,2})"
-    r"(?:(?:\s+|T)(\d{1,2}):(\d{1,2}):(\d{1,2})(?:\.(\d{1,6}))?)?\s*\Z"
+    r"(?:(?:\s+|T)(\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?)?\s*\Z"
 )
 
 

@@ -230,6 +230,15 @@ def _extremum(a: Args) -> ColumnType | None:
         return None
     if not known:
         return None
+    temporal = [t for t in known if t.type in _TEMPORAL_CODES]
+    if temporal and len(temporal) < len(known) and all(t.type != 11 for t in temporal):
+        # GREATEST(d, '2024-02-01'): MariaDB compares as the temporal arguments' type
+        # and returns it — a DATE when all are DATEs (the string read as a DATE), else
+        # a DATETIME, announced 26 wide (10.11, measured).
+        if all(t.type == 10 for t in temporal):
+            return ColumnType(10, 10, _BINARY, 0, _BINARY_CHARSET)
+        fsp = max((t.decimals for t in temporal if 0 < t.decimals <= 6), default=0)
+        return ColumnType(_DATETIME, 26, _BINARY, fsp, _BINARY_CHARSET)
     if any(t.charset != _BINARY_CHARSET for t in known):
         return _varchar(max(a.chars(i) for i in range(len(a.types))))
     if any(t.type in (4, _DOUBLE) for t in known):

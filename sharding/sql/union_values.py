@@ -6,7 +6,8 @@ The batch layer sends a data source's shard reads as one ``UNION ALL`` statement
 unchanged, "every part is the same statement, so the union's column types are each
 part's own types". That holds for the types, not always for the values: MariaDB
 stores a UNION's rows in columns of those types, and a DOUBLE of fixed scale is cut to
-its declared digits there. This module says which select lists may not be unioned;
+its declared digits there, a ``CAST(… AS BINARY(n))`` of a multi-byte text to n
+bytes. This module says which select lists may not be unioned;
 such a read sends each shard's statement alone (:attr:`sharding.sql.nodes.ShardRead.
 no_union`).
 """
@@ -42,4 +43,23 @@ def union_changes(exprs: Sequence[exp.Expr]) -> str:
                     "ROUND/TRUNCATE/FLOOR/CEIL in the select list: a UNION of the shards' "
                     "rows would cut a DOUBLE of fixed scale to 17 digits"
                 )
+            if _sized_binary(node):
+                return (
+                    "CAST(… AS BINARY(n)) in the select list: a UNION of the shards' rows "
+                    "would cut its value to n bytes"
+                )
     return ""
+
+
+def _sized_binary(node: exp.Expr) -> bool:
+    """``CAST(x AS BINARY(n))``: MariaDB keeps n *characters* of a text (``'é€xyz'`` as
+    BINARY(3) is the 6 bytes of ``'é€x'``) but types the result n bytes long, so a
+    UNION's column of that type cuts it to n bytes (10.11, measured)."""
+    if not isinstance(node, exp.Cast):
+        return False
+    to = node.args.get("to")
+    return (
+        isinstance(to, exp.DataType)
+        and to.this in (exp.DataType.Type.BINARY, exp.DataType.Type.VARBINARY)
+        and bool(to.expressions)
+    )
