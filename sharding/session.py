@@ -71,7 +71,6 @@ from sharding.backend.base import Column
 from sharding.catalog import TableInfo
 from sharding.charsets_data import CHARSETS
 from sharding.errors import (
-    BackendError,
     BadArguments,
     EmptyQuery,
     NoDatabaseSelected,
@@ -616,8 +615,9 @@ class CoordinatorSession:
                         self._cancelled and not isinstance(error, ShardgateError)
                     ):
                         raise QueryInterrupted("Query execution was interrupted") from exc
-                    if isinstance(error, BackendError):
-                        # The shard's text names its physical table: the logical one.
+                    if isinstance(error, ShardgateError):
+                        # A shard's text names its physical table: the logical one (a
+                        # data source's error, the SQLite layer's own 1690 alike).
                         error.message = self.coord.catalog.logical_text(error.message)
                     if isinstance(error, ShardgateError):
                         if error is exc:

@@ -1514,9 +1514,9 @@ def translate_error(ds: str, exc: sqlite3.Error) -> ShardgateError:
             or numeric
         )
         if strict is not None:
-            return ShardgateError(
-                f"{strict.message}{where}", code=strict.code, sqlstate=strict.sqlstate
-            )
+            # MariaDB's own text (``Data too long for column 's' at row 1``): the
+            # client compares it with the unsharded server's, so no data source suffix.
+            return ShardgateError(strict.message, code=strict.code, sqlstate=strict.sqlstate)
     if isinstance(exc, sqlite3.IntegrityError) and _UNIQUE.search(msg):
         return DuplicateKey(f"Duplicate entry: {msg}{where}")
     if isinstance(exc, sqlite3.OperationalError):

@@ -171,7 +171,10 @@ def _classify_aggregate(node: exp.Expr, key: str, ctx: PlanContext) -> _Agg:
     if isinstance(node, exp.GroupConcat):
         return _classify_group_concat(node, key, ctx)
     if func is None:
-        raise NotSupported(f"aggregate function {name}() over several shards")
+        # The name as MySQL spells it (sqlglot's JSONObjectAgg says J_S_O_N_OBJECT_AGG).
+        written = node.sql(dialect="mysql").partition("(")[0].strip()
+        shown = written.upper() if written.replace("_", "").isalnum() else name
+        raise NotSupported(f"aggregate function {shown}() over several shards")
     arg = node.this
     distinct = False
     if isinstance(arg, exp.Distinct):
