@@ -901,6 +901,8 @@ _STRING_FUNCTIONS = frozenset(
         "ord",
         "ucase",
         "lcase",
+        "quote",
+        "soundex",
     }
 )
 _TEXT_FILTER = re.compile(

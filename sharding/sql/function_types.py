@@ -261,6 +261,17 @@ def _extremum(a: Args) -> ColumnType | None:
     return None
 
 
+def _quote(a: Args) -> ColumnType:
+    """QUOTE: every character escaped and two quotes; of NULL the binary word ``NULL``,
+    of a binary string a binary string (MariaDB 10.11, measured)."""
+    first = a.types[0] if a.types else None
+    if first is not None and first.type == 6:
+        return ColumnType(_VAR_STRING, 4, _BINARY, _STRING_DEC, _BINARY_CHARSET)
+    if first is not None and first.type in _STRING_TYPES and first.charset == _BINARY_CHARSET:
+        return ColumnType(_VAR_STRING, 2 * first.length + 2, _BINARY, _STRING_DEC, _BINARY_CHARSET)
+    return _varchar(2 * a.chars(0) + 2)
+
+
 #: DATE, TIME, TIMESTAMP, DATETIME, NEWDATE.
 _TEMPORAL_CODES = frozenset({10, 11, 7, 12, 14})
 
@@ -355,6 +366,10 @@ FUNCTION_TYPES: dict[str, Rule] = {
     "RTRIM": _same_string,
     "REPLACE": _same_string,
     "REVERSE": _same_string,
+    # SOUNDEX: at least four characters, at most one per argument character; QUOTE:
+    # every character escaped, and the two quotes (MariaDB 10.11, measured).
+    "SOUNDEX": lambda a: _varchar(max(4, a.chars(0))),
+    "QUOTE": lambda a: _quote(a),
     "SUBSTRING_INDEX": _same_string,
     "LEFT": _prefix,
     "RIGHT": _prefix,
