@@ -9,7 +9,10 @@ so on the embedded default ``name LIKE 'a%'`` of a ``utf8mb4_bin`` column matche
 ``'ABC'`` too (a read showed, a ``DELETE`` removed, rows MySQL does not match). Here,
 with the shard file's declared types, such a column's side of ``LIKE`` is read as
 ``CAST(col AS BLOB)``: its exact characters. So is a binary-collation column that is
-the pattern (``ci_col LIKE bin_col``: MySQL's coercion picks the binary collation).
+the pattern (``ci_col LIKE bin_col``: MySQL's coercion picks the binary collation),
+and a value written with a binary collation (``'abc' COLLATE utf8mb4_bin``: how the
+coordinator's evaluation over merged rows, ``sharding/sql/backend_eval.py``, hands a
+binary-collation column's value to a shard).
 
 Written by hand: a rewrite specific to the statements this coordinator renders. Cheap
 when there is nothing to do: a text without ``LIKE`` or whose tables have no such
@@ -48,7 +51,9 @@ def rewrite(raw: sqlite3.Connection, sql: str) -> str:
     if _LIKE.search(sql) is None:
         return sql
     decls = arith.declared_columns(raw, sql)
-    if not any(_BINARY_COLLATION.search(d) for cols in decls.values() for d in cols.values()):
+    if _BINARY_COLLATION.search(sql) is None and not any(
+        _BINARY_COLLATION.search(d) for cols in decls.values() for d in cols.values()
+    ):
         return sql
     return _cache.get_or_make(sql, lambda: _rewrite(sql, decls))
 
@@ -67,9 +72,15 @@ def _rewrite(sql: str, decls: arith.Decls) -> str:
             side = like.args.get(arg)
             while isinstance(side, exp.Paren):
                 side = side.this
-            if not isinstance(side, exp.Column):
-                continue
-            if _BINARY_COLLATION.search(columns.decl(side) or "") is None:
+            if isinstance(side, exp.Collate):
+                # A value written with its column's collation (the coordinator's
+                # BackendEval over merged rows: ``'abc' COLLATE utf8mb4_bin``).
+                if not side.expression.name.lower().endswith("_bin"):
+                    continue
+            elif (
+                not isinstance(side, exp.Column)
+                or _BINARY_COLLATION.search(columns.decl(side) or "") is None
+            ):
                 continue
             like.set(arg, exp.Cast(this=side.copy(), to=exp.DataType.build("BLOB")))
             changed = True

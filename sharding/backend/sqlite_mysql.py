@@ -222,10 +222,7 @@ def _int(v: Any) -> int | None:
 def _fold(s: str) -> str:
     """Per-character fold of ``utf8mb4_general_ci`` (one weight per character, so
     positions survive: LOCATE/INSTR/LIKE can work on the folded text)."""
-    if s.isascii():
-        return s.upper()
-    table = mysql_collations._table("GENERAL_CI")[0]
-    return "".join(table.get(ord(c), c)[:1] or c for c in s)
+    return mysql_collations._general_fold(s)
 
 
 # ---------------------------------------------------------------------- string functions

@@ -9,7 +9,8 @@ comparison affinity, collation).
 The supported surface is deliberately small and exact: literals, parameters, column
 and aggregate references (resolved by the caller to row positions), arithmetic
 (``+ - * / %``, unary minus), comparisons (``= <> < <= > >= <=> IS``), ``AND OR
-NOT``, ``IS [NOT] NULL``, ``BETWEEN``, ``IN (list)``, ``CASE``, ``IF/IIF``,
+NOT``, ``IS [NOT] NULL``, ``BETWEEN``, ``IN (list)``, ``[NOT] LIKE`` (binary and
+``general_ci`` collations), ``CASE``, ``IF/IIF``,
 ``COALESCE/IFNULL``, ``NULLIF``, ``ABS``, ``ROUND`` of exact numbers (MySQL). Anything else raises
 :class:`~sharding.errors.NotSupported` naming the construct — never an approximation.
 
@@ -19,17 +20,21 @@ collation SQLite would attach to the expression (a bare column keeps its column'
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any, Protocol
 
 from sqlglot import exp
 
-from sharding.errors import NotSupported
+from sharding.errors import NotSupported, ShardgateError
 from sharding.merge import conversion_notes, mysql_collations
 from sharding.merge.mysql_semantics import out_of_range, temporal_text_number
 from sharding.merge.semantics import _EXACT, MySQLDecimal, Semantics
+from sharding.sql.like import like_source
 
 Fn = Callable[[Sequence[Any], Sequence[Any]], Any]
 UINT64_MAX = 2**64 - 1
@@ -296,6 +301,38 @@ class Compiler:
 
         return run
 
+    def _like(self, node: exp.Like, escape: Compiled | None = None) -> Compiled:
+        """``x [NOT] LIKE pattern [ESCAPE e]`` as MySQL matches: character by
+        character under the operands' collation (:func:`mysql_collations.like_fold`),
+        ``%``/``_`` wildcards, a backslash escape by default; NULL if any is NULL."""
+        text, pattern = self.compile(node.this), self.compile(node.expression)
+        name = coerced_collation(text.collation, pattern.collation) or self.sem.default_collation
+        fold = mysql_collations.like_fold(name)
+        t_fn, p_fn = text.fn, pattern.fn
+        e_fn = escape.fn if escape is not None else None
+        negate = bool(node.args.get("negate"))
+
+        def run(row: Sequence[Any], p: Sequence[Any]) -> Any:
+            value, shape = t_fn(row, p), p_fn(row, p)
+            esc = "\\" if e_fn is None else e_fn(row, p)
+            if value is None or shape is None or esc is None:
+                return None
+            exact = fold is None or isinstance(value, bytes) or isinstance(shape, bytes)
+            esc_text = _like_text(esc)
+            if len(esc_text) > 1:
+                raise ShardgateError("Incorrect arguments to ESCAPE", code=1210)
+            rx = _like_regex(_like_text(shape), esc_text, None if exact else fold)
+            subject = _like_text(value)
+            matched = rx.match(subject if exact or fold is None else fold(subject)) is not None
+            return int(matched != negate)
+
+        return Compiled(run)
+
+    def _escape(self, node: exp.Escape) -> Compiled:
+        if not isinstance(node.this, exp.Like):
+            raise NotSupported(f"{_describe(node)} cannot be computed over merged rows")
+        return self._like(node.this, self.compile(node.expression))
+
     def _eq(self, node: exp.EQ) -> Compiled:
         return self._comparison(node, lambda c: c == 0)
 
@@ -559,6 +596,27 @@ def _describe(node: exp.Expr) -> str:
     if isinstance(node, exp.Window):
         return "a window function"
     return f"expression {node.sql(dialect='mysql')[:60]!r}"
+
+
+@lru_cache(maxsize=512)
+def _like_regex(pattern: str, escape: str, fold: Callable[[str], str] | None) -> re.Pattern[str]:
+    return re.compile(like_source(pattern, escape, fold), re.DOTALL)
+
+
+def _like_text(value: Any) -> str:
+    """A LIKE operand's text: MySQL's string of a number, date or binary string. A
+    DOUBLE's shortest text MySQL writes differently from Python (``1e20``): 1235."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | Decimal):
+        return str(value)
+    if isinstance(value, datetime.datetime | datetime.date):
+        return str(value)
+    raise NotSupported(f"LIKE of a {type(value).__name__} value over merged rows of several shards")
 
 
 def _is_number(v: Any) -> bool:

@@ -1298,6 +1298,7 @@ _COMPARISONS = _classes(
     "LTE",
     "NullSafeEQ",
     "Like",
+    "Escape",  # x LIKE p ESCAPE e
     "In",
     "Between",
     "Is",
