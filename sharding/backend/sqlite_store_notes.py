@@ -13,7 +13,9 @@ values (the coordinator renders parameters as literals) have, measured on MariaD
   DECIMAL(10,1) notes, ``1.50`` does not; a DOUBLE literal ``1.25e0`` by its shortest
   decimal form; a string by its number, spaces around it ignored);
 * for a VARCHAR(n) column, more than ``n`` characters (only spaces past ``n``: more is
-  MariaDB's 1406). A CHAR(n) drops trailing spaces without a note.
+  MariaDB's 1406). A CHAR(n) drops trailing spaces without a note;
+* for a DATE column, a date written with a time of day other than midnight
+  (``'2024-01-02 10:00:00'``, ``20240105103000``).
 
 A string literal written to a numeric column (an integer type, DECIMAL, DOUBLE,
 FLOAT) is read as MariaDB reads it: its number after any leading spaces. Only spaces
@@ -40,6 +42,7 @@ Written by hand: a check of SQL literals against the shard file's declared types
 
 from __future__ import annotations
 
+import datetime
 import re
 import sqlite3
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -79,6 +82,10 @@ _SPACE_BEFORE_QUOTE = re.compile(r" '(?!')(?=\s*[,)])")
 #: them would cost seconds (docs/refusals.md).
 MAX_CHARS = 100_000
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
+#: A DATE column (not DATETIME) as the shard file declares it.
+_DATE_ONLY = re.compile(r"\s*DATE\b", re.IGNORECASE)
+#: A date written with a time of day: ``'2024-01-02 10:…'``, ``…T10``, 14 digits.
+_TIME_WRITTEN = re.compile(r"\d[ T]\d|\d{14}")
 
 
 def _limits(raw: sqlite3.Connection, sql: str) -> tuple[str, dict[str, tuple[str, int]]] | None:
@@ -98,6 +105,9 @@ def _limits(raw: sqlite3.Connection, sql: str) -> tuple[str, dict[str, tuple[str
                 continue
             if _NUMERIC.match(decl):
                 limits[name] = ("number", 0)
+                continue
+            if _DATE_ONLY.match(decl):
+                limits[name] = ("date", 0)
         if limits:
             return f"{key[0]}.{key[1]}", limits
     return None
@@ -107,6 +117,8 @@ def _may_note(sql: str, limits: dict[str, tuple[str, int]]) -> bool:
     kinds = {kind for kind, _ in limits.values()}
     if _SPACE_BEFORE_QUOTE.search(sql):
         return True  # a VARCHAR cut, a number followed by spaces
+    if "date" in kinds and _TIME_WRITTEN.search(sql):
+        return True  # a DATE given a time of day
     if kinds - {"varchar"} and _IGNORE in sql and _NUMBER_AND_MORE.search(sql):
         return True  # INSERT IGNORE's '12x'
 
@@ -117,6 +129,23 @@ def _may_note(sql: str, limits: dict[str, tuple[str, int]]) -> bool:
         return True
     # a literal (or a quoted number) with more decimals than the smallest scale
     return re.search(rf"\d\.\d{{{min(scales) + 1},}}", sql) is not None
+
+
+def _time_cut(node: exp.Expr) -> bool:
+    """Whether a literal stored in a DATE column loses a time of day other than
+    midnight (``'2024-01-02 10:00:00'``, ``20240105103000``: MariaDB's Note 1265;
+    ``'2024-01-02 00:00:00'`` none, measured on 10.11)."""
+    from sharding.backend.sqlite_temporal import canonical
+    from sharding.errors import NotSupported
+
+    try:
+        read = canonical(node)
+    except NotSupported:
+        return False  # no valid date: the store's own error or zero date
+    if read is None:
+        return False
+    value, has_time, _shown = read
+    return has_time and value.time() != datetime.time()
 
 
 def _rounded(node: exp.Expr, scale: int) -> bool:
@@ -191,6 +220,12 @@ def insert_notes(raw: sqlite3.Connection, sql: str) -> list[Note]:
             if limit is None:
                 continue
             kind, n = limit
+            if kind == "date":
+                if _time_cut(value):
+                    notes.append(
+                        ("Note", 1265, f"Data truncated for column '{name}' at row {number}")
+                    )
+                continue
             if kind != "varchar" and isinstance(value, exp.Literal) and value.is_string:
                 state, prefix = _string_number(value.name)
                 where = f"for column '{name}' at row {number}"

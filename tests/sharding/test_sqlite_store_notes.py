@@ -6,6 +6,7 @@ MariaDB stores them, silently."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -29,6 +30,38 @@ WRITES = [
 ]
 
 
+DATE_DDL = "CREATE TABLE td (id INT PRIMARY KEY, d DATE, dt DATETIME)"
+#: A DATE given a time of day other than midnight: MariaDB's Note 1265 (found
+#: 2026-12-06: the SQLite default stored the date silently).
+DATE_WRITES = [
+    "INSERT INTO td VALUES (1, '2024-01-02 00:00:00', NULL)",
+    "INSERT INTO td VALUES (2, '2024-01-02 10:00:00', NULL), (3, '2024-01-03', NULL)",
+    "INSERT INTO td VALUES (4, 20240105103000, NULL), (5, 20240105, '2024-01-02 10:00:00')",
+    "INSERT INTO td VALUES (6, '2024-01-02T10:00', '2024-01-02'), (7, '2024-1-4 23:59:59', NULL)",
+    "INSERT INTO td (id, d) VALUES (8, '2024-01-02 00:00:00.000'), (9, '2024-01-02 ')",
+]
+
+
+async def _same_notes(s: Any, cur: Any, writes: list[str], table: str) -> None:
+    for w in writes:
+        cur.execute(w)
+        cur.execute("SHOW WARNINGS")
+        want = [tuple(r) for r in cur.fetchall()]
+        cur.execute("SELECT @@warning_count")
+        (want_count,) = cur.fetchone()
+        got = await s.execute(w)
+        shown = await s.execute("SHOW WARNINGS")
+        rows = [tuple(r) for r in shown.rows]
+        assert rows == want, (w, rows, want)
+        assert got.warnings == want_count == len(want), (w, got.warnings, want)
+        count = await s.execute("SELECT @@warning_count")
+        assert list(count.rows[0]) == [want_count], (w, count.rows)
+    cur.execute(f"SELECT * FROM {table} ORDER BY id")
+    want_rows = [tuple(r) for r in cur.fetchall()]
+    got_rows = [tuple(r) for r in (await s.execute(f"SELECT * FROM {table} ORDER BY id")).rows]
+    assert got_rows == want_rows
+
+
 @pytest.mark.mysql
 @pytest.mark.parametrize("shards", [1, 4])
 def test_store_notes_as_mariadb(tmp_path: Path, shards: int) -> None:
@@ -36,22 +69,18 @@ def test_store_notes_as_mariadb(tmp_path: Path, shards: int) -> None:
 
         async def main() -> None:
             async with sqlite_twin(tmp_path, name, DDL, shards=shards) as s:
-                for w in WRITES:
-                    cur.execute(w)
-                    cur.execute("SHOW WARNINGS")
-                    want = [tuple(r) for r in cur.fetchall()]
-                    cur.execute("SELECT @@warning_count")
-                    (want_count,) = cur.fetchone()
-                    got = await s.execute(w)
-                    shown = await s.execute("SHOW WARNINGS")
-                    rows = [tuple(r) for r in shown.rows]
-                    assert rows == want, (w, rows, want)
-                    assert got.warnings == want_count == len(want), (w, got.warnings, want)
-                    count = await s.execute("SELECT @@warning_count")
-                    assert list(count.rows[0]) == [want_count], (w, count.rows)
-                cur.execute("SELECT * FROM t ORDER BY id")
-                want_rows = [tuple(r) for r in cur.fetchall()]
-                got_rows = [tuple(r) for r in (await s.execute("SELECT * FROM t ORDER BY id")).rows]
-                assert got_rows == want_rows
+                await _same_notes(s, cur, WRITES, "t")
+
+        trio.run(main)
+
+
+@pytest.mark.mysql
+@pytest.mark.parametrize("shards", [1, 4])
+def test_a_date_given_a_time_of_day_notes_as_mariadb(tmp_path: Path, shards: int) -> None:
+    with reference_database("sgnotesd", DATE_DDL) as (name, cur):
+
+        async def main() -> None:
+            async with sqlite_twin(tmp_path, name, DATE_DDL, shards=shards) as s:
+                await _same_notes(s, cur, DATE_WRITES, "td")
 
         trio.run(main)
