@@ -931,7 +931,18 @@ def _exec(sql: str, *, noted: str | None = None) -> Callable[[sqlite3.Connection
             if _WRITE_STATEMENT.match(sql):
                 collector = sqlite_write_warnings.start(raw, sql)
             if dated is None:
-                result = runner(raw)
+                try:
+                    result = runner(raw)
+                except sqlite3.IntegrityError as exc:
+                    # MariaDB's text names the value and the key (SQLite's the columns).
+                    told = (
+                        sqlite_write_warnings.duplicate_entry(raw, sql, runner)
+                        if _UNIQUE.search(str(exc))
+                        else None
+                    )
+                    if told is None:
+                        raise
+                    raise DuplicateKey(told) from exc
             else:
                 # values known only as rows are written (INSERT … SELECT, DEFAULT)
                 raw.execute("SAVEPOINT sg_date_store")

@@ -63,6 +63,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -285,6 +286,44 @@ def _create_triggers(raw: sqlite3.Connection, collector: Collector, inserting: b
             f"CREATE TEMP TRIGGER sg_ww_after AFTER INSERT ON {target} FOR EACH ROW "
             "BEGIN SELECT sg_ww_inserted(NEW.rowid); END"
         )
+
+
+def duplicate_entry(
+    raw: sqlite3.Connection, sql: str, run: Callable[[sqlite3.Connection], Any]
+) -> str | None:
+    """MariaDB's text of the 1062 the INSERT ``sql`` just failed with —
+    ``Duplicate entry '1-x' for key 'PRIMARY'`` — or None when it cannot be told (not
+    a plain INSERT, or no key found colliding).
+
+    SQLite names the constraint's columns, not the value or the key MariaDB reports
+    (the first key in MariaDB's order the failing row collides with). The statement is
+    run again inside a savepoint, rolled back whatever happens, with INSERT IGNORE's
+    BEFORE INSERT trigger (:func:`_create_triggers`): it sees each row before SQLite
+    checks the constraints, so the first collision it records is the failing row's.
+    Only on this error path: a statement that succeeds pays nothing."""
+    insert = _INSERT.match(sql)
+    if insert is None or _IGNORE in sql or _UPSERT in sql:
+        return None
+    schema, table = _unquote(insert.group(1)), _unquote(insert.group(2))
+    info = list(raw.execute(f"PRAGMA {_q(schema)}.table_info({_q(table)})"))
+    if not info:
+        return None
+    collector = Collector(schema, table)
+    collector.keys = _keys(raw, schema, table, info)
+    if not collector.keys:
+        return None
+    raw.execute("SAVEPOINT sg_duplicate_entry")
+    try:
+        _create_triggers(raw, collector, True)
+        try:
+            run(raw)
+        except sqlite3.IntegrityError:
+            pass
+    finally:
+        raw.execute("ROLLBACK TO sg_duplicate_entry")
+        raw.execute("RELEASE sg_duplicate_entry")
+        finish(raw, collector)
+    return None if collector.duplicate is None else collector.duplicate[2]
 
 
 def finish(raw: sqlite3.Connection, collector: Collector | None) -> None:
