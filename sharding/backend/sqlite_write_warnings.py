@@ -291,20 +291,23 @@ def _create_triggers(raw: sqlite3.Connection, collector: Collector, inserting: b
 def duplicate_entry(
     raw: sqlite3.Connection, sql: str, run: Callable[[sqlite3.Connection], Any]
 ) -> str | None:
-    """MariaDB's text of the 1062 the INSERT ``sql`` just failed with —
+    """MariaDB's text of the 1062 the INSERT or UPDATE ``sql`` just failed with —
     ``Duplicate entry '1-x' for key 'PRIMARY'`` — or None when it cannot be told (not
     a plain INSERT, or no key found colliding).
 
     SQLite names the constraint's columns, not the value or the key MariaDB reports
     (the first key in MariaDB's order the failing row collides with). The statement is
     run again inside a savepoint, rolled back whatever happens, with INSERT IGNORE's
-    BEFORE INSERT trigger (:func:`_create_triggers`): it sees each row before SQLite
-    checks the constraints, so the first collision it records is the failing row's.
+    BEFORE INSERT trigger (:func:`_create_triggers`), an UPDATE with a BEFORE UPDATE
+    one comparing the new values with the other rows (:func:`_create_update_check`):
+    each sees a row before SQLite checks the constraints, so the first collision
+    recorded is the failing row's (for an UPDATE of several rows, in SQLite's order).
     Only on this error path: a statement that succeeds pays nothing."""
-    insert = _INSERT.match(sql)
-    if insert is None or _IGNORE in sql or _UPSERT in sql:
+    update = _UPDATE.match(sql)
+    found = update or _INSERT.match(sql)
+    if found is None or _IGNORE in sql or _UPSERT in sql:
         return None
-    schema, table = _unquote(insert.group(1)), _unquote(insert.group(2))
+    schema, table = _unquote(found.group(1)), _unquote(found.group(2))
     info = list(raw.execute(f"PRAGMA {_q(schema)}.table_info({_q(table)})"))
     if not info:
         return None
@@ -314,7 +317,10 @@ def duplicate_entry(
         return None
     raw.execute("SAVEPOINT sg_duplicate_entry")
     try:
-        _create_triggers(raw, collector, True)
+        if update is None:
+            _create_triggers(raw, collector, True)
+        else:
+            _create_update_check(raw, collector)
         try:
             run(raw)
         except sqlite3.IntegrityError:
@@ -324,6 +330,25 @@ def duplicate_entry(
         raw.execute("RELEASE sg_duplicate_entry")
         finish(raw, collector)
     return None if collector.duplicate is None else collector.duplicate[2]
+
+
+def _create_update_check(raw: sqlite3.Connection, collector: Collector) -> None:
+    """A BEFORE UPDATE trigger recording the first key a row's new values collide with
+    in another row (:func:`duplicate_entry` of an UPDATE)."""
+    target = f"{_q(collector.schema)}.{_q(collector.table)}"
+    raw.create_function("sg_ww_collides", -1, collector.collides)
+    checks = []
+    for number, (_, columns) in enumerate(collector.keys):
+        where = " AND ".join(f"{_q(c)} = NEW.{_q(c)}" for c, _ in columns)
+        news = ", ".join(f"NEW.{_q(c)}" for c, _ in columns)
+        checks.append(
+            f"SELECT sg_ww_collides({number}, {news}) "
+            f"WHERE EXISTS (SELECT 1 FROM {target} WHERE {where} AND rowid <> OLD.rowid);"
+        )
+    raw.execute(
+        f"CREATE TEMP TRIGGER sg_ww_before BEFORE UPDATE ON {target} FOR EACH ROW "
+        f"BEGIN {' '.join(checks)} END"
+    )
 
 
 def finish(raw: sqlite3.Connection, collector: Collector | None) -> None:

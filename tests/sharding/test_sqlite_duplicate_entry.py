@@ -3,8 +3,9 @@
 SQLite names the constraint's columns (``UNIQUE constraint failed: t.id``); MariaDB
 says ``Duplicate entry '1' for key 'PRIMARY'`` (a composite key's values joined with
 ``-``, a DECIMAL with its scale, text as written by the failing row), which
-applications parse to tell the user which value is taken. The failing INSERT is run
-again in a savepoint with a trigger that sees each row before SQLite checks it
+applications parse to tell the user which value is taken. The failing INSERT or
+UPDATE is run again in a savepoint with a trigger that sees each row before SQLite
+checks it
 (``sharding/backend/sqlite_write_warnings.py`` ``duplicate_entry``; found
 2026-12-06). Compared with a MariaDB database of the same name, on one and four
 shards; the rows afterwards too (the second run leaves nothing behind), also inside a
@@ -38,6 +39,10 @@ FAILING = [
     "INSERT INTO tk VALUES (1, 'X', 3)",
     "INSERT INTO tk VALUES (3, 'z', 1), (2, 'y ', 2)",
     "REPLACE INTO tk VALUES (9, 'q', 1), (9, 'q', 2)",
+    "UPDATE tp SET id = 2 WHERE id = 1",
+    "UPDATE tk SET b = 'Y', d = d + 1 WHERE a = 2",
+    "UPDATE tk SET a = 1, b = 'X ' WHERE a = 2",
+    "UPDATE tp SET n = n + 1 WHERE id = 1",
 ]
 QUERIES = ["SELECT * FROM tp ORDER BY id", "SELECT * FROM tk ORDER BY a, b"]
 
