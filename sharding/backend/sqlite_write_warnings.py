@@ -144,6 +144,8 @@ class Collector:
     duplicate: Note | None = None
     #: Warnings counted past the listed ones.
     unlisted: int = 0
+    #: DATE columns an UPDATE assigns a literal with a time of day (a note per row).
+    date_cuts: list[str] = field(default_factory=list)
 
     def _add(self, row: int, note: Note) -> None:
         if len(self.found) < sqlite_arithmetic.MAX_NOTES:
@@ -155,16 +157,22 @@ class Collector:
     def updated(self, rowid: Any, *values: Any) -> None:
         """AFTER UPDATE: a plain UPDATE's next row (a nested update of the same row is
         the same row), or an upsert's update of its current VALUES row."""
+        first = False
         if self.upsert:
             if rowid in self.inserted:
                 return  # the nested update that stores an inserted row's values
         elif rowid != self.last_rowid:
             self.row += 1
             self.last_rowid = rowid
+            first = True
         for (name, scale), value in zip(self.decimals, values, strict=True):
             if _rounded(value, scale):
                 message = f"Data truncated for column '{name}' at row {self.row}"
                 self._add(self.row, ("Note", 1265, message))
+        for name in self.date_cuts if first else ():
+            # Once per row: the DATE store's own nested update fires this again.
+            message = f"Data truncated for column '{name}' at row {self.row}"
+            self._add(self.row, ("Note", 1265, message))
 
     def before_insert(self) -> None:
         self._settle()
@@ -193,6 +201,36 @@ def _decimal_columns(info: list[Any]) -> list[tuple[str, int]]:
         m = _DECIMAL.match(str(row[2]))
         if m is not None:
             out.append((str(row[1]), int(m.group(1))))
+    return out
+
+
+_DATE_ONLY = re.compile(r"\s*DATE\b", re.IGNORECASE)
+_TIME_WRITTEN = re.compile(r"\d[ T]\d|\d{14}")
+
+
+def _date_cuts(sql: str, info: list[Any]) -> list[str]:
+    """The DATE columns the UPDATE ``sql`` assigns a literal with a time of day other
+    than midnight (MariaDB's Note 1265 per updated row, as for an INSERT:
+    :func:`sharding.backend.sqlite_store_notes._time_cut`)."""
+    dates = {str(r[1]).lower(): str(r[1]) for r in info if _DATE_ONLY.match(str(r[2]))}
+    if not dates or _TIME_WRITTEN.search(sql) is None:
+        return []
+    from sharding.backend import sqlite_reparse
+    from sharding.backend.sqlite_store_notes import _time_cut
+
+    try:
+        tree = sqlite_reparse.parse(sql)
+    except sqlglot.errors.ParseError:
+        return []
+    if not isinstance(tree, exp.Update):
+        return []
+    out = []
+    for assignment in tree.expressions:
+        if not isinstance(assignment, exp.EQ) or not isinstance(assignment.this, exp.Column):
+            continue
+        name = dates.get(assignment.this.name.lower())
+        if name is not None and _time_cut(assignment.expression):
+            out.append(name)
     return out
 
 
@@ -244,9 +282,11 @@ def start(raw: sqlite3.Connection, sql: str) -> Collector | None:
         assigned = sql[sql.index(_UPSERT) :] if upsert else sql
         lowered = assigned.lower()
         collector.decimals = [d for d in _decimal_columns(info) if d[0].lower() in lowered]
+    if update is not None:
+        collector.date_cuts = _date_cuts(sql, info)
     if ignore:
         collector.keys = _keys(raw, schema, table, info)
-    if not collector.decimals and not collector.keys:
+    if not collector.decimals and not collector.keys and not collector.date_cuts:
         return None
     try:
         _create_triggers(raw, collector, upsert or ignore)
@@ -258,13 +298,13 @@ def start(raw: sqlite3.Connection, sql: str) -> Collector | None:
 
 def _create_triggers(raw: sqlite3.Connection, collector: Collector, inserting: bool) -> None:
     target = f"{_q(collector.schema)}.{_q(collector.table)}"
-    if collector.decimals:
+    if collector.decimals or collector.date_cuts:
         raw.create_function("sg_ww_updated", -1, collector.updated)
-        cols = ", ".join(_q(n) for n, _ in collector.decimals)
-        news = ", ".join(f"NEW.{_q(n)}" for n, _ in collector.decimals)
+        cols = ", ".join(_q(n) for n in [d for d, _ in collector.decimals] + collector.date_cuts)
+        news = "".join(f", NEW.{_q(n)}" for n, _ in collector.decimals)
         raw.execute(
             f"CREATE TEMP TRIGGER sg_ww_update AFTER UPDATE OF {cols} ON {target} "
-            f"FOR EACH ROW BEGIN SELECT sg_ww_updated(NEW.rowid, {news}); END"
+            f"FOR EACH ROW BEGIN SELECT sg_ww_updated(NEW.rowid{news}); END"
         )
     if inserting:
         raw.create_function("sg_ww_before", 0, collector.before_insert)

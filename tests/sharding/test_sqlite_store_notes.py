@@ -31,14 +31,19 @@ WRITES = [
 
 
 DATE_DDL = "CREATE TABLE td (id INT PRIMARY KEY, d DATE, dt DATETIME)"
-#: A DATE given a time of day other than midnight: MariaDB's Note 1265 (found
-#: 2026-12-06: the SQLite default stored the date silently).
+#: A DATE given a time of day other than midnight, by an INSERT or an UPDATE:
+#: MariaDB's Note 1265 per row (found 2026-12-06: the SQLite default stored the date
+#: silently).
 DATE_WRITES = [
     "INSERT INTO td VALUES (1, '2024-01-02 00:00:00', NULL)",
     "INSERT INTO td VALUES (2, '2024-01-02 10:00:00', NULL), (3, '2024-01-03', NULL)",
     "INSERT INTO td VALUES (4, 20240105103000, NULL), (5, 20240105, '2024-01-02 10:00:00')",
     "INSERT INTO td VALUES (6, '2024-01-02T10:00', '2024-01-02'), (7, '2024-1-4 23:59:59', NULL)",
     "INSERT INTO td (id, d) VALUES (8, '2024-01-02 00:00:00.000'), (9, '2024-01-02 ')",
+    "UPDATE td SET d = '2024-02-02 01:00:00' WHERE id = 1",
+    "UPDATE td SET d = '2024-02-03 00:00:00' WHERE id = 2",
+    "UPDATE td SET dt = '2024-02-03 10:00:00', d = 20240105103000 WHERE id >= 5",
+    "UPDATE td SET d = d WHERE id < 3",
 ]
 
 
