@@ -940,9 +940,26 @@ def _exec(sql: str, *, noted: str | None = None) -> Callable[[sqlite3.Connection
                         if _UNIQUE.search(str(exc))
                         else None
                     )
-                    if told is None:
+                    if told is not None:
+                        raise DuplicateKey(told) from exc
+                    # Strict mode's 1366 / 1265 naming the value written (INSERT IGNORE:
+                    # its own 1235, below).
+                    refused = (
+                        sqlite_mysql.strict_column(str(exc))
+                        if sqlite_mysql.SQLITE_IGNORE_MARK not in sql
+                        else None
+                    )
+                    found = (
+                        sqlite_store_notes.strict_error(raw, sql, refused)
+                        if refused is not None
+                        else None
+                    )
+                    if found is None:
                         raise
-                    raise DuplicateKey(told) from exc
+                    code, text = found
+                    raise ShardgateError(
+                        text, code=code, sqlstate="22007" if code == 1366 else "01000"
+                    ) from exc
             else:
                 # values known only as rows are written (INSERT … SELECT, DEFAULT)
                 raw.execute("SAVEPOINT sg_date_store")

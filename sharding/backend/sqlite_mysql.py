@@ -2252,6 +2252,12 @@ def strict_check(column: str) -> str:
 _STRICT_FAILED = re.compile(r"CHECK constraint failed: " + re.escape(_STRICT_PREFIX) + r"(.+)$")
 
 
+def strict_column(message: str) -> str | None:
+    """The column a :func:`strict_check` failure names (None for other messages)."""
+    m = _STRICT_FAILED.search(message)
+    return None if m is None else m.group(1)
+
+
 def strict_violation(message: str) -> ShardgateError | None:
     """Error 1366 for a :func:`strict_check` failure (None for other messages)."""
     m = _STRICT_FAILED.search(message)

@@ -52,6 +52,7 @@ import sqlglot
 from sqlglot import exp
 
 from sharding.backend import sqlite_arithmetic as arith
+from sharding.merge import conversion_notes
 
 __all__ = ["ignore_adjusted", "insert_notes"]
 
@@ -82,6 +83,15 @@ _SPACE_BEFORE_QUOTE = re.compile(r" '(?!')(?=\s*[,)])")
 #: them would cost seconds (docs/refusals.md).
 MAX_CHARS = 100_000
 _EXPONENT = re.compile(r"\d[eE][-+]?\d")
+_NAME = r'(?:"(?:[^"]|"")+"|\w+)'
+#: The table an INSERT/REPLACE or UPDATE writes (``schema.table`` of a shard statement).
+_TARGET = re.compile(
+    rf"\s*(INSERT\s+(?:OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?)\s+"
+    rf"({_NAME})\s*\.\s*({_NAME})",
+    re.IGNORECASE,
+)
+#: The declared types MariaDB's 1366 calls ``double`` (integers: ``integer``).
+_FLOATING = re.compile(r"\s*(?:DOUBLE|FLOAT|REAL)\b", re.IGNORECASE)
 #: A DATE column (not DATETIME) as the shard file declares it.
 _DATE_ONLY = re.compile(r"\s*DATE\b", re.IGNORECASE)
 #: A date written with a time of day: ``'2024-01-02 10:…'``, ``…T10``, 14 digits.
@@ -129,6 +139,10 @@ def _may_note(sql: str, limits: dict[str, tuple[str, int]]) -> bool:
         return True
     # a literal (or a quoted number) with more decimals than the smallest scale
     return re.search(rf"\d\.\d{{{min(scales) + 1},}}", sql) is not None
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
 def _time_cut(node: exp.Expr) -> bool:
@@ -251,6 +265,71 @@ def insert_notes(raw: sqlite3.Connection, sql: str) -> list[Note]:
             if cut:
                 notes.append(("Note", 1265, f"Data truncated for column '{name}' at row {number}"))
     return notes
+
+
+def strict_error(raw: sqlite3.Connection, sql: str, column: str) -> tuple[int, str] | None:
+    """MariaDB's strict-mode error for the string literal the INSERT … VALUES or
+    UPDATE ``sql`` writes to the numeric ``column`` (which SQLite's check refused):
+    ``1366 Incorrect integer value: 'abc' for column `db`.`t`.`c` at row N`` for a
+    string with no number, ``1265 Data truncated for column 'c' at row N`` for one
+    with more than a number (``'12abc'``); None when the literal is not found. The
+    shard's names are given; the coordinator writes the logical ones."""
+    target = _TARGET.match(sql)
+    if target is None:
+        return None
+    schema, table = (_unquote(n) for n in target.groups()[1:])
+    decl = arith.declared_columns(raw, sql).get((schema, table), {}).get(column.lower())
+    if decl is None:
+        return None
+    if _DECIMAL.match(decl):
+        word = "decimal"
+    elif _FLOATING.match(decl):
+        word = "double"
+    elif _NUMERIC.match(decl):
+        word = "integer"
+    else:
+        return None
+    for number, value in _written(raw, sql, column):
+        if not (isinstance(value, exp.Literal) and value.is_string):
+            continue
+        state, _prefix = _string_number(value.name)
+        if state == "none":
+            shown = conversion_notes.printable(value.name)
+            return 1366, (
+                f"Incorrect {word} value: '{shown}' for column "
+                f"`{schema}`.`{table}`.`{column}` at row {number}"
+            )
+        if state == "more":
+            return 1265, f"Data truncated for column '{column}' at row {number}"
+    return None
+
+
+def _written(raw: sqlite3.Connection, sql: str, column: str) -> list[tuple[int, exp.Expr]]:
+    """(row number, value) of each value ``sql`` writes to ``column``: an INSERT's
+    VALUES rows, an UPDATE's one assignment (row 1: the shard's first row)."""
+    if _INSERT.match(sql):
+        parsed = _rows(raw, sql)
+        if parsed is None:
+            return []
+        names, rows = parsed
+        lowered = [n.lower() for n in names]
+        if column.lower() not in lowered:
+            return []
+        at = lowered.index(column.lower())
+        return [(i, row[at]) for i, row in enumerate(rows, start=1) if at < len(row)]
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return []
+    if not isinstance(tree, exp.Update):
+        return []
+    return [
+        (1, a.expression)
+        for a in tree.expressions
+        if isinstance(a, exp.EQ)
+        and isinstance(a.this, exp.Column)
+        and a.this.name.lower() == column.lower()
+    ]
 
 
 def ignore_adjusted(raw: sqlite3.Connection, sql: str) -> str:

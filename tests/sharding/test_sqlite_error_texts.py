@@ -4,7 +4,10 @@ A client (or a test suite run against both) compares them with the unsharded ser
 Found 2026-12-06: the SQLite layer's own 1690 named the shard's physical database
 (``'`shop_0011`.`t`.`id`'``: only data sources' errors were given logical names,
 ``sharding/session.py``), and MariaDB's data errors (1406, 1264, 1265, 1048) ended in
-`` (data source 'ds0')`` (``sharding/backend/sqlite.py`` ``translate_error``).
+`` (data source 'ds0')`` (``sharding/backend/sqlite.py`` ``translate_error``); strict
+mode's refusal of a string written to a numeric column was ``1366 Incorrect value for
+column 'c' (not a number)`` where MariaDB names the value, the table and the row (or
+says 1265 for ``'12abc'``: ``sharding/backend/sqlite_store_notes.py`` ``strict_error``).
 Compared with a MariaDB database of the same name.
 """
 
@@ -37,6 +40,16 @@ FAILING = [
     "INSERT INTO te (id, e, nn) VALUES (6, 'zz', 1)",
     "INSERT INTO te (id, nn) VALUES (7, NULL)",
     "UPDATE te SET s = 'toolong' WHERE id = 1",
+    # Strict mode's refusals of a string written to a number: 1366 naming the value,
+    # 1265 for a number followed by more.
+    "INSERT INTO te (id, f, nn) VALUES (10, 'abc', 1)",
+    "INSERT INTO te (id, u, nn) VALUES (10, 'abc', 1)",
+    "INSERT INTO te (id, amt, nn) VALUES (10, ' ', 1)",
+    "INSERT INTO te (id, nn) VALUES (10, '12abc')",
+    "INSERT INTO te (id, nn) VALUES (10, 1), (11, 'x')",
+    "INSERT INTO te (id, amt, nn) VALUES (12, '1.5x', 1)",
+    "UPDATE te SET nn = 'abc' WHERE id = 1",
+    "UPDATE te SET nn = '5x' WHERE id = 2",
 ]
 
 
