@@ -54,7 +54,7 @@ from sqlglot import exp
 from sharding.backend import sqlite_arithmetic as arith
 from sharding.merge import conversion_notes
 
-__all__ = ["ignore_adjusted", "insert_notes"]
+__all__ = ["DATE_ONLY", "TIME_WRITTEN", "ignore_adjusted", "insert_notes", "strict_error"]
 
 Note = tuple[str, int, str]
 
@@ -93,9 +93,9 @@ _TARGET = re.compile(
 #: The declared types MariaDB's 1366 calls ``double`` (integers: ``integer``).
 _FLOATING = re.compile(r"\s*(?:DOUBLE|FLOAT|REAL)\b", re.IGNORECASE)
 #: A DATE column (not DATETIME) as the shard file declares it.
-_DATE_ONLY = re.compile(r"\s*DATE\b", re.IGNORECASE)
+DATE_ONLY = re.compile(r"\s*DATE\b", re.IGNORECASE)
 #: A date written with a time of day: ``'2024-01-02 10:…'``, ``…T10``, 14 digits.
-_TIME_WRITTEN = re.compile(r"\d[ T]\d|\d{14}")
+TIME_WRITTEN = re.compile(r"\d[ T]\d|\d{14}")
 
 
 def _limits(raw: sqlite3.Connection, sql: str) -> tuple[str, dict[str, tuple[str, int]]] | None:
@@ -116,7 +116,7 @@ def _limits(raw: sqlite3.Connection, sql: str) -> tuple[str, dict[str, tuple[str
             if _NUMERIC.match(decl):
                 limits[name] = ("number", 0)
                 continue
-            if _DATE_ONLY.match(decl):
+            if DATE_ONLY.match(decl):
                 limits[name] = ("date", 0)
         if limits:
             return f"{key[0]}.{key[1]}", limits
@@ -127,7 +127,7 @@ def _may_note(sql: str, limits: dict[str, tuple[str, int]]) -> bool:
     kinds = {kind for kind, _ in limits.values()}
     if _SPACE_BEFORE_QUOTE.search(sql):
         return True  # a VARCHAR cut, a number followed by spaces
-    if "date" in kinds and _TIME_WRITTEN.search(sql):
+    if "date" in kinds and TIME_WRITTEN.search(sql):
         return True  # a DATE given a time of day
     if kinds - {"varchar"} and _IGNORE in sql and _NUMBER_AND_MORE.search(sql):
         return True  # INSERT IGNORE's '12x'

@@ -204,19 +204,16 @@ def _decimal_columns(info: list[Any]) -> list[tuple[str, int]]:
     return out
 
 
-_DATE_ONLY = re.compile(r"\s*DATE\b", re.IGNORECASE)
-_TIME_WRITTEN = re.compile(r"\d[ T]\d|\d{14}")
-
-
 def _date_cuts(sql: str, info: list[Any]) -> list[str]:
     """The DATE columns the UPDATE ``sql`` assigns a literal with a time of day other
     than midnight (MariaDB's Note 1265 per updated row, as for an INSERT:
     :func:`sharding.backend.sqlite_store_notes._time_cut`)."""
-    dates = {str(r[1]).lower(): str(r[1]) for r in info if _DATE_ONLY.match(str(r[2]))}
-    if not dates or _TIME_WRITTEN.search(sql) is None:
-        return []
     from sharding.backend import sqlite_reparse
-    from sharding.backend.sqlite_store_notes import _time_cut
+    from sharding.backend.sqlite_store_notes import DATE_ONLY, TIME_WRITTEN, _time_cut
+
+    dates = {str(r[1]).lower(): str(r[1]) for r in info if DATE_ONLY.match(str(r[2]))}
+    if not dates or TIME_WRITTEN.search(sql) is None:
+        return []
 
     try:
         tree = sqlite_reparse.parse(sql)
@@ -310,17 +307,10 @@ def _create_triggers(raw: sqlite3.Connection, collector: Collector, inserting: b
         raw.create_function("sg_ww_before", 0, collector.before_insert)
         raw.create_function("sg_ww_collides", -1, collector.collides)
         raw.create_function("sg_ww_inserted", 1, collector.after_insert)
-        checks = []
-        for number, (_, columns) in enumerate(collector.keys):
-            where = " AND ".join(f"{_q(c)} = NEW.{_q(c)}" for c, _ in columns)
-            news = ", ".join(f"NEW.{_q(c)}" for c, _ in columns)
-            checks.append(
-                f"SELECT sg_ww_collides({number}, {news}) "
-                f"WHERE EXISTS (SELECT 1 FROM {target} WHERE {where});"
-            )
+        checks = _key_checks(collector, target, "")
         raw.execute(
             f"CREATE TEMP TRIGGER sg_ww_before BEFORE INSERT ON {target} FOR EACH ROW "
-            f"BEGIN SELECT sg_ww_before(); {' '.join(checks)} END"
+            f"BEGIN SELECT sg_ww_before(); {checks} END"
         )
         raw.execute(
             f"CREATE TEMP TRIGGER sg_ww_after AFTER INSERT ON {target} FOR EACH ROW "
@@ -377,18 +367,26 @@ def _create_update_check(raw: sqlite3.Connection, collector: Collector) -> None:
     in another row (:func:`duplicate_entry` of an UPDATE)."""
     target = f"{_q(collector.schema)}.{_q(collector.table)}"
     raw.create_function("sg_ww_collides", -1, collector.collides)
+    checks = _key_checks(collector, target, " AND rowid <> OLD.rowid")
+    raw.execute(
+        f"CREATE TEMP TRIGGER sg_ww_before BEFORE UPDATE ON {target} FOR EACH ROW "
+        f"BEGIN {checks} END"
+    )
+
+
+def _key_checks(collector: Collector, target: str, other_rows: str) -> str:
+    """A trigger body's statements calling ``sg_ww_collides`` for each key, in order,
+    whose NEW values another row of ``target`` holds (``other_rows``: a condition
+    excluding the row itself, for an UPDATE)."""
     checks = []
     for number, (_, columns) in enumerate(collector.keys):
         where = " AND ".join(f"{_q(c)} = NEW.{_q(c)}" for c, _ in columns)
         news = ", ".join(f"NEW.{_q(c)}" for c, _ in columns)
         checks.append(
             f"SELECT sg_ww_collides({number}, {news}) "
-            f"WHERE EXISTS (SELECT 1 FROM {target} WHERE {where} AND rowid <> OLD.rowid);"
+            f"WHERE EXISTS (SELECT 1 FROM {target} WHERE {where}{other_rows});"
         )
-    raw.execute(
-        f"CREATE TEMP TRIGGER sg_ww_before BEFORE UPDATE ON {target} FOR EACH ROW "
-        f"BEGIN {' '.join(checks)} END"
-    )
+    return " ".join(checks)
 
 
 def finish(raw: sqlite3.Connection, collector: Collector | None) -> None:
