@@ -52,6 +52,7 @@ import sqlglot
 from sqlglot import exp
 
 from sharding.backend import sqlite_arithmetic as arith
+from sharding.backend.sqlite_table_identity import unquote
 from sharding.merge import conversion_notes
 
 __all__ = ["DATE_ONLY", "TIME_WRITTEN", "ignore_adjusted", "insert_notes", "strict_error"]
@@ -139,10 +140,6 @@ def _may_note(sql: str, limits: dict[str, tuple[str, int]]) -> bool:
         return True
     # a literal (or a quoted number) with more decimals than the smallest scale
     return re.search(rf"\d\.\d{{{min(scales) + 1},}}", sql) is not None
-
-
-def _unquote(name: str) -> str:
-    return name[1:-1].replace('""', '"') if name.startswith('"') else name
 
 
 def _time_cut(node: exp.Expr) -> bool:
@@ -277,7 +274,7 @@ def strict_error(raw: sqlite3.Connection, sql: str, column: str) -> tuple[int, s
     target = _TARGET.match(sql)
     if target is None:
         return None
-    schema, table = (_unquote(n) for n in target.groups()[1:])
+    schema, table = (unquote(n) for n in target.groups()[1:])
     decl = arith.declared_columns(raw, sql).get((schema, table), {}).get(column.lower())
     if decl is None:
         return None

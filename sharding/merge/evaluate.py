@@ -317,13 +317,14 @@ class Compiler:
             esc = "\\" if e_fn is None else e_fn(row, p)
             if value is None or shape is None or esc is None:
                 return None
-            exact = fold is None or isinstance(value, bytes) or isinstance(shape, bytes)
+            # A binary string on either side: its exact characters (LIKE BINARY).
+            folded = None if isinstance(value, bytes) or isinstance(shape, bytes) else fold
             esc_text = _like_text(esc)
             if len(esc_text) > 1:
                 raise ShardgateError("Incorrect arguments to ESCAPE", code=1210)
-            rx = _like_regex(_like_text(shape), esc_text, None if exact else fold)
+            rx = _like_regex(_like_text(shape), esc_text, folded)
             subject = _like_text(value)
-            matched = rx.match(subject if exact or fold is None else fold(subject)) is not None
+            matched = rx.match(subject if folded is None else folded(subject)) is not None
             return int(matched != negate)
 
         return Compiled(run)

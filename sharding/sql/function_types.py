@@ -369,7 +369,7 @@ FUNCTION_TYPES: dict[str, Rule] = {
     # SOUNDEX: at least four characters, at most one per argument character; QUOTE:
     # every character escaped, and the two quotes (MariaDB 10.11, measured).
     "SOUNDEX": lambda a: _varchar(max(4, a.chars(0))),
-    "QUOTE": lambda a: _quote(a),
+    "QUOTE": _quote,
     "SUBSTRING_INDEX": _same_string,
     "LEFT": _prefix,
     "RIGHT": _prefix,
